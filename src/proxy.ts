@@ -1,0 +1,31 @@
+/**
+ * What the rollout asks of the reverse proxy. HAProxy implements it through its Runtime API;
+ * without one, the degraded gate relies on retries and health checks alone.
+ */
+export interface Replica {
+  /** Full Docker container id. */
+  id: string;
+  /** Container name, for logs. */
+  name: string;
+  /** The container's IP on the network the proxy shares with it. */
+  ip: string;
+}
+
+export interface ProxyGate {
+  /** True when the gate really drains (false for the degraded gate): shown in the plan and summary. */
+  readonly drains: boolean;
+  /** Resolve when the proxy sends traffic to every one of these new replicas (UP), reject at the deadline. */
+  waitUp(service: string, replicas: Replica[], deadline: number): Promise<void>;
+  /** Take these old replicas out of rotation and wait until their in-flight requests finished (or the drain timeout). */
+  drain(service: string, replicas: Replica[]): Promise<void>;
+  /** The drained replicas are gone: return their proxy slots to service so DNS can hand them new replicas. */
+  release(service: string, replicas: Replica[]): Promise<void>;
+}
+
+/** The gate used when the proxy offers no Runtime API: nothing to wait on or drain. */
+export const degradedGate: ProxyGate = {
+  drains: false,
+  async waitUp() {},
+  async drain() {},
+  async release() {},
+};
