@@ -1,0 +1,4 @@
+import './esm-shims.js';
+import { run } from './main.js';
+
+await run();
