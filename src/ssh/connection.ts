@@ -1,0 +1,537 @@
+import { randomBytes } from 'node:crypto';
+import { posix } from 'node:path';
+import type { Duplex } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
+import ssh2 from 'ssh2';
+import type { ClientChannel, ConnectConfig } from 'ssh2';
+import { RemoteCommandError, type ExecOptions, type ExecResult, type Remote } from '../remote.js';
+import { shq } from '../quote.js';
+import { fingerprint, hostKeyAlgorithms, validateHostPin, verifyHostKey, type HostPin } from './hostkey.js';
+import { parsePrivateKey } from './keys.js';
+
+export type HostPinOption = HostPin | { insecure: true };
+
+export interface JumpOptions {
+  host: string;
+  port?: number;
+  username: string;
+  /** Defaults to the main connection's key. */
+  privateKey?: string;
+  passphrase?: string;
+  pin: HostPinOption;
+}
+
+export interface SshOptions {
+  host: string;
+  port?: number;
+  username: string;
+  privateKey: string;
+  passphrase?: string;
+  pin: HostPinOption;
+  jump?: JumpOptions;
+  /** Limit for TCP connect + SSH handshake + auth, per attempt. */
+  connectTimeoutMs?: number;
+  keepaliveIntervalMs?: number;
+  /** Default per-command timeout for exec(). */
+  commandTimeoutMs?: number;
+  /** Channels (exec, socket and TCP streams) open at once; sshd's MaxSessions defaults to 10. */
+  maxChannels?: number;
+  connectAttempts?: number;
+  /** First retry delay; doubles each attempt. */
+  retryDelayMs?: number;
+  log?: (msg: string) => void;
+}
+
+const DEFAULTS = {
+  port: 22,
+  connectTimeoutMs: 20_000,
+  keepaliveIntervalMs: 10_000,
+  commandTimeoutMs: 600_000,
+  maxChannels: 4,
+  connectAttempts: 3,
+  retryDelayMs: 1_000,
+};
+
+/** Output kept per stream; older output is dropped so the tail (where errors are) survives. */
+const OUTPUT_CAP = 1024 * 1024;
+
+/** Host key algorithms ssh2 can verify without its optional native modules (Node's crypto has them all). */
+const HOST_KEY_ALGORITHMS = [
+  'ssh-ed25519',
+  'ecdsa-sha2-nistp256',
+  'ecdsa-sha2-nistp384',
+  'ecdsa-sha2-nistp521',
+  'rsa-sha2-512',
+  'rsa-sha2-256',
+  'ssh-rsa',
+];
+
+const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'EAI_AGAIN']);
+
+export class HostKeyMismatchError extends Error {
+  constructor(
+    readonly presented: string,
+    readonly keyType: string,
+    readonly revoked: boolean,
+    which: string,
+  ) {
+    super(
+      revoked
+        ? `host key verification failed: ${which} presented ${presented} (${keyType}), which known_hosts marks @revoked`
+        : `host key verification failed: ${which} presented ${presented} (${keyType}), which matches none of the pinned keys. ` +
+            'If the host key changed on purpose, update known_hosts/fingerprint',
+    );
+    this.name = 'HostKeyMismatchError';
+  }
+}
+
+export class SshAuthError extends Error {
+  constructor(
+    readonly username: string,
+    which: string,
+    keyFingerprint: string,
+  ) {
+    super(
+      `authentication failed on ${which} for user "${username}": the server refused the key ${keyFingerprint}. ` +
+        `Check that its public key is in ~${username}/.ssh/authorized_keys on ${which} and that the key input is the matching private key`,
+    );
+    this.name = 'SshAuthError';
+  }
+}
+
+/** Could not reach the host (after the retries, if the cause looked transient). */
+export class SshConnectError extends Error {
+  constructor(
+    message: string,
+    readonly transient: boolean,
+    readonly code?: string,
+  ) {
+    super(message);
+    this.name = 'SshConnectError';
+  }
+}
+
+export class CommandTimeoutError extends Error {
+  constructor(
+    readonly command: string,
+    readonly timeoutMs: number,
+    readonly result: ExecResult,
+  ) {
+    super(`remote command timed out after ${formatMs(timeoutMs)} and was killed: ${command.slice(0, 200)}`);
+    this.name = 'CommandTimeoutError';
+  }
+}
+
+function formatMs(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
+}
+
+/** A counting semaphore: at most `size` holders; the rest wait in FIFO order. */
+export class Semaphore {
+  private active = 0;
+  private readonly waiters: Array<() => void> = [];
+  constructor(readonly size: number) {
+    if (!(size >= 1)) throw new Error('maxChannels must be at least 1');
+  }
+  get inUse(): number {
+    return this.active;
+  }
+  async acquire(): Promise<() => void> {
+    if (this.active < this.size) this.active++;
+    else await new Promise<void>((resolve) => this.waiters.push(resolve));
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.waiters.shift();
+      // Hand the slot straight to the next waiter, so the count never dips and lets a newcomer jump the queue.
+      if (next) next();
+      else this.active--;
+    };
+  }
+}
+
+/** Tail-keeping text buffer for one output stream. */
+class OutputTail {
+  private text = '';
+  private dropped = 0;
+  private readonly decoder = new StringDecoder('utf8');
+  push(chunk: Buffer): string {
+    const s = this.decoder.write(chunk);
+    this.text += s;
+    if (this.text.length > OUTPUT_CAP) {
+      this.dropped += this.text.length - OUTPUT_CAP;
+      this.text = this.text.slice(-OUTPUT_CAP);
+    }
+    return s;
+  }
+  value(): string {
+    this.text += this.decoder.end();
+    return this.dropped ? `[... ${this.dropped} characters of output dropped]\n${this.text}` : this.text;
+  }
+}
+
+interface Endpoint {
+  host: string;
+  port: number;
+  username: string;
+  key: { text: string; type: string; publicFingerprint: string };
+  passphrase?: string;
+  pin: HostPinOption;
+  /** How messages name it: never the host name itself, which may be a secret. */
+  which: string;
+}
+
+export class SshRemote implements Remote {
+  private readonly sem: Semaphore;
+  private closed = false;
+
+  constructor(
+    private readonly client: ssh2.Client,
+    private readonly jumpClient: ssh2.Client | undefined,
+    private readonly opts: { commandTimeoutMs: number; maxChannels: number; log: (msg: string) => void },
+  ) {
+    this.sem = new Semaphore(opts.maxChannels);
+    const onGone = (): void => {
+      this.closed = true;
+    };
+    client.on('close', onGone);
+    // Errors after ready (e.g. keepalive timeout) surface through failing channels; don't crash on them.
+    client.on('error', (err) => opts.log(`ssh connection error: ${err.message}`));
+    jumpClient?.on('error', (err) => opts.log(`ssh jump connection error: ${err.message}`));
+  }
+
+  /** Channels currently open through this connection (for tests and diagnostics). */
+  get openChannels(): number {
+    return this.sem.inUse;
+  }
+
+  async exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
+    const timeoutMs = options.timeoutMs ?? this.opts.commandTimeoutMs;
+    const check = options.check ?? true;
+    const release = await this.sem.acquire();
+    let channel: ClientChannel;
+    try {
+      channel = await this.openChannel((cb) => this.client.exec(command, cb), 'run a command');
+    } catch (err) {
+      release();
+      throw err;
+    }
+    return await new Promise<ExecResult>((resolve, reject) => {
+      const stdout = new OutputTail();
+      const stderr = new OutputTail();
+      let code: number | null | undefined;
+      let signal: string | undefined;
+      let timedOut = false;
+
+      channel.on('data', (chunk: Buffer) => {
+        const s = stdout.push(chunk);
+        if (s && options.onOutput) options.onOutput(s, 'stdout');
+      });
+      channel.stderr.on('data', (chunk: Buffer) => {
+        const s = stderr.push(chunk);
+        if (s && options.onOutput) options.onOutput(s, 'stderr');
+      });
+      channel.on('exit', (c: number | null, sig?: string) => {
+        code = c;
+        signal = sig ?? undefined;
+      });
+
+      const timer = setTimeout(() => {
+        timedOut = true;
+        killChannel(channel);
+        // Don't wait for the server to confirm: a dead connection would never answer.
+        settle();
+      }, timeoutMs);
+
+      let settled = false;
+      const settle = (): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        release();
+        const result: ExecResult = { code: code ?? -1, stdout: stdout.value(), stderr: stderr.value() };
+        if (timedOut) return reject(new CommandTimeoutError(command, timeoutMs, result));
+        // No exit status at all: the connection dropped under the command.
+        if (code === undefined && !signal) {
+          const err = new RemoteCommandError(command, { ...result, stderr: result.stderr + '\n(ssh: the channel closed without an exit status; the connection may have dropped)' });
+          return reject(err);
+        }
+        // Killed by a signal is a failure whatever `check` says: the command didn't finish.
+        if (signal) return reject(new RemoteCommandError(command, result, signal));
+        if (check && result.code !== 0) return reject(new RemoteCommandError(command, result));
+        resolve(result);
+      };
+      channel.on('close', settle);
+      channel.on('error', () => {
+        /* a close follows; the result carries what we know */
+      });
+
+      if (options.stdin !== undefined) channel.end(options.stdin);
+      else channel.end();
+    });
+  }
+
+  async writeFile(path: string, data: string | Buffer, mode = 0o644): Promise<void> {
+    const dir = posix.dirname(path);
+    const tmp = posix.join(dir, `.${posix.basename(path)}.handoff-${randomBytes(6).toString('hex')}.tmp`);
+    const m = (mode & 0o7777).toString(8).padStart(4, '0');
+    // umask first so the data is never readable by others, even for the instant before chmod.
+    const cmd =
+      `umask 077; cat > ${shq(tmp)} && chmod ${m} ${shq(tmp)} && mv -f ${shq(tmp)} ${shq(path)}` +
+      ` || { rc=$?; rm -f ${shq(tmp)}; exit $rc; }`;
+    await this.exec(cmd, { stdin: typeof data === 'string' ? Buffer.from(data, 'utf8') : data });
+  }
+
+  openUnixSocket(path: string): Promise<Duplex> {
+    return this.openStream(
+      (cb) => this.client.openssh_forwardOutStreamLocal(path, cb),
+      `open the Unix socket ${path} on the host`,
+    );
+  }
+
+  openTcp(host: string, port: number): Promise<Duplex> {
+    return this.openStream(
+      (cb) => this.client.forwardOut('127.0.0.1', 0, host, port, cb),
+      `open a TCP stream to ${host}:${port} from the host`,
+    );
+  }
+
+  async close(): Promise<void> {
+    await endClient(this.client);
+    if (this.jumpClient) await endClient(this.jumpClient);
+    this.closed = true;
+  }
+
+  private async openStream(open: (cb: (err: Error | undefined, ch: ClientChannel) => void) => void, what: string): Promise<Duplex> {
+    const release = await this.sem.acquire();
+    try {
+      const ch = await this.openChannel(open, what);
+      ch.once('close', release);
+      // Tolerate errors on the stream (the user sees them through their own listeners); release on close.
+      return ch;
+    } catch (err) {
+      release();
+      throw err;
+    }
+  }
+
+  private openChannel(
+    open: (cb: (err: Error | undefined, ch: ClientChannel) => void) => void,
+    what: string,
+  ): Promise<ClientChannel> {
+    return new Promise((resolve, reject) => {
+      if (this.closed) return reject(new Error(`ssh: could not ${what}: the connection is closed`));
+      try {
+        open((err, ch) => (err ? reject(new Error(`ssh: could not ${what}: ${err.message}`)) : resolve(ch)));
+      } catch (err) {
+        reject(new Error(`ssh: could not ${what}: ${(err as Error).message}`));
+      }
+    });
+  }
+}
+
+/** Ask the remote side to KILL the command, then close the channel. */
+function killChannel(channel: ClientChannel): void {
+  try {
+    if (channel.writable) channel.signal('KILL');
+    else {
+      // ssh2's signal() refuses once stdin is ended, which it always is for our execs; the
+      // protocol call underneath is the same request (RFC 4254 6.9).
+      const c = channel as unknown as { outgoing?: { id: number; state: string }; _client?: { _protocol?: { signal(id: number, s: string): void } } };
+      if (c.outgoing?.state === 'open' || c.outgoing?.state === 'eof') c._client?._protocol?.signal(c.outgoing.id, 'KILL');
+    }
+  } catch {
+    /* best effort */
+  }
+  try {
+    channel.close();
+  } catch {
+    /* already closed */
+  }
+}
+
+function endClient(client: ssh2.Client): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, 2000);
+    client.once('close', () => {
+      clearTimeout(t);
+      resolve();
+    });
+    try {
+      client.end();
+    } catch {
+      clearTimeout(t);
+      resolve();
+    }
+  });
+}
+
+function prepareEndpoint(
+  e: { host: string; port?: number; username: string; privateKey: string; passphrase?: string; pin: HostPinOption },
+  which: string,
+  keyLabel: string,
+  log: (msg: string) => void,
+): Endpoint {
+  const port = e.port ?? DEFAULTS.port;
+  if (!e.host) throw new Error(`no address given for ${which}`);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`the port for ${which} must be 1-65535`);
+  if (!e.username) throw new Error(`no username given for ${which}`);
+  const key = parsePrivateKey(e.privateKey, e.passphrase, keyLabel);
+  const parsed = ssh2.utils.parseKey(key.text, e.passphrase || undefined);
+  const pub = (Array.isArray(parsed) ? parsed[0] : parsed) as ssh2.ParsedKey;
+  if ('insecure' in e.pin && e.pin.insecure) {
+    log(`warning: the host key of ${which} is NOT verified (insecure opt-out); anyone in the network path could impersonate it`);
+  } else {
+    validateHostPin(e.pin as HostPin, e.host, port);
+  }
+  return {
+    host: e.host,
+    port,
+    username: e.username,
+    key: { text: key.text, type: key.type, publicFingerprint: `${fingerprint(pub.getPublicSSH())} (${key.type})` },
+    passphrase: e.passphrase || undefined,
+    pin: e.pin,
+    which,
+  };
+}
+
+/** Connect one client (optionally over `sock`), mapping failures to clear errors. */
+function connectClient(ep: Endpoint, timeouts: { connectTimeoutMs: number; keepaliveIntervalMs: number }, sock?: Duplex): Promise<ssh2.Client> {
+  return new Promise((resolve, reject) => {
+    const client = new ssh2.Client();
+    let mismatch: HostKeyMismatchError | undefined;
+    let done = false;
+    const pin = 'insecure' in ep.pin ? undefined : (ep.pin as HostPin);
+    const config: ConnectConfig = {
+      host: ep.host,
+      port: ep.port,
+      username: ep.username,
+      privateKey: ep.key.text,
+      passphrase: ep.passphrase,
+      readyTimeout: timeouts.connectTimeoutMs,
+      keepaliveInterval: timeouts.keepaliveIntervalMs,
+      keepaliveCountMax: 3,
+      // Public key only: no agent, no password, no keyboard-interactive prompts.
+      authHandler: ['publickey'],
+      hostVerifier: (key: Buffer): boolean => {
+        if (!pin) return true;
+        const r = verifyHostKey(key, pin, ep.host, ep.port);
+        if (!r.ok) mismatch = new HostKeyMismatchError(r.presented, r.keyType, !!r.revoked, ep.which);
+        return r.ok;
+      },
+    };
+    const algos = pin ? hostKeyAlgorithms(pin, ep.host, ep.port, HOST_KEY_ALGORITHMS) : undefined;
+    if (algos) config.algorithms = { serverHostKey: algos as NonNullable<ConnectConfig['algorithms']>['serverHostKey'] };
+    if (sock) config.sock = sock as ConnectConfig['sock'];
+
+    const fail = (err: Error): void => {
+      if (done) return;
+      done = true;
+      client.removeAllListeners('ready');
+      try {
+        client.end();
+      } catch {
+        /* not connected */
+      }
+      reject(err);
+    };
+    client.once('ready', () => {
+      if (done) return;
+      done = true;
+      resolve(client);
+    });
+    client.on('error', (err: Error & { level?: string; code?: string }) => {
+      if (mismatch) return fail(mismatch);
+      fail(classify(err, ep));
+    });
+    client.on('close', () => fail(mismatch ?? new SshConnectError(`the connection to ${ep.which} closed during the handshake`, true)));
+    try {
+      client.connect(config);
+    } catch (err) {
+      fail(new SshConnectError(`could not start connecting to ${ep.which}: ${(err as Error).message}`, false));
+    }
+  });
+}
+
+function classify(err: Error & { level?: string; code?: string }, ep: Endpoint): Error {
+  if (err.level === 'client-authentication') return new SshAuthError(ep.username, ep.which, ep.key.publicFingerprint);
+  if (err.level === 'client-timeout') {
+    return new SshConnectError(`timed out connecting to ${ep.which} (no SSH handshake within the connect timeout)`, true, 'ETIMEDOUT');
+  }
+  if (err.code && TRANSIENT_CODES.has(err.code)) {
+    return new SshConnectError(`could not connect to ${ep.which} (${err.code})`, true, err.code);
+  }
+  if (err.code === 'ENOTFOUND') return new SshConnectError(`could not resolve the address of ${ep.which} (ENOTFOUND)`, false, err.code);
+  // ssh2's protocol errors (e.g. no common algorithm) name algorithms, not hosts or secrets.
+  const msg = ep.host.length >= 3 ? err.message.split(ep.host).join('<host>') : err.message;
+  const transient = /Connection lost before handshake|socket hang up|read ECONNRESET/i.test(msg);
+  return new SshConnectError(`ssh connection to ${ep.which} failed: ${msg}`, transient, err.code);
+}
+
+function isTransient(err: unknown): boolean {
+  return err instanceof SshConnectError && err.transient;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Connect to the host (through the jump host if given), verifying host keys, with a bounded
+ * retry on transient network errors only. Auth failures and host key mismatches fail at once.
+ */
+export async function connect(options: SshOptions): Promise<SshRemote> {
+  const log = options.log ?? (() => {});
+  const cfg = {
+    connectTimeoutMs: options.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs,
+    keepaliveIntervalMs: options.keepaliveIntervalMs ?? DEFAULTS.keepaliveIntervalMs,
+    commandTimeoutMs: options.commandTimeoutMs ?? DEFAULTS.commandTimeoutMs,
+    maxChannels: options.maxChannels ?? DEFAULTS.maxChannels,
+    connectAttempts: Math.max(1, options.connectAttempts ?? DEFAULTS.connectAttempts),
+    retryDelayMs: options.retryDelayMs ?? DEFAULTS.retryDelayMs,
+  };
+  const main = prepareEndpoint(options, 'the host', 'the SSH key', log);
+  const jump = options.jump
+    ? prepareEndpoint(
+        {
+          ...options.jump,
+          privateKey: options.jump.privateKey ?? options.privateKey,
+          passphrase: options.jump.privateKey ? options.jump.passphrase : (options.jump.passphrase ?? options.passphrase),
+        },
+        'the jump host',
+        "the jump host's SSH key",
+        log,
+      )
+    : undefined;
+
+  for (let attempt = 1; ; attempt++) {
+    let jumpClient: ssh2.Client | undefined;
+    try {
+      let sock: Duplex | undefined;
+      if (jump) {
+        jumpClient = await connectClient(jump, cfg);
+        const jc = jumpClient;
+        sock = await new Promise<Duplex>((resolve, reject) =>
+          jc.forwardOut('127.0.0.1', 0, main.host, main.port, (err, ch) =>
+            err
+              ? reject(new SshConnectError(`the jump host could not open a connection to the host: ${err.message.replace(main.host, '<host>')}`, true))
+              : resolve(ch),
+          ),
+        );
+      }
+      const client = await connectClient(main, cfg, sock);
+      log(`connected as ${main.username}${jump ? ' through the jump host' : ''}`);
+      return new SshRemote(client, jumpClient, { commandTimeoutMs: cfg.commandTimeoutMs, maxChannels: cfg.maxChannels, log });
+    } catch (err) {
+      if (jumpClient) await endClient(jumpClient);
+      if (!isTransient(err) || attempt >= cfg.connectAttempts) {
+        if (isTransient(err) && cfg.connectAttempts > 1) {
+          throw new SshConnectError(`${(err as Error).message}, after ${attempt} attempts`, true, (err as SshConnectError).code);
+        }
+        throw err;
+      }
+      const delay = cfg.retryDelayMs * 2 ** (attempt - 1);
+      log(`ssh: ${(err as Error).message}; retrying in ${formatMs(delay)} (attempt ${attempt + 1} of ${cfg.connectAttempts})`);
+      await sleep(delay);
+    }
+  }
+}
