@@ -1,0 +1,117 @@
+/**
+ * A client for HAProxy's Runtime API (the stats socket at `level admin`).
+ * Non-interactive mode: one connection per command; we write `cmd\n`, HAProxy answers and closes.
+ * The stream comes from an opener, so the same client works over SSH (Remote.openUnixSocket /
+ * openTcp) and against a local socket in tests (net.connect).
+ */
+import type { Duplex } from 'node:stream';
+import { parseServersState, parseShowStat, type ServerState, type StatRow } from './stats.js';
+
+export type StreamOpener = () => Promise<Duplex>;
+
+export type ServerAdminState = 'ready' | 'drain' | 'maint';
+
+export interface RuntimeApiOptions {
+  /** Per command, from opening the stream to HAProxy closing it. Default 10 s. */
+  timeoutMs?: number;
+}
+
+/** HAProxy refused a command (its answer is kept: it says why). */
+export class RuntimeApiError extends Error {
+  constructor(
+    readonly command: string,
+    readonly answer: string,
+  ) {
+    super(`HAProxy Runtime API: "${command}" failed: ${answer.trim().slice(0, 300) || '(empty answer)'}`);
+    this.name = 'RuntimeApiError';
+  }
+}
+
+// Names that reach a Runtime API command line: HAProxy splits on spaces and treats `;` as a
+// command separator, so anything outside this set is refused instead of escaped.
+const NAME = /^[A-Za-z0-9_.:-]+$/;
+
+export class RuntimeApi {
+  private readonly timeoutMs: number;
+
+  constructor(
+    private readonly open: StreamOpener,
+    options: RuntimeApiOptions = {},
+  ) {
+    this.timeoutMs = options.timeoutMs ?? 10_000;
+  }
+
+  /** Send one command, return HAProxy's whole answer. */
+  async command(cmd: string): Promise<string> {
+    if (/[\r\n]/.test(cmd)) throw new Error('a Runtime API command must be a single line');
+    let stream: Duplex | undefined;
+    let timedOut = false;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        timedOut = true;
+        stream?.destroy();
+        reject(new Error(`HAProxy Runtime API: no answer to "${cmd}" within ${this.timeoutMs} ms`));
+      }, this.timeoutMs);
+    });
+    try {
+      const opening = this.open().then((s) => {
+        stream = s;
+        // Opened after we gave up: close it, nobody will read it.
+        if (timedOut) s.destroy();
+        return s;
+      });
+      opening.catch(() => {}); // a late failure to open, after the timeout, is not unhandled
+      const opened = await Promise.race([opening, timeout]);
+      return await Promise.race([exchange(opened, cmd), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async showStat(): Promise<StatRow[]> {
+    return parseShowStat(await this.command('show stat'));
+  }
+
+  async showServersState(backend?: string): Promise<ServerState[]> {
+    if (backend !== undefined) checkName(backend, 'backend');
+    const answer = await this.command(backend === undefined ? 'show servers state' : `show servers state ${backend}`);
+    // An unknown backend answers with a message instead of the version line.
+    if (!/^\s*1\s*$/m.test(answer.split('\n')[0] ?? '')) throw new RuntimeApiError('show servers state', answer);
+    return parseServersState(answer);
+  }
+
+  /** `set server BE/SRV state ready|drain|maint`: answers nothing on success. */
+  async setServerState(backend: string, server: string, state: ServerAdminState): Promise<void> {
+    checkName(backend, 'backend');
+    checkName(server, 'server');
+    const cmd = `set server ${backend}/${server} state ${state}`;
+    const answer = await this.command(cmd);
+    if (answer.trim() !== '') throw new RuntimeApiError(cmd, answer);
+  }
+}
+
+function checkName(name: string, what: string): void {
+  if (!NAME.test(name)) throw new Error(`invalid HAProxy ${what} name ${JSON.stringify(name)}`);
+}
+
+/** Write the command, collect everything until HAProxy closes its side. */
+function exchange(stream: Duplex, cmd: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let done = false;
+    const finish = (err?: Error) => {
+      if (done) return;
+      done = true;
+      stream.destroy();
+      if (err) reject(err);
+      else resolve(Buffer.concat(chunks).toString('utf8'));
+    };
+    stream.on('data', (c: Buffer | string) => chunks.push(typeof c === 'string' ? Buffer.from(c) : c));
+    stream.on('end', () => finish());
+    stream.on('close', () => finish());
+    stream.on('error', (e) => finish(new Error(`HAProxy Runtime API: "${cmd}": ${e.message}`)));
+    // Non-interactive mode: HAProxy runs the line and closes the connection after its answer.
+    stream.write(`${cmd}\n`);
+  });
+}
