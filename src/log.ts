@@ -1,0 +1,29 @@
+/**
+ * The job log: phases folded into groups, annotations for failures. A thin edge over @actions/core
+ * so the pure modules can take a plain `Log` and tests can capture it.
+ */
+import * as core from '@actions/core';
+
+export interface Log {
+  info(message: string): void;
+  warning(message: string): void;
+  error(message: string): void;
+  debug(message: string): void;
+}
+
+export const coreLog: Log = {
+  info: (m) => core.info(m),
+  warning: (m) => core.warning(m),
+  error: (m) => core.error(m),
+  debug: (m) => core.debug(m),
+};
+
+/** Run `fn` inside a folded log group named after the phase. */
+export async function phase<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  core.startGroup(name);
+  try {
+    return await fn();
+  } finally {
+    core.endGroup();
+  }
+}
