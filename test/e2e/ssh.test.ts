@@ -1,0 +1,290 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import type { Duplex } from 'node:stream';
+import {
+  connect,
+  CommandTimeoutError,
+  HostKeyMismatchError,
+  SshAuthError,
+  type SshOptions,
+  type SshRemote,
+} from '../../src/ssh/index.js';
+import { RemoteCommandError } from '../../src/remote.js';
+import { PrivateKeyError } from '../../src/ssh/keys.js';
+
+const BENCH = new URL('../../.bench/bench.json', import.meta.url).pathname;
+
+interface Bench {
+  host: string;
+  port: number;
+  jumpPort: number;
+  user: string;
+  keys: Record<'ed25519' | 'ed25519_enc' | 'ecdsa' | 'rsa' | 'pkcs8' | 'wrong', string>;
+  passphrase: string;
+  knownHosts: string;
+  knownHostsHashed: string;
+  jumpKnownHosts: string;
+  fingerprint: string;
+  jumpFingerprint: string;
+}
+
+let bench: Bench;
+const logs: string[] = [];
+const errors: string[] = [];
+const log = (m: string): void => void logs.push(m);
+
+function key(name: keyof Bench['keys']): string {
+  return readFileSync(bench.keys[name], 'utf8');
+}
+
+function opts(over: Partial<SshOptions> = {}): SshOptions {
+  return {
+    host: bench.host,
+    port: bench.port,
+    username: bench.user,
+    privateKey: key('ed25519'),
+    pin: { knownHosts: readFileSync(bench.knownHosts, 'utf8') },
+    connectTimeoutMs: 10_000,
+    retryDelayMs: 200,
+    log,
+    ...over,
+  };
+}
+
+/** Run fn expecting a rejection; keep the message for the no-secrets check. */
+async function rejection(fn: () => Promise<unknown>): Promise<Error> {
+  try {
+    await fn();
+  } catch (err) {
+    errors.push((err as Error).message);
+    return err as Error;
+  }
+  assert.fail('expected a rejection');
+}
+
+let shared: SshRemote;
+
+before(async () => {
+  assert.ok(existsSync(BENCH), `${BENCH} is missing: run scripts/bench/setup.sh first (as root) to start the test bench`);
+  bench = JSON.parse(readFileSync(BENCH, 'utf8')) as Bench;
+  shared = await connect(opts());
+});
+after(async () => {
+  await shared?.close();
+});
+
+test('connects with each key type, pinned by known_hosts, hashed known_hosts and fingerprint', async () => {
+  const cases: Array<[string, Partial<SshOptions>]> = [
+    ['ed25519 + known_hosts', {}],
+    ['ed25519_enc + passphrase', { privateKey: key('ed25519_enc'), passphrase: bench.passphrase }],
+    ['ecdsa + hashed known_hosts', { privateKey: key('ecdsa'), pin: { knownHosts: readFileSync(bench.knownHostsHashed, 'utf8') } }],
+    ['rsa + fingerprint', { privateKey: key('rsa'), pin: { fingerprints: [bench.fingerprint] } }],
+    ['fingerprint without prefix', { pin: { fingerprints: [bench.fingerprint.replace(/^SHA256:/, '')] } }],
+  ];
+  for (const [name, over] of cases) {
+    const r = await connect(opts(over));
+    try {
+      const res = await r.exec('id -un');
+      assert.equal(res.stdout.trim(), bench.user, name);
+      assert.equal(res.code, 0);
+    } finally {
+      await r.close();
+    }
+  }
+});
+
+test('a wrong pinned fingerprint is a HostKeyMismatchError naming the real fingerprint, not retried', async () => {
+  const wrong = 'SHA256:' + 'A'.repeat(43);
+  const t0 = Date.now();
+  const err = await rejection(() => connect(opts({ pin: { fingerprints: [wrong] }, connectAttempts: 3, retryDelayMs: 2000 })));
+  assert.ok(err instanceof HostKeyMismatchError, String(err));
+  assert.ok(err.message.includes(bench.fingerprint), err.message);
+  assert.ok(!err.message.includes(bench.host), 'the host must not be named');
+  assert.ok(Date.now() - t0 < 1900, 'a mismatch must not be retried');
+});
+
+test('known_hosts for another host/port fails up front; a wrong key in known_hosts is a mismatch', async () => {
+  const kh = readFileSync(bench.knownHosts, 'utf8');
+  await assert.rejects(connect(opts({ pin: { knownHosts: kh.replace(/\]:\d+/g, ']:1') } })), /no usable line/);
+  const other = readFileSync(bench.jumpKnownHosts, 'utf8').replace(/\[[^\]]+\]:\d+/g, `[${bench.host}]:${bench.port}`);
+  const err = await rejection(() => connect(opts({ pin: { knownHosts: other } })));
+  if (bench.jumpFingerprint !== bench.fingerprint) {
+    assert.ok(err instanceof HostKeyMismatchError, String(err));
+    assert.match(err.message, /SHA256:/);
+  }
+});
+
+test('a key not in authorized_keys is an auth error naming the user, not retried', async () => {
+  const err = await rejection(() => connect(opts({ privateKey: key('wrong') })));
+  assert.ok(err instanceof SshAuthError, String(err));
+  assert.ok(err.message.includes(`"${bench.user}"`));
+  assert.match(err.message, /authorized_keys/);
+});
+
+test('a PKCS#8 key gets the conversion hint; encrypted key problems are clear and secret-free', async () => {
+  const p8 = await rejection(() => connect(opts({ privateKey: key('pkcs8') })));
+  assert.ok(p8 instanceof PrivateKeyError);
+  assert.match(p8.message, /ssh-keygen -p -m pem -f/);
+  const noPass = await rejection(() => connect(opts({ privateKey: key('ed25519_enc') })));
+  assert.match(noPass.message, /passphrase/);
+  const badPass = await rejection(() => connect(opts({ privateKey: key('ed25519_enc'), passphrase: bench.passphrase + 'x' })));
+  assert.match(badPass.message, /passphrase is wrong/);
+});
+
+test('connection refused is retried a bounded number of times, then fails', async () => {
+  const before = logs.length;
+  const t0 = Date.now();
+  const err = await rejection(() => connect(opts({ port: 1, connectAttempts: 3, retryDelayMs: 100, pin: { fingerprints: [bench.fingerprint] } })));
+  assert.match(err.message, /ECONNREFUSED.*after 3 attempts/);
+  assert.equal(logs.slice(before).filter((l) => /retrying/.test(l)).length, 2);
+  assert.ok(Date.now() - t0 < 5000);
+});
+
+test('exec: exit code, stdout, stderr, check=false, stdin, streaming', async () => {
+  const ok = await shared.exec('echo out; echo err >&2');
+  assert.deepEqual([ok.code, ok.stdout, ok.stderr], [0, 'out\n', 'err\n']);
+  const fail = await rejection(() => shared.exec('echo boom >&2; exit 3'));
+  assert.ok(fail instanceof RemoteCommandError);
+  assert.equal(fail.result.code, 3);
+  assert.match(fail.message, /exit 3/);
+  assert.match(fail.message, /boom/);
+  const unchecked = await shared.exec('exit 5', { check: false });
+  assert.equal(unchecked.code, 5);
+  const cat = await shared.exec('wc -c', { stdin: 'x'.repeat(100_000) });
+  assert.equal(cat.stdout.trim(), '100000');
+  const chunks: string[] = [];
+  await shared.exec('echo a; sleep 0.2; echo b >&2', { onOutput: (c, s) => chunks.push(`${s}:${c}`) });
+  assert.deepEqual(chunks, ['stdout:a\n', 'stderr:b\n']);
+});
+
+test('exec: large output keeps the tail', async () => {
+  const r = await shared.exec('head -c 3000000 /dev/zero | tr "\\0" a; echo; echo END');
+  assert.ok(r.stdout.length < 1.1 * 1024 * 1024, `stored ${r.stdout.length}`);
+  assert.ok(r.stdout.endsWith('END\n'));
+  assert.match(r.stdout, /^\[\.\.\. \d+ characters of output dropped\]/);
+});
+
+test('exec: a timeout kills the command and rejects promptly', async () => {
+  const t0 = Date.now();
+  const err = await rejection(() => shared.exec('sleep 30', { timeoutMs: 1000 }));
+  assert.ok(err instanceof CommandTimeoutError, String(err));
+  assert.match(err.message, /timed out after 1 s/);
+  assert.ok(Date.now() - t0 < 2500, `took ${Date.now() - t0} ms`);
+  // the connection is still usable and the slot was released
+  assert.equal((await shared.exec('echo still')).stdout, 'still\n');
+});
+
+test('exec: a command killed by a signal is a failure, even with check=false', async () => {
+  const err = await rejection(() => shared.exec('kill -9 $$', { check: false }));
+  assert.ok(err instanceof RemoteCommandError, String(err));
+  assert.match(err.message, /killed by SIGKILL/);
+});
+
+test('12 concurrent execs succeed, at most maxChannels open at once', async () => {
+  const r = await connect(opts({ maxChannels: 4 }));
+  try {
+    let peak = 0;
+    const runs = Array.from({ length: 12 }, (_, i) =>
+      r.exec(`sleep 0.3; echo ${i}`).then((x) => {
+        peak = Math.max(peak, r.openChannels);
+        return x.stdout.trim();
+      }),
+    );
+    const poll = setInterval(() => (peak = Math.max(peak, r.openChannels)), 20);
+    const out = await Promise.all(runs);
+    clearInterval(poll);
+    assert.deepEqual(out, Array.from({ length: 12 }, (_, i) => String(i)));
+    assert.ok(peak <= 4 && peak >= 2, `peak ${peak}`);
+    assert.equal(r.openChannels, 0);
+  } finally {
+    await r.close();
+  }
+});
+
+test('writeFile is atomic with the requested mode and leaves no temp file', async () => {
+  const dir = (await shared.exec('mktemp -d')).stdout.trim();
+  try {
+    const path = `${dir}/it's a file.env`;
+    await shared.writeFile(path, 'A=1\nB=secret\n', 0o600);
+    const r = await shared.exec(`stat -c %a "${dir}/it's a file.env" && cat "${dir}/it's a file.env" && ls -A ${dir} | wc -l`);
+    assert.equal(r.stdout, '600\nA=1\nB=secret\n1\n');
+    await shared.writeFile(path, Buffer.from([0, 1, 2, 255]), 0o644);
+    const r2 = await shared.exec(`stat -c %a "${dir}/it's a file.env" && od -An -tu1 "${dir}/it's a file.env"`);
+    assert.match(r2.stdout, /^644\n\s*0\s+1\s+2\s+255\n$/);
+    await assert.rejects(shared.writeFile(`${dir}/missing/x`, 'x'), RemoteCommandError);
+  } finally {
+    await shared.exec(`rm -rf ${dir}`);
+  }
+});
+
+function readSome(stream: Duplex, until: (s: string) => boolean): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const t = setTimeout(() => reject(new Error(`timed out; got ${JSON.stringify(buf)}`)), 5000);
+    stream.on('data', (c: Buffer) => {
+      buf += c.toString();
+      if (until(buf)) {
+        clearTimeout(t);
+        resolve(buf);
+      }
+    });
+    stream.on('error', reject);
+  });
+}
+
+test('openTcp reaches a port on the host (its own sshd banner) and releases the slot on close', async () => {
+  const s = await shared.openTcp('127.0.0.1', bench.port);
+  assert.equal(shared.openChannels, 1);
+  const banner = await readSome(s, (b) => b.includes('\n'));
+  assert.match(banner, /^SSH-2\.0-/);
+  const closed = new Promise((r) => s.once('close', r));
+  s.destroy();
+  await closed;
+  await new Promise((r) => setImmediate(r));
+  assert.equal(shared.openChannels, 0);
+});
+
+test('openUnixSocket reaches the Docker socket (HTTP /_ping)', async () => {
+  const s = await shared.openUnixSocket('/var/run/docker.sock');
+  s.write('GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n');
+  const res = await readSome(s, (b) => /\r\n\r\n[\s\S]*OK/.test(b));
+  assert.match(res, /^HTTP\/1\.[01] 200/);
+  s.destroy();
+  await assert.rejects(shared.openUnixSocket('/nonexistent/sock'), /Unix socket/);
+});
+
+test('jump host: connects through 127.0.0.1:jumpPort with its own pin', async () => {
+  const r = await connect(
+    opts({
+      jump: {
+        host: bench.host,
+        port: bench.jumpPort,
+        username: bench.user,
+        pin: { knownHosts: readFileSync(bench.jumpKnownHosts, 'utf8') },
+      },
+    }),
+  );
+  try {
+    assert.equal((await r.exec('echo via-jump')).stdout, 'via-jump\n');
+  } finally {
+    await r.close();
+  }
+  const err = await rejection(() =>
+    connect(opts({ jump: { host: bench.host, port: bench.jumpPort, username: bench.user, pin: { fingerprints: ['SHA256:' + 'B'.repeat(43)] } } })),
+  );
+  assert.ok(err instanceof HostKeyMismatchError);
+  assert.match(err.message, /jump host/);
+  assert.ok(err.message.includes(bench.jumpFingerprint));
+});
+
+test('no secret appears in any error or log', () => {
+  assert.ok(errors.length >= 8, `collected ${errors.length} errors`);
+  const text = [...errors, ...logs].join('\n');
+  assert.ok(!text.includes(bench.passphrase), 'passphrase leaked');
+  for (const name of Object.keys(bench.keys) as Array<keyof Bench['keys']>) {
+    for (const line of key(name).split('\n')) {
+      if (line.length >= 16 && !line.startsWith('-----')) assert.ok(!text.includes(line), `a line of the ${name} key leaked`);
+    }
+  }
+});
