@@ -1,0 +1,95 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { InputError, defaultProject, parseEnv, parseList, readInputs, secretsOf } from '../../src/inputs.js';
+import { renderEnvFile } from '../../src/envfile.js';
+import { parseDuration } from '../../src/duration.js';
+
+const KEY = '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\nAAAAAAABAAAAMwAAAAtzc2gtZWQyNTUxOQ\n-----END OPENSSH PRIVATE KEY-----\n';
+
+function getter(values: Record<string, string>) {
+  return (name: string) => values[name] ?? '';
+}
+const base = { host: 'example.com', username: 'deploy', key: KEY, known_hosts: 'example.com ssh-ed25519 AAAA', project: 'shop' };
+
+test('defaults are safe and complete', () => {
+  const i = readInputs(getter(base));
+  assert.equal(i.port, 22);
+  assert.deepEqual(i.composeFiles, ['compose.yaml']);
+  assert.equal(i.remoteDir, 'handoff/shop');
+  assert.equal(i.pull, 'always');
+  assert.equal(i.drainTimeoutMs, 30_000);
+  assert.equal(i.maxLost, 0);
+  assert.equal(i.keepReleases, 5);
+  assert.equal(i.probe, undefined);
+  assert.equal(i.insecureIgnoreHostKey, false);
+});
+
+test('each bad input is named with its fix', () => {
+  const cases: Array<[Record<string, string>, string, RegExp]> = [
+    [{ host: '' }, 'host', /required/],
+    [{ key: '' }, 'key', /required/],
+    [{ known_hosts: '' }, 'known_hosts', /ssh-keyscan/],
+    [{ port: '70000' }, 'port', /1 to 65535/],
+    [{ port: 'abc' }, 'port', /whole number/],
+    [{ project: 'My App' }, 'project', /lowercase/],
+    [{ compose_files: '../secret.yaml' }, 'compose_files', /inside the workspace/],
+    [{ files: '/etc/passwd' }, 'files', /inside the workspace/],
+    [{ drain_timeout: 'soon' }, 'drain_timeout', /not a duration/],
+    [{ probe_url: 'not a url' }, 'probe_url', /not a URL/],
+    [{ probe_url: 'ftp://x' }, 'probe_url', /http/],
+    [{ probe_url: 'http://x', probe_expect_status: '2xx' }, 'probe_expect_status', /status list/],
+    [{ force: 'yes' }, 'force', /true or false/],
+    [{ release: 'abc' }, 'release', /only used with rollback/],
+    [{ pull: 'sometimes' }, 'pull', /always, missing or never/],
+    [{ services: 'bad name' }, 'services', /not a valid/],
+    [{ env: 'NOT VALID' }, 'env', /KEY=VALUE/],
+    [{ jump_host: 'bastion' }, 'jump_known_hosts', /pin/],
+  ];
+  for (const [over, input, message] of cases) {
+    assert.throws(
+      () => readInputs(getter({ ...base, ...over })),
+      (e: unknown) => e instanceof InputError && e.input === input && message.test(e.message),
+      `${input} with ${JSON.stringify(over)}`,
+    );
+  }
+});
+
+test('an env parse error never echoes the value', () => {
+  assert.throws(() => parseEnv('PASSWORD hunter22secret'), (e: unknown) => e instanceof Error && !e.message.includes('hunter22secret'));
+});
+
+test('lists, env and project defaults', () => {
+  assert.deepEqual(parseList('a.yaml, b.yaml\n\nc.yaml'), ['a.yaml', 'b.yaml', 'c.yaml']);
+  assert.deepEqual(parseEnv('# c\nA=1\nexport B=x=y\nC=\n'), { A: '1', B: 'x=y', C: '' });
+  assert.equal(defaultProject('Org/My.Shop'), 'my-shop');
+  const i = readInputs(getter({ ...base, project: '' }), { GITHUB_REPOSITORY: 'org/Web_App' });
+  assert.equal(i.project, 'web_app');
+});
+
+test('secrets include the key, its lines, passphrase and env values', () => {
+  const i = readInputs(getter({ ...base, passphrase: 'pass-phrase-1', env: 'DB_PASSWORD=s3cr3t-value\nX=1' }));
+  const s = secretsOf(i);
+  assert.ok(s.includes('pass-phrase-1'));
+  assert.ok(s.includes('s3cr3t-value'));
+  assert.ok(s.includes('b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ'));
+  assert.ok(!s.includes('1'), 'one-character values would mask every digit');
+});
+
+test('jump host defaults to the main user and key', () => {
+  const i = readInputs(getter({ ...base, jump_host: 'bastion', jump_fingerprint: 'SHA256:abc' }));
+  assert.equal(i.jump?.username, 'deploy');
+  assert.equal(i.jump?.key, KEY);
+  assert.equal(i.jump?.port, 22);
+});
+
+test('durations', () => {
+  assert.equal(parseDuration('1m30s'), 90_000);
+  assert.equal(parseDuration('500ms'), 500);
+  assert.equal(parseDuration('45'), 45_000);
+  assert.throws(() => parseDuration('5 minutes'));
+});
+
+test('env file quoting keeps special values literal', () => {
+  assert.equal(renderEnvFile({ TAG: 'v1.2', PW: 'a$b c', EMPTY: '' }), "TAG=v1.2\nPW='a$b c'\nEMPTY=\n");
+  assert.throws(() => renderEnvFile({ PW: `it's $x` }), (e: unknown) => e instanceof Error && e.message.includes('PW') && !e.message.includes("it's"));
+});
