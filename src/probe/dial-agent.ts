@@ -1,0 +1,67 @@
+import http from 'node:http';
+import tls from 'node:tls';
+import type { Duplex } from 'node:stream';
+
+/** Opens a byte stream to host:port, e.g. through an SSH tunnel (Remote.openTcp). */
+export type Dial = (host: string, port: number) => Promise<Duplex>;
+
+export interface DialAgentOptions extends http.AgentOptions {
+  dial: Dial;
+  /** Wrap each dialed stream in TLS (for https:// URLs). */
+  tls?: { servername?: string; rejectUnauthorized?: boolean; ca?: string | Buffer };
+}
+
+/**
+ * An http.Agent whose connections come from an async dial function instead of net.connect.
+ * Node's Agent accepts a createConnection that answers through its callback, so pooling,
+ * keep-alive and maxSockets work as with ordinary sockets.
+ */
+export class DialAgent extends http.Agent {
+  private readonly dial: Dial;
+  private readonly tlsOptions: DialAgentOptions['tls'];
+
+  constructor(options: DialAgentOptions) {
+    const { dial, tls: tlsOptions, ...agentOptions } = options;
+    super(agentOptions);
+    this.dial = dial;
+    this.tlsOptions = tlsOptions;
+    // ClientRequest checks the URL's protocol against the agent's.
+    (this as unknown as { protocol: string }).protocol = tlsOptions ? 'https:' : 'http:';
+  }
+
+  override createConnection(
+    options: http.ClientRequestArgs,
+    callback?: (err: Error | null, stream: Duplex) => void,
+  ): Duplex | null | undefined {
+    const host = options.host ?? options.hostname ?? 'localhost';
+    const port = Number(options.port ?? (this.tlsOptions ? 443 : 80));
+    this.dial(host, port).then(
+      (stream) => {
+        if (!this.tlsOptions) return callback?.(null, socketLike(stream));
+        const secure = tls.connect({
+          socket: stream,
+          servername: this.tlsOptions.servername ?? host,
+          rejectUnauthorized: this.tlsOptions.rejectUnauthorized ?? true,
+          ca: this.tlsOptions.ca,
+        });
+        // Hand the TLS socket over at once: a handshake failure then surfaces as the request's error.
+        callback?.(null, secure);
+      },
+      (err: unknown) => callback?.(err instanceof Error ? err : new Error(String(err)), undefined as unknown as Duplex),
+    );
+    return undefined;
+  }
+}
+
+/**
+ * The agent and ClientRequest call a few net.Socket methods (setKeepAlive, ref, unref, setTimeout,
+ * setNoDelay) that a plain Duplex such as an ssh2 channel lacks; give it harmless ones.
+ * Our own per-request deadline does the timing, so a no-op setTimeout loses nothing.
+ */
+export function socketLike(stream: Duplex): Duplex {
+  const s = stream as Duplex & Record<string, unknown>;
+  for (const name of ['setKeepAlive', 'setNoDelay', 'setTimeout', 'ref', 'unref']) {
+    if (typeof s[name] !== 'function') s[name] = function (this: unknown) { return this; };
+  }
+  return stream;
+}

@@ -1,0 +1,275 @@
+import http from 'node:http';
+import https from 'node:https';
+import { classify, type Attempt } from './classify.js';
+import { DialAgent, type Dial } from './dial-agent.js';
+import type { Lane, ProbeRecord } from './record.js';
+import { laneOf, makeSchedule, slotAt, tooLate, type Schedule } from './schedule.js';
+import { parseStatusSet, type StatusSet } from './status-set.js';
+
+export interface ProbeOptions {
+  url: string | URL;
+  /** Requests per second, total over both lanes (each lane gets half). Default 20. */
+  rate?: number;
+  /** Per-request deadline in ms, from send to the last body byte. Default 2000. */
+  timeoutMs?: number;
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string | Buffer;
+  /** Accepted statuses, e.g. "200-399" or "200,204,300-399". Default "200-399". */
+  expectStatus?: string | StatusSet;
+  /** A substring the body must contain. */
+  bodyMarker?: string;
+  /** Hard cap on the probe's duration; it stops by itself. Default 10 minutes. */
+  maxDurationMs?: number;
+  /** Hard cap on requests scheduled; it stops by itself. Default rate × maxDuration. */
+  maxRequests?: number;
+  /** Open every connection through this (e.g. an SSH tunnel: probe_via ssh). */
+  dial?: Dial;
+  /** For https: verify the server's certificate (default true). */
+  rejectUnauthorized?: boolean;
+  /** See Schedule.maxLagMs. */
+  maxLagMs?: number;
+  /** Bounded pool of the keep-alive lane. Default 32. */
+  keepAliveSockets?: number;
+  /** Bound on concurrent fresh connections. Default 256. */
+  freshSockets?: number;
+  /** Clock for timestamps and the schedule (ms epoch). Timers stay real. */
+  now?: () => number;
+  /** Called with each record as its outcome is known (for live logging). */
+  onRecord?: (record: ProbeRecord) => void;
+}
+
+export type StopReason = 'stopped' | 'max_duration' | 'max_requests';
+
+export interface ProbeResult {
+  url: string;
+  rate: number;
+  timeoutMs: number;
+  startedAt: number;
+  endedAt: number;
+  stoppedBy: StopReason;
+  /** Sorted by seq. */
+  records: ProbeRecord[];
+}
+
+export interface ProbeRun {
+  readonly startedAt: number;
+  /** Resolves when the probe stopped (by stop() or a cap) and every request in flight finished. */
+  readonly finished: Promise<ProbeResult>;
+  /** Stop scheduling, wait for requests in flight (each bounded by its deadline), return the result. */
+  stop(): Promise<ProbeResult>;
+}
+
+/** Enough of the body to find a marker near the top of a page; the rest is read and dropped. */
+const BODY_CAP = 256 * 1024;
+
+/** Start the request-loss probe: an open-loop request stream on two lanes, stopping by itself at its caps. */
+export function startProbe(options: ProbeOptions): ProbeRun {
+  const now = options.now ?? Date.now;
+  const url = new URL(options.url);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`probe url must be http or https: ${url.href}`);
+  const rate = options.rate ?? 20;
+  const timeoutMs = options.timeoutMs ?? 2000;
+  if (!(timeoutMs > 0)) throw new Error(`probe timeout must be > 0 ms, got ${timeoutMs}`);
+  const maxDurationMs = options.maxDurationMs ?? 600_000;
+  const maxRequests = options.maxRequests ?? Math.ceil((rate * maxDurationMs) / 1000) + 1;
+  const expect =
+    typeof options.expectStatus === 'string' || options.expectStatus === undefined
+      ? parseStatusSet(options.expectStatus ?? '200-399')
+      : options.expectStatus;
+  const agents = makeAgents(url, options);
+  const method = (options.method ?? 'GET').toUpperCase();
+  const startedAt = now();
+  const schedule: Schedule = makeSchedule(startedAt, rate, options.maxLagMs);
+
+  const records: ProbeRecord[] = [];
+  let nextSeq = 0;
+  let inFlight = 0;
+  let stopReason: StopReason | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let resolveFinished!: (result: ProbeResult) => void;
+  const finished = new Promise<ProbeResult>((resolve) => (resolveFinished = resolve));
+  let done = false;
+
+  const record = (r: ProbeRecord): void => {
+    records.push(r);
+    options.onRecord?.(r);
+  };
+
+  const maybeFinish = (): void => {
+    if (done || stopReason === undefined || inFlight > 0) return;
+    done = true;
+    agents.keepalive.destroy();
+    agents.fresh.destroy();
+    records.sort((a, b) => a.seq - b.seq);
+    resolveFinished({
+      url: url.href,
+      rate,
+      timeoutMs,
+      startedAt,
+      endedAt: now(),
+      stoppedBy: stopReason,
+      records,
+    });
+  };
+
+  const halt = (reason: StopReason): void => {
+    if (stopReason !== undefined) return;
+    stopReason = reason;
+    if (timer) clearTimeout(timer);
+    timer = undefined;
+    maybeFinish();
+  };
+
+  const send = (seq: number, lane: Lane, scheduledAt: number): void => {
+    inFlight++;
+    const sentAt = now();
+    const attempt: Attempt = { timedOut: false, responseStarted: false, complete: false };
+    let settled = false;
+    let status: number | undefined;
+    let servedBy: string | undefined;
+    let version: string | undefined;
+
+    const settle = (): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(deadline);
+      const doneAt = now();
+      const { outcome, error } = classify(attempt, expect, options.bodyMarker);
+      const r: ProbeRecord = { seq, lane, scheduledAt, sentAt, doneAt, latencyMs: doneAt - sentAt, outcome };
+      if (status !== undefined) r.status = status;
+      if (servedBy !== undefined) r.servedBy = servedBy;
+      if (version !== undefined) r.version = version;
+      if (error) r.error = error;
+      record(r);
+      inFlight--;
+      maybeFinish();
+    };
+
+    const headers: Record<string, string> = {
+      'user-agent': 'handoff-probe',
+      'x-handoff-probe': `${seq} ${lane}`,
+      ...options.headers,
+    };
+    // The fresh lane must never reuse a connection, whatever the server would allow.
+    if (lane === 'fresh') headers.connection = 'close';
+    if (options.body !== undefined) headers['content-length'] = String(Buffer.byteLength(options.body));
+
+    const request = (url.protocol === 'https:' && !options.dial ? https.request : http.request)(url, {
+      method,
+      headers,
+      agent: agents[lane],
+    });
+    const deadline = setTimeout(() => {
+      attempt.timedOut = true;
+      settle();
+      request.destroy();
+    }, timeoutMs);
+
+    request.on('error', (err) => {
+      attempt.error ??= err;
+      settle();
+    });
+    request.on('response', (res) => {
+      attempt.responseStarted = true;
+      status = res.statusCode;
+      servedBy = headerText(res.headers['x-served-by']);
+      version = headerText(res.headers['x-app-version']);
+      attempt.status = status;
+      const chunks: Buffer[] = [];
+      let kept = 0;
+      res.on('data', (chunk: Buffer) => {
+        if (kept < BODY_CAP) {
+          chunks.push(chunk);
+          kept += chunk.length;
+        }
+      });
+      res.on('end', () => {
+        attempt.complete = res.complete;
+        if (options.bodyMarker) attempt.body = Buffer.concat(chunks).toString('utf8');
+        settle();
+      });
+      res.on('error', (err) => {
+        attempt.error ??= err;
+        settle();
+      });
+      // Closed without 'end': the body was cut.
+      res.on('close', () => {
+        if (!attempt.complete && attempt.error === undefined) attempt.error = new Error('aborted');
+        settle();
+      });
+    });
+    request.end(options.body);
+  };
+
+  const tick = (): void => {
+    timer = undefined;
+    if (stopReason !== undefined) return;
+    let t = now();
+    while (slotAt(schedule, nextSeq) <= t) {
+      if (nextSeq >= maxRequests) return halt('max_requests');
+      const scheduledAt = slotAt(schedule, nextSeq);
+      if (scheduledAt - startedAt >= maxDurationMs) return halt('max_duration');
+      const seq = nextSeq++;
+      const lane = laneOf(seq);
+      if (tooLate(schedule, seq, t)) {
+        record({ seq, lane, scheduledAt, doneAt: t, outcome: 'not_sent', error: `late by ${Math.round(t - scheduledAt)} ms` });
+      } else {
+        send(seq, lane, scheduledAt);
+      }
+      t = now();
+    }
+    if (nextSeq >= maxRequests) return halt('max_requests');
+    if (slotAt(schedule, nextSeq) - startedAt >= maxDurationMs) {
+      // Wait out the last interval so the run lasts its full duration.
+      timer = setTimeout(() => halt('max_duration'), Math.max(0, startedAt + maxDurationMs - t));
+      return;
+    }
+    timer = setTimeout(tick, Math.max(0, slotAt(schedule, nextSeq) - t));
+  };
+
+  tick();
+
+  return {
+    startedAt,
+    finished,
+    stop(): Promise<ProbeResult> {
+      halt('stopped');
+      return finished;
+    },
+  };
+}
+
+function headerText(value: string | string[] | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+interface LaneAgents {
+  keepalive: http.Agent;
+  fresh: http.Agent;
+}
+
+function makeAgents(url: URL, options: ProbeOptions): LaneAgents {
+  const keepAliveSockets = options.keepAliveSockets ?? 32;
+  const freshSockets = options.freshSockets ?? 256;
+  const keepalive = { keepAlive: true, maxSockets: keepAliveSockets, scheduling: 'lifo' as const };
+  const fresh = { keepAlive: false, maxSockets: freshSockets };
+  const secure = url.protocol === 'https:';
+  if (options.dial) {
+    const tlsOptions = secure ? { servername: url.hostname, rejectUnauthorized: options.rejectUnauthorized } : undefined;
+    return {
+      keepalive: new DialAgent({ ...keepalive, dial: options.dial, tls: tlsOptions }),
+      fresh: new DialAgent({ ...fresh, dial: options.dial, tls: tlsOptions }),
+    };
+  }
+  if (secure) {
+    const rejectUnauthorized = options.rejectUnauthorized ?? true;
+    // maxCachedSessions 0: a fresh connection does a full handshake, like a new client would.
+    return {
+      keepalive: new https.Agent({ ...keepalive, rejectUnauthorized }),
+      fresh: new https.Agent({ ...fresh, rejectUnauthorized, maxCachedSessions: 0 }),
+    };
+  }
+  return { keepalive: new http.Agent(keepalive), fresh: new http.Agent(fresh) };
+}
