@@ -162,6 +162,7 @@ export function startProbe(options: ProbeOptions): ProbeRun {
     });
     const deadline = setTimeout(() => {
       attempt.timedOut = true;
+      attempt.error ??= new Error(`no complete response within ${timeoutMs} ms`);
       settle();
       request.destroy();
     }, timeoutMs);

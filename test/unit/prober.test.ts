@@ -1,0 +1,225 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import net from 'node:net';
+import { Duplex } from 'node:stream';
+import { startProbe, type ProbeOptions } from '../../src/probe/prober.js';
+import type { ProbeRecord } from '../../src/probe/record.js';
+
+/** A server on 127.0.0.1 that misbehaves on purpose, per path. */
+let server: http.Server;
+let base = '';
+let closedPort = 0;
+const sockets = new Set<net.Socket>();
+
+before(async () => {
+  server = http.createServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    const socket = req.socket;
+    switch (path) {
+      case '/ok':
+        res.writeHead(200, { 'x-served-by': 'app-1', 'x-app-version': 'v2', 'content-type': 'text/plain' });
+        res.end('hello from v2 MARK');
+        return;
+      case '/cut':
+        // Headers and part of the body, then a reset.
+        res.writeHead(200, { 'content-length': '1000' });
+        res.write('partial', () => setTimeout(() => socket.resetAndDestroy(), 20));
+        return;
+      case '/reset':
+        socket.resetAndDestroy();
+        return;
+      case '/close':
+        // FIN without a byte of response.
+        socket.destroy();
+        return;
+      case '/hang':
+        return; // never answers; the server's close cleans up
+      case '/502':
+        res.writeHead(502);
+        res.end('bad gateway');
+        return;
+      case '/wrong-body':
+        res.writeHead(200);
+        res.end('hello from v1');
+        return;
+      default:
+        res.writeHead(404);
+        res.end();
+    }
+  });
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  base = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  // A port that was just free: nothing listens there.
+  const spare = net.createServer();
+  await new Promise<void>((resolve) => spare.listen(0, '127.0.0.1', resolve));
+  closedPort = (spare.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => spare.close(() => resolve()));
+});
+
+after(async () => {
+  for (const s of sockets) s.destroy();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+});
+
+async function probe(path: string, extra: Partial<ProbeOptions> = {}): Promise<ProbeRecord[]> {
+  const run = startProbe({ url: `${base}${path}`, rate: 50, maxRequests: 6, timeoutMs: 400, bodyMarker: 'MARK', ...extra });
+  const result = await run.finished;
+  assert.equal(result.stoppedBy, 'max_requests');
+  return result.records;
+}
+
+function outcomesByLane(records: ProbeRecord[]): Record<string, string[]> {
+  const out: Record<string, string[]> = { keepalive: [], fresh: [] };
+  for (const r of records) out[r.lane]!.push(r.outcome);
+  return out;
+}
+
+const cases: Array<[string, string]> = [
+  ['/ok', 'ok'],
+  ['/cut', 'cut'],
+  ['/reset', 'reset'],
+  ['/close', 'empty'],
+  ['/hang', 'timeout'],
+  ['/502', 'bad_status'],
+  ['/wrong-body', 'body_mismatch'],
+];
+
+for (const [path, expected] of cases) {
+  test(`${path} is classified ${expected} on both lanes`, async () => {
+    const records = await probe(path);
+    assert.equal(records.length, 6);
+    assert.deepEqual(outcomesByLane(records), { keepalive: [expected, expected, expected], fresh: [expected, expected, expected] });
+    for (const r of records) {
+      assert.ok(r.sentAt !== undefined && r.doneAt >= r.sentAt);
+      if (expected !== 'ok') assert.ok(r.error, `a loss carries an error text (${r.outcome})`);
+    }
+  });
+}
+
+test('a closed port is refused on both lanes', async () => {
+  const records = await probe('/ok', { url: `http://127.0.0.1:${closedPort}/ok` });
+  assert.deepEqual(outcomesByLane(records), { keepalive: ['refused', 'refused', 'refused'], fresh: ['refused', 'refused', 'refused'] });
+});
+
+test('records carry status, served-by and version; the fresh lane sends Connection: close', async () => {
+  const records = await probe('/ok');
+  const r = records[0]!;
+  assert.equal(r.status, 200);
+  assert.equal(r.servedBy, 'app-1');
+  assert.equal(r.version, 'v2');
+  assert.deepEqual(records.map((x) => x.seq), [0, 1, 2, 3, 4, 5]);
+  assert.deepEqual(records.map((x) => x.lane), ['keepalive', 'fresh', 'keepalive', 'fresh', 'keepalive', 'fresh']);
+  // Schedule: 50/s → slots 20 ms apart, from the start.
+  assert.equal(Math.round(records[5]!.scheduledAt - records[0]!.scheduledAt), 100);
+});
+
+test('keep-alive lane reuses connections, the fresh lane opens one per request', async () => {
+  const seen = { keepalive: new Set<number>(), fresh: new Set<number>() };
+  const listener = (req: http.IncomingMessage): void => {
+    const lane = String(req.headers['x-handoff-probe'] ?? '').split(' ')[1] as 'keepalive' | 'fresh';
+    seen[lane]?.add(req.socket.remotePort ?? 0);
+  };
+  server.on('request', listener);
+  try {
+    await probe('/ok', { maxRequests: 10, rate: 40 });
+  } finally {
+    server.off('request', listener);
+  }
+  assert.equal(seen.fresh.size, 5);
+  assert.ok(seen.keepalive.size < 5, `keep-alive used ${seen.keepalive.size} connections for 5 requests`);
+});
+
+test('open loop: a hanging server does not slow the schedule', async () => {
+  const result = await startProbe({ url: `${base}/hang`, rate: 100, timeoutMs: 300, maxDurationMs: 1000 }).finished;
+  assert.equal(result.stoppedBy, 'max_duration');
+  const sent = result.records.filter((r) => r.outcome !== 'not_sent');
+  assert.ok(result.records.length >= 98 && result.records.length <= 100, `scheduled ${result.records.length}`);
+  assert.ok(sent.length >= 95, `sent ${sent.length} of ~100`);
+  assert.ok(result.records.every((r) => r.outcome === 'timeout' || r.outcome === 'not_sent'));
+  const lags = sent.map((r) => r.sentAt! - r.scheduledAt).sort((a, b) => a - b);
+  assert.ok(lags[Math.floor(lags.length * 0.95)]! < 20, `p95 send lag ${lags[Math.floor(lags.length * 0.95)]} ms`);
+});
+
+test('a blocked event loop shows as not_sent, not as a burst', async () => {
+  const run = startProbe({ url: `${base}/ok`, rate: 100, timeoutMs: 500, maxDurationMs: 600 });
+  await new Promise((r) => setTimeout(r, 100));
+  const until = Date.now() + 300;
+  while (Date.now() < until) {
+    // busy: the prober cannot send
+  }
+  const result = await run.finished;
+  const notSent = result.records.filter((r) => r.outcome === 'not_sent');
+  assert.ok(notSent.length >= 15, `not_sent ${notSent.length}`);
+  assert.match(notSent[0]!.error ?? '', /late by \d+ ms/);
+  assert.equal(notSent[0]!.sentAt, undefined);
+});
+
+test('stop() ends the probe early and waits for requests in flight', async () => {
+  const run = startProbe({ url: `${base}/hang`, rate: 20, timeoutMs: 200, maxDurationMs: 60_000 });
+  await new Promise((r) => setTimeout(r, 120));
+  const t0 = Date.now();
+  const result = await run.stop();
+  assert.equal(result.stoppedBy, 'stopped');
+  assert.ok(Date.now() - t0 < 400, 'bounded by the per-request deadline');
+  assert.ok(result.records.length >= 2 && result.records.length <= 4, `records ${result.records.length}`);
+  assert.ok(result.records.every((r) => r.outcome === 'timeout'));
+  assert.equal(await run.stop(), result, 'stop is idempotent');
+});
+
+test('dial: traffic goes through the dial function on both lanes', async () => {
+  const dialed: string[] = [];
+  const dial = async (host: string, port: number): Promise<Duplex> => {
+    dialed.push(`${host}:${port}`);
+    return net.connect({ host, port });
+  };
+  const port = new URL(base).port;
+  // The URL's host is what the tunnel connects to on the far side.
+  const records = await probe('/ok', { url: `http://127.0.0.1:${port}/ok`, dial });
+  assert.deepEqual(outcomesByLane(records), { keepalive: ['ok', 'ok', 'ok'], fresh: ['ok', 'ok', 'ok'] });
+  assert.ok(dialed.length >= 4 && dialed.every((d) => d === `127.0.0.1:${port}`));
+});
+
+test('dial: a plain Duplex (like an ssh2 channel) works, and a failed dial is a loss', async () => {
+  const port = Number(new URL(base).port);
+  // Duplex.from gives a stream without net.Socket's methods, as an ssh2 channel is.
+  const dial = async (host: string, p: number): Promise<Duplex> => {
+    const socket = net.connect({ host, port: p });
+    await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+    return Duplex.from({ readable: socket, writable: socket });
+  };
+  const records = await probe('/ok', { dial });
+  assert.deepEqual(outcomesByLane(records), { keepalive: ['ok', 'ok', 'ok'], fresh: ['ok', 'ok', 'ok'] });
+  const refused = await probe('/ok', {
+    url: `http://127.0.0.1:${port}/ok`,
+    dial: async () => {
+      throw new Error('(SSH) Channel open failure: Connection refused');
+    },
+  });
+  assert.ok(refused.every((r) => r.outcome === 'refused'));
+});
+
+test('POST with a body and custom headers', async () => {
+  let seen = '';
+  const listener = (req: http.IncomingMessage): void => {
+    if (req.method === 'POST') req.on('data', (c: Buffer) => (seen += c.toString()));
+  };
+  server.on('request', listener);
+  try {
+    const records = await probe('/ok', { method: 'post', body: 'ping', headers: { 'x-test': '1' }, maxRequests: 2 });
+    assert.ok(records.every((r) => r.outcome === 'ok'));
+  } finally {
+    server.off('request', listener);
+  }
+  assert.equal(seen, 'pingping');
+});
+
+test('options are validated', () => {
+  assert.throws(() => startProbe({ url: 'ftp://x/' }), /http or https/);
+  assert.throws(() => startProbe({ url: `${base}/ok`, rate: 0 }), /rate must be > 0/);
+  assert.throws(() => startProbe({ url: `${base}/ok`, expectStatus: 'abc' }), /not a status/);
+});
