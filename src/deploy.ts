@@ -1,0 +1,440 @@
+/**
+ * One deploy, phase by phase: validate locally, connect, lock, upload the release, plan, check the
+ * proxy config, activate, roll each changed service behind the probe, roll back on failure, record.
+ * Each phase is a folded log group; every remote change happens after local validation passed.
+ */
+import * as core from '@actions/core';
+import { posix } from 'node:path';
+import type { ComposeFlavor, ComposeProject } from './compose-cli.js';
+import { composeCommand, configHashCommand, parseConfigHashes } from './compose-cli.js';
+import { parseCompose, type ComposeModel } from './compose.js';
+import { listProjectContainers } from './containers.js';
+import { renderEnvFile } from './envfile.js';
+import { readHostFacts } from './host.js';
+import { pinImages, resolveImages } from './images.js';
+import type { Inputs } from './inputs.js';
+import { coreLog, phase, type Log } from './log.js';
+import { planDeploy, renderPlan, renderPlanMarkdown, type DesiredService, type Plan } from './plan.js';
+import { degradedGate, type ProxyGate } from './proxy.js';
+import type { Remote } from './remote.js';
+import type { DeployReport } from './report.js';
+import { checkPolicies } from './rollout-policy.js';
+import { rollOut } from './rollout.js';
+import { shq } from './quote.js';
+import { connect, type SshRemote } from './ssh/index.js';
+import { Timeline } from './timeline.js';
+import { collectFiles, type ReleaseFile } from './workspace.js';
+import { findProxyService, locateRuntimeApi, routedServices } from './haproxy/config.js';
+import { HaproxyGate } from './haproxy/drain.js';
+import { checkConfig, reload } from './haproxy/reload.js';
+import { RuntimeApi } from './haproxy/runtime.js';
+import { releaseId, selectRollbackTarget, type ReleaseManifest } from './release.js';
+import {
+  activateRelease,
+  copyRelease,
+  listReleases,
+  pruneReleases,
+  readCurrent,
+  resolveRemoteDir,
+  setCurrent,
+  updateManifest,
+  uploadRelease,
+} from './release-store.js';
+import { acquireLock, releaseLock } from './lock.js';
+import { appendAudit } from './audit.js';
+import { startProbeSession, type ProbeSession } from './probe-session.js';
+
+export interface RunContext {
+  sha: string;
+  ref: string;
+  actor: string;
+  runId: string;
+  runUrl: string;
+  workspace: string;
+}
+
+/** Where a release's Compose files and env file sit on the host, and where Compose resolves paths. */
+export function stackOf(remoteDir: string, composeFiles: string[], base: 'app' | { release: string }, project: string): ComposeProject {
+  const root = base === 'app' ? posix.join(remoteDir, 'app') : posix.join(remoteDir, 'releases', base.release);
+  return {
+    project,
+    files: composeFiles.map((f) => posix.join(root, f)),
+    envFile: posix.join(root, '.env'),
+    // Always the live directory: bind-mount paths, and so config hashes, are those of app/.
+    projectDirectory: posix.join(remoteDir, 'app', posix.dirname(composeFiles[0]!)),
+  };
+}
+
+interface Session {
+  inputs: Inputs;
+  run: RunContext;
+  remote: SshRemote;
+  flavor: ComposeFlavor;
+  remoteDir: string;
+  timeline: Timeline;
+  log: Log;
+  report: DeployReport;
+}
+
+/** Local checks: the Compose files parse, the plan's refusals, the proxy config is uploaded. */
+export function validateLocally(inputs: Inputs, files: ReleaseFile[], log: Log): { model: ComposeModel; routed: string[] } {
+  const composeFiles = inputs.composeFiles.map((name) => {
+    const f = files.find((x) => x.path === name);
+    if (!f) throw new Error(`input 'compose_files': ${name} was not found in the workspace`);
+    return { name, content: f.data.toString('utf8') };
+  });
+  const model = parseCompose(composeFiles, { env: inputs.env, onWarning: (m) => log.warning(m) });
+  const routed = proxyRouting(model, files, inputs);
+  const check = checkPolicies(model, routed, inputs.services.length ? inputs.services : undefined);
+  for (const w of check.warnings) log.warning(w);
+  if (check.errors.length) throw new Error(`the deploy was refused before any change on the host:\n- ${check.errors.join('\n- ')}`);
+  return { model, routed };
+}
+
+/** The proxy service, its config text, and which services it routes to. */
+function proxyRouting(model: ComposeModel, files: ReleaseFile[], inputs: Inputs): string[] {
+  const proxy = findProxyService(model.services, inputs.proxyService);
+  if (!proxy) return [];
+  const composeDir = posix.dirname(inputs.composeFiles[0]!);
+  // Every relative bind mount of the proxy must be uploaded: a missing config directory is the classic mistake.
+  for (const v of proxy.volumes) {
+    if (v.type !== 'bind' || !v.source || v.source.startsWith('/') || v.source.startsWith('~')) continue;
+    const rel = posix.normalize(posix.join(composeDir, v.source));
+    if (/\/run$|^run$/.test(rel)) continue;
+    const present = files.some((f) => f.path === rel || f.path.startsWith(`${rel}/`));
+    if (!present && /\.cfg$|haproxy/i.test(rel)) {
+      throw new Error(`service ${proxy.name} mounts ${v.source} (${rel} in the workspace) but it is not uploaded: add it to the 'files' input (e.g. files: ${rel}/)`);
+    }
+  }
+  const cfg = proxyConfigFile(files, proxy.volumes, composeDir);
+  if (!cfg) throw new Error(`service ${proxy.name} runs HAProxy but no haproxy.cfg is in the uploaded files: add its config directory to the 'files' input`);
+  return routedServices(cfg.data.toString('utf8'), model.services.map((s) => s.name));
+}
+
+function proxyConfigFile(files: ReleaseFile[], volumes: ComposeModel['services'][number]['volumes'], composeDir: string): ReleaseFile | undefined {
+  const cfgs = files.filter((f) => f.path.endsWith('.cfg') && /haproxy/i.test(f.path));
+  for (const v of volumes) {
+    if (v.type !== 'bind' || !v.source) continue;
+    const rel = posix.normalize(posix.join(composeDir, v.source));
+    const hit = cfgs.find((f) => f.path === rel || f.path.startsWith(`${rel}/`));
+    if (hit) return hit;
+  }
+  return cfgs[0];
+}
+
+/** Connect with the pinned host key (and jump host) from the inputs. */
+export async function connectHost(inputs: Inputs, log: Log): Promise<SshRemote> {
+  const pin = (knownHosts?: string, fingerprint?: string) =>
+    knownHosts || fingerprint ? { knownHosts, fingerprints: fingerprint ? [fingerprint] : undefined } : ({ insecure: true } as const);
+  if (inputs.insecureIgnoreHostKey && !inputs.knownHosts && !inputs.fingerprint) {
+    log.warning('insecure_ignore_host_key: the host key is not verified; anyone between the runner and the host can impersonate it. Pin it with known_hosts or fingerprint.');
+  }
+  return connect({
+    host: inputs.host,
+    port: inputs.port,
+    username: inputs.username,
+    privateKey: inputs.key,
+    passphrase: inputs.passphrase,
+    pin: pin(inputs.knownHosts, inputs.fingerprint),
+    jump: inputs.jump
+      ? {
+          host: inputs.jump.host,
+          port: inputs.jump.port,
+          username: inputs.jump.username,
+          privateKey: inputs.jump.key,
+          passphrase: inputs.jump.passphrase,
+          pin: pin(inputs.jump.knownHosts, inputs.jump.fingerprint),
+        }
+      : undefined,
+    connectTimeoutMs: inputs.connectTimeoutMs,
+    commandTimeoutMs: inputs.commandTimeoutMs,
+    log: (m) => log.info(m),
+  });
+}
+
+/** The desired state of a stack on the host: resolved Compose model, config hashes, image IDs. */
+async function desiredState(s: Session, stack: ComposeProject, routed: string[]): Promise<{ model: ComposeModel; desired: DesiredService[] }> {
+  const { remote, flavor, inputs } = s;
+  const config = await remote.exec(composeCommand(flavor, stack, ['config']), { timeoutMs: 120_000 });
+  const model = parseCompose([{ name: 'compose config', content: config.stdout }], { interpolate: false });
+  const hashes = parseConfigHashes((await remote.exec(configHashCommand(flavor, stack), { timeoutMs: 120_000 })).stdout);
+  const ids = await resolveImages(remote, flavor, stack, model.services, inputs.pull, s.log, inputs.commandTimeoutMs);
+  const check = checkPolicies(model, routed, inputs.services.length ? inputs.services : undefined);
+  if (check.errors.length) throw new Error(`the deploy was refused before any change on the host:\n- ${check.errors.join('\n- ')}`);
+  const desired = model.services.map((service) => {
+    const configHash = hashes.get(service.name);
+    if (!configHash) throw new Error(`compose config --hash printed no hash for service ${service.name}`);
+    return { service, configHash, imageId: ids.get(service.name), policy: check.policies.get(service.name)! };
+  });
+  return { model, desired };
+}
+
+async function makePlan(s: Session, desired: DesiredService[], force: boolean): Promise<Plan> {
+  const running = await listProjectContainers(s.remote, s.inputs.project);
+  return planDeploy({ desired, running, only: s.inputs.services.length ? s.inputs.services : undefined, force });
+}
+
+/** The gate for the proxy: HAProxy's Runtime API when it can be reached, else degraded. */
+async function proxyGate(s: Session, model: ComposeModel, cfgText: string | undefined): Promise<{ gate: ProxyGate; proxyService?: string }> {
+  const proxy = findProxyService(model.services, s.inputs.proxyService);
+  if (!proxy || !cfgText) {
+    s.report.warnings.push('No HAProxy service found: replicas are not drained through a proxy; requests may be lost during the rollout.');
+    return { gate: degradedGate };
+  }
+  const projectDir = posix.join(s.remoteDir, 'app', posix.dirname(s.inputs.composeFiles[0]!));
+  let where = locateRuntimeApi(proxy, cfgText, projectDir);
+  if (s.inputs.haproxySocket) {
+    const v = s.inputs.haproxySocket;
+    where = v.startsWith('tcp:')
+      ? { kind: 'tcp', host: '127.0.0.1', port: Number(v.slice(4)) }
+      : { kind: 'unix', hostPath: posix.resolve(projectDir, v) };
+  }
+  if (where.kind === 'none') {
+    s.report.warnings.push(`HAProxy's Runtime API is not reachable (${where.reason}): the rollout relies on retries and health checks only, and requests may be lost.`);
+    return { gate: degradedGate, proxyService: proxy.name };
+  }
+  const loc = where;
+  const opener = () => (loc.kind === 'unix' ? s.remote.openUnixSocket(loc.hostPath) : s.remote.openTcp(loc.host, loc.port));
+  const api = new RuntimeApi(opener);
+  return {
+    gate: new HaproxyGate({ api, drainTimeoutMs: s.inputs.drainTimeoutMs, log: s.log, timeline: s.timeline }),
+    proxyService: proxy.name,
+  };
+}
+
+/** Read a file of the live app/ directory, or undefined. */
+async function readRemote(remote: Remote, path: string): Promise<string | undefined> {
+  const r = await remote.exec(`cat ${shq(path)} 2>/dev/null`, { check: false, timeoutMs: 30_000 });
+  return r.code === 0 ? r.stdout : undefined;
+}
+
+export async function deploy(inputs: Inputs, run: RunContext, report: DeployReport, log: Log = coreLog): Promise<void> {
+  const timeline = new Timeline();
+  report.events = timeline.events;
+
+  // 1. Local validation: nothing on the host changes before this passes.
+  let files: ReleaseFile[] = [];
+  let routed: string[] = [];
+  if (!inputs.rollback) {
+    await phase('Validate', async () => {
+      files = await collectFiles(run.workspace, inputs.composeFiles, inputs.files);
+      const v = validateLocally(inputs, files, log);
+      routed = v.routed;
+      log.info(`${files.length} files, services: ${v.model.services.map((x) => x.name).join(', ')}; routed by the proxy: ${routed.join(', ') || 'none'}`);
+    });
+  }
+
+  const remote = await phase('Connect', async () => {
+    const r = await connectHost(inputs, log);
+    log.info(`connected to the host as ${inputs.username}`);
+    return r;
+  });
+  try {
+    const facts = await readHostFacts(remote, inputs.username);
+    log.info(`Docker ${facts.dockerVersion}, Compose ${facts.compose} ${facts.composeVersion}`);
+    const remoteDir = await resolveRemoteDir(remote, inputs.remoteDir);
+    const s: Session = { inputs, run, remote, flavor: facts.compose, remoteDir, timeline, log, report };
+
+    await phase('Lock', async () => {
+      await acquireLock(remote, remoteDir, { runId: run.runId, runUrl: run.runUrl, actor: run.actor, sha: run.sha, startedAt: new Date().toISOString() }, {
+        timeoutMs: inputs.lockTimeoutMs,
+        ttlMs: inputs.lockTtlMs,
+        log: (m: string) => log.info(m),
+      });
+      core.saveState('lock', JSON.stringify({ remoteDir, runId: run.runId }));
+    });
+    try {
+      await deployLocked(s, files, routed);
+    } finally {
+      await releaseLock(remote, remoteDir, run.runId).catch((e: unknown) => log.warning(`could not release the lock: ${String(e)}`));
+      core.saveState('lock', '');
+    }
+  } finally {
+    await remote.close();
+  }
+}
+
+async function deployLocked(s: Session, files: ReleaseFile[], routed: string[]): Promise<void> {
+  const { inputs, run, remote, remoteDir, log, report, timeline } = s;
+  const releases = await listReleases(remote, remoteDir);
+  const current = await readCurrent(remote, remoteDir);
+  report.previousReleaseId = current;
+  const id = releaseId(new Date(), run.sha);
+  report.releaseId = id;
+  let composeFiles = inputs.composeFiles;
+  let target: ReleaseManifest | undefined;
+
+  const manifest: ReleaseManifest = {
+    id,
+    project: inputs.project,
+    sha: run.sha,
+    ref: run.ref,
+    actor: run.actor,
+    runUrl: run.runUrl,
+    createdAt: new Date().toISOString(),
+    files: files.map((f) => f.path),
+    composeFiles,
+    services: {},
+    result: 'pending',
+  };
+
+  await phase('Upload', async () => {
+    if (inputs.rollback) {
+      target = selectRollbackTarget(releases, current, inputs.release);
+      log.info(`rolling back to release ${target.id} (${target.sha.slice(0, 7)}, ${target.createdAt})`);
+      composeFiles = target.composeFiles;
+      manifest.files = target.files;
+      manifest.composeFiles = target.composeFiles;
+      manifest.rollbackOf = target.id;
+      await copyRelease(remote, remoteDir, target.id, id, manifest);
+    } else {
+      await uploadRelease(remote, remoteDir, id, files, renderEnvFile(inputs.env), manifest, { dryRun: inputs.dryRun });
+    }
+    timeline.add('upload', { detail: id });
+  });
+
+  const releaseStack = stackOf(remoteDir, composeFiles, { release: id }, inputs.project);
+  const appStack = stackOf(remoteDir, composeFiles, 'app', inputs.project);
+  if (inputs.rollback && target) {
+    await pinImages(remote, Object.values(target.services).filter((x) => x.imageId).map((x) => ({ image: x.image, imageId: x.imageId })));
+    const cfg = await readRemote(remote, proxyCfgPath(remoteDir, id, target.files, composeFiles));
+    routed = cfg ? routedFromCfg(cfg, target) : [];
+  }
+
+  const { model, desired } = await phase('Plan', async () => desiredState(s, releaseStack, routed));
+  const plan = await makePlan(s, desired, inputs.force);
+  report.planText = renderPlan(plan);
+  report.planMarkdown = renderPlanMarkdown(plan);
+  report.planJson = plan.services.map((p) => ({ service: p.service, action: p.action, order: p.order, old: p.oldReplicas, new: p.newReplicas, batches: p.batches.length }));
+  log.info(report.planText);
+  if (inputs.dryRun) {
+    await remote.exec(`rm -rf ${shq(posix.join(remoteDir, 'releases', id))}`, { check: false });
+    report.releaseId = undefined;
+    return;
+  }
+
+  // The proxy config: validated in a throwaway container before it can reach the running proxy.
+  const cfgRel = proxyCfgPath(remoteDir, id, manifest.files, composeFiles);
+  const newCfg = cfgRel ? await readRemote(remote, cfgRel) : undefined;
+  const liveCfgPath = cfgRel ? cfgRel.replace(posix.join(remoteDir, 'releases', id), posix.join(remoteDir, 'app')) : undefined;
+  const liveCfg = liveCfgPath ? await readRemote(remote, liveCfgPath) : undefined;
+  const proxy = findProxyService(model.services, inputs.proxyService);
+  const proxyImage = proxy?.image;
+  const cfgChanged = !!newCfg && newCfg !== liveCfg;
+  if (cfgChanged && proxyImage && cfgRel) {
+    await phase('Proxy config', async () => {
+      await checkConfig(remote, proxyImage, posix.dirname(cfgRel), posix.basename(cfgRel));
+      log.info('the new HAProxy config is valid');
+    });
+  }
+
+  await activateRelease(remote, remoteDir, id);
+  const { gate, proxyService } = await proxyGate(s, model, newCfg);
+  report.proxyDrains = gate.drains;
+
+  // A reload loses runtime state (maint/drain), so it happens before the rollout, never during it.
+  const proxyPlan = plan.services.find((p) => p.service === proxyService);
+  if (cfgChanged && liveCfg !== undefined && proxyPlan && proxyPlan.action === 'keep') {
+    const running = (await listProjectContainers(remote, inputs.project)).filter((c) => c.service === proxyService && c.state === 'running');
+    for (const c of running) {
+      await reload(remote, c.id);
+      timeline.add('proxy-reload', { service: proxyService, container: c.name });
+      log.info(`reloaded HAProxy in ${c.name}`);
+    }
+  }
+
+  const probe: ProbeSession | undefined = inputs.probe ? await startProbeSession(inputs.probe, remote, timeline, log) : undefined;
+  let failure: Error | undefined;
+  try {
+    timeline.add('deploy-start', { detail: id });
+    const result = await rollOut({ remote, flavor: s.flavor, stack: appStack, gate, timeline, log, healthTimeoutMs: inputs.healthTimeoutMs, proxyService }, plan);
+    report.servicesUpdated = result.updated;
+    if (!result.ok) failure = new Error(result.failure?.reason ?? 'the rollout failed');
+  } catch (e) {
+    failure = e instanceof Error ? e : new Error(String(e));
+  }
+
+  if (failure) {
+    timeline.add('failure', { detail: failure.message });
+    log.error(failure.message);
+    const previous = current ? releases.find((r) => r.id === current) : undefined;
+    if (previous) {
+      await phase(`Rollback to ${previous.id}`, async () => {
+        timeline.add('rollback-start', { detail: previous.id });
+        await pinImages(remote, Object.values(previous.services).filter((x) => x.imageId).map((x) => ({ image: x.image, imageId: x.imageId })));
+        await activateRelease(remote, remoteDir, previous.id);
+        const prevStack = stackOf(remoteDir, previous.composeFiles, 'app', inputs.project);
+        const back = await desiredState({ ...s }, prevStack, routed);
+        const backPlan = await makePlan(s, back.desired, false);
+        log.info(renderPlan(backPlan));
+        const r = await rollOut({ remote, flavor: s.flavor, stack: prevStack, gate, timeline, log, healthTimeoutMs: inputs.healthTimeoutMs, proxyService }, backPlan);
+        timeline.add('rollback-done', { detail: r.ok ? 'ok' : 'failed' });
+        report.rolledBack = r.ok;
+        if (!r.ok) log.error(`the rollback to ${previous.id} failed too: ${r.failure?.reason ?? ''}`);
+      });
+    }
+  }
+
+  const verdict = probe ? await phase('Probe', async () => probe.finish(inputs.maxLost, report)) : undefined;
+  timeline.add('deploy-end');
+
+  await phase('Record', async () => {
+    const imagesAfter = await resolveServicesImages(s, model);
+    const ok = !failure && (verdict?.passed ?? true);
+    await updateManifest(remote, remoteDir, id, {
+      services: imagesAfter,
+      result: failure ? (report.rolledBack ? 'rolled-back' : 'failed') : ok ? 'success' : 'failed',
+      probe: report.probe ? { sent: report.probe.sent, lost: report.probe.lost, p99Ms: report.probe.p99Ms ?? 0 } : undefined,
+      durationS: Math.round((Date.now() - report.startedAt) / 1000),
+    });
+    if (!failure) await setCurrent(remote, remoteDir, id);
+    await appendAudit(remote, remoteDir, {
+      at: new Date().toISOString(),
+      kind: inputs.rollback ? 'rollback' : 'deploy',
+      release: id,
+      sha: run.sha,
+      actor: run.actor,
+      runUrl: run.runUrl,
+      result: failure ? 'failed' : ok ? 'success' : 'probe-failed',
+      detail: failure?.message ?? verdict?.message,
+    });
+    if (!failure) await pruneReleases(remote, remoteDir, inputs.project, inputs.keepReleases, id);
+    report.rollbackHint = rollbackHint(failure ? current : id, failure ? undefined : current);
+  });
+
+  if (failure) throw failure;
+  if (verdict && !verdict.passed) throw new Error(verdict.message);
+}
+
+async function resolveServicesImages(s: Session, model: ComposeModel): Promise<ReleaseManifest['services']> {
+  const out: ReleaseManifest['services'] = {};
+  const running = await listProjectContainers(s.remote, s.inputs.project);
+  for (const svc of model.services) {
+    const c = running.find((x) => x.service === svc.name && x.state === 'running');
+    if (svc.image) out[svc.name] = { image: svc.image, imageId: c?.imageId ?? '' };
+  }
+  return out;
+}
+
+function proxyCfgPath(remoteDir: string, id: string, files: string[], composeFiles: string[]): string {
+  void composeFiles;
+  const cfg = files.find((f) => f.endsWith('.cfg') && /haproxy/i.test(f));
+  return cfg ? posix.join(remoteDir, 'releases', id, cfg) : '';
+}
+
+function routedFromCfg(cfg: string, target: ReleaseManifest): string[] {
+  return routedServices(cfg, Object.keys(target.services));
+}
+
+function rollbackHint(serving: string | undefined, previous: string | undefined): string | undefined {
+  if (!serving) return undefined;
+  if (!previous) return `Release \`${serving}\` is serving. It is the first release: there is nothing earlier to roll back to.`;
+  return [
+    `Release \`${serving}\` is serving. To return to \`${previous}\`, run the workflow with:`,
+    '',
+    '```yaml',
+    'rollback: true',
+    `release: ${previous}   # or leave empty for the last good release before the current one`,
+    '```',
+  ].join('\n');
+}
