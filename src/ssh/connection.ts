@@ -210,65 +210,67 @@ export class SshRemote implements Remote {
     const timeoutMs = options.timeoutMs ?? this.opts.commandTimeoutMs;
     const check = options.check ?? true;
     const release = await this.sem.acquire();
-    let channel: ClientChannel;
-    try {
-      channel = await this.openChannel((cb) => this.client.exec(command, cb), 'run a command');
-    } catch (err) {
-      release();
-      throw err;
-    }
     return await new Promise<ExecResult>((resolve, reject) => {
-      const stdout = new OutputTail();
-      const stderr = new OutputTail();
-      let code: number | null | undefined;
-      let signal: string | undefined;
-      let timedOut = false;
+      // Listeners go on in the open callback itself: ssh2 may parse the output, exit status and
+      // close from the same socket read, before any promise continuation would run.
+      const onOpen = (channel: ClientChannel): void => {
+        const stdout = new OutputTail();
+        const stderr = new OutputTail();
+        let code: number | null | undefined;
+        let signal: string | undefined;
+        let timedOut = false;
+        let settled = false;
 
-      channel.on('data', (chunk: Buffer) => {
-        const s = stdout.push(chunk);
-        if (s && options.onOutput) options.onOutput(s, 'stdout');
-      });
-      channel.stderr.on('data', (chunk: Buffer) => {
-        const s = stderr.push(chunk);
-        if (s && options.onOutput) options.onOutput(s, 'stderr');
-      });
-      channel.on('exit', (c: number | null, sig?: string) => {
-        code = c;
-        signal = sig ?? undefined;
-      });
+        const settle = (): void => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          release();
+          const result: ExecResult = { code: code ?? -1, stdout: stdout.value(), stderr: stderr.value() };
+          if (timedOut) return reject(new CommandTimeoutError(command, timeoutMs, result));
+          // Killed by a signal is a failure whatever `check` says: the command did not finish.
+          if (signal) return reject(new RemoteCommandError(command, result, signal));
+          if (code === undefined || code === null) {
+            const note = "\n(ssh: the channel closed without an exit status; the connection may have dropped)";
+            return reject(new RemoteCommandError(command, { ...result, stderr: result.stderr + note }));
+          }
+          if (check && code !== 0) return reject(new RemoteCommandError(command, result));
+          resolve(result);
+        };
+        const timer = setTimeout(() => {
+          timedOut = true;
+          killChannel(channel);
+          // Do not wait for the server to confirm: a dead connection would never answer.
+          settle();
+        }, timeoutMs);
 
-      const timer = setTimeout(() => {
-        timedOut = true;
-        killChannel(channel);
-        // Don't wait for the server to confirm: a dead connection would never answer.
-        settle();
-      }, timeoutMs);
-
-      let settled = false;
-      const settle = (): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        release();
-        const result: ExecResult = { code: code ?? -1, stdout: stdout.value(), stderr: stderr.value() };
-        if (timedOut) return reject(new CommandTimeoutError(command, timeoutMs, result));
-        // No exit status at all: the connection dropped under the command.
-        if (code === undefined && !signal) {
-          const err = new RemoteCommandError(command, { ...result, stderr: result.stderr + '\n(ssh: the channel closed without an exit status; the connection may have dropped)' });
-          return reject(err);
-        }
-        // Killed by a signal is a failure whatever `check` says: the command didn't finish.
-        if (signal) return reject(new RemoteCommandError(command, result, signal));
-        if (check && result.code !== 0) return reject(new RemoteCommandError(command, result));
-        resolve(result);
+        channel.on("data", (chunk: Buffer) => {
+          const s = stdout.push(chunk);
+          if (s && options.onOutput) options.onOutput(s, "stdout");
+        });
+        channel.stderr.on("data", (chunk: Buffer) => {
+          const s = stderr.push(chunk);
+          if (s && options.onOutput) options.onOutput(s, "stderr");
+        });
+        const onExit = (c?: number | null, sig?: string): void => {
+          if (c !== undefined && code === undefined) code = c;
+          if (sig && !signal) signal = sig;
+        };
+        channel.on("exit", onExit);
+        channel.on("close", (c?: number | null, sig?: string) => {
+          onExit(c, sig);
+          settle();
+        });
+        channel.on("error", () => {
+          /* a close follows; the result carries what we know */
+        });
+        if (options.stdin !== undefined) channel.end(options.stdin);
+        else channel.end();
       };
-      channel.on('close', settle);
-      channel.on('error', () => {
-        /* a close follows; the result carries what we know */
+      this.openChannel((cb) => this.client.exec(command, cb), "run a command", onOpen, (err) => {
+        release();
+        reject(err);
       });
-
-      if (options.stdin !== undefined) channel.end(options.stdin);
-      else channel.end();
     });
   }
 
@@ -305,29 +307,35 @@ export class SshRemote implements Remote {
 
   private async openStream(open: (cb: (err: Error | undefined, ch: ClientChannel) => void) => void, what: string): Promise<Duplex> {
     const release = await this.sem.acquire();
-    try {
-      const ch = await this.openChannel(open, what);
-      ch.once('close', release);
-      // Tolerate errors on the stream (the user sees them through their own listeners); release on close.
-      return ch;
-    } catch (err) {
-      release();
-      throw err;
-    }
+    return await new Promise<Duplex>((resolve, reject) =>
+      this.openChannel(
+        open,
+        what,
+        (ch) => {
+          ch.once("close", release);
+          resolve(ch);
+        },
+        (err) => {
+          release();
+          reject(err);
+        },
+      ),
+    );
   }
 
+  /** Open a channel; onOpen runs synchronously in ssh2's callback (see exec). */
   private openChannel(
     open: (cb: (err: Error | undefined, ch: ClientChannel) => void) => void,
     what: string,
-  ): Promise<ClientChannel> {
-    return new Promise((resolve, reject) => {
-      if (this.closed) return reject(new Error(`ssh: could not ${what}: the connection is closed`));
-      try {
-        open((err, ch) => (err ? reject(new Error(`ssh: could not ${what}: ${err.message}`)) : resolve(ch)));
-      } catch (err) {
-        reject(new Error(`ssh: could not ${what}: ${(err as Error).message}`));
-      }
-    });
+    onOpen: (ch: ClientChannel) => void,
+    onError: (err: Error) => void,
+  ): void {
+    if (this.closed) return onError(new Error(`ssh: could not ${what}: the connection is closed`));
+    try {
+      open((err, ch) => (err ? onError(new Error(`ssh: could not ${what}: ${err.message}`)) : onOpen(ch)));
+    } catch (err) {
+      onError(new Error(`ssh: could not ${what}: ${(err as Error).message}`));
+    }
   }
 }
 
