@@ -27,7 +27,6 @@ import { collectFiles, type ReleaseFile } from './workspace.js';
 import { findProxyService, locateRuntimeApi, routedServices } from './haproxy/config.js';
 import { HaproxyGate } from './haproxy/drain.js';
 import { checkConfig, reload } from './haproxy/reload.js';
-import { RuntimeApi } from './haproxy/runtime.js';
 import { releaseId, selectRollbackTarget, type ReleaseManifest } from './release.js';
 import {
   activateRelease,
@@ -81,7 +80,7 @@ export function validateLocally(inputs: Inputs, files: ReleaseFile[], log: Log):
   const composeFiles = inputs.composeFiles.map((name) => {
     const f = files.find((x) => x.path === name);
     if (!f) throw new Error(`input 'compose_files': ${name} was not found in the workspace`);
-    return { name, content: f.data.toString('utf8') };
+    return { name, text: f.data.toString("utf8") };
   });
   const model = parseCompose(composeFiles, { env: inputs.env, onWarning: (m) => log.warning(m) });
   const routed = proxyRouting(model, files, inputs);
@@ -156,7 +155,7 @@ export async function connectHost(inputs: Inputs, log: Log): Promise<SshRemote> 
 async function desiredState(s: Session, stack: ComposeProject, routed: string[]): Promise<{ model: ComposeModel; desired: DesiredService[] }> {
   const { remote, flavor, inputs } = s;
   const config = await remote.exec(composeCommand(flavor, stack, ['config']), { timeoutMs: 120_000 });
-  const model = parseCompose([{ name: 'compose config', content: config.stdout }], { interpolate: false });
+  const model = parseCompose([{ name: "compose config", text: config.stdout }], { interpolate: false });
   const hashes = parseConfigHashes((await remote.exec(configHashCommand(flavor, stack), { timeoutMs: 120_000 })).stdout);
   const ids = await resolveImages(remote, flavor, stack, model.services, inputs.pull, s.log, inputs.commandTimeoutMs);
   const check = checkPolicies(model, routed, inputs.services.length ? inputs.services : undefined);
@@ -195,9 +194,8 @@ async function proxyGate(s: Session, model: ComposeModel, cfgText: string | unde
   }
   const loc = where;
   const opener = () => (loc.kind === 'unix' ? s.remote.openUnixSocket(loc.hostPath) : s.remote.openTcp(loc.host, loc.port));
-  const api = new RuntimeApi(opener);
   return {
-    gate: new HaproxyGate({ api, drainTimeoutMs: s.inputs.drainTimeoutMs, log: s.log, timeline: s.timeline }),
+    gate: new HaproxyGate({ opener, drainTimeoutMs: s.inputs.drainTimeoutMs, log: s.log, timeline: s.timeline }),
     proxyService: proxy.name,
   };
 }
