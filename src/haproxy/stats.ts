@@ -140,6 +140,11 @@ export function parseServersState(text: string): ServerState[] {
   return out;
 }
 
+/** The slot holds an address (`-` in 2.4+, `0.0.0.0` in older releases, when it has none). */
+export function hasAddress(s: ServerState): boolean {
+  return s.addr !== '' && s.addr !== '-' && s.addr !== '0.0.0.0' && s.addr !== '::';
+}
+
 /** In maintenance for any reason (forced, inherited, configured, or no address). */
 export function isMaint(s: ServerState): boolean {
   return (s.adminState & MAINT_MASK) !== 0;
