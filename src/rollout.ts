@@ -23,7 +23,8 @@ export interface RolloutLog {
 export interface RolloutContext {
   remote: Remote;
   flavor: ComposeFlavor;
-  compose: ComposeProject;
+  /** The Compose project as the host runs it (project name, files, env file). */
+  stack: ComposeProject;
   gate: ProxyGate;
   timeline: Timeline;
   log: RolloutLog;
@@ -31,6 +32,8 @@ export interface RolloutContext {
   healthTimeoutMs?: number;
   /** Networks the proxy is on: a replica's IP on one of them is what the proxy sees. */
   proxyNetworks?: string[];
+  /** The proxy's Compose service: its networks are used when proxyNetworks is not given. */
+  proxyService?: string;
   /** Services the proxy routes to; the gate is asked only about these. Undefined = all. */
   routedServices?: ReadonlySet<string>;
   /** Limit for `compose up` (creating containers). Default 10 min. */
@@ -55,6 +58,8 @@ export interface RolloutResult {
   /** Services changed on the host (rolled, created, scaled, cleaned, removed). */
   updated: string[];
   failures: ServiceFailure[];
+  /** The failure that stopped the rollout, or the last one tolerated (failure_action continue). */
+  failure?: ServiceFailure;
   /** The service whose failure stopped the rollout (rollback/pause). */
   stoppedAt?: string;
 }
@@ -72,6 +77,7 @@ const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
 export async function rollOut(ctx: RolloutContext, plan: Plan): Promise<RolloutResult> {
   const result: RolloutResult = { ok: true, updated: [], failures: [] };
+  if (!ctx.proxyNetworks && ctx.proxyService) ctx = { ...ctx, proxyNetworks: await proxyNetworksOf(ctx, ctx.proxyService) };
   for (const sp of plan.services) {
     if (sp.action === 'keep' || sp.action === 'skip') continue;
     ctx.log.info(`${sp.service}: ${sp.action} (${sp.order}; ${sp.reason})`);
@@ -80,6 +86,7 @@ export async function rollOut(ctx: RolloutContext, plan: Plan): Promise<RolloutR
     if (failure) {
       result.ok = false;
       result.failures.push(failure);
+      result.failure = failure;
       if (failure.failureAction !== 'continue') {
         result.stoppedAt = sp.service;
         break;
@@ -170,7 +177,7 @@ async function runBatch(
     const existing = (await serviceContainers(ctx, service)).length;
     const target = existing + batch.start;
     log.info(`${label}: starting ${batch.start} new replica(s) (scale ${service}=${target})`);
-    await ctx.remote.exec(scaleUpCommand(ctx.flavor, ctx.compose, service, target), {
+    await ctx.remote.exec(scaleUpCommand(ctx.flavor, ctx.stack, service, target), {
       timeoutMs: ctx.upTimeoutMs ?? 600_000,
       onOutput: (chunk) => log.info(chunk.trimEnd()),
     });
@@ -254,7 +261,12 @@ async function removeQuietly(ctx: RolloutContext, service: string, cs: Container
 }
 
 async function serviceContainers(ctx: RolloutContext, service: string): Promise<ContainerInfo[]> {
-  return (await listProjectContainers(ctx.remote, ctx.compose.project)).filter((c) => c.service === service);
+  return (await listProjectContainers(ctx.remote, ctx.stack.project)).filter((c) => c.service === service);
+}
+
+async function proxyNetworksOf(ctx: RolloutContext, proxyService: string): Promise<string[]> {
+  const proxies = (await serviceContainers(ctx, proxyService)).filter((c) => c.state === 'running');
+  return [...new Set(proxies.flatMap((c) => Object.keys(c.ips)))];
 }
 
 function toReplica(ctx: RolloutContext, c: ContainerInfo): Replica {
