@@ -5,7 +5,7 @@
 import './esm-shims.js';
 import * as core from '@actions/core';
 import { connectHost } from './deploy.js';
-import { readInputs } from './inputs.js';
+import { readInputs, secretsOf } from './inputs.js';
 import { coreLog } from './log.js';
 import { releaseLock } from './lock.js';
 
@@ -14,6 +14,7 @@ async function post(): Promise<void> {
   if (!state) return;
   const { remoteDir, runId } = JSON.parse(state) as { remoteDir: string; runId: string };
   const inputs = readInputs((name) => core.getInput(name), process.env);
+  for (const s of secretsOf(inputs)) core.setSecret(s);
   const remote = await connectHost(inputs, coreLog);
   try {
     await releaseLock(remote, remoteDir, runId);
