@@ -1,6 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import {
   connect,
@@ -141,6 +142,41 @@ test('connection refused is retried a bounded number of times, then fails', asyn
   assert.ok(Date.now() - t0 < 5000);
 });
 
+test('a server that never completes the handshake times out and is retried, boundedly', async () => {
+  const sockets: Socket[] = [];
+  let accepted = 0;
+  const silent = createServer((s) => {
+    accepted++;
+    sockets.push(s);
+  });
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+  const port = (silent.address() as { port: number }).port;
+  try {
+    const t0 = Date.now();
+    const err = await rejection(() =>
+      connect(opts({ port, connectTimeoutMs: 400, connectAttempts: 2, retryDelayMs: 50, pin: { fingerprints: [bench.fingerprint] } })),
+    );
+    assert.match(err.message, /timed out.*after 2 attempts/);
+    assert.equal(accepted, 2);
+    assert.ok(Date.now() - t0 < 3000);
+  } finally {
+    sockets.forEach((s) => s.destroy());
+    silent.close();
+  }
+});
+
+test('an explicit insecure opt-out connects and logs a warning', async () => {
+  const mine: string[] = [];
+  const r = await connect(opts({ pin: { insecure: true }, log: (m) => mine.push(m) }));
+  try {
+    assert.equal((await r.exec('echo ok')).stdout, 'ok\n');
+    assert.ok(mine.some((m) => /NOT verified/.test(m)), mine.join('\n'));
+  } finally {
+    await r.close();
+  }
+  logs.push(...mine);
+});
+
 test('exec: exit code, stdout, stderr, check=false, stdin, streaming', async () => {
   const ok = await shared.exec('echo out; echo err >&2');
   assert.deepEqual([ok.code, ok.stdout, ok.stderr], [0, 'out\n', 'err\n']);
@@ -167,12 +203,20 @@ test('exec: large output keeps the tail', async () => {
 
 test('exec: a timeout kills the command and rejects promptly', async () => {
   const t0 = Date.now();
-  const err = await rejection(() => shared.exec('sleep 30', { timeoutMs: 1000 }));
+  const err = await rejection(() => shared.exec('sleep 41.5', { timeoutMs: 1000 }));
   assert.ok(err instanceof CommandTimeoutError, String(err));
   assert.match(err.message, /timed out after 1 s/);
   assert.ok(Date.now() - t0 < 2500, `took ${Date.now() - t0} ms`);
   // the connection is still usable and the slot was released
   assert.equal((await shared.exec('echo still')).stdout, 'still\n');
+  // and the remote process is gone (sshd delivers the KILL signal request)
+  let left = '';
+  for (let i = 0; i < 10; i++) {
+    left = (await shared.exec("ps -eo args | grep '^sleep 41[.]5' || true")).stdout;
+    if (!left) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(left, '', 'the timed-out command is still running on the host');
 });
 
 test('exec: a command killed by a signal is a failure, even with check=false', async () => {
