@@ -1,0 +1,119 @@
+// Against a real HAProxy (Debian 12's 2.6) started on a temp Unix socket: fails, not skips, when
+// /usr/sbin/haproxy is missing.
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { PassThrough } from 'node:stream';
+import { after, before, test } from 'node:test';
+import { RuntimeApi, RuntimeApiError } from '../../src/haproxy/runtime.js';
+import { freePort, startHaproxy, startReplica, type FakeReplica, type LocalHaproxy } from '../fixtures/haproxy-local.js';
+
+let hp: LocalHaproxy;
+let replica: FakeReplica;
+let api: RuntimeApi;
+
+before(async () => {
+  const port = await freePort();
+  replica = await startReplica('127.0.0.2', port);
+  hp = await startHaproxy(
+    ({ socketPath, frontendPort }) => `
+global
+    stats socket ${socketPath} mode 600 level admin
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend web
+    bind 127.0.0.1:${frontendPort}
+    default_backend app
+backend app
+    option httpchk GET /health
+    server s1 127.0.0.2:${port} check inter 200ms
+    server s2 127.0.0.3:${port}
+`,
+  );
+  api = new RuntimeApi(hp.opener, { timeoutMs: 3000 });
+});
+
+after(async () => {
+  await hp?.stop();
+  await replica?.close();
+});
+
+test('showServersState lists the configured servers', async () => {
+  const states = await api.showServersState('app');
+  assert.deepEqual(
+    states.map((s) => [s.server, s.addr]),
+    [
+      ['s1', '127.0.0.2'],
+      ['s2', '127.0.0.3'],
+    ],
+  );
+  assert.ok(states.every((s) => s.backend === 'app'));
+});
+
+test('showStat returns frontend, servers and backend rows', async () => {
+  const rows = await api.showStat();
+  const names = rows.map((r) => `${r.pxname}/${r.svname}`);
+  assert.ok(names.includes('web/FRONTEND'));
+  assert.ok(names.includes('app/s1'));
+  assert.ok(names.includes('app/BACKEND'));
+  assert.equal(rows.find((r) => r.svname === 's1')!.addr, `127.0.0.2:${replica.port}`);
+});
+
+test('setServerState maint / drain / ready changes the admin state', async () => {
+  await api.setServerState('app', 's2', 'maint');
+  let s2 = (await api.showServersState('app')).find((s) => s.server === 's2')!;
+  assert.equal(s2.adminState & 0x01, 0x01);
+  assert.equal((await api.showStat()).find((r) => r.svname === 's2')!.status, 'MAINT');
+
+  await api.setServerState('app', 's2', 'drain');
+  s2 = (await api.showServersState('app')).find((s) => s.server === 's2')!;
+  assert.equal(s2.adminState & 0x01, 0, 'drain leaves maintenance');
+  assert.equal(s2.adminState & 0x08, 0x08);
+
+  await api.setServerState('app', 's2', 'ready');
+  s2 = (await api.showServersState('app')).find((s) => s.server === 's2')!;
+  assert.equal(s2.adminState, 0);
+});
+
+test('HAProxy refusals become RuntimeApiError with its message', async () => {
+  await assert.rejects(api.setServerState('app', 'nope', 'ready'), (e: unknown) => {
+    assert.ok(e instanceof RuntimeApiError);
+    assert.match(e.message, /No such server/);
+    return true;
+  });
+  await assert.rejects(api.showServersState('nope'), /Can't find backend/);
+});
+
+test('names that could smuggle a second command are refused before sending', async () => {
+  await assert.rejects(api.setServerState('app', 's1; shutdown sessions server app/s1', 'maint'), /invalid HAProxy server name/);
+  await assert.rejects(api.command('show stat\nshow info'), /single line/);
+});
+
+test('one command per connection: several in parallel each get their own answer', async () => {
+  const answers = await Promise.all([api.command('show servers state app'), api.command('show stat'), api.command('show info')]);
+  assert.match(answers[0], /^1\n# be_id/);
+  assert.match(answers[1], /^# pxname,svname/);
+  assert.match(answers[2], /^Name: HAProxy/m);
+});
+
+test('a stream that never answers times out', async () => {
+  const silent = new RuntimeApi(async () => new PassThrough({ readableObjectMode: false }) as unknown as net.Socket, { timeoutMs: 200 });
+  const started = Date.now();
+  await assert.rejects(silent.command('show stat'), /no answer to "show stat" within 200 ms/);
+  assert.ok(Date.now() - started < 2000);
+});
+
+test('an opener that fails rejects with its error', async () => {
+  const broken = new RuntimeApi(
+    () =>
+      new Promise<net.Socket>((resolve, reject) => {
+        const s = net.connect('/nonexistent/admin.sock');
+        s.once('connect', () => resolve(s));
+        s.once('error', reject);
+      }),
+    { timeoutMs: 1000 },
+  );
+  await assert.rejects(broken.showStat(), /ENOENT/);
+});
