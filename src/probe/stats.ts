@@ -1,0 +1,206 @@
+import { LANES, LOSS_KINDS, type Lane, type LossKind, type Outcome, type ProbeRecord } from './record.js';
+import type { ProbeResult } from './prober.js';
+
+/** Latency figures of the ok requests, in ms; null when there were none. */
+export interface LatencyStats {
+  count: number;
+  p50: number | null;
+  p95: number | null;
+  p99: number | null;
+  max: number | null;
+}
+
+export interface Counts {
+  /** Requests the schedule asked for: ok + lost. */
+  scheduled: number;
+  /** Requests that actually left (scheduled minus not_sent). */
+  sent: number;
+  ok: number;
+  lost: number;
+  lostByKind: Record<LossKind, number>;
+  latency: LatencyStats;
+}
+
+export interface SecondBucket {
+  /** Whole seconds since the probe started (by scheduled send time). */
+  second: number;
+  sent: number;
+  ok: number;
+  lost: number;
+  /** p99 latency of the ok requests in this second, ms. */
+  p99: number | null;
+}
+
+export interface BackendSeen {
+  servedBy: string;
+  count: number;
+  versions: string[];
+  /** ms since the probe started. */
+  firstMs: number;
+  lastMs: number;
+}
+
+export interface FirstLost {
+  seq: number;
+  lane: Lane;
+  outcome: LossKind;
+  /** ms epoch: when it left (or was due, for not_sent). */
+  at: number;
+  /** ms since the probe started. */
+  offsetMs: number;
+  error?: string;
+}
+
+export interface ProbeSummary {
+  startedAt: number;
+  endedAt: number;
+  durationMs: number;
+  total: Counts;
+  lanes: Record<Lane, Counts>;
+  seconds: SecondBucket[];
+  backends: BackendSeen[];
+  late: {
+    /** Requests that left more than thresholdMs behind their slot, plus the not_sent ones. */
+    count: number;
+    share: number;
+    thresholdMs: number;
+    /** p99 and max of sentAt - scheduledAt over the sent requests, ms. */
+    lagP99: number | null;
+    lagMax: number | null;
+  };
+  firstLost?: FirstLost;
+}
+
+export interface SummaryOptions {
+  startedAt: number;
+  endedAt: number;
+  /** A send more than this many ms behind its slot counts as late. Default 10. */
+  lateThresholdMs?: number;
+}
+
+/** Nearest-rank percentile of an ascending array. */
+export function percentile(sorted: readonly number[], p: number): number | null {
+  if (sorted.length === 0) return null;
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1]!;
+}
+
+export function latencyStats(latencies: readonly number[]): LatencyStats {
+  const sorted = [...latencies].sort((a, b) => a - b);
+  return {
+    count: sorted.length,
+    p50: percentile(sorted, 50),
+    p95: percentile(sorted, 95),
+    p99: percentile(sorted, 99),
+    max: sorted.length ? sorted[sorted.length - 1]! : null,
+  };
+}
+
+function emptyByKind(): Record<LossKind, number> {
+  return Object.fromEntries(LOSS_KINDS.map((k) => [k, 0])) as Record<LossKind, number>;
+}
+
+function isLoss(outcome: Outcome): outcome is LossKind {
+  return outcome !== 'ok';
+}
+
+function counts(records: readonly ProbeRecord[]): Counts {
+  const lostByKind = emptyByKind();
+  const latencies: number[] = [];
+  let ok = 0;
+  for (const r of records) {
+    if (isLoss(r.outcome)) lostByKind[r.outcome]++;
+    else {
+      ok++;
+      if (r.latencyMs !== undefined) latencies.push(r.latencyMs);
+    }
+  }
+  return {
+    scheduled: records.length,
+    sent: records.length - lostByKind.not_sent,
+    ok,
+    lost: records.length - ok,
+    lostByKind,
+    latency: latencyStats(latencies),
+  };
+}
+
+/** Everything the verdict and the report need, from the raw records. Pure. */
+export function summarize(records: readonly ProbeRecord[], options: SummaryOptions): ProbeSummary {
+  const { startedAt, endedAt } = options;
+  const lateThresholdMs = options.lateThresholdMs ?? 10;
+  const ordered = [...records].sort((a, b) => a.seq - b.seq);
+  const lanes = Object.fromEntries(LANES.map((lane) => [lane, counts(ordered.filter((r) => r.lane === lane))])) as Record<
+    Lane,
+    Counts
+  >;
+
+  // Per-second buckets, every second present so gaps show as zeros.
+  const lastSecond = Math.max(0, Math.ceil((endedAt - startedAt) / 1000) - 1, ...ordered.map((r) => secondOf(r, startedAt)));
+  const perSecond: ProbeRecord[][] = Array.from({ length: lastSecond + 1 }, () => []);
+  for (const r of ordered) perSecond[secondOf(r, startedAt)]!.push(r);
+  const seconds = perSecond.map((bucket, second) => {
+    const c = counts(bucket);
+    return { second, sent: c.sent, ok: c.ok, lost: c.lost, p99: c.latency.p99 };
+  });
+
+  const backends = new Map<string, BackendSeen>();
+  for (const r of ordered) {
+    if (r.servedBy === undefined) continue;
+    const offset = (r.doneAt ?? r.scheduledAt) - startedAt;
+    let b = backends.get(r.servedBy);
+    if (!b) {
+      b = { servedBy: r.servedBy, count: 0, versions: [], firstMs: offset, lastMs: offset };
+      backends.set(r.servedBy, b);
+    }
+    b.count++;
+    b.firstMs = Math.min(b.firstMs, offset);
+    b.lastMs = Math.max(b.lastMs, offset);
+    if (r.version !== undefined && !b.versions.includes(r.version)) b.versions.push(r.version);
+  }
+
+  const lags = ordered.filter((r) => r.sentAt !== undefined).map((r) => r.sentAt! - r.scheduledAt);
+  const lateCount = ordered.filter((r) => r.outcome === 'not_sent' || (r.sentAt !== undefined && r.sentAt - r.scheduledAt > lateThresholdMs)).length;
+  const lagStats = latencyStats(lags);
+
+  const first = ordered
+    .filter((r) => isLoss(r.outcome))
+    .map((r) => ({ r, at: r.sentAt ?? r.scheduledAt }))
+    .sort((a, b) => a.at - b.at)[0];
+  const summary: ProbeSummary = {
+    startedAt,
+    endedAt,
+    durationMs: endedAt - startedAt,
+    total: counts(ordered),
+    lanes,
+    seconds,
+    backends: [...backends.values()].sort((a, b) => a.firstMs - b.firstMs),
+    late: {
+      count: lateCount,
+      share: ordered.length ? lateCount / ordered.length : 0,
+      thresholdMs: lateThresholdMs,
+      lagP99: lagStats.p99,
+      lagMax: lagStats.max,
+    },
+  };
+  if (first) {
+    summary.firstLost = {
+      seq: first.r.seq,
+      lane: first.r.lane,
+      outcome: first.r.outcome as LossKind,
+      at: first.at,
+      offsetMs: first.at - startedAt,
+      ...(first.r.error ? { error: first.r.error } : {}),
+    };
+  }
+  return summary;
+}
+
+function secondOf(r: ProbeRecord, startedAt: number): number {
+  return Math.max(0, Math.floor((r.scheduledAt - startedAt) / 1000));
+}
+
+/** summarize() for a finished probe run. */
+export function summarizeRun(result: Pick<ProbeResult, 'records' | 'startedAt' | 'endedAt'>, lateThresholdMs?: number): ProbeSummary {
+  return summarize(result.records, { startedAt: result.startedAt, endedAt: result.endedAt, lateThresholdMs });
+}
