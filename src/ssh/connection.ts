@@ -6,7 +6,7 @@ import ssh2 from 'ssh2';
 import type { ClientChannel, ConnectConfig } from 'ssh2';
 import { RemoteCommandError, type ExecOptions, type ExecResult, type Remote } from '../remote.js';
 import { shq } from '../quote.js';
-import { fingerprint, hostKeyAlgorithms, validateHostPin, verifyHostKey, type HostPin } from './hostkey.js';
+import { fingerprint, hostKeyAlgorithms, pinnedKeyTypes, validateHostPin, verifyHostKey, type HostPin } from './hostkey.js';
 import { parsePrivateKey } from './keys.js';
 
 export type HostPinOption = HostPin | { insecure: true };
@@ -74,11 +74,14 @@ export class HostKeyMismatchError extends Error {
     readonly keyType: string,
     readonly revoked: boolean,
     which: string,
+    /** Other keys the server offered when asked for other types, as "SHA256:... (type)". */
+    readonly alsoPresented: string[] = [],
   ) {
+    const also = alsoPresented.length ? ` (asked for its other key types, it also presented ${alsoPresented.join(', ')})` : '';
     super(
       revoked
         ? `host key verification failed: ${which} presented ${presented} (${keyType}), which known_hosts marks @revoked`
-        : `host key verification failed: ${which} presented ${presented} (${keyType}), which matches none of the pinned keys. ` +
+        : `host key verification failed: ${which} presented ${presented} (${keyType})${also}, which matches none of the pinned keys. ` +
             'If the host key changed on purpose, update known_hosts/fingerprint',
     );
     this.name = 'HostKeyMismatchError';
@@ -405,7 +408,12 @@ function prepareEndpoint(
 }
 
 /** Connect one client (optionally over `sock`), mapping failures to clear errors. */
-function connectClient(ep: Endpoint, timeouts: { connectTimeoutMs: number; keepaliveIntervalMs: number }, sock?: Duplex): Promise<ssh2.Client> {
+function connectClient(
+  ep: Endpoint,
+  timeouts: { connectTimeoutMs: number; keepaliveIntervalMs: number },
+  sock?: Duplex,
+  serverHostKey?: string[],
+): Promise<ssh2.Client> {
   return new Promise((resolve, reject) => {
     const client = new ssh2.Client();
     let mismatch: HostKeyMismatchError | undefined;
@@ -429,7 +437,7 @@ function connectClient(ep: Endpoint, timeouts: { connectTimeoutMs: number; keepa
         return r.ok;
       },
     };
-    const algos = pin ? hostKeyAlgorithms(pin, ep.host, ep.port, HOST_KEY_ALGORITHMS) : undefined;
+    const algos = serverHostKey ?? (pin ? hostKeyAlgorithms(pin, ep.host, ep.port, HOST_KEY_ALGORITHMS) : undefined);
     if (algos) config.algorithms = { serverHostKey: algos as NonNullable<ConnectConfig['algorithms']>['serverHostKey'] };
     if (sock) config.sock = sock as ConnectConfig['sock'];
 
@@ -462,6 +470,49 @@ function connectClient(ep: Endpoint, timeouts: { connectTimeoutMs: number; keepa
   });
 }
 
+/** Host key algorithms grouped by the key type they present. */
+const KEY_FAMILIES: Array<{ type: string; algorithms: string[] }> = [
+  { type: 'ssh-ed25519', algorithms: ['ssh-ed25519'] },
+  { type: 'ecdsa-sha2-nistp256', algorithms: ['ecdsa-sha2-nistp256'] },
+  { type: 'ecdsa-sha2-nistp384', algorithms: ['ecdsa-sha2-nistp384'] },
+  { type: 'ecdsa-sha2-nistp521', algorithms: ['ecdsa-sha2-nistp521'] },
+  { type: 'ssh-rsa', algorithms: ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] },
+];
+
+/**
+ * Connect and verify. A fingerprint doesn't say which key type it pins, so when the server's
+ * preferred key doesn't match, ask for each other type in turn (known_hosts pins are handled by
+ * ordering the algorithms instead). Each try needs a fresh socket, hence openSock.
+ */
+async function connectPinned(
+  ep: Endpoint,
+  timeouts: { connectTimeoutMs: number; keepaliveIntervalMs: number },
+  openSock: () => Promise<Duplex | undefined>,
+): Promise<ssh2.Client> {
+  try {
+    return await connectClient(ep, timeouts, await openSock());
+  } catch (err) {
+    const byTypeOnly = !('insecure' in ep.pin) && pinnedKeyTypes(ep.pin as HostPin, ep.host, ep.port).length === 0;
+    if (!(err instanceof HostKeyMismatchError) || err.revoked || !byTypeOnly) throw err;
+    const also: string[] = [];
+    for (const family of KEY_FAMILIES) {
+      if (family.type === err.keyType) continue;
+      try {
+        return await connectClient(ep, timeouts, await openSock(), family.algorithms);
+      } catch (e) {
+        if (e instanceof HostKeyMismatchError) {
+          if (e.revoked) throw e;
+          also.push(`${e.presented} (${e.keyType})`);
+        } else if (!(e instanceof SshConnectError) || e.transient) {
+          throw e;
+        }
+        // Otherwise the server has no key of this type: try the next.
+      }
+    }
+    throw new HostKeyMismatchError(err.presented, err.keyType, false, ep.which, also);
+  }
+}
+
 function classify(err: Error & { level?: string; code?: string }, ep: Endpoint): Error {
   if (err.level === 'client-authentication') return new SshAuthError(ep.username, ep.which, ep.key.publicFingerprint);
   if (err.level === 'client-timeout') {
@@ -472,9 +523,14 @@ function classify(err: Error & { level?: string; code?: string }, ep: Endpoint):
   }
   if (err.code === 'ENOTFOUND') return new SshConnectError(`could not resolve the address of ${ep.which} (ENOTFOUND)`, false, err.code);
   // ssh2's protocol errors (e.g. no common algorithm) name algorithms, not hosts or secrets.
-  const msg = ep.host.length >= 3 ? err.message.split(ep.host).join('<host>') : err.message;
+  const msg = redact(err.message, ep.host);
   const transient = /Connection lost before handshake|socket hang up|read ECONNRESET/i.test(msg);
   return new SshConnectError(`ssh connection to ${ep.which} failed: ${msg}`, transient, err.code);
+}
+
+/** Keep the host name (possibly a secret) out of messages. */
+function redact(message: string, host: string): string {
+  return host.length >= 3 ? message.split(host).join('<host>') : message;
 }
 
 function isTransient(err: unknown): boolean {
@@ -514,19 +570,16 @@ export async function connect(options: SshOptions): Promise<SshRemote> {
   for (let attempt = 1; ; attempt++) {
     let jumpClient: ssh2.Client | undefined;
     try {
-      let sock: Duplex | undefined;
-      if (jump) {
-        jumpClient = await connectClient(jump, cfg);
-        const jc = jumpClient;
-        sock = await new Promise<Duplex>((resolve, reject) =>
+      const jc = jump ? (jumpClient = await connectPinned(jump, cfg, async () => undefined)) : undefined;
+      // Through the jump host, each handshake try needs its own forwarded stream.
+      const openSock = async (): Promise<Duplex | undefined> =>
+        jc &&
+        new Promise<Duplex>((resolve, reject) =>
           jc.forwardOut('127.0.0.1', 0, main.host, main.port, (err, ch) =>
-            err
-              ? reject(new SshConnectError(`the jump host could not open a connection to the host: ${err.message.replace(main.host, '<host>')}`, true))
-              : resolve(ch),
+            err ? reject(new SshConnectError(`the jump host could not open a connection to the host: ${redact(err.message, main.host)}`, true)) : resolve(ch),
           ),
         );
-      }
-      const client = await connectClient(main, cfg, sock);
+      const client = await connectPinned(main, cfg, openSock);
       log(`connected as ${main.username}${jump ? ' through the jump host' : ''}`);
       return new SshRemote(client, jumpClient, { commandTimeoutMs: cfg.commandTimeoutMs, maxChannels: cfg.maxChannels, log });
     } catch (err) {
