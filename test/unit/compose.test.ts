@@ -196,3 +196,13 @@ version: '3.8'
   const app = parseCompose([{ name: 'remote config', text }], { interpolate: false }).services[0]!;
   assert.deepEqual(app.fixedHostPorts, ['127.0.0.1:18080:8080/tcp']);
 });
+
+test('project and service names follow Compose rules', async () => {
+  const { validateProjectName, validateServiceName } = await import('../../src/names.js');
+  assert.equal(validateProjectName('shop_prod-1'), 'shop_prod-1');
+  assert.throws(() => validateProjectName('Shop'), /invalid Compose project name "Shop".*e\.g\. "shop"/);
+  assert.throws(() => validateProjectName('-x'), /invalid Compose project name/);
+  assert.throws(() => validateProjectName("a;rm -rf"), /invalid Compose project name/);
+  assert.equal(validateServiceName('web.v2'), 'web.v2');
+  assert.throws(() => validateServiceName('.web'), /invalid Compose service name/);
+});
