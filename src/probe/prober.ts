@@ -65,7 +65,7 @@ const BODY_CAP = 256 * 1024;
 
 /** Start the request-loss probe: an open-loop request stream on two lanes, stopping by itself at its caps. */
 export function startProbe(options: ProbeOptions): ProbeRun {
-  const now = options.now ?? Date.now;
+  const now = options.now ?? preciseNow;
   const url = new URL(options.url);
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`probe url must be http or https: ${url.href}`);
   const rate = options.rate ?? 20;
@@ -239,6 +239,11 @@ export function startProbe(options: ProbeOptions): ProbeRun {
       return finished;
     },
   };
+}
+
+/** ms epoch with sub-ms resolution, so latencies of fast local answers are not rounded to whole ms. */
+function preciseNow(): number {
+  return performance.timeOrigin + performance.now();
 }
 
 function headerText(value: string | string[] | undefined): string | undefined {
