@@ -13,6 +13,7 @@ import {
 } from '../../src/ssh/index.js';
 import { RemoteCommandError } from '../../src/remote.js';
 import { PrivateKeyError } from '../../src/ssh/keys.js';
+import { fingerprint, parseKnownHosts } from '../../src/ssh/hostkey.js';
 
 const BENCH = new URL('../../.bench/bench.json', import.meta.url).pathname;
 
@@ -95,12 +96,27 @@ test('connects with each key type, pinned by known_hosts, hashed known_hosts and
   }
 });
 
+test('a pin of one key type works when the server prefers another (known_hosts line or fingerprint)', async () => {
+  const lines = readFileSync(bench.knownHosts, 'utf8').split('\n');
+  for (const type of ['ssh-rsa', 'ecdsa-sha2-nistp256']) {
+    const only = lines.filter((l) => l.split(/\s+/)[1] === type).join('\n');
+    assert.ok(only, `bench known_hosts has a ${type} line`);
+    const fp = fingerprint(parseKnownHosts(only)[0]!.key);
+    assert.notEqual(fp, bench.fingerprint);
+    for (const pin of [{ knownHosts: only }, { fingerprints: [fp] }]) {
+      const r = await connect(opts({ pin }));
+      await r.close();
+    }
+  }
+});
+
 test('a wrong pinned fingerprint is a HostKeyMismatchError naming the real fingerprint, not retried', async () => {
   const wrong = 'SHA256:' + 'A'.repeat(43);
   const t0 = Date.now();
   const err = await rejection(() => connect(opts({ pin: { fingerprints: [wrong] }, connectAttempts: 3, retryDelayMs: 2000 })));
   assert.ok(err instanceof HostKeyMismatchError, String(err));
   assert.ok(err.message.includes(bench.fingerprint), err.message);
+  assert.match(err.message, /also presented .*ecdsa-sha2-nistp256.*ssh-rsa/);
   assert.ok(!err.message.includes(bench.host), 'the host must not be named');
   assert.ok(Date.now() - t0 < 1900, 'a mismatch must not be retried');
 });
