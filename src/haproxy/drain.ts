@@ -14,9 +14,10 @@ import type { ProxyGate, Replica } from '../proxy.js';
 import type { Timeline } from '../timeline.js';
 import { RuntimeApi, type StreamOpener } from './runtime.js';
 import {
+  checkPassed,
   describeAdminState,
   isForcedMaint,
-  isServing,
+  isUp,
   OpState,
   slotsForAddress,
   type ServerState,
@@ -92,7 +93,7 @@ export class HaproxyGate implements ProxyGate {
             this.timeline?.add('note', { service, container: r.name, detail: `${slot.backend}/${slot.server} was in maint with a new replica's IP: set ready` });
           }
         }
-        const serving = slots.find(isServing);
+        const serving = slots.find(isUp);
         if (serving) {
           pending.delete(r.id);
           this.log.info(`HAProxy: ${service} replica ${r.name} (${r.ip}) is UP in ${serving.backend}/${serving.server}`);
@@ -196,7 +197,7 @@ function activity(stats: StatRow[], slot: { backend: string; server: string }): 
 function describeSlots(slots: ServerState[]): string {
   if (slots.length === 0) return 'in no slot (not resolved by the proxy yet)';
   return slots
-    .map((s) => `${s.backend}/${s.server} ${opStateName(s.opState)} ${describeAdminState(s.adminState)}`)
+    .map((s) => `${s.backend}/${s.server} ${opStateName(s.opState)} ${describeAdminState(s.adminState)}${checkPassed(s) ? '' : ' (health check not passed)'}`)
     .join(', ');
 }
 

@@ -164,6 +164,25 @@ export function isServing(s: ServerState): boolean {
   return s.opState === OpState.RUNNING && !isMaint(s) && !isDrain(s);
 }
 
+// enum chk_result and CHK_ST_* in HAProxy's check-t.h.
+const CHK_RES_PASSED = 3;
+const CHK_ST_CONFIGURED = 0x02;
+
+/**
+ * The slot's last health check passed, or it has none. Needed because HAProxy marks a slot that
+ * DNS just filled as running before its first check has run.
+ */
+export function checkPassed(s: ServerState): boolean {
+  const state = s.fields.srv_check_state;
+  if (state === undefined || (int(state) & CHK_ST_CONFIGURED) === 0) return true;
+  return int(s.fields.srv_check_result) === CHK_RES_PASSED;
+}
+
+/** Serving and proven healthy by a check: what "UP in the proxy" means for a new replica. */
+export function isUp(s: ServerState): boolean {
+  return isServing(s) && checkPassed(s);
+}
+
 /** Names the admin bits that are set, for logs: e.g. `FMAINT|RMAINT`, or `READY`. */
 export function describeAdminState(adminState: number): string {
   const names = Object.entries(AdminFlag)

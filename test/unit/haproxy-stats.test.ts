@@ -4,7 +4,9 @@ import { test } from 'node:test';
 import {
   AdminFlag,
   describeAdminState,
+  checkPassed,
   hasAddress,
+  isUp,
   isForcedMaint,
   isMaint,
   isServing,
@@ -140,4 +142,18 @@ test('describeAdminState names every bit', () => {
   assert.equal(describeAdminState(0), 'READY');
   assert.equal(describeAdminState(0x01 | 0x04 | 0x08 | 0x20), 'FMAINT|CMAINT|FDRAIN|RMAINT');
   assert.equal(describeAdminState(0x40), 'FQDN_CHANGED');
+});
+
+test('isUp needs a passed health check when the slot has one configured', () => {
+  const [app1] = parseServersState(fixture('haproxy-2.6-servers-state-up.txt'));
+  assert.ok(checkPassed(app1!));
+  assert.ok(isUp(app1!));
+  // Just resolved by DNS: running, but the first check has not run (result 0, status INI).
+  const fresh = { ...app1!, fields: { ...app1!.fields, srv_check_status: '1', srv_check_result: '0' } };
+  assert.ok(isServing(fresh));
+  assert.equal(checkPassed(fresh), false);
+  assert.equal(isUp(fresh), false);
+  // No `check` on the server line: nothing to wait for.
+  const unchecked = { ...fresh, fields: { ...fresh.fields, srv_check_state: '0' } };
+  assert.ok(isUp(unchecked));
 });
