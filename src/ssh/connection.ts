@@ -303,7 +303,7 @@ export class SshRemote implements Remote {
   }
 
   async close(): Promise<void> {
-    await endClient(this.client);
+    if (!this.closed) await endClient(this.client);
     if (this.jumpClient) await endClient(this.jumpClient);
     this.closed = true;
   }
