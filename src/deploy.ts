@@ -257,7 +257,7 @@ async function deployLocked(s: Session, files: ReleaseFile[], routed: string[]):
   const releases = await listReleases(remote, remoteDir);
   const current = await readCurrent(remote, remoteDir);
   report.previousReleaseId = current;
-  const id = releaseId(new Date(), run.sha);
+  const id = freshReleaseId(run.sha, releases);
   report.releaseId = id;
   let composeFiles = inputs.composeFiles;
   let target: ReleaseManifest | undefined;
@@ -294,7 +294,7 @@ async function deployLocked(s: Session, files: ReleaseFile[], routed: string[]):
   const releaseStack = stackOf(remoteDir, composeFiles, { release: id }, inputs.project);
   const appStack = stackOf(remoteDir, composeFiles, 'app', inputs.project);
   if (inputs.rollback && target) {
-    await pinImages(remote, Object.values(target.services).filter((x) => x.imageId).map((x) => ({ image: x.image, imageId: x.imageId })));
+    await pinImages(remote, pinsOf(target));
     const cfg = await readRemote(remote, proxyCfgPath(remoteDir, id, target.files, composeFiles));
     routed = cfg ? routedFromCfg(cfg, target) : [];
   }
@@ -345,7 +345,7 @@ async function deployLocked(s: Session, files: ReleaseFile[], routed: string[]):
   let failure: Error | undefined;
   try {
     timeline.add('deploy-start', { detail: id });
-    const result = await rollOut({ remote, flavor: s.flavor, stack: appStack, gate, timeline, log, healthTimeoutMs: inputs.healthTimeoutMs, proxyService }, plan);
+    const result = await rollOut({ remote, flavor: s.flavor, stack: appStack, gate, timeline, log, healthTimeoutMs: inputs.healthTimeoutMs, proxyService, routedServices: new Set(routed) }, plan);
     report.servicesUpdated = result.updated;
     if (!result.ok) failure = new Error(result.failure?.reason ?? 'the rollout failed');
   } catch (e) {
@@ -359,13 +359,13 @@ async function deployLocked(s: Session, files: ReleaseFile[], routed: string[]):
     if (previous) {
       await phase(`Rollback to ${previous.id}`, async () => {
         timeline.add('rollback-start', { detail: previous.id });
-        await pinImages(remote, Object.values(previous.services).filter((x) => x.imageId).map((x) => ({ image: x.image, imageId: x.imageId })));
+        await pinImages(remote, pinsOf(previous));
         await activateRelease(remote, remoteDir, previous.id);
         const prevStack = stackOf(remoteDir, previous.composeFiles, 'app', inputs.project);
         const back = await desiredState({ ...s }, prevStack, routed);
         const backPlan = await makePlan(s, back.desired, false);
         log.info(renderPlan(backPlan));
-        const r = await rollOut({ remote, flavor: s.flavor, stack: prevStack, gate, timeline, log, healthTimeoutMs: inputs.healthTimeoutMs, proxyService }, backPlan);
+        const r = await rollOut({ remote, flavor: s.flavor, stack: prevStack, gate, timeline, log, healthTimeoutMs: inputs.healthTimeoutMs, proxyService, routedServices: new Set(routed) }, backPlan);
         timeline.add('rollback-done', { detail: r.ok ? 'ok' : 'failed' });
         report.rolledBack = r.ok;
         if (!r.ok) log.error(`the rollback to ${previous.id} failed too: ${r.failure?.reason ?? ''}`);
@@ -412,6 +412,20 @@ async function resolveServicesImages(s: Session, model: ComposeModel): Promise<R
     if (svc.image) out[svc.name] = { image: svc.image, imageId: c?.imageId ?? '' };
   }
   return out;
+}
+
+/** The image IDs a release ran, to re-point its tags at before redeploying it. */
+function pinsOf(release: ReleaseManifest): Array<{ image: string; imageId: string }> {
+  return Object.values(release.services).filter((x) => x.imageId).map((x) => ({ image: x.image, imageId: x.imageId }));
+}
+
+/** A release id not taken yet (two runs of one commit within a second get distinct ids). */
+function freshReleaseId(sha: string, taken: ReleaseManifest[]): string {
+  const ids = new Set(taken.map((r) => r.id));
+  let t = Date.now();
+  let id = releaseId(new Date(t), sha);
+  while (ids.has(id)) id = releaseId(new Date((t += 1000)), sha);
+  return id;
 }
 
 function proxyCfgPath(remoteDir: string, id: string, files: string[], composeFiles: string[]): string {
