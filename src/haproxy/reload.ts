@@ -1,0 +1,123 @@
+/**
+ * The two edges where handoff touches HAProxy as a process, never in the middle of a rollout
+ * (a reload drops runtime state such as maint/drain; the deploy sequences it before the rollout):
+ * - checkConfig: validate a new config with `haproxy -c` in a throwaway container of the proxy's
+ *   own image, so a bad config never reaches the running proxy;
+ * - reload: SIGUSR2 to the master (`haproxy -W`), hitless for new connections.
+ */
+import type { Remote } from '../remote.js';
+import { shqAll } from '../quote.js';
+import { RuntimeApi, type StreamOpener } from './runtime.js';
+
+/** HAProxy rejected a config; `output` is HAProxy's own explanation (its [ALERT] lines). */
+export class HaproxyConfigError extends Error {
+  constructor(
+    readonly file: string,
+    readonly output: string,
+  ) {
+    super(`HAProxy rejects ${file}:\n${output.trim().split('\n').slice(-20).join('\n')}`);
+    this.name = 'HaproxyConfigError';
+  }
+}
+
+/** Where the image expects its config (the Docker Official Image's and handoff-test-haproxy's layout). */
+const CONFIG_DIR_IN_CONTAINER = '/usr/local/etc/haproxy';
+
+export interface CheckConfigOptions {
+  /** Default 60 s: the image may have to be pulled first. */
+  timeoutMs?: number;
+}
+
+/**
+ * `docker run --rm -v <dir>:/usr/local/etc/haproxy:ro <image> haproxy -c -f .../<file>`.
+ * hostConfigDir is the directory on the host holding the config (mounted whole, as the proxy does,
+ * so files it includes — maps, certificates — are checked too).
+ */
+export async function checkConfig(
+  remote: Remote,
+  image: string,
+  hostConfigDir: string,
+  cfgFile: string,
+  options: CheckConfigOptions = {},
+): Promise<void> {
+  if (cfgFile.includes('/') || cfgFile === '' || cfgFile === '.' || cfgFile === '..') {
+    throw new Error(`checkConfig: ${JSON.stringify(cfgFile)} must be a file name inside ${hostConfigDir}`);
+  }
+  const inContainer = `${CONFIG_DIR_IN_CONTAINER}/${cfgFile}`;
+  const command =
+    shqAll([
+      'docker', 'run', '--rm', '--network', 'none',
+      // The image's entrypoint may wrap haproxy; run the binary directly.
+      '--entrypoint', 'haproxy',
+      '-v', `${hostConfigDir}:${CONFIG_DIR_IN_CONTAINER}:ro`,
+      image,
+      '-c', '-f', inContainer,
+    ]) + ' 2>&1';
+  const r = await remote.exec(command, { timeoutMs: options.timeoutMs ?? 60_000, check: false });
+  if (r.code !== 0) throw new HaproxyConfigError(`${hostConfigDir}/${cfgFile}`, r.stdout + r.stderr);
+}
+
+export interface ReloadOptions {
+  /** When given, the reload is complete only once the Runtime API answers through it again. */
+  opener?: StreamOpener;
+  /** Default 30 s. */
+  timeoutMs?: number;
+  pollMs?: number;
+}
+
+/**
+ * Reload HAProxy in a container started as `haproxy -W` (master-worker): SIGUSR2 makes the master
+ * re-read the config and start new workers; old workers finish their connections. Waits for the
+ * master's "Loading success." in the container log (and, with an opener, a Runtime API answer);
+ * "Loading failure!" throws with the log.
+ */
+export async function reload(remote: Remote, containerId: string, options: ReloadOptions = {}): Promise<void> {
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const pollMs = options.pollMs ?? 250;
+  const deadline = Date.now() + timeoutMs;
+  // The container's clock is the host's: take "since" from the host, not from the runner.
+  const since = (await remote.exec(`date -u +%Y-%m-%dT%H:%M:%S.%NZ`, { timeoutMs: 10_000 })).stdout.trim();
+  await remote.exec(shqAll(['docker', 'kill', '--signal', 'USR2', containerId]), { timeoutMs: 30_000 });
+  for (;;) {
+    const logs = await remote.exec(`${shqAll(['docker', 'logs', '--since', since, containerId])} 2>&1`, { timeoutMs: 30_000, check: false });
+    const verdict = reloadVerdict(logs.stdout + logs.stderr);
+    if (verdict === 'failure') {
+      throw new Error(`HAProxy reload failed in container ${containerId.slice(0, 12)}; it keeps the previous config:\n${tail(logs.stdout + logs.stderr)}`);
+    }
+    if (verdict === 'success') break;
+    if (Date.now() >= deadline) {
+      throw new Error(`HAProxy in container ${containerId.slice(0, 12)} did not report "Loading success." within ${timeoutMs} ms after SIGUSR2:\n${tail(logs.stdout + logs.stderr)}`);
+    }
+    await sleep(pollMs);
+  }
+  if (!options.opener) return;
+  const api = new RuntimeApi(options.opener, { timeoutMs: 5000 });
+  for (;;) {
+    try {
+      await api.command('show info');
+      return;
+    } catch (e) {
+      if (Date.now() >= deadline) throw new Error(`HAProxy's Runtime API does not answer after the reload: ${(e as Error).message}`);
+      await sleep(pollMs);
+    }
+  }
+}
+
+/** What the master said about the last reload, from its log. Pure. */
+export function reloadVerdict(log: string): 'success' | 'failure' | undefined {
+  let verdict: 'success' | 'failure' | undefined;
+  for (const line of log.split('\n')) {
+    if (line.includes('Loading success.')) verdict = 'success';
+    else if (line.includes('Loading failure!')) verdict = 'failure';
+  }
+  return verdict;
+}
+
+function tail(s: string): string {
+  return s.trim().split('\n').slice(-15).join('\n');
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
