@@ -306,6 +306,11 @@ export function secretsOf(inputs: Inputs): string[] {
       if (l.length >= 8 && !l.startsWith('-----')) out.push(l);
     }
   };
+  // The host is often a secret too (secrets.DEPLOY_HOST), and leaks through host:port forms.
+  for (const h of [inputs.host, inputs.jump?.host]) {
+    if (!h || h.length < 4) continue;
+    out.push(h);
+  }
   addKey(inputs.key);
   addKey(inputs.jump?.key);
   if (inputs.passphrase) out.push(inputs.passphrase);
