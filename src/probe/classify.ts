@@ -49,6 +49,8 @@ export function classifyTransportError(err: unknown): LossKind {
   if (code === 'ECONNREFUSED' || /refused/i.test(message)) return 'refused';
   // No route or no name: nothing listens where we point, like a refusal.
   if (['EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL'].includes(code)) return 'refused';
+  // The TLS handshake failed (certificate, protocol): no connection the client would use.
+  if (/CERT|SELF_SIGNED|^ERR_TLS|^ERR_SSL/.test(code)) return 'refused';
   if (code === 'ETIMEDOUT' || code === 'ESOCKETTIMEDOUT') return 'timeout';
   if (message === 'socket hang up') return 'empty';
   if (code === 'ERR_STREAM_PREMATURE_CLOSE') return 'empty';

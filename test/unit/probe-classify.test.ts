@@ -38,6 +38,8 @@ test('transport errors map onto loss kinds', () => {
   assert.equal(classifyTransportError(err('HPE_INVALID_CONSTANT', 'Parse Error: Expected HTTP/')), 'empty');
   assert.equal(classifyTransportError(err('ECONNRESET', 'aborted')), 'reset');
   assert.equal(classifyTransportError(err(undefined, 'aborted')), 'cut');
+  assert.equal(classifyTransportError(err('DEPTH_ZERO_SELF_SIGNED_CERT', 'self-signed certificate')), 'refused');
+  assert.equal(classifyTransportError(err('ERR_TLS_CERT_ALTNAME_INVALID', "Hostname/IP does not match certificate's altnames")), 'refused');
   assert.equal(classifyTransportError(err('ETIMEDOUT', 'connect ETIMEDOUT')), 'timeout');
 });
 
