@@ -1,0 +1,320 @@
+/**
+ * The release directories on the host (layout in docs/architecture.md): upload, activate into app/,
+ * list, current, manifest updates, copy for rollbacks and pruning. Every path is absolute under the
+ * resolved remote dir and goes through shq(); per-file lists travel on stdin so a command's length
+ * does not grow with the release.
+ *
+ * Modes: the remote dir, releases/, each releases/<id>/ and app/ are 0700, so nothing below them is
+ * reachable by other host users; .env and release.json are 0600. Subdirectories inside a release and
+ * in app/ are 0755 and files keep their (group/other-write stripped) mode, because Docker bind-mounts
+ * them into containers that may run as another user (the official haproxy image runs as `haproxy`).
+ */
+import { posix } from 'node:path';
+import { shq, shqAll } from './quote.js';
+import type { Remote } from './remote.js';
+import { buildTar, type TarEntry } from './tar.js';
+import { isReleaseId, parseManifest, retention, type ReleaseManifest } from './release.js';
+
+export interface UploadFile {
+  /** Repo-relative path. */
+  path: string;
+  data: Buffer;
+  mode?: number;
+}
+
+/** Names the release directory keeps for itself. */
+const RESERVED = new Set(['release.json', '.env']);
+const SEP = '\x1e'; // never appears raw in JSON.stringify output
+const IMAGE_ID = /^sha256:[0-9a-f]{64}$/;
+const TIMEOUT = 120_000;
+
+/** A repo-relative path that is safe to place under a release directory and to pass through `read -r`. */
+export function checkReleasePath(path: string): void {
+  if (!path || path.startsWith('/')) throw new Error(`release file '${path}': must be a relative path`);
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x1f\x7f]/.test(path)) throw new Error(`release file ${JSON.stringify(path)}: control characters are not allowed in file names`);
+  if (path.split('/').some((p) => p === '' || p === '.' || p === '..')) throw new Error(`release file '${path}': no '..', '.' or empty parts`);
+  if (RESERVED.has(path)) throw new Error(`release file '${path}': the name is reserved for handoff's own ${path} at the top of the release; move the file into a directory`);
+}
+
+function checkId(id: string): void {
+  if (!isReleaseId(id)) throw new Error(`'${id}' is not a release id`);
+}
+
+const paths = (remoteDir: string) => ({
+  releases: posix.join(remoteDir, 'releases'),
+  release: (id: string) => posix.join(remoteDir, 'releases', id),
+  tmp: (id: string) => posix.join(remoteDir, 'releases', `.${id}.tmp`),
+  app: posix.join(remoteDir, 'app'),
+  current: posix.join(remoteDir, 'current'),
+});
+
+/**
+ * The absolute, symlink-free remote dir: a relative input (or `~/...`) is under the deploy user's
+ * home. Created 0700 when missing.
+ */
+export async function resolveRemoteDir(remote: Remote, remoteDirInput: string): Promise<string> {
+  const input = remoteDirInput.replace(/^~(\/|$)/, '').replace(/\/+$/, '') || '.';
+  if (input.includes('\0')) throw new Error('remote_dir contains a NUL byte');
+  const cmd = `cd && umask 077 && mkdir -p ${shq(input)} && cd ${shq(input)} && (chmod 700 . 2>/dev/null || true) && pwd -P`;
+  const r = await remote.exec(cmd, { timeoutMs: 30_000 });
+  const dir = r.stdout.trim().split('\n').pop() ?? '';
+  if (!dir.startsWith('/')) throw new Error(`could not resolve remote_dir '${remoteDirInput}' on the host (got '${dir}')`);
+  return dir;
+}
+
+/** The archive of a release: files with their parent directories, the env file and the manifest. */
+export function releaseArchive(files: readonly UploadFile[], envFileText: string, manifest: ReleaseManifest): Buffer {
+  const seen = new Set<string>();
+  const dirs = new Set<string>();
+  for (const f of files) {
+    checkReleasePath(f.path);
+    if (seen.has(f.path)) throw new Error(`release file '${f.path}' is listed twice`);
+    seen.add(f.path);
+    const parts = f.path.split('/');
+    for (let i = 1; i < parts.length; i++) dirs.add(parts.slice(0, i).join('/'));
+  }
+  for (const d of dirs) if (seen.has(d)) throw new Error(`release file '${d}' is also a directory of another release file`);
+  const entries: TarEntry[] = [...dirs].sort().map((d) => ({ path: d, type: 'dir', mode: 0o755 }));
+  for (const f of files) entries.push({ path: f.path, type: 'file', data: f.data, mode: (f.mode ?? 0o644) & 0o755 || 0o644 });
+  entries.push({ path: '.env', type: 'file', data: Buffer.from(envFileText), mode: 0o600 });
+  entries.push({ path: 'release.json', type: 'file', data: Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), mode: 0o600 });
+  return buildTar(entries);
+}
+
+/**
+ * Write releases/<id>/ atomically: one tar stream into releases/.<id>.tmp, then a rename. An id that
+ * exists already is an error (two deploys of one sha in one second).
+ */
+export async function uploadRelease(
+  remote: Remote,
+  remoteDir: string,
+  id: string,
+  files: readonly UploadFile[],
+  envFileText: string,
+  manifest: ReleaseManifest,
+  _options: { dryRun?: boolean } = {},
+): Promise<void> {
+  checkId(id);
+  if (manifest.id !== id) throw new Error(`manifest id ${manifest.id} does not match release ${id}`);
+  const tar = releaseArchive(files, envFileText, manifest);
+  const p = paths(remoteDir);
+  const T = shq(p.tmp(id));
+  const D = shq(p.release(id));
+  const script = [
+    'set -e',
+    'umask 022',
+    `mkdir -p ${shq(p.releases)}`,
+    `chmod 700 ${shq(p.releases)}`,
+    `rm -rf ${T}`,
+    `mkdir -m 700 ${T}`,
+    // -o: the deploy user owns what it extracts, whatever the archive says
+    `tar -x -o -f - -C ${T}`,
+    `chmod 700 ${T}`,
+    `if [ -e ${D} ]; then rm -rf ${T}; echo ${shq(`release ${id} exists already on the host`)} >&2; exit 17; fi`,
+    `mv ${T} ${D}`,
+  ].join('\n');
+  await remote.exec(script, { stdin: tar, timeoutMs: TIMEOUT });
+}
+
+/**
+ * A new release with an old one's files and env (a rollback): copied on the host, with its own
+ * manifest, then renamed into place.
+ */
+export async function copyRelease(remote: Remote, remoteDir: string, fromId: string, toId: string, manifest: ReleaseManifest): Promise<void> {
+  checkId(fromId);
+  checkId(toId);
+  if (manifest.id !== toId) throw new Error(`manifest id ${manifest.id} does not match release ${toId}`);
+  const p = paths(remoteDir);
+  const F = shq(p.release(fromId));
+  const T = shq(p.tmp(toId));
+  const D = shq(p.release(toId));
+  const script = [
+    'set -e',
+    'umask 022',
+    `if [ ! -d ${F} ]; then echo ${shq(`release ${fromId} is not on the host`)} >&2; exit 2; fi`,
+    `rm -rf ${T}`,
+    `cp -Rp ${F} ${T}`,
+    `chmod 700 ${T}`,
+    `rm -f ${T}/release.json`,
+    `(umask 077; cat > ${T}/release.json)`,
+    `if [ -e ${D} ]; then rm -rf ${T}; echo ${shq(`release ${toId} exists already on the host`)} >&2; exit 17; fi`,
+    `mv ${T} ${D}`,
+  ].join('\n');
+  await remote.exec(script, { stdin: `${JSON.stringify(manifest, null, 2)}\n`, timeoutMs: TIMEOUT });
+}
+
+/** app/.handoff-files: the files the last activation placed, so the next one can drop stale ones. */
+const FILE_LIST = '.handoff-files';
+
+/**
+ * Make app/ hold release <id>: each file (and .env) copied to a temp name in its target directory,
+ * then renamed over the old one, so directories (and the bind mounts on them) stay the same inodes.
+ * A file the previously activated release placed and this one lacks is removed; directories are
+ * never removed or replaced.
+ */
+export async function activateRelease(remote: Remote, remoteDir: string, id: string): Promise<void> {
+  checkId(id);
+  const p = paths(remoteDir);
+  const read = await remote.exec(`cat ${shq(posix.join(p.release(id), 'release.json'))}; printf '${SEP}'; cat ${shq(posix.join(p.app, FILE_LIST))} 2>/dev/null || true`, {
+    timeoutMs: 30_000,
+  });
+  const [manifestText, listText = ''] = read.stdout.split(SEP);
+  const manifest = parseManifest(manifestText ?? '');
+  for (const f of manifest.files) checkReleasePath(f);
+  const wanted = new Set(manifest.files);
+  const previous = listText.split('\n').filter((l) => l && !wanted.has(l));
+  const ops = [
+    ...manifest.files.map((f) => `put ${f}`),
+    'put .env',
+    ...previous.filter((f) => { try { checkReleasePath(f); return true; } catch { return false; } }).map((f) => `del ${f}`),
+    ...manifest.files.map((f) => `list ${f}`),
+  ];
+  const S = shq(p.release(id));
+  const A = shq(p.app);
+  const script = `set -e
+umask 022
+mkdir -p ${A}
+chmod 700 ${A}
+cd ${A}
+: > ${FILE_LIST}.new
+while IFS= read -r line; do
+  op=\${line%% *}; f=\${line#* }
+  case $op in
+  put)
+    case $f in */*) d=\${f%/*};; *) d=.;; esac
+    mkdir -p "$d"
+    if [ -d "$f" ]; then echo "handoff: app/$f is a directory on the host; a release file cannot replace it" >&2; exit 20; fi
+    t="$d/.handoff-new-$$"
+    rm -f "$t"
+    cp ${S}/"$f" "$t"
+    mv -f "$t" "$f"
+    ;;
+  del)
+    if [ -f "$f" ] && [ ! -L "$f" ]; then rm -f "$f"; fi
+    ;;
+  list)
+    printf '%s\\n' "$f" >> ${FILE_LIST}.new
+    ;;
+  esac
+done
+mv -f ${FILE_LIST}.new ${FILE_LIST}`;
+  await remote.exec(script, { stdin: `${ops.join('\n')}\n`, timeoutMs: TIMEOUT });
+}
+
+/** Every readable manifest under releases/, oldest first, in one round trip. */
+export async function listReleases(remote: Remote, remoteDir: string, warn?: (message: string) => void): Promise<ReleaseManifest[]> {
+  const p = paths(remoteDir);
+  const script = `cd ${shq(p.releases)} 2>/dev/null || exit 0
+for d in */; do
+  [ -f "\${d}release.json" ] || continue
+  printf '${SEP}%s\\n' "\${d%/}"
+  cat "\${d}release.json"
+done`;
+  const r = await remote.exec(script, { timeoutMs: 30_000 });
+  return parseReleaseListing(r.stdout, warn);
+}
+
+export function parseReleaseListing(stdout: string, warn?: (message: string) => void): ReleaseManifest[] {
+  const out: ReleaseManifest[] = [];
+  for (const chunk of stdout.split(SEP).slice(1)) {
+    const nl = chunk.indexOf('\n');
+    const dir = chunk.slice(0, nl);
+    try {
+      const m = parseManifest(chunk.slice(nl + 1));
+      if (m.id !== dir) throw new Error(`its id is ${m.id}`);
+      out.push(m);
+    } catch (e) {
+      warn?.(`ignoring releases/${dir}/release.json: ${(e as Error).message}`);
+    }
+  }
+  return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+/** The id in `current`, or undefined before the first successful deploy. */
+export async function readCurrent(remote: Remote, remoteDir: string): Promise<string | undefined> {
+  const r = await remote.exec(`cat ${shq(paths(remoteDir).current)} 2>/dev/null || true`, { timeoutMs: 30_000 });
+  const id = r.stdout.trim();
+  return isReleaseId(id) ? id : undefined;
+}
+
+export async function setCurrent(remote: Remote, remoteDir: string, id: string): Promise<void> {
+  checkId(id);
+  await remote.writeFile(paths(remoteDir).current, `${id}\n`, 0o600);
+}
+
+export async function readManifest(remote: Remote, remoteDir: string, id: string): Promise<ReleaseManifest> {
+  checkId(id);
+  const r = await remote.exec(`cat ${shq(posix.join(paths(remoteDir).release(id), 'release.json'))}`, { timeoutMs: 30_000 });
+  return parseManifest(r.stdout);
+}
+
+/** Merge `patch` into releases/<id>/release.json (atomic rewrite, 0600). The id cannot change. */
+export async function updateManifest(remote: Remote, remoteDir: string, id: string, patch: Partial<ReleaseManifest>): Promise<ReleaseManifest> {
+  const old = await readManifest(remote, remoteDir, id);
+  const next: ReleaseManifest = { ...old, ...patch, id: old.id };
+  parseManifest(JSON.stringify(next)); // refuse to write a manifest we could not read back
+  await remote.writeFile(posix.join(paths(remoteDir).release(id), 'release.json'), `${JSON.stringify(next, null, 2)}\n`, 0o600);
+  return next;
+}
+
+/** Image IDs referenced by other projects' releases next to this one (the default layout's siblings). */
+async function siblingImageIds(remote: Remote, remoteDir: string): Promise<Set<string>> {
+  const parent = posix.dirname(remoteDir);
+  const self = posix.basename(remoteDir);
+  if (parent === remoteDir) return new Set();
+  const script = `cd ${shq(parent)} 2>/dev/null || exit 0
+for f in */releases/*/release.json; do
+  case $f in ${shq(self)}/*) continue;; esac
+  [ -f "$f" ] && cat "$f"
+done; true`;
+  const r = await remote.exec(script, { timeoutMs: 30_000, check: false });
+  return new Set([...r.stdout.matchAll(/"imageId"\s*:\s*"(sha256:[0-9a-f]{64})"/g)].map((m) => m[1]!));
+}
+
+export interface PruneResult {
+  removed: string[];
+  /** Image IDs `docker image rm` removed. */
+  imagesRemoved: string[];
+  /** Image IDs that were candidates but Docker kept (in use by a container, or tagged more than once). */
+  imagesKept: string[];
+}
+
+/**
+ * Drop this project's releases beyond the newest `keep` (never current, never the rollback target),
+ * leftover .<id>.tmp dirs, then the images only they referenced. Image candidates come only from this
+ * project's pruned manifests, minus anything a kept release or a sibling project's release refers to;
+ * `docker image rm` without -f also refuses images a container uses, which is fine.
+ * Call it under the lock.
+ */
+export async function pruneReleases(
+  remote: Remote,
+  remoteDir: string,
+  project: string,
+  keep: number,
+  currentId?: string,
+  warn?: (message: string) => void,
+): Promise<PruneResult> {
+  const releases = await listReleases(remote, remoteDir, warn);
+  const current = currentId ?? (await readCurrent(remote, remoteDir));
+  const plan = retention(releases, keep, current, project);
+  const p = paths(remoteDir);
+  const removed = plan.prune.filter(isReleaseId);
+  await remote.exec(
+    `cd ${shq(p.releases)} 2>/dev/null || exit 0
+${removed.length ? `rm -rf -- ${shqAll(removed)}` : ':'}
+for d in .*.tmp; do if [ -d "$d" ]; then rm -rf -- "$d"; fi; done`,
+    { timeoutMs: TIMEOUT },
+  );
+  const siblings = plan.images.length ? await siblingImageIds(remote, remoteDir) : new Set<string>();
+  const candidates = plan.images.filter((i) => IMAGE_ID.test(i) && !siblings.has(i));
+  const imagesRemoved: string[] = [];
+  if (candidates.length) {
+    const r = await remote.exec(`for i in ${shqAll(candidates)}; do if docker image rm "$i" >/dev/null 2>&1; then echo "$i"; fi; done; true`, {
+      timeoutMs: TIMEOUT,
+      check: false,
+    });
+    for (const line of r.stdout.split('\n')) if (candidates.includes(line.trim())) imagesRemoved.push(line.trim());
+  }
+  return { removed, imagesRemoved, imagesKept: candidates.filter((i) => !imagesRemoved.includes(i)) };
+}

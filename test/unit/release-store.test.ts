@@ -1,0 +1,202 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, readdir, stat, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { tempRemote } from '../helpers/shell-remote.js';
+import type { ReleaseManifest } from '../../src/release.js';
+import {
+  activateRelease,
+  copyRelease,
+  listReleases,
+  pruneReleases,
+  readCurrent,
+  releaseArchive,
+  resolveRemoteDir,
+  setCurrent,
+  updateManifest,
+  uploadRelease,
+} from '../../src/release-store.js';
+
+const R = (n: number) => `2026112${n}T100000Z-aaaaaa${n}`;
+
+function manifest(id: string, files: string[], extra: Partial<ReleaseManifest> = {}): ReleaseManifest {
+  return {
+    id,
+    project: 'shop',
+    sha: `${id.slice(-7)}${'0'.repeat(33)}`,
+    ref: 'refs/heads/main',
+    actor: 'alice',
+    runUrl: 'https://github.com/o/r/actions/runs/1',
+    createdAt: '2026-11-23T19:30:00Z',
+    files,
+    composeFiles: ['deploy/compose.yaml'],
+    services: {},
+    result: 'pending',
+    ...extra,
+  };
+}
+
+const mode = async (p: string) => (await stat(p)).mode & 0o777;
+
+test('resolveRemoteDir: relative under HOME, created 0700, absolute and physical', async () => {
+  const { remote, home, cleanup } = await tempRemote();
+  try {
+    const dir = await resolveRemoteDir(remote, 'handoff/shop');
+    assert.equal(dir, join(execFileSync('realpath', [home]).toString().trim(), 'handoff/shop'));
+    assert.equal(await mode(dir), 0o700);
+    assert.equal(await resolveRemoteDir(remote, '~/handoff/shop/'), dir);
+    const abs = join(home, 'abs dir');
+    assert.equal(await resolveRemoteDir(remote, abs), abs);
+  } finally {
+    await cleanup();
+  }
+});
+
+test('uploadRelease: atomic rename, files, modes 0700/0600, one round trip', async () => {
+  const { remote, home, cleanup } = await tempRemote();
+  try {
+    const dir = await resolveRemoteDir(remote, 'rd');
+    const files = [
+      { path: 'deploy/compose.yaml', data: Buffer.from('services: {}\n'), mode: 0o644 },
+      { path: 'deploy/haproxy/haproxy.cfg', data: Buffer.from('global\n'), mode: 0o664 },
+      { path: "odd name's/$(touch pwned)", data: Buffer.from('x'), mode: 0o600 },
+    ];
+    const before = remote.commands.length;
+    await uploadRelease(remote, dir, R(1), files, 'A=1\n', manifest(R(1), files.map((f) => f.path)));
+    assert.equal(remote.commands.length - before, 1);
+    const rel = join(dir, 'releases', R(1));
+    assert.equal(await readFile(join(rel, 'deploy/compose.yaml'), 'utf8'), 'services: {}\n');
+    assert.equal(await readFile(join(rel, "odd name's/$(touch pwned)"), 'utf8'), 'x');
+    assert.ok(!existsSync(join(home, 'pwned')) && !existsSync(join(dir, 'pwned')));
+    assert.equal(await mode(join(dir, 'releases')), 0o700);
+    assert.equal(await mode(rel), 0o700);
+    assert.equal(await mode(join(rel, '.env')), 0o600);
+    assert.equal(await mode(join(rel, 'release.json')), 0o600);
+    assert.equal(await mode(join(rel, 'deploy/haproxy/haproxy.cfg')), 0o644); // group write dropped
+    assert.deepEqual((await readdir(join(dir, 'releases'))).sort(), [R(1)]); // no tmp dir left
+    await assert.rejects(uploadRelease(remote, dir, R(1), files, '', manifest(R(1), [])), /exists already/);
+    assert.equal(await readFile(join(rel, '.env'), 'utf8'), 'A=1\n'); // the existing release is untouched
+  } finally {
+    await cleanup();
+  }
+});
+
+test('release files are validated before anything is sent', () => {
+  const m = manifest(R(1), []);
+  assert.throws(() => releaseArchive([{ path: '../etc/passwd', data: Buffer.alloc(0) }], '', m), /no '\.\.'/);
+  assert.throws(() => releaseArchive([{ path: '/etc/passwd', data: Buffer.alloc(0) }], '', m), /relative/);
+  assert.throws(() => releaseArchive([{ path: 'a\nb', data: Buffer.alloc(0) }], '', m), /control characters/);
+  assert.throws(() => releaseArchive([{ path: '.env', data: Buffer.alloc(0) }], '', m), /reserved/);
+  assert.throws(
+    () => releaseArchive([{ path: 'a', data: Buffer.alloc(0) }, { path: 'a/b', data: Buffer.alloc(0) }], '', m),
+    /also a directory/,
+  );
+});
+
+test('activateRelease: replaces files in place, keeps directory inodes, drops stale files', async () => {
+  const { remote, cleanup } = await tempRemote();
+  try {
+    const dir = await resolveRemoteDir(remote, 'rd');
+    const v1 = [
+      { path: 'deploy/compose.yaml', data: Buffer.from('v1\n') },
+      { path: 'deploy/haproxy/haproxy.cfg', data: Buffer.from('cfg1\n') },
+      { path: 'deploy/haproxy/old.map', data: Buffer.from('map\n') },
+    ];
+    await uploadRelease(remote, dir, R(1), v1, 'V=1\n', manifest(R(1), v1.map((f) => f.path)));
+    await activateRelease(remote, dir, R(1));
+    const app = join(dir, 'app');
+    const ino = async (p: string) => execFileSync('stat', ['-c', '%i', p]).toString().trim();
+    const dirIno = await ino(join(app, 'deploy/haproxy'));
+    const fileIno = await ino(join(app, 'deploy/haproxy/haproxy.cfg'));
+    assert.equal(await readFile(join(app, 'deploy/haproxy/haproxy.cfg'), 'utf8'), 'cfg1\n');
+    assert.equal(await mode(join(app, '.env')), 0o600);
+    assert.equal(await mode(app), 0o700);
+
+    const v2 = [
+      { path: 'deploy/compose.yaml', data: Buffer.from('v2\n') },
+      { path: 'deploy/haproxy/haproxy.cfg', data: Buffer.from('cfg2\n') },
+    ];
+    await uploadRelease(remote, dir, R(2), v2, 'V=2\n', manifest(R(2), v2.map((f) => f.path)));
+    await activateRelease(remote, dir, R(2));
+    assert.equal(await ino(join(app, 'deploy/haproxy')), dirIno, 'the bind-mounted directory is the same inode');
+    assert.notEqual(await ino(join(app, 'deploy/haproxy/haproxy.cfg')), fileIno, 'the file was replaced by rename');
+    assert.equal(await readFile(join(app, 'deploy/haproxy/haproxy.cfg'), 'utf8'), 'cfg2\n');
+    assert.equal(await readFile(join(app, '.env'), 'utf8'), 'V=2\n');
+    assert.equal(await mode(join(app, '.env')), 0o600);
+    assert.ok(!existsSync(join(app, 'deploy/haproxy/old.map')), 'a file only the previous release had is gone');
+    assert.deepEqual((await readdir(join(app, 'deploy/haproxy'))).sort(), ['haproxy.cfg'], 'no temp files left');
+
+    // a directory where a release file should go is an error, not replaced
+    await mkdir(join(app, 'deploy/compose.yaml.d'));
+    const v3 = [{ path: 'deploy/compose.yaml.d', data: Buffer.from('x') }];
+    await uploadRelease(remote, dir, R(3), v3, '', manifest(R(3), v3.map((f) => f.path)));
+    await assert.rejects(activateRelease(remote, dir, R(3)), /is a directory on the host/);
+    assert.ok((await stat(join(app, 'deploy/compose.yaml.d'))).isDirectory());
+  } finally {
+    await cleanup();
+  }
+});
+
+test('list, current, manifest updates and copy for rollback', async () => {
+  const { remote, cleanup } = await tempRemote();
+  try {
+    const dir = await resolveRemoteDir(remote, 'rd');
+    assert.deepEqual(await listReleases(remote, dir), []);
+    assert.equal(await readCurrent(remote, dir), undefined);
+    const f = [{ path: 'deploy/compose.yaml', data: Buffer.from('v\n') }];
+    await uploadRelease(remote, dir, R(2), f, 'E=2\n', manifest(R(2), ['deploy/compose.yaml']));
+    await uploadRelease(remote, dir, R(1), f, 'E=1\n', manifest(R(1), ['deploy/compose.yaml']));
+    // a broken manifest is skipped with a warning, not fatal
+    await mkdir(join(dir, 'releases', R(3)));
+    await writeFile(join(dir, 'releases', R(3), 'release.json'), '{nope');
+    const warnings: string[] = [];
+    const list = await listReleases(remote, dir, (m) => warnings.push(m));
+    assert.deepEqual(list.map((r) => r.id), [R(1), R(2)]);
+    assert.match(warnings.join('\n'), new RegExp(`releases/${R(3)}/release.json`));
+
+    await setCurrent(remote, dir, R(2));
+    assert.equal(await readCurrent(remote, dir), R(2));
+    assert.equal(await mode(join(dir, 'current')), 0o600);
+
+    const updated = await updateManifest(remote, dir, R(2), { result: 'success', services: { app: { image: 'app:1', imageId: 'sha256:' + 'b'.repeat(64) } }, id: 'ignored' });
+    assert.equal(updated.id, R(2));
+    const again = (await listReleases(remote, dir)).find((r) => r.id === R(2))!;
+    assert.equal(again.result, 'success');
+    assert.equal(again.services.app!.imageId, 'sha256:' + 'b'.repeat(64));
+    assert.equal(await mode(join(dir, 'releases', R(2), 'release.json')), 0o600);
+
+    await copyRelease(remote, dir, R(1), R(4), manifest(R(4), ['deploy/compose.yaml'], { rollbackOf: R(1) }));
+    const copied = join(dir, 'releases', R(4));
+    assert.equal(await readFile(join(copied, '.env'), 'utf8'), 'E=1\n');
+    assert.equal(await mode(copied), 0o700);
+    assert.equal(await mode(join(copied, '.env')), 0o600);
+    assert.equal(await mode(join(copied, 'release.json')), 0o600);
+    assert.equal(JSON.parse(await readFile(join(copied, 'release.json'), 'utf8')).rollbackOf, R(1));
+    await assert.rejects(copyRelease(remote, dir, R(9), R(5), manifest(R(5), [])), /is not on the host/);
+  } finally {
+    await cleanup();
+  }
+});
+
+test('pruneReleases: keeps newest N, current, rollback target; removes leftovers; spares other projects', async () => {
+  const { remote, home, cleanup } = await tempRemote();
+  try {
+    const dir = await resolveRemoteDir(remote, 'handoff/shop');
+    const f = [{ path: 'c.yaml', data: Buffer.from('v\n') }];
+    const results: ReleaseManifest['result'][] = ['success', 'success', 'failed', 'success', 'success', 'success'];
+    for (let i = 1; i <= 6; i++) await uploadRelease(remote, dir, R(i), f, '', manifest(R(i), ['c.yaml'], { result: results[i - 1]! }));
+    // another project sharing the remote dir: never pruned
+    await uploadRelease(remote, dir, R(0), f, '', manifest(R(0), ['c.yaml'], { project: 'blog', result: 'success' }));
+    await mkdir(join(dir, 'releases', `.${R(7)}.tmp`));
+    await symlink('/nonexistent', join(dir, 'releases', 'stray-link'));
+    const res = await pruneReleases(remote, dir, 'shop', 2, R(5));
+    // kept: R6, R5 (newest 2, R5 current), R4 (rollback target of R5); R0 is blog's
+    assert.deepEqual(res.removed, [R(1), R(2), R(3)]);
+    assert.deepEqual((await readdir(join(dir, 'releases'))).sort(), [R(0), R(4), R(5), R(6), 'stray-link']);
+    assert.ok(existsSync(home));
+  } finally {
+    await cleanup();
+  }
+});
