@@ -200,3 +200,50 @@ test('pruneReleases: keeps newest N, current, rollback target; removes leftovers
     await cleanup();
   }
 });
+
+function docker(args: string[], input?: Buffer): string {
+  return execFileSync('docker', args, { input, stdio: ['pipe', 'pipe', 'pipe'] }).toString().trim();
+}
+
+/** A unique tiny image made with `docker import` (no registry needed). */
+function makeImage(tag: string): string {
+  const dir = execFileSync('mktemp', ['-d']).toString().trim();
+  execFileSync('sh', ['-c', `printf %s ${JSON.stringify(tag)} > "${dir}/marker"`]);
+  const tar = execFileSync('tar', ['-c', '-C', dir, 'marker']);
+  docker(['import', '-', tag], tar);
+  return docker(['image', 'inspect', '--format', '{{.Id}}', tag]);
+}
+
+test('pruneReleases removes only images no kept or sibling-project release references (needs Docker)', async () => {
+  // Fails, not skips, without Docker: image pruning is the part that can destroy another project's rollback.
+  docker(['version', '--format', '{{.Server.Version}}']);
+  const { remote, cleanup } = await tempRemote();
+  const tag = `handoff-prune-test-${process.pid}`;
+  const ids = { only: makeImage(`${tag}:only`), shared: makeImage(`${tag}:shared`), sibling: makeImage(`${tag}:sibling`), used: makeImage(`${tag}:used`), other: makeImage(`${tag}:other`) };
+  const container = docker(['create', `${tag}:used`, '/nothing']);
+  const svc = (id: string) => ({ image: 'x', imageId: id });
+  try {
+    const dir = await resolveRemoteDir(remote, 'handoff/shop');
+    const blog = await resolveRemoteDir(remote, 'handoff/blog');
+    const f = [{ path: 'c.yaml', data: Buffer.from('v\n') }];
+    const up = (d: string, n: number, services: ReleaseManifest['services'], project = 'shop') =>
+      uploadRelease(remote, d, R(n), f, '', manifest(R(n), ['c.yaml'], { result: 'success', services, project }));
+    await up(dir, 1, { a: svc(ids.only), b: svc(ids.shared), c: svc(ids.sibling), d: svc(ids.used) });
+    await up(dir, 2, { b: svc(ids.shared) });
+    await up(dir, 3, { b: svc(ids.shared) });
+    await up(blog, 1, { web: svc(ids.sibling), x: svc(ids.other) }, 'blog');
+    const res = await pruneReleases(remote, dir, 'shop', 1, R(3));
+    assert.deepEqual(res.removed, [R(1)]);
+    assert.deepEqual(res.imagesRemoved, [ids.only]);
+    assert.deepEqual(res.imagesKept, [ids.used]); // a container uses it: docker refused, not an error
+    const present = (id: string) => execFileSync('sh', ['-c', `docker image inspect ${id} >/dev/null 2>&1 && echo yes || echo no`]).toString().trim() === 'yes';
+    assert.equal(present(ids.only), false);
+    assert.equal(present(ids.shared), true);
+    assert.equal(present(ids.sibling), true);
+    assert.equal(present(ids.used), true);
+    assert.equal(present(ids.other), true);
+  } finally {
+    execFileSync('sh', ['-c', `docker rm -f ${container} >/dev/null 2>&1; docker image rm -f ${Object.values(ids).join(' ')} >/dev/null 2>&1; true`]);
+    await cleanup();
+  }
+});
