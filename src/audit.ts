@@ -1,0 +1,55 @@
+/**
+ * The project's audit log on the host: one JSON line per deploy, rollback and lock takeover, in
+ * <remoteDir>/audit.log (0600). JSON.stringify escapes newlines and control characters, so an entry
+ * is always exactly one line, and the whole line is one shq()'d printf argument, so nothing in it
+ * reaches the shell as syntax.
+ */
+import { posix } from 'node:path';
+import { shq } from './quote.js';
+import type { Remote } from './remote.js';
+
+export type AuditKind = 'deploy' | 'rollback' | 'lock-takeover';
+
+export interface AuditEntry {
+  at: string;
+  kind: AuditKind;
+  release?: string;
+  sha?: string;
+  actor?: string;
+  runUrl?: string;
+  result?: string;
+  detail?: string;
+}
+
+/** Long details (an error with stderr) are cut so a line stays one small O_APPEND write. */
+const MAX_DETAIL = 2000;
+
+export function auditLine(entry: AuditEntry): string {
+  const e = { ...entry };
+  if (e.detail && e.detail.length > MAX_DETAIL) e.detail = `${e.detail.slice(0, MAX_DETAIL)}…`;
+  // U+2028/2029 are legal in JSON strings but split lines for some readers.
+  return JSON.stringify(e).replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+}
+
+export function auditCommand(remoteDir: string, entry: AuditEntry): string {
+  const file = shq(posix.join(remoteDir, 'audit.log'));
+  return `umask 077 && printf '%s\\n' ${shq(auditLine(entry))} >> ${file} && chmod 600 ${file}`;
+}
+
+export async function appendAudit(remote: Remote, remoteDir: string, entry: AuditEntry): Promise<void> {
+  await remote.exec(auditCommand(remoteDir, entry), { timeoutMs: 30_000 });
+}
+
+/** Parse audit.log text (for tests and tooling); lines that are not JSON are skipped. */
+export function parseAuditLog(text: string): AuditEntry[] {
+  const out: AuditEntry[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      out.push(JSON.parse(line) as AuditEntry);
+    } catch {
+      // a torn or foreign line: not ours to interpret
+    }
+  }
+  return out;
+}
