@@ -1,0 +1,34 @@
+# shellcheck shell=bash
+# Shared helpers for the handoff test bench scripts (sourced, not run).
+
+BENCH_SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+BENCH_REPO="$(cd "$BENCH_SCRIPT_DIR/../.." && pwd)"
+BENCH_DIR="$BENCH_REPO/.bench"
+BENCH_IMAGES_DIR="$BENCH_DIR/images"
+BENCH_APP_TAR="$BENCH_IMAGES_DIR/app-rootfs.tar"
+BENCH_APP_INPUTS="$BENCH_IMAGES_DIR/app-rootfs.inputs"
+BENCH_APP_REPO="handoff-test-app"
+BENCH_HAPROXY_IMAGE="handoff-test-haproxy:latest"
+BENCH_LABEL="org.handoff.bench.inputs"
+
+bench_log() { printf '[bench] %s\n' "$*" >&2; }
+bench_die() { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# Pick a docker client that talks to the daemon. /usr/local/bin/docker (a newer CLI that may be
+# preinstalled) comes first in PATH; Debian's docker.io installs /usr/bin/docker. Both negotiate the
+# API version with the daemon; prefer the one on PATH when it works.
+bench_docker_client() {
+  local c
+  for c in "$(command -v docker 2>/dev/null || true)" /usr/bin/docker /usr/local/bin/docker; do
+    [ -n "$c" ] && [ -x "$c" ] || continue
+    if "$c" version --format '{{.Server.Version}}' >/dev/null 2>&1; then
+      printf '%s\n' "$c"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# Owner (uid:gid) of the repo: bench files the tests read (client keys, bench.json) belong to them,
+# so that a test run as a non-root user (e.g. CI runner after `sudo setup.sh`) can read them.
+bench_repo_owner() { stat -c '%u:%g' "$BENCH_REPO"; }
