@@ -9,7 +9,7 @@
  * Octokit; it appears in no log line.
  */
 import { getOctokit } from '@actions/github';
-import type { Log } from './log.js';
+import { coreLog, type Log } from './log.js';
 
 export type DeploymentState = 'success' | 'failure';
 
@@ -35,6 +35,37 @@ export interface Deployment {
   id: number;
   finish(state: DeploymentState, environmentUrl?: string, logUrl?: string): Promise<void>;
 }
+export type DeploymentHandle = Deployment;
+
+/** The parts of the action's inputs and run context a deployment needs (structural, to stay decoupled). */
+export interface DeploymentInputs {
+  githubToken?: string;
+  environment?: string;
+  environmentUrl?: string;
+  project: string;
+  rollback?: boolean;
+}
+export interface DeploymentRun {
+  sha: string;
+  runUrl: string;
+}
+
+/** The request from the action's inputs, run context and environment (GITHUB_REPOSITORY, GITHUB_API_URL). */
+export function deploymentRequest(inputs: DeploymentInputs, run: DeploymentRun, env: NodeJS.ProcessEnv, log: Pick<Log, 'info' | 'warning'> = coreLog): DeploymentRequest {
+  const [owner = '', repo = ''] = (env.GITHUB_REPOSITORY ?? '').split('/');
+  return {
+    token: inputs.githubToken,
+    owner,
+    repo,
+    ref: run.sha,
+    environment: owner && repo ? inputs.environment : undefined,
+    description: `handoff ${inputs.rollback ? 'rollback' : 'deploy'} of ${inputs.project}`,
+    logUrl: run.runUrl || undefined,
+    environmentUrl: inputs.environmentUrl,
+    baseUrl: env.GITHUB_API_URL,
+    log,
+  };
+}
 
 function apiError(e: unknown): string {
   const err = e as { status?: number; message?: string };
@@ -43,7 +74,14 @@ function apiError(e: unknown): string {
 }
 
 /** Create the deployment and mark it in_progress; undefined when skipped or when the API refused. */
-export async function startDeployment(req: DeploymentRequest): Promise<Deployment | undefined> {
+export async function startDeployment(req: DeploymentRequest): Promise<Deployment | undefined>;
+export async function startDeployment(inputs: DeploymentInputs, run: DeploymentRun, env?: NodeJS.ProcessEnv): Promise<Deployment | undefined>;
+export async function startDeployment(
+  first: DeploymentRequest | DeploymentInputs,
+  run?: DeploymentRun,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Deployment | undefined> {
+  const req = run ? deploymentRequest(first as DeploymentInputs, run, env) : (first as DeploymentRequest);
   const { log } = req;
   if (!req.token || !req.environment) {
     log.info(`GitHub Deployment skipped: ${!req.token ? 'no github_token' : 'no environment'} given`);

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { finishDeployment, startDeployment } from '../../src/deployments.js';
+import { deploymentRequest, finishDeployment, startDeployment } from '../../src/deployments.js';
 
 interface Seen {
   method: string;
@@ -132,5 +132,28 @@ test('API errors are warnings and never throw', async () => {
     assert.equal(lines.filter((l) => l.startsWith('warning: could not set GitHub Deployment 5')).length, 2);
   } finally {
     await api2.close();
+  }
+});
+
+test('the action form (inputs, run, env) maps repository, sha, run URL and API URL', async () => {
+  const api = await fakeApi((req, res) => json(res, 201, { id: req.url.endsWith('/deployments') ? 3 : 1 }));
+  try {
+    const inputs = { githubToken: TOKEN, environment: 'production', environmentUrl: 'https://shop.example', project: 'shop', rollback: true };
+    const run = { sha: 'f00dfeed1234', runUrl: 'https://github.com/acme/shop/actions/runs/77' };
+    const env = { GITHUB_REPOSITORY: 'acme/shop', GITHUB_API_URL: api.baseUrl };
+    const req = deploymentRequest(inputs, run, env, capture().log);
+    assert.equal(req.owner, 'acme');
+    assert.equal(req.repo, 'shop');
+    assert.match(req.description!, /rollback of shop/);
+    const d = await startDeployment(inputs, run, env);
+    await d?.finish('success');
+    assert.deepEqual(api.seen.map((s) => s.url), ['/repos/acme/shop/deployments', '/repos/acme/shop/deployments/3/statuses', '/repos/acme/shop/deployments/3/statuses']);
+    assert.equal(api.seen[0]!.body.ref, 'f00dfeed1234');
+    assert.equal(api.seen[1]!.body.log_url, run.runUrl);
+    assert.equal(api.seen[2]!.body.environment_url, 'https://shop.example');
+    // without a repository there is nothing to attach a deployment to: skipped
+    assert.equal(deploymentRequest(inputs, run, {}, capture().log).environment, undefined);
+  } finally {
+    await api.close();
   }
 });
