@@ -18,6 +18,10 @@ FORCE=0
 for a in "$@"; do [ "$a" = "--force" ] && FORCE=1; done
 [ "$MODE" = "--force" ] && MODE=all
 
+# Bump when a rootfs recipe below changes (editing this script does not rebuild images by itself,
+# so that tests running in parallel are not disturbed by cosmetic edits).
+APP_RECIPE=2
+HAPROXY_RECIPE=2
 APP_SRC="$BENCH_REPO/test/bench/app"
 BUSYBOX=/bin/busybox
 HAPROXY_BIN=/usr/sbin/haproxy
@@ -78,18 +82,21 @@ install_busybox() {
 }
 
 image_label() { "$DOCKER" image inspect -f "{{ index .Config.Labels \"$BENCH_LABEL\" }}" "$1" 2>/dev/null || true; }
+image_id() { "$DOCKER" image inspect -f '{{.Id}}' "$1" 2>/dev/null || true; }
+# Drop an image a rebuild untagged, unless something (a container, another tag) still uses it.
+drop_old() { [ -n "$1" ] && [ "$1" != "$(image_id "$2")" ] && "$DOCKER" rmi "$1" >/dev/null 2>&1 || true; }
 image_env() { "$DOCKER" image inspect -f '{{ join .Config.Env " " }}' "$1" 2>/dev/null || true; }
 
 # ---- app root filesystem ----------------------------------------------------------------------
 
-NODE_BIN="$(readlink -f "$(command -v node)")" || bench_die "node not found on PATH"
+NODE_BIN="$(bench_host_node)" || bench_die "no node binary on PATH (outside node_modules); set BENCH_NODE"
 
 app_inputs_hash() {
   {
-    echo "app-rootfs v1"
+    echo "app-rootfs recipe $APP_RECIPE"
     stat_sig "$NODE_BIN" "$BUSYBOX"
     stat_sig $(libs_of "$NODE_BIN")
-    sha256sum "$APP_SRC"/*.js "$BENCH_SCRIPT_DIR/build-images.sh"
+    (cd "$APP_SRC" && sha256sum ./*.js)
     echo "$APPLETS"
   } | sha256sum | cut -c1-32
 }
@@ -131,7 +138,9 @@ BUILT=()
 
 ensure_app_images() {
   local tag ver want_env
+  local old
   if [ "$FORCE" = 1 ] || [ "$(image_label "$BENCH_APP_REPO:base")" != "$APP_HASH" ]; then
+    old="$(image_id "$BENCH_APP_REPO:base")"
     "$DOCKER" import \
       -c 'CMD ["node","/app/server.js"]' \
       -c 'ENV PATH=/usr/local/bin:/usr/bin:/bin' \
@@ -139,13 +148,16 @@ ensure_app_images() {
       -c 'WORKDIR /app' \
       -c "LABEL $BENCH_LABEL=$APP_HASH" \
       "$BENCH_APP_TAR" "$BENCH_APP_REPO:base" >/dev/null
+    drop_old "$old" "$BENCH_APP_REPO:base"
     BUILT+=("$BENCH_APP_REPO:base")
   fi
   for ver in v1 v2; do
     tag="$BENCH_APP_REPO:$ver"
     want_env="APP_VERSION=$ver"
     if [ "$FORCE" = 1 ] || [ "$(image_label "$tag")" != "$APP_HASH" ] || [[ " $(image_env "$tag") " != *" $want_env "* ]]; then
+      old="$(image_id "$tag")"
       bash "$BENCH_SCRIPT_DIR/make-app-image.sh" "$tag" "$ver" >/dev/null
+      drop_old "$old" "$tag"
       BUILT+=("$tag")
     fi
   done
@@ -153,16 +165,15 @@ ensure_app_images() {
 
 haproxy_inputs_hash() {
   {
-    echo "haproxy v1"
+    echo "haproxy recipe $HAPROXY_RECIPE $APPLETS"
     stat_sig "$HAPROXY_BIN" "$BUSYBOX"
     stat_sig $(libs_of "$HAPROXY_BIN")
     if command -v socat >/dev/null; then stat_sig "$(command -v socat)"; fi
-    sha256sum "$BENCH_SCRIPT_DIR/build-images.sh"
   } | sha256sum | cut -c1-32
 }
 
 ensure_haproxy_image() {
-  local hash tmp r socat
+  local hash tmp r socat old
   [ -x "$HAPROXY_BIN" ] || bench_die "$HAPROXY_BIN missing (apt-get install haproxy)"
   hash="$(haproxy_inputs_hash)"
   if [ "$FORCE" != 1 ] && [ "$(image_label "$BENCH_HAPROXY_IMAGE")" = "$hash" ]; then return 0; fi
@@ -194,12 +205,14 @@ EOF
   chown -R 99:99 "$r/var/lib/haproxy" "$r/run/haproxy"
   chmod -R a+rX "$r/usr" "$r/etc"
   tar --numeric-owner -C "$r" -cf "$tmp/rootfs.tar" .
+  old="$(image_id "$BENCH_HAPROXY_IMAGE")"
   "$DOCKER" import \
     -c 'CMD ["haproxy","-W","-db","-f","/usr/local/etc/haproxy/haproxy.cfg"]' \
     -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     -c 'WORKDIR /var/lib/haproxy' \
     -c "LABEL $BENCH_LABEL=$hash" \
     "$tmp/rootfs.tar" "$BENCH_HAPROXY_IMAGE" >/dev/null
+  drop_old "$old" "$BENCH_HAPROXY_IMAGE"
   rm -rf "$tmp"
   BUILT+=("$BENCH_HAPROXY_IMAGE")
 }

@@ -32,3 +32,17 @@ bench_docker_client() {
 # Owner (uid:gid) of the repo: bench files the tests read (client keys, bench.json) belong to them,
 # so that a test run as a non-root user (e.g. CI runner after `sudo setup.sh`) can read them.
 bench_repo_owner() { stat -c '%u:%g' "$BENCH_REPO"; }
+
+# The node binary baked into the app image: BENCH_NODE if set, else the first `node` on PATH that is
+# not under node_modules/ (scripts/test.sh puts node_modules/.bin, with the npm "node" package's
+# Node 24, first on PATH; skipping it keeps the image the same however setup.sh is invoked).
+bench_host_node() {
+  local d
+  if [ -n "${BENCH_NODE:-}" ]; then readlink -f "$BENCH_NODE"; return 0; fi
+  local IFS=:
+  for d in $PATH; do
+    case "$d" in *node_modules*|'') continue ;; esac
+    if [ -x "$d/node" ]; then readlink -f "$d/node"; return 0; fi
+  done
+  return 1
+}
