@@ -192,6 +192,12 @@ async function proxyGate(s: Session, model: ComposeModel, cfgText: string | unde
     s.report.warnings.push(`HAProxy's Runtime API is not reachable (${where.reason}): the rollout relies on retries and health checks only, and requests may be lost.`);
     return { gate: degradedGate, proxyService: proxy.name };
   }
+  // Nothing serves before the proxy runs (a first deploy): there is nothing to drain or wait on.
+  const running = (await listProjectContainers(s.remote, s.inputs.project)).some((c) => c.service === proxy.name && c.state === 'running');
+  if (!running) {
+    s.log.info(`the proxy (${proxy.name}) is not running yet: nothing to drain in this deploy`);
+    return { gate: degradedGate, proxyService: proxy.name };
+  }
   const loc = where;
   const opener = () => (loc.kind === 'unix' ? s.remote.openUnixSocket(loc.hostPath) : s.remote.openTcp(loc.host, loc.port));
   return {
@@ -232,19 +238,21 @@ export async function deploy(inputs: Inputs, run: RunContext, report: DeployRepo
     log.info(`Docker ${facts.dockerVersion}, Compose ${facts.compose} ${facts.composeVersion}`);
     const remoteDir = await resolveRemoteDir(remote, inputs.remoteDir);
     const s: Session = { inputs, run, remote, flavor: facts.compose, remoteDir, timeline, log, report };
+    let lockToken: string | undefined;
 
     await phase('Lock', async () => {
-      await acquireLock(remote, remoteDir, { runId: run.runId, runUrl: run.runUrl, actor: run.actor, sha: run.sha, startedAt: new Date().toISOString() }, {
+      const handle = await acquireLock(remote, remoteDir, { runId: run.runId, runUrl: run.runUrl, actor: run.actor, sha: run.sha, startedAt: new Date().toISOString() }, {
         timeoutMs: inputs.lockTimeoutMs,
         ttlMs: inputs.lockTtlMs,
-        log: (m: string) => log.info(m),
+        log,
       });
-      core.saveState('lock', JSON.stringify({ remoteDir, runId: run.runId }));
+      lockToken = handle.token;
+      core.saveState('lock', JSON.stringify(handle));
     });
     try {
       await deployLocked(s, files, routed);
     } finally {
-      await releaseLock(remote, remoteDir, run.runId).catch((e: unknown) => log.warning(`could not release the lock: ${String(e)}`));
+      await releaseLock(remote, remoteDir, run.runId, lockToken).catch((e: unknown) => log.warning(`could not release the lock: ${String(e)}`));
       core.saveState('lock', '');
     }
   } finally {

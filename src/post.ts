@@ -12,12 +12,13 @@ import { releaseLock } from './lock.js';
 async function post(): Promise<void> {
   const state = core.getState('lock');
   if (!state) return;
-  const { remoteDir, runId } = JSON.parse(state) as { remoteDir: string; runId: string };
+  const { remoteDir, runId, token } = JSON.parse(state) as { remoteDir: string; runId: string; token?: string };
   const inputs = readInputs((name) => core.getInput(name), process.env);
   for (const s of secretsOf(inputs)) core.setSecret(s);
   const remote = await connectHost(inputs, coreLog);
   try {
-    await releaseLock(remote, remoteDir, runId);
+    const outcome = await releaseLock(remote, remoteDir, runId, token);
+    if (outcome !== 'released') return;
     core.info('released the deploy lock left by the main step');
   } finally {
     await remote.close();

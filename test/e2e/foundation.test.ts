@@ -113,7 +113,7 @@ test('a malformed Compose file fails with its name and line, before the host cha
   const r = await runAction({ ...deployInputs(), project: p }, { workspace: ws });
   assert.notEqual(r.code, 0);
   assert.match(r.log, /deploy\/compose\.yaml/);
-  assert.match(r.log, /line \d+/i);
+  assert.match(r.log, /compose\.yaml:\d+|line \d+/i);
   await assertHostUntouched(p);
 });
 
