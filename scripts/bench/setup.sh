@@ -19,13 +19,22 @@ for a in "$@"; do
   esac
 done
 
-[ "$(id -u)" = 0 ] || bench_die "run as root (sudo $0)"
+if [ "$(id -u)" != 0 ]; then
+  # Not root: go through passwordless sudo if there is one (keeping PATH: it picks the node binary).
+  if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+    exec sudo -n --preserve-env=PATH,BENCH_NODE bash "$BENCH_SCRIPT_DIR/setup.sh" "$@"
+  fi
+  bench_die "run as root (sudo $0)"
+fi
 
 SSH_PORT=2222
 JUMP_PORT=2223
 DEPLOY=deploy
 DEPLOY_HOME=/home/deploy
-SSHD_DIR="$BENCH_DIR/sshd"
+# sshd state (host keys, configs, pid files, logs) lives outside the repo, like the ports it serves
+# are machine-wide: a `chmod -R a+r .bench` (CI does one) must not make sshd refuse its host keys
+# ("bad permissions"). .bench/sshd is a symlink to it (chmod -R does not follow it).
+SSHD_DIR=/var/lib/handoff-bench/sshd
 OWNER="$(bench_repo_owner)"
 
 mkdir -p "$BENCH_DIR" "$BENCH_IMAGES_DIR"
@@ -36,8 +45,11 @@ exec 9>"$BENCH_DIR/.setup.lock"
 flock -w 600 9 || bench_die "another setup.sh holds $BENCH_DIR/setup.lock"
 
 # ---- 1. packages ------------------------------------------------------------------------------
-PACKAGES=(docker.io docker-compose containerd runc iptables openssh-server openssh-client haproxy
-  busybox-static iproute2 procps curl socat ca-certificates util-linux)
+PACKAGES=(docker-compose openssh-server openssh-client haproxy busybox-static iproute2 procps curl socat
+  ca-certificates util-linux)
+# Debian's engine, unless one is already installed (e.g. docker-ce on a CI runner: docker.io and
+# containerd would conflict with containerd.io).
+if ! command -v dockerd >/dev/null; then PACKAGES+=(docker.io containerd runc iptables); fi
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")
@@ -72,6 +84,7 @@ if ! DOCKER="$(bench_docker_client)"; then
 fi
 DOCKER_SERVER="$("$DOCKER" version --format '{{.Server.Version}}')"
 COMPOSE_VERSION="$(docker-compose version --short 2>/dev/null)" || bench_die "docker-compose version failed"
+COMPOSE_VERSION="${COMPOSE_VERSION#v}"
 
 # ---- 3. deploy user ---------------------------------------------------------------------------
 if ! id "$DEPLOY" >/dev/null 2>&1; then
@@ -83,7 +96,15 @@ if [ "$(getent shadow "$DEPLOY" | cut -d: -f2)" != '*' ]; then usermod -p '*' "$
 
 # ---- 4. keys ----------------------------------------------------------------------------------
 mkdir -p "$SSHD_DIR"
-chmod 0700 "$SSHD_DIR"
+chmod 0700 "$(dirname "$SSHD_DIR")" "$SSHD_DIR"
+if [ -d "$BENCH_DIR/sshd" ] && [ ! -L "$BENCH_DIR/sshd" ]; then
+  # Earlier layout: host keys were in .bench/sshd. Keep them (known_hosts stay valid).
+  for f in "$BENCH_DIR"/sshd/*_key "$BENCH_DIR"/sshd/*_key.pub; do
+    [ -e "$f" ] && [ ! -e "$SSHD_DIR/$(basename "$f")" ] && cp -p "$f" "$SSHD_DIR/"
+  done
+  rm -rf "$BENCH_DIR/sshd"
+fi
+[ "$(readlink "$BENCH_DIR/sshd" 2>/dev/null)" = "$SSHD_DIR" ] || { rm -f "$BENCH_DIR/sshd"; ln -s "$SSHD_DIR" "$BENCH_DIR/sshd"; }
 for t in ed25519 ecdsa rsa; do
   [ -s "$SSHD_DIR/ssh_host_${t}_key" ] || ssh-keygen -q -t "$t" -N '' -C "handoff-bench-host" -f "$SSHD_DIR/ssh_host_${t}_key"
 done
@@ -124,10 +145,13 @@ done
 chown "$OWNER" "$BENCH_DIR/passphrase"
 chmod 0600 "$BENCH_DIR/passphrase"
 
-# authorized_keys: every client key but wrong_key.
+# authorized_keys: every client key but wrong_key. Lines already there (another checkout's keys) are
+# kept; this checkout's wrong_key is removed if present.
 install -d -o "$DEPLOY" -g "$DEPLOY" -m 0700 "$DEPLOY_HOME/.ssh"
 AUTH="$DEPLOY_HOME/.ssh/authorized_keys"
-want="$(cat "$BENCH_DIR"/{id_ed25519,id_ed25519_enc,id_ecdsa,id_rsa,id_pkcs8}.pub)"
+wrong="$(cut -d' ' -f2 "$BENCH_DIR/wrong_key.pub")"
+want="$( { [ -f "$AUTH" ] && cat "$AUTH"; cat "$BENCH_DIR"/{id_ed25519,id_ed25519_enc,id_ecdsa,id_rsa,id_pkcs8}.pub; } \
+  | awk -v w="$wrong" 'NF && $2 != w && !seen[$2]++')"
 if [ ! -f "$AUTH" ] || [ "$(cat "$AUTH")" != "$want" ]; then
   printf '%s\n' "$want" >"$AUTH.tmp"
   mv "$AUTH.tmp" "$AUTH"
@@ -161,6 +185,14 @@ EOF
 }
 
 listening() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
+# PIDs listening on 127.0.0.1:$1 whose command line names sshd config $2.
+bench_sshd_pids() {
+  local p
+  for p in $(ss -Hltnp "sport = :$1" 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u); do
+    tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q "sshd.* -f [^ ]*/$2 " && echo "$p"
+  done
+  return 0
+}
 
 ensure_sshd() { # name, port, hostkey...
   local name="$1" port="$2"; shift 2
@@ -172,9 +204,11 @@ ensure_sshd() { # name, port, hostkey...
     mv "$cfg.tmp" "$cfg"
     changed=1
   fi
-  [ -s "$pidf" ] && pid="$(cat "$pidf")"
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = sshd ]; then
-    if [ "$changed" = 0 ] && listening "$port"; then return 0; fi
+  pid="$(bench_sshd_pids "$port" "sshd-$name.conf" | head -1)"
+  if [ -n "$pid" ]; then
+    # (sshd rewrites its title: "sshd: /usr/sbin/sshd -f <cfg> -E <log> [listener] ...")
+    [ "$changed" = 0 ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "-f $cfg -E " && return 0
+    # Only the listener: sessions in progress are separate processes and carry on.
     bench_log "restarting sshd-$name (config changed)"
     kill "$pid"
     for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -213,7 +247,7 @@ FP="$(ssh-keygen -l -f "$SSHD_DIR/ssh_host_ed25519_key.pub" | awk '{print $2}')"
 JUMP_FP="$(ssh-keygen -l -f "$SSHD_DIR/jump_host_ed25519_key.pub" | awk '{print $2}')"
 
 BENCH_DIR="$BENCH_DIR" SSH_PORT="$SSH_PORT" JUMP_PORT="$JUMP_PORT" DEPLOY="$DEPLOY" FP="$FP" \
-JUMP_FP="$JUMP_FP" DOCKER="$DOCKER" SCRIPT_DIR="$BENCH_SCRIPT_DIR" \
+JUMP_FP="$JUMP_FP" DOCKER="$DOCKER" COMPOSE_VERSION="$COMPOSE_VERSION" SCRIPT_DIR="$BENCH_SCRIPT_DIR" \
 APP_REPO="$BENCH_APP_REPO" HAPROXY_IMAGE="$BENCH_HAPROXY_IMAGE" node -e '
 const fs = require("fs");
 const e = process.env, d = e.BENCH_DIR;
@@ -237,6 +271,7 @@ const b = {
   fingerprint: e.FP,
   jumpFingerprint: e.JUMP_FP,
   composeCommand: "docker-compose",
+  composeVersion: e.COMPOSE_VERSION,
   dockerCommand: e.DOCKER,
   images: {
     appBase: e.APP_REPO + ":base",
@@ -270,6 +305,7 @@ process.stdout.write(JSON.stringify(b, null, 2) + "\n");
   printf 'export BENCH_FINGERPRINT=%q\n' "$FP"
   printf 'export BENCH_JUMP_FINGERPRINT=%q\n' "$JUMP_FP"
   printf 'export BENCH_COMPOSE_COMMAND=%q\n' docker-compose
+  printf 'export BENCH_COMPOSE_VERSION=%q\n' "$COMPOSE_VERSION"
   printf 'export BENCH_DOCKER_COMMAND=%q\n' "$DOCKER"
   printf 'export BENCH_IMAGE_APP_BASE=%q\n' "$BENCH_APP_REPO:base"
   printf 'export BENCH_IMAGE_APP_V1=%q\n' "$BENCH_APP_REPO:v1"
