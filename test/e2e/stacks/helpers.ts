@@ -166,3 +166,9 @@ export function watchRunning(project: string, service: string, everyMs = 150) {
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** The APP_VERSION baked into a container's image (robust to the bench re-importing an image under the same tag). */
+export async function containerVersion(id: string): Promise<string> {
+  const env = (await sh(`docker inspect --format '{{range .Config.Env}}{{println .}}{{end}}' ${id}`)).split('\n');
+  return env.find((l) => l.startsWith('APP_VERSION='))?.slice('APP_VERSION='.length) ?? '';
+}
