@@ -349,7 +349,14 @@ async function deployLocked(s: Session, files: ReleaseFile[], routed: string[]):
     }
   }
 
-  const probe: ProbeSession | undefined = inputs.probe ? await startProbeSession(inputs.probe, remote, timeline, log) : undefined;
+  // Losses can only be counted against a service that was serving: a first deploy has no baseline.
+  const wasServing = plan.services.some((p) => p.oldReplicas > 0);
+  if (inputs.probe && !wasServing) {
+    const note = 'Probe skipped: nothing of this project was running before this deploy, so no request could be dropped. It runs from the next deploy on.';
+    log.info(note);
+    report.warnings.push(note);
+  }
+  const probe: ProbeSession | undefined = inputs.probe && wasServing ? await startProbeSession(inputs.probe, remote, timeline, log) : undefined;
   let failure: Error | undefined;
   try {
     timeline.add('deploy-start', { detail: id });

@@ -10,7 +10,11 @@ import type { Log } from './log.js';
 import type { Remote } from './remote.js';
 import type { DeployReport } from './report.js';
 import type { Timeline } from './timeline.js';
-import { startProbe } from './probe/prober.js';
+import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { startProbe, type ProbeOptions, type ProbeResult } from './probe/prober.js';
 import { summarize } from './probe/stats.js';
 import { verdict, type Verdict } from './probe/verdict.js';
 import { renderBackends, renderProbeChart, renderProbeTable } from './probe/report.js';
@@ -23,7 +27,7 @@ export interface ProbeSession {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function startProbeSession(options: NonNullable<Inputs['probe']>, remote: Remote, timeline: Timeline, log: Log): Promise<ProbeSession> {
-  const run = startProbe({
+  const probeOptions: ProbeOptions = {
     url: options.url,
     rate: options.rate,
     timeoutMs: options.timeoutMs,
@@ -33,9 +37,13 @@ export async function startProbeSession(options: NonNullable<Inputs['probe']>, r
     bodyMarker: options.bodyMarker,
     // Hard cap: the probe stops by itself even if the deploy hangs.
     maxDurationMs: 60 * 60 * 1000,
-    dial: options.via === 'ssh' ? (host, port) => remote.openTcp(host, port) : undefined,
-  });
-  log.info(`probe: ${options.rate} requests/s to ${options.url}${options.via === 'ssh' ? ' through an SSH tunnel' : ''}; waiting ${options.windowMs} ms before the first change`);
+  };
+  const run =
+    options.via === 'ssh'
+      ? // The tunnel lives on the main thread's SSH connection, so this probe shares its event loop.
+        inProcess({ ...probeOptions, dial: (host, port) => remote.openTcp(host, port) })
+      : inWorker(probeOptions);
+  log.info(`probe: ${options.rate} requests/s to ${options.url}${options.via === 'ssh' ? ' through an SSH tunnel' : ''} (${run.where}); waiting ${options.windowMs} ms before the first change`);
   await sleep(options.windowMs);
   return {
     async finish(maxLost, report) {
@@ -43,7 +51,7 @@ export async function startProbeSession(options: NonNullable<Inputs['probe']>, r
       const result = await run.stop();
       const summary = summarize(result.records, { startedAt: result.startedAt, endedAt: result.endedAt });
       const v = verdict(summary, maxLost, timeline);
-      const recordsPath = join(process.env.RUNNER_TEMP || tmpdir(), `handoff-probe-${process.pid}-${result.startedAt}.json`);
+      const recordsPath = join(process.env.RUNNER_TEMP || tmpdir(), `handoff-probe-${process.pid}-${Math.round(result.startedAt)}.json`);
       await writeFile(recordsPath, JSON.stringify({ url: result.url, rate: result.rate, startedAt: result.startedAt, endedAt: result.endedAt, records: result.records }));
       report.probe = {
         sent: summary.total.sent,
@@ -56,6 +64,38 @@ export async function startProbeSession(options: NonNullable<Inputs['probe']>, r
       report.probeMarkdown = [renderProbeTable(summary), renderProbeChart(summary, timeline), renderBackends(summary), '', v.message].join('\n\n');
       (v.passed ? log.info : log.error)(`probe: ${v.message}`);
       return v;
+    },
+  };
+}
+
+interface RunningProbe {
+  stop(): Promise<ProbeResult>;
+  where: 'worker thread' | 'in-process';
+}
+
+function inProcess(options: ProbeOptions): RunningProbe {
+  const run = startProbe(options);
+  return { stop: () => run.stop(), where: 'in-process' };
+}
+
+/** The bundled worker sits beside the bundle (dist/probe-worker); from sources, run in-process. */
+function inWorker(options: ProbeOptions): RunningProbe {
+  const file = `${dirname(fileURLToPath(import.meta.url))}/../probe-worker/index.js`;
+  if (!existsSync(file)) return inProcess(options);
+  const worker = new Worker(file, { workerData: options });
+  const result = new Promise<ProbeResult>((resolve, reject) => {
+    worker.once('message', (r: ProbeResult) => resolve(r));
+    worker.once('error', reject);
+  });
+  return {
+    where: 'worker thread',
+    async stop() {
+      worker.postMessage('stop');
+      try {
+        return await result;
+      } finally {
+        await worker.terminate();
+      }
     },
   };
 }

@@ -52776,7 +52776,7 @@ g.require ??= (0,external_node_module_namespaceObject.createRequire)(import.meta
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9704);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6905);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8934);
 
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e)();
@@ -52786,7 +52786,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 6905:
+/***/ 8934:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -59840,6 +59840,12 @@ fi`;
 
 ;// CONCATENATED MODULE: external "node:os"
 const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
+;// CONCATENATED MODULE: external "node:fs"
+const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
+// EXTERNAL MODULE: external "node:url"
+var external_node_url_ = __nccwpck_require__(3136);
+// EXTERNAL MODULE: external "node:worker_threads"
+var external_node_worker_threads_ = __nccwpck_require__(5919);
 // EXTERNAL MODULE: external "node:http"
 var external_node_http_ = __nccwpck_require__(7067);
 var external_node_http_default = /*#__PURE__*/__nccwpck_require__.n(external_node_http_);
@@ -60529,9 +60535,13 @@ function renderBackends(summary) {
 
 
 
+
+
+
+
 const probe_session_sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 async function startProbeSession(options, remote, timeline, log) {
-    const run = startProbe({
+    const probeOptions = {
         url: options.url,
         rate: options.rate,
         timeoutMs: options.timeoutMs,
@@ -60541,9 +60551,12 @@ async function startProbeSession(options, remote, timeline, log) {
         bodyMarker: options.bodyMarker,
         // Hard cap: the probe stops by itself even if the deploy hangs.
         maxDurationMs: 60 * 60 * 1000,
-        dial: options.via === 'ssh' ? (host, port) => remote.openTcp(host, port) : undefined,
-    });
-    log.info(`probe: ${options.rate} requests/s to ${options.url}${options.via === 'ssh' ? ' through an SSH tunnel' : ''}; waiting ${options.windowMs} ms before the first change`);
+    };
+    const run = options.via === 'ssh'
+        ? // The tunnel lives on the main thread's SSH connection, so this probe shares its event loop.
+            inProcess({ ...probeOptions, dial: (host, port) => remote.openTcp(host, port) })
+        : inWorker(probeOptions);
+    log.info(`probe: ${options.rate} requests/s to ${options.url}${options.via === 'ssh' ? ' through an SSH tunnel' : ''} (${run.where}); waiting ${options.windowMs} ms before the first change`);
     await probe_session_sleep(options.windowMs);
     return {
         async finish(maxLost, report) {
@@ -60551,7 +60564,7 @@ async function startProbeSession(options, remote, timeline, log) {
             const result = await run.stop();
             const summary = summarize(result.records, { startedAt: result.startedAt, endedAt: result.endedAt });
             const v = verdict(summary, maxLost, timeline);
-            const recordsPath = (0,external_node_path_.join)(process.env.RUNNER_TEMP || (0,external_node_os_namespaceObject.tmpdir)(), `handoff-probe-${process.pid}-${result.startedAt}.json`);
+            const recordsPath = (0,external_node_path_.join)(process.env.RUNNER_TEMP || (0,external_node_os_namespaceObject.tmpdir)(), `handoff-probe-${process.pid}-${Math.round(result.startedAt)}.json`);
             await (0,promises_namespaceObject.writeFile)(recordsPath, JSON.stringify({ url: result.url, rate: result.rate, startedAt: result.startedAt, endedAt: result.endedAt, records: result.records }));
             report.probe = {
                 sent: summary.total.sent,
@@ -60564,6 +60577,33 @@ async function startProbeSession(options, remote, timeline, log) {
             report.probeMarkdown = [renderProbeTable(summary), renderProbeChart(summary, timeline), renderBackends(summary), '', v.message].join('\n\n');
             (v.passed ? log.info : log.error)(`probe: ${v.message}`);
             return v;
+        },
+    };
+}
+function inProcess(options) {
+    const run = startProbe(options);
+    return { stop: () => run.stop(), where: 'in-process' };
+}
+/** The bundled worker sits beside the bundle (dist/probe-worker); from sources, run in-process. */
+function inWorker(options) {
+    const file = `${(0,external_node_path_.dirname)((0,external_node_url_.fileURLToPath)(import.meta.url))}/../probe-worker/index.js`;
+    if (!(0,external_node_fs_namespaceObject.existsSync)(file))
+        return inProcess(options);
+    const worker = new external_node_worker_threads_.Worker(file, { workerData: options });
+    const result = new Promise((resolve, reject) => {
+        worker.once('message', (r) => resolve(r));
+        worker.once('error', reject);
+    });
+    return {
+        where: 'worker thread',
+        async stop() {
+            worker.postMessage('stop');
+            try {
+                return await result;
+            }
+            finally {
+                await worker.terminate();
+            }
         },
     };
 }
@@ -60877,7 +60917,14 @@ async function deployLocked(s, files, routed) {
             log.info(`reloaded HAProxy in ${c.name}`);
         }
     }
-    const probe = inputs.probe ? await startProbeSession(inputs.probe, remote, timeline, log) : undefined;
+    // Losses can only be counted against a service that was serving: a first deploy has no baseline.
+    const wasServing = plan.services.some((p) => p.oldReplicas > 0);
+    if (inputs.probe && !wasServing) {
+        const note = 'Probe skipped: nothing of this project was running before this deploy, so no request could be dropped. It runs from the next deploy on.';
+        log.info(note);
+        report.warnings.push(note);
+    }
+    const probe = inputs.probe && wasServing ? await startProbeSession(inputs.probe, remote, timeline, log) : undefined;
     let failure;
     try {
         timeline.add('deploy-start', { detail: id });

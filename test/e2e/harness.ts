@@ -182,7 +182,8 @@ export async function runAction(inputs: Record<string, string>, options: RunOpti
   assertNoSecrets(visibleLog(result.postLog), values, 'the post step log');
   assertNoSecrets(result.summary, values, 'the job summary');
   assertNoSecrets(JSON.stringify(result.outputs), values, 'the outputs');
-  await rm(dir, { recursive: true, force: true });
+  // RUNNER_TEMP outlives the step on a runner too (later steps upload artifacts from it).
+  for (const f of Object.values(files)) await rm(f, { force: true });
   return result;
 }
 

@@ -1,0 +1,457 @@
+import { createRequire as __WEBPACK_EXTERNAL_createRequire } from "module";
+/******/ // The require scope
+/******/ var __nccwpck_require__ = {};
+/******/ 
+/************************************************************************/
+/******/ /* webpack/runtime/compat get default export */
+/******/ (() => {
+/******/ 	// getDefaultExport function for compatibility with non-harmony modules
+/******/ 	__nccwpck_require__.n = (module) => {
+/******/ 		var getter = module && module.__esModule ?
+/******/ 			() => (module['default']) :
+/******/ 			() => (module);
+/******/ 		__nccwpck_require__.d(getter, { a: getter });
+/******/ 		return getter;
+/******/ 	};
+/******/ })();
+/******/ 
+/******/ /* webpack/runtime/define property getters */
+/******/ (() => {
+/******/ 	// define getter functions for harmony exports
+/******/ 	__nccwpck_require__.d = (exports, definition) => {
+/******/ 		for(var key in definition) {
+/******/ 			if(__nccwpck_require__.o(definition, key) && !__nccwpck_require__.o(exports, key)) {
+/******/ 				Object.defineProperty(exports, key, { enumerable: true, get: definition[key] });
+/******/ 			}
+/******/ 		}
+/******/ 	};
+/******/ })();
+/******/ 
+/******/ /* webpack/runtime/hasOwnProperty shorthand */
+/******/ (() => {
+/******/ 	__nccwpck_require__.o = (obj, prop) => (Object.prototype.hasOwnProperty.call(obj, prop))
+/******/ })();
+/******/ 
+/************************************************************************/
+var __webpack_exports__ = {};
+
+;// CONCATENATED MODULE: external "node:worker_threads"
+const external_node_worker_threads_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:worker_threads");
+;// CONCATENATED MODULE: external "node:http"
+const external_node_http_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:http");
+var external_node_http_default = /*#__PURE__*/__nccwpck_require__.n(external_node_http_namespaceObject);
+;// CONCATENATED MODULE: external "node:https"
+const external_node_https_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:https");
+var external_node_https_default = /*#__PURE__*/__nccwpck_require__.n(external_node_https_namespaceObject);
+;// CONCATENATED MODULE: ./src/probe/classify.ts
+/** A short, single-line description of an error for the record. */
+function shortError(err) {
+    if (err === undefined || err === null)
+        return '';
+    const e = err;
+    const code = typeof e.code === 'string' ? e.code : '';
+    const message = typeof e.message === 'string' ? e.message : String(err);
+    const text = code && !message.includes(code) ? `${code}: ${message}` : message;
+    return text.replace(/\s+/g, ' ').slice(0, 120);
+}
+/**
+ * Map a transport error seen before any response byte to a loss kind.
+ * Node reports a socket that closed (FIN) before a response as ECONNRESET with the message
+ * "socket hang up"; a real TCP RST comes as "read ECONNRESET" (syscall read) or EPIPE on write.
+ * The first is an empty response, the second a reset.
+ */
+function classifyTransportError(err) {
+    const e = (err ?? {});
+    const code = typeof e.code === 'string' ? e.code : '';
+    const message = typeof e.message === 'string' ? e.message : String(err);
+    if (code === 'ECONNREFUSED' || /refused/i.test(message))
+        return 'refused';
+    // No route or no name: nothing listens where we point, like a refusal.
+    if (['EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL'].includes(code))
+        return 'refused';
+    // The TLS handshake failed (certificate, protocol): no connection the client would use.
+    if (/CERT|SELF_SIGNED|^ERR_TLS|^ERR_SSL/.test(code))
+        return 'refused';
+    if (code === 'ETIMEDOUT' || code === 'ESOCKETTIMEDOUT')
+        return 'timeout';
+    if (message === 'socket hang up')
+        return 'empty';
+    if (code === 'ERR_STREAM_PREMATURE_CLOSE')
+        return 'empty';
+    if (code === 'ECONNRESET' || code === 'EPIPE' || code === 'ECONNABORTED')
+        return 'reset';
+    if (message === 'aborted')
+        return 'cut';
+    // A malformed response (HTTP parser error) is no usable response at all.
+    if (code.startsWith('HPE_'))
+        return 'empty';
+    return 'reset';
+}
+/**
+ * The outcome of one request. The deadline wins over anything else (a request that was still
+ * going when the deadline fired is a timeout, whatever error the abort produced); then transport
+ * errors; then an incomplete body; then the status set; then the body marker.
+ */
+function classify(attempt, expect, bodyMarker) {
+    const error = attempt.error === undefined ? undefined : shortError(attempt.error);
+    const withError = (outcome) => (error ? { outcome, error } : { outcome });
+    if (attempt.timedOut)
+        return withError('timeout');
+    if (attempt.error !== undefined) {
+        if (attempt.responseStarted && !attempt.complete)
+            return withError('cut');
+        return withError(classifyTransportError(attempt.error));
+    }
+    if (!attempt.responseStarted)
+        return withError('empty');
+    if (!attempt.complete)
+        return withError('cut');
+    const status = attempt.status ?? 0;
+    if (!expect.has(status))
+        return { outcome: 'bad_status', error: `status ${status} not in ${expect.text}` };
+    if (bodyMarker && !(attempt.body ?? '').includes(bodyMarker)) {
+        return { outcome: 'body_mismatch', error: `body lacks "${bodyMarker.slice(0, 40)}"` };
+    }
+    return { outcome: 'ok' };
+}
+
+;// CONCATENATED MODULE: external "node:tls"
+const external_node_tls_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:tls");
+var external_node_tls_default = /*#__PURE__*/__nccwpck_require__.n(external_node_tls_namespaceObject);
+;// CONCATENATED MODULE: ./src/probe/dial-agent.ts
+
+
+/**
+ * An http.Agent whose connections come from an async dial function instead of net.connect.
+ * Node's Agent accepts a createConnection that answers through its callback, so pooling,
+ * keep-alive and maxSockets work as with ordinary sockets.
+ */
+class DialAgent extends (external_node_http_default()).Agent {
+    dial;
+    tlsOptions;
+    constructor(options) {
+        const { dial, tls: tlsOptions, ...agentOptions } = options;
+        super(agentOptions);
+        this.dial = dial;
+        this.tlsOptions = tlsOptions;
+        // ClientRequest checks the URL's protocol against the agent's.
+        this.protocol = tlsOptions ? 'https:' : 'http:';
+    }
+    createConnection(options, callback) {
+        const host = options.host ?? options.hostname ?? 'localhost';
+        const port = Number(options.port ?? (this.tlsOptions ? 443 : 80));
+        this.dial(host, port).then((stream) => {
+            if (!this.tlsOptions)
+                return callback?.(null, socketLike(stream));
+            const secure = external_node_tls_default().connect({
+                socket: stream,
+                servername: this.tlsOptions.servername ?? host,
+                rejectUnauthorized: this.tlsOptions.rejectUnauthorized ?? true,
+                ca: this.tlsOptions.ca,
+            });
+            // Hand the TLS socket over at once: a handshake failure then surfaces as the request's error.
+            callback?.(null, secure);
+        }, (err) => callback?.(err instanceof Error ? err : new Error(String(err)), undefined));
+        return undefined;
+    }
+}
+/**
+ * The agent and ClientRequest call a few net.Socket methods (setKeepAlive, ref, unref, setTimeout,
+ * setNoDelay) that a plain Duplex such as an ssh2 channel lacks; give it harmless ones.
+ * Our own per-request deadline does the timing, so a no-op setTimeout loses nothing.
+ */
+function socketLike(stream) {
+    const s = stream;
+    for (const name of ['setKeepAlive', 'setNoDelay', 'setTimeout', 'ref', 'unref']) {
+        if (typeof s[name] !== 'function')
+            s[name] = function () { return this; };
+    }
+    return stream;
+}
+
+;// CONCATENATED MODULE: ./src/probe/schedule.ts
+function makeSchedule(startAt, ratePerSecond, maxLagMs) {
+    if (!(ratePerSecond > 0) || !Number.isFinite(ratePerSecond))
+        throw new Error(`probe rate must be > 0, got ${ratePerSecond}`);
+    const intervalMs = 1000 / ratePerSecond;
+    return { startAt, intervalMs, maxLagMs: maxLagMs ?? intervalMs + 50 };
+}
+function slotAt(schedule, seq) {
+    return schedule.startAt + seq * schedule.intervalMs;
+}
+function laneOf(seq) {
+    return seq % 2 === 0 ? 'keepalive' : 'fresh';
+}
+/** Whether request `seq`, due at its slot, must be dropped as not_sent when dispatched at `now`. */
+function tooLate(schedule, seq, now) {
+    return now - slotAt(schedule, seq) > schedule.maxLagMs;
+}
+
+;// CONCATENATED MODULE: ./src/probe/status-set.ts
+function parseStatusSet(text) {
+    const ranges = [];
+    const parts = text.split(',').map((p) => p.trim());
+    if (parts.every((p) => p === ''))
+        throw new Error('empty status set (example: 200-399 or 200,204)');
+    for (const part of parts) {
+        if (part === '')
+            continue;
+        const m = /^(\d{3})(?:\s*-\s*(\d{3}))?$/.exec(part);
+        if (!m)
+            throw new Error(`"${part}" in status set "${text}" is not a status or a range (example: 200-399)`);
+        const lo = Number(m[1]);
+        const hi = m[2] === undefined ? lo : Number(m[2]);
+        for (const n of [lo, hi]) {
+            if (n < 100 || n > 599)
+                throw new Error(`status ${n} in "${text}" is outside 100-599`);
+        }
+        if (hi < lo)
+            throw new Error(`range "${part}" in "${text}" is reversed`);
+        ranges.push([lo, hi]);
+    }
+    const canonical = ranges.map(([lo, hi]) => (lo === hi ? `${lo}` : `${lo}-${hi}`)).join(',');
+    return {
+        text: canonical,
+        has: (status) => ranges.some(([lo, hi]) => status >= lo && status <= hi),
+    };
+}
+
+;// CONCATENATED MODULE: ./src/probe/prober.ts
+
+
+
+
+
+
+/** Enough of the body to find a marker near the top of a page; the rest is read and dropped. */
+const BODY_CAP = 256 * 1024;
+/** Start the request-loss probe: an open-loop request stream on two lanes, stopping by itself at its caps. */
+function startProbe(options) {
+    const now = options.now ?? preciseNow;
+    const url = new URL(options.url);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+        throw new Error(`probe url must be http or https: ${url.href}`);
+    const rate = options.rate ?? 20;
+    const timeoutMs = options.timeoutMs ?? 2000;
+    if (!(timeoutMs > 0))
+        throw new Error(`probe timeout must be > 0 ms, got ${timeoutMs}`);
+    const maxDurationMs = options.maxDurationMs ?? 600_000;
+    const maxRequests = options.maxRequests ?? Math.ceil((rate * maxDurationMs) / 1000) + 1;
+    const expect = typeof options.expectStatus === 'string' || options.expectStatus === undefined
+        ? parseStatusSet(options.expectStatus ?? '200-399')
+        : options.expectStatus;
+    const agents = makeAgents(url, options);
+    const method = (options.method ?? 'GET').toUpperCase();
+    const startedAt = now();
+    const schedule = makeSchedule(startedAt, rate, options.maxLagMs);
+    const records = [];
+    let nextSeq = 0;
+    let inFlight = 0;
+    let stopReason;
+    let timer;
+    let resolveFinished;
+    const finished = new Promise((resolve) => (resolveFinished = resolve));
+    let done = false;
+    const record = (r) => {
+        records.push(r);
+        options.onRecord?.(r);
+    };
+    const maybeFinish = () => {
+        if (done || stopReason === undefined || inFlight > 0)
+            return;
+        done = true;
+        agents.keepalive.destroy();
+        agents.fresh.destroy();
+        records.sort((a, b) => a.seq - b.seq);
+        resolveFinished({
+            url: url.href,
+            rate,
+            timeoutMs,
+            startedAt,
+            endedAt: now(),
+            stoppedBy: stopReason,
+            records,
+        });
+    };
+    const halt = (reason) => {
+        if (stopReason !== undefined)
+            return;
+        stopReason = reason;
+        if (timer)
+            clearTimeout(timer);
+        timer = undefined;
+        maybeFinish();
+    };
+    const send = (seq, lane, scheduledAt) => {
+        inFlight++;
+        const sentAt = now();
+        const attempt = { timedOut: false, responseStarted: false, complete: false };
+        let settled = false;
+        let status;
+        let servedBy;
+        let version;
+        const settle = () => {
+            if (settled)
+                return;
+            settled = true;
+            clearTimeout(deadline);
+            const doneAt = now();
+            const { outcome, error } = classify(attempt, expect, options.bodyMarker);
+            const r = { seq, lane, scheduledAt, sentAt, doneAt, latencyMs: doneAt - sentAt, outcome };
+            if (status !== undefined)
+                r.status = status;
+            if (servedBy !== undefined)
+                r.servedBy = servedBy;
+            if (version !== undefined)
+                r.version = version;
+            if (error)
+                r.error = error;
+            record(r);
+            inFlight--;
+            maybeFinish();
+        };
+        const headers = {
+            'user-agent': 'handoff-probe',
+            'x-handoff-probe': `${seq} ${lane}`,
+            ...options.headers,
+        };
+        // The fresh lane must never reuse a connection, whatever the server would allow.
+        if (lane === 'fresh')
+            headers.connection = 'close';
+        if (options.body !== undefined)
+            headers['content-length'] = String(Buffer.byteLength(options.body));
+        const request = (url.protocol === 'https:' && !options.dial ? (external_node_https_default()).request : (external_node_http_default()).request)(url, {
+            method,
+            headers,
+            agent: agents[lane],
+        });
+        const deadline = setTimeout(() => {
+            attempt.timedOut = true;
+            attempt.error ??= new Error(`no complete response within ${timeoutMs} ms`);
+            settle();
+            request.destroy();
+        }, timeoutMs);
+        request.on('error', (err) => {
+            attempt.error ??= err;
+            settle();
+        });
+        request.on('response', (res) => {
+            attempt.responseStarted = true;
+            status = res.statusCode;
+            servedBy = headerText(res.headers['x-served-by']);
+            version = headerText(res.headers['x-app-version']);
+            attempt.status = status;
+            const chunks = [];
+            let kept = 0;
+            res.on('data', (chunk) => {
+                if (kept < BODY_CAP) {
+                    chunks.push(chunk);
+                    kept += chunk.length;
+                }
+            });
+            res.on('end', () => {
+                attempt.complete = res.complete;
+                if (options.bodyMarker)
+                    attempt.body = Buffer.concat(chunks).toString('utf8');
+                settle();
+            });
+            res.on('error', (err) => {
+                attempt.error ??= err;
+                settle();
+            });
+            // Closed without 'end': the body was cut.
+            res.on('close', () => {
+                if (!attempt.complete && attempt.error === undefined)
+                    attempt.error = new Error('aborted');
+                settle();
+            });
+        });
+        request.end(options.body);
+    };
+    const tick = () => {
+        timer = undefined;
+        if (stopReason !== undefined)
+            return;
+        let t = now();
+        while (slotAt(schedule, nextSeq) <= t) {
+            if (nextSeq >= maxRequests)
+                return halt('max_requests');
+            const scheduledAt = slotAt(schedule, nextSeq);
+            if (scheduledAt - startedAt >= maxDurationMs)
+                return halt('max_duration');
+            const seq = nextSeq++;
+            const lane = laneOf(seq);
+            if (tooLate(schedule, seq, t)) {
+                record({ seq, lane, scheduledAt, doneAt: t, outcome: 'not_sent', error: `late by ${Math.round(t - scheduledAt)} ms` });
+            }
+            else {
+                send(seq, lane, scheduledAt);
+            }
+            t = now();
+        }
+        if (nextSeq >= maxRequests)
+            return halt('max_requests');
+        if (slotAt(schedule, nextSeq) - startedAt >= maxDurationMs) {
+            // Wait out the last interval so the run lasts its full duration.
+            timer = setTimeout(() => halt('max_duration'), Math.max(0, startedAt + maxDurationMs - t));
+            return;
+        }
+        timer = setTimeout(tick, Math.max(0, slotAt(schedule, nextSeq) - t));
+    };
+    tick();
+    return {
+        startedAt,
+        finished,
+        stop() {
+            halt('stopped');
+            return finished;
+        },
+    };
+}
+/** ms epoch with sub-ms resolution, so latencies of fast local answers are not rounded to whole ms. */
+function preciseNow() {
+    return performance.timeOrigin + performance.now();
+}
+function headerText(value) {
+    if (value === undefined)
+        return undefined;
+    return Array.isArray(value) ? value.join(', ') : value;
+}
+function makeAgents(url, options) {
+    const keepAliveSockets = options.keepAliveSockets ?? 32;
+    const freshSockets = options.freshSockets ?? 256;
+    const keepalive = { keepAlive: true, maxSockets: keepAliveSockets, scheduling: 'lifo' };
+    const fresh = { keepAlive: false, maxSockets: freshSockets };
+    const secure = url.protocol === 'https:';
+    if (options.dial) {
+        const tlsOptions = secure ? { servername: url.hostname, rejectUnauthorized: options.rejectUnauthorized } : undefined;
+        return {
+            keepalive: new DialAgent({ ...keepalive, dial: options.dial, tls: tlsOptions }),
+            fresh: new DialAgent({ ...fresh, dial: options.dial, tls: tlsOptions }),
+        };
+    }
+    if (secure) {
+        const rejectUnauthorized = options.rejectUnauthorized ?? true;
+        // maxCachedSessions 0: a fresh connection does a full handshake, like a new client would.
+        return {
+            keepalive: new (external_node_https_default()).Agent({ ...keepalive, rejectUnauthorized }),
+            fresh: new (external_node_https_default()).Agent({ ...fresh, rejectUnauthorized, maxCachedSessions: 0 }),
+        };
+    }
+    return { keepalive: new (external_node_http_default()).Agent(keepalive), fresh: new (external_node_http_default()).Agent(fresh) };
+}
+
+;// CONCATENATED MODULE: ./src/probe-worker.ts
+/**
+ * The prober in a worker thread: its open-loop schedule keeps time on its own event loop, so the
+ * deploy's work on the main thread (SSH crypto, parsing) cannot delay a single send.
+ */
+
+
+const run = startProbe(external_node_worker_threads_namespaceObject.workerData);
+external_node_worker_threads_namespaceObject.parentPort.on('message', (message) => {
+    if (message !== 'stop')
+        return;
+    void run.stop().then((result) => external_node_worker_threads_namespaceObject.parentPort.postMessage(result));
+});
+
