@@ -197,7 +197,11 @@ test('a valid proxy config change is live after the deploy and the reload loses 
   try {
     const { run, load } = await deployUnderLoad();
     assert.equal(run.code, 0, `the deploy succeeds:\n${run.log}`);
-    assert.equal(load.failures.length, 0, `nothing lost during the reload: ${describeFailures(load)}`);
+    assert.equal(
+      load.failures.length,
+      0,
+      `nothing lost during the reload: ${describeFailures(load)}. Suspected product bug: after USR2 the new HAProxy worker starts with every server-template slot empty (init-addr none) and answers 503 until DNS resolves and checks pass; keep slot addresses/states across the reload (server-state-file + load-server-state-from-file + init-addr last,none, state dumped by src/haproxy/reload.ts before the signal)`,
+    );
     assert.equal(run.outputs.requests_lost, '0', 'the probe lost nothing');
     assert.ok(summaryTimeline(run.summary).some((e) => e.action === 'proxy-reload'), 'the timeline shows the reload');
     assert.equal(await liveCfg(), changed, 'the live config is the new one');
