@@ -84,8 +84,8 @@ export function validateLocally(inputs: Inputs, files: ReleaseFile[], log: Log):
   });
   const model = parseCompose(composeFiles, { env: inputs.env, onWarning: (m) => log.warning(m) });
   const routed = proxyRouting(model, files, inputs);
+  // Warnings belong to services that change: the plan shows them once it knows which ones do.
   const check = checkPolicies(model, routed, inputs.services.length ? inputs.services : undefined);
-  for (const w of check.warnings) log.warning(w);
   if (check.errors.length) throw new Error(`the deploy was refused before any change on the host:\n- ${check.errors.join('\n- ')}`);
   return { model, routed };
 }
@@ -309,6 +309,12 @@ async function deployLocked(s: Session, files: ReleaseFile[], routed: string[]):
 
   const { model, desired } = await phase('Plan', async () => desiredState(s, releaseStack, routed));
   const plan = await makePlan(s, desired, inputs.force);
+  const proxyService = findProxyService(model.services, inputs.proxyService)?.name;
+  const proxyRolls = plan.services.find((p) => p.service === proxyService && p.action === 'roll');
+  if (proxyRolls) {
+    proxyRolls.warnings.push(`the proxy (${proxyService}) itself changes: recreating it drops the connections open through it; change only its config (reloaded hitlessly) when you can`);
+  }
+  for (const p of plan.services) if (p.action !== 'keep' && p.action !== 'skip') for (const w of p.warnings) log.warning(w);
   report.planText = renderPlan(plan);
   report.planMarkdown = renderPlanMarkdown(plan);
   report.planJson = plan.services.map((p) => ({ service: p.service, action: p.action, order: p.order, old: p.oldReplicas, new: p.newReplicas, batches: p.batches.length }));
@@ -335,7 +341,7 @@ async function deployLocked(s: Session, files: ReleaseFile[], routed: string[]):
   }
 
   await activateRelease(remote, remoteDir, id);
-  const { gate, proxyService } = await proxyGate(s, model, newCfg);
+  const { gate } = await proxyGate(s, model, newCfg);
   report.proxyDrains = gate.drains;
 
   // A reload loses runtime state (maint/drain), so it happens before the rollout, never during it.

@@ -161,11 +161,8 @@ async function runBatch(
   const removeOld = async () => {
     if (!old.length) return;
     const replicas = old.map((c) => toReplica(ctx, c));
-    if (gated(ctx, service)) {
-      ctx.timeline.add('drain', { service, detail: names(old) });
-      await ctx.gate.drain(service, replicas);
-      ctx.timeline.add('drained', { service, detail: names(old) });
-    }
+    // The gate records drain/drained per replica, with its proxy slot.
+    if (gated(ctx, service)) await ctx.gate.drain(service, replicas);
     await stopAndRemove(ctx, service, old.map((c) => c.id), grace, old);
     if (gated(ctx, service)) await ctx.gate.release(service, replicas);
   };
@@ -200,10 +197,7 @@ async function runBatch(
     check(health);
     created = health.containers;
     onCreated(created);
-    if (gated(ctx, service)) {
-      await ctx.gate.waitUp(service, created.map((c) => toReplica(ctx, c)), deadline);
-      ctx.timeline.add('up-in-proxy', { service, detail: names(created) });
-    }
+    if (gated(ctx, service)) await ctx.gate.waitUp(service, created.map((c) => toReplica(ctx, c)), deadline);
   }
 
   if (sp.order !== 'stop-first') await removeOld();
@@ -233,11 +227,11 @@ async function fail(ctx: RolloutContext, sp: ServicePlan, failureAction: Failure
 /** Stop with the service's grace period, then remove: by id, never through Compose's scale. */
 async function stopAndRemove(ctx: RolloutContext, service: string, ids: string[], grace: number, infos?: ContainerInfo[]): Promise<void> {
   if (!ids.length) return;
-  const label = infos ? names(infos) : ids.map((i) => i.slice(0, 12)).join(', ');
-  ctx.timeline.add('stop', { service, detail: label });
+  const labels = ids.map((id) => infos?.find((c) => c.id === id)?.name ?? id.slice(0, 12));
+  for (const container of labels) ctx.timeline.add('stop', { service, container, detail: `grace ${grace}s` });
   await ctx.remote.exec(shqAll(['docker', 'stop', '-t', grace, ...ids]), { timeoutMs: (grace + 60) * 1000 });
   await ctx.remote.exec(shqAll(['docker', 'rm', '-f', ...ids]), { timeoutMs: 120_000 });
-  ctx.timeline.add('remove', { service, detail: label });
+  for (const container of labels) ctx.timeline.add('remove', { service, container });
 }
 
 /** Best effort: a failed batch's new containers go, even if the proxy or Docker complains. */
@@ -277,9 +271,6 @@ function gated(ctx: RolloutContext, service: string): boolean {
   return !ctx.routedServices || ctx.routedServices.has(service);
 }
 
-function names(cs: ContainerInfo[]): string {
-  return cs.map((c) => c.name).join(', ');
-}
 
 function now(ctx: RolloutContext): number {
   return (ctx.now ?? Date.now)();

@@ -52575,11 +52575,9 @@ async function runBatch(ctx, sp, batch, label, grace, onCreated) {
         if (!old.length)
             return;
         const replicas = old.map((c) => toReplica(ctx, c));
-        if (gated(ctx, service)) {
-            ctx.timeline.add('drain', { service, detail: names(old) });
+        // The gate records drain/drained per replica, with its proxy slot.
+        if (gated(ctx, service))
             await ctx.gate.drain(service, replicas);
-            ctx.timeline.add('drained', { service, detail: names(old) });
-        }
         await stopAndRemove(ctx, service, old.map((c) => c.id), grace, old);
         if (gated(ctx, service))
             await ctx.gate.release(service, replicas);
@@ -52615,10 +52613,8 @@ async function runBatch(ctx, sp, batch, label, grace, onCreated) {
         check(health);
         created = health.containers;
         onCreated(created);
-        if (gated(ctx, service)) {
+        if (gated(ctx, service))
             await ctx.gate.waitUp(service, created.map((c) => toReplica(ctx, c)), deadline);
-            ctx.timeline.add('up-in-proxy', { service, detail: names(created) });
-        }
     }
     if (sp.order !== 'stop-first')
         await removeOld();
@@ -52647,11 +52643,13 @@ async function fail(ctx, sp, failureAction, reason, failed) {
 async function stopAndRemove(ctx, service, ids, grace, infos) {
     if (!ids.length)
         return;
-    const label = infos ? names(infos) : ids.map((i) => i.slice(0, 12)).join(', ');
-    ctx.timeline.add('stop', { service, detail: label });
+    const labels = ids.map((id) => infos?.find((c) => c.id === id)?.name ?? id.slice(0, 12));
+    for (const container of labels)
+        ctx.timeline.add('stop', { service, container, detail: `grace ${grace}s` });
     await ctx.remote.exec(shqAll(['docker', 'stop', '-t', grace, ...ids]), { timeoutMs: (grace + 60) * 1000 });
     await ctx.remote.exec(shqAll(['docker', 'rm', '-f', ...ids]), { timeoutMs: 120_000 });
-    ctx.timeline.add('remove', { service, detail: label });
+    for (const container of labels)
+        ctx.timeline.add('remove', { service, container });
 }
 /** Best effort: a failed batch's new containers go, even if the proxy or Docker complains. */
 async function removeQuietly(ctx, service, cs, grace) {
@@ -52689,9 +52687,6 @@ function toReplica(ctx, c) {
 }
 function gated(ctx, service) {
     return !ctx.routedServices || ctx.routedServices.has(service);
-}
-function names(cs) {
-    return cs.map((c) => c.name).join(', ');
 }
 function now(ctx) {
     return (ctx.now ?? Date.now)();
@@ -54992,9 +54987,8 @@ function validateLocally(inputs, files, log) {
     });
     const model = parseCompose(composeFiles, { env: inputs.env, onWarning: (m) => log.warning(m) });
     const routed = proxyRouting(model, files, inputs);
+    // Warnings belong to services that change: the plan shows them once it knows which ones do.
     const check = checkPolicies(model, routed, inputs.services.length ? inputs.services : undefined);
-    for (const w of check.warnings)
-        log.warning(w);
     if (check.errors.length)
         throw new Error(`the deploy was refused before any change on the host:\n- ${check.errors.join('\n- ')}`);
     return { model, routed };
@@ -55213,6 +55207,15 @@ async function deployLocked(s, files, routed) {
     }
     const { model, desired } = await phase('Plan', async () => desiredState(s, releaseStack, routed));
     const plan = await makePlan(s, desired, inputs.force);
+    const proxyService = findProxyService(model.services, inputs.proxyService)?.name;
+    const proxyRolls = plan.services.find((p) => p.service === proxyService && p.action === 'roll');
+    if (proxyRolls) {
+        proxyRolls.warnings.push(`the proxy (${proxyService}) itself changes: recreating it drops the connections open through it; change only its config (reloaded hitlessly) when you can`);
+    }
+    for (const p of plan.services)
+        if (p.action !== 'keep' && p.action !== 'skip')
+            for (const w of p.warnings)
+                log.warning(w);
     report.planText = renderPlan(plan);
     report.planMarkdown = renderPlanMarkdown(plan);
     report.planJson = plan.services.map((p) => ({ service: p.service, action: p.action, order: p.order, old: p.oldReplicas, new: p.newReplicas, batches: p.batches.length }));
@@ -55237,7 +55240,7 @@ async function deployLocked(s, files, routed) {
         });
     }
     await activateRelease(remote, remoteDir, id);
-    const { gate, proxyService } = await proxyGate(s, model, newCfg);
+    const { gate } = await proxyGate(s, model, newCfg);
     report.proxyDrains = gate.drains;
     // A reload loses runtime state (maint/drain), so it happens before the rollout, never during it.
     const proxyPlan = plan.services.find((p) => p.service === proxyService);
