@@ -7,7 +7,7 @@ import * as core from '@actions/core';
 import { posix } from 'node:path';
 import type { ComposeFlavor, ComposeProject } from './compose-cli.js';
 import { composeCommand, configHashCommand, parseConfigHashes } from './compose-cli.js';
-import { parseCompose, type ComposeModel } from './compose.js';
+import { parseCompose, type ComposeModel, type ComposeService } from './compose.js';
 import { listProjectContainers } from './containers.js';
 import { renderEnvFile } from './envfile.js';
 import { readHostFacts } from './host.js';
@@ -84,10 +84,27 @@ export function validateLocally(inputs: Inputs, files: ReleaseFile[], log: Log):
   });
   const model = parseCompose(composeFiles, { env: inputs.env, onWarning: (m) => log.warning(m) });
   const routed = proxyRouting(model, files, inputs);
+  for (const m of missingMounts(model, files.map((f) => f.path), posix.dirname(inputs.composeFiles[0]!))) {
+    log.warning(`service ${m.service} bind-mounts ${m.source} (${m.path} in the workspace), which is not uploaded: add it to the 'files' input, or Docker creates an empty directory there`);
+  }
   // Warnings belong to services that change: the plan shows them once it knows which ones do.
   const check = checkPolicies(model, routed, inputs.services.length ? inputs.services : undefined);
   if (check.errors.length) throw new Error(`the deploy was refused before any change on the host:\n- ${check.errors.join('\n- ')}`);
   return { model, routed };
+}
+
+/** Relative bind mounts whose source is not among the uploaded files (runtime dirs like ./run are fine empty, but worth a word). */
+export function missingMounts(model: ComposeModel, paths: string[], composeDir: string): Array<{ service: string; source: string; path: string }> {
+  const out: Array<{ service: string; source: string; path: string }> = [];
+  for (const svc of model.services) {
+    for (const v of svc.volumes) {
+      if (v.type !== 'bind' || !v.source || v.source.startsWith('/') || v.source.startsWith('~')) continue;
+      const rel = posix.normalize(posix.join(composeDir, v.source));
+      if (rel.startsWith('..')) continue;
+      if (!paths.some((p) => p === rel || p.startsWith(`${rel}/`)) && !/(^|\/)run$/.test(rel)) out.push({ service: svc.name, source: v.source, path: rel });
+    }
+  }
+  return out;
 }
 
 /** The proxy service, its config text, and which services it routes to. */
@@ -95,30 +112,26 @@ function proxyRouting(model: ComposeModel, files: ReleaseFile[], inputs: Inputs)
   const proxy = findProxyService(model.services, inputs.proxyService);
   if (!proxy) return [];
   const composeDir = posix.dirname(inputs.composeFiles[0]!);
-  // Every relative bind mount of the proxy must be uploaded: a missing config directory is the classic mistake.
-  for (const v of proxy.volumes) {
-    if (v.type !== 'bind' || !v.source || v.source.startsWith('/') || v.source.startsWith('~')) continue;
-    const rel = posix.normalize(posix.join(composeDir, v.source));
-    if (/\/run$|^run$/.test(rel)) continue;
-    const present = files.some((f) => f.path === rel || f.path.startsWith(`${rel}/`));
-    if (!present && /\.cfg$|haproxy/i.test(rel)) {
-      throw new Error(`service ${proxy.name} mounts ${v.source} (${rel} in the workspace) but it is not uploaded: add it to the 'files' input (e.g. files: ${rel}/)`);
-    }
-  }
-  const cfg = proxyConfigFile(files, proxy.volumes, composeDir);
+  const cfgPath = proxyConfigPath(files.map((f) => f.path), proxy, composeDir);
+  const cfg = files.find((f) => f.path === cfgPath);
   if (!cfg) throw new Error(`service ${proxy.name} runs HAProxy but no haproxy.cfg is in the uploaded files: add its config directory to the 'files' input`);
   return routedServices(cfg.data.toString('utf8'), model.services.map((s) => s.name));
 }
 
-function proxyConfigFile(files: ReleaseFile[], volumes: ComposeModel['services'][number]['volumes'], composeDir: string): ReleaseFile | undefined {
-  const cfgs = files.filter((f) => f.path.endsWith('.cfg') && /haproxy/i.test(f.path));
-  for (const v of volumes) {
-    if (v.type !== 'bind' || !v.source) continue;
+/**
+ * The HAProxy config among the release's files: the `.cfg` the proxy service bind-mounts (a file, or
+ * haproxy.cfg / any .cfg inside a mounted directory), else the first haproxy*.cfg uploaded.
+ */
+export function proxyConfigPath(paths: string[], proxy: ComposeService | undefined, composeDir: string): string | undefined {
+  const cfgs = paths.filter((p) => p.endsWith('.cfg'));
+  for (const v of proxy?.volumes ?? []) {
+    if (v.type !== 'bind' || !v.source || v.source.startsWith('/') || v.source.startsWith('~')) continue;
     const rel = posix.normalize(posix.join(composeDir, v.source));
-    const hit = cfgs.find((f) => f.path === rel || f.path.startsWith(`${rel}/`));
+    const inside = cfgs.filter((p) => p === rel || p.startsWith(`${rel}/`));
+    const hit = inside.find((p) => p === rel) ?? inside.find((p) => p.endsWith('/haproxy.cfg')) ?? inside[0];
     if (hit) return hit;
   }
-  return cfgs[0];
+  return cfgs.find((p) => /haproxy[^/]*\.cfg$/i.test(p));
 }
 
 /** Connect with the pinned host key (and jump host) from the inputs. */
@@ -303,7 +316,8 @@ async function deployLocked(s: Session, files: ReleaseFile[], routed: string[]):
   const appStack = stackOf(remoteDir, composeFiles, 'app', inputs.project);
   if (inputs.rollback && target) {
     await pinImages(remote, pinsOf(target));
-    const cfg = await readRemote(remote, proxyCfgPath(remoteDir, id, target.files, composeFiles));
+    const cfgPath = proxyConfigPath(target.files, undefined, posix.dirname(composeFiles[0]!));
+    const cfg = cfgPath ? await readRemote(remote, posix.join(remoteDir, 'releases', id, cfgPath)) : undefined;
     routed = cfg ? routedFromCfg(cfg, target) : [];
   }
 
@@ -326,11 +340,11 @@ async function deployLocked(s: Session, files: ReleaseFile[], routed: string[]):
   }
 
   // The proxy config: validated in a throwaway container before it can reach the running proxy.
-  const cfgRel = proxyCfgPath(remoteDir, id, manifest.files, composeFiles);
-  const newCfg = cfgRel ? await readRemote(remote, cfgRel) : undefined;
-  const liveCfgPath = cfgRel ? cfgRel.replace(posix.join(remoteDir, 'releases', id), posix.join(remoteDir, 'app')) : undefined;
-  const liveCfg = liveCfgPath ? await readRemote(remote, liveCfgPath) : undefined;
   const proxy = findProxyService(model.services, inputs.proxyService);
+  const cfgPath = proxyConfigPath(manifest.files, proxy, posix.dirname(composeFiles[0]!));
+  const cfgRel = cfgPath ? posix.join(remoteDir, 'releases', id, cfgPath) : undefined;
+  const newCfg = cfgRel ? await readRemote(remote, cfgRel) : undefined;
+  const liveCfg = cfgPath ? await readRemote(remote, posix.join(remoteDir, 'app', cfgPath)) : undefined;
   const proxyImage = proxy?.image;
   const cfgChanged = !!newCfg && newCfg !== liveCfg;
   if (cfgChanged && proxyImage && cfgRel) {
@@ -364,11 +378,18 @@ async function deployLocked(s: Session, files: ReleaseFile[], routed: string[]):
   }
   const probe: ProbeSession | undefined = inputs.probe && wasServing ? await startProbeSession(inputs.probe, remote, timeline, log) : undefined;
   let failure: Error | undefined;
+  let failureAction: 'rollback' | 'pause' | 'continue' = 'rollback';
   try {
     timeline.add('deploy-start', { detail: id });
     const result = await rollOut({ remote, flavor: s.flavor, stack: appStack, gate, timeline, log, healthTimeoutMs: inputs.healthTimeoutMs, proxyService, routedServices: new Set(routed) }, plan);
     report.servicesUpdated = result.updated;
-    if (!result.ok) failure = new Error(result.failure?.reason ?? 'the rollout failed');
+    for (const f of result.failures) {
+      await phase(`Failed containers of ${f.service}: health output and logs`, async () => log.info(f.logs || '(nothing collected)'));
+    }
+    if (!result.ok) {
+      failure = new Error(`${result.failure?.service ?? 'the rollout'}: ${result.failure?.reason ?? 'failed'}`);
+      failureAction = result.failure?.failureAction ?? 'rollback';
+    }
   } catch (e) {
     failure = e instanceof Error ? e : new Error(String(e));
   }
@@ -377,7 +398,11 @@ async function deployLocked(s: Session, files: ReleaseFile[], routed: string[]):
     timeline.add('failure', { detail: failure.message });
     log.error(failure.message);
     const previous = current ? releases.find((r) => r.id === current) : undefined;
-    if (previous) {
+    if (failureAction !== 'rollback') {
+      log.warning(`failure_action ${failureAction}: no rollback; the services keep what this deploy left (see the plan and the timeline)`);
+    } else if (!previous) {
+      log.warning('no earlier release to roll back to: the failed new containers were removed, and what ran before keeps running');
+    } else {
       await phase(`Rollback to ${previous.id}`, async () => {
         timeline.add('rollback-start', { detail: previous.id });
         await pinImages(remote, pinsOf(previous));
@@ -447,12 +472,6 @@ function freshReleaseId(sha: string, taken: ReleaseManifest[]): string {
   let id = releaseId(new Date(t), sha);
   while (ids.has(id)) id = releaseId(new Date((t += 1000)), sha);
   return id;
-}
-
-function proxyCfgPath(remoteDir: string, id: string, files: string[], composeFiles: string[]): string {
-  void composeFiles;
-  const cfg = files.find((f) => f.endsWith('.cfg') && /haproxy/i.test(f));
-  return cfg ? posix.join(remoteDir, 'releases', id, cfg) : '';
 }
 
 function routedFromCfg(cfg: string, target: ReleaseManifest): string[] {

@@ -3,7 +3,8 @@
  * and remote command lines, so they are checked before anything reaches the host.
  */
 const PROJECT = /^[a-z0-9][a-z0-9_-]*$/;
-const SERVICE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
+// Compose accepts one-letter names (the spec: ^[a-zA-Z0-9._-]+$); a leading letter or digit keeps names shell- and DNS-friendly.
+const SERVICE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 export function validateProjectName(name: string): string {
   if (!PROJECT.test(name)) {
@@ -18,7 +19,7 @@ export function validateProjectName(name: string): string {
 export function validateServiceName(name: string): string {
   if (!SERVICE.test(name)) {
     throw new Error(
-      `invalid Compose service name ${JSON.stringify(name)}: use at least two characters from letters, digits, ` +
+      `invalid Compose service name ${JSON.stringify(name)}: use letters, digits, ` +
         `'_', '.' and '-', starting with a letter or digit (Compose's rule)`,
     );
   }

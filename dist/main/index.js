@@ -55829,7 +55829,8 @@ var dist = __nccwpck_require__(8815);
  * and remote command lines, so they are checked before anything reaches the host.
  */
 const PROJECT = /^[a-z0-9][a-z0-9_-]*$/;
-const SERVICE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
+// Compose accepts one-letter names (the spec: ^[a-zA-Z0-9._-]+$); a leading letter or digit keeps names shell- and DNS-friendly.
+const SERVICE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 function validateProjectName(name) {
     if (!PROJECT.test(name)) {
         throw new Error(`invalid Compose project name ${JSON.stringify(name)}: use lowercase letters, digits, '_' and '-', ` +
@@ -55839,7 +55840,7 @@ function validateProjectName(name) {
 }
 function validateServiceName(name) {
     if (!SERVICE.test(name)) {
-        throw new Error(`invalid Compose service name ${JSON.stringify(name)}: use at least two characters from letters, digits, ` +
+        throw new Error(`invalid Compose service name ${JSON.stringify(name)}: use letters, digits, ` +
             `'_', '.' and '-', starting with a letter or digit (Compose's rule)`);
     }
     return name;
@@ -60655,11 +60656,30 @@ function validateLocally(inputs, files, log) {
     });
     const model = parseCompose(composeFiles, { env: inputs.env, onWarning: (m) => log.warning(m) });
     const routed = proxyRouting(model, files, inputs);
+    for (const m of missingMounts(model, files.map((f) => f.path), external_node_path_.posix.dirname(inputs.composeFiles[0]))) {
+        log.warning(`service ${m.service} bind-mounts ${m.source} (${m.path} in the workspace), which is not uploaded: add it to the 'files' input, or Docker creates an empty directory there`);
+    }
     // Warnings belong to services that change: the plan shows them once it knows which ones do.
     const check = checkPolicies(model, routed, inputs.services.length ? inputs.services : undefined);
     if (check.errors.length)
         throw new Error(`the deploy was refused before any change on the host:\n- ${check.errors.join('\n- ')}`);
     return { model, routed };
+}
+/** Relative bind mounts whose source is not among the uploaded files (runtime dirs like ./run are fine empty, but worth a word). */
+function missingMounts(model, paths, composeDir) {
+    const out = [];
+    for (const svc of model.services) {
+        for (const v of svc.volumes) {
+            if (v.type !== 'bind' || !v.source || v.source.startsWith('/') || v.source.startsWith('~'))
+                continue;
+            const rel = external_node_path_.posix.normalize(external_node_path_.posix.join(composeDir, v.source));
+            if (rel.startsWith('..'))
+                continue;
+            if (!paths.some((p) => p === rel || p.startsWith(`${rel}/`)) && !/(^|\/)run$/.test(rel))
+                out.push({ service: svc.name, source: v.source, path: rel });
+        }
+    }
+    return out;
 }
 /** The proxy service, its config text, and which services it routes to. */
 function proxyRouting(model, files, inputs) {
@@ -60667,34 +60687,28 @@ function proxyRouting(model, files, inputs) {
     if (!proxy)
         return [];
     const composeDir = external_node_path_.posix.dirname(inputs.composeFiles[0]);
-    // Every relative bind mount of the proxy must be uploaded: a missing config directory is the classic mistake.
-    for (const v of proxy.volumes) {
-        if (v.type !== 'bind' || !v.source || v.source.startsWith('/') || v.source.startsWith('~'))
-            continue;
-        const rel = external_node_path_.posix.normalize(external_node_path_.posix.join(composeDir, v.source));
-        if (/\/run$|^run$/.test(rel))
-            continue;
-        const present = files.some((f) => f.path === rel || f.path.startsWith(`${rel}/`));
-        if (!present && /\.cfg$|haproxy/i.test(rel)) {
-            throw new Error(`service ${proxy.name} mounts ${v.source} (${rel} in the workspace) but it is not uploaded: add it to the 'files' input (e.g. files: ${rel}/)`);
-        }
-    }
-    const cfg = proxyConfigFile(files, proxy.volumes, composeDir);
+    const cfgPath = proxyConfigPath(files.map((f) => f.path), proxy, composeDir);
+    const cfg = files.find((f) => f.path === cfgPath);
     if (!cfg)
         throw new Error(`service ${proxy.name} runs HAProxy but no haproxy.cfg is in the uploaded files: add its config directory to the 'files' input`);
     return routedServices(cfg.data.toString('utf8'), model.services.map((s) => s.name));
 }
-function proxyConfigFile(files, volumes, composeDir) {
-    const cfgs = files.filter((f) => f.path.endsWith('.cfg') && /haproxy/i.test(f.path));
-    for (const v of volumes) {
-        if (v.type !== 'bind' || !v.source)
+/**
+ * The HAProxy config among the release's files: the `.cfg` the proxy service bind-mounts (a file, or
+ * haproxy.cfg / any .cfg inside a mounted directory), else the first haproxy*.cfg uploaded.
+ */
+function proxyConfigPath(paths, proxy, composeDir) {
+    const cfgs = paths.filter((p) => p.endsWith('.cfg'));
+    for (const v of proxy?.volumes ?? []) {
+        if (v.type !== 'bind' || !v.source || v.source.startsWith('/') || v.source.startsWith('~'))
             continue;
         const rel = external_node_path_.posix.normalize(external_node_path_.posix.join(composeDir, v.source));
-        const hit = cfgs.find((f) => f.path === rel || f.path.startsWith(`${rel}/`));
+        const inside = cfgs.filter((p) => p === rel || p.startsWith(`${rel}/`));
+        const hit = inside.find((p) => p === rel) ?? inside.find((p) => p.endsWith('/haproxy.cfg')) ?? inside[0];
         if (hit)
             return hit;
     }
-    return cfgs[0];
+    return cfgs.find((p) => /haproxy[^/]*\.cfg$/i.test(p));
 }
 /** Connect with the pinned host key (and jump host) from the inputs. */
 async function connectHost(inputs, log) {
@@ -60870,7 +60884,8 @@ async function deployLocked(s, files, routed) {
     const appStack = stackOf(remoteDir, composeFiles, 'app', inputs.project);
     if (inputs.rollback && target) {
         await pinImages(remote, pinsOf(target));
-        const cfg = await readRemote(remote, proxyCfgPath(remoteDir, id, target.files, composeFiles));
+        const cfgPath = proxyConfigPath(target.files, undefined, external_node_path_.posix.dirname(composeFiles[0]));
+        const cfg = cfgPath ? await readRemote(remote, external_node_path_.posix.join(remoteDir, 'releases', id, cfgPath)) : undefined;
         routed = cfg ? routedFromCfg(cfg, target) : [];
     }
     const { model, desired } = await phase('Plan', async () => desiredState(s, releaseStack, routed));
@@ -60894,11 +60909,11 @@ async function deployLocked(s, files, routed) {
         return;
     }
     // The proxy config: validated in a throwaway container before it can reach the running proxy.
-    const cfgRel = proxyCfgPath(remoteDir, id, manifest.files, composeFiles);
-    const newCfg = cfgRel ? await readRemote(remote, cfgRel) : undefined;
-    const liveCfgPath = cfgRel ? cfgRel.replace(external_node_path_.posix.join(remoteDir, 'releases', id), external_node_path_.posix.join(remoteDir, 'app')) : undefined;
-    const liveCfg = liveCfgPath ? await readRemote(remote, liveCfgPath) : undefined;
     const proxy = findProxyService(model.services, inputs.proxyService);
+    const cfgPath = proxyConfigPath(manifest.files, proxy, external_node_path_.posix.dirname(composeFiles[0]));
+    const cfgRel = cfgPath ? external_node_path_.posix.join(remoteDir, 'releases', id, cfgPath) : undefined;
+    const newCfg = cfgRel ? await readRemote(remote, cfgRel) : undefined;
+    const liveCfg = cfgPath ? await readRemote(remote, external_node_path_.posix.join(remoteDir, 'app', cfgPath)) : undefined;
     const proxyImage = proxy?.image;
     const cfgChanged = !!newCfg && newCfg !== liveCfg;
     if (cfgChanged && proxyImage && cfgRel) {
@@ -60929,12 +60944,18 @@ async function deployLocked(s, files, routed) {
     }
     const probe = inputs.probe && wasServing ? await startProbeSession(inputs.probe, remote, timeline, log) : undefined;
     let failure;
+    let failureAction = 'rollback';
     try {
         timeline.add('deploy-start', { detail: id });
         const result = await rollOut({ remote, flavor: s.flavor, stack: appStack, gate, timeline, log, healthTimeoutMs: inputs.healthTimeoutMs, proxyService, routedServices: new Set(routed) }, plan);
         report.servicesUpdated = result.updated;
-        if (!result.ok)
-            failure = new Error(result.failure?.reason ?? 'the rollout failed');
+        for (const f of result.failures) {
+            await phase(`Failed containers of ${f.service}: health output and logs`, async () => log.info(f.logs || '(nothing collected)'));
+        }
+        if (!result.ok) {
+            failure = new Error(`${result.failure?.service ?? 'the rollout'}: ${result.failure?.reason ?? 'failed'}`);
+            failureAction = result.failure?.failureAction ?? 'rollback';
+        }
     }
     catch (e) {
         failure = e instanceof Error ? e : new Error(String(e));
@@ -60943,7 +60964,13 @@ async function deployLocked(s, files, routed) {
         timeline.add('failure', { detail: failure.message });
         log.error(failure.message);
         const previous = current ? releases.find((r) => r.id === current) : undefined;
-        if (previous) {
+        if (failureAction !== 'rollback') {
+            log.warning(`failure_action ${failureAction}: no rollback; the services keep what this deploy left (see the plan and the timeline)`);
+        }
+        else if (!previous) {
+            log.warning('no earlier release to roll back to: the failed new containers were removed, and what ran before keeps running');
+        }
+        else {
             await phase(`Rollback to ${previous.id}`, async () => {
                 timeline.add('rollback-start', { detail: previous.id });
                 await pinImages(remote, pinsOf(previous));
@@ -61014,11 +61041,6 @@ function freshReleaseId(sha, taken) {
     while (ids.has(id))
         id = releaseId(new Date((t += 1000)), sha);
     return id;
-}
-function proxyCfgPath(remoteDir, id, files, composeFiles) {
-    void composeFiles;
-    const cfg = files.find((f) => f.endsWith('.cfg') && /haproxy/i.test(f));
-    return cfg ? external_node_path_.posix.join(remoteDir, 'releases', id, cfg) : '';
 }
 function routedFromCfg(cfg, target) {
     return routedServices(cfg, Object.keys(target.services));

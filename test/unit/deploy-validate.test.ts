@@ -1,0 +1,57 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { missingMounts, proxyConfigPath, stackOf, validateLocally } from '../../src/deploy.js';
+import { parseCompose } from '../../src/compose.js';
+import { readInputs } from '../../src/inputs.js';
+import type { ReleaseFile } from '../../src/workspace.js';
+
+const silent = { info() {}, warning() {}, error() {}, debug() {} };
+const example = readFileSync(new URL('../../examples/compose.yaml', import.meta.url), 'utf8');
+const cfg = readFileSync(new URL('../../examples/haproxy/haproxy.cfg', import.meta.url), 'utf8');
+const file = (path: string, text: string): ReleaseFile => ({ path, data: Buffer.from(text), mode: 0o644 });
+const inputs = (over: Record<string, string> = {}) =>
+  readInputs((n) => ({ host: 'h', username: 'u', key: 'k', known_hosts: 'h ssh-ed25519 AAAA', project: 'p', compose_files: 'deploy/compose.yaml', ...over })[n] ?? '');
+
+test('the sample stack validates; the proxy routes to app, so app is start-first', () => {
+  const v = validateLocally(inputs(), [file('deploy/compose.yaml', example), file('deploy/haproxy/haproxy.cfg', cfg)], silent);
+  assert.deepEqual(v.routed, ['app']);
+  assert.deepEqual(v.model.services.map((s) => s.name), ['app', 'proxy']);
+});
+
+test('a missing proxy config is refused with the fix', () => {
+  assert.throws(() => validateLocally(inputs(), [file('deploy/compose.yaml', example)], silent), /files' input/);
+});
+
+test('start-first with container_name is refused naming the service', () => {
+  const bad = example.replace('    image: ${APP_IMAGE:-handoff-test-app:v1}', '    image: ${APP_IMAGE:-handoff-test-app:v1}\n    container_name: web');
+  assert.throws(
+    () => validateLocally(inputs(), [file('deploy/compose.yaml', bad), file('deploy/haproxy/haproxy.cfg', cfg)], silent),
+    (e: unknown) => e instanceof Error && /refused/.test(e.message) && /app/.test(e.message) && /container_name/.test(e.message),
+  );
+});
+
+test('an unknown service in the services input is refused', () => {
+  assert.throws(() => validateLocally(inputs({ services: 'nope' }), [file('deploy/compose.yaml', example), file('deploy/haproxy/haproxy.cfg', cfg)], silent), /nope/);
+});
+
+test('the proxy config is found through the proxy bind mounts, whatever its name', () => {
+  const model = parseCompose([{ name: 'c', text: 'services:\n  lb:\n    image: haproxy:2.8\n    volumes: ["./lb:/usr/local/etc/haproxy:ro"]\n' }]);
+  const proxy = model.services[0];
+  assert.equal(proxyConfigPath(['ops/lb/main.cfg', 'ops/other.cfg'], proxy, 'ops'), 'ops/lb/main.cfg');
+  assert.equal(proxyConfigPath(['ops/lb/extra.cfg', 'ops/lb/haproxy.cfg'], proxy, 'ops'), 'ops/lb/haproxy.cfg');
+  assert.equal(proxyConfigPath(['x/haproxy.cfg'], undefined, 'x'), 'x/haproxy.cfg');
+  assert.equal(proxyConfigPath(['x/readme.md'], proxy, 'x'), undefined);
+});
+
+test('bind mounts that are not uploaded are listed; runtime dirs and absolute paths are not', () => {
+  const model = parseCompose([{ name: 'c', text: 'services:\n  a:\n    image: x\n    volumes: ["./conf:/conf", "./run:/run/x", "/var/data:/data", "./up:/up"]\n' }]);
+  assert.deepEqual(missingMounts(model, ['d/up/file'], 'd').map((m) => m.path), ['d/conf']);
+});
+
+test('a release stack resolves paths in the live app directory', () => {
+  const s = stackOf('/home/deploy/handoff/p', ['deploy/compose.yaml', 'deploy/prod.yaml'], { release: 'R1' }, 'p');
+  assert.deepEqual(s.files, ['/home/deploy/handoff/p/releases/R1/deploy/compose.yaml', '/home/deploy/handoff/p/releases/R1/deploy/prod.yaml']);
+  assert.equal(s.envFile, '/home/deploy/handoff/p/releases/R1/.env');
+  assert.equal(s.projectDirectory, '/home/deploy/handoff/p/app/deploy');
+});
