@@ -16,6 +16,7 @@ import type { Inputs } from './inputs.js';
 import { coreLog, phase, type Log } from './log.js';
 import { planDeploy, renderPlan, renderPlanMarkdown, type DesiredService, type Plan } from './plan.js';
 import { degradedGate, type ProxyGate } from './proxy.js';
+import type { Duplex } from 'node:stream';
 import type { Remote } from './remote.js';
 import type { DeployReport } from './report.js';
 import { checkPolicies } from './rollout-policy.js';
@@ -24,7 +25,7 @@ import { shq } from './quote.js';
 import { connect, type SshRemote } from './ssh/index.js';
 import { Timeline } from './timeline.js';
 import { collectFiles, type ReleaseFile } from './workspace.js';
-import { findProxyService, locateRuntimeApi, routedServices } from './haproxy/config.js';
+import { findProxyService, findServerStateFile, locateRuntimeApi, routedServices } from './haproxy/config.js';
 import { HaproxyGate } from './haproxy/drain.js';
 import { checkConfig, reload } from './haproxy/reload.js';
 import { releaseId, selectRollbackTarget, type ReleaseManifest } from './release.js';
@@ -65,6 +66,8 @@ export function stackOf(remoteDir: string, composeFiles: string[], base: 'app' |
 }
 
 interface Session {
+  /** Run when the deploy ends, however it ends (e.g. stop a probe still running after an error). */
+  cleanups: Array<() => Promise<void>>;
   inputs: Inputs;
   run: RunContext;
   remote: SshRemote;
@@ -187,7 +190,7 @@ async function makePlan(s: Session, desired: DesiredService[], force: boolean): 
 }
 
 /** The gate for the proxy: HAProxy's Runtime API when it can be reached, else degraded. */
-async function proxyGate(s: Session, model: ComposeModel, cfgText: string | undefined): Promise<{ gate: ProxyGate; proxyService?: string }> {
+async function proxyGate(s: Session, model: ComposeModel, cfgText: string | undefined): Promise<{ gate: ProxyGate; proxyService?: string; opener?: () => Promise<Duplex> }> {
   const proxy = findProxyService(model.services, s.inputs.proxyService);
   if (!proxy || !cfgText) {
     s.report.warnings.push('No HAProxy service found: replicas are not drained through a proxy; requests may be lost during the rollout.');
@@ -216,6 +219,7 @@ async function proxyGate(s: Session, model: ComposeModel, cfgText: string | unde
   return {
     gate: new HaproxyGate({ opener, drainTimeoutMs: s.inputs.drainTimeoutMs, log: s.log, timeline: s.timeline }),
     proxyService: proxy.name,
+    opener,
   };
 }
 
@@ -250,7 +254,7 @@ export async function deploy(inputs: Inputs, run: RunContext, report: DeployRepo
     const facts = await readHostFacts(remote, inputs.username);
     log.info(`Docker ${facts.dockerVersion}, Compose ${facts.compose} ${facts.composeVersion}`);
     const remoteDir = await resolveRemoteDir(remote, inputs.remoteDir);
-    const s: Session = { inputs, run, remote, flavor: facts.compose, remoteDir, timeline, log, report };
+    const s: Session = { cleanups: [], inputs, run, remote, flavor: facts.compose, remoteDir, timeline, log, report };
     let lockToken: string | undefined;
 
     await phase('Lock', async () => {
@@ -265,6 +269,7 @@ export async function deploy(inputs: Inputs, run: RunContext, report: DeployRepo
     try {
       await deployLocked(s, files, routed);
     } finally {
+      for (const cleanup of s.cleanups) await cleanup().catch(() => {});
       await releaseLock(remote, remoteDir, run.runId, lockToken).catch((e: unknown) => log.warning(`could not release the lock: ${String(e)}`));
       core.saveState('lock', '');
     }
@@ -355,19 +360,8 @@ async function deployLocked(s: Session, files: ReleaseFile[], routed: string[]):
   }
 
   await activateRelease(remote, remoteDir, id);
-  const { gate } = await proxyGate(s, model, newCfg);
+  const { gate, opener } = await proxyGate(s, model, newCfg);
   report.proxyDrains = gate.drains;
-
-  // A reload loses runtime state (maint/drain), so it happens before the rollout, never during it.
-  const proxyPlan = plan.services.find((p) => p.service === proxyService);
-  if (cfgChanged && liveCfg !== undefined && proxyPlan && proxyPlan.action === 'keep') {
-    const running = (await listProjectContainers(remote, inputs.project)).filter((c) => c.service === proxyService && c.state === 'running');
-    for (const c of running) {
-      await reload(remote, c.id);
-      timeline.add('proxy-reload', { service: proxyService, container: c.name });
-      log.info(`reloaded HAProxy in ${c.name}`);
-    }
-  }
 
   // Losses can only be counted against a service that was serving: a first deploy has no baseline.
   const wasServing = plan.services.some((p) => p.oldReplicas > 0);
@@ -377,9 +371,24 @@ async function deployLocked(s: Session, files: ReleaseFile[], routed: string[]):
     report.warnings.push(note);
   }
   const probe: ProbeSession | undefined = inputs.probe && wasServing ? await startProbeSession(inputs.probe, remote, timeline, log) : undefined;
+  let probeFinished = false;
+  s.cleanups.push(async () => {
+    if (probe && !probeFinished) await probe.abort();
+  });
+
   let failure: Error | undefined;
   let failureAction: 'rollback' | 'pause' | 'continue' = 'rollback';
   try {
+    // A reload loses runtime state (maint/drain), so it happens before the rollout, never during it.
+    const proxyPlan = plan.services.find((p) => p.service === proxyService);
+    if (cfgChanged && liveCfg !== undefined && proxyPlan && proxyPlan.action === 'keep') {
+      const running = (await listProjectContainers(remote, inputs.project)).filter((c) => c.service === proxyService && c.state === 'running');
+      for (const c of running) {
+        await reload(remote, c.id, { opener, stateFile: newCfg ? findServerStateFile(newCfg) : undefined, log });
+        timeline.add('proxy-reload', { service: proxyService, container: c.name });
+        log.info(`reloaded HAProxy in ${c.name}`);
+      }
+    }
     timeline.add('deploy-start', { detail: id });
     const result = await rollOut({ remote, flavor: s.flavor, stack: appStack, gate, timeline, log, healthTimeoutMs: inputs.healthTimeoutMs, proxyService, routedServices: new Set(routed) }, plan);
     report.servicesUpdated = result.updated;
@@ -420,6 +429,7 @@ async function deployLocked(s: Session, files: ReleaseFile[], routed: string[]):
   }
 
   const verdict = probe ? await phase('Probe', async () => probe.finish(inputs.maxLost, report)) : undefined;
+  probeFinished = true;
   timeline.add('deploy-end');
 
   await phase('Record', async () => {

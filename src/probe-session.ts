@@ -22,6 +22,8 @@ import { renderBackends, renderProbeChart, renderProbeTable } from './probe/repo
 export interface ProbeSession {
   /** Wait the trailing window, stop, judge, and fill the report. */
   finish(maxLost: number, report: DeployReport): Promise<Verdict>;
+  /** Stop without a verdict (the deploy ended with an error before the probe could finish). */
+  abort(): Promise<void>;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -46,6 +48,9 @@ export async function startProbeSession(options: NonNullable<Inputs['probe']>, r
   log.info(`probe: ${options.rate} requests/s to ${options.url}${options.via === 'ssh' ? ' through an SSH tunnel' : ''} (${run.where}); waiting ${options.windowMs} ms before the first change`);
   await sleep(options.windowMs);
   return {
+    async abort() {
+      await run.stop();
+    },
     async finish(maxLost, report) {
       await sleep(options.windowMs);
       const result = await run.stop();

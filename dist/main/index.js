@@ -58500,6 +58500,25 @@ function locateRuntimeApi(proxy, cfgText, projectDirOnHost) {
     }
     return { kind: 'none', reason: reasons.join('; ') };
 }
+/**
+ * The container path of the server-state file (global `server-state-file`, relative to
+ * `server-state-base` when it is not absolute), or undefined when the config keeps no state file.
+ */
+function findServerStateFile(cfgText) {
+    let file;
+    let base;
+    for (const line of cfgLines(cfgText)) {
+        if (line.section !== 'global')
+            continue;
+        if (line.words[0] === 'server-state-file')
+            file = line.words[1];
+        if (line.words[0] === 'server-state-base')
+            base = line.words[1];
+    }
+    if (!file)
+        return undefined;
+    return file.startsWith('/') || !base ? file : external_node_path_default().posix.join(base, file);
+}
 
 ;// CONCATENATED MODULE: ./src/haproxy/stats.ts
 /**
@@ -58972,6 +58991,8 @@ async function reload(remote, containerId, options = {}) {
     const deadline = Date.now() + timeoutMs;
     // The container's clock is the host's: take "since" from the host, not from the runner.
     const since = (await remote.exec(`date -u +%Y-%m-%dT%H:%M:%S.%NZ`, { timeoutMs: 10_000 })).stdout.trim();
+    if (options.opener && options.stateFile)
+        await saveServerState(remote, containerId, options.opener, options.stateFile, options.log);
     await remote.exec(shqAll(['docker', 'kill', '--signal', 'USR2', containerId]), { timeoutMs: 30_000 });
     for (;;) {
         const logs = await remote.exec(`${shqAll(['docker', 'logs', '--since', since, containerId])} 2>&1`, { timeoutMs: 30_000, check: false });
@@ -59017,6 +59038,16 @@ function tail(s) {
 }
 function reload_sleep(ms) {
     return new Promise((resolve) => setTimeout(resolve, ms));
+}
+/** Write `show servers state` into the container (docker exec: no host path or permissions to map). */
+async function saveServerState(remote, containerId, opener, stateFile, log) {
+    try {
+        const state = await new RuntimeApi(opener, { timeoutMs: 10_000 }).command('show servers state');
+        await remote.exec(`${shqAll(['docker', 'exec', '-i', containerId, 'sh', '-c', 'cat > "$1"', 'sh', stateFile])}`, { stdin: state, timeoutMs: 30_000 });
+    }
+    catch (e) {
+        log?.warning(`could not save HAProxy's server state before the reload (${e.message.split('\n')[0]}): the new worker starts with empty slots until DNS and health checks fill them`);
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/release.ts
@@ -60555,6 +60586,9 @@ async function startProbeSession(options, remote, timeline, log) {
     log.info(`probe: ${options.rate} requests/s to ${options.url}${options.via === 'ssh' ? ' through an SSH tunnel' : ''} (${run.where}); waiting ${options.windowMs} ms before the first change`);
     await probe_session_sleep(options.windowMs);
     return {
+        async abort() {
+            await run.stop();
+        },
         async finish(maxLost, report) {
             await probe_session_sleep(options.windowMs);
             const result = await run.stop();
@@ -60790,6 +60824,7 @@ async function proxyGate(s, model, cfgText) {
     return {
         gate: new HaproxyGate({ opener, drainTimeoutMs: s.inputs.drainTimeoutMs, log: s.log, timeline: s.timeline }),
         proxyService: proxy.name,
+        opener,
     };
 }
 /** Read a file of the live app/ directory, or undefined. */
@@ -60820,7 +60855,7 @@ async function deploy(inputs, run, report, log = coreLog) {
         const facts = await readHostFacts(remote, inputs.username);
         log.info(`Docker ${facts.dockerVersion}, Compose ${facts.compose} ${facts.composeVersion}`);
         const remoteDir = await resolveRemoteDir(remote, inputs.remoteDir);
-        const s = { inputs, run, remote, flavor: facts.compose, remoteDir, timeline, log, report };
+        const s = { cleanups: [], inputs, run, remote, flavor: facts.compose, remoteDir, timeline, log, report };
         let lockToken;
         await phase('Lock', async () => {
             const handle = await acquireLock(remote, remoteDir, { runId: run.runId, runUrl: run.runUrl, actor: run.actor, sha: run.sha, startedAt: new Date().toISOString() }, {
@@ -60835,6 +60870,8 @@ async function deploy(inputs, run, report, log = coreLog) {
             await deployLocked(s, files, routed);
         }
         finally {
+            for (const cleanup of s.cleanups)
+                await cleanup().catch(() => { });
             await releaseLock(remote, remoteDir, run.runId, lockToken).catch((e) => log.warning(`could not release the lock: ${String(e)}`));
             saveState('lock', '');
         }
@@ -60923,18 +60960,8 @@ async function deployLocked(s, files, routed) {
         });
     }
     await activateRelease(remote, remoteDir, id);
-    const { gate } = await proxyGate(s, model, newCfg);
+    const { gate, opener } = await proxyGate(s, model, newCfg);
     report.proxyDrains = gate.drains;
-    // A reload loses runtime state (maint/drain), so it happens before the rollout, never during it.
-    const proxyPlan = plan.services.find((p) => p.service === proxyService);
-    if (cfgChanged && liveCfg !== undefined && proxyPlan && proxyPlan.action === 'keep') {
-        const running = (await listProjectContainers(remote, inputs.project)).filter((c) => c.service === proxyService && c.state === 'running');
-        for (const c of running) {
-            await reload(remote, c.id);
-            timeline.add('proxy-reload', { service: proxyService, container: c.name });
-            log.info(`reloaded HAProxy in ${c.name}`);
-        }
-    }
     // Losses can only be counted against a service that was serving: a first deploy has no baseline.
     const wasServing = plan.services.some((p) => p.oldReplicas > 0);
     if (inputs.probe && !wasServing) {
@@ -60943,9 +60970,24 @@ async function deployLocked(s, files, routed) {
         report.warnings.push(note);
     }
     const probe = inputs.probe && wasServing ? await startProbeSession(inputs.probe, remote, timeline, log) : undefined;
+    let probeFinished = false;
+    s.cleanups.push(async () => {
+        if (probe && !probeFinished)
+            await probe.abort();
+    });
     let failure;
     let failureAction = 'rollback';
     try {
+        // A reload loses runtime state (maint/drain), so it happens before the rollout, never during it.
+        const proxyPlan = plan.services.find((p) => p.service === proxyService);
+        if (cfgChanged && liveCfg !== undefined && proxyPlan && proxyPlan.action === 'keep') {
+            const running = (await listProjectContainers(remote, inputs.project)).filter((c) => c.service === proxyService && c.state === 'running');
+            for (const c of running) {
+                await reload(remote, c.id, { opener, stateFile: newCfg ? findServerStateFile(newCfg) : undefined, log });
+                timeline.add('proxy-reload', { service: proxyService, container: c.name });
+                log.info(`reloaded HAProxy in ${c.name}`);
+            }
+        }
         timeline.add('deploy-start', { detail: id });
         const result = await rollOut({ remote, flavor: s.flavor, stack: appStack, gate, timeline, log, healthTimeoutMs: inputs.healthTimeoutMs, proxyService, routedServices: new Set(routed) }, plan);
         report.servicesUpdated = result.updated;
@@ -60988,6 +61030,7 @@ async function deployLocked(s, files, routed) {
         }
     }
     const verdict = probe ? await phase('Probe', async () => probe.finish(inputs.maxLost, report)) : undefined;
+    probeFinished = true;
     timeline.add('deploy-end');
     await phase('Record', async () => {
         const imagesAfter = await resolveServicesImages(s, model);

@@ -214,3 +214,19 @@ export function locateRuntimeApi(
   }
   return { kind: 'none', reason: reasons.join('; ') };
 }
+
+/**
+ * The container path of the server-state file (global `server-state-file`, relative to
+ * `server-state-base` when it is not absolute), or undefined when the config keeps no state file.
+ */
+export function findServerStateFile(cfgText: string): string | undefined {
+  let file: string | undefined;
+  let base: string | undefined;
+  for (const line of cfgLines(cfgText)) {
+    if (line.section !== 'global') continue;
+    if (line.words[0] === 'server-state-file') file = line.words[1];
+    if (line.words[0] === 'server-state-base') base = line.words[1];
+  }
+  if (!file) return undefined;
+  return file.startsWith('/') || !base ? file : path.posix.join(base, file);
+}

@@ -63,6 +63,13 @@ export interface ReloadOptions {
   /** Default 30 s. */
   timeoutMs?: number;
   pollMs?: number;
+  /**
+   * The config's server-state-file (a path inside the container). With an opener, the current
+   * `show servers state` is written there first, so the new worker starts with every replica UP
+   * instead of empty server-template slots.
+   */
+  stateFile?: string;
+  log?: { warning(message: string): void };
 }
 
 /**
@@ -77,6 +84,7 @@ export async function reload(remote: Remote, containerId: string, options: Reloa
   const deadline = Date.now() + timeoutMs;
   // The container's clock is the host's: take "since" from the host, not from the runner.
   const since = (await remote.exec(`date -u +%Y-%m-%dT%H:%M:%S.%NZ`, { timeoutMs: 10_000 })).stdout.trim();
+  if (options.opener && options.stateFile) await saveServerState(remote, containerId, options.opener, options.stateFile, options.log);
   await remote.exec(shqAll(['docker', 'kill', '--signal', 'USR2', containerId]), { timeoutMs: 30_000 });
   for (;;) {
     const logs = await remote.exec(`${shqAll(['docker', 'logs', '--since', since, containerId])} 2>&1`, { timeoutMs: 30_000, check: false });
@@ -121,3 +129,13 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+
+/** Write `show servers state` into the container (docker exec: no host path or permissions to map). */
+async function saveServerState(remote: Remote, containerId: string, opener: StreamOpener, stateFile: string, log?: { warning(message: string): void }): Promise<void> {
+  try {
+    const state = await new RuntimeApi(opener, { timeoutMs: 10_000 }).command('show servers state');
+    await remote.exec(`${shqAll(['docker', 'exec', '-i', containerId, 'sh', '-c', 'cat > "$1"', 'sh', stateFile])}`, { stdin: state, timeoutMs: 30_000 });
+  } catch (e) {
+    log?.warning(`could not save HAProxy's server state before the reload (${(e as Error).message.split('\n')[0]}): the new worker starts with empty slots until DNS and health checks fill them`);
+  }
+}
