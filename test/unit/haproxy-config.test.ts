@@ -128,3 +128,11 @@ test('locateRuntimeApi says why it cannot reach the Runtime API', () => {
   const namedVolume: Proxy = { ...proxy, volumes: [{ type: 'volume' as const, source: 'sock', target: '/var/run/haproxy', readOnly: false }] };
   assert.match(none('global\n    stats socket /var/run/haproxy/admin.sock level admin\n', namedVolume), /not inside a bind mount/);
 });
+
+test('the server-state file is found in global, relative to server-state-base', async () => {
+  const { findServerStateFile } = await import('../../src/haproxy/config.js');
+  assert.equal(findServerStateFile('global\n    server-state-file /var/run/haproxy/server-state\n'), '/var/run/haproxy/server-state');
+  assert.equal(findServerStateFile('global\n  server-state-base /var/state\n  server-state-file st\n'), '/var/state/st');
+  assert.equal(findServerStateFile('defaults\n  server-state-file /x\n'), undefined);
+  assert.equal(findServerStateFile('global\n  # server-state-file /x\n'), undefined);
+});
