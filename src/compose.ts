@@ -5,6 +5,7 @@
  * truth, which is what gets deployed).
  */
 import { isMap, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
+import { parseDuration as parseDurationMs } from './duration.js';
 import { validateServiceName } from './names.js';
 
 export type UpdateOrder = 'start-first' | 'stop-first';
@@ -404,22 +405,7 @@ function parseHealthcheck(h: Record<string, unknown>, where: string): Healthchec
 
 /** A Compose/Go duration (`1m30s`, `10s`, `500ms`, `1h`, `1.5s`) or a bare number of seconds, in seconds. */
 export function parseDuration(value: unknown, where = 'duration'): number {
-  if (typeof value === 'number' && Number.isFinite(value) && value >= 0) return value;
-  const s = typeof value === 'string' ? value.trim() : '';
-  if (/^\d+(\.\d+)?$/.test(s)) return Number(s);
-  const units: Record<string, number> = { h: 3600, m: 60, s: 1, ms: 1e-3, us: 1e-6, µs: 1e-6, ns: 1e-9 };
-  const re = /(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)/gy;
-  let total = 0;
-  let pos = 0;
-  let m: RegExpExecArray | null;
-  while (s && (m = re.exec(s))) {
-    total += Number(m[1]) * units[m[2]!]!;
-    pos = re.lastIndex;
-  }
-  if (!s || pos !== s.length) {
-    throw new Error(`${where} is ${JSON.stringify(value)}: write a duration like "10s", "1m30s" or "500ms"`);
-  }
-  return Math.round(total * 1e6) / 1e6;
+  return parseDurationMs(value, where) / 1000;
 }
 
 function parsePort(p: unknown, where: string): PortMapping {

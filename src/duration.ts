@@ -1,21 +1,23 @@
 /**
- * Durations as users write them in inputs and Compose files: `90`, `1m30s`, `500ms`, `1h`, `2.5s`.
- * A bare number means `bareUnit` (seconds for inputs). Returns milliseconds.
+ * Durations as users write them, in inputs and Compose files alike: `90` (bare = seconds), `1m30s`,
+ * `500ms`, `1h`, `2.5s` (Go's units: h, m, s, ms, us/µs, ns). Returns milliseconds.
  */
-export function parseDuration(text: string | number, bareUnit: 's' | 'ms' = 's'): number {
-  if (typeof text === 'number') return bareUnit === 's' ? text * 1000 : text;
-  const s = text.trim();
-  if (/^\d+(\.\d+)?$/.test(s)) return Number(s) * (bareUnit === 's' ? 1000 : 1);
-  const unitMs: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, us: 0.001, µs: 0.001, ns: 0.000001 };
+const UNIT_MS: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, us: 1e-3, µs: 1e-3, ns: 1e-6 };
+
+export function parseDuration(value: unknown, what = 'duration'): number {
+  if (typeof value === 'number' && Number.isFinite(value) && value >= 0) return value * 1000;
+  const s = typeof value === 'string' ? value.trim() : '';
+  if (/^\d+(\.\d+)?$/.test(s)) return Number(s) * 1000;
+  const re = /(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)/gy;
   let total = 0;
-  let rest = s;
-  const part = /^(\d+(?:\.\d+)?)(h|ms|m|s|us|µs|ns)/;
-  if (!rest) throw new Error('empty duration');
-  while (rest) {
-    const m = part.exec(rest);
-    if (!m) throw new Error(`"${text}" is not a duration (examples: 30s, 1m30s, 500ms)`);
-    total += Number(m[1]) * unitMs[m[2]!]!;
-    rest = rest.slice(m[0].length);
+  let pos = 0;
+  let m: RegExpExecArray | null;
+  while (s && (m = re.exec(s))) {
+    total += Number(m[1]) * UNIT_MS[m[2]!]!;
+    pos = re.lastIndex;
   }
-  return Math.round(total);
+  if (!s || pos !== s.length) {
+    throw new Error(`${what} is ${JSON.stringify(value)}: write a duration like "10s", "1m30s" or "500ms"`);
+  }
+  return Math.round(total * 1000) / 1000;
 }

@@ -125,12 +125,13 @@ async function runService(ctx: RolloutContext, sp: ServicePlan): Promise<Service
       const failed = e instanceof BatchFailure ? e.failed : [];
       const reason = (e as Error).message;
       failedBatches++;
+      // Their health output and logs first: once removed, a container has nothing left to tell.
+      lastFailure = await fail(ctx, sp, failureAction, reason, failed);
       // Leave no failed new container behind: drain what the proxy may already send to, then remove.
       if (created.length) {
         log.warning(`${label} failed: removing its ${created.length} new container(s)`);
         await removeQuietly(ctx, service, created, grace);
       }
-      lastFailure = await fail(ctx, sp, failureAction, reason, failed);
       const ratio = failedBatches / sp.batches.length;
       if (failureAction !== 'continue' && ratio > (uc?.maxFailureRatio ?? 0)) return lastFailure;
       log.warning(`${label} failed (${reason}); continuing (failure_action ${failureAction}, ${failedBatches}/${sp.batches.length} batches failed)`);

@@ -55823,6 +55823,32 @@ const detectV1Command = 'docker-compose version --short';
 
 // EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
 var dist = __nccwpck_require__(8815);
+;// CONCATENATED MODULE: ./src/duration.ts
+/**
+ * Durations as users write them, in inputs and Compose files alike: `90` (bare = seconds), `1m30s`,
+ * `500ms`, `1h`, `2.5s` (Go's units: h, m, s, ms, us/µs, ns). Returns milliseconds.
+ */
+const UNIT_MS = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, us: 1e-3, µs: 1e-3, ns: 1e-6 };
+function parseDuration(value, what = 'duration') {
+    if (typeof value === 'number' && Number.isFinite(value) && value >= 0)
+        return value * 1000;
+    const s = typeof value === 'string' ? value.trim() : '';
+    if (/^\d+(\.\d+)?$/.test(s))
+        return Number(s) * 1000;
+    const re = /(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)/gy;
+    let total = 0;
+    let pos = 0;
+    let m;
+    while (s && (m = re.exec(s))) {
+        total += Number(m[1]) * UNIT_MS[m[2]];
+        pos = re.lastIndex;
+    }
+    if (!s || pos !== s.length) {
+        throw new Error(`${what} is ${JSON.stringify(value)}: write a duration like "10s", "1m30s" or "500ms"`);
+    }
+    return Math.round(total * 1000) / 1000;
+}
+
 ;// CONCATENATED MODULE: ./src/names.ts
 /**
  * Compose's own naming rules. Project and service names end up in container names, labels
@@ -55863,6 +55889,7 @@ function suggestProjectName(raw) {
  * validation, before the host changes) and the output of the remote `compose config` (the resolved
  * truth, which is what gets deployed).
  */
+
 
 
 const UPDATE_DEFAULTS = {
@@ -56135,9 +56162,9 @@ function parseService(name, defRaw, where) {
     }
     const updateConfig = {
         parallelism,
-        delayS: uc.delay === undefined ? UPDATE_DEFAULTS.delayS : parseDuration(uc.delay, at('deploy.update_config.delay')),
+        delayS: uc.delay === undefined ? UPDATE_DEFAULTS.delayS : compose_parseDuration(uc.delay, at('deploy.update_config.delay')),
         failureAction: fa,
-        monitorS: uc.monitor === undefined ? UPDATE_DEFAULTS.monitorS : parseDuration(uc.monitor, at('deploy.update_config.monitor')),
+        monitorS: uc.monitor === undefined ? UPDATE_DEFAULTS.monitorS : compose_parseDuration(uc.monitor, at('deploy.update_config.monitor')),
         maxFailureRatio: ratio,
     };
     if (order !== undefined)
@@ -56150,7 +56177,7 @@ function parseService(name, defRaw, where) {
         hasBuild: def.build !== undefined && def.build !== null,
         replicas,
         updateConfig,
-        stopGracePeriodS: def.stop_grace_period === undefined ? STOP_GRACE_DEFAULT_S : parseDuration(def.stop_grace_period, at('stop_grace_period')),
+        stopGracePeriodS: def.stop_grace_period === undefined ? STOP_GRACE_DEFAULT_S : compose_parseDuration(def.stop_grace_period, at('stop_grace_period')),
         ports,
         fixedHostPorts: ports.filter((p) => p.published !== undefined).map(formatPort),
         dependsOn: Object.keys(dependsOnMap(def.depends_on)),
@@ -56171,10 +56198,10 @@ function parseService(name, defRaw, where) {
 function parseHealthcheck(h, where) {
     const test = h.test;
     const hc = {
-        intervalS: h.interval === undefined ? HEALTHCHECK_DEFAULTS.intervalS : parseDuration(h.interval, `${where}.interval`),
-        timeoutS: h.timeout === undefined ? HEALTHCHECK_DEFAULTS.timeoutS : parseDuration(h.timeout, `${where}.timeout`),
+        intervalS: h.interval === undefined ? HEALTHCHECK_DEFAULTS.intervalS : compose_parseDuration(h.interval, `${where}.interval`),
+        timeoutS: h.timeout === undefined ? HEALTHCHECK_DEFAULTS.timeoutS : compose_parseDuration(h.timeout, `${where}.timeout`),
         retries: h.retries === undefined ? HEALTHCHECK_DEFAULTS.retries : nonNegInt(h.retries, `${where}.retries`),
-        startPeriodS: h.start_period === undefined ? HEALTHCHECK_DEFAULTS.startPeriodS : parseDuration(h.start_period, `${where}.start_period`),
+        startPeriodS: h.start_period === undefined ? HEALTHCHECK_DEFAULTS.startPeriodS : compose_parseDuration(h.start_period, `${where}.start_period`),
         disabled: h.disable === true || (Array.isArray(test) && test[0] === 'NONE'),
     };
     if (typeof test === 'string')
@@ -56184,25 +56211,8 @@ function parseHealthcheck(h, where) {
     return hc;
 }
 /** A Compose/Go duration (`1m30s`, `10s`, `500ms`, `1h`, `1.5s`) or a bare number of seconds, in seconds. */
-function parseDuration(value, where = 'duration') {
-    if (typeof value === 'number' && Number.isFinite(value) && value >= 0)
-        return value;
-    const s = typeof value === 'string' ? value.trim() : '';
-    if (/^\d+(\.\d+)?$/.test(s))
-        return Number(s);
-    const units = { h: 3600, m: 60, s: 1, ms: 1e-3, us: 1e-6, µs: 1e-6, ns: 1e-9 };
-    const re = /(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)/gy;
-    let total = 0;
-    let pos = 0;
-    let m;
-    while (s && (m = re.exec(s))) {
-        total += Number(m[1]) * units[m[2]];
-        pos = re.lastIndex;
-    }
-    if (!s || pos !== s.length) {
-        throw new Error(`${where} is ${JSON.stringify(value)}: write a duration like "10s", "1m30s" or "500ms"`);
-    }
-    return Math.round(total * 1e6) / 1e6;
+function compose_parseDuration(value, where = 'duration') {
+    return parseDuration(value, where) / 1000;
 }
 function parsePort(p, where) {
     if (typeof p === 'number')
@@ -56384,33 +56394,6 @@ async function inspectContainers(remote, ids, timeoutMs = 60_000) {
     return parseDockerInspect(r.stdout);
 }
 
-;// CONCATENATED MODULE: ./src/duration.ts
-/**
- * Durations as users write them in inputs and Compose files: `90`, `1m30s`, `500ms`, `1h`, `2.5s`.
- * A bare number means `bareUnit` (seconds for inputs). Returns milliseconds.
- */
-function duration_parseDuration(text, bareUnit = 's') {
-    if (typeof text === 'number')
-        return bareUnit === 's' ? text * 1000 : text;
-    const s = text.trim();
-    if (/^\d+(\.\d+)?$/.test(s))
-        return Number(s) * (bareUnit === 's' ? 1000 : 1);
-    const unitMs = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, us: 0.001, µs: 0.001, ns: 0.000001 };
-    let total = 0;
-    let rest = s;
-    const part = /^(\d+(?:\.\d+)?)(h|ms|m|s|us|µs|ns)/;
-    if (!rest)
-        throw new Error('empty duration');
-    while (rest) {
-        const m = part.exec(rest);
-        if (!m)
-            throw new Error(`"${text}" is not a duration (examples: 30s, 1m30s, 500ms)`);
-        total += Number(m[1]) * unitMs[m[2]];
-        rest = rest.slice(m[0].length);
-    }
-    return Math.round(total);
-}
-
 ;// CONCATENATED MODULE: ./src/inputs.ts
 
 /** A bad input: the message names the input and says how to fix it. */
@@ -56482,7 +56465,7 @@ function duration(get, name, fallback, minMs = 0) {
     const v = get(name).trim() || fallback;
     let ms;
     try {
-        ms = duration_parseDuration(v);
+        ms = parseDuration(v);
     }
     catch {
         throw new InputError(name, `'${v}' is not a duration; write e.g. 30s, 2m, 1m30s or a number of seconds`);
@@ -57286,12 +57269,13 @@ async function runService(ctx, sp) {
             const failed = e instanceof BatchFailure ? e.failed : [];
             const reason = e.message;
             failedBatches++;
+            // Their health output and logs first: once removed, a container has nothing left to tell.
+            lastFailure = await fail(ctx, sp, failureAction, reason, failed);
             // Leave no failed new container behind: drain what the proxy may already send to, then remove.
             if (created.length) {
                 log.warning(`${label} failed: removing its ${created.length} new container(s)`);
                 await removeQuietly(ctx, service, created, grace);
             }
-            lastFailure = await fail(ctx, sp, failureAction, reason, failed);
             const ratio = failedBatches / sp.batches.length;
             if (failureAction !== 'continue' && ratio > (uc?.maxFailureRatio ?? 0))
                 return lastFailure;

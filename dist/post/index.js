@@ -51972,6 +51972,8 @@ var lib_core = __nccwpck_require__(8261);
 var external_node_path_ = __nccwpck_require__(6760);
 // EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
 var dist = __nccwpck_require__(8815);
+// EXTERNAL MODULE: ./src/duration.ts
+var duration = __nccwpck_require__(7607);
 ;// CONCATENATED MODULE: ./src/compose.ts
 /**
  * The Compose model handoff needs: parsed from one or more Compose files (merged in order, like
@@ -51979,6 +51981,7 @@ var dist = __nccwpck_require__(8815);
  * validation, before the host changes) and the output of the remote `compose config` (the resolved
  * truth, which is what gets deployed).
  */
+
 
 
 const UPDATE_DEFAULTS = {
@@ -52301,24 +52304,7 @@ function parseHealthcheck(h, where) {
 }
 /** A Compose/Go duration (`1m30s`, `10s`, `500ms`, `1h`, `1.5s`) or a bare number of seconds, in seconds. */
 function parseDuration(value, where = 'duration') {
-    if (typeof value === 'number' && Number.isFinite(value) && value >= 0)
-        return value;
-    const s = typeof value === 'string' ? value.trim() : '';
-    if (/^\d+(\.\d+)?$/.test(s))
-        return Number(s);
-    const units = { h: 3600, m: 60, s: 1, ms: 1e-3, us: 1e-6, µs: 1e-6, ns: 1e-9 };
-    const re = /(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)/gy;
-    let total = 0;
-    let pos = 0;
-    let m;
-    while (s && (m = re.exec(s))) {
-        total += Number(m[1]) * units[m[2]];
-        pos = re.lastIndex;
-    }
-    if (!s || pos !== s.length) {
-        throw new Error(`${where} is ${JSON.stringify(value)}: write a duration like "10s", "1m30s" or "500ms"`);
-    }
-    return Math.round(total * 1e6) / 1e6;
+    return parseDurationMs(value, where) / 1000;
 }
 function parsePort(p, where) {
     if (typeof p === 'number')
@@ -52419,8 +52405,8 @@ function isRecord(v) {
     return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-// EXTERNAL MODULE: ./src/inputs.ts + 1 modules
-var inputs = __nccwpck_require__(9449);
+// EXTERNAL MODULE: ./src/inputs.ts
+var inputs = __nccwpck_require__(8422);
 ;// CONCATENATED MODULE: ./src/envfile.ts
 /**
  * The release's env file, read by Compose (`--env-file`) for variable interpolation. Compose v2
@@ -52546,12 +52532,13 @@ async function runService(ctx, sp) {
             const failed = e instanceof BatchFailure ? e.failed : [];
             const reason = e.message;
             failedBatches++;
+            // Their health output and logs first: once removed, a container has nothing left to tell.
+            lastFailure = await fail(ctx, sp, failureAction, reason, failed);
             // Leave no failed new container behind: drain what the proxy may already send to, then remove.
             if (created.length) {
                 log.warning(`${label} failed: removing its ${created.length} new container(s)`);
                 await removeQuietly(ctx, service, created, grace);
             }
-            lastFailure = await fail(ctx, sp, failureAction, reason, failed);
             const ratio = failedBatches / sp.batches.length;
             if (failureAction !== 'continue' && ratio > (uc?.maxFailureRatio ?? 0))
                 return lastFailure;
@@ -55437,6 +55424,40 @@ function rollbackHint(serving, previous) {
 
 /***/ }),
 
+/***/ 7607:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   E: () => (/* binding */ parseDuration)
+/* harmony export */ });
+/**
+ * Durations as users write them, in inputs and Compose files alike: `90` (bare = seconds), `1m30s`,
+ * `500ms`, `1h`, `2.5s` (Go's units: h, m, s, ms, us/µs, ns). Returns milliseconds.
+ */
+const UNIT_MS = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, us: 1e-3, µs: 1e-3, ns: 1e-6 };
+function parseDuration(value, what = 'duration') {
+    if (typeof value === 'number' && Number.isFinite(value) && value >= 0)
+        return value * 1000;
+    const s = typeof value === 'string' ? value.trim() : '';
+    if (/^\d+(\.\d+)?$/.test(s))
+        return Number(s) * 1000;
+    const re = /(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)/gy;
+    let total = 0;
+    let pos = 0;
+    let m;
+    while (s && (m = re.exec(s))) {
+        total += Number(m[1]) * UNIT_MS[m[2]];
+        pos = re.lastIndex;
+    }
+    if (!s || pos !== s.length) {
+        throw new Error(`${what} is ${JSON.stringify(value)}: write a duration like "10s", "1m30s" or "500ms"`);
+    }
+    return Math.round(total * 1000) / 1000;
+}
+
+
+/***/ }),
+
 /***/ 9704:
 /***/ ((__unused_webpack_module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
@@ -55461,46 +55482,15 @@ g.require ??= (0,external_node_module_namespaceObject.createRequire)(import.meta
 
 /***/ }),
 
-/***/ 9449:
+/***/ 8422:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
-
-// EXPORTS
-__nccwpck_require__.d(__webpack_exports__, {
-  Ko: () => (/* binding */ readInputs),
-  Fj: () => (/* binding */ secretsOf)
-});
-
-// UNUSED EXPORTS: InputError, checkRelativePath, defaultProject, parseEnv, parseHeaders, parseList
-
-;// CONCATENATED MODULE: ./src/duration.ts
-/**
- * Durations as users write them in inputs and Compose files: `90`, `1m30s`, `500ms`, `1h`, `2.5s`.
- * A bare number means `bareUnit` (seconds for inputs). Returns milliseconds.
- */
-function parseDuration(text, bareUnit = 's') {
-    if (typeof text === 'number')
-        return bareUnit === 's' ? text * 1000 : text;
-    const s = text.trim();
-    if (/^\d+(\.\d+)?$/.test(s))
-        return Number(s) * (bareUnit === 's' ? 1000 : 1);
-    const unitMs = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, us: 0.001, µs: 0.001, ns: 0.000001 };
-    let total = 0;
-    let rest = s;
-    const part = /^(\d+(?:\.\d+)?)(h|ms|m|s|us|µs|ns)/;
-    if (!rest)
-        throw new Error('empty duration');
-    while (rest) {
-        const m = part.exec(rest);
-        if (!m)
-            throw new Error(`"${text}" is not a duration (examples: 30s, 1m30s, 500ms)`);
-        total += Number(m[1]) * unitMs[m[2]];
-        rest = rest.slice(m[0].length);
-    }
-    return Math.round(total);
-}
-
-;// CONCATENATED MODULE: ./src/inputs.ts
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   Fj: () => (/* binding */ secretsOf),
+/* harmony export */   Ko: () => (/* binding */ readInputs)
+/* harmony export */ });
+/* unused harmony exports InputError, parseList, parseEnv, parseHeaders, checkRelativePath, defaultProject */
+/* harmony import */ var _duration_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7607);
 
 /** A bad input: the message names the input and says how to fix it. */
 class InputError extends Error {
@@ -55556,7 +55546,7 @@ function bool(get, name) {
         return true;
     throw new InputError(name, `expected true or false, got '${v}'`);
 }
-function inputs_int(get, name, min, max, fallback) {
+function int(get, name, min, max, fallback) {
     const v = get(name).trim();
     if (v === '')
         return fallback;
@@ -55571,7 +55561,7 @@ function duration(get, name, fallback, minMs = 0) {
     const v = get(name).trim() || fallback;
     let ms;
     try {
-        ms = parseDuration(v);
+        ms = (0,_duration_js__WEBPACK_IMPORTED_MODULE_0__/* .parseDuration */ .E)(v);
     }
     catch {
         throw new InputError(name, `'${v}' is not a duration; write e.g. 30s, 2m, 1m30s or a number of seconds`);
@@ -55626,7 +55616,7 @@ function readInputs(get, environment = {}) {
         }
         jump = {
             host: jumpHost,
-            port: inputs_int(get, 'jump_port', 1, 65535, 22),
+            port: int(get, 'jump_port', 1, 65535, 22),
             username: optional(get, 'jump_username') ?? username,
             key: get('jump_key').trim() ? get('jump_key') : key,
             passphrase: get('jump_key').trim() ? optional(get, 'jump_passphrase') : (optional(get, 'jump_passphrase') ?? optional(get, 'passphrase')),
@@ -55680,7 +55670,7 @@ function readInputs(get, environment = {}) {
         probe = {
             url: url.toString(),
             via,
-            rate: inputs_int(get, 'probe_rate', 1, 1000, 20),
+            rate: int(get, 'probe_rate', 1, 1000, 20),
             timeoutMs: duration(get, 'probe_timeout', '2s', 50),
             method,
             headers: parseHeaders(get('probe_headers'), 'probe_headers'),
@@ -55699,7 +55689,7 @@ function readInputs(get, environment = {}) {
     const healthTimeout = optional(get, 'health_timeout');
     return {
         host,
-        port: inputs_int(get, 'port', 1, 65535, 22),
+        port: int(get, 'port', 1, 65535, 22),
         username,
         key,
         passphrase: optional(get, 'passphrase'),
@@ -55723,10 +55713,10 @@ function readInputs(get, environment = {}) {
         proxyService: optional(get, 'proxy_service'),
         haproxySocket: optional(get, 'haproxy_socket'),
         probe,
-        maxLost: inputs_int(get, 'max_lost', 0, 1_000_000, 0),
+        maxLost: int(get, 'max_lost', 0, 1_000_000, 0),
         rollback,
         release,
-        keepReleases: inputs_int(get, 'keep_releases', 1, 1000, 5),
+        keepReleases: int(get, 'keep_releases', 1, 1000, 5),
         lockTimeoutMs: duration(get, 'lock_timeout', '10m'),
         lockTtlMs: duration(get, 'lock_ttl', '1h', 60_000),
         githubToken: optional(get, 'github_token'),
@@ -56029,7 +56019,7 @@ __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __we
 /* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9704);
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8261);
 /* harmony import */ var _deploy_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(8807);
-/* harmony import */ var _inputs_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(9449);
+/* harmony import */ var _inputs_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(8422);
 /* harmony import */ var _log_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(5625);
 /* harmony import */ var _lock_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(9188);
 /**
