@@ -14,6 +14,14 @@ export interface Replica {
 export interface ProxyGate {
   /** True when the gate really drains (false for the degraded gate): shown in the plan and summary. */
   readonly drains: boolean;
+  /**
+   * Before new replicas start: keep the proxy from sending them traffic on its own (a slot DNS just
+   * filled counts as UP before its first health check). `current` are the service's replicas now,
+   * which tell where the service lives in the proxy. waitUp lets each new replica in.
+   */
+  park(service: string, current: Replica[]): Promise<void>;
+  /** The service is done (or failed): slots parked for it and still empty go back to service. */
+  unpark(service: string): Promise<void>;
   /** Resolve when the proxy sends traffic to every one of these new replicas (UP), reject at the deadline. */
   waitUp(service: string, replicas: Replica[], deadline: number): Promise<void>;
   /** Take these old replicas out of rotation and wait until their in-flight requests finished (or the drain timeout). */
@@ -25,6 +33,8 @@ export interface ProxyGate {
 /** The gate used when the proxy offers no Runtime API: nothing to wait on or drain. */
 export const degradedGate: ProxyGate = {
   drains: false,
+  async park() {},
+  async unpark() {},
   async waitUp() {},
   async drain() {},
   async release() {},

@@ -81,7 +81,12 @@ export async function rollOut(ctx: RolloutContext, plan: Plan): Promise<RolloutR
   for (const sp of plan.services) {
     if (sp.action === 'keep' || sp.action === 'skip') continue;
     ctx.log.info(`${sp.service}: ${sp.action} (${sp.order}; ${sp.reason})`);
-    const failure = await runService(ctx, sp);
+    let failure: ServiceFailure | undefined;
+    try {
+      failure = await runService(ctx, sp);
+    } finally {
+      if (gated(ctx, sp.service)) await ctx.gate.unpark(sp.service).catch((e: unknown) => ctx.log.warning(`${sp.service}: could not return parked proxy slots: ${(e as Error).message}`));
+    }
     result.updated.push(sp.service);
     if (failure) {
       result.ok = false;
@@ -172,7 +177,9 @@ async function runBatch(
 
   if (batch.start > 0) {
     const known = new Set(before.map((c) => c.id));
-    const existing = (await serviceContainers(ctx, service)).length;
+    const current = await serviceContainers(ctx, service);
+    const existing = current.length;
+    if (gated(ctx, service)) await ctx.gate.park(service, current.map((c) => toReplica(ctx, c)));
     const target = existing + batch.start;
     log.info(`${label}: starting ${batch.start} new replica(s) (scale ${service}=${target})`);
     await ctx.remote.exec(scaleUpCommand(ctx.flavor, ctx.stack, service, target), {

@@ -57013,6 +57013,8 @@ function renderPlanMarkdown(plan) {
 /** The gate used when the proxy offers no Runtime API: nothing to wait on or drain. */
 const degradedGate = {
     drains: false,
+    async park() { },
+    async unpark() { },
     async waitUp() { },
     async drain() { },
     async release() { },
@@ -57226,7 +57228,14 @@ async function rollOut(ctx, plan) {
         if (sp.action === 'keep' || sp.action === 'skip')
             continue;
         ctx.log.info(`${sp.service}: ${sp.action} (${sp.order}; ${sp.reason})`);
-        const failure = await runService(ctx, sp);
+        let failure;
+        try {
+            failure = await runService(ctx, sp);
+        }
+        finally {
+            if (gated(ctx, sp.service))
+                await ctx.gate.unpark(sp.service).catch((e) => ctx.log.warning(`${sp.service}: could not return parked proxy slots: ${e.message}`));
+        }
         result.updated.push(sp.service);
         if (failure) {
             result.ok = false;
@@ -57310,7 +57319,10 @@ async function runBatch(ctx, sp, batch, label, grace, onCreated) {
         await removeOld();
     if (batch.start > 0) {
         const known = new Set(before.map((c) => c.id));
-        const existing = (await serviceContainers(ctx, service)).length;
+        const current = await serviceContainers(ctx, service);
+        const existing = current.length;
+        if (gated(ctx, service))
+            await ctx.gate.park(service, current.map((c) => toReplica(ctx, c)));
         const target = existing + batch.start;
         log.info(`${label}: starting ${batch.start} new replica(s) (scale ${service}=${target})`);
         await ctx.remote.exec(scaleUpCommand(ctx.flavor, ctx.stack, service, target), {
@@ -58784,6 +58796,8 @@ class HaproxyGate {
     timeline;
     /** Replica id → the slots drained for it, until release. */
     drained = new Map();
+    /** Service → empty slots put in maint by park(), until unpark(). */
+    parked = new Map();
     constructor(options) {
         this.api = new RuntimeApi(options.opener, { timeoutMs: options.commandTimeoutMs ?? 10_000 });
         this.drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
@@ -58791,6 +58805,42 @@ class HaproxyGate {
         this.releaseTimeoutMs = options.releaseTimeoutMs ?? 10_000;
         this.log = options.log ?? quiet;
         this.timeline = options.timeline;
+    }
+    /**
+     * HAProxy 2.6 sends traffic to a slot as soon as DNS fills it, before its first health check: an
+     * app that is not ready (or never will be) would answer real requests. So the empty slots of the
+     * service's backends go to maint first; DNS fills one with the new replica's IP and it stays out
+     * of rotation (the maint-slot "trap", used on purpose) until waitUp, called once Docker says the
+     * replica is healthy, sets it ready.
+     */
+    async park(service, current) {
+        const states = await this.api.showServersState();
+        const backends = new Set(current.flatMap((r) => slotsForAddress(states, r.ip).map((s) => s.backend)));
+        if (backends.size === 0)
+            return;
+        const parked = this.parked.get(service) ?? [];
+        for (const s of states) {
+            if (!backends.has(s.backend) || hasAddress(s) || isForcedMaint(s))
+                continue;
+            await this.api.setServerState(s.backend, s.server, 'maint');
+            parked.push({ backend: s.backend, server: s.server });
+        }
+        this.parked.set(service, parked);
+        if (parked.length)
+            this.log.info(`HAProxy: ${parked.length} empty ${service} slot(s) parked in maint: a new replica gets traffic only once it is healthy`);
+    }
+    async unpark(service) {
+        const parked = this.parked.get(service) ?? [];
+        this.parked.delete(service);
+        if (parked.length === 0)
+            return;
+        const states = await this.api.showServersState();
+        for (const p of parked) {
+            const now = states.find((s) => s.backend === p.backend && s.server === p.server);
+            // A slot that holds an address now is a replica's: waitUp or release decided its state.
+            if (now && isForcedMaint(now) && !hasAddress(now))
+                await this.api.setServerState(p.backend, p.server, 'ready');
+        }
     }
     async waitUp(service, replicas, deadline) {
         const pending = new Map(replicas.map((r) => [r.id, r]));

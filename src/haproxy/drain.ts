@@ -15,6 +15,7 @@ import type { Timeline } from '../timeline.js';
 import { RuntimeApi, type StreamOpener } from './runtime.js';
 import {
   checkPassed,
+  hasAddress,
   describeAdminState,
   isForcedMaint,
   isUp,
@@ -64,6 +65,8 @@ export class HaproxyGate implements ProxyGate {
   private readonly timeline: Timeline | undefined;
   /** Replica id → the slots drained for it, until release. */
   private readonly drained = new Map<string, DrainedSlot[]>();
+  /** Service → empty slots put in maint by park(), until unpark(). */
+  private readonly parked = new Map<string, Array<{ backend: string; server: string }>>();
 
   constructor(options: HaproxyGateOptions) {
     this.api = new RuntimeApi(options.opener, { timeoutMs: options.commandTimeoutMs ?? 10_000 });
@@ -72,6 +75,39 @@ export class HaproxyGate implements ProxyGate {
     this.releaseTimeoutMs = options.releaseTimeoutMs ?? 10_000;
     this.log = options.log ?? quiet;
     this.timeline = options.timeline;
+  }
+
+  /**
+   * HAProxy 2.6 sends traffic to a slot as soon as DNS fills it, before its first health check: an
+   * app that is not ready (or never will be) would answer real requests. So the empty slots of the
+   * service's backends go to maint first; DNS fills one with the new replica's IP and it stays out
+   * of rotation (the maint-slot "trap", used on purpose) until waitUp, called once Docker says the
+   * replica is healthy, sets it ready.
+   */
+  async park(service: string, current: Replica[]): Promise<void> {
+    const states = await this.api.showServersState();
+    const backends = new Set(current.flatMap((r) => slotsForAddress(states, r.ip).map((s) => s.backend)));
+    if (backends.size === 0) return;
+    const parked = this.parked.get(service) ?? [];
+    for (const s of states) {
+      if (!backends.has(s.backend) || hasAddress(s) || isForcedMaint(s)) continue;
+      await this.api.setServerState(s.backend, s.server, 'maint');
+      parked.push({ backend: s.backend, server: s.server });
+    }
+    this.parked.set(service, parked);
+    if (parked.length) this.log.info(`HAProxy: ${parked.length} empty ${service} slot(s) parked in maint: a new replica gets traffic only once it is healthy`);
+  }
+
+  async unpark(service: string): Promise<void> {
+    const parked = this.parked.get(service) ?? [];
+    this.parked.delete(service);
+    if (parked.length === 0) return;
+    const states = await this.api.showServersState();
+    for (const p of parked) {
+      const now = states.find((s) => s.backend === p.backend && s.server === p.server);
+      // A slot that holds an address now is a replica's: waitUp or release decided its state.
+      if (now && isForcedMaint(now) && !hasAddress(now)) await this.api.setServerState(p.backend, p.server, 'ready');
+    }
   }
 
   async waitUp(service: string, replicas: Replica[], deadline: number): Promise<void> {

@@ -14,7 +14,7 @@ after(async () => {
   for (const p of projects) await cleanupProject(p);
 });
 
-async function deployPair(workspace: string, rate: string) {
+async function deployPair(workspace: string, rate: string, extra: Record<string, string> = {}) {
   const project = uniqueProject('probe');
   projects.push(project);
   const port = freePort();
@@ -28,6 +28,7 @@ async function deployPair(workspace: string, rate: string) {
     probe_url: `http://127.0.0.1:${port}/`,
     probe_rate: rate,
     probe_body_marker: 'version=',
+    ...extra,
   });
   const first = await runAction(inputs('v1'), { workspace });
   assert.equal(first.code, 0, first.log);
@@ -58,4 +59,16 @@ test('the bad deploy (one replica, stop-first): the probe sees the loss and the 
   assert.ok(Number(r.outputs.requests_lost) > 0, `lost ${r.outputs.requests_lost}`);
   assert.match(r.log, /lost/);
   assert.match(r.log, /requests will drop|stop-first/i, 'the plan warned about it');
+});
+
+test('probe_via ssh: the probe reaches a host-only URL through an SSH tunnel and counts for real', async () => {
+  const ws = await sampleWorkspace();
+  const r = await deployPair(ws, '40', { probe_via: 'ssh' });
+  assert.equal(r.code, 0, r.log);
+  assert.match(r.log, /through an SSH tunnel/);
+  assert.equal(r.outputs.requests_lost, '0');
+  assert.ok(Number(r.outputs.requests_sent) >= 500, `sent ${r.outputs.requests_sent}`);
+  const records = JSON.parse(await readFile(r.outputs.probe_records!, 'utf8')) as { records: Array<{ outcome: string; version?: string }> };
+  const versions = new Set(records.records.map((x) => x.version));
+  assert.ok(versions.has('v1') && versions.has('v2'), 'both versions answered through the tunnel during the rollout');
 });
