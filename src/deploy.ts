@@ -138,7 +138,7 @@ export function proxyConfigPath(paths: string[], proxy: ComposeService | undefin
 }
 
 /** Connect with the pinned host key (and jump host) from the inputs. */
-export async function connectHost(inputs: Inputs, log: Log): Promise<SshRemote> {
+export async function connectHost(inputs: Inputs, log: Log, options: { maxChannels?: number } = {}): Promise<SshRemote> {
   const pin = (knownHosts?: string, fingerprint?: string) =>
     knownHosts || fingerprint ? { knownHosts, fingerprints: fingerprint ? [fingerprint] : undefined } : ({ insecure: true } as const);
   if (inputs.insecureIgnoreHostKey && !inputs.knownHosts && !inputs.fingerprint) {
@@ -163,6 +163,7 @@ export async function connectHost(inputs: Inputs, log: Log): Promise<SshRemote> 
       : undefined,
     connectTimeoutMs: inputs.connectTimeoutMs,
     commandTimeoutMs: inputs.commandTimeoutMs,
+    maxChannels: options.maxChannels,
     log: (m) => log.info(m),
   });
 }
@@ -370,10 +371,14 @@ async function deployLocked(s: Session, files: ReleaseFile[], routed: string[]):
     log.info(note);
     report.warnings.push(note);
   }
-  const probe: ProbeSession | undefined = inputs.probe && wasServing ? await startProbeSession(inputs.probe, remote, timeline, log) : undefined;
+  // The tunnel gets its own connection, so probe requests never queue behind deploy commands; its
+  // channels are TCP forwards, which sshd's MaxSessions does not count, so it may open many.
+  const tunnel = inputs.probe?.via === 'ssh' && wasServing ? await connectHost(inputs, log, { maxChannels: 128 }) : undefined;
+  const probe: ProbeSession | undefined = inputs.probe && wasServing ? await startProbeSession(inputs.probe, tunnel ?? remote, timeline, log) : undefined;
   let probeFinished = false;
   s.cleanups.push(async () => {
     if (probe && !probeFinished) await probe.abort();
+    await tunnel?.close();
   });
 
   let failure: Error | undefined;

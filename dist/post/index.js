@@ -55113,7 +55113,7 @@ function proxyConfigPath(paths, proxy, composeDir) {
     return cfgs.find((p) => /haproxy[^/]*\.cfg$/i.test(p));
 }
 /** Connect with the pinned host key (and jump host) from the inputs. */
-async function connectHost(inputs, log) {
+async function connectHost(inputs, log, options = {}) {
     const pin = (knownHosts, fingerprint) => knownHosts || fingerprint ? { knownHosts, fingerprints: fingerprint ? [fingerprint] : undefined } : { insecure: true };
     if (inputs.insecureIgnoreHostKey && !inputs.knownHosts && !inputs.fingerprint) {
         log.warning('insecure_ignore_host_key: the host key is not verified; anyone between the runner and the host can impersonate it. Pin it with known_hosts or fingerprint.');
@@ -55137,6 +55137,7 @@ async function connectHost(inputs, log) {
             : undefined,
         connectTimeoutMs: inputs.connectTimeoutMs,
         commandTimeoutMs: inputs.commandTimeoutMs,
+        maxChannels: options.maxChannels,
         log: (m) => log.info(m),
     });
 }
@@ -55337,11 +55338,15 @@ async function deployLocked(s, files, routed) {
         log.info(note);
         report.warnings.push(note);
     }
-    const probe = inputs.probe && wasServing ? await startProbeSession(inputs.probe, remote, timeline, log) : undefined;
+    // The tunnel gets its own connection, so probe requests never queue behind deploy commands; its
+    // channels are TCP forwards, which sshd's MaxSessions does not count, so it may open many.
+    const tunnel = inputs.probe?.via === 'ssh' && wasServing ? await connectHost(inputs, log, { maxChannels: 128 }) : undefined;
+    const probe = inputs.probe && wasServing ? await startProbeSession(inputs.probe, tunnel ?? remote, timeline, log) : undefined;
     let probeFinished = false;
     s.cleanups.push(async () => {
         if (probe && !probeFinished)
             await probe.abort();
+        await tunnel?.close();
     });
     let failure;
     let failureAction = 'rollback';
