@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import {
@@ -14,22 +14,7 @@ import {
 import { RemoteCommandError } from '../../src/remote.js';
 import { PrivateKeyError } from '../../src/ssh/keys.js';
 import { fingerprint, parseKnownHosts } from '../../src/ssh/hostkey.js';
-
-const BENCH = new URL('../../.bench/bench.json', import.meta.url).pathname;
-
-interface Bench {
-  host: string;
-  port: number;
-  jumpPort: number;
-  user: string;
-  keys: Record<'ed25519' | 'ed25519_enc' | 'ecdsa' | 'rsa' | 'pkcs8' | 'wrong', string>;
-  passphrase: string;
-  knownHosts: string;
-  knownHostsHashed: string;
-  jumpKnownHosts: string;
-  fingerprint: string;
-  jumpFingerprint: string;
-}
+import { bench as readBench, type Bench } from './harness.js';
 
 let bench: Bench;
 const logs: string[] = [];
@@ -68,8 +53,7 @@ async function rejection(fn: () => Promise<unknown>): Promise<Error> {
 let shared: SshRemote;
 
 before(async () => {
-  assert.ok(existsSync(BENCH), `${BENCH} is missing: run scripts/bench/setup.sh first (as root) to start the test bench`);
-  bench = JSON.parse(readFileSync(BENCH, 'utf8')) as Bench;
+  bench = readBench();
   shared = await connect(opts());
 });
 after(async () => {
