@@ -12,7 +12,7 @@ import { listProjectContainers } from './containers.js';
 import { renderEnvFile } from './envfile.js';
 import { readHostFacts } from './host.js';
 import { pinImages, resolveImages } from './images.js';
-import type { Inputs } from './inputs.js';
+import type { Inputs, SshTarget } from './inputs.js';
 import { coreLog, phase, type Log } from './log.js';
 import { planDeploy, renderPlan, renderPlanMarkdown, type DesiredService, type Plan } from './plan.js';
 import { degradedGate, type ProxyGate } from './proxy.js';
@@ -137,30 +137,26 @@ export function proxyConfigPath(paths: string[], proxy: ComposeService | undefin
   return cfgs.find((p) => /haproxy[^/]*\.cfg$/i.test(p));
 }
 
+/** What ssh2 needs to reach one endpoint, with its host key pin (or the logged opt-out). */
+function sshEndpoint(t: SshTarget) {
+  return {
+    host: t.host,
+    port: t.port,
+    username: t.username,
+    privateKey: t.key,
+    passphrase: t.passphrase,
+    pin: t.knownHosts || t.fingerprint ? { knownHosts: t.knownHosts, fingerprints: t.fingerprint ? [t.fingerprint] : undefined } : ({ insecure: true } as const),
+  };
+}
+
 /** Connect with the pinned host key (and jump host) from the inputs. */
 export async function connectHost(inputs: Inputs, log: Log, options: { maxChannels?: number } = {}): Promise<SshRemote> {
-  const pin = (knownHosts?: string, fingerprint?: string) =>
-    knownHosts || fingerprint ? { knownHosts, fingerprints: fingerprint ? [fingerprint] : undefined } : ({ insecure: true } as const);
   if (inputs.insecureIgnoreHostKey && !inputs.knownHosts && !inputs.fingerprint) {
     log.warning('insecure_ignore_host_key: the host key is not verified; anyone between the runner and the host can impersonate it. Pin it with known_hosts or fingerprint.');
   }
   return connect({
-    host: inputs.host,
-    port: inputs.port,
-    username: inputs.username,
-    privateKey: inputs.key,
-    passphrase: inputs.passphrase,
-    pin: pin(inputs.knownHosts, inputs.fingerprint),
-    jump: inputs.jump
-      ? {
-          host: inputs.jump.host,
-          port: inputs.jump.port,
-          username: inputs.jump.username,
-          privateKey: inputs.jump.key,
-          passphrase: inputs.jump.passphrase,
-          pin: pin(inputs.jump.knownHosts, inputs.jump.fingerprint),
-        }
-      : undefined,
+    ...sshEndpoint(inputs),
+    jump: inputs.jump ? sshEndpoint(inputs.jump) : undefined,
     connectTimeoutMs: inputs.connectTimeoutMs,
     commandTimeoutMs: inputs.commandTimeoutMs,
     maxChannels: options.maxChannels,

@@ -1,24 +1,21 @@
 import { parseDuration } from './duration.js';
 
-/** Everything the action was asked to do, parsed and validated before anything on the host changes. */
-export interface Inputs {
+/** One SSH endpoint: the deploy host, or the jump host in front of it. */
+export interface SshTarget {
   host: string;
   port: number;
   username: string;
   key: string;
   passphrase?: string;
+  /** Pins of the host key; neither means the explicit insecure opt-out. */
   knownHosts?: string;
   fingerprint?: string;
+}
+
+/** Everything the action was asked to do, parsed and validated before anything on the host changes. */
+export interface Inputs extends SshTarget {
   insecureIgnoreHostKey: boolean;
-  jump?: {
-    host: string;
-    port: number;
-    username: string;
-    key: string;
-    passphrase?: string;
-    knownHosts?: string;
-    fingerprint?: string;
-  };
+  jump?: SshTarget;
   connectTimeoutMs: number;
   commandTimeoutMs: number;
 

@@ -60778,29 +60778,25 @@ function proxyConfigPath(paths, proxy, composeDir) {
     }
     return cfgs.find((p) => /haproxy[^/]*\.cfg$/i.test(p));
 }
+/** What ssh2 needs to reach one endpoint, with its host key pin (or the logged opt-out). */
+function sshEndpoint(t) {
+    return {
+        host: t.host,
+        port: t.port,
+        username: t.username,
+        privateKey: t.key,
+        passphrase: t.passphrase,
+        pin: t.knownHosts || t.fingerprint ? { knownHosts: t.knownHosts, fingerprints: t.fingerprint ? [t.fingerprint] : undefined } : { insecure: true },
+    };
+}
 /** Connect with the pinned host key (and jump host) from the inputs. */
 async function connectHost(inputs, log, options = {}) {
-    const pin = (knownHosts, fingerprint) => knownHosts || fingerprint ? { knownHosts, fingerprints: fingerprint ? [fingerprint] : undefined } : { insecure: true };
     if (inputs.insecureIgnoreHostKey && !inputs.knownHosts && !inputs.fingerprint) {
         log.warning('insecure_ignore_host_key: the host key is not verified; anyone between the runner and the host can impersonate it. Pin it with known_hosts or fingerprint.');
     }
     return connect({
-        host: inputs.host,
-        port: inputs.port,
-        username: inputs.username,
-        privateKey: inputs.key,
-        passphrase: inputs.passphrase,
-        pin: pin(inputs.knownHosts, inputs.fingerprint),
-        jump: inputs.jump
-            ? {
-                host: inputs.jump.host,
-                port: inputs.jump.port,
-                username: inputs.jump.username,
-                privateKey: inputs.jump.key,
-                passphrase: inputs.jump.passphrase,
-                pin: pin(inputs.jump.knownHosts, inputs.jump.fingerprint),
-            }
-            : undefined,
+        ...sshEndpoint(inputs),
+        jump: inputs.jump ? sshEndpoint(inputs.jump) : undefined,
         connectTimeoutMs: inputs.connectTimeoutMs,
         commandTimeoutMs: inputs.commandTimeoutMs,
         maxChannels: options.maxChannels,

@@ -138,3 +138,24 @@ function secretLines(path: string): string[] {
     .split('\n')
     .filter((l) => l.length > 20 && !l.startsWith('-----'));
 }
+
+test('through a jump host with its own pinned key (jump_* inputs)', async () => {
+  const r = await runAction(
+    {
+      ...deployInputs(),
+      jump_host: b.host,
+      jump_port: String(b.jumpPort),
+      jump_known_hosts: readFileSync(b.jumpKnownHosts, 'utf8'),
+      dry_run: 'true',
+    },
+    { workspace, secrets: [envSecret] },
+  );
+  assert.equal(r.code, 0, r.log);
+  assert.match(r.summary, /dry run/);
+  const wrongPin = await runAction(
+    { ...deployInputs(), jump_host: b.host, jump_port: String(b.jumpPort), jump_fingerprint: b.fingerprint, dry_run: 'true' },
+    { workspace, secrets: [envSecret] },
+  );
+  assert.notEqual(wrongPin.code, 0, 'the jump host presents its own key, not the target host one');
+  assert.ok(wrongPin.log.includes(b.jumpFingerprint), 'the jump host fingerprint it presented is printed');
+});
