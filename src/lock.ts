@@ -209,6 +209,11 @@ export async function acquireLock(remote: Remote, remoteDir: string, owner: Lock
           return { remoteDir, runId: owner.runId, token, ...(held.owner ? { takenOver: held.owner } : {}) };
         }
         // someone else moved first: look again after the poll interval
+      } else if (!held.owner && held.ageMs < 10_000 && Date.now() + 500 < deadline) {
+        // The holder created the directory a moment ago and is writing owner.json: look again
+        // shortly, so the log names the holder instead of "unknown".
+        await sleep(500);
+        continue;
       } else if (Date.now() - lastLog >= 60_000) {
         log.info(`waiting for the deploy lock held by ${describeOwner(held.owner)}`);
         lastLog = Date.now();
