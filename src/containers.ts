@@ -40,6 +40,8 @@ export interface ContainerInfo {
   ips: Record<string, string>;
   /** A `compose run` container: not a replica. */
   oneoff: boolean;
+  /** com.docker.compose.version: the Compose that created it ('' when unknown). */
+  composeVersion: string;
 }
 
 /** Parse the JSON array `docker inspect` prints. */
@@ -80,6 +82,7 @@ function toContainer(c: any): ContainerInfo {
     startedAt: String(state.StartedAt ?? ''),
     ips,
     oneoff: /^true$/i.test(labels['com.docker.compose.oneoff'] ?? ''),
+    composeVersion: labels['com.docker.compose.version'] ?? '',
   };
 }
 

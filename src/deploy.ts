@@ -6,7 +6,7 @@
 import * as core from '@actions/core';
 import { posix } from 'node:path';
 import type { ComposeFlavor, ComposeProject } from './compose-cli.js';
-import { composeCommand, configHashCommand, parseConfigHashes } from './compose-cli.js';
+import { flavorOfLabel, readDesiredConfig } from './config-hash.js';
 import { parseCompose, type ComposeModel, type ComposeService } from './compose.js';
 import { listProjectContainers } from './containers.js';
 import { renderEnvFile } from './envfile.js';
@@ -165,20 +165,37 @@ export async function connectHost(inputs: Inputs, log: Log, options: { maxChanne
 }
 
 /** The desired state of a stack on the host: resolved Compose model, config hashes, image IDs. */
-async function desiredState(s: Session, stack: ComposeProject, routed: string[]): Promise<{ model: ComposeModel; desired: DesiredService[] }> {
+async function desiredState(s: Session, stack: ComposeProject, routed: string[], serving?: ReleaseManifest): Promise<{ model: ComposeModel; desired: DesiredService[] }> {
   const { remote, flavor, inputs } = s;
-  const config = await remote.exec(composeCommand(flavor, stack, ['config']), { timeoutMs: 120_000 });
-  const model = parseCompose([{ name: "compose config", text: config.stdout }], { interpolate: false });
-  const hashes = parseConfigHashes((await remote.exec(configHashCommand(flavor, stack), { timeoutMs: 120_000 })).stdout);
+  const config = await readDesiredConfig(remote, flavor, stack);
+  const model = parseCompose([{ name: 'compose config', text: config.modelText }], { interpolate: false });
   const ids = await resolveImages(remote, flavor, stack, model.services, inputs.pull, s.log, inputs.commandTimeoutMs);
   const check = checkPolicies(model, routed, inputs.services.length ? inputs.services : undefined);
   if (check.errors.length) throw new Error(`the deploy was refused before any change on the host:\n- ${check.errors.join('\n- ')}`);
+  const adopt = await adoptable(s, config.hashes, serving);
   const desired = model.services.map((service) => {
-    const configHash = hashes.get(service.name);
-    if (!configHash) throw new Error(`compose config --hash printed no hash for service ${service.name}`);
-    return { service, configHash, imageId: ids.get(service.name), policy: check.policies.get(service.name)! };
+    const configHashes = config.hashes.get(service.name);
+    if (!configHashes?.length) throw new Error(`compose config --hash printed no hash for service ${service.name}`);
+    const adoptFrom = adopt.has(service.name) && serving ? { flavor, release: serving.id } : undefined;
+    return { service, configHash: configHashes[0]!, configHashes, imageId: ids.get(service.name), policy: check.policies.get(service.name)!, adopt: adoptFrom };
   });
   return { model, desired };
+}
+
+/**
+ * Services whose containers written by the other Compose flavor (a host upgraded from v1 to v2
+ * between deploys) can be kept: their config is the same in the serving release, hashed now by
+ * this Compose. Costs round trips only when such containers exist.
+ */
+async function adoptable(s: Session, hashes: Map<string, string[]>, serving: ReleaseManifest | undefined): Promise<Set<string>> {
+  if (!serving) return new Set();
+  const running = await listProjectContainers(s.remote, s.inputs.project);
+  if (!running.some((c) => c.composeVersion && flavorOfLabel(c.composeVersion) !== s.flavor)) return new Set();
+  const servingStack = stackOf(s.remoteDir, serving.composeFiles, { release: serving.id }, s.inputs.project);
+  const before = (await readDesiredConfig(s.remote, s.flavor, servingStack)).hashes;
+  const out = new Set<string>();
+  for (const [svc, now] of hashes) if ((before.get(svc) ?? []).some((h) => now.includes(h))) out.add(svc);
+  return out;
 }
 
 async function makePlan(s: Session, desired: DesiredService[], force: boolean): Promise<Plan> {
@@ -248,7 +265,7 @@ export async function deploy(inputs: Inputs, run: RunContext, report: DeployRepo
     return r;
   });
   try {
-    const facts = await readHostFacts(remote, inputs.username);
+    const facts = await readHostFacts(remote, inputs.username, inputs.compose);
     log.info(`Docker ${facts.dockerVersion}, Compose ${facts.compose} ${facts.composeVersion}`);
     const remoteDir = await resolveRemoteDir(remote, inputs.remoteDir);
     const s: Session = { cleanups: [], inputs, run, remote, flavor: facts.compose, remoteDir, timeline, log, report };
@@ -323,7 +340,8 @@ async function deployLocked(s: Session, files: ReleaseFile[], routed: string[]):
     routed = cfg ? routedFromCfg(cfg, target) : [];
   }
 
-  const { model, desired } = await phase('Plan', async () => desiredState(s, releaseStack, routed));
+  const serving = current ? releases.find((r) => r.id === current) : undefined;
+  const { model, desired } = await phase('Plan', async () => desiredState(s, releaseStack, routed, serving));
   const plan = await makePlan(s, desired, inputs.force);
   const proxyService = findProxyService(model.services, inputs.proxyService)?.name;
   const proxyRolls = plan.services.find((p) => p.service === proxyService && p.action === 'roll');
@@ -418,7 +436,7 @@ async function deployLocked(s: Session, files: ReleaseFile[], routed: string[]):
         await pinImages(remote, pinsOf(previous));
         await activateRelease(remote, remoteDir, previous.id);
         const prevStack = stackOf(remoteDir, previous.composeFiles, 'app', inputs.project);
-        const back = await desiredState({ ...s }, prevStack, routed);
+        const back = await desiredState({ ...s }, prevStack, routed, previous);
         const backPlan = await makePlan(s, back.desired, false);
         log.info(renderPlan(backPlan));
         const r = await rollOut({ remote, flavor: s.flavor, stack: prevStack, gate, timeline, log, healthTimeoutMs: inputs.healthTimeoutMs, proxyService, routedServices: new Set(routed) }, backPlan);

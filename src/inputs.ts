@@ -33,6 +33,8 @@ export interface Inputs extends SshTarget {
 
   proxyService?: string;
   haproxySocket?: string;
+  /** Which Compose to drive: auto (v2 when the host has it, else v1), v2 or v1. */
+  compose: 'auto' | 'v1' | 'v2';
 
   probe?: {
     url: string;
@@ -250,6 +252,9 @@ export function readInputs(get: InputGetter, environment: NodeJS.ProcessEnv = {}
   if (release && !rollback) throw new InputError('release', 'is only used with rollback: true');
   if (release && !/^[A-Za-z0-9._-]+$/.test(release)) throw new InputError('release', `'${release}' is not a release id (like 20261123T193000Z-abc1234)`);
 
+  const compose = (get('compose').trim() || 'auto') as Inputs['compose'];
+  if (!['auto', 'v1', 'v2'].includes(compose)) throw new InputError('compose', `expected auto, v2 or v1, got '${compose}'`);
+
   const environmentName = optional(get, 'environment');
   const healthTimeout = optional(get, 'health_timeout');
 
@@ -278,6 +283,7 @@ export function readInputs(get: InputGetter, environment: NodeJS.ProcessEnv = {}
     drainTimeoutMs: duration(get, 'drain_timeout', '30s'),
     proxyService: optional(get, 'proxy_service'),
     haproxySocket: optional(get, 'haproxy_socket'),
+    compose,
     probe,
     maxLost: int(get, 'max_lost', 0, 1_000_000, 0),
     rollback,

@@ -6,13 +6,22 @@
  * first, containers already on the new config count as done, surplus old ones are removed first.
  */
 import type { ComposeService, UpdateOrder } from './compose.js';
+import { flavorOfLabel } from './config-hash.js';
 import { isBroken, type ContainerInfo } from './containers.js';
 import type { ServicePolicy } from './rollout-policy.js';
 
 export interface DesiredService {
   service: ComposeService;
-  /** From `compose config --hash`. */
+  /** The hash `up` writes for this config today (shown in the plan). */
   configHash: string;
+  /** Every hash that means this config (see config-hash.ts); includes configHash. Default [configHash]. */
+  configHashes?: string[];
+  /**
+   * Containers written by the other Compose flavor (v1 labels on a v2 host, or the reverse) have
+   * hashes this Compose cannot reproduce: they count as current when the service's config is the
+   * same as in the release that is serving (hashed now by this Compose), whose containers they are.
+   */
+  adopt?: { flavor: 'v1' | 'v2'; release: string };
   /** The image ID the service's image reference resolves to on the host; undefined = unknown (compare hashes only). */
   imageId?: string;
   policy: ServicePolicy;
@@ -120,15 +129,22 @@ function planService(d: DesiredService, containers: ContainerInfo[], force: bool
   p.cleanup = broken.map((c) => c.id);
   if (broken.length) p.changes.push(`${broken.length} exited/crashed/unhealthy container(s) from an earlier run to remove: ${broken.map((c) => c.name).join(', ')}`);
 
-  const isCurrent = (c: ContainerInfo) => !force && c.configHash === d.configHash && (!d.imageId || c.imageId === d.imageId);
+  const hashes = d.configHashes?.length ? d.configHashes : [d.configHash];
+  const adopted = (c: ContainerInfo) => !!d.adopt && !!c.composeVersion && flavorOfLabel(c.composeVersion) !== d.adopt.flavor;
+  const sameConfig = (c: ContainerInfo) => hashes.includes(c.configHash) || adopted(c);
+  const isCurrent = (c: ContainerInfo) => !force && sameConfig(c) && (!d.imageId || c.imageId === d.imageId);
   const current = live.filter(isCurrent);
   const outdated = live.filter((c) => !isCurrent(c));
   p.current = current.map((c) => c.id);
   const N = d.service.replicas;
+  const adoptedNow = current.filter((c) => !hashes.includes(c.configHash));
+  if (adoptedNow.length && d.adopt) {
+    p.changes.push(`adopted ${adoptedNow.length} container(s) written by Compose ${adoptedNow[0]!.composeVersion} (config unchanged since release ${d.adopt.release})`);
+  }
 
   if (force && live.length) p.changes.push('forced');
   else {
-    if (outdated.some((c) => c.configHash !== d.configHash)) p.changes.push(`config changed (hash ${short(outdated.find((c) => c.configHash !== d.configHash)!.configHash)} → ${short(d.configHash)})`);
+    if (outdated.some((c) => !sameConfig(c))) p.changes.push(`config changed (hash ${short(outdated.find((c) => !sameConfig(c))!.configHash)} → ${short(d.configHash)})`);
     else if (outdated.length && d.imageId) {
       p.changes.push(`image changed (${short(outdated[0]!.imageId)} → ${short(d.imageId)}; same config: a re-pushed tag)`);
     }

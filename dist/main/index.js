@@ -52776,7 +52776,7 @@ g.require ??= (0,external_node_module_namespaceObject.createRequire)(import.meta
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9704);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8934);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8727);
 
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e)();
@@ -52786,7 +52786,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 8934:
+/***/ 8727:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -55821,6 +55821,66 @@ function pullCommand(flavor, p, services = []) {
 const detectV2Command = 'docker compose version --short';
 const detectV1Command = 'docker-compose version --short';
 
+;// CONCATENATED MODULE: ./src/config-hash.ts
+
+/** The loaded model as JSON (v2): exactly what `up` hashes, with `$` escaped as `$$`. */
+function configJsonCommand(p) {
+    return composeCommand('v2', p, ['config', '--format', 'json']);
+}
+/** `config --hash` over a model given on stdin, resolved like the project itself (name, env file, directory). */
+function stdinHashCommand(p) {
+    return composeCommand('v2', { ...p, files: ['-'] }, ['config', '--hash=*']);
+}
+/** The same model with every service's `depends_on` removed (what `up --no-deps` hashes on Compose 2.2x). */
+function withoutDependsOn(modelJson) {
+    const model = JSON.parse(modelJson);
+    for (const svc of Object.values(model.services ?? {}))
+        delete svc.depends_on;
+    return JSON.stringify(model);
+}
+/** Merge hash lists per service, first seen first, without repeats. */
+function mergeHashes(...lists) {
+    const out = new Map();
+    for (const list of lists) {
+        for (const [svc, h] of list) {
+            const have = out.get(svc) ?? [];
+            if (!have.includes(h))
+                have.push(h);
+            out.set(svc, have);
+        }
+    }
+    return out;
+}
+/** The flavor that wrote a container, from its `com.docker.compose.version` label ('' = unknown). */
+function flavorOfLabel(version) {
+    const major = /^v?(\d+)\./.exec(version.trim())?.[1];
+    if (major === '1')
+        return 'v1';
+    if (major && Number(major) >= 2)
+        return 'v2';
+    return undefined;
+}
+/** Read the resolved model and the accepted config hashes of a stack, in as few round trips as the flavor allows. */
+async function readDesiredConfig(remote, flavor, stack, timeoutMs = 120_000) {
+    if (flavor === 'v1') {
+        const [config, hash] = await Promise.all([
+            remote.exec(composeCommand('v1', stack, ['config']), { timeoutMs }),
+            remote.exec(configHashCommand('v1', stack), { timeoutMs }),
+        ]);
+        return { modelText: config.stdout, hashes: mergeHashes(parseConfigHashes(hash.stdout)) };
+    }
+    const config = await remote.exec(configJsonCommand(stack), { timeoutMs });
+    const [asLoaded, noDeps, direct] = await Promise.all([
+        remote.exec(stdinHashCommand(stack), { timeoutMs, stdin: config.stdout }),
+        remote.exec(stdinHashCommand(stack), { timeoutMs, stdin: withoutDependsOn(config.stdout) }),
+        remote.exec(configHashCommand('v2', stack), { timeoutMs }),
+    ]);
+    return {
+        modelText: config.stdout,
+        hashes: mergeHashes(parseConfigHashes(asLoaded.stdout), parseConfigHashes(noDeps.stdout), parseConfigHashes(direct.stdout)),
+    };
+}
+
 // EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
 var dist = __nccwpck_require__(8815);
 ;// CONCATENATED MODULE: ./src/duration.ts
@@ -56354,6 +56414,7 @@ function toContainer(c) {
         startedAt: String(state.StartedAt ?? ''),
         ips,
         oneoff: /^true$/i.test(labels['com.docker.compose.oneoff'] ?? ''),
+        composeVersion: labels['com.docker.compose.version'] ?? '',
     };
 }
 /** Exited, dead, never started or crash-looping: cleaned up, never counted as a serving replica. */
@@ -56589,6 +56650,9 @@ function readInputs(get, environment = {}) {
         throw new InputError('release', 'is only used with rollback: true');
     if (release && !/^[A-Za-z0-9._-]+$/.test(release))
         throw new InputError('release', `'${release}' is not a release id (like 20261123T193000Z-abc1234)`);
+    const compose = (get('compose').trim() || 'auto');
+    if (!['auto', 'v1', 'v2'].includes(compose))
+        throw new InputError('compose', `expected auto, v2 or v1, got '${compose}'`);
     const environmentName = optional(get, 'environment');
     const healthTimeout = optional(get, 'health_timeout');
     return {
@@ -56616,6 +56680,7 @@ function readInputs(get, environment = {}) {
         drainTimeoutMs: duration(get, 'drain_timeout', '30s'),
         proxyService: optional(get, 'proxy_service'),
         haproxySocket: optional(get, 'haproxy_socket'),
+        compose,
         probe,
         maxLost: inputs_int(get, 'max_lost', 0, 1_000_000, 0),
         rollback,
@@ -56685,29 +56750,37 @@ function renderEnvFile(env) {
 
 ;// CONCATENATED MODULE: ./src/host.ts
 // Markers keep the parse independent of whatever the login shell prints around the output.
+// Both flavors are looked up: a host may have both (v1 kept beside the v2 plugin).
 const FACTS_SCRIPT = [
     'printf "docker=%s\\n" "$(docker version --format "{{.Server.Version}}" 2>&1 | tail -n 1)"',
-    'if v=$(docker compose version --short 2>/dev/null); then printf "compose=v2 %s\\n" "$v";',
-    'elif v=$(docker-compose version --short 2>/dev/null); then printf "compose=v1 %s\\n" "$v";',
-    'else echo "compose=none"; fi',
+    'if v=$(docker compose version --short 2>/dev/null); then printf "compose=v2 %s\\n" "$v"; fi',
+    'if v=$(docker-compose version --short 2>/dev/null); then printf "compose=v1 %s\\n" "$v"; fi',
+    'echo "compose=none"',
 ].join('\n');
-function parseHostFacts(stdout, username) {
+function parseHostFacts(stdout, username, prefer = 'auto') {
     const docker = /^docker=(.*)$/m.exec(stdout)?.[1]?.trim() ?? '';
-    const compose = /^compose=(v1|v2|none)\s*(\S*)/m.exec(stdout);
+    const found = [...stdout.matchAll(/^compose=(v1|v2)\s*(\S*)/gm)].map((m) => ({ flavor: m[1], version: m[2] ?? '' }));
+    // v2 first when both are there: v1 is end-of-life.
+    const compose = prefer === 'auto' ? (found.find((f) => f.flavor === 'v2') ?? found[0]) : found.find((f) => f.flavor === prefer);
     if (!/^\d+\.\d+/.test(docker)) {
         if (/permission denied/i.test(docker)) {
             throw new Error(`user '${username}' cannot reach the Docker engine (permission denied on docker.sock): add it to the docker group (sudo usermod -aG docker ${username}) and reconnect`);
         }
         throw new Error(`Docker is not usable on the host: ${docker || 'no docker command'}. Install the Docker engine and make sure it is running.`);
     }
-    if (!compose || compose[1] === 'none') {
+    if (!compose && prefer !== 'auto') {
+        const other = found[0] ? ` (the host has Compose ${found[0].flavor} ${found[0].version}: set compose: ${found[0].flavor} or auto)` : '';
+        const cmd = prefer === 'v2' ? '`docker compose` (the Compose v2 plugin)' : '`docker-compose` (Compose v1)';
+        throw new Error(`input 'compose' asks for ${prefer}, but ${cmd} does not work on the host${other}`);
+    }
+    if (!compose) {
         throw new Error('neither `docker compose` (v2) nor `docker-compose` (v1) works on the host: install the Compose plugin (docker-compose-plugin) or docker-compose');
     }
-    return { dockerVersion: docker, compose: compose[1], composeVersion: compose[2] ?? '' };
+    return { dockerVersion: docker, compose: compose.flavor, composeVersion: compose.version.replace(/^v/, '') };
 }
-async function readHostFacts(remote, username) {
+async function readHostFacts(remote, username, prefer = 'auto') {
     const r = await remote.exec(FACTS_SCRIPT, { check: false, timeoutMs: 60_000 });
-    return parseHostFacts(r.stdout, username);
+    return parseHostFacts(r.stdout, username, prefer);
 }
 
 ;// CONCATENATED MODULE: ./src/images.ts
@@ -56798,6 +56871,7 @@ async function phase(name, fn) {
 
 ;// CONCATENATED MODULE: ./src/plan.ts
 
+
 function planDeploy(input) {
     const { desired, running, only, force = false } = input;
     const selected = (name) => !only?.length || only.includes(name);
@@ -56852,16 +56926,23 @@ function planService(d, containers, force) {
     p.cleanup = broken.map((c) => c.id);
     if (broken.length)
         p.changes.push(`${broken.length} exited/crashed/unhealthy container(s) from an earlier run to remove: ${broken.map((c) => c.name).join(', ')}`);
-    const isCurrent = (c) => !force && c.configHash === d.configHash && (!d.imageId || c.imageId === d.imageId);
+    const hashes = d.configHashes?.length ? d.configHashes : [d.configHash];
+    const adopted = (c) => !!d.adopt && !!c.composeVersion && flavorOfLabel(c.composeVersion) !== d.adopt.flavor;
+    const sameConfig = (c) => hashes.includes(c.configHash) || adopted(c);
+    const isCurrent = (c) => !force && sameConfig(c) && (!d.imageId || c.imageId === d.imageId);
     const current = live.filter(isCurrent);
     const outdated = live.filter((c) => !isCurrent(c));
     p.current = current.map((c) => c.id);
     const N = d.service.replicas;
+    const adoptedNow = current.filter((c) => !hashes.includes(c.configHash));
+    if (adoptedNow.length && d.adopt) {
+        p.changes.push(`adopted ${adoptedNow.length} container(s) written by Compose ${adoptedNow[0].composeVersion} (config unchanged since release ${d.adopt.release})`);
+    }
     if (force && live.length)
         p.changes.push('forced');
     else {
-        if (outdated.some((c) => c.configHash !== d.configHash))
-            p.changes.push(`config changed (hash ${plan_short(outdated.find((c) => c.configHash !== d.configHash).configHash)} → ${plan_short(d.configHash)})`);
+        if (outdated.some((c) => !sameConfig(c)))
+            p.changes.push(`config changed (hash ${plan_short(outdated.find((c) => !sameConfig(c)).configHash)} → ${plan_short(d.configHash)})`);
         else if (outdated.length && d.imageId) {
             p.changes.push(`image changed (${plan_short(outdated[0].imageId)} → ${plan_short(d.imageId)}; same config: a re-pushed tag)`);
         }
@@ -60810,22 +60891,42 @@ async function connectHost(inputs, log, options = {}) {
     });
 }
 /** The desired state of a stack on the host: resolved Compose model, config hashes, image IDs. */
-async function desiredState(s, stack, routed) {
+async function desiredState(s, stack, routed, serving) {
     const { remote, flavor, inputs } = s;
-    const config = await remote.exec(composeCommand(flavor, stack, ['config']), { timeoutMs: 120_000 });
-    const model = parseCompose([{ name: "compose config", text: config.stdout }], { interpolate: false });
-    const hashes = parseConfigHashes((await remote.exec(configHashCommand(flavor, stack), { timeoutMs: 120_000 })).stdout);
+    const config = await readDesiredConfig(remote, flavor, stack);
+    const model = parseCompose([{ name: 'compose config', text: config.modelText }], { interpolate: false });
     const ids = await resolveImages(remote, flavor, stack, model.services, inputs.pull, s.log, inputs.commandTimeoutMs);
     const check = checkPolicies(model, routed, inputs.services.length ? inputs.services : undefined);
     if (check.errors.length)
         throw new Error(`the deploy was refused before any change on the host:\n- ${check.errors.join('\n- ')}`);
+    const adopt = await adoptable(s, config.hashes, serving);
     const desired = model.services.map((service) => {
-        const configHash = hashes.get(service.name);
-        if (!configHash)
+        const configHashes = config.hashes.get(service.name);
+        if (!configHashes?.length)
             throw new Error(`compose config --hash printed no hash for service ${service.name}`);
-        return { service, configHash, imageId: ids.get(service.name), policy: check.policies.get(service.name) };
+        const adoptFrom = adopt.has(service.name) && serving ? { flavor, release: serving.id } : undefined;
+        return { service, configHash: configHashes[0], configHashes, imageId: ids.get(service.name), policy: check.policies.get(service.name), adopt: adoptFrom };
     });
     return { model, desired };
+}
+/**
+ * Services whose containers written by the other Compose flavor (a host upgraded from v1 to v2
+ * between deploys) can be kept: their config is the same in the serving release, hashed now by
+ * this Compose. Costs round trips only when such containers exist.
+ */
+async function adoptable(s, hashes, serving) {
+    if (!serving)
+        return new Set();
+    const running = await listProjectContainers(s.remote, s.inputs.project);
+    if (!running.some((c) => c.composeVersion && flavorOfLabel(c.composeVersion) !== s.flavor))
+        return new Set();
+    const servingStack = stackOf(s.remoteDir, serving.composeFiles, { release: serving.id }, s.inputs.project);
+    const before = (await readDesiredConfig(s.remote, s.flavor, servingStack)).hashes;
+    const out = new Set();
+    for (const [svc, now] of hashes)
+        if ((before.get(svc) ?? []).some((h) => now.includes(h)))
+            out.add(svc);
+    return out;
 }
 async function makePlan(s, desired, force) {
     const running = await listProjectContainers(s.remote, s.inputs.project);
@@ -60889,7 +60990,7 @@ async function deploy(inputs, run, report, log = coreLog) {
         return r;
     });
     try {
-        const facts = await readHostFacts(remote, inputs.username);
+        const facts = await readHostFacts(remote, inputs.username, inputs.compose);
         log.info(`Docker ${facts.dockerVersion}, Compose ${facts.compose} ${facts.composeVersion}`);
         const remoteDir = await resolveRemoteDir(remote, inputs.remoteDir);
         const s = { cleanups: [], inputs, run, remote, flavor: facts.compose, remoteDir, timeline, log, report };
@@ -60962,7 +61063,8 @@ async function deployLocked(s, files, routed) {
         const cfg = cfgPath ? await readRemote(remote, external_node_path_.posix.join(remoteDir, 'releases', id, cfgPath)) : undefined;
         routed = cfg ? routedFromCfg(cfg, target) : [];
     }
-    const { model, desired } = await phase('Plan', async () => desiredState(s, releaseStack, routed));
+    const serving = current ? releases.find((r) => r.id === current) : undefined;
+    const { model, desired } = await phase('Plan', async () => desiredState(s, releaseStack, routed, serving));
     const plan = await makePlan(s, desired, inputs.force);
     const proxyService = findProxyService(model.services, inputs.proxyService)?.name;
     const proxyRolls = plan.services.find((p) => p.service === proxyService && p.action === 'roll');
@@ -61059,7 +61161,7 @@ async function deployLocked(s, files, routed) {
                 await pinImages(remote, pinsOf(previous));
                 await activateRelease(remote, remoteDir, previous.id);
                 const prevStack = stackOf(remoteDir, previous.composeFiles, 'app', inputs.project);
-                const back = await desiredState({ ...s }, prevStack, routed);
+                const back = await desiredState({ ...s }, prevStack, routed, previous);
                 const backPlan = await makePlan(s, back.desired, false);
                 log.info(renderPlan(backPlan));
                 const r = await rollOut({ remote, flavor: s.flavor, stack: prevStack, gate, timeline, log, healthTimeoutMs: inputs.healthTimeoutMs, proxyService, routedServices: new Set(routed) }, backPlan);

@@ -52430,29 +52430,37 @@ function envfile_renderEnvFile(env) {
 
 ;// CONCATENATED MODULE: ./src/host.ts
 // Markers keep the parse independent of whatever the login shell prints around the output.
+// Both flavors are looked up: a host may have both (v1 kept beside the v2 plugin).
 const FACTS_SCRIPT = [
     'printf "docker=%s\\n" "$(docker version --format "{{.Server.Version}}" 2>&1 | tail -n 1)"',
-    'if v=$(docker compose version --short 2>/dev/null); then printf "compose=v2 %s\\n" "$v";',
-    'elif v=$(docker-compose version --short 2>/dev/null); then printf "compose=v1 %s\\n" "$v";',
-    'else echo "compose=none"; fi',
+    'if v=$(docker compose version --short 2>/dev/null); then printf "compose=v2 %s\\n" "$v"; fi',
+    'if v=$(docker-compose version --short 2>/dev/null); then printf "compose=v1 %s\\n" "$v"; fi',
+    'echo "compose=none"',
 ].join('\n');
-function parseHostFacts(stdout, username) {
+function parseHostFacts(stdout, username, prefer = 'auto') {
     const docker = /^docker=(.*)$/m.exec(stdout)?.[1]?.trim() ?? '';
-    const compose = /^compose=(v1|v2|none)\s*(\S*)/m.exec(stdout);
+    const found = [...stdout.matchAll(/^compose=(v1|v2)\s*(\S*)/gm)].map((m) => ({ flavor: m[1], version: m[2] ?? '' }));
+    // v2 first when both are there: v1 is end-of-life.
+    const compose = prefer === 'auto' ? (found.find((f) => f.flavor === 'v2') ?? found[0]) : found.find((f) => f.flavor === prefer);
     if (!/^\d+\.\d+/.test(docker)) {
         if (/permission denied/i.test(docker)) {
             throw new Error(`user '${username}' cannot reach the Docker engine (permission denied on docker.sock): add it to the docker group (sudo usermod -aG docker ${username}) and reconnect`);
         }
         throw new Error(`Docker is not usable on the host: ${docker || 'no docker command'}. Install the Docker engine and make sure it is running.`);
     }
-    if (!compose || compose[1] === 'none') {
+    if (!compose && prefer !== 'auto') {
+        const other = found[0] ? ` (the host has Compose ${found[0].flavor} ${found[0].version}: set compose: ${found[0].flavor} or auto)` : '';
+        const cmd = prefer === 'v2' ? '`docker compose` (the Compose v2 plugin)' : '`docker-compose` (Compose v1)';
+        throw new Error(`input 'compose' asks for ${prefer}, but ${cmd} does not work on the host${other}`);
+    }
+    if (!compose) {
         throw new Error('neither `docker compose` (v2) nor `docker-compose` (v1) works on the host: install the Compose plugin (docker-compose-plugin) or docker-compose');
     }
-    return { dockerVersion: docker, compose: compose[1], composeVersion: compose[2] ?? '' };
+    return { dockerVersion: docker, compose: compose.flavor, composeVersion: compose.version.replace(/^v/, '') };
 }
-async function host_readHostFacts(remote, username) {
+async function host_readHostFacts(remote, username, prefer = 'auto') {
     const r = await remote.exec(FACTS_SCRIPT, { check: false, timeoutMs: 60_000 });
-    return parseHostFacts(r.stdout, username);
+    return parseHostFacts(r.stdout, username, prefer);
 }
 
 // EXTERNAL MODULE: ./src/log.ts
@@ -55138,22 +55146,42 @@ async function connectHost(inputs, log, options = {}) {
     });
 }
 /** The desired state of a stack on the host: resolved Compose model, config hashes, image IDs. */
-async function desiredState(s, stack, routed) {
+async function desiredState(s, stack, routed, serving) {
     const { remote, flavor, inputs } = s;
-    const config = await remote.exec(composeCommand(flavor, stack, ['config']), { timeoutMs: 120_000 });
-    const model = parseCompose([{ name: "compose config", text: config.stdout }], { interpolate: false });
-    const hashes = parseConfigHashes((await remote.exec(configHashCommand(flavor, stack), { timeoutMs: 120_000 })).stdout);
+    const config = await readDesiredConfig(remote, flavor, stack);
+    const model = parseCompose([{ name: 'compose config', text: config.modelText }], { interpolate: false });
     const ids = await resolveImages(remote, flavor, stack, model.services, inputs.pull, s.log, inputs.commandTimeoutMs);
     const check = checkPolicies(model, routed, inputs.services.length ? inputs.services : undefined);
     if (check.errors.length)
         throw new Error(`the deploy was refused before any change on the host:\n- ${check.errors.join('\n- ')}`);
+    const adopt = await adoptable(s, config.hashes, serving);
     const desired = model.services.map((service) => {
-        const configHash = hashes.get(service.name);
-        if (!configHash)
+        const configHashes = config.hashes.get(service.name);
+        if (!configHashes?.length)
             throw new Error(`compose config --hash printed no hash for service ${service.name}`);
-        return { service, configHash, imageId: ids.get(service.name), policy: check.policies.get(service.name) };
+        const adoptFrom = adopt.has(service.name) && serving ? { flavor, release: serving.id } : undefined;
+        return { service, configHash: configHashes[0], configHashes, imageId: ids.get(service.name), policy: check.policies.get(service.name), adopt: adoptFrom };
     });
     return { model, desired };
+}
+/**
+ * Services whose containers written by the other Compose flavor (a host upgraded from v1 to v2
+ * between deploys) can be kept: their config is the same in the serving release, hashed now by
+ * this Compose. Costs round trips only when such containers exist.
+ */
+async function adoptable(s, hashes, serving) {
+    if (!serving)
+        return new Set();
+    const running = await listProjectContainers(s.remote, s.inputs.project);
+    if (!running.some((c) => c.composeVersion && flavorOfLabel(c.composeVersion) !== s.flavor))
+        return new Set();
+    const servingStack = stackOf(s.remoteDir, serving.composeFiles, { release: serving.id }, s.inputs.project);
+    const before = (await readDesiredConfig(s.remote, s.flavor, servingStack)).hashes;
+    const out = new Set();
+    for (const [svc, now] of hashes)
+        if ((before.get(svc) ?? []).some((h) => now.includes(h)))
+            out.add(svc);
+    return out;
 }
 async function makePlan(s, desired, force) {
     const running = await listProjectContainers(s.remote, s.inputs.project);
@@ -55217,7 +55245,7 @@ async function deploy(inputs, run, report, log = coreLog) {
         return r;
     });
     try {
-        const facts = await readHostFacts(remote, inputs.username);
+        const facts = await readHostFacts(remote, inputs.username, inputs.compose);
         log.info(`Docker ${facts.dockerVersion}, Compose ${facts.compose} ${facts.composeVersion}`);
         const remoteDir = await resolveRemoteDir(remote, inputs.remoteDir);
         const s = { cleanups: [], inputs, run, remote, flavor: facts.compose, remoteDir, timeline, log, report };
@@ -55290,7 +55318,8 @@ async function deployLocked(s, files, routed) {
         const cfg = cfgPath ? await readRemote(remote, posix.join(remoteDir, 'releases', id, cfgPath)) : undefined;
         routed = cfg ? routedFromCfg(cfg, target) : [];
     }
-    const { model, desired } = await phase('Plan', async () => desiredState(s, releaseStack, routed));
+    const serving = current ? releases.find((r) => r.id === current) : undefined;
+    const { model, desired } = await phase('Plan', async () => desiredState(s, releaseStack, routed, serving));
     const plan = await makePlan(s, desired, inputs.force);
     const proxyService = findProxyService(model.services, inputs.proxyService)?.name;
     const proxyRolls = plan.services.find((p) => p.service === proxyService && p.action === 'roll');
@@ -55387,7 +55416,7 @@ async function deployLocked(s, files, routed) {
                 await pinImages(remote, pinsOf(previous));
                 await activateRelease(remote, remoteDir, previous.id);
                 const prevStack = stackOf(remoteDir, previous.composeFiles, 'app', inputs.project);
-                const back = await desiredState({ ...s }, prevStack, routed);
+                const back = await desiredState({ ...s }, prevStack, routed, previous);
                 const backPlan = await makePlan(s, back.desired, false);
                 log.info(renderPlan(backPlan));
                 const r = await rollOut({ remote, flavor: s.flavor, stack: prevStack, gate, timeline, log, healthTimeoutMs: inputs.healthTimeoutMs, proxyService, routedServices: new Set(routed) }, backPlan);
@@ -55736,6 +55765,9 @@ function readInputs(get, environment = {}) {
         throw new InputError('release', 'is only used with rollback: true');
     if (release && !/^[A-Za-z0-9._-]+$/.test(release))
         throw new InputError('release', `'${release}' is not a release id (like 20261123T193000Z-abc1234)`);
+    const compose = (get('compose').trim() || 'auto');
+    if (!['auto', 'v1', 'v2'].includes(compose))
+        throw new InputError('compose', `expected auto, v2 or v1, got '${compose}'`);
     const environmentName = optional(get, 'environment');
     const healthTimeout = optional(get, 'health_timeout');
     return {
@@ -55763,6 +55795,7 @@ function readInputs(get, environment = {}) {
         drainTimeoutMs: duration(get, 'drain_timeout', '30s'),
         proxyService: optional(get, 'proxy_service'),
         haproxySocket: optional(get, 'haproxy_socket'),
+        compose,
         probe,
         maxLost: int(get, 'max_lost', 0, 1_000_000, 0),
         rollback,

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # handoff test bench: one machine, everything an end-to-end test needs. Idempotent; run as root.
-#   - Debian packages: docker.io, docker-compose (v1), openssh-server, haproxy, busybox-static, ...
+#   - Debian packages: docker.io, docker-compose (v1), the Compose v2 plugin (from trixie), openssh-server, haproxy, busybox-static, ...
 #   - dockerd (started in the background if `docker info` fails; log /var/log/handoff-dockerd.log)
 #   - user `deploy` (docker group) reachable by key on sshd 127.0.0.1:2222, jump sshd 127.0.0.1:2223
 #   - keys, known_hosts files and facts in <repo>/.bench/ (bench.json, bench.env)
@@ -69,6 +69,28 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$created_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
 fi
 
+# ---- 1b. Compose v2 -------------------------------------------------------------------------
+# Hosts installed today run the v2 plugin (`docker compose`); bookworm has only v1. Debian trixie's
+# docker-compose package holds the v2 plugin and needs only libc6 >= 2.34 (bookworm has 2.36). The
+# trixie suite is added with pin priority 50, so nothing upgrades from it by itself, and only the
+# plugin is taken from the package (dpkg -x): bookworm's v1 `docker-compose` stays for the v1 tests.
+COMPOSE_PLUGIN=/usr/libexec/docker/cli-plugins/docker-compose
+if ! "$COMPOSE_PLUGIN" version >/dev/null 2>&1; then
+  bench_log "installing the Compose v2 plugin from Debian trixie (pinned at priority 50)"
+  if [ ! -f /etc/apt/sources.list.d/handoff-trixie.sources ]; then
+    printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: trixie\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+      >/etc/apt/sources.list.d/handoff-trixie.sources
+  fi
+  printf 'Package: *\nPin: release n=trixie\nPin-Priority: 50\n' >/etc/apt/preferences.d/handoff-trixie
+  apt-get update -qq
+  tmp="$(mktemp -d)"
+  (cd "$tmp" && apt-get download -qq docker-compose/trixie 2>/dev/null) || bench_die "apt-get download docker-compose/trixie failed"
+  dpkg -x "$tmp"/docker-compose_*.deb "$tmp/x"
+  install -D -m 0755 "$tmp/x/usr/libexec/docker/cli-plugins/docker-compose" "$COMPOSE_PLUGIN"
+  rm -rf "$tmp"
+  "$COMPOSE_PLUGIN" version >/dev/null || bench_die "the Compose v2 plugin does not run"
+fi
+
 # ---- 2. dockerd -------------------------------------------------------------------------------
 if ! DOCKER="$(bench_docker_client)"; then
   if ! pgrep -x dockerd >/dev/null; then
@@ -83,7 +105,9 @@ if ! DOCKER="$(bench_docker_client)"; then
   [ -n "${DOCKER:-}" ] || bench_die "dockerd did not answer within 60 s; see /var/log/handoff-dockerd.log"
 fi
 DOCKER_SERVER="$("$DOCKER" version --format '{{.Server.Version}}')"
-COMPOSE_VERSION="$(docker-compose version --short 2>/dev/null)" || bench_die "docker-compose version failed"
+COMPOSE_V1_VERSION="$(docker-compose version --short 2>/dev/null)" || bench_die "docker-compose (v1) version failed"
+COMPOSE_V1_VERSION="${COMPOSE_V1_VERSION#v}"
+COMPOSE_VERSION="$("$DOCKER" compose version --short 2>/dev/null)" || bench_die "docker compose (v2) version failed"
 COMPOSE_VERSION="${COMPOSE_VERSION#v}"
 
 # ---- 3. deploy user ---------------------------------------------------------------------------
@@ -247,7 +271,7 @@ FP="$(ssh-keygen -l -f "$SSHD_DIR/ssh_host_ed25519_key.pub" | awk '{print $2}')"
 JUMP_FP="$(ssh-keygen -l -f "$SSHD_DIR/jump_host_ed25519_key.pub" | awk '{print $2}')"
 
 BENCH_DIR="$BENCH_DIR" SSH_PORT="$SSH_PORT" JUMP_PORT="$JUMP_PORT" DEPLOY="$DEPLOY" FP="$FP" \
-JUMP_FP="$JUMP_FP" DOCKER="$DOCKER" COMPOSE_VERSION="$COMPOSE_VERSION" SCRIPT_DIR="$BENCH_SCRIPT_DIR" \
+JUMP_FP="$JUMP_FP" DOCKER="$DOCKER" COMPOSE_VERSION="$COMPOSE_VERSION" COMPOSE_V1_VERSION="$COMPOSE_V1_VERSION" DOCKER_SERVER="$DOCKER_SERVER" SCRIPT_DIR="$BENCH_SCRIPT_DIR" \
 APP_REPO="$BENCH_APP_REPO" HAPROXY_IMAGE="$BENCH_HAPROXY_IMAGE" node -e '
 const fs = require("fs");
 const e = process.env, d = e.BENCH_DIR;
@@ -270,8 +294,12 @@ const b = {
   jumpKnownHosts: d + "/jump_known_hosts",
   fingerprint: e.FP,
   jumpFingerprint: e.JUMP_FP,
-  composeCommand: "docker-compose",
+  // handoff drives v2 (compose: auto picks it); v1 stays for the v1 pass and the upgrade test.
+  composeCommand: "docker compose",
   composeVersion: e.COMPOSE_VERSION,
+  composeV1Command: "docker-compose",
+  composeV1Version: e.COMPOSE_V1_VERSION,
+  dockerVersion: e.DOCKER_SERVER,
   dockerCommand: e.DOCKER,
   images: {
     appBase: e.APP_REPO + ":base",
@@ -304,8 +332,10 @@ process.stdout.write(JSON.stringify(b, null, 2) + "\n");
   printf 'export BENCH_JUMP_KNOWN_HOSTS=%q\n' "$BENCH_DIR/jump_known_hosts"
   printf 'export BENCH_FINGERPRINT=%q\n' "$FP"
   printf 'export BENCH_JUMP_FINGERPRINT=%q\n' "$JUMP_FP"
-  printf 'export BENCH_COMPOSE_COMMAND=%q\n' docker-compose
+  printf 'export BENCH_COMPOSE_COMMAND=%q\n' 'docker compose'
   printf 'export BENCH_COMPOSE_VERSION=%q\n' "$COMPOSE_VERSION"
+  printf 'export BENCH_COMPOSE_V1_COMMAND=%q\n' docker-compose
+  printf 'export BENCH_COMPOSE_V1_VERSION=%q\n' "$COMPOSE_V1_VERSION"
   printf 'export BENCH_DOCKER_COMMAND=%q\n' "$DOCKER"
   printf 'export BENCH_IMAGE_APP_BASE=%q\n' "$BENCH_APP_REPO:base"
   printf 'export BENCH_IMAGE_APP_V1=%q\n' "$BENCH_APP_REPO:v1"
@@ -336,7 +366,8 @@ chown "$OWNER" "$BENCH_APP_TAR" "$BENCH_APP_INPUTS" 2>/dev/null || true
 ms=$(( ($(date +%s%N) - T0) / 1000000 ))
 cat >&2 <<EOF
 [bench] ready in ${ms} ms
-  docker:    $DOCKER (server $DOCKER_SERVER), docker-compose $COMPOSE_VERSION
+  docker:    $DOCKER (server $DOCKER_SERVER)
+  compose:   v2 $COMPOSE_VERSION (\`docker compose\`, what handoff picks by default), v1 $COMPOSE_V1_VERSION (\`docker-compose\`)
   ssh:       deploy@127.0.0.1:$SSH_PORT ($FP), jump 127.0.0.1:$JUMP_PORT ($JUMP_FP)
   images:    $BENCH_APP_REPO:{base,v1,v2}, $BENCH_HAPROXY_IMAGE
   new image: scripts/bench/make-app-image.sh $BENCH_APP_REPO:v3 v3

@@ -157,6 +157,9 @@ export async function runAction(inputs: Record<string, string>, options: RunOpti
     RUNNER_DEBUG: '',
     ...options.env,
   };
+  // The v1 pass of the suite (scripts/test.sh) runs the same tests with compose: v1.
+  const compose = process.env.HANDOFF_E2E_COMPOSE;
+  if (compose && inputs.compose === undefined) inputs = { ...inputs, compose };
   for (const [name, value] of Object.entries(inputs)) env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] = value;
 
   const main = await spawnNode(join(repo, 'dist/main/index.js'), env, options.killAfterMs, options.onLog);

@@ -1,13 +1,15 @@
 /**
- * rollOut against the bench's Docker with docker-compose v1, through a local-shell Remote:
- * create, roll to a new image start-first, then a failing rollout that must leave the old replicas.
+ * rollOut against the bench's Docker with Compose v2 and v1, through a local-shell Remote:
+ * create, roll to a new image start-first, a second identical deploy that changes nothing, then a
+ * failing rollout that must leave the old replicas.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { configCommand, configHashCommand, parseConfigHashes, type ComposeProject } from '../../src/compose-cli.js';
+import { composeCommand, type ComposeFlavor, type ComposeProject } from '../../src/compose-cli.js';
+import { readDesiredConfig } from '../../src/config-hash.js';
 import { parseCompose } from '../../src/compose.js';
 import { listProjectContainers } from '../../src/containers.js';
 import { planDeploy, type DesiredService } from '../../src/plan.js';
@@ -37,7 +39,8 @@ services:
       retries: 2
 `;
 
-test('rollOut on the bench (compose v1): create, roll, failed roll keeps the old replicas', { skip: !bench && 'no bench', timeout: 240_000 }, async () => {
+for (const flavor of ['v2', 'v1'] as ComposeFlavor[]) {
+test(`rollOut on the bench (Compose ${flavor}): create, roll, unchanged, failed roll keeps the old replicas`, { skip: !bench && 'no bench', timeout: 240_000 }, async () => {
   const remote = new LocalRemote();
   const dir = mkdtempSync(join(tmpdir(), 'handoff-e2e-'));
   const project = `handoff-e2e-engine-${process.pid}`;
@@ -48,19 +51,19 @@ test('rollOut on the bench (compose v1): create, roll, failed roll keeps the old
 
   async function deploy(env: Record<string, string>) {
     writeFileSync(stack.envFile!, Object.entries(env).map(([k, v]) => `${k}=${v}`).join('\n') + '\n');
-    const config = await remote.exec(configCommand('v1', stack));
-    const model = parseCompose([{ name: 'compose config', text: config.stdout }], { interpolate: false });
-    const hashes = parseConfigHashes((await remote.exec(configHashCommand('v1', stack))).stdout);
+    const config = await readDesiredConfig(remote, flavor, stack);
+    const model = parseCompose([{ name: 'compose config', text: config.modelText }], { interpolate: false });
     const { policies, errors } = checkPolicies(model, ['web']);
     assert.deepEqual(errors, []);
     const desired: DesiredService[] = [];
     for (const service of model.services) {
       const id = (await remote.exec(shqAll(['docker', 'image', 'inspect', '--format', '{{.Id}}', service.image!]))).stdout.trim();
-      desired.push({ service, configHash: hashes.get(service.name)!, imageId: id, policy: policies.get(service.name)! });
+      const configHashes = config.hashes.get(service.name)!;
+      desired.push({ service, configHash: configHashes[0]!, configHashes, imageId: id, policy: policies.get(service.name)! });
     }
     const plan = planDeploy({ desired, running: await listProjectContainers(remote, project) });
     const timeline = new Timeline();
-    const result = await rollOut({ remote, flavor: 'v1', stack, gate: degradedGate, timeline, log, pollMs: 300 }, plan);
+    const result = await rollOut({ remote, flavor, stack, gate: degradedGate, timeline, log, pollMs: 300 }, plan);
     return { plan, result, timeline };
   }
   const web = async () => (await listProjectContainers(remote, project)).filter((c) => c.service === 'web');
@@ -87,6 +90,10 @@ test('rollOut on the bench (compose v1): create, roll, failed roll keeps the old
 
     const again = await deploy({ APP_IMAGE: 'handoff-test-app:v2' });
     assert.equal(again.plan.changes, false, 'a second identical deploy changes nothing');
+    assert.deepEqual((await web()).map((c) => c.id).sort(), v2.map((c) => c.id).sort());
+    // Compose names its containers project_web_N (v1) or project-web-N (v2).
+    const sep = flavor === 'v1' ? '_' : '-';
+    assert.ok(v2.every((c) => c.name.startsWith(`${project}${sep}web${sep}`)), v2.map((c) => c.name).join(' '));
 
     const bad = await deploy({ APP_IMAGE: 'handoff-test-app:v2', HEALTH_FAIL: '1' });
     assert.equal(bad.result.ok, false);
@@ -96,7 +103,8 @@ test('rollOut on the bench (compose v1): create, roll, failed roll keeps the old
     const after = await web();
     assert.deepEqual(after.map((c) => c.id).sort(), v2.map((c) => c.id).sort(), 'the failed container is gone and the old ones serve');
   } finally {
-    await remote.exec(shqAll(['docker-compose', '-p', project, '-f', file, '--env-file', stack.envFile!, 'down', '-v', '-t', '1']), { check: false });
+    await remote.exec(composeCommand(flavor, stack, ['down', '-v', '-t', '1']), { check: false });
     rmSync(dir, { recursive: true, force: true });
   }
 });
+}

@@ -41,7 +41,7 @@ function ctr(service: string, fields: Partial<ContainerInfo> = {}): ContainerInf
   return {
     id: `${service}-${seq}`, name: `p_${service}_${seq}`, service, project: 'p', number: seq, configHash: H1, imageId: `sha256:img-${service}`,
     image: 'x', state: 'running', health: 'healthy', healthLog: [], exitCode: 0, restartCount: 0,
-    createdAt: `2026-01-01T00:00:${String(seq).padStart(2, '0')}Z`, startedAt: '', ips: { p_default: `172.18.0.${seq}` }, oneoff: false, ...fields,
+    createdAt: `2026-01-01T00:00:${String(seq).padStart(2, '0')}Z`, startedAt: '', ips: { p_default: `172.18.0.${seq}` }, oneoff: false, composeVersion: '2.26.1', ...fields,
   };
 }
 const steady = () => [ctr('db'), ctr('web'), ctr('web'), ctr('web'), ctr('proxy')];
@@ -199,4 +199,37 @@ test('policy: order in the file wins over routing', () => {
 test('markdown plan shows action, replicas, order and why', () => {
   const md = renderPlanMarkdown(planDeploy({ desired: desired({ web: H2 }), running: steady() }));
   assert.match(md, /\| web \| roll \| 3 → 3 \| start-first \| routed by the proxy.*config changed.* \| \+1 -1, \+1 -1, \+1 -1 \|/);
+});
+
+test('Compose v2: a container labelled with any of the config\'s hashes (e.g. the no-deps hash) is current', () => {
+  const H3 = '3'.repeat(64);
+  const running = [ctr('db'), ctr('web'), ctr('web'), ctr('web'), ctr('proxy', { configHash: H3 })];
+  const plan = planDeploy({ desired: desired({}, {}, (d) => { if (d.service.name === 'proxy') d.configHashes = [H1, H3]; }), running });
+  assert.equal(plan.services.find((s) => s.service === 'proxy')!.action, 'keep');
+  assert.equal(plan.changes, false);
+  // Without the alternative hash it is a change: the test above is not vacuous.
+  const again = planDeploy({ desired: desired(), running });
+  assert.equal(again.services.find((s) => s.service === 'proxy')!.action, 'roll');
+});
+
+test('upgrade v1 -> v2: v1-written containers are adopted when the config is unchanged since the serving release', () => {
+  const V1 = 'a'.repeat(64);
+  const v1 = { configHash: V1, composeVersion: '1.29.2' };
+  const running = [ctr('db', v1), ctr('web', v1), ctr('web', v1), ctr('web', v1), ctr('proxy', v1)];
+  const adopt = { flavor: 'v2' as const, release: 'R1' };
+  // web changed (not adoptable), db and proxy unchanged since R1.
+  const plan = planDeploy({ desired: desired({ web: H2 }, {}, (d) => { if (d.service.name !== 'web') d.adopt = adopt; }), running });
+  const by = (n: string) => plan.services.find((s) => s.service === n)!;
+  assert.equal(by('proxy').action, 'keep');
+  assert.equal(by('db').action, 'keep');
+  assert.match(by('proxy').changes.join(' '), /adopted 1 container\(s\) written by Compose 1\.29\.2 \(config unchanged since release R1\)/);
+  // The changed service is rolled batch by batch, not recreated at once.
+  assert.equal(by('web').action, 'roll');
+  assert.deepEqual(by('web').batches.map((b) => [b.start, b.remove.length]), [[1, 1], [1, 1], [1, 1]]);
+  // Adoption is for the other flavor only: a v2 container with an unknown hash is still a change.
+  const plan2 = planDeploy({ desired: desired({}, {}, (d) => { d.adopt = adopt; }), running: [ctr('db', { configHash: V1 }), ctr('web'), ctr('web'), ctr('web'), ctr('proxy')] });
+  assert.equal(plan2.services.find((s) => s.service === 'db')!.action, 'roll');
+  // An adopted container still needs the desired image.
+  const plan3 = planDeploy({ desired: desired({}, { proxy: 'sha256:new' }, (d) => { d.adopt = adopt; }), running });
+  assert.equal(plan3.services.find((s) => s.service === 'proxy')!.action, 'roll');
 });
