@@ -10,11 +10,18 @@
  *   (docker/compose#12069; from 2.29.3 on the hash leaves `depends_on` out altogether).
  * So on v2 the desired hashes are computed the way `up` computes them: the loaded model
  * (`config --format json`) is fed back to `config --hash` on stdin, once as it is and once without
- * `depends_on`. A container whose label is any of these runs the desired config: they differ only in
+ * `depends_on` (`config --hash` on the files themselves is not used: it is the one that disagrees). A container whose label is any of these runs the desired config: they differ only in
  * `depends_on`, which does not change the container.
+ *
+ * Both flavors: Compose reads `env_file` (and `extends` files) from the project directory while it
+ * loads the config, so a plan made with the live app/ directory would read the *previous* release's
+ * env files (and fail on a first deploy, where app/ is empty). The model is therefore loaded from the
+ * release's own directory and relocated to app/ (every path under the release root rewritten) before
+ * it is hashed against app/: the hashes `up` will write once the release is active.
  */
 import type { ComposeFlavor, ComposeProject } from './compose-cli.js';
 import { composeCommand, configHashCommand, parseConfigHashes } from './compose-cli.js';
+import { shq } from './quote.js';
 import type { Remote } from './remote.js';
 
 /** The loaded model as JSON (v2): exactly what `up` hashes, with `$` escaped as `$$`. */
@@ -32,6 +39,20 @@ export function withoutDependsOn(modelJson: string): string {
   const model = JSON.parse(modelJson) as { services?: Record<string, Record<string, unknown>> };
   for (const svc of Object.values(model.services ?? {})) delete svc.depends_on;
   return JSON.stringify(model);
+}
+
+/** Where a model is loaded from, and the directory its paths must read as (the live app/). */
+export interface Relocation {
+  from: string;
+  to: string;
+}
+
+/** Rewrite every absolute path under `from` (the release root) to the same path under `to` (app/). */
+export function relocate(modelText: string, r: Relocation | undefined): string {
+  if (!r || r.from === r.to) return modelText;
+  const from = r.from.replace(/\/+$/, '');
+  const escaped = from.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return modelText.replace(new RegExp(`${escaped}(?=[/"':\\s,\\]}]|$)`, 'gm'), r.to.replace(/\/+$/, ''));
 }
 
 /** Merge hash lists per service, first seen first, without repeats. */
@@ -62,23 +83,42 @@ export interface DesiredConfig {
   hashes: Map<string, string[]>;
 }
 
-/** Read the resolved model and the accepted config hashes of a stack, in as few round trips as the flavor allows. */
-export async function readDesiredConfig(remote: Remote, flavor: ComposeFlavor, stack: ComposeProject, timeoutMs = 120_000): Promise<DesiredConfig> {
+/**
+ * Read the resolved model and the accepted config hashes of a stack. `load` is where Compose reads
+ * the files (the release); `hashAs` is the project as it will run (app/). With `relocation`, the
+ * model loaded from `load` has its paths rewritten to app/ before it is hashed as `hashAs`.
+ */
+export async function readDesiredConfig(
+  remote: Remote,
+  flavor: ComposeFlavor,
+  load: ComposeProject,
+  options: { hashAs?: ComposeProject; relocation?: Relocation; scratch?: string; timeoutMs?: number } = {},
+): Promise<DesiredConfig> {
+  const timeoutMs = options.timeoutMs ?? 120_000;
+  const hashAs = options.hashAs ?? load;
   if (flavor === 'v1') {
-    const [config, hash] = await Promise.all([
-      remote.exec(composeCommand('v1', stack, ['config']), { timeoutMs }),
-      remote.exec(configHashCommand('v1', stack), { timeoutMs }),
-    ]);
-    return { modelText: config.stdout, hashes: mergeHashes(parseConfigHashes(hash.stdout)) };
+    const config = await remote.exec(composeCommand('v1', load, ['config']), { timeoutMs });
+    const modelText = relocate(config.stdout, options.relocation);
+    if (!options.relocation) {
+      const hash = await remote.exec(configHashCommand('v1', load), { timeoutMs });
+      return { modelText, hashes: mergeHashes(parseConfigHashes(hash.stdout)) };
+    }
+    // Compose v1 cannot read a file from stdin: the relocated model goes to a scratch file (0600:
+    // it holds the env values) that is removed right after.
+    const scratch = options.scratch ?? `${options.relocation.from.replace(/\/+$/, '')}/.handoff-plan.yaml`;
+    await remote.writeFile(scratch, modelText, 0o600);
+    try {
+      const hash = await remote.exec(configHashCommand('v1', { ...hashAs, files: [scratch] }), { timeoutMs });
+      return { modelText, hashes: mergeHashes(parseConfigHashes(hash.stdout)) };
+    } finally {
+      await remote.exec(`rm -f ${shq(scratch)}`, { check: false, timeoutMs: 30_000 });
+    }
   }
-  const config = await remote.exec(configJsonCommand(stack), { timeoutMs });
-  const [asLoaded, noDeps, direct] = await Promise.all([
-    remote.exec(stdinHashCommand(stack), { timeoutMs, stdin: config.stdout }),
-    remote.exec(stdinHashCommand(stack), { timeoutMs, stdin: withoutDependsOn(config.stdout) }),
-    remote.exec(configHashCommand('v2', stack), { timeoutMs }),
+  const config = await remote.exec(configJsonCommand(load), { timeoutMs });
+  const modelText = relocate(config.stdout, options.relocation);
+  const [asLoaded, noDeps] = await Promise.all([
+    remote.exec(stdinHashCommand(hashAs), { timeoutMs, stdin: modelText }),
+    remote.exec(stdinHashCommand(hashAs), { timeoutMs, stdin: withoutDependsOn(modelText) }),
   ]);
-  return {
-    modelText: config.stdout,
-    hashes: mergeHashes(parseConfigHashes(asLoaded.stdout), parseConfigHashes(noDeps.stdout), parseConfigHashes(direct.stdout)),
-  };
+  return { modelText, hashes: mergeHashes(parseConfigHashes(asLoaded.stdout), parseConfigHashes(noDeps.stdout)) };
 }

@@ -164,12 +164,39 @@ export async function connectHost(inputs: Inputs, log: Log, options: { maxChanne
   });
 }
 
+/**
+ * How to read a release's desired config: loaded from the release's own directory (its env files),
+ * hashed as the project will run from app/ (see config-hash.ts).
+ */
+export function planningView(remoteDir: string, composeFiles: string[], release: string, project: string) {
+  const releaseRoot = posix.join(remoteDir, 'releases', release);
+  const hashAs = stackOf(remoteDir, composeFiles, { release }, project);
+  const load = { ...hashAs, projectDirectory: posix.join(releaseRoot, posix.dirname(composeFiles[0]!)) };
+  return { load, hashAs, relocation: { from: releaseRoot, to: posix.join(remoteDir, 'app') } };
+}
+
 /** The desired state of a stack on the host: resolved Compose model, config hashes, image IDs. */
-async function desiredState(s: Session, stack: ComposeProject, routed: string[], serving?: ReleaseManifest): Promise<{ model: ComposeModel; desired: DesiredService[] }> {
+async function desiredState(
+  s: Session,
+  target: { composeFiles: string[]; release?: string },
+  routed: string[],
+  serving?: ReleaseManifest,
+): Promise<{ model: ComposeModel; desired: DesiredService[] }> {
   const { remote, flavor, inputs } = s;
-  const config = await readDesiredConfig(remote, flavor, stack);
+  const appStack = stackOf(s.remoteDir, target.composeFiles, 'app', inputs.project);
+  let config;
+  let loadStack = appStack;
+  if (target.release) {
+    const view = planningView(s.remoteDir, target.composeFiles, target.release, inputs.project);
+    // Compose may want the project directory to exist (empty on a first deploy).
+    await remote.exec(`mkdir -p ${shq(view.hashAs.projectDirectory!)}`, { timeoutMs: 30_000 });
+    config = await readDesiredConfig(remote, flavor, view.load, { hashAs: view.hashAs, relocation: view.relocation });
+    loadStack = view.load;
+  } else {
+    config = await readDesiredConfig(remote, flavor, appStack);
+  }
   const model = parseCompose([{ name: 'compose config', text: config.modelText }], { interpolate: false });
-  const ids = await resolveImages(remote, flavor, stack, model.services, inputs.pull, s.log, inputs.commandTimeoutMs);
+  const ids = await resolveImages(remote, flavor, loadStack, model.services, inputs.pull, s.log, inputs.commandTimeoutMs);
   const check = checkPolicies(model, routed, inputs.services.length ? inputs.services : undefined);
   if (check.errors.length) throw new Error(`the deploy was refused before any change on the host:\n- ${check.errors.join('\n- ')}`);
   const adopt = await adoptable(s, config.hashes, serving);
@@ -191,8 +218,8 @@ async function adoptable(s: Session, hashes: Map<string, string[]>, serving: Rel
   if (!serving) return new Set();
   const running = await listProjectContainers(s.remote, s.inputs.project);
   if (!running.some((c) => c.composeVersion && flavorOfLabel(c.composeVersion) !== s.flavor)) return new Set();
-  const servingStack = stackOf(s.remoteDir, serving.composeFiles, { release: serving.id }, s.inputs.project);
-  const before = (await readDesiredConfig(s.remote, s.flavor, servingStack)).hashes;
+  const view = planningView(s.remoteDir, serving.composeFiles, serving.id, s.inputs.project);
+  const before = (await readDesiredConfig(s.remote, s.flavor, view.load, { hashAs: view.hashAs, relocation: view.relocation })).hashes;
   const out = new Set<string>();
   for (const [svc, now] of hashes) if ((before.get(svc) ?? []).some((h) => now.includes(h))) out.add(svc);
   return out;
@@ -331,7 +358,6 @@ async function deployLocked(s: Session, files: ReleaseFile[], routed: string[]):
     timeline.add('upload', { detail: id });
   });
 
-  const releaseStack = stackOf(remoteDir, composeFiles, { release: id }, inputs.project);
   const appStack = stackOf(remoteDir, composeFiles, 'app', inputs.project);
   if (inputs.rollback && target) {
     await pinImages(remote, pinsOf(target));
@@ -341,7 +367,7 @@ async function deployLocked(s: Session, files: ReleaseFile[], routed: string[]):
   }
 
   const serving = current ? releases.find((r) => r.id === current) : undefined;
-  const { model, desired } = await phase('Plan', async () => desiredState(s, releaseStack, routed, serving));
+  const { model, desired } = await phase('Plan', async () => desiredState(s, { composeFiles, release: id }, routed, serving));
   const plan = await makePlan(s, desired, inputs.force);
   const proxyService = findProxyService(model.services, inputs.proxyService)?.name;
   const proxyRolls = plan.services.find((p) => p.service === proxyService && p.action === 'roll');
@@ -436,7 +462,7 @@ async function deployLocked(s: Session, files: ReleaseFile[], routed: string[]):
         await pinImages(remote, pinsOf(previous));
         await activateRelease(remote, remoteDir, previous.id);
         const prevStack = stackOf(remoteDir, previous.composeFiles, 'app', inputs.project);
-        const back = await desiredState({ ...s }, prevStack, routed, previous);
+        const back = await desiredState({ ...s }, { composeFiles: previous.composeFiles }, routed, previous);
         const backPlan = await makePlan(s, back.desired, false);
         log.info(renderPlan(backPlan));
         const r = await rollOut({ remote, flavor: s.flavor, stack: prevStack, gate, timeline, log, healthTimeoutMs: inputs.healthTimeoutMs, proxyService, routedServices: new Set(routed) }, backPlan);

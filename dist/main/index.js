@@ -55823,6 +55823,7 @@ const detectV1Command = 'docker-compose version --short';
 
 ;// CONCATENATED MODULE: ./src/config-hash.ts
 
+
 /** The loaded model as JSON (v2): exactly what `up` hashes, with `$` escaped as `$$`. */
 function configJsonCommand(p) {
     return composeCommand('v2', p, ['config', '--format', 'json']);
@@ -55837,6 +55838,14 @@ function withoutDependsOn(modelJson) {
     for (const svc of Object.values(model.services ?? {}))
         delete svc.depends_on;
     return JSON.stringify(model);
+}
+/** Rewrite every absolute path under `from` (the release root) to the same path under `to` (app/). */
+function relocate(modelText, r) {
+    if (!r || r.from === r.to)
+        return modelText;
+    const from = r.from.replace(/\/+$/, '');
+    const escaped = from.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    return modelText.replace(new RegExp(`${escaped}(?=[/"':\\s,\\]}]|$)`, 'gm'), r.to.replace(/\/+$/, ''));
 }
 /** Merge hash lists per service, first seen first, without repeats. */
 function mergeHashes(...lists) {
@@ -55860,25 +55869,40 @@ function flavorOfLabel(version) {
         return 'v2';
     return undefined;
 }
-/** Read the resolved model and the accepted config hashes of a stack, in as few round trips as the flavor allows. */
-async function readDesiredConfig(remote, flavor, stack, timeoutMs = 120_000) {
+/**
+ * Read the resolved model and the accepted config hashes of a stack. `load` is where Compose reads
+ * the files (the release); `hashAs` is the project as it will run (app/). With `relocation`, the
+ * model loaded from `load` has its paths rewritten to app/ before it is hashed as `hashAs`.
+ */
+async function readDesiredConfig(remote, flavor, load, options = {}) {
+    const timeoutMs = options.timeoutMs ?? 120_000;
+    const hashAs = options.hashAs ?? load;
     if (flavor === 'v1') {
-        const [config, hash] = await Promise.all([
-            remote.exec(composeCommand('v1', stack, ['config']), { timeoutMs }),
-            remote.exec(configHashCommand('v1', stack), { timeoutMs }),
-        ]);
-        return { modelText: config.stdout, hashes: mergeHashes(parseConfigHashes(hash.stdout)) };
+        const config = await remote.exec(composeCommand('v1', load, ['config']), { timeoutMs });
+        const modelText = relocate(config.stdout, options.relocation);
+        if (!options.relocation) {
+            const hash = await remote.exec(configHashCommand('v1', load), { timeoutMs });
+            return { modelText, hashes: mergeHashes(parseConfigHashes(hash.stdout)) };
+        }
+        // Compose v1 cannot read a file from stdin: the relocated model goes to a scratch file (0600:
+        // it holds the env values) that is removed right after.
+        const scratch = options.scratch ?? `${options.relocation.from.replace(/\/+$/, '')}/.handoff-plan.yaml`;
+        await remote.writeFile(scratch, modelText, 0o600);
+        try {
+            const hash = await remote.exec(configHashCommand('v1', { ...hashAs, files: [scratch] }), { timeoutMs });
+            return { modelText, hashes: mergeHashes(parseConfigHashes(hash.stdout)) };
+        }
+        finally {
+            await remote.exec(`rm -f ${shq(scratch)}`, { check: false, timeoutMs: 30_000 });
+        }
     }
-    const config = await remote.exec(configJsonCommand(stack), { timeoutMs });
-    const [asLoaded, noDeps, direct] = await Promise.all([
-        remote.exec(stdinHashCommand(stack), { timeoutMs, stdin: config.stdout }),
-        remote.exec(stdinHashCommand(stack), { timeoutMs, stdin: withoutDependsOn(config.stdout) }),
-        remote.exec(configHashCommand('v2', stack), { timeoutMs }),
+    const config = await remote.exec(configJsonCommand(load), { timeoutMs });
+    const modelText = relocate(config.stdout, options.relocation);
+    const [asLoaded, noDeps] = await Promise.all([
+        remote.exec(stdinHashCommand(hashAs), { timeoutMs, stdin: modelText }),
+        remote.exec(stdinHashCommand(hashAs), { timeoutMs, stdin: withoutDependsOn(modelText) }),
     ]);
-    return {
-        modelText: config.stdout,
-        hashes: mergeHashes(parseConfigHashes(asLoaded.stdout), parseConfigHashes(noDeps.stdout), parseConfigHashes(direct.stdout)),
-    };
+    return { modelText, hashes: mergeHashes(parseConfigHashes(asLoaded.stdout), parseConfigHashes(noDeps.stdout)) };
 }
 
 // EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
@@ -60890,12 +60914,34 @@ async function connectHost(inputs, log, options = {}) {
         log: (m) => log.info(m),
     });
 }
+/**
+ * How to read a release's desired config: loaded from the release's own directory (its env files),
+ * hashed as the project will run from app/ (see config-hash.ts).
+ */
+function planningView(remoteDir, composeFiles, release, project) {
+    const releaseRoot = external_node_path_.posix.join(remoteDir, 'releases', release);
+    const hashAs = stackOf(remoteDir, composeFiles, { release }, project);
+    const load = { ...hashAs, projectDirectory: external_node_path_.posix.join(releaseRoot, external_node_path_.posix.dirname(composeFiles[0])) };
+    return { load, hashAs, relocation: { from: releaseRoot, to: external_node_path_.posix.join(remoteDir, 'app') } };
+}
 /** The desired state of a stack on the host: resolved Compose model, config hashes, image IDs. */
-async function desiredState(s, stack, routed, serving) {
+async function desiredState(s, target, routed, serving) {
     const { remote, flavor, inputs } = s;
-    const config = await readDesiredConfig(remote, flavor, stack);
+    const appStack = stackOf(s.remoteDir, target.composeFiles, 'app', inputs.project);
+    let config;
+    let loadStack = appStack;
+    if (target.release) {
+        const view = planningView(s.remoteDir, target.composeFiles, target.release, inputs.project);
+        // Compose may want the project directory to exist (empty on a first deploy).
+        await remote.exec(`mkdir -p ${shq(view.hashAs.projectDirectory)}`, { timeoutMs: 30_000 });
+        config = await readDesiredConfig(remote, flavor, view.load, { hashAs: view.hashAs, relocation: view.relocation });
+        loadStack = view.load;
+    }
+    else {
+        config = await readDesiredConfig(remote, flavor, appStack);
+    }
     const model = parseCompose([{ name: 'compose config', text: config.modelText }], { interpolate: false });
-    const ids = await resolveImages(remote, flavor, stack, model.services, inputs.pull, s.log, inputs.commandTimeoutMs);
+    const ids = await resolveImages(remote, flavor, loadStack, model.services, inputs.pull, s.log, inputs.commandTimeoutMs);
     const check = checkPolicies(model, routed, inputs.services.length ? inputs.services : undefined);
     if (check.errors.length)
         throw new Error(`the deploy was refused before any change on the host:\n- ${check.errors.join('\n- ')}`);
@@ -60920,8 +60966,8 @@ async function adoptable(s, hashes, serving) {
     const running = await listProjectContainers(s.remote, s.inputs.project);
     if (!running.some((c) => c.composeVersion && flavorOfLabel(c.composeVersion) !== s.flavor))
         return new Set();
-    const servingStack = stackOf(s.remoteDir, serving.composeFiles, { release: serving.id }, s.inputs.project);
-    const before = (await readDesiredConfig(s.remote, s.flavor, servingStack)).hashes;
+    const view = planningView(s.remoteDir, serving.composeFiles, serving.id, s.inputs.project);
+    const before = (await readDesiredConfig(s.remote, s.flavor, view.load, { hashAs: view.hashAs, relocation: view.relocation })).hashes;
     const out = new Set();
     for (const [svc, now] of hashes)
         if ((before.get(svc) ?? []).some((h) => now.includes(h)))
@@ -61055,7 +61101,6 @@ async function deployLocked(s, files, routed) {
         }
         timeline.add('upload', { detail: id });
     });
-    const releaseStack = stackOf(remoteDir, composeFiles, { release: id }, inputs.project);
     const appStack = stackOf(remoteDir, composeFiles, 'app', inputs.project);
     if (inputs.rollback && target) {
         await pinImages(remote, pinsOf(target));
@@ -61064,7 +61109,7 @@ async function deployLocked(s, files, routed) {
         routed = cfg ? routedFromCfg(cfg, target) : [];
     }
     const serving = current ? releases.find((r) => r.id === current) : undefined;
-    const { model, desired } = await phase('Plan', async () => desiredState(s, releaseStack, routed, serving));
+    const { model, desired } = await phase('Plan', async () => desiredState(s, { composeFiles, release: id }, routed, serving));
     const plan = await makePlan(s, desired, inputs.force);
     const proxyService = findProxyService(model.services, inputs.proxyService)?.name;
     const proxyRolls = plan.services.find((p) => p.service === proxyService && p.action === 'roll');
@@ -61161,7 +61206,7 @@ async function deployLocked(s, files, routed) {
                 await pinImages(remote, pinsOf(previous));
                 await activateRelease(remote, remoteDir, previous.id);
                 const prevStack = stackOf(remoteDir, previous.composeFiles, 'app', inputs.project);
-                const back = await desiredState({ ...s }, prevStack, routed, previous);
+                const back = await desiredState({ ...s }, { composeFiles: previous.composeFiles }, routed, previous);
                 const backPlan = await makePlan(s, back.desired, false);
                 log.info(renderPlan(backPlan));
                 const r = await rollOut({ remote, flavor: s.flavor, stack: prevStack, gate, timeline, log, healthTimeoutMs: inputs.healthTimeoutMs, proxyService, routedServices: new Set(routed) }, backPlan);

@@ -36,3 +36,13 @@ test('parseConfigHashes reads "svc hash" lines and ignores noise', () => {
   assert.equal(m.get('app'), h);
   assert.equal(m.size, 2);
 });
+
+test('no command waits with --wait: it would block on every service of the project, and v1 lacks it', () => {
+  const q = { project: 'shop', files: ['c.yaml'] };
+  for (const flavor of ['v1', 'v2'] as const) {
+    for (const cmd of [scaleUpCommand(flavor, q, 'app', 4), upServiceCommand(flavor, q, 'db'), pullCommand(flavor, q), configHashCommand(flavor, q)]) {
+      assert.doesNotMatch(cmd, /--wait/);
+    }
+    assert.match(scaleUpCommand(flavor, q, 'app', 4), /up -d --no-deps --no-recreate --scale app=4 app$/);
+  }
+});

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { configJsonCommand, flavorOfLabel, mergeHashes, readDesiredConfig, stdinHashCommand, withoutDependsOn } from '../../src/config-hash.js';
+import { configJsonCommand, flavorOfLabel, mergeHashes, readDesiredConfig, relocate, stdinHashCommand, withoutDependsOn } from '../../src/config-hash.js';
 import type { ExecOptions, Remote } from '../../src/remote.js';
 
 const stack = { project: 'shop', files: ['/r/compose.yaml'], envFile: '/r/.env', projectDirectory: '/app' };
@@ -46,23 +46,45 @@ function fakeRemote(answers: (cmd: string, stdin?: string) => string): Remote & 
 
 const h = (c: string) => c.repeat(64);
 
-test('readDesiredConfig v2: hashes of the loaded model first, then without depends_on, then config --hash', async () => {
-  const json = JSON.stringify({ services: { proxy: { image: 'h', depends_on: { app: {} } }, app: { image: 'a' } } });
-  const remote = fakeRemote((cmd, stdin) => {
-    if (cmd.endsWith('config --format json')) return json;
-    if (cmd.includes('-f -')) return stdin!.includes('depends_on') ? `proxy ${h('1')}\napp ${h('a')}\n` : `proxy ${h('2')}\napp ${h('a')}\n`;
-    return `proxy ${h('3')}\napp ${h('b')}\n`;
-  });
-  const r = await readDesiredConfig(remote, 'v2', stack);
-  assert.equal(r.modelText, json);
-  assert.deepEqual(r.hashes.get('proxy'), [h('1'), h('2'), h('3')]);
-  assert.deepEqual(r.hashes.get('app'), [h('a'), h('b')]);
-  assert.equal(remote.calls.length, 4);
+test('relocate rewrites paths under the release root to app/, and nothing else', () => {
+  const r = { from: '/h/handoff/p/releases/R1', to: '/h/handoff/p/app' };
+  const json = '{"volumes":[{"source":"/h/handoff/p/releases/R1/deploy/haproxy"}],"x":"/h/handoff/p/releases/R1","y":"/h/handoff/p/releases/R10/z","env":"keep /h/other"}';
+  assert.equal(relocate(json, r), '{"volumes":[{"source":"/h/handoff/p/app/deploy/haproxy"}],"x":"/h/handoff/p/app","y":"/h/handoff/p/releases/R10/z","env":"keep /h/other"}');
+  const yaml = 'volumes:\n- /h/handoff/p/releases/R1/deploy/run:/var/run/haproxy:rw\n- source: /h/handoff/p/releases/R1\n';
+  assert.equal(relocate(yaml, r), 'volumes:\n- /h/handoff/p/app/deploy/run:/var/run/haproxy:rw\n- source: /h/handoff/p/app\n');
+  assert.equal(relocate(json, undefined), json);
 });
 
-test('readDesiredConfig v1: YAML config and config --hash', async () => {
-  const remote = fakeRemote((cmd) => (cmd.includes('--hash') ? `app ${h('c')}\n` : 'services:\n  app: {image: a}\n'));
-  const r = await readDesiredConfig(remote, 'v1', stack);
+const view = {
+  load: { project: 'shop', files: ['/p/releases/R1/compose.yaml'], envFile: '/p/releases/R1/.env', projectDirectory: '/p/releases/R1' },
+  hashAs: { project: 'shop', files: ['/p/releases/R1/compose.yaml'], envFile: '/p/releases/R1/.env', projectDirectory: '/p/app' },
+  relocation: { from: '/p/releases/R1', to: '/p/app' },
+};
+
+test('readDesiredConfig v2: loaded from the release, relocated to app/, hashed as loaded and without depends_on', async () => {
+  const json = JSON.stringify({ services: { proxy: { image: 'h', depends_on: { app: {} }, volumes: [{ source: '/p/releases/R1/cfg' }] }, app: { image: 'a' } } });
+  const remote = fakeRemote((cmd, stdin) => {
+    if (cmd.endsWith('config --format json')) return json;
+    assert.match(stdin!, /"\/p\/app\/cfg"/, 'the model is hashed with app/ paths');
+    return stdin!.includes('depends_on') ? `proxy ${h('1')}\napp ${h('a')}\n` : `proxy ${h('2')}\napp ${h('a')}\n`;
+  });
+  const r = await readDesiredConfig(remote, 'v2', view.load, view);
+  assert.match(r.modelText, /\/p\/app\/cfg/);
+  assert.deepEqual(r.hashes.get('proxy'), [h('1'), h('2')]);
+  assert.deepEqual(r.hashes.get('app'), [h('a')]);
+  assert.equal(remote.calls[0]!.cmd, 'docker compose -p shop -f /p/releases/R1/compose.yaml --env-file /p/releases/R1/.env --project-directory /p/releases/R1 config --format json');
+  assert.ok(remote.calls.slice(1).every((c) => c.cmd.includes('-f - --env-file /p/releases/R1/.env --project-directory /p/app ')), 'hashed as the project runs from app/');
+});
+
+test('readDesiredConfig v1: the relocated model goes through a 0600 scratch file, removed afterwards', async () => {
+  const writes: Array<{ path: string; mode?: number; data: string }> = [];
+  const remote = fakeRemote((cmd) => (cmd.includes('--hash') ? `app ${h('c')}\n` : 'services:\n  app: {image: a, volumes: ["/p/releases/R1/x:/x"]}\n'));
+  remote.writeFile = async (path, data, mode) => void writes.push({ path, mode, data: data.toString() });
+  const r = await readDesiredConfig(remote, 'v1', view.load, view);
   assert.deepEqual(r.hashes.get('app'), [h('c')]);
-  assert.ok(remote.calls.every((c) => c.cmd.startsWith('docker-compose ')));
+  assert.deepEqual(writes.map((w) => [w.path, w.mode]), [['/p/releases/R1/.handoff-plan.yaml', 0o600]]);
+  assert.match(writes[0]!.data, /\/p\/app\/x:\/x/);
+  assert.ok(remote.calls.every((c) => !c.cmd.startsWith('docker compose')));
+  assert.match(remote.calls[1]!.cmd, /^docker-compose -p shop -f \/p\/releases\/R1\/\.handoff-plan\.yaml --env-file \/p\/releases\/R1\/\.env --project-directory \/p\/app config/);
+  assert.equal(remote.calls[2]!.cmd, "rm -f /p/releases/R1/.handoff-plan.yaml");
 });
