@@ -4,7 +4,10 @@
  * event loop), runs the prober at several rates for ~10 s each, and prints achieved vs requested
  * rate, the late-send share, and the prober process's CPU and memory.
  *
- *   node --import tsx benchmarks/probe-rate.ts [seconds=10] [rates=50,200,500]
+ * With busy=N, N processes spin on the CPU for the whole run (bounded by its length), as other jobs
+ * on a shared runner would: the prober then falls behind, and this shows by how much.
+ *
+ *   node --import tsx benchmarks/probe-rate.ts [seconds=10] [rates=50,200,500] [busy=0]
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -13,6 +16,11 @@ import { summarizeRun } from '../src/probe/stats.js';
 
 const seconds = Number(process.argv[2] ?? 10);
 const rates = (process.argv[3] ?? '50,200,500').split(',').map(Number);
+const busyLoops = Number(process.argv[4] ?? 0);
+const busyMs = (seconds + 2) * rates.length * 1000 + 5000;
+const busy = Array.from({ length: busyLoops }, () =>
+  spawn(process.execPath, ['-e', `const end = Date.now() + ${busyMs}; while (Date.now() < end) {}`], { stdio: 'ignore' }),
+);
 
 const serverSource = `
 const http = require('node:http');
@@ -35,7 +43,7 @@ interface Row {
   sent: number;
   achieved: number;
   lost: number;
-  notSent: number;
+  unmeasured: number;
   lateShare: number;
   lagP99: number | null;
   p50: number | null;
@@ -73,7 +81,7 @@ for (const rate of rates) {
     sent: s.total.sent,
     achieved: s.total.sent / (s.durationMs / 1000),
     lost: s.total.lost,
-    notSent: s.total.lostByKind.not_sent,
+    unmeasured: s.total.unmeasured,
     lateShare: s.late.share,
     lagP99: s.late.lagP99,
     p50: s.total.latency.p50,
@@ -86,13 +94,14 @@ for (const rate of rates) {
   await new Promise((r) => setTimeout(r, 1000));
 }
 child.stdin!.end();
+for (const b of busy) b.kill('SIGKILL');
 
 const f = (n: number | null, d = 1): string => (n === null ? '–' : n.toFixed(d));
-console.log(`Node ${process.version}, ${seconds} s per rate, server in a child process, both lanes (keep-alive + fresh)\n`);
-console.log('| requested/s | achieved/s | scheduled | sent | lost | not_sent | late (>10 ms or not sent) | send lag p99 | latency p50 / p99 | prober CPU | max RSS | max heap |');
+console.log(`Node ${process.version}, ${seconds} s per rate, server in a child process, both lanes (keep-alive + fresh), ${busyLoops} busy loop(s)\n`);
+console.log('| requested/s | achieved/s | scheduled | sent | lost | unmeasured | late (>10 ms or not sent) | send lag p99 | latency p50 / p99 | prober CPU | max RSS | max heap |');
 console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
 for (const r of rows) {
   console.log(
-    `| ${r.rate} | ${f(r.achieved)} | ${r.scheduled} | ${r.sent} | ${r.lost} | ${r.notSent} | ${f(r.lateShare * 100, 2)} % | ${f(r.lagP99)} ms | ${f(r.p50)} / ${f(r.p99)} ms | ${f(r.cpuPercent)} % | ${f(r.rssMaxMb, 0)} MB | ${f(r.heapMaxMb, 0)} MB |`,
+    `| ${r.rate} | ${f(r.achieved)} | ${r.scheduled} | ${r.sent} | ${r.lost} | ${r.unmeasured} | ${f(r.lateShare * 100, 2)} % | ${f(r.lagP99)} ms | ${f(r.p50)} / ${f(r.p99)} ms | ${f(r.cpuPercent)} % | ${f(r.rssMaxMb, 0)} MB | ${f(r.heapMaxMb, 0)} MB |`,
   );
 }

@@ -46,6 +46,10 @@ export interface Inputs extends SshTarget {
     expectStatus: string;
     bodyMarker?: string;
     windowMs: number;
+    /** The long-request lane: a URL whose answers take a while, sent open loop at its own rate. */
+    slow?: { url: string; rate: number; timeoutMs: number };
+    /** What an unmeasured window around a drain or stop does to the verdict. */
+    unmeasured: 'warn' | 'fail';
   };
   maxLost: number;
 
@@ -234,7 +238,23 @@ export function readInputs(get: InputGetter, environment: NodeJS.ProcessEnv = {}
     }
     const method = (get('probe_method').trim() || 'GET').toUpperCase();
     if (!/^[A-Z]+$/.test(method)) throw new InputError('probe_method', `'${method}' is not an HTTP method`);
+    const slowUrl = optional(get, 'probe_slow_url');
+    let slow: NonNullable<Inputs['probe']>['slow'];
+    if (slowUrl) {
+      let u: URL;
+      try {
+        u = new URL(slowUrl);
+      } catch {
+        throw new InputError('probe_slow_url', `'${slowUrl}' is not a URL; write e.g. https://example.com/report?ms=1000`);
+      }
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new InputError('probe_slow_url', 'must be an http:// or https:// URL');
+      slow = { url: u.toString(), rate: int(get, 'probe_slow_rate', 1, 100, 2), timeoutMs: duration(get, 'probe_slow_timeout', '10s', 100) };
+    }
+    const unmeasured = (get('probe_unmeasured').trim() || 'warn') as 'warn' | 'fail';
+    if (unmeasured !== 'warn' && unmeasured !== 'fail') throw new InputError('probe_unmeasured', `expected warn or fail, got '${unmeasured}'`);
     probe = {
+      slow,
+      unmeasured,
       url: url.toString(),
       via,
       rate: int(get, 'probe_rate', 1, 1000, 20),

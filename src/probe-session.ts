@@ -14,7 +14,7 @@ import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { startProbe, type ProbeOptions, type ProbeResult } from './probe/prober.js';
+import { mergeResults, startProbe, type ProbeOptions, type ProbeResult } from './probe/prober.js';
 import { summarize } from './probe/stats.js';
 import { verdict, type Verdict } from './probe/verdict.js';
 import { renderBackends, renderProbeChart, renderProbeTable } from './probe/report.js';
@@ -40,12 +40,17 @@ export async function startProbeSession(options: NonNullable<Inputs['probe']>, r
     // Hard cap: the probe stops by itself even if the deploy hangs.
     maxDurationMs: 60 * 60 * 1000,
   };
+  const probes = [probeOptions];
+  if (options.slow) {
+    probes.push({ ...probeOptions, url: options.slow.url, rate: options.slow.rate, timeoutMs: options.slow.timeoutMs, method: 'GET', bodyMarker: undefined, lanes: ['slow'] });
+  }
   const run =
     options.via === 'ssh'
       ? // The tunnel lives on the main thread's SSH connection, so this probe shares its event loop.
-        inProcess({ ...probeOptions, dial: (host, port) => remote.openTcp(host, port) })
-      : inWorker(probeOptions);
-  log.info(`probe: ${options.rate} requests/s to ${options.url}${options.via === 'ssh' ? ' through an SSH tunnel' : ''} (${run.where}); waiting ${options.windowMs} ms before the first change`);
+        inProcess(probes.map((p) => ({ ...p, dial: (host: string, port: number) => remote.openTcp(host, port) })))
+      : inWorker(probes);
+  const slowNote = options.slow ? `, and ${options.slow.rate}/s long requests to ${options.slow.url}` : '';
+  log.info(`probe: ${options.rate} requests/s to ${options.url}${slowNote}${options.via === 'ssh' ? ' through an SSH tunnel' : ''} (${run.where}); waiting ${options.windowMs} ms before the first change`);
   await sleep(options.windowMs);
   return {
     async abort() {
@@ -55,12 +60,13 @@ export async function startProbeSession(options: NonNullable<Inputs['probe']>, r
       await sleep(options.windowMs);
       const result = await run.stop();
       const summary = summarize(result.records, { startedAt: result.startedAt, endedAt: result.endedAt });
-      const v = verdict(summary, maxLost, timeline);
+      const v = verdict(summary, maxLost, timeline, { unmeasured: options.unmeasured, timeoutMs: Math.max(options.timeoutMs, options.slow?.timeoutMs ?? 0) });
       const recordsPath = join(process.env.RUNNER_TEMP || tmpdir(), `handoff-probe-${process.pid}-${Math.round(result.startedAt)}.json`);
       await writeFile(recordsPath, JSON.stringify({ url: result.url, rate: result.rate, startedAt: result.startedAt, endedAt: result.endedAt, records: result.records }));
       report.probe = {
         sent: summary.total.sent,
         lost: summary.total.lost,
+        unmeasured: summary.total.unmeasured,
         p99Ms: summary.total.latency.p99 ?? undefined,
         recordsPath,
         passed: v.passed,
@@ -68,6 +74,10 @@ export async function startProbeSession(options: NonNullable<Inputs['probe']>, r
       };
       report.probeMarkdown = [renderProbeTable(summary), renderProbeChart(summary, timeline), renderBackends(summary), '', v.message].join('\n\n');
       (v.passed ? log.info : log.error)(`probe: ${v.message}`);
+      if (v.passed && v.warning) {
+        log.warning(`probe: ${v.warning}. Give the runner more CPU, or set probe_unmeasured: fail to fail on this.`);
+        report.warnings.push(`Probe: ${v.warning}.`);
+      }
       return v;
     },
   };
@@ -78,18 +88,18 @@ interface RunningProbe {
   where: 'worker thread' | 'in-process';
 }
 
-function inProcess(options: ProbeOptions): RunningProbe {
-  const run = startProbe(options);
-  return { stop: () => run.stop(), where: 'in-process' };
+function inProcess(options: ProbeOptions[]): RunningProbe {
+  const runs = options.map((o) => startProbe(o));
+  return { stop: async () => mergeResults(await Promise.all(runs.map((r) => r.stop()))), where: 'in-process' };
 }
 
 /** The bundled worker sits beside the bundle (dist/probe-worker); from sources, run in-process. */
-function inWorker(options: ProbeOptions): RunningProbe {
+function inWorker(options: ProbeOptions[]): RunningProbe {
   const file = `${dirname(fileURLToPath(import.meta.url))}/../probe-worker/index.js`;
   if (!existsSync(file)) return inProcess(options);
   const worker = new Worker(file, { workerData: options });
   const result = new Promise<ProbeResult>((resolve, reject) => {
-    worker.once('message', (r: ProbeResult) => resolve(r));
+    worker.once('message', (r: ProbeResult[]) => resolve(mergeResults(r)));
     worker.once('error', reject);
   });
   return {

@@ -20,7 +20,7 @@ export interface DeployReport {
   warnings: string[];
   /** Markdown pieces rendered by the probe's report module. */
   probeMarkdown?: string;
-  probe?: { sent: number; lost: number; p99Ms?: number; recordsPath?: string; passed: boolean; message?: string };
+  probe?: { sent: number; lost: number; unmeasured?: number; p99Ms?: number; recordsPath?: string; passed: boolean; message?: string };
   proxyDrains?: boolean;
   error?: string;
   events: TimelineEvent[];
@@ -43,6 +43,7 @@ export function reportOutputs(r: DeployReport): Record<string, string> {
     services_updated: r.servicesUpdated.join(','),
     requests_sent: String(r.probe?.sent ?? 0),
     requests_lost: String(r.probe?.lost ?? 0),
+    requests_unmeasured: String(r.probe?.unmeasured ?? 0),
     latency_p99_ms: r.probe?.p99Ms === undefined ? '' : String(Math.round(r.probe.p99Ms)),
     duration_s: String(durationS(r)),
     rolled_back: String(r.rolledBack),

@@ -67,6 +67,8 @@ export class HaproxyGate implements ProxyGate {
   private readonly drained = new Map<string, DrainedSlot[]>();
   /** Service → empty slots put in maint by park(), until unpark(). */
   private readonly parked = new Map<string, Array<{ backend: string; server: string }>>();
+  /** Every slot this gate put in maint (parked or drained): a new replica landing there is routine. */
+  private readonly maintByUs = new Set<string>();
 
   constructor(options: HaproxyGateOptions) {
     this.api = new RuntimeApi(options.opener, { timeoutMs: options.commandTimeoutMs ?? 10_000 });
@@ -92,6 +94,7 @@ export class HaproxyGate implements ProxyGate {
     for (const s of states) {
       if (!backends.has(s.backend) || hasAddress(s) || isForcedMaint(s)) continue;
       await this.api.setServerState(s.backend, s.server, 'maint');
+      this.maintByUs.add(`${s.backend}/${s.server}`);
       parked.push({ backend: s.backend, server: s.server });
     }
     this.parked.set(service, parked);
@@ -122,8 +125,14 @@ export class HaproxyGate implements ProxyGate {
           // earlier. A valid DNS answer clears only the DNS bit, so the slot would stay out of
           // rotation forever. Put it back.
           if (isForcedMaint(slot)) {
-            this.log.warning(
-              `HAProxy: ${service} replica ${r.name} (${r.ip}) landed in ${slot.backend}/${slot.server}, which is in maintenance (${describeAdminState(slot.adminState)}): setting it ready`,
+            // Routine when the slot is one this gate parked or drained (every rollout); worth a
+            // warning only when someone else put it in maint.
+            const ours = this.maintByUs.has(`${slot.backend}/${slot.server}`);
+            (ours ? this.log.info : this.log.warning).call(
+              this.log,
+              ours
+                ? `HAProxy: ${service} replica ${r.name} (${r.ip}) landed in ${slot.backend}/${slot.server}, parked by handoff: healthy, so setting it ready`
+                : `HAProxy: ${service} replica ${r.name} (${r.ip}) landed in ${slot.backend}/${slot.server}, which someone put in maintenance (${describeAdminState(slot.adminState)}): setting it ready`,
             );
             await this.api.setServerState(slot.backend, slot.server, 'ready');
             this.timeline?.add('note', { service, container: r.name, detail: `${slot.backend}/${slot.server} was in maint with a new replica's IP: set ready` });
@@ -155,7 +164,10 @@ export class HaproxyGate implements ProxyGate {
         this.log.info(`HAProxy: ${service} replica ${r.name} (${r.ip}) holds no proxy slot: nothing to drain`);
         continue;
       }
-      for (const s of slots) await this.api.setServerState(s.backend, s.server, 'maint');
+      for (const s of slots) {
+        await this.api.setServerState(s.backend, s.server, 'maint');
+        this.maintByUs.add(`${s.backend}/${s.server}`);
+      }
       this.drained.set(r.id, [...(this.drained.get(r.id) ?? []), ...slots]);
       const names = slots.map((s) => `${s.backend}/${s.server}`).join(', ');
       this.log.info(`HAProxy: draining ${service} replica ${r.name} (${r.ip}): ${names} set to maint`);

@@ -3,7 +3,7 @@ import https from 'node:https';
 import { classify, type Attempt } from './classify.js';
 import { DialAgent, type Dial } from './dial-agent.js';
 import type { Lane, ProbeRecord } from './record.js';
-import { laneOf, makeSchedule, slotAt, tooLate, type Schedule } from './schedule.js';
+import { dispatch, laneOf, makeSchedule, slotAt, timerStalled, type Schedule } from './schedule.js';
 import { parseStatusSet, type StatusSet } from './status-set.js';
 
 export interface ProbeOptions {
@@ -27,8 +27,8 @@ export interface ProbeOptions {
   dial?: Dial;
   /** For https: verify the server's certificate (default true). */
   rejectUnauthorized?: boolean;
-  /** See Schedule.maxLagMs. */
-  maxLagMs?: number;
+  /** The lanes taking turns (default keepalive and fresh; the slow lane runs as a probe of its own). */
+  lanes?: Lane[];
   /** Bounded pool of the keep-alive lane. Default 32. */
   keepAliveSockets?: number;
   /** Bound on concurrent fresh connections. Default 256. */
@@ -63,7 +63,7 @@ export interface ProbeRun {
 /** Enough of the body to find a marker near the top of a page; the rest is read and dropped. */
 const BODY_CAP = 256 * 1024;
 
-/** Start the request-loss probe: an open-loop request stream on two lanes, stopping by itself at its caps. */
+/** Start the request-loss probe: an open-loop request stream on its lanes, stopping by itself at its caps. */
 export function startProbe(options: ProbeOptions): ProbeRun {
   const now = options.now ?? preciseNow;
   const url = new URL(options.url);
@@ -80,7 +80,7 @@ export function startProbe(options: ProbeOptions): ProbeRun {
   const agents = makeAgents(url, options);
   const method = (options.method ?? 'GET').toUpperCase();
   const startedAt = now();
-  const schedule: Schedule = makeSchedule(startedAt, rate, options.maxLagMs);
+  const schedule: Schedule = makeSchedule(startedAt, rate, options.lanes);
 
   const records: ProbeRecord[] = [];
   let nextSeq = 0;
@@ -99,8 +99,7 @@ export function startProbe(options: ProbeOptions): ProbeRun {
   const maybeFinish = (): void => {
     if (done || stopReason === undefined || inFlight > 0) return;
     done = true;
-    agents.keepalive.destroy();
-    agents.fresh.destroy();
+    for (const agent of Object.values(agents)) agent.destroy();
     records.sort((a, b) => a.seq - b.seq);
     resolveFinished({
       url: url.href,
@@ -136,7 +135,7 @@ export function startProbe(options: ProbeOptions): ProbeRun {
       clearTimeout(deadline);
       const doneAt = now();
       const { outcome, error } = classify(attempt, expect, options.bodyMarker);
-      const r: ProbeRecord = { seq, lane, scheduledAt, sentAt, doneAt, latencyMs: doneAt - sentAt, outcome };
+      const r: ProbeRecord = { seq, lane, scheduledAt, sentAt, doneAt, latencyMs: doneAt - scheduledAt, outcome };
       if (status !== undefined) r.status = status;
       if (servedBy !== undefined) r.servedBy = servedBy;
       if (version !== undefined) r.version = version;
@@ -160,11 +159,19 @@ export function startProbe(options: ProbeOptions): ProbeRun {
       headers,
       agent: agents[lane],
     });
-    const deadline = setTimeout(() => {
+    // The deadline counts from the send: the server gets its full timeout however late the prober was.
+    const timeOut = (): void => {
+      if (settled) return;
       attempt.timedOut = true;
       attempt.error ??= new Error(`no complete response within ${timeoutMs} ms`);
       settle();
       request.destroy();
+    };
+    const deadline = setTimeout(() => {
+      // Timers run before I/O in each loop turn: after a stall of the prober, let the pending
+      // reads (a response that came in on time) be handled before calling it a timeout.
+      if (timerStalled(sentAt + timeoutMs, now())) setImmediate(() => setImmediate(timeOut));
+      else timeOut();
     }, timeoutMs);
 
     request.on('error', (err) => {
@@ -212,12 +219,10 @@ export function startProbe(options: ProbeOptions): ProbeRun {
       const scheduledAt = slotAt(schedule, nextSeq);
       if (scheduledAt - startedAt >= maxDurationMs) return halt('max_duration');
       const seq = nextSeq++;
-      const lane = laneOf(seq);
-      if (tooLate(schedule, seq, t)) {
-        record({ seq, lane, scheduledAt, doneAt: t, outcome: 'not_sent', error: `late by ${Math.round(t - scheduledAt)} ms` });
-      } else {
-        send(seq, lane, scheduledAt);
-      }
+      const lane = laneOf(schedule, seq);
+      const d = dispatch(schedule, seq, t, timeoutMs);
+      if (d.send) send(seq, lane, scheduledAt);
+      else record({ seq, lane, scheduledAt, doneAt: t, outcome: 'unmeasured', error: `the prober was ${Math.round(d.lagMs)} ms behind: past the deadline before it could send` });
       t = now();
     }
     if (nextSeq >= maxRequests) return halt('max_requests');
@@ -251,10 +256,7 @@ function headerText(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value.join(', ') : value;
 }
 
-interface LaneAgents {
-  keepalive: http.Agent;
-  fresh: http.Agent;
-}
+type LaneAgents = Record<Lane, http.Agent>;
 
 function makeAgents(url: URL, options: ProbeOptions): LaneAgents {
   const keepAliveSockets = options.keepAliveSockets ?? 32;
@@ -267,6 +269,7 @@ function makeAgents(url: URL, options: ProbeOptions): LaneAgents {
     return {
       keepalive: new DialAgent({ ...keepalive, dial: options.dial, tls: tlsOptions }),
       fresh: new DialAgent({ ...fresh, dial: options.dial, tls: tlsOptions }),
+      slow: new DialAgent({ ...keepalive, dial: options.dial, tls: tlsOptions }),
     };
   }
   if (secure) {
@@ -275,7 +278,23 @@ function makeAgents(url: URL, options: ProbeOptions): LaneAgents {
     return {
       keepalive: new https.Agent({ ...keepalive, rejectUnauthorized }),
       fresh: new https.Agent({ ...fresh, rejectUnauthorized, maxCachedSessions: 0 }),
+      slow: new https.Agent({ ...keepalive, rejectUnauthorized }),
     };
   }
-  return { keepalive: new http.Agent(keepalive), fresh: new http.Agent(fresh) };
+  return { keepalive: new http.Agent(keepalive), fresh: new http.Agent(fresh), slow: new http.Agent(keepalive) };
+}
+
+/** One result from probes run side by side (the short lanes and the long-request lane). */
+export function mergeResults(results: readonly ProbeResult[]): ProbeResult {
+  if (results.length === 0) throw new Error('no probe results to merge');
+  const [first] = results;
+  return {
+    url: first!.url,
+    rate: results.reduce((n, r) => n + r.rate, 0),
+    timeoutMs: first!.timeoutMs,
+    startedAt: Math.min(...results.map((r) => r.startedAt)),
+    endedAt: Math.max(...results.map((r) => r.endedAt)),
+    stoppedBy: first!.stoppedBy,
+    records: results.flatMap((r) => r.records).sort((a, b) => a.scheduledAt - b.scheduledAt),
+  };
 }

@@ -1,5 +1,5 @@
 import type { Timeline } from '../timeline.js';
-import { LANES, type LossKind } from './record.js';
+import { LANES, type Lane, type LossKind } from './record.js';
 import type { Counts, LatencyStats, ProbeSummary } from './stats.js';
 import { describeEvent } from './verdict.js';
 
@@ -28,20 +28,33 @@ function cell(text: string): string {
 
 function row(name: string, c: Counts): string {
   const l: LatencyStats = c.latency;
-  return `| ${name} | ${c.scheduled} | ${c.sent} | ${c.ok} | ${c.lost} | ${lostKinds(c.lostByKind)} | ${ms(l.p50)} | ${ms(l.p95)} | ${ms(l.p99)} | ${ms(l.max)} |`;
+  return `| ${name} | ${c.scheduled} | ${c.sent} | ${c.ok} | ${c.lost} | ${lostKinds(c.lostByKind)} | ${c.unmeasured} | ${ms(l.p50)} | ${ms(l.p95)} | ${ms(l.p99)} | ${ms(l.max)} |`;
 }
 
+const LANE_NAMES: Record<Lane, string> = { keepalive: 'keep-alive', fresh: 'fresh connection', slow: 'long requests' };
+
 export function renderProbeTable(summary: ProbeSummary): string {
+  const lanes = LANES.filter((lane) => lane !== 'slow' || summary.lanes.slow.scheduled > 0);
   const lines = [
-    '| lane | requests | sent | ok | lost | lost by kind | p50 | p95 | p99 | max |',
-    '| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |',
-    ...LANES.map((lane) => row(lane === 'keepalive' ? 'keep-alive' : 'fresh connection', summary.lanes[lane])),
+    '| lane | requests | sent | ok | lost | lost by kind | unmeasured | p50 | p95 | p99 | max |',
+    '| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |',
+    ...lanes.map((lane) => row(LANE_NAMES[lane], summary.lanes[lane])),
     row('**total**', summary.total),
     '',
-    `Latency of ok requests. ${summary.late.count} of ${summary.total.scheduled} requests ` +
-      `(${(summary.late.share * 100).toFixed(1)} %) left more than ${summary.late.thresholdMs} ms behind schedule or not at all; ` +
-      `send lag p99 ${ms(summary.late.lagP99)}.`,
+    `Latency of ok requests, counted from the time each request was due (a prober that sent late shows it here). ` +
+      `${summary.late.count} of ${summary.total.scheduled} requests (${(summary.late.share * 100).toFixed(1)} %) ` +
+      `left more than ${summary.late.thresholdMs} ms behind schedule or not at all; send lag p99 ${ms(summary.late.lagP99)}, max ${ms(summary.late.lagMax)}.`,
   ];
+  if (summary.unmeasured.length) {
+    const windows = summary.unmeasured
+      .slice(0, 10)
+      .map((w) => `+${(w.startMs / 1000).toFixed(1)} s for ${((w.endMs - w.startMs) / 1000).toFixed(1)} s (${w.requests})`);
+    lines.push(
+      '',
+      `**Unmeasured:** ${summary.total.unmeasured} requests could not be sent before their deadline (the runner starved the prober), ` +
+        `in ${summary.unmeasured.length} window(s): ${windows.join('; ')}${summary.unmeasured.length > 10 ? '; …' : ''}. They are not losses; nothing is known about those moments.`,
+    );
+  }
   return lines.join('\n');
 }
 

@@ -11,12 +11,15 @@ export interface LatencyStats {
 }
 
 export interface Counts {
-  /** Requests the schedule asked for: ok + lost. */
+  /** Requests the schedule asked for: ok + lost + unmeasured. */
   scheduled: number;
-  /** Requests that actually left (scheduled minus not_sent). */
+  /** Requests that actually left (scheduled minus unmeasured). */
   sent: number;
   ok: number;
+  /** Sent and failed: the deploy's losses. */
   lost: number;
+  /** Not sent: the prober was past their deadline before it could send them (see schedule.ts). */
+  unmeasured: number;
   lostByKind: Record<LossKind, number>;
   latency: LatencyStats;
 }
@@ -44,7 +47,7 @@ export interface FirstLost {
   seq: number;
   lane: Lane;
   outcome: LossKind;
-  /** ms epoch: when it left (or was due, for not_sent). */
+  /** ms epoch: when it left. */
   at: number;
   /** ms since the probe started. */
   offsetMs: number;
@@ -59,8 +62,10 @@ export interface ProbeSummary {
   lanes: Record<Lane, Counts>;
   seconds: SecondBucket[];
   backends: BackendSeen[];
+  /** Stretches in which the prober could not send (it was starved), with the rollout events inside. */
+  unmeasured: UnmeasuredWindow[];
   late: {
-    /** Requests that left more than thresholdMs behind their slot, plus the not_sent ones. */
+    /** Requests that left more than thresholdMs behind their slot, plus the unmeasured ones. */
     count: number;
     share: number;
     thresholdMs: number;
@@ -69,6 +74,13 @@ export interface ProbeSummary {
     lagMax: number | null;
   };
   firstLost?: FirstLost;
+}
+
+export interface UnmeasuredWindow {
+  /** ms since the probe started, by due time of the first and last unmeasured request. */
+  startMs: number;
+  endMs: number;
+  requests: number;
 }
 
 export interface SummaryOptions {
@@ -100,16 +112,35 @@ function emptyByKind(): Record<LossKind, number> {
   return Object.fromEntries(LOSS_KINDS.map((k) => [k, 0])) as Record<LossKind, number>;
 }
 
-function isLoss(outcome: Outcome): outcome is LossKind {
-  return outcome !== 'ok';
+export function isLoss(outcome: Outcome): outcome is LossKind {
+  return outcome !== 'ok' && outcome !== 'unmeasured';
+}
+
+/**
+ * Unmeasured requests grouped into windows: a gap of more than `gapMs` between two of them (by due
+ * time) starts a new window.
+ */
+export function unmeasuredWindows(records: readonly ProbeRecord[], startedAt: number, gapMs = 500): UnmeasuredWindow[] {
+  const due = records.filter((r) => r.outcome === 'unmeasured').map((r) => r.scheduledAt - startedAt).sort((a, b) => a - b);
+  const out: UnmeasuredWindow[] = [];
+  for (const t of due) {
+    const last = out[out.length - 1];
+    if (last && t - last.endMs <= gapMs) {
+      last.endMs = t;
+      last.requests++;
+    } else out.push({ startMs: t, endMs: t, requests: 1 });
+  }
+  return out;
 }
 
 function counts(records: readonly ProbeRecord[]): Counts {
   const lostByKind = emptyByKind();
   const latencies: number[] = [];
   let ok = 0;
+  let unmeasured = 0;
   for (const r of records) {
-    if (isLoss(r.outcome)) lostByKind[r.outcome]++;
+    if (r.outcome === 'unmeasured') unmeasured++;
+    else if (isLoss(r.outcome)) lostByKind[r.outcome]++;
     else {
       ok++;
       if (r.latencyMs !== undefined) latencies.push(r.latencyMs);
@@ -117,9 +148,10 @@ function counts(records: readonly ProbeRecord[]): Counts {
   }
   return {
     scheduled: records.length,
-    sent: records.length - lostByKind.not_sent,
+    sent: records.length - unmeasured,
     ok,
-    lost: records.length - ok,
+    lost: records.length - ok - unmeasured,
+    unmeasured,
     lostByKind,
     latency: latencyStats(latencies),
   };
@@ -129,7 +161,8 @@ function counts(records: readonly ProbeRecord[]): Counts {
 export function summarize(records: readonly ProbeRecord[], options: SummaryOptions): ProbeSummary {
   const { startedAt, endedAt } = options;
   const lateThresholdMs = options.lateThresholdMs ?? 10;
-  const ordered = [...records].sort((a, b) => a.seq - b.seq);
+  // By due time: the slow lane's probe numbers its requests on its own.
+  const ordered = [...records].sort((a, b) => a.scheduledAt - b.scheduledAt || a.seq - b.seq);
   const lanes = Object.fromEntries(LANES.map((lane) => [lane, counts(ordered.filter((r) => r.lane === lane))])) as Record<
     Lane,
     Counts
@@ -160,7 +193,7 @@ export function summarize(records: readonly ProbeRecord[], options: SummaryOptio
   }
 
   const lags = ordered.filter((r) => r.sentAt !== undefined).map((r) => r.sentAt! - r.scheduledAt);
-  const lateCount = ordered.filter((r) => r.outcome === 'not_sent' || (r.sentAt !== undefined && r.sentAt - r.scheduledAt > lateThresholdMs)).length;
+  const lateCount = ordered.filter((r) => r.outcome === 'unmeasured' || (r.sentAt !== undefined && r.sentAt - r.scheduledAt > lateThresholdMs)).length;
   const lagStats = latencyStats(lags);
 
   const first = ordered
@@ -175,6 +208,7 @@ export function summarize(records: readonly ProbeRecord[], options: SummaryOptio
     lanes,
     seconds,
     backends: [...backends.values()].sort((a, b) => a.firstMs - b.firstMs),
+    unmeasured: unmeasuredWindows(ordered, startedAt),
     late: {
       count: lateCount,
       share: ordered.length ? lateCount / ordered.length : 0,

@@ -19,7 +19,7 @@ test('action.yml runs the bundle on node24 with a post step', () => {
 
 test('every input the code reads is declared in action.yml, and every declared one is read', () => {
   const read = new Set<string>();
-  const values: Record<string, string> = { host: 'h', username: 'u', key: 'k', known_hosts: 'h ssh-ed25519 AAAA', project: 'p', probe_url: 'http://x/', jump_host: 'j', jump_fingerprint: 'SHA256:x', rollback: 'true' };
+  const values: Record<string, string> = { host: 'h', username: 'u', key: 'k', known_hosts: 'h ssh-ed25519 AAAA', project: 'p', probe_url: 'http://x/', probe_slow_url: 'http://x/slow', jump_host: 'j', jump_fingerprint: 'SHA256:x', rollback: 'true' };
   readInputs((name) => {
     read.add(name);
     return values[name] ?? action.inputs[name]?.default?.replace('${{ github.token }}', 'token') ?? '';

@@ -155,6 +155,22 @@ test('drain: maint stops new requests at once, waits for the in-flight one, then
   assert.equal(logs.filter((l) => l.startsWith('warning')).length, 0);
 });
 
+test('a new replica landing in a slot this gate drained is routine: set ready with an info line, no warning', async () => {
+  const g = gate();
+  dns.records.set('app', ['127.0.0.2', '127.0.0.3']);
+  await g.waitUp('app', [replica('127.0.0.3')], Date.now() + 5000);
+  const oldSlot = (await slot('127.0.0.2'))!;
+  await g.drain('app', [replica('127.0.0.2')]);
+  dns.records.set('app', ['127.0.0.3']);
+  await waitFor('DNS to drop the old IP', async () => (await api.showServersState('app')).find((s) => s.server === oldSlot.server)!.addr === '-');
+  dns.records.set('app', ['127.0.0.3', '127.0.0.4']);
+  await waitFor('the new IP to land in the maint slot', async () => (await slot('127.0.0.4'))?.server === oldSlot.server);
+  await g.waitUp('app', [replica('127.0.0.4')], Date.now() + 5000);
+  assert.equal((await slot('127.0.0.4'))!.adminState, 0);
+  assert.ok(logs.some((l) => l.startsWith('info') && l.includes('parked by handoff') && l.includes('127.0.0.4')), logs.join('\n'));
+  assert.equal(logs.filter((l) => l.startsWith('warning')).length, 0, logs.join('\n'));
+});
+
 test('the trap: a new replica handed a slot still in maint is set ready by waitUp', async () => {
   const g = gate();
   // Drain the old replica and let it leave DNS without releasing its slot (as after a crash of
@@ -180,7 +196,7 @@ test('the trap: a new replica handed a slot still in maint is set ready by waitU
   const fixed = (await slot('127.0.0.4'))!;
   assert.equal(fixed.adminState, 0);
   assert.equal(fixed.opState, 2);
-  assert.ok(logs.some((l) => l.startsWith('warning') && l.includes('in maintenance') && l.includes('127.0.0.4')));
+  assert.ok(logs.some((l) => l.startsWith('warning') && l.includes('someone put in maintenance') && l.includes('127.0.0.4')));
   assert.ok(timeline.events.some((e) => e.action === 'note' && e.detail?.includes('set ready')));
 });
 

@@ -51,11 +51,11 @@ after(async () => {
 });
 
 test('https: certificate checked by default, ok with the check off', { skip: !haveOpenssl() && 'openssl missing' }, async () => {
-  const strict = await startProbe({ url: `https://localhost:${port}/`, rate: 50, maxRequests: 4, maxLagMs: 1000 }).finished;
+  const strict = await startProbe({ url: `https://localhost:${port}/`, rate: 50, maxRequests: 4 }).finished;
   // A self-signed certificate is refused by default.
   assert.deepEqual(strict.records.map((r) => r.outcome), ['refused', 'refused', 'refused', 'refused']);
   assert.match(strict.records[0]!.error ?? '', /^DEPTH_ZERO_SELF_SIGNED_CERT: self-signed certificate/);
-  const loose = await startProbe({ url: `https://localhost:${port}/`, rate: 50, maxRequests: 4, maxLagMs: 1000, rejectUnauthorized: false, bodyMarker: 'MARK' }).finished;
+  const loose = await startProbe({ url: `https://localhost:${port}/`, rate: 50, maxRequests: 4, rejectUnauthorized: false, bodyMarker: 'MARK' }).finished;
   assert.deepEqual(loose.records.map((r) => `${r.lane}:${r.outcome}`), ['keepalive:ok', 'fresh:ok', 'keepalive:ok', 'fresh:ok']);
 });
 
@@ -71,7 +71,6 @@ test('https through dial: TLS over the dialed stream with the URL host as SNI', 
     url: `https://localhost:${port}/`,
     rate: 50,
     maxRequests: 4,
-    maxLagMs: 1000,
     rejectUnauthorized: false,
     bodyMarker: 'MARK',
     dial,

@@ -5,7 +5,9 @@ import { summarize } from '../../src/probe/stats.js';
 import { verdict } from '../../src/probe/verdict.js';
 import { renderBackends, renderProbeChart, renderProbeTable } from '../../src/probe/report.js';
 import type { Outcome, ProbeRecord } from '../../src/probe/record.js';
-import { laneOf } from '../../src/probe/schedule.js';
+import { laneOf as laneIn, makeSchedule } from '../../src/probe/schedule.js';
+
+const laneOf = (seq: number) => laneIn(makeSchedule(0, 10), seq);
 
 const T0 = 1_700_000_000_000;
 
@@ -39,7 +41,7 @@ test('verdict: a loss names the first lost request and the nearest rollout event
   assert.equal(v.passed, false);
   assert.equal(
     v.message,
-    "3 requests lost of 200 (max_lost 0; 2 reset, 1 timeout): first at +12.3 s on the fresh lane (reset), 0.4 s after 'drain app_app_2'",
+    "3 requests lost of 200 sent (max_lost 0; 2 reset, 1 timeout): first at +12.3 s on the fresh lane (reset), 0.4 s after 'drain app_app_2'",
   );
   assert.equal(verdict(s, 3, timeline).passed, true, 'max_lost is inclusive');
   assert.match(verdict(s, 0).message, /\(reset\)$/, 'no timeline: no event named');
@@ -49,7 +51,7 @@ test('verdict: a loss names the first lost request and the nearest rollout event
 
 test('verdict: no loss passes; nothing sent fails', () => {
   const s = summarize(steady(2, 10), { startedAt: T0, endedAt: T0 + 2000 });
-  assert.deepEqual(verdict(s, 0), { passed: true, message: '0 requests lost of 20 (max_lost 0), p99 12 ms' });
+  assert.deepEqual(verdict(s, 0), { passed: true, message: '0 requests lost of 20 sent (max_lost 0), p99 12 ms' });
   const empty = summarize([], { startedAt: T0, endedAt: T0 });
   assert.equal(verdict(empty, 0).passed, false);
 });
@@ -59,9 +61,10 @@ test('table: one row per lane plus total, lost by kind, latency columns', () => 
   const md = renderProbeTable(s);
   const rows = md.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| ---'));
   assert.equal(rows.length, 4);
-  assert.match(rows[0]!, /\| lane \| requests \| sent \| ok \| lost \| lost by kind \| p50 \| p95 \| p99 \| max \|/);
-  assert.equal(rows[2], '| fresh connection | 10 | 10 | 9 | 1 | 1 cut | 12 ms | 12 ms | 12 ms | 12 ms |');
-  assert.equal(rows[3], '| **total** | 20 | 20 | 19 | 1 | 1 cut | 12 ms | 12 ms | 12 ms | 12 ms |');
+  assert.match(rows[0]!, /\| lane \| requests \| sent \| ok \| lost \| lost by kind \| unmeasured \| p50 \| p95 \| p99 \| max \|/);
+  assert.equal(rows[2], '| fresh connection | 10 | 10 | 9 | 1 | 1 cut | 0 | 12 ms | 12 ms | 12 ms | 12 ms |');
+  assert.equal(rows[3], '| **total** | 20 | 20 | 19 | 1 | 1 cut | 0 | 12 ms | 12 ms | 12 ms | 12 ms |');
+  assert.doesNotMatch(md, /long requests|Unmeasured/, 'no slow lane and no unmeasured window: not shown');
   assert.match(md, /0 of 20 requests \(0\.0 %\) left more than 10 ms behind schedule/);
 });
 
@@ -103,4 +106,35 @@ test('backends: a row per backend, escaped cells; a note when none identified', 
   assert.equal(rows[2], '| app\\|1 | v1 | 1 | +0.0 s | +0.0 s |');
   assert.equal(rows[3], '| app-2 | – | 1 | +1.0 s | +1.0 s |');
   assert.match(renderBackends(summarize(steady(1, 2), { startedAt: T0, endedAt: T0 + 1000 })), /No backend identified itself/);
+});
+
+test('table: the long-request lane gets its row; unmeasured windows are listed', () => {
+  const records = steady(2, 10, (seq) => (seq >= 4 && seq < 8 ? 'unmeasured' : 'ok'));
+  records.push({ ...rec(0, 300, 'cut', 1000), lane: 'slow' });
+  const s = summarize(records, { startedAt: T0, endedAt: T0 + 2000 });
+  const md = renderProbeTable(s);
+  assert.match(md, /\| long requests \| 1 \| 1 \| 0 \| 1 \| 1 cut \| 0 \|/);
+  assert.match(md, /\| \*\*total\*\* \| 21 \| 17 \| 16 \| 1 \| 1 cut \| 4 \|/);
+  assert.match(md, /\*\*Unmeasured:\*\* 4 requests could not be sent before their deadline .* in 1 window\(s\): \+0\.4 s for 0\.3 s \(4\)/);
+});
+
+test('verdict: unmeasured requests are not losses; a window around a drain warns, or fails with probe_unmeasured: fail', () => {
+  const records = steady(10, 10, (seq) => (seq >= 40 && seq < 50 ? 'unmeasured' : 'ok'));
+  const s = summarize(records, { startedAt: T0, endedAt: T0 + 10_000 });
+  const quiet = verdict(s, 0, timelineAt([8000, 'start', 'app_app_4']));
+  assert.equal(quiet.passed, true);
+  assert.equal(quiet.warning, undefined, 'no risky event near the window: no warning');
+  assert.match(quiet.message, /^0 requests lost of 90 sent .*; 10 requests unmeasured in 1 window/);
+  const drainNear = timelineAt([4500, 'drain', 'app_app_2']);
+  const warned = verdict(s, 0, drainNear, { timeoutMs: 2000 });
+  assert.equal(warned.passed, true, 'a correct deploy on a busy runner passes');
+  assert.match(warned.warning ?? '', /around drain app_app_2 \(first window \+4\.0 s, 0\.9 s long\)/);
+  const failed = verdict(s, 0, drainNear, { unmeasured: 'fail', timeoutMs: 2000 });
+  assert.equal(failed.passed, false);
+  assert.match(failed.message, /probe_unmeasured: fail/);
+  // A drain far from the window (beyond one deadline) is not "around" it.
+  assert.equal(verdict(s, 0, timelineAt([9000, 'drain', 'app_app_2']), { unmeasured: 'fail', timeoutMs: 2000 }).passed, true);
+  // Real losses still fail, whatever the unmeasured policy.
+  const lossy = summarize(steady(10, 10, (seq) => (seq === 70 ? 'reset' : seq >= 40 && seq < 50 ? 'unmeasured' : 'ok')), { startedAt: T0, endedAt: T0 + 10_000 });
+  assert.equal(verdict(lossy, 0).passed, false);
 });

@@ -8,8 +8,10 @@
 //   STARTUP_DELAY=<s>        wait <s> seconds before listening
 //   SHUTDOWN_TIMEOUT=<s>     hard exit (code 1) <s> seconds after SIGTERM/SIGINT (default 10)
 //
-// Routes: GET / , GET /health , GET /slow?ms=N , POST /echo. Every response carries
-// X-Served-By (hostname) and X-App-Version. On SIGTERM/SIGINT: stop accepting connections, close
+// Routes: GET / , GET /health , GET /slow?ms=N , GET /stream?ms=N , POST /echo. Every response carries
+// X-Served-By (hostname) and X-App-Version. /stream sends its headers and a first chunk at once and
+// the rest after N ms (a large response being produced): a stop in between cuts it, and no proxy
+// can retry a response that has started. On SIGTERM/SIGINT: stop accepting connections, close
 // idle keep-alive connections, finish in-flight requests with `Connection: close`, exit 0.
 
 // ES module (the repo's package.json says "type": "module"; the image ships /app/package.json too).
@@ -105,6 +107,22 @@ function handle(req, res) {
       let ms = q === null || q === '' ? 1000 : Number(q);
       if (!Number.isFinite(ms) || ms < 0) ms = 1000;
       const t = setTimeout(() => send(res, 200, `${base} slow=${ms}\n`), ms);
+      res.on('close', () => clearTimeout(t));
+      return;
+    }
+    case '/stream': {
+      const q = url.searchParams.get('ms');
+      let ms = q === null || q === '' ? 1000 : Number(q);
+      if (!Number.isFinite(ms) || ms < 0) ms = 1000;
+      const head = `${base} stream=${ms} start\n`;
+      const tail = `${base} stream=${ms} end\n`;
+      res.writeHead(200, {
+        'Content-Type': 'text/plain; charset=utf-8',
+        'Content-Length': String(Buffer.byteLength(head) + Buffer.byteLength(tail)),
+        ...(shuttingDown ? { Connection: 'close' } : {}),
+      });
+      res.write(head);
+      const t = setTimeout(() => res.end(tail), ms);
       res.on('close', () => clearTimeout(t));
       return;
     }
