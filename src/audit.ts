@@ -8,7 +8,8 @@ import { posix } from 'node:path';
 import { shq } from './quote.js';
 import type { Remote } from './remote.js';
 
-export type AuditKind = 'deploy' | 'rollback' | 'lock-takeover';
+/** `prune`: a release retention removed; `abandon`: a release whose deploy stopped before recording a result. */
+export type AuditKind = 'deploy' | 'rollback' | 'lock-takeover' | 'prune' | 'abandon';
 
 export interface AuditEntry {
   at: string;
@@ -18,6 +19,8 @@ export interface AuditEntry {
   actor?: string;
   runUrl?: string;
   result?: string;
+  /** Image IDs (a prune: the ones it deleted). */
+  images?: string[];
   detail?: string;
 }
 
@@ -31,12 +34,15 @@ export function auditLine(entry: AuditEntry): string {
   return JSON.stringify(e).replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
 }
 
-export function auditCommand(remoteDir: string, entry: AuditEntry): string {
+/** Appends one line per entry, in one command. */
+export function auditCommand(remoteDir: string, entry: AuditEntry | readonly AuditEntry[]): string {
+  const entries = Array.isArray(entry) ? entry : [entry as AuditEntry];
   const file = shq(posix.join(remoteDir, 'audit.log'));
-  return `umask 077 && printf '%s\\n' ${shq(auditLine(entry))} >> ${file} && chmod 600 ${file}`;
+  return `umask 077 && printf '%s\\n' ${entries.map((e) => shq(auditLine(e))).join(' ')} >> ${file} && chmod 600 ${file}`;
 }
 
-export async function appendAudit(remote: Remote, remoteDir: string, entry: AuditEntry): Promise<void> {
+export async function appendAudit(remote: Remote, remoteDir: string, entry: AuditEntry | readonly AuditEntry[]): Promise<void> {
+  if (Array.isArray(entry) && entry.length === 0) return;
   await remote.exec(auditCommand(remoteDir, entry), { timeoutMs: 30_000 });
 }
 

@@ -11,7 +11,7 @@ import { parseCompose, type ComposeModel, type ComposeService } from './compose.
 import { listProjectContainers } from './containers.js';
 import { renderEnvFile } from './envfile.js';
 import { readHostFacts } from './host.js';
-import { pinImages, resolveImages } from './images.js';
+import { missingPins, pinImages, repoDigests, resolveImages, type Pin } from './images.js';
 import type { Inputs, SshTarget } from './inputs.js';
 import { coreLog, phase, type Log } from './log.js';
 import { planDeploy, renderPlan, renderPlanMarkdown, type DesiredService, type Plan } from './plan.js';
@@ -28,10 +28,13 @@ import { collectFiles, type ReleaseFile } from './workspace.js';
 import { findProxyService, findServerStateFile, locateRuntimeApi, routedServices } from './haproxy/config.js';
 import { HaproxyGate } from './haproxy/drain.js';
 import { checkConfig, reload } from './haproxy/reload.js';
-import { releaseId, selectRollbackTarget, type ReleaseManifest } from './release.js';
+import { missingImagesError, releaseId, rollbackHintMarkdown, selectRollbackTarget, type ReleaseManifest } from './release.js';
 import {
+  abandonIfPending,
   activateRelease,
   copyRelease,
+  markAbandoned,
+  pruneAuditEntries,
   listReleases,
   pruneReleases,
   readCurrent,
@@ -309,6 +312,12 @@ export async function deploy(inputs: Inputs, run: RunContext, report: DeployRepo
     });
     try {
       await deployLocked(s, files, routed);
+    } catch (e) {
+      // Stopped before its Record phase: say so in the release itself, while the lock is still ours.
+      if (report.releaseId) {
+        await abandonIfPending(remote, remoteDir, report.releaseId, e instanceof Error ? e.message : String(e)).catch(() => false);
+      }
+      throw e;
     } finally {
       for (const cleanup of s.cleanups) await cleanup().catch(() => {});
       await releaseLock(remote, remoteDir, run.runId, lockToken).catch((e: unknown) => log.warning(`could not release the lock: ${String(e)}`));
@@ -321,7 +330,13 @@ export async function deploy(inputs: Inputs, run: RunContext, report: DeployRepo
 
 async function deployLocked(s: Session, files: ReleaseFile[], routed: string[]): Promise<void> {
   const { inputs, run, remote, remoteDir, log, report, timeline } = s;
-  const releases = await listReleases(remote, remoteDir);
+  const listed = await listReleases(remote, remoteDir);
+  const found = inputs.dryRun ? { releases: listed, marked: [] } : await markAbandoned(remote, remoteDir, listed, inputs.project);
+  const releases = found.releases;
+  if (found.marked.length) {
+    for (const m of found.marked) log.warning(`release ${m.id} was left pending: ${m.reason}; marked abandoned`);
+    await appendAudit(remote, remoteDir, found.marked.map((m) => ({ at: new Date().toISOString(), kind: 'abandon' as const, release: m.id, sha: m.sha, actor: m.actor, runUrl: m.runUrl, result: 'abandoned', detail: m.reason })));
+  }
   const current = await readCurrent(remote, remoteDir);
   report.previousReleaseId = current;
   const id = freshReleaseId(run.sha, releases);
@@ -346,6 +361,9 @@ async function deployLocked(s: Session, files: ReleaseFile[], routed: string[]):
   await phase('Upload', async () => {
     if (inputs.rollback) {
       target = selectRollbackTarget(releases, current, inputs.release);
+      // Before the copy: a rollback whose images cannot be had changes nothing on the host.
+      const missing = await missingPins(remote, pinsOf(target), inputs.pull !== 'never', inputs.commandTimeoutMs);
+      if (missing.length) throw missingImagesError(target, missing, releases, current, inputs.pull !== 'never');
       log.info(`rolling back to release ${target.id} (${target.sha.slice(0, 7)}, ${target.createdAt})`);
       composeFiles = target.composeFiles;
       manifest.files = target.files;
@@ -497,8 +515,17 @@ async function deployLocked(s: Session, files: ReleaseFile[], routed: string[]):
       result: failure ? 'failed' : ok ? 'success' : 'probe-failed',
       detail: failure?.message ?? verdict?.message,
     });
-    if (!failure) await pruneReleases(remote, remoteDir, inputs.project, inputs.keepReleases, id);
-    report.rollbackHint = rollbackHint(failure ? current : id, failure ? undefined : current);
+    // Failed releases never push a good one out (release.ts), so a failed deploy prunes too: they stay bounded.
+    const serving = failure ? current : id;
+    const pruned = await pruneReleases(remote, remoteDir, inputs.project, inputs.keepReleases, serving, (m) => log.warning(m)).catch((e: unknown) => {
+      log.warning(`could not prune old releases: ${e instanceof Error ? e.message : String(e)}`);
+      return undefined;
+    });
+    if (pruned) {
+      for (const p of pruned.pruned) log.info(`pruned release ${p.id} (${p.result})${p.imagesRemoved.length ? `, images ${p.imagesRemoved.join(', ')}` : ''}`);
+      await appendAudit(remote, remoteDir, pruneAuditEntries(pruned, new Date().toISOString(), run.actor, run.runUrl));
+    }
+    report.rollbackHint = rollbackHintMarkdown(pruned?.kept ?? releases, serving);
   });
 
   if (failure) throw failure;
@@ -512,12 +539,19 @@ async function resolveServicesImages(s: Session, model: ComposeModel): Promise<R
     const c = running.find((x) => x.service === svc.name && x.state === 'running');
     if (svc.image) out[svc.name] = { image: svc.image, imageId: c?.imageId ?? '' };
   }
+  const digests = await repoDigests(s.remote, Object.values(out)).catch(() => new Map<string, string>());
+  for (const x of Object.values(out)) {
+    const d = digests.get(`${x.image} ${x.imageId}`);
+    if (d) x.digest = d;
+  }
   return out;
 }
 
 /** The image IDs a release ran, to re-point its tags at before redeploying it. */
-function pinsOf(release: ReleaseManifest): Array<{ image: string; imageId: string }> {
-  return Object.values(release.services).filter((x) => x.imageId).map((x) => ({ image: x.image, imageId: x.imageId }));
+function pinsOf(release: ReleaseManifest): Pin[] {
+  return Object.entries(release.services)
+    .filter(([, x]) => x.imageId)
+    .map(([service, x]) => ({ service, image: x.image, imageId: x.imageId, ...(x.digest ? { digest: x.digest } : {}) }));
 }
 
 /** A release id not taken yet (two runs of one commit within a second get distinct ids). */
@@ -531,17 +565,4 @@ function freshReleaseId(sha: string, taken: ReleaseManifest[]): string {
 
 function routedFromCfg(cfg: string, target: ReleaseManifest): string[] {
   return routedServices(cfg, Object.keys(target.services));
-}
-
-function rollbackHint(serving: string | undefined, previous: string | undefined): string | undefined {
-  if (!serving) return undefined;
-  if (!previous) return `Release \`${serving}\` is serving. It is the first release: there is nothing earlier to roll back to.`;
-  return [
-    `Release \`${serving}\` is serving. To return to \`${previous}\`, run the workflow with:`,
-    '',
-    '```yaml',
-    'rollback: true',
-    `release: ${previous}   # or leave empty for the last good release before the current one`,
-    '```',
-  ].join('\n');
 }

@@ -81,3 +81,98 @@ export async function pinImages(remote: Remote, pins: Array<{ image: string; ima
   );
   await remote.exec(cmds.join('\n'), { timeoutMs: 60_000 });
 }
+
+export interface Pin {
+  service?: string;
+  image: string;
+  imageId: string;
+  digest?: string;
+}
+
+/** `repo@sha256:...` for a pinned digest: pulling it fetches exactly that image and moves no tag. */
+export function digestRef(image: string, digest: string): string {
+  const repo = image.replace(/@.*$/, '').replace(/:[^/:]*$/, '');
+  return `${repo}@${digest}`;
+}
+
+/**
+ * One line per pin, `<n> present|pulled|missing`: is the pinned image on the host, and if not (and
+ * pulls are allowed) does a pull bring exactly that image back. A pull by digest moves no tag; a pull
+ * by tag does, so the tag is put back where it pointed before: checking changes nothing Compose sees.
+ */
+export function pinCheckScript(pins: readonly Pin[], pull: boolean): string {
+  const lines = ['have() { docker image inspect "$1" >/dev/null 2>&1; }'];
+  pins.forEach((p, n) => {
+    const id = shq(p.imageId);
+    const ref = shq(p.image);
+    if (!pull) {
+      lines.push(`if have ${id}; then echo '${n} present'; else echo '${n} missing'; fi`);
+    } else if (p.digest) {
+      lines.push(`if have ${id}; then echo '${n} present'; else docker pull -q ${shq(digestRef(p.image, p.digest))} >/dev/null 2>&1; if have ${id}; then echo '${n} pulled'; else echo '${n} missing'; fi; fi`);
+    } else {
+      lines.push(
+        `if have ${id}; then echo '${n} present'; else`,
+        `  old=$(docker image inspect --format '{{.Id}}' ${ref} 2>/dev/null || true)`,
+        `  docker pull -q ${ref} >/dev/null 2>&1`,
+        `  if have ${id}; then echo '${n} pulled'; else echo '${n} missing'; fi`,
+        `  now=$(docker image inspect --format '{{.Id}}' ${ref} 2>/dev/null || true)`,
+        `  if [ -n "$now" ] && [ "$now" != "$old" ] && [ "$now" != ${id} ]; then if [ -n "$old" ]; then docker tag "$old" ${ref}; else docker image rm ${ref} >/dev/null 2>&1; fi; fi`,
+        'fi',
+      );
+    }
+  });
+  lines.push('true');
+  return lines.join('\n');
+}
+
+/** The pins whose image is neither on the host nor brought back by a pull. */
+export function parsePinCheck(stdout: string, pins: readonly Pin[]): Pin[] {
+  const state = new Map<number, string>();
+  for (const line of stdout.split('\n')) {
+    const m = /^(\d+) (present|pulled|missing)$/.exec(line.trim());
+    if (m) state.set(Number(m[1]), m[2]!);
+  }
+  // No answer counts as missing: a rollback must not start on an image it could not confirm.
+  return pins.filter((_, n) => state.get(n) !== 'present' && state.get(n) !== 'pulled');
+}
+
+/** Before a rollback changes anything: which of the release's pinned images cannot be had. */
+export async function missingPins(remote: Remote, pins: readonly Pin[], pull: boolean, timeoutMs: number): Promise<Pin[]> {
+  if (pins.length === 0) return [];
+  const r = await remote.exec(pinCheckScript(pins, pull), { timeoutMs, check: false });
+  return parsePinCheck(r.stdout, pins);
+}
+
+/** docker.io/library/app, docker.io/app and app are one repository. */
+function normalRepo(repo: string): string {
+  return repo.replace(/^docker\.io\//, '').replace(/^library\//, '');
+}
+
+/** The digest under which `image`'s repository knows this image, from its RepoDigests. */
+export function pickDigest(image: string, repoDigests: readonly string[]): string | undefined {
+  const repo = normalRepo(image.replace(/@.*$/, '').replace(/:[^/:]*$/, ''));
+  const hit = repoDigests.find((d) => d.includes('@') && normalRepo(d.slice(0, d.indexOf('@'))) === repo);
+  return hit?.slice(hit.indexOf('@') + 1);
+}
+
+/**
+ * The registry digest of each pinned image, when the image came from a registry: a rollback whose
+ * image was deleted from the host can then pull exactly it, by digest. Local-only images have none.
+ */
+export async function repoDigests(remote: Remote, pins: ReadonlyArray<{ image: string; imageId: string }>): Promise<Map<string, string>> {
+  const ids = [...new Set(pins.map((p) => p.imageId).filter((i) => /^sha256:[0-9a-f]{64}$/.test(i)))];
+  const out = new Map<string, string>();
+  if (ids.length === 0) return out;
+  const script = `for i in ${shqAll(ids)}; do printf '%s %s\\n' "$i" "$(docker image inspect --format '{{join .RepoDigests " "}}' "$i" 2>/dev/null)"; done`;
+  const r = await remote.exec(script, { timeoutMs: 60_000, check: false });
+  const byId = new Map<string, string[]>();
+  for (const line of r.stdout.split('\n')) {
+    const [id, ...digests] = line.trim().split(/\s+/);
+    if (id) byId.set(id, digests);
+  }
+  for (const p of pins) {
+    const d = pickDigest(p.image, byId.get(p.imageId) ?? []);
+    if (d) out.set(`${p.image} ${p.imageId}`, d);
+  }
+  return out;
+}

@@ -13,7 +13,8 @@ import { posix } from 'node:path';
 import { shq, shqAll } from './quote.js';
 import type { Remote } from './remote.js';
 import { buildTar, type TarEntry } from './tar.js';
-import { isReleaseId, parseManifest, retention, type ReleaseManifest } from './release.js';
+import { abandonedReason, isReleaseId, KEEP_FAILED, parseManifest, retention, type PrunedRelease, type ReleaseManifest } from './release.js';
+import type { AuditEntry } from './audit.js';
 
 export interface UploadFile {
   /** Repo-relative path. */
@@ -272,20 +273,93 @@ done; true`;
   return new Set([...r.stdout.matchAll(/"imageId"\s*:\s*"(sha256:[0-9a-f]{64})"/g)].map((m) => m[1]!));
 }
 
+/** Rewrite a release's manifest as `abandoned` (0600, atomic). */
+async function writeAbandoned(remote: Remote, remoteDir: string, m: ReleaseManifest, reason: string): Promise<ReleaseManifest> {
+  const next: ReleaseManifest = { ...m, result: 'abandoned', reason };
+  await remote.writeFile(posix.join(paths(remoteDir).release(m.id), 'release.json'), `${JSON.stringify(next, null, 2)}\n`, 0o600);
+  return next;
+}
+
+/**
+ * Under the lock no deploy of this project is in progress, so a `pending` release is one whose deploy
+ * stopped before recording a result (killed, cancelled, disconnected): mark it `abandoned`, so the
+ * list says so and retention prunes it like a failed one. Returns the releases as they are now and
+ * the ones it marked.
+ */
+export async function markAbandoned(
+  remote: Remote,
+  remoteDir: string,
+  releases: readonly ReleaseManifest[],
+  project: string,
+): Promise<{ releases: ReleaseManifest[]; marked: ReleaseManifest[] }> {
+  const marked: ReleaseManifest[] = [];
+  const out: ReleaseManifest[] = [];
+  for (const r of releases) {
+    if (r.result === 'pending' && r.project === project && isReleaseId(r.id)) {
+      const m = await writeAbandoned(remote, remoteDir, r, abandonedReason(r));
+      marked.push(m);
+      out.push(m);
+    } else {
+      out.push(r);
+    }
+  }
+  return { releases: out, marked };
+}
+
+/**
+ * A deploy that stops on an error before its Record phase marks its own release `abandoned` with the
+ * error as the reason (it still holds the lock). Does nothing when the release is gone or recorded.
+ */
+export async function abandonIfPending(remote: Remote, remoteDir: string, id: string, reason: string): Promise<boolean> {
+  checkId(id);
+  const r = await remote.exec(`cat ${shq(posix.join(paths(remoteDir).release(id), 'release.json'))} 2>/dev/null`, { timeoutMs: 30_000, check: false });
+  if (r.code !== 0) return false;
+  const m = parseManifest(r.stdout);
+  if (m.result !== 'pending') return false;
+  // The first lines say what stopped it; a whole stderr belongs in the job log, not in every release list.
+  await writeAbandoned(remote, remoteDir, m, reason.length > 500 ? `${reason.slice(0, 500)}…` : reason);
+  return true;
+}
+
+export interface PrunedOnHost extends PrunedRelease {
+  /** Of `images`, those `docker image rm` removed. */
+  imagesRemoved: string[];
+  /** Of `images`, those Docker refused to remove (a container uses it, or it has more than one tag). */
+  imagesKept: string[];
+}
+
 export interface PruneResult {
   removed: string[];
   /** Image IDs `docker image rm` removed. */
   imagesRemoved: string[];
   /** Image IDs that were candidates but Docker kept (in use by a container, or tagged more than once). */
   imagesKept: string[];
+  /** Per pruned release, in the order they went (failed ones first): one audit line each. */
+  pruned: PrunedOnHost[];
+  /** This project's releases left on the host. */
+  kept: ReleaseManifest[];
+}
+
+/** One audit line per pruned release: which release, which images went, which Docker kept. */
+export function pruneAuditEntries(result: PruneResult, at: string, actor?: string, runUrl?: string): AuditEntry[] {
+  return result.pruned.map((p) => ({
+    at,
+    kind: 'prune' as const,
+    release: p.id,
+    sha: p.sha,
+    actor,
+    runUrl,
+    result: p.result,
+    images: p.imagesRemoved,
+    ...(p.imagesKept.length ? { detail: `Docker kept ${p.imagesKept.join(', ')}: a container uses it or it has another tag` } : {}),
+  }));
 }
 
 /**
- * Drop this project's releases beyond the newest `keep` (never current, never the rollback target),
- * leftover .<id>.tmp dirs, then the images only they referenced. Image candidates come only from this
- * project's pruned manifests, minus anything a kept release or a sibling project's release refers to;
- * `docker image rm` without -f also refuses images a container uses, which is fine.
- * Call it under the lock.
+ * Drop this project's releases that retention (release.ts) lets go, leftover .<id>.tmp dirs, then the
+ * images only they referenced. Image candidates come only from this project's pruned manifests, minus
+ * anything a kept release or a sibling project's release refers to; `docker image rm` without -f also
+ * refuses images a container uses, which is fine. Call it under the lock.
  */
 export async function pruneReleases(
   remote: Remote,
@@ -294,10 +368,11 @@ export async function pruneReleases(
   keep: number,
   currentId?: string,
   warn?: (message: string) => void,
+  keepFailed = KEEP_FAILED,
 ): Promise<PruneResult> {
   const releases = await listReleases(remote, remoteDir, warn);
   const current = currentId ?? (await readCurrent(remote, remoteDir));
-  const plan = retention(releases, keep, current, project);
+  const plan = retention(releases, keep, current, project, keepFailed);
   const p = paths(remoteDir);
   const removed = plan.prune.filter(isReleaseId);
   await remote.exec(
@@ -316,5 +391,13 @@ for d in .*.tmp; do if [ -d "$d" ]; then rm -rf -- "$d"; fi; done`,
     });
     for (const line of r.stdout.split('\n')) if (candidates.includes(line.trim())) imagesRemoved.push(line.trim());
   }
-  return { removed, imagesRemoved, imagesKept: candidates.filter((i) => !imagesRemoved.includes(i)) };
+  const pruned = plan.pruned
+    .filter((x) => removed.includes(x.id))
+    .map((x) => {
+      // Images another project's release pins were never candidates: not this prune's to name.
+      const images = x.images.filter((i) => candidates.includes(i));
+      return { ...x, images, imagesRemoved: images.filter((i) => imagesRemoved.includes(i)), imagesKept: images.filter((i) => !imagesRemoved.includes(i)) };
+    });
+  const kept = releases.filter((r) => r.project === project && !removed.includes(r.id));
+  return { removed, imagesRemoved, imagesKept: candidates.filter((i) => !imagesRemoved.includes(i)), pruned, kept };
 }

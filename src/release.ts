@@ -4,7 +4,12 @@
  * release-store.ts.
  */
 
-export type ReleaseResult = 'pending' | 'success' | 'failed' | 'rolled-back';
+/**
+ * `pending` while its deploy runs; `abandoned` when that deploy stopped before recording a result
+ * (an error before the rollout, a killed or cancelled job), set by the deploy itself when it could,
+ * else by the next deploy under the lock.
+ */
+export type ReleaseResult = 'pending' | 'success' | 'failed' | 'rolled-back' | 'abandoned';
 
 export interface ServiceImage {
   /** The image reference as written in the Compose file (after interpolation). */
@@ -30,6 +35,8 @@ export interface ReleaseManifest {
   result: ReleaseResult;
   /** Set on a rollback release: the id of the release whose files and images it re-deployed. */
   rollbackOf?: string;
+  /** Why the release is `abandoned` (or failed), when known. */
+  reason?: string;
   probe?: { sent: number; lost: number; p99Ms: number };
   durationS?: number;
 }
@@ -48,7 +55,7 @@ export function isReleaseId(id: string): boolean {
   return RELEASE_ID.test(id);
 }
 
-const RESULTS: readonly ReleaseResult[] = ['pending', 'success', 'failed', 'rolled-back'];
+const RESULTS: readonly ReleaseResult[] = ['pending', 'success', 'failed', 'rolled-back', 'abandoned'];
 
 /** Parse and check a release.json; the error says which field is wrong. */
 export function parseManifest(text: string): ReleaseManifest {
@@ -88,6 +95,7 @@ export function parseManifest(text: string): ReleaseManifest {
     probe = { sent: q.sent!, lost: q.lost!, p99Ms: q.p99Ms! };
   }
   if (raw.durationS !== undefined && typeof raw.durationS !== 'number') bad('durationS', 'a number');
+  if (raw.reason !== undefined && typeof raw.reason !== 'string') bad('reason', 'a string');
   const m: ReleaseManifest = {
     id: raw.id as string,
     project: raw.project as string,
@@ -102,6 +110,7 @@ export function parseManifest(text: string): ReleaseManifest {
     result: raw.result as ReleaseResult,
   };
   if (raw.rollbackOf !== undefined) m.rollbackOf = raw.rollbackOf as string;
+  if (raw.reason !== undefined) m.reason = raw.reason as string;
   if (probe) m.probe = probe;
   if (raw.durationS !== undefined) m.durationS = raw.durationS as number;
   return m;
@@ -116,15 +125,53 @@ export function newestFirst(releases: readonly ReleaseManifest[]): ReleaseManife
   return [...releases].sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
 }
 
-/** A table of releases, newest first, for error messages and the log. */
-export function formatReleaseList(releases: readonly ReleaseManifest[], currentId?: string): string {
+/** "45 s", "12 min", "3 h", "2 d": how long ago, for choosing a release at a glance. */
+export function age(createdAt: string, now: number): string {
+  const t = Date.parse(createdAt);
+  if (!Number.isFinite(t)) return '?';
+  const s = Math.max(0, Math.round((now - t) / 1000));
+  if (s < 90) return `${s} s ago`;
+  if (s < 90 * 60) return `${Math.round(s / 60)} min ago`;
+  if (s < 36 * 3600) return `${Math.round(s / 3600)} h ago`;
+  return `${Math.round(s / 86400)} d ago`;
+}
+
+function oneLine(text: string, max: number): string {
+  const t = text.replace(/\s+/g, ' ').trim();
+  return t.length > max ? `${t.slice(0, max - 1)}…` : t;
+}
+
+/** What a row of the release list says besides id, result, sha and age. */
+function notes(r: ReleaseManifest, currentId: string | undefined, pick: string | undefined): string[] {
+  return [
+    r.id === currentId ? 'serving' : '',
+    r.id === pick ? '`rollback: true` picks this' : '',
+    r.rollbackOf ? `rollback of ${r.rollbackOf}` : '',
+    r.reason ? oneLine(r.reason, 120) : '',
+  ].filter(Boolean);
+}
+
+/**
+ * A table of releases, newest first, for error messages and the log: id, result, sha, age, and
+ * which one is serving and which one `rollback: true` would pick.
+ */
+export function formatReleaseList(releases: readonly ReleaseManifest[], currentId?: string, now = Date.now()): string {
   if (releases.length === 0) return '  (no releases on the host)';
-  return newestFirst(releases)
-    .map((r) => {
-      const extra = [r.id === currentId ? 'current' : '', r.rollbackOf ? `rollback of ${r.rollbackOf}` : ''].filter(Boolean).join(', ');
-      return `  ${r.id}  ${r.sha.slice(0, 7)}  ${r.createdAt}  ${r.result}${extra ? `  (${extra})` : ''}`;
-    })
-    .join('\n');
+  const pick = defaultRollbackTarget(releases, currentId)?.id;
+  const rows = newestFirst(releases).map((r) => [r.id, r.result, r.sha.slice(0, 7), age(r.createdAt, now), notes(r, currentId, pick).join('; ').replace(/`/g, '')]);
+  const width = [0, 1, 2, 3].map((c) => Math.max(...rows.map((row) => row[c]!.length)));
+  return rows.map((row) => `  ${row.slice(0, 4).map((v, c) => v.padEnd(width[c]!)).join('  ')}${row[4] ? `  (${row[4]})` : ''}`.trimEnd()).join('\n');
+}
+
+/** The same list as a Markdown table, for the job summary. */
+export function releaseTableMarkdown(releases: readonly ReleaseManifest[], currentId?: string, now = Date.now()): string {
+  const pick = defaultRollbackTarget(releases, currentId)?.id;
+  const cell = (v: string) => v.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+  return [
+    '| release | result | sha | age | |',
+    '|---|---|---|---|---|',
+    ...newestFirst(releases).map((r) => `| \`${r.id}\` | ${r.result} | \`${r.sha.slice(0, 7)}\` | ${age(r.createdAt, now)} | ${cell(notes(r, currentId, pick).join('; '))} |`),
+  ].join('\n');
 }
 
 /** Follow rollbackOf links to the release that first shipped these files and images. */
@@ -141,66 +188,160 @@ function origin(byId: Map<string, ReleaseManifest>, r: ReleaseManifest): Release
 }
 
 /**
- * The release a rollback re-deploys. With an id: that release (an unknown id is an error that lists
- * what there is). Without: the newest successful release older than the one serving. When the one
- * serving is itself a rollback, "older" counts from the release it went back to, so rolling back
- * twice steps further back instead of swinging back to the release just rolled away from.
+ * What `rollback: true` without `release` goes back to: the newest successful release older than the
+ * one serving. When the one serving is itself a rollback, "older" counts from the release it went
+ * back to, so rolling back twice steps further back instead of swinging back to the release just
+ * rolled away from. Undefined when there is none.
  */
-export function selectRollbackTarget(releases: readonly ReleaseManifest[], currentId: string | undefined, requested?: string): ReleaseManifest {
+export function defaultRollbackTarget(releases: readonly ReleaseManifest[], currentId: string | undefined): ReleaseManifest | undefined {
+  const byId = new Map(releases.map((r) => [r.id, r]));
+  const current = currentId ? byId.get(currentId) : undefined;
+  if (!current) return undefined;
+  const from = origin(byId, current);
+  return newestFirst(releases).find((r) => r.result === 'success' && r.id < from.id && origin(byId, r).id !== from.id);
+}
+
+/**
+ * The release a rollback re-deploys. With an id: that release (an unknown id, or one that never
+ * recorded what it ran, is an error that lists what there is). Without: defaultRollbackTarget.
+ */
+export function selectRollbackTarget(releases: readonly ReleaseManifest[], currentId: string | undefined, requested?: string, now = Date.now()): ReleaseManifest {
+  const list = () => `Releases on the host (newest first):\n${formatReleaseList(releases, currentId, now)}`;
   if (requested) {
     const hit = releases.find((r) => r.id === requested);
-    if (hit) return hit;
-    throw new Error(`release '${requested}' is not on the host. Releases there (newest first):\n${formatReleaseList(releases, currentId)}`);
+    if (!hit) throw new Error(`release '${requested}' is not on the host. ${list()}`);
+    // No image IDs were recorded for these: nothing to pin, so "rolling back" would run whatever the tags point at now.
+    if (hit.result === 'abandoned' || hit.result === 'pending') {
+      throw new Error(`release '${requested}' is ${hit.result}${hit.reason ? ` (${hit.reason})` : ''}: its deploy never recorded the images it ran, so it cannot be rolled back to; pick a successful release. ${list()}`);
+    }
+    return hit;
   }
   const byId = new Map(releases.map((r) => [r.id, r]));
   const current = currentId ? byId.get(currentId) : undefined;
   if (!current) {
     throw new Error(
       `no release is recorded as serving${currentId ? ` (current names '${currentId}', which is not on the host)` : ''}, so there is no "previous" one; ` +
-        `pass release: <id>. Releases on the host (newest first):\n${formatReleaseList(releases, currentId)}`,
+        `pass release: <id>. ${list()}`,
     );
   }
-  const from = origin(byId, current);
-  const target = newestFirst(releases).find((r) => r.result === 'success' && r.id < from.id && origin(byId, r).id !== from.id);
+  const target = defaultRollbackTarget(releases, currentId);
   if (!target) {
+    const from = origin(byId, current);
     throw new Error(
       `there is no successful release older than ${from.id}${from.id !== current.id ? ` (the release ${current.id} rolled back to)` : ''} to roll back to; ` +
-        `pass release: <id>. Releases on the host (newest first):\n${formatReleaseList(releases, currentId)}`,
+        `pass release: <id>. ${list()}`,
     );
   }
   return target;
 }
 
+/**
+ * The "Roll back" part of the job summary: what `rollback: true` would do from here, and the kept
+ * releases to choose from.
+ */
+export function rollbackHintMarkdown(releases: readonly ReleaseManifest[], currentId: string | undefined, now = Date.now()): string | undefined {
+  if (!currentId) return undefined;
+  const pick = defaultRollbackTarget(releases, currentId);
+  const head = pick
+    ? [
+        `Release \`${currentId}\` is serving. \`rollback: true\` returns to \`${pick.id}\` (${pick.sha.slice(0, 7)}, ${age(pick.createdAt, now)}); for another one, name it:`,
+        '',
+        '```yaml',
+        'rollback: true',
+        `release: ${pick.id}   # or any successful release below`,
+        '```',
+      ]
+    : [`Release \`${currentId}\` is serving. There is no earlier successful release for \`rollback: true\` to return to.`];
+  return [...head, '', releaseTableMarkdown(releases, currentId, now)].join('\n');
+}
+
+/** Failed, rolled-back and abandoned releases kept for diagnosis, on top of keep_releases. */
+export const KEEP_FAILED = 3;
+
+/** Results of releases that never became a good one to return to. */
+const NOT_GOOD: ReadonlySet<ReleaseResult> = new Set(['failed', 'rolled-back', 'abandoned']);
+
+export interface PrunedRelease {
+  id: string;
+  result: ReleaseResult;
+  sha: string;
+  /** Image IDs freed by pruning it (each image is named by the first pruned release that pinned it). */
+  images: string[];
+}
+
 export interface RetentionPlan {
-  /** Release ids whose directories go. */
+  /** Release ids whose directories go: failed ones first, then good ones, oldest first within each. */
   prune: string[];
+  /** The same, with what each one frees. */
+  pruned: PrunedRelease[];
   /** Image IDs only the pruned releases referenced. */
   images: string[];
 }
 
 /**
- * What pruning may remove: of this project's releases, everything but the newest `keep`, the one
- * serving and the one a rollback would go to. Releases of other projects are never pruned and their
- * images count as referenced; an image goes only when no kept release (of any project) refers to it.
+ * What pruning may remove from this project's releases. Kept:
+ * - good releases: the one serving, and the newest successful ones up to `keep` in all (serving
+ *   counted); failed, rolled-back and abandoned releases never push one out;
+ * - the release `rollback: true` would go back to, even beyond `keep`;
+ * - the newest `keepFailed` failed, rolled-back or abandoned releases, for diagnosis;
+ * - every pending release (under the lock, the next deploy marks those abandoned first).
+ * Releases of other projects are never pruned and their images count as referenced; an image goes
+ * only when no kept release (of any project) refers to it.
  */
-export function retention(releases: readonly ReleaseManifest[], keep: number, currentId: string | undefined, project?: string): RetentionPlan {
+export function retention(releases: readonly ReleaseManifest[], keep: number, currentId: string | undefined, project?: string, keepFailed = KEEP_FAILED): RetentionPlan {
   if (!Number.isInteger(keep) || keep < 1) throw new Error(`keep must be a whole number of at least 1, got ${keep}`);
+  if (!Number.isInteger(keepFailed) || keepFailed < 0) throw new Error(`keepFailed must be a whole number, got ${keepFailed}`);
   const ours = newestFirst(releases.filter((r) => project === undefined || r.project === project));
-  const protect = new Set<string>(ours.slice(0, keep).map((r) => r.id));
-  if (currentId) protect.add(currentId);
-  try {
-    if (currentId) protect.add(selectRollbackTarget(releases, currentId).id);
-  } catch {
-    // no rollback target: nothing extra to keep
-  }
-  const pruned = ours.filter((r) => !protect.has(r.id));
+  const protect = new Set<string>();
+  if (currentId && ours.some((r) => r.id === currentId)) protect.add(currentId);
+  for (const r of ours) if (protect.size < keep && r.result === 'success') protect.add(r.id);
+  const target = defaultRollbackTarget(ours, currentId);
+  if (target) protect.add(target.id);
+  for (const r of ours.filter((x) => NOT_GOOD.has(x.result) && !protect.has(x.id)).slice(0, keepFailed)) protect.add(r.id);
+  for (const r of ours) if (r.result === 'pending') protect.add(r.id);
+
+  const oldestFirst = [...ours].reverse().filter((r) => !protect.has(r.id));
+  const pruned = [...oldestFirst.filter((r) => r.result !== 'success'), ...oldestFirst.filter((r) => r.result === 'success')];
   const prunedIds = new Set(pruned.map((r) => r.id));
   const referenced = new Set<string>();
   for (const r of releases) {
     if (prunedIds.has(r.id)) continue;
     for (const s of Object.values(r.services)) if (s.imageId) referenced.add(s.imageId);
   }
-  const images = new Set<string>();
-  for (const r of pruned) for (const s of Object.values(r.services)) if (s.imageId && !referenced.has(s.imageId)) images.add(s.imageId);
-  return { prune: pruned.map((r) => r.id).sort(), images: [...images].sort() };
+  const freed = new Set<string>();
+  const perRelease = pruned.map((r) => {
+    const images: string[] = [];
+    for (const s of Object.values(r.services)) {
+      if (!s.imageId || referenced.has(s.imageId) || freed.has(s.imageId)) continue;
+      freed.add(s.imageId);
+      images.push(s.imageId);
+    }
+    return { id: r.id, result: r.result, sha: r.sha, images: images.sort() };
+  });
+  return { prune: pruned.map((r) => r.id), pruned: perRelease, images: [...freed].sort() };
+}
+
+/** A pending release found by a deploy holding the lock: its deploy is over, and never recorded a result. */
+export function abandonedReason(r: ReleaseManifest): string {
+  return `its deploy${r.runUrl ? ` (${r.runUrl})` : ''} stopped before recording a result: killed, cancelled or disconnected`;
+}
+
+/**
+ * A rollback whose pinned images are gone from the host and could not be pulled: refused before
+ * anything changes, naming each image and the release, with the list to pick another one from.
+ */
+export function missingImagesError(
+  target: ReleaseManifest,
+  missing: ReadonlyArray<{ service?: string; image: string; imageId: string }>,
+  releases: readonly ReleaseManifest[],
+  currentId: string | undefined,
+  pulled: boolean,
+  now = Date.now(),
+): Error {
+  const what = missing.map((m) => `${m.service ? `service ${m.service}: ` : ''}${m.image} (${m.imageId})`).join('; ');
+  return new Error(
+    `cannot roll back to release ${target.id} (${target.sha.slice(0, 7)}): ${missing.length === 1 ? 'its image is' : 'its images are'} no longer on the host` +
+      `${pulled ? ' and a pull did not bring the pinned image back' : ' (pull: never)'}: ${what}. Nothing was changed. ` +
+      `Push or load that image on the host, or pick another release. Releases on the host (newest first):\n${formatReleaseList(releases, currentId, now)}`,
+  );
 }

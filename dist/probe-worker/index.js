@@ -170,21 +170,31 @@ function socketLike(stream) {
 }
 
 ;// CONCATENATED MODULE: ./src/probe/schedule.ts
-function makeSchedule(startAt, ratePerSecond, maxLagMs) {
+function makeSchedule(startAt, ratePerSecond, lanes = ['keepalive', 'fresh']) {
     if (!(ratePerSecond > 0) || !Number.isFinite(ratePerSecond))
         throw new Error(`probe rate must be > 0, got ${ratePerSecond}`);
-    const intervalMs = 1000 / ratePerSecond;
-    return { startAt, intervalMs, maxLagMs: maxLagMs ?? intervalMs + 50 };
+    if (lanes.length === 0)
+        throw new Error('a probe schedule needs at least one lane');
+    return { startAt, intervalMs: 1000 / ratePerSecond, lanes };
 }
 function slotAt(schedule, seq) {
     return schedule.startAt + seq * schedule.intervalMs;
 }
-function laneOf(seq) {
-    return seq % 2 === 0 ? 'keepalive' : 'fresh';
+function laneOf(schedule, seq) {
+    return schedule.lanes[seq % schedule.lanes.length];
 }
-/** Whether request `seq`, due at its slot, must be dropped as not_sent when dispatched at `now`. */
-function tooLate(schedule, seq, now) {
-    return now - slotAt(schedule, seq) > schedule.maxLagMs;
+/** What to do with request `seq` when the prober gets to it at `now`: send it late, or record it unmeasured. */
+function dispatch(schedule, seq, now, deadlineMs) {
+    const lagMs = Math.max(0, now - slotAt(schedule, seq));
+    return { send: lagMs < deadlineMs, lagMs };
+}
+/**
+ * A deadline timer that fires well after it was due means the prober's own event loop was stalled:
+ * a response that arrived meanwhile is still unread, so the timeout is decided only after pending
+ * I/O had its turn.
+ */
+function timerStalled(dueAt, firedAt, slackMs = 20) {
+    return firedAt - dueAt > slackMs;
 }
 
 ;// CONCATENATED MODULE: ./src/probe/status-set.ts
@@ -225,7 +235,7 @@ function parseStatusSet(text) {
 
 /** Enough of the body to find a marker near the top of a page; the rest is read and dropped. */
 const BODY_CAP = 256 * 1024;
-/** Start the request-loss probe: an open-loop request stream on two lanes, stopping by itself at its caps. */
+/** Start the request-loss probe: an open-loop request stream on its lanes, stopping by itself at its caps. */
 function startProbe(options) {
     const now = options.now ?? preciseNow;
     const url = new URL(options.url);
@@ -243,7 +253,7 @@ function startProbe(options) {
     const agents = makeAgents(url, options);
     const method = (options.method ?? 'GET').toUpperCase();
     const startedAt = now();
-    const schedule = makeSchedule(startedAt, rate, options.maxLagMs);
+    const schedule = makeSchedule(startedAt, rate, options.lanes);
     const records = [];
     let nextSeq = 0;
     let inFlight = 0;
@@ -260,8 +270,8 @@ function startProbe(options) {
         if (done || stopReason === undefined || inFlight > 0)
             return;
         done = true;
-        agents.keepalive.destroy();
-        agents.fresh.destroy();
+        for (const agent of Object.values(agents))
+            agent.destroy();
         records.sort((a, b) => a.seq - b.seq);
         resolveFinished({
             url: url.href,
@@ -297,7 +307,7 @@ function startProbe(options) {
             clearTimeout(deadline);
             const doneAt = now();
             const { outcome, error } = classify(attempt, expect, options.bodyMarker);
-            const r = { seq, lane, scheduledAt, sentAt, doneAt, latencyMs: doneAt - sentAt, outcome };
+            const r = { seq, lane, scheduledAt, sentAt, doneAt, latencyMs: doneAt - scheduledAt, outcome };
             if (status !== undefined)
                 r.status = status;
             if (servedBy !== undefined)
@@ -325,11 +335,22 @@ function startProbe(options) {
             headers,
             agent: agents[lane],
         });
-        const deadline = setTimeout(() => {
+        // The deadline counts from the send: the server gets its full timeout however late the prober was.
+        const timeOut = () => {
+            if (settled)
+                return;
             attempt.timedOut = true;
             attempt.error ??= new Error(`no complete response within ${timeoutMs} ms`);
             settle();
             request.destroy();
+        };
+        const deadline = setTimeout(() => {
+            // Timers run before I/O in each loop turn: after a stall of the prober, let the pending
+            // reads (a response that came in on time) be handled before calling it a timeout.
+            if (timerStalled(sentAt + timeoutMs, now()))
+                setImmediate(() => setImmediate(timeOut));
+            else
+                timeOut();
         }, timeoutMs);
         request.on('error', (err) => {
             attempt.error ??= err;
@@ -380,13 +401,12 @@ function startProbe(options) {
             if (scheduledAt - startedAt >= maxDurationMs)
                 return halt('max_duration');
             const seq = nextSeq++;
-            const lane = laneOf(seq);
-            if (tooLate(schedule, seq, t)) {
-                record({ seq, lane, scheduledAt, doneAt: t, outcome: 'not_sent', error: `late by ${Math.round(t - scheduledAt)} ms` });
-            }
-            else {
+            const lane = laneOf(schedule, seq);
+            const d = dispatch(schedule, seq, t, timeoutMs);
+            if (d.send)
                 send(seq, lane, scheduledAt);
-            }
+            else
+                record({ seq, lane, scheduledAt, doneAt: t, outcome: 'unmeasured', error: `the prober was ${Math.round(d.lagMs)} ms behind: past the deadline before it could send` });
             t = now();
         }
         if (nextSeq >= maxRequests)
@@ -428,6 +448,7 @@ function makeAgents(url, options) {
         return {
             keepalive: new DialAgent({ ...keepalive, dial: options.dial, tls: tlsOptions }),
             fresh: new DialAgent({ ...fresh, dial: options.dial, tls: tlsOptions }),
+            slow: new DialAgent({ ...keepalive, dial: options.dial, tls: tlsOptions }),
         };
     }
     if (secure) {
@@ -436,22 +457,38 @@ function makeAgents(url, options) {
         return {
             keepalive: new (external_node_https_default()).Agent({ ...keepalive, rejectUnauthorized }),
             fresh: new (external_node_https_default()).Agent({ ...fresh, rejectUnauthorized, maxCachedSessions: 0 }),
+            slow: new (external_node_https_default()).Agent({ ...keepalive, rejectUnauthorized }),
         };
     }
-    return { keepalive: new (external_node_http_default()).Agent(keepalive), fresh: new (external_node_http_default()).Agent(fresh) };
+    return { keepalive: new (external_node_http_default()).Agent(keepalive), fresh: new (external_node_http_default()).Agent(fresh), slow: new (external_node_http_default()).Agent(keepalive) };
+}
+/** One result from probes run side by side (the short lanes and the long-request lane). */
+function mergeResults(results) {
+    if (results.length === 0)
+        throw new Error('no probe results to merge');
+    const [first] = results;
+    return {
+        url: first.url,
+        rate: results.reduce((n, r) => n + r.rate, 0),
+        timeoutMs: first.timeoutMs,
+        startedAt: Math.min(...results.map((r) => r.startedAt)),
+        endedAt: Math.max(...results.map((r) => r.endedAt)),
+        stoppedBy: first.stoppedBy,
+        records: results.flatMap((r) => r.records).sort((a, b) => a.scheduledAt - b.scheduledAt),
+    };
 }
 
 ;// CONCATENATED MODULE: ./src/probe-worker.ts
 /**
- * The prober in a worker thread: its open-loop schedule keeps time on its own event loop, so the
- * deploy's work on the main thread (SSH crypto, parsing) cannot delay a single send.
+ * The probers in a worker thread: their open-loop schedules keep time on its own event loop, so
+ * the deploy's work on the main thread (SSH crypto, parsing) cannot delay a single send.
  */
 
 
-const run = startProbe(external_node_worker_threads_namespaceObject.workerData);
+const runs = external_node_worker_threads_namespaceObject.workerData.map((options) => startProbe(options));
 external_node_worker_threads_namespaceObject.parentPort.on('message', (message) => {
     if (message !== 'stop')
         return;
-    void run.stop().then((result) => external_node_worker_threads_namespaceObject.parentPort.postMessage(result));
+    void Promise.all(runs.map((run) => run.stop())).then((results) => external_node_worker_threads_namespaceObject.parentPort.postMessage(results));
 });
 

@@ -41,3 +41,21 @@ test('auditLine never contains a raw line break', () => {
   assert.ok(!/[\n\r\u2028\u2029]/.test(line));
   assert.equal((JSON.parse(line) as AuditEntry).detail, 'a\nb\u2028c\u2029d\re');
 });
+
+test('appendAudit with several entries: one line each, in one command; none is nothing', async () => {
+  const { remote, home, cleanup } = await tempRemote();
+  try {
+    const before = remote.commands.length;
+    await appendAudit(remote, home, [
+      { at: 't1', kind: 'prune', release: '20261123T193000Z-abc1234', result: 'failed', images: ['sha256:' + 'a'.repeat(64)] },
+      { at: 't2', kind: 'prune', release: "20261123T193001Z-abc1234'; touch pwned; '", result: 'success', images: [] },
+    ]);
+    await appendAudit(remote, home, []);
+    assert.equal(remote.commands.length - before, 1);
+    const entries = parseAuditLog(await readFile(join(home, 'audit.log'), 'utf8'));
+    assert.deepEqual(entries.map((e) => [e.kind, e.result, e.images?.length]), [['prune', 'failed', 1], ['prune', 'success', 0]]);
+    assert.ok(!existsSync(join(home, 'pwned')));
+  } finally {
+    await cleanup();
+  }
+});

@@ -7,7 +7,10 @@ import { join } from 'node:path';
 import { tempRemote } from '../helpers/shell-remote.js';
 import type { ReleaseManifest } from '../../src/release.js';
 import {
+  abandonIfPending,
   activateRelease,
+  markAbandoned,
+  pruneAuditEntries,
   copyRelease,
   listReleases,
   pruneReleases,
@@ -180,22 +183,56 @@ test('list, current, manifest updates and copy for rollback', async () => {
   }
 });
 
-test('pruneReleases: keeps newest N, current, rollback target; removes leftovers; spares other projects', async () => {
+test('pruneReleases: good ones up to N, current, rollback target, 3 failed; leftovers; other projects spared', async () => {
   const { remote, home, cleanup } = await tempRemote();
   try {
     const dir = await resolveRemoteDir(remote, 'handoff/shop');
     const f = [{ path: 'c.yaml', data: Buffer.from('v\n') }];
-    const results: ReleaseManifest['result'][] = ['success', 'success', 'failed', 'success', 'success', 'success'];
-    for (let i = 1; i <= 6; i++) await uploadRelease(remote, dir, R(i), f, '', manifest(R(i), ['c.yaml'], { result: results[i - 1]! }));
+    const results: ReleaseManifest['result'][] = ['success', 'success', 'failed', 'success', 'rolled-back', 'abandoned', 'failed', 'success'];
+    const id = (i: number) => `2026112${i}T100000Z-aaaaaa${i}`.replace(/^2026112(\d)T/, (_, d) => `202611${10 + Number(d)}T`);
+    for (let i = 1; i <= 8; i++) await uploadRelease(remote, dir, id(i), f, '', manifest(id(i), ['c.yaml'], { result: results[i - 1]! }));
     // another project sharing the remote dir: never pruned
     await uploadRelease(remote, dir, R(0), f, '', manifest(R(0), ['c.yaml'], { project: 'blog', result: 'success' }));
     await mkdir(join(dir, 'releases', `.${R(7)}.tmp`));
     await symlink('/nonexistent', join(dir, 'releases', 'stray-link'));
-    const res = await pruneReleases(remote, dir, 'shop', 2, R(5));
-    // kept: R6, R5 (newest 2, R5 current), R4 (rollback target of R5); R0 is blog's
-    assert.deepEqual(res.removed, [R(1), R(2), R(3)]);
-    assert.deepEqual((await readdir(join(dir, 'releases'))).sort(), [R(0), R(4), R(5), R(6), 'stray-link']);
+    const res = await pruneReleases(remote, dir, 'shop', 2, id(8));
+    // kept: 8 (serving), 4 (the next good one, and the rollback target), 7, 6, 5 (the newest three failed)
+    assert.deepEqual(res.removed, [id(3), id(1), id(2)], 'failed ones first, then good ones, oldest first');
+    assert.deepEqual(res.pruned.map((p) => [p.id, p.result]), [[id(3), 'failed'], [id(1), 'success'], [id(2), 'success']]);
+    assert.deepEqual(res.kept.map((r) => r.id), [id(4), id(5), id(6), id(7), id(8)]);
+    assert.deepEqual((await readdir(join(dir, 'releases'))).sort(), [R(0), id(4), id(5), id(6), id(7), id(8), 'stray-link'].sort());
     assert.ok(existsSync(home));
+    const lines = pruneAuditEntries(res, 'now', 'alice', 'https://run');
+    assert.deepEqual(lines.map((l) => [l.kind, l.release, l.result, l.images]), [['prune', id(3), 'failed', []], ['prune', id(1), 'success', []], ['prune', id(2), 'success', []]]);
+  } finally {
+    await cleanup();
+  }
+});
+
+test('markAbandoned and abandonIfPending: pending releases become abandoned with the reason', async () => {
+  const { remote, cleanup } = await tempRemote();
+  try {
+    const dir = await resolveRemoteDir(remote, 'handoff/shop');
+    const f = [{ path: 'c.yaml', data: Buffer.from('v\n') }];
+    await uploadRelease(remote, dir, R(1), f, '', manifest(R(1), ['c.yaml'], { result: 'success' }));
+    await uploadRelease(remote, dir, R(2), f, '', manifest(R(2), ['c.yaml'], { runUrl: 'https://github.com/o/r/actions/runs/42' }));
+    await uploadRelease(remote, dir, R(3), f, '', manifest(R(3), ['c.yaml'], { project: 'blog' }));
+    const { releases, marked } = await markAbandoned(remote, dir, await listReleases(remote, dir), 'shop');
+    assert.deepEqual(marked.map((m) => m.id), [R(2)]);
+    const onHost = new Map((await listReleases(remote, dir)).map((r) => [r.id, r]));
+    assert.equal(onHost.get(R(2))!.result, 'abandoned');
+    assert.match(onHost.get(R(2))!.reason!, /runs\/42\) stopped before recording a result/);
+    assert.equal(onHost.get(R(1))!.result, 'success');
+    assert.equal(onHost.get(R(3))!.result, 'pending', "another project's release is not ours to judge");
+    assert.deepEqual(releases.map((r) => r.result), ['success', 'abandoned', 'pending']);
+    assert.equal(await mode(join(dir, 'releases', R(2), 'release.json')), 0o600);
+
+    await uploadRelease(remote, dir, R(4), f, '', manifest(R(4), ['c.yaml']));
+    assert.equal(await abandonIfPending(remote, dir, R(4), 'service app: image x:1 is not on the host'), true);
+    assert.equal((await listReleases(remote, dir)).find((r) => r.id === R(4))!.reason, 'service app: image x:1 is not on the host');
+    assert.equal(await abandonIfPending(remote, dir, R(1), 'x'), false, 'a recorded release is left alone');
+    assert.equal(await abandonIfPending(remote, dir, R(9), 'x'), false, 'no release, nothing to do');
+    assert.equal((await listReleases(remote, dir)).find((r) => r.id === R(1))!.result, 'success');
   } finally {
     await cleanup();
   }
@@ -236,6 +273,7 @@ test('pruneReleases removes only images no kept or sibling-project release refer
     assert.deepEqual(res.removed, [R(1)]);
     assert.deepEqual(res.imagesRemoved, [ids.only]);
     assert.deepEqual(res.imagesKept, [ids.used]); // a container uses it: docker refused, not an error
+    assert.deepEqual(res.pruned, [{ id: R(1), result: 'success', sha: manifest(R(1), []).sha, images: [ids.only, ids.used].sort(), imagesRemoved: [ids.only], imagesKept: [ids.used] }]);
     const present = (id: string) => execFileSync('sh', ['-c', `docker image inspect ${id} >/dev/null 2>&1 && echo yes || echo no`]).toString().trim() === 'yes';
     assert.equal(present(ids.only), false);
     assert.equal(present(ids.shared), true);
