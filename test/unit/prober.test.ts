@@ -216,6 +216,36 @@ test('dial: a plain Duplex (like an ssh2 channel) works, and a failed dial is a 
   assert.ok(refused.every((r) => r.outcome === 'refused'));
 });
 
+test('dial: a tunnel stream the server half-closes (EOF, as an ssh2 channel gets from sshd) leaves the keep-alive pool at once', async () => {
+  // A server that closes idle keep-alive connections quickly (FIN), like HAProxy's timeout http-keep-alive.
+  const quick = net.createServer((c) => {
+    let idle: NodeJS.Timeout | undefined;
+    c.on('data', () => {
+      clearTimeout(idle);
+      c.write('HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nok');
+      idle = setTimeout(() => c.end(), 30);
+    });
+    c.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => quick.listen(0, '127.0.0.1', resolve));
+  const port = (quick.address() as net.AddressInfo).port;
+  // allowHalfOpen: after the server's FIN the stream emits 'end' but stays writable and does not
+  // close, which is what an SSH channel does until both sides sent EOF.
+  const dial = async (host: string, p: number): Promise<Duplex> => {
+    const socket = net.connect({ host, port: p, allowHalfOpen: true });
+    await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+    return Duplex.from({ readable: socket, writable: socket });
+  };
+  try {
+    // 10/s per lane: every keep-alive request finds its pooled connection closed by the server.
+    const result = await startProbe({ url: `http://127.0.0.1:${port}/`, rate: 20, maxRequests: 16, timeoutMs: 1000, dial }).finished;
+    const bad = result.records.filter((r) => r.outcome !== 'ok');
+    assert.deepEqual(bad.map((r) => `${r.seq} ${r.lane} ${r.outcome}`), [], 'no request is written into a half-closed tunnel and left to time out');
+  } finally {
+    await new Promise<void>((resolve) => quick.close(() => resolve()));
+  }
+});
+
 test('POST with a body and custom headers', async () => {
   let seen = '';
   const listener = (req: http.IncomingMessage): void => {
