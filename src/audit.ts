@@ -1,8 +1,8 @@
 /**
- * The project's audit log on the host: one JSON line per deploy, rollback and lock takeover, in
- * <remoteDir>/audit.log (0600). JSON.stringify escapes newlines and control characters, so an entry
- * is always exactly one line, and the whole line is one shq()'d printf argument, so nothing in it
- * reaches the shell as syntax.
+ * The project's audit log on the host: one JSON line per deploy, rollback, lock takeover, pruned
+ * release and release marked abandoned, in <remoteDir>/audit.log (0600). JSON.stringify escapes
+ * newlines and control characters, so an entry is always exactly one line, and each line is one
+ * shq()'d printf argument, so nothing in it reaches the shell as syntax.
  */
 import { posix } from 'node:path';
 import { shq } from './quote.js';

@@ -116,7 +116,8 @@ export function pinCheckScript(pins: readonly Pin[], pull: boolean): string {
         `  docker pull -q ${ref} >/dev/null 2>&1`,
         `  if have ${id}; then echo '${n} pulled'; else echo '${n} missing'; fi`,
         `  now=$(docker image inspect --format '{{.Id}}' ${ref} 2>/dev/null || true)`,
-        `  if [ -n "$now" ] && [ "$now" != "$old" ] && [ "$now" != ${id} ]; then if [ -n "$old" ]; then docker tag "$old" ${ref}; else docker image rm ${ref} >/dev/null 2>&1; fi; fi`,
+        // The pulled image keeps its ID (pinImages tags it later); only the tag goes back.
+        `  if [ -n "$now" ] && [ "$now" != "$old" ]; then if [ -n "$old" ]; then docker tag "$old" ${ref}; elif [ "$now" != ${id} ]; then docker image rm ${ref} >/dev/null 2>&1; fi; fi`,
         'fi',
       );
     }

@@ -174,17 +174,20 @@ export function releaseTableMarkdown(releases: readonly ReleaseManifest[], curre
   ].join('\n');
 }
 
-/** Follow rollbackOf links to the release that first shipped these files and images. */
-function origin(byId: Map<string, ReleaseManifest>, r: ReleaseManifest): ReleaseManifest {
-  let cur = r;
+/**
+ * Follow rollbackOf links to the id of the release that first shipped these files and images. The
+ * id, not the manifest: that release may have been pruned since, and "older than it" still holds.
+ */
+function originId(byId: Map<string, ReleaseManifest>, r: ReleaseManifest): string {
+  let id = r.id;
+  let cur: ReleaseManifest | undefined = r;
   const seen = new Set<string>();
-  while (cur.rollbackOf && !seen.has(cur.id)) {
+  while (cur?.rollbackOf && !seen.has(cur.id)) {
     seen.add(cur.id);
-    const next = byId.get(cur.rollbackOf);
-    if (!next) break;
-    cur = next;
+    id = cur.rollbackOf;
+    cur = byId.get(id);
   }
-  return cur;
+  return id;
 }
 
 /**
@@ -197,8 +200,8 @@ export function defaultRollbackTarget(releases: readonly ReleaseManifest[], curr
   const byId = new Map(releases.map((r) => [r.id, r]));
   const current = currentId ? byId.get(currentId) : undefined;
   if (!current) return undefined;
-  const from = origin(byId, current);
-  return newestFirst(releases).find((r) => r.result === 'success' && r.id < from.id && origin(byId, r).id !== from.id);
+  const from = originId(byId, current);
+  return newestFirst(releases).find((r) => r.result === 'success' && r.id < from && originId(byId, r) !== from);
 }
 
 /**
@@ -226,9 +229,9 @@ export function selectRollbackTarget(releases: readonly ReleaseManifest[], curre
   }
   const target = defaultRollbackTarget(releases, currentId);
   if (!target) {
-    const from = origin(byId, current);
+    const from = originId(byId, current);
     throw new Error(
-      `there is no successful release older than ${from.id}${from.id !== current.id ? ` (the release ${current.id} rolled back to)` : ''} to roll back to; ` +
+      `there is no successful release older than ${from}${from !== current.id ? ` (the release ${current.id} rolled back to)` : ''} to roll back to; ` +
         `pass release: <id>. ${list()}`,
     );
   }

@@ -56910,7 +56910,9 @@ function pinCheckScript(pins, pull) {
             lines.push(`if have ${id}; then echo '${n} present'; else docker pull -q ${shq(digestRef(p.image, p.digest))} >/dev/null 2>&1; if have ${id}; then echo '${n} pulled'; else echo '${n} missing'; fi; fi`);
         }
         else {
-            lines.push(`if have ${id}; then echo '${n} present'; else`, `  old=$(docker image inspect --format '{{.Id}}' ${ref} 2>/dev/null || true)`, `  docker pull -q ${ref} >/dev/null 2>&1`, `  if have ${id}; then echo '${n} pulled'; else echo '${n} missing'; fi`, `  now=$(docker image inspect --format '{{.Id}}' ${ref} 2>/dev/null || true)`, `  if [ -n "$now" ] && [ "$now" != "$old" ] && [ "$now" != ${id} ]; then if [ -n "$old" ]; then docker tag "$old" ${ref}; else docker image rm ${ref} >/dev/null 2>&1; fi; fi`, 'fi');
+            lines.push(`if have ${id}; then echo '${n} present'; else`, `  old=$(docker image inspect --format '{{.Id}}' ${ref} 2>/dev/null || true)`, `  docker pull -q ${ref} >/dev/null 2>&1`, `  if have ${id}; then echo '${n} pulled'; else echo '${n} missing'; fi`, `  now=$(docker image inspect --format '{{.Id}}' ${ref} 2>/dev/null || true)`, 
+            // The pulled image keeps its ID (pinImages tags it later); only the tag goes back.
+            `  if [ -n "$now" ] && [ "$now" != "$old" ]; then if [ -n "$old" ]; then docker tag "$old" ${ref}; elif [ "$now" != ${id} ]; then docker image rm ${ref} >/dev/null 2>&1; fi; fi`, 'fi');
         }
     });
     lines.push('true');
@@ -59448,18 +59450,20 @@ function releaseTableMarkdown(releases, currentId, now = Date.now()) {
         ...newestFirst(releases).map((r) => `| \`${r.id}\` | ${r.result} | \`${r.sha.slice(0, 7)}\` | ${age(r.createdAt, now)} | ${cell(notes(r, currentId, pick).join('; '))} |`),
     ].join('\n');
 }
-/** Follow rollbackOf links to the release that first shipped these files and images. */
-function origin(byId, r) {
+/**
+ * Follow rollbackOf links to the id of the release that first shipped these files and images. The
+ * id, not the manifest: that release may have been pruned since, and "older than it" still holds.
+ */
+function originId(byId, r) {
+    let id = r.id;
     let cur = r;
     const seen = new Set();
-    while (cur.rollbackOf && !seen.has(cur.id)) {
+    while (cur?.rollbackOf && !seen.has(cur.id)) {
         seen.add(cur.id);
-        const next = byId.get(cur.rollbackOf);
-        if (!next)
-            break;
-        cur = next;
+        id = cur.rollbackOf;
+        cur = byId.get(id);
     }
-    return cur;
+    return id;
 }
 /**
  * What `rollback: true` without `release` goes back to: the newest successful release older than the
@@ -59472,8 +59476,8 @@ function defaultRollbackTarget(releases, currentId) {
     const current = currentId ? byId.get(currentId) : undefined;
     if (!current)
         return undefined;
-    const from = origin(byId, current);
-    return newestFirst(releases).find((r) => r.result === 'success' && r.id < from.id && origin(byId, r).id !== from.id);
+    const from = originId(byId, current);
+    return newestFirst(releases).find((r) => r.result === 'success' && r.id < from && originId(byId, r) !== from);
 }
 /**
  * The release a rollback re-deploys. With an id: that release (an unknown id, or one that never
@@ -59499,8 +59503,8 @@ function selectRollbackTarget(releases, currentId, requested, now = Date.now()) 
     }
     const target = defaultRollbackTarget(releases, currentId);
     if (!target) {
-        const from = origin(byId, current);
-        throw new Error(`there is no successful release older than ${from.id}${from.id !== current.id ? ` (the release ${current.id} rolled back to)` : ''} to roll back to; ` +
+        const from = originId(byId, current);
+        throw new Error(`there is no successful release older than ${from}${from !== current.id ? ` (the release ${current.id} rolled back to)` : ''} to roll back to; ` +
             `pass release: <id>. ${list()}`);
     }
     return target;
@@ -60050,10 +60054,10 @@ for d in .*.tmp; do if [ -d "$d" ]; then rm -rf -- "$d"; fi; done`, { timeoutMs:
 
 ;// CONCATENATED MODULE: ./src/audit.ts
 /**
- * The project's audit log on the host: one JSON line per deploy, rollback and lock takeover, in
- * <remoteDir>/audit.log (0600). JSON.stringify escapes newlines and control characters, so an entry
- * is always exactly one line, and the whole line is one shq()'d printf argument, so nothing in it
- * reaches the shell as syntax.
+ * The project's audit log on the host: one JSON line per deploy, rollback, lock takeover, pruned
+ * release and release marked abandoned, in <remoteDir>/audit.log (0600). JSON.stringify escapes
+ * newlines and control characters, so an entry is always exactly one line, and each line is one
+ * shq()'d printf argument, so nothing in it reaches the shell as syntax.
  */
 
 
@@ -60429,9 +60433,15 @@ class DialAgent extends (external_node_http_default()).Agent {
     }
 }
 /**
- * The agent and ClientRequest call a few net.Socket methods (setKeepAlive, ref, unref, setTimeout,
- * setNoDelay) that a plain Duplex such as an ssh2 channel lacks; give it harmless ones.
- * Our own per-request deadline does the timing, so a no-op setTimeout loses nothing.
+ * Make a dialed stream (an ssh2 channel) behave like a client net.Socket where the agent relies on it:
+ * - the net.Socket methods the agent and ClientRequest call (setKeepAlive, setNoDelay, setTimeout,
+ *   ref, unref) exist; our own per-request deadline does the timing, so a no-op setTimeout loses nothing;
+ * - the peer's EOF closes it. A net.Socket does that by itself (allowHalfOpen false), but an SSH
+ *   channel stays half-open after sshd's EOF until both sides close, so the agent kept it as a free
+ *   keep-alive connection and wrote the next request into it, to hang until its deadline (HAProxy
+ *   closes idle client connections after `timeout http-keep-alive`). Destroyed on 'end', it is
+ *   skipped by the agent at once; a request still waiting on it fails as a real error would.
+ * - an error after the agent let go of it (no listener left) does not crash the prober.
  */
 function socketLike(stream) {
     const s = stream;
@@ -60439,6 +60449,8 @@ function socketLike(stream) {
         if (typeof s[name] !== 'function')
             s[name] = function () { return this; };
     }
+    stream.once('end', () => stream.destroy());
+    stream.on('error', () => { });
     return stream;
 }
 

@@ -156,9 +156,15 @@ class DialAgent extends (external_node_http_default()).Agent {
     }
 }
 /**
- * The agent and ClientRequest call a few net.Socket methods (setKeepAlive, ref, unref, setTimeout,
- * setNoDelay) that a plain Duplex such as an ssh2 channel lacks; give it harmless ones.
- * Our own per-request deadline does the timing, so a no-op setTimeout loses nothing.
+ * Make a dialed stream (an ssh2 channel) behave like a client net.Socket where the agent relies on it:
+ * - the net.Socket methods the agent and ClientRequest call (setKeepAlive, setNoDelay, setTimeout,
+ *   ref, unref) exist; our own per-request deadline does the timing, so a no-op setTimeout loses nothing;
+ * - the peer's EOF closes it. A net.Socket does that by itself (allowHalfOpen false), but an SSH
+ *   channel stays half-open after sshd's EOF until both sides close, so the agent kept it as a free
+ *   keep-alive connection and wrote the next request into it, to hang until its deadline (HAProxy
+ *   closes idle client connections after `timeout http-keep-alive`). Destroyed on 'end', it is
+ *   skipped by the agent at once; a request still waiting on it fails as a real error would.
+ * - an error after the agent let go of it (no listener left) does not crash the prober.
  */
 function socketLike(stream) {
     const s = stream;
@@ -166,6 +172,8 @@ function socketLike(stream) {
         if (typeof s[name] !== 'function')
             s[name] = function () { return this; };
     }
+    stream.once('end', () => stream.destroy());
+    stream.on('error', () => { });
     return stream;
 }
 

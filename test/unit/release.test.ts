@@ -57,6 +57,13 @@ test('rollback from a rollback steps further back instead of swinging forward', 
   assert.equal(selectRollbackTarget(rs, R(4)).id, R(1));
 });
 
+test('rollback from a rollback whose source was pruned still does not swing forward', () => {
+  // R4 rolled back to R2, and R2 has been pruned since: R3 is newer than R2, so not a target; R1 is.
+  const rs = [rel(R(1), 'success'), rel(R(3), 'success'), rel(R(4), 'success', {}, { rollbackOf: R(2) })];
+  assert.equal(selectRollbackTarget(rs, R(4)).id, R(1));
+  assert.throws(() => selectRollbackTarget(rs.slice(1), R(4)), new RegExp(`no successful release older than ${R(2)} \\(the release ${R(4)} rolled back to\\)`));
+});
+
 test('rollback to a named release; unknown id lists what is there', () => {
   const rs = [rel(R(1), 'success'), rel(R(2), 'failed'), rel(R(3), 'success')];
   assert.equal(selectRollbackTarget(rs, R(3), R(1)).id, R(1));

@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { tempRemote } from '../helpers/shell-remote.js';
 import { digestRef, missingPins, parsePinCheck, pickDigest, pinCheckScript, repoDigests, type Pin } from '../../src/images.js';
 import { missingImagesError, type ReleaseManifest } from '../../src/release.js';
@@ -90,6 +92,49 @@ test('repoDigests on the host: a local-only image has none (needs Docker)', asyn
     assert.equal((await repoDigests(remote, [{ image: tag, imageId: id }])).size, 0);
   } finally {
     execFileSync('sh', ['-c', `docker image rm -f ${id} >/dev/null 2>&1; true`]);
+    await cleanup();
+  }
+});
+
+test('missingPins pulling by tag: finds the pinned image when the registry has it, and puts the tag back either way (needs Docker)', async () => {
+  docker(['version', '--format', '{{.Server.Version}}']);
+  const { remote, home, cleanup } = await tempRemote();
+  const tag = `handoff-pull-test-${process.pid}`;
+  const serving = makeImage(`${tag}:app`); // what the tag points at on the host now
+  const pinned = makeImage(`${tag}:pinned`); // what the release ran, then deleted from the host
+  const other = makeImage(`${tag}:other`); // what the registry's tag points at after a re-push
+  const saved = join(home, 'pinned.tar');
+  execFileSync('sh', ['-c', `docker save ${tag}:pinned > ${saved} && docker image rm ${tag}:pinned >/dev/null`]);
+  // A stand-in registry: `docker pull` loads the image the test says the registry's tag has now.
+  const bin = join(home, 'bin');
+  await mkdir(bin);
+  const registry = join(home, 'registry-has');
+  const real = execFileSync('sh', ['-c', 'command -v docker']).toString().trim();
+  await writeFile(join(bin, 'docker'), `#!/bin/sh
+if [ "$1" = pull ]; then
+  case "$(cat ${registry})" in
+  pinned) ${real} load -q < ${saved} >/dev/null && ${real} tag ${tag}:pinned ${tag}:app && ${real} image rm ${tag}:pinned >/dev/null ;;
+  other) ${real} tag ${other} ${tag}:app ;;
+  esac
+  exit 0
+fi
+exec ${real} "$@"
+`, { mode: 0o755 });
+  const path = process.env.PATH;
+  process.env.PATH = `${bin}:${path}`;
+  const id = (ref: string) => execFileSync('sh', ['-c', `docker image inspect --format '{{.Id}}' ${ref} 2>/dev/null || true`]).toString().trim();
+  const pins: Pin[] = [{ service: 'app', image: `${tag}:app`, imageId: pinned }];
+  try {
+    await writeFile(registry, 'other');
+    assert.deepEqual(await missingPins(remote, pins, true, 60_000), pins, 'the registry has another image under the tag: missing');
+    assert.equal(id(`${tag}:app`), serving, 'the tag points where it did');
+    await writeFile(registry, 'pinned');
+    assert.deepEqual(await missingPins(remote, pins, true, 60_000), [], 'the registry still has the pinned image: found');
+    assert.equal(id(pinned), pinned, 'the pinned image is on the host now');
+    assert.equal(id(`${tag}:app`), serving, 'and the tag still points where it did (the rollback pins it)');
+  } finally {
+    process.env.PATH = path;
+    execFileSync('sh', ['-c', `docker image rm -f ${serving} ${pinned} ${other} >/dev/null 2>&1; true`]);
     await cleanup();
   }
 });
