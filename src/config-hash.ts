@@ -21,6 +21,7 @@
  */
 import type { ComposeFlavor, ComposeProject } from './compose-cli.js';
 import { composeCommand, configHashCommand, parseConfigHashes } from './compose-cli.js';
+import { parse as parseYaml } from 'yaml';
 import { shq } from './quote.js';
 import type { Remote } from './remote.js';
 
@@ -96,24 +97,7 @@ export async function readDesiredConfig(
 ): Promise<DesiredConfig> {
   const timeoutMs = options.timeoutMs ?? 120_000;
   const hashAs = options.hashAs ?? load;
-  if (flavor === 'v1') {
-    const config = await remote.exec(composeCommand('v1', load, ['config']), { timeoutMs });
-    const modelText = relocate(config.stdout, options.relocation);
-    if (!options.relocation) {
-      const hash = await remote.exec(configHashCommand('v1', load), { timeoutMs });
-      return { modelText, hashes: mergeHashes(parseConfigHashes(hash.stdout)) };
-    }
-    // Compose v1 cannot read a file from stdin: the relocated model goes to a scratch file (0600:
-    // it holds the env values) that is removed right after.
-    const scratch = options.scratch ?? `${options.relocation.from.replace(/\/+$/, '')}/.handoff-plan.yaml`;
-    await remote.writeFile(scratch, modelText, 0o600);
-    try {
-      const hash = await remote.exec(configHashCommand('v1', { ...hashAs, files: [scratch] }), { timeoutMs });
-      return { modelText, hashes: mergeHashes(parseConfigHashes(hash.stdout)) };
-    } finally {
-      await remote.exec(`rm -f ${shq(scratch)}`, { check: false, timeoutMs: 30_000 });
-    }
-  }
+  if (flavor === 'v1') return readDesiredConfigV1(remote, load, hashAs, options.relocation, options.scratch, timeoutMs);
   const config = await remote.exec(configJsonCommand(load), { timeoutMs });
   const modelText = relocate(config.stdout, options.relocation);
   const [asLoaded, noDeps] = await Promise.all([
@@ -121,4 +105,65 @@ export async function readDesiredConfig(
     remote.exec(stdinHashCommand(hashAs), { timeoutMs, stdin: withoutDependsOn(modelText) }),
   ]);
   return { modelText, hashes: mergeHashes(parseConfigHashes(asLoaded.stdout), parseConfigHashes(noDeps.stdout)) };
+}
+
+/**
+ * Compose v1. Its hash depends on the literal form of some fields (`config` prints ports as
+ * `…:8080/tcp`, which hashes differently from `…:8080`), so a round trip through `config` is not
+ * faithful. The hash comes from the release's files resolved from app/ (what `up` will see), and the
+ * env files, which v1 reads from app/ (the previous release's, or none on a first deploy), are
+ * checked apart: a service whose environment differs between the model loaded from the release and
+ * the one loaded from app/ changed, and gets the round-trip hash, which no running container has.
+ */
+async function readDesiredConfigV1(remote: Remote, load: ComposeProject, hashAs: ComposeProject, relocation: Relocation | undefined, scratchPath: string | undefined, timeoutMs: number): Promise<DesiredConfig> {
+  const config = await remote.exec(composeCommand('v1', load, ['config']), { timeoutMs });
+  const modelText = relocate(config.stdout, relocation);
+  if (!relocation) {
+    const hash = await remote.exec(configHashCommand('v1', load), { timeoutMs });
+    return { modelText, hashes: mergeHashes(parseConfigHashes(hash.stdout)) };
+  }
+  const [asRun, directHash] = await Promise.all([
+    remote.exec(composeCommand('v1', hashAs, ['config']), { timeoutMs, check: false }),
+    remote.exec(configHashCommand('v1', hashAs), { timeoutMs, check: false }),
+  ]);
+  const direct = asRun.code === 0 && directHash.code === 0 ? parseConfigHashes(directHash.stdout) : new Map<string, string>();
+  const changed = envChanged(modelText, asRun.code === 0 ? asRun.stdout : '');
+  const trusted = new Map([...direct].filter(([svc]) => !changed.has(svc)));
+  if (trusted.size === direct.size && direct.size > 0) return { modelText, hashes: mergeHashes(trusted) };
+  // Compose v1 cannot read a file from stdin: the relocated model goes to a scratch file (0600:
+  // it holds the env values) that is removed right after.
+  const scratch = scratchPath ?? `${relocation.from.replace(/\/+$/, '')}/.handoff-plan.yaml`;
+  await remote.writeFile(scratch, modelText, 0o600);
+  try {
+    const hash = await remote.exec(configHashCommand('v1', { ...hashAs, files: [scratch] }), { timeoutMs });
+    const roundTrip = parseConfigHashes(hash.stdout);
+    return { modelText, hashes: mergeHashes(trusted, new Map([...roundTrip].filter(([svc]) => !trusted.has(svc)))) };
+  } finally {
+    await remote.exec(`rm -f ${shq(scratch)}`, { check: false, timeoutMs: 30_000 });
+  }
+}
+
+/** Services whose resolved `environment` differs between two `config` outputs (all of them when `other` is empty). */
+export function envChanged(modelText: string, other: string): Set<string> {
+  const envs = (text: string): Map<string, string> => {
+    const doc = (text.trim() ? parseYaml(text) : {}) as { services?: Record<string, { environment?: unknown }> } | null;
+    return new Map(Object.entries(doc?.services ?? {}).map(([svc, def]) => [svc, JSON.stringify(normalizeEnv(def?.environment))]));
+  };
+  const a = envs(modelText);
+  const b = envs(other);
+  return new Set([...a.keys()].filter((svc) => a.get(svc) !== b.get(svc)));
+}
+
+function normalizeEnv(env: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (Array.isArray(env)) {
+    for (const item of env) {
+      const text = String(item);
+      const i = text.indexOf('=');
+      out[i < 0 ? text : text.slice(0, i)] = i < 0 ? '' : text.slice(i + 1);
+    }
+  } else if (env && typeof env === 'object') {
+    for (const [k, v] of Object.entries(env)) out[k] = v === null || v === undefined ? '' : String(v);
+  }
+  return Object.fromEntries(Object.entries(out).sort(([x], [y]) => x.localeCompare(y)));
 }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { configJsonCommand, flavorOfLabel, mergeHashes, readDesiredConfig, relocate, stdinHashCommand, withoutDependsOn } from '../../src/config-hash.js';
+import { configJsonCommand, envChanged, flavorOfLabel, mergeHashes, readDesiredConfig, relocate, stdinHashCommand, withoutDependsOn } from '../../src/config-hash.js';
 import type { ExecOptions, Remote } from '../../src/remote.js';
 
 const stack = { project: 'shop', files: ['/r/compose.yaml'], envFile: '/r/.env', projectDirectory: '/app' };
@@ -76,15 +76,38 @@ test('readDesiredConfig v2: loaded from the release, relocated to app/, hashed a
   assert.ok(remote.calls.slice(1).every((c) => c.cmd.includes('-f - --env-file /p/releases/R1/.env --project-directory /p/app ')), 'hashed as the project runs from app/');
 });
 
-test('readDesiredConfig v1: the relocated model goes through a 0600 scratch file, removed afterwards', async () => {
-  const writes: Array<{ path: string; mode?: number; data: string }> = [];
-  const remote = fakeRemote((cmd) => (cmd.includes('--hash') ? `app ${h('c')}\n` : 'services:\n  app: {image: a, volumes: ["/p/releases/R1/x:/x"]}\n'));
-  remote.writeFile = async (path, data, mode) => void writes.push({ path, mode, data: data.toString() });
+test('readDesiredConfig v1: hashes from the release files resolved from app/ when the env files agree', async () => {
+  const remote = fakeRemote((cmd) => {
+    if (cmd.includes('--hash')) return `app ${h('c')}\n`;
+    return 'services:\n  app: {image: a, environment: {A: "1"}, volumes: ["/p/releases/R1/x:/x"]}\n';
+  });
+  remote.writeFile = async () => assert.fail('no scratch file needed');
   const r = await readDesiredConfig(remote, 'v1', view.load, view);
   assert.deepEqual(r.hashes.get('app'), [h('c')]);
+  assert.match(r.modelText, /\/p\/app\/x:\/x/, 'the model reads as app/');
+  const hashCall = remote.calls.find((c) => c.cmd.includes('--hash'))!;
+  assert.equal(hashCall.cmd, "docker-compose -p shop -f /p/releases/R1/compose.yaml --env-file /p/releases/R1/.env --project-directory /p/app config '--hash=*'");
+});
+
+test('readDesiredConfig v1: a service whose env file changed gets the round-trip hash (via a 0600 scratch file, removed afterwards)', async () => {
+  const writes: Array<{ path: string; mode?: number; data: string }> = [];
+  const remote = fakeRemote((cmd) => {
+    if (cmd.includes('.handoff-plan.yaml') && cmd.includes('--hash')) return `app ${h('d')}\ndb ${h('e')}\n`;
+    if (cmd.includes('--hash')) return `app ${h('c')}\ndb ${h('f')}\n`;
+    // Loaded from the release: A=2; resolved from app/ (the previous env file): A=1.
+    if (cmd.includes('--project-directory /p/releases/R1')) return 'services:\n  app: {image: a, environment: [A=2]}\n  db: {image: d}\n';
+    return 'services:\n  app: {image: a, environment: [A=1]}\n  db: {image: d}\n';
+  });
+  remote.writeFile = async (path, data, mode) => void writes.push({ path, mode, data: data.toString() });
+  const r = await readDesiredConfig(remote, 'v1', view.load, view);
+  assert.deepEqual(r.hashes.get('app'), [h('d')], 'app changed: only the round-trip hash');
+  assert.deepEqual(r.hashes.get('db'), [h('f')], 'db unchanged: the hash up writes');
   assert.deepEqual(writes.map((w) => [w.path, w.mode]), [['/p/releases/R1/.handoff-plan.yaml', 0o600]]);
-  assert.match(writes[0]!.data, /\/p\/app\/x:\/x/);
-  assert.ok(remote.calls.every((c) => !c.cmd.startsWith('docker compose')));
-  assert.match(remote.calls[1]!.cmd, /^docker-compose -p shop -f \/p\/releases\/R1\/\.handoff-plan\.yaml --env-file \/p\/releases\/R1\/\.env --project-directory \/p\/app config/);
-  assert.equal(remote.calls[2]!.cmd, "rm -f /p/releases/R1/.handoff-plan.yaml");
+  assert.equal(remote.calls.at(-1)!.cmd, 'rm -f /p/releases/R1/.handoff-plan.yaml');
+});
+
+test('envChanged compares resolved environments in list and map form', () => {
+  const a = 'services:\n  x: {environment: {A: "1", B: "2"}}\n  y: {environment: [C=3]}\n';
+  assert.deepEqual([...envChanged(a, 'services:\n  x: {environment: [B=2, A=1]}\n  y: {environment: {C: "4"}}\n')], ['y']);
+  assert.deepEqual([...envChanged(a, '')], ['x', 'y']);
 });
