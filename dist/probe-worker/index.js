@@ -158,7 +158,7 @@ class DialAgent extends (external_node_http_default()).Agent {
 /**
  * Make a dialed stream (an ssh2 channel) behave like a client net.Socket where the agent relies on it:
  * - the net.Socket methods the agent and ClientRequest call (setKeepAlive, setNoDelay, setTimeout,
- *   ref, unref) exist; our own per-request deadline does the timing, so a no-op setTimeout loses nothing;
+ *   ref, unref) exist; setTimeout only serves the agent's idle limit for pooled connections;
  * - the peer's EOF closes it. A net.Socket does that by itself (allowHalfOpen false), but an SSH
  *   channel stays half-open after sshd's EOF until both sides close, so the agent kept it as a free
  *   keep-alive connection and wrote the next request into it, to hang until its deadline (HAProxy
@@ -168,9 +168,23 @@ class DialAgent extends (external_node_http_default()).Agent {
  */
 function socketLike(stream) {
     const s = stream;
-    for (const name of ['setKeepAlive', 'setNoDelay', 'setTimeout', 'ref', 'unref']) {
+    for (const name of ['setKeepAlive', 'setNoDelay', 'ref', 'unref']) {
         if (typeof s[name] !== 'function')
             s[name] = function () { return this; };
+    }
+    if (typeof s.setTimeout !== 'function') {
+        // The agent arms this when the connection goes back to the pool, and closes a pooled one on
+        // 'timeout' (its idle limit); requests have their own deadline, so the timer is not reset by traffic.
+        let timer;
+        s.setTimeout = function (ms, callback) {
+            clearTimeout(timer);
+            if (callback)
+                stream.once('timeout', callback);
+            if (ms > 0)
+                timer = setTimeout(() => stream.emit('timeout'), ms).unref();
+            return this;
+        };
+        stream.once('close', () => clearTimeout(timer));
     }
     stream.once('end', () => stream.destroy());
     stream.on('error', () => { });
@@ -241,6 +255,8 @@ function parseStatusSet(text) {
 
 
 
+/** How long a keep-alive connection may sit idle in the pool before the prober closes it (see makeAgents). */
+const KEEPALIVE_IDLE_MS = 1000;
 /** Enough of the body to find a marker near the top of a page; the rest is read and dropped. */
 const BODY_CAP = 256 * 1024;
 /** Start the request-loss probe: an open-loop request stream on its lanes, stopping by itself at its caps. */
@@ -448,7 +464,11 @@ function headerText(value) {
 function makeAgents(url, options) {
     const keepAliveSockets = options.keepAliveSockets ?? 32;
     const freshSockets = options.freshSockets ?? 256;
-    const keepalive = { keepAlive: true, maxSockets: keepAliveSockets, scheduling: 'lifo' };
+    // An idle pooled connection is dropped after KEEPALIVE_IDLE_MS: a server closes idle ones too (HAProxy's
+    // timeout http-keep-alive, gunicorn's 2 s), and a request sent on one at the moment the server's FIN
+    // is under way is lost to the probe, not to the deploy. Real clients retry that case; the probe does
+    // not retry, so it stays clear of it. Hot connections (reused every few ms) are unaffected.
+    const keepalive = { keepAlive: true, maxSockets: keepAliveSockets, scheduling: 'lifo', timeout: KEEPALIVE_IDLE_MS };
     const fresh = { keepAlive: false, maxSockets: freshSockets };
     const secure = url.protocol === 'https:';
     if (options.dial) {

@@ -56,7 +56,7 @@ export class DialAgent extends http.Agent {
 /**
  * Make a dialed stream (an ssh2 channel) behave like a client net.Socket where the agent relies on it:
  * - the net.Socket methods the agent and ClientRequest call (setKeepAlive, setNoDelay, setTimeout,
- *   ref, unref) exist; our own per-request deadline does the timing, so a no-op setTimeout loses nothing;
+ *   ref, unref) exist; setTimeout only serves the agent's idle limit for pooled connections;
  * - the peer's EOF closes it. A net.Socket does that by itself (allowHalfOpen false), but an SSH
  *   channel stays half-open after sshd's EOF until both sides close, so the agent kept it as a free
  *   keep-alive connection and wrote the next request into it, to hang until its deadline (HAProxy
@@ -66,8 +66,20 @@ export class DialAgent extends http.Agent {
  */
 export function socketLike(stream: Duplex): Duplex {
   const s = stream as Duplex & Record<string, unknown>;
-  for (const name of ['setKeepAlive', 'setNoDelay', 'setTimeout', 'ref', 'unref']) {
+  for (const name of ['setKeepAlive', 'setNoDelay', 'ref', 'unref']) {
     if (typeof s[name] !== 'function') s[name] = function (this: unknown) { return this; };
+  }
+  if (typeof s.setTimeout !== 'function') {
+    // The agent arms this when the connection goes back to the pool, and closes a pooled one on
+    // 'timeout' (its idle limit); requests have their own deadline, so the timer is not reset by traffic.
+    let timer: NodeJS.Timeout | undefined;
+    s.setTimeout = function (this: Duplex, ms: number, callback?: () => void) {
+      clearTimeout(timer);
+      if (callback) stream.once('timeout', callback);
+      if (ms > 0) timer = setTimeout(() => stream.emit('timeout'), ms).unref();
+      return this;
+    };
+    stream.once('close', () => clearTimeout(timer));
   }
   stream.once('end', () => stream.destroy());
   stream.on('error', () => {});

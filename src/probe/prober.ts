@@ -60,6 +60,9 @@ export interface ProbeRun {
   stop(): Promise<ProbeResult>;
 }
 
+/** How long a keep-alive connection may sit idle in the pool before the prober closes it (see makeAgents). */
+export const KEEPALIVE_IDLE_MS = 1000;
+
 /** Enough of the body to find a marker near the top of a page; the rest is read and dropped. */
 const BODY_CAP = 256 * 1024;
 
@@ -261,7 +264,11 @@ type LaneAgents = Record<Lane, http.Agent>;
 function makeAgents(url: URL, options: ProbeOptions): LaneAgents {
   const keepAliveSockets = options.keepAliveSockets ?? 32;
   const freshSockets = options.freshSockets ?? 256;
-  const keepalive = { keepAlive: true, maxSockets: keepAliveSockets, scheduling: 'lifo' as const };
+  // An idle pooled connection is dropped after KEEPALIVE_IDLE_MS: a server closes idle ones too (HAProxy's
+  // timeout http-keep-alive, gunicorn's 2 s), and a request sent on one at the moment the server's FIN
+  // is under way is lost to the probe, not to the deploy. Real clients retry that case; the probe does
+  // not retry, so it stays clear of it. Hot connections (reused every few ms) are unaffected.
+  const keepalive = { keepAlive: true, maxSockets: keepAliveSockets, scheduling: 'lifo' as const, timeout: KEEPALIVE_IDLE_MS };
   const fresh = { keepAlive: false, maxSockets: freshSockets };
   const secure = url.protocol === 'https:';
   if (options.dial) {

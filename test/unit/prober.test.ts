@@ -246,6 +246,29 @@ test('dial: a tunnel stream the server half-closes (EOF, as an ssh2 channel gets
   }
 });
 
+test('a keep-alive connection idle longer than the pool limit is closed by the prober, direct and through a dial', async () => {
+  for (const viaDial of [false, true]) {
+    const ports = new Set<number>();
+    const listener = (req: http.IncomingMessage): void => {
+      if (String(req.headers['x-handoff-probe'] ?? '').endsWith('keepalive')) ports.add(req.socket.remotePort ?? 0);
+    };
+    server.on('request', listener);
+    const dial = async (host: string, p: number): Promise<Duplex> => {
+      const socket = net.connect({ host, port: p });
+      await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+      return Duplex.from({ readable: socket, writable: socket });
+    };
+    try {
+      // 1.6 requests/s over two lanes: the keep-alive lane sends every 1.25 s, past the 1 s idle limit.
+      const result = await startProbe({ url: `${base}/ok`, rate: 1.6, maxRequests: 6, timeoutMs: 1000, ...(viaDial ? { dial } : {}) }).finished;
+      assert.ok(result.records.every((r) => r.outcome === 'ok'), JSON.stringify(result.records.map((r) => r.outcome)));
+    } finally {
+      server.off('request', listener);
+    }
+    assert.equal(ports.size, 3, `${viaDial ? 'dial' : 'direct'}: three keep-alive requests, each on a new connection`);
+  }
+});
+
 test('POST with a body and custom headers', async () => {
   let seen = '';
   const listener = (req: http.IncomingMessage): void => {
