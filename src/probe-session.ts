@@ -67,7 +67,7 @@ export async function startProbeSession(options: NonNullable<Inputs['probe']>, r
         sent: summary.total.sent,
         lost: summary.total.lost,
         unmeasured: summary.total.unmeasured,
-        p99Ms: summary.total.latency.p99 ?? undefined,
+        p99Ms: summary.short.latency.p99 ?? undefined,
         recordsPath,
         passed: v.passed,
         message: v.message,

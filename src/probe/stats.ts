@@ -59,6 +59,8 @@ export interface ProbeSummary {
   endedAt: number;
   durationMs: number;
   total: Counts;
+  /** The keep-alive and fresh lanes together: the latency users feel on short requests (outputs, verdict). */
+  short: Counts;
   lanes: Record<Lane, Counts>;
   seconds: SecondBucket[];
   backends: BackendSeen[];
@@ -205,6 +207,7 @@ export function summarize(records: readonly ProbeRecord[], options: SummaryOptio
     endedAt,
     durationMs: endedAt - startedAt,
     total: counts(ordered),
+    short: counts(ordered.filter((r) => r.lane !== 'slow')),
     lanes,
     seconds,
     backends: [...backends.values()].sort((a, b) => a.firstMs - b.firstMs),

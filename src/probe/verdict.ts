@@ -86,7 +86,8 @@ function lossVerdict(summary: ProbeSummary, maxLost: number, timeline?: Timeline
   const { total } = summary;
   if (total.sent === 0) return { passed: false, message: 'the probe sent no requests: nothing proves the deploy kept serving' };
   const passed = total.lost <= maxLost;
-  const p99 = total.latency.p99 === null ? '' : `, p99 ${Math.round(total.latency.p99)} ms`;
+  const shortP99 = summary.short.latency.p99;
+  const p99 = shortP99 === null ? '' : `, p99 ${Math.round(shortP99)} ms`;
   const plural = total.lost === 1 ? 'request' : 'requests';
   if (total.lost === 0 || !summary.firstLost) {
     return { passed, message: `0 requests lost of ${total.sent} sent (max_lost ${maxLost})${p99}` };
