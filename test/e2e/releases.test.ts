@@ -24,6 +24,8 @@ const tags = {
   C: `handoff-test-app:relc-${pid}`,
   same: `handoff-test-app:same-${pid}`,
   keep: `handoff-test-app:keep-${pid}`,
+  good: `handoff-test-app:good-${pid}`,
+  next: `handoff-test-app:next-${pid}`,
 };
 /** Every image ID this file made, removed at the end (whatever tag they ended up with). */
 const madeImages = new Set<string>();
@@ -39,6 +41,15 @@ async function image(tag: string, version: string): Promise<string> {
   const id = await appImage(tag, version);
   madeImages.add(id);
   return id;
+}
+
+/**
+ * This file's tag on one of the bench's own images: nothing to build, and while the bench's tag
+ * remains, `docker image rm <id>` refuses the image (two tags), so no prune can delete it.
+ */
+async function benchAlias(tag: string, benchImage: string): Promise<string> {
+  await sh(`docker tag ${benchImage} ${tag}`);
+  return (await sh(`docker image inspect --format '{{.Id}}' ${tag}`)).trim();
 }
 
 interface Stack {
@@ -84,6 +95,8 @@ function assertCleanDeploy(r: ActionRun, what: string): void {
 interface Manifest {
   id: string;
   result: string;
+  runUrl: string;
+  reason?: string;
   rollbackOf?: string;
   services: Record<string, { image: string; imageId: string }>;
 }
@@ -100,7 +113,7 @@ async function hostReleases(s: Stack): Promise<{ entries: string[]; manifests: M
   return { entries, manifests };
 }
 
-async function audit(s: Stack): Promise<Array<{ kind: string; release?: string; result?: string; runUrl?: string }>> {
+async function audit(s: Stack): Promise<Array<{ kind: string; release?: string; result?: string; runUrl?: string; images?: string[]; detail?: string }>> {
   const text = await readFile(join(s.dir, 'audit.log'), 'utf8');
   return text.split('\n').filter(Boolean).map((l) => JSON.parse(l));
 }
@@ -267,7 +280,8 @@ test('a deploy with a short lock_timeout while another is mid-rollout fails nami
   assert.ok(waited < 60_000, `the waiter gave up in ${waited} ms`);
   assert.ok(holder.t.lastLogAt > started + 4000, 'the holder was still deploying while the waiter waited');
 
-  const mine = (await audit(s)).filter((e) => e.runUrl?.endsWith(`/${holderRun}`) || e.runUrl?.endsWith(`/${waiterRun}`));
+  // (a deploy's prune lines carry its run too: only deploys count here)
+  const mine = (await audit(s)).filter((e) => e.kind === 'deploy' && (e.runUrl?.endsWith(`/${holderRun}`) || e.runUrl?.endsWith(`/${waiterRun}`)));
   assert.deepEqual(
     mine.map((e) => [e.kind, e.runUrl?.split('/').pop(), e.result]),
     [['deploy', holderRun, 'success']],
@@ -336,7 +350,95 @@ test('a deploy killed mid-rollout: the post step frees the lock, the next deploy
   assert.deepEqual(await runningVersions(s), ['C', 'C', 'C']);
   await assertServes(s, 'C');
   assert.ok(!existsSync(join(s.dir, 'lock')));
+
+  // Issue #11: the killed deploy's release was left pending; the next deploy, holding the lock, marked it abandoned.
+  const { manifests } = await hostReleases(s);
+  const killedRelease = manifests.filter((m) => m.runUrl.endsWith(`/e2e-rel-killed-${pid}`));
+  assert.equal(killedRelease.length, 1, `one release of the killed run: ${JSON.stringify(manifests.map((m) => [m.id, m.result, m.runUrl]))}`);
+  assert.equal(killedRelease[0]!.result, 'abandoned', JSON.stringify(killedRelease[0]));
+  assert.match(killedRelease[0]!.reason ?? '', /stopped before recording a result/);
+  assert.deepEqual(manifests.filter((m) => m.result === 'pending').map((m) => m.id), [], 'no release is left pending');
+  assert.match(c.log, new RegExp(`release ${killedRelease[0]!.id} was left pending`));
+  assert.ok((await audit(s)).some((e) => e.kind === 'abandon' && e.release === killedRelease[0]!.id), 'the marking is audited');
 });
+
+// ---------------------------------------------------------------------------------------------
+// Issue #11: retention counts good releases
+
+test(
+  'keep_releases: 2 counts good releases: after a good one, three failed deploys, one stopped before its record and a good one, rollback to the first good one serves it, 0 lost',
+  // Retention and the rollback image check do not depend on the Compose flavor; the v1 pass skips this to save CI time.
+  { skip: process.env.HANDOFF_E2E_COMPOSE === 'v1' ? 'flavor-independent (runs in the v2 pass)' : false },
+  async () => {
+    const s = await newStack('relkeep');
+    const keep = { keep_releases: '2' };
+    const idGood = await benchAlias(tags.good, 'handoff-test-app:v1');
+    const idNext = await benchAlias(tags.next, 'handoff-test-app:v2');
+
+    const g = await runAction(inputs(s, { ...keep, env: envOf(s, tags.good) }), { workspace: s.workspace });
+    assert.equal(g.code, 0, `deploy G: ${tail(g)}`);
+    const G = g.outputs.release_id!;
+    await assertServes(s, 'v1');
+
+    // More failed deploys than keep_releases: the new replica never gets healthy, each rolls back to G.
+    const failed: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const f = await runAction(inputs(s, { ...keep, probe_url: '', health_timeout: '4s', env: envOf(s, tags.good, 'HEALTH_FAIL=1') }), { workspace: s.workspace });
+      assert.notEqual(f.code, 0, `failed deploy ${i + 1} fails: ${tail(f)}`);
+      assert.equal(f.outputs.rolled_back, 'true', `failed deploy ${i + 1} rolled back: ${tail(f)}`);
+      failed.push(f.outputs.release_id!);
+    }
+    assert.deepEqual(await runningVersions(s), ['v1', 'v1', 'v1']);
+    assert.ok((await appRunning(s)).every((c) => c.image === idGood));
+
+    // A deploy that stops before its record (its image is nowhere): its own release says so.
+    const absent = `handoff-test-app:absent-${pid}`;
+    const x = await runAction(inputs(s, { ...keep, probe_url: '', env: envOf(s, absent) }), { workspace: s.workspace });
+    assert.notEqual(x.code, 0, `the deploy of a missing image fails: ${tail(x)}`);
+    const X = x.outputs.release_id!;
+    assert.ok(X, 'it names its release');
+
+    const n = await runAction(inputs(s, { ...keep, env: envOf(s, tags.next) }), { workspace: s.workspace });
+    assertCleanDeploy(n, 'the good deploy after the failures');
+    await assertServes(s, 'v2');
+
+    // G survives: failed ones never count toward keep_releases; of the four failed ones the oldest went.
+    let host = await hostReleases(s);
+    assert.deepEqual(host.entries, [G, failed[1]!, failed[2]!, X, n.outputs.release_id!].sort(), `releases/: ${host.entries.join(', ')}`);
+    const result = new Map(host.manifests.map((m) => [m.id, m]));
+    assert.equal(result.get(G)?.result, 'success');
+    assert.equal(result.get(failed[1]!)?.result, 'rolled-back');
+    assert.equal(result.get(X)?.result, 'abandoned');
+    assert.match(result.get(X)?.reason ?? '', new RegExp(`${absent}.*not on the host`));
+    assert.equal(result.get(G)?.services.app?.imageId, idGood);
+    assert.equal((await sh(`docker image inspect --format '{{.Id}}' ${idGood}`)).trim(), idGood, "G's image is still on the host");
+    const prunes = (await audit(s)).filter((e) => e.kind === 'prune');
+    assert.deepEqual(prunes.map((e) => [e.release, e.result]), [[failed[0], 'rolled-back']], 'one audit line for the one prune');
+    // The summary's rollback table names G as what rollback: true would pick.
+    assert.match(n.summary, new RegExp(`\\| \`${G}\` \\| success \\| \`[0-9a-f]{7}\` \\| [^|]+ago \\| \`rollback: true\` picks this \\|`), n.summary);
+
+    const rb = await runAction(inputs(s, { ...keep, rollback: 'true', release: G }), { workspace: s.workspace });
+    assertCleanDeploy(rb, 'rollback to G');
+    await assertServes(s, 'v1');
+    const apps = await appRunning(s);
+    assert.equal(apps.length, 3);
+    assert.ok(apps.every((c) => c.image === idGood), `every replica runs G's image: ${JSON.stringify(apps)}`);
+
+    // Now the rollback release and N are the two good ones kept; G goes, but its image stays (the rollback release pins it).
+    host = await hostReleases(s);
+    assert.ok(!host.entries.includes(G), `G was pruned after the rollback: ${host.entries.join(', ')}`);
+    assert.ok(host.entries.includes(rb.outputs.release_id!) && host.entries.includes(n.outputs.release_id!));
+    const allPrunes = (await audit(s)).filter((e) => e.kind === 'prune');
+    assert.deepEqual(allPrunes.map((e) => e.release), [failed[0], G], 'two prunes, one audit line each');
+    // No image was even a candidate (Docker would refuse these two-tag images, and the line would say so):
+    // every pruned release pinned an image a kept release pins too.
+    assert.deepEqual(allPrunes.map((e) => [e.images, e.detail]), [[[], undefined], [[], undefined]]);
+    assert.equal((await sh(`docker image inspect --format '{{.Id}}' ${idGood}`)).trim(), idGood);
+    assert.equal((await sh(`docker image inspect --format '{{.Id}}' ${idNext}`)).trim(), idNext, "N's image stays: N's release is kept");
+    // G is gone, yet rollback: true from here would not swing forward to N, the release rolled away from.
+    assert.match(rb.summary, /There is no earlier successful release for `rollback: true`/, rb.summary);
+  },
+);
 
 // ---------------------------------------------------------------------------------------------
 // A re-pushed tag, and retention
