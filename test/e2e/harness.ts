@@ -123,6 +123,12 @@ function spawnNode(entry: string, env: NodeJS.ProcessEnv, killAfterMs?: number, 
   });
 }
 
+/**
+ * The v1 pass (test/e2e/v1/*) re-runs a file's core tests on Compose v1; tests of what does not depend
+ * on the Compose flavor (locks, retention) register only in the main pass, so neither pass skips any.
+ */
+export const composeV1Pass = process.env.HANDOFF_E2E_COMPOSE === 'v1';
+
 /** Run dist/main then dist/post like a runner, with `inputs` as INPUT_* variables. */
 export async function runAction(inputs: Record<string, string>, options: RunOptions): Promise<ActionRun> {
   const b = bench();

@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { appImage, cleanupProject, connectionInputs, freePort, projectContainers, runAction, sampleWorkspace, sh, uniqueProject, type ActionRun, type RunOptions } from './harness.js';
+import { appImage, cleanupProject, composeV1Pass, connectionInputs, freePort, projectContainers, runAction, sampleWorkspace, sh, uniqueProject, type ActionRun, type RunOptions } from './harness.js';
 import { get } from './load.js';
 import { containerVersion, waitServing } from './stacks/helpers.js';
 
@@ -222,7 +222,11 @@ test('rollback to an unknown release id fails and lists the releases on the host
   await assertServes(s, 'A');
 });
 
-test('two deploys started together: one waits for the lock, both succeed, never both at once', async () => {
+// Locks, retention and image pinning do not depend on the Compose flavor: the Compose v1 pass
+// (test/e2e/v1/releases.test.ts) registers only the two tests above.
+const mainPassOnly: typeof test = composeV1Pass ? ((() => {}) as unknown as typeof test) : test;
+
+mainPassOnly('two deploys started together: one waits for the lock, both succeed, never both at once', async () => {
   const s = main.s!;
   const runX = `e2e-rel-x-${pid}`;
   const runY = `e2e-rel-y-${pid}`;
@@ -257,7 +261,7 @@ test('two deploys started together: one waits for the lock, both succeed, never 
   assert.ok(!existsSync(join(s.dir, 'lock')));
 });
 
-test('a deploy with a short lock_timeout while another is mid-rollout fails naming the holder', async () => {
+mainPassOnly('a deploy with a short lock_timeout while another is mid-rollout fails naming the holder', async () => {
   const s = main.s!;
   const holderRun = `e2e-rel-holder-${pid}`;
   const waiterRun = `e2e-rel-waiter-${pid}`;
@@ -313,7 +317,7 @@ async function mainStepPids(): Promise<number[]> {
   return out;
 }
 
-test('a deploy killed mid-rollout: the post step frees the lock, the next deploy converges', async () => {
+mainPassOnly('a deploy killed mid-rollout: the post step frees the lock, the next deploy converges', async () => {
   const s = main.s!;
   const killedInputs = inputs(s, { env: envOf(s, tags.C, 'STARTUP_DELAY=4') });
   let killed = false;
@@ -365,10 +369,8 @@ test('a deploy killed mid-rollout: the post step frees the lock, the next deploy
 // ---------------------------------------------------------------------------------------------
 // Issue #11: retention counts good releases
 
-test(
+mainPassOnly(
   'keep_releases: 2 counts good releases: after a good one, three failed deploys, one stopped before its record and a good one, rollback to the first good one serves it, 0 lost',
-  // Retention and the rollback image check do not depend on the Compose flavor; the v1 pass skips this to save CI time.
-  { skip: process.env.HANDOFF_E2E_COMPOSE === 'v1' ? 'flavor-independent (runs in the v2 pass)' : false },
   async () => {
     const s = await newStack('relkeep');
     const keep = { keep_releases: '2' };
@@ -443,7 +445,7 @@ test(
 // ---------------------------------------------------------------------------------------------
 // A re-pushed tag, and retention
 
-test('a re-pushed tag rolls; rollback brings the old image back; keep_releases: 2 keeps two releases and their images', async () => {
+mainPassOnly('a re-pushed tag rolls; rollback brings the old image back; keep_releases: 2 keeps two releases and their images', async () => {
   const s = await newStack('relsame');
   const keep = { keep_releases: '2' };
   const idA = await image(tags.same, 'A');
