@@ -7,7 +7,7 @@
  */
 import type { FailureAction } from './compose.js';
 import { scaleUpCommand, type ComposeFlavor, type ComposeProject } from './compose-cli.js';
-import { listProjectContainers, replicaIp, type ContainerInfo } from './containers.js';
+import { inspectContainers, listProjectContainers, replicaIp, type ContainerInfo } from './containers.js';
 import { collectDiagnostics, healthTimeoutMs, monitorContainers, waitHealthy, type HealthResult } from './health.js';
 import type { Batch, Plan, ServicePlan } from './plan.js';
 import type { ProxyGate, Replica } from './proxy.js';
@@ -205,7 +205,7 @@ async function runBatch(
     check(health);
     created = health.containers;
     onCreated(created);
-    if (gated(ctx, service)) await ctx.gate.waitUp(service, created.map((c) => toReplica(ctx, c)), deadline);
+    if (gated(ctx, service)) await waitUpOrExplain(ctx, service, created, deadline);
   }
 
   if (sp.order !== 'stop-first') await removeOld();
@@ -215,6 +215,28 @@ async function runBatch(
     check(await monitorContainers(ctx.remote, created.map((c) => c.id), monitorMs, ctx.timeline, { service, ...timing(ctx) }));
   }
   return created;
+}
+
+/**
+ * The proxy's UP gate. When it fails, a new replica that died meanwhile (healthy, then crashed before
+ * the proxy saw it UP: Docker's DNS drops it, so "in no slot") is the real cause: name it.
+ */
+async function waitUpOrExplain(ctx: RolloutContext, service: string, created: ContainerInfo[], deadline: number): Promise<void> {
+  try {
+    await ctx.gate.waitUp(service, created.map((c) => toReplica(ctx, c)), deadline);
+  } catch (e) {
+    const now = await inspectContainers(ctx.remote, created.map((c) => c.id)).catch(() => [] as ContainerInfo[]);
+    const dead = created.filter((c) => {
+      const n = now.find((x) => x.id === c.id);
+      return !n || n.state !== 'running' || n.restartCount > c.restartCount;
+    });
+    if (!dead.length) throw e;
+    const what = dead.map((c) => {
+      const n = now.find((x) => x.id === c.id);
+      return n ? `${c.name} ${n.state === 'running' ? `restarted (${n.restartCount} restarts)` : `${n.state}, exit code ${n.exitCode}`}` : `${c.name} gone`;
+    });
+    throw new BatchFailure(`new ${service} replica crashed before the proxy had it UP: ${what.join('; ')}`, created);
+  }
 }
 
 function check(r: HealthResult): asserts r is Extract<HealthResult, { ok: true }> {

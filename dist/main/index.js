@@ -57602,7 +57602,7 @@ async function runBatch(ctx, sp, batch, label, grace, onCreated) {
         created = health.containers;
         onCreated(created);
         if (gated(ctx, service))
-            await ctx.gate.waitUp(service, created.map((c) => toReplica(ctx, c)), deadline);
+            await waitUpOrExplain(ctx, service, created, deadline);
     }
     if (sp.order !== 'stop-first')
         await removeOld();
@@ -57611,6 +57611,29 @@ async function runBatch(ctx, sp, batch, label, grace, onCreated) {
         check(await monitorContainers(ctx.remote, created.map((c) => c.id), monitorMs, ctx.timeline, { service, ...timing(ctx) }));
     }
     return created;
+}
+/**
+ * The proxy's UP gate. When it fails, a new replica that died meanwhile (healthy, then crashed before
+ * the proxy saw it UP: Docker's DNS drops it, so "in no slot") is the real cause: name it.
+ */
+async function waitUpOrExplain(ctx, service, created, deadline) {
+    try {
+        await ctx.gate.waitUp(service, created.map((c) => toReplica(ctx, c)), deadline);
+    }
+    catch (e) {
+        const now = await inspectContainers(ctx.remote, created.map((c) => c.id)).catch(() => []);
+        const dead = created.filter((c) => {
+            const n = now.find((x) => x.id === c.id);
+            return !n || n.state !== 'running' || n.restartCount > c.restartCount;
+        });
+        if (!dead.length)
+            throw e;
+        const what = dead.map((c) => {
+            const n = now.find((x) => x.id === c.id);
+            return n ? `${c.name} ${n.state === 'running' ? `restarted (${n.restartCount} restarts)` : `${n.state}, exit code ${n.exitCode}`}` : `${c.name} gone`;
+        });
+        throw new BatchFailure(`new ${service} replica crashed before the proxy had it UP: ${what.join('; ')}`, created);
+    }
 }
 function check(r) {
     if (!r.ok)
@@ -60535,8 +60558,8 @@ function dispatch(schedule, seq, now, deadlineMs) {
 }
 /**
  * A deadline timer that fires well after it was due means the prober's own event loop was stalled:
- * a response that arrived meanwhile is still unread, so the timeout is decided only after pending
- * I/O had its turn.
+ * an answer that arrived meanwhile is still unread and a request may not have left yet, so the
+ * request gets the stolen time back before the timeout is decided (prober.ts).
  */
 function timerStalled(dueAt, firedAt, slackMs = 20) {
     return firedAt - dueAt > slackMs;
@@ -60691,14 +60714,23 @@ function startProbe(options) {
             settle();
             request.destroy();
         };
-        const deadline = setTimeout(() => {
-            // Timers run before I/O in each loop turn: after a stall of the prober, let the pending
-            // reads (a response that came in on time) be handled before calling it a timeout.
-            if (timerStalled(sentAt + timeoutMs, now()))
-                setImmediate(() => setImmediate(timeOut));
-            else
-                timeOut();
-        }, timeoutMs);
+        // A deadline timer that fires late means the prober itself was stalled meanwhile: its reads (an
+        // answer that came in on time) and its writes (a request that could not leave yet) waited too.
+        // The request gets the stolen time back once, then the deadline stands.
+        let extended = false;
+        let dueAt = sentAt + timeoutMs;
+        const onDeadline = () => {
+            const firedAt = now();
+            if (!extended && timerStalled(dueAt, firedAt)) {
+                extended = true;
+                const stolen = Math.min(firedAt - dueAt, timeoutMs);
+                dueAt = firedAt + stolen;
+                deadline = setTimeout(onDeadline, stolen);
+                return;
+            }
+            timeOut();
+        };
+        let deadline = setTimeout(onDeadline, timeoutMs);
         request.on('error', (err) => {
             attempt.error ??= err;
             settle();

@@ -212,8 +212,8 @@ function dispatch(schedule, seq, now, deadlineMs) {
 }
 /**
  * A deadline timer that fires well after it was due means the prober's own event loop was stalled:
- * a response that arrived meanwhile is still unread, so the timeout is decided only after pending
- * I/O had its turn.
+ * an answer that arrived meanwhile is still unread and a request may not have left yet, so the
+ * request gets the stolen time back before the timeout is decided (prober.ts).
  */
 function timerStalled(dueAt, firedAt, slackMs = 20) {
     return firedAt - dueAt > slackMs;
@@ -368,14 +368,23 @@ function startProbe(options) {
             settle();
             request.destroy();
         };
-        const deadline = setTimeout(() => {
-            // Timers run before I/O in each loop turn: after a stall of the prober, let the pending
-            // reads (a response that came in on time) be handled before calling it a timeout.
-            if (timerStalled(sentAt + timeoutMs, now()))
-                setImmediate(() => setImmediate(timeOut));
-            else
-                timeOut();
-        }, timeoutMs);
+        // A deadline timer that fires late means the prober itself was stalled meanwhile: its reads (an
+        // answer that came in on time) and its writes (a request that could not leave yet) waited too.
+        // The request gets the stolen time back once, then the deadline stands.
+        let extended = false;
+        let dueAt = sentAt + timeoutMs;
+        const onDeadline = () => {
+            const firedAt = now();
+            if (!extended && timerStalled(dueAt, firedAt)) {
+                extended = true;
+                const stolen = Math.min(firedAt - dueAt, timeoutMs);
+                dueAt = firedAt + stolen;
+                deadline = setTimeout(onDeadline, stolen);
+                return;
+            }
+            timeOut();
+        };
+        let deadline = setTimeout(onDeadline, timeoutMs);
         request.on('error', (err) => {
             attempt.error ??= err;
             settle();

@@ -170,12 +170,23 @@ export function startProbe(options: ProbeOptions): ProbeRun {
       settle();
       request.destroy();
     };
-    const deadline = setTimeout(() => {
-      // Timers run before I/O in each loop turn: after a stall of the prober, let the pending
-      // reads (a response that came in on time) be handled before calling it a timeout.
-      if (timerStalled(sentAt + timeoutMs, now())) setImmediate(() => setImmediate(timeOut));
-      else timeOut();
-    }, timeoutMs);
+    // A deadline timer that fires late means the prober itself was stalled meanwhile: its reads (an
+    // answer that came in on time) and its writes (a request that could not leave yet) waited too.
+    // The request gets the stolen time back once, then the deadline stands.
+    let extended = false;
+    let dueAt = sentAt + timeoutMs;
+    const onDeadline = (): void => {
+      const firedAt = now();
+      if (!extended && timerStalled(dueAt, firedAt)) {
+        extended = true;
+        const stolen = Math.min(firedAt - dueAt, timeoutMs);
+        dueAt = firedAt + stolen;
+        deadline = setTimeout(onDeadline, stolen);
+        return;
+      }
+      timeOut();
+    };
+    let deadline = setTimeout(onDeadline, timeoutMs);
 
     request.on('error', (err) => {
       attempt.error ??= err;

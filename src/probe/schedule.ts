@@ -40,8 +40,8 @@ export function dispatch(schedule: Schedule, seq: number, now: number, deadlineM
 
 /**
  * A deadline timer that fires well after it was due means the prober's own event loop was stalled:
- * a response that arrived meanwhile is still unread, so the timeout is decided only after pending
- * I/O had its turn.
+ * an answer that arrived meanwhile is still unread and a request may not have left yet, so the
+ * request gets the stolen time back before the timeout is decided (prober.ts).
  */
 export function timerStalled(dueAt: number, firedAt: number, slackMs = 20): boolean {
   return firedAt - dueAt > slackMs;
