@@ -8,7 +8,7 @@ import { posix } from 'node:path';
 import type { ComposeFlavor, ComposeProject } from './compose-cli.js';
 import { flavorOfLabel, readDesiredConfig } from './config-hash.js';
 import { parseCompose, type ComposeModel, type ComposeService } from './compose.js';
-import { listProjectContainers } from './containers.js';
+import { listProjectContainers, type ContainerInfo } from './containers.js';
 import { renderEnvFile } from './envfile.js';
 import { readHostFacts } from './host.js';
 import { missingPins, pinImages, repoDigests, resolveImages, type Pin } from './images.js';
@@ -184,7 +184,7 @@ async function desiredState(
   target: { composeFiles: string[]; release?: string },
   routed: string[],
   serving?: ReleaseManifest,
-): Promise<{ model: ComposeModel; desired: DesiredService[] }> {
+): Promise<{ model: ComposeModel; desired: DesiredService[]; running: ContainerInfo[] }> {
   const { remote, flavor, inputs } = s;
   const appStack = stackOf(s.remoteDir, target.composeFiles, 'app', inputs.project);
   let config;
@@ -202,14 +202,16 @@ async function desiredState(
   const ids = await resolveImages(remote, flavor, loadStack, model.services, inputs.pull, s.log, inputs.commandTimeoutMs);
   const check = checkPolicies(model, routed, inputs.services.length ? inputs.services : undefined);
   if (check.errors.length) throw new Error(`the deploy was refused before any change on the host:\n- ${check.errors.join('\n- ')}`);
-  const adopt = await adoptable(s, config.hashes, serving);
+  // Read once: adoption and the plan both look at what runs, and nothing changes in between.
+  const running = await listProjectContainers(remote, inputs.project);
+  const adopt = await adoptable(s, config.hashes, serving, running);
   const desired = model.services.map((service) => {
     const configHashes = config.hashes.get(service.name);
     if (!configHashes?.length) throw new Error(`compose config --hash printed no hash for service ${service.name}`);
     const adoptFrom = adopt.has(service.name) && serving ? { flavor, release: serving.id } : undefined;
     return { service, configHash: configHashes[0]!, configHashes, imageId: ids.get(service.name), policy: check.policies.get(service.name)!, adopt: adoptFrom };
   });
-  return { model, desired };
+  return { model, desired, running };
 }
 
 /**
@@ -217,9 +219,8 @@ async function desiredState(
  * between deploys) can be kept: their config is the same in the serving release, hashed now by
  * this Compose. Costs round trips only when such containers exist.
  */
-async function adoptable(s: Session, hashes: Map<string, string[]>, serving: ReleaseManifest | undefined): Promise<Set<string>> {
+async function adoptable(s: Session, hashes: Map<string, string[]>, serving: ReleaseManifest | undefined, running: ContainerInfo[]): Promise<Set<string>> {
   if (!serving) return new Set();
-  const running = await listProjectContainers(s.remote, s.inputs.project);
   if (!running.some((c) => c.composeVersion && flavorOfLabel(c.composeVersion) !== s.flavor)) return new Set();
   const view = planningView(s.remoteDir, serving.composeFiles, serving.id, s.inputs.project);
   const before = (await readDesiredConfig(s.remote, s.flavor, view.load, { hashAs: view.hashAs, relocation: view.relocation })).hashes;
@@ -228,8 +229,7 @@ async function adoptable(s: Session, hashes: Map<string, string[]>, serving: Rel
   return out;
 }
 
-async function makePlan(s: Session, desired: DesiredService[], force: boolean): Promise<Plan> {
-  const running = await listProjectContainers(s.remote, s.inputs.project);
+function makePlan(s: Session, desired: DesiredService[], force: boolean, running: ContainerInfo[]): Plan {
   return planDeploy({ desired, running, only: s.inputs.services.length ? s.inputs.services : undefined, force });
 }
 
@@ -385,8 +385,8 @@ async function deployLocked(s: Session, files: ReleaseFile[], routed: string[]):
   }
 
   const serving = current ? releases.find((r) => r.id === current) : undefined;
-  const { model, desired } = await phase('Plan', async () => desiredState(s, { composeFiles, release: id }, routed, serving));
-  const plan = await makePlan(s, desired, inputs.force);
+  const { model, desired, running } = await phase('Plan', async () => desiredState(s, { composeFiles, release: id }, routed, serving));
+  const plan = makePlan(s, desired, inputs.force, running);
   const proxyService = findProxyService(model.services, inputs.proxyService)?.name;
   const proxyRolls = plan.services.find((p) => p.service === proxyService && p.action === 'roll');
   if (proxyRolls) {
@@ -481,7 +481,7 @@ async function deployLocked(s: Session, files: ReleaseFile[], routed: string[]):
         await activateRelease(remote, remoteDir, previous.id);
         const prevStack = stackOf(remoteDir, previous.composeFiles, 'app', inputs.project);
         const back = await desiredState({ ...s }, { composeFiles: previous.composeFiles }, routed, previous);
-        const backPlan = await makePlan(s, back.desired, false);
+        const backPlan = makePlan(s, back.desired, false, back.running);
         log.info(renderPlan(backPlan));
         const r = await rollOut({ remote, flavor: s.flavor, stack: prevStack, gate, timeline, log, healthTimeoutMs: inputs.healthTimeoutMs, proxyService, routedServices: new Set(routed) }, backPlan);
         timeline.add('rollback-done', { detail: r.ok ? 'ok' : 'failed' });

@@ -56111,7 +56111,9 @@ async function desiredState(s, target, routed, serving) {
     const check = checkPolicies(model, routed, inputs.services.length ? inputs.services : undefined);
     if (check.errors.length)
         throw new Error(`the deploy was refused before any change on the host:\n- ${check.errors.join('\n- ')}`);
-    const adopt = await adoptable(s, config.hashes, serving);
+    // Read once: adoption and the plan both look at what runs, and nothing changes in between.
+    const running = await listProjectContainers(remote, inputs.project);
+    const adopt = await adoptable(s, config.hashes, serving, running);
     const desired = model.services.map((service) => {
         const configHashes = config.hashes.get(service.name);
         if (!configHashes?.length)
@@ -56119,17 +56121,16 @@ async function desiredState(s, target, routed, serving) {
         const adoptFrom = adopt.has(service.name) && serving ? { flavor, release: serving.id } : undefined;
         return { service, configHash: configHashes[0], configHashes, imageId: ids.get(service.name), policy: check.policies.get(service.name), adopt: adoptFrom };
     });
-    return { model, desired };
+    return { model, desired, running };
 }
 /**
  * Services whose containers written by the other Compose flavor (a host upgraded from v1 to v2
  * between deploys) can be kept: their config is the same in the serving release, hashed now by
  * this Compose. Costs round trips only when such containers exist.
  */
-async function adoptable(s, hashes, serving) {
+async function adoptable(s, hashes, serving, running) {
     if (!serving)
         return new Set();
-    const running = await listProjectContainers(s.remote, s.inputs.project);
     if (!running.some((c) => c.composeVersion && flavorOfLabel(c.composeVersion) !== s.flavor))
         return new Set();
     const view = planningView(s.remoteDir, serving.composeFiles, serving.id, s.inputs.project);
@@ -56140,8 +56141,7 @@ async function adoptable(s, hashes, serving) {
             out.add(svc);
     return out;
 }
-async function makePlan(s, desired, force) {
-    const running = await listProjectContainers(s.remote, s.inputs.project);
+function makePlan(s, desired, force, running) {
     return planDeploy({ desired, running, only: s.inputs.services.length ? s.inputs.services : undefined, force });
 }
 /** The gate for the proxy: HAProxy's Runtime API when it can be reached, else degraded. */
@@ -56293,8 +56293,8 @@ async function deployLocked(s, files, routed) {
         routed = cfg ? routedFromCfg(cfg, target) : [];
     }
     const serving = current ? releases.find((r) => r.id === current) : undefined;
-    const { model, desired } = await phase('Plan', async () => desiredState(s, { composeFiles, release: id }, routed, serving));
-    const plan = await makePlan(s, desired, inputs.force);
+    const { model, desired, running } = await phase('Plan', async () => desiredState(s, { composeFiles, release: id }, routed, serving));
+    const plan = makePlan(s, desired, inputs.force, running);
     const proxyService = findProxyService(model.services, inputs.proxyService)?.name;
     const proxyRolls = plan.services.find((p) => p.service === proxyService && p.action === 'roll');
     if (proxyRolls) {
@@ -56391,7 +56391,7 @@ async function deployLocked(s, files, routed) {
                 await activateRelease(remote, remoteDir, previous.id);
                 const prevStack = stackOf(remoteDir, previous.composeFiles, 'app', inputs.project);
                 const back = await desiredState({ ...s }, { composeFiles: previous.composeFiles }, routed, previous);
-                const backPlan = await makePlan(s, back.desired, false);
+                const backPlan = makePlan(s, back.desired, false, back.running);
                 log.info(renderPlan(backPlan));
                 const r = await rollOut({ remote, flavor: s.flavor, stack: prevStack, gate, timeline, log, healthTimeoutMs: inputs.healthTimeoutMs, proxyService, routedServices: new Set(routed) }, backPlan);
                 timeline.add('rollback-done', { detail: r.ok ? 'ok' : 'failed' });
