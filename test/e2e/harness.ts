@@ -208,9 +208,38 @@ export function connectionInputs(b = bench()): Record<string, string> {
 }
 
 let portCounter = 0;
-/** A loopback port for this test file's proxy, distinct per test process and call. */
+/**
+ * A loopback port for this test file's proxy, distinct per test process and call. Below the
+ * kernel's ephemeral range (an outgoing connection can hold a port there: CI once failed on "address
+ * already in use"), and not bound by anything right now.
+ */
 export function freePort(): number {
-  return 20000 + ((process.pid * 7 + portCounter++ * 13) % 20000);
+  const [ephemeralLow] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+  const low = 20000;
+  const span = Math.max(1000, (ephemeralLow ?? 32768) - low);
+  for (let i = 0; i < span; i++) {
+    const port = low + ((process.pid * 7 + portCounter++ * 13) % span);
+    if (!portsInUse().has(port)) return port;
+  }
+  throw new Error('no free loopback port below the ephemeral range');
+}
+
+/** Local ports of every TCP socket on the machine (any state), from /proc. */
+function portsInUse(): Set<number> {
+  const ports = new Set<number>();
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try {
+      text = readFileSync(table, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const local = line.trim().split(/\s+/)[1];
+      if (local) ports.add(parseInt(local.split(':').pop()!, 16));
+    }
+  }
+  return ports;
 }
 
 /** A workspace holding a copy of examples/ (the sample stack), as actions/checkout would. */
