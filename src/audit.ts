@@ -34,11 +34,14 @@ export function auditLine(entry: AuditEntry): string {
   return JSON.stringify(e).replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
 }
 
-/** Appends one line per entry, in one command. */
+/**
+ * Appends one line per entry, in one command. A line already there is not written again, so the
+ * command can be repeated after a dropped connection without doubling the log.
+ */
 export function auditCommand(remoteDir: string, entry: AuditEntry | readonly AuditEntry[]): string {
   const entries = Array.isArray(entry) ? entry : [entry as AuditEntry];
   const file = shq(posix.join(remoteDir, 'audit.log'));
-  return `umask 077 && printf '%s\\n' ${entries.map((e) => shq(auditLine(e))).join(' ')} >> ${file} && chmod 600 ${file}`;
+  return `umask 077 && touch ${file} && for line in ${entries.map((e) => shq(auditLine(e))).join(' ')}; do grep -qxF -e "$line" ${file} || printf '%s\\n' "$line" >> ${file}; done && chmod 600 ${file}`;
 }
 
 export async function appendAudit(remote: Remote, remoteDir: string, entry: AuditEntry | readonly AuditEntry[]): Promise<void> {

@@ -22,7 +22,7 @@ import type { DeployReport } from './report.js';
 import { checkPolicies } from './rollout-policy.js';
 import { rollOut } from './rollout.js';
 import { shq } from './quote.js';
-import { connect, type SshRemote } from './ssh/index.js';
+import { connect, ReconnectingRemote } from './ssh/index.js';
 import { Timeline } from './timeline.js';
 import { collectFiles, type ReleaseFile } from './workspace.js';
 import { findProxyService, findServerStateFile, locateRuntimeApi, routedServices } from './haproxy/config.js';
@@ -43,7 +43,7 @@ import {
   updateManifest,
   uploadRelease,
 } from './release-store.js';
-import { acquireLock, releaseLock } from './lock.js';
+import { acquireLock, DEFAULT_HEARTBEAT_MS, lockHeldBy, releaseLock, startHeartbeat, type LockHandle } from './lock.js';
 import { appendAudit } from './audit.js';
 import { startProbeSession, type ProbeSession } from './probe-session.js';
 
@@ -68,17 +68,26 @@ export function stackOf(remoteDir: string, composeFiles: string[], base: 'app' |
   };
 }
 
-interface Session {
+export interface Session {
   /** Run when the deploy ends, however it ends (e.g. stop a probe still running after an error). */
   cleanups: Array<() => Promise<void>>;
   inputs: Inputs;
   run: RunContext;
-  remote: SshRemote;
+  remote: Remote;
   flavor: ComposeFlavor;
   remoteDir: string;
   timeline: Timeline;
   log: Log;
   report: DeployReport;
+  /** Set from the first change to the live stack until the release is recorded: what the post step must finish. */
+  interrupted?: InterruptedDeploy;
+}
+
+/** What the post step needs to restore the stack when the main step ends midway (saved as state `deploy`). */
+export interface InterruptedDeploy {
+  releaseId: string;
+  /** The release that was serving before, to restore; none on a first deploy. */
+  previous?: string;
 }
 
 /** Local checks: the Compose files parse, the plan's refusals, the proxy config is uploaded. */
@@ -152,18 +161,36 @@ function sshEndpoint(t: SshTarget) {
   };
 }
 
-/** Connect with the pinned host key (and jump host) from the inputs. */
-export async function connectHost(inputs: Inputs, log: Log, options: { maxChannels?: number } = {}): Promise<SshRemote> {
+/** How long a dropped connection is retried before the step gives up (then the post step takes over). */
+export const RECONNECT_WINDOW_MS = 90_000;
+
+/**
+ * Connect with the pinned host key (and jump host) from the inputs. The connection reconnects by
+ * itself when it drops (ssh/reconnect.ts); `timeline` gets a note for each reconnect.
+ */
+export async function connectHost(
+  inputs: Inputs,
+  log: Log,
+  options: { maxChannels?: number; timeline?: Timeline; retryFirst?: boolean } = {},
+): Promise<ReconnectingRemote> {
   if (inputs.insecureIgnoreHostKey && !inputs.knownHosts && !inputs.fingerprint) {
     log.warning('insecure_ignore_host_key: the host key is not verified; anyone between the runner and the host can impersonate it. Pin it with known_hosts or fingerprint.');
   }
-  return connect({
-    ...sshEndpoint(inputs),
-    jump: inputs.jump ? sshEndpoint(inputs.jump) : undefined,
-    connectTimeoutMs: inputs.connectTimeoutMs,
-    commandTimeoutMs: inputs.commandTimeoutMs,
-    maxChannels: options.maxChannels,
+  const open = () =>
+    connect({
+      ...sshEndpoint(inputs),
+      jump: inputs.jump ? sshEndpoint(inputs.jump) : undefined,
+      connectTimeoutMs: inputs.connectTimeoutMs,
+      commandTimeoutMs: inputs.commandTimeoutMs,
+      maxChannels: options.maxChannels,
+      log: (m) => log.info(m),
+    });
+  return ReconnectingRemote.open({
+    connect: open,
+    windowMs: RECONNECT_WINDOW_MS,
+    retryFirst: options.retryFirst,
     log: (m) => log.info(m),
+    onReconnect: ({ downMs }) => options.timeline?.add('reconnect', { detail: `connection back after ${(downMs / 1000).toFixed(1)} s` }),
   });
 }
 
@@ -179,7 +206,7 @@ export function planningView(remoteDir: string, composeFiles: string[], release:
 }
 
 /** The desired state of a stack on the host: resolved Compose model, config hashes, image IDs. */
-async function desiredState(
+export async function desiredState(
   s: Session,
   target: { composeFiles: string[]; release?: string },
   routed: string[],
@@ -229,12 +256,12 @@ async function adoptable(s: Session, hashes: Map<string, string[]>, serving: Rel
   return out;
 }
 
-function makePlan(s: Session, desired: DesiredService[], force: boolean, running: ContainerInfo[]): Plan {
+export function makePlan(s: Session, desired: DesiredService[], force: boolean, running: ContainerInfo[]): Plan {
   return planDeploy({ desired, running, only: s.inputs.services.length ? s.inputs.services : undefined, force });
 }
 
 /** The gate for the proxy: HAProxy's Runtime API when it can be reached, else degraded. */
-async function proxyGate(s: Session, model: ComposeModel, cfgText: string | undefined): Promise<{ gate: ProxyGate; proxyService?: string; opener?: () => Promise<Duplex> }> {
+export async function proxyGate(s: Session, model: ComposeModel, cfgText: string | undefined): Promise<{ gate: ProxyGate; proxyService?: string; opener?: () => Promise<Duplex> }> {
   const proxy = findProxyService(model.services, s.inputs.proxyService);
   if (!proxy || !cfgText) {
     s.report.warnings.push('No HAProxy service found: replicas are not drained through a proxy; requests may be lost during the rollout.');
@@ -268,7 +295,7 @@ async function proxyGate(s: Session, model: ComposeModel, cfgText: string | unde
 }
 
 /** Read a file of the live app/ directory, or undefined. */
-async function readRemote(remote: Remote, path: string): Promise<string | undefined> {
+export async function readRemote(remote: Remote, path: string): Promise<string | undefined> {
   const r = await remote.exec(`cat ${shq(path)} 2>/dev/null`, { check: false, timeoutMs: 30_000 });
   return r.code === 0 ? r.stdout : undefined;
 }
@@ -290,7 +317,7 @@ export async function deploy(inputs: Inputs, run: RunContext, report: DeployRepo
   }
 
   const remote = await phase('Connect', async () => {
-    const r = await connectHost(inputs, log);
+    const r = await connectHost(inputs, log, { timeline });
     log.info(`connected to the host as ${inputs.username}`);
     return r;
   });
@@ -300,28 +327,46 @@ export async function deploy(inputs: Inputs, run: RunContext, report: DeployRepo
     const remoteDir = await resolveRemoteDir(remote, inputs.remoteDir);
     const s: Session = { cleanups: [], inputs, run, remote, flavor: facts.compose, remoteDir, timeline, log, report };
     let lockToken: string | undefined;
+    let lockHandle: LockHandle | undefined;
 
     await phase('Lock', async () => {
       const handle = await acquireLock(remote, remoteDir, { runId: run.runId, runUrl: run.runUrl, actor: run.actor, sha: run.sha, startedAt: new Date().toISOString() }, {
         timeoutMs: inputs.lockTimeoutMs,
         ttlMs: inputs.lockTtlMs,
+        heartbeatMs: DEFAULT_HEARTBEAT_MS,
         log,
       });
+      lockHandle = handle;
       lockToken = handle.token;
       core.saveState('lock', JSON.stringify(handle));
     });
+    // A connection that comes back after a cut is used only while the lock is still ours.
+    const token = lockToken!;
+    remote.setVerify(async (fresh) => {
+      if (!(await lockHeldBy(fresh, remoteDir, token))) throw new Error('the deploy lock was taken over while the connection to the host was down: stopping here');
+    });
+    const heartbeat = startHeartbeat(remote, lockHandle!, { log });
     try {
       await deployLocked(s, files, routed);
     } catch (e) {
-      // Stopped before its Record phase: say so in the release itself, while the lock is still ours.
-      if (report.releaseId) {
+      // Stopped before its Record phase: say so in the release itself, while the lock is still ours
+      // (unless the post step restores the stack: it writes what happened).
+      if (report.releaseId && !s.interrupted) {
         await abandonIfPending(remote, remoteDir, report.releaseId, e instanceof Error ? e.message : String(e)).catch(() => false);
       }
       throw e;
     } finally {
       for (const cleanup of s.cleanups) await cleanup().catch(() => {});
-      await releaseLock(remote, remoteDir, run.runId, lockToken).catch((e: unknown) => log.warning(`could not release the lock: ${String(e)}`));
-      core.saveState('lock', '');
+      await heartbeat.stop();
+      if (s.interrupted) {
+        // The lock stays held (and its heartbeat stops): the post step restores on a fresh connection, then frees it.
+        log.warning(
+          `the deploy stopped before the stack was consistent again: the post step ${s.interrupted.previous ? `restores release ${s.interrupted.previous}` : 'cleans up'} on a fresh connection, then frees the deploy lock`,
+        );
+      } else {
+        await releaseLock(remote, remoteDir, run.runId, lockToken).catch((e: unknown) => log.warning(`could not release the lock: ${String(e)}`));
+        core.saveState('lock', '');
+      }
     }
   } finally {
     await remote.close();
@@ -418,6 +463,8 @@ async function deployLocked(s: Session, files: ReleaseFile[], routed: string[]):
     });
   }
 
+  s.interrupted = { releaseId: id, ...(current ? { previous: current } : {}) };
+  core.saveState('deploy', JSON.stringify(s.interrupted));
   await activateRelease(remote, remoteDir, id);
   const { gate, opener } = await proxyGate(s, model, newCfg);
   report.proxyDrains = gate.drains;
@@ -476,17 +523,7 @@ async function deployLocked(s: Session, files: ReleaseFile[], routed: string[]):
       log.warning('no earlier release to roll back to: the failed new containers were removed, and what ran before keeps running');
     } else {
       await phase(`Rollback to ${previous.id}`, async () => {
-        timeline.add('rollback-start', { detail: previous.id });
-        await pinImages(remote, pinsOf(previous));
-        await activateRelease(remote, remoteDir, previous.id);
-        const prevStack = stackOf(remoteDir, previous.composeFiles, 'app', inputs.project);
-        const back = await desiredState({ ...s }, { composeFiles: previous.composeFiles }, routed, previous);
-        const backPlan = makePlan(s, back.desired, false, back.running);
-        log.info(renderPlan(backPlan));
-        const r = await rollOut({ remote, flavor: s.flavor, stack: prevStack, gate, timeline, log, healthTimeoutMs: inputs.healthTimeoutMs, proxyService, routedServices: new Set(routed) }, backPlan);
-        timeline.add('rollback-done', { detail: r.ok ? 'ok' : 'failed' });
-        report.rolledBack = r.ok;
-        if (!r.ok) log.error(`the rollback to ${previous.id} failed too: ${r.failure?.reason ?? ''}`);
+        report.rolledBack = await rollBackTo(s, previous, routed, { gate, proxyService });
       });
     }
   }
@@ -526,10 +563,34 @@ async function deployLocked(s: Session, files: ReleaseFile[], routed: string[]):
       await appendAudit(remote, remoteDir, pruneAuditEntries(pruned, new Date().toISOString(), run.actor, run.runUrl));
     }
     report.rollbackHint = rollbackHintMarkdown(pruned?.kept ?? releases, serving);
+    s.interrupted = undefined;
+    core.saveState('deploy', '');
   });
 
   if (failure) throw failure;
   if (verdict && !verdict.passed) throw new Error(verdict.message);
+}
+
+/**
+ * Put release `previous` back: its images pinned, its files in app/, and each service rolled to it
+ * from whatever runs now (health-gated, drained through the proxy). True when every service made it.
+ */
+export async function rollBackTo(s: Session, previous: ReleaseManifest, routed: string[], proxy: { gate: ProxyGate; proxyService?: string }): Promise<boolean> {
+  const { remote, remoteDir, inputs, timeline, log } = s;
+  timeline.add('rollback-start', { detail: previous.id });
+  await pinImages(remote, pinsOf(previous));
+  await activateRelease(remote, remoteDir, previous.id);
+  const prevStack = stackOf(remoteDir, previous.composeFiles, 'app', inputs.project);
+  const back = await desiredState({ ...s }, { composeFiles: previous.composeFiles }, routed, previous);
+  const backPlan = makePlan(s, back.desired, false, back.running);
+  log.info(renderPlan(backPlan));
+  const r = await rollOut(
+    { remote, flavor: s.flavor, stack: prevStack, gate: proxy.gate, timeline, log, healthTimeoutMs: inputs.healthTimeoutMs, proxyService: proxy.proxyService, routedServices: new Set(routed) },
+    backPlan,
+  );
+  timeline.add('rollback-done', { detail: r.ok ? 'ok' : 'failed' });
+  if (!r.ok) log.error(`the rollback to ${previous.id} failed too: ${r.failure?.reason ?? ''}`);
+  return r.ok;
 }
 
 async function resolveServicesImages(s: Session, model: ComposeModel): Promise<ReleaseManifest['services']> {
@@ -548,7 +609,7 @@ async function resolveServicesImages(s: Session, model: ComposeModel): Promise<R
 }
 
 /** The image IDs a release ran, to re-point its tags at before redeploying it. */
-function pinsOf(release: ReleaseManifest): Pin[] {
+export function pinsOf(release: ReleaseManifest): Pin[] {
   return Object.entries(release.services)
     .filter(([, x]) => x.imageId)
     .map(([service, x]) => ({ service, image: x.image, imageId: x.imageId, ...(x.digest ? { digest: x.digest } : {}) }));
@@ -563,6 +624,6 @@ function freshReleaseId(sha: string, taken: ReleaseManifest[]): string {
   return id;
 }
 
-function routedFromCfg(cfg: string, target: ReleaseManifest): string[] {
+export function routedFromCfg(cfg: string, target: ReleaseManifest): string[] {
   return routedServices(cfg, Object.keys(target.services));
 }

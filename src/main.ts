@@ -3,24 +3,11 @@
  * outputs and the job summary whatever happened.
  */
 import * as core from '@actions/core';
-import { deploy, type RunContext } from './deploy.js';
+import { deploy } from './deploy.js';
+import { runContext } from './run-context.js';
 import { readInputs, secretsOf, type Inputs } from './inputs.js';
 import { newReport, renderSummary, reportOutputs, type DeployReport } from './report.js';
 import { startDeployment, type DeploymentHandle } from './deployments.js';
-
-function runContext(env: NodeJS.ProcessEnv): RunContext {
-  const server = env.GITHUB_SERVER_URL ?? 'https://github.com';
-  const repo = env.GITHUB_REPOSITORY ?? '';
-  const runId = env.GITHUB_RUN_ID ?? `local-${process.pid}`;
-  return {
-    sha: env.GITHUB_SHA ?? 'unknown',
-    ref: env.GITHUB_REF ?? '',
-    actor: env.GITHUB_ACTOR ?? 'unknown',
-    runId: `${runId}-${env.GITHUB_RUN_ATTEMPT ?? '1'}`,
-    runUrl: repo ? `${server}/${repo}/actions/runs/${runId}` : '',
-    workspace: env.GITHUB_WORKSPACE ?? process.cwd(),
-  };
-}
 
 export async function run(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   let inputs: Inputs;

@@ -112,7 +112,8 @@ export async function uploadRelease(
     // -o: the deploy user owns what it extracts, whatever the archive says
     `tar -x -o -f - -C ${T}`,
     `chmod 700 ${T}`,
-    `if [ -e ${D} ]; then rm -rf ${T}; echo ${shq(`release ${id} exists already on the host`)} >&2; exit 17; fi`,
+    // The same release already in place is this very upload, repeated after a dropped connection.
+    `if [ -e ${D} ]; then if cmp -s ${T}/release.json ${D}/release.json; then rm -rf ${T}; exit 0; fi; rm -rf ${T}; echo ${shq(`release ${id} exists already on the host`)} >&2; exit 17; fi`,
     `mv ${T} ${D}`,
   ].join('\n');
   await remote.exec(script, { stdin: tar, timeoutMs: TIMEOUT });
@@ -139,7 +140,7 @@ export async function copyRelease(remote: Remote, remoteDir: string, fromId: str
     `chmod 700 ${T}`,
     `rm -f ${T}/release.json`,
     `(umask 077; cat > ${T}/release.json)`,
-    `if [ -e ${D} ]; then rm -rf ${T}; echo ${shq(`release ${toId} exists already on the host`)} >&2; exit 17; fi`,
+    `if [ -e ${D} ]; then if cmp -s ${T}/release.json ${D}/release.json; then rm -rf ${T}; exit 0; fi; rm -rf ${T}; echo ${shq(`release ${toId} exists already on the host`)} >&2; exit 17; fi`,
     `mv ${T} ${D}`,
   ].join('\n');
   await remote.exec(script, { stdin: `${JSON.stringify(manifest, null, 2)}\n`, timeoutMs: TIMEOUT });

@@ -16,6 +16,11 @@ export interface ExecOptions {
   onOutput?: (chunk: string, stream: 'stdout' | 'stderr') => void;
   /** When false, a non-zero exit resolves instead of rejecting. Default true. */
   check?: boolean;
+  /**
+   * Whether running the command again gives the same end state, so it may be re-run when the
+   * connection drops mid-command (see ssh/reconnect.ts). Default true: write commands that way.
+   */
+  repeatable?: boolean;
 }
 
 /**

@@ -259,9 +259,18 @@ async function stopAndRemove(ctx: RolloutContext, service: string, ids: string[]
   if (!ids.length) return;
   const labels = ids.map((id) => infos?.find((c) => c.id === id)?.name ?? id.slice(0, 12));
   for (const container of labels) ctx.timeline.add('stop', { service, container, detail: `grace ${grace}s` });
-  await ctx.remote.exec(shqAll(['docker', 'stop', '-t', grace, ...ids]), { timeoutMs: (grace + 60) * 1000 });
-  await ctx.remote.exec(shqAll(['docker', 'rm', '-f', ...ids]), { timeoutMs: 120_000 });
+  await ctx.remote.exec(stopAndRemoveCommand(ids, grace), { timeoutMs: (grace + 180) * 1000 });
   for (const container of labels) ctx.timeline.add('remove', { service, container });
+}
+
+/**
+ * Stop (with the grace period) and remove the containers that still exist: repeated after a
+ * dropped connection, the ones already gone are skipped instead of failing the batch.
+ */
+export function stopAndRemoveCommand(ids: string[], grace: number): string {
+  const filters = ids.flatMap((id) => ['--filter', `id=${id}`]);
+  return `set -- $(${shqAll(['docker', 'ps', '-aq', '--no-trunc', ...filters])})
+[ "$#" -eq 0 ] || { ${shqAll(['docker', 'stop', '-t', grace])} "$@" >/dev/null && docker rm -f "$@" >/dev/null; }`;
 }
 
 /** Best effort: a failed batch's new containers go, even if the proxy or Docker complains. */

@@ -15,6 +15,8 @@ export type EventAction =
   | 'rollback-start'
   | 'rollback-done'
   | 'deploy-end'
+  /** The SSH connection dropped and came back. */
+  | 'reconnect'
   | 'note';
 
 export interface TimelineEvent {

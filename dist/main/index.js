@@ -52776,7 +52776,7 @@ g.require ??= (0,external_node_module_namespaceObject.createRequire)(import.meta
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9704);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8727);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2751);
 
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e)();
@@ -52786,7 +52786,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 8727:
+/***/ 2751:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -57657,10 +57657,18 @@ async function stopAndRemove(ctx, service, ids, grace, infos) {
     const labels = ids.map((id) => infos?.find((c) => c.id === id)?.name ?? id.slice(0, 12));
     for (const container of labels)
         ctx.timeline.add('stop', { service, container, detail: `grace ${grace}s` });
-    await ctx.remote.exec(shqAll(['docker', 'stop', '-t', grace, ...ids]), { timeoutMs: (grace + 60) * 1000 });
-    await ctx.remote.exec(shqAll(['docker', 'rm', '-f', ...ids]), { timeoutMs: 120_000 });
+    await ctx.remote.exec(stopAndRemoveCommand(ids, grace), { timeoutMs: (grace + 180) * 1000 });
     for (const container of labels)
         ctx.timeline.add('remove', { service, container });
+}
+/**
+ * Stop (with the grace period) and remove the containers that still exist: repeated after a
+ * dropped connection, the ones already gone are skipped instead of failing the batch.
+ */
+function stopAndRemoveCommand(ids, grace) {
+    const filters = ids.flatMap((id) => ['--filter', `id=${id}`]);
+    return `set -- $(${shqAll(['docker', 'ps', '-aq', '--no-trunc', ...filters])})
+[ "$#" -eq 0 ] || { ${shqAll(['docker', 'stop', '-t', grace])} "$@" >/dev/null && docker rm -f "$@" >/dev/null; }`;
 }
 /** Best effort: a failed batch's new containers go, even if the proxy or Docker complains. */
 async function removeQuietly(ctx, service, cs, grace) {
@@ -58131,9 +58139,30 @@ class SshRemote {
             this.closed = true;
         };
         client.on('close', onGone);
+        jumpClient?.on('close', onGone);
         // Errors after ready (e.g. keepalive timeout) surface through failing channels; don't crash on them.
         client.on('error', (err) => opts.log(`ssh connection error: ${err.message}`));
         jumpClient?.on('error', (err) => opts.log(`ssh jump connection error: ${err.message}`));
+    }
+    /** The SSH connection is gone (closed by either side, or dropped by a keepalive timeout). */
+    get isClosed() {
+        return this.closed;
+    }
+    /** Drop the connection without a goodbye (it is judged dead): its channels fail at once. */
+    destroy() {
+        this.closed = true;
+        try {
+            this.client.destroy?.();
+        }
+        catch {
+            /* already gone */
+        }
+        try {
+            this.jumpClient?.destroy?.();
+        }
+        catch {
+            /* already gone */
+        }
     }
     /** Channels currently open through this connection (for tests and diagnostics). */
     get openChannels() {
@@ -58505,7 +58534,174 @@ async function connect(options) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/ssh/reconnect.ts
+
+
+/** The connection dropped while a command that must not be repeated was running: its outcome is unknown. */
+class ConnectionLostError extends Error {
+    command;
+    constructor(command) {
+        super(`the SSH connection dropped while this command ran, and it is not safe to repeat blindly: ${command.slice(0, 200)}`);
+        this.command = command;
+        this.name = 'ConnectionLostError';
+    }
+}
+/** Could not get a connection back within the window. */
+class ReconnectFailedError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'ReconnectFailedError';
+    }
+}
+/** A command cut by the connection going away, not one that failed on the host. */
+function isConnectionLoss(err, remote) {
+    if (remote.isClosed)
+        return true;
+    if (err instanceof RemoteCommandError)
+        return err.result.stderr.includes('the channel closed without an exit status');
+    const msg = err instanceof Error ? err.message : String(err);
+    return /connection is closed|Not connected|No response from server|Keepalive timeout|ECONNRESET|EPIPE|Unable to exec/i.test(msg);
+}
+/** Per command: a cut repeated this often in a row is not a blip. */
+const MAX_REPEATS = 5;
+class ReconnectingRemote {
+    options;
+    current;
+    reconnecting;
+    closed = false;
+    windowMs;
+    retryDelayMs;
+    maxDelayMs;
+    log;
+    sleep;
+    /** Reconnects so far (for the report). */
+    reconnects = 0;
+    constructor(first, options) {
+        this.options = options;
+        this.current = first;
+        this.windowMs = options.windowMs ?? 120_000;
+        this.retryDelayMs = options.retryDelayMs ?? 1000;
+        this.maxDelayMs = options.maxDelayMs ?? 10_000;
+        this.log = options.log ?? (() => { });
+        this.sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+    }
+    /** Connect the first time: errors here (auth, host key, unreachable) fail at once, as before. */
+    static async open(options) {
+        if (!options.retryFirst)
+            return new ReconnectingRemote(await options.connect(), options);
+        const first = await connectWithin({ ...options, log: options.log ?? (() => { }) });
+        return new ReconnectingRemote(first, options);
+    }
+    /** From now on, a fresh connection is checked with this before use (see ReconnectOptions.verify). */
+    setVerify(verify) {
+        this.options.verify = verify;
+    }
+    /** For tests: the connection in use now. */
+    get connection() {
+        return this.current;
+    }
+    async exec(command, options = {}) {
+        return this.withConnection(command, options.repeatable !== false, (r) => r.exec(command, options));
+    }
+    async writeFile(path, data, mode) {
+        // A temp file renamed into place: repeating it writes the same file.
+        await this.withConnection(`write ${path}`, true, (r) => r.writeFile(path, data, mode));
+    }
+    openUnixSocket(path) {
+        return this.withConnection(`open ${path}`, true, (r) => r.openUnixSocket(path));
+    }
+    openTcp(host, port) {
+        return this.withConnection(`open ${host}:${port}`, true, (r) => r.openTcp(host, port));
+    }
+    async close() {
+        this.closed = true;
+        await this.current.close();
+    }
+    async withConnection(what, repeatable, run) {
+        for (let repeat = 0;; repeat++) {
+            const r = await this.live();
+            try {
+                return await run(r);
+            }
+            catch (err) {
+                if (this.closed || !isConnectionLoss(err, r))
+                    throw err;
+                // A channel can close before the client notices the connection is gone: make it so.
+                if (!r.isClosed)
+                    r.destroy();
+                if (!repeatable)
+                    throw new ConnectionLostError(what);
+                if (repeat + 1 >= MAX_REPEATS)
+                    throw new ReconnectFailedError(`the SSH connection dropped ${MAX_REPEATS} times in a row during: ${what.slice(0, 200)}`);
+                this.log(`the SSH connection dropped during a remote step; reconnecting to repeat it (it is safe to repeat)`);
+            }
+        }
+    }
+    /** The live connection, reconnecting first when it is gone (one reconnect shared by all callers). */
+    async live() {
+        if (this.closed)
+            throw new Error('ssh: the connection was closed by handoff');
+        if (!this.current.isClosed)
+            return this.current;
+        this.reconnecting ??= this.reconnect().finally(() => {
+            this.reconnecting = undefined;
+        });
+        return this.reconnecting;
+    }
+    async reconnect() {
+        const started = Date.now();
+        const next = await connectWithin({ ...this.options, windowMs: this.windowMs, retryDelayMs: this.retryDelayMs, maxDelayMs: this.maxDelayMs, log: this.log, sleep: this.sleep });
+        if (this.options.verify) {
+            try {
+                await this.options.verify(next);
+            }
+            catch (err) {
+                await next.close().catch(() => { });
+                throw err;
+            }
+        }
+        this.current = next;
+        this.reconnects++;
+        const downMs = Date.now() - started;
+        this.log(`reconnected to the host after ${(downMs / 1000).toFixed(1)} s (reconnect ${this.reconnects})`);
+        this.options.onReconnect?.({ downMs, count: this.reconnects });
+        return next;
+    }
+}
+/** Connect, retrying what may pass (timeouts, refused, reset) with backoff until the window closes. */
+async function connectWithin(options) {
+    const windowMs = options.windowMs ?? 120_000;
+    const sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+    const started = Date.now();
+    let delay = options.retryDelayMs ?? 1000;
+    let last;
+    for (;;) {
+        try {
+            return await options.connect();
+        }
+        catch (err) {
+            last = err;
+            // A wrong key or host key will not fix itself: stop at once.
+            if (!isRetryableConnectError(err))
+                throw err;
+        }
+        const left = windowMs - (Date.now() - started);
+        if (left <= 0)
+            break;
+        options.log(`the host is unreachable (${last instanceof Error ? last.message : String(last)}); trying again in ${Math.ceil(Math.min(delay, left) / 1000)} s`);
+        await sleep(Math.min(delay, left));
+        delay = Math.min(delay * 2, options.maxDelayMs ?? 10_000);
+    }
+    throw new ReconnectFailedError(`the SSH connection to the host could not be (re-)established within ${Math.round(windowMs / 1000)} s: ${last instanceof Error ? last.message : String(last)}`);
+}
+function isRetryableConnectError(err) {
+    if (err instanceof SshConnectError)
+        return err.transient;
+    return err instanceof Error && /timed out|ECONN|EHOST|ENETUNREACH|closed during the handshake/i.test(err.message);
+}
+
 ;// CONCATENATED MODULE: ./src/ssh/index.ts
+
 
 
 
@@ -58973,14 +59169,27 @@ const NAME = /^[A-Za-z0-9_.:-]+$/;
 class RuntimeApi {
     open;
     timeoutMs;
+    attempts;
     constructor(open, options = {}) {
         this.open = open;
         this.timeoutMs = options.timeoutMs ?? 10_000;
+        this.attempts = Math.max(1, options.attempts ?? 2);
     }
     /** Send one command, return HAProxy's whole answer. */
     async command(cmd) {
         if (/[\r\n]/.test(cmd))
             throw new Error('a Runtime API command must be a single line');
+        for (let attempt = 1;; attempt++) {
+            try {
+                return await this.once(cmd);
+            }
+            catch (e) {
+                if (attempt >= this.attempts)
+                    throw e;
+            }
+        }
+    }
+    async once(cmd) {
         let stream;
         let timedOut = false;
         let timer;
@@ -59045,6 +59254,10 @@ function exchange(stream, cmd) {
             stream.destroy();
             if (err)
                 reject(err);
+            // HAProxy ends every answer with a newline, even an empty one: no byte at all means the
+            // stream was cut (a dropped SSH link), not that the command succeeded.
+            else if (chunks.length === 0)
+                reject(new Error(`HAProxy Runtime API: "${cmd}": the stream closed without an answer`));
             else
                 resolve(Buffer.concat(chunks).toString('utf8'));
         };
@@ -59238,6 +59451,28 @@ class HaproxyGate {
         for (const slot of todo) {
             this.log.warning(`HAProxy: ${slot.backend}/${slot.server} still holds the old ${service} address ${slot.ip} after ${this.releaseTimeoutMs} ms; leaving it in maint (check the resolvers' "hold obsolete")`);
         }
+    }
+    /**
+     * After a deploy was cut off midway (the gate that parked and drained is gone with its process):
+     * every slot in maintenance that holds one of these serving replicas, or no address at all, is
+     * set ready. Returns the slots it put back.
+     */
+    async restore(service, serving) {
+        const states = await this.api.showServersState();
+        const ips = new Set(serving.map((r) => r.ip).filter(Boolean));
+        const backends = new Set(serving.flatMap((r) => slotsForAddress(states, r.ip).map((s) => s.backend)));
+        const restored = [];
+        for (const s of states) {
+            if (!backends.has(s.backend) || !isForcedMaint(s))
+                continue;
+            if (hasAddress(s) && !ips.has(s.addr))
+                continue;
+            await this.api.setServerState(s.backend, s.server, 'ready');
+            restored.push(`${s.backend}/${s.server}`);
+        }
+        if (restored.length)
+            this.log.info(`HAProxy: ${service}: ${restored.length} slot(s) left in maint by the interrupted deploy set ready: ${restored.join(', ')}`);
+        return restored;
     }
 }
 /** Sessions plus queued requests on one slot (0 when the slot is not listed: nothing can be there). */
@@ -59865,7 +60100,8 @@ async function uploadRelease(remote, remoteDir, id, files, envFileText, manifest
         // -o: the deploy user owns what it extracts, whatever the archive says
         `tar -x -o -f - -C ${T}`,
         `chmod 700 ${T}`,
-        `if [ -e ${D} ]; then rm -rf ${T}; echo ${shq(`release ${id} exists already on the host`)} >&2; exit 17; fi`,
+        // The same release already in place is this very upload, repeated after a dropped connection.
+        `if [ -e ${D} ]; then if cmp -s ${T}/release.json ${D}/release.json; then rm -rf ${T}; exit 0; fi; rm -rf ${T}; echo ${shq(`release ${id} exists already on the host`)} >&2; exit 17; fi`,
         `mv ${T} ${D}`,
     ].join('\n');
     await remote.exec(script, { stdin: tar, timeoutMs: TIMEOUT });
@@ -59892,7 +60128,7 @@ async function copyRelease(remote, remoteDir, fromId, toId, manifest) {
         `chmod 700 ${T}`,
         `rm -f ${T}/release.json`,
         `(umask 077; cat > ${T}/release.json)`,
-        `if [ -e ${D} ]; then rm -rf ${T}; echo ${shq(`release ${toId} exists already on the host`)} >&2; exit 17; fi`,
+        `if [ -e ${D} ]; then if cmp -s ${T}/release.json ${D}/release.json; then rm -rf ${T}; exit 0; fi; rm -rf ${T}; echo ${shq(`release ${toId} exists already on the host`)} >&2; exit 17; fi`,
         `mv ${T} ${D}`,
     ].join('\n');
     await remote.exec(script, { stdin: `${JSON.stringify(manifest, null, 2)}\n`, timeoutMs: TIMEOUT });
@@ -60139,11 +60375,14 @@ function auditLine(entry) {
     // U+2028/2029 are legal in JSON strings but split lines for some readers.
     return JSON.stringify(e).replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
 }
-/** Appends one line per entry, in one command. */
+/**
+ * Appends one line per entry, in one command. A line already there is not written again, so the
+ * command can be repeated after a dropped connection without doubling the log.
+ */
 function auditCommand(remoteDir, entry) {
     const entries = Array.isArray(entry) ? entry : [entry];
     const file = shq(external_node_path_.posix.join(remoteDir, 'audit.log'));
-    return `umask 077 && printf '%s\\n' ${entries.map((e) => shq(auditLine(e))).join(' ')} >> ${file} && chmod 600 ${file}`;
+    return `umask 077 && touch ${file} && for line in ${entries.map((e) => shq(auditLine(e))).join(' ')}; do grep -qxF -e "$line" ${file} || printf '%s\\n' "$line" >> ${file}; done && chmod 600 ${file}`;
 }
 async function appendAudit(remote, remoteDir, entry) {
     if (Array.isArray(entry) && entry.length === 0)
@@ -60178,6 +60417,11 @@ function parseAuditLog(text) {
  * a takeover re-checks, inside it, that the lock is still the very one it judged stale (same inode,
  * same owner.json), so two waiters can never both take over, and a release never removes a lock
  * someone took over in between. Plain acquirers only ever `mkdir lock`, which cannot disturb a held lock.
+ *
+ * A holder that records `heartbeatMs` in owner.json promises to refresh owner.json's mtime that often
+ * (startHeartbeat); once it has been silent for max(4 beats, 60s) it is gone (a killed runner, a cut
+ * network) and is taken over without waiting for lock_ttl. A holder that comes back finds the lock no
+ * longer holds its token and reports the heartbeat lost.
  */
 
 
@@ -60185,10 +60429,25 @@ function parseAuditLog(text) {
 
 /** A lock dir without owner.json is normal for a moment (mkdir, then write); after this it is debris. */
 const OWNERLESS_GRACE_MS = 60_000;
+const DEFAULT_HEARTBEAT_MS = 15_000;
+/** Silence shorter than this is never taken for a dead holder: a slow host or a brief reconnect is not death. */
+const MIN_STALE_MS = 60_000;
+/** How long a holder beating every `heartbeatMs` may stay silent before it counts as gone. */
+function heartbeatStaleMs(heartbeatMs) {
+    return Math.max(4 * heartbeatMs, MIN_STALE_MS);
+}
+/**
+ * `held.ageMs` is measured from owner.json's mtime, which a beating holder keeps fresh; so for a
+ * heartbeat holder it is the time since its last beat.
+ */
 function lockDecision(held, ttlMs) {
     if (!held.owner) {
         const limit = Math.min(ttlMs, OWNERLESS_GRACE_MS);
         return held.ageMs > limit ? { action: 'take-over', reason: `the lock has no owner.json and is ${fmt(held.ageMs)} old` } : { action: 'wait' };
+    }
+    const hb = held.owner.heartbeatMs;
+    if (hb !== undefined && held.ageMs > heartbeatStaleMs(hb)) {
+        return { action: 'take-over', reason: `its heartbeat stopped ${fmt(held.ageMs)} ago (beats every ${fmt(hb)})` };
     }
     if (held.ageMs > ttlMs)
         return { action: 'take-over', reason: `it is ${fmt(held.ageMs)} old, past lock_ttl (${fmt(ttlMs)})` };
@@ -60212,7 +60471,7 @@ class LockTimeoutError extends Error {
     owner;
     constructor(lockDir, owner, waitedMs) {
         super(`the deploy lock ${lockDir} is held by ${describeOwner(owner)}; waited ${fmt(waitedMs)} (lock_timeout). ` +
-            `A lock older than lock_ttl is taken over automatically; to free it now, remove ${lockDir} on the host.`);
+            `A lock older than lock_ttl${owner?.heartbeatMs ? ` (or whose heartbeat stops for ${fmt(heartbeatStaleMs(owner.heartbeatMs))})` : ''} is taken over automatically; to free it now, remove ${lockDir} on the host.`);
         this.lockDir = lockDir;
         this.owner = owner;
         this.name = 'LockTimeoutError';
@@ -60229,6 +60488,7 @@ function parseOwner(text) {
                 sha: String(o.sha ?? ''),
                 startedAt: String(o.startedAt ?? ''),
                 ...(typeof o.token === 'string' ? { token: o.token } : {}),
+                ...(typeof o.heartbeatMs === 'number' && Number.isFinite(o.heartbeatMs) && o.heartbeatMs > 0 ? { heartbeatMs: o.heartbeatMs } : {}),
             };
         }
     }
@@ -60240,6 +60500,8 @@ function parseOwner(text) {
 const lock_SEP = '\x1e';
 /** Write stdin to $1/owner.json via a temp file, so owner.json is never seen half-written. */
 const WRITE_OWNER = (dir) => `(umask 077; cat > ${dir}/.owner.tmp) && mv -f ${dir}/.owner.tmp ${dir}/owner.json`;
+/** The mtime the age is measured from: owner.json's, or the lock dir's without one. */
+const AGE_MTIME = (L) => `$(if [ -f ${L}/owner.json ]; then stat -c %Y ${L}/owner.json; else stat -c %Y ${L}; fi 2>/dev/null)`;
 function tryScript(L, dir) {
     return `if err=$(mkdir ${L} 2>&1); then
   if ${WRITE_OWNER(L)}; then echo ACQUIRED; else rm -rf ${L}; echo "FAIL could not write owner.json"; fi
@@ -60252,7 +60514,7 @@ fi
 echo HELD
 printf 'now=%s\\n' "$(date +%s)"
 printf 'ino=%s\\n' "$(stat -c %i ${L} 2>/dev/null)"
-if [ -f ${L}/owner.json ]; then printf 'mtime=%s\\n' "$(stat -c %Y ${L}/owner.json 2>/dev/null)"; else printf 'mtime=%s\\n' "$(stat -c %Y ${L} 2>/dev/null)"; fi
+printf 'mtime=%s\\n' "${AGE_MTIME(L)}"
 printf '${lock_SEP}'
 cat ${L}/owner.json 2>/dev/null
 true`;
@@ -60267,8 +60529,9 @@ fi
 ${body}
 rmdir ${M}`;
 }
-function takeoverScript(L, M, ino, raw) {
-    return underMutex(M, `if [ "$(stat -c %i ${L} 2>/dev/null)" = ${shq(ino)} ] && [ "$(cat ${L}/owner.json 2>/dev/null)" = ${shq(raw.replace(/\n+$/, ''))} ]; then
+/** Same inode, same owner.json and same mtime: a holder that beat since we looked keeps its lock. */
+function takeoverScript(L, M, ino, mtime, raw) {
+    return underMutex(M, `if [ "$(stat -c %i ${L} 2>/dev/null)" = ${shq(ino)} ] && [ "${AGE_MTIME(L)}" = ${shq(mtime)} ] && [ "$(cat ${L}/owner.json 2>/dev/null)" = ${shq(raw.replace(/\n+$/, ''))} ]; then
   if rm -rf ${L} && mkdir ${L} 2>/dev/null && ${WRITE_OWNER(L)}; then echo TAKEN; else echo LOST; fi
 else
   echo CHANGED
@@ -60282,24 +60545,72 @@ function logger(log) {
         return { info: log, warning: (m) => log(`warning: ${m}`) };
     return { info: (m) => log.info(m), warning: (m) => log.warning(m) };
 }
+/**
+ * A command whose answer never came (the connection dropped, the remote reconnects by itself) is
+ * tried again this many times in all; every script here is safe to repeat.
+ */
+const EXEC_ATTEMPTS = 4;
+/** By name, so this module stays free of ssh2: a remote that already spent its reconnect window, or a host that refuses us, will not answer a repeat. */
+const FINAL_ERRORS = new Set(['ReconnectFailedError', 'HostKeyMismatchError', 'SshAuthError', 'PrivateKeyError']);
+const isFinal = (e) => e instanceof Error && FINAL_ERRORS.has(e.name);
+/** remote.exec, with a lost answer tried again after a growing pause (1s, 2s, 4s; at most pollMs). */
+async function execRepeatable(remote, command, stdin, pauseMs, onRetry) {
+    for (let attempt = 1;; attempt++) {
+        try {
+            return (await remote.exec(command, { ...(stdin !== undefined ? { stdin } : {}), timeoutMs: 30_000 })).stdout;
+        }
+        catch (e) {
+            if (attempt >= EXEC_ATTEMPTS || isFinal(e))
+                throw e;
+            onRetry(e);
+            await lock_sleep(Math.min(pauseMs, 1000 * 2 ** (attempt - 1)));
+        }
+    }
+}
+const errText = (e) => (e instanceof Error ? e.message : String(e)).split('\n')[0];
 async function acquireLock(remote, remoteDir, owner, options) {
     const log = logger(options.log);
     const pollMs = options.pollMs ?? 5000;
     const lockDir = external_node_path_.posix.join(remoteDir, 'lock');
     const L = shq(lockDir);
     const M = shq(external_node_path_.posix.join(remoteDir, 'lock.takeover'));
-    const token = (0,external_node_crypto_.randomBytes)(12).toString('hex');
-    const mine = { ...owner, token };
+    const token = options.token ?? (0,external_node_crypto_.randomBytes)(12).toString('hex');
+    const hb = options.heartbeatMs;
+    const mine = { ...owner, token, ...(hb !== undefined ? { heartbeatMs: hb } : {}) };
     const stdin = `${JSON.stringify(mine)}\n`;
+    const handle = (takenOver) => ({
+        remoteDir,
+        runId: owner.runId,
+        token,
+        ...(hb !== undefined ? { heartbeatMs: hb } : {}),
+        ...(takenOver ? { takenOver } : {}),
+    });
+    const onRetry = (e) => log.info(`the host did not answer the lock command (${errText(e)}); trying again`);
     const started = Date.now();
     const deadline = started + options.timeoutMs;
     let lastHolder;
     let lastLog = 0;
+    // A takeover whose answer was lost: if the lock turns out ours, it was this takeover that won.
+    let pendingTakeover;
+    let lostTakeovers = 0;
+    const tookOver = async (held, reason) => {
+        log.warning(`took over the deploy lock from ${describeOwner(held.owner)}: ${reason}`);
+        await appendAudit(remote, remoteDir, {
+            at: new Date().toISOString(),
+            kind: 'lock-takeover',
+            sha: owner.sha,
+            actor: owner.actor,
+            runUrl: owner.runUrl,
+            result: 'taken-over',
+            detail: `from ${describeOwner(held.owner)}: ${reason}`,
+        }).catch((e) => log.warning(`could not write the audit log: ${String(e)}`));
+        return handle(held.owner);
+    };
     for (;;) {
-        const r = await remote.exec(tryScript(L, shq(remoteDir)), { stdin, timeoutMs: 30_000 });
-        const [head = '', raw = ''] = r.stdout.split(lock_SEP);
+        const out = await execRepeatable(remote, tryScript(L, shq(remoteDir)), stdin, pollMs, onRetry);
+        const [head = '', raw = ''] = out.split(lock_SEP);
         if (/^ACQUIRED$/m.test(head))
-            return { remoteDir, runId: owner.runId, token };
+            return handle();
         if (/^FAIL/m.test(head))
             throw new Error(`cannot create the deploy lock ${lockDir}: ${head.replace(/^FAIL\s*/m, '').trim()}`);
         if (/^RETRY$/m.test(head)) {
@@ -60308,27 +60619,37 @@ async function acquireLock(remote, remoteDir, owner, options) {
         else {
             const field = (k) => new RegExp(`^${k}=(\\d*)$`, 'm').exec(head)?.[1] ?? '';
             const now = Number(field('now'));
-            const mtime = Number(field('mtime') || field('now'));
+            const mtimeText = field('mtime');
+            const mtime = Number(mtimeText || field('now'));
             const ino = field('ino');
             const held = { owner: parseOwner(raw), ageMs: Math.max(0, (now - mtime) * 1000) };
+            if (held.owner?.token === token) {
+                // An earlier attempt of ours created it and its answer was lost.
+                if (pendingTakeover)
+                    return tookOver(pendingTakeover.held, pendingTakeover.reason);
+                log.info('the deploy lock is already ours (the answer to an earlier attempt was lost)');
+                return handle();
+            }
+            pendingTakeover = undefined;
             lastHolder = held.owner;
             const decision = lockDecision(held, options.ttlMs);
             if (decision.action === 'take-over' && ino) {
-                const t = await remote.exec(takeoverScript(L, M, ino, raw), { stdin, timeoutMs: 30_000 });
-                if (/^TAKEN$/m.test(t.stdout)) {
-                    log.warning(`took over the deploy lock from ${describeOwner(held.owner)}: ${decision.reason}`);
-                    await appendAudit(remote, remoteDir, {
-                        at: new Date().toISOString(),
-                        kind: 'lock-takeover',
-                        sha: owner.sha,
-                        actor: owner.actor,
-                        runUrl: owner.runUrl,
-                        result: 'taken-over',
-                        detail: `from ${describeOwner(held.owner)}: ${decision.reason}`,
-                    }).catch((e) => log.warning(`could not write the audit log: ${String(e)}`));
-                    return { remoteDir, runId: owner.runId, token, ...(held.owner ? { takenOver: held.owner } : {}) };
+                // Not repeated blindly: a repeat of a takeover that won would answer CHANGED. The next look
+                // tells instead (our token: it won).
+                let t;
+                try {
+                    t = (await remote.exec(takeoverScript(L, M, ino, mtimeText, raw), { stdin, timeoutMs: 30_000, repeatable: false })).stdout;
                 }
-                // someone else moved first: look again after the poll interval
+                catch (e) {
+                    if (++lostTakeovers >= EXEC_ATTEMPTS || isFinal(e))
+                        throw e;
+                    onRetry(e);
+                    pendingTakeover = { held, reason: decision.reason };
+                    continue;
+                }
+                if (/^TAKEN$/m.test(t))
+                    return tookOver(held, decision.reason);
+                // someone else moved first (or the holder beat since we looked): look again after the poll interval
             }
             else if (!held.owner && held.ageMs < 10_000 && Date.now() + 500 < deadline) {
                 // The holder created the directory a moment ago and is writing owner.json: look again
@@ -60344,12 +60665,13 @@ async function acquireLock(remote, remoteDir, owner, options) {
         const left = deadline - Date.now();
         if (left <= 0)
             throw new LockTimeoutError(lockDir, lastHolder, Date.now() - started);
-        await lock_sleep(Math.min(pollMs, left));
+        await lock_sleep(Math.max(0, Math.min(pollMs, left)));
     }
 }
 /**
  * Remove the lock only if we hold it (owner.json names our run, and our token when given). Safe to
- * call twice (the main step and the post step).
+ * call twice (the main step and the post step), and to repeat after a lost answer: the repeat finds
+ * the lock gone ('not-held'), or someone else's ('not-ours'), and removes nothing of theirs.
  */
 async function releaseLock(remote, remoteDir, runId, token) {
     const L = shq(external_node_path_.posix.join(remoteDir, 'lock'));
@@ -60363,16 +60685,100 @@ else
   esac
 fi`;
     for (let i = 0; i < 50; i++) {
-        const r = await remote.exec(underMutex(M, body), { timeoutMs: 30_000 });
-        if (/^RELEASED$/m.test(r.stdout))
+        const out = await execRepeatable(remote, underMutex(M, body), undefined, 2000, () => { });
+        if (/^RELEASED$/m.test(out))
             return 'released';
-        if (/^NOTHELD$/m.test(r.stdout))
+        if (/^NOTHELD$/m.test(out))
             return 'not-held';
-        if (/^NOTOURS$/m.test(r.stdout))
+        if (/^NOTOURS$/m.test(out))
             return 'not-ours';
         await lock_sleep(200); // BUSY: a takeover is mid-flight
     }
     throw new Error('could not release the deploy lock: lock.takeover stayed busy');
+}
+/** Whether <remoteDir>/lock/owner.json still holds this token (e.g. on a fresh connection after a cut). */
+async function lockHeldBy(remote, remoteDir, token) {
+    const f = shq(external_node_path_.posix.join(remoteDir, 'lock', 'owner.json'));
+    const r = await remote.exec(`if grep -qF ${shq(`"token":${JSON.stringify(token)}`)} ${f} 2>/dev/null; then echo OURS; else echo NOTOURS; fi`, { timeoutMs: 30_000 });
+    return /^OURS$/m.test(r.stdout);
+}
+/**
+ * Refreshes owner.json's mtime every intervalMs while it still holds our token, so waiters can tell
+ * a live holder from a dead one. A beat that cannot reach the host is skipped (the next tries again);
+ * only the host saying the lock is gone sets `lost`.
+ */
+function startHeartbeat(remote, handle, options = {}) {
+    const log = logger(options.log);
+    const intervalMs = options.intervalMs ?? handle.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
+    const lockDir = external_node_path_.posix.join(handle.remoteDir, 'lock');
+    const f = shq(external_node_path_.posix.join(lockDir, 'owner.json'));
+    // touch -c: never create owner.json in a lock dir someone else just made.
+    const command = `if grep -qF ${shq(`"token":${JSON.stringify(handle.token)}`)} ${f} 2>/dev/null; then
+  if touch -c ${f}; then echo BEAT; else echo FAIL; fi
+else
+  echo GONE; cat ${f} 2>/dev/null; true
+fi`;
+    let lost = false;
+    let lastBeatAt = Date.now();
+    let stopped = false;
+    let timer;
+    let inFlight;
+    let missed = 0;
+    const beat = async () => {
+        let out;
+        try {
+            out = (await remote.exec(command, { timeoutMs: Math.max(10_000, intervalMs) })).stdout;
+        }
+        catch (e) {
+            // Once per outage: the remote reconnects by itself and the next beat tries again.
+            if (missed++ === 0)
+                log.info(`lock heartbeat: could not reach the host (${errText(e)}); trying again every ${fmt(intervalMs)}`);
+            return;
+        }
+        if (/^BEAT$/m.test(out)) {
+            if (missed > 0)
+                log.info(`lock heartbeat: the host answers again (after ${missed} missed beat${missed === 1 ? '' : 's'})`);
+            missed = 0;
+            lastBeatAt = Date.now();
+        }
+        else if (/^GONE$/m.test(out)) {
+            lost = true;
+            const now = parseOwner(out.slice(out.indexOf('GONE') + 4));
+            const since = `our last confirmed beat was ${fmt(Date.now() - lastBeatAt)} ago`;
+            const reason = now ? `${lockDir} is now held by ${describeOwner(now)}; ${since}` : `${lockDir} is gone or no longer names us; ${since}`;
+            log.warning(`the deploy lock is no longer ours: ${reason}`);
+            options.onLost?.(reason);
+        }
+        else if (missed++ === 0) {
+            log.info(`lock heartbeat: could not refresh ${lockDir}/owner.json (${out.trim() || 'no answer'}); trying again every ${fmt(intervalMs)}`);
+        }
+    };
+    const schedule = () => {
+        if (stopped || lost)
+            return;
+        timer = setTimeout(() => {
+            inFlight = beat().finally(() => {
+                inFlight = undefined;
+                schedule();
+            });
+        }, intervalMs);
+        timer.unref();
+    };
+    schedule();
+    return {
+        async stop() {
+            stopped = true;
+            if (timer)
+                clearTimeout(timer);
+            await inFlight;
+        },
+        get lost() {
+            return lost;
+        },
+        get lastBeatAt() {
+            return lastBeatAt;
+        },
+    };
 }
 
 ;// CONCATENATED MODULE: external "node:os"
@@ -61407,18 +61813,30 @@ function sshEndpoint(t) {
         pin: t.knownHosts || t.fingerprint ? { knownHosts: t.knownHosts, fingerprints: t.fingerprint ? [t.fingerprint] : undefined } : { insecure: true },
     };
 }
-/** Connect with the pinned host key (and jump host) from the inputs. */
+/** How long a dropped connection is retried before the step gives up (then the post step takes over). */
+const RECONNECT_WINDOW_MS = 90_000;
+/**
+ * Connect with the pinned host key (and jump host) from the inputs. The connection reconnects by
+ * itself when it drops (ssh/reconnect.ts); `timeline` gets a note for each reconnect.
+ */
 async function connectHost(inputs, log, options = {}) {
     if (inputs.insecureIgnoreHostKey && !inputs.knownHosts && !inputs.fingerprint) {
         log.warning('insecure_ignore_host_key: the host key is not verified; anyone between the runner and the host can impersonate it. Pin it with known_hosts or fingerprint.');
     }
-    return connect({
+    const open = () => connect({
         ...sshEndpoint(inputs),
         jump: inputs.jump ? sshEndpoint(inputs.jump) : undefined,
         connectTimeoutMs: inputs.connectTimeoutMs,
         commandTimeoutMs: inputs.commandTimeoutMs,
         maxChannels: options.maxChannels,
         log: (m) => log.info(m),
+    });
+    return ReconnectingRemote.open({
+        connect: open,
+        windowMs: RECONNECT_WINDOW_MS,
+        retryFirst: options.retryFirst,
+        log: (m) => log.info(m),
+        onReconnect: ({ downMs }) => options.timeline?.add('reconnect', { detail: `connection back after ${(downMs / 1000).toFixed(1)} s` }),
     });
 }
 /**
@@ -61538,7 +61956,7 @@ async function deploy(inputs, run, report, log = coreLog) {
         });
     }
     const remote = await phase('Connect', async () => {
-        const r = await connectHost(inputs, log);
+        const r = await connectHost(inputs, log, { timeline });
         log.info(`connected to the host as ${inputs.username}`);
         return r;
     });
@@ -61548,21 +61966,32 @@ async function deploy(inputs, run, report, log = coreLog) {
         const remoteDir = await resolveRemoteDir(remote, inputs.remoteDir);
         const s = { cleanups: [], inputs, run, remote, flavor: facts.compose, remoteDir, timeline, log, report };
         let lockToken;
+        let lockHandle;
         await phase('Lock', async () => {
             const handle = await acquireLock(remote, remoteDir, { runId: run.runId, runUrl: run.runUrl, actor: run.actor, sha: run.sha, startedAt: new Date().toISOString() }, {
                 timeoutMs: inputs.lockTimeoutMs,
                 ttlMs: inputs.lockTtlMs,
+                heartbeatMs: DEFAULT_HEARTBEAT_MS,
                 log,
             });
+            lockHandle = handle;
             lockToken = handle.token;
             saveState('lock', JSON.stringify(handle));
         });
+        // A connection that comes back after a cut is used only while the lock is still ours.
+        const token = lockToken;
+        remote.setVerify(async (fresh) => {
+            if (!(await lockHeldBy(fresh, remoteDir, token)))
+                throw new Error('the deploy lock was taken over while the connection to the host was down: stopping here');
+        });
+        const heartbeat = startHeartbeat(remote, lockHandle, { log });
         try {
             await deployLocked(s, files, routed);
         }
         catch (e) {
-            // Stopped before its Record phase: say so in the release itself, while the lock is still ours.
-            if (report.releaseId) {
+            // Stopped before its Record phase: say so in the release itself, while the lock is still ours
+            // (unless the post step restores the stack: it writes what happened).
+            if (report.releaseId && !s.interrupted) {
                 await abandonIfPending(remote, remoteDir, report.releaseId, e instanceof Error ? e.message : String(e)).catch(() => false);
             }
             throw e;
@@ -61570,8 +61999,15 @@ async function deploy(inputs, run, report, log = coreLog) {
         finally {
             for (const cleanup of s.cleanups)
                 await cleanup().catch(() => { });
-            await releaseLock(remote, remoteDir, run.runId, lockToken).catch((e) => log.warning(`could not release the lock: ${String(e)}`));
-            saveState('lock', '');
+            await heartbeat.stop();
+            if (s.interrupted) {
+                // The lock stays held (and its heartbeat stops): the post step restores on a fresh connection, then frees it.
+                log.warning(`the deploy stopped before the stack was consistent again: the post step ${s.interrupted.previous ? `restores release ${s.interrupted.previous}` : 'cleans up'} on a fresh connection, then frees the deploy lock`);
+            }
+            else {
+                await releaseLock(remote, remoteDir, run.runId, lockToken).catch((e) => log.warning(`could not release the lock: ${String(e)}`));
+                saveState('lock', '');
+            }
         }
     }
     finally {
@@ -61668,6 +62104,8 @@ async function deployLocked(s, files, routed) {
             log.info('the new HAProxy config is valid');
         });
     }
+    s.interrupted = { releaseId: id, ...(current ? { previous: current } : {}) };
+    saveState('deploy', JSON.stringify(s.interrupted));
     await activateRelease(remote, remoteDir, id);
     const { gate, opener } = await proxyGate(s, model, newCfg);
     report.proxyDrains = gate.drains;
@@ -61727,18 +62165,7 @@ async function deployLocked(s, files, routed) {
         }
         else {
             await phase(`Rollback to ${previous.id}`, async () => {
-                timeline.add('rollback-start', { detail: previous.id });
-                await pinImages(remote, pinsOf(previous));
-                await activateRelease(remote, remoteDir, previous.id);
-                const prevStack = stackOf(remoteDir, previous.composeFiles, 'app', inputs.project);
-                const back = await desiredState({ ...s }, { composeFiles: previous.composeFiles }, routed, previous);
-                const backPlan = makePlan(s, back.desired, false, back.running);
-                log.info(renderPlan(backPlan));
-                const r = await rollOut({ remote, flavor: s.flavor, stack: prevStack, gate, timeline, log, healthTimeoutMs: inputs.healthTimeoutMs, proxyService, routedServices: new Set(routed) }, backPlan);
-                timeline.add('rollback-done', { detail: r.ok ? 'ok' : 'failed' });
-                report.rolledBack = r.ok;
-                if (!r.ok)
-                    log.error(`the rollback to ${previous.id} failed too: ${r.failure?.reason ?? ''}`);
+                report.rolledBack = await rollBackTo(s, previous, routed, { gate, proxyService });
             });
         }
     }
@@ -61778,11 +62205,32 @@ async function deployLocked(s, files, routed) {
             await appendAudit(remote, remoteDir, pruneAuditEntries(pruned, new Date().toISOString(), run.actor, run.runUrl));
         }
         report.rollbackHint = rollbackHintMarkdown(pruned?.kept ?? releases, serving);
+        s.interrupted = undefined;
+        saveState('deploy', '');
     });
     if (failure)
         throw failure;
     if (verdict && !verdict.passed)
         throw new Error(verdict.message);
+}
+/**
+ * Put release `previous` back: its images pinned, its files in app/, and each service rolled to it
+ * from whatever runs now (health-gated, drained through the proxy). True when every service made it.
+ */
+async function rollBackTo(s, previous, routed, proxy) {
+    const { remote, remoteDir, inputs, timeline, log } = s;
+    timeline.add('rollback-start', { detail: previous.id });
+    await pinImages(remote, pinsOf(previous));
+    await activateRelease(remote, remoteDir, previous.id);
+    const prevStack = stackOf(remoteDir, previous.composeFiles, 'app', inputs.project);
+    const back = await desiredState({ ...s }, { composeFiles: previous.composeFiles }, routed, previous);
+    const backPlan = makePlan(s, back.desired, false, back.running);
+    log.info(renderPlan(backPlan));
+    const r = await rollOut({ remote, flavor: s.flavor, stack: prevStack, gate: proxy.gate, timeline, log, healthTimeoutMs: inputs.healthTimeoutMs, proxyService: proxy.proxyService, routedServices: new Set(routed) }, backPlan);
+    timeline.add('rollback-done', { detail: r.ok ? 'ok' : 'failed' });
+    if (!r.ok)
+        log.error(`the rollback to ${previous.id} failed too: ${r.failure?.reason ?? ''}`);
+    return r.ok;
 }
 async function resolveServicesImages(s, model) {
     const out = {};
@@ -61817,6 +62265,21 @@ function freshReleaseId(sha, taken) {
 }
 function routedFromCfg(cfg, target) {
     return routedServices(cfg, Object.keys(target.services));
+}
+
+;// CONCATENATED MODULE: ./src/run-context.ts
+function runContext(env) {
+    const server = env.GITHUB_SERVER_URL ?? 'https://github.com';
+    const repo = env.GITHUB_REPOSITORY ?? '';
+    const runId = env.GITHUB_RUN_ID ?? `local-${process.pid}`;
+    return {
+        sha: env.GITHUB_SHA ?? 'unknown',
+        ref: env.GITHUB_REF ?? '',
+        actor: env.GITHUB_ACTOR ?? 'unknown',
+        runId: `${runId}-${env.GITHUB_RUN_ATTEMPT ?? '1'}`,
+        runUrl: repo ? `${server}/${repo}/actions/runs/${runId}` : '',
+        workspace: env.GITHUB_WORKSPACE ?? process.cwd(),
+    };
 }
 
 ;// CONCATENATED MODULE: ./src/report.ts
@@ -66996,19 +67459,7 @@ async function finishDeployment(deployment, state, environmentUrl, logUrl) {
 
 
 
-function runContext(env) {
-    const server = env.GITHUB_SERVER_URL ?? 'https://github.com';
-    const repo = env.GITHUB_REPOSITORY ?? '';
-    const runId = env.GITHUB_RUN_ID ?? `local-${process.pid}`;
-    return {
-        sha: env.GITHUB_SHA ?? 'unknown',
-        ref: env.GITHUB_REF ?? '',
-        actor: env.GITHUB_ACTOR ?? 'unknown',
-        runId: `${runId}-${env.GITHUB_RUN_ATTEMPT ?? '1'}`,
-        runUrl: repo ? `${server}/${repo}/actions/runs/${runId}` : '',
-        workspace: env.GITHUB_WORKSPACE ?? process.cwd(),
-    };
-}
+
 async function run(env = process.env) {
     let inputs;
     try {

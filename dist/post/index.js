@@ -51909,9 +51909,13 @@ module.exports = {
 /***/ 1748:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
-/* unused harmony exports auditLine, auditCommand, appendAudit, parseAuditLog */
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   u0: () => (/* binding */ appendAudit)
+/* harmony export */ });
+/* unused harmony exports auditLine, auditCommand, parseAuditLog */
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6760);
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var _quote_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4519);
 /**
  * The project's audit log on the host: one JSON line per deploy, rollback, lock takeover, pruned
  * release and release marked abandoned, in <remoteDir>/audit.log (0600). JSON.stringify escapes
@@ -51929,11 +51933,14 @@ function auditLine(entry) {
     // U+2028/2029 are legal in JSON strings but split lines for some readers.
     return JSON.stringify(e).replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
 }
-/** Appends one line per entry, in one command. */
+/**
+ * Appends one line per entry, in one command. A line already there is not written again, so the
+ * command can be repeated after a dropped connection without doubling the log.
+ */
 function auditCommand(remoteDir, entry) {
     const entries = Array.isArray(entry) ? entry : [entry];
-    const file = shq(posix.join(remoteDir, 'audit.log'));
-    return `umask 077 && printf '%s\\n' ${entries.map((e) => shq(auditLine(e))).join(' ')} >> ${file} && chmod 600 ${file}`;
+    const file = (0,_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .shq */ .h)(node_path__WEBPACK_IMPORTED_MODULE_0__.posix.join(remoteDir, 'audit.log'));
+    return `umask 077 && touch ${file} && for line in ${entries.map((e) => (0,_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .shq */ .h)(auditLine(e))).join(' ')}; do grep -qxF -e "$line" ${file} || printf '%s\\n' "$line" >> ${file}; done && chmod 600 ${file}`;
 }
 async function appendAudit(remote, remoteDir, entry) {
     if (Array.isArray(entry) && entry.length === 0)
@@ -51959,21 +51966,183 @@ function parseAuditLog(text) {
 
 /***/ }),
 
-/***/ 1802:
+/***/ 1119:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   AW: () => (/* binding */ replicaIp),
+/* harmony export */   OJ: () => (/* binding */ listProjectContainers),
+/* harmony export */   Qr: () => (/* binding */ isBroken),
+/* harmony export */   Xu: () => (/* binding */ inspectContainers)
+/* harmony export */ });
+/* unused harmony exports parseDockerInspect, projectContainerIdsCommand, inspectCommand */
+/* harmony import */ var _quote_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(4519);
+
+/** Parse the JSON array `docker inspect` prints. */
+function parseDockerInspect(json) {
+    const data = typeof json === 'string' ? (json.trim() ? JSON.parse(json) : []) : json;
+    if (!Array.isArray(data))
+        throw new Error('docker inspect output is not a JSON array');
+    return data.map(toContainer);
+}
+function toContainer(c) {
+    const labels = c?.Config?.Labels ?? {};
+    const state = c?.State ?? {};
+    const health = state.Health;
+    const ips = {};
+    for (const [net, v] of Object.entries(c?.NetworkSettings?.Networks ?? {})) {
+        if (v?.IPAddress)
+            ips[net] = v.IPAddress;
+    }
+    return {
+        id: String(c?.Id ?? ''),
+        name: String(c?.Name ?? '').replace(/^\//, ''),
+        service: labels['com.docker.compose.service'] ?? '',
+        project: labels['com.docker.compose.project'] ?? '',
+        number: Number(labels['com.docker.compose.container-number'] ?? 0) || 0,
+        configHash: labels['com.docker.compose.config-hash'] ?? '',
+        imageId: String(c?.Image ?? ''),
+        image: String(c?.Config?.Image ?? ''),
+        state: String(state.Status ?? 'unknown'),
+        health: health?.Status ? health.Status : 'none',
+        healthLog: (health?.Log ?? []).map((e) => ({
+            start: String(e.Start ?? ''),
+            end: String(e.End ?? ''),
+            exitCode: Number(e.ExitCode ?? -1),
+            output: String(e.Output ?? ''),
+        })),
+        exitCode: Number(state.ExitCode ?? 0),
+        restartCount: Number(c?.RestartCount ?? 0),
+        createdAt: String(c?.Created ?? ''),
+        startedAt: String(state.StartedAt ?? ''),
+        ips,
+        oneoff: /^true$/i.test(labels['com.docker.compose.oneoff'] ?? ''),
+        composeVersion: labels['com.docker.compose.version'] ?? '',
+    };
+}
+/** Exited, dead, never started or crash-looping: cleaned up, never counted as a serving replica. */
+function isBroken(c) {
+    return c.state !== 'running' || c.health === 'unhealthy';
+}
+/** The IP to give the proxy: on a network the proxy shares, else the first one. */
+function replicaIp(c, preferredNetworks = []) {
+    for (const n of preferredNetworks)
+        if (c.ips[n])
+            return c.ips[n];
+    return Object.values(c.ips)[0] ?? '';
+}
+function projectContainerIdsCommand(project) {
+    return (0,_quote_js__WEBPACK_IMPORTED_MODULE_0__/* .shqAll */ .e)(['docker', 'ps', '-aq', '--no-trunc', '--filter', `label=com.docker.compose.project=${project}`]);
+}
+function inspectCommand(ids) {
+    return (0,_quote_js__WEBPACK_IMPORTED_MODULE_0__/* .shqAll */ .e)(['docker', 'inspect', '--type', 'container', ...ids]);
+}
+/** Every container of the project (all states), one-off `run` containers left out. */
+async function listProjectContainers(remote, project, timeoutMs = 60_000) {
+    const ps = await remote.exec(projectContainerIdsCommand(project), { timeoutMs });
+    const ids = ps.stdout.split(/\s+/).filter(Boolean);
+    const all = await inspectContainers(remote, ids, timeoutMs);
+    return all.filter((c) => !c.oneoff && c.project === project);
+}
+/**
+ * Inspect these containers; ones removed in the meantime are left out (docker inspect exits 1
+ * but still prints the others).
+ */
+async function inspectContainers(remote, ids, timeoutMs = 60_000) {
+    if (ids.length === 0)
+        return [];
+    const r = await remote.exec(inspectCommand(ids), { timeoutMs, check: false });
+    if (r.code !== 0 && !/No such (container|object)/i.test(r.stderr)) {
+        throw new Error(`docker inspect failed (exit ${r.code}): ${r.stderr.trim().split('\n').slice(-3).join(' ')}`);
+    }
+    return parseDockerInspect(r.stdout);
+}
+
+
+/***/ }),
+
+/***/ 7232:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
-  Zj: () => (/* binding */ connectHost)
+  Zj: () => (/* binding */ connectHost),
+  Iq: () => (/* binding */ desiredState),
+  c2: () => (/* binding */ proxyConfigPath),
+  QV: () => (/* binding */ proxyGate),
+  Zz: () => (/* binding */ readRemote),
+  Yt: () => (/* binding */ rollBackTo),
+  W4: () => (/* binding */ routedFromCfg)
 });
 
-// UNUSED EXPORTS: deploy, missingMounts, planningView, proxyConfigPath, stackOf, validateLocally
+// UNUSED EXPORTS: RECONNECT_WINDOW_MS, deploy, makePlan, missingMounts, pinsOf, planningView, stackOf, validateLocally
 
 // EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 16 modules
 var lib_core = __nccwpck_require__(8261);
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(6760);
+// EXTERNAL MODULE: ./src/quote.ts
+var quote = __nccwpck_require__(4519);
+;// CONCATENATED MODULE: ./src/compose-cli.ts
+/**
+ * Compose command lines for both flavors, built as strings for the remote shell. Every value goes
+ * through shq(). v2 is `docker compose`, v1 `docker-compose` (1.29 on Debian 12); for the
+ * subcommands used here both take the same flags.
+ */
+
+function composeCommand(flavor, p, args) {
+    const words = flavor === 'v2' ? ['docker', 'compose'] : ['docker-compose'];
+    words.push('-p', p.project);
+    for (const f of p.files)
+        words.push('-f', f);
+    if (p.envFile)
+        words.push('--env-file', p.envFile);
+    if (p.projectDirectory)
+        words.push('--project-directory', p.projectDirectory);
+    return (0,quote/* shqAll */.e)([...words, ...args]);
+}
+/** The resolved configuration (YAML on stdout), parsed with parseCompose(..., {interpolate: false}). */
+function configCommand(flavor, p) {
+    return composeCommand(flavor, p, ['config']);
+}
+/**
+ * `config --hash=a,b` prints `service hash` lines in both flavors; the hash equals the
+ * com.docker.compose.config-hash label of containers created from that config. No services = all ('*').
+ */
+function configHashCommand(flavor, p, services = []) {
+    return composeCommand(flavor, p, ['config', `--hash=${services.length ? services.join(',') : '*'}`]);
+}
+/** Parse `svc hash` lines from `config --hash`. */
+function parseConfigHashes(stdout) {
+    const out = new Map();
+    for (const line of stdout.split('\n')) {
+        const m = /^\s*(\S+)\s+([0-9a-f]{64})\s*$/.exec(line);
+        if (m)
+            out.set(m[1], m[2]);
+    }
+    return out;
+}
+/**
+ * Create new replicas beside the running ones: `--no-recreate` keeps the old containers as they
+ * are, `--scale` adds containers with the new config up to `count`, `--no-deps` leaves other services alone.
+ */
+function scaleUpCommand(flavor, p, service, count) {
+    if (!Number.isInteger(count) || count < 0)
+        throw new Error(`invalid replica count ${count} for ${service}`);
+    return composeCommand(flavor, p, ['up', '-d', '--no-deps', '--no-recreate', '--scale', `${service}=${count}`, service]);
+}
+/** Plain `up -d --no-deps SVC` (Compose's own recreate): for a service created from nothing. */
+function upServiceCommand(flavor, p, service) {
+    return composeCommand(flavor, p, ['up', '-d', '--no-deps', service]);
+}
+function pullCommand(flavor, p, services = []) {
+    return composeCommand(flavor, p, ['pull', '--quiet', ...services]);
+}
+/** `docker compose version` succeeds only with the v2 plugin; fall back to v1 when it fails. */
+const detectV2Command = 'docker compose version --short';
+const detectV1Command = 'docker-compose version --short';
+
 // EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
 var dist = __nccwpck_require__(8815);
 ;// CONCATENATED MODULE: ./src/config-hash.ts
@@ -52017,7 +52186,7 @@ function mergeHashes(...lists) {
     return out;
 }
 /** The flavor that wrote a container, from its `com.docker.compose.version` label ('' = unknown). */
-function config_hash_flavorOfLabel(version) {
+function flavorOfLabel(version) {
     const major = /^v?(\d+)\./.exec(version.trim())?.[1];
     if (major === '1')
         return 'v1';
@@ -52030,7 +52199,7 @@ function config_hash_flavorOfLabel(version) {
  * the files (the release); `hashAs` is the project as it will run (app/). With `relocation`, the
  * model loaded from `load` has its paths rewritten to app/ before it is hashed as `hashAs`.
  */
-async function config_hash_readDesiredConfig(remote, flavor, load, options = {}) {
+async function readDesiredConfig(remote, flavor, load, options = {}) {
     const timeoutMs = options.timeoutMs ?? 120_000;
     const hashAs = options.hashAs ?? load;
     if (flavor === 'v1')
@@ -52077,13 +52246,13 @@ async function readDesiredConfigV1(remote, load, hashAs, relocation, scratchPath
         return { modelText, hashes: mergeHashes(trusted, new Map([...roundTrip].filter(([svc]) => !trusted.has(svc)))) };
     }
     finally {
-        await remote.exec(`rm -f ${shq(scratch)}`, { check: false, timeoutMs: 30_000 });
+        await remote.exec(`rm -f ${(0,quote/* shq */.h)(scratch)}`, { check: false, timeoutMs: 30_000 });
     }
 }
 /** Services whose resolved `environment` differs between two `config` outputs (all of them when `other` is empty). */
 function envChanged(modelText, other) {
     const envs = (text) => {
-        const doc = (text.trim() ? parseYaml(text) : {});
+        const doc = (text.trim() ? (0,dist/* parse */.qg)(text) : {});
         return new Map(Object.entries(doc?.services ?? {}).map(([svc, def]) => [svc, JSON.stringify(normalizeEnv(def?.environment))]));
     };
     const a = envs(modelText);
@@ -52108,6 +52277,39 @@ function normalizeEnv(env) {
 
 // EXTERNAL MODULE: ./src/duration.ts
 var duration = __nccwpck_require__(7607);
+;// CONCATENATED MODULE: ./src/names.ts
+/**
+ * Compose's own naming rules. Project and service names end up in container names, labels
+ * and remote command lines, so they are checked before anything reaches the host.
+ */
+const PROJECT = /^[a-z0-9][a-z0-9_-]*$/;
+// Compose accepts one-letter names (the spec: ^[a-zA-Z0-9._-]+$); a leading letter or digit keeps names shell- and DNS-friendly.
+const SERVICE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+function validateProjectName(name) {
+    if (!PROJECT.test(name)) {
+        throw new Error(`invalid Compose project name ${JSON.stringify(name)}: use lowercase letters, digits, '_' and '-', ` +
+            `starting with a letter or digit (Compose's rule), e.g. ${JSON.stringify(suggestProjectName(name) || 'myapp')}`);
+    }
+    return name;
+}
+function validateServiceName(name) {
+    if (!SERVICE.test(name)) {
+        throw new Error(`invalid Compose service name ${JSON.stringify(name)}: use letters, digits, ` +
+            `'_', '.' and '-', starting with a letter or digit (Compose's rule)`);
+    }
+    return name;
+}
+function isValidProjectName(name) {
+    return PROJECT.test(name);
+}
+function isValidServiceName(name) {
+    return SERVICE.test(name);
+}
+/** What Compose itself would derive from a directory name: lowercased, other characters dropped. */
+function suggestProjectName(raw) {
+    return raw.toLowerCase().replace(/[^a-z0-9_-]/g, '').replace(/^[_-]+/, '');
+}
+
 ;// CONCATENATED MODULE: ./src/compose.ts
 /**
  * The Compose model handoff needs: parsed from one or more Compose files (merged in order, like
@@ -52157,25 +52359,25 @@ function compose_parseCompose(files, options = {}) {
     return model;
 }
 function loadFile(file) {
-    const lc = new LineCounter();
-    const doc = parseDocument(file.text, { lineCounter: lc, merge: true, prettyErrors: false });
+    const lc = new dist/* LineCounter */.HN();
+    const doc = (0,dist/* parseDocument */.Tp)(file.text, { lineCounter: lc, merge: true, prettyErrors: false });
     const err = doc.errors[0];
     if (err) {
         const line = err.linePos?.[0].line ?? lc.linePos(err.pos[0]).line;
         throw new Error(`${file.name}:${line}: invalid YAML: ${err.message.split('\n')[0]}`);
     }
     const lineOf = (node) => (node?.range ? lc.linePos(node.range[0]).line : 1);
-    if (!isMap(doc.contents)) {
+    if (!(0,dist/* isMap */.jh)(doc.contents)) {
         throw new Error(`${file.name}:${lineOf(doc.contents)}: a Compose file must be a mapping with a "services:" key`);
     }
     const servicesNode = doc.contents.get('services', true);
-    if (servicesNode !== undefined && servicesNode !== null && !isMap(servicesNode)) {
+    if (servicesNode !== undefined && servicesNode !== null && !(0,dist/* isMap */.jh)(servicesNode)) {
         throw new Error(`${file.name}:${lineOf(servicesNode)}: "services" must be a mapping of service names to definitions`);
     }
-    if (isMap(servicesNode)) {
+    if ((0,dist/* isMap */.jh)(servicesNode)) {
         for (const pair of servicesNode.items) {
             const v = pair.value;
-            if (v !== null && !isMap(v)) {
+            if (v !== null && !(0,dist/* isMap */.jh)(v)) {
                 const key = String(pair.key?.value ?? pair.key);
                 throw new Error(`${file.name}:${lineOf(v)}: service "${key}" must be a mapping`);
             }
@@ -52438,7 +52640,7 @@ function parseHealthcheck(h, where) {
 }
 /** A Compose/Go duration (`1m30s`, `10s`, `500ms`, `1h`, `1.5s`) or a bare number of seconds, in seconds. */
 function parseDuration(value, where = 'duration') {
-    return parseDurationMs(value, where) / 1000;
+    return (0,duration/* parseDuration */.E)(value, where) / 1000;
 }
 function parsePort(p, where) {
     if (typeof p === 'number')
@@ -52539,6 +52741,8 @@ function isRecord(v) {
     return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+// EXTERNAL MODULE: ./src/containers.ts
+var src_containers = __nccwpck_require__(1119);
 // EXTERNAL MODULE: ./src/inputs.ts
 var inputs = __nccwpck_require__(8422);
 ;// CONCATENATED MODULE: ./src/envfile.ts
@@ -52562,39 +52766,151 @@ function envfile_renderEnvFile(env) {
     return lines.length ? `${lines.join('\n')}\n` : '';
 }
 
-;// CONCATENATED MODULE: ./src/host.ts
-// Markers keep the parse independent of whatever the login shell prints around the output.
-// Both flavors are looked up: a host may have both (v1 kept beside the v2 plugin).
-const FACTS_SCRIPT = [
-    'printf "docker=%s\\n" "$(docker version --format "{{.Server.Version}}" 2>&1 | tail -n 1)"',
-    'if v=$(docker compose version --short 2>/dev/null); then printf "compose=v2 %s\\n" "$v"; fi',
-    'if v=$(docker-compose version --short 2>/dev/null); then printf "compose=v1 %s\\n" "$v"; fi',
-    'echo "compose=none"',
-].join('\n');
-function parseHostFacts(stdout, username, prefer = 'auto') {
-    const docker = /^docker=(.*)$/m.exec(stdout)?.[1]?.trim() ?? '';
-    const found = [...stdout.matchAll(/^compose=(v1|v2)\s*(\S*)/gm)].map((m) => ({ flavor: m[1], version: m[2] ?? '' }));
-    // v2 first when both are there: v1 is end-of-life.
-    const compose = prefer === 'auto' ? (found.find((f) => f.flavor === 'v2') ?? found[0]) : found.find((f) => f.flavor === prefer);
-    if (!/^\d+\.\d+/.test(docker)) {
-        if (/permission denied/i.test(docker)) {
-            throw new Error(`user '${username}' cannot reach the Docker engine (permission denied on docker.sock): add it to the docker group (sudo usermod -aG docker ${username}) and reconnect`);
-        }
-        throw new Error(`Docker is not usable on the host: ${docker || 'no docker command'}. Install the Docker engine and make sure it is running.`);
+// EXTERNAL MODULE: ./src/host.ts
+var host = __nccwpck_require__(2237);
+;// CONCATENATED MODULE: ./src/images.ts
+
+
+/** `image id` lines; the id is empty when the image is not on the host. */
+function parseImageIds(stdout) {
+    const out = new Map();
+    for (const line of stdout.split('\n')) {
+        const m = /^(\S+) (sha256:[0-9a-f]{64})?\s*$/.exec(line);
+        if (m)
+            out.set(m[1], m[2] ?? '');
     }
-    if (!compose && prefer !== 'auto') {
-        const other = found[0] ? ` (the host has Compose ${found[0].flavor} ${found[0].version}: set compose: ${found[0].flavor} or auto)` : '';
-        const cmd = prefer === 'v2' ? '`docker compose` (the Compose v2 plugin)' : '`docker-compose` (Compose v1)';
-        throw new Error(`input 'compose' asks for ${prefer}, but ${cmd} does not work on the host${other}`);
-    }
-    if (!compose) {
-        throw new Error('neither `docker compose` (v2) nor `docker-compose` (v1) works on the host: install the Compose plugin (docker-compose-plugin) or docker-compose');
-    }
-    return { dockerVersion: docker, compose: compose.flavor, composeVersion: compose.version.replace(/^v/, '') };
+    return out;
 }
-async function host_readHostFacts(remote, username, prefer = 'auto') {
-    const r = await remote.exec(FACTS_SCRIPT, { check: false, timeoutMs: 60_000 });
-    return parseHostFacts(r.stdout, username, prefer);
+async function imageIds(remote, images) {
+    if (images.length === 0)
+        return new Map();
+    const script = `for i in ${(0,quote/* shqAll */.e)(images)}; do printf '%s %s\\n' "$i" "$(docker image inspect --format '{{.Id}}' "$i" 2>/dev/null)"; done`;
+    return parseImageIds((await remote.exec(script, { timeoutMs: 60_000 })).stdout);
+}
+/**
+ * Pull what the policy asks for, then return each service's image ID. A failed pull of an image that
+ * is on the host already is a warning (offline registries, local builds); a missing image is an error.
+ */
+async function resolveImages(remote, flavor, project, services, policy, log, timeoutMs) {
+    const withImage = services.filter((s) => s.image);
+    const images = [...new Set(withImage.map((s) => s.image))];
+    let ids = await imageIds(remote, images);
+    const toPull = policy === 'always' ? withImage : policy === 'missing' ? withImage.filter((s) => !ids.get(s.image)) : [];
+    const pullable = toPull.filter((s) => !s.hasBuild);
+    if (pullable.length) {
+        const names = pullable.map((s) => s.name);
+        log.info(`pulling ${names.join(', ')}`);
+        const r = await remote.exec(composeCommand(flavor, project, ['pull', '--quiet', '--ignore-pull-failures', ...names]), {
+            check: false,
+            timeoutMs,
+        });
+        ids = await imageIds(remote, images);
+        if (r.code !== 0 || /error|denied|not found/i.test(r.stderr)) {
+            for (const s of pullable) {
+                if (ids.get(s.image))
+                    log.warning(`service ${s.name}: could not pull ${s.image}; using the image already on the host`);
+            }
+        }
+    }
+    const byService = new Map();
+    for (const s of withImage) {
+        const id = ids.get(s.image);
+        if (!id) {
+            throw new Error(`service ${s.name}: image ${s.image} is not on the host and could not be pulled` +
+                (policy === 'never' ? ' (pull: never): load it on the host or allow pulls' : ': check the name/tag and the registry login on the host'));
+        }
+        byService.set(s.name, id);
+    }
+    return byService;
+}
+/** Point each image reference at a pinned image ID again (rollback to a release whose tag was re-pushed). */
+async function images_pinImages(remote, pins) {
+    if (pins.length === 0)
+        return;
+    const cmds = pins.map((p) => `docker image inspect ${(0,quote/* shq */.h)(p.imageId)} >/dev/null 2>&1 || { echo "image ${p.imageId} of ${p.image} is no longer on the host" >&2; exit 3; }; docker tag ${(0,quote/* shq */.h)(p.imageId)} ${(0,quote/* shq */.h)(p.image)}`);
+    await remote.exec(cmds.join('\n'), { timeoutMs: 60_000 });
+}
+/** `repo@sha256:...` for a pinned digest: pulling it fetches exactly that image and moves no tag. */
+function digestRef(image, digest) {
+    const repo = image.replace(/@.*$/, '').replace(/:[^/:]*$/, '');
+    return `${repo}@${digest}`;
+}
+/**
+ * One line per pin, `<n> present|pulled|missing`: is the pinned image on the host, and if not (and
+ * pulls are allowed) does a pull bring exactly that image back. A pull by digest moves no tag; a pull
+ * by tag does, so the tag is put back where it pointed before: checking changes nothing Compose sees.
+ */
+function pinCheckScript(pins, pull) {
+    const lines = ['have() { docker image inspect "$1" >/dev/null 2>&1; }'];
+    pins.forEach((p, n) => {
+        const id = shq(p.imageId);
+        const ref = shq(p.image);
+        if (!pull) {
+            lines.push(`if have ${id}; then echo '${n} present'; else echo '${n} missing'; fi`);
+        }
+        else if (p.digest) {
+            lines.push(`if have ${id}; then echo '${n} present'; else docker pull -q ${shq(digestRef(p.image, p.digest))} >/dev/null 2>&1; if have ${id}; then echo '${n} pulled'; else echo '${n} missing'; fi; fi`);
+        }
+        else {
+            lines.push(`if have ${id}; then echo '${n} present'; else`, `  old=$(docker image inspect --format '{{.Id}}' ${ref} 2>/dev/null || true)`, `  docker pull -q ${ref} >/dev/null 2>&1`, `  if have ${id}; then echo '${n} pulled'; else echo '${n} missing'; fi`, `  now=$(docker image inspect --format '{{.Id}}' ${ref} 2>/dev/null || true)`, 
+            // The pulled image keeps its ID (pinImages tags it later); only the tag goes back.
+            `  if [ -n "$now" ] && [ "$now" != "$old" ]; then if [ -n "$old" ]; then docker tag "$old" ${ref}; elif [ "$now" != ${id} ]; then docker image rm ${ref} >/dev/null 2>&1; fi; fi`, 'fi');
+        }
+    });
+    lines.push('true');
+    return lines.join('\n');
+}
+/** The pins whose image is neither on the host nor brought back by a pull. */
+function parsePinCheck(stdout, pins) {
+    const state = new Map();
+    for (const line of stdout.split('\n')) {
+        const m = /^(\d+) (present|pulled|missing)$/.exec(line.trim());
+        if (m)
+            state.set(Number(m[1]), m[2]);
+    }
+    // No answer counts as missing: a rollback must not start on an image it could not confirm.
+    return pins.filter((_, n) => state.get(n) !== 'present' && state.get(n) !== 'pulled');
+}
+/** Before a rollback changes anything: which of the release's pinned images cannot be had. */
+async function images_missingPins(remote, pins, pull, timeoutMs) {
+    if (pins.length === 0)
+        return [];
+    const r = await remote.exec(pinCheckScript(pins, pull), { timeoutMs, check: false });
+    return parsePinCheck(r.stdout, pins);
+}
+/** docker.io/library/app, docker.io/app and app are one repository. */
+function normalRepo(repo) {
+    return repo.replace(/^docker\.io\//, '').replace(/^library\//, '');
+}
+/** The digest under which `image`'s repository knows this image, from its RepoDigests. */
+function pickDigest(image, repoDigests) {
+    const repo = normalRepo(image.replace(/@.*$/, '').replace(/:[^/:]*$/, ''));
+    const hit = repoDigests.find((d) => d.includes('@') && normalRepo(d.slice(0, d.indexOf('@'))) === repo);
+    return hit?.slice(hit.indexOf('@') + 1);
+}
+/**
+ * The registry digest of each pinned image, when the image came from a registry: a rollback whose
+ * image was deleted from the host can then pull exactly it, by digest. Local-only images have none.
+ */
+async function images_repoDigests(remote, pins) {
+    const ids = [...new Set(pins.map((p) => p.imageId).filter((i) => /^sha256:[0-9a-f]{64}$/.test(i)))];
+    const out = new Map();
+    if (ids.length === 0)
+        return out;
+    const script = `for i in ${shqAll(ids)}; do printf '%s %s\\n' "$i" "$(docker image inspect --format '{{join .RepoDigests " "}}' "$i" 2>/dev/null)"; done`;
+    const r = await remote.exec(script, { timeoutMs: 60_000, check: false });
+    const byId = new Map();
+    for (const line of r.stdout.split('\n')) {
+        const [id, ...digests] = line.trim().split(/\s+/);
+        if (id)
+            byId.set(id, digests);
+    }
+    for (const p of pins) {
+        const d = pickDigest(p.image, byId.get(p.imageId) ?? []);
+        if (d)
+            out.set(`${p.image} ${p.imageId}`, d);
+    }
+    return out;
 }
 
 // EXTERNAL MODULE: ./src/log.ts
@@ -52602,7 +52918,7 @@ var log = __nccwpck_require__(5625);
 ;// CONCATENATED MODULE: ./src/plan.ts
 
 
-function plan_planDeploy(input) {
+function planDeploy(input) {
     const { desired, running, only, force = false } = input;
     const selected = (name) => !only?.length || only.includes(name);
     const byService = new Map();
@@ -52643,15 +52959,15 @@ function base(d, live) {
     };
 }
 function skipped(d, containers) {
-    const p = base(d, containers.filter((c) => !isBroken(c)));
+    const p = base(d, containers.filter((c) => !(0,src_containers/* isBroken */.Qr)(c)));
     p.action = 'skip';
     p.newReplicas = p.oldReplicas;
     p.changes.push('not in the services input');
     return p;
 }
 function planService(d, containers, force) {
-    const broken = containers.filter(isBroken);
-    const live = oldestFirst(containers.filter((c) => !isBroken(c)));
+    const broken = containers.filter(src_containers/* isBroken */.Qr);
+    const live = oldestFirst(containers.filter((c) => !(0,src_containers/* isBroken */.Qr)(c)));
     const p = base(d, live);
     p.cleanup = broken.map((c) => c.id);
     if (broken.length)
@@ -52729,7 +53045,7 @@ function rollBatches(currentCount, outdatedIds, replicas, parallelism) {
     return batches;
 }
 function planOrphan(name, containers, remove) {
-    const live = containers.filter((c) => !isBroken(c));
+    const live = containers.filter((c) => !(0,src_containers/* isBroken */.Qr)(c));
     return {
         service: name,
         action: remove ? 'remove' : 'skip',
@@ -52738,7 +53054,7 @@ function planOrphan(name, containers, remove) {
         changes: [remove ? 'orphan: not in the Compose files, removed' : 'orphan: kept because the services input limits this deploy'],
         oldReplicas: live.length,
         newReplicas: remove ? 0 : live.length,
-        cleanup: remove ? containers.filter(isBroken).map((c) => c.id) : [],
+        cleanup: remove ? containers.filter(src_containers/* isBroken */.Qr).map((c) => c.id) : [],
         current: [],
         batches: remove && live.length ? [{ start: 0, remove: oldestFirst(live).map((c) => c.id) }] : [],
         warnings: [],
@@ -52822,7 +53138,7 @@ function plan_renderPlanMarkdown(plan) {
 
 ;// CONCATENATED MODULE: ./src/proxy.ts
 /** The gate used when the proxy offers no Runtime API: nothing to wait on or drain. */
-const proxy_degradedGate = {
+const degradedGate = {
     drains: false,
     async park() { },
     async unpark() { },
@@ -52830,6 +53146,191 @@ const proxy_degradedGate = {
     async drain() { },
     async release() { },
 };
+
+;// CONCATENATED MODULE: ./src/rollout-policy.ts
+function decidePolicy(s, routed) {
+    let order;
+    let reason;
+    if (s.updateConfig.order) {
+        order = s.updateConfig.order;
+        reason = `update_config.order: ${order}`;
+    }
+    else if (routed.has(s.name)) {
+        order = 'start-first';
+        reason = 'routed by the proxy and no update_config.order: new replicas start beside the old ones';
+    }
+    else {
+        order = 'stop-first';
+        reason = s.hasNamedVolume
+            ? 'has a named volume and no update_config.order: Compose default stop-first (stateful)'
+            : 'not routed by the proxy and no update_config.order: Compose default stop-first';
+    }
+    const refusals = [];
+    const overlap = order === 'start-first' ? 'is rolled start-first' : s.replicas > 1 ? `has ${s.replicas} replicas` : '';
+    if (overlap) {
+        const fix = order === 'start-first'
+            ? 'or set deploy.update_config.order: stop-first (requests will drop while it restarts)'
+            : 'or set deploy.replicas: 1';
+        if (s.containerName) {
+            refusals.push(`service "${s.name}" ${overlap} but sets container_name "${s.containerName}": a second container cannot have the same name. Remove container_name ${fix}.`);
+        }
+        if (s.fixedHostPorts.length) {
+            refusals.push(`service "${s.name}" ${overlap} but publishes fixed host port(s) ${s.fixedHostPorts.join(', ')}: a second replica cannot bind them. ` +
+                `Publish only the container port (e.g. "${s.ports.find((p) => p.published)?.target ?? '80'}") and reach it through the proxy, ${fix}.`);
+        }
+        if (s.networkMode === 'host') {
+            refusals.push(`service "${s.name}" ${overlap} but uses network_mode: host: two replicas would share the host's ports. Use a Compose network ${fix}.`);
+        }
+    }
+    const warnings = [];
+    if (s.replicas > 0 && (!s.healthcheck || s.healthcheck.disabled)) {
+        warnings.push(`service "${s.name}" has no healthcheck in the Compose file: there is no health gate. Unless its image defines a HEALTHCHECK, ` +
+            `handoff only waits until it has been running for update_config.monitor (${s.updateConfig.monitorS}s). Add a healthcheck.`);
+    }
+    if (order === 'stop-first' && s.replicas === 1) {
+        warnings.push(`service "${s.name}" has one replica and is updated stop-first: requests to it will drop while it restarts.`);
+    }
+    return { service: s.name, order, reason, warnings, refusals };
+}
+/** Policies for every service; refusals only for those in scope (`only`, or all). */
+function rollout_policy_checkPolicies(model, routed, only) {
+    const routedSet = new Set(routed);
+    const names = model.services.map((s) => s.name);
+    const errors = [];
+    for (const o of only ?? []) {
+        if (!names.includes(o))
+            errors.push(`unknown service "${o}" in the services input: the Compose files define ${names.join(', ')}`);
+    }
+    const policies = new Map();
+    const warnings = [];
+    for (const s of model.services) {
+        const p = decidePolicy(s, routedSet);
+        policies.set(s.name, p);
+        if (!only?.length || only.includes(s.name)) {
+            errors.push(...p.refusals);
+            warnings.push(...p.warnings);
+        }
+    }
+    return { policies, errors, warnings };
+}
+
+;// CONCATENATED MODULE: ./src/health.ts
+
+
+const HEALTH_TIMEOUT_FLOOR_MS = 30_000;
+/**
+ * start_period + interval × retries + timeout: by then Docker has either seen a passing check or
+ * marked the container unhealthy. Never below the floor; an explicit override (ms) wins.
+ */
+function healthTimeoutMs(hc, overrideMs) {
+    if (overrideMs !== undefined && overrideMs > 0)
+        return overrideMs;
+    if (!hc || hc.disabled)
+        return HEALTH_TIMEOUT_FLOOR_MS;
+    const s = hc.startPeriodS + hc.intervalS * hc.retries + hc.timeoutS;
+    return Math.max(HEALTH_TIMEOUT_FLOOR_MS, Math.ceil(s * 1000));
+}
+const defaultSleep = (ms) => new Promise((r) => setTimeout(r, ms));
+/** Why a container counts as failed right now, or undefined. */
+function failureOf(c, startedAt) {
+    if (!c)
+        return 'container disappeared';
+    if (c.state === 'exited' || c.state === 'dead')
+        return `exited with code ${c.exitCode}`;
+    if (c.state === 'restarting')
+        return `restarting (crash loop, exit code ${c.exitCode})`;
+    if (c.health === 'unhealthy')
+        return 'unhealthy';
+    if (startedAt && c.startedAt && c.startedAt !== startedAt)
+        return 'restarted (crashed)';
+    if (c.state !== 'running' && c.state !== 'created')
+        return `state ${c.state}`;
+    return undefined;
+}
+/**
+ * Resolve when every container is healthy (or, without a healthcheck, has stayed running for
+ * settleMs). Any `unhealthy`, exit or restart fails at once; the deadline is wall-clock (epoch ms).
+ */
+async function waitHealthy(remote, ids, deadline, timeline, options = {}) {
+    const { settleMs = 5_000, pollMs = 1_000, now = Date.now, sleep = defaultSleep, service } = options;
+    const runningSince = new Map();
+    const firstStartedAt = new Map();
+    const done = new Set();
+    let last = [];
+    for (;;) {
+        last = await (0,src_containers/* inspectContainers */.Xu)(remote, ids);
+        const byId = new Map(last.map((c) => [c.id, c]));
+        const t = now();
+        for (const id of ids) {
+            if (done.has(id))
+                continue;
+            const c = byId.get(id);
+            if (c?.startedAt && !firstStartedAt.has(id) && c.state === 'running')
+                firstStartedAt.set(id, c.startedAt);
+            const why = failureOf(c, firstStartedAt.get(id));
+            if (why) {
+                timeline.add('failure', { service, container: c?.name ?? id, detail: why });
+                return { ok: false, reason: `${c?.name ?? id}: ${why}`, containers: c ? [c] : [] };
+            }
+            if (c.health === 'healthy' || (c.health === 'none' && c.state === 'running' && t - (runningSince.get(id) ?? t) >= settleMs)) {
+                done.add(id);
+                timeline.add('healthy', { service, container: c.name, detail: c.health === 'none' ? `no healthcheck: running for ${Math.round(settleMs / 1000)}s` : 'healthy' });
+            }
+            else if (c.health === 'none' && c.state === 'running' && !runningSince.has(id))
+                runningSince.set(id, t);
+        }
+        if (done.size === ids.length)
+            return { ok: true, containers: last };
+        if (now() >= deadline) {
+            const waiting = last.filter((c) => !done.has(c.id));
+            const detail = waiting.map((c) => `${c.name} (${c.health === 'none' ? c.state : c.health})`).join(', ');
+            timeline.add('failure', { service, detail: `health timeout: ${detail}` });
+            return { ok: false, reason: `not healthy before the health timeout: ${detail}`, containers: waiting };
+        }
+        await sleep(Math.min(pollMs, Math.max(0, deadline - now())));
+    }
+}
+/**
+ * Watch containers for `durationMs`: any exit, restart or `unhealthy` is a failure (a crash right
+ * after the old replicas are gone). Resolves ok at the end of the window.
+ */
+async function monitorContainers(remote, ids, durationMs, timeline, options = {}) {
+    const { pollMs = 1_000, now = Date.now, sleep = defaultSleep, service } = options;
+    const end = now() + durationMs;
+    const startedAt = new Map();
+    let last = [];
+    for (;;) {
+        last = await (0,src_containers/* inspectContainers */.Xu)(remote, ids);
+        const byId = new Map(last.map((c) => [c.id, c]));
+        for (const id of ids) {
+            const c = byId.get(id);
+            if (c?.startedAt && !startedAt.has(id))
+                startedAt.set(id, c.startedAt);
+            const why = failureOf(c, startedAt.get(id));
+            if (why) {
+                timeline.add('failure', { service, container: c?.name ?? id, detail: `during monitor: ${why}` });
+                return { ok: false, reason: `${c?.name ?? id} during monitor: ${why}`, containers: c ? [c] : [] };
+            }
+        }
+        if (now() >= end) {
+            timeline.add('monitor-ok', { service, detail: `${ids.length} container(s) stayed up for ${Math.round(durationMs / 1000)}s` });
+            return { ok: true, containers: last };
+        }
+        await sleep(Math.min(pollMs, Math.max(0, end - now())));
+    }
+}
+/** The failed containers' last health check outputs and the end of their logs, for the job log. */
+async function collectDiagnostics(remote, containers, tail = 50) {
+    const parts = [];
+    for (const c of containers) {
+        parts.push(`--- ${c.name} (${c.id.slice(0, 12)}): state ${c.state}, health ${c.health}, exit code ${c.exitCode}`);
+        for (const e of c.healthLog.slice(-3))
+            parts.push(`health check at ${e.start}: exit ${e.exitCode}: ${e.output.trim()}`);
+        const logs = await remote.exec(`${(0,quote/* shqAll */.e)(['docker', 'logs', '--tail', tail, c.id])} 2>&1`, { timeoutMs: 30_000, check: false });
+        parts.push(`last ${tail} log lines:`, logs.stdout.trimEnd() || '(none)');
+    }
+    return parts.join('\n');
+}
 
 ;// CONCATENATED MODULE: ./src/rollout.ts
 
@@ -52845,7 +53346,7 @@ class BatchFailure extends Error {
         this.failed = failed;
     }
 }
-const defaultSleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const rollout_defaultSleep = (ms) => new Promise((r) => setTimeout(r, ms));
 async function rollout_rollOut(ctx, plan) {
     const result = { ok: true, updated: [], failures: [] };
     if (!ctx.proxyNetworks && ctx.proxyService)
@@ -52882,7 +53383,7 @@ async function runService(ctx, sp) {
     const grace = Math.ceil(svc?.stopGracePeriodS ?? 10);
     const uc = svc?.updateConfig;
     const failureAction = uc?.failureAction ?? 'rollback';
-    const sleep = ctx.sleep ?? defaultSleep;
+    const sleep = ctx.sleep ?? rollout_defaultSleep;
     try {
         if (sp.cleanup.length) {
             log.info(`${service}: removing ${sp.cleanup.length} exited/crashed/unhealthy container(s) left from an earlier run`);
@@ -52995,7 +53496,7 @@ async function waitUpOrExplain(ctx, service, created, deadline) {
         await ctx.gate.waitUp(service, created.map((c) => toReplica(ctx, c)), deadline);
     }
     catch (e) {
-        const now = await inspectContainers(ctx.remote, created.map((c) => c.id)).catch(() => []);
+        const now = await (0,src_containers/* inspectContainers */.Xu)(ctx.remote, created.map((c) => c.id)).catch(() => []);
         const dead = created.filter((c) => {
             const n = now.find((x) => x.id === c.id);
             return !n || n.state !== 'running' || n.restartCount > c.restartCount;
@@ -53031,10 +53532,18 @@ async function stopAndRemove(ctx, service, ids, grace, infos) {
     const labels = ids.map((id) => infos?.find((c) => c.id === id)?.name ?? id.slice(0, 12));
     for (const container of labels)
         ctx.timeline.add('stop', { service, container, detail: `grace ${grace}s` });
-    await ctx.remote.exec(shqAll(['docker', 'stop', '-t', grace, ...ids]), { timeoutMs: (grace + 60) * 1000 });
-    await ctx.remote.exec(shqAll(['docker', 'rm', '-f', ...ids]), { timeoutMs: 120_000 });
+    await ctx.remote.exec(stopAndRemoveCommand(ids, grace), { timeoutMs: (grace + 180) * 1000 });
     for (const container of labels)
         ctx.timeline.add('remove', { service, container });
+}
+/**
+ * Stop (with the grace period) and remove the containers that still exist: repeated after a
+ * dropped connection, the ones already gone are skipped instead of failing the batch.
+ */
+function stopAndRemoveCommand(ids, grace) {
+    const filters = ids.flatMap((id) => ['--filter', `id=${id}`]);
+    return `set -- $(${(0,quote/* shqAll */.e)(['docker', 'ps', '-aq', '--no-trunc', ...filters])})
+[ "$#" -eq 0 ] || { ${(0,quote/* shqAll */.e)(['docker', 'stop', '-t', grace])} "$@" >/dev/null && docker rm -f "$@" >/dev/null; }`;
 }
 /** Best effort: a failed batch's new containers go, even if the proxy or Docker complains. */
 async function removeQuietly(ctx, service, cs, grace) {
@@ -53061,14 +53570,14 @@ async function removeQuietly(ctx, service, cs, grace) {
     }
 }
 async function serviceContainers(ctx, service) {
-    return (await listProjectContainers(ctx.remote, ctx.stack.project)).filter((c) => c.service === service);
+    return (await (0,src_containers/* listProjectContainers */.OJ)(ctx.remote, ctx.stack.project)).filter((c) => c.service === service);
 }
 async function proxyNetworksOf(ctx, proxyService) {
     const proxies = (await serviceContainers(ctx, proxyService)).filter((c) => c.state === 'running');
     return [...new Set(proxies.flatMap((c) => Object.keys(c.ips)))];
 }
 function toReplica(ctx, c) {
-    return { id: c.id, name: c.name, ip: replicaIp(c, ctx.proxyNetworks) };
+    return { id: c.id, name: c.name, ip: (0,src_containers/* replicaIp */.AW)(c, ctx.proxyNetworks) };
 }
 function gated(ctx, service) {
     return !ctx.routedServices || ctx.routedServices.has(service);
@@ -53111,8 +53620,6 @@ class RemoteCommandError extends Error {
     }
 }
 
-// EXTERNAL MODULE: ./src/quote.ts
-var quote = __nccwpck_require__(4519);
 ;// CONCATENATED MODULE: ./src/ssh/hostkey.ts
 
 /** Parse known_hosts text. Comments, blank and malformed lines are skipped. */
@@ -53507,9 +54014,30 @@ class SshRemote {
             this.closed = true;
         };
         client.on('close', onGone);
+        jumpClient?.on('close', onGone);
         // Errors after ready (e.g. keepalive timeout) surface through failing channels; don't crash on them.
         client.on('error', (err) => opts.log(`ssh connection error: ${err.message}`));
         jumpClient?.on('error', (err) => opts.log(`ssh jump connection error: ${err.message}`));
+    }
+    /** The SSH connection is gone (closed by either side, or dropped by a keepalive timeout). */
+    get isClosed() {
+        return this.closed;
+    }
+    /** Drop the connection without a goodbye (it is judged dead): its channels fail at once. */
+    destroy() {
+        this.closed = true;
+        try {
+            this.client.destroy?.();
+        }
+        catch {
+            /* already gone */
+        }
+        try {
+            this.jumpClient?.destroy?.();
+        }
+        catch {
+            /* already gone */
+        }
     }
     /** Channels currently open through this connection (for tests and diagnostics). */
     get openChannels() {
@@ -53881,7 +54409,174 @@ async function connect(options) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/ssh/reconnect.ts
+
+
+/** The connection dropped while a command that must not be repeated was running: its outcome is unknown. */
+class ConnectionLostError extends Error {
+    command;
+    constructor(command) {
+        super(`the SSH connection dropped while this command ran, and it is not safe to repeat blindly: ${command.slice(0, 200)}`);
+        this.command = command;
+        this.name = 'ConnectionLostError';
+    }
+}
+/** Could not get a connection back within the window. */
+class ReconnectFailedError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'ReconnectFailedError';
+    }
+}
+/** A command cut by the connection going away, not one that failed on the host. */
+function isConnectionLoss(err, remote) {
+    if (remote.isClosed)
+        return true;
+    if (err instanceof RemoteCommandError)
+        return err.result.stderr.includes('the channel closed without an exit status');
+    const msg = err instanceof Error ? err.message : String(err);
+    return /connection is closed|Not connected|No response from server|Keepalive timeout|ECONNRESET|EPIPE|Unable to exec/i.test(msg);
+}
+/** Per command: a cut repeated this often in a row is not a blip. */
+const MAX_REPEATS = 5;
+class ReconnectingRemote {
+    options;
+    current;
+    reconnecting;
+    closed = false;
+    windowMs;
+    retryDelayMs;
+    maxDelayMs;
+    log;
+    sleep;
+    /** Reconnects so far (for the report). */
+    reconnects = 0;
+    constructor(first, options) {
+        this.options = options;
+        this.current = first;
+        this.windowMs = options.windowMs ?? 120_000;
+        this.retryDelayMs = options.retryDelayMs ?? 1000;
+        this.maxDelayMs = options.maxDelayMs ?? 10_000;
+        this.log = options.log ?? (() => { });
+        this.sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+    }
+    /** Connect the first time: errors here (auth, host key, unreachable) fail at once, as before. */
+    static async open(options) {
+        if (!options.retryFirst)
+            return new ReconnectingRemote(await options.connect(), options);
+        const first = await connectWithin({ ...options, log: options.log ?? (() => { }) });
+        return new ReconnectingRemote(first, options);
+    }
+    /** From now on, a fresh connection is checked with this before use (see ReconnectOptions.verify). */
+    setVerify(verify) {
+        this.options.verify = verify;
+    }
+    /** For tests: the connection in use now. */
+    get connection() {
+        return this.current;
+    }
+    async exec(command, options = {}) {
+        return this.withConnection(command, options.repeatable !== false, (r) => r.exec(command, options));
+    }
+    async writeFile(path, data, mode) {
+        // A temp file renamed into place: repeating it writes the same file.
+        await this.withConnection(`write ${path}`, true, (r) => r.writeFile(path, data, mode));
+    }
+    openUnixSocket(path) {
+        return this.withConnection(`open ${path}`, true, (r) => r.openUnixSocket(path));
+    }
+    openTcp(host, port) {
+        return this.withConnection(`open ${host}:${port}`, true, (r) => r.openTcp(host, port));
+    }
+    async close() {
+        this.closed = true;
+        await this.current.close();
+    }
+    async withConnection(what, repeatable, run) {
+        for (let repeat = 0;; repeat++) {
+            const r = await this.live();
+            try {
+                return await run(r);
+            }
+            catch (err) {
+                if (this.closed || !isConnectionLoss(err, r))
+                    throw err;
+                // A channel can close before the client notices the connection is gone: make it so.
+                if (!r.isClosed)
+                    r.destroy();
+                if (!repeatable)
+                    throw new ConnectionLostError(what);
+                if (repeat + 1 >= MAX_REPEATS)
+                    throw new ReconnectFailedError(`the SSH connection dropped ${MAX_REPEATS} times in a row during: ${what.slice(0, 200)}`);
+                this.log(`the SSH connection dropped during a remote step; reconnecting to repeat it (it is safe to repeat)`);
+            }
+        }
+    }
+    /** The live connection, reconnecting first when it is gone (one reconnect shared by all callers). */
+    async live() {
+        if (this.closed)
+            throw new Error('ssh: the connection was closed by handoff');
+        if (!this.current.isClosed)
+            return this.current;
+        this.reconnecting ??= this.reconnect().finally(() => {
+            this.reconnecting = undefined;
+        });
+        return this.reconnecting;
+    }
+    async reconnect() {
+        const started = Date.now();
+        const next = await connectWithin({ ...this.options, windowMs: this.windowMs, retryDelayMs: this.retryDelayMs, maxDelayMs: this.maxDelayMs, log: this.log, sleep: this.sleep });
+        if (this.options.verify) {
+            try {
+                await this.options.verify(next);
+            }
+            catch (err) {
+                await next.close().catch(() => { });
+                throw err;
+            }
+        }
+        this.current = next;
+        this.reconnects++;
+        const downMs = Date.now() - started;
+        this.log(`reconnected to the host after ${(downMs / 1000).toFixed(1)} s (reconnect ${this.reconnects})`);
+        this.options.onReconnect?.({ downMs, count: this.reconnects });
+        return next;
+    }
+}
+/** Connect, retrying what may pass (timeouts, refused, reset) with backoff until the window closes. */
+async function connectWithin(options) {
+    const windowMs = options.windowMs ?? 120_000;
+    const sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+    const started = Date.now();
+    let delay = options.retryDelayMs ?? 1000;
+    let last;
+    for (;;) {
+        try {
+            return await options.connect();
+        }
+        catch (err) {
+            last = err;
+            // A wrong key or host key will not fix itself: stop at once.
+            if (!isRetryableConnectError(err))
+                throw err;
+        }
+        const left = windowMs - (Date.now() - started);
+        if (left <= 0)
+            break;
+        options.log(`the host is unreachable (${last instanceof Error ? last.message : String(last)}); trying again in ${Math.ceil(Math.min(delay, left) / 1000)} s`);
+        await sleep(Math.min(delay, left));
+        delay = Math.min(delay * 2, options.maxDelayMs ?? 10_000);
+    }
+    throw new ReconnectFailedError(`the SSH connection to the host could not be (re-)established within ${Math.round(windowMs / 1000)} s: ${last instanceof Error ? last.message : String(last)}`);
+}
+function isRetryableConnectError(err) {
+    if (err instanceof SshConnectError)
+        return err.transient;
+    return err instanceof Error && /timed out|ECONN|EHOST|ENETUNREACH|closed during the handshake/i.test(err.message);
+}
+
 ;// CONCATENATED MODULE: ./src/ssh/index.ts
+
 
 
 
@@ -53935,684 +54630,12 @@ async function workspace_collectFiles(workspace, composeFiles, files) {
     return all;
 }
 
-;// CONCATENATED MODULE: ./src/haproxy/config.ts
-/**
- * Pure helpers over the user's haproxy.cfg and the proxy's Compose service: where the Runtime API
- * socket is, which Compose services the proxy routes to, and how the action reaches that socket
- * from the host (a bind-mounted Unix socket, or a published TCP port).
- */
-
-/** Tokenise: drop comments, track `global` / `defaults` / `backend x` / `listen x`... sections. */
-function cfgLines(cfgText) {
-    const out = [];
-    let section = '';
-    let sectionName = '';
-    for (const raw of cfgText.split('\n')) {
-        const line = raw.replace(/(^|\s)#.*$/, '').trim();
-        if (line === '')
-            continue;
-        const words = line.split(/\s+/);
-        const first = words[0];
-        if (/^(global|defaults|frontend|backend|listen|resolvers|peers|userlist|program|http-errors|ring|mailers|cache)$/.test(first)) {
-            section = first;
-            sectionName = words[1] ?? '';
-            continue;
-        }
-        out.push({ section, sectionName, words });
-    }
-    return out;
-}
-/**
- * The stats sockets of the `global` section, admin ones first (only `level admin` may use
- * `set server`). Addresses: `/path`, `unix@/path`, `ipv4@host:port`, `host:port`, `:port`.
- */
-function findStatsSockets(cfgText) {
-    const found = [];
-    for (const { section, words } of cfgLines(cfgText)) {
-        if (section !== 'global' || words[0] !== 'stats' || words[1] !== 'socket' || !words[2])
-            continue;
-        const addr = words[2];
-        const levelAt = words.indexOf('level');
-        // Newer HAProxy releases default to admin; an explicit level is what we can rely on.
-        const admin = levelAt < 0 ? true : words[levelAt + 1] === 'admin';
-        const parsed = parseSocketAddress(addr, admin);
-        if (parsed)
-            found.push(parsed);
-    }
-    return found.sort((a, b) => Number(b.admin) - Number(a.admin));
-}
-/** The admin socket handoff uses, or undefined when the config declares none. */
-function findStatsSocket(cfgText) {
-    return findStatsSockets(cfgText)[0];
-}
-function parseSocketAddress(addr, admin) {
-    if (addr.startsWith('unix@'))
-        return { kind: 'unix', path: addr.slice(5), admin };
-    if (addr.startsWith('/'))
-        return { kind: 'unix', path: addr, admin };
-    const m = /^(?:(?:ipv4|ipv6|tcp|tcp4|tcp6)@)?(\[[^\]]*\]|[^:]*):(\d+)$/.exec(addr);
-    if (m)
-        return { kind: 'tcp', host: m[1].replace(/^\[|\]$/g, ''), port: Number(m[2]), admin };
-    // abns@ (abstract namespace), fd@, sockpair@: nothing the host can open.
-    return undefined;
-}
-/** Every `server` / `server-template` line of the backends and listen sections. */
-function proxyServers(cfgText) {
-    const out = [];
-    for (const { section, sectionName, words } of cfgLines(cfgText)) {
-        if (section !== 'backend' && section !== 'listen')
-            continue;
-        let keyword;
-        let addr;
-        if (words[0] === 'server') {
-            keyword = 'server';
-            addr = words[2];
-        }
-        else if (words[0] === 'server-template') {
-            // server-template <prefix> <num | range> <fqdn>[:<port>]
-            keyword = 'server-template';
-            addr = words[3];
-        }
-        else
-            continue;
-        if (!addr || !words[1])
-            continue;
-        const { host, port } = splitHostPort(addr);
-        out.push({ backend: sectionName, keyword, name: words[1], host, ...(port !== undefined ? { port } : {}) });
-    }
-    return out;
-}
-function splitHostPort(addr) {
-    const bare = addr.replace(/^[a-z0-9]+@/, '');
-    const m = /^(\[[^\]]*\]|[^:]*)(?::(\d+))?$/.exec(bare);
-    if (!m)
-        return { host: bare };
-    return { host: m[1].replace(/^\[|\]$/g, ''), ...(m[2] ? { port: Number(m[2]) } : {}) };
-}
-/**
- * The Compose services the proxy routes to: those whose name is the host of a server line.
- * Docker's DNS resolves the service name (and `<service>.<network>`) to all its replicas.
- */
-function config_routedServices(cfgText, serviceNames) {
-    const hosts = new Set(proxyServers(cfgText).map((s) => s.host.toLowerCase()));
-    return serviceNames.filter((name) => {
-        const n = name.toLowerCase();
-        for (const h of hosts)
-            if (h === n || h.startsWith(`${n}.`))
-                return true;
-        return false;
-    });
-}
-/** The backends that hold servers for this service (for logs and for reading stats). */
-function backendsForService(cfgText, service) {
-    const n = service.toLowerCase();
-    const set = new Set(proxyServers(cfgText)
-        .filter((s) => s.host.toLowerCase() === n || s.host.toLowerCase().startsWith(`${n}.`))
-        .map((s) => s.backend));
-    return [...set];
-}
-/**
- * The proxy service: the one named explicitly, else the one whose image mentions haproxy.
- * Two candidates without an explicit name is an error (the user must say which).
- */
-function config_findProxyService(services, explicitName) {
-    if (explicitName) {
-        const s = services.find((x) => x.name === explicitName);
-        if (!s)
-            throw new Error(`proxy service "${explicitName}" is not in the Compose files (services: ${services.map((x) => x.name).join(', ')})`);
-        return s;
-    }
-    const candidates = services.filter((s) => /haproxy/i.test(s.image ?? ''));
-    if (candidates.length > 1) {
-        throw new Error(`several services look like HAProxy (${candidates.map((s) => s.name).join(', ')}): name the proxy service explicitly`);
-    }
-    return candidates[0];
-}
-// Debian-based images link /var/run to /run: compare paths through one spelling.
-function canonicalRun(p) {
-    return p.replace(/^\/var\/run(?=\/|$)/, '/run');
-}
-/**
- * How the action reaches the Runtime API from the host:
- * - a Unix socket inside a bind-mounted directory: its host path (relative sources resolve
- *   against the Compose project directory on the host);
- * - a TCP socket published on the host: its host address and port.
- */
-function config_locateRuntimeApi(proxy, cfgText, projectDirOnHost) {
-    const sockets = findStatsSockets(cfgText);
-    if (sockets.length === 0) {
-        return { kind: 'none', reason: `the HAProxy config has no "stats socket" in its global section: add "stats socket /var/run/haproxy/admin.sock mode 666 level admin" and mount /var/run/haproxy from the host` };
-    }
-    const reasons = [];
-    for (const sock of sockets) {
-        if (!sock.admin) {
-            reasons.push(`stats socket ${sock.kind === 'unix' ? sock.path : `${sock.host}:${sock.port}`} is not "level admin"`);
-            continue;
-        }
-        if (sock.kind === 'unix') {
-            const target = canonicalRun(path.posix.normalize(sock.path));
-            let best;
-            for (const v of proxy.volumes) {
-                if (v.type !== 'bind' || !v.source)
-                    continue;
-                const t = canonicalRun(path.posix.normalize(v.target)).replace(/\/+$/, '');
-                if ((target === t || target.startsWith(`${t}/`)) && (!best || t.length > best.target.length))
-                    best = { source: v.source, target: t };
-            }
-            if (!best) {
-                reasons.push(`the admin socket ${sock.path} is not inside a bind mount of service "${proxy.name}": mount its directory from the host (e.g. ./run:${path.posix.dirname(sock.path)})`);
-                continue;
-            }
-            if (best.source.startsWith('~')) {
-                reasons.push(`the bind mount source ${best.source} of service "${proxy.name}" starts with ~: use a path relative to the Compose file`);
-                continue;
-            }
-            const hostDir = path.posix.resolve(projectDirOnHost, best.source);
-            return { kind: 'unix', hostPath: path.posix.join(hostDir, target.slice(best.target.length)) };
-        }
-        if (sock.host === '127.0.0.1' || sock.host === 'localhost' || sock.host === '::1') {
-            reasons.push(`stats socket ${sock.host}:${sock.port} listens on the container's loopback: publishing it cannot reach it (bind it to 0.0.0.0 or use a Unix socket)`);
-            continue;
-        }
-        const pub = proxy.ports.find((p) => String(p.target) === String(sock.port) && (p.protocol ?? 'tcp') === 'tcp');
-        if (!pub || pub.published === undefined || !/^\d+$/.test(pub.published)) {
-            reasons.push(`stats socket port ${sock.port} is not published on a fixed host port by service "${proxy.name}" (e.g. "127.0.0.1:${sock.port}:${sock.port}")`);
-            continue;
-        }
-        const host = !pub.hostIp || pub.hostIp === '0.0.0.0' || pub.hostIp === '::' ? '127.0.0.1' : pub.hostIp;
-        return { kind: 'tcp', host, port: Number(pub.published) };
-    }
-    return { kind: 'none', reason: reasons.join('; ') };
-}
-/**
- * The container path of the server-state file (global `server-state-file`, relative to
- * `server-state-base` when it is not absolute), or undefined when the config keeps no state file.
- */
-function config_findServerStateFile(cfgText) {
-    let file;
-    let base;
-    for (const line of cfgLines(cfgText)) {
-        if (line.section !== 'global')
-            continue;
-        if (line.words[0] === 'server-state-file')
-            file = line.words[1];
-        if (line.words[0] === 'server-state-base')
-            base = line.words[1];
-    }
-    if (!file)
-        return undefined;
-    return file.startsWith('/') || !base ? file : path.posix.join(base, file);
-}
-
-;// CONCATENATED MODULE: ./src/haproxy/stats.ts
-/**
- * Pure parsers for the HAProxy Runtime API's `show stat` (CSV) and `show servers state` output.
- * Both are read by header names, never by column position: every HAProxy release appends columns.
- */
-/** Parse `show stat` CSV. The first line is `# pxname,svname,...`; blank lines are ignored. */
-function stats_parseShowStat(csv) {
-    const lines = csv.split('\n').map((l) => l.replace(/\r$/, ''));
-    const headerAt = lines.findIndex((l) => l.startsWith('# '));
-    if (headerAt < 0)
-        throw new Error(`show stat: no "# pxname,svname,..." header in ${excerpt(csv)}`);
-    const header = lines[headerAt].slice(2).split(',');
-    for (const required of ['pxname', 'svname']) {
-        if (!header.includes(required))
-            throw new Error(`show stat: header has no "${required}" column`);
-    }
-    const rows = [];
-    for (const line of lines.slice(headerAt + 1)) {
-        if (line.trim() === '' || line.startsWith('#'))
-            continue;
-        // HAProxy's CSV never quotes: names cannot contain commas and free-text fields are sanitised.
-        const cells = line.split(',');
-        const fields = {};
-        header.forEach((name, i) => {
-            if (name !== '')
-                fields[name] = cells[i] ?? '';
-        });
-        rows.push({
-            pxname: fields.pxname ?? '',
-            svname: fields.svname ?? '',
-            scur: stats_int(fields.scur),
-            qcur: stats_int(fields.qcur),
-            status: fields.status ?? '',
-            addr: fields.addr ?? '',
-            checkStatus: fields.check_status ?? '',
-            fields,
-        });
-    }
-    return rows;
-}
-/** srv_op_state values (enum srv_state in HAProxy's server-t.h). */
-const stats_OpState = { STOPPED: 0, STARTING: 1, RUNNING: 2, STOPPING: 3 };
-/**
- * srv_admin_state bits (enum srv_admin in HAProxy's include/haproxy/server-t.h, same in 2.6 to 3.x).
- * Note the order: CMAINT is 0x04 and RMAINT (DNS) is 0x20.
- */
-const AdminFlag = {
-    /** Forced into maintenance (`set server ... state maint`, `disable server`). */
-    FMAINT: 0x01,
-    /** Maintenance inherited from a tracked server. */
-    IMAINT: 0x02,
-    /** Maintenance from the configuration (`disabled`). */
-    CMAINT: 0x04,
-    /** Forced drain (`set server ... state drain`). */
-    FDRAIN: 0x08,
-    /** Drain inherited from a tracked server. */
-    IDRAIN: 0x10,
-    /** No address: the name did not resolve, or DNS dropped it (the free slots of a server-template). */
-    RMAINT: 0x20,
-    /** Not a state: the FQDN was changed at runtime (2.x sets it and never clears it). */
-    FQDN_CHANGED: 0x40,
-};
-const MAINT_MASK = AdminFlag.FMAINT | AdminFlag.IMAINT | AdminFlag.CMAINT | AdminFlag.RMAINT;
-const DRAIN_MASK = AdminFlag.FDRAIN | AdminFlag.IDRAIN;
-/**
- * Parse `show servers state [backend]`: a version line (`1`), a `# be_id be_name ...` header, then
- * one space-separated line per server. Unknown versions are refused rather than misread.
- */
-function stats_parseServersState(text) {
-    const lines = text.split('\n').map((l) => l.replace(/\r$/, '')).filter((l) => l.trim() !== '');
-    if (lines.length === 0)
-        throw new Error('show servers state: empty answer');
-    const version = lines[0].trim();
-    if (version !== '1')
-        throw new Error(`show servers state: unsupported format version ${JSON.stringify(version)} in ${excerpt(text)}`);
-    const headerLine = lines.find((l) => l.startsWith('#'));
-    if (!headerLine)
-        throw new Error(`show servers state: no "# be_id be_name ..." header in ${excerpt(text)}`);
-    const header = headerLine.replace(/^#\s*/, '').split(/\s+/);
-    for (const required of ['be_name', 'srv_name', 'srv_addr', 'srv_op_state', 'srv_admin_state']) {
-        if (!header.includes(required))
-            throw new Error(`show servers state: header has no "${required}" column`);
-    }
-    const out = [];
-    for (const line of lines.slice(1)) {
-        if (line.startsWith('#'))
-            continue;
-        const cells = line.trim().split(/\s+/);
-        const fields = {};
-        header.forEach((name, i) => {
-            fields[name] = cells[i] ?? '';
-        });
-        out.push({
-            backendId: stats_int(fields.be_id),
-            backend: fields.be_name ?? '',
-            serverId: stats_int(fields.srv_id),
-            server: fields.srv_name ?? '',
-            addr: fields.srv_addr ?? '',
-            opState: stats_int(fields.srv_op_state),
-            adminState: stats_int(fields.srv_admin_state),
-            fqdn: fields.srv_fqdn ?? '-',
-            port: stats_int(fields.srv_port),
-            fields,
-        });
-    }
-    return out;
-}
-/** The slot holds an address (`-` in 2.4+, `0.0.0.0` in older releases, when it has none). */
-function stats_hasAddress(s) {
-    return s.addr !== '' && s.addr !== '-' && s.addr !== '0.0.0.0' && s.addr !== '::';
-}
-/** In maintenance for any reason (forced, inherited, configured, or no address). */
-function isMaint(s) {
-    return (s.adminState & MAINT_MASK) !== 0;
-}
-/** Put in maintenance by hand (the Runtime API): DNS never clears this bit. */
-function stats_isForcedMaint(s) {
-    return (s.adminState & AdminFlag.FMAINT) !== 0;
-}
-function isDrain(s) {
-    return (s.adminState & DRAIN_MASK) !== 0;
-}
-/** The slot takes new traffic: running, with no maintenance or drain bit. */
-function isServing(s) {
-    return s.opState === stats_OpState.RUNNING && !isMaint(s) && !isDrain(s);
-}
-// enum chk_result and CHK_ST_* in HAProxy's check-t.h.
-const CHK_RES_PASSED = 3;
-const CHK_ST_CONFIGURED = 0x02;
-/**
- * The slot's last health check passed, or it has none. Needed because HAProxy marks a slot that
- * DNS just filled as running before its first check has run.
- */
-function stats_checkPassed(s) {
-    const state = s.fields.srv_check_state;
-    if (state === undefined || (stats_int(state) & CHK_ST_CONFIGURED) === 0)
-        return true;
-    return stats_int(s.fields.srv_check_result) === CHK_RES_PASSED;
-}
-/** Serving and proven healthy by a check: what "UP in the proxy" means for a new replica. */
-function stats_isUp(s) {
-    return isServing(s) && stats_checkPassed(s);
-}
-/** Names the admin bits that are set, for logs: e.g. `FMAINT|RMAINT`, or `READY`. */
-function stats_describeAdminState(adminState) {
-    const names = Object.entries(AdminFlag)
-        .filter(([, bit]) => (adminState & bit) !== 0)
-        .map(([name]) => name);
-    return names.length ? names.join('|') : 'READY';
-}
-/** The slots holding this IP (a drained slot and a fresh one can briefly share an address). Pure. */
-function stats_slotsForAddress(states, ip, backend) {
-    return states.filter((s) => s.addr === ip && (backend === undefined || s.backend === backend));
-}
-function stats_int(v) {
-    const n = Number.parseInt(v ?? '', 10);
-    return Number.isFinite(n) ? n : 0;
-}
-function excerpt(s) {
-    const t = s.trim();
-    return JSON.stringify(t.length > 120 ? `${t.slice(0, 120)}…` : t);
-}
-
-;// CONCATENATED MODULE: ./src/haproxy/runtime.ts
-
-/** HAProxy refused a command (its answer is kept: it says why). */
-class RuntimeApiError extends Error {
-    command;
-    answer;
-    constructor(command, answer) {
-        super(`HAProxy Runtime API: "${command}" failed: ${answer.trim().slice(0, 300) || '(empty answer)'}`);
-        this.command = command;
-        this.answer = answer;
-        this.name = 'RuntimeApiError';
-    }
-}
-// Names that reach a Runtime API command line: HAProxy splits on spaces and treats `;` as a
-// command separator, so anything outside this set is refused instead of escaped.
-const NAME = /^[A-Za-z0-9_.:-]+$/;
-class runtime_RuntimeApi {
-    open;
-    timeoutMs;
-    constructor(open, options = {}) {
-        this.open = open;
-        this.timeoutMs = options.timeoutMs ?? 10_000;
-    }
-    /** Send one command, return HAProxy's whole answer. */
-    async command(cmd) {
-        if (/[\r\n]/.test(cmd))
-            throw new Error('a Runtime API command must be a single line');
-        let stream;
-        let timedOut = false;
-        let timer;
-        const timeout = new Promise((_, reject) => {
-            timer = setTimeout(() => {
-                timedOut = true;
-                stream?.destroy();
-                reject(new Error(`HAProxy Runtime API: no answer to "${cmd}" within ${this.timeoutMs} ms`));
-            }, this.timeoutMs);
-        });
-        try {
-            const opening = this.open().then((s) => {
-                stream = s;
-                // Opened after we gave up: close it, nobody will read it.
-                if (timedOut)
-                    s.destroy();
-                return s;
-            });
-            opening.catch(() => { }); // a late failure to open, after the timeout, is not unhandled
-            const opened = await Promise.race([opening, timeout]);
-            return await Promise.race([exchange(opened, cmd), timeout]);
-        }
-        finally {
-            clearTimeout(timer);
-        }
-    }
-    async showStat() {
-        return parseShowStat(await this.command('show stat'));
-    }
-    async showServersState(backend) {
-        if (backend !== undefined)
-            checkName(backend, 'backend');
-        const answer = await this.command(backend === undefined ? 'show servers state' : `show servers state ${backend}`);
-        // An unknown backend answers with a message instead of the version line.
-        if (!/^\s*1\s*$/m.test(answer.split('\n')[0] ?? ''))
-            throw new RuntimeApiError('show servers state', answer);
-        return parseServersState(answer);
-    }
-    /** `set server BE/SRV state ready|drain|maint`: answers nothing on success. */
-    async setServerState(backend, server, state) {
-        checkName(backend, 'backend');
-        checkName(server, 'server');
-        const cmd = `set server ${backend}/${server} state ${state}`;
-        const answer = await this.command(cmd);
-        if (answer.trim() !== '')
-            throw new RuntimeApiError(cmd, answer);
-    }
-}
-function checkName(name, what) {
-    if (!NAME.test(name))
-        throw new Error(`invalid HAProxy ${what} name ${JSON.stringify(name)}`);
-}
-/** Write the command, collect everything until HAProxy closes its side. */
-function exchange(stream, cmd) {
-    return new Promise((resolve, reject) => {
-        const chunks = [];
-        let done = false;
-        const finish = (err) => {
-            if (done)
-                return;
-            done = true;
-            stream.destroy();
-            if (err)
-                reject(err);
-            else
-                resolve(Buffer.concat(chunks).toString('utf8'));
-        };
-        stream.on('data', (c) => chunks.push(typeof c === 'string' ? Buffer.from(c) : c));
-        stream.on('end', () => finish());
-        stream.on('close', () => finish());
-        stream.on('error', (e) => finish(new Error(`HAProxy Runtime API: "${cmd}": ${e.message}`)));
-        // Non-interactive mode: HAProxy runs the line and closes the connection after its answer.
-        stream.write(`${cmd}\n`);
-    });
-}
-
-;// CONCATENATED MODULE: ./src/haproxy/drain.ts
-
-
-const quiet = { info() { }, warning() { } };
-class drain_HaproxyGate {
-    drains = true;
-    api;
-    drainTimeoutMs;
-    pollMs;
-    releaseTimeoutMs;
-    log;
-    timeline;
-    /** Replica id → the slots drained for it, until release. */
-    drained = new Map();
-    /** Service → empty slots put in maint by park(), until unpark(). */
-    parked = new Map();
-    /** Every slot this gate put in maint (parked or drained): a new replica landing there is routine. */
-    maintByUs = new Set();
-    constructor(options) {
-        this.api = new RuntimeApi(options.opener, { timeoutMs: options.commandTimeoutMs ?? 10_000 });
-        this.drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
-        this.pollMs = options.pollMs ?? 250;
-        this.releaseTimeoutMs = options.releaseTimeoutMs ?? 10_000;
-        this.log = options.log ?? quiet;
-        this.timeline = options.timeline;
-    }
-    /**
-     * HAProxy 2.6 sends traffic to a slot as soon as DNS fills it, before its first health check: an
-     * app that is not ready (or never will be) would answer real requests. So the empty slots of the
-     * service's backends go to maint first; DNS fills one with the new replica's IP and it stays out
-     * of rotation (the maint-slot "trap", used on purpose) until waitUp, called once Docker says the
-     * replica is healthy, sets it ready.
-     */
-    async park(service, current) {
-        const states = await this.api.showServersState();
-        const backends = new Set(current.flatMap((r) => slotsForAddress(states, r.ip).map((s) => s.backend)));
-        if (backends.size === 0)
-            return;
-        const parked = this.parked.get(service) ?? [];
-        for (const s of states) {
-            if (!backends.has(s.backend) || hasAddress(s) || isForcedMaint(s))
-                continue;
-            await this.api.setServerState(s.backend, s.server, 'maint');
-            this.maintByUs.add(`${s.backend}/${s.server}`);
-            parked.push({ backend: s.backend, server: s.server });
-        }
-        this.parked.set(service, parked);
-        if (parked.length)
-            this.log.info(`HAProxy: ${parked.length} empty ${service} slot(s) parked in maint: a new replica gets traffic only once it is healthy`);
-    }
-    async unpark(service) {
-        const parked = this.parked.get(service) ?? [];
-        this.parked.delete(service);
-        if (parked.length === 0)
-            return;
-        const states = await this.api.showServersState();
-        for (const p of parked) {
-            const now = states.find((s) => s.backend === p.backend && s.server === p.server);
-            // A slot that holds an address now is a replica's: waitUp or release decided its state.
-            if (now && isForcedMaint(now) && !hasAddress(now))
-                await this.api.setServerState(p.backend, p.server, 'ready');
-        }
-    }
-    async waitUp(service, replicas, deadline) {
-        const pending = new Map(replicas.map((r) => [r.id, r]));
-        let last = [];
-        for (;;) {
-            last = await this.api.showServersState();
-            for (const r of [...pending.values()]) {
-                const slots = slotsForAddress(last, r.ip);
-                for (const slot of slots) {
-                    // The trap: DNS handed this new replica's IP to a slot we (or someone) put in maint
-                    // earlier. A valid DNS answer clears only the DNS bit, so the slot would stay out of
-                    // rotation forever. Put it back.
-                    if (isForcedMaint(slot)) {
-                        // Routine when the slot is one this gate parked or drained (every rollout); worth a
-                        // warning only when someone else put it in maint.
-                        const ours = this.maintByUs.has(`${slot.backend}/${slot.server}`);
-                        (ours ? this.log.info : this.log.warning).call(this.log, ours
-                            ? `HAProxy: ${service} replica ${r.name} (${r.ip}) landed in ${slot.backend}/${slot.server}, parked by handoff: healthy, so setting it ready`
-                            : `HAProxy: ${service} replica ${r.name} (${r.ip}) landed in ${slot.backend}/${slot.server}, which someone put in maintenance (${describeAdminState(slot.adminState)}): setting it ready`);
-                        await this.api.setServerState(slot.backend, slot.server, 'ready');
-                        this.timeline?.add('note', { service, container: r.name, detail: `${slot.backend}/${slot.server} was in maint with a new replica's IP: set ready` });
-                    }
-                }
-                const serving = slots.find(isUp);
-                if (serving) {
-                    pending.delete(r.id);
-                    this.log.info(`HAProxy: ${service} replica ${r.name} (${r.ip}) is UP in ${serving.backend}/${serving.server}`);
-                    this.timeline?.add('up-in-proxy', { service, container: r.name, detail: `${serving.backend}/${serving.server}` });
-                }
-            }
-            if (pending.size === 0)
-                return;
-            if (Date.now() >= deadline) {
-                const why = [...pending.values()].map((r) => `${r.name} (${r.ip}): ${describeSlots(slotsForAddress(last, r.ip))}`);
-                throw new Error(`HAProxy does not send traffic to every new ${service} replica: ${why.join('; ')}`);
-            }
-            await drain_sleep(Math.min(this.pollMs, Math.max(0, deadline - Date.now())));
-        }
-    }
-    async drain(service, replicas) {
-        const states = await this.api.showServersState();
-        const watching = [];
-        for (const r of replicas) {
-            const slots = slotsForAddress(states, r.ip).map((s) => ({ backend: s.backend, server: s.server, ip: r.ip }));
-            if (slots.length === 0) {
-                // Not in the proxy (crashed, never resolved, or already dropped by DNS): nothing to drain.
-                this.log.info(`HAProxy: ${service} replica ${r.name} (${r.ip}) holds no proxy slot: nothing to drain`);
-                continue;
-            }
-            for (const s of slots) {
-                await this.api.setServerState(s.backend, s.server, 'maint');
-                this.maintByUs.add(`${s.backend}/${s.server}`);
-            }
-            this.drained.set(r.id, [...(this.drained.get(r.id) ?? []), ...slots]);
-            const names = slots.map((s) => `${s.backend}/${s.server}`).join(', ');
-            this.log.info(`HAProxy: draining ${service} replica ${r.name} (${r.ip}): ${names} set to maint`);
-            this.timeline?.add('drain', { service, container: r.name, detail: names });
-            watching.push({ replica: r, slots });
-        }
-        if (watching.length === 0)
-            return;
-        const deadline = Date.now() + this.drainTimeoutMs;
-        let stats = [];
-        for (;;) {
-            stats = await this.api.showStat();
-            for (const w of [...watching]) {
-                if (w.slots.every((s) => activity(stats, s) === 0)) {
-                    watching.splice(watching.indexOf(w), 1);
-                    this.timeline?.add('drained', { service, container: w.replica.name });
-                    this.log.info(`HAProxy: ${service} replica ${w.replica.name} drained`);
-                }
-            }
-            if (watching.length === 0)
-                return;
-            if (Date.now() >= deadline)
-                break;
-            await drain_sleep(Math.min(this.pollMs, Math.max(0, deadline - Date.now())));
-        }
-        for (const w of watching) {
-            const left = w.slots.map((s) => `${s.backend}/${s.server}: ${activity(stats, s)} sessions/queued`).join(', ');
-            this.log.warning(`HAProxy: ${service} replica ${w.replica.name} still busy after the ${this.drainTimeoutMs} ms drain timeout (${left}); stopping it anyway`);
-            this.timeline?.add('drained', { service, container: w.replica.name, detail: `timeout after ${this.drainTimeoutMs} ms (${left})` });
-        }
-    }
-    async release(service, replicas) {
-        const todo = [];
-        for (const r of replicas) {
-            todo.push(...(this.drained.get(r.id) ?? []));
-            this.drained.delete(r.id);
-        }
-        const deadline = Date.now() + this.releaseTimeoutMs;
-        while (todo.length > 0) {
-            const states = await this.api.showServersState();
-            for (const slot of [...todo]) {
-                const now = states.find((s) => s.backend === slot.backend && s.server === slot.server);
-                if (!now || !isForcedMaint(now)) {
-                    // Gone, or already put back (waitUp does that when a new replica landed in it).
-                    todo.splice(todo.indexOf(slot), 1);
-                    continue;
-                }
-                // Wait until DNS dropped the old IP: a slot set ready while it still holds the stopped
-                // container's address would get traffic until its health check fails.
-                if (now.addr !== slot.ip) {
-                    await this.api.setServerState(slot.backend, slot.server, 'ready');
-                    this.log.info(`HAProxy: ${slot.backend}/${slot.server} released (old ${service} address ${slot.ip} gone)`);
-                    todo.splice(todo.indexOf(slot), 1);
-                }
-            }
-            if (todo.length === 0)
-                return;
-            if (Date.now() >= deadline)
-                break;
-            await drain_sleep(Math.min(this.pollMs, Math.max(0, deadline - Date.now())));
-        }
-        // Left in maint rather than risking traffic to a dead address; waitUp puts such a slot back
-        // as soon as DNS gives it a new replica.
-        for (const slot of todo) {
-            this.log.warning(`HAProxy: ${slot.backend}/${slot.server} still holds the old ${service} address ${slot.ip} after ${this.releaseTimeoutMs} ms; leaving it in maint (check the resolvers' "hold obsolete")`);
-        }
-    }
-}
-/** Sessions plus queued requests on one slot (0 when the slot is not listed: nothing can be there). */
-function activity(stats, slot) {
-    const row = stats.find((s) => s.pxname === slot.backend && s.svname === slot.server);
-    return row ? row.scur + row.qcur : 0;
-}
-function describeSlots(slots) {
-    if (slots.length === 0)
-        return 'in no slot (not resolved by the proxy yet)';
-    return slots
-        .map((s) => `${s.backend}/${s.server} ${opStateName(s.opState)} ${describeAdminState(s.adminState)}${checkPassed(s) ? '' : ' (health check not passed)'}`)
-        .join(', ');
-}
-function opStateName(op) {
-    const name = Object.entries(OpState).find(([, v]) => v === op)?.[0];
-    return name ?? `op${op}`;
-}
-function drain_sleep(ms) {
-    return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
+// EXTERNAL MODULE: ./src/haproxy/config.ts
+var config = __nccwpck_require__(9211);
+// EXTERNAL MODULE: ./src/haproxy/drain.ts
+var drain = __nccwpck_require__(7927);
+// EXTERNAL MODULE: ./src/haproxy/runtime.ts
+var runtime = __nccwpck_require__(1641);
 ;// CONCATENATED MODULE: ./src/haproxy/reload.ts
 
 
@@ -54722,668 +54745,10 @@ async function saveServerState(remote, containerId, opener, stateFile, log) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/release.ts
-/**
- * Releases as data: the id, the manifest kept in each release directory on the host, which release
- * a rollback goes back to, and which releases and images retention lets go. Pure; the host side is
- * release-store.ts.
- */
-const RELEASE_ID = /^\d{8}T\d{6}Z-[0-9a-z]{7}$/;
-/** `20261123T193000Z-abc1234`: UTC to the second, then the short sha, so ids sort by time. */
-function release_releaseId(date, sha) {
-    const short = sha.slice(0, 7).toLowerCase();
-    if (!/^[0-9a-z]{7}$/.test(short))
-        throw new Error(`cannot make a release id from sha '${sha}': need at least 7 letters or digits`);
-    const stamp = date.toISOString().replace(/\.\d+Z$/, 'Z').replace(/[-:]/g, '');
-    return `${stamp}-${short}`;
-}
-function release_isReleaseId(id) {
-    return RELEASE_ID.test(id);
-}
-const RESULTS = (/* unused pure expression or super */ null && (['pending', 'success', 'failed', 'rolled-back', 'abandoned']));
-/** Parse and check a release.json; the error says which field is wrong. */
-function release_parseManifest(text) {
-    let raw;
-    try {
-        raw = JSON.parse(text);
-    }
-    catch (e) {
-        throw new Error(`release.json is not JSON: ${e.message}`);
-    }
-    if (!isObject(raw))
-        throw new Error('release.json: expected an object');
-    const bad = (field, want) => {
-        throw new Error(`release.json${typeof raw.id === 'string' ? ` (${raw.id})` : ''}: '${field}' must be ${want}`);
-    };
-    for (const f of ['id', 'project', 'sha', 'ref', 'actor', 'runUrl', 'createdAt']) {
-        if (typeof raw[f] !== 'string')
-            bad(f, 'a string');
-    }
-    if (!release_isReleaseId(raw.id))
-        bad('id', 'a release id like 20261123T193000Z-abc1234');
-    for (const f of ['files', 'composeFiles']) {
-        const v = raw[f];
-        if (!Array.isArray(v) || !v.every((x) => typeof x === 'string'))
-            bad(f, 'a list of strings');
-    }
-    if (!isObject(raw.services))
-        bad('services', 'an object');
-    const services = {};
-    for (const [name, s] of Object.entries(raw.services)) {
-        if (!isObject(s) || typeof s.image !== 'string' || typeof s.imageId !== 'string')
-            bad(`services.${name}`, 'an object with image and imageId strings');
-        const svc = s;
-        if (svc.digest !== undefined && typeof svc.digest !== 'string')
-            bad(`services.${name}.digest`, 'a string');
-        services[name] = { image: svc.image, imageId: svc.imageId, ...(typeof svc.digest === 'string' ? { digest: svc.digest } : {}) };
-    }
-    if (!RESULTS.includes(raw.result))
-        bad('result', RESULTS.join(', '));
-    if (raw.rollbackOf !== undefined && (typeof raw.rollbackOf !== 'string' || !release_isReleaseId(raw.rollbackOf)))
-        bad('rollbackOf', 'a release id');
-    let probe;
-    if (raw.probe !== undefined) {
-        const p = raw.probe;
-        if (!isObject(p) || typeof p.sent !== 'number' || typeof p.lost !== 'number' || typeof p.p99Ms !== 'number')
-            bad('probe', 'an object with numbers sent, lost, p99Ms');
-        const q = p;
-        probe = { sent: q.sent, lost: q.lost, p99Ms: q.p99Ms };
-    }
-    if (raw.durationS !== undefined && typeof raw.durationS !== 'number')
-        bad('durationS', 'a number');
-    if (raw.reason !== undefined && typeof raw.reason !== 'string')
-        bad('reason', 'a string');
-    const m = {
-        id: raw.id,
-        project: raw.project,
-        sha: raw.sha,
-        ref: raw.ref,
-        actor: raw.actor,
-        runUrl: raw.runUrl,
-        createdAt: raw.createdAt,
-        files: raw.files,
-        composeFiles: raw.composeFiles,
-        services,
-        result: raw.result,
-    };
-    if (raw.rollbackOf !== undefined)
-        m.rollbackOf = raw.rollbackOf;
-    if (raw.reason !== undefined)
-        m.reason = raw.reason;
-    if (probe)
-        m.probe = probe;
-    if (raw.durationS !== undefined)
-        m.durationS = raw.durationS;
-    return m;
-}
-function isObject(v) {
-    return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-/** Newest first (ids sort by time). */
-function newestFirst(releases) {
-    return [...releases].sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
-}
-/** "45 s", "12 min", "3 h", "2 d": how long ago, for choosing a release at a glance. */
-function age(createdAt, now) {
-    const t = Date.parse(createdAt);
-    if (!Number.isFinite(t))
-        return '?';
-    const s = Math.max(0, Math.round((now - t) / 1000));
-    if (s < 90)
-        return `${s} s ago`;
-    if (s < 90 * 60)
-        return `${Math.round(s / 60)} min ago`;
-    if (s < 36 * 3600)
-        return `${Math.round(s / 3600)} h ago`;
-    return `${Math.round(s / 86400)} d ago`;
-}
-function oneLine(text, max) {
-    const t = text.replace(/\s+/g, ' ').trim();
-    return t.length > max ? `${t.slice(0, max - 1)}…` : t;
-}
-/** What a row of the release list says besides id, result, sha and age. */
-function notes(r, currentId, pick) {
-    return [
-        r.id === currentId ? 'serving' : '',
-        r.id === pick ? '`rollback: true` picks this' : '',
-        r.rollbackOf ? `rollback of ${r.rollbackOf}` : '',
-        r.reason ? oneLine(r.reason, 120) : '',
-    ].filter(Boolean);
-}
-/**
- * A table of releases, newest first, for error messages and the log: id, result, sha, age, and
- * which one is serving and which one `rollback: true` would pick.
- */
-function formatReleaseList(releases, currentId, now = Date.now()) {
-    if (releases.length === 0)
-        return '  (no releases on the host)';
-    const pick = defaultRollbackTarget(releases, currentId)?.id;
-    const rows = newestFirst(releases).map((r) => [r.id, r.result, r.sha.slice(0, 7), age(r.createdAt, now), notes(r, currentId, pick).join('; ').replace(/`/g, '')]);
-    const width = [0, 1, 2, 3].map((c) => Math.max(...rows.map((row) => row[c].length)));
-    return rows.map((row) => `  ${row.slice(0, 4).map((v, c) => v.padEnd(width[c])).join('  ')}${row[4] ? `  (${row[4]})` : ''}`.trimEnd()).join('\n');
-}
-/** The same list as a Markdown table, for the job summary. */
-function releaseTableMarkdown(releases, currentId, now = Date.now()) {
-    const pick = defaultRollbackTarget(releases, currentId)?.id;
-    const cell = (v) => v.replace(/\|/g, '\\|').replace(/\n/g, ' ');
-    return [
-        '| release | result | sha | age | |',
-        '|---|---|---|---|---|',
-        ...newestFirst(releases).map((r) => `| \`${r.id}\` | ${r.result} | \`${r.sha.slice(0, 7)}\` | ${age(r.createdAt, now)} | ${cell(notes(r, currentId, pick).join('; '))} |`),
-    ].join('\n');
-}
-/**
- * Follow rollbackOf links to the id of the release that first shipped these files and images. The
- * id, not the manifest: that release may have been pruned since, and "older than it" still holds.
- */
-function originId(byId, r) {
-    let id = r.id;
-    let cur = r;
-    const seen = new Set();
-    while (cur?.rollbackOf && !seen.has(cur.id)) {
-        seen.add(cur.id);
-        id = cur.rollbackOf;
-        cur = byId.get(id);
-    }
-    return id;
-}
-/**
- * What `rollback: true` without `release` goes back to: the newest successful release older than the
- * one serving. When the one serving is itself a rollback, "older" counts from the release it went
- * back to, so rolling back twice steps further back instead of swinging back to the release just
- * rolled away from. Undefined when there is none.
- */
-function defaultRollbackTarget(releases, currentId) {
-    const byId = new Map(releases.map((r) => [r.id, r]));
-    const current = currentId ? byId.get(currentId) : undefined;
-    if (!current)
-        return undefined;
-    const from = originId(byId, current);
-    return newestFirst(releases).find((r) => r.result === 'success' && r.id < from && originId(byId, r) !== from);
-}
-/**
- * The release a rollback re-deploys. With an id: that release (an unknown id, or one that never
- * recorded what it ran, is an error that lists what there is). Without: defaultRollbackTarget.
- */
-function release_selectRollbackTarget(releases, currentId, requested, now = Date.now()) {
-    const list = () => `Releases on the host (newest first):\n${formatReleaseList(releases, currentId, now)}`;
-    if (requested) {
-        const hit = releases.find((r) => r.id === requested);
-        if (!hit)
-            throw new Error(`release '${requested}' is not on the host. ${list()}`);
-        // No image IDs were recorded for these: nothing to pin, so "rolling back" would run whatever the tags point at now.
-        if (hit.result === 'abandoned' || hit.result === 'pending') {
-            throw new Error(`release '${requested}' is ${hit.result}${hit.reason ? ` (${hit.reason})` : ''}: its deploy never recorded the images it ran, so it cannot be rolled back to; pick a successful release. ${list()}`);
-        }
-        return hit;
-    }
-    const byId = new Map(releases.map((r) => [r.id, r]));
-    const current = currentId ? byId.get(currentId) : undefined;
-    if (!current) {
-        throw new Error(`no release is recorded as serving${currentId ? ` (current names '${currentId}', which is not on the host)` : ''}, so there is no "previous" one; ` +
-            `pass release: <id>. ${list()}`);
-    }
-    const target = defaultRollbackTarget(releases, currentId);
-    if (!target) {
-        const from = originId(byId, current);
-        throw new Error(`there is no successful release older than ${from}${from !== current.id ? ` (the release ${current.id} rolled back to)` : ''} to roll back to; ` +
-            `pass release: <id>. ${list()}`);
-    }
-    return target;
-}
-/**
- * The "Roll back" part of the job summary: what `rollback: true` would do from here, and the kept
- * releases to choose from.
- */
-function release_rollbackHintMarkdown(releases, currentId, now = Date.now()) {
-    if (!currentId)
-        return undefined;
-    const pick = defaultRollbackTarget(releases, currentId);
-    const head = pick
-        ? [
-            `Release \`${currentId}\` is serving. \`rollback: true\` returns to \`${pick.id}\` (${pick.sha.slice(0, 7)}, ${age(pick.createdAt, now)}); for another one, name it:`,
-            '',
-            '```yaml',
-            'rollback: true',
-            `release: ${pick.id}   # or any successful release below`,
-            '```',
-        ]
-        : [`Release \`${currentId}\` is serving. There is no earlier successful release for \`rollback: true\` to return to.`];
-    return [...head, '', releaseTableMarkdown(releases, currentId, now)].join('\n');
-}
-/** Failed, rolled-back and abandoned releases kept for diagnosis, on top of keep_releases. */
-const release_KEEP_FAILED = 3;
-/** Results of releases that never became a good one to return to. */
-const NOT_GOOD = new Set(['failed', 'rolled-back', 'abandoned']);
-/**
- * What pruning may remove from this project's releases. Kept:
- * - good releases: the one serving, and the newest successful ones up to `keep` in all (serving
- *   counted); failed, rolled-back and abandoned releases never push one out;
- * - the release `rollback: true` would go back to, even beyond `keep`;
- * - the newest `keepFailed` failed, rolled-back or abandoned releases, for diagnosis;
- * - every pending release (under the lock, the next deploy marks those abandoned first).
- * Releases of other projects are never pruned and their images count as referenced; an image goes
- * only when no kept release (of any project) refers to it.
- */
-function release_retention(releases, keep, currentId, project, keepFailed = release_KEEP_FAILED) {
-    if (!Number.isInteger(keep) || keep < 1)
-        throw new Error(`keep must be a whole number of at least 1, got ${keep}`);
-    if (!Number.isInteger(keepFailed) || keepFailed < 0)
-        throw new Error(`keepFailed must be a whole number, got ${keepFailed}`);
-    const ours = newestFirst(releases.filter((r) => project === undefined || r.project === project));
-    const protect = new Set();
-    if (currentId && ours.some((r) => r.id === currentId))
-        protect.add(currentId);
-    for (const r of ours)
-        if (protect.size < keep && r.result === 'success')
-            protect.add(r.id);
-    const target = defaultRollbackTarget(ours, currentId);
-    if (target)
-        protect.add(target.id);
-    for (const r of ours.filter((x) => NOT_GOOD.has(x.result) && !protect.has(x.id)).slice(0, keepFailed))
-        protect.add(r.id);
-    for (const r of ours)
-        if (r.result === 'pending')
-            protect.add(r.id);
-    const oldestFirst = [...ours].reverse().filter((r) => !protect.has(r.id));
-    const pruned = [...oldestFirst.filter((r) => r.result !== 'success'), ...oldestFirst.filter((r) => r.result === 'success')];
-    const prunedIds = new Set(pruned.map((r) => r.id));
-    const referenced = new Set();
-    for (const r of releases) {
-        if (prunedIds.has(r.id))
-            continue;
-        for (const s of Object.values(r.services))
-            if (s.imageId)
-                referenced.add(s.imageId);
-    }
-    const freed = new Set();
-    const perRelease = pruned.map((r) => {
-        const images = [];
-        for (const s of Object.values(r.services)) {
-            if (!s.imageId || referenced.has(s.imageId) || freed.has(s.imageId))
-                continue;
-            freed.add(s.imageId);
-            images.push(s.imageId);
-        }
-        return { id: r.id, result: r.result, sha: r.sha, images: images.sort() };
-    });
-    return { prune: pruned.map((r) => r.id), pruned: perRelease, images: [...freed].sort() };
-}
-/** A pending release found by a deploy holding the lock: its deploy is over, and never recorded a result. */
-function release_abandonedReason(r) {
-    return `its deploy${r.runUrl ? ` (${r.runUrl})` : ''} stopped before recording a result: killed, cancelled or disconnected`;
-}
-/**
- * A rollback whose pinned images are gone from the host and could not be pulled: refused before
- * anything changes, naming each image and the release, with the list to pick another one from.
- */
-function release_missingImagesError(target, missing, releases, currentId, pulled, now = Date.now()) {
-    const what = missing.map((m) => `${m.service ? `service ${m.service}: ` : ''}${m.image} (${m.imageId})`).join('; ');
-    return new Error(`cannot roll back to release ${target.id} (${target.sha.slice(0, 7)}): ${missing.length === 1 ? 'its image is' : 'its images are'} no longer on the host` +
-        `${pulled ? ' and a pull did not bring the pinned image back' : ' (pull: never)'}: ${what}. Nothing was changed. ` +
-        `Push or load that image on the host, or pick another release. Releases on the host (newest first):\n${formatReleaseList(releases, currentId, now)}`);
-}
-
-;// CONCATENATED MODULE: ./src/release-store.ts
-/**
- * The release directories on the host (layout in docs/architecture.md): upload, activate into app/,
- * list, current, manifest updates, copy for rollbacks and pruning. Every path is absolute under the
- * resolved remote dir and goes through shq(); per-file lists travel on stdin so a command's length
- * does not grow with the release.
- *
- * Modes: the remote dir, releases/, each releases/<id>/ and app/ are 0700, so nothing below them is
- * reachable by other host users; .env and release.json are 0600. Subdirectories inside a release and
- * in app/ are 0755 and files keep their (group/other-write stripped) mode, because Docker bind-mounts
- * them into containers that may run as another user (the official haproxy image runs as `haproxy`).
- */
-
-
-
-
-/** Names the release directory keeps for itself. */
-const RESERVED = new Set(['release.json', '.env']);
-const SEP = '\x1e'; // never appears raw in JSON.stringify output
-const IMAGE_ID = /^sha256:[0-9a-f]{64}$/;
-const TIMEOUT = 120_000;
-/** A repo-relative path that is safe to place under a release directory and to pass through `read -r`. */
-function checkReleasePath(path) {
-    if (!path || path.startsWith('/'))
-        throw new Error(`release file '${path}': must be a relative path`);
-    // eslint-disable-next-line no-control-regex
-    if (/[\x00-\x1f\x7f]/.test(path))
-        throw new Error(`release file ${JSON.stringify(path)}: control characters are not allowed in file names`);
-    if (path.split('/').some((p) => p === '' || p === '.' || p === '..'))
-        throw new Error(`release file '${path}': no '..', '.' or empty parts`);
-    if (RESERVED.has(path))
-        throw new Error(`release file '${path}': the name is reserved for handoff's own ${path} at the top of the release; move the file into a directory`);
-}
-function checkId(id) {
-    if (!isReleaseId(id))
-        throw new Error(`'${id}' is not a release id`);
-}
-const paths = (remoteDir) => ({
-    releases: posix.join(remoteDir, 'releases'),
-    release: (id) => posix.join(remoteDir, 'releases', id),
-    tmp: (id) => posix.join(remoteDir, 'releases', `.${id}.tmp`),
-    app: posix.join(remoteDir, 'app'),
-    current: posix.join(remoteDir, 'current'),
-});
-/**
- * The absolute, symlink-free remote dir: a relative input (or `~/...`) is under the deploy user's
- * home. Created 0700 when missing.
- */
-async function release_store_resolveRemoteDir(remote, remoteDirInput) {
-    const input = remoteDirInput.replace(/^~(\/|$)/, '').replace(/\/+$/, '') || '.';
-    if (input.includes('\0'))
-        throw new Error('remote_dir contains a NUL byte');
-    const cmd = `cd && umask 077 && mkdir -p ${shq(input)} && cd ${shq(input)} && (chmod 700 . 2>/dev/null || true) && pwd -P`;
-    const r = await remote.exec(cmd, { timeoutMs: 30_000 });
-    const dir = r.stdout.trim().split('\n').pop() ?? '';
-    if (!dir.startsWith('/'))
-        throw new Error(`could not resolve remote_dir '${remoteDirInput}' on the host (got '${dir}')`);
-    return dir;
-}
-/** The archive of a release: files with their parent directories, the env file and the manifest. */
-function releaseArchive(files, envFileText, manifest) {
-    const seen = new Set();
-    const dirs = new Set();
-    for (const f of files) {
-        checkReleasePath(f.path);
-        if (seen.has(f.path))
-            throw new Error(`release file '${f.path}' is listed twice`);
-        seen.add(f.path);
-        const parts = f.path.split('/');
-        for (let i = 1; i < parts.length; i++)
-            dirs.add(parts.slice(0, i).join('/'));
-    }
-    for (const d of dirs)
-        if (seen.has(d))
-            throw new Error(`release file '${d}' is also a directory of another release file`);
-    const entries = [...dirs].sort().map((d) => ({ path: d, type: 'dir', mode: 0o755 }));
-    for (const f of files)
-        entries.push({ path: f.path, type: 'file', data: f.data, mode: (f.mode ?? 0o644) & 0o755 || 0o644 });
-    entries.push({ path: '.env', type: 'file', data: Buffer.from(envFileText), mode: 0o600 });
-    entries.push({ path: 'release.json', type: 'file', data: Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), mode: 0o600 });
-    return buildTar(entries);
-}
-/**
- * Write releases/<id>/ atomically: one tar stream into releases/.<id>.tmp, then a rename. An id that
- * exists already is an error (two deploys of one sha in one second).
- */
-async function release_store_uploadRelease(remote, remoteDir, id, files, envFileText, manifest, _options = {}) {
-    checkId(id);
-    if (manifest.id !== id)
-        throw new Error(`manifest id ${manifest.id} does not match release ${id}`);
-    const tar = releaseArchive(files, envFileText, manifest);
-    const p = paths(remoteDir);
-    const T = shq(p.tmp(id));
-    const D = shq(p.release(id));
-    const script = [
-        'set -e',
-        'umask 022',
-        `mkdir -p ${shq(p.releases)}`,
-        `chmod 700 ${shq(p.releases)}`,
-        `rm -rf ${T}`,
-        `mkdir -m 700 ${T}`,
-        // -o: the deploy user owns what it extracts, whatever the archive says
-        `tar -x -o -f - -C ${T}`,
-        `chmod 700 ${T}`,
-        `if [ -e ${D} ]; then rm -rf ${T}; echo ${shq(`release ${id} exists already on the host`)} >&2; exit 17; fi`,
-        `mv ${T} ${D}`,
-    ].join('\n');
-    await remote.exec(script, { stdin: tar, timeoutMs: TIMEOUT });
-}
-/**
- * A new release with an old one's files and env (a rollback): copied on the host, with its own
- * manifest, then renamed into place.
- */
-async function release_store_copyRelease(remote, remoteDir, fromId, toId, manifest) {
-    checkId(fromId);
-    checkId(toId);
-    if (manifest.id !== toId)
-        throw new Error(`manifest id ${manifest.id} does not match release ${toId}`);
-    const p = paths(remoteDir);
-    const F = shq(p.release(fromId));
-    const T = shq(p.tmp(toId));
-    const D = shq(p.release(toId));
-    const script = [
-        'set -e',
-        'umask 022',
-        `if [ ! -d ${F} ]; then echo ${shq(`release ${fromId} is not on the host`)} >&2; exit 2; fi`,
-        `rm -rf ${T}`,
-        `cp -Rp ${F} ${T}`,
-        `chmod 700 ${T}`,
-        `rm -f ${T}/release.json`,
-        `(umask 077; cat > ${T}/release.json)`,
-        `if [ -e ${D} ]; then rm -rf ${T}; echo ${shq(`release ${toId} exists already on the host`)} >&2; exit 17; fi`,
-        `mv ${T} ${D}`,
-    ].join('\n');
-    await remote.exec(script, { stdin: `${JSON.stringify(manifest, null, 2)}\n`, timeoutMs: TIMEOUT });
-}
-/** app/.handoff-files: the files the last activation placed, so the next one can drop stale ones. */
-const FILE_LIST = '.handoff-files';
-/**
- * Make app/ hold release <id>: each file (and .env) copied to a temp name in its target directory,
- * then renamed over the old one, so directories (and the bind mounts on them) stay the same inodes.
- * A file the previously activated release placed and this one lacks is removed; directories are
- * never removed or replaced.
- */
-async function release_store_activateRelease(remote, remoteDir, id) {
-    checkId(id);
-    const p = paths(remoteDir);
-    const read = await remote.exec(`cat ${shq(posix.join(p.release(id), 'release.json'))}; printf '${SEP}'; cat ${shq(posix.join(p.app, FILE_LIST))} 2>/dev/null || true`, {
-        timeoutMs: 30_000,
-    });
-    const [manifestText, listText = ''] = read.stdout.split(SEP);
-    const manifest = parseManifest(manifestText ?? '');
-    for (const f of manifest.files)
-        checkReleasePath(f);
-    const wanted = new Set(manifest.files);
-    const previous = listText.split('\n').filter((l) => l && !wanted.has(l));
-    const ops = [
-        ...manifest.files.map((f) => `put ${f}`),
-        'put .env',
-        ...previous.filter((f) => { try {
-            checkReleasePath(f);
-            return true;
-        }
-        catch {
-            return false;
-        } }).map((f) => `del ${f}`),
-        ...manifest.files.map((f) => `list ${f}`),
-    ];
-    const S = shq(p.release(id));
-    const A = shq(p.app);
-    const script = `set -e
-umask 022
-mkdir -p ${A}
-chmod 700 ${A}
-cd ${A}
-: > ${FILE_LIST}.new
-while IFS= read -r line; do
-  op=\${line%% *}; f=\${line#* }
-  case $op in
-  put)
-    case $f in */*) d=\${f%/*};; *) d=.;; esac
-    mkdir -p "$d"
-    if [ -d "$f" ]; then echo "handoff: app/$f is a directory on the host; a release file cannot replace it" >&2; exit 20; fi
-    t="$d/.handoff-new-$$"
-    rm -f "$t"
-    cp ${S}/"$f" "$t"
-    mv -f "$t" "$f"
-    ;;
-  del)
-    if [ -f "$f" ] && [ ! -L "$f" ]; then rm -f "$f"; fi
-    ;;
-  list)
-    printf '%s\\n' "$f" >> ${FILE_LIST}.new
-    ;;
-  esac
-done
-mv -f ${FILE_LIST}.new ${FILE_LIST}`;
-    await remote.exec(script, { stdin: `${ops.join('\n')}\n`, timeoutMs: TIMEOUT });
-}
-/** Every readable manifest under releases/, oldest first, in one round trip. */
-async function release_store_listReleases(remote, remoteDir, warn) {
-    const p = paths(remoteDir);
-    const script = `cd ${shq(p.releases)} 2>/dev/null || exit 0
-for d in */; do
-  [ -f "\${d}release.json" ] || continue
-  printf '${SEP}%s\\n' "\${d%/}"
-  cat "\${d}release.json"
-done`;
-    const r = await remote.exec(script, { timeoutMs: 30_000 });
-    return parseReleaseListing(r.stdout, warn);
-}
-function parseReleaseListing(stdout, warn) {
-    const out = [];
-    for (const chunk of stdout.split(SEP).slice(1)) {
-        const nl = chunk.indexOf('\n');
-        const dir = chunk.slice(0, nl);
-        try {
-            const m = parseManifest(chunk.slice(nl + 1));
-            if (m.id !== dir)
-                throw new Error(`its id is ${m.id}`);
-            out.push(m);
-        }
-        catch (e) {
-            warn?.(`ignoring releases/${dir}/release.json: ${e.message}`);
-        }
-    }
-    return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-}
-/** The id in `current`, or undefined before the first successful deploy. */
-async function release_store_readCurrent(remote, remoteDir) {
-    const r = await remote.exec(`cat ${shq(paths(remoteDir).current)} 2>/dev/null || true`, { timeoutMs: 30_000 });
-    const id = r.stdout.trim();
-    return isReleaseId(id) ? id : undefined;
-}
-async function release_store_setCurrent(remote, remoteDir, id) {
-    checkId(id);
-    await remote.writeFile(paths(remoteDir).current, `${id}\n`, 0o600);
-}
-async function readManifest(remote, remoteDir, id) {
-    checkId(id);
-    const r = await remote.exec(`cat ${shq(posix.join(paths(remoteDir).release(id), 'release.json'))}`, { timeoutMs: 30_000 });
-    return parseManifest(r.stdout);
-}
-/** Merge `patch` into releases/<id>/release.json (atomic rewrite, 0600). The id cannot change. */
-async function release_store_updateManifest(remote, remoteDir, id, patch) {
-    const old = await readManifest(remote, remoteDir, id);
-    const next = { ...old, ...patch, id: old.id };
-    parseManifest(JSON.stringify(next)); // refuse to write a manifest we could not read back
-    await remote.writeFile(posix.join(paths(remoteDir).release(id), 'release.json'), `${JSON.stringify(next, null, 2)}\n`, 0o600);
-    return next;
-}
-/** Image IDs referenced by other projects' releases next to this one (the default layout's siblings). */
-async function siblingImageIds(remote, remoteDir) {
-    const parent = posix.dirname(remoteDir);
-    const self = posix.basename(remoteDir);
-    if (parent === remoteDir)
-        return new Set();
-    const script = `cd ${shq(parent)} 2>/dev/null || exit 0
-for f in */releases/*/release.json; do
-  case $f in ${shq(self)}/*) continue;; esac
-  [ -f "$f" ] && cat "$f"
-done; true`;
-    const r = await remote.exec(script, { timeoutMs: 30_000, check: false });
-    return new Set([...r.stdout.matchAll(/"imageId"\s*:\s*"(sha256:[0-9a-f]{64})"/g)].map((m) => m[1]));
-}
-/** Rewrite a release's manifest as `abandoned` (0600, atomic). */
-async function writeAbandoned(remote, remoteDir, m, reason) {
-    const next = { ...m, result: 'abandoned', reason };
-    await remote.writeFile(posix.join(paths(remoteDir).release(m.id), 'release.json'), `${JSON.stringify(next, null, 2)}\n`, 0o600);
-    return next;
-}
-/**
- * Under the lock no deploy of this project is in progress, so a `pending` release is one whose deploy
- * stopped before recording a result (killed, cancelled, disconnected): mark it `abandoned`, so the
- * list says so and retention prunes it like a failed one. Returns the releases as they are now and
- * the ones it marked.
- */
-async function release_store_markAbandoned(remote, remoteDir, releases, project) {
-    const marked = [];
-    const out = [];
-    for (const r of releases) {
-        if (r.result === 'pending' && r.project === project && isReleaseId(r.id)) {
-            const m = await writeAbandoned(remote, remoteDir, r, abandonedReason(r));
-            marked.push(m);
-            out.push(m);
-        }
-        else {
-            out.push(r);
-        }
-    }
-    return { releases: out, marked };
-}
-/**
- * A deploy that stops on an error before its Record phase marks its own release `abandoned` with the
- * error as the reason (it still holds the lock). Does nothing when the release is gone or recorded.
- */
-async function release_store_abandonIfPending(remote, remoteDir, id, reason) {
-    checkId(id);
-    const r = await remote.exec(`cat ${shq(posix.join(paths(remoteDir).release(id), 'release.json'))} 2>/dev/null`, { timeoutMs: 30_000, check: false });
-    if (r.code !== 0)
-        return false;
-    const m = parseManifest(r.stdout);
-    if (m.result !== 'pending')
-        return false;
-    // The first lines say what stopped it; a whole stderr belongs in the job log, not in every release list.
-    await writeAbandoned(remote, remoteDir, m, reason.length > 500 ? `${reason.slice(0, 500)}…` : reason);
-    return true;
-}
-/** One audit line per pruned release: which release, which images went, which Docker kept. */
-function release_store_pruneAuditEntries(result, at, actor, runUrl) {
-    return result.pruned.map((p) => ({
-        at,
-        kind: 'prune',
-        release: p.id,
-        sha: p.sha,
-        actor,
-        runUrl,
-        result: p.result,
-        images: p.imagesRemoved,
-        ...(p.imagesKept.length ? { detail: `Docker kept ${p.imagesKept.join(', ')}: a container uses it or it has another tag` } : {}),
-    }));
-}
-/**
- * Drop this project's releases that retention (release.ts) lets go, leftover .<id>.tmp dirs, then the
- * images only they referenced. Image candidates come only from this project's pruned manifests, minus
- * anything a kept release or a sibling project's release refers to; `docker image rm` without -f also
- * refuses images a container uses, which is fine. Call it under the lock.
- */
-async function release_store_pruneReleases(remote, remoteDir, project, keep, currentId, warn, keepFailed = KEEP_FAILED) {
-    const releases = await release_store_listReleases(remote, remoteDir, warn);
-    const current = currentId ?? (await release_store_readCurrent(remote, remoteDir));
-    const plan = retention(releases, keep, current, project, keepFailed);
-    const p = paths(remoteDir);
-    const removed = plan.prune.filter(isReleaseId);
-    await remote.exec(`cd ${shq(p.releases)} 2>/dev/null || exit 0
-${removed.length ? `rm -rf -- ${shqAll(removed)}` : ':'}
-for d in .*.tmp; do if [ -d "$d" ]; then rm -rf -- "$d"; fi; done`, { timeoutMs: TIMEOUT });
-    const siblings = plan.images.length ? await siblingImageIds(remote, remoteDir) : new Set();
-    const candidates = plan.images.filter((i) => IMAGE_ID.test(i) && !siblings.has(i));
-    const imagesRemoved = [];
-    if (candidates.length) {
-        const r = await remote.exec(`for i in ${shqAll(candidates)}; do if docker image rm "$i" >/dev/null 2>&1; then echo "$i"; fi; done; true`, {
-            timeoutMs: TIMEOUT,
-            check: false,
-        });
-        for (const line of r.stdout.split('\n'))
-            if (candidates.includes(line.trim()))
-                imagesRemoved.push(line.trim());
-    }
-    const pruned = plan.pruned
-        .filter((x) => removed.includes(x.id))
-        .map((x) => {
-        // Images another project's release pins were never candidates: not this prune's to name.
-        const images = x.images.filter((i) => candidates.includes(i));
-        return { ...x, images, imagesRemoved: images.filter((i) => imagesRemoved.includes(i)), imagesKept: images.filter((i) => !imagesRemoved.includes(i)) };
-    });
-    const kept = releases.filter((r) => r.project === project && !removed.includes(r.id));
-    return { removed, imagesRemoved, imagesKept: candidates.filter((i) => !imagesRemoved.includes(i)), pruned, kept };
-}
-
+// EXTERNAL MODULE: ./src/release.ts
+var release = __nccwpck_require__(4202);
+// EXTERNAL MODULE: ./src/release-store.ts
+var release_store = __nccwpck_require__(98);
 // EXTERNAL MODULE: ./src/lock.ts
 var lock = __nccwpck_require__(9188);
 // EXTERNAL MODULE: ./src/audit.ts
@@ -55982,13 +55347,13 @@ function inWorker(options) {
 
 /** Where a release's Compose files and env file sit on the host, and where Compose resolves paths. */
 function stackOf(remoteDir, composeFiles, base, project) {
-    const root = base === 'app' ? posix.join(remoteDir, 'app') : posix.join(remoteDir, 'releases', base.release);
+    const root = base === 'app' ? external_node_path_.posix.join(remoteDir, 'app') : external_node_path_.posix.join(remoteDir, 'releases', base.release);
     return {
         project,
-        files: composeFiles.map((f) => posix.join(root, f)),
-        envFile: posix.join(root, '.env'),
+        files: composeFiles.map((f) => external_node_path_.posix.join(root, f)),
+        envFile: external_node_path_.posix.join(root, '.env'),
         // Always the live directory: bind-mount paths, and so config hashes, are those of app/.
-        projectDirectory: posix.join(remoteDir, 'app', posix.dirname(composeFiles[0])),
+        projectDirectory: external_node_path_.posix.join(remoteDir, 'app', external_node_path_.posix.dirname(composeFiles[0])),
     };
 }
 /** Local checks: the Compose files parse, the plan's refusals, the proxy config is uploaded. */
@@ -56047,7 +55412,7 @@ function proxyConfigPath(paths, proxy, composeDir) {
     for (const v of proxy?.volumes ?? []) {
         if (v.type !== 'bind' || !v.source || v.source.startsWith('/') || v.source.startsWith('~'))
             continue;
-        const rel = posix.normalize(posix.join(composeDir, v.source));
+        const rel = external_node_path_.posix.normalize(external_node_path_.posix.join(composeDir, v.source));
         const inside = cfgs.filter((p) => p === rel || p.startsWith(`${rel}/`));
         const hit = inside.find((p) => p === rel) ?? inside.find((p) => p.endsWith('/haproxy.cfg')) ?? inside[0];
         if (hit)
@@ -56066,12 +55431,17 @@ function sshEndpoint(t) {
         pin: t.knownHosts || t.fingerprint ? { knownHosts: t.knownHosts, fingerprints: t.fingerprint ? [t.fingerprint] : undefined } : { insecure: true },
     };
 }
-/** Connect with the pinned host key (and jump host) from the inputs. */
+/** How long a dropped connection is retried before the step gives up (then the post step takes over). */
+const RECONNECT_WINDOW_MS = 90_000;
+/**
+ * Connect with the pinned host key (and jump host) from the inputs. The connection reconnects by
+ * itself when it drops (ssh/reconnect.ts); `timeline` gets a note for each reconnect.
+ */
 async function connectHost(inputs, log, options = {}) {
     if (inputs.insecureIgnoreHostKey && !inputs.knownHosts && !inputs.fingerprint) {
         log.warning('insecure_ignore_host_key: the host key is not verified; anyone between the runner and the host can impersonate it. Pin it with known_hosts or fingerprint.');
     }
-    return connect({
+    const open = () => connect({
         ...sshEndpoint(inputs),
         jump: inputs.jump ? sshEndpoint(inputs.jump) : undefined,
         connectTimeoutMs: inputs.connectTimeoutMs,
@@ -56079,16 +55449,23 @@ async function connectHost(inputs, log, options = {}) {
         maxChannels: options.maxChannels,
         log: (m) => log.info(m),
     });
+    return ReconnectingRemote.open({
+        connect: open,
+        windowMs: RECONNECT_WINDOW_MS,
+        retryFirst: options.retryFirst,
+        log: (m) => log.info(m),
+        onReconnect: ({ downMs }) => options.timeline?.add('reconnect', { detail: `connection back after ${(downMs / 1000).toFixed(1)} s` }),
+    });
 }
 /**
  * How to read a release's desired config: loaded from the release's own directory (its env files),
  * hashed as the project will run from app/ (see config-hash.ts).
  */
 function planningView(remoteDir, composeFiles, release, project) {
-    const releaseRoot = posix.join(remoteDir, 'releases', release);
+    const releaseRoot = external_node_path_.posix.join(remoteDir, 'releases', release);
     const hashAs = stackOf(remoteDir, composeFiles, { release }, project);
-    const load = { ...hashAs, projectDirectory: posix.join(releaseRoot, posix.dirname(composeFiles[0])) };
-    return { load, hashAs, relocation: { from: releaseRoot, to: posix.join(remoteDir, 'app') } };
+    const load = { ...hashAs, projectDirectory: external_node_path_.posix.join(releaseRoot, external_node_path_.posix.dirname(composeFiles[0])) };
+    return { load, hashAs, relocation: { from: releaseRoot, to: external_node_path_.posix.join(remoteDir, 'app') } };
 }
 /** The desired state of a stack on the host: resolved Compose model, config hashes, image IDs. */
 async function desiredState(s, target, routed, serving) {
@@ -56099,20 +55476,20 @@ async function desiredState(s, target, routed, serving) {
     if (target.release) {
         const view = planningView(s.remoteDir, target.composeFiles, target.release, inputs.project);
         // Compose may want the project directory to exist (empty on a first deploy).
-        await remote.exec(`mkdir -p ${shq(view.hashAs.projectDirectory)}`, { timeoutMs: 30_000 });
+        await remote.exec(`mkdir -p ${(0,quote/* shq */.h)(view.hashAs.projectDirectory)}`, { timeoutMs: 30_000 });
         config = await readDesiredConfig(remote, flavor, view.load, { hashAs: view.hashAs, relocation: view.relocation });
         loadStack = view.load;
     }
     else {
         config = await readDesiredConfig(remote, flavor, appStack);
     }
-    const model = parseCompose([{ name: 'compose config', text: config.modelText }], { interpolate: false });
+    const model = compose_parseCompose([{ name: 'compose config', text: config.modelText }], { interpolate: false });
     const ids = await resolveImages(remote, flavor, loadStack, model.services, inputs.pull, s.log, inputs.commandTimeoutMs);
-    const check = checkPolicies(model, routed, inputs.services.length ? inputs.services : undefined);
+    const check = rollout_policy_checkPolicies(model, routed, inputs.services.length ? inputs.services : undefined);
     if (check.errors.length)
         throw new Error(`the deploy was refused before any change on the host:\n- ${check.errors.join('\n- ')}`);
     // Read once: adoption and the plan both look at what runs, and nothing changes in between.
-    const running = await listProjectContainers(remote, inputs.project);
+    const running = await (0,src_containers/* listProjectContainers */.OJ)(remote, inputs.project);
     const adopt = await adoptable(s, config.hashes, serving, running);
     const desired = model.services.map((service) => {
         const configHashes = config.hashes.get(service.name);
@@ -56146,25 +55523,25 @@ function makePlan(s, desired, force, running) {
 }
 /** The gate for the proxy: HAProxy's Runtime API when it can be reached, else degraded. */
 async function proxyGate(s, model, cfgText) {
-    const proxy = findProxyService(model.services, s.inputs.proxyService);
+    const proxy = (0,config/* findProxyService */.XX)(model.services, s.inputs.proxyService);
     if (!proxy || !cfgText) {
         s.report.warnings.push('No HAProxy service found: replicas are not drained through a proxy; requests may be lost during the rollout.');
         return { gate: degradedGate };
     }
-    const projectDir = posix.join(s.remoteDir, 'app', posix.dirname(s.inputs.composeFiles[0]));
-    let where = locateRuntimeApi(proxy, cfgText, projectDir);
+    const projectDir = external_node_path_.posix.join(s.remoteDir, 'app', external_node_path_.posix.dirname(s.inputs.composeFiles[0]));
+    let where = (0,config/* locateRuntimeApi */.HG)(proxy, cfgText, projectDir);
     if (s.inputs.haproxySocket) {
         const v = s.inputs.haproxySocket;
         where = v.startsWith('tcp:')
             ? { kind: 'tcp', host: '127.0.0.1', port: Number(v.slice(4)) }
-            : { kind: 'unix', hostPath: posix.resolve(projectDir, v) };
+            : { kind: 'unix', hostPath: external_node_path_.posix.resolve(projectDir, v) };
     }
     if (where.kind === 'none') {
         s.report.warnings.push(`HAProxy's Runtime API is not reachable (${where.reason}): the rollout relies on retries and health checks only, and requests may be lost.`);
         return { gate: degradedGate, proxyService: proxy.name };
     }
     // Nothing serves before the proxy runs (a first deploy): there is nothing to drain or wait on.
-    const running = (await listProjectContainers(s.remote, s.inputs.project)).some((c) => c.service === proxy.name && c.state === 'running');
+    const running = (await (0,src_containers/* listProjectContainers */.OJ)(s.remote, s.inputs.project)).some((c) => c.service === proxy.name && c.state === 'running');
     if (!running) {
         s.log.info(`the proxy (${proxy.name}) is not running yet: nothing to drain in this deploy`);
         return { gate: degradedGate, proxyService: proxy.name };
@@ -56172,14 +55549,14 @@ async function proxyGate(s, model, cfgText) {
     const loc = where;
     const opener = () => (loc.kind === 'unix' ? s.remote.openUnixSocket(loc.hostPath) : s.remote.openTcp(loc.host, loc.port));
     return {
-        gate: new HaproxyGate({ opener, drainTimeoutMs: s.inputs.drainTimeoutMs, log: s.log, timeline: s.timeline }),
+        gate: new drain/* HaproxyGate */.D({ opener, drainTimeoutMs: s.inputs.drainTimeoutMs, log: s.log, timeline: s.timeline }),
         proxyService: proxy.name,
         opener,
     };
 }
 /** Read a file of the live app/ directory, or undefined. */
 async function readRemote(remote, path) {
-    const r = await remote.exec(`cat ${shq(path)} 2>/dev/null`, { check: false, timeoutMs: 30_000 });
+    const r = await remote.exec(`cat ${(0,quote/* shq */.h)(path)} 2>/dev/null`, { check: false, timeoutMs: 30_000 });
     return r.code === 0 ? r.stdout : undefined;
 }
 async function deploy(inputs, run, report, log = coreLog) {
@@ -56197,7 +55574,7 @@ async function deploy(inputs, run, report, log = coreLog) {
         });
     }
     const remote = await phase('Connect', async () => {
-        const r = await connectHost(inputs, log);
+        const r = await connectHost(inputs, log, { timeline });
         log.info(`connected to the host as ${inputs.username}`);
         return r;
     });
@@ -56207,21 +55584,32 @@ async function deploy(inputs, run, report, log = coreLog) {
         const remoteDir = await resolveRemoteDir(remote, inputs.remoteDir);
         const s = { cleanups: [], inputs, run, remote, flavor: facts.compose, remoteDir, timeline, log, report };
         let lockToken;
+        let lockHandle;
         await phase('Lock', async () => {
             const handle = await acquireLock(remote, remoteDir, { runId: run.runId, runUrl: run.runUrl, actor: run.actor, sha: run.sha, startedAt: new Date().toISOString() }, {
                 timeoutMs: inputs.lockTimeoutMs,
                 ttlMs: inputs.lockTtlMs,
+                heartbeatMs: DEFAULT_HEARTBEAT_MS,
                 log,
             });
+            lockHandle = handle;
             lockToken = handle.token;
             core.saveState('lock', JSON.stringify(handle));
         });
+        // A connection that comes back after a cut is used only while the lock is still ours.
+        const token = lockToken;
+        remote.setVerify(async (fresh) => {
+            if (!(await lockHeldBy(fresh, remoteDir, token)))
+                throw new Error('the deploy lock was taken over while the connection to the host was down: stopping here');
+        });
+        const heartbeat = startHeartbeat(remote, lockHandle, { log });
         try {
             await deployLocked(s, files, routed);
         }
         catch (e) {
-            // Stopped before its Record phase: say so in the release itself, while the lock is still ours.
-            if (report.releaseId) {
+            // Stopped before its Record phase: say so in the release itself, while the lock is still ours
+            // (unless the post step restores the stack: it writes what happened).
+            if (report.releaseId && !s.interrupted) {
                 await abandonIfPending(remote, remoteDir, report.releaseId, e instanceof Error ? e.message : String(e)).catch(() => false);
             }
             throw e;
@@ -56229,8 +55617,15 @@ async function deploy(inputs, run, report, log = coreLog) {
         finally {
             for (const cleanup of s.cleanups)
                 await cleanup().catch(() => { });
-            await releaseLock(remote, remoteDir, run.runId, lockToken).catch((e) => log.warning(`could not release the lock: ${String(e)}`));
-            core.saveState('lock', '');
+            await heartbeat.stop();
+            if (s.interrupted) {
+                // The lock stays held (and its heartbeat stops): the post step restores on a fresh connection, then frees it.
+                log.warning(`the deploy stopped before the stack was consistent again: the post step ${s.interrupted.previous ? `restores release ${s.interrupted.previous}` : 'cleans up'} on a fresh connection, then frees the deploy lock`);
+            }
+            else {
+                await releaseLock(remote, remoteDir, run.runId, lockToken).catch((e) => log.warning(`could not release the lock: ${String(e)}`));
+                core.saveState('lock', '');
+            }
         }
     }
     finally {
@@ -56327,6 +55722,8 @@ async function deployLocked(s, files, routed) {
             log.info('the new HAProxy config is valid');
         });
     }
+    s.interrupted = { releaseId: id, ...(current ? { previous: current } : {}) };
+    core.saveState('deploy', JSON.stringify(s.interrupted));
     await activateRelease(remote, remoteDir, id);
     const { gate, opener } = await proxyGate(s, model, newCfg);
     report.proxyDrains = gate.drains;
@@ -56386,18 +55783,7 @@ async function deployLocked(s, files, routed) {
         }
         else {
             await phase(`Rollback to ${previous.id}`, async () => {
-                timeline.add('rollback-start', { detail: previous.id });
-                await pinImages(remote, pinsOf(previous));
-                await activateRelease(remote, remoteDir, previous.id);
-                const prevStack = stackOf(remoteDir, previous.composeFiles, 'app', inputs.project);
-                const back = await desiredState({ ...s }, { composeFiles: previous.composeFiles }, routed, previous);
-                const backPlan = makePlan(s, back.desired, false, back.running);
-                log.info(renderPlan(backPlan));
-                const r = await rollOut({ remote, flavor: s.flavor, stack: prevStack, gate, timeline, log, healthTimeoutMs: inputs.healthTimeoutMs, proxyService, routedServices: new Set(routed) }, backPlan);
-                timeline.add('rollback-done', { detail: r.ok ? 'ok' : 'failed' });
-                report.rolledBack = r.ok;
-                if (!r.ok)
-                    log.error(`the rollback to ${previous.id} failed too: ${r.failure?.reason ?? ''}`);
+                report.rolledBack = await rollBackTo(s, previous, routed, { gate, proxyService });
             });
         }
     }
@@ -56437,11 +55823,32 @@ async function deployLocked(s, files, routed) {
             await appendAudit(remote, remoteDir, pruneAuditEntries(pruned, new Date().toISOString(), run.actor, run.runUrl));
         }
         report.rollbackHint = rollbackHintMarkdown(pruned?.kept ?? releases, serving);
+        s.interrupted = undefined;
+        core.saveState('deploy', '');
     });
     if (failure)
         throw failure;
     if (verdict && !verdict.passed)
         throw new Error(verdict.message);
+}
+/**
+ * Put release `previous` back: its images pinned, its files in app/, and each service rolled to it
+ * from whatever runs now (health-gated, drained through the proxy). True when every service made it.
+ */
+async function rollBackTo(s, previous, routed, proxy) {
+    const { remote, remoteDir, inputs, timeline, log } = s;
+    timeline.add('rollback-start', { detail: previous.id });
+    await images_pinImages(remote, pinsOf(previous));
+    await (0,release_store/* activateRelease */.jD)(remote, remoteDir, previous.id);
+    const prevStack = stackOf(remoteDir, previous.composeFiles, 'app', inputs.project);
+    const back = await desiredState({ ...s }, { composeFiles: previous.composeFiles }, routed, previous);
+    const backPlan = makePlan(s, back.desired, false, back.running);
+    log.info(plan_renderPlan(backPlan));
+    const r = await rollout_rollOut({ remote, flavor: s.flavor, stack: prevStack, gate: proxy.gate, timeline, log, healthTimeoutMs: inputs.healthTimeoutMs, proxyService: proxy.proxyService, routedServices: new Set(routed) }, backPlan);
+    timeline.add('rollback-done', { detail: r.ok ? 'ok' : 'failed' });
+    if (!r.ok)
+        log.error(`the rollback to ${previous.id} failed too: ${r.failure?.reason ?? ''}`);
+    return r.ok;
 }
 async function resolveServicesImages(s, model) {
     const out = {};
@@ -56475,7 +55882,7 @@ function freshReleaseId(sha, taken) {
     return id;
 }
 function routedFromCfg(cfg, target) {
-    return routedServices(cfg, Object.keys(target.services));
+    return (0,config/* routedServices */.Qs)(cfg, Object.keys(target.services));
 }
 
 
@@ -56535,6 +55942,817 @@ const g = globalThis;
 g.__filename ??= (0,external_node_url_.fileURLToPath)(import.meta.url);
 g.__dirname ??= (0,external_node_path_.dirname)((0,external_node_url_.fileURLToPath)(import.meta.url));
 g.require ??= (0,external_node_module_namespaceObject.createRequire)(import.meta.url);
+
+
+/***/ }),
+
+/***/ 9211:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   HG: () => (/* binding */ locateRuntimeApi),
+/* harmony export */   Qs: () => (/* binding */ routedServices),
+/* harmony export */   XX: () => (/* binding */ findProxyService)
+/* harmony export */ });
+/* unused harmony exports findStatsSockets, findStatsSocket, proxyServers, backendsForService, findServerStateFile */
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6760);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_0__);
+/**
+ * Pure helpers over the user's haproxy.cfg and the proxy's Compose service: where the Runtime API
+ * socket is, which Compose services the proxy routes to, and how the action reaches that socket
+ * from the host (a bind-mounted Unix socket, or a published TCP port).
+ */
+
+/** Tokenise: drop comments, track `global` / `defaults` / `backend x` / `listen x`... sections. */
+function cfgLines(cfgText) {
+    const out = [];
+    let section = '';
+    let sectionName = '';
+    for (const raw of cfgText.split('\n')) {
+        const line = raw.replace(/(^|\s)#.*$/, '').trim();
+        if (line === '')
+            continue;
+        const words = line.split(/\s+/);
+        const first = words[0];
+        if (/^(global|defaults|frontend|backend|listen|resolvers|peers|userlist|program|http-errors|ring|mailers|cache)$/.test(first)) {
+            section = first;
+            sectionName = words[1] ?? '';
+            continue;
+        }
+        out.push({ section, sectionName, words });
+    }
+    return out;
+}
+/**
+ * The stats sockets of the `global` section, admin ones first (only `level admin` may use
+ * `set server`). Addresses: `/path`, `unix@/path`, `ipv4@host:port`, `host:port`, `:port`.
+ */
+function findStatsSockets(cfgText) {
+    const found = [];
+    for (const { section, words } of cfgLines(cfgText)) {
+        if (section !== 'global' || words[0] !== 'stats' || words[1] !== 'socket' || !words[2])
+            continue;
+        const addr = words[2];
+        const levelAt = words.indexOf('level');
+        // Newer HAProxy releases default to admin; an explicit level is what we can rely on.
+        const admin = levelAt < 0 ? true : words[levelAt + 1] === 'admin';
+        const parsed = parseSocketAddress(addr, admin);
+        if (parsed)
+            found.push(parsed);
+    }
+    return found.sort((a, b) => Number(b.admin) - Number(a.admin));
+}
+/** The admin socket handoff uses, or undefined when the config declares none. */
+function findStatsSocket(cfgText) {
+    return findStatsSockets(cfgText)[0];
+}
+function parseSocketAddress(addr, admin) {
+    if (addr.startsWith('unix@'))
+        return { kind: 'unix', path: addr.slice(5), admin };
+    if (addr.startsWith('/'))
+        return { kind: 'unix', path: addr, admin };
+    const m = /^(?:(?:ipv4|ipv6|tcp|tcp4|tcp6)@)?(\[[^\]]*\]|[^:]*):(\d+)$/.exec(addr);
+    if (m)
+        return { kind: 'tcp', host: m[1].replace(/^\[|\]$/g, ''), port: Number(m[2]), admin };
+    // abns@ (abstract namespace), fd@, sockpair@: nothing the host can open.
+    return undefined;
+}
+/** Every `server` / `server-template` line of the backends and listen sections. */
+function proxyServers(cfgText) {
+    const out = [];
+    for (const { section, sectionName, words } of cfgLines(cfgText)) {
+        if (section !== 'backend' && section !== 'listen')
+            continue;
+        let keyword;
+        let addr;
+        if (words[0] === 'server') {
+            keyword = 'server';
+            addr = words[2];
+        }
+        else if (words[0] === 'server-template') {
+            // server-template <prefix> <num | range> <fqdn>[:<port>]
+            keyword = 'server-template';
+            addr = words[3];
+        }
+        else
+            continue;
+        if (!addr || !words[1])
+            continue;
+        const { host, port } = splitHostPort(addr);
+        out.push({ backend: sectionName, keyword, name: words[1], host, ...(port !== undefined ? { port } : {}) });
+    }
+    return out;
+}
+function splitHostPort(addr) {
+    const bare = addr.replace(/^[a-z0-9]+@/, '');
+    const m = /^(\[[^\]]*\]|[^:]*)(?::(\d+))?$/.exec(bare);
+    if (!m)
+        return { host: bare };
+    return { host: m[1].replace(/^\[|\]$/g, ''), ...(m[2] ? { port: Number(m[2]) } : {}) };
+}
+/**
+ * The Compose services the proxy routes to: those whose name is the host of a server line.
+ * Docker's DNS resolves the service name (and `<service>.<network>`) to all its replicas.
+ */
+function routedServices(cfgText, serviceNames) {
+    const hosts = new Set(proxyServers(cfgText).map((s) => s.host.toLowerCase()));
+    return serviceNames.filter((name) => {
+        const n = name.toLowerCase();
+        for (const h of hosts)
+            if (h === n || h.startsWith(`${n}.`))
+                return true;
+        return false;
+    });
+}
+/** The backends that hold servers for this service (for logs and for reading stats). */
+function backendsForService(cfgText, service) {
+    const n = service.toLowerCase();
+    const set = new Set(proxyServers(cfgText)
+        .filter((s) => s.host.toLowerCase() === n || s.host.toLowerCase().startsWith(`${n}.`))
+        .map((s) => s.backend));
+    return [...set];
+}
+/**
+ * The proxy service: the one named explicitly, else the one whose image mentions haproxy.
+ * Two candidates without an explicit name is an error (the user must say which).
+ */
+function findProxyService(services, explicitName) {
+    if (explicitName) {
+        const s = services.find((x) => x.name === explicitName);
+        if (!s)
+            throw new Error(`proxy service "${explicitName}" is not in the Compose files (services: ${services.map((x) => x.name).join(', ')})`);
+        return s;
+    }
+    const candidates = services.filter((s) => /haproxy/i.test(s.image ?? ''));
+    if (candidates.length > 1) {
+        throw new Error(`several services look like HAProxy (${candidates.map((s) => s.name).join(', ')}): name the proxy service explicitly`);
+    }
+    return candidates[0];
+}
+// Debian-based images link /var/run to /run: compare paths through one spelling.
+function canonicalRun(p) {
+    return p.replace(/^\/var\/run(?=\/|$)/, '/run');
+}
+/**
+ * How the action reaches the Runtime API from the host:
+ * - a Unix socket inside a bind-mounted directory: its host path (relative sources resolve
+ *   against the Compose project directory on the host);
+ * - a TCP socket published on the host: its host address and port.
+ */
+function locateRuntimeApi(proxy, cfgText, projectDirOnHost) {
+    const sockets = findStatsSockets(cfgText);
+    if (sockets.length === 0) {
+        return { kind: 'none', reason: `the HAProxy config has no "stats socket" in its global section: add "stats socket /var/run/haproxy/admin.sock mode 666 level admin" and mount /var/run/haproxy from the host` };
+    }
+    const reasons = [];
+    for (const sock of sockets) {
+        if (!sock.admin) {
+            reasons.push(`stats socket ${sock.kind === 'unix' ? sock.path : `${sock.host}:${sock.port}`} is not "level admin"`);
+            continue;
+        }
+        if (sock.kind === 'unix') {
+            const target = canonicalRun(node_path__WEBPACK_IMPORTED_MODULE_0___default().posix.normalize(sock.path));
+            let best;
+            for (const v of proxy.volumes) {
+                if (v.type !== 'bind' || !v.source)
+                    continue;
+                const t = canonicalRun(node_path__WEBPACK_IMPORTED_MODULE_0___default().posix.normalize(v.target)).replace(/\/+$/, '');
+                if ((target === t || target.startsWith(`${t}/`)) && (!best || t.length > best.target.length))
+                    best = { source: v.source, target: t };
+            }
+            if (!best) {
+                reasons.push(`the admin socket ${sock.path} is not inside a bind mount of service "${proxy.name}": mount its directory from the host (e.g. ./run:${node_path__WEBPACK_IMPORTED_MODULE_0___default().posix.dirname(sock.path)})`);
+                continue;
+            }
+            if (best.source.startsWith('~')) {
+                reasons.push(`the bind mount source ${best.source} of service "${proxy.name}" starts with ~: use a path relative to the Compose file`);
+                continue;
+            }
+            const hostDir = node_path__WEBPACK_IMPORTED_MODULE_0___default().posix.resolve(projectDirOnHost, best.source);
+            return { kind: 'unix', hostPath: node_path__WEBPACK_IMPORTED_MODULE_0___default().posix.join(hostDir, target.slice(best.target.length)) };
+        }
+        if (sock.host === '127.0.0.1' || sock.host === 'localhost' || sock.host === '::1') {
+            reasons.push(`stats socket ${sock.host}:${sock.port} listens on the container's loopback: publishing it cannot reach it (bind it to 0.0.0.0 or use a Unix socket)`);
+            continue;
+        }
+        const pub = proxy.ports.find((p) => String(p.target) === String(sock.port) && (p.protocol ?? 'tcp') === 'tcp');
+        if (!pub || pub.published === undefined || !/^\d+$/.test(pub.published)) {
+            reasons.push(`stats socket port ${sock.port} is not published on a fixed host port by service "${proxy.name}" (e.g. "127.0.0.1:${sock.port}:${sock.port}")`);
+            continue;
+        }
+        const host = !pub.hostIp || pub.hostIp === '0.0.0.0' || pub.hostIp === '::' ? '127.0.0.1' : pub.hostIp;
+        return { kind: 'tcp', host, port: Number(pub.published) };
+    }
+    return { kind: 'none', reason: reasons.join('; ') };
+}
+/**
+ * The container path of the server-state file (global `server-state-file`, relative to
+ * `server-state-base` when it is not absolute), or undefined when the config keeps no state file.
+ */
+function findServerStateFile(cfgText) {
+    let file;
+    let base;
+    for (const line of cfgLines(cfgText)) {
+        if (line.section !== 'global')
+            continue;
+        if (line.words[0] === 'server-state-file')
+            file = line.words[1];
+        if (line.words[0] === 'server-state-base')
+            base = line.words[1];
+    }
+    if (!file)
+        return undefined;
+    return file.startsWith('/') || !base ? file : path.posix.join(base, file);
+}
+
+
+/***/ }),
+
+/***/ 7927:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   D: () => (/* binding */ HaproxyGate)
+/* harmony export */ });
+/* harmony import */ var _runtime_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1641);
+/* harmony import */ var _stats_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6118);
+
+
+const quiet = { info() { }, warning() { } };
+class HaproxyGate {
+    drains = true;
+    api;
+    drainTimeoutMs;
+    pollMs;
+    releaseTimeoutMs;
+    log;
+    timeline;
+    /** Replica id → the slots drained for it, until release. */
+    drained = new Map();
+    /** Service → empty slots put in maint by park(), until unpark(). */
+    parked = new Map();
+    /** Every slot this gate put in maint (parked or drained): a new replica landing there is routine. */
+    maintByUs = new Set();
+    constructor(options) {
+        this.api = new _runtime_js__WEBPACK_IMPORTED_MODULE_0__/* .RuntimeApi */ .n(options.opener, { timeoutMs: options.commandTimeoutMs ?? 10_000 });
+        this.drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
+        this.pollMs = options.pollMs ?? 250;
+        this.releaseTimeoutMs = options.releaseTimeoutMs ?? 10_000;
+        this.log = options.log ?? quiet;
+        this.timeline = options.timeline;
+    }
+    /**
+     * HAProxy 2.6 sends traffic to a slot as soon as DNS fills it, before its first health check: an
+     * app that is not ready (or never will be) would answer real requests. So the empty slots of the
+     * service's backends go to maint first; DNS fills one with the new replica's IP and it stays out
+     * of rotation (the maint-slot "trap", used on purpose) until waitUp, called once Docker says the
+     * replica is healthy, sets it ready.
+     */
+    async park(service, current) {
+        const states = await this.api.showServersState();
+        const backends = new Set(current.flatMap((r) => (0,_stats_js__WEBPACK_IMPORTED_MODULE_1__/* .slotsForAddress */ .HO)(states, r.ip).map((s) => s.backend)));
+        if (backends.size === 0)
+            return;
+        const parked = this.parked.get(service) ?? [];
+        for (const s of states) {
+            if (!backends.has(s.backend) || (0,_stats_js__WEBPACK_IMPORTED_MODULE_1__/* .hasAddress */ .hs)(s) || (0,_stats_js__WEBPACK_IMPORTED_MODULE_1__/* .isForcedMaint */ .bq)(s))
+                continue;
+            await this.api.setServerState(s.backend, s.server, 'maint');
+            this.maintByUs.add(`${s.backend}/${s.server}`);
+            parked.push({ backend: s.backend, server: s.server });
+        }
+        this.parked.set(service, parked);
+        if (parked.length)
+            this.log.info(`HAProxy: ${parked.length} empty ${service} slot(s) parked in maint: a new replica gets traffic only once it is healthy`);
+    }
+    async unpark(service) {
+        const parked = this.parked.get(service) ?? [];
+        this.parked.delete(service);
+        if (parked.length === 0)
+            return;
+        const states = await this.api.showServersState();
+        for (const p of parked) {
+            const now = states.find((s) => s.backend === p.backend && s.server === p.server);
+            // A slot that holds an address now is a replica's: waitUp or release decided its state.
+            if (now && (0,_stats_js__WEBPACK_IMPORTED_MODULE_1__/* .isForcedMaint */ .bq)(now) && !(0,_stats_js__WEBPACK_IMPORTED_MODULE_1__/* .hasAddress */ .hs)(now))
+                await this.api.setServerState(p.backend, p.server, 'ready');
+        }
+    }
+    async waitUp(service, replicas, deadline) {
+        const pending = new Map(replicas.map((r) => [r.id, r]));
+        let last = [];
+        for (;;) {
+            last = await this.api.showServersState();
+            for (const r of [...pending.values()]) {
+                const slots = (0,_stats_js__WEBPACK_IMPORTED_MODULE_1__/* .slotsForAddress */ .HO)(last, r.ip);
+                for (const slot of slots) {
+                    // The trap: DNS handed this new replica's IP to a slot we (or someone) put in maint
+                    // earlier. A valid DNS answer clears only the DNS bit, so the slot would stay out of
+                    // rotation forever. Put it back.
+                    if ((0,_stats_js__WEBPACK_IMPORTED_MODULE_1__/* .isForcedMaint */ .bq)(slot)) {
+                        // Routine when the slot is one this gate parked or drained (every rollout); worth a
+                        // warning only when someone else put it in maint.
+                        const ours = this.maintByUs.has(`${slot.backend}/${slot.server}`);
+                        (ours ? this.log.info : this.log.warning).call(this.log, ours
+                            ? `HAProxy: ${service} replica ${r.name} (${r.ip}) landed in ${slot.backend}/${slot.server}, parked by handoff: healthy, so setting it ready`
+                            : `HAProxy: ${service} replica ${r.name} (${r.ip}) landed in ${slot.backend}/${slot.server}, which someone put in maintenance (${(0,_stats_js__WEBPACK_IMPORTED_MODULE_1__/* .describeAdminState */ .WG)(slot.adminState)}): setting it ready`);
+                        await this.api.setServerState(slot.backend, slot.server, 'ready');
+                        this.timeline?.add('note', { service, container: r.name, detail: `${slot.backend}/${slot.server} was in maint with a new replica's IP: set ready` });
+                    }
+                }
+                const serving = slots.find(_stats_js__WEBPACK_IMPORTED_MODULE_1__/* .isUp */ .ie);
+                if (serving) {
+                    pending.delete(r.id);
+                    this.log.info(`HAProxy: ${service} replica ${r.name} (${r.ip}) is UP in ${serving.backend}/${serving.server}`);
+                    this.timeline?.add('up-in-proxy', { service, container: r.name, detail: `${serving.backend}/${serving.server}` });
+                }
+            }
+            if (pending.size === 0)
+                return;
+            if (Date.now() >= deadline) {
+                const why = [...pending.values()].map((r) => `${r.name} (${r.ip}): ${describeSlots((0,_stats_js__WEBPACK_IMPORTED_MODULE_1__/* .slotsForAddress */ .HO)(last, r.ip))}`);
+                throw new Error(`HAProxy does not send traffic to every new ${service} replica: ${why.join('; ')}`);
+            }
+            await sleep(Math.min(this.pollMs, Math.max(0, deadline - Date.now())));
+        }
+    }
+    async drain(service, replicas) {
+        const states = await this.api.showServersState();
+        const watching = [];
+        for (const r of replicas) {
+            const slots = (0,_stats_js__WEBPACK_IMPORTED_MODULE_1__/* .slotsForAddress */ .HO)(states, r.ip).map((s) => ({ backend: s.backend, server: s.server, ip: r.ip }));
+            if (slots.length === 0) {
+                // Not in the proxy (crashed, never resolved, or already dropped by DNS): nothing to drain.
+                this.log.info(`HAProxy: ${service} replica ${r.name} (${r.ip}) holds no proxy slot: nothing to drain`);
+                continue;
+            }
+            for (const s of slots) {
+                await this.api.setServerState(s.backend, s.server, 'maint');
+                this.maintByUs.add(`${s.backend}/${s.server}`);
+            }
+            this.drained.set(r.id, [...(this.drained.get(r.id) ?? []), ...slots]);
+            const names = slots.map((s) => `${s.backend}/${s.server}`).join(', ');
+            this.log.info(`HAProxy: draining ${service} replica ${r.name} (${r.ip}): ${names} set to maint`);
+            this.timeline?.add('drain', { service, container: r.name, detail: names });
+            watching.push({ replica: r, slots });
+        }
+        if (watching.length === 0)
+            return;
+        const deadline = Date.now() + this.drainTimeoutMs;
+        let stats = [];
+        for (;;) {
+            stats = await this.api.showStat();
+            for (const w of [...watching]) {
+                if (w.slots.every((s) => activity(stats, s) === 0)) {
+                    watching.splice(watching.indexOf(w), 1);
+                    this.timeline?.add('drained', { service, container: w.replica.name });
+                    this.log.info(`HAProxy: ${service} replica ${w.replica.name} drained`);
+                }
+            }
+            if (watching.length === 0)
+                return;
+            if (Date.now() >= deadline)
+                break;
+            await sleep(Math.min(this.pollMs, Math.max(0, deadline - Date.now())));
+        }
+        for (const w of watching) {
+            const left = w.slots.map((s) => `${s.backend}/${s.server}: ${activity(stats, s)} sessions/queued`).join(', ');
+            this.log.warning(`HAProxy: ${service} replica ${w.replica.name} still busy after the ${this.drainTimeoutMs} ms drain timeout (${left}); stopping it anyway`);
+            this.timeline?.add('drained', { service, container: w.replica.name, detail: `timeout after ${this.drainTimeoutMs} ms (${left})` });
+        }
+    }
+    async release(service, replicas) {
+        const todo = [];
+        for (const r of replicas) {
+            todo.push(...(this.drained.get(r.id) ?? []));
+            this.drained.delete(r.id);
+        }
+        const deadline = Date.now() + this.releaseTimeoutMs;
+        while (todo.length > 0) {
+            const states = await this.api.showServersState();
+            for (const slot of [...todo]) {
+                const now = states.find((s) => s.backend === slot.backend && s.server === slot.server);
+                if (!now || !(0,_stats_js__WEBPACK_IMPORTED_MODULE_1__/* .isForcedMaint */ .bq)(now)) {
+                    // Gone, or already put back (waitUp does that when a new replica landed in it).
+                    todo.splice(todo.indexOf(slot), 1);
+                    continue;
+                }
+                // Wait until DNS dropped the old IP: a slot set ready while it still holds the stopped
+                // container's address would get traffic until its health check fails.
+                if (now.addr !== slot.ip) {
+                    await this.api.setServerState(slot.backend, slot.server, 'ready');
+                    this.log.info(`HAProxy: ${slot.backend}/${slot.server} released (old ${service} address ${slot.ip} gone)`);
+                    todo.splice(todo.indexOf(slot), 1);
+                }
+            }
+            if (todo.length === 0)
+                return;
+            if (Date.now() >= deadline)
+                break;
+            await sleep(Math.min(this.pollMs, Math.max(0, deadline - Date.now())));
+        }
+        // Left in maint rather than risking traffic to a dead address; waitUp puts such a slot back
+        // as soon as DNS gives it a new replica.
+        for (const slot of todo) {
+            this.log.warning(`HAProxy: ${slot.backend}/${slot.server} still holds the old ${service} address ${slot.ip} after ${this.releaseTimeoutMs} ms; leaving it in maint (check the resolvers' "hold obsolete")`);
+        }
+    }
+    /**
+     * After a deploy was cut off midway (the gate that parked and drained is gone with its process):
+     * every slot in maintenance that holds one of these serving replicas, or no address at all, is
+     * set ready. Returns the slots it put back.
+     */
+    async restore(service, serving) {
+        const states = await this.api.showServersState();
+        const ips = new Set(serving.map((r) => r.ip).filter(Boolean));
+        const backends = new Set(serving.flatMap((r) => (0,_stats_js__WEBPACK_IMPORTED_MODULE_1__/* .slotsForAddress */ .HO)(states, r.ip).map((s) => s.backend)));
+        const restored = [];
+        for (const s of states) {
+            if (!backends.has(s.backend) || !(0,_stats_js__WEBPACK_IMPORTED_MODULE_1__/* .isForcedMaint */ .bq)(s))
+                continue;
+            if ((0,_stats_js__WEBPACK_IMPORTED_MODULE_1__/* .hasAddress */ .hs)(s) && !ips.has(s.addr))
+                continue;
+            await this.api.setServerState(s.backend, s.server, 'ready');
+            restored.push(`${s.backend}/${s.server}`);
+        }
+        if (restored.length)
+            this.log.info(`HAProxy: ${service}: ${restored.length} slot(s) left in maint by the interrupted deploy set ready: ${restored.join(', ')}`);
+        return restored;
+    }
+}
+/** Sessions plus queued requests on one slot (0 when the slot is not listed: nothing can be there). */
+function activity(stats, slot) {
+    const row = stats.find((s) => s.pxname === slot.backend && s.svname === slot.server);
+    return row ? row.scur + row.qcur : 0;
+}
+function describeSlots(slots) {
+    if (slots.length === 0)
+        return 'in no slot (not resolved by the proxy yet)';
+    return slots
+        .map((s) => `${s.backend}/${s.server} ${opStateName(s.opState)} ${(0,_stats_js__WEBPACK_IMPORTED_MODULE_1__/* .describeAdminState */ .WG)(s.adminState)}${(0,_stats_js__WEBPACK_IMPORTED_MODULE_1__/* .checkPassed */ .xh)(s) ? '' : ' (health check not passed)'}`)
+        .join(', ');
+}
+function opStateName(op) {
+    const name = Object.entries(_stats_js__WEBPACK_IMPORTED_MODULE_1__/* .OpState */ .hH).find(([, v]) => v === op)?.[0];
+    return name ?? `op${op}`;
+}
+function sleep(ms) {
+    return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+
+/***/ }),
+
+/***/ 1641:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   n: () => (/* binding */ RuntimeApi)
+/* harmony export */ });
+/* unused harmony export RuntimeApiError */
+/* harmony import */ var _stats_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6118);
+
+/** HAProxy refused a command (its answer is kept: it says why). */
+class RuntimeApiError extends Error {
+    command;
+    answer;
+    constructor(command, answer) {
+        super(`HAProxy Runtime API: "${command}" failed: ${answer.trim().slice(0, 300) || '(empty answer)'}`);
+        this.command = command;
+        this.answer = answer;
+        this.name = 'RuntimeApiError';
+    }
+}
+// Names that reach a Runtime API command line: HAProxy splits on spaces and treats `;` as a
+// command separator, so anything outside this set is refused instead of escaped.
+const NAME = /^[A-Za-z0-9_.:-]+$/;
+class RuntimeApi {
+    open;
+    timeoutMs;
+    attempts;
+    constructor(open, options = {}) {
+        this.open = open;
+        this.timeoutMs = options.timeoutMs ?? 10_000;
+        this.attempts = Math.max(1, options.attempts ?? 2);
+    }
+    /** Send one command, return HAProxy's whole answer. */
+    async command(cmd) {
+        if (/[\r\n]/.test(cmd))
+            throw new Error('a Runtime API command must be a single line');
+        for (let attempt = 1;; attempt++) {
+            try {
+                return await this.once(cmd);
+            }
+            catch (e) {
+                if (attempt >= this.attempts)
+                    throw e;
+            }
+        }
+    }
+    async once(cmd) {
+        let stream;
+        let timedOut = false;
+        let timer;
+        const timeout = new Promise((_, reject) => {
+            timer = setTimeout(() => {
+                timedOut = true;
+                stream?.destroy();
+                reject(new Error(`HAProxy Runtime API: no answer to "${cmd}" within ${this.timeoutMs} ms`));
+            }, this.timeoutMs);
+        });
+        try {
+            const opening = this.open().then((s) => {
+                stream = s;
+                // Opened after we gave up: close it, nobody will read it.
+                if (timedOut)
+                    s.destroy();
+                return s;
+            });
+            opening.catch(() => { }); // a late failure to open, after the timeout, is not unhandled
+            const opened = await Promise.race([opening, timeout]);
+            return await Promise.race([exchange(opened, cmd), timeout]);
+        }
+        finally {
+            clearTimeout(timer);
+        }
+    }
+    async showStat() {
+        return (0,_stats_js__WEBPACK_IMPORTED_MODULE_0__/* .parseShowStat */ .B$)(await this.command('show stat'));
+    }
+    async showServersState(backend) {
+        if (backend !== undefined)
+            checkName(backend, 'backend');
+        const answer = await this.command(backend === undefined ? 'show servers state' : `show servers state ${backend}`);
+        // An unknown backend answers with a message instead of the version line.
+        if (!/^\s*1\s*$/m.test(answer.split('\n')[0] ?? ''))
+            throw new RuntimeApiError('show servers state', answer);
+        return (0,_stats_js__WEBPACK_IMPORTED_MODULE_0__/* .parseServersState */ .BG)(answer);
+    }
+    /** `set server BE/SRV state ready|drain|maint`: answers nothing on success. */
+    async setServerState(backend, server, state) {
+        checkName(backend, 'backend');
+        checkName(server, 'server');
+        const cmd = `set server ${backend}/${server} state ${state}`;
+        const answer = await this.command(cmd);
+        if (answer.trim() !== '')
+            throw new RuntimeApiError(cmd, answer);
+    }
+}
+function checkName(name, what) {
+    if (!NAME.test(name))
+        throw new Error(`invalid HAProxy ${what} name ${JSON.stringify(name)}`);
+}
+/** Write the command, collect everything until HAProxy closes its side. */
+function exchange(stream, cmd) {
+    return new Promise((resolve, reject) => {
+        const chunks = [];
+        let done = false;
+        const finish = (err) => {
+            if (done)
+                return;
+            done = true;
+            stream.destroy();
+            if (err)
+                reject(err);
+            // HAProxy ends every answer with a newline, even an empty one: no byte at all means the
+            // stream was cut (a dropped SSH link), not that the command succeeded.
+            else if (chunks.length === 0)
+                reject(new Error(`HAProxy Runtime API: "${cmd}": the stream closed without an answer`));
+            else
+                resolve(Buffer.concat(chunks).toString('utf8'));
+        };
+        stream.on('data', (c) => chunks.push(typeof c === 'string' ? Buffer.from(c) : c));
+        stream.on('end', () => finish());
+        stream.on('close', () => finish());
+        stream.on('error', (e) => finish(new Error(`HAProxy Runtime API: "${cmd}": ${e.message}`)));
+        // Non-interactive mode: HAProxy runs the line and closes the connection after its answer.
+        stream.write(`${cmd}\n`);
+    });
+}
+
+
+/***/ }),
+
+/***/ 6118:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   B$: () => (/* binding */ parseShowStat),
+/* harmony export */   BG: () => (/* binding */ parseServersState),
+/* harmony export */   HO: () => (/* binding */ slotsForAddress),
+/* harmony export */   WG: () => (/* binding */ describeAdminState),
+/* harmony export */   bq: () => (/* binding */ isForcedMaint),
+/* harmony export */   hH: () => (/* binding */ OpState),
+/* harmony export */   hs: () => (/* binding */ hasAddress),
+/* harmony export */   ie: () => (/* binding */ isUp),
+/* harmony export */   xh: () => (/* binding */ checkPassed)
+/* harmony export */ });
+/* unused harmony exports AdminFlag, isMaint, isDrain, isServing */
+/**
+ * Pure parsers for the HAProxy Runtime API's `show stat` (CSV) and `show servers state` output.
+ * Both are read by header names, never by column position: every HAProxy release appends columns.
+ */
+/** Parse `show stat` CSV. The first line is `# pxname,svname,...`; blank lines are ignored. */
+function parseShowStat(csv) {
+    const lines = csv.split('\n').map((l) => l.replace(/\r$/, ''));
+    const headerAt = lines.findIndex((l) => l.startsWith('# '));
+    if (headerAt < 0)
+        throw new Error(`show stat: no "# pxname,svname,..." header in ${excerpt(csv)}`);
+    const header = lines[headerAt].slice(2).split(',');
+    for (const required of ['pxname', 'svname']) {
+        if (!header.includes(required))
+            throw new Error(`show stat: header has no "${required}" column`);
+    }
+    const rows = [];
+    for (const line of lines.slice(headerAt + 1)) {
+        if (line.trim() === '' || line.startsWith('#'))
+            continue;
+        // HAProxy's CSV never quotes: names cannot contain commas and free-text fields are sanitised.
+        const cells = line.split(',');
+        const fields = {};
+        header.forEach((name, i) => {
+            if (name !== '')
+                fields[name] = cells[i] ?? '';
+        });
+        rows.push({
+            pxname: fields.pxname ?? '',
+            svname: fields.svname ?? '',
+            scur: int(fields.scur),
+            qcur: int(fields.qcur),
+            status: fields.status ?? '',
+            addr: fields.addr ?? '',
+            checkStatus: fields.check_status ?? '',
+            fields,
+        });
+    }
+    return rows;
+}
+/** srv_op_state values (enum srv_state in HAProxy's server-t.h). */
+const OpState = { STOPPED: 0, STARTING: 1, RUNNING: 2, STOPPING: 3 };
+/**
+ * srv_admin_state bits (enum srv_admin in HAProxy's include/haproxy/server-t.h, same in 2.6 to 3.x).
+ * Note the order: CMAINT is 0x04 and RMAINT (DNS) is 0x20.
+ */
+const AdminFlag = {
+    /** Forced into maintenance (`set server ... state maint`, `disable server`). */
+    FMAINT: 0x01,
+    /** Maintenance inherited from a tracked server. */
+    IMAINT: 0x02,
+    /** Maintenance from the configuration (`disabled`). */
+    CMAINT: 0x04,
+    /** Forced drain (`set server ... state drain`). */
+    FDRAIN: 0x08,
+    /** Drain inherited from a tracked server. */
+    IDRAIN: 0x10,
+    /** No address: the name did not resolve, or DNS dropped it (the free slots of a server-template). */
+    RMAINT: 0x20,
+    /** Not a state: the FQDN was changed at runtime (2.x sets it and never clears it). */
+    FQDN_CHANGED: 0x40,
+};
+const MAINT_MASK = AdminFlag.FMAINT | AdminFlag.IMAINT | AdminFlag.CMAINT | AdminFlag.RMAINT;
+const DRAIN_MASK = AdminFlag.FDRAIN | AdminFlag.IDRAIN;
+/**
+ * Parse `show servers state [backend]`: a version line (`1`), a `# be_id be_name ...` header, then
+ * one space-separated line per server. Unknown versions are refused rather than misread.
+ */
+function parseServersState(text) {
+    const lines = text.split('\n').map((l) => l.replace(/\r$/, '')).filter((l) => l.trim() !== '');
+    if (lines.length === 0)
+        throw new Error('show servers state: empty answer');
+    const version = lines[0].trim();
+    if (version !== '1')
+        throw new Error(`show servers state: unsupported format version ${JSON.stringify(version)} in ${excerpt(text)}`);
+    const headerLine = lines.find((l) => l.startsWith('#'));
+    if (!headerLine)
+        throw new Error(`show servers state: no "# be_id be_name ..." header in ${excerpt(text)}`);
+    const header = headerLine.replace(/^#\s*/, '').split(/\s+/);
+    for (const required of ['be_name', 'srv_name', 'srv_addr', 'srv_op_state', 'srv_admin_state']) {
+        if (!header.includes(required))
+            throw new Error(`show servers state: header has no "${required}" column`);
+    }
+    const out = [];
+    for (const line of lines.slice(1)) {
+        if (line.startsWith('#'))
+            continue;
+        const cells = line.trim().split(/\s+/);
+        const fields = {};
+        header.forEach((name, i) => {
+            fields[name] = cells[i] ?? '';
+        });
+        out.push({
+            backendId: int(fields.be_id),
+            backend: fields.be_name ?? '',
+            serverId: int(fields.srv_id),
+            server: fields.srv_name ?? '',
+            addr: fields.srv_addr ?? '',
+            opState: int(fields.srv_op_state),
+            adminState: int(fields.srv_admin_state),
+            fqdn: fields.srv_fqdn ?? '-',
+            port: int(fields.srv_port),
+            fields,
+        });
+    }
+    return out;
+}
+/** The slot holds an address (`-` in 2.4+, `0.0.0.0` in older releases, when it has none). */
+function hasAddress(s) {
+    return s.addr !== '' && s.addr !== '-' && s.addr !== '0.0.0.0' && s.addr !== '::';
+}
+/** In maintenance for any reason (forced, inherited, configured, or no address). */
+function isMaint(s) {
+    return (s.adminState & MAINT_MASK) !== 0;
+}
+/** Put in maintenance by hand (the Runtime API): DNS never clears this bit. */
+function isForcedMaint(s) {
+    return (s.adminState & AdminFlag.FMAINT) !== 0;
+}
+function isDrain(s) {
+    return (s.adminState & DRAIN_MASK) !== 0;
+}
+/** The slot takes new traffic: running, with no maintenance or drain bit. */
+function isServing(s) {
+    return s.opState === OpState.RUNNING && !isMaint(s) && !isDrain(s);
+}
+// enum chk_result and CHK_ST_* in HAProxy's check-t.h.
+const CHK_RES_PASSED = 3;
+const CHK_ST_CONFIGURED = 0x02;
+/**
+ * The slot's last health check passed, or it has none. Needed because HAProxy marks a slot that
+ * DNS just filled as running before its first check has run.
+ */
+function checkPassed(s) {
+    const state = s.fields.srv_check_state;
+    if (state === undefined || (int(state) & CHK_ST_CONFIGURED) === 0)
+        return true;
+    return int(s.fields.srv_check_result) === CHK_RES_PASSED;
+}
+/** Serving and proven healthy by a check: what "UP in the proxy" means for a new replica. */
+function isUp(s) {
+    return isServing(s) && checkPassed(s);
+}
+/** Names the admin bits that are set, for logs: e.g. `FMAINT|RMAINT`, or `READY`. */
+function describeAdminState(adminState) {
+    const names = Object.entries(AdminFlag)
+        .filter(([, bit]) => (adminState & bit) !== 0)
+        .map(([name]) => name);
+    return names.length ? names.join('|') : 'READY';
+}
+/** The slots holding this IP (a drained slot and a fresh one can briefly share an address). Pure. */
+function slotsForAddress(states, ip, backend) {
+    return states.filter((s) => s.addr === ip && (backend === undefined || s.backend === backend));
+}
+function int(v) {
+    const n = Number.parseInt(v ?? '', 10);
+    return Number.isFinite(n) ? n : 0;
+}
+function excerpt(s) {
+    const t = s.trim();
+    return JSON.stringify(t.length > 120 ? `${t.slice(0, 120)}…` : t);
+}
+
+
+/***/ }),
+
+/***/ 2237:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   a: () => (/* binding */ readHostFacts)
+/* harmony export */ });
+/* unused harmony export parseHostFacts */
+// Markers keep the parse independent of whatever the login shell prints around the output.
+// Both flavors are looked up: a host may have both (v1 kept beside the v2 plugin).
+const FACTS_SCRIPT = [
+    'printf "docker=%s\\n" "$(docker version --format "{{.Server.Version}}" 2>&1 | tail -n 1)"',
+    'if v=$(docker compose version --short 2>/dev/null); then printf "compose=v2 %s\\n" "$v"; fi',
+    'if v=$(docker-compose version --short 2>/dev/null); then printf "compose=v1 %s\\n" "$v"; fi',
+    'echo "compose=none"',
+].join('\n');
+function parseHostFacts(stdout, username, prefer = 'auto') {
+    const docker = /^docker=(.*)$/m.exec(stdout)?.[1]?.trim() ?? '';
+    const found = [...stdout.matchAll(/^compose=(v1|v2)\s*(\S*)/gm)].map((m) => ({ flavor: m[1], version: m[2] ?? '' }));
+    // v2 first when both are there: v1 is end-of-life.
+    const compose = prefer === 'auto' ? (found.find((f) => f.flavor === 'v2') ?? found[0]) : found.find((f) => f.flavor === prefer);
+    if (!/^\d+\.\d+/.test(docker)) {
+        if (/permission denied/i.test(docker)) {
+            throw new Error(`user '${username}' cannot reach the Docker engine (permission denied on docker.sock): add it to the docker group (sudo usermod -aG docker ${username}) and reconnect`);
+        }
+        throw new Error(`Docker is not usable on the host: ${docker || 'no docker command'}. Install the Docker engine and make sure it is running.`);
+    }
+    if (!compose && prefer !== 'auto') {
+        const other = found[0] ? ` (the host has Compose ${found[0].flavor} ${found[0].version}: set compose: ${found[0].flavor} or auto)` : '';
+        const cmd = prefer === 'v2' ? '`docker compose` (the Compose v2 plugin)' : '`docker-compose` (Compose v1)';
+        throw new Error(`input 'compose' asks for ${prefer}, but ${cmd} does not work on the host${other}`);
+    }
+    if (!compose) {
+        throw new Error('neither `docker compose` (v2) nor `docker-compose` (v1) works on the host: install the Compose plugin (docker-compose-plugin) or docker-compose');
+    }
+    return { dockerVersion: docker, compose: compose.flavor, composeVersion: compose.version.replace(/^v/, '') };
+}
+async function readHostFacts(remote, username, prefer = 'auto') {
+    const r = await remote.exec(FACTS_SCRIPT, { check: false, timeoutMs: 60_000 });
+    return parseHostFacts(r.stdout, username, prefer);
+}
 
 
 /***/ }),
@@ -56845,9 +57063,11 @@ function secretsOf(inputs) {
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   C6: () => (/* binding */ lockHeldBy),
+/* harmony export */   tI: () => (/* binding */ startHeartbeat),
 /* harmony export */   x_: () => (/* binding */ releaseLock)
 /* harmony export */ });
-/* unused harmony exports lockDecision, describeOwner, LockTimeoutError, acquireLock */
+/* unused harmony exports DEFAULT_HEARTBEAT_MS, heartbeatStaleMs, lockDecision, describeOwner, LockTimeoutError, acquireLock */
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7598);
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_0__);
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6760);
@@ -56865,6 +57085,11 @@ function secretsOf(inputs) {
  * a takeover re-checks, inside it, that the lock is still the very one it judged stale (same inode,
  * same owner.json), so two waiters can never both take over, and a release never removes a lock
  * someone took over in between. Plain acquirers only ever `mkdir lock`, which cannot disturb a held lock.
+ *
+ * A holder that records `heartbeatMs` in owner.json promises to refresh owner.json's mtime that often
+ * (startHeartbeat); once it has been silent for max(4 beats, 60s) it is gone (a killed runner, a cut
+ * network) and is taken over without waiting for lock_ttl. A holder that comes back finds the lock no
+ * longer holds its token and reports the heartbeat lost.
  */
 
 
@@ -56872,10 +57097,25 @@ function secretsOf(inputs) {
 
 /** A lock dir without owner.json is normal for a moment (mkdir, then write); after this it is debris. */
 const OWNERLESS_GRACE_MS = 60_000;
+const DEFAULT_HEARTBEAT_MS = 15_000;
+/** Silence shorter than this is never taken for a dead holder: a slow host or a brief reconnect is not death. */
+const MIN_STALE_MS = 60_000;
+/** How long a holder beating every `heartbeatMs` may stay silent before it counts as gone. */
+function heartbeatStaleMs(heartbeatMs) {
+    return Math.max(4 * heartbeatMs, MIN_STALE_MS);
+}
+/**
+ * `held.ageMs` is measured from owner.json's mtime, which a beating holder keeps fresh; so for a
+ * heartbeat holder it is the time since its last beat.
+ */
 function lockDecision(held, ttlMs) {
     if (!held.owner) {
         const limit = Math.min(ttlMs, OWNERLESS_GRACE_MS);
         return held.ageMs > limit ? { action: 'take-over', reason: `the lock has no owner.json and is ${fmt(held.ageMs)} old` } : { action: 'wait' };
+    }
+    const hb = held.owner.heartbeatMs;
+    if (hb !== undefined && held.ageMs > heartbeatStaleMs(hb)) {
+        return { action: 'take-over', reason: `its heartbeat stopped ${fmt(held.ageMs)} ago (beats every ${fmt(hb)})` };
     }
     if (held.ageMs > ttlMs)
         return { action: 'take-over', reason: `it is ${fmt(held.ageMs)} old, past lock_ttl (${fmt(ttlMs)})` };
@@ -56899,7 +57139,7 @@ class LockTimeoutError extends Error {
     owner;
     constructor(lockDir, owner, waitedMs) {
         super(`the deploy lock ${lockDir} is held by ${describeOwner(owner)}; waited ${fmt(waitedMs)} (lock_timeout). ` +
-            `A lock older than lock_ttl is taken over automatically; to free it now, remove ${lockDir} on the host.`);
+            `A lock older than lock_ttl${owner?.heartbeatMs ? ` (or whose heartbeat stops for ${fmt(heartbeatStaleMs(owner.heartbeatMs))})` : ''} is taken over automatically; to free it now, remove ${lockDir} on the host.`);
         this.lockDir = lockDir;
         this.owner = owner;
         this.name = 'LockTimeoutError';
@@ -56916,6 +57156,7 @@ function parseOwner(text) {
                 sha: String(o.sha ?? ''),
                 startedAt: String(o.startedAt ?? ''),
                 ...(typeof o.token === 'string' ? { token: o.token } : {}),
+                ...(typeof o.heartbeatMs === 'number' && Number.isFinite(o.heartbeatMs) && o.heartbeatMs > 0 ? { heartbeatMs: o.heartbeatMs } : {}),
             };
         }
     }
@@ -56927,6 +57168,8 @@ function parseOwner(text) {
 const SEP = '\x1e';
 /** Write stdin to $1/owner.json via a temp file, so owner.json is never seen half-written. */
 const WRITE_OWNER = (dir) => `(umask 077; cat > ${dir}/.owner.tmp) && mv -f ${dir}/.owner.tmp ${dir}/owner.json`;
+/** The mtime the age is measured from: owner.json's, or the lock dir's without one. */
+const AGE_MTIME = (L) => `$(if [ -f ${L}/owner.json ]; then stat -c %Y ${L}/owner.json; else stat -c %Y ${L}; fi 2>/dev/null)`;
 function tryScript(L, dir) {
     return `if err=$(mkdir ${L} 2>&1); then
   if ${WRITE_OWNER(L)}; then echo ACQUIRED; else rm -rf ${L}; echo "FAIL could not write owner.json"; fi
@@ -56939,7 +57182,7 @@ fi
 echo HELD
 printf 'now=%s\\n' "$(date +%s)"
 printf 'ino=%s\\n' "$(stat -c %i ${L} 2>/dev/null)"
-if [ -f ${L}/owner.json ]; then printf 'mtime=%s\\n' "$(stat -c %Y ${L}/owner.json 2>/dev/null)"; else printf 'mtime=%s\\n' "$(stat -c %Y ${L} 2>/dev/null)"; fi
+printf 'mtime=%s\\n' "${AGE_MTIME(L)}"
 printf '${SEP}'
 cat ${L}/owner.json 2>/dev/null
 true`;
@@ -56954,8 +57197,9 @@ fi
 ${body}
 rmdir ${M}`;
 }
-function takeoverScript(L, M, ino, raw) {
-    return underMutex(M, `if [ "$(stat -c %i ${L} 2>/dev/null)" = ${shq(ino)} ] && [ "$(cat ${L}/owner.json 2>/dev/null)" = ${shq(raw.replace(/\n+$/, ''))} ]; then
+/** Same inode, same owner.json and same mtime: a holder that beat since we looked keeps its lock. */
+function takeoverScript(L, M, ino, mtime, raw) {
+    return underMutex(M, `if [ "$(stat -c %i ${L} 2>/dev/null)" = ${shq(ino)} ] && [ "${AGE_MTIME(L)}" = ${shq(mtime)} ] && [ "$(cat ${L}/owner.json 2>/dev/null)" = ${shq(raw.replace(/\n+$/, ''))} ]; then
   if rm -rf ${L} && mkdir ${L} 2>/dev/null && ${WRITE_OWNER(L)}; then echo TAKEN; else echo LOST; fi
 else
   echo CHANGED
@@ -56969,24 +57213,72 @@ function logger(log) {
         return { info: log, warning: (m) => log(`warning: ${m}`) };
     return { info: (m) => log.info(m), warning: (m) => log.warning(m) };
 }
+/**
+ * A command whose answer never came (the connection dropped, the remote reconnects by itself) is
+ * tried again this many times in all; every script here is safe to repeat.
+ */
+const EXEC_ATTEMPTS = 4;
+/** By name, so this module stays free of ssh2: a remote that already spent its reconnect window, or a host that refuses us, will not answer a repeat. */
+const FINAL_ERRORS = new Set(['ReconnectFailedError', 'HostKeyMismatchError', 'SshAuthError', 'PrivateKeyError']);
+const isFinal = (e) => e instanceof Error && FINAL_ERRORS.has(e.name);
+/** remote.exec, with a lost answer tried again after a growing pause (1s, 2s, 4s; at most pollMs). */
+async function execRepeatable(remote, command, stdin, pauseMs, onRetry) {
+    for (let attempt = 1;; attempt++) {
+        try {
+            return (await remote.exec(command, { ...(stdin !== undefined ? { stdin } : {}), timeoutMs: 30_000 })).stdout;
+        }
+        catch (e) {
+            if (attempt >= EXEC_ATTEMPTS || isFinal(e))
+                throw e;
+            onRetry(e);
+            await sleep(Math.min(pauseMs, 1000 * 2 ** (attempt - 1)));
+        }
+    }
+}
+const errText = (e) => (e instanceof Error ? e.message : String(e)).split('\n')[0];
 async function acquireLock(remote, remoteDir, owner, options) {
     const log = logger(options.log);
     const pollMs = options.pollMs ?? 5000;
     const lockDir = posix.join(remoteDir, 'lock');
     const L = shq(lockDir);
     const M = shq(posix.join(remoteDir, 'lock.takeover'));
-    const token = randomBytes(12).toString('hex');
-    const mine = { ...owner, token };
+    const token = options.token ?? randomBytes(12).toString('hex');
+    const hb = options.heartbeatMs;
+    const mine = { ...owner, token, ...(hb !== undefined ? { heartbeatMs: hb } : {}) };
     const stdin = `${JSON.stringify(mine)}\n`;
+    const handle = (takenOver) => ({
+        remoteDir,
+        runId: owner.runId,
+        token,
+        ...(hb !== undefined ? { heartbeatMs: hb } : {}),
+        ...(takenOver ? { takenOver } : {}),
+    });
+    const onRetry = (e) => log.info(`the host did not answer the lock command (${errText(e)}); trying again`);
     const started = Date.now();
     const deadline = started + options.timeoutMs;
     let lastHolder;
     let lastLog = 0;
+    // A takeover whose answer was lost: if the lock turns out ours, it was this takeover that won.
+    let pendingTakeover;
+    let lostTakeovers = 0;
+    const tookOver = async (held, reason) => {
+        log.warning(`took over the deploy lock from ${describeOwner(held.owner)}: ${reason}`);
+        await appendAudit(remote, remoteDir, {
+            at: new Date().toISOString(),
+            kind: 'lock-takeover',
+            sha: owner.sha,
+            actor: owner.actor,
+            runUrl: owner.runUrl,
+            result: 'taken-over',
+            detail: `from ${describeOwner(held.owner)}: ${reason}`,
+        }).catch((e) => log.warning(`could not write the audit log: ${String(e)}`));
+        return handle(held.owner);
+    };
     for (;;) {
-        const r = await remote.exec(tryScript(L, shq(remoteDir)), { stdin, timeoutMs: 30_000 });
-        const [head = '', raw = ''] = r.stdout.split(SEP);
+        const out = await execRepeatable(remote, tryScript(L, shq(remoteDir)), stdin, pollMs, onRetry);
+        const [head = '', raw = ''] = out.split(SEP);
         if (/^ACQUIRED$/m.test(head))
-            return { remoteDir, runId: owner.runId, token };
+            return handle();
         if (/^FAIL/m.test(head))
             throw new Error(`cannot create the deploy lock ${lockDir}: ${head.replace(/^FAIL\s*/m, '').trim()}`);
         if (/^RETRY$/m.test(head)) {
@@ -56995,27 +57287,37 @@ async function acquireLock(remote, remoteDir, owner, options) {
         else {
             const field = (k) => new RegExp(`^${k}=(\\d*)$`, 'm').exec(head)?.[1] ?? '';
             const now = Number(field('now'));
-            const mtime = Number(field('mtime') || field('now'));
+            const mtimeText = field('mtime');
+            const mtime = Number(mtimeText || field('now'));
             const ino = field('ino');
             const held = { owner: parseOwner(raw), ageMs: Math.max(0, (now - mtime) * 1000) };
+            if (held.owner?.token === token) {
+                // An earlier attempt of ours created it and its answer was lost.
+                if (pendingTakeover)
+                    return tookOver(pendingTakeover.held, pendingTakeover.reason);
+                log.info('the deploy lock is already ours (the answer to an earlier attempt was lost)');
+                return handle();
+            }
+            pendingTakeover = undefined;
             lastHolder = held.owner;
             const decision = lockDecision(held, options.ttlMs);
             if (decision.action === 'take-over' && ino) {
-                const t = await remote.exec(takeoverScript(L, M, ino, raw), { stdin, timeoutMs: 30_000 });
-                if (/^TAKEN$/m.test(t.stdout)) {
-                    log.warning(`took over the deploy lock from ${describeOwner(held.owner)}: ${decision.reason}`);
-                    await appendAudit(remote, remoteDir, {
-                        at: new Date().toISOString(),
-                        kind: 'lock-takeover',
-                        sha: owner.sha,
-                        actor: owner.actor,
-                        runUrl: owner.runUrl,
-                        result: 'taken-over',
-                        detail: `from ${describeOwner(held.owner)}: ${decision.reason}`,
-                    }).catch((e) => log.warning(`could not write the audit log: ${String(e)}`));
-                    return { remoteDir, runId: owner.runId, token, ...(held.owner ? { takenOver: held.owner } : {}) };
+                // Not repeated blindly: a repeat of a takeover that won would answer CHANGED. The next look
+                // tells instead (our token: it won).
+                let t;
+                try {
+                    t = (await remote.exec(takeoverScript(L, M, ino, mtimeText, raw), { stdin, timeoutMs: 30_000, repeatable: false })).stdout;
                 }
-                // someone else moved first: look again after the poll interval
+                catch (e) {
+                    if (++lostTakeovers >= EXEC_ATTEMPTS || isFinal(e))
+                        throw e;
+                    onRetry(e);
+                    pendingTakeover = { held, reason: decision.reason };
+                    continue;
+                }
+                if (/^TAKEN$/m.test(t))
+                    return tookOver(held, decision.reason);
+                // someone else moved first (or the holder beat since we looked): look again after the poll interval
             }
             else if (!held.owner && held.ageMs < 10_000 && Date.now() + 500 < deadline) {
                 // The holder created the directory a moment ago and is writing owner.json: look again
@@ -57031,12 +57333,13 @@ async function acquireLock(remote, remoteDir, owner, options) {
         const left = deadline - Date.now();
         if (left <= 0)
             throw new LockTimeoutError(lockDir, lastHolder, Date.now() - started);
-        await sleep(Math.min(pollMs, left));
+        await sleep(Math.max(0, Math.min(pollMs, left)));
     }
 }
 /**
  * Remove the lock only if we hold it (owner.json names our run, and our token when given). Safe to
- * call twice (the main step and the post step).
+ * call twice (the main step and the post step), and to repeat after a lost answer: the repeat finds
+ * the lock gone ('not-held'), or someone else's ('not-ours'), and removes nothing of theirs.
  */
 async function releaseLock(remote, remoteDir, runId, token) {
     const L = (0,_quote_js__WEBPACK_IMPORTED_MODULE_3__/* .shq */ .h)(node_path__WEBPACK_IMPORTED_MODULE_1__.posix.join(remoteDir, 'lock'));
@@ -57050,16 +57353,100 @@ else
   esac
 fi`;
     for (let i = 0; i < 50; i++) {
-        const r = await remote.exec(underMutex(M, body), { timeoutMs: 30_000 });
-        if (/^RELEASED$/m.test(r.stdout))
+        const out = await execRepeatable(remote, underMutex(M, body), undefined, 2000, () => { });
+        if (/^RELEASED$/m.test(out))
             return 'released';
-        if (/^NOTHELD$/m.test(r.stdout))
+        if (/^NOTHELD$/m.test(out))
             return 'not-held';
-        if (/^NOTOURS$/m.test(r.stdout))
+        if (/^NOTOURS$/m.test(out))
             return 'not-ours';
         await sleep(200); // BUSY: a takeover is mid-flight
     }
     throw new Error('could not release the deploy lock: lock.takeover stayed busy');
+}
+/** Whether <remoteDir>/lock/owner.json still holds this token (e.g. on a fresh connection after a cut). */
+async function lockHeldBy(remote, remoteDir, token) {
+    const f = (0,_quote_js__WEBPACK_IMPORTED_MODULE_3__/* .shq */ .h)(node_path__WEBPACK_IMPORTED_MODULE_1__.posix.join(remoteDir, 'lock', 'owner.json'));
+    const r = await remote.exec(`if grep -qF ${(0,_quote_js__WEBPACK_IMPORTED_MODULE_3__/* .shq */ .h)(`"token":${JSON.stringify(token)}`)} ${f} 2>/dev/null; then echo OURS; else echo NOTOURS; fi`, { timeoutMs: 30_000 });
+    return /^OURS$/m.test(r.stdout);
+}
+/**
+ * Refreshes owner.json's mtime every intervalMs while it still holds our token, so waiters can tell
+ * a live holder from a dead one. A beat that cannot reach the host is skipped (the next tries again);
+ * only the host saying the lock is gone sets `lost`.
+ */
+function startHeartbeat(remote, handle, options = {}) {
+    const log = logger(options.log);
+    const intervalMs = options.intervalMs ?? handle.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
+    const lockDir = node_path__WEBPACK_IMPORTED_MODULE_1__.posix.join(handle.remoteDir, 'lock');
+    const f = (0,_quote_js__WEBPACK_IMPORTED_MODULE_3__/* .shq */ .h)(node_path__WEBPACK_IMPORTED_MODULE_1__.posix.join(lockDir, 'owner.json'));
+    // touch -c: never create owner.json in a lock dir someone else just made.
+    const command = `if grep -qF ${(0,_quote_js__WEBPACK_IMPORTED_MODULE_3__/* .shq */ .h)(`"token":${JSON.stringify(handle.token)}`)} ${f} 2>/dev/null; then
+  if touch -c ${f}; then echo BEAT; else echo FAIL; fi
+else
+  echo GONE; cat ${f} 2>/dev/null; true
+fi`;
+    let lost = false;
+    let lastBeatAt = Date.now();
+    let stopped = false;
+    let timer;
+    let inFlight;
+    let missed = 0;
+    const beat = async () => {
+        let out;
+        try {
+            out = (await remote.exec(command, { timeoutMs: Math.max(10_000, intervalMs) })).stdout;
+        }
+        catch (e) {
+            // Once per outage: the remote reconnects by itself and the next beat tries again.
+            if (missed++ === 0)
+                log.info(`lock heartbeat: could not reach the host (${errText(e)}); trying again every ${fmt(intervalMs)}`);
+            return;
+        }
+        if (/^BEAT$/m.test(out)) {
+            if (missed > 0)
+                log.info(`lock heartbeat: the host answers again (after ${missed} missed beat${missed === 1 ? '' : 's'})`);
+            missed = 0;
+            lastBeatAt = Date.now();
+        }
+        else if (/^GONE$/m.test(out)) {
+            lost = true;
+            const now = parseOwner(out.slice(out.indexOf('GONE') + 4));
+            const since = `our last confirmed beat was ${fmt(Date.now() - lastBeatAt)} ago`;
+            const reason = now ? `${lockDir} is now held by ${describeOwner(now)}; ${since}` : `${lockDir} is gone or no longer names us; ${since}`;
+            log.warning(`the deploy lock is no longer ours: ${reason}`);
+            options.onLost?.(reason);
+        }
+        else if (missed++ === 0) {
+            log.info(`lock heartbeat: could not refresh ${lockDir}/owner.json (${out.trim() || 'no answer'}); trying again every ${fmt(intervalMs)}`);
+        }
+    };
+    const schedule = () => {
+        if (stopped || lost)
+            return;
+        timer = setTimeout(() => {
+            inFlight = beat().finally(() => {
+                inFlight = undefined;
+                schedule();
+            });
+        }, intervalMs);
+        timer.unref();
+    };
+    schedule();
+    return {
+        async stop() {
+            stopped = true;
+            if (timer)
+                clearTimeout(timer);
+            await inFlight;
+        },
+        get lost() {
+            return lost;
+        },
+        get lastBeatAt() {
+            return lastBeatAt;
+        },
+    };
 }
 
 
@@ -57069,9 +57456,9 @@ fi`;
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   O: () => (/* binding */ phase),
 /* harmony export */   u: () => (/* binding */ coreLog)
 /* harmony export */ });
-/* unused harmony export phase */
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8261);
 /**
  * The job log: phases folded into groups, annotations for failures. A thin edge over @actions/core
@@ -57086,12 +57473,12 @@ const coreLog = {
 };
 /** Run `fn` inside a folded log group named after the phase. */
 async function phase(name, fn) {
-    core.startGroup(name);
+    _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .startGroup */ .Oh(name);
     try {
         return await fn();
     }
     finally {
-        core.endGroup();
+        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .endGroup */ .N4();
     }
 }
 
@@ -57104,14 +57491,20 @@ async function phase(name, fn) {
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9704);
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8261);
-/* harmony import */ var _deploy_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(1802);
+/* harmony import */ var _deploy_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(7232);
+/* harmony import */ var _run_context_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(3564);
 /* harmony import */ var _inputs_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(8422);
 /* harmony import */ var _log_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(5625);
 /* harmony import */ var _lock_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(9188);
+/* harmony import */ var _recover_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(9625);
 /**
- * The post step (runs on success, failure and cancellation): if the main step was killed while it
- * held the project's lock on the host, release it so the next deploy doesn't wait for the TTL.
+ * The post step (runs on success, failure and cancellation). When the main step ended while it
+ * still held the project's deploy lock, finish its job on a fresh connection: if the live stack was
+ * left midway (state `deploy`), restore the release that served before (recover.ts), then release
+ * the lock. The connection reconnects by itself, and every step is safe to repeat.
  */
+
+
 
 
 
@@ -57122,16 +57515,34 @@ async function post() {
     const state = _actions_core__WEBPACK_IMPORTED_MODULE_1__/* .getState */ .Gu('lock');
     if (!state)
         return;
-    const { remoteDir, runId, token } = JSON.parse(state);
+    const handle = JSON.parse(state);
+    const { remoteDir, runId, token } = handle;
+    const deployState = _actions_core__WEBPACK_IMPORTED_MODULE_1__/* .getState */ .Gu('deploy');
+    const interrupted = deployState ? JSON.parse(deployState) : undefined;
     const inputs = (0,_inputs_js__WEBPACK_IMPORTED_MODULE_3__/* .readInputs */ .Ko)((name) => _actions_core__WEBPACK_IMPORTED_MODULE_1__/* .getInput */ .V4(name), process.env);
     for (const s of (0,_inputs_js__WEBPACK_IMPORTED_MODULE_3__/* .secretsOf */ .Fj)(inputs))
         _actions_core__WEBPACK_IMPORTED_MODULE_1__/* .setSecret */ .Pq(s);
-    const remote = await (0,_deploy_js__WEBPACK_IMPORTED_MODULE_2__/* .connectHost */ .Zj)(inputs, _log_js__WEBPACK_IMPORTED_MODULE_4__/* .coreLog */ .u);
+    // The link that failed the main step may still be down: retry the first connection too.
+    const remote = await (0,_deploy_js__WEBPACK_IMPORTED_MODULE_2__/* .connectHost */ .Zj)(inputs, _log_js__WEBPACK_IMPORTED_MODULE_4__/* .coreLog */ .u, { retryFirst: true });
     try {
+        if (interrupted) {
+            const heartbeat = (0,_lock_js__WEBPACK_IMPORTED_MODULE_5__/* .startHeartbeat */ .tI)(remote, handle, { log: _log_js__WEBPACK_IMPORTED_MODULE_4__/* .coreLog */ .u });
+            try {
+                const result = await (0,_log_js__WEBPACK_IMPORTED_MODULE_4__/* .phase */ .O)(`Restore after the interrupted deploy of ${interrupted.releaseId}`, () => (0,_recover_js__WEBPACK_IMPORTED_MODULE_6__/* .recoverInterrupted */ .j)(remote, inputs, (0,_run_context_js__WEBPACK_IMPORTED_MODULE_7__/* .runContext */ .p)(process.env), { remoteDir, token }, interrupted, _log_js__WEBPACK_IMPORTED_MODULE_4__/* .coreLog */ .u));
+                if (result.outcome === 'restored' || result.outcome === 'nothing-to-restore')
+                    _actions_core__WEBPACK_IMPORTED_MODULE_1__/* .info */ .pq(result.message);
+                else
+                    _actions_core__WEBPACK_IMPORTED_MODULE_1__/* .warning */ .$e(result.message);
+                if (result.outcome === 'not-our-lock')
+                    return;
+            }
+            finally {
+                await heartbeat.stop();
+            }
+        }
         const outcome = await (0,_lock_js__WEBPACK_IMPORTED_MODULE_5__/* .releaseLock */ .x_)(remote, remoteDir, runId, token);
-        if (outcome !== 'released')
-            return;
-        _actions_core__WEBPACK_IMPORTED_MODULE_1__/* .info */ .pq('released the deploy lock left by the main step');
+        if (outcome === 'released')
+            _actions_core__WEBPACK_IMPORTED_MODULE_1__/* .info */ .pq('released the deploy lock left by the main step');
     }
     finally {
         await remote.close();
@@ -57141,7 +57552,7 @@ try {
     await post();
 }
 catch (e) {
-    _actions_core__WEBPACK_IMPORTED_MODULE_1__/* .warning */ .$e(`post: could not release the deploy lock: ${e instanceof Error ? e.message : String(e)}`);
+    _actions_core__WEBPACK_IMPORTED_MODULE_1__/* .warning */ .$e(`post: could not finish the interrupted deploy or release the deploy lock: ${e instanceof Error ? e.message : String(e)}`);
 }
 
 __webpack_async_result__();
@@ -57153,9 +57564,9 @@ __webpack_async_result__();
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   e: () => (/* binding */ shqAll),
 /* harmony export */   h: () => (/* binding */ shq)
 /* harmony export */ });
-/* unused harmony export shqAll */
 /**
  * The one quoting function for every value that reaches a remote shell.
  * POSIX single quotes: nothing inside is special except the quote itself,
@@ -57172,6 +57583,928 @@ function shq(value) {
 /** Quote each word and join them into one command line. */
 function shqAll(words) {
     return words.map(shq).join(' ');
+}
+
+
+/***/ }),
+
+/***/ 9625:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  j: () => (/* binding */ recoverInterrupted)
+});
+
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(6760);
+// EXTERNAL MODULE: ./src/audit.ts
+var src_audit = __nccwpck_require__(1748);
+// EXTERNAL MODULE: ./src/host.ts
+var host = __nccwpck_require__(2237);
+// EXTERNAL MODULE: ./src/lock.ts
+var src_lock = __nccwpck_require__(9188);
+// EXTERNAL MODULE: ./src/containers.ts
+var containers = __nccwpck_require__(1119);
+// EXTERNAL MODULE: ./src/haproxy/config.ts
+var config = __nccwpck_require__(9211);
+// EXTERNAL MODULE: ./src/haproxy/drain.ts
+var drain = __nccwpck_require__(7927);
+// EXTERNAL MODULE: ./src/release-store.ts
+var release_store = __nccwpck_require__(98);
+;// CONCATENATED MODULE: ./src/report.ts
+function newReport(project, mode, now = Date.now()) {
+    return { project, mode, startedAt: now, servicesUpdated: [], rolledBack: false, warnings: [], events: [] };
+}
+function durationS(r) {
+    return Math.round((((r.finishedAt ?? Date.now()) - r.startedAt) / 1000) * 10) / 10;
+}
+/** The action's outputs, as strings. */
+function reportOutputs(r) {
+    return {
+        release_id: r.releaseId ?? '',
+        previous_release_id: r.previousReleaseId ?? '',
+        services_updated: r.servicesUpdated.join(','),
+        requests_sent: String(r.probe?.sent ?? 0),
+        requests_lost: String(r.probe?.lost ?? 0),
+        requests_unmeasured: String(r.probe?.unmeasured ?? 0),
+        latency_p99_ms: r.probe?.p99Ms === undefined ? '' : String(Math.round(r.probe.p99Ms)),
+        duration_s: String(durationS(r)),
+        rolled_back: String(r.rolledBack),
+        probe_records: r.probe?.recordsPath ?? '',
+        plan: r.planJson === undefined ? '' : JSON.stringify(r.planJson),
+    };
+}
+function escapeCell(s) {
+    return s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+}
+function renderTimeline(events, origin) {
+    if (events.length === 0)
+        return '';
+    const rows = events.map((e) => `| +${((e.at - origin) / 1000).toFixed(1)} s | ${e.action} | ${escapeCell(e.service ?? '')} | ${escapeCell(e.container ?? '')} | ${escapeCell(e.detail ?? '')} |`);
+    return ['| time | event | service | container | detail |', '|---|---|---|---|---|', ...rows].join('\n');
+}
+/** The whole job summary, in markdown. */
+function renderSummary(r) {
+    const ok = !r.error;
+    const title = r.mode === 'dry-run'
+        ? `handoff: plan for ${r.project} (dry run, nothing changed)`
+        : `handoff: ${r.mode === 'rollback' ? 'rollback of' : 'deploy of'} ${r.project} ${ok ? (r.rolledBack ? 'failed and was rolled back' : 'succeeded') : 'failed'}`;
+    const out = [`## ${ok ? '✅' : '❌'} ${title}`, ''];
+    const facts = [];
+    if (r.releaseId)
+        facts.push(`| release | \`${r.releaseId}\` |`);
+    if (r.previousReleaseId)
+        facts.push(`| previous release | \`${r.previousReleaseId}\` |`);
+    facts.push(`| services updated | ${r.servicesUpdated.length ? r.servicesUpdated.join(', ') : 'none'} |`);
+    if (r.probe)
+        facts.push(`| requests sent / lost | ${r.probe.sent} / ${r.probe.lost} |`);
+    facts.push(`| duration | ${durationS(r)} s |`);
+    if (r.rolledBack)
+        facts.push('| rolled back | yes |');
+    if (r.proxyDrains === false)
+        facts.push('| proxy drain | none (no Runtime API): losses are possible |');
+    out.push('| | |', '|---|---|', ...facts, '');
+    if (r.error)
+        out.push('### Error', '', '```', r.error, '```', '');
+    if (r.warnings.length)
+        out.push('### Warnings', '', ...r.warnings.map((w) => `- ${w}`), '');
+    if (r.planMarkdown)
+        out.push('### Plan', '', r.planMarkdown, '');
+    if (r.probeMarkdown)
+        out.push('### Request-loss probe', '', r.probeMarkdown, '');
+    const timeline = renderTimeline(r.events, r.startedAt);
+    if (timeline)
+        out.push('### Rollout timeline', '', '<details><summary>events</summary>', '', timeline, '', '</details>', '');
+    if (r.rollbackHint)
+        out.push('### Roll back', '', r.rollbackHint, '');
+    return out.join('\n');
+}
+
+;// CONCATENATED MODULE: ./src/timeline.ts
+class Timeline {
+    now;
+    events = [];
+    constructor(now = Date.now) {
+        this.now = now;
+    }
+    add(action, fields = {}) {
+        const event = { at: this.now(), action, ...fields };
+        this.events.push(event);
+        return event;
+    }
+    /** The event closest in time to `at`, for naming what happened around a lost request. */
+    nearest(at) {
+        let best;
+        for (const e of this.events) {
+            if (!best || Math.abs(e.at - at) < Math.abs(best.at - at))
+                best = e;
+        }
+        return best;
+    }
+}
+
+// EXTERNAL MODULE: ./src/deploy.ts + 28 modules
+var deploy = __nccwpck_require__(7232);
+;// CONCATENATED MODULE: ./src/recover.ts
+/**
+ * Finishing an interrupted deploy (the post step): the main step ended after the live stack began
+ * to change and before the release was recorded (a network cut it could not ride out, a killed or
+ * cancelled runner). On a fresh connection, and only while the deploy lock is still this run's:
+ * roll every service back to the release that served before (its containers kept, the interrupted
+ * batch's replaced), put back the proxy slots the lost process had parked or drained, and mark the
+ * interrupted release abandoned with what happened. Every step is safe to repeat, so a post step
+ * cut in turn by the network retries on a new connection and finishes.
+ */
+
+
+
+
+
+
+
+
+
+
+
+async function recoverInterrupted(remote, inputs, run, lock, interrupted, log) {
+    const { remoteDir } = lock;
+    if (!(await (0,src_lock/* lockHeldBy */.C6)(remote, remoteDir, lock.token))) {
+        return { outcome: 'not-our-lock', message: 'the deploy lock is no longer this run\'s (taken over or freed): the stack is left to its holder' };
+    }
+    const releases = await (0,release_store/* listReleases */.tH)(remote, remoteDir);
+    const previous = interrupted.previous ? releases.find((r) => r.id === interrupted.previous) : undefined;
+    const audit = async (result, detail) => (0,src_audit/* appendAudit */.u0)(remote, remoteDir, { at: new Date().toISOString(), kind: 'rollback', release: previous?.id, sha: previous?.sha, actor: run.actor, runUrl: run.runUrl, result, detail });
+    if (!previous) {
+        const why = interrupted.previous ? `release ${interrupted.previous} is not on the host` : 'nothing served before this first deploy';
+        await (0,release_store/* abandonIfPending */.eo)(remote, remoteDir, interrupted.releaseId, `interrupted before it was recorded; not restored: ${why}`);
+        return { outcome: 'nothing-to-restore', message: `the interrupted release ${interrupted.releaseId} is marked abandoned; ${why}, so there is nothing to restore (the next deploy converges from what runs)` };
+    }
+    // The current pointer only moves when a deploy is recorded: it still names the release that served.
+    const current = await (0,release_store/* readCurrent */.cA)(remote, remoteDir);
+    if (current && current !== previous.id) {
+        return { outcome: 'nothing-to-restore', message: `release ${current} was recorded since (not ${previous.id}): nothing to restore` };
+    }
+    const facts = await (0,host/* readHostFacts */.a)(remote, inputs.username, inputs.compose);
+    const s = {
+        cleanups: [],
+        inputs,
+        run,
+        remote,
+        flavor: facts.compose,
+        remoteDir,
+        timeline: new Timeline(),
+        log,
+        report: newReport(inputs.project, 'rollback'),
+    };
+    // The previous release's proxy config says which services it routes (its files are on the host).
+    const composeDir = external_node_path_.posix.dirname(previous.composeFiles[0]);
+    const cfgPath = (0,deploy/* proxyConfigPath */.c2)(previous.files, undefined, composeDir);
+    const cfg = cfgPath ? await (0,deploy/* readRemote */.Zz)(remote, external_node_path_.posix.join(remoteDir, 'releases', previous.id, cfgPath)) : undefined;
+    const routed = cfg ? (0,deploy/* routedFromCfg */.W4)(cfg, previous) : [];
+    const { model } = await (0,deploy/* desiredState */.Iq)(s, { composeFiles: previous.composeFiles, release: previous.id }, routed, previous);
+    const proxy = await (0,deploy/* proxyGate */.QV)(s, model, cfg);
+    let ok = false;
+    let failure = '';
+    try {
+        ok = await (0,deploy/* rollBackTo */.Yt)(s, previous, routed, proxy);
+        if (!ok)
+            failure = 'a service did not come back healthy (see the log above)';
+    }
+    catch (e) {
+        failure = e instanceof Error ? e.message : String(e);
+    }
+    // Whatever the rollout did, no replica that serves may stay parked or drained.
+    if (proxy.gate instanceof drain/* HaproxyGate */.D) {
+        const running = await (0,containers/* listProjectContainers */.OJ)(remote, inputs.project);
+        const proxyName = (0,config/* findProxyService */.XX)(model.services, inputs.proxyService)?.name;
+        const networks = [...new Set(running.filter((c) => c.service === proxyName && c.state === 'running').flatMap((c) => Object.keys(c.ips)))];
+        for (const service of routed) {
+            const serving = running
+                .filter((c) => c.service === service && c.state === 'running')
+                .map((c) => ({ id: c.id, name: c.name, ip: (0,containers/* replicaIp */.AW)(c, networks) }));
+            await proxy.gate.restore(service, serving).catch((e) => log.warning(`${service}: could not put proxy slots back: ${e instanceof Error ? e.message : String(e)}`));
+        }
+    }
+    const what = ok ? `restored release ${previous.id}` : `tried to restore release ${previous.id}: ${failure}`;
+    await (0,release_store/* abandonIfPending */.eo)(remote, remoteDir, interrupted.releaseId, `interrupted before it was recorded; the post step ${what}`);
+    await audit(ok ? 'success' : 'failed', `post step after the interrupted deploy of ${interrupted.releaseId}: ${what}`);
+    return ok
+        ? { outcome: 'restored', message: `the interrupted deploy of ${interrupted.releaseId} was rolled back: release ${previous.id} serves again` }
+        : { outcome: 'restore-failed', message: `the interrupted deploy of ${interrupted.releaseId} could not be rolled back cleanly: ${failure}` };
+}
+
+
+/***/ }),
+
+/***/ 98:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   cA: () => (/* binding */ readCurrent),
+/* harmony export */   eo: () => (/* binding */ abandonIfPending),
+/* harmony export */   jD: () => (/* binding */ activateRelease),
+/* harmony export */   tH: () => (/* binding */ listReleases)
+/* harmony export */ });
+/* unused harmony exports checkReleasePath, resolveRemoteDir, releaseArchive, uploadRelease, copyRelease, parseReleaseListing, setCurrent, readManifest, updateManifest, markAbandoned, pruneAuditEntries, pruneReleases */
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6760);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var _quote_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(4519);
+/* harmony import */ var _release_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4202);
+/**
+ * The release directories on the host (layout in docs/architecture.md): upload, activate into app/,
+ * list, current, manifest updates, copy for rollbacks and pruning. Every path is absolute under the
+ * resolved remote dir and goes through shq(); per-file lists travel on stdin so a command's length
+ * does not grow with the release.
+ *
+ * Modes: the remote dir, releases/, each releases/<id>/ and app/ are 0700, so nothing below them is
+ * reachable by other host users; .env and release.json are 0600. Subdirectories inside a release and
+ * in app/ are 0755 and files keep their (group/other-write stripped) mode, because Docker bind-mounts
+ * them into containers that may run as another user (the official haproxy image runs as `haproxy`).
+ */
+
+
+
+
+/** Names the release directory keeps for itself. */
+const RESERVED = new Set(['release.json', '.env']);
+const SEP = '\x1e'; // never appears raw in JSON.stringify output
+const IMAGE_ID = /^sha256:[0-9a-f]{64}$/;
+const TIMEOUT = 120_000;
+/** A repo-relative path that is safe to place under a release directory and to pass through `read -r`. */
+function checkReleasePath(path) {
+    if (!path || path.startsWith('/'))
+        throw new Error(`release file '${path}': must be a relative path`);
+    // eslint-disable-next-line no-control-regex
+    if (/[\x00-\x1f\x7f]/.test(path))
+        throw new Error(`release file ${JSON.stringify(path)}: control characters are not allowed in file names`);
+    if (path.split('/').some((p) => p === '' || p === '.' || p === '..'))
+        throw new Error(`release file '${path}': no '..', '.' or empty parts`);
+    if (RESERVED.has(path))
+        throw new Error(`release file '${path}': the name is reserved for handoff's own ${path} at the top of the release; move the file into a directory`);
+}
+function checkId(id) {
+    if (!(0,_release_js__WEBPACK_IMPORTED_MODULE_1__/* .isReleaseId */ .F3)(id))
+        throw new Error(`'${id}' is not a release id`);
+}
+const paths = (remoteDir) => ({
+    releases: node_path__WEBPACK_IMPORTED_MODULE_0__.posix.join(remoteDir, 'releases'),
+    release: (id) => node_path__WEBPACK_IMPORTED_MODULE_0__.posix.join(remoteDir, 'releases', id),
+    tmp: (id) => node_path__WEBPACK_IMPORTED_MODULE_0__.posix.join(remoteDir, 'releases', `.${id}.tmp`),
+    app: node_path__WEBPACK_IMPORTED_MODULE_0__.posix.join(remoteDir, 'app'),
+    current: node_path__WEBPACK_IMPORTED_MODULE_0__.posix.join(remoteDir, 'current'),
+});
+/**
+ * The absolute, symlink-free remote dir: a relative input (or `~/...`) is under the deploy user's
+ * home. Created 0700 when missing.
+ */
+async function resolveRemoteDir(remote, remoteDirInput) {
+    const input = remoteDirInput.replace(/^~(\/|$)/, '').replace(/\/+$/, '') || '.';
+    if (input.includes('\0'))
+        throw new Error('remote_dir contains a NUL byte');
+    const cmd = `cd && umask 077 && mkdir -p ${shq(input)} && cd ${shq(input)} && (chmod 700 . 2>/dev/null || true) && pwd -P`;
+    const r = await remote.exec(cmd, { timeoutMs: 30_000 });
+    const dir = r.stdout.trim().split('\n').pop() ?? '';
+    if (!dir.startsWith('/'))
+        throw new Error(`could not resolve remote_dir '${remoteDirInput}' on the host (got '${dir}')`);
+    return dir;
+}
+/** The archive of a release: files with their parent directories, the env file and the manifest. */
+function releaseArchive(files, envFileText, manifest) {
+    const seen = new Set();
+    const dirs = new Set();
+    for (const f of files) {
+        checkReleasePath(f.path);
+        if (seen.has(f.path))
+            throw new Error(`release file '${f.path}' is listed twice`);
+        seen.add(f.path);
+        const parts = f.path.split('/');
+        for (let i = 1; i < parts.length; i++)
+            dirs.add(parts.slice(0, i).join('/'));
+    }
+    for (const d of dirs)
+        if (seen.has(d))
+            throw new Error(`release file '${d}' is also a directory of another release file`);
+    const entries = [...dirs].sort().map((d) => ({ path: d, type: 'dir', mode: 0o755 }));
+    for (const f of files)
+        entries.push({ path: f.path, type: 'file', data: f.data, mode: (f.mode ?? 0o644) & 0o755 || 0o644 });
+    entries.push({ path: '.env', type: 'file', data: Buffer.from(envFileText), mode: 0o600 });
+    entries.push({ path: 'release.json', type: 'file', data: Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), mode: 0o600 });
+    return buildTar(entries);
+}
+/**
+ * Write releases/<id>/ atomically: one tar stream into releases/.<id>.tmp, then a rename. An id that
+ * exists already is an error (two deploys of one sha in one second).
+ */
+async function uploadRelease(remote, remoteDir, id, files, envFileText, manifest, _options = {}) {
+    checkId(id);
+    if (manifest.id !== id)
+        throw new Error(`manifest id ${manifest.id} does not match release ${id}`);
+    const tar = releaseArchive(files, envFileText, manifest);
+    const p = paths(remoteDir);
+    const T = shq(p.tmp(id));
+    const D = shq(p.release(id));
+    const script = [
+        'set -e',
+        'umask 022',
+        `mkdir -p ${shq(p.releases)}`,
+        `chmod 700 ${shq(p.releases)}`,
+        `rm -rf ${T}`,
+        `mkdir -m 700 ${T}`,
+        // -o: the deploy user owns what it extracts, whatever the archive says
+        `tar -x -o -f - -C ${T}`,
+        `chmod 700 ${T}`,
+        // The same release already in place is this very upload, repeated after a dropped connection.
+        `if [ -e ${D} ]; then if cmp -s ${T}/release.json ${D}/release.json; then rm -rf ${T}; exit 0; fi; rm -rf ${T}; echo ${shq(`release ${id} exists already on the host`)} >&2; exit 17; fi`,
+        `mv ${T} ${D}`,
+    ].join('\n');
+    await remote.exec(script, { stdin: tar, timeoutMs: TIMEOUT });
+}
+/**
+ * A new release with an old one's files and env (a rollback): copied on the host, with its own
+ * manifest, then renamed into place.
+ */
+async function copyRelease(remote, remoteDir, fromId, toId, manifest) {
+    checkId(fromId);
+    checkId(toId);
+    if (manifest.id !== toId)
+        throw new Error(`manifest id ${manifest.id} does not match release ${toId}`);
+    const p = paths(remoteDir);
+    const F = shq(p.release(fromId));
+    const T = shq(p.tmp(toId));
+    const D = shq(p.release(toId));
+    const script = [
+        'set -e',
+        'umask 022',
+        `if [ ! -d ${F} ]; then echo ${shq(`release ${fromId} is not on the host`)} >&2; exit 2; fi`,
+        `rm -rf ${T}`,
+        `cp -Rp ${F} ${T}`,
+        `chmod 700 ${T}`,
+        `rm -f ${T}/release.json`,
+        `(umask 077; cat > ${T}/release.json)`,
+        `if [ -e ${D} ]; then if cmp -s ${T}/release.json ${D}/release.json; then rm -rf ${T}; exit 0; fi; rm -rf ${T}; echo ${shq(`release ${toId} exists already on the host`)} >&2; exit 17; fi`,
+        `mv ${T} ${D}`,
+    ].join('\n');
+    await remote.exec(script, { stdin: `${JSON.stringify(manifest, null, 2)}\n`, timeoutMs: TIMEOUT });
+}
+/** app/.handoff-files: the files the last activation placed, so the next one can drop stale ones. */
+const FILE_LIST = '.handoff-files';
+/**
+ * Make app/ hold release <id>: each file (and .env) copied to a temp name in its target directory,
+ * then renamed over the old one, so directories (and the bind mounts on them) stay the same inodes.
+ * A file the previously activated release placed and this one lacks is removed; directories are
+ * never removed or replaced.
+ */
+async function activateRelease(remote, remoteDir, id) {
+    checkId(id);
+    const p = paths(remoteDir);
+    const read = await remote.exec(`cat ${(0,_quote_js__WEBPACK_IMPORTED_MODULE_2__/* .shq */ .h)(node_path__WEBPACK_IMPORTED_MODULE_0__.posix.join(p.release(id), 'release.json'))}; printf '${SEP}'; cat ${(0,_quote_js__WEBPACK_IMPORTED_MODULE_2__/* .shq */ .h)(node_path__WEBPACK_IMPORTED_MODULE_0__.posix.join(p.app, FILE_LIST))} 2>/dev/null || true`, {
+        timeoutMs: 30_000,
+    });
+    const [manifestText, listText = ''] = read.stdout.split(SEP);
+    const manifest = (0,_release_js__WEBPACK_IMPORTED_MODULE_1__/* .parseManifest */ .Ng)(manifestText ?? '');
+    for (const f of manifest.files)
+        checkReleasePath(f);
+    const wanted = new Set(manifest.files);
+    const previous = listText.split('\n').filter((l) => l && !wanted.has(l));
+    const ops = [
+        ...manifest.files.map((f) => `put ${f}`),
+        'put .env',
+        ...previous.filter((f) => { try {
+            checkReleasePath(f);
+            return true;
+        }
+        catch {
+            return false;
+        } }).map((f) => `del ${f}`),
+        ...manifest.files.map((f) => `list ${f}`),
+    ];
+    const S = (0,_quote_js__WEBPACK_IMPORTED_MODULE_2__/* .shq */ .h)(p.release(id));
+    const A = (0,_quote_js__WEBPACK_IMPORTED_MODULE_2__/* .shq */ .h)(p.app);
+    const script = `set -e
+umask 022
+mkdir -p ${A}
+chmod 700 ${A}
+cd ${A}
+: > ${FILE_LIST}.new
+while IFS= read -r line; do
+  op=\${line%% *}; f=\${line#* }
+  case $op in
+  put)
+    case $f in */*) d=\${f%/*};; *) d=.;; esac
+    mkdir -p "$d"
+    if [ -d "$f" ]; then echo "handoff: app/$f is a directory on the host; a release file cannot replace it" >&2; exit 20; fi
+    t="$d/.handoff-new-$$"
+    rm -f "$t"
+    cp ${S}/"$f" "$t"
+    mv -f "$t" "$f"
+    ;;
+  del)
+    if [ -f "$f" ] && [ ! -L "$f" ]; then rm -f "$f"; fi
+    ;;
+  list)
+    printf '%s\\n' "$f" >> ${FILE_LIST}.new
+    ;;
+  esac
+done
+mv -f ${FILE_LIST}.new ${FILE_LIST}`;
+    await remote.exec(script, { stdin: `${ops.join('\n')}\n`, timeoutMs: TIMEOUT });
+}
+/** Every readable manifest under releases/, oldest first, in one round trip. */
+async function listReleases(remote, remoteDir, warn) {
+    const p = paths(remoteDir);
+    const script = `cd ${(0,_quote_js__WEBPACK_IMPORTED_MODULE_2__/* .shq */ .h)(p.releases)} 2>/dev/null || exit 0
+for d in */; do
+  [ -f "\${d}release.json" ] || continue
+  printf '${SEP}%s\\n' "\${d%/}"
+  cat "\${d}release.json"
+done`;
+    const r = await remote.exec(script, { timeoutMs: 30_000 });
+    return parseReleaseListing(r.stdout, warn);
+}
+function parseReleaseListing(stdout, warn) {
+    const out = [];
+    for (const chunk of stdout.split(SEP).slice(1)) {
+        const nl = chunk.indexOf('\n');
+        const dir = chunk.slice(0, nl);
+        try {
+            const m = (0,_release_js__WEBPACK_IMPORTED_MODULE_1__/* .parseManifest */ .Ng)(chunk.slice(nl + 1));
+            if (m.id !== dir)
+                throw new Error(`its id is ${m.id}`);
+            out.push(m);
+        }
+        catch (e) {
+            warn?.(`ignoring releases/${dir}/release.json: ${e.message}`);
+        }
+    }
+    return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+/** The id in `current`, or undefined before the first successful deploy. */
+async function readCurrent(remote, remoteDir) {
+    const r = await remote.exec(`cat ${(0,_quote_js__WEBPACK_IMPORTED_MODULE_2__/* .shq */ .h)(paths(remoteDir).current)} 2>/dev/null || true`, { timeoutMs: 30_000 });
+    const id = r.stdout.trim();
+    return (0,_release_js__WEBPACK_IMPORTED_MODULE_1__/* .isReleaseId */ .F3)(id) ? id : undefined;
+}
+async function setCurrent(remote, remoteDir, id) {
+    checkId(id);
+    await remote.writeFile(paths(remoteDir).current, `${id}\n`, 0o600);
+}
+async function readManifest(remote, remoteDir, id) {
+    checkId(id);
+    const r = await remote.exec(`cat ${shq(posix.join(paths(remoteDir).release(id), 'release.json'))}`, { timeoutMs: 30_000 });
+    return parseManifest(r.stdout);
+}
+/** Merge `patch` into releases/<id>/release.json (atomic rewrite, 0600). The id cannot change. */
+async function updateManifest(remote, remoteDir, id, patch) {
+    const old = await readManifest(remote, remoteDir, id);
+    const next = { ...old, ...patch, id: old.id };
+    parseManifest(JSON.stringify(next)); // refuse to write a manifest we could not read back
+    await remote.writeFile(posix.join(paths(remoteDir).release(id), 'release.json'), `${JSON.stringify(next, null, 2)}\n`, 0o600);
+    return next;
+}
+/** Image IDs referenced by other projects' releases next to this one (the default layout's siblings). */
+async function siblingImageIds(remote, remoteDir) {
+    const parent = posix.dirname(remoteDir);
+    const self = posix.basename(remoteDir);
+    if (parent === remoteDir)
+        return new Set();
+    const script = `cd ${shq(parent)} 2>/dev/null || exit 0
+for f in */releases/*/release.json; do
+  case $f in ${shq(self)}/*) continue;; esac
+  [ -f "$f" ] && cat "$f"
+done; true`;
+    const r = await remote.exec(script, { timeoutMs: 30_000, check: false });
+    return new Set([...r.stdout.matchAll(/"imageId"\s*:\s*"(sha256:[0-9a-f]{64})"/g)].map((m) => m[1]));
+}
+/** Rewrite a release's manifest as `abandoned` (0600, atomic). */
+async function writeAbandoned(remote, remoteDir, m, reason) {
+    const next = { ...m, result: 'abandoned', reason };
+    await remote.writeFile(node_path__WEBPACK_IMPORTED_MODULE_0__.posix.join(paths(remoteDir).release(m.id), 'release.json'), `${JSON.stringify(next, null, 2)}\n`, 0o600);
+    return next;
+}
+/**
+ * Under the lock no deploy of this project is in progress, so a `pending` release is one whose deploy
+ * stopped before recording a result (killed, cancelled, disconnected): mark it `abandoned`, so the
+ * list says so and retention prunes it like a failed one. Returns the releases as they are now and
+ * the ones it marked.
+ */
+async function markAbandoned(remote, remoteDir, releases, project) {
+    const marked = [];
+    const out = [];
+    for (const r of releases) {
+        if (r.result === 'pending' && r.project === project && isReleaseId(r.id)) {
+            const m = await writeAbandoned(remote, remoteDir, r, abandonedReason(r));
+            marked.push(m);
+            out.push(m);
+        }
+        else {
+            out.push(r);
+        }
+    }
+    return { releases: out, marked };
+}
+/**
+ * A deploy that stops on an error before its Record phase marks its own release `abandoned` with the
+ * error as the reason (it still holds the lock). Does nothing when the release is gone or recorded.
+ */
+async function abandonIfPending(remote, remoteDir, id, reason) {
+    checkId(id);
+    const r = await remote.exec(`cat ${(0,_quote_js__WEBPACK_IMPORTED_MODULE_2__/* .shq */ .h)(node_path__WEBPACK_IMPORTED_MODULE_0__.posix.join(paths(remoteDir).release(id), 'release.json'))} 2>/dev/null`, { timeoutMs: 30_000, check: false });
+    if (r.code !== 0)
+        return false;
+    const m = (0,_release_js__WEBPACK_IMPORTED_MODULE_1__/* .parseManifest */ .Ng)(r.stdout);
+    if (m.result !== 'pending')
+        return false;
+    // The first lines say what stopped it; a whole stderr belongs in the job log, not in every release list.
+    await writeAbandoned(remote, remoteDir, m, reason.length > 500 ? `${reason.slice(0, 500)}…` : reason);
+    return true;
+}
+/** One audit line per pruned release: which release, which images went, which Docker kept. */
+function pruneAuditEntries(result, at, actor, runUrl) {
+    return result.pruned.map((p) => ({
+        at,
+        kind: 'prune',
+        release: p.id,
+        sha: p.sha,
+        actor,
+        runUrl,
+        result: p.result,
+        images: p.imagesRemoved,
+        ...(p.imagesKept.length ? { detail: `Docker kept ${p.imagesKept.join(', ')}: a container uses it or it has another tag` } : {}),
+    }));
+}
+/**
+ * Drop this project's releases that retention (release.ts) lets go, leftover .<id>.tmp dirs, then the
+ * images only they referenced. Image candidates come only from this project's pruned manifests, minus
+ * anything a kept release or a sibling project's release refers to; `docker image rm` without -f also
+ * refuses images a container uses, which is fine. Call it under the lock.
+ */
+async function pruneReleases(remote, remoteDir, project, keep, currentId, warn, keepFailed = KEEP_FAILED) {
+    const releases = await listReleases(remote, remoteDir, warn);
+    const current = currentId ?? (await readCurrent(remote, remoteDir));
+    const plan = retention(releases, keep, current, project, keepFailed);
+    const p = paths(remoteDir);
+    const removed = plan.prune.filter(isReleaseId);
+    await remote.exec(`cd ${shq(p.releases)} 2>/dev/null || exit 0
+${removed.length ? `rm -rf -- ${shqAll(removed)}` : ':'}
+for d in .*.tmp; do if [ -d "$d" ]; then rm -rf -- "$d"; fi; done`, { timeoutMs: TIMEOUT });
+    const siblings = plan.images.length ? await siblingImageIds(remote, remoteDir) : new Set();
+    const candidates = plan.images.filter((i) => IMAGE_ID.test(i) && !siblings.has(i));
+    const imagesRemoved = [];
+    if (candidates.length) {
+        const r = await remote.exec(`for i in ${shqAll(candidates)}; do if docker image rm "$i" >/dev/null 2>&1; then echo "$i"; fi; done; true`, {
+            timeoutMs: TIMEOUT,
+            check: false,
+        });
+        for (const line of r.stdout.split('\n'))
+            if (candidates.includes(line.trim()))
+                imagesRemoved.push(line.trim());
+    }
+    const pruned = plan.pruned
+        .filter((x) => removed.includes(x.id))
+        .map((x) => {
+        // Images another project's release pins were never candidates: not this prune's to name.
+        const images = x.images.filter((i) => candidates.includes(i));
+        return { ...x, images, imagesRemoved: images.filter((i) => imagesRemoved.includes(i)), imagesKept: images.filter((i) => !imagesRemoved.includes(i)) };
+    });
+    const kept = releases.filter((r) => r.project === project && !removed.includes(r.id));
+    return { removed, imagesRemoved, imagesKept: candidates.filter((i) => !imagesRemoved.includes(i)), pruned, kept };
+}
+
+
+/***/ }),
+
+/***/ 4202:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   F3: () => (/* binding */ isReleaseId),
+/* harmony export */   Ng: () => (/* binding */ parseManifest)
+/* harmony export */ });
+/* unused harmony exports RELEASE_ID, releaseId, newestFirst, age, formatReleaseList, releaseTableMarkdown, defaultRollbackTarget, selectRollbackTarget, rollbackHintMarkdown, KEEP_FAILED, retention, abandonedReason, missingImagesError */
+/**
+ * Releases as data: the id, the manifest kept in each release directory on the host, which release
+ * a rollback goes back to, and which releases and images retention lets go. Pure; the host side is
+ * release-store.ts.
+ */
+const RELEASE_ID = /^\d{8}T\d{6}Z-[0-9a-z]{7}$/;
+/** `20261123T193000Z-abc1234`: UTC to the second, then the short sha, so ids sort by time. */
+function releaseId(date, sha) {
+    const short = sha.slice(0, 7).toLowerCase();
+    if (!/^[0-9a-z]{7}$/.test(short))
+        throw new Error(`cannot make a release id from sha '${sha}': need at least 7 letters or digits`);
+    const stamp = date.toISOString().replace(/\.\d+Z$/, 'Z').replace(/[-:]/g, '');
+    return `${stamp}-${short}`;
+}
+function isReleaseId(id) {
+    return RELEASE_ID.test(id);
+}
+const RESULTS = ['pending', 'success', 'failed', 'rolled-back', 'abandoned'];
+/** Parse and check a release.json; the error says which field is wrong. */
+function parseManifest(text) {
+    let raw;
+    try {
+        raw = JSON.parse(text);
+    }
+    catch (e) {
+        throw new Error(`release.json is not JSON: ${e.message}`);
+    }
+    if (!isObject(raw))
+        throw new Error('release.json: expected an object');
+    const bad = (field, want) => {
+        throw new Error(`release.json${typeof raw.id === 'string' ? ` (${raw.id})` : ''}: '${field}' must be ${want}`);
+    };
+    for (const f of ['id', 'project', 'sha', 'ref', 'actor', 'runUrl', 'createdAt']) {
+        if (typeof raw[f] !== 'string')
+            bad(f, 'a string');
+    }
+    if (!isReleaseId(raw.id))
+        bad('id', 'a release id like 20261123T193000Z-abc1234');
+    for (const f of ['files', 'composeFiles']) {
+        const v = raw[f];
+        if (!Array.isArray(v) || !v.every((x) => typeof x === 'string'))
+            bad(f, 'a list of strings');
+    }
+    if (!isObject(raw.services))
+        bad('services', 'an object');
+    const services = {};
+    for (const [name, s] of Object.entries(raw.services)) {
+        if (!isObject(s) || typeof s.image !== 'string' || typeof s.imageId !== 'string')
+            bad(`services.${name}`, 'an object with image and imageId strings');
+        const svc = s;
+        if (svc.digest !== undefined && typeof svc.digest !== 'string')
+            bad(`services.${name}.digest`, 'a string');
+        services[name] = { image: svc.image, imageId: svc.imageId, ...(typeof svc.digest === 'string' ? { digest: svc.digest } : {}) };
+    }
+    if (!RESULTS.includes(raw.result))
+        bad('result', RESULTS.join(', '));
+    if (raw.rollbackOf !== undefined && (typeof raw.rollbackOf !== 'string' || !isReleaseId(raw.rollbackOf)))
+        bad('rollbackOf', 'a release id');
+    let probe;
+    if (raw.probe !== undefined) {
+        const p = raw.probe;
+        if (!isObject(p) || typeof p.sent !== 'number' || typeof p.lost !== 'number' || typeof p.p99Ms !== 'number')
+            bad('probe', 'an object with numbers sent, lost, p99Ms');
+        const q = p;
+        probe = { sent: q.sent, lost: q.lost, p99Ms: q.p99Ms };
+    }
+    if (raw.durationS !== undefined && typeof raw.durationS !== 'number')
+        bad('durationS', 'a number');
+    if (raw.reason !== undefined && typeof raw.reason !== 'string')
+        bad('reason', 'a string');
+    const m = {
+        id: raw.id,
+        project: raw.project,
+        sha: raw.sha,
+        ref: raw.ref,
+        actor: raw.actor,
+        runUrl: raw.runUrl,
+        createdAt: raw.createdAt,
+        files: raw.files,
+        composeFiles: raw.composeFiles,
+        services,
+        result: raw.result,
+    };
+    if (raw.rollbackOf !== undefined)
+        m.rollbackOf = raw.rollbackOf;
+    if (raw.reason !== undefined)
+        m.reason = raw.reason;
+    if (probe)
+        m.probe = probe;
+    if (raw.durationS !== undefined)
+        m.durationS = raw.durationS;
+    return m;
+}
+function isObject(v) {
+    return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+/** Newest first (ids sort by time). */
+function newestFirst(releases) {
+    return [...releases].sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+}
+/** "45 s", "12 min", "3 h", "2 d": how long ago, for choosing a release at a glance. */
+function age(createdAt, now) {
+    const t = Date.parse(createdAt);
+    if (!Number.isFinite(t))
+        return '?';
+    const s = Math.max(0, Math.round((now - t) / 1000));
+    if (s < 90)
+        return `${s} s ago`;
+    if (s < 90 * 60)
+        return `${Math.round(s / 60)} min ago`;
+    if (s < 36 * 3600)
+        return `${Math.round(s / 3600)} h ago`;
+    return `${Math.round(s / 86400)} d ago`;
+}
+function oneLine(text, max) {
+    const t = text.replace(/\s+/g, ' ').trim();
+    return t.length > max ? `${t.slice(0, max - 1)}…` : t;
+}
+/** What a row of the release list says besides id, result, sha and age. */
+function notes(r, currentId, pick) {
+    return [
+        r.id === currentId ? 'serving' : '',
+        r.id === pick ? '`rollback: true` picks this' : '',
+        r.rollbackOf ? `rollback of ${r.rollbackOf}` : '',
+        r.reason ? oneLine(r.reason, 120) : '',
+    ].filter(Boolean);
+}
+/**
+ * A table of releases, newest first, for error messages and the log: id, result, sha, age, and
+ * which one is serving and which one `rollback: true` would pick.
+ */
+function formatReleaseList(releases, currentId, now = Date.now()) {
+    if (releases.length === 0)
+        return '  (no releases on the host)';
+    const pick = defaultRollbackTarget(releases, currentId)?.id;
+    const rows = newestFirst(releases).map((r) => [r.id, r.result, r.sha.slice(0, 7), age(r.createdAt, now), notes(r, currentId, pick).join('; ').replace(/`/g, '')]);
+    const width = [0, 1, 2, 3].map((c) => Math.max(...rows.map((row) => row[c].length)));
+    return rows.map((row) => `  ${row.slice(0, 4).map((v, c) => v.padEnd(width[c])).join('  ')}${row[4] ? `  (${row[4]})` : ''}`.trimEnd()).join('\n');
+}
+/** The same list as a Markdown table, for the job summary. */
+function releaseTableMarkdown(releases, currentId, now = Date.now()) {
+    const pick = defaultRollbackTarget(releases, currentId)?.id;
+    const cell = (v) => v.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+    return [
+        '| release | result | sha | age | |',
+        '|---|---|---|---|---|',
+        ...newestFirst(releases).map((r) => `| \`${r.id}\` | ${r.result} | \`${r.sha.slice(0, 7)}\` | ${age(r.createdAt, now)} | ${cell(notes(r, currentId, pick).join('; '))} |`),
+    ].join('\n');
+}
+/**
+ * Follow rollbackOf links to the id of the release that first shipped these files and images. The
+ * id, not the manifest: that release may have been pruned since, and "older than it" still holds.
+ */
+function originId(byId, r) {
+    let id = r.id;
+    let cur = r;
+    const seen = new Set();
+    while (cur?.rollbackOf && !seen.has(cur.id)) {
+        seen.add(cur.id);
+        id = cur.rollbackOf;
+        cur = byId.get(id);
+    }
+    return id;
+}
+/**
+ * What `rollback: true` without `release` goes back to: the newest successful release older than the
+ * one serving. When the one serving is itself a rollback, "older" counts from the release it went
+ * back to, so rolling back twice steps further back instead of swinging back to the release just
+ * rolled away from. Undefined when there is none.
+ */
+function defaultRollbackTarget(releases, currentId) {
+    const byId = new Map(releases.map((r) => [r.id, r]));
+    const current = currentId ? byId.get(currentId) : undefined;
+    if (!current)
+        return undefined;
+    const from = originId(byId, current);
+    return newestFirst(releases).find((r) => r.result === 'success' && r.id < from && originId(byId, r) !== from);
+}
+/**
+ * The release a rollback re-deploys. With an id: that release (an unknown id, or one that never
+ * recorded what it ran, is an error that lists what there is). Without: defaultRollbackTarget.
+ */
+function selectRollbackTarget(releases, currentId, requested, now = Date.now()) {
+    const list = () => `Releases on the host (newest first):\n${formatReleaseList(releases, currentId, now)}`;
+    if (requested) {
+        const hit = releases.find((r) => r.id === requested);
+        if (!hit)
+            throw new Error(`release '${requested}' is not on the host. ${list()}`);
+        // No image IDs were recorded for these: nothing to pin, so "rolling back" would run whatever the tags point at now.
+        if (hit.result === 'abandoned' || hit.result === 'pending') {
+            throw new Error(`release '${requested}' is ${hit.result}${hit.reason ? ` (${hit.reason})` : ''}: its deploy never recorded the images it ran, so it cannot be rolled back to; pick a successful release. ${list()}`);
+        }
+        return hit;
+    }
+    const byId = new Map(releases.map((r) => [r.id, r]));
+    const current = currentId ? byId.get(currentId) : undefined;
+    if (!current) {
+        throw new Error(`no release is recorded as serving${currentId ? ` (current names '${currentId}', which is not on the host)` : ''}, so there is no "previous" one; ` +
+            `pass release: <id>. ${list()}`);
+    }
+    const target = defaultRollbackTarget(releases, currentId);
+    if (!target) {
+        const from = originId(byId, current);
+        throw new Error(`there is no successful release older than ${from}${from !== current.id ? ` (the release ${current.id} rolled back to)` : ''} to roll back to; ` +
+            `pass release: <id>. ${list()}`);
+    }
+    return target;
+}
+/**
+ * The "Roll back" part of the job summary: what `rollback: true` would do from here, and the kept
+ * releases to choose from.
+ */
+function rollbackHintMarkdown(releases, currentId, now = Date.now()) {
+    if (!currentId)
+        return undefined;
+    const pick = defaultRollbackTarget(releases, currentId);
+    const head = pick
+        ? [
+            `Release \`${currentId}\` is serving. \`rollback: true\` returns to \`${pick.id}\` (${pick.sha.slice(0, 7)}, ${age(pick.createdAt, now)}); for another one, name it:`,
+            '',
+            '```yaml',
+            'rollback: true',
+            `release: ${pick.id}   # or any successful release below`,
+            '```',
+        ]
+        : [`Release \`${currentId}\` is serving. There is no earlier successful release for \`rollback: true\` to return to.`];
+    return [...head, '', releaseTableMarkdown(releases, currentId, now)].join('\n');
+}
+/** Failed, rolled-back and abandoned releases kept for diagnosis, on top of keep_releases. */
+const KEEP_FAILED = 3;
+/** Results of releases that never became a good one to return to. */
+const NOT_GOOD = new Set(['failed', 'rolled-back', 'abandoned']);
+/**
+ * What pruning may remove from this project's releases. Kept:
+ * - good releases: the one serving, and the newest successful ones up to `keep` in all (serving
+ *   counted); failed, rolled-back and abandoned releases never push one out;
+ * - the release `rollback: true` would go back to, even beyond `keep`;
+ * - the newest `keepFailed` failed, rolled-back or abandoned releases, for diagnosis;
+ * - every pending release (under the lock, the next deploy marks those abandoned first).
+ * Releases of other projects are never pruned and their images count as referenced; an image goes
+ * only when no kept release (of any project) refers to it.
+ */
+function retention(releases, keep, currentId, project, keepFailed = KEEP_FAILED) {
+    if (!Number.isInteger(keep) || keep < 1)
+        throw new Error(`keep must be a whole number of at least 1, got ${keep}`);
+    if (!Number.isInteger(keepFailed) || keepFailed < 0)
+        throw new Error(`keepFailed must be a whole number, got ${keepFailed}`);
+    const ours = newestFirst(releases.filter((r) => project === undefined || r.project === project));
+    const protect = new Set();
+    if (currentId && ours.some((r) => r.id === currentId))
+        protect.add(currentId);
+    for (const r of ours)
+        if (protect.size < keep && r.result === 'success')
+            protect.add(r.id);
+    const target = defaultRollbackTarget(ours, currentId);
+    if (target)
+        protect.add(target.id);
+    for (const r of ours.filter((x) => NOT_GOOD.has(x.result) && !protect.has(x.id)).slice(0, keepFailed))
+        protect.add(r.id);
+    for (const r of ours)
+        if (r.result === 'pending')
+            protect.add(r.id);
+    const oldestFirst = [...ours].reverse().filter((r) => !protect.has(r.id));
+    const pruned = [...oldestFirst.filter((r) => r.result !== 'success'), ...oldestFirst.filter((r) => r.result === 'success')];
+    const prunedIds = new Set(pruned.map((r) => r.id));
+    const referenced = new Set();
+    for (const r of releases) {
+        if (prunedIds.has(r.id))
+            continue;
+        for (const s of Object.values(r.services))
+            if (s.imageId)
+                referenced.add(s.imageId);
+    }
+    const freed = new Set();
+    const perRelease = pruned.map((r) => {
+        const images = [];
+        for (const s of Object.values(r.services)) {
+            if (!s.imageId || referenced.has(s.imageId) || freed.has(s.imageId))
+                continue;
+            freed.add(s.imageId);
+            images.push(s.imageId);
+        }
+        return { id: r.id, result: r.result, sha: r.sha, images: images.sort() };
+    });
+    return { prune: pruned.map((r) => r.id), pruned: perRelease, images: [...freed].sort() };
+}
+/** A pending release found by a deploy holding the lock: its deploy is over, and never recorded a result. */
+function abandonedReason(r) {
+    return `its deploy${r.runUrl ? ` (${r.runUrl})` : ''} stopped before recording a result: killed, cancelled or disconnected`;
+}
+/**
+ * A rollback whose pinned images are gone from the host and could not be pulled: refused before
+ * anything changes, naming each image and the release, with the list to pick another one from.
+ */
+function missingImagesError(target, missing, releases, currentId, pulled, now = Date.now()) {
+    const what = missing.map((m) => `${m.service ? `service ${m.service}: ` : ''}${m.image} (${m.imageId})`).join('; ');
+    return new Error(`cannot roll back to release ${target.id} (${target.sha.slice(0, 7)}): ${missing.length === 1 ? 'its image is' : 'its images are'} no longer on the host` +
+        `${pulled ? ' and a pull did not bring the pinned image back' : ' (pull: never)'}: ${what}. Nothing was changed. ` +
+        `Push or load that image on the host, or pick another release. Releases on the host (newest first):\n${formatReleaseList(releases, currentId, now)}`);
+}
+
+
+/***/ }),
+
+/***/ 3564:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   p: () => (/* binding */ runContext)
+/* harmony export */ });
+function runContext(env) {
+    const server = env.GITHUB_SERVER_URL ?? 'https://github.com';
+    const repo = env.GITHUB_REPOSITORY ?? '';
+    const runId = env.GITHUB_RUN_ID ?? `local-${process.pid}`;
+    return {
+        sha: env.GITHUB_SHA ?? 'unknown',
+        ref: env.GITHUB_REF ?? '',
+        actor: env.GITHUB_ACTOR ?? 'unknown',
+        runId: `${runId}-${env.GITHUB_RUN_ATTEMPT ?? '1'}`,
+        runUrl: repo ? `${server}/${repo}/actions/runs/${runId}` : '',
+        workspace: env.GITHUB_WORKSPACE ?? process.cwd(),
+    };
 }
 
 
@@ -60093,7 +61426,7 @@ __webpack_unused_export__ = Alias.Alias;
 __webpack_unused_export__ = identity.isAlias;
 __webpack_unused_export__ = identity.isCollection;
 __webpack_unused_export__ = identity.isDocument;
-__webpack_unused_export__ = identity.isMap;
+exports.jh = identity.isMap;
 __webpack_unused_export__ = identity.isNode;
 __webpack_unused_export__ = identity.isPair;
 __webpack_unused_export__ = identity.isScalar;
@@ -60104,11 +61437,11 @@ __webpack_unused_export__ = YAMLMap.YAMLMap;
 __webpack_unused_export__ = YAMLSeq.YAMLSeq;
 __webpack_unused_export__ = cst;
 __webpack_unused_export__ = lexer.Lexer;
-__webpack_unused_export__ = lineCounter.LineCounter;
+exports.HN = lineCounter.LineCounter;
 __webpack_unused_export__ = parser.Parser;
-__webpack_unused_export__ = publicApi.parse;
+exports.qg = publicApi.parse;
 __webpack_unused_export__ = publicApi.parseAllDocuments;
-__webpack_unused_export__ = publicApi.parseDocument;
+exports.Tp = publicApi.parseDocument;
 __webpack_unused_export__ = publicApi.stringify;
 __webpack_unused_export__ = visit.visit;
 __webpack_unused_export__ = visit.visitAsync;
@@ -66031,15 +67364,17 @@ exports.visitAsync = visitAsync;
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
   Yz: () => (/* binding */ core_debug),
+  N4: () => (/* binding */ endGroup),
   z3: () => (/* binding */ error),
   V4: () => (/* binding */ getInput),
   Gu: () => (/* binding */ getState),
   pq: () => (/* binding */ info),
   Pq: () => (/* binding */ core_setSecret),
+  Oh: () => (/* binding */ startGroup),
   $e: () => (/* binding */ warning)
 });
 
-// UNUSED EXPORTS: ExitCode, addPath, endGroup, exportVariable, getBooleanInput, getIDToken, getMultilineInput, group, isDebug, markdownSummary, notice, platform, saveState, setCommandEcho, setFailed, setOutput, startGroup, summary, toPlatformPath, toPosixPath, toWin32Path
+// UNUSED EXPORTS: ExitCode, addPath, exportVariable, getBooleanInput, getIDToken, getMultilineInput, group, isDebug, markdownSummary, notice, platform, saveState, setCommandEcho, setFailed, setOutput, summary, toPlatformPath, toPosixPath, toWin32Path
 
 ;// CONCATENATED MODULE: external "os"
 const external_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("os");
@@ -68909,13 +70244,13 @@ function info(message) {
  * @param name The name of the output group
  */
 function startGroup(name) {
-    issue('group', name);
+    command_issue('group', name);
 }
 /**
  * End an output group.
  */
 function endGroup() {
-    issue('endgroup');
+    command_issue('endgroup');
 }
 /**
  * Wrap an asynchronous function call in a group.

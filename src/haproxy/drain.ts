@@ -234,6 +234,26 @@ export class HaproxyGate implements ProxyGate {
       );
     }
   }
+
+  /**
+   * After a deploy was cut off midway (the gate that parked and drained is gone with its process):
+   * every slot in maintenance that holds one of these serving replicas, or no address at all, is
+   * set ready. Returns the slots it put back.
+   */
+  async restore(service: string, serving: Replica[]): Promise<string[]> {
+    const states = await this.api.showServersState();
+    const ips = new Set(serving.map((r) => r.ip).filter(Boolean));
+    const backends = new Set(serving.flatMap((r) => slotsForAddress(states, r.ip).map((s) => s.backend)));
+    const restored: string[] = [];
+    for (const s of states) {
+      if (!backends.has(s.backend) || !isForcedMaint(s)) continue;
+      if (hasAddress(s) && !ips.has(s.addr)) continue;
+      await this.api.setServerState(s.backend, s.server, 'ready');
+      restored.push(`${s.backend}/${s.server}`);
+    }
+    if (restored.length) this.log.info(`HAProxy: ${service}: ${restored.length} slot(s) left in maint by the interrupted deploy set ready: ${restored.join(', ')}`);
+    return restored;
+  }
 }
 
 /** Sessions plus queued requests on one slot (0 when the slot is not listed: nothing can be there). */

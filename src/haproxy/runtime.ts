@@ -14,6 +14,12 @@ export type ServerAdminState = 'ready' | 'drain' | 'maint';
 export interface RuntimeApiOptions {
   /** Per command, from opening the stream to HAProxy closing it. Default 10 s. */
   timeoutMs?: number;
+  /**
+   * Tries per command when the stream fails (no answer in time, cut, could not open): every command
+   * handoff sends (show, set state) is safe to repeat, and a stalled or reconnecting SSH link is
+   * worth a second try. HAProxy refusing a command is never retried. Default 2.
+   */
+  attempts?: number;
 }
 
 /** HAProxy refused a command (its answer is kept: it says why). */
@@ -33,17 +39,29 @@ const NAME = /^[A-Za-z0-9_.:-]+$/;
 
 export class RuntimeApi {
   private readonly timeoutMs: number;
+  private readonly attempts: number;
 
   constructor(
     private readonly open: StreamOpener,
     options: RuntimeApiOptions = {},
   ) {
     this.timeoutMs = options.timeoutMs ?? 10_000;
+    this.attempts = Math.max(1, options.attempts ?? 2);
   }
 
   /** Send one command, return HAProxy's whole answer. */
   async command(cmd: string): Promise<string> {
     if (/[\r\n]/.test(cmd)) throw new Error('a Runtime API command must be a single line');
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.once(cmd);
+      } catch (e) {
+        if (attempt >= this.attempts) throw e;
+      }
+    }
+  }
+
+  private async once(cmd: string): Promise<string> {
     let stream: Duplex | undefined;
     let timedOut = false;
     let timer: NodeJS.Timeout | undefined;
@@ -105,6 +123,9 @@ function exchange(stream: Duplex, cmd: string): Promise<string> {
       done = true;
       stream.destroy();
       if (err) reject(err);
+      // HAProxy ends every answer with a newline, even an empty one: no byte at all means the
+      // stream was cut (a dropped SSH link), not that the command succeeded.
+      else if (chunks.length === 0) reject(new Error(`HAProxy Runtime API: "${cmd}": the stream closed without an answer`));
       else resolve(Buffer.concat(chunks).toString('utf8'));
     };
     stream.on('data', (c: Buffer | string) => chunks.push(typeof c === 'string' ? Buffer.from(c) : c));

@@ -199,9 +199,30 @@ export class SshRemote implements Remote {
       this.closed = true;
     };
     client.on('close', onGone);
+    jumpClient?.on('close', onGone);
     // Errors after ready (e.g. keepalive timeout) surface through failing channels; don't crash on them.
     client.on('error', (err) => opts.log(`ssh connection error: ${err.message}`));
     jumpClient?.on('error', (err) => opts.log(`ssh jump connection error: ${err.message}`));
+  }
+
+  /** The SSH connection is gone (closed by either side, or dropped by a keepalive timeout). */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Drop the connection without a goodbye (it is judged dead): its channels fail at once. */
+  destroy(): void {
+    this.closed = true;
+    try {
+      (this.client as unknown as { destroy?: () => void }).destroy?.();
+    } catch {
+      /* already gone */
+    }
+    try {
+      (this.jumpClient as unknown as { destroy?: () => void } | undefined)?.destroy?.();
+    } catch {
+      /* already gone */
+    }
   }
 
   /** Channels currently open through this connection (for tests and diagnostics). */

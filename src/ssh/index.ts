@@ -10,6 +10,7 @@ export {
   type JumpOptions,
   type HostPinOption,
 } from './connection.js';
+export { ReconnectingRemote, ConnectionLostError, ReconnectFailedError, isConnectionLoss, type ReconnectOptions } from './reconnect.js';
 export {
   fingerprint,
   normalizeFingerprint,

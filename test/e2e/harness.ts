@@ -102,9 +102,19 @@ export interface RunOptions {
   noPost?: boolean;
   /** Called with each chunk of the main step's log. */
   onLog?: (chunk: string) => void;
+  /** Kill the main step (SIGKILL, a runner gone) as soon as this is true of its log so far. */
+  killWhen?: (log: string) => boolean;
+  /** Called with each chunk of the post step's log. */
+  onPostLog?: (chunk: string) => void;
 }
 
-function spawnNode(entry: string, env: NodeJS.ProcessEnv, killAfterMs?: number, onLog?: (c: string) => void): Promise<{ code: number; log: string }> {
+function spawnNode(
+  entry: string,
+  env: NodeJS.ProcessEnv,
+  killAfterMs?: number,
+  onLog?: (c: string) => void,
+  killWhen?: (log: string) => boolean,
+): Promise<{ code: number; log: string }> {
   const node = join(repo, 'node_modules/.bin/node');
   return new Promise((resolvePromise) => {
     const child = spawn(node, [entry], { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -112,6 +122,7 @@ function spawnNode(entry: string, env: NodeJS.ProcessEnv, killAfterMs?: number, 
     const take = (d: Buffer) => {
       log += d.toString();
       onLog?.(d.toString());
+      if (killWhen?.(log)) child.kill('SIGKILL');
     };
     child.stdout.on('data', take);
     child.stderr.on('data', take);
@@ -168,13 +179,13 @@ export async function runAction(inputs: Record<string, string>, options: RunOpti
   if (compose && inputs.compose === undefined) inputs = { ...inputs, compose };
   for (const [name, value] of Object.entries(inputs)) env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] = value;
 
-  const main = await spawnNode(join(repo, 'dist/main/index.js'), env, options.killAfterMs, options.onLog);
+  const main = await spawnNode(join(repo, 'dist/main/index.js'), env, options.killAfterMs, options.onLog, options.killWhen);
   const state = parseCommandFile(await readFile(files.state, 'utf8'));
   let post = { code: 0, log: '' };
   if (!options.noPost) {
     const postEnv = { ...env };
     for (const [k, v] of Object.entries(state)) postEnv[`STATE_${k}`] = v;
-    post = await spawnNode(join(repo, 'dist/post/index.js'), postEnv);
+    post = await spawnNode(join(repo, 'dist/post/index.js'), postEnv, undefined, options.onPostLog);
   }
   const result: ActionRun = {
     code: main.code,
@@ -240,6 +251,16 @@ function portsInUse(): Set<number> {
     }
   }
   return ports;
+}
+
+/**
+ * A network cut between runner and host, as the bench can make one: every SSH session process of the
+ * bench's sshd ends at once (the listener stays, so a reconnect works). Returns how many it ended.
+ */
+export async function cutSsh(): Promise<number> {
+  const pids = (await sh(`pgrep -f '^sshd: ${bench().user}' || true`)).split('\n').filter(Boolean);
+  if (pids.length) await sh(`kill -KILL ${pids.join(' ')} 2>/dev/null || true`);
+  return pids.length;
 }
 
 /** A workspace holding a copy of examples/ (the sample stack), as actions/checkout would. */

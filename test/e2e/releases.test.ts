@@ -317,7 +317,7 @@ async function mainStepPids(): Promise<number[]> {
   return out;
 }
 
-mainPassOnly('a deploy killed mid-rollout: the post step frees the lock, the next deploy converges', async () => {
+mainPassOnly('a deploy killed mid-rollout: the post step restores the serving release and frees the lock, the next deploy converges', async () => {
   const s = main.s!;
   const killedInputs = inputs(s, { env: envOf(s, tags.C, 'STARTUP_DELAY=4') });
   let killed = false;
@@ -338,6 +338,7 @@ mainPassOnly('a deploy killed mid-rollout: the post step frees the lock, the nex
   assert.ok(killed);
   assert.equal(r.code, 137, `the main step was killed: ${tail(r)}`);
   assert.doesNotMatch(r.log, /released|Record/, 'killed before it could finish');
+  assert.match(r.postLog, /serves again/, `the post step rolled the interrupted batch back: ${tail(r)}`);
   assert.match(r.postLog, /released the deploy lock left by the main step/, tail(r));
   assert.ok(!existsSync(join(s.dir, 'lock')), 'the post step removed the lock dir');
 
@@ -355,15 +356,14 @@ mainPassOnly('a deploy killed mid-rollout: the post step frees the lock, the nex
   await assertServes(s, 'C');
   assert.ok(!existsSync(join(s.dir, 'lock')));
 
-  // Issue #11: the killed deploy's release was left pending; the next deploy, holding the lock, marked it abandoned.
+  // Issues #11/#12: the killed deploy's release is not left pending: the post step that restored the stack marked it abandoned.
   const { manifests } = await hostReleases(s);
   const killedRelease = manifests.filter((m) => m.runUrl.endsWith(`/e2e-rel-killed-${pid}`));
   assert.equal(killedRelease.length, 1, `one release of the killed run: ${JSON.stringify(manifests.map((m) => [m.id, m.result, m.runUrl]))}`);
   assert.equal(killedRelease[0]!.result, 'abandoned', JSON.stringify(killedRelease[0]));
-  assert.match(killedRelease[0]!.reason ?? '', /stopped before recording a result/);
+  assert.match(killedRelease[0]!.reason ?? '', /interrupted before it was recorded; the post step restored release/);
   assert.deepEqual(manifests.filter((m) => m.result === 'pending').map((m) => m.id), [], 'no release is left pending');
-  assert.match(c.log, new RegExp(`release ${killedRelease[0]!.id} was left pending`));
-  assert.ok((await audit(s)).some((e) => e.kind === 'abandon' && e.release === killedRelease[0]!.id), 'the marking is audited');
+  assert.ok((await audit(s)).some((e) => e.kind === 'rollback' && (e.detail ?? '').includes(killedRelease[0]!.id)), 'the restore is audited');
 });
 
 // ---------------------------------------------------------------------------------------------

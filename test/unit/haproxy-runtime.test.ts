@@ -2,7 +2,7 @@
 // /usr/sbin/haproxy is missing.
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { PassThrough } from 'node:stream';
+import { Duplex, PassThrough } from 'node:stream';
 import { after, before, test } from 'node:test';
 import { RuntimeApi, RuntimeApiError } from '../../src/haproxy/runtime.js';
 import { freePort, startHaproxy, startReplica, type FakeReplica, type LocalHaproxy } from '../fixtures/haproxy-local.js';
@@ -103,6 +103,41 @@ test('a stream that never answers times out', async () => {
   const started = Date.now();
   await assert.rejects(silent.command('show stat'), /no answer to "show stat" within 200 ms/);
   assert.ok(Date.now() - started < 2000);
+});
+
+test('HAProxy answers even a silent success with a newline (so no byte at all means a cut stream)', async () => {
+  assert.equal(await api.command('set server app/s2 state ready'), '\n');
+});
+
+test('a stream cut before the answer is tried again on a new stream; a refusal is not', async () => {
+  let opened = 0;
+  const flaky = new RuntimeApi(async () => {
+    opened++;
+    if (opened === 1) {
+      // Takes the command, then ends without a byte: what a dropped SSH channel looks like.
+      const cut = new Duplex({ read() {}, write(_c, _e, cb) { cb(); setImmediate(() => this.push(null)); } });
+      return cut as unknown as net.Socket;
+    }
+    return hp.opener();
+  }, { timeoutMs: 3000 });
+  assert.match(await flaky.command('show servers state app'), /^1\n# be_id/);
+  assert.equal(opened, 2);
+
+  let refusals = 0;
+  const counting = new RuntimeApi(async () => {
+    refusals++;
+    return hp.opener();
+  });
+  await assert.rejects(counting.setServerState('app', 'nosuch', 'maint'), RuntimeApiError);
+  assert.equal(refusals, 1, 'HAProxy refusing a command is an answer, not a cut');
+
+  let silentOpens = 0;
+  const silent = new RuntimeApi(async () => {
+    silentOpens++;
+    return new PassThrough() as unknown as net.Socket;
+  }, { timeoutMs: 100, attempts: 3 });
+  await assert.rejects(silent.command('show stat'), /no answer/);
+  assert.equal(silentOpens, 3);
 });
 
 test('an opener that fails rejects with its error', async () => {

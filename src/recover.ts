@@ -1,0 +1,107 @@
+/**
+ * Finishing an interrupted deploy (the post step): the main step ended after the live stack began
+ * to change and before the release was recorded (a network cut it could not ride out, a killed or
+ * cancelled runner). On a fresh connection, and only while the deploy lock is still this run's:
+ * roll every service back to the release that served before (its containers kept, the interrupted
+ * batch's replaced), put back the proxy slots the lost process had parked or drained, and mark the
+ * interrupted release abandoned with what happened. Every step is safe to repeat, so a post step
+ * cut in turn by the network retries on a new connection and finishes.
+ */
+import { posix } from 'node:path';
+import { appendAudit } from './audit.js';
+import { readHostFacts } from './host.js';
+import type { Inputs } from './inputs.js';
+import { lockHeldBy } from './lock.js';
+import type { Log } from './log.js';
+import { listProjectContainers, replicaIp } from './containers.js';
+import { findProxyService } from './haproxy/config.js';
+import { HaproxyGate } from './haproxy/drain.js';
+import { abandonIfPending, listReleases, readCurrent } from './release-store.js';
+import { newReport } from './report.js';
+import { Timeline } from './timeline.js';
+import type { Remote } from './remote.js';
+import { desiredState, proxyConfigPath, proxyGate, readRemote, rollBackTo, routedFromCfg, type InterruptedDeploy, type RunContext, type Session } from './deploy.js';
+import type { ComposeFlavor } from './compose-cli.js';
+
+export interface RecoveryResult {
+  /** What was done, for the log. */
+  outcome: 'restored' | 'restore-failed' | 'nothing-to-restore' | 'not-our-lock';
+  message: string;
+}
+
+export async function recoverInterrupted(
+  remote: Remote,
+  inputs: Inputs,
+  run: RunContext,
+  lock: { remoteDir: string; token: string },
+  interrupted: InterruptedDeploy,
+  log: Log,
+): Promise<RecoveryResult> {
+  const { remoteDir } = lock;
+  if (!(await lockHeldBy(remote, remoteDir, lock.token))) {
+    return { outcome: 'not-our-lock', message: 'the deploy lock is no longer this run\'s (taken over or freed): the stack is left to its holder' };
+  }
+  const releases = await listReleases(remote, remoteDir);
+  const previous = interrupted.previous ? releases.find((r) => r.id === interrupted.previous) : undefined;
+  const audit = async (result: string, detail: string) =>
+    appendAudit(remote, remoteDir, { at: new Date().toISOString(), kind: 'rollback', release: previous?.id, sha: previous?.sha, actor: run.actor, runUrl: run.runUrl, result, detail });
+
+  if (!previous) {
+    const why = interrupted.previous ? `release ${interrupted.previous} is not on the host` : 'nothing served before this first deploy';
+    await abandonIfPending(remote, remoteDir, interrupted.releaseId, `interrupted before it was recorded; not restored: ${why}`);
+    return { outcome: 'nothing-to-restore', message: `the interrupted release ${interrupted.releaseId} is marked abandoned; ${why}, so there is nothing to restore (the next deploy converges from what runs)` };
+  }
+  // The current pointer only moves when a deploy is recorded: it still names the release that served.
+  const current = await readCurrent(remote, remoteDir);
+  if (current && current !== previous.id) {
+    return { outcome: 'nothing-to-restore', message: `release ${current} was recorded since (not ${previous.id}): nothing to restore` };
+  }
+
+  const facts = await readHostFacts(remote, inputs.username, inputs.compose);
+  const s: Session = {
+    cleanups: [],
+    inputs,
+    run,
+    remote,
+    flavor: facts.compose as ComposeFlavor,
+    remoteDir,
+    timeline: new Timeline(),
+    log,
+    report: newReport(inputs.project, 'rollback'),
+  };
+  // The previous release's proxy config says which services it routes (its files are on the host).
+  const composeDir = posix.dirname(previous.composeFiles[0]!);
+  const cfgPath = proxyConfigPath(previous.files, undefined, composeDir);
+  const cfg = cfgPath ? await readRemote(remote, posix.join(remoteDir, 'releases', previous.id, cfgPath)) : undefined;
+  const routed = cfg ? routedFromCfg(cfg, previous) : [];
+  const { model } = await desiredState(s, { composeFiles: previous.composeFiles, release: previous.id }, routed, previous);
+  const proxy = await proxyGate(s, model, cfg);
+
+  let ok = false;
+  let failure = '';
+  try {
+    ok = await rollBackTo(s, previous, routed, proxy);
+    if (!ok) failure = 'a service did not come back healthy (see the log above)';
+  } catch (e) {
+    failure = e instanceof Error ? e.message : String(e);
+  }
+  // Whatever the rollout did, no replica that serves may stay parked or drained.
+  if (proxy.gate instanceof HaproxyGate) {
+    const running = await listProjectContainers(remote, inputs.project);
+    const proxyName = findProxyService(model.services, inputs.proxyService)?.name;
+    const networks = [...new Set(running.filter((c) => c.service === proxyName && c.state === 'running').flatMap((c) => Object.keys(c.ips)))];
+    for (const service of routed) {
+      const serving = running
+        .filter((c) => c.service === service && c.state === 'running')
+        .map((c) => ({ id: c.id, name: c.name, ip: replicaIp(c, networks) }));
+      await proxy.gate.restore(service, serving).catch((e: unknown) => log.warning(`${service}: could not put proxy slots back: ${e instanceof Error ? e.message : String(e)}`));
+    }
+  }
+  const what = ok ? `restored release ${previous.id}` : `tried to restore release ${previous.id}: ${failure}`;
+  await abandonIfPending(remote, remoteDir, interrupted.releaseId, `interrupted before it was recorded; the post step ${what}`);
+  await audit(ok ? 'success' : 'failed', `post step after the interrupted deploy of ${interrupted.releaseId}: ${what}`);
+  return ok
+    ? { outcome: 'restored', message: `the interrupted deploy of ${interrupted.releaseId} was rolled back: release ${previous.id} serves again` }
+    : { outcome: 'restore-failed', message: `the interrupted deploy of ${interrupted.releaseId} could not be rolled back cleanly: ${failure}` };
+}
+
