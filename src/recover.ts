@@ -77,6 +77,18 @@ export async function recoverInterrupted(
   const { model } = await desiredState(s, { composeFiles: previous.composeFiles, release: previous.id }, routed, previous);
   const proxy = await proxyGate(s, model, cfg);
 
+  const serving = async () => {
+    const running = await listProjectContainers(remote, inputs.project);
+    const proxyName = findProxyService(model.services, inputs.proxyService)?.name;
+    const networks = [...new Set(running.filter((c) => c.service === proxyName && c.state === 'running').flatMap((c) => Object.keys(c.ips)))];
+    return (service: string) =>
+      running.filter((c) => c.service === service && c.state === 'running').map((c) => ({ id: c.id, name: c.name, ip: replicaIp(c, networks) }));
+  };
+  if (proxy.gate instanceof HaproxyGate) {
+    const of = await serving();
+    for (const service of routed) await proxy.gate.claimParked(service, of(service));
+  }
+
   let ok = false;
   let failure = '';
   try {
@@ -87,14 +99,9 @@ export async function recoverInterrupted(
   }
   // Whatever the rollout did, no replica that serves may stay parked or drained.
   if (proxy.gate instanceof HaproxyGate) {
-    const running = await listProjectContainers(remote, inputs.project);
-    const proxyName = findProxyService(model.services, inputs.proxyService)?.name;
-    const networks = [...new Set(running.filter((c) => c.service === proxyName && c.state === 'running').flatMap((c) => Object.keys(c.ips)))];
+    const of = await serving();
     for (const service of routed) {
-      const serving = running
-        .filter((c) => c.service === service && c.state === 'running')
-        .map((c) => ({ id: c.id, name: c.name, ip: replicaIp(c, networks) }));
-      await proxy.gate.restore(service, serving).catch((e: unknown) => log.warning(`${service}: could not put proxy slots back: ${e instanceof Error ? e.message : String(e)}`));
+      await proxy.gate.restore(service, of(service)).catch((e: unknown) => log.warning(`${service}: could not put proxy slots back: ${e instanceof Error ? e.message : String(e)}`));
     }
   }
   const what = ok ? `restored release ${previous.id}` : `tried to restore release ${previous.id}: ${failure}`;

@@ -56358,6 +56358,23 @@ class HaproxyGate {
         }
     }
     /**
+     * Empty slots a lost process parked (in maint, no address) become this gate's: a new replica that
+     * lands in one is routine, and unpark returns them when the service is done. Returns how many.
+     */
+    async claimParked(service, running) {
+        const states = await this.api.showServersState();
+        const backends = new Set(running.flatMap((r) => (0,_stats_js__WEBPACK_IMPORTED_MODULE_1__/* .slotsForAddress */ .HO)(states, r.ip).map((s) => s.backend)));
+        const parked = this.parked.get(service) ?? [];
+        for (const s of states) {
+            if (!backends.has(s.backend) || (0,_stats_js__WEBPACK_IMPORTED_MODULE_1__/* .hasAddress */ .hs)(s) || !(0,_stats_js__WEBPACK_IMPORTED_MODULE_1__/* .isForcedMaint */ .bq)(s))
+                continue;
+            this.maintByUs.add(`${s.backend}/${s.server}`);
+            parked.push({ backend: s.backend, server: s.server });
+        }
+        this.parked.set(service, parked);
+        return parked.length;
+    }
+    /**
      * After a deploy was cut off midway (the gate that parked and drained is gone with its process):
      * every slot in maintenance that holds one of these serving replicas, or no address at all, is
      * set ready. Returns the slots it put back.
@@ -57765,6 +57782,17 @@ async function recoverInterrupted(remote, inputs, run, lock, interrupted, log) {
     const routed = cfg ? (0,deploy/* routedFromCfg */.W4)(cfg, previous) : [];
     const { model } = await (0,deploy/* desiredState */.Iq)(s, { composeFiles: previous.composeFiles, release: previous.id }, routed, previous);
     const proxy = await (0,deploy/* proxyGate */.QV)(s, model, cfg);
+    const serving = async () => {
+        const running = await (0,containers/* listProjectContainers */.OJ)(remote, inputs.project);
+        const proxyName = (0,config/* findProxyService */.XX)(model.services, inputs.proxyService)?.name;
+        const networks = [...new Set(running.filter((c) => c.service === proxyName && c.state === 'running').flatMap((c) => Object.keys(c.ips)))];
+        return (service) => running.filter((c) => c.service === service && c.state === 'running').map((c) => ({ id: c.id, name: c.name, ip: (0,containers/* replicaIp */.AW)(c, networks) }));
+    };
+    if (proxy.gate instanceof drain/* HaproxyGate */.D) {
+        const of = await serving();
+        for (const service of routed)
+            await proxy.gate.claimParked(service, of(service));
+    }
     let ok = false;
     let failure = '';
     try {
@@ -57777,14 +57805,9 @@ async function recoverInterrupted(remote, inputs, run, lock, interrupted, log) {
     }
     // Whatever the rollout did, no replica that serves may stay parked or drained.
     if (proxy.gate instanceof drain/* HaproxyGate */.D) {
-        const running = await (0,containers/* listProjectContainers */.OJ)(remote, inputs.project);
-        const proxyName = (0,config/* findProxyService */.XX)(model.services, inputs.proxyService)?.name;
-        const networks = [...new Set(running.filter((c) => c.service === proxyName && c.state === 'running').flatMap((c) => Object.keys(c.ips)))];
+        const of = await serving();
         for (const service of routed) {
-            const serving = running
-                .filter((c) => c.service === service && c.state === 'running')
-                .map((c) => ({ id: c.id, name: c.name, ip: (0,containers/* replicaIp */.AW)(c, networks) }));
-            await proxy.gate.restore(service, serving).catch((e) => log.warning(`${service}: could not put proxy slots back: ${e instanceof Error ? e.message : String(e)}`));
+            await proxy.gate.restore(service, of(service)).catch((e) => log.warning(`${service}: could not put proxy slots back: ${e instanceof Error ? e.message : String(e)}`));
         }
     }
     const what = ok ? `restored release ${previous.id}` : `tried to restore release ${previous.id}: ${failure}`;

@@ -236,6 +236,23 @@ export class HaproxyGate implements ProxyGate {
   }
 
   /**
+   * Empty slots a lost process parked (in maint, no address) become this gate's: a new replica that
+   * lands in one is routine, and unpark returns them when the service is done. Returns how many.
+   */
+  async claimParked(service: string, running: Replica[]): Promise<number> {
+    const states = await this.api.showServersState();
+    const backends = new Set(running.flatMap((r) => slotsForAddress(states, r.ip).map((s) => s.backend)));
+    const parked = this.parked.get(service) ?? [];
+    for (const s of states) {
+      if (!backends.has(s.backend) || hasAddress(s) || !isForcedMaint(s)) continue;
+      this.maintByUs.add(`${s.backend}/${s.server}`);
+      parked.push({ backend: s.backend, server: s.server });
+    }
+    this.parked.set(service, parked);
+    return parked.length;
+  }
+
+  /**
    * After a deploy was cut off midway (the gate that parked and drained is gone with its process):
    * every slot in maintenance that holds one of these serving replicas, or no address at all, is
    * set ready. Returns the slots it put back.

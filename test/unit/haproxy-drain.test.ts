@@ -231,3 +231,32 @@ test('release leaves the slot in maint (with a warning) while DNS still returns 
   assert.equal((await slot('127.0.0.2'))!.adminState & AdminFlag.FMAINT, AdminFlag.FMAINT);
   assert.ok(logs.some((l) => l.startsWith('warning') && l.includes('still holds the old app address 127.0.0.2')));
 });
+
+test('after a deploy cut off midway: a new gate claims the parked empty slots and restores the drained slot of a replica that still serves', async () => {
+  const lost = gate();
+  dns.records.set('app', ['127.0.0.2', '127.0.0.3']);
+  await lost.waitUp('app', [replica('127.0.0.3')], Date.now() + 5000);
+  // The lost process parked the empty slots and drained 127.0.0.2, then died before stopping it.
+  await lost.park('app', [replica('127.0.0.2'), replica('127.0.0.3')]);
+  await lost.drain('app', [replica('127.0.0.2')]);
+  const states = await api.showServersState('app');
+  const empty = states.filter((s) => s.addr === '-');
+  assert.ok(empty.length >= 1 && empty.every((s) => s.adminState & AdminFlag.FMAINT), 'empty slots parked');
+  assert.equal((await slot('127.0.0.2'))!.adminState & AdminFlag.FMAINT, AdminFlag.FMAINT, 'the drained replica is in maint');
+
+  // The post step's gate: claimed slots make a new replica's landing routine (info, no warning)...
+  logs = [];
+  const recovery = gate();
+  assert.equal(await recovery.claimParked('app', [replica('127.0.0.2'), replica('127.0.0.3')]), empty.length);
+  dns.records.set('app', ['127.0.0.2', '127.0.0.3', '127.0.0.4']);
+  await waitFor('the new IP to land in a parked slot', async () => !!(await slot('127.0.0.4')));
+  await recovery.waitUp('app', [replica('127.0.0.4')], Date.now() + 5000);
+  assert.equal(logs.filter((l) => l.startsWith('warning')).length, 0, logs.join('\n'));
+  // ...unpark returns the rest, and restore puts the still-serving replica back in rotation.
+  await recovery.unpark('app');
+  const restored = await recovery.restore('app', [replica('127.0.0.2'), replica('127.0.0.3'), replica('127.0.0.4')]);
+  assert.deepEqual(restored, [`app/${(await slot('127.0.0.2'))!.server}`]);
+  const after = await api.showServersState('app');
+  assert.deepEqual(after.filter((s) => s.adminState & AdminFlag.FMAINT).map((s) => s.server), [], 'no slot left in maint');
+  await waitFor('127.0.0.2 to serve again', async () => (await slot('127.0.0.2'))?.opState === 2);
+});
