@@ -294,12 +294,6 @@ export async function proxyGate(s: Session, model: ComposeModel, cfgText: string
   };
 }
 
-/** Read a file of the live app/ directory, or undefined. */
-export async function readRemote(remote: Remote, path: string): Promise<string | undefined> {
-  const r = await remote.exec(`cat ${shq(path)} 2>/dev/null`, { check: false, timeoutMs: 30_000 });
-  return r.code === 0 ? r.stdout : undefined;
-}
-
 export async function deploy(inputs: Inputs, run: RunContext, report: DeployReport, log: Log = coreLog): Promise<void> {
   const timeline = new Timeline();
   report.events = timeline.events;
@@ -425,7 +419,7 @@ async function deployLocked(s: Session, files: ReleaseFile[], routed: string[]):
   if (inputs.rollback && target) {
     await pinImages(remote, pinsOf(target));
     const cfgPath = proxyConfigPath(target.files, undefined, posix.dirname(composeFiles[0]!));
-    const cfg = cfgPath ? await readRemote(remote, posix.join(remoteDir, 'releases', id, cfgPath)) : undefined;
+    const cfg = cfgPath ? await remote.readFile(posix.join(remoteDir, 'releases', id, cfgPath)) : undefined;
     routed = cfg ? routedFromCfg(cfg, target) : [];
   }
 
@@ -452,8 +446,8 @@ async function deployLocked(s: Session, files: ReleaseFile[], routed: string[]):
   const proxy = findProxyService(model.services, inputs.proxyService);
   const cfgPath = proxyConfigPath(manifest.files, proxy, posix.dirname(composeFiles[0]!));
   const cfgRel = cfgPath ? posix.join(remoteDir, 'releases', id, cfgPath) : undefined;
-  const newCfg = cfgRel ? await readRemote(remote, cfgRel) : undefined;
-  const liveCfg = cfgPath ? await readRemote(remote, posix.join(remoteDir, 'app', cfgPath)) : undefined;
+  const newCfg = cfgRel ? await remote.readFile(cfgRel) : undefined;
+  const liveCfg = cfgPath ? await remote.readFile(posix.join(remoteDir, 'app', cfgPath)) : undefined;
   const proxyImage = proxy?.image;
   const cfgChanged = !!newCfg && newCfg !== liveCfg;
   if (cfgChanged && proxyImage && cfgRel) {

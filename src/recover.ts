@@ -20,7 +20,7 @@ import { abandonIfPending, listReleases, readCurrent } from './release-store.js'
 import { newReport } from './report.js';
 import { Timeline } from './timeline.js';
 import type { Remote } from './remote.js';
-import { desiredState, proxyConfigPath, proxyGate, readRemote, rollBackTo, routedFromCfg, type InterruptedDeploy, type RunContext, type Session } from './deploy.js';
+import { desiredState, proxyConfigPath, proxyGate, rollBackTo, routedFromCfg, type InterruptedDeploy, type RunContext, type Session } from './deploy.js';
 import type { ComposeFlavor } from './compose-cli.js';
 
 export interface RecoveryResult {
@@ -72,7 +72,7 @@ export async function recoverInterrupted(
   // The previous release's proxy config says which services it routes (its files are on the host).
   const composeDir = posix.dirname(previous.composeFiles[0]!);
   const cfgPath = proxyConfigPath(previous.files, undefined, composeDir);
-  const cfg = cfgPath ? await readRemote(remote, posix.join(remoteDir, 'releases', previous.id, cfgPath)) : undefined;
+  const cfg = cfgPath ? await remote.readFile(posix.join(remoteDir, 'releases', previous.id, cfgPath)) : undefined;
   const routed = cfg ? routedFromCfg(cfg, previous) : [];
   const { model } = await desiredState(s, { composeFiles: previous.composeFiles, release: previous.id }, routed, previous);
   const proxy = await proxyGate(s, model, cfg);

@@ -235,8 +235,7 @@ export function parseReleaseListing(stdout: string, warn?: (message: string) => 
 
 /** The id in `current`, or undefined before the first successful deploy. */
 export async function readCurrent(remote: Remote, remoteDir: string): Promise<string | undefined> {
-  const r = await remote.exec(`cat ${shq(paths(remoteDir).current)} 2>/dev/null || true`, { timeoutMs: 30_000 });
-  const id = r.stdout.trim();
+  const id = ((await remote.readFile(paths(remoteDir).current)) ?? '').trim();
   return isReleaseId(id) ? id : undefined;
 }
 
@@ -247,8 +246,10 @@ export async function setCurrent(remote: Remote, remoteDir: string, id: string):
 
 export async function readManifest(remote: Remote, remoteDir: string, id: string): Promise<ReleaseManifest> {
   checkId(id);
-  const r = await remote.exec(`cat ${shq(posix.join(paths(remoteDir).release(id), 'release.json'))}`, { timeoutMs: 30_000 });
-  return parseManifest(r.stdout);
+  const path = posix.join(paths(remoteDir).release(id), 'release.json');
+  const text = await remote.readFile(path);
+  if (text === undefined) throw new Error(`release ${id}: no readable ${path} on the host`);
+  return parseManifest(text);
 }
 
 /** Merge `patch` into releases/<id>/release.json (atomic rewrite, 0600). The id cannot change. */
@@ -313,9 +314,9 @@ export async function markAbandoned(
  */
 export async function abandonIfPending(remote: Remote, remoteDir: string, id: string, reason: string): Promise<boolean> {
   checkId(id);
-  const r = await remote.exec(`cat ${shq(posix.join(paths(remoteDir).release(id), 'release.json'))} 2>/dev/null`, { timeoutMs: 30_000, check: false });
-  if (r.code !== 0) return false;
-  const m = parseManifest(r.stdout);
+  const text = await remote.readFile(posix.join(paths(remoteDir).release(id), 'release.json'));
+  if (text === undefined) return false;
+  const m = parseManifest(text);
   if (m.result !== 'pending') return false;
   // The first lines say what stopped it; a whole stderr belongs in the job log, not in every release list.
   await writeAbandoned(remote, remoteDir, m, reason.length > 500 ? `${reason.slice(0, 500)}…` : reason);

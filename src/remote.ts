@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream';
+import { NO_FILE, readFileCommand } from './commands/files.js';
 
 /** What a command run on the host returned. */
 export interface ExecResult {
@@ -31,6 +32,11 @@ export interface Remote {
   exec(command: string, options?: ExecOptions): Promise<ExecResult>;
   /** Write a file atomically (temp file in the same directory, then rename), with this mode. */
   writeFile(path: string, data: string | Buffer, mode?: number): Promise<void>;
+  /**
+   * A file's text, or undefined when there is no readable regular file at the path (missing, a
+   * directory, unreadable). Any other failure (the command could not run) rejects.
+   */
+  readFile(path: string): Promise<string | undefined>;
   /** A stream to a Unix socket on the host (OpenSSH's streamlocal forwarding). */
   openUnixSocket(path: string): Promise<Duplex>;
   /** A stream to a TCP port as seen from the host (e.g. 127.0.0.1:8080). */
@@ -52,4 +58,16 @@ export class RemoteCommandError extends Error {
     );
     this.name = 'RemoteCommandError';
   }
+}
+
+/**
+ * Remote.readFile over exec (readFileCommand): the one implementation, shared by SshRemote and the
+ * test remotes that run real shell commands.
+ */
+export async function readFileByExec(remote: Pick<Remote, 'exec'>, path: string, timeoutMs = 30_000): Promise<string | undefined> {
+  const command = readFileCommand(path);
+  const r = await remote.exec(command, { check: false, timeoutMs });
+  if (r.code === 0) return r.stdout;
+  if (r.code === NO_FILE) return undefined;
+  throw new RemoteCommandError(command, r);
 }

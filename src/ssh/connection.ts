@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import ssh2 from 'ssh2';
 import type { ClientChannel, ConnectConfig } from 'ssh2';
-import { RemoteCommandError, type ExecOptions, type ExecResult, type Remote } from '../remote.js';
+import { readFileByExec, RemoteCommandError, type ExecOptions, type ExecResult, type Remote } from '../remote.js';
 import { shq } from '../quote.js';
 import { fingerprint, hostKeyAlgorithms, pinnedKeyTypes, validateHostPin, verifyHostKey, type HostPin } from './hostkey.js';
 import { parsePrivateKey } from './keys.js';
@@ -307,6 +307,10 @@ export class SshRemote implements Remote {
       `umask 077; cat > ${shq(tmp)} && chmod ${m} ${shq(tmp)} && mv -f ${shq(tmp)} ${shq(path)}` +
       ` || { rc=$?; rm -f ${shq(tmp)}; exit $rc; }`;
     await this.exec(cmd, { stdin: typeof data === 'string' ? Buffer.from(data, 'utf8') : data });
+  }
+
+  readFile(path: string): Promise<string | undefined> {
+    return readFileByExec(this, path);
   }
 
   openUnixSocket(path: string): Promise<Duplex> {

@@ -107,6 +107,10 @@ export class ReconnectingRemote implements Remote {
     await this.withConnection(`write ${path}`, true, (r) => r.writeFile(path, data, mode));
   }
 
+  readFile(path: string): Promise<string | undefined> {
+    return this.withConnection(`read ${path}`, true, (r) => r.readFile(path));
+  }
+
   openUnixSocket(path: string): Promise<Duplex> {
     return this.withConnection(`open ${path}`, true, (r) => r.openUnixSocket(path));
   }

@@ -278,6 +278,10 @@ export class FakeDockerHost implements Remote {
   async writeFile(): Promise<void> {
     throw new Error('fake host: writeFile not expected in a rollout');
   }
+
+  async readFile(): Promise<string | undefined> {
+    throw new Error('fake host: readFile not expected in a rollout');
+  }
   async openUnixSocket(): Promise<Duplex> {
     throw new Error('fake host: openUnixSocket not expected in a rollout');
   }

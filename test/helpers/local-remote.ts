@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { rename, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { RemoteCommandError, type ExecOptions, type ExecResult, type Remote } from '../../src/remote.js';
+import { readFileByExec, RemoteCommandError, type ExecOptions, type ExecResult, type Remote } from '../../src/remote.js';
 
 export class LocalRemote implements Remote {
   readonly commands: string[] = [];
@@ -44,6 +44,10 @@ export class LocalRemote implements Remote {
     const tmp = `${path}.tmp-${process.pid}`;
     await writeFile(tmp, data, { mode });
     await rename(tmp, path);
+  }
+
+  readFile(path: string): Promise<string | undefined> {
+    return readFileByExec(this, path);
   }
 
   async openUnixSocket(path: string): Promise<Duplex> {

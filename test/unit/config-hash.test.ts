@@ -38,6 +38,7 @@ function fakeRemote(answers: (cmd: string, stdin?: string) => string): Remote & 
       return { code: 0, stdout: answers(cmd, stdin), stderr: '' };
     },
     async writeFile() {},
+    async readFile() { return undefined; },
     async openUnixSocket() { throw new Error('no'); },
     async openTcp() { throw new Error('no'); },
     async close() {},

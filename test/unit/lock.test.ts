@@ -51,6 +51,9 @@ class FlakyRemote implements Remote {
   writeFile(path: string, data: string | Buffer, mode?: number): Promise<void> {
     return this.inner.writeFile(path, data, mode);
   }
+  readFile(path: string): Promise<string | undefined> {
+    return this.inner.readFile(path);
+  }
   openUnixSocket(): Promise<never> {
     return Promise.reject(new Error('no sockets'));
   }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RemoteCommandError, type ExecOptions, type ExecResult } from '../../src/remote.js';
+import { readFileByExec, RemoteCommandError, type ExecOptions, type ExecResult } from '../../src/remote.js';
 import { ConnectionLostError, ReconnectFailedError, ReconnectingRemote } from '../../src/ssh/reconnect.js';
 import { SshAuthError, SshConnectError, type SshRemote } from '../../src/ssh/connection.js';
 
@@ -31,6 +31,9 @@ class FakeConnection {
     this.isClosed = true;
   }
   async writeFile(): Promise<void> {}
+  readFile(path: string): Promise<string | undefined> {
+    return readFileByExec(this, path);
+  }
   async openUnixSocket(): Promise<never> {
     throw new Error('not used');
   }
@@ -88,6 +91,18 @@ test('a command that fails on the host is not repeated', async () => {
   await assert.rejects(remote.exec('cat x'), /exit 1/);
   assert.equal(f.calls(), 1);
   assert.deepEqual(f.conns[0]!.ran, ['cat x']);
+});
+
+test('a file read cut by a dropped connection is read again on a new connection; a missing file is undefined', async () => {
+  const f = factory(async (conn, command) => {
+    if (conn.n === 1) return conn.cut(command);
+    return command.includes('/h/missing') ? { code: 3, stdout: '', stderr: '' } : ok('text\n');
+  });
+  const remote = await ReconnectingRemote.open({ connect: f.connect, sleep: noSleep });
+  assert.equal(await remote.readFile('/h/current'), 'text\n');
+  assert.equal(await remote.readFile('/h/missing'), undefined);
+  assert.equal(f.calls(), 2);
+  assert.equal(f.conns[0]!.ran.length, 1);
 });
 
 test('commands cut together share one reconnect', async () => {
