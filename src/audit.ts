@@ -4,8 +4,7 @@
  * newlines and control characters, so an entry is always exactly one line, and each line is one
  * shq()'d printf argument, so nothing in it reaches the shell as syntax.
  */
-import { posix } from 'node:path';
-import { shq } from './quote.js';
+import { auditCommand } from './commands/audit.js';
 import type { Remote } from './remote.js';
 
 /** `prune`: a release retention removed; `abandon`: a release whose deploy stopped before recording a result. */
@@ -35,18 +34,13 @@ export function auditLine(entry: AuditEntry): string {
 }
 
 /**
- * Appends one line per entry, in one command. A line already there is not written again, so the
- * command can be repeated after a dropped connection without doubling the log.
+ * Appends one line per entry, in one command (commands/audit.ts), safe to repeat after a dropped
+ * connection: a line already there is not written again.
  */
-export function auditCommand(remoteDir: string, entry: AuditEntry | readonly AuditEntry[]): string {
-  const entries = Array.isArray(entry) ? entry : [entry as AuditEntry];
-  const file = shq(posix.join(remoteDir, 'audit.log'));
-  return `umask 077 && touch ${file} && for line in ${entries.map((e) => shq(auditLine(e))).join(' ')}; do grep -qxF -e "$line" ${file} || printf '%s\\n' "$line" >> ${file}; done && chmod 600 ${file}`;
-}
-
 export async function appendAudit(remote: Remote, remoteDir: string, entry: AuditEntry | readonly AuditEntry[]): Promise<void> {
-  if (Array.isArray(entry) && entry.length === 0) return;
-  await remote.exec(auditCommand(remoteDir, entry), { timeoutMs: 30_000 });
+  const entries: readonly AuditEntry[] = Array.isArray(entry) ? entry : [entry as AuditEntry];
+  if (entries.length === 0) return;
+  await remote.exec(auditCommand(remoteDir, entries.map(auditLine)), { timeoutMs: 30_000 });
 }
 
 /** Parse audit.log text (for tests and tooling); lines that are not JSON are skipped. */

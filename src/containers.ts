@@ -3,7 +3,7 @@
  * (project, service, container-number, config-hash) tie each container to its service and config.
  */
 import type { Remote } from './remote.js';
-import { shqAll } from './quote.js';
+import { inspectCommand, projectContainerIdsCommand } from './commands/docker.js';
 
 export type HealthStatus = 'healthy' | 'unhealthy' | 'starting' | 'none';
 
@@ -95,14 +95,6 @@ export function isBroken(c: ContainerInfo): boolean {
 export function replicaIp(c: ContainerInfo, preferredNetworks: readonly string[] = []): string {
   for (const n of preferredNetworks) if (c.ips[n]) return c.ips[n];
   return Object.values(c.ips)[0] ?? '';
-}
-
-export function projectContainerIdsCommand(project: string): string {
-  return shqAll(['docker', 'ps', '-aq', '--no-trunc', '--filter', `label=com.docker.compose.project=${project}`]);
-}
-
-export function inspectCommand(ids: string[]): string {
-  return shqAll(['docker', 'inspect', '--type', 'container', ...ids]);
 }
 
 /** Every container of the project (all states), one-off `run` containers left out. */

@@ -5,7 +5,7 @@
  */
 import type { Healthcheck } from './compose.js';
 import { inspectContainers, type ContainerInfo } from './containers.js';
-import { shqAll } from './quote.js';
+import { containerLogsCommand } from './commands/docker.js';
 import type { Remote } from './remote.js';
 import type { Timeline } from './timeline.js';
 
@@ -127,7 +127,7 @@ export async function collectDiagnostics(remote: Remote, containers: ContainerIn
   for (const c of containers) {
     parts.push(`--- ${c.name} (${c.id.slice(0, 12)}): state ${c.state}, health ${c.health}, exit code ${c.exitCode}`);
     for (const e of c.healthLog.slice(-3)) parts.push(`health check at ${e.start}: exit ${e.exitCode}: ${e.output.trim()}`);
-    const logs = await remote.exec(`${shqAll(['docker', 'logs', '--tail', tail, c.id])} 2>&1`, { timeoutMs: 30_000, check: false });
+    const logs = await remote.exec(containerLogsCommand(c.id, tail), { timeoutMs: 30_000, check: false });
     parts.push(`last ${tail} log lines:`, logs.stdout.trimEnd() || '(none)');
   }
   return parts.join('\n');

@@ -5,7 +5,7 @@
 import type { ComposeFlavor, ComposeProject } from './compose-cli.js';
 import { composeCommand } from './compose-cli.js';
 import type { ComposeService } from './compose.js';
-import { shq, shqAll } from './quote.js';
+import { imageIdsCommand, pinCheckScript, pinImagesCommand, repoDigestsCommand } from './commands/images.js';
 import type { Remote } from './remote.js';
 import type { Log } from './log.js';
 
@@ -23,8 +23,7 @@ export function parseImageIds(stdout: string): Map<string, string> {
 
 export async function imageIds(remote: Remote, images: string[]): Promise<Map<string, string>> {
   if (images.length === 0) return new Map();
-  const script = `for i in ${shqAll(images)}; do printf '%s %s\\n' "$i" "$(docker image inspect --format '{{.Id}}' "$i" 2>/dev/null)"; done`;
-  return parseImageIds((await remote.exec(script, { timeoutMs: 60_000 })).stdout);
+  return parseImageIds((await remote.exec(imageIdsCommand(images), { timeoutMs: 60_000 })).stdout);
 }
 
 /**
@@ -76,10 +75,7 @@ export async function resolveImages(
 /** Point each image reference at a pinned image ID again (rollback to a release whose tag was re-pushed). */
 export async function pinImages(remote: Remote, pins: Array<{ image: string; imageId: string }>): Promise<void> {
   if (pins.length === 0) return;
-  const cmds = pins.map(
-    (p) => `docker image inspect ${shq(p.imageId)} >/dev/null 2>&1 || { echo "image ${p.imageId} of ${p.image} is no longer on the host" >&2; exit 3; }; docker tag ${shq(p.imageId)} ${shq(p.image)}`,
-  );
-  await remote.exec(cmds.join('\n'), { timeoutMs: 60_000 });
+  await remote.exec(pinImagesCommand(pins), { timeoutMs: 60_000 });
 }
 
 export interface Pin {
@@ -87,43 +83,6 @@ export interface Pin {
   image: string;
   imageId: string;
   digest?: string;
-}
-
-/** `repo@sha256:...` for a pinned digest: pulling it fetches exactly that image and moves no tag. */
-export function digestRef(image: string, digest: string): string {
-  const repo = image.replace(/@.*$/, '').replace(/:[^/:]*$/, '');
-  return `${repo}@${digest}`;
-}
-
-/**
- * One line per pin, `<n> present|pulled|missing`: is the pinned image on the host, and if not (and
- * pulls are allowed) does a pull bring exactly that image back. A pull by digest moves no tag; a pull
- * by tag does, so the tag is put back where it pointed before: checking changes nothing Compose sees.
- */
-export function pinCheckScript(pins: readonly Pin[], pull: boolean): string {
-  const lines = ['have() { docker image inspect "$1" >/dev/null 2>&1; }'];
-  pins.forEach((p, n) => {
-    const id = shq(p.imageId);
-    const ref = shq(p.image);
-    if (!pull) {
-      lines.push(`if have ${id}; then echo '${n} present'; else echo '${n} missing'; fi`);
-    } else if (p.digest) {
-      lines.push(`if have ${id}; then echo '${n} present'; else docker pull -q ${shq(digestRef(p.image, p.digest))} >/dev/null 2>&1; if have ${id}; then echo '${n} pulled'; else echo '${n} missing'; fi; fi`);
-    } else {
-      lines.push(
-        `if have ${id}; then echo '${n} present'; else`,
-        `  old=$(docker image inspect --format '{{.Id}}' ${ref} 2>/dev/null || true)`,
-        `  docker pull -q ${ref} >/dev/null 2>&1`,
-        `  if have ${id}; then echo '${n} pulled'; else echo '${n} missing'; fi`,
-        `  now=$(docker image inspect --format '{{.Id}}' ${ref} 2>/dev/null || true)`,
-        // The pulled image keeps its ID (pinImages tags it later); only the tag goes back.
-        `  if [ -n "$now" ] && [ "$now" != "$old" ]; then if [ -n "$old" ]; then docker tag "$old" ${ref}; elif [ "$now" != ${id} ]; then docker image rm ${ref} >/dev/null 2>&1; fi; fi`,
-        'fi',
-      );
-    }
-  });
-  lines.push('true');
-  return lines.join('\n');
 }
 
 /** The pins whose image is neither on the host nor brought back by a pull. */
@@ -164,8 +123,7 @@ export async function repoDigests(remote: Remote, pins: ReadonlyArray<{ image: s
   const ids = [...new Set(pins.map((p) => p.imageId).filter((i) => /^sha256:[0-9a-f]{64}$/.test(i)))];
   const out = new Map<string, string>();
   if (ids.length === 0) return out;
-  const script = `for i in ${shqAll(ids)}; do printf '%s %s\\n' "$i" "$(docker image inspect --format '{{join .RepoDigests " "}}' "$i" 2>/dev/null)"; done`;
-  const r = await remote.exec(script, { timeoutMs: 60_000, check: false });
+  const r = await remote.exec(repoDigestsCommand(ids), { timeoutMs: 60_000, check: false });
   const byId = new Map<string, string[]>();
   for (const line of r.stdout.split('\n')) {
     const [id, ...digests] = line.trim().split(/\s+/);

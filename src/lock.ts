@@ -19,7 +19,7 @@ import { randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
 import { appendAudit } from './audit.js';
 import type { Log } from './log.js';
-import { shq } from './quote.js';
+import { heartbeatCommand, lockHeldByCommand, OWNER_SEP, releaseLockCommand, takeoverCommand, tryLockCommand } from './commands/lock.js';
 import type { Remote } from './remote.js';
 
 export interface LockOwner {
@@ -148,55 +148,6 @@ function parseOwner(text: string): LockOwner | undefined {
   return undefined;
 }
 
-const SEP = '\x1e';
-
-/** Write stdin to $1/owner.json via a temp file, so owner.json is never seen half-written. */
-const WRITE_OWNER = (dir: string) => `(umask 077; cat > ${dir}/.owner.tmp) && mv -f ${dir}/.owner.tmp ${dir}/owner.json`;
-
-/** The mtime the age is measured from: owner.json's, or the lock dir's without one. */
-const AGE_MTIME = (L: string) => `$(if [ -f ${L}/owner.json ]; then stat -c %Y ${L}/owner.json; else stat -c %Y ${L}; fi 2>/dev/null)`;
-
-function tryScript(L: string, dir: string): string {
-  return `if err=$(mkdir ${L} 2>&1); then
-  if ${WRITE_OWNER(L)}; then echo ACQUIRED; else rm -rf ${L}; echo "FAIL could not write owner.json"; fi
-  exit 0
-fi
-if [ ! -d ${L} ]; then
-  if [ -d ${dir} ] && [ -w ${dir} ]; then echo RETRY; else echo "FAIL $err"; fi
-  exit 0
-fi
-echo HELD
-printf 'now=%s\\n' "$(date +%s)"
-printf 'ino=%s\\n' "$(stat -c %i ${L} 2>/dev/null)"
-printf 'mtime=%s\\n' "${AGE_MTIME(L)}"
-printf '${SEP}'
-cat ${L}/owner.json 2>/dev/null
-true`;
-}
-
-/** Run `body` holding lock.takeover; prints BUSY when someone else holds it. A leftover older than 60s is cleared. */
-function underMutex(M: string, body: string): string {
-  return `if ! mkdir ${M} 2>/dev/null; then
-  t=$(stat -c %Y ${M} 2>/dev/null || date +%s)
-  if [ $(( $(date +%s) - t )) -gt 60 ]; then rm -rf ${M}; fi
-  echo BUSY; exit 0
-fi
-${body}
-rmdir ${M}`;
-}
-
-/** Same inode, same owner.json and same mtime: a holder that beat since we looked keeps its lock. */
-function takeoverScript(L: string, M: string, ino: string, mtime: string, raw: string): string {
-  return underMutex(
-    M,
-    `if [ "$(stat -c %i ${L} 2>/dev/null)" = ${shq(ino)} ] && [ "${AGE_MTIME(L)}" = ${shq(mtime)} ] && [ "$(cat ${L}/owner.json 2>/dev/null)" = ${shq(raw.replace(/\n+$/, ''))} ]; then
-  if rm -rf ${L} && mkdir ${L} 2>/dev/null && ${WRITE_OWNER(L)}; then echo TAKEN; else echo LOST; fi
-else
-  echo CHANGED
-fi`,
-  );
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function logger(log: LockOptions['log']): { info: (m: string) => void; warning: (m: string) => void } {
@@ -233,8 +184,6 @@ export async function acquireLock(remote: Remote, remoteDir: string, owner: Lock
   const log = logger(options.log);
   const pollMs = options.pollMs ?? 5000;
   const lockDir = posix.join(remoteDir, 'lock');
-  const L = shq(lockDir);
-  const M = shq(posix.join(remoteDir, 'lock.takeover'));
   const token = options.token ?? randomBytes(12).toString('hex');
   const hb = options.heartbeatMs;
   const mine: LockOwner = { ...owner, token, ...(hb !== undefined ? { heartbeatMs: hb } : {}) };
@@ -270,8 +219,8 @@ export async function acquireLock(remote: Remote, remoteDir: string, owner: Lock
   };
 
   for (;;) {
-    const out = await execRepeatable(remote, tryScript(L, shq(remoteDir)), stdin, pollMs, onRetry);
-    const [head = '', raw = ''] = out.split(SEP);
+    const out = await execRepeatable(remote, tryLockCommand(remoteDir), stdin, pollMs, onRetry);
+    const [head = '', raw = ''] = out.split(OWNER_SEP);
     if (/^ACQUIRED$/m.test(head)) return handle();
     if (/^FAIL/m.test(head)) throw new Error(`cannot create the deploy lock ${lockDir}: ${head.replace(/^FAIL\s*/m, '').trim()}`);
     if (/^RETRY$/m.test(head)) {
@@ -297,7 +246,7 @@ export async function acquireLock(remote: Remote, remoteDir: string, owner: Lock
         // tells instead (our token: it won).
         let t: string;
         try {
-          t = (await remote.exec(takeoverScript(L, M, ino, mtimeText, raw), { stdin, timeoutMs: 30_000, repeatable: false })).stdout;
+          t = (await remote.exec(takeoverCommand(remoteDir, ino, mtimeText, raw), { stdin, timeoutMs: 30_000, repeatable: false })).stdout;
         } catch (e) {
           if (++lostTakeovers >= EXEC_ATTEMPTS || isFinal(e)) throw e;
           onRetry(e);
@@ -330,18 +279,9 @@ export type ReleaseOutcome = 'released' | 'not-held' | 'not-ours';
  * the lock gone ('not-held'), or someone else's ('not-ours'), and removes nothing of theirs.
  */
 export async function releaseLock(remote: Remote, remoteDir: string, runId: string, token?: string): Promise<ReleaseOutcome> {
-  const L = shq(posix.join(remoteDir, 'lock'));
-  const M = shq(posix.join(remoteDir, 'lock.takeover'));
-  const needle = token ? `"token":${JSON.stringify(token)}` : `"runId":${JSON.stringify(runId)}`;
-  const body = `if [ ! -d ${L} ]; then echo NOTHELD
-else
-  case "$(cat ${L}/owner.json 2>/dev/null)" in
-  *${shq(needle)}*) rm -rf ${L} && echo RELEASED ;;
-  *) echo NOTOURS ;;
-  esac
-fi`;
+  const command = releaseLockCommand(remoteDir, runId, token);
   for (let i = 0; i < 50; i++) {
-    const out = await execRepeatable(remote, underMutex(M, body), undefined, 2000, () => {});
+    const out = await execRepeatable(remote, command, undefined, 2000, () => {});
     if (/^RELEASED$/m.test(out)) return 'released';
     if (/^NOTHELD$/m.test(out)) return 'not-held';
     if (/^NOTOURS$/m.test(out)) return 'not-ours';
@@ -352,8 +292,7 @@ fi`;
 
 /** Whether <remoteDir>/lock/owner.json still holds this token (e.g. on a fresh connection after a cut). */
 export async function lockHeldBy(remote: Remote, remoteDir: string, token: string): Promise<boolean> {
-  const f = shq(posix.join(remoteDir, 'lock', 'owner.json'));
-  const r = await remote.exec(`if grep -qF ${shq(`"token":${JSON.stringify(token)}`)} ${f} 2>/dev/null; then echo OURS; else echo NOTOURS; fi`, { timeoutMs: 30_000 });
+  const r = await remote.exec(lockHeldByCommand(remoteDir, token), { timeoutMs: 30_000 });
   return /^OURS$/m.test(r.stdout);
 }
 
@@ -383,13 +322,7 @@ export function startHeartbeat(remote: Remote, handle: LockHandle, options: Hear
   const log = logger(options.log);
   const intervalMs = options.intervalMs ?? handle.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
   const lockDir = posix.join(handle.remoteDir, 'lock');
-  const f = shq(posix.join(lockDir, 'owner.json'));
-  // touch -c: never create owner.json in a lock dir someone else just made.
-  const command = `if grep -qF ${shq(`"token":${JSON.stringify(handle.token)}`)} ${f} 2>/dev/null; then
-  if touch -c ${f}; then echo BEAT; else echo FAIL; fi
-else
-  echo GONE; cat ${f} 2>/dev/null; true
-fi`;
+  const command = heartbeatCommand(handle.remoteDir, handle.token);
   let lost = false;
   let lastBeatAt = Date.now();
   let stopped = false;

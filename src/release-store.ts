@@ -1,8 +1,8 @@
 /**
  * The release directories on the host (layout in docs/architecture.md): upload, activate into app/,
- * list, current, manifest updates, copy for rollbacks and pruning. Every path is absolute under the
- * resolved remote dir and goes through shq(); per-file lists travel on stdin so a command's length
- * does not grow with the release.
+ * list, current, manifest updates, copy for rollbacks and pruning. The commands themselves are built
+ * in commands/release-store.ts (every path absolute under the resolved remote dir, through shq());
+ * this module decides what to run and reads the answers.
  *
  * Modes: the remote dir, releases/, each releases/<id>/ and app/ are 0700, so nothing below them is
  * reachable by other host users; .env and release.json are 0600. Subdirectories inside a release and
@@ -10,7 +10,19 @@
  * them into containers that may run as another user (the official haproxy image runs as `haproxy`).
  */
 import { posix } from 'node:path';
-import { shq, shqAll } from './quote.js';
+import {
+  activateCommand,
+  activationReadCommand,
+  copyReleaseCommand,
+  listReleasesCommand,
+  RECORD_SEP,
+  releasePaths as paths,
+  removeReleasesCommand,
+  resolveRemoteDirCommand,
+  siblingManifestsCommand,
+  uploadReleaseCommand,
+} from './commands/release-store.js';
+import { removeImagesCommand } from './commands/images.js';
 import type { Remote } from './remote.js';
 import { buildTar, type TarEntry } from './tar.js';
 import { abandonedReason, isReleaseId, KEEP_FAILED, parseManifest, retention, type PrunedRelease, type ReleaseManifest } from './release.js';
@@ -25,7 +37,6 @@ export interface UploadFile {
 
 /** Names the release directory keeps for itself. */
 const RESERVED = new Set(['release.json', '.env']);
-const SEP = '\x1e'; // never appears raw in JSON.stringify output
 const IMAGE_ID = /^sha256:[0-9a-f]{64}$/;
 const TIMEOUT = 120_000;
 
@@ -42,14 +53,6 @@ function checkId(id: string): void {
   if (!isReleaseId(id)) throw new Error(`'${id}' is not a release id`);
 }
 
-const paths = (remoteDir: string) => ({
-  releases: posix.join(remoteDir, 'releases'),
-  release: (id: string) => posix.join(remoteDir, 'releases', id),
-  tmp: (id: string) => posix.join(remoteDir, 'releases', `.${id}.tmp`),
-  app: posix.join(remoteDir, 'app'),
-  current: posix.join(remoteDir, 'current'),
-});
-
 /**
  * The absolute, symlink-free remote dir: a relative input (or `~/...`) is under the deploy user's
  * home. Created 0700 when missing.
@@ -57,8 +60,7 @@ const paths = (remoteDir: string) => ({
 export async function resolveRemoteDir(remote: Remote, remoteDirInput: string): Promise<string> {
   const input = remoteDirInput.replace(/^~(\/|$)/, '').replace(/\/+$/, '') || '.';
   if (input.includes('\0')) throw new Error('remote_dir contains a NUL byte');
-  const cmd = `cd && umask 077 && mkdir -p ${shq(input)} && cd ${shq(input)} && (chmod 700 . 2>/dev/null || true) && pwd -P`;
-  const r = await remote.exec(cmd, { timeoutMs: 30_000 });
+  const r = await remote.exec(resolveRemoteDirCommand(input), { timeoutMs: 30_000 });
   const dir = r.stdout.trim().split('\n').pop() ?? '';
   if (!dir.startsWith('/')) throw new Error(`could not resolve remote_dir '${remoteDirInput}' on the host (got '${dir}')`);
   return dir;
@@ -99,24 +101,7 @@ export async function uploadRelease(
   checkId(id);
   if (manifest.id !== id) throw new Error(`manifest id ${manifest.id} does not match release ${id}`);
   const tar = releaseArchive(files, envFileText, manifest);
-  const p = paths(remoteDir);
-  const T = shq(p.tmp(id));
-  const D = shq(p.release(id));
-  const script = [
-    'set -e',
-    'umask 022',
-    `mkdir -p ${shq(p.releases)}`,
-    `chmod 700 ${shq(p.releases)}`,
-    `rm -rf ${T}`,
-    `mkdir -m 700 ${T}`,
-    // -o: the deploy user owns what it extracts, whatever the archive says
-    `tar -x -o -f - -C ${T}`,
-    `chmod 700 ${T}`,
-    // The same release already in place is this very upload, repeated after a dropped connection.
-    `if [ -e ${D} ]; then if cmp -s ${T}/release.json ${D}/release.json; then rm -rf ${T}; exit 0; fi; rm -rf ${T}; echo ${shq(`release ${id} exists already on the host`)} >&2; exit 17; fi`,
-    `mv ${T} ${D}`,
-  ].join('\n');
-  await remote.exec(script, { stdin: tar, timeoutMs: TIMEOUT });
+  await remote.exec(uploadReleaseCommand(remoteDir, id), { stdin: tar, timeoutMs: TIMEOUT });
 }
 
 /**
@@ -127,27 +112,8 @@ export async function copyRelease(remote: Remote, remoteDir: string, fromId: str
   checkId(fromId);
   checkId(toId);
   if (manifest.id !== toId) throw new Error(`manifest id ${manifest.id} does not match release ${toId}`);
-  const p = paths(remoteDir);
-  const F = shq(p.release(fromId));
-  const T = shq(p.tmp(toId));
-  const D = shq(p.release(toId));
-  const script = [
-    'set -e',
-    'umask 022',
-    `if [ ! -d ${F} ]; then echo ${shq(`release ${fromId} is not on the host`)} >&2; exit 2; fi`,
-    `rm -rf ${T}`,
-    `cp -Rp ${F} ${T}`,
-    `chmod 700 ${T}`,
-    `rm -f ${T}/release.json`,
-    `(umask 077; cat > ${T}/release.json)`,
-    `if [ -e ${D} ]; then if cmp -s ${T}/release.json ${D}/release.json; then rm -rf ${T}; exit 0; fi; rm -rf ${T}; echo ${shq(`release ${toId} exists already on the host`)} >&2; exit 17; fi`,
-    `mv ${T} ${D}`,
-  ].join('\n');
-  await remote.exec(script, { stdin: `${JSON.stringify(manifest, null, 2)}\n`, timeoutMs: TIMEOUT });
+  await remote.exec(copyReleaseCommand(remoteDir, fromId, toId), { stdin: `${JSON.stringify(manifest, null, 2)}\n`, timeoutMs: TIMEOUT });
 }
-
-/** app/.handoff-files: the files the last activation placed, so the next one can drop stale ones. */
-const FILE_LIST = '.handoff-files';
 
 /**
  * Make app/ hold release <id>: each file (and .env) copied to a temp name in its target directory,
@@ -157,11 +123,8 @@ const FILE_LIST = '.handoff-files';
  */
 export async function activateRelease(remote: Remote, remoteDir: string, id: string): Promise<void> {
   checkId(id);
-  const p = paths(remoteDir);
-  const read = await remote.exec(`cat ${shq(posix.join(p.release(id), 'release.json'))}; printf '${SEP}'; cat ${shq(posix.join(p.app, FILE_LIST))} 2>/dev/null || true`, {
-    timeoutMs: 30_000,
-  });
-  const [manifestText, listText = ''] = read.stdout.split(SEP);
+  const read = await remote.exec(activationReadCommand(remoteDir, id), { timeoutMs: 30_000 });
+  const [manifestText, listText = ''] = read.stdout.split(RECORD_SEP);
   const manifest = parseManifest(manifestText ?? '');
   for (const f of manifest.files) checkReleasePath(f);
   const wanted = new Set(manifest.files);
@@ -172,54 +135,18 @@ export async function activateRelease(remote: Remote, remoteDir: string, id: str
     ...previous.filter((f) => { try { checkReleasePath(f); return true; } catch { return false; } }).map((f) => `del ${f}`),
     ...manifest.files.map((f) => `list ${f}`),
   ];
-  const S = shq(p.release(id));
-  const A = shq(p.app);
-  const script = `set -e
-umask 022
-mkdir -p ${A}
-chmod 700 ${A}
-cd ${A}
-: > ${FILE_LIST}.new
-while IFS= read -r line; do
-  op=\${line%% *}; f=\${line#* }
-  case $op in
-  put)
-    case $f in */*) d=\${f%/*};; *) d=.;; esac
-    mkdir -p "$d"
-    if [ -d "$f" ]; then echo "handoff: app/$f is a directory on the host; a release file cannot replace it" >&2; exit 20; fi
-    t="$d/.handoff-new-$$"
-    rm -f "$t"
-    cp ${S}/"$f" "$t"
-    mv -f "$t" "$f"
-    ;;
-  del)
-    if [ -f "$f" ] && [ ! -L "$f" ]; then rm -f "$f"; fi
-    ;;
-  list)
-    printf '%s\\n' "$f" >> ${FILE_LIST}.new
-    ;;
-  esac
-done
-mv -f ${FILE_LIST}.new ${FILE_LIST}`;
-  await remote.exec(script, { stdin: `${ops.join('\n')}\n`, timeoutMs: TIMEOUT });
+  await remote.exec(activateCommand(remoteDir, id), { stdin: `${ops.join('\n')}\n`, timeoutMs: TIMEOUT });
 }
 
 /** Every readable manifest under releases/, oldest first, in one round trip. */
 export async function listReleases(remote: Remote, remoteDir: string, warn?: (message: string) => void): Promise<ReleaseManifest[]> {
-  const p = paths(remoteDir);
-  const script = `cd ${shq(p.releases)} 2>/dev/null || exit 0
-for d in */; do
-  [ -f "\${d}release.json" ] || continue
-  printf '${SEP}%s\\n' "\${d%/}"
-  cat "\${d}release.json"
-done`;
-  const r = await remote.exec(script, { timeoutMs: 30_000 });
+  const r = await remote.exec(listReleasesCommand(remoteDir), { timeoutMs: 30_000 });
   return parseReleaseListing(r.stdout, warn);
 }
 
 export function parseReleaseListing(stdout: string, warn?: (message: string) => void): ReleaseManifest[] {
   const out: ReleaseManifest[] = [];
-  for (const chunk of stdout.split(SEP).slice(1)) {
+  for (const chunk of stdout.split(RECORD_SEP).slice(1)) {
     const nl = chunk.indexOf('\n');
     const dir = chunk.slice(0, nl);
     try {
@@ -246,7 +173,7 @@ export async function setCurrent(remote: Remote, remoteDir: string, id: string):
 
 export async function readManifest(remote: Remote, remoteDir: string, id: string): Promise<ReleaseManifest> {
   checkId(id);
-  const path = posix.join(paths(remoteDir).release(id), 'release.json');
+  const path = paths(remoteDir).manifest(id);
   const text = await remote.readFile(path);
   if (text === undefined) throw new Error(`release ${id}: no readable ${path} on the host`);
   return parseManifest(text);
@@ -257,7 +184,7 @@ export async function updateManifest(remote: Remote, remoteDir: string, id: stri
   const old = await readManifest(remote, remoteDir, id);
   const next: ReleaseManifest = { ...old, ...patch, id: old.id };
   parseManifest(JSON.stringify(next)); // refuse to write a manifest we could not read back
-  await remote.writeFile(posix.join(paths(remoteDir).release(id), 'release.json'), `${JSON.stringify(next, null, 2)}\n`, 0o600);
+  await remote.writeFile(paths(remoteDir).manifest(id), `${JSON.stringify(next, null, 2)}\n`, 0o600);
   return next;
 }
 
@@ -266,19 +193,14 @@ async function siblingImageIds(remote: Remote, remoteDir: string): Promise<Set<s
   const parent = posix.dirname(remoteDir);
   const self = posix.basename(remoteDir);
   if (parent === remoteDir) return new Set();
-  const script = `cd ${shq(parent)} 2>/dev/null || exit 0
-for f in */releases/*/release.json; do
-  case $f in ${shq(self)}/*) continue;; esac
-  [ -f "$f" ] && cat "$f"
-done; true`;
-  const r = await remote.exec(script, { timeoutMs: 30_000, check: false });
+  const r = await remote.exec(siblingManifestsCommand(parent, self), { timeoutMs: 30_000, check: false });
   return new Set([...r.stdout.matchAll(/"imageId"\s*:\s*"(sha256:[0-9a-f]{64})"/g)].map((m) => m[1]!));
 }
 
 /** Rewrite a release's manifest as `abandoned` (0600, atomic). */
 async function writeAbandoned(remote: Remote, remoteDir: string, m: ReleaseManifest, reason: string): Promise<ReleaseManifest> {
   const next: ReleaseManifest = { ...m, result: 'abandoned', reason };
-  await remote.writeFile(posix.join(paths(remoteDir).release(m.id), 'release.json'), `${JSON.stringify(next, null, 2)}\n`, 0o600);
+  await remote.writeFile(paths(remoteDir).manifest(m.id), `${JSON.stringify(next, null, 2)}\n`, 0o600);
   return next;
 }
 
@@ -314,7 +236,7 @@ export async function markAbandoned(
  */
 export async function abandonIfPending(remote: Remote, remoteDir: string, id: string, reason: string): Promise<boolean> {
   checkId(id);
-  const text = await remote.readFile(posix.join(paths(remoteDir).release(id), 'release.json'));
+  const text = await remote.readFile(paths(remoteDir).manifest(id));
   if (text === undefined) return false;
   const m = parseManifest(text);
   if (m.result !== 'pending') return false;
@@ -375,22 +297,13 @@ export async function pruneReleases(
   const releases = await listReleases(remote, remoteDir, warn);
   const current = currentId ?? (await readCurrent(remote, remoteDir));
   const plan = retention(releases, keep, current, project, keepFailed);
-  const p = paths(remoteDir);
   const removed = plan.prune.filter(isReleaseId);
-  await remote.exec(
-    `cd ${shq(p.releases)} 2>/dev/null || exit 0
-${removed.length ? `rm -rf -- ${shqAll(removed)}` : ':'}
-for d in .*.tmp; do if [ -d "$d" ]; then rm -rf -- "$d"; fi; done`,
-    { timeoutMs: TIMEOUT },
-  );
+  await remote.exec(removeReleasesCommand(remoteDir, removed), { timeoutMs: TIMEOUT });
   const siblings = plan.images.length ? await siblingImageIds(remote, remoteDir) : new Set<string>();
   const candidates = plan.images.filter((i) => IMAGE_ID.test(i) && !siblings.has(i));
   const imagesRemoved: string[] = [];
   if (candidates.length) {
-    const r = await remote.exec(`for i in ${shqAll(candidates)}; do if docker image rm "$i" >/dev/null 2>&1; then echo "$i"; fi; done; true`, {
-      timeoutMs: TIMEOUT,
-      check: false,
-    });
+    const r = await remote.exec(removeImagesCommand(candidates), { timeoutMs: TIMEOUT, check: false });
     for (const line of r.stdout.split('\n')) if (candidates.includes(line.trim())) imagesRemoved.push(line.trim());
   }
   const pruned = plan.pruned

@@ -11,7 +11,7 @@ import { inspectContainers, listProjectContainers, replicaIp, type ContainerInfo
 import { collectDiagnostics, healthTimeoutMs, monitorContainers, waitHealthy, type HealthResult } from './health.js';
 import type { Batch, Plan, ServicePlan } from './plan.js';
 import type { ProxyGate, Replica } from './proxy.js';
-import { shqAll } from './quote.js';
+import { stopAndRemoveCommand } from './commands/docker.js';
 import type { Remote } from './remote.js';
 import type { Timeline } from './timeline.js';
 
@@ -261,16 +261,6 @@ async function stopAndRemove(ctx: RolloutContext, service: string, ids: string[]
   for (const container of labels) ctx.timeline.add('stop', { service, container, detail: `grace ${grace}s` });
   await ctx.remote.exec(stopAndRemoveCommand(ids, grace), { timeoutMs: (grace + 180) * 1000 });
   for (const container of labels) ctx.timeline.add('remove', { service, container });
-}
-
-/**
- * Stop (with the grace period) and remove the containers that still exist: repeated after a
- * dropped connection, the ones already gone are skipped instead of failing the batch.
- */
-export function stopAndRemoveCommand(ids: string[], grace: number): string {
-  const filters = ids.flatMap((id) => ['--filter', `id=${id}`]);
-  return `set -- $(${shqAll(['docker', 'ps', '-aq', '--no-trunc', ...filters])})
-[ "$#" -eq 0 ] || { ${shqAll(['docker', 'stop', '-t', grace])} "$@" >/dev/null && docker rm -f "$@" >/dev/null; }`;
 }
 
 /** Best effort: a failed batch's new containers go, even if the proxy or Docker complains. */

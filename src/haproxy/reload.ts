@@ -6,7 +6,8 @@
  * - reload: SIGUSR2 to the master (`haproxy -W`), hitless for new connections.
  */
 import type { Remote } from '../remote.js';
-import { shqAll } from '../quote.js';
+import { checkConfigCommand } from '../commands/haproxy.js';
+import { containerLogsSinceCommand, hostTimeCommand, killCommand, writeInContainerCommand } from '../commands/docker.js';
 import { RuntimeApi, type StreamOpener } from './runtime.js';
 
 /** HAProxy rejected a config; `output` is HAProxy's own explanation (its [ALERT] lines). */
@@ -19,9 +20,6 @@ export class HaproxyConfigError extends Error {
     this.name = 'HaproxyConfigError';
   }
 }
-
-/** Where the image expects its config (the Docker Official Image's and handoff-test-haproxy's layout). */
-const CONFIG_DIR_IN_CONTAINER = '/usr/local/etc/haproxy';
 
 export interface CheckConfigOptions {
   /** Default 60 s: the image may have to be pulled first. */
@@ -43,17 +41,7 @@ export async function checkConfig(
   if (cfgFile.includes('/') || cfgFile === '' || cfgFile === '.' || cfgFile === '..') {
     throw new Error(`checkConfig: ${JSON.stringify(cfgFile)} must be a file name inside ${hostConfigDir}`);
   }
-  const inContainer = `${CONFIG_DIR_IN_CONTAINER}/${cfgFile}`;
-  const command =
-    shqAll([
-      'docker', 'run', '--rm', '--network', 'none',
-      // The image's entrypoint may wrap haproxy; run the binary directly.
-      '--entrypoint', 'haproxy',
-      '-v', `${hostConfigDir}:${CONFIG_DIR_IN_CONTAINER}:ro`,
-      image,
-      '-c', '-f', inContainer,
-    ]) + ' 2>&1';
-  const r = await remote.exec(command, { timeoutMs: options.timeoutMs ?? 60_000, check: false });
+  const r = await remote.exec(checkConfigCommand(image, hostConfigDir, cfgFile), { timeoutMs: options.timeoutMs ?? 60_000, check: false });
   if (r.code !== 0) throw new HaproxyConfigError(`${hostConfigDir}/${cfgFile}`, r.stdout + r.stderr);
 }
 
@@ -83,11 +71,11 @@ export async function reload(remote: Remote, containerId: string, options: Reloa
   const pollMs = options.pollMs ?? 250;
   const deadline = Date.now() + timeoutMs;
   // The container's clock is the host's: take "since" from the host, not from the runner.
-  const since = (await remote.exec(`date -u +%Y-%m-%dT%H:%M:%S.%NZ`, { timeoutMs: 10_000 })).stdout.trim();
+  const since = (await remote.exec(hostTimeCommand(), { timeoutMs: 10_000 })).stdout.trim();
   if (options.opener && options.stateFile) await saveServerState(remote, containerId, options.opener, options.stateFile, options.log);
-  await remote.exec(shqAll(['docker', 'kill', '--signal', 'USR2', containerId]), { timeoutMs: 30_000 });
+  await remote.exec(killCommand(containerId, 'USR2'), { timeoutMs: 30_000 });
   for (;;) {
-    const logs = await remote.exec(`${shqAll(['docker', 'logs', '--since', since, containerId])} 2>&1`, { timeoutMs: 30_000, check: false });
+    const logs = await remote.exec(containerLogsSinceCommand(containerId, since), { timeoutMs: 30_000, check: false });
     const verdict = reloadVerdict(logs.stdout + logs.stderr);
     if (verdict === 'failure') {
       throw new Error(`HAProxy reload failed in container ${containerId.slice(0, 12)}; it keeps the previous config:\n${tail(logs.stdout + logs.stderr)}`);
@@ -134,7 +122,7 @@ function sleep(ms: number): Promise<void> {
 async function saveServerState(remote: Remote, containerId: string, opener: StreamOpener, stateFile: string, log?: { warning(message: string): void }): Promise<void> {
   try {
     const state = await new RuntimeApi(opener, { timeoutMs: 10_000 }).command('show servers state');
-    await remote.exec(`${shqAll(['docker', 'exec', '-i', containerId, 'sh', '-c', 'cat > "$1"', 'sh', stateFile])}`, { stdin: state, timeoutMs: 30_000 });
+    await remote.exec(writeInContainerCommand(containerId, stateFile), { stdin: state, timeoutMs: 30_000 });
   } catch (e) {
     log?.warning(`could not save HAProxy's server state before the reload (${(e as Error).message.split('\n')[0]}): the new worker starts with empty slots until DNS and health checks fill them`);
   }

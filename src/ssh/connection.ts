@@ -5,7 +5,7 @@ import { StringDecoder } from 'node:string_decoder';
 import ssh2 from 'ssh2';
 import type { ClientChannel, ConnectConfig } from 'ssh2';
 import { readFileByExec, RemoteCommandError, type ExecOptions, type ExecResult, type Remote } from '../remote.js';
-import { shq } from '../quote.js';
+import { writeFileCommand } from '../commands/files.js';
 import { fingerprint, hostKeyAlgorithms, pinnedKeyTypes, validateHostPin, verifyHostKey, type HostPin } from './hostkey.js';
 import { parsePrivateKey } from './keys.js';
 
@@ -301,12 +301,7 @@ export class SshRemote implements Remote {
   async writeFile(path: string, data: string | Buffer, mode = 0o644): Promise<void> {
     const dir = posix.dirname(path);
     const tmp = posix.join(dir, `.${posix.basename(path)}.handoff-${randomBytes(6).toString('hex')}.tmp`);
-    const m = (mode & 0o7777).toString(8).padStart(4, '0');
-    // umask first so the data is never readable by others, even for the instant before chmod.
-    const cmd =
-      `umask 077; cat > ${shq(tmp)} && chmod ${m} ${shq(tmp)} && mv -f ${shq(tmp)} ${shq(path)}` +
-      ` || { rc=$?; rm -f ${shq(tmp)}; exit $rc; }`;
-    await this.exec(cmd, { stdin: typeof data === 'string' ? Buffer.from(data, 'utf8') : data });
+    await this.exec(writeFileCommand(path, tmp, mode), { stdin: typeof data === 'string' ? Buffer.from(data, 'utf8') : data });
   }
 
   readFile(path: string): Promise<string | undefined> {

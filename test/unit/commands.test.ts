@@ -1,20 +1,118 @@
 /**
- * The remote command builders (src/commands/*): the exact command text, and that every value stays
- * one literal argument, checked by running the built command with a local `sh` in a temp dir.
+ * The remote command builders (src/commands/*). Two kinds of checks:
+ * - snapshots: the exact text of every builder for fixed inputs (test/unit/commands.snapshot.json;
+ *   `UPDATE_SNAPSHOTS=1` rewrites it, for a change meant to alter a command);
+ * - quote safety: a value with a quote, `$(...)` or backticks stays one literal argument, checked by
+ *   running the built command with a local `sh` in a temp dir, with a fake `docker` on PATH that
+ *   records its arguments.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, writeFile, chmod } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmod, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { tempRemote } from '../helpers/shell-remote.js';
-import { NO_FILE, readFileCommand } from '../../src/commands/files.js';
+import { NO_FILE, readFileCommand, writeFileCommand } from '../../src/commands/files.js';
+import * as releaseStore from '../../src/commands/release-store.js';
+import * as lock from '../../src/commands/lock.js';
+import { auditCommand } from '../../src/commands/audit.js';
+import * as images from '../../src/commands/images.js';
+import * as docker from '../../src/commands/docker.js';
+import { checkConfigCommand } from '../../src/commands/haproxy.js';
 
 /** A value a careless builder would let the shell interpret. */
 const NASTY = `it's $(touch pwned) \`touch pwned2\` "q" ; *`;
+const ID = '20261121T100000Z-aaaaaa1';
+const ID2 = '20261122T100000Z-aaaaaa2';
+const IMG = `sha256:${'a'.repeat(64)}`;
+const DIR = `/home/u/handoff/${NASTY}`;
 
-test('readFileCommand: prints a readable regular file, exits NO_FILE otherwise', async () => {
+/** Every builder, with fixed inputs: name → command text. */
+function allCommands(): Record<string, string> {
+  return {
+    readFile: readFileCommand(DIR),
+    writeFile: writeFileCommand(`${DIR}/current`, `${DIR}/.current.handoff-0.tmp`, 0o600),
+    resolveRemoteDir: releaseStore.resolveRemoteDirCommand(`handoff/${NASTY}`),
+    uploadRelease: releaseStore.uploadReleaseCommand(DIR, ID),
+    copyRelease: releaseStore.copyReleaseCommand(DIR, ID, ID2),
+    activationRead: releaseStore.activationReadCommand(DIR, ID),
+    activate: releaseStore.activateCommand(DIR, ID),
+    listReleases: releaseStore.listReleasesCommand(DIR),
+    siblingManifests: releaseStore.siblingManifestsCommand('/home/u/handoff', NASTY),
+    removeReleases: releaseStore.removeReleasesCommand(DIR, [ID, ID2]),
+    removeReleasesNone: releaseStore.removeReleasesCommand(DIR, []),
+    tryLock: lock.tryLockCommand(DIR),
+    takeover: lock.takeoverCommand(DIR, '42', '1700000000', `{"runId":"1","actor":"${NASTY}"}\n`),
+    releaseLockByToken: lock.releaseLockCommand(DIR, '7', NASTY),
+    releaseLockByRun: lock.releaseLockCommand(DIR, NASTY),
+    lockHeldBy: lock.lockHeldByCommand(DIR, NASTY),
+    heartbeat: lock.heartbeatCommand(DIR, NASTY),
+    audit: auditCommand(DIR, ['{"at":"t","kind":"deploy"}', NASTY]),
+    imageIds: images.imageIdsCommand(['app:1', NASTY]),
+    pinImages: images.pinImagesCommand([{ image: 'app:1', imageId: IMG }, { image: NASTY, imageId: IMG }]),
+    pinCheckNoPull: images.pinCheckScript([{ image: 'app:1', imageId: IMG }], false),
+    pinCheckPull: images.pinCheckScript([{ image: 'app:1', imageId: IMG, digest: `sha256:${'d'.repeat(64)}` }, { image: NASTY, imageId: IMG }], true),
+    repoDigests: images.repoDigestsCommand([IMG]),
+    removeImages: images.removeImagesCommand([IMG, NASTY]),
+    projectContainerIds: docker.projectContainerIdsCommand(NASTY),
+    inspect: docker.inspectCommand(['a', NASTY]),
+    logs: docker.containerLogsCommand(NASTY, 50),
+    logsSince: docker.containerLogsSinceCommand(NASTY, '2026-01-01T00:00:00.1Z'),
+    hostTime: docker.hostTimeCommand(),
+    kill: docker.killCommand(NASTY, 'USR2'),
+    writeInContainer: docker.writeInContainerCommand(NASTY, `/var/lib/${NASTY}`),
+    stopAndRemove: docker.stopAndRemoveCommand(['a', NASTY], 12),
+    checkConfig: checkConfigCommand(NASTY, `/h/${NASTY}`, 'haproxy.cfg'),
+  };
+}
+
+const SNAPSHOT = fileURLToPath(new URL('./commands.snapshot.json', import.meta.url));
+
+test('every builder: the exact command text (snapshot)', () => {
+  const now = allCommands();
+  if (process.env.UPDATE_SNAPSHOTS) writeFileSync(SNAPSHOT, `${JSON.stringify(now, null, 2)}\n`);
+  const saved = JSON.parse(readFileSync(SNAPSHOT, 'utf8')) as Record<string, string>;
+  assert.deepEqual(Object.keys(now).sort(), Object.keys(saved).sort(), 'the same builders as in the snapshot');
+  for (const [name, text] of Object.entries(now)) assert.equal(text, saved[name], `${name} changed (UPDATE_SNAPSHOTS=1 to accept)`);
+});
+
+test('every builder parses as sh (sh -n)', () => {
+  for (const [name, text] of Object.entries(allCommands())) {
+    const r = spawnSync('sh', ['-n', '-c', text], { encoding: 'utf8' });
+    assert.equal(r.status, 0, `${name}: ${r.stderr}`);
+  }
+});
+
+/**
+ * Runs a command with sh in `home`, with a fake `docker` first on PATH that appends its arguments,
+ * one per line and each between [ ], to home/docker.log and answers per `dockerScript` (sh, args in "$@").
+ */
+async function runWithFakeDocker(home: string, command: string, dockerScript = 'exit 0', stdin = ''): Promise<{ code: number; stdout: string; calls: string[][] }> {
+  const bin = join(home, 'bin');
+  await mkdir(bin, { recursive: true });
+  await writeFile(
+    join(bin, 'docker'),
+    `#!/bin/sh\n{ for a in "$@"; do printf '[%s]\\n' "$a"; done; echo --; } >> "$HOME/docker.log"\n${dockerScript}\n`,
+  );
+  await chmod(join(bin, 'docker'), 0o755);
+  const r = spawnSync('sh', ['-c', command], { cwd: home, env: { ...process.env, HOME: home, PATH: `${bin}:${process.env.PATH}` }, input: stdin, encoding: 'utf8' });
+  const log = existsSync(join(home, 'docker.log')) ? await readFile(join(home, 'docker.log'), 'utf8') : '';
+  const calls = log
+    .split('--\n')
+    .filter(Boolean)
+    .map((c) => c.trimEnd().split('\n').map((l) => l.replace(/^\[|\]$/g, '')));
+  return { code: r.status ?? -1, stdout: r.stdout, calls };
+}
+
+async function nothingRan(home: string): Promise<void> {
+  const names = await readdir(home);
+  assert.deepEqual(names.filter((n) => n.startsWith('pwned')), [], 'nothing in a value ran');
+}
+
+test('readFileCommand: prints a readable regular file, exits NO_FILE otherwise', () => {
   assert.equal(readFileCommand('/h/app/current'), `if [ -f /h/app/current ] && [ -r /h/app/current ]; then cat -- /h/app/current; else exit ${NO_FILE}; fi`);
-  assert.equal(readFileCommand("/h/it's"), `if [ -f '/h/it'\\''s' ] && [ -r '/h/it'\\''s' ]; then cat -- '/h/it'\\''s'; else exit 3; fi`);
 });
 
 test('readFile over a real shell: text, undefined for missing, directory or unreadable, quotes stay literal', async () => {
@@ -36,11 +134,136 @@ test('readFile over a real shell: text, undefined for missing, directory or unre
       await chmod(join(home, 'secret'), 0o000);
       assert.equal(await remote.readFile(join(home, 'secret')), undefined);
     }
-    assert.deepEqual(
-      (await remote.exec('ls -A')).stdout.split('\n').filter((f) => f.startsWith('pwned')),
-      [],
-      'nothing in the path ran',
-    );
+    await nothingRan(home);
+  } finally {
+    await cleanup();
+  }
+});
+
+test('writeFileCommand: stdin lands at the path with the mode, through the temp name', async () => {
+  const { remote, home, cleanup } = await tempRemote();
+  try {
+    const path = join(home, NASTY);
+    const tmp = join(home, `.${NASTY}.tmp`);
+    await remote.exec(writeFileCommand(path, tmp, 0o640), { stdin: 'data\n' });
+    assert.equal(await readFile(path, 'utf8'), 'data\n');
+    assert.equal((await stat(path)).mode & 0o777, 0o640);
+    assert.equal(existsSync(tmp), false);
+    await nothingRan(home);
+  } finally {
+    await cleanup();
+  }
+});
+
+test('release store builders with a hostile remote dir: resolve, list, siblings, remove', async () => {
+  const { remote, home, cleanup } = await tempRemote();
+  try {
+    const out = await remote.exec(releaseStore.resolveRemoteDirCommand(`handoff/${NASTY}`));
+    const dir = out.stdout.trim();
+    assert.equal(dir, join(home, 'handoff', NASTY));
+    assert.equal((await stat(dir)).mode & 0o777, 0o700);
+    const rel = join(dir, 'releases');
+    for (const id of [ID, ID2]) {
+      await mkdir(join(rel, id), { recursive: true });
+      await writeFile(join(rel, id, 'release.json'), `{"id":"${id}"}`);
+    }
+    await mkdir(join(rel, `.${ID2}.tmp`));
+    const listing = (await remote.exec(releaseStore.listReleasesCommand(dir))).stdout;
+    assert.equal(listing, `\x1e${ID}\n{"id":"${ID}"}\x1e${ID2}\n{"id":"${ID2}"}`);
+    // A sibling project next to the hostile one is listed; the project itself is not.
+    await mkdir(join(home, 'handoff', 'other', 'releases', ID), { recursive: true });
+    await writeFile(join(home, 'handoff', 'other', 'releases', ID, 'release.json'), '{"sibling":1}');
+    assert.equal((await remote.exec(releaseStore.siblingManifestsCommand(join(home, 'handoff'), NASTY))).stdout, '{"sibling":1}');
+    await remote.exec(releaseStore.removeReleasesCommand(dir, [ID]));
+    assert.deepEqual((await readdir(rel)).sort(), [ID2]);
+    await nothingRan(home);
+    await nothingRan(dir);
+  } finally {
+    await cleanup();
+  }
+});
+
+test('lock builders with a hostile remote dir and token: acquire, held, beat, release', async () => {
+  const { remote, home, cleanup } = await tempRemote();
+  try {
+    const dir = join(home, NASTY);
+    await mkdir(dir);
+    const owner = `{"runId":"7","token":${JSON.stringify(NASTY)}}\n`;
+    assert.equal((await remote.exec(lock.tryLockCommand(dir), { stdin: owner })).stdout, 'ACQUIRED\n');
+    assert.equal(await readFile(join(dir, 'lock', 'owner.json'), 'utf8'), owner);
+    const held = (await remote.exec(lock.tryLockCommand(dir), { stdin: '{}' })).stdout;
+    assert.match(held, /^HELD\nnow=\d+\nino=\d+\nmtime=\d+\n\x1e/);
+    assert.equal(held.split(lock.OWNER_SEP)[1], owner);
+    assert.equal((await remote.exec(lock.lockHeldByCommand(dir, NASTY))).stdout, 'OURS\n');
+    assert.equal((await remote.exec(lock.lockHeldByCommand(dir, 'other'))).stdout, 'NOTOURS\n');
+    assert.equal((await remote.exec(lock.heartbeatCommand(dir, NASTY))).stdout, 'BEAT\n');
+    assert.equal((await remote.exec(lock.heartbeatCommand(dir, 'other'))).stdout, `GONE\n${owner}`);
+    assert.equal((await remote.exec(lock.releaseLockCommand(dir, '7', 'other'))).stdout, 'NOTOURS\n');
+    assert.equal((await remote.exec(lock.releaseLockCommand(dir, '7', NASTY))).stdout, 'RELEASED\n');
+    assert.equal((await remote.exec(lock.releaseLockCommand(dir, '7', NASTY))).stdout, 'NOTHELD\n');
+    await nothingRan(home);
+  } finally {
+    await cleanup();
+  }
+});
+
+test('auditCommand: each line one literal argument, written once', async () => {
+  const { remote, home, cleanup } = await tempRemote();
+  try {
+    const cmd = auditCommand(home, ['{"a":1}', NASTY]);
+    await remote.exec(cmd);
+    await remote.exec(cmd);
+    assert.equal(await readFile(join(home, 'audit.log'), 'utf8'), `{"a":1}\n${NASTY}\n`);
+    await nothingRan(home);
+  } finally {
+    await cleanup();
+  }
+});
+
+test('docker and image builders pass every value as one argument (fake docker)', async () => {
+  const { home, cleanup } = await tempRemote();
+  try {
+    const run = (command: string, script?: string, stdin?: string) => runWithFakeDocker(home, command, script, stdin);
+    const reset = () => writeFile(join(home, 'docker.log'), '');
+    const cases: Array<[string, string[][]]> = [
+      [docker.projectContainerIdsCommand(NASTY), [['ps', '-aq', '--no-trunc', '--filter', `label=com.docker.compose.project=${NASTY}`]]],
+      [docker.inspectCommand(['a', NASTY]), [['inspect', '--type', 'container', 'a', NASTY]]],
+      [docker.containerLogsCommand(NASTY, 50), [['logs', '--tail', '50', NASTY]]],
+      [docker.containerLogsSinceCommand(NASTY, 'T'), [['logs', '--since', 'T', NASTY]]],
+      [docker.killCommand(NASTY, 'USR2'), [['kill', '--signal', 'USR2', NASTY]]],
+      [checkConfigCommand(NASTY, `/h/${NASTY}`, 'h.cfg'), [['run', '--rm', '--network', 'none', '--entrypoint', 'haproxy', '-v', `/h/${NASTY}:/usr/local/etc/haproxy:ro`, NASTY, '-c', '-f', '/usr/local/etc/haproxy/h.cfg']]],
+      [images.imageIdsCommand([NASTY]), [['image', 'inspect', '--format', '{{.Id}}', NASTY]]],
+      [images.repoDigestsCommand([NASTY]), [['image', 'inspect', '--format', '{{join .RepoDigests " "}}', NASTY]]],
+      [images.pinImagesCommand([{ image: NASTY, imageId: IMG }]), [['image', 'inspect', IMG], ['tag', IMG, NASTY]]],
+      [images.removeImagesCommand([IMG, NASTY]), [['image', 'rm', IMG], ['image', 'rm', NASTY]]],
+    ];
+    for (const [command, calls] of cases) {
+      await reset();
+      const r = await run(command);
+      assert.equal(r.code, 0, command);
+      assert.deepEqual(r.calls, calls, command);
+    }
+    await reset();
+    const w = await run(docker.writeInContainerCommand(NASTY, `/s/${NASTY}`));
+    assert.deepEqual(w.calls, [['exec', '-i', NASTY, 'sh', '-c', 'cat > "$1"', 'sh', `/s/${NASTY}`]]);
+    // stop + remove: only the ids docker ps still knows, each one argument.
+    await reset();
+    const s = await run(docker.stopAndRemoveCommand(['a', NASTY], 12), `[ "$1" = ps ] && echo id1 && echo id2; exit 0`);
+    assert.equal(s.code, 0);
+    assert.deepEqual(s.calls, [
+      ['ps', '-aq', '--no-trunc', '--filter', 'id=a', '--filter', `id=${NASTY}`],
+      ['stop', '-t', '12', 'id1', 'id2'],
+      ['rm', '-f', 'id1', 'id2'],
+    ]);
+    await reset();
+    const gone = await run(docker.stopAndRemoveCommand(['a'], 12));
+    assert.equal(gone.code, 0);
+    assert.deepEqual(gone.calls, [['ps', '-aq', '--no-trunc', '--filter', 'id=a']], 'nothing left: no stop, no rm');
+    // pin check without pulls: present/missing per pin, from `docker image inspect`'s exit status.
+    await reset();
+    const pc = await run(images.pinCheckScript([{ image: NASTY, imageId: IMG }, { image: 'b', imageId: `sha256:${'b'.repeat(64)}` }], false), `[ "$3" = ${IMG} ]`);
+    assert.equal(pc.stdout, '0 present\n1 missing\n');
+    await nothingRan(home);
   } finally {
     await cleanup();
   }

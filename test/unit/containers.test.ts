@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { inspectCommand, isBroken, listProjectContainers, parseDockerInspect, projectContainerIdsCommand, replicaIp } from '../../src/containers.js';
+import { isBroken, listProjectContainers, parseDockerInspect, replicaIp } from '../../src/containers.js';
+import { inspectCommand, projectContainerIdsCommand } from '../../src/commands/docker.js';
 import type { Remote } from '../../src/remote.js';
 
 // Captured from the bench: docker-compose 1.29 project "hfx", app ×2 with a healthcheck, plain ×1 without.

@@ -4,7 +4,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tempRemote } from '../helpers/shell-remote.js';
-import { digestRef, missingPins, parsePinCheck, pickDigest, pinCheckScript, repoDigests, type Pin } from '../../src/images.js';
+import { missingPins, parsePinCheck, pickDigest, repoDigests, type Pin } from '../../src/images.js';
+import { digestRef, pinCheckScript } from '../../src/commands/images.js';
 import { missingImagesError, type ReleaseManifest } from '../../src/release.js';
 
 const docker = (args: string[], input?: Buffer) => execFileSync('docker', args, { input, stdio: ['pipe', 'pipe', 'pipe'] }).toString().trim();
