@@ -22,7 +22,7 @@
 import type { ComposeFlavor, ComposeProject } from './compose-cli.js';
 import { composeCommand, configHashCommand, parseConfigHashes } from './compose-cli.js';
 import { parse as parseYaml } from 'yaml';
-import { shq } from './quote.js';
+import { removeFileCommand } from './commands/files.js';
 import type { Remote } from './remote.js';
 
 /** The loaded model as JSON (v2): exactly what `up` hashes, with `$` escaped as `$$`. */
@@ -139,7 +139,7 @@ async function readDesiredConfigV1(remote: Remote, load: ComposeProject, hashAs:
     const roundTrip = parseConfigHashes(hash.stdout);
     return { modelText, hashes: mergeHashes(trusted, new Map([...roundTrip].filter(([svc]) => !trusted.has(svc)))) };
   } finally {
-    await remote.exec(`rm -f ${shq(scratch)}`, { check: false, timeoutMs: 30_000 });
+    await remote.exec(removeFileCommand(scratch), { check: false, timeoutMs: 30_000 });
   }
 }
 

@@ -21,7 +21,8 @@ import type { Remote } from './remote.js';
 import type { DeployReport } from './report.js';
 import { checkPolicies } from './rollout-policy.js';
 import { rollOut } from './rollout.js';
-import { shq } from './quote.js';
+import { mkdirCommand } from './commands/files.js';
+import { removeReleaseCommand } from './commands/release-store.js';
 import { connect, ReconnectingRemote } from './ssh/index.js';
 import { Timeline } from './timeline.js';
 import { collectFiles, type ReleaseFile } from './workspace.js';
@@ -219,7 +220,7 @@ export async function desiredState(
   if (target.release) {
     const view = planningView(s.remoteDir, target.composeFiles, target.release, inputs.project);
     // Compose may want the project directory to exist (empty on a first deploy).
-    await remote.exec(`mkdir -p ${shq(view.hashAs.projectDirectory!)}`, { timeoutMs: 30_000 });
+    await remote.exec(mkdirCommand(view.hashAs.projectDirectory!), { timeoutMs: 30_000 });
     config = await readDesiredConfig(remote, flavor, view.load, { hashAs: view.hashAs, relocation: view.relocation });
     loadStack = view.load;
   } else {
@@ -437,7 +438,7 @@ async function deployLocked(s: Session, files: ReleaseFile[], routed: string[]):
   report.planJson = plan.services.map((p) => ({ service: p.service, action: p.action, order: p.order, old: p.oldReplicas, new: p.newReplicas, batches: p.batches.length }));
   log.info(report.planText);
   if (inputs.dryRun) {
-    await remote.exec(`rm -rf ${shq(posix.join(remoteDir, 'releases', id))}`, { check: false });
+    await remote.exec(removeReleaseCommand(remoteDir, id), { check: false });
     report.releaseId = undefined;
     return;
   }

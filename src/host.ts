@@ -3,6 +3,7 @@
  * can this user run docker, and which Compose flavor is installed.
  */
 import type { ComposeFlavor } from './compose-cli.js';
+import { hostFactsCommand } from './commands/host.js';
 import type { Remote } from './remote.js';
 
 export interface HostFacts {
@@ -13,15 +14,6 @@ export interface HostFacts {
 
 /** The `compose` input: which Compose to drive when a host has both. */
 export type ComposePreference = 'auto' | ComposeFlavor;
-
-// Markers keep the parse independent of whatever the login shell prints around the output.
-// Both flavors are looked up: a host may have both (v1 kept beside the v2 plugin).
-const FACTS_SCRIPT = [
-  'printf "docker=%s\\n" "$(docker version --format "{{.Server.Version}}" 2>&1 | tail -n 1)"',
-  'if v=$(docker compose version --short 2>/dev/null); then printf "compose=v2 %s\\n" "$v"; fi',
-  'if v=$(docker-compose version --short 2>/dev/null); then printf "compose=v1 %s\\n" "$v"; fi',
-  'echo "compose=none"',
-].join('\n');
 
 export function parseHostFacts(stdout: string, username: string, prefer: ComposePreference = 'auto'): HostFacts {
   const docker = /^docker=(.*)$/m.exec(stdout)?.[1]?.trim() ?? '';
@@ -46,6 +38,6 @@ export function parseHostFacts(stdout: string, username: string, prefer: Compose
 }
 
 export async function readHostFacts(remote: Remote, username: string, prefer: ComposePreference = 'auto'): Promise<HostFacts> {
-  const r = await remote.exec(FACTS_SCRIPT, { check: false, timeoutMs: 60_000 });
+  const r = await remote.exec(hostFactsCommand(), { check: false, timeoutMs: 60_000 });
   return parseHostFacts(r.stdout, username, prefer);
 }

@@ -25,3 +25,13 @@ export function writeFileCommand(path: string, tmp: string, mode: number): strin
     ` || { rc=$?; rm -f ${shq(tmp)}; exit $rc; }`
   );
 }
+
+/** Create a directory and its parents (nothing when it exists). */
+export function mkdirCommand(path: string): string {
+  return `mkdir -p ${shq(path)}`;
+}
+
+/** Remove a file (nothing when it is gone). */
+export function removeFileCommand(path: string): string {
+  return `rm -f ${shq(path)}`;
+}

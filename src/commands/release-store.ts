@@ -141,3 +141,8 @@ export function removeReleasesCommand(remoteDir: string, ids: readonly string[])
 ${ids.length ? `rm -rf -- ${shqAll([...ids])}` : ':'}
 for d in .*.tmp; do if [ -d "$d" ]; then rm -rf -- "$d"; fi; done`;
 }
+
+/** Remove one release dir (a dry run's, which nothing references). */
+export function removeReleaseCommand(remoteDir: string, id: string): string {
+  return `rm -rf ${shq(releasePaths(remoteDir).release(id))}`;
+}

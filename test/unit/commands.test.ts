@@ -14,7 +14,8 @@ import { chmod, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promis
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempRemote } from '../helpers/shell-remote.js';
-import { NO_FILE, readFileCommand, writeFileCommand } from '../../src/commands/files.js';
+import { mkdirCommand, NO_FILE, readFileCommand, removeFileCommand, writeFileCommand } from '../../src/commands/files.js';
+import { hostFactsCommand } from '../../src/commands/host.js';
 import * as releaseStore from '../../src/commands/release-store.js';
 import * as lock from '../../src/commands/lock.js';
 import { auditCommand } from '../../src/commands/audit.js';
@@ -34,6 +35,9 @@ function allCommands(): Record<string, string> {
   return {
     readFile: readFileCommand(DIR),
     writeFile: writeFileCommand(`${DIR}/current`, `${DIR}/.current.handoff-0.tmp`, 0o600),
+    mkdir: mkdirCommand(`${DIR}/app/deploy`),
+    removeFile: removeFileCommand(`${DIR}/releases/${ID}/.handoff-plan.yaml`),
+    hostFacts: hostFactsCommand(),
     resolveRemoteDir: releaseStore.resolveRemoteDirCommand(`handoff/${NASTY}`),
     uploadRelease: releaseStore.uploadReleaseCommand(DIR, ID),
     copyRelease: releaseStore.copyReleaseCommand(DIR, ID, ID2),
@@ -42,6 +46,7 @@ function allCommands(): Record<string, string> {
     listReleases: releaseStore.listReleasesCommand(DIR),
     siblingManifests: releaseStore.siblingManifestsCommand('/home/u/handoff', NASTY),
     removeReleases: releaseStore.removeReleasesCommand(DIR, [ID, ID2]),
+    removeRelease: releaseStore.removeReleaseCommand(DIR, ID),
     removeReleasesNone: releaseStore.removeReleasesCommand(DIR, []),
     tryLock: lock.tryLockCommand(DIR),
     takeover: lock.takeoverCommand(DIR, '42', '1700000000', `{"runId":"1","actor":"${NASTY}"}\n`),
@@ -149,6 +154,10 @@ test('writeFileCommand: stdin lands at the path with the mode, through the temp 
     assert.equal(await readFile(path, 'utf8'), 'data\n');
     assert.equal((await stat(path)).mode & 0o777, 0o640);
     assert.equal(existsSync(tmp), false);
+    await remote.exec(removeFileCommand(path));
+    assert.equal(existsSync(path), false);
+    await remote.exec(mkdirCommand(join(home, NASTY, 'a')));
+    assert.ok((await stat(join(home, NASTY, 'a'))).isDirectory());
     await nothingRan(home);
   } finally {
     await cleanup();
@@ -176,6 +185,8 @@ test('release store builders with a hostile remote dir: resolve, list, siblings,
     assert.equal((await remote.exec(releaseStore.siblingManifestsCommand(join(home, 'handoff'), NASTY))).stdout, '{"sibling":1}');
     await remote.exec(releaseStore.removeReleasesCommand(dir, [ID]));
     assert.deepEqual((await readdir(rel)).sort(), [ID2]);
+    await remote.exec(releaseStore.removeReleaseCommand(dir, ID2));
+    assert.deepEqual(await readdir(rel), []);
     await nothingRan(home);
     await nothingRan(dir);
   } finally {
