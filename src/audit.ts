@@ -6,6 +6,7 @@
  */
 import { auditCommand } from './commands/audit.js';
 import type { Remote } from './remote.js';
+import { QUICK_COMMAND_MS } from './timeouts.js';
 
 /** `prune`: a release retention removed; `abandon`: a release whose deploy stopped before recording a result. */
 export type AuditKind = 'deploy' | 'rollback' | 'lock-takeover' | 'prune' | 'abandon';
@@ -40,7 +41,7 @@ export function auditLine(entry: AuditEntry): string {
 export async function appendAudit(remote: Remote, remoteDir: string, entry: AuditEntry | readonly AuditEntry[]): Promise<void> {
   const entries: readonly AuditEntry[] = Array.isArray(entry) ? entry : [entry as AuditEntry];
   if (entries.length === 0) return;
-  await remote.exec(auditCommand(remoteDir, entries.map(auditLine)), { timeoutMs: 30_000 });
+  await remote.exec(auditCommand(remoteDir, entries.map(auditLine)), { timeoutMs: QUICK_COMMAND_MS });
 }
 
 /** Parse audit.log text (for tests and tooling); lines that are not JSON are skipped. */

@@ -24,6 +24,7 @@ import { composeCommand, configHashCommand, parseConfigHashes } from './compose-
 import { parse as parseYaml } from 'yaml';
 import { removeFileCommand } from './commands/files.js';
 import type { Remote } from './remote.js';
+import { QUICK_COMMAND_MS, RELEASE_COMMAND_MS } from './timeouts.js';
 
 /** The loaded model as JSON (v2): exactly what `up` hashes, with `$` escaped as `$$`. */
 export function configJsonCommand(p: ComposeProject): string {
@@ -95,7 +96,7 @@ export async function readDesiredConfig(
   load: ComposeProject,
   options: { hashAs?: ComposeProject; relocation?: Relocation; scratch?: string; timeoutMs?: number } = {},
 ): Promise<DesiredConfig> {
-  const timeoutMs = options.timeoutMs ?? 120_000;
+  const timeoutMs = options.timeoutMs ?? RELEASE_COMMAND_MS;
   const hashAs = options.hashAs ?? load;
   if (flavor === 'v1') return readDesiredConfigV1(remote, load, hashAs, options.relocation, options.scratch, timeoutMs);
   const config = await remote.exec(configJsonCommand(load), { timeoutMs });
@@ -139,7 +140,7 @@ async function readDesiredConfigV1(remote: Remote, load: ComposeProject, hashAs:
     const roundTrip = parseConfigHashes(hash.stdout);
     return { modelText, hashes: mergeHashes(trusted, new Map([...roundTrip].filter(([svc]) => !trusted.has(svc)))) };
   } finally {
-    await remote.exec(removeFileCommand(scratch), { check: false, timeoutMs: 30_000 });
+    await remote.exec(removeFileCommand(scratch), { check: false, timeoutMs: QUICK_COMMAND_MS });
   }
 }
 

@@ -4,6 +4,7 @@
  */
 import type { Remote } from './remote.js';
 import { inspectCommand, projectContainerIdsCommand } from './commands/docker.js';
+import { DOCKER_COMMAND_MS } from './timeouts.js';
 
 export type HealthStatus = 'healthy' | 'unhealthy' | 'starting' | 'none';
 
@@ -98,7 +99,7 @@ export function replicaIp(c: ContainerInfo, preferredNetworks: readonly string[]
 }
 
 /** Every container of the project (all states), one-off `run` containers left out. */
-export async function listProjectContainers(remote: Remote, project: string, timeoutMs = 60_000): Promise<ContainerInfo[]> {
+export async function listProjectContainers(remote: Remote, project: string, timeoutMs = DOCKER_COMMAND_MS): Promise<ContainerInfo[]> {
   const ps = await remote.exec(projectContainerIdsCommand(project), { timeoutMs });
   const ids = ps.stdout.split(/\s+/).filter(Boolean);
   const all = await inspectContainers(remote, ids, timeoutMs);
@@ -109,7 +110,7 @@ export async function listProjectContainers(remote: Remote, project: string, tim
  * Inspect these containers; ones removed in the meantime are left out (docker inspect exits 1
  * but still prints the others).
  */
-export async function inspectContainers(remote: Remote, ids: string[], timeoutMs = 60_000): Promise<ContainerInfo[]> {
+export async function inspectContainers(remote: Remote, ids: string[], timeoutMs = DOCKER_COMMAND_MS): Promise<ContainerInfo[]> {
   if (ids.length === 0) return [];
   const r = await remote.exec(inspectCommand(ids), { timeoutMs, check: false });
   if (r.code !== 0 && !/No such (container|object)/i.test(r.stderr)) {

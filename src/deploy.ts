@@ -23,6 +23,7 @@ import { checkPolicies } from './rollout-policy.js';
 import { rollOut } from './rollout.js';
 import { mkdirCommand } from './commands/files.js';
 import { removeReleaseCommand } from './commands/release-store.js';
+import { QUICK_COMMAND_MS } from './timeouts.js';
 import { connect, ReconnectingRemote } from './ssh/index.js';
 import { Timeline } from './timeline.js';
 import { collectFiles, type ReleaseFile } from './workspace.js';
@@ -220,7 +221,7 @@ export async function desiredState(
   if (target.release) {
     const view = planningView(s.remoteDir, target.composeFiles, target.release, inputs.project);
     // Compose may want the project directory to exist (empty on a first deploy).
-    await remote.exec(mkdirCommand(view.hashAs.projectDirectory!), { timeoutMs: 30_000 });
+    await remote.exec(mkdirCommand(view.hashAs.projectDirectory!), { timeoutMs: QUICK_COMMAND_MS });
     config = await readDesiredConfig(remote, flavor, view.load, { hashAs: view.hashAs, relocation: view.relocation });
     loadStack = view.load;
   } else {

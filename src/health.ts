@@ -8,6 +8,8 @@ import { inspectContainers, type ContainerInfo } from './containers.js';
 import { containerLogsCommand } from './commands/docker.js';
 import type { Remote } from './remote.js';
 import type { Timeline } from './timeline.js';
+import { sleep as defaultSleep } from './time.js';
+import { QUICK_COMMAND_MS } from './timeouts.js';
 
 export const HEALTH_TIMEOUT_FLOOR_MS = 30_000;
 
@@ -39,8 +41,6 @@ export interface WaitOptions {
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
 }
-
-const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Why a container counts as failed right now, or undefined. */
 export function failureOf(c: ContainerInfo | undefined, startedAt?: string): string | undefined {
@@ -127,7 +127,7 @@ export async function collectDiagnostics(remote: Remote, containers: ContainerIn
   for (const c of containers) {
     parts.push(`--- ${c.name} (${c.id.slice(0, 12)}): state ${c.state}, health ${c.health}, exit code ${c.exitCode}`);
     for (const e of c.healthLog.slice(-3)) parts.push(`health check at ${e.start}: exit ${e.exitCode}: ${e.output.trim()}`);
-    const logs = await remote.exec(containerLogsCommand(c.id, tail), { timeoutMs: 30_000, check: false });
+    const logs = await remote.exec(containerLogsCommand(c.id, tail), { timeoutMs: QUICK_COMMAND_MS, check: false });
     parts.push(`last ${tail} log lines:`, logs.stdout.trimEnd() || '(none)');
   }
   return parts.join('\n');

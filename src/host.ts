@@ -5,6 +5,7 @@
 import type { ComposeFlavor } from './compose-cli.js';
 import { hostFactsCommand } from './commands/host.js';
 import type { Remote } from './remote.js';
+import { DOCKER_COMMAND_MS } from './timeouts.js';
 
 export interface HostFacts {
   dockerVersion: string;
@@ -38,6 +39,6 @@ export function parseHostFacts(stdout: string, username: string, prefer: Compose
 }
 
 export async function readHostFacts(remote: Remote, username: string, prefer: ComposePreference = 'auto'): Promise<HostFacts> {
-  const r = await remote.exec(hostFactsCommand(), { check: false, timeoutMs: 60_000 });
+  const r = await remote.exec(hostFactsCommand(), { check: false, timeoutMs: DOCKER_COMMAND_MS });
   return parseHostFacts(r.stdout, username, prefer);
 }

@@ -7,6 +7,7 @@ import { composeCommand } from './compose-cli.js';
 import type { ComposeService } from './compose.js';
 import { imageIdsCommand, pinCheckScript, pinImagesCommand, repoDigestsCommand } from './commands/images.js';
 import type { Remote } from './remote.js';
+import { DOCKER_COMMAND_MS } from './timeouts.js';
 import type { Log } from './log.js';
 
 export type PullPolicy = 'always' | 'missing' | 'never';
@@ -23,7 +24,7 @@ export function parseImageIds(stdout: string): Map<string, string> {
 
 export async function imageIds(remote: Remote, images: string[]): Promise<Map<string, string>> {
   if (images.length === 0) return new Map();
-  return parseImageIds((await remote.exec(imageIdsCommand(images), { timeoutMs: 60_000 })).stdout);
+  return parseImageIds((await remote.exec(imageIdsCommand(images), { timeoutMs: DOCKER_COMMAND_MS })).stdout);
 }
 
 /**
@@ -75,7 +76,7 @@ export async function resolveImages(
 /** Point each image reference at a pinned image ID again (rollback to a release whose tag was re-pushed). */
 export async function pinImages(remote: Remote, pins: Array<{ image: string; imageId: string }>): Promise<void> {
   if (pins.length === 0) return;
-  await remote.exec(pinImagesCommand(pins), { timeoutMs: 60_000 });
+  await remote.exec(pinImagesCommand(pins), { timeoutMs: DOCKER_COMMAND_MS });
 }
 
 export interface Pin {
@@ -123,7 +124,7 @@ export async function repoDigests(remote: Remote, pins: ReadonlyArray<{ image: s
   const ids = [...new Set(pins.map((p) => p.imageId).filter((i) => /^sha256:[0-9a-f]{64}$/.test(i)))];
   const out = new Map<string, string>();
   if (ids.length === 0) return out;
-  const r = await remote.exec(repoDigestsCommand(ids), { timeoutMs: 60_000, check: false });
+  const r = await remote.exec(repoDigestsCommand(ids), { timeoutMs: DOCKER_COMMAND_MS, check: false });
   const byId = new Map<string, string[]>();
   for (const line of r.stdout.split('\n')) {
     const [id, ...digests] = line.trim().split(/\s+/);

@@ -21,6 +21,8 @@ import { appendAudit } from './audit.js';
 import type { Log } from './log.js';
 import { heartbeatCommand, lockHeldByCommand, OWNER_SEP, releaseLockCommand, takeoverCommand, tryLockCommand } from './commands/lock.js';
 import type { Remote } from './remote.js';
+import { sleep } from './time.js';
+import { INSTANT_COMMAND_MS, QUICK_COMMAND_MS } from './timeouts.js';
 
 export interface LockOwner {
   runId: string;
@@ -148,8 +150,6 @@ function parseOwner(text: string): LockOwner | undefined {
   return undefined;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 function logger(log: LockOptions['log']): { info: (m: string) => void; warning: (m: string) => void } {
   if (!log) return { info: () => {}, warning: () => {} };
   if (typeof log === 'function') return { info: log, warning: (m) => log(`warning: ${m}`) };
@@ -169,7 +169,7 @@ const isFinal = (e: unknown) => e instanceof Error && FINAL_ERRORS.has(e.name);
 async function execRepeatable(remote: Remote, command: string, stdin: string | undefined, pauseMs: number, onRetry: (e: unknown) => void): Promise<string> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return (await remote.exec(command, { ...(stdin !== undefined ? { stdin } : {}), timeoutMs: 30_000 })).stdout;
+      return (await remote.exec(command, { ...(stdin !== undefined ? { stdin } : {}), timeoutMs: QUICK_COMMAND_MS })).stdout;
     } catch (e) {
       if (attempt >= EXEC_ATTEMPTS || isFinal(e)) throw e;
       onRetry(e);
@@ -246,7 +246,7 @@ export async function acquireLock(remote: Remote, remoteDir: string, owner: Lock
         // tells instead (our token: it won).
         let t: string;
         try {
-          t = (await remote.exec(takeoverCommand(remoteDir, ino, mtimeText, raw), { stdin, timeoutMs: 30_000, repeatable: false })).stdout;
+          t = (await remote.exec(takeoverCommand(remoteDir, ino, mtimeText, raw), { stdin, timeoutMs: QUICK_COMMAND_MS, repeatable: false })).stdout;
         } catch (e) {
           if (++lostTakeovers >= EXEC_ATTEMPTS || isFinal(e)) throw e;
           onRetry(e);
@@ -292,7 +292,7 @@ export async function releaseLock(remote: Remote, remoteDir: string, runId: stri
 
 /** Whether <remoteDir>/lock/owner.json still holds this token (e.g. on a fresh connection after a cut). */
 export async function lockHeldBy(remote: Remote, remoteDir: string, token: string): Promise<boolean> {
-  const r = await remote.exec(lockHeldByCommand(remoteDir, token), { timeoutMs: 30_000 });
+  const r = await remote.exec(lockHeldByCommand(remoteDir, token), { timeoutMs: QUICK_COMMAND_MS });
   return /^OURS$/m.test(r.stdout);
 }
 
@@ -333,7 +333,7 @@ export function startHeartbeat(remote: Remote, handle: LockHandle, options: Hear
   const beat = async (): Promise<void> => {
     let out: string;
     try {
-      out = (await remote.exec(command, { timeoutMs: Math.max(10_000, intervalMs) })).stdout;
+      out = (await remote.exec(command, { timeoutMs: Math.max(INSTANT_COMMAND_MS, intervalMs) })).stdout;
     } catch (e) {
       // Once per outage: the remote reconnects by itself and the next beat tries again.
       if (missed++ === 0) log.info(`lock heartbeat: could not reach the host (${errText(e)}); trying again every ${fmt(intervalMs)}`);

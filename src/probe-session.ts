@@ -10,6 +10,7 @@ import type { Log } from './log.js';
 import type { Remote } from './remote.js';
 import type { DeployReport } from './report.js';
 import type { Timeline } from './timeline.js';
+import { sleep } from './time.js';
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,8 +26,6 @@ export interface ProbeSession {
   /** Stop without a verdict (the deploy ended with an error before the probe could finish). */
   abort(): Promise<void>;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function startProbeSession(options: NonNullable<Inputs['probe']>, remote: Remote, timeline: Timeline, log: Log): Promise<ProbeSession> {
   const probeOptions: ProbeOptions = {

@@ -24,6 +24,7 @@ import {
 } from './commands/release-store.js';
 import { removeImagesCommand } from './commands/images.js';
 import type { Remote } from './remote.js';
+import { QUICK_COMMAND_MS, RELEASE_COMMAND_MS } from './timeouts.js';
 import { buildTar, type TarEntry } from './tar.js';
 import { abandonedReason, isReleaseId, KEEP_FAILED, parseManifest, retention, type PrunedRelease, type ReleaseManifest } from './release.js';
 import type { AuditEntry } from './audit.js';
@@ -38,7 +39,6 @@ export interface UploadFile {
 /** Names the release directory keeps for itself. */
 const RESERVED = new Set(['release.json', '.env']);
 const IMAGE_ID = /^sha256:[0-9a-f]{64}$/;
-const TIMEOUT = 120_000;
 
 /** A repo-relative path that is safe to place under a release directory and to pass through `read -r`. */
 export function checkReleasePath(path: string): void {
@@ -60,7 +60,7 @@ function checkId(id: string): void {
 export async function resolveRemoteDir(remote: Remote, remoteDirInput: string): Promise<string> {
   const input = remoteDirInput.replace(/^~(\/|$)/, '').replace(/\/+$/, '') || '.';
   if (input.includes('\0')) throw new Error('remote_dir contains a NUL byte');
-  const r = await remote.exec(resolveRemoteDirCommand(input), { timeoutMs: 30_000 });
+  const r = await remote.exec(resolveRemoteDirCommand(input), { timeoutMs: QUICK_COMMAND_MS });
   const dir = r.stdout.trim().split('\n').pop() ?? '';
   if (!dir.startsWith('/')) throw new Error(`could not resolve remote_dir '${remoteDirInput}' on the host (got '${dir}')`);
   return dir;
@@ -101,7 +101,7 @@ export async function uploadRelease(
   checkId(id);
   if (manifest.id !== id) throw new Error(`manifest id ${manifest.id} does not match release ${id}`);
   const tar = releaseArchive(files, envFileText, manifest);
-  await remote.exec(uploadReleaseCommand(remoteDir, id), { stdin: tar, timeoutMs: TIMEOUT });
+  await remote.exec(uploadReleaseCommand(remoteDir, id), { stdin: tar, timeoutMs: RELEASE_COMMAND_MS });
 }
 
 /**
@@ -112,7 +112,7 @@ export async function copyRelease(remote: Remote, remoteDir: string, fromId: str
   checkId(fromId);
   checkId(toId);
   if (manifest.id !== toId) throw new Error(`manifest id ${manifest.id} does not match release ${toId}`);
-  await remote.exec(copyReleaseCommand(remoteDir, fromId, toId), { stdin: `${JSON.stringify(manifest, null, 2)}\n`, timeoutMs: TIMEOUT });
+  await remote.exec(copyReleaseCommand(remoteDir, fromId, toId), { stdin: `${JSON.stringify(manifest, null, 2)}\n`, timeoutMs: RELEASE_COMMAND_MS });
 }
 
 /**
@@ -123,7 +123,7 @@ export async function copyRelease(remote: Remote, remoteDir: string, fromId: str
  */
 export async function activateRelease(remote: Remote, remoteDir: string, id: string): Promise<void> {
   checkId(id);
-  const read = await remote.exec(activationReadCommand(remoteDir, id), { timeoutMs: 30_000 });
+  const read = await remote.exec(activationReadCommand(remoteDir, id), { timeoutMs: QUICK_COMMAND_MS });
   const [manifestText, listText = ''] = read.stdout.split(RECORD_SEP);
   const manifest = parseManifest(manifestText ?? '');
   for (const f of manifest.files) checkReleasePath(f);
@@ -135,12 +135,12 @@ export async function activateRelease(remote: Remote, remoteDir: string, id: str
     ...previous.filter((f) => { try { checkReleasePath(f); return true; } catch { return false; } }).map((f) => `del ${f}`),
     ...manifest.files.map((f) => `list ${f}`),
   ];
-  await remote.exec(activateCommand(remoteDir, id), { stdin: `${ops.join('\n')}\n`, timeoutMs: TIMEOUT });
+  await remote.exec(activateCommand(remoteDir, id), { stdin: `${ops.join('\n')}\n`, timeoutMs: RELEASE_COMMAND_MS });
 }
 
 /** Every readable manifest under releases/, oldest first, in one round trip. */
 export async function listReleases(remote: Remote, remoteDir: string, warn?: (message: string) => void): Promise<ReleaseManifest[]> {
-  const r = await remote.exec(listReleasesCommand(remoteDir), { timeoutMs: 30_000 });
+  const r = await remote.exec(listReleasesCommand(remoteDir), { timeoutMs: QUICK_COMMAND_MS });
   return parseReleaseListing(r.stdout, warn);
 }
 
@@ -193,7 +193,7 @@ async function siblingImageIds(remote: Remote, remoteDir: string): Promise<Set<s
   const parent = posix.dirname(remoteDir);
   const self = posix.basename(remoteDir);
   if (parent === remoteDir) return new Set();
-  const r = await remote.exec(siblingManifestsCommand(parent, self), { timeoutMs: 30_000, check: false });
+  const r = await remote.exec(siblingManifestsCommand(parent, self), { timeoutMs: QUICK_COMMAND_MS, check: false });
   return new Set([...r.stdout.matchAll(/"imageId"\s*:\s*"(sha256:[0-9a-f]{64})"/g)].map((m) => m[1]!));
 }
 
@@ -298,12 +298,12 @@ export async function pruneReleases(
   const current = currentId ?? (await readCurrent(remote, remoteDir));
   const plan = retention(releases, keep, current, project, keepFailed);
   const removed = plan.prune.filter(isReleaseId);
-  await remote.exec(removeReleasesCommand(remoteDir, removed), { timeoutMs: TIMEOUT });
+  await remote.exec(removeReleasesCommand(remoteDir, removed), { timeoutMs: RELEASE_COMMAND_MS });
   const siblings = plan.images.length ? await siblingImageIds(remote, remoteDir) : new Set<string>();
   const candidates = plan.images.filter((i) => IMAGE_ID.test(i) && !siblings.has(i));
   const imagesRemoved: string[] = [];
   if (candidates.length) {
-    const r = await remote.exec(removeImagesCommand(candidates), { timeoutMs: TIMEOUT, check: false });
+    const r = await remote.exec(removeImagesCommand(candidates), { timeoutMs: RELEASE_COMMAND_MS, check: false });
     for (const line of r.stdout.split('\n')) if (candidates.includes(line.trim())) imagesRemoved.push(line.trim());
   }
   const pruned = plan.pruned

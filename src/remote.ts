@@ -1,5 +1,6 @@
 import type { Duplex } from 'node:stream';
 import { NO_FILE, readFileCommand } from './commands/files.js';
+import { QUICK_COMMAND_MS } from './timeouts.js';
 
 /** What a command run on the host returned. */
 export interface ExecResult {
@@ -64,7 +65,7 @@ export class RemoteCommandError extends Error {
  * Remote.readFile over exec (readFileCommand): the one implementation, shared by SshRemote and the
  * test remotes that run real shell commands.
  */
-export async function readFileByExec(remote: Pick<Remote, 'exec'>, path: string, timeoutMs = 30_000): Promise<string | undefined> {
+export async function readFileByExec(remote: Pick<Remote, 'exec'>, path: string, timeoutMs = QUICK_COMMAND_MS): Promise<string | undefined> {
   const command = readFileCommand(path);
   const r = await remote.exec(command, { check: false, timeoutMs });
   if (r.code === 0) return r.stdout;

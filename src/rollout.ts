@@ -14,6 +14,8 @@ import type { ProxyGate, Replica } from './proxy.js';
 import { stopAndRemoveCommand } from './commands/docker.js';
 import type { Remote } from './remote.js';
 import type { Timeline } from './timeline.js';
+import { sleep as defaultSleep } from './time.js';
+import { LONG_COMMAND_MS } from './timeouts.js';
 
 export interface RolloutLog {
   info(message: string): void;
@@ -72,8 +74,6 @@ class BatchFailure extends Error {
     super(reason);
   }
 }
-
-const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export async function rollOut(ctx: RolloutContext, plan: Plan): Promise<RolloutResult> {
   const result: RolloutResult = { ok: true, updated: [], failures: [] };
@@ -183,7 +183,7 @@ async function runBatch(
     const target = existing + batch.start;
     log.info(`${label}: starting ${batch.start} new replica(s) (scale ${service}=${target})`);
     await ctx.remote.exec(scaleUpCommand(ctx.flavor, ctx.stack, service, target), {
-      timeoutMs: ctx.upTimeoutMs ?? 600_000,
+      timeoutMs: ctx.upTimeoutMs ?? LONG_COMMAND_MS,
       onOutput: (chunk) => log.info(chunk.trimEnd()),
     });
     created = (await serviceContainers(ctx, service)).filter((c) => !known.has(c.id));

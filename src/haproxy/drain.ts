@@ -12,6 +12,7 @@
  */
 import type { ProxyGate, Replica } from '../proxy.js';
 import type { Timeline } from '../timeline.js';
+import { sleep } from '../time.js';
 import { RuntimeApi, type StreamOpener } from './runtime.js';
 import {
   checkPassed,
@@ -289,8 +290,4 @@ function describeSlots(slots: ServerState[]): string {
 function opStateName(op: number): string {
   const name = Object.entries(OpState).find(([, v]) => v === op)?.[0];
   return name ?? `op${op}`;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -9,6 +9,8 @@ import type { Remote } from '../remote.js';
 import { checkConfigCommand } from '../commands/haproxy.js';
 import { containerLogsSinceCommand, hostTimeCommand, killCommand, writeInContainerCommand } from '../commands/docker.js';
 import { RuntimeApi, type StreamOpener } from './runtime.js';
+import { sleep } from '../time.js';
+import { DOCKER_COMMAND_MS, INSTANT_COMMAND_MS, QUICK_COMMAND_MS } from '../timeouts.js';
 
 /** HAProxy rejected a config; `output` is HAProxy's own explanation (its [ALERT] lines). */
 export class HaproxyConfigError extends Error {
@@ -41,9 +43,12 @@ export async function checkConfig(
   if (cfgFile.includes('/') || cfgFile === '' || cfgFile === '.' || cfgFile === '..') {
     throw new Error(`checkConfig: ${JSON.stringify(cfgFile)} must be a file name inside ${hostConfigDir}`);
   }
-  const r = await remote.exec(checkConfigCommand(image, hostConfigDir, cfgFile), { timeoutMs: options.timeoutMs ?? 60_000, check: false });
+  const r = await remote.exec(checkConfigCommand(image, hostConfigDir, cfgFile), { timeoutMs: options.timeoutMs ?? DOCKER_COMMAND_MS, check: false });
   if (r.code !== 0) throw new HaproxyConfigError(`${hostConfigDir}/${cfgFile}`, r.stdout + r.stderr);
 }
+
+/** How long a reload may take, from SIGUSR2 to "Loading success." (and the Runtime API answering), unless told. */
+const RELOAD_WAIT_MS = 30_000;
 
 export interface ReloadOptions {
   /** When given, the reload is complete only once the Runtime API answers through it again. */
@@ -67,15 +72,15 @@ export interface ReloadOptions {
  * "Loading failure!" throws with the log.
  */
 export async function reload(remote: Remote, containerId: string, options: ReloadOptions = {}): Promise<void> {
-  const timeoutMs = options.timeoutMs ?? 30_000;
+  const timeoutMs = options.timeoutMs ?? RELOAD_WAIT_MS;
   const pollMs = options.pollMs ?? 250;
   const deadline = Date.now() + timeoutMs;
   // The container's clock is the host's: take "since" from the host, not from the runner.
-  const since = (await remote.exec(hostTimeCommand(), { timeoutMs: 10_000 })).stdout.trim();
+  const since = (await remote.exec(hostTimeCommand(), { timeoutMs: INSTANT_COMMAND_MS })).stdout.trim();
   if (options.opener && options.stateFile) await saveServerState(remote, containerId, options.opener, options.stateFile, options.log);
-  await remote.exec(killCommand(containerId, 'USR2'), { timeoutMs: 30_000 });
+  await remote.exec(killCommand(containerId, 'USR2'), { timeoutMs: QUICK_COMMAND_MS });
   for (;;) {
-    const logs = await remote.exec(containerLogsSinceCommand(containerId, since), { timeoutMs: 30_000, check: false });
+    const logs = await remote.exec(containerLogsSinceCommand(containerId, since), { timeoutMs: QUICK_COMMAND_MS, check: false });
     const verdict = reloadVerdict(logs.stdout + logs.stderr);
     if (verdict === 'failure') {
       throw new Error(`HAProxy reload failed in container ${containerId.slice(0, 12)}; it keeps the previous config:\n${tail(logs.stdout + logs.stderr)}`);
@@ -113,16 +118,12 @@ function tail(s: string): string {
   return s.trim().split('\n').slice(-15).join('\n');
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 
 /** Write `show servers state` into the container (docker exec: no host path or permissions to map). */
 async function saveServerState(remote: Remote, containerId: string, opener: StreamOpener, stateFile: string, log?: { warning(message: string): void }): Promise<void> {
   try {
     const state = await new RuntimeApi(opener, { timeoutMs: 10_000 }).command('show servers state');
-    await remote.exec(writeInContainerCommand(containerId, stateFile), { stdin: state, timeoutMs: 30_000 });
+    await remote.exec(writeInContainerCommand(containerId, stateFile), { stdin: state, timeoutMs: QUICK_COMMAND_MS });
   } catch (e) {
     log?.warning(`could not save HAProxy's server state before the reload (${(e as Error).message.split('\n')[0]}): the new worker starts with empty slots until DNS and health checks fill them`);
   }

@@ -6,6 +6,8 @@ import ssh2 from 'ssh2';
 import type { ClientChannel, ConnectConfig } from 'ssh2';
 import { readFileByExec, RemoteCommandError, type ExecOptions, type ExecResult, type Remote } from '../remote.js';
 import { writeFileCommand } from '../commands/files.js';
+import { sleep } from '../time.js';
+import { LONG_COMMAND_MS } from '../timeouts.js';
 import { fingerprint, hostKeyAlgorithms, pinnedKeyTypes, validateHostPin, verifyHostKey, type HostPin } from './hostkey.js';
 import { parsePrivateKey } from './keys.js';
 
@@ -46,7 +48,7 @@ const DEFAULTS = {
   port: 22,
   connectTimeoutMs: 20_000,
   keepaliveIntervalMs: 10_000,
-  commandTimeoutMs: 600_000,
+  commandTimeoutMs: LONG_COMMAND_MS,
   maxChannels: 4,
   connectAttempts: 3,
   retryDelayMs: 1_000,
@@ -556,8 +558,6 @@ function redact(message: string, host: string): string {
 function isTransient(err: unknown): boolean {
   return err instanceof SshConnectError && err.transient;
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Connect to the host (through the jump host if given), verifying host keys, with a bounded

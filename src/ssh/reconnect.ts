@@ -8,6 +8,7 @@
 import type { Duplex } from 'node:stream';
 import { RemoteCommandError, type ExecOptions, type ExecResult, type Remote } from '../remote.js';
 import { SshConnectError, type SshRemote } from './connection.js';
+import { sleep } from '../time.js';
 
 export interface ReconnectOptions {
   /** Opens a fresh connection (the caller's pins, jump host and timeouts). */
@@ -54,6 +55,11 @@ export function isConnectionLoss(err: unknown, remote: { isClosed: boolean }): b
   return /connection is closed|Not connected|No response from server|Keepalive timeout|ECONNRESET|EPIPE|Unable to exec/i.test(msg);
 }
 
+/** How long to try to get a connection back, unless told (ReconnectOptions.windowMs). */
+const DEFAULT_WINDOW_MS = 120_000;
+/** The longest wait between two tries, unless told (ReconnectOptions.maxDelayMs). */
+const DEFAULT_MAX_DELAY_MS = 10_000;
+
 /** Per command: a cut repeated this often in a row is not a blip. */
 const MAX_REPEATS = 5;
 
@@ -74,11 +80,11 @@ export class ReconnectingRemote implements Remote {
     private readonly options: ReconnectOptions,
   ) {
     this.current = first;
-    this.windowMs = options.windowMs ?? 120_000;
+    this.windowMs = options.windowMs ?? DEFAULT_WINDOW_MS;
     this.retryDelayMs = options.retryDelayMs ?? 1000;
-    this.maxDelayMs = options.maxDelayMs ?? 10_000;
+    this.maxDelayMs = options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS;
     this.log = options.log ?? (() => {});
-    this.sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+    this.sleep = options.sleep ?? sleep;
   }
 
   /** Connect the first time: errors here (auth, host key, unreachable) fail at once, as before. */
@@ -172,8 +178,8 @@ export class ReconnectingRemote implements Remote {
 
 /** Connect, retrying what may pass (timeouts, refused, reset) with backoff until the window closes. */
 async function connectWithin(options: ReconnectOptions & { log: (m: string) => void }): Promise<SshRemote> {
-  const windowMs = options.windowMs ?? 120_000;
-  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const windowMs = options.windowMs ?? DEFAULT_WINDOW_MS;
+  const wait = options.sleep ?? sleep;
   const started = Date.now();
   let delay = options.retryDelayMs ?? 1000;
   let last: unknown;
@@ -188,8 +194,8 @@ async function connectWithin(options: ReconnectOptions & { log: (m: string) => v
     const left = windowMs - (Date.now() - started);
     if (left <= 0) break;
     options.log(`the host is unreachable (${last instanceof Error ? last.message : String(last)}); trying again in ${Math.ceil(Math.min(delay, left) / 1000)} s`);
-    await sleep(Math.min(delay, left));
-    delay = Math.min(delay * 2, options.maxDelayMs ?? 10_000);
+    await wait(Math.min(delay, left));
+    delay = Math.min(delay * 2, options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS);
   }
   throw new ReconnectFailedError(
     `the SSH connection to the host could not be (re-)established within ${Math.round(windowMs / 1000)} s: ${last instanceof Error ? last.message : String(last)}`,
