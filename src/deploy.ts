@@ -99,7 +99,7 @@ export function validateLocally(inputs: Inputs, files: ReleaseFile[], log: Log):
     if (!f) throw new Error(`input 'compose_files': ${name} was not found in the workspace`);
     return { name, text: f.data.toString("utf8") };
   });
-  const model = parseCompose(composeFiles, { env: inputs.env, onWarning: (m) => log.warning(m) });
+  const model = parseCompose(composeFiles, { env: { ...inputs.env, ...inputs.secrets }, onWarning: (m) => log.warning(m) });
   const routed = proxyRouting(model, files, inputs);
   for (const m of missingMounts(model, files.map((f) => f.path), posix.dirname(inputs.composeFiles[0]!))) {
     log.warning(`service ${m.service} bind-mounts ${m.source} (${m.path} in the workspace), which is not uploaded: add it to the 'files' input, or Docker creates an empty directory there`);
@@ -412,7 +412,7 @@ async function deployLocked(s: Session, files: ReleaseFile[], routed: string[]):
       manifest.rollbackOf = target.id;
       await copyRelease(remote, remoteDir, target.id, id, manifest);
     } else {
-      await uploadRelease(remote, remoteDir, id, files, renderEnvFile(inputs.env), manifest, { dryRun: inputs.dryRun });
+      await uploadRelease(remote, remoteDir, id, files, renderEnvFile({ ...inputs.env, ...inputs.secrets }), manifest, { dryRun: inputs.dryRun });
     }
     timeline.add('upload', { detail: id });
   });

@@ -22,7 +22,10 @@ export interface Inputs extends SshTarget {
   project: string;
   composeFiles: string[];
   files: string[];
+  /** Plain variables: shown in the log like any other value. */
   env: Record<string, string>;
+  /** Secret variables: masked, written only to the release's 0600 env file. */
+  secrets: Record<string, string>;
   remoteDir: string;
   services: string[];
   force: boolean;
@@ -278,6 +281,10 @@ export function readInputs(get: InputGetter, environment: NodeJS.ProcessEnv = {}
   const environmentName = optional(get, 'environment');
   const healthTimeout = optional(get, 'health_timeout');
 
+  const env = parseEnv(get('env'));
+  const secrets = parseEnv(get('secrets'), 'secrets');
+  const both = Object.keys(secrets).filter((k) => k in env);
+  if (both.length) throw new InputError('secrets', `${both.join(', ')} ${both.length === 1 ? 'is' : 'are'} set in both 'env' and 'secrets': keep each variable in one of them`);
   return {
     host,
     port: int(get, 'port', 1, 65535, 22),
@@ -293,7 +300,8 @@ export function readInputs(get: InputGetter, environment: NodeJS.ProcessEnv = {}
     project,
     composeFiles,
     files,
-    env: parseEnv(get('env')),
+    env,
+    secrets,
     remoteDir,
     services,
     force: bool(get, 'force'),
@@ -329,16 +337,13 @@ export function secretsOf(inputs: Inputs): string[] {
       if (l.length >= 8 && !l.startsWith('-----')) out.push(l);
     }
   };
-  // The host is often a secret too (secrets.DEPLOY_HOST), and leaks through host:port forms.
-  for (const h of [inputs.host, inputs.jump?.host]) {
-    if (!h || h.length < 4) continue;
-    out.push(h);
-  }
   addKey(inputs.key);
   addKey(inputs.jump?.key);
   if (inputs.passphrase) out.push(inputs.passphrase);
   if (inputs.jump?.passphrase) out.push(inputs.jump.passphrase);
-  for (const v of Object.values(inputs.env)) if (v.length >= 4) out.push(v); // shorter values would mask common words everywhere
+  // Only `secrets`: `env` is plain on purpose (an image tag or a host in the log is what users read).
+  // The runner masks values that come from secrets.* itself; this covers values built otherwise.
+  for (const v of Object.values(inputs.secrets)) if (v.length >= 4) out.push(v); // shorter values would mask common words everywhere
   if (inputs.githubToken) out.push(inputs.githubToken);
   return [...new Set(out)];
 }

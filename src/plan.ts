@@ -266,6 +266,9 @@ export function renderPlan(plan: Plan): string {
   const lines = rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
   for (const s of plan.services) {
     lines.push('', `${s.service}: ${s.order} (${s.reason})`);
+    // Which image a service goes to is the first thing a reader looks for (shown: `env` is plain).
+    const image = s.desired?.service.image;
+    if (image && s.action !== 'keep' && s.action !== 'skip' && s.action !== 'remove') lines.push(`  - image ${image}`);
     for (const c of s.changes) lines.push(`  - ${c}`);
     for (const w of s.warnings) lines.push(`  ! ${w}`);
   }

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { bench, cleanupProject, connectionInputs, freePort, projectContainers, runAction, sampleWorkspace, sh, uniqueProject } from './harness.js';
+import { bench, cleanupProject, connectionInputs, freePort, projectContainers, runAction, sampleWorkspace, sh, uniqueProject, visibleLog } from './harness.js';
 import { get } from './load.js';
 
 const b = bench();
@@ -21,7 +21,8 @@ const deployInputs = () => ({
   project,
   compose_files: 'deploy/compose.yaml',
   files: 'deploy/haproxy/',
-  env: `PROXY_PORT=${port}\nAPP_IMAGE=handoff-test-app:v1\nDB_PASSWORD=${envSecret}`,
+  env: `PROXY_PORT=${port}\nAPP_IMAGE=handoff-test-app:v1`,
+  secrets: `DB_PASSWORD=${envSecret}`,
   pull: 'never',
 });
 
@@ -62,7 +63,23 @@ test('a first deploy brings the sample stack up and it answers through the proxy
   assert.equal((await sh(`stat -c %a ${dir}/.env`)).trim(), '600');
   assert.equal((await sh(`stat -c %U ${dir}/.env`)).trim(), 'deploy');
   assert.ok(readFileSync(join(workspace, 'deploy/haproxy/haproxy.cfg'), 'utf8') === (await sh(`cat ${dir}/deploy/haproxy/haproxy.cfg`)));
-  assert.ok((await sh(`cat ${dir}/.env`)).includes(`DB_PASSWORD=${envSecret}`));
+  assert.ok((await sh(`cat ${dir}/.env`)).includes(`DB_PASSWORD=${envSecret}`), 'the secret reaches the env file');
+  // Issue #15: `env` and the host are plain (the runner would mask them otherwise), `secrets` masked,
+  // and the secret is nowhere but the env file: not in the manifest, the audit log or any log line.
+  const masked = r.log.split('\n').filter((l) => l.startsWith('::add-mask::')).map((l) => l.slice('::add-mask::'.length));
+  assert.ok(masked.includes(envSecret), 'the secret value is masked');
+  assert.ok(!masked.includes('handoff-test-app:v1') && !masked.includes(String(port)) && !masked.includes('127.0.0.1'), `env values and the host are not masked: ${masked.filter((m) => m.length < 40).join(', ')}`);
+  assert.ok(visibleLog(r.log).includes('handoff-test-app:v1'), 'the image tag from env shows in the log');
+  for (const [what, text] of [
+    ['release.json', await sh(`cat ${dir}/release.json`)],
+    ['audit.log', await sh(`cat /home/deploy/handoff/${project}/audit.log`)],
+    ['the post step log', visibleLog(r.postLog)],
+    ['the summary', r.summary],
+    ['the outputs', JSON.stringify(r.outputs)],
+    ['the main log', visibleLog(r.log)],
+  ] as const) {
+    assert.ok(!text.includes(envSecret), `${what} does not contain the secret`);
+  }
 });
 
 test('a wrong host key fails before anything runs and prints the presented fingerprint', async () => {

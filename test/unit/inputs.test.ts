@@ -66,13 +66,25 @@ test('lists, env and project defaults', () => {
   assert.equal(i.project, 'web_app');
 });
 
-test('secrets include the key, its lines, passphrase and env values', () => {
-  const i = readInputs(getter({ ...base, passphrase: 'pass-phrase-1', env: 'DB_PASSWORD=s3cr3t-value\nX=1' }));
+test('masked: the key, its lines, passphrase and secrets values; not env values or the host', () => {
+  const i = readInputs(getter({ ...base, passphrase: 'pass-phrase-1', env: 'IMAGE_TAG=abc1234def\nX=1', secrets: 'DB_PASSWORD=s3cr3t-value\nY=2' }));
   const s = secretsOf(i);
   assert.ok(s.includes('pass-phrase-1'));
   assert.ok(s.includes('s3cr3t-value'));
   assert.ok(s.includes('b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ'));
-  assert.ok(!s.includes('1'), 'one-character values would mask every digit');
+  assert.ok(!s.includes('abc1234def'), 'env values are plain');
+  assert.ok(!s.includes(i.host), 'the host is not masked by handoff');
+  assert.ok(!s.includes('2'), 'one-character values would mask every digit');
+  assert.deepEqual(i.secrets, { DB_PASSWORD: 's3cr3t-value', Y: '2' });
+  assert.deepEqual(i.env, { IMAGE_TAG: 'abc1234def', X: '1' });
+});
+
+test('a variable in both env and secrets is refused, naming it and not its value', () => {
+  assert.throws(
+    () => readInputs(getter({ ...base, env: 'A=1\nDB_PASSWORD=plain', secrets: 'DB_PASSWORD=hunter22secret' })),
+    (e: unknown) => e instanceof Error && /secrets/.test(e.message) && /DB_PASSWORD/.test(e.message) && !e.message.includes('hunter22secret'),
+  );
+  assert.throws(() => readInputs(getter({ ...base, secrets: 'not a pair hunter22secret' })), (e: unknown) => e instanceof Error && /secrets/.test(e.message) && !e.message.includes('hunter22secret'));
 });
 
 test('jump host defaults to the main user and key', () => {
