@@ -26,6 +26,7 @@ import { removeReleaseCommand } from './commands/release-store.js';
 import { QUICK_COMMAND_MS } from './timeouts.js';
 import { connect, ReconnectingRemote } from './ssh/index.js';
 import { Timeline } from './timeline.js';
+import { hookService, runHook } from './hooks.js';
 import { collectFiles, type ReleaseFile } from './workspace.js';
 import { findProxyService, findServerStateFile, locateRuntimeApi, routedServices } from './haproxy/config.js';
 import { HaproxyGate } from './haproxy/drain.js';
@@ -107,6 +108,7 @@ export function validateLocally(inputs: Inputs, files: ReleaseFile[], log: Log):
   // Warnings belong to services that change: the plan shows them once it knows which ones do.
   const check = checkPolicies(model, routed, inputs.services.length ? inputs.services : undefined);
   if (check.errors.length) throw new Error(`the deploy was refused before any change on the host:\n- ${check.errors.join('\n- ')}`);
+  if (inputs.preDeploy || inputs.postDeploy) hookService(model.services, routed, inputs.hookService);
   return { model, routed };
 }
 
@@ -459,6 +461,14 @@ async function deployLocked(s: Session, files: ReleaseFile[], routed: string[]):
     });
   }
 
+  // Hooks run in the service named by hook_service (checked before anything changed).
+  const hooks = inputs.preDeploy || inputs.postDeploy ? { service: hookService(model.services, routed, inputs.hookService), timeoutMs: inputs.hookTimeoutMs, remote, flavor: s.flavor, log, timeline } : undefined;
+  if (inputs.preDeploy && hooks) {
+    // From the new release's own files and env, before app/ or any replica changes.
+    const view = planningView(remoteDir, composeFiles, id, inputs.project);
+    await phase('pre_deploy', () => runHook('pre_deploy', inputs.preDeploy!, { ...hooks, stack: view.load }));
+  }
+
   s.interrupted = { releaseId: id, ...(current ? { previous: current } : {}) };
   core.saveState('deploy', JSON.stringify(s.interrupted));
   await activateRelease(remote, remoteDir, id);
@@ -524,6 +534,15 @@ async function deployLocked(s: Session, files: ReleaseFile[], routed: string[]):
     }
   }
 
+  // After a successful rollout only; its failure fails the job but rolls nothing back.
+  let postDeployError: Error | undefined;
+  if (!failure && inputs.postDeploy && hooks) {
+    await phase('post_deploy', () => runHook('post_deploy', inputs.postDeploy!, { ...hooks, stack: appStack })).catch((e: unknown) => {
+      postDeployError = e instanceof Error ? e : new Error(String(e));
+      log.error(postDeployError.message);
+    });
+  }
+
   const verdict = probe ? await phase('Probe', async () => probe.finish(inputs.maxLost, report)) : undefined;
   probeFinished = true;
   timeline.add('deploy-end');
@@ -565,6 +584,7 @@ async function deployLocked(s: Session, files: ReleaseFile[], routed: string[]):
 
   if (failure) throw failure;
   if (verdict && !verdict.passed) throw new Error(verdict.message);
+  if (postDeployError) throw postDeployError;
 }
 
 /**

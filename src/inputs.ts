@@ -33,6 +33,11 @@ export interface Inputs extends SshTarget {
   pull: 'always' | 'missing' | 'never';
   healthTimeoutMs?: number;
   drainTimeoutMs: number;
+  /** Commands run once per deploy in a one-off container of `hookService` (see hooks.ts). */
+  preDeploy?: string;
+  postDeploy?: string;
+  hookService?: string;
+  hookTimeoutMs: number;
 
   proxyService?: string;
   haproxySocket?: string;
@@ -309,6 +314,10 @@ export function readInputs(get: InputGetter, environment: NodeJS.ProcessEnv = {}
     pull,
     healthTimeoutMs: healthTimeout ? duration(get, 'health_timeout', '30s', 1000) : undefined,
     drainTimeoutMs: duration(get, 'drain_timeout', '30s'),
+    preDeploy: optional(get, 'pre_deploy'),
+    postDeploy: optional(get, 'post_deploy'),
+    hookService: optional(get, 'hook_service'),
+    hookTimeoutMs: duration(get, 'hook_timeout', '10m', 1000),
     proxyService: optional(get, 'proxy_service'),
     haproxySocket: optional(get, 'haproxy_socket'),
     compose,

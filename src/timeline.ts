@@ -17,6 +17,8 @@ export type EventAction =
   | 'deploy-end'
   /** The SSH connection dropped and came back. */
   | 'reconnect'
+  /** pre_deploy / post_deploy ran (detail: which, result, duration). */
+  | 'hook'
   | 'note';
 
 export interface TimelineEvent {

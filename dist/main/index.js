@@ -52776,7 +52776,7 @@ g.require ??= (0,external_node_module_namespaceObject.createRequire)(import.meta
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9704);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2751);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4988);
 
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e)();
@@ -52786,7 +52786,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 2751:
+/***/ 4988:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -55823,7 +55823,56 @@ const detectV1Command = 'docker-compose version --short';
 
 // EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
 var dist = __nccwpck_require__(8815);
+;// CONCATENATED MODULE: ./src/commands/files.ts
+/**
+ * Reading a file on the host. The command prints the file, or exits with NO_FILE when there is no
+ * readable regular file at the path (missing, a directory, unreadable), so the caller can tell
+ * "absent" from a failed read without parsing stderr.
+ */
+
+/** The exit status of readFileCommand when there is nothing to read. */
+const NO_FILE = 3;
+function readFileCommand(path) {
+    const p = shq(path);
+    return `if [ -f ${p} ] && [ -r ${p} ]; then cat -- ${p}; else exit ${NO_FILE}; fi`;
+}
+/**
+ * Stdin: the file's bytes, written to `tmp` (a name in the same directory), given `mode`, then
+ * renamed over `path`. umask first, so the data is never readable by others, even for the instant
+ * before chmod; a failure removes the temp file.
+ */
+function writeFileCommand(path, tmp, mode) {
+    const m = (mode & 0o7777).toString(8).padStart(4, '0');
+    return (`umask 077; cat > ${shq(tmp)} && chmod ${m} ${shq(tmp)} && mv -f ${shq(tmp)} ${shq(path)}` +
+        ` || { rc=$?; rm -f ${shq(tmp)}; exit $rc; }`);
+}
+/** Create a directory and its parents (nothing when it exists). */
+function mkdirCommand(path) {
+    return `mkdir -p ${shq(path)}`;
+}
+/** Remove a file (nothing when it is gone). */
+function removeFileCommand(path) {
+    return `rm -f ${shq(path)}`;
+}
+
+;// CONCATENATED MODULE: ./src/timeouts.ts
+/**
+ * Wall-clock limits for remote commands (ExecOptions.timeoutMs), by kind of command. A command
+ * past its limit is killed and its step fails; these are generous, for a slow host, not a budget.
+ */
+/** A one-line command that answers at once: the host's clock; the least a lock heartbeat's command gets. */
+const INSTANT_COMMAND_MS = 10_000;
+/** A few small files or one signal: read a file, mkdir, the lock, the audit log, `docker logs`, `docker kill`. */
+const QUICK_COMMAND_MS = 30_000;
+/** Asking Docker about containers or images (ps, inspect, tag), the host facts, `haproxy -c` in a throwaway container (may pull its image). */
+const DOCKER_COMMAND_MS = 60_000;
+/** Moving or removing a release's files (upload, copy, activate, prune, image rm), Compose loading and hashing a project. */
+const RELEASE_COMMAND_MS = 120_000;
+/** `compose up` creating containers (the `up_timeout` default), and any command run without a limit of its own. */
+const LONG_COMMAND_MS = 600_000;
+
 ;// CONCATENATED MODULE: ./src/config-hash.ts
+
 
 
 
@@ -55878,7 +55927,7 @@ function flavorOfLabel(version) {
  * model loaded from `load` has its paths rewritten to app/ before it is hashed as `hashAs`.
  */
 async function readDesiredConfig(remote, flavor, load, options = {}) {
-    const timeoutMs = options.timeoutMs ?? 120_000;
+    const timeoutMs = options.timeoutMs ?? RELEASE_COMMAND_MS;
     const hashAs = options.hashAs ?? load;
     if (flavor === 'v1')
         return readDesiredConfigV1(remote, load, hashAs, options.relocation, options.scratch, timeoutMs);
@@ -55924,7 +55973,7 @@ async function readDesiredConfigV1(remote, load, hashAs, relocation, scratchPath
         return { modelText, hashes: mergeHashes(trusted, new Map([...roundTrip].filter(([svc]) => !trusted.has(svc)))) };
     }
     finally {
-        await remote.exec(`rm -f ${shq(scratch)}`, { check: false, timeoutMs: 30_000 });
+        await remote.exec(removeFileCommand(scratch), { check: false, timeoutMs: QUICK_COMMAND_MS });
     }
 }
 /** Services whose resolved `environment` differs between two `config` outputs (all of them when `other` is empty). */
@@ -56443,7 +56492,53 @@ function isRecord(v) {
     return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+;// CONCATENATED MODULE: ./src/commands/docker.ts
+/**
+ * Docker commands on containers (Compose's own command lines are in compose-cli.ts): list and
+ * inspect a project's containers, logs, stop + remove by id, signals, a file written inside a
+ * container. Every value goes through shq().
+ */
+
+/** Every container id (all states) carrying the project's Compose label, full length. */
+function projectContainerIdsCommand(project) {
+    return shqAll(['docker', 'ps', '-aq', '--no-trunc', '--filter', `label=com.docker.compose.project=${project}`]);
+}
+/** The JSON array of these containers (exits 1 naming any removed meanwhile, still printing the others). */
+function inspectCommand(ids) {
+    return shqAll(['docker', 'inspect', '--type', 'container', ...ids]);
+}
+/** The last `tail` lines of a container's log, stderr merged into stdout. */
+function containerLogsCommand(id, tail) {
+    return `${shqAll(['docker', 'logs', '--tail', tail, id])} 2>&1`;
+}
+/** A container's log since a time (RFC 3339, the host's clock), stderr merged into stdout. */
+function containerLogsSinceCommand(id, since) {
+    return `${shqAll(['docker', 'logs', '--since', since, id])} 2>&1`;
+}
+/** The host's clock, as `docker logs --since` takes it. */
+function hostTimeCommand() {
+    return `date -u +%Y-%m-%dT%H:%M:%S.%NZ`;
+}
+/** Send a signal to a container's main process. */
+function killCommand(id, signal) {
+    return shqAll(['docker', 'kill', '--signal', signal, id]);
+}
+/** Stdin: the file's content, written to `path` inside the container (docker exec: no host path or permissions to map). */
+function writeInContainerCommand(id, path) {
+    return `${shqAll(['docker', 'exec', '-i', id, 'sh', '-c', 'cat > "$1"', 'sh', path])}`;
+}
+/**
+ * Stop (with the grace period) and remove the containers that still exist: repeated after a
+ * dropped connection, the ones already gone are skipped instead of failing the batch.
+ */
+function stopAndRemoveCommand(ids, grace) {
+    const filters = ids.flatMap((id) => ['--filter', `id=${id}`]);
+    return `set -- $(${shqAll(['docker', 'ps', '-aq', '--no-trunc', ...filters])})
+[ "$#" -eq 0 ] || { ${shqAll(['docker', 'stop', '-t', grace])} "$@" >/dev/null && docker rm -f "$@" >/dev/null; }`;
+}
+
 ;// CONCATENATED MODULE: ./src/containers.ts
+
 
 /** Parse the JSON array `docker inspect` prints. */
 function parseDockerInspect(json) {
@@ -56498,14 +56593,8 @@ function replicaIp(c, preferredNetworks = []) {
             return c.ips[n];
     return Object.values(c.ips)[0] ?? '';
 }
-function projectContainerIdsCommand(project) {
-    return shqAll(['docker', 'ps', '-aq', '--no-trunc', '--filter', `label=com.docker.compose.project=${project}`]);
-}
-function inspectCommand(ids) {
-    return shqAll(['docker', 'inspect', '--type', 'container', ...ids]);
-}
 /** Every container of the project (all states), one-off `run` containers left out. */
-async function listProjectContainers(remote, project, timeoutMs = 60_000) {
+async function listProjectContainers(remote, project, timeoutMs = DOCKER_COMMAND_MS) {
     const ps = await remote.exec(projectContainerIdsCommand(project), { timeoutMs });
     const ids = ps.stdout.split(/\s+/).filter(Boolean);
     const all = await inspectContainers(remote, ids, timeoutMs);
@@ -56515,7 +56604,7 @@ async function listProjectContainers(remote, project, timeoutMs = 60_000) {
  * Inspect these containers; ones removed in the meantime are left out (docker inspect exits 1
  * but still prints the others).
  */
-async function inspectContainers(remote, ids, timeoutMs = 60_000) {
+async function inspectContainers(remote, ids, timeoutMs = DOCKER_COMMAND_MS) {
     if (ids.length === 0)
         return [];
     const r = await remote.exec(inspectCommand(ids), { timeoutMs, check: false });
@@ -56744,6 +56833,11 @@ function readInputs(get, environment = {}) {
         throw new InputError('compose', `expected auto, v2 or v1, got '${compose}'`);
     const environmentName = optional(get, 'environment');
     const healthTimeout = optional(get, 'health_timeout');
+    const env = parseEnv(get('env'));
+    const secrets = parseEnv(get('secrets'), 'secrets');
+    const both = Object.keys(secrets).filter((k) => k in env);
+    if (both.length)
+        throw new InputError('secrets', `${both.join(', ')} ${both.length === 1 ? 'is' : 'are'} set in both 'env' and 'secrets': keep each variable in one of them`);
     return {
         host,
         port: inputs_int(get, 'port', 1, 65535, 22),
@@ -56759,7 +56853,8 @@ function readInputs(get, environment = {}) {
         project,
         composeFiles,
         files,
-        env: parseEnv(get('env')),
+        env,
+        secrets,
         remoteDir,
         services,
         force: bool(get, 'force'),
@@ -56767,6 +56862,10 @@ function readInputs(get, environment = {}) {
         pull,
         healthTimeoutMs: healthTimeout ? duration(get, 'health_timeout', '30s', 1000) : undefined,
         drainTimeoutMs: duration(get, 'drain_timeout', '30s'),
+        preDeploy: optional(get, 'pre_deploy'),
+        postDeploy: optional(get, 'post_deploy'),
+        hookService: optional(get, 'hook_service'),
+        hookTimeoutMs: duration(get, 'hook_timeout', '10m', 1000),
         proxyService: optional(get, 'proxy_service'),
         haproxySocket: optional(get, 'haproxy_socket'),
         compose,
@@ -56796,19 +56895,15 @@ function secretsOf(inputs) {
                 out.push(l);
         }
     };
-    // The host is often a secret too (secrets.DEPLOY_HOST), and leaks through host:port forms.
-    for (const h of [inputs.host, inputs.jump?.host]) {
-        if (!h || h.length < 4)
-            continue;
-        out.push(h);
-    }
     addKey(inputs.key);
     addKey(inputs.jump?.key);
     if (inputs.passphrase)
         out.push(inputs.passphrase);
     if (inputs.jump?.passphrase)
         out.push(inputs.jump.passphrase);
-    for (const v of Object.values(inputs.env))
+    // Only `secrets`: `env` is plain on purpose (an image tag or a host in the log is what users read).
+    // The runner masks values that come from secrets.* itself; this covers values built otherwise.
+    for (const v of Object.values(inputs.secrets))
         if (v.length >= 4)
             out.push(v); // shorter values would mask common words everywhere
     if (inputs.githubToken)
@@ -56837,15 +56932,25 @@ function renderEnvFile(env) {
     return lines.length ? `${lines.join('\n')}\n` : '';
 }
 
+;// CONCATENATED MODULE: ./src/commands/host.ts
+/** Facts about the host, read by src/host.ts in one round trip. */
+/**
+ * `docker=<server version or error>`, then `compose=v2 <version>` and/or `compose=v1 <version>` for
+ * each flavor that works, then `compose=none`. Markers keep the parse independent of whatever the
+ * login shell prints around the output; both flavors are looked up (v1 may be kept beside the v2 plugin).
+ */
+function hostFactsCommand() {
+    return [
+        'printf "docker=%s\\n" "$(docker version --format "{{.Server.Version}}" 2>&1 | tail -n 1)"',
+        'if v=$(docker compose version --short 2>/dev/null); then printf "compose=v2 %s\\n" "$v"; fi',
+        'if v=$(docker-compose version --short 2>/dev/null); then printf "compose=v1 %s\\n" "$v"; fi',
+        'echo "compose=none"',
+    ].join('\n');
+}
+
 ;// CONCATENATED MODULE: ./src/host.ts
-// Markers keep the parse independent of whatever the login shell prints around the output.
-// Both flavors are looked up: a host may have both (v1 kept beside the v2 plugin).
-const FACTS_SCRIPT = [
-    'printf "docker=%s\\n" "$(docker version --format "{{.Server.Version}}" 2>&1 | tail -n 1)"',
-    'if v=$(docker compose version --short 2>/dev/null); then printf "compose=v2 %s\\n" "$v"; fi',
-    'if v=$(docker-compose version --short 2>/dev/null); then printf "compose=v1 %s\\n" "$v"; fi',
-    'echo "compose=none"',
-].join('\n');
+
+
 function parseHostFacts(stdout, username, prefer = 'auto') {
     const docker = /^docker=(.*)$/m.exec(stdout)?.[1]?.trim() ?? '';
     const found = [...stdout.matchAll(/^compose=(v1|v2)\s*(\S*)/gm)].map((m) => ({ flavor: m[1], version: m[2] ?? '' }));
@@ -56868,11 +56973,67 @@ function parseHostFacts(stdout, username, prefer = 'auto') {
     return { dockerVersion: docker, compose: compose.flavor, composeVersion: compose.version.replace(/^v/, '') };
 }
 async function readHostFacts(remote, username, prefer = 'auto') {
-    const r = await remote.exec(FACTS_SCRIPT, { check: false, timeoutMs: 60_000 });
+    const r = await remote.exec(hostFactsCommand(), { check: false, timeoutMs: DOCKER_COMMAND_MS });
     return parseHostFacts(r.stdout, username, prefer);
 }
 
+;// CONCATENATED MODULE: ./src/commands/images.ts
+/**
+ * Image commands: IDs behind tags, pinning a tag back to an image ID, checking (and pulling) pinned
+ * images for a rollback, registry digests, removing pruned images. Every value goes through shq().
+ */
+
+/** One `<image> <id>` line per image; the id is empty when the image is not on the host. */
+function imageIdsCommand(images) {
+    return `for i in ${shqAll([...images])}; do printf '%s %s\\n' "$i" "$(docker image inspect --format '{{.Id}}' "$i" 2>/dev/null)"; done`;
+}
+/** Tag each pinned image ID with its reference again; exits 3 naming the first ID no longer on the host. */
+function pinImagesCommand(pins) {
+    return pins
+        .map((p) => `docker image inspect ${shq(p.imageId)} >/dev/null 2>&1 || { echo "image ${p.imageId} of ${p.image} is no longer on the host" >&2; exit 3; }; docker tag ${shq(p.imageId)} ${shq(p.image)}`)
+        .join('\n');
+}
+/** `repo@sha256:...` for a pinned digest: pulling it fetches exactly that image and moves no tag. */
+function digestRef(image, digest) {
+    const repo = image.replace(/@.*$/, '').replace(/:[^/:]*$/, '');
+    return `${repo}@${digest}`;
+}
+/**
+ * One line per pin, `<n> present|pulled|missing`: is the pinned image on the host, and if not (and
+ * pulls are allowed) does a pull bring exactly that image back. A pull by digest moves no tag; a pull
+ * by tag does, so the tag is put back where it pointed before: checking changes nothing Compose sees.
+ */
+function pinCheckScript(pins, pull) {
+    const lines = ['have() { docker image inspect "$1" >/dev/null 2>&1; }'];
+    pins.forEach((p, n) => {
+        const id = shq(p.imageId);
+        const ref = shq(p.image);
+        if (!pull) {
+            lines.push(`if have ${id}; then echo '${n} present'; else echo '${n} missing'; fi`);
+        }
+        else if (p.digest) {
+            lines.push(`if have ${id}; then echo '${n} present'; else docker pull -q ${shq(digestRef(p.image, p.digest))} >/dev/null 2>&1; if have ${id}; then echo '${n} pulled'; else echo '${n} missing'; fi; fi`);
+        }
+        else {
+            lines.push(`if have ${id}; then echo '${n} present'; else`, `  old=$(docker image inspect --format '{{.Id}}' ${ref} 2>/dev/null || true)`, `  docker pull -q ${ref} >/dev/null 2>&1`, `  if have ${id}; then echo '${n} pulled'; else echo '${n} missing'; fi`, `  now=$(docker image inspect --format '{{.Id}}' ${ref} 2>/dev/null || true)`, 
+            // The pulled image keeps its ID (pinImages tags it later); only the tag goes back.
+            `  if [ -n "$now" ] && [ "$now" != "$old" ]; then if [ -n "$old" ]; then docker tag "$old" ${ref}; elif [ "$now" != ${id} ]; then docker image rm ${ref} >/dev/null 2>&1; fi; fi`, 'fi');
+        }
+    });
+    lines.push('true');
+    return lines.join('\n');
+}
+/** One `<id> <digest> <digest>...` line per image ID (its RepoDigests). */
+function repoDigestsCommand(ids) {
+    return `for i in ${shqAll([...ids])}; do printf '%s %s\\n' "$i" "$(docker image inspect --format '{{join .RepoDigests " "}}' "$i" 2>/dev/null)"; done`;
+}
+/** `docker image rm` (never -f: Docker keeps an image a container uses) each ID; prints the ones removed. */
+function removeImagesCommand(ids) {
+    return `for i in ${shqAll([...ids])}; do if docker image rm "$i" >/dev/null 2>&1; then echo "$i"; fi; done; true`;
+}
+
 ;// CONCATENATED MODULE: ./src/images.ts
+
 
 
 /** `image id` lines; the id is empty when the image is not on the host. */
@@ -56888,8 +57049,7 @@ function parseImageIds(stdout) {
 async function imageIds(remote, images) {
     if (images.length === 0)
         return new Map();
-    const script = `for i in ${shqAll(images)}; do printf '%s %s\\n' "$i" "$(docker image inspect --format '{{.Id}}' "$i" 2>/dev/null)"; done`;
-    return parseImageIds((await remote.exec(script, { timeoutMs: 60_000 })).stdout);
+    return parseImageIds((await remote.exec(imageIdsCommand(images), { timeoutMs: DOCKER_COMMAND_MS })).stdout);
 }
 /**
  * Pull what the policy asks for, then return each service's image ID. A failed pull of an image that
@@ -56931,38 +57091,7 @@ async function resolveImages(remote, flavor, project, services, policy, log, tim
 async function pinImages(remote, pins) {
     if (pins.length === 0)
         return;
-    const cmds = pins.map((p) => `docker image inspect ${shq(p.imageId)} >/dev/null 2>&1 || { echo "image ${p.imageId} of ${p.image} is no longer on the host" >&2; exit 3; }; docker tag ${shq(p.imageId)} ${shq(p.image)}`);
-    await remote.exec(cmds.join('\n'), { timeoutMs: 60_000 });
-}
-/** `repo@sha256:...` for a pinned digest: pulling it fetches exactly that image and moves no tag. */
-function digestRef(image, digest) {
-    const repo = image.replace(/@.*$/, '').replace(/:[^/:]*$/, '');
-    return `${repo}@${digest}`;
-}
-/**
- * One line per pin, `<n> present|pulled|missing`: is the pinned image on the host, and if not (and
- * pulls are allowed) does a pull bring exactly that image back. A pull by digest moves no tag; a pull
- * by tag does, so the tag is put back where it pointed before: checking changes nothing Compose sees.
- */
-function pinCheckScript(pins, pull) {
-    const lines = ['have() { docker image inspect "$1" >/dev/null 2>&1; }'];
-    pins.forEach((p, n) => {
-        const id = shq(p.imageId);
-        const ref = shq(p.image);
-        if (!pull) {
-            lines.push(`if have ${id}; then echo '${n} present'; else echo '${n} missing'; fi`);
-        }
-        else if (p.digest) {
-            lines.push(`if have ${id}; then echo '${n} present'; else docker pull -q ${shq(digestRef(p.image, p.digest))} >/dev/null 2>&1; if have ${id}; then echo '${n} pulled'; else echo '${n} missing'; fi; fi`);
-        }
-        else {
-            lines.push(`if have ${id}; then echo '${n} present'; else`, `  old=$(docker image inspect --format '{{.Id}}' ${ref} 2>/dev/null || true)`, `  docker pull -q ${ref} >/dev/null 2>&1`, `  if have ${id}; then echo '${n} pulled'; else echo '${n} missing'; fi`, `  now=$(docker image inspect --format '{{.Id}}' ${ref} 2>/dev/null || true)`, 
-            // The pulled image keeps its ID (pinImages tags it later); only the tag goes back.
-            `  if [ -n "$now" ] && [ "$now" != "$old" ]; then if [ -n "$old" ]; then docker tag "$old" ${ref}; elif [ "$now" != ${id} ]; then docker image rm ${ref} >/dev/null 2>&1; fi; fi`, 'fi');
-        }
-    });
-    lines.push('true');
-    return lines.join('\n');
+    await remote.exec(pinImagesCommand(pins), { timeoutMs: DOCKER_COMMAND_MS });
 }
 /** The pins whose image is neither on the host nor brought back by a pull. */
 function parsePinCheck(stdout, pins) {
@@ -57001,8 +57130,7 @@ async function repoDigests(remote, pins) {
     const out = new Map();
     if (ids.length === 0)
         return out;
-    const script = `for i in ${shqAll(ids)}; do printf '%s %s\\n' "$i" "$(docker image inspect --format '{{join .RepoDigests " "}}' "$i" 2>/dev/null)"; done`;
-    const r = await remote.exec(script, { timeoutMs: 60_000, check: false });
+    const r = await remote.exec(repoDigestsCommand(ids), { timeoutMs: DOCKER_COMMAND_MS, check: false });
     const byId = new Map();
     for (const line of r.stdout.split('\n')) {
         const [id, ...digests] = line.trim().split(/\s+/);
@@ -57237,6 +57365,10 @@ function renderPlan(plan) {
     const lines = rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
     for (const s of plan.services) {
         lines.push('', `${s.service}: ${s.order} (${s.reason})`);
+        // Which image a service goes to is the first thing a reader looks for (shown: `env` is plain).
+        const image = s.desired?.service.image;
+        if (image && s.action !== 'keep' && s.action !== 'skip' && s.action !== 'remove')
+            lines.push(`  - image ${image}`);
         for (const c of s.changes)
             lines.push(`  - ${c}`);
         for (const w of s.warnings)
@@ -57339,7 +57471,18 @@ function checkPolicies(model, routed, only) {
     return { policies, errors, warnings };
 }
 
+;// CONCATENATED MODULE: ./src/time.ts
+/**
+ * The one sleep. Code that waits in a loop takes a `sleep` option defaulting to this one, so tests
+ * can pass a virtual clock's instead.
+ */
+function time_sleep(ms) {
+    return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
 ;// CONCATENATED MODULE: ./src/health.ts
+
+
 
 
 const HEALTH_TIMEOUT_FLOOR_MS = 30_000;
@@ -57355,7 +57498,6 @@ function healthTimeoutMs(hc, overrideMs) {
     const s = hc.startPeriodS + hc.intervalS * hc.retries + hc.timeoutS;
     return Math.max(HEALTH_TIMEOUT_FLOOR_MS, Math.ceil(s * 1000));
 }
-const defaultSleep = (ms) => new Promise((r) => setTimeout(r, ms));
 /** Why a container counts as failed right now, or undefined. */
 function failureOf(c, startedAt) {
     if (!c)
@@ -57377,7 +57519,7 @@ function failureOf(c, startedAt) {
  * settleMs). Any `unhealthy`, exit or restart fails at once; the deadline is wall-clock (epoch ms).
  */
 async function waitHealthy(remote, ids, deadline, timeline, options = {}) {
-    const { settleMs = 5_000, pollMs = 1_000, now = Date.now, sleep = defaultSleep, service } = options;
+    const { settleMs = 5_000, pollMs = 1_000, now = Date.now, sleep = time_sleep, service } = options;
     const runningSince = new Map();
     const firstStartedAt = new Map();
     const done = new Set();
@@ -57420,7 +57562,7 @@ async function waitHealthy(remote, ids, deadline, timeline, options = {}) {
  * after the old replicas are gone). Resolves ok at the end of the window.
  */
 async function monitorContainers(remote, ids, durationMs, timeline, options = {}) {
-    const { pollMs = 1_000, now = Date.now, sleep = defaultSleep, service } = options;
+    const { pollMs = 1_000, now = Date.now, sleep = time_sleep, service } = options;
     const end = now() + durationMs;
     const startedAt = new Map();
     let last = [];
@@ -57451,13 +57593,15 @@ async function collectDiagnostics(remote, containers, tail = 50) {
         parts.push(`--- ${c.name} (${c.id.slice(0, 12)}): state ${c.state}, health ${c.health}, exit code ${c.exitCode}`);
         for (const e of c.healthLog.slice(-3))
             parts.push(`health check at ${e.start}: exit ${e.exitCode}: ${e.output.trim()}`);
-        const logs = await remote.exec(`${shqAll(['docker', 'logs', '--tail', tail, c.id])} 2>&1`, { timeoutMs: 30_000, check: false });
+        const logs = await remote.exec(containerLogsCommand(c.id, tail), { timeoutMs: QUICK_COMMAND_MS, check: false });
         parts.push(`last ${tail} log lines:`, logs.stdout.trimEnd() || '(none)');
     }
     return parts.join('\n');
 }
 
 ;// CONCATENATED MODULE: ./src/rollout.ts
+
+
 
 
 
@@ -57471,7 +57615,6 @@ class BatchFailure extends Error {
         this.failed = failed;
     }
 }
-const rollout_defaultSleep = (ms) => new Promise((r) => setTimeout(r, ms));
 async function rollOut(ctx, plan) {
     const result = { ok: true, updated: [], failures: [] };
     if (!ctx.proxyNetworks && ctx.proxyService)
@@ -57508,7 +57651,7 @@ async function runService(ctx, sp) {
     const grace = Math.ceil(svc?.stopGracePeriodS ?? 10);
     const uc = svc?.updateConfig;
     const failureAction = uc?.failureAction ?? 'rollback';
-    const sleep = ctx.sleep ?? rollout_defaultSleep;
+    const sleep = ctx.sleep ?? time_sleep;
     try {
         if (sp.cleanup.length) {
             log.info(`${service}: removing ${sp.cleanup.length} exited/crashed/unhealthy container(s) left from an earlier run`);
@@ -57578,7 +57721,7 @@ async function runBatch(ctx, sp, batch, label, grace, onCreated) {
         const target = existing + batch.start;
         log.info(`${label}: starting ${batch.start} new replica(s) (scale ${service}=${target})`);
         await ctx.remote.exec(scaleUpCommand(ctx.flavor, ctx.stack, service, target), {
-            timeoutMs: ctx.upTimeoutMs ?? 600_000,
+            timeoutMs: ctx.upTimeoutMs ?? LONG_COMMAND_MS,
             onOutput: (chunk) => log.info(chunk.trimEnd()),
         });
         created = (await serviceContainers(ctx, service)).filter((c) => !known.has(c.id));
@@ -57661,15 +57804,6 @@ async function stopAndRemove(ctx, service, ids, grace, infos) {
     for (const container of labels)
         ctx.timeline.add('remove', { service, container });
 }
-/**
- * Stop (with the grace period) and remove the containers that still exist: repeated after a
- * dropped connection, the ones already gone are skipped instead of failing the batch.
- */
-function stopAndRemoveCommand(ids, grace) {
-    const filters = ids.flatMap((id) => ['--filter', `id=${id}`]);
-    return `set -- $(${shqAll(['docker', 'ps', '-aq', '--no-trunc', ...filters])})
-[ "$#" -eq 0 ] || { ${shqAll(['docker', 'stop', '-t', grace])} "$@" >/dev/null && docker rm -f "$@" >/dev/null; }`;
-}
 /** Best effort: a failed batch's new containers go, even if the proxy or Docker complains. */
 async function removeQuietly(ctx, service, cs, grace) {
     const replicas = cs.map((c) => toReplica(ctx, c)).filter((r) => r.ip);
@@ -57721,6 +57855,143 @@ function timing(ctx) {
     return t;
 }
 
+;// CONCATENATED MODULE: ./src/commands/release-store.ts
+/**
+ * The release store's commands (layout in docs/architecture.md; run by src/release-store.ts). Every
+ * path is absolute under the resolved remote dir and goes through shq(); per-file lists and archives
+ * travel on stdin, so a command's length does not grow with the release.
+ */
+
+
+/** Separates the records of a listing: never appears raw in JSON.stringify output. */
+const RECORD_SEP = '\x1e';
+/** app/.handoff-files: the files the last activation placed, so the next one can drop stale ones. */
+const FILE_LIST = '.handoff-files';
+/** Where things are under the remote dir. */
+const releasePaths = (remoteDir) => ({
+    releases: external_node_path_.posix.join(remoteDir, 'releases'),
+    release: (id) => external_node_path_.posix.join(remoteDir, 'releases', id),
+    manifest: (id) => external_node_path_.posix.join(remoteDir, 'releases', id, 'release.json'),
+    tmp: (id) => external_node_path_.posix.join(remoteDir, 'releases', `.${id}.tmp`),
+    app: external_node_path_.posix.join(remoteDir, 'app'),
+    current: external_node_path_.posix.join(remoteDir, 'current'),
+});
+/** Creates the remote dir (0700) under the deploy user's home when relative, and prints its symlink-free path. */
+function resolveRemoteDirCommand(input) {
+    return `cd && umask 077 && mkdir -p ${shq(input)} && cd ${shq(input)} && (chmod 700 . 2>/dev/null || true) && pwd -P`;
+}
+/** The same release already in place is this very command, repeated after a dropped connection. */
+function placeOnce(T, D, id) {
+    return `if [ -e ${D} ]; then if cmp -s ${T}/release.json ${D}/release.json; then rm -rf ${T}; exit 0; fi; rm -rf ${T}; echo ${shq(`release ${id} exists already on the host`)} >&2; exit 17; fi`;
+}
+/** Stdin: the release's tar archive. Extracted into releases/.<id>.tmp, then renamed to releases/<id>. */
+function uploadReleaseCommand(remoteDir, id) {
+    const p = releasePaths(remoteDir);
+    const T = shq(p.tmp(id));
+    const D = shq(p.release(id));
+    return [
+        'set -e',
+        'umask 022',
+        `mkdir -p ${shq(p.releases)}`,
+        `chmod 700 ${shq(p.releases)}`,
+        `rm -rf ${T}`,
+        `mkdir -m 700 ${T}`,
+        // -o: the deploy user owns what it extracts, whatever the archive says
+        `tar -x -o -f - -C ${T}`,
+        `chmod 700 ${T}`,
+        placeOnce(T, D, id),
+        `mv ${T} ${D}`,
+    ].join('\n');
+}
+/** Stdin: the new release.json. Copies releases/<fromId> to releases/<toId> with that manifest. */
+function copyReleaseCommand(remoteDir, fromId, toId) {
+    const p = releasePaths(remoteDir);
+    const F = shq(p.release(fromId));
+    const T = shq(p.tmp(toId));
+    const D = shq(p.release(toId));
+    return [
+        'set -e',
+        'umask 022',
+        `if [ ! -d ${F} ]; then echo ${shq(`release ${fromId} is not on the host`)} >&2; exit 2; fi`,
+        `rm -rf ${T}`,
+        `cp -Rp ${F} ${T}`,
+        `chmod 700 ${T}`,
+        `rm -f ${T}/release.json`,
+        `(umask 077; cat > ${T}/release.json)`,
+        placeOnce(T, D, toId),
+        `mv ${T} ${D}`,
+    ].join('\n');
+}
+/** Release <id>'s manifest, RECORD_SEP, then app/.handoff-files (empty when missing): one round trip. */
+function activationReadCommand(remoteDir, id) {
+    const p = releasePaths(remoteDir);
+    return `cat ${shq(p.manifest(id))}; printf '${RECORD_SEP}'; cat ${shq(external_node_path_.posix.join(p.app, FILE_LIST))} 2>/dev/null || true`;
+}
+/**
+ * Stdin: one operation per line, `put <file>`, `del <file>` or `list <file>` (activateRelease builds
+ * them). Each put copies the file from releases/<id>/ to a temp name in its directory under app/ and
+ * renames it over the old one; del removes a regular file; list records the file in .handoff-files.
+ */
+function activateCommand(remoteDir, id) {
+    const p = releasePaths(remoteDir);
+    const S = shq(p.release(id));
+    const A = shq(p.app);
+    return `set -e
+umask 022
+mkdir -p ${A}
+chmod 700 ${A}
+cd ${A}
+: > ${FILE_LIST}.new
+while IFS= read -r line; do
+  op=\${line%% *}; f=\${line#* }
+  case $op in
+  put)
+    case $f in */*) d=\${f%/*};; *) d=.;; esac
+    mkdir -p "$d"
+    if [ -d "$f" ]; then echo "handoff: app/$f is a directory on the host; a release file cannot replace it" >&2; exit 20; fi
+    t="$d/.handoff-new-$$"
+    rm -f "$t"
+    cp ${S}/"$f" "$t"
+    mv -f "$t" "$f"
+    ;;
+  del)
+    if [ -f "$f" ] && [ ! -L "$f" ]; then rm -f "$f"; fi
+    ;;
+  list)
+    printf '%s\\n' "$f" >> ${FILE_LIST}.new
+    ;;
+  esac
+done
+mv -f ${FILE_LIST}.new ${FILE_LIST}`;
+}
+/** Per release dir with a release.json: RECORD_SEP, the dir name, a newline, the manifest. */
+function listReleasesCommand(remoteDir) {
+    return `cd ${shq(releasePaths(remoteDir).releases)} 2>/dev/null || exit 0
+for d in */; do
+  [ -f "\${d}release.json" ] || continue
+  printf '${RECORD_SEP}%s\\n' "\${d%/}"
+  cat "\${d}release.json"
+done`;
+}
+/** The manifests of the other projects next to this one (the default layout's siblings), concatenated. */
+function siblingManifestsCommand(parent, self) {
+    return `cd ${shq(parent)} 2>/dev/null || exit 0
+for f in */releases/*/release.json; do
+  case $f in ${shq(self)}/*) continue;; esac
+  [ -f "$f" ] && cat "$f"
+done; true`;
+}
+/** Removes these release dirs (ids checked by the caller) and any leftover .<id>.tmp dirs. */
+function removeReleasesCommand(remoteDir, ids) {
+    return `cd ${shq(releasePaths(remoteDir).releases)} 2>/dev/null || exit 0
+${ids.length ? `rm -rf -- ${shqAll([...ids])}` : ':'}
+for d in .*.tmp; do if [ -d "$d" ]; then rm -rf -- "$d"; fi; done`;
+}
+/** Remove one release dir (a dry run's, which nothing references). */
+function removeReleaseCommand(remoteDir, id) {
+    return `rm -rf ${shq(releasePaths(remoteDir).release(id))}`;
+}
+
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
 ;// CONCATENATED MODULE: external "node:string_decoder"
@@ -57729,6 +58000,8 @@ const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRe
 var lib = __nccwpck_require__(5472);
 var lib_default = /*#__PURE__*/__nccwpck_require__.n(lib);
 ;// CONCATENATED MODULE: ./src/remote.ts
+
+
 /** A remote command that failed: names the command, its exit code and the end of its stderr. */
 class RemoteCommandError extends Error {
     command;
@@ -57743,6 +58016,19 @@ class RemoteCommandError extends Error {
         this.signal = signal;
         this.name = 'RemoteCommandError';
     }
+}
+/**
+ * Remote.readFile over exec (readFileCommand): the one implementation, shared by SshRemote and the
+ * test remotes that run real shell commands.
+ */
+async function readFileByExec(remote, path, timeoutMs = QUICK_COMMAND_MS) {
+    const command = readFileCommand(path);
+    const r = await remote.exec(command, { check: false, timeoutMs });
+    if (r.code === 0)
+        return r.stdout;
+    if (r.code === NO_FILE)
+        return undefined;
+    throw new RemoteCommandError(command, r);
 }
 
 ;// CONCATENATED MODULE: ./src/ssh/hostkey.ts
@@ -57996,11 +58282,13 @@ function explain(ssh2Message, label, passphrase) {
 
 
 
+
+
 const DEFAULTS = {
     port: 22,
     connectTimeoutMs: 20_000,
     keepaliveIntervalMs: 10_000,
-    commandTimeoutMs: 600_000,
+    commandTimeoutMs: LONG_COMMAND_MS,
     maxChannels: 4,
     connectAttempts: 3,
     retryDelayMs: 1_000,
@@ -58246,11 +58534,10 @@ class SshRemote {
     async writeFile(path, data, mode = 0o644) {
         const dir = external_node_path_.posix.dirname(path);
         const tmp = external_node_path_.posix.join(dir, `.${external_node_path_.posix.basename(path)}.handoff-${(0,external_node_crypto_.randomBytes)(6).toString('hex')}.tmp`);
-        const m = (mode & 0o7777).toString(8).padStart(4, '0');
-        // umask first so the data is never readable by others, even for the instant before chmod.
-        const cmd = `umask 077; cat > ${shq(tmp)} && chmod ${m} ${shq(tmp)} && mv -f ${shq(tmp)} ${shq(path)}` +
-            ` || { rc=$?; rm -f ${shq(tmp)}; exit $rc; }`;
-        await this.exec(cmd, { stdin: typeof data === 'string' ? Buffer.from(data, 'utf8') : data });
+        await this.exec(writeFileCommand(path, tmp, mode), { stdin: typeof data === 'string' ? Buffer.from(data, 'utf8') : data });
+    }
+    readFile(path) {
+        return readFileByExec(this, path);
     }
     openUnixSocket(path) {
         return this.openStream((cb) => this.client.openssh_forwardOutStreamLocal(path, cb), `open the Unix socket ${path} on the host`);
@@ -58484,7 +58771,6 @@ function redact(message, host) {
 function isTransient(err) {
     return err instanceof SshConnectError && err.transient;
 }
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 /**
  * Connect to the host (through the jump host if given), verifying host keys, with a bounded
  * retry on transient network errors only. Auth failures and host key mismatches fail at once.
@@ -58529,12 +58815,13 @@ async function connect(options) {
             }
             const delay = cfg.retryDelayMs * 2 ** (attempt - 1);
             log(`ssh: ${err.message}; retrying in ${formatMs(delay)} (attempt ${attempt + 1} of ${cfg.connectAttempts})`);
-            await sleep(delay);
+            await time_sleep(delay);
         }
     }
 }
 
 ;// CONCATENATED MODULE: ./src/ssh/reconnect.ts
+
 
 
 /** The connection dropped while a command that must not be repeated was running: its outcome is unknown. */
@@ -58562,6 +58849,10 @@ function isConnectionLoss(err, remote) {
     const msg = err instanceof Error ? err.message : String(err);
     return /connection is closed|Not connected|No response from server|Keepalive timeout|ECONNRESET|EPIPE|Unable to exec/i.test(msg);
 }
+/** How long to try to get a connection back, unless told (ReconnectOptions.windowMs). */
+const DEFAULT_WINDOW_MS = 120_000;
+/** The longest wait between two tries, unless told (ReconnectOptions.maxDelayMs). */
+const DEFAULT_MAX_DELAY_MS = 10_000;
 /** Per command: a cut repeated this often in a row is not a blip. */
 const MAX_REPEATS = 5;
 class ReconnectingRemote {
@@ -58579,11 +58870,11 @@ class ReconnectingRemote {
     constructor(first, options) {
         this.options = options;
         this.current = first;
-        this.windowMs = options.windowMs ?? 120_000;
+        this.windowMs = options.windowMs ?? DEFAULT_WINDOW_MS;
         this.retryDelayMs = options.retryDelayMs ?? 1000;
-        this.maxDelayMs = options.maxDelayMs ?? 10_000;
+        this.maxDelayMs = options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS;
         this.log = options.log ?? (() => { });
-        this.sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+        this.sleep = options.sleep ?? time_sleep;
     }
     /** Connect the first time: errors here (auth, host key, unreachable) fail at once, as before. */
     static async open(options) {
@@ -58606,6 +58897,9 @@ class ReconnectingRemote {
     async writeFile(path, data, mode) {
         // A temp file renamed into place: repeating it writes the same file.
         await this.withConnection(`write ${path}`, true, (r) => r.writeFile(path, data, mode));
+    }
+    readFile(path) {
+        return this.withConnection(`read ${path}`, true, (r) => r.readFile(path));
     }
     openUnixSocket(path) {
         return this.withConnection(`open ${path}`, true, (r) => r.openUnixSocket(path));
@@ -58670,8 +58964,8 @@ class ReconnectingRemote {
 }
 /** Connect, retrying what may pass (timeouts, refused, reset) with backoff until the window closes. */
 async function connectWithin(options) {
-    const windowMs = options.windowMs ?? 120_000;
-    const sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+    const windowMs = options.windowMs ?? DEFAULT_WINDOW_MS;
+    const wait = options.sleep ?? time_sleep;
     const started = Date.now();
     let delay = options.retryDelayMs ?? 1000;
     let last;
@@ -58689,8 +58983,8 @@ async function connectWithin(options) {
         if (left <= 0)
             break;
         options.log(`the host is unreachable (${last instanceof Error ? last.message : String(last)}); trying again in ${Math.ceil(Math.min(delay, left) / 1000)} s`);
-        await sleep(Math.min(delay, left));
-        delay = Math.min(delay * 2, options.maxDelayMs ?? 10_000);
+        await wait(Math.min(delay, left));
+        delay = Math.min(delay * 2, options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS);
     }
     throw new ReconnectFailedError(`the SSH connection to the host could not be (re-)established within ${Math.round(windowMs / 1000)} s: ${last instanceof Error ? last.message : String(last)}`);
 }
@@ -58727,6 +59021,56 @@ class Timeline {
         }
         return best;
     }
+}
+
+;// CONCATENATED MODULE: ./src/hooks.ts
+/**
+ * pre_deploy / post_deploy: a command run once in a one-off container of one service (`compose run
+ * --rm --no-deps -T SERVICE sh -c CMD`), so it has the service's image, env and networks (a
+ * migration reaches the database by its service name). pre_deploy runs from the new release before
+ * any replica changes; post_deploy from app/ after a successful rollout.
+ */
+
+/** The command that runs a hook in a one-off container (removed afterwards). */
+function hookCommand(flavor, stack, service, command) {
+    return composeCommand(flavor, stack, ['run', '--rm', '--no-deps', '-T', service, 'sh', '-c', command]);
+}
+/**
+ * The service hooks run in: `hook_service` when given (it must exist), else the first service the
+ * proxy routes to, else the first service with an image.
+ */
+function hookService(services, routed, wanted) {
+    if (wanted) {
+        if (!services.some((s) => s.name === wanted)) {
+            throw new Error(`input 'hook_service': ${wanted} is not a service of the Compose files (services: ${services.map((s) => s.name).join(', ')})`);
+        }
+        return wanted;
+    }
+    const pick = routed.find((r) => services.some((s) => s.name === r)) ?? services.find((s) => s.image)?.name ?? services[0]?.name;
+    if (!pick)
+        throw new Error('pre_deploy/post_deploy: the Compose files define no service to run them in');
+    return pick;
+}
+/** Run one hook, its output streamed into the log; throws naming the hook when it fails. */
+async function runHook(kind, command, h) {
+    h.log.info(`${kind}: running in a one-off ${h.service} container`);
+    const started = Date.now();
+    const seconds = () => ((Date.now() - started) / 1000).toFixed(1);
+    try {
+        // Not repeated after a dropped connection: a migration must not run twice on a guess.
+        await h.remote.exec(hookCommand(h.flavor, h.stack, h.service, command), {
+            timeoutMs: h.timeoutMs,
+            repeatable: false,
+            onOutput: (chunk) => h.log.info(chunk.trimEnd()),
+        });
+    }
+    catch (e) {
+        h.timeline.add('hook', { service: h.service, detail: `${kind} failed after ${seconds()} s` });
+        const why = e instanceof Error ? e.message.split('\n').slice(-5).join('\n') : String(e);
+        throw new Error(`${kind} failed in a one-off ${h.service} container (${seconds()} s): ${why}`);
+    }
+    h.timeline.add('hook', { service: h.service, detail: `${kind} ok (${seconds()} s)` });
+    h.log.info(`${kind}: done in ${seconds()} s`);
 }
 
 ;// CONCATENATED MODULE: external "node:fs/promises"
@@ -59273,6 +59617,7 @@ function exchange(stream, cmd) {
 ;// CONCATENATED MODULE: ./src/haproxy/drain.ts
 
 
+
 const quiet = { info() { }, warning() { } };
 class HaproxyGate {
     drains = true;
@@ -59368,7 +59713,7 @@ class HaproxyGate {
                 const why = [...pending.values()].map((r) => `${r.name} (${r.ip}): ${describeSlots(slotsForAddress(last, r.ip))}`);
                 throw new Error(`HAProxy does not send traffic to every new ${service} replica: ${why.join('; ')}`);
             }
-            await drain_sleep(Math.min(this.pollMs, Math.max(0, deadline - Date.now())));
+            await time_sleep(Math.min(this.pollMs, Math.max(0, deadline - Date.now())));
         }
     }
     async drain(service, replicas) {
@@ -59408,7 +59753,7 @@ class HaproxyGate {
                 return;
             if (Date.now() >= deadline)
                 break;
-            await drain_sleep(Math.min(this.pollMs, Math.max(0, deadline - Date.now())));
+            await time_sleep(Math.min(this.pollMs, Math.max(0, deadline - Date.now())));
         }
         for (const w of watching) {
             const left = w.slots.map((s) => `${s.backend}/${s.server}: ${activity(stats, s)} sessions/queued`).join(', ');
@@ -59444,7 +59789,7 @@ class HaproxyGate {
                 return;
             if (Date.now() >= deadline)
                 break;
-            await drain_sleep(Math.min(this.pollMs, Math.max(0, deadline - Date.now())));
+            await time_sleep(Math.min(this.pollMs, Math.max(0, deadline - Date.now())));
         }
         // Left in maint rather than risking traffic to a dead address; waitUp puts such a slot back
         // as soon as DNS gives it a new replica.
@@ -59508,11 +59853,32 @@ function opStateName(op) {
     const name = Object.entries(OpState).find(([, v]) => v === op)?.[0];
     return name ?? `op${op}`;
 }
-function drain_sleep(ms) {
-    return new Promise((resolve) => setTimeout(resolve, ms));
+
+;// CONCATENATED MODULE: ./src/commands/haproxy.ts
+/** HAProxy as a process: checking a config in a throwaway container (run by src/haproxy/reload.ts). */
+
+/** Where the image expects its config (the Docker Official Image's and handoff-test-haproxy's layout). */
+const CONFIG_DIR_IN_CONTAINER = '/usr/local/etc/haproxy';
+/**
+ * `docker run --rm -v <dir>:/usr/local/etc/haproxy:ro <image> haproxy -c -f .../<file>`, output
+ * merged into stdout. The whole directory is mounted, as the proxy does, so files the config
+ * includes (maps, certificates) are checked too. cfgFile is a file name inside hostConfigDir.
+ */
+function checkConfigCommand(image, hostConfigDir, cfgFile) {
+    return (shqAll([
+        'docker', 'run', '--rm', '--network', 'none',
+        // The image's entrypoint may wrap haproxy; run the binary directly.
+        '--entrypoint', 'haproxy',
+        '-v', `${hostConfigDir}:${CONFIG_DIR_IN_CONTAINER}:ro`,
+        image,
+        '-c', '-f', `${CONFIG_DIR_IN_CONTAINER}/${cfgFile}`,
+    ]) + ' 2>&1');
 }
 
 ;// CONCATENATED MODULE: ./src/haproxy/reload.ts
+
+
+
 
 
 /** HAProxy rejected a config; `output` is HAProxy's own explanation (its [ALERT] lines). */
@@ -59526,8 +59892,6 @@ class HaproxyConfigError extends Error {
         this.name = 'HaproxyConfigError';
     }
 }
-/** Where the image expects its config (the Docker Official Image's and handoff-test-haproxy's layout). */
-const CONFIG_DIR_IN_CONTAINER = '/usr/local/etc/haproxy';
 /**
  * `docker run --rm -v <dir>:/usr/local/etc/haproxy:ro <image> haproxy -c -f .../<file>`.
  * hostConfigDir is the directory on the host holding the config (mounted whole, as the proxy does,
@@ -59537,19 +59901,12 @@ async function checkConfig(remote, image, hostConfigDir, cfgFile, options = {}) 
     if (cfgFile.includes('/') || cfgFile === '' || cfgFile === '.' || cfgFile === '..') {
         throw new Error(`checkConfig: ${JSON.stringify(cfgFile)} must be a file name inside ${hostConfigDir}`);
     }
-    const inContainer = `${CONFIG_DIR_IN_CONTAINER}/${cfgFile}`;
-    const command = shqAll([
-        'docker', 'run', '--rm', '--network', 'none',
-        // The image's entrypoint may wrap haproxy; run the binary directly.
-        '--entrypoint', 'haproxy',
-        '-v', `${hostConfigDir}:${CONFIG_DIR_IN_CONTAINER}:ro`,
-        image,
-        '-c', '-f', inContainer,
-    ]) + ' 2>&1';
-    const r = await remote.exec(command, { timeoutMs: options.timeoutMs ?? 60_000, check: false });
+    const r = await remote.exec(checkConfigCommand(image, hostConfigDir, cfgFile), { timeoutMs: options.timeoutMs ?? DOCKER_COMMAND_MS, check: false });
     if (r.code !== 0)
         throw new HaproxyConfigError(`${hostConfigDir}/${cfgFile}`, r.stdout + r.stderr);
 }
+/** How long a reload may take, from SIGUSR2 to "Loading success." (and the Runtime API answering), unless told. */
+const RELOAD_WAIT_MS = 30_000;
 /**
  * Reload HAProxy in a container started as `haproxy -W` (master-worker): SIGUSR2 makes the master
  * re-read the config and start new workers; old workers finish their connections. Waits for the
@@ -59557,16 +59914,16 @@ async function checkConfig(remote, image, hostConfigDir, cfgFile, options = {}) 
  * "Loading failure!" throws with the log.
  */
 async function reload(remote, containerId, options = {}) {
-    const timeoutMs = options.timeoutMs ?? 30_000;
+    const timeoutMs = options.timeoutMs ?? RELOAD_WAIT_MS;
     const pollMs = options.pollMs ?? 250;
     const deadline = Date.now() + timeoutMs;
     // The container's clock is the host's: take "since" from the host, not from the runner.
-    const since = (await remote.exec(`date -u +%Y-%m-%dT%H:%M:%S.%NZ`, { timeoutMs: 10_000 })).stdout.trim();
+    const since = (await remote.exec(hostTimeCommand(), { timeoutMs: INSTANT_COMMAND_MS })).stdout.trim();
     if (options.opener && options.stateFile)
         await saveServerState(remote, containerId, options.opener, options.stateFile, options.log);
-    await remote.exec(shqAll(['docker', 'kill', '--signal', 'USR2', containerId]), { timeoutMs: 30_000 });
+    await remote.exec(killCommand(containerId, 'USR2'), { timeoutMs: QUICK_COMMAND_MS });
     for (;;) {
-        const logs = await remote.exec(`${shqAll(['docker', 'logs', '--since', since, containerId])} 2>&1`, { timeoutMs: 30_000, check: false });
+        const logs = await remote.exec(containerLogsSinceCommand(containerId, since), { timeoutMs: QUICK_COMMAND_MS, check: false });
         const verdict = reloadVerdict(logs.stdout + logs.stderr);
         if (verdict === 'failure') {
             throw new Error(`HAProxy reload failed in container ${containerId.slice(0, 12)}; it keeps the previous config:\n${tail(logs.stdout + logs.stderr)}`);
@@ -59576,7 +59933,7 @@ async function reload(remote, containerId, options = {}) {
         if (Date.now() >= deadline) {
             throw new Error(`HAProxy in container ${containerId.slice(0, 12)} did not report "Loading success." within ${timeoutMs} ms after SIGUSR2:\n${tail(logs.stdout + logs.stderr)}`);
         }
-        await reload_sleep(pollMs);
+        await time_sleep(pollMs);
     }
     if (!options.opener)
         return;
@@ -59589,7 +59946,7 @@ async function reload(remote, containerId, options = {}) {
         catch (e) {
             if (Date.now() >= deadline)
                 throw new Error(`HAProxy's Runtime API does not answer after the reload: ${e.message}`);
-            await reload_sleep(pollMs);
+            await time_sleep(pollMs);
         }
     }
 }
@@ -59607,14 +59964,11 @@ function reloadVerdict(log) {
 function tail(s) {
     return s.trim().split('\n').slice(-15).join('\n');
 }
-function reload_sleep(ms) {
-    return new Promise((resolve) => setTimeout(resolve, ms));
-}
 /** Write `show servers state` into the container (docker exec: no host path or permissions to map). */
 async function saveServerState(remote, containerId, opener, stateFile, log) {
     try {
         const state = await new RuntimeApi(opener, { timeoutMs: 10_000 }).command('show servers state');
-        await remote.exec(`${shqAll(['docker', 'exec', '-i', containerId, 'sh', '-c', 'cat > "$1"', 'sh', stateFile])}`, { stdin: state, timeoutMs: 30_000 });
+        await remote.exec(writeInContainerCommand(containerId, stateFile), { stdin: state, timeoutMs: QUICK_COMMAND_MS });
     }
     catch (e) {
         log?.warning(`could not save HAProxy's server state before the reload (${e.message.split('\n')[0]}): the new worker starts with empty slots until DNS and health checks fill them`);
@@ -60016,9 +60370,9 @@ function buildTar(entries, mtime = Math.floor(Date.now() / 1000)) {
 ;// CONCATENATED MODULE: ./src/release-store.ts
 /**
  * The release directories on the host (layout in docs/architecture.md): upload, activate into app/,
- * list, current, manifest updates, copy for rollbacks and pruning. Every path is absolute under the
- * resolved remote dir and goes through shq(); per-file lists travel on stdin so a command's length
- * does not grow with the release.
+ * list, current, manifest updates, copy for rollbacks and pruning. The commands themselves are built
+ * in commands/release-store.ts (every path absolute under the resolved remote dir, through shq());
+ * this module decides what to run and reads the answers.
  *
  * Modes: the remote dir, releases/, each releases/<id>/ and app/ are 0700, so nothing below them is
  * reachable by other host users; .env and release.json are 0600. Subdirectories inside a release and
@@ -60029,11 +60383,11 @@ function buildTar(entries, mtime = Math.floor(Date.now() / 1000)) {
 
 
 
+
+
 /** Names the release directory keeps for itself. */
 const RESERVED = new Set(['release.json', '.env']);
-const SEP = '\x1e'; // never appears raw in JSON.stringify output
 const IMAGE_ID = /^sha256:[0-9a-f]{64}$/;
-const TIMEOUT = 120_000;
 /** A repo-relative path that is safe to place under a release directory and to pass through `read -r`. */
 function checkReleasePath(path) {
     if (!path || path.startsWith('/'))
@@ -60050,13 +60404,6 @@ function checkId(id) {
     if (!isReleaseId(id))
         throw new Error(`'${id}' is not a release id`);
 }
-const paths = (remoteDir) => ({
-    releases: external_node_path_.posix.join(remoteDir, 'releases'),
-    release: (id) => external_node_path_.posix.join(remoteDir, 'releases', id),
-    tmp: (id) => external_node_path_.posix.join(remoteDir, 'releases', `.${id}.tmp`),
-    app: external_node_path_.posix.join(remoteDir, 'app'),
-    current: external_node_path_.posix.join(remoteDir, 'current'),
-});
 /**
  * The absolute, symlink-free remote dir: a relative input (or `~/...`) is under the deploy user's
  * home. Created 0700 when missing.
@@ -60065,8 +60412,7 @@ async function resolveRemoteDir(remote, remoteDirInput) {
     const input = remoteDirInput.replace(/^~(\/|$)/, '').replace(/\/+$/, '') || '.';
     if (input.includes('\0'))
         throw new Error('remote_dir contains a NUL byte');
-    const cmd = `cd && umask 077 && mkdir -p ${shq(input)} && cd ${shq(input)} && (chmod 700 . 2>/dev/null || true) && pwd -P`;
-    const r = await remote.exec(cmd, { timeoutMs: 30_000 });
+    const r = await remote.exec(resolveRemoteDirCommand(input), { timeoutMs: QUICK_COMMAND_MS });
     const dir = r.stdout.trim().split('\n').pop() ?? '';
     if (!dir.startsWith('/'))
         throw new Error(`could not resolve remote_dir '${remoteDirInput}' on the host (got '${dir}')`);
@@ -60104,24 +60450,7 @@ async function uploadRelease(remote, remoteDir, id, files, envFileText, manifest
     if (manifest.id !== id)
         throw new Error(`manifest id ${manifest.id} does not match release ${id}`);
     const tar = releaseArchive(files, envFileText, manifest);
-    const p = paths(remoteDir);
-    const T = shq(p.tmp(id));
-    const D = shq(p.release(id));
-    const script = [
-        'set -e',
-        'umask 022',
-        `mkdir -p ${shq(p.releases)}`,
-        `chmod 700 ${shq(p.releases)}`,
-        `rm -rf ${T}`,
-        `mkdir -m 700 ${T}`,
-        // -o: the deploy user owns what it extracts, whatever the archive says
-        `tar -x -o -f - -C ${T}`,
-        `chmod 700 ${T}`,
-        // The same release already in place is this very upload, repeated after a dropped connection.
-        `if [ -e ${D} ]; then if cmp -s ${T}/release.json ${D}/release.json; then rm -rf ${T}; exit 0; fi; rm -rf ${T}; echo ${shq(`release ${id} exists already on the host`)} >&2; exit 17; fi`,
-        `mv ${T} ${D}`,
-    ].join('\n');
-    await remote.exec(script, { stdin: tar, timeoutMs: TIMEOUT });
+    await remote.exec(uploadReleaseCommand(remoteDir, id), { stdin: tar, timeoutMs: RELEASE_COMMAND_MS });
 }
 /**
  * A new release with an old one's files and env (a rollback): copied on the host, with its own
@@ -60132,26 +60461,8 @@ async function copyRelease(remote, remoteDir, fromId, toId, manifest) {
     checkId(toId);
     if (manifest.id !== toId)
         throw new Error(`manifest id ${manifest.id} does not match release ${toId}`);
-    const p = paths(remoteDir);
-    const F = shq(p.release(fromId));
-    const T = shq(p.tmp(toId));
-    const D = shq(p.release(toId));
-    const script = [
-        'set -e',
-        'umask 022',
-        `if [ ! -d ${F} ]; then echo ${shq(`release ${fromId} is not on the host`)} >&2; exit 2; fi`,
-        `rm -rf ${T}`,
-        `cp -Rp ${F} ${T}`,
-        `chmod 700 ${T}`,
-        `rm -f ${T}/release.json`,
-        `(umask 077; cat > ${T}/release.json)`,
-        `if [ -e ${D} ]; then if cmp -s ${T}/release.json ${D}/release.json; then rm -rf ${T}; exit 0; fi; rm -rf ${T}; echo ${shq(`release ${toId} exists already on the host`)} >&2; exit 17; fi`,
-        `mv ${T} ${D}`,
-    ].join('\n');
-    await remote.exec(script, { stdin: `${JSON.stringify(manifest, null, 2)}\n`, timeoutMs: TIMEOUT });
+    await remote.exec(copyReleaseCommand(remoteDir, fromId, toId), { stdin: `${JSON.stringify(manifest, null, 2)}\n`, timeoutMs: RELEASE_COMMAND_MS });
 }
-/** app/.handoff-files: the files the last activation placed, so the next one can drop stale ones. */
-const FILE_LIST = '.handoff-files';
 /**
  * Make app/ hold release <id>: each file (and .env) copied to a temp name in its target directory,
  * then renamed over the old one, so directories (and the bind mounts on them) stay the same inodes.
@@ -60160,11 +60471,8 @@ const FILE_LIST = '.handoff-files';
  */
 async function activateRelease(remote, remoteDir, id) {
     checkId(id);
-    const p = paths(remoteDir);
-    const read = await remote.exec(`cat ${shq(external_node_path_.posix.join(p.release(id), 'release.json'))}; printf '${SEP}'; cat ${shq(external_node_path_.posix.join(p.app, FILE_LIST))} 2>/dev/null || true`, {
-        timeoutMs: 30_000,
-    });
-    const [manifestText, listText = ''] = read.stdout.split(SEP);
+    const read = await remote.exec(activationReadCommand(remoteDir, id), { timeoutMs: QUICK_COMMAND_MS });
+    const [manifestText, listText = ''] = read.stdout.split(RECORD_SEP);
     const manifest = parseManifest(manifestText ?? '');
     for (const f of manifest.files)
         checkReleasePath(f);
@@ -60182,52 +60490,16 @@ async function activateRelease(remote, remoteDir, id) {
         } }).map((f) => `del ${f}`),
         ...manifest.files.map((f) => `list ${f}`),
     ];
-    const S = shq(p.release(id));
-    const A = shq(p.app);
-    const script = `set -e
-umask 022
-mkdir -p ${A}
-chmod 700 ${A}
-cd ${A}
-: > ${FILE_LIST}.new
-while IFS= read -r line; do
-  op=\${line%% *}; f=\${line#* }
-  case $op in
-  put)
-    case $f in */*) d=\${f%/*};; *) d=.;; esac
-    mkdir -p "$d"
-    if [ -d "$f" ]; then echo "handoff: app/$f is a directory on the host; a release file cannot replace it" >&2; exit 20; fi
-    t="$d/.handoff-new-$$"
-    rm -f "$t"
-    cp ${S}/"$f" "$t"
-    mv -f "$t" "$f"
-    ;;
-  del)
-    if [ -f "$f" ] && [ ! -L "$f" ]; then rm -f "$f"; fi
-    ;;
-  list)
-    printf '%s\\n' "$f" >> ${FILE_LIST}.new
-    ;;
-  esac
-done
-mv -f ${FILE_LIST}.new ${FILE_LIST}`;
-    await remote.exec(script, { stdin: `${ops.join('\n')}\n`, timeoutMs: TIMEOUT });
+    await remote.exec(activateCommand(remoteDir, id), { stdin: `${ops.join('\n')}\n`, timeoutMs: RELEASE_COMMAND_MS });
 }
 /** Every readable manifest under releases/, oldest first, in one round trip. */
 async function listReleases(remote, remoteDir, warn) {
-    const p = paths(remoteDir);
-    const script = `cd ${shq(p.releases)} 2>/dev/null || exit 0
-for d in */; do
-  [ -f "\${d}release.json" ] || continue
-  printf '${SEP}%s\\n' "\${d%/}"
-  cat "\${d}release.json"
-done`;
-    const r = await remote.exec(script, { timeoutMs: 30_000 });
+    const r = await remote.exec(listReleasesCommand(remoteDir), { timeoutMs: QUICK_COMMAND_MS });
     return parseReleaseListing(r.stdout, warn);
 }
 function parseReleaseListing(stdout, warn) {
     const out = [];
-    for (const chunk of stdout.split(SEP).slice(1)) {
+    for (const chunk of stdout.split(RECORD_SEP).slice(1)) {
         const nl = chunk.indexOf('\n');
         const dir = chunk.slice(0, nl);
         try {
@@ -60244,25 +60516,27 @@ function parseReleaseListing(stdout, warn) {
 }
 /** The id in `current`, or undefined before the first successful deploy. */
 async function readCurrent(remote, remoteDir) {
-    const r = await remote.exec(`cat ${shq(paths(remoteDir).current)} 2>/dev/null || true`, { timeoutMs: 30_000 });
-    const id = r.stdout.trim();
+    const id = ((await remote.readFile(releasePaths(remoteDir).current)) ?? '').trim();
     return isReleaseId(id) ? id : undefined;
 }
 async function setCurrent(remote, remoteDir, id) {
     checkId(id);
-    await remote.writeFile(paths(remoteDir).current, `${id}\n`, 0o600);
+    await remote.writeFile(releasePaths(remoteDir).current, `${id}\n`, 0o600);
 }
 async function readManifest(remote, remoteDir, id) {
     checkId(id);
-    const r = await remote.exec(`cat ${shq(external_node_path_.posix.join(paths(remoteDir).release(id), 'release.json'))}`, { timeoutMs: 30_000 });
-    return parseManifest(r.stdout);
+    const path = releasePaths(remoteDir).manifest(id);
+    const text = await remote.readFile(path);
+    if (text === undefined)
+        throw new Error(`release ${id}: no readable ${path} on the host`);
+    return parseManifest(text);
 }
 /** Merge `patch` into releases/<id>/release.json (atomic rewrite, 0600). The id cannot change. */
 async function updateManifest(remote, remoteDir, id, patch) {
     const old = await readManifest(remote, remoteDir, id);
     const next = { ...old, ...patch, id: old.id };
     parseManifest(JSON.stringify(next)); // refuse to write a manifest we could not read back
-    await remote.writeFile(external_node_path_.posix.join(paths(remoteDir).release(id), 'release.json'), `${JSON.stringify(next, null, 2)}\n`, 0o600);
+    await remote.writeFile(releasePaths(remoteDir).manifest(id), `${JSON.stringify(next, null, 2)}\n`, 0o600);
     return next;
 }
 /** Image IDs referenced by other projects' releases next to this one (the default layout's siblings). */
@@ -60271,18 +60545,13 @@ async function siblingImageIds(remote, remoteDir) {
     const self = external_node_path_.posix.basename(remoteDir);
     if (parent === remoteDir)
         return new Set();
-    const script = `cd ${shq(parent)} 2>/dev/null || exit 0
-for f in */releases/*/release.json; do
-  case $f in ${shq(self)}/*) continue;; esac
-  [ -f "$f" ] && cat "$f"
-done; true`;
-    const r = await remote.exec(script, { timeoutMs: 30_000, check: false });
+    const r = await remote.exec(siblingManifestsCommand(parent, self), { timeoutMs: QUICK_COMMAND_MS, check: false });
     return new Set([...r.stdout.matchAll(/"imageId"\s*:\s*"(sha256:[0-9a-f]{64})"/g)].map((m) => m[1]));
 }
 /** Rewrite a release's manifest as `abandoned` (0600, atomic). */
 async function writeAbandoned(remote, remoteDir, m, reason) {
     const next = { ...m, result: 'abandoned', reason };
-    await remote.writeFile(external_node_path_.posix.join(paths(remoteDir).release(m.id), 'release.json'), `${JSON.stringify(next, null, 2)}\n`, 0o600);
+    await remote.writeFile(releasePaths(remoteDir).manifest(m.id), `${JSON.stringify(next, null, 2)}\n`, 0o600);
     return next;
 }
 /**
@@ -60312,10 +60581,10 @@ async function markAbandoned(remote, remoteDir, releases, project) {
  */
 async function abandonIfPending(remote, remoteDir, id, reason) {
     checkId(id);
-    const r = await remote.exec(`cat ${shq(external_node_path_.posix.join(paths(remoteDir).release(id), 'release.json'))} 2>/dev/null`, { timeoutMs: 30_000, check: false });
-    if (r.code !== 0)
+    const text = await remote.readFile(releasePaths(remoteDir).manifest(id));
+    if (text === undefined)
         return false;
-    const m = parseManifest(r.stdout);
+    const m = parseManifest(text);
     if (m.result !== 'pending')
         return false;
     // The first lines say what stopped it; a whole stderr belongs in the job log, not in every release list.
@@ -60346,19 +60615,13 @@ async function pruneReleases(remote, remoteDir, project, keep, currentId, warn, 
     const releases = await listReleases(remote, remoteDir, warn);
     const current = currentId ?? (await readCurrent(remote, remoteDir));
     const plan = retention(releases, keep, current, project, keepFailed);
-    const p = paths(remoteDir);
     const removed = plan.prune.filter(isReleaseId);
-    await remote.exec(`cd ${shq(p.releases)} 2>/dev/null || exit 0
-${removed.length ? `rm -rf -- ${shqAll(removed)}` : ':'}
-for d in .*.tmp; do if [ -d "$d" ]; then rm -rf -- "$d"; fi; done`, { timeoutMs: TIMEOUT });
+    await remote.exec(removeReleasesCommand(remoteDir, removed), { timeoutMs: RELEASE_COMMAND_MS });
     const siblings = plan.images.length ? await siblingImageIds(remote, remoteDir) : new Set();
     const candidates = plan.images.filter((i) => IMAGE_ID.test(i) && !siblings.has(i));
     const imagesRemoved = [];
     if (candidates.length) {
-        const r = await remote.exec(`for i in ${shqAll(candidates)}; do if docker image rm "$i" >/dev/null 2>&1; then echo "$i"; fi; done; true`, {
-            timeoutMs: TIMEOUT,
-            check: false,
-        });
+        const r = await remote.exec(removeImagesCommand(candidates), { timeoutMs: RELEASE_COMMAND_MS, check: false });
         for (const line of r.stdout.split('\n'))
             if (candidates.includes(line.trim()))
                 imagesRemoved.push(line.trim());
@@ -60372,6 +60635,20 @@ for d in .*.tmp; do if [ -d "$d" ]; then rm -rf -- "$d"; fi; done`, { timeoutMs:
     });
     const kept = releases.filter((r) => r.project === project && !removed.includes(r.id));
     return { removed, imagesRemoved, imagesKept: candidates.filter((i) => !imagesRemoved.includes(i)), pruned, kept };
+}
+
+;// CONCATENATED MODULE: ./src/commands/audit.ts
+/** The audit log's one command (entries are formatted by src/audit.ts auditLine). */
+
+
+/**
+ * Appends each line to <remoteDir>/audit.log (0600), in one command. Each line is one shq()'d
+ * argument, so nothing in it reaches the shell as syntax; a line already there is not written again,
+ * so the command can be repeated after a dropped connection without doubling the log.
+ */
+function auditCommand(remoteDir, lines) {
+    const file = shq(external_node_path_.posix.join(remoteDir, 'audit.log'));
+    return `umask 077 && touch ${file} && for line in ${lines.map((l) => shq(l)).join(' ')}; do grep -qxF -e "$line" ${file} || printf '%s\\n' "$line" >> ${file}; done && chmod 600 ${file}`;
 }
 
 ;// CONCATENATED MODULE: ./src/audit.ts
@@ -60393,18 +60670,14 @@ function auditLine(entry) {
     return JSON.stringify(e).replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
 }
 /**
- * Appends one line per entry, in one command. A line already there is not written again, so the
- * command can be repeated after a dropped connection without doubling the log.
+ * Appends one line per entry, in one command (commands/audit.ts), safe to repeat after a dropped
+ * connection: a line already there is not written again.
  */
-function auditCommand(remoteDir, entry) {
-    const entries = Array.isArray(entry) ? entry : [entry];
-    const file = shq(external_node_path_.posix.join(remoteDir, 'audit.log'));
-    return `umask 077 && touch ${file} && for line in ${entries.map((e) => shq(auditLine(e))).join(' ')}; do grep -qxF -e "$line" ${file} || printf '%s\\n' "$line" >> ${file}; done && chmod 600 ${file}`;
-}
 async function appendAudit(remote, remoteDir, entry) {
-    if (Array.isArray(entry) && entry.length === 0)
+    const entries = Array.isArray(entry) ? entry : [entry];
+    if (entries.length === 0)
         return;
-    await remote.exec(auditCommand(remoteDir, entry), { timeoutMs: 30_000 });
+    await remote.exec(auditCommand(remoteDir, entries.map(auditLine)), { timeoutMs: QUICK_COMMAND_MS });
 }
 /** Parse audit.log text (for tests and tooling); lines that are not JSON are skipped. */
 function parseAuditLog(text) {
@@ -60420,6 +60693,100 @@ function parseAuditLog(text) {
         }
     }
     return out;
+}
+
+;// CONCATENATED MODULE: ./src/commands/lock.ts
+/**
+ * The deploy lock's commands (the protocol is described in src/lock.ts, which runs them):
+ * `mkdir <remoteDir>/lock` plus lock/owner.json, takeovers and releases serialized by
+ * lock.takeover. Each prints one word the caller matches (ACQUIRED, HELD, TAKEN, RELEASED, BEAT…).
+ */
+
+
+/** Between the HELD fields and the raw owner.json in tryLockCommand's answer. */
+const OWNER_SEP = '\x1e';
+const lockDir = (remoteDir) => shq(external_node_path_.posix.join(remoteDir, 'lock'));
+const mutexDir = (remoteDir) => shq(external_node_path_.posix.join(remoteDir, 'lock.takeover'));
+const ownerFile = (remoteDir) => shq(external_node_path_.posix.join(remoteDir, 'lock', 'owner.json'));
+/** Write stdin to $1/owner.json via a temp file, so owner.json is never seen half-written. */
+const WRITE_OWNER = (dir) => `(umask 077; cat > ${dir}/.owner.tmp) && mv -f ${dir}/.owner.tmp ${dir}/owner.json`;
+/** The mtime the age is measured from: owner.json's, or the lock dir's without one. */
+const AGE_MTIME = (L) => `$(if [ -f ${L}/owner.json ]; then stat -c %Y ${L}/owner.json; else stat -c %Y ${L}; fi 2>/dev/null)`;
+/**
+ * Stdin: our owner.json. ACQUIRED (made the lock), RETRY (it went away under us), FAIL <why>, or
+ * HELD with now=, ino= and mtime= lines, OWNER_SEP and the holder's owner.json.
+ */
+function tryLockCommand(remoteDir) {
+    const L = lockDir(remoteDir);
+    const dir = shq(remoteDir);
+    return `if err=$(mkdir ${L} 2>&1); then
+  if ${WRITE_OWNER(L)}; then echo ACQUIRED; else rm -rf ${L}; echo "FAIL could not write owner.json"; fi
+  exit 0
+fi
+if [ ! -d ${L} ]; then
+  if [ -d ${dir} ] && [ -w ${dir} ]; then echo RETRY; else echo "FAIL $err"; fi
+  exit 0
+fi
+echo HELD
+printf 'now=%s\\n' "$(date +%s)"
+printf 'ino=%s\\n' "$(stat -c %i ${L} 2>/dev/null)"
+printf 'mtime=%s\\n' "${AGE_MTIME(L)}"
+printf '${OWNER_SEP}'
+cat ${L}/owner.json 2>/dev/null
+true`;
+}
+/** Run `body` holding lock.takeover; prints BUSY when someone else holds it. A leftover older than 60s is cleared. */
+function underMutex(M, body) {
+    return `if ! mkdir ${M} 2>/dev/null; then
+  t=$(stat -c %Y ${M} 2>/dev/null || date +%s)
+  if [ $(( $(date +%s) - t )) -gt 60 ]; then rm -rf ${M}; fi
+  echo BUSY; exit 0
+fi
+${body}
+rmdir ${M}`;
+}
+/**
+ * Stdin: our owner.json. Takes the lock over only if it is still the one judged stale: same inode,
+ * same mtime (a holder that beat since we looked keeps its lock) and same owner.json. TAKEN, LOST,
+ * CHANGED or BUSY.
+ */
+function takeoverCommand(remoteDir, ino, mtime, rawOwner) {
+    const L = lockDir(remoteDir);
+    return underMutex(mutexDir(remoteDir), `if [ "$(stat -c %i ${L} 2>/dev/null)" = ${shq(ino)} ] && [ "${AGE_MTIME(L)}" = ${shq(mtime)} ] && [ "$(cat ${L}/owner.json 2>/dev/null)" = ${shq(rawOwner.replace(/\n+$/, ''))} ]; then
+  if rm -rf ${L} && mkdir ${L} 2>/dev/null && ${WRITE_OWNER(L)}; then echo TAKEN; else echo LOST; fi
+else
+  echo CHANGED
+fi`);
+}
+/** The text owner.json holds for this token (or, without one, this run id). */
+const ownerNeedle = (runId, token) => (token ? `"token":${JSON.stringify(token)}` : `"runId":${JSON.stringify(runId)}`);
+/** Removes the lock only if owner.json names us: RELEASED, NOTHELD, NOTOURS or BUSY. */
+function releaseLockCommand(remoteDir, runId, token) {
+    const L = lockDir(remoteDir);
+    const body = `if [ ! -d ${L} ]; then echo NOTHELD
+else
+  case "$(cat ${L}/owner.json 2>/dev/null)" in
+  *${shq(ownerNeedle(runId, token))}*) rm -rf ${L} && echo RELEASED ;;
+  *) echo NOTOURS ;;
+  esac
+fi`;
+    return underMutex(mutexDir(remoteDir), body);
+}
+/** OURS when lock/owner.json holds this token, else NOTOURS. */
+function lockHeldByCommand(remoteDir, token) {
+    return `if grep -qF ${shq(ownerNeedle('', token))} ${ownerFile(remoteDir)} 2>/dev/null; then echo OURS; else echo NOTOURS; fi`;
+}
+/**
+ * Refreshes owner.json's mtime while it holds our token: BEAT, FAIL, or GONE and the owner.json now
+ * there. touch -c: never create owner.json in a lock dir someone else just made.
+ */
+function heartbeatCommand(remoteDir, token) {
+    const f = ownerFile(remoteDir);
+    return `if grep -qF ${shq(ownerNeedle('', token))} ${f} 2>/dev/null; then
+  if touch -c ${f}; then echo BEAT; else echo FAIL; fi
+else
+  echo GONE; cat ${f} 2>/dev/null; true
+fi`;
 }
 
 ;// CONCATENATED MODULE: ./src/lock.ts
@@ -60440,6 +60807,8 @@ function parseAuditLog(text) {
  * network) and is taken over without waiting for lock_ttl. A holder that comes back finds the lock no
  * longer holds its token and reports the heartbeat lost.
  */
+
+
 
 
 
@@ -60514,47 +60883,6 @@ function parseOwner(text) {
     }
     return undefined;
 }
-const lock_SEP = '\x1e';
-/** Write stdin to $1/owner.json via a temp file, so owner.json is never seen half-written. */
-const WRITE_OWNER = (dir) => `(umask 077; cat > ${dir}/.owner.tmp) && mv -f ${dir}/.owner.tmp ${dir}/owner.json`;
-/** The mtime the age is measured from: owner.json's, or the lock dir's without one. */
-const AGE_MTIME = (L) => `$(if [ -f ${L}/owner.json ]; then stat -c %Y ${L}/owner.json; else stat -c %Y ${L}; fi 2>/dev/null)`;
-function tryScript(L, dir) {
-    return `if err=$(mkdir ${L} 2>&1); then
-  if ${WRITE_OWNER(L)}; then echo ACQUIRED; else rm -rf ${L}; echo "FAIL could not write owner.json"; fi
-  exit 0
-fi
-if [ ! -d ${L} ]; then
-  if [ -d ${dir} ] && [ -w ${dir} ]; then echo RETRY; else echo "FAIL $err"; fi
-  exit 0
-fi
-echo HELD
-printf 'now=%s\\n' "$(date +%s)"
-printf 'ino=%s\\n' "$(stat -c %i ${L} 2>/dev/null)"
-printf 'mtime=%s\\n' "${AGE_MTIME(L)}"
-printf '${lock_SEP}'
-cat ${L}/owner.json 2>/dev/null
-true`;
-}
-/** Run `body` holding lock.takeover; prints BUSY when someone else holds it. A leftover older than 60s is cleared. */
-function underMutex(M, body) {
-    return `if ! mkdir ${M} 2>/dev/null; then
-  t=$(stat -c %Y ${M} 2>/dev/null || date +%s)
-  if [ $(( $(date +%s) - t )) -gt 60 ]; then rm -rf ${M}; fi
-  echo BUSY; exit 0
-fi
-${body}
-rmdir ${M}`;
-}
-/** Same inode, same owner.json and same mtime: a holder that beat since we looked keeps its lock. */
-function takeoverScript(L, M, ino, mtime, raw) {
-    return underMutex(M, `if [ "$(stat -c %i ${L} 2>/dev/null)" = ${shq(ino)} ] && [ "${AGE_MTIME(L)}" = ${shq(mtime)} ] && [ "$(cat ${L}/owner.json 2>/dev/null)" = ${shq(raw.replace(/\n+$/, ''))} ]; then
-  if rm -rf ${L} && mkdir ${L} 2>/dev/null && ${WRITE_OWNER(L)}; then echo TAKEN; else echo LOST; fi
-else
-  echo CHANGED
-fi`);
-}
-const lock_sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 function logger(log) {
     if (!log)
         return { info: () => { }, warning: () => { } };
@@ -60574,13 +60902,13 @@ const isFinal = (e) => e instanceof Error && FINAL_ERRORS.has(e.name);
 async function execRepeatable(remote, command, stdin, pauseMs, onRetry) {
     for (let attempt = 1;; attempt++) {
         try {
-            return (await remote.exec(command, { ...(stdin !== undefined ? { stdin } : {}), timeoutMs: 30_000 })).stdout;
+            return (await remote.exec(command, { ...(stdin !== undefined ? { stdin } : {}), timeoutMs: QUICK_COMMAND_MS })).stdout;
         }
         catch (e) {
             if (attempt >= EXEC_ATTEMPTS || isFinal(e))
                 throw e;
             onRetry(e);
-            await lock_sleep(Math.min(pauseMs, 1000 * 2 ** (attempt - 1)));
+            await time_sleep(Math.min(pauseMs, 1000 * 2 ** (attempt - 1)));
         }
     }
 }
@@ -60589,8 +60917,6 @@ async function acquireLock(remote, remoteDir, owner, options) {
     const log = logger(options.log);
     const pollMs = options.pollMs ?? 5000;
     const lockDir = external_node_path_.posix.join(remoteDir, 'lock');
-    const L = shq(lockDir);
-    const M = shq(external_node_path_.posix.join(remoteDir, 'lock.takeover'));
     const token = options.token ?? (0,external_node_crypto_.randomBytes)(12).toString('hex');
     const hb = options.heartbeatMs;
     const mine = { ...owner, token, ...(hb !== undefined ? { heartbeatMs: hb } : {}) };
@@ -60624,8 +60950,8 @@ async function acquireLock(remote, remoteDir, owner, options) {
         return handle(held.owner);
     };
     for (;;) {
-        const out = await execRepeatable(remote, tryScript(L, shq(remoteDir)), stdin, pollMs, onRetry);
-        const [head = '', raw = ''] = out.split(lock_SEP);
+        const out = await execRepeatable(remote, tryLockCommand(remoteDir), stdin, pollMs, onRetry);
+        const [head = '', raw = ''] = out.split(OWNER_SEP);
         if (/^ACQUIRED$/m.test(head))
             return handle();
         if (/^FAIL/m.test(head))
@@ -60655,7 +60981,7 @@ async function acquireLock(remote, remoteDir, owner, options) {
                 // tells instead (our token: it won).
                 let t;
                 try {
-                    t = (await remote.exec(takeoverScript(L, M, ino, mtimeText, raw), { stdin, timeoutMs: 30_000, repeatable: false })).stdout;
+                    t = (await remote.exec(takeoverCommand(remoteDir, ino, mtimeText, raw), { stdin, timeoutMs: QUICK_COMMAND_MS, repeatable: false })).stdout;
                 }
                 catch (e) {
                     if (++lostTakeovers >= EXEC_ATTEMPTS || isFinal(e))
@@ -60671,7 +60997,7 @@ async function acquireLock(remote, remoteDir, owner, options) {
             else if (!held.owner && held.ageMs < 10_000 && Date.now() + 500 < deadline) {
                 // The holder created the directory a moment ago and is writing owner.json: look again
                 // shortly, so the log names the holder instead of "unknown".
-                await lock_sleep(500);
+                await time_sleep(500);
                 continue;
             }
             else if (Date.now() - lastLog >= 60_000) {
@@ -60682,7 +61008,7 @@ async function acquireLock(remote, remoteDir, owner, options) {
         const left = deadline - Date.now();
         if (left <= 0)
             throw new LockTimeoutError(lockDir, lastHolder, Date.now() - started);
-        await lock_sleep(Math.max(0, Math.min(pollMs, left)));
+        await time_sleep(Math.max(0, Math.min(pollMs, left)));
     }
 }
 /**
@@ -60691,32 +61017,22 @@ async function acquireLock(remote, remoteDir, owner, options) {
  * the lock gone ('not-held'), or someone else's ('not-ours'), and removes nothing of theirs.
  */
 async function releaseLock(remote, remoteDir, runId, token) {
-    const L = shq(external_node_path_.posix.join(remoteDir, 'lock'));
-    const M = shq(external_node_path_.posix.join(remoteDir, 'lock.takeover'));
-    const needle = token ? `"token":${JSON.stringify(token)}` : `"runId":${JSON.stringify(runId)}`;
-    const body = `if [ ! -d ${L} ]; then echo NOTHELD
-else
-  case "$(cat ${L}/owner.json 2>/dev/null)" in
-  *${shq(needle)}*) rm -rf ${L} && echo RELEASED ;;
-  *) echo NOTOURS ;;
-  esac
-fi`;
+    const command = releaseLockCommand(remoteDir, runId, token);
     for (let i = 0; i < 50; i++) {
-        const out = await execRepeatable(remote, underMutex(M, body), undefined, 2000, () => { });
+        const out = await execRepeatable(remote, command, undefined, 2000, () => { });
         if (/^RELEASED$/m.test(out))
             return 'released';
         if (/^NOTHELD$/m.test(out))
             return 'not-held';
         if (/^NOTOURS$/m.test(out))
             return 'not-ours';
-        await lock_sleep(200); // BUSY: a takeover is mid-flight
+        await time_sleep(200); // BUSY: a takeover is mid-flight
     }
     throw new Error('could not release the deploy lock: lock.takeover stayed busy');
 }
 /** Whether <remoteDir>/lock/owner.json still holds this token (e.g. on a fresh connection after a cut). */
 async function lockHeldBy(remote, remoteDir, token) {
-    const f = shq(external_node_path_.posix.join(remoteDir, 'lock', 'owner.json'));
-    const r = await remote.exec(`if grep -qF ${shq(`"token":${JSON.stringify(token)}`)} ${f} 2>/dev/null; then echo OURS; else echo NOTOURS; fi`, { timeoutMs: 30_000 });
+    const r = await remote.exec(lockHeldByCommand(remoteDir, token), { timeoutMs: QUICK_COMMAND_MS });
     return /^OURS$/m.test(r.stdout);
 }
 /**
@@ -60728,13 +61044,7 @@ function startHeartbeat(remote, handle, options = {}) {
     const log = logger(options.log);
     const intervalMs = options.intervalMs ?? handle.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
     const lockDir = external_node_path_.posix.join(handle.remoteDir, 'lock');
-    const f = shq(external_node_path_.posix.join(lockDir, 'owner.json'));
-    // touch -c: never create owner.json in a lock dir someone else just made.
-    const command = `if grep -qF ${shq(`"token":${JSON.stringify(handle.token)}`)} ${f} 2>/dev/null; then
-  if touch -c ${f}; then echo BEAT; else echo FAIL; fi
-else
-  echo GONE; cat ${f} 2>/dev/null; true
-fi`;
+    const command = heartbeatCommand(handle.remoteDir, handle.token);
     let lost = false;
     let lastBeatAt = Date.now();
     let stopped = false;
@@ -60744,7 +61054,7 @@ fi`;
     const beat = async () => {
         let out;
         try {
-            out = (await remote.exec(command, { timeoutMs: Math.max(10_000, intervalMs) })).stdout;
+            out = (await remote.exec(command, { timeoutMs: Math.max(INSTANT_COMMAND_MS, intervalMs) })).stdout;
         }
         catch (e) {
             // Once per outage: the remote reconnects by itself and the next beat tries again.
@@ -61631,7 +61941,7 @@ function renderBackends(summary) {
 
 
 
-const probe_session_sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
 async function startProbeSession(options, remote, timeline, log) {
     const probeOptions = {
         url: options.url,
@@ -61654,13 +61964,13 @@ async function startProbeSession(options, remote, timeline, log) {
         : inWorker(probes);
     const slowNote = options.slow ? `, and ${options.slow.rate}/s long requests to ${options.slow.url}` : '';
     log.info(`probe: ${options.rate} requests/s to ${options.url}${slowNote}${options.via === 'ssh' ? ' through an SSH tunnel' : ''} (${run.where}); waiting ${options.windowMs} ms before the first change`);
-    await probe_session_sleep(options.windowMs);
+    await time_sleep(options.windowMs);
     return {
         async abort() {
             await run.stop();
         },
         async finish(maxLost, report) {
-            await probe_session_sleep(options.windowMs);
+            await time_sleep(options.windowMs);
             const result = await run.stop();
             const summary = summarize(result.records, { startedAt: result.startedAt, endedAt: result.endedAt });
             const v = verdict(summary, maxLost, timeline, { unmeasured: options.unmeasured, timeoutMs: Math.max(options.timeoutMs, options.slow?.timeoutMs ?? 0) });
@@ -61744,6 +62054,9 @@ function inWorker(options) {
 
 
 
+
+
+
 /** Where a release's Compose files and env file sit on the host, and where Compose resolves paths. */
 function stackOf(remoteDir, composeFiles, base, project) {
     const root = base === 'app' ? external_node_path_.posix.join(remoteDir, 'app') : external_node_path_.posix.join(remoteDir, 'releases', base.release);
@@ -61763,7 +62076,7 @@ function validateLocally(inputs, files, log) {
             throw new Error(`input 'compose_files': ${name} was not found in the workspace`);
         return { name, text: f.data.toString("utf8") };
     });
-    const model = parseCompose(composeFiles, { env: inputs.env, onWarning: (m) => log.warning(m) });
+    const model = parseCompose(composeFiles, { env: { ...inputs.env, ...inputs.secrets }, onWarning: (m) => log.warning(m) });
     const routed = proxyRouting(model, files, inputs);
     for (const m of missingMounts(model, files.map((f) => f.path), external_node_path_.posix.dirname(inputs.composeFiles[0]))) {
         log.warning(`service ${m.service} bind-mounts ${m.source} (${m.path} in the workspace), which is not uploaded: add it to the 'files' input, or Docker creates an empty directory there`);
@@ -61772,6 +62085,8 @@ function validateLocally(inputs, files, log) {
     const check = checkPolicies(model, routed, inputs.services.length ? inputs.services : undefined);
     if (check.errors.length)
         throw new Error(`the deploy was refused before any change on the host:\n- ${check.errors.join('\n- ')}`);
+    if (inputs.preDeploy || inputs.postDeploy)
+        hookService(model.services, routed, inputs.hookService);
     return { model, routed };
 }
 /** Relative bind mounts whose source is not among the uploaded files (runtime dirs like ./run are fine empty, but worth a word). */
@@ -61875,7 +62190,7 @@ async function desiredState(s, target, routed, serving) {
     if (target.release) {
         const view = planningView(s.remoteDir, target.composeFiles, target.release, inputs.project);
         // Compose may want the project directory to exist (empty on a first deploy).
-        await remote.exec(`mkdir -p ${shq(view.hashAs.projectDirectory)}`, { timeoutMs: 30_000 });
+        await remote.exec(mkdirCommand(view.hashAs.projectDirectory), { timeoutMs: QUICK_COMMAND_MS });
         config = await readDesiredConfig(remote, flavor, view.load, { hashAs: view.hashAs, relocation: view.relocation });
         loadStack = view.load;
     }
@@ -61952,11 +62267,6 @@ async function proxyGate(s, model, cfgText) {
         proxyService: proxy.name,
         opener,
     };
-}
-/** Read a file of the live app/ directory, or undefined. */
-async function readRemote(remote, path) {
-    const r = await remote.exec(`cat ${shq(path)} 2>/dev/null`, { check: false, timeoutMs: 30_000 });
-    return r.code === 0 ? r.stdout : undefined;
 }
 async function deploy(inputs, run, report, log = coreLog) {
     const timeline = new Timeline();
@@ -62075,7 +62385,7 @@ async function deployLocked(s, files, routed) {
             await copyRelease(remote, remoteDir, target.id, id, manifest);
         }
         else {
-            await uploadRelease(remote, remoteDir, id, files, renderEnvFile(inputs.env), manifest, { dryRun: inputs.dryRun });
+            await uploadRelease(remote, remoteDir, id, files, renderEnvFile({ ...inputs.env, ...inputs.secrets }), manifest, { dryRun: inputs.dryRun });
         }
         timeline.add('upload', { detail: id });
     });
@@ -62083,7 +62393,7 @@ async function deployLocked(s, files, routed) {
     if (inputs.rollback && target) {
         await pinImages(remote, pinsOf(target));
         const cfgPath = proxyConfigPath(target.files, undefined, external_node_path_.posix.dirname(composeFiles[0]));
-        const cfg = cfgPath ? await readRemote(remote, external_node_path_.posix.join(remoteDir, 'releases', id, cfgPath)) : undefined;
+        const cfg = cfgPath ? await remote.readFile(external_node_path_.posix.join(remoteDir, 'releases', id, cfgPath)) : undefined;
         routed = cfg ? routedFromCfg(cfg, target) : [];
     }
     const serving = current ? releases.find((r) => r.id === current) : undefined;
@@ -62103,7 +62413,7 @@ async function deployLocked(s, files, routed) {
     report.planJson = plan.services.map((p) => ({ service: p.service, action: p.action, order: p.order, old: p.oldReplicas, new: p.newReplicas, batches: p.batches.length }));
     log.info(report.planText);
     if (inputs.dryRun) {
-        await remote.exec(`rm -rf ${shq(external_node_path_.posix.join(remoteDir, 'releases', id))}`, { check: false });
+        await remote.exec(removeReleaseCommand(remoteDir, id), { check: false });
         report.releaseId = undefined;
         return;
     }
@@ -62111,8 +62421,8 @@ async function deployLocked(s, files, routed) {
     const proxy = findProxyService(model.services, inputs.proxyService);
     const cfgPath = proxyConfigPath(manifest.files, proxy, external_node_path_.posix.dirname(composeFiles[0]));
     const cfgRel = cfgPath ? external_node_path_.posix.join(remoteDir, 'releases', id, cfgPath) : undefined;
-    const newCfg = cfgRel ? await readRemote(remote, cfgRel) : undefined;
-    const liveCfg = cfgPath ? await readRemote(remote, external_node_path_.posix.join(remoteDir, 'app', cfgPath)) : undefined;
+    const newCfg = cfgRel ? await remote.readFile(cfgRel) : undefined;
+    const liveCfg = cfgPath ? await remote.readFile(external_node_path_.posix.join(remoteDir, 'app', cfgPath)) : undefined;
     const proxyImage = proxy?.image;
     const cfgChanged = !!newCfg && newCfg !== liveCfg;
     if (cfgChanged && proxyImage && cfgRel) {
@@ -62120,6 +62430,13 @@ async function deployLocked(s, files, routed) {
             await checkConfig(remote, proxyImage, external_node_path_.posix.dirname(cfgRel), external_node_path_.posix.basename(cfgRel));
             log.info('the new HAProxy config is valid');
         });
+    }
+    // Hooks run in the service named by hook_service (checked before anything changed).
+    const hooks = inputs.preDeploy || inputs.postDeploy ? { service: hookService(model.services, routed, inputs.hookService), timeoutMs: inputs.hookTimeoutMs, remote, flavor: s.flavor, log, timeline } : undefined;
+    if (inputs.preDeploy && hooks) {
+        // From the new release's own files and env, before app/ or any replica changes.
+        const view = planningView(remoteDir, composeFiles, id, inputs.project);
+        await phase('pre_deploy', () => runHook('pre_deploy', inputs.preDeploy, { ...hooks, stack: view.load }));
     }
     s.interrupted = { releaseId: id, ...(current ? { previous: current } : {}) };
     saveState('deploy', JSON.stringify(s.interrupted));
@@ -62186,6 +62503,14 @@ async function deployLocked(s, files, routed) {
             });
         }
     }
+    // After a successful rollout only; its failure fails the job but rolls nothing back.
+    let postDeployError;
+    if (!failure && inputs.postDeploy && hooks) {
+        await phase('post_deploy', () => runHook('post_deploy', inputs.postDeploy, { ...hooks, stack: appStack })).catch((e) => {
+            postDeployError = e instanceof Error ? e : new Error(String(e));
+            log.error(postDeployError.message);
+        });
+    }
     const verdict = probe ? await phase('Probe', async () => probe.finish(inputs.maxLost, report)) : undefined;
     probeFinished = true;
     timeline.add('deploy-end');
@@ -62229,6 +62554,8 @@ async function deployLocked(s, files, routed) {
         throw failure;
     if (verdict && !verdict.passed)
         throw new Error(verdict.message);
+    if (postDeployError)
+        throw postDeployError;
 }
 /**
  * Put release `previous` back: its images pinned, its files in app/, and each service rolled to it

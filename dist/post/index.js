@@ -51906,16 +51906,38 @@ module.exports = {
 
 /***/ }),
 
-/***/ 1748:
+/***/ 4999:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   u0: () => (/* binding */ appendAudit)
-/* harmony export */ });
-/* unused harmony exports auditLine, auditCommand, parseAuditLog */
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6760);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var _quote_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4519);
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  u0: () => (/* binding */ appendAudit)
+});
+
+// UNUSED EXPORTS: auditLine, parseAuditLog
+
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(6760);
+// EXTERNAL MODULE: ./src/quote.ts
+var quote = __nccwpck_require__(4519);
+;// CONCATENATED MODULE: ./src/commands/audit.ts
+/** The audit log's one command (entries are formatted by src/audit.ts auditLine). */
+
+
+/**
+ * Appends each line to <remoteDir>/audit.log (0600), in one command. Each line is one shq()'d
+ * argument, so nothing in it reaches the shell as syntax; a line already there is not written again,
+ * so the command can be repeated after a dropped connection without doubling the log.
+ */
+function auditCommand(remoteDir, lines) {
+    const file = (0,quote/* shq */.h)(external_node_path_.posix.join(remoteDir, 'audit.log'));
+    return `umask 077 && touch ${file} && for line in ${lines.map((l) => (0,quote/* shq */.h)(l)).join(' ')}; do grep -qxF -e "$line" ${file} || printf '%s\\n' "$line" >> ${file}; done && chmod 600 ${file}`;
+}
+
+// EXTERNAL MODULE: ./src/timeouts.ts
+var timeouts = __nccwpck_require__(2779);
+;// CONCATENATED MODULE: ./src/audit.ts
 /**
  * The project's audit log on the host: one JSON line per deploy, rollback, lock takeover, pruned
  * release and release marked abandoned, in <remoteDir>/audit.log (0600). JSON.stringify escapes
@@ -51934,18 +51956,14 @@ function auditLine(entry) {
     return JSON.stringify(e).replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
 }
 /**
- * Appends one line per entry, in one command. A line already there is not written again, so the
- * command can be repeated after a dropped connection without doubling the log.
+ * Appends one line per entry, in one command (commands/audit.ts), safe to repeat after a dropped
+ * connection: a line already there is not written again.
  */
-function auditCommand(remoteDir, entry) {
-    const entries = Array.isArray(entry) ? entry : [entry];
-    const file = (0,_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .shq */ .h)(node_path__WEBPACK_IMPORTED_MODULE_0__.posix.join(remoteDir, 'audit.log'));
-    return `umask 077 && touch ${file} && for line in ${entries.map((e) => (0,_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .shq */ .h)(auditLine(e))).join(' ')}; do grep -qxF -e "$line" ${file} || printf '%s\\n' "$line" >> ${file}; done && chmod 600 ${file}`;
-}
 async function appendAudit(remote, remoteDir, entry) {
-    if (Array.isArray(entry) && entry.length === 0)
+    const entries = Array.isArray(entry) ? entry : [entry];
+    if (entries.length === 0)
         return;
-    await remote.exec(auditCommand(remoteDir, entry), { timeoutMs: 30_000 });
+    await remote.exec(auditCommand(remoteDir, entries.map(auditLine)), { timeoutMs: timeouts/* QUICK_COMMAND_MS */.dH });
 }
 /** Parse audit.log text (for tests and tooling); lines that are not JSON are skipped. */
 function parseAuditLog(text) {
@@ -51966,6 +51984,217 @@ function parseAuditLog(text) {
 
 /***/ }),
 
+/***/ 1420:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   CL: () => (/* binding */ projectContainerIdsCommand),
+/* harmony export */   QR: () => (/* binding */ inspectCommand),
+/* harmony export */   xR: () => (/* binding */ stopAndRemoveCommand),
+/* harmony export */   yW: () => (/* binding */ containerLogsCommand)
+/* harmony export */ });
+/* unused harmony exports containerLogsSinceCommand, hostTimeCommand, killCommand, writeInContainerCommand */
+/* harmony import */ var _quote_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(4519);
+/**
+ * Docker commands on containers (Compose's own command lines are in compose-cli.ts): list and
+ * inspect a project's containers, logs, stop + remove by id, signals, a file written inside a
+ * container. Every value goes through shq().
+ */
+
+/** Every container id (all states) carrying the project's Compose label, full length. */
+function projectContainerIdsCommand(project) {
+    return (0,_quote_js__WEBPACK_IMPORTED_MODULE_0__/* .shqAll */ .e)(['docker', 'ps', '-aq', '--no-trunc', '--filter', `label=com.docker.compose.project=${project}`]);
+}
+/** The JSON array of these containers (exits 1 naming any removed meanwhile, still printing the others). */
+function inspectCommand(ids) {
+    return (0,_quote_js__WEBPACK_IMPORTED_MODULE_0__/* .shqAll */ .e)(['docker', 'inspect', '--type', 'container', ...ids]);
+}
+/** The last `tail` lines of a container's log, stderr merged into stdout. */
+function containerLogsCommand(id, tail) {
+    return `${(0,_quote_js__WEBPACK_IMPORTED_MODULE_0__/* .shqAll */ .e)(['docker', 'logs', '--tail', tail, id])} 2>&1`;
+}
+/** A container's log since a time (RFC 3339, the host's clock), stderr merged into stdout. */
+function containerLogsSinceCommand(id, since) {
+    return `${shqAll(['docker', 'logs', '--since', since, id])} 2>&1`;
+}
+/** The host's clock, as `docker logs --since` takes it. */
+function hostTimeCommand() {
+    return `date -u +%Y-%m-%dT%H:%M:%S.%NZ`;
+}
+/** Send a signal to a container's main process. */
+function killCommand(id, signal) {
+    return shqAll(['docker', 'kill', '--signal', signal, id]);
+}
+/** Stdin: the file's content, written to `path` inside the container (docker exec: no host path or permissions to map). */
+function writeInContainerCommand(id, path) {
+    return `${shqAll(['docker', 'exec', '-i', id, 'sh', '-c', 'cat > "$1"', 'sh', path])}`;
+}
+/**
+ * Stop (with the grace period) and remove the containers that still exist: repeated after a
+ * dropped connection, the ones already gone are skipped instead of failing the batch.
+ */
+function stopAndRemoveCommand(ids, grace) {
+    const filters = ids.flatMap((id) => ['--filter', `id=${id}`]);
+    return `set -- $(${(0,_quote_js__WEBPACK_IMPORTED_MODULE_0__/* .shqAll */ .e)(['docker', 'ps', '-aq', '--no-trunc', ...filters])})
+[ "$#" -eq 0 ] || { ${(0,_quote_js__WEBPACK_IMPORTED_MODULE_0__/* .shqAll */ .e)(['docker', 'stop', '-t', grace])} "$@" >/dev/null && docker rm -f "$@" >/dev/null; }`;
+}
+
+
+/***/ }),
+
+/***/ 7779:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   XN: () => (/* binding */ activateCommand),
+/* harmony export */   hl: () => (/* binding */ RECORD_SEP),
+/* harmony export */   mE: () => (/* binding */ listReleasesCommand),
+/* harmony export */   qv: () => (/* binding */ activationReadCommand),
+/* harmony export */   ul: () => (/* binding */ releasePaths)
+/* harmony export */ });
+/* unused harmony exports FILE_LIST, resolveRemoteDirCommand, uploadReleaseCommand, copyReleaseCommand, siblingManifestsCommand, removeReleasesCommand, removeReleaseCommand */
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6760);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var _quote_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4519);
+/**
+ * The release store's commands (layout in docs/architecture.md; run by src/release-store.ts). Every
+ * path is absolute under the resolved remote dir and goes through shq(); per-file lists and archives
+ * travel on stdin, so a command's length does not grow with the release.
+ */
+
+
+/** Separates the records of a listing: never appears raw in JSON.stringify output. */
+const RECORD_SEP = '\x1e';
+/** app/.handoff-files: the files the last activation placed, so the next one can drop stale ones. */
+const FILE_LIST = '.handoff-files';
+/** Where things are under the remote dir. */
+const releasePaths = (remoteDir) => ({
+    releases: node_path__WEBPACK_IMPORTED_MODULE_0__.posix.join(remoteDir, 'releases'),
+    release: (id) => node_path__WEBPACK_IMPORTED_MODULE_0__.posix.join(remoteDir, 'releases', id),
+    manifest: (id) => node_path__WEBPACK_IMPORTED_MODULE_0__.posix.join(remoteDir, 'releases', id, 'release.json'),
+    tmp: (id) => node_path__WEBPACK_IMPORTED_MODULE_0__.posix.join(remoteDir, 'releases', `.${id}.tmp`),
+    app: node_path__WEBPACK_IMPORTED_MODULE_0__.posix.join(remoteDir, 'app'),
+    current: node_path__WEBPACK_IMPORTED_MODULE_0__.posix.join(remoteDir, 'current'),
+});
+/** Creates the remote dir (0700) under the deploy user's home when relative, and prints its symlink-free path. */
+function resolveRemoteDirCommand(input) {
+    return `cd && umask 077 && mkdir -p ${shq(input)} && cd ${shq(input)} && (chmod 700 . 2>/dev/null || true) && pwd -P`;
+}
+/** The same release already in place is this very command, repeated after a dropped connection. */
+function placeOnce(T, D, id) {
+    return `if [ -e ${D} ]; then if cmp -s ${T}/release.json ${D}/release.json; then rm -rf ${T}; exit 0; fi; rm -rf ${T}; echo ${shq(`release ${id} exists already on the host`)} >&2; exit 17; fi`;
+}
+/** Stdin: the release's tar archive. Extracted into releases/.<id>.tmp, then renamed to releases/<id>. */
+function uploadReleaseCommand(remoteDir, id) {
+    const p = releasePaths(remoteDir);
+    const T = shq(p.tmp(id));
+    const D = shq(p.release(id));
+    return [
+        'set -e',
+        'umask 022',
+        `mkdir -p ${shq(p.releases)}`,
+        `chmod 700 ${shq(p.releases)}`,
+        `rm -rf ${T}`,
+        `mkdir -m 700 ${T}`,
+        // -o: the deploy user owns what it extracts, whatever the archive says
+        `tar -x -o -f - -C ${T}`,
+        `chmod 700 ${T}`,
+        placeOnce(T, D, id),
+        `mv ${T} ${D}`,
+    ].join('\n');
+}
+/** Stdin: the new release.json. Copies releases/<fromId> to releases/<toId> with that manifest. */
+function copyReleaseCommand(remoteDir, fromId, toId) {
+    const p = releasePaths(remoteDir);
+    const F = shq(p.release(fromId));
+    const T = shq(p.tmp(toId));
+    const D = shq(p.release(toId));
+    return [
+        'set -e',
+        'umask 022',
+        `if [ ! -d ${F} ]; then echo ${shq(`release ${fromId} is not on the host`)} >&2; exit 2; fi`,
+        `rm -rf ${T}`,
+        `cp -Rp ${F} ${T}`,
+        `chmod 700 ${T}`,
+        `rm -f ${T}/release.json`,
+        `(umask 077; cat > ${T}/release.json)`,
+        placeOnce(T, D, toId),
+        `mv ${T} ${D}`,
+    ].join('\n');
+}
+/** Release <id>'s manifest, RECORD_SEP, then app/.handoff-files (empty when missing): one round trip. */
+function activationReadCommand(remoteDir, id) {
+    const p = releasePaths(remoteDir);
+    return `cat ${(0,_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .shq */ .h)(p.manifest(id))}; printf '${RECORD_SEP}'; cat ${(0,_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .shq */ .h)(node_path__WEBPACK_IMPORTED_MODULE_0__.posix.join(p.app, FILE_LIST))} 2>/dev/null || true`;
+}
+/**
+ * Stdin: one operation per line, `put <file>`, `del <file>` or `list <file>` (activateRelease builds
+ * them). Each put copies the file from releases/<id>/ to a temp name in its directory under app/ and
+ * renames it over the old one; del removes a regular file; list records the file in .handoff-files.
+ */
+function activateCommand(remoteDir, id) {
+    const p = releasePaths(remoteDir);
+    const S = (0,_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .shq */ .h)(p.release(id));
+    const A = (0,_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .shq */ .h)(p.app);
+    return `set -e
+umask 022
+mkdir -p ${A}
+chmod 700 ${A}
+cd ${A}
+: > ${FILE_LIST}.new
+while IFS= read -r line; do
+  op=\${line%% *}; f=\${line#* }
+  case $op in
+  put)
+    case $f in */*) d=\${f%/*};; *) d=.;; esac
+    mkdir -p "$d"
+    if [ -d "$f" ]; then echo "handoff: app/$f is a directory on the host; a release file cannot replace it" >&2; exit 20; fi
+    t="$d/.handoff-new-$$"
+    rm -f "$t"
+    cp ${S}/"$f" "$t"
+    mv -f "$t" "$f"
+    ;;
+  del)
+    if [ -f "$f" ] && [ ! -L "$f" ]; then rm -f "$f"; fi
+    ;;
+  list)
+    printf '%s\\n' "$f" >> ${FILE_LIST}.new
+    ;;
+  esac
+done
+mv -f ${FILE_LIST}.new ${FILE_LIST}`;
+}
+/** Per release dir with a release.json: RECORD_SEP, the dir name, a newline, the manifest. */
+function listReleasesCommand(remoteDir) {
+    return `cd ${(0,_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .shq */ .h)(releasePaths(remoteDir).releases)} 2>/dev/null || exit 0
+for d in */; do
+  [ -f "\${d}release.json" ] || continue
+  printf '${RECORD_SEP}%s\\n' "\${d%/}"
+  cat "\${d}release.json"
+done`;
+}
+/** The manifests of the other projects next to this one (the default layout's siblings), concatenated. */
+function siblingManifestsCommand(parent, self) {
+    return `cd ${shq(parent)} 2>/dev/null || exit 0
+for f in */releases/*/release.json; do
+  case $f in ${shq(self)}/*) continue;; esac
+  [ -f "$f" ] && cat "$f"
+done; true`;
+}
+/** Removes these release dirs (ids checked by the caller) and any leftover .<id>.tmp dirs. */
+function removeReleasesCommand(remoteDir, ids) {
+    return `cd ${shq(releasePaths(remoteDir).releases)} 2>/dev/null || exit 0
+${ids.length ? `rm -rf -- ${shqAll([...ids])}` : ':'}
+for d in .*.tmp; do if [ -d "$d" ]; then rm -rf -- "$d"; fi; done`;
+}
+/** Remove one release dir (a dry run's, which nothing references). */
+function removeReleaseCommand(remoteDir, id) {
+    return `rm -rf ${shq(releasePaths(remoteDir).release(id))}`;
+}
+
+
+/***/ }),
+
 /***/ 1119:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
@@ -51975,8 +52204,10 @@ function parseAuditLog(text) {
 /* harmony export */   Qr: () => (/* binding */ isBroken),
 /* harmony export */   Xu: () => (/* binding */ inspectContainers)
 /* harmony export */ });
-/* unused harmony exports parseDockerInspect, projectContainerIdsCommand, inspectCommand */
-/* harmony import */ var _quote_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(4519);
+/* unused harmony export parseDockerInspect */
+/* harmony import */ var _commands_docker_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1420);
+/* harmony import */ var _timeouts_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2779);
+
 
 /** Parse the JSON array `docker inspect` prints. */
 function parseDockerInspect(json) {
@@ -52031,15 +52262,9 @@ function replicaIp(c, preferredNetworks = []) {
             return c.ips[n];
     return Object.values(c.ips)[0] ?? '';
 }
-function projectContainerIdsCommand(project) {
-    return (0,_quote_js__WEBPACK_IMPORTED_MODULE_0__/* .shqAll */ .e)(['docker', 'ps', '-aq', '--no-trunc', '--filter', `label=com.docker.compose.project=${project}`]);
-}
-function inspectCommand(ids) {
-    return (0,_quote_js__WEBPACK_IMPORTED_MODULE_0__/* .shqAll */ .e)(['docker', 'inspect', '--type', 'container', ...ids]);
-}
 /** Every container of the project (all states), one-off `run` containers left out. */
-async function listProjectContainers(remote, project, timeoutMs = 60_000) {
-    const ps = await remote.exec(projectContainerIdsCommand(project), { timeoutMs });
+async function listProjectContainers(remote, project, timeoutMs = _timeouts_js__WEBPACK_IMPORTED_MODULE_0__/* .DOCKER_COMMAND_MS */ ._u) {
+    const ps = await remote.exec((0,_commands_docker_js__WEBPACK_IMPORTED_MODULE_1__/* .projectContainerIdsCommand */ .CL)(project), { timeoutMs });
     const ids = ps.stdout.split(/\s+/).filter(Boolean);
     const all = await inspectContainers(remote, ids, timeoutMs);
     return all.filter((c) => !c.oneoff && c.project === project);
@@ -52048,10 +52273,10 @@ async function listProjectContainers(remote, project, timeoutMs = 60_000) {
  * Inspect these containers; ones removed in the meantime are left out (docker inspect exits 1
  * but still prints the others).
  */
-async function inspectContainers(remote, ids, timeoutMs = 60_000) {
+async function inspectContainers(remote, ids, timeoutMs = _timeouts_js__WEBPACK_IMPORTED_MODULE_0__/* .DOCKER_COMMAND_MS */ ._u) {
     if (ids.length === 0)
         return [];
-    const r = await remote.exec(inspectCommand(ids), { timeoutMs, check: false });
+    const r = await remote.exec((0,_commands_docker_js__WEBPACK_IMPORTED_MODULE_1__/* .inspectCommand */ .QR)(ids), { timeoutMs, check: false });
     if (r.code !== 0 && !/No such (container|object)/i.test(r.stderr)) {
         throw new Error(`docker inspect failed (exit ${r.code}): ${r.stderr.trim().split('\n').slice(-3).join(' ')}`);
     }
@@ -52061,7 +52286,7 @@ async function inspectContainers(remote, ids, timeoutMs = 60_000) {
 
 /***/ }),
 
-/***/ 7232:
+/***/ 9562:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -52071,7 +52296,6 @@ __nccwpck_require__.d(__webpack_exports__, {
   Iq: () => (/* binding */ desiredState),
   c2: () => (/* binding */ proxyConfigPath),
   QV: () => (/* binding */ proxyGate),
-  Zz: () => (/* binding */ readRemote),
   Yt: () => (/* binding */ rollBackTo),
   W4: () => (/* binding */ routedFromCfg)
 });
@@ -52145,7 +52369,42 @@ const detectV1Command = 'docker-compose version --short';
 
 // EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
 var dist = __nccwpck_require__(8815);
+;// CONCATENATED MODULE: ./src/commands/files.ts
+/**
+ * Reading a file on the host. The command prints the file, or exits with NO_FILE when there is no
+ * readable regular file at the path (missing, a directory, unreadable), so the caller can tell
+ * "absent" from a failed read without parsing stderr.
+ */
+
+/** The exit status of readFileCommand when there is nothing to read. */
+const NO_FILE = 3;
+function readFileCommand(path) {
+    const p = (0,quote/* shq */.h)(path);
+    return `if [ -f ${p} ] && [ -r ${p} ]; then cat -- ${p}; else exit ${NO_FILE}; fi`;
+}
+/**
+ * Stdin: the file's bytes, written to `tmp` (a name in the same directory), given `mode`, then
+ * renamed over `path`. umask first, so the data is never readable by others, even for the instant
+ * before chmod; a failure removes the temp file.
+ */
+function writeFileCommand(path, tmp, mode) {
+    const m = (mode & 0o7777).toString(8).padStart(4, '0');
+    return (`umask 077; cat > ${(0,quote/* shq */.h)(tmp)} && chmod ${m} ${(0,quote/* shq */.h)(tmp)} && mv -f ${(0,quote/* shq */.h)(tmp)} ${(0,quote/* shq */.h)(path)}` +
+        ` || { rc=$?; rm -f ${(0,quote/* shq */.h)(tmp)}; exit $rc; }`);
+}
+/** Create a directory and its parents (nothing when it exists). */
+function mkdirCommand(path) {
+    return `mkdir -p ${(0,quote/* shq */.h)(path)}`;
+}
+/** Remove a file (nothing when it is gone). */
+function removeFileCommand(path) {
+    return `rm -f ${(0,quote/* shq */.h)(path)}`;
+}
+
+// EXTERNAL MODULE: ./src/timeouts.ts
+var timeouts = __nccwpck_require__(2779);
 ;// CONCATENATED MODULE: ./src/config-hash.ts
+
 
 
 
@@ -52200,7 +52459,7 @@ function flavorOfLabel(version) {
  * model loaded from `load` has its paths rewritten to app/ before it is hashed as `hashAs`.
  */
 async function readDesiredConfig(remote, flavor, load, options = {}) {
-    const timeoutMs = options.timeoutMs ?? 120_000;
+    const timeoutMs = options.timeoutMs ?? timeouts/* RELEASE_COMMAND_MS */.bx;
     const hashAs = options.hashAs ?? load;
     if (flavor === 'v1')
         return readDesiredConfigV1(remote, load, hashAs, options.relocation, options.scratch, timeoutMs);
@@ -52246,7 +52505,7 @@ async function readDesiredConfigV1(remote, load, hashAs, relocation, scratchPath
         return { modelText, hashes: mergeHashes(trusted, new Map([...roundTrip].filter(([svc]) => !trusted.has(svc)))) };
     }
     finally {
-        await remote.exec(`rm -f ${(0,quote/* shq */.h)(scratch)}`, { check: false, timeoutMs: 30_000 });
+        await remote.exec(removeFileCommand(scratch), { check: false, timeoutMs: timeouts/* QUICK_COMMAND_MS */.dH });
     }
 }
 /** Services whose resolved `environment` differs between two `config` outputs (all of them when `other` is empty). */
@@ -52766,9 +53025,63 @@ function envfile_renderEnvFile(env) {
     return lines.length ? `${lines.join('\n')}\n` : '';
 }
 
-// EXTERNAL MODULE: ./src/host.ts
-var host = __nccwpck_require__(2237);
+;// CONCATENATED MODULE: ./src/commands/images.ts
+/**
+ * Image commands: IDs behind tags, pinning a tag back to an image ID, checking (and pulling) pinned
+ * images for a rollback, registry digests, removing pruned images. Every value goes through shq().
+ */
+
+/** One `<image> <id>` line per image; the id is empty when the image is not on the host. */
+function imageIdsCommand(images) {
+    return `for i in ${(0,quote/* shqAll */.e)([...images])}; do printf '%s %s\\n' "$i" "$(docker image inspect --format '{{.Id}}' "$i" 2>/dev/null)"; done`;
+}
+/** Tag each pinned image ID with its reference again; exits 3 naming the first ID no longer on the host. */
+function pinImagesCommand(pins) {
+    return pins
+        .map((p) => `docker image inspect ${(0,quote/* shq */.h)(p.imageId)} >/dev/null 2>&1 || { echo "image ${p.imageId} of ${p.image} is no longer on the host" >&2; exit 3; }; docker tag ${(0,quote/* shq */.h)(p.imageId)} ${(0,quote/* shq */.h)(p.image)}`)
+        .join('\n');
+}
+/** `repo@sha256:...` for a pinned digest: pulling it fetches exactly that image and moves no tag. */
+function digestRef(image, digest) {
+    const repo = image.replace(/@.*$/, '').replace(/:[^/:]*$/, '');
+    return `${repo}@${digest}`;
+}
+/**
+ * One line per pin, `<n> present|pulled|missing`: is the pinned image on the host, and if not (and
+ * pulls are allowed) does a pull bring exactly that image back. A pull by digest moves no tag; a pull
+ * by tag does, so the tag is put back where it pointed before: checking changes nothing Compose sees.
+ */
+function images_pinCheckScript(pins, pull) {
+    const lines = ['have() { docker image inspect "$1" >/dev/null 2>&1; }'];
+    pins.forEach((p, n) => {
+        const id = shq(p.imageId);
+        const ref = shq(p.image);
+        if (!pull) {
+            lines.push(`if have ${id}; then echo '${n} present'; else echo '${n} missing'; fi`);
+        }
+        else if (p.digest) {
+            lines.push(`if have ${id}; then echo '${n} present'; else docker pull -q ${shq(digestRef(p.image, p.digest))} >/dev/null 2>&1; if have ${id}; then echo '${n} pulled'; else echo '${n} missing'; fi; fi`);
+        }
+        else {
+            lines.push(`if have ${id}; then echo '${n} present'; else`, `  old=$(docker image inspect --format '{{.Id}}' ${ref} 2>/dev/null || true)`, `  docker pull -q ${ref} >/dev/null 2>&1`, `  if have ${id}; then echo '${n} pulled'; else echo '${n} missing'; fi`, `  now=$(docker image inspect --format '{{.Id}}' ${ref} 2>/dev/null || true)`, 
+            // The pulled image keeps its ID (pinImages tags it later); only the tag goes back.
+            `  if [ -n "$now" ] && [ "$now" != "$old" ]; then if [ -n "$old" ]; then docker tag "$old" ${ref}; elif [ "$now" != ${id} ]; then docker image rm ${ref} >/dev/null 2>&1; fi; fi`, 'fi');
+        }
+    });
+    lines.push('true');
+    return lines.join('\n');
+}
+/** One `<id> <digest> <digest>...` line per image ID (its RepoDigests). */
+function images_repoDigestsCommand(ids) {
+    return `for i in ${shqAll([...ids])}; do printf '%s %s\\n' "$i" "$(docker image inspect --format '{{join .RepoDigests " "}}' "$i" 2>/dev/null)"; done`;
+}
+/** `docker image rm` (never -f: Docker keeps an image a container uses) each ID; prints the ones removed. */
+function removeImagesCommand(ids) {
+    return `for i in ${shqAll([...ids])}; do if docker image rm "$i" >/dev/null 2>&1; then echo "$i"; fi; done; true`;
+}
+
 ;// CONCATENATED MODULE: ./src/images.ts
+
 
 
 /** `image id` lines; the id is empty when the image is not on the host. */
@@ -52784,8 +53097,7 @@ function parseImageIds(stdout) {
 async function imageIds(remote, images) {
     if (images.length === 0)
         return new Map();
-    const script = `for i in ${(0,quote/* shqAll */.e)(images)}; do printf '%s %s\\n' "$i" "$(docker image inspect --format '{{.Id}}' "$i" 2>/dev/null)"; done`;
-    return parseImageIds((await remote.exec(script, { timeoutMs: 60_000 })).stdout);
+    return parseImageIds((await remote.exec(imageIdsCommand(images), { timeoutMs: timeouts/* DOCKER_COMMAND_MS */._u })).stdout);
 }
 /**
  * Pull what the policy asks for, then return each service's image ID. A failed pull of an image that
@@ -52827,38 +53139,7 @@ async function resolveImages(remote, flavor, project, services, policy, log, tim
 async function images_pinImages(remote, pins) {
     if (pins.length === 0)
         return;
-    const cmds = pins.map((p) => `docker image inspect ${(0,quote/* shq */.h)(p.imageId)} >/dev/null 2>&1 || { echo "image ${p.imageId} of ${p.image} is no longer on the host" >&2; exit 3; }; docker tag ${(0,quote/* shq */.h)(p.imageId)} ${(0,quote/* shq */.h)(p.image)}`);
-    await remote.exec(cmds.join('\n'), { timeoutMs: 60_000 });
-}
-/** `repo@sha256:...` for a pinned digest: pulling it fetches exactly that image and moves no tag. */
-function digestRef(image, digest) {
-    const repo = image.replace(/@.*$/, '').replace(/:[^/:]*$/, '');
-    return `${repo}@${digest}`;
-}
-/**
- * One line per pin, `<n> present|pulled|missing`: is the pinned image on the host, and if not (and
- * pulls are allowed) does a pull bring exactly that image back. A pull by digest moves no tag; a pull
- * by tag does, so the tag is put back where it pointed before: checking changes nothing Compose sees.
- */
-function pinCheckScript(pins, pull) {
-    const lines = ['have() { docker image inspect "$1" >/dev/null 2>&1; }'];
-    pins.forEach((p, n) => {
-        const id = shq(p.imageId);
-        const ref = shq(p.image);
-        if (!pull) {
-            lines.push(`if have ${id}; then echo '${n} present'; else echo '${n} missing'; fi`);
-        }
-        else if (p.digest) {
-            lines.push(`if have ${id}; then echo '${n} present'; else docker pull -q ${shq(digestRef(p.image, p.digest))} >/dev/null 2>&1; if have ${id}; then echo '${n} pulled'; else echo '${n} missing'; fi; fi`);
-        }
-        else {
-            lines.push(`if have ${id}; then echo '${n} present'; else`, `  old=$(docker image inspect --format '{{.Id}}' ${ref} 2>/dev/null || true)`, `  docker pull -q ${ref} >/dev/null 2>&1`, `  if have ${id}; then echo '${n} pulled'; else echo '${n} missing'; fi`, `  now=$(docker image inspect --format '{{.Id}}' ${ref} 2>/dev/null || true)`, 
-            // The pulled image keeps its ID (pinImages tags it later); only the tag goes back.
-            `  if [ -n "$now" ] && [ "$now" != "$old" ]; then if [ -n "$old" ]; then docker tag "$old" ${ref}; elif [ "$now" != ${id} ]; then docker image rm ${ref} >/dev/null 2>&1; fi; fi`, 'fi');
-        }
-    });
-    lines.push('true');
-    return lines.join('\n');
+    await remote.exec(pinImagesCommand(pins), { timeoutMs: timeouts/* DOCKER_COMMAND_MS */._u });
 }
 /** The pins whose image is neither on the host nor brought back by a pull. */
 function parsePinCheck(stdout, pins) {
@@ -52897,8 +53178,7 @@ async function images_repoDigests(remote, pins) {
     const out = new Map();
     if (ids.length === 0)
         return out;
-    const script = `for i in ${shqAll(ids)}; do printf '%s %s\\n' "$i" "$(docker image inspect --format '{{join .RepoDigests " "}}' "$i" 2>/dev/null)"; done`;
-    const r = await remote.exec(script, { timeoutMs: 60_000, check: false });
+    const r = await remote.exec(repoDigestsCommand(ids), { timeoutMs: DOCKER_COMMAND_MS, check: false });
     const byId = new Map();
     for (const line of r.stdout.split('\n')) {
         const [id, ...digests] = line.trim().split(/\s+/);
@@ -53112,6 +53392,10 @@ function plan_renderPlan(plan) {
     const lines = rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
     for (const s of plan.services) {
         lines.push('', `${s.service}: ${s.order} (${s.reason})`);
+        // Which image a service goes to is the first thing a reader looks for (shown: `env` is plain).
+        const image = s.desired?.service.image;
+        if (image && s.action !== 'keep' && s.action !== 'skip' && s.action !== 'remove')
+            lines.push(`  - image ${image}`);
         for (const c of s.changes)
             lines.push(`  - ${c}`);
         for (const w of s.warnings)
@@ -53214,7 +53498,13 @@ function rollout_policy_checkPolicies(model, routed, only) {
     return { policies, errors, warnings };
 }
 
+// EXTERNAL MODULE: ./src/commands/docker.ts
+var docker = __nccwpck_require__(1420);
+// EXTERNAL MODULE: ./src/time.ts
+var time = __nccwpck_require__(9834);
 ;// CONCATENATED MODULE: ./src/health.ts
+
+
 
 
 const HEALTH_TIMEOUT_FLOOR_MS = 30_000;
@@ -53230,7 +53520,6 @@ function healthTimeoutMs(hc, overrideMs) {
     const s = hc.startPeriodS + hc.intervalS * hc.retries + hc.timeoutS;
     return Math.max(HEALTH_TIMEOUT_FLOOR_MS, Math.ceil(s * 1000));
 }
-const defaultSleep = (ms) => new Promise((r) => setTimeout(r, ms));
 /** Why a container counts as failed right now, or undefined. */
 function failureOf(c, startedAt) {
     if (!c)
@@ -53252,7 +53541,7 @@ function failureOf(c, startedAt) {
  * settleMs). Any `unhealthy`, exit or restart fails at once; the deadline is wall-clock (epoch ms).
  */
 async function waitHealthy(remote, ids, deadline, timeline, options = {}) {
-    const { settleMs = 5_000, pollMs = 1_000, now = Date.now, sleep = defaultSleep, service } = options;
+    const { settleMs = 5_000, pollMs = 1_000, now = Date.now, sleep = time/* sleep */.y, service } = options;
     const runningSince = new Map();
     const firstStartedAt = new Map();
     const done = new Set();
@@ -53295,7 +53584,7 @@ async function waitHealthy(remote, ids, deadline, timeline, options = {}) {
  * after the old replicas are gone). Resolves ok at the end of the window.
  */
 async function monitorContainers(remote, ids, durationMs, timeline, options = {}) {
-    const { pollMs = 1_000, now = Date.now, sleep = defaultSleep, service } = options;
+    const { pollMs = 1_000, now = Date.now, sleep = time/* sleep */.y, service } = options;
     const end = now() + durationMs;
     const startedAt = new Map();
     let last = [];
@@ -53326,13 +53615,15 @@ async function collectDiagnostics(remote, containers, tail = 50) {
         parts.push(`--- ${c.name} (${c.id.slice(0, 12)}): state ${c.state}, health ${c.health}, exit code ${c.exitCode}`);
         for (const e of c.healthLog.slice(-3))
             parts.push(`health check at ${e.start}: exit ${e.exitCode}: ${e.output.trim()}`);
-        const logs = await remote.exec(`${(0,quote/* shqAll */.e)(['docker', 'logs', '--tail', tail, c.id])} 2>&1`, { timeoutMs: 30_000, check: false });
+        const logs = await remote.exec((0,docker/* containerLogsCommand */.yW)(c.id, tail), { timeoutMs: timeouts/* QUICK_COMMAND_MS */.dH, check: false });
         parts.push(`last ${tail} log lines:`, logs.stdout.trimEnd() || '(none)');
     }
     return parts.join('\n');
 }
 
 ;// CONCATENATED MODULE: ./src/rollout.ts
+
+
 
 
 
@@ -53346,7 +53637,6 @@ class BatchFailure extends Error {
         this.failed = failed;
     }
 }
-const rollout_defaultSleep = (ms) => new Promise((r) => setTimeout(r, ms));
 async function rollout_rollOut(ctx, plan) {
     const result = { ok: true, updated: [], failures: [] };
     if (!ctx.proxyNetworks && ctx.proxyService)
@@ -53383,7 +53673,7 @@ async function runService(ctx, sp) {
     const grace = Math.ceil(svc?.stopGracePeriodS ?? 10);
     const uc = svc?.updateConfig;
     const failureAction = uc?.failureAction ?? 'rollback';
-    const sleep = ctx.sleep ?? rollout_defaultSleep;
+    const sleep = ctx.sleep ?? time/* sleep */.y;
     try {
         if (sp.cleanup.length) {
             log.info(`${service}: removing ${sp.cleanup.length} exited/crashed/unhealthy container(s) left from an earlier run`);
@@ -53453,7 +53743,7 @@ async function runBatch(ctx, sp, batch, label, grace, onCreated) {
         const target = existing + batch.start;
         log.info(`${label}: starting ${batch.start} new replica(s) (scale ${service}=${target})`);
         await ctx.remote.exec(scaleUpCommand(ctx.flavor, ctx.stack, service, target), {
-            timeoutMs: ctx.upTimeoutMs ?? 600_000,
+            timeoutMs: ctx.upTimeoutMs ?? timeouts/* LONG_COMMAND_MS */.Cb,
             onOutput: (chunk) => log.info(chunk.trimEnd()),
         });
         created = (await serviceContainers(ctx, service)).filter((c) => !known.has(c.id));
@@ -53532,18 +53822,9 @@ async function stopAndRemove(ctx, service, ids, grace, infos) {
     const labels = ids.map((id) => infos?.find((c) => c.id === id)?.name ?? id.slice(0, 12));
     for (const container of labels)
         ctx.timeline.add('stop', { service, container, detail: `grace ${grace}s` });
-    await ctx.remote.exec(stopAndRemoveCommand(ids, grace), { timeoutMs: (grace + 180) * 1000 });
+    await ctx.remote.exec((0,docker/* stopAndRemoveCommand */.xR)(ids, grace), { timeoutMs: (grace + 180) * 1000 });
     for (const container of labels)
         ctx.timeline.add('remove', { service, container });
-}
-/**
- * Stop (with the grace period) and remove the containers that still exist: repeated after a
- * dropped connection, the ones already gone are skipped instead of failing the batch.
- */
-function stopAndRemoveCommand(ids, grace) {
-    const filters = ids.flatMap((id) => ['--filter', `id=${id}`]);
-    return `set -- $(${(0,quote/* shqAll */.e)(['docker', 'ps', '-aq', '--no-trunc', ...filters])})
-[ "$#" -eq 0 ] || { ${(0,quote/* shqAll */.e)(['docker', 'stop', '-t', grace])} "$@" >/dev/null && docker rm -f "$@" >/dev/null; }`;
 }
 /** Best effort: a failed batch's new containers go, even if the proxy or Docker complains. */
 async function removeQuietly(ctx, service, cs, grace) {
@@ -53596,6 +53877,8 @@ function timing(ctx) {
     return t;
 }
 
+// EXTERNAL MODULE: ./src/commands/release-store.ts
+var release_store = __nccwpck_require__(7779);
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
 ;// CONCATENATED MODULE: external "node:string_decoder"
@@ -53604,6 +53887,8 @@ const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRe
 var lib = __nccwpck_require__(5472);
 var lib_default = /*#__PURE__*/__nccwpck_require__.n(lib);
 ;// CONCATENATED MODULE: ./src/remote.ts
+
+
 /** A remote command that failed: names the command, its exit code and the end of its stderr. */
 class RemoteCommandError extends Error {
     command;
@@ -53618,6 +53903,19 @@ class RemoteCommandError extends Error {
         this.signal = signal;
         this.name = 'RemoteCommandError';
     }
+}
+/**
+ * Remote.readFile over exec (readFileCommand): the one implementation, shared by SshRemote and the
+ * test remotes that run real shell commands.
+ */
+async function readFileByExec(remote, path, timeoutMs = timeouts/* QUICK_COMMAND_MS */.dH) {
+    const command = readFileCommand(path);
+    const r = await remote.exec(command, { check: false, timeoutMs });
+    if (r.code === 0)
+        return r.stdout;
+    if (r.code === NO_FILE)
+        return undefined;
+    throw new RemoteCommandError(command, r);
 }
 
 ;// CONCATENATED MODULE: ./src/ssh/hostkey.ts
@@ -53871,11 +54169,13 @@ function explain(ssh2Message, label, passphrase) {
 
 
 
+
+
 const DEFAULTS = {
     port: 22,
     connectTimeoutMs: 20_000,
     keepaliveIntervalMs: 10_000,
-    commandTimeoutMs: 600_000,
+    commandTimeoutMs: timeouts/* LONG_COMMAND_MS */.Cb,
     maxChannels: 4,
     connectAttempts: 3,
     retryDelayMs: 1_000,
@@ -54121,11 +54421,10 @@ class SshRemote {
     async writeFile(path, data, mode = 0o644) {
         const dir = external_node_path_.posix.dirname(path);
         const tmp = external_node_path_.posix.join(dir, `.${external_node_path_.posix.basename(path)}.handoff-${(0,external_node_crypto_.randomBytes)(6).toString('hex')}.tmp`);
-        const m = (mode & 0o7777).toString(8).padStart(4, '0');
-        // umask first so the data is never readable by others, even for the instant before chmod.
-        const cmd = `umask 077; cat > ${(0,quote/* shq */.h)(tmp)} && chmod ${m} ${(0,quote/* shq */.h)(tmp)} && mv -f ${(0,quote/* shq */.h)(tmp)} ${(0,quote/* shq */.h)(path)}` +
-            ` || { rc=$?; rm -f ${(0,quote/* shq */.h)(tmp)}; exit $rc; }`;
-        await this.exec(cmd, { stdin: typeof data === 'string' ? Buffer.from(data, 'utf8') : data });
+        await this.exec(writeFileCommand(path, tmp, mode), { stdin: typeof data === 'string' ? Buffer.from(data, 'utf8') : data });
+    }
+    readFile(path) {
+        return readFileByExec(this, path);
     }
     openUnixSocket(path) {
         return this.openStream((cb) => this.client.openssh_forwardOutStreamLocal(path, cb), `open the Unix socket ${path} on the host`);
@@ -54359,7 +54658,6 @@ function redact(message, host) {
 function isTransient(err) {
     return err instanceof SshConnectError && err.transient;
 }
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 /**
  * Connect to the host (through the jump host if given), verifying host keys, with a bounded
  * retry on transient network errors only. Auth failures and host key mismatches fail at once.
@@ -54404,12 +54702,13 @@ async function connect(options) {
             }
             const delay = cfg.retryDelayMs * 2 ** (attempt - 1);
             log(`ssh: ${err.message}; retrying in ${formatMs(delay)} (attempt ${attempt + 1} of ${cfg.connectAttempts})`);
-            await sleep(delay);
+            await (0,time/* sleep */.y)(delay);
         }
     }
 }
 
 ;// CONCATENATED MODULE: ./src/ssh/reconnect.ts
+
 
 
 /** The connection dropped while a command that must not be repeated was running: its outcome is unknown. */
@@ -54437,6 +54736,10 @@ function isConnectionLoss(err, remote) {
     const msg = err instanceof Error ? err.message : String(err);
     return /connection is closed|Not connected|No response from server|Keepalive timeout|ECONNRESET|EPIPE|Unable to exec/i.test(msg);
 }
+/** How long to try to get a connection back, unless told (ReconnectOptions.windowMs). */
+const DEFAULT_WINDOW_MS = 120_000;
+/** The longest wait between two tries, unless told (ReconnectOptions.maxDelayMs). */
+const DEFAULT_MAX_DELAY_MS = 10_000;
 /** Per command: a cut repeated this often in a row is not a blip. */
 const MAX_REPEATS = 5;
 class ReconnectingRemote {
@@ -54454,11 +54757,11 @@ class ReconnectingRemote {
     constructor(first, options) {
         this.options = options;
         this.current = first;
-        this.windowMs = options.windowMs ?? 120_000;
+        this.windowMs = options.windowMs ?? DEFAULT_WINDOW_MS;
         this.retryDelayMs = options.retryDelayMs ?? 1000;
-        this.maxDelayMs = options.maxDelayMs ?? 10_000;
+        this.maxDelayMs = options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS;
         this.log = options.log ?? (() => { });
-        this.sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+        this.sleep = options.sleep ?? time/* sleep */.y;
     }
     /** Connect the first time: errors here (auth, host key, unreachable) fail at once, as before. */
     static async open(options) {
@@ -54481,6 +54784,9 @@ class ReconnectingRemote {
     async writeFile(path, data, mode) {
         // A temp file renamed into place: repeating it writes the same file.
         await this.withConnection(`write ${path}`, true, (r) => r.writeFile(path, data, mode));
+    }
+    readFile(path) {
+        return this.withConnection(`read ${path}`, true, (r) => r.readFile(path));
     }
     openUnixSocket(path) {
         return this.withConnection(`open ${path}`, true, (r) => r.openUnixSocket(path));
@@ -54545,8 +54851,8 @@ class ReconnectingRemote {
 }
 /** Connect, retrying what may pass (timeouts, refused, reset) with backoff until the window closes. */
 async function connectWithin(options) {
-    const windowMs = options.windowMs ?? 120_000;
-    const sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+    const windowMs = options.windowMs ?? DEFAULT_WINDOW_MS;
+    const wait = options.sleep ?? time/* sleep */.y;
     const started = Date.now();
     let delay = options.retryDelayMs ?? 1000;
     let last;
@@ -54564,8 +54870,8 @@ async function connectWithin(options) {
         if (left <= 0)
             break;
         options.log(`the host is unreachable (${last instanceof Error ? last.message : String(last)}); trying again in ${Math.ceil(Math.min(delay, left) / 1000)} s`);
-        await sleep(Math.min(delay, left));
-        delay = Math.min(delay * 2, options.maxDelayMs ?? 10_000);
+        await wait(Math.min(delay, left));
+        delay = Math.min(delay * 2, options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS);
     }
     throw new ReconnectFailedError(`the SSH connection to the host could not be (re-)established within ${Math.round(windowMs / 1000)} s: ${last instanceof Error ? last.message : String(last)}`);
 }
@@ -54639,6 +54945,9 @@ var runtime = __nccwpck_require__(1641);
 ;// CONCATENATED MODULE: ./src/haproxy/reload.ts
 
 
+
+
+
 /** HAProxy rejected a config; `output` is HAProxy's own explanation (its [ALERT] lines). */
 class HaproxyConfigError extends Error {
     file;
@@ -54650,8 +54959,6 @@ class HaproxyConfigError extends Error {
         this.name = 'HaproxyConfigError';
     }
 }
-/** Where the image expects its config (the Docker Official Image's and handoff-test-haproxy's layout). */
-const CONFIG_DIR_IN_CONTAINER = '/usr/local/etc/haproxy';
 /**
  * `docker run --rm -v <dir>:/usr/local/etc/haproxy:ro <image> haproxy -c -f .../<file>`.
  * hostConfigDir is the directory on the host holding the config (mounted whole, as the proxy does,
@@ -54661,19 +54968,12 @@ async function reload_checkConfig(remote, image, hostConfigDir, cfgFile, options
     if (cfgFile.includes('/') || cfgFile === '' || cfgFile === '.' || cfgFile === '..') {
         throw new Error(`checkConfig: ${JSON.stringify(cfgFile)} must be a file name inside ${hostConfigDir}`);
     }
-    const inContainer = `${CONFIG_DIR_IN_CONTAINER}/${cfgFile}`;
-    const command = shqAll([
-        'docker', 'run', '--rm', '--network', 'none',
-        // The image's entrypoint may wrap haproxy; run the binary directly.
-        '--entrypoint', 'haproxy',
-        '-v', `${hostConfigDir}:${CONFIG_DIR_IN_CONTAINER}:ro`,
-        image,
-        '-c', '-f', inContainer,
-    ]) + ' 2>&1';
-    const r = await remote.exec(command, { timeoutMs: options.timeoutMs ?? 60_000, check: false });
+    const r = await remote.exec(checkConfigCommand(image, hostConfigDir, cfgFile), { timeoutMs: options.timeoutMs ?? DOCKER_COMMAND_MS, check: false });
     if (r.code !== 0)
         throw new HaproxyConfigError(`${hostConfigDir}/${cfgFile}`, r.stdout + r.stderr);
 }
+/** How long a reload may take, from SIGUSR2 to "Loading success." (and the Runtime API answering), unless told. */
+const RELOAD_WAIT_MS = 30_000;
 /**
  * Reload HAProxy in a container started as `haproxy -W` (master-worker): SIGUSR2 makes the master
  * re-read the config and start new workers; old workers finish their connections. Waits for the
@@ -54681,16 +54981,16 @@ async function reload_checkConfig(remote, image, hostConfigDir, cfgFile, options
  * "Loading failure!" throws with the log.
  */
 async function reload_reload(remote, containerId, options = {}) {
-    const timeoutMs = options.timeoutMs ?? 30_000;
+    const timeoutMs = options.timeoutMs ?? RELOAD_WAIT_MS;
     const pollMs = options.pollMs ?? 250;
     const deadline = Date.now() + timeoutMs;
     // The container's clock is the host's: take "since" from the host, not from the runner.
-    const since = (await remote.exec(`date -u +%Y-%m-%dT%H:%M:%S.%NZ`, { timeoutMs: 10_000 })).stdout.trim();
+    const since = (await remote.exec(hostTimeCommand(), { timeoutMs: INSTANT_COMMAND_MS })).stdout.trim();
     if (options.opener && options.stateFile)
         await saveServerState(remote, containerId, options.opener, options.stateFile, options.log);
-    await remote.exec(shqAll(['docker', 'kill', '--signal', 'USR2', containerId]), { timeoutMs: 30_000 });
+    await remote.exec(killCommand(containerId, 'USR2'), { timeoutMs: QUICK_COMMAND_MS });
     for (;;) {
-        const logs = await remote.exec(`${shqAll(['docker', 'logs', '--since', since, containerId])} 2>&1`, { timeoutMs: 30_000, check: false });
+        const logs = await remote.exec(containerLogsSinceCommand(containerId, since), { timeoutMs: QUICK_COMMAND_MS, check: false });
         const verdict = reloadVerdict(logs.stdout + logs.stderr);
         if (verdict === 'failure') {
             throw new Error(`HAProxy reload failed in container ${containerId.slice(0, 12)}; it keeps the previous config:\n${tail(logs.stdout + logs.stderr)}`);
@@ -54700,7 +55000,7 @@ async function reload_reload(remote, containerId, options = {}) {
         if (Date.now() >= deadline) {
             throw new Error(`HAProxy in container ${containerId.slice(0, 12)} did not report "Loading success." within ${timeoutMs} ms after SIGUSR2:\n${tail(logs.stdout + logs.stderr)}`);
         }
-        await reload_sleep(pollMs);
+        await sleep(pollMs);
     }
     if (!options.opener)
         return;
@@ -54713,7 +55013,7 @@ async function reload_reload(remote, containerId, options = {}) {
         catch (e) {
             if (Date.now() >= deadline)
                 throw new Error(`HAProxy's Runtime API does not answer after the reload: ${e.message}`);
-            await reload_sleep(pollMs);
+            await sleep(pollMs);
         }
     }
 }
@@ -54731,14 +55031,11 @@ function reloadVerdict(log) {
 function tail(s) {
     return s.trim().split('\n').slice(-15).join('\n');
 }
-function reload_sleep(ms) {
-    return new Promise((resolve) => setTimeout(resolve, ms));
-}
 /** Write `show servers state` into the container (docker exec: no host path or permissions to map). */
 async function saveServerState(remote, containerId, opener, stateFile, log) {
     try {
         const state = await new RuntimeApi(opener, { timeoutMs: 10_000 }).command('show servers state');
-        await remote.exec(`${shqAll(['docker', 'exec', '-i', containerId, 'sh', '-c', 'cat > "$1"', 'sh', stateFile])}`, { stdin: state, timeoutMs: 30_000 });
+        await remote.exec(writeInContainerCommand(containerId, stateFile), { stdin: state, timeoutMs: QUICK_COMMAND_MS });
     }
     catch (e) {
         log?.warning(`could not save HAProxy's server state before the reload (${e.message.split('\n')[0]}): the new worker starts with empty slots until DNS and health checks fill them`);
@@ -54748,11 +55045,11 @@ async function saveServerState(remote, containerId, opener, stateFile, log) {
 // EXTERNAL MODULE: ./src/release.ts
 var release = __nccwpck_require__(4202);
 // EXTERNAL MODULE: ./src/release-store.ts
-var release_store = __nccwpck_require__(98);
-// EXTERNAL MODULE: ./src/lock.ts
-var lock = __nccwpck_require__(9188);
-// EXTERNAL MODULE: ./src/audit.ts
-var audit = __nccwpck_require__(1748);
+var src_release_store = __nccwpck_require__(98);
+// EXTERNAL MODULE: ./src/lock.ts + 1 modules
+var lock = __nccwpck_require__(1897);
+// EXTERNAL MODULE: ./src/audit.ts + 1 modules
+var audit = __nccwpck_require__(4999);
 ;// CONCATENATED MODULE: external "node:os"
 const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
 ;// CONCATENATED MODULE: external "node:fs"
@@ -55232,7 +55529,7 @@ function report_renderBackends(summary) {
 
 
 
-const probe_session_sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
 async function probe_session_startProbeSession(options, remote, timeline, log) {
     const probeOptions = {
         url: options.url,
@@ -55255,13 +55552,13 @@ async function probe_session_startProbeSession(options, remote, timeline, log) {
         : inWorker(probes);
     const slowNote = options.slow ? `, and ${options.slow.rate}/s long requests to ${options.slow.url}` : '';
     log.info(`probe: ${options.rate} requests/s to ${options.url}${slowNote}${options.via === 'ssh' ? ' through an SSH tunnel' : ''} (${run.where}); waiting ${options.windowMs} ms before the first change`);
-    await probe_session_sleep(options.windowMs);
+    await sleep(options.windowMs);
     return {
         async abort() {
             await run.stop();
         },
         async finish(maxLost, report) {
-            await probe_session_sleep(options.windowMs);
+            await sleep(options.windowMs);
             const result = await run.stop();
             const summary = summarize(result.records, { startedAt: result.startedAt, endedAt: result.endedAt });
             const v = verdict(summary, maxLost, timeline, { unmeasured: options.unmeasured, timeoutMs: Math.max(options.timeoutMs, options.slow?.timeoutMs ?? 0) });
@@ -55345,6 +55642,9 @@ function inWorker(options) {
 
 
 
+
+
+
 /** Where a release's Compose files and env file sit on the host, and where Compose resolves paths. */
 function stackOf(remoteDir, composeFiles, base, project) {
     const root = base === 'app' ? external_node_path_.posix.join(remoteDir, 'app') : external_node_path_.posix.join(remoteDir, 'releases', base.release);
@@ -55364,7 +55664,7 @@ function validateLocally(inputs, files, log) {
             throw new Error(`input 'compose_files': ${name} was not found in the workspace`);
         return { name, text: f.data.toString("utf8") };
     });
-    const model = parseCompose(composeFiles, { env: inputs.env, onWarning: (m) => log.warning(m) });
+    const model = parseCompose(composeFiles, { env: { ...inputs.env, ...inputs.secrets }, onWarning: (m) => log.warning(m) });
     const routed = proxyRouting(model, files, inputs);
     for (const m of missingMounts(model, files.map((f) => f.path), posix.dirname(inputs.composeFiles[0]))) {
         log.warning(`service ${m.service} bind-mounts ${m.source} (${m.path} in the workspace), which is not uploaded: add it to the 'files' input, or Docker creates an empty directory there`);
@@ -55373,6 +55673,8 @@ function validateLocally(inputs, files, log) {
     const check = checkPolicies(model, routed, inputs.services.length ? inputs.services : undefined);
     if (check.errors.length)
         throw new Error(`the deploy was refused before any change on the host:\n- ${check.errors.join('\n- ')}`);
+    if (inputs.preDeploy || inputs.postDeploy)
+        hookService(model.services, routed, inputs.hookService);
     return { model, routed };
 }
 /** Relative bind mounts whose source is not among the uploaded files (runtime dirs like ./run are fine empty, but worth a word). */
@@ -55476,7 +55778,7 @@ async function desiredState(s, target, routed, serving) {
     if (target.release) {
         const view = planningView(s.remoteDir, target.composeFiles, target.release, inputs.project);
         // Compose may want the project directory to exist (empty on a first deploy).
-        await remote.exec(`mkdir -p ${(0,quote/* shq */.h)(view.hashAs.projectDirectory)}`, { timeoutMs: 30_000 });
+        await remote.exec(mkdirCommand(view.hashAs.projectDirectory), { timeoutMs: timeouts/* QUICK_COMMAND_MS */.dH });
         config = await readDesiredConfig(remote, flavor, view.load, { hashAs: view.hashAs, relocation: view.relocation });
         loadStack = view.load;
     }
@@ -55553,11 +55855,6 @@ async function proxyGate(s, model, cfgText) {
         proxyService: proxy.name,
         opener,
     };
-}
-/** Read a file of the live app/ directory, or undefined. */
-async function readRemote(remote, path) {
-    const r = await remote.exec(`cat ${(0,quote/* shq */.h)(path)} 2>/dev/null`, { check: false, timeoutMs: 30_000 });
-    return r.code === 0 ? r.stdout : undefined;
 }
 async function deploy(inputs, run, report, log = coreLog) {
     const timeline = new Timeline();
@@ -55676,7 +55973,7 @@ async function deployLocked(s, files, routed) {
             await copyRelease(remote, remoteDir, target.id, id, manifest);
         }
         else {
-            await uploadRelease(remote, remoteDir, id, files, renderEnvFile(inputs.env), manifest, { dryRun: inputs.dryRun });
+            await uploadRelease(remote, remoteDir, id, files, renderEnvFile({ ...inputs.env, ...inputs.secrets }), manifest, { dryRun: inputs.dryRun });
         }
         timeline.add('upload', { detail: id });
     });
@@ -55684,7 +55981,7 @@ async function deployLocked(s, files, routed) {
     if (inputs.rollback && target) {
         await pinImages(remote, pinsOf(target));
         const cfgPath = proxyConfigPath(target.files, undefined, posix.dirname(composeFiles[0]));
-        const cfg = cfgPath ? await readRemote(remote, posix.join(remoteDir, 'releases', id, cfgPath)) : undefined;
+        const cfg = cfgPath ? await remote.readFile(posix.join(remoteDir, 'releases', id, cfgPath)) : undefined;
         routed = cfg ? routedFromCfg(cfg, target) : [];
     }
     const serving = current ? releases.find((r) => r.id === current) : undefined;
@@ -55704,7 +56001,7 @@ async function deployLocked(s, files, routed) {
     report.planJson = plan.services.map((p) => ({ service: p.service, action: p.action, order: p.order, old: p.oldReplicas, new: p.newReplicas, batches: p.batches.length }));
     log.info(report.planText);
     if (inputs.dryRun) {
-        await remote.exec(`rm -rf ${shq(posix.join(remoteDir, 'releases', id))}`, { check: false });
+        await remote.exec(removeReleaseCommand(remoteDir, id), { check: false });
         report.releaseId = undefined;
         return;
     }
@@ -55712,8 +56009,8 @@ async function deployLocked(s, files, routed) {
     const proxy = findProxyService(model.services, inputs.proxyService);
     const cfgPath = proxyConfigPath(manifest.files, proxy, posix.dirname(composeFiles[0]));
     const cfgRel = cfgPath ? posix.join(remoteDir, 'releases', id, cfgPath) : undefined;
-    const newCfg = cfgRel ? await readRemote(remote, cfgRel) : undefined;
-    const liveCfg = cfgPath ? await readRemote(remote, posix.join(remoteDir, 'app', cfgPath)) : undefined;
+    const newCfg = cfgRel ? await remote.readFile(cfgRel) : undefined;
+    const liveCfg = cfgPath ? await remote.readFile(posix.join(remoteDir, 'app', cfgPath)) : undefined;
     const proxyImage = proxy?.image;
     const cfgChanged = !!newCfg && newCfg !== liveCfg;
     if (cfgChanged && proxyImage && cfgRel) {
@@ -55721,6 +56018,13 @@ async function deployLocked(s, files, routed) {
             await checkConfig(remote, proxyImage, posix.dirname(cfgRel), posix.basename(cfgRel));
             log.info('the new HAProxy config is valid');
         });
+    }
+    // Hooks run in the service named by hook_service (checked before anything changed).
+    const hooks = inputs.preDeploy || inputs.postDeploy ? { service: hookService(model.services, routed, inputs.hookService), timeoutMs: inputs.hookTimeoutMs, remote, flavor: s.flavor, log, timeline } : undefined;
+    if (inputs.preDeploy && hooks) {
+        // From the new release's own files and env, before app/ or any replica changes.
+        const view = planningView(remoteDir, composeFiles, id, inputs.project);
+        await phase('pre_deploy', () => runHook('pre_deploy', inputs.preDeploy, { ...hooks, stack: view.load }));
     }
     s.interrupted = { releaseId: id, ...(current ? { previous: current } : {}) };
     core.saveState('deploy', JSON.stringify(s.interrupted));
@@ -55787,6 +56091,14 @@ async function deployLocked(s, files, routed) {
             });
         }
     }
+    // After a successful rollout only; its failure fails the job but rolls nothing back.
+    let postDeployError;
+    if (!failure && inputs.postDeploy && hooks) {
+        await phase('post_deploy', () => runHook('post_deploy', inputs.postDeploy, { ...hooks, stack: appStack })).catch((e) => {
+            postDeployError = e instanceof Error ? e : new Error(String(e));
+            log.error(postDeployError.message);
+        });
+    }
     const verdict = probe ? await phase('Probe', async () => probe.finish(inputs.maxLost, report)) : undefined;
     probeFinished = true;
     timeline.add('deploy-end');
@@ -55830,6 +56142,8 @@ async function deployLocked(s, files, routed) {
         throw failure;
     if (verdict && !verdict.passed)
         throw new Error(verdict.message);
+    if (postDeployError)
+        throw postDeployError;
 }
 /**
  * Put release `previous` back: its images pinned, its files in app/, and each service rolled to it
@@ -55839,7 +56153,7 @@ async function rollBackTo(s, previous, routed, proxy) {
     const { remote, remoteDir, inputs, timeline, log } = s;
     timeline.add('rollback-start', { detail: previous.id });
     await images_pinImages(remote, pinsOf(previous));
-    await (0,release_store/* activateRelease */.jD)(remote, remoteDir, previous.id);
+    await (0,src_release_store/* activateRelease */.jD)(remote, remoteDir, previous.id);
     const prevStack = stackOf(remoteDir, previous.composeFiles, 'app', inputs.project);
     const back = await desiredState({ ...s }, { composeFiles: previous.composeFiles }, routed, previous);
     const backPlan = makePlan(s, back.desired, false, back.running);
@@ -56174,8 +56488,10 @@ function findServerStateFile(cfgText) {
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   D: () => (/* binding */ HaproxyGate)
 /* harmony export */ });
+/* harmony import */ var _time_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(9834);
 /* harmony import */ var _runtime_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1641);
 /* harmony import */ var _stats_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6118);
+
 
 
 const quiet = { info() { }, warning() { } };
@@ -56273,7 +56589,7 @@ class HaproxyGate {
                 const why = [...pending.values()].map((r) => `${r.name} (${r.ip}): ${describeSlots((0,_stats_js__WEBPACK_IMPORTED_MODULE_1__/* .slotsForAddress */ .HO)(last, r.ip))}`);
                 throw new Error(`HAProxy does not send traffic to every new ${service} replica: ${why.join('; ')}`);
             }
-            await sleep(Math.min(this.pollMs, Math.max(0, deadline - Date.now())));
+            await (0,_time_js__WEBPACK_IMPORTED_MODULE_2__/* .sleep */ .y)(Math.min(this.pollMs, Math.max(0, deadline - Date.now())));
         }
     }
     async drain(service, replicas) {
@@ -56313,7 +56629,7 @@ class HaproxyGate {
                 return;
             if (Date.now() >= deadline)
                 break;
-            await sleep(Math.min(this.pollMs, Math.max(0, deadline - Date.now())));
+            await (0,_time_js__WEBPACK_IMPORTED_MODULE_2__/* .sleep */ .y)(Math.min(this.pollMs, Math.max(0, deadline - Date.now())));
         }
         for (const w of watching) {
             const left = w.slots.map((s) => `${s.backend}/${s.server}: ${activity(stats, s)} sessions/queued`).join(', ');
@@ -56349,7 +56665,7 @@ class HaproxyGate {
                 return;
             if (Date.now() >= deadline)
                 break;
-            await sleep(Math.min(this.pollMs, Math.max(0, deadline - Date.now())));
+            await (0,_time_js__WEBPACK_IMPORTED_MODULE_2__/* .sleep */ .y)(Math.min(this.pollMs, Math.max(0, deadline - Date.now())));
         }
         // Left in maint rather than risking traffic to a dead address; waitUp puts such a slot back
         // as soon as DNS gives it a new replica.
@@ -56412,9 +56728,6 @@ function describeSlots(slots) {
 function opStateName(op) {
     const name = Object.entries(_stats_js__WEBPACK_IMPORTED_MODULE_1__/* .OpState */ .hH).find(([, v]) => v === op)?.[0];
     return name ?? `op${op}`;
-}
-function sleep(ms) {
-    return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 
@@ -56730,50 +57043,6 @@ function excerpt(s) {
 
 /***/ }),
 
-/***/ 2237:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   a: () => (/* binding */ readHostFacts)
-/* harmony export */ });
-/* unused harmony export parseHostFacts */
-// Markers keep the parse independent of whatever the login shell prints around the output.
-// Both flavors are looked up: a host may have both (v1 kept beside the v2 plugin).
-const FACTS_SCRIPT = [
-    'printf "docker=%s\\n" "$(docker version --format "{{.Server.Version}}" 2>&1 | tail -n 1)"',
-    'if v=$(docker compose version --short 2>/dev/null); then printf "compose=v2 %s\\n" "$v"; fi',
-    'if v=$(docker-compose version --short 2>/dev/null); then printf "compose=v1 %s\\n" "$v"; fi',
-    'echo "compose=none"',
-].join('\n');
-function parseHostFacts(stdout, username, prefer = 'auto') {
-    const docker = /^docker=(.*)$/m.exec(stdout)?.[1]?.trim() ?? '';
-    const found = [...stdout.matchAll(/^compose=(v1|v2)\s*(\S*)/gm)].map((m) => ({ flavor: m[1], version: m[2] ?? '' }));
-    // v2 first when both are there: v1 is end-of-life.
-    const compose = prefer === 'auto' ? (found.find((f) => f.flavor === 'v2') ?? found[0]) : found.find((f) => f.flavor === prefer);
-    if (!/^\d+\.\d+/.test(docker)) {
-        if (/permission denied/i.test(docker)) {
-            throw new Error(`user '${username}' cannot reach the Docker engine (permission denied on docker.sock): add it to the docker group (sudo usermod -aG docker ${username}) and reconnect`);
-        }
-        throw new Error(`Docker is not usable on the host: ${docker || 'no docker command'}. Install the Docker engine and make sure it is running.`);
-    }
-    if (!compose && prefer !== 'auto') {
-        const other = found[0] ? ` (the host has Compose ${found[0].flavor} ${found[0].version}: set compose: ${found[0].flavor} or auto)` : '';
-        const cmd = prefer === 'v2' ? '`docker compose` (the Compose v2 plugin)' : '`docker-compose` (Compose v1)';
-        throw new Error(`input 'compose' asks for ${prefer}, but ${cmd} does not work on the host${other}`);
-    }
-    if (!compose) {
-        throw new Error('neither `docker compose` (v2) nor `docker-compose` (v1) works on the host: install the Compose plugin (docker-compose-plugin) or docker-compose');
-    }
-    return { dockerVersion: docker, compose: compose.flavor, composeVersion: compose.version.replace(/^v/, '') };
-}
-async function readHostFacts(remote, username, prefer = 'auto') {
-    const r = await remote.exec(FACTS_SCRIPT, { check: false, timeoutMs: 60_000 });
-    return parseHostFacts(r.stdout, username, prefer);
-}
-
-
-/***/ }),
-
 /***/ 8422:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
@@ -57001,6 +57270,11 @@ function readInputs(get, environment = {}) {
         throw new InputError('compose', `expected auto, v2 or v1, got '${compose}'`);
     const environmentName = optional(get, 'environment');
     const healthTimeout = optional(get, 'health_timeout');
+    const env = parseEnv(get('env'));
+    const secrets = parseEnv(get('secrets'), 'secrets');
+    const both = Object.keys(secrets).filter((k) => k in env);
+    if (both.length)
+        throw new InputError('secrets', `${both.join(', ')} ${both.length === 1 ? 'is' : 'are'} set in both 'env' and 'secrets': keep each variable in one of them`);
     return {
         host,
         port: int(get, 'port', 1, 65535, 22),
@@ -57016,7 +57290,8 @@ function readInputs(get, environment = {}) {
         project,
         composeFiles,
         files,
-        env: parseEnv(get('env')),
+        env,
+        secrets,
         remoteDir,
         services,
         force: bool(get, 'force'),
@@ -57024,6 +57299,10 @@ function readInputs(get, environment = {}) {
         pull,
         healthTimeoutMs: healthTimeout ? duration(get, 'health_timeout', '30s', 1000) : undefined,
         drainTimeoutMs: duration(get, 'drain_timeout', '30s'),
+        preDeploy: optional(get, 'pre_deploy'),
+        postDeploy: optional(get, 'post_deploy'),
+        hookService: optional(get, 'hook_service'),
+        hookTimeoutMs: duration(get, 'hook_timeout', '10m', 1000),
         proxyService: optional(get, 'proxy_service'),
         haproxySocket: optional(get, 'haproxy_socket'),
         compose,
@@ -57053,19 +57332,15 @@ function secretsOf(inputs) {
                 out.push(l);
         }
     };
-    // The host is often a secret too (secrets.DEPLOY_HOST), and leaks through host:port forms.
-    for (const h of [inputs.host, inputs.jump?.host]) {
-        if (!h || h.length < 4)
-            continue;
-        out.push(h);
-    }
     addKey(inputs.key);
     addKey(inputs.jump?.key);
     if (inputs.passphrase)
         out.push(inputs.passphrase);
     if (inputs.jump?.passphrase)
         out.push(inputs.jump.passphrase);
-    for (const v of Object.values(inputs.env))
+    // Only `secrets`: `env` is plain on purpose (an image tag or a host in the log is what users read).
+    // The runner masks values that come from secrets.* itself; this covers values built otherwise.
+    for (const v of Object.values(inputs.secrets))
         if (v.length >= 4)
             out.push(v); // shorter values would mask common words everywhere
     if (inputs.githubToken)
@@ -57076,21 +57351,126 @@ function secretsOf(inputs) {
 
 /***/ }),
 
-/***/ 9188:
+/***/ 1897:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   C6: () => (/* binding */ lockHeldBy),
-/* harmony export */   tI: () => (/* binding */ startHeartbeat),
-/* harmony export */   x_: () => (/* binding */ releaseLock)
-/* harmony export */ });
-/* unused harmony exports DEFAULT_HEARTBEAT_MS, heartbeatStaleMs, lockDecision, describeOwner, LockTimeoutError, acquireLock */
-/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7598);
-/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6760);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_1__);
-/* harmony import */ var _audit_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(1748);
-/* harmony import */ var _quote_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(4519);
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  C6: () => (/* binding */ lockHeldBy),
+  x_: () => (/* binding */ releaseLock),
+  tI: () => (/* binding */ startHeartbeat)
+});
+
+// UNUSED EXPORTS: DEFAULT_HEARTBEAT_MS, LockTimeoutError, acquireLock, describeOwner, heartbeatStaleMs, lockDecision
+
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(6760);
+// EXTERNAL MODULE: ./src/audit.ts + 1 modules
+var audit = __nccwpck_require__(4999);
+// EXTERNAL MODULE: ./src/quote.ts
+var quote = __nccwpck_require__(4519);
+;// CONCATENATED MODULE: ./src/commands/lock.ts
+/**
+ * The deploy lock's commands (the protocol is described in src/lock.ts, which runs them):
+ * `mkdir <remoteDir>/lock` plus lock/owner.json, takeovers and releases serialized by
+ * lock.takeover. Each prints one word the caller matches (ACQUIRED, HELD, TAKEN, RELEASED, BEAT…).
+ */
+
+
+/** Between the HELD fields and the raw owner.json in tryLockCommand's answer. */
+const lock_OWNER_SEP = '\x1e';
+const lockDir = (remoteDir) => (0,quote/* shq */.h)(external_node_path_.posix.join(remoteDir, 'lock'));
+const mutexDir = (remoteDir) => (0,quote/* shq */.h)(external_node_path_.posix.join(remoteDir, 'lock.takeover'));
+const ownerFile = (remoteDir) => (0,quote/* shq */.h)(external_node_path_.posix.join(remoteDir, 'lock', 'owner.json'));
+/** Write stdin to $1/owner.json via a temp file, so owner.json is never seen half-written. */
+const WRITE_OWNER = (dir) => `(umask 077; cat > ${dir}/.owner.tmp) && mv -f ${dir}/.owner.tmp ${dir}/owner.json`;
+/** The mtime the age is measured from: owner.json's, or the lock dir's without one. */
+const AGE_MTIME = (L) => `$(if [ -f ${L}/owner.json ]; then stat -c %Y ${L}/owner.json; else stat -c %Y ${L}; fi 2>/dev/null)`;
+/**
+ * Stdin: our owner.json. ACQUIRED (made the lock), RETRY (it went away under us), FAIL <why>, or
+ * HELD with now=, ino= and mtime= lines, OWNER_SEP and the holder's owner.json.
+ */
+function lock_tryLockCommand(remoteDir) {
+    const L = lockDir(remoteDir);
+    const dir = shq(remoteDir);
+    return `if err=$(mkdir ${L} 2>&1); then
+  if ${WRITE_OWNER(L)}; then echo ACQUIRED; else rm -rf ${L}; echo "FAIL could not write owner.json"; fi
+  exit 0
+fi
+if [ ! -d ${L} ]; then
+  if [ -d ${dir} ] && [ -w ${dir} ]; then echo RETRY; else echo "FAIL $err"; fi
+  exit 0
+fi
+echo HELD
+printf 'now=%s\\n' "$(date +%s)"
+printf 'ino=%s\\n' "$(stat -c %i ${L} 2>/dev/null)"
+printf 'mtime=%s\\n' "${AGE_MTIME(L)}"
+printf '${lock_OWNER_SEP}'
+cat ${L}/owner.json 2>/dev/null
+true`;
+}
+/** Run `body` holding lock.takeover; prints BUSY when someone else holds it. A leftover older than 60s is cleared. */
+function underMutex(M, body) {
+    return `if ! mkdir ${M} 2>/dev/null; then
+  t=$(stat -c %Y ${M} 2>/dev/null || date +%s)
+  if [ $(( $(date +%s) - t )) -gt 60 ]; then rm -rf ${M}; fi
+  echo BUSY; exit 0
+fi
+${body}
+rmdir ${M}`;
+}
+/**
+ * Stdin: our owner.json. Takes the lock over only if it is still the one judged stale: same inode,
+ * same mtime (a holder that beat since we looked keeps its lock) and same owner.json. TAKEN, LOST,
+ * CHANGED or BUSY.
+ */
+function lock_takeoverCommand(remoteDir, ino, mtime, rawOwner) {
+    const L = lockDir(remoteDir);
+    return underMutex(mutexDir(remoteDir), `if [ "$(stat -c %i ${L} 2>/dev/null)" = ${shq(ino)} ] && [ "${AGE_MTIME(L)}" = ${shq(mtime)} ] && [ "$(cat ${L}/owner.json 2>/dev/null)" = ${shq(rawOwner.replace(/\n+$/, ''))} ]; then
+  if rm -rf ${L} && mkdir ${L} 2>/dev/null && ${WRITE_OWNER(L)}; then echo TAKEN; else echo LOST; fi
+else
+  echo CHANGED
+fi`);
+}
+/** The text owner.json holds for this token (or, without one, this run id). */
+const ownerNeedle = (runId, token) => (token ? `"token":${JSON.stringify(token)}` : `"runId":${JSON.stringify(runId)}`);
+/** Removes the lock only if owner.json names us: RELEASED, NOTHELD, NOTOURS or BUSY. */
+function releaseLockCommand(remoteDir, runId, token) {
+    const L = lockDir(remoteDir);
+    const body = `if [ ! -d ${L} ]; then echo NOTHELD
+else
+  case "$(cat ${L}/owner.json 2>/dev/null)" in
+  *${(0,quote/* shq */.h)(ownerNeedle(runId, token))}*) rm -rf ${L} && echo RELEASED ;;
+  *) echo NOTOURS ;;
+  esac
+fi`;
+    return underMutex(mutexDir(remoteDir), body);
+}
+/** OURS when lock/owner.json holds this token, else NOTOURS. */
+function lockHeldByCommand(remoteDir, token) {
+    return `if grep -qF ${(0,quote/* shq */.h)(ownerNeedle('', token))} ${ownerFile(remoteDir)} 2>/dev/null; then echo OURS; else echo NOTOURS; fi`;
+}
+/**
+ * Refreshes owner.json's mtime while it holds our token: BEAT, FAIL, or GONE and the owner.json now
+ * there. touch -c: never create owner.json in a lock dir someone else just made.
+ */
+function heartbeatCommand(remoteDir, token) {
+    const f = ownerFile(remoteDir);
+    return `if grep -qF ${(0,quote/* shq */.h)(ownerNeedle('', token))} ${f} 2>/dev/null; then
+  if touch -c ${f}; then echo BEAT; else echo FAIL; fi
+else
+  echo GONE; cat ${f} 2>/dev/null; true
+fi`;
+}
+
+// EXTERNAL MODULE: ./src/time.ts
+var time = __nccwpck_require__(9834);
+// EXTERNAL MODULE: ./src/timeouts.ts
+var timeouts = __nccwpck_require__(2779);
+;// CONCATENATED MODULE: ./src/lock.ts
 /**
  * The per-project deploy lock on the host: `mkdir <remoteDir>/lock` (atomic) plus lock/owner.json
  * naming the run that holds it. A second deploy polls until lock_timeout, then fails naming the
@@ -57108,6 +57488,8 @@ function secretsOf(inputs) {
  * network) and is taken over without waiting for lock_ttl. A holder that comes back finds the lock no
  * longer holds its token and reports the heartbeat lost.
  */
+
+
 
 
 
@@ -57182,47 +57564,6 @@ function parseOwner(text) {
     }
     return undefined;
 }
-const SEP = '\x1e';
-/** Write stdin to $1/owner.json via a temp file, so owner.json is never seen half-written. */
-const WRITE_OWNER = (dir) => `(umask 077; cat > ${dir}/.owner.tmp) && mv -f ${dir}/.owner.tmp ${dir}/owner.json`;
-/** The mtime the age is measured from: owner.json's, or the lock dir's without one. */
-const AGE_MTIME = (L) => `$(if [ -f ${L}/owner.json ]; then stat -c %Y ${L}/owner.json; else stat -c %Y ${L}; fi 2>/dev/null)`;
-function tryScript(L, dir) {
-    return `if err=$(mkdir ${L} 2>&1); then
-  if ${WRITE_OWNER(L)}; then echo ACQUIRED; else rm -rf ${L}; echo "FAIL could not write owner.json"; fi
-  exit 0
-fi
-if [ ! -d ${L} ]; then
-  if [ -d ${dir} ] && [ -w ${dir} ]; then echo RETRY; else echo "FAIL $err"; fi
-  exit 0
-fi
-echo HELD
-printf 'now=%s\\n' "$(date +%s)"
-printf 'ino=%s\\n' "$(stat -c %i ${L} 2>/dev/null)"
-printf 'mtime=%s\\n' "${AGE_MTIME(L)}"
-printf '${SEP}'
-cat ${L}/owner.json 2>/dev/null
-true`;
-}
-/** Run `body` holding lock.takeover; prints BUSY when someone else holds it. A leftover older than 60s is cleared. */
-function underMutex(M, body) {
-    return `if ! mkdir ${M} 2>/dev/null; then
-  t=$(stat -c %Y ${M} 2>/dev/null || date +%s)
-  if [ $(( $(date +%s) - t )) -gt 60 ]; then rm -rf ${M}; fi
-  echo BUSY; exit 0
-fi
-${body}
-rmdir ${M}`;
-}
-/** Same inode, same owner.json and same mtime: a holder that beat since we looked keeps its lock. */
-function takeoverScript(L, M, ino, mtime, raw) {
-    return underMutex(M, `if [ "$(stat -c %i ${L} 2>/dev/null)" = ${shq(ino)} ] && [ "${AGE_MTIME(L)}" = ${shq(mtime)} ] && [ "$(cat ${L}/owner.json 2>/dev/null)" = ${shq(raw.replace(/\n+$/, ''))} ]; then
-  if rm -rf ${L} && mkdir ${L} 2>/dev/null && ${WRITE_OWNER(L)}; then echo TAKEN; else echo LOST; fi
-else
-  echo CHANGED
-fi`);
-}
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 function logger(log) {
     if (!log)
         return { info: () => { }, warning: () => { } };
@@ -57242,13 +57583,13 @@ const isFinal = (e) => e instanceof Error && FINAL_ERRORS.has(e.name);
 async function execRepeatable(remote, command, stdin, pauseMs, onRetry) {
     for (let attempt = 1;; attempt++) {
         try {
-            return (await remote.exec(command, { ...(stdin !== undefined ? { stdin } : {}), timeoutMs: 30_000 })).stdout;
+            return (await remote.exec(command, { ...(stdin !== undefined ? { stdin } : {}), timeoutMs: timeouts/* QUICK_COMMAND_MS */.dH })).stdout;
         }
         catch (e) {
             if (attempt >= EXEC_ATTEMPTS || isFinal(e))
                 throw e;
             onRetry(e);
-            await sleep(Math.min(pauseMs, 1000 * 2 ** (attempt - 1)));
+            await (0,time/* sleep */.y)(Math.min(pauseMs, 1000 * 2 ** (attempt - 1)));
         }
     }
 }
@@ -57257,8 +57598,6 @@ async function acquireLock(remote, remoteDir, owner, options) {
     const log = logger(options.log);
     const pollMs = options.pollMs ?? 5000;
     const lockDir = posix.join(remoteDir, 'lock');
-    const L = shq(lockDir);
-    const M = shq(posix.join(remoteDir, 'lock.takeover'));
     const token = options.token ?? randomBytes(12).toString('hex');
     const hb = options.heartbeatMs;
     const mine = { ...owner, token, ...(hb !== undefined ? { heartbeatMs: hb } : {}) };
@@ -57292,8 +57631,8 @@ async function acquireLock(remote, remoteDir, owner, options) {
         return handle(held.owner);
     };
     for (;;) {
-        const out = await execRepeatable(remote, tryScript(L, shq(remoteDir)), stdin, pollMs, onRetry);
-        const [head = '', raw = ''] = out.split(SEP);
+        const out = await execRepeatable(remote, tryLockCommand(remoteDir), stdin, pollMs, onRetry);
+        const [head = '', raw = ''] = out.split(OWNER_SEP);
         if (/^ACQUIRED$/m.test(head))
             return handle();
         if (/^FAIL/m.test(head))
@@ -57323,7 +57662,7 @@ async function acquireLock(remote, remoteDir, owner, options) {
                 // tells instead (our token: it won).
                 let t;
                 try {
-                    t = (await remote.exec(takeoverScript(L, M, ino, mtimeText, raw), { stdin, timeoutMs: 30_000, repeatable: false })).stdout;
+                    t = (await remote.exec(takeoverCommand(remoteDir, ino, mtimeText, raw), { stdin, timeoutMs: QUICK_COMMAND_MS, repeatable: false })).stdout;
                 }
                 catch (e) {
                     if (++lostTakeovers >= EXEC_ATTEMPTS || isFinal(e))
@@ -57359,32 +57698,22 @@ async function acquireLock(remote, remoteDir, owner, options) {
  * the lock gone ('not-held'), or someone else's ('not-ours'), and removes nothing of theirs.
  */
 async function releaseLock(remote, remoteDir, runId, token) {
-    const L = (0,_quote_js__WEBPACK_IMPORTED_MODULE_3__/* .shq */ .h)(node_path__WEBPACK_IMPORTED_MODULE_1__.posix.join(remoteDir, 'lock'));
-    const M = (0,_quote_js__WEBPACK_IMPORTED_MODULE_3__/* .shq */ .h)(node_path__WEBPACK_IMPORTED_MODULE_1__.posix.join(remoteDir, 'lock.takeover'));
-    const needle = token ? `"token":${JSON.stringify(token)}` : `"runId":${JSON.stringify(runId)}`;
-    const body = `if [ ! -d ${L} ]; then echo NOTHELD
-else
-  case "$(cat ${L}/owner.json 2>/dev/null)" in
-  *${(0,_quote_js__WEBPACK_IMPORTED_MODULE_3__/* .shq */ .h)(needle)}*) rm -rf ${L} && echo RELEASED ;;
-  *) echo NOTOURS ;;
-  esac
-fi`;
+    const command = releaseLockCommand(remoteDir, runId, token);
     for (let i = 0; i < 50; i++) {
-        const out = await execRepeatable(remote, underMutex(M, body), undefined, 2000, () => { });
+        const out = await execRepeatable(remote, command, undefined, 2000, () => { });
         if (/^RELEASED$/m.test(out))
             return 'released';
         if (/^NOTHELD$/m.test(out))
             return 'not-held';
         if (/^NOTOURS$/m.test(out))
             return 'not-ours';
-        await sleep(200); // BUSY: a takeover is mid-flight
+        await (0,time/* sleep */.y)(200); // BUSY: a takeover is mid-flight
     }
     throw new Error('could not release the deploy lock: lock.takeover stayed busy');
 }
 /** Whether <remoteDir>/lock/owner.json still holds this token (e.g. on a fresh connection after a cut). */
 async function lockHeldBy(remote, remoteDir, token) {
-    const f = (0,_quote_js__WEBPACK_IMPORTED_MODULE_3__/* .shq */ .h)(node_path__WEBPACK_IMPORTED_MODULE_1__.posix.join(remoteDir, 'lock', 'owner.json'));
-    const r = await remote.exec(`if grep -qF ${(0,_quote_js__WEBPACK_IMPORTED_MODULE_3__/* .shq */ .h)(`"token":${JSON.stringify(token)}`)} ${f} 2>/dev/null; then echo OURS; else echo NOTOURS; fi`, { timeoutMs: 30_000 });
+    const r = await remote.exec(lockHeldByCommand(remoteDir, token), { timeoutMs: timeouts/* QUICK_COMMAND_MS */.dH });
     return /^OURS$/m.test(r.stdout);
 }
 /**
@@ -57395,14 +57724,8 @@ async function lockHeldBy(remote, remoteDir, token) {
 function startHeartbeat(remote, handle, options = {}) {
     const log = logger(options.log);
     const intervalMs = options.intervalMs ?? handle.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
-    const lockDir = node_path__WEBPACK_IMPORTED_MODULE_1__.posix.join(handle.remoteDir, 'lock');
-    const f = (0,_quote_js__WEBPACK_IMPORTED_MODULE_3__/* .shq */ .h)(node_path__WEBPACK_IMPORTED_MODULE_1__.posix.join(lockDir, 'owner.json'));
-    // touch -c: never create owner.json in a lock dir someone else just made.
-    const command = `if grep -qF ${(0,_quote_js__WEBPACK_IMPORTED_MODULE_3__/* .shq */ .h)(`"token":${JSON.stringify(handle.token)}`)} ${f} 2>/dev/null; then
-  if touch -c ${f}; then echo BEAT; else echo FAIL; fi
-else
-  echo GONE; cat ${f} 2>/dev/null; true
-fi`;
+    const lockDir = external_node_path_.posix.join(handle.remoteDir, 'lock');
+    const command = heartbeatCommand(handle.remoteDir, handle.token);
     let lost = false;
     let lastBeatAt = Date.now();
     let stopped = false;
@@ -57412,7 +57735,7 @@ fi`;
     const beat = async () => {
         let out;
         try {
-            out = (await remote.exec(command, { timeoutMs: Math.max(10_000, intervalMs) })).stdout;
+            out = (await remote.exec(command, { timeoutMs: Math.max(timeouts/* INSTANT_COMMAND_MS */.TR, intervalMs) })).stdout;
         }
         catch (e) {
             // Once per outage: the remote reconnects by itself and the next beat tries again.
@@ -57508,12 +57831,12 @@ async function phase(name, fn) {
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9704);
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8261);
-/* harmony import */ var _deploy_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(7232);
+/* harmony import */ var _deploy_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(9562);
 /* harmony import */ var _run_context_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(3564);
 /* harmony import */ var _inputs_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(8422);
 /* harmony import */ var _log_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(5625);
-/* harmony import */ var _lock_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(9188);
-/* harmony import */ var _recover_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(9625);
+/* harmony import */ var _lock_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(1897);
+/* harmony import */ var _recover_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(4011);
 /**
  * The post step (runs on success, failure and cancellation). When the main step ended while it
  * still held the project's deploy lock, finish its job on a fresh connection: if the live stack was
@@ -57605,7 +57928,7 @@ function shqAll(words) {
 
 /***/ }),
 
-/***/ 9625:
+/***/ 4011:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -57616,12 +57939,57 @@ __nccwpck_require__.d(__webpack_exports__, {
 
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(6760);
-// EXTERNAL MODULE: ./src/audit.ts
-var src_audit = __nccwpck_require__(1748);
-// EXTERNAL MODULE: ./src/host.ts
-var host = __nccwpck_require__(2237);
-// EXTERNAL MODULE: ./src/lock.ts
-var src_lock = __nccwpck_require__(9188);
+// EXTERNAL MODULE: ./src/audit.ts + 1 modules
+var src_audit = __nccwpck_require__(4999);
+;// CONCATENATED MODULE: ./src/commands/host.ts
+/** Facts about the host, read by src/host.ts in one round trip. */
+/**
+ * `docker=<server version or error>`, then `compose=v2 <version>` and/or `compose=v1 <version>` for
+ * each flavor that works, then `compose=none`. Markers keep the parse independent of whatever the
+ * login shell prints around the output; both flavors are looked up (v1 may be kept beside the v2 plugin).
+ */
+function hostFactsCommand() {
+    return [
+        'printf "docker=%s\\n" "$(docker version --format "{{.Server.Version}}" 2>&1 | tail -n 1)"',
+        'if v=$(docker compose version --short 2>/dev/null); then printf "compose=v2 %s\\n" "$v"; fi',
+        'if v=$(docker-compose version --short 2>/dev/null); then printf "compose=v1 %s\\n" "$v"; fi',
+        'echo "compose=none"',
+    ].join('\n');
+}
+
+// EXTERNAL MODULE: ./src/timeouts.ts
+var timeouts = __nccwpck_require__(2779);
+;// CONCATENATED MODULE: ./src/host.ts
+
+
+function parseHostFacts(stdout, username, prefer = 'auto') {
+    const docker = /^docker=(.*)$/m.exec(stdout)?.[1]?.trim() ?? '';
+    const found = [...stdout.matchAll(/^compose=(v1|v2)\s*(\S*)/gm)].map((m) => ({ flavor: m[1], version: m[2] ?? '' }));
+    // v2 first when both are there: v1 is end-of-life.
+    const compose = prefer === 'auto' ? (found.find((f) => f.flavor === 'v2') ?? found[0]) : found.find((f) => f.flavor === prefer);
+    if (!/^\d+\.\d+/.test(docker)) {
+        if (/permission denied/i.test(docker)) {
+            throw new Error(`user '${username}' cannot reach the Docker engine (permission denied on docker.sock): add it to the docker group (sudo usermod -aG docker ${username}) and reconnect`);
+        }
+        throw new Error(`Docker is not usable on the host: ${docker || 'no docker command'}. Install the Docker engine and make sure it is running.`);
+    }
+    if (!compose && prefer !== 'auto') {
+        const other = found[0] ? ` (the host has Compose ${found[0].flavor} ${found[0].version}: set compose: ${found[0].flavor} or auto)` : '';
+        const cmd = prefer === 'v2' ? '`docker compose` (the Compose v2 plugin)' : '`docker-compose` (Compose v1)';
+        throw new Error(`input 'compose' asks for ${prefer}, but ${cmd} does not work on the host${other}`);
+    }
+    if (!compose) {
+        throw new Error('neither `docker compose` (v2) nor `docker-compose` (v1) works on the host: install the Compose plugin (docker-compose-plugin) or docker-compose');
+    }
+    return { dockerVersion: docker, compose: compose.flavor, composeVersion: compose.version.replace(/^v/, '') };
+}
+async function readHostFacts(remote, username, prefer = 'auto') {
+    const r = await remote.exec(hostFactsCommand(), { check: false, timeoutMs: timeouts/* DOCKER_COMMAND_MS */._u });
+    return parseHostFacts(r.stdout, username, prefer);
+}
+
+// EXTERNAL MODULE: ./src/lock.ts + 1 modules
+var src_lock = __nccwpck_require__(1897);
 // EXTERNAL MODULE: ./src/containers.ts
 var containers = __nccwpck_require__(1119);
 // EXTERNAL MODULE: ./src/haproxy/config.ts
@@ -57722,8 +58090,8 @@ class Timeline {
     }
 }
 
-// EXTERNAL MODULE: ./src/deploy.ts + 28 modules
-var deploy = __nccwpck_require__(7232);
+// EXTERNAL MODULE: ./src/deploy.ts + 30 modules
+var deploy = __nccwpck_require__(9562);
 ;// CONCATENATED MODULE: ./src/recover.ts
 /**
  * Finishing an interrupted deploy (the post step): the main step ended after the live stack began
@@ -57763,7 +58131,7 @@ async function recoverInterrupted(remote, inputs, run, lock, interrupted, log) {
     if (current && current !== previous.id) {
         return { outcome: 'nothing-to-restore', message: `release ${current} was recorded since (not ${previous.id}): nothing to restore` };
     }
-    const facts = await (0,host/* readHostFacts */.a)(remote, inputs.username, inputs.compose);
+    const facts = await readHostFacts(remote, inputs.username, inputs.compose);
     const s = {
         cleanups: [],
         inputs,
@@ -57778,7 +58146,7 @@ async function recoverInterrupted(remote, inputs, run, lock, interrupted, log) {
     // The previous release's proxy config says which services it routes (its files are on the host).
     const composeDir = external_node_path_.posix.dirname(previous.composeFiles[0]);
     const cfgPath = (0,deploy/* proxyConfigPath */.c2)(previous.files, undefined, composeDir);
-    const cfg = cfgPath ? await (0,deploy/* readRemote */.Zz)(remote, external_node_path_.posix.join(remoteDir, 'releases', previous.id, cfgPath)) : undefined;
+    const cfg = cfgPath ? await remote.readFile(external_node_path_.posix.join(remoteDir, 'releases', previous.id, cfgPath)) : undefined;
     const routed = cfg ? (0,deploy/* routedFromCfg */.W4)(cfg, previous) : [];
     const { model } = await (0,deploy/* desiredState */.Iq)(s, { composeFiles: previous.composeFiles, release: previous.id }, routed, previous);
     const proxy = await (0,deploy/* proxyGate */.QV)(s, model, cfg);
@@ -57833,13 +58201,14 @@ async function recoverInterrupted(remote, inputs, run, lock, interrupted, log) {
 /* unused harmony exports checkReleasePath, resolveRemoteDir, releaseArchive, uploadRelease, copyRelease, parseReleaseListing, setCurrent, readManifest, updateManifest, markAbandoned, pruneAuditEntries, pruneReleases */
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6760);
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var _quote_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(4519);
-/* harmony import */ var _release_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4202);
+/* harmony import */ var _commands_release_store_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(7779);
+/* harmony import */ var _timeouts_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(2779);
+/* harmony import */ var _release_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(4202);
 /**
  * The release directories on the host (layout in docs/architecture.md): upload, activate into app/,
- * list, current, manifest updates, copy for rollbacks and pruning. Every path is absolute under the
- * resolved remote dir and goes through shq(); per-file lists travel on stdin so a command's length
- * does not grow with the release.
+ * list, current, manifest updates, copy for rollbacks and pruning. The commands themselves are built
+ * in commands/release-store.ts (every path absolute under the resolved remote dir, through shq());
+ * this module decides what to run and reads the answers.
  *
  * Modes: the remote dir, releases/, each releases/<id>/ and app/ are 0700, so nothing below them is
  * reachable by other host users; .env and release.json are 0600. Subdirectories inside a release and
@@ -57850,11 +58219,11 @@ async function recoverInterrupted(remote, inputs, run, lock, interrupted, log) {
 
 
 
+
+
 /** Names the release directory keeps for itself. */
 const RESERVED = new Set(['release.json', '.env']);
-const SEP = '\x1e'; // never appears raw in JSON.stringify output
 const IMAGE_ID = /^sha256:[0-9a-f]{64}$/;
-const TIMEOUT = 120_000;
 /** A repo-relative path that is safe to place under a release directory and to pass through `read -r`. */
 function checkReleasePath(path) {
     if (!path || path.startsWith('/'))
@@ -57868,16 +58237,9 @@ function checkReleasePath(path) {
         throw new Error(`release file '${path}': the name is reserved for handoff's own ${path} at the top of the release; move the file into a directory`);
 }
 function checkId(id) {
-    if (!(0,_release_js__WEBPACK_IMPORTED_MODULE_1__/* .isReleaseId */ .F3)(id))
+    if (!(0,_release_js__WEBPACK_IMPORTED_MODULE_2__/* .isReleaseId */ .F3)(id))
         throw new Error(`'${id}' is not a release id`);
 }
-const paths = (remoteDir) => ({
-    releases: node_path__WEBPACK_IMPORTED_MODULE_0__.posix.join(remoteDir, 'releases'),
-    release: (id) => node_path__WEBPACK_IMPORTED_MODULE_0__.posix.join(remoteDir, 'releases', id),
-    tmp: (id) => node_path__WEBPACK_IMPORTED_MODULE_0__.posix.join(remoteDir, 'releases', `.${id}.tmp`),
-    app: node_path__WEBPACK_IMPORTED_MODULE_0__.posix.join(remoteDir, 'app'),
-    current: node_path__WEBPACK_IMPORTED_MODULE_0__.posix.join(remoteDir, 'current'),
-});
 /**
  * The absolute, symlink-free remote dir: a relative input (or `~/...`) is under the deploy user's
  * home. Created 0700 when missing.
@@ -57886,8 +58248,7 @@ async function resolveRemoteDir(remote, remoteDirInput) {
     const input = remoteDirInput.replace(/^~(\/|$)/, '').replace(/\/+$/, '') || '.';
     if (input.includes('\0'))
         throw new Error('remote_dir contains a NUL byte');
-    const cmd = `cd && umask 077 && mkdir -p ${shq(input)} && cd ${shq(input)} && (chmod 700 . 2>/dev/null || true) && pwd -P`;
-    const r = await remote.exec(cmd, { timeoutMs: 30_000 });
+    const r = await remote.exec(resolveRemoteDirCommand(input), { timeoutMs: QUICK_COMMAND_MS });
     const dir = r.stdout.trim().split('\n').pop() ?? '';
     if (!dir.startsWith('/'))
         throw new Error(`could not resolve remote_dir '${remoteDirInput}' on the host (got '${dir}')`);
@@ -57925,24 +58286,7 @@ async function uploadRelease(remote, remoteDir, id, files, envFileText, manifest
     if (manifest.id !== id)
         throw new Error(`manifest id ${manifest.id} does not match release ${id}`);
     const tar = releaseArchive(files, envFileText, manifest);
-    const p = paths(remoteDir);
-    const T = shq(p.tmp(id));
-    const D = shq(p.release(id));
-    const script = [
-        'set -e',
-        'umask 022',
-        `mkdir -p ${shq(p.releases)}`,
-        `chmod 700 ${shq(p.releases)}`,
-        `rm -rf ${T}`,
-        `mkdir -m 700 ${T}`,
-        // -o: the deploy user owns what it extracts, whatever the archive says
-        `tar -x -o -f - -C ${T}`,
-        `chmod 700 ${T}`,
-        // The same release already in place is this very upload, repeated after a dropped connection.
-        `if [ -e ${D} ]; then if cmp -s ${T}/release.json ${D}/release.json; then rm -rf ${T}; exit 0; fi; rm -rf ${T}; echo ${shq(`release ${id} exists already on the host`)} >&2; exit 17; fi`,
-        `mv ${T} ${D}`,
-    ].join('\n');
-    await remote.exec(script, { stdin: tar, timeoutMs: TIMEOUT });
+    await remote.exec(uploadReleaseCommand(remoteDir, id), { stdin: tar, timeoutMs: RELEASE_COMMAND_MS });
 }
 /**
  * A new release with an old one's files and env (a rollback): copied on the host, with its own
@@ -57953,26 +58297,8 @@ async function copyRelease(remote, remoteDir, fromId, toId, manifest) {
     checkId(toId);
     if (manifest.id !== toId)
         throw new Error(`manifest id ${manifest.id} does not match release ${toId}`);
-    const p = paths(remoteDir);
-    const F = shq(p.release(fromId));
-    const T = shq(p.tmp(toId));
-    const D = shq(p.release(toId));
-    const script = [
-        'set -e',
-        'umask 022',
-        `if [ ! -d ${F} ]; then echo ${shq(`release ${fromId} is not on the host`)} >&2; exit 2; fi`,
-        `rm -rf ${T}`,
-        `cp -Rp ${F} ${T}`,
-        `chmod 700 ${T}`,
-        `rm -f ${T}/release.json`,
-        `(umask 077; cat > ${T}/release.json)`,
-        `if [ -e ${D} ]; then if cmp -s ${T}/release.json ${D}/release.json; then rm -rf ${T}; exit 0; fi; rm -rf ${T}; echo ${shq(`release ${toId} exists already on the host`)} >&2; exit 17; fi`,
-        `mv ${T} ${D}`,
-    ].join('\n');
-    await remote.exec(script, { stdin: `${JSON.stringify(manifest, null, 2)}\n`, timeoutMs: TIMEOUT });
+    await remote.exec(copyReleaseCommand(remoteDir, fromId, toId), { stdin: `${JSON.stringify(manifest, null, 2)}\n`, timeoutMs: RELEASE_COMMAND_MS });
 }
-/** app/.handoff-files: the files the last activation placed, so the next one can drop stale ones. */
-const FILE_LIST = '.handoff-files';
 /**
  * Make app/ hold release <id>: each file (and .env) copied to a temp name in its target directory,
  * then renamed over the old one, so directories (and the bind mounts on them) stay the same inodes.
@@ -57981,12 +58307,9 @@ const FILE_LIST = '.handoff-files';
  */
 async function activateRelease(remote, remoteDir, id) {
     checkId(id);
-    const p = paths(remoteDir);
-    const read = await remote.exec(`cat ${(0,_quote_js__WEBPACK_IMPORTED_MODULE_2__/* .shq */ .h)(node_path__WEBPACK_IMPORTED_MODULE_0__.posix.join(p.release(id), 'release.json'))}; printf '${SEP}'; cat ${(0,_quote_js__WEBPACK_IMPORTED_MODULE_2__/* .shq */ .h)(node_path__WEBPACK_IMPORTED_MODULE_0__.posix.join(p.app, FILE_LIST))} 2>/dev/null || true`, {
-        timeoutMs: 30_000,
-    });
-    const [manifestText, listText = ''] = read.stdout.split(SEP);
-    const manifest = (0,_release_js__WEBPACK_IMPORTED_MODULE_1__/* .parseManifest */ .Ng)(manifestText ?? '');
+    const read = await remote.exec((0,_commands_release_store_js__WEBPACK_IMPORTED_MODULE_1__/* .activationReadCommand */ .qv)(remoteDir, id), { timeoutMs: _timeouts_js__WEBPACK_IMPORTED_MODULE_3__/* .QUICK_COMMAND_MS */ .dH });
+    const [manifestText, listText = ''] = read.stdout.split(_commands_release_store_js__WEBPACK_IMPORTED_MODULE_1__/* .RECORD_SEP */ .hl);
+    const manifest = (0,_release_js__WEBPACK_IMPORTED_MODULE_2__/* .parseManifest */ .Ng)(manifestText ?? '');
     for (const f of manifest.files)
         checkReleasePath(f);
     const wanted = new Set(manifest.files);
@@ -58003,56 +58326,20 @@ async function activateRelease(remote, remoteDir, id) {
         } }).map((f) => `del ${f}`),
         ...manifest.files.map((f) => `list ${f}`),
     ];
-    const S = (0,_quote_js__WEBPACK_IMPORTED_MODULE_2__/* .shq */ .h)(p.release(id));
-    const A = (0,_quote_js__WEBPACK_IMPORTED_MODULE_2__/* .shq */ .h)(p.app);
-    const script = `set -e
-umask 022
-mkdir -p ${A}
-chmod 700 ${A}
-cd ${A}
-: > ${FILE_LIST}.new
-while IFS= read -r line; do
-  op=\${line%% *}; f=\${line#* }
-  case $op in
-  put)
-    case $f in */*) d=\${f%/*};; *) d=.;; esac
-    mkdir -p "$d"
-    if [ -d "$f" ]; then echo "handoff: app/$f is a directory on the host; a release file cannot replace it" >&2; exit 20; fi
-    t="$d/.handoff-new-$$"
-    rm -f "$t"
-    cp ${S}/"$f" "$t"
-    mv -f "$t" "$f"
-    ;;
-  del)
-    if [ -f "$f" ] && [ ! -L "$f" ]; then rm -f "$f"; fi
-    ;;
-  list)
-    printf '%s\\n' "$f" >> ${FILE_LIST}.new
-    ;;
-  esac
-done
-mv -f ${FILE_LIST}.new ${FILE_LIST}`;
-    await remote.exec(script, { stdin: `${ops.join('\n')}\n`, timeoutMs: TIMEOUT });
+    await remote.exec((0,_commands_release_store_js__WEBPACK_IMPORTED_MODULE_1__/* .activateCommand */ .XN)(remoteDir, id), { stdin: `${ops.join('\n')}\n`, timeoutMs: _timeouts_js__WEBPACK_IMPORTED_MODULE_3__/* .RELEASE_COMMAND_MS */ .bx });
 }
 /** Every readable manifest under releases/, oldest first, in one round trip. */
 async function listReleases(remote, remoteDir, warn) {
-    const p = paths(remoteDir);
-    const script = `cd ${(0,_quote_js__WEBPACK_IMPORTED_MODULE_2__/* .shq */ .h)(p.releases)} 2>/dev/null || exit 0
-for d in */; do
-  [ -f "\${d}release.json" ] || continue
-  printf '${SEP}%s\\n' "\${d%/}"
-  cat "\${d}release.json"
-done`;
-    const r = await remote.exec(script, { timeoutMs: 30_000 });
+    const r = await remote.exec((0,_commands_release_store_js__WEBPACK_IMPORTED_MODULE_1__/* .listReleasesCommand */ .mE)(remoteDir), { timeoutMs: _timeouts_js__WEBPACK_IMPORTED_MODULE_3__/* .QUICK_COMMAND_MS */ .dH });
     return parseReleaseListing(r.stdout, warn);
 }
 function parseReleaseListing(stdout, warn) {
     const out = [];
-    for (const chunk of stdout.split(SEP).slice(1)) {
+    for (const chunk of stdout.split(_commands_release_store_js__WEBPACK_IMPORTED_MODULE_1__/* .RECORD_SEP */ .hl).slice(1)) {
         const nl = chunk.indexOf('\n');
         const dir = chunk.slice(0, nl);
         try {
-            const m = (0,_release_js__WEBPACK_IMPORTED_MODULE_1__/* .parseManifest */ .Ng)(chunk.slice(nl + 1));
+            const m = (0,_release_js__WEBPACK_IMPORTED_MODULE_2__/* .parseManifest */ .Ng)(chunk.slice(nl + 1));
             if (m.id !== dir)
                 throw new Error(`its id is ${m.id}`);
             out.push(m);
@@ -58065,9 +58352,8 @@ function parseReleaseListing(stdout, warn) {
 }
 /** The id in `current`, or undefined before the first successful deploy. */
 async function readCurrent(remote, remoteDir) {
-    const r = await remote.exec(`cat ${(0,_quote_js__WEBPACK_IMPORTED_MODULE_2__/* .shq */ .h)(paths(remoteDir).current)} 2>/dev/null || true`, { timeoutMs: 30_000 });
-    const id = r.stdout.trim();
-    return (0,_release_js__WEBPACK_IMPORTED_MODULE_1__/* .isReleaseId */ .F3)(id) ? id : undefined;
+    const id = ((await remote.readFile((0,_commands_release_store_js__WEBPACK_IMPORTED_MODULE_1__/* .releasePaths */ .ul)(remoteDir).current)) ?? '').trim();
+    return (0,_release_js__WEBPACK_IMPORTED_MODULE_2__/* .isReleaseId */ .F3)(id) ? id : undefined;
 }
 async function setCurrent(remote, remoteDir, id) {
     checkId(id);
@@ -58075,15 +58361,18 @@ async function setCurrent(remote, remoteDir, id) {
 }
 async function readManifest(remote, remoteDir, id) {
     checkId(id);
-    const r = await remote.exec(`cat ${shq(posix.join(paths(remoteDir).release(id), 'release.json'))}`, { timeoutMs: 30_000 });
-    return parseManifest(r.stdout);
+    const path = paths(remoteDir).manifest(id);
+    const text = await remote.readFile(path);
+    if (text === undefined)
+        throw new Error(`release ${id}: no readable ${path} on the host`);
+    return parseManifest(text);
 }
 /** Merge `patch` into releases/<id>/release.json (atomic rewrite, 0600). The id cannot change. */
 async function updateManifest(remote, remoteDir, id, patch) {
     const old = await readManifest(remote, remoteDir, id);
     const next = { ...old, ...patch, id: old.id };
     parseManifest(JSON.stringify(next)); // refuse to write a manifest we could not read back
-    await remote.writeFile(posix.join(paths(remoteDir).release(id), 'release.json'), `${JSON.stringify(next, null, 2)}\n`, 0o600);
+    await remote.writeFile(paths(remoteDir).manifest(id), `${JSON.stringify(next, null, 2)}\n`, 0o600);
     return next;
 }
 /** Image IDs referenced by other projects' releases next to this one (the default layout's siblings). */
@@ -58092,18 +58381,13 @@ async function siblingImageIds(remote, remoteDir) {
     const self = posix.basename(remoteDir);
     if (parent === remoteDir)
         return new Set();
-    const script = `cd ${shq(parent)} 2>/dev/null || exit 0
-for f in */releases/*/release.json; do
-  case $f in ${shq(self)}/*) continue;; esac
-  [ -f "$f" ] && cat "$f"
-done; true`;
-    const r = await remote.exec(script, { timeoutMs: 30_000, check: false });
+    const r = await remote.exec(siblingManifestsCommand(parent, self), { timeoutMs: QUICK_COMMAND_MS, check: false });
     return new Set([...r.stdout.matchAll(/"imageId"\s*:\s*"(sha256:[0-9a-f]{64})"/g)].map((m) => m[1]));
 }
 /** Rewrite a release's manifest as `abandoned` (0600, atomic). */
 async function writeAbandoned(remote, remoteDir, m, reason) {
     const next = { ...m, result: 'abandoned', reason };
-    await remote.writeFile(node_path__WEBPACK_IMPORTED_MODULE_0__.posix.join(paths(remoteDir).release(m.id), 'release.json'), `${JSON.stringify(next, null, 2)}\n`, 0o600);
+    await remote.writeFile((0,_commands_release_store_js__WEBPACK_IMPORTED_MODULE_1__/* .releasePaths */ .ul)(remoteDir).manifest(m.id), `${JSON.stringify(next, null, 2)}\n`, 0o600);
     return next;
 }
 /**
@@ -58133,10 +58417,10 @@ async function markAbandoned(remote, remoteDir, releases, project) {
  */
 async function abandonIfPending(remote, remoteDir, id, reason) {
     checkId(id);
-    const r = await remote.exec(`cat ${(0,_quote_js__WEBPACK_IMPORTED_MODULE_2__/* .shq */ .h)(node_path__WEBPACK_IMPORTED_MODULE_0__.posix.join(paths(remoteDir).release(id), 'release.json'))} 2>/dev/null`, { timeoutMs: 30_000, check: false });
-    if (r.code !== 0)
+    const text = await remote.readFile((0,_commands_release_store_js__WEBPACK_IMPORTED_MODULE_1__/* .releasePaths */ .ul)(remoteDir).manifest(id));
+    if (text === undefined)
         return false;
-    const m = (0,_release_js__WEBPACK_IMPORTED_MODULE_1__/* .parseManifest */ .Ng)(r.stdout);
+    const m = (0,_release_js__WEBPACK_IMPORTED_MODULE_2__/* .parseManifest */ .Ng)(text);
     if (m.result !== 'pending')
         return false;
     // The first lines say what stopped it; a whole stderr belongs in the job log, not in every release list.
@@ -58167,19 +58451,13 @@ async function pruneReleases(remote, remoteDir, project, keep, currentId, warn, 
     const releases = await listReleases(remote, remoteDir, warn);
     const current = currentId ?? (await readCurrent(remote, remoteDir));
     const plan = retention(releases, keep, current, project, keepFailed);
-    const p = paths(remoteDir);
     const removed = plan.prune.filter(isReleaseId);
-    await remote.exec(`cd ${shq(p.releases)} 2>/dev/null || exit 0
-${removed.length ? `rm -rf -- ${shqAll(removed)}` : ':'}
-for d in .*.tmp; do if [ -d "$d" ]; then rm -rf -- "$d"; fi; done`, { timeoutMs: TIMEOUT });
+    await remote.exec(removeReleasesCommand(remoteDir, removed), { timeoutMs: RELEASE_COMMAND_MS });
     const siblings = plan.images.length ? await siblingImageIds(remote, remoteDir) : new Set();
     const candidates = plan.images.filter((i) => IMAGE_ID.test(i) && !siblings.has(i));
     const imagesRemoved = [];
     if (candidates.length) {
-        const r = await remote.exec(`for i in ${shqAll(candidates)}; do if docker image rm "$i" >/dev/null 2>&1; then echo "$i"; fi; done; true`, {
-            timeoutMs: TIMEOUT,
-            check: false,
-        });
+        const r = await remote.exec(removeImagesCommand(candidates), { timeoutMs: RELEASE_COMMAND_MS, check: false });
         for (const line of r.stdout.split('\n'))
             if (candidates.includes(line.trim()))
                 imagesRemoved.push(line.trim());
@@ -58529,6 +58807,51 @@ function runContext(env) {
         workspace: env.GITHUB_WORKSPACE ?? process.cwd(),
     };
 }
+
+
+/***/ }),
+
+/***/ 9834:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   y: () => (/* binding */ sleep)
+/* harmony export */ });
+/**
+ * The one sleep. Code that waits in a loop takes a `sleep` option defaulting to this one, so tests
+ * can pass a virtual clock's instead.
+ */
+function sleep(ms) {
+    return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+
+/***/ }),
+
+/***/ 2779:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   Cb: () => (/* binding */ LONG_COMMAND_MS),
+/* harmony export */   TR: () => (/* binding */ INSTANT_COMMAND_MS),
+/* harmony export */   _u: () => (/* binding */ DOCKER_COMMAND_MS),
+/* harmony export */   bx: () => (/* binding */ RELEASE_COMMAND_MS),
+/* harmony export */   dH: () => (/* binding */ QUICK_COMMAND_MS)
+/* harmony export */ });
+/**
+ * Wall-clock limits for remote commands (ExecOptions.timeoutMs), by kind of command. A command
+ * past its limit is killed and its step fails; these are generous, for a slow host, not a budget.
+ */
+/** A one-line command that answers at once: the host's clock; the least a lock heartbeat's command gets. */
+const INSTANT_COMMAND_MS = 10_000;
+/** A few small files or one signal: read a file, mkdir, the lock, the audit log, `docker logs`, `docker kill`. */
+const QUICK_COMMAND_MS = 30_000;
+/** Asking Docker about containers or images (ps, inspect, tag), the host facts, `haproxy -c` in a throwaway container (may pull its image). */
+const DOCKER_COMMAND_MS = 60_000;
+/** Moving or removing a release's files (upload, copy, activate, prune, image rm), Compose loading and hashing a project. */
+const RELEASE_COMMAND_MS = 120_000;
+/** `compose up` creating containers (the `up_timeout` default), and any command run without a limit of its own. */
+const LONG_COMMAND_MS = 600_000;
 
 
 /***/ }),
