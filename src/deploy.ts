@@ -27,6 +27,7 @@ import { QUICK_COMMAND_MS } from './timeouts.js';
 import { connect, ReconnectingRemote } from './ssh/index.js';
 import { Timeline } from './timeline.js';
 import { hookService, runHook } from './hooks.js';
+import { dockerConfigDir, logoutCommand, registryLogin } from './registry.js';
 import { collectFiles, type ReleaseFile } from './workspace.js';
 import { findProxyService, findServerStateFile, locateRuntimeApi, routedServices } from './haproxy/config.js';
 import { HaproxyGate } from './haproxy/drain.js';
@@ -344,7 +345,18 @@ export async function deploy(inputs: Inputs, run: RunContext, report: DeployRepo
       if (!(await lockHeldBy(fresh, remoteDir, token))) throw new Error('the deploy lock was taken over while the connection to the host was down: stopping here');
     });
     const heartbeat = startHeartbeat(remote, lockHandle!, { log });
+    let registryDir: string | undefined;
     try {
+      if (inputs.registry) {
+        const registry = inputs.registry;
+        registryDir = dockerConfigDir(remoteDir, run.runId);
+        core.saveState('registry', registryDir);
+        s.remote = await phase('Registry login', async () => {
+          const r = await registryLogin(remote, registryDir!, registry);
+          log.info(`logged in to ${registry.server} as ${registry.username} (for this deploy only)`);
+          return r;
+        });
+      }
       await deployLocked(s, files, routed);
     } catch (e) {
       // Stopped before its Record phase: say so in the release itself, while the lock is still ours
@@ -355,6 +367,11 @@ export async function deploy(inputs: Inputs, run: RunContext, report: DeployRepo
       throw e;
     } finally {
       for (const cleanup of s.cleanups) await cleanup().catch(() => {});
+      if (registryDir && !s.interrupted) {
+        // The post step still needs the login to restore the stack; it removes the directory after.
+        await remote.exec(logoutCommand(registryDir), { check: false }).catch((e: unknown) => log.warning(`could not remove the registry login: ${String(e)}`));
+        core.saveState('registry', '');
+      }
       await heartbeat.stop();
       if (s.interrupted) {
         // The lock stays held (and its heartbeat stops): the post step restores on a fresh connection, then frees it.

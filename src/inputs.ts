@@ -68,6 +68,8 @@ export interface Inputs extends SshTarget {
   lockTtlMs: number;
 
   githubToken?: string;
+  /** A private registry the host logs in to for this deploy only (see registry.ts). */
+  registry?: { server: string; username: string; password: string };
   environment?: string;
   environmentUrl?: string;
 }
@@ -149,6 +151,19 @@ function required(get: InputGetter, name: string, hint: string): string {
   const v = get(name).trim();
   if (!v) throw new InputError(name, `is required: ${hint}`);
   return v;
+}
+
+/** registry, registry_username and registry_password: all three or none. */
+function registryInputs(get: InputGetter): Inputs['registry'] {
+  const server = optional(get, 'registry');
+  const username = optional(get, 'registry_username');
+  const password = get('registry_password');
+  if (!server && !username && !password) return undefined;
+  for (const [name, v] of [['registry', server], ['registry_username', username], ['registry_password', password]] as const) {
+    if (!v) throw new InputError(name, 'is required when any of registry, registry_username and registry_password is set');
+  }
+  if (!/^[A-Za-z0-9.-]+(:\d{1,5})?$/.test(server!)) throw new InputError('registry', 'must be a registry host name with an optional port (e.g. ghcr.io or registry.example.com:5000), no scheme or path');
+  return { server: server!, username: username!, password };
 }
 
 function optional(get: InputGetter, name: string): string | undefined {
@@ -329,6 +344,7 @@ export function readInputs(get: InputGetter, environment: NodeJS.ProcessEnv = {}
     lockTimeoutMs: duration(get, 'lock_timeout', '10m'),
     lockTtlMs: duration(get, 'lock_ttl', '1h', 60_000),
     githubToken: optional(get, 'github_token'),
+    registry: registryInputs(get),
     environment: environmentName,
     environmentUrl: optional(get, 'environment_url'),
   };
@@ -354,5 +370,6 @@ export function secretsOf(inputs: Inputs): string[] {
   // The runner masks values that come from secrets.* itself; this covers values built otherwise.
   for (const v of Object.values(inputs.secrets)) if (v.length >= 4) out.push(v); // shorter values would mask common words everywhere
   if (inputs.githubToken) out.push(inputs.githubToken);
+  if (inputs.registry) out.push(inputs.registry.password);
   return [...new Set(out)];
 }

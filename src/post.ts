@@ -12,6 +12,7 @@ import { readInputs, secretsOf } from './inputs.js';
 import { coreLog, phase } from './log.js';
 import { releaseLock, startHeartbeat, type LockHandle } from './lock.js';
 import { recoverInterrupted } from './recover.js';
+import { DockerConfigRemote, logoutCommand } from './registry.js';
 
 async function post(): Promise<void> {
   const state = core.getState('lock');
@@ -23,7 +24,10 @@ async function post(): Promise<void> {
   const inputs = readInputs((name) => core.getInput(name), process.env);
   for (const s of secretsOf(inputs)) core.setSecret(s);
   // The link that failed the main step may still be down: retry the first connection too.
-  const remote = await connectHost(inputs, coreLog, { retryFirst: true });
+  const connected = await connectHost(inputs, coreLog, { retryFirst: true });
+  // The main step's registry login, if it left one: used to restore, then removed.
+  const registryDir = core.getState('registry');
+  const remote = registryDir ? new DockerConfigRemote(connected, registryDir) : connected;
   try {
     if (interrupted) {
       const heartbeat = startHeartbeat(remote, handle, { log: coreLog });
@@ -41,6 +45,7 @@ async function post(): Promise<void> {
     const outcome = await releaseLock(remote, remoteDir, runId, token);
     if (outcome === 'released') core.info('released the deploy lock left by the main step');
   } finally {
+    if (registryDir) await connected.exec(logoutCommand(registryDir), { check: false }).catch(() => {});
     await remote.close();
   }
 }

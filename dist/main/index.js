@@ -52776,7 +52776,7 @@ g.require ??= (0,external_node_module_namespaceObject.createRequire)(import.meta
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9704);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4988);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8591);
 
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e)();
@@ -52786,7 +52786,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 4988:
+/***/ 8591:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -56700,6 +56700,21 @@ function required(get, name, hint) {
         throw new InputError(name, `is required: ${hint}`);
     return v;
 }
+/** registry, registry_username and registry_password: all three or none. */
+function registryInputs(get) {
+    const server = optional(get, 'registry');
+    const username = optional(get, 'registry_username');
+    const password = get('registry_password');
+    if (!server && !username && !password)
+        return undefined;
+    for (const [name, v] of [['registry', server], ['registry_username', username], ['registry_password', password]]) {
+        if (!v)
+            throw new InputError(name, 'is required when any of registry, registry_username and registry_password is set');
+    }
+    if (!/^[A-Za-z0-9.-]+(:\d{1,5})?$/.test(server))
+        throw new InputError('registry', 'must be a registry host name with an optional port (e.g. ghcr.io or registry.example.com:5000), no scheme or path');
+    return { server: server, username: username, password };
+}
 function optional(get, name) {
     const v = get(name).trim();
     return v === '' ? undefined : v;
@@ -56877,6 +56892,7 @@ function readInputs(get, environment = {}) {
         lockTimeoutMs: duration(get, 'lock_timeout', '10m'),
         lockTtlMs: duration(get, 'lock_ttl', '1h', 60_000),
         githubToken: optional(get, 'github_token'),
+        registry: registryInputs(get),
         environment: environmentName,
         environmentUrl: optional(get, 'environment_url'),
     };
@@ -56908,6 +56924,8 @@ function secretsOf(inputs) {
             out.push(v); // shorter values would mask common words everywhere
     if (inputs.githubToken)
         out.push(inputs.githubToken);
+    if (inputs.registry)
+        out.push(inputs.registry.password);
     return [...new Set(out)];
 }
 
@@ -59071,6 +59089,72 @@ async function runHook(kind, command, h) {
     }
     h.timeline.add('hook', { service: h.service, detail: `${kind} ok (${seconds()} s)` });
     h.log.info(`${kind}: done in ${seconds()} s`);
+}
+
+;// CONCATENATED MODULE: ./src/registry.ts
+/**
+ * A private registry for one deploy: the host logs in with the password on standard input, into a
+ * Docker config directory that belongs to this deploy (0700, under the project's remote dir; the
+ * user's ~/.docker is never touched), every docker and compose command of the deploy runs with
+ * DOCKER_CONFIG pointing there, and the directory is removed when the deploy ends (the post step
+ * removes it too if the main step could not).
+ */
+
+
+
+/** The per-deploy Docker config directory (the run id keeps two jobs apart). */
+function dockerConfigDir(remoteDir, runId) {
+    return external_node_path_.posix.join(remoteDir, `.docker-${runId.replace(/[^A-Za-z0-9_.-]/g, '_')}`);
+}
+/** `docker login` into `dir`, the password read from standard input. */
+function loginCommand(dir, server, username) {
+    return `umask 077 && mkdir -p ${shq(dir)} && chmod 700 ${shq(dir)} && docker --config ${shq(dir)} login ${shq(server)} --username ${shq(username)} --password-stdin`;
+}
+function logoutCommand(dir) {
+    return `rm -rf ${shq(dir)}`;
+}
+/** Every command runs with DOCKER_CONFIG=dir, so pulls by Compose (both flavors) and docker use the login. */
+class DockerConfigRemote {
+    inner;
+    dir;
+    constructor(inner, dir) {
+        this.inner = inner;
+        this.dir = dir;
+    }
+    exec(command, options) {
+        return this.inner.exec(`DOCKER_CONFIG=${shq(this.dir)}; export DOCKER_CONFIG\n${command}`, options);
+    }
+    readFile(path) {
+        return this.inner.readFile(path);
+    }
+    writeFile(path, data, mode) {
+        return this.inner.writeFile(path, data, mode);
+    }
+    openUnixSocket(path) {
+        return this.inner.openUnixSocket(path);
+    }
+    openTcp(host, port) {
+        return this.inner.openTcp(host, port);
+    }
+    close() {
+        return this.inner.close();
+    }
+}
+class RegistryLoginError extends Error {
+    constructor(server, detail) {
+        super(`registry login to ${server} failed (inputs registry, registry_username, registry_password): ${detail}. Nothing on the host was changed.`);
+        this.name = 'RegistryLoginError';
+    }
+}
+/** Log in; on failure the directory is removed and the error names the registry (never the password). */
+async function registryLogin(remote, dir, registry) {
+    const r = await remote.exec(loginCommand(dir, registry.server, registry.username), { stdin: `${registry.password}\n`, check: false, timeoutMs: QUICK_COMMAND_MS * 2 });
+    if (r.code !== 0) {
+        await remote.exec(logoutCommand(dir), { check: false, timeoutMs: QUICK_COMMAND_MS });
+        const detail = (r.stderr || r.stdout).trim().split('\n').slice(-2).join(' ').split(registry.password).join('***') || `exit ${r.code}`;
+        throw new RegistryLoginError(registry.server, detail);
+    }
+    return new DockerConfigRemote(remote, dir);
 }
 
 ;// CONCATENATED MODULE: external "node:fs/promises"
@@ -62057,6 +62141,7 @@ function inWorker(options) {
 
 
 
+
 /** Where a release's Compose files and env file sit on the host, and where Compose resolves paths. */
 function stackOf(remoteDir, composeFiles, base, project) {
     const root = base === 'app' ? external_node_path_.posix.join(remoteDir, 'app') : external_node_path_.posix.join(remoteDir, 'releases', base.release);
@@ -62312,7 +62397,18 @@ async function deploy(inputs, run, report, log = coreLog) {
                 throw new Error('the deploy lock was taken over while the connection to the host was down: stopping here');
         });
         const heartbeat = startHeartbeat(remote, lockHandle, { log });
+        let registryDir;
         try {
+            if (inputs.registry) {
+                const registry = inputs.registry;
+                registryDir = dockerConfigDir(remoteDir, run.runId);
+                saveState('registry', registryDir);
+                s.remote = await phase('Registry login', async () => {
+                    const r = await registryLogin(remote, registryDir, registry);
+                    log.info(`logged in to ${registry.server} as ${registry.username} (for this deploy only)`);
+                    return r;
+                });
+            }
             await deployLocked(s, files, routed);
         }
         catch (e) {
@@ -62326,6 +62422,11 @@ async function deploy(inputs, run, report, log = coreLog) {
         finally {
             for (const cleanup of s.cleanups)
                 await cleanup().catch(() => { });
+            if (registryDir && !s.interrupted) {
+                // The post step still needs the login to restore the stack; it removes the directory after.
+                await remote.exec(logoutCommand(registryDir), { check: false }).catch((e) => log.warning(`could not remove the registry login: ${String(e)}`));
+                saveState('registry', '');
+            }
             await heartbeat.stop();
             if (s.interrupted) {
                 // The lock stays held (and its heartbeat stops): the post step restores on a fresh connection, then frees it.

@@ -54887,6 +54887,8 @@ function isRetryableConnectError(err) {
 
 
 
+// EXTERNAL MODULE: ./src/registry.ts
+var registry = __nccwpck_require__(2976);
 ;// CONCATENATED MODULE: external "node:fs/promises"
 const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
 ;// CONCATENATED MODULE: ./src/workspace.ts
@@ -55645,6 +55647,7 @@ function inWorker(options) {
 
 
 
+
 /** Where a release's Compose files and env file sit on the host, and where Compose resolves paths. */
 function stackOf(remoteDir, composeFiles, base, project) {
     const root = base === 'app' ? external_node_path_.posix.join(remoteDir, 'app') : external_node_path_.posix.join(remoteDir, 'releases', base.release);
@@ -55900,7 +55903,18 @@ async function deploy(inputs, run, report, log = coreLog) {
                 throw new Error('the deploy lock was taken over while the connection to the host was down: stopping here');
         });
         const heartbeat = startHeartbeat(remote, lockHandle, { log });
+        let registryDir;
         try {
+            if (inputs.registry) {
+                const registry = inputs.registry;
+                registryDir = dockerConfigDir(remoteDir, run.runId);
+                core.saveState('registry', registryDir);
+                s.remote = await phase('Registry login', async () => {
+                    const r = await registryLogin(remote, registryDir, registry);
+                    log.info(`logged in to ${registry.server} as ${registry.username} (for this deploy only)`);
+                    return r;
+                });
+            }
             await deployLocked(s, files, routed);
         }
         catch (e) {
@@ -55914,6 +55928,11 @@ async function deploy(inputs, run, report, log = coreLog) {
         finally {
             for (const cleanup of s.cleanups)
                 await cleanup().catch(() => { });
+            if (registryDir && !s.interrupted) {
+                // The post step still needs the login to restore the stack; it removes the directory after.
+                await remote.exec(logoutCommand(registryDir), { check: false }).catch((e) => log.warning(`could not remove the registry login: ${String(e)}`));
+                core.saveState('registry', '');
+            }
             await heartbeat.stop();
             if (s.interrupted) {
                 // The lock stays held (and its heartbeat stops): the post step restores on a fresh connection, then frees it.
@@ -57137,6 +57156,21 @@ function required(get, name, hint) {
         throw new InputError(name, `is required: ${hint}`);
     return v;
 }
+/** registry, registry_username and registry_password: all three or none. */
+function registryInputs(get) {
+    const server = optional(get, 'registry');
+    const username = optional(get, 'registry_username');
+    const password = get('registry_password');
+    if (!server && !username && !password)
+        return undefined;
+    for (const [name, v] of [['registry', server], ['registry_username', username], ['registry_password', password]]) {
+        if (!v)
+            throw new InputError(name, 'is required when any of registry, registry_username and registry_password is set');
+    }
+    if (!/^[A-Za-z0-9.-]+(:\d{1,5})?$/.test(server))
+        throw new InputError('registry', 'must be a registry host name with an optional port (e.g. ghcr.io or registry.example.com:5000), no scheme or path');
+    return { server: server, username: username, password };
+}
 function optional(get, name) {
     const v = get(name).trim();
     return v === '' ? undefined : v;
@@ -57314,6 +57348,7 @@ function readInputs(get, environment = {}) {
         lockTimeoutMs: duration(get, 'lock_timeout', '10m'),
         lockTtlMs: duration(get, 'lock_ttl', '1h', 60_000),
         githubToken: optional(get, 'github_token'),
+        registry: registryInputs(get),
         environment: environmentName,
         environmentUrl: optional(get, 'environment_url'),
     };
@@ -57345,6 +57380,8 @@ function secretsOf(inputs) {
             out.push(v); // shorter values would mask common words everywhere
     if (inputs.githubToken)
         out.push(inputs.githubToken);
+    if (inputs.registry)
+        out.push(inputs.registry.password);
     return [...new Set(out)];
 }
 
@@ -57832,17 +57869,19 @@ __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __we
 /* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9704);
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8261);
 /* harmony import */ var _deploy_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(9562);
-/* harmony import */ var _run_context_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(3564);
+/* harmony import */ var _run_context_js__WEBPACK_IMPORTED_MODULE_8__ = __nccwpck_require__(3564);
 /* harmony import */ var _inputs_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(8422);
 /* harmony import */ var _log_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(5625);
 /* harmony import */ var _lock_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(1897);
 /* harmony import */ var _recover_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(4011);
+/* harmony import */ var _registry_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(2976);
 /**
  * The post step (runs on success, failure and cancellation). When the main step ended while it
  * still held the project's deploy lock, finish its job on a fresh connection: if the live stack was
  * left midway (state `deploy`), restore the release that served before (recover.ts), then release
  * the lock. The connection reconnects by itself, and every step is safe to repeat.
  */
+
 
 
 
@@ -57863,12 +57902,15 @@ async function post() {
     for (const s of (0,_inputs_js__WEBPACK_IMPORTED_MODULE_3__/* .secretsOf */ .Fj)(inputs))
         _actions_core__WEBPACK_IMPORTED_MODULE_1__/* .setSecret */ .Pq(s);
     // The link that failed the main step may still be down: retry the first connection too.
-    const remote = await (0,_deploy_js__WEBPACK_IMPORTED_MODULE_2__/* .connectHost */ .Zj)(inputs, _log_js__WEBPACK_IMPORTED_MODULE_4__/* .coreLog */ .u, { retryFirst: true });
+    const connected = await (0,_deploy_js__WEBPACK_IMPORTED_MODULE_2__/* .connectHost */ .Zj)(inputs, _log_js__WEBPACK_IMPORTED_MODULE_4__/* .coreLog */ .u, { retryFirst: true });
+    // The main step's registry login, if it left one: used to restore, then removed.
+    const registryDir = _actions_core__WEBPACK_IMPORTED_MODULE_1__/* .getState */ .Gu('registry');
+    const remote = registryDir ? new _registry_js__WEBPACK_IMPORTED_MODULE_7__/* .DockerConfigRemote */ .Xr(connected, registryDir) : connected;
     try {
         if (interrupted) {
             const heartbeat = (0,_lock_js__WEBPACK_IMPORTED_MODULE_5__/* .startHeartbeat */ .tI)(remote, handle, { log: _log_js__WEBPACK_IMPORTED_MODULE_4__/* .coreLog */ .u });
             try {
-                const result = await (0,_log_js__WEBPACK_IMPORTED_MODULE_4__/* .phase */ .O)(`Restore after the interrupted deploy of ${interrupted.releaseId}`, () => (0,_recover_js__WEBPACK_IMPORTED_MODULE_6__/* .recoverInterrupted */ .j)(remote, inputs, (0,_run_context_js__WEBPACK_IMPORTED_MODULE_7__/* .runContext */ .p)(process.env), { remoteDir, token }, interrupted, _log_js__WEBPACK_IMPORTED_MODULE_4__/* .coreLog */ .u));
+                const result = await (0,_log_js__WEBPACK_IMPORTED_MODULE_4__/* .phase */ .O)(`Restore after the interrupted deploy of ${interrupted.releaseId}`, () => (0,_recover_js__WEBPACK_IMPORTED_MODULE_6__/* .recoverInterrupted */ .j)(remote, inputs, (0,_run_context_js__WEBPACK_IMPORTED_MODULE_8__/* .runContext */ .p)(process.env), { remoteDir, token }, interrupted, _log_js__WEBPACK_IMPORTED_MODULE_4__/* .coreLog */ .u));
                 if (result.outcome === 'restored' || result.outcome === 'nothing-to-restore')
                     _actions_core__WEBPACK_IMPORTED_MODULE_1__/* .info */ .pq(result.message);
                 else
@@ -57885,6 +57927,8 @@ async function post() {
             _actions_core__WEBPACK_IMPORTED_MODULE_1__/* .info */ .pq('released the deploy lock left by the main step');
     }
     finally {
+        if (registryDir)
+            await connected.exec((0,_registry_js__WEBPACK_IMPORTED_MODULE_7__/* .logoutCommand */ .Mt)(registryDir), { check: false }).catch(() => { });
         await remote.close();
     }
 }
@@ -58184,6 +58228,85 @@ async function recoverInterrupted(remote, inputs, run, lock, interrupted, log) {
     return ok
         ? { outcome: 'restored', message: `the interrupted deploy of ${interrupted.releaseId} was rolled back: release ${previous.id} serves again` }
         : { outcome: 'restore-failed', message: `the interrupted deploy of ${interrupted.releaseId} could not be rolled back cleanly: ${failure}` };
+}
+
+
+/***/ }),
+
+/***/ 2976:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   Mt: () => (/* binding */ logoutCommand),
+/* harmony export */   Xr: () => (/* binding */ DockerConfigRemote)
+/* harmony export */ });
+/* unused harmony exports dockerConfigDir, loginCommand, RegistryLoginError, registryLogin */
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6760);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var _quote_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4519);
+/**
+ * A private registry for one deploy: the host logs in with the password on standard input, into a
+ * Docker config directory that belongs to this deploy (0700, under the project's remote dir; the
+ * user's ~/.docker is never touched), every docker and compose command of the deploy runs with
+ * DOCKER_CONFIG pointing there, and the directory is removed when the deploy ends (the post step
+ * removes it too if the main step could not).
+ */
+
+
+
+/** The per-deploy Docker config directory (the run id keeps two jobs apart). */
+function dockerConfigDir(remoteDir, runId) {
+    return posix.join(remoteDir, `.docker-${runId.replace(/[^A-Za-z0-9_.-]/g, '_')}`);
+}
+/** `docker login` into `dir`, the password read from standard input. */
+function loginCommand(dir, server, username) {
+    return `umask 077 && mkdir -p ${shq(dir)} && chmod 700 ${shq(dir)} && docker --config ${shq(dir)} login ${shq(server)} --username ${shq(username)} --password-stdin`;
+}
+function logoutCommand(dir) {
+    return `rm -rf ${(0,_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .shq */ .h)(dir)}`;
+}
+/** Every command runs with DOCKER_CONFIG=dir, so pulls by Compose (both flavors) and docker use the login. */
+class DockerConfigRemote {
+    inner;
+    dir;
+    constructor(inner, dir) {
+        this.inner = inner;
+        this.dir = dir;
+    }
+    exec(command, options) {
+        return this.inner.exec(`DOCKER_CONFIG=${(0,_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .shq */ .h)(this.dir)}; export DOCKER_CONFIG\n${command}`, options);
+    }
+    readFile(path) {
+        return this.inner.readFile(path);
+    }
+    writeFile(path, data, mode) {
+        return this.inner.writeFile(path, data, mode);
+    }
+    openUnixSocket(path) {
+        return this.inner.openUnixSocket(path);
+    }
+    openTcp(host, port) {
+        return this.inner.openTcp(host, port);
+    }
+    close() {
+        return this.inner.close();
+    }
+}
+class RegistryLoginError extends Error {
+    constructor(server, detail) {
+        super(`registry login to ${server} failed (inputs registry, registry_username, registry_password): ${detail}. Nothing on the host was changed.`);
+        this.name = 'RegistryLoginError';
+    }
+}
+/** Log in; on failure the directory is removed and the error names the registry (never the password). */
+async function registryLogin(remote, dir, registry) {
+    const r = await remote.exec(loginCommand(dir, registry.server, registry.username), { stdin: `${registry.password}\n`, check: false, timeoutMs: QUICK_COMMAND_MS * 2 });
+    if (r.code !== 0) {
+        await remote.exec(logoutCommand(dir), { check: false, timeoutMs: QUICK_COMMAND_MS });
+        const detail = (r.stderr || r.stdout).trim().split('\n').slice(-2).join(' ').split(registry.password).join('***') || `exit ${r.code}`;
+        throw new RegistryLoginError(registry.server, detail);
+    }
+    return new DockerConfigRemote(remote, dir);
 }
 
 

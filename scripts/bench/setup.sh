@@ -46,7 +46,7 @@ flock -w 600 9 || bench_die "another setup.sh holds $BENCH_DIR/setup.lock"
 
 # ---- 1. packages ------------------------------------------------------------------------------
 PACKAGES=(docker-compose openssh-server openssh-client haproxy busybox-static iproute2 procps curl socat
-  ca-certificates util-linux)
+  ca-certificates util-linux docker-registry apache2-utils)
 # Debian's engine, unless one is already installed (e.g. docker-ce on a CI runner: docker.io and
 # containerd would conflict with containerd.io).
 if ! command -v dockerd >/dev/null; then PACKAGES+=(docker.io containerd runc iptables); fi
