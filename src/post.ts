@@ -6,7 +6,8 @@
  */
 import './esm-shims.js';
 import * as core from '@actions/core';
-import { connectHost, type InterruptedDeploy } from './deploy.js';
+import { connectHost } from './phases/connect.js';
+import type { InterruptedDeploy } from './phases/session.js';
 import { runContext } from './run-context.js';
 import { readInputs, secretsOf } from './inputs.js';
 import { coreLog, phase } from './log.js';

@@ -20,7 +20,12 @@ import { abandonIfPending, listReleases, readCurrent } from './release-store.js'
 import { newReport } from './report.js';
 import { Timeline } from './timeline.js';
 import type { Remote } from './remote.js';
-import { desiredState, proxyConfigPath, proxyGate, rollBackTo, routedFromCfg, type InterruptedDeploy, type RunContext, type Session } from './deploy.js';
+import { desiredState } from './phases/desired.js';
+import { proxyGate } from './phases/gate.js';
+import { routedFromCfg } from './phases/release.js';
+import { rollBackTo } from './phases/rollout.js';
+import type { InterruptedDeploy, RunContext, Session } from './phases/session.js';
+import { proxyConfigPath } from './phases/validate.js';
 import type { ComposeFlavor } from './compose-cli.js';
 
 export interface RecoveryResult {

@@ -1,5 +1,5 @@
 /** The workflow run a deploy belongs to, from the runner's GITHUB_* variables. */
-import type { RunContext } from './deploy.js';
+import type { RunContext } from './phases/session.js';
 
 export function runContext(env: NodeJS.ProcessEnv): RunContext {
   const server = env.GITHUB_SERVER_URL ?? 'https://github.com';

@@ -52776,7 +52776,7 @@ g.require ??= (0,external_node_module_namespaceObject.createRequire)(import.meta
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9704);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8591);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5550);
 
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e)();
@@ -52786,7 +52786,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 8591:
+/***/ 5550:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -55740,6 +55740,90 @@ function getIDToken(aud) {
  */
 
 //# sourceMappingURL=core.js.map
+;// CONCATENATED MODULE: ./src/commands/host.ts
+/** Facts about the host, read by src/host.ts in one round trip. */
+/**
+ * `docker=<server version or error>`, then `compose=v2 <version>` and/or `compose=v1 <version>` for
+ * each flavor that works, then `compose=none`. Markers keep the parse independent of whatever the
+ * login shell prints around the output; both flavors are looked up (v1 may be kept beside the v2 plugin).
+ */
+function hostFactsCommand() {
+    return [
+        'printf "docker=%s\\n" "$(docker version --format "{{.Server.Version}}" 2>&1 | tail -n 1)"',
+        'if v=$(docker compose version --short 2>/dev/null); then printf "compose=v2 %s\\n" "$v"; fi',
+        'if v=$(docker-compose version --short 2>/dev/null); then printf "compose=v1 %s\\n" "$v"; fi',
+        'echo "compose=none"',
+    ].join('\n');
+}
+
+;// CONCATENATED MODULE: ./src/timeouts.ts
+/**
+ * Wall-clock limits for remote commands (ExecOptions.timeoutMs), by kind of command. A command
+ * past its limit is killed and its step fails; these are generous, for a slow host, not a budget.
+ */
+/** A one-line command that answers at once: the host's clock; the least a lock heartbeat's command gets. */
+const INSTANT_COMMAND_MS = 10_000;
+/** A few small files or one signal: read a file, mkdir, the lock, the audit log, `docker logs`, `docker kill`. */
+const QUICK_COMMAND_MS = 30_000;
+/** Asking Docker about containers or images (ps, inspect, tag), the host facts, `haproxy -c` in a throwaway container (may pull its image). */
+const DOCKER_COMMAND_MS = 60_000;
+/** Moving or removing a release's files (upload, copy, activate, prune, image rm), Compose loading and hashing a project. */
+const RELEASE_COMMAND_MS = 120_000;
+/** `compose up` creating containers (the `up_timeout` default), and any command run without a limit of its own. */
+const LONG_COMMAND_MS = 600_000;
+
+;// CONCATENATED MODULE: ./src/host.ts
+
+
+function parseHostFacts(stdout, username, prefer = 'auto') {
+    const docker = /^docker=(.*)$/m.exec(stdout)?.[1]?.trim() ?? '';
+    const found = [...stdout.matchAll(/^compose=(v1|v2)\s*(\S*)/gm)].map((m) => ({ flavor: m[1], version: m[2] ?? '' }));
+    // v2 first when both are there: v1 is end-of-life.
+    const compose = prefer === 'auto' ? (found.find((f) => f.flavor === 'v2') ?? found[0]) : found.find((f) => f.flavor === prefer);
+    if (!/^\d+\.\d+/.test(docker)) {
+        if (/permission denied/i.test(docker)) {
+            throw new Error(`user '${username}' cannot reach the Docker engine (permission denied on docker.sock): add it to the docker group (sudo usermod -aG docker ${username}) and reconnect`);
+        }
+        throw new Error(`Docker is not usable on the host: ${docker || 'no docker command'}. Install the Docker engine and make sure it is running.`);
+    }
+    if (!compose && prefer !== 'auto') {
+        const other = found[0] ? ` (the host has Compose ${found[0].flavor} ${found[0].version}: set compose: ${found[0].flavor} or auto)` : '';
+        const cmd = prefer === 'v2' ? '`docker compose` (the Compose v2 plugin)' : '`docker-compose` (Compose v1)';
+        throw new Error(`input 'compose' asks for ${prefer}, but ${cmd} does not work on the host${other}`);
+    }
+    if (!compose) {
+        throw new Error('neither `docker compose` (v2) nor `docker-compose` (v1) works on the host: install the Compose plugin (docker-compose-plugin) or docker-compose');
+    }
+    return { dockerVersion: docker, compose: compose.flavor, composeVersion: compose.version.replace(/^v/, '') };
+}
+async function readHostFacts(remote, username, prefer = 'auto') {
+    const r = await remote.exec(hostFactsCommand(), { check: false, timeoutMs: DOCKER_COMMAND_MS });
+    return parseHostFacts(r.stdout, username, prefer);
+}
+
+;// CONCATENATED MODULE: ./src/log.ts
+/**
+ * The job log: phases folded into groups, annotations for failures. A thin edge over @actions/core
+ * so the pure modules can take a plain `Log` and tests can capture it.
+ */
+
+const coreLog = {
+    info: (m) => info(m),
+    warning: (m) => warning(m),
+    error: (m) => error(m),
+    debug: (m) => core_debug(m),
+};
+/** Run `fn` inside a folded log group named after the phase. */
+async function phase(name, fn) {
+    startGroup(name);
+    try {
+        return await fn();
+    }
+    finally {
+        endGroup();
+    }
+}
+
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(6760);
 var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
@@ -55760,6 +55844,166 @@ function shq(value) {
 /** Quote each word and join them into one command line. */
 function shqAll(words) {
     return words.map(shq).join(' ');
+}
+
+;// CONCATENATED MODULE: ./src/commands/release-store.ts
+/**
+ * The release store's commands (layout in docs/architecture.md; run by src/release-store.ts). Every
+ * path is absolute under the resolved remote dir and goes through shq(); per-file lists and archives
+ * travel on stdin, so a command's length does not grow with the release.
+ */
+
+
+/** Separates the records of a listing: never appears raw in JSON.stringify output. */
+const RECORD_SEP = '\x1e';
+/** app/.handoff-files: the files the last activation placed, so the next one can drop stale ones. */
+const FILE_LIST = '.handoff-files';
+/** Where things are under the remote dir. */
+const releasePaths = (remoteDir) => ({
+    releases: external_node_path_.posix.join(remoteDir, 'releases'),
+    release: (id) => external_node_path_.posix.join(remoteDir, 'releases', id),
+    manifest: (id) => external_node_path_.posix.join(remoteDir, 'releases', id, 'release.json'),
+    tmp: (id) => external_node_path_.posix.join(remoteDir, 'releases', `.${id}.tmp`),
+    app: external_node_path_.posix.join(remoteDir, 'app'),
+    current: external_node_path_.posix.join(remoteDir, 'current'),
+});
+/** Creates the remote dir (0700) under the deploy user's home when relative, and prints its symlink-free path. */
+function resolveRemoteDirCommand(input) {
+    return `cd && umask 077 && mkdir -p ${shq(input)} && cd ${shq(input)} && (chmod 700 . 2>/dev/null || true) && pwd -P`;
+}
+/** The same release already in place is this very command, repeated after a dropped connection. */
+function placeOnce(T, D, id) {
+    return `if [ -e ${D} ]; then if cmp -s ${T}/release.json ${D}/release.json; then rm -rf ${T}; exit 0; fi; rm -rf ${T}; echo ${shq(`release ${id} exists already on the host`)} >&2; exit 17; fi`;
+}
+/** Stdin: the release's tar archive. Extracted into releases/.<id>.tmp, then renamed to releases/<id>. */
+function uploadReleaseCommand(remoteDir, id) {
+    const p = releasePaths(remoteDir);
+    const T = shq(p.tmp(id));
+    const D = shq(p.release(id));
+    return [
+        'set -e',
+        'umask 022',
+        `mkdir -p ${shq(p.releases)}`,
+        `chmod 700 ${shq(p.releases)}`,
+        `rm -rf ${T}`,
+        `mkdir -m 700 ${T}`,
+        // -o: the deploy user owns what it extracts, whatever the archive says
+        `tar -x -o -f - -C ${T}`,
+        `chmod 700 ${T}`,
+        placeOnce(T, D, id),
+        `mv ${T} ${D}`,
+    ].join('\n');
+}
+/** Stdin: the new release.json. Copies releases/<fromId> to releases/<toId> with that manifest. */
+function copyReleaseCommand(remoteDir, fromId, toId) {
+    const p = releasePaths(remoteDir);
+    const F = shq(p.release(fromId));
+    const T = shq(p.tmp(toId));
+    const D = shq(p.release(toId));
+    return [
+        'set -e',
+        'umask 022',
+        `if [ ! -d ${F} ]; then echo ${shq(`release ${fromId} is not on the host`)} >&2; exit 2; fi`,
+        `rm -rf ${T}`,
+        `cp -Rp ${F} ${T}`,
+        `chmod 700 ${T}`,
+        `rm -f ${T}/release.json`,
+        `(umask 077; cat > ${T}/release.json)`,
+        placeOnce(T, D, toId),
+        `mv ${T} ${D}`,
+    ].join('\n');
+}
+/** Release <id>'s manifest, RECORD_SEP, then app/.handoff-files (empty when missing): one round trip. */
+function activationReadCommand(remoteDir, id) {
+    const p = releasePaths(remoteDir);
+    return `cat ${shq(p.manifest(id))}; printf '${RECORD_SEP}'; cat ${shq(external_node_path_.posix.join(p.app, FILE_LIST))} 2>/dev/null || true`;
+}
+/**
+ * Stdin: one operation per line, `put <file>`, `del <file>` or `list <file>` (activateRelease builds
+ * them). Each put copies the file from releases/<id>/ to a temp name in its directory under app/ and
+ * renames it over the old one; del removes a regular file; list records the file in .handoff-files.
+ */
+function activateCommand(remoteDir, id) {
+    const p = releasePaths(remoteDir);
+    const S = shq(p.release(id));
+    const A = shq(p.app);
+    return `set -e
+umask 022
+mkdir -p ${A}
+chmod 700 ${A}
+cd ${A}
+: > ${FILE_LIST}.new
+while IFS= read -r line; do
+  op=\${line%% *}; f=\${line#* }
+  case $op in
+  put)
+    case $f in */*) d=\${f%/*};; *) d=.;; esac
+    mkdir -p "$d"
+    if [ -d "$f" ]; then echo "handoff: app/$f is a directory on the host; a release file cannot replace it" >&2; exit 20; fi
+    t="$d/.handoff-new-$$"
+    rm -f "$t"
+    cp ${S}/"$f" "$t"
+    mv -f "$t" "$f"
+    ;;
+  del)
+    if [ -f "$f" ] && [ ! -L "$f" ]; then rm -f "$f"; fi
+    ;;
+  list)
+    printf '%s\\n' "$f" >> ${FILE_LIST}.new
+    ;;
+  esac
+done
+mv -f ${FILE_LIST}.new ${FILE_LIST}`;
+}
+/** Per release dir with a release.json: RECORD_SEP, the dir name, a newline, the manifest. */
+function listReleasesCommand(remoteDir) {
+    return `cd ${shq(releasePaths(remoteDir).releases)} 2>/dev/null || exit 0
+for d in */; do
+  [ -f "\${d}release.json" ] || continue
+  printf '${RECORD_SEP}%s\\n' "\${d%/}"
+  cat "\${d}release.json"
+done`;
+}
+/** The manifests of the other projects next to this one (the default layout's siblings), concatenated. */
+function siblingManifestsCommand(parent, self) {
+    return `cd ${shq(parent)} 2>/dev/null || exit 0
+for f in */releases/*/release.json; do
+  case $f in ${shq(self)}/*) continue;; esac
+  [ -f "$f" ] && cat "$f"
+done; true`;
+}
+/** Removes these release dirs (ids checked by the caller) and any leftover .<id>.tmp dirs. */
+function removeReleasesCommand(remoteDir, ids) {
+    return `cd ${shq(releasePaths(remoteDir).releases)} 2>/dev/null || exit 0
+${ids.length ? `rm -rf -- ${shqAll([...ids])}` : ':'}
+for d in .*.tmp; do if [ -d "$d" ]; then rm -rf -- "$d"; fi; done`;
+}
+/** Remove one release dir (a dry run's, which nothing references). */
+function removeReleaseCommand(remoteDir, id) {
+    return `rm -rf ${shq(releasePaths(remoteDir).release(id))}`;
+}
+
+;// CONCATENATED MODULE: ./src/timeline.ts
+class Timeline {
+    now;
+    events = [];
+    constructor(now = Date.now) {
+        this.now = now;
+    }
+    add(action, fields = {}) {
+        const event = { at: this.now(), action, ...fields };
+        this.events.push(event);
+        return event;
+    }
+    /** The event closest in time to `at`, for naming what happened around a lost request. */
+    nearest(at) {
+        let best;
+        for (const e of this.events) {
+            if (!best || Math.abs(e.at - at) < Math.abs(best.at - at))
+                best = e;
+        }
+        return best;
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/compose-cli.ts
@@ -55821,187 +56065,58 @@ function pullCommand(flavor, p, services = []) {
 const detectV2Command = 'docker compose version --short';
 const detectV1Command = 'docker-compose version --short';
 
-// EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
-var dist = __nccwpck_require__(8815);
-;// CONCATENATED MODULE: ./src/commands/files.ts
+;// CONCATENATED MODULE: ./src/hooks.ts
 /**
- * Reading a file on the host. The command prints the file, or exits with NO_FILE when there is no
- * readable regular file at the path (missing, a directory, unreadable), so the caller can tell
- * "absent" from a failed read without parsing stderr.
+ * pre_deploy / post_deploy: a command run once in a one-off container of one service (`compose run
+ * --rm --no-deps -T SERVICE sh -c CMD`), so it has the service's image, env and networks (a
+ * migration reaches the database by its service name). pre_deploy runs from the new release before
+ * any replica changes; post_deploy from app/ after a successful rollout.
  */
 
-/** The exit status of readFileCommand when there is nothing to read. */
-const NO_FILE = 3;
-function readFileCommand(path) {
-    const p = shq(path);
-    return `if [ -f ${p} ] && [ -r ${p} ]; then cat -- ${p}; else exit ${NO_FILE}; fi`;
+/** The command that runs a hook in a one-off container (removed afterwards). */
+function hookCommand(flavor, stack, service, command) {
+    return composeCommand(flavor, stack, ['run', '--rm', '--no-deps', '-T', service, 'sh', '-c', command]);
 }
 /**
- * Stdin: the file's bytes, written to `tmp` (a name in the same directory), given `mode`, then
- * renamed over `path`. umask first, so the data is never readable by others, even for the instant
- * before chmod; a failure removes the temp file.
+ * The service hooks run in: `hook_service` when given (it must exist), else the first service the
+ * proxy routes to, else the first service with an image.
  */
-function writeFileCommand(path, tmp, mode) {
-    const m = (mode & 0o7777).toString(8).padStart(4, '0');
-    return (`umask 077; cat > ${shq(tmp)} && chmod ${m} ${shq(tmp)} && mv -f ${shq(tmp)} ${shq(path)}` +
-        ` || { rc=$?; rm -f ${shq(tmp)}; exit $rc; }`);
-}
-/** Create a directory and its parents (nothing when it exists). */
-function mkdirCommand(path) {
-    return `mkdir -p ${shq(path)}`;
-}
-/** Remove a file (nothing when it is gone). */
-function removeFileCommand(path) {
-    return `rm -f ${shq(path)}`;
-}
-
-;// CONCATENATED MODULE: ./src/timeouts.ts
-/**
- * Wall-clock limits for remote commands (ExecOptions.timeoutMs), by kind of command. A command
- * past its limit is killed and its step fails; these are generous, for a slow host, not a budget.
- */
-/** A one-line command that answers at once: the host's clock; the least a lock heartbeat's command gets. */
-const INSTANT_COMMAND_MS = 10_000;
-/** A few small files or one signal: read a file, mkdir, the lock, the audit log, `docker logs`, `docker kill`. */
-const QUICK_COMMAND_MS = 30_000;
-/** Asking Docker about containers or images (ps, inspect, tag), the host facts, `haproxy -c` in a throwaway container (may pull its image). */
-const DOCKER_COMMAND_MS = 60_000;
-/** Moving or removing a release's files (upload, copy, activate, prune, image rm), Compose loading and hashing a project. */
-const RELEASE_COMMAND_MS = 120_000;
-/** `compose up` creating containers (the `up_timeout` default), and any command run without a limit of its own. */
-const LONG_COMMAND_MS = 600_000;
-
-;// CONCATENATED MODULE: ./src/config-hash.ts
-
-
-
-
-/** The loaded model as JSON (v2): exactly what `up` hashes, with `$` escaped as `$$`. */
-function configJsonCommand(p) {
-    return composeCommand('v2', p, ['config', '--format', 'json']);
-}
-/** `config --hash` over a model given on stdin, resolved like the project itself (name, env file, directory). */
-function stdinHashCommand(p) {
-    return composeCommand('v2', { ...p, files: ['-'] }, ['config', '--hash=*']);
-}
-/** The same model with every service's `depends_on` removed (what `up --no-deps` hashes on Compose 2.2x). */
-function withoutDependsOn(modelJson) {
-    const model = JSON.parse(modelJson);
-    for (const svc of Object.values(model.services ?? {}))
-        delete svc.depends_on;
-    return JSON.stringify(model);
-}
-/** Rewrite every absolute path under `from` (the release root) to the same path under `to` (app/). */
-function relocate(modelText, r) {
-    if (!r || r.from === r.to)
-        return modelText;
-    const from = r.from.replace(/\/+$/, '');
-    const escaped = from.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    return modelText.replace(new RegExp(`${escaped}(?=[/"':\\s,\\]}]|$)`, 'gm'), r.to.replace(/\/+$/, ''));
-}
-/** Merge hash lists per service, first seen first, without repeats. */
-function mergeHashes(...lists) {
-    const out = new Map();
-    for (const list of lists) {
-        for (const [svc, h] of list) {
-            const have = out.get(svc) ?? [];
-            if (!have.includes(h))
-                have.push(h);
-            out.set(svc, have);
+function hookService(services, routed, wanted) {
+    if (wanted) {
+        if (!services.some((s) => s.name === wanted)) {
+            throw new Error(`input 'hook_service': ${wanted} is not a service of the Compose files (services: ${services.map((s) => s.name).join(', ')})`);
         }
+        return wanted;
     }
-    return out;
+    const pick = routed.find((r) => services.some((s) => s.name === r)) ?? services.find((s) => s.image)?.name ?? services[0]?.name;
+    if (!pick)
+        throw new Error('pre_deploy/post_deploy: the Compose files define no service to run them in');
+    return pick;
 }
-/** The flavor that wrote a container, from its `com.docker.compose.version` label ('' = unknown). */
-function flavorOfLabel(version) {
-    const major = /^v?(\d+)\./.exec(version.trim())?.[1];
-    if (major === '1')
-        return 'v1';
-    if (major && Number(major) >= 2)
-        return 'v2';
-    return undefined;
-}
-/**
- * Read the resolved model and the accepted config hashes of a stack. `load` is where Compose reads
- * the files (the release); `hashAs` is the project as it will run (app/). With `relocation`, the
- * model loaded from `load` has its paths rewritten to app/ before it is hashed as `hashAs`.
- */
-async function readDesiredConfig(remote, flavor, load, options = {}) {
-    const timeoutMs = options.timeoutMs ?? RELEASE_COMMAND_MS;
-    const hashAs = options.hashAs ?? load;
-    if (flavor === 'v1')
-        return readDesiredConfigV1(remote, load, hashAs, options.relocation, options.scratch, timeoutMs);
-    const config = await remote.exec(configJsonCommand(load), { timeoutMs });
-    const modelText = relocate(config.stdout, options.relocation);
-    const [asLoaded, noDeps] = await Promise.all([
-        remote.exec(stdinHashCommand(hashAs), { timeoutMs, stdin: modelText }),
-        remote.exec(stdinHashCommand(hashAs), { timeoutMs, stdin: withoutDependsOn(modelText) }),
-    ]);
-    return { modelText, hashes: mergeHashes(parseConfigHashes(asLoaded.stdout), parseConfigHashes(noDeps.stdout)) };
-}
-/**
- * Compose v1. Its hash depends on the literal form of some fields (`config` prints ports as
- * `…:8080/tcp`, which hashes differently from `…:8080`), so a round trip through `config` is not
- * faithful. The hash comes from the release's files resolved from app/ (what `up` will see), and the
- * env files, which v1 reads from app/ (the previous release's, or none on a first deploy), are
- * checked apart: a service whose environment differs between the model loaded from the release and
- * the one loaded from app/ changed, and gets the round-trip hash, which no running container has.
- */
-async function readDesiredConfigV1(remote, load, hashAs, relocation, scratchPath, timeoutMs) {
-    const config = await remote.exec(composeCommand('v1', load, ['config']), { timeoutMs });
-    const modelText = relocate(config.stdout, relocation);
-    if (!relocation) {
-        const hash = await remote.exec(configHashCommand('v1', load), { timeoutMs });
-        return { modelText, hashes: mergeHashes(parseConfigHashes(hash.stdout)) };
-    }
-    const [asRun, directHash] = await Promise.all([
-        remote.exec(composeCommand('v1', hashAs, ['config']), { timeoutMs, check: false }),
-        remote.exec(configHashCommand('v1', hashAs), { timeoutMs, check: false }),
-    ]);
-    const direct = asRun.code === 0 && directHash.code === 0 ? parseConfigHashes(directHash.stdout) : new Map();
-    const changed = envChanged(modelText, asRun.code === 0 ? asRun.stdout : '');
-    const trusted = new Map([...direct].filter(([svc]) => !changed.has(svc)));
-    if (trusted.size === direct.size && direct.size > 0)
-        return { modelText, hashes: mergeHashes(trusted) };
-    // Compose v1 cannot read a file from stdin: the relocated model goes to a scratch file (0600:
-    // it holds the env values) that is removed right after.
-    const scratch = scratchPath ?? `${relocation.from.replace(/\/+$/, '')}/.handoff-plan.yaml`;
-    await remote.writeFile(scratch, modelText, 0o600);
+/** Run one hook, its output streamed into the log; throws naming the hook when it fails. */
+async function runHook(kind, command, h) {
+    h.log.info(`${kind}: running in a one-off ${h.service} container`);
+    const started = Date.now();
+    const seconds = () => ((Date.now() - started) / 1000).toFixed(1);
     try {
-        const hash = await remote.exec(configHashCommand('v1', { ...hashAs, files: [scratch] }), { timeoutMs });
-        const roundTrip = parseConfigHashes(hash.stdout);
-        return { modelText, hashes: mergeHashes(trusted, new Map([...roundTrip].filter(([svc]) => !trusted.has(svc)))) };
+        // Not repeated after a dropped connection: a migration must not run twice on a guess.
+        await h.remote.exec(hookCommand(h.flavor, h.stack, h.service, command), {
+            timeoutMs: h.timeoutMs,
+            repeatable: false,
+            onOutput: (chunk) => h.log.info(chunk.trimEnd()),
+        });
     }
-    finally {
-        await remote.exec(removeFileCommand(scratch), { check: false, timeoutMs: QUICK_COMMAND_MS });
+    catch (e) {
+        h.timeline.add('hook', { service: h.service, detail: `${kind} failed after ${seconds()} s` });
+        const why = e instanceof Error ? e.message.split('\n').slice(-5).join('\n') : String(e);
+        throw new Error(`${kind} failed in a one-off ${h.service} container (${seconds()} s): ${why}`);
     }
-}
-/** Services whose resolved `environment` differs between two `config` outputs (all of them when `other` is empty). */
-function envChanged(modelText, other) {
-    const envs = (text) => {
-        const doc = (text.trim() ? (0,dist/* parse */.qg)(text) : {});
-        return new Map(Object.entries(doc?.services ?? {}).map(([svc, def]) => [svc, JSON.stringify(normalizeEnv(def?.environment))]));
-    };
-    const a = envs(modelText);
-    const b = envs(other);
-    return new Set([...a.keys()].filter((svc) => a.get(svc) !== b.get(svc)));
-}
-function normalizeEnv(env) {
-    const out = {};
-    if (Array.isArray(env)) {
-        for (const item of env) {
-            const text = String(item);
-            const i = text.indexOf('=');
-            out[i < 0 ? text : text.slice(0, i)] = i < 0 ? '' : text.slice(i + 1);
-        }
-    }
-    else if (env && typeof env === 'object') {
-        for (const [k, v] of Object.entries(env))
-            out[k] = v === null || v === undefined ? '' : String(v);
-    }
-    return Object.fromEntries(Object.entries(out).sort(([x], [y]) => x.localeCompare(y)));
+    h.timeline.add('hook', { service: h.service, detail: `${kind} ok (${seconds()} s)` });
+    h.log.info(`${kind}: done in ${seconds()} s`);
 }
 
+;// CONCATENATED MODULE: external "node:fs/promises"
+const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
 ;// CONCATENATED MODULE: ./src/duration.ts
 /**
  * Durations as users write them, in inputs and Compose files alike: `90` (bare = seconds), `1m30s`,
@@ -56026,592 +56141,6 @@ function parseDuration(value, what = 'duration') {
         throw new Error(`${what} is ${JSON.stringify(value)}: write a duration like "10s", "1m30s" or "500ms"`);
     }
     return Math.round(total * 1000) / 1000;
-}
-
-;// CONCATENATED MODULE: ./src/names.ts
-/**
- * Compose's own naming rules. Project and service names end up in container names, labels
- * and remote command lines, so they are checked before anything reaches the host.
- */
-const PROJECT = /^[a-z0-9][a-z0-9_-]*$/;
-// Compose accepts one-letter names (the spec: ^[a-zA-Z0-9._-]+$); a leading letter or digit keeps names shell- and DNS-friendly.
-const SERVICE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
-function validateProjectName(name) {
-    if (!PROJECT.test(name)) {
-        throw new Error(`invalid Compose project name ${JSON.stringify(name)}: use lowercase letters, digits, '_' and '-', ` +
-            `starting with a letter or digit (Compose's rule), e.g. ${JSON.stringify(suggestProjectName(name) || 'myapp')}`);
-    }
-    return name;
-}
-function validateServiceName(name) {
-    if (!SERVICE.test(name)) {
-        throw new Error(`invalid Compose service name ${JSON.stringify(name)}: use letters, digits, ` +
-            `'_', '.' and '-', starting with a letter or digit (Compose's rule)`);
-    }
-    return name;
-}
-function isValidProjectName(name) {
-    return PROJECT.test(name);
-}
-function isValidServiceName(name) {
-    return SERVICE.test(name);
-}
-/** What Compose itself would derive from a directory name: lowercased, other characters dropped. */
-function suggestProjectName(raw) {
-    return raw.toLowerCase().replace(/[^a-z0-9_-]/g, '').replace(/^[_-]+/, '');
-}
-
-;// CONCATENATED MODULE: ./src/compose.ts
-/**
- * The Compose model handoff needs: parsed from one or more Compose files (merged in order, like
- * `-f a -f b`) and interpolated from an env map. The same parser reads the local files (early
- * validation, before the host changes) and the output of the remote `compose config` (the resolved
- * truth, which is what gets deployed).
- */
-
-
-
-const UPDATE_DEFAULTS = {
-    parallelism: 1,
-    delayS: 0,
-    failureAction: 'rollback',
-    monitorS: 5,
-    maxFailureRatio: 0,
-};
-const STOP_GRACE_DEFAULT_S = 10;
-const HEALTHCHECK_DEFAULTS = { intervalS: 30, timeoutS: 30, retries: 3, startPeriodS: 0 };
-/** Parse and merge Compose files in order (`-f a -f b`), then build the typed model. */
-function parseCompose(files, options = {}) {
-    if (files.length === 0)
-        throw new Error('no Compose files given: set compose_files');
-    let merged = {};
-    for (const file of files) {
-        const doc = loadFile(file);
-        const value = options.interpolate === false ? doc : interpolateTree(doc, file.name, options);
-        merged = mergeTop(merged, value);
-    }
-    const names = files.map((f) => f.name).join(', ');
-    const services = merged.services;
-    if (!isRecord(services) || Object.keys(services).length === 0) {
-        throw new Error(`${names}: no services defined (a Compose file needs a top-level "services:" mapping)`);
-    }
-    const model = {
-        services: Object.entries(services).map(([name, def]) => parseService(name, def, names)),
-        raw: merged,
-    };
-    if (typeof merged.name === 'string')
-        model.name = merged.name;
-    for (const s of model.services) {
-        for (const dep of s.dependsOn) {
-            if (!(dep in services))
-                throw new Error(`${names}: service "${s.name}" depends on undefined service "${dep}"`);
-        }
-    }
-    return model;
-}
-function loadFile(file) {
-    const lc = new dist/* LineCounter */.HN();
-    const doc = (0,dist/* parseDocument */.Tp)(file.text, { lineCounter: lc, merge: true, prettyErrors: false });
-    const err = doc.errors[0];
-    if (err) {
-        const line = err.linePos?.[0].line ?? lc.linePos(err.pos[0]).line;
-        throw new Error(`${file.name}:${line}: invalid YAML: ${err.message.split('\n')[0]}`);
-    }
-    const lineOf = (node) => (node?.range ? lc.linePos(node.range[0]).line : 1);
-    if (!(0,dist/* isMap */.jh)(doc.contents)) {
-        throw new Error(`${file.name}:${lineOf(doc.contents)}: a Compose file must be a mapping with a "services:" key`);
-    }
-    const servicesNode = doc.contents.get('services', true);
-    if (servicesNode !== undefined && servicesNode !== null && !(0,dist/* isMap */.jh)(servicesNode)) {
-        throw new Error(`${file.name}:${lineOf(servicesNode)}: "services" must be a mapping of service names to definitions`);
-    }
-    if ((0,dist/* isMap */.jh)(servicesNode)) {
-        for (const pair of servicesNode.items) {
-            const v = pair.value;
-            if (v !== null && !(0,dist/* isMap */.jh)(v)) {
-                const key = String(pair.key?.value ?? pair.key);
-                throw new Error(`${file.name}:${lineOf(v)}: service "${key}" must be a mapping`);
-            }
-        }
-    }
-    return doc.toJS({ maxAliasCount: 1000 });
-}
-// ---- interpolation ----
-/** Interpolate `${VAR}`, `${VAR:-d}`, `${VAR-d}`, `${VAR:?e}`, `${VAR?e}`, `${VAR:+a}`, `${VAR+a}`, `$VAR`, `$$`. */
-function interpolate(text, env, where = 'value', onWarning) {
-    let out = '';
-    let i = 0;
-    while (i < text.length) {
-        const c = text[i];
-        if (c !== '$') {
-            out += c;
-            i++;
-            continue;
-        }
-        const next = text[i + 1];
-        if (next === '$') {
-            out += '$';
-            i += 2;
-            continue;
-        }
-        if (next === '{') {
-            // Find the matching brace, allowing nested ${...} in defaults.
-            let depth = 1;
-            let j = i + 2;
-            while (j < text.length && depth > 0) {
-                if (text[j] === '$' && text[j + 1] === '{') {
-                    depth++;
-                    j += 2;
-                    continue;
-                }
-                if (text[j] === '}')
-                    depth--;
-                j++;
-            }
-            if (depth !== 0)
-                throw new Error(`${where}: unclosed "\${" in ${JSON.stringify(text)}`);
-            out += substitute(text.slice(i + 2, j - 1), env, where, onWarning);
-            i = j;
-            continue;
-        }
-        const m = /^[A-Za-z_][A-Za-z0-9_]*/.exec(text.slice(i + 1));
-        if (m) {
-            out += lookup(m[0], env, where, onWarning);
-            i += 1 + m[0].length;
-            continue;
-        }
-        throw new Error(`${where}: invalid interpolation in ${JSON.stringify(text)}: write "$$" for a literal "$"`);
-    }
-    return out;
-}
-function lookup(name, env, where, onWarning) {
-    const v = env[name];
-    if (v === undefined) {
-        onWarning?.(`${where}: variable ${name} is not set, using an empty string`);
-        return '';
-    }
-    return v;
-}
-function substitute(expr, env, where, onWarning) {
-    const m = /^([A-Za-z_][A-Za-z0-9_]*)(?:(:?)([-?+])([\s\S]*))?$/.exec(expr);
-    if (!m)
-        throw new Error(`${where}: invalid interpolation "\${${expr}}"`);
-    const [, name, colon, op, rest = ''] = m;
-    const value = env[name];
-    // With ':', an empty value counts as unset.
-    const isSet = colon ? value !== undefined && value !== '' : value !== undefined;
-    const arg = () => interpolate(rest, env, where, onWarning);
-    switch (op) {
-        case undefined:
-            return lookup(name, env, where, onWarning);
-        case '-':
-            return isSet ? value : arg();
-        case '+':
-            return isSet ? arg() : '';
-        case '?':
-            if (!isSet)
-                throw new Error(`${where}: required variable ${name} is missing a value: ${arg() || `set ${name} in env`}`);
-            return value;
-    }
-    throw new Error(`${where}: invalid interpolation "\${${expr}}"`);
-}
-function interpolateTree(value, file, options, path = '') {
-    const env = options.env ?? {};
-    if (typeof value === 'string')
-        return interpolate(value, env, `${file}${path ? ` (${path})` : ''}`, options.onWarning);
-    if (Array.isArray(value))
-        return value.map((v, i) => interpolateTree(v, file, options, `${path}[${i}]`));
-    if (isRecord(value)) {
-        const out = {};
-        for (const [k, v] of Object.entries(value))
-            out[k] = interpolateTree(v, file, options, path ? `${path}.${k}` : k);
-        return out;
-    }
-    return value;
-}
-// ---- merging (-f a -f b) ----
-function mergeTop(base, over) {
-    const out = { ...base };
-    for (const [k, v] of Object.entries(over)) {
-        if (k === 'services' && isRecord(v)) {
-            const services = { ...(isRecord(base.services) ? base.services : {}) };
-            for (const [name, def] of Object.entries(v)) {
-                services[name] = isRecord(services[name]) && isRecord(def) ? mergeService(services[name], def) : (def ?? {});
-            }
-            out.services = services;
-        }
-        else {
-            out[k] = deepMerge(base[k], v);
-        }
-    }
-    return out;
-}
-/** Sequences Compose unions rather than replaces. */
-const UNION_LISTS = new Set(['ports', 'expose', 'external_links', 'dns', 'dns_search', 'tmpfs', 'cap_add', 'cap_drop', 'devices', 'security_opt']);
-/** Lists that are really maps (`K=V` or a mapping) and merge by key. */
-const KV_LISTS = new Set(['environment', 'labels', 'extra_hosts', 'sysctls']);
-function mergeService(base, over) {
-    const out = { ...base };
-    for (const [k, v] of Object.entries(over)) {
-        const b = base[k];
-        if (b === undefined)
-            out[k] = v;
-        else if (UNION_LISTS.has(k) && Array.isArray(b) && Array.isArray(v)) {
-            const seen = new Set(b.map((x) => JSON.stringify(x)));
-            out[k] = [...b, ...v.filter((x) => !seen.has(JSON.stringify(x)))];
-        }
-        else if (KV_LISTS.has(k))
-            out[k] = { ...kvMap(b), ...kvMap(v) };
-        else if (k === 'depends_on')
-            out[k] = { ...dependsOnMap(b), ...dependsOnMap(v) };
-        else if (k === 'volumes' && Array.isArray(b) && Array.isArray(v)) {
-            // Merged by mount target: a later file's mount at the same path replaces the earlier one.
-            const byTarget = new Map();
-            for (const x of [...b, ...v])
-                byTarget.set(volumeTarget(x) ?? JSON.stringify(x), x);
-            out[k] = [...byTarget.values()];
-        }
-        else
-            out[k] = deepMerge(b, v);
-    }
-    return out;
-}
-function deepMerge(base, over) {
-    if (isRecord(base) && isRecord(over)) {
-        const out = { ...base };
-        for (const [k, v] of Object.entries(over))
-            out[k] = k in base ? deepMerge(base[k], v) : v;
-        return out;
-    }
-    return over;
-}
-function kvMap(v) {
-    if (Array.isArray(v)) {
-        const out = {};
-        for (const item of v) {
-            const s = String(item);
-            const eq = s.indexOf('=');
-            if (eq < 0)
-                out[s] = null;
-            else
-                out[s.slice(0, eq)] = s.slice(eq + 1);
-        }
-        return out;
-    }
-    return isRecord(v) ? v : {};
-}
-function dependsOnMap(v) {
-    if (Array.isArray(v))
-        return Object.fromEntries(v.map((s) => [String(s), { condition: 'service_started' }]));
-    return isRecord(v) ? v : {};
-}
-function volumeTarget(v) {
-    if (isRecord(v))
-        return typeof v.target === 'string' ? v.target : undefined;
-    if (typeof v === 'string')
-        return parseShortVolume(v).target;
-    return undefined;
-}
-// ---- typed service ----
-function parseService(name, defRaw, where) {
-    validateServiceName(name);
-    const def = isRecord(defRaw) ? defRaw : {};
-    const at = (field) => `${where}: service "${name}" ${field}`;
-    const deploy = isRecord(def.deploy) ? def.deploy : {};
-    const uc = isRecord(deploy.update_config) ? deploy.update_config : {};
-    let replicas = 1;
-    if (deploy.replicas !== undefined && deploy.replicas !== null)
-        replicas = nonNegInt(deploy.replicas, at('deploy.replicas'));
-    else if (def.scale !== undefined && def.scale !== null)
-        replicas = nonNegInt(def.scale, at('scale'));
-    const order = uc.order;
-    if (order !== undefined && order !== 'start-first' && order !== 'stop-first') {
-        throw new Error(`${at('deploy.update_config.order')} is ${JSON.stringify(order)}: use "start-first" or "stop-first"`);
-    }
-    const fa = uc.failure_action ?? UPDATE_DEFAULTS.failureAction;
-    if (fa !== 'rollback' && fa !== 'pause' && fa !== 'continue') {
-        throw new Error(`${at('deploy.update_config.failure_action')} is ${JSON.stringify(fa)}: use "rollback", "pause" or "continue"`);
-    }
-    let parallelism = uc.parallelism === undefined ? UPDATE_DEFAULTS.parallelism : nonNegInt(uc.parallelism, at('deploy.update_config.parallelism'));
-    if (parallelism === 0)
-        parallelism = Math.max(1, replicas); // Swarm: 0 = all at once
-    const ratio = uc.max_failure_ratio === undefined ? UPDATE_DEFAULTS.maxFailureRatio : Number(uc.max_failure_ratio);
-    if (!Number.isFinite(ratio) || ratio < 0 || ratio > 1) {
-        throw new Error(`${at('deploy.update_config.max_failure_ratio')} is ${JSON.stringify(uc.max_failure_ratio)}: use a number from 0 to 1`);
-    }
-    const updateConfig = {
-        parallelism,
-        delayS: uc.delay === undefined ? UPDATE_DEFAULTS.delayS : compose_parseDuration(uc.delay, at('deploy.update_config.delay')),
-        failureAction: fa,
-        monitorS: uc.monitor === undefined ? UPDATE_DEFAULTS.monitorS : compose_parseDuration(uc.monitor, at('deploy.update_config.monitor')),
-        maxFailureRatio: ratio,
-    };
-    if (order !== undefined)
-        updateConfig.order = order;
-    const ports = asList(def.ports, at('ports')).map((p) => parsePort(p, at('ports')));
-    const volumes = asList(def.volumes, at('volumes')).map((v) => parseVolume(v, at('volumes')));
-    const networks = Array.isArray(def.networks) ? def.networks.map(String) : isRecord(def.networks) ? Object.keys(def.networks) : [];
-    const service = {
-        name,
-        hasBuild: def.build !== undefined && def.build !== null,
-        replicas,
-        updateConfig,
-        stopGracePeriodS: def.stop_grace_period === undefined ? STOP_GRACE_DEFAULT_S : compose_parseDuration(def.stop_grace_period, at('stop_grace_period')),
-        ports,
-        fixedHostPorts: ports.filter((p) => p.published !== undefined).map(formatPort),
-        dependsOn: Object.keys(dependsOnMap(def.depends_on)),
-        volumes,
-        hasNamedVolume: volumes.some((v) => v.type === 'volume' && v.source !== undefined),
-        networks,
-    };
-    if (typeof def.image === 'string')
-        service.image = def.image;
-    if (def.container_name !== undefined && def.container_name !== null)
-        service.containerName = String(def.container_name);
-    if (typeof def.network_mode === 'string')
-        service.networkMode = def.network_mode;
-    if (isRecord(def.healthcheck))
-        service.healthcheck = parseHealthcheck(def.healthcheck, at('healthcheck'));
-    return service;
-}
-function parseHealthcheck(h, where) {
-    const test = h.test;
-    const hc = {
-        intervalS: h.interval === undefined ? HEALTHCHECK_DEFAULTS.intervalS : compose_parseDuration(h.interval, `${where}.interval`),
-        timeoutS: h.timeout === undefined ? HEALTHCHECK_DEFAULTS.timeoutS : compose_parseDuration(h.timeout, `${where}.timeout`),
-        retries: h.retries === undefined ? HEALTHCHECK_DEFAULTS.retries : nonNegInt(h.retries, `${where}.retries`),
-        startPeriodS: h.start_period === undefined ? HEALTHCHECK_DEFAULTS.startPeriodS : compose_parseDuration(h.start_period, `${where}.start_period`),
-        disabled: h.disable === true || (Array.isArray(test) && test[0] === 'NONE'),
-    };
-    if (typeof test === 'string')
-        hc.test = test;
-    else if (Array.isArray(test))
-        hc.test = test.map(String);
-    return hc;
-}
-/** A Compose/Go duration (`1m30s`, `10s`, `500ms`, `1h`, `1.5s`) or a bare number of seconds, in seconds. */
-function compose_parseDuration(value, where = 'duration') {
-    return parseDuration(value, where) / 1000;
-}
-function parsePort(p, where) {
-    if (typeof p === 'number')
-        return { target: String(p) };
-    if (isRecord(p)) {
-        if (p.target === undefined)
-            throw new Error(`${where}: a long-syntax port needs "target"`);
-        const out = { target: String(p.target) };
-        if (p.published !== undefined && p.published !== null && String(p.published) !== '' && String(p.published) !== '0')
-            out.published = String(p.published);
-        if (p.host_ip !== undefined)
-            out.hostIp = String(p.host_ip);
-        if (p.protocol !== undefined)
-            out.protocol = String(p.protocol);
-        return out;
-    }
-    if (typeof p !== 'string')
-        throw new Error(`${where}: cannot read port ${JSON.stringify(p)}`);
-    let s = p;
-    let protocol;
-    const slash = s.lastIndexOf('/');
-    if (slash >= 0) {
-        protocol = s.slice(slash + 1);
-        s = s.slice(0, slash);
-    }
-    let hostIp;
-    const v6 = /^\[([^\]]+)\]:(.*)$/.exec(s);
-    if (v6) {
-        hostIp = v6[1];
-        s = v6[2];
-    }
-    const parts = s.split(':');
-    let published;
-    let target;
-    if (parts.length === 1)
-        target = parts[0];
-    else if (parts.length === 2)
-        [published, target] = parts;
-    else if (parts.length === 3 && !hostIp)
-        [hostIp, published, target] = parts;
-    else
-        throw new Error(`${where}: cannot read port ${JSON.stringify(p)}: use "HOST:CONTAINER" or "IP:HOST:CONTAINER"`);
-    if (!/^\d+(-\d+)?$/.test(target) || (published && !/^\d+(-\d+)?$/.test(published))) {
-        throw new Error(`${where}: cannot read port ${JSON.stringify(p)}`);
-    }
-    const out = { target };
-    if (published)
-        out.published = published;
-    if (hostIp)
-        out.hostIp = hostIp;
-    if (protocol)
-        out.protocol = protocol;
-    return out;
-}
-function formatPort(p) {
-    return `${p.hostIp ? `${p.hostIp}:` : ''}${p.published ? `${p.published}:` : ''}${p.target}${p.protocol ? `/${p.protocol}` : ''}`;
-}
-function parseShortVolume(s) {
-    const parts = s.split(':');
-    if (parts.length === 1)
-        return { target: parts[0], readOnly: false };
-    const mode = parts.length >= 3 ? parts[2] : '';
-    return { source: parts[0], target: parts[1], readOnly: mode.split(',').includes('ro') };
-}
-function parseVolume(v, where) {
-    if (typeof v === 'string') {
-        const { source, target, readOnly } = parseShortVolume(v);
-        if (source === undefined)
-            return { type: 'volume', target, readOnly };
-        const isPath = /^[./~]/.test(source) || source.includes('/');
-        return { type: isPath ? 'bind' : 'volume', source, target, readOnly };
-    }
-    if (isRecord(v)) {
-        const type = String(v.type ?? 'volume');
-        if (typeof v.target !== 'string')
-            throw new Error(`${where}: a long-syntax volume needs "target"`);
-        const out = { type, target: v.target, readOnly: v.read_only === true };
-        if (typeof v.source === 'string' && v.source !== '')
-            out.source = v.source;
-        return out;
-    }
-    throw new Error(`${where}: cannot read volume ${JSON.stringify(v)}`);
-}
-function asList(v, where) {
-    if (v === undefined || v === null)
-        return [];
-    if (!Array.isArray(v))
-        throw new Error(`${where} must be a list`);
-    return v;
-}
-function nonNegInt(v, where) {
-    const n = typeof v === 'string' && /^\d+$/.test(v.trim()) ? Number(v) : v;
-    if (typeof n !== 'number' || !Number.isInteger(n) || n < 0)
-        throw new Error(`${where} is ${JSON.stringify(v)}: use a whole number ≥ 0`);
-    return n;
-}
-function isRecord(v) {
-    return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-;// CONCATENATED MODULE: ./src/commands/docker.ts
-/**
- * Docker commands on containers (Compose's own command lines are in compose-cli.ts): list and
- * inspect a project's containers, logs, stop + remove by id, signals, a file written inside a
- * container. Every value goes through shq().
- */
-
-/** Every container id (all states) carrying the project's Compose label, full length. */
-function projectContainerIdsCommand(project) {
-    return shqAll(['docker', 'ps', '-aq', '--no-trunc', '--filter', `label=com.docker.compose.project=${project}`]);
-}
-/** The JSON array of these containers (exits 1 naming any removed meanwhile, still printing the others). */
-function inspectCommand(ids) {
-    return shqAll(['docker', 'inspect', '--type', 'container', ...ids]);
-}
-/** The last `tail` lines of a container's log, stderr merged into stdout. */
-function containerLogsCommand(id, tail) {
-    return `${shqAll(['docker', 'logs', '--tail', tail, id])} 2>&1`;
-}
-/** A container's log since a time (RFC 3339, the host's clock), stderr merged into stdout. */
-function containerLogsSinceCommand(id, since) {
-    return `${shqAll(['docker', 'logs', '--since', since, id])} 2>&1`;
-}
-/** The host's clock, as `docker logs --since` takes it. */
-function hostTimeCommand() {
-    return `date -u +%Y-%m-%dT%H:%M:%S.%NZ`;
-}
-/** Send a signal to a container's main process. */
-function killCommand(id, signal) {
-    return shqAll(['docker', 'kill', '--signal', signal, id]);
-}
-/** Stdin: the file's content, written to `path` inside the container (docker exec: no host path or permissions to map). */
-function writeInContainerCommand(id, path) {
-    return `${shqAll(['docker', 'exec', '-i', id, 'sh', '-c', 'cat > "$1"', 'sh', path])}`;
-}
-/**
- * Stop (with the grace period) and remove the containers that still exist: repeated after a
- * dropped connection, the ones already gone are skipped instead of failing the batch.
- */
-function stopAndRemoveCommand(ids, grace) {
-    const filters = ids.flatMap((id) => ['--filter', `id=${id}`]);
-    return `set -- $(${shqAll(['docker', 'ps', '-aq', '--no-trunc', ...filters])})
-[ "$#" -eq 0 ] || { ${shqAll(['docker', 'stop', '-t', grace])} "$@" >/dev/null && docker rm -f "$@" >/dev/null; }`;
-}
-
-;// CONCATENATED MODULE: ./src/containers.ts
-
-
-/** Parse the JSON array `docker inspect` prints. */
-function parseDockerInspect(json) {
-    const data = typeof json === 'string' ? (json.trim() ? JSON.parse(json) : []) : json;
-    if (!Array.isArray(data))
-        throw new Error('docker inspect output is not a JSON array');
-    return data.map(toContainer);
-}
-function toContainer(c) {
-    const labels = c?.Config?.Labels ?? {};
-    const state = c?.State ?? {};
-    const health = state.Health;
-    const ips = {};
-    for (const [net, v] of Object.entries(c?.NetworkSettings?.Networks ?? {})) {
-        if (v?.IPAddress)
-            ips[net] = v.IPAddress;
-    }
-    return {
-        id: String(c?.Id ?? ''),
-        name: String(c?.Name ?? '').replace(/^\//, ''),
-        service: labels['com.docker.compose.service'] ?? '',
-        project: labels['com.docker.compose.project'] ?? '',
-        number: Number(labels['com.docker.compose.container-number'] ?? 0) || 0,
-        configHash: labels['com.docker.compose.config-hash'] ?? '',
-        imageId: String(c?.Image ?? ''),
-        image: String(c?.Config?.Image ?? ''),
-        state: String(state.Status ?? 'unknown'),
-        health: health?.Status ? health.Status : 'none',
-        healthLog: (health?.Log ?? []).map((e) => ({
-            start: String(e.Start ?? ''),
-            end: String(e.End ?? ''),
-            exitCode: Number(e.ExitCode ?? -1),
-            output: String(e.Output ?? ''),
-        })),
-        exitCode: Number(state.ExitCode ?? 0),
-        restartCount: Number(c?.RestartCount ?? 0),
-        createdAt: String(c?.Created ?? ''),
-        startedAt: String(state.StartedAt ?? ''),
-        ips,
-        oneoff: /^true$/i.test(labels['com.docker.compose.oneoff'] ?? ''),
-        composeVersion: labels['com.docker.compose.version'] ?? '',
-    };
-}
-/** Exited, dead, never started or crash-looping: cleaned up, never counted as a serving replica. */
-function isBroken(c) {
-    return c.state !== 'running' || c.health === 'unhealthy';
-}
-/** The IP to give the proxy: on a network the proxy shares, else the first one. */
-function replicaIp(c, preferredNetworks = []) {
-    for (const n of preferredNetworks)
-        if (c.ips[n])
-            return c.ips[n];
-    return Object.values(c.ips)[0] ?? '';
-}
-/** Every container of the project (all states), one-off `run` containers left out. */
-async function listProjectContainers(remote, project, timeoutMs = DOCKER_COMMAND_MS) {
-    const ps = await remote.exec(projectContainerIdsCommand(project), { timeoutMs });
-    const ids = ps.stdout.split(/\s+/).filter(Boolean);
-    const all = await inspectContainers(remote, ids, timeoutMs);
-    return all.filter((c) => !c.oneoff && c.project === project);
-}
-/**
- * Inspect these containers; ones removed in the meantime are left out (docker inspect exits 1
- * but still prints the others).
- */
-async function inspectContainers(remote, ids, timeoutMs = DOCKER_COMMAND_MS) {
-    if (ids.length === 0)
-        return [];
-    const r = await remote.exec(inspectCommand(ids), { timeoutMs, check: false });
-    if (r.code !== 0 && !/No such (container|object)/i.test(r.stderr)) {
-        throw new Error(`docker inspect failed (exit ${r.code}): ${r.stderr.trim().split('\n').slice(-3).join(' ')}`);
-    }
-    return parseDockerInspect(r.stdout);
 }
 
 ;// CONCATENATED MODULE: ./src/inputs.ts
@@ -56929,70 +56458,51 @@ function secretsOf(inputs) {
     return [...new Set(out)];
 }
 
-;// CONCATENATED MODULE: ./src/envfile.ts
-/**
- * The release's env file, read by Compose (`--env-file`) for variable interpolation. Compose v2
- * expands `$VAR` inside unquoted and double-quoted values, so anything beyond plain characters is
- * single-quoted: both flavors read single-quoted values literally.
- */
+;// CONCATENATED MODULE: ./src/workspace.ts
 
-const PLAIN = /^[A-Za-z0-9_./:@%+=,-]*$/;
-function renderEnvFile(env) {
-    const lines = [];
-    for (const [name, value] of Object.entries(env)) {
-        if (PLAIN.test(value))
-            lines.push(`${name}=${value}`);
-        else if (!value.includes("'"))
-            lines.push(`${name}='${value}'`);
-        else
-            throw new InputError('env', `${name}: a value holding both a single quote and other special characters cannot be written to a Compose env file; remove the quote or encode the value`);
+
+
+const MAX_FILES = 5000;
+const MAX_BYTES = 200 * 1024 * 1024;
+async function walk(root, rel, out, input) {
+    const abs = (0,external_node_path_.join)(root, rel);
+    let st;
+    try {
+        st = await (0,promises_namespaceObject.stat)(abs);
     }
-    return lines.length ? `${lines.join('\n')}\n` : '';
-}
-
-;// CONCATENATED MODULE: ./src/commands/host.ts
-/** Facts about the host, read by src/host.ts in one round trip. */
-/**
- * `docker=<server version or error>`, then `compose=v2 <version>` and/or `compose=v1 <version>` for
- * each flavor that works, then `compose=none`. Markers keep the parse independent of whatever the
- * login shell prints around the output; both flavors are looked up (v1 may be kept beside the v2 plugin).
- */
-function hostFactsCommand() {
-    return [
-        'printf "docker=%s\\n" "$(docker version --format "{{.Server.Version}}" 2>&1 | tail -n 1)"',
-        'if v=$(docker compose version --short 2>/dev/null); then printf "compose=v2 %s\\n" "$v"; fi',
-        'if v=$(docker-compose version --short 2>/dev/null); then printf "compose=v1 %s\\n" "$v"; fi',
-        'echo "compose=none"',
-    ].join('\n');
-}
-
-;// CONCATENATED MODULE: ./src/host.ts
-
-
-function parseHostFacts(stdout, username, prefer = 'auto') {
-    const docker = /^docker=(.*)$/m.exec(stdout)?.[1]?.trim() ?? '';
-    const found = [...stdout.matchAll(/^compose=(v1|v2)\s*(\S*)/gm)].map((m) => ({ flavor: m[1], version: m[2] ?? '' }));
-    // v2 first when both are there: v1 is end-of-life.
-    const compose = prefer === 'auto' ? (found.find((f) => f.flavor === 'v2') ?? found[0]) : found.find((f) => f.flavor === prefer);
-    if (!/^\d+\.\d+/.test(docker)) {
-        if (/permission denied/i.test(docker)) {
-            throw new Error(`user '${username}' cannot reach the Docker engine (permission denied on docker.sock): add it to the docker group (sudo usermod -aG docker ${username}) and reconnect`);
+    catch {
+        throw new InputError(input, `'${rel}' does not exist in the workspace (did the workflow run actions/checkout?)`);
+    }
+    if (st.isDirectory()) {
+        const names = (await (0,promises_namespaceObject.readdir)(abs)).sort();
+        for (const name of names) {
+            if (name === '.git')
+                continue;
+            await walk(root, external_node_path_.posix.join(rel, name), out, input);
         }
-        throw new Error(`Docker is not usable on the host: ${docker || 'no docker command'}. Install the Docker engine and make sure it is running.`);
+        return;
     }
-    if (!compose && prefer !== 'auto') {
-        const other = found[0] ? ` (the host has Compose ${found[0].flavor} ${found[0].version}: set compose: ${found[0].flavor} or auto)` : '';
-        const cmd = prefer === 'v2' ? '`docker compose` (the Compose v2 plugin)' : '`docker-compose` (Compose v1)';
-        throw new Error(`input 'compose' asks for ${prefer}, but ${cmd} does not work on the host${other}`);
-    }
-    if (!compose) {
-        throw new Error('neither `docker compose` (v2) nor `docker-compose` (v1) works on the host: install the Compose plugin (docker-compose-plugin) or docker-compose');
-    }
-    return { dockerVersion: docker, compose: compose.flavor, composeVersion: compose.version.replace(/^v/, '') };
+    if (!st.isFile())
+        return;
+    if (out.length >= MAX_FILES)
+        throw new InputError(input, `more than ${MAX_FILES} files: upload a smaller directory`);
+    out.push({ path: rel, data: await (0,promises_namespaceObject.readFile)(abs), mode: st.mode & 0o777 });
 }
-async function readHostFacts(remote, username, prefer = 'auto') {
-    const r = await remote.exec(hostFactsCommand(), { check: false, timeoutMs: DOCKER_COMMAND_MS });
-    return parseHostFacts(r.stdout, username, prefer);
+/** Read the Compose files and the extra files of a release from the workspace, deduplicated by path. */
+async function collectFiles(workspace, composeFiles, files) {
+    const out = [];
+    for (const f of composeFiles)
+        await walk(workspace, f.replace(/\/+$/, ''), out, 'compose_files');
+    for (const f of files)
+        await walk(workspace, f.replace(/\/+$/, ''), out, 'files');
+    const seen = new Map();
+    for (const f of out)
+        seen.set(f.path, f);
+    const all = [...seen.values()];
+    const bytes = all.reduce((n, f) => n + f.data.length, 0);
+    if (bytes > MAX_BYTES)
+        throw new InputError('files', `the release is ${Math.round(bytes / 1e6)} MB; keep uploads under ${MAX_BYTES / 1e6} MB (images belong in a registry)`);
+    return all;
 }
 
 ;// CONCATENATED MODULE: ./src/commands/images.ts
@@ -57050,964 +56560,666 @@ function removeImagesCommand(ids) {
     return `for i in ${shqAll([...ids])}; do if docker image rm "$i" >/dev/null 2>&1; then echo "$i"; fi; done; true`;
 }
 
-;// CONCATENATED MODULE: ./src/images.ts
-
-
-
-/** `image id` lines; the id is empty when the image is not on the host. */
-function parseImageIds(stdout) {
-    const out = new Map();
-    for (const line of stdout.split('\n')) {
-        const m = /^(\S+) (sha256:[0-9a-f]{64})?\s*$/.exec(line);
-        if (m)
-            out.set(m[1], m[2] ?? '');
-    }
-    return out;
-}
-async function imageIds(remote, images) {
-    if (images.length === 0)
-        return new Map();
-    return parseImageIds((await remote.exec(imageIdsCommand(images), { timeoutMs: DOCKER_COMMAND_MS })).stdout);
-}
+;// CONCATENATED MODULE: ./src/tar.ts
 /**
- * Pull what the policy asks for, then return each service's image ID. A failed pull of an image that
- * is on the host already is a warning (offline registries, local builds); a missing image is an error.
+ * A POSIX ustar archive built in memory, so a whole release goes to the host in one command's stdin
+ * (`tar -x`) instead of a round trip per file. Regular files and directories only; names up to 255
+ * bytes (split over the prefix and name fields); sizes under 8 GiB (11 octal digits).
  */
-async function resolveImages(remote, flavor, project, services, policy, log, timeoutMs) {
-    const withImage = services.filter((s) => s.image);
-    const images = [...new Set(withImage.map((s) => s.image))];
-    let ids = await imageIds(remote, images);
-    const toPull = policy === 'always' ? withImage : policy === 'missing' ? withImage.filter((s) => !ids.get(s.image)) : [];
-    const pullable = toPull.filter((s) => !s.hasBuild);
-    if (pullable.length) {
-        const names = pullable.map((s) => s.name);
-        log.info(`pulling ${names.join(', ')}`);
-        const r = await remote.exec(composeCommand(flavor, project, ['pull', '--quiet', '--ignore-pull-failures', ...names]), {
-            check: false,
-            timeoutMs,
-        });
-        ids = await imageIds(remote, images);
-        if (r.code !== 0 || /error|denied|not found/i.test(r.stderr)) {
-            for (const s of pullable) {
-                if (ids.get(s.image))
-                    log.warning(`service ${s.name}: could not pull ${s.image}; using the image already on the host`);
-            }
-        }
-    }
-    const byService = new Map();
-    for (const s of withImage) {
-        const id = ids.get(s.image);
-        if (!id) {
-            throw new Error(`service ${s.name}: image ${s.image} is not on the host and could not be pulled` +
-                (policy === 'never' ? ' (pull: never): load it on the host or allow pulls' : ': check the name/tag and the registry login on the host'));
-        }
-        byService.set(s.name, id);
-    }
-    return byService;
-}
-/** Point each image reference at a pinned image ID again (rollback to a release whose tag was re-pushed). */
-async function pinImages(remote, pins) {
-    if (pins.length === 0)
-        return;
-    await remote.exec(pinImagesCommand(pins), { timeoutMs: DOCKER_COMMAND_MS });
-}
-/** The pins whose image is neither on the host nor brought back by a pull. */
-function parsePinCheck(stdout, pins) {
-    const state = new Map();
-    for (const line of stdout.split('\n')) {
-        const m = /^(\d+) (present|pulled|missing)$/.exec(line.trim());
-        if (m)
-            state.set(Number(m[1]), m[2]);
-    }
-    // No answer counts as missing: a rollback must not start on an image it could not confirm.
-    return pins.filter((_, n) => state.get(n) !== 'present' && state.get(n) !== 'pulled');
-}
-/** Before a rollback changes anything: which of the release's pinned images cannot be had. */
-async function missingPins(remote, pins, pull, timeoutMs) {
-    if (pins.length === 0)
-        return [];
-    const r = await remote.exec(pinCheckScript(pins, pull), { timeoutMs, check: false });
-    return parsePinCheck(r.stdout, pins);
-}
-/** docker.io/library/app, docker.io/app and app are one repository. */
-function normalRepo(repo) {
-    return repo.replace(/^docker\.io\//, '').replace(/^library\//, '');
-}
-/** The digest under which `image`'s repository knows this image, from its RepoDigests. */
-function pickDigest(image, repoDigests) {
-    const repo = normalRepo(image.replace(/@.*$/, '').replace(/:[^/:]*$/, ''));
-    const hit = repoDigests.find((d) => d.includes('@') && normalRepo(d.slice(0, d.indexOf('@'))) === repo);
-    return hit?.slice(hit.indexOf('@') + 1);
-}
-/**
- * The registry digest of each pinned image, when the image came from a registry: a rollback whose
- * image was deleted from the host can then pull exactly it, by digest. Local-only images have none.
- */
-async function repoDigests(remote, pins) {
-    const ids = [...new Set(pins.map((p) => p.imageId).filter((i) => /^sha256:[0-9a-f]{64}$/.test(i)))];
-    const out = new Map();
-    if (ids.length === 0)
-        return out;
-    const r = await remote.exec(repoDigestsCommand(ids), { timeoutMs: DOCKER_COMMAND_MS, check: false });
-    const byId = new Map();
-    for (const line of r.stdout.split('\n')) {
-        const [id, ...digests] = line.trim().split(/\s+/);
-        if (id)
-            byId.set(id, digests);
-    }
-    for (const p of pins) {
-        const d = pickDigest(p.image, byId.get(p.imageId) ?? []);
-        if (d)
-            out.set(`${p.image} ${p.imageId}`, d);
-    }
-    return out;
-}
-
-;// CONCATENATED MODULE: ./src/log.ts
-/**
- * The job log: phases folded into groups, annotations for failures. A thin edge over @actions/core
- * so the pure modules can take a plain `Log` and tests can capture it.
- */
-
-const coreLog = {
-    info: (m) => info(m),
-    warning: (m) => warning(m),
-    error: (m) => error(m),
-    debug: (m) => core_debug(m),
-};
-/** Run `fn` inside a folded log group named after the phase. */
-async function phase(name, fn) {
-    startGroup(name);
-    try {
-        return await fn();
-    }
-    finally {
-        endGroup();
-    }
-}
-
-;// CONCATENATED MODULE: ./src/plan.ts
-
-
-function planDeploy(input) {
-    const { desired, running, only, force = false } = input;
-    const selected = (name) => !only?.length || only.includes(name);
-    const byService = new Map();
-    for (const c of running) {
-        if (c.oneoff)
+const BLOCK = 512;
+const MAX_SIZE = 8 * 1024 ** 3 - 1;
+/** Split a path over ustar's prefix (155 bytes) and name (100 bytes) fields, at a slash. */
+function splitName(path) {
+    const bytes = Buffer.byteLength(path);
+    if (bytes <= 100)
+        return { prefix: '', name: path };
+    if (bytes > 256)
+        throw new Error(`tar: path is ${bytes} bytes, longer than ustar allows (255): ${path.slice(0, 80)}...`);
+    // The rightmost slash that leaves a name of at most 100 bytes and a prefix of at most 155.
+    for (let i = path.length - 1; i > 0; i--) {
+        if (path[i] !== '/')
             continue;
-        const list = byService.get(c.service) ?? [];
-        list.push(c);
-        byService.set(c.service, list);
+        const prefix = path.slice(0, i);
+        const name = path.slice(i + 1);
+        if (Buffer.byteLength(name) > 100)
+            break;
+        if (name.length > 0 && Buffer.byteLength(prefix) <= 155)
+            return { prefix, name };
     }
-    const services = [];
-    for (const d of orderByDependencies(desired)) {
-        const containers = byService.get(d.service.name) ?? [];
-        services.push(selected(d.service.name) ? planService(d, containers, force) : skipped(d, containers));
-    }
-    const desiredNames = new Set(desired.map((d) => d.service.name));
-    for (const [name, containers] of [...byService].sort(([a], [b]) => a.localeCompare(b))) {
-        if (desiredNames.has(name))
-            continue;
-        services.push(planOrphan(name, containers, !only?.length));
-    }
-    return { services, changes: services.some((s) => s.action !== 'keep' && s.action !== 'skip') };
+    throw new Error(`tar: cannot store path in ustar (needs a slash leaving at most 100 bytes after it and 155 before): ${path.slice(0, 80)}...`);
 }
-function base(d, live) {
-    return {
-        service: d.service.name,
-        action: 'keep',
-        order: d.policy.order,
-        reason: d.policy.reason,
-        changes: [],
-        oldReplicas: live.length,
-        newReplicas: d.service.replicas,
-        cleanup: [],
-        current: [],
-        batches: [],
-        warnings: [],
-        desired: d,
-    };
+function checkPath(path) {
+    if (!path || path.startsWith('/') || path.split('/').some((p) => p === '..' || p === '')) {
+        throw new Error(`tar: '${path}' is not a relative path without '..' or empty parts`);
+    }
+    if (path.includes('\0'))
+        throw new Error('tar: path contains a NUL byte');
+    const bytes = Buffer.byteLength(path);
+    if (bytes > 255)
+        throw new Error(`tar: path is ${bytes} bytes, longer than ustar allows (255): ${path.slice(0, 80)}...`);
 }
-function skipped(d, containers) {
-    const p = base(d, containers.filter((c) => !isBroken(c)));
-    p.action = 'skip';
-    p.newReplicas = p.oldReplicas;
-    p.changes.push('not in the services input');
-    return p;
+function octal(buf, offset, width, value) {
+    // width-1 octal digits, then NUL
+    const s = value.toString(8).padStart(width - 1, '0');
+    if (s.length > width - 1)
+        throw new Error(`tar: value ${value} does not fit ${width - 1} octal digits`);
+    buf.write(s, offset, width - 1, 'ascii');
+    buf[offset + width - 1] = 0;
 }
-function planService(d, containers, force) {
-    const broken = containers.filter(isBroken);
-    const live = oldestFirst(containers.filter((c) => !isBroken(c)));
-    const p = base(d, live);
-    p.cleanup = broken.map((c) => c.id);
-    if (broken.length)
-        p.changes.push(`${broken.length} exited/crashed/unhealthy container(s) from an earlier run to remove: ${broken.map((c) => c.name).join(', ')}`);
-    const hashes = d.configHashes?.length ? d.configHashes : [d.configHash];
-    const adopted = (c) => !!d.adopt && !!c.composeVersion && flavorOfLabel(c.composeVersion) !== d.adopt.flavor;
-    const sameConfig = (c) => hashes.includes(c.configHash) || adopted(c);
-    const isCurrent = (c) => !force && sameConfig(c) && (!d.imageId || c.imageId === d.imageId);
-    const current = live.filter(isCurrent);
-    const outdated = live.filter((c) => !isCurrent(c));
-    p.current = current.map((c) => c.id);
-    const N = d.service.replicas;
-    const adoptedNow = current.filter((c) => !hashes.includes(c.configHash));
-    if (adoptedNow.length && d.adopt) {
-        p.changes.push(`adopted ${adoptedNow.length} container(s) written by Compose ${adoptedNow[0].composeVersion} (config unchanged since release ${d.adopt.release})`);
-    }
-    if (force && live.length)
-        p.changes.push('forced');
-    else {
-        if (outdated.some((c) => !sameConfig(c)))
-            p.changes.push(`config changed (hash ${plan_short(outdated.find((c) => !sameConfig(c)).configHash)} → ${plan_short(d.configHash)})`);
-        else if (outdated.length && d.imageId) {
-            p.changes.push(`image changed (${plan_short(outdated[0].imageId)} → ${plan_short(d.imageId)}; same config: a re-pushed tag)`);
-        }
-    }
-    if (outdated.length) {
-        p.action = 'roll';
-        p.batches = rollBatches(current.length, outdated.map((c) => c.id), N, d.service.updateConfig.parallelism);
-    }
-    else if (live.length === 0 && N > 0) {
-        p.action = 'create';
-        p.batches = [{ start: N, remove: [] }];
-        p.changes.push(`not running: create ${N} replica(s)`);
-    }
-    else if (current.length < N) {
-        p.action = 'scale';
-        p.batches = [{ start: N - current.length, remove: [] }];
-    }
-    else if (current.length > N) {
-        p.action = 'scale';
-        // Oldest first: the newest containers are the ones most recently proven healthy.
-        p.batches = [{ start: 0, remove: current.slice(0, current.length - N).map((c) => c.id) }];
-        p.current = current.slice(current.length - N).map((c) => c.id);
-    }
-    else if (broken.length) {
-        p.action = 'clean';
-    }
-    if (p.action === 'scale')
-        p.changes.push(`replicas ${live.length} → ${N}`);
-    if (p.action !== 'keep')
-        p.warnings.push(...d.policy.warnings);
-    return p;
+function header(entry, size, mtime) {
+    const h = Buffer.alloc(BLOCK);
+    const path = entry.type === 'dir' ? `${entry.path}/` : entry.path;
+    const { prefix, name } = splitName(path);
+    h.write(name, 0, 100, 'utf8');
+    octal(h, 100, 8, entry.mode & 0o7777);
+    octal(h, 108, 8, 0); // uid: extracted with -o, so the deploy user owns everything
+    octal(h, 116, 8, 0); // gid
+    octal(h, 124, 12, size);
+    octal(h, 136, 12, mtime);
+    h.fill(0x20, 148, 156); // checksum field counts as spaces while summing
+    h.write(entry.type === 'dir' ? '5' : '0', 156, 1, 'ascii');
+    h.write('ustar\0', 257, 6, 'ascii');
+    h.write('00', 263, 2, 'ascii');
+    h.write(prefix, 345, 155, 'utf8');
+    let sum = 0;
+    for (const b of h)
+        sum += b;
+    // six octal digits, NUL, space (the historical layout every tar accepts)
+    h.write(sum.toString(8).padStart(6, '0'), 148, 6, 'ascii');
+    h[154] = 0;
+    h[155] = 0x20;
+    return h;
 }
-/**
- * Batches of at most `parallelism` starts and removals. When more containers serve than wanted
- * (an interrupted earlier run left new ones beside old ones), the surplus old ones go first.
- */
-function rollBatches(currentCount, outdatedIds, replicas, parallelism) {
-    const p = Math.max(1, parallelism);
-    const old = [...outdatedIds];
-    let toStart = Math.max(0, replicas - currentCount);
-    const batches = [];
-    // Only old containers are surplus: current ones above the count are left for the next run's scale.
-    let surplus = Math.min(old.length, currentCount + old.length - replicas);
-    while (surplus > 0) {
-        const n = Math.min(p, surplus);
-        batches.push({ start: 0, remove: old.splice(0, n) });
-        surplus -= n;
-    }
-    while (old.length || toStart > 0) {
-        const k = Math.min(p, toStart);
-        batches.push({ start: k, remove: old.splice(0, Math.min(p, old.length)) });
-        toStart -= k;
-    }
-    return batches;
-}
-function planOrphan(name, containers, remove) {
-    const live = containers.filter((c) => !isBroken(c));
-    return {
-        service: name,
-        action: remove ? 'remove' : 'skip',
-        order: 'stop-first',
-        reason: 'not in the Compose files (orphan)',
-        changes: [remove ? 'orphan: not in the Compose files, removed' : 'orphan: kept because the services input limits this deploy'],
-        oldReplicas: live.length,
-        newReplicas: remove ? 0 : live.length,
-        cleanup: remove ? containers.filter(isBroken).map((c) => c.id) : [],
-        current: [],
-        batches: remove && live.length ? [{ start: 0, remove: oldestFirst(live).map((c) => c.id) }] : [],
-        warnings: [],
-    };
-}
-function oldestFirst(cs) {
-    return [...cs].sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.number - b.number);
-}
-/** Topological order by depends_on, stable in file order; a cycle is an error that names it. */
-function orderByDependencies(items) {
-    const byName = new Map(items.map((d) => [d.service.name, d]));
-    const out = [];
-    const state = new Map();
-    const visit = (d, path) => {
-        const name = d.service.name;
-        if (state.get(name) === 'done')
-            return;
-        if (state.get(name) === 'visiting') {
-            const cycle = [...path.slice(path.indexOf(name)), name];
-            throw new Error(`depends_on cycle: ${cycle.join(' → ')}: remove one of these dependencies`);
-        }
-        state.set(name, 'visiting');
-        for (const dep of d.service.dependsOn) {
-            const dd = byName.get(dep);
-            if (dd)
-                visit(dd, [...path, name]);
-        }
-        state.set(name, 'done');
-        out.push(d);
-    };
-    for (const d of items)
-        visit(d, []);
-    return out;
-}
-function plan_short(hashOrId) {
-    return hashOrId.replace(/^sha256:/, '').slice(0, 12) || '?';
-}
-function describeBatches(s) {
+/** The archive: each entry's header and data padded to 512-byte blocks, then two zero blocks. */
+function buildTar(entries, mtime = Math.floor(Date.now() / 1000)) {
     const parts = [];
-    if (s.cleanup.length)
-        parts.push(`clean ${s.cleanup.length}`);
-    for (const b of s.batches) {
-        const steps = [b.start ? `+${b.start}` : '', b.remove.length ? `-${b.remove.length}` : ''].filter(Boolean);
-        parts.push(s.order === 'stop-first' ? steps.reverse().join(' ') : steps.join(' '));
+    for (const e of entries) {
+        checkPath(e.path);
+        const data = e.type === 'file' ? (e.data ?? Buffer.alloc(0)) : Buffer.alloc(0);
+        if (data.length > MAX_SIZE)
+            throw new Error(`tar: ${e.path} is ${data.length} bytes; ustar stores under 8 GiB`);
+        parts.push(header(e, data.length, mtime));
+        if (data.length) {
+            parts.push(data);
+            const pad = (BLOCK - (data.length % BLOCK)) % BLOCK;
+            if (pad)
+                parts.push(Buffer.alloc(pad));
+        }
     }
-    return parts.join(', ') || '-';
-}
-/** A plain-text table for the job log. */
-function renderPlan(plan) {
-    const rows = [['SERVICE', 'ACTION', 'REPLICAS', 'ORDER', 'BATCHES']];
-    for (const s of plan.services) {
-        rows.push([s.service, s.action, `${s.oldReplicas}→${s.newReplicas}`, s.order, describeBatches(s)]);
-    }
-    const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-    const lines = rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
-    for (const s of plan.services) {
-        lines.push('', `${s.service}: ${s.order} (${s.reason})`);
-        // Which image a service goes to is the first thing a reader looks for (shown: `env` is plain).
-        const image = s.desired?.service.image;
-        if (image && s.action !== 'keep' && s.action !== 'skip' && s.action !== 'remove')
-            lines.push(`  - image ${image}`);
-        for (const c of s.changes)
-            lines.push(`  - ${c}`);
-        for (const w of s.warnings)
-            lines.push(`  ! ${w}`);
-    }
-    if (!plan.changes)
-        lines.push('', 'Nothing to change.');
-    return lines.join('\n');
-}
-/** The plan as a Markdown table for the job summary. */
-function renderPlanMarkdown(plan) {
-    const esc = (s) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
-    const lines = ['| Service | Action | Replicas | Order | Why | Batches |', '|---|---|---|---|---|---|'];
-    for (const s of plan.services) {
-        lines.push(`| ${esc(s.service)} | ${s.action} | ${s.oldReplicas} → ${s.newReplicas} | ${s.order} | ${esc(s.reason)}${s.changes.length ? `; ${esc(s.changes.join('; '))}` : ''} | ${esc(describeBatches(s))} |`);
-    }
-    const warnings = plan.services.flatMap((s) => s.warnings);
-    if (warnings.length)
-        lines.push('', ...warnings.map((w) => `> [!WARNING]\n> ${esc(w)}\n`));
-    if (!plan.changes)
-        lines.push('', 'Nothing to change.');
-    return lines.join('\n');
+    parts.push(Buffer.alloc(BLOCK * 2));
+    return Buffer.concat(parts);
 }
 
-;// CONCATENATED MODULE: ./src/proxy.ts
-/** The gate used when the proxy offers no Runtime API: nothing to wait on or drain. */
-const degradedGate = {
-    drains: false,
-    async park() { },
-    async unpark() { },
-    async waitUp() { },
-    async drain() { },
-    async release() { },
-};
-
-;// CONCATENATED MODULE: ./src/rollout-policy.ts
-function decidePolicy(s, routed) {
-    let order;
-    let reason;
-    if (s.updateConfig.order) {
-        order = s.updateConfig.order;
-        reason = `update_config.order: ${order}`;
-    }
-    else if (routed.has(s.name)) {
-        order = 'start-first';
-        reason = 'routed by the proxy and no update_config.order: new replicas start beside the old ones';
-    }
-    else {
-        order = 'stop-first';
-        reason = s.hasNamedVolume
-            ? 'has a named volume and no update_config.order: Compose default stop-first (stateful)'
-            : 'not routed by the proxy and no update_config.order: Compose default stop-first';
-    }
-    const refusals = [];
-    const overlap = order === 'start-first' ? 'is rolled start-first' : s.replicas > 1 ? `has ${s.replicas} replicas` : '';
-    if (overlap) {
-        const fix = order === 'start-first'
-            ? 'or set deploy.update_config.order: stop-first (requests will drop while it restarts)'
-            : 'or set deploy.replicas: 1';
-        if (s.containerName) {
-            refusals.push(`service "${s.name}" ${overlap} but sets container_name "${s.containerName}": a second container cannot have the same name. Remove container_name ${fix}.`);
-        }
-        if (s.fixedHostPorts.length) {
-            refusals.push(`service "${s.name}" ${overlap} but publishes fixed host port(s) ${s.fixedHostPorts.join(', ')}: a second replica cannot bind them. ` +
-                `Publish only the container port (e.g. "${s.ports.find((p) => p.published)?.target ?? '80'}") and reach it through the proxy, ${fix}.`);
-        }
-        if (s.networkMode === 'host') {
-            refusals.push(`service "${s.name}" ${overlap} but uses network_mode: host: two replicas would share the host's ports. Use a Compose network ${fix}.`);
-        }
-    }
-    const warnings = [];
-    if (s.replicas > 0 && (!s.healthcheck || s.healthcheck.disabled)) {
-        warnings.push(`service "${s.name}" has no healthcheck in the Compose file: there is no health gate. Unless its image defines a HEALTHCHECK, ` +
-            `handoff only waits until it has been running for update_config.monitor (${s.updateConfig.monitorS}s). Add a healthcheck.`);
-    }
-    if (order === 'stop-first' && s.replicas === 1) {
-        warnings.push(`service "${s.name}" has one replica and is updated stop-first: requests to it will drop while it restarts.`);
-    }
-    return { service: s.name, order, reason, warnings, refusals };
-}
-/** Policies for every service; refusals only for those in scope (`only`, or all). */
-function checkPolicies(model, routed, only) {
-    const routedSet = new Set(routed);
-    const names = model.services.map((s) => s.name);
-    const errors = [];
-    for (const o of only ?? []) {
-        if (!names.includes(o))
-            errors.push(`unknown service "${o}" in the services input: the Compose files define ${names.join(', ')}`);
-    }
-    const policies = new Map();
-    const warnings = [];
-    for (const s of model.services) {
-        const p = decidePolicy(s, routedSet);
-        policies.set(s.name, p);
-        if (!only?.length || only.includes(s.name)) {
-            errors.push(...p.refusals);
-            warnings.push(...p.warnings);
-        }
-    }
-    return { policies, errors, warnings };
-}
-
-;// CONCATENATED MODULE: ./src/time.ts
+;// CONCATENATED MODULE: ./src/release.ts
 /**
- * The one sleep. Code that waits in a loop takes a `sleep` option defaulting to this one, so tests
- * can pass a virtual clock's instead.
+ * Releases as data: the id, the manifest kept in each release directory on the host, which release
+ * a rollback goes back to, and which releases and images retention lets go. Pure; the host side is
+ * release-store.ts.
  */
-function time_sleep(ms) {
-    return new Promise((resolve) => setTimeout(resolve, ms));
+const RELEASE_ID = /^\d{8}T\d{6}Z-[0-9a-z]{7}$/;
+/** `20261123T193000Z-abc1234`: UTC to the second, then the short sha, so ids sort by time. */
+function releaseId(date, sha) {
+    const short = sha.slice(0, 7).toLowerCase();
+    if (!/^[0-9a-z]{7}$/.test(short))
+        throw new Error(`cannot make a release id from sha '${sha}': need at least 7 letters or digits`);
+    const stamp = date.toISOString().replace(/\.\d+Z$/, 'Z').replace(/[-:]/g, '');
+    return `${stamp}-${short}`;
 }
-
-;// CONCATENATED MODULE: ./src/health.ts
-
-
-
-
-const HEALTH_TIMEOUT_FLOOR_MS = 30_000;
-/**
- * start_period + interval × retries + timeout: by then Docker has either seen a passing check or
- * marked the container unhealthy. Never below the floor; an explicit override (ms) wins.
- */
-function healthTimeoutMs(hc, overrideMs) {
-    if (overrideMs !== undefined && overrideMs > 0)
-        return overrideMs;
-    if (!hc || hc.disabled)
-        return HEALTH_TIMEOUT_FLOOR_MS;
-    const s = hc.startPeriodS + hc.intervalS * hc.retries + hc.timeoutS;
-    return Math.max(HEALTH_TIMEOUT_FLOOR_MS, Math.ceil(s * 1000));
+function isReleaseId(id) {
+    return RELEASE_ID.test(id);
 }
-/** Why a container counts as failed right now, or undefined. */
-function failureOf(c, startedAt) {
-    if (!c)
-        return 'container disappeared';
-    if (c.state === 'exited' || c.state === 'dead')
-        return `exited with code ${c.exitCode}`;
-    if (c.state === 'restarting')
-        return `restarting (crash loop, exit code ${c.exitCode})`;
-    if (c.health === 'unhealthy')
-        return 'unhealthy';
-    if (startedAt && c.startedAt && c.startedAt !== startedAt)
-        return 'restarted (crashed)';
-    if (c.state !== 'running' && c.state !== 'created')
-        return `state ${c.state}`;
-    return undefined;
-}
-/**
- * Resolve when every container is healthy (or, without a healthcheck, has stayed running for
- * settleMs). Any `unhealthy`, exit or restart fails at once; the deadline is wall-clock (epoch ms).
- */
-async function waitHealthy(remote, ids, deadline, timeline, options = {}) {
-    const { settleMs = 5_000, pollMs = 1_000, now = Date.now, sleep = time_sleep, service } = options;
-    const runningSince = new Map();
-    const firstStartedAt = new Map();
-    const done = new Set();
-    let last = [];
-    for (;;) {
-        last = await inspectContainers(remote, ids);
-        const byId = new Map(last.map((c) => [c.id, c]));
-        const t = now();
-        for (const id of ids) {
-            if (done.has(id))
-                continue;
-            const c = byId.get(id);
-            if (c?.startedAt && !firstStartedAt.has(id) && c.state === 'running')
-                firstStartedAt.set(id, c.startedAt);
-            const why = failureOf(c, firstStartedAt.get(id));
-            if (why) {
-                timeline.add('failure', { service, container: c?.name ?? id, detail: why });
-                return { ok: false, reason: `${c?.name ?? id}: ${why}`, containers: c ? [c] : [] };
-            }
-            if (c.health === 'healthy' || (c.health === 'none' && c.state === 'running' && t - (runningSince.get(id) ?? t) >= settleMs)) {
-                done.add(id);
-                timeline.add('healthy', { service, container: c.name, detail: c.health === 'none' ? `no healthcheck: running for ${Math.round(settleMs / 1000)}s` : 'healthy' });
-            }
-            else if (c.health === 'none' && c.state === 'running' && !runningSince.has(id))
-                runningSince.set(id, t);
-        }
-        if (done.size === ids.length)
-            return { ok: true, containers: last };
-        if (now() >= deadline) {
-            const waiting = last.filter((c) => !done.has(c.id));
-            const detail = waiting.map((c) => `${c.name} (${c.health === 'none' ? c.state : c.health})`).join(', ');
-            timeline.add('failure', { service, detail: `health timeout: ${detail}` });
-            return { ok: false, reason: `not healthy before the health timeout: ${detail}`, containers: waiting };
-        }
-        await sleep(Math.min(pollMs, Math.max(0, deadline - now())));
-    }
-}
-/**
- * Watch containers for `durationMs`: any exit, restart or `unhealthy` is a failure (a crash right
- * after the old replicas are gone). Resolves ok at the end of the window.
- */
-async function monitorContainers(remote, ids, durationMs, timeline, options = {}) {
-    const { pollMs = 1_000, now = Date.now, sleep = time_sleep, service } = options;
-    const end = now() + durationMs;
-    const startedAt = new Map();
-    let last = [];
-    for (;;) {
-        last = await inspectContainers(remote, ids);
-        const byId = new Map(last.map((c) => [c.id, c]));
-        for (const id of ids) {
-            const c = byId.get(id);
-            if (c?.startedAt && !startedAt.has(id))
-                startedAt.set(id, c.startedAt);
-            const why = failureOf(c, startedAt.get(id));
-            if (why) {
-                timeline.add('failure', { service, container: c?.name ?? id, detail: `during monitor: ${why}` });
-                return { ok: false, reason: `${c?.name ?? id} during monitor: ${why}`, containers: c ? [c] : [] };
-            }
-        }
-        if (now() >= end) {
-            timeline.add('monitor-ok', { service, detail: `${ids.length} container(s) stayed up for ${Math.round(durationMs / 1000)}s` });
-            return { ok: true, containers: last };
-        }
-        await sleep(Math.min(pollMs, Math.max(0, end - now())));
-    }
-}
-/** The failed containers' last health check outputs and the end of their logs, for the job log. */
-async function collectDiagnostics(remote, containers, tail = 50) {
-    const parts = [];
-    for (const c of containers) {
-        parts.push(`--- ${c.name} (${c.id.slice(0, 12)}): state ${c.state}, health ${c.health}, exit code ${c.exitCode}`);
-        for (const e of c.healthLog.slice(-3))
-            parts.push(`health check at ${e.start}: exit ${e.exitCode}: ${e.output.trim()}`);
-        const logs = await remote.exec(containerLogsCommand(c.id, tail), { timeoutMs: QUICK_COMMAND_MS, check: false });
-        parts.push(`last ${tail} log lines:`, logs.stdout.trimEnd() || '(none)');
-    }
-    return parts.join('\n');
-}
-
-;// CONCATENATED MODULE: ./src/rollout.ts
-
-
-
-
-
-
-class BatchFailure extends Error {
-    reason;
-    failed;
-    constructor(reason, failed) {
-        super(reason);
-        this.reason = reason;
-        this.failed = failed;
-    }
-}
-async function rollOut(ctx, plan) {
-    const result = { ok: true, updated: [], failures: [] };
-    if (!ctx.proxyNetworks && ctx.proxyService)
-        ctx = { ...ctx, proxyNetworks: await proxyNetworksOf(ctx, ctx.proxyService) };
-    for (const sp of plan.services) {
-        if (sp.action === 'keep' || sp.action === 'skip')
-            continue;
-        ctx.log.info(`${sp.service}: ${sp.action} (${sp.order}; ${sp.reason})`);
-        let failure;
-        try {
-            failure = await runService(ctx, sp);
-        }
-        finally {
-            if (gated(ctx, sp.service))
-                await ctx.gate.unpark(sp.service).catch((e) => ctx.log.warning(`${sp.service}: could not return parked proxy slots: ${e.message}`));
-        }
-        result.updated.push(sp.service);
-        if (failure) {
-            result.ok = false;
-            result.failures.push(failure);
-            result.failure = failure;
-            if (failure.failureAction !== 'continue') {
-                result.stoppedAt = sp.service;
-                break;
-            }
-        }
-    }
-    return result;
-}
-async function runService(ctx, sp) {
-    const { remote, timeline, log } = ctx;
-    const service = sp.service;
-    const svc = sp.desired?.service;
-    const grace = Math.ceil(svc?.stopGracePeriodS ?? 10);
-    const uc = svc?.updateConfig;
-    const failureAction = uc?.failureAction ?? 'rollback';
-    const sleep = ctx.sleep ?? time_sleep;
+const RESULTS = ['pending', 'success', 'failed', 'rolled-back', 'abandoned'];
+/** Parse and check a release.json; the error says which field is wrong. */
+function parseManifest(text) {
+    let raw;
     try {
-        if (sp.cleanup.length) {
-            log.info(`${service}: removing ${sp.cleanup.length} exited/crashed/unhealthy container(s) left from an earlier run`);
-            await stopAndRemove(ctx, service, sp.cleanup, grace);
-        }
+        raw = JSON.parse(text);
     }
     catch (e) {
-        return fail(ctx, sp, failureAction, e.message, []);
+        throw new Error(`release.json is not JSON: ${e.message}`);
     }
-    let failedBatches = 0;
-    let lastFailure;
-    for (const [i, batch] of sp.batches.entries()) {
-        const label = `${service}: batch ${i + 1}/${sp.batches.length}`;
-        let created = [];
+    if (!isObject(raw))
+        throw new Error('release.json: expected an object');
+    const bad = (field, want) => {
+        throw new Error(`release.json${typeof raw.id === 'string' ? ` (${raw.id})` : ''}: '${field}' must be ${want}`);
+    };
+    for (const f of ['id', 'project', 'sha', 'ref', 'actor', 'runUrl', 'createdAt']) {
+        if (typeof raw[f] !== 'string')
+            bad(f, 'a string');
+    }
+    if (!isReleaseId(raw.id))
+        bad('id', 'a release id like 20261123T193000Z-abc1234');
+    for (const f of ['files', 'composeFiles']) {
+        const v = raw[f];
+        if (!Array.isArray(v) || !v.every((x) => typeof x === 'string'))
+            bad(f, 'a list of strings');
+    }
+    if (!isObject(raw.services))
+        bad('services', 'an object');
+    const services = {};
+    for (const [name, s] of Object.entries(raw.services)) {
+        if (!isObject(s) || typeof s.image !== 'string' || typeof s.imageId !== 'string')
+            bad(`services.${name}`, 'an object with image and imageId strings');
+        const svc = s;
+        if (svc.digest !== undefined && typeof svc.digest !== 'string')
+            bad(`services.${name}.digest`, 'a string');
+        services[name] = { image: svc.image, imageId: svc.imageId, ...(typeof svc.digest === 'string' ? { digest: svc.digest } : {}) };
+    }
+    if (!RESULTS.includes(raw.result))
+        bad('result', RESULTS.join(', '));
+    if (raw.rollbackOf !== undefined && (typeof raw.rollbackOf !== 'string' || !isReleaseId(raw.rollbackOf)))
+        bad('rollbackOf', 'a release id');
+    let probe;
+    if (raw.probe !== undefined) {
+        const p = raw.probe;
+        if (!isObject(p) || typeof p.sent !== 'number' || typeof p.lost !== 'number' || typeof p.p99Ms !== 'number')
+            bad('probe', 'an object with numbers sent, lost, p99Ms');
+        const q = p;
+        probe = { sent: q.sent, lost: q.lost, p99Ms: q.p99Ms };
+    }
+    if (raw.durationS !== undefined && typeof raw.durationS !== 'number')
+        bad('durationS', 'a number');
+    if (raw.reason !== undefined && typeof raw.reason !== 'string')
+        bad('reason', 'a string');
+    const m = {
+        id: raw.id,
+        project: raw.project,
+        sha: raw.sha,
+        ref: raw.ref,
+        actor: raw.actor,
+        runUrl: raw.runUrl,
+        createdAt: raw.createdAt,
+        files: raw.files,
+        composeFiles: raw.composeFiles,
+        services,
+        result: raw.result,
+    };
+    if (raw.rollbackOf !== undefined)
+        m.rollbackOf = raw.rollbackOf;
+    if (raw.reason !== undefined)
+        m.reason = raw.reason;
+    if (probe)
+        m.probe = probe;
+    if (raw.durationS !== undefined)
+        m.durationS = raw.durationS;
+    return m;
+}
+function isObject(v) {
+    return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+/** Newest first (ids sort by time). */
+function newestFirst(releases) {
+    return [...releases].sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+}
+/** "45 s", "12 min", "3 h", "2 d": how long ago, for choosing a release at a glance. */
+function age(createdAt, now) {
+    const t = Date.parse(createdAt);
+    if (!Number.isFinite(t))
+        return '?';
+    const s = Math.max(0, Math.round((now - t) / 1000));
+    if (s < 90)
+        return `${s} s ago`;
+    if (s < 90 * 60)
+        return `${Math.round(s / 60)} min ago`;
+    if (s < 36 * 3600)
+        return `${Math.round(s / 3600)} h ago`;
+    return `${Math.round(s / 86400)} d ago`;
+}
+function oneLine(text, max) {
+    const t = text.replace(/\s+/g, ' ').trim();
+    return t.length > max ? `${t.slice(0, max - 1)}…` : t;
+}
+/** What a row of the release list says besides id, result, sha and age. */
+function notes(r, currentId, pick) {
+    return [
+        r.id === currentId ? 'serving' : '',
+        r.id === pick ? '`rollback: true` picks this' : '',
+        r.rollbackOf ? `rollback of ${r.rollbackOf}` : '',
+        r.reason ? oneLine(r.reason, 120) : '',
+    ].filter(Boolean);
+}
+/**
+ * A table of releases, newest first, for error messages and the log: id, result, sha, age, and
+ * which one is serving and which one `rollback: true` would pick.
+ */
+function formatReleaseList(releases, currentId, now = Date.now()) {
+    if (releases.length === 0)
+        return '  (no releases on the host)';
+    const pick = defaultRollbackTarget(releases, currentId)?.id;
+    const rows = newestFirst(releases).map((r) => [r.id, r.result, r.sha.slice(0, 7), age(r.createdAt, now), notes(r, currentId, pick).join('; ').replace(/`/g, '')]);
+    const width = [0, 1, 2, 3].map((c) => Math.max(...rows.map((row) => row[c].length)));
+    return rows.map((row) => `  ${row.slice(0, 4).map((v, c) => v.padEnd(width[c])).join('  ')}${row[4] ? `  (${row[4]})` : ''}`.trimEnd()).join('\n');
+}
+/** The same list as a Markdown table, for the job summary. */
+function releaseTableMarkdown(releases, currentId, now = Date.now()) {
+    const pick = defaultRollbackTarget(releases, currentId)?.id;
+    const cell = (v) => v.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+    return [
+        '| release | result | sha | age | |',
+        '|---|---|---|---|---|',
+        ...newestFirst(releases).map((r) => `| \`${r.id}\` | ${r.result} | \`${r.sha.slice(0, 7)}\` | ${age(r.createdAt, now)} | ${cell(notes(r, currentId, pick).join('; '))} |`),
+    ].join('\n');
+}
+/**
+ * Follow rollbackOf links to the id of the release that first shipped these files and images. The
+ * id, not the manifest: that release may have been pruned since, and "older than it" still holds.
+ */
+function originId(byId, r) {
+    let id = r.id;
+    let cur = r;
+    const seen = new Set();
+    while (cur?.rollbackOf && !seen.has(cur.id)) {
+        seen.add(cur.id);
+        id = cur.rollbackOf;
+        cur = byId.get(id);
+    }
+    return id;
+}
+/**
+ * What `rollback: true` without `release` goes back to: the newest successful release older than the
+ * one serving. When the one serving is itself a rollback, "older" counts from the release it went
+ * back to, so rolling back twice steps further back instead of swinging back to the release just
+ * rolled away from. Undefined when there is none.
+ */
+function defaultRollbackTarget(releases, currentId) {
+    const byId = new Map(releases.map((r) => [r.id, r]));
+    const current = currentId ? byId.get(currentId) : undefined;
+    if (!current)
+        return undefined;
+    const from = originId(byId, current);
+    return newestFirst(releases).find((r) => r.result === 'success' && r.id < from && originId(byId, r) !== from);
+}
+/**
+ * The release a rollback re-deploys. With an id: that release (an unknown id, or one that never
+ * recorded what it ran, is an error that lists what there is). Without: defaultRollbackTarget.
+ */
+function selectRollbackTarget(releases, currentId, requested, now = Date.now()) {
+    const list = () => `Releases on the host (newest first):\n${formatReleaseList(releases, currentId, now)}`;
+    if (requested) {
+        const hit = releases.find((r) => r.id === requested);
+        if (!hit)
+            throw new Error(`release '${requested}' is not on the host. ${list()}`);
+        // No image IDs were recorded for these: nothing to pin, so "rolling back" would run whatever the tags point at now.
+        if (hit.result === 'abandoned' || hit.result === 'pending') {
+            throw new Error(`release '${requested}' is ${hit.result}${hit.reason ? ` (${hit.reason})` : ''}: its deploy never recorded the images it ran, so it cannot be rolled back to; pick a successful release. ${list()}`);
+        }
+        return hit;
+    }
+    const byId = new Map(releases.map((r) => [r.id, r]));
+    const current = currentId ? byId.get(currentId) : undefined;
+    if (!current) {
+        throw new Error(`no release is recorded as serving${currentId ? ` (current names '${currentId}', which is not on the host)` : ''}, so there is no "previous" one; ` +
+            `pass release: <id>. ${list()}`);
+    }
+    const target = defaultRollbackTarget(releases, currentId);
+    if (!target) {
+        const from = originId(byId, current);
+        throw new Error(`there is no successful release older than ${from}${from !== current.id ? ` (the release ${current.id} rolled back to)` : ''} to roll back to; ` +
+            `pass release: <id>. ${list()}`);
+    }
+    return target;
+}
+/**
+ * The "Roll back" part of the job summary: what `rollback: true` would do from here, and the kept
+ * releases to choose from.
+ */
+function rollbackHintMarkdown(releases, currentId, now = Date.now()) {
+    if (!currentId)
+        return undefined;
+    const pick = defaultRollbackTarget(releases, currentId);
+    const head = pick
+        ? [
+            `Release \`${currentId}\` is serving. \`rollback: true\` returns to \`${pick.id}\` (${pick.sha.slice(0, 7)}, ${age(pick.createdAt, now)}); for another one, name it:`,
+            '',
+            '```yaml',
+            'rollback: true',
+            `release: ${pick.id}   # or any successful release below`,
+            '```',
+        ]
+        : [`Release \`${currentId}\` is serving. There is no earlier successful release for \`rollback: true\` to return to.`];
+    return [...head, '', releaseTableMarkdown(releases, currentId, now)].join('\n');
+}
+/** Failed, rolled-back and abandoned releases kept for diagnosis, on top of keep_releases. */
+const KEEP_FAILED = 3;
+/** Results of releases that never became a good one to return to. */
+const NOT_GOOD = new Set(['failed', 'rolled-back', 'abandoned']);
+/**
+ * What pruning may remove from this project's releases. Kept:
+ * - good releases: the one serving, and the newest successful ones up to `keep` in all (serving
+ *   counted); failed, rolled-back and abandoned releases never push one out;
+ * - the release `rollback: true` would go back to, even beyond `keep`;
+ * - the newest `keepFailed` failed, rolled-back or abandoned releases, for diagnosis;
+ * - every pending release (under the lock, the next deploy marks those abandoned first).
+ * Releases of other projects are never pruned and their images count as referenced; an image goes
+ * only when no kept release (of any project) refers to it.
+ */
+function retention(releases, keep, currentId, project, keepFailed = KEEP_FAILED) {
+    if (!Number.isInteger(keep) || keep < 1)
+        throw new Error(`keep must be a whole number of at least 1, got ${keep}`);
+    if (!Number.isInteger(keepFailed) || keepFailed < 0)
+        throw new Error(`keepFailed must be a whole number, got ${keepFailed}`);
+    const ours = newestFirst(releases.filter((r) => project === undefined || r.project === project));
+    const protect = new Set();
+    if (currentId && ours.some((r) => r.id === currentId))
+        protect.add(currentId);
+    for (const r of ours)
+        if (protect.size < keep && r.result === 'success')
+            protect.add(r.id);
+    const target = defaultRollbackTarget(ours, currentId);
+    if (target)
+        protect.add(target.id);
+    for (const r of ours.filter((x) => NOT_GOOD.has(x.result) && !protect.has(x.id)).slice(0, keepFailed))
+        protect.add(r.id);
+    for (const r of ours)
+        if (r.result === 'pending')
+            protect.add(r.id);
+    const oldestFirst = [...ours].reverse().filter((r) => !protect.has(r.id));
+    const pruned = [...oldestFirst.filter((r) => r.result !== 'success'), ...oldestFirst.filter((r) => r.result === 'success')];
+    const prunedIds = new Set(pruned.map((r) => r.id));
+    const referenced = new Set();
+    for (const r of releases) {
+        if (prunedIds.has(r.id))
+            continue;
+        for (const s of Object.values(r.services))
+            if (s.imageId)
+                referenced.add(s.imageId);
+    }
+    const freed = new Set();
+    const perRelease = pruned.map((r) => {
+        const images = [];
+        for (const s of Object.values(r.services)) {
+            if (!s.imageId || referenced.has(s.imageId) || freed.has(s.imageId))
+                continue;
+            freed.add(s.imageId);
+            images.push(s.imageId);
+        }
+        return { id: r.id, result: r.result, sha: r.sha, images: images.sort() };
+    });
+    return { prune: pruned.map((r) => r.id), pruned: perRelease, images: [...freed].sort() };
+}
+/** A pending release found by a deploy holding the lock: its deploy is over, and never recorded a result. */
+function abandonedReason(r) {
+    return `its deploy${r.runUrl ? ` (${r.runUrl})` : ''} stopped before recording a result: killed, cancelled or disconnected`;
+}
+/**
+ * A rollback whose pinned images are gone from the host and could not be pulled: refused before
+ * anything changes, naming each image and the release, with the list to pick another one from.
+ */
+function missingImagesError(target, missing, releases, currentId, pulled, now = Date.now()) {
+    const what = missing.map((m) => `${m.service ? `service ${m.service}: ` : ''}${m.image} (${m.imageId})`).join('; ');
+    return new Error(`cannot roll back to release ${target.id} (${target.sha.slice(0, 7)}): ${missing.length === 1 ? 'its image is' : 'its images are'} no longer on the host` +
+        `${pulled ? ' and a pull did not bring the pinned image back' : ' (pull: never)'}: ${what}. Nothing was changed. ` +
+        `Push or load that image on the host, or pick another release. Releases on the host (newest first):\n${formatReleaseList(releases, currentId, now)}`);
+}
+
+;// CONCATENATED MODULE: ./src/release-store.ts
+/**
+ * The release directories on the host (layout in docs/architecture.md): upload, activate into app/,
+ * list, current, manifest updates, copy for rollbacks and pruning. The commands themselves are built
+ * in commands/release-store.ts (every path absolute under the resolved remote dir, through shq());
+ * this module decides what to run and reads the answers.
+ *
+ * Modes: the remote dir, releases/, each releases/<id>/ and app/ are 0700, so nothing below them is
+ * reachable by other host users; .env and release.json are 0600. Subdirectories inside a release and
+ * in app/ are 0755 and files keep their (group/other-write stripped) mode, because Docker bind-mounts
+ * them into containers that may run as another user (the official haproxy image runs as `haproxy`).
+ */
+
+
+
+
+
+
+/** Names the release directory keeps for itself. */
+const RESERVED = new Set(['release.json', '.env']);
+const IMAGE_ID = /^sha256:[0-9a-f]{64}$/;
+/** A repo-relative path that is safe to place under a release directory and to pass through `read -r`. */
+function checkReleasePath(path) {
+    if (!path || path.startsWith('/'))
+        throw new Error(`release file '${path}': must be a relative path`);
+    // eslint-disable-next-line no-control-regex
+    if (/[\x00-\x1f\x7f]/.test(path))
+        throw new Error(`release file ${JSON.stringify(path)}: control characters are not allowed in file names`);
+    if (path.split('/').some((p) => p === '' || p === '.' || p === '..'))
+        throw new Error(`release file '${path}': no '..', '.' or empty parts`);
+    if (RESERVED.has(path))
+        throw new Error(`release file '${path}': the name is reserved for handoff's own ${path} at the top of the release; move the file into a directory`);
+}
+function checkId(id) {
+    if (!isReleaseId(id))
+        throw new Error(`'${id}' is not a release id`);
+}
+/**
+ * The absolute, symlink-free remote dir: a relative input (or `~/...`) is under the deploy user's
+ * home. Created 0700 when missing.
+ */
+async function resolveRemoteDir(remote, remoteDirInput) {
+    const input = remoteDirInput.replace(/^~(\/|$)/, '').replace(/\/+$/, '') || '.';
+    if (input.includes('\0'))
+        throw new Error('remote_dir contains a NUL byte');
+    const r = await remote.exec(resolveRemoteDirCommand(input), { timeoutMs: QUICK_COMMAND_MS });
+    const dir = r.stdout.trim().split('\n').pop() ?? '';
+    if (!dir.startsWith('/'))
+        throw new Error(`could not resolve remote_dir '${remoteDirInput}' on the host (got '${dir}')`);
+    return dir;
+}
+/** The archive of a release: files with their parent directories, the env file and the manifest. */
+function releaseArchive(files, envFileText, manifest) {
+    const seen = new Set();
+    const dirs = new Set();
+    for (const f of files) {
+        checkReleasePath(f.path);
+        if (seen.has(f.path))
+            throw new Error(`release file '${f.path}' is listed twice`);
+        seen.add(f.path);
+        const parts = f.path.split('/');
+        for (let i = 1; i < parts.length; i++)
+            dirs.add(parts.slice(0, i).join('/'));
+    }
+    for (const d of dirs)
+        if (seen.has(d))
+            throw new Error(`release file '${d}' is also a directory of another release file`);
+    const entries = [...dirs].sort().map((d) => ({ path: d, type: 'dir', mode: 0o755 }));
+    for (const f of files)
+        entries.push({ path: f.path, type: 'file', data: f.data, mode: (f.mode ?? 0o644) & 0o755 || 0o644 });
+    entries.push({ path: '.env', type: 'file', data: Buffer.from(envFileText), mode: 0o600 });
+    entries.push({ path: 'release.json', type: 'file', data: Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), mode: 0o600 });
+    return buildTar(entries);
+}
+/**
+ * Write releases/<id>/ atomically: one tar stream into releases/.<id>.tmp, then a rename. An id that
+ * exists already is an error (two deploys of one sha in one second).
+ */
+async function uploadRelease(remote, remoteDir, id, files, envFileText, manifest, _options = {}) {
+    checkId(id);
+    if (manifest.id !== id)
+        throw new Error(`manifest id ${manifest.id} does not match release ${id}`);
+    const tar = releaseArchive(files, envFileText, manifest);
+    await remote.exec(uploadReleaseCommand(remoteDir, id), { stdin: tar, timeoutMs: RELEASE_COMMAND_MS });
+}
+/**
+ * A new release with an old one's files and env (a rollback): copied on the host, with its own
+ * manifest, then renamed into place.
+ */
+async function copyRelease(remote, remoteDir, fromId, toId, manifest) {
+    checkId(fromId);
+    checkId(toId);
+    if (manifest.id !== toId)
+        throw new Error(`manifest id ${manifest.id} does not match release ${toId}`);
+    await remote.exec(copyReleaseCommand(remoteDir, fromId, toId), { stdin: `${JSON.stringify(manifest, null, 2)}\n`, timeoutMs: RELEASE_COMMAND_MS });
+}
+/**
+ * Make app/ hold release <id>: each file (and .env) copied to a temp name in its target directory,
+ * then renamed over the old one, so directories (and the bind mounts on them) stay the same inodes.
+ * A file the previously activated release placed and this one lacks is removed; directories are
+ * never removed or replaced.
+ */
+async function activateRelease(remote, remoteDir, id) {
+    checkId(id);
+    const read = await remote.exec(activationReadCommand(remoteDir, id), { timeoutMs: QUICK_COMMAND_MS });
+    const [manifestText, listText = ''] = read.stdout.split(RECORD_SEP);
+    const manifest = parseManifest(manifestText ?? '');
+    for (const f of manifest.files)
+        checkReleasePath(f);
+    const wanted = new Set(manifest.files);
+    const previous = listText.split('\n').filter((l) => l && !wanted.has(l));
+    const ops = [
+        ...manifest.files.map((f) => `put ${f}`),
+        'put .env',
+        ...previous.filter((f) => { try {
+            checkReleasePath(f);
+            return true;
+        }
+        catch {
+            return false;
+        } }).map((f) => `del ${f}`),
+        ...manifest.files.map((f) => `list ${f}`),
+    ];
+    await remote.exec(activateCommand(remoteDir, id), { stdin: `${ops.join('\n')}\n`, timeoutMs: RELEASE_COMMAND_MS });
+}
+/** Every readable manifest under releases/, oldest first, in one round trip. */
+async function listReleases(remote, remoteDir, warn) {
+    const r = await remote.exec(listReleasesCommand(remoteDir), { timeoutMs: QUICK_COMMAND_MS });
+    return parseReleaseListing(r.stdout, warn);
+}
+function parseReleaseListing(stdout, warn) {
+    const out = [];
+    for (const chunk of stdout.split(RECORD_SEP).slice(1)) {
+        const nl = chunk.indexOf('\n');
+        const dir = chunk.slice(0, nl);
         try {
-            created = await runBatch(ctx, sp, batch, label, grace, (c) => (created = c));
+            const m = parseManifest(chunk.slice(nl + 1));
+            if (m.id !== dir)
+                throw new Error(`its id is ${m.id}`);
+            out.push(m);
         }
         catch (e) {
-            const failed = e instanceof BatchFailure ? e.failed : [];
-            const reason = e.message;
-            failedBatches++;
-            // Their health output and logs first: once removed, a container has nothing left to tell.
-            lastFailure = await fail(ctx, sp, failureAction, reason, failed);
-            // Leave no failed new container behind: drain what the proxy may already send to, then remove.
-            if (created.length) {
-                log.warning(`${label} failed: removing its ${created.length} new container(s)`);
-                await removeQuietly(ctx, service, created, grace);
-            }
-            const ratio = failedBatches / sp.batches.length;
-            if (failureAction !== 'continue' && ratio > (uc?.maxFailureRatio ?? 0))
-                return lastFailure;
-            log.warning(`${label} failed (${reason}); continuing (failure_action ${failureAction}, ${failedBatches}/${sp.batches.length} batches failed)`);
-            continue;
-        }
-        if (uc?.delayS && i < sp.batches.length - 1) {
-            log.info(`${service}: waiting update_config.delay ${uc.delayS}s`);
-            await sleep(uc.delayS * 1000);
+            warn?.(`ignoring releases/${dir}/release.json: ${e.message}`);
         }
     }
-    return lastFailure && failureAction === 'continue' ? lastFailure : undefined;
+    return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
-async function runBatch(ctx, sp, batch, label, grace, onCreated) {
-    const { log } = ctx;
-    const service = sp.service;
-    const before = await serviceContainers(ctx, service);
-    const old = before.filter((c) => batch.remove.includes(c.id));
-    let created = [];
-    const removeOld = async () => {
-        if (!old.length)
-            return;
-        const replicas = old.map((c) => toReplica(ctx, c));
-        // The gate records drain/drained per replica, with its proxy slot.
-        if (gated(ctx, service))
-            await ctx.gate.drain(service, replicas);
-        await stopAndRemove(ctx, service, old.map((c) => c.id), grace, old);
-        if (gated(ctx, service))
-            await ctx.gate.release(service, replicas);
-    };
-    if (sp.order === 'stop-first')
-        await removeOld();
-    if (batch.start > 0) {
-        const known = new Set(before.map((c) => c.id));
-        const current = await serviceContainers(ctx, service);
-        const existing = current.length;
-        if (gated(ctx, service))
-            await ctx.gate.park(service, current.map((c) => toReplica(ctx, c)));
-        const target = existing + batch.start;
-        log.info(`${label}: starting ${batch.start} new replica(s) (scale ${service}=${target})`);
-        await ctx.remote.exec(scaleUpCommand(ctx.flavor, ctx.stack, service, target), {
-            timeoutMs: ctx.upTimeoutMs ?? LONG_COMMAND_MS,
-            onOutput: (chunk) => log.info(chunk.trimEnd()),
-        });
-        created = (await serviceContainers(ctx, service)).filter((c) => !known.has(c.id));
-        onCreated(created);
-        for (const c of created)
-            ctx.timeline.add('start', { service, container: c.name });
-        if (created.length !== batch.start) {
-            throw new BatchFailure(`expected ${batch.start} new container(s) for ${service}, Compose created ${created.length}`, created);
-        }
-        const svc = sp.desired?.service;
-        const hc = svc?.healthcheck;
-        const monitorMs = (svc?.updateConfig.monitorS ?? 5) * 1000;
-        const deadline = now(ctx) + healthTimeoutMs(hc, ctx.healthTimeoutMs);
-        if (!hc || hc.disabled) {
-            log.warning(`${service}: no healthcheck in the Compose file: no health gate; waiting for ${monitorMs / 1000}s of "running" instead (or the image's own HEALTHCHECK)`);
-        }
-        const health = await waitHealthy(ctx.remote, created.map((c) => c.id), deadline, ctx.timeline, {
-            service, settleMs: monitorMs, ...timing(ctx),
-        });
-        check(health);
-        created = health.containers;
-        onCreated(created);
-        if (gated(ctx, service))
-            await waitUpOrExplain(ctx, service, created, deadline);
-    }
-    if (sp.order !== 'stop-first')
-        await removeOld();
-    if (created.length) {
-        const monitorMs = (sp.desired?.service.updateConfig.monitorS ?? 5) * 1000;
-        check(await monitorContainers(ctx.remote, created.map((c) => c.id), monitorMs, ctx.timeline, { service, ...timing(ctx) }));
-    }
-    return created;
+/** The id in `current`, or undefined before the first successful deploy. */
+async function readCurrent(remote, remoteDir) {
+    const id = ((await remote.readFile(releasePaths(remoteDir).current)) ?? '').trim();
+    return isReleaseId(id) ? id : undefined;
+}
+async function setCurrent(remote, remoteDir, id) {
+    checkId(id);
+    await remote.writeFile(releasePaths(remoteDir).current, `${id}\n`, 0o600);
+}
+async function readManifest(remote, remoteDir, id) {
+    checkId(id);
+    const path = releasePaths(remoteDir).manifest(id);
+    const text = await remote.readFile(path);
+    if (text === undefined)
+        throw new Error(`release ${id}: no readable ${path} on the host`);
+    return parseManifest(text);
+}
+/** Merge `patch` into releases/<id>/release.json (atomic rewrite, 0600). The id cannot change. */
+async function updateManifest(remote, remoteDir, id, patch) {
+    const old = await readManifest(remote, remoteDir, id);
+    const next = { ...old, ...patch, id: old.id };
+    parseManifest(JSON.stringify(next)); // refuse to write a manifest we could not read back
+    await remote.writeFile(releasePaths(remoteDir).manifest(id), `${JSON.stringify(next, null, 2)}\n`, 0o600);
+    return next;
+}
+/** Image IDs referenced by other projects' releases next to this one (the default layout's siblings). */
+async function siblingImageIds(remote, remoteDir) {
+    const parent = external_node_path_.posix.dirname(remoteDir);
+    const self = external_node_path_.posix.basename(remoteDir);
+    if (parent === remoteDir)
+        return new Set();
+    const r = await remote.exec(siblingManifestsCommand(parent, self), { timeoutMs: QUICK_COMMAND_MS, check: false });
+    return new Set([...r.stdout.matchAll(/"imageId"\s*:\s*"(sha256:[0-9a-f]{64})"/g)].map((m) => m[1]));
+}
+/** Rewrite a release's manifest as `abandoned` (0600, atomic). */
+async function writeAbandoned(remote, remoteDir, m, reason) {
+    const next = { ...m, result: 'abandoned', reason };
+    await remote.writeFile(releasePaths(remoteDir).manifest(m.id), `${JSON.stringify(next, null, 2)}\n`, 0o600);
+    return next;
 }
 /**
- * The proxy's UP gate. When it fails, a new replica that died meanwhile (healthy, then crashed before
- * the proxy saw it UP: Docker's DNS drops it, so "in no slot") is the real cause: name it.
+ * Under the lock no deploy of this project is in progress, so a `pending` release is one whose deploy
+ * stopped before recording a result (killed, cancelled, disconnected): mark it `abandoned`, so the
+ * list says so and retention prunes it like a failed one. Returns the releases as they are now and
+ * the ones it marked.
  */
-async function waitUpOrExplain(ctx, service, created, deadline) {
-    try {
-        await ctx.gate.waitUp(service, created.map((c) => toReplica(ctx, c)), deadline);
+async function markAbandoned(remote, remoteDir, releases, project) {
+    const marked = [];
+    const out = [];
+    for (const r of releases) {
+        if (r.result === 'pending' && r.project === project && isReleaseId(r.id)) {
+            const m = await writeAbandoned(remote, remoteDir, r, abandonedReason(r));
+            marked.push(m);
+            out.push(m);
+        }
+        else {
+            out.push(r);
+        }
     }
-    catch (e) {
-        const now = await inspectContainers(ctx.remote, created.map((c) => c.id)).catch(() => []);
-        const dead = created.filter((c) => {
-            const n = now.find((x) => x.id === c.id);
-            return !n || n.state !== 'running' || n.restartCount > c.restartCount;
-        });
-        if (!dead.length)
-            throw e;
-        const what = dead.map((c) => {
-            const n = now.find((x) => x.id === c.id);
-            return n ? `${c.name} ${n.state === 'running' ? `restarted (${n.restartCount} restarts)` : `${n.state}, exit code ${n.exitCode}`}` : `${c.name} gone`;
-        });
-        throw new BatchFailure(`new ${service} replica crashed before the proxy had it UP: ${what.join('; ')}`, created);
-    }
-}
-function check(r) {
-    if (!r.ok)
-        throw new BatchFailure(r.reason, r.containers);
-}
-async function fail(ctx, sp, failureAction, reason, failed) {
-    let logs = '';
-    try {
-        logs = failed.length ? await collectDiagnostics(ctx.remote, failed) : '';
-    }
-    catch (e) {
-        logs = `(could not collect logs: ${e.message})`;
-    }
-    ctx.timeline.add('failure', { service: sp.service, detail: reason });
-    return { service: sp.service, reason, containers: failed.map((c) => c.name), logs, failureAction };
-}
-/** Stop with the service's grace period, then remove: by id, never through Compose's scale. */
-async function stopAndRemove(ctx, service, ids, grace, infos) {
-    if (!ids.length)
-        return;
-    const labels = ids.map((id) => infos?.find((c) => c.id === id)?.name ?? id.slice(0, 12));
-    for (const container of labels)
-        ctx.timeline.add('stop', { service, container, detail: `grace ${grace}s` });
-    await ctx.remote.exec(stopAndRemoveCommand(ids, grace), { timeoutMs: (grace + 180) * 1000 });
-    for (const container of labels)
-        ctx.timeline.add('remove', { service, container });
-}
-/** Best effort: a failed batch's new containers go, even if the proxy or Docker complains. */
-async function removeQuietly(ctx, service, cs, grace) {
-    const replicas = cs.map((c) => toReplica(ctx, c)).filter((r) => r.ip);
-    try {
-        if (gated(ctx, service) && replicas.length)
-            await ctx.gate.drain(service, replicas);
-    }
-    catch (e) {
-        ctx.log.warning(`${service}: draining the failed containers: ${e.message}`);
-    }
-    try {
-        await stopAndRemove(ctx, service, cs.map((c) => c.id), grace, cs);
-    }
-    catch (e) {
-        ctx.log.warning(`${service}: removing the failed containers: ${e.message}`);
-    }
-    try {
-        if (gated(ctx, service) && replicas.length)
-            await ctx.gate.release(service, replicas);
-    }
-    catch (e) {
-        ctx.log.warning(`${service}: releasing proxy slots: ${e.message}`);
-    }
-}
-async function serviceContainers(ctx, service) {
-    return (await listProjectContainers(ctx.remote, ctx.stack.project)).filter((c) => c.service === service);
-}
-async function proxyNetworksOf(ctx, proxyService) {
-    const proxies = (await serviceContainers(ctx, proxyService)).filter((c) => c.state === 'running');
-    return [...new Set(proxies.flatMap((c) => Object.keys(c.ips)))];
-}
-function toReplica(ctx, c) {
-    return { id: c.id, name: c.name, ip: replicaIp(c, ctx.proxyNetworks) };
-}
-function gated(ctx, service) {
-    return !ctx.routedServices || ctx.routedServices.has(service);
-}
-function now(ctx) {
-    return (ctx.now ?? Date.now)();
-}
-function timing(ctx) {
-    const t = {};
-    if (ctx.pollMs !== undefined)
-        t.pollMs = ctx.pollMs;
-    if (ctx.now)
-        t.now = ctx.now;
-    if (ctx.sleep)
-        t.sleep = ctx.sleep;
-    return t;
-}
-
-;// CONCATENATED MODULE: ./src/commands/release-store.ts
-/**
- * The release store's commands (layout in docs/architecture.md; run by src/release-store.ts). Every
- * path is absolute under the resolved remote dir and goes through shq(); per-file lists and archives
- * travel on stdin, so a command's length does not grow with the release.
- */
-
-
-/** Separates the records of a listing: never appears raw in JSON.stringify output. */
-const RECORD_SEP = '\x1e';
-/** app/.handoff-files: the files the last activation placed, so the next one can drop stale ones. */
-const FILE_LIST = '.handoff-files';
-/** Where things are under the remote dir. */
-const releasePaths = (remoteDir) => ({
-    releases: external_node_path_.posix.join(remoteDir, 'releases'),
-    release: (id) => external_node_path_.posix.join(remoteDir, 'releases', id),
-    manifest: (id) => external_node_path_.posix.join(remoteDir, 'releases', id, 'release.json'),
-    tmp: (id) => external_node_path_.posix.join(remoteDir, 'releases', `.${id}.tmp`),
-    app: external_node_path_.posix.join(remoteDir, 'app'),
-    current: external_node_path_.posix.join(remoteDir, 'current'),
-});
-/** Creates the remote dir (0700) under the deploy user's home when relative, and prints its symlink-free path. */
-function resolveRemoteDirCommand(input) {
-    return `cd && umask 077 && mkdir -p ${shq(input)} && cd ${shq(input)} && (chmod 700 . 2>/dev/null || true) && pwd -P`;
-}
-/** The same release already in place is this very command, repeated after a dropped connection. */
-function placeOnce(T, D, id) {
-    return `if [ -e ${D} ]; then if cmp -s ${T}/release.json ${D}/release.json; then rm -rf ${T}; exit 0; fi; rm -rf ${T}; echo ${shq(`release ${id} exists already on the host`)} >&2; exit 17; fi`;
-}
-/** Stdin: the release's tar archive. Extracted into releases/.<id>.tmp, then renamed to releases/<id>. */
-function uploadReleaseCommand(remoteDir, id) {
-    const p = releasePaths(remoteDir);
-    const T = shq(p.tmp(id));
-    const D = shq(p.release(id));
-    return [
-        'set -e',
-        'umask 022',
-        `mkdir -p ${shq(p.releases)}`,
-        `chmod 700 ${shq(p.releases)}`,
-        `rm -rf ${T}`,
-        `mkdir -m 700 ${T}`,
-        // -o: the deploy user owns what it extracts, whatever the archive says
-        `tar -x -o -f - -C ${T}`,
-        `chmod 700 ${T}`,
-        placeOnce(T, D, id),
-        `mv ${T} ${D}`,
-    ].join('\n');
-}
-/** Stdin: the new release.json. Copies releases/<fromId> to releases/<toId> with that manifest. */
-function copyReleaseCommand(remoteDir, fromId, toId) {
-    const p = releasePaths(remoteDir);
-    const F = shq(p.release(fromId));
-    const T = shq(p.tmp(toId));
-    const D = shq(p.release(toId));
-    return [
-        'set -e',
-        'umask 022',
-        `if [ ! -d ${F} ]; then echo ${shq(`release ${fromId} is not on the host`)} >&2; exit 2; fi`,
-        `rm -rf ${T}`,
-        `cp -Rp ${F} ${T}`,
-        `chmod 700 ${T}`,
-        `rm -f ${T}/release.json`,
-        `(umask 077; cat > ${T}/release.json)`,
-        placeOnce(T, D, toId),
-        `mv ${T} ${D}`,
-    ].join('\n');
-}
-/** Release <id>'s manifest, RECORD_SEP, then app/.handoff-files (empty when missing): one round trip. */
-function activationReadCommand(remoteDir, id) {
-    const p = releasePaths(remoteDir);
-    return `cat ${shq(p.manifest(id))}; printf '${RECORD_SEP}'; cat ${shq(external_node_path_.posix.join(p.app, FILE_LIST))} 2>/dev/null || true`;
+    return { releases: out, marked };
 }
 /**
- * Stdin: one operation per line, `put <file>`, `del <file>` or `list <file>` (activateRelease builds
- * them). Each put copies the file from releases/<id>/ to a temp name in its directory under app/ and
- * renames it over the old one; del removes a regular file; list records the file in .handoff-files.
+ * A deploy that stops on an error before its Record phase marks its own release `abandoned` with the
+ * error as the reason (it still holds the lock). Does nothing when the release is gone or recorded.
  */
-function activateCommand(remoteDir, id) {
-    const p = releasePaths(remoteDir);
-    const S = shq(p.release(id));
-    const A = shq(p.app);
-    return `set -e
-umask 022
-mkdir -p ${A}
-chmod 700 ${A}
-cd ${A}
-: > ${FILE_LIST}.new
-while IFS= read -r line; do
-  op=\${line%% *}; f=\${line#* }
-  case $op in
-  put)
-    case $f in */*) d=\${f%/*};; *) d=.;; esac
-    mkdir -p "$d"
-    if [ -d "$f" ]; then echo "handoff: app/$f is a directory on the host; a release file cannot replace it" >&2; exit 20; fi
-    t="$d/.handoff-new-$$"
-    rm -f "$t"
-    cp ${S}/"$f" "$t"
-    mv -f "$t" "$f"
-    ;;
-  del)
-    if [ -f "$f" ] && [ ! -L "$f" ]; then rm -f "$f"; fi
-    ;;
-  list)
-    printf '%s\\n' "$f" >> ${FILE_LIST}.new
-    ;;
-  esac
-done
-mv -f ${FILE_LIST}.new ${FILE_LIST}`;
+async function abandonIfPending(remote, remoteDir, id, reason) {
+    checkId(id);
+    const text = await remote.readFile(releasePaths(remoteDir).manifest(id));
+    if (text === undefined)
+        return false;
+    const m = parseManifest(text);
+    if (m.result !== 'pending')
+        return false;
+    // The first lines say what stopped it; a whole stderr belongs in the job log, not in every release list.
+    await writeAbandoned(remote, remoteDir, m, reason.length > 500 ? `${reason.slice(0, 500)}…` : reason);
+    return true;
 }
-/** Per release dir with a release.json: RECORD_SEP, the dir name, a newline, the manifest. */
-function listReleasesCommand(remoteDir) {
-    return `cd ${shq(releasePaths(remoteDir).releases)} 2>/dev/null || exit 0
-for d in */; do
-  [ -f "\${d}release.json" ] || continue
-  printf '${RECORD_SEP}%s\\n' "\${d%/}"
-  cat "\${d}release.json"
-done`;
+/** One audit line per pruned release: which release, which images went, which Docker kept. */
+function pruneAuditEntries(result, at, actor, runUrl) {
+    return result.pruned.map((p) => ({
+        at,
+        kind: 'prune',
+        release: p.id,
+        sha: p.sha,
+        actor,
+        runUrl,
+        result: p.result,
+        images: p.imagesRemoved,
+        ...(p.imagesKept.length ? { detail: `Docker kept ${p.imagesKept.join(', ')}: a container uses it or it has another tag` } : {}),
+    }));
 }
-/** The manifests of the other projects next to this one (the default layout's siblings), concatenated. */
-function siblingManifestsCommand(parent, self) {
-    return `cd ${shq(parent)} 2>/dev/null || exit 0
-for f in */releases/*/release.json; do
-  case $f in ${shq(self)}/*) continue;; esac
-  [ -f "$f" ] && cat "$f"
-done; true`;
-}
-/** Removes these release dirs (ids checked by the caller) and any leftover .<id>.tmp dirs. */
-function removeReleasesCommand(remoteDir, ids) {
-    return `cd ${shq(releasePaths(remoteDir).releases)} 2>/dev/null || exit 0
-${ids.length ? `rm -rf -- ${shqAll([...ids])}` : ':'}
-for d in .*.tmp; do if [ -d "$d" ]; then rm -rf -- "$d"; fi; done`;
-}
-/** Remove one release dir (a dry run's, which nothing references). */
-function removeReleaseCommand(remoteDir, id) {
-    return `rm -rf ${shq(releasePaths(remoteDir).release(id))}`;
+/**
+ * Drop this project's releases that retention (release.ts) lets go, leftover .<id>.tmp dirs, then the
+ * images only they referenced. Image candidates come only from this project's pruned manifests, minus
+ * anything a kept release or a sibling project's release refers to; `docker image rm` without -f also
+ * refuses images a container uses, which is fine. Call it under the lock.
+ */
+async function pruneReleases(remote, remoteDir, project, keep, currentId, warn, keepFailed = KEEP_FAILED) {
+    const releases = await listReleases(remote, remoteDir, warn);
+    const current = currentId ?? (await readCurrent(remote, remoteDir));
+    const plan = retention(releases, keep, current, project, keepFailed);
+    const removed = plan.prune.filter(isReleaseId);
+    await remote.exec(removeReleasesCommand(remoteDir, removed), { timeoutMs: RELEASE_COMMAND_MS });
+    const siblings = plan.images.length ? await siblingImageIds(remote, remoteDir) : new Set();
+    const candidates = plan.images.filter((i) => IMAGE_ID.test(i) && !siblings.has(i));
+    const imagesRemoved = [];
+    if (candidates.length) {
+        const r = await remote.exec(removeImagesCommand(candidates), { timeoutMs: RELEASE_COMMAND_MS, check: false });
+        for (const line of r.stdout.split('\n'))
+            if (candidates.includes(line.trim()))
+                imagesRemoved.push(line.trim());
+    }
+    const pruned = plan.pruned
+        .filter((x) => removed.includes(x.id))
+        .map((x) => {
+        // Images another project's release pins were never candidates: not this prune's to name.
+        const images = x.images.filter((i) => candidates.includes(i));
+        return { ...x, images, imagesRemoved: images.filter((i) => imagesRemoved.includes(i)), imagesKept: images.filter((i) => !imagesRemoved.includes(i)) };
+    });
+    const kept = releases.filter((r) => r.project === project && !removed.includes(r.id));
+    return { removed, imagesRemoved, imagesKept: candidates.filter((i) => !imagesRemoved.includes(i)), pruned, kept };
 }
 
 // EXTERNAL MODULE: external "node:crypto"
@@ -58017,6 +57229,38 @@ const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRe
 // EXTERNAL MODULE: ./node_modules/ssh2/lib/index.js
 var lib = __nccwpck_require__(5472);
 var lib_default = /*#__PURE__*/__nccwpck_require__.n(lib);
+;// CONCATENATED MODULE: ./src/commands/files.ts
+/**
+ * Reading a file on the host. The command prints the file, or exits with NO_FILE when there is no
+ * readable regular file at the path (missing, a directory, unreadable), so the caller can tell
+ * "absent" from a failed read without parsing stderr.
+ */
+
+/** The exit status of readFileCommand when there is nothing to read. */
+const NO_FILE = 3;
+function readFileCommand(path) {
+    const p = shq(path);
+    return `if [ -f ${p} ] && [ -r ${p} ]; then cat -- ${p}; else exit ${NO_FILE}; fi`;
+}
+/**
+ * Stdin: the file's bytes, written to `tmp` (a name in the same directory), given `mode`, then
+ * renamed over `path`. umask first, so the data is never readable by others, even for the instant
+ * before chmod; a failure removes the temp file.
+ */
+function writeFileCommand(path, tmp, mode) {
+    const m = (mode & 0o7777).toString(8).padStart(4, '0');
+    return (`umask 077; cat > ${shq(tmp)} && chmod ${m} ${shq(tmp)} && mv -f ${shq(tmp)} ${shq(path)}` +
+        ` || { rc=$?; rm -f ${shq(tmp)}; exit $rc; }`);
+}
+/** Create a directory and its parents (nothing when it exists). */
+function mkdirCommand(path) {
+    return `mkdir -p ${shq(path)}`;
+}
+/** Remove a file (nothing when it is gone). */
+function removeFileCommand(path) {
+    return `rm -f ${shq(path)}`;
+}
+
 ;// CONCATENATED MODULE: ./src/remote.ts
 
 
@@ -58047,6 +57291,15 @@ async function readFileByExec(remote, path, timeoutMs = QUICK_COMMAND_MS) {
     if (r.code === NO_FILE)
         return undefined;
     throw new RemoteCommandError(command, r);
+}
+
+;// CONCATENATED MODULE: ./src/time.ts
+/**
+ * The one sleep. Code that waits in a loop takes a `sleep` option defaulting to this one, so tests
+ * can pass a virtual clock's instead.
+ */
+function time_sleep(ms) {
+    return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 ;// CONCATENATED MODULE: ./src/ssh/hostkey.ts
@@ -59018,192 +58271,166 @@ function isRetryableConnectError(err) {
 
 
 
-;// CONCATENATED MODULE: ./src/timeline.ts
-class Timeline {
-    now;
-    events = [];
-    constructor(now = Date.now) {
-        this.now = now;
+;// CONCATENATED MODULE: ./src/phases/connect.ts
+
+/** What ssh2 needs to reach one endpoint, with its host key pin (or the logged opt-out). */
+function sshEndpoint(t) {
+    return {
+        host: t.host,
+        port: t.port,
+        username: t.username,
+        privateKey: t.key,
+        passphrase: t.passphrase,
+        pin: t.knownHosts || t.fingerprint ? { knownHosts: t.knownHosts, fingerprints: t.fingerprint ? [t.fingerprint] : undefined } : { insecure: true },
+    };
+}
+/** How long a dropped connection is retried before the step gives up (then the post step takes over). */
+const RECONNECT_WINDOW_MS = 90_000;
+/**
+ * Connect with the pinned host key (and jump host) from the inputs. The connection reconnects by
+ * itself when it drops (ssh/reconnect.ts); `timeline` gets a note for each reconnect.
+ */
+async function connectHost(inputs, log, options = {}) {
+    if (inputs.insecureIgnoreHostKey && !inputs.knownHosts && !inputs.fingerprint) {
+        log.warning('insecure_ignore_host_key: the host key is not verified; anyone between the runner and the host can impersonate it. Pin it with known_hosts or fingerprint.');
     }
-    add(action, fields = {}) {
-        const event = { at: this.now(), action, ...fields };
-        this.events.push(event);
-        return event;
-    }
-    /** The event closest in time to `at`, for naming what happened around a lost request. */
-    nearest(at) {
-        let best;
-        for (const e of this.events) {
-            if (!best || Math.abs(e.at - at) < Math.abs(best.at - at))
-                best = e;
-        }
-        return best;
-    }
+    const open = () => connect({
+        ...sshEndpoint(inputs),
+        jump: inputs.jump ? sshEndpoint(inputs.jump) : undefined,
+        connectTimeoutMs: inputs.connectTimeoutMs,
+        commandTimeoutMs: inputs.commandTimeoutMs,
+        maxChannels: options.maxChannels,
+        log: (m) => log.info(m),
+    });
+    return ReconnectingRemote.open({
+        connect: open,
+        windowMs: RECONNECT_WINDOW_MS,
+        retryFirst: options.retryFirst,
+        log: (m) => log.info(m),
+        onReconnect: ({ downMs }) => options.timeline?.add('reconnect', { detail: `connection back after ${(downMs / 1000).toFixed(1)} s` }),
+    });
 }
 
-;// CONCATENATED MODULE: ./src/hooks.ts
+;// CONCATENATED MODULE: ./src/commands/docker.ts
 /**
- * pre_deploy / post_deploy: a command run once in a one-off container of one service (`compose run
- * --rm --no-deps -T SERVICE sh -c CMD`), so it has the service's image, env and networks (a
- * migration reaches the database by its service name). pre_deploy runs from the new release before
- * any replica changes; post_deploy from app/ after a successful rollout.
+ * Docker commands on containers (Compose's own command lines are in compose-cli.ts): list and
+ * inspect a project's containers, logs, stop + remove by id, signals, a file written inside a
+ * container. Every value goes through shq().
  */
 
-/** The command that runs a hook in a one-off container (removed afterwards). */
-function hookCommand(flavor, stack, service, command) {
-    return composeCommand(flavor, stack, ['run', '--rm', '--no-deps', '-T', service, 'sh', '-c', command]);
+/** Every container id (all states) carrying the project's Compose label, full length. */
+function projectContainerIdsCommand(project) {
+    return shqAll(['docker', 'ps', '-aq', '--no-trunc', '--filter', `label=com.docker.compose.project=${project}`]);
+}
+/** The JSON array of these containers (exits 1 naming any removed meanwhile, still printing the others). */
+function inspectCommand(ids) {
+    return shqAll(['docker', 'inspect', '--type', 'container', ...ids]);
+}
+/** The last `tail` lines of a container's log, stderr merged into stdout. */
+function containerLogsCommand(id, tail) {
+    return `${shqAll(['docker', 'logs', '--tail', tail, id])} 2>&1`;
+}
+/** A container's log since a time (RFC 3339, the host's clock), stderr merged into stdout. */
+function containerLogsSinceCommand(id, since) {
+    return `${shqAll(['docker', 'logs', '--since', since, id])} 2>&1`;
+}
+/** The host's clock, as `docker logs --since` takes it. */
+function hostTimeCommand() {
+    return `date -u +%Y-%m-%dT%H:%M:%S.%NZ`;
+}
+/** Send a signal to a container's main process. */
+function killCommand(id, signal) {
+    return shqAll(['docker', 'kill', '--signal', signal, id]);
+}
+/** Stdin: the file's content, written to `path` inside the container (docker exec: no host path or permissions to map). */
+function writeInContainerCommand(id, path) {
+    return `${shqAll(['docker', 'exec', '-i', id, 'sh', '-c', 'cat > "$1"', 'sh', path])}`;
 }
 /**
- * The service hooks run in: `hook_service` when given (it must exist), else the first service the
- * proxy routes to, else the first service with an image.
+ * Stop (with the grace period) and remove the containers that still exist: repeated after a
+ * dropped connection, the ones already gone are skipped instead of failing the batch.
  */
-function hookService(services, routed, wanted) {
-    if (wanted) {
-        if (!services.some((s) => s.name === wanted)) {
-            throw new Error(`input 'hook_service': ${wanted} is not a service of the Compose files (services: ${services.map((s) => s.name).join(', ')})`);
-        }
-        return wanted;
-    }
-    const pick = routed.find((r) => services.some((s) => s.name === r)) ?? services.find((s) => s.image)?.name ?? services[0]?.name;
-    if (!pick)
-        throw new Error('pre_deploy/post_deploy: the Compose files define no service to run them in');
-    return pick;
-}
-/** Run one hook, its output streamed into the log; throws naming the hook when it fails. */
-async function runHook(kind, command, h) {
-    h.log.info(`${kind}: running in a one-off ${h.service} container`);
-    const started = Date.now();
-    const seconds = () => ((Date.now() - started) / 1000).toFixed(1);
-    try {
-        // Not repeated after a dropped connection: a migration must not run twice on a guess.
-        await h.remote.exec(hookCommand(h.flavor, h.stack, h.service, command), {
-            timeoutMs: h.timeoutMs,
-            repeatable: false,
-            onOutput: (chunk) => h.log.info(chunk.trimEnd()),
-        });
-    }
-    catch (e) {
-        h.timeline.add('hook', { service: h.service, detail: `${kind} failed after ${seconds()} s` });
-        const why = e instanceof Error ? e.message.split('\n').slice(-5).join('\n') : String(e);
-        throw new Error(`${kind} failed in a one-off ${h.service} container (${seconds()} s): ${why}`);
-    }
-    h.timeline.add('hook', { service: h.service, detail: `${kind} ok (${seconds()} s)` });
-    h.log.info(`${kind}: done in ${seconds()} s`);
+function stopAndRemoveCommand(ids, grace) {
+    const filters = ids.flatMap((id) => ['--filter', `id=${id}`]);
+    return `set -- $(${shqAll(['docker', 'ps', '-aq', '--no-trunc', ...filters])})
+[ "$#" -eq 0 ] || { ${shqAll(['docker', 'stop', '-t', grace])} "$@" >/dev/null && docker rm -f "$@" >/dev/null; }`;
 }
 
-;// CONCATENATED MODULE: ./src/registry.ts
+;// CONCATENATED MODULE: ./src/containers.ts
+
+
+/** Parse the JSON array `docker inspect` prints. */
+function parseDockerInspect(json) {
+    const data = typeof json === 'string' ? (json.trim() ? JSON.parse(json) : []) : json;
+    if (!Array.isArray(data))
+        throw new Error('docker inspect output is not a JSON array');
+    return data.map(toContainer);
+}
+function toContainer(c) {
+    const labels = c?.Config?.Labels ?? {};
+    const state = c?.State ?? {};
+    const health = state.Health;
+    const ips = {};
+    for (const [net, v] of Object.entries(c?.NetworkSettings?.Networks ?? {})) {
+        if (v?.IPAddress)
+            ips[net] = v.IPAddress;
+    }
+    return {
+        id: String(c?.Id ?? ''),
+        name: String(c?.Name ?? '').replace(/^\//, ''),
+        service: labels['com.docker.compose.service'] ?? '',
+        project: labels['com.docker.compose.project'] ?? '',
+        number: Number(labels['com.docker.compose.container-number'] ?? 0) || 0,
+        configHash: labels['com.docker.compose.config-hash'] ?? '',
+        imageId: String(c?.Image ?? ''),
+        image: String(c?.Config?.Image ?? ''),
+        state: String(state.Status ?? 'unknown'),
+        health: health?.Status ? health.Status : 'none',
+        healthLog: (health?.Log ?? []).map((e) => ({
+            start: String(e.Start ?? ''),
+            end: String(e.End ?? ''),
+            exitCode: Number(e.ExitCode ?? -1),
+            output: String(e.Output ?? ''),
+        })),
+        exitCode: Number(state.ExitCode ?? 0),
+        restartCount: Number(c?.RestartCount ?? 0),
+        createdAt: String(c?.Created ?? ''),
+        startedAt: String(state.StartedAt ?? ''),
+        ips,
+        oneoff: /^true$/i.test(labels['com.docker.compose.oneoff'] ?? ''),
+        composeVersion: labels['com.docker.compose.version'] ?? '',
+    };
+}
+/** Exited, dead, never started or crash-looping: cleaned up, never counted as a serving replica. */
+function isBroken(c) {
+    return c.state !== 'running' || c.health === 'unhealthy';
+}
+/** The IP to give the proxy: on a network the proxy shares, else the first one. */
+function replicaIp(c, preferredNetworks = []) {
+    for (const n of preferredNetworks)
+        if (c.ips[n])
+            return c.ips[n];
+    return Object.values(c.ips)[0] ?? '';
+}
+/** Every container of the project (all states), one-off `run` containers left out. */
+async function listProjectContainers(remote, project, timeoutMs = DOCKER_COMMAND_MS) {
+    const ps = await remote.exec(projectContainerIdsCommand(project), { timeoutMs });
+    const ids = ps.stdout.split(/\s+/).filter(Boolean);
+    const all = await inspectContainers(remote, ids, timeoutMs);
+    return all.filter((c) => !c.oneoff && c.project === project);
+}
 /**
- * A private registry for one deploy: the host logs in with the password on standard input, into a
- * Docker config directory that belongs to this deploy (0700, under the project's remote dir; the
- * user's ~/.docker is never touched), every docker and compose command of the deploy runs with
- * DOCKER_CONFIG pointing there, and the directory is removed when the deploy ends (the post step
- * removes it too if the main step could not).
+ * Inspect these containers; ones removed in the meantime are left out (docker inspect exits 1
+ * but still prints the others).
  */
-
-
-
-/** The per-deploy Docker config directory (the run id keeps two jobs apart). */
-function dockerConfigDir(remoteDir, runId) {
-    return external_node_path_.posix.join(remoteDir, `.docker-${runId.replace(/[^A-Za-z0-9_.-]/g, '_')}`);
-}
-/** `docker login` into `dir`, the password read from standard input. */
-function loginCommand(dir, server, username) {
-    return `umask 077 && mkdir -p ${shq(dir)} && chmod 700 ${shq(dir)} && docker --config ${shq(dir)} login ${shq(server)} --username ${shq(username)} --password-stdin`;
-}
-function logoutCommand(dir) {
-    return `rm -rf ${shq(dir)}`;
-}
-/** Every command runs with DOCKER_CONFIG=dir, so pulls by Compose (both flavors) and docker use the login. */
-class DockerConfigRemote {
-    inner;
-    dir;
-    constructor(inner, dir) {
-        this.inner = inner;
-        this.dir = dir;
+async function inspectContainers(remote, ids, timeoutMs = DOCKER_COMMAND_MS) {
+    if (ids.length === 0)
+        return [];
+    const r = await remote.exec(inspectCommand(ids), { timeoutMs, check: false });
+    if (r.code !== 0 && !/No such (container|object)/i.test(r.stderr)) {
+        throw new Error(`docker inspect failed (exit ${r.code}): ${r.stderr.trim().split('\n').slice(-3).join(' ')}`);
     }
-    exec(command, options) {
-        return this.inner.exec(`DOCKER_CONFIG=${shq(this.dir)}; export DOCKER_CONFIG\n${command}`, options);
-    }
-    readFile(path) {
-        return this.inner.readFile(path);
-    }
-    writeFile(path, data, mode) {
-        return this.inner.writeFile(path, data, mode);
-    }
-    openUnixSocket(path) {
-        return this.inner.openUnixSocket(path);
-    }
-    openTcp(host, port) {
-        return this.inner.openTcp(host, port);
-    }
-    close() {
-        return this.inner.close();
-    }
-}
-class RegistryLoginError extends Error {
-    constructor(server, detail) {
-        super(`registry login to ${server} failed (inputs registry, registry_username, registry_password): ${detail}. Nothing on the host was changed.`);
-        this.name = 'RegistryLoginError';
-    }
-}
-/** Log in; on failure the directory is removed and the error names the registry (never the password). */
-async function registryLogin(remote, dir, registry) {
-    const r = await remote.exec(loginCommand(dir, registry.server, registry.username), { stdin: `${registry.password}\n`, check: false, timeoutMs: QUICK_COMMAND_MS * 2 });
-    if (r.code !== 0) {
-        await remote.exec(logoutCommand(dir), { check: false, timeoutMs: QUICK_COMMAND_MS });
-        const detail = (r.stderr || r.stdout).trim().split('\n').slice(-2).join(' ').split(registry.password).join('***') || `exit ${r.code}`;
-        throw new RegistryLoginError(registry.server, detail);
-    }
-    return new DockerConfigRemote(remote, dir);
-}
-
-;// CONCATENATED MODULE: external "node:fs/promises"
-const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
-;// CONCATENATED MODULE: ./src/workspace.ts
-
-
-
-const MAX_FILES = 5000;
-const MAX_BYTES = 200 * 1024 * 1024;
-async function walk(root, rel, out, input) {
-    const abs = (0,external_node_path_.join)(root, rel);
-    let st;
-    try {
-        st = await (0,promises_namespaceObject.stat)(abs);
-    }
-    catch {
-        throw new InputError(input, `'${rel}' does not exist in the workspace (did the workflow run actions/checkout?)`);
-    }
-    if (st.isDirectory()) {
-        const names = (await (0,promises_namespaceObject.readdir)(abs)).sort();
-        for (const name of names) {
-            if (name === '.git')
-                continue;
-            await walk(root, external_node_path_.posix.join(rel, name), out, input);
-        }
-        return;
-    }
-    if (!st.isFile())
-        return;
-    if (out.length >= MAX_FILES)
-        throw new InputError(input, `more than ${MAX_FILES} files: upload a smaller directory`);
-    out.push({ path: rel, data: await (0,promises_namespaceObject.readFile)(abs), mode: st.mode & 0o777 });
-}
-/** Read the Compose files and the extra files of a release from the workspace, deduplicated by path. */
-async function collectFiles(workspace, composeFiles, files) {
-    const out = [];
-    for (const f of composeFiles)
-        await walk(workspace, f.replace(/\/+$/, ''), out, 'compose_files');
-    for (const f of files)
-        await walk(workspace, f.replace(/\/+$/, ''), out, 'files');
-    const seen = new Map();
-    for (const f of out)
-        seen.set(f.path, f);
-    const all = [...seen.values()];
-    const bytes = all.reduce((n, f) => n + f.data.length, 0);
-    if (bytes > MAX_BYTES)
-        throw new InputError('files', `the release is ${Math.round(bytes / 1e6)} MB; keep uploads under ${MAX_BYTES / 1e6} MB (images belong in a registry)`);
-    return all;
+    return parseDockerInspect(r.stdout);
 }
 
 ;// CONCATENATED MODULE: ./src/haproxy/config.ts
@@ -59938,787 +59165,56 @@ function opStateName(op) {
     return name ?? `op${op}`;
 }
 
-;// CONCATENATED MODULE: ./src/commands/haproxy.ts
-/** HAProxy as a process: checking a config in a throwaway container (run by src/haproxy/reload.ts). */
+;// CONCATENATED MODULE: ./src/proxy.ts
+/** The gate used when the proxy offers no Runtime API: nothing to wait on or drain. */
+const degradedGate = {
+    drains: false,
+    async park() { },
+    async unpark() { },
+    async waitUp() { },
+    async drain() { },
+    async release() { },
+};
 
-/** Where the image expects its config (the Docker Official Image's and handoff-test-haproxy's layout). */
-const CONFIG_DIR_IN_CONTAINER = '/usr/local/etc/haproxy';
-/**
- * `docker run --rm -v <dir>:/usr/local/etc/haproxy:ro <image> haproxy -c -f .../<file>`, output
- * merged into stdout. The whole directory is mounted, as the proxy does, so files the config
- * includes (maps, certificates) are checked too. cfgFile is a file name inside hostConfigDir.
- */
-function checkConfigCommand(image, hostConfigDir, cfgFile) {
-    return (shqAll([
-        'docker', 'run', '--rm', '--network', 'none',
-        // The image's entrypoint may wrap haproxy; run the binary directly.
-        '--entrypoint', 'haproxy',
-        '-v', `${hostConfigDir}:${CONFIG_DIR_IN_CONTAINER}:ro`,
-        image,
-        '-c', '-f', `${CONFIG_DIR_IN_CONTAINER}/${cfgFile}`,
-    ]) + ' 2>&1');
-}
-
-;// CONCATENATED MODULE: ./src/haproxy/reload.ts
+;// CONCATENATED MODULE: ./src/phases/gate.ts
+/** The proxy gate of a deploy: HAProxy's Runtime API when it can be reached, else degraded. */
 
 
 
 
 
-/** HAProxy rejected a config; `output` is HAProxy's own explanation (its [ALERT] lines). */
-class HaproxyConfigError extends Error {
-    file;
-    output;
-    constructor(file, output) {
-        super(`HAProxy rejects ${file}:\n${output.trim().split('\n').slice(-20).join('\n')}`);
-        this.file = file;
-        this.output = output;
-        this.name = 'HaproxyConfigError';
+/** The gate for the proxy: HAProxy's Runtime API when it can be reached, else degraded. */
+async function proxyGate(s, model, cfgText) {
+    const proxy = findProxyService(model.services, s.inputs.proxyService);
+    if (!proxy || !cfgText) {
+        s.report.warnings.push('No HAProxy service found: replicas are not drained through a proxy; requests may be lost during the rollout.');
+        return { gate: degradedGate };
     }
-}
-/**
- * `docker run --rm -v <dir>:/usr/local/etc/haproxy:ro <image> haproxy -c -f .../<file>`.
- * hostConfigDir is the directory on the host holding the config (mounted whole, as the proxy does,
- * so files it includes — maps, certificates — are checked too).
- */
-async function checkConfig(remote, image, hostConfigDir, cfgFile, options = {}) {
-    if (cfgFile.includes('/') || cfgFile === '' || cfgFile === '.' || cfgFile === '..') {
-        throw new Error(`checkConfig: ${JSON.stringify(cfgFile)} must be a file name inside ${hostConfigDir}`);
+    const projectDir = external_node_path_.posix.join(s.remoteDir, 'app', external_node_path_.posix.dirname(s.inputs.composeFiles[0]));
+    let where = locateRuntimeApi(proxy, cfgText, projectDir);
+    if (s.inputs.haproxySocket) {
+        const v = s.inputs.haproxySocket;
+        where = v.startsWith('tcp:')
+            ? { kind: 'tcp', host: '127.0.0.1', port: Number(v.slice(4)) }
+            : { kind: 'unix', hostPath: external_node_path_.posix.resolve(projectDir, v) };
     }
-    const r = await remote.exec(checkConfigCommand(image, hostConfigDir, cfgFile), { timeoutMs: options.timeoutMs ?? DOCKER_COMMAND_MS, check: false });
-    if (r.code !== 0)
-        throw new HaproxyConfigError(`${hostConfigDir}/${cfgFile}`, r.stdout + r.stderr);
-}
-/** How long a reload may take, from SIGUSR2 to "Loading success." (and the Runtime API answering), unless told. */
-const RELOAD_WAIT_MS = 30_000;
-/**
- * Reload HAProxy in a container started as `haproxy -W` (master-worker): SIGUSR2 makes the master
- * re-read the config and start new workers; old workers finish their connections. Waits for the
- * master's "Loading success." in the container log (and, with an opener, a Runtime API answer);
- * "Loading failure!" throws with the log.
- */
-async function reload(remote, containerId, options = {}) {
-    const timeoutMs = options.timeoutMs ?? RELOAD_WAIT_MS;
-    const pollMs = options.pollMs ?? 250;
-    const deadline = Date.now() + timeoutMs;
-    // The container's clock is the host's: take "since" from the host, not from the runner.
-    const since = (await remote.exec(hostTimeCommand(), { timeoutMs: INSTANT_COMMAND_MS })).stdout.trim();
-    if (options.opener && options.stateFile)
-        await saveServerState(remote, containerId, options.opener, options.stateFile, options.log);
-    await remote.exec(killCommand(containerId, 'USR2'), { timeoutMs: QUICK_COMMAND_MS });
-    for (;;) {
-        const logs = await remote.exec(containerLogsSinceCommand(containerId, since), { timeoutMs: QUICK_COMMAND_MS, check: false });
-        const verdict = reloadVerdict(logs.stdout + logs.stderr);
-        if (verdict === 'failure') {
-            throw new Error(`HAProxy reload failed in container ${containerId.slice(0, 12)}; it keeps the previous config:\n${tail(logs.stdout + logs.stderr)}`);
-        }
-        if (verdict === 'success')
-            break;
-        if (Date.now() >= deadline) {
-            throw new Error(`HAProxy in container ${containerId.slice(0, 12)} did not report "Loading success." within ${timeoutMs} ms after SIGUSR2:\n${tail(logs.stdout + logs.stderr)}`);
-        }
-        await time_sleep(pollMs);
+    if (where.kind === 'none') {
+        s.report.warnings.push(`HAProxy's Runtime API is not reachable (${where.reason}): the rollout relies on retries and health checks only, and requests may be lost.`);
+        return { gate: degradedGate, proxyService: proxy.name };
     }
-    if (!options.opener)
-        return;
-    const api = new RuntimeApi(options.opener, { timeoutMs: 5000 });
-    for (;;) {
-        try {
-            await api.command('show info');
-            return;
-        }
-        catch (e) {
-            if (Date.now() >= deadline)
-                throw new Error(`HAProxy's Runtime API does not answer after the reload: ${e.message}`);
-            await time_sleep(pollMs);
-        }
+    // Nothing serves before the proxy runs (a first deploy): there is nothing to drain or wait on.
+    const running = (await listProjectContainers(s.remote, s.inputs.project)).some((c) => c.service === proxy.name && c.state === 'running');
+    if (!running) {
+        s.log.info(`the proxy (${proxy.name}) is not running yet: nothing to drain in this deploy`);
+        return { gate: degradedGate, proxyService: proxy.name };
     }
-}
-/** What the master said about the last reload, from its log. Pure. */
-function reloadVerdict(log) {
-    let verdict;
-    for (const line of log.split('\n')) {
-        if (line.includes('Loading success.'))
-            verdict = 'success';
-        else if (line.includes('Loading failure!'))
-            verdict = 'failure';
-    }
-    return verdict;
-}
-function tail(s) {
-    return s.trim().split('\n').slice(-15).join('\n');
-}
-/** Write `show servers state` into the container (docker exec: no host path or permissions to map). */
-async function saveServerState(remote, containerId, opener, stateFile, log) {
-    try {
-        const state = await new RuntimeApi(opener, { timeoutMs: 10_000 }).command('show servers state');
-        await remote.exec(writeInContainerCommand(containerId, stateFile), { stdin: state, timeoutMs: QUICK_COMMAND_MS });
-    }
-    catch (e) {
-        log?.warning(`could not save HAProxy's server state before the reload (${e.message.split('\n')[0]}): the new worker starts with empty slots until DNS and health checks fill them`);
-    }
-}
-
-;// CONCATENATED MODULE: ./src/release.ts
-/**
- * Releases as data: the id, the manifest kept in each release directory on the host, which release
- * a rollback goes back to, and which releases and images retention lets go. Pure; the host side is
- * release-store.ts.
- */
-const RELEASE_ID = /^\d{8}T\d{6}Z-[0-9a-z]{7}$/;
-/** `20261123T193000Z-abc1234`: UTC to the second, then the short sha, so ids sort by time. */
-function releaseId(date, sha) {
-    const short = sha.slice(0, 7).toLowerCase();
-    if (!/^[0-9a-z]{7}$/.test(short))
-        throw new Error(`cannot make a release id from sha '${sha}': need at least 7 letters or digits`);
-    const stamp = date.toISOString().replace(/\.\d+Z$/, 'Z').replace(/[-:]/g, '');
-    return `${stamp}-${short}`;
-}
-function isReleaseId(id) {
-    return RELEASE_ID.test(id);
-}
-const RESULTS = ['pending', 'success', 'failed', 'rolled-back', 'abandoned'];
-/** Parse and check a release.json; the error says which field is wrong. */
-function parseManifest(text) {
-    let raw;
-    try {
-        raw = JSON.parse(text);
-    }
-    catch (e) {
-        throw new Error(`release.json is not JSON: ${e.message}`);
-    }
-    if (!isObject(raw))
-        throw new Error('release.json: expected an object');
-    const bad = (field, want) => {
-        throw new Error(`release.json${typeof raw.id === 'string' ? ` (${raw.id})` : ''}: '${field}' must be ${want}`);
+    const loc = where;
+    const opener = () => (loc.kind === 'unix' ? s.remote.openUnixSocket(loc.hostPath) : s.remote.openTcp(loc.host, loc.port));
+    return {
+        gate: new HaproxyGate({ opener, drainTimeoutMs: s.inputs.drainTimeoutMs, log: s.log, timeline: s.timeline }),
+        proxyService: proxy.name,
+        opener,
     };
-    for (const f of ['id', 'project', 'sha', 'ref', 'actor', 'runUrl', 'createdAt']) {
-        if (typeof raw[f] !== 'string')
-            bad(f, 'a string');
-    }
-    if (!isReleaseId(raw.id))
-        bad('id', 'a release id like 20261123T193000Z-abc1234');
-    for (const f of ['files', 'composeFiles']) {
-        const v = raw[f];
-        if (!Array.isArray(v) || !v.every((x) => typeof x === 'string'))
-            bad(f, 'a list of strings');
-    }
-    if (!isObject(raw.services))
-        bad('services', 'an object');
-    const services = {};
-    for (const [name, s] of Object.entries(raw.services)) {
-        if (!isObject(s) || typeof s.image !== 'string' || typeof s.imageId !== 'string')
-            bad(`services.${name}`, 'an object with image and imageId strings');
-        const svc = s;
-        if (svc.digest !== undefined && typeof svc.digest !== 'string')
-            bad(`services.${name}.digest`, 'a string');
-        services[name] = { image: svc.image, imageId: svc.imageId, ...(typeof svc.digest === 'string' ? { digest: svc.digest } : {}) };
-    }
-    if (!RESULTS.includes(raw.result))
-        bad('result', RESULTS.join(', '));
-    if (raw.rollbackOf !== undefined && (typeof raw.rollbackOf !== 'string' || !isReleaseId(raw.rollbackOf)))
-        bad('rollbackOf', 'a release id');
-    let probe;
-    if (raw.probe !== undefined) {
-        const p = raw.probe;
-        if (!isObject(p) || typeof p.sent !== 'number' || typeof p.lost !== 'number' || typeof p.p99Ms !== 'number')
-            bad('probe', 'an object with numbers sent, lost, p99Ms');
-        const q = p;
-        probe = { sent: q.sent, lost: q.lost, p99Ms: q.p99Ms };
-    }
-    if (raw.durationS !== undefined && typeof raw.durationS !== 'number')
-        bad('durationS', 'a number');
-    if (raw.reason !== undefined && typeof raw.reason !== 'string')
-        bad('reason', 'a string');
-    const m = {
-        id: raw.id,
-        project: raw.project,
-        sha: raw.sha,
-        ref: raw.ref,
-        actor: raw.actor,
-        runUrl: raw.runUrl,
-        createdAt: raw.createdAt,
-        files: raw.files,
-        composeFiles: raw.composeFiles,
-        services,
-        result: raw.result,
-    };
-    if (raw.rollbackOf !== undefined)
-        m.rollbackOf = raw.rollbackOf;
-    if (raw.reason !== undefined)
-        m.reason = raw.reason;
-    if (probe)
-        m.probe = probe;
-    if (raw.durationS !== undefined)
-        m.durationS = raw.durationS;
-    return m;
-}
-function isObject(v) {
-    return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-/** Newest first (ids sort by time). */
-function newestFirst(releases) {
-    return [...releases].sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
-}
-/** "45 s", "12 min", "3 h", "2 d": how long ago, for choosing a release at a glance. */
-function age(createdAt, now) {
-    const t = Date.parse(createdAt);
-    if (!Number.isFinite(t))
-        return '?';
-    const s = Math.max(0, Math.round((now - t) / 1000));
-    if (s < 90)
-        return `${s} s ago`;
-    if (s < 90 * 60)
-        return `${Math.round(s / 60)} min ago`;
-    if (s < 36 * 3600)
-        return `${Math.round(s / 3600)} h ago`;
-    return `${Math.round(s / 86400)} d ago`;
-}
-function oneLine(text, max) {
-    const t = text.replace(/\s+/g, ' ').trim();
-    return t.length > max ? `${t.slice(0, max - 1)}…` : t;
-}
-/** What a row of the release list says besides id, result, sha and age. */
-function notes(r, currentId, pick) {
-    return [
-        r.id === currentId ? 'serving' : '',
-        r.id === pick ? '`rollback: true` picks this' : '',
-        r.rollbackOf ? `rollback of ${r.rollbackOf}` : '',
-        r.reason ? oneLine(r.reason, 120) : '',
-    ].filter(Boolean);
-}
-/**
- * A table of releases, newest first, for error messages and the log: id, result, sha, age, and
- * which one is serving and which one `rollback: true` would pick.
- */
-function formatReleaseList(releases, currentId, now = Date.now()) {
-    if (releases.length === 0)
-        return '  (no releases on the host)';
-    const pick = defaultRollbackTarget(releases, currentId)?.id;
-    const rows = newestFirst(releases).map((r) => [r.id, r.result, r.sha.slice(0, 7), age(r.createdAt, now), notes(r, currentId, pick).join('; ').replace(/`/g, '')]);
-    const width = [0, 1, 2, 3].map((c) => Math.max(...rows.map((row) => row[c].length)));
-    return rows.map((row) => `  ${row.slice(0, 4).map((v, c) => v.padEnd(width[c])).join('  ')}${row[4] ? `  (${row[4]})` : ''}`.trimEnd()).join('\n');
-}
-/** The same list as a Markdown table, for the job summary. */
-function releaseTableMarkdown(releases, currentId, now = Date.now()) {
-    const pick = defaultRollbackTarget(releases, currentId)?.id;
-    const cell = (v) => v.replace(/\|/g, '\\|').replace(/\n/g, ' ');
-    return [
-        '| release | result | sha | age | |',
-        '|---|---|---|---|---|',
-        ...newestFirst(releases).map((r) => `| \`${r.id}\` | ${r.result} | \`${r.sha.slice(0, 7)}\` | ${age(r.createdAt, now)} | ${cell(notes(r, currentId, pick).join('; '))} |`),
-    ].join('\n');
-}
-/**
- * Follow rollbackOf links to the id of the release that first shipped these files and images. The
- * id, not the manifest: that release may have been pruned since, and "older than it" still holds.
- */
-function originId(byId, r) {
-    let id = r.id;
-    let cur = r;
-    const seen = new Set();
-    while (cur?.rollbackOf && !seen.has(cur.id)) {
-        seen.add(cur.id);
-        id = cur.rollbackOf;
-        cur = byId.get(id);
-    }
-    return id;
-}
-/**
- * What `rollback: true` without `release` goes back to: the newest successful release older than the
- * one serving. When the one serving is itself a rollback, "older" counts from the release it went
- * back to, so rolling back twice steps further back instead of swinging back to the release just
- * rolled away from. Undefined when there is none.
- */
-function defaultRollbackTarget(releases, currentId) {
-    const byId = new Map(releases.map((r) => [r.id, r]));
-    const current = currentId ? byId.get(currentId) : undefined;
-    if (!current)
-        return undefined;
-    const from = originId(byId, current);
-    return newestFirst(releases).find((r) => r.result === 'success' && r.id < from && originId(byId, r) !== from);
-}
-/**
- * The release a rollback re-deploys. With an id: that release (an unknown id, or one that never
- * recorded what it ran, is an error that lists what there is). Without: defaultRollbackTarget.
- */
-function selectRollbackTarget(releases, currentId, requested, now = Date.now()) {
-    const list = () => `Releases on the host (newest first):\n${formatReleaseList(releases, currentId, now)}`;
-    if (requested) {
-        const hit = releases.find((r) => r.id === requested);
-        if (!hit)
-            throw new Error(`release '${requested}' is not on the host. ${list()}`);
-        // No image IDs were recorded for these: nothing to pin, so "rolling back" would run whatever the tags point at now.
-        if (hit.result === 'abandoned' || hit.result === 'pending') {
-            throw new Error(`release '${requested}' is ${hit.result}${hit.reason ? ` (${hit.reason})` : ''}: its deploy never recorded the images it ran, so it cannot be rolled back to; pick a successful release. ${list()}`);
-        }
-        return hit;
-    }
-    const byId = new Map(releases.map((r) => [r.id, r]));
-    const current = currentId ? byId.get(currentId) : undefined;
-    if (!current) {
-        throw new Error(`no release is recorded as serving${currentId ? ` (current names '${currentId}', which is not on the host)` : ''}, so there is no "previous" one; ` +
-            `pass release: <id>. ${list()}`);
-    }
-    const target = defaultRollbackTarget(releases, currentId);
-    if (!target) {
-        const from = originId(byId, current);
-        throw new Error(`there is no successful release older than ${from}${from !== current.id ? ` (the release ${current.id} rolled back to)` : ''} to roll back to; ` +
-            `pass release: <id>. ${list()}`);
-    }
-    return target;
-}
-/**
- * The "Roll back" part of the job summary: what `rollback: true` would do from here, and the kept
- * releases to choose from.
- */
-function rollbackHintMarkdown(releases, currentId, now = Date.now()) {
-    if (!currentId)
-        return undefined;
-    const pick = defaultRollbackTarget(releases, currentId);
-    const head = pick
-        ? [
-            `Release \`${currentId}\` is serving. \`rollback: true\` returns to \`${pick.id}\` (${pick.sha.slice(0, 7)}, ${age(pick.createdAt, now)}); for another one, name it:`,
-            '',
-            '```yaml',
-            'rollback: true',
-            `release: ${pick.id}   # or any successful release below`,
-            '```',
-        ]
-        : [`Release \`${currentId}\` is serving. There is no earlier successful release for \`rollback: true\` to return to.`];
-    return [...head, '', releaseTableMarkdown(releases, currentId, now)].join('\n');
-}
-/** Failed, rolled-back and abandoned releases kept for diagnosis, on top of keep_releases. */
-const KEEP_FAILED = 3;
-/** Results of releases that never became a good one to return to. */
-const NOT_GOOD = new Set(['failed', 'rolled-back', 'abandoned']);
-/**
- * What pruning may remove from this project's releases. Kept:
- * - good releases: the one serving, and the newest successful ones up to `keep` in all (serving
- *   counted); failed, rolled-back and abandoned releases never push one out;
- * - the release `rollback: true` would go back to, even beyond `keep`;
- * - the newest `keepFailed` failed, rolled-back or abandoned releases, for diagnosis;
- * - every pending release (under the lock, the next deploy marks those abandoned first).
- * Releases of other projects are never pruned and their images count as referenced; an image goes
- * only when no kept release (of any project) refers to it.
- */
-function retention(releases, keep, currentId, project, keepFailed = KEEP_FAILED) {
-    if (!Number.isInteger(keep) || keep < 1)
-        throw new Error(`keep must be a whole number of at least 1, got ${keep}`);
-    if (!Number.isInteger(keepFailed) || keepFailed < 0)
-        throw new Error(`keepFailed must be a whole number, got ${keepFailed}`);
-    const ours = newestFirst(releases.filter((r) => project === undefined || r.project === project));
-    const protect = new Set();
-    if (currentId && ours.some((r) => r.id === currentId))
-        protect.add(currentId);
-    for (const r of ours)
-        if (protect.size < keep && r.result === 'success')
-            protect.add(r.id);
-    const target = defaultRollbackTarget(ours, currentId);
-    if (target)
-        protect.add(target.id);
-    for (const r of ours.filter((x) => NOT_GOOD.has(x.result) && !protect.has(x.id)).slice(0, keepFailed))
-        protect.add(r.id);
-    for (const r of ours)
-        if (r.result === 'pending')
-            protect.add(r.id);
-    const oldestFirst = [...ours].reverse().filter((r) => !protect.has(r.id));
-    const pruned = [...oldestFirst.filter((r) => r.result !== 'success'), ...oldestFirst.filter((r) => r.result === 'success')];
-    const prunedIds = new Set(pruned.map((r) => r.id));
-    const referenced = new Set();
-    for (const r of releases) {
-        if (prunedIds.has(r.id))
-            continue;
-        for (const s of Object.values(r.services))
-            if (s.imageId)
-                referenced.add(s.imageId);
-    }
-    const freed = new Set();
-    const perRelease = pruned.map((r) => {
-        const images = [];
-        for (const s of Object.values(r.services)) {
-            if (!s.imageId || referenced.has(s.imageId) || freed.has(s.imageId))
-                continue;
-            freed.add(s.imageId);
-            images.push(s.imageId);
-        }
-        return { id: r.id, result: r.result, sha: r.sha, images: images.sort() };
-    });
-    return { prune: pruned.map((r) => r.id), pruned: perRelease, images: [...freed].sort() };
-}
-/** A pending release found by a deploy holding the lock: its deploy is over, and never recorded a result. */
-function abandonedReason(r) {
-    return `its deploy${r.runUrl ? ` (${r.runUrl})` : ''} stopped before recording a result: killed, cancelled or disconnected`;
-}
-/**
- * A rollback whose pinned images are gone from the host and could not be pulled: refused before
- * anything changes, naming each image and the release, with the list to pick another one from.
- */
-function missingImagesError(target, missing, releases, currentId, pulled, now = Date.now()) {
-    const what = missing.map((m) => `${m.service ? `service ${m.service}: ` : ''}${m.image} (${m.imageId})`).join('; ');
-    return new Error(`cannot roll back to release ${target.id} (${target.sha.slice(0, 7)}): ${missing.length === 1 ? 'its image is' : 'its images are'} no longer on the host` +
-        `${pulled ? ' and a pull did not bring the pinned image back' : ' (pull: never)'}: ${what}. Nothing was changed. ` +
-        `Push or load that image on the host, or pick another release. Releases on the host (newest first):\n${formatReleaseList(releases, currentId, now)}`);
-}
-
-;// CONCATENATED MODULE: ./src/tar.ts
-/**
- * A POSIX ustar archive built in memory, so a whole release goes to the host in one command's stdin
- * (`tar -x`) instead of a round trip per file. Regular files and directories only; names up to 255
- * bytes (split over the prefix and name fields); sizes under 8 GiB (11 octal digits).
- */
-const BLOCK = 512;
-const MAX_SIZE = 8 * 1024 ** 3 - 1;
-/** Split a path over ustar's prefix (155 bytes) and name (100 bytes) fields, at a slash. */
-function splitName(path) {
-    const bytes = Buffer.byteLength(path);
-    if (bytes <= 100)
-        return { prefix: '', name: path };
-    if (bytes > 256)
-        throw new Error(`tar: path is ${bytes} bytes, longer than ustar allows (255): ${path.slice(0, 80)}...`);
-    // The rightmost slash that leaves a name of at most 100 bytes and a prefix of at most 155.
-    for (let i = path.length - 1; i > 0; i--) {
-        if (path[i] !== '/')
-            continue;
-        const prefix = path.slice(0, i);
-        const name = path.slice(i + 1);
-        if (Buffer.byteLength(name) > 100)
-            break;
-        if (name.length > 0 && Buffer.byteLength(prefix) <= 155)
-            return { prefix, name };
-    }
-    throw new Error(`tar: cannot store path in ustar (needs a slash leaving at most 100 bytes after it and 155 before): ${path.slice(0, 80)}...`);
-}
-function checkPath(path) {
-    if (!path || path.startsWith('/') || path.split('/').some((p) => p === '..' || p === '')) {
-        throw new Error(`tar: '${path}' is not a relative path without '..' or empty parts`);
-    }
-    if (path.includes('\0'))
-        throw new Error('tar: path contains a NUL byte');
-    const bytes = Buffer.byteLength(path);
-    if (bytes > 255)
-        throw new Error(`tar: path is ${bytes} bytes, longer than ustar allows (255): ${path.slice(0, 80)}...`);
-}
-function octal(buf, offset, width, value) {
-    // width-1 octal digits, then NUL
-    const s = value.toString(8).padStart(width - 1, '0');
-    if (s.length > width - 1)
-        throw new Error(`tar: value ${value} does not fit ${width - 1} octal digits`);
-    buf.write(s, offset, width - 1, 'ascii');
-    buf[offset + width - 1] = 0;
-}
-function header(entry, size, mtime) {
-    const h = Buffer.alloc(BLOCK);
-    const path = entry.type === 'dir' ? `${entry.path}/` : entry.path;
-    const { prefix, name } = splitName(path);
-    h.write(name, 0, 100, 'utf8');
-    octal(h, 100, 8, entry.mode & 0o7777);
-    octal(h, 108, 8, 0); // uid: extracted with -o, so the deploy user owns everything
-    octal(h, 116, 8, 0); // gid
-    octal(h, 124, 12, size);
-    octal(h, 136, 12, mtime);
-    h.fill(0x20, 148, 156); // checksum field counts as spaces while summing
-    h.write(entry.type === 'dir' ? '5' : '0', 156, 1, 'ascii');
-    h.write('ustar\0', 257, 6, 'ascii');
-    h.write('00', 263, 2, 'ascii');
-    h.write(prefix, 345, 155, 'utf8');
-    let sum = 0;
-    for (const b of h)
-        sum += b;
-    // six octal digits, NUL, space (the historical layout every tar accepts)
-    h.write(sum.toString(8).padStart(6, '0'), 148, 6, 'ascii');
-    h[154] = 0;
-    h[155] = 0x20;
-    return h;
-}
-/** The archive: each entry's header and data padded to 512-byte blocks, then two zero blocks. */
-function buildTar(entries, mtime = Math.floor(Date.now() / 1000)) {
-    const parts = [];
-    for (const e of entries) {
-        checkPath(e.path);
-        const data = e.type === 'file' ? (e.data ?? Buffer.alloc(0)) : Buffer.alloc(0);
-        if (data.length > MAX_SIZE)
-            throw new Error(`tar: ${e.path} is ${data.length} bytes; ustar stores under 8 GiB`);
-        parts.push(header(e, data.length, mtime));
-        if (data.length) {
-            parts.push(data);
-            const pad = (BLOCK - (data.length % BLOCK)) % BLOCK;
-            if (pad)
-                parts.push(Buffer.alloc(pad));
-        }
-    }
-    parts.push(Buffer.alloc(BLOCK * 2));
-    return Buffer.concat(parts);
-}
-
-;// CONCATENATED MODULE: ./src/release-store.ts
-/**
- * The release directories on the host (layout in docs/architecture.md): upload, activate into app/,
- * list, current, manifest updates, copy for rollbacks and pruning. The commands themselves are built
- * in commands/release-store.ts (every path absolute under the resolved remote dir, through shq());
- * this module decides what to run and reads the answers.
- *
- * Modes: the remote dir, releases/, each releases/<id>/ and app/ are 0700, so nothing below them is
- * reachable by other host users; .env and release.json are 0600. Subdirectories inside a release and
- * in app/ are 0755 and files keep their (group/other-write stripped) mode, because Docker bind-mounts
- * them into containers that may run as another user (the official haproxy image runs as `haproxy`).
- */
-
-
-
-
-
-
-/** Names the release directory keeps for itself. */
-const RESERVED = new Set(['release.json', '.env']);
-const IMAGE_ID = /^sha256:[0-9a-f]{64}$/;
-/** A repo-relative path that is safe to place under a release directory and to pass through `read -r`. */
-function checkReleasePath(path) {
-    if (!path || path.startsWith('/'))
-        throw new Error(`release file '${path}': must be a relative path`);
-    // eslint-disable-next-line no-control-regex
-    if (/[\x00-\x1f\x7f]/.test(path))
-        throw new Error(`release file ${JSON.stringify(path)}: control characters are not allowed in file names`);
-    if (path.split('/').some((p) => p === '' || p === '.' || p === '..'))
-        throw new Error(`release file '${path}': no '..', '.' or empty parts`);
-    if (RESERVED.has(path))
-        throw new Error(`release file '${path}': the name is reserved for handoff's own ${path} at the top of the release; move the file into a directory`);
-}
-function checkId(id) {
-    if (!isReleaseId(id))
-        throw new Error(`'${id}' is not a release id`);
-}
-/**
- * The absolute, symlink-free remote dir: a relative input (or `~/...`) is under the deploy user's
- * home. Created 0700 when missing.
- */
-async function resolveRemoteDir(remote, remoteDirInput) {
-    const input = remoteDirInput.replace(/^~(\/|$)/, '').replace(/\/+$/, '') || '.';
-    if (input.includes('\0'))
-        throw new Error('remote_dir contains a NUL byte');
-    const r = await remote.exec(resolveRemoteDirCommand(input), { timeoutMs: QUICK_COMMAND_MS });
-    const dir = r.stdout.trim().split('\n').pop() ?? '';
-    if (!dir.startsWith('/'))
-        throw new Error(`could not resolve remote_dir '${remoteDirInput}' on the host (got '${dir}')`);
-    return dir;
-}
-/** The archive of a release: files with their parent directories, the env file and the manifest. */
-function releaseArchive(files, envFileText, manifest) {
-    const seen = new Set();
-    const dirs = new Set();
-    for (const f of files) {
-        checkReleasePath(f.path);
-        if (seen.has(f.path))
-            throw new Error(`release file '${f.path}' is listed twice`);
-        seen.add(f.path);
-        const parts = f.path.split('/');
-        for (let i = 1; i < parts.length; i++)
-            dirs.add(parts.slice(0, i).join('/'));
-    }
-    for (const d of dirs)
-        if (seen.has(d))
-            throw new Error(`release file '${d}' is also a directory of another release file`);
-    const entries = [...dirs].sort().map((d) => ({ path: d, type: 'dir', mode: 0o755 }));
-    for (const f of files)
-        entries.push({ path: f.path, type: 'file', data: f.data, mode: (f.mode ?? 0o644) & 0o755 || 0o644 });
-    entries.push({ path: '.env', type: 'file', data: Buffer.from(envFileText), mode: 0o600 });
-    entries.push({ path: 'release.json', type: 'file', data: Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), mode: 0o600 });
-    return buildTar(entries);
-}
-/**
- * Write releases/<id>/ atomically: one tar stream into releases/.<id>.tmp, then a rename. An id that
- * exists already is an error (two deploys of one sha in one second).
- */
-async function uploadRelease(remote, remoteDir, id, files, envFileText, manifest, _options = {}) {
-    checkId(id);
-    if (manifest.id !== id)
-        throw new Error(`manifest id ${manifest.id} does not match release ${id}`);
-    const tar = releaseArchive(files, envFileText, manifest);
-    await remote.exec(uploadReleaseCommand(remoteDir, id), { stdin: tar, timeoutMs: RELEASE_COMMAND_MS });
-}
-/**
- * A new release with an old one's files and env (a rollback): copied on the host, with its own
- * manifest, then renamed into place.
- */
-async function copyRelease(remote, remoteDir, fromId, toId, manifest) {
-    checkId(fromId);
-    checkId(toId);
-    if (manifest.id !== toId)
-        throw new Error(`manifest id ${manifest.id} does not match release ${toId}`);
-    await remote.exec(copyReleaseCommand(remoteDir, fromId, toId), { stdin: `${JSON.stringify(manifest, null, 2)}\n`, timeoutMs: RELEASE_COMMAND_MS });
-}
-/**
- * Make app/ hold release <id>: each file (and .env) copied to a temp name in its target directory,
- * then renamed over the old one, so directories (and the bind mounts on them) stay the same inodes.
- * A file the previously activated release placed and this one lacks is removed; directories are
- * never removed or replaced.
- */
-async function activateRelease(remote, remoteDir, id) {
-    checkId(id);
-    const read = await remote.exec(activationReadCommand(remoteDir, id), { timeoutMs: QUICK_COMMAND_MS });
-    const [manifestText, listText = ''] = read.stdout.split(RECORD_SEP);
-    const manifest = parseManifest(manifestText ?? '');
-    for (const f of manifest.files)
-        checkReleasePath(f);
-    const wanted = new Set(manifest.files);
-    const previous = listText.split('\n').filter((l) => l && !wanted.has(l));
-    const ops = [
-        ...manifest.files.map((f) => `put ${f}`),
-        'put .env',
-        ...previous.filter((f) => { try {
-            checkReleasePath(f);
-            return true;
-        }
-        catch {
-            return false;
-        } }).map((f) => `del ${f}`),
-        ...manifest.files.map((f) => `list ${f}`),
-    ];
-    await remote.exec(activateCommand(remoteDir, id), { stdin: `${ops.join('\n')}\n`, timeoutMs: RELEASE_COMMAND_MS });
-}
-/** Every readable manifest under releases/, oldest first, in one round trip. */
-async function listReleases(remote, remoteDir, warn) {
-    const r = await remote.exec(listReleasesCommand(remoteDir), { timeoutMs: QUICK_COMMAND_MS });
-    return parseReleaseListing(r.stdout, warn);
-}
-function parseReleaseListing(stdout, warn) {
-    const out = [];
-    for (const chunk of stdout.split(RECORD_SEP).slice(1)) {
-        const nl = chunk.indexOf('\n');
-        const dir = chunk.slice(0, nl);
-        try {
-            const m = parseManifest(chunk.slice(nl + 1));
-            if (m.id !== dir)
-                throw new Error(`its id is ${m.id}`);
-            out.push(m);
-        }
-        catch (e) {
-            warn?.(`ignoring releases/${dir}/release.json: ${e.message}`);
-        }
-    }
-    return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-}
-/** The id in `current`, or undefined before the first successful deploy. */
-async function readCurrent(remote, remoteDir) {
-    const id = ((await remote.readFile(releasePaths(remoteDir).current)) ?? '').trim();
-    return isReleaseId(id) ? id : undefined;
-}
-async function setCurrent(remote, remoteDir, id) {
-    checkId(id);
-    await remote.writeFile(releasePaths(remoteDir).current, `${id}\n`, 0o600);
-}
-async function readManifest(remote, remoteDir, id) {
-    checkId(id);
-    const path = releasePaths(remoteDir).manifest(id);
-    const text = await remote.readFile(path);
-    if (text === undefined)
-        throw new Error(`release ${id}: no readable ${path} on the host`);
-    return parseManifest(text);
-}
-/** Merge `patch` into releases/<id>/release.json (atomic rewrite, 0600). The id cannot change. */
-async function updateManifest(remote, remoteDir, id, patch) {
-    const old = await readManifest(remote, remoteDir, id);
-    const next = { ...old, ...patch, id: old.id };
-    parseManifest(JSON.stringify(next)); // refuse to write a manifest we could not read back
-    await remote.writeFile(releasePaths(remoteDir).manifest(id), `${JSON.stringify(next, null, 2)}\n`, 0o600);
-    return next;
-}
-/** Image IDs referenced by other projects' releases next to this one (the default layout's siblings). */
-async function siblingImageIds(remote, remoteDir) {
-    const parent = external_node_path_.posix.dirname(remoteDir);
-    const self = external_node_path_.posix.basename(remoteDir);
-    if (parent === remoteDir)
-        return new Set();
-    const r = await remote.exec(siblingManifestsCommand(parent, self), { timeoutMs: QUICK_COMMAND_MS, check: false });
-    return new Set([...r.stdout.matchAll(/"imageId"\s*:\s*"(sha256:[0-9a-f]{64})"/g)].map((m) => m[1]));
-}
-/** Rewrite a release's manifest as `abandoned` (0600, atomic). */
-async function writeAbandoned(remote, remoteDir, m, reason) {
-    const next = { ...m, result: 'abandoned', reason };
-    await remote.writeFile(releasePaths(remoteDir).manifest(m.id), `${JSON.stringify(next, null, 2)}\n`, 0o600);
-    return next;
-}
-/**
- * Under the lock no deploy of this project is in progress, so a `pending` release is one whose deploy
- * stopped before recording a result (killed, cancelled, disconnected): mark it `abandoned`, so the
- * list says so and retention prunes it like a failed one. Returns the releases as they are now and
- * the ones it marked.
- */
-async function markAbandoned(remote, remoteDir, releases, project) {
-    const marked = [];
-    const out = [];
-    for (const r of releases) {
-        if (r.result === 'pending' && r.project === project && isReleaseId(r.id)) {
-            const m = await writeAbandoned(remote, remoteDir, r, abandonedReason(r));
-            marked.push(m);
-            out.push(m);
-        }
-        else {
-            out.push(r);
-        }
-    }
-    return { releases: out, marked };
-}
-/**
- * A deploy that stops on an error before its Record phase marks its own release `abandoned` with the
- * error as the reason (it still holds the lock). Does nothing when the release is gone or recorded.
- */
-async function abandonIfPending(remote, remoteDir, id, reason) {
-    checkId(id);
-    const text = await remote.readFile(releasePaths(remoteDir).manifest(id));
-    if (text === undefined)
-        return false;
-    const m = parseManifest(text);
-    if (m.result !== 'pending')
-        return false;
-    // The first lines say what stopped it; a whole stderr belongs in the job log, not in every release list.
-    await writeAbandoned(remote, remoteDir, m, reason.length > 500 ? `${reason.slice(0, 500)}…` : reason);
-    return true;
-}
-/** One audit line per pruned release: which release, which images went, which Docker kept. */
-function pruneAuditEntries(result, at, actor, runUrl) {
-    return result.pruned.map((p) => ({
-        at,
-        kind: 'prune',
-        release: p.id,
-        sha: p.sha,
-        actor,
-        runUrl,
-        result: p.result,
-        images: p.imagesRemoved,
-        ...(p.imagesKept.length ? { detail: `Docker kept ${p.imagesKept.join(', ')}: a container uses it or it has another tag` } : {}),
-    }));
-}
-/**
- * Drop this project's releases that retention (release.ts) lets go, leftover .<id>.tmp dirs, then the
- * images only they referenced. Image candidates come only from this project's pruned manifests, minus
- * anything a kept release or a sibling project's release refers to; `docker image rm` without -f also
- * refuses images a container uses, which is fine. Call it under the lock.
- */
-async function pruneReleases(remote, remoteDir, project, keep, currentId, warn, keepFailed = KEEP_FAILED) {
-    const releases = await listReleases(remote, remoteDir, warn);
-    const current = currentId ?? (await readCurrent(remote, remoteDir));
-    const plan = retention(releases, keep, current, project, keepFailed);
-    const removed = plan.prune.filter(isReleaseId);
-    await remote.exec(removeReleasesCommand(remoteDir, removed), { timeoutMs: RELEASE_COMMAND_MS });
-    const siblings = plan.images.length ? await siblingImageIds(remote, remoteDir) : new Set();
-    const candidates = plan.images.filter((i) => IMAGE_ID.test(i) && !siblings.has(i));
-    const imagesRemoved = [];
-    if (candidates.length) {
-        const r = await remote.exec(removeImagesCommand(candidates), { timeoutMs: RELEASE_COMMAND_MS, check: false });
-        for (const line of r.stdout.split('\n'))
-            if (candidates.includes(line.trim()))
-                imagesRemoved.push(line.trim());
-    }
-    const pruned = plan.pruned
-        .filter((x) => removed.includes(x.id))
-        .map((x) => {
-        // Images another project's release pins were never candidates: not this prune's to name.
-        const images = x.images.filter((i) => candidates.includes(i));
-        return { ...x, images, imagesRemoved: images.filter((i) => imagesRemoved.includes(i)), imagesKept: images.filter((i) => !imagesRemoved.includes(i)) };
-    });
-    const kept = releases.filter((r) => r.project === project && !removed.includes(r.id));
-    return { removed, imagesRemoved, imagesKept: candidates.filter((i) => !imagesRemoved.includes(i)), pruned, kept };
 }
 
 ;// CONCATENATED MODULE: ./src/commands/audit.ts
@@ -61190,6 +59686,1283 @@ function startHeartbeat(remote, handle, options = {}) {
             return lastBeatAt;
         },
     };
+}
+
+;// CONCATENATED MODULE: ./src/registry.ts
+/**
+ * A private registry for one deploy: the host logs in with the password on standard input, into a
+ * Docker config directory that belongs to this deploy (0700, under the project's remote dir; the
+ * user's ~/.docker is never touched), every docker and compose command of the deploy runs with
+ * DOCKER_CONFIG pointing there, and the directory is removed when the deploy ends (the post step
+ * removes it too if the main step could not).
+ */
+
+
+
+/** The per-deploy Docker config directory (the run id keeps two jobs apart). */
+function dockerConfigDir(remoteDir, runId) {
+    return external_node_path_.posix.join(remoteDir, `.docker-${runId.replace(/[^A-Za-z0-9_.-]/g, '_')}`);
+}
+/** `docker login` into `dir`, the password read from standard input. */
+function loginCommand(dir, server, username) {
+    return `umask 077 && mkdir -p ${shq(dir)} && chmod 700 ${shq(dir)} && docker --config ${shq(dir)} login ${shq(server)} --username ${shq(username)} --password-stdin`;
+}
+function logoutCommand(dir) {
+    return `rm -rf ${shq(dir)}`;
+}
+/** Every command runs with DOCKER_CONFIG=dir, so pulls by Compose (both flavors) and docker use the login. */
+class DockerConfigRemote {
+    inner;
+    dir;
+    constructor(inner, dir) {
+        this.inner = inner;
+        this.dir = dir;
+    }
+    exec(command, options) {
+        return this.inner.exec(`DOCKER_CONFIG=${shq(this.dir)}; export DOCKER_CONFIG\n${command}`, options);
+    }
+    readFile(path) {
+        return this.inner.readFile(path);
+    }
+    writeFile(path, data, mode) {
+        return this.inner.writeFile(path, data, mode);
+    }
+    openUnixSocket(path) {
+        return this.inner.openUnixSocket(path);
+    }
+    openTcp(host, port) {
+        return this.inner.openTcp(host, port);
+    }
+    close() {
+        return this.inner.close();
+    }
+}
+class RegistryLoginError extends Error {
+    constructor(server, detail) {
+        super(`registry login to ${server} failed (inputs registry, registry_username, registry_password): ${detail}. Nothing on the host was changed.`);
+        this.name = 'RegistryLoginError';
+    }
+}
+/** Log in; on failure the directory is removed and the error names the registry (never the password). */
+async function registryLogin(remote, dir, registry) {
+    const r = await remote.exec(loginCommand(dir, registry.server, registry.username), { stdin: `${registry.password}\n`, check: false, timeoutMs: QUICK_COMMAND_MS * 2 });
+    if (r.code !== 0) {
+        await remote.exec(logoutCommand(dir), { check: false, timeoutMs: QUICK_COMMAND_MS });
+        const detail = (r.stderr || r.stdout).trim().split('\n').slice(-2).join(' ').split(registry.password).join('***') || `exit ${r.code}`;
+        throw new RegistryLoginError(registry.server, detail);
+    }
+    return new DockerConfigRemote(remote, dir);
+}
+
+;// CONCATENATED MODULE: ./src/phases/locked.ts
+/**
+ * Everything between taking the project's deploy lock and letting it go: the lock (with its
+ * heartbeat, and a reconnect that checks it is still ours), the registry login of this deploy, and
+ * what must happen however the deploy ends: the release abandoned if it stopped before its record,
+ * cleanups run, the login removed, and the lock released — unless the post step must restore the
+ * stack first, in which case both are left for it.
+ */
+
+
+
+
+
+async function withDeployLock(s, remote, body) {
+    const { inputs, run, remoteDir, log, report } = s;
+    const handle = await phase('Lock', async () => {
+        const h = await acquireLock(remote, remoteDir, { runId: run.runId, runUrl: run.runUrl, actor: run.actor, sha: run.sha, startedAt: new Date().toISOString() }, {
+            timeoutMs: inputs.lockTimeoutMs,
+            ttlMs: inputs.lockTtlMs,
+            heartbeatMs: DEFAULT_HEARTBEAT_MS,
+            log,
+        });
+        saveState('lock', JSON.stringify(h));
+        return h;
+    });
+    // A connection that comes back after a cut is used only while the lock is still ours.
+    remote.setVerify(async (fresh) => {
+        if (!(await lockHeldBy(fresh, remoteDir, handle.token)))
+            throw new Error('the deploy lock was taken over while the connection to the host was down: stopping here');
+    });
+    const heartbeat = startHeartbeat(remote, handle, { log });
+    let registryDir;
+    try {
+        if (inputs.registry) {
+            registryDir = dockerConfigDir(remoteDir, run.runId);
+            saveState('registry', registryDir);
+            s.remote = await registryPhase(s, remote, registryDir);
+        }
+        await body();
+    }
+    catch (e) {
+        // Stopped before its Record phase: say so in the release itself, while the lock is still ours
+        // (unless the post step restores the stack: it writes what happened).
+        if (report.releaseId && !s.interrupted) {
+            await abandonIfPending(remote, remoteDir, report.releaseId, e instanceof Error ? e.message : String(e)).catch(() => false);
+        }
+        throw e;
+    }
+    finally {
+        for (const cleanup of s.cleanups)
+            await cleanup().catch(() => { });
+        await heartbeat.stop();
+        await letGo(s, remote, handle, registryDir);
+    }
+}
+async function registryPhase(s, remote, dir) {
+    const registry = s.inputs.registry;
+    return phase('Registry login', async () => {
+        const r = await registryLogin(remote, dir, registry);
+        s.log.info(`logged in to ${registry.server} as ${registry.username} (for this deploy only)`);
+        return r;
+    });
+}
+/** The login and the lock go, unless the post step must restore the stack with them first. */
+async function letGo(s, remote, handle, registryDir) {
+    const { log } = s;
+    if (s.interrupted) {
+        // The lock stays held (its heartbeat stopped): the post step restores on a fresh connection, then frees it.
+        log.warning(`the deploy stopped before the stack was consistent again: the post step ${s.interrupted.previous ? `restores release ${s.interrupted.previous}` : 'cleans up'} on a fresh connection, then frees the deploy lock`);
+        return;
+    }
+    if (registryDir) {
+        await remote.exec(logoutCommand(registryDir), { check: false }).catch((e) => log.warning(`could not remove the registry login: ${String(e)}`));
+        saveState('registry', '');
+    }
+    await releaseLock(remote, s.remoteDir, s.run.runId, handle.token).catch((e) => log.warning(`could not release the lock: ${String(e)}`));
+    saveState('lock', '');
+}
+
+// EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
+var dist = __nccwpck_require__(8815);
+;// CONCATENATED MODULE: ./src/config-hash.ts
+
+
+
+
+/** The loaded model as JSON (v2): exactly what `up` hashes, with `$` escaped as `$$`. */
+function configJsonCommand(p) {
+    return composeCommand('v2', p, ['config', '--format', 'json']);
+}
+/** `config --hash` over a model given on stdin, resolved like the project itself (name, env file, directory). */
+function stdinHashCommand(p) {
+    return composeCommand('v2', { ...p, files: ['-'] }, ['config', '--hash=*']);
+}
+/** The same model with every service's `depends_on` removed (what `up --no-deps` hashes on Compose 2.2x). */
+function withoutDependsOn(modelJson) {
+    const model = JSON.parse(modelJson);
+    for (const svc of Object.values(model.services ?? {}))
+        delete svc.depends_on;
+    return JSON.stringify(model);
+}
+/** Rewrite every absolute path under `from` (the release root) to the same path under `to` (app/). */
+function relocate(modelText, r) {
+    if (!r || r.from === r.to)
+        return modelText;
+    const from = r.from.replace(/\/+$/, '');
+    const escaped = from.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    return modelText.replace(new RegExp(`${escaped}(?=[/"':\\s,\\]}]|$)`, 'gm'), r.to.replace(/\/+$/, ''));
+}
+/** Merge hash lists per service, first seen first, without repeats. */
+function mergeHashes(...lists) {
+    const out = new Map();
+    for (const list of lists) {
+        for (const [svc, h] of list) {
+            const have = out.get(svc) ?? [];
+            if (!have.includes(h))
+                have.push(h);
+            out.set(svc, have);
+        }
+    }
+    return out;
+}
+/** The flavor that wrote a container, from its `com.docker.compose.version` label ('' = unknown). */
+function flavorOfLabel(version) {
+    const major = /^v?(\d+)\./.exec(version.trim())?.[1];
+    if (major === '1')
+        return 'v1';
+    if (major && Number(major) >= 2)
+        return 'v2';
+    return undefined;
+}
+/**
+ * Read the resolved model and the accepted config hashes of a stack. `load` is where Compose reads
+ * the files (the release); `hashAs` is the project as it will run (app/). With `relocation`, the
+ * model loaded from `load` has its paths rewritten to app/ before it is hashed as `hashAs`.
+ */
+async function readDesiredConfig(remote, flavor, load, options = {}) {
+    const timeoutMs = options.timeoutMs ?? RELEASE_COMMAND_MS;
+    const hashAs = options.hashAs ?? load;
+    if (flavor === 'v1')
+        return readDesiredConfigV1(remote, load, hashAs, options.relocation, options.scratch, timeoutMs);
+    const config = await remote.exec(configJsonCommand(load), { timeoutMs });
+    const modelText = relocate(config.stdout, options.relocation);
+    const [asLoaded, noDeps] = await Promise.all([
+        remote.exec(stdinHashCommand(hashAs), { timeoutMs, stdin: modelText }),
+        remote.exec(stdinHashCommand(hashAs), { timeoutMs, stdin: withoutDependsOn(modelText) }),
+    ]);
+    return { modelText, hashes: mergeHashes(parseConfigHashes(asLoaded.stdout), parseConfigHashes(noDeps.stdout)) };
+}
+/**
+ * Compose v1. Its hash depends on the literal form of some fields (`config` prints ports as
+ * `…:8080/tcp`, which hashes differently from `…:8080`), so a round trip through `config` is not
+ * faithful. The hash comes from the release's files resolved from app/ (what `up` will see), and the
+ * env files, which v1 reads from app/ (the previous release's, or none on a first deploy), are
+ * checked apart: a service whose environment differs between the model loaded from the release and
+ * the one loaded from app/ changed, and gets the round-trip hash, which no running container has.
+ */
+async function readDesiredConfigV1(remote, load, hashAs, relocation, scratchPath, timeoutMs) {
+    const config = await remote.exec(composeCommand('v1', load, ['config']), { timeoutMs });
+    const modelText = relocate(config.stdout, relocation);
+    if (!relocation) {
+        const hash = await remote.exec(configHashCommand('v1', load), { timeoutMs });
+        return { modelText, hashes: mergeHashes(parseConfigHashes(hash.stdout)) };
+    }
+    const [asRun, directHash] = await Promise.all([
+        remote.exec(composeCommand('v1', hashAs, ['config']), { timeoutMs, check: false }),
+        remote.exec(configHashCommand('v1', hashAs), { timeoutMs, check: false }),
+    ]);
+    const direct = asRun.code === 0 && directHash.code === 0 ? parseConfigHashes(directHash.stdout) : new Map();
+    const changed = envChanged(modelText, asRun.code === 0 ? asRun.stdout : '');
+    const trusted = new Map([...direct].filter(([svc]) => !changed.has(svc)));
+    if (trusted.size === direct.size && direct.size > 0)
+        return { modelText, hashes: mergeHashes(trusted) };
+    // Compose v1 cannot read a file from stdin: the relocated model goes to a scratch file (0600:
+    // it holds the env values) that is removed right after.
+    const scratch = scratchPath ?? `${relocation.from.replace(/\/+$/, '')}/.handoff-plan.yaml`;
+    await remote.writeFile(scratch, modelText, 0o600);
+    try {
+        const hash = await remote.exec(configHashCommand('v1', { ...hashAs, files: [scratch] }), { timeoutMs });
+        const roundTrip = parseConfigHashes(hash.stdout);
+        return { modelText, hashes: mergeHashes(trusted, new Map([...roundTrip].filter(([svc]) => !trusted.has(svc)))) };
+    }
+    finally {
+        await remote.exec(removeFileCommand(scratch), { check: false, timeoutMs: QUICK_COMMAND_MS });
+    }
+}
+/** Services whose resolved `environment` differs between two `config` outputs (all of them when `other` is empty). */
+function envChanged(modelText, other) {
+    const envs = (text) => {
+        const doc = (text.trim() ? (0,dist/* parse */.qg)(text) : {});
+        return new Map(Object.entries(doc?.services ?? {}).map(([svc, def]) => [svc, JSON.stringify(normalizeEnv(def?.environment))]));
+    };
+    const a = envs(modelText);
+    const b = envs(other);
+    return new Set([...a.keys()].filter((svc) => a.get(svc) !== b.get(svc)));
+}
+function normalizeEnv(env) {
+    const out = {};
+    if (Array.isArray(env)) {
+        for (const item of env) {
+            const text = String(item);
+            const i = text.indexOf('=');
+            out[i < 0 ? text : text.slice(0, i)] = i < 0 ? '' : text.slice(i + 1);
+        }
+    }
+    else if (env && typeof env === 'object') {
+        for (const [k, v] of Object.entries(env))
+            out[k] = v === null || v === undefined ? '' : String(v);
+    }
+    return Object.fromEntries(Object.entries(out).sort(([x], [y]) => x.localeCompare(y)));
+}
+
+;// CONCATENATED MODULE: ./src/plan.ts
+
+
+function planDeploy(input) {
+    const { desired, running, only, force = false } = input;
+    const selected = (name) => !only?.length || only.includes(name);
+    const byService = new Map();
+    for (const c of running) {
+        if (c.oneoff)
+            continue;
+        const list = byService.get(c.service) ?? [];
+        list.push(c);
+        byService.set(c.service, list);
+    }
+    const services = [];
+    for (const d of orderByDependencies(desired)) {
+        const containers = byService.get(d.service.name) ?? [];
+        services.push(selected(d.service.name) ? planService(d, containers, force) : skipped(d, containers));
+    }
+    const desiredNames = new Set(desired.map((d) => d.service.name));
+    for (const [name, containers] of [...byService].sort(([a], [b]) => a.localeCompare(b))) {
+        if (desiredNames.has(name))
+            continue;
+        services.push(planOrphan(name, containers, !only?.length));
+    }
+    return { services, changes: services.some((s) => s.action !== 'keep' && s.action !== 'skip') };
+}
+function base(d, live) {
+    return {
+        service: d.service.name,
+        action: 'keep',
+        order: d.policy.order,
+        reason: d.policy.reason,
+        changes: [],
+        oldReplicas: live.length,
+        newReplicas: d.service.replicas,
+        cleanup: [],
+        current: [],
+        batches: [],
+        warnings: [],
+        desired: d,
+    };
+}
+function skipped(d, containers) {
+    const p = base(d, containers.filter((c) => !isBroken(c)));
+    p.action = 'skip';
+    p.newReplicas = p.oldReplicas;
+    p.changes.push('not in the services input');
+    return p;
+}
+function planService(d, containers, force) {
+    const broken = containers.filter(isBroken);
+    const live = oldestFirst(containers.filter((c) => !isBroken(c)));
+    const p = base(d, live);
+    p.cleanup = broken.map((c) => c.id);
+    if (broken.length)
+        p.changes.push(`${broken.length} exited/crashed/unhealthy container(s) from an earlier run to remove: ${broken.map((c) => c.name).join(', ')}`);
+    const hashes = d.configHashes?.length ? d.configHashes : [d.configHash];
+    const adopted = (c) => !!d.adopt && !!c.composeVersion && flavorOfLabel(c.composeVersion) !== d.adopt.flavor;
+    const sameConfig = (c) => hashes.includes(c.configHash) || adopted(c);
+    const isCurrent = (c) => !force && sameConfig(c) && (!d.imageId || c.imageId === d.imageId);
+    const current = live.filter(isCurrent);
+    const outdated = live.filter((c) => !isCurrent(c));
+    p.current = current.map((c) => c.id);
+    const N = d.service.replicas;
+    const adoptedNow = current.filter((c) => !hashes.includes(c.configHash));
+    if (adoptedNow.length && d.adopt) {
+        p.changes.push(`adopted ${adoptedNow.length} container(s) written by Compose ${adoptedNow[0].composeVersion} (config unchanged since release ${d.adopt.release})`);
+    }
+    if (force && live.length)
+        p.changes.push('forced');
+    else {
+        if (outdated.some((c) => !sameConfig(c)))
+            p.changes.push(`config changed (hash ${plan_short(outdated.find((c) => !sameConfig(c)).configHash)} → ${plan_short(d.configHash)})`);
+        else if (outdated.length && d.imageId) {
+            p.changes.push(`image changed (${plan_short(outdated[0].imageId)} → ${plan_short(d.imageId)}; same config: a re-pushed tag)`);
+        }
+    }
+    if (outdated.length) {
+        p.action = 'roll';
+        p.batches = rollBatches(current.length, outdated.map((c) => c.id), N, d.service.updateConfig.parallelism);
+    }
+    else if (live.length === 0 && N > 0) {
+        p.action = 'create';
+        p.batches = [{ start: N, remove: [] }];
+        p.changes.push(`not running: create ${N} replica(s)`);
+    }
+    else if (current.length < N) {
+        p.action = 'scale';
+        p.batches = [{ start: N - current.length, remove: [] }];
+    }
+    else if (current.length > N) {
+        p.action = 'scale';
+        // Oldest first: the newest containers are the ones most recently proven healthy.
+        p.batches = [{ start: 0, remove: current.slice(0, current.length - N).map((c) => c.id) }];
+        p.current = current.slice(current.length - N).map((c) => c.id);
+    }
+    else if (broken.length) {
+        p.action = 'clean';
+    }
+    if (p.action === 'scale')
+        p.changes.push(`replicas ${live.length} → ${N}`);
+    if (p.action !== 'keep')
+        p.warnings.push(...d.policy.warnings);
+    return p;
+}
+/**
+ * Batches of at most `parallelism` starts and removals. When more containers serve than wanted
+ * (an interrupted earlier run left new ones beside old ones), the surplus old ones go first.
+ */
+function rollBatches(currentCount, outdatedIds, replicas, parallelism) {
+    const p = Math.max(1, parallelism);
+    const old = [...outdatedIds];
+    let toStart = Math.max(0, replicas - currentCount);
+    const batches = [];
+    // Only old containers are surplus: current ones above the count are left for the next run's scale.
+    let surplus = Math.min(old.length, currentCount + old.length - replicas);
+    while (surplus > 0) {
+        const n = Math.min(p, surplus);
+        batches.push({ start: 0, remove: old.splice(0, n) });
+        surplus -= n;
+    }
+    while (old.length || toStart > 0) {
+        const k = Math.min(p, toStart);
+        batches.push({ start: k, remove: old.splice(0, Math.min(p, old.length)) });
+        toStart -= k;
+    }
+    return batches;
+}
+function planOrphan(name, containers, remove) {
+    const live = containers.filter((c) => !isBroken(c));
+    return {
+        service: name,
+        action: remove ? 'remove' : 'skip',
+        order: 'stop-first',
+        reason: 'not in the Compose files (orphan)',
+        changes: [remove ? 'orphan: not in the Compose files, removed' : 'orphan: kept because the services input limits this deploy'],
+        oldReplicas: live.length,
+        newReplicas: remove ? 0 : live.length,
+        cleanup: remove ? containers.filter(isBroken).map((c) => c.id) : [],
+        current: [],
+        batches: remove && live.length ? [{ start: 0, remove: oldestFirst(live).map((c) => c.id) }] : [],
+        warnings: [],
+    };
+}
+function oldestFirst(cs) {
+    return [...cs].sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.number - b.number);
+}
+/** Topological order by depends_on, stable in file order; a cycle is an error that names it. */
+function orderByDependencies(items) {
+    const byName = new Map(items.map((d) => [d.service.name, d]));
+    const out = [];
+    const state = new Map();
+    const visit = (d, path) => {
+        const name = d.service.name;
+        if (state.get(name) === 'done')
+            return;
+        if (state.get(name) === 'visiting') {
+            const cycle = [...path.slice(path.indexOf(name)), name];
+            throw new Error(`depends_on cycle: ${cycle.join(' → ')}: remove one of these dependencies`);
+        }
+        state.set(name, 'visiting');
+        for (const dep of d.service.dependsOn) {
+            const dd = byName.get(dep);
+            if (dd)
+                visit(dd, [...path, name]);
+        }
+        state.set(name, 'done');
+        out.push(d);
+    };
+    for (const d of items)
+        visit(d, []);
+    return out;
+}
+function plan_short(hashOrId) {
+    return hashOrId.replace(/^sha256:/, '').slice(0, 12) || '?';
+}
+function describeBatches(s) {
+    const parts = [];
+    if (s.cleanup.length)
+        parts.push(`clean ${s.cleanup.length}`);
+    for (const b of s.batches) {
+        const steps = [b.start ? `+${b.start}` : '', b.remove.length ? `-${b.remove.length}` : ''].filter(Boolean);
+        parts.push(s.order === 'stop-first' ? steps.reverse().join(' ') : steps.join(' '));
+    }
+    return parts.join(', ') || '-';
+}
+/** A plain-text table for the job log. */
+function renderPlan(plan) {
+    const rows = [['SERVICE', 'ACTION', 'REPLICAS', 'ORDER', 'BATCHES']];
+    for (const s of plan.services) {
+        rows.push([s.service, s.action, `${s.oldReplicas}→${s.newReplicas}`, s.order, describeBatches(s)]);
+    }
+    const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+    const lines = rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
+    for (const s of plan.services) {
+        lines.push('', `${s.service}: ${s.order} (${s.reason})`);
+        // Which image a service goes to is the first thing a reader looks for (shown: `env` is plain).
+        const image = s.desired?.service.image;
+        if (image && s.action !== 'keep' && s.action !== 'skip' && s.action !== 'remove')
+            lines.push(`  - image ${image}`);
+        for (const c of s.changes)
+            lines.push(`  - ${c}`);
+        for (const w of s.warnings)
+            lines.push(`  ! ${w}`);
+    }
+    if (!plan.changes)
+        lines.push('', 'Nothing to change.');
+    return lines.join('\n');
+}
+/** The plan as a Markdown table for the job summary. */
+function renderPlanMarkdown(plan) {
+    const esc = (s) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+    const lines = ['| Service | Action | Replicas | Order | Why | Batches |', '|---|---|---|---|---|---|'];
+    for (const s of plan.services) {
+        lines.push(`| ${esc(s.service)} | ${s.action} | ${s.oldReplicas} → ${s.newReplicas} | ${s.order} | ${esc(s.reason)}${s.changes.length ? `; ${esc(s.changes.join('; '))}` : ''} | ${esc(describeBatches(s))} |`);
+    }
+    const warnings = plan.services.flatMap((s) => s.warnings);
+    if (warnings.length)
+        lines.push('', ...warnings.map((w) => `> [!WARNING]\n> ${esc(w)}\n`));
+    if (!plan.changes)
+        lines.push('', 'Nothing to change.');
+    return lines.join('\n');
+}
+
+;// CONCATENATED MODULE: ./src/names.ts
+/**
+ * Compose's own naming rules. Project and service names end up in container names, labels
+ * and remote command lines, so they are checked before anything reaches the host.
+ */
+const PROJECT = /^[a-z0-9][a-z0-9_-]*$/;
+// Compose accepts one-letter names (the spec: ^[a-zA-Z0-9._-]+$); a leading letter or digit keeps names shell- and DNS-friendly.
+const SERVICE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+function validateProjectName(name) {
+    if (!PROJECT.test(name)) {
+        throw new Error(`invalid Compose project name ${JSON.stringify(name)}: use lowercase letters, digits, '_' and '-', ` +
+            `starting with a letter or digit (Compose's rule), e.g. ${JSON.stringify(suggestProjectName(name) || 'myapp')}`);
+    }
+    return name;
+}
+function validateServiceName(name) {
+    if (!SERVICE.test(name)) {
+        throw new Error(`invalid Compose service name ${JSON.stringify(name)}: use letters, digits, ` +
+            `'_', '.' and '-', starting with a letter or digit (Compose's rule)`);
+    }
+    return name;
+}
+function isValidProjectName(name) {
+    return PROJECT.test(name);
+}
+function isValidServiceName(name) {
+    return SERVICE.test(name);
+}
+/** What Compose itself would derive from a directory name: lowercased, other characters dropped. */
+function suggestProjectName(raw) {
+    return raw.toLowerCase().replace(/[^a-z0-9_-]/g, '').replace(/^[_-]+/, '');
+}
+
+;// CONCATENATED MODULE: ./src/compose.ts
+/**
+ * The Compose model handoff needs: parsed from one or more Compose files (merged in order, like
+ * `-f a -f b`) and interpolated from an env map. The same parser reads the local files (early
+ * validation, before the host changes) and the output of the remote `compose config` (the resolved
+ * truth, which is what gets deployed).
+ */
+
+
+
+const UPDATE_DEFAULTS = {
+    parallelism: 1,
+    delayS: 0,
+    failureAction: 'rollback',
+    monitorS: 5,
+    maxFailureRatio: 0,
+};
+const STOP_GRACE_DEFAULT_S = 10;
+const HEALTHCHECK_DEFAULTS = { intervalS: 30, timeoutS: 30, retries: 3, startPeriodS: 0 };
+/** Parse and merge Compose files in order (`-f a -f b`), then build the typed model. */
+function parseCompose(files, options = {}) {
+    if (files.length === 0)
+        throw new Error('no Compose files given: set compose_files');
+    let merged = {};
+    for (const file of files) {
+        const doc = loadFile(file);
+        const value = options.interpolate === false ? doc : interpolateTree(doc, file.name, options);
+        merged = mergeTop(merged, value);
+    }
+    const names = files.map((f) => f.name).join(', ');
+    const services = merged.services;
+    if (!isRecord(services) || Object.keys(services).length === 0) {
+        throw new Error(`${names}: no services defined (a Compose file needs a top-level "services:" mapping)`);
+    }
+    const model = {
+        services: Object.entries(services).map(([name, def]) => parseService(name, def, names)),
+        raw: merged,
+    };
+    if (typeof merged.name === 'string')
+        model.name = merged.name;
+    for (const s of model.services) {
+        for (const dep of s.dependsOn) {
+            if (!(dep in services))
+                throw new Error(`${names}: service "${s.name}" depends on undefined service "${dep}"`);
+        }
+    }
+    return model;
+}
+function loadFile(file) {
+    const lc = new dist/* LineCounter */.HN();
+    const doc = (0,dist/* parseDocument */.Tp)(file.text, { lineCounter: lc, merge: true, prettyErrors: false });
+    const err = doc.errors[0];
+    if (err) {
+        const line = err.linePos?.[0].line ?? lc.linePos(err.pos[0]).line;
+        throw new Error(`${file.name}:${line}: invalid YAML: ${err.message.split('\n')[0]}`);
+    }
+    const lineOf = (node) => (node?.range ? lc.linePos(node.range[0]).line : 1);
+    if (!(0,dist/* isMap */.jh)(doc.contents)) {
+        throw new Error(`${file.name}:${lineOf(doc.contents)}: a Compose file must be a mapping with a "services:" key`);
+    }
+    const servicesNode = doc.contents.get('services', true);
+    if (servicesNode !== undefined && servicesNode !== null && !(0,dist/* isMap */.jh)(servicesNode)) {
+        throw new Error(`${file.name}:${lineOf(servicesNode)}: "services" must be a mapping of service names to definitions`);
+    }
+    if ((0,dist/* isMap */.jh)(servicesNode)) {
+        for (const pair of servicesNode.items) {
+            const v = pair.value;
+            if (v !== null && !(0,dist/* isMap */.jh)(v)) {
+                const key = String(pair.key?.value ?? pair.key);
+                throw new Error(`${file.name}:${lineOf(v)}: service "${key}" must be a mapping`);
+            }
+        }
+    }
+    return doc.toJS({ maxAliasCount: 1000 });
+}
+// ---- interpolation ----
+/** Interpolate `${VAR}`, `${VAR:-d}`, `${VAR-d}`, `${VAR:?e}`, `${VAR?e}`, `${VAR:+a}`, `${VAR+a}`, `$VAR`, `$$`. */
+function interpolate(text, env, where = 'value', onWarning) {
+    let out = '';
+    let i = 0;
+    while (i < text.length) {
+        const c = text[i];
+        if (c !== '$') {
+            out += c;
+            i++;
+            continue;
+        }
+        const next = text[i + 1];
+        if (next === '$') {
+            out += '$';
+            i += 2;
+            continue;
+        }
+        if (next === '{') {
+            // Find the matching brace, allowing nested ${...} in defaults.
+            let depth = 1;
+            let j = i + 2;
+            while (j < text.length && depth > 0) {
+                if (text[j] === '$' && text[j + 1] === '{') {
+                    depth++;
+                    j += 2;
+                    continue;
+                }
+                if (text[j] === '}')
+                    depth--;
+                j++;
+            }
+            if (depth !== 0)
+                throw new Error(`${where}: unclosed "\${" in ${JSON.stringify(text)}`);
+            out += substitute(text.slice(i + 2, j - 1), env, where, onWarning);
+            i = j;
+            continue;
+        }
+        const m = /^[A-Za-z_][A-Za-z0-9_]*/.exec(text.slice(i + 1));
+        if (m) {
+            out += lookup(m[0], env, where, onWarning);
+            i += 1 + m[0].length;
+            continue;
+        }
+        throw new Error(`${where}: invalid interpolation in ${JSON.stringify(text)}: write "$$" for a literal "$"`);
+    }
+    return out;
+}
+function lookup(name, env, where, onWarning) {
+    const v = env[name];
+    if (v === undefined) {
+        onWarning?.(`${where}: variable ${name} is not set, using an empty string`);
+        return '';
+    }
+    return v;
+}
+function substitute(expr, env, where, onWarning) {
+    const m = /^([A-Za-z_][A-Za-z0-9_]*)(?:(:?)([-?+])([\s\S]*))?$/.exec(expr);
+    if (!m)
+        throw new Error(`${where}: invalid interpolation "\${${expr}}"`);
+    const [, name, colon, op, rest = ''] = m;
+    const value = env[name];
+    // With ':', an empty value counts as unset.
+    const isSet = colon ? value !== undefined && value !== '' : value !== undefined;
+    const arg = () => interpolate(rest, env, where, onWarning);
+    switch (op) {
+        case undefined:
+            return lookup(name, env, where, onWarning);
+        case '-':
+            return isSet ? value : arg();
+        case '+':
+            return isSet ? arg() : '';
+        case '?':
+            if (!isSet)
+                throw new Error(`${where}: required variable ${name} is missing a value: ${arg() || `set ${name} in env`}`);
+            return value;
+    }
+    throw new Error(`${where}: invalid interpolation "\${${expr}}"`);
+}
+function interpolateTree(value, file, options, path = '') {
+    const env = options.env ?? {};
+    if (typeof value === 'string')
+        return interpolate(value, env, `${file}${path ? ` (${path})` : ''}`, options.onWarning);
+    if (Array.isArray(value))
+        return value.map((v, i) => interpolateTree(v, file, options, `${path}[${i}]`));
+    if (isRecord(value)) {
+        const out = {};
+        for (const [k, v] of Object.entries(value))
+            out[k] = interpolateTree(v, file, options, path ? `${path}.${k}` : k);
+        return out;
+    }
+    return value;
+}
+// ---- merging (-f a -f b) ----
+function mergeTop(base, over) {
+    const out = { ...base };
+    for (const [k, v] of Object.entries(over)) {
+        if (k === 'services' && isRecord(v)) {
+            const services = { ...(isRecord(base.services) ? base.services : {}) };
+            for (const [name, def] of Object.entries(v)) {
+                services[name] = isRecord(services[name]) && isRecord(def) ? mergeService(services[name], def) : (def ?? {});
+            }
+            out.services = services;
+        }
+        else {
+            out[k] = deepMerge(base[k], v);
+        }
+    }
+    return out;
+}
+/** Sequences Compose unions rather than replaces. */
+const UNION_LISTS = new Set(['ports', 'expose', 'external_links', 'dns', 'dns_search', 'tmpfs', 'cap_add', 'cap_drop', 'devices', 'security_opt']);
+/** Lists that are really maps (`K=V` or a mapping) and merge by key. */
+const KV_LISTS = new Set(['environment', 'labels', 'extra_hosts', 'sysctls']);
+function mergeService(base, over) {
+    const out = { ...base };
+    for (const [k, v] of Object.entries(over)) {
+        const b = base[k];
+        if (b === undefined)
+            out[k] = v;
+        else if (UNION_LISTS.has(k) && Array.isArray(b) && Array.isArray(v)) {
+            const seen = new Set(b.map((x) => JSON.stringify(x)));
+            out[k] = [...b, ...v.filter((x) => !seen.has(JSON.stringify(x)))];
+        }
+        else if (KV_LISTS.has(k))
+            out[k] = { ...kvMap(b), ...kvMap(v) };
+        else if (k === 'depends_on')
+            out[k] = { ...dependsOnMap(b), ...dependsOnMap(v) };
+        else if (k === 'volumes' && Array.isArray(b) && Array.isArray(v)) {
+            // Merged by mount target: a later file's mount at the same path replaces the earlier one.
+            const byTarget = new Map();
+            for (const x of [...b, ...v])
+                byTarget.set(volumeTarget(x) ?? JSON.stringify(x), x);
+            out[k] = [...byTarget.values()];
+        }
+        else
+            out[k] = deepMerge(b, v);
+    }
+    return out;
+}
+function deepMerge(base, over) {
+    if (isRecord(base) && isRecord(over)) {
+        const out = { ...base };
+        for (const [k, v] of Object.entries(over))
+            out[k] = k in base ? deepMerge(base[k], v) : v;
+        return out;
+    }
+    return over;
+}
+function kvMap(v) {
+    if (Array.isArray(v)) {
+        const out = {};
+        for (const item of v) {
+            const s = String(item);
+            const eq = s.indexOf('=');
+            if (eq < 0)
+                out[s] = null;
+            else
+                out[s.slice(0, eq)] = s.slice(eq + 1);
+        }
+        return out;
+    }
+    return isRecord(v) ? v : {};
+}
+function dependsOnMap(v) {
+    if (Array.isArray(v))
+        return Object.fromEntries(v.map((s) => [String(s), { condition: 'service_started' }]));
+    return isRecord(v) ? v : {};
+}
+function volumeTarget(v) {
+    if (isRecord(v))
+        return typeof v.target === 'string' ? v.target : undefined;
+    if (typeof v === 'string')
+        return parseShortVolume(v).target;
+    return undefined;
+}
+// ---- typed service ----
+function parseService(name, defRaw, where) {
+    validateServiceName(name);
+    const def = isRecord(defRaw) ? defRaw : {};
+    const at = (field) => `${where}: service "${name}" ${field}`;
+    const deploy = isRecord(def.deploy) ? def.deploy : {};
+    const uc = isRecord(deploy.update_config) ? deploy.update_config : {};
+    let replicas = 1;
+    if (deploy.replicas !== undefined && deploy.replicas !== null)
+        replicas = nonNegInt(deploy.replicas, at('deploy.replicas'));
+    else if (def.scale !== undefined && def.scale !== null)
+        replicas = nonNegInt(def.scale, at('scale'));
+    const order = uc.order;
+    if (order !== undefined && order !== 'start-first' && order !== 'stop-first') {
+        throw new Error(`${at('deploy.update_config.order')} is ${JSON.stringify(order)}: use "start-first" or "stop-first"`);
+    }
+    const fa = uc.failure_action ?? UPDATE_DEFAULTS.failureAction;
+    if (fa !== 'rollback' && fa !== 'pause' && fa !== 'continue') {
+        throw new Error(`${at('deploy.update_config.failure_action')} is ${JSON.stringify(fa)}: use "rollback", "pause" or "continue"`);
+    }
+    let parallelism = uc.parallelism === undefined ? UPDATE_DEFAULTS.parallelism : nonNegInt(uc.parallelism, at('deploy.update_config.parallelism'));
+    if (parallelism === 0)
+        parallelism = Math.max(1, replicas); // Swarm: 0 = all at once
+    const ratio = uc.max_failure_ratio === undefined ? UPDATE_DEFAULTS.maxFailureRatio : Number(uc.max_failure_ratio);
+    if (!Number.isFinite(ratio) || ratio < 0 || ratio > 1) {
+        throw new Error(`${at('deploy.update_config.max_failure_ratio')} is ${JSON.stringify(uc.max_failure_ratio)}: use a number from 0 to 1`);
+    }
+    const updateConfig = {
+        parallelism,
+        delayS: uc.delay === undefined ? UPDATE_DEFAULTS.delayS : compose_parseDuration(uc.delay, at('deploy.update_config.delay')),
+        failureAction: fa,
+        monitorS: uc.monitor === undefined ? UPDATE_DEFAULTS.monitorS : compose_parseDuration(uc.monitor, at('deploy.update_config.monitor')),
+        maxFailureRatio: ratio,
+    };
+    if (order !== undefined)
+        updateConfig.order = order;
+    const ports = asList(def.ports, at('ports')).map((p) => parsePort(p, at('ports')));
+    const volumes = asList(def.volumes, at('volumes')).map((v) => parseVolume(v, at('volumes')));
+    const networks = Array.isArray(def.networks) ? def.networks.map(String) : isRecord(def.networks) ? Object.keys(def.networks) : [];
+    const service = {
+        name,
+        hasBuild: def.build !== undefined && def.build !== null,
+        replicas,
+        updateConfig,
+        stopGracePeriodS: def.stop_grace_period === undefined ? STOP_GRACE_DEFAULT_S : compose_parseDuration(def.stop_grace_period, at('stop_grace_period')),
+        ports,
+        fixedHostPorts: ports.filter((p) => p.published !== undefined).map(formatPort),
+        dependsOn: Object.keys(dependsOnMap(def.depends_on)),
+        volumes,
+        hasNamedVolume: volumes.some((v) => v.type === 'volume' && v.source !== undefined),
+        networks,
+    };
+    if (typeof def.image === 'string')
+        service.image = def.image;
+    if (def.container_name !== undefined && def.container_name !== null)
+        service.containerName = String(def.container_name);
+    if (typeof def.network_mode === 'string')
+        service.networkMode = def.network_mode;
+    if (isRecord(def.healthcheck))
+        service.healthcheck = parseHealthcheck(def.healthcheck, at('healthcheck'));
+    return service;
+}
+function parseHealthcheck(h, where) {
+    const test = h.test;
+    const hc = {
+        intervalS: h.interval === undefined ? HEALTHCHECK_DEFAULTS.intervalS : compose_parseDuration(h.interval, `${where}.interval`),
+        timeoutS: h.timeout === undefined ? HEALTHCHECK_DEFAULTS.timeoutS : compose_parseDuration(h.timeout, `${where}.timeout`),
+        retries: h.retries === undefined ? HEALTHCHECK_DEFAULTS.retries : nonNegInt(h.retries, `${where}.retries`),
+        startPeriodS: h.start_period === undefined ? HEALTHCHECK_DEFAULTS.startPeriodS : compose_parseDuration(h.start_period, `${where}.start_period`),
+        disabled: h.disable === true || (Array.isArray(test) && test[0] === 'NONE'),
+    };
+    if (typeof test === 'string')
+        hc.test = test;
+    else if (Array.isArray(test))
+        hc.test = test.map(String);
+    return hc;
+}
+/** A Compose/Go duration (`1m30s`, `10s`, `500ms`, `1h`, `1.5s`) or a bare number of seconds, in seconds. */
+function compose_parseDuration(value, where = 'duration') {
+    return parseDuration(value, where) / 1000;
+}
+function parsePort(p, where) {
+    if (typeof p === 'number')
+        return { target: String(p) };
+    if (isRecord(p)) {
+        if (p.target === undefined)
+            throw new Error(`${where}: a long-syntax port needs "target"`);
+        const out = { target: String(p.target) };
+        if (p.published !== undefined && p.published !== null && String(p.published) !== '' && String(p.published) !== '0')
+            out.published = String(p.published);
+        if (p.host_ip !== undefined)
+            out.hostIp = String(p.host_ip);
+        if (p.protocol !== undefined)
+            out.protocol = String(p.protocol);
+        return out;
+    }
+    if (typeof p !== 'string')
+        throw new Error(`${where}: cannot read port ${JSON.stringify(p)}`);
+    let s = p;
+    let protocol;
+    const slash = s.lastIndexOf('/');
+    if (slash >= 0) {
+        protocol = s.slice(slash + 1);
+        s = s.slice(0, slash);
+    }
+    let hostIp;
+    const v6 = /^\[([^\]]+)\]:(.*)$/.exec(s);
+    if (v6) {
+        hostIp = v6[1];
+        s = v6[2];
+    }
+    const parts = s.split(':');
+    let published;
+    let target;
+    if (parts.length === 1)
+        target = parts[0];
+    else if (parts.length === 2)
+        [published, target] = parts;
+    else if (parts.length === 3 && !hostIp)
+        [hostIp, published, target] = parts;
+    else
+        throw new Error(`${where}: cannot read port ${JSON.stringify(p)}: use "HOST:CONTAINER" or "IP:HOST:CONTAINER"`);
+    if (!/^\d+(-\d+)?$/.test(target) || (published && !/^\d+(-\d+)?$/.test(published))) {
+        throw new Error(`${where}: cannot read port ${JSON.stringify(p)}`);
+    }
+    const out = { target };
+    if (published)
+        out.published = published;
+    if (hostIp)
+        out.hostIp = hostIp;
+    if (protocol)
+        out.protocol = protocol;
+    return out;
+}
+function formatPort(p) {
+    return `${p.hostIp ? `${p.hostIp}:` : ''}${p.published ? `${p.published}:` : ''}${p.target}${p.protocol ? `/${p.protocol}` : ''}`;
+}
+function parseShortVolume(s) {
+    const parts = s.split(':');
+    if (parts.length === 1)
+        return { target: parts[0], readOnly: false };
+    const mode = parts.length >= 3 ? parts[2] : '';
+    return { source: parts[0], target: parts[1], readOnly: mode.split(',').includes('ro') };
+}
+function parseVolume(v, where) {
+    if (typeof v === 'string') {
+        const { source, target, readOnly } = parseShortVolume(v);
+        if (source === undefined)
+            return { type: 'volume', target, readOnly };
+        const isPath = /^[./~]/.test(source) || source.includes('/');
+        return { type: isPath ? 'bind' : 'volume', source, target, readOnly };
+    }
+    if (isRecord(v)) {
+        const type = String(v.type ?? 'volume');
+        if (typeof v.target !== 'string')
+            throw new Error(`${where}: a long-syntax volume needs "target"`);
+        const out = { type, target: v.target, readOnly: v.read_only === true };
+        if (typeof v.source === 'string' && v.source !== '')
+            out.source = v.source;
+        return out;
+    }
+    throw new Error(`${where}: cannot read volume ${JSON.stringify(v)}`);
+}
+function asList(v, where) {
+    if (v === undefined || v === null)
+        return [];
+    if (!Array.isArray(v))
+        throw new Error(`${where} must be a list`);
+    return v;
+}
+function nonNegInt(v, where) {
+    const n = typeof v === 'string' && /^\d+$/.test(v.trim()) ? Number(v) : v;
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 0)
+        throw new Error(`${where} is ${JSON.stringify(v)}: use a whole number ≥ 0`);
+    return n;
+}
+function isRecord(v) {
+    return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+;// CONCATENATED MODULE: ./src/images.ts
+
+
+
+/** `image id` lines; the id is empty when the image is not on the host. */
+function parseImageIds(stdout) {
+    const out = new Map();
+    for (const line of stdout.split('\n')) {
+        const m = /^(\S+) (sha256:[0-9a-f]{64})?\s*$/.exec(line);
+        if (m)
+            out.set(m[1], m[2] ?? '');
+    }
+    return out;
+}
+async function imageIds(remote, images) {
+    if (images.length === 0)
+        return new Map();
+    return parseImageIds((await remote.exec(imageIdsCommand(images), { timeoutMs: DOCKER_COMMAND_MS })).stdout);
+}
+/**
+ * Pull what the policy asks for, then return each service's image ID. A failed pull of an image that
+ * is on the host already is a warning (offline registries, local builds); a missing image is an error.
+ */
+async function resolveImages(remote, flavor, project, services, policy, log, timeoutMs) {
+    const withImage = services.filter((s) => s.image);
+    const images = [...new Set(withImage.map((s) => s.image))];
+    let ids = await imageIds(remote, images);
+    const toPull = policy === 'always' ? withImage : policy === 'missing' ? withImage.filter((s) => !ids.get(s.image)) : [];
+    const pullable = toPull.filter((s) => !s.hasBuild);
+    if (pullable.length) {
+        const names = pullable.map((s) => s.name);
+        log.info(`pulling ${names.join(', ')}`);
+        const r = await remote.exec(composeCommand(flavor, project, ['pull', '--quiet', '--ignore-pull-failures', ...names]), {
+            check: false,
+            timeoutMs,
+        });
+        ids = await imageIds(remote, images);
+        if (r.code !== 0 || /error|denied|not found/i.test(r.stderr)) {
+            for (const s of pullable) {
+                if (ids.get(s.image))
+                    log.warning(`service ${s.name}: could not pull ${s.image}; using the image already on the host`);
+            }
+        }
+    }
+    const byService = new Map();
+    for (const s of withImage) {
+        const id = ids.get(s.image);
+        if (!id) {
+            throw new Error(`service ${s.name}: image ${s.image} is not on the host and could not be pulled` +
+                (policy === 'never' ? ' (pull: never): load it on the host or allow pulls' : ': check the name/tag and the registry login on the host'));
+        }
+        byService.set(s.name, id);
+    }
+    return byService;
+}
+/** Point each image reference at a pinned image ID again (rollback to a release whose tag was re-pushed). */
+async function pinImages(remote, pins) {
+    if (pins.length === 0)
+        return;
+    await remote.exec(pinImagesCommand(pins), { timeoutMs: DOCKER_COMMAND_MS });
+}
+/** The pins whose image is neither on the host nor brought back by a pull. */
+function parsePinCheck(stdout, pins) {
+    const state = new Map();
+    for (const line of stdout.split('\n')) {
+        const m = /^(\d+) (present|pulled|missing)$/.exec(line.trim());
+        if (m)
+            state.set(Number(m[1]), m[2]);
+    }
+    // No answer counts as missing: a rollback must not start on an image it could not confirm.
+    return pins.filter((_, n) => state.get(n) !== 'present' && state.get(n) !== 'pulled');
+}
+/** Before a rollback changes anything: which of the release's pinned images cannot be had. */
+async function missingPins(remote, pins, pull, timeoutMs) {
+    if (pins.length === 0)
+        return [];
+    const r = await remote.exec(pinCheckScript(pins, pull), { timeoutMs, check: false });
+    return parsePinCheck(r.stdout, pins);
+}
+/** docker.io/library/app, docker.io/app and app are one repository. */
+function normalRepo(repo) {
+    return repo.replace(/^docker\.io\//, '').replace(/^library\//, '');
+}
+/** The digest under which `image`'s repository knows this image, from its RepoDigests. */
+function pickDigest(image, repoDigests) {
+    const repo = normalRepo(image.replace(/@.*$/, '').replace(/:[^/:]*$/, ''));
+    const hit = repoDigests.find((d) => d.includes('@') && normalRepo(d.slice(0, d.indexOf('@'))) === repo);
+    return hit?.slice(hit.indexOf('@') + 1);
+}
+/**
+ * The registry digest of each pinned image, when the image came from a registry: a rollback whose
+ * image was deleted from the host can then pull exactly it, by digest. Local-only images have none.
+ */
+async function repoDigests(remote, pins) {
+    const ids = [...new Set(pins.map((p) => p.imageId).filter((i) => /^sha256:[0-9a-f]{64}$/.test(i)))];
+    const out = new Map();
+    if (ids.length === 0)
+        return out;
+    const r = await remote.exec(repoDigestsCommand(ids), { timeoutMs: DOCKER_COMMAND_MS, check: false });
+    const byId = new Map();
+    for (const line of r.stdout.split('\n')) {
+        const [id, ...digests] = line.trim().split(/\s+/);
+        if (id)
+            byId.set(id, digests);
+    }
+    for (const p of pins) {
+        const d = pickDigest(p.image, byId.get(p.imageId) ?? []);
+        if (d)
+            out.set(`${p.image} ${p.imageId}`, d);
+    }
+    return out;
+}
+
+;// CONCATENATED MODULE: ./src/rollout-policy.ts
+function decidePolicy(s, routed) {
+    let order;
+    let reason;
+    if (s.updateConfig.order) {
+        order = s.updateConfig.order;
+        reason = `update_config.order: ${order}`;
+    }
+    else if (routed.has(s.name)) {
+        order = 'start-first';
+        reason = 'routed by the proxy and no update_config.order: new replicas start beside the old ones';
+    }
+    else {
+        order = 'stop-first';
+        reason = s.hasNamedVolume
+            ? 'has a named volume and no update_config.order: Compose default stop-first (stateful)'
+            : 'not routed by the proxy and no update_config.order: Compose default stop-first';
+    }
+    const refusals = [];
+    const overlap = order === 'start-first' ? 'is rolled start-first' : s.replicas > 1 ? `has ${s.replicas} replicas` : '';
+    if (overlap) {
+        const fix = order === 'start-first'
+            ? 'or set deploy.update_config.order: stop-first (requests will drop while it restarts)'
+            : 'or set deploy.replicas: 1';
+        if (s.containerName) {
+            refusals.push(`service "${s.name}" ${overlap} but sets container_name "${s.containerName}": a second container cannot have the same name. Remove container_name ${fix}.`);
+        }
+        if (s.fixedHostPorts.length) {
+            refusals.push(`service "${s.name}" ${overlap} but publishes fixed host port(s) ${s.fixedHostPorts.join(', ')}: a second replica cannot bind them. ` +
+                `Publish only the container port (e.g. "${s.ports.find((p) => p.published)?.target ?? '80'}") and reach it through the proxy, ${fix}.`);
+        }
+        if (s.networkMode === 'host') {
+            refusals.push(`service "${s.name}" ${overlap} but uses network_mode: host: two replicas would share the host's ports. Use a Compose network ${fix}.`);
+        }
+    }
+    const warnings = [];
+    if (s.replicas > 0 && (!s.healthcheck || s.healthcheck.disabled)) {
+        warnings.push(`service "${s.name}" has no healthcheck in the Compose file: there is no health gate. Unless its image defines a HEALTHCHECK, ` +
+            `handoff only waits until it has been running for update_config.monitor (${s.updateConfig.monitorS}s). Add a healthcheck.`);
+    }
+    if (order === 'stop-first' && s.replicas === 1) {
+        warnings.push(`service "${s.name}" has one replica and is updated stop-first: requests to it will drop while it restarts.`);
+    }
+    return { service: s.name, order, reason, warnings, refusals };
+}
+/** Policies for every service; refusals only for those in scope (`only`, or all). */
+function checkPolicies(model, routed, only) {
+    const routedSet = new Set(routed);
+    const names = model.services.map((s) => s.name);
+    const errors = [];
+    for (const o of only ?? []) {
+        if (!names.includes(o))
+            errors.push(`unknown service "${o}" in the services input: the Compose files define ${names.join(', ')}`);
+    }
+    const policies = new Map();
+    const warnings = [];
+    for (const s of model.services) {
+        const p = decidePolicy(s, routedSet);
+        policies.set(s.name, p);
+        if (!only?.length || only.includes(s.name)) {
+            errors.push(...p.refusals);
+            warnings.push(...p.warnings);
+        }
+    }
+    return { policies, errors, warnings };
+}
+
+;// CONCATENATED MODULE: ./src/phases/session.ts
+/**
+ * What every phase of one deploy shares: the run, the host connection, the Compose flavor, the
+ * remote directory, the timeline and the report; and where a release's files sit on the host.
+ */
+
+
+/** From here until `settled`, an end of the main step leaves the post step a stack to restore. */
+function markInterrupted(s, interrupted) {
+    s.interrupted = interrupted;
+    saveState('deploy', JSON.stringify(interrupted));
+}
+/** The release is recorded: nothing is left for the post step. */
+function settled(s) {
+    s.interrupted = undefined;
+    saveState('deploy', '');
+}
+/** Where a release's Compose files and env file sit on the host, and where Compose resolves paths. */
+function stackOf(remoteDir, composeFiles, base, project) {
+    const root = base === 'app' ? external_node_path_.posix.join(remoteDir, 'app') : external_node_path_.posix.join(remoteDir, 'releases', base.release);
+    return {
+        project,
+        files: composeFiles.map((f) => external_node_path_.posix.join(root, f)),
+        envFile: external_node_path_.posix.join(root, '.env'),
+        // Always the live directory: bind-mount paths, and so config hashes, are those of app/.
+        projectDirectory: external_node_path_.posix.join(remoteDir, 'app', external_node_path_.posix.dirname(composeFiles[0])),
+    };
+}
+/**
+ * How to read a release's desired config: loaded from the release's own directory (its env files),
+ * hashed as the project will run from app/ (see config-hash.ts).
+ */
+function planningView(remoteDir, composeFiles, release, project) {
+    const releaseRoot = external_node_path_.posix.join(remoteDir, 'releases', release);
+    const hashAs = stackOf(remoteDir, composeFiles, { release }, project);
+    const load = { ...hashAs, projectDirectory: external_node_path_.posix.join(releaseRoot, external_node_path_.posix.dirname(composeFiles[0])) };
+    return { load, hashAs, relocation: { from: releaseRoot, to: external_node_path_.posix.join(remoteDir, 'app') } };
+}
+
+;// CONCATENATED MODULE: ./src/phases/desired.ts
+/** The desired state on the host (resolved config, hashes, image IDs) and the plan against what runs. */
+
+
+
+
+
+
+
+
+
+/** The desired state of a stack on the host: resolved Compose model, config hashes, image IDs. */
+async function desiredState(s, target, routed, serving) {
+    const { remote, flavor, inputs } = s;
+    const appStack = stackOf(s.remoteDir, target.composeFiles, 'app', inputs.project);
+    let config;
+    let loadStack = appStack;
+    if (target.release) {
+        const view = planningView(s.remoteDir, target.composeFiles, target.release, inputs.project);
+        // Compose may want the project directory to exist (empty on a first deploy).
+        await remote.exec(mkdirCommand(view.hashAs.projectDirectory), { timeoutMs: QUICK_COMMAND_MS });
+        config = await readDesiredConfig(remote, flavor, view.load, { hashAs: view.hashAs, relocation: view.relocation });
+        loadStack = view.load;
+    }
+    else {
+        config = await readDesiredConfig(remote, flavor, appStack);
+    }
+    const model = parseCompose([{ name: 'compose config', text: config.modelText }], { interpolate: false });
+    const ids = await resolveImages(remote, flavor, loadStack, model.services, inputs.pull, s.log, inputs.commandTimeoutMs);
+    const check = checkPolicies(model, routed, inputs.services.length ? inputs.services : undefined);
+    if (check.errors.length)
+        throw new Error(`the deploy was refused before any change on the host:\n- ${check.errors.join('\n- ')}`);
+    // Read once: adoption and the plan both look at what runs, and nothing changes in between.
+    const running = await listProjectContainers(remote, inputs.project);
+    const adopt = await adoptable(s, config.hashes, serving, running);
+    const desired = model.services.map((service) => {
+        const configHashes = config.hashes.get(service.name);
+        if (!configHashes?.length)
+            throw new Error(`compose config --hash printed no hash for service ${service.name}`);
+        const adoptFrom = adopt.has(service.name) && serving ? { flavor, release: serving.id } : undefined;
+        return { service, configHash: configHashes[0], configHashes, imageId: ids.get(service.name), policy: check.policies.get(service.name), adopt: adoptFrom };
+    });
+    return { model, desired, running };
+}
+/**
+ * Services whose containers written by the other Compose flavor (a host upgraded from v1 to v2
+ * between deploys) can be kept: their config is the same in the serving release, hashed now by
+ * this Compose. Costs round trips only when such containers exist.
+ */
+async function adoptable(s, hashes, serving, running) {
+    if (!serving)
+        return new Set();
+    if (!running.some((c) => c.composeVersion && flavorOfLabel(c.composeVersion) !== s.flavor))
+        return new Set();
+    const view = planningView(s.remoteDir, serving.composeFiles, serving.id, s.inputs.project);
+    const before = (await readDesiredConfig(s.remote, s.flavor, view.load, { hashAs: view.hashAs, relocation: view.relocation })).hashes;
+    const out = new Set();
+    for (const [svc, now] of hashes)
+        if ((before.get(svc) ?? []).some((h) => now.includes(h)))
+            out.add(svc);
+    return out;
+}
+function makePlan(s, desired, force, running) {
+    return planDeploy({ desired, running, only: s.inputs.services.length ? s.inputs.services : undefined, force });
+}
+
+;// CONCATENATED MODULE: ./src/phases/plan.ts
+
+
+
+
+async function planPhase(s, release, routed, history) {
+    const { inputs, log, report } = s;
+    const { model, desired, running } = await phase('Plan', async () => desiredState(s, { composeFiles: release.composeFiles, release: release.id }, routed, history.serving));
+    const plan = makePlan(s, desired, inputs.force, running);
+    const proxyService = findProxyService(model.services, inputs.proxyService)?.name;
+    const proxyRolls = plan.services.find((p) => p.service === proxyService && p.action === 'roll');
+    if (proxyRolls) {
+        proxyRolls.warnings.push(`the proxy (${proxyService}) itself changes: recreating it drops the connections open through it; change only its config (reloaded hitlessly) when you can`);
+    }
+    for (const p of plan.services)
+        if (p.action !== 'keep' && p.action !== 'skip')
+            for (const w of p.warnings)
+                log.warning(w);
+    report.planText = renderPlan(plan);
+    report.planMarkdown = renderPlanMarkdown(plan);
+    report.planJson = plan.services.map((p) => ({ service: p.service, action: p.action, order: p.order, old: p.oldReplicas, new: p.newReplicas, batches: p.batches.length }));
+    log.info(report.planText);
+    return { model, plan, ...(proxyService ? { proxyService } : {}) };
 }
 
 ;// CONCATENATED MODULE: external "node:os"
@@ -62107,52 +61880,167 @@ function inWorker(options) {
     };
 }
 
-;// CONCATENATED MODULE: ./src/deploy.ts
-/**
- * One deploy, phase by phase: validate locally, connect, lock, upload the release, plan, check the
- * proxy config, activate, roll each changed service behind the probe, roll back on failure, record.
- * Each phase is a folded log group; every remote change happens after local validation passed.
- */
+;// CONCATENATED MODULE: ./src/phases/probe.ts
+/** The probe of a deploy: started once the live stack begins to change, finished for the verdict. */
 
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-/** Where a release's Compose files and env file sit on the host, and where Compose resolves paths. */
-function stackOf(remoteDir, composeFiles, base, project) {
-    const root = base === 'app' ? external_node_path_.posix.join(remoteDir, 'app') : external_node_path_.posix.join(remoteDir, 'releases', base.release);
+async function probe_startProbe(s, plan) {
+    const { inputs, log, report, timeline } = s;
+    // Losses can only be counted against a service that was serving: a first deploy has no baseline.
+    const wasServing = plan.services.some((p) => p.oldReplicas > 0);
+    if (inputs.probe && !wasServing) {
+        const note = 'Probe skipped: nothing of this project was running before this deploy, so no request could be dropped. It runs from the next deploy on.';
+        log.info(note);
+        report.warnings.push(note);
+    }
+    // The tunnel gets its own connection, so probe requests never queue behind deploy commands; its
+    // channels are TCP forwards, which sshd's MaxSessions does not count, so it may open many.
+    const tunnel = inputs.probe?.via === 'ssh' && wasServing ? await connectHost(inputs, log, { maxChannels: 128 }) : undefined;
+    const probe = inputs.probe && wasServing ? await startProbeSession(inputs.probe, tunnel ?? s.remote, timeline, log) : undefined;
+    let finished = false;
+    s.cleanups.push(async () => {
+        if (probe && !finished)
+            await probe.abort();
+        await tunnel?.close();
+    });
     return {
-        project,
-        files: composeFiles.map((f) => external_node_path_.posix.join(root, f)),
-        envFile: external_node_path_.posix.join(root, '.env'),
-        // Always the live directory: bind-mount paths, and so config hashes, are those of app/.
-        projectDirectory: external_node_path_.posix.join(remoteDir, 'app', external_node_path_.posix.dirname(composeFiles[0])),
+        async finish() {
+            const verdict = probe ? await phase('Probe', async () => probe.finish(inputs.maxLost, report)) : undefined;
+            finished = true;
+            return verdict;
+        },
     };
 }
+
+;// CONCATENATED MODULE: ./src/commands/haproxy.ts
+/** HAProxy as a process: checking a config in a throwaway container (run by src/haproxy/reload.ts). */
+
+/** Where the image expects its config (the Docker Official Image's and handoff-test-haproxy's layout). */
+const CONFIG_DIR_IN_CONTAINER = '/usr/local/etc/haproxy';
+/**
+ * `docker run --rm -v <dir>:/usr/local/etc/haproxy:ro <image> haproxy -c -f .../<file>`, output
+ * merged into stdout. The whole directory is mounted, as the proxy does, so files the config
+ * includes (maps, certificates) are checked too. cfgFile is a file name inside hostConfigDir.
+ */
+function checkConfigCommand(image, hostConfigDir, cfgFile) {
+    return (shqAll([
+        'docker', 'run', '--rm', '--network', 'none',
+        // The image's entrypoint may wrap haproxy; run the binary directly.
+        '--entrypoint', 'haproxy',
+        '-v', `${hostConfigDir}:${CONFIG_DIR_IN_CONTAINER}:ro`,
+        image,
+        '-c', '-f', `${CONFIG_DIR_IN_CONTAINER}/${cfgFile}`,
+    ]) + ' 2>&1');
+}
+
+;// CONCATENATED MODULE: ./src/haproxy/reload.ts
+
+
+
+
+
+/** HAProxy rejected a config; `output` is HAProxy's own explanation (its [ALERT] lines). */
+class HaproxyConfigError extends Error {
+    file;
+    output;
+    constructor(file, output) {
+        super(`HAProxy rejects ${file}:\n${output.trim().split('\n').slice(-20).join('\n')}`);
+        this.file = file;
+        this.output = output;
+        this.name = 'HaproxyConfigError';
+    }
+}
+/**
+ * `docker run --rm -v <dir>:/usr/local/etc/haproxy:ro <image> haproxy -c -f .../<file>`.
+ * hostConfigDir is the directory on the host holding the config (mounted whole, as the proxy does,
+ * so files it includes — maps, certificates — are checked too).
+ */
+async function checkConfig(remote, image, hostConfigDir, cfgFile, options = {}) {
+    if (cfgFile.includes('/') || cfgFile === '' || cfgFile === '.' || cfgFile === '..') {
+        throw new Error(`checkConfig: ${JSON.stringify(cfgFile)} must be a file name inside ${hostConfigDir}`);
+    }
+    const r = await remote.exec(checkConfigCommand(image, hostConfigDir, cfgFile), { timeoutMs: options.timeoutMs ?? DOCKER_COMMAND_MS, check: false });
+    if (r.code !== 0)
+        throw new HaproxyConfigError(`${hostConfigDir}/${cfgFile}`, r.stdout + r.stderr);
+}
+/** How long a reload may take, from SIGUSR2 to "Loading success." (and the Runtime API answering), unless told. */
+const RELOAD_WAIT_MS = 30_000;
+/**
+ * Reload HAProxy in a container started as `haproxy -W` (master-worker): SIGUSR2 makes the master
+ * re-read the config and start new workers; old workers finish their connections. Waits for the
+ * master's "Loading success." in the container log (and, with an opener, a Runtime API answer);
+ * "Loading failure!" throws with the log.
+ */
+async function reload(remote, containerId, options = {}) {
+    const timeoutMs = options.timeoutMs ?? RELOAD_WAIT_MS;
+    const pollMs = options.pollMs ?? 250;
+    const deadline = Date.now() + timeoutMs;
+    // The container's clock is the host's: take "since" from the host, not from the runner.
+    const since = (await remote.exec(hostTimeCommand(), { timeoutMs: INSTANT_COMMAND_MS })).stdout.trim();
+    if (options.opener && options.stateFile)
+        await saveServerState(remote, containerId, options.opener, options.stateFile, options.log);
+    await remote.exec(killCommand(containerId, 'USR2'), { timeoutMs: QUICK_COMMAND_MS });
+    for (;;) {
+        const logs = await remote.exec(containerLogsSinceCommand(containerId, since), { timeoutMs: QUICK_COMMAND_MS, check: false });
+        const verdict = reloadVerdict(logs.stdout + logs.stderr);
+        if (verdict === 'failure') {
+            throw new Error(`HAProxy reload failed in container ${containerId.slice(0, 12)}; it keeps the previous config:\n${tail(logs.stdout + logs.stderr)}`);
+        }
+        if (verdict === 'success')
+            break;
+        if (Date.now() >= deadline) {
+            throw new Error(`HAProxy in container ${containerId.slice(0, 12)} did not report "Loading success." within ${timeoutMs} ms after SIGUSR2:\n${tail(logs.stdout + logs.stderr)}`);
+        }
+        await time_sleep(pollMs);
+    }
+    if (!options.opener)
+        return;
+    const api = new RuntimeApi(options.opener, { timeoutMs: 5000 });
+    for (;;) {
+        try {
+            await api.command('show info');
+            return;
+        }
+        catch (e) {
+            if (Date.now() >= deadline)
+                throw new Error(`HAProxy's Runtime API does not answer after the reload: ${e.message}`);
+            await time_sleep(pollMs);
+        }
+    }
+}
+/** What the master said about the last reload, from its log. Pure. */
+function reloadVerdict(log) {
+    let verdict;
+    for (const line of log.split('\n')) {
+        if (line.includes('Loading success.'))
+            verdict = 'success';
+        else if (line.includes('Loading failure!'))
+            verdict = 'failure';
+    }
+    return verdict;
+}
+function tail(s) {
+    return s.trim().split('\n').slice(-15).join('\n');
+}
+/** Write `show servers state` into the container (docker exec: no host path or permissions to map). */
+async function saveServerState(remote, containerId, opener, stateFile, log) {
+    try {
+        const state = await new RuntimeApi(opener, { timeoutMs: 10_000 }).command('show servers state');
+        await remote.exec(writeInContainerCommand(containerId, stateFile), { stdin: state, timeoutMs: QUICK_COMMAND_MS });
+    }
+    catch (e) {
+        log?.warning(`could not save HAProxy's server state before the reload (${e.message.split('\n')[0]}): the new worker starts with empty slots until DNS and health checks fill them`);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/phases/validate.ts
+/** Local validation (before connecting): the Compose files parse, the rollout rules hold, the proxy config is uploaded. */
+
+
+
+
+
 /** Local checks: the Compose files parse, the plan's refusals, the proxy config is uploaded. */
 function validateLocally(inputs, files, log) {
     const composeFiles = inputs.composeFiles.map((name) => {
@@ -62219,417 +62107,77 @@ function proxyConfigPath(paths, proxy, composeDir) {
     }
     return cfgs.find((p) => /haproxy[^/]*\.cfg$/i.test(p));
 }
-/** What ssh2 needs to reach one endpoint, with its host key pin (or the logged opt-out). */
-function sshEndpoint(t) {
-    return {
-        host: t.host,
-        port: t.port,
-        username: t.username,
-        privateKey: t.key,
-        passphrase: t.passphrase,
-        pin: t.knownHosts || t.fingerprint ? { knownHosts: t.knownHosts, fingerprints: t.fingerprint ? [t.fingerprint] : undefined } : { insecure: true },
-    };
-}
-/** How long a dropped connection is retried before the step gives up (then the post step takes over). */
-const RECONNECT_WINDOW_MS = 90_000;
+
+;// CONCATENATED MODULE: ./src/phases/proxy-config.ts
 /**
- * Connect with the pinned host key (and jump host) from the inputs. The connection reconnects by
- * itself when it drops (ssh/reconnect.ts); `timeline` gets a note for each reconnect.
+ * The proxy config of a release: validated in a throwaway container before it can reach the running
+ * proxy, and reloaded hitlessly before the rollout (a reload loses runtime state, so never during it).
  */
-async function connectHost(inputs, log, options = {}) {
-    if (inputs.insecureIgnoreHostKey && !inputs.knownHosts && !inputs.fingerprint) {
-        log.warning('insecure_ignore_host_key: the host key is not verified; anyone between the runner and the host can impersonate it. Pin it with known_hosts or fingerprint.');
-    }
-    const open = () => connect({
-        ...sshEndpoint(inputs),
-        jump: inputs.jump ? sshEndpoint(inputs.jump) : undefined,
-        connectTimeoutMs: inputs.connectTimeoutMs,
-        commandTimeoutMs: inputs.commandTimeoutMs,
-        maxChannels: options.maxChannels,
-        log: (m) => log.info(m),
-    });
-    return ReconnectingRemote.open({
-        connect: open,
-        windowMs: RECONNECT_WINDOW_MS,
-        retryFirst: options.retryFirst,
-        log: (m) => log.info(m),
-        onReconnect: ({ downMs }) => options.timeline?.add('reconnect', { detail: `connection back after ${(downMs / 1000).toFixed(1)} s` }),
-    });
-}
-/**
- * How to read a release's desired config: loaded from the release's own directory (its env files),
- * hashed as the project will run from app/ (see config-hash.ts).
- */
-function planningView(remoteDir, composeFiles, release, project) {
-    const releaseRoot = external_node_path_.posix.join(remoteDir, 'releases', release);
-    const hashAs = stackOf(remoteDir, composeFiles, { release }, project);
-    const load = { ...hashAs, projectDirectory: external_node_path_.posix.join(releaseRoot, external_node_path_.posix.dirname(composeFiles[0])) };
-    return { load, hashAs, relocation: { from: releaseRoot, to: external_node_path_.posix.join(remoteDir, 'app') } };
-}
-/** The desired state of a stack on the host: resolved Compose model, config hashes, image IDs. */
-async function desiredState(s, target, routed, serving) {
-    const { remote, flavor, inputs } = s;
-    const appStack = stackOf(s.remoteDir, target.composeFiles, 'app', inputs.project);
-    let config;
-    let loadStack = appStack;
-    if (target.release) {
-        const view = planningView(s.remoteDir, target.composeFiles, target.release, inputs.project);
-        // Compose may want the project directory to exist (empty on a first deploy).
-        await remote.exec(mkdirCommand(view.hashAs.projectDirectory), { timeoutMs: QUICK_COMMAND_MS });
-        config = await readDesiredConfig(remote, flavor, view.load, { hashAs: view.hashAs, relocation: view.relocation });
-        loadStack = view.load;
-    }
-    else {
-        config = await readDesiredConfig(remote, flavor, appStack);
-    }
-    const model = parseCompose([{ name: 'compose config', text: config.modelText }], { interpolate: false });
-    const ids = await resolveImages(remote, flavor, loadStack, model.services, inputs.pull, s.log, inputs.commandTimeoutMs);
-    const check = checkPolicies(model, routed, inputs.services.length ? inputs.services : undefined);
-    if (check.errors.length)
-        throw new Error(`the deploy was refused before any change on the host:\n- ${check.errors.join('\n- ')}`);
-    // Read once: adoption and the plan both look at what runs, and nothing changes in between.
-    const running = await listProjectContainers(remote, inputs.project);
-    const adopt = await adoptable(s, config.hashes, serving, running);
-    const desired = model.services.map((service) => {
-        const configHashes = config.hashes.get(service.name);
-        if (!configHashes?.length)
-            throw new Error(`compose config --hash printed no hash for service ${service.name}`);
-        const adoptFrom = adopt.has(service.name) && serving ? { flavor, release: serving.id } : undefined;
-        return { service, configHash: configHashes[0], configHashes, imageId: ids.get(service.name), policy: check.policies.get(service.name), adopt: adoptFrom };
-    });
-    return { model, desired, running };
-}
-/**
- * Services whose containers written by the other Compose flavor (a host upgraded from v1 to v2
- * between deploys) can be kept: their config is the same in the serving release, hashed now by
- * this Compose. Costs round trips only when such containers exist.
- */
-async function adoptable(s, hashes, serving, running) {
-    if (!serving)
-        return new Set();
-    if (!running.some((c) => c.composeVersion && flavorOfLabel(c.composeVersion) !== s.flavor))
-        return new Set();
-    const view = planningView(s.remoteDir, serving.composeFiles, serving.id, s.inputs.project);
-    const before = (await readDesiredConfig(s.remote, s.flavor, view.load, { hashAs: view.hashAs, relocation: view.relocation })).hashes;
-    const out = new Set();
-    for (const [svc, now] of hashes)
-        if ((before.get(svc) ?? []).some((h) => now.includes(h)))
-            out.add(svc);
-    return out;
-}
-function makePlan(s, desired, force, running) {
-    return planDeploy({ desired, running, only: s.inputs.services.length ? s.inputs.services : undefined, force });
-}
-/** The gate for the proxy: HAProxy's Runtime API when it can be reached, else degraded. */
-async function proxyGate(s, model, cfgText) {
-    const proxy = findProxyService(model.services, s.inputs.proxyService);
-    if (!proxy || !cfgText) {
-        s.report.warnings.push('No HAProxy service found: replicas are not drained through a proxy; requests may be lost during the rollout.');
-        return { gate: degradedGate };
-    }
-    const projectDir = external_node_path_.posix.join(s.remoteDir, 'app', external_node_path_.posix.dirname(s.inputs.composeFiles[0]));
-    let where = locateRuntimeApi(proxy, cfgText, projectDir);
-    if (s.inputs.haproxySocket) {
-        const v = s.inputs.haproxySocket;
-        where = v.startsWith('tcp:')
-            ? { kind: 'tcp', host: '127.0.0.1', port: Number(v.slice(4)) }
-            : { kind: 'unix', hostPath: external_node_path_.posix.resolve(projectDir, v) };
-    }
-    if (where.kind === 'none') {
-        s.report.warnings.push(`HAProxy's Runtime API is not reachable (${where.reason}): the rollout relies on retries and health checks only, and requests may be lost.`);
-        return { gate: degradedGate, proxyService: proxy.name };
-    }
-    // Nothing serves before the proxy runs (a first deploy): there is nothing to drain or wait on.
-    const running = (await listProjectContainers(s.remote, s.inputs.project)).some((c) => c.service === proxy.name && c.state === 'running');
-    if (!running) {
-        s.log.info(`the proxy (${proxy.name}) is not running yet: nothing to drain in this deploy`);
-        return { gate: degradedGate, proxyService: proxy.name };
-    }
-    const loc = where;
-    const opener = () => (loc.kind === 'unix' ? s.remote.openUnixSocket(loc.hostPath) : s.remote.openTcp(loc.host, loc.port));
-    return {
-        gate: new HaproxyGate({ opener, drainTimeoutMs: s.inputs.drainTimeoutMs, log: s.log, timeline: s.timeline }),
-        proxyService: proxy.name,
-        opener,
-    };
-}
-async function deploy(inputs, run, report, log = coreLog) {
-    const timeline = new Timeline();
-    report.events = timeline.events;
-    // 1. Local validation: nothing on the host changes before this passes.
-    let files = [];
-    let routed = [];
-    if (!inputs.rollback) {
-        await phase('Validate', async () => {
-            files = await collectFiles(run.workspace, inputs.composeFiles, inputs.files);
-            const v = validateLocally(inputs, files, log);
-            routed = v.routed;
-            log.info(`${files.length} files, services: ${v.model.services.map((x) => x.name).join(', ')}; routed by the proxy: ${routed.join(', ') || 'none'}`);
-        });
-    }
-    const remote = await phase('Connect', async () => {
-        const r = await connectHost(inputs, log, { timeline });
-        log.info(`connected to the host as ${inputs.username}`);
-        return r;
-    });
-    try {
-        const facts = await readHostFacts(remote, inputs.username, inputs.compose);
-        log.info(`Docker ${facts.dockerVersion}, Compose ${facts.compose} ${facts.composeVersion}`);
-        const remoteDir = await resolveRemoteDir(remote, inputs.remoteDir);
-        const s = { cleanups: [], inputs, run, remote, flavor: facts.compose, remoteDir, timeline, log, report };
-        let lockToken;
-        let lockHandle;
-        await phase('Lock', async () => {
-            const handle = await acquireLock(remote, remoteDir, { runId: run.runId, runUrl: run.runUrl, actor: run.actor, sha: run.sha, startedAt: new Date().toISOString() }, {
-                timeoutMs: inputs.lockTimeoutMs,
-                ttlMs: inputs.lockTtlMs,
-                heartbeatMs: DEFAULT_HEARTBEAT_MS,
-                log,
-            });
-            lockHandle = handle;
-            lockToken = handle.token;
-            saveState('lock', JSON.stringify(handle));
-        });
-        // A connection that comes back after a cut is used only while the lock is still ours.
-        const token = lockToken;
-        remote.setVerify(async (fresh) => {
-            if (!(await lockHeldBy(fresh, remoteDir, token)))
-                throw new Error('the deploy lock was taken over while the connection to the host was down: stopping here');
-        });
-        const heartbeat = startHeartbeat(remote, lockHandle, { log });
-        let registryDir;
-        try {
-            if (inputs.registry) {
-                const registry = inputs.registry;
-                registryDir = dockerConfigDir(remoteDir, run.runId);
-                saveState('registry', registryDir);
-                s.remote = await phase('Registry login', async () => {
-                    const r = await registryLogin(remote, registryDir, registry);
-                    log.info(`logged in to ${registry.server} as ${registry.username} (for this deploy only)`);
-                    return r;
-                });
-            }
-            await deployLocked(s, files, routed);
-        }
-        catch (e) {
-            // Stopped before its Record phase: say so in the release itself, while the lock is still ours
-            // (unless the post step restores the stack: it writes what happened).
-            if (report.releaseId && !s.interrupted) {
-                await abandonIfPending(remote, remoteDir, report.releaseId, e instanceof Error ? e.message : String(e)).catch(() => false);
-            }
-            throw e;
-        }
-        finally {
-            for (const cleanup of s.cleanups)
-                await cleanup().catch(() => { });
-            if (registryDir && !s.interrupted) {
-                // The post step still needs the login to restore the stack; it removes the directory after.
-                await remote.exec(logoutCommand(registryDir), { check: false }).catch((e) => log.warning(`could not remove the registry login: ${String(e)}`));
-                saveState('registry', '');
-            }
-            await heartbeat.stop();
-            if (s.interrupted) {
-                // The lock stays held (and its heartbeat stops): the post step restores on a fresh connection, then frees it.
-                log.warning(`the deploy stopped before the stack was consistent again: the post step ${s.interrupted.previous ? `restores release ${s.interrupted.previous}` : 'cleans up'} on a fresh connection, then frees the deploy lock`);
-            }
-            else {
-                await releaseLock(remote, remoteDir, run.runId, lockToken).catch((e) => log.warning(`could not release the lock: ${String(e)}`));
-                saveState('lock', '');
-            }
-        }
-    }
-    finally {
-        await remote.close();
-    }
-}
-async function deployLocked(s, files, routed) {
-    const { inputs, run, remote, remoteDir, log, report, timeline } = s;
-    const listed = await listReleases(remote, remoteDir);
-    const found = inputs.dryRun ? { releases: listed, marked: [] } : await markAbandoned(remote, remoteDir, listed, inputs.project);
-    const releases = found.releases;
-    if (found.marked.length) {
-        for (const m of found.marked)
-            log.warning(`release ${m.id} was left pending: ${m.reason}; marked abandoned`);
-        await appendAudit(remote, remoteDir, found.marked.map((m) => ({ at: new Date().toISOString(), kind: 'abandon', release: m.id, sha: m.sha, actor: m.actor, runUrl: m.runUrl, result: 'abandoned', detail: m.reason })));
-    }
-    const current = await readCurrent(remote, remoteDir);
-    report.previousReleaseId = current;
-    const id = freshReleaseId(run.sha, releases);
-    report.releaseId = id;
-    let composeFiles = inputs.composeFiles;
-    let target;
-    const manifest = {
-        id,
-        project: inputs.project,
-        sha: run.sha,
-        ref: run.ref,
-        actor: run.actor,
-        runUrl: run.runUrl,
-        createdAt: new Date().toISOString(),
-        files: files.map((f) => f.path),
-        composeFiles,
-        services: {},
-        result: 'pending',
-    };
-    await phase('Upload', async () => {
-        if (inputs.rollback) {
-            target = selectRollbackTarget(releases, current, inputs.release);
-            // Before the copy: a rollback whose images cannot be had changes nothing on the host.
-            const missing = await missingPins(remote, pinsOf(target), inputs.pull !== 'never', inputs.commandTimeoutMs);
-            if (missing.length)
-                throw missingImagesError(target, missing, releases, current, inputs.pull !== 'never');
-            log.info(`rolling back to release ${target.id} (${target.sha.slice(0, 7)}, ${target.createdAt})`);
-            composeFiles = target.composeFiles;
-            manifest.files = target.files;
-            manifest.composeFiles = target.composeFiles;
-            manifest.rollbackOf = target.id;
-            await copyRelease(remote, remoteDir, target.id, id, manifest);
-        }
-        else {
-            await uploadRelease(remote, remoteDir, id, files, renderEnvFile({ ...inputs.env, ...inputs.secrets }), manifest, { dryRun: inputs.dryRun });
-        }
-        timeline.add('upload', { detail: id });
-    });
-    const appStack = stackOf(remoteDir, composeFiles, 'app', inputs.project);
-    if (inputs.rollback && target) {
-        await pinImages(remote, pinsOf(target));
-        const cfgPath = proxyConfigPath(target.files, undefined, external_node_path_.posix.dirname(composeFiles[0]));
-        const cfg = cfgPath ? await remote.readFile(external_node_path_.posix.join(remoteDir, 'releases', id, cfgPath)) : undefined;
-        routed = cfg ? routedFromCfg(cfg, target) : [];
-    }
-    const serving = current ? releases.find((r) => r.id === current) : undefined;
-    const { model, desired, running } = await phase('Plan', async () => desiredState(s, { composeFiles, release: id }, routed, serving));
-    const plan = makePlan(s, desired, inputs.force, running);
-    const proxyService = findProxyService(model.services, inputs.proxyService)?.name;
-    const proxyRolls = plan.services.find((p) => p.service === proxyService && p.action === 'roll');
-    if (proxyRolls) {
-        proxyRolls.warnings.push(`the proxy (${proxyService}) itself changes: recreating it drops the connections open through it; change only its config (reloaded hitlessly) when you can`);
-    }
-    for (const p of plan.services)
-        if (p.action !== 'keep' && p.action !== 'skip')
-            for (const w of p.warnings)
-                log.warning(w);
-    report.planText = renderPlan(plan);
-    report.planMarkdown = renderPlanMarkdown(plan);
-    report.planJson = plan.services.map((p) => ({ service: p.service, action: p.action, order: p.order, old: p.oldReplicas, new: p.newReplicas, batches: p.batches.length }));
-    log.info(report.planText);
-    if (inputs.dryRun) {
-        await remote.exec(removeReleaseCommand(remoteDir, id), { check: false });
-        report.releaseId = undefined;
-        return;
-    }
-    // The proxy config: validated in a throwaway container before it can reach the running proxy.
+
+
+
+
+
+
+async function checkProxyConfig(s, release, model) {
+    const { inputs, remote, remoteDir, log } = s;
     const proxy = findProxyService(model.services, inputs.proxyService);
-    const cfgPath = proxyConfigPath(manifest.files, proxy, external_node_path_.posix.dirname(composeFiles[0]));
-    const cfgRel = cfgPath ? external_node_path_.posix.join(remoteDir, 'releases', id, cfgPath) : undefined;
-    const newCfg = cfgRel ? await remote.readFile(cfgRel) : undefined;
-    const liveCfg = cfgPath ? await remote.readFile(external_node_path_.posix.join(remoteDir, 'app', cfgPath)) : undefined;
+    const cfgPath = proxyConfigPath(release.manifest.files, proxy, external_node_path_.posix.dirname(release.composeFiles[0]));
+    const cfgRel = cfgPath ? external_node_path_.posix.join(remoteDir, 'releases', release.id, cfgPath) : undefined;
+    const next = cfgRel ? await remote.readFile(cfgRel) : undefined;
+    const live = cfgPath ? await remote.readFile(external_node_path_.posix.join(remoteDir, 'app', cfgPath)) : undefined;
+    const changed = !!next && next !== live;
     const proxyImage = proxy?.image;
-    const cfgChanged = !!newCfg && newCfg !== liveCfg;
-    if (cfgChanged && proxyImage && cfgRel) {
+    if (changed && proxyImage && cfgRel) {
         await phase('Proxy config', async () => {
             await checkConfig(remote, proxyImage, external_node_path_.posix.dirname(cfgRel), external_node_path_.posix.basename(cfgRel));
             log.info('the new HAProxy config is valid');
         });
     }
-    // Hooks run in the service named by hook_service (checked before anything changed).
-    const hooks = inputs.preDeploy || inputs.postDeploy ? { service: hookService(model.services, routed, inputs.hookService), timeoutMs: inputs.hookTimeoutMs, remote, flavor: s.flavor, log, timeline } : undefined;
-    if (inputs.preDeploy && hooks) {
-        // From the new release's own files and env, before app/ or any replica changes.
-        const view = planningView(remoteDir, composeFiles, id, inputs.project);
-        await phase('pre_deploy', () => runHook('pre_deploy', inputs.preDeploy, { ...hooks, stack: view.load }));
+    return { ...(next !== undefined ? { next } : {}), ...(live !== undefined ? { live } : {}), changed };
+}
+/** Reload the running proxy when only its config changed (a recreated proxy reads the new one anyway). */
+async function reloadProxyIfChanged(s, cfg, plan, proxyService, opener) {
+    const proxyPlan = plan.services.find((p) => p.service === proxyService);
+    if (!cfg.changed || cfg.live === undefined || !proxyPlan || proxyPlan.action !== 'keep')
+        return;
+    const running = (await listProjectContainers(s.remote, s.inputs.project)).filter((c) => c.service === proxyService && c.state === 'running');
+    for (const c of running) {
+        await reload(s.remote, c.id, { opener, stateFile: cfg.next ? findServerStateFile(cfg.next) : undefined, log: s.log });
+        s.timeline.add('proxy-reload', { service: proxyService, container: c.name });
+        s.log.info(`reloaded HAProxy in ${c.name}`);
     }
-    s.interrupted = { releaseId: id, ...(current ? { previous: current } : {}) };
-    saveState('deploy', JSON.stringify(s.interrupted));
-    await activateRelease(remote, remoteDir, id);
-    const { gate, opener } = await proxyGate(s, model, newCfg);
-    report.proxyDrains = gate.drains;
-    // Losses can only be counted against a service that was serving: a first deploy has no baseline.
-    const wasServing = plan.services.some((p) => p.oldReplicas > 0);
-    if (inputs.probe && !wasServing) {
-        const note = 'Probe skipped: nothing of this project was running before this deploy, so no request could be dropped. It runs from the next deploy on.';
-        log.info(note);
-        report.warnings.push(note);
-    }
-    // The tunnel gets its own connection, so probe requests never queue behind deploy commands; its
-    // channels are TCP forwards, which sshd's MaxSessions does not count, so it may open many.
-    const tunnel = inputs.probe?.via === 'ssh' && wasServing ? await connectHost(inputs, log, { maxChannels: 128 }) : undefined;
-    const probe = inputs.probe && wasServing ? await startProbeSession(inputs.probe, tunnel ?? remote, timeline, log) : undefined;
-    let probeFinished = false;
-    s.cleanups.push(async () => {
-        if (probe && !probeFinished)
-            await probe.abort();
-        await tunnel?.close();
-    });
-    let failure;
-    let failureAction = 'rollback';
-    try {
-        // A reload loses runtime state (maint/drain), so it happens before the rollout, never during it.
-        const proxyPlan = plan.services.find((p) => p.service === proxyService);
-        if (cfgChanged && liveCfg !== undefined && proxyPlan && proxyPlan.action === 'keep') {
-            const running = (await listProjectContainers(remote, inputs.project)).filter((c) => c.service === proxyService && c.state === 'running');
-            for (const c of running) {
-                await reload(remote, c.id, { opener, stateFile: newCfg ? findServerStateFile(newCfg) : undefined, log });
-                timeline.add('proxy-reload', { service: proxyService, container: c.name });
-                log.info(`reloaded HAProxy in ${c.name}`);
-            }
-        }
-        timeline.add('deploy-start', { detail: id });
-        const result = await rollOut({ remote, flavor: s.flavor, stack: appStack, gate, timeline, log, healthTimeoutMs: inputs.healthTimeoutMs, proxyService, routedServices: new Set(routed) }, plan);
-        report.servicesUpdated = result.updated;
-        for (const f of result.failures) {
-            await phase(`Failed containers of ${f.service}: health output and logs`, async () => log.info(f.logs || '(nothing collected)'));
-        }
-        if (!result.ok) {
-            failure = new Error(`${result.failure?.service ?? 'the rollout'}: ${result.failure?.reason ?? 'failed'}`);
-            failureAction = result.failure?.failureAction ?? 'rollback';
-        }
-    }
-    catch (e) {
-        failure = e instanceof Error ? e : new Error(String(e));
-    }
-    if (failure) {
-        timeline.add('failure', { detail: failure.message });
-        log.error(failure.message);
-        const previous = current ? releases.find((r) => r.id === current) : undefined;
-        if (failureAction !== 'rollback') {
-            log.warning(`failure_action ${failureAction}: no rollback; the services keep what this deploy left (see the plan and the timeline)`);
-        }
-        else if (!previous) {
-            log.warning('no earlier release to roll back to: the failed new containers were removed, and what ran before keeps running');
-        }
-        else {
-            await phase(`Rollback to ${previous.id}`, async () => {
-                report.rolledBack = await rollBackTo(s, previous, routed, { gate, proxyService });
-            });
-        }
-    }
-    // After a successful rollout only; its failure fails the job but rolls nothing back.
-    let postDeployError;
-    if (!failure && inputs.postDeploy && hooks) {
-        await phase('post_deploy', () => runHook('post_deploy', inputs.postDeploy, { ...hooks, stack: appStack })).catch((e) => {
-            postDeployError = e instanceof Error ? e : new Error(String(e));
-            log.error(postDeployError.message);
-        });
-    }
-    const verdict = probe ? await phase('Probe', async () => probe.finish(inputs.maxLost, report)) : undefined;
-    probeFinished = true;
-    timeline.add('deploy-end');
+}
+
+;// CONCATENATED MODULE: ./src/phases/record.ts
+/**
+ * The Record phase: the release's result, images and probe figures in release.json, `current` moved
+ * on success, an audit line, and retention (failed deploys prune too, so failed releases stay bounded).
+ */
+
+
+
+
+
+
+
+async function recordPhase(s, release, model, history, failure, verdict) {
+    const { inputs, run, remote, remoteDir, log, report } = s;
     await phase('Record', async () => {
         const imagesAfter = await resolveServicesImages(s, model);
         const ok = !failure && (verdict?.passed ?? true);
-        await updateManifest(remote, remoteDir, id, {
+        await updateManifest(remote, remoteDir, release.id, {
             services: imagesAfter,
             result: failure ? (report.rolledBack ? 'rolled-back' : 'failed') : ok ? 'success' : 'failed',
             probe: report.probe ? { sent: report.probe.sent, lost: report.probe.lost, p99Ms: report.probe.p99Ms ?? 0 } : undefined,
             durationS: Math.round((Date.now() - report.startedAt) / 1000),
         });
         if (!failure)
-            await setCurrent(remote, remoteDir, id);
+            await setCurrent(remote, remoteDir, release.id);
         await appendAudit(remote, remoteDir, {
             at: new Date().toISOString(),
             kind: inputs.rollback ? 'rollback' : 'deploy',
-            release: id,
+            release: release.id,
             sha: run.sha,
             actor: run.actor,
             runUrl: run.runUrl,
@@ -62637,7 +62185,7 @@ async function deployLocked(s, files, routed) {
             detail: failure?.message ?? verdict?.message,
         });
         // Failed releases never push a good one out (release.ts), so a failed deploy prunes too: they stay bounded.
-        const serving = failure ? current : id;
+        const serving = failure ? history.current : release.id;
         const pruned = await pruneReleases(remote, remoteDir, inputs.project, inputs.keepReleases, serving, (m) => log.warning(m)).catch((e) => {
             log.warning(`could not prune old releases: ${e instanceof Error ? e.message : String(e)}`);
             return undefined;
@@ -62647,16 +62195,572 @@ async function deployLocked(s, files, routed) {
                 log.info(`pruned release ${p.id} (${p.result})${p.imagesRemoved.length ? `, images ${p.imagesRemoved.join(', ')}` : ''}`);
             await appendAudit(remote, remoteDir, pruneAuditEntries(pruned, new Date().toISOString(), run.actor, run.runUrl));
         }
-        report.rollbackHint = rollbackHintMarkdown(pruned?.kept ?? releases, serving);
-        s.interrupted = undefined;
-        saveState('deploy', '');
+        report.rollbackHint = rollbackHintMarkdown(pruned?.kept ?? history.releases, serving);
+        settled(s);
     });
-    if (failure)
-        throw failure;
-    if (verdict && !verdict.passed)
-        throw new Error(verdict.message);
-    if (postDeployError)
-        throw postDeployError;
+}
+async function resolveServicesImages(s, model) {
+    const out = {};
+    const running = await listProjectContainers(s.remote, s.inputs.project);
+    for (const svc of model.services) {
+        const c = running.find((x) => x.service === svc.name && x.state === 'running');
+        if (svc.image)
+            out[svc.name] = { image: svc.image, imageId: c?.imageId ?? '' };
+    }
+    const digests = await repoDigests(s.remote, Object.values(out)).catch(() => new Map());
+    for (const x of Object.values(out)) {
+        const d = digests.get(`${x.image} ${x.imageId}`);
+        if (d)
+            x.digest = d;
+    }
+    return out;
+}
+
+;// CONCATENATED MODULE: ./src/envfile.ts
+/**
+ * The release's env file, read by Compose (`--env-file`) for variable interpolation. Compose v2
+ * expands `$VAR` inside unquoted and double-quoted values, so anything beyond plain characters is
+ * single-quoted: both flavors read single-quoted values literally.
+ */
+
+const PLAIN = /^[A-Za-z0-9_./:@%+=,-]*$/;
+function renderEnvFile(env) {
+    const lines = [];
+    for (const [name, value] of Object.entries(env)) {
+        if (PLAIN.test(value))
+            lines.push(`${name}=${value}`);
+        else if (!value.includes("'"))
+            lines.push(`${name}='${value}'`);
+        else
+            throw new InputError('env', `${name}: a value holding both a single quote and other special characters cannot be written to a Compose env file; remove the quote or encode the value`);
+    }
+    return lines.length ? `${lines.join('\n')}\n` : '';
+}
+
+;// CONCATENATED MODULE: ./src/phases/release.ts
+/**
+ * The release of this deploy: the releases on the host (pending ones of killed runs marked
+ * abandoned), a fresh id, and its files uploaded — or, for a rollback, the target's files copied.
+ */
+
+
+
+
+
+
+
+
+
+/** The project's releases; pending ones left by killed runs are marked abandoned (we hold the lock). */
+async function readHistory(s) {
+    const { inputs, remote, remoteDir, log } = s;
+    const listed = await listReleases(remote, remoteDir);
+    const found = inputs.dryRun ? { releases: listed, marked: [] } : await markAbandoned(remote, remoteDir, listed, inputs.project);
+    if (found.marked.length) {
+        for (const m of found.marked)
+            log.warning(`release ${m.id} was left pending: ${m.reason}; marked abandoned`);
+        await appendAudit(remote, remoteDir, found.marked.map((m) => ({ at: new Date().toISOString(), kind: 'abandon', release: m.id, sha: m.sha, actor: m.actor, runUrl: m.runUrl, result: 'abandoned', detail: m.reason })));
+    }
+    const current = await readCurrent(remote, remoteDir);
+    s.report.previousReleaseId = current;
+    const serving = current ? found.releases.find((r) => r.id === current) : undefined;
+    return { releases: found.releases, ...(current ? { current } : {}), ...(serving ? { serving } : {}) };
+}
+/** Upload the workspace's files as a new release, or copy the rollback target's (its images checked first). */
+async function uploadPhase(s, history, files) {
+    const { inputs, run, remote, remoteDir, log, timeline } = s;
+    const id = freshReleaseId(run.sha, history.releases);
+    s.report.releaseId = id;
+    const manifest = {
+        id,
+        project: inputs.project,
+        sha: run.sha,
+        ref: run.ref,
+        actor: run.actor,
+        runUrl: run.runUrl,
+        createdAt: new Date().toISOString(),
+        files: files.map((f) => f.path),
+        composeFiles: inputs.composeFiles,
+        services: {},
+        result: 'pending',
+    };
+    const release = { id, manifest, composeFiles: inputs.composeFiles };
+    await phase('Upload', async () => {
+        if (inputs.rollback) {
+            const target = selectRollbackTarget(history.releases, history.current, inputs.release);
+            // Before the copy: a rollback whose images cannot be had changes nothing on the host.
+            const missing = await missingPins(remote, pinsOf(target), inputs.pull !== 'never', inputs.commandTimeoutMs);
+            if (missing.length)
+                throw missingImagesError(target, missing, history.releases, history.current, inputs.pull !== 'never');
+            log.info(`rolling back to release ${target.id} (${target.sha.slice(0, 7)}, ${target.createdAt})`);
+            Object.assign(manifest, { files: target.files, composeFiles: target.composeFiles, rollbackOf: target.id });
+            Object.assign(release, { composeFiles: target.composeFiles, target });
+            await copyRelease(remote, remoteDir, target.id, id, manifest);
+        }
+        else {
+            await uploadRelease(remote, remoteDir, id, files, renderEnvFile({ ...inputs.env, ...inputs.secrets }), manifest, { dryRun: inputs.dryRun });
+        }
+        timeline.add('upload', { detail: id });
+    });
+    return release;
+}
+/** A rollback redeploys its target's pinned images, routed as the target's proxy config says. */
+async function rollbackRouting(s, release) {
+    const target = release.target;
+    await pinImages(s.remote, pinsOf(target));
+    const cfgPath = proxyConfigPath(target.files, undefined, external_node_path_.posix.dirname(release.composeFiles[0]));
+    const cfg = cfgPath ? await s.remote.readFile(external_node_path_.posix.join(s.remoteDir, 'releases', release.id, cfgPath)) : undefined;
+    return cfg ? routedFromCfg(cfg, target) : [];
+}
+/** The image IDs a release ran, to re-point its tags at before redeploying it. */
+function pinsOf(release) {
+    return Object.entries(release.services)
+        .filter(([, x]) => x.imageId)
+        .map(([service, x]) => ({ service, image: x.image, imageId: x.imageId, ...(x.digest ? { digest: x.digest } : {}) }));
+}
+function routedFromCfg(cfg, target) {
+    return routedServices(cfg, Object.keys(target.services));
+}
+/** A release id not taken yet (two runs of one commit within a second get distinct ids). */
+function freshReleaseId(sha, taken) {
+    const ids = new Set(taken.map((r) => r.id));
+    let t = Date.now();
+    let id = releaseId(new Date(t), sha);
+    while (ids.has(id))
+        id = releaseId(new Date((t += 1000)), sha);
+    return id;
+}
+
+;// CONCATENATED MODULE: ./src/health.ts
+
+
+
+
+const HEALTH_TIMEOUT_FLOOR_MS = 30_000;
+/**
+ * start_period + interval × retries + timeout: by then Docker has either seen a passing check or
+ * marked the container unhealthy. Never below the floor; an explicit override (ms) wins.
+ */
+function healthTimeoutMs(hc, overrideMs) {
+    if (overrideMs !== undefined && overrideMs > 0)
+        return overrideMs;
+    if (!hc || hc.disabled)
+        return HEALTH_TIMEOUT_FLOOR_MS;
+    const s = hc.startPeriodS + hc.intervalS * hc.retries + hc.timeoutS;
+    return Math.max(HEALTH_TIMEOUT_FLOOR_MS, Math.ceil(s * 1000));
+}
+/** Why a container counts as failed right now, or undefined. */
+function failureOf(c, startedAt) {
+    if (!c)
+        return 'container disappeared';
+    if (c.state === 'exited' || c.state === 'dead')
+        return `exited with code ${c.exitCode}`;
+    if (c.state === 'restarting')
+        return `restarting (crash loop, exit code ${c.exitCode})`;
+    if (c.health === 'unhealthy')
+        return 'unhealthy';
+    if (startedAt && c.startedAt && c.startedAt !== startedAt)
+        return 'restarted (crashed)';
+    if (c.state !== 'running' && c.state !== 'created')
+        return `state ${c.state}`;
+    return undefined;
+}
+/**
+ * Resolve when every container is healthy (or, without a healthcheck, has stayed running for
+ * settleMs). Any `unhealthy`, exit or restart fails at once; the deadline is wall-clock (epoch ms).
+ */
+async function waitHealthy(remote, ids, deadline, timeline, options = {}) {
+    const { settleMs = 5_000, pollMs = 1_000, now = Date.now, sleep = time_sleep, service } = options;
+    const runningSince = new Map();
+    const firstStartedAt = new Map();
+    const done = new Set();
+    let last = [];
+    for (;;) {
+        last = await inspectContainers(remote, ids);
+        const byId = new Map(last.map((c) => [c.id, c]));
+        const t = now();
+        for (const id of ids) {
+            if (done.has(id))
+                continue;
+            const c = byId.get(id);
+            if (c?.startedAt && !firstStartedAt.has(id) && c.state === 'running')
+                firstStartedAt.set(id, c.startedAt);
+            const why = failureOf(c, firstStartedAt.get(id));
+            if (why) {
+                timeline.add('failure', { service, container: c?.name ?? id, detail: why });
+                return { ok: false, reason: `${c?.name ?? id}: ${why}`, containers: c ? [c] : [] };
+            }
+            if (c.health === 'healthy' || (c.health === 'none' && c.state === 'running' && t - (runningSince.get(id) ?? t) >= settleMs)) {
+                done.add(id);
+                timeline.add('healthy', { service, container: c.name, detail: c.health === 'none' ? `no healthcheck: running for ${Math.round(settleMs / 1000)}s` : 'healthy' });
+            }
+            else if (c.health === 'none' && c.state === 'running' && !runningSince.has(id))
+                runningSince.set(id, t);
+        }
+        if (done.size === ids.length)
+            return { ok: true, containers: last };
+        if (now() >= deadline) {
+            const waiting = last.filter((c) => !done.has(c.id));
+            const detail = waiting.map((c) => `${c.name} (${c.health === 'none' ? c.state : c.health})`).join(', ');
+            timeline.add('failure', { service, detail: `health timeout: ${detail}` });
+            return { ok: false, reason: `not healthy before the health timeout: ${detail}`, containers: waiting };
+        }
+        await sleep(Math.min(pollMs, Math.max(0, deadline - now())));
+    }
+}
+/**
+ * Watch containers for `durationMs`: any exit, restart or `unhealthy` is a failure (a crash right
+ * after the old replicas are gone). Resolves ok at the end of the window.
+ */
+async function monitorContainers(remote, ids, durationMs, timeline, options = {}) {
+    const { pollMs = 1_000, now = Date.now, sleep = time_sleep, service } = options;
+    const end = now() + durationMs;
+    const startedAt = new Map();
+    let last = [];
+    for (;;) {
+        last = await inspectContainers(remote, ids);
+        const byId = new Map(last.map((c) => [c.id, c]));
+        for (const id of ids) {
+            const c = byId.get(id);
+            if (c?.startedAt && !startedAt.has(id))
+                startedAt.set(id, c.startedAt);
+            const why = failureOf(c, startedAt.get(id));
+            if (why) {
+                timeline.add('failure', { service, container: c?.name ?? id, detail: `during monitor: ${why}` });
+                return { ok: false, reason: `${c?.name ?? id} during monitor: ${why}`, containers: c ? [c] : [] };
+            }
+        }
+        if (now() >= end) {
+            timeline.add('monitor-ok', { service, detail: `${ids.length} container(s) stayed up for ${Math.round(durationMs / 1000)}s` });
+            return { ok: true, containers: last };
+        }
+        await sleep(Math.min(pollMs, Math.max(0, end - now())));
+    }
+}
+/** The failed containers' last health check outputs and the end of their logs, for the job log. */
+async function collectDiagnostics(remote, containers, tail = 50) {
+    const parts = [];
+    for (const c of containers) {
+        parts.push(`--- ${c.name} (${c.id.slice(0, 12)}): state ${c.state}, health ${c.health}, exit code ${c.exitCode}`);
+        for (const e of c.healthLog.slice(-3))
+            parts.push(`health check at ${e.start}: exit ${e.exitCode}: ${e.output.trim()}`);
+        const logs = await remote.exec(containerLogsCommand(c.id, tail), { timeoutMs: QUICK_COMMAND_MS, check: false });
+        parts.push(`last ${tail} log lines:`, logs.stdout.trimEnd() || '(none)');
+    }
+    return parts.join('\n');
+}
+
+;// CONCATENATED MODULE: ./src/rollout.ts
+
+
+
+
+
+
+class BatchFailure extends Error {
+    reason;
+    failed;
+    constructor(reason, failed) {
+        super(reason);
+        this.reason = reason;
+        this.failed = failed;
+    }
+}
+async function rollOut(ctx, plan) {
+    const result = { ok: true, updated: [], failures: [] };
+    if (!ctx.proxyNetworks && ctx.proxyService)
+        ctx = { ...ctx, proxyNetworks: await proxyNetworksOf(ctx, ctx.proxyService) };
+    for (const sp of plan.services) {
+        if (sp.action === 'keep' || sp.action === 'skip')
+            continue;
+        ctx.log.info(`${sp.service}: ${sp.action} (${sp.order}; ${sp.reason})`);
+        let failure;
+        try {
+            failure = await runService(ctx, sp);
+        }
+        finally {
+            if (gated(ctx, sp.service))
+                await ctx.gate.unpark(sp.service).catch((e) => ctx.log.warning(`${sp.service}: could not return parked proxy slots: ${e.message}`));
+        }
+        result.updated.push(sp.service);
+        if (failure) {
+            result.ok = false;
+            result.failures.push(failure);
+            result.failure = failure;
+            if (failure.failureAction !== 'continue') {
+                result.stoppedAt = sp.service;
+                break;
+            }
+        }
+    }
+    return result;
+}
+async function runService(ctx, sp) {
+    const { remote, timeline, log } = ctx;
+    const service = sp.service;
+    const svc = sp.desired?.service;
+    const grace = Math.ceil(svc?.stopGracePeriodS ?? 10);
+    const uc = svc?.updateConfig;
+    const failureAction = uc?.failureAction ?? 'rollback';
+    const sleep = ctx.sleep ?? time_sleep;
+    try {
+        if (sp.cleanup.length) {
+            log.info(`${service}: removing ${sp.cleanup.length} exited/crashed/unhealthy container(s) left from an earlier run`);
+            await stopAndRemove(ctx, service, sp.cleanup, grace);
+        }
+    }
+    catch (e) {
+        return fail(ctx, sp, failureAction, e.message, []);
+    }
+    let failedBatches = 0;
+    let lastFailure;
+    for (const [i, batch] of sp.batches.entries()) {
+        const label = `${service}: batch ${i + 1}/${sp.batches.length}`;
+        let created = [];
+        try {
+            created = await runBatch(ctx, sp, batch, label, grace, (c) => (created = c));
+        }
+        catch (e) {
+            const failed = e instanceof BatchFailure ? e.failed : [];
+            const reason = e.message;
+            failedBatches++;
+            // Their health output and logs first: once removed, a container has nothing left to tell.
+            lastFailure = await fail(ctx, sp, failureAction, reason, failed);
+            // Leave no failed new container behind: drain what the proxy may already send to, then remove.
+            if (created.length) {
+                log.warning(`${label} failed: removing its ${created.length} new container(s)`);
+                await removeQuietly(ctx, service, created, grace);
+            }
+            const ratio = failedBatches / sp.batches.length;
+            if (failureAction !== 'continue' && ratio > (uc?.maxFailureRatio ?? 0))
+                return lastFailure;
+            log.warning(`${label} failed (${reason}); continuing (failure_action ${failureAction}, ${failedBatches}/${sp.batches.length} batches failed)`);
+            continue;
+        }
+        if (uc?.delayS && i < sp.batches.length - 1) {
+            log.info(`${service}: waiting update_config.delay ${uc.delayS}s`);
+            await sleep(uc.delayS * 1000);
+        }
+    }
+    return lastFailure && failureAction === 'continue' ? lastFailure : undefined;
+}
+async function runBatch(ctx, sp, batch, label, grace, onCreated) {
+    const { log } = ctx;
+    const service = sp.service;
+    const before = await serviceContainers(ctx, service);
+    const old = before.filter((c) => batch.remove.includes(c.id));
+    let created = [];
+    const removeOld = async () => {
+        if (!old.length)
+            return;
+        const replicas = old.map((c) => toReplica(ctx, c));
+        // The gate records drain/drained per replica, with its proxy slot.
+        if (gated(ctx, service))
+            await ctx.gate.drain(service, replicas);
+        await stopAndRemove(ctx, service, old.map((c) => c.id), grace, old);
+        if (gated(ctx, service))
+            await ctx.gate.release(service, replicas);
+    };
+    if (sp.order === 'stop-first')
+        await removeOld();
+    if (batch.start > 0) {
+        const known = new Set(before.map((c) => c.id));
+        const current = await serviceContainers(ctx, service);
+        const existing = current.length;
+        if (gated(ctx, service))
+            await ctx.gate.park(service, current.map((c) => toReplica(ctx, c)));
+        const target = existing + batch.start;
+        log.info(`${label}: starting ${batch.start} new replica(s) (scale ${service}=${target})`);
+        await ctx.remote.exec(scaleUpCommand(ctx.flavor, ctx.stack, service, target), {
+            timeoutMs: ctx.upTimeoutMs ?? LONG_COMMAND_MS,
+            onOutput: (chunk) => log.info(chunk.trimEnd()),
+        });
+        created = (await serviceContainers(ctx, service)).filter((c) => !known.has(c.id));
+        onCreated(created);
+        for (const c of created)
+            ctx.timeline.add('start', { service, container: c.name });
+        if (created.length !== batch.start) {
+            throw new BatchFailure(`expected ${batch.start} new container(s) for ${service}, Compose created ${created.length}`, created);
+        }
+        const svc = sp.desired?.service;
+        const hc = svc?.healthcheck;
+        const monitorMs = (svc?.updateConfig.monitorS ?? 5) * 1000;
+        const deadline = now(ctx) + healthTimeoutMs(hc, ctx.healthTimeoutMs);
+        if (!hc || hc.disabled) {
+            log.warning(`${service}: no healthcheck in the Compose file: no health gate; waiting for ${monitorMs / 1000}s of "running" instead (or the image's own HEALTHCHECK)`);
+        }
+        const health = await waitHealthy(ctx.remote, created.map((c) => c.id), deadline, ctx.timeline, {
+            service, settleMs: monitorMs, ...timing(ctx),
+        });
+        check(health);
+        created = health.containers;
+        onCreated(created);
+        if (gated(ctx, service))
+            await waitUpOrExplain(ctx, service, created, deadline);
+    }
+    if (sp.order !== 'stop-first')
+        await removeOld();
+    if (created.length) {
+        const monitorMs = (sp.desired?.service.updateConfig.monitorS ?? 5) * 1000;
+        check(await monitorContainers(ctx.remote, created.map((c) => c.id), monitorMs, ctx.timeline, { service, ...timing(ctx) }));
+    }
+    return created;
+}
+/**
+ * The proxy's UP gate. When it fails, a new replica that died meanwhile (healthy, then crashed before
+ * the proxy saw it UP: Docker's DNS drops it, so "in no slot") is the real cause: name it.
+ */
+async function waitUpOrExplain(ctx, service, created, deadline) {
+    try {
+        await ctx.gate.waitUp(service, created.map((c) => toReplica(ctx, c)), deadline);
+    }
+    catch (e) {
+        const now = await inspectContainers(ctx.remote, created.map((c) => c.id)).catch(() => []);
+        const dead = created.filter((c) => {
+            const n = now.find((x) => x.id === c.id);
+            return !n || n.state !== 'running' || n.restartCount > c.restartCount;
+        });
+        if (!dead.length)
+            throw e;
+        const what = dead.map((c) => {
+            const n = now.find((x) => x.id === c.id);
+            return n ? `${c.name} ${n.state === 'running' ? `restarted (${n.restartCount} restarts)` : `${n.state}, exit code ${n.exitCode}`}` : `${c.name} gone`;
+        });
+        throw new BatchFailure(`new ${service} replica crashed before the proxy had it UP: ${what.join('; ')}`, created);
+    }
+}
+function check(r) {
+    if (!r.ok)
+        throw new BatchFailure(r.reason, r.containers);
+}
+async function fail(ctx, sp, failureAction, reason, failed) {
+    let logs = '';
+    try {
+        logs = failed.length ? await collectDiagnostics(ctx.remote, failed) : '';
+    }
+    catch (e) {
+        logs = `(could not collect logs: ${e.message})`;
+    }
+    ctx.timeline.add('failure', { service: sp.service, detail: reason });
+    return { service: sp.service, reason, containers: failed.map((c) => c.name), logs, failureAction };
+}
+/** Stop with the service's grace period, then remove: by id, never through Compose's scale. */
+async function stopAndRemove(ctx, service, ids, grace, infos) {
+    if (!ids.length)
+        return;
+    const labels = ids.map((id) => infos?.find((c) => c.id === id)?.name ?? id.slice(0, 12));
+    for (const container of labels)
+        ctx.timeline.add('stop', { service, container, detail: `grace ${grace}s` });
+    await ctx.remote.exec(stopAndRemoveCommand(ids, grace), { timeoutMs: (grace + 180) * 1000 });
+    for (const container of labels)
+        ctx.timeline.add('remove', { service, container });
+}
+/** Best effort: a failed batch's new containers go, even if the proxy or Docker complains. */
+async function removeQuietly(ctx, service, cs, grace) {
+    const replicas = cs.map((c) => toReplica(ctx, c)).filter((r) => r.ip);
+    try {
+        if (gated(ctx, service) && replicas.length)
+            await ctx.gate.drain(service, replicas);
+    }
+    catch (e) {
+        ctx.log.warning(`${service}: draining the failed containers: ${e.message}`);
+    }
+    try {
+        await stopAndRemove(ctx, service, cs.map((c) => c.id), grace, cs);
+    }
+    catch (e) {
+        ctx.log.warning(`${service}: removing the failed containers: ${e.message}`);
+    }
+    try {
+        if (gated(ctx, service) && replicas.length)
+            await ctx.gate.release(service, replicas);
+    }
+    catch (e) {
+        ctx.log.warning(`${service}: releasing proxy slots: ${e.message}`);
+    }
+}
+async function serviceContainers(ctx, service) {
+    return (await listProjectContainers(ctx.remote, ctx.stack.project)).filter((c) => c.service === service);
+}
+async function proxyNetworksOf(ctx, proxyService) {
+    const proxies = (await serviceContainers(ctx, proxyService)).filter((c) => c.state === 'running');
+    return [...new Set(proxies.flatMap((c) => Object.keys(c.ips)))];
+}
+function toReplica(ctx, c) {
+    return { id: c.id, name: c.name, ip: replicaIp(c, ctx.proxyNetworks) };
+}
+function gated(ctx, service) {
+    return !ctx.routedServices || ctx.routedServices.has(service);
+}
+function now(ctx) {
+    return (ctx.now ?? Date.now)();
+}
+function timing(ctx) {
+    const t = {};
+    if (ctx.pollMs !== undefined)
+        t.pollMs = ctx.pollMs;
+    if (ctx.now)
+        t.now = ctx.now;
+    if (ctx.sleep)
+        t.sleep = ctx.sleep;
+    return t;
+}
+
+;// CONCATENATED MODULE: ./src/phases/rollout.ts
+/**
+ * The Rollout phase: each changed service rolled behind the proxy gate; on a failure with
+ * failure_action rollback, the release that served before is rolled back through the same path.
+ */
+
+
+
+
+
+
+
+
+/** Roll the plan; a failure is returned (not thrown) so the probe and the record still run. */
+async function rolloutPhase(s, release, plan, routed, proxy, before) {
+    const { inputs, remote, remoteDir, timeline, log, report } = s;
+    try {
+        await before?.();
+        timeline.add('deploy-start', { detail: release.id });
+        const stack = stackOf(remoteDir, release.composeFiles, 'app', inputs.project);
+        const result = await rollOut({ remote, flavor: s.flavor, stack, gate: proxy.gate, timeline, log, healthTimeoutMs: inputs.healthTimeoutMs, proxyService: proxy.proxyService, routedServices: new Set(routed) }, plan);
+        report.servicesUpdated = result.updated;
+        for (const f of result.failures) {
+            await phase(`Failed containers of ${f.service}: health output and logs`, async () => log.info(f.logs || '(nothing collected)'));
+        }
+        if (result.ok)
+            return { failureAction: 'rollback' };
+        return {
+            failure: new Error(`${result.failure?.service ?? 'the rollout'}: ${result.failure?.reason ?? 'failed'}`),
+            failureAction: result.failure?.failureAction ?? 'rollback',
+        };
+    }
+    catch (e) {
+        return { failure: e instanceof Error ? e : new Error(String(e)), failureAction: 'rollback' };
+    }
+}
+/** After a failed rollout: roll back to the release that served, as failure_action says. */
+async function handleFailure(s, outcome, history, routed, proxy) {
+    const { failure, failureAction } = outcome;
+    if (!failure)
+        return;
+    s.timeline.add('failure', { detail: failure.message });
+    s.log.error(failure.message);
+    const previous = history.serving;
+    if (failureAction !== 'rollback') {
+        s.log.warning(`failure_action ${failureAction}: no rollback; the services keep what this deploy left (see the plan and the timeline)`);
+    }
+    else if (!previous) {
+        s.log.warning('no earlier release to roll back to: the failed new containers were removed, and what ran before keeps running');
+    }
+    else {
+        await phase(`Rollback to ${previous.id}`, async () => {
+            s.report.rolledBack = await rollBackTo(s, previous, routed, proxy);
+        });
+    }
 }
 /**
  * Put release `previous` back: its images pinned, its files in app/, and each service rolled to it
@@ -62677,39 +62781,120 @@ async function rollBackTo(s, previous, routed, proxy) {
         log.error(`the rollback to ${previous.id} failed too: ${r.failure?.reason ?? ''}`);
     return r.ok;
 }
-async function resolveServicesImages(s, model) {
-    const out = {};
-    const running = await listProjectContainers(s.remote, s.inputs.project);
-    for (const svc of model.services) {
-        const c = running.find((x) => x.service === svc.name && x.state === 'running');
-        if (svc.image)
-            out[svc.name] = { image: svc.image, imageId: c?.imageId ?? '' };
+
+;// CONCATENATED MODULE: ./src/deploy.ts
+/**
+ * One deploy, phase by phase (each in src/phases/): validate locally, connect, lock, upload the
+ * release, plan, check the proxy config, run pre_deploy, activate, roll each changed service behind
+ * the probe, roll back on failure, run post_deploy, record. Each phase is a folded log group; every
+ * remote change happens after local validation passed.
+ */
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+async function deploy(inputs, run, report, log = coreLog) {
+    const timeline = new Timeline();
+    report.events = timeline.events;
+    // Local validation: nothing on the host changes before this passes.
+    let files = [];
+    let routed = [];
+    if (!inputs.rollback) {
+        await phase('Validate', async () => {
+            files = await collectFiles(run.workspace, inputs.composeFiles, inputs.files);
+            const v = validateLocally(inputs, files, log);
+            routed = v.routed;
+            log.info(`${files.length} files, services: ${v.model.services.map((x) => x.name).join(', ')}; routed by the proxy: ${routed.join(', ') || 'none'}`);
+        });
     }
-    const digests = await repoDigests(s.remote, Object.values(out)).catch(() => new Map());
-    for (const x of Object.values(out)) {
-        const d = digests.get(`${x.image} ${x.imageId}`);
-        if (d)
-            x.digest = d;
+    const remote = await phase('Connect', async () => {
+        const r = await connectHost(inputs, log, { timeline });
+        log.info(`connected to the host as ${inputs.username}`);
+        return r;
+    });
+    try {
+        const facts = await readHostFacts(remote, inputs.username, inputs.compose);
+        log.info(`Docker ${facts.dockerVersion}, Compose ${facts.compose} ${facts.composeVersion}`);
+        const remoteDir = await resolveRemoteDir(remote, inputs.remoteDir);
+        const s = { cleanups: [], inputs, run, remote, flavor: facts.compose, remoteDir, timeline, log, report };
+        await withDeployLock(s, remote, () => deployLocked(s, files, routed));
     }
-    return out;
+    finally {
+        await remote.close();
+    }
 }
-/** The image IDs a release ran, to re-point its tags at before redeploying it. */
-function pinsOf(release) {
-    return Object.entries(release.services)
-        .filter(([, x]) => x.imageId)
-        .map(([service, x]) => ({ service, image: x.image, imageId: x.imageId, ...(x.digest ? { digest: x.digest } : {}) }));
+async function deployLocked(s, files, validatedRouting) {
+    const { inputs, remote, remoteDir, report } = s;
+    const history = await readHistory(s);
+    const release = await uploadPhase(s, history, files);
+    const routed = release.target ? await rollbackRouting(s, release) : validatedRouting;
+    const { model, plan, proxyService } = await planPhase(s, release, routed, history);
+    if (inputs.dryRun) {
+        await remote.exec(removeReleaseCommand(remoteDir, release.id), { check: false });
+        report.releaseId = undefined;
+        return;
+    }
+    const proxyCfg = await checkProxyConfig(s, release, model);
+    const hooks = hookRunner(s, model.services, routed);
+    if (inputs.preDeploy && hooks) {
+        // From the new release's own files and env, before app/ or any replica changes.
+        const view = planningView(remoteDir, release.composeFiles, release.id, inputs.project);
+        await phase('pre_deploy', () => runHook('pre_deploy', inputs.preDeploy, { ...hooks, stack: view.load }));
+    }
+    markInterrupted(s, { releaseId: release.id, ...(history.current ? { previous: history.current } : {}) });
+    await activateRelease(remote, remoteDir, release.id);
+    const { gate, opener } = await proxyGate(s, model, proxyCfg.next);
+    report.proxyDrains = gate.drains;
+    const probe = await probe_startProbe(s, plan);
+    const proxy = { gate, ...(proxyService ? { proxyService } : {}) };
+    const outcome = await rolloutPhase(s, release, plan, routed, proxy, () => reloadProxyIfChanged(s, proxyCfg, plan, proxyService, opener));
+    await handleFailure(s, outcome, history, routed, proxy);
+    const postDeployError = outcome.failure ? undefined : await postDeploy(s, hooks, release.composeFiles);
+    const verdict = await probe.finish();
+    s.timeline.add('deploy-end');
+    await recordPhase(s, release, model, history, outcome.failure, verdict);
+    if (outcome.failure)
+        throw outcome.failure;
+    if (verdict && !verdict.passed)
+        throw new Error(verdict.message);
+    if (postDeployError)
+        throw postDeployError;
 }
-/** A release id not taken yet (two runs of one commit within a second get distinct ids). */
-function freshReleaseId(sha, taken) {
-    const ids = new Set(taken.map((r) => r.id));
-    let t = Date.now();
-    let id = releaseId(new Date(t), sha);
-    while (ids.has(id))
-        id = releaseId(new Date((t += 1000)), sha);
-    return id;
+/** What pre_deploy and post_deploy need, when either is set (hook_service was checked before any change). */
+function hookRunner(s, services, routed) {
+    const { inputs } = s;
+    if (!inputs.preDeploy && !inputs.postDeploy)
+        return undefined;
+    return { service: hookService(services, routed, inputs.hookService), timeoutMs: inputs.hookTimeoutMs, remote: s.remote, flavor: s.flavor, log: s.log, timeline: s.timeline };
 }
-function routedFromCfg(cfg, target) {
-    return routedServices(cfg, Object.keys(target.services));
+/** After a successful rollout only; its failure fails the job but rolls nothing back. */
+async function postDeploy(s, hooks, composeFiles) {
+    if (!s.inputs.postDeploy || !hooks)
+        return undefined;
+    const stack = stackOf(s.remoteDir, composeFiles, 'app', s.inputs.project);
+    try {
+        await phase('post_deploy', () => runHook('post_deploy', s.inputs.postDeploy, { ...hooks, stack }));
+        return undefined;
+    }
+    catch (e) {
+        const error = e instanceof Error ? e : new Error(String(e));
+        s.log.error(error.message);
+        return error;
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/run-context.ts

@@ -51984,392 +51984,17 @@ function parseAuditLog(text) {
 
 /***/ }),
 
-/***/ 1420:
+/***/ 2729:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   CL: () => (/* binding */ projectContainerIdsCommand),
-/* harmony export */   QR: () => (/* binding */ inspectCommand),
-/* harmony export */   xR: () => (/* binding */ stopAndRemoveCommand),
-/* harmony export */   yW: () => (/* binding */ containerLogsCommand)
+/* harmony export */   $Q: () => (/* binding */ writeFileCommand),
+/* harmony export */   Lf: () => (/* binding */ mkdirCommand),
+/* harmony export */   cr: () => (/* binding */ removeFileCommand),
+/* harmony export */   tW: () => (/* binding */ NO_FILE),
+/* harmony export */   y8: () => (/* binding */ readFileCommand)
 /* harmony export */ });
-/* unused harmony exports containerLogsSinceCommand, hostTimeCommand, killCommand, writeInContainerCommand */
 /* harmony import */ var _quote_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(4519);
-/**
- * Docker commands on containers (Compose's own command lines are in compose-cli.ts): list and
- * inspect a project's containers, logs, stop + remove by id, signals, a file written inside a
- * container. Every value goes through shq().
- */
-
-/** Every container id (all states) carrying the project's Compose label, full length. */
-function projectContainerIdsCommand(project) {
-    return (0,_quote_js__WEBPACK_IMPORTED_MODULE_0__/* .shqAll */ .e)(['docker', 'ps', '-aq', '--no-trunc', '--filter', `label=com.docker.compose.project=${project}`]);
-}
-/** The JSON array of these containers (exits 1 naming any removed meanwhile, still printing the others). */
-function inspectCommand(ids) {
-    return (0,_quote_js__WEBPACK_IMPORTED_MODULE_0__/* .shqAll */ .e)(['docker', 'inspect', '--type', 'container', ...ids]);
-}
-/** The last `tail` lines of a container's log, stderr merged into stdout. */
-function containerLogsCommand(id, tail) {
-    return `${(0,_quote_js__WEBPACK_IMPORTED_MODULE_0__/* .shqAll */ .e)(['docker', 'logs', '--tail', tail, id])} 2>&1`;
-}
-/** A container's log since a time (RFC 3339, the host's clock), stderr merged into stdout. */
-function containerLogsSinceCommand(id, since) {
-    return `${shqAll(['docker', 'logs', '--since', since, id])} 2>&1`;
-}
-/** The host's clock, as `docker logs --since` takes it. */
-function hostTimeCommand() {
-    return `date -u +%Y-%m-%dT%H:%M:%S.%NZ`;
-}
-/** Send a signal to a container's main process. */
-function killCommand(id, signal) {
-    return shqAll(['docker', 'kill', '--signal', signal, id]);
-}
-/** Stdin: the file's content, written to `path` inside the container (docker exec: no host path or permissions to map). */
-function writeInContainerCommand(id, path) {
-    return `${shqAll(['docker', 'exec', '-i', id, 'sh', '-c', 'cat > "$1"', 'sh', path])}`;
-}
-/**
- * Stop (with the grace period) and remove the containers that still exist: repeated after a
- * dropped connection, the ones already gone are skipped instead of failing the batch.
- */
-function stopAndRemoveCommand(ids, grace) {
-    const filters = ids.flatMap((id) => ['--filter', `id=${id}`]);
-    return `set -- $(${(0,_quote_js__WEBPACK_IMPORTED_MODULE_0__/* .shqAll */ .e)(['docker', 'ps', '-aq', '--no-trunc', ...filters])})
-[ "$#" -eq 0 ] || { ${(0,_quote_js__WEBPACK_IMPORTED_MODULE_0__/* .shqAll */ .e)(['docker', 'stop', '-t', grace])} "$@" >/dev/null && docker rm -f "$@" >/dev/null; }`;
-}
-
-
-/***/ }),
-
-/***/ 7779:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   XN: () => (/* binding */ activateCommand),
-/* harmony export */   hl: () => (/* binding */ RECORD_SEP),
-/* harmony export */   mE: () => (/* binding */ listReleasesCommand),
-/* harmony export */   qv: () => (/* binding */ activationReadCommand),
-/* harmony export */   ul: () => (/* binding */ releasePaths)
-/* harmony export */ });
-/* unused harmony exports FILE_LIST, resolveRemoteDirCommand, uploadReleaseCommand, copyReleaseCommand, siblingManifestsCommand, removeReleasesCommand, removeReleaseCommand */
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6760);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var _quote_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4519);
-/**
- * The release store's commands (layout in docs/architecture.md; run by src/release-store.ts). Every
- * path is absolute under the resolved remote dir and goes through shq(); per-file lists and archives
- * travel on stdin, so a command's length does not grow with the release.
- */
-
-
-/** Separates the records of a listing: never appears raw in JSON.stringify output. */
-const RECORD_SEP = '\x1e';
-/** app/.handoff-files: the files the last activation placed, so the next one can drop stale ones. */
-const FILE_LIST = '.handoff-files';
-/** Where things are under the remote dir. */
-const releasePaths = (remoteDir) => ({
-    releases: node_path__WEBPACK_IMPORTED_MODULE_0__.posix.join(remoteDir, 'releases'),
-    release: (id) => node_path__WEBPACK_IMPORTED_MODULE_0__.posix.join(remoteDir, 'releases', id),
-    manifest: (id) => node_path__WEBPACK_IMPORTED_MODULE_0__.posix.join(remoteDir, 'releases', id, 'release.json'),
-    tmp: (id) => node_path__WEBPACK_IMPORTED_MODULE_0__.posix.join(remoteDir, 'releases', `.${id}.tmp`),
-    app: node_path__WEBPACK_IMPORTED_MODULE_0__.posix.join(remoteDir, 'app'),
-    current: node_path__WEBPACK_IMPORTED_MODULE_0__.posix.join(remoteDir, 'current'),
-});
-/** Creates the remote dir (0700) under the deploy user's home when relative, and prints its symlink-free path. */
-function resolveRemoteDirCommand(input) {
-    return `cd && umask 077 && mkdir -p ${shq(input)} && cd ${shq(input)} && (chmod 700 . 2>/dev/null || true) && pwd -P`;
-}
-/** The same release already in place is this very command, repeated after a dropped connection. */
-function placeOnce(T, D, id) {
-    return `if [ -e ${D} ]; then if cmp -s ${T}/release.json ${D}/release.json; then rm -rf ${T}; exit 0; fi; rm -rf ${T}; echo ${shq(`release ${id} exists already on the host`)} >&2; exit 17; fi`;
-}
-/** Stdin: the release's tar archive. Extracted into releases/.<id>.tmp, then renamed to releases/<id>. */
-function uploadReleaseCommand(remoteDir, id) {
-    const p = releasePaths(remoteDir);
-    const T = shq(p.tmp(id));
-    const D = shq(p.release(id));
-    return [
-        'set -e',
-        'umask 022',
-        `mkdir -p ${shq(p.releases)}`,
-        `chmod 700 ${shq(p.releases)}`,
-        `rm -rf ${T}`,
-        `mkdir -m 700 ${T}`,
-        // -o: the deploy user owns what it extracts, whatever the archive says
-        `tar -x -o -f - -C ${T}`,
-        `chmod 700 ${T}`,
-        placeOnce(T, D, id),
-        `mv ${T} ${D}`,
-    ].join('\n');
-}
-/** Stdin: the new release.json. Copies releases/<fromId> to releases/<toId> with that manifest. */
-function copyReleaseCommand(remoteDir, fromId, toId) {
-    const p = releasePaths(remoteDir);
-    const F = shq(p.release(fromId));
-    const T = shq(p.tmp(toId));
-    const D = shq(p.release(toId));
-    return [
-        'set -e',
-        'umask 022',
-        `if [ ! -d ${F} ]; then echo ${shq(`release ${fromId} is not on the host`)} >&2; exit 2; fi`,
-        `rm -rf ${T}`,
-        `cp -Rp ${F} ${T}`,
-        `chmod 700 ${T}`,
-        `rm -f ${T}/release.json`,
-        `(umask 077; cat > ${T}/release.json)`,
-        placeOnce(T, D, toId),
-        `mv ${T} ${D}`,
-    ].join('\n');
-}
-/** Release <id>'s manifest, RECORD_SEP, then app/.handoff-files (empty when missing): one round trip. */
-function activationReadCommand(remoteDir, id) {
-    const p = releasePaths(remoteDir);
-    return `cat ${(0,_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .shq */ .h)(p.manifest(id))}; printf '${RECORD_SEP}'; cat ${(0,_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .shq */ .h)(node_path__WEBPACK_IMPORTED_MODULE_0__.posix.join(p.app, FILE_LIST))} 2>/dev/null || true`;
-}
-/**
- * Stdin: one operation per line, `put <file>`, `del <file>` or `list <file>` (activateRelease builds
- * them). Each put copies the file from releases/<id>/ to a temp name in its directory under app/ and
- * renames it over the old one; del removes a regular file; list records the file in .handoff-files.
- */
-function activateCommand(remoteDir, id) {
-    const p = releasePaths(remoteDir);
-    const S = (0,_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .shq */ .h)(p.release(id));
-    const A = (0,_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .shq */ .h)(p.app);
-    return `set -e
-umask 022
-mkdir -p ${A}
-chmod 700 ${A}
-cd ${A}
-: > ${FILE_LIST}.new
-while IFS= read -r line; do
-  op=\${line%% *}; f=\${line#* }
-  case $op in
-  put)
-    case $f in */*) d=\${f%/*};; *) d=.;; esac
-    mkdir -p "$d"
-    if [ -d "$f" ]; then echo "handoff: app/$f is a directory on the host; a release file cannot replace it" >&2; exit 20; fi
-    t="$d/.handoff-new-$$"
-    rm -f "$t"
-    cp ${S}/"$f" "$t"
-    mv -f "$t" "$f"
-    ;;
-  del)
-    if [ -f "$f" ] && [ ! -L "$f" ]; then rm -f "$f"; fi
-    ;;
-  list)
-    printf '%s\\n' "$f" >> ${FILE_LIST}.new
-    ;;
-  esac
-done
-mv -f ${FILE_LIST}.new ${FILE_LIST}`;
-}
-/** Per release dir with a release.json: RECORD_SEP, the dir name, a newline, the manifest. */
-function listReleasesCommand(remoteDir) {
-    return `cd ${(0,_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .shq */ .h)(releasePaths(remoteDir).releases)} 2>/dev/null || exit 0
-for d in */; do
-  [ -f "\${d}release.json" ] || continue
-  printf '${RECORD_SEP}%s\\n' "\${d%/}"
-  cat "\${d}release.json"
-done`;
-}
-/** The manifests of the other projects next to this one (the default layout's siblings), concatenated. */
-function siblingManifestsCommand(parent, self) {
-    return `cd ${shq(parent)} 2>/dev/null || exit 0
-for f in */releases/*/release.json; do
-  case $f in ${shq(self)}/*) continue;; esac
-  [ -f "$f" ] && cat "$f"
-done; true`;
-}
-/** Removes these release dirs (ids checked by the caller) and any leftover .<id>.tmp dirs. */
-function removeReleasesCommand(remoteDir, ids) {
-    return `cd ${shq(releasePaths(remoteDir).releases)} 2>/dev/null || exit 0
-${ids.length ? `rm -rf -- ${shqAll([...ids])}` : ':'}
-for d in .*.tmp; do if [ -d "$d" ]; then rm -rf -- "$d"; fi; done`;
-}
-/** Remove one release dir (a dry run's, which nothing references). */
-function removeReleaseCommand(remoteDir, id) {
-    return `rm -rf ${shq(releasePaths(remoteDir).release(id))}`;
-}
-
-
-/***/ }),
-
-/***/ 1119:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   AW: () => (/* binding */ replicaIp),
-/* harmony export */   OJ: () => (/* binding */ listProjectContainers),
-/* harmony export */   Qr: () => (/* binding */ isBroken),
-/* harmony export */   Xu: () => (/* binding */ inspectContainers)
-/* harmony export */ });
-/* unused harmony export parseDockerInspect */
-/* harmony import */ var _commands_docker_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1420);
-/* harmony import */ var _timeouts_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2779);
-
-
-/** Parse the JSON array `docker inspect` prints. */
-function parseDockerInspect(json) {
-    const data = typeof json === 'string' ? (json.trim() ? JSON.parse(json) : []) : json;
-    if (!Array.isArray(data))
-        throw new Error('docker inspect output is not a JSON array');
-    return data.map(toContainer);
-}
-function toContainer(c) {
-    const labels = c?.Config?.Labels ?? {};
-    const state = c?.State ?? {};
-    const health = state.Health;
-    const ips = {};
-    for (const [net, v] of Object.entries(c?.NetworkSettings?.Networks ?? {})) {
-        if (v?.IPAddress)
-            ips[net] = v.IPAddress;
-    }
-    return {
-        id: String(c?.Id ?? ''),
-        name: String(c?.Name ?? '').replace(/^\//, ''),
-        service: labels['com.docker.compose.service'] ?? '',
-        project: labels['com.docker.compose.project'] ?? '',
-        number: Number(labels['com.docker.compose.container-number'] ?? 0) || 0,
-        configHash: labels['com.docker.compose.config-hash'] ?? '',
-        imageId: String(c?.Image ?? ''),
-        image: String(c?.Config?.Image ?? ''),
-        state: String(state.Status ?? 'unknown'),
-        health: health?.Status ? health.Status : 'none',
-        healthLog: (health?.Log ?? []).map((e) => ({
-            start: String(e.Start ?? ''),
-            end: String(e.End ?? ''),
-            exitCode: Number(e.ExitCode ?? -1),
-            output: String(e.Output ?? ''),
-        })),
-        exitCode: Number(state.ExitCode ?? 0),
-        restartCount: Number(c?.RestartCount ?? 0),
-        createdAt: String(c?.Created ?? ''),
-        startedAt: String(state.StartedAt ?? ''),
-        ips,
-        oneoff: /^true$/i.test(labels['com.docker.compose.oneoff'] ?? ''),
-        composeVersion: labels['com.docker.compose.version'] ?? '',
-    };
-}
-/** Exited, dead, never started or crash-looping: cleaned up, never counted as a serving replica. */
-function isBroken(c) {
-    return c.state !== 'running' || c.health === 'unhealthy';
-}
-/** The IP to give the proxy: on a network the proxy shares, else the first one. */
-function replicaIp(c, preferredNetworks = []) {
-    for (const n of preferredNetworks)
-        if (c.ips[n])
-            return c.ips[n];
-    return Object.values(c.ips)[0] ?? '';
-}
-/** Every container of the project (all states), one-off `run` containers left out. */
-async function listProjectContainers(remote, project, timeoutMs = _timeouts_js__WEBPACK_IMPORTED_MODULE_0__/* .DOCKER_COMMAND_MS */ ._u) {
-    const ps = await remote.exec((0,_commands_docker_js__WEBPACK_IMPORTED_MODULE_1__/* .projectContainerIdsCommand */ .CL)(project), { timeoutMs });
-    const ids = ps.stdout.split(/\s+/).filter(Boolean);
-    const all = await inspectContainers(remote, ids, timeoutMs);
-    return all.filter((c) => !c.oneoff && c.project === project);
-}
-/**
- * Inspect these containers; ones removed in the meantime are left out (docker inspect exits 1
- * but still prints the others).
- */
-async function inspectContainers(remote, ids, timeoutMs = _timeouts_js__WEBPACK_IMPORTED_MODULE_0__/* .DOCKER_COMMAND_MS */ ._u) {
-    if (ids.length === 0)
-        return [];
-    const r = await remote.exec((0,_commands_docker_js__WEBPACK_IMPORTED_MODULE_1__/* .inspectCommand */ .QR)(ids), { timeoutMs, check: false });
-    if (r.code !== 0 && !/No such (container|object)/i.test(r.stderr)) {
-        throw new Error(`docker inspect failed (exit ${r.code}): ${r.stderr.trim().split('\n').slice(-3).join(' ')}`);
-    }
-    return parseDockerInspect(r.stdout);
-}
-
-
-/***/ }),
-
-/***/ 9562:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-
-// EXPORTS
-__nccwpck_require__.d(__webpack_exports__, {
-  Zj: () => (/* binding */ connectHost),
-  Iq: () => (/* binding */ desiredState),
-  c2: () => (/* binding */ proxyConfigPath),
-  QV: () => (/* binding */ proxyGate),
-  Yt: () => (/* binding */ rollBackTo),
-  W4: () => (/* binding */ routedFromCfg)
-});
-
-// UNUSED EXPORTS: RECONNECT_WINDOW_MS, deploy, makePlan, missingMounts, pinsOf, planningView, stackOf, validateLocally
-
-// EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 16 modules
-var lib_core = __nccwpck_require__(8261);
-// EXTERNAL MODULE: external "node:path"
-var external_node_path_ = __nccwpck_require__(6760);
-// EXTERNAL MODULE: ./src/quote.ts
-var quote = __nccwpck_require__(4519);
-;// CONCATENATED MODULE: ./src/compose-cli.ts
-/**
- * Compose command lines for both flavors, built as strings for the remote shell. Every value goes
- * through shq(). v2 is `docker compose`, v1 `docker-compose` (1.29 on Debian 12); for the
- * subcommands used here both take the same flags.
- */
-
-function composeCommand(flavor, p, args) {
-    const words = flavor === 'v2' ? ['docker', 'compose'] : ['docker-compose'];
-    words.push('-p', p.project);
-    for (const f of p.files)
-        words.push('-f', f);
-    if (p.envFile)
-        words.push('--env-file', p.envFile);
-    if (p.projectDirectory)
-        words.push('--project-directory', p.projectDirectory);
-    return (0,quote/* shqAll */.e)([...words, ...args]);
-}
-/** The resolved configuration (YAML on stdout), parsed with parseCompose(..., {interpolate: false}). */
-function configCommand(flavor, p) {
-    return composeCommand(flavor, p, ['config']);
-}
-/**
- * `config --hash=a,b` prints `service hash` lines in both flavors; the hash equals the
- * com.docker.compose.config-hash label of containers created from that config. No services = all ('*').
- */
-function configHashCommand(flavor, p, services = []) {
-    return composeCommand(flavor, p, ['config', `--hash=${services.length ? services.join(',') : '*'}`]);
-}
-/** Parse `svc hash` lines from `config --hash`. */
-function parseConfigHashes(stdout) {
-    const out = new Map();
-    for (const line of stdout.split('\n')) {
-        const m = /^\s*(\S+)\s+([0-9a-f]{64})\s*$/.exec(line);
-        if (m)
-            out.set(m[1], m[2]);
-    }
-    return out;
-}
-/**
- * Create new replicas beside the running ones: `--no-recreate` keeps the old containers as they
- * are, `--scale` adds containers with the new config up to `count`, `--no-deps` leaves other services alone.
- */
-function scaleUpCommand(flavor, p, service, count) {
-    if (!Number.isInteger(count) || count < 0)
-        throw new Error(`invalid replica count ${count} for ${service}`);
-    return composeCommand(flavor, p, ['up', '-d', '--no-deps', '--no-recreate', '--scale', `${service}=${count}`, service]);
-}
-/** Plain `up -d --no-deps SVC` (Compose's own recreate): for a service created from nothing. */
-function upServiceCommand(flavor, p, service) {
-    return composeCommand(flavor, p, ['up', '-d', '--no-deps', service]);
-}
-function pullCommand(flavor, p, services = []) {
-    return composeCommand(flavor, p, ['pull', '--quiet', ...services]);
-}
-/** `docker compose version` succeeds only with the v2 plugin; fall back to v1 when it fails. */
-const detectV2Command = 'docker compose version --short';
-const detectV1Command = 'docker-compose version --short';
-
-// EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
-var dist = __nccwpck_require__(8815);
-;// CONCATENATED MODULE: ./src/commands/files.ts
 /**
  * Reading a file on the host. The command prints the file, or exits with NO_FILE when there is no
  * readable regular file at the path (missing, a directory, unreadable), so the caller can tell
@@ -52379,7 +52004,7 @@ var dist = __nccwpck_require__(8815);
 /** The exit status of readFileCommand when there is nothing to read. */
 const NO_FILE = 3;
 function readFileCommand(path) {
-    const p = (0,quote/* shq */.h)(path);
+    const p = (0,_quote_js__WEBPACK_IMPORTED_MODULE_0__/* .shq */ .h)(path);
     return `if [ -f ${p} ] && [ -r ${p} ]; then cat -- ${p}; else exit ${NO_FILE}; fi`;
 }
 /**
@@ -52389,3833 +52014,16 @@ function readFileCommand(path) {
  */
 function writeFileCommand(path, tmp, mode) {
     const m = (mode & 0o7777).toString(8).padStart(4, '0');
-    return (`umask 077; cat > ${(0,quote/* shq */.h)(tmp)} && chmod ${m} ${(0,quote/* shq */.h)(tmp)} && mv -f ${(0,quote/* shq */.h)(tmp)} ${(0,quote/* shq */.h)(path)}` +
-        ` || { rc=$?; rm -f ${(0,quote/* shq */.h)(tmp)}; exit $rc; }`);
+    return (`umask 077; cat > ${(0,_quote_js__WEBPACK_IMPORTED_MODULE_0__/* .shq */ .h)(tmp)} && chmod ${m} ${(0,_quote_js__WEBPACK_IMPORTED_MODULE_0__/* .shq */ .h)(tmp)} && mv -f ${(0,_quote_js__WEBPACK_IMPORTED_MODULE_0__/* .shq */ .h)(tmp)} ${(0,_quote_js__WEBPACK_IMPORTED_MODULE_0__/* .shq */ .h)(path)}` +
+        ` || { rc=$?; rm -f ${(0,_quote_js__WEBPACK_IMPORTED_MODULE_0__/* .shq */ .h)(tmp)}; exit $rc; }`);
 }
 /** Create a directory and its parents (nothing when it exists). */
 function mkdirCommand(path) {
-    return `mkdir -p ${(0,quote/* shq */.h)(path)}`;
+    return `mkdir -p ${(0,_quote_js__WEBPACK_IMPORTED_MODULE_0__/* .shq */ .h)(path)}`;
 }
 /** Remove a file (nothing when it is gone). */
 function removeFileCommand(path) {
-    return `rm -f ${(0,quote/* shq */.h)(path)}`;
-}
-
-// EXTERNAL MODULE: ./src/timeouts.ts
-var timeouts = __nccwpck_require__(2779);
-;// CONCATENATED MODULE: ./src/config-hash.ts
-
-
-
-
-/** The loaded model as JSON (v2): exactly what `up` hashes, with `$` escaped as `$$`. */
-function configJsonCommand(p) {
-    return composeCommand('v2', p, ['config', '--format', 'json']);
-}
-/** `config --hash` over a model given on stdin, resolved like the project itself (name, env file, directory). */
-function stdinHashCommand(p) {
-    return composeCommand('v2', { ...p, files: ['-'] }, ['config', '--hash=*']);
-}
-/** The same model with every service's `depends_on` removed (what `up --no-deps` hashes on Compose 2.2x). */
-function withoutDependsOn(modelJson) {
-    const model = JSON.parse(modelJson);
-    for (const svc of Object.values(model.services ?? {}))
-        delete svc.depends_on;
-    return JSON.stringify(model);
-}
-/** Rewrite every absolute path under `from` (the release root) to the same path under `to` (app/). */
-function relocate(modelText, r) {
-    if (!r || r.from === r.to)
-        return modelText;
-    const from = r.from.replace(/\/+$/, '');
-    const escaped = from.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    return modelText.replace(new RegExp(`${escaped}(?=[/"':\\s,\\]}]|$)`, 'gm'), r.to.replace(/\/+$/, ''));
-}
-/** Merge hash lists per service, first seen first, without repeats. */
-function mergeHashes(...lists) {
-    const out = new Map();
-    for (const list of lists) {
-        for (const [svc, h] of list) {
-            const have = out.get(svc) ?? [];
-            if (!have.includes(h))
-                have.push(h);
-            out.set(svc, have);
-        }
-    }
-    return out;
-}
-/** The flavor that wrote a container, from its `com.docker.compose.version` label ('' = unknown). */
-function flavorOfLabel(version) {
-    const major = /^v?(\d+)\./.exec(version.trim())?.[1];
-    if (major === '1')
-        return 'v1';
-    if (major && Number(major) >= 2)
-        return 'v2';
-    return undefined;
-}
-/**
- * Read the resolved model and the accepted config hashes of a stack. `load` is where Compose reads
- * the files (the release); `hashAs` is the project as it will run (app/). With `relocation`, the
- * model loaded from `load` has its paths rewritten to app/ before it is hashed as `hashAs`.
- */
-async function readDesiredConfig(remote, flavor, load, options = {}) {
-    const timeoutMs = options.timeoutMs ?? timeouts/* RELEASE_COMMAND_MS */.bx;
-    const hashAs = options.hashAs ?? load;
-    if (flavor === 'v1')
-        return readDesiredConfigV1(remote, load, hashAs, options.relocation, options.scratch, timeoutMs);
-    const config = await remote.exec(configJsonCommand(load), { timeoutMs });
-    const modelText = relocate(config.stdout, options.relocation);
-    const [asLoaded, noDeps] = await Promise.all([
-        remote.exec(stdinHashCommand(hashAs), { timeoutMs, stdin: modelText }),
-        remote.exec(stdinHashCommand(hashAs), { timeoutMs, stdin: withoutDependsOn(modelText) }),
-    ]);
-    return { modelText, hashes: mergeHashes(parseConfigHashes(asLoaded.stdout), parseConfigHashes(noDeps.stdout)) };
-}
-/**
- * Compose v1. Its hash depends on the literal form of some fields (`config` prints ports as
- * `…:8080/tcp`, which hashes differently from `…:8080`), so a round trip through `config` is not
- * faithful. The hash comes from the release's files resolved from app/ (what `up` will see), and the
- * env files, which v1 reads from app/ (the previous release's, or none on a first deploy), are
- * checked apart: a service whose environment differs between the model loaded from the release and
- * the one loaded from app/ changed, and gets the round-trip hash, which no running container has.
- */
-async function readDesiredConfigV1(remote, load, hashAs, relocation, scratchPath, timeoutMs) {
-    const config = await remote.exec(composeCommand('v1', load, ['config']), { timeoutMs });
-    const modelText = relocate(config.stdout, relocation);
-    if (!relocation) {
-        const hash = await remote.exec(configHashCommand('v1', load), { timeoutMs });
-        return { modelText, hashes: mergeHashes(parseConfigHashes(hash.stdout)) };
-    }
-    const [asRun, directHash] = await Promise.all([
-        remote.exec(composeCommand('v1', hashAs, ['config']), { timeoutMs, check: false }),
-        remote.exec(configHashCommand('v1', hashAs), { timeoutMs, check: false }),
-    ]);
-    const direct = asRun.code === 0 && directHash.code === 0 ? parseConfigHashes(directHash.stdout) : new Map();
-    const changed = envChanged(modelText, asRun.code === 0 ? asRun.stdout : '');
-    const trusted = new Map([...direct].filter(([svc]) => !changed.has(svc)));
-    if (trusted.size === direct.size && direct.size > 0)
-        return { modelText, hashes: mergeHashes(trusted) };
-    // Compose v1 cannot read a file from stdin: the relocated model goes to a scratch file (0600:
-    // it holds the env values) that is removed right after.
-    const scratch = scratchPath ?? `${relocation.from.replace(/\/+$/, '')}/.handoff-plan.yaml`;
-    await remote.writeFile(scratch, modelText, 0o600);
-    try {
-        const hash = await remote.exec(configHashCommand('v1', { ...hashAs, files: [scratch] }), { timeoutMs });
-        const roundTrip = parseConfigHashes(hash.stdout);
-        return { modelText, hashes: mergeHashes(trusted, new Map([...roundTrip].filter(([svc]) => !trusted.has(svc)))) };
-    }
-    finally {
-        await remote.exec(removeFileCommand(scratch), { check: false, timeoutMs: timeouts/* QUICK_COMMAND_MS */.dH });
-    }
-}
-/** Services whose resolved `environment` differs between two `config` outputs (all of them when `other` is empty). */
-function envChanged(modelText, other) {
-    const envs = (text) => {
-        const doc = (text.trim() ? (0,dist/* parse */.qg)(text) : {});
-        return new Map(Object.entries(doc?.services ?? {}).map(([svc, def]) => [svc, JSON.stringify(normalizeEnv(def?.environment))]));
-    };
-    const a = envs(modelText);
-    const b = envs(other);
-    return new Set([...a.keys()].filter((svc) => a.get(svc) !== b.get(svc)));
-}
-function normalizeEnv(env) {
-    const out = {};
-    if (Array.isArray(env)) {
-        for (const item of env) {
-            const text = String(item);
-            const i = text.indexOf('=');
-            out[i < 0 ? text : text.slice(0, i)] = i < 0 ? '' : text.slice(i + 1);
-        }
-    }
-    else if (env && typeof env === 'object') {
-        for (const [k, v] of Object.entries(env))
-            out[k] = v === null || v === undefined ? '' : String(v);
-    }
-    return Object.fromEntries(Object.entries(out).sort(([x], [y]) => x.localeCompare(y)));
-}
-
-// EXTERNAL MODULE: ./src/duration.ts
-var duration = __nccwpck_require__(7607);
-;// CONCATENATED MODULE: ./src/names.ts
-/**
- * Compose's own naming rules. Project and service names end up in container names, labels
- * and remote command lines, so they are checked before anything reaches the host.
- */
-const PROJECT = /^[a-z0-9][a-z0-9_-]*$/;
-// Compose accepts one-letter names (the spec: ^[a-zA-Z0-9._-]+$); a leading letter or digit keeps names shell- and DNS-friendly.
-const SERVICE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
-function validateProjectName(name) {
-    if (!PROJECT.test(name)) {
-        throw new Error(`invalid Compose project name ${JSON.stringify(name)}: use lowercase letters, digits, '_' and '-', ` +
-            `starting with a letter or digit (Compose's rule), e.g. ${JSON.stringify(suggestProjectName(name) || 'myapp')}`);
-    }
-    return name;
-}
-function validateServiceName(name) {
-    if (!SERVICE.test(name)) {
-        throw new Error(`invalid Compose service name ${JSON.stringify(name)}: use letters, digits, ` +
-            `'_', '.' and '-', starting with a letter or digit (Compose's rule)`);
-    }
-    return name;
-}
-function isValidProjectName(name) {
-    return PROJECT.test(name);
-}
-function isValidServiceName(name) {
-    return SERVICE.test(name);
-}
-/** What Compose itself would derive from a directory name: lowercased, other characters dropped. */
-function suggestProjectName(raw) {
-    return raw.toLowerCase().replace(/[^a-z0-9_-]/g, '').replace(/^[_-]+/, '');
-}
-
-;// CONCATENATED MODULE: ./src/compose.ts
-/**
- * The Compose model handoff needs: parsed from one or more Compose files (merged in order, like
- * `-f a -f b`) and interpolated from an env map. The same parser reads the local files (early
- * validation, before the host changes) and the output of the remote `compose config` (the resolved
- * truth, which is what gets deployed).
- */
-
-
-
-const UPDATE_DEFAULTS = {
-    parallelism: 1,
-    delayS: 0,
-    failureAction: 'rollback',
-    monitorS: 5,
-    maxFailureRatio: 0,
-};
-const STOP_GRACE_DEFAULT_S = 10;
-const HEALTHCHECK_DEFAULTS = { intervalS: 30, timeoutS: 30, retries: 3, startPeriodS: 0 };
-/** Parse and merge Compose files in order (`-f a -f b`), then build the typed model. */
-function compose_parseCompose(files, options = {}) {
-    if (files.length === 0)
-        throw new Error('no Compose files given: set compose_files');
-    let merged = {};
-    for (const file of files) {
-        const doc = loadFile(file);
-        const value = options.interpolate === false ? doc : interpolateTree(doc, file.name, options);
-        merged = mergeTop(merged, value);
-    }
-    const names = files.map((f) => f.name).join(', ');
-    const services = merged.services;
-    if (!isRecord(services) || Object.keys(services).length === 0) {
-        throw new Error(`${names}: no services defined (a Compose file needs a top-level "services:" mapping)`);
-    }
-    const model = {
-        services: Object.entries(services).map(([name, def]) => parseService(name, def, names)),
-        raw: merged,
-    };
-    if (typeof merged.name === 'string')
-        model.name = merged.name;
-    for (const s of model.services) {
-        for (const dep of s.dependsOn) {
-            if (!(dep in services))
-                throw new Error(`${names}: service "${s.name}" depends on undefined service "${dep}"`);
-        }
-    }
-    return model;
-}
-function loadFile(file) {
-    const lc = new dist/* LineCounter */.HN();
-    const doc = (0,dist/* parseDocument */.Tp)(file.text, { lineCounter: lc, merge: true, prettyErrors: false });
-    const err = doc.errors[0];
-    if (err) {
-        const line = err.linePos?.[0].line ?? lc.linePos(err.pos[0]).line;
-        throw new Error(`${file.name}:${line}: invalid YAML: ${err.message.split('\n')[0]}`);
-    }
-    const lineOf = (node) => (node?.range ? lc.linePos(node.range[0]).line : 1);
-    if (!(0,dist/* isMap */.jh)(doc.contents)) {
-        throw new Error(`${file.name}:${lineOf(doc.contents)}: a Compose file must be a mapping with a "services:" key`);
-    }
-    const servicesNode = doc.contents.get('services', true);
-    if (servicesNode !== undefined && servicesNode !== null && !(0,dist/* isMap */.jh)(servicesNode)) {
-        throw new Error(`${file.name}:${lineOf(servicesNode)}: "services" must be a mapping of service names to definitions`);
-    }
-    if ((0,dist/* isMap */.jh)(servicesNode)) {
-        for (const pair of servicesNode.items) {
-            const v = pair.value;
-            if (v !== null && !(0,dist/* isMap */.jh)(v)) {
-                const key = String(pair.key?.value ?? pair.key);
-                throw new Error(`${file.name}:${lineOf(v)}: service "${key}" must be a mapping`);
-            }
-        }
-    }
-    return doc.toJS({ maxAliasCount: 1000 });
-}
-// ---- interpolation ----
-/** Interpolate `${VAR}`, `${VAR:-d}`, `${VAR-d}`, `${VAR:?e}`, `${VAR?e}`, `${VAR:+a}`, `${VAR+a}`, `$VAR`, `$$`. */
-function interpolate(text, env, where = 'value', onWarning) {
-    let out = '';
-    let i = 0;
-    while (i < text.length) {
-        const c = text[i];
-        if (c !== '$') {
-            out += c;
-            i++;
-            continue;
-        }
-        const next = text[i + 1];
-        if (next === '$') {
-            out += '$';
-            i += 2;
-            continue;
-        }
-        if (next === '{') {
-            // Find the matching brace, allowing nested ${...} in defaults.
-            let depth = 1;
-            let j = i + 2;
-            while (j < text.length && depth > 0) {
-                if (text[j] === '$' && text[j + 1] === '{') {
-                    depth++;
-                    j += 2;
-                    continue;
-                }
-                if (text[j] === '}')
-                    depth--;
-                j++;
-            }
-            if (depth !== 0)
-                throw new Error(`${where}: unclosed "\${" in ${JSON.stringify(text)}`);
-            out += substitute(text.slice(i + 2, j - 1), env, where, onWarning);
-            i = j;
-            continue;
-        }
-        const m = /^[A-Za-z_][A-Za-z0-9_]*/.exec(text.slice(i + 1));
-        if (m) {
-            out += lookup(m[0], env, where, onWarning);
-            i += 1 + m[0].length;
-            continue;
-        }
-        throw new Error(`${where}: invalid interpolation in ${JSON.stringify(text)}: write "$$" for a literal "$"`);
-    }
-    return out;
-}
-function lookup(name, env, where, onWarning) {
-    const v = env[name];
-    if (v === undefined) {
-        onWarning?.(`${where}: variable ${name} is not set, using an empty string`);
-        return '';
-    }
-    return v;
-}
-function substitute(expr, env, where, onWarning) {
-    const m = /^([A-Za-z_][A-Za-z0-9_]*)(?:(:?)([-?+])([\s\S]*))?$/.exec(expr);
-    if (!m)
-        throw new Error(`${where}: invalid interpolation "\${${expr}}"`);
-    const [, name, colon, op, rest = ''] = m;
-    const value = env[name];
-    // With ':', an empty value counts as unset.
-    const isSet = colon ? value !== undefined && value !== '' : value !== undefined;
-    const arg = () => interpolate(rest, env, where, onWarning);
-    switch (op) {
-        case undefined:
-            return lookup(name, env, where, onWarning);
-        case '-':
-            return isSet ? value : arg();
-        case '+':
-            return isSet ? arg() : '';
-        case '?':
-            if (!isSet)
-                throw new Error(`${where}: required variable ${name} is missing a value: ${arg() || `set ${name} in env`}`);
-            return value;
-    }
-    throw new Error(`${where}: invalid interpolation "\${${expr}}"`);
-}
-function interpolateTree(value, file, options, path = '') {
-    const env = options.env ?? {};
-    if (typeof value === 'string')
-        return interpolate(value, env, `${file}${path ? ` (${path})` : ''}`, options.onWarning);
-    if (Array.isArray(value))
-        return value.map((v, i) => interpolateTree(v, file, options, `${path}[${i}]`));
-    if (isRecord(value)) {
-        const out = {};
-        for (const [k, v] of Object.entries(value))
-            out[k] = interpolateTree(v, file, options, path ? `${path}.${k}` : k);
-        return out;
-    }
-    return value;
-}
-// ---- merging (-f a -f b) ----
-function mergeTop(base, over) {
-    const out = { ...base };
-    for (const [k, v] of Object.entries(over)) {
-        if (k === 'services' && isRecord(v)) {
-            const services = { ...(isRecord(base.services) ? base.services : {}) };
-            for (const [name, def] of Object.entries(v)) {
-                services[name] = isRecord(services[name]) && isRecord(def) ? mergeService(services[name], def) : (def ?? {});
-            }
-            out.services = services;
-        }
-        else {
-            out[k] = deepMerge(base[k], v);
-        }
-    }
-    return out;
-}
-/** Sequences Compose unions rather than replaces. */
-const UNION_LISTS = new Set(['ports', 'expose', 'external_links', 'dns', 'dns_search', 'tmpfs', 'cap_add', 'cap_drop', 'devices', 'security_opt']);
-/** Lists that are really maps (`K=V` or a mapping) and merge by key. */
-const KV_LISTS = new Set(['environment', 'labels', 'extra_hosts', 'sysctls']);
-function mergeService(base, over) {
-    const out = { ...base };
-    for (const [k, v] of Object.entries(over)) {
-        const b = base[k];
-        if (b === undefined)
-            out[k] = v;
-        else if (UNION_LISTS.has(k) && Array.isArray(b) && Array.isArray(v)) {
-            const seen = new Set(b.map((x) => JSON.stringify(x)));
-            out[k] = [...b, ...v.filter((x) => !seen.has(JSON.stringify(x)))];
-        }
-        else if (KV_LISTS.has(k))
-            out[k] = { ...kvMap(b), ...kvMap(v) };
-        else if (k === 'depends_on')
-            out[k] = { ...dependsOnMap(b), ...dependsOnMap(v) };
-        else if (k === 'volumes' && Array.isArray(b) && Array.isArray(v)) {
-            // Merged by mount target: a later file's mount at the same path replaces the earlier one.
-            const byTarget = new Map();
-            for (const x of [...b, ...v])
-                byTarget.set(volumeTarget(x) ?? JSON.stringify(x), x);
-            out[k] = [...byTarget.values()];
-        }
-        else
-            out[k] = deepMerge(b, v);
-    }
-    return out;
-}
-function deepMerge(base, over) {
-    if (isRecord(base) && isRecord(over)) {
-        const out = { ...base };
-        for (const [k, v] of Object.entries(over))
-            out[k] = k in base ? deepMerge(base[k], v) : v;
-        return out;
-    }
-    return over;
-}
-function kvMap(v) {
-    if (Array.isArray(v)) {
-        const out = {};
-        for (const item of v) {
-            const s = String(item);
-            const eq = s.indexOf('=');
-            if (eq < 0)
-                out[s] = null;
-            else
-                out[s.slice(0, eq)] = s.slice(eq + 1);
-        }
-        return out;
-    }
-    return isRecord(v) ? v : {};
-}
-function dependsOnMap(v) {
-    if (Array.isArray(v))
-        return Object.fromEntries(v.map((s) => [String(s), { condition: 'service_started' }]));
-    return isRecord(v) ? v : {};
-}
-function volumeTarget(v) {
-    if (isRecord(v))
-        return typeof v.target === 'string' ? v.target : undefined;
-    if (typeof v === 'string')
-        return parseShortVolume(v).target;
-    return undefined;
-}
-// ---- typed service ----
-function parseService(name, defRaw, where) {
-    validateServiceName(name);
-    const def = isRecord(defRaw) ? defRaw : {};
-    const at = (field) => `${where}: service "${name}" ${field}`;
-    const deploy = isRecord(def.deploy) ? def.deploy : {};
-    const uc = isRecord(deploy.update_config) ? deploy.update_config : {};
-    let replicas = 1;
-    if (deploy.replicas !== undefined && deploy.replicas !== null)
-        replicas = nonNegInt(deploy.replicas, at('deploy.replicas'));
-    else if (def.scale !== undefined && def.scale !== null)
-        replicas = nonNegInt(def.scale, at('scale'));
-    const order = uc.order;
-    if (order !== undefined && order !== 'start-first' && order !== 'stop-first') {
-        throw new Error(`${at('deploy.update_config.order')} is ${JSON.stringify(order)}: use "start-first" or "stop-first"`);
-    }
-    const fa = uc.failure_action ?? UPDATE_DEFAULTS.failureAction;
-    if (fa !== 'rollback' && fa !== 'pause' && fa !== 'continue') {
-        throw new Error(`${at('deploy.update_config.failure_action')} is ${JSON.stringify(fa)}: use "rollback", "pause" or "continue"`);
-    }
-    let parallelism = uc.parallelism === undefined ? UPDATE_DEFAULTS.parallelism : nonNegInt(uc.parallelism, at('deploy.update_config.parallelism'));
-    if (parallelism === 0)
-        parallelism = Math.max(1, replicas); // Swarm: 0 = all at once
-    const ratio = uc.max_failure_ratio === undefined ? UPDATE_DEFAULTS.maxFailureRatio : Number(uc.max_failure_ratio);
-    if (!Number.isFinite(ratio) || ratio < 0 || ratio > 1) {
-        throw new Error(`${at('deploy.update_config.max_failure_ratio')} is ${JSON.stringify(uc.max_failure_ratio)}: use a number from 0 to 1`);
-    }
-    const updateConfig = {
-        parallelism,
-        delayS: uc.delay === undefined ? UPDATE_DEFAULTS.delayS : parseDuration(uc.delay, at('deploy.update_config.delay')),
-        failureAction: fa,
-        monitorS: uc.monitor === undefined ? UPDATE_DEFAULTS.monitorS : parseDuration(uc.monitor, at('deploy.update_config.monitor')),
-        maxFailureRatio: ratio,
-    };
-    if (order !== undefined)
-        updateConfig.order = order;
-    const ports = asList(def.ports, at('ports')).map((p) => parsePort(p, at('ports')));
-    const volumes = asList(def.volumes, at('volumes')).map((v) => parseVolume(v, at('volumes')));
-    const networks = Array.isArray(def.networks) ? def.networks.map(String) : isRecord(def.networks) ? Object.keys(def.networks) : [];
-    const service = {
-        name,
-        hasBuild: def.build !== undefined && def.build !== null,
-        replicas,
-        updateConfig,
-        stopGracePeriodS: def.stop_grace_period === undefined ? STOP_GRACE_DEFAULT_S : parseDuration(def.stop_grace_period, at('stop_grace_period')),
-        ports,
-        fixedHostPorts: ports.filter((p) => p.published !== undefined).map(formatPort),
-        dependsOn: Object.keys(dependsOnMap(def.depends_on)),
-        volumes,
-        hasNamedVolume: volumes.some((v) => v.type === 'volume' && v.source !== undefined),
-        networks,
-    };
-    if (typeof def.image === 'string')
-        service.image = def.image;
-    if (def.container_name !== undefined && def.container_name !== null)
-        service.containerName = String(def.container_name);
-    if (typeof def.network_mode === 'string')
-        service.networkMode = def.network_mode;
-    if (isRecord(def.healthcheck))
-        service.healthcheck = parseHealthcheck(def.healthcheck, at('healthcheck'));
-    return service;
-}
-function parseHealthcheck(h, where) {
-    const test = h.test;
-    const hc = {
-        intervalS: h.interval === undefined ? HEALTHCHECK_DEFAULTS.intervalS : parseDuration(h.interval, `${where}.interval`),
-        timeoutS: h.timeout === undefined ? HEALTHCHECK_DEFAULTS.timeoutS : parseDuration(h.timeout, `${where}.timeout`),
-        retries: h.retries === undefined ? HEALTHCHECK_DEFAULTS.retries : nonNegInt(h.retries, `${where}.retries`),
-        startPeriodS: h.start_period === undefined ? HEALTHCHECK_DEFAULTS.startPeriodS : parseDuration(h.start_period, `${where}.start_period`),
-        disabled: h.disable === true || (Array.isArray(test) && test[0] === 'NONE'),
-    };
-    if (typeof test === 'string')
-        hc.test = test;
-    else if (Array.isArray(test))
-        hc.test = test.map(String);
-    return hc;
-}
-/** A Compose/Go duration (`1m30s`, `10s`, `500ms`, `1h`, `1.5s`) or a bare number of seconds, in seconds. */
-function parseDuration(value, where = 'duration') {
-    return (0,duration/* parseDuration */.E)(value, where) / 1000;
-}
-function parsePort(p, where) {
-    if (typeof p === 'number')
-        return { target: String(p) };
-    if (isRecord(p)) {
-        if (p.target === undefined)
-            throw new Error(`${where}: a long-syntax port needs "target"`);
-        const out = { target: String(p.target) };
-        if (p.published !== undefined && p.published !== null && String(p.published) !== '' && String(p.published) !== '0')
-            out.published = String(p.published);
-        if (p.host_ip !== undefined)
-            out.hostIp = String(p.host_ip);
-        if (p.protocol !== undefined)
-            out.protocol = String(p.protocol);
-        return out;
-    }
-    if (typeof p !== 'string')
-        throw new Error(`${where}: cannot read port ${JSON.stringify(p)}`);
-    let s = p;
-    let protocol;
-    const slash = s.lastIndexOf('/');
-    if (slash >= 0) {
-        protocol = s.slice(slash + 1);
-        s = s.slice(0, slash);
-    }
-    let hostIp;
-    const v6 = /^\[([^\]]+)\]:(.*)$/.exec(s);
-    if (v6) {
-        hostIp = v6[1];
-        s = v6[2];
-    }
-    const parts = s.split(':');
-    let published;
-    let target;
-    if (parts.length === 1)
-        target = parts[0];
-    else if (parts.length === 2)
-        [published, target] = parts;
-    else if (parts.length === 3 && !hostIp)
-        [hostIp, published, target] = parts;
-    else
-        throw new Error(`${where}: cannot read port ${JSON.stringify(p)}: use "HOST:CONTAINER" or "IP:HOST:CONTAINER"`);
-    if (!/^\d+(-\d+)?$/.test(target) || (published && !/^\d+(-\d+)?$/.test(published))) {
-        throw new Error(`${where}: cannot read port ${JSON.stringify(p)}`);
-    }
-    const out = { target };
-    if (published)
-        out.published = published;
-    if (hostIp)
-        out.hostIp = hostIp;
-    if (protocol)
-        out.protocol = protocol;
-    return out;
-}
-function formatPort(p) {
-    return `${p.hostIp ? `${p.hostIp}:` : ''}${p.published ? `${p.published}:` : ''}${p.target}${p.protocol ? `/${p.protocol}` : ''}`;
-}
-function parseShortVolume(s) {
-    const parts = s.split(':');
-    if (parts.length === 1)
-        return { target: parts[0], readOnly: false };
-    const mode = parts.length >= 3 ? parts[2] : '';
-    return { source: parts[0], target: parts[1], readOnly: mode.split(',').includes('ro') };
-}
-function parseVolume(v, where) {
-    if (typeof v === 'string') {
-        const { source, target, readOnly } = parseShortVolume(v);
-        if (source === undefined)
-            return { type: 'volume', target, readOnly };
-        const isPath = /^[./~]/.test(source) || source.includes('/');
-        return { type: isPath ? 'bind' : 'volume', source, target, readOnly };
-    }
-    if (isRecord(v)) {
-        const type = String(v.type ?? 'volume');
-        if (typeof v.target !== 'string')
-            throw new Error(`${where}: a long-syntax volume needs "target"`);
-        const out = { type, target: v.target, readOnly: v.read_only === true };
-        if (typeof v.source === 'string' && v.source !== '')
-            out.source = v.source;
-        return out;
-    }
-    throw new Error(`${where}: cannot read volume ${JSON.stringify(v)}`);
-}
-function asList(v, where) {
-    if (v === undefined || v === null)
-        return [];
-    if (!Array.isArray(v))
-        throw new Error(`${where} must be a list`);
-    return v;
-}
-function nonNegInt(v, where) {
-    const n = typeof v === 'string' && /^\d+$/.test(v.trim()) ? Number(v) : v;
-    if (typeof n !== 'number' || !Number.isInteger(n) || n < 0)
-        throw new Error(`${where} is ${JSON.stringify(v)}: use a whole number ≥ 0`);
-    return n;
-}
-function isRecord(v) {
-    return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-// EXTERNAL MODULE: ./src/containers.ts
-var src_containers = __nccwpck_require__(1119);
-// EXTERNAL MODULE: ./src/inputs.ts
-var inputs = __nccwpck_require__(8422);
-;// CONCATENATED MODULE: ./src/envfile.ts
-/**
- * The release's env file, read by Compose (`--env-file`) for variable interpolation. Compose v2
- * expands `$VAR` inside unquoted and double-quoted values, so anything beyond plain characters is
- * single-quoted: both flavors read single-quoted values literally.
- */
-
-const PLAIN = /^[A-Za-z0-9_./:@%+=,-]*$/;
-function envfile_renderEnvFile(env) {
-    const lines = [];
-    for (const [name, value] of Object.entries(env)) {
-        if (PLAIN.test(value))
-            lines.push(`${name}=${value}`);
-        else if (!value.includes("'"))
-            lines.push(`${name}='${value}'`);
-        else
-            throw new InputError('env', `${name}: a value holding both a single quote and other special characters cannot be written to a Compose env file; remove the quote or encode the value`);
-    }
-    return lines.length ? `${lines.join('\n')}\n` : '';
-}
-
-;// CONCATENATED MODULE: ./src/commands/images.ts
-/**
- * Image commands: IDs behind tags, pinning a tag back to an image ID, checking (and pulling) pinned
- * images for a rollback, registry digests, removing pruned images. Every value goes through shq().
- */
-
-/** One `<image> <id>` line per image; the id is empty when the image is not on the host. */
-function imageIdsCommand(images) {
-    return `for i in ${(0,quote/* shqAll */.e)([...images])}; do printf '%s %s\\n' "$i" "$(docker image inspect --format '{{.Id}}' "$i" 2>/dev/null)"; done`;
-}
-/** Tag each pinned image ID with its reference again; exits 3 naming the first ID no longer on the host. */
-function pinImagesCommand(pins) {
-    return pins
-        .map((p) => `docker image inspect ${(0,quote/* shq */.h)(p.imageId)} >/dev/null 2>&1 || { echo "image ${p.imageId} of ${p.image} is no longer on the host" >&2; exit 3; }; docker tag ${(0,quote/* shq */.h)(p.imageId)} ${(0,quote/* shq */.h)(p.image)}`)
-        .join('\n');
-}
-/** `repo@sha256:...` for a pinned digest: pulling it fetches exactly that image and moves no tag. */
-function digestRef(image, digest) {
-    const repo = image.replace(/@.*$/, '').replace(/:[^/:]*$/, '');
-    return `${repo}@${digest}`;
-}
-/**
- * One line per pin, `<n> present|pulled|missing`: is the pinned image on the host, and if not (and
- * pulls are allowed) does a pull bring exactly that image back. A pull by digest moves no tag; a pull
- * by tag does, so the tag is put back where it pointed before: checking changes nothing Compose sees.
- */
-function images_pinCheckScript(pins, pull) {
-    const lines = ['have() { docker image inspect "$1" >/dev/null 2>&1; }'];
-    pins.forEach((p, n) => {
-        const id = shq(p.imageId);
-        const ref = shq(p.image);
-        if (!pull) {
-            lines.push(`if have ${id}; then echo '${n} present'; else echo '${n} missing'; fi`);
-        }
-        else if (p.digest) {
-            lines.push(`if have ${id}; then echo '${n} present'; else docker pull -q ${shq(digestRef(p.image, p.digest))} >/dev/null 2>&1; if have ${id}; then echo '${n} pulled'; else echo '${n} missing'; fi; fi`);
-        }
-        else {
-            lines.push(`if have ${id}; then echo '${n} present'; else`, `  old=$(docker image inspect --format '{{.Id}}' ${ref} 2>/dev/null || true)`, `  docker pull -q ${ref} >/dev/null 2>&1`, `  if have ${id}; then echo '${n} pulled'; else echo '${n} missing'; fi`, `  now=$(docker image inspect --format '{{.Id}}' ${ref} 2>/dev/null || true)`, 
-            // The pulled image keeps its ID (pinImages tags it later); only the tag goes back.
-            `  if [ -n "$now" ] && [ "$now" != "$old" ]; then if [ -n "$old" ]; then docker tag "$old" ${ref}; elif [ "$now" != ${id} ]; then docker image rm ${ref} >/dev/null 2>&1; fi; fi`, 'fi');
-        }
-    });
-    lines.push('true');
-    return lines.join('\n');
-}
-/** One `<id> <digest> <digest>...` line per image ID (its RepoDigests). */
-function images_repoDigestsCommand(ids) {
-    return `for i in ${shqAll([...ids])}; do printf '%s %s\\n' "$i" "$(docker image inspect --format '{{join .RepoDigests " "}}' "$i" 2>/dev/null)"; done`;
-}
-/** `docker image rm` (never -f: Docker keeps an image a container uses) each ID; prints the ones removed. */
-function removeImagesCommand(ids) {
-    return `for i in ${shqAll([...ids])}; do if docker image rm "$i" >/dev/null 2>&1; then echo "$i"; fi; done; true`;
-}
-
-;// CONCATENATED MODULE: ./src/images.ts
-
-
-
-/** `image id` lines; the id is empty when the image is not on the host. */
-function parseImageIds(stdout) {
-    const out = new Map();
-    for (const line of stdout.split('\n')) {
-        const m = /^(\S+) (sha256:[0-9a-f]{64})?\s*$/.exec(line);
-        if (m)
-            out.set(m[1], m[2] ?? '');
-    }
-    return out;
-}
-async function imageIds(remote, images) {
-    if (images.length === 0)
-        return new Map();
-    return parseImageIds((await remote.exec(imageIdsCommand(images), { timeoutMs: timeouts/* DOCKER_COMMAND_MS */._u })).stdout);
-}
-/**
- * Pull what the policy asks for, then return each service's image ID. A failed pull of an image that
- * is on the host already is a warning (offline registries, local builds); a missing image is an error.
- */
-async function resolveImages(remote, flavor, project, services, policy, log, timeoutMs) {
-    const withImage = services.filter((s) => s.image);
-    const images = [...new Set(withImage.map((s) => s.image))];
-    let ids = await imageIds(remote, images);
-    const toPull = policy === 'always' ? withImage : policy === 'missing' ? withImage.filter((s) => !ids.get(s.image)) : [];
-    const pullable = toPull.filter((s) => !s.hasBuild);
-    if (pullable.length) {
-        const names = pullable.map((s) => s.name);
-        log.info(`pulling ${names.join(', ')}`);
-        const r = await remote.exec(composeCommand(flavor, project, ['pull', '--quiet', '--ignore-pull-failures', ...names]), {
-            check: false,
-            timeoutMs,
-        });
-        ids = await imageIds(remote, images);
-        if (r.code !== 0 || /error|denied|not found/i.test(r.stderr)) {
-            for (const s of pullable) {
-                if (ids.get(s.image))
-                    log.warning(`service ${s.name}: could not pull ${s.image}; using the image already on the host`);
-            }
-        }
-    }
-    const byService = new Map();
-    for (const s of withImage) {
-        const id = ids.get(s.image);
-        if (!id) {
-            throw new Error(`service ${s.name}: image ${s.image} is not on the host and could not be pulled` +
-                (policy === 'never' ? ' (pull: never): load it on the host or allow pulls' : ': check the name/tag and the registry login on the host'));
-        }
-        byService.set(s.name, id);
-    }
-    return byService;
-}
-/** Point each image reference at a pinned image ID again (rollback to a release whose tag was re-pushed). */
-async function images_pinImages(remote, pins) {
-    if (pins.length === 0)
-        return;
-    await remote.exec(pinImagesCommand(pins), { timeoutMs: timeouts/* DOCKER_COMMAND_MS */._u });
-}
-/** The pins whose image is neither on the host nor brought back by a pull. */
-function parsePinCheck(stdout, pins) {
-    const state = new Map();
-    for (const line of stdout.split('\n')) {
-        const m = /^(\d+) (present|pulled|missing)$/.exec(line.trim());
-        if (m)
-            state.set(Number(m[1]), m[2]);
-    }
-    // No answer counts as missing: a rollback must not start on an image it could not confirm.
-    return pins.filter((_, n) => state.get(n) !== 'present' && state.get(n) !== 'pulled');
-}
-/** Before a rollback changes anything: which of the release's pinned images cannot be had. */
-async function images_missingPins(remote, pins, pull, timeoutMs) {
-    if (pins.length === 0)
-        return [];
-    const r = await remote.exec(pinCheckScript(pins, pull), { timeoutMs, check: false });
-    return parsePinCheck(r.stdout, pins);
-}
-/** docker.io/library/app, docker.io/app and app are one repository. */
-function normalRepo(repo) {
-    return repo.replace(/^docker\.io\//, '').replace(/^library\//, '');
-}
-/** The digest under which `image`'s repository knows this image, from its RepoDigests. */
-function pickDigest(image, repoDigests) {
-    const repo = normalRepo(image.replace(/@.*$/, '').replace(/:[^/:]*$/, ''));
-    const hit = repoDigests.find((d) => d.includes('@') && normalRepo(d.slice(0, d.indexOf('@'))) === repo);
-    return hit?.slice(hit.indexOf('@') + 1);
-}
-/**
- * The registry digest of each pinned image, when the image came from a registry: a rollback whose
- * image was deleted from the host can then pull exactly it, by digest. Local-only images have none.
- */
-async function images_repoDigests(remote, pins) {
-    const ids = [...new Set(pins.map((p) => p.imageId).filter((i) => /^sha256:[0-9a-f]{64}$/.test(i)))];
-    const out = new Map();
-    if (ids.length === 0)
-        return out;
-    const r = await remote.exec(repoDigestsCommand(ids), { timeoutMs: DOCKER_COMMAND_MS, check: false });
-    const byId = new Map();
-    for (const line of r.stdout.split('\n')) {
-        const [id, ...digests] = line.trim().split(/\s+/);
-        if (id)
-            byId.set(id, digests);
-    }
-    for (const p of pins) {
-        const d = pickDigest(p.image, byId.get(p.imageId) ?? []);
-        if (d)
-            out.set(`${p.image} ${p.imageId}`, d);
-    }
-    return out;
-}
-
-// EXTERNAL MODULE: ./src/log.ts
-var log = __nccwpck_require__(5625);
-;// CONCATENATED MODULE: ./src/plan.ts
-
-
-function planDeploy(input) {
-    const { desired, running, only, force = false } = input;
-    const selected = (name) => !only?.length || only.includes(name);
-    const byService = new Map();
-    for (const c of running) {
-        if (c.oneoff)
-            continue;
-        const list = byService.get(c.service) ?? [];
-        list.push(c);
-        byService.set(c.service, list);
-    }
-    const services = [];
-    for (const d of orderByDependencies(desired)) {
-        const containers = byService.get(d.service.name) ?? [];
-        services.push(selected(d.service.name) ? planService(d, containers, force) : skipped(d, containers));
-    }
-    const desiredNames = new Set(desired.map((d) => d.service.name));
-    for (const [name, containers] of [...byService].sort(([a], [b]) => a.localeCompare(b))) {
-        if (desiredNames.has(name))
-            continue;
-        services.push(planOrphan(name, containers, !only?.length));
-    }
-    return { services, changes: services.some((s) => s.action !== 'keep' && s.action !== 'skip') };
-}
-function base(d, live) {
-    return {
-        service: d.service.name,
-        action: 'keep',
-        order: d.policy.order,
-        reason: d.policy.reason,
-        changes: [],
-        oldReplicas: live.length,
-        newReplicas: d.service.replicas,
-        cleanup: [],
-        current: [],
-        batches: [],
-        warnings: [],
-        desired: d,
-    };
-}
-function skipped(d, containers) {
-    const p = base(d, containers.filter((c) => !(0,src_containers/* isBroken */.Qr)(c)));
-    p.action = 'skip';
-    p.newReplicas = p.oldReplicas;
-    p.changes.push('not in the services input');
-    return p;
-}
-function planService(d, containers, force) {
-    const broken = containers.filter(src_containers/* isBroken */.Qr);
-    const live = oldestFirst(containers.filter((c) => !(0,src_containers/* isBroken */.Qr)(c)));
-    const p = base(d, live);
-    p.cleanup = broken.map((c) => c.id);
-    if (broken.length)
-        p.changes.push(`${broken.length} exited/crashed/unhealthy container(s) from an earlier run to remove: ${broken.map((c) => c.name).join(', ')}`);
-    const hashes = d.configHashes?.length ? d.configHashes : [d.configHash];
-    const adopted = (c) => !!d.adopt && !!c.composeVersion && flavorOfLabel(c.composeVersion) !== d.adopt.flavor;
-    const sameConfig = (c) => hashes.includes(c.configHash) || adopted(c);
-    const isCurrent = (c) => !force && sameConfig(c) && (!d.imageId || c.imageId === d.imageId);
-    const current = live.filter(isCurrent);
-    const outdated = live.filter((c) => !isCurrent(c));
-    p.current = current.map((c) => c.id);
-    const N = d.service.replicas;
-    const adoptedNow = current.filter((c) => !hashes.includes(c.configHash));
-    if (adoptedNow.length && d.adopt) {
-        p.changes.push(`adopted ${adoptedNow.length} container(s) written by Compose ${adoptedNow[0].composeVersion} (config unchanged since release ${d.adopt.release})`);
-    }
-    if (force && live.length)
-        p.changes.push('forced');
-    else {
-        if (outdated.some((c) => !sameConfig(c)))
-            p.changes.push(`config changed (hash ${plan_short(outdated.find((c) => !sameConfig(c)).configHash)} → ${plan_short(d.configHash)})`);
-        else if (outdated.length && d.imageId) {
-            p.changes.push(`image changed (${plan_short(outdated[0].imageId)} → ${plan_short(d.imageId)}; same config: a re-pushed tag)`);
-        }
-    }
-    if (outdated.length) {
-        p.action = 'roll';
-        p.batches = rollBatches(current.length, outdated.map((c) => c.id), N, d.service.updateConfig.parallelism);
-    }
-    else if (live.length === 0 && N > 0) {
-        p.action = 'create';
-        p.batches = [{ start: N, remove: [] }];
-        p.changes.push(`not running: create ${N} replica(s)`);
-    }
-    else if (current.length < N) {
-        p.action = 'scale';
-        p.batches = [{ start: N - current.length, remove: [] }];
-    }
-    else if (current.length > N) {
-        p.action = 'scale';
-        // Oldest first: the newest containers are the ones most recently proven healthy.
-        p.batches = [{ start: 0, remove: current.slice(0, current.length - N).map((c) => c.id) }];
-        p.current = current.slice(current.length - N).map((c) => c.id);
-    }
-    else if (broken.length) {
-        p.action = 'clean';
-    }
-    if (p.action === 'scale')
-        p.changes.push(`replicas ${live.length} → ${N}`);
-    if (p.action !== 'keep')
-        p.warnings.push(...d.policy.warnings);
-    return p;
-}
-/**
- * Batches of at most `parallelism` starts and removals. When more containers serve than wanted
- * (an interrupted earlier run left new ones beside old ones), the surplus old ones go first.
- */
-function rollBatches(currentCount, outdatedIds, replicas, parallelism) {
-    const p = Math.max(1, parallelism);
-    const old = [...outdatedIds];
-    let toStart = Math.max(0, replicas - currentCount);
-    const batches = [];
-    // Only old containers are surplus: current ones above the count are left for the next run's scale.
-    let surplus = Math.min(old.length, currentCount + old.length - replicas);
-    while (surplus > 0) {
-        const n = Math.min(p, surplus);
-        batches.push({ start: 0, remove: old.splice(0, n) });
-        surplus -= n;
-    }
-    while (old.length || toStart > 0) {
-        const k = Math.min(p, toStart);
-        batches.push({ start: k, remove: old.splice(0, Math.min(p, old.length)) });
-        toStart -= k;
-    }
-    return batches;
-}
-function planOrphan(name, containers, remove) {
-    const live = containers.filter((c) => !(0,src_containers/* isBroken */.Qr)(c));
-    return {
-        service: name,
-        action: remove ? 'remove' : 'skip',
-        order: 'stop-first',
-        reason: 'not in the Compose files (orphan)',
-        changes: [remove ? 'orphan: not in the Compose files, removed' : 'orphan: kept because the services input limits this deploy'],
-        oldReplicas: live.length,
-        newReplicas: remove ? 0 : live.length,
-        cleanup: remove ? containers.filter(src_containers/* isBroken */.Qr).map((c) => c.id) : [],
-        current: [],
-        batches: remove && live.length ? [{ start: 0, remove: oldestFirst(live).map((c) => c.id) }] : [],
-        warnings: [],
-    };
-}
-function oldestFirst(cs) {
-    return [...cs].sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.number - b.number);
-}
-/** Topological order by depends_on, stable in file order; a cycle is an error that names it. */
-function orderByDependencies(items) {
-    const byName = new Map(items.map((d) => [d.service.name, d]));
-    const out = [];
-    const state = new Map();
-    const visit = (d, path) => {
-        const name = d.service.name;
-        if (state.get(name) === 'done')
-            return;
-        if (state.get(name) === 'visiting') {
-            const cycle = [...path.slice(path.indexOf(name)), name];
-            throw new Error(`depends_on cycle: ${cycle.join(' → ')}: remove one of these dependencies`);
-        }
-        state.set(name, 'visiting');
-        for (const dep of d.service.dependsOn) {
-            const dd = byName.get(dep);
-            if (dd)
-                visit(dd, [...path, name]);
-        }
-        state.set(name, 'done');
-        out.push(d);
-    };
-    for (const d of items)
-        visit(d, []);
-    return out;
-}
-function plan_short(hashOrId) {
-    return hashOrId.replace(/^sha256:/, '').slice(0, 12) || '?';
-}
-function describeBatches(s) {
-    const parts = [];
-    if (s.cleanup.length)
-        parts.push(`clean ${s.cleanup.length}`);
-    for (const b of s.batches) {
-        const steps = [b.start ? `+${b.start}` : '', b.remove.length ? `-${b.remove.length}` : ''].filter(Boolean);
-        parts.push(s.order === 'stop-first' ? steps.reverse().join(' ') : steps.join(' '));
-    }
-    return parts.join(', ') || '-';
-}
-/** A plain-text table for the job log. */
-function plan_renderPlan(plan) {
-    const rows = [['SERVICE', 'ACTION', 'REPLICAS', 'ORDER', 'BATCHES']];
-    for (const s of plan.services) {
-        rows.push([s.service, s.action, `${s.oldReplicas}→${s.newReplicas}`, s.order, describeBatches(s)]);
-    }
-    const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-    const lines = rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
-    for (const s of plan.services) {
-        lines.push('', `${s.service}: ${s.order} (${s.reason})`);
-        // Which image a service goes to is the first thing a reader looks for (shown: `env` is plain).
-        const image = s.desired?.service.image;
-        if (image && s.action !== 'keep' && s.action !== 'skip' && s.action !== 'remove')
-            lines.push(`  - image ${image}`);
-        for (const c of s.changes)
-            lines.push(`  - ${c}`);
-        for (const w of s.warnings)
-            lines.push(`  ! ${w}`);
-    }
-    if (!plan.changes)
-        lines.push('', 'Nothing to change.');
-    return lines.join('\n');
-}
-/** The plan as a Markdown table for the job summary. */
-function plan_renderPlanMarkdown(plan) {
-    const esc = (s) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
-    const lines = ['| Service | Action | Replicas | Order | Why | Batches |', '|---|---|---|---|---|---|'];
-    for (const s of plan.services) {
-        lines.push(`| ${esc(s.service)} | ${s.action} | ${s.oldReplicas} → ${s.newReplicas} | ${s.order} | ${esc(s.reason)}${s.changes.length ? `; ${esc(s.changes.join('; '))}` : ''} | ${esc(describeBatches(s))} |`);
-    }
-    const warnings = plan.services.flatMap((s) => s.warnings);
-    if (warnings.length)
-        lines.push('', ...warnings.map((w) => `> [!WARNING]\n> ${esc(w)}\n`));
-    if (!plan.changes)
-        lines.push('', 'Nothing to change.');
-    return lines.join('\n');
-}
-
-;// CONCATENATED MODULE: ./src/proxy.ts
-/** The gate used when the proxy offers no Runtime API: nothing to wait on or drain. */
-const degradedGate = {
-    drains: false,
-    async park() { },
-    async unpark() { },
-    async waitUp() { },
-    async drain() { },
-    async release() { },
-};
-
-;// CONCATENATED MODULE: ./src/rollout-policy.ts
-function decidePolicy(s, routed) {
-    let order;
-    let reason;
-    if (s.updateConfig.order) {
-        order = s.updateConfig.order;
-        reason = `update_config.order: ${order}`;
-    }
-    else if (routed.has(s.name)) {
-        order = 'start-first';
-        reason = 'routed by the proxy and no update_config.order: new replicas start beside the old ones';
-    }
-    else {
-        order = 'stop-first';
-        reason = s.hasNamedVolume
-            ? 'has a named volume and no update_config.order: Compose default stop-first (stateful)'
-            : 'not routed by the proxy and no update_config.order: Compose default stop-first';
-    }
-    const refusals = [];
-    const overlap = order === 'start-first' ? 'is rolled start-first' : s.replicas > 1 ? `has ${s.replicas} replicas` : '';
-    if (overlap) {
-        const fix = order === 'start-first'
-            ? 'or set deploy.update_config.order: stop-first (requests will drop while it restarts)'
-            : 'or set deploy.replicas: 1';
-        if (s.containerName) {
-            refusals.push(`service "${s.name}" ${overlap} but sets container_name "${s.containerName}": a second container cannot have the same name. Remove container_name ${fix}.`);
-        }
-        if (s.fixedHostPorts.length) {
-            refusals.push(`service "${s.name}" ${overlap} but publishes fixed host port(s) ${s.fixedHostPorts.join(', ')}: a second replica cannot bind them. ` +
-                `Publish only the container port (e.g. "${s.ports.find((p) => p.published)?.target ?? '80'}") and reach it through the proxy, ${fix}.`);
-        }
-        if (s.networkMode === 'host') {
-            refusals.push(`service "${s.name}" ${overlap} but uses network_mode: host: two replicas would share the host's ports. Use a Compose network ${fix}.`);
-        }
-    }
-    const warnings = [];
-    if (s.replicas > 0 && (!s.healthcheck || s.healthcheck.disabled)) {
-        warnings.push(`service "${s.name}" has no healthcheck in the Compose file: there is no health gate. Unless its image defines a HEALTHCHECK, ` +
-            `handoff only waits until it has been running for update_config.monitor (${s.updateConfig.monitorS}s). Add a healthcheck.`);
-    }
-    if (order === 'stop-first' && s.replicas === 1) {
-        warnings.push(`service "${s.name}" has one replica and is updated stop-first: requests to it will drop while it restarts.`);
-    }
-    return { service: s.name, order, reason, warnings, refusals };
-}
-/** Policies for every service; refusals only for those in scope (`only`, or all). */
-function rollout_policy_checkPolicies(model, routed, only) {
-    const routedSet = new Set(routed);
-    const names = model.services.map((s) => s.name);
-    const errors = [];
-    for (const o of only ?? []) {
-        if (!names.includes(o))
-            errors.push(`unknown service "${o}" in the services input: the Compose files define ${names.join(', ')}`);
-    }
-    const policies = new Map();
-    const warnings = [];
-    for (const s of model.services) {
-        const p = decidePolicy(s, routedSet);
-        policies.set(s.name, p);
-        if (!only?.length || only.includes(s.name)) {
-            errors.push(...p.refusals);
-            warnings.push(...p.warnings);
-        }
-    }
-    return { policies, errors, warnings };
-}
-
-// EXTERNAL MODULE: ./src/commands/docker.ts
-var docker = __nccwpck_require__(1420);
-// EXTERNAL MODULE: ./src/time.ts
-var time = __nccwpck_require__(9834);
-;// CONCATENATED MODULE: ./src/health.ts
-
-
-
-
-const HEALTH_TIMEOUT_FLOOR_MS = 30_000;
-/**
- * start_period + interval × retries + timeout: by then Docker has either seen a passing check or
- * marked the container unhealthy. Never below the floor; an explicit override (ms) wins.
- */
-function healthTimeoutMs(hc, overrideMs) {
-    if (overrideMs !== undefined && overrideMs > 0)
-        return overrideMs;
-    if (!hc || hc.disabled)
-        return HEALTH_TIMEOUT_FLOOR_MS;
-    const s = hc.startPeriodS + hc.intervalS * hc.retries + hc.timeoutS;
-    return Math.max(HEALTH_TIMEOUT_FLOOR_MS, Math.ceil(s * 1000));
-}
-/** Why a container counts as failed right now, or undefined. */
-function failureOf(c, startedAt) {
-    if (!c)
-        return 'container disappeared';
-    if (c.state === 'exited' || c.state === 'dead')
-        return `exited with code ${c.exitCode}`;
-    if (c.state === 'restarting')
-        return `restarting (crash loop, exit code ${c.exitCode})`;
-    if (c.health === 'unhealthy')
-        return 'unhealthy';
-    if (startedAt && c.startedAt && c.startedAt !== startedAt)
-        return 'restarted (crashed)';
-    if (c.state !== 'running' && c.state !== 'created')
-        return `state ${c.state}`;
-    return undefined;
-}
-/**
- * Resolve when every container is healthy (or, without a healthcheck, has stayed running for
- * settleMs). Any `unhealthy`, exit or restart fails at once; the deadline is wall-clock (epoch ms).
- */
-async function waitHealthy(remote, ids, deadline, timeline, options = {}) {
-    const { settleMs = 5_000, pollMs = 1_000, now = Date.now, sleep = time/* sleep */.y, service } = options;
-    const runningSince = new Map();
-    const firstStartedAt = new Map();
-    const done = new Set();
-    let last = [];
-    for (;;) {
-        last = await (0,src_containers/* inspectContainers */.Xu)(remote, ids);
-        const byId = new Map(last.map((c) => [c.id, c]));
-        const t = now();
-        for (const id of ids) {
-            if (done.has(id))
-                continue;
-            const c = byId.get(id);
-            if (c?.startedAt && !firstStartedAt.has(id) && c.state === 'running')
-                firstStartedAt.set(id, c.startedAt);
-            const why = failureOf(c, firstStartedAt.get(id));
-            if (why) {
-                timeline.add('failure', { service, container: c?.name ?? id, detail: why });
-                return { ok: false, reason: `${c?.name ?? id}: ${why}`, containers: c ? [c] : [] };
-            }
-            if (c.health === 'healthy' || (c.health === 'none' && c.state === 'running' && t - (runningSince.get(id) ?? t) >= settleMs)) {
-                done.add(id);
-                timeline.add('healthy', { service, container: c.name, detail: c.health === 'none' ? `no healthcheck: running for ${Math.round(settleMs / 1000)}s` : 'healthy' });
-            }
-            else if (c.health === 'none' && c.state === 'running' && !runningSince.has(id))
-                runningSince.set(id, t);
-        }
-        if (done.size === ids.length)
-            return { ok: true, containers: last };
-        if (now() >= deadline) {
-            const waiting = last.filter((c) => !done.has(c.id));
-            const detail = waiting.map((c) => `${c.name} (${c.health === 'none' ? c.state : c.health})`).join(', ');
-            timeline.add('failure', { service, detail: `health timeout: ${detail}` });
-            return { ok: false, reason: `not healthy before the health timeout: ${detail}`, containers: waiting };
-        }
-        await sleep(Math.min(pollMs, Math.max(0, deadline - now())));
-    }
-}
-/**
- * Watch containers for `durationMs`: any exit, restart or `unhealthy` is a failure (a crash right
- * after the old replicas are gone). Resolves ok at the end of the window.
- */
-async function monitorContainers(remote, ids, durationMs, timeline, options = {}) {
-    const { pollMs = 1_000, now = Date.now, sleep = time/* sleep */.y, service } = options;
-    const end = now() + durationMs;
-    const startedAt = new Map();
-    let last = [];
-    for (;;) {
-        last = await (0,src_containers/* inspectContainers */.Xu)(remote, ids);
-        const byId = new Map(last.map((c) => [c.id, c]));
-        for (const id of ids) {
-            const c = byId.get(id);
-            if (c?.startedAt && !startedAt.has(id))
-                startedAt.set(id, c.startedAt);
-            const why = failureOf(c, startedAt.get(id));
-            if (why) {
-                timeline.add('failure', { service, container: c?.name ?? id, detail: `during monitor: ${why}` });
-                return { ok: false, reason: `${c?.name ?? id} during monitor: ${why}`, containers: c ? [c] : [] };
-            }
-        }
-        if (now() >= end) {
-            timeline.add('monitor-ok', { service, detail: `${ids.length} container(s) stayed up for ${Math.round(durationMs / 1000)}s` });
-            return { ok: true, containers: last };
-        }
-        await sleep(Math.min(pollMs, Math.max(0, end - now())));
-    }
-}
-/** The failed containers' last health check outputs and the end of their logs, for the job log. */
-async function collectDiagnostics(remote, containers, tail = 50) {
-    const parts = [];
-    for (const c of containers) {
-        parts.push(`--- ${c.name} (${c.id.slice(0, 12)}): state ${c.state}, health ${c.health}, exit code ${c.exitCode}`);
-        for (const e of c.healthLog.slice(-3))
-            parts.push(`health check at ${e.start}: exit ${e.exitCode}: ${e.output.trim()}`);
-        const logs = await remote.exec((0,docker/* containerLogsCommand */.yW)(c.id, tail), { timeoutMs: timeouts/* QUICK_COMMAND_MS */.dH, check: false });
-        parts.push(`last ${tail} log lines:`, logs.stdout.trimEnd() || '(none)');
-    }
-    return parts.join('\n');
-}
-
-;// CONCATENATED MODULE: ./src/rollout.ts
-
-
-
-
-
-
-class BatchFailure extends Error {
-    reason;
-    failed;
-    constructor(reason, failed) {
-        super(reason);
-        this.reason = reason;
-        this.failed = failed;
-    }
-}
-async function rollout_rollOut(ctx, plan) {
-    const result = { ok: true, updated: [], failures: [] };
-    if (!ctx.proxyNetworks && ctx.proxyService)
-        ctx = { ...ctx, proxyNetworks: await proxyNetworksOf(ctx, ctx.proxyService) };
-    for (const sp of plan.services) {
-        if (sp.action === 'keep' || sp.action === 'skip')
-            continue;
-        ctx.log.info(`${sp.service}: ${sp.action} (${sp.order}; ${sp.reason})`);
-        let failure;
-        try {
-            failure = await runService(ctx, sp);
-        }
-        finally {
-            if (gated(ctx, sp.service))
-                await ctx.gate.unpark(sp.service).catch((e) => ctx.log.warning(`${sp.service}: could not return parked proxy slots: ${e.message}`));
-        }
-        result.updated.push(sp.service);
-        if (failure) {
-            result.ok = false;
-            result.failures.push(failure);
-            result.failure = failure;
-            if (failure.failureAction !== 'continue') {
-                result.stoppedAt = sp.service;
-                break;
-            }
-        }
-    }
-    return result;
-}
-async function runService(ctx, sp) {
-    const { remote, timeline, log } = ctx;
-    const service = sp.service;
-    const svc = sp.desired?.service;
-    const grace = Math.ceil(svc?.stopGracePeriodS ?? 10);
-    const uc = svc?.updateConfig;
-    const failureAction = uc?.failureAction ?? 'rollback';
-    const sleep = ctx.sleep ?? time/* sleep */.y;
-    try {
-        if (sp.cleanup.length) {
-            log.info(`${service}: removing ${sp.cleanup.length} exited/crashed/unhealthy container(s) left from an earlier run`);
-            await stopAndRemove(ctx, service, sp.cleanup, grace);
-        }
-    }
-    catch (e) {
-        return fail(ctx, sp, failureAction, e.message, []);
-    }
-    let failedBatches = 0;
-    let lastFailure;
-    for (const [i, batch] of sp.batches.entries()) {
-        const label = `${service}: batch ${i + 1}/${sp.batches.length}`;
-        let created = [];
-        try {
-            created = await runBatch(ctx, sp, batch, label, grace, (c) => (created = c));
-        }
-        catch (e) {
-            const failed = e instanceof BatchFailure ? e.failed : [];
-            const reason = e.message;
-            failedBatches++;
-            // Their health output and logs first: once removed, a container has nothing left to tell.
-            lastFailure = await fail(ctx, sp, failureAction, reason, failed);
-            // Leave no failed new container behind: drain what the proxy may already send to, then remove.
-            if (created.length) {
-                log.warning(`${label} failed: removing its ${created.length} new container(s)`);
-                await removeQuietly(ctx, service, created, grace);
-            }
-            const ratio = failedBatches / sp.batches.length;
-            if (failureAction !== 'continue' && ratio > (uc?.maxFailureRatio ?? 0))
-                return lastFailure;
-            log.warning(`${label} failed (${reason}); continuing (failure_action ${failureAction}, ${failedBatches}/${sp.batches.length} batches failed)`);
-            continue;
-        }
-        if (uc?.delayS && i < sp.batches.length - 1) {
-            log.info(`${service}: waiting update_config.delay ${uc.delayS}s`);
-            await sleep(uc.delayS * 1000);
-        }
-    }
-    return lastFailure && failureAction === 'continue' ? lastFailure : undefined;
-}
-async function runBatch(ctx, sp, batch, label, grace, onCreated) {
-    const { log } = ctx;
-    const service = sp.service;
-    const before = await serviceContainers(ctx, service);
-    const old = before.filter((c) => batch.remove.includes(c.id));
-    let created = [];
-    const removeOld = async () => {
-        if (!old.length)
-            return;
-        const replicas = old.map((c) => toReplica(ctx, c));
-        // The gate records drain/drained per replica, with its proxy slot.
-        if (gated(ctx, service))
-            await ctx.gate.drain(service, replicas);
-        await stopAndRemove(ctx, service, old.map((c) => c.id), grace, old);
-        if (gated(ctx, service))
-            await ctx.gate.release(service, replicas);
-    };
-    if (sp.order === 'stop-first')
-        await removeOld();
-    if (batch.start > 0) {
-        const known = new Set(before.map((c) => c.id));
-        const current = await serviceContainers(ctx, service);
-        const existing = current.length;
-        if (gated(ctx, service))
-            await ctx.gate.park(service, current.map((c) => toReplica(ctx, c)));
-        const target = existing + batch.start;
-        log.info(`${label}: starting ${batch.start} new replica(s) (scale ${service}=${target})`);
-        await ctx.remote.exec(scaleUpCommand(ctx.flavor, ctx.stack, service, target), {
-            timeoutMs: ctx.upTimeoutMs ?? timeouts/* LONG_COMMAND_MS */.Cb,
-            onOutput: (chunk) => log.info(chunk.trimEnd()),
-        });
-        created = (await serviceContainers(ctx, service)).filter((c) => !known.has(c.id));
-        onCreated(created);
-        for (const c of created)
-            ctx.timeline.add('start', { service, container: c.name });
-        if (created.length !== batch.start) {
-            throw new BatchFailure(`expected ${batch.start} new container(s) for ${service}, Compose created ${created.length}`, created);
-        }
-        const svc = sp.desired?.service;
-        const hc = svc?.healthcheck;
-        const monitorMs = (svc?.updateConfig.monitorS ?? 5) * 1000;
-        const deadline = now(ctx) + healthTimeoutMs(hc, ctx.healthTimeoutMs);
-        if (!hc || hc.disabled) {
-            log.warning(`${service}: no healthcheck in the Compose file: no health gate; waiting for ${monitorMs / 1000}s of "running" instead (or the image's own HEALTHCHECK)`);
-        }
-        const health = await waitHealthy(ctx.remote, created.map((c) => c.id), deadline, ctx.timeline, {
-            service, settleMs: monitorMs, ...timing(ctx),
-        });
-        check(health);
-        created = health.containers;
-        onCreated(created);
-        if (gated(ctx, service))
-            await waitUpOrExplain(ctx, service, created, deadline);
-    }
-    if (sp.order !== 'stop-first')
-        await removeOld();
-    if (created.length) {
-        const monitorMs = (sp.desired?.service.updateConfig.monitorS ?? 5) * 1000;
-        check(await monitorContainers(ctx.remote, created.map((c) => c.id), monitorMs, ctx.timeline, { service, ...timing(ctx) }));
-    }
-    return created;
-}
-/**
- * The proxy's UP gate. When it fails, a new replica that died meanwhile (healthy, then crashed before
- * the proxy saw it UP: Docker's DNS drops it, so "in no slot") is the real cause: name it.
- */
-async function waitUpOrExplain(ctx, service, created, deadline) {
-    try {
-        await ctx.gate.waitUp(service, created.map((c) => toReplica(ctx, c)), deadline);
-    }
-    catch (e) {
-        const now = await (0,src_containers/* inspectContainers */.Xu)(ctx.remote, created.map((c) => c.id)).catch(() => []);
-        const dead = created.filter((c) => {
-            const n = now.find((x) => x.id === c.id);
-            return !n || n.state !== 'running' || n.restartCount > c.restartCount;
-        });
-        if (!dead.length)
-            throw e;
-        const what = dead.map((c) => {
-            const n = now.find((x) => x.id === c.id);
-            return n ? `${c.name} ${n.state === 'running' ? `restarted (${n.restartCount} restarts)` : `${n.state}, exit code ${n.exitCode}`}` : `${c.name} gone`;
-        });
-        throw new BatchFailure(`new ${service} replica crashed before the proxy had it UP: ${what.join('; ')}`, created);
-    }
-}
-function check(r) {
-    if (!r.ok)
-        throw new BatchFailure(r.reason, r.containers);
-}
-async function fail(ctx, sp, failureAction, reason, failed) {
-    let logs = '';
-    try {
-        logs = failed.length ? await collectDiagnostics(ctx.remote, failed) : '';
-    }
-    catch (e) {
-        logs = `(could not collect logs: ${e.message})`;
-    }
-    ctx.timeline.add('failure', { service: sp.service, detail: reason });
-    return { service: sp.service, reason, containers: failed.map((c) => c.name), logs, failureAction };
-}
-/** Stop with the service's grace period, then remove: by id, never through Compose's scale. */
-async function stopAndRemove(ctx, service, ids, grace, infos) {
-    if (!ids.length)
-        return;
-    const labels = ids.map((id) => infos?.find((c) => c.id === id)?.name ?? id.slice(0, 12));
-    for (const container of labels)
-        ctx.timeline.add('stop', { service, container, detail: `grace ${grace}s` });
-    await ctx.remote.exec((0,docker/* stopAndRemoveCommand */.xR)(ids, grace), { timeoutMs: (grace + 180) * 1000 });
-    for (const container of labels)
-        ctx.timeline.add('remove', { service, container });
-}
-/** Best effort: a failed batch's new containers go, even if the proxy or Docker complains. */
-async function removeQuietly(ctx, service, cs, grace) {
-    const replicas = cs.map((c) => toReplica(ctx, c)).filter((r) => r.ip);
-    try {
-        if (gated(ctx, service) && replicas.length)
-            await ctx.gate.drain(service, replicas);
-    }
-    catch (e) {
-        ctx.log.warning(`${service}: draining the failed containers: ${e.message}`);
-    }
-    try {
-        await stopAndRemove(ctx, service, cs.map((c) => c.id), grace, cs);
-    }
-    catch (e) {
-        ctx.log.warning(`${service}: removing the failed containers: ${e.message}`);
-    }
-    try {
-        if (gated(ctx, service) && replicas.length)
-            await ctx.gate.release(service, replicas);
-    }
-    catch (e) {
-        ctx.log.warning(`${service}: releasing proxy slots: ${e.message}`);
-    }
-}
-async function serviceContainers(ctx, service) {
-    return (await (0,src_containers/* listProjectContainers */.OJ)(ctx.remote, ctx.stack.project)).filter((c) => c.service === service);
-}
-async function proxyNetworksOf(ctx, proxyService) {
-    const proxies = (await serviceContainers(ctx, proxyService)).filter((c) => c.state === 'running');
-    return [...new Set(proxies.flatMap((c) => Object.keys(c.ips)))];
-}
-function toReplica(ctx, c) {
-    return { id: c.id, name: c.name, ip: (0,src_containers/* replicaIp */.AW)(c, ctx.proxyNetworks) };
-}
-function gated(ctx, service) {
-    return !ctx.routedServices || ctx.routedServices.has(service);
-}
-function now(ctx) {
-    return (ctx.now ?? Date.now)();
-}
-function timing(ctx) {
-    const t = {};
-    if (ctx.pollMs !== undefined)
-        t.pollMs = ctx.pollMs;
-    if (ctx.now)
-        t.now = ctx.now;
-    if (ctx.sleep)
-        t.sleep = ctx.sleep;
-    return t;
-}
-
-// EXTERNAL MODULE: ./src/commands/release-store.ts
-var release_store = __nccwpck_require__(7779);
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(7598);
-;// CONCATENATED MODULE: external "node:string_decoder"
-const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:string_decoder");
-// EXTERNAL MODULE: ./node_modules/ssh2/lib/index.js
-var lib = __nccwpck_require__(5472);
-var lib_default = /*#__PURE__*/__nccwpck_require__.n(lib);
-;// CONCATENATED MODULE: ./src/remote.ts
-
-
-/** A remote command that failed: names the command, its exit code and the end of its stderr. */
-class RemoteCommandError extends Error {
-    command;
-    result;
-    signal;
-    constructor(command, result, signal) {
-        const tail = result.stderr.trim().split('\n').slice(-5).join('\n');
-        super(`remote command failed (${signal ? `killed by ${signal}` : `exit ${result.code}`}): ${command.slice(0, 200)}` +
-            (tail ? `\n${tail}` : ''));
-        this.command = command;
-        this.result = result;
-        this.signal = signal;
-        this.name = 'RemoteCommandError';
-    }
-}
-/**
- * Remote.readFile over exec (readFileCommand): the one implementation, shared by SshRemote and the
- * test remotes that run real shell commands.
- */
-async function readFileByExec(remote, path, timeoutMs = timeouts/* QUICK_COMMAND_MS */.dH) {
-    const command = readFileCommand(path);
-    const r = await remote.exec(command, { check: false, timeoutMs });
-    if (r.code === 0)
-        return r.stdout;
-    if (r.code === NO_FILE)
-        return undefined;
-    throw new RemoteCommandError(command, r);
-}
-
-;// CONCATENATED MODULE: ./src/ssh/hostkey.ts
-
-/** Parse known_hosts text. Comments, blank and malformed lines are skipped. */
-function parseKnownHosts(text) {
-    const entries = [];
-    text.split(/\r?\n/).forEach((raw, i) => {
-        const line = raw.trim();
-        if (!line || line.startsWith('#'))
-            return;
-        const fields = line.split(/\s+/);
-        let marker;
-        if (fields[0]?.startsWith('@')) {
-            const m = fields.shift();
-            if (m === '@revoked')
-                marker = 'revoked';
-            else if (m === '@cert-authority')
-                marker = 'cert-authority';
-            else
-                return;
-        }
-        const [hosts, keyType, b64] = fields;
-        if (!hosts || !keyType || !b64 || !/^[A-Za-z0-9+/]+=*$/.test(b64))
-            return;
-        const key = Buffer.from(b64, 'base64');
-        // The blob starts with its own type name; a line whose two disagree is corrupt.
-        if (blobKeyType(key) !== keyType)
-            return;
-        entries.push({ marker, hosts, keyType, key, line: i + 1 });
-    });
-    return entries;
-}
-/** The name OpenSSH looks up: `host` on port 22, `[host]:port` otherwise. */
-function knownHostsName(host, port) {
-    return port === 22 ? host : `[${host}]:${port}`;
-}
-/** Does this entry's host field cover host:port? */
-function entryMatchesHost(entry, host, port) {
-    const names = [knownHostsName(host, port).toLowerCase()];
-    if (port === 22)
-        names.push(`[${host.toLowerCase()}]:22`);
-    if (entry.hosts.startsWith('|1|')) {
-        const [, , salt, hash] = entry.hosts.split('|');
-        if (!salt || !hash)
-            return false;
-        const saltBuf = Buffer.from(salt, 'base64');
-        return names.some((n) => (0,external_node_crypto_.createHmac)('sha1', saltBuf).update(n).digest('base64') === hash);
-    }
-    let matched = false;
-    for (const pattern of entry.hosts.split(',')) {
-        const negated = pattern.startsWith('!');
-        const p = (negated ? pattern.slice(1) : pattern).toLowerCase();
-        if (!names.some((n) => globMatch(p, n)))
-            continue;
-        if (negated)
-            return false;
-        matched = true;
-    }
-    return matched;
-}
-function globMatch(pattern, name) {
-    if (!/[*?]/.test(pattern))
-        return pattern === name;
-    const re = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
-    return new RegExp(`^${re}$`).test(name);
-}
-/** The type name at the start of an SSH public key blob, or undefined when the blob is not one. */
-function blobKeyType(key) {
-    if (key.length < 4)
-        return undefined;
-    const len = key.readUInt32BE(0);
-    if (len === 0 || len > 64 || key.length < 4 + len)
-        return undefined;
-    const name = key.subarray(4, 4 + len).toString('latin1');
-    return /^[\x21-\x7e]+$/.test(name) ? name : undefined;
-}
-/** OpenSSH's fingerprint of a public key blob: `SHA256:` + unpadded base64 of its SHA-256. */
-function fingerprint(key) {
-    return 'SHA256:' + (0,external_node_crypto_.createHash)('sha256').update(key).digest('base64').replace(/=+$/, '');
-}
-/**
- * A user-given fingerprint in OpenSSH's form. Accepts `SHA256:<base64>`, the bare base64, or the
- * SHA-256 as 64 hex digits. MD5 fingerprints are refused: they can't be compared safely.
- */
-function normalizeFingerprint(input) {
-    let s = input.trim();
-    if (/^MD5:/i.test(s) || /^([0-9a-f]{2}:){15}[0-9a-f]{2}$/i.test(s)) {
-        throw new Error('the fingerprint is in the MD5 form, which is not supported: give the SHA256 form, as printed by ' +
-            '`ssh-keygen -l -E sha256 -f <host key .pub file>` (or `ssh-keyscan <host> | ssh-keygen -lf -`)');
-    }
-    s = s.replace(/^SHA256:/i, '');
-    if (/^[0-9a-f]{64}$/i.test(s))
-        return 'SHA256:' + Buffer.from(s, 'hex').toString('base64').replace(/=+$/, '');
-    s = s.replace(/=+$/, '');
-    if (!/^[A-Za-z0-9+/]{43}$/.test(s)) {
-        throw new Error('the fingerprint is not a SHA256 fingerprint: expected `SHA256:` followed by 43 base64 characters, ' +
-            'as printed by `ssh-keygen -l -f <host key .pub file>`');
-    }
-    return 'SHA256:' + s;
-}
-/** Check the key the server presented against the pin for host:port. */
-function verifyHostKey(key, pin, host, port) {
-    const presented = fingerprint(key);
-    const keyType = blobKeyType(key) ?? 'unknown';
-    const entries = pin.knownHosts ? parseKnownHosts(pin.knownHosts) : [];
-    // A revoked key is refused even when a fingerprint or another line pins it.
-    if (entries.some((e) => e.marker === 'revoked' && e.key.equals(key))) {
-        return { ok: false, presented, keyType, revoked: true };
-    }
-    const byLine = entries.some((e) => !e.marker && e.key.equals(key) && entryMatchesHost(e, host, port));
-    const byFingerprint = (pin.fingerprints ?? []).some((f) => normalizeFingerprint(f) === presented);
-    return { ok: byLine || byFingerprint, presented, keyType };
-}
-/**
- * Check a pin up front, before connecting: fingerprints well-formed, and known_hosts has at least
- * one usable line for host:port. Messages don't name the host (it may be a secret).
- */
-function validateHostPin(pin, host, port) {
-    const fps = pin.fingerprints ?? [];
-    fps.forEach(normalizeFingerprint);
-    if (pin.knownHosts === undefined && fps.length === 0) {
-        throw new Error('no host key pin: give known_hosts lines or a fingerprint');
-    }
-    if (pin.knownHosts !== undefined && fps.length === 0 && pinnedKeyTypes(pin, host, port).length === 0) {
-        throw new Error(`known_hosts has no usable line for the host (the name must be \`host\` for port 22, \`[host]:port\` otherwise; ` +
-            '`ssh-keyscan -p <port> <host>` prints them)');
-    }
-}
-/** Key types that known_hosts pins for host:port, in file order, deduplicated. */
-function pinnedKeyTypes(pin, host, port) {
-    const types = [];
-    for (const e of pin.knownHosts ? parseKnownHosts(pin.knownHosts) : []) {
-        if (!e.marker && entryMatchesHost(e, host, port) && !types.includes(e.keyType))
-            types.push(e.keyType);
-    }
-    return types;
-}
-/** Host key algorithms that present a key of each type (RSA keys sign with several). */
-const ALGORITHMS_FOR_TYPE = {
-    'ssh-rsa': ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'],
-};
-/**
- * ssh2's `algorithms.serverHostKey`: the pinned types first, so the server presents a key we
- * pin, then the rest of `supported` so a server without them still reaches a clear mismatch error.
- * Undefined when nothing is pinned by type (fingerprints only): keep ssh2's default.
- */
-function hostKeyAlgorithms(pin, host, port, supported) {
-    const pinned = pinnedKeyTypes(pin, host, port).flatMap((t) => ALGORITHMS_FOR_TYPE[t] ?? [t]);
-    const first = pinned.filter((a) => supported.includes(a));
-    if (first.length === 0)
-        return undefined;
-    return [...new Set([...first, ...supported])];
-}
-
-;// CONCATENATED MODULE: ./src/ssh/keys.ts
-
-/** A key that can't be used. Messages never contain key material or the passphrase. */
-class PrivateKeyError extends Error {
-    constructor(message) {
-        super(message);
-        this.name = 'PrivateKeyError';
-    }
-}
-/**
- * Undo what pasting into a secret does to a key: CRLF endings, trailing spaces, indentation,
- * and a key flattened to one line with literal `\n`.
- */
-function normalizeKeyText(text) {
-    let s = text;
-    if (!s.includes('\n') && s.includes('\\n'))
-        s = s.replace(/\\n/g, '\n');
-    return (s
-        .replace(/\r\n?/g, '\n')
-        .split('\n')
-        .map((l) => l.trim())
-        .filter((l, i, all) => l !== '' || (i > 0 && i < all.length - 1))
-        .join('\n')
-        .trim() + '\n');
-}
-/**
- * Check a private key before connecting, with errors that say what to do.
- * `label` names the key in messages (e.g. "the jump host's key").
- */
-function parsePrivateKey(text, passphrase, label = 'the SSH key') {
-    const normalized = normalizeKeyText(text ?? '');
-    const body = normalized.trim();
-    if (!body)
-        throw new PrivateKeyError(`${label} is empty: give the private key's text`);
-    if (/-----BEGIN (ENCRYPTED )?PRIVATE KEY-----/.test(body)) {
-        throw new PrivateKeyError(`${label} is in PKCS#8 format, which ssh2 does not support. Convert it to PEM in place with ` +
-            '`ssh-keygen -p -m pem -f <keyfile>`, or use an OpenSSH-format key (`ssh-keygen -t ed25519`).');
-    }
-    if (/^(ssh-|ecdsa-sha2-|sk-)\S+ [A-Za-z0-9+/]/.test(body) || body.startsWith('---- BEGIN SSH2 PUBLIC KEY')) {
-        throw new PrivateKeyError(`${label} is a public key: give the private key (the file without .pub)`);
-    }
-    if (!body.includes('-----BEGIN') && !body.startsWith('PuTTY-User-Key-File')) {
-        const looksLikePath = !body.includes('\n') && /^(~|\/|\.{1,2}\/|[A-Za-z]:\\)|\.(pem|key)$|id_[a-z0-9]+$/.test(body);
-        throw new PrivateKeyError(looksLikePath
-            ? `${label} looks like a file path: give the private key's text (the whole file, BEGIN and END lines included)`
-            : `${label} is not a private key: expected the text of a key file, from its -----BEGIN line to its -----END line`);
-    }
-    const encryptedPem = /Proc-Type:\s*4,ENCRYPTED/.test(body);
-    const parsed = lib_default().utils.parseKey(normalized, passphrase === '' ? undefined : passphrase);
-    if (parsed instanceof Error)
-        throw new PrivateKeyError(explain(parsed.message, label, passphrase));
-    const key = Array.isArray(parsed) ? parsed[0] : parsed;
-    if (!key)
-        throw new PrivateKeyError(`${label} holds no key`);
-    if (!key.isPrivateKey()) {
-        throw new PrivateKeyError(`${label} is a public key: give the private key (the file without .pub)`);
-    }
-    // OpenSSH-format keys carry their encryption in the binary body; a passphrase that worked means it was encrypted.
-    const encrypted = encryptedPem || (!!passphrase && isOpenSshEncrypted(body));
-    return { type: key.type, text: normalized, encrypted };
-}
-function isOpenSshEncrypted(body) {
-    const m = /-----BEGIN OPENSSH PRIVATE KEY-----\n([\s\S]*?)\n-----END/.exec(body);
-    if (!m?.[1])
-        return false;
-    const raw = Buffer.from(m[1].replace(/\s+/g, ''), 'base64');
-    // "openssh-key-v1\0", then the cipher name as an SSH string.
-    const off = 15;
-    if (raw.length < off + 4)
-        return false;
-    const len = raw.readUInt32BE(off);
-    return raw.subarray(off + 4, off + 4 + len).toString('latin1') !== 'none';
-}
-function explain(ssh2Message, label, passphrase) {
-    if (/no passphrase given/i.test(ssh2Message)) {
-        return `${label} is encrypted and no passphrase was given: set the passphrase input`;
-    }
-    if (/bad passphrase|integrity check failed|decrypt/i.test(ssh2Message)) {
-        return passphrase
-            ? `${label} could not be decrypted: the passphrase is wrong`
-            : `${label} is encrypted and no passphrase was given: set the passphrase input`;
-    }
-    if (/Unsupported/i.test(ssh2Message)) {
-        return `${label} is in a format or type ssh2 does not support (${ssh2Message}); use an ed25519, ECDSA or RSA key in OpenSSH or PEM format`;
-    }
-    // ssh2's own messages name formats and ciphers, never key material.
-    return `${label} could not be read (${ssh2Message})`;
-}
-
-;// CONCATENATED MODULE: ./src/ssh/connection.ts
-
-
-
-
-
-
-
-
-
-
-const DEFAULTS = {
-    port: 22,
-    connectTimeoutMs: 20_000,
-    keepaliveIntervalMs: 10_000,
-    commandTimeoutMs: timeouts/* LONG_COMMAND_MS */.Cb,
-    maxChannels: 4,
-    connectAttempts: 3,
-    retryDelayMs: 1_000,
-};
-/** Output kept per stream; older output is dropped so the tail (where errors are) survives. */
-const OUTPUT_CAP = 1024 * 1024;
-/** Host key algorithms ssh2 can verify without its optional native modules (Node's crypto has them all). */
-const HOST_KEY_ALGORITHMS = [
-    'ssh-ed25519',
-    'ecdsa-sha2-nistp256',
-    'ecdsa-sha2-nistp384',
-    'ecdsa-sha2-nistp521',
-    'rsa-sha2-512',
-    'rsa-sha2-256',
-    'ssh-rsa',
-];
-const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'EAI_AGAIN']);
-class HostKeyMismatchError extends Error {
-    presented;
-    keyType;
-    revoked;
-    alsoPresented;
-    constructor(presented, keyType, revoked, which, 
-    /** Other keys the server offered when asked for other types, as "SHA256:... (type)". */
-    alsoPresented = []) {
-        const also = alsoPresented.length ? ` (asked for its other key types, it also presented ${alsoPresented.join(', ')})` : '';
-        super(revoked
-            ? `host key verification failed: ${which} presented ${presented} (${keyType}), which known_hosts marks @revoked`
-            : `host key verification failed: ${which} presented ${presented} (${keyType})${also}, which matches none of the pinned keys. ` +
-                'If the host key changed on purpose, update known_hosts/fingerprint');
-        this.presented = presented;
-        this.keyType = keyType;
-        this.revoked = revoked;
-        this.alsoPresented = alsoPresented;
-        this.name = 'HostKeyMismatchError';
-    }
-}
-class SshAuthError extends Error {
-    username;
-    constructor(username, which, keyFingerprint) {
-        super(`authentication failed on ${which} for user "${username}": the server refused the key ${keyFingerprint}. ` +
-            `Check that its public key is in ~${username}/.ssh/authorized_keys on ${which} and that the key input is the matching private key`);
-        this.username = username;
-        this.name = 'SshAuthError';
-    }
-}
-/** Could not reach the host (after the retries, if the cause looked transient). */
-class SshConnectError extends Error {
-    transient;
-    code;
-    constructor(message, transient, code) {
-        super(message);
-        this.transient = transient;
-        this.code = code;
-        this.name = 'SshConnectError';
-    }
-}
-class CommandTimeoutError extends Error {
-    command;
-    timeoutMs;
-    result;
-    constructor(command, timeoutMs, result) {
-        super(`remote command timed out after ${formatMs(timeoutMs)} and was killed: ${command.slice(0, 200)}`);
-        this.command = command;
-        this.timeoutMs = timeoutMs;
-        this.result = result;
-        this.name = 'CommandTimeoutError';
-    }
-}
-function formatMs(ms) {
-    return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
-}
-/** A counting semaphore: at most `size` holders; the rest wait in FIFO order. */
-class Semaphore {
-    size;
-    active = 0;
-    waiters = [];
-    constructor(size) {
-        this.size = size;
-        if (!(size >= 1))
-            throw new Error('maxChannels must be at least 1');
-    }
-    get inUse() {
-        return this.active;
-    }
-    async acquire() {
-        if (this.active < this.size)
-            this.active++;
-        else
-            await new Promise((resolve) => this.waiters.push(resolve));
-        let released = false;
-        return () => {
-            if (released)
-                return;
-            released = true;
-            const next = this.waiters.shift();
-            // Hand the slot straight to the next waiter, so the count never dips and lets a newcomer jump the queue.
-            if (next)
-                next();
-            else
-                this.active--;
-        };
-    }
-}
-/** Tail-keeping text buffer for one output stream. */
-class OutputTail {
-    text = '';
-    dropped = 0;
-    decoder = new external_node_string_decoder_namespaceObject.StringDecoder('utf8');
-    push(chunk) {
-        const s = this.decoder.write(chunk);
-        this.text += s;
-        if (this.text.length > OUTPUT_CAP) {
-            this.dropped += this.text.length - OUTPUT_CAP;
-            this.text = this.text.slice(-OUTPUT_CAP);
-        }
-        return s;
-    }
-    value() {
-        this.text += this.decoder.end();
-        return this.dropped ? `[... ${this.dropped} characters of output dropped]\n${this.text}` : this.text;
-    }
-}
-class SshRemote {
-    client;
-    jumpClient;
-    opts;
-    sem;
-    closed = false;
-    constructor(client, jumpClient, opts) {
-        this.client = client;
-        this.jumpClient = jumpClient;
-        this.opts = opts;
-        this.sem = new Semaphore(opts.maxChannels);
-        const onGone = () => {
-            this.closed = true;
-        };
-        client.on('close', onGone);
-        jumpClient?.on('close', onGone);
-        // Errors after ready (e.g. keepalive timeout) surface through failing channels; don't crash on them.
-        client.on('error', (err) => opts.log(`ssh connection error: ${err.message}`));
-        jumpClient?.on('error', (err) => opts.log(`ssh jump connection error: ${err.message}`));
-    }
-    /** The SSH connection is gone (closed by either side, or dropped by a keepalive timeout). */
-    get isClosed() {
-        return this.closed;
-    }
-    /** Drop the connection without a goodbye (it is judged dead): its channels fail at once. */
-    destroy() {
-        this.closed = true;
-        try {
-            this.client.destroy?.();
-        }
-        catch {
-            /* already gone */
-        }
-        try {
-            this.jumpClient?.destroy?.();
-        }
-        catch {
-            /* already gone */
-        }
-    }
-    /** Channels currently open through this connection (for tests and diagnostics). */
-    get openChannels() {
-        return this.sem.inUse;
-    }
-    async exec(command, options = {}) {
-        const timeoutMs = options.timeoutMs ?? this.opts.commandTimeoutMs;
-        const check = options.check ?? true;
-        const release = await this.sem.acquire();
-        return await new Promise((resolve, reject) => {
-            // Listeners go on in the open callback itself: ssh2 may parse the output, exit status and
-            // close from the same socket read, before any promise continuation would run.
-            const onOpen = (channel) => {
-                const stdout = new OutputTail();
-                const stderr = new OutputTail();
-                let code;
-                let signal;
-                let timedOut = false;
-                let settled = false;
-                const settle = () => {
-                    if (settled)
-                        return;
-                    settled = true;
-                    clearTimeout(timer);
-                    release();
-                    const result = { code: code ?? -1, stdout: stdout.value(), stderr: stderr.value() };
-                    if (timedOut)
-                        return reject(new CommandTimeoutError(command, timeoutMs, result));
-                    // Killed by a signal is a failure whatever `check` says: the command did not finish.
-                    if (signal)
-                        return reject(new RemoteCommandError(command, result, signal));
-                    if (code === undefined || code === null) {
-                        const note = "\n(ssh: the channel closed without an exit status; the connection may have dropped)";
-                        return reject(new RemoteCommandError(command, { ...result, stderr: result.stderr + note }));
-                    }
-                    if (check && code !== 0)
-                        return reject(new RemoteCommandError(command, result));
-                    resolve(result);
-                };
-                const timer = setTimeout(() => {
-                    timedOut = true;
-                    killChannel(channel);
-                    // Do not wait for the server to confirm: a dead connection would never answer.
-                    settle();
-                }, timeoutMs);
-                channel.on("data", (chunk) => {
-                    const s = stdout.push(chunk);
-                    if (s && options.onOutput)
-                        options.onOutput(s, "stdout");
-                });
-                channel.stderr.on("data", (chunk) => {
-                    const s = stderr.push(chunk);
-                    if (s && options.onOutput)
-                        options.onOutput(s, "stderr");
-                });
-                const onExit = (c, sig) => {
-                    if (c !== undefined && code === undefined)
-                        code = c;
-                    if (sig && !signal)
-                        signal = sig;
-                };
-                channel.on("exit", onExit);
-                channel.on("close", (c, sig) => {
-                    onExit(c, sig);
-                    settle();
-                });
-                channel.on("error", () => {
-                    /* a close follows; the result carries what we know */
-                });
-                if (options.stdin !== undefined)
-                    channel.end(options.stdin);
-                else
-                    channel.end();
-            };
-            this.openChannel((cb) => this.client.exec(command, cb), "run a command", onOpen, (err) => {
-                release();
-                reject(err);
-            });
-        });
-    }
-    async writeFile(path, data, mode = 0o644) {
-        const dir = external_node_path_.posix.dirname(path);
-        const tmp = external_node_path_.posix.join(dir, `.${external_node_path_.posix.basename(path)}.handoff-${(0,external_node_crypto_.randomBytes)(6).toString('hex')}.tmp`);
-        await this.exec(writeFileCommand(path, tmp, mode), { stdin: typeof data === 'string' ? Buffer.from(data, 'utf8') : data });
-    }
-    readFile(path) {
-        return readFileByExec(this, path);
-    }
-    openUnixSocket(path) {
-        return this.openStream((cb) => this.client.openssh_forwardOutStreamLocal(path, cb), `open the Unix socket ${path} on the host`);
-    }
-    openTcp(host, port) {
-        return this.openStream((cb) => this.client.forwardOut('127.0.0.1', 0, host, port, cb), `open a TCP stream to ${host}:${port} from the host`);
-    }
-    async close() {
-        if (!this.closed)
-            await endClient(this.client);
-        if (this.jumpClient)
-            await endClient(this.jumpClient);
-        this.closed = true;
-    }
-    async openStream(open, what) {
-        const release = await this.sem.acquire();
-        return await new Promise((resolve, reject) => this.openChannel(open, what, (ch) => {
-            ch.once("close", release);
-            resolve(ch);
-        }, (err) => {
-            release();
-            reject(err);
-        }));
-    }
-    /** Open a channel; onOpen runs synchronously in ssh2's callback (see exec). */
-    openChannel(open, what, onOpen, onError) {
-        if (this.closed)
-            return onError(new Error(`ssh: could not ${what}: the connection is closed`));
-        try {
-            open((err, ch) => (err ? onError(new Error(`ssh: could not ${what}: ${err.message}`)) : onOpen(ch)));
-        }
-        catch (err) {
-            onError(new Error(`ssh: could not ${what}: ${err.message}`));
-        }
-    }
-}
-/** Ask the remote side to KILL the command, then close the channel. */
-function killChannel(channel) {
-    try {
-        if (channel.writable)
-            channel.signal('KILL');
-        else {
-            // ssh2's signal() refuses once stdin is ended, which it always is for our execs; the
-            // protocol call underneath is the same request (RFC 4254 6.9).
-            const c = channel;
-            if (c.outgoing?.state === 'open' || c.outgoing?.state === 'eof')
-                c._client?._protocol?.signal(c.outgoing.id, 'KILL');
-        }
-    }
-    catch {
-        /* best effort */
-    }
-    try {
-        channel.close();
-    }
-    catch {
-        /* already closed */
-    }
-}
-function endClient(client) {
-    return new Promise((resolve) => {
-        const t = setTimeout(resolve, 2000);
-        client.once('close', () => {
-            clearTimeout(t);
-            resolve();
-        });
-        try {
-            client.end();
-        }
-        catch {
-            clearTimeout(t);
-            resolve();
-        }
-    });
-}
-function prepareEndpoint(e, which, keyLabel, log) {
-    const port = e.port ?? DEFAULTS.port;
-    if (!e.host)
-        throw new Error(`no address given for ${which}`);
-    if (!Number.isInteger(port) || port < 1 || port > 65535)
-        throw new Error(`the port for ${which} must be 1-65535`);
-    if (!e.username)
-        throw new Error(`no username given for ${which}`);
-    const key = parsePrivateKey(e.privateKey, e.passphrase, keyLabel);
-    const parsed = lib_default().utils.parseKey(key.text, e.passphrase || undefined);
-    const pub = (Array.isArray(parsed) ? parsed[0] : parsed);
-    if ('insecure' in e.pin && e.pin.insecure) {
-        log(`warning: the host key of ${which} is NOT verified (insecure opt-out); anyone in the network path could impersonate it`);
-    }
-    else {
-        validateHostPin(e.pin, e.host, port);
-    }
-    return {
-        host: e.host,
-        port,
-        username: e.username,
-        key: { text: key.text, type: key.type, publicFingerprint: `${fingerprint(pub.getPublicSSH())} (${key.type})` },
-        passphrase: e.passphrase || undefined,
-        pin: e.pin,
-        which,
-    };
-}
-/** Connect one client (optionally over `sock`), mapping failures to clear errors. */
-function connectClient(ep, timeouts, sock, serverHostKey) {
-    return new Promise((resolve, reject) => {
-        const client = new (lib_default()).Client();
-        let mismatch;
-        let done = false;
-        const pin = 'insecure' in ep.pin ? undefined : ep.pin;
-        const config = {
-            host: ep.host,
-            port: ep.port,
-            username: ep.username,
-            privateKey: ep.key.text,
-            passphrase: ep.passphrase,
-            readyTimeout: timeouts.connectTimeoutMs,
-            keepaliveInterval: timeouts.keepaliveIntervalMs,
-            keepaliveCountMax: 3,
-            // Public key only: no agent, no password, no keyboard-interactive prompts.
-            authHandler: ['publickey'],
-            hostVerifier: (key) => {
-                if (!pin)
-                    return true;
-                const r = verifyHostKey(key, pin, ep.host, ep.port);
-                if (!r.ok)
-                    mismatch = new HostKeyMismatchError(r.presented, r.keyType, !!r.revoked, ep.which);
-                return r.ok;
-            },
-        };
-        const algos = serverHostKey ?? (pin ? hostKeyAlgorithms(pin, ep.host, ep.port, HOST_KEY_ALGORITHMS) : undefined);
-        if (algos)
-            config.algorithms = { serverHostKey: algos };
-        if (sock)
-            config.sock = sock;
-        const fail = (err) => {
-            if (done)
-                return;
-            done = true;
-            client.removeAllListeners('ready');
-            try {
-                client.end();
-            }
-            catch {
-                /* not connected */
-            }
-            reject(err);
-        };
-        client.once('ready', () => {
-            if (done)
-                return;
-            done = true;
-            resolve(client);
-        });
-        client.on('error', (err) => {
-            if (mismatch)
-                return fail(mismatch);
-            fail(connection_classify(err, ep));
-        });
-        client.on('close', () => fail(mismatch ?? new SshConnectError(`the connection to ${ep.which} closed during the handshake`, true)));
-        try {
-            client.connect(config);
-        }
-        catch (err) {
-            fail(new SshConnectError(`could not start connecting to ${ep.which}: ${err.message}`, false));
-        }
-    });
-}
-/** Host key algorithms grouped by the key type they present. */
-const KEY_FAMILIES = [
-    { type: 'ssh-ed25519', algorithms: ['ssh-ed25519'] },
-    { type: 'ecdsa-sha2-nistp256', algorithms: ['ecdsa-sha2-nistp256'] },
-    { type: 'ecdsa-sha2-nistp384', algorithms: ['ecdsa-sha2-nistp384'] },
-    { type: 'ecdsa-sha2-nistp521', algorithms: ['ecdsa-sha2-nistp521'] },
-    { type: 'ssh-rsa', algorithms: ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] },
-];
-/**
- * Connect and verify. A fingerprint doesn't say which key type it pins, so when the server's
- * preferred key doesn't match, ask for each other type in turn (known_hosts pins are handled by
- * ordering the algorithms instead). Each try needs a fresh socket, hence openSock.
- */
-async function connectPinned(ep, timeouts, openSock) {
-    try {
-        return await connectClient(ep, timeouts, await openSock());
-    }
-    catch (err) {
-        const byTypeOnly = !('insecure' in ep.pin) && pinnedKeyTypes(ep.pin, ep.host, ep.port).length === 0;
-        if (!(err instanceof HostKeyMismatchError) || err.revoked || !byTypeOnly)
-            throw err;
-        const also = [];
-        for (const family of KEY_FAMILIES) {
-            if (family.type === err.keyType)
-                continue;
-            try {
-                return await connectClient(ep, timeouts, await openSock(), family.algorithms);
-            }
-            catch (e) {
-                if (e instanceof HostKeyMismatchError) {
-                    if (e.revoked)
-                        throw e;
-                    also.push(`${e.presented} (${e.keyType})`);
-                }
-                else if (!(e instanceof SshConnectError) || e.transient) {
-                    throw e;
-                }
-                // Otherwise the server has no key of this type: try the next.
-            }
-        }
-        throw new HostKeyMismatchError(err.presented, err.keyType, false, ep.which, also);
-    }
-}
-function connection_classify(err, ep) {
-    if (err.level === 'client-authentication')
-        return new SshAuthError(ep.username, ep.which, ep.key.publicFingerprint);
-    if (err.level === 'client-timeout') {
-        return new SshConnectError(`timed out connecting to ${ep.which} (no SSH handshake within the connect timeout)`, true, 'ETIMEDOUT');
-    }
-    if (err.code && TRANSIENT_CODES.has(err.code)) {
-        return new SshConnectError(`could not connect to ${ep.which} (${err.code})`, true, err.code);
-    }
-    if (err.code === 'ENOTFOUND')
-        return new SshConnectError(`could not resolve the address of ${ep.which} (ENOTFOUND)`, false, err.code);
-    // ssh2's protocol errors (e.g. no common algorithm) name algorithms, not hosts or secrets.
-    const msg = redact(err.message, ep.host);
-    const transient = /Connection lost before handshake|socket hang up|read ECONNRESET/i.test(msg);
-    return new SshConnectError(`ssh connection to ${ep.which} failed: ${msg}`, transient, err.code);
-}
-/** Keep the host name (possibly a secret) out of messages. */
-function redact(message, host) {
-    return host.length >= 3 ? message.split(host).join('<host>') : message;
-}
-function isTransient(err) {
-    return err instanceof SshConnectError && err.transient;
-}
-/**
- * Connect to the host (through the jump host if given), verifying host keys, with a bounded
- * retry on transient network errors only. Auth failures and host key mismatches fail at once.
- */
-async function connect(options) {
-    const log = options.log ?? (() => { });
-    const cfg = {
-        connectTimeoutMs: options.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs,
-        keepaliveIntervalMs: options.keepaliveIntervalMs ?? DEFAULTS.keepaliveIntervalMs,
-        commandTimeoutMs: options.commandTimeoutMs ?? DEFAULTS.commandTimeoutMs,
-        maxChannels: options.maxChannels ?? DEFAULTS.maxChannels,
-        connectAttempts: Math.max(1, options.connectAttempts ?? DEFAULTS.connectAttempts),
-        retryDelayMs: options.retryDelayMs ?? DEFAULTS.retryDelayMs,
-    };
-    const main = prepareEndpoint(options, 'the host', 'the SSH key', log);
-    const jump = options.jump
-        ? prepareEndpoint({
-            ...options.jump,
-            privateKey: options.jump.privateKey ?? options.privateKey,
-            passphrase: options.jump.privateKey ? options.jump.passphrase : (options.jump.passphrase ?? options.passphrase),
-        }, 'the jump host', "the jump host's SSH key", log)
-        : undefined;
-    for (let attempt = 1;; attempt++) {
-        let jumpClient;
-        try {
-            const jc = jump ? (jumpClient = await connectPinned(jump, cfg, async () => undefined)) : undefined;
-            // Through the jump host, each handshake try needs its own forwarded stream.
-            const openSock = async () => jc &&
-                new Promise((resolve, reject) => jc.forwardOut('127.0.0.1', 0, main.host, main.port, (err, ch) => err ? reject(new SshConnectError(`the jump host could not open a connection to the host: ${redact(err.message, main.host)}`, true)) : resolve(ch)));
-            const client = await connectPinned(main, cfg, openSock);
-            log(`connected as ${main.username}${jump ? ' through the jump host' : ''}`);
-            return new SshRemote(client, jumpClient, { commandTimeoutMs: cfg.commandTimeoutMs, maxChannels: cfg.maxChannels, log });
-        }
-        catch (err) {
-            if (jumpClient)
-                await endClient(jumpClient);
-            if (!isTransient(err) || attempt >= cfg.connectAttempts) {
-                if (isTransient(err) && cfg.connectAttempts > 1) {
-                    throw new SshConnectError(`${err.message}, after ${attempt} attempts`, true, err.code);
-                }
-                throw err;
-            }
-            const delay = cfg.retryDelayMs * 2 ** (attempt - 1);
-            log(`ssh: ${err.message}; retrying in ${formatMs(delay)} (attempt ${attempt + 1} of ${cfg.connectAttempts})`);
-            await (0,time/* sleep */.y)(delay);
-        }
-    }
-}
-
-;// CONCATENATED MODULE: ./src/ssh/reconnect.ts
-
-
-
-/** The connection dropped while a command that must not be repeated was running: its outcome is unknown. */
-class ConnectionLostError extends Error {
-    command;
-    constructor(command) {
-        super(`the SSH connection dropped while this command ran, and it is not safe to repeat blindly: ${command.slice(0, 200)}`);
-        this.command = command;
-        this.name = 'ConnectionLostError';
-    }
-}
-/** Could not get a connection back within the window. */
-class ReconnectFailedError extends Error {
-    constructor(message) {
-        super(message);
-        this.name = 'ReconnectFailedError';
-    }
-}
-/** A command cut by the connection going away, not one that failed on the host. */
-function isConnectionLoss(err, remote) {
-    if (remote.isClosed)
-        return true;
-    if (err instanceof RemoteCommandError)
-        return err.result.stderr.includes('the channel closed without an exit status');
-    const msg = err instanceof Error ? err.message : String(err);
-    return /connection is closed|Not connected|No response from server|Keepalive timeout|ECONNRESET|EPIPE|Unable to exec/i.test(msg);
-}
-/** How long to try to get a connection back, unless told (ReconnectOptions.windowMs). */
-const DEFAULT_WINDOW_MS = 120_000;
-/** The longest wait between two tries, unless told (ReconnectOptions.maxDelayMs). */
-const DEFAULT_MAX_DELAY_MS = 10_000;
-/** Per command: a cut repeated this often in a row is not a blip. */
-const MAX_REPEATS = 5;
-class ReconnectingRemote {
-    options;
-    current;
-    reconnecting;
-    closed = false;
-    windowMs;
-    retryDelayMs;
-    maxDelayMs;
-    log;
-    sleep;
-    /** Reconnects so far (for the report). */
-    reconnects = 0;
-    constructor(first, options) {
-        this.options = options;
-        this.current = first;
-        this.windowMs = options.windowMs ?? DEFAULT_WINDOW_MS;
-        this.retryDelayMs = options.retryDelayMs ?? 1000;
-        this.maxDelayMs = options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS;
-        this.log = options.log ?? (() => { });
-        this.sleep = options.sleep ?? time/* sleep */.y;
-    }
-    /** Connect the first time: errors here (auth, host key, unreachable) fail at once, as before. */
-    static async open(options) {
-        if (!options.retryFirst)
-            return new ReconnectingRemote(await options.connect(), options);
-        const first = await connectWithin({ ...options, log: options.log ?? (() => { }) });
-        return new ReconnectingRemote(first, options);
-    }
-    /** From now on, a fresh connection is checked with this before use (see ReconnectOptions.verify). */
-    setVerify(verify) {
-        this.options.verify = verify;
-    }
-    /** For tests: the connection in use now. */
-    get connection() {
-        return this.current;
-    }
-    async exec(command, options = {}) {
-        return this.withConnection(command, options.repeatable !== false, (r) => r.exec(command, options));
-    }
-    async writeFile(path, data, mode) {
-        // A temp file renamed into place: repeating it writes the same file.
-        await this.withConnection(`write ${path}`, true, (r) => r.writeFile(path, data, mode));
-    }
-    readFile(path) {
-        return this.withConnection(`read ${path}`, true, (r) => r.readFile(path));
-    }
-    openUnixSocket(path) {
-        return this.withConnection(`open ${path}`, true, (r) => r.openUnixSocket(path));
-    }
-    openTcp(host, port) {
-        return this.withConnection(`open ${host}:${port}`, true, (r) => r.openTcp(host, port));
-    }
-    async close() {
-        this.closed = true;
-        await this.current.close();
-    }
-    async withConnection(what, repeatable, run) {
-        for (let repeat = 0;; repeat++) {
-            const r = await this.live();
-            try {
-                return await run(r);
-            }
-            catch (err) {
-                if (this.closed || !isConnectionLoss(err, r))
-                    throw err;
-                // A channel can close before the client notices the connection is gone: make it so.
-                if (!r.isClosed)
-                    r.destroy();
-                if (!repeatable)
-                    throw new ConnectionLostError(what);
-                if (repeat + 1 >= MAX_REPEATS)
-                    throw new ReconnectFailedError(`the SSH connection dropped ${MAX_REPEATS} times in a row during: ${what.slice(0, 200)}`);
-                this.log(`the SSH connection dropped during a remote step; reconnecting to repeat it (it is safe to repeat)`);
-            }
-        }
-    }
-    /** The live connection, reconnecting first when it is gone (one reconnect shared by all callers). */
-    async live() {
-        if (this.closed)
-            throw new Error('ssh: the connection was closed by handoff');
-        if (!this.current.isClosed)
-            return this.current;
-        this.reconnecting ??= this.reconnect().finally(() => {
-            this.reconnecting = undefined;
-        });
-        return this.reconnecting;
-    }
-    async reconnect() {
-        const started = Date.now();
-        const next = await connectWithin({ ...this.options, windowMs: this.windowMs, retryDelayMs: this.retryDelayMs, maxDelayMs: this.maxDelayMs, log: this.log, sleep: this.sleep });
-        if (this.options.verify) {
-            try {
-                await this.options.verify(next);
-            }
-            catch (err) {
-                await next.close().catch(() => { });
-                throw err;
-            }
-        }
-        this.current = next;
-        this.reconnects++;
-        const downMs = Date.now() - started;
-        this.log(`reconnected to the host after ${(downMs / 1000).toFixed(1)} s (reconnect ${this.reconnects})`);
-        this.options.onReconnect?.({ downMs, count: this.reconnects });
-        return next;
-    }
-}
-/** Connect, retrying what may pass (timeouts, refused, reset) with backoff until the window closes. */
-async function connectWithin(options) {
-    const windowMs = options.windowMs ?? DEFAULT_WINDOW_MS;
-    const wait = options.sleep ?? time/* sleep */.y;
-    const started = Date.now();
-    let delay = options.retryDelayMs ?? 1000;
-    let last;
-    for (;;) {
-        try {
-            return await options.connect();
-        }
-        catch (err) {
-            last = err;
-            // A wrong key or host key will not fix itself: stop at once.
-            if (!isRetryableConnectError(err))
-                throw err;
-        }
-        const left = windowMs - (Date.now() - started);
-        if (left <= 0)
-            break;
-        options.log(`the host is unreachable (${last instanceof Error ? last.message : String(last)}); trying again in ${Math.ceil(Math.min(delay, left) / 1000)} s`);
-        await wait(Math.min(delay, left));
-        delay = Math.min(delay * 2, options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS);
-    }
-    throw new ReconnectFailedError(`the SSH connection to the host could not be (re-)established within ${Math.round(windowMs / 1000)} s: ${last instanceof Error ? last.message : String(last)}`);
-}
-function isRetryableConnectError(err) {
-    if (err instanceof SshConnectError)
-        return err.transient;
-    return err instanceof Error && /timed out|ECONN|EHOST|ENETUNREACH|closed during the handshake/i.test(err.message);
-}
-
-;// CONCATENATED MODULE: ./src/ssh/index.ts
-
-
-
-
-
-// EXTERNAL MODULE: ./src/registry.ts
-var registry = __nccwpck_require__(2976);
-;// CONCATENATED MODULE: external "node:fs/promises"
-const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
-;// CONCATENATED MODULE: ./src/workspace.ts
-
-
-
-const MAX_FILES = 5000;
-const MAX_BYTES = (/* unused pure expression or super */ null && (200 * 1024 * 1024));
-async function walk(root, rel, out, input) {
-    const abs = join(root, rel);
-    let st;
-    try {
-        st = await stat(abs);
-    }
-    catch {
-        throw new InputError(input, `'${rel}' does not exist in the workspace (did the workflow run actions/checkout?)`);
-    }
-    if (st.isDirectory()) {
-        const names = (await readdir(abs)).sort();
-        for (const name of names) {
-            if (name === '.git')
-                continue;
-            await walk(root, posix.join(rel, name), out, input);
-        }
-        return;
-    }
-    if (!st.isFile())
-        return;
-    if (out.length >= MAX_FILES)
-        throw new InputError(input, `more than ${MAX_FILES} files: upload a smaller directory`);
-    out.push({ path: rel, data: await readFile(abs), mode: st.mode & 0o777 });
-}
-/** Read the Compose files and the extra files of a release from the workspace, deduplicated by path. */
-async function workspace_collectFiles(workspace, composeFiles, files) {
-    const out = [];
-    for (const f of composeFiles)
-        await walk(workspace, f.replace(/\/+$/, ''), out, 'compose_files');
-    for (const f of files)
-        await walk(workspace, f.replace(/\/+$/, ''), out, 'files');
-    const seen = new Map();
-    for (const f of out)
-        seen.set(f.path, f);
-    const all = [...seen.values()];
-    const bytes = all.reduce((n, f) => n + f.data.length, 0);
-    if (bytes > MAX_BYTES)
-        throw new InputError('files', `the release is ${Math.round(bytes / 1e6)} MB; keep uploads under ${MAX_BYTES / 1e6} MB (images belong in a registry)`);
-    return all;
-}
-
-// EXTERNAL MODULE: ./src/haproxy/config.ts
-var config = __nccwpck_require__(9211);
-// EXTERNAL MODULE: ./src/haproxy/drain.ts
-var drain = __nccwpck_require__(7927);
-// EXTERNAL MODULE: ./src/haproxy/runtime.ts
-var runtime = __nccwpck_require__(1641);
-;// CONCATENATED MODULE: ./src/haproxy/reload.ts
-
-
-
-
-
-/** HAProxy rejected a config; `output` is HAProxy's own explanation (its [ALERT] lines). */
-class HaproxyConfigError extends Error {
-    file;
-    output;
-    constructor(file, output) {
-        super(`HAProxy rejects ${file}:\n${output.trim().split('\n').slice(-20).join('\n')}`);
-        this.file = file;
-        this.output = output;
-        this.name = 'HaproxyConfigError';
-    }
-}
-/**
- * `docker run --rm -v <dir>:/usr/local/etc/haproxy:ro <image> haproxy -c -f .../<file>`.
- * hostConfigDir is the directory on the host holding the config (mounted whole, as the proxy does,
- * so files it includes — maps, certificates — are checked too).
- */
-async function reload_checkConfig(remote, image, hostConfigDir, cfgFile, options = {}) {
-    if (cfgFile.includes('/') || cfgFile === '' || cfgFile === '.' || cfgFile === '..') {
-        throw new Error(`checkConfig: ${JSON.stringify(cfgFile)} must be a file name inside ${hostConfigDir}`);
-    }
-    const r = await remote.exec(checkConfigCommand(image, hostConfigDir, cfgFile), { timeoutMs: options.timeoutMs ?? DOCKER_COMMAND_MS, check: false });
-    if (r.code !== 0)
-        throw new HaproxyConfigError(`${hostConfigDir}/${cfgFile}`, r.stdout + r.stderr);
-}
-/** How long a reload may take, from SIGUSR2 to "Loading success." (and the Runtime API answering), unless told. */
-const RELOAD_WAIT_MS = 30_000;
-/**
- * Reload HAProxy in a container started as `haproxy -W` (master-worker): SIGUSR2 makes the master
- * re-read the config and start new workers; old workers finish their connections. Waits for the
- * master's "Loading success." in the container log (and, with an opener, a Runtime API answer);
- * "Loading failure!" throws with the log.
- */
-async function reload_reload(remote, containerId, options = {}) {
-    const timeoutMs = options.timeoutMs ?? RELOAD_WAIT_MS;
-    const pollMs = options.pollMs ?? 250;
-    const deadline = Date.now() + timeoutMs;
-    // The container's clock is the host's: take "since" from the host, not from the runner.
-    const since = (await remote.exec(hostTimeCommand(), { timeoutMs: INSTANT_COMMAND_MS })).stdout.trim();
-    if (options.opener && options.stateFile)
-        await saveServerState(remote, containerId, options.opener, options.stateFile, options.log);
-    await remote.exec(killCommand(containerId, 'USR2'), { timeoutMs: QUICK_COMMAND_MS });
-    for (;;) {
-        const logs = await remote.exec(containerLogsSinceCommand(containerId, since), { timeoutMs: QUICK_COMMAND_MS, check: false });
-        const verdict = reloadVerdict(logs.stdout + logs.stderr);
-        if (verdict === 'failure') {
-            throw new Error(`HAProxy reload failed in container ${containerId.slice(0, 12)}; it keeps the previous config:\n${tail(logs.stdout + logs.stderr)}`);
-        }
-        if (verdict === 'success')
-            break;
-        if (Date.now() >= deadline) {
-            throw new Error(`HAProxy in container ${containerId.slice(0, 12)} did not report "Loading success." within ${timeoutMs} ms after SIGUSR2:\n${tail(logs.stdout + logs.stderr)}`);
-        }
-        await sleep(pollMs);
-    }
-    if (!options.opener)
-        return;
-    const api = new RuntimeApi(options.opener, { timeoutMs: 5000 });
-    for (;;) {
-        try {
-            await api.command('show info');
-            return;
-        }
-        catch (e) {
-            if (Date.now() >= deadline)
-                throw new Error(`HAProxy's Runtime API does not answer after the reload: ${e.message}`);
-            await sleep(pollMs);
-        }
-    }
-}
-/** What the master said about the last reload, from its log. Pure. */
-function reloadVerdict(log) {
-    let verdict;
-    for (const line of log.split('\n')) {
-        if (line.includes('Loading success.'))
-            verdict = 'success';
-        else if (line.includes('Loading failure!'))
-            verdict = 'failure';
-    }
-    return verdict;
-}
-function tail(s) {
-    return s.trim().split('\n').slice(-15).join('\n');
-}
-/** Write `show servers state` into the container (docker exec: no host path or permissions to map). */
-async function saveServerState(remote, containerId, opener, stateFile, log) {
-    try {
-        const state = await new RuntimeApi(opener, { timeoutMs: 10_000 }).command('show servers state');
-        await remote.exec(writeInContainerCommand(containerId, stateFile), { stdin: state, timeoutMs: QUICK_COMMAND_MS });
-    }
-    catch (e) {
-        log?.warning(`could not save HAProxy's server state before the reload (${e.message.split('\n')[0]}): the new worker starts with empty slots until DNS and health checks fill them`);
-    }
-}
-
-// EXTERNAL MODULE: ./src/release.ts
-var release = __nccwpck_require__(4202);
-// EXTERNAL MODULE: ./src/release-store.ts
-var src_release_store = __nccwpck_require__(98);
-// EXTERNAL MODULE: ./src/lock.ts + 1 modules
-var lock = __nccwpck_require__(1897);
-// EXTERNAL MODULE: ./src/audit.ts + 1 modules
-var audit = __nccwpck_require__(4999);
-;// CONCATENATED MODULE: external "node:os"
-const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
-;// CONCATENATED MODULE: external "node:fs"
-const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
-// EXTERNAL MODULE: external "node:url"
-var external_node_url_ = __nccwpck_require__(3136);
-// EXTERNAL MODULE: external "node:worker_threads"
-var external_node_worker_threads_ = __nccwpck_require__(5919);
-// EXTERNAL MODULE: external "node:http"
-var external_node_http_ = __nccwpck_require__(7067);
-var external_node_http_default = /*#__PURE__*/__nccwpck_require__.n(external_node_http_);
-;// CONCATENATED MODULE: external "node:https"
-const external_node_https_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:https");
-// EXTERNAL MODULE: external "node:tls"
-var external_node_tls_ = __nccwpck_require__(1692);
-var external_node_tls_default = /*#__PURE__*/__nccwpck_require__.n(external_node_tls_);
-;// CONCATENATED MODULE: ./src/probe/dial-agent.ts
-
-
-/**
- * An http.Agent whose connections come from an async dial function instead of net.connect.
- * Node's Agent accepts a createConnection that answers through its callback, so pooling,
- * keep-alive and maxSockets work as with ordinary sockets.
- */
-class dial_agent_DialAgent extends (external_node_http_default()).Agent {
-    dial;
-    tlsOptions;
-    constructor(options) {
-        const { dial, tls: tlsOptions, ...agentOptions } = options;
-        super(agentOptions);
-        this.dial = dial;
-        this.tlsOptions = tlsOptions;
-        // ClientRequest checks the URL's protocol against the agent's.
-        this.protocol = tlsOptions ? 'https:' : 'http:';
-    }
-    createConnection(options, callback) {
-        const host = options.host ?? options.hostname ?? 'localhost';
-        const port = Number(options.port ?? (this.tlsOptions ? 443 : 80));
-        this.dial(host, port).then((stream) => {
-            if (!this.tlsOptions)
-                return callback?.(null, socketLike(stream));
-            const secure = external_node_tls_default().connect({
-                socket: stream,
-                servername: this.tlsOptions.servername ?? host,
-                rejectUnauthorized: this.tlsOptions.rejectUnauthorized ?? true,
-                ca: this.tlsOptions.ca,
-            });
-            // Hand the TLS socket over at once: a handshake failure then surfaces as the request's error.
-            callback?.(null, secure);
-        }, (err) => callback?.(err instanceof Error ? err : new Error(String(err)), undefined));
-        return undefined;
-    }
-}
-/**
- * Make a dialed stream (an ssh2 channel) behave like a client net.Socket where the agent relies on it:
- * - the net.Socket methods the agent and ClientRequest call (setKeepAlive, setNoDelay, setTimeout,
- *   ref, unref) exist; setTimeout only serves the agent's idle limit for pooled connections;
- * - the peer's EOF closes it. A net.Socket does that by itself (allowHalfOpen false), but an SSH
- *   channel stays half-open after sshd's EOF until both sides close, so the agent kept it as a free
- *   keep-alive connection and wrote the next request into it, to hang until its deadline (HAProxy
- *   closes idle client connections after `timeout http-keep-alive`). Destroyed on 'end', it is
- *   skipped by the agent at once; a request still waiting on it fails as a real error would.
- * - an error after the agent let go of it (no listener left) does not crash the prober.
- */
-function socketLike(stream) {
-    const s = stream;
-    for (const name of ['setKeepAlive', 'setNoDelay', 'ref', 'unref']) {
-        if (typeof s[name] !== 'function')
-            s[name] = function () { return this; };
-    }
-    if (typeof s.setTimeout !== 'function') {
-        // The agent arms this when the connection goes back to the pool, and closes a pooled one on
-        // 'timeout' (its idle limit); requests have their own deadline, so the timer is not reset by traffic.
-        let timer;
-        s.setTimeout = function (ms, callback) {
-            clearTimeout(timer);
-            if (callback)
-                stream.once('timeout', callback);
-            if (ms > 0)
-                timer = setTimeout(() => stream.emit('timeout'), ms).unref();
-            return this;
-        };
-        stream.once('close', () => clearTimeout(timer));
-    }
-    stream.once('end', () => stream.destroy());
-    stream.on('error', () => { });
-    return stream;
-}
-
-;// CONCATENATED MODULE: ./src/probe/prober.ts
-
-
-
-
-
-
-/** How long a keep-alive connection may sit idle in the pool before the prober closes it (see makeAgents). */
-const KEEPALIVE_IDLE_MS = 1000;
-/** Enough of the body to find a marker near the top of a page; the rest is read and dropped. */
-const BODY_CAP = (/* unused pure expression or super */ null && (256 * 1024));
-/** Start the request-loss probe: an open-loop request stream on its lanes, stopping by itself at its caps. */
-function prober_startProbe(options) {
-    const now = options.now ?? preciseNow;
-    const url = new URL(options.url);
-    if (url.protocol !== 'http:' && url.protocol !== 'https:')
-        throw new Error(`probe url must be http or https: ${url.href}`);
-    const rate = options.rate ?? 20;
-    const timeoutMs = options.timeoutMs ?? 2000;
-    if (!(timeoutMs > 0))
-        throw new Error(`probe timeout must be > 0 ms, got ${timeoutMs}`);
-    const maxDurationMs = options.maxDurationMs ?? 600_000;
-    const maxRequests = options.maxRequests ?? Math.ceil((rate * maxDurationMs) / 1000) + 1;
-    const expect = typeof options.expectStatus === 'string' || options.expectStatus === undefined
-        ? parseStatusSet(options.expectStatus ?? '200-399')
-        : options.expectStatus;
-    const agents = makeAgents(url, options);
-    const method = (options.method ?? 'GET').toUpperCase();
-    const startedAt = now();
-    const schedule = makeSchedule(startedAt, rate, options.lanes);
-    const records = [];
-    let nextSeq = 0;
-    let inFlight = 0;
-    let stopReason;
-    let timer;
-    let resolveFinished;
-    const finished = new Promise((resolve) => (resolveFinished = resolve));
-    let done = false;
-    const record = (r) => {
-        records.push(r);
-        options.onRecord?.(r);
-    };
-    const maybeFinish = () => {
-        if (done || stopReason === undefined || inFlight > 0)
-            return;
-        done = true;
-        for (const agent of Object.values(agents))
-            agent.destroy();
-        records.sort((a, b) => a.seq - b.seq);
-        resolveFinished({
-            url: url.href,
-            rate,
-            timeoutMs,
-            startedAt,
-            endedAt: now(),
-            stoppedBy: stopReason,
-            records,
-        });
-    };
-    const halt = (reason) => {
-        if (stopReason !== undefined)
-            return;
-        stopReason = reason;
-        if (timer)
-            clearTimeout(timer);
-        timer = undefined;
-        maybeFinish();
-    };
-    const send = (seq, lane, scheduledAt) => {
-        inFlight++;
-        const sentAt = now();
-        const attempt = { timedOut: false, responseStarted: false, complete: false };
-        let settled = false;
-        let status;
-        let servedBy;
-        let version;
-        const settle = () => {
-            if (settled)
-                return;
-            settled = true;
-            clearTimeout(deadline);
-            const doneAt = now();
-            const { outcome, error } = classify(attempt, expect, options.bodyMarker);
-            const r = { seq, lane, scheduledAt, sentAt, doneAt, latencyMs: doneAt - scheduledAt, outcome };
-            if (status !== undefined)
-                r.status = status;
-            if (servedBy !== undefined)
-                r.servedBy = servedBy;
-            if (version !== undefined)
-                r.version = version;
-            if (error)
-                r.error = error;
-            record(r);
-            inFlight--;
-            maybeFinish();
-        };
-        const headers = {
-            'user-agent': 'handoff-probe',
-            'x-handoff-probe': `${seq} ${lane}`,
-            ...options.headers,
-        };
-        // The fresh lane must never reuse a connection, whatever the server would allow.
-        if (lane === 'fresh')
-            headers.connection = 'close';
-        if (options.body !== undefined)
-            headers['content-length'] = String(Buffer.byteLength(options.body));
-        const request = (url.protocol === 'https:' && !options.dial ? https.request : http.request)(url, {
-            method,
-            headers,
-            agent: agents[lane],
-        });
-        // The deadline counts from the send: the server gets its full timeout however late the prober was.
-        const timeOut = () => {
-            if (settled)
-                return;
-            attempt.timedOut = true;
-            attempt.error ??= new Error(`no complete response within ${timeoutMs} ms`);
-            settle();
-            request.destroy();
-        };
-        // A deadline timer that fires late means the prober itself was stalled meanwhile: its reads (an
-        // answer that came in on time) and its writes (a request that could not leave yet) waited too.
-        // The request gets the stolen time back once, then the deadline stands.
-        let extended = false;
-        let dueAt = sentAt + timeoutMs;
-        const onDeadline = () => {
-            const firedAt = now();
-            if (!extended && timerStalled(dueAt, firedAt)) {
-                extended = true;
-                const stolen = Math.min(firedAt - dueAt, timeoutMs);
-                dueAt = firedAt + stolen;
-                deadline = setTimeout(onDeadline, stolen);
-                return;
-            }
-            timeOut();
-        };
-        let deadline = setTimeout(onDeadline, timeoutMs);
-        request.on('error', (err) => {
-            attempt.error ??= err;
-            settle();
-        });
-        request.on('response', (res) => {
-            attempt.responseStarted = true;
-            status = res.statusCode;
-            servedBy = headerText(res.headers['x-served-by']);
-            version = headerText(res.headers['x-app-version']);
-            attempt.status = status;
-            const chunks = [];
-            let kept = 0;
-            res.on('data', (chunk) => {
-                if (kept < BODY_CAP) {
-                    chunks.push(chunk);
-                    kept += chunk.length;
-                }
-            });
-            res.on('end', () => {
-                attempt.complete = res.complete;
-                if (options.bodyMarker)
-                    attempt.body = Buffer.concat(chunks).toString('utf8');
-                settle();
-            });
-            res.on('error', (err) => {
-                attempt.error ??= err;
-                settle();
-            });
-            // Closed without 'end': the body was cut.
-            res.on('close', () => {
-                if (!attempt.complete && attempt.error === undefined)
-                    attempt.error = new Error('aborted');
-                settle();
-            });
-        });
-        request.end(options.body);
-    };
-    const tick = () => {
-        timer = undefined;
-        if (stopReason !== undefined)
-            return;
-        let t = now();
-        while (slotAt(schedule, nextSeq) <= t) {
-            if (nextSeq >= maxRequests)
-                return halt('max_requests');
-            const scheduledAt = slotAt(schedule, nextSeq);
-            if (scheduledAt - startedAt >= maxDurationMs)
-                return halt('max_duration');
-            const seq = nextSeq++;
-            const lane = laneOf(schedule, seq);
-            const d = dispatch(schedule, seq, t, timeoutMs);
-            if (d.send)
-                send(seq, lane, scheduledAt);
-            else
-                record({ seq, lane, scheduledAt, doneAt: t, outcome: 'unmeasured', error: `the prober was ${Math.round(d.lagMs)} ms behind: past the deadline before it could send` });
-            t = now();
-        }
-        if (nextSeq >= maxRequests)
-            return halt('max_requests');
-        if (slotAt(schedule, nextSeq) - startedAt >= maxDurationMs) {
-            // Wait out the last interval so the run lasts its full duration.
-            timer = setTimeout(() => halt('max_duration'), Math.max(0, startedAt + maxDurationMs - t));
-            return;
-        }
-        timer = setTimeout(tick, Math.max(0, slotAt(schedule, nextSeq) - t));
-    };
-    tick();
-    return {
-        startedAt,
-        finished,
-        stop() {
-            halt('stopped');
-            return finished;
-        },
-    };
-}
-/** ms epoch with sub-ms resolution, so latencies of fast local answers are not rounded to whole ms. */
-function preciseNow() {
-    return performance.timeOrigin + performance.now();
-}
-function headerText(value) {
-    if (value === undefined)
-        return undefined;
-    return Array.isArray(value) ? value.join(', ') : value;
-}
-function makeAgents(url, options) {
-    const keepAliveSockets = options.keepAliveSockets ?? 32;
-    const freshSockets = options.freshSockets ?? 256;
-    // An idle pooled connection is dropped after KEEPALIVE_IDLE_MS: a server closes idle ones too (HAProxy's
-    // timeout http-keep-alive, gunicorn's 2 s), and a request sent on one at the moment the server's FIN
-    // is under way is lost to the probe, not to the deploy. Real clients retry that case; the probe does
-    // not retry, so it stays clear of it. Hot connections (reused every few ms) are unaffected.
-    const keepalive = { keepAlive: true, maxSockets: keepAliveSockets, scheduling: 'lifo', timeout: KEEPALIVE_IDLE_MS };
-    const fresh = { keepAlive: false, maxSockets: freshSockets };
-    const secure = url.protocol === 'https:';
-    if (options.dial) {
-        const tlsOptions = secure ? { servername: url.hostname, rejectUnauthorized: options.rejectUnauthorized } : undefined;
-        return {
-            keepalive: new DialAgent({ ...keepalive, dial: options.dial, tls: tlsOptions }),
-            fresh: new DialAgent({ ...fresh, dial: options.dial, tls: tlsOptions }),
-            slow: new DialAgent({ ...keepalive, dial: options.dial, tls: tlsOptions }),
-        };
-    }
-    if (secure) {
-        const rejectUnauthorized = options.rejectUnauthorized ?? true;
-        // maxCachedSessions 0: a fresh connection does a full handshake, like a new client would.
-        return {
-            keepalive: new https.Agent({ ...keepalive, rejectUnauthorized }),
-            fresh: new https.Agent({ ...fresh, rejectUnauthorized, maxCachedSessions: 0 }),
-            slow: new https.Agent({ ...keepalive, rejectUnauthorized }),
-        };
-    }
-    return { keepalive: new http.Agent(keepalive), fresh: new http.Agent(fresh), slow: new http.Agent(keepalive) };
-}
-/** One result from probes run side by side (the short lanes and the long-request lane). */
-function prober_mergeResults(results) {
-    if (results.length === 0)
-        throw new Error('no probe results to merge');
-    const [first] = results;
-    return {
-        url: first.url,
-        rate: results.reduce((n, r) => n + r.rate, 0),
-        timeoutMs: first.timeoutMs,
-        startedAt: Math.min(...results.map((r) => r.startedAt)),
-        endedAt: Math.max(...results.map((r) => r.endedAt)),
-        stoppedBy: first.stoppedBy,
-        records: results.flatMap((r) => r.records).sort((a, b) => a.scheduledAt - b.scheduledAt),
-    };
-}
-
-;// CONCATENATED MODULE: ./src/probe/report.ts
-
-
-/** Markdown pieces of the job summary for the probe. Pure; the lead assembles the page. */
-/** Most points a chart gets; longer runs are bucketed into wider intervals. */
-const MAX_CHART_POINTS = 60;
-const MAX_LEGEND_EVENTS = 12;
-function ms(value) {
-    if (value === null)
-        return '–';
-    return value < 10 ? `${value.toFixed(1)} ms` : `${Math.round(value)} ms`;
-}
-function lostKinds(byKind) {
-    const parts = Object.entries(byKind)
-        .filter(([, n]) => n > 0)
-        .map(([k, n]) => `${n} ${k}`);
-    return parts.length ? parts.join(', ') : '–';
-}
-/** Table cells come from the app (headers) or error text: keep them on one line and out of the table syntax. */
-function cell(text) {
-    return text.replace(/[\r\n]+/g, ' ').replace(/\|/g, '\\|');
-}
-function row(name, c) {
-    const l = c.latency;
-    return `| ${name} | ${c.scheduled} | ${c.sent} | ${c.ok} | ${c.lost} | ${lostKinds(c.lostByKind)} | ${c.unmeasured} | ${ms(l.p50)} | ${ms(l.p95)} | ${ms(l.p99)} | ${ms(l.max)} |`;
-}
-const LANE_NAMES = { keepalive: 'keep-alive', fresh: 'fresh connection', slow: 'long requests' };
-function report_renderProbeTable(summary) {
-    const lanes = LANES.filter((lane) => lane !== 'slow' || summary.lanes.slow.scheduled > 0);
-    const lines = [
-        '| lane | requests | sent | ok | lost | lost by kind | unmeasured | p50 | p95 | p99 | max |',
-        '| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |',
-        ...lanes.map((lane) => row(LANE_NAMES[lane], summary.lanes[lane])),
-        row('**total**', summary.total),
-        '',
-        `Latency of ok requests, counted from the time each request was due (a prober that sent late shows it here). ` +
-            `${summary.late.count} of ${summary.total.scheduled} requests (${(summary.late.share * 100).toFixed(1)} %) ` +
-            `left more than ${summary.late.thresholdMs} ms behind schedule or not at all; send lag p99 ${ms(summary.late.lagP99)}, max ${ms(summary.late.lagMax)}.`,
-    ];
-    if (summary.unmeasured.length) {
-        const windows = summary.unmeasured
-            .slice(0, 10)
-            .map((w) => `+${(w.startMs / 1000).toFixed(1)} s for ${((w.endMs - w.startMs) / 1000).toFixed(1)} s (${w.requests})`);
-        lines.push('', `**Unmeasured:** ${summary.total.unmeasured} requests could not be sent before their deadline (the runner starved the prober), ` +
-            `in ${summary.unmeasured.length} window(s): ${windows.join('; ')}${summary.unmeasured.length > 10 ? '; …' : ''}. They are not losses; nothing is known about those moments.`);
-    }
-    return lines.join('\n');
-}
-/**
- * A Mermaid xychart-beta: bars are requests ok, the line is requests lost, per second (or per
- * wider bucket on long runs, so the chart keeps at most MAX_CHART_POINTS points). Buckets in which
- * a rollout event happened get a `*` on their label, explained under the chart.
- */
-function report_renderProbeChart(summary, timeline) {
-    const { seconds } = summary;
-    if (seconds.length === 0)
-        return '_The probe sent no requests._';
-    const width = Math.max(1, Math.ceil(seconds.length / MAX_CHART_POINTS));
-    const buckets = [];
-    for (let i = 0; i < seconds.length; i += width) {
-        const slice = seconds.slice(i, i + width);
-        buckets.push({
-            start: i,
-            ok: slice.reduce((n, s) => n + s.ok, 0),
-            lost: slice.reduce((n, s) => n + s.lost, 0),
-            marked: false,
-        });
-    }
-    const events = (timeline?.events ?? [])
-        .map((e) => ({ e, offset: e.at - summary.startedAt }))
-        .filter(({ offset }) => offset >= 0 && offset < seconds.length * 1000)
-        .sort((a, b) => a.offset - b.offset);
-    for (const { offset } of events)
-        buckets[Math.floor(offset / 1000 / width)].marked = true;
-    const unit = width === 1 ? 'second' : `${width} s`;
-    const labels = buckets.map((b) => `"${b.start}${b.marked ? '*' : ''}"`);
-    const lines = [
-        '```mermaid',
-        'xychart-beta',
-        `    title "Probe: requests ok (bars) and lost (line) per ${unit}"`,
-        `    x-axis "seconds since probe start" [${labels.join(', ')}]`,
-        `    y-axis "requests per ${unit}"`,
-        `    bar [${buckets.map((b) => b.ok).join(', ')}]`,
-        `    line [${buckets.map((b) => b.lost).join(', ')}]`,
-        '```',
-    ];
-    if (events.length) {
-        const shown = events
-            .slice(0, MAX_LEGEND_EVENTS)
-            .map(({ e, offset }) => `+${(offset / 1000).toFixed(1)} s ${cell(describeEvent(e))}`);
-        const more = events.length > MAX_LEGEND_EVENTS ? `; and ${events.length - MAX_LEGEND_EVENTS} more` : '';
-        lines.push('', `\\* rollout events: ${shown.join('; ')}${more}`);
-    }
-    return lines.join('\n');
-}
-function report_renderBackends(summary) {
-    if (summary.backends.length === 0) {
-        return '_No backend identified itself (the app sends no `X-Served-By` header)._';
-    }
-    const at = (offsetMs) => `+${(offsetMs / 1000).toFixed(1)} s`;
-    return [
-        '| backend | version | requests | first seen | last seen |',
-        '| --- | --- | ---: | ---: | ---: |',
-        ...summary.backends.map((b) => `| ${cell(b.servedBy)} | ${b.versions.length ? cell(b.versions.join(', ')) : '–'} | ${b.count} | ${at(b.firstMs)} | ${at(b.lastMs)} |`),
-    ].join('\n');
-}
-
-;// CONCATENATED MODULE: ./src/probe-session.ts
-/**
- * The probe as one deploy uses it: started a window before the first change, stopped a window after
- * the last old replica is gone, judged against max_lost, with its records saved for an artifact.
- */
-
-
-
-
-
-
-
-
-
-
-
-
-async function probe_session_startProbeSession(options, remote, timeline, log) {
-    const probeOptions = {
-        url: options.url,
-        rate: options.rate,
-        timeoutMs: options.timeoutMs,
-        method: options.method,
-        headers: options.headers,
-        expectStatus: options.expectStatus,
-        bodyMarker: options.bodyMarker,
-        // Hard cap: the probe stops by itself even if the deploy hangs.
-        maxDurationMs: 60 * 60 * 1000,
-    };
-    const probes = [probeOptions];
-    if (options.slow) {
-        probes.push({ ...probeOptions, url: options.slow.url, rate: options.slow.rate, timeoutMs: options.slow.timeoutMs, method: 'GET', bodyMarker: undefined, lanes: ['slow'] });
-    }
-    const run = options.via === 'ssh'
-        ? // The tunnel lives on the main thread's SSH connection, so this probe shares its event loop.
-            inProcess(probes.map((p) => ({ ...p, dial: (host, port) => remote.openTcp(host, port) })))
-        : inWorker(probes);
-    const slowNote = options.slow ? `, and ${options.slow.rate}/s long requests to ${options.slow.url}` : '';
-    log.info(`probe: ${options.rate} requests/s to ${options.url}${slowNote}${options.via === 'ssh' ? ' through an SSH tunnel' : ''} (${run.where}); waiting ${options.windowMs} ms before the first change`);
-    await sleep(options.windowMs);
-    return {
-        async abort() {
-            await run.stop();
-        },
-        async finish(maxLost, report) {
-            await sleep(options.windowMs);
-            const result = await run.stop();
-            const summary = summarize(result.records, { startedAt: result.startedAt, endedAt: result.endedAt });
-            const v = verdict(summary, maxLost, timeline, { unmeasured: options.unmeasured, timeoutMs: Math.max(options.timeoutMs, options.slow?.timeoutMs ?? 0) });
-            const recordsPath = join(process.env.RUNNER_TEMP || tmpdir(), `handoff-probe-${process.pid}-${Math.round(result.startedAt)}.json`);
-            await writeFile(recordsPath, JSON.stringify({ url: result.url, rate: result.rate, startedAt: result.startedAt, endedAt: result.endedAt, records: result.records }));
-            report.probe = {
-                sent: summary.total.sent,
-                lost: summary.total.lost,
-                unmeasured: summary.total.unmeasured,
-                p99Ms: summary.short.latency.p99 ?? undefined,
-                recordsPath,
-                passed: v.passed,
-                message: v.message,
-            };
-            report.probeMarkdown = [renderProbeTable(summary), renderProbeChart(summary, timeline), renderBackends(summary), '', v.message].join('\n\n');
-            (v.passed ? log.info : log.error)(`probe: ${v.message}`);
-            if (v.passed && v.warning) {
-                log.warning(`probe: ${v.warning}. Give the runner more CPU, or set probe_unmeasured: fail to fail on this.`);
-                report.warnings.push(`Probe: ${v.warning}.`);
-            }
-            return v;
-        },
-    };
-}
-function inProcess(options) {
-    const runs = options.map((o) => startProbe(o));
-    return { stop: async () => mergeResults(await Promise.all(runs.map((r) => r.stop()))), where: 'in-process' };
-}
-/** The bundled worker sits beside the bundle (dist/probe-worker); from sources, run in-process. */
-function inWorker(options) {
-    const file = `${dirname(fileURLToPath(import.meta.url))}/../probe-worker/index.js`;
-    if (!existsSync(file))
-        return inProcess(options);
-    const worker = new Worker(file, { workerData: options });
-    const result = new Promise((resolve, reject) => {
-        worker.once('message', (r) => resolve(mergeResults(r)));
-        worker.once('error', reject);
-    });
-    return {
-        where: 'worker thread',
-        async stop() {
-            worker.postMessage('stop');
-            try {
-                return await result;
-            }
-            finally {
-                await worker.terminate();
-            }
-        },
-    };
-}
-
-;// CONCATENATED MODULE: ./src/deploy.ts
-/**
- * One deploy, phase by phase: validate locally, connect, lock, upload the release, plan, check the
- * proxy config, activate, roll each changed service behind the probe, roll back on failure, record.
- * Each phase is a folded log group; every remote change happens after local validation passed.
- */
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-/** Where a release's Compose files and env file sit on the host, and where Compose resolves paths. */
-function stackOf(remoteDir, composeFiles, base, project) {
-    const root = base === 'app' ? external_node_path_.posix.join(remoteDir, 'app') : external_node_path_.posix.join(remoteDir, 'releases', base.release);
-    return {
-        project,
-        files: composeFiles.map((f) => external_node_path_.posix.join(root, f)),
-        envFile: external_node_path_.posix.join(root, '.env'),
-        // Always the live directory: bind-mount paths, and so config hashes, are those of app/.
-        projectDirectory: external_node_path_.posix.join(remoteDir, 'app', external_node_path_.posix.dirname(composeFiles[0])),
-    };
-}
-/** Local checks: the Compose files parse, the plan's refusals, the proxy config is uploaded. */
-function validateLocally(inputs, files, log) {
-    const composeFiles = inputs.composeFiles.map((name) => {
-        const f = files.find((x) => x.path === name);
-        if (!f)
-            throw new Error(`input 'compose_files': ${name} was not found in the workspace`);
-        return { name, text: f.data.toString("utf8") };
-    });
-    const model = parseCompose(composeFiles, { env: { ...inputs.env, ...inputs.secrets }, onWarning: (m) => log.warning(m) });
-    const routed = proxyRouting(model, files, inputs);
-    for (const m of missingMounts(model, files.map((f) => f.path), posix.dirname(inputs.composeFiles[0]))) {
-        log.warning(`service ${m.service} bind-mounts ${m.source} (${m.path} in the workspace), which is not uploaded: add it to the 'files' input, or Docker creates an empty directory there`);
-    }
-    // Warnings belong to services that change: the plan shows them once it knows which ones do.
-    const check = checkPolicies(model, routed, inputs.services.length ? inputs.services : undefined);
-    if (check.errors.length)
-        throw new Error(`the deploy was refused before any change on the host:\n- ${check.errors.join('\n- ')}`);
-    if (inputs.preDeploy || inputs.postDeploy)
-        hookService(model.services, routed, inputs.hookService);
-    return { model, routed };
-}
-/** Relative bind mounts whose source is not among the uploaded files (runtime dirs like ./run are fine empty, but worth a word). */
-function missingMounts(model, paths, composeDir) {
-    const out = [];
-    for (const svc of model.services) {
-        for (const v of svc.volumes) {
-            if (v.type !== 'bind' || !v.source || v.source.startsWith('/') || v.source.startsWith('~'))
-                continue;
-            const rel = posix.normalize(posix.join(composeDir, v.source));
-            if (rel.startsWith('..'))
-                continue;
-            if (!paths.some((p) => p === rel || p.startsWith(`${rel}/`)) && !/(^|\/)run$/.test(rel))
-                out.push({ service: svc.name, source: v.source, path: rel });
-        }
-    }
-    return out;
-}
-/** The proxy service, its config text, and which services it routes to. */
-function proxyRouting(model, files, inputs) {
-    const proxy = findProxyService(model.services, inputs.proxyService);
-    if (!proxy)
-        return [];
-    const composeDir = posix.dirname(inputs.composeFiles[0]);
-    const cfgPath = proxyConfigPath(files.map((f) => f.path), proxy, composeDir);
-    const cfg = files.find((f) => f.path === cfgPath);
-    if (!cfg)
-        throw new Error(`service ${proxy.name} runs HAProxy but no haproxy.cfg is in the uploaded files: add its config directory to the 'files' input`);
-    return routedServices(cfg.data.toString('utf8'), model.services.map((s) => s.name));
-}
-/**
- * The HAProxy config among the release's files: the `.cfg` the proxy service bind-mounts (a file, or
- * haproxy.cfg / any .cfg inside a mounted directory), else the first haproxy*.cfg uploaded.
- */
-function proxyConfigPath(paths, proxy, composeDir) {
-    const cfgs = paths.filter((p) => p.endsWith('.cfg'));
-    for (const v of proxy?.volumes ?? []) {
-        if (v.type !== 'bind' || !v.source || v.source.startsWith('/') || v.source.startsWith('~'))
-            continue;
-        const rel = external_node_path_.posix.normalize(external_node_path_.posix.join(composeDir, v.source));
-        const inside = cfgs.filter((p) => p === rel || p.startsWith(`${rel}/`));
-        const hit = inside.find((p) => p === rel) ?? inside.find((p) => p.endsWith('/haproxy.cfg')) ?? inside[0];
-        if (hit)
-            return hit;
-    }
-    return cfgs.find((p) => /haproxy[^/]*\.cfg$/i.test(p));
-}
-/** What ssh2 needs to reach one endpoint, with its host key pin (or the logged opt-out). */
-function sshEndpoint(t) {
-    return {
-        host: t.host,
-        port: t.port,
-        username: t.username,
-        privateKey: t.key,
-        passphrase: t.passphrase,
-        pin: t.knownHosts || t.fingerprint ? { knownHosts: t.knownHosts, fingerprints: t.fingerprint ? [t.fingerprint] : undefined } : { insecure: true },
-    };
-}
-/** How long a dropped connection is retried before the step gives up (then the post step takes over). */
-const RECONNECT_WINDOW_MS = 90_000;
-/**
- * Connect with the pinned host key (and jump host) from the inputs. The connection reconnects by
- * itself when it drops (ssh/reconnect.ts); `timeline` gets a note for each reconnect.
- */
-async function connectHost(inputs, log, options = {}) {
-    if (inputs.insecureIgnoreHostKey && !inputs.knownHosts && !inputs.fingerprint) {
-        log.warning('insecure_ignore_host_key: the host key is not verified; anyone between the runner and the host can impersonate it. Pin it with known_hosts or fingerprint.');
-    }
-    const open = () => connect({
-        ...sshEndpoint(inputs),
-        jump: inputs.jump ? sshEndpoint(inputs.jump) : undefined,
-        connectTimeoutMs: inputs.connectTimeoutMs,
-        commandTimeoutMs: inputs.commandTimeoutMs,
-        maxChannels: options.maxChannels,
-        log: (m) => log.info(m),
-    });
-    return ReconnectingRemote.open({
-        connect: open,
-        windowMs: RECONNECT_WINDOW_MS,
-        retryFirst: options.retryFirst,
-        log: (m) => log.info(m),
-        onReconnect: ({ downMs }) => options.timeline?.add('reconnect', { detail: `connection back after ${(downMs / 1000).toFixed(1)} s` }),
-    });
-}
-/**
- * How to read a release's desired config: loaded from the release's own directory (its env files),
- * hashed as the project will run from app/ (see config-hash.ts).
- */
-function planningView(remoteDir, composeFiles, release, project) {
-    const releaseRoot = external_node_path_.posix.join(remoteDir, 'releases', release);
-    const hashAs = stackOf(remoteDir, composeFiles, { release }, project);
-    const load = { ...hashAs, projectDirectory: external_node_path_.posix.join(releaseRoot, external_node_path_.posix.dirname(composeFiles[0])) };
-    return { load, hashAs, relocation: { from: releaseRoot, to: external_node_path_.posix.join(remoteDir, 'app') } };
-}
-/** The desired state of a stack on the host: resolved Compose model, config hashes, image IDs. */
-async function desiredState(s, target, routed, serving) {
-    const { remote, flavor, inputs } = s;
-    const appStack = stackOf(s.remoteDir, target.composeFiles, 'app', inputs.project);
-    let config;
-    let loadStack = appStack;
-    if (target.release) {
-        const view = planningView(s.remoteDir, target.composeFiles, target.release, inputs.project);
-        // Compose may want the project directory to exist (empty on a first deploy).
-        await remote.exec(mkdirCommand(view.hashAs.projectDirectory), { timeoutMs: timeouts/* QUICK_COMMAND_MS */.dH });
-        config = await readDesiredConfig(remote, flavor, view.load, { hashAs: view.hashAs, relocation: view.relocation });
-        loadStack = view.load;
-    }
-    else {
-        config = await readDesiredConfig(remote, flavor, appStack);
-    }
-    const model = compose_parseCompose([{ name: 'compose config', text: config.modelText }], { interpolate: false });
-    const ids = await resolveImages(remote, flavor, loadStack, model.services, inputs.pull, s.log, inputs.commandTimeoutMs);
-    const check = rollout_policy_checkPolicies(model, routed, inputs.services.length ? inputs.services : undefined);
-    if (check.errors.length)
-        throw new Error(`the deploy was refused before any change on the host:\n- ${check.errors.join('\n- ')}`);
-    // Read once: adoption and the plan both look at what runs, and nothing changes in between.
-    const running = await (0,src_containers/* listProjectContainers */.OJ)(remote, inputs.project);
-    const adopt = await adoptable(s, config.hashes, serving, running);
-    const desired = model.services.map((service) => {
-        const configHashes = config.hashes.get(service.name);
-        if (!configHashes?.length)
-            throw new Error(`compose config --hash printed no hash for service ${service.name}`);
-        const adoptFrom = adopt.has(service.name) && serving ? { flavor, release: serving.id } : undefined;
-        return { service, configHash: configHashes[0], configHashes, imageId: ids.get(service.name), policy: check.policies.get(service.name), adopt: adoptFrom };
-    });
-    return { model, desired, running };
-}
-/**
- * Services whose containers written by the other Compose flavor (a host upgraded from v1 to v2
- * between deploys) can be kept: their config is the same in the serving release, hashed now by
- * this Compose. Costs round trips only when such containers exist.
- */
-async function adoptable(s, hashes, serving, running) {
-    if (!serving)
-        return new Set();
-    if (!running.some((c) => c.composeVersion && flavorOfLabel(c.composeVersion) !== s.flavor))
-        return new Set();
-    const view = planningView(s.remoteDir, serving.composeFiles, serving.id, s.inputs.project);
-    const before = (await readDesiredConfig(s.remote, s.flavor, view.load, { hashAs: view.hashAs, relocation: view.relocation })).hashes;
-    const out = new Set();
-    for (const [svc, now] of hashes)
-        if ((before.get(svc) ?? []).some((h) => now.includes(h)))
-            out.add(svc);
-    return out;
-}
-function makePlan(s, desired, force, running) {
-    return planDeploy({ desired, running, only: s.inputs.services.length ? s.inputs.services : undefined, force });
-}
-/** The gate for the proxy: HAProxy's Runtime API when it can be reached, else degraded. */
-async function proxyGate(s, model, cfgText) {
-    const proxy = (0,config/* findProxyService */.XX)(model.services, s.inputs.proxyService);
-    if (!proxy || !cfgText) {
-        s.report.warnings.push('No HAProxy service found: replicas are not drained through a proxy; requests may be lost during the rollout.');
-        return { gate: degradedGate };
-    }
-    const projectDir = external_node_path_.posix.join(s.remoteDir, 'app', external_node_path_.posix.dirname(s.inputs.composeFiles[0]));
-    let where = (0,config/* locateRuntimeApi */.HG)(proxy, cfgText, projectDir);
-    if (s.inputs.haproxySocket) {
-        const v = s.inputs.haproxySocket;
-        where = v.startsWith('tcp:')
-            ? { kind: 'tcp', host: '127.0.0.1', port: Number(v.slice(4)) }
-            : { kind: 'unix', hostPath: external_node_path_.posix.resolve(projectDir, v) };
-    }
-    if (where.kind === 'none') {
-        s.report.warnings.push(`HAProxy's Runtime API is not reachable (${where.reason}): the rollout relies on retries and health checks only, and requests may be lost.`);
-        return { gate: degradedGate, proxyService: proxy.name };
-    }
-    // Nothing serves before the proxy runs (a first deploy): there is nothing to drain or wait on.
-    const running = (await (0,src_containers/* listProjectContainers */.OJ)(s.remote, s.inputs.project)).some((c) => c.service === proxy.name && c.state === 'running');
-    if (!running) {
-        s.log.info(`the proxy (${proxy.name}) is not running yet: nothing to drain in this deploy`);
-        return { gate: degradedGate, proxyService: proxy.name };
-    }
-    const loc = where;
-    const opener = () => (loc.kind === 'unix' ? s.remote.openUnixSocket(loc.hostPath) : s.remote.openTcp(loc.host, loc.port));
-    return {
-        gate: new drain/* HaproxyGate */.D({ opener, drainTimeoutMs: s.inputs.drainTimeoutMs, log: s.log, timeline: s.timeline }),
-        proxyService: proxy.name,
-        opener,
-    };
-}
-async function deploy(inputs, run, report, log = coreLog) {
-    const timeline = new Timeline();
-    report.events = timeline.events;
-    // 1. Local validation: nothing on the host changes before this passes.
-    let files = [];
-    let routed = [];
-    if (!inputs.rollback) {
-        await phase('Validate', async () => {
-            files = await collectFiles(run.workspace, inputs.composeFiles, inputs.files);
-            const v = validateLocally(inputs, files, log);
-            routed = v.routed;
-            log.info(`${files.length} files, services: ${v.model.services.map((x) => x.name).join(', ')}; routed by the proxy: ${routed.join(', ') || 'none'}`);
-        });
-    }
-    const remote = await phase('Connect', async () => {
-        const r = await connectHost(inputs, log, { timeline });
-        log.info(`connected to the host as ${inputs.username}`);
-        return r;
-    });
-    try {
-        const facts = await readHostFacts(remote, inputs.username, inputs.compose);
-        log.info(`Docker ${facts.dockerVersion}, Compose ${facts.compose} ${facts.composeVersion}`);
-        const remoteDir = await resolveRemoteDir(remote, inputs.remoteDir);
-        const s = { cleanups: [], inputs, run, remote, flavor: facts.compose, remoteDir, timeline, log, report };
-        let lockToken;
-        let lockHandle;
-        await phase('Lock', async () => {
-            const handle = await acquireLock(remote, remoteDir, { runId: run.runId, runUrl: run.runUrl, actor: run.actor, sha: run.sha, startedAt: new Date().toISOString() }, {
-                timeoutMs: inputs.lockTimeoutMs,
-                ttlMs: inputs.lockTtlMs,
-                heartbeatMs: DEFAULT_HEARTBEAT_MS,
-                log,
-            });
-            lockHandle = handle;
-            lockToken = handle.token;
-            core.saveState('lock', JSON.stringify(handle));
-        });
-        // A connection that comes back after a cut is used only while the lock is still ours.
-        const token = lockToken;
-        remote.setVerify(async (fresh) => {
-            if (!(await lockHeldBy(fresh, remoteDir, token)))
-                throw new Error('the deploy lock was taken over while the connection to the host was down: stopping here');
-        });
-        const heartbeat = startHeartbeat(remote, lockHandle, { log });
-        let registryDir;
-        try {
-            if (inputs.registry) {
-                const registry = inputs.registry;
-                registryDir = dockerConfigDir(remoteDir, run.runId);
-                core.saveState('registry', registryDir);
-                s.remote = await phase('Registry login', async () => {
-                    const r = await registryLogin(remote, registryDir, registry);
-                    log.info(`logged in to ${registry.server} as ${registry.username} (for this deploy only)`);
-                    return r;
-                });
-            }
-            await deployLocked(s, files, routed);
-        }
-        catch (e) {
-            // Stopped before its Record phase: say so in the release itself, while the lock is still ours
-            // (unless the post step restores the stack: it writes what happened).
-            if (report.releaseId && !s.interrupted) {
-                await abandonIfPending(remote, remoteDir, report.releaseId, e instanceof Error ? e.message : String(e)).catch(() => false);
-            }
-            throw e;
-        }
-        finally {
-            for (const cleanup of s.cleanups)
-                await cleanup().catch(() => { });
-            if (registryDir && !s.interrupted) {
-                // The post step still needs the login to restore the stack; it removes the directory after.
-                await remote.exec(logoutCommand(registryDir), { check: false }).catch((e) => log.warning(`could not remove the registry login: ${String(e)}`));
-                core.saveState('registry', '');
-            }
-            await heartbeat.stop();
-            if (s.interrupted) {
-                // The lock stays held (and its heartbeat stops): the post step restores on a fresh connection, then frees it.
-                log.warning(`the deploy stopped before the stack was consistent again: the post step ${s.interrupted.previous ? `restores release ${s.interrupted.previous}` : 'cleans up'} on a fresh connection, then frees the deploy lock`);
-            }
-            else {
-                await releaseLock(remote, remoteDir, run.runId, lockToken).catch((e) => log.warning(`could not release the lock: ${String(e)}`));
-                core.saveState('lock', '');
-            }
-        }
-    }
-    finally {
-        await remote.close();
-    }
-}
-async function deployLocked(s, files, routed) {
-    const { inputs, run, remote, remoteDir, log, report, timeline } = s;
-    const listed = await listReleases(remote, remoteDir);
-    const found = inputs.dryRun ? { releases: listed, marked: [] } : await markAbandoned(remote, remoteDir, listed, inputs.project);
-    const releases = found.releases;
-    if (found.marked.length) {
-        for (const m of found.marked)
-            log.warning(`release ${m.id} was left pending: ${m.reason}; marked abandoned`);
-        await appendAudit(remote, remoteDir, found.marked.map((m) => ({ at: new Date().toISOString(), kind: 'abandon', release: m.id, sha: m.sha, actor: m.actor, runUrl: m.runUrl, result: 'abandoned', detail: m.reason })));
-    }
-    const current = await readCurrent(remote, remoteDir);
-    report.previousReleaseId = current;
-    const id = freshReleaseId(run.sha, releases);
-    report.releaseId = id;
-    let composeFiles = inputs.composeFiles;
-    let target;
-    const manifest = {
-        id,
-        project: inputs.project,
-        sha: run.sha,
-        ref: run.ref,
-        actor: run.actor,
-        runUrl: run.runUrl,
-        createdAt: new Date().toISOString(),
-        files: files.map((f) => f.path),
-        composeFiles,
-        services: {},
-        result: 'pending',
-    };
-    await phase('Upload', async () => {
-        if (inputs.rollback) {
-            target = selectRollbackTarget(releases, current, inputs.release);
-            // Before the copy: a rollback whose images cannot be had changes nothing on the host.
-            const missing = await missingPins(remote, pinsOf(target), inputs.pull !== 'never', inputs.commandTimeoutMs);
-            if (missing.length)
-                throw missingImagesError(target, missing, releases, current, inputs.pull !== 'never');
-            log.info(`rolling back to release ${target.id} (${target.sha.slice(0, 7)}, ${target.createdAt})`);
-            composeFiles = target.composeFiles;
-            manifest.files = target.files;
-            manifest.composeFiles = target.composeFiles;
-            manifest.rollbackOf = target.id;
-            await copyRelease(remote, remoteDir, target.id, id, manifest);
-        }
-        else {
-            await uploadRelease(remote, remoteDir, id, files, renderEnvFile({ ...inputs.env, ...inputs.secrets }), manifest, { dryRun: inputs.dryRun });
-        }
-        timeline.add('upload', { detail: id });
-    });
-    const appStack = stackOf(remoteDir, composeFiles, 'app', inputs.project);
-    if (inputs.rollback && target) {
-        await pinImages(remote, pinsOf(target));
-        const cfgPath = proxyConfigPath(target.files, undefined, posix.dirname(composeFiles[0]));
-        const cfg = cfgPath ? await remote.readFile(posix.join(remoteDir, 'releases', id, cfgPath)) : undefined;
-        routed = cfg ? routedFromCfg(cfg, target) : [];
-    }
-    const serving = current ? releases.find((r) => r.id === current) : undefined;
-    const { model, desired, running } = await phase('Plan', async () => desiredState(s, { composeFiles, release: id }, routed, serving));
-    const plan = makePlan(s, desired, inputs.force, running);
-    const proxyService = findProxyService(model.services, inputs.proxyService)?.name;
-    const proxyRolls = plan.services.find((p) => p.service === proxyService && p.action === 'roll');
-    if (proxyRolls) {
-        proxyRolls.warnings.push(`the proxy (${proxyService}) itself changes: recreating it drops the connections open through it; change only its config (reloaded hitlessly) when you can`);
-    }
-    for (const p of plan.services)
-        if (p.action !== 'keep' && p.action !== 'skip')
-            for (const w of p.warnings)
-                log.warning(w);
-    report.planText = renderPlan(plan);
-    report.planMarkdown = renderPlanMarkdown(plan);
-    report.planJson = plan.services.map((p) => ({ service: p.service, action: p.action, order: p.order, old: p.oldReplicas, new: p.newReplicas, batches: p.batches.length }));
-    log.info(report.planText);
-    if (inputs.dryRun) {
-        await remote.exec(removeReleaseCommand(remoteDir, id), { check: false });
-        report.releaseId = undefined;
-        return;
-    }
-    // The proxy config: validated in a throwaway container before it can reach the running proxy.
-    const proxy = findProxyService(model.services, inputs.proxyService);
-    const cfgPath = proxyConfigPath(manifest.files, proxy, posix.dirname(composeFiles[0]));
-    const cfgRel = cfgPath ? posix.join(remoteDir, 'releases', id, cfgPath) : undefined;
-    const newCfg = cfgRel ? await remote.readFile(cfgRel) : undefined;
-    const liveCfg = cfgPath ? await remote.readFile(posix.join(remoteDir, 'app', cfgPath)) : undefined;
-    const proxyImage = proxy?.image;
-    const cfgChanged = !!newCfg && newCfg !== liveCfg;
-    if (cfgChanged && proxyImage && cfgRel) {
-        await phase('Proxy config', async () => {
-            await checkConfig(remote, proxyImage, posix.dirname(cfgRel), posix.basename(cfgRel));
-            log.info('the new HAProxy config is valid');
-        });
-    }
-    // Hooks run in the service named by hook_service (checked before anything changed).
-    const hooks = inputs.preDeploy || inputs.postDeploy ? { service: hookService(model.services, routed, inputs.hookService), timeoutMs: inputs.hookTimeoutMs, remote, flavor: s.flavor, log, timeline } : undefined;
-    if (inputs.preDeploy && hooks) {
-        // From the new release's own files and env, before app/ or any replica changes.
-        const view = planningView(remoteDir, composeFiles, id, inputs.project);
-        await phase('pre_deploy', () => runHook('pre_deploy', inputs.preDeploy, { ...hooks, stack: view.load }));
-    }
-    s.interrupted = { releaseId: id, ...(current ? { previous: current } : {}) };
-    core.saveState('deploy', JSON.stringify(s.interrupted));
-    await activateRelease(remote, remoteDir, id);
-    const { gate, opener } = await proxyGate(s, model, newCfg);
-    report.proxyDrains = gate.drains;
-    // Losses can only be counted against a service that was serving: a first deploy has no baseline.
-    const wasServing = plan.services.some((p) => p.oldReplicas > 0);
-    if (inputs.probe && !wasServing) {
-        const note = 'Probe skipped: nothing of this project was running before this deploy, so no request could be dropped. It runs from the next deploy on.';
-        log.info(note);
-        report.warnings.push(note);
-    }
-    // The tunnel gets its own connection, so probe requests never queue behind deploy commands; its
-    // channels are TCP forwards, which sshd's MaxSessions does not count, so it may open many.
-    const tunnel = inputs.probe?.via === 'ssh' && wasServing ? await connectHost(inputs, log, { maxChannels: 128 }) : undefined;
-    const probe = inputs.probe && wasServing ? await startProbeSession(inputs.probe, tunnel ?? remote, timeline, log) : undefined;
-    let probeFinished = false;
-    s.cleanups.push(async () => {
-        if (probe && !probeFinished)
-            await probe.abort();
-        await tunnel?.close();
-    });
-    let failure;
-    let failureAction = 'rollback';
-    try {
-        // A reload loses runtime state (maint/drain), so it happens before the rollout, never during it.
-        const proxyPlan = plan.services.find((p) => p.service === proxyService);
-        if (cfgChanged && liveCfg !== undefined && proxyPlan && proxyPlan.action === 'keep') {
-            const running = (await listProjectContainers(remote, inputs.project)).filter((c) => c.service === proxyService && c.state === 'running');
-            for (const c of running) {
-                await reload(remote, c.id, { opener, stateFile: newCfg ? findServerStateFile(newCfg) : undefined, log });
-                timeline.add('proxy-reload', { service: proxyService, container: c.name });
-                log.info(`reloaded HAProxy in ${c.name}`);
-            }
-        }
-        timeline.add('deploy-start', { detail: id });
-        const result = await rollOut({ remote, flavor: s.flavor, stack: appStack, gate, timeline, log, healthTimeoutMs: inputs.healthTimeoutMs, proxyService, routedServices: new Set(routed) }, plan);
-        report.servicesUpdated = result.updated;
-        for (const f of result.failures) {
-            await phase(`Failed containers of ${f.service}: health output and logs`, async () => log.info(f.logs || '(nothing collected)'));
-        }
-        if (!result.ok) {
-            failure = new Error(`${result.failure?.service ?? 'the rollout'}: ${result.failure?.reason ?? 'failed'}`);
-            failureAction = result.failure?.failureAction ?? 'rollback';
-        }
-    }
-    catch (e) {
-        failure = e instanceof Error ? e : new Error(String(e));
-    }
-    if (failure) {
-        timeline.add('failure', { detail: failure.message });
-        log.error(failure.message);
-        const previous = current ? releases.find((r) => r.id === current) : undefined;
-        if (failureAction !== 'rollback') {
-            log.warning(`failure_action ${failureAction}: no rollback; the services keep what this deploy left (see the plan and the timeline)`);
-        }
-        else if (!previous) {
-            log.warning('no earlier release to roll back to: the failed new containers were removed, and what ran before keeps running');
-        }
-        else {
-            await phase(`Rollback to ${previous.id}`, async () => {
-                report.rolledBack = await rollBackTo(s, previous, routed, { gate, proxyService });
-            });
-        }
-    }
-    // After a successful rollout only; its failure fails the job but rolls nothing back.
-    let postDeployError;
-    if (!failure && inputs.postDeploy && hooks) {
-        await phase('post_deploy', () => runHook('post_deploy', inputs.postDeploy, { ...hooks, stack: appStack })).catch((e) => {
-            postDeployError = e instanceof Error ? e : new Error(String(e));
-            log.error(postDeployError.message);
-        });
-    }
-    const verdict = probe ? await phase('Probe', async () => probe.finish(inputs.maxLost, report)) : undefined;
-    probeFinished = true;
-    timeline.add('deploy-end');
-    await phase('Record', async () => {
-        const imagesAfter = await resolveServicesImages(s, model);
-        const ok = !failure && (verdict?.passed ?? true);
-        await updateManifest(remote, remoteDir, id, {
-            services: imagesAfter,
-            result: failure ? (report.rolledBack ? 'rolled-back' : 'failed') : ok ? 'success' : 'failed',
-            probe: report.probe ? { sent: report.probe.sent, lost: report.probe.lost, p99Ms: report.probe.p99Ms ?? 0 } : undefined,
-            durationS: Math.round((Date.now() - report.startedAt) / 1000),
-        });
-        if (!failure)
-            await setCurrent(remote, remoteDir, id);
-        await appendAudit(remote, remoteDir, {
-            at: new Date().toISOString(),
-            kind: inputs.rollback ? 'rollback' : 'deploy',
-            release: id,
-            sha: run.sha,
-            actor: run.actor,
-            runUrl: run.runUrl,
-            result: failure ? 'failed' : ok ? 'success' : 'probe-failed',
-            detail: failure?.message ?? verdict?.message,
-        });
-        // Failed releases never push a good one out (release.ts), so a failed deploy prunes too: they stay bounded.
-        const serving = failure ? current : id;
-        const pruned = await pruneReleases(remote, remoteDir, inputs.project, inputs.keepReleases, serving, (m) => log.warning(m)).catch((e) => {
-            log.warning(`could not prune old releases: ${e instanceof Error ? e.message : String(e)}`);
-            return undefined;
-        });
-        if (pruned) {
-            for (const p of pruned.pruned)
-                log.info(`pruned release ${p.id} (${p.result})${p.imagesRemoved.length ? `, images ${p.imagesRemoved.join(', ')}` : ''}`);
-            await appendAudit(remote, remoteDir, pruneAuditEntries(pruned, new Date().toISOString(), run.actor, run.runUrl));
-        }
-        report.rollbackHint = rollbackHintMarkdown(pruned?.kept ?? releases, serving);
-        s.interrupted = undefined;
-        core.saveState('deploy', '');
-    });
-    if (failure)
-        throw failure;
-    if (verdict && !verdict.passed)
-        throw new Error(verdict.message);
-    if (postDeployError)
-        throw postDeployError;
-}
-/**
- * Put release `previous` back: its images pinned, its files in app/, and each service rolled to it
- * from whatever runs now (health-gated, drained through the proxy). True when every service made it.
- */
-async function rollBackTo(s, previous, routed, proxy) {
-    const { remote, remoteDir, inputs, timeline, log } = s;
-    timeline.add('rollback-start', { detail: previous.id });
-    await images_pinImages(remote, pinsOf(previous));
-    await (0,src_release_store/* activateRelease */.jD)(remote, remoteDir, previous.id);
-    const prevStack = stackOf(remoteDir, previous.composeFiles, 'app', inputs.project);
-    const back = await desiredState({ ...s }, { composeFiles: previous.composeFiles }, routed, previous);
-    const backPlan = makePlan(s, back.desired, false, back.running);
-    log.info(plan_renderPlan(backPlan));
-    const r = await rollout_rollOut({ remote, flavor: s.flavor, stack: prevStack, gate: proxy.gate, timeline, log, healthTimeoutMs: inputs.healthTimeoutMs, proxyService: proxy.proxyService, routedServices: new Set(routed) }, backPlan);
-    timeline.add('rollback-done', { detail: r.ok ? 'ok' : 'failed' });
-    if (!r.ok)
-        log.error(`the rollback to ${previous.id} failed too: ${r.failure?.reason ?? ''}`);
-    return r.ok;
-}
-async function resolveServicesImages(s, model) {
-    const out = {};
-    const running = await listProjectContainers(s.remote, s.inputs.project);
-    for (const svc of model.services) {
-        const c = running.find((x) => x.service === svc.name && x.state === 'running');
-        if (svc.image)
-            out[svc.name] = { image: svc.image, imageId: c?.imageId ?? '' };
-    }
-    const digests = await repoDigests(s.remote, Object.values(out)).catch(() => new Map());
-    for (const x of Object.values(out)) {
-        const d = digests.get(`${x.image} ${x.imageId}`);
-        if (d)
-            x.digest = d;
-    }
-    return out;
-}
-/** The image IDs a release ran, to re-point its tags at before redeploying it. */
-function pinsOf(release) {
-    return Object.entries(release.services)
-        .filter(([, x]) => x.imageId)
-        .map(([service, x]) => ({ service, image: x.image, imageId: x.imageId, ...(x.digest ? { digest: x.digest } : {}) }));
-}
-/** A release id not taken yet (two runs of one commit within a second get distinct ids). */
-function freshReleaseId(sha, taken) {
-    const ids = new Set(taken.map((r) => r.id));
-    let t = Date.now();
-    let id = releaseId(new Date(t), sha);
-    while (ids.has(id))
-        id = releaseId(new Date((t += 1000)), sha);
-    return id;
-}
-function routedFromCfg(cfg, target) {
-    return (0,config/* routedServices */.Qs)(cfg, Object.keys(target.services));
+    return `rm -f ${(0,_quote_js__WEBPACK_IMPORTED_MODULE_0__/* .shq */ .h)(path)}`;
 }
 
 
@@ -56275,789 +52083,6 @@ const g = globalThis;
 g.__filename ??= (0,external_node_url_.fileURLToPath)(import.meta.url);
 g.__dirname ??= (0,external_node_path_.dirname)((0,external_node_url_.fileURLToPath)(import.meta.url));
 g.require ??= (0,external_node_module_namespaceObject.createRequire)(import.meta.url);
-
-
-/***/ }),
-
-/***/ 9211:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   HG: () => (/* binding */ locateRuntimeApi),
-/* harmony export */   Qs: () => (/* binding */ routedServices),
-/* harmony export */   XX: () => (/* binding */ findProxyService)
-/* harmony export */ });
-/* unused harmony exports findStatsSockets, findStatsSocket, proxyServers, backendsForService, findServerStateFile */
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6760);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_0__);
-/**
- * Pure helpers over the user's haproxy.cfg and the proxy's Compose service: where the Runtime API
- * socket is, which Compose services the proxy routes to, and how the action reaches that socket
- * from the host (a bind-mounted Unix socket, or a published TCP port).
- */
-
-/** Tokenise: drop comments, track `global` / `defaults` / `backend x` / `listen x`... sections. */
-function cfgLines(cfgText) {
-    const out = [];
-    let section = '';
-    let sectionName = '';
-    for (const raw of cfgText.split('\n')) {
-        const line = raw.replace(/(^|\s)#.*$/, '').trim();
-        if (line === '')
-            continue;
-        const words = line.split(/\s+/);
-        const first = words[0];
-        if (/^(global|defaults|frontend|backend|listen|resolvers|peers|userlist|program|http-errors|ring|mailers|cache)$/.test(first)) {
-            section = first;
-            sectionName = words[1] ?? '';
-            continue;
-        }
-        out.push({ section, sectionName, words });
-    }
-    return out;
-}
-/**
- * The stats sockets of the `global` section, admin ones first (only `level admin` may use
- * `set server`). Addresses: `/path`, `unix@/path`, `ipv4@host:port`, `host:port`, `:port`.
- */
-function findStatsSockets(cfgText) {
-    const found = [];
-    for (const { section, words } of cfgLines(cfgText)) {
-        if (section !== 'global' || words[0] !== 'stats' || words[1] !== 'socket' || !words[2])
-            continue;
-        const addr = words[2];
-        const levelAt = words.indexOf('level');
-        // Newer HAProxy releases default to admin; an explicit level is what we can rely on.
-        const admin = levelAt < 0 ? true : words[levelAt + 1] === 'admin';
-        const parsed = parseSocketAddress(addr, admin);
-        if (parsed)
-            found.push(parsed);
-    }
-    return found.sort((a, b) => Number(b.admin) - Number(a.admin));
-}
-/** The admin socket handoff uses, or undefined when the config declares none. */
-function findStatsSocket(cfgText) {
-    return findStatsSockets(cfgText)[0];
-}
-function parseSocketAddress(addr, admin) {
-    if (addr.startsWith('unix@'))
-        return { kind: 'unix', path: addr.slice(5), admin };
-    if (addr.startsWith('/'))
-        return { kind: 'unix', path: addr, admin };
-    const m = /^(?:(?:ipv4|ipv6|tcp|tcp4|tcp6)@)?(\[[^\]]*\]|[^:]*):(\d+)$/.exec(addr);
-    if (m)
-        return { kind: 'tcp', host: m[1].replace(/^\[|\]$/g, ''), port: Number(m[2]), admin };
-    // abns@ (abstract namespace), fd@, sockpair@: nothing the host can open.
-    return undefined;
-}
-/** Every `server` / `server-template` line of the backends and listen sections. */
-function proxyServers(cfgText) {
-    const out = [];
-    for (const { section, sectionName, words } of cfgLines(cfgText)) {
-        if (section !== 'backend' && section !== 'listen')
-            continue;
-        let keyword;
-        let addr;
-        if (words[0] === 'server') {
-            keyword = 'server';
-            addr = words[2];
-        }
-        else if (words[0] === 'server-template') {
-            // server-template <prefix> <num | range> <fqdn>[:<port>]
-            keyword = 'server-template';
-            addr = words[3];
-        }
-        else
-            continue;
-        if (!addr || !words[1])
-            continue;
-        const { host, port } = splitHostPort(addr);
-        out.push({ backend: sectionName, keyword, name: words[1], host, ...(port !== undefined ? { port } : {}) });
-    }
-    return out;
-}
-function splitHostPort(addr) {
-    const bare = addr.replace(/^[a-z0-9]+@/, '');
-    const m = /^(\[[^\]]*\]|[^:]*)(?::(\d+))?$/.exec(bare);
-    if (!m)
-        return { host: bare };
-    return { host: m[1].replace(/^\[|\]$/g, ''), ...(m[2] ? { port: Number(m[2]) } : {}) };
-}
-/**
- * The Compose services the proxy routes to: those whose name is the host of a server line.
- * Docker's DNS resolves the service name (and `<service>.<network>`) to all its replicas.
- */
-function routedServices(cfgText, serviceNames) {
-    const hosts = new Set(proxyServers(cfgText).map((s) => s.host.toLowerCase()));
-    return serviceNames.filter((name) => {
-        const n = name.toLowerCase();
-        for (const h of hosts)
-            if (h === n || h.startsWith(`${n}.`))
-                return true;
-        return false;
-    });
-}
-/** The backends that hold servers for this service (for logs and for reading stats). */
-function backendsForService(cfgText, service) {
-    const n = service.toLowerCase();
-    const set = new Set(proxyServers(cfgText)
-        .filter((s) => s.host.toLowerCase() === n || s.host.toLowerCase().startsWith(`${n}.`))
-        .map((s) => s.backend));
-    return [...set];
-}
-/**
- * The proxy service: the one named explicitly, else the one whose image mentions haproxy.
- * Two candidates without an explicit name is an error (the user must say which).
- */
-function findProxyService(services, explicitName) {
-    if (explicitName) {
-        const s = services.find((x) => x.name === explicitName);
-        if (!s)
-            throw new Error(`proxy service "${explicitName}" is not in the Compose files (services: ${services.map((x) => x.name).join(', ')})`);
-        return s;
-    }
-    const candidates = services.filter((s) => /haproxy/i.test(s.image ?? ''));
-    if (candidates.length > 1) {
-        throw new Error(`several services look like HAProxy (${candidates.map((s) => s.name).join(', ')}): name the proxy service explicitly`);
-    }
-    return candidates[0];
-}
-// Debian-based images link /var/run to /run: compare paths through one spelling.
-function canonicalRun(p) {
-    return p.replace(/^\/var\/run(?=\/|$)/, '/run');
-}
-/**
- * How the action reaches the Runtime API from the host:
- * - a Unix socket inside a bind-mounted directory: its host path (relative sources resolve
- *   against the Compose project directory on the host);
- * - a TCP socket published on the host: its host address and port.
- */
-function locateRuntimeApi(proxy, cfgText, projectDirOnHost) {
-    const sockets = findStatsSockets(cfgText);
-    if (sockets.length === 0) {
-        return { kind: 'none', reason: `the HAProxy config has no "stats socket" in its global section: add "stats socket /var/run/haproxy/admin.sock mode 666 level admin" and mount /var/run/haproxy from the host` };
-    }
-    const reasons = [];
-    for (const sock of sockets) {
-        if (!sock.admin) {
-            reasons.push(`stats socket ${sock.kind === 'unix' ? sock.path : `${sock.host}:${sock.port}`} is not "level admin"`);
-            continue;
-        }
-        if (sock.kind === 'unix') {
-            const target = canonicalRun(node_path__WEBPACK_IMPORTED_MODULE_0___default().posix.normalize(sock.path));
-            let best;
-            for (const v of proxy.volumes) {
-                if (v.type !== 'bind' || !v.source)
-                    continue;
-                const t = canonicalRun(node_path__WEBPACK_IMPORTED_MODULE_0___default().posix.normalize(v.target)).replace(/\/+$/, '');
-                if ((target === t || target.startsWith(`${t}/`)) && (!best || t.length > best.target.length))
-                    best = { source: v.source, target: t };
-            }
-            if (!best) {
-                reasons.push(`the admin socket ${sock.path} is not inside a bind mount of service "${proxy.name}": mount its directory from the host (e.g. ./run:${node_path__WEBPACK_IMPORTED_MODULE_0___default().posix.dirname(sock.path)})`);
-                continue;
-            }
-            if (best.source.startsWith('~')) {
-                reasons.push(`the bind mount source ${best.source} of service "${proxy.name}" starts with ~: use a path relative to the Compose file`);
-                continue;
-            }
-            const hostDir = node_path__WEBPACK_IMPORTED_MODULE_0___default().posix.resolve(projectDirOnHost, best.source);
-            return { kind: 'unix', hostPath: node_path__WEBPACK_IMPORTED_MODULE_0___default().posix.join(hostDir, target.slice(best.target.length)) };
-        }
-        if (sock.host === '127.0.0.1' || sock.host === 'localhost' || sock.host === '::1') {
-            reasons.push(`stats socket ${sock.host}:${sock.port} listens on the container's loopback: publishing it cannot reach it (bind it to 0.0.0.0 or use a Unix socket)`);
-            continue;
-        }
-        const pub = proxy.ports.find((p) => String(p.target) === String(sock.port) && (p.protocol ?? 'tcp') === 'tcp');
-        if (!pub || pub.published === undefined || !/^\d+$/.test(pub.published)) {
-            reasons.push(`stats socket port ${sock.port} is not published on a fixed host port by service "${proxy.name}" (e.g. "127.0.0.1:${sock.port}:${sock.port}")`);
-            continue;
-        }
-        const host = !pub.hostIp || pub.hostIp === '0.0.0.0' || pub.hostIp === '::' ? '127.0.0.1' : pub.hostIp;
-        return { kind: 'tcp', host, port: Number(pub.published) };
-    }
-    return { kind: 'none', reason: reasons.join('; ') };
-}
-/**
- * The container path of the server-state file (global `server-state-file`, relative to
- * `server-state-base` when it is not absolute), or undefined when the config keeps no state file.
- */
-function findServerStateFile(cfgText) {
-    let file;
-    let base;
-    for (const line of cfgLines(cfgText)) {
-        if (line.section !== 'global')
-            continue;
-        if (line.words[0] === 'server-state-file')
-            file = line.words[1];
-        if (line.words[0] === 'server-state-base')
-            base = line.words[1];
-    }
-    if (!file)
-        return undefined;
-    return file.startsWith('/') || !base ? file : path.posix.join(base, file);
-}
-
-
-/***/ }),
-
-/***/ 7927:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   D: () => (/* binding */ HaproxyGate)
-/* harmony export */ });
-/* harmony import */ var _time_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(9834);
-/* harmony import */ var _runtime_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1641);
-/* harmony import */ var _stats_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6118);
-
-
-
-const quiet = { info() { }, warning() { } };
-class HaproxyGate {
-    drains = true;
-    api;
-    drainTimeoutMs;
-    pollMs;
-    releaseTimeoutMs;
-    log;
-    timeline;
-    /** Replica id → the slots drained for it, until release. */
-    drained = new Map();
-    /** Service → empty slots put in maint by park(), until unpark(). */
-    parked = new Map();
-    /** Every slot this gate put in maint (parked or drained): a new replica landing there is routine. */
-    maintByUs = new Set();
-    constructor(options) {
-        this.api = new _runtime_js__WEBPACK_IMPORTED_MODULE_0__/* .RuntimeApi */ .n(options.opener, { timeoutMs: options.commandTimeoutMs ?? 10_000 });
-        this.drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
-        this.pollMs = options.pollMs ?? 250;
-        this.releaseTimeoutMs = options.releaseTimeoutMs ?? 10_000;
-        this.log = options.log ?? quiet;
-        this.timeline = options.timeline;
-    }
-    /**
-     * HAProxy 2.6 sends traffic to a slot as soon as DNS fills it, before its first health check: an
-     * app that is not ready (or never will be) would answer real requests. So the empty slots of the
-     * service's backends go to maint first; DNS fills one with the new replica's IP and it stays out
-     * of rotation (the maint-slot "trap", used on purpose) until waitUp, called once Docker says the
-     * replica is healthy, sets it ready.
-     */
-    async park(service, current) {
-        const states = await this.api.showServersState();
-        const backends = new Set(current.flatMap((r) => (0,_stats_js__WEBPACK_IMPORTED_MODULE_1__/* .slotsForAddress */ .HO)(states, r.ip).map((s) => s.backend)));
-        if (backends.size === 0)
-            return;
-        const parked = this.parked.get(service) ?? [];
-        for (const s of states) {
-            if (!backends.has(s.backend) || (0,_stats_js__WEBPACK_IMPORTED_MODULE_1__/* .hasAddress */ .hs)(s) || (0,_stats_js__WEBPACK_IMPORTED_MODULE_1__/* .isForcedMaint */ .bq)(s))
-                continue;
-            await this.api.setServerState(s.backend, s.server, 'maint');
-            this.maintByUs.add(`${s.backend}/${s.server}`);
-            parked.push({ backend: s.backend, server: s.server });
-        }
-        this.parked.set(service, parked);
-        if (parked.length)
-            this.log.info(`HAProxy: ${parked.length} empty ${service} slot(s) parked in maint: a new replica gets traffic only once it is healthy`);
-    }
-    async unpark(service) {
-        const parked = this.parked.get(service) ?? [];
-        this.parked.delete(service);
-        if (parked.length === 0)
-            return;
-        const states = await this.api.showServersState();
-        for (const p of parked) {
-            const now = states.find((s) => s.backend === p.backend && s.server === p.server);
-            // A slot that holds an address now is a replica's: waitUp or release decided its state.
-            if (now && (0,_stats_js__WEBPACK_IMPORTED_MODULE_1__/* .isForcedMaint */ .bq)(now) && !(0,_stats_js__WEBPACK_IMPORTED_MODULE_1__/* .hasAddress */ .hs)(now))
-                await this.api.setServerState(p.backend, p.server, 'ready');
-        }
-    }
-    async waitUp(service, replicas, deadline) {
-        const pending = new Map(replicas.map((r) => [r.id, r]));
-        let last = [];
-        for (;;) {
-            last = await this.api.showServersState();
-            for (const r of [...pending.values()]) {
-                const slots = (0,_stats_js__WEBPACK_IMPORTED_MODULE_1__/* .slotsForAddress */ .HO)(last, r.ip);
-                for (const slot of slots) {
-                    // The trap: DNS handed this new replica's IP to a slot we (or someone) put in maint
-                    // earlier. A valid DNS answer clears only the DNS bit, so the slot would stay out of
-                    // rotation forever. Put it back.
-                    if ((0,_stats_js__WEBPACK_IMPORTED_MODULE_1__/* .isForcedMaint */ .bq)(slot)) {
-                        // Routine when the slot is one this gate parked or drained (every rollout); worth a
-                        // warning only when someone else put it in maint.
-                        const ours = this.maintByUs.has(`${slot.backend}/${slot.server}`);
-                        (ours ? this.log.info : this.log.warning).call(this.log, ours
-                            ? `HAProxy: ${service} replica ${r.name} (${r.ip}) landed in ${slot.backend}/${slot.server}, parked by handoff: healthy, so setting it ready`
-                            : `HAProxy: ${service} replica ${r.name} (${r.ip}) landed in ${slot.backend}/${slot.server}, which someone put in maintenance (${(0,_stats_js__WEBPACK_IMPORTED_MODULE_1__/* .describeAdminState */ .WG)(slot.adminState)}): setting it ready`);
-                        await this.api.setServerState(slot.backend, slot.server, 'ready');
-                        this.timeline?.add('note', { service, container: r.name, detail: `${slot.backend}/${slot.server} was in maint with a new replica's IP: set ready` });
-                    }
-                }
-                const serving = slots.find(_stats_js__WEBPACK_IMPORTED_MODULE_1__/* .isUp */ .ie);
-                if (serving) {
-                    pending.delete(r.id);
-                    this.log.info(`HAProxy: ${service} replica ${r.name} (${r.ip}) is UP in ${serving.backend}/${serving.server}`);
-                    this.timeline?.add('up-in-proxy', { service, container: r.name, detail: `${serving.backend}/${serving.server}` });
-                }
-            }
-            if (pending.size === 0)
-                return;
-            if (Date.now() >= deadline) {
-                const why = [...pending.values()].map((r) => `${r.name} (${r.ip}): ${describeSlots((0,_stats_js__WEBPACK_IMPORTED_MODULE_1__/* .slotsForAddress */ .HO)(last, r.ip))}`);
-                throw new Error(`HAProxy does not send traffic to every new ${service} replica: ${why.join('; ')}`);
-            }
-            await (0,_time_js__WEBPACK_IMPORTED_MODULE_2__/* .sleep */ .y)(Math.min(this.pollMs, Math.max(0, deadline - Date.now())));
-        }
-    }
-    async drain(service, replicas) {
-        const states = await this.api.showServersState();
-        const watching = [];
-        for (const r of replicas) {
-            const slots = (0,_stats_js__WEBPACK_IMPORTED_MODULE_1__/* .slotsForAddress */ .HO)(states, r.ip).map((s) => ({ backend: s.backend, server: s.server, ip: r.ip }));
-            if (slots.length === 0) {
-                // Not in the proxy (crashed, never resolved, or already dropped by DNS): nothing to drain.
-                this.log.info(`HAProxy: ${service} replica ${r.name} (${r.ip}) holds no proxy slot: nothing to drain`);
-                continue;
-            }
-            for (const s of slots) {
-                await this.api.setServerState(s.backend, s.server, 'maint');
-                this.maintByUs.add(`${s.backend}/${s.server}`);
-            }
-            this.drained.set(r.id, [...(this.drained.get(r.id) ?? []), ...slots]);
-            const names = slots.map((s) => `${s.backend}/${s.server}`).join(', ');
-            this.log.info(`HAProxy: draining ${service} replica ${r.name} (${r.ip}): ${names} set to maint`);
-            this.timeline?.add('drain', { service, container: r.name, detail: names });
-            watching.push({ replica: r, slots });
-        }
-        if (watching.length === 0)
-            return;
-        const deadline = Date.now() + this.drainTimeoutMs;
-        let stats = [];
-        for (;;) {
-            stats = await this.api.showStat();
-            for (const w of [...watching]) {
-                if (w.slots.every((s) => activity(stats, s) === 0)) {
-                    watching.splice(watching.indexOf(w), 1);
-                    this.timeline?.add('drained', { service, container: w.replica.name });
-                    this.log.info(`HAProxy: ${service} replica ${w.replica.name} drained`);
-                }
-            }
-            if (watching.length === 0)
-                return;
-            if (Date.now() >= deadline)
-                break;
-            await (0,_time_js__WEBPACK_IMPORTED_MODULE_2__/* .sleep */ .y)(Math.min(this.pollMs, Math.max(0, deadline - Date.now())));
-        }
-        for (const w of watching) {
-            const left = w.slots.map((s) => `${s.backend}/${s.server}: ${activity(stats, s)} sessions/queued`).join(', ');
-            this.log.warning(`HAProxy: ${service} replica ${w.replica.name} still busy after the ${this.drainTimeoutMs} ms drain timeout (${left}); stopping it anyway`);
-            this.timeline?.add('drained', { service, container: w.replica.name, detail: `timeout after ${this.drainTimeoutMs} ms (${left})` });
-        }
-    }
-    async release(service, replicas) {
-        const todo = [];
-        for (const r of replicas) {
-            todo.push(...(this.drained.get(r.id) ?? []));
-            this.drained.delete(r.id);
-        }
-        const deadline = Date.now() + this.releaseTimeoutMs;
-        while (todo.length > 0) {
-            const states = await this.api.showServersState();
-            for (const slot of [...todo]) {
-                const now = states.find((s) => s.backend === slot.backend && s.server === slot.server);
-                if (!now || !(0,_stats_js__WEBPACK_IMPORTED_MODULE_1__/* .isForcedMaint */ .bq)(now)) {
-                    // Gone, or already put back (waitUp does that when a new replica landed in it).
-                    todo.splice(todo.indexOf(slot), 1);
-                    continue;
-                }
-                // Wait until DNS dropped the old IP: a slot set ready while it still holds the stopped
-                // container's address would get traffic until its health check fails.
-                if (now.addr !== slot.ip) {
-                    await this.api.setServerState(slot.backend, slot.server, 'ready');
-                    this.log.info(`HAProxy: ${slot.backend}/${slot.server} released (old ${service} address ${slot.ip} gone)`);
-                    todo.splice(todo.indexOf(slot), 1);
-                }
-            }
-            if (todo.length === 0)
-                return;
-            if (Date.now() >= deadline)
-                break;
-            await (0,_time_js__WEBPACK_IMPORTED_MODULE_2__/* .sleep */ .y)(Math.min(this.pollMs, Math.max(0, deadline - Date.now())));
-        }
-        // Left in maint rather than risking traffic to a dead address; waitUp puts such a slot back
-        // as soon as DNS gives it a new replica.
-        for (const slot of todo) {
-            this.log.warning(`HAProxy: ${slot.backend}/${slot.server} still holds the old ${service} address ${slot.ip} after ${this.releaseTimeoutMs} ms; leaving it in maint (check the resolvers' "hold obsolete")`);
-        }
-    }
-    /**
-     * Empty slots a lost process parked (in maint, no address) become this gate's: a new replica that
-     * lands in one is routine, and unpark returns them when the service is done. Returns how many.
-     */
-    async claimParked(service, running) {
-        const states = await this.api.showServersState();
-        const backends = new Set(running.flatMap((r) => (0,_stats_js__WEBPACK_IMPORTED_MODULE_1__/* .slotsForAddress */ .HO)(states, r.ip).map((s) => s.backend)));
-        const parked = this.parked.get(service) ?? [];
-        for (const s of states) {
-            if (!backends.has(s.backend) || (0,_stats_js__WEBPACK_IMPORTED_MODULE_1__/* .hasAddress */ .hs)(s) || !(0,_stats_js__WEBPACK_IMPORTED_MODULE_1__/* .isForcedMaint */ .bq)(s))
-                continue;
-            this.maintByUs.add(`${s.backend}/${s.server}`);
-            parked.push({ backend: s.backend, server: s.server });
-        }
-        this.parked.set(service, parked);
-        return parked.length;
-    }
-    /**
-     * After a deploy was cut off midway (the gate that parked and drained is gone with its process):
-     * every slot in maintenance that holds one of these serving replicas, or no address at all, is
-     * set ready. Returns the slots it put back.
-     */
-    async restore(service, serving) {
-        const states = await this.api.showServersState();
-        const ips = new Set(serving.map((r) => r.ip).filter(Boolean));
-        const backends = new Set(serving.flatMap((r) => (0,_stats_js__WEBPACK_IMPORTED_MODULE_1__/* .slotsForAddress */ .HO)(states, r.ip).map((s) => s.backend)));
-        const restored = [];
-        for (const s of states) {
-            if (!backends.has(s.backend) || !(0,_stats_js__WEBPACK_IMPORTED_MODULE_1__/* .isForcedMaint */ .bq)(s))
-                continue;
-            if ((0,_stats_js__WEBPACK_IMPORTED_MODULE_1__/* .hasAddress */ .hs)(s) && !ips.has(s.addr))
-                continue;
-            await this.api.setServerState(s.backend, s.server, 'ready');
-            restored.push(`${s.backend}/${s.server}`);
-        }
-        if (restored.length)
-            this.log.info(`HAProxy: ${service}: ${restored.length} slot(s) left in maint by the interrupted deploy set ready: ${restored.join(', ')}`);
-        return restored;
-    }
-}
-/** Sessions plus queued requests on one slot (0 when the slot is not listed: nothing can be there). */
-function activity(stats, slot) {
-    const row = stats.find((s) => s.pxname === slot.backend && s.svname === slot.server);
-    return row ? row.scur + row.qcur : 0;
-}
-function describeSlots(slots) {
-    if (slots.length === 0)
-        return 'in no slot (not resolved by the proxy yet)';
-    return slots
-        .map((s) => `${s.backend}/${s.server} ${opStateName(s.opState)} ${(0,_stats_js__WEBPACK_IMPORTED_MODULE_1__/* .describeAdminState */ .WG)(s.adminState)}${(0,_stats_js__WEBPACK_IMPORTED_MODULE_1__/* .checkPassed */ .xh)(s) ? '' : ' (health check not passed)'}`)
-        .join(', ');
-}
-function opStateName(op) {
-    const name = Object.entries(_stats_js__WEBPACK_IMPORTED_MODULE_1__/* .OpState */ .hH).find(([, v]) => v === op)?.[0];
-    return name ?? `op${op}`;
-}
-
-
-/***/ }),
-
-/***/ 1641:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   n: () => (/* binding */ RuntimeApi)
-/* harmony export */ });
-/* unused harmony export RuntimeApiError */
-/* harmony import */ var _stats_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6118);
-
-/** HAProxy refused a command (its answer is kept: it says why). */
-class RuntimeApiError extends Error {
-    command;
-    answer;
-    constructor(command, answer) {
-        super(`HAProxy Runtime API: "${command}" failed: ${answer.trim().slice(0, 300) || '(empty answer)'}`);
-        this.command = command;
-        this.answer = answer;
-        this.name = 'RuntimeApiError';
-    }
-}
-// Names that reach a Runtime API command line: HAProxy splits on spaces and treats `;` as a
-// command separator, so anything outside this set is refused instead of escaped.
-const NAME = /^[A-Za-z0-9_.:-]+$/;
-class RuntimeApi {
-    open;
-    timeoutMs;
-    attempts;
-    constructor(open, options = {}) {
-        this.open = open;
-        this.timeoutMs = options.timeoutMs ?? 10_000;
-        this.attempts = Math.max(1, options.attempts ?? 2);
-    }
-    /** Send one command, return HAProxy's whole answer. */
-    async command(cmd) {
-        if (/[\r\n]/.test(cmd))
-            throw new Error('a Runtime API command must be a single line');
-        for (let attempt = 1;; attempt++) {
-            try {
-                return await this.once(cmd);
-            }
-            catch (e) {
-                if (attempt >= this.attempts)
-                    throw e;
-            }
-        }
-    }
-    async once(cmd) {
-        let stream;
-        let timedOut = false;
-        let timer;
-        const timeout = new Promise((_, reject) => {
-            timer = setTimeout(() => {
-                timedOut = true;
-                stream?.destroy();
-                reject(new Error(`HAProxy Runtime API: no answer to "${cmd}" within ${this.timeoutMs} ms`));
-            }, this.timeoutMs);
-        });
-        try {
-            const opening = this.open().then((s) => {
-                stream = s;
-                // Opened after we gave up: close it, nobody will read it.
-                if (timedOut)
-                    s.destroy();
-                return s;
-            });
-            opening.catch(() => { }); // a late failure to open, after the timeout, is not unhandled
-            const opened = await Promise.race([opening, timeout]);
-            return await Promise.race([exchange(opened, cmd), timeout]);
-        }
-        finally {
-            clearTimeout(timer);
-        }
-    }
-    async showStat() {
-        return (0,_stats_js__WEBPACK_IMPORTED_MODULE_0__/* .parseShowStat */ .B$)(await this.command('show stat'));
-    }
-    async showServersState(backend) {
-        if (backend !== undefined)
-            checkName(backend, 'backend');
-        const answer = await this.command(backend === undefined ? 'show servers state' : `show servers state ${backend}`);
-        // An unknown backend answers with a message instead of the version line.
-        if (!/^\s*1\s*$/m.test(answer.split('\n')[0] ?? ''))
-            throw new RuntimeApiError('show servers state', answer);
-        return (0,_stats_js__WEBPACK_IMPORTED_MODULE_0__/* .parseServersState */ .BG)(answer);
-    }
-    /** `set server BE/SRV state ready|drain|maint`: answers nothing on success. */
-    async setServerState(backend, server, state) {
-        checkName(backend, 'backend');
-        checkName(server, 'server');
-        const cmd = `set server ${backend}/${server} state ${state}`;
-        const answer = await this.command(cmd);
-        if (answer.trim() !== '')
-            throw new RuntimeApiError(cmd, answer);
-    }
-}
-function checkName(name, what) {
-    if (!NAME.test(name))
-        throw new Error(`invalid HAProxy ${what} name ${JSON.stringify(name)}`);
-}
-/** Write the command, collect everything until HAProxy closes its side. */
-function exchange(stream, cmd) {
-    return new Promise((resolve, reject) => {
-        const chunks = [];
-        let done = false;
-        const finish = (err) => {
-            if (done)
-                return;
-            done = true;
-            stream.destroy();
-            if (err)
-                reject(err);
-            // HAProxy ends every answer with a newline, even an empty one: no byte at all means the
-            // stream was cut (a dropped SSH link), not that the command succeeded.
-            else if (chunks.length === 0)
-                reject(new Error(`HAProxy Runtime API: "${cmd}": the stream closed without an answer`));
-            else
-                resolve(Buffer.concat(chunks).toString('utf8'));
-        };
-        stream.on('data', (c) => chunks.push(typeof c === 'string' ? Buffer.from(c) : c));
-        stream.on('end', () => finish());
-        stream.on('close', () => finish());
-        stream.on('error', (e) => finish(new Error(`HAProxy Runtime API: "${cmd}": ${e.message}`)));
-        // Non-interactive mode: HAProxy runs the line and closes the connection after its answer.
-        stream.write(`${cmd}\n`);
-    });
-}
-
-
-/***/ }),
-
-/***/ 6118:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   B$: () => (/* binding */ parseShowStat),
-/* harmony export */   BG: () => (/* binding */ parseServersState),
-/* harmony export */   HO: () => (/* binding */ slotsForAddress),
-/* harmony export */   WG: () => (/* binding */ describeAdminState),
-/* harmony export */   bq: () => (/* binding */ isForcedMaint),
-/* harmony export */   hH: () => (/* binding */ OpState),
-/* harmony export */   hs: () => (/* binding */ hasAddress),
-/* harmony export */   ie: () => (/* binding */ isUp),
-/* harmony export */   xh: () => (/* binding */ checkPassed)
-/* harmony export */ });
-/* unused harmony exports AdminFlag, isMaint, isDrain, isServing */
-/**
- * Pure parsers for the HAProxy Runtime API's `show stat` (CSV) and `show servers state` output.
- * Both are read by header names, never by column position: every HAProxy release appends columns.
- */
-/** Parse `show stat` CSV. The first line is `# pxname,svname,...`; blank lines are ignored. */
-function parseShowStat(csv) {
-    const lines = csv.split('\n').map((l) => l.replace(/\r$/, ''));
-    const headerAt = lines.findIndex((l) => l.startsWith('# '));
-    if (headerAt < 0)
-        throw new Error(`show stat: no "# pxname,svname,..." header in ${excerpt(csv)}`);
-    const header = lines[headerAt].slice(2).split(',');
-    for (const required of ['pxname', 'svname']) {
-        if (!header.includes(required))
-            throw new Error(`show stat: header has no "${required}" column`);
-    }
-    const rows = [];
-    for (const line of lines.slice(headerAt + 1)) {
-        if (line.trim() === '' || line.startsWith('#'))
-            continue;
-        // HAProxy's CSV never quotes: names cannot contain commas and free-text fields are sanitised.
-        const cells = line.split(',');
-        const fields = {};
-        header.forEach((name, i) => {
-            if (name !== '')
-                fields[name] = cells[i] ?? '';
-        });
-        rows.push({
-            pxname: fields.pxname ?? '',
-            svname: fields.svname ?? '',
-            scur: int(fields.scur),
-            qcur: int(fields.qcur),
-            status: fields.status ?? '',
-            addr: fields.addr ?? '',
-            checkStatus: fields.check_status ?? '',
-            fields,
-        });
-    }
-    return rows;
-}
-/** srv_op_state values (enum srv_state in HAProxy's server-t.h). */
-const OpState = { STOPPED: 0, STARTING: 1, RUNNING: 2, STOPPING: 3 };
-/**
- * srv_admin_state bits (enum srv_admin in HAProxy's include/haproxy/server-t.h, same in 2.6 to 3.x).
- * Note the order: CMAINT is 0x04 and RMAINT (DNS) is 0x20.
- */
-const AdminFlag = {
-    /** Forced into maintenance (`set server ... state maint`, `disable server`). */
-    FMAINT: 0x01,
-    /** Maintenance inherited from a tracked server. */
-    IMAINT: 0x02,
-    /** Maintenance from the configuration (`disabled`). */
-    CMAINT: 0x04,
-    /** Forced drain (`set server ... state drain`). */
-    FDRAIN: 0x08,
-    /** Drain inherited from a tracked server. */
-    IDRAIN: 0x10,
-    /** No address: the name did not resolve, or DNS dropped it (the free slots of a server-template). */
-    RMAINT: 0x20,
-    /** Not a state: the FQDN was changed at runtime (2.x sets it and never clears it). */
-    FQDN_CHANGED: 0x40,
-};
-const MAINT_MASK = AdminFlag.FMAINT | AdminFlag.IMAINT | AdminFlag.CMAINT | AdminFlag.RMAINT;
-const DRAIN_MASK = AdminFlag.FDRAIN | AdminFlag.IDRAIN;
-/**
- * Parse `show servers state [backend]`: a version line (`1`), a `# be_id be_name ...` header, then
- * one space-separated line per server. Unknown versions are refused rather than misread.
- */
-function parseServersState(text) {
-    const lines = text.split('\n').map((l) => l.replace(/\r$/, '')).filter((l) => l.trim() !== '');
-    if (lines.length === 0)
-        throw new Error('show servers state: empty answer');
-    const version = lines[0].trim();
-    if (version !== '1')
-        throw new Error(`show servers state: unsupported format version ${JSON.stringify(version)} in ${excerpt(text)}`);
-    const headerLine = lines.find((l) => l.startsWith('#'));
-    if (!headerLine)
-        throw new Error(`show servers state: no "# be_id be_name ..." header in ${excerpt(text)}`);
-    const header = headerLine.replace(/^#\s*/, '').split(/\s+/);
-    for (const required of ['be_name', 'srv_name', 'srv_addr', 'srv_op_state', 'srv_admin_state']) {
-        if (!header.includes(required))
-            throw new Error(`show servers state: header has no "${required}" column`);
-    }
-    const out = [];
-    for (const line of lines.slice(1)) {
-        if (line.startsWith('#'))
-            continue;
-        const cells = line.trim().split(/\s+/);
-        const fields = {};
-        header.forEach((name, i) => {
-            fields[name] = cells[i] ?? '';
-        });
-        out.push({
-            backendId: int(fields.be_id),
-            backend: fields.be_name ?? '',
-            serverId: int(fields.srv_id),
-            server: fields.srv_name ?? '',
-            addr: fields.srv_addr ?? '',
-            opState: int(fields.srv_op_state),
-            adminState: int(fields.srv_admin_state),
-            fqdn: fields.srv_fqdn ?? '-',
-            port: int(fields.srv_port),
-            fields,
-        });
-    }
-    return out;
-}
-/** The slot holds an address (`-` in 2.4+, `0.0.0.0` in older releases, when it has none). */
-function hasAddress(s) {
-    return s.addr !== '' && s.addr !== '-' && s.addr !== '0.0.0.0' && s.addr !== '::';
-}
-/** In maintenance for any reason (forced, inherited, configured, or no address). */
-function isMaint(s) {
-    return (s.adminState & MAINT_MASK) !== 0;
-}
-/** Put in maintenance by hand (the Runtime API): DNS never clears this bit. */
-function isForcedMaint(s) {
-    return (s.adminState & AdminFlag.FMAINT) !== 0;
-}
-function isDrain(s) {
-    return (s.adminState & DRAIN_MASK) !== 0;
-}
-/** The slot takes new traffic: running, with no maintenance or drain bit. */
-function isServing(s) {
-    return s.opState === OpState.RUNNING && !isMaint(s) && !isDrain(s);
-}
-// enum chk_result and CHK_ST_* in HAProxy's check-t.h.
-const CHK_RES_PASSED = 3;
-const CHK_ST_CONFIGURED = 0x02;
-/**
- * The slot's last health check passed, or it has none. Needed because HAProxy marks a slot that
- * DNS just filled as running before its first check has run.
- */
-function checkPassed(s) {
-    const state = s.fields.srv_check_state;
-    if (state === undefined || (int(state) & CHK_ST_CONFIGURED) === 0)
-        return true;
-    return int(s.fields.srv_check_result) === CHK_RES_PASSED;
-}
-/** Serving and proven healthy by a check: what "UP in the proxy" means for a new replica. */
-function isUp(s) {
-    return isServing(s) && checkPassed(s);
-}
-/** Names the admin bits that are set, for logs: e.g. `FMAINT|RMAINT`, or `READY`. */
-function describeAdminState(adminState) {
-    const names = Object.entries(AdminFlag)
-        .filter(([, bit]) => (adminState & bit) !== 0)
-        .map(([name]) => name);
-    return names.length ? names.join('|') : 'READY';
-}
-/** The slots holding this IP (a drained slot and a fresh one can briefly share an address). Pure. */
-function slotsForAddress(states, ip, backend) {
-    return states.filter((s) => s.addr === ip && (backend === undefined || s.backend === backend));
-}
-function int(v) {
-    const n = Number.parseInt(v ?? '', 10);
-    return Number.isFinite(n) ? n : 0;
-}
-function excerpt(s) {
-    const t = s.trim();
-    return JSON.stringify(t.length > 120 ? `${t.slice(0, 120)}…` : t);
-}
 
 
 /***/ }),
@@ -57862,18 +52887,1088 @@ async function phase(name, fn) {
 
 /***/ }),
 
+/***/ 7814:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  Z: () => (/* binding */ connectHost)
+});
+
+// UNUSED EXPORTS: RECONNECT_WINDOW_MS
+
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(6760);
+;// CONCATENATED MODULE: external "node:string_decoder"
+const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:string_decoder");
+// EXTERNAL MODULE: ./node_modules/ssh2/lib/index.js
+var lib = __nccwpck_require__(5472);
+var lib_default = /*#__PURE__*/__nccwpck_require__.n(lib);
+// EXTERNAL MODULE: ./src/commands/files.ts
+var files = __nccwpck_require__(2729);
+// EXTERNAL MODULE: ./src/timeouts.ts
+var timeouts = __nccwpck_require__(2779);
+;// CONCATENATED MODULE: ./src/remote.ts
+
+
+/** A remote command that failed: names the command, its exit code and the end of its stderr. */
+class RemoteCommandError extends Error {
+    command;
+    result;
+    signal;
+    constructor(command, result, signal) {
+        const tail = result.stderr.trim().split('\n').slice(-5).join('\n');
+        super(`remote command failed (${signal ? `killed by ${signal}` : `exit ${result.code}`}): ${command.slice(0, 200)}` +
+            (tail ? `\n${tail}` : ''));
+        this.command = command;
+        this.result = result;
+        this.signal = signal;
+        this.name = 'RemoteCommandError';
+    }
+}
+/**
+ * Remote.readFile over exec (readFileCommand): the one implementation, shared by SshRemote and the
+ * test remotes that run real shell commands.
+ */
+async function readFileByExec(remote, path, timeoutMs = timeouts/* QUICK_COMMAND_MS */.dH) {
+    const command = (0,files/* readFileCommand */.y8)(path);
+    const r = await remote.exec(command, { check: false, timeoutMs });
+    if (r.code === 0)
+        return r.stdout;
+    if (r.code === files/* NO_FILE */.tW)
+        return undefined;
+    throw new RemoteCommandError(command, r);
+}
+
+// EXTERNAL MODULE: ./src/time.ts
+var time = __nccwpck_require__(9834);
+;// CONCATENATED MODULE: ./src/ssh/hostkey.ts
+
+/** Parse known_hosts text. Comments, blank and malformed lines are skipped. */
+function parseKnownHosts(text) {
+    const entries = [];
+    text.split(/\r?\n/).forEach((raw, i) => {
+        const line = raw.trim();
+        if (!line || line.startsWith('#'))
+            return;
+        const fields = line.split(/\s+/);
+        let marker;
+        if (fields[0]?.startsWith('@')) {
+            const m = fields.shift();
+            if (m === '@revoked')
+                marker = 'revoked';
+            else if (m === '@cert-authority')
+                marker = 'cert-authority';
+            else
+                return;
+        }
+        const [hosts, keyType, b64] = fields;
+        if (!hosts || !keyType || !b64 || !/^[A-Za-z0-9+/]+=*$/.test(b64))
+            return;
+        const key = Buffer.from(b64, 'base64');
+        // The blob starts with its own type name; a line whose two disagree is corrupt.
+        if (blobKeyType(key) !== keyType)
+            return;
+        entries.push({ marker, hosts, keyType, key, line: i + 1 });
+    });
+    return entries;
+}
+/** The name OpenSSH looks up: `host` on port 22, `[host]:port` otherwise. */
+function knownHostsName(host, port) {
+    return port === 22 ? host : `[${host}]:${port}`;
+}
+/** Does this entry's host field cover host:port? */
+function entryMatchesHost(entry, host, port) {
+    const names = [knownHostsName(host, port).toLowerCase()];
+    if (port === 22)
+        names.push(`[${host.toLowerCase()}]:22`);
+    if (entry.hosts.startsWith('|1|')) {
+        const [, , salt, hash] = entry.hosts.split('|');
+        if (!salt || !hash)
+            return false;
+        const saltBuf = Buffer.from(salt, 'base64');
+        return names.some((n) => (0,external_node_crypto_.createHmac)('sha1', saltBuf).update(n).digest('base64') === hash);
+    }
+    let matched = false;
+    for (const pattern of entry.hosts.split(',')) {
+        const negated = pattern.startsWith('!');
+        const p = (negated ? pattern.slice(1) : pattern).toLowerCase();
+        if (!names.some((n) => globMatch(p, n)))
+            continue;
+        if (negated)
+            return false;
+        matched = true;
+    }
+    return matched;
+}
+function globMatch(pattern, name) {
+    if (!/[*?]/.test(pattern))
+        return pattern === name;
+    const re = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+    return new RegExp(`^${re}$`).test(name);
+}
+/** The type name at the start of an SSH public key blob, or undefined when the blob is not one. */
+function blobKeyType(key) {
+    if (key.length < 4)
+        return undefined;
+    const len = key.readUInt32BE(0);
+    if (len === 0 || len > 64 || key.length < 4 + len)
+        return undefined;
+    const name = key.subarray(4, 4 + len).toString('latin1');
+    return /^[\x21-\x7e]+$/.test(name) ? name : undefined;
+}
+/** OpenSSH's fingerprint of a public key blob: `SHA256:` + unpadded base64 of its SHA-256. */
+function fingerprint(key) {
+    return 'SHA256:' + (0,external_node_crypto_.createHash)('sha256').update(key).digest('base64').replace(/=+$/, '');
+}
+/**
+ * A user-given fingerprint in OpenSSH's form. Accepts `SHA256:<base64>`, the bare base64, or the
+ * SHA-256 as 64 hex digits. MD5 fingerprints are refused: they can't be compared safely.
+ */
+function normalizeFingerprint(input) {
+    let s = input.trim();
+    if (/^MD5:/i.test(s) || /^([0-9a-f]{2}:){15}[0-9a-f]{2}$/i.test(s)) {
+        throw new Error('the fingerprint is in the MD5 form, which is not supported: give the SHA256 form, as printed by ' +
+            '`ssh-keygen -l -E sha256 -f <host key .pub file>` (or `ssh-keyscan <host> | ssh-keygen -lf -`)');
+    }
+    s = s.replace(/^SHA256:/i, '');
+    if (/^[0-9a-f]{64}$/i.test(s))
+        return 'SHA256:' + Buffer.from(s, 'hex').toString('base64').replace(/=+$/, '');
+    s = s.replace(/=+$/, '');
+    if (!/^[A-Za-z0-9+/]{43}$/.test(s)) {
+        throw new Error('the fingerprint is not a SHA256 fingerprint: expected `SHA256:` followed by 43 base64 characters, ' +
+            'as printed by `ssh-keygen -l -f <host key .pub file>`');
+    }
+    return 'SHA256:' + s;
+}
+/** Check the key the server presented against the pin for host:port. */
+function verifyHostKey(key, pin, host, port) {
+    const presented = fingerprint(key);
+    const keyType = blobKeyType(key) ?? 'unknown';
+    const entries = pin.knownHosts ? parseKnownHosts(pin.knownHosts) : [];
+    // A revoked key is refused even when a fingerprint or another line pins it.
+    if (entries.some((e) => e.marker === 'revoked' && e.key.equals(key))) {
+        return { ok: false, presented, keyType, revoked: true };
+    }
+    const byLine = entries.some((e) => !e.marker && e.key.equals(key) && entryMatchesHost(e, host, port));
+    const byFingerprint = (pin.fingerprints ?? []).some((f) => normalizeFingerprint(f) === presented);
+    return { ok: byLine || byFingerprint, presented, keyType };
+}
+/**
+ * Check a pin up front, before connecting: fingerprints well-formed, and known_hosts has at least
+ * one usable line for host:port. Messages don't name the host (it may be a secret).
+ */
+function validateHostPin(pin, host, port) {
+    const fps = pin.fingerprints ?? [];
+    fps.forEach(normalizeFingerprint);
+    if (pin.knownHosts === undefined && fps.length === 0) {
+        throw new Error('no host key pin: give known_hosts lines or a fingerprint');
+    }
+    if (pin.knownHosts !== undefined && fps.length === 0 && pinnedKeyTypes(pin, host, port).length === 0) {
+        throw new Error(`known_hosts has no usable line for the host (the name must be \`host\` for port 22, \`[host]:port\` otherwise; ` +
+            '`ssh-keyscan -p <port> <host>` prints them)');
+    }
+}
+/** Key types that known_hosts pins for host:port, in file order, deduplicated. */
+function pinnedKeyTypes(pin, host, port) {
+    const types = [];
+    for (const e of pin.knownHosts ? parseKnownHosts(pin.knownHosts) : []) {
+        if (!e.marker && entryMatchesHost(e, host, port) && !types.includes(e.keyType))
+            types.push(e.keyType);
+    }
+    return types;
+}
+/** Host key algorithms that present a key of each type (RSA keys sign with several). */
+const ALGORITHMS_FOR_TYPE = {
+    'ssh-rsa': ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'],
+};
+/**
+ * ssh2's `algorithms.serverHostKey`: the pinned types first, so the server presents a key we
+ * pin, then the rest of `supported` so a server without them still reaches a clear mismatch error.
+ * Undefined when nothing is pinned by type (fingerprints only): keep ssh2's default.
+ */
+function hostKeyAlgorithms(pin, host, port, supported) {
+    const pinned = pinnedKeyTypes(pin, host, port).flatMap((t) => ALGORITHMS_FOR_TYPE[t] ?? [t]);
+    const first = pinned.filter((a) => supported.includes(a));
+    if (first.length === 0)
+        return undefined;
+    return [...new Set([...first, ...supported])];
+}
+
+;// CONCATENATED MODULE: ./src/ssh/keys.ts
+
+/** A key that can't be used. Messages never contain key material or the passphrase. */
+class PrivateKeyError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'PrivateKeyError';
+    }
+}
+/**
+ * Undo what pasting into a secret does to a key: CRLF endings, trailing spaces, indentation,
+ * and a key flattened to one line with literal `\n`.
+ */
+function normalizeKeyText(text) {
+    let s = text;
+    if (!s.includes('\n') && s.includes('\\n'))
+        s = s.replace(/\\n/g, '\n');
+    return (s
+        .replace(/\r\n?/g, '\n')
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((l, i, all) => l !== '' || (i > 0 && i < all.length - 1))
+        .join('\n')
+        .trim() + '\n');
+}
+/**
+ * Check a private key before connecting, with errors that say what to do.
+ * `label` names the key in messages (e.g. "the jump host's key").
+ */
+function parsePrivateKey(text, passphrase, label = 'the SSH key') {
+    const normalized = normalizeKeyText(text ?? '');
+    const body = normalized.trim();
+    if (!body)
+        throw new PrivateKeyError(`${label} is empty: give the private key's text`);
+    if (/-----BEGIN (ENCRYPTED )?PRIVATE KEY-----/.test(body)) {
+        throw new PrivateKeyError(`${label} is in PKCS#8 format, which ssh2 does not support. Convert it to PEM in place with ` +
+            '`ssh-keygen -p -m pem -f <keyfile>`, or use an OpenSSH-format key (`ssh-keygen -t ed25519`).');
+    }
+    if (/^(ssh-|ecdsa-sha2-|sk-)\S+ [A-Za-z0-9+/]/.test(body) || body.startsWith('---- BEGIN SSH2 PUBLIC KEY')) {
+        throw new PrivateKeyError(`${label} is a public key: give the private key (the file without .pub)`);
+    }
+    if (!body.includes('-----BEGIN') && !body.startsWith('PuTTY-User-Key-File')) {
+        const looksLikePath = !body.includes('\n') && /^(~|\/|\.{1,2}\/|[A-Za-z]:\\)|\.(pem|key)$|id_[a-z0-9]+$/.test(body);
+        throw new PrivateKeyError(looksLikePath
+            ? `${label} looks like a file path: give the private key's text (the whole file, BEGIN and END lines included)`
+            : `${label} is not a private key: expected the text of a key file, from its -----BEGIN line to its -----END line`);
+    }
+    const encryptedPem = /Proc-Type:\s*4,ENCRYPTED/.test(body);
+    const parsed = lib_default().utils.parseKey(normalized, passphrase === '' ? undefined : passphrase);
+    if (parsed instanceof Error)
+        throw new PrivateKeyError(explain(parsed.message, label, passphrase));
+    const key = Array.isArray(parsed) ? parsed[0] : parsed;
+    if (!key)
+        throw new PrivateKeyError(`${label} holds no key`);
+    if (!key.isPrivateKey()) {
+        throw new PrivateKeyError(`${label} is a public key: give the private key (the file without .pub)`);
+    }
+    // OpenSSH-format keys carry their encryption in the binary body; a passphrase that worked means it was encrypted.
+    const encrypted = encryptedPem || (!!passphrase && isOpenSshEncrypted(body));
+    return { type: key.type, text: normalized, encrypted };
+}
+function isOpenSshEncrypted(body) {
+    const m = /-----BEGIN OPENSSH PRIVATE KEY-----\n([\s\S]*?)\n-----END/.exec(body);
+    if (!m?.[1])
+        return false;
+    const raw = Buffer.from(m[1].replace(/\s+/g, ''), 'base64');
+    // "openssh-key-v1\0", then the cipher name as an SSH string.
+    const off = 15;
+    if (raw.length < off + 4)
+        return false;
+    const len = raw.readUInt32BE(off);
+    return raw.subarray(off + 4, off + 4 + len).toString('latin1') !== 'none';
+}
+function explain(ssh2Message, label, passphrase) {
+    if (/no passphrase given/i.test(ssh2Message)) {
+        return `${label} is encrypted and no passphrase was given: set the passphrase input`;
+    }
+    if (/bad passphrase|integrity check failed|decrypt/i.test(ssh2Message)) {
+        return passphrase
+            ? `${label} could not be decrypted: the passphrase is wrong`
+            : `${label} is encrypted and no passphrase was given: set the passphrase input`;
+    }
+    if (/Unsupported/i.test(ssh2Message)) {
+        return `${label} is in a format or type ssh2 does not support (${ssh2Message}); use an ed25519, ECDSA or RSA key in OpenSSH or PEM format`;
+    }
+    // ssh2's own messages name formats and ciphers, never key material.
+    return `${label} could not be read (${ssh2Message})`;
+}
+
+;// CONCATENATED MODULE: ./src/ssh/connection.ts
+
+
+
+
+
+
+
+
+
+
+const DEFAULTS = {
+    port: 22,
+    connectTimeoutMs: 20_000,
+    keepaliveIntervalMs: 10_000,
+    commandTimeoutMs: timeouts/* LONG_COMMAND_MS */.Cb,
+    maxChannels: 4,
+    connectAttempts: 3,
+    retryDelayMs: 1_000,
+};
+/** Output kept per stream; older output is dropped so the tail (where errors are) survives. */
+const OUTPUT_CAP = 1024 * 1024;
+/** Host key algorithms ssh2 can verify without its optional native modules (Node's crypto has them all). */
+const HOST_KEY_ALGORITHMS = [
+    'ssh-ed25519',
+    'ecdsa-sha2-nistp256',
+    'ecdsa-sha2-nistp384',
+    'ecdsa-sha2-nistp521',
+    'rsa-sha2-512',
+    'rsa-sha2-256',
+    'ssh-rsa',
+];
+const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'EAI_AGAIN']);
+class HostKeyMismatchError extends Error {
+    presented;
+    keyType;
+    revoked;
+    alsoPresented;
+    constructor(presented, keyType, revoked, which, 
+    /** Other keys the server offered when asked for other types, as "SHA256:... (type)". */
+    alsoPresented = []) {
+        const also = alsoPresented.length ? ` (asked for its other key types, it also presented ${alsoPresented.join(', ')})` : '';
+        super(revoked
+            ? `host key verification failed: ${which} presented ${presented} (${keyType}), which known_hosts marks @revoked`
+            : `host key verification failed: ${which} presented ${presented} (${keyType})${also}, which matches none of the pinned keys. ` +
+                'If the host key changed on purpose, update known_hosts/fingerprint');
+        this.presented = presented;
+        this.keyType = keyType;
+        this.revoked = revoked;
+        this.alsoPresented = alsoPresented;
+        this.name = 'HostKeyMismatchError';
+    }
+}
+class SshAuthError extends Error {
+    username;
+    constructor(username, which, keyFingerprint) {
+        super(`authentication failed on ${which} for user "${username}": the server refused the key ${keyFingerprint}. ` +
+            `Check that its public key is in ~${username}/.ssh/authorized_keys on ${which} and that the key input is the matching private key`);
+        this.username = username;
+        this.name = 'SshAuthError';
+    }
+}
+/** Could not reach the host (after the retries, if the cause looked transient). */
+class SshConnectError extends Error {
+    transient;
+    code;
+    constructor(message, transient, code) {
+        super(message);
+        this.transient = transient;
+        this.code = code;
+        this.name = 'SshConnectError';
+    }
+}
+class CommandTimeoutError extends Error {
+    command;
+    timeoutMs;
+    result;
+    constructor(command, timeoutMs, result) {
+        super(`remote command timed out after ${formatMs(timeoutMs)} and was killed: ${command.slice(0, 200)}`);
+        this.command = command;
+        this.timeoutMs = timeoutMs;
+        this.result = result;
+        this.name = 'CommandTimeoutError';
+    }
+}
+function formatMs(ms) {
+    return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
+}
+/** A counting semaphore: at most `size` holders; the rest wait in FIFO order. */
+class Semaphore {
+    size;
+    active = 0;
+    waiters = [];
+    constructor(size) {
+        this.size = size;
+        if (!(size >= 1))
+            throw new Error('maxChannels must be at least 1');
+    }
+    get inUse() {
+        return this.active;
+    }
+    async acquire() {
+        if (this.active < this.size)
+            this.active++;
+        else
+            await new Promise((resolve) => this.waiters.push(resolve));
+        let released = false;
+        return () => {
+            if (released)
+                return;
+            released = true;
+            const next = this.waiters.shift();
+            // Hand the slot straight to the next waiter, so the count never dips and lets a newcomer jump the queue.
+            if (next)
+                next();
+            else
+                this.active--;
+        };
+    }
+}
+/** Tail-keeping text buffer for one output stream. */
+class OutputTail {
+    text = '';
+    dropped = 0;
+    decoder = new external_node_string_decoder_namespaceObject.StringDecoder('utf8');
+    push(chunk) {
+        const s = this.decoder.write(chunk);
+        this.text += s;
+        if (this.text.length > OUTPUT_CAP) {
+            this.dropped += this.text.length - OUTPUT_CAP;
+            this.text = this.text.slice(-OUTPUT_CAP);
+        }
+        return s;
+    }
+    value() {
+        this.text += this.decoder.end();
+        return this.dropped ? `[... ${this.dropped} characters of output dropped]\n${this.text}` : this.text;
+    }
+}
+class SshRemote {
+    client;
+    jumpClient;
+    opts;
+    sem;
+    closed = false;
+    constructor(client, jumpClient, opts) {
+        this.client = client;
+        this.jumpClient = jumpClient;
+        this.opts = opts;
+        this.sem = new Semaphore(opts.maxChannels);
+        const onGone = () => {
+            this.closed = true;
+        };
+        client.on('close', onGone);
+        jumpClient?.on('close', onGone);
+        // Errors after ready (e.g. keepalive timeout) surface through failing channels; don't crash on them.
+        client.on('error', (err) => opts.log(`ssh connection error: ${err.message}`));
+        jumpClient?.on('error', (err) => opts.log(`ssh jump connection error: ${err.message}`));
+    }
+    /** The SSH connection is gone (closed by either side, or dropped by a keepalive timeout). */
+    get isClosed() {
+        return this.closed;
+    }
+    /** Drop the connection without a goodbye (it is judged dead): its channels fail at once. */
+    destroy() {
+        this.closed = true;
+        try {
+            this.client.destroy?.();
+        }
+        catch {
+            /* already gone */
+        }
+        try {
+            this.jumpClient?.destroy?.();
+        }
+        catch {
+            /* already gone */
+        }
+    }
+    /** Channels currently open through this connection (for tests and diagnostics). */
+    get openChannels() {
+        return this.sem.inUse;
+    }
+    async exec(command, options = {}) {
+        const timeoutMs = options.timeoutMs ?? this.opts.commandTimeoutMs;
+        const check = options.check ?? true;
+        const release = await this.sem.acquire();
+        return await new Promise((resolve, reject) => {
+            // Listeners go on in the open callback itself: ssh2 may parse the output, exit status and
+            // close from the same socket read, before any promise continuation would run.
+            const onOpen = (channel) => {
+                const stdout = new OutputTail();
+                const stderr = new OutputTail();
+                let code;
+                let signal;
+                let timedOut = false;
+                let settled = false;
+                const settle = () => {
+                    if (settled)
+                        return;
+                    settled = true;
+                    clearTimeout(timer);
+                    release();
+                    const result = { code: code ?? -1, stdout: stdout.value(), stderr: stderr.value() };
+                    if (timedOut)
+                        return reject(new CommandTimeoutError(command, timeoutMs, result));
+                    // Killed by a signal is a failure whatever `check` says: the command did not finish.
+                    if (signal)
+                        return reject(new RemoteCommandError(command, result, signal));
+                    if (code === undefined || code === null) {
+                        const note = "\n(ssh: the channel closed without an exit status; the connection may have dropped)";
+                        return reject(new RemoteCommandError(command, { ...result, stderr: result.stderr + note }));
+                    }
+                    if (check && code !== 0)
+                        return reject(new RemoteCommandError(command, result));
+                    resolve(result);
+                };
+                const timer = setTimeout(() => {
+                    timedOut = true;
+                    killChannel(channel);
+                    // Do not wait for the server to confirm: a dead connection would never answer.
+                    settle();
+                }, timeoutMs);
+                channel.on("data", (chunk) => {
+                    const s = stdout.push(chunk);
+                    if (s && options.onOutput)
+                        options.onOutput(s, "stdout");
+                });
+                channel.stderr.on("data", (chunk) => {
+                    const s = stderr.push(chunk);
+                    if (s && options.onOutput)
+                        options.onOutput(s, "stderr");
+                });
+                const onExit = (c, sig) => {
+                    if (c !== undefined && code === undefined)
+                        code = c;
+                    if (sig && !signal)
+                        signal = sig;
+                };
+                channel.on("exit", onExit);
+                channel.on("close", (c, sig) => {
+                    onExit(c, sig);
+                    settle();
+                });
+                channel.on("error", () => {
+                    /* a close follows; the result carries what we know */
+                });
+                if (options.stdin !== undefined)
+                    channel.end(options.stdin);
+                else
+                    channel.end();
+            };
+            this.openChannel((cb) => this.client.exec(command, cb), "run a command", onOpen, (err) => {
+                release();
+                reject(err);
+            });
+        });
+    }
+    async writeFile(path, data, mode = 0o644) {
+        const dir = external_node_path_.posix.dirname(path);
+        const tmp = external_node_path_.posix.join(dir, `.${external_node_path_.posix.basename(path)}.handoff-${(0,external_node_crypto_.randomBytes)(6).toString('hex')}.tmp`);
+        await this.exec((0,files/* writeFileCommand */.$Q)(path, tmp, mode), { stdin: typeof data === 'string' ? Buffer.from(data, 'utf8') : data });
+    }
+    readFile(path) {
+        return readFileByExec(this, path);
+    }
+    openUnixSocket(path) {
+        return this.openStream((cb) => this.client.openssh_forwardOutStreamLocal(path, cb), `open the Unix socket ${path} on the host`);
+    }
+    openTcp(host, port) {
+        return this.openStream((cb) => this.client.forwardOut('127.0.0.1', 0, host, port, cb), `open a TCP stream to ${host}:${port} from the host`);
+    }
+    async close() {
+        if (!this.closed)
+            await endClient(this.client);
+        if (this.jumpClient)
+            await endClient(this.jumpClient);
+        this.closed = true;
+    }
+    async openStream(open, what) {
+        const release = await this.sem.acquire();
+        return await new Promise((resolve, reject) => this.openChannel(open, what, (ch) => {
+            ch.once("close", release);
+            resolve(ch);
+        }, (err) => {
+            release();
+            reject(err);
+        }));
+    }
+    /** Open a channel; onOpen runs synchronously in ssh2's callback (see exec). */
+    openChannel(open, what, onOpen, onError) {
+        if (this.closed)
+            return onError(new Error(`ssh: could not ${what}: the connection is closed`));
+        try {
+            open((err, ch) => (err ? onError(new Error(`ssh: could not ${what}: ${err.message}`)) : onOpen(ch)));
+        }
+        catch (err) {
+            onError(new Error(`ssh: could not ${what}: ${err.message}`));
+        }
+    }
+}
+/** Ask the remote side to KILL the command, then close the channel. */
+function killChannel(channel) {
+    try {
+        if (channel.writable)
+            channel.signal('KILL');
+        else {
+            // ssh2's signal() refuses once stdin is ended, which it always is for our execs; the
+            // protocol call underneath is the same request (RFC 4254 6.9).
+            const c = channel;
+            if (c.outgoing?.state === 'open' || c.outgoing?.state === 'eof')
+                c._client?._protocol?.signal(c.outgoing.id, 'KILL');
+        }
+    }
+    catch {
+        /* best effort */
+    }
+    try {
+        channel.close();
+    }
+    catch {
+        /* already closed */
+    }
+}
+function endClient(client) {
+    return new Promise((resolve) => {
+        const t = setTimeout(resolve, 2000);
+        client.once('close', () => {
+            clearTimeout(t);
+            resolve();
+        });
+        try {
+            client.end();
+        }
+        catch {
+            clearTimeout(t);
+            resolve();
+        }
+    });
+}
+function prepareEndpoint(e, which, keyLabel, log) {
+    const port = e.port ?? DEFAULTS.port;
+    if (!e.host)
+        throw new Error(`no address given for ${which}`);
+    if (!Number.isInteger(port) || port < 1 || port > 65535)
+        throw new Error(`the port for ${which} must be 1-65535`);
+    if (!e.username)
+        throw new Error(`no username given for ${which}`);
+    const key = parsePrivateKey(e.privateKey, e.passphrase, keyLabel);
+    const parsed = lib_default().utils.parseKey(key.text, e.passphrase || undefined);
+    const pub = (Array.isArray(parsed) ? parsed[0] : parsed);
+    if ('insecure' in e.pin && e.pin.insecure) {
+        log(`warning: the host key of ${which} is NOT verified (insecure opt-out); anyone in the network path could impersonate it`);
+    }
+    else {
+        validateHostPin(e.pin, e.host, port);
+    }
+    return {
+        host: e.host,
+        port,
+        username: e.username,
+        key: { text: key.text, type: key.type, publicFingerprint: `${fingerprint(pub.getPublicSSH())} (${key.type})` },
+        passphrase: e.passphrase || undefined,
+        pin: e.pin,
+        which,
+    };
+}
+/** Connect one client (optionally over `sock`), mapping failures to clear errors. */
+function connectClient(ep, timeouts, sock, serverHostKey) {
+    return new Promise((resolve, reject) => {
+        const client = new (lib_default()).Client();
+        let mismatch;
+        let done = false;
+        const pin = 'insecure' in ep.pin ? undefined : ep.pin;
+        const config = {
+            host: ep.host,
+            port: ep.port,
+            username: ep.username,
+            privateKey: ep.key.text,
+            passphrase: ep.passphrase,
+            readyTimeout: timeouts.connectTimeoutMs,
+            keepaliveInterval: timeouts.keepaliveIntervalMs,
+            keepaliveCountMax: 3,
+            // Public key only: no agent, no password, no keyboard-interactive prompts.
+            authHandler: ['publickey'],
+            hostVerifier: (key) => {
+                if (!pin)
+                    return true;
+                const r = verifyHostKey(key, pin, ep.host, ep.port);
+                if (!r.ok)
+                    mismatch = new HostKeyMismatchError(r.presented, r.keyType, !!r.revoked, ep.which);
+                return r.ok;
+            },
+        };
+        const algos = serverHostKey ?? (pin ? hostKeyAlgorithms(pin, ep.host, ep.port, HOST_KEY_ALGORITHMS) : undefined);
+        if (algos)
+            config.algorithms = { serverHostKey: algos };
+        if (sock)
+            config.sock = sock;
+        const fail = (err) => {
+            if (done)
+                return;
+            done = true;
+            client.removeAllListeners('ready');
+            try {
+                client.end();
+            }
+            catch {
+                /* not connected */
+            }
+            reject(err);
+        };
+        client.once('ready', () => {
+            if (done)
+                return;
+            done = true;
+            resolve(client);
+        });
+        client.on('error', (err) => {
+            if (mismatch)
+                return fail(mismatch);
+            fail(classify(err, ep));
+        });
+        client.on('close', () => fail(mismatch ?? new SshConnectError(`the connection to ${ep.which} closed during the handshake`, true)));
+        try {
+            client.connect(config);
+        }
+        catch (err) {
+            fail(new SshConnectError(`could not start connecting to ${ep.which}: ${err.message}`, false));
+        }
+    });
+}
+/** Host key algorithms grouped by the key type they present. */
+const KEY_FAMILIES = [
+    { type: 'ssh-ed25519', algorithms: ['ssh-ed25519'] },
+    { type: 'ecdsa-sha2-nistp256', algorithms: ['ecdsa-sha2-nistp256'] },
+    { type: 'ecdsa-sha2-nistp384', algorithms: ['ecdsa-sha2-nistp384'] },
+    { type: 'ecdsa-sha2-nistp521', algorithms: ['ecdsa-sha2-nistp521'] },
+    { type: 'ssh-rsa', algorithms: ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] },
+];
+/**
+ * Connect and verify. A fingerprint doesn't say which key type it pins, so when the server's
+ * preferred key doesn't match, ask for each other type in turn (known_hosts pins are handled by
+ * ordering the algorithms instead). Each try needs a fresh socket, hence openSock.
+ */
+async function connectPinned(ep, timeouts, openSock) {
+    try {
+        return await connectClient(ep, timeouts, await openSock());
+    }
+    catch (err) {
+        const byTypeOnly = !('insecure' in ep.pin) && pinnedKeyTypes(ep.pin, ep.host, ep.port).length === 0;
+        if (!(err instanceof HostKeyMismatchError) || err.revoked || !byTypeOnly)
+            throw err;
+        const also = [];
+        for (const family of KEY_FAMILIES) {
+            if (family.type === err.keyType)
+                continue;
+            try {
+                return await connectClient(ep, timeouts, await openSock(), family.algorithms);
+            }
+            catch (e) {
+                if (e instanceof HostKeyMismatchError) {
+                    if (e.revoked)
+                        throw e;
+                    also.push(`${e.presented} (${e.keyType})`);
+                }
+                else if (!(e instanceof SshConnectError) || e.transient) {
+                    throw e;
+                }
+                // Otherwise the server has no key of this type: try the next.
+            }
+        }
+        throw new HostKeyMismatchError(err.presented, err.keyType, false, ep.which, also);
+    }
+}
+function classify(err, ep) {
+    if (err.level === 'client-authentication')
+        return new SshAuthError(ep.username, ep.which, ep.key.publicFingerprint);
+    if (err.level === 'client-timeout') {
+        return new SshConnectError(`timed out connecting to ${ep.which} (no SSH handshake within the connect timeout)`, true, 'ETIMEDOUT');
+    }
+    if (err.code && TRANSIENT_CODES.has(err.code)) {
+        return new SshConnectError(`could not connect to ${ep.which} (${err.code})`, true, err.code);
+    }
+    if (err.code === 'ENOTFOUND')
+        return new SshConnectError(`could not resolve the address of ${ep.which} (ENOTFOUND)`, false, err.code);
+    // ssh2's protocol errors (e.g. no common algorithm) name algorithms, not hosts or secrets.
+    const msg = redact(err.message, ep.host);
+    const transient = /Connection lost before handshake|socket hang up|read ECONNRESET/i.test(msg);
+    return new SshConnectError(`ssh connection to ${ep.which} failed: ${msg}`, transient, err.code);
+}
+/** Keep the host name (possibly a secret) out of messages. */
+function redact(message, host) {
+    return host.length >= 3 ? message.split(host).join('<host>') : message;
+}
+function isTransient(err) {
+    return err instanceof SshConnectError && err.transient;
+}
+/**
+ * Connect to the host (through the jump host if given), verifying host keys, with a bounded
+ * retry on transient network errors only. Auth failures and host key mismatches fail at once.
+ */
+async function connect(options) {
+    const log = options.log ?? (() => { });
+    const cfg = {
+        connectTimeoutMs: options.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs,
+        keepaliveIntervalMs: options.keepaliveIntervalMs ?? DEFAULTS.keepaliveIntervalMs,
+        commandTimeoutMs: options.commandTimeoutMs ?? DEFAULTS.commandTimeoutMs,
+        maxChannels: options.maxChannels ?? DEFAULTS.maxChannels,
+        connectAttempts: Math.max(1, options.connectAttempts ?? DEFAULTS.connectAttempts),
+        retryDelayMs: options.retryDelayMs ?? DEFAULTS.retryDelayMs,
+    };
+    const main = prepareEndpoint(options, 'the host', 'the SSH key', log);
+    const jump = options.jump
+        ? prepareEndpoint({
+            ...options.jump,
+            privateKey: options.jump.privateKey ?? options.privateKey,
+            passphrase: options.jump.privateKey ? options.jump.passphrase : (options.jump.passphrase ?? options.passphrase),
+        }, 'the jump host', "the jump host's SSH key", log)
+        : undefined;
+    for (let attempt = 1;; attempt++) {
+        let jumpClient;
+        try {
+            const jc = jump ? (jumpClient = await connectPinned(jump, cfg, async () => undefined)) : undefined;
+            // Through the jump host, each handshake try needs its own forwarded stream.
+            const openSock = async () => jc &&
+                new Promise((resolve, reject) => jc.forwardOut('127.0.0.1', 0, main.host, main.port, (err, ch) => err ? reject(new SshConnectError(`the jump host could not open a connection to the host: ${redact(err.message, main.host)}`, true)) : resolve(ch)));
+            const client = await connectPinned(main, cfg, openSock);
+            log(`connected as ${main.username}${jump ? ' through the jump host' : ''}`);
+            return new SshRemote(client, jumpClient, { commandTimeoutMs: cfg.commandTimeoutMs, maxChannels: cfg.maxChannels, log });
+        }
+        catch (err) {
+            if (jumpClient)
+                await endClient(jumpClient);
+            if (!isTransient(err) || attempt >= cfg.connectAttempts) {
+                if (isTransient(err) && cfg.connectAttempts > 1) {
+                    throw new SshConnectError(`${err.message}, after ${attempt} attempts`, true, err.code);
+                }
+                throw err;
+            }
+            const delay = cfg.retryDelayMs * 2 ** (attempt - 1);
+            log(`ssh: ${err.message}; retrying in ${formatMs(delay)} (attempt ${attempt + 1} of ${cfg.connectAttempts})`);
+            await (0,time/* sleep */.y)(delay);
+        }
+    }
+}
+
+;// CONCATENATED MODULE: ./src/ssh/reconnect.ts
+
+
+
+/** The connection dropped while a command that must not be repeated was running: its outcome is unknown. */
+class ConnectionLostError extends Error {
+    command;
+    constructor(command) {
+        super(`the SSH connection dropped while this command ran, and it is not safe to repeat blindly: ${command.slice(0, 200)}`);
+        this.command = command;
+        this.name = 'ConnectionLostError';
+    }
+}
+/** Could not get a connection back within the window. */
+class ReconnectFailedError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'ReconnectFailedError';
+    }
+}
+/** A command cut by the connection going away, not one that failed on the host. */
+function isConnectionLoss(err, remote) {
+    if (remote.isClosed)
+        return true;
+    if (err instanceof RemoteCommandError)
+        return err.result.stderr.includes('the channel closed without an exit status');
+    const msg = err instanceof Error ? err.message : String(err);
+    return /connection is closed|Not connected|No response from server|Keepalive timeout|ECONNRESET|EPIPE|Unable to exec/i.test(msg);
+}
+/** How long to try to get a connection back, unless told (ReconnectOptions.windowMs). */
+const DEFAULT_WINDOW_MS = 120_000;
+/** The longest wait between two tries, unless told (ReconnectOptions.maxDelayMs). */
+const DEFAULT_MAX_DELAY_MS = 10_000;
+/** Per command: a cut repeated this often in a row is not a blip. */
+const MAX_REPEATS = 5;
+class ReconnectingRemote {
+    options;
+    current;
+    reconnecting;
+    closed = false;
+    windowMs;
+    retryDelayMs;
+    maxDelayMs;
+    log;
+    sleep;
+    /** Reconnects so far (for the report). */
+    reconnects = 0;
+    constructor(first, options) {
+        this.options = options;
+        this.current = first;
+        this.windowMs = options.windowMs ?? DEFAULT_WINDOW_MS;
+        this.retryDelayMs = options.retryDelayMs ?? 1000;
+        this.maxDelayMs = options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS;
+        this.log = options.log ?? (() => { });
+        this.sleep = options.sleep ?? time/* sleep */.y;
+    }
+    /** Connect the first time: errors here (auth, host key, unreachable) fail at once, as before. */
+    static async open(options) {
+        if (!options.retryFirst)
+            return new ReconnectingRemote(await options.connect(), options);
+        const first = await connectWithin({ ...options, log: options.log ?? (() => { }) });
+        return new ReconnectingRemote(first, options);
+    }
+    /** From now on, a fresh connection is checked with this before use (see ReconnectOptions.verify). */
+    setVerify(verify) {
+        this.options.verify = verify;
+    }
+    /** For tests: the connection in use now. */
+    get connection() {
+        return this.current;
+    }
+    async exec(command, options = {}) {
+        return this.withConnection(command, options.repeatable !== false, (r) => r.exec(command, options));
+    }
+    async writeFile(path, data, mode) {
+        // A temp file renamed into place: repeating it writes the same file.
+        await this.withConnection(`write ${path}`, true, (r) => r.writeFile(path, data, mode));
+    }
+    readFile(path) {
+        return this.withConnection(`read ${path}`, true, (r) => r.readFile(path));
+    }
+    openUnixSocket(path) {
+        return this.withConnection(`open ${path}`, true, (r) => r.openUnixSocket(path));
+    }
+    openTcp(host, port) {
+        return this.withConnection(`open ${host}:${port}`, true, (r) => r.openTcp(host, port));
+    }
+    async close() {
+        this.closed = true;
+        await this.current.close();
+    }
+    async withConnection(what, repeatable, run) {
+        for (let repeat = 0;; repeat++) {
+            const r = await this.live();
+            try {
+                return await run(r);
+            }
+            catch (err) {
+                if (this.closed || !isConnectionLoss(err, r))
+                    throw err;
+                // A channel can close before the client notices the connection is gone: make it so.
+                if (!r.isClosed)
+                    r.destroy();
+                if (!repeatable)
+                    throw new ConnectionLostError(what);
+                if (repeat + 1 >= MAX_REPEATS)
+                    throw new ReconnectFailedError(`the SSH connection dropped ${MAX_REPEATS} times in a row during: ${what.slice(0, 200)}`);
+                this.log(`the SSH connection dropped during a remote step; reconnecting to repeat it (it is safe to repeat)`);
+            }
+        }
+    }
+    /** The live connection, reconnecting first when it is gone (one reconnect shared by all callers). */
+    async live() {
+        if (this.closed)
+            throw new Error('ssh: the connection was closed by handoff');
+        if (!this.current.isClosed)
+            return this.current;
+        this.reconnecting ??= this.reconnect().finally(() => {
+            this.reconnecting = undefined;
+        });
+        return this.reconnecting;
+    }
+    async reconnect() {
+        const started = Date.now();
+        const next = await connectWithin({ ...this.options, windowMs: this.windowMs, retryDelayMs: this.retryDelayMs, maxDelayMs: this.maxDelayMs, log: this.log, sleep: this.sleep });
+        if (this.options.verify) {
+            try {
+                await this.options.verify(next);
+            }
+            catch (err) {
+                await next.close().catch(() => { });
+                throw err;
+            }
+        }
+        this.current = next;
+        this.reconnects++;
+        const downMs = Date.now() - started;
+        this.log(`reconnected to the host after ${(downMs / 1000).toFixed(1)} s (reconnect ${this.reconnects})`);
+        this.options.onReconnect?.({ downMs, count: this.reconnects });
+        return next;
+    }
+}
+/** Connect, retrying what may pass (timeouts, refused, reset) with backoff until the window closes. */
+async function connectWithin(options) {
+    const windowMs = options.windowMs ?? DEFAULT_WINDOW_MS;
+    const wait = options.sleep ?? time/* sleep */.y;
+    const started = Date.now();
+    let delay = options.retryDelayMs ?? 1000;
+    let last;
+    for (;;) {
+        try {
+            return await options.connect();
+        }
+        catch (err) {
+            last = err;
+            // A wrong key or host key will not fix itself: stop at once.
+            if (!isRetryableConnectError(err))
+                throw err;
+        }
+        const left = windowMs - (Date.now() - started);
+        if (left <= 0)
+            break;
+        options.log(`the host is unreachable (${last instanceof Error ? last.message : String(last)}); trying again in ${Math.ceil(Math.min(delay, left) / 1000)} s`);
+        await wait(Math.min(delay, left));
+        delay = Math.min(delay * 2, options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS);
+    }
+    throw new ReconnectFailedError(`the SSH connection to the host could not be (re-)established within ${Math.round(windowMs / 1000)} s: ${last instanceof Error ? last.message : String(last)}`);
+}
+function isRetryableConnectError(err) {
+    if (err instanceof SshConnectError)
+        return err.transient;
+    return err instanceof Error && /timed out|ECONN|EHOST|ENETUNREACH|closed during the handshake/i.test(err.message);
+}
+
+;// CONCATENATED MODULE: ./src/ssh/index.ts
+
+
+
+
+
+;// CONCATENATED MODULE: ./src/phases/connect.ts
+
+/** What ssh2 needs to reach one endpoint, with its host key pin (or the logged opt-out). */
+function sshEndpoint(t) {
+    return {
+        host: t.host,
+        port: t.port,
+        username: t.username,
+        privateKey: t.key,
+        passphrase: t.passphrase,
+        pin: t.knownHosts || t.fingerprint ? { knownHosts: t.knownHosts, fingerprints: t.fingerprint ? [t.fingerprint] : undefined } : { insecure: true },
+    };
+}
+/** How long a dropped connection is retried before the step gives up (then the post step takes over). */
+const RECONNECT_WINDOW_MS = 90_000;
+/**
+ * Connect with the pinned host key (and jump host) from the inputs. The connection reconnects by
+ * itself when it drops (ssh/reconnect.ts); `timeline` gets a note for each reconnect.
+ */
+async function connectHost(inputs, log, options = {}) {
+    if (inputs.insecureIgnoreHostKey && !inputs.knownHosts && !inputs.fingerprint) {
+        log.warning('insecure_ignore_host_key: the host key is not verified; anyone between the runner and the host can impersonate it. Pin it with known_hosts or fingerprint.');
+    }
+    const open = () => connect({
+        ...sshEndpoint(inputs),
+        jump: inputs.jump ? sshEndpoint(inputs.jump) : undefined,
+        connectTimeoutMs: inputs.connectTimeoutMs,
+        commandTimeoutMs: inputs.commandTimeoutMs,
+        maxChannels: options.maxChannels,
+        log: (m) => log.info(m),
+    });
+    return ReconnectingRemote.open({
+        connect: open,
+        windowMs: RECONNECT_WINDOW_MS,
+        retryFirst: options.retryFirst,
+        log: (m) => log.info(m),
+        onReconnect: ({ downMs }) => options.timeline?.add('reconnect', { detail: `connection back after ${(downMs / 1000).toFixed(1)} s` }),
+    });
+}
+
+
+/***/ }),
+
 /***/ 6661:
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9704);
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8261);
-/* harmony import */ var _deploy_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(9562);
+/* harmony import */ var _phases_connect_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(7814);
 /* harmony import */ var _run_context_js__WEBPACK_IMPORTED_MODULE_8__ = __nccwpck_require__(3564);
 /* harmony import */ var _inputs_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(8422);
 /* harmony import */ var _log_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(5625);
 /* harmony import */ var _lock_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(1897);
-/* harmony import */ var _recover_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(4011);
+/* harmony import */ var _recover_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(4235);
 /* harmony import */ var _registry_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(2976);
 /**
  * The post step (runs on success, failure and cancellation). When the main step ended while it
@@ -57902,7 +53997,7 @@ async function post() {
     for (const s of (0,_inputs_js__WEBPACK_IMPORTED_MODULE_3__/* .secretsOf */ .Fj)(inputs))
         _actions_core__WEBPACK_IMPORTED_MODULE_1__/* .setSecret */ .Pq(s);
     // The link that failed the main step may still be down: retry the first connection too.
-    const connected = await (0,_deploy_js__WEBPACK_IMPORTED_MODULE_2__/* .connectHost */ .Zj)(inputs, _log_js__WEBPACK_IMPORTED_MODULE_4__/* .coreLog */ .u, { retryFirst: true });
+    const connected = await (0,_phases_connect_js__WEBPACK_IMPORTED_MODULE_2__/* .connectHost */ .Z)(inputs, _log_js__WEBPACK_IMPORTED_MODULE_4__/* .coreLog */ .u, { retryFirst: true });
     // The main step's registry login, if it left one: used to restore, then removed.
     const registryDir = _actions_core__WEBPACK_IMPORTED_MODULE_1__/* .getState */ .Gu('registry');
     const remote = registryDir ? new _registry_js__WEBPACK_IMPORTED_MODULE_7__/* .DockerConfigRemote */ .Xr(connected, registryDir) : connected;
@@ -57972,7 +54067,7 @@ function shqAll(words) {
 
 /***/ }),
 
-/***/ 4011:
+/***/ 4235:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -57983,6 +54078,7 @@ __nccwpck_require__.d(__webpack_exports__, {
 
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(6760);
+var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
 // EXTERNAL MODULE: ./src/audit.ts + 1 modules
 var src_audit = __nccwpck_require__(4999);
 ;// CONCATENATED MODULE: ./src/commands/host.ts
@@ -58034,579 +54130,1002 @@ async function readHostFacts(remote, username, prefer = 'auto') {
 
 // EXTERNAL MODULE: ./src/lock.ts + 1 modules
 var src_lock = __nccwpck_require__(1897);
-// EXTERNAL MODULE: ./src/containers.ts
-var containers = __nccwpck_require__(1119);
-// EXTERNAL MODULE: ./src/haproxy/config.ts
-var config = __nccwpck_require__(9211);
-// EXTERNAL MODULE: ./src/haproxy/drain.ts
-var drain = __nccwpck_require__(7927);
-// EXTERNAL MODULE: ./src/release-store.ts
-var release_store = __nccwpck_require__(98);
-;// CONCATENATED MODULE: ./src/report.ts
-function newReport(project, mode, now = Date.now()) {
-    return { project, mode, startedAt: now, servicesUpdated: [], rolledBack: false, warnings: [], events: [] };
+// EXTERNAL MODULE: ./src/quote.ts
+var quote = __nccwpck_require__(4519);
+;// CONCATENATED MODULE: ./src/commands/docker.ts
+/**
+ * Docker commands on containers (Compose's own command lines are in compose-cli.ts): list and
+ * inspect a project's containers, logs, stop + remove by id, signals, a file written inside a
+ * container. Every value goes through shq().
+ */
+
+/** Every container id (all states) carrying the project's Compose label, full length. */
+function projectContainerIdsCommand(project) {
+    return (0,quote/* shqAll */.e)(['docker', 'ps', '-aq', '--no-trunc', '--filter', `label=com.docker.compose.project=${project}`]);
 }
-function durationS(r) {
-    return Math.round((((r.finishedAt ?? Date.now()) - r.startedAt) / 1000) * 10) / 10;
+/** The JSON array of these containers (exits 1 naming any removed meanwhile, still printing the others). */
+function inspectCommand(ids) {
+    return (0,quote/* shqAll */.e)(['docker', 'inspect', '--type', 'container', ...ids]);
 }
-/** The action's outputs, as strings. */
-function reportOutputs(r) {
+/** The last `tail` lines of a container's log, stderr merged into stdout. */
+function containerLogsCommand(id, tail) {
+    return `${(0,quote/* shqAll */.e)(['docker', 'logs', '--tail', tail, id])} 2>&1`;
+}
+/** A container's log since a time (RFC 3339, the host's clock), stderr merged into stdout. */
+function containerLogsSinceCommand(id, since) {
+    return `${shqAll(['docker', 'logs', '--since', since, id])} 2>&1`;
+}
+/** The host's clock, as `docker logs --since` takes it. */
+function hostTimeCommand() {
+    return `date -u +%Y-%m-%dT%H:%M:%S.%NZ`;
+}
+/** Send a signal to a container's main process. */
+function killCommand(id, signal) {
+    return shqAll(['docker', 'kill', '--signal', signal, id]);
+}
+/** Stdin: the file's content, written to `path` inside the container (docker exec: no host path or permissions to map). */
+function writeInContainerCommand(id, path) {
+    return `${shqAll(['docker', 'exec', '-i', id, 'sh', '-c', 'cat > "$1"', 'sh', path])}`;
+}
+/**
+ * Stop (with the grace period) and remove the containers that still exist: repeated after a
+ * dropped connection, the ones already gone are skipped instead of failing the batch.
+ */
+function stopAndRemoveCommand(ids, grace) {
+    const filters = ids.flatMap((id) => ['--filter', `id=${id}`]);
+    return `set -- $(${(0,quote/* shqAll */.e)(['docker', 'ps', '-aq', '--no-trunc', ...filters])})
+[ "$#" -eq 0 ] || { ${(0,quote/* shqAll */.e)(['docker', 'stop', '-t', grace])} "$@" >/dev/null && docker rm -f "$@" >/dev/null; }`;
+}
+
+;// CONCATENATED MODULE: ./src/containers.ts
+
+
+/** Parse the JSON array `docker inspect` prints. */
+function parseDockerInspect(json) {
+    const data = typeof json === 'string' ? (json.trim() ? JSON.parse(json) : []) : json;
+    if (!Array.isArray(data))
+        throw new Error('docker inspect output is not a JSON array');
+    return data.map(toContainer);
+}
+function toContainer(c) {
+    const labels = c?.Config?.Labels ?? {};
+    const state = c?.State ?? {};
+    const health = state.Health;
+    const ips = {};
+    for (const [net, v] of Object.entries(c?.NetworkSettings?.Networks ?? {})) {
+        if (v?.IPAddress)
+            ips[net] = v.IPAddress;
+    }
     return {
-        release_id: r.releaseId ?? '',
-        previous_release_id: r.previousReleaseId ?? '',
-        services_updated: r.servicesUpdated.join(','),
-        requests_sent: String(r.probe?.sent ?? 0),
-        requests_lost: String(r.probe?.lost ?? 0),
-        requests_unmeasured: String(r.probe?.unmeasured ?? 0),
-        latency_p99_ms: r.probe?.p99Ms === undefined ? '' : String(Math.round(r.probe.p99Ms)),
-        duration_s: String(durationS(r)),
-        rolled_back: String(r.rolledBack),
-        probe_records: r.probe?.recordsPath ?? '',
-        plan: r.planJson === undefined ? '' : JSON.stringify(r.planJson),
+        id: String(c?.Id ?? ''),
+        name: String(c?.Name ?? '').replace(/^\//, ''),
+        service: labels['com.docker.compose.service'] ?? '',
+        project: labels['com.docker.compose.project'] ?? '',
+        number: Number(labels['com.docker.compose.container-number'] ?? 0) || 0,
+        configHash: labels['com.docker.compose.config-hash'] ?? '',
+        imageId: String(c?.Image ?? ''),
+        image: String(c?.Config?.Image ?? ''),
+        state: String(state.Status ?? 'unknown'),
+        health: health?.Status ? health.Status : 'none',
+        healthLog: (health?.Log ?? []).map((e) => ({
+            start: String(e.Start ?? ''),
+            end: String(e.End ?? ''),
+            exitCode: Number(e.ExitCode ?? -1),
+            output: String(e.Output ?? ''),
+        })),
+        exitCode: Number(state.ExitCode ?? 0),
+        restartCount: Number(c?.RestartCount ?? 0),
+        createdAt: String(c?.Created ?? ''),
+        startedAt: String(state.StartedAt ?? ''),
+        ips,
+        oneoff: /^true$/i.test(labels['com.docker.compose.oneoff'] ?? ''),
+        composeVersion: labels['com.docker.compose.version'] ?? '',
     };
 }
-function escapeCell(s) {
-    return s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+/** Exited, dead, never started or crash-looping: cleaned up, never counted as a serving replica. */
+function isBroken(c) {
+    return c.state !== 'running' || c.health === 'unhealthy';
 }
-function renderTimeline(events, origin) {
-    if (events.length === 0)
-        return '';
-    const rows = events.map((e) => `| +${((e.at - origin) / 1000).toFixed(1)} s | ${e.action} | ${escapeCell(e.service ?? '')} | ${escapeCell(e.container ?? '')} | ${escapeCell(e.detail ?? '')} |`);
-    return ['| time | event | service | container | detail |', '|---|---|---|---|---|', ...rows].join('\n');
+/** The IP to give the proxy: on a network the proxy shares, else the first one. */
+function replicaIp(c, preferredNetworks = []) {
+    for (const n of preferredNetworks)
+        if (c.ips[n])
+            return c.ips[n];
+    return Object.values(c.ips)[0] ?? '';
 }
-/** The whole job summary, in markdown. */
-function renderSummary(r) {
-    const ok = !r.error;
-    const title = r.mode === 'dry-run'
-        ? `handoff: plan for ${r.project} (dry run, nothing changed)`
-        : `handoff: ${r.mode === 'rollback' ? 'rollback of' : 'deploy of'} ${r.project} ${ok ? (r.rolledBack ? 'failed and was rolled back' : 'succeeded') : 'failed'}`;
-    const out = [`## ${ok ? '✅' : '❌'} ${title}`, ''];
-    const facts = [];
-    if (r.releaseId)
-        facts.push(`| release | \`${r.releaseId}\` |`);
-    if (r.previousReleaseId)
-        facts.push(`| previous release | \`${r.previousReleaseId}\` |`);
-    facts.push(`| services updated | ${r.servicesUpdated.length ? r.servicesUpdated.join(', ') : 'none'} |`);
-    if (r.probe)
-        facts.push(`| requests sent / lost | ${r.probe.sent} / ${r.probe.lost} |`);
-    facts.push(`| duration | ${durationS(r)} s |`);
-    if (r.rolledBack)
-        facts.push('| rolled back | yes |');
-    if (r.proxyDrains === false)
-        facts.push('| proxy drain | none (no Runtime API): losses are possible |');
-    out.push('| | |', '|---|---|', ...facts, '');
-    if (r.error)
-        out.push('### Error', '', '```', r.error, '```', '');
-    if (r.warnings.length)
-        out.push('### Warnings', '', ...r.warnings.map((w) => `- ${w}`), '');
-    if (r.planMarkdown)
-        out.push('### Plan', '', r.planMarkdown, '');
-    if (r.probeMarkdown)
-        out.push('### Request-loss probe', '', r.probeMarkdown, '');
-    const timeline = renderTimeline(r.events, r.startedAt);
-    if (timeline)
-        out.push('### Rollout timeline', '', '<details><summary>events</summary>', '', timeline, '', '</details>', '');
-    if (r.rollbackHint)
-        out.push('### Roll back', '', r.rollbackHint, '');
-    return out.join('\n');
-}
-
-;// CONCATENATED MODULE: ./src/timeline.ts
-class Timeline {
-    now;
-    events = [];
-    constructor(now = Date.now) {
-        this.now = now;
-    }
-    add(action, fields = {}) {
-        const event = { at: this.now(), action, ...fields };
-        this.events.push(event);
-        return event;
-    }
-    /** The event closest in time to `at`, for naming what happened around a lost request. */
-    nearest(at) {
-        let best;
-        for (const e of this.events) {
-            if (!best || Math.abs(e.at - at) < Math.abs(best.at - at))
-                best = e;
-        }
-        return best;
-    }
-}
-
-// EXTERNAL MODULE: ./src/deploy.ts + 30 modules
-var deploy = __nccwpck_require__(9562);
-;// CONCATENATED MODULE: ./src/recover.ts
-/**
- * Finishing an interrupted deploy (the post step): the main step ended after the live stack began
- * to change and before the release was recorded (a network cut it could not ride out, a killed or
- * cancelled runner). On a fresh connection, and only while the deploy lock is still this run's:
- * roll every service back to the release that served before (its containers kept, the interrupted
- * batch's replaced), put back the proxy slots the lost process had parked or drained, and mark the
- * interrupted release abandoned with what happened. Every step is safe to repeat, so a post step
- * cut in turn by the network retries on a new connection and finishes.
- */
-
-
-
-
-
-
-
-
-
-
-
-async function recoverInterrupted(remote, inputs, run, lock, interrupted, log) {
-    const { remoteDir } = lock;
-    if (!(await (0,src_lock/* lockHeldBy */.C6)(remote, remoteDir, lock.token))) {
-        return { outcome: 'not-our-lock', message: 'the deploy lock is no longer this run\'s (taken over or freed): the stack is left to its holder' };
-    }
-    const releases = await (0,release_store/* listReleases */.tH)(remote, remoteDir);
-    const previous = interrupted.previous ? releases.find((r) => r.id === interrupted.previous) : undefined;
-    const audit = async (result, detail) => (0,src_audit/* appendAudit */.u0)(remote, remoteDir, { at: new Date().toISOString(), kind: 'rollback', release: previous?.id, sha: previous?.sha, actor: run.actor, runUrl: run.runUrl, result, detail });
-    if (!previous) {
-        const why = interrupted.previous ? `release ${interrupted.previous} is not on the host` : 'nothing served before this first deploy';
-        await (0,release_store/* abandonIfPending */.eo)(remote, remoteDir, interrupted.releaseId, `interrupted before it was recorded; not restored: ${why}`);
-        return { outcome: 'nothing-to-restore', message: `the interrupted release ${interrupted.releaseId} is marked abandoned; ${why}, so there is nothing to restore (the next deploy converges from what runs)` };
-    }
-    // The current pointer only moves when a deploy is recorded: it still names the release that served.
-    const current = await (0,release_store/* readCurrent */.cA)(remote, remoteDir);
-    if (current && current !== previous.id) {
-        return { outcome: 'nothing-to-restore', message: `release ${current} was recorded since (not ${previous.id}): nothing to restore` };
-    }
-    const facts = await readHostFacts(remote, inputs.username, inputs.compose);
-    const s = {
-        cleanups: [],
-        inputs,
-        run,
-        remote,
-        flavor: facts.compose,
-        remoteDir,
-        timeline: new Timeline(),
-        log,
-        report: newReport(inputs.project, 'rollback'),
-    };
-    // The previous release's proxy config says which services it routes (its files are on the host).
-    const composeDir = external_node_path_.posix.dirname(previous.composeFiles[0]);
-    const cfgPath = (0,deploy/* proxyConfigPath */.c2)(previous.files, undefined, composeDir);
-    const cfg = cfgPath ? await remote.readFile(external_node_path_.posix.join(remoteDir, 'releases', previous.id, cfgPath)) : undefined;
-    const routed = cfg ? (0,deploy/* routedFromCfg */.W4)(cfg, previous) : [];
-    const { model } = await (0,deploy/* desiredState */.Iq)(s, { composeFiles: previous.composeFiles, release: previous.id }, routed, previous);
-    const proxy = await (0,deploy/* proxyGate */.QV)(s, model, cfg);
-    const serving = async () => {
-        const running = await (0,containers/* listProjectContainers */.OJ)(remote, inputs.project);
-        const proxyName = (0,config/* findProxyService */.XX)(model.services, inputs.proxyService)?.name;
-        const networks = [...new Set(running.filter((c) => c.service === proxyName && c.state === 'running').flatMap((c) => Object.keys(c.ips)))];
-        return (service) => running.filter((c) => c.service === service && c.state === 'running').map((c) => ({ id: c.id, name: c.name, ip: (0,containers/* replicaIp */.AW)(c, networks) }));
-    };
-    if (proxy.gate instanceof drain/* HaproxyGate */.D) {
-        const of = await serving();
-        for (const service of routed)
-            await proxy.gate.claimParked(service, of(service));
-    }
-    let ok = false;
-    let failure = '';
-    try {
-        ok = await (0,deploy/* rollBackTo */.Yt)(s, previous, routed, proxy);
-        if (!ok)
-            failure = 'a service did not come back healthy (see the log above)';
-    }
-    catch (e) {
-        failure = e instanceof Error ? e.message : String(e);
-    }
-    // Whatever the rollout did, no replica that serves may stay parked or drained.
-    if (proxy.gate instanceof drain/* HaproxyGate */.D) {
-        const of = await serving();
-        for (const service of routed) {
-            await proxy.gate.restore(service, of(service)).catch((e) => log.warning(`${service}: could not put proxy slots back: ${e instanceof Error ? e.message : String(e)}`));
-        }
-    }
-    const what = ok ? `restored release ${previous.id}` : `tried to restore release ${previous.id}: ${failure}`;
-    await (0,release_store/* abandonIfPending */.eo)(remote, remoteDir, interrupted.releaseId, `interrupted before it was recorded; the post step ${what}`);
-    await audit(ok ? 'success' : 'failed', `post step after the interrupted deploy of ${interrupted.releaseId}: ${what}`);
-    return ok
-        ? { outcome: 'restored', message: `the interrupted deploy of ${interrupted.releaseId} was rolled back: release ${previous.id} serves again` }
-        : { outcome: 'restore-failed', message: `the interrupted deploy of ${interrupted.releaseId} could not be rolled back cleanly: ${failure}` };
-}
-
-
-/***/ }),
-
-/***/ 2976:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   Mt: () => (/* binding */ logoutCommand),
-/* harmony export */   Xr: () => (/* binding */ DockerConfigRemote)
-/* harmony export */ });
-/* unused harmony exports dockerConfigDir, loginCommand, RegistryLoginError, registryLogin */
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6760);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var _quote_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4519);
-/**
- * A private registry for one deploy: the host logs in with the password on standard input, into a
- * Docker config directory that belongs to this deploy (0700, under the project's remote dir; the
- * user's ~/.docker is never touched), every docker and compose command of the deploy runs with
- * DOCKER_CONFIG pointing there, and the directory is removed when the deploy ends (the post step
- * removes it too if the main step could not).
- */
-
-
-
-/** The per-deploy Docker config directory (the run id keeps two jobs apart). */
-function dockerConfigDir(remoteDir, runId) {
-    return posix.join(remoteDir, `.docker-${runId.replace(/[^A-Za-z0-9_.-]/g, '_')}`);
-}
-/** `docker login` into `dir`, the password read from standard input. */
-function loginCommand(dir, server, username) {
-    return `umask 077 && mkdir -p ${shq(dir)} && chmod 700 ${shq(dir)} && docker --config ${shq(dir)} login ${shq(server)} --username ${shq(username)} --password-stdin`;
-}
-function logoutCommand(dir) {
-    return `rm -rf ${(0,_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .shq */ .h)(dir)}`;
-}
-/** Every command runs with DOCKER_CONFIG=dir, so pulls by Compose (both flavors) and docker use the login. */
-class DockerConfigRemote {
-    inner;
-    dir;
-    constructor(inner, dir) {
-        this.inner = inner;
-        this.dir = dir;
-    }
-    exec(command, options) {
-        return this.inner.exec(`DOCKER_CONFIG=${(0,_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .shq */ .h)(this.dir)}; export DOCKER_CONFIG\n${command}`, options);
-    }
-    readFile(path) {
-        return this.inner.readFile(path);
-    }
-    writeFile(path, data, mode) {
-        return this.inner.writeFile(path, data, mode);
-    }
-    openUnixSocket(path) {
-        return this.inner.openUnixSocket(path);
-    }
-    openTcp(host, port) {
-        return this.inner.openTcp(host, port);
-    }
-    close() {
-        return this.inner.close();
-    }
-}
-class RegistryLoginError extends Error {
-    constructor(server, detail) {
-        super(`registry login to ${server} failed (inputs registry, registry_username, registry_password): ${detail}. Nothing on the host was changed.`);
-        this.name = 'RegistryLoginError';
-    }
-}
-/** Log in; on failure the directory is removed and the error names the registry (never the password). */
-async function registryLogin(remote, dir, registry) {
-    const r = await remote.exec(loginCommand(dir, registry.server, registry.username), { stdin: `${registry.password}\n`, check: false, timeoutMs: QUICK_COMMAND_MS * 2 });
-    if (r.code !== 0) {
-        await remote.exec(logoutCommand(dir), { check: false, timeoutMs: QUICK_COMMAND_MS });
-        const detail = (r.stderr || r.stdout).trim().split('\n').slice(-2).join(' ').split(registry.password).join('***') || `exit ${r.code}`;
-        throw new RegistryLoginError(registry.server, detail);
-    }
-    return new DockerConfigRemote(remote, dir);
-}
-
-
-/***/ }),
-
-/***/ 98:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   cA: () => (/* binding */ readCurrent),
-/* harmony export */   eo: () => (/* binding */ abandonIfPending),
-/* harmony export */   jD: () => (/* binding */ activateRelease),
-/* harmony export */   tH: () => (/* binding */ listReleases)
-/* harmony export */ });
-/* unused harmony exports checkReleasePath, resolveRemoteDir, releaseArchive, uploadRelease, copyRelease, parseReleaseListing, setCurrent, readManifest, updateManifest, markAbandoned, pruneAuditEntries, pruneReleases */
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6760);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var _commands_release_store_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(7779);
-/* harmony import */ var _timeouts_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(2779);
-/* harmony import */ var _release_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(4202);
-/**
- * The release directories on the host (layout in docs/architecture.md): upload, activate into app/,
- * list, current, manifest updates, copy for rollbacks and pruning. The commands themselves are built
- * in commands/release-store.ts (every path absolute under the resolved remote dir, through shq());
- * this module decides what to run and reads the answers.
- *
- * Modes: the remote dir, releases/, each releases/<id>/ and app/ are 0700, so nothing below them is
- * reachable by other host users; .env and release.json are 0600. Subdirectories inside a release and
- * in app/ are 0755 and files keep their (group/other-write stripped) mode, because Docker bind-mounts
- * them into containers that may run as another user (the official haproxy image runs as `haproxy`).
- */
-
-
-
-
-
-
-/** Names the release directory keeps for itself. */
-const RESERVED = new Set(['release.json', '.env']);
-const IMAGE_ID = /^sha256:[0-9a-f]{64}$/;
-/** A repo-relative path that is safe to place under a release directory and to pass through `read -r`. */
-function checkReleasePath(path) {
-    if (!path || path.startsWith('/'))
-        throw new Error(`release file '${path}': must be a relative path`);
-    // eslint-disable-next-line no-control-regex
-    if (/[\x00-\x1f\x7f]/.test(path))
-        throw new Error(`release file ${JSON.stringify(path)}: control characters are not allowed in file names`);
-    if (path.split('/').some((p) => p === '' || p === '.' || p === '..'))
-        throw new Error(`release file '${path}': no '..', '.' or empty parts`);
-    if (RESERVED.has(path))
-        throw new Error(`release file '${path}': the name is reserved for handoff's own ${path} at the top of the release; move the file into a directory`);
-}
-function checkId(id) {
-    if (!(0,_release_js__WEBPACK_IMPORTED_MODULE_2__/* .isReleaseId */ .F3)(id))
-        throw new Error(`'${id}' is not a release id`);
+/** Every container of the project (all states), one-off `run` containers left out. */
+async function listProjectContainers(remote, project, timeoutMs = timeouts/* DOCKER_COMMAND_MS */._u) {
+    const ps = await remote.exec(projectContainerIdsCommand(project), { timeoutMs });
+    const ids = ps.stdout.split(/\s+/).filter(Boolean);
+    const all = await inspectContainers(remote, ids, timeoutMs);
+    return all.filter((c) => !c.oneoff && c.project === project);
 }
 /**
- * The absolute, symlink-free remote dir: a relative input (or `~/...`) is under the deploy user's
- * home. Created 0700 when missing.
+ * Inspect these containers; ones removed in the meantime are left out (docker inspect exits 1
+ * but still prints the others).
  */
-async function resolveRemoteDir(remote, remoteDirInput) {
-    const input = remoteDirInput.replace(/^~(\/|$)/, '').replace(/\/+$/, '') || '.';
-    if (input.includes('\0'))
-        throw new Error('remote_dir contains a NUL byte');
-    const r = await remote.exec(resolveRemoteDirCommand(input), { timeoutMs: QUICK_COMMAND_MS });
-    const dir = r.stdout.trim().split('\n').pop() ?? '';
-    if (!dir.startsWith('/'))
-        throw new Error(`could not resolve remote_dir '${remoteDirInput}' on the host (got '${dir}')`);
-    return dir;
-}
-/** The archive of a release: files with their parent directories, the env file and the manifest. */
-function releaseArchive(files, envFileText, manifest) {
-    const seen = new Set();
-    const dirs = new Set();
-    for (const f of files) {
-        checkReleasePath(f.path);
-        if (seen.has(f.path))
-            throw new Error(`release file '${f.path}' is listed twice`);
-        seen.add(f.path);
-        const parts = f.path.split('/');
-        for (let i = 1; i < parts.length; i++)
-            dirs.add(parts.slice(0, i).join('/'));
+async function inspectContainers(remote, ids, timeoutMs = timeouts/* DOCKER_COMMAND_MS */._u) {
+    if (ids.length === 0)
+        return [];
+    const r = await remote.exec(inspectCommand(ids), { timeoutMs, check: false });
+    if (r.code !== 0 && !/No such (container|object)/i.test(r.stderr)) {
+        throw new Error(`docker inspect failed (exit ${r.code}): ${r.stderr.trim().split('\n').slice(-3).join(' ')}`);
     }
-    for (const d of dirs)
-        if (seen.has(d))
-            throw new Error(`release file '${d}' is also a directory of another release file`);
-    const entries = [...dirs].sort().map((d) => ({ path: d, type: 'dir', mode: 0o755 }));
-    for (const f of files)
-        entries.push({ path: f.path, type: 'file', data: f.data, mode: (f.mode ?? 0o644) & 0o755 || 0o644 });
-    entries.push({ path: '.env', type: 'file', data: Buffer.from(envFileText), mode: 0o600 });
-    entries.push({ path: 'release.json', type: 'file', data: Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), mode: 0o600 });
-    return buildTar(entries);
+    return parseDockerInspect(r.stdout);
 }
+
+;// CONCATENATED MODULE: ./src/haproxy/config.ts
 /**
- * Write releases/<id>/ atomically: one tar stream into releases/.<id>.tmp, then a rename. An id that
- * exists already is an error (two deploys of one sha in one second).
+ * Pure helpers over the user's haproxy.cfg and the proxy's Compose service: where the Runtime API
+ * socket is, which Compose services the proxy routes to, and how the action reaches that socket
+ * from the host (a bind-mounted Unix socket, or a published TCP port).
  */
-async function uploadRelease(remote, remoteDir, id, files, envFileText, manifest, _options = {}) {
-    checkId(id);
-    if (manifest.id !== id)
-        throw new Error(`manifest id ${manifest.id} does not match release ${id}`);
-    const tar = releaseArchive(files, envFileText, manifest);
-    await remote.exec(uploadReleaseCommand(remoteDir, id), { stdin: tar, timeoutMs: RELEASE_COMMAND_MS });
-}
-/**
- * A new release with an old one's files and env (a rollback): copied on the host, with its own
- * manifest, then renamed into place.
- */
-async function copyRelease(remote, remoteDir, fromId, toId, manifest) {
-    checkId(fromId);
-    checkId(toId);
-    if (manifest.id !== toId)
-        throw new Error(`manifest id ${manifest.id} does not match release ${toId}`);
-    await remote.exec(copyReleaseCommand(remoteDir, fromId, toId), { stdin: `${JSON.stringify(manifest, null, 2)}\n`, timeoutMs: RELEASE_COMMAND_MS });
-}
-/**
- * Make app/ hold release <id>: each file (and .env) copied to a temp name in its target directory,
- * then renamed over the old one, so directories (and the bind mounts on them) stay the same inodes.
- * A file the previously activated release placed and this one lacks is removed; directories are
- * never removed or replaced.
- */
-async function activateRelease(remote, remoteDir, id) {
-    checkId(id);
-    const read = await remote.exec((0,_commands_release_store_js__WEBPACK_IMPORTED_MODULE_1__/* .activationReadCommand */ .qv)(remoteDir, id), { timeoutMs: _timeouts_js__WEBPACK_IMPORTED_MODULE_3__/* .QUICK_COMMAND_MS */ .dH });
-    const [manifestText, listText = ''] = read.stdout.split(_commands_release_store_js__WEBPACK_IMPORTED_MODULE_1__/* .RECORD_SEP */ .hl);
-    const manifest = (0,_release_js__WEBPACK_IMPORTED_MODULE_2__/* .parseManifest */ .Ng)(manifestText ?? '');
-    for (const f of manifest.files)
-        checkReleasePath(f);
-    const wanted = new Set(manifest.files);
-    const previous = listText.split('\n').filter((l) => l && !wanted.has(l));
-    const ops = [
-        ...manifest.files.map((f) => `put ${f}`),
-        'put .env',
-        ...previous.filter((f) => { try {
-            checkReleasePath(f);
-            return true;
-        }
-        catch {
-            return false;
-        } }).map((f) => `del ${f}`),
-        ...manifest.files.map((f) => `list ${f}`),
-    ];
-    await remote.exec((0,_commands_release_store_js__WEBPACK_IMPORTED_MODULE_1__/* .activateCommand */ .XN)(remoteDir, id), { stdin: `${ops.join('\n')}\n`, timeoutMs: _timeouts_js__WEBPACK_IMPORTED_MODULE_3__/* .RELEASE_COMMAND_MS */ .bx });
-}
-/** Every readable manifest under releases/, oldest first, in one round trip. */
-async function listReleases(remote, remoteDir, warn) {
-    const r = await remote.exec((0,_commands_release_store_js__WEBPACK_IMPORTED_MODULE_1__/* .listReleasesCommand */ .mE)(remoteDir), { timeoutMs: _timeouts_js__WEBPACK_IMPORTED_MODULE_3__/* .QUICK_COMMAND_MS */ .dH });
-    return parseReleaseListing(r.stdout, warn);
-}
-function parseReleaseListing(stdout, warn) {
+
+/** Tokenise: drop comments, track `global` / `defaults` / `backend x` / `listen x`... sections. */
+function cfgLines(cfgText) {
     const out = [];
-    for (const chunk of stdout.split(_commands_release_store_js__WEBPACK_IMPORTED_MODULE_1__/* .RECORD_SEP */ .hl).slice(1)) {
-        const nl = chunk.indexOf('\n');
-        const dir = chunk.slice(0, nl);
-        try {
-            const m = (0,_release_js__WEBPACK_IMPORTED_MODULE_2__/* .parseManifest */ .Ng)(chunk.slice(nl + 1));
-            if (m.id !== dir)
-                throw new Error(`its id is ${m.id}`);
-            out.push(m);
+    let section = '';
+    let sectionName = '';
+    for (const raw of cfgText.split('\n')) {
+        const line = raw.replace(/(^|\s)#.*$/, '').trim();
+        if (line === '')
+            continue;
+        const words = line.split(/\s+/);
+        const first = words[0];
+        if (/^(global|defaults|frontend|backend|listen|resolvers|peers|userlist|program|http-errors|ring|mailers|cache)$/.test(first)) {
+            section = first;
+            sectionName = words[1] ?? '';
+            continue;
         }
-        catch (e) {
-            warn?.(`ignoring releases/${dir}/release.json: ${e.message}`);
-        }
+        out.push({ section, sectionName, words });
     }
-    return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-}
-/** The id in `current`, or undefined before the first successful deploy. */
-async function readCurrent(remote, remoteDir) {
-    const id = ((await remote.readFile((0,_commands_release_store_js__WEBPACK_IMPORTED_MODULE_1__/* .releasePaths */ .ul)(remoteDir).current)) ?? '').trim();
-    return (0,_release_js__WEBPACK_IMPORTED_MODULE_2__/* .isReleaseId */ .F3)(id) ? id : undefined;
-}
-async function setCurrent(remote, remoteDir, id) {
-    checkId(id);
-    await remote.writeFile(paths(remoteDir).current, `${id}\n`, 0o600);
-}
-async function readManifest(remote, remoteDir, id) {
-    checkId(id);
-    const path = paths(remoteDir).manifest(id);
-    const text = await remote.readFile(path);
-    if (text === undefined)
-        throw new Error(`release ${id}: no readable ${path} on the host`);
-    return parseManifest(text);
-}
-/** Merge `patch` into releases/<id>/release.json (atomic rewrite, 0600). The id cannot change. */
-async function updateManifest(remote, remoteDir, id, patch) {
-    const old = await readManifest(remote, remoteDir, id);
-    const next = { ...old, ...patch, id: old.id };
-    parseManifest(JSON.stringify(next)); // refuse to write a manifest we could not read back
-    await remote.writeFile(paths(remoteDir).manifest(id), `${JSON.stringify(next, null, 2)}\n`, 0o600);
-    return next;
-}
-/** Image IDs referenced by other projects' releases next to this one (the default layout's siblings). */
-async function siblingImageIds(remote, remoteDir) {
-    const parent = posix.dirname(remoteDir);
-    const self = posix.basename(remoteDir);
-    if (parent === remoteDir)
-        return new Set();
-    const r = await remote.exec(siblingManifestsCommand(parent, self), { timeoutMs: QUICK_COMMAND_MS, check: false });
-    return new Set([...r.stdout.matchAll(/"imageId"\s*:\s*"(sha256:[0-9a-f]{64})"/g)].map((m) => m[1]));
-}
-/** Rewrite a release's manifest as `abandoned` (0600, atomic). */
-async function writeAbandoned(remote, remoteDir, m, reason) {
-    const next = { ...m, result: 'abandoned', reason };
-    await remote.writeFile((0,_commands_release_store_js__WEBPACK_IMPORTED_MODULE_1__/* .releasePaths */ .ul)(remoteDir).manifest(m.id), `${JSON.stringify(next, null, 2)}\n`, 0o600);
-    return next;
+    return out;
 }
 /**
- * Under the lock no deploy of this project is in progress, so a `pending` release is one whose deploy
- * stopped before recording a result (killed, cancelled, disconnected): mark it `abandoned`, so the
- * list says so and retention prunes it like a failed one. Returns the releases as they are now and
- * the ones it marked.
+ * The stats sockets of the `global` section, admin ones first (only `level admin` may use
+ * `set server`). Addresses: `/path`, `unix@/path`, `ipv4@host:port`, `host:port`, `:port`.
  */
-async function markAbandoned(remote, remoteDir, releases, project) {
-    const marked = [];
+function findStatsSockets(cfgText) {
+    const found = [];
+    for (const { section, words } of cfgLines(cfgText)) {
+        if (section !== 'global' || words[0] !== 'stats' || words[1] !== 'socket' || !words[2])
+            continue;
+        const addr = words[2];
+        const levelAt = words.indexOf('level');
+        // Newer HAProxy releases default to admin; an explicit level is what we can rely on.
+        const admin = levelAt < 0 ? true : words[levelAt + 1] === 'admin';
+        const parsed = parseSocketAddress(addr, admin);
+        if (parsed)
+            found.push(parsed);
+    }
+    return found.sort((a, b) => Number(b.admin) - Number(a.admin));
+}
+/** The admin socket handoff uses, or undefined when the config declares none. */
+function findStatsSocket(cfgText) {
+    return findStatsSockets(cfgText)[0];
+}
+function parseSocketAddress(addr, admin) {
+    if (addr.startsWith('unix@'))
+        return { kind: 'unix', path: addr.slice(5), admin };
+    if (addr.startsWith('/'))
+        return { kind: 'unix', path: addr, admin };
+    const m = /^(?:(?:ipv4|ipv6|tcp|tcp4|tcp6)@)?(\[[^\]]*\]|[^:]*):(\d+)$/.exec(addr);
+    if (m)
+        return { kind: 'tcp', host: m[1].replace(/^\[|\]$/g, ''), port: Number(m[2]), admin };
+    // abns@ (abstract namespace), fd@, sockpair@: nothing the host can open.
+    return undefined;
+}
+/** Every `server` / `server-template` line of the backends and listen sections. */
+function proxyServers(cfgText) {
     const out = [];
-    for (const r of releases) {
-        if (r.result === 'pending' && r.project === project && isReleaseId(r.id)) {
-            const m = await writeAbandoned(remote, remoteDir, r, abandonedReason(r));
-            marked.push(m);
-            out.push(m);
+    for (const { section, sectionName, words } of cfgLines(cfgText)) {
+        if (section !== 'backend' && section !== 'listen')
+            continue;
+        let keyword;
+        let addr;
+        if (words[0] === 'server') {
+            keyword = 'server';
+            addr = words[2];
         }
-        else {
-            out.push(r);
+        else if (words[0] === 'server-template') {
+            // server-template <prefix> <num | range> <fqdn>[:<port>]
+            keyword = 'server-template';
+            addr = words[3];
         }
+        else
+            continue;
+        if (!addr || !words[1])
+            continue;
+        const { host, port } = splitHostPort(addr);
+        out.push({ backend: sectionName, keyword, name: words[1], host, ...(port !== undefined ? { port } : {}) });
     }
-    return { releases: out, marked };
+    return out;
+}
+function splitHostPort(addr) {
+    const bare = addr.replace(/^[a-z0-9]+@/, '');
+    const m = /^(\[[^\]]*\]|[^:]*)(?::(\d+))?$/.exec(bare);
+    if (!m)
+        return { host: bare };
+    return { host: m[1].replace(/^\[|\]$/g, ''), ...(m[2] ? { port: Number(m[2]) } : {}) };
 }
 /**
- * A deploy that stops on an error before its Record phase marks its own release `abandoned` with the
- * error as the reason (it still holds the lock). Does nothing when the release is gone or recorded.
+ * The Compose services the proxy routes to: those whose name is the host of a server line.
+ * Docker's DNS resolves the service name (and `<service>.<network>`) to all its replicas.
  */
-async function abandonIfPending(remote, remoteDir, id, reason) {
-    checkId(id);
-    const text = await remote.readFile((0,_commands_release_store_js__WEBPACK_IMPORTED_MODULE_1__/* .releasePaths */ .ul)(remoteDir).manifest(id));
-    if (text === undefined)
+function config_routedServices(cfgText, serviceNames) {
+    const hosts = new Set(proxyServers(cfgText).map((s) => s.host.toLowerCase()));
+    return serviceNames.filter((name) => {
+        const n = name.toLowerCase();
+        for (const h of hosts)
+            if (h === n || h.startsWith(`${n}.`))
+                return true;
         return false;
-    const m = (0,_release_js__WEBPACK_IMPORTED_MODULE_2__/* .parseManifest */ .Ng)(text);
-    if (m.result !== 'pending')
-        return false;
-    // The first lines say what stopped it; a whole stderr belongs in the job log, not in every release list.
-    await writeAbandoned(remote, remoteDir, m, reason.length > 500 ? `${reason.slice(0, 500)}…` : reason);
-    return true;
-}
-/** One audit line per pruned release: which release, which images went, which Docker kept. */
-function pruneAuditEntries(result, at, actor, runUrl) {
-    return result.pruned.map((p) => ({
-        at,
-        kind: 'prune',
-        release: p.id,
-        sha: p.sha,
-        actor,
-        runUrl,
-        result: p.result,
-        images: p.imagesRemoved,
-        ...(p.imagesKept.length ? { detail: `Docker kept ${p.imagesKept.join(', ')}: a container uses it or it has another tag` } : {}),
-    }));
-}
-/**
- * Drop this project's releases that retention (release.ts) lets go, leftover .<id>.tmp dirs, then the
- * images only they referenced. Image candidates come only from this project's pruned manifests, minus
- * anything a kept release or a sibling project's release refers to; `docker image rm` without -f also
- * refuses images a container uses, which is fine. Call it under the lock.
- */
-async function pruneReleases(remote, remoteDir, project, keep, currentId, warn, keepFailed = KEEP_FAILED) {
-    const releases = await listReleases(remote, remoteDir, warn);
-    const current = currentId ?? (await readCurrent(remote, remoteDir));
-    const plan = retention(releases, keep, current, project, keepFailed);
-    const removed = plan.prune.filter(isReleaseId);
-    await remote.exec(removeReleasesCommand(remoteDir, removed), { timeoutMs: RELEASE_COMMAND_MS });
-    const siblings = plan.images.length ? await siblingImageIds(remote, remoteDir) : new Set();
-    const candidates = plan.images.filter((i) => IMAGE_ID.test(i) && !siblings.has(i));
-    const imagesRemoved = [];
-    if (candidates.length) {
-        const r = await remote.exec(removeImagesCommand(candidates), { timeoutMs: RELEASE_COMMAND_MS, check: false });
-        for (const line of r.stdout.split('\n'))
-            if (candidates.includes(line.trim()))
-                imagesRemoved.push(line.trim());
-    }
-    const pruned = plan.pruned
-        .filter((x) => removed.includes(x.id))
-        .map((x) => {
-        // Images another project's release pins were never candidates: not this prune's to name.
-        const images = x.images.filter((i) => candidates.includes(i));
-        return { ...x, images, imagesRemoved: images.filter((i) => imagesRemoved.includes(i)), imagesKept: images.filter((i) => !imagesRemoved.includes(i)) };
     });
-    const kept = releases.filter((r) => r.project === project && !removed.includes(r.id));
-    return { removed, imagesRemoved, imagesKept: candidates.filter((i) => !imagesRemoved.includes(i)), pruned, kept };
+}
+/** The backends that hold servers for this service (for logs and for reading stats). */
+function backendsForService(cfgText, service) {
+    const n = service.toLowerCase();
+    const set = new Set(proxyServers(cfgText)
+        .filter((s) => s.host.toLowerCase() === n || s.host.toLowerCase().startsWith(`${n}.`))
+        .map((s) => s.backend));
+    return [...set];
+}
+/**
+ * The proxy service: the one named explicitly, else the one whose image mentions haproxy.
+ * Two candidates without an explicit name is an error (the user must say which).
+ */
+function config_findProxyService(services, explicitName) {
+    if (explicitName) {
+        const s = services.find((x) => x.name === explicitName);
+        if (!s)
+            throw new Error(`proxy service "${explicitName}" is not in the Compose files (services: ${services.map((x) => x.name).join(', ')})`);
+        return s;
+    }
+    const candidates = services.filter((s) => /haproxy/i.test(s.image ?? ''));
+    if (candidates.length > 1) {
+        throw new Error(`several services look like HAProxy (${candidates.map((s) => s.name).join(', ')}): name the proxy service explicitly`);
+    }
+    return candidates[0];
+}
+// Debian-based images link /var/run to /run: compare paths through one spelling.
+function canonicalRun(p) {
+    return p.replace(/^\/var\/run(?=\/|$)/, '/run');
+}
+/**
+ * How the action reaches the Runtime API from the host:
+ * - a Unix socket inside a bind-mounted directory: its host path (relative sources resolve
+ *   against the Compose project directory on the host);
+ * - a TCP socket published on the host: its host address and port.
+ */
+function locateRuntimeApi(proxy, cfgText, projectDirOnHost) {
+    const sockets = findStatsSockets(cfgText);
+    if (sockets.length === 0) {
+        return { kind: 'none', reason: `the HAProxy config has no "stats socket" in its global section: add "stats socket /var/run/haproxy/admin.sock mode 666 level admin" and mount /var/run/haproxy from the host` };
+    }
+    const reasons = [];
+    for (const sock of sockets) {
+        if (!sock.admin) {
+            reasons.push(`stats socket ${sock.kind === 'unix' ? sock.path : `${sock.host}:${sock.port}`} is not "level admin"`);
+            continue;
+        }
+        if (sock.kind === 'unix') {
+            const target = canonicalRun(external_node_path_default().posix.normalize(sock.path));
+            let best;
+            for (const v of proxy.volumes) {
+                if (v.type !== 'bind' || !v.source)
+                    continue;
+                const t = canonicalRun(external_node_path_default().posix.normalize(v.target)).replace(/\/+$/, '');
+                if ((target === t || target.startsWith(`${t}/`)) && (!best || t.length > best.target.length))
+                    best = { source: v.source, target: t };
+            }
+            if (!best) {
+                reasons.push(`the admin socket ${sock.path} is not inside a bind mount of service "${proxy.name}": mount its directory from the host (e.g. ./run:${external_node_path_default().posix.dirname(sock.path)})`);
+                continue;
+            }
+            if (best.source.startsWith('~')) {
+                reasons.push(`the bind mount source ${best.source} of service "${proxy.name}" starts with ~: use a path relative to the Compose file`);
+                continue;
+            }
+            const hostDir = external_node_path_default().posix.resolve(projectDirOnHost, best.source);
+            return { kind: 'unix', hostPath: external_node_path_default().posix.join(hostDir, target.slice(best.target.length)) };
+        }
+        if (sock.host === '127.0.0.1' || sock.host === 'localhost' || sock.host === '::1') {
+            reasons.push(`stats socket ${sock.host}:${sock.port} listens on the container's loopback: publishing it cannot reach it (bind it to 0.0.0.0 or use a Unix socket)`);
+            continue;
+        }
+        const pub = proxy.ports.find((p) => String(p.target) === String(sock.port) && (p.protocol ?? 'tcp') === 'tcp');
+        if (!pub || pub.published === undefined || !/^\d+$/.test(pub.published)) {
+            reasons.push(`stats socket port ${sock.port} is not published on a fixed host port by service "${proxy.name}" (e.g. "127.0.0.1:${sock.port}:${sock.port}")`);
+            continue;
+        }
+        const host = !pub.hostIp || pub.hostIp === '0.0.0.0' || pub.hostIp === '::' ? '127.0.0.1' : pub.hostIp;
+        return { kind: 'tcp', host, port: Number(pub.published) };
+    }
+    return { kind: 'none', reason: reasons.join('; ') };
+}
+/**
+ * The container path of the server-state file (global `server-state-file`, relative to
+ * `server-state-base` when it is not absolute), or undefined when the config keeps no state file.
+ */
+function findServerStateFile(cfgText) {
+    let file;
+    let base;
+    for (const line of cfgLines(cfgText)) {
+        if (line.section !== 'global')
+            continue;
+        if (line.words[0] === 'server-state-file')
+            file = line.words[1];
+        if (line.words[0] === 'server-state-base')
+            base = line.words[1];
+    }
+    if (!file)
+        return undefined;
+    return file.startsWith('/') || !base ? file : path.posix.join(base, file);
 }
 
+// EXTERNAL MODULE: ./src/time.ts
+var time = __nccwpck_require__(9834);
+;// CONCATENATED MODULE: ./src/haproxy/stats.ts
+/**
+ * Pure parsers for the HAProxy Runtime API's `show stat` (CSV) and `show servers state` output.
+ * Both are read by header names, never by column position: every HAProxy release appends columns.
+ */
+/** Parse `show stat` CSV. The first line is `# pxname,svname,...`; blank lines are ignored. */
+function parseShowStat(csv) {
+    const lines = csv.split('\n').map((l) => l.replace(/\r$/, ''));
+    const headerAt = lines.findIndex((l) => l.startsWith('# '));
+    if (headerAt < 0)
+        throw new Error(`show stat: no "# pxname,svname,..." header in ${excerpt(csv)}`);
+    const header = lines[headerAt].slice(2).split(',');
+    for (const required of ['pxname', 'svname']) {
+        if (!header.includes(required))
+            throw new Error(`show stat: header has no "${required}" column`);
+    }
+    const rows = [];
+    for (const line of lines.slice(headerAt + 1)) {
+        if (line.trim() === '' || line.startsWith('#'))
+            continue;
+        // HAProxy's CSV never quotes: names cannot contain commas and free-text fields are sanitised.
+        const cells = line.split(',');
+        const fields = {};
+        header.forEach((name, i) => {
+            if (name !== '')
+                fields[name] = cells[i] ?? '';
+        });
+        rows.push({
+            pxname: fields.pxname ?? '',
+            svname: fields.svname ?? '',
+            scur: stats_int(fields.scur),
+            qcur: stats_int(fields.qcur),
+            status: fields.status ?? '',
+            addr: fields.addr ?? '',
+            checkStatus: fields.check_status ?? '',
+            fields,
+        });
+    }
+    return rows;
+}
+/** srv_op_state values (enum srv_state in HAProxy's server-t.h). */
+const OpState = { STOPPED: 0, STARTING: 1, RUNNING: 2, STOPPING: 3 };
+/**
+ * srv_admin_state bits (enum srv_admin in HAProxy's include/haproxy/server-t.h, same in 2.6 to 3.x).
+ * Note the order: CMAINT is 0x04 and RMAINT (DNS) is 0x20.
+ */
+const AdminFlag = {
+    /** Forced into maintenance (`set server ... state maint`, `disable server`). */
+    FMAINT: 0x01,
+    /** Maintenance inherited from a tracked server. */
+    IMAINT: 0x02,
+    /** Maintenance from the configuration (`disabled`). */
+    CMAINT: 0x04,
+    /** Forced drain (`set server ... state drain`). */
+    FDRAIN: 0x08,
+    /** Drain inherited from a tracked server. */
+    IDRAIN: 0x10,
+    /** No address: the name did not resolve, or DNS dropped it (the free slots of a server-template). */
+    RMAINT: 0x20,
+    /** Not a state: the FQDN was changed at runtime (2.x sets it and never clears it). */
+    FQDN_CHANGED: 0x40,
+};
+const MAINT_MASK = AdminFlag.FMAINT | AdminFlag.IMAINT | AdminFlag.CMAINT | AdminFlag.RMAINT;
+const DRAIN_MASK = AdminFlag.FDRAIN | AdminFlag.IDRAIN;
+/**
+ * Parse `show servers state [backend]`: a version line (`1`), a `# be_id be_name ...` header, then
+ * one space-separated line per server. Unknown versions are refused rather than misread.
+ */
+function parseServersState(text) {
+    const lines = text.split('\n').map((l) => l.replace(/\r$/, '')).filter((l) => l.trim() !== '');
+    if (lines.length === 0)
+        throw new Error('show servers state: empty answer');
+    const version = lines[0].trim();
+    if (version !== '1')
+        throw new Error(`show servers state: unsupported format version ${JSON.stringify(version)} in ${excerpt(text)}`);
+    const headerLine = lines.find((l) => l.startsWith('#'));
+    if (!headerLine)
+        throw new Error(`show servers state: no "# be_id be_name ..." header in ${excerpt(text)}`);
+    const header = headerLine.replace(/^#\s*/, '').split(/\s+/);
+    for (const required of ['be_name', 'srv_name', 'srv_addr', 'srv_op_state', 'srv_admin_state']) {
+        if (!header.includes(required))
+            throw new Error(`show servers state: header has no "${required}" column`);
+    }
+    const out = [];
+    for (const line of lines.slice(1)) {
+        if (line.startsWith('#'))
+            continue;
+        const cells = line.trim().split(/\s+/);
+        const fields = {};
+        header.forEach((name, i) => {
+            fields[name] = cells[i] ?? '';
+        });
+        out.push({
+            backendId: stats_int(fields.be_id),
+            backend: fields.be_name ?? '',
+            serverId: stats_int(fields.srv_id),
+            server: fields.srv_name ?? '',
+            addr: fields.srv_addr ?? '',
+            opState: stats_int(fields.srv_op_state),
+            adminState: stats_int(fields.srv_admin_state),
+            fqdn: fields.srv_fqdn ?? '-',
+            port: stats_int(fields.srv_port),
+            fields,
+        });
+    }
+    return out;
+}
+/** The slot holds an address (`-` in 2.4+, `0.0.0.0` in older releases, when it has none). */
+function hasAddress(s) {
+    return s.addr !== '' && s.addr !== '-' && s.addr !== '0.0.0.0' && s.addr !== '::';
+}
+/** In maintenance for any reason (forced, inherited, configured, or no address). */
+function isMaint(s) {
+    return (s.adminState & MAINT_MASK) !== 0;
+}
+/** Put in maintenance by hand (the Runtime API): DNS never clears this bit. */
+function isForcedMaint(s) {
+    return (s.adminState & AdminFlag.FMAINT) !== 0;
+}
+function isDrain(s) {
+    return (s.adminState & DRAIN_MASK) !== 0;
+}
+/** The slot takes new traffic: running, with no maintenance or drain bit. */
+function isServing(s) {
+    return s.opState === OpState.RUNNING && !isMaint(s) && !isDrain(s);
+}
+// enum chk_result and CHK_ST_* in HAProxy's check-t.h.
+const CHK_RES_PASSED = 3;
+const CHK_ST_CONFIGURED = 0x02;
+/**
+ * The slot's last health check passed, or it has none. Needed because HAProxy marks a slot that
+ * DNS just filled as running before its first check has run.
+ */
+function checkPassed(s) {
+    const state = s.fields.srv_check_state;
+    if (state === undefined || (stats_int(state) & CHK_ST_CONFIGURED) === 0)
+        return true;
+    return stats_int(s.fields.srv_check_result) === CHK_RES_PASSED;
+}
+/** Serving and proven healthy by a check: what "UP in the proxy" means for a new replica. */
+function isUp(s) {
+    return isServing(s) && checkPassed(s);
+}
+/** Names the admin bits that are set, for logs: e.g. `FMAINT|RMAINT`, or `READY`. */
+function describeAdminState(adminState) {
+    const names = Object.entries(AdminFlag)
+        .filter(([, bit]) => (adminState & bit) !== 0)
+        .map(([name]) => name);
+    return names.length ? names.join('|') : 'READY';
+}
+/** The slots holding this IP (a drained slot and a fresh one can briefly share an address). Pure. */
+function slotsForAddress(states, ip, backend) {
+    return states.filter((s) => s.addr === ip && (backend === undefined || s.backend === backend));
+}
+function stats_int(v) {
+    const n = Number.parseInt(v ?? '', 10);
+    return Number.isFinite(n) ? n : 0;
+}
+function excerpt(s) {
+    const t = s.trim();
+    return JSON.stringify(t.length > 120 ? `${t.slice(0, 120)}…` : t);
+}
 
-/***/ }),
+;// CONCATENATED MODULE: ./src/haproxy/runtime.ts
 
-/***/ 4202:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+/** HAProxy refused a command (its answer is kept: it says why). */
+class RuntimeApiError extends Error {
+    command;
+    answer;
+    constructor(command, answer) {
+        super(`HAProxy Runtime API: "${command}" failed: ${answer.trim().slice(0, 300) || '(empty answer)'}`);
+        this.command = command;
+        this.answer = answer;
+        this.name = 'RuntimeApiError';
+    }
+}
+// Names that reach a Runtime API command line: HAProxy splits on spaces and treats `;` as a
+// command separator, so anything outside this set is refused instead of escaped.
+const NAME = /^[A-Za-z0-9_.:-]+$/;
+class RuntimeApi {
+    open;
+    timeoutMs;
+    attempts;
+    constructor(open, options = {}) {
+        this.open = open;
+        this.timeoutMs = options.timeoutMs ?? 10_000;
+        this.attempts = Math.max(1, options.attempts ?? 2);
+    }
+    /** Send one command, return HAProxy's whole answer. */
+    async command(cmd) {
+        if (/[\r\n]/.test(cmd))
+            throw new Error('a Runtime API command must be a single line');
+        for (let attempt = 1;; attempt++) {
+            try {
+                return await this.once(cmd);
+            }
+            catch (e) {
+                if (attempt >= this.attempts)
+                    throw e;
+            }
+        }
+    }
+    async once(cmd) {
+        let stream;
+        let timedOut = false;
+        let timer;
+        const timeout = new Promise((_, reject) => {
+            timer = setTimeout(() => {
+                timedOut = true;
+                stream?.destroy();
+                reject(new Error(`HAProxy Runtime API: no answer to "${cmd}" within ${this.timeoutMs} ms`));
+            }, this.timeoutMs);
+        });
+        try {
+            const opening = this.open().then((s) => {
+                stream = s;
+                // Opened after we gave up: close it, nobody will read it.
+                if (timedOut)
+                    s.destroy();
+                return s;
+            });
+            opening.catch(() => { }); // a late failure to open, after the timeout, is not unhandled
+            const opened = await Promise.race([opening, timeout]);
+            return await Promise.race([exchange(opened, cmd), timeout]);
+        }
+        finally {
+            clearTimeout(timer);
+        }
+    }
+    async showStat() {
+        return parseShowStat(await this.command('show stat'));
+    }
+    async showServersState(backend) {
+        if (backend !== undefined)
+            checkName(backend, 'backend');
+        const answer = await this.command(backend === undefined ? 'show servers state' : `show servers state ${backend}`);
+        // An unknown backend answers with a message instead of the version line.
+        if (!/^\s*1\s*$/m.test(answer.split('\n')[0] ?? ''))
+            throw new RuntimeApiError('show servers state', answer);
+        return parseServersState(answer);
+    }
+    /** `set server BE/SRV state ready|drain|maint`: answers nothing on success. */
+    async setServerState(backend, server, state) {
+        checkName(backend, 'backend');
+        checkName(server, 'server');
+        const cmd = `set server ${backend}/${server} state ${state}`;
+        const answer = await this.command(cmd);
+        if (answer.trim() !== '')
+            throw new RuntimeApiError(cmd, answer);
+    }
+}
+function checkName(name, what) {
+    if (!NAME.test(name))
+        throw new Error(`invalid HAProxy ${what} name ${JSON.stringify(name)}`);
+}
+/** Write the command, collect everything until HAProxy closes its side. */
+function exchange(stream, cmd) {
+    return new Promise((resolve, reject) => {
+        const chunks = [];
+        let done = false;
+        const finish = (err) => {
+            if (done)
+                return;
+            done = true;
+            stream.destroy();
+            if (err)
+                reject(err);
+            // HAProxy ends every answer with a newline, even an empty one: no byte at all means the
+            // stream was cut (a dropped SSH link), not that the command succeeded.
+            else if (chunks.length === 0)
+                reject(new Error(`HAProxy Runtime API: "${cmd}": the stream closed without an answer`));
+            else
+                resolve(Buffer.concat(chunks).toString('utf8'));
+        };
+        stream.on('data', (c) => chunks.push(typeof c === 'string' ? Buffer.from(c) : c));
+        stream.on('end', () => finish());
+        stream.on('close', () => finish());
+        stream.on('error', (e) => finish(new Error(`HAProxy Runtime API: "${cmd}": ${e.message}`)));
+        // Non-interactive mode: HAProxy runs the line and closes the connection after its answer.
+        stream.write(`${cmd}\n`);
+    });
+}
 
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   F3: () => (/* binding */ isReleaseId),
-/* harmony export */   Ng: () => (/* binding */ parseManifest)
-/* harmony export */ });
-/* unused harmony exports RELEASE_ID, releaseId, newestFirst, age, formatReleaseList, releaseTableMarkdown, defaultRollbackTarget, selectRollbackTarget, rollbackHintMarkdown, KEEP_FAILED, retention, abandonedReason, missingImagesError */
+;// CONCATENATED MODULE: ./src/haproxy/drain.ts
+
+
+
+const quiet = { info() { }, warning() { } };
+class HaproxyGate {
+    drains = true;
+    api;
+    drainTimeoutMs;
+    pollMs;
+    releaseTimeoutMs;
+    log;
+    timeline;
+    /** Replica id → the slots drained for it, until release. */
+    drained = new Map();
+    /** Service → empty slots put in maint by park(), until unpark(). */
+    parked = new Map();
+    /** Every slot this gate put in maint (parked or drained): a new replica landing there is routine. */
+    maintByUs = new Set();
+    constructor(options) {
+        this.api = new RuntimeApi(options.opener, { timeoutMs: options.commandTimeoutMs ?? 10_000 });
+        this.drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
+        this.pollMs = options.pollMs ?? 250;
+        this.releaseTimeoutMs = options.releaseTimeoutMs ?? 10_000;
+        this.log = options.log ?? quiet;
+        this.timeline = options.timeline;
+    }
+    /**
+     * HAProxy 2.6 sends traffic to a slot as soon as DNS fills it, before its first health check: an
+     * app that is not ready (or never will be) would answer real requests. So the empty slots of the
+     * service's backends go to maint first; DNS fills one with the new replica's IP and it stays out
+     * of rotation (the maint-slot "trap", used on purpose) until waitUp, called once Docker says the
+     * replica is healthy, sets it ready.
+     */
+    async park(service, current) {
+        const states = await this.api.showServersState();
+        const backends = new Set(current.flatMap((r) => slotsForAddress(states, r.ip).map((s) => s.backend)));
+        if (backends.size === 0)
+            return;
+        const parked = this.parked.get(service) ?? [];
+        for (const s of states) {
+            if (!backends.has(s.backend) || hasAddress(s) || isForcedMaint(s))
+                continue;
+            await this.api.setServerState(s.backend, s.server, 'maint');
+            this.maintByUs.add(`${s.backend}/${s.server}`);
+            parked.push({ backend: s.backend, server: s.server });
+        }
+        this.parked.set(service, parked);
+        if (parked.length)
+            this.log.info(`HAProxy: ${parked.length} empty ${service} slot(s) parked in maint: a new replica gets traffic only once it is healthy`);
+    }
+    async unpark(service) {
+        const parked = this.parked.get(service) ?? [];
+        this.parked.delete(service);
+        if (parked.length === 0)
+            return;
+        const states = await this.api.showServersState();
+        for (const p of parked) {
+            const now = states.find((s) => s.backend === p.backend && s.server === p.server);
+            // A slot that holds an address now is a replica's: waitUp or release decided its state.
+            if (now && isForcedMaint(now) && !hasAddress(now))
+                await this.api.setServerState(p.backend, p.server, 'ready');
+        }
+    }
+    async waitUp(service, replicas, deadline) {
+        const pending = new Map(replicas.map((r) => [r.id, r]));
+        let last = [];
+        for (;;) {
+            last = await this.api.showServersState();
+            for (const r of [...pending.values()]) {
+                const slots = slotsForAddress(last, r.ip);
+                for (const slot of slots) {
+                    // The trap: DNS handed this new replica's IP to a slot we (or someone) put in maint
+                    // earlier. A valid DNS answer clears only the DNS bit, so the slot would stay out of
+                    // rotation forever. Put it back.
+                    if (isForcedMaint(slot)) {
+                        // Routine when the slot is one this gate parked or drained (every rollout); worth a
+                        // warning only when someone else put it in maint.
+                        const ours = this.maintByUs.has(`${slot.backend}/${slot.server}`);
+                        (ours ? this.log.info : this.log.warning).call(this.log, ours
+                            ? `HAProxy: ${service} replica ${r.name} (${r.ip}) landed in ${slot.backend}/${slot.server}, parked by handoff: healthy, so setting it ready`
+                            : `HAProxy: ${service} replica ${r.name} (${r.ip}) landed in ${slot.backend}/${slot.server}, which someone put in maintenance (${describeAdminState(slot.adminState)}): setting it ready`);
+                        await this.api.setServerState(slot.backend, slot.server, 'ready');
+                        this.timeline?.add('note', { service, container: r.name, detail: `${slot.backend}/${slot.server} was in maint with a new replica's IP: set ready` });
+                    }
+                }
+                const serving = slots.find(isUp);
+                if (serving) {
+                    pending.delete(r.id);
+                    this.log.info(`HAProxy: ${service} replica ${r.name} (${r.ip}) is UP in ${serving.backend}/${serving.server}`);
+                    this.timeline?.add('up-in-proxy', { service, container: r.name, detail: `${serving.backend}/${serving.server}` });
+                }
+            }
+            if (pending.size === 0)
+                return;
+            if (Date.now() >= deadline) {
+                const why = [...pending.values()].map((r) => `${r.name} (${r.ip}): ${describeSlots(slotsForAddress(last, r.ip))}`);
+                throw new Error(`HAProxy does not send traffic to every new ${service} replica: ${why.join('; ')}`);
+            }
+            await (0,time/* sleep */.y)(Math.min(this.pollMs, Math.max(0, deadline - Date.now())));
+        }
+    }
+    async drain(service, replicas) {
+        const states = await this.api.showServersState();
+        const watching = [];
+        for (const r of replicas) {
+            const slots = slotsForAddress(states, r.ip).map((s) => ({ backend: s.backend, server: s.server, ip: r.ip }));
+            if (slots.length === 0) {
+                // Not in the proxy (crashed, never resolved, or already dropped by DNS): nothing to drain.
+                this.log.info(`HAProxy: ${service} replica ${r.name} (${r.ip}) holds no proxy slot: nothing to drain`);
+                continue;
+            }
+            for (const s of slots) {
+                await this.api.setServerState(s.backend, s.server, 'maint');
+                this.maintByUs.add(`${s.backend}/${s.server}`);
+            }
+            this.drained.set(r.id, [...(this.drained.get(r.id) ?? []), ...slots]);
+            const names = slots.map((s) => `${s.backend}/${s.server}`).join(', ');
+            this.log.info(`HAProxy: draining ${service} replica ${r.name} (${r.ip}): ${names} set to maint`);
+            this.timeline?.add('drain', { service, container: r.name, detail: names });
+            watching.push({ replica: r, slots });
+        }
+        if (watching.length === 0)
+            return;
+        const deadline = Date.now() + this.drainTimeoutMs;
+        let stats = [];
+        for (;;) {
+            stats = await this.api.showStat();
+            for (const w of [...watching]) {
+                if (w.slots.every((s) => activity(stats, s) === 0)) {
+                    watching.splice(watching.indexOf(w), 1);
+                    this.timeline?.add('drained', { service, container: w.replica.name });
+                    this.log.info(`HAProxy: ${service} replica ${w.replica.name} drained`);
+                }
+            }
+            if (watching.length === 0)
+                return;
+            if (Date.now() >= deadline)
+                break;
+            await (0,time/* sleep */.y)(Math.min(this.pollMs, Math.max(0, deadline - Date.now())));
+        }
+        for (const w of watching) {
+            const left = w.slots.map((s) => `${s.backend}/${s.server}: ${activity(stats, s)} sessions/queued`).join(', ');
+            this.log.warning(`HAProxy: ${service} replica ${w.replica.name} still busy after the ${this.drainTimeoutMs} ms drain timeout (${left}); stopping it anyway`);
+            this.timeline?.add('drained', { service, container: w.replica.name, detail: `timeout after ${this.drainTimeoutMs} ms (${left})` });
+        }
+    }
+    async release(service, replicas) {
+        const todo = [];
+        for (const r of replicas) {
+            todo.push(...(this.drained.get(r.id) ?? []));
+            this.drained.delete(r.id);
+        }
+        const deadline = Date.now() + this.releaseTimeoutMs;
+        while (todo.length > 0) {
+            const states = await this.api.showServersState();
+            for (const slot of [...todo]) {
+                const now = states.find((s) => s.backend === slot.backend && s.server === slot.server);
+                if (!now || !isForcedMaint(now)) {
+                    // Gone, or already put back (waitUp does that when a new replica landed in it).
+                    todo.splice(todo.indexOf(slot), 1);
+                    continue;
+                }
+                // Wait until DNS dropped the old IP: a slot set ready while it still holds the stopped
+                // container's address would get traffic until its health check fails.
+                if (now.addr !== slot.ip) {
+                    await this.api.setServerState(slot.backend, slot.server, 'ready');
+                    this.log.info(`HAProxy: ${slot.backend}/${slot.server} released (old ${service} address ${slot.ip} gone)`);
+                    todo.splice(todo.indexOf(slot), 1);
+                }
+            }
+            if (todo.length === 0)
+                return;
+            if (Date.now() >= deadline)
+                break;
+            await (0,time/* sleep */.y)(Math.min(this.pollMs, Math.max(0, deadline - Date.now())));
+        }
+        // Left in maint rather than risking traffic to a dead address; waitUp puts such a slot back
+        // as soon as DNS gives it a new replica.
+        for (const slot of todo) {
+            this.log.warning(`HAProxy: ${slot.backend}/${slot.server} still holds the old ${service} address ${slot.ip} after ${this.releaseTimeoutMs} ms; leaving it in maint (check the resolvers' "hold obsolete")`);
+        }
+    }
+    /**
+     * Empty slots a lost process parked (in maint, no address) become this gate's: a new replica that
+     * lands in one is routine, and unpark returns them when the service is done. Returns how many.
+     */
+    async claimParked(service, running) {
+        const states = await this.api.showServersState();
+        const backends = new Set(running.flatMap((r) => slotsForAddress(states, r.ip).map((s) => s.backend)));
+        const parked = this.parked.get(service) ?? [];
+        for (const s of states) {
+            if (!backends.has(s.backend) || hasAddress(s) || !isForcedMaint(s))
+                continue;
+            this.maintByUs.add(`${s.backend}/${s.server}`);
+            parked.push({ backend: s.backend, server: s.server });
+        }
+        this.parked.set(service, parked);
+        return parked.length;
+    }
+    /**
+     * After a deploy was cut off midway (the gate that parked and drained is gone with its process):
+     * every slot in maintenance that holds one of these serving replicas, or no address at all, is
+     * set ready. Returns the slots it put back.
+     */
+    async restore(service, serving) {
+        const states = await this.api.showServersState();
+        const ips = new Set(serving.map((r) => r.ip).filter(Boolean));
+        const backends = new Set(serving.flatMap((r) => slotsForAddress(states, r.ip).map((s) => s.backend)));
+        const restored = [];
+        for (const s of states) {
+            if (!backends.has(s.backend) || !isForcedMaint(s))
+                continue;
+            if (hasAddress(s) && !ips.has(s.addr))
+                continue;
+            await this.api.setServerState(s.backend, s.server, 'ready');
+            restored.push(`${s.backend}/${s.server}`);
+        }
+        if (restored.length)
+            this.log.info(`HAProxy: ${service}: ${restored.length} slot(s) left in maint by the interrupted deploy set ready: ${restored.join(', ')}`);
+        return restored;
+    }
+}
+/** Sessions plus queued requests on one slot (0 when the slot is not listed: nothing can be there). */
+function activity(stats, slot) {
+    const row = stats.find((s) => s.pxname === slot.backend && s.svname === slot.server);
+    return row ? row.scur + row.qcur : 0;
+}
+function describeSlots(slots) {
+    if (slots.length === 0)
+        return 'in no slot (not resolved by the proxy yet)';
+    return slots
+        .map((s) => `${s.backend}/${s.server} ${opStateName(s.opState)} ${describeAdminState(s.adminState)}${checkPassed(s) ? '' : ' (health check not passed)'}`)
+        .join(', ');
+}
+function opStateName(op) {
+    const name = Object.entries(OpState).find(([, v]) => v === op)?.[0];
+    return name ?? `op${op}`;
+}
+
+;// CONCATENATED MODULE: ./src/commands/release-store.ts
+/**
+ * The release store's commands (layout in docs/architecture.md; run by src/release-store.ts). Every
+ * path is absolute under the resolved remote dir and goes through shq(); per-file lists and archives
+ * travel on stdin, so a command's length does not grow with the release.
+ */
+
+
+/** Separates the records of a listing: never appears raw in JSON.stringify output. */
+const RECORD_SEP = '\x1e';
+/** app/.handoff-files: the files the last activation placed, so the next one can drop stale ones. */
+const FILE_LIST = '.handoff-files';
+/** Where things are under the remote dir. */
+const releasePaths = (remoteDir) => ({
+    releases: external_node_path_.posix.join(remoteDir, 'releases'),
+    release: (id) => external_node_path_.posix.join(remoteDir, 'releases', id),
+    manifest: (id) => external_node_path_.posix.join(remoteDir, 'releases', id, 'release.json'),
+    tmp: (id) => external_node_path_.posix.join(remoteDir, 'releases', `.${id}.tmp`),
+    app: external_node_path_.posix.join(remoteDir, 'app'),
+    current: external_node_path_.posix.join(remoteDir, 'current'),
+});
+/** Creates the remote dir (0700) under the deploy user's home when relative, and prints its symlink-free path. */
+function release_store_resolveRemoteDirCommand(input) {
+    return `cd && umask 077 && mkdir -p ${shq(input)} && cd ${shq(input)} && (chmod 700 . 2>/dev/null || true) && pwd -P`;
+}
+/** The same release already in place is this very command, repeated after a dropped connection. */
+function placeOnce(T, D, id) {
+    return `if [ -e ${D} ]; then if cmp -s ${T}/release.json ${D}/release.json; then rm -rf ${T}; exit 0; fi; rm -rf ${T}; echo ${shq(`release ${id} exists already on the host`)} >&2; exit 17; fi`;
+}
+/** Stdin: the release's tar archive. Extracted into releases/.<id>.tmp, then renamed to releases/<id>. */
+function release_store_uploadReleaseCommand(remoteDir, id) {
+    const p = releasePaths(remoteDir);
+    const T = shq(p.tmp(id));
+    const D = shq(p.release(id));
+    return [
+        'set -e',
+        'umask 022',
+        `mkdir -p ${shq(p.releases)}`,
+        `chmod 700 ${shq(p.releases)}`,
+        `rm -rf ${T}`,
+        `mkdir -m 700 ${T}`,
+        // -o: the deploy user owns what it extracts, whatever the archive says
+        `tar -x -o -f - -C ${T}`,
+        `chmod 700 ${T}`,
+        placeOnce(T, D, id),
+        `mv ${T} ${D}`,
+    ].join('\n');
+}
+/** Stdin: the new release.json. Copies releases/<fromId> to releases/<toId> with that manifest. */
+function release_store_copyReleaseCommand(remoteDir, fromId, toId) {
+    const p = releasePaths(remoteDir);
+    const F = shq(p.release(fromId));
+    const T = shq(p.tmp(toId));
+    const D = shq(p.release(toId));
+    return [
+        'set -e',
+        'umask 022',
+        `if [ ! -d ${F} ]; then echo ${shq(`release ${fromId} is not on the host`)} >&2; exit 2; fi`,
+        `rm -rf ${T}`,
+        `cp -Rp ${F} ${T}`,
+        `chmod 700 ${T}`,
+        `rm -f ${T}/release.json`,
+        `(umask 077; cat > ${T}/release.json)`,
+        placeOnce(T, D, toId),
+        `mv ${T} ${D}`,
+    ].join('\n');
+}
+/** Release <id>'s manifest, RECORD_SEP, then app/.handoff-files (empty when missing): one round trip. */
+function activationReadCommand(remoteDir, id) {
+    const p = releasePaths(remoteDir);
+    return `cat ${(0,quote/* shq */.h)(p.manifest(id))}; printf '${RECORD_SEP}'; cat ${(0,quote/* shq */.h)(external_node_path_.posix.join(p.app, FILE_LIST))} 2>/dev/null || true`;
+}
+/**
+ * Stdin: one operation per line, `put <file>`, `del <file>` or `list <file>` (activateRelease builds
+ * them). Each put copies the file from releases/<id>/ to a temp name in its directory under app/ and
+ * renames it over the old one; del removes a regular file; list records the file in .handoff-files.
+ */
+function activateCommand(remoteDir, id) {
+    const p = releasePaths(remoteDir);
+    const S = (0,quote/* shq */.h)(p.release(id));
+    const A = (0,quote/* shq */.h)(p.app);
+    return `set -e
+umask 022
+mkdir -p ${A}
+chmod 700 ${A}
+cd ${A}
+: > ${FILE_LIST}.new
+while IFS= read -r line; do
+  op=\${line%% *}; f=\${line#* }
+  case $op in
+  put)
+    case $f in */*) d=\${f%/*};; *) d=.;; esac
+    mkdir -p "$d"
+    if [ -d "$f" ]; then echo "handoff: app/$f is a directory on the host; a release file cannot replace it" >&2; exit 20; fi
+    t="$d/.handoff-new-$$"
+    rm -f "$t"
+    cp ${S}/"$f" "$t"
+    mv -f "$t" "$f"
+    ;;
+  del)
+    if [ -f "$f" ] && [ ! -L "$f" ]; then rm -f "$f"; fi
+    ;;
+  list)
+    printf '%s\\n' "$f" >> ${FILE_LIST}.new
+    ;;
+  esac
+done
+mv -f ${FILE_LIST}.new ${FILE_LIST}`;
+}
+/** Per release dir with a release.json: RECORD_SEP, the dir name, a newline, the manifest. */
+function listReleasesCommand(remoteDir) {
+    return `cd ${(0,quote/* shq */.h)(releasePaths(remoteDir).releases)} 2>/dev/null || exit 0
+for d in */; do
+  [ -f "\${d}release.json" ] || continue
+  printf '${RECORD_SEP}%s\\n' "\${d%/}"
+  cat "\${d}release.json"
+done`;
+}
+/** The manifests of the other projects next to this one (the default layout's siblings), concatenated. */
+function release_store_siblingManifestsCommand(parent, self) {
+    return `cd ${shq(parent)} 2>/dev/null || exit 0
+for f in */releases/*/release.json; do
+  case $f in ${shq(self)}/*) continue;; esac
+  [ -f "$f" ] && cat "$f"
+done; true`;
+}
+/** Removes these release dirs (ids checked by the caller) and any leftover .<id>.tmp dirs. */
+function release_store_removeReleasesCommand(remoteDir, ids) {
+    return `cd ${shq(releasePaths(remoteDir).releases)} 2>/dev/null || exit 0
+${ids.length ? `rm -rf -- ${shqAll([...ids])}` : ':'}
+for d in .*.tmp; do if [ -d "$d" ]; then rm -rf -- "$d"; fi; done`;
+}
+/** Remove one release dir (a dry run's, which nothing references). */
+function removeReleaseCommand(remoteDir, id) {
+    return `rm -rf ${shq(releasePaths(remoteDir).release(id))}`;
+}
+
+;// CONCATENATED MODULE: ./src/release.ts
 /**
  * Releases as data: the id, the manifest kept in each release directory on the host, which release
  * a rollback goes back to, and which releases and images retention lets go. Pure; the host side is
@@ -58614,19 +55133,19 @@ async function pruneReleases(remote, remoteDir, project, keep, currentId, warn, 
  */
 const RELEASE_ID = /^\d{8}T\d{6}Z-[0-9a-z]{7}$/;
 /** `20261123T193000Z-abc1234`: UTC to the second, then the short sha, so ids sort by time. */
-function releaseId(date, sha) {
+function release_releaseId(date, sha) {
     const short = sha.slice(0, 7).toLowerCase();
     if (!/^[0-9a-z]{7}$/.test(short))
         throw new Error(`cannot make a release id from sha '${sha}': need at least 7 letters or digits`);
     const stamp = date.toISOString().replace(/\.\d+Z$/, 'Z').replace(/[-:]/g, '');
     return `${stamp}-${short}`;
 }
-function isReleaseId(id) {
+function release_isReleaseId(id) {
     return RELEASE_ID.test(id);
 }
 const RESULTS = ['pending', 'success', 'failed', 'rolled-back', 'abandoned'];
 /** Parse and check a release.json; the error says which field is wrong. */
-function parseManifest(text) {
+function release_parseManifest(text) {
     let raw;
     try {
         raw = JSON.parse(text);
@@ -58643,7 +55162,7 @@ function parseManifest(text) {
         if (typeof raw[f] !== 'string')
             bad(f, 'a string');
     }
-    if (!isReleaseId(raw.id))
+    if (!release_isReleaseId(raw.id))
         bad('id', 'a release id like 20261123T193000Z-abc1234');
     for (const f of ['files', 'composeFiles']) {
         const v = raw[f];
@@ -58663,7 +55182,7 @@ function parseManifest(text) {
     }
     if (!RESULTS.includes(raw.result))
         bad('result', RESULTS.join(', '));
-    if (raw.rollbackOf !== undefined && (typeof raw.rollbackOf !== 'string' || !isReleaseId(raw.rollbackOf)))
+    if (raw.rollbackOf !== undefined && (typeof raw.rollbackOf !== 'string' || !release_isReleaseId(raw.rollbackOf)))
         bad('rollbackOf', 'a release id');
     let probe;
     if (raw.probe !== undefined) {
@@ -58789,7 +55308,7 @@ function defaultRollbackTarget(releases, currentId) {
  * The release a rollback re-deploys. With an id: that release (an unknown id, or one that never
  * recorded what it ran, is an error that lists what there is). Without: defaultRollbackTarget.
  */
-function selectRollbackTarget(releases, currentId, requested, now = Date.now()) {
+function release_selectRollbackTarget(releases, currentId, requested, now = Date.now()) {
     const list = () => `Releases on the host (newest first):\n${formatReleaseList(releases, currentId, now)}`;
     if (requested) {
         const hit = releases.find((r) => r.id === requested);
@@ -58836,7 +55355,7 @@ function rollbackHintMarkdown(releases, currentId, now = Date.now()) {
     return [...head, '', releaseTableMarkdown(releases, currentId, now)].join('\n');
 }
 /** Failed, rolled-back and abandoned releases kept for diagnosis, on top of keep_releases. */
-const KEEP_FAILED = 3;
+const release_KEEP_FAILED = 3;
 /** Results of releases that never became a good one to return to. */
 const NOT_GOOD = new Set(['failed', 'rolled-back', 'abandoned']);
 /**
@@ -58849,7 +55368,7 @@ const NOT_GOOD = new Set(['failed', 'rolled-back', 'abandoned']);
  * Releases of other projects are never pruned and their images count as referenced; an image goes
  * only when no kept release (of any project) refers to it.
  */
-function retention(releases, keep, currentId, project, keepFailed = KEEP_FAILED) {
+function release_retention(releases, keep, currentId, project, keepFailed = release_KEEP_FAILED) {
     if (!Number.isInteger(keep) || keep < 1)
         throw new Error(`keep must be a whole number of at least 1, got ${keep}`);
     if (!Number.isInteger(keepFailed) || keepFailed < 0)
@@ -58894,18 +55413,2480 @@ function retention(releases, keep, currentId, project, keepFailed = KEEP_FAILED)
     return { prune: pruned.map((r) => r.id), pruned: perRelease, images: [...freed].sort() };
 }
 /** A pending release found by a deploy holding the lock: its deploy is over, and never recorded a result. */
-function abandonedReason(r) {
+function release_abandonedReason(r) {
     return `its deploy${r.runUrl ? ` (${r.runUrl})` : ''} stopped before recording a result: killed, cancelled or disconnected`;
 }
 /**
  * A rollback whose pinned images are gone from the host and could not be pulled: refused before
  * anything changes, naming each image and the release, with the list to pick another one from.
  */
-function missingImagesError(target, missing, releases, currentId, pulled, now = Date.now()) {
+function release_missingImagesError(target, missing, releases, currentId, pulled, now = Date.now()) {
     const what = missing.map((m) => `${m.service ? `service ${m.service}: ` : ''}${m.image} (${m.imageId})`).join('; ');
     return new Error(`cannot roll back to release ${target.id} (${target.sha.slice(0, 7)}): ${missing.length === 1 ? 'its image is' : 'its images are'} no longer on the host` +
         `${pulled ? ' and a pull did not bring the pinned image back' : ' (pull: never)'}: ${what}. Nothing was changed. ` +
         `Push or load that image on the host, or pick another release. Releases on the host (newest first):\n${formatReleaseList(releases, currentId, now)}`);
+}
+
+;// CONCATENATED MODULE: ./src/release-store.ts
+/**
+ * The release directories on the host (layout in docs/architecture.md): upload, activate into app/,
+ * list, current, manifest updates, copy for rollbacks and pruning. The commands themselves are built
+ * in commands/release-store.ts (every path absolute under the resolved remote dir, through shq());
+ * this module decides what to run and reads the answers.
+ *
+ * Modes: the remote dir, releases/, each releases/<id>/ and app/ are 0700, so nothing below them is
+ * reachable by other host users; .env and release.json are 0600. Subdirectories inside a release and
+ * in app/ are 0755 and files keep their (group/other-write stripped) mode, because Docker bind-mounts
+ * them into containers that may run as another user (the official haproxy image runs as `haproxy`).
+ */
+
+
+
+
+
+
+/** Names the release directory keeps for itself. */
+const RESERVED = new Set(['release.json', '.env']);
+const IMAGE_ID = /^sha256:[0-9a-f]{64}$/;
+/** A repo-relative path that is safe to place under a release directory and to pass through `read -r`. */
+function checkReleasePath(path) {
+    if (!path || path.startsWith('/'))
+        throw new Error(`release file '${path}': must be a relative path`);
+    // eslint-disable-next-line no-control-regex
+    if (/[\x00-\x1f\x7f]/.test(path))
+        throw new Error(`release file ${JSON.stringify(path)}: control characters are not allowed in file names`);
+    if (path.split('/').some((p) => p === '' || p === '.' || p === '..'))
+        throw new Error(`release file '${path}': no '..', '.' or empty parts`);
+    if (RESERVED.has(path))
+        throw new Error(`release file '${path}': the name is reserved for handoff's own ${path} at the top of the release; move the file into a directory`);
+}
+function checkId(id) {
+    if (!release_isReleaseId(id))
+        throw new Error(`'${id}' is not a release id`);
+}
+/**
+ * The absolute, symlink-free remote dir: a relative input (or `~/...`) is under the deploy user's
+ * home. Created 0700 when missing.
+ */
+async function resolveRemoteDir(remote, remoteDirInput) {
+    const input = remoteDirInput.replace(/^~(\/|$)/, '').replace(/\/+$/, '') || '.';
+    if (input.includes('\0'))
+        throw new Error('remote_dir contains a NUL byte');
+    const r = await remote.exec(resolveRemoteDirCommand(input), { timeoutMs: QUICK_COMMAND_MS });
+    const dir = r.stdout.trim().split('\n').pop() ?? '';
+    if (!dir.startsWith('/'))
+        throw new Error(`could not resolve remote_dir '${remoteDirInput}' on the host (got '${dir}')`);
+    return dir;
+}
+/** The archive of a release: files with their parent directories, the env file and the manifest. */
+function releaseArchive(files, envFileText, manifest) {
+    const seen = new Set();
+    const dirs = new Set();
+    for (const f of files) {
+        checkReleasePath(f.path);
+        if (seen.has(f.path))
+            throw new Error(`release file '${f.path}' is listed twice`);
+        seen.add(f.path);
+        const parts = f.path.split('/');
+        for (let i = 1; i < parts.length; i++)
+            dirs.add(parts.slice(0, i).join('/'));
+    }
+    for (const d of dirs)
+        if (seen.has(d))
+            throw new Error(`release file '${d}' is also a directory of another release file`);
+    const entries = [...dirs].sort().map((d) => ({ path: d, type: 'dir', mode: 0o755 }));
+    for (const f of files)
+        entries.push({ path: f.path, type: 'file', data: f.data, mode: (f.mode ?? 0o644) & 0o755 || 0o644 });
+    entries.push({ path: '.env', type: 'file', data: Buffer.from(envFileText), mode: 0o600 });
+    entries.push({ path: 'release.json', type: 'file', data: Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), mode: 0o600 });
+    return buildTar(entries);
+}
+/**
+ * Write releases/<id>/ atomically: one tar stream into releases/.<id>.tmp, then a rename. An id that
+ * exists already is an error (two deploys of one sha in one second).
+ */
+async function release_store_uploadRelease(remote, remoteDir, id, files, envFileText, manifest, _options = {}) {
+    checkId(id);
+    if (manifest.id !== id)
+        throw new Error(`manifest id ${manifest.id} does not match release ${id}`);
+    const tar = releaseArchive(files, envFileText, manifest);
+    await remote.exec(uploadReleaseCommand(remoteDir, id), { stdin: tar, timeoutMs: RELEASE_COMMAND_MS });
+}
+/**
+ * A new release with an old one's files and env (a rollback): copied on the host, with its own
+ * manifest, then renamed into place.
+ */
+async function release_store_copyRelease(remote, remoteDir, fromId, toId, manifest) {
+    checkId(fromId);
+    checkId(toId);
+    if (manifest.id !== toId)
+        throw new Error(`manifest id ${manifest.id} does not match release ${toId}`);
+    await remote.exec(copyReleaseCommand(remoteDir, fromId, toId), { stdin: `${JSON.stringify(manifest, null, 2)}\n`, timeoutMs: RELEASE_COMMAND_MS });
+}
+/**
+ * Make app/ hold release <id>: each file (and .env) copied to a temp name in its target directory,
+ * then renamed over the old one, so directories (and the bind mounts on them) stay the same inodes.
+ * A file the previously activated release placed and this one lacks is removed; directories are
+ * never removed or replaced.
+ */
+async function activateRelease(remote, remoteDir, id) {
+    checkId(id);
+    const read = await remote.exec(activationReadCommand(remoteDir, id), { timeoutMs: timeouts/* QUICK_COMMAND_MS */.dH });
+    const [manifestText, listText = ''] = read.stdout.split(RECORD_SEP);
+    const manifest = release_parseManifest(manifestText ?? '');
+    for (const f of manifest.files)
+        checkReleasePath(f);
+    const wanted = new Set(manifest.files);
+    const previous = listText.split('\n').filter((l) => l && !wanted.has(l));
+    const ops = [
+        ...manifest.files.map((f) => `put ${f}`),
+        'put .env',
+        ...previous.filter((f) => { try {
+            checkReleasePath(f);
+            return true;
+        }
+        catch {
+            return false;
+        } }).map((f) => `del ${f}`),
+        ...manifest.files.map((f) => `list ${f}`),
+    ];
+    await remote.exec(activateCommand(remoteDir, id), { stdin: `${ops.join('\n')}\n`, timeoutMs: timeouts/* RELEASE_COMMAND_MS */.bx });
+}
+/** Every readable manifest under releases/, oldest first, in one round trip. */
+async function release_store_listReleases(remote, remoteDir, warn) {
+    const r = await remote.exec(listReleasesCommand(remoteDir), { timeoutMs: timeouts/* QUICK_COMMAND_MS */.dH });
+    return parseReleaseListing(r.stdout, warn);
+}
+function parseReleaseListing(stdout, warn) {
+    const out = [];
+    for (const chunk of stdout.split(RECORD_SEP).slice(1)) {
+        const nl = chunk.indexOf('\n');
+        const dir = chunk.slice(0, nl);
+        try {
+            const m = release_parseManifest(chunk.slice(nl + 1));
+            if (m.id !== dir)
+                throw new Error(`its id is ${m.id}`);
+            out.push(m);
+        }
+        catch (e) {
+            warn?.(`ignoring releases/${dir}/release.json: ${e.message}`);
+        }
+    }
+    return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+/** The id in `current`, or undefined before the first successful deploy. */
+async function release_store_readCurrent(remote, remoteDir) {
+    const id = ((await remote.readFile(releasePaths(remoteDir).current)) ?? '').trim();
+    return release_isReleaseId(id) ? id : undefined;
+}
+async function setCurrent(remote, remoteDir, id) {
+    checkId(id);
+    await remote.writeFile(paths(remoteDir).current, `${id}\n`, 0o600);
+}
+async function readManifest(remote, remoteDir, id) {
+    checkId(id);
+    const path = paths(remoteDir).manifest(id);
+    const text = await remote.readFile(path);
+    if (text === undefined)
+        throw new Error(`release ${id}: no readable ${path} on the host`);
+    return parseManifest(text);
+}
+/** Merge `patch` into releases/<id>/release.json (atomic rewrite, 0600). The id cannot change. */
+async function updateManifest(remote, remoteDir, id, patch) {
+    const old = await readManifest(remote, remoteDir, id);
+    const next = { ...old, ...patch, id: old.id };
+    parseManifest(JSON.stringify(next)); // refuse to write a manifest we could not read back
+    await remote.writeFile(paths(remoteDir).manifest(id), `${JSON.stringify(next, null, 2)}\n`, 0o600);
+    return next;
+}
+/** Image IDs referenced by other projects' releases next to this one (the default layout's siblings). */
+async function siblingImageIds(remote, remoteDir) {
+    const parent = posix.dirname(remoteDir);
+    const self = posix.basename(remoteDir);
+    if (parent === remoteDir)
+        return new Set();
+    const r = await remote.exec(siblingManifestsCommand(parent, self), { timeoutMs: QUICK_COMMAND_MS, check: false });
+    return new Set([...r.stdout.matchAll(/"imageId"\s*:\s*"(sha256:[0-9a-f]{64})"/g)].map((m) => m[1]));
+}
+/** Rewrite a release's manifest as `abandoned` (0600, atomic). */
+async function writeAbandoned(remote, remoteDir, m, reason) {
+    const next = { ...m, result: 'abandoned', reason };
+    await remote.writeFile(releasePaths(remoteDir).manifest(m.id), `${JSON.stringify(next, null, 2)}\n`, 0o600);
+    return next;
+}
+/**
+ * Under the lock no deploy of this project is in progress, so a `pending` release is one whose deploy
+ * stopped before recording a result (killed, cancelled, disconnected): mark it `abandoned`, so the
+ * list says so and retention prunes it like a failed one. Returns the releases as they are now and
+ * the ones it marked.
+ */
+async function release_store_markAbandoned(remote, remoteDir, releases, project) {
+    const marked = [];
+    const out = [];
+    for (const r of releases) {
+        if (r.result === 'pending' && r.project === project && isReleaseId(r.id)) {
+            const m = await writeAbandoned(remote, remoteDir, r, abandonedReason(r));
+            marked.push(m);
+            out.push(m);
+        }
+        else {
+            out.push(r);
+        }
+    }
+    return { releases: out, marked };
+}
+/**
+ * A deploy that stops on an error before its Record phase marks its own release `abandoned` with the
+ * error as the reason (it still holds the lock). Does nothing when the release is gone or recorded.
+ */
+async function abandonIfPending(remote, remoteDir, id, reason) {
+    checkId(id);
+    const text = await remote.readFile(releasePaths(remoteDir).manifest(id));
+    if (text === undefined)
+        return false;
+    const m = release_parseManifest(text);
+    if (m.result !== 'pending')
+        return false;
+    // The first lines say what stopped it; a whole stderr belongs in the job log, not in every release list.
+    await writeAbandoned(remote, remoteDir, m, reason.length > 500 ? `${reason.slice(0, 500)}…` : reason);
+    return true;
+}
+/** One audit line per pruned release: which release, which images went, which Docker kept. */
+function pruneAuditEntries(result, at, actor, runUrl) {
+    return result.pruned.map((p) => ({
+        at,
+        kind: 'prune',
+        release: p.id,
+        sha: p.sha,
+        actor,
+        runUrl,
+        result: p.result,
+        images: p.imagesRemoved,
+        ...(p.imagesKept.length ? { detail: `Docker kept ${p.imagesKept.join(', ')}: a container uses it or it has another tag` } : {}),
+    }));
+}
+/**
+ * Drop this project's releases that retention (release.ts) lets go, leftover .<id>.tmp dirs, then the
+ * images only they referenced. Image candidates come only from this project's pruned manifests, minus
+ * anything a kept release or a sibling project's release refers to; `docker image rm` without -f also
+ * refuses images a container uses, which is fine. Call it under the lock.
+ */
+async function pruneReleases(remote, remoteDir, project, keep, currentId, warn, keepFailed = KEEP_FAILED) {
+    const releases = await release_store_listReleases(remote, remoteDir, warn);
+    const current = currentId ?? (await release_store_readCurrent(remote, remoteDir));
+    const plan = retention(releases, keep, current, project, keepFailed);
+    const removed = plan.prune.filter(isReleaseId);
+    await remote.exec(removeReleasesCommand(remoteDir, removed), { timeoutMs: RELEASE_COMMAND_MS });
+    const siblings = plan.images.length ? await siblingImageIds(remote, remoteDir) : new Set();
+    const candidates = plan.images.filter((i) => IMAGE_ID.test(i) && !siblings.has(i));
+    const imagesRemoved = [];
+    if (candidates.length) {
+        const r = await remote.exec(removeImagesCommand(candidates), { timeoutMs: RELEASE_COMMAND_MS, check: false });
+        for (const line of r.stdout.split('\n'))
+            if (candidates.includes(line.trim()))
+                imagesRemoved.push(line.trim());
+    }
+    const pruned = plan.pruned
+        .filter((x) => removed.includes(x.id))
+        .map((x) => {
+        // Images another project's release pins were never candidates: not this prune's to name.
+        const images = x.images.filter((i) => candidates.includes(i));
+        return { ...x, images, imagesRemoved: images.filter((i) => imagesRemoved.includes(i)), imagesKept: images.filter((i) => !imagesRemoved.includes(i)) };
+    });
+    const kept = releases.filter((r) => r.project === project && !removed.includes(r.id));
+    return { removed, imagesRemoved, imagesKept: candidates.filter((i) => !imagesRemoved.includes(i)), pruned, kept };
+}
+
+;// CONCATENATED MODULE: ./src/report.ts
+function newReport(project, mode, now = Date.now()) {
+    return { project, mode, startedAt: now, servicesUpdated: [], rolledBack: false, warnings: [], events: [] };
+}
+function durationS(r) {
+    return Math.round((((r.finishedAt ?? Date.now()) - r.startedAt) / 1000) * 10) / 10;
+}
+/** The action's outputs, as strings. */
+function reportOutputs(r) {
+    return {
+        release_id: r.releaseId ?? '',
+        previous_release_id: r.previousReleaseId ?? '',
+        services_updated: r.servicesUpdated.join(','),
+        requests_sent: String(r.probe?.sent ?? 0),
+        requests_lost: String(r.probe?.lost ?? 0),
+        requests_unmeasured: String(r.probe?.unmeasured ?? 0),
+        latency_p99_ms: r.probe?.p99Ms === undefined ? '' : String(Math.round(r.probe.p99Ms)),
+        duration_s: String(durationS(r)),
+        rolled_back: String(r.rolledBack),
+        probe_records: r.probe?.recordsPath ?? '',
+        plan: r.planJson === undefined ? '' : JSON.stringify(r.planJson),
+    };
+}
+function escapeCell(s) {
+    return s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+}
+function renderTimeline(events, origin) {
+    if (events.length === 0)
+        return '';
+    const rows = events.map((e) => `| +${((e.at - origin) / 1000).toFixed(1)} s | ${e.action} | ${escapeCell(e.service ?? '')} | ${escapeCell(e.container ?? '')} | ${escapeCell(e.detail ?? '')} |`);
+    return ['| time | event | service | container | detail |', '|---|---|---|---|---|', ...rows].join('\n');
+}
+/** The whole job summary, in markdown. */
+function renderSummary(r) {
+    const ok = !r.error;
+    const title = r.mode === 'dry-run'
+        ? `handoff: plan for ${r.project} (dry run, nothing changed)`
+        : `handoff: ${r.mode === 'rollback' ? 'rollback of' : 'deploy of'} ${r.project} ${ok ? (r.rolledBack ? 'failed and was rolled back' : 'succeeded') : 'failed'}`;
+    const out = [`## ${ok ? '✅' : '❌'} ${title}`, ''];
+    const facts = [];
+    if (r.releaseId)
+        facts.push(`| release | \`${r.releaseId}\` |`);
+    if (r.previousReleaseId)
+        facts.push(`| previous release | \`${r.previousReleaseId}\` |`);
+    facts.push(`| services updated | ${r.servicesUpdated.length ? r.servicesUpdated.join(', ') : 'none'} |`);
+    if (r.probe)
+        facts.push(`| requests sent / lost | ${r.probe.sent} / ${r.probe.lost} |`);
+    facts.push(`| duration | ${durationS(r)} s |`);
+    if (r.rolledBack)
+        facts.push('| rolled back | yes |');
+    if (r.proxyDrains === false)
+        facts.push('| proxy drain | none (no Runtime API): losses are possible |');
+    out.push('| | |', '|---|---|', ...facts, '');
+    if (r.error)
+        out.push('### Error', '', '```', r.error, '```', '');
+    if (r.warnings.length)
+        out.push('### Warnings', '', ...r.warnings.map((w) => `- ${w}`), '');
+    if (r.planMarkdown)
+        out.push('### Plan', '', r.planMarkdown, '');
+    if (r.probeMarkdown)
+        out.push('### Request-loss probe', '', r.probeMarkdown, '');
+    const timeline = renderTimeline(r.events, r.startedAt);
+    if (timeline)
+        out.push('### Rollout timeline', '', '<details><summary>events</summary>', '', timeline, '', '</details>', '');
+    if (r.rollbackHint)
+        out.push('### Roll back', '', r.rollbackHint, '');
+    return out.join('\n');
+}
+
+;// CONCATENATED MODULE: ./src/timeline.ts
+class Timeline {
+    now;
+    events = [];
+    constructor(now = Date.now) {
+        this.now = now;
+    }
+    add(action, fields = {}) {
+        const event = { at: this.now(), action, ...fields };
+        this.events.push(event);
+        return event;
+    }
+    /** The event closest in time to `at`, for naming what happened around a lost request. */
+    nearest(at) {
+        let best;
+        for (const e of this.events) {
+            if (!best || Math.abs(e.at - at) < Math.abs(best.at - at))
+                best = e;
+        }
+        return best;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/compose-cli.ts
+/**
+ * Compose command lines for both flavors, built as strings for the remote shell. Every value goes
+ * through shq(). v2 is `docker compose`, v1 `docker-compose` (1.29 on Debian 12); for the
+ * subcommands used here both take the same flags.
+ */
+
+function composeCommand(flavor, p, args) {
+    const words = flavor === 'v2' ? ['docker', 'compose'] : ['docker-compose'];
+    words.push('-p', p.project);
+    for (const f of p.files)
+        words.push('-f', f);
+    if (p.envFile)
+        words.push('--env-file', p.envFile);
+    if (p.projectDirectory)
+        words.push('--project-directory', p.projectDirectory);
+    return (0,quote/* shqAll */.e)([...words, ...args]);
+}
+/** The resolved configuration (YAML on stdout), parsed with parseCompose(..., {interpolate: false}). */
+function configCommand(flavor, p) {
+    return composeCommand(flavor, p, ['config']);
+}
+/**
+ * `config --hash=a,b` prints `service hash` lines in both flavors; the hash equals the
+ * com.docker.compose.config-hash label of containers created from that config. No services = all ('*').
+ */
+function configHashCommand(flavor, p, services = []) {
+    return composeCommand(flavor, p, ['config', `--hash=${services.length ? services.join(',') : '*'}`]);
+}
+/** Parse `svc hash` lines from `config --hash`. */
+function parseConfigHashes(stdout) {
+    const out = new Map();
+    for (const line of stdout.split('\n')) {
+        const m = /^\s*(\S+)\s+([0-9a-f]{64})\s*$/.exec(line);
+        if (m)
+            out.set(m[1], m[2]);
+    }
+    return out;
+}
+/**
+ * Create new replicas beside the running ones: `--no-recreate` keeps the old containers as they
+ * are, `--scale` adds containers with the new config up to `count`, `--no-deps` leaves other services alone.
+ */
+function scaleUpCommand(flavor, p, service, count) {
+    if (!Number.isInteger(count) || count < 0)
+        throw new Error(`invalid replica count ${count} for ${service}`);
+    return composeCommand(flavor, p, ['up', '-d', '--no-deps', '--no-recreate', '--scale', `${service}=${count}`, service]);
+}
+/** Plain `up -d --no-deps SVC` (Compose's own recreate): for a service created from nothing. */
+function upServiceCommand(flavor, p, service) {
+    return composeCommand(flavor, p, ['up', '-d', '--no-deps', service]);
+}
+function pullCommand(flavor, p, services = []) {
+    return composeCommand(flavor, p, ['pull', '--quiet', ...services]);
+}
+/** `docker compose version` succeeds only with the v2 plugin; fall back to v1 when it fails. */
+const detectV2Command = 'docker compose version --short';
+const detectV1Command = 'docker-compose version --short';
+
+// EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
+var dist = __nccwpck_require__(8815);
+// EXTERNAL MODULE: ./src/commands/files.ts
+var files = __nccwpck_require__(2729);
+;// CONCATENATED MODULE: ./src/config-hash.ts
+
+
+
+
+/** The loaded model as JSON (v2): exactly what `up` hashes, with `$` escaped as `$$`. */
+function configJsonCommand(p) {
+    return composeCommand('v2', p, ['config', '--format', 'json']);
+}
+/** `config --hash` over a model given on stdin, resolved like the project itself (name, env file, directory). */
+function stdinHashCommand(p) {
+    return composeCommand('v2', { ...p, files: ['-'] }, ['config', '--hash=*']);
+}
+/** The same model with every service's `depends_on` removed (what `up --no-deps` hashes on Compose 2.2x). */
+function withoutDependsOn(modelJson) {
+    const model = JSON.parse(modelJson);
+    for (const svc of Object.values(model.services ?? {}))
+        delete svc.depends_on;
+    return JSON.stringify(model);
+}
+/** Rewrite every absolute path under `from` (the release root) to the same path under `to` (app/). */
+function relocate(modelText, r) {
+    if (!r || r.from === r.to)
+        return modelText;
+    const from = r.from.replace(/\/+$/, '');
+    const escaped = from.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    return modelText.replace(new RegExp(`${escaped}(?=[/"':\\s,\\]}]|$)`, 'gm'), r.to.replace(/\/+$/, ''));
+}
+/** Merge hash lists per service, first seen first, without repeats. */
+function mergeHashes(...lists) {
+    const out = new Map();
+    for (const list of lists) {
+        for (const [svc, h] of list) {
+            const have = out.get(svc) ?? [];
+            if (!have.includes(h))
+                have.push(h);
+            out.set(svc, have);
+        }
+    }
+    return out;
+}
+/** The flavor that wrote a container, from its `com.docker.compose.version` label ('' = unknown). */
+function flavorOfLabel(version) {
+    const major = /^v?(\d+)\./.exec(version.trim())?.[1];
+    if (major === '1')
+        return 'v1';
+    if (major && Number(major) >= 2)
+        return 'v2';
+    return undefined;
+}
+/**
+ * Read the resolved model and the accepted config hashes of a stack. `load` is where Compose reads
+ * the files (the release); `hashAs` is the project as it will run (app/). With `relocation`, the
+ * model loaded from `load` has its paths rewritten to app/ before it is hashed as `hashAs`.
+ */
+async function readDesiredConfig(remote, flavor, load, options = {}) {
+    const timeoutMs = options.timeoutMs ?? timeouts/* RELEASE_COMMAND_MS */.bx;
+    const hashAs = options.hashAs ?? load;
+    if (flavor === 'v1')
+        return readDesiredConfigV1(remote, load, hashAs, options.relocation, options.scratch, timeoutMs);
+    const config = await remote.exec(configJsonCommand(load), { timeoutMs });
+    const modelText = relocate(config.stdout, options.relocation);
+    const [asLoaded, noDeps] = await Promise.all([
+        remote.exec(stdinHashCommand(hashAs), { timeoutMs, stdin: modelText }),
+        remote.exec(stdinHashCommand(hashAs), { timeoutMs, stdin: withoutDependsOn(modelText) }),
+    ]);
+    return { modelText, hashes: mergeHashes(parseConfigHashes(asLoaded.stdout), parseConfigHashes(noDeps.stdout)) };
+}
+/**
+ * Compose v1. Its hash depends on the literal form of some fields (`config` prints ports as
+ * `…:8080/tcp`, which hashes differently from `…:8080`), so a round trip through `config` is not
+ * faithful. The hash comes from the release's files resolved from app/ (what `up` will see), and the
+ * env files, which v1 reads from app/ (the previous release's, or none on a first deploy), are
+ * checked apart: a service whose environment differs between the model loaded from the release and
+ * the one loaded from app/ changed, and gets the round-trip hash, which no running container has.
+ */
+async function readDesiredConfigV1(remote, load, hashAs, relocation, scratchPath, timeoutMs) {
+    const config = await remote.exec(composeCommand('v1', load, ['config']), { timeoutMs });
+    const modelText = relocate(config.stdout, relocation);
+    if (!relocation) {
+        const hash = await remote.exec(configHashCommand('v1', load), { timeoutMs });
+        return { modelText, hashes: mergeHashes(parseConfigHashes(hash.stdout)) };
+    }
+    const [asRun, directHash] = await Promise.all([
+        remote.exec(composeCommand('v1', hashAs, ['config']), { timeoutMs, check: false }),
+        remote.exec(configHashCommand('v1', hashAs), { timeoutMs, check: false }),
+    ]);
+    const direct = asRun.code === 0 && directHash.code === 0 ? parseConfigHashes(directHash.stdout) : new Map();
+    const changed = envChanged(modelText, asRun.code === 0 ? asRun.stdout : '');
+    const trusted = new Map([...direct].filter(([svc]) => !changed.has(svc)));
+    if (trusted.size === direct.size && direct.size > 0)
+        return { modelText, hashes: mergeHashes(trusted) };
+    // Compose v1 cannot read a file from stdin: the relocated model goes to a scratch file (0600:
+    // it holds the env values) that is removed right after.
+    const scratch = scratchPath ?? `${relocation.from.replace(/\/+$/, '')}/.handoff-plan.yaml`;
+    await remote.writeFile(scratch, modelText, 0o600);
+    try {
+        const hash = await remote.exec(configHashCommand('v1', { ...hashAs, files: [scratch] }), { timeoutMs });
+        const roundTrip = parseConfigHashes(hash.stdout);
+        return { modelText, hashes: mergeHashes(trusted, new Map([...roundTrip].filter(([svc]) => !trusted.has(svc)))) };
+    }
+    finally {
+        await remote.exec((0,files/* removeFileCommand */.cr)(scratch), { check: false, timeoutMs: timeouts/* QUICK_COMMAND_MS */.dH });
+    }
+}
+/** Services whose resolved `environment` differs between two `config` outputs (all of them when `other` is empty). */
+function envChanged(modelText, other) {
+    const envs = (text) => {
+        const doc = (text.trim() ? (0,dist/* parse */.qg)(text) : {});
+        return new Map(Object.entries(doc?.services ?? {}).map(([svc, def]) => [svc, JSON.stringify(normalizeEnv(def?.environment))]));
+    };
+    const a = envs(modelText);
+    const b = envs(other);
+    return new Set([...a.keys()].filter((svc) => a.get(svc) !== b.get(svc)));
+}
+function normalizeEnv(env) {
+    const out = {};
+    if (Array.isArray(env)) {
+        for (const item of env) {
+            const text = String(item);
+            const i = text.indexOf('=');
+            out[i < 0 ? text : text.slice(0, i)] = i < 0 ? '' : text.slice(i + 1);
+        }
+    }
+    else if (env && typeof env === 'object') {
+        for (const [k, v] of Object.entries(env))
+            out[k] = v === null || v === undefined ? '' : String(v);
+    }
+    return Object.fromEntries(Object.entries(out).sort(([x], [y]) => x.localeCompare(y)));
+}
+
+// EXTERNAL MODULE: ./src/duration.ts
+var duration = __nccwpck_require__(7607);
+;// CONCATENATED MODULE: ./src/names.ts
+/**
+ * Compose's own naming rules. Project and service names end up in container names, labels
+ * and remote command lines, so they are checked before anything reaches the host.
+ */
+const PROJECT = /^[a-z0-9][a-z0-9_-]*$/;
+// Compose accepts one-letter names (the spec: ^[a-zA-Z0-9._-]+$); a leading letter or digit keeps names shell- and DNS-friendly.
+const SERVICE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+function validateProjectName(name) {
+    if (!PROJECT.test(name)) {
+        throw new Error(`invalid Compose project name ${JSON.stringify(name)}: use lowercase letters, digits, '_' and '-', ` +
+            `starting with a letter or digit (Compose's rule), e.g. ${JSON.stringify(suggestProjectName(name) || 'myapp')}`);
+    }
+    return name;
+}
+function validateServiceName(name) {
+    if (!SERVICE.test(name)) {
+        throw new Error(`invalid Compose service name ${JSON.stringify(name)}: use letters, digits, ` +
+            `'_', '.' and '-', starting with a letter or digit (Compose's rule)`);
+    }
+    return name;
+}
+function isValidProjectName(name) {
+    return PROJECT.test(name);
+}
+function isValidServiceName(name) {
+    return SERVICE.test(name);
+}
+/** What Compose itself would derive from a directory name: lowercased, other characters dropped. */
+function suggestProjectName(raw) {
+    return raw.toLowerCase().replace(/[^a-z0-9_-]/g, '').replace(/^[_-]+/, '');
+}
+
+;// CONCATENATED MODULE: ./src/compose.ts
+/**
+ * The Compose model handoff needs: parsed from one or more Compose files (merged in order, like
+ * `-f a -f b`) and interpolated from an env map. The same parser reads the local files (early
+ * validation, before the host changes) and the output of the remote `compose config` (the resolved
+ * truth, which is what gets deployed).
+ */
+
+
+
+const UPDATE_DEFAULTS = {
+    parallelism: 1,
+    delayS: 0,
+    failureAction: 'rollback',
+    monitorS: 5,
+    maxFailureRatio: 0,
+};
+const STOP_GRACE_DEFAULT_S = 10;
+const HEALTHCHECK_DEFAULTS = { intervalS: 30, timeoutS: 30, retries: 3, startPeriodS: 0 };
+/** Parse and merge Compose files in order (`-f a -f b`), then build the typed model. */
+function compose_parseCompose(files, options = {}) {
+    if (files.length === 0)
+        throw new Error('no Compose files given: set compose_files');
+    let merged = {};
+    for (const file of files) {
+        const doc = loadFile(file);
+        const value = options.interpolate === false ? doc : interpolateTree(doc, file.name, options);
+        merged = mergeTop(merged, value);
+    }
+    const names = files.map((f) => f.name).join(', ');
+    const services = merged.services;
+    if (!isRecord(services) || Object.keys(services).length === 0) {
+        throw new Error(`${names}: no services defined (a Compose file needs a top-level "services:" mapping)`);
+    }
+    const model = {
+        services: Object.entries(services).map(([name, def]) => parseService(name, def, names)),
+        raw: merged,
+    };
+    if (typeof merged.name === 'string')
+        model.name = merged.name;
+    for (const s of model.services) {
+        for (const dep of s.dependsOn) {
+            if (!(dep in services))
+                throw new Error(`${names}: service "${s.name}" depends on undefined service "${dep}"`);
+        }
+    }
+    return model;
+}
+function loadFile(file) {
+    const lc = new dist/* LineCounter */.HN();
+    const doc = (0,dist/* parseDocument */.Tp)(file.text, { lineCounter: lc, merge: true, prettyErrors: false });
+    const err = doc.errors[0];
+    if (err) {
+        const line = err.linePos?.[0].line ?? lc.linePos(err.pos[0]).line;
+        throw new Error(`${file.name}:${line}: invalid YAML: ${err.message.split('\n')[0]}`);
+    }
+    const lineOf = (node) => (node?.range ? lc.linePos(node.range[0]).line : 1);
+    if (!(0,dist/* isMap */.jh)(doc.contents)) {
+        throw new Error(`${file.name}:${lineOf(doc.contents)}: a Compose file must be a mapping with a "services:" key`);
+    }
+    const servicesNode = doc.contents.get('services', true);
+    if (servicesNode !== undefined && servicesNode !== null && !(0,dist/* isMap */.jh)(servicesNode)) {
+        throw new Error(`${file.name}:${lineOf(servicesNode)}: "services" must be a mapping of service names to definitions`);
+    }
+    if ((0,dist/* isMap */.jh)(servicesNode)) {
+        for (const pair of servicesNode.items) {
+            const v = pair.value;
+            if (v !== null && !(0,dist/* isMap */.jh)(v)) {
+                const key = String(pair.key?.value ?? pair.key);
+                throw new Error(`${file.name}:${lineOf(v)}: service "${key}" must be a mapping`);
+            }
+        }
+    }
+    return doc.toJS({ maxAliasCount: 1000 });
+}
+// ---- interpolation ----
+/** Interpolate `${VAR}`, `${VAR:-d}`, `${VAR-d}`, `${VAR:?e}`, `${VAR?e}`, `${VAR:+a}`, `${VAR+a}`, `$VAR`, `$$`. */
+function interpolate(text, env, where = 'value', onWarning) {
+    let out = '';
+    let i = 0;
+    while (i < text.length) {
+        const c = text[i];
+        if (c !== '$') {
+            out += c;
+            i++;
+            continue;
+        }
+        const next = text[i + 1];
+        if (next === '$') {
+            out += '$';
+            i += 2;
+            continue;
+        }
+        if (next === '{') {
+            // Find the matching brace, allowing nested ${...} in defaults.
+            let depth = 1;
+            let j = i + 2;
+            while (j < text.length && depth > 0) {
+                if (text[j] === '$' && text[j + 1] === '{') {
+                    depth++;
+                    j += 2;
+                    continue;
+                }
+                if (text[j] === '}')
+                    depth--;
+                j++;
+            }
+            if (depth !== 0)
+                throw new Error(`${where}: unclosed "\${" in ${JSON.stringify(text)}`);
+            out += substitute(text.slice(i + 2, j - 1), env, where, onWarning);
+            i = j;
+            continue;
+        }
+        const m = /^[A-Za-z_][A-Za-z0-9_]*/.exec(text.slice(i + 1));
+        if (m) {
+            out += lookup(m[0], env, where, onWarning);
+            i += 1 + m[0].length;
+            continue;
+        }
+        throw new Error(`${where}: invalid interpolation in ${JSON.stringify(text)}: write "$$" for a literal "$"`);
+    }
+    return out;
+}
+function lookup(name, env, where, onWarning) {
+    const v = env[name];
+    if (v === undefined) {
+        onWarning?.(`${where}: variable ${name} is not set, using an empty string`);
+        return '';
+    }
+    return v;
+}
+function substitute(expr, env, where, onWarning) {
+    const m = /^([A-Za-z_][A-Za-z0-9_]*)(?:(:?)([-?+])([\s\S]*))?$/.exec(expr);
+    if (!m)
+        throw new Error(`${where}: invalid interpolation "\${${expr}}"`);
+    const [, name, colon, op, rest = ''] = m;
+    const value = env[name];
+    // With ':', an empty value counts as unset.
+    const isSet = colon ? value !== undefined && value !== '' : value !== undefined;
+    const arg = () => interpolate(rest, env, where, onWarning);
+    switch (op) {
+        case undefined:
+            return lookup(name, env, where, onWarning);
+        case '-':
+            return isSet ? value : arg();
+        case '+':
+            return isSet ? arg() : '';
+        case '?':
+            if (!isSet)
+                throw new Error(`${where}: required variable ${name} is missing a value: ${arg() || `set ${name} in env`}`);
+            return value;
+    }
+    throw new Error(`${where}: invalid interpolation "\${${expr}}"`);
+}
+function interpolateTree(value, file, options, path = '') {
+    const env = options.env ?? {};
+    if (typeof value === 'string')
+        return interpolate(value, env, `${file}${path ? ` (${path})` : ''}`, options.onWarning);
+    if (Array.isArray(value))
+        return value.map((v, i) => interpolateTree(v, file, options, `${path}[${i}]`));
+    if (isRecord(value)) {
+        const out = {};
+        for (const [k, v] of Object.entries(value))
+            out[k] = interpolateTree(v, file, options, path ? `${path}.${k}` : k);
+        return out;
+    }
+    return value;
+}
+// ---- merging (-f a -f b) ----
+function mergeTop(base, over) {
+    const out = { ...base };
+    for (const [k, v] of Object.entries(over)) {
+        if (k === 'services' && isRecord(v)) {
+            const services = { ...(isRecord(base.services) ? base.services : {}) };
+            for (const [name, def] of Object.entries(v)) {
+                services[name] = isRecord(services[name]) && isRecord(def) ? mergeService(services[name], def) : (def ?? {});
+            }
+            out.services = services;
+        }
+        else {
+            out[k] = deepMerge(base[k], v);
+        }
+    }
+    return out;
+}
+/** Sequences Compose unions rather than replaces. */
+const UNION_LISTS = new Set(['ports', 'expose', 'external_links', 'dns', 'dns_search', 'tmpfs', 'cap_add', 'cap_drop', 'devices', 'security_opt']);
+/** Lists that are really maps (`K=V` or a mapping) and merge by key. */
+const KV_LISTS = new Set(['environment', 'labels', 'extra_hosts', 'sysctls']);
+function mergeService(base, over) {
+    const out = { ...base };
+    for (const [k, v] of Object.entries(over)) {
+        const b = base[k];
+        if (b === undefined)
+            out[k] = v;
+        else if (UNION_LISTS.has(k) && Array.isArray(b) && Array.isArray(v)) {
+            const seen = new Set(b.map((x) => JSON.stringify(x)));
+            out[k] = [...b, ...v.filter((x) => !seen.has(JSON.stringify(x)))];
+        }
+        else if (KV_LISTS.has(k))
+            out[k] = { ...kvMap(b), ...kvMap(v) };
+        else if (k === 'depends_on')
+            out[k] = { ...dependsOnMap(b), ...dependsOnMap(v) };
+        else if (k === 'volumes' && Array.isArray(b) && Array.isArray(v)) {
+            // Merged by mount target: a later file's mount at the same path replaces the earlier one.
+            const byTarget = new Map();
+            for (const x of [...b, ...v])
+                byTarget.set(volumeTarget(x) ?? JSON.stringify(x), x);
+            out[k] = [...byTarget.values()];
+        }
+        else
+            out[k] = deepMerge(b, v);
+    }
+    return out;
+}
+function deepMerge(base, over) {
+    if (isRecord(base) && isRecord(over)) {
+        const out = { ...base };
+        for (const [k, v] of Object.entries(over))
+            out[k] = k in base ? deepMerge(base[k], v) : v;
+        return out;
+    }
+    return over;
+}
+function kvMap(v) {
+    if (Array.isArray(v)) {
+        const out = {};
+        for (const item of v) {
+            const s = String(item);
+            const eq = s.indexOf('=');
+            if (eq < 0)
+                out[s] = null;
+            else
+                out[s.slice(0, eq)] = s.slice(eq + 1);
+        }
+        return out;
+    }
+    return isRecord(v) ? v : {};
+}
+function dependsOnMap(v) {
+    if (Array.isArray(v))
+        return Object.fromEntries(v.map((s) => [String(s), { condition: 'service_started' }]));
+    return isRecord(v) ? v : {};
+}
+function volumeTarget(v) {
+    if (isRecord(v))
+        return typeof v.target === 'string' ? v.target : undefined;
+    if (typeof v === 'string')
+        return parseShortVolume(v).target;
+    return undefined;
+}
+// ---- typed service ----
+function parseService(name, defRaw, where) {
+    validateServiceName(name);
+    const def = isRecord(defRaw) ? defRaw : {};
+    const at = (field) => `${where}: service "${name}" ${field}`;
+    const deploy = isRecord(def.deploy) ? def.deploy : {};
+    const uc = isRecord(deploy.update_config) ? deploy.update_config : {};
+    let replicas = 1;
+    if (deploy.replicas !== undefined && deploy.replicas !== null)
+        replicas = nonNegInt(deploy.replicas, at('deploy.replicas'));
+    else if (def.scale !== undefined && def.scale !== null)
+        replicas = nonNegInt(def.scale, at('scale'));
+    const order = uc.order;
+    if (order !== undefined && order !== 'start-first' && order !== 'stop-first') {
+        throw new Error(`${at('deploy.update_config.order')} is ${JSON.stringify(order)}: use "start-first" or "stop-first"`);
+    }
+    const fa = uc.failure_action ?? UPDATE_DEFAULTS.failureAction;
+    if (fa !== 'rollback' && fa !== 'pause' && fa !== 'continue') {
+        throw new Error(`${at('deploy.update_config.failure_action')} is ${JSON.stringify(fa)}: use "rollback", "pause" or "continue"`);
+    }
+    let parallelism = uc.parallelism === undefined ? UPDATE_DEFAULTS.parallelism : nonNegInt(uc.parallelism, at('deploy.update_config.parallelism'));
+    if (parallelism === 0)
+        parallelism = Math.max(1, replicas); // Swarm: 0 = all at once
+    const ratio = uc.max_failure_ratio === undefined ? UPDATE_DEFAULTS.maxFailureRatio : Number(uc.max_failure_ratio);
+    if (!Number.isFinite(ratio) || ratio < 0 || ratio > 1) {
+        throw new Error(`${at('deploy.update_config.max_failure_ratio')} is ${JSON.stringify(uc.max_failure_ratio)}: use a number from 0 to 1`);
+    }
+    const updateConfig = {
+        parallelism,
+        delayS: uc.delay === undefined ? UPDATE_DEFAULTS.delayS : parseDuration(uc.delay, at('deploy.update_config.delay')),
+        failureAction: fa,
+        monitorS: uc.monitor === undefined ? UPDATE_DEFAULTS.monitorS : parseDuration(uc.monitor, at('deploy.update_config.monitor')),
+        maxFailureRatio: ratio,
+    };
+    if (order !== undefined)
+        updateConfig.order = order;
+    const ports = asList(def.ports, at('ports')).map((p) => parsePort(p, at('ports')));
+    const volumes = asList(def.volumes, at('volumes')).map((v) => parseVolume(v, at('volumes')));
+    const networks = Array.isArray(def.networks) ? def.networks.map(String) : isRecord(def.networks) ? Object.keys(def.networks) : [];
+    const service = {
+        name,
+        hasBuild: def.build !== undefined && def.build !== null,
+        replicas,
+        updateConfig,
+        stopGracePeriodS: def.stop_grace_period === undefined ? STOP_GRACE_DEFAULT_S : parseDuration(def.stop_grace_period, at('stop_grace_period')),
+        ports,
+        fixedHostPorts: ports.filter((p) => p.published !== undefined).map(formatPort),
+        dependsOn: Object.keys(dependsOnMap(def.depends_on)),
+        volumes,
+        hasNamedVolume: volumes.some((v) => v.type === 'volume' && v.source !== undefined),
+        networks,
+    };
+    if (typeof def.image === 'string')
+        service.image = def.image;
+    if (def.container_name !== undefined && def.container_name !== null)
+        service.containerName = String(def.container_name);
+    if (typeof def.network_mode === 'string')
+        service.networkMode = def.network_mode;
+    if (isRecord(def.healthcheck))
+        service.healthcheck = parseHealthcheck(def.healthcheck, at('healthcheck'));
+    return service;
+}
+function parseHealthcheck(h, where) {
+    const test = h.test;
+    const hc = {
+        intervalS: h.interval === undefined ? HEALTHCHECK_DEFAULTS.intervalS : parseDuration(h.interval, `${where}.interval`),
+        timeoutS: h.timeout === undefined ? HEALTHCHECK_DEFAULTS.timeoutS : parseDuration(h.timeout, `${where}.timeout`),
+        retries: h.retries === undefined ? HEALTHCHECK_DEFAULTS.retries : nonNegInt(h.retries, `${where}.retries`),
+        startPeriodS: h.start_period === undefined ? HEALTHCHECK_DEFAULTS.startPeriodS : parseDuration(h.start_period, `${where}.start_period`),
+        disabled: h.disable === true || (Array.isArray(test) && test[0] === 'NONE'),
+    };
+    if (typeof test === 'string')
+        hc.test = test;
+    else if (Array.isArray(test))
+        hc.test = test.map(String);
+    return hc;
+}
+/** A Compose/Go duration (`1m30s`, `10s`, `500ms`, `1h`, `1.5s`) or a bare number of seconds, in seconds. */
+function parseDuration(value, where = 'duration') {
+    return (0,duration/* parseDuration */.E)(value, where) / 1000;
+}
+function parsePort(p, where) {
+    if (typeof p === 'number')
+        return { target: String(p) };
+    if (isRecord(p)) {
+        if (p.target === undefined)
+            throw new Error(`${where}: a long-syntax port needs "target"`);
+        const out = { target: String(p.target) };
+        if (p.published !== undefined && p.published !== null && String(p.published) !== '' && String(p.published) !== '0')
+            out.published = String(p.published);
+        if (p.host_ip !== undefined)
+            out.hostIp = String(p.host_ip);
+        if (p.protocol !== undefined)
+            out.protocol = String(p.protocol);
+        return out;
+    }
+    if (typeof p !== 'string')
+        throw new Error(`${where}: cannot read port ${JSON.stringify(p)}`);
+    let s = p;
+    let protocol;
+    const slash = s.lastIndexOf('/');
+    if (slash >= 0) {
+        protocol = s.slice(slash + 1);
+        s = s.slice(0, slash);
+    }
+    let hostIp;
+    const v6 = /^\[([^\]]+)\]:(.*)$/.exec(s);
+    if (v6) {
+        hostIp = v6[1];
+        s = v6[2];
+    }
+    const parts = s.split(':');
+    let published;
+    let target;
+    if (parts.length === 1)
+        target = parts[0];
+    else if (parts.length === 2)
+        [published, target] = parts;
+    else if (parts.length === 3 && !hostIp)
+        [hostIp, published, target] = parts;
+    else
+        throw new Error(`${where}: cannot read port ${JSON.stringify(p)}: use "HOST:CONTAINER" or "IP:HOST:CONTAINER"`);
+    if (!/^\d+(-\d+)?$/.test(target) || (published && !/^\d+(-\d+)?$/.test(published))) {
+        throw new Error(`${where}: cannot read port ${JSON.stringify(p)}`);
+    }
+    const out = { target };
+    if (published)
+        out.published = published;
+    if (hostIp)
+        out.hostIp = hostIp;
+    if (protocol)
+        out.protocol = protocol;
+    return out;
+}
+function formatPort(p) {
+    return `${p.hostIp ? `${p.hostIp}:` : ''}${p.published ? `${p.published}:` : ''}${p.target}${p.protocol ? `/${p.protocol}` : ''}`;
+}
+function parseShortVolume(s) {
+    const parts = s.split(':');
+    if (parts.length === 1)
+        return { target: parts[0], readOnly: false };
+    const mode = parts.length >= 3 ? parts[2] : '';
+    return { source: parts[0], target: parts[1], readOnly: mode.split(',').includes('ro') };
+}
+function parseVolume(v, where) {
+    if (typeof v === 'string') {
+        const { source, target, readOnly } = parseShortVolume(v);
+        if (source === undefined)
+            return { type: 'volume', target, readOnly };
+        const isPath = /^[./~]/.test(source) || source.includes('/');
+        return { type: isPath ? 'bind' : 'volume', source, target, readOnly };
+    }
+    if (isRecord(v)) {
+        const type = String(v.type ?? 'volume');
+        if (typeof v.target !== 'string')
+            throw new Error(`${where}: a long-syntax volume needs "target"`);
+        const out = { type, target: v.target, readOnly: v.read_only === true };
+        if (typeof v.source === 'string' && v.source !== '')
+            out.source = v.source;
+        return out;
+    }
+    throw new Error(`${where}: cannot read volume ${JSON.stringify(v)}`);
+}
+function asList(v, where) {
+    if (v === undefined || v === null)
+        return [];
+    if (!Array.isArray(v))
+        throw new Error(`${where} must be a list`);
+    return v;
+}
+function nonNegInt(v, where) {
+    const n = typeof v === 'string' && /^\d+$/.test(v.trim()) ? Number(v) : v;
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 0)
+        throw new Error(`${where} is ${JSON.stringify(v)}: use a whole number ≥ 0`);
+    return n;
+}
+function isRecord(v) {
+    return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+;// CONCATENATED MODULE: ./src/commands/images.ts
+/**
+ * Image commands: IDs behind tags, pinning a tag back to an image ID, checking (and pulling) pinned
+ * images for a rollback, registry digests, removing pruned images. Every value goes through shq().
+ */
+
+/** One `<image> <id>` line per image; the id is empty when the image is not on the host. */
+function imageIdsCommand(images) {
+    return `for i in ${(0,quote/* shqAll */.e)([...images])}; do printf '%s %s\\n' "$i" "$(docker image inspect --format '{{.Id}}' "$i" 2>/dev/null)"; done`;
+}
+/** Tag each pinned image ID with its reference again; exits 3 naming the first ID no longer on the host. */
+function pinImagesCommand(pins) {
+    return pins
+        .map((p) => `docker image inspect ${(0,quote/* shq */.h)(p.imageId)} >/dev/null 2>&1 || { echo "image ${p.imageId} of ${p.image} is no longer on the host" >&2; exit 3; }; docker tag ${(0,quote/* shq */.h)(p.imageId)} ${(0,quote/* shq */.h)(p.image)}`)
+        .join('\n');
+}
+/** `repo@sha256:...` for a pinned digest: pulling it fetches exactly that image and moves no tag. */
+function digestRef(image, digest) {
+    const repo = image.replace(/@.*$/, '').replace(/:[^/:]*$/, '');
+    return `${repo}@${digest}`;
+}
+/**
+ * One line per pin, `<n> present|pulled|missing`: is the pinned image on the host, and if not (and
+ * pulls are allowed) does a pull bring exactly that image back. A pull by digest moves no tag; a pull
+ * by tag does, so the tag is put back where it pointed before: checking changes nothing Compose sees.
+ */
+function images_pinCheckScript(pins, pull) {
+    const lines = ['have() { docker image inspect "$1" >/dev/null 2>&1; }'];
+    pins.forEach((p, n) => {
+        const id = shq(p.imageId);
+        const ref = shq(p.image);
+        if (!pull) {
+            lines.push(`if have ${id}; then echo '${n} present'; else echo '${n} missing'; fi`);
+        }
+        else if (p.digest) {
+            lines.push(`if have ${id}; then echo '${n} present'; else docker pull -q ${shq(digestRef(p.image, p.digest))} >/dev/null 2>&1; if have ${id}; then echo '${n} pulled'; else echo '${n} missing'; fi; fi`);
+        }
+        else {
+            lines.push(`if have ${id}; then echo '${n} present'; else`, `  old=$(docker image inspect --format '{{.Id}}' ${ref} 2>/dev/null || true)`, `  docker pull -q ${ref} >/dev/null 2>&1`, `  if have ${id}; then echo '${n} pulled'; else echo '${n} missing'; fi`, `  now=$(docker image inspect --format '{{.Id}}' ${ref} 2>/dev/null || true)`, 
+            // The pulled image keeps its ID (pinImages tags it later); only the tag goes back.
+            `  if [ -n "$now" ] && [ "$now" != "$old" ]; then if [ -n "$old" ]; then docker tag "$old" ${ref}; elif [ "$now" != ${id} ]; then docker image rm ${ref} >/dev/null 2>&1; fi; fi`, 'fi');
+        }
+    });
+    lines.push('true');
+    return lines.join('\n');
+}
+/** One `<id> <digest> <digest>...` line per image ID (its RepoDigests). */
+function images_repoDigestsCommand(ids) {
+    return `for i in ${shqAll([...ids])}; do printf '%s %s\\n' "$i" "$(docker image inspect --format '{{join .RepoDigests " "}}' "$i" 2>/dev/null)"; done`;
+}
+/** `docker image rm` (never -f: Docker keeps an image a container uses) each ID; prints the ones removed. */
+function images_removeImagesCommand(ids) {
+    return `for i in ${shqAll([...ids])}; do if docker image rm "$i" >/dev/null 2>&1; then echo "$i"; fi; done; true`;
+}
+
+;// CONCATENATED MODULE: ./src/images.ts
+
+
+
+/** `image id` lines; the id is empty when the image is not on the host. */
+function parseImageIds(stdout) {
+    const out = new Map();
+    for (const line of stdout.split('\n')) {
+        const m = /^(\S+) (sha256:[0-9a-f]{64})?\s*$/.exec(line);
+        if (m)
+            out.set(m[1], m[2] ?? '');
+    }
+    return out;
+}
+async function imageIds(remote, images) {
+    if (images.length === 0)
+        return new Map();
+    return parseImageIds((await remote.exec(imageIdsCommand(images), { timeoutMs: timeouts/* DOCKER_COMMAND_MS */._u })).stdout);
+}
+/**
+ * Pull what the policy asks for, then return each service's image ID. A failed pull of an image that
+ * is on the host already is a warning (offline registries, local builds); a missing image is an error.
+ */
+async function resolveImages(remote, flavor, project, services, policy, log, timeoutMs) {
+    const withImage = services.filter((s) => s.image);
+    const images = [...new Set(withImage.map((s) => s.image))];
+    let ids = await imageIds(remote, images);
+    const toPull = policy === 'always' ? withImage : policy === 'missing' ? withImage.filter((s) => !ids.get(s.image)) : [];
+    const pullable = toPull.filter((s) => !s.hasBuild);
+    if (pullable.length) {
+        const names = pullable.map((s) => s.name);
+        log.info(`pulling ${names.join(', ')}`);
+        const r = await remote.exec(composeCommand(flavor, project, ['pull', '--quiet', '--ignore-pull-failures', ...names]), {
+            check: false,
+            timeoutMs,
+        });
+        ids = await imageIds(remote, images);
+        if (r.code !== 0 || /error|denied|not found/i.test(r.stderr)) {
+            for (const s of pullable) {
+                if (ids.get(s.image))
+                    log.warning(`service ${s.name}: could not pull ${s.image}; using the image already on the host`);
+            }
+        }
+    }
+    const byService = new Map();
+    for (const s of withImage) {
+        const id = ids.get(s.image);
+        if (!id) {
+            throw new Error(`service ${s.name}: image ${s.image} is not on the host and could not be pulled` +
+                (policy === 'never' ? ' (pull: never): load it on the host or allow pulls' : ': check the name/tag and the registry login on the host'));
+        }
+        byService.set(s.name, id);
+    }
+    return byService;
+}
+/** Point each image reference at a pinned image ID again (rollback to a release whose tag was re-pushed). */
+async function images_pinImages(remote, pins) {
+    if (pins.length === 0)
+        return;
+    await remote.exec(pinImagesCommand(pins), { timeoutMs: timeouts/* DOCKER_COMMAND_MS */._u });
+}
+/** The pins whose image is neither on the host nor brought back by a pull. */
+function parsePinCheck(stdout, pins) {
+    const state = new Map();
+    for (const line of stdout.split('\n')) {
+        const m = /^(\d+) (present|pulled|missing)$/.exec(line.trim());
+        if (m)
+            state.set(Number(m[1]), m[2]);
+    }
+    // No answer counts as missing: a rollback must not start on an image it could not confirm.
+    return pins.filter((_, n) => state.get(n) !== 'present' && state.get(n) !== 'pulled');
+}
+/** Before a rollback changes anything: which of the release's pinned images cannot be had. */
+async function images_missingPins(remote, pins, pull, timeoutMs) {
+    if (pins.length === 0)
+        return [];
+    const r = await remote.exec(pinCheckScript(pins, pull), { timeoutMs, check: false });
+    return parsePinCheck(r.stdout, pins);
+}
+/** docker.io/library/app, docker.io/app and app are one repository. */
+function normalRepo(repo) {
+    return repo.replace(/^docker\.io\//, '').replace(/^library\//, '');
+}
+/** The digest under which `image`'s repository knows this image, from its RepoDigests. */
+function pickDigest(image, repoDigests) {
+    const repo = normalRepo(image.replace(/@.*$/, '').replace(/:[^/:]*$/, ''));
+    const hit = repoDigests.find((d) => d.includes('@') && normalRepo(d.slice(0, d.indexOf('@'))) === repo);
+    return hit?.slice(hit.indexOf('@') + 1);
+}
+/**
+ * The registry digest of each pinned image, when the image came from a registry: a rollback whose
+ * image was deleted from the host can then pull exactly it, by digest. Local-only images have none.
+ */
+async function repoDigests(remote, pins) {
+    const ids = [...new Set(pins.map((p) => p.imageId).filter((i) => /^sha256:[0-9a-f]{64}$/.test(i)))];
+    const out = new Map();
+    if (ids.length === 0)
+        return out;
+    const r = await remote.exec(repoDigestsCommand(ids), { timeoutMs: DOCKER_COMMAND_MS, check: false });
+    const byId = new Map();
+    for (const line of r.stdout.split('\n')) {
+        const [id, ...digests] = line.trim().split(/\s+/);
+        if (id)
+            byId.set(id, digests);
+    }
+    for (const p of pins) {
+        const d = pickDigest(p.image, byId.get(p.imageId) ?? []);
+        if (d)
+            out.set(`${p.image} ${p.imageId}`, d);
+    }
+    return out;
+}
+
+;// CONCATENATED MODULE: ./src/plan.ts
+
+
+function planDeploy(input) {
+    const { desired, running, only, force = false } = input;
+    const selected = (name) => !only?.length || only.includes(name);
+    const byService = new Map();
+    for (const c of running) {
+        if (c.oneoff)
+            continue;
+        const list = byService.get(c.service) ?? [];
+        list.push(c);
+        byService.set(c.service, list);
+    }
+    const services = [];
+    for (const d of orderByDependencies(desired)) {
+        const containers = byService.get(d.service.name) ?? [];
+        services.push(selected(d.service.name) ? planService(d, containers, force) : skipped(d, containers));
+    }
+    const desiredNames = new Set(desired.map((d) => d.service.name));
+    for (const [name, containers] of [...byService].sort(([a], [b]) => a.localeCompare(b))) {
+        if (desiredNames.has(name))
+            continue;
+        services.push(planOrphan(name, containers, !only?.length));
+    }
+    return { services, changes: services.some((s) => s.action !== 'keep' && s.action !== 'skip') };
+}
+function base(d, live) {
+    return {
+        service: d.service.name,
+        action: 'keep',
+        order: d.policy.order,
+        reason: d.policy.reason,
+        changes: [],
+        oldReplicas: live.length,
+        newReplicas: d.service.replicas,
+        cleanup: [],
+        current: [],
+        batches: [],
+        warnings: [],
+        desired: d,
+    };
+}
+function skipped(d, containers) {
+    const p = base(d, containers.filter((c) => !isBroken(c)));
+    p.action = 'skip';
+    p.newReplicas = p.oldReplicas;
+    p.changes.push('not in the services input');
+    return p;
+}
+function planService(d, containers, force) {
+    const broken = containers.filter(isBroken);
+    const live = oldestFirst(containers.filter((c) => !isBroken(c)));
+    const p = base(d, live);
+    p.cleanup = broken.map((c) => c.id);
+    if (broken.length)
+        p.changes.push(`${broken.length} exited/crashed/unhealthy container(s) from an earlier run to remove: ${broken.map((c) => c.name).join(', ')}`);
+    const hashes = d.configHashes?.length ? d.configHashes : [d.configHash];
+    const adopted = (c) => !!d.adopt && !!c.composeVersion && flavorOfLabel(c.composeVersion) !== d.adopt.flavor;
+    const sameConfig = (c) => hashes.includes(c.configHash) || adopted(c);
+    const isCurrent = (c) => !force && sameConfig(c) && (!d.imageId || c.imageId === d.imageId);
+    const current = live.filter(isCurrent);
+    const outdated = live.filter((c) => !isCurrent(c));
+    p.current = current.map((c) => c.id);
+    const N = d.service.replicas;
+    const adoptedNow = current.filter((c) => !hashes.includes(c.configHash));
+    if (adoptedNow.length && d.adopt) {
+        p.changes.push(`adopted ${adoptedNow.length} container(s) written by Compose ${adoptedNow[0].composeVersion} (config unchanged since release ${d.adopt.release})`);
+    }
+    if (force && live.length)
+        p.changes.push('forced');
+    else {
+        if (outdated.some((c) => !sameConfig(c)))
+            p.changes.push(`config changed (hash ${plan_short(outdated.find((c) => !sameConfig(c)).configHash)} → ${plan_short(d.configHash)})`);
+        else if (outdated.length && d.imageId) {
+            p.changes.push(`image changed (${plan_short(outdated[0].imageId)} → ${plan_short(d.imageId)}; same config: a re-pushed tag)`);
+        }
+    }
+    if (outdated.length) {
+        p.action = 'roll';
+        p.batches = rollBatches(current.length, outdated.map((c) => c.id), N, d.service.updateConfig.parallelism);
+    }
+    else if (live.length === 0 && N > 0) {
+        p.action = 'create';
+        p.batches = [{ start: N, remove: [] }];
+        p.changes.push(`not running: create ${N} replica(s)`);
+    }
+    else if (current.length < N) {
+        p.action = 'scale';
+        p.batches = [{ start: N - current.length, remove: [] }];
+    }
+    else if (current.length > N) {
+        p.action = 'scale';
+        // Oldest first: the newest containers are the ones most recently proven healthy.
+        p.batches = [{ start: 0, remove: current.slice(0, current.length - N).map((c) => c.id) }];
+        p.current = current.slice(current.length - N).map((c) => c.id);
+    }
+    else if (broken.length) {
+        p.action = 'clean';
+    }
+    if (p.action === 'scale')
+        p.changes.push(`replicas ${live.length} → ${N}`);
+    if (p.action !== 'keep')
+        p.warnings.push(...d.policy.warnings);
+    return p;
+}
+/**
+ * Batches of at most `parallelism` starts and removals. When more containers serve than wanted
+ * (an interrupted earlier run left new ones beside old ones), the surplus old ones go first.
+ */
+function rollBatches(currentCount, outdatedIds, replicas, parallelism) {
+    const p = Math.max(1, parallelism);
+    const old = [...outdatedIds];
+    let toStart = Math.max(0, replicas - currentCount);
+    const batches = [];
+    // Only old containers are surplus: current ones above the count are left for the next run's scale.
+    let surplus = Math.min(old.length, currentCount + old.length - replicas);
+    while (surplus > 0) {
+        const n = Math.min(p, surplus);
+        batches.push({ start: 0, remove: old.splice(0, n) });
+        surplus -= n;
+    }
+    while (old.length || toStart > 0) {
+        const k = Math.min(p, toStart);
+        batches.push({ start: k, remove: old.splice(0, Math.min(p, old.length)) });
+        toStart -= k;
+    }
+    return batches;
+}
+function planOrphan(name, containers, remove) {
+    const live = containers.filter((c) => !isBroken(c));
+    return {
+        service: name,
+        action: remove ? 'remove' : 'skip',
+        order: 'stop-first',
+        reason: 'not in the Compose files (orphan)',
+        changes: [remove ? 'orphan: not in the Compose files, removed' : 'orphan: kept because the services input limits this deploy'],
+        oldReplicas: live.length,
+        newReplicas: remove ? 0 : live.length,
+        cleanup: remove ? containers.filter(isBroken).map((c) => c.id) : [],
+        current: [],
+        batches: remove && live.length ? [{ start: 0, remove: oldestFirst(live).map((c) => c.id) }] : [],
+        warnings: [],
+    };
+}
+function oldestFirst(cs) {
+    return [...cs].sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.number - b.number);
+}
+/** Topological order by depends_on, stable in file order; a cycle is an error that names it. */
+function orderByDependencies(items) {
+    const byName = new Map(items.map((d) => [d.service.name, d]));
+    const out = [];
+    const state = new Map();
+    const visit = (d, path) => {
+        const name = d.service.name;
+        if (state.get(name) === 'done')
+            return;
+        if (state.get(name) === 'visiting') {
+            const cycle = [...path.slice(path.indexOf(name)), name];
+            throw new Error(`depends_on cycle: ${cycle.join(' → ')}: remove one of these dependencies`);
+        }
+        state.set(name, 'visiting');
+        for (const dep of d.service.dependsOn) {
+            const dd = byName.get(dep);
+            if (dd)
+                visit(dd, [...path, name]);
+        }
+        state.set(name, 'done');
+        out.push(d);
+    };
+    for (const d of items)
+        visit(d, []);
+    return out;
+}
+function plan_short(hashOrId) {
+    return hashOrId.replace(/^sha256:/, '').slice(0, 12) || '?';
+}
+function describeBatches(s) {
+    const parts = [];
+    if (s.cleanup.length)
+        parts.push(`clean ${s.cleanup.length}`);
+    for (const b of s.batches) {
+        const steps = [b.start ? `+${b.start}` : '', b.remove.length ? `-${b.remove.length}` : ''].filter(Boolean);
+        parts.push(s.order === 'stop-first' ? steps.reverse().join(' ') : steps.join(' '));
+    }
+    return parts.join(', ') || '-';
+}
+/** A plain-text table for the job log. */
+function renderPlan(plan) {
+    const rows = [['SERVICE', 'ACTION', 'REPLICAS', 'ORDER', 'BATCHES']];
+    for (const s of plan.services) {
+        rows.push([s.service, s.action, `${s.oldReplicas}→${s.newReplicas}`, s.order, describeBatches(s)]);
+    }
+    const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+    const lines = rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
+    for (const s of plan.services) {
+        lines.push('', `${s.service}: ${s.order} (${s.reason})`);
+        // Which image a service goes to is the first thing a reader looks for (shown: `env` is plain).
+        const image = s.desired?.service.image;
+        if (image && s.action !== 'keep' && s.action !== 'skip' && s.action !== 'remove')
+            lines.push(`  - image ${image}`);
+        for (const c of s.changes)
+            lines.push(`  - ${c}`);
+        for (const w of s.warnings)
+            lines.push(`  ! ${w}`);
+    }
+    if (!plan.changes)
+        lines.push('', 'Nothing to change.');
+    return lines.join('\n');
+}
+/** The plan as a Markdown table for the job summary. */
+function renderPlanMarkdown(plan) {
+    const esc = (s) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+    const lines = ['| Service | Action | Replicas | Order | Why | Batches |', '|---|---|---|---|---|---|'];
+    for (const s of plan.services) {
+        lines.push(`| ${esc(s.service)} | ${s.action} | ${s.oldReplicas} → ${s.newReplicas} | ${s.order} | ${esc(s.reason)}${s.changes.length ? `; ${esc(s.changes.join('; '))}` : ''} | ${esc(describeBatches(s))} |`);
+    }
+    const warnings = plan.services.flatMap((s) => s.warnings);
+    if (warnings.length)
+        lines.push('', ...warnings.map((w) => `> [!WARNING]\n> ${esc(w)}\n`));
+    if (!plan.changes)
+        lines.push('', 'Nothing to change.');
+    return lines.join('\n');
+}
+
+;// CONCATENATED MODULE: ./src/rollout-policy.ts
+function decidePolicy(s, routed) {
+    let order;
+    let reason;
+    if (s.updateConfig.order) {
+        order = s.updateConfig.order;
+        reason = `update_config.order: ${order}`;
+    }
+    else if (routed.has(s.name)) {
+        order = 'start-first';
+        reason = 'routed by the proxy and no update_config.order: new replicas start beside the old ones';
+    }
+    else {
+        order = 'stop-first';
+        reason = s.hasNamedVolume
+            ? 'has a named volume and no update_config.order: Compose default stop-first (stateful)'
+            : 'not routed by the proxy and no update_config.order: Compose default stop-first';
+    }
+    const refusals = [];
+    const overlap = order === 'start-first' ? 'is rolled start-first' : s.replicas > 1 ? `has ${s.replicas} replicas` : '';
+    if (overlap) {
+        const fix = order === 'start-first'
+            ? 'or set deploy.update_config.order: stop-first (requests will drop while it restarts)'
+            : 'or set deploy.replicas: 1';
+        if (s.containerName) {
+            refusals.push(`service "${s.name}" ${overlap} but sets container_name "${s.containerName}": a second container cannot have the same name. Remove container_name ${fix}.`);
+        }
+        if (s.fixedHostPorts.length) {
+            refusals.push(`service "${s.name}" ${overlap} but publishes fixed host port(s) ${s.fixedHostPorts.join(', ')}: a second replica cannot bind them. ` +
+                `Publish only the container port (e.g. "${s.ports.find((p) => p.published)?.target ?? '80'}") and reach it through the proxy, ${fix}.`);
+        }
+        if (s.networkMode === 'host') {
+            refusals.push(`service "${s.name}" ${overlap} but uses network_mode: host: two replicas would share the host's ports. Use a Compose network ${fix}.`);
+        }
+    }
+    const warnings = [];
+    if (s.replicas > 0 && (!s.healthcheck || s.healthcheck.disabled)) {
+        warnings.push(`service "${s.name}" has no healthcheck in the Compose file: there is no health gate. Unless its image defines a HEALTHCHECK, ` +
+            `handoff only waits until it has been running for update_config.monitor (${s.updateConfig.monitorS}s). Add a healthcheck.`);
+    }
+    if (order === 'stop-first' && s.replicas === 1) {
+        warnings.push(`service "${s.name}" has one replica and is updated stop-first: requests to it will drop while it restarts.`);
+    }
+    return { service: s.name, order, reason, warnings, refusals };
+}
+/** Policies for every service; refusals only for those in scope (`only`, or all). */
+function rollout_policy_checkPolicies(model, routed, only) {
+    const routedSet = new Set(routed);
+    const names = model.services.map((s) => s.name);
+    const errors = [];
+    for (const o of only ?? []) {
+        if (!names.includes(o))
+            errors.push(`unknown service "${o}" in the services input: the Compose files define ${names.join(', ')}`);
+    }
+    const policies = new Map();
+    const warnings = [];
+    for (const s of model.services) {
+        const p = decidePolicy(s, routedSet);
+        policies.set(s.name, p);
+        if (!only?.length || only.includes(s.name)) {
+            errors.push(...p.refusals);
+            warnings.push(...p.warnings);
+        }
+    }
+    return { policies, errors, warnings };
+}
+
+// EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 16 modules
+var lib_core = __nccwpck_require__(8261);
+;// CONCATENATED MODULE: ./src/phases/session.ts
+/**
+ * What every phase of one deploy shares: the run, the host connection, the Compose flavor, the
+ * remote directory, the timeline and the report; and where a release's files sit on the host.
+ */
+
+
+/** From here until `settled`, an end of the main step leaves the post step a stack to restore. */
+function markInterrupted(s, interrupted) {
+    s.interrupted = interrupted;
+    core.saveState('deploy', JSON.stringify(interrupted));
+}
+/** The release is recorded: nothing is left for the post step. */
+function settled(s) {
+    s.interrupted = undefined;
+    core.saveState('deploy', '');
+}
+/** Where a release's Compose files and env file sit on the host, and where Compose resolves paths. */
+function session_stackOf(remoteDir, composeFiles, base, project) {
+    const root = base === 'app' ? external_node_path_.posix.join(remoteDir, 'app') : external_node_path_.posix.join(remoteDir, 'releases', base.release);
+    return {
+        project,
+        files: composeFiles.map((f) => external_node_path_.posix.join(root, f)),
+        envFile: external_node_path_.posix.join(root, '.env'),
+        // Always the live directory: bind-mount paths, and so config hashes, are those of app/.
+        projectDirectory: external_node_path_.posix.join(remoteDir, 'app', external_node_path_.posix.dirname(composeFiles[0])),
+    };
+}
+/**
+ * How to read a release's desired config: loaded from the release's own directory (its env files),
+ * hashed as the project will run from app/ (see config-hash.ts).
+ */
+function planningView(remoteDir, composeFiles, release, project) {
+    const releaseRoot = external_node_path_.posix.join(remoteDir, 'releases', release);
+    const hashAs = session_stackOf(remoteDir, composeFiles, { release }, project);
+    const load = { ...hashAs, projectDirectory: external_node_path_.posix.join(releaseRoot, external_node_path_.posix.dirname(composeFiles[0])) };
+    return { load, hashAs, relocation: { from: releaseRoot, to: external_node_path_.posix.join(remoteDir, 'app') } };
+}
+
+;// CONCATENATED MODULE: ./src/phases/desired.ts
+/** The desired state on the host (resolved config, hashes, image IDs) and the plan against what runs. */
+
+
+
+
+
+
+
+
+
+/** The desired state of a stack on the host: resolved Compose model, config hashes, image IDs. */
+async function desiredState(s, target, routed, serving) {
+    const { remote, flavor, inputs } = s;
+    const appStack = session_stackOf(s.remoteDir, target.composeFiles, 'app', inputs.project);
+    let config;
+    let loadStack = appStack;
+    if (target.release) {
+        const view = planningView(s.remoteDir, target.composeFiles, target.release, inputs.project);
+        // Compose may want the project directory to exist (empty on a first deploy).
+        await remote.exec((0,files/* mkdirCommand */.Lf)(view.hashAs.projectDirectory), { timeoutMs: timeouts/* QUICK_COMMAND_MS */.dH });
+        config = await readDesiredConfig(remote, flavor, view.load, { hashAs: view.hashAs, relocation: view.relocation });
+        loadStack = view.load;
+    }
+    else {
+        config = await readDesiredConfig(remote, flavor, appStack);
+    }
+    const model = compose_parseCompose([{ name: 'compose config', text: config.modelText }], { interpolate: false });
+    const ids = await resolveImages(remote, flavor, loadStack, model.services, inputs.pull, s.log, inputs.commandTimeoutMs);
+    const check = rollout_policy_checkPolicies(model, routed, inputs.services.length ? inputs.services : undefined);
+    if (check.errors.length)
+        throw new Error(`the deploy was refused before any change on the host:\n- ${check.errors.join('\n- ')}`);
+    // Read once: adoption and the plan both look at what runs, and nothing changes in between.
+    const running = await listProjectContainers(remote, inputs.project);
+    const adopt = await adoptable(s, config.hashes, serving, running);
+    const desired = model.services.map((service) => {
+        const configHashes = config.hashes.get(service.name);
+        if (!configHashes?.length)
+            throw new Error(`compose config --hash printed no hash for service ${service.name}`);
+        const adoptFrom = adopt.has(service.name) && serving ? { flavor, release: serving.id } : undefined;
+        return { service, configHash: configHashes[0], configHashes, imageId: ids.get(service.name), policy: check.policies.get(service.name), adopt: adoptFrom };
+    });
+    return { model, desired, running };
+}
+/**
+ * Services whose containers written by the other Compose flavor (a host upgraded from v1 to v2
+ * between deploys) can be kept: their config is the same in the serving release, hashed now by
+ * this Compose. Costs round trips only when such containers exist.
+ */
+async function adoptable(s, hashes, serving, running) {
+    if (!serving)
+        return new Set();
+    if (!running.some((c) => c.composeVersion && flavorOfLabel(c.composeVersion) !== s.flavor))
+        return new Set();
+    const view = planningView(s.remoteDir, serving.composeFiles, serving.id, s.inputs.project);
+    const before = (await readDesiredConfig(s.remote, s.flavor, view.load, { hashAs: view.hashAs, relocation: view.relocation })).hashes;
+    const out = new Set();
+    for (const [svc, now] of hashes)
+        if ((before.get(svc) ?? []).some((h) => now.includes(h)))
+            out.add(svc);
+    return out;
+}
+function makePlan(s, desired, force, running) {
+    return planDeploy({ desired, running, only: s.inputs.services.length ? s.inputs.services : undefined, force });
+}
+
+;// CONCATENATED MODULE: ./src/proxy.ts
+/** The gate used when the proxy offers no Runtime API: nothing to wait on or drain. */
+const degradedGate = {
+    drains: false,
+    async park() { },
+    async unpark() { },
+    async waitUp() { },
+    async drain() { },
+    async release() { },
+};
+
+;// CONCATENATED MODULE: ./src/phases/gate.ts
+/** The proxy gate of a deploy: HAProxy's Runtime API when it can be reached, else degraded. */
+
+
+
+
+
+/** The gate for the proxy: HAProxy's Runtime API when it can be reached, else degraded. */
+async function proxyGate(s, model, cfgText) {
+    const proxy = config_findProxyService(model.services, s.inputs.proxyService);
+    if (!proxy || !cfgText) {
+        s.report.warnings.push('No HAProxy service found: replicas are not drained through a proxy; requests may be lost during the rollout.');
+        return { gate: degradedGate };
+    }
+    const projectDir = external_node_path_.posix.join(s.remoteDir, 'app', external_node_path_.posix.dirname(s.inputs.composeFiles[0]));
+    let where = locateRuntimeApi(proxy, cfgText, projectDir);
+    if (s.inputs.haproxySocket) {
+        const v = s.inputs.haproxySocket;
+        where = v.startsWith('tcp:')
+            ? { kind: 'tcp', host: '127.0.0.1', port: Number(v.slice(4)) }
+            : { kind: 'unix', hostPath: external_node_path_.posix.resolve(projectDir, v) };
+    }
+    if (where.kind === 'none') {
+        s.report.warnings.push(`HAProxy's Runtime API is not reachable (${where.reason}): the rollout relies on retries and health checks only, and requests may be lost.`);
+        return { gate: degradedGate, proxyService: proxy.name };
+    }
+    // Nothing serves before the proxy runs (a first deploy): there is nothing to drain or wait on.
+    const running = (await listProjectContainers(s.remote, s.inputs.project)).some((c) => c.service === proxy.name && c.state === 'running');
+    if (!running) {
+        s.log.info(`the proxy (${proxy.name}) is not running yet: nothing to drain in this deploy`);
+        return { gate: degradedGate, proxyService: proxy.name };
+    }
+    const loc = where;
+    const opener = () => (loc.kind === 'unix' ? s.remote.openUnixSocket(loc.hostPath) : s.remote.openTcp(loc.host, loc.port));
+    return {
+        gate: new HaproxyGate({ opener, drainTimeoutMs: s.inputs.drainTimeoutMs, log: s.log, timeline: s.timeline }),
+        proxyService: proxy.name,
+        opener,
+    };
+}
+
+// EXTERNAL MODULE: ./src/inputs.ts
+var inputs = __nccwpck_require__(8422);
+;// CONCATENATED MODULE: ./src/envfile.ts
+/**
+ * The release's env file, read by Compose (`--env-file`) for variable interpolation. Compose v2
+ * expands `$VAR` inside unquoted and double-quoted values, so anything beyond plain characters is
+ * single-quoted: both flavors read single-quoted values literally.
+ */
+
+const PLAIN = /^[A-Za-z0-9_./:@%+=,-]*$/;
+function envfile_renderEnvFile(env) {
+    const lines = [];
+    for (const [name, value] of Object.entries(env)) {
+        if (PLAIN.test(value))
+            lines.push(`${name}=${value}`);
+        else if (!value.includes("'"))
+            lines.push(`${name}='${value}'`);
+        else
+            throw new InputError('env', `${name}: a value holding both a single quote and other special characters cannot be written to a Compose env file; remove the quote or encode the value`);
+    }
+    return lines.length ? `${lines.join('\n')}\n` : '';
+}
+
+// EXTERNAL MODULE: ./src/log.ts
+var log = __nccwpck_require__(5625);
+;// CONCATENATED MODULE: ./src/phases/validate.ts
+/** Local validation (before connecting): the Compose files parse, the rollout rules hold, the proxy config is uploaded. */
+
+
+
+
+
+/** Local checks: the Compose files parse, the plan's refusals, the proxy config is uploaded. */
+function validateLocally(inputs, files, log) {
+    const composeFiles = inputs.composeFiles.map((name) => {
+        const f = files.find((x) => x.path === name);
+        if (!f)
+            throw new Error(`input 'compose_files': ${name} was not found in the workspace`);
+        return { name, text: f.data.toString("utf8") };
+    });
+    const model = parseCompose(composeFiles, { env: { ...inputs.env, ...inputs.secrets }, onWarning: (m) => log.warning(m) });
+    const routed = proxyRouting(model, files, inputs);
+    for (const m of missingMounts(model, files.map((f) => f.path), posix.dirname(inputs.composeFiles[0]))) {
+        log.warning(`service ${m.service} bind-mounts ${m.source} (${m.path} in the workspace), which is not uploaded: add it to the 'files' input, or Docker creates an empty directory there`);
+    }
+    // Warnings belong to services that change: the plan shows them once it knows which ones do.
+    const check = checkPolicies(model, routed, inputs.services.length ? inputs.services : undefined);
+    if (check.errors.length)
+        throw new Error(`the deploy was refused before any change on the host:\n- ${check.errors.join('\n- ')}`);
+    if (inputs.preDeploy || inputs.postDeploy)
+        hookService(model.services, routed, inputs.hookService);
+    return { model, routed };
+}
+/** Relative bind mounts whose source is not among the uploaded files (runtime dirs like ./run are fine empty, but worth a word). */
+function missingMounts(model, paths, composeDir) {
+    const out = [];
+    for (const svc of model.services) {
+        for (const v of svc.volumes) {
+            if (v.type !== 'bind' || !v.source || v.source.startsWith('/') || v.source.startsWith('~'))
+                continue;
+            const rel = posix.normalize(posix.join(composeDir, v.source));
+            if (rel.startsWith('..'))
+                continue;
+            if (!paths.some((p) => p === rel || p.startsWith(`${rel}/`)) && !/(^|\/)run$/.test(rel))
+                out.push({ service: svc.name, source: v.source, path: rel });
+        }
+    }
+    return out;
+}
+/** The proxy service, its config text, and which services it routes to. */
+function proxyRouting(model, files, inputs) {
+    const proxy = findProxyService(model.services, inputs.proxyService);
+    if (!proxy)
+        return [];
+    const composeDir = posix.dirname(inputs.composeFiles[0]);
+    const cfgPath = validate_proxyConfigPath(files.map((f) => f.path), proxy, composeDir);
+    const cfg = files.find((f) => f.path === cfgPath);
+    if (!cfg)
+        throw new Error(`service ${proxy.name} runs HAProxy but no haproxy.cfg is in the uploaded files: add its config directory to the 'files' input`);
+    return routedServices(cfg.data.toString('utf8'), model.services.map((s) => s.name));
+}
+/**
+ * The HAProxy config among the release's files: the `.cfg` the proxy service bind-mounts (a file, or
+ * haproxy.cfg / any .cfg inside a mounted directory), else the first haproxy*.cfg uploaded.
+ */
+function validate_proxyConfigPath(paths, proxy, composeDir) {
+    const cfgs = paths.filter((p) => p.endsWith('.cfg'));
+    for (const v of proxy?.volumes ?? []) {
+        if (v.type !== 'bind' || !v.source || v.source.startsWith('/') || v.source.startsWith('~'))
+            continue;
+        const rel = external_node_path_.posix.normalize(external_node_path_.posix.join(composeDir, v.source));
+        const inside = cfgs.filter((p) => p === rel || p.startsWith(`${rel}/`));
+        const hit = inside.find((p) => p === rel) ?? inside.find((p) => p.endsWith('/haproxy.cfg')) ?? inside[0];
+        if (hit)
+            return hit;
+    }
+    return cfgs.find((p) => /haproxy[^/]*\.cfg$/i.test(p));
+}
+
+;// CONCATENATED MODULE: ./src/phases/release.ts
+/**
+ * The release of this deploy: the releases on the host (pending ones of killed runs marked
+ * abandoned), a fresh id, and its files uploaded — or, for a rollback, the target's files copied.
+ */
+
+
+
+
+
+
+
+
+
+/** The project's releases; pending ones left by killed runs are marked abandoned (we hold the lock). */
+async function readHistory(s) {
+    const { inputs, remote, remoteDir, log } = s;
+    const listed = await listReleases(remote, remoteDir);
+    const found = inputs.dryRun ? { releases: listed, marked: [] } : await markAbandoned(remote, remoteDir, listed, inputs.project);
+    if (found.marked.length) {
+        for (const m of found.marked)
+            log.warning(`release ${m.id} was left pending: ${m.reason}; marked abandoned`);
+        await appendAudit(remote, remoteDir, found.marked.map((m) => ({ at: new Date().toISOString(), kind: 'abandon', release: m.id, sha: m.sha, actor: m.actor, runUrl: m.runUrl, result: 'abandoned', detail: m.reason })));
+    }
+    const current = await readCurrent(remote, remoteDir);
+    s.report.previousReleaseId = current;
+    const serving = current ? found.releases.find((r) => r.id === current) : undefined;
+    return { releases: found.releases, ...(current ? { current } : {}), ...(serving ? { serving } : {}) };
+}
+/** Upload the workspace's files as a new release, or copy the rollback target's (its images checked first). */
+async function uploadPhase(s, history, files) {
+    const { inputs, run, remote, remoteDir, log, timeline } = s;
+    const id = freshReleaseId(run.sha, history.releases);
+    s.report.releaseId = id;
+    const manifest = {
+        id,
+        project: inputs.project,
+        sha: run.sha,
+        ref: run.ref,
+        actor: run.actor,
+        runUrl: run.runUrl,
+        createdAt: new Date().toISOString(),
+        files: files.map((f) => f.path),
+        composeFiles: inputs.composeFiles,
+        services: {},
+        result: 'pending',
+    };
+    const release = { id, manifest, composeFiles: inputs.composeFiles };
+    await phase('Upload', async () => {
+        if (inputs.rollback) {
+            const target = selectRollbackTarget(history.releases, history.current, inputs.release);
+            // Before the copy: a rollback whose images cannot be had changes nothing on the host.
+            const missing = await missingPins(remote, pinsOf(target), inputs.pull !== 'never', inputs.commandTimeoutMs);
+            if (missing.length)
+                throw missingImagesError(target, missing, history.releases, history.current, inputs.pull !== 'never');
+            log.info(`rolling back to release ${target.id} (${target.sha.slice(0, 7)}, ${target.createdAt})`);
+            Object.assign(manifest, { files: target.files, composeFiles: target.composeFiles, rollbackOf: target.id });
+            Object.assign(release, { composeFiles: target.composeFiles, target });
+            await copyRelease(remote, remoteDir, target.id, id, manifest);
+        }
+        else {
+            await uploadRelease(remote, remoteDir, id, files, renderEnvFile({ ...inputs.env, ...inputs.secrets }), manifest, { dryRun: inputs.dryRun });
+        }
+        timeline.add('upload', { detail: id });
+    });
+    return release;
+}
+/** A rollback redeploys its target's pinned images, routed as the target's proxy config says. */
+async function rollbackRouting(s, release) {
+    const target = release.target;
+    await pinImages(s.remote, pinsOf(target));
+    const cfgPath = proxyConfigPath(target.files, undefined, posix.dirname(release.composeFiles[0]));
+    const cfg = cfgPath ? await s.remote.readFile(posix.join(s.remoteDir, 'releases', release.id, cfgPath)) : undefined;
+    return cfg ? routedFromCfg(cfg, target) : [];
+}
+/** The image IDs a release ran, to re-point its tags at before redeploying it. */
+function pinsOf(release) {
+    return Object.entries(release.services)
+        .filter(([, x]) => x.imageId)
+        .map(([service, x]) => ({ service, image: x.image, imageId: x.imageId, ...(x.digest ? { digest: x.digest } : {}) }));
+}
+function routedFromCfg(cfg, target) {
+    return config_routedServices(cfg, Object.keys(target.services));
+}
+/** A release id not taken yet (two runs of one commit within a second get distinct ids). */
+function freshReleaseId(sha, taken) {
+    const ids = new Set(taken.map((r) => r.id));
+    let t = Date.now();
+    let id = releaseId(new Date(t), sha);
+    while (ids.has(id))
+        id = releaseId(new Date((t += 1000)), sha);
+    return id;
+}
+
+;// CONCATENATED MODULE: ./src/health.ts
+
+
+
+
+const HEALTH_TIMEOUT_FLOOR_MS = 30_000;
+/**
+ * start_period + interval × retries + timeout: by then Docker has either seen a passing check or
+ * marked the container unhealthy. Never below the floor; an explicit override (ms) wins.
+ */
+function healthTimeoutMs(hc, overrideMs) {
+    if (overrideMs !== undefined && overrideMs > 0)
+        return overrideMs;
+    if (!hc || hc.disabled)
+        return HEALTH_TIMEOUT_FLOOR_MS;
+    const s = hc.startPeriodS + hc.intervalS * hc.retries + hc.timeoutS;
+    return Math.max(HEALTH_TIMEOUT_FLOOR_MS, Math.ceil(s * 1000));
+}
+/** Why a container counts as failed right now, or undefined. */
+function failureOf(c, startedAt) {
+    if (!c)
+        return 'container disappeared';
+    if (c.state === 'exited' || c.state === 'dead')
+        return `exited with code ${c.exitCode}`;
+    if (c.state === 'restarting')
+        return `restarting (crash loop, exit code ${c.exitCode})`;
+    if (c.health === 'unhealthy')
+        return 'unhealthy';
+    if (startedAt && c.startedAt && c.startedAt !== startedAt)
+        return 'restarted (crashed)';
+    if (c.state !== 'running' && c.state !== 'created')
+        return `state ${c.state}`;
+    return undefined;
+}
+/**
+ * Resolve when every container is healthy (or, without a healthcheck, has stayed running for
+ * settleMs). Any `unhealthy`, exit or restart fails at once; the deadline is wall-clock (epoch ms).
+ */
+async function waitHealthy(remote, ids, deadline, timeline, options = {}) {
+    const { settleMs = 5_000, pollMs = 1_000, now = Date.now, sleep = time/* sleep */.y, service } = options;
+    const runningSince = new Map();
+    const firstStartedAt = new Map();
+    const done = new Set();
+    let last = [];
+    for (;;) {
+        last = await inspectContainers(remote, ids);
+        const byId = new Map(last.map((c) => [c.id, c]));
+        const t = now();
+        for (const id of ids) {
+            if (done.has(id))
+                continue;
+            const c = byId.get(id);
+            if (c?.startedAt && !firstStartedAt.has(id) && c.state === 'running')
+                firstStartedAt.set(id, c.startedAt);
+            const why = failureOf(c, firstStartedAt.get(id));
+            if (why) {
+                timeline.add('failure', { service, container: c?.name ?? id, detail: why });
+                return { ok: false, reason: `${c?.name ?? id}: ${why}`, containers: c ? [c] : [] };
+            }
+            if (c.health === 'healthy' || (c.health === 'none' && c.state === 'running' && t - (runningSince.get(id) ?? t) >= settleMs)) {
+                done.add(id);
+                timeline.add('healthy', { service, container: c.name, detail: c.health === 'none' ? `no healthcheck: running for ${Math.round(settleMs / 1000)}s` : 'healthy' });
+            }
+            else if (c.health === 'none' && c.state === 'running' && !runningSince.has(id))
+                runningSince.set(id, t);
+        }
+        if (done.size === ids.length)
+            return { ok: true, containers: last };
+        if (now() >= deadline) {
+            const waiting = last.filter((c) => !done.has(c.id));
+            const detail = waiting.map((c) => `${c.name} (${c.health === 'none' ? c.state : c.health})`).join(', ');
+            timeline.add('failure', { service, detail: `health timeout: ${detail}` });
+            return { ok: false, reason: `not healthy before the health timeout: ${detail}`, containers: waiting };
+        }
+        await sleep(Math.min(pollMs, Math.max(0, deadline - now())));
+    }
+}
+/**
+ * Watch containers for `durationMs`: any exit, restart or `unhealthy` is a failure (a crash right
+ * after the old replicas are gone). Resolves ok at the end of the window.
+ */
+async function monitorContainers(remote, ids, durationMs, timeline, options = {}) {
+    const { pollMs = 1_000, now = Date.now, sleep = time/* sleep */.y, service } = options;
+    const end = now() + durationMs;
+    const startedAt = new Map();
+    let last = [];
+    for (;;) {
+        last = await inspectContainers(remote, ids);
+        const byId = new Map(last.map((c) => [c.id, c]));
+        for (const id of ids) {
+            const c = byId.get(id);
+            if (c?.startedAt && !startedAt.has(id))
+                startedAt.set(id, c.startedAt);
+            const why = failureOf(c, startedAt.get(id));
+            if (why) {
+                timeline.add('failure', { service, container: c?.name ?? id, detail: `during monitor: ${why}` });
+                return { ok: false, reason: `${c?.name ?? id} during monitor: ${why}`, containers: c ? [c] : [] };
+            }
+        }
+        if (now() >= end) {
+            timeline.add('monitor-ok', { service, detail: `${ids.length} container(s) stayed up for ${Math.round(durationMs / 1000)}s` });
+            return { ok: true, containers: last };
+        }
+        await sleep(Math.min(pollMs, Math.max(0, end - now())));
+    }
+}
+/** The failed containers' last health check outputs and the end of their logs, for the job log. */
+async function collectDiagnostics(remote, containers, tail = 50) {
+    const parts = [];
+    for (const c of containers) {
+        parts.push(`--- ${c.name} (${c.id.slice(0, 12)}): state ${c.state}, health ${c.health}, exit code ${c.exitCode}`);
+        for (const e of c.healthLog.slice(-3))
+            parts.push(`health check at ${e.start}: exit ${e.exitCode}: ${e.output.trim()}`);
+        const logs = await remote.exec(containerLogsCommand(c.id, tail), { timeoutMs: timeouts/* QUICK_COMMAND_MS */.dH, check: false });
+        parts.push(`last ${tail} log lines:`, logs.stdout.trimEnd() || '(none)');
+    }
+    return parts.join('\n');
+}
+
+;// CONCATENATED MODULE: ./src/rollout.ts
+
+
+
+
+
+
+class BatchFailure extends Error {
+    reason;
+    failed;
+    constructor(reason, failed) {
+        super(reason);
+        this.reason = reason;
+        this.failed = failed;
+    }
+}
+async function rollout_rollOut(ctx, plan) {
+    const result = { ok: true, updated: [], failures: [] };
+    if (!ctx.proxyNetworks && ctx.proxyService)
+        ctx = { ...ctx, proxyNetworks: await proxyNetworksOf(ctx, ctx.proxyService) };
+    for (const sp of plan.services) {
+        if (sp.action === 'keep' || sp.action === 'skip')
+            continue;
+        ctx.log.info(`${sp.service}: ${sp.action} (${sp.order}; ${sp.reason})`);
+        let failure;
+        try {
+            failure = await runService(ctx, sp);
+        }
+        finally {
+            if (gated(ctx, sp.service))
+                await ctx.gate.unpark(sp.service).catch((e) => ctx.log.warning(`${sp.service}: could not return parked proxy slots: ${e.message}`));
+        }
+        result.updated.push(sp.service);
+        if (failure) {
+            result.ok = false;
+            result.failures.push(failure);
+            result.failure = failure;
+            if (failure.failureAction !== 'continue') {
+                result.stoppedAt = sp.service;
+                break;
+            }
+        }
+    }
+    return result;
+}
+async function runService(ctx, sp) {
+    const { remote, timeline, log } = ctx;
+    const service = sp.service;
+    const svc = sp.desired?.service;
+    const grace = Math.ceil(svc?.stopGracePeriodS ?? 10);
+    const uc = svc?.updateConfig;
+    const failureAction = uc?.failureAction ?? 'rollback';
+    const sleep = ctx.sleep ?? time/* sleep */.y;
+    try {
+        if (sp.cleanup.length) {
+            log.info(`${service}: removing ${sp.cleanup.length} exited/crashed/unhealthy container(s) left from an earlier run`);
+            await stopAndRemove(ctx, service, sp.cleanup, grace);
+        }
+    }
+    catch (e) {
+        return fail(ctx, sp, failureAction, e.message, []);
+    }
+    let failedBatches = 0;
+    let lastFailure;
+    for (const [i, batch] of sp.batches.entries()) {
+        const label = `${service}: batch ${i + 1}/${sp.batches.length}`;
+        let created = [];
+        try {
+            created = await runBatch(ctx, sp, batch, label, grace, (c) => (created = c));
+        }
+        catch (e) {
+            const failed = e instanceof BatchFailure ? e.failed : [];
+            const reason = e.message;
+            failedBatches++;
+            // Their health output and logs first: once removed, a container has nothing left to tell.
+            lastFailure = await fail(ctx, sp, failureAction, reason, failed);
+            // Leave no failed new container behind: drain what the proxy may already send to, then remove.
+            if (created.length) {
+                log.warning(`${label} failed: removing its ${created.length} new container(s)`);
+                await removeQuietly(ctx, service, created, grace);
+            }
+            const ratio = failedBatches / sp.batches.length;
+            if (failureAction !== 'continue' && ratio > (uc?.maxFailureRatio ?? 0))
+                return lastFailure;
+            log.warning(`${label} failed (${reason}); continuing (failure_action ${failureAction}, ${failedBatches}/${sp.batches.length} batches failed)`);
+            continue;
+        }
+        if (uc?.delayS && i < sp.batches.length - 1) {
+            log.info(`${service}: waiting update_config.delay ${uc.delayS}s`);
+            await sleep(uc.delayS * 1000);
+        }
+    }
+    return lastFailure && failureAction === 'continue' ? lastFailure : undefined;
+}
+async function runBatch(ctx, sp, batch, label, grace, onCreated) {
+    const { log } = ctx;
+    const service = sp.service;
+    const before = await serviceContainers(ctx, service);
+    const old = before.filter((c) => batch.remove.includes(c.id));
+    let created = [];
+    const removeOld = async () => {
+        if (!old.length)
+            return;
+        const replicas = old.map((c) => toReplica(ctx, c));
+        // The gate records drain/drained per replica, with its proxy slot.
+        if (gated(ctx, service))
+            await ctx.gate.drain(service, replicas);
+        await stopAndRemove(ctx, service, old.map((c) => c.id), grace, old);
+        if (gated(ctx, service))
+            await ctx.gate.release(service, replicas);
+    };
+    if (sp.order === 'stop-first')
+        await removeOld();
+    if (batch.start > 0) {
+        const known = new Set(before.map((c) => c.id));
+        const current = await serviceContainers(ctx, service);
+        const existing = current.length;
+        if (gated(ctx, service))
+            await ctx.gate.park(service, current.map((c) => toReplica(ctx, c)));
+        const target = existing + batch.start;
+        log.info(`${label}: starting ${batch.start} new replica(s) (scale ${service}=${target})`);
+        await ctx.remote.exec(scaleUpCommand(ctx.flavor, ctx.stack, service, target), {
+            timeoutMs: ctx.upTimeoutMs ?? timeouts/* LONG_COMMAND_MS */.Cb,
+            onOutput: (chunk) => log.info(chunk.trimEnd()),
+        });
+        created = (await serviceContainers(ctx, service)).filter((c) => !known.has(c.id));
+        onCreated(created);
+        for (const c of created)
+            ctx.timeline.add('start', { service, container: c.name });
+        if (created.length !== batch.start) {
+            throw new BatchFailure(`expected ${batch.start} new container(s) for ${service}, Compose created ${created.length}`, created);
+        }
+        const svc = sp.desired?.service;
+        const hc = svc?.healthcheck;
+        const monitorMs = (svc?.updateConfig.monitorS ?? 5) * 1000;
+        const deadline = now(ctx) + healthTimeoutMs(hc, ctx.healthTimeoutMs);
+        if (!hc || hc.disabled) {
+            log.warning(`${service}: no healthcheck in the Compose file: no health gate; waiting for ${monitorMs / 1000}s of "running" instead (or the image's own HEALTHCHECK)`);
+        }
+        const health = await waitHealthy(ctx.remote, created.map((c) => c.id), deadline, ctx.timeline, {
+            service, settleMs: monitorMs, ...timing(ctx),
+        });
+        check(health);
+        created = health.containers;
+        onCreated(created);
+        if (gated(ctx, service))
+            await waitUpOrExplain(ctx, service, created, deadline);
+    }
+    if (sp.order !== 'stop-first')
+        await removeOld();
+    if (created.length) {
+        const monitorMs = (sp.desired?.service.updateConfig.monitorS ?? 5) * 1000;
+        check(await monitorContainers(ctx.remote, created.map((c) => c.id), monitorMs, ctx.timeline, { service, ...timing(ctx) }));
+    }
+    return created;
+}
+/**
+ * The proxy's UP gate. When it fails, a new replica that died meanwhile (healthy, then crashed before
+ * the proxy saw it UP: Docker's DNS drops it, so "in no slot") is the real cause: name it.
+ */
+async function waitUpOrExplain(ctx, service, created, deadline) {
+    try {
+        await ctx.gate.waitUp(service, created.map((c) => toReplica(ctx, c)), deadline);
+    }
+    catch (e) {
+        const now = await inspectContainers(ctx.remote, created.map((c) => c.id)).catch(() => []);
+        const dead = created.filter((c) => {
+            const n = now.find((x) => x.id === c.id);
+            return !n || n.state !== 'running' || n.restartCount > c.restartCount;
+        });
+        if (!dead.length)
+            throw e;
+        const what = dead.map((c) => {
+            const n = now.find((x) => x.id === c.id);
+            return n ? `${c.name} ${n.state === 'running' ? `restarted (${n.restartCount} restarts)` : `${n.state}, exit code ${n.exitCode}`}` : `${c.name} gone`;
+        });
+        throw new BatchFailure(`new ${service} replica crashed before the proxy had it UP: ${what.join('; ')}`, created);
+    }
+}
+function check(r) {
+    if (!r.ok)
+        throw new BatchFailure(r.reason, r.containers);
+}
+async function fail(ctx, sp, failureAction, reason, failed) {
+    let logs = '';
+    try {
+        logs = failed.length ? await collectDiagnostics(ctx.remote, failed) : '';
+    }
+    catch (e) {
+        logs = `(could not collect logs: ${e.message})`;
+    }
+    ctx.timeline.add('failure', { service: sp.service, detail: reason });
+    return { service: sp.service, reason, containers: failed.map((c) => c.name), logs, failureAction };
+}
+/** Stop with the service's grace period, then remove: by id, never through Compose's scale. */
+async function stopAndRemove(ctx, service, ids, grace, infos) {
+    if (!ids.length)
+        return;
+    const labels = ids.map((id) => infos?.find((c) => c.id === id)?.name ?? id.slice(0, 12));
+    for (const container of labels)
+        ctx.timeline.add('stop', { service, container, detail: `grace ${grace}s` });
+    await ctx.remote.exec(stopAndRemoveCommand(ids, grace), { timeoutMs: (grace + 180) * 1000 });
+    for (const container of labels)
+        ctx.timeline.add('remove', { service, container });
+}
+/** Best effort: a failed batch's new containers go, even if the proxy or Docker complains. */
+async function removeQuietly(ctx, service, cs, grace) {
+    const replicas = cs.map((c) => toReplica(ctx, c)).filter((r) => r.ip);
+    try {
+        if (gated(ctx, service) && replicas.length)
+            await ctx.gate.drain(service, replicas);
+    }
+    catch (e) {
+        ctx.log.warning(`${service}: draining the failed containers: ${e.message}`);
+    }
+    try {
+        await stopAndRemove(ctx, service, cs.map((c) => c.id), grace, cs);
+    }
+    catch (e) {
+        ctx.log.warning(`${service}: removing the failed containers: ${e.message}`);
+    }
+    try {
+        if (gated(ctx, service) && replicas.length)
+            await ctx.gate.release(service, replicas);
+    }
+    catch (e) {
+        ctx.log.warning(`${service}: releasing proxy slots: ${e.message}`);
+    }
+}
+async function serviceContainers(ctx, service) {
+    return (await listProjectContainers(ctx.remote, ctx.stack.project)).filter((c) => c.service === service);
+}
+async function proxyNetworksOf(ctx, proxyService) {
+    const proxies = (await serviceContainers(ctx, proxyService)).filter((c) => c.state === 'running');
+    return [...new Set(proxies.flatMap((c) => Object.keys(c.ips)))];
+}
+function toReplica(ctx, c) {
+    return { id: c.id, name: c.name, ip: replicaIp(c, ctx.proxyNetworks) };
+}
+function gated(ctx, service) {
+    return !ctx.routedServices || ctx.routedServices.has(service);
+}
+function now(ctx) {
+    return (ctx.now ?? Date.now)();
+}
+function timing(ctx) {
+    const t = {};
+    if (ctx.pollMs !== undefined)
+        t.pollMs = ctx.pollMs;
+    if (ctx.now)
+        t.now = ctx.now;
+    if (ctx.sleep)
+        t.sleep = ctx.sleep;
+    return t;
+}
+
+;// CONCATENATED MODULE: ./src/phases/rollout.ts
+/**
+ * The Rollout phase: each changed service rolled behind the proxy gate; on a failure with
+ * failure_action rollback, the release that served before is rolled back through the same path.
+ */
+
+
+
+
+
+
+
+
+/** Roll the plan; a failure is returned (not thrown) so the probe and the record still run. */
+async function rolloutPhase(s, release, plan, routed, proxy, before) {
+    const { inputs, remote, remoteDir, timeline, log, report } = s;
+    try {
+        await before?.();
+        timeline.add('deploy-start', { detail: release.id });
+        const stack = stackOf(remoteDir, release.composeFiles, 'app', inputs.project);
+        const result = await rollOut({ remote, flavor: s.flavor, stack, gate: proxy.gate, timeline, log, healthTimeoutMs: inputs.healthTimeoutMs, proxyService: proxy.proxyService, routedServices: new Set(routed) }, plan);
+        report.servicesUpdated = result.updated;
+        for (const f of result.failures) {
+            await phase(`Failed containers of ${f.service}: health output and logs`, async () => log.info(f.logs || '(nothing collected)'));
+        }
+        if (result.ok)
+            return { failureAction: 'rollback' };
+        return {
+            failure: new Error(`${result.failure?.service ?? 'the rollout'}: ${result.failure?.reason ?? 'failed'}`),
+            failureAction: result.failure?.failureAction ?? 'rollback',
+        };
+    }
+    catch (e) {
+        return { failure: e instanceof Error ? e : new Error(String(e)), failureAction: 'rollback' };
+    }
+}
+/** After a failed rollout: roll back to the release that served, as failure_action says. */
+async function handleFailure(s, outcome, history, routed, proxy) {
+    const { failure, failureAction } = outcome;
+    if (!failure)
+        return;
+    s.timeline.add('failure', { detail: failure.message });
+    s.log.error(failure.message);
+    const previous = history.serving;
+    if (failureAction !== 'rollback') {
+        s.log.warning(`failure_action ${failureAction}: no rollback; the services keep what this deploy left (see the plan and the timeline)`);
+    }
+    else if (!previous) {
+        s.log.warning('no earlier release to roll back to: the failed new containers were removed, and what ran before keeps running');
+    }
+    else {
+        await phase(`Rollback to ${previous.id}`, async () => {
+            s.report.rolledBack = await rollBackTo(s, previous, routed, proxy);
+        });
+    }
+}
+/**
+ * Put release `previous` back: its images pinned, its files in app/, and each service rolled to it
+ * from whatever runs now (health-gated, drained through the proxy). True when every service made it.
+ */
+async function rollBackTo(s, previous, routed, proxy) {
+    const { remote, remoteDir, inputs, timeline, log } = s;
+    timeline.add('rollback-start', { detail: previous.id });
+    await images_pinImages(remote, pinsOf(previous));
+    await activateRelease(remote, remoteDir, previous.id);
+    const prevStack = session_stackOf(remoteDir, previous.composeFiles, 'app', inputs.project);
+    const back = await desiredState({ ...s }, { composeFiles: previous.composeFiles }, routed, previous);
+    const backPlan = makePlan(s, back.desired, false, back.running);
+    log.info(renderPlan(backPlan));
+    const r = await rollout_rollOut({ remote, flavor: s.flavor, stack: prevStack, gate: proxy.gate, timeline, log, healthTimeoutMs: inputs.healthTimeoutMs, proxyService: proxy.proxyService, routedServices: new Set(routed) }, backPlan);
+    timeline.add('rollback-done', { detail: r.ok ? 'ok' : 'failed' });
+    if (!r.ok)
+        log.error(`the rollback to ${previous.id} failed too: ${r.failure?.reason ?? ''}`);
+    return r.ok;
+}
+
+;// CONCATENATED MODULE: ./src/recover.ts
+/**
+ * Finishing an interrupted deploy (the post step): the main step ended after the live stack began
+ * to change and before the release was recorded (a network cut it could not ride out, a killed or
+ * cancelled runner). On a fresh connection, and only while the deploy lock is still this run's:
+ * roll every service back to the release that served before (its containers kept, the interrupted
+ * batch's replaced), put back the proxy slots the lost process had parked or drained, and mark the
+ * interrupted release abandoned with what happened. Every step is safe to repeat, so a post step
+ * cut in turn by the network retries on a new connection and finishes.
+ */
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+async function recoverInterrupted(remote, inputs, run, lock, interrupted, log) {
+    const { remoteDir } = lock;
+    if (!(await (0,src_lock/* lockHeldBy */.C6)(remote, remoteDir, lock.token))) {
+        return { outcome: 'not-our-lock', message: 'the deploy lock is no longer this run\'s (taken over or freed): the stack is left to its holder' };
+    }
+    const releases = await release_store_listReleases(remote, remoteDir);
+    const previous = interrupted.previous ? releases.find((r) => r.id === interrupted.previous) : undefined;
+    const audit = async (result, detail) => (0,src_audit/* appendAudit */.u0)(remote, remoteDir, { at: new Date().toISOString(), kind: 'rollback', release: previous?.id, sha: previous?.sha, actor: run.actor, runUrl: run.runUrl, result, detail });
+    if (!previous) {
+        const why = interrupted.previous ? `release ${interrupted.previous} is not on the host` : 'nothing served before this first deploy';
+        await abandonIfPending(remote, remoteDir, interrupted.releaseId, `interrupted before it was recorded; not restored: ${why}`);
+        return { outcome: 'nothing-to-restore', message: `the interrupted release ${interrupted.releaseId} is marked abandoned; ${why}, so there is nothing to restore (the next deploy converges from what runs)` };
+    }
+    // The current pointer only moves when a deploy is recorded: it still names the release that served.
+    const current = await release_store_readCurrent(remote, remoteDir);
+    if (current && current !== previous.id) {
+        return { outcome: 'nothing-to-restore', message: `release ${current} was recorded since (not ${previous.id}): nothing to restore` };
+    }
+    const facts = await readHostFacts(remote, inputs.username, inputs.compose);
+    const s = {
+        cleanups: [],
+        inputs,
+        run,
+        remote,
+        flavor: facts.compose,
+        remoteDir,
+        timeline: new Timeline(),
+        log,
+        report: newReport(inputs.project, 'rollback'),
+    };
+    // The previous release's proxy config says which services it routes (its files are on the host).
+    const composeDir = external_node_path_.posix.dirname(previous.composeFiles[0]);
+    const cfgPath = validate_proxyConfigPath(previous.files, undefined, composeDir);
+    const cfg = cfgPath ? await remote.readFile(external_node_path_.posix.join(remoteDir, 'releases', previous.id, cfgPath)) : undefined;
+    const routed = cfg ? routedFromCfg(cfg, previous) : [];
+    const { model } = await desiredState(s, { composeFiles: previous.composeFiles, release: previous.id }, routed, previous);
+    const proxy = await proxyGate(s, model, cfg);
+    const serving = async () => {
+        const running = await listProjectContainers(remote, inputs.project);
+        const proxyName = config_findProxyService(model.services, inputs.proxyService)?.name;
+        const networks = [...new Set(running.filter((c) => c.service === proxyName && c.state === 'running').flatMap((c) => Object.keys(c.ips)))];
+        return (service) => running.filter((c) => c.service === service && c.state === 'running').map((c) => ({ id: c.id, name: c.name, ip: replicaIp(c, networks) }));
+    };
+    if (proxy.gate instanceof HaproxyGate) {
+        const of = await serving();
+        for (const service of routed)
+            await proxy.gate.claimParked(service, of(service));
+    }
+    let ok = false;
+    let failure = '';
+    try {
+        ok = await rollBackTo(s, previous, routed, proxy);
+        if (!ok)
+            failure = 'a service did not come back healthy (see the log above)';
+    }
+    catch (e) {
+        failure = e instanceof Error ? e.message : String(e);
+    }
+    // Whatever the rollout did, no replica that serves may stay parked or drained.
+    if (proxy.gate instanceof HaproxyGate) {
+        const of = await serving();
+        for (const service of routed) {
+            await proxy.gate.restore(service, of(service)).catch((e) => log.warning(`${service}: could not put proxy slots back: ${e instanceof Error ? e.message : String(e)}`));
+        }
+    }
+    const what = ok ? `restored release ${previous.id}` : `tried to restore release ${previous.id}: ${failure}`;
+    await abandonIfPending(remote, remoteDir, interrupted.releaseId, `interrupted before it was recorded; the post step ${what}`);
+    await audit(ok ? 'success' : 'failed', `post step after the interrupted deploy of ${interrupted.releaseId}: ${what}`);
+    return ok
+        ? { outcome: 'restored', message: `the interrupted deploy of ${interrupted.releaseId} was rolled back: release ${previous.id} serves again` }
+        : { outcome: 'restore-failed', message: `the interrupted deploy of ${interrupted.releaseId} could not be rolled back cleanly: ${failure}` };
+}
+
+
+/***/ }),
+
+/***/ 2976:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   Mt: () => (/* binding */ logoutCommand),
+/* harmony export */   Xr: () => (/* binding */ DockerConfigRemote)
+/* harmony export */ });
+/* unused harmony exports dockerConfigDir, loginCommand, RegistryLoginError, registryLogin */
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6760);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var _quote_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4519);
+/**
+ * A private registry for one deploy: the host logs in with the password on standard input, into a
+ * Docker config directory that belongs to this deploy (0700, under the project's remote dir; the
+ * user's ~/.docker is never touched), every docker and compose command of the deploy runs with
+ * DOCKER_CONFIG pointing there, and the directory is removed when the deploy ends (the post step
+ * removes it too if the main step could not).
+ */
+
+
+
+/** The per-deploy Docker config directory (the run id keeps two jobs apart). */
+function dockerConfigDir(remoteDir, runId) {
+    return posix.join(remoteDir, `.docker-${runId.replace(/[^A-Za-z0-9_.-]/g, '_')}`);
+}
+/** `docker login` into `dir`, the password read from standard input. */
+function loginCommand(dir, server, username) {
+    return `umask 077 && mkdir -p ${shq(dir)} && chmod 700 ${shq(dir)} && docker --config ${shq(dir)} login ${shq(server)} --username ${shq(username)} --password-stdin`;
+}
+function logoutCommand(dir) {
+    return `rm -rf ${(0,_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .shq */ .h)(dir)}`;
+}
+/** Every command runs with DOCKER_CONFIG=dir, so pulls by Compose (both flavors) and docker use the login. */
+class DockerConfigRemote {
+    inner;
+    dir;
+    constructor(inner, dir) {
+        this.inner = inner;
+        this.dir = dir;
+    }
+    exec(command, options) {
+        return this.inner.exec(`DOCKER_CONFIG=${(0,_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .shq */ .h)(this.dir)}; export DOCKER_CONFIG\n${command}`, options);
+    }
+    readFile(path) {
+        return this.inner.readFile(path);
+    }
+    writeFile(path, data, mode) {
+        return this.inner.writeFile(path, data, mode);
+    }
+    openUnixSocket(path) {
+        return this.inner.openUnixSocket(path);
+    }
+    openTcp(host, port) {
+        return this.inner.openTcp(host, port);
+    }
+    close() {
+        return this.inner.close();
+    }
+}
+class RegistryLoginError extends Error {
+    constructor(server, detail) {
+        super(`registry login to ${server} failed (inputs registry, registry_username, registry_password): ${detail}. Nothing on the host was changed.`);
+        this.name = 'RegistryLoginError';
+    }
+}
+/** Log in; on failure the directory is removed and the error names the registry (never the password). */
+async function registryLogin(remote, dir, registry) {
+    const r = await remote.exec(loginCommand(dir, registry.server, registry.username), { stdin: `${registry.password}\n`, check: false, timeoutMs: QUICK_COMMAND_MS * 2 });
+    if (r.code !== 0) {
+        await remote.exec(logoutCommand(dir), { check: false, timeoutMs: QUICK_COMMAND_MS });
+        const detail = (r.stderr || r.stdout).trim().split('\n').slice(-2).join(' ').split(registry.password).join('***') || `exit ${r.code}`;
+        throw new RegistryLoginError(registry.server, detail);
+    }
+    return new DockerConfigRemote(remote, dir);
 }
 
 

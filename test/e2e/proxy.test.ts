@@ -161,22 +161,41 @@ test('the maint-slot trap: every slot put in maint by hand, the rollout still en
     assert.equal(slot.adminState & 0x19, 0, `slot ${slot.server} of ${ip} is not in forced maint or drain: ${JSON.stringify(slot)}`);
   }
   await waitServing(port, 'v3', 10_000);
-  // Served by all three, not only one lucky slot. HAProxy (2.6) sometimes alternates between two of
-  // three UP servers for a while right after the rollout (seen on Compose v2: 12 requests split 6/6
-  // while all three slots were UP with weight 1); the promise tested is that every new replica gets
-  // traffic within seconds, and the first 12 answers are reported for the open investigation.
+  // Served by all three, not only one lucky slot. Not necessarily within the first few requests:
+  // HAProxy's roundrobin (fwrr, 2.6) works in windows of the backend's total weight (3 replicas x 16 =
+  // 48 picks) and keeps the current window across state changes. The trap takes the backend to 0
+  // usable servers in the middle of a window left by the earlier traffic, and no request passes during
+  // this deploy; the first replica set ready then brings only 16 of the stale window's 48, and when 16
+  // or more of that window's picks were already used, HAProxy queues it for the *next* window
+  // (lb_fwrr.c fwrr_set_server_status_up/fwrr_queue_srv: npos >= curr_weight + next_weight) while the
+  // two replicas set ready after it share what is left of the current one: 12 to 21 requests
+  // alternating between two UP servers before the third gets its first (issue #10: 6/6 in 12, all
+  // three slots UP, weight 1). It depends only on how many requests the backend served before the
+  // trap (the earlier tests' load), not on time, Docker's IP reuse, threads or keep-alive (every
+  // request here is a fresh connection). Reproduced on the bench: 20 requests served before the trap
+  // -> the first replica set ready got the 20th request after the deploy, 26 -> the 16th, 10 -> the
+  // first three went to the three. So: one full window to reach all three, then a fair share.
+  const window = 48;
   const servedBy = new Map<string, number>();
   const sequence: string[] = [];
-  for (let k = 0; k < 60 && servedBy.size < 3; k++) {
-    if (k >= 12) await new Promise((r) => setTimeout(r, 250));
+  for (let k = 0; k < window && servedBy.size < 3; k++) {
     const by = (await request(port)).headers['x-served-by'] as string;
     servedBy.set(by, (servedBy.get(by) ?? 0) + 1);
     sequence.push(by);
   }
-  if (sequence.length > 12) console.log(`maint-slot trap: the third replica first answered after ${sequence.length} requests: ${sequence.join(' ')}`);
+  if (sequence.length > 3) console.log(`maint-slot trap: the third replica first answered after ${sequence.length} requests (HAProxy's roundrobin window, see above): ${sequence.join(' ')}`);
   // On failure, the proxy's own view at that moment (slots, addresses, states) says why.
-  const state = servedBy.size === 3 ? '' : `${JSON.stringify(await serversState(sock))}; show stat: ${(await haproxy(sock, 'show stat')).split('\n').filter((l) => l.startsWith('app,')).map((l) => l.split(',').slice(0, 20).join(',')).join(' | ')}`;
-  assert.equal(servedBy.size, 3, `the proxy spreads requests over the three new replicas: ${JSON.stringify([...servedBy])}; replicas ${JSON.stringify(ips)}; servers state ${state}`);
+  const stateNow = async () => `${JSON.stringify(await serversState(sock))}; show stat: ${(await haproxy(sock, 'show stat')).split('\n').filter((l) => l.startsWith('app,')).map((l) => l.split(',').slice(0, 20).join(',')).join(' | ')}`;
+  const state = servedBy.size === 3 ? '' : await stateNow();
+  assert.equal(servedBy.size, 3, `the proxy sends each of the three new replicas a request within one roundrobin window (${window}): ${JSON.stringify([...servedBy])}; replicas ${JSON.stringify(ips)}; servers state ${state}`);
+  // From then on, plain round robin: 12 more requests, 4 each (give or take one).
+  const share = new Map<string, number>();
+  for (let k = 0; k < 12; k++) {
+    const by = (await request(port)).headers['x-served-by'] as string;
+    share.set(by, (share.get(by) ?? 0) + 1);
+  }
+  const even = share.size === 3 && [...share.values()].every((n) => n >= 3 && n <= 5);
+  assert.ok(even, `then the three share the traffic: ${JSON.stringify([...share])}; servers state ${even ? '' : await stateNow()}`);
 });
 
 test('a broken proxy config fails the deploy with HAProxy\'s own error; the running proxy and live config are untouched', { timeout: 300_000 }, async () => {

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { missingMounts, proxyConfigPath, stackOf, validateLocally } from '../../src/deploy.js';
+import { stackOf } from '../../src/phases/session.js';
+import { missingMounts, proxyConfigPath, validateLocally } from '../../src/phases/validate.js';
 import { parseCompose } from '../../src/compose.js';
 import { readInputs } from '../../src/inputs.js';
 import type { ReleaseFile } from '../../src/workspace.js';

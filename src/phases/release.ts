@@ -1,0 +1,111 @@
+/**
+ * The release of this deploy: the releases on the host (pending ones of killed runs marked
+ * abandoned), a fresh id, and its files uploaded — or, for a rollback, the target's files copied.
+ */
+import { posix } from 'node:path';
+import { appendAudit } from '../audit.js';
+import { renderEnvFile } from '../envfile.js';
+import { routedServices } from '../haproxy/config.js';
+import { missingPins, pinImages, type Pin } from '../images.js';
+import { phase } from '../log.js';
+import { missingImagesError, releaseId, selectRollbackTarget, type ReleaseManifest } from '../release.js';
+import { copyRelease, listReleases, markAbandoned, readCurrent, uploadRelease } from '../release-store.js';
+import type { ReleaseFile } from '../workspace.js';
+import { proxyConfigPath } from './validate.js';
+import type { Session } from './session.js';
+
+export interface History {
+  releases: ReleaseManifest[];
+  /** The release serving now (the `current` pointer). */
+  current?: string;
+  serving?: ReleaseManifest;
+}
+
+export interface Release {
+  id: string;
+  manifest: ReleaseManifest;
+  composeFiles: string[];
+  /** A rollback's source release. */
+  target?: ReleaseManifest;
+}
+
+/** The project's releases; pending ones left by killed runs are marked abandoned (we hold the lock). */
+export async function readHistory(s: Session): Promise<History> {
+  const { inputs, remote, remoteDir, log } = s;
+  const listed = await listReleases(remote, remoteDir);
+  const found = inputs.dryRun ? { releases: listed, marked: [] } : await markAbandoned(remote, remoteDir, listed, inputs.project);
+  if (found.marked.length) {
+    for (const m of found.marked) log.warning(`release ${m.id} was left pending: ${m.reason}; marked abandoned`);
+    await appendAudit(remote, remoteDir, found.marked.map((m) => ({ at: new Date().toISOString(), kind: 'abandon' as const, release: m.id, sha: m.sha, actor: m.actor, runUrl: m.runUrl, result: 'abandoned', detail: m.reason })));
+  }
+  const current = await readCurrent(remote, remoteDir);
+  s.report.previousReleaseId = current;
+  const serving = current ? found.releases.find((r) => r.id === current) : undefined;
+  return { releases: found.releases, ...(current ? { current } : {}), ...(serving ? { serving } : {}) };
+}
+
+/** Upload the workspace's files as a new release, or copy the rollback target's (its images checked first). */
+export async function uploadPhase(s: Session, history: History, files: ReleaseFile[]): Promise<Release> {
+  const { inputs, run, remote, remoteDir, log, timeline } = s;
+  const id = freshReleaseId(run.sha, history.releases);
+  s.report.releaseId = id;
+  const manifest: ReleaseManifest = {
+    id,
+    project: inputs.project,
+    sha: run.sha,
+    ref: run.ref,
+    actor: run.actor,
+    runUrl: run.runUrl,
+    createdAt: new Date().toISOString(),
+    files: files.map((f) => f.path),
+    composeFiles: inputs.composeFiles,
+    services: {},
+    result: 'pending',
+  };
+  const release: Release = { id, manifest, composeFiles: inputs.composeFiles };
+  await phase('Upload', async () => {
+    if (inputs.rollback) {
+      const target = selectRollbackTarget(history.releases, history.current, inputs.release);
+      // Before the copy: a rollback whose images cannot be had changes nothing on the host.
+      const missing = await missingPins(remote, pinsOf(target), inputs.pull !== 'never', inputs.commandTimeoutMs);
+      if (missing.length) throw missingImagesError(target, missing, history.releases, history.current, inputs.pull !== 'never');
+      log.info(`rolling back to release ${target.id} (${target.sha.slice(0, 7)}, ${target.createdAt})`);
+      Object.assign(manifest, { files: target.files, composeFiles: target.composeFiles, rollbackOf: target.id });
+      Object.assign(release, { composeFiles: target.composeFiles, target });
+      await copyRelease(remote, remoteDir, target.id, id, manifest);
+    } else {
+      await uploadRelease(remote, remoteDir, id, files, renderEnvFile({ ...inputs.env, ...inputs.secrets }), manifest, { dryRun: inputs.dryRun });
+    }
+    timeline.add('upload', { detail: id });
+  });
+  return release;
+}
+
+/** A rollback redeploys its target's pinned images, routed as the target's proxy config says. */
+export async function rollbackRouting(s: Session, release: Release): Promise<string[]> {
+  const target = release.target!;
+  await pinImages(s.remote, pinsOf(target));
+  const cfgPath = proxyConfigPath(target.files, undefined, posix.dirname(release.composeFiles[0]!));
+  const cfg = cfgPath ? await s.remote.readFile(posix.join(s.remoteDir, 'releases', release.id, cfgPath)) : undefined;
+  return cfg ? routedFromCfg(cfg, target) : [];
+}
+
+/** The image IDs a release ran, to re-point its tags at before redeploying it. */
+export function pinsOf(release: ReleaseManifest): Pin[] {
+  return Object.entries(release.services)
+    .filter(([, x]) => x.imageId)
+    .map(([service, x]) => ({ service, image: x.image, imageId: x.imageId, ...(x.digest ? { digest: x.digest } : {}) }));
+}
+
+export function routedFromCfg(cfg: string, target: ReleaseManifest): string[] {
+  return routedServices(cfg, Object.keys(target.services));
+}
+
+/** A release id not taken yet (two runs of one commit within a second get distinct ids). */
+function freshReleaseId(sha: string, taken: ReleaseManifest[]): string {
+  const ids = new Set(taken.map((r) => r.id));
+  let t = Date.now();
+  let id = releaseId(new Date(t), sha);
+  while (ids.has(id)) id = releaseId(new Date((t += 1000)), sha);
+  return id;
+}
