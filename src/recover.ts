@@ -19,6 +19,8 @@ import { HaproxyGate } from './haproxy/drain.js';
 import { abandonIfPending, listReleases, readCurrent } from './release-store.js';
 import { newReport } from './report.js';
 import { Timeline } from './timeline.js';
+import type { Replica } from './proxy.js';
+import type { ReleaseManifest } from './release.js';
 import type { Remote } from './remote.js';
 import { desiredState } from './phases/desired.js';
 import { proxyGate } from './phases/gate.js';
@@ -48,9 +50,6 @@ export async function recoverInterrupted(
   }
   const releases = await listReleases(remote, remoteDir);
   const previous = interrupted.previous ? releases.find((r) => r.id === interrupted.previous) : undefined;
-  const audit = async (result: string, detail: string) =>
-    appendAudit(remote, remoteDir, { at: new Date().toISOString(), kind: 'rollback', release: previous?.id, sha: previous?.sha, actor: run.actor, runUrl: run.runUrl, result, detail });
-
   if (!previous) {
     const why = interrupted.previous ? `release ${interrupted.previous} is not on the host` : 'nothing served before this first deploy';
     await abandonIfPending(remote, remoteDir, interrupted.releaseId, `interrupted before it was recorded; not restored: ${why}`);
@@ -61,59 +60,56 @@ export async function recoverInterrupted(
   if (current && current !== previous.id) {
     return { outcome: 'nothing-to-restore', message: `release ${current} was recorded since (not ${previous.id}): nothing to restore` };
   }
-
   const facts = await readHostFacts(remote, inputs.username, inputs.compose);
-  const s: Session = {
-    cleanups: [],
-    inputs,
-    run,
-    remote,
-    flavor: facts.compose as ComposeFlavor,
-    remoteDir,
-    timeline: new Timeline(),
-    log,
-    report: newReport(inputs.project, 'rollback'),
-  };
-  // The previous release's proxy config says which services it routes (its files are on the host).
-  const composeDir = posix.dirname(previous.composeFiles[0]!);
-  const cfgPath = proxyConfigPath(previous.files, undefined, composeDir);
-  const cfg = cfgPath ? await remote.readFile(posix.join(remoteDir, 'releases', previous.id, cfgPath)) : undefined;
-  const routed = cfg ? routedFromCfg(cfg, previous) : [];
-  const { model } = await desiredState(s, { composeFiles: previous.composeFiles, release: previous.id }, routed, previous);
-  const proxy = await proxyGate(s, model, cfg);
-
-  const serving = async () => {
-    const running = await listProjectContainers(remote, inputs.project);
-    const proxyName = findProxyService(model.services, inputs.proxyService)?.name;
-    const networks = [...new Set(running.filter((c) => c.service === proxyName && c.state === 'running').flatMap((c) => Object.keys(c.ips)))];
-    return (service: string) =>
-      running.filter((c) => c.service === service && c.state === 'running').map((c) => ({ id: c.id, name: c.name, ip: replicaIp(c, networks) }));
-  };
-  if (proxy.gate instanceof HaproxyGate) {
-    const of = await serving();
-    for (const service of routed) await proxy.gate.claimParked(service, of(service));
-  }
-
-  let ok = false;
-  let failure = '';
-  try {
-    ok = await rollBackTo(s, previous, routed, proxy);
-    if (!ok) failure = 'a service did not come back healthy (see the log above)';
-  } catch (e) {
-    failure = e instanceof Error ? e.message : String(e);
-  }
-  // Whatever the rollout did, no replica that serves may stay parked or drained.
-  if (proxy.gate instanceof HaproxyGate) {
-    const of = await serving();
-    for (const service of routed) {
-      await proxy.gate.restore(service, of(service)).catch((e: unknown) => log.warning(`${service}: could not put proxy slots back: ${e instanceof Error ? e.message : String(e)}`));
-    }
-  }
-  const what = ok ? `restored release ${previous.id}` : `tried to restore release ${previous.id}: ${failure}`;
+  const s: Session = { cleanups: [], inputs, run, remote, flavor: facts.compose as ComposeFlavor, remoteDir, timeline: new Timeline(), log, report: newReport(inputs.project, 'rollback') };
+  const failure = await restore(s, previous);
+  const what = failure === undefined ? `restored release ${previous.id}` : `tried to restore release ${previous.id}: ${failure}`;
   await abandonIfPending(remote, remoteDir, interrupted.releaseId, `interrupted before it was recorded; the post step ${what}`);
-  await audit(ok ? 'success' : 'failed', `post step after the interrupted deploy of ${interrupted.releaseId}: ${what}`);
-  return ok
+  await appendAudit(remote, remoteDir, {
+    at: new Date().toISOString(),
+    kind: 'rollback',
+    release: previous.id,
+    sha: previous.sha,
+    actor: run.actor,
+    runUrl: run.runUrl,
+    result: failure === undefined ? 'success' : 'failed',
+    detail: `post step after the interrupted deploy of ${interrupted.releaseId}: ${what}`,
+  });
+  return failure === undefined
     ? { outcome: 'restored', message: `the interrupted deploy of ${interrupted.releaseId} was rolled back: release ${previous.id} serves again` }
     : { outcome: 'restore-failed', message: `the interrupted deploy of ${interrupted.releaseId} could not be rolled back cleanly: ${failure}` };
 }
 
+/** Roll back to `previous` through its own proxy gate; undefined when it worked, else why not. */
+async function restore(s: Session, previous: ReleaseManifest): Promise<string | undefined> {
+  const { remote, remoteDir, log } = s;
+  // The previous release's proxy config says which services it routes (its files are on the host).
+  const cfgPath = proxyConfigPath(previous.files, undefined, posix.dirname(previous.composeFiles[0]!));
+  const cfg = cfgPath ? await remote.readFile(posix.join(remoteDir, 'releases', previous.id, cfgPath)) : undefined;
+  const routed = cfg ? routedFromCfg(cfg, previous) : [];
+  const { model } = await desiredState(s, { composeFiles: previous.composeFiles, release: previous.id }, routed, previous);
+  const proxy = await proxyGate(s, model, cfg);
+  const gate = proxy.gate instanceof HaproxyGate ? proxy.gate : undefined;
+  const proxyName = findProxyService(model.services, s.inputs.proxyService)?.name;
+  if (gate) for (const [service, replicas] of await servingReplicas(s, routed, proxyName)) await gate.claimParked(service, replicas);
+  let failure: string | undefined;
+  try {
+    if (!(await rollBackTo(s, previous, routed, proxy))) failure = 'a service did not come back healthy (see the log above)';
+  } catch (e) {
+    failure = e instanceof Error ? e.message : String(e);
+  }
+  // Whatever the rollout did, no replica that serves may stay parked or drained.
+  if (gate) {
+    for (const [service, replicas] of await servingReplicas(s, routed, proxyName)) {
+      await gate.restore(service, replicas).catch((e: unknown) => log.warning(`${service}: could not put proxy slots back: ${e instanceof Error ? e.message : String(e)}`));
+    }
+  }
+  return failure;
+}
+
+/** The running replicas of each routed service, with the IP the proxy sees them by. */
+async function servingReplicas(s: Session, routed: string[], proxyName: string | undefined): Promise<Map<string, Replica[]>> {
+  const running = (await listProjectContainers(s.remote, s.inputs.project)).filter((c) => c.state === 'running');
+  const networks = [...new Set(running.filter((c) => c.service === proxyName).flatMap((c) => Object.keys(c.ips)))];
+  return new Map(routed.map((service) => [service, running.filter((c) => c.service === service).map((c) => ({ id: c.id, name: c.name, ip: replicaIp(c, networks) }))]));
+}
