@@ -21988,12 +21988,12 @@ module.exports = {
 /***/ 770:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-module.exports = __nccwpck_require__(218);
+module.exports = __nccwpck_require__(7837);
 
 
 /***/ }),
 
-/***/ 218:
+/***/ 7837:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
@@ -52747,7 +52747,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 9704:
+/***/ 1136:
 /***/ ((__unused_webpack_module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 
@@ -52757,7 +52757,7 @@ const external_node_module_namespaceObject = __WEBPACK_EXTERNAL_createRequire(im
 var external_node_path_ = __nccwpck_require__(6760);
 // EXTERNAL MODULE: external "node:url"
 var external_node_url_ = __nccwpck_require__(3136);
-;// CONCATENATED MODULE: ./src/esm-shims.ts
+;// CONCATENATED MODULE: ./src/action/esm-shims.ts
 // ssh2's bundled poly1305 (emscripten) reads the CommonJS free variables __dirname and require,
 // which an ESM bundle lacks. This module is imported first by each entry point.
 
@@ -52771,12 +52771,12 @@ g.require ??= (0,external_node_module_namespaceObject.createRequire)(import.meta
 
 /***/ }),
 
-/***/ 9407:
+/***/ 218:
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9704);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5550);
+/* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1136);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1259);
 
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e)();
@@ -52786,7 +52786,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 5550:
+/***/ 1259:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -55756,7 +55756,7 @@ function hostFactsCommand() {
     ].join('\n');
 }
 
-;// CONCATENATED MODULE: ./src/timeouts.ts
+;// CONCATENATED MODULE: ./src/support/timeouts.ts
 /**
  * Wall-clock limits for remote commands (ExecOptions.timeoutMs), by kind of command. A command
  * past its limit is killed and its step fails; these are generous, for a slow host, not a budget.
@@ -55772,7 +55772,7 @@ const RELEASE_COMMAND_MS = 120_000;
 /** `compose up` creating containers (the `up_timeout` default), and any command run without a limit of its own. */
 const LONG_COMMAND_MS = 600_000;
 
-;// CONCATENATED MODULE: ./src/host.ts
+;// CONCATENATED MODULE: ./src/host/host.ts
 
 
 function parseHostFacts(stdout, username, prefer = 'auto') {
@@ -55801,7 +55801,7 @@ async function readHostFacts(remote, username, prefer = 'auto') {
     return parseHostFacts(r.stdout, username, prefer);
 }
 
-;// CONCATENATED MODULE: ./src/log.ts
+;// CONCATENATED MODULE: ./src/support/log.ts
 /**
  * The job log: phases folded into groups, annotations for failures. A thin edge over @actions/core
  * so the pure modules can take a plain `Log` and tests can capture it.
@@ -55827,7 +55827,7 @@ async function phase(name, fn) {
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(6760);
 var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
-;// CONCATENATED MODULE: ./src/quote.ts
+;// CONCATENATED MODULE: ./src/commands/quote.ts
 /**
  * The one quoting function for every value that reaches a remote shell.
  * POSIX single quotes: nothing inside is special except the quote itself,
@@ -55983,7 +55983,7 @@ function removeReleaseCommand(remoteDir, id) {
     return `rm -rf ${shq(releasePaths(remoteDir).release(id))}`;
 }
 
-;// CONCATENATED MODULE: ./src/timeline.ts
+;// CONCATENATED MODULE: ./src/model/timeline.ts
 class Timeline {
     now;
     events = [];
@@ -56006,7 +56006,7 @@ class Timeline {
     }
 }
 
-;// CONCATENATED MODULE: ./src/compose-cli.ts
+;// CONCATENATED MODULE: ./src/engine/docker/compose-cli.ts
 /**
  * Compose command lines for both flavors, built as strings for the remote shell. Every value goes
  * through shq(). v2 is `docker compose`, v1 `docker-compose` (1.29 on Debian 12); for the
@@ -56065,7 +56065,7 @@ function pullCommand(flavor, p, services = []) {
 const detectV2Command = 'docker compose version --short';
 const detectV1Command = 'docker-compose version --short';
 
-;// CONCATENATED MODULE: ./src/hooks.ts
+;// CONCATENATED MODULE: ./src/phases/hooks.ts
 /**
  * pre_deploy / post_deploy: a command run once in a one-off container of one service (`compose run
  * --rm --no-deps -T SERVICE sh -c CMD`), so it has the service's image, env and networks (a
@@ -56117,7 +56117,7 @@ async function runHook(kind, command, h) {
 
 ;// CONCATENATED MODULE: external "node:fs/promises"
 const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
-;// CONCATENATED MODULE: ./src/duration.ts
+;// CONCATENATED MODULE: ./src/model/duration.ts
 /**
  * Durations as users write them, in inputs and Compose files alike: `90` (bare = seconds), `1m30s`,
  * `500ms`, `1h`, `2.5s` (Go's units: h, m, s, ms, us/µs, ns). Returns milliseconds.
@@ -56143,7 +56143,7 @@ function parseDuration(value, what = 'duration') {
     return Math.round(total * 1000) / 1000;
 }
 
-;// CONCATENATED MODULE: ./src/inputs.ts
+;// CONCATENATED MODULE: ./src/action/inputs.ts
 
 /** A bad input: the message names the input and says how to fix it. */
 class InputError extends Error {
@@ -56458,7 +56458,7 @@ function secretsOf(inputs) {
     return [...new Set(out)];
 }
 
-;// CONCATENATED MODULE: ./src/workspace.ts
+;// CONCATENATED MODULE: ./src/action/workspace.ts
 
 
 
@@ -56560,7 +56560,7 @@ function removeImagesCommand(ids) {
     return `for i in ${shqAll([...ids])}; do if docker image rm "$i" >/dev/null 2>&1; then echo "$i"; fi; done; true`;
 }
 
-;// CONCATENATED MODULE: ./src/tar.ts
+;// CONCATENATED MODULE: ./src/model/tar.ts
 /**
  * A POSIX ustar archive built in memory, so a whole release goes to the host in one command's stdin
  * (`tar -x`) instead of a round trip per file. Regular files and directories only; names up to 255
@@ -56650,7 +56650,7 @@ function buildTar(entries, mtime = Math.floor(Date.now() / 1000)) {
     return Buffer.concat(parts);
 }
 
-;// CONCATENATED MODULE: ./src/release.ts
+;// CONCATENATED MODULE: ./src/model/release.ts
 /**
  * Releases as data: the id, the manifest kept in each release directory on the host, which release
  * a rollback goes back to, and which releases and images retention lets go. Pure; the host side is
@@ -56952,7 +56952,7 @@ function missingImagesError(target, missing, releases, currentId, pulled, now = 
         `Push or load that image on the host, or pick another release. Releases on the host (newest first):\n${formatReleaseList(releases, currentId, now)}`);
 }
 
-;// CONCATENATED MODULE: ./src/release-store.ts
+;// CONCATENATED MODULE: ./src/host/release-store.ts
 /**
  * The release directories on the host (layout in docs/architecture.md): upload, activate into app/,
  * list, current, manifest updates, copy for rollbacks and pruning. The commands themselves are built
@@ -57261,7 +57261,7 @@ function removeFileCommand(path) {
     return `rm -f ${shq(path)}`;
 }
 
-;// CONCATENATED MODULE: ./src/remote.ts
+;// CONCATENATED MODULE: ./src/host/remote.ts
 
 
 /** A remote command that failed: names the command, its exit code and the end of its stderr. */
@@ -57293,7 +57293,7 @@ async function readFileByExec(remote, path, timeoutMs = QUICK_COMMAND_MS) {
     throw new RemoteCommandError(command, r);
 }
 
-;// CONCATENATED MODULE: ./src/time.ts
+;// CONCATENATED MODULE: ./src/support/time.ts
 /**
  * The one sleep. Code that waits in a loop takes a `sleep` option defaulting to this one, so tests
  * can pass a virtual clock's instead.
@@ -58356,7 +58356,7 @@ function stopAndRemoveCommand(ids, grace) {
 [ "$#" -eq 0 ] || { ${shqAll(['docker', 'stop', '-t', grace])} "$@" >/dev/null && docker rm -f "$@" >/dev/null; }`;
 }
 
-;// CONCATENATED MODULE: ./src/containers.ts
+;// CONCATENATED MODULE: ./src/engine/docker/containers.ts
 
 
 /** Parse the JSON array `docker inspect` prints. */
@@ -58433,7 +58433,7 @@ async function inspectContainers(remote, ids, timeoutMs = DOCKER_COMMAND_MS) {
     return parseDockerInspect(r.stdout);
 }
 
-;// CONCATENATED MODULE: ./src/haproxy/config.ts
+;// CONCATENATED MODULE: ./src/proxy/haproxy/config.ts
 /**
  * Pure helpers over the user's haproxy.cfg and the proxy's Compose service: where the Runtime API
  * socket is, which Compose services the proxy routes to, and how the action reaches that socket
@@ -58642,7 +58642,7 @@ function findServerStateFile(cfgText) {
     return file.startsWith('/') || !base ? file : external_node_path_default().posix.join(base, file);
 }
 
-;// CONCATENATED MODULE: ./src/haproxy/stats.ts
+;// CONCATENATED MODULE: ./src/proxy/haproxy/stats.ts
 /**
  * Pure parsers for the HAProxy Runtime API's `show stat` (CSV) and `show servers state` output.
  * Both are read by header names, never by column position: every HAProxy release appends columns.
@@ -58805,7 +58805,7 @@ function excerpt(s) {
     return JSON.stringify(t.length > 120 ? `${t.slice(0, 120)}…` : t);
 }
 
-;// CONCATENATED MODULE: ./src/haproxy/runtime.ts
+;// CONCATENATED MODULE: ./src/proxy/haproxy/runtime.ts
 
 /** HAProxy refused a command (its answer is kept: it says why). */
 class RuntimeApiError extends Error {
@@ -58925,7 +58925,7 @@ function exchange(stream, cmd) {
     });
 }
 
-;// CONCATENATED MODULE: ./src/haproxy/drain.ts
+;// CONCATENATED MODULE: ./src/proxy/haproxy/drain.ts
 
 
 
@@ -59165,7 +59165,7 @@ function opStateName(op) {
     return name ?? `op${op}`;
 }
 
-;// CONCATENATED MODULE: ./src/proxy.ts
+;// CONCATENATED MODULE: ./src/proxy/gate.ts
 /** The gate used when the proxy offers no Runtime API: nothing to wait on or drain. */
 const degradedGate = {
     drains: false,
@@ -59231,7 +59231,7 @@ function auditCommand(remoteDir, lines) {
     return `umask 077 && touch ${file} && for line in ${lines.map((l) => shq(l)).join(' ')}; do grep -qxF -e "$line" ${file} || printf '%s\\n' "$line" >> ${file}; done && chmod 600 ${file}`;
 }
 
-;// CONCATENATED MODULE: ./src/audit.ts
+;// CONCATENATED MODULE: ./src/host/audit.ts
 /**
  * The project's audit log on the host: one JSON line per deploy, rollback, lock takeover, pruned
  * release and release marked abandoned, in <remoteDir>/audit.log (0600). JSON.stringify escapes
@@ -59369,7 +59369,7 @@ else
 fi`;
 }
 
-;// CONCATENATED MODULE: ./src/lock.ts
+;// CONCATENATED MODULE: ./src/host/lock.ts
 /**
  * The per-project deploy lock on the host: `mkdir <remoteDir>/lock` (atomic) plus lock/owner.json
  * naming the run that holds it. A second deploy polls until lock_timeout, then fails naming the
@@ -59688,7 +59688,7 @@ function startHeartbeat(remote, handle, options = {}) {
     };
 }
 
-;// CONCATENATED MODULE: ./src/registry.ts
+;// CONCATENATED MODULE: ./src/host/registry.ts
 /**
  * A private registry for one deploy: the host logs in with the password on standard input, into a
  * Docker config directory that belongs to this deploy (0700, under the project's remote dir; the
@@ -59835,7 +59835,7 @@ async function letGo(s, remote, handle, registryDir) {
 
 // EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
 var dist = __nccwpck_require__(8815);
-;// CONCATENATED MODULE: ./src/config-hash.ts
+;// CONCATENATED MODULE: ./src/model/config-hash.ts
 
 
 
@@ -59966,7 +59966,7 @@ function normalizeEnv(env) {
     return Object.fromEntries(Object.entries(out).sort(([x], [y]) => x.localeCompare(y)));
 }
 
-;// CONCATENATED MODULE: ./src/plan.ts
+;// CONCATENATED MODULE: ./src/model/plan.ts
 
 
 function planDeploy(input) {
@@ -60191,7 +60191,7 @@ function renderPlanMarkdown(plan) {
     return lines.join('\n');
 }
 
-;// CONCATENATED MODULE: ./src/names.ts
+;// CONCATENATED MODULE: ./src/model/names.ts
 /**
  * Compose's own naming rules. Project and service names end up in container names, labels
  * and remote command lines, so they are checked before anything reaches the host.
@@ -60224,7 +60224,7 @@ function suggestProjectName(raw) {
     return raw.toLowerCase().replace(/[^a-z0-9_-]/g, '').replace(/^[_-]+/, '');
 }
 
-;// CONCATENATED MODULE: ./src/compose.ts
+;// CONCATENATED MODULE: ./src/model/compose.ts
 /**
  * The Compose model handoff needs: parsed from one or more Compose files (merged in order, like
  * `-f a -f b`) and interpolated from an env map. The same parser reads the local files (early
@@ -60655,7 +60655,7 @@ function isRecord(v) {
     return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-;// CONCATENATED MODULE: ./src/images.ts
+;// CONCATENATED MODULE: ./src/engine/docker/images.ts
 
 
 
@@ -60768,7 +60768,7 @@ async function repoDigests(remote, pins) {
     return out;
 }
 
-;// CONCATENATED MODULE: ./src/rollout-policy.ts
+;// CONCATENATED MODULE: ./src/model/rollout-policy.ts
 function decidePolicy(s, routed) {
     let order;
     let reason;
@@ -61782,7 +61782,7 @@ function renderBackends(summary) {
     ].join('\n');
 }
 
-;// CONCATENATED MODULE: ./src/probe-session.ts
+;// CONCATENATED MODULE: ./src/probe/session.ts
 /**
  * The probe as one deploy uses it: started a window before the first change, stopped a window after
  * the last old replica is gone, judged against max_lost, with its records saved for an artifact.
@@ -61934,7 +61934,7 @@ function checkConfigCommand(image, hostConfigDir, cfgFile) {
     ]) + ' 2>&1');
 }
 
-;// CONCATENATED MODULE: ./src/haproxy/reload.ts
+;// CONCATENATED MODULE: ./src/proxy/haproxy/reload.ts
 
 
 
@@ -62216,7 +62216,7 @@ async function resolveServicesImages(s, model) {
     return out;
 }
 
-;// CONCATENATED MODULE: ./src/envfile.ts
+;// CONCATENATED MODULE: ./src/model/envfile.ts
 /**
  * The release's env file, read by Compose (`--env-file`) for variable interpolation. Compose v2
  * expands `$VAR` inside unquoted and double-quoted values, so anything beyond plain characters is
@@ -62331,7 +62331,7 @@ function freshReleaseId(sha, taken) {
     return id;
 }
 
-;// CONCATENATED MODULE: ./src/health.ts
+;// CONCATENATED MODULE: ./src/engine/docker/health.ts
 
 
 
@@ -62450,7 +62450,7 @@ async function collectDiagnostics(remote, containers, tail = 50) {
     return parts.join('\n');
 }
 
-;// CONCATENATED MODULE: ./src/rollout.ts
+;// CONCATENATED MODULE: ./src/rollout/rollout.ts
 
 
 
@@ -62782,7 +62782,7 @@ async function rollBackTo(s, previous, routed, proxy) {
     return r.ok;
 }
 
-;// CONCATENATED MODULE: ./src/deploy.ts
+;// CONCATENATED MODULE: ./src/phases/deploy.ts
 /**
  * One deploy, phase by phase (each in src/phases/): validate locally, connect, lock, upload the
  * release, plan, check the proxy config, run pre_deploy, activate, roll each changed service behind
@@ -62897,7 +62897,7 @@ async function postDeploy(s, hooks, composeFiles) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/run-context.ts
+;// CONCATENATED MODULE: ./src/action/run-context.ts
 function runContext(env) {
     const server = env.GITHUB_SERVER_URL ?? 'https://github.com';
     const repo = env.GITHUB_REPOSITORY ?? '';
@@ -62912,7 +62912,7 @@ function runContext(env) {
     };
 }
 
-;// CONCATENATED MODULE: ./src/report.ts
+;// CONCATENATED MODULE: ./src/action/report.ts
 function newReport(project, mode, now = Date.now()) {
     return { project, mode, startedAt: now, servicesUpdated: [], rolledBack: false, warnings: [], events: [] };
 }
@@ -67979,7 +67979,7 @@ function getOctokit(token, options, ...additionalPlugins) {
     return new GitHubWithPlugins(getOctokitOptions(token, options));
 }
 //# sourceMappingURL=github.js.map
-;// CONCATENATED MODULE: ./src/deployments.ts
+;// CONCATENATED MODULE: ./src/action/deployments.ts
 /**
  * GitHub Deployments for a deploy: one deployment for the ref and environment, status `in_progress`
  * with the run's log URL while it runs, then `success` (with the environment URL) or `failure`.
@@ -68079,7 +68079,7 @@ async function finishDeployment(deployment, state, environmentUrl, logUrl) {
     await deployment?.finish(state, environmentUrl, logUrl);
 }
 
-;// CONCATENATED MODULE: ./src/main.ts
+;// CONCATENATED MODULE: ./src/action/main.ts
 /**
  * The action's main step: read and validate the inputs, mask every secret, deploy, then write the
  * outputs and the job summary whatever happened.
@@ -77124,6 +77124,6 @@ module.exports = {"rE":"1.17.0"};
 /******/ // startup
 /******/ // Load entry module and return exports
 /******/ // This entry module used 'module' so it can't be inlined
-/******/ var __webpack_exports__ = __nccwpck_require__(9407);
+/******/ var __webpack_exports__ = __nccwpck_require__(218);
 /******/ __webpack_exports__ = await __webpack_exports__;
 /******/ 

@@ -51906,164 +51906,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 4999:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-
-// EXPORTS
-__nccwpck_require__.d(__webpack_exports__, {
-  u0: () => (/* binding */ appendAudit)
-});
-
-// UNUSED EXPORTS: auditLine, parseAuditLog
-
-// EXTERNAL MODULE: external "node:path"
-var external_node_path_ = __nccwpck_require__(6760);
-// EXTERNAL MODULE: ./src/quote.ts
-var quote = __nccwpck_require__(4519);
-;// CONCATENATED MODULE: ./src/commands/audit.ts
-/** The audit log's one command (entries are formatted by src/audit.ts auditLine). */
-
-
-/**
- * Appends each line to <remoteDir>/audit.log (0600), in one command. Each line is one shq()'d
- * argument, so nothing in it reaches the shell as syntax; a line already there is not written again,
- * so the command can be repeated after a dropped connection without doubling the log.
- */
-function auditCommand(remoteDir, lines) {
-    const file = (0,quote/* shq */.h)(external_node_path_.posix.join(remoteDir, 'audit.log'));
-    return `umask 077 && touch ${file} && for line in ${lines.map((l) => (0,quote/* shq */.h)(l)).join(' ')}; do grep -qxF -e "$line" ${file} || printf '%s\\n' "$line" >> ${file}; done && chmod 600 ${file}`;
-}
-
-// EXTERNAL MODULE: ./src/timeouts.ts
-var timeouts = __nccwpck_require__(2779);
-;// CONCATENATED MODULE: ./src/audit.ts
-/**
- * The project's audit log on the host: one JSON line per deploy, rollback, lock takeover, pruned
- * release and release marked abandoned, in <remoteDir>/audit.log (0600). JSON.stringify escapes
- * newlines and control characters, so an entry is always exactly one line, and each line is one
- * shq()'d printf argument, so nothing in it reaches the shell as syntax.
- */
-
-
-/** Long details (an error with stderr) are cut so a line stays one small O_APPEND write. */
-const MAX_DETAIL = 2000;
-function auditLine(entry) {
-    const e = { ...entry };
-    if (e.detail && e.detail.length > MAX_DETAIL)
-        e.detail = `${e.detail.slice(0, MAX_DETAIL)}…`;
-    // U+2028/2029 are legal in JSON strings but split lines for some readers.
-    return JSON.stringify(e).replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
-}
-/**
- * Appends one line per entry, in one command (commands/audit.ts), safe to repeat after a dropped
- * connection: a line already there is not written again.
- */
-async function appendAudit(remote, remoteDir, entry) {
-    const entries = Array.isArray(entry) ? entry : [entry];
-    if (entries.length === 0)
-        return;
-    await remote.exec(auditCommand(remoteDir, entries.map(auditLine)), { timeoutMs: timeouts/* QUICK_COMMAND_MS */.dH });
-}
-/** Parse audit.log text (for tests and tooling); lines that are not JSON are skipped. */
-function parseAuditLog(text) {
-    const out = [];
-    for (const line of text.split('\n')) {
-        if (!line.trim())
-            continue;
-        try {
-            out.push(JSON.parse(line));
-        }
-        catch {
-            // a torn or foreign line: not ours to interpret
-        }
-    }
-    return out;
-}
-
-
-/***/ }),
-
-/***/ 2729:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   $Q: () => (/* binding */ writeFileCommand),
-/* harmony export */   Lf: () => (/* binding */ mkdirCommand),
-/* harmony export */   cr: () => (/* binding */ removeFileCommand),
-/* harmony export */   tW: () => (/* binding */ NO_FILE),
-/* harmony export */   y8: () => (/* binding */ readFileCommand)
-/* harmony export */ });
-/* harmony import */ var _quote_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(4519);
-/**
- * Reading a file on the host. The command prints the file, or exits with NO_FILE when there is no
- * readable regular file at the path (missing, a directory, unreadable), so the caller can tell
- * "absent" from a failed read without parsing stderr.
- */
-
-/** The exit status of readFileCommand when there is nothing to read. */
-const NO_FILE = 3;
-function readFileCommand(path) {
-    const p = (0,_quote_js__WEBPACK_IMPORTED_MODULE_0__/* .shq */ .h)(path);
-    return `if [ -f ${p} ] && [ -r ${p} ]; then cat -- ${p}; else exit ${NO_FILE}; fi`;
-}
-/**
- * Stdin: the file's bytes, written to `tmp` (a name in the same directory), given `mode`, then
- * renamed over `path`. umask first, so the data is never readable by others, even for the instant
- * before chmod; a failure removes the temp file.
- */
-function writeFileCommand(path, tmp, mode) {
-    const m = (mode & 0o7777).toString(8).padStart(4, '0');
-    return (`umask 077; cat > ${(0,_quote_js__WEBPACK_IMPORTED_MODULE_0__/* .shq */ .h)(tmp)} && chmod ${m} ${(0,_quote_js__WEBPACK_IMPORTED_MODULE_0__/* .shq */ .h)(tmp)} && mv -f ${(0,_quote_js__WEBPACK_IMPORTED_MODULE_0__/* .shq */ .h)(tmp)} ${(0,_quote_js__WEBPACK_IMPORTED_MODULE_0__/* .shq */ .h)(path)}` +
-        ` || { rc=$?; rm -f ${(0,_quote_js__WEBPACK_IMPORTED_MODULE_0__/* .shq */ .h)(tmp)}; exit $rc; }`);
-}
-/** Create a directory and its parents (nothing when it exists). */
-function mkdirCommand(path) {
-    return `mkdir -p ${(0,_quote_js__WEBPACK_IMPORTED_MODULE_0__/* .shq */ .h)(path)}`;
-}
-/** Remove a file (nothing when it is gone). */
-function removeFileCommand(path) {
-    return `rm -f ${(0,_quote_js__WEBPACK_IMPORTED_MODULE_0__/* .shq */ .h)(path)}`;
-}
-
-
-/***/ }),
-
-/***/ 7607:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   E: () => (/* binding */ parseDuration)
-/* harmony export */ });
-/**
- * Durations as users write them, in inputs and Compose files alike: `90` (bare = seconds), `1m30s`,
- * `500ms`, `1h`, `2.5s` (Go's units: h, m, s, ms, us/µs, ns). Returns milliseconds.
- */
-const UNIT_MS = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, us: 1e-3, µs: 1e-3, ns: 1e-6 };
-function parseDuration(value, what = 'duration') {
-    if (typeof value === 'number' && Number.isFinite(value) && value >= 0)
-        return value * 1000;
-    const s = typeof value === 'string' ? value.trim() : '';
-    if (/^\d+(\.\d+)?$/.test(s))
-        return Number(s) * 1000;
-    const re = /(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)/gy;
-    let total = 0;
-    let pos = 0;
-    let m;
-    while (s && (m = re.exec(s))) {
-        total += Number(m[1]) * UNIT_MS[m[2]];
-        pos = re.lastIndex;
-    }
-    if (!s || pos !== s.length) {
-        throw new Error(`${what} is ${JSON.stringify(value)}: write a duration like "10s", "1m30s" or "500ms"`);
-    }
-    return Math.round(total * 1000) / 1000;
-}
-
-
-/***/ }),
-
-/***/ 9704:
+/***/ 1136:
 /***/ ((__unused_webpack_module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 
@@ -52073,7 +51916,7 @@ const external_node_module_namespaceObject = __WEBPACK_EXTERNAL_createRequire(im
 var external_node_path_ = __nccwpck_require__(6760);
 // EXTERNAL MODULE: external "node:url"
 var external_node_url_ = __nccwpck_require__(3136);
-;// CONCATENATED MODULE: ./src/esm-shims.ts
+;// CONCATENATED MODULE: ./src/action/esm-shims.ts
 // ssh2's bundled poly1305 (emscripten) reads the CommonJS free variables __dirname and require,
 // which an ESM bundle lacks. This module is imported first by each entry point.
 
@@ -52087,7 +51930,7 @@ g.require ??= (0,external_node_module_namespaceObject.createRequire)(import.meta
 
 /***/ }),
 
-/***/ 8422:
+/***/ 1729:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -52095,7 +51938,7 @@ g.require ??= (0,external_node_module_namespaceObject.createRequire)(import.meta
 /* harmony export */   Ko: () => (/* binding */ readInputs)
 /* harmony export */ });
 /* unused harmony exports InputError, parseList, parseEnv, parseHeaders, checkRelativePath, defaultProject */
-/* harmony import */ var _duration_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7607);
+/* harmony import */ var _model_duration_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7953);
 
 /** A bad input: the message names the input and says how to fix it. */
 class InputError extends Error {
@@ -52166,7 +52009,7 @@ function duration(get, name, fallback, minMs = 0) {
     const v = get(name).trim() || fallback;
     let ms;
     try {
-        ms = (0,_duration_js__WEBPACK_IMPORTED_MODULE_0__/* .parseDuration */ .E)(v);
+        ms = (0,_model_duration_js__WEBPACK_IMPORTED_MODULE_0__/* .parseDuration */ .E)(v);
     }
     catch {
         throw new InputError(name, `'${v}' is not a duration; write e.g. 30s, 2m, 1m30s or a number of seconds`);
@@ -52413,7 +52256,263 @@ function secretsOf(inputs) {
 
 /***/ }),
 
-/***/ 1897:
+/***/ 7718:
+/***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
+
+__nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
+/* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1136);
+/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8261);
+/* harmony import */ var _phases_connect_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(9019);
+/* harmony import */ var _run_context_js__WEBPACK_IMPORTED_MODULE_8__ = __nccwpck_require__(2853);
+/* harmony import */ var _inputs_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(1729);
+/* harmony import */ var _support_log_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(9473);
+/* harmony import */ var _host_lock_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(4384);
+/* harmony import */ var _phases_recover_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(919);
+/* harmony import */ var _host_registry_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(515);
+/**
+ * The post step (runs on success, failure and cancellation). When the main step ended while it
+ * still held the project's deploy lock, finish its job on a fresh connection: if the live stack was
+ * left midway (state `deploy`), restore the release that served before (recover.ts), then release
+ * the lock. The connection reconnects by itself, and every step is safe to repeat.
+ */
+
+
+
+
+
+
+
+
+
+async function post() {
+    const state = _actions_core__WEBPACK_IMPORTED_MODULE_1__/* .getState */ .Gu('lock');
+    if (!state)
+        return;
+    const handle = JSON.parse(state);
+    const { remoteDir, runId, token } = handle;
+    const deployState = _actions_core__WEBPACK_IMPORTED_MODULE_1__/* .getState */ .Gu('deploy');
+    const interrupted = deployState ? JSON.parse(deployState) : undefined;
+    const inputs = (0,_inputs_js__WEBPACK_IMPORTED_MODULE_3__/* .readInputs */ .Ko)((name) => _actions_core__WEBPACK_IMPORTED_MODULE_1__/* .getInput */ .V4(name), process.env);
+    for (const s of (0,_inputs_js__WEBPACK_IMPORTED_MODULE_3__/* .secretsOf */ .Fj)(inputs))
+        _actions_core__WEBPACK_IMPORTED_MODULE_1__/* .setSecret */ .Pq(s);
+    // The link that failed the main step may still be down: retry the first connection too.
+    const connected = await (0,_phases_connect_js__WEBPACK_IMPORTED_MODULE_2__/* .connectHost */ .Z)(inputs, _support_log_js__WEBPACK_IMPORTED_MODULE_4__/* .coreLog */ .u, { retryFirst: true });
+    // The main step's registry login, if it left one: used to restore, then removed.
+    const registryDir = _actions_core__WEBPACK_IMPORTED_MODULE_1__/* .getState */ .Gu('registry');
+    const remote = registryDir ? new _host_registry_js__WEBPACK_IMPORTED_MODULE_7__/* .DockerConfigRemote */ .Xr(connected, registryDir) : connected;
+    try {
+        if (interrupted) {
+            const heartbeat = (0,_host_lock_js__WEBPACK_IMPORTED_MODULE_5__/* .startHeartbeat */ .tI)(remote, handle, { log: _support_log_js__WEBPACK_IMPORTED_MODULE_4__/* .coreLog */ .u });
+            try {
+                const result = await (0,_support_log_js__WEBPACK_IMPORTED_MODULE_4__/* .phase */ .O)(`Restore after the interrupted deploy of ${interrupted.releaseId}`, () => (0,_phases_recover_js__WEBPACK_IMPORTED_MODULE_6__/* .recoverInterrupted */ .j)(remote, inputs, (0,_run_context_js__WEBPACK_IMPORTED_MODULE_8__/* .runContext */ .p)(process.env), { remoteDir, token }, interrupted, _support_log_js__WEBPACK_IMPORTED_MODULE_4__/* .coreLog */ .u));
+                if (result.outcome === 'restored' || result.outcome === 'nothing-to-restore')
+                    _actions_core__WEBPACK_IMPORTED_MODULE_1__/* .info */ .pq(result.message);
+                else
+                    _actions_core__WEBPACK_IMPORTED_MODULE_1__/* .warning */ .$e(result.message);
+                if (result.outcome === 'not-our-lock')
+                    return;
+            }
+            finally {
+                await heartbeat.stop();
+            }
+        }
+        const outcome = await (0,_host_lock_js__WEBPACK_IMPORTED_MODULE_5__/* .releaseLock */ .x_)(remote, remoteDir, runId, token);
+        if (outcome === 'released')
+            _actions_core__WEBPACK_IMPORTED_MODULE_1__/* .info */ .pq('released the deploy lock left by the main step');
+    }
+    finally {
+        if (registryDir)
+            await connected.exec((0,_host_registry_js__WEBPACK_IMPORTED_MODULE_7__/* .logoutCommand */ .Mt)(registryDir), { check: false }).catch(() => { });
+        await remote.close();
+    }
+}
+try {
+    await post();
+}
+catch (e) {
+    _actions_core__WEBPACK_IMPORTED_MODULE_1__/* .warning */ .$e(`post: could not finish the interrupted deploy or release the deploy lock: ${e instanceof Error ? e.message : String(e)}`);
+}
+
+__webpack_async_result__();
+} catch(e) { __webpack_async_result__(e); } }, 1);
+
+/***/ }),
+
+/***/ 2853:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   p: () => (/* binding */ runContext)
+/* harmony export */ });
+function runContext(env) {
+    const server = env.GITHUB_SERVER_URL ?? 'https://github.com';
+    const repo = env.GITHUB_REPOSITORY ?? '';
+    const runId = env.GITHUB_RUN_ID ?? `local-${process.pid}`;
+    return {
+        sha: env.GITHUB_SHA ?? 'unknown',
+        ref: env.GITHUB_REF ?? '',
+        actor: env.GITHUB_ACTOR ?? 'unknown',
+        runId: `${runId}-${env.GITHUB_RUN_ATTEMPT ?? '1'}`,
+        runUrl: repo ? `${server}/${repo}/actions/runs/${runId}` : '',
+        workspace: env.GITHUB_WORKSPACE ?? process.cwd(),
+    };
+}
+
+
+/***/ }),
+
+/***/ 2729:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   $Q: () => (/* binding */ writeFileCommand),
+/* harmony export */   Lf: () => (/* binding */ mkdirCommand),
+/* harmony export */   cr: () => (/* binding */ removeFileCommand),
+/* harmony export */   tW: () => (/* binding */ NO_FILE),
+/* harmony export */   y8: () => (/* binding */ readFileCommand)
+/* harmony export */ });
+/* harmony import */ var _quote_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7654);
+/**
+ * Reading a file on the host. The command prints the file, or exits with NO_FILE when there is no
+ * readable regular file at the path (missing, a directory, unreadable), so the caller can tell
+ * "absent" from a failed read without parsing stderr.
+ */
+
+/** The exit status of readFileCommand when there is nothing to read. */
+const NO_FILE = 3;
+function readFileCommand(path) {
+    const p = (0,_quote_js__WEBPACK_IMPORTED_MODULE_0__/* .shq */ .h)(path);
+    return `if [ -f ${p} ] && [ -r ${p} ]; then cat -- ${p}; else exit ${NO_FILE}; fi`;
+}
+/**
+ * Stdin: the file's bytes, written to `tmp` (a name in the same directory), given `mode`, then
+ * renamed over `path`. umask first, so the data is never readable by others, even for the instant
+ * before chmod; a failure removes the temp file.
+ */
+function writeFileCommand(path, tmp, mode) {
+    const m = (mode & 0o7777).toString(8).padStart(4, '0');
+    return (`umask 077; cat > ${(0,_quote_js__WEBPACK_IMPORTED_MODULE_0__/* .shq */ .h)(tmp)} && chmod ${m} ${(0,_quote_js__WEBPACK_IMPORTED_MODULE_0__/* .shq */ .h)(tmp)} && mv -f ${(0,_quote_js__WEBPACK_IMPORTED_MODULE_0__/* .shq */ .h)(tmp)} ${(0,_quote_js__WEBPACK_IMPORTED_MODULE_0__/* .shq */ .h)(path)}` +
+        ` || { rc=$?; rm -f ${(0,_quote_js__WEBPACK_IMPORTED_MODULE_0__/* .shq */ .h)(tmp)}; exit $rc; }`);
+}
+/** Create a directory and its parents (nothing when it exists). */
+function mkdirCommand(path) {
+    return `mkdir -p ${(0,_quote_js__WEBPACK_IMPORTED_MODULE_0__/* .shq */ .h)(path)}`;
+}
+/** Remove a file (nothing when it is gone). */
+function removeFileCommand(path) {
+    return `rm -f ${(0,_quote_js__WEBPACK_IMPORTED_MODULE_0__/* .shq */ .h)(path)}`;
+}
+
+
+/***/ }),
+
+/***/ 7654:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   e: () => (/* binding */ shqAll),
+/* harmony export */   h: () => (/* binding */ shq)
+/* harmony export */ });
+/**
+ * The one quoting function for every value that reaches a remote shell.
+ * POSIX single quotes: nothing inside is special except the quote itself,
+ * which is closed, escaped and reopened.
+ */
+function shq(value) {
+    const s = String(value);
+    if (s.includes('\0'))
+        throw new Error('a value for the remote shell contains a NUL byte');
+    if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s))
+        return s;
+    return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+/** Quote each word and join them into one command line. */
+function shqAll(words) {
+    return words.map(shq).join(' ');
+}
+
+
+/***/ }),
+
+/***/ 5422:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  u0: () => (/* binding */ appendAudit)
+});
+
+// UNUSED EXPORTS: auditLine, parseAuditLog
+
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(6760);
+// EXTERNAL MODULE: ./src/commands/quote.ts
+var quote = __nccwpck_require__(7654);
+;// CONCATENATED MODULE: ./src/commands/audit.ts
+/** The audit log's one command (entries are formatted by src/audit.ts auditLine). */
+
+
+/**
+ * Appends each line to <remoteDir>/audit.log (0600), in one command. Each line is one shq()'d
+ * argument, so nothing in it reaches the shell as syntax; a line already there is not written again,
+ * so the command can be repeated after a dropped connection without doubling the log.
+ */
+function auditCommand(remoteDir, lines) {
+    const file = (0,quote/* shq */.h)(external_node_path_.posix.join(remoteDir, 'audit.log'));
+    return `umask 077 && touch ${file} && for line in ${lines.map((l) => (0,quote/* shq */.h)(l)).join(' ')}; do grep -qxF -e "$line" ${file} || printf '%s\\n' "$line" >> ${file}; done && chmod 600 ${file}`;
+}
+
+// EXTERNAL MODULE: ./src/support/timeouts.ts
+var timeouts = __nccwpck_require__(7763);
+;// CONCATENATED MODULE: ./src/host/audit.ts
+/**
+ * The project's audit log on the host: one JSON line per deploy, rollback, lock takeover, pruned
+ * release and release marked abandoned, in <remoteDir>/audit.log (0600). JSON.stringify escapes
+ * newlines and control characters, so an entry is always exactly one line, and each line is one
+ * shq()'d printf argument, so nothing in it reaches the shell as syntax.
+ */
+
+
+/** Long details (an error with stderr) are cut so a line stays one small O_APPEND write. */
+const MAX_DETAIL = 2000;
+function auditLine(entry) {
+    const e = { ...entry };
+    if (e.detail && e.detail.length > MAX_DETAIL)
+        e.detail = `${e.detail.slice(0, MAX_DETAIL)}…`;
+    // U+2028/2029 are legal in JSON strings but split lines for some readers.
+    return JSON.stringify(e).replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+}
+/**
+ * Appends one line per entry, in one command (commands/audit.ts), safe to repeat after a dropped
+ * connection: a line already there is not written again.
+ */
+async function appendAudit(remote, remoteDir, entry) {
+    const entries = Array.isArray(entry) ? entry : [entry];
+    if (entries.length === 0)
+        return;
+    await remote.exec(auditCommand(remoteDir, entries.map(auditLine)), { timeoutMs: timeouts/* QUICK_COMMAND_MS */.dH });
+}
+/** Parse audit.log text (for tests and tooling); lines that are not JSON are skipped. */
+function parseAuditLog(text) {
+    const out = [];
+    for (const line of text.split('\n')) {
+        if (!line.trim())
+            continue;
+        try {
+            out.push(JSON.parse(line));
+        }
+        catch {
+            // a torn or foreign line: not ours to interpret
+        }
+    }
+    return out;
+}
+
+
+/***/ }),
+
+/***/ 4384:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -52430,10 +52529,10 @@ __nccwpck_require__.d(__webpack_exports__, {
 var external_node_crypto_ = __nccwpck_require__(7598);
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(6760);
-// EXTERNAL MODULE: ./src/audit.ts + 1 modules
-var audit = __nccwpck_require__(4999);
-// EXTERNAL MODULE: ./src/quote.ts
-var quote = __nccwpck_require__(4519);
+// EXTERNAL MODULE: ./src/host/audit.ts + 1 modules
+var audit = __nccwpck_require__(5422);
+// EXTERNAL MODULE: ./src/commands/quote.ts
+var quote = __nccwpck_require__(7654);
 ;// CONCATENATED MODULE: ./src/commands/lock.ts
 /**
  * The deploy lock's commands (the protocol is described in src/lock.ts, which runs them):
@@ -52528,11 +52627,11 @@ else
 fi`;
 }
 
-// EXTERNAL MODULE: ./src/time.ts
-var time = __nccwpck_require__(9834);
-// EXTERNAL MODULE: ./src/timeouts.ts
-var timeouts = __nccwpck_require__(2779);
-;// CONCATENATED MODULE: ./src/lock.ts
+// EXTERNAL MODULE: ./src/support/time.ts
+var time = __nccwpck_require__(2306);
+// EXTERNAL MODULE: ./src/support/timeouts.ts
+var timeouts = __nccwpck_require__(7763);
+;// CONCATENATED MODULE: ./src/host/lock.ts
 /**
  * The per-project deploy lock on the host: `mkdir <remoteDir>/lock` (atomic) plus lock/owner.json
  * naming the run that holds it. A second deploy polls until lock_timeout, then fails naming the
@@ -52854,40 +52953,120 @@ function startHeartbeat(remote, handle, options = {}) {
 
 /***/ }),
 
-/***/ 5625:
+/***/ 515:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   O: () => (/* binding */ phase),
-/* harmony export */   u: () => (/* binding */ coreLog)
+/* harmony export */   Mt: () => (/* binding */ logoutCommand),
+/* harmony export */   Xr: () => (/* binding */ DockerConfigRemote)
 /* harmony export */ });
-/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8261);
+/* unused harmony exports dockerConfigDir, loginCommand, RegistryLoginError, registryLogin */
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6760);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var _commands_quote_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(7654);
 /**
- * The job log: phases folded into groups, annotations for failures. A thin edge over @actions/core
- * so the pure modules can take a plain `Log` and tests can capture it.
+ * A private registry for one deploy: the host logs in with the password on standard input, into a
+ * Docker config directory that belongs to this deploy (0700, under the project's remote dir; the
+ * user's ~/.docker is never touched), every docker and compose command of the deploy runs with
+ * DOCKER_CONFIG pointing there, and the directory is removed when the deploy ends (the post step
+ * removes it too if the main step could not).
  */
 
-const coreLog = {
-    info: (m) => _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(m),
-    warning: (m) => _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e(m),
-    error: (m) => _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .error */ .z3(m),
-    debug: (m) => _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .debug */ .Yz(m),
-};
-/** Run `fn` inside a folded log group named after the phase. */
-async function phase(name, fn) {
-    _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .startGroup */ .Oh(name);
-    try {
-        return await fn();
+
+
+/** The per-deploy Docker config directory (the run id keeps two jobs apart). */
+function dockerConfigDir(remoteDir, runId) {
+    return posix.join(remoteDir, `.docker-${runId.replace(/[^A-Za-z0-9_.-]/g, '_')}`);
+}
+/** `docker login` into `dir`, the password read from standard input. */
+function loginCommand(dir, server, username) {
+    return `umask 077 && mkdir -p ${shq(dir)} && chmod 700 ${shq(dir)} && docker --config ${shq(dir)} login ${shq(server)} --username ${shq(username)} --password-stdin`;
+}
+function logoutCommand(dir) {
+    return `rm -rf ${(0,_commands_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .shq */ .h)(dir)}`;
+}
+/** Every command runs with DOCKER_CONFIG=dir, so pulls by Compose (both flavors) and docker use the login. */
+class DockerConfigRemote {
+    inner;
+    dir;
+    constructor(inner, dir) {
+        this.inner = inner;
+        this.dir = dir;
     }
-    finally {
-        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .endGroup */ .N4();
+    exec(command, options) {
+        return this.inner.exec(`DOCKER_CONFIG=${(0,_commands_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .shq */ .h)(this.dir)}; export DOCKER_CONFIG\n${command}`, options);
     }
+    readFile(path) {
+        return this.inner.readFile(path);
+    }
+    writeFile(path, data, mode) {
+        return this.inner.writeFile(path, data, mode);
+    }
+    openUnixSocket(path) {
+        return this.inner.openUnixSocket(path);
+    }
+    openTcp(host, port) {
+        return this.inner.openTcp(host, port);
+    }
+    close() {
+        return this.inner.close();
+    }
+}
+class RegistryLoginError extends Error {
+    constructor(server, detail) {
+        super(`registry login to ${server} failed (inputs registry, registry_username, registry_password): ${detail}. Nothing on the host was changed.`);
+        this.name = 'RegistryLoginError';
+    }
+}
+/** Log in; on failure the directory is removed and the error names the registry (never the password). */
+async function registryLogin(remote, dir, registry) {
+    const r = await remote.exec(loginCommand(dir, registry.server, registry.username), { stdin: `${registry.password}\n`, check: false, timeoutMs: QUICK_COMMAND_MS * 2 });
+    if (r.code !== 0) {
+        await remote.exec(logoutCommand(dir), { check: false, timeoutMs: QUICK_COMMAND_MS });
+        const detail = (r.stderr || r.stdout).trim().split('\n').slice(-2).join(' ').split(registry.password).join('***') || `exit ${r.code}`;
+        throw new RegistryLoginError(registry.server, detail);
+    }
+    return new DockerConfigRemote(remote, dir);
 }
 
 
 /***/ }),
 
-/***/ 7814:
+/***/ 7953:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   E: () => (/* binding */ parseDuration)
+/* harmony export */ });
+/**
+ * Durations as users write them, in inputs and Compose files alike: `90` (bare = seconds), `1m30s`,
+ * `500ms`, `1h`, `2.5s` (Go's units: h, m, s, ms, us/µs, ns). Returns milliseconds.
+ */
+const UNIT_MS = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, us: 1e-3, µs: 1e-3, ns: 1e-6 };
+function parseDuration(value, what = 'duration') {
+    if (typeof value === 'number' && Number.isFinite(value) && value >= 0)
+        return value * 1000;
+    const s = typeof value === 'string' ? value.trim() : '';
+    if (/^\d+(\.\d+)?$/.test(s))
+        return Number(s) * 1000;
+    const re = /(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)/gy;
+    let total = 0;
+    let pos = 0;
+    let m;
+    while (s && (m = re.exec(s))) {
+        total += Number(m[1]) * UNIT_MS[m[2]];
+        pos = re.lastIndex;
+    }
+    if (!s || pos !== s.length) {
+        throw new Error(`${what} is ${JSON.stringify(value)}: write a duration like "10s", "1m30s" or "500ms"`);
+    }
+    return Math.round(total * 1000) / 1000;
+}
+
+
+/***/ }),
+
+/***/ 9019:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -52909,9 +53088,9 @@ var lib = __nccwpck_require__(5472);
 var lib_default = /*#__PURE__*/__nccwpck_require__.n(lib);
 // EXTERNAL MODULE: ./src/commands/files.ts
 var files = __nccwpck_require__(2729);
-// EXTERNAL MODULE: ./src/timeouts.ts
-var timeouts = __nccwpck_require__(2779);
-;// CONCATENATED MODULE: ./src/remote.ts
+// EXTERNAL MODULE: ./src/support/timeouts.ts
+var timeouts = __nccwpck_require__(7763);
+;// CONCATENATED MODULE: ./src/host/remote.ts
 
 
 /** A remote command that failed: names the command, its exit code and the end of its stderr. */
@@ -52943,8 +53122,8 @@ async function readFileByExec(remote, path, timeoutMs = timeouts/* QUICK_COMMAND
     throw new RemoteCommandError(command, r);
 }
 
-// EXTERNAL MODULE: ./src/time.ts
-var time = __nccwpck_require__(9834);
+// EXTERNAL MODULE: ./src/support/time.ts
+var time = __nccwpck_require__(2306);
 ;// CONCATENATED MODULE: ./src/ssh/hostkey.ts
 
 /** Parse known_hosts text. Comments, blank and malformed lines are skipped. */
@@ -53957,117 +54136,7 @@ async function connectHost(inputs, log, options = {}) {
 
 /***/ }),
 
-/***/ 6661:
-/***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
-
-__nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9704);
-/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8261);
-/* harmony import */ var _phases_connect_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(7814);
-/* harmony import */ var _run_context_js__WEBPACK_IMPORTED_MODULE_8__ = __nccwpck_require__(3564);
-/* harmony import */ var _inputs_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(8422);
-/* harmony import */ var _log_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(5625);
-/* harmony import */ var _lock_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(1897);
-/* harmony import */ var _recover_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(4235);
-/* harmony import */ var _registry_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(2976);
-/**
- * The post step (runs on success, failure and cancellation). When the main step ended while it
- * still held the project's deploy lock, finish its job on a fresh connection: if the live stack was
- * left midway (state `deploy`), restore the release that served before (recover.ts), then release
- * the lock. The connection reconnects by itself, and every step is safe to repeat.
- */
-
-
-
-
-
-
-
-
-
-async function post() {
-    const state = _actions_core__WEBPACK_IMPORTED_MODULE_1__/* .getState */ .Gu('lock');
-    if (!state)
-        return;
-    const handle = JSON.parse(state);
-    const { remoteDir, runId, token } = handle;
-    const deployState = _actions_core__WEBPACK_IMPORTED_MODULE_1__/* .getState */ .Gu('deploy');
-    const interrupted = deployState ? JSON.parse(deployState) : undefined;
-    const inputs = (0,_inputs_js__WEBPACK_IMPORTED_MODULE_3__/* .readInputs */ .Ko)((name) => _actions_core__WEBPACK_IMPORTED_MODULE_1__/* .getInput */ .V4(name), process.env);
-    for (const s of (0,_inputs_js__WEBPACK_IMPORTED_MODULE_3__/* .secretsOf */ .Fj)(inputs))
-        _actions_core__WEBPACK_IMPORTED_MODULE_1__/* .setSecret */ .Pq(s);
-    // The link that failed the main step may still be down: retry the first connection too.
-    const connected = await (0,_phases_connect_js__WEBPACK_IMPORTED_MODULE_2__/* .connectHost */ .Z)(inputs, _log_js__WEBPACK_IMPORTED_MODULE_4__/* .coreLog */ .u, { retryFirst: true });
-    // The main step's registry login, if it left one: used to restore, then removed.
-    const registryDir = _actions_core__WEBPACK_IMPORTED_MODULE_1__/* .getState */ .Gu('registry');
-    const remote = registryDir ? new _registry_js__WEBPACK_IMPORTED_MODULE_7__/* .DockerConfigRemote */ .Xr(connected, registryDir) : connected;
-    try {
-        if (interrupted) {
-            const heartbeat = (0,_lock_js__WEBPACK_IMPORTED_MODULE_5__/* .startHeartbeat */ .tI)(remote, handle, { log: _log_js__WEBPACK_IMPORTED_MODULE_4__/* .coreLog */ .u });
-            try {
-                const result = await (0,_log_js__WEBPACK_IMPORTED_MODULE_4__/* .phase */ .O)(`Restore after the interrupted deploy of ${interrupted.releaseId}`, () => (0,_recover_js__WEBPACK_IMPORTED_MODULE_6__/* .recoverInterrupted */ .j)(remote, inputs, (0,_run_context_js__WEBPACK_IMPORTED_MODULE_8__/* .runContext */ .p)(process.env), { remoteDir, token }, interrupted, _log_js__WEBPACK_IMPORTED_MODULE_4__/* .coreLog */ .u));
-                if (result.outcome === 'restored' || result.outcome === 'nothing-to-restore')
-                    _actions_core__WEBPACK_IMPORTED_MODULE_1__/* .info */ .pq(result.message);
-                else
-                    _actions_core__WEBPACK_IMPORTED_MODULE_1__/* .warning */ .$e(result.message);
-                if (result.outcome === 'not-our-lock')
-                    return;
-            }
-            finally {
-                await heartbeat.stop();
-            }
-        }
-        const outcome = await (0,_lock_js__WEBPACK_IMPORTED_MODULE_5__/* .releaseLock */ .x_)(remote, remoteDir, runId, token);
-        if (outcome === 'released')
-            _actions_core__WEBPACK_IMPORTED_MODULE_1__/* .info */ .pq('released the deploy lock left by the main step');
-    }
-    finally {
-        if (registryDir)
-            await connected.exec((0,_registry_js__WEBPACK_IMPORTED_MODULE_7__/* .logoutCommand */ .Mt)(registryDir), { check: false }).catch(() => { });
-        await remote.close();
-    }
-}
-try {
-    await post();
-}
-catch (e) {
-    _actions_core__WEBPACK_IMPORTED_MODULE_1__/* .warning */ .$e(`post: could not finish the interrupted deploy or release the deploy lock: ${e instanceof Error ? e.message : String(e)}`);
-}
-
-__webpack_async_result__();
-} catch(e) { __webpack_async_result__(e); } }, 1);
-
-/***/ }),
-
-/***/ 4519:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   e: () => (/* binding */ shqAll),
-/* harmony export */   h: () => (/* binding */ shq)
-/* harmony export */ });
-/**
- * The one quoting function for every value that reaches a remote shell.
- * POSIX single quotes: nothing inside is special except the quote itself,
- * which is closed, escaped and reopened.
- */
-function shq(value) {
-    const s = String(value);
-    if (s.includes('\0'))
-        throw new Error('a value for the remote shell contains a NUL byte');
-    if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s))
-        return s;
-    return `'${s.replace(/'/g, `'\\''`)}'`;
-}
-/** Quote each word and join them into one command line. */
-function shqAll(words) {
-    return words.map(shq).join(' ');
-}
-
-
-/***/ }),
-
-/***/ 4235:
+/***/ 919:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -54079,8 +54148,8 @@ __nccwpck_require__.d(__webpack_exports__, {
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(6760);
 var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
-// EXTERNAL MODULE: ./src/audit.ts + 1 modules
-var audit = __nccwpck_require__(4999);
+// EXTERNAL MODULE: ./src/host/audit.ts + 1 modules
+var audit = __nccwpck_require__(5422);
 ;// CONCATENATED MODULE: ./src/commands/host.ts
 /** Facts about the host, read by src/host.ts in one round trip. */
 /**
@@ -54097,9 +54166,9 @@ function hostFactsCommand() {
     ].join('\n');
 }
 
-// EXTERNAL MODULE: ./src/timeouts.ts
-var timeouts = __nccwpck_require__(2779);
-;// CONCATENATED MODULE: ./src/host.ts
+// EXTERNAL MODULE: ./src/support/timeouts.ts
+var timeouts = __nccwpck_require__(7763);
+;// CONCATENATED MODULE: ./src/host/host.ts
 
 
 function parseHostFacts(stdout, username, prefer = 'auto') {
@@ -54128,10 +54197,10 @@ async function readHostFacts(remote, username, prefer = 'auto') {
     return parseHostFacts(r.stdout, username, prefer);
 }
 
-// EXTERNAL MODULE: ./src/lock.ts + 1 modules
-var src_lock = __nccwpck_require__(1897);
-// EXTERNAL MODULE: ./src/quote.ts
-var quote = __nccwpck_require__(4519);
+// EXTERNAL MODULE: ./src/host/lock.ts + 1 modules
+var host_lock = __nccwpck_require__(4384);
+// EXTERNAL MODULE: ./src/commands/quote.ts
+var quote = __nccwpck_require__(7654);
 ;// CONCATENATED MODULE: ./src/commands/docker.ts
 /**
  * Docker commands on containers (Compose's own command lines are in compose-cli.ts): list and
@@ -54177,7 +54246,7 @@ function stopAndRemoveCommand(ids, grace) {
 [ "$#" -eq 0 ] || { ${(0,quote/* shqAll */.e)(['docker', 'stop', '-t', grace])} "$@" >/dev/null && docker rm -f "$@" >/dev/null; }`;
 }
 
-;// CONCATENATED MODULE: ./src/containers.ts
+;// CONCATENATED MODULE: ./src/engine/docker/containers.ts
 
 
 /** Parse the JSON array `docker inspect` prints. */
@@ -54254,7 +54323,7 @@ async function inspectContainers(remote, ids, timeoutMs = timeouts/* DOCKER_COMM
     return parseDockerInspect(r.stdout);
 }
 
-;// CONCATENATED MODULE: ./src/haproxy/config.ts
+;// CONCATENATED MODULE: ./src/proxy/haproxy/config.ts
 /**
  * Pure helpers over the user's haproxy.cfg and the proxy's Compose service: where the Runtime API
  * socket is, which Compose services the proxy routes to, and how the action reaches that socket
@@ -54463,9 +54532,9 @@ function findServerStateFile(cfgText) {
     return file.startsWith('/') || !base ? file : path.posix.join(base, file);
 }
 
-// EXTERNAL MODULE: ./src/time.ts
-var time = __nccwpck_require__(9834);
-;// CONCATENATED MODULE: ./src/haproxy/stats.ts
+// EXTERNAL MODULE: ./src/support/time.ts
+var time = __nccwpck_require__(2306);
+;// CONCATENATED MODULE: ./src/proxy/haproxy/stats.ts
 /**
  * Pure parsers for the HAProxy Runtime API's `show stat` (CSV) and `show servers state` output.
  * Both are read by header names, never by column position: every HAProxy release appends columns.
@@ -54628,7 +54697,7 @@ function excerpt(s) {
     return JSON.stringify(t.length > 120 ? `${t.slice(0, 120)}…` : t);
 }
 
-;// CONCATENATED MODULE: ./src/haproxy/runtime.ts
+;// CONCATENATED MODULE: ./src/proxy/haproxy/runtime.ts
 
 /** HAProxy refused a command (its answer is kept: it says why). */
 class RuntimeApiError extends Error {
@@ -54748,7 +54817,7 @@ function exchange(stream, cmd) {
     });
 }
 
-;// CONCATENATED MODULE: ./src/haproxy/drain.ts
+;// CONCATENATED MODULE: ./src/proxy/haproxy/drain.ts
 
 
 
@@ -55125,7 +55194,7 @@ function removeReleaseCommand(remoteDir, id) {
     return `rm -rf ${shq(releasePaths(remoteDir).release(id))}`;
 }
 
-;// CONCATENATED MODULE: ./src/release.ts
+;// CONCATENATED MODULE: ./src/model/release.ts
 /**
  * Releases as data: the id, the manifest kept in each release directory on the host, which release
  * a rollback goes back to, and which releases and images retention lets go. Pure; the host side is
@@ -55427,7 +55496,7 @@ function release_missingImagesError(target, missing, releases, currentId, pulled
         `Push or load that image on the host, or pick another release. Releases on the host (newest first):\n${formatReleaseList(releases, currentId, now)}`);
 }
 
-;// CONCATENATED MODULE: ./src/release-store.ts
+;// CONCATENATED MODULE: ./src/host/release-store.ts
 /**
  * The release directories on the host (layout in docs/architecture.md): upload, activate into app/,
  * list, current, manifest updates, copy for rollbacks and pruning. The commands themselves are built
@@ -55697,7 +55766,7 @@ async function pruneReleases(remote, remoteDir, project, keep, currentId, warn, 
     return { removed, imagesRemoved, imagesKept: candidates.filter((i) => !imagesRemoved.includes(i)), pruned, kept };
 }
 
-;// CONCATENATED MODULE: ./src/report.ts
+;// CONCATENATED MODULE: ./src/action/report.ts
 function newReport(project, mode, now = Date.now()) {
     return { project, mode, startedAt: now, servicesUpdated: [], rolledBack: false, warnings: [], events: [] };
 }
@@ -55766,7 +55835,7 @@ function renderSummary(r) {
     return out.join('\n');
 }
 
-;// CONCATENATED MODULE: ./src/timeline.ts
+;// CONCATENATED MODULE: ./src/model/timeline.ts
 class Timeline {
     now;
     events = [];
@@ -55789,7 +55858,7 @@ class Timeline {
     }
 }
 
-;// CONCATENATED MODULE: ./src/compose-cli.ts
+;// CONCATENATED MODULE: ./src/engine/docker/compose-cli.ts
 /**
  * Compose command lines for both flavors, built as strings for the remote shell. Every value goes
  * through shq(). v2 is `docker compose`, v1 `docker-compose` (1.29 on Debian 12); for the
@@ -55852,7 +55921,7 @@ const detectV1Command = 'docker-compose version --short';
 var dist = __nccwpck_require__(8815);
 // EXTERNAL MODULE: ./src/commands/files.ts
 var files = __nccwpck_require__(2729);
-;// CONCATENATED MODULE: ./src/config-hash.ts
+;// CONCATENATED MODULE: ./src/model/config-hash.ts
 
 
 
@@ -55983,9 +56052,9 @@ function normalizeEnv(env) {
     return Object.fromEntries(Object.entries(out).sort(([x], [y]) => x.localeCompare(y)));
 }
 
-// EXTERNAL MODULE: ./src/duration.ts
-var duration = __nccwpck_require__(7607);
-;// CONCATENATED MODULE: ./src/names.ts
+// EXTERNAL MODULE: ./src/model/duration.ts
+var duration = __nccwpck_require__(7953);
+;// CONCATENATED MODULE: ./src/model/names.ts
 /**
  * Compose's own naming rules. Project and service names end up in container names, labels
  * and remote command lines, so they are checked before anything reaches the host.
@@ -56018,7 +56087,7 @@ function suggestProjectName(raw) {
     return raw.toLowerCase().replace(/[^a-z0-9_-]/g, '').replace(/^[_-]+/, '');
 }
 
-;// CONCATENATED MODULE: ./src/compose.ts
+;// CONCATENATED MODULE: ./src/model/compose.ts
 /**
  * The Compose model handoff needs: parsed from one or more Compose files (merged in order, like
  * `-f a -f b`) and interpolated from an env map. The same parser reads the local files (early
@@ -56504,7 +56573,7 @@ function images_removeImagesCommand(ids) {
     return `for i in ${shqAll([...ids])}; do if docker image rm "$i" >/dev/null 2>&1; then echo "$i"; fi; done; true`;
 }
 
-;// CONCATENATED MODULE: ./src/images.ts
+;// CONCATENATED MODULE: ./src/engine/docker/images.ts
 
 
 
@@ -56617,7 +56686,7 @@ async function repoDigests(remote, pins) {
     return out;
 }
 
-;// CONCATENATED MODULE: ./src/plan.ts
+;// CONCATENATED MODULE: ./src/model/plan.ts
 
 
 function planDeploy(input) {
@@ -56842,7 +56911,7 @@ function renderPlanMarkdown(plan) {
     return lines.join('\n');
 }
 
-;// CONCATENATED MODULE: ./src/rollout-policy.ts
+;// CONCATENATED MODULE: ./src/model/rollout-policy.ts
 function decidePolicy(s, routed) {
     let order;
     let reason;
@@ -57016,7 +57085,7 @@ function makePlan(s, desired, force, running) {
     return planDeploy({ desired, running, only: s.inputs.services.length ? s.inputs.services : undefined, force });
 }
 
-;// CONCATENATED MODULE: ./src/proxy.ts
+;// CONCATENATED MODULE: ./src/proxy/gate.ts
 /** The gate used when the proxy offers no Runtime API: nothing to wait on or drain. */
 const degradedGate = {
     drains: false,
@@ -57068,9 +57137,9 @@ async function proxyGate(s, model, cfgText) {
     };
 }
 
-// EXTERNAL MODULE: ./src/inputs.ts
-var inputs = __nccwpck_require__(8422);
-;// CONCATENATED MODULE: ./src/envfile.ts
+// EXTERNAL MODULE: ./src/action/inputs.ts
+var inputs = __nccwpck_require__(1729);
+;// CONCATENATED MODULE: ./src/model/envfile.ts
 /**
  * The release's env file, read by Compose (`--env-file`) for variable interpolation. Compose v2
  * expands `$VAR` inside unquoted and double-quoted values, so anything beyond plain characters is
@@ -57091,8 +57160,8 @@ function envfile_renderEnvFile(env) {
     return lines.length ? `${lines.join('\n')}\n` : '';
 }
 
-// EXTERNAL MODULE: ./src/log.ts
-var log = __nccwpck_require__(5625);
+// EXTERNAL MODULE: ./src/support/log.ts
+var log = __nccwpck_require__(9473);
 ;// CONCATENATED MODULE: ./src/phases/validate.ts
 /** Local validation (before connecting): the Compose files parse, the rollout rules hold, the proxy config is uploaded. */
 
@@ -57261,7 +57330,7 @@ function freshReleaseId(sha, taken) {
     return id;
 }
 
-;// CONCATENATED MODULE: ./src/health.ts
+;// CONCATENATED MODULE: ./src/engine/docker/health.ts
 
 
 
@@ -57380,7 +57449,7 @@ async function collectDiagnostics(remote, containers, tail = 50) {
     return parts.join('\n');
 }
 
-;// CONCATENATED MODULE: ./src/rollout.ts
+;// CONCATENATED MODULE: ./src/rollout/rollout.ts
 
 
 
@@ -57712,7 +57781,7 @@ async function rollBackTo(s, previous, routed, proxy) {
     return r.ok;
 }
 
-;// CONCATENATED MODULE: ./src/recover.ts
+;// CONCATENATED MODULE: ./src/phases/recover.ts
 /**
  * Finishing an interrupted deploy (the post step): the main step ended after the live stack began
  * to change and before the release was recorded (a network cut it could not ride out, a killed or
@@ -57739,7 +57808,7 @@ async function rollBackTo(s, previous, routed, proxy) {
 
 async function recoverInterrupted(remote, inputs, run, lock, interrupted, log) {
     const { remoteDir } = lock;
-    if (!(await (0,src_lock/* lockHeldBy */.C6)(remote, remoteDir, lock.token))) {
+    if (!(await (0,host_lock/* lockHeldBy */.C6)(remote, remoteDir, lock.token))) {
         return { outcome: 'not-our-lock', message: 'the deploy lock is no longer this run\'s (taken over or freed): the stack is left to its holder' };
     }
     const releases = await release_store_listReleases(remote, remoteDir);
@@ -57813,109 +57882,40 @@ async function servingReplicas(s, routed, proxyName) {
 
 /***/ }),
 
-/***/ 2976:
+/***/ 9473:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   Mt: () => (/* binding */ logoutCommand),
-/* harmony export */   Xr: () => (/* binding */ DockerConfigRemote)
+/* harmony export */   O: () => (/* binding */ phase),
+/* harmony export */   u: () => (/* binding */ coreLog)
 /* harmony export */ });
-/* unused harmony exports dockerConfigDir, loginCommand, RegistryLoginError, registryLogin */
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6760);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var _quote_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4519);
+/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8261);
 /**
- * A private registry for one deploy: the host logs in with the password on standard input, into a
- * Docker config directory that belongs to this deploy (0700, under the project's remote dir; the
- * user's ~/.docker is never touched), every docker and compose command of the deploy runs with
- * DOCKER_CONFIG pointing there, and the directory is removed when the deploy ends (the post step
- * removes it too if the main step could not).
+ * The job log: phases folded into groups, annotations for failures. A thin edge over @actions/core
+ * so the pure modules can take a plain `Log` and tests can capture it.
  */
 
-
-
-/** The per-deploy Docker config directory (the run id keeps two jobs apart). */
-function dockerConfigDir(remoteDir, runId) {
-    return posix.join(remoteDir, `.docker-${runId.replace(/[^A-Za-z0-9_.-]/g, '_')}`);
-}
-/** `docker login` into `dir`, the password read from standard input. */
-function loginCommand(dir, server, username) {
-    return `umask 077 && mkdir -p ${shq(dir)} && chmod 700 ${shq(dir)} && docker --config ${shq(dir)} login ${shq(server)} --username ${shq(username)} --password-stdin`;
-}
-function logoutCommand(dir) {
-    return `rm -rf ${(0,_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .shq */ .h)(dir)}`;
-}
-/** Every command runs with DOCKER_CONFIG=dir, so pulls by Compose (both flavors) and docker use the login. */
-class DockerConfigRemote {
-    inner;
-    dir;
-    constructor(inner, dir) {
-        this.inner = inner;
-        this.dir = dir;
+const coreLog = {
+    info: (m) => _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(m),
+    warning: (m) => _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e(m),
+    error: (m) => _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .error */ .z3(m),
+    debug: (m) => _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .debug */ .Yz(m),
+};
+/** Run `fn` inside a folded log group named after the phase. */
+async function phase(name, fn) {
+    _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .startGroup */ .Oh(name);
+    try {
+        return await fn();
     }
-    exec(command, options) {
-        return this.inner.exec(`DOCKER_CONFIG=${(0,_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .shq */ .h)(this.dir)}; export DOCKER_CONFIG\n${command}`, options);
+    finally {
+        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .endGroup */ .N4();
     }
-    readFile(path) {
-        return this.inner.readFile(path);
-    }
-    writeFile(path, data, mode) {
-        return this.inner.writeFile(path, data, mode);
-    }
-    openUnixSocket(path) {
-        return this.inner.openUnixSocket(path);
-    }
-    openTcp(host, port) {
-        return this.inner.openTcp(host, port);
-    }
-    close() {
-        return this.inner.close();
-    }
-}
-class RegistryLoginError extends Error {
-    constructor(server, detail) {
-        super(`registry login to ${server} failed (inputs registry, registry_username, registry_password): ${detail}. Nothing on the host was changed.`);
-        this.name = 'RegistryLoginError';
-    }
-}
-/** Log in; on failure the directory is removed and the error names the registry (never the password). */
-async function registryLogin(remote, dir, registry) {
-    const r = await remote.exec(loginCommand(dir, registry.server, registry.username), { stdin: `${registry.password}\n`, check: false, timeoutMs: QUICK_COMMAND_MS * 2 });
-    if (r.code !== 0) {
-        await remote.exec(logoutCommand(dir), { check: false, timeoutMs: QUICK_COMMAND_MS });
-        const detail = (r.stderr || r.stdout).trim().split('\n').slice(-2).join(' ').split(registry.password).join('***') || `exit ${r.code}`;
-        throw new RegistryLoginError(registry.server, detail);
-    }
-    return new DockerConfigRemote(remote, dir);
 }
 
 
 /***/ }),
 
-/***/ 3564:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   p: () => (/* binding */ runContext)
-/* harmony export */ });
-function runContext(env) {
-    const server = env.GITHUB_SERVER_URL ?? 'https://github.com';
-    const repo = env.GITHUB_REPOSITORY ?? '';
-    const runId = env.GITHUB_RUN_ID ?? `local-${process.pid}`;
-    return {
-        sha: env.GITHUB_SHA ?? 'unknown',
-        ref: env.GITHUB_REF ?? '',
-        actor: env.GITHUB_ACTOR ?? 'unknown',
-        runId: `${runId}-${env.GITHUB_RUN_ATTEMPT ?? '1'}`,
-        runUrl: repo ? `${server}/${repo}/actions/runs/${runId}` : '',
-        workspace: env.GITHUB_WORKSPACE ?? process.cwd(),
-    };
-}
-
-
-/***/ }),
-
-/***/ 9834:
+/***/ 2306:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -57932,7 +57932,7 @@ function sleep(ms) {
 
 /***/ }),
 
-/***/ 2779:
+/***/ 7763:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -69920,6 +69920,6 @@ module.exports = {"rE":"1.17.0"};
 /******/ // startup
 /******/ // Load entry module and return exports
 /******/ // This entry module used 'module' so it can't be inlined
-/******/ var __webpack_exports__ = __nccwpck_require__(6661);
+/******/ var __webpack_exports__ = __nccwpck_require__(7718);
 /******/ __webpack_exports__ = await __webpack_exports__;
 /******/ 

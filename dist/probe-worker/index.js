@@ -515,7 +515,7 @@ function mergeResults(results) {
     };
 }
 
-;// CONCATENATED MODULE: ./src/probe-worker.ts
+;// CONCATENATED MODULE: ./src/probe/worker.ts
 /**
  * The probers in a worker thread: their open-loop schedules keep time on its own event loop, so
  * the deploy's work on the main thread (SSH crypto, parsing) cannot delay a single send.

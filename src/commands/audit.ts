@@ -1,6 +1,6 @@
 /** The audit log's one command (entries are formatted by src/audit.ts auditLine). */
 import { posix } from 'node:path';
-import { shq } from '../quote.js';
+import { shq } from './quote.js';
 
 /**
  * Appends each line to <remoteDir>/audit.log (0600), in one command. Each line is one shq()'d

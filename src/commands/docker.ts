@@ -3,7 +3,7 @@
  * inspect a project's containers, logs, stop + remove by id, signals, a file written inside a
  * container. Every value goes through shq().
  */
-import { shqAll } from '../quote.js';
+import { shqAll } from './quote.js';
 
 /** Every container id (all states) carrying the project's Compose label, full length. */
 export function projectContainerIdsCommand(project: string): string {

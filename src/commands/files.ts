@@ -3,7 +3,7 @@
  * readable regular file at the path (missing, a directory, unreadable), so the caller can tell
  * "absent" from a failed read without parsing stderr.
  */
-import { shq } from '../quote.js';
+import { shq } from './quote.js';
 
 /** The exit status of readFileCommand when there is nothing to read. */
 export const NO_FILE = 3;

@@ -1,5 +1,5 @@
 /** HAProxy as a process: checking a config in a throwaway container (run by src/haproxy/reload.ts). */
-import { shqAll } from '../quote.js';
+import { shqAll } from './quote.js';
 
 /** Where the image expects its config (the Docker Official Image's and handoff-test-haproxy's layout). */
 export const CONFIG_DIR_IN_CONTAINER = '/usr/local/etc/haproxy';

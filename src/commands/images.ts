@@ -2,8 +2,8 @@
  * Image commands: IDs behind tags, pinning a tag back to an image ID, checking (and pulling) pinned
  * images for a rollback, registry digests, removing pruned images. Every value goes through shq().
  */
-import { shq, shqAll } from '../quote.js';
-import type { Pin } from '../images.js';
+import { shq, shqAll } from './quote.js';
+import type { Pin } from '../engine/docker/images.js';
 
 /** One `<image> <id>` line per image; the id is empty when the image is not on the host. */
 export function imageIdsCommand(images: readonly string[]): string {

@@ -4,7 +4,7 @@
  * lock.takeover. Each prints one word the caller matches (ACQUIRED, HELD, TAKEN, RELEASED, BEAT…).
  */
 import { posix } from 'node:path';
-import { shq } from '../quote.js';
+import { shq } from './quote.js';
 
 /** Between the HELD fields and the raw owner.json in tryLockCommand's answer. */
 export const OWNER_SEP = '\x1e';

@@ -4,7 +4,7 @@
  * travel on stdin, so a command's length does not grow with the release.
  */
 import { posix } from 'node:path';
-import { shq, shqAll } from '../quote.js';
+import { shq, shqAll } from './quote.js';
 
 /** Separates the records of a listing: never appears raw in JSON.stringify output. */
 export const RECORD_SEP = '\x1e';

@@ -1,8 +1,8 @@
 /** The connection to the host: pinned host key, optional jump host, reconnecting after a cut. */
-import type { Inputs, SshTarget } from '../inputs.js';
-import type { Log } from '../log.js';
+import type { Inputs, SshTarget } from '../action/inputs.js';
+import type { Log } from '../support/log.js';
 import { connect, ReconnectingRemote } from '../ssh/index.js';
-import type { Timeline } from '../timeline.js';
+import type { Timeline } from '../model/timeline.js';
 
 /** What ssh2 needs to reach one endpoint, with its host key pin (or the logged opt-out). */
 function sshEndpoint(t: SshTarget) {

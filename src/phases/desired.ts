@@ -1,13 +1,13 @@
 /** The desired state on the host (resolved config, hashes, image IDs) and the plan against what runs. */
-import { flavorOfLabel, readDesiredConfig } from '../config-hash.js';
-import { parseCompose, type ComposeModel } from '../compose.js';
-import { listProjectContainers, type ContainerInfo } from '../containers.js';
+import { flavorOfLabel, readDesiredConfig } from '../model/config-hash.js';
+import { parseCompose, type ComposeModel } from '../model/compose.js';
+import { listProjectContainers, type ContainerInfo } from '../engine/docker/containers.js';
 import { mkdirCommand } from '../commands/files.js';
-import { resolveImages } from '../images.js';
-import { planDeploy, type DesiredService, type Plan } from '../plan.js';
-import type { ReleaseManifest } from '../release.js';
-import { checkPolicies } from '../rollout-policy.js';
-import { QUICK_COMMAND_MS } from '../timeouts.js';
+import { resolveImages } from '../engine/docker/images.js';
+import { planDeploy, type DesiredService, type Plan } from '../model/plan.js';
+import type { ReleaseManifest } from '../model/release.js';
+import { checkPolicies } from '../model/rollout-policy.js';
+import { QUICK_COMMAND_MS } from '../support/timeouts.js';
 import { planningView, stackOf, type Session } from './session.js';
 
 /** The desired state of a stack on the host: resolved Compose model, config hashes, image IDs. */

@@ -1,11 +1,11 @@
 /** The proxy gate of a deploy: HAProxy's Runtime API when it can be reached, else degraded. */
 import { posix } from 'node:path';
 import type { Duplex } from 'node:stream';
-import type { ComposeModel } from '../compose.js';
-import { listProjectContainers } from '../containers.js';
-import { findProxyService, locateRuntimeApi } from '../haproxy/config.js';
-import { HaproxyGate } from '../haproxy/drain.js';
-import { degradedGate, type ProxyGate } from '../proxy.js';
+import type { ComposeModel } from '../model/compose.js';
+import { listProjectContainers } from '../engine/docker/containers.js';
+import { findProxyService, locateRuntimeApi } from '../proxy/haproxy/config.js';
+import { HaproxyGate } from '../proxy/haproxy/drain.js';
+import { degradedGate, type ProxyGate } from '../proxy/gate.js';
 import type { Session } from './session.js';
 
 /** The gate for the proxy: HAProxy's Runtime API when it can be reached, else degraded. */

@@ -6,10 +6,10 @@
  * stack first, in which case both are left for it.
  */
 import * as core from '@actions/core';
-import { acquireLock, DEFAULT_HEARTBEAT_MS, lockHeldBy, releaseLock, startHeartbeat, type LockHandle } from '../lock.js';
-import { phase } from '../log.js';
-import { dockerConfigDir, logoutCommand, registryLogin } from '../registry.js';
-import { abandonIfPending } from '../release-store.js';
+import { acquireLock, DEFAULT_HEARTBEAT_MS, lockHeldBy, releaseLock, startHeartbeat, type LockHandle } from '../host/lock.js';
+import { phase } from '../support/log.js';
+import { dockerConfigDir, logoutCommand, registryLogin } from '../host/registry.js';
+import { abandonIfPending } from '../host/release-store.js';
 import type { ReconnectingRemote } from '../ssh/index.js';
 import type { Session } from './session.js';
 

@@ -1,8 +1,8 @@
 /** The Plan phase: the desired state read on the host, compared with what runs, shown in the log and the report. */
-import type { ComposeModel } from '../compose.js';
-import { findProxyService } from '../haproxy/config.js';
-import { phase } from '../log.js';
-import { renderPlan, renderPlanMarkdown, type Plan } from '../plan.js';
+import type { ComposeModel } from '../model/compose.js';
+import { findProxyService } from '../proxy/haproxy/config.js';
+import { phase } from '../support/log.js';
+import { renderPlan, renderPlanMarkdown, type Plan } from '../model/plan.js';
 import { desiredState, makePlan } from './desired.js';
 import type { History, Release } from './release.js';
 import type { Session } from './session.js';

@@ -1,7 +1,7 @@
 /** The probe of a deploy: started once the live stack begins to change, finished for the verdict. */
-import { phase } from '../log.js';
-import type { Plan } from '../plan.js';
-import { startProbeSession, type ProbeSession } from '../probe-session.js';
+import { phase } from '../support/log.js';
+import type { Plan } from '../model/plan.js';
+import { startProbeSession, type ProbeSession } from '../probe/session.js';
 import type { Verdict } from '../probe/verdict.js';
 import { connectHost } from './connect.js';
 import type { Session } from './session.js';

@@ -4,12 +4,12 @@
  */
 import { posix } from 'node:path';
 import type { Duplex } from 'node:stream';
-import type { ComposeModel } from '../compose.js';
-import { listProjectContainers } from '../containers.js';
-import { findProxyService, findServerStateFile } from '../haproxy/config.js';
-import { checkConfig, reload } from '../haproxy/reload.js';
-import { phase } from '../log.js';
-import type { Plan } from '../plan.js';
+import type { ComposeModel } from '../model/compose.js';
+import { listProjectContainers } from '../engine/docker/containers.js';
+import { findProxyService, findServerStateFile } from '../proxy/haproxy/config.js';
+import { checkConfig, reload } from '../proxy/haproxy/reload.js';
+import { phase } from '../support/log.js';
+import type { Plan } from '../model/plan.js';
 import type { Release } from './release.js';
 import type { Session } from './session.js';
 import { proxyConfigPath } from './validate.js';

@@ -2,14 +2,14 @@
  * The Record phase: the release's result, images and probe figures in release.json, `current` moved
  * on success, an audit line, and retention (failed deploys prune too, so failed releases stay bounded).
  */
-import { appendAudit } from '../audit.js';
-import type { ComposeModel } from '../compose.js';
-import { listProjectContainers } from '../containers.js';
-import { repoDigests } from '../images.js';
-import { phase } from '../log.js';
+import { appendAudit } from '../host/audit.js';
+import type { ComposeModel } from '../model/compose.js';
+import { listProjectContainers } from '../engine/docker/containers.js';
+import { repoDigests } from '../engine/docker/images.js';
+import { phase } from '../support/log.js';
 import type { Verdict } from '../probe/verdict.js';
-import { rollbackHintMarkdown, type ReleaseManifest } from '../release.js';
-import { pruneAuditEntries, pruneReleases, setCurrent, updateManifest } from '../release-store.js';
+import { rollbackHintMarkdown, type ReleaseManifest } from '../model/release.js';
+import { pruneAuditEntries, pruneReleases, setCurrent, updateManifest } from '../host/release-store.js';
 import type { History, Release } from './release.js';
 import { settled, type Session } from './session.js';
 

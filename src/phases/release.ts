@@ -3,14 +3,14 @@
  * abandoned), a fresh id, and its files uploaded — or, for a rollback, the target's files copied.
  */
 import { posix } from 'node:path';
-import { appendAudit } from '../audit.js';
-import { renderEnvFile } from '../envfile.js';
-import { routedServices } from '../haproxy/config.js';
-import { missingPins, pinImages, type Pin } from '../images.js';
-import { phase } from '../log.js';
-import { missingImagesError, releaseId, selectRollbackTarget, type ReleaseManifest } from '../release.js';
-import { copyRelease, listReleases, markAbandoned, readCurrent, uploadRelease } from '../release-store.js';
-import type { ReleaseFile } from '../workspace.js';
+import { appendAudit } from '../host/audit.js';
+import { renderEnvFile } from '../model/envfile.js';
+import { routedServices } from '../proxy/haproxy/config.js';
+import { missingPins, pinImages, type Pin } from '../engine/docker/images.js';
+import { phase } from '../support/log.js';
+import { missingImagesError, releaseId, selectRollbackTarget, type ReleaseManifest } from '../model/release.js';
+import { copyRelease, listReleases, markAbandoned, readCurrent, uploadRelease } from '../host/release-store.js';
+import type { ReleaseFile } from '../action/workspace.js';
 import { proxyConfigPath } from './validate.js';
 import type { Session } from './session.js';
 

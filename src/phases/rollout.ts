@@ -2,13 +2,13 @@
  * The Rollout phase: each changed service rolled behind the proxy gate; on a failure with
  * failure_action rollback, the release that served before is rolled back through the same path.
  */
-import { phase } from '../log.js';
-import { activateRelease } from '../release-store.js';
-import { pinImages } from '../images.js';
-import { renderPlan, type Plan } from '../plan.js';
-import type { ProxyGate } from '../proxy.js';
-import type { ReleaseManifest } from '../release.js';
-import { rollOut } from '../rollout.js';
+import { phase } from '../support/log.js';
+import { activateRelease } from '../host/release-store.js';
+import { pinImages } from '../engine/docker/images.js';
+import { renderPlan, type Plan } from '../model/plan.js';
+import type { ProxyGate } from '../proxy/gate.js';
+import type { ReleaseManifest } from '../model/release.js';
+import { rollOut } from '../rollout/rollout.js';
 import { desiredState, makePlan } from './desired.js';
 import { pinsOf, type History, type Release } from './release.js';
 import { stackOf, type Session } from './session.js';

@@ -4,12 +4,12 @@
  */
 import * as core from '@actions/core';
 import { posix } from 'node:path';
-import type { ComposeFlavor, ComposeProject } from '../compose-cli.js';
-import type { Inputs } from '../inputs.js';
-import type { Log } from '../log.js';
-import type { Remote } from '../remote.js';
-import type { DeployReport } from '../report.js';
-import type { Timeline } from '../timeline.js';
+import type { ComposeFlavor, ComposeProject } from '../engine/docker/compose-cli.js';
+import type { Inputs } from '../action/inputs.js';
+import type { Log } from '../support/log.js';
+import type { Remote } from '../host/remote.js';
+import type { DeployReport } from '../action/report.js';
+import type { Timeline } from '../model/timeline.js';
 
 export interface RunContext {
   sha: string;

@@ -1,12 +1,12 @@
 /** Local validation (before connecting): the Compose files parse, the rollout rules hold, the proxy config is uploaded. */
 import { posix } from 'node:path';
-import { parseCompose, type ComposeModel, type ComposeService } from '../compose.js';
-import { findProxyService, routedServices } from '../haproxy/config.js';
-import { hookService } from '../hooks.js';
-import type { Inputs } from '../inputs.js';
-import type { Log } from '../log.js';
-import { checkPolicies } from '../rollout-policy.js';
-import type { ReleaseFile } from '../workspace.js';
+import { parseCompose, type ComposeModel, type ComposeService } from '../model/compose.js';
+import { findProxyService, routedServices } from '../proxy/haproxy/config.js';
+import { hookService } from './hooks.js';
+import type { Inputs } from '../action/inputs.js';
+import type { Log } from '../support/log.js';
+import { checkPolicies } from '../model/rollout-policy.js';
+import type { ReleaseFile } from '../action/workspace.js';
 
 /** Local checks: the Compose files parse, the plan's refusals, the proxy config is uploaded. */
 export function validateLocally(inputs: Inputs, files: ReleaseFile[], log: Log): { model: ComposeModel; routed: string[] } {

@@ -1,4 +1,4 @@
-import type { Timeline } from '../timeline.js';
+import type { Timeline } from '../model/timeline.js';
 import { LANES, type Lane, type LossKind } from './record.js';
 import type { Counts, LatencyStats, ProbeSummary } from './stats.js';
 import { describeEvent } from './verdict.js';

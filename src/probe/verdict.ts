@@ -1,4 +1,4 @@
-import type { EventAction, Timeline, TimelineEvent } from '../timeline.js';
+import type { EventAction, Timeline, TimelineEvent } from '../model/timeline.js';
 import type { LossKind } from './record.js';
 import type { ProbeSummary, UnmeasuredWindow } from './stats.js';
 

@@ -4,10 +4,10 @@ import type { Duplex } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import ssh2 from 'ssh2';
 import type { ClientChannel, ConnectConfig } from 'ssh2';
-import { readFileByExec, RemoteCommandError, type ExecOptions, type ExecResult, type Remote } from '../remote.js';
+import { readFileByExec, RemoteCommandError, type ExecOptions, type ExecResult, type Remote } from '../host/remote.js';
 import { writeFileCommand } from '../commands/files.js';
-import { sleep } from '../time.js';
-import { LONG_COMMAND_MS } from '../timeouts.js';
+import { sleep } from '../support/time.js';
+import { LONG_COMMAND_MS } from '../support/timeouts.js';
 import { fingerprint, hostKeyAlgorithms, pinnedKeyTypes, validateHostPin, verifyHostKey, type HostPin } from './hostkey.js';
 import { parsePrivateKey } from './keys.js';
 

@@ -6,9 +6,9 @@
  * outcome is unknown, so the caller gets a ConnectionLostError and checks the host's state.
  */
 import type { Duplex } from 'node:stream';
-import { RemoteCommandError, type ExecOptions, type ExecResult, type Remote } from '../remote.js';
+import { RemoteCommandError, type ExecOptions, type ExecResult, type Remote } from '../host/remote.js';
 import { SshConnectError, type SshRemote } from './connection.js';
-import { sleep } from '../time.js';
+import { sleep } from '../support/time.js';
 
 export interface ReconnectOptions {
   /** Opens a fresh connection (the caller's pins, jump host and timeouts). */

@@ -11,7 +11,7 @@ import {
   type SshOptions,
   type SshRemote,
 } from '../../src/ssh/index.js';
-import { RemoteCommandError } from '../../src/remote.js';
+import { RemoteCommandError } from '../../src/host/remote.js';
 import { PrivateKeyError } from '../../src/ssh/keys.js';
 import { fingerprint, parseKnownHosts } from '../../src/ssh/hostkey.js';
 import { bench as readBench, type Bench } from './harness.js';

@@ -7,8 +7,8 @@
  * interleaving. A command it does not know rejects: a new remote step in rollout.ts shows up here.
  */
 import type { Duplex } from 'node:stream';
-import type { ProxyGate, Replica } from '../../src/proxy.js';
-import { RemoteCommandError, type ExecOptions, type ExecResult, type Remote } from '../../src/remote.js';
+import type { ProxyGate, Replica } from '../../src/proxy/gate.js';
+import { RemoteCommandError, type ExecOptions, type ExecResult, type Remote } from '../../src/host/remote.js';
 
 /** Virtual time: sleep() advances it at once, so health timeouts and `monitor` pass instantly. */
 export class FakeClock {

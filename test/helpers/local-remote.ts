@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { rename, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { readFileByExec, RemoteCommandError, type ExecOptions, type ExecResult, type Remote } from '../../src/remote.js';
+import { readFileByExec, RemoteCommandError, type ExecOptions, type ExecResult, type Remote } from '../../src/host/remote.js';
 
 export class LocalRemote implements Remote {
   readonly commands: string[] = [];

@@ -7,7 +7,7 @@ import { mkdtemp, rename, rm, writeFile, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, basename } from 'node:path';
 import type { Duplex } from 'node:stream';
-import { readFileByExec, RemoteCommandError, type ExecOptions, type ExecResult, type Remote } from '../../src/remote.js';
+import { readFileByExec, RemoteCommandError, type ExecOptions, type ExecResult, type Remote } from '../../src/host/remote.js';
 
 export class ShellRemote implements Remote {
   /** Every command run, in order (tests assert on round trips). */

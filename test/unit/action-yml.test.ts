@@ -2,8 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
-import { readInputs } from '../../src/inputs.js';
-import { reportOutputs, newReport } from '../../src/report.js';
+import { readInputs } from '../../src/action/inputs.js';
+import { reportOutputs, newReport } from '../../src/action/report.js';
 
 const action = parse(readFileSync(new URL('../../action.yml', import.meta.url), 'utf8')) as {
   inputs: Record<string, { description: string; default?: string; required?: boolean }>;

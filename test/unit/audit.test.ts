@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tempRemote } from '../helpers/shell-remote.js';
-import { appendAudit, auditLine, parseAuditLog, type AuditEntry } from '../../src/audit.js';
+import { appendAudit, auditLine, parseAuditLog, type AuditEntry } from '../../src/host/audit.js';
 
 test('appendAudit: one JSON line per entry, 0600, hostile text stays data', async () => {
   const { remote, home, cleanup } = await tempRemote();

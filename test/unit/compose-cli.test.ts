@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   composeCommand, configCommand, configHashCommand, parseConfigHashes, pullCommand, scaleUpCommand, upServiceCommand,
-} from '../../src/compose-cli.js';
+} from '../../src/engine/docker/compose-cli.js';
 
 const p = { project: 'shop', files: ['/srv/handoff/shop/app/deploy/compose.yaml', '/srv/x y/override.yaml'], envFile: '/srv/handoff/shop/app/.env' };
 

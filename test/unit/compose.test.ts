@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { interpolate, parseCompose, parseDuration } from '../../src/compose.js';
+import { interpolate, parseCompose, parseDuration } from '../../src/model/compose.js';
 
 const base = `
 services:
@@ -198,7 +198,7 @@ version: '3.8'
 });
 
 test('project and service names follow Compose rules', async () => {
-  const { validateProjectName, validateServiceName } = await import('../../src/names.js');
+  const { validateProjectName, validateServiceName } = await import('../../src/model/names.js');
   assert.equal(validateProjectName('shop_prod-1'), 'shop_prod-1');
   assert.throws(() => validateProjectName('Shop'), /invalid Compose project name "Shop".*e\.g\. "shop"/);
   assert.throws(() => validateProjectName('-x'), /invalid Compose project name/);

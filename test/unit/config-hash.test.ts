@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { configJsonCommand, envChanged, flavorOfLabel, mergeHashes, readDesiredConfig, relocate, stdinHashCommand, withoutDependsOn } from '../../src/config-hash.js';
-import type { ExecOptions, Remote } from '../../src/remote.js';
+import { configJsonCommand, envChanged, flavorOfLabel, mergeHashes, readDesiredConfig, relocate, stdinHashCommand, withoutDependsOn } from '../../src/model/config-hash.js';
+import type { ExecOptions, Remote } from '../../src/host/remote.js';
 
 const stack = { project: 'shop', files: ['/r/compose.yaml'], envFile: '/r/.env', projectDirectory: '/app' };
 

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { isBroken, listProjectContainers, parseDockerInspect, replicaIp } from '../../src/containers.js';
+import { isBroken, listProjectContainers, parseDockerInspect, replicaIp } from '../../src/engine/docker/containers.js';
 import { inspectCommand, projectContainerIdsCommand } from '../../src/commands/docker.js';
-import type { Remote } from '../../src/remote.js';
+import type { Remote } from '../../src/host/remote.js';
 
 // Captured from the bench: docker-compose 1.29 project "hfx", app ×2 with a healthcheck, plain ×1 without.
 const fixture = readFileSync(new URL('../fixtures/docker-inspect-v1.json', import.meta.url), 'utf8');

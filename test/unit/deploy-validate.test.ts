@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { stackOf } from '../../src/phases/session.js';
 import { missingMounts, proxyConfigPath, validateLocally } from '../../src/phases/validate.js';
-import { parseCompose } from '../../src/compose.js';
-import { readInputs } from '../../src/inputs.js';
-import type { ReleaseFile } from '../../src/workspace.js';
+import { parseCompose } from '../../src/model/compose.js';
+import { readInputs } from '../../src/action/inputs.js';
+import type { ReleaseFile } from '../../src/action/workspace.js';
 
 const silent = { info() {}, warning() {}, error() {}, debug() {} };
 const example = readFileSync(new URL('../../examples/compose.yaml', import.meta.url), 'utf8');

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { deploymentRequest, finishDeployment, startDeployment } from '../../src/deployments.js';
+import { deploymentRequest, finishDeployment, startDeployment } from '../../src/action/deployments.js';
 
 interface Seen {
   method: string;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { parseCompose } from '../../src/compose.js';
+import { parseCompose } from '../../src/model/compose.js';
 import {
   backendsForService,
   findProxyService,
@@ -10,7 +10,7 @@ import {
   locateRuntimeApi,
   proxyServers,
   routedServices,
-} from '../../src/haproxy/config.js';
+} from '../../src/proxy/haproxy/config.js';
 
 const sampleCfg = readFileSync(new URL('../../examples/haproxy/haproxy.cfg', import.meta.url), 'utf8');
 const sampleCompose = readFileSync(new URL('../../examples/compose.yaml', import.meta.url), 'utf8');
@@ -130,7 +130,7 @@ test('locateRuntimeApi says why it cannot reach the Runtime API', () => {
 });
 
 test('the server-state file is found in global, relative to server-state-base', async () => {
-  const { findServerStateFile } = await import('../../src/haproxy/config.js');
+  const { findServerStateFile } = await import('../../src/proxy/haproxy/config.js');
   assert.equal(findServerStateFile('global\n    server-state-file /var/run/haproxy/server-state\n'), '/var/run/haproxy/server-state');
   assert.equal(findServerStateFile('global\n  server-state-base /var/state\n  server-state-file st\n'), '/var/state/st');
   assert.equal(findServerStateFile('defaults\n  server-state-file /x\n'), undefined);

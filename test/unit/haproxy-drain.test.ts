@@ -3,11 +3,11 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, afterEach, before, beforeEach, test } from 'node:test';
-import { HaproxyGate } from '../../src/haproxy/drain.js';
-import { RuntimeApi } from '../../src/haproxy/runtime.js';
-import { AdminFlag, type ServerState } from '../../src/haproxy/stats.js';
-import type { Replica } from '../../src/proxy.js';
-import { Timeline } from '../../src/timeline.js';
+import { HaproxyGate } from '../../src/proxy/haproxy/drain.js';
+import { RuntimeApi } from '../../src/proxy/haproxy/runtime.js';
+import { AdminFlag, type ServerState } from '../../src/proxy/haproxy/stats.js';
+import type { Replica } from '../../src/proxy/gate.js';
+import { Timeline } from '../../src/model/timeline.js';
 import {
   dnsBackendCfg,
   freePort,

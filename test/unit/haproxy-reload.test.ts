@@ -9,9 +9,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { checkConfig, HaproxyConfigError, reload, reloadVerdict } from '../../src/haproxy/reload.js';
-import { RuntimeApi } from '../../src/haproxy/runtime.js';
-import type { ExecResult, Remote } from '../../src/remote.js';
+import { checkConfig, HaproxyConfigError, reload, reloadVerdict } from '../../src/proxy/haproxy/reload.js';
+import { RuntimeApi } from '../../src/proxy/haproxy/runtime.js';
+import type { ExecResult, Remote } from '../../src/host/remote.js';
 
 const IMAGE = 'handoff-test-haproxy:latest';
 const examples = fileURLToPath(new URL('../../examples/haproxy', import.meta.url));

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { Duplex, PassThrough } from 'node:stream';
 import { after, before, test } from 'node:test';
-import { RuntimeApi, RuntimeApiError } from '../../src/haproxy/runtime.js';
+import { RuntimeApi, RuntimeApiError } from '../../src/proxy/haproxy/runtime.js';
 import { freePort, startHaproxy, startReplica, type FakeReplica, type LocalHaproxy } from '../fixtures/haproxy-local.js';
 
 let hp: LocalHaproxy;

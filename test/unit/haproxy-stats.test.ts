@@ -14,7 +14,7 @@ import {
   parseServersState,
   parseShowStat,
   slotsForAddress,
-} from '../../src/haproxy/stats.js';
+} from '../../src/proxy/haproxy/stats.js';
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8');
 

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { collectDiagnostics, healthTimeoutMs, monitorContainers, waitHealthy } from '../../src/health.js';
-import type { Remote, ExecResult } from '../../src/remote.js';
-import { Timeline } from '../../src/timeline.js';
+import { collectDiagnostics, healthTimeoutMs, monitorContainers, waitHealthy } from '../../src/engine/docker/health.js';
+import type { Remote, ExecResult } from '../../src/host/remote.js';
+import { Timeline } from '../../src/model/timeline.js';
 
 const hc = { intervalS: 2, timeoutS: 3, retries: 5, startPeriodS: 40, disabled: false };
 

@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { hookCommand, hookService, runHook } from '../../src/hooks.js';
-import { parseCompose } from '../../src/compose.js';
-import { Timeline } from '../../src/timeline.js';
-import type { ExecOptions } from '../../src/remote.js';
+import { hookCommand, hookService, runHook } from '../../src/phases/hooks.js';
+import { parseCompose } from '../../src/model/compose.js';
+import { Timeline } from '../../src/model/timeline.js';
+import type { ExecOptions } from '../../src/host/remote.js';
 
 const model = parseCompose([
   { name: 'compose.yaml', text: 'services:\n  db:\n    image: postgres:16\n  app:\n    image: app:1\n  proxy:\n    image: haproxy:2.6\n' },

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseHostFacts } from '../../src/host.js';
+import { parseHostFacts } from '../../src/host/host.js';
 
 const both = 'motd line\ndocker=20.10.24+dfsg1\ncompose=v2 2.26.1-4\ncompose=v1 1.29.2\ncompose=none\n';
 

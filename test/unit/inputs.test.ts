@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { InputError, defaultProject, parseEnv, parseList, readInputs, secretsOf } from '../../src/inputs.js';
-import { renderEnvFile } from '../../src/envfile.js';
-import { parseDuration } from '../../src/duration.js';
+import { InputError, defaultProject, parseEnv, parseList, readInputs, secretsOf } from '../../src/action/inputs.js';
+import { renderEnvFile } from '../../src/model/envfile.js';
+import { parseDuration } from '../../src/model/duration.js';
 
 const KEY = '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\nAAAAAAABAAAAMwAAAAtzc2gtZWQyNTUxOQ\n-----END OPENSSH PRIVATE KEY-----\n';
 

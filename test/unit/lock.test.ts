@@ -5,9 +5,9 @@ import { existsSync, statSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tempRemote, type ShellRemote } from '../helpers/shell-remote.js';
-import { acquireLock, heartbeatStaleMs, lockDecision, lockHeldBy, releaseLock, startHeartbeat, LockTimeoutError, type LockOwner } from '../../src/lock.js';
-import { parseAuditLog } from '../../src/audit.js';
-import type { ExecOptions, ExecResult, Remote } from '../../src/remote.js';
+import { acquireLock, heartbeatStaleMs, lockDecision, lockHeldBy, releaseLock, startHeartbeat, LockTimeoutError, type LockOwner } from '../../src/host/lock.js';
+import { parseAuditLog } from '../../src/host/audit.js';
+import type { ExecOptions, ExecResult, Remote } from '../../src/host/remote.js';
 
 const owner = (runId: string, actor = 'alice'): LockOwner => ({
   runId,

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseCompose } from '../../src/compose.js';
-import type { ContainerInfo } from '../../src/containers.js';
-import { orderByDependencies, planDeploy, renderPlan, renderPlanMarkdown, rollBatches, type DesiredService } from '../../src/plan.js';
-import { checkPolicies, decidePolicy } from '../../src/rollout-policy.js';
+import { parseCompose } from '../../src/model/compose.js';
+import type { ContainerInfo } from '../../src/engine/docker/containers.js';
+import { orderByDependencies, planDeploy, renderPlan, renderPlanMarkdown, rollBatches, type DesiredService } from '../../src/model/plan.js';
+import { checkPolicies, decidePolicy } from '../../src/model/rollout-policy.js';
 
 const H1 = '1'.repeat(64);
 const H2 = '2'.repeat(64);

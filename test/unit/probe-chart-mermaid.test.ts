@@ -9,7 +9,7 @@ import { JSDOM } from 'jsdom';
 import { renderProbeChart } from '../../src/probe/report.js';
 import { summarize } from '../../src/probe/stats.js';
 import type { ProbeRecord } from '../../src/probe/record.js';
-import { Timeline } from '../../src/timeline.js';
+import { Timeline } from '../../src/model/timeline.js';
 
 async function mermaidParser(): Promise<(text: string) => Promise<{ diagramType: string }>> {
   const dom = new JSDOM('<!doctype html><body></body>');

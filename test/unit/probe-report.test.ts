@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Timeline } from '../../src/timeline.js';
+import { Timeline } from '../../src/model/timeline.js';
 import { summarize } from '../../src/probe/stats.js';
 import { verdict } from '../../src/probe/verdict.js';
 import { renderBackends, renderProbeChart, renderProbeTable } from '../../src/probe/report.js';

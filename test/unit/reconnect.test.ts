@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileByExec, RemoteCommandError, type ExecOptions, type ExecResult } from '../../src/remote.js';
+import { readFileByExec, RemoteCommandError, type ExecOptions, type ExecResult } from '../../src/host/remote.js';
 import { ConnectionLostError, ReconnectFailedError, ReconnectingRemote } from '../../src/ssh/reconnect.js';
 import { SshAuthError, SshConnectError, type SshRemote } from '../../src/ssh/connection.js';
 

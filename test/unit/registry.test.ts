@@ -4,8 +4,8 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tempRemote } from '../helpers/shell-remote.js';
-import { dockerConfigDir, DockerConfigRemote, loginCommand, registryLogin, RegistryLoginError } from '../../src/registry.js';
-import type { ExecOptions, Remote } from '../../src/remote.js';
+import { dockerConfigDir, DockerConfigRemote, loginCommand, registryLogin, RegistryLoginError } from '../../src/host/registry.js';
+import type { ExecOptions, Remote } from '../../src/host/remote.js';
 
 /** A fake `docker` first on PATH: records its arguments, DOCKER_CONFIG and stdin; `login` checks the password. */
 async function withFakeDocker(home: string, inner: Remote): Promise<Remote> {

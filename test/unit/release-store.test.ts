@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tempRemote } from '../helpers/shell-remote.js';
-import type { ReleaseManifest } from '../../src/release.js';
+import type { ReleaseManifest } from '../../src/model/release.js';
 import {
   abandonIfPending,
   activateRelease,
@@ -20,7 +20,7 @@ import {
   setCurrent,
   updateManifest,
   uploadRelease,
-} from '../../src/release-store.js';
+} from '../../src/host/release-store.js';
 
 const R = (n: number) => `2026112${n}T100000Z-aaaaaa${n}`;
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { defaultRollbackTarget, formatReleaseList, KEEP_FAILED, parseManifest, releaseId, retention, rollbackHintMarkdown, selectRollbackTarget, type ReleaseManifest } from '../../src/release.js';
+import { defaultRollbackTarget, formatReleaseList, KEEP_FAILED, parseManifest, releaseId, retention, rollbackHintMarkdown, selectRollbackTarget, type ReleaseManifest } from '../../src/model/release.js';
 
 function rel(id: string, result: ReleaseManifest['result'], images: Record<string, string> = {}, extra: Partial<ReleaseManifest> = {}): ReleaseManifest {
   const services: ReleaseManifest['services'] = {};

@@ -4,9 +4,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tempRemote } from '../helpers/shell-remote.js';
-import { missingPins, parsePinCheck, pickDigest, repoDigests, type Pin } from '../../src/images.js';
+import { missingPins, parsePinCheck, pickDigest, repoDigests, type Pin } from '../../src/engine/docker/images.js';
 import { digestRef, pinCheckScript } from '../../src/commands/images.js';
-import { missingImagesError, type ReleaseManifest } from '../../src/release.js';
+import { missingImagesError, type ReleaseManifest } from '../../src/model/release.js';
 
 const docker = (args: string[], input?: Buffer) => execFileSync('docker', args, { input, stdio: ['pipe', 'pipe', 'pipe'] }).toString().trim();
 

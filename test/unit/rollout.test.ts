@@ -6,13 +6,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ComposeFlavor } from '../../src/compose-cli.js';
-import { parseCompose } from '../../src/compose.js';
-import { listProjectContainers } from '../../src/containers.js';
-import { planDeploy, type DesiredService } from '../../src/plan.js';
-import { checkPolicies } from '../../src/rollout-policy.js';
-import { rollOut, type RolloutContext } from '../../src/rollout.js';
-import { Timeline } from '../../src/timeline.js';
+import type { ComposeFlavor } from '../../src/engine/docker/compose-cli.js';
+import { parseCompose } from '../../src/model/compose.js';
+import { listProjectContainers } from '../../src/engine/docker/containers.js';
+import { planDeploy, type DesiredService } from '../../src/model/plan.js';
+import { checkPolicies } from '../../src/model/rollout-policy.js';
+import { rollOut, type RolloutContext } from '../../src/rollout/rollout.js';
+import { Timeline } from '../../src/model/timeline.js';
 import { behaviors, FakeClock, FakeDockerHost, RecordingGate, type Behavior } from '../helpers/fake-docker-host.js';
 
 const OLD = 'a'.repeat(64);

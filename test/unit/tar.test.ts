@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildTar, splitName, type TarEntry } from '../../src/tar.js';
+import { buildTar, splitName, type TarEntry } from '../../src/model/tar.js';
 
 async function extract(entries: TarEntry[]): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'handoff-tar-'));

@@ -1,0 +1,375 @@
+import { parseDuration } from '../model/duration.js';
+
+/** One SSH endpoint: the deploy host, or the jump host in front of it. */
+export interface SshTarget {
+  host: string;
+  port: number;
+  username: string;
+  key: string;
+  passphrase?: string;
+  /** Pins of the host key; neither means the explicit insecure opt-out. */
+  knownHosts?: string;
+  fingerprint?: string;
+}
+
+/** Everything the action was asked to do, parsed and validated before anything on the host changes. */
+export interface Inputs extends SshTarget {
+  insecureIgnoreHostKey: boolean;
+  jump?: SshTarget;
+  connectTimeoutMs: number;
+  commandTimeoutMs: number;
+
+  project: string;
+  composeFiles: string[];
+  files: string[];
+  /** Plain variables: shown in the log like any other value. */
+  env: Record<string, string>;
+  /** Secret variables: masked, written only to the release's 0600 env file. */
+  secrets: Record<string, string>;
+  remoteDir: string;
+  services: string[];
+  force: boolean;
+  dryRun: boolean;
+  pull: 'always' | 'missing' | 'never';
+  healthTimeoutMs?: number;
+  drainTimeoutMs: number;
+  /** Commands run once per deploy in a one-off container of `hookService` (see hooks.ts). */
+  preDeploy?: string;
+  postDeploy?: string;
+  hookService?: string;
+  hookTimeoutMs: number;
+
+  proxyService?: string;
+  haproxySocket?: string;
+  /** Which Compose to drive: auto (v2 when the host has it, else v1), v2 or v1. */
+  compose: 'auto' | 'v1' | 'v2';
+
+  probe?: {
+    url: string;
+    via: 'direct' | 'ssh';
+    rate: number;
+    timeoutMs: number;
+    method: string;
+    headers: Record<string, string>;
+    expectStatus: string;
+    bodyMarker?: string;
+    windowMs: number;
+    /** The long-request lane: a URL whose answers take a while, sent open loop at its own rate. */
+    slow?: { url: string; rate: number; timeoutMs: number };
+    /** What an unmeasured window around a drain or stop does to the verdict. */
+    unmeasured: 'warn' | 'fail';
+  };
+  maxLost: number;
+
+  rollback: boolean;
+  release?: string;
+  keepReleases: number;
+  lockTimeoutMs: number;
+  lockTtlMs: number;
+
+  githubToken?: string;
+  /** A private registry the host logs in to for this deploy only (see registry.ts). */
+  registry?: { server: string; username: string; password: string };
+  environment?: string;
+  environmentUrl?: string;
+}
+
+/** A bad input: the message names the input and says how to fix it. */
+export class InputError extends Error {
+  constructor(readonly input: string, message: string) {
+    super(`input '${input}': ${message}`);
+    this.name = 'InputError';
+  }
+}
+
+export type InputGetter = (name: string) => string;
+
+/** Split a list input on newlines and commas, dropping blanks. */
+export function parseList(text: string): string[] {
+  return text
+    .split(/[\n,]/)
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+/** KEY=VALUE lines (a leading `export ` and blank/comment lines allowed). */
+export function parseEnv(text: string, input = 'env'): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [i, raw] of text.split('\n').entries()) {
+    const line = raw.replace(/\r$/, '');
+    if (!line.trim() || line.trim().startsWith('#')) continue;
+    const m = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
+    // Never echo the line: it may hold a secret value.
+    if (!m) throw new InputError(input, `line ${i + 1} is not KEY=VALUE (names: letters, digits, _; not starting with a digit)`);
+    if (m[2]!.includes('\n')) throw new InputError(input, `line ${i + 1}: values are single-line`);
+    env[m[1]!] = m[2]!;
+  }
+  return env;
+}
+
+/** `Name: value` lines. */
+export function parseHeaders(text: string, input: string): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [i, line] of text.split('\n').entries()) {
+    if (!line.trim()) continue;
+    const m = /^\s*([!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*:\s*(.*?)\s*$/.exec(line);
+    if (!m) throw new InputError(input, `line ${i + 1} is not 'Name: value'`);
+    headers[m[1]!] = m[2]!;
+  }
+  return headers;
+}
+
+function bool(get: InputGetter, name: string): boolean {
+  const v = get(name).trim().toLowerCase();
+  if (v === '' || v === 'false') return false;
+  if (v === 'true') return true;
+  throw new InputError(name, `expected true or false, got '${v}'`);
+}
+
+function int(get: InputGetter, name: string, min: number, max: number, fallback: number): number {
+  const v = get(name).trim();
+  if (v === '') return fallback;
+  if (!/^\d+$/.test(v)) throw new InputError(name, `expected a whole number from ${min} to ${max}, got '${v}'`);
+  const n = Number(v);
+  if (n < min || n > max) throw new InputError(name, `expected a whole number from ${min} to ${max}, got ${n}`);
+  return n;
+}
+
+function duration(get: InputGetter, name: string, fallback: string, minMs = 0): number {
+  const v = get(name).trim() || fallback;
+  let ms: number;
+  try {
+    ms = parseDuration(v);
+  } catch {
+    throw new InputError(name, `'${v}' is not a duration; write e.g. 30s, 2m, 1m30s or a number of seconds`);
+  }
+  if (ms < minMs) throw new InputError(name, `must be at least ${minMs / 1000}s`);
+  return ms;
+}
+
+function required(get: InputGetter, name: string, hint: string): string {
+  const v = get(name).trim();
+  if (!v) throw new InputError(name, `is required: ${hint}`);
+  return v;
+}
+
+/** registry, registry_username and registry_password: all three or none. */
+function registryInputs(get: InputGetter): Inputs['registry'] {
+  const server = optional(get, 'registry');
+  const username = optional(get, 'registry_username');
+  const password = get('registry_password');
+  if (!server && !username && !password) return undefined;
+  for (const [name, v] of [['registry', server], ['registry_username', username], ['registry_password', password]] as const) {
+    if (!v) throw new InputError(name, 'is required when any of registry, registry_username and registry_password is set');
+  }
+  if (!/^[A-Za-z0-9.-]+(:\d{1,5})?$/.test(server!)) throw new InputError('registry', 'must be a registry host name with an optional port (e.g. ghcr.io or registry.example.com:5000), no scheme or path');
+  return { server: server!, username: username!, password };
+}
+
+function optional(get: InputGetter, name: string): string | undefined {
+  const v = get(name).trim();
+  return v === '' ? undefined : v;
+}
+
+/** Workspace-relative paths only: they become paths under the release directory on the host. */
+export function checkRelativePath(input: string, path: string): string {
+  const p = path.replace(/\\/g, '/').replace(/^\.\//, '');
+  if (p.startsWith('/') || p.split('/').includes('..')) {
+    throw new InputError(input, `'${path}' must be a path inside the workspace (relative, without '..')`);
+  }
+  return p;
+}
+
+/** Compose's rule for project names, applied to a repository name as the default. */
+export function defaultProject(repository: string | undefined): string {
+  const name = (repository ?? '').split('/').pop() ?? '';
+  return name.toLowerCase().replace(/[^a-z0-9_-]/g, '-').replace(/^[^a-z0-9]+/, '');
+}
+
+export function readInputs(get: InputGetter, environment: NodeJS.ProcessEnv = {}): Inputs {
+  const host = required(get, 'host', 'the name or IP of the host to deploy to');
+  const username = required(get, 'username', 'the SSH user on the host (in the docker group)');
+  const key = get('key');
+  if (!key.trim()) throw new InputError('key', 'is required: a private key, e.g. `key: ${{ secrets.DEPLOY_KEY }}`');
+
+  const knownHosts = optional(get, 'known_hosts');
+  const fingerprint = optional(get, 'fingerprint');
+  const insecureIgnoreHostKey = bool(get, 'insecure_ignore_host_key');
+  if (!knownHosts && !fingerprint && !insecureIgnoreHostKey) {
+    throw new InputError(
+      'known_hosts',
+      'pin the host key with known_hosts (the output of `ssh-keyscan -p PORT HOST`) or fingerprint (`ssh-keygen -l -f <host key>`); ' +
+        'insecure_ignore_host_key: true skips the check (not recommended)',
+    );
+  }
+
+  const jumpHost = optional(get, 'jump_host');
+  let jump: Inputs['jump'];
+  if (jumpHost) {
+    const jk = optional(get, 'jump_known_hosts');
+    const jf = optional(get, 'jump_fingerprint');
+    if (!jk && !jf && !insecureIgnoreHostKey) {
+      throw new InputError('jump_known_hosts', 'pin the jump host key with jump_known_hosts or jump_fingerprint');
+    }
+    jump = {
+      host: jumpHost,
+      port: int(get, 'jump_port', 1, 65535, 22),
+      username: optional(get, 'jump_username') ?? username,
+      key: get('jump_key').trim() ? get('jump_key') : key,
+      passphrase: get('jump_key').trim() ? optional(get, 'jump_passphrase') : (optional(get, 'jump_passphrase') ?? optional(get, 'passphrase')),
+      knownHosts: jk,
+      fingerprint: jf,
+    };
+  }
+
+  const project = optional(get, 'project') ?? defaultProject(environment.GITHUB_REPOSITORY);
+  if (!project) throw new InputError('project', 'is required when the repository name is unknown: a Compose project name like my-app');
+  if (!/^[a-z0-9][a-z0-9_-]*$/.test(project)) {
+    throw new InputError('project', `'${project}' is not a valid Compose project name: use lowercase letters, digits, '-' and '_', starting with a letter or digit`);
+  }
+
+  const composeFiles = parseList(get('compose_files') || 'compose.yaml').map((p) => checkRelativePath('compose_files', p));
+  if (composeFiles.length === 0) throw new InputError('compose_files', 'name at least one Compose file');
+  const files = parseList(get('files')).map((p) => checkRelativePath('files', p));
+
+  const remoteDir = optional(get, 'remote_dir') ?? `handoff/${project}`;
+  if (remoteDir.includes('\n')) throw new InputError('remote_dir', 'must be a single path');
+
+  const pull = (get('pull').trim() || 'always') as Inputs['pull'];
+  if (!['always', 'missing', 'never'].includes(pull)) throw new InputError('pull', `expected always, missing or never, got '${pull}'`);
+
+  const services = parseList(get('services'));
+  for (const s of services) {
+    if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(s)) throw new InputError('services', `'${s}' is not a valid Compose service name`);
+  }
+
+  const probeUrl = optional(get, 'probe_url');
+  let probe: Inputs['probe'];
+  if (probeUrl) {
+    let url: URL;
+    try {
+      url = new URL(probeUrl);
+    } catch {
+      throw new InputError('probe_url', `'${probeUrl}' is not a URL; write e.g. https://example.com/health`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InputError('probe_url', 'must be an http:// or https:// URL');
+    const via = (get('probe_via').trim() || 'direct') as 'direct' | 'ssh';
+    if (via !== 'direct' && via !== 'ssh') throw new InputError('probe_via', `expected direct or ssh, got '${via}'`);
+    const expectStatus = get('probe_expect_status').trim() || '200-399';
+    if (!/^\s*\d{3}(\s*-\s*\d{3})?(\s*,\s*\d{3}(\s*-\s*\d{3})?)*\s*$/.test(expectStatus)) {
+      throw new InputError('probe_expect_status', `'${expectStatus}' is not a status list; write e.g. 200-399 or 200,204`);
+    }
+    const method = (get('probe_method').trim() || 'GET').toUpperCase();
+    if (!/^[A-Z]+$/.test(method)) throw new InputError('probe_method', `'${method}' is not an HTTP method`);
+    const slowUrl = optional(get, 'probe_slow_url');
+    let slow: NonNullable<Inputs['probe']>['slow'];
+    if (slowUrl) {
+      let u: URL;
+      try {
+        u = new URL(slowUrl);
+      } catch {
+        throw new InputError('probe_slow_url', `'${slowUrl}' is not a URL; write e.g. https://example.com/report?ms=1000`);
+      }
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new InputError('probe_slow_url', 'must be an http:// or https:// URL');
+      slow = { url: u.toString(), rate: int(get, 'probe_slow_rate', 1, 100, 2), timeoutMs: duration(get, 'probe_slow_timeout', '10s', 100) };
+    }
+    const unmeasured = (get('probe_unmeasured').trim() || 'warn') as 'warn' | 'fail';
+    if (unmeasured !== 'warn' && unmeasured !== 'fail') throw new InputError('probe_unmeasured', `expected warn or fail, got '${unmeasured}'`);
+    probe = {
+      slow,
+      unmeasured,
+      url: url.toString(),
+      via,
+      rate: int(get, 'probe_rate', 1, 1000, 20),
+      timeoutMs: duration(get, 'probe_timeout', '2s', 50),
+      method,
+      headers: parseHeaders(get('probe_headers'), 'probe_headers'),
+      expectStatus,
+      bodyMarker: get('probe_body_marker') || undefined,
+      windowMs: duration(get, 'probe_window', '3s'),
+    };
+  }
+
+  const rollback = bool(get, 'rollback');
+  const release = optional(get, 'release');
+  if (release && !rollback) throw new InputError('release', 'is only used with rollback: true');
+  if (release && !/^[A-Za-z0-9._-]+$/.test(release)) throw new InputError('release', `'${release}' is not a release id (like 20261123T193000Z-abc1234)`);
+
+  const compose = (get('compose').trim() || 'auto') as Inputs['compose'];
+  if (!['auto', 'v1', 'v2'].includes(compose)) throw new InputError('compose', `expected auto, v2 or v1, got '${compose}'`);
+
+  const environmentName = optional(get, 'environment');
+  const healthTimeout = optional(get, 'health_timeout');
+
+  const env = parseEnv(get('env'));
+  const secrets = parseEnv(get('secrets'), 'secrets');
+  const both = Object.keys(secrets).filter((k) => k in env);
+  if (both.length) throw new InputError('secrets', `${both.join(', ')} ${both.length === 1 ? 'is' : 'are'} set in both 'env' and 'secrets': keep each variable in one of them`);
+  return {
+    host,
+    port: int(get, 'port', 1, 65535, 22),
+    username,
+    key,
+    passphrase: optional(get, 'passphrase'),
+    knownHosts,
+    fingerprint,
+    insecureIgnoreHostKey,
+    jump,
+    connectTimeoutMs: duration(get, 'connect_timeout', '20s', 1000),
+    commandTimeoutMs: duration(get, 'command_timeout', '10m', 1000),
+    project,
+    composeFiles,
+    files,
+    env,
+    secrets,
+    remoteDir,
+    services,
+    force: bool(get, 'force'),
+    dryRun: bool(get, 'dry_run'),
+    pull,
+    healthTimeoutMs: healthTimeout ? duration(get, 'health_timeout', '30s', 1000) : undefined,
+    drainTimeoutMs: duration(get, 'drain_timeout', '30s'),
+    preDeploy: optional(get, 'pre_deploy'),
+    postDeploy: optional(get, 'post_deploy'),
+    hookService: optional(get, 'hook_service'),
+    hookTimeoutMs: duration(get, 'hook_timeout', '10m', 1000),
+    proxyService: optional(get, 'proxy_service'),
+    haproxySocket: optional(get, 'haproxy_socket'),
+    compose,
+    probe,
+    maxLost: int(get, 'max_lost', 0, 1_000_000, 0),
+    rollback,
+    release,
+    keepReleases: int(get, 'keep_releases', 1, 1000, 5),
+    lockTimeoutMs: duration(get, 'lock_timeout', '10m'),
+    lockTtlMs: duration(get, 'lock_ttl', '1h', 60_000),
+    githubToken: optional(get, 'github_token'),
+    registry: registryInputs(get),
+    environment: environmentName,
+    environmentUrl: optional(get, 'environment_url'),
+  };
+}
+
+/** Every secret value and its derived forms, for core.setSecret before anything is logged. */
+export function secretsOf(inputs: Inputs): string[] {
+  const out: string[] = [];
+  const addKey = (k: string | undefined) => {
+    if (!k) return;
+    out.push(k.trim());
+    // A key's single lines leak on their own too (e.g. in a parse error echo).
+    for (const line of k.split(/\r?\n/)) {
+      const l = line.trim();
+      if (l.length >= 8 && !l.startsWith('-----')) out.push(l);
+    }
+  };
+  addKey(inputs.key);
+  addKey(inputs.jump?.key);
+  if (inputs.passphrase) out.push(inputs.passphrase);
+  if (inputs.jump?.passphrase) out.push(inputs.jump.passphrase);
+  // Only `secrets`: `env` is plain on purpose (an image tag or a host in the log is what users read).
+  // The runner masks values that come from secrets.* itself; this covers values built otherwise.
+  for (const v of Object.values(inputs.secrets)) if (v.length >= 4) out.push(v); // shorter values would mask common words everywhere
+  if (inputs.githubToken) out.push(inputs.githubToken);
+  if (inputs.registry) out.push(inputs.registry.password);
+  return [...new Set(out)];
+}

@@ -1,0 +1,120 @@
+/**
+ * The containers Compose runs for a project, read from `docker inspect`. The labels Compose sets
+ * (project, service, container-number, config-hash) tie each container to its service and config.
+ */
+import type { Remote } from '../../host/remote.js';
+import { inspectCommand, projectContainerIdsCommand } from '../../commands/docker.js';
+import { DOCKER_COMMAND_MS } from '../../support/timeouts.js';
+
+export type HealthStatus = 'healthy' | 'unhealthy' | 'starting' | 'none';
+
+export interface HealthLogEntry {
+  start: string;
+  end: string;
+  exitCode: number;
+  output: string;
+}
+
+export interface ContainerInfo {
+  /** Full id. */
+  id: string;
+  /** Without Docker's leading '/'. */
+  name: string;
+  service: string;
+  project: string;
+  /** com.docker.compose.container-number; 0 when missing. */
+  number: number;
+  configHash: string;
+  /** The image ID (sha256:...) the container runs, not the tag. */
+  imageId: string;
+  /** The image reference it was created from (Config.Image). */
+  image: string;
+  /** Docker's State.Status: created, running, paused, restarting, removing, exited, dead. */
+  state: string;
+  health: HealthStatus;
+  healthLog: HealthLogEntry[];
+  exitCode: number;
+  restartCount: number;
+  createdAt: string;
+  startedAt: string;
+  /** IP per network name. */
+  ips: Record<string, string>;
+  /** A `compose run` container: not a replica. */
+  oneoff: boolean;
+  /** com.docker.compose.version: the Compose that created it ('' when unknown). */
+  composeVersion: string;
+}
+
+/** Parse the JSON array `docker inspect` prints. */
+export function parseDockerInspect(json: string | unknown): ContainerInfo[] {
+  const data = typeof json === 'string' ? (json.trim() ? JSON.parse(json) : []) : json;
+  if (!Array.isArray(data)) throw new Error('docker inspect output is not a JSON array');
+  return data.map(toContainer);
+}
+
+function toContainer(c: any): ContainerInfo {
+  const labels: Record<string, string> = c?.Config?.Labels ?? {};
+  const state = c?.State ?? {};
+  const health = state.Health;
+  const ips: Record<string, string> = {};
+  for (const [net, v] of Object.entries<any>(c?.NetworkSettings?.Networks ?? {})) {
+    if (v?.IPAddress) ips[net] = v.IPAddress;
+  }
+  return {
+    id: String(c?.Id ?? ''),
+    name: String(c?.Name ?? '').replace(/^\//, ''),
+    service: labels['com.docker.compose.service'] ?? '',
+    project: labels['com.docker.compose.project'] ?? '',
+    number: Number(labels['com.docker.compose.container-number'] ?? 0) || 0,
+    configHash: labels['com.docker.compose.config-hash'] ?? '',
+    imageId: String(c?.Image ?? ''),
+    image: String(c?.Config?.Image ?? ''),
+    state: String(state.Status ?? 'unknown'),
+    health: health?.Status ? (health.Status as HealthStatus) : 'none',
+    healthLog: (health?.Log ?? []).map((e: any) => ({
+      start: String(e.Start ?? ''),
+      end: String(e.End ?? ''),
+      exitCode: Number(e.ExitCode ?? -1),
+      output: String(e.Output ?? ''),
+    })),
+    exitCode: Number(state.ExitCode ?? 0),
+    restartCount: Number(c?.RestartCount ?? 0),
+    createdAt: String(c?.Created ?? ''),
+    startedAt: String(state.StartedAt ?? ''),
+    ips,
+    oneoff: /^true$/i.test(labels['com.docker.compose.oneoff'] ?? ''),
+    composeVersion: labels['com.docker.compose.version'] ?? '',
+  };
+}
+
+/** Exited, dead, never started or crash-looping: cleaned up, never counted as a serving replica. */
+export function isBroken(c: ContainerInfo): boolean {
+  return c.state !== 'running' || c.health === 'unhealthy';
+}
+
+/** The IP to give the proxy: on a network the proxy shares, else the first one. */
+export function replicaIp(c: ContainerInfo, preferredNetworks: readonly string[] = []): string {
+  for (const n of preferredNetworks) if (c.ips[n]) return c.ips[n];
+  return Object.values(c.ips)[0] ?? '';
+}
+
+/** Every container of the project (all states), one-off `run` containers left out. */
+export async function listProjectContainers(remote: Remote, project: string, timeoutMs = DOCKER_COMMAND_MS): Promise<ContainerInfo[]> {
+  const ps = await remote.exec(projectContainerIdsCommand(project), { timeoutMs });
+  const ids = ps.stdout.split(/\s+/).filter(Boolean);
+  const all = await inspectContainers(remote, ids, timeoutMs);
+  return all.filter((c) => !c.oneoff && c.project === project);
+}
+
+/**
+ * Inspect these containers; ones removed in the meantime are left out (docker inspect exits 1
+ * but still prints the others).
+ */
+export async function inspectContainers(remote: Remote, ids: string[], timeoutMs = DOCKER_COMMAND_MS): Promise<ContainerInfo[]> {
+  if (ids.length === 0) return [];
+  const r = await remote.exec(inspectCommand(ids), { timeoutMs, check: false });
+  if (r.code !== 0 && !/No such (container|object)/i.test(r.stderr)) {
+    throw new Error(`docker inspect failed (exit ${r.code}): ${r.stderr.trim().split('\n').slice(-3).join(' ')}`);
+  }
+  return parseDockerInspect(r.stdout);
+}

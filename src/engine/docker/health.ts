@@ -1,0 +1,134 @@
+/**
+ * The health gate: how long to wait for new replicas, and the wait itself (polling `docker
+ * inspect`, by wall-clock deadline). A container without a healthcheck has no real gate: it must
+ * merely stay running for a settle time, and the caller says so loudly.
+ */
+import type { Healthcheck } from '../../model/compose.js';
+import { inspectContainers, type ContainerInfo } from './containers.js';
+import { containerLogsCommand } from '../../commands/docker.js';
+import type { Remote } from '../../host/remote.js';
+import type { Timeline } from '../../model/timeline.js';
+import { sleep as defaultSleep } from '../../support/time.js';
+import { QUICK_COMMAND_MS } from '../../support/timeouts.js';
+
+export const HEALTH_TIMEOUT_FLOOR_MS = 30_000;
+
+/**
+ * start_period + interval × retries + timeout: by then Docker has either seen a passing check or
+ * marked the container unhealthy. Never below the floor; an explicit override (ms) wins.
+ */
+export function healthTimeoutMs(hc: Healthcheck | undefined, overrideMs?: number): number {
+  if (overrideMs !== undefined && overrideMs > 0) return overrideMs;
+  if (!hc || hc.disabled) return HEALTH_TIMEOUT_FLOOR_MS;
+  const s = hc.startPeriodS + hc.intervalS * hc.retries + hc.timeoutS;
+  return Math.max(HEALTH_TIMEOUT_FLOOR_MS, Math.ceil(s * 1000));
+}
+
+export interface HealthFailure {
+  ok: false;
+  reason: string;
+  /** The containers that failed (or were still not healthy at the deadline). */
+  containers: ContainerInfo[];
+}
+
+export type HealthResult = { ok: true; containers: ContainerInfo[] } | HealthFailure;
+
+export interface WaitOptions {
+  service?: string;
+  /** How long a container without a healthcheck must stay running. Default 5 s. */
+  settleMs?: number;
+  pollMs?: number;
+  now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/** Why a container counts as failed right now, or undefined. */
+export function failureOf(c: ContainerInfo | undefined, startedAt?: string): string | undefined {
+  if (!c) return 'container disappeared';
+  if (c.state === 'exited' || c.state === 'dead') return `exited with code ${c.exitCode}`;
+  if (c.state === 'restarting') return `restarting (crash loop, exit code ${c.exitCode})`;
+  if (c.health === 'unhealthy') return 'unhealthy';
+  if (startedAt && c.startedAt && c.startedAt !== startedAt) return 'restarted (crashed)';
+  if (c.state !== 'running' && c.state !== 'created') return `state ${c.state}`;
+  return undefined;
+}
+
+/**
+ * Resolve when every container is healthy (or, without a healthcheck, has stayed running for
+ * settleMs). Any `unhealthy`, exit or restart fails at once; the deadline is wall-clock (epoch ms).
+ */
+export async function waitHealthy(remote: Remote, ids: string[], deadline: number, timeline: Timeline, options: WaitOptions = {}): Promise<HealthResult> {
+  const { settleMs = 5_000, pollMs = 1_000, now = Date.now, sleep = defaultSleep, service } = options;
+  const runningSince = new Map<string, number>();
+  const firstStartedAt = new Map<string, string>();
+  const done = new Set<string>();
+  let last: ContainerInfo[] = [];
+  for (;;) {
+    last = await inspectContainers(remote, ids);
+    const byId = new Map(last.map((c) => [c.id, c]));
+    const t = now();
+    for (const id of ids) {
+      if (done.has(id)) continue;
+      const c = byId.get(id);
+      if (c?.startedAt && !firstStartedAt.has(id) && c.state === 'running') firstStartedAt.set(id, c.startedAt);
+      const why = failureOf(c, firstStartedAt.get(id));
+      if (why) {
+        timeline.add('failure', { service, container: c?.name ?? id, detail: why });
+        return { ok: false, reason: `${c?.name ?? id}: ${why}`, containers: c ? [c] : [] };
+      }
+      if (c!.health === 'healthy' || (c!.health === 'none' && c!.state === 'running' && t - (runningSince.get(id) ?? t) >= settleMs)) {
+        done.add(id);
+        timeline.add('healthy', { service, container: c!.name, detail: c!.health === 'none' ? `no healthcheck: running for ${Math.round(settleMs / 1000)}s` : 'healthy' });
+      } else if (c!.health === 'none' && c!.state === 'running' && !runningSince.has(id)) runningSince.set(id, t);
+    }
+    if (done.size === ids.length) return { ok: true, containers: last };
+    if (now() >= deadline) {
+      const waiting = last.filter((c) => !done.has(c.id));
+      const detail = waiting.map((c) => `${c.name} (${c.health === 'none' ? c.state : c.health})`).join(', ');
+      timeline.add('failure', { service, detail: `health timeout: ${detail}` });
+      return { ok: false, reason: `not healthy before the health timeout: ${detail}`, containers: waiting };
+    }
+    await sleep(Math.min(pollMs, Math.max(0, deadline - now())));
+  }
+}
+
+/**
+ * Watch containers for `durationMs`: any exit, restart or `unhealthy` is a failure (a crash right
+ * after the old replicas are gone). Resolves ok at the end of the window.
+ */
+export async function monitorContainers(remote: Remote, ids: string[], durationMs: number, timeline: Timeline, options: Omit<WaitOptions, 'settleMs'> = {}): Promise<HealthResult> {
+  const { pollMs = 1_000, now = Date.now, sleep = defaultSleep, service } = options;
+  const end = now() + durationMs;
+  const startedAt = new Map<string, string>();
+  let last: ContainerInfo[] = [];
+  for (;;) {
+    last = await inspectContainers(remote, ids);
+    const byId = new Map(last.map((c) => [c.id, c]));
+    for (const id of ids) {
+      const c = byId.get(id);
+      if (c?.startedAt && !startedAt.has(id)) startedAt.set(id, c.startedAt);
+      const why = failureOf(c, startedAt.get(id));
+      if (why) {
+        timeline.add('failure', { service, container: c?.name ?? id, detail: `during monitor: ${why}` });
+        return { ok: false, reason: `${c?.name ?? id} during monitor: ${why}`, containers: c ? [c] : [] };
+      }
+    }
+    if (now() >= end) {
+      timeline.add('monitor-ok', { service, detail: `${ids.length} container(s) stayed up for ${Math.round(durationMs / 1000)}s` });
+      return { ok: true, containers: last };
+    }
+    await sleep(Math.min(pollMs, Math.max(0, end - now())));
+  }
+}
+
+/** The failed containers' last health check outputs and the end of their logs, for the job log. */
+export async function collectDiagnostics(remote: Remote, containers: ContainerInfo[], tail = 50): Promise<string> {
+  const parts: string[] = [];
+  for (const c of containers) {
+    parts.push(`--- ${c.name} (${c.id.slice(0, 12)}): state ${c.state}, health ${c.health}, exit code ${c.exitCode}`);
+    for (const e of c.healthLog.slice(-3)) parts.push(`health check at ${e.start}: exit ${e.exitCode}: ${e.output.trim()}`);
+    const logs = await remote.exec(containerLogsCommand(c.id, tail), { timeoutMs: QUICK_COMMAND_MS, check: false });
+    parts.push(`last ${tail} log lines:`, logs.stdout.trimEnd() || '(none)');
+  }
+  return parts.join('\n');
+}

@@ -1,0 +1,115 @@
+/**
+ * Finishing an interrupted deploy (the post step): the main step ended after the live stack began
+ * to change and before the release was recorded (a network cut it could not ride out, a killed or
+ * cancelled runner). On a fresh connection, and only while the deploy lock is still this run's:
+ * roll every service back to the release that served before (its containers kept, the interrupted
+ * batch's replaced), put back the proxy slots the lost process had parked or drained, and mark the
+ * interrupted release abandoned with what happened. Every step is safe to repeat, so a post step
+ * cut in turn by the network retries on a new connection and finishes.
+ */
+import { posix } from 'node:path';
+import { appendAudit } from '../host/audit.js';
+import { readHostFacts } from '../host/host.js';
+import type { Inputs } from '../action/inputs.js';
+import { lockHeldBy } from '../host/lock.js';
+import type { Log } from '../support/log.js';
+import { listProjectContainers, replicaIp } from '../engine/docker/containers.js';
+import { findProxyService } from '../proxy/haproxy/config.js';
+import { HaproxyGate } from '../proxy/haproxy/drain.js';
+import { abandonIfPending, listReleases, readCurrent } from '../host/release-store.js';
+import { newReport } from '../action/report.js';
+import { Timeline } from '../model/timeline.js';
+import type { Replica } from '../proxy/gate.js';
+import type { ReleaseManifest } from '../model/release.js';
+import type { Remote } from '../host/remote.js';
+import { desiredState } from './desired.js';
+import { proxyGate } from './gate.js';
+import { routedFromCfg } from './release.js';
+import { rollBackTo } from './rollout.js';
+import type { InterruptedDeploy, RunContext, Session } from './session.js';
+import { proxyConfigPath } from './validate.js';
+import type { ComposeFlavor } from '../engine/docker/compose-cli.js';
+
+export interface RecoveryResult {
+  /** What was done, for the log. */
+  outcome: 'restored' | 'restore-failed' | 'nothing-to-restore' | 'not-our-lock';
+  message: string;
+}
+
+export async function recoverInterrupted(
+  remote: Remote,
+  inputs: Inputs,
+  run: RunContext,
+  lock: { remoteDir: string; token: string },
+  interrupted: InterruptedDeploy,
+  log: Log,
+): Promise<RecoveryResult> {
+  const { remoteDir } = lock;
+  if (!(await lockHeldBy(remote, remoteDir, lock.token))) {
+    return { outcome: 'not-our-lock', message: 'the deploy lock is no longer this run\'s (taken over or freed): the stack is left to its holder' };
+  }
+  const releases = await listReleases(remote, remoteDir);
+  const previous = interrupted.previous ? releases.find((r) => r.id === interrupted.previous) : undefined;
+  if (!previous) {
+    const why = interrupted.previous ? `release ${interrupted.previous} is not on the host` : 'nothing served before this first deploy';
+    await abandonIfPending(remote, remoteDir, interrupted.releaseId, `interrupted before it was recorded; not restored: ${why}`);
+    return { outcome: 'nothing-to-restore', message: `the interrupted release ${interrupted.releaseId} is marked abandoned; ${why}, so there is nothing to restore (the next deploy converges from what runs)` };
+  }
+  // The current pointer only moves when a deploy is recorded: it still names the release that served.
+  const current = await readCurrent(remote, remoteDir);
+  if (current && current !== previous.id) {
+    return { outcome: 'nothing-to-restore', message: `release ${current} was recorded since (not ${previous.id}): nothing to restore` };
+  }
+  const facts = await readHostFacts(remote, inputs.username, inputs.compose);
+  const s: Session = { cleanups: [], inputs, run, remote, flavor: facts.compose as ComposeFlavor, remoteDir, timeline: new Timeline(), log, report: newReport(inputs.project, 'rollback') };
+  const failure = await restore(s, previous);
+  const what = failure === undefined ? `restored release ${previous.id}` : `tried to restore release ${previous.id}: ${failure}`;
+  await abandonIfPending(remote, remoteDir, interrupted.releaseId, `interrupted before it was recorded; the post step ${what}`);
+  await appendAudit(remote, remoteDir, {
+    at: new Date().toISOString(),
+    kind: 'rollback',
+    release: previous.id,
+    sha: previous.sha,
+    actor: run.actor,
+    runUrl: run.runUrl,
+    result: failure === undefined ? 'success' : 'failed',
+    detail: `post step after the interrupted deploy of ${interrupted.releaseId}: ${what}`,
+  });
+  return failure === undefined
+    ? { outcome: 'restored', message: `the interrupted deploy of ${interrupted.releaseId} was rolled back: release ${previous.id} serves again` }
+    : { outcome: 'restore-failed', message: `the interrupted deploy of ${interrupted.releaseId} could not be rolled back cleanly: ${failure}` };
+}
+
+/** Roll back to `previous` through its own proxy gate; undefined when it worked, else why not. */
+async function restore(s: Session, previous: ReleaseManifest): Promise<string | undefined> {
+  const { remote, remoteDir, log } = s;
+  // The previous release's proxy config says which services it routes (its files are on the host).
+  const cfgPath = proxyConfigPath(previous.files, undefined, posix.dirname(previous.composeFiles[0]!));
+  const cfg = cfgPath ? await remote.readFile(posix.join(remoteDir, 'releases', previous.id, cfgPath)) : undefined;
+  const routed = cfg ? routedFromCfg(cfg, previous) : [];
+  const { model } = await desiredState(s, { composeFiles: previous.composeFiles, release: previous.id }, routed, previous);
+  const proxy = await proxyGate(s, model, cfg);
+  const gate = proxy.gate instanceof HaproxyGate ? proxy.gate : undefined;
+  const proxyName = findProxyService(model.services, s.inputs.proxyService)?.name;
+  if (gate) for (const [service, replicas] of await servingReplicas(s, routed, proxyName)) await gate.claimParked(service, replicas);
+  let failure: string | undefined;
+  try {
+    if (!(await rollBackTo(s, previous, routed, proxy))) failure = 'a service did not come back healthy (see the log above)';
+  } catch (e) {
+    failure = e instanceof Error ? e.message : String(e);
+  }
+  // Whatever the rollout did, no replica that serves may stay parked or drained.
+  if (gate) {
+    for (const [service, replicas] of await servingReplicas(s, routed, proxyName)) {
+      await gate.restore(service, replicas).catch((e: unknown) => log.warning(`${service}: could not put proxy slots back: ${e instanceof Error ? e.message : String(e)}`));
+    }
+  }
+  return failure;
+}
+
+/** The running replicas of each routed service, with the IP the proxy sees them by. */
+async function servingReplicas(s: Session, routed: string[], proxyName: string | undefined): Promise<Map<string, Replica[]>> {
+  const running = (await listProjectContainers(s.remote, s.inputs.project)).filter((c) => c.state === 'running');
+  const networks = [...new Set(running.filter((c) => c.service === proxyName).flatMap((c) => Object.keys(c.ips)))];
+  return new Map(routed.map((service) => [service, running.filter((c) => c.service === service).map((c) => ({ id: c.id, name: c.name, ip: replicaIp(c, networks) }))]));
+}

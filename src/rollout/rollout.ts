@@ -1,0 +1,314 @@
+/**
+ * The executor: runs a Plan on the host, service by service in dependency order, batch by batch.
+ * Start-first: scale up beside the old replicas, health gate, proxy UP, drain + stop + remove old
+ * by id (never scale down through Compose: it may pick the wrong containers), monitor, delay.
+ * Stop-first: the old batch goes first. A failure returns a structured result; a full rollback
+ * (previous release's files) is the caller's job, by calling rollOut again with that release's plan.
+ */
+import type { FailureAction } from '../model/compose.js';
+import { scaleUpCommand, type ComposeFlavor, type ComposeProject } from '../engine/docker/compose-cli.js';
+import { inspectContainers, listProjectContainers, replicaIp, type ContainerInfo } from '../engine/docker/containers.js';
+import { collectDiagnostics, healthTimeoutMs, monitorContainers, waitHealthy, type HealthResult } from '../engine/docker/health.js';
+import type { Batch, Plan, ServicePlan } from '../model/plan.js';
+import type { ProxyGate, Replica } from '../proxy/gate.js';
+import { stopAndRemoveCommand } from '../commands/docker.js';
+import type { Remote } from '../host/remote.js';
+import type { Timeline } from '../model/timeline.js';
+import { sleep as defaultSleep } from '../support/time.js';
+import { LONG_COMMAND_MS } from '../support/timeouts.js';
+
+export interface RolloutLog {
+  info(message: string): void;
+  warning(message: string): void;
+}
+
+export interface RolloutContext {
+  remote: Remote;
+  flavor: ComposeFlavor;
+  /** The Compose project as the host runs it (project name, files, env file). */
+  stack: ComposeProject;
+  gate: ProxyGate;
+  timeline: Timeline;
+  log: RolloutLog;
+  /** Overrides the timeout derived from each healthcheck (ms). */
+  healthTimeoutMs?: number;
+  /** Networks the proxy is on: a replica's IP on one of them is what the proxy sees. */
+  proxyNetworks?: string[];
+  /** The proxy's Compose service: its networks are used when proxyNetworks is not given. */
+  proxyService?: string;
+  /** Services the proxy routes to; the gate is asked only about these. Undefined = all. */
+  routedServices?: ReadonlySet<string>;
+  /** Limit for `compose up` (creating containers). Default 10 min. */
+  upTimeoutMs?: number;
+  pollMs?: number;
+  now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export interface ServiceFailure {
+  service: string;
+  reason: string;
+  /** Names of the containers that failed. */
+  containers: string[];
+  /** Health log and `docker logs` of the failed containers. */
+  logs: string;
+  failureAction: FailureAction;
+}
+
+export interface RolloutResult {
+  ok: boolean;
+  /** Services changed on the host (rolled, created, scaled, cleaned, removed). */
+  updated: string[];
+  failures: ServiceFailure[];
+  /** The failure that stopped the rollout, or the last one tolerated (failure_action continue). */
+  failure?: ServiceFailure;
+  /** The service whose failure stopped the rollout (rollback/pause). */
+  stoppedAt?: string;
+}
+
+class BatchFailure extends Error {
+  constructor(
+    readonly reason: string,
+    readonly failed: ContainerInfo[],
+  ) {
+    super(reason);
+  }
+}
+
+export async function rollOut(ctx: RolloutContext, plan: Plan): Promise<RolloutResult> {
+  const result: RolloutResult = { ok: true, updated: [], failures: [] };
+  if (!ctx.proxyNetworks && ctx.proxyService) ctx = { ...ctx, proxyNetworks: await proxyNetworksOf(ctx, ctx.proxyService) };
+  for (const sp of plan.services) {
+    if (sp.action === 'keep' || sp.action === 'skip') continue;
+    ctx.log.info(`${sp.service}: ${sp.action} (${sp.order}; ${sp.reason})`);
+    let failure: ServiceFailure | undefined;
+    try {
+      failure = await runService(ctx, sp);
+    } finally {
+      if (gated(ctx, sp.service)) await ctx.gate.unpark(sp.service).catch((e: unknown) => ctx.log.warning(`${sp.service}: could not return parked proxy slots: ${(e as Error).message}`));
+    }
+    result.updated.push(sp.service);
+    if (failure) {
+      result.ok = false;
+      result.failures.push(failure);
+      result.failure = failure;
+      if (failure.failureAction !== 'continue') {
+        result.stoppedAt = sp.service;
+        break;
+      }
+    }
+  }
+  return result;
+}
+
+async function runService(ctx: RolloutContext, sp: ServicePlan): Promise<ServiceFailure | undefined> {
+  const { remote, timeline, log } = ctx;
+  const service = sp.service;
+  const svc = sp.desired?.service;
+  const grace = Math.ceil(svc?.stopGracePeriodS ?? 10);
+  const uc = svc?.updateConfig;
+  const failureAction: FailureAction = uc?.failureAction ?? 'rollback';
+  const sleep = ctx.sleep ?? defaultSleep;
+
+  try {
+    if (sp.cleanup.length) {
+      log.info(`${service}: removing ${sp.cleanup.length} exited/crashed/unhealthy container(s) left from an earlier run`);
+      await stopAndRemove(ctx, service, sp.cleanup, grace);
+    }
+  } catch (e) {
+    return fail(ctx, sp, failureAction, (e as Error).message, []);
+  }
+
+  let failedBatches = 0;
+  let lastFailure: ServiceFailure | undefined;
+  for (const [i, batch] of sp.batches.entries()) {
+    const label = `${service}: batch ${i + 1}/${sp.batches.length}`;
+    let created: ContainerInfo[] = [];
+    try {
+      created = await runBatch(ctx, sp, batch, label, grace, (c) => (created = c));
+    } catch (e) {
+      const failed = e instanceof BatchFailure ? e.failed : [];
+      const reason = (e as Error).message;
+      failedBatches++;
+      // Their health output and logs first: once removed, a container has nothing left to tell.
+      lastFailure = await fail(ctx, sp, failureAction, reason, failed);
+      // Leave no failed new container behind: drain what the proxy may already send to, then remove.
+      if (created.length) {
+        log.warning(`${label} failed: removing its ${created.length} new container(s)`);
+        await removeQuietly(ctx, service, created, grace);
+      }
+      const ratio = failedBatches / sp.batches.length;
+      if (failureAction !== 'continue' && ratio > (uc?.maxFailureRatio ?? 0)) return lastFailure;
+      log.warning(`${label} failed (${reason}); continuing (failure_action ${failureAction}, ${failedBatches}/${sp.batches.length} batches failed)`);
+      continue;
+    }
+    if (uc?.delayS && i < sp.batches.length - 1) {
+      log.info(`${service}: waiting update_config.delay ${uc.delayS}s`);
+      await sleep(uc.delayS * 1000);
+    }
+  }
+  return lastFailure && failureAction === 'continue' ? lastFailure : undefined;
+}
+
+async function runBatch(
+  ctx: RolloutContext,
+  sp: ServicePlan,
+  batch: Batch,
+  label: string,
+  grace: number,
+  onCreated: (c: ContainerInfo[]) => void,
+): Promise<ContainerInfo[]> {
+  const { log } = ctx;
+  const service = sp.service;
+  const before = await serviceContainers(ctx, service);
+  const old = before.filter((c) => batch.remove.includes(c.id));
+  let created: ContainerInfo[] = [];
+
+  const removeOld = async () => {
+    if (!old.length) return;
+    const replicas = old.map((c) => toReplica(ctx, c));
+    // The gate records drain/drained per replica, with its proxy slot.
+    if (gated(ctx, service)) await ctx.gate.drain(service, replicas);
+    await stopAndRemove(ctx, service, old.map((c) => c.id), grace, old);
+    if (gated(ctx, service)) await ctx.gate.release(service, replicas);
+  };
+
+  if (sp.order === 'stop-first') await removeOld();
+
+  if (batch.start > 0) {
+    const known = new Set(before.map((c) => c.id));
+    const current = await serviceContainers(ctx, service);
+    const existing = current.length;
+    if (gated(ctx, service)) await ctx.gate.park(service, current.map((c) => toReplica(ctx, c)));
+    const target = existing + batch.start;
+    log.info(`${label}: starting ${batch.start} new replica(s) (scale ${service}=${target})`);
+    await ctx.remote.exec(scaleUpCommand(ctx.flavor, ctx.stack, service, target), {
+      timeoutMs: ctx.upTimeoutMs ?? LONG_COMMAND_MS,
+      onOutput: (chunk) => log.info(chunk.trimEnd()),
+    });
+    created = (await serviceContainers(ctx, service)).filter((c) => !known.has(c.id));
+    onCreated(created);
+    for (const c of created) ctx.timeline.add('start', { service, container: c.name });
+    if (created.length !== batch.start) {
+      throw new BatchFailure(`expected ${batch.start} new container(s) for ${service}, Compose created ${created.length}`, created);
+    }
+    const svc = sp.desired?.service;
+    const hc = svc?.healthcheck;
+    const monitorMs = (svc?.updateConfig.monitorS ?? 5) * 1000;
+    const deadline = now(ctx) + healthTimeoutMs(hc, ctx.healthTimeoutMs);
+    if (!hc || hc.disabled) {
+      log.warning(`${service}: no healthcheck in the Compose file: no health gate; waiting for ${monitorMs / 1000}s of "running" instead (or the image's own HEALTHCHECK)`);
+    }
+    const health = await waitHealthy(ctx.remote, created.map((c) => c.id), deadline, ctx.timeline, {
+      service, settleMs: monitorMs, ...timing(ctx),
+    });
+    check(health);
+    created = health.containers;
+    onCreated(created);
+    if (gated(ctx, service)) await waitUpOrExplain(ctx, service, created, deadline);
+  }
+
+  if (sp.order !== 'stop-first') await removeOld();
+
+  if (created.length) {
+    const monitorMs = (sp.desired?.service.updateConfig.monitorS ?? 5) * 1000;
+    check(await monitorContainers(ctx.remote, created.map((c) => c.id), monitorMs, ctx.timeline, { service, ...timing(ctx) }));
+  }
+  return created;
+}
+
+/**
+ * The proxy's UP gate. When it fails, a new replica that died meanwhile (healthy, then crashed before
+ * the proxy saw it UP: Docker's DNS drops it, so "in no slot") is the real cause: name it.
+ */
+async function waitUpOrExplain(ctx: RolloutContext, service: string, created: ContainerInfo[], deadline: number): Promise<void> {
+  try {
+    await ctx.gate.waitUp(service, created.map((c) => toReplica(ctx, c)), deadline);
+  } catch (e) {
+    const now = await inspectContainers(ctx.remote, created.map((c) => c.id)).catch(() => [] as ContainerInfo[]);
+    const dead = created.filter((c) => {
+      const n = now.find((x) => x.id === c.id);
+      return !n || n.state !== 'running' || n.restartCount > c.restartCount;
+    });
+    if (!dead.length) throw e;
+    const what = dead.map((c) => {
+      const n = now.find((x) => x.id === c.id);
+      return n ? `${c.name} ${n.state === 'running' ? `restarted (${n.restartCount} restarts)` : `${n.state}, exit code ${n.exitCode}`}` : `${c.name} gone`;
+    });
+    throw new BatchFailure(`new ${service} replica crashed before the proxy had it UP: ${what.join('; ')}`, created);
+  }
+}
+
+function check(r: HealthResult): asserts r is Extract<HealthResult, { ok: true }> {
+  if (!r.ok) throw new BatchFailure(r.reason, r.containers);
+}
+
+async function fail(ctx: RolloutContext, sp: ServicePlan, failureAction: FailureAction, reason: string, failed: ContainerInfo[]): Promise<ServiceFailure> {
+  let logs = '';
+  try {
+    logs = failed.length ? await collectDiagnostics(ctx.remote, failed) : '';
+  } catch (e) {
+    logs = `(could not collect logs: ${(e as Error).message})`;
+  }
+  ctx.timeline.add('failure', { service: sp.service, detail: reason });
+  return { service: sp.service, reason, containers: failed.map((c) => c.name), logs, failureAction };
+}
+
+/** Stop with the service's grace period, then remove: by id, never through Compose's scale. */
+async function stopAndRemove(ctx: RolloutContext, service: string, ids: string[], grace: number, infos?: ContainerInfo[]): Promise<void> {
+  if (!ids.length) return;
+  const labels = ids.map((id) => infos?.find((c) => c.id === id)?.name ?? id.slice(0, 12));
+  for (const container of labels) ctx.timeline.add('stop', { service, container, detail: `grace ${grace}s` });
+  await ctx.remote.exec(stopAndRemoveCommand(ids, grace), { timeoutMs: (grace + 180) * 1000 });
+  for (const container of labels) ctx.timeline.add('remove', { service, container });
+}
+
+/** Best effort: a failed batch's new containers go, even if the proxy or Docker complains. */
+async function removeQuietly(ctx: RolloutContext, service: string, cs: ContainerInfo[], grace: number): Promise<void> {
+  const replicas = cs.map((c) => toReplica(ctx, c)).filter((r) => r.ip);
+  try {
+    if (gated(ctx, service) && replicas.length) await ctx.gate.drain(service, replicas);
+  } catch (e) {
+    ctx.log.warning(`${service}: draining the failed containers: ${(e as Error).message}`);
+  }
+  try {
+    await stopAndRemove(ctx, service, cs.map((c) => c.id), grace, cs);
+  } catch (e) {
+    ctx.log.warning(`${service}: removing the failed containers: ${(e as Error).message}`);
+  }
+  try {
+    if (gated(ctx, service) && replicas.length) await ctx.gate.release(service, replicas);
+  } catch (e) {
+    ctx.log.warning(`${service}: releasing proxy slots: ${(e as Error).message}`);
+  }
+}
+
+async function serviceContainers(ctx: RolloutContext, service: string): Promise<ContainerInfo[]> {
+  return (await listProjectContainers(ctx.remote, ctx.stack.project)).filter((c) => c.service === service);
+}
+
+async function proxyNetworksOf(ctx: RolloutContext, proxyService: string): Promise<string[]> {
+  const proxies = (await serviceContainers(ctx, proxyService)).filter((c) => c.state === 'running');
+  return [...new Set(proxies.flatMap((c) => Object.keys(c.ips)))];
+}
+
+function toReplica(ctx: RolloutContext, c: ContainerInfo): Replica {
+  return { id: c.id, name: c.name, ip: replicaIp(c, ctx.proxyNetworks) };
+}
+
+function gated(ctx: RolloutContext, service: string): boolean {
+  return !ctx.routedServices || ctx.routedServices.has(service);
+}
+
+
+function now(ctx: RolloutContext): number {
+  return (ctx.now ?? Date.now)();
+}
+
+function timing(ctx: RolloutContext) {
+  const t: { pollMs?: number; now?: () => number; sleep?: (ms: number) => Promise<void> } = {};
+  if (ctx.pollMs !== undefined) t.pollMs = ctx.pollMs;
+  if (ctx.now) t.now = ctx.now;
+  if (ctx.sleep) t.sleep = ctx.sleep;
+  return t;
+}
