@@ -78,7 +78,20 @@ async function composeUp(project: string): Promise<void> {
     `docker-compose -p ${project} -f ${app}/deploy/compose.yaml --env-file ${app}/.env up -d`;
   await execFileP(
     'ssh',
-    ['-p', String(b.port), '-i', b.keys.ed25519, '-o', `UserKnownHostsFile=${b.knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', `${b.user}@${b.host}`, remote],
+    [
+      '-p',
+      String(b.port),
+      '-i',
+      b.keys.ed25519,
+      '-o',
+      `UserKnownHostsFile=${b.knownHosts}`,
+      '-o',
+      'StrictHostKeyChecking=yes',
+      '-o',
+      'BatchMode=yes',
+      `${b.user}@${b.host}`,
+      remote,
+    ],
     { timeout: 300_000 },
   );
 }
@@ -177,9 +190,16 @@ for (let run = 1; run <= runs; run++) {
   for (const strategy of STRATEGIES) {
     process.stderr.write(`run ${run}: ${strategy}...\n`);
     const r = await lane(strategy, run);
-    if (r.strategy === 'handoff-nodrain' && !r.degradedWarning) process.stderr.write('  warning: handoff did not report a degraded rollout\n');
+    if (r.strategy === 'handoff-nodrain' && !r.degradedWarning)
+      process.stderr.write('  warning: handoff did not report a degraded rollout\n');
     process.stderr.write(`  ${row(r)}\n`);
-    if (r.summary.firstLost) process.stderr.write(`  first lost: ${JSON.stringify(r.summary.firstLost)}; lost per second: ${r.summary.seconds.filter((x) => x.lost).map((x) => `${x.second}s:${x.lost}`).join(' ')}\n`);
+    if (r.summary.firstLost)
+      process.stderr.write(
+        `  first lost: ${JSON.stringify(r.summary.firstLost)}; lost per second: ${r.summary.seconds
+          .filter((x) => x.lost)
+          .map((x) => `${x.second}s:${x.lost}`)
+          .join(' ')}\n`,
+      );
     results.push(r);
   }
 }

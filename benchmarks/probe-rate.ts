@@ -97,8 +97,12 @@ child.stdin!.end();
 for (const b of busy) b.kill('SIGKILL');
 
 const f = (n: number | null, d = 1): string => (n === null ? '–' : n.toFixed(d));
-console.log(`Node ${process.version}, ${seconds} s per rate, server in a child process, both lanes (keep-alive + fresh), ${busyLoops} busy loop(s)\n`);
-console.log('| requested/s | achieved/s | scheduled | sent | lost | unmeasured | late (>10 ms or not sent) | send lag p99 | latency p50 / p99 | prober CPU | max RSS | max heap |');
+console.log(
+  `Node ${process.version}, ${seconds} s per rate, server in a child process, both lanes (keep-alive + fresh), ${busyLoops} busy loop(s)\n`,
+);
+console.log(
+  '| requested/s | achieved/s | scheduled | sent | lost | unmeasured | late (>10 ms or not sent) | send lag p99 | latency p50 / p99 | prober CPU | max RSS | max heap |',
+);
 console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
 for (const r of rows) {
   console.log(

@@ -18,7 +18,10 @@ const base = {
 
 for (const version of ['v1', 'v2']) {
   console.log(`\n=== deploying handoff-test-app:${version} ===`);
-  const r = await runAction({ ...base, env: `PROXY_PORT=${port}\nAPP_IMAGE=handoff-test-app:${version}` }, { workspace, onLog: (c) => process.stdout.write(c) });
+  const r = await runAction(
+    { ...base, env: `PROXY_PORT=${port}\nAPP_IMAGE=handoff-test-app:${version}` },
+    { workspace, onLog: (c) => process.stdout.write(c) },
+  );
   console.log(`\n--- job summary (${version}) ---\n${r.summary}`);
   if (r.code !== 0) {
     console.error(`deploy of ${version} failed (exit ${r.code})`);
@@ -26,4 +29,6 @@ for (const version of ['v1', 'v2']) {
   }
 }
 console.log(`\nThe sample stack is serving at http://127.0.0.1:${port}/ (try: curl -i http://127.0.0.1:${port}/)`);
-console.log('Remove it with: docker-compose -p handoff-demo down  (or docker rm -f $(docker ps -aq --filter label=com.docker.compose.project=handoff-demo))');
+console.log(
+  'Remove it with: docker-compose -p handoff-demo down  (or docker rm -f $(docker ps -aq --filter label=com.docker.compose.project=handoff-demo))',
+);

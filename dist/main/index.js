@@ -56236,7 +56236,11 @@ function registryInputs(get) {
     const password = get('registry_password');
     if (!server && !username && !password)
         return undefined;
-    for (const [name, v] of [['registry', server], ['registry_username', username], ['registry_password', password]]) {
+    for (const [name, v] of [
+        ['registry', server],
+        ['registry_username', username],
+        ['registry_password', password],
+    ]) {
         if (!v)
             throw new InputError(name, 'is required when any of registry, registry_username and registry_password is set');
     }
@@ -56259,7 +56263,10 @@ function checkRelativePath(input, path) {
 /** Compose's rule for project names, applied to a repository name as the default. */
 function defaultProject(repository) {
     const name = (repository ?? '').split('/').pop() ?? '';
-    return name.toLowerCase().replace(/[^a-z0-9_-]/g, '-').replace(/^[^a-z0-9]+/, '');
+    return name
+        .toLowerCase()
+        .replace(/[^a-z0-9_-]/g, '-')
+        .replace(/^[^a-z0-9]+/, '');
 }
 function readInputs(get, environment = {}) {
     const host = required(get, 'host', 'the name or IP of the host to deploy to');
@@ -56287,7 +56294,9 @@ function readInputs(get, environment = {}) {
             port: inputs_int(get, 'jump_port', 1, 65535, 22),
             username: optional(get, 'jump_username') ?? username,
             key: get('jump_key').trim() ? get('jump_key') : key,
-            passphrase: get('jump_key').trim() ? optional(get, 'jump_passphrase') : (optional(get, 'jump_passphrase') ?? optional(get, 'passphrase')),
+            passphrase: get('jump_key').trim()
+                ? optional(get, 'jump_passphrase')
+                : (optional(get, 'jump_passphrase') ?? optional(get, 'passphrase')),
             knownHosts: jk,
             fingerprint: jf,
         };
@@ -56347,7 +56356,11 @@ function readInputs(get, environment = {}) {
             }
             if (u.protocol !== 'http:' && u.protocol !== 'https:')
                 throw new InputError('probe_slow_url', 'must be an http:// or https:// URL');
-            slow = { url: u.toString(), rate: inputs_int(get, 'probe_slow_rate', 1, 100, 2), timeoutMs: duration(get, 'probe_slow_timeout', '10s', 100) };
+            slow = {
+                url: u.toString(),
+                rate: inputs_int(get, 'probe_slow_rate', 1, 100, 2),
+                timeoutMs: duration(get, 'probe_slow_timeout', '10s', 100),
+            };
         }
         const unmeasured = (get('probe_unmeasured').trim() || 'warn');
         if (unmeasured !== 'warn' && unmeasured !== 'fail')
@@ -56662,7 +56675,10 @@ function releaseId(date, sha) {
     const short = sha.slice(0, 7).toLowerCase();
     if (!/^[0-9a-z]{7}$/.test(short))
         throw new Error(`cannot make a release id from sha '${sha}': need at least 7 letters or digits`);
-    const stamp = date.toISOString().replace(/\.\d+Z$/, 'Z').replace(/[-:]/g, '');
+    const stamp = date
+        .toISOString()
+        .replace(/\.\d+Z$/, 'Z')
+        .replace(/[-:]/g, '');
     return `${stamp}-${short}`;
 }
 function isReleaseId(id) {
@@ -56703,7 +56719,11 @@ function parseManifest(text) {
         const svc = s;
         if (svc.digest !== undefined && typeof svc.digest !== 'string')
             bad(`services.${name}.digest`, 'a string');
-        services[name] = { image: svc.image, imageId: svc.imageId, ...(typeof svc.digest === 'string' ? { digest: svc.digest } : {}) };
+        services[name] = {
+            image: svc.image,
+            imageId: svc.imageId,
+            ...(typeof svc.digest === 'string' ? { digest: svc.digest } : {}),
+        };
     }
     if (!RESULTS.includes(raw.result))
         bad('result', RESULTS.join(', '));
@@ -56786,9 +56806,20 @@ function formatReleaseList(releases, currentId, now = Date.now()) {
     if (releases.length === 0)
         return '  (no releases on the host)';
     const pick = defaultRollbackTarget(releases, currentId)?.id;
-    const rows = newestFirst(releases).map((r) => [r.id, r.result, r.sha.slice(0, 7), age(r.createdAt, now), notes(r, currentId, pick).join('; ').replace(/`/g, '')]);
+    const rows = newestFirst(releases).map((r) => [
+        r.id,
+        r.result,
+        r.sha.slice(0, 7),
+        age(r.createdAt, now),
+        notes(r, currentId, pick).join('; ').replace(/`/g, ''),
+    ]);
     const width = [0, 1, 2, 3].map((c) => Math.max(...rows.map((row) => row[c].length)));
-    return rows.map((row) => `  ${row.slice(0, 4).map((v, c) => v.padEnd(width[c])).join('  ')}${row[4] ? `  (${row[4]})` : ''}`.trimEnd()).join('\n');
+    return rows
+        .map((row) => `  ${row
+        .slice(0, 4)
+        .map((v, c) => v.padEnd(width[c]))
+        .join('  ')}${row[4] ? `  (${row[4]})` : ''}`.trimEnd())
+        .join('\n');
 }
 /** The same list as a Markdown table, for the job summary. */
 function releaseTableMarkdown(releases, currentId, now = Date.now()) {
@@ -57046,7 +57077,10 @@ async function copyRelease(remote, remoteDir, fromId, toId, manifest) {
     checkId(toId);
     if (manifest.id !== toId)
         throw new Error(`manifest id ${manifest.id} does not match release ${toId}`);
-    await remote.exec(copyReleaseCommand(remoteDir, fromId, toId), { stdin: `${JSON.stringify(manifest, null, 2)}\n`, timeoutMs: RELEASE_COMMAND_MS });
+    await remote.exec(copyReleaseCommand(remoteDir, fromId, toId), {
+        stdin: `${JSON.stringify(manifest, null, 2)}\n`,
+        timeoutMs: RELEASE_COMMAND_MS,
+    });
 }
 /**
  * Make app/ hold release <id>: each file (and .env) copied to a temp name in its target directory,
@@ -57066,13 +57100,17 @@ async function activateRelease(remote, remoteDir, id) {
     const ops = [
         ...manifest.files.map((f) => `put ${f}`),
         'put .env',
-        ...previous.filter((f) => { try {
-            checkReleasePath(f);
-            return true;
-        }
-        catch {
-            return false;
-        } }).map((f) => `del ${f}`),
+        ...previous
+            .filter((f) => {
+            try {
+                checkReleasePath(f);
+                return true;
+            }
+            catch {
+                return false;
+            }
+        })
+            .map((f) => `del ${f}`),
         ...manifest.files.map((f) => `list ${f}`),
     ];
     await remote.exec(activateCommand(remoteDir, id), { stdin: `${ops.join('\n')}\n`, timeoutMs: RELEASE_COMMAND_MS });
@@ -57216,7 +57254,12 @@ async function pruneReleases(remote, remoteDir, project, keep, currentId, warn, 
         .map((x) => {
         // Images another project's release pins were never candidates: not this prune's to name.
         const images = x.images.filter((i) => candidates.includes(i));
-        return { ...x, images, imagesRemoved: images.filter((i) => imagesRemoved.includes(i)), imagesKept: images.filter((i) => !imagesRemoved.includes(i)) };
+        return {
+            ...x,
+            images,
+            imagesRemoved: images.filter((i) => imagesRemoved.includes(i)),
+            imagesKept: images.filter((i) => !imagesRemoved.includes(i)),
+        };
     });
     const kept = releases.filter((r) => r.project === project && !removed.includes(r.id));
     return { removed, imagesRemoved, imagesKept: candidates.filter((i) => !imagesRemoved.includes(i)), pruned, kept };
@@ -57364,7 +57407,10 @@ function entryMatchesHost(entry, host, port) {
 function globMatch(pattern, name) {
     if (!/[*?]/.test(pattern))
         return pattern === name;
-    const re = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+    const re = pattern
+        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*/g, '.*')
+        .replace(/\?/g, '.');
     return new RegExp(`^${re}$`).test(name);
 }
 /** The type name at the start of an SSH public key blob, or undefined when the blob is not one. */
@@ -57754,7 +57800,7 @@ class SshRemote {
                     if (signal)
                         return reject(new RemoteCommandError(command, result, signal));
                     if (code === undefined || code === null) {
-                        const note = "\n(ssh: the channel closed without an exit status; the connection may have dropped)";
+                        const note = '\n(ssh: the channel closed without an exit status; the connection may have dropped)';
                         return reject(new RemoteCommandError(command, { ...result, stderr: result.stderr + note }));
                     }
                     if (check && code !== 0)
@@ -57767,15 +57813,15 @@ class SshRemote {
                     // Do not wait for the server to confirm: a dead connection would never answer.
                     settle();
                 }, timeoutMs);
-                channel.on("data", (chunk) => {
+                channel.on('data', (chunk) => {
                     const s = stdout.push(chunk);
                     if (s && options.onOutput)
-                        options.onOutput(s, "stdout");
+                        options.onOutput(s, 'stdout');
                 });
-                channel.stderr.on("data", (chunk) => {
+                channel.stderr.on('data', (chunk) => {
                     const s = stderr.push(chunk);
                     if (s && options.onOutput)
-                        options.onOutput(s, "stderr");
+                        options.onOutput(s, 'stderr');
                 });
                 const onExit = (c, sig) => {
                     if (c !== undefined && code === undefined)
@@ -57783,12 +57829,12 @@ class SshRemote {
                     if (sig && !signal)
                         signal = sig;
                 };
-                channel.on("exit", onExit);
-                channel.on("close", (c, sig) => {
+                channel.on('exit', onExit);
+                channel.on('close', (c, sig) => {
                     onExit(c, sig);
                     settle();
                 });
-                channel.on("error", () => {
+                channel.on('error', () => {
                     /* a close follows; the result carries what we know */
                 });
                 if (options.stdin !== undefined)
@@ -57796,7 +57842,7 @@ class SshRemote {
                 else
                     channel.end();
             };
-            this.openChannel((cb) => this.client.exec(command, cb), "run a command", onOpen, (err) => {
+            this.openChannel((cb) => this.client.exec(command, cb), 'run a command', onOpen, (err) => {
                 release();
                 reject(err);
             });
@@ -57826,7 +57872,7 @@ class SshRemote {
     async openStream(open, what) {
         const release = await this.sem.acquire();
         return await new Promise((resolve, reject) => this.openChannel(open, what, (ch) => {
-            ch.once("close", release);
+            ch.once('close', release);
             resolve(ch);
         }, (err) => {
             release();
@@ -58070,7 +58116,9 @@ async function connect(options) {
             const jc = jump ? (jumpClient = await connectPinned(jump, cfg, async () => undefined)) : undefined;
             // Through the jump host, each handshake try needs its own forwarded stream.
             const openSock = async () => jc &&
-                new Promise((resolve, reject) => jc.forwardOut('127.0.0.1', 0, main.host, main.port, (err, ch) => err ? reject(new SshConnectError(`the jump host could not open a connection to the host: ${redact(err.message, main.host)}`, true)) : resolve(ch)));
+                new Promise((resolve, reject) => jc.forwardOut('127.0.0.1', 0, main.host, main.port, (err, ch) => err
+                    ? reject(new SshConnectError(`the jump host could not open a connection to the host: ${redact(err.message, main.host)}`, true))
+                    : resolve(ch)));
             const client = await connectPinned(main, cfg, openSock);
             log(`connected as ${main.username}${jump ? ' through the jump host' : ''}`);
             return new SshRemote(client, jumpClient, { commandTimeoutMs: cfg.commandTimeoutMs, maxChannels: cfg.maxChannels, log });
@@ -58215,7 +58263,14 @@ class ReconnectingRemote {
     }
     async reconnect() {
         const started = Date.now();
-        const next = await connectWithin({ ...this.options, windowMs: this.windowMs, retryDelayMs: this.retryDelayMs, maxDelayMs: this.maxDelayMs, log: this.log, sleep: this.sleep });
+        const next = await connectWithin({
+            ...this.options,
+            windowMs: this.windowMs,
+            retryDelayMs: this.retryDelayMs,
+            maxDelayMs: this.maxDelayMs,
+            log: this.log,
+            sleep: this.sleep,
+        });
         if (this.options.verify) {
             try {
                 await this.options.verify(next);
@@ -58281,7 +58336,9 @@ function sshEndpoint(t) {
         username: t.username,
         privateKey: t.key,
         passphrase: t.passphrase,
-        pin: t.knownHosts || t.fingerprint ? { knownHosts: t.knownHosts, fingerprints: t.fingerprint ? [t.fingerprint] : undefined } : { insecure: true },
+        pin: t.knownHosts || t.fingerprint
+            ? { knownHosts: t.knownHosts, fingerprints: t.fingerprint ? [t.fingerprint] : undefined }
+            : { insecure: true },
     };
 }
 /** How long a dropped connection is retried before the step gives up (then the post step takes over). */
@@ -58579,7 +58636,10 @@ function canonicalRun(p) {
 function locateRuntimeApi(proxy, cfgText, projectDirOnHost) {
     const sockets = findStatsSockets(cfgText);
     if (sockets.length === 0) {
-        return { kind: 'none', reason: `the HAProxy config has no "stats socket" in its global section: add "stats socket /var/run/haproxy/admin.sock mode 666 level admin" and mount /var/run/haproxy from the host` };
+        return {
+            kind: 'none',
+            reason: `the HAProxy config has no "stats socket" in its global section: add "stats socket /var/run/haproxy/admin.sock mode 666 level admin" and mount /var/run/haproxy from the host`,
+        };
     }
     const reasons = [];
     for (const sock of sockets) {
@@ -58711,7 +58771,10 @@ const DRAIN_MASK = AdminFlag.FDRAIN | AdminFlag.IDRAIN;
  * one space-separated line per server. Unknown versions are refused rather than misread.
  */
 function parseServersState(text) {
-    const lines = text.split('\n').map((l) => l.replace(/\r$/, '')).filter((l) => l.trim() !== '');
+    const lines = text
+        .split('\n')
+        .map((l) => l.replace(/\r$/, ''))
+        .filter((l) => l.trim() !== '');
     if (lines.length === 0)
         throw new Error('show servers state: empty answer');
     const version = lines[0].trim();
@@ -59008,7 +59071,11 @@ class HaproxyGate {
                             ? `HAProxy: ${service} replica ${r.name} (${r.ip}) landed in ${slot.backend}/${slot.server}, parked by handoff: healthy, so setting it ready`
                             : `HAProxy: ${service} replica ${r.name} (${r.ip}) landed in ${slot.backend}/${slot.server}, which someone put in maintenance (${describeAdminState(slot.adminState)}): setting it ready`);
                         await this.api.setServerState(slot.backend, slot.server, 'ready');
-                        this.timeline?.add('note', { service, container: r.name, detail: `${slot.backend}/${slot.server} was in maint with a new replica's IP: set ready` });
+                        this.timeline?.add('note', {
+                            service,
+                            container: r.name,
+                            detail: `${slot.backend}/${slot.server} was in maint with a new replica's IP: set ready`,
+                        });
                     }
                 }
                 const serving = slots.find(isUp);
@@ -59247,7 +59314,9 @@ function auditLine(entry) {
     if (e.detail && e.detail.length > MAX_DETAIL)
         e.detail = `${e.detail.slice(0, MAX_DETAIL)}…`;
     // U+2028/2029 are legal in JSON strings but split lines for some readers.
-    return JSON.stringify(e).replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+    return JSON.stringify(e)
+        .replace(/\u2028/g, '\\u2028')
+        .replace(/\u2029/g, '\\u2029');
 }
 /**
  * Appends one line per entry, in one command (commands/audit.ts), safe to repeat after a dropped
@@ -59409,7 +59478,9 @@ function heartbeatStaleMs(heartbeatMs) {
 function lockDecision(held, ttlMs) {
     if (!held.owner) {
         const limit = Math.min(ttlMs, OWNERLESS_GRACE_MS);
-        return held.ageMs > limit ? { action: 'take-over', reason: `the lock has no owner.json and is ${fmt(held.ageMs)} old` } : { action: 'wait' };
+        return held.ageMs > limit
+            ? { action: 'take-over', reason: `the lock has no owner.json and is ${fmt(held.ageMs)} old` }
+            : { action: 'wait' };
     }
     const hb = held.owner.heartbeatMs;
     if (hb !== undefined && held.ageMs > heartbeatStaleMs(hb)) {
@@ -59652,7 +59723,9 @@ function startHeartbeat(remote, handle, options = {}) {
             lost = true;
             const now = parseOwner(out.slice(out.indexOf('GONE') + 4));
             const since = `our last confirmed beat was ${fmt(Date.now() - lastBeatAt)} ago`;
-            const reason = now ? `${lockDir} is now held by ${describeOwner(now)}; ${since}` : `${lockDir} is gone or no longer names us; ${since}`;
+            const reason = now
+                ? `${lockDir} is now held by ${describeOwner(now)}; ${since}`
+                : `${lockDir} is gone or no longer names us; ${since}`;
             log.warning(`the deploy lock is no longer ours: ${reason}`);
             options.onLost?.(reason);
         }
@@ -59745,7 +59818,11 @@ class RegistryLoginError extends Error {
 }
 /** Log in; on failure the directory is removed and the error names the registry (never the password). */
 async function registryLogin(remote, dir, registry) {
-    const r = await remote.exec(loginCommand(dir, registry.server, registry.username), { stdin: `${registry.password}\n`, check: false, timeoutMs: QUICK_COMMAND_MS * 2 });
+    const r = await remote.exec(loginCommand(dir, registry.server, registry.username), {
+        stdin: `${registry.password}\n`,
+        check: false,
+        timeoutMs: QUICK_COMMAND_MS * 2,
+    });
     if (r.code !== 0) {
         await remote.exec(logoutCommand(dir), { check: false, timeoutMs: QUICK_COMMAND_MS });
         const detail = (r.stderr || r.stdout).trim().split('\n').slice(-2).join(' ').split(registry.password).join('***') || `exit ${r.code}`;
@@ -59826,7 +59903,9 @@ async function letGo(s, remote, handle, registryDir) {
         return;
     }
     if (registryDir) {
-        await remote.exec(logoutCommand(registryDir), { check: false }).catch((e) => log.warning(`could not remove the registry login: ${String(e)}`));
+        await remote
+            .exec(logoutCommand(registryDir), { check: false })
+            .catch((e) => log.warning(`could not remove the registry login: ${String(e)}`));
         saveState('registry', '');
     }
     await releaseLock(remote, s.remoteDir, s.run.runId, handle.token).catch((e) => log.warning(`could not release the lock: ${String(e)}`));
@@ -60160,7 +60239,10 @@ function renderPlan(plan) {
         rows.push([s.service, s.action, `${s.oldReplicas}→${s.newReplicas}`, s.order, describeBatches(s)]);
     }
     const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-    const lines = rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
+    const lines = rows.map((r) => r
+        .map((c, i) => c.padEnd(widths[i]))
+        .join('  ')
+        .trimEnd());
     for (const s of plan.services) {
         lines.push('', `${s.service}: ${s.order} (${s.reason})`);
         // Which image a service goes to is the first thing a reader looks for (shown: `env` is plain).
@@ -60221,7 +60303,10 @@ function isValidServiceName(name) {
 }
 /** What Compose itself would derive from a directory name: lowercased, other characters dropped. */
 function suggestProjectName(raw) {
-    return raw.toLowerCase().replace(/[^a-z0-9_-]/g, '').replace(/^[_-]+/, '');
+    return raw
+        .toLowerCase()
+        .replace(/[^a-z0-9_-]/g, '')
+        .replace(/^[_-]+/, '');
 }
 
 ;// CONCATENATED MODULE: ./src/model/compose.ts
@@ -60399,7 +60484,8 @@ function mergeTop(base, over) {
         if (k === 'services' && isRecord(v)) {
             const services = { ...(isRecord(base.services) ? base.services : {}) };
             for (const [name, def] of Object.entries(v)) {
-                services[name] = isRecord(services[name]) && isRecord(def) ? mergeService(services[name], def) : (def ?? {});
+                services[name] =
+                    isRecord(services[name]) && isRecord(def) ? mergeService(services[name], def) : (def ?? {});
             }
             out.services = services;
         }
@@ -60410,7 +60496,18 @@ function mergeTop(base, over) {
     return out;
 }
 /** Sequences Compose unions rather than replaces. */
-const UNION_LISTS = new Set(['ports', 'expose', 'external_links', 'dns', 'dns_search', 'tmpfs', 'cap_add', 'cap_drop', 'devices', 'security_opt']);
+const UNION_LISTS = new Set([
+    'ports',
+    'expose',
+    'external_links',
+    'dns',
+    'dns_search',
+    'tmpfs',
+    'cap_add',
+    'cap_drop',
+    'devices',
+    'security_opt',
+]);
 /** Lists that are really maps (`K=V` or a mapping) and merge by key. */
 const KV_LISTS = new Set(['environment', 'labels', 'extra_hosts', 'sysctls']);
 function mergeService(base, over) {
@@ -60704,7 +60801,9 @@ async function resolveImages(remote, flavor, project, services, policy, log, tim
         const id = ids.get(s.image);
         if (!id) {
             throw new Error(`service ${s.name}: image ${s.image} is not on the host and could not be pulled` +
-                (policy === 'never' ? ' (pull: never): load it on the host or allow pulls' : ': check the name/tag and the registry login on the host'));
+                (policy === 'never'
+                    ? ' (pull: never): load it on the host or allow pulls'
+                    : ': check the name/tag and the registry login on the host'));
         }
         byService.set(s.name, id);
     }
@@ -60914,7 +61013,14 @@ async function desiredState(s, target, routed, serving) {
         if (!configHashes?.length)
             throw new Error(`compose config --hash printed no hash for service ${service.name}`);
         const adoptFrom = adopt.has(service.name) && serving ? { flavor, release: serving.id } : undefined;
-        return { service, configHash: configHashes[0], configHashes, imageId: ids.get(service.name), policy: check.policies.get(service.name), adopt: adoptFrom };
+        return {
+            service,
+            configHash: configHashes[0],
+            configHashes,
+            imageId: ids.get(service.name),
+            policy: check.policies.get(service.name),
+            adopt: adoptFrom,
+        };
     });
     return { model, desired, running };
 }
@@ -60960,7 +61066,14 @@ async function planPhase(s, release, routed, history) {
                 log.warning(w);
     report.planText = renderPlan(plan);
     report.planMarkdown = renderPlanMarkdown(plan);
-    report.planJson = plan.services.map((p) => ({ service: p.service, action: p.action, order: p.order, old: p.oldReplicas, new: p.newReplicas, batches: p.batches.length }));
+    report.planJson = plan.services.map((p) => ({
+        service: p.service,
+        action: p.action,
+        order: p.order,
+        old: p.oldReplicas,
+        new: p.newReplicas,
+        batches: p.batches.length,
+    }));
     log.info(report.planText);
     return { model, plan, ...(proxyService ? { proxyService } : {}) };
 }
@@ -61106,7 +61219,9 @@ function socketLike(stream) {
     const s = stream;
     for (const name of ['setKeepAlive', 'setNoDelay', 'ref', 'unref']) {
         if (typeof s[name] !== 'function')
-            s[name] = function () { return this; };
+            s[name] = function () {
+                return this;
+            };
     }
     if (typeof s.setTimeout !== 'function') {
         // The agent arms this when the connection goes back to the pool, and closes a pooled one on
@@ -61375,7 +61490,14 @@ function startProbe(options) {
             if (d.send)
                 send(seq, lane, scheduledAt);
             else
-                record({ seq, lane, scheduledAt, doneAt: t, outcome: 'unmeasured', error: `the prober was ${Math.round(d.lagMs)} ms behind: past the deadline before it could send` });
+                record({
+                    seq,
+                    lane,
+                    scheduledAt,
+                    doneAt: t,
+                    outcome: 'unmeasured',
+                    error: `the prober was ${Math.round(d.lagMs)} ms behind: past the deadline before it could send`,
+                });
             t = now();
         }
         if (nextSeq >= maxRequests)
@@ -61486,7 +61608,10 @@ function isLoss(outcome) {
  * time) starts a new window.
  */
 function unmeasuredWindows(records, startedAt, gapMs = 500) {
-    const due = records.filter((r) => r.outcome === 'unmeasured').map((r) => r.scheduledAt - startedAt).sort((a, b) => a - b);
+    const due = records
+        .filter((r) => r.outcome === 'unmeasured')
+        .map((r) => r.scheduledAt - startedAt)
+        .sort((a, b) => a - b);
     const out = [];
     for (const t of due) {
         const last = out[out.length - 1];
@@ -61762,9 +61887,7 @@ function renderProbeChart(summary, timeline) {
         '```',
     ];
     if (events.length) {
-        const shown = events
-            .slice(0, MAX_LEGEND_EVENTS)
-            .map(({ e, offset }) => `+${(offset / 1000).toFixed(1)} s ${cell(describeEvent(e))}`);
+        const shown = events.slice(0, MAX_LEGEND_EVENTS).map(({ e, offset }) => `+${(offset / 1000).toFixed(1)} s ${cell(describeEvent(e))}`);
         const more = events.length > MAX_LEGEND_EVENTS ? `; and ${events.length - MAX_LEGEND_EVENTS} more` : '';
         lines.push('', `\\* rollout events: ${shown.join('; ')}${more}`);
     }
@@ -61813,7 +61936,15 @@ async function startProbeSession(options, remote, timeline, log) {
     };
     const probes = [probeOptions];
     if (options.slow) {
-        probes.push({ ...probeOptions, url: options.slow.url, rate: options.slow.rate, timeoutMs: options.slow.timeoutMs, method: 'GET', bodyMarker: undefined, lanes: ['slow'] });
+        probes.push({
+            ...probeOptions,
+            url: options.slow.url,
+            rate: options.slow.rate,
+            timeoutMs: options.slow.timeoutMs,
+            method: 'GET',
+            bodyMarker: undefined,
+            lanes: ['slow'],
+        });
     }
     const run = options.via === 'ssh'
         ? // The tunnel lives on the main thread's SSH connection, so this probe shares its event loop.
@@ -61830,9 +61961,18 @@ async function startProbeSession(options, remote, timeline, log) {
             await time_sleep(options.windowMs);
             const result = await run.stop();
             const summary = summarize(result.records, { startedAt: result.startedAt, endedAt: result.endedAt });
-            const v = verdict(summary, maxLost, timeline, { unmeasured: options.unmeasured, timeoutMs: Math.max(options.timeoutMs, options.slow?.timeoutMs ?? 0) });
+            const v = verdict(summary, maxLost, timeline, {
+                unmeasured: options.unmeasured,
+                timeoutMs: Math.max(options.timeoutMs, options.slow?.timeoutMs ?? 0),
+            });
             const recordsPath = (0,external_node_path_.join)(process.env.RUNNER_TEMP || (0,external_node_os_namespaceObject.tmpdir)(), `handoff-probe-${process.pid}-${Math.round(result.startedAt)}.json`);
-            await (0,promises_namespaceObject.writeFile)(recordsPath, JSON.stringify({ url: result.url, rate: result.rate, startedAt: result.startedAt, endedAt: result.endedAt, records: result.records }));
+            await (0,promises_namespaceObject.writeFile)(recordsPath, JSON.stringify({
+                url: result.url,
+                rate: result.rate,
+                startedAt: result.startedAt,
+                endedAt: result.endedAt,
+                records: result.records,
+            }));
             report.probe = {
                 sent: summary.total.sent,
                 lost: summary.total.lost,
@@ -61925,12 +62065,20 @@ const CONFIG_DIR_IN_CONTAINER = '/usr/local/etc/haproxy';
  */
 function checkConfigCommand(image, hostConfigDir, cfgFile) {
     return (shqAll([
-        'docker', 'run', '--rm', '--network', 'none',
+        'docker',
+        'run',
+        '--rm',
+        '--network',
+        'none',
         // The image's entrypoint may wrap haproxy; run the binary directly.
-        '--entrypoint', 'haproxy',
-        '-v', `${hostConfigDir}:${CONFIG_DIR_IN_CONTAINER}:ro`,
+        '--entrypoint',
+        'haproxy',
+        '-v',
+        `${hostConfigDir}:${CONFIG_DIR_IN_CONTAINER}:ro`,
         image,
-        '-c', '-f', `${CONFIG_DIR_IN_CONTAINER}/${cfgFile}`,
+        '-c',
+        '-f',
+        `${CONFIG_DIR_IN_CONTAINER}/${cfgFile}`,
     ]) + ' 2>&1');
 }
 
@@ -61960,7 +62108,10 @@ async function checkConfig(remote, image, hostConfigDir, cfgFile, options = {}) 
     if (cfgFile.includes('/') || cfgFile === '' || cfgFile === '.' || cfgFile === '..') {
         throw new Error(`checkConfig: ${JSON.stringify(cfgFile)} must be a file name inside ${hostConfigDir}`);
     }
-    const r = await remote.exec(checkConfigCommand(image, hostConfigDir, cfgFile), { timeoutMs: options.timeoutMs ?? DOCKER_COMMAND_MS, check: false });
+    const r = await remote.exec(checkConfigCommand(image, hostConfigDir, cfgFile), {
+        timeoutMs: options.timeoutMs ?? DOCKER_COMMAND_MS,
+        check: false,
+    });
     if (r.code !== 0)
         throw new HaproxyConfigError(`${hostConfigDir}/${cfgFile}`, r.stdout + r.stderr);
 }
@@ -62047,7 +62198,7 @@ function validateLocally(inputs, files, log) {
         const f = files.find((x) => x.path === name);
         if (!f)
             throw new Error(`input 'compose_files': ${name} was not found in the workspace`);
-        return { name, text: f.data.toString("utf8") };
+        return { name, text: f.data.toString('utf8') };
     });
     const model = parseCompose(composeFiles, { env: { ...inputs.env, ...inputs.secrets }, onWarning: (m) => log.warning(m) });
     const routed = proxyRouting(model, files, inputs);
@@ -62259,7 +62410,16 @@ async function readHistory(s) {
     if (found.marked.length) {
         for (const m of found.marked)
             log.warning(`release ${m.id} was left pending: ${m.reason}; marked abandoned`);
-        await appendAudit(remote, remoteDir, found.marked.map((m) => ({ at: new Date().toISOString(), kind: 'abandon', release: m.id, sha: m.sha, actor: m.actor, runUrl: m.runUrl, result: 'abandoned', detail: m.reason })));
+        await appendAudit(remote, remoteDir, found.marked.map((m) => ({
+            at: new Date().toISOString(),
+            kind: 'abandon',
+            release: m.id,
+            sha: m.sha,
+            actor: m.actor,
+            runUrl: m.runUrl,
+            result: 'abandoned',
+            detail: m.reason,
+        })));
     }
     const current = await readCurrent(remote, remoteDir);
     s.report.previousReleaseId = current;
@@ -62298,7 +62458,9 @@ async function uploadPhase(s, history, files) {
             await copyRelease(remote, remoteDir, target.id, id, manifest);
         }
         else {
-            await uploadRelease(remote, remoteDir, id, files, renderEnvFile({ ...inputs.env, ...inputs.secrets }), manifest, { dryRun: inputs.dryRun });
+            await uploadRelease(remote, remoteDir, id, files, renderEnvFile({ ...inputs.env, ...inputs.secrets }), manifest, {
+                dryRun: inputs.dryRun,
+            });
         }
         timeline.add('upload', { detail: id });
     });
@@ -62392,7 +62554,11 @@ async function waitHealthy(remote, ids, deadline, timeline, options = {}) {
             }
             if (c.health === 'healthy' || (c.health === 'none' && c.state === 'running' && t - (runningSince.get(id) ?? t) >= settleMs)) {
                 done.add(id);
-                timeline.add('healthy', { service, container: c.name, detail: c.health === 'none' ? `no healthcheck: running for ${Math.round(settleMs / 1000)}s` : 'healthy' });
+                timeline.add('healthy', {
+                    service,
+                    container: c.name,
+                    detail: c.health === 'none' ? `no healthcheck: running for ${Math.round(settleMs / 1000)}s` : 'healthy',
+                });
             }
             else if (c.health === 'none' && c.state === 'running' && !runningSince.has(id))
                 runningSince.set(id, t);
@@ -62480,7 +62646,9 @@ async function rollOut(ctx, plan) {
         }
         finally {
             if (gated(ctx, sp.service))
-                await ctx.gate.unpark(sp.service).catch((e) => ctx.log.warning(`${sp.service}: could not return parked proxy slots: ${e.message}`));
+                await ctx.gate
+                    .unpark(sp.service)
+                    .catch((e) => ctx.log.warning(`${sp.service}: could not return parked proxy slots: ${e.message}`));
         }
         result.updated.push(sp.service);
         if (failure) {
@@ -62590,7 +62758,9 @@ async function runBatch(ctx, sp, batch, label, grace, onCreated) {
             log.warning(`${service}: no healthcheck in the Compose file: no health gate; waiting for ${monitorMs / 1000}s of "running" instead (or the image's own HEALTHCHECK)`);
         }
         const health = await waitHealthy(ctx.remote, created.map((c) => c.id), deadline, ctx.timeline, {
-            service, settleMs: monitorMs, ...timing(ctx),
+            service,
+            settleMs: monitorMs,
+            ...timing(ctx),
         });
         check(health);
         created = health.containers;
@@ -62624,7 +62794,9 @@ async function waitUpOrExplain(ctx, service, created, deadline) {
             throw e;
         const what = dead.map((c) => {
             const n = now.find((x) => x.id === c.id);
-            return n ? `${c.name} ${n.state === 'running' ? `restarted (${n.restartCount} restarts)` : `${n.state}, exit code ${n.exitCode}`}` : `${c.name} gone`;
+            return n
+                ? `${c.name} ${n.state === 'running' ? `restarted (${n.restartCount} restarts)` : `${n.state}, exit code ${n.exitCode}`}`
+                : `${c.name} gone`;
         });
         throw new BatchFailure(`new ${service} replica crashed before the proxy had it UP: ${what.join('; ')}`, created);
     }
@@ -62726,7 +62898,17 @@ async function rolloutPhase(s, release, plan, routed, proxy, before) {
         await before?.();
         timeline.add('deploy-start', { detail: release.id });
         const stack = stackOf(remoteDir, release.composeFiles, 'app', inputs.project);
-        const result = await rollOut({ remote, flavor: s.flavor, stack, gate: proxy.gate, timeline, log, healthTimeoutMs: inputs.healthTimeoutMs, proxyService: proxy.proxyService, routedServices: new Set(routed) }, plan);
+        const result = await rollOut({
+            remote,
+            flavor: s.flavor,
+            stack,
+            gate: proxy.gate,
+            timeline,
+            log,
+            healthTimeoutMs: inputs.healthTimeoutMs,
+            proxyService: proxy.proxyService,
+            routedServices: new Set(routed),
+        }, plan);
         report.servicesUpdated = result.updated;
         for (const f of result.failures) {
             await phase(`Failed containers of ${f.service}: health output and logs`, async () => log.info(f.logs || '(nothing collected)'));
@@ -62775,7 +62957,17 @@ async function rollBackTo(s, previous, routed, proxy) {
     const back = await desiredState({ ...s }, { composeFiles: previous.composeFiles }, routed, previous);
     const backPlan = makePlan(s, back.desired, false, back.running);
     log.info(renderPlan(backPlan));
-    const r = await rollOut({ remote, flavor: s.flavor, stack: prevStack, gate: proxy.gate, timeline, log, healthTimeoutMs: inputs.healthTimeoutMs, proxyService: proxy.proxyService, routedServices: new Set(routed) }, backPlan);
+    const r = await rollOut({
+        remote,
+        flavor: s.flavor,
+        stack: prevStack,
+        gate: proxy.gate,
+        timeline,
+        log,
+        healthTimeoutMs: inputs.healthTimeoutMs,
+        proxyService: proxy.proxyService,
+        routedServices: new Set(routed),
+    }, backPlan);
     timeline.add('rollback-done', { detail: r.ok ? 'ok' : 'failed' });
     if (!r.ok)
         log.error(`the rollback to ${previous.id} failed too: ${r.failure?.reason ?? ''}`);
@@ -62879,7 +63071,14 @@ function hookRunner(s, services, routed) {
     const { inputs } = s;
     if (!inputs.preDeploy && !inputs.postDeploy)
         return undefined;
-    return { service: hookService(services, routed, inputs.hookService), timeoutMs: inputs.hookTimeoutMs, remote: s.remote, flavor: s.flavor, log: s.log, timeline: s.timeline };
+    return {
+        service: hookService(services, routed, inputs.hookService),
+        timeoutMs: inputs.hookTimeoutMs,
+        remote: s.remote,
+        flavor: s.flavor,
+        log: s.log,
+        timeline: s.timeline,
+    };
 }
 /** After a successful rollout only; its failure fails the job but rolls nothing back. */
 async function postDeploy(s, hooks, composeFiles) {

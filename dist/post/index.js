@@ -52031,7 +52031,11 @@ function registryInputs(get) {
     const password = get('registry_password');
     if (!server && !username && !password)
         return undefined;
-    for (const [name, v] of [['registry', server], ['registry_username', username], ['registry_password', password]]) {
+    for (const [name, v] of [
+        ['registry', server],
+        ['registry_username', username],
+        ['registry_password', password],
+    ]) {
         if (!v)
             throw new InputError(name, 'is required when any of registry, registry_username and registry_password is set');
     }
@@ -52054,7 +52058,10 @@ function checkRelativePath(input, path) {
 /** Compose's rule for project names, applied to a repository name as the default. */
 function defaultProject(repository) {
     const name = (repository ?? '').split('/').pop() ?? '';
-    return name.toLowerCase().replace(/[^a-z0-9_-]/g, '-').replace(/^[^a-z0-9]+/, '');
+    return name
+        .toLowerCase()
+        .replace(/[^a-z0-9_-]/g, '-')
+        .replace(/^[^a-z0-9]+/, '');
 }
 function readInputs(get, environment = {}) {
     const host = required(get, 'host', 'the name or IP of the host to deploy to');
@@ -52082,7 +52089,9 @@ function readInputs(get, environment = {}) {
             port: int(get, 'jump_port', 1, 65535, 22),
             username: optional(get, 'jump_username') ?? username,
             key: get('jump_key').trim() ? get('jump_key') : key,
-            passphrase: get('jump_key').trim() ? optional(get, 'jump_passphrase') : (optional(get, 'jump_passphrase') ?? optional(get, 'passphrase')),
+            passphrase: get('jump_key').trim()
+                ? optional(get, 'jump_passphrase')
+                : (optional(get, 'jump_passphrase') ?? optional(get, 'passphrase')),
             knownHosts: jk,
             fingerprint: jf,
         };
@@ -52142,7 +52151,11 @@ function readInputs(get, environment = {}) {
             }
             if (u.protocol !== 'http:' && u.protocol !== 'https:')
                 throw new InputError('probe_slow_url', 'must be an http:// or https:// URL');
-            slow = { url: u.toString(), rate: int(get, 'probe_slow_rate', 1, 100, 2), timeoutMs: duration(get, 'probe_slow_timeout', '10s', 100) };
+            slow = {
+                url: u.toString(),
+                rate: int(get, 'probe_slow_rate', 1, 100, 2),
+                timeoutMs: duration(get, 'probe_slow_timeout', '10s', 100),
+            };
         }
         const unmeasured = (get('probe_unmeasured').trim() || 'warn');
         if (unmeasured !== 'warn' && unmeasured !== 'fail')
@@ -52481,7 +52494,9 @@ function auditLine(entry) {
     if (e.detail && e.detail.length > MAX_DETAIL)
         e.detail = `${e.detail.slice(0, MAX_DETAIL)}…`;
     // U+2028/2029 are legal in JSON strings but split lines for some readers.
-    return JSON.stringify(e).replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+    return JSON.stringify(e)
+        .replace(/\u2028/g, '\\u2028')
+        .replace(/\u2029/g, '\\u2029');
 }
 /**
  * Appends one line per entry, in one command (commands/audit.ts), safe to repeat after a dropped
@@ -52671,7 +52686,9 @@ function heartbeatStaleMs(heartbeatMs) {
 function lockDecision(held, ttlMs) {
     if (!held.owner) {
         const limit = Math.min(ttlMs, OWNERLESS_GRACE_MS);
-        return held.ageMs > limit ? { action: 'take-over', reason: `the lock has no owner.json and is ${fmt(held.ageMs)} old` } : { action: 'wait' };
+        return held.ageMs > limit
+            ? { action: 'take-over', reason: `the lock has no owner.json and is ${fmt(held.ageMs)} old` }
+            : { action: 'wait' };
     }
     const hb = held.owner.heartbeatMs;
     if (hb !== undefined && held.ageMs > heartbeatStaleMs(hb)) {
@@ -52914,7 +52931,9 @@ function startHeartbeat(remote, handle, options = {}) {
             lost = true;
             const now = parseOwner(out.slice(out.indexOf('GONE') + 4));
             const since = `our last confirmed beat was ${fmt(Date.now() - lastBeatAt)} ago`;
-            const reason = now ? `${lockDir} is now held by ${describeOwner(now)}; ${since}` : `${lockDir} is gone or no longer names us; ${since}`;
+            const reason = now
+                ? `${lockDir} is now held by ${describeOwner(now)}; ${since}`
+                : `${lockDir} is gone or no longer names us; ${since}`;
             log.warning(`the deploy lock is no longer ours: ${reason}`);
             options.onLost?.(reason);
         }
@@ -53020,7 +53039,11 @@ class RegistryLoginError extends Error {
 }
 /** Log in; on failure the directory is removed and the error names the registry (never the password). */
 async function registryLogin(remote, dir, registry) {
-    const r = await remote.exec(loginCommand(dir, registry.server, registry.username), { stdin: `${registry.password}\n`, check: false, timeoutMs: QUICK_COMMAND_MS * 2 });
+    const r = await remote.exec(loginCommand(dir, registry.server, registry.username), {
+        stdin: `${registry.password}\n`,
+        check: false,
+        timeoutMs: QUICK_COMMAND_MS * 2,
+    });
     if (r.code !== 0) {
         await remote.exec(logoutCommand(dir), { check: false, timeoutMs: QUICK_COMMAND_MS });
         const detail = (r.stderr || r.stdout).trim().split('\n').slice(-2).join(' ').split(registry.password).join('***') || `exit ${r.code}`;
@@ -53186,7 +53209,10 @@ function entryMatchesHost(entry, host, port) {
 function globMatch(pattern, name) {
     if (!/[*?]/.test(pattern))
         return pattern === name;
-    const re = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+    const re = pattern
+        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*/g, '.*')
+        .replace(/\?/g, '.');
     return new RegExp(`^${re}$`).test(name);
 }
 /** The type name at the start of an SSH public key blob, or undefined when the blob is not one. */
@@ -53576,7 +53602,7 @@ class SshRemote {
                     if (signal)
                         return reject(new RemoteCommandError(command, result, signal));
                     if (code === undefined || code === null) {
-                        const note = "\n(ssh: the channel closed without an exit status; the connection may have dropped)";
+                        const note = '\n(ssh: the channel closed without an exit status; the connection may have dropped)';
                         return reject(new RemoteCommandError(command, { ...result, stderr: result.stderr + note }));
                     }
                     if (check && code !== 0)
@@ -53589,15 +53615,15 @@ class SshRemote {
                     // Do not wait for the server to confirm: a dead connection would never answer.
                     settle();
                 }, timeoutMs);
-                channel.on("data", (chunk) => {
+                channel.on('data', (chunk) => {
                     const s = stdout.push(chunk);
                     if (s && options.onOutput)
-                        options.onOutput(s, "stdout");
+                        options.onOutput(s, 'stdout');
                 });
-                channel.stderr.on("data", (chunk) => {
+                channel.stderr.on('data', (chunk) => {
                     const s = stderr.push(chunk);
                     if (s && options.onOutput)
-                        options.onOutput(s, "stderr");
+                        options.onOutput(s, 'stderr');
                 });
                 const onExit = (c, sig) => {
                     if (c !== undefined && code === undefined)
@@ -53605,12 +53631,12 @@ class SshRemote {
                     if (sig && !signal)
                         signal = sig;
                 };
-                channel.on("exit", onExit);
-                channel.on("close", (c, sig) => {
+                channel.on('exit', onExit);
+                channel.on('close', (c, sig) => {
                     onExit(c, sig);
                     settle();
                 });
-                channel.on("error", () => {
+                channel.on('error', () => {
                     /* a close follows; the result carries what we know */
                 });
                 if (options.stdin !== undefined)
@@ -53618,7 +53644,7 @@ class SshRemote {
                 else
                     channel.end();
             };
-            this.openChannel((cb) => this.client.exec(command, cb), "run a command", onOpen, (err) => {
+            this.openChannel((cb) => this.client.exec(command, cb), 'run a command', onOpen, (err) => {
                 release();
                 reject(err);
             });
@@ -53648,7 +53674,7 @@ class SshRemote {
     async openStream(open, what) {
         const release = await this.sem.acquire();
         return await new Promise((resolve, reject) => this.openChannel(open, what, (ch) => {
-            ch.once("close", release);
+            ch.once('close', release);
             resolve(ch);
         }, (err) => {
             release();
@@ -53892,7 +53918,9 @@ async function connect(options) {
             const jc = jump ? (jumpClient = await connectPinned(jump, cfg, async () => undefined)) : undefined;
             // Through the jump host, each handshake try needs its own forwarded stream.
             const openSock = async () => jc &&
-                new Promise((resolve, reject) => jc.forwardOut('127.0.0.1', 0, main.host, main.port, (err, ch) => err ? reject(new SshConnectError(`the jump host could not open a connection to the host: ${redact(err.message, main.host)}`, true)) : resolve(ch)));
+                new Promise((resolve, reject) => jc.forwardOut('127.0.0.1', 0, main.host, main.port, (err, ch) => err
+                    ? reject(new SshConnectError(`the jump host could not open a connection to the host: ${redact(err.message, main.host)}`, true))
+                    : resolve(ch)));
             const client = await connectPinned(main, cfg, openSock);
             log(`connected as ${main.username}${jump ? ' through the jump host' : ''}`);
             return new SshRemote(client, jumpClient, { commandTimeoutMs: cfg.commandTimeoutMs, maxChannels: cfg.maxChannels, log });
@@ -54037,7 +54065,14 @@ class ReconnectingRemote {
     }
     async reconnect() {
         const started = Date.now();
-        const next = await connectWithin({ ...this.options, windowMs: this.windowMs, retryDelayMs: this.retryDelayMs, maxDelayMs: this.maxDelayMs, log: this.log, sleep: this.sleep });
+        const next = await connectWithin({
+            ...this.options,
+            windowMs: this.windowMs,
+            retryDelayMs: this.retryDelayMs,
+            maxDelayMs: this.maxDelayMs,
+            log: this.log,
+            sleep: this.sleep,
+        });
         if (this.options.verify) {
             try {
                 await this.options.verify(next);
@@ -54103,7 +54138,9 @@ function sshEndpoint(t) {
         username: t.username,
         privateKey: t.key,
         passphrase: t.passphrase,
-        pin: t.knownHosts || t.fingerprint ? { knownHosts: t.knownHosts, fingerprints: t.fingerprint ? [t.fingerprint] : undefined } : { insecure: true },
+        pin: t.knownHosts || t.fingerprint
+            ? { knownHosts: t.knownHosts, fingerprints: t.fingerprint ? [t.fingerprint] : undefined }
+            : { insecure: true },
     };
 }
 /** How long a dropped connection is retried before the step gives up (then the post step takes over). */
@@ -54469,7 +54506,10 @@ function canonicalRun(p) {
 function locateRuntimeApi(proxy, cfgText, projectDirOnHost) {
     const sockets = findStatsSockets(cfgText);
     if (sockets.length === 0) {
-        return { kind: 'none', reason: `the HAProxy config has no "stats socket" in its global section: add "stats socket /var/run/haproxy/admin.sock mode 666 level admin" and mount /var/run/haproxy from the host` };
+        return {
+            kind: 'none',
+            reason: `the HAProxy config has no "stats socket" in its global section: add "stats socket /var/run/haproxy/admin.sock mode 666 level admin" and mount /var/run/haproxy from the host`,
+        };
     }
     const reasons = [];
     for (const sock of sockets) {
@@ -54603,7 +54643,10 @@ const DRAIN_MASK = AdminFlag.FDRAIN | AdminFlag.IDRAIN;
  * one space-separated line per server. Unknown versions are refused rather than misread.
  */
 function parseServersState(text) {
-    const lines = text.split('\n').map((l) => l.replace(/\r$/, '')).filter((l) => l.trim() !== '');
+    const lines = text
+        .split('\n')
+        .map((l) => l.replace(/\r$/, ''))
+        .filter((l) => l.trim() !== '');
     if (lines.length === 0)
         throw new Error('show servers state: empty answer');
     const version = lines[0].trim();
@@ -54900,7 +54943,11 @@ class HaproxyGate {
                             ? `HAProxy: ${service} replica ${r.name} (${r.ip}) landed in ${slot.backend}/${slot.server}, parked by handoff: healthy, so setting it ready`
                             : `HAProxy: ${service} replica ${r.name} (${r.ip}) landed in ${slot.backend}/${slot.server}, which someone put in maintenance (${describeAdminState(slot.adminState)}): setting it ready`);
                         await this.api.setServerState(slot.backend, slot.server, 'ready');
-                        this.timeline?.add('note', { service, container: r.name, detail: `${slot.backend}/${slot.server} was in maint with a new replica's IP: set ready` });
+                        this.timeline?.add('note', {
+                            service,
+                            container: r.name,
+                            detail: `${slot.backend}/${slot.server} was in maint with a new replica's IP: set ready`,
+                        });
                     }
                 }
                 const serving = slots.find(isUp);
@@ -55206,7 +55253,10 @@ function release_releaseId(date, sha) {
     const short = sha.slice(0, 7).toLowerCase();
     if (!/^[0-9a-z]{7}$/.test(short))
         throw new Error(`cannot make a release id from sha '${sha}': need at least 7 letters or digits`);
-    const stamp = date.toISOString().replace(/\.\d+Z$/, 'Z').replace(/[-:]/g, '');
+    const stamp = date
+        .toISOString()
+        .replace(/\.\d+Z$/, 'Z')
+        .replace(/[-:]/g, '');
     return `${stamp}-${short}`;
 }
 function release_isReleaseId(id) {
@@ -55247,7 +55297,11 @@ function release_parseManifest(text) {
         const svc = s;
         if (svc.digest !== undefined && typeof svc.digest !== 'string')
             bad(`services.${name}.digest`, 'a string');
-        services[name] = { image: svc.image, imageId: svc.imageId, ...(typeof svc.digest === 'string' ? { digest: svc.digest } : {}) };
+        services[name] = {
+            image: svc.image,
+            imageId: svc.imageId,
+            ...(typeof svc.digest === 'string' ? { digest: svc.digest } : {}),
+        };
     }
     if (!RESULTS.includes(raw.result))
         bad('result', RESULTS.join(', '));
@@ -55330,9 +55384,20 @@ function formatReleaseList(releases, currentId, now = Date.now()) {
     if (releases.length === 0)
         return '  (no releases on the host)';
     const pick = defaultRollbackTarget(releases, currentId)?.id;
-    const rows = newestFirst(releases).map((r) => [r.id, r.result, r.sha.slice(0, 7), age(r.createdAt, now), notes(r, currentId, pick).join('; ').replace(/`/g, '')]);
+    const rows = newestFirst(releases).map((r) => [
+        r.id,
+        r.result,
+        r.sha.slice(0, 7),
+        age(r.createdAt, now),
+        notes(r, currentId, pick).join('; ').replace(/`/g, ''),
+    ]);
     const width = [0, 1, 2, 3].map((c) => Math.max(...rows.map((row) => row[c].length)));
-    return rows.map((row) => `  ${row.slice(0, 4).map((v, c) => v.padEnd(width[c])).join('  ')}${row[4] ? `  (${row[4]})` : ''}`.trimEnd()).join('\n');
+    return rows
+        .map((row) => `  ${row
+        .slice(0, 4)
+        .map((v, c) => v.padEnd(width[c]))
+        .join('  ')}${row[4] ? `  (${row[4]})` : ''}`.trimEnd())
+        .join('\n');
 }
 /** The same list as a Markdown table, for the job summary. */
 function releaseTableMarkdown(releases, currentId, now = Date.now()) {
@@ -55590,7 +55655,10 @@ async function release_store_copyRelease(remote, remoteDir, fromId, toId, manife
     checkId(toId);
     if (manifest.id !== toId)
         throw new Error(`manifest id ${manifest.id} does not match release ${toId}`);
-    await remote.exec(copyReleaseCommand(remoteDir, fromId, toId), { stdin: `${JSON.stringify(manifest, null, 2)}\n`, timeoutMs: RELEASE_COMMAND_MS });
+    await remote.exec(copyReleaseCommand(remoteDir, fromId, toId), {
+        stdin: `${JSON.stringify(manifest, null, 2)}\n`,
+        timeoutMs: RELEASE_COMMAND_MS,
+    });
 }
 /**
  * Make app/ hold release <id>: each file (and .env) copied to a temp name in its target directory,
@@ -55610,13 +55678,17 @@ async function activateRelease(remote, remoteDir, id) {
     const ops = [
         ...manifest.files.map((f) => `put ${f}`),
         'put .env',
-        ...previous.filter((f) => { try {
-            checkReleasePath(f);
-            return true;
-        }
-        catch {
-            return false;
-        } }).map((f) => `del ${f}`),
+        ...previous
+            .filter((f) => {
+            try {
+                checkReleasePath(f);
+                return true;
+            }
+            catch {
+                return false;
+            }
+        })
+            .map((f) => `del ${f}`),
         ...manifest.files.map((f) => `list ${f}`),
     ];
     await remote.exec(activateCommand(remoteDir, id), { stdin: `${ops.join('\n')}\n`, timeoutMs: timeouts/* RELEASE_COMMAND_MS */.bx });
@@ -55760,7 +55832,12 @@ async function pruneReleases(remote, remoteDir, project, keep, currentId, warn, 
         .map((x) => {
         // Images another project's release pins were never candidates: not this prune's to name.
         const images = x.images.filter((i) => candidates.includes(i));
-        return { ...x, images, imagesRemoved: images.filter((i) => imagesRemoved.includes(i)), imagesKept: images.filter((i) => !imagesRemoved.includes(i)) };
+        return {
+            ...x,
+            images,
+            imagesRemoved: images.filter((i) => imagesRemoved.includes(i)),
+            imagesKept: images.filter((i) => !imagesRemoved.includes(i)),
+        };
     });
     const kept = releases.filter((r) => r.project === project && !removed.includes(r.id));
     return { removed, imagesRemoved, imagesKept: candidates.filter((i) => !imagesRemoved.includes(i)), pruned, kept };
@@ -56084,7 +56161,10 @@ function isValidServiceName(name) {
 }
 /** What Compose itself would derive from a directory name: lowercased, other characters dropped. */
 function suggestProjectName(raw) {
-    return raw.toLowerCase().replace(/[^a-z0-9_-]/g, '').replace(/^[_-]+/, '');
+    return raw
+        .toLowerCase()
+        .replace(/[^a-z0-9_-]/g, '')
+        .replace(/^[_-]+/, '');
 }
 
 ;// CONCATENATED MODULE: ./src/model/compose.ts
@@ -56262,7 +56342,8 @@ function mergeTop(base, over) {
         if (k === 'services' && isRecord(v)) {
             const services = { ...(isRecord(base.services) ? base.services : {}) };
             for (const [name, def] of Object.entries(v)) {
-                services[name] = isRecord(services[name]) && isRecord(def) ? mergeService(services[name], def) : (def ?? {});
+                services[name] =
+                    isRecord(services[name]) && isRecord(def) ? mergeService(services[name], def) : (def ?? {});
             }
             out.services = services;
         }
@@ -56273,7 +56354,18 @@ function mergeTop(base, over) {
     return out;
 }
 /** Sequences Compose unions rather than replaces. */
-const UNION_LISTS = new Set(['ports', 'expose', 'external_links', 'dns', 'dns_search', 'tmpfs', 'cap_add', 'cap_drop', 'devices', 'security_opt']);
+const UNION_LISTS = new Set([
+    'ports',
+    'expose',
+    'external_links',
+    'dns',
+    'dns_search',
+    'tmpfs',
+    'cap_add',
+    'cap_drop',
+    'devices',
+    'security_opt',
+]);
 /** Lists that are really maps (`K=V` or a mapping) and merge by key. */
 const KV_LISTS = new Set(['environment', 'labels', 'extra_hosts', 'sysctls']);
 function mergeService(base, over) {
@@ -56622,7 +56714,9 @@ async function resolveImages(remote, flavor, project, services, policy, log, tim
         const id = ids.get(s.image);
         if (!id) {
             throw new Error(`service ${s.name}: image ${s.image} is not on the host and could not be pulled` +
-                (policy === 'never' ? ' (pull: never): load it on the host or allow pulls' : ': check the name/tag and the registry login on the host'));
+                (policy === 'never'
+                    ? ' (pull: never): load it on the host or allow pulls'
+                    : ': check the name/tag and the registry login on the host'));
         }
         byService.set(s.name, id);
     }
@@ -56880,7 +56974,10 @@ function renderPlan(plan) {
         rows.push([s.service, s.action, `${s.oldReplicas}→${s.newReplicas}`, s.order, describeBatches(s)]);
     }
     const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-    const lines = rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
+    const lines = rows.map((r) => r
+        .map((c, i) => c.padEnd(widths[i]))
+        .join('  ')
+        .trimEnd());
     for (const s of plan.services) {
         lines.push('', `${s.service}: ${s.order} (${s.reason})`);
         // Which image a service goes to is the first thing a reader looks for (shown: `env` is plain).
@@ -57059,7 +57156,14 @@ async function desiredState(s, target, routed, serving) {
         if (!configHashes?.length)
             throw new Error(`compose config --hash printed no hash for service ${service.name}`);
         const adoptFrom = adopt.has(service.name) && serving ? { flavor, release: serving.id } : undefined;
-        return { service, configHash: configHashes[0], configHashes, imageId: ids.get(service.name), policy: check.policies.get(service.name), adopt: adoptFrom };
+        return {
+            service,
+            configHash: configHashes[0],
+            configHashes,
+            imageId: ids.get(service.name),
+            policy: check.policies.get(service.name),
+            adopt: adoptFrom,
+        };
     });
     return { model, desired, running };
 }
@@ -57175,7 +57279,7 @@ function validateLocally(inputs, files, log) {
         const f = files.find((x) => x.path === name);
         if (!f)
             throw new Error(`input 'compose_files': ${name} was not found in the workspace`);
-        return { name, text: f.data.toString("utf8") };
+        return { name, text: f.data.toString('utf8') };
     });
     const model = parseCompose(composeFiles, { env: { ...inputs.env, ...inputs.secrets }, onWarning: (m) => log.warning(m) });
     const routed = proxyRouting(model, files, inputs);
@@ -57258,7 +57362,16 @@ async function readHistory(s) {
     if (found.marked.length) {
         for (const m of found.marked)
             log.warning(`release ${m.id} was left pending: ${m.reason}; marked abandoned`);
-        await appendAudit(remote, remoteDir, found.marked.map((m) => ({ at: new Date().toISOString(), kind: 'abandon', release: m.id, sha: m.sha, actor: m.actor, runUrl: m.runUrl, result: 'abandoned', detail: m.reason })));
+        await appendAudit(remote, remoteDir, found.marked.map((m) => ({
+            at: new Date().toISOString(),
+            kind: 'abandon',
+            release: m.id,
+            sha: m.sha,
+            actor: m.actor,
+            runUrl: m.runUrl,
+            result: 'abandoned',
+            detail: m.reason,
+        })));
     }
     const current = await readCurrent(remote, remoteDir);
     s.report.previousReleaseId = current;
@@ -57297,7 +57410,9 @@ async function uploadPhase(s, history, files) {
             await copyRelease(remote, remoteDir, target.id, id, manifest);
         }
         else {
-            await uploadRelease(remote, remoteDir, id, files, renderEnvFile({ ...inputs.env, ...inputs.secrets }), manifest, { dryRun: inputs.dryRun });
+            await uploadRelease(remote, remoteDir, id, files, renderEnvFile({ ...inputs.env, ...inputs.secrets }), manifest, {
+                dryRun: inputs.dryRun,
+            });
         }
         timeline.add('upload', { detail: id });
     });
@@ -57391,7 +57506,11 @@ async function waitHealthy(remote, ids, deadline, timeline, options = {}) {
             }
             if (c.health === 'healthy' || (c.health === 'none' && c.state === 'running' && t - (runningSince.get(id) ?? t) >= settleMs)) {
                 done.add(id);
-                timeline.add('healthy', { service, container: c.name, detail: c.health === 'none' ? `no healthcheck: running for ${Math.round(settleMs / 1000)}s` : 'healthy' });
+                timeline.add('healthy', {
+                    service,
+                    container: c.name,
+                    detail: c.health === 'none' ? `no healthcheck: running for ${Math.round(settleMs / 1000)}s` : 'healthy',
+                });
             }
             else if (c.health === 'none' && c.state === 'running' && !runningSince.has(id))
                 runningSince.set(id, t);
@@ -57479,7 +57598,9 @@ async function rollout_rollOut(ctx, plan) {
         }
         finally {
             if (gated(ctx, sp.service))
-                await ctx.gate.unpark(sp.service).catch((e) => ctx.log.warning(`${sp.service}: could not return parked proxy slots: ${e.message}`));
+                await ctx.gate
+                    .unpark(sp.service)
+                    .catch((e) => ctx.log.warning(`${sp.service}: could not return parked proxy slots: ${e.message}`));
         }
         result.updated.push(sp.service);
         if (failure) {
@@ -57589,7 +57710,9 @@ async function runBatch(ctx, sp, batch, label, grace, onCreated) {
             log.warning(`${service}: no healthcheck in the Compose file: no health gate; waiting for ${monitorMs / 1000}s of "running" instead (or the image's own HEALTHCHECK)`);
         }
         const health = await waitHealthy(ctx.remote, created.map((c) => c.id), deadline, ctx.timeline, {
-            service, settleMs: monitorMs, ...timing(ctx),
+            service,
+            settleMs: monitorMs,
+            ...timing(ctx),
         });
         check(health);
         created = health.containers;
@@ -57623,7 +57746,9 @@ async function waitUpOrExplain(ctx, service, created, deadline) {
             throw e;
         const what = dead.map((c) => {
             const n = now.find((x) => x.id === c.id);
-            return n ? `${c.name} ${n.state === 'running' ? `restarted (${n.restartCount} restarts)` : `${n.state}, exit code ${n.exitCode}`}` : `${c.name} gone`;
+            return n
+                ? `${c.name} ${n.state === 'running' ? `restarted (${n.restartCount} restarts)` : `${n.state}, exit code ${n.exitCode}`}`
+                : `${c.name} gone`;
         });
         throw new BatchFailure(`new ${service} replica crashed before the proxy had it UP: ${what.join('; ')}`, created);
     }
@@ -57725,7 +57850,17 @@ async function rolloutPhase(s, release, plan, routed, proxy, before) {
         await before?.();
         timeline.add('deploy-start', { detail: release.id });
         const stack = stackOf(remoteDir, release.composeFiles, 'app', inputs.project);
-        const result = await rollOut({ remote, flavor: s.flavor, stack, gate: proxy.gate, timeline, log, healthTimeoutMs: inputs.healthTimeoutMs, proxyService: proxy.proxyService, routedServices: new Set(routed) }, plan);
+        const result = await rollOut({
+            remote,
+            flavor: s.flavor,
+            stack,
+            gate: proxy.gate,
+            timeline,
+            log,
+            healthTimeoutMs: inputs.healthTimeoutMs,
+            proxyService: proxy.proxyService,
+            routedServices: new Set(routed),
+        }, plan);
         report.servicesUpdated = result.updated;
         for (const f of result.failures) {
             await phase(`Failed containers of ${f.service}: health output and logs`, async () => log.info(f.logs || '(nothing collected)'));
@@ -57774,7 +57909,17 @@ async function rollBackTo(s, previous, routed, proxy) {
     const back = await desiredState({ ...s }, { composeFiles: previous.composeFiles }, routed, previous);
     const backPlan = makePlan(s, back.desired, false, back.running);
     log.info(renderPlan(backPlan));
-    const r = await rollout_rollOut({ remote, flavor: s.flavor, stack: prevStack, gate: proxy.gate, timeline, log, healthTimeoutMs: inputs.healthTimeoutMs, proxyService: proxy.proxyService, routedServices: new Set(routed) }, backPlan);
+    const r = await rollout_rollOut({
+        remote,
+        flavor: s.flavor,
+        stack: prevStack,
+        gate: proxy.gate,
+        timeline,
+        log,
+        healthTimeoutMs: inputs.healthTimeoutMs,
+        proxyService: proxy.proxyService,
+        routedServices: new Set(routed),
+    }, backPlan);
     timeline.add('rollback-done', { detail: r.ok ? 'ok' : 'failed' });
     if (!r.ok)
         log.error(`the rollback to ${previous.id} failed too: ${r.failure?.reason ?? ''}`);
@@ -57809,14 +57954,20 @@ async function rollBackTo(s, previous, routed, proxy) {
 async function recoverInterrupted(remote, inputs, run, lock, interrupted, log) {
     const { remoteDir } = lock;
     if (!(await (0,host_lock/* lockHeldBy */.C6)(remote, remoteDir, lock.token))) {
-        return { outcome: 'not-our-lock', message: 'the deploy lock is no longer this run\'s (taken over or freed): the stack is left to its holder' };
+        return {
+            outcome: 'not-our-lock',
+            message: "the deploy lock is no longer this run's (taken over or freed): the stack is left to its holder",
+        };
     }
     const releases = await release_store_listReleases(remote, remoteDir);
     const previous = interrupted.previous ? releases.find((r) => r.id === interrupted.previous) : undefined;
     if (!previous) {
         const why = interrupted.previous ? `release ${interrupted.previous} is not on the host` : 'nothing served before this first deploy';
         await abandonIfPending(remote, remoteDir, interrupted.releaseId, `interrupted before it was recorded; not restored: ${why}`);
-        return { outcome: 'nothing-to-restore', message: `the interrupted release ${interrupted.releaseId} is marked abandoned; ${why}, so there is nothing to restore (the next deploy converges from what runs)` };
+        return {
+            outcome: 'nothing-to-restore',
+            message: `the interrupted release ${interrupted.releaseId} is marked abandoned; ${why}, so there is nothing to restore (the next deploy converges from what runs)`,
+        };
     }
     // The current pointer only moves when a deploy is recorded: it still names the release that served.
     const current = await release_store_readCurrent(remote, remoteDir);
@@ -57824,7 +57975,17 @@ async function recoverInterrupted(remote, inputs, run, lock, interrupted, log) {
         return { outcome: 'nothing-to-restore', message: `release ${current} was recorded since (not ${previous.id}): nothing to restore` };
     }
     const facts = await readHostFacts(remote, inputs.username, inputs.compose);
-    const s = { cleanups: [], inputs, run, remote, flavor: facts.compose, remoteDir, timeline: new Timeline(), log, report: newReport(inputs.project, 'rollback') };
+    const s = {
+        cleanups: [],
+        inputs,
+        run,
+        remote,
+        flavor: facts.compose,
+        remoteDir,
+        timeline: new Timeline(),
+        log,
+        report: newReport(inputs.project, 'rollback'),
+    };
     const failure = await restore(s, previous);
     const what = failure === undefined ? `restored release ${previous.id}` : `tried to restore release ${previous.id}: ${failure}`;
     await abandonIfPending(remote, remoteDir, interrupted.releaseId, `interrupted before it was recorded; the post step ${what}`);
@@ -57839,8 +58000,14 @@ async function recoverInterrupted(remote, inputs, run, lock, interrupted, log) {
         detail: `post step after the interrupted deploy of ${interrupted.releaseId}: ${what}`,
     });
     return failure === undefined
-        ? { outcome: 'restored', message: `the interrupted deploy of ${interrupted.releaseId} was rolled back: release ${previous.id} serves again` }
-        : { outcome: 'restore-failed', message: `the interrupted deploy of ${interrupted.releaseId} could not be rolled back cleanly: ${failure}` };
+        ? {
+            outcome: 'restored',
+            message: `the interrupted deploy of ${interrupted.releaseId} was rolled back: release ${previous.id} serves again`,
+        }
+        : {
+            outcome: 'restore-failed',
+            message: `the interrupted deploy of ${interrupted.releaseId} could not be rolled back cleanly: ${failure}`,
+        };
 }
 /** Roll back to `previous` through its own proxy gate; undefined when it worked, else why not. */
 async function restore(s, previous) {
@@ -57867,7 +58034,9 @@ async function restore(s, previous) {
     // Whatever the rollout did, no replica that serves may stay parked or drained.
     if (gate) {
         for (const [service, replicas] of await servingReplicas(s, routed, proxyName)) {
-            await gate.restore(service, replicas).catch((e) => log.warning(`${service}: could not put proxy slots back: ${e instanceof Error ? e.message : String(e)}`));
+            await gate
+                .restore(service, replicas)
+                .catch((e) => log.warning(`${service}: could not put proxy slots back: ${e instanceof Error ? e.message : String(e)}`));
         }
     }
     return failure;
@@ -57876,7 +58045,10 @@ async function restore(s, previous) {
 async function servingReplicas(s, routed, proxyName) {
     const running = (await listProjectContainers(s.remote, s.inputs.project)).filter((c) => c.state === 'running');
     const networks = [...new Set(running.filter((c) => c.service === proxyName).flatMap((c) => Object.keys(c.ips)))];
-    return new Map(routed.map((service) => [service, running.filter((c) => c.service === service).map((c) => ({ id: c.id, name: c.name, ip: replicaIp(c, networks) }))]));
+    return new Map(routed.map((service) => [
+        service,
+        running.filter((c) => c.service === service).map((c) => ({ id: c.id, name: c.name, ip: replicaIp(c, networks) })),
+    ]));
 }
 
 

@@ -170,7 +170,9 @@ function socketLike(stream) {
     const s = stream;
     for (const name of ['setKeepAlive', 'setNoDelay', 'ref', 'unref']) {
         if (typeof s[name] !== 'function')
-            s[name] = function () { return this; };
+            s[name] = function () {
+                return this;
+            };
     }
     if (typeof s.setTimeout !== 'function') {
         // The agent arms this when the connection goes back to the pool, and closes a pooled one on
@@ -439,7 +441,14 @@ function startProbe(options) {
             if (d.send)
                 send(seq, lane, scheduledAt);
             else
-                record({ seq, lane, scheduledAt, doneAt: t, outcome: 'unmeasured', error: `the prober was ${Math.round(d.lagMs)} ms behind: past the deadline before it could send` });
+                record({
+                    seq,
+                    lane,
+                    scheduledAt,
+                    doneAt: t,
+                    outcome: 'unmeasured',
+                    error: `the prober was ${Math.round(d.lagMs)} ms behind: past the deadline before it could send`,
+                });
             t = now();
         }
         if (nextSeq >= maxRequests)

@@ -51,7 +51,12 @@ export interface DeploymentRun {
 }
 
 /** The request from the action's inputs, run context and environment (GITHUB_REPOSITORY, GITHUB_API_URL). */
-export function deploymentRequest(inputs: DeploymentInputs, run: DeploymentRun, env: NodeJS.ProcessEnv, log: Pick<Log, 'info' | 'warning'> = coreLog): DeploymentRequest {
+export function deploymentRequest(
+  inputs: DeploymentInputs,
+  run: DeploymentRun,
+  env: NodeJS.ProcessEnv,
+  log: Pick<Log, 'info' | 'warning'> = coreLog,
+): DeploymentRequest {
   const [owner = '', repo = ''] = (env.GITHUB_REPOSITORY ?? '').split('/');
   return {
     token: inputs.githubToken,
@@ -75,7 +80,11 @@ function apiError(e: unknown): string {
 
 /** Create the deployment and mark it in_progress; undefined when skipped or when the API refused. */
 export async function startDeployment(req: DeploymentRequest): Promise<Deployment | undefined>;
-export async function startDeployment(inputs: DeploymentInputs, run: DeploymentRun, env?: NodeJS.ProcessEnv): Promise<Deployment | undefined>;
+export async function startDeployment(
+  inputs: DeploymentInputs,
+  run: DeploymentRun,
+  env?: NodeJS.ProcessEnv,
+): Promise<Deployment | undefined>;
 export async function startDeployment(
   first: DeploymentRequest | DeploymentInputs,
   run?: DeploymentRun,

@@ -76,7 +76,10 @@ export interface Inputs extends SshTarget {
 
 /** A bad input: the message names the input and says how to fix it. */
 export class InputError extends Error {
-  constructor(readonly input: string, message: string) {
+  constructor(
+    readonly input: string,
+    message: string,
+  ) {
     super(`input '${input}': ${message}`);
     this.name = 'InputError';
   }
@@ -159,10 +162,18 @@ function registryInputs(get: InputGetter): Inputs['registry'] {
   const username = optional(get, 'registry_username');
   const password = get('registry_password');
   if (!server && !username && !password) return undefined;
-  for (const [name, v] of [['registry', server], ['registry_username', username], ['registry_password', password]] as const) {
+  for (const [name, v] of [
+    ['registry', server],
+    ['registry_username', username],
+    ['registry_password', password],
+  ] as const) {
     if (!v) throw new InputError(name, 'is required when any of registry, registry_username and registry_password is set');
   }
-  if (!/^[A-Za-z0-9.-]+(:\d{1,5})?$/.test(server!)) throw new InputError('registry', 'must be a registry host name with an optional port (e.g. ghcr.io or registry.example.com:5000), no scheme or path');
+  if (!/^[A-Za-z0-9.-]+(:\d{1,5})?$/.test(server!))
+    throw new InputError(
+      'registry',
+      'must be a registry host name with an optional port (e.g. ghcr.io or registry.example.com:5000), no scheme or path',
+    );
   return { server: server!, username: username!, password };
 }
 
@@ -183,7 +194,10 @@ export function checkRelativePath(input: string, path: string): string {
 /** Compose's rule for project names, applied to a repository name as the default. */
 export function defaultProject(repository: string | undefined): string {
   const name = (repository ?? '').split('/').pop() ?? '';
-  return name.toLowerCase().replace(/[^a-z0-9_-]/g, '-').replace(/^[^a-z0-9]+/, '');
+  return name
+    .toLowerCase()
+    .replace(/[^a-z0-9_-]/g, '-')
+    .replace(/^[^a-z0-9]+/, '');
 }
 
 export function readInputs(get: InputGetter, environment: NodeJS.ProcessEnv = {}): Inputs {
@@ -216,7 +230,9 @@ export function readInputs(get: InputGetter, environment: NodeJS.ProcessEnv = {}
       port: int(get, 'jump_port', 1, 65535, 22),
       username: optional(get, 'jump_username') ?? username,
       key: get('jump_key').trim() ? get('jump_key') : key,
-      passphrase: get('jump_key').trim() ? optional(get, 'jump_passphrase') : (optional(get, 'jump_passphrase') ?? optional(get, 'passphrase')),
+      passphrase: get('jump_key').trim()
+        ? optional(get, 'jump_passphrase')
+        : (optional(get, 'jump_passphrase') ?? optional(get, 'passphrase')),
       knownHosts: jk,
       fingerprint: jf,
     };
@@ -225,7 +241,10 @@ export function readInputs(get: InputGetter, environment: NodeJS.ProcessEnv = {}
   const project = optional(get, 'project') ?? defaultProject(environment.GITHUB_REPOSITORY);
   if (!project) throw new InputError('project', 'is required when the repository name is unknown: a Compose project name like my-app');
   if (!/^[a-z0-9][a-z0-9_-]*$/.test(project)) {
-    throw new InputError('project', `'${project}' is not a valid Compose project name: use lowercase letters, digits, '-' and '_', starting with a letter or digit`);
+    throw new InputError(
+      'project',
+      `'${project}' is not a valid Compose project name: use lowercase letters, digits, '-' and '_', starting with a letter or digit`,
+    );
   }
 
   const composeFiles = parseList(get('compose_files') || 'compose.yaml').map((p) => checkRelativePath('compose_files', p));
@@ -271,10 +290,15 @@ export function readInputs(get: InputGetter, environment: NodeJS.ProcessEnv = {}
         throw new InputError('probe_slow_url', `'${slowUrl}' is not a URL; write e.g. https://example.com/report?ms=1000`);
       }
       if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new InputError('probe_slow_url', 'must be an http:// or https:// URL');
-      slow = { url: u.toString(), rate: int(get, 'probe_slow_rate', 1, 100, 2), timeoutMs: duration(get, 'probe_slow_timeout', '10s', 100) };
+      slow = {
+        url: u.toString(),
+        rate: int(get, 'probe_slow_rate', 1, 100, 2),
+        timeoutMs: duration(get, 'probe_slow_timeout', '10s', 100),
+      };
     }
     const unmeasured = (get('probe_unmeasured').trim() || 'warn') as 'warn' | 'fail';
-    if (unmeasured !== 'warn' && unmeasured !== 'fail') throw new InputError('probe_unmeasured', `expected warn or fail, got '${unmeasured}'`);
+    if (unmeasured !== 'warn' && unmeasured !== 'fail')
+      throw new InputError('probe_unmeasured', `expected warn or fail, got '${unmeasured}'`);
     probe = {
       slow,
       unmeasured,
@@ -293,7 +317,8 @@ export function readInputs(get: InputGetter, environment: NodeJS.ProcessEnv = {}
   const rollback = bool(get, 'rollback');
   const release = optional(get, 'release');
   if (release && !rollback) throw new InputError('release', 'is only used with rollback: true');
-  if (release && !/^[A-Za-z0-9._-]+$/.test(release)) throw new InputError('release', `'${release}' is not a release id (like 20261123T193000Z-abc1234)`);
+  if (release && !/^[A-Za-z0-9._-]+$/.test(release))
+    throw new InputError('release', `'${release}' is not a release id (like 20261123T193000Z-abc1234)`);
 
   const compose = (get('compose').trim() || 'auto') as Inputs['compose'];
   if (!['auto', 'v1', 'v2'].includes(compose)) throw new InputError('compose', `expected auto, v2 or v1, got '${compose}'`);
@@ -304,7 +329,11 @@ export function readInputs(get: InputGetter, environment: NodeJS.ProcessEnv = {}
   const env = parseEnv(get('env'));
   const secrets = parseEnv(get('secrets'), 'secrets');
   const both = Object.keys(secrets).filter((k) => k in env);
-  if (both.length) throw new InputError('secrets', `${both.join(', ')} ${both.length === 1 ? 'is' : 'are'} set in both 'env' and 'secrets': keep each variable in one of them`);
+  if (both.length)
+    throw new InputError(
+      'secrets',
+      `${both.join(', ')} ${both.length === 1 ? 'is' : 'are'} set in both 'env' and 'secrets': keep each variable in one of them`,
+    );
   return {
     host,
     port: int(get, 'port', 1, 65535, 22),

@@ -43,6 +43,10 @@ export async function collectFiles(workspace: string, composeFiles: string[], fi
   for (const f of out) seen.set(f.path, f);
   const all = [...seen.values()];
   const bytes = all.reduce((n, f) => n + f.data.length, 0);
-  if (bytes > MAX_BYTES) throw new InputError('files', `the release is ${Math.round(bytes / 1e6)} MB; keep uploads under ${MAX_BYTES / 1e6} MB (images belong in a registry)`);
+  if (bytes > MAX_BYTES)
+    throw new InputError(
+      'files',
+      `the release is ${Math.round(bytes / 1e6)} MB; keep uploads under ${MAX_BYTES / 1e6} MB (images belong in a registry)`,
+    );
   return all;
 }

@@ -12,12 +12,20 @@ export const CONFIG_DIR_IN_CONTAINER = '/usr/local/etc/haproxy';
 export function checkConfigCommand(image: string, hostConfigDir: string, cfgFile: string): string {
   return (
     shqAll([
-      'docker', 'run', '--rm', '--network', 'none',
+      'docker',
+      'run',
+      '--rm',
+      '--network',
+      'none',
       // The image's entrypoint may wrap haproxy; run the binary directly.
-      '--entrypoint', 'haproxy',
-      '-v', `${hostConfigDir}:${CONFIG_DIR_IN_CONTAINER}:ro`,
+      '--entrypoint',
+      'haproxy',
+      '-v',
+      `${hostConfigDir}:${CONFIG_DIR_IN_CONTAINER}:ro`,
       image,
-      '-c', '-f', `${CONFIG_DIR_IN_CONTAINER}/${cfgFile}`,
+      '-c',
+      '-f',
+      `${CONFIG_DIR_IN_CONTAINER}/${cfgFile}`,
     ]) + ' 2>&1'
   );
 }

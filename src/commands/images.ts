@@ -14,7 +14,8 @@ export function imageIdsCommand(images: readonly string[]): string {
 export function pinImagesCommand(pins: ReadonlyArray<{ image: string; imageId: string }>): string {
   return pins
     .map(
-      (p) => `docker image inspect ${shq(p.imageId)} >/dev/null 2>&1 || { echo "image ${p.imageId} of ${p.image} is no longer on the host" >&2; exit 3; }; docker tag ${shq(p.imageId)} ${shq(p.image)}`,
+      (p) =>
+        `docker image inspect ${shq(p.imageId)} >/dev/null 2>&1 || { echo "image ${p.imageId} of ${p.image} is no longer on the host" >&2; exit 3; }; docker tag ${shq(p.imageId)} ${shq(p.image)}`,
     )
     .join('\n');
 }
@@ -38,7 +39,9 @@ export function pinCheckScript(pins: readonly Pin[], pull: boolean): string {
     if (!pull) {
       lines.push(`if have ${id}; then echo '${n} present'; else echo '${n} missing'; fi`);
     } else if (p.digest) {
-      lines.push(`if have ${id}; then echo '${n} present'; else docker pull -q ${shq(digestRef(p.image, p.digest))} >/dev/null 2>&1; if have ${id}; then echo '${n} pulled'; else echo '${n} missing'; fi; fi`);
+      lines.push(
+        `if have ${id}; then echo '${n} present'; else docker pull -q ${shq(digestRef(p.image, p.digest))} >/dev/null 2>&1; if have ${id}; then echo '${n} pulled'; else echo '${n} missing'; fi; fi`,
+      );
     } else {
       lines.push(
         `if have ${id}; then echo '${n} present'; else`,

@@ -31,7 +31,9 @@ export function auditLine(entry: AuditEntry): string {
   const e = { ...entry };
   if (e.detail && e.detail.length > MAX_DETAIL) e.detail = `${e.detail.slice(0, MAX_DETAIL)}…`;
   // U+2028/2029 are legal in JSON strings but split lines for some readers.
-  return JSON.stringify(e).replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+  return JSON.stringify(e)
+    .replace(/\u2028/g, '\\u2028')
+    .replace(/\u2029/g, '\\u2029');
 }
 
 /**

@@ -23,9 +23,13 @@ export function parseHostFacts(stdout: string, username: string, prefer: Compose
   const compose = prefer === 'auto' ? (found.find((f) => f.flavor === 'v2') ?? found[0]) : found.find((f) => f.flavor === prefer);
   if (!/^\d+\.\d+/.test(docker)) {
     if (/permission denied/i.test(docker)) {
-      throw new Error(`user '${username}' cannot reach the Docker engine (permission denied on docker.sock): add it to the docker group (sudo usermod -aG docker ${username}) and reconnect`);
+      throw new Error(
+        `user '${username}' cannot reach the Docker engine (permission denied on docker.sock): add it to the docker group (sudo usermod -aG docker ${username}) and reconnect`,
+      );
     }
-    throw new Error(`Docker is not usable on the host: ${docker || 'no docker command'}. Install the Docker engine and make sure it is running.`);
+    throw new Error(
+      `Docker is not usable on the host: ${docker || 'no docker command'}. Install the Docker engine and make sure it is running.`,
+    );
   }
   if (!compose && prefer !== 'auto') {
     const other = found[0] ? ` (the host has Compose ${found[0].flavor} ${found[0].version}: set compose: ${found[0].flavor} or auto)` : '';
@@ -33,7 +37,9 @@ export function parseHostFacts(stdout: string, username: string, prefer: Compose
     throw new Error(`input 'compose' asks for ${prefer}, but ${cmd} does not work on the host${other}`);
   }
   if (!compose) {
-    throw new Error('neither `docker compose` (v2) nor `docker-compose` (v1) works on the host: install the Compose plugin (docker-compose-plugin) or docker-compose');
+    throw new Error(
+      'neither `docker compose` (v2) nor `docker-compose` (v1) works on the host: install the Compose plugin (docker-compose-plugin) or docker-compose',
+    );
   }
   return { dockerVersion: docker, compose: compose.flavor, composeVersion: compose.version.replace(/^v/, '') };
 }

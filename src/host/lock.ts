@@ -94,7 +94,9 @@ export function heartbeatStaleMs(heartbeatMs: number): number {
 export function lockDecision(held: HeldLock, ttlMs: number): LockDecision {
   if (!held.owner) {
     const limit = Math.min(ttlMs, OWNERLESS_GRACE_MS);
-    return held.ageMs > limit ? { action: 'take-over', reason: `the lock has no owner.json and is ${fmt(held.ageMs)} old` } : { action: 'wait' };
+    return held.ageMs > limit
+      ? { action: 'take-over', reason: `the lock has no owner.json and is ${fmt(held.ageMs)} old` }
+      : { action: 'wait' };
   }
   const hb = held.owner.heartbeatMs;
   if (hb !== undefined && held.ageMs > heartbeatStaleMs(hb)) {
@@ -166,7 +168,13 @@ const FINAL_ERRORS = new Set(['ReconnectFailedError', 'HostKeyMismatchError', 'S
 const isFinal = (e: unknown) => e instanceof Error && FINAL_ERRORS.has(e.name);
 
 /** remote.exec, with a lost answer tried again after a growing pause (1s, 2s, 4s; at most pollMs). */
-async function execRepeatable(remote: Remote, command: string, stdin: string | undefined, pauseMs: number, onRetry: (e: unknown) => void): Promise<string> {
+async function execRepeatable(
+  remote: Remote,
+  command: string,
+  stdin: string | undefined,
+  pauseMs: number,
+  onRetry: (e: unknown) => void,
+): Promise<string> {
   for (let attempt = 1; ; attempt++) {
     try {
       return (await remote.exec(command, { ...(stdin !== undefined ? { stdin } : {}), timeoutMs: QUICK_COMMAND_MS })).stdout;
@@ -246,7 +254,9 @@ export async function acquireLock(remote: Remote, remoteDir: string, owner: Lock
         // tells instead (our token: it won).
         let t: string;
         try {
-          t = (await remote.exec(takeoverCommand(remoteDir, ino, mtimeText, raw), { stdin, timeoutMs: QUICK_COMMAND_MS, repeatable: false })).stdout;
+          t = (
+            await remote.exec(takeoverCommand(remoteDir, ino, mtimeText, raw), { stdin, timeoutMs: QUICK_COMMAND_MS, repeatable: false })
+          ).stdout;
         } catch (e) {
           if (++lostTakeovers >= EXEC_ATTEMPTS || isFinal(e)) throw e;
           onRetry(e);
@@ -347,11 +357,15 @@ export function startHeartbeat(remote: Remote, handle: LockHandle, options: Hear
       lost = true;
       const now = parseOwner(out.slice(out.indexOf('GONE') + 4));
       const since = `our last confirmed beat was ${fmt(Date.now() - lastBeatAt)} ago`;
-      const reason = now ? `${lockDir} is now held by ${describeOwner(now)}; ${since}` : `${lockDir} is gone or no longer names us; ${since}`;
+      const reason = now
+        ? `${lockDir} is now held by ${describeOwner(now)}; ${since}`
+        : `${lockDir} is gone or no longer names us; ${since}`;
       log.warning(`the deploy lock is no longer ours: ${reason}`);
       options.onLost?.(reason);
     } else if (missed++ === 0) {
-      log.info(`lock heartbeat: could not refresh ${lockDir}/owner.json (${out.trim() || 'no answer'}); trying again every ${fmt(intervalMs)}`);
+      log.info(
+        `lock heartbeat: could not refresh ${lockDir}/owner.json (${out.trim() || 'no answer'}); trying again every ${fmt(intervalMs)}`,
+      );
     }
   };
 

@@ -53,7 +53,9 @@ export class DockerConfigRemote implements Remote {
 
 export class RegistryLoginError extends Error {
   constructor(server: string, detail: string) {
-    super(`registry login to ${server} failed (inputs registry, registry_username, registry_password): ${detail}. Nothing on the host was changed.`);
+    super(
+      `registry login to ${server} failed (inputs registry, registry_username, registry_password): ${detail}. Nothing on the host was changed.`,
+    );
     this.name = 'RegistryLoginError';
   }
 }
@@ -64,7 +66,11 @@ export async function registryLogin(
   dir: string,
   registry: { server: string; username: string; password: string },
 ): Promise<DockerConfigRemote> {
-  const r = await remote.exec(loginCommand(dir, registry.server, registry.username), { stdin: `${registry.password}\n`, check: false, timeoutMs: QUICK_COMMAND_MS * 2 });
+  const r = await remote.exec(loginCommand(dir, registry.server, registry.username), {
+    stdin: `${registry.password}\n`,
+    check: false,
+    timeoutMs: QUICK_COMMAND_MS * 2,
+  });
   if (r.code !== 0) {
     await remote.exec(logoutCommand(dir), { check: false, timeoutMs: QUICK_COMMAND_MS });
     const detail = (r.stderr || r.stdout).trim().split('\n').slice(-2).join(' ').split(registry.password).join('***') || `exit ${r.code}`;

@@ -26,7 +26,15 @@ import { removeImagesCommand } from '../commands/images.js';
 import type { Remote } from './remote.js';
 import { QUICK_COMMAND_MS, RELEASE_COMMAND_MS } from '../support/timeouts.js';
 import { buildTar, type TarEntry } from '../model/tar.js';
-import { abandonedReason, isReleaseId, KEEP_FAILED, parseManifest, retention, type PrunedRelease, type ReleaseManifest } from '../model/release.js';
+import {
+  abandonedReason,
+  isReleaseId,
+  KEEP_FAILED,
+  parseManifest,
+  retention,
+  type PrunedRelease,
+  type ReleaseManifest,
+} from '../model/release.js';
 import type { AuditEntry } from './audit.js';
 
 export interface UploadFile {
@@ -44,9 +52,14 @@ const IMAGE_ID = /^sha256:[0-9a-f]{64}$/;
 export function checkReleasePath(path: string): void {
   if (!path || path.startsWith('/')) throw new Error(`release file '${path}': must be a relative path`);
   // eslint-disable-next-line no-control-regex
-  if (/[\x00-\x1f\x7f]/.test(path)) throw new Error(`release file ${JSON.stringify(path)}: control characters are not allowed in file names`);
-  if (path.split('/').some((p) => p === '' || p === '.' || p === '..')) throw new Error(`release file '${path}': no '..', '.' or empty parts`);
-  if (RESERVED.has(path)) throw new Error(`release file '${path}': the name is reserved for handoff's own ${path} at the top of the release; move the file into a directory`);
+  if (/[\x00-\x1f\x7f]/.test(path))
+    throw new Error(`release file ${JSON.stringify(path)}: control characters are not allowed in file names`);
+  if (path.split('/').some((p) => p === '' || p === '.' || p === '..'))
+    throw new Error(`release file '${path}': no '..', '.' or empty parts`);
+  if (RESERVED.has(path))
+    throw new Error(
+      `release file '${path}': the name is reserved for handoff's own ${path} at the top of the release; move the file into a directory`,
+    );
 }
 
 function checkId(id: string): void {
@@ -108,11 +121,20 @@ export async function uploadRelease(
  * A new release with an old one's files and env (a rollback): copied on the host, with its own
  * manifest, then renamed into place.
  */
-export async function copyRelease(remote: Remote, remoteDir: string, fromId: string, toId: string, manifest: ReleaseManifest): Promise<void> {
+export async function copyRelease(
+  remote: Remote,
+  remoteDir: string,
+  fromId: string,
+  toId: string,
+  manifest: ReleaseManifest,
+): Promise<void> {
   checkId(fromId);
   checkId(toId);
   if (manifest.id !== toId) throw new Error(`manifest id ${manifest.id} does not match release ${toId}`);
-  await remote.exec(copyReleaseCommand(remoteDir, fromId, toId), { stdin: `${JSON.stringify(manifest, null, 2)}\n`, timeoutMs: RELEASE_COMMAND_MS });
+  await remote.exec(copyReleaseCommand(remoteDir, fromId, toId), {
+    stdin: `${JSON.stringify(manifest, null, 2)}\n`,
+    timeoutMs: RELEASE_COMMAND_MS,
+  });
 }
 
 /**
@@ -132,7 +154,16 @@ export async function activateRelease(remote: Remote, remoteDir: string, id: str
   const ops = [
     ...manifest.files.map((f) => `put ${f}`),
     'put .env',
-    ...previous.filter((f) => { try { checkReleasePath(f); return true; } catch { return false; } }).map((f) => `del ${f}`),
+    ...previous
+      .filter((f) => {
+        try {
+          checkReleasePath(f);
+          return true;
+        } catch {
+          return false;
+        }
+      })
+      .map((f) => `del ${f}`),
     ...manifest.files.map((f) => `list ${f}`),
   ];
   await remote.exec(activateCommand(remoteDir, id), { stdin: `${ops.join('\n')}\n`, timeoutMs: RELEASE_COMMAND_MS });
@@ -180,7 +211,12 @@ export async function readManifest(remote: Remote, remoteDir: string, id: string
 }
 
 /** Merge `patch` into releases/<id>/release.json (atomic rewrite, 0600). The id cannot change. */
-export async function updateManifest(remote: Remote, remoteDir: string, id: string, patch: Partial<ReleaseManifest>): Promise<ReleaseManifest> {
+export async function updateManifest(
+  remote: Remote,
+  remoteDir: string,
+  id: string,
+  patch: Partial<ReleaseManifest>,
+): Promise<ReleaseManifest> {
   const old = await readManifest(remote, remoteDir, id);
   const next: ReleaseManifest = { ...old, ...patch, id: old.id };
   parseManifest(JSON.stringify(next)); // refuse to write a manifest we could not read back
@@ -311,7 +347,12 @@ export async function pruneReleases(
     .map((x) => {
       // Images another project's release pins were never candidates: not this prune's to name.
       const images = x.images.filter((i) => candidates.includes(i));
-      return { ...x, images, imagesRemoved: images.filter((i) => imagesRemoved.includes(i)), imagesKept: images.filter((i) => !imagesRemoved.includes(i)) };
+      return {
+        ...x,
+        images,
+        imagesRemoved: images.filter((i) => imagesRemoved.includes(i)),
+        imagesKept: images.filter((i) => !imagesRemoved.includes(i)),
+      };
     });
   const kept = releases.filter((r) => r.project === project && !removed.includes(r.id));
   return { removed, imagesRemoved, imagesKept: candidates.filter((i) => !imagesRemoved.includes(i)), pruned, kept };

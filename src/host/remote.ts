@@ -65,7 +65,11 @@ export class RemoteCommandError extends Error {
  * Remote.readFile over exec (readFileCommand): the one implementation, shared by SshRemote and the
  * test remotes that run real shell commands.
  */
-export async function readFileByExec(remote: Pick<Remote, 'exec'>, path: string, timeoutMs = QUICK_COMMAND_MS): Promise<string | undefined> {
+export async function readFileByExec(
+  remote: Pick<Remote, 'exec'>,
+  path: string,
+  timeoutMs = QUICK_COMMAND_MS,
+): Promise<string | undefined> {
   const command = readFileCommand(path);
   const r = await remote.exec(command, { check: false, timeoutMs });
   if (r.code === 0) return r.stdout;

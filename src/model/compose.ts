@@ -164,7 +164,12 @@ function loadFile(file: ComposeFile): Record<string, unknown> {
 // ---- interpolation ----
 
 /** Interpolate `${VAR}`, `${VAR:-d}`, `${VAR-d}`, `${VAR:?e}`, `${VAR?e}`, `${VAR:+a}`, `${VAR+a}`, `$VAR`, `$$`. */
-export function interpolate(text: string, env: Record<string, string | undefined>, where = 'value', onWarning?: (m: string) => void): string {
+export function interpolate(
+  text: string,
+  env: Record<string, string | undefined>,
+  where = 'value',
+  onWarning?: (m: string) => void,
+): string {
   let out = '';
   let i = 0;
   while (i < text.length) {
@@ -260,7 +265,8 @@ function mergeTop(base: Record<string, unknown>, over: Record<string, unknown>):
     if (k === 'services' && isRecord(v)) {
       const services: Record<string, unknown> = { ...(isRecord(base.services) ? base.services : {}) };
       for (const [name, def] of Object.entries(v)) {
-        services[name] = isRecord(services[name]) && isRecord(def) ? mergeService(services[name] as Record<string, unknown>, def) : (def ?? {});
+        services[name] =
+          isRecord(services[name]) && isRecord(def) ? mergeService(services[name] as Record<string, unknown>, def) : (def ?? {});
       }
       out.services = services;
     } else {
@@ -271,7 +277,18 @@ function mergeTop(base: Record<string, unknown>, over: Record<string, unknown>):
 }
 
 /** Sequences Compose unions rather than replaces. */
-const UNION_LISTS = new Set(['ports', 'expose', 'external_links', 'dns', 'dns_search', 'tmpfs', 'cap_add', 'cap_drop', 'devices', 'security_opt']);
+const UNION_LISTS = new Set([
+  'ports',
+  'expose',
+  'external_links',
+  'dns',
+  'dns_search',
+  'tmpfs',
+  'cap_add',
+  'cap_drop',
+  'devices',
+  'security_opt',
+]);
 /** Lists that are really maps (`K=V` or a mapping) and merge by key. */
 const KV_LISTS = new Set(['environment', 'labels', 'extra_hosts', 'sysctls']);
 
@@ -350,7 +367,8 @@ function parseService(name: string, defRaw: unknown, where: string): ComposeServ
   if (fa !== 'rollback' && fa !== 'pause' && fa !== 'continue') {
     throw new Error(`${at('deploy.update_config.failure_action')} is ${JSON.stringify(fa)}: use "rollback", "pause" or "continue"`);
   }
-  let parallelism = uc.parallelism === undefined ? UPDATE_DEFAULTS.parallelism : nonNegInt(uc.parallelism, at('deploy.update_config.parallelism'));
+  let parallelism =
+    uc.parallelism === undefined ? UPDATE_DEFAULTS.parallelism : nonNegInt(uc.parallelism, at('deploy.update_config.parallelism'));
   if (parallelism === 0) parallelism = Math.max(1, replicas); // Swarm: 0 = all at once
   const ratio = uc.max_failure_ratio === undefined ? UPDATE_DEFAULTS.maxFailureRatio : Number(uc.max_failure_ratio);
   if (!Number.isFinite(ratio) || ratio < 0 || ratio > 1) {
@@ -374,7 +392,8 @@ function parseService(name: string, defRaw: unknown, where: string): ComposeServ
     hasBuild: def.build !== undefined && def.build !== null,
     replicas,
     updateConfig,
-    stopGracePeriodS: def.stop_grace_period === undefined ? STOP_GRACE_DEFAULT_S : parseDuration(def.stop_grace_period, at('stop_grace_period')),
+    stopGracePeriodS:
+      def.stop_grace_period === undefined ? STOP_GRACE_DEFAULT_S : parseDuration(def.stop_grace_period, at('stop_grace_period')),
     ports,
     fixedHostPorts: ports.filter((p) => p.published !== undefined).map(formatPort),
     dependsOn: Object.keys(dependsOnMap(def.depends_on)),
@@ -413,7 +432,8 @@ function parsePort(p: unknown, where: string): PortMapping {
   if (isRecord(p)) {
     if (p.target === undefined) throw new Error(`${where}: a long-syntax port needs "target"`);
     const out: PortMapping = { target: String(p.target) };
-    if (p.published !== undefined && p.published !== null && String(p.published) !== '' && String(p.published) !== '0') out.published = String(p.published);
+    if (p.published !== undefined && p.published !== null && String(p.published) !== '' && String(p.published) !== '0')
+      out.published = String(p.published);
     if (p.host_ip !== undefined) out.hostIp = String(p.host_ip);
     if (p.protocol !== undefined) out.protocol = String(p.protocol);
     return out;

@@ -116,7 +116,14 @@ export async function readDesiredConfig(
  * checked apart: a service whose environment differs between the model loaded from the release and
  * the one loaded from app/ changed, and gets the round-trip hash, which no running container has.
  */
-async function readDesiredConfigV1(remote: Remote, load: ComposeProject, hashAs: ComposeProject, relocation: Relocation | undefined, scratchPath: string | undefined, timeoutMs: number): Promise<DesiredConfig> {
+async function readDesiredConfigV1(
+  remote: Remote,
+  load: ComposeProject,
+  hashAs: ComposeProject,
+  relocation: Relocation | undefined,
+  scratchPath: string | undefined,
+  timeoutMs: number,
+): Promise<DesiredConfig> {
   const config = await remote.exec(composeCommand('v1', load, ['config']), { timeoutMs });
   const modelText = relocate(config.stdout, relocation);
   if (!relocation) {

@@ -12,7 +12,11 @@ export function renderEnvFile(env: Record<string, string>): string {
   for (const [name, value] of Object.entries(env)) {
     if (PLAIN.test(value)) lines.push(`${name}=${value}`);
     else if (!value.includes("'")) lines.push(`${name}='${value}'`);
-    else throw new InputError('env', `${name}: a value holding both a single quote and other special characters cannot be written to a Compose env file; remove the quote or encode the value`);
+    else
+      throw new InputError(
+        'env',
+        `${name}: a value holding both a single quote and other special characters cannot be written to a Compose env file; remove the quote or encode the value`,
+      );
   }
   return lines.length ? `${lines.join('\n')}\n` : '';
 }

@@ -36,5 +36,8 @@ export function isValidServiceName(name: string): boolean {
 
 /** What Compose itself would derive from a directory name: lowercased, other characters dropped. */
 export function suggestProjectName(raw: string): string {
-  return raw.toLowerCase().replace(/[^a-z0-9_-]/g, '').replace(/^[_-]+/, '');
+  return raw
+    .toLowerCase()
+    .replace(/[^a-z0-9_-]/g, '')
+    .replace(/^[_-]+/, '');
 }

@@ -115,7 +115,10 @@ function base(d: DesiredService, live: ContainerInfo[]): ServicePlan {
 }
 
 function skipped(d: DesiredService, containers: ContainerInfo[]): ServicePlan {
-  const p = base(d, containers.filter((c) => !isBroken(c)));
+  const p = base(
+    d,
+    containers.filter((c) => !isBroken(c)),
+  );
   p.action = 'skip';
   p.newReplicas = p.oldReplicas;
   p.changes.push('not in the services input');
@@ -127,7 +130,10 @@ function planService(d: DesiredService, containers: ContainerInfo[], force: bool
   const live = oldestFirst(containers.filter((c) => !isBroken(c)));
   const p = base(d, live);
   p.cleanup = broken.map((c) => c.id);
-  if (broken.length) p.changes.push(`${broken.length} exited/crashed/unhealthy container(s) from an earlier run to remove: ${broken.map((c) => c.name).join(', ')}`);
+  if (broken.length)
+    p.changes.push(
+      `${broken.length} exited/crashed/unhealthy container(s) from an earlier run to remove: ${broken.map((c) => c.name).join(', ')}`,
+    );
 
   const hashes = d.configHashes?.length ? d.configHashes : [d.configHash];
   const adopted = (c: ContainerInfo) => !!d.adopt && !!c.composeVersion && flavorOfLabel(c.composeVersion) !== d.adopt.flavor;
@@ -139,12 +145,15 @@ function planService(d: DesiredService, containers: ContainerInfo[], force: bool
   const N = d.service.replicas;
   const adoptedNow = current.filter((c) => !hashes.includes(c.configHash));
   if (adoptedNow.length && d.adopt) {
-    p.changes.push(`adopted ${adoptedNow.length} container(s) written by Compose ${adoptedNow[0]!.composeVersion} (config unchanged since release ${d.adopt.release})`);
+    p.changes.push(
+      `adopted ${adoptedNow.length} container(s) written by Compose ${adoptedNow[0]!.composeVersion} (config unchanged since release ${d.adopt.release})`,
+    );
   }
 
   if (force && live.length) p.changes.push('forced');
   else {
-    if (outdated.some((c) => !sameConfig(c))) p.changes.push(`config changed (hash ${short(outdated.find((c) => !sameConfig(c))!.configHash)} → ${short(d.configHash)})`);
+    if (outdated.some((c) => !sameConfig(c)))
+      p.changes.push(`config changed (hash ${short(outdated.find((c) => !sameConfig(c))!.configHash)} → ${short(d.configHash)})`);
     else if (outdated.length && d.imageId) {
       p.changes.push(`image changed (${short(outdated[0]!.imageId)} → ${short(d.imageId)}; same config: a re-pushed tag)`);
     }
@@ -152,7 +161,12 @@ function planService(d: DesiredService, containers: ContainerInfo[], force: bool
 
   if (outdated.length) {
     p.action = 'roll';
-    p.batches = rollBatches(current.length, outdated.map((c) => c.id), N, d.service.updateConfig.parallelism);
+    p.batches = rollBatches(
+      current.length,
+      outdated.map((c) => c.id),
+      N,
+      d.service.updateConfig.parallelism,
+    );
   } else if (live.length === 0 && N > 0) {
     p.action = 'create';
     p.batches = [{ start: N, remove: [] }];
@@ -263,7 +277,12 @@ export function renderPlan(plan: Plan): string {
     rows.push([s.service, s.action, `${s.oldReplicas}→${s.newReplicas}`, s.order, describeBatches(s)]);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  const lines = rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
+  const lines = rows.map((r) =>
+    r
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd(),
+  );
   for (const s of plan.services) {
     lines.push('', `${s.service}: ${s.order} (${s.reason})`);
     // Which image a service goes to is the first thing a reader looks for (shown: `env` is plain).

@@ -47,7 +47,10 @@ export const RELEASE_ID = /^\d{8}T\d{6}Z-[0-9a-z]{7}$/;
 export function releaseId(date: Date, sha: string): string {
   const short = sha.slice(0, 7).toLowerCase();
   if (!/^[0-9a-z]{7}$/.test(short)) throw new Error(`cannot make a release id from sha '${sha}': need at least 7 letters or digits`);
-  const stamp = date.toISOString().replace(/\.\d+Z$/, 'Z').replace(/[-:]/g, '');
+  const stamp = date
+    .toISOString()
+    .replace(/\.\d+Z$/, 'Z')
+    .replace(/[-:]/g, '');
   return `${stamp}-${short}`;
 }
 
@@ -80,17 +83,24 @@ export function parseManifest(text: string): ReleaseManifest {
   if (!isObject(raw.services)) bad('services', 'an object');
   const services: Record<string, ServiceImage> = {};
   for (const [name, s] of Object.entries(raw.services as Record<string, unknown>)) {
-    if (!isObject(s) || typeof s.image !== 'string' || typeof s.imageId !== 'string') bad(`services.${name}`, 'an object with image and imageId strings');
+    if (!isObject(s) || typeof s.image !== 'string' || typeof s.imageId !== 'string')
+      bad(`services.${name}`, 'an object with image and imageId strings');
     const svc = s as Record<string, unknown>;
     if (svc.digest !== undefined && typeof svc.digest !== 'string') bad(`services.${name}.digest`, 'a string');
-    services[name] = { image: svc.image as string, imageId: svc.imageId as string, ...(typeof svc.digest === 'string' ? { digest: svc.digest } : {}) };
+    services[name] = {
+      image: svc.image as string,
+      imageId: svc.imageId as string,
+      ...(typeof svc.digest === 'string' ? { digest: svc.digest } : {}),
+    };
   }
   if (!RESULTS.includes(raw.result as ReleaseResult)) bad('result', RESULTS.join(', '));
-  if (raw.rollbackOf !== undefined && (typeof raw.rollbackOf !== 'string' || !isReleaseId(raw.rollbackOf))) bad('rollbackOf', 'a release id');
+  if (raw.rollbackOf !== undefined && (typeof raw.rollbackOf !== 'string' || !isReleaseId(raw.rollbackOf)))
+    bad('rollbackOf', 'a release id');
   let probe: ReleaseManifest['probe'];
   if (raw.probe !== undefined) {
     const p = raw.probe;
-    if (!isObject(p) || typeof p.sent !== 'number' || typeof p.lost !== 'number' || typeof p.p99Ms !== 'number') bad('probe', 'an object with numbers sent, lost, p99Ms');
+    if (!isObject(p) || typeof p.sent !== 'number' || typeof p.lost !== 'number' || typeof p.p99Ms !== 'number')
+      bad('probe', 'an object with numbers sent, lost, p99Ms');
     const q = p as Record<string, number>;
     probe = { sent: q.sent!, lost: q.lost!, p99Ms: q.p99Ms! };
   }
@@ -158,9 +168,22 @@ function notes(r: ReleaseManifest, currentId: string | undefined, pick: string |
 export function formatReleaseList(releases: readonly ReleaseManifest[], currentId?: string, now = Date.now()): string {
   if (releases.length === 0) return '  (no releases on the host)';
   const pick = defaultRollbackTarget(releases, currentId)?.id;
-  const rows = newestFirst(releases).map((r) => [r.id, r.result, r.sha.slice(0, 7), age(r.createdAt, now), notes(r, currentId, pick).join('; ').replace(/`/g, '')]);
+  const rows = newestFirst(releases).map((r) => [
+    r.id,
+    r.result,
+    r.sha.slice(0, 7),
+    age(r.createdAt, now),
+    notes(r, currentId, pick).join('; ').replace(/`/g, ''),
+  ]);
   const width = [0, 1, 2, 3].map((c) => Math.max(...rows.map((row) => row[c]!.length)));
-  return rows.map((row) => `  ${row.slice(0, 4).map((v, c) => v.padEnd(width[c]!)).join('  ')}${row[4] ? `  (${row[4]})` : ''}`.trimEnd()).join('\n');
+  return rows
+    .map((row) =>
+      `  ${row
+        .slice(0, 4)
+        .map((v, c) => v.padEnd(width[c]!))
+        .join('  ')}${row[4] ? `  (${row[4]})` : ''}`.trimEnd(),
+    )
+    .join('\n');
 }
 
 /** The same list as a Markdown table, for the job summary. */
@@ -170,7 +193,10 @@ export function releaseTableMarkdown(releases: readonly ReleaseManifest[], curre
   return [
     '| release | result | sha | age | |',
     '|---|---|---|---|---|',
-    ...newestFirst(releases).map((r) => `| \`${r.id}\` | ${r.result} | \`${r.sha.slice(0, 7)}\` | ${age(r.createdAt, now)} | ${cell(notes(r, currentId, pick).join('; '))} |`),
+    ...newestFirst(releases).map(
+      (r) =>
+        `| \`${r.id}\` | ${r.result} | \`${r.sha.slice(0, 7)}\` | ${age(r.createdAt, now)} | ${cell(notes(r, currentId, pick).join('; '))} |`,
+    ),
   ].join('\n');
 }
 
@@ -208,14 +234,21 @@ export function defaultRollbackTarget(releases: readonly ReleaseManifest[], curr
  * The release a rollback re-deploys. With an id: that release (an unknown id, or one that never
  * recorded what it ran, is an error that lists what there is). Without: defaultRollbackTarget.
  */
-export function selectRollbackTarget(releases: readonly ReleaseManifest[], currentId: string | undefined, requested?: string, now = Date.now()): ReleaseManifest {
+export function selectRollbackTarget(
+  releases: readonly ReleaseManifest[],
+  currentId: string | undefined,
+  requested?: string,
+  now = Date.now(),
+): ReleaseManifest {
   const list = () => `Releases on the host (newest first):\n${formatReleaseList(releases, currentId, now)}`;
   if (requested) {
     const hit = releases.find((r) => r.id === requested);
     if (!hit) throw new Error(`release '${requested}' is not on the host. ${list()}`);
     // No image IDs were recorded for these: nothing to pin, so "rolling back" would run whatever the tags point at now.
     if (hit.result === 'abandoned' || hit.result === 'pending') {
-      throw new Error(`release '${requested}' is ${hit.result}${hit.reason ? ` (${hit.reason})` : ''}: its deploy never recorded the images it ran, so it cannot be rolled back to; pick a successful release. ${list()}`);
+      throw new Error(
+        `release '${requested}' is ${hit.result}${hit.reason ? ` (${hit.reason})` : ''}: its deploy never recorded the images it ran, so it cannot be rolled back to; pick a successful release. ${list()}`,
+      );
     }
     return hit;
   }
@@ -242,7 +275,11 @@ export function selectRollbackTarget(releases: readonly ReleaseManifest[], curre
  * The "Roll back" part of the job summary: what `rollback: true` would do from here, and the kept
  * releases to choose from.
  */
-export function rollbackHintMarkdown(releases: readonly ReleaseManifest[], currentId: string | undefined, now = Date.now()): string | undefined {
+export function rollbackHintMarkdown(
+  releases: readonly ReleaseManifest[],
+  currentId: string | undefined,
+  now = Date.now(),
+): string | undefined {
   if (!currentId) return undefined;
   const pick = defaultRollbackTarget(releases, currentId);
   const head = pick
@@ -291,7 +328,13 @@ export interface RetentionPlan {
  * Releases of other projects are never pruned and their images count as referenced; an image goes
  * only when no kept release (of any project) refers to it.
  */
-export function retention(releases: readonly ReleaseManifest[], keep: number, currentId: string | undefined, project?: string, keepFailed = KEEP_FAILED): RetentionPlan {
+export function retention(
+  releases: readonly ReleaseManifest[],
+  keep: number,
+  currentId: string | undefined,
+  project?: string,
+  keepFailed = KEEP_FAILED,
+): RetentionPlan {
   if (!Number.isInteger(keep) || keep < 1) throw new Error(`keep must be a whole number of at least 1, got ${keep}`);
   if (!Number.isInteger(keepFailed) || keepFailed < 0) throw new Error(`keepFailed must be a whole number, got ${keepFailed}`);
   const ours = newestFirst(releases.filter((r) => project === undefined || r.project === project));

@@ -47,7 +47,9 @@ export function decidePolicy(s: ComposeService, routed: ReadonlySet<string>): Se
         ? 'or set deploy.update_config.order: stop-first (requests will drop while it restarts)'
         : 'or set deploy.replicas: 1';
     if (s.containerName) {
-      refusals.push(`service "${s.name}" ${overlap} but sets container_name "${s.containerName}": a second container cannot have the same name. Remove container_name ${fix}.`);
+      refusals.push(
+        `service "${s.name}" ${overlap} but sets container_name "${s.containerName}": a second container cannot have the same name. Remove container_name ${fix}.`,
+      );
     }
     if (s.fixedHostPorts.length) {
       refusals.push(
@@ -56,7 +58,9 @@ export function decidePolicy(s: ComposeService, routed: ReadonlySet<string>): Se
       );
     }
     if (s.networkMode === 'host') {
-      refusals.push(`service "${s.name}" ${overlap} but uses network_mode: host: two replicas would share the host's ports. Use a Compose network ${fix}.`);
+      refusals.push(
+        `service "${s.name}" ${overlap} but uses network_mode: host: two replicas would share the host's ports. Use a Compose network ${fix}.`,
+      );
     }
   }
 

@@ -29,7 +29,9 @@ export function splitName(path: string): { prefix: string; name: string } {
     if (Buffer.byteLength(name) > 100) break;
     if (name.length > 0 && Buffer.byteLength(prefix) <= 155) return { prefix, name };
   }
-  throw new Error(`tar: cannot store path in ustar (needs a slash leaving at most 100 bytes after it and 155 before): ${path.slice(0, 80)}...`);
+  throw new Error(
+    `tar: cannot store path in ustar (needs a slash leaving at most 100 bytes after it and 155 before): ${path.slice(0, 80)}...`,
+  );
 }
 
 function checkPath(path: string): void {

@@ -12,7 +12,10 @@ function sshEndpoint(t: SshTarget) {
     username: t.username,
     privateKey: t.key,
     passphrase: t.passphrase,
-    pin: t.knownHosts || t.fingerprint ? { knownHosts: t.knownHosts, fingerprints: t.fingerprint ? [t.fingerprint] : undefined } : ({ insecure: true } as const),
+    pin:
+      t.knownHosts || t.fingerprint
+        ? { knownHosts: t.knownHosts, fingerprints: t.fingerprint ? [t.fingerprint] : undefined }
+        : ({ insecure: true } as const),
   };
 }
 
@@ -29,7 +32,9 @@ export async function connectHost(
   options: { maxChannels?: number; timeline?: Timeline; retryFirst?: boolean } = {},
 ): Promise<ReconnectingRemote> {
   if (inputs.insecureIgnoreHostKey && !inputs.knownHosts && !inputs.fingerprint) {
-    log.warning('insecure_ignore_host_key: the host key is not verified; anyone between the runner and the host can impersonate it. Pin it with known_hosts or fingerprint.');
+    log.warning(
+      'insecure_ignore_host_key: the host key is not verified; anyone between the runner and the host can impersonate it. Pin it with known_hosts or fingerprint.',
+    );
   }
   const open = () =>
     connect({

@@ -37,7 +37,9 @@ export async function deploy(inputs: Inputs, run: RunContext, report: DeployRepo
       files = await collectFiles(run.workspace, inputs.composeFiles, inputs.files);
       const v = validateLocally(inputs, files, log);
       routed = v.routed;
-      log.info(`${files.length} files, services: ${v.model.services.map((x) => x.name).join(', ')}; routed by the proxy: ${routed.join(', ') || 'none'}`);
+      log.info(
+        `${files.length} files, services: ${v.model.services.map((x) => x.name).join(', ')}; routed by the proxy: ${routed.join(', ') || 'none'}`,
+      );
     });
   }
 
@@ -98,7 +100,14 @@ async function deployLocked(s: Session, files: ReleaseFile[], validatedRouting: 
 function hookRunner(s: Session, services: Parameters<typeof hookService>[0], routed: string[]): Omit<HookRun, 'stack'> | undefined {
   const { inputs } = s;
   if (!inputs.preDeploy && !inputs.postDeploy) return undefined;
-  return { service: hookService(services, routed, inputs.hookService), timeoutMs: inputs.hookTimeoutMs, remote: s.remote, flavor: s.flavor, log: s.log, timeline: s.timeline };
+  return {
+    service: hookService(services, routed, inputs.hookService),
+    timeoutMs: inputs.hookTimeoutMs,
+    remote: s.remote,
+    flavor: s.flavor,
+    log: s.log,
+    timeline: s.timeline,
+  };
 }
 
 /** After a successful rollout only; its failure fails the job but rolls nothing back. */

@@ -41,7 +41,14 @@ export async function desiredState(
     const configHashes = config.hashes.get(service.name);
     if (!configHashes?.length) throw new Error(`compose config --hash printed no hash for service ${service.name}`);
     const adoptFrom = adopt.has(service.name) && serving ? { flavor, release: serving.id } : undefined;
-    return { service, configHash: configHashes[0]!, configHashes, imageId: ids.get(service.name), policy: check.policies.get(service.name)!, adopt: adoptFrom };
+    return {
+      service,
+      configHash: configHashes[0]!,
+      configHashes,
+      imageId: ids.get(service.name),
+      policy: check.policies.get(service.name)!,
+      adopt: adoptFrom,
+    };
   });
   return { model, desired, running };
 }
@@ -51,7 +58,12 @@ export async function desiredState(
  * between deploys) can be kept: their config is the same in the serving release, hashed now by
  * this Compose. Costs round trips only when such containers exist.
  */
-async function adoptable(s: Session, hashes: Map<string, string[]>, serving: ReleaseManifest | undefined, running: ContainerInfo[]): Promise<Set<string>> {
+async function adoptable(
+  s: Session,
+  hashes: Map<string, string[]>,
+  serving: ReleaseManifest | undefined,
+  running: ContainerInfo[],
+): Promise<Set<string>> {
   if (!serving) return new Set();
   if (!running.some((c) => c.composeVersion && flavorOfLabel(c.composeVersion) !== s.flavor)) return new Set();
   const view = planningView(s.remoteDir, serving.composeFiles, serving.id, s.inputs.project);

@@ -9,7 +9,11 @@ import { degradedGate, type ProxyGate } from '../proxy/gate.js';
 import type { Session } from './session.js';
 
 /** The gate for the proxy: HAProxy's Runtime API when it can be reached, else degraded. */
-export async function proxyGate(s: Session, model: ComposeModel, cfgText: string | undefined): Promise<{ gate: ProxyGate; proxyService?: string; opener?: () => Promise<Duplex> }> {
+export async function proxyGate(
+  s: Session,
+  model: ComposeModel,
+  cfgText: string | undefined,
+): Promise<{ gate: ProxyGate; proxyService?: string; opener?: () => Promise<Duplex> }> {
   const proxy = findProxyService(model.services, s.inputs.proxyService);
   if (!proxy || !cfgText) {
     s.report.warnings.push('No HAProxy service found: replicas are not drained through a proxy; requests may be lost during the rollout.');
@@ -24,7 +28,9 @@ export async function proxyGate(s: Session, model: ComposeModel, cfgText: string
       : { kind: 'unix', hostPath: posix.resolve(projectDir, v) };
   }
   if (where.kind === 'none') {
-    s.report.warnings.push(`HAProxy's Runtime API is not reachable (${where.reason}): the rollout relies on retries and health checks only, and requests may be lost.`);
+    s.report.warnings.push(
+      `HAProxy's Runtime API is not reachable (${where.reason}): the rollout relies on retries and health checks only, and requests may be lost.`,
+    );
     return { gate: degradedGate, proxyService: proxy.name };
   }
   // Nothing serves before the proxy runs (a first deploy): there is nothing to drain or wait on.

@@ -24,7 +24,9 @@ export function hookCommand(flavor: ComposeFlavor, stack: ComposeProject, servic
 export function hookService(services: readonly ComposeService[], routed: readonly string[], wanted?: string): string {
   if (wanted) {
     if (!services.some((s) => s.name === wanted)) {
-      throw new Error(`input 'hook_service': ${wanted} is not a service of the Compose files (services: ${services.map((s) => s.name).join(', ')})`);
+      throw new Error(
+        `input 'hook_service': ${wanted} is not a service of the Compose files (services: ${services.map((s) => s.name).join(', ')})`,
+      );
     }
     return wanted;
   }

@@ -16,18 +16,24 @@ import type { Session } from './session.js';
 export async function withDeployLock(s: Session, remote: ReconnectingRemote, body: () => Promise<void>): Promise<void> {
   const { inputs, run, remoteDir, log, report } = s;
   const handle = await phase('Lock', async () => {
-    const h = await acquireLock(remote, remoteDir, { runId: run.runId, runUrl: run.runUrl, actor: run.actor, sha: run.sha, startedAt: new Date().toISOString() }, {
-      timeoutMs: inputs.lockTimeoutMs,
-      ttlMs: inputs.lockTtlMs,
-      heartbeatMs: DEFAULT_HEARTBEAT_MS,
-      log,
-    });
+    const h = await acquireLock(
+      remote,
+      remoteDir,
+      { runId: run.runId, runUrl: run.runUrl, actor: run.actor, sha: run.sha, startedAt: new Date().toISOString() },
+      {
+        timeoutMs: inputs.lockTimeoutMs,
+        ttlMs: inputs.lockTtlMs,
+        heartbeatMs: DEFAULT_HEARTBEAT_MS,
+        log,
+      },
+    );
     core.saveState('lock', JSON.stringify(h));
     return h;
   });
   // A connection that comes back after a cut is used only while the lock is still ours.
   remote.setVerify(async (fresh) => {
-    if (!(await lockHeldBy(fresh, remoteDir, handle.token))) throw new Error('the deploy lock was taken over while the connection to the host was down: stopping here');
+    if (!(await lockHeldBy(fresh, remoteDir, handle.token)))
+      throw new Error('the deploy lock was taken over while the connection to the host was down: stopping here');
   });
   const heartbeat = startHeartbeat(remote, handle, { log });
   let registryDir: string | undefined;
@@ -72,9 +78,13 @@ async function letGo(s: Session, remote: ReconnectingRemote, handle: LockHandle,
     return;
   }
   if (registryDir) {
-    await remote.exec(logoutCommand(registryDir), { check: false }).catch((e: unknown) => log.warning(`could not remove the registry login: ${String(e)}`));
+    await remote
+      .exec(logoutCommand(registryDir), { check: false })
+      .catch((e: unknown) => log.warning(`could not remove the registry login: ${String(e)}`));
     core.saveState('registry', '');
   }
-  await releaseLock(remote, s.remoteDir, s.run.runId, handle.token).catch((e: unknown) => log.warning(`could not release the lock: ${String(e)}`));
+  await releaseLock(remote, s.remoteDir, s.run.runId, handle.token).catch((e: unknown) =>
+    log.warning(`could not release the lock: ${String(e)}`),
+  );
   core.saveState('lock', '');
 }

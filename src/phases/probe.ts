@@ -16,14 +16,16 @@ export async function startProbe(s: Session, plan: Plan): Promise<RunningProbe> 
   // Losses can only be counted against a service that was serving: a first deploy has no baseline.
   const wasServing = plan.services.some((p) => p.oldReplicas > 0);
   if (inputs.probe && !wasServing) {
-    const note = 'Probe skipped: nothing of this project was running before this deploy, so no request could be dropped. It runs from the next deploy on.';
+    const note =
+      'Probe skipped: nothing of this project was running before this deploy, so no request could be dropped. It runs from the next deploy on.';
     log.info(note);
     report.warnings.push(note);
   }
   // The tunnel gets its own connection, so probe requests never queue behind deploy commands; its
   // channels are TCP forwards, which sshd's MaxSessions does not count, so it may open many.
   const tunnel = inputs.probe?.via === 'ssh' && wasServing ? await connectHost(inputs, log, { maxChannels: 128 }) : undefined;
-  const probe: ProbeSession | undefined = inputs.probe && wasServing ? await startProbeSession(inputs.probe, tunnel ?? s.remote, timeline, log) : undefined;
+  const probe: ProbeSession | undefined =
+    inputs.probe && wasServing ? await startProbeSession(inputs.probe, tunnel ?? s.remote, timeline, log) : undefined;
   let finished = false;
   s.cleanups.push(async () => {
     if (probe && !finished) await probe.abort();

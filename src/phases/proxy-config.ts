@@ -40,10 +40,18 @@ export async function checkProxyConfig(s: Session, release: Release, model: Comp
 }
 
 /** Reload the running proxy when only its config changed (a recreated proxy reads the new one anyway). */
-export async function reloadProxyIfChanged(s: Session, cfg: ProxyConfig, plan: Plan, proxyService: string | undefined, opener: (() => Promise<Duplex>) | undefined): Promise<void> {
+export async function reloadProxyIfChanged(
+  s: Session,
+  cfg: ProxyConfig,
+  plan: Plan,
+  proxyService: string | undefined,
+  opener: (() => Promise<Duplex>) | undefined,
+): Promise<void> {
   const proxyPlan = plan.services.find((p) => p.service === proxyService);
   if (!cfg.changed || cfg.live === undefined || !proxyPlan || proxyPlan.action !== 'keep') return;
-  const running = (await listProjectContainers(s.remote, s.inputs.project)).filter((c) => c.service === proxyService && c.state === 'running');
+  const running = (await listProjectContainers(s.remote, s.inputs.project)).filter(
+    (c) => c.service === proxyService && c.state === 'running',
+  );
   for (const c of running) {
     await reload(s.remote, c.id, { opener, stateFile: cfg.next ? findServerStateFile(cfg.next) : undefined, log: s.log });
     s.timeline.add('proxy-reload', { service: proxyService, container: c.name });

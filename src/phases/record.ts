@@ -13,7 +13,14 @@ import { pruneAuditEntries, pruneReleases, setCurrent, updateManifest } from '..
 import type { History, Release } from './release.js';
 import { settled, type Session } from './session.js';
 
-export async function recordPhase(s: Session, release: Release, model: ComposeModel, history: History, failure: Error | undefined, verdict: Verdict | undefined): Promise<void> {
+export async function recordPhase(
+  s: Session,
+  release: Release,
+  model: ComposeModel,
+  history: History,
+  failure: Error | undefined,
+  verdict: Verdict | undefined,
+): Promise<void> {
   const { inputs, run, remote, remoteDir, log, report } = s;
   await phase('Record', async () => {
     const imagesAfter = await resolveServicesImages(s, model);
@@ -37,12 +44,15 @@ export async function recordPhase(s: Session, release: Release, model: ComposeMo
     });
     // Failed releases never push a good one out (release.ts), so a failed deploy prunes too: they stay bounded.
     const serving = failure ? history.current : release.id;
-    const pruned = await pruneReleases(remote, remoteDir, inputs.project, inputs.keepReleases, serving, (m) => log.warning(m)).catch((e: unknown) => {
-      log.warning(`could not prune old releases: ${e instanceof Error ? e.message : String(e)}`);
-      return undefined;
-    });
+    const pruned = await pruneReleases(remote, remoteDir, inputs.project, inputs.keepReleases, serving, (m) => log.warning(m)).catch(
+      (e: unknown) => {
+        log.warning(`could not prune old releases: ${e instanceof Error ? e.message : String(e)}`);
+        return undefined;
+      },
+    );
     if (pruned) {
-      for (const p of pruned.pruned) log.info(`pruned release ${p.id} (${p.result})${p.imagesRemoved.length ? `, images ${p.imagesRemoved.join(', ')}` : ''}`);
+      for (const p of pruned.pruned)
+        log.info(`pruned release ${p.id} (${p.result})${p.imagesRemoved.length ? `, images ${p.imagesRemoved.join(', ')}` : ''}`);
       await appendAudit(remote, remoteDir, pruneAuditEntries(pruned, new Date().toISOString(), run.actor, run.runUrl));
     }
     report.rollbackHint = rollbackHintMarkdown(pruned?.kept ?? history.releases, serving);

@@ -46,14 +46,20 @@ export async function recoverInterrupted(
 ): Promise<RecoveryResult> {
   const { remoteDir } = lock;
   if (!(await lockHeldBy(remote, remoteDir, lock.token))) {
-    return { outcome: 'not-our-lock', message: 'the deploy lock is no longer this run\'s (taken over or freed): the stack is left to its holder' };
+    return {
+      outcome: 'not-our-lock',
+      message: "the deploy lock is no longer this run's (taken over or freed): the stack is left to its holder",
+    };
   }
   const releases = await listReleases(remote, remoteDir);
   const previous = interrupted.previous ? releases.find((r) => r.id === interrupted.previous) : undefined;
   if (!previous) {
     const why = interrupted.previous ? `release ${interrupted.previous} is not on the host` : 'nothing served before this first deploy';
     await abandonIfPending(remote, remoteDir, interrupted.releaseId, `interrupted before it was recorded; not restored: ${why}`);
-    return { outcome: 'nothing-to-restore', message: `the interrupted release ${interrupted.releaseId} is marked abandoned; ${why}, so there is nothing to restore (the next deploy converges from what runs)` };
+    return {
+      outcome: 'nothing-to-restore',
+      message: `the interrupted release ${interrupted.releaseId} is marked abandoned; ${why}, so there is nothing to restore (the next deploy converges from what runs)`,
+    };
   }
   // The current pointer only moves when a deploy is recorded: it still names the release that served.
   const current = await readCurrent(remote, remoteDir);
@@ -61,7 +67,17 @@ export async function recoverInterrupted(
     return { outcome: 'nothing-to-restore', message: `release ${current} was recorded since (not ${previous.id}): nothing to restore` };
   }
   const facts = await readHostFacts(remote, inputs.username, inputs.compose);
-  const s: Session = { cleanups: [], inputs, run, remote, flavor: facts.compose as ComposeFlavor, remoteDir, timeline: new Timeline(), log, report: newReport(inputs.project, 'rollback') };
+  const s: Session = {
+    cleanups: [],
+    inputs,
+    run,
+    remote,
+    flavor: facts.compose as ComposeFlavor,
+    remoteDir,
+    timeline: new Timeline(),
+    log,
+    report: newReport(inputs.project, 'rollback'),
+  };
   const failure = await restore(s, previous);
   const what = failure === undefined ? `restored release ${previous.id}` : `tried to restore release ${previous.id}: ${failure}`;
   await abandonIfPending(remote, remoteDir, interrupted.releaseId, `interrupted before it was recorded; the post step ${what}`);
@@ -76,8 +92,14 @@ export async function recoverInterrupted(
     detail: `post step after the interrupted deploy of ${interrupted.releaseId}: ${what}`,
   });
   return failure === undefined
-    ? { outcome: 'restored', message: `the interrupted deploy of ${interrupted.releaseId} was rolled back: release ${previous.id} serves again` }
-    : { outcome: 'restore-failed', message: `the interrupted deploy of ${interrupted.releaseId} could not be rolled back cleanly: ${failure}` };
+    ? {
+        outcome: 'restored',
+        message: `the interrupted deploy of ${interrupted.releaseId} was rolled back: release ${previous.id} serves again`,
+      }
+    : {
+        outcome: 'restore-failed',
+        message: `the interrupted deploy of ${interrupted.releaseId} could not be rolled back cleanly: ${failure}`,
+      };
 }
 
 /** Roll back to `previous` through its own proxy gate; undefined when it worked, else why not. */
@@ -101,7 +123,9 @@ async function restore(s: Session, previous: ReleaseManifest): Promise<string | 
   // Whatever the rollout did, no replica that serves may stay parked or drained.
   if (gate) {
     for (const [service, replicas] of await servingReplicas(s, routed, proxyName)) {
-      await gate.restore(service, replicas).catch((e: unknown) => log.warning(`${service}: could not put proxy slots back: ${e instanceof Error ? e.message : String(e)}`));
+      await gate
+        .restore(service, replicas)
+        .catch((e: unknown) => log.warning(`${service}: could not put proxy slots back: ${e instanceof Error ? e.message : String(e)}`));
     }
   }
   return failure;
@@ -111,5 +135,10 @@ async function restore(s: Session, previous: ReleaseManifest): Promise<string | 
 async function servingReplicas(s: Session, routed: string[], proxyName: string | undefined): Promise<Map<string, Replica[]>> {
   const running = (await listProjectContainers(s.remote, s.inputs.project)).filter((c) => c.state === 'running');
   const networks = [...new Set(running.filter((c) => c.service === proxyName).flatMap((c) => Object.keys(c.ips)))];
-  return new Map(routed.map((service) => [service, running.filter((c) => c.service === service).map((c) => ({ id: c.id, name: c.name, ip: replicaIp(c, networks) }))]));
+  return new Map(
+    routed.map((service) => [
+      service,
+      running.filter((c) => c.service === service).map((c) => ({ id: c.id, name: c.name, ip: replicaIp(c, networks) })),
+    ]),
+  );
 }

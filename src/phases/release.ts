@@ -36,7 +36,20 @@ export async function readHistory(s: Session): Promise<History> {
   const found = inputs.dryRun ? { releases: listed, marked: [] } : await markAbandoned(remote, remoteDir, listed, inputs.project);
   if (found.marked.length) {
     for (const m of found.marked) log.warning(`release ${m.id} was left pending: ${m.reason}; marked abandoned`);
-    await appendAudit(remote, remoteDir, found.marked.map((m) => ({ at: new Date().toISOString(), kind: 'abandon' as const, release: m.id, sha: m.sha, actor: m.actor, runUrl: m.runUrl, result: 'abandoned', detail: m.reason })));
+    await appendAudit(
+      remote,
+      remoteDir,
+      found.marked.map((m) => ({
+        at: new Date().toISOString(),
+        kind: 'abandon' as const,
+        release: m.id,
+        sha: m.sha,
+        actor: m.actor,
+        runUrl: m.runUrl,
+        result: 'abandoned',
+        detail: m.reason,
+      })),
+    );
   }
   const current = await readCurrent(remote, remoteDir);
   s.report.previousReleaseId = current;
@@ -74,7 +87,9 @@ export async function uploadPhase(s: Session, history: History, files: ReleaseFi
       Object.assign(release, { composeFiles: target.composeFiles, target });
       await copyRelease(remote, remoteDir, target.id, id, manifest);
     } else {
-      await uploadRelease(remote, remoteDir, id, files, renderEnvFile({ ...inputs.env, ...inputs.secrets }), manifest, { dryRun: inputs.dryRun });
+      await uploadRelease(remote, remoteDir, id, files, renderEnvFile({ ...inputs.env, ...inputs.secrets }), manifest, {
+        dryRun: inputs.dryRun,
+      });
     }
     timeline.add('upload', { detail: id });
   });

@@ -24,13 +24,33 @@ export interface RolloutOutcome {
 }
 
 /** Roll the plan; a failure is returned (not thrown) so the probe and the record still run. */
-export async function rolloutPhase(s: Session, release: Release, plan: Plan, routed: string[], proxy: ProxyRoute, before?: () => Promise<void>): Promise<RolloutOutcome> {
+export async function rolloutPhase(
+  s: Session,
+  release: Release,
+  plan: Plan,
+  routed: string[],
+  proxy: ProxyRoute,
+  before?: () => Promise<void>,
+): Promise<RolloutOutcome> {
   const { inputs, remote, remoteDir, timeline, log, report } = s;
   try {
     await before?.();
     timeline.add('deploy-start', { detail: release.id });
     const stack = stackOf(remoteDir, release.composeFiles, 'app', inputs.project);
-    const result = await rollOut({ remote, flavor: s.flavor, stack, gate: proxy.gate, timeline, log, healthTimeoutMs: inputs.healthTimeoutMs, proxyService: proxy.proxyService, routedServices: new Set(routed) }, plan);
+    const result = await rollOut(
+      {
+        remote,
+        flavor: s.flavor,
+        stack,
+        gate: proxy.gate,
+        timeline,
+        log,
+        healthTimeoutMs: inputs.healthTimeoutMs,
+        proxyService: proxy.proxyService,
+        routedServices: new Set(routed),
+      },
+      plan,
+    );
     report.servicesUpdated = result.updated;
     for (const f of result.failures) {
       await phase(`Failed containers of ${f.service}: health output and logs`, async () => log.info(f.logs || '(nothing collected)'));
@@ -46,7 +66,13 @@ export async function rolloutPhase(s: Session, release: Release, plan: Plan, rou
 }
 
 /** After a failed rollout: roll back to the release that served, as failure_action says. */
-export async function handleFailure(s: Session, outcome: RolloutOutcome, history: History, routed: string[], proxy: ProxyRoute): Promise<void> {
+export async function handleFailure(
+  s: Session,
+  outcome: RolloutOutcome,
+  history: History,
+  routed: string[],
+  proxy: ProxyRoute,
+): Promise<void> {
   const { failure, failureAction } = outcome;
   if (!failure) return;
   s.timeline.add('failure', { detail: failure.message });
@@ -77,7 +103,17 @@ export async function rollBackTo(s: Session, previous: ReleaseManifest, routed: 
   const backPlan = makePlan(s, back.desired, false, back.running);
   log.info(renderPlan(backPlan));
   const r = await rollOut(
-    { remote, flavor: s.flavor, stack: prevStack, gate: proxy.gate, timeline, log, healthTimeoutMs: inputs.healthTimeoutMs, proxyService: proxy.proxyService, routedServices: new Set(routed) },
+    {
+      remote,
+      flavor: s.flavor,
+      stack: prevStack,
+      gate: proxy.gate,
+      timeline,
+      log,
+      healthTimeoutMs: inputs.healthTimeoutMs,
+      proxyService: proxy.proxyService,
+      routedServices: new Set(routed),
+    },
     backPlan,
   );
   timeline.add('rollback-done', { detail: r.ok ? 'ok' : 'failed' });

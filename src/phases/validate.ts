@@ -13,12 +13,18 @@ export function validateLocally(inputs: Inputs, files: ReleaseFile[], log: Log):
   const composeFiles = inputs.composeFiles.map((name) => {
     const f = files.find((x) => x.path === name);
     if (!f) throw new Error(`input 'compose_files': ${name} was not found in the workspace`);
-    return { name, text: f.data.toString("utf8") };
+    return { name, text: f.data.toString('utf8') };
   });
   const model = parseCompose(composeFiles, { env: { ...inputs.env, ...inputs.secrets }, onWarning: (m) => log.warning(m) });
   const routed = proxyRouting(model, files, inputs);
-  for (const m of missingMounts(model, files.map((f) => f.path), posix.dirname(inputs.composeFiles[0]!))) {
-    log.warning(`service ${m.service} bind-mounts ${m.source} (${m.path} in the workspace), which is not uploaded: add it to the 'files' input, or Docker creates an empty directory there`);
+  for (const m of missingMounts(
+    model,
+    files.map((f) => f.path),
+    posix.dirname(inputs.composeFiles[0]!),
+  )) {
+    log.warning(
+      `service ${m.service} bind-mounts ${m.source} (${m.path} in the workspace), which is not uploaded: add it to the 'files' input, or Docker creates an empty directory there`,
+    );
   }
   // Warnings belong to services that change: the plan shows them once it knows which ones do.
   const check = checkPolicies(model, routed, inputs.services.length ? inputs.services : undefined);
@@ -28,14 +34,19 @@ export function validateLocally(inputs: Inputs, files: ReleaseFile[], log: Log):
 }
 
 /** Relative bind mounts whose source is not among the uploaded files (runtime dirs like ./run are fine empty, but worth a word). */
-export function missingMounts(model: ComposeModel, paths: string[], composeDir: string): Array<{ service: string; source: string; path: string }> {
+export function missingMounts(
+  model: ComposeModel,
+  paths: string[],
+  composeDir: string,
+): Array<{ service: string; source: string; path: string }> {
   const out: Array<{ service: string; source: string; path: string }> = [];
   for (const svc of model.services) {
     for (const v of svc.volumes) {
       if (v.type !== 'bind' || !v.source || v.source.startsWith('/') || v.source.startsWith('~')) continue;
       const rel = posix.normalize(posix.join(composeDir, v.source));
       if (rel.startsWith('..')) continue;
-      if (!paths.some((p) => p === rel || p.startsWith(`${rel}/`)) && !/(^|\/)run$/.test(rel)) out.push({ service: svc.name, source: v.source, path: rel });
+      if (!paths.some((p) => p === rel || p.startsWith(`${rel}/`)) && !/(^|\/)run$/.test(rel))
+        out.push({ service: svc.name, source: v.source, path: rel });
     }
   }
   return out;
@@ -46,10 +57,20 @@ function proxyRouting(model: ComposeModel, files: ReleaseFile[], inputs: Inputs)
   const proxy = findProxyService(model.services, inputs.proxyService);
   if (!proxy) return [];
   const composeDir = posix.dirname(inputs.composeFiles[0]!);
-  const cfgPath = proxyConfigPath(files.map((f) => f.path), proxy, composeDir);
+  const cfgPath = proxyConfigPath(
+    files.map((f) => f.path),
+    proxy,
+    composeDir,
+  );
   const cfg = files.find((f) => f.path === cfgPath);
-  if (!cfg) throw new Error(`service ${proxy.name} runs HAProxy but no haproxy.cfg is in the uploaded files: add its config directory to the 'files' input`);
-  return routedServices(cfg.data.toString('utf8'), model.services.map((s) => s.name));
+  if (!cfg)
+    throw new Error(
+      `service ${proxy.name} runs HAProxy but no haproxy.cfg is in the uploaded files: add its config directory to the 'files' input`,
+    );
+  return routedServices(
+    cfg.data.toString('utf8'),
+    model.services.map((s) => s.name),
+  );
 }
 
 /**

@@ -67,7 +67,10 @@ export class DialAgent extends http.Agent {
 export function socketLike(stream: Duplex): Duplex {
   const s = stream as Duplex & Record<string, unknown>;
   for (const name of ['setKeepAlive', 'setNoDelay', 'ref', 'unref']) {
-    if (typeof s[name] !== 'function') s[name] = function (this: unknown) { return this; };
+    if (typeof s[name] !== 'function')
+      s[name] = function (this: unknown) {
+        return this;
+      };
   }
   if (typeof s.setTimeout !== 'function') {
     // The agent arms this when the connection goes back to the pool, and closes a pooled one on

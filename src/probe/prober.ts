@@ -236,7 +236,15 @@ export function startProbe(options: ProbeOptions): ProbeRun {
       const lane = laneOf(schedule, seq);
       const d = dispatch(schedule, seq, t, timeoutMs);
       if (d.send) send(seq, lane, scheduledAt);
-      else record({ seq, lane, scheduledAt, doneAt: t, outcome: 'unmeasured', error: `the prober was ${Math.round(d.lagMs)} ms behind: past the deadline before it could send` });
+      else
+        record({
+          seq,
+          lane,
+          scheduledAt,
+          doneAt: t,
+          outcome: 'unmeasured',
+          error: `the prober was ${Math.round(d.lagMs)} ms behind: past the deadline before it could send`,
+        });
       t = now();
     }
     if (nextSeq >= maxRequests) return halt('max_requests');

@@ -96,9 +96,7 @@ export function renderProbeChart(summary: ProbeSummary, timeline?: Timeline): st
     '```',
   ];
   if (events.length) {
-    const shown = events
-      .slice(0, MAX_LEGEND_EVENTS)
-      .map(({ e, offset }) => `+${(offset / 1000).toFixed(1)} s ${cell(describeEvent(e))}`);
+    const shown = events.slice(0, MAX_LEGEND_EVENTS).map(({ e, offset }) => `+${(offset / 1000).toFixed(1)} s ${cell(describeEvent(e))}`);
     const more = events.length > MAX_LEGEND_EVENTS ? `; and ${events.length - MAX_LEGEND_EVENTS} more` : '';
     lines.push('', `\\* rollout events: ${shown.join('; ')}${more}`);
   }

@@ -27,7 +27,12 @@ export interface ProbeSession {
   abort(): Promise<void>;
 }
 
-export async function startProbeSession(options: NonNullable<Inputs['probe']>, remote: Remote, timeline: Timeline, log: Log): Promise<ProbeSession> {
+export async function startProbeSession(
+  options: NonNullable<Inputs['probe']>,
+  remote: Remote,
+  timeline: Timeline,
+  log: Log,
+): Promise<ProbeSession> {
   const probeOptions: ProbeOptions = {
     url: options.url,
     rate: options.rate,
@@ -41,7 +46,15 @@ export async function startProbeSession(options: NonNullable<Inputs['probe']>, r
   };
   const probes = [probeOptions];
   if (options.slow) {
-    probes.push({ ...probeOptions, url: options.slow.url, rate: options.slow.rate, timeoutMs: options.slow.timeoutMs, method: 'GET', bodyMarker: undefined, lanes: ['slow'] });
+    probes.push({
+      ...probeOptions,
+      url: options.slow.url,
+      rate: options.slow.rate,
+      timeoutMs: options.slow.timeoutMs,
+      method: 'GET',
+      bodyMarker: undefined,
+      lanes: ['slow'],
+    });
   }
   const run =
     options.via === 'ssh'
@@ -49,7 +62,9 @@ export async function startProbeSession(options: NonNullable<Inputs['probe']>, r
         inProcess(probes.map((p) => ({ ...p, dial: (host: string, port: number) => remote.openTcp(host, port) })))
       : inWorker(probes);
   const slowNote = options.slow ? `, and ${options.slow.rate}/s long requests to ${options.slow.url}` : '';
-  log.info(`probe: ${options.rate} requests/s to ${options.url}${slowNote}${options.via === 'ssh' ? ' through an SSH tunnel' : ''} (${run.where}); waiting ${options.windowMs} ms before the first change`);
+  log.info(
+    `probe: ${options.rate} requests/s to ${options.url}${slowNote}${options.via === 'ssh' ? ' through an SSH tunnel' : ''} (${run.where}); waiting ${options.windowMs} ms before the first change`,
+  );
   await sleep(options.windowMs);
   return {
     async abort() {
@@ -59,9 +74,21 @@ export async function startProbeSession(options: NonNullable<Inputs['probe']>, r
       await sleep(options.windowMs);
       const result = await run.stop();
       const summary = summarize(result.records, { startedAt: result.startedAt, endedAt: result.endedAt });
-      const v = verdict(summary, maxLost, timeline, { unmeasured: options.unmeasured, timeoutMs: Math.max(options.timeoutMs, options.slow?.timeoutMs ?? 0) });
+      const v = verdict(summary, maxLost, timeline, {
+        unmeasured: options.unmeasured,
+        timeoutMs: Math.max(options.timeoutMs, options.slow?.timeoutMs ?? 0),
+      });
       const recordsPath = join(process.env.RUNNER_TEMP || tmpdir(), `handoff-probe-${process.pid}-${Math.round(result.startedAt)}.json`);
-      await writeFile(recordsPath, JSON.stringify({ url: result.url, rate: result.rate, startedAt: result.startedAt, endedAt: result.endedAt, records: result.records }));
+      await writeFile(
+        recordsPath,
+        JSON.stringify({
+          url: result.url,
+          rate: result.rate,
+          startedAt: result.startedAt,
+          endedAt: result.endedAt,
+          records: result.records,
+        }),
+      );
       report.probe = {
         sent: summary.total.sent,
         lost: summary.total.lost,
@@ -71,7 +98,9 @@ export async function startProbeSession(options: NonNullable<Inputs['probe']>, r
         passed: v.passed,
         message: v.message,
       };
-      report.probeMarkdown = [renderProbeTable(summary), renderProbeChart(summary, timeline), renderBackends(summary), '', v.message].join('\n\n');
+      report.probeMarkdown = [renderProbeTable(summary), renderProbeChart(summary, timeline), renderBackends(summary), '', v.message].join(
+        '\n\n',
+      );
       (v.passed ? log.info : log.error)(`probe: ${v.message}`);
       if (v.passed && v.warning) {
         log.warning(`probe: ${v.warning}. Give the runner more CPU, or set probe_unmeasured: fail to fail on this.`);

@@ -123,7 +123,10 @@ export function isLoss(outcome: Outcome): outcome is LossKind {
  * time) starts a new window.
  */
 export function unmeasuredWindows(records: readonly ProbeRecord[], startedAt: number, gapMs = 500): UnmeasuredWindow[] {
-  const due = records.filter((r) => r.outcome === 'unmeasured').map((r) => r.scheduledAt - startedAt).sort((a, b) => a - b);
+  const due = records
+    .filter((r) => r.outcome === 'unmeasured')
+    .map((r) => r.scheduledAt - startedAt)
+    .sort((a, b) => a - b);
   const out: UnmeasuredWindow[] = [];
   for (const t of due) {
     const last = out[out.length - 1];
@@ -165,10 +168,7 @@ export function summarize(records: readonly ProbeRecord[], options: SummaryOptio
   const lateThresholdMs = options.lateThresholdMs ?? 10;
   // By due time: the slow lane's probe numbers its requests on its own.
   const ordered = [...records].sort((a, b) => a.scheduledAt - b.scheduledAt || a.seq - b.seq);
-  const lanes = Object.fromEntries(LANES.map((lane) => [lane, counts(ordered.filter((r) => r.lane === lane))])) as Record<
-    Lane,
-    Counts
-  >;
+  const lanes = Object.fromEntries(LANES.map((lane) => [lane, counts(ordered.filter((r) => r.lane === lane))])) as Record<Lane, Counts>;
 
   // Per-second buckets, every second present so gaps show as zeros.
   const lastSecond = Math.max(0, Math.ceil((endedAt - startedAt) / 1000) - 1, ...ordered.map((r) => secondOf(r, startedAt)));
@@ -195,7 +195,9 @@ export function summarize(records: readonly ProbeRecord[], options: SummaryOptio
   }
 
   const lags = ordered.filter((r) => r.sentAt !== undefined).map((r) => r.sentAt! - r.scheduledAt);
-  const lateCount = ordered.filter((r) => r.outcome === 'unmeasured' || (r.sentAt !== undefined && r.sentAt - r.scheduledAt > lateThresholdMs)).length;
+  const lateCount = ordered.filter(
+    (r) => r.outcome === 'unmeasured' || (r.sentAt !== undefined && r.sentAt - r.scheduledAt > lateThresholdMs),
+  ).length;
   const lagStats = latencyStats(lags);
 
   const first = ordered

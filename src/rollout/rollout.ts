@@ -85,7 +85,10 @@ export async function rollOut(ctx: RolloutContext, plan: Plan): Promise<RolloutR
     try {
       failure = await runService(ctx, sp);
     } finally {
-      if (gated(ctx, sp.service)) await ctx.gate.unpark(sp.service).catch((e: unknown) => ctx.log.warning(`${sp.service}: could not return parked proxy slots: ${(e as Error).message}`));
+      if (gated(ctx, sp.service))
+        await ctx.gate
+          .unpark(sp.service)
+          .catch((e: unknown) => ctx.log.warning(`${sp.service}: could not return parked proxy slots: ${(e as Error).message}`));
     }
     result.updated.push(sp.service);
     if (failure) {
@@ -139,7 +142,9 @@ async function runService(ctx: RolloutContext, sp: ServicePlan): Promise<Service
       }
       const ratio = failedBatches / sp.batches.length;
       if (failureAction !== 'continue' && ratio > (uc?.maxFailureRatio ?? 0)) return lastFailure;
-      log.warning(`${label} failed (${reason}); continuing (failure_action ${failureAction}, ${failedBatches}/${sp.batches.length} batches failed)`);
+      log.warning(
+        `${label} failed (${reason}); continuing (failure_action ${failureAction}, ${failedBatches}/${sp.batches.length} batches failed)`,
+      );
       continue;
     }
     if (uc?.delayS && i < sp.batches.length - 1) {
@@ -169,7 +174,13 @@ async function runBatch(
     const replicas = old.map((c) => toReplica(ctx, c));
     // The gate records drain/drained per replica, with its proxy slot.
     if (gated(ctx, service)) await ctx.gate.drain(service, replicas);
-    await stopAndRemove(ctx, service, old.map((c) => c.id), grace, old);
+    await stopAndRemove(
+      ctx,
+      service,
+      old.map((c) => c.id),
+      grace,
+      old,
+    );
     if (gated(ctx, service)) await ctx.gate.release(service, replicas);
   };
 
@@ -179,7 +190,11 @@ async function runBatch(
     const known = new Set(before.map((c) => c.id));
     const current = await serviceContainers(ctx, service);
     const existing = current.length;
-    if (gated(ctx, service)) await ctx.gate.park(service, current.map((c) => toReplica(ctx, c)));
+    if (gated(ctx, service))
+      await ctx.gate.park(
+        service,
+        current.map((c) => toReplica(ctx, c)),
+      );
     const target = existing + batch.start;
     log.info(`${label}: starting ${batch.start} new replica(s) (scale ${service}=${target})`);
     await ctx.remote.exec(scaleUpCommand(ctx.flavor, ctx.stack, service, target), {
@@ -197,11 +212,21 @@ async function runBatch(
     const monitorMs = (svc?.updateConfig.monitorS ?? 5) * 1000;
     const deadline = now(ctx) + healthTimeoutMs(hc, ctx.healthTimeoutMs);
     if (!hc || hc.disabled) {
-      log.warning(`${service}: no healthcheck in the Compose file: no health gate; waiting for ${monitorMs / 1000}s of "running" instead (or the image's own HEALTHCHECK)`);
+      log.warning(
+        `${service}: no healthcheck in the Compose file: no health gate; waiting for ${monitorMs / 1000}s of "running" instead (or the image's own HEALTHCHECK)`,
+      );
     }
-    const health = await waitHealthy(ctx.remote, created.map((c) => c.id), deadline, ctx.timeline, {
-      service, settleMs: monitorMs, ...timing(ctx),
-    });
+    const health = await waitHealthy(
+      ctx.remote,
+      created.map((c) => c.id),
+      deadline,
+      ctx.timeline,
+      {
+        service,
+        settleMs: monitorMs,
+        ...timing(ctx),
+      },
+    );
     check(health);
     created = health.containers;
     onCreated(created);
@@ -212,7 +237,15 @@ async function runBatch(
 
   if (created.length) {
     const monitorMs = (sp.desired?.service.updateConfig.monitorS ?? 5) * 1000;
-    check(await monitorContainers(ctx.remote, created.map((c) => c.id), monitorMs, ctx.timeline, { service, ...timing(ctx) }));
+    check(
+      await monitorContainers(
+        ctx.remote,
+        created.map((c) => c.id),
+        monitorMs,
+        ctx.timeline,
+        { service, ...timing(ctx) },
+      ),
+    );
   }
   return created;
 }
@@ -223,9 +256,16 @@ async function runBatch(
  */
 async function waitUpOrExplain(ctx: RolloutContext, service: string, created: ContainerInfo[], deadline: number): Promise<void> {
   try {
-    await ctx.gate.waitUp(service, created.map((c) => toReplica(ctx, c)), deadline);
+    await ctx.gate.waitUp(
+      service,
+      created.map((c) => toReplica(ctx, c)),
+      deadline,
+    );
   } catch (e) {
-    const now = await inspectContainers(ctx.remote, created.map((c) => c.id)).catch(() => [] as ContainerInfo[]);
+    const now = await inspectContainers(
+      ctx.remote,
+      created.map((c) => c.id),
+    ).catch(() => [] as ContainerInfo[]);
     const dead = created.filter((c) => {
       const n = now.find((x) => x.id === c.id);
       return !n || n.state !== 'running' || n.restartCount > c.restartCount;
@@ -233,7 +273,9 @@ async function waitUpOrExplain(ctx: RolloutContext, service: string, created: Co
     if (!dead.length) throw e;
     const what = dead.map((c) => {
       const n = now.find((x) => x.id === c.id);
-      return n ? `${c.name} ${n.state === 'running' ? `restarted (${n.restartCount} restarts)` : `${n.state}, exit code ${n.exitCode}`}` : `${c.name} gone`;
+      return n
+        ? `${c.name} ${n.state === 'running' ? `restarted (${n.restartCount} restarts)` : `${n.state}, exit code ${n.exitCode}`}`
+        : `${c.name} gone`;
     });
     throw new BatchFailure(`new ${service} replica crashed before the proxy had it UP: ${what.join('; ')}`, created);
   }
@@ -243,7 +285,13 @@ function check(r: HealthResult): asserts r is Extract<HealthResult, { ok: true }
   if (!r.ok) throw new BatchFailure(r.reason, r.containers);
 }
 
-async function fail(ctx: RolloutContext, sp: ServicePlan, failureAction: FailureAction, reason: string, failed: ContainerInfo[]): Promise<ServiceFailure> {
+async function fail(
+  ctx: RolloutContext,
+  sp: ServicePlan,
+  failureAction: FailureAction,
+  reason: string,
+  failed: ContainerInfo[],
+): Promise<ServiceFailure> {
   let logs = '';
   try {
     logs = failed.length ? await collectDiagnostics(ctx.remote, failed) : '';
@@ -272,7 +320,13 @@ async function removeQuietly(ctx: RolloutContext, service: string, cs: Container
     ctx.log.warning(`${service}: draining the failed containers: ${(e as Error).message}`);
   }
   try {
-    await stopAndRemove(ctx, service, cs.map((c) => c.id), grace, cs);
+    await stopAndRemove(
+      ctx,
+      service,
+      cs.map((c) => c.id),
+      grace,
+      cs,
+    );
   } catch (e) {
     ctx.log.warning(`${service}: removing the failed containers: ${(e as Error).message}`);
   }
@@ -299,7 +353,6 @@ function toReplica(ctx: RolloutContext, c: ContainerInfo): Replica {
 function gated(ctx: RolloutContext, service: string): boolean {
   return !ctx.routedServices || ctx.routedServices.has(service);
 }
-
 
 function now(ctx: RolloutContext): number {
   return (ctx.now ?? Date.now)();

@@ -257,7 +257,7 @@ export class SshRemote implements Remote {
           // Killed by a signal is a failure whatever `check` says: the command did not finish.
           if (signal) return reject(new RemoteCommandError(command, result, signal));
           if (code === undefined || code === null) {
-            const note = "\n(ssh: the channel closed without an exit status; the connection may have dropped)";
+            const note = '\n(ssh: the channel closed without an exit status; the connection may have dropped)';
             return reject(new RemoteCommandError(command, { ...result, stderr: result.stderr + note }));
           }
           if (check && code !== 0) return reject(new RemoteCommandError(command, result));
@@ -270,33 +270,38 @@ export class SshRemote implements Remote {
           settle();
         }, timeoutMs);
 
-        channel.on("data", (chunk: Buffer) => {
+        channel.on('data', (chunk: Buffer) => {
           const s = stdout.push(chunk);
-          if (s && options.onOutput) options.onOutput(s, "stdout");
+          if (s && options.onOutput) options.onOutput(s, 'stdout');
         });
-        channel.stderr.on("data", (chunk: Buffer) => {
+        channel.stderr.on('data', (chunk: Buffer) => {
           const s = stderr.push(chunk);
-          if (s && options.onOutput) options.onOutput(s, "stderr");
+          if (s && options.onOutput) options.onOutput(s, 'stderr');
         });
         const onExit = (c?: number | null, sig?: string): void => {
           if (c !== undefined && code === undefined) code = c;
           if (sig && !signal) signal = sig;
         };
-        channel.on("exit", onExit);
-        channel.on("close", (c?: number | null, sig?: string) => {
+        channel.on('exit', onExit);
+        channel.on('close', (c?: number | null, sig?: string) => {
           onExit(c, sig);
           settle();
         });
-        channel.on("error", () => {
+        channel.on('error', () => {
           /* a close follows; the result carries what we know */
         });
         if (options.stdin !== undefined) channel.end(options.stdin);
         else channel.end();
       };
-      this.openChannel((cb) => this.client.exec(command, cb), "run a command", onOpen, (err) => {
-        release();
-        reject(err);
-      });
+      this.openChannel(
+        (cb) => this.client.exec(command, cb),
+        'run a command',
+        onOpen,
+        (err) => {
+          release();
+          reject(err);
+        },
+      );
     });
   }
 
@@ -311,10 +316,7 @@ export class SshRemote implements Remote {
   }
 
   openUnixSocket(path: string): Promise<Duplex> {
-    return this.openStream(
-      (cb) => this.client.openssh_forwardOutStreamLocal(path, cb),
-      `open the Unix socket ${path} on the host`,
-    );
+    return this.openStream((cb) => this.client.openssh_forwardOutStreamLocal(path, cb), `open the Unix socket ${path} on the host`);
   }
 
   openTcp(host: string, port: number): Promise<Duplex> {
@@ -337,7 +339,7 @@ export class SshRemote implements Remote {
         open,
         what,
         (ch) => {
-          ch.once("close", release);
+          ch.once('close', release);
           resolve(ch);
         },
         (err) => {
@@ -371,7 +373,10 @@ function killChannel(channel: ClientChannel): void {
     else {
       // ssh2's signal() refuses once stdin is ended, which it always is for our execs; the
       // protocol call underneath is the same request (RFC 4254 6.9).
-      const c = channel as unknown as { outgoing?: { id: number; state: string }; _client?: { _protocol?: { signal(id: number, s: string): void } } };
+      const c = channel as unknown as {
+        outgoing?: { id: number; state: string };
+        _client?: { _protocol?: { signal(id: number, s: string): void } };
+      };
       if (c.outgoing?.state === 'open' || c.outgoing?.state === 'eof') c._client?._protocol?.signal(c.outgoing.id, 'KILL');
     }
   } catch {
@@ -596,7 +601,11 @@ export async function connect(options: SshOptions): Promise<SshRemote> {
         jc &&
         new Promise<Duplex>((resolve, reject) =>
           jc.forwardOut('127.0.0.1', 0, main.host, main.port, (err, ch) =>
-            err ? reject(new SshConnectError(`the jump host could not open a connection to the host: ${redact(err.message, main.host)}`, true)) : resolve(ch),
+            err
+              ? reject(
+                  new SshConnectError(`the jump host could not open a connection to the host: ${redact(err.message, main.host)}`, true),
+                )
+              : resolve(ch),
           ),
         );
       const client = await connectPinned(main, cfg, openSock);

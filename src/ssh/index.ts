@@ -11,12 +11,5 @@ export {
   type HostPinOption,
 } from './connection.js';
 export { ReconnectingRemote, ConnectionLostError, ReconnectFailedError, isConnectionLoss, type ReconnectOptions } from './reconnect.js';
-export {
-  fingerprint,
-  normalizeFingerprint,
-  parseKnownHosts,
-  verifyHostKey,
-  validateHostPin,
-  type HostPin,
-} from './hostkey.js';
+export { fingerprint, normalizeFingerprint, parseKnownHosts, verifyHostKey, validateHostPin, type HostPin } from './hostkey.js';
 export { parsePrivateKey, normalizeKeyText, PrivateKeyError, type PrivateKeyInfo } from './keys.js';

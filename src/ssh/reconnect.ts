@@ -140,7 +140,8 @@ export class ReconnectingRemote implements Remote {
         // A channel can close before the client notices the connection is gone: make it so.
         if (!r.isClosed) r.destroy();
         if (!repeatable) throw new ConnectionLostError(what);
-        if (repeat + 1 >= MAX_REPEATS) throw new ReconnectFailedError(`the SSH connection dropped ${MAX_REPEATS} times in a row during: ${what.slice(0, 200)}`);
+        if (repeat + 1 >= MAX_REPEATS)
+          throw new ReconnectFailedError(`the SSH connection dropped ${MAX_REPEATS} times in a row during: ${what.slice(0, 200)}`);
         this.log(`the SSH connection dropped during a remote step; reconnecting to repeat it (it is safe to repeat)`);
       }
     }
@@ -158,7 +159,14 @@ export class ReconnectingRemote implements Remote {
 
   private async reconnect(): Promise<SshRemote> {
     const started = Date.now();
-    const next = await connectWithin({ ...this.options, windowMs: this.windowMs, retryDelayMs: this.retryDelayMs, maxDelayMs: this.maxDelayMs, log: this.log, sleep: this.sleep });
+    const next = await connectWithin({
+      ...this.options,
+      windowMs: this.windowMs,
+      retryDelayMs: this.retryDelayMs,
+      maxDelayMs: this.maxDelayMs,
+      log: this.log,
+      sleep: this.sleep,
+    });
     if (this.options.verify) {
       try {
         await this.options.verify(next);
@@ -193,7 +201,9 @@ async function connectWithin(options: ReconnectOptions & { log: (m: string) => v
     }
     const left = windowMs - (Date.now() - started);
     if (left <= 0) break;
-    options.log(`the host is unreachable (${last instanceof Error ? last.message : String(last)}); trying again in ${Math.ceil(Math.min(delay, left) / 1000)} s`);
+    options.log(
+      `the host is unreachable (${last instanceof Error ? last.message : String(last)}); trying again in ${Math.ceil(Math.min(delay, left) / 1000)} s`,
+    );
     await wait(Math.min(delay, left));
     delay = Math.min(delay * 2, options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS);
   }

@@ -7,7 +7,18 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { bench, cleanupProject, connectionInputs, freePort, projectContainers, runAction, sampleWorkspace, sh, uniqueProject, visibleLog } from './harness.js';
+import {
+  bench,
+  cleanupProject,
+  connectionInputs,
+  freePort,
+  projectContainers,
+  runAction,
+  sampleWorkspace,
+  sh,
+  uniqueProject,
+  visibleLog,
+} from './harness.js';
 import { get } from './load.js';
 
 const b = bench();
@@ -66,9 +77,15 @@ test('a first deploy brings the sample stack up and it answers through the proxy
   assert.ok((await sh(`cat ${dir}/.env`)).includes(`DB_PASSWORD=${envSecret}`), 'the secret reaches the env file');
   // Issue #15: `env` and the host are plain (the runner would mask them otherwise), `secrets` masked,
   // and the secret is nowhere but the env file: not in the manifest, the audit log or any log line.
-  const masked = r.log.split('\n').filter((l) => l.startsWith('::add-mask::')).map((l) => l.slice('::add-mask::'.length));
+  const masked = r.log
+    .split('\n')
+    .filter((l) => l.startsWith('::add-mask::'))
+    .map((l) => l.slice('::add-mask::'.length));
   assert.ok(masked.includes(envSecret), 'the secret value is masked');
-  assert.ok(!masked.includes('handoff-test-app:v1') && !masked.includes(String(port)) && !masked.includes('127.0.0.1'), `env values and the host are not masked: ${masked.filter((m) => m.length < 40).join(', ')}`);
+  assert.ok(
+    !masked.includes('handoff-test-app:v1') && !masked.includes(String(port)) && !masked.includes('127.0.0.1'),
+    `env values and the host are not masked: ${masked.filter((m) => m.length < 40).join(', ')}`,
+  );
   assert.ok(visibleLog(r.log).includes('handoff-test-app:v1'), 'the image tag from env shows in the log');
   for (const [what, text] of [
     ['release.json', await sh(`cat ${dir}/release.json`)],
@@ -84,7 +101,10 @@ test('a first deploy brings the sample stack up and it answers through the proxy
 
 test('a wrong host key fails before anything runs and prints the presented fingerprint', async () => {
   const p = uniqueProject('badhk');
-  const r = await runAction({ ...deployInputs(), project: p, known_hosts: '', fingerprint: 'SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' }, { workspace });
+  const r = await runAction(
+    { ...deployInputs(), project: p, known_hosts: '', fingerprint: 'SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' },
+    { workspace },
+  );
   assert.notEqual(r.code, 0);
   assert.match(r.log, /host key/i);
   assert.ok(r.log.includes(b.fingerprint), 'the presented fingerprint is printed');
@@ -101,7 +121,10 @@ test('an unknown user fails with an authentication error', async () => {
 
 test('a key the host does not know fails with an authentication error', async () => {
   const p = uniqueProject('badkey');
-  const r = await runAction({ ...deployInputs(), project: p, key: readFileSync(b.keys.wrong, 'utf8') }, { workspace, secrets: secretLines(b.keys.wrong) });
+  const r = await runAction(
+    { ...deployInputs(), project: p, key: readFileSync(b.keys.wrong, 'utf8') },
+    { workspace, secrets: secretLines(b.keys.wrong) },
+  );
   assert.notEqual(r.code, 0);
   assert.match(r.log, /authenticat/i);
   await assertHostUntouched(p);
@@ -109,7 +132,10 @@ test('a key the host does not know fails with an authentication error', async ()
 
 test('a PKCS#8 key gets the conversion command', async () => {
   const p = uniqueProject('pkcs8');
-  const r = await runAction({ ...deployInputs(), project: p, key: readFileSync(b.keys.pkcs8, 'utf8') }, { workspace, secrets: secretLines(b.keys.pkcs8) });
+  const r = await runAction(
+    { ...deployInputs(), project: p, key: readFileSync(b.keys.pkcs8, 'utf8') },
+    { workspace, secrets: secretLines(b.keys.pkcs8) },
+  );
   assert.notEqual(r.code, 0);
   assert.match(r.log, /ssh-keygen -p/);
   await assertHostUntouched(p);

@@ -196,7 +196,10 @@ export async function runAction(inputs: Record<string, string>, options: RunOpti
     state,
   };
   await mkdir(logDir, { recursive: true });
-  await appendFile(join(logDir, 'runs.log'), `\n=== run ${new Date().toISOString()}\n${result.log}\n--- post\n${result.postLog}\n--- summary\n${result.summary}\n`);
+  await appendFile(
+    join(logDir, 'runs.log'),
+    `\n=== run ${new Date().toISOString()}\n${result.log}\n--- post\n${result.postLog}\n--- summary\n${result.summary}\n`,
+  );
   const values = secrets(b, options.secrets);
   assertNoSecrets(visibleLog(result.log), values, 'the action log');
   assertNoSecrets(visibleLog(result.postLog), values, 'the post step log');
@@ -308,7 +311,9 @@ export async function projectContainers(project: string): Promise<ProjectContain
 export async function cleanupProject(project: string): Promise<void> {
   const ids = (await sh(`docker ps -aq --filter label=com.docker.compose.project=${project}`)).split('\n').filter(Boolean);
   if (ids.length) await sh(`docker rm -f ${ids.join(' ')} >/dev/null`);
-  await sh(`docker network ls -q --filter label=com.docker.compose.project=${project} | xargs -r docker network rm >/dev/null 2>&1 || true`);
+  await sh(
+    `docker network ls -q --filter label=com.docker.compose.project=${project} | xargs -r docker network rm >/dev/null 2>&1 || true`,
+  );
   await sh(`docker volume ls -q --filter label=com.docker.compose.project=${project} | xargs -r docker volume rm >/dev/null 2>&1 || true`);
   await sh(`rm -rf /home/deploy/handoff/${project}`);
 }

@@ -90,7 +90,10 @@ test('a link that stalls for a few seconds at a time does not fail the deploy', 
   // The link really stalled under the deploy, and the deploy really went through it.
   assert.ok(s.connections > 0 && s.bytesUp > 0 && s.bytesDown > 0, `the action's SSH traffic went through the proxy: ${report}`);
   assert.ok(proxy.effectivePauses > 0, `the link stalled while the action was connected: ${report}`);
-  assert.ok(s.pauses.some((p) => p.heldBytes > 0), `traffic waited out a stall: ${report}`);
+  assert.ok(
+    s.pauses.some((p) => p.heldBytes > 0),
+    `traffic waited out a stall: ${report}`,
+  );
 
   assert.equal(run!.outputs.requests_lost, '0', `the probe lost nothing: ${report}`);
   assert.ok(Number(run!.outputs.requests_sent) > 0, 'the probe sent requests');

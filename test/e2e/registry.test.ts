@@ -42,7 +42,7 @@ async function assertNoCredentialLeft(): Promise<void> {
   const userConfig = await sh(`cat /home/deploy/.docker/config.json 2>/dev/null || true`);
   assert.ok(!userConfig.includes(server), "the deploy user's own ~/.docker is untouched");
   const found = (await sh(`grep -rl ${Buffer.from(`ci:${password}`).toString('base64')} /home/deploy 2>/dev/null || true`)).trim();
-  assert.equal(found, '', 'the credential is in no file under the deploy user\'s home');
+  assert.equal(found, '', "the credential is in no file under the deploy user's home");
 }
 
 before(async () => {
@@ -53,10 +53,15 @@ before(async () => {
     `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/data\nhttp:\n  addr: ${server}\nauth:\n  htpasswd:\n    realm: handoff-bench\n    path: ${dir}/htpasswd\n`,
   );
   registry = spawn('docker-registry', ['serve', join(dir, 'config.yml')], { stdio: 'ignore' });
-  for (let i = 0; i < 50 && !(await sh(`curl -s -o /dev/null -w '%{http_code}' http://${server}/v2/ || true`)).includes('401'); i++) await sleep(200);
+  for (let i = 0; i < 50 && !(await sh(`curl -s -o /dev/null -w '%{http_code}' http://${server}/v2/ || true`)).includes('401'); i++)
+    await sleep(200);
   // The image is pushed with a login of the test's own, then untagged: only the registry has it.
-  await sh(`mkdir -p ${dir}/cfg && printf '%s' '${password}' | docker --config ${dir}/cfg login ${server} -u ci --password-stdin >/dev/null`);
-  await sh(`docker tag handoff-test-app:v1 ${image} && docker --config ${dir}/cfg push ${image} >/dev/null && docker rmi ${image} >/dev/null`);
+  await sh(
+    `mkdir -p ${dir}/cfg && printf '%s' '${password}' | docker --config ${dir}/cfg login ${server} -u ci --password-stdin >/dev/null`,
+  );
+  await sh(
+    `docker tag handoff-test-app:v1 ${image} && docker --config ${dir}/cfg push ${image} >/dev/null && docker rmi ${image} >/dev/null`,
+  );
   workspace = await sampleWorkspace();
 });
 
@@ -67,14 +72,21 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-test('a wrong registry password fails before anything changes, naming the registry; nothing left on the host', { timeout: 300_000 }, async () => {
-  const r = await runAction(inputs('not-the-password'), { workspace, secrets: ['not-the-password'] });
-  assert.notEqual(r.code, 0);
-  assert.match(r.log, new RegExp(`registry login to ${server.replace(/\./g, '\\.')} failed \\(inputs registry, registry_username, registry_password\\)`));
-  assert.deepEqual(await projectContainers(project), [], 'no container was created');
-  assert.equal((await sh(`ls ${remoteDir}/releases 2>/dev/null || true`)).trim(), '', 'no release was uploaded');
-  await assertNoCredentialLeft();
-});
+test(
+  'a wrong registry password fails before anything changes, naming the registry; nothing left on the host',
+  { timeout: 300_000 },
+  async () => {
+    const r = await runAction(inputs('not-the-password'), { workspace, secrets: ['not-the-password'] });
+    assert.notEqual(r.code, 0);
+    assert.match(
+      r.log,
+      new RegExp(`registry login to ${server.replace(/\./g, '\\.')} failed \\(inputs registry, registry_username, registry_password\\)`),
+    );
+    assert.deepEqual(await projectContainers(project), [], 'no container was created');
+    assert.equal((await sh(`ls ${remoteDir}/releases 2>/dev/null || true`)).trim(), '', 'no release was uploaded');
+    await assertNoCredentialLeft();
+  },
+);
 
 test('with the login inputs the host pulls from the private registry; the login is gone afterwards', { timeout: 300_000 }, async () => {
   // Without a login the host cannot pull it: the image really is private.
@@ -86,6 +98,9 @@ test('with the login inputs the host pulls from the private registry; the login 
   const app = (await projectContainers(project)).filter((c) => c.service === 'app' && c.state === 'running');
   assert.equal(app.length, 3);
   assert.deepEqual(await Promise.all(app.map((c) => containerVersion(c.id))), ['v1', 'v1', 'v1']);
-  assert.ok((await sh(`docker image inspect --format '{{join .RepoTags " "}}' ${image}`)).includes(image), 'the image came from the registry');
+  assert.ok(
+    (await sh(`docker image inspect --format '{{join .RepoTags " "}}' ${image}`)).includes(image),
+    'the image came from the registry',
+  );
   await assertNoCredentialLeft();
 });

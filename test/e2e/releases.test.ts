@@ -13,7 +13,20 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { appImage, cleanupProject, composeV1Pass, connectionInputs, freePort, projectContainers, runAction, sampleWorkspace, sh, uniqueProject, type ActionRun, type RunOptions } from './harness.js';
+import {
+  appImage,
+  cleanupProject,
+  composeV1Pass,
+  connectionInputs,
+  freePort,
+  projectContainers,
+  runAction,
+  sampleWorkspace,
+  sh,
+  uniqueProject,
+  type ActionRun,
+  type RunOptions,
+} from './harness.js';
 import { get } from './load.js';
 import { containerVersion, waitServing } from './stacks/helpers.js';
 
@@ -113,9 +126,14 @@ async function hostReleases(s: Stack): Promise<{ entries: string[]; manifests: M
   return { entries, manifests };
 }
 
-async function audit(s: Stack): Promise<Array<{ kind: string; release?: string; result?: string; runUrl?: string; images?: string[]; detail?: string }>> {
+async function audit(
+  s: Stack,
+): Promise<Array<{ kind: string; release?: string; result?: string; runUrl?: string; images?: string[]; detail?: string }>> {
   const text = await readFile(join(s.dir, 'audit.log'), 'utf8');
-  return text.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
 }
 
 async function appRunning(s: Stack) {
@@ -197,7 +215,8 @@ test('deploy A, deploy B, then rollback: A serves again, 0 lost, three releases 
   const { entries, manifests } = await hostReleases(s);
   assert.deepEqual(entries, [main.idA, main.idB, main.idRb].sort(), 'releases/ holds exactly the three releases');
   const byId = new Map(manifests.map((m) => [m.id, m]));
-  for (const id of [main.idA, main.idB, main.idRb]) assert.equal(byId.get(id!)?.result, 'success', `release ${id}: ${JSON.stringify(byId.get(id!))}`);
+  for (const id of [main.idA, main.idB, main.idRb])
+    assert.equal(byId.get(id!)?.result, 'success', `release ${id}: ${JSON.stringify(byId.get(id!))}`);
   assert.equal(byId.get(main.idRb!)?.rollbackOf, main.idA, 'the rollback release names the release it went back to');
   assert.equal(byId.get(main.idA!)?.rollbackOf, undefined);
   assert.equal(byId.get(main.idB!)?.rollbackOf, undefined);
@@ -265,9 +284,16 @@ mainPassOnly('a deploy with a short lock_timeout while another is mid-rollout fa
   const s = main.s!;
   const holderRun = `e2e-rel-holder-${pid}`;
   const waiterRun = `e2e-rel-waiter-${pid}`;
-  const holder = tracked(inputs(s, { env: envOf(s, tags.B, 'STARTUP_DELAY=3') }), { workspace: s.workspace, env: { GITHUB_RUN_ID: holderRun } });
+  const holder = tracked(inputs(s, { env: envOf(s, tags.B, 'STARTUP_DELAY=3') }), {
+    workspace: s.workspace,
+    env: { GITHUB_RUN_ID: holderRun },
+  });
   const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 120_000).unref());
-  assert.notEqual(await Promise.race([holder.rolling, holder.run.then(() => 'ended' as const), timeout]), 'timeout', 'the holder started rolling');
+  assert.notEqual(
+    await Promise.race([holder.rolling, holder.run.then(() => 'ended' as const), timeout]),
+    'timeout',
+    'the holder started rolling',
+  );
   assert.ok(holder.t.rolloutAt > 0, 'the holder is mid-rollout');
 
   const started = Date.now();
@@ -285,7 +311,9 @@ mainPassOnly('a deploy with a short lock_timeout while another is mid-rollout fa
   assert.ok(holder.t.lastLogAt > started + 4000, 'the holder was still deploying while the waiter waited');
 
   // (a deploy's prune lines carry its run too: only deploys count here)
-  const mine = (await audit(s)).filter((e) => e.kind === 'deploy' && (e.runUrl?.endsWith(`/${holderRun}`) || e.runUrl?.endsWith(`/${waiterRun}`)));
+  const mine = (await audit(s)).filter(
+    (e) => e.kind === 'deploy' && (e.runUrl?.endsWith(`/${holderRun}`) || e.runUrl?.endsWith(`/${waiterRun}`)),
+  );
   assert.deepEqual(
     mine.map((e) => [e.kind, e.runUrl?.split('/').pop(), e.result]),
     [['deploy', holderRun, 'success']],
@@ -317,54 +345,77 @@ async function mainStepPids(): Promise<number[]> {
   return out;
 }
 
-mainPassOnly('a deploy killed mid-rollout: the post step restores the serving release and frees the lock, the next deploy converges', async () => {
-  const s = main.s!;
-  const killedInputs = inputs(s, { env: envOf(s, tags.C, 'STARTUP_DELAY=4') });
-  let killed = false;
-  const k = tracked(killedInputs, {
-    workspace: s.workspace,
-    env: { GITHUB_RUN_ID: `e2e-rel-killed-${pid}` },
-    // A backstop only: the kill below lands ~1.5 s after the first batch started.
-    killAfterMs: 240_000,
-  });
-  await Promise.race([k.rolling, k.run]);
-  assert.ok(k.t.rolloutAt > 0, 'the deploy started rolling');
-  await new Promise((r) => setTimeout(r, 1500));
-  const pids = await mainStepPids();
-  assert.equal(pids.length, 1, `exactly one main step runs (${pids.join(', ')})`);
-  process.kill(pids[0]!, 'SIGKILL');
-  killed = true;
-  const r = await k.run;
-  assert.ok(killed);
-  assert.equal(r.code, 137, `the main step was killed: ${tail(r)}`);
-  assert.doesNotMatch(r.log, /released|Record/, 'killed before it could finish');
-  assert.match(r.postLog, /serves again/, `the post step rolled the interrupted batch back: ${tail(r)}`);
-  assert.match(r.postLog, /released the deploy lock left by the main step/, tail(r));
-  assert.ok(!existsSync(join(s.dir, 'lock')), 'the post step removed the lock dir');
+mainPassOnly(
+  'a deploy killed mid-rollout: the post step restores the serving release and frees the lock, the next deploy converges',
+  async () => {
+    const s = main.s!;
+    const killedInputs = inputs(s, { env: envOf(s, tags.C, 'STARTUP_DELAY=4') });
+    let killed = false;
+    const k = tracked(killedInputs, {
+      workspace: s.workspace,
+      env: { GITHUB_RUN_ID: `e2e-rel-killed-${pid}` },
+      // A backstop only: the kill below lands ~1.5 s after the first batch started.
+      killAfterMs: 240_000,
+    });
+    await Promise.race([k.rolling, k.run]);
+    assert.ok(k.t.rolloutAt > 0, 'the deploy started rolling');
+    await new Promise((r) => setTimeout(r, 1500));
+    const pids = await mainStepPids();
+    assert.equal(pids.length, 1, `exactly one main step runs (${pids.join(', ')})`);
+    process.kill(pids[0]!, 'SIGKILL');
+    killed = true;
+    const r = await k.run;
+    assert.ok(killed);
+    assert.equal(r.code, 137, `the main step was killed: ${tail(r)}`);
+    assert.doesNotMatch(r.log, /released|Record/, 'killed before it could finish');
+    assert.match(r.postLog, /serves again/, `the post step rolled the interrupted batch back: ${tail(r)}`);
+    assert.match(r.postLog, /released the deploy lock left by the main step/, tail(r));
+    assert.ok(!existsSync(join(s.dir, 'lock')), 'the post step removed the lock dir');
 
-  const c = await runAction(killedInputs, { workspace: s.workspace, env: { GITHUB_RUN_ID: `e2e-rel-converge-${pid}` } });
-  assertCleanDeploy(c, 'the converging deploy');
-  const all = await projectContainers(s.project);
-  const apps = all.filter((x) => x.service === 'app');
-  assert.equal(apps.length, 3, `exactly 3 app containers: ${JSON.stringify(all)}`);
-  assert.ok(apps.every((x) => x.state === 'running'), `all running: ${JSON.stringify(apps)}`);
-  assert.deepEqual(all.map((x) => x.service).sort(), ['app', 'app', 'app', 'proxy'], 'no leftover containers');
-  assert.ok(all.every((x) => x.state === 'running'), `no stopped leftovers: ${JSON.stringify(all)}`);
-  const cId = (await sh(`docker image inspect --format '{{.Id}}' ${tags.C}`)).trim();
-  assert.ok(apps.every((x) => x.image === cId), 'all on the new image');
-  assert.deepEqual(await runningVersions(s), ['C', 'C', 'C']);
-  await assertServes(s, 'C');
-  assert.ok(!existsSync(join(s.dir, 'lock')));
+    const c = await runAction(killedInputs, { workspace: s.workspace, env: { GITHUB_RUN_ID: `e2e-rel-converge-${pid}` } });
+    assertCleanDeploy(c, 'the converging deploy');
+    const all = await projectContainers(s.project);
+    const apps = all.filter((x) => x.service === 'app');
+    assert.equal(apps.length, 3, `exactly 3 app containers: ${JSON.stringify(all)}`);
+    assert.ok(
+      apps.every((x) => x.state === 'running'),
+      `all running: ${JSON.stringify(apps)}`,
+    );
+    assert.deepEqual(all.map((x) => x.service).sort(), ['app', 'app', 'app', 'proxy'], 'no leftover containers');
+    assert.ok(
+      all.every((x) => x.state === 'running'),
+      `no stopped leftovers: ${JSON.stringify(all)}`,
+    );
+    const cId = (await sh(`docker image inspect --format '{{.Id}}' ${tags.C}`)).trim();
+    assert.ok(
+      apps.every((x) => x.image === cId),
+      'all on the new image',
+    );
+    assert.deepEqual(await runningVersions(s), ['C', 'C', 'C']);
+    await assertServes(s, 'C');
+    assert.ok(!existsSync(join(s.dir, 'lock')));
 
-  // Issues #11/#12: the killed deploy's release is not left pending: the post step that restored the stack marked it abandoned.
-  const { manifests } = await hostReleases(s);
-  const killedRelease = manifests.filter((m) => m.runUrl.endsWith(`/e2e-rel-killed-${pid}`));
-  assert.equal(killedRelease.length, 1, `one release of the killed run: ${JSON.stringify(manifests.map((m) => [m.id, m.result, m.runUrl]))}`);
-  assert.equal(killedRelease[0]!.result, 'abandoned', JSON.stringify(killedRelease[0]));
-  assert.match(killedRelease[0]!.reason ?? '', /interrupted before it was recorded; the post step restored release/);
-  assert.deepEqual(manifests.filter((m) => m.result === 'pending').map((m) => m.id), [], 'no release is left pending');
-  assert.ok((await audit(s)).some((e) => e.kind === 'rollback' && (e.detail ?? '').includes(killedRelease[0]!.id)), 'the restore is audited');
-});
+    // Issues #11/#12: the killed deploy's release is not left pending: the post step that restored the stack marked it abandoned.
+    const { manifests } = await hostReleases(s);
+    const killedRelease = manifests.filter((m) => m.runUrl.endsWith(`/e2e-rel-killed-${pid}`));
+    assert.equal(
+      killedRelease.length,
+      1,
+      `one release of the killed run: ${JSON.stringify(manifests.map((m) => [m.id, m.result, m.runUrl]))}`,
+    );
+    assert.equal(killedRelease[0]!.result, 'abandoned', JSON.stringify(killedRelease[0]));
+    assert.match(killedRelease[0]!.reason ?? '', /interrupted before it was recorded; the post step restored release/);
+    assert.deepEqual(
+      manifests.filter((m) => m.result === 'pending').map((m) => m.id),
+      [],
+      'no release is left pending',
+    );
+    assert.ok(
+      (await audit(s)).some((e) => e.kind === 'rollback' && (e.detail ?? '').includes(killedRelease[0]!.id)),
+      'the restore is audited',
+    );
+  },
+);
 
 // ---------------------------------------------------------------------------------------------
 // Issue #11: retention counts good releases
@@ -385,7 +436,9 @@ mainPassOnly(
     // More failed deploys than keep_releases: the new replica never gets healthy, each rolls back to G.
     const failed: string[] = [];
     for (let i = 0; i < 3; i++) {
-      const f = await runAction(inputs(s, { ...keep, probe_url: '', health_timeout: '4s', env: envOf(s, tags.good, 'HEALTH_FAIL=1') }), { workspace: s.workspace });
+      const f = await runAction(inputs(s, { ...keep, probe_url: '', health_timeout: '4s', env: envOf(s, tags.good, 'HEALTH_FAIL=1') }), {
+        workspace: s.workspace,
+      });
       assert.notEqual(f.code, 0, `failed deploy ${i + 1} fails: ${tail(f)}`);
       assert.equal(f.outputs.rolled_back, 'true', `failed deploy ${i + 1} rolled back: ${tail(f)}`);
       failed.push(f.outputs.release_id!);
@@ -415,26 +468,47 @@ mainPassOnly(
     assert.equal(result.get(G)?.services.app?.imageId, idGood);
     assert.equal((await sh(`docker image inspect --format '{{.Id}}' ${idGood}`)).trim(), idGood, "G's image is still on the host");
     const prunes = (await audit(s)).filter((e) => e.kind === 'prune');
-    assert.deepEqual(prunes.map((e) => [e.release, e.result]), [[failed[0], 'rolled-back']], 'one audit line for the one prune');
+    assert.deepEqual(
+      prunes.map((e) => [e.release, e.result]),
+      [[failed[0], 'rolled-back']],
+      'one audit line for the one prune',
+    );
     // The summary's rollback table names G as what rollback: true would pick.
-    assert.match(n.summary, new RegExp(`\\| \`${G}\` \\| success \\| \`[0-9a-f]{7}\` \\| [^|]+ago \\| \`rollback: true\` picks this \\|`), n.summary);
+    assert.match(
+      n.summary,
+      new RegExp(`\\| \`${G}\` \\| success \\| \`[0-9a-f]{7}\` \\| [^|]+ago \\| \`rollback: true\` picks this \\|`),
+      n.summary,
+    );
 
     const rb = await runAction(inputs(s, { ...keep, rollback: 'true', release: G }), { workspace: s.workspace });
     assertCleanDeploy(rb, 'rollback to G');
     await assertServes(s, 'v1');
     const apps = await appRunning(s);
     assert.equal(apps.length, 3);
-    assert.ok(apps.every((c) => c.image === idGood), `every replica runs G's image: ${JSON.stringify(apps)}`);
+    assert.ok(
+      apps.every((c) => c.image === idGood),
+      `every replica runs G's image: ${JSON.stringify(apps)}`,
+    );
 
     // Now the rollback release and N are the two good ones kept; G goes, but its image stays (the rollback release pins it).
     host = await hostReleases(s);
     assert.ok(!host.entries.includes(G), `G was pruned after the rollback: ${host.entries.join(', ')}`);
     assert.ok(host.entries.includes(rb.outputs.release_id!) && host.entries.includes(n.outputs.release_id!));
     const allPrunes = (await audit(s)).filter((e) => e.kind === 'prune');
-    assert.deepEqual(allPrunes.map((e) => e.release), [failed[0], G], 'two prunes, one audit line each');
+    assert.deepEqual(
+      allPrunes.map((e) => e.release),
+      [failed[0], G],
+      'two prunes, one audit line each',
+    );
     // No image was even a candidate (Docker would refuse these two-tag images, and the line would say so):
     // every pruned release pinned an image a kept release pins too.
-    assert.deepEqual(allPrunes.map((e) => [e.images, e.detail]), [[[], undefined], [[], undefined]]);
+    assert.deepEqual(
+      allPrunes.map((e) => [e.images, e.detail]),
+      [
+        [[], undefined],
+        [[], undefined],
+      ],
+    );
     assert.equal((await sh(`docker image inspect --format '{{.Id}}' ${idGood}`)).trim(), idGood);
     assert.equal((await sh(`docker image inspect --format '{{.Id}}' ${idNext}`)).trim(), idNext, "N's image stays: N's release is kept");
     // G is gone, yet rollback: true from here would not swing forward to N, the release rolled away from.
@@ -445,47 +519,60 @@ mainPassOnly(
 // ---------------------------------------------------------------------------------------------
 // A re-pushed tag, and retention
 
-mainPassOnly('a re-pushed tag rolls; rollback brings the old image back; keep_releases: 2 keeps two releases and their images', async () => {
-  const s = await newStack('relsame');
-  const keep = { keep_releases: '2' };
-  const idA = await image(tags.same, 'A');
-  const a = await runAction(inputs(s, { ...keep, env: envOf(s, tags.same) }), { workspace: s.workspace });
-  assert.equal(a.code, 0, `deploy A: ${tail(a)}`);
-  await assertServes(s, 'A');
-  assert.ok((await appRunning(s)).every((c) => c.image === idA));
+mainPassOnly(
+  'a re-pushed tag rolls; rollback brings the old image back; keep_releases: 2 keeps two releases and their images',
+  async () => {
+    const s = await newStack('relsame');
+    const keep = { keep_releases: '2' };
+    const idA = await image(tags.same, 'A');
+    const a = await runAction(inputs(s, { ...keep, env: envOf(s, tags.same) }), { workspace: s.workspace });
+    assert.equal(a.code, 0, `deploy A: ${tail(a)}`);
+    await assertServes(s, 'A');
+    assert.ok((await appRunning(s)).every((c) => c.image === idA));
 
-  // Same tag, same Compose file, same env: only the image behind the tag changed.
-  const idB = await image(tags.same, 'B');
-  assert.notEqual(idA, idB);
-  const b = await runAction(inputs(s, { ...keep, env: envOf(s, tags.same) }), { workspace: s.workspace });
-  assertCleanDeploy(b, 'deploy of the re-pushed tag');
-  const plan = JSON.parse(b.outputs.plan ?? '[]') as Array<{ service: string; action: string }>;
-  assert.equal(plan.find((p) => p.service === 'app')?.action, 'roll', `the planner saw the new image: ${b.outputs.plan}`);
-  await assertServes(s, 'B');
-  const afterB = await appRunning(s);
-  assert.equal(afterB.length, 3);
-  assert.ok(afterB.every((c) => c.image === idB), 'every replica runs the re-pushed image');
+    // Same tag, same Compose file, same env: only the image behind the tag changed.
+    const idB = await image(tags.same, 'B');
+    assert.notEqual(idA, idB);
+    const b = await runAction(inputs(s, { ...keep, env: envOf(s, tags.same) }), { workspace: s.workspace });
+    assertCleanDeploy(b, 'deploy of the re-pushed tag');
+    const plan = JSON.parse(b.outputs.plan ?? '[]') as Array<{ service: string; action: string }>;
+    assert.equal(plan.find((p) => p.service === 'app')?.action, 'roll', `the planner saw the new image: ${b.outputs.plan}`);
+    await assertServes(s, 'B');
+    const afterB = await appRunning(s);
+    assert.equal(afterB.length, 3);
+    assert.ok(
+      afterB.every((c) => c.image === idB),
+      'every replica runs the re-pushed image',
+    );
 
-  const rb = await runAction(inputs(s, { ...keep, rollback: 'true' }), { workspace: s.workspace });
-  assertCleanDeploy(rb, 'rollback to the first push');
-  assert.equal((await sh(`docker image inspect --format '{{.Id}}' ${tags.same}`)).trim(), idA, 'the tag points at the A image again');
-  const afterRb = await appRunning(s);
-  assert.equal(afterRb.length, 3);
-  assert.ok(afterRb.every((c) => c.image === idA), `every replica runs the A image by id: ${JSON.stringify(afterRb)}`);
-  await assertServes(s, 'A');
+    const rb = await runAction(inputs(s, { ...keep, rollback: 'true' }), { workspace: s.workspace });
+    assertCleanDeploy(rb, 'rollback to the first push');
+    assert.equal((await sh(`docker image inspect --format '{{.Id}}' ${tags.same}`)).trim(), idA, 'the tag points at the A image again');
+    const afterRb = await appRunning(s);
+    assert.equal(afterRb.length, 3);
+    assert.ok(
+      afterRb.every((c) => c.image === idA),
+      `every replica runs the A image by id: ${JSON.stringify(afterRb)}`,
+    );
+    await assertServes(s, 'A');
 
-  // A fourth deploy; with keep_releases: 2 the host keeps it and the rollback release (its rollback target).
-  const idK = await image(tags.keep, 'K');
-  const k = await runAction(inputs(s, { ...keep, env: envOf(s, tags.keep) }), { workspace: s.workspace });
-  assertCleanDeploy(k, 'fourth deploy');
-  await assertServes(s, 'K');
-  const { entries, manifests } = await hostReleases(s);
-  assert.deepEqual(entries, [rb.outputs.release_id, k.outputs.release_id].sort(), `releases/ holds the two newest releases and nothing else: ${entries.join(', ')}`);
-  const keptApp = manifests.map((m) => m.services.app?.imageId).sort();
-  assert.deepEqual(keptApp, [idA, idK].sort(), `the kept releases pin the A and K app images: ${JSON.stringify(manifests)}`);
-  const kept = new Set(manifests.flatMap((m) => Object.values(m.services).map((x) => x.imageId)).filter(Boolean));
-  for (const id of kept) await sh(`docker image inspect ${id} >/dev/null`); // throws if retention removed it
-  // The re-pushed B image was referenced only by a pruned release: retention let it go.
-  const bGone = await sh(`docker image inspect ${idB} >/dev/null 2>&1 && echo present || echo gone`);
-  assert.equal(bGone.trim(), 'gone', 'the image only a pruned release referenced was removed');
-});
+    // A fourth deploy; with keep_releases: 2 the host keeps it and the rollback release (its rollback target).
+    const idK = await image(tags.keep, 'K');
+    const k = await runAction(inputs(s, { ...keep, env: envOf(s, tags.keep) }), { workspace: s.workspace });
+    assertCleanDeploy(k, 'fourth deploy');
+    await assertServes(s, 'K');
+    const { entries, manifests } = await hostReleases(s);
+    assert.deepEqual(
+      entries,
+      [rb.outputs.release_id, k.outputs.release_id].sort(),
+      `releases/ holds the two newest releases and nothing else: ${entries.join(', ')}`,
+    );
+    const keptApp = manifests.map((m) => m.services.app?.imageId).sort();
+    assert.deepEqual(keptApp, [idA, idK].sort(), `the kept releases pin the A and K app images: ${JSON.stringify(manifests)}`);
+    const kept = new Set(manifests.flatMap((m) => Object.values(m.services).map((x) => x.imageId)).filter(Boolean));
+    for (const id of kept) await sh(`docker image inspect ${id} >/dev/null`); // throws if retention removed it
+    // The re-pushed B image was referenced only by a pruned release: retention let it go.
+    const bGone = await sh(`docker image inspect ${idB} >/dev/null 2>&1 && echo present || echo gone`);
+    assert.equal(bGone.trim(), 'gone', 'the image only a pruned release referenced was removed');
+  },
+);

@@ -109,12 +109,16 @@ test('v1 → v2: every replica replaced one at a time under load, nothing lost',
     ['start', 'remove', 'start', 'remove', 'start', 'remove'],
     `one new replica, then one old replica removed, three times (timeline: ${JSON.stringify(events)})`,
   );
-  for (const e of events.filter((x) => x.action === 'remove')) assert.equal(e.detail.split(',').length, 1, `one container per removal: ${e.detail}`);
+  for (const e of events.filter((x) => x.action === 'remove'))
+    assert.equal(e.detail.split(',').length, 1, `one container per removal: ${e.detail}`);
 
   // The independent load loop and the action's own probe both saw nothing lost.
   assert.equal(load.failures.length, 0, describeFailures(load));
   assert.ok(load.sent > 100, `the load loop ran during the deploy (${load.sent} requests)`);
-  assert.ok((load.versions.get('v1') ?? 0) > 0 && (load.versions.get('v2') ?? 0) > 0, `both versions answered: ${JSON.stringify([...load.versions])}`);
+  assert.ok(
+    (load.versions.get('v1') ?? 0) > 0 && (load.versions.get('v2') ?? 0) > 0,
+    `both versions answered: ${JSON.stringify([...load.versions])}`,
+  );
   assert.deepEqual([...new Set(load.sequence.slice(-20))], ['v2'], 'the last answers of the loop are all v2');
   assert.equal(run.outputs.requests_lost, '0', 'the probe lost nothing');
   assert.ok(Number(run.outputs.requests_sent) > 0, 'the probe sent requests');
@@ -126,7 +130,11 @@ test('v1 → v2: every replica replaced one at a time under load, nothing lost',
 
   const afterRoll = await appContainers();
   const oldIds = new Set(before.map((c) => c.id));
-  assert.deepEqual(afterRoll.filter((c) => oldIds.has(c.id)).map((c) => c.name), [], 'no old container is left (running or stopped)');
+  assert.deepEqual(
+    afterRoll.filter((c) => oldIds.has(c.id)).map((c) => c.name),
+    [],
+    'no old container is left (running or stopped)',
+  );
   assert.equal(afterRoll.length, 3, `exactly three app containers: ${afterRoll.map((c) => `${c.name} ${c.state}`).join(', ')}`);
   assert.deepEqual(await runningVersions(), ['v2', 'v2', 'v2'], 'all three run the v2 image');
 });
@@ -143,26 +151,34 @@ test('the same inputs again roll nothing and change no container', { timeout: 30
   assert.equal(load.failures.length, 0, describeFailures(load));
 });
 
-test('v3 failing its health check: the deploy fails with the health output, v2 keeps serving, no v3 left', { timeout: 300_000 }, async () => {
-  const v3Id = await appImage(v3Tag, 'v3');
-  const { run, load } = await deployUnderLoad(`APP_IMAGE=${v3Tag}\nHEALTH_FAIL=1`);
-  assert.notEqual(run.code, 0, 'the deploy fails');
-  assert.match(run.log, /unhealthy|health/i, 'the failure names the health check');
-  // The failed container's own words: Docker's health check output (busybox wget on a 503) and its log.
-  assert.match(
-    run.log,
-    /503/,
-    'the job log carries the failed container\'s health check output (wget: ... 503). Suspected product bug: src/deploy.ts drops result.failure.logs (collectDiagnostics output) instead of logging it',
-  );
-  assert.match(run.log, /version=v3[^\n]*HEALTH_FAIL=1/, 'the job log carries the failed container\'s own log lines (docker logs)');
-  assert.equal(load.failures.length, 0, `v2 kept serving throughout: ${describeFailures(load)}`);
-  assert.equal(load.versions.get('v3') ?? 0, 0, 'no request was answered by v3');
+test(
+  'v3 failing its health check: the deploy fails with the health output, v2 keeps serving, no v3 left',
+  { timeout: 300_000 },
+  async () => {
+    const v3Id = await appImage(v3Tag, 'v3');
+    const { run, load } = await deployUnderLoad(`APP_IMAGE=${v3Tag}\nHEALTH_FAIL=1`);
+    assert.notEqual(run.code, 0, 'the deploy fails');
+    assert.match(run.log, /unhealthy|health/i, 'the failure names the health check');
+    // The failed container's own words: Docker's health check output (busybox wget on a 503) and its log.
+    assert.match(
+      run.log,
+      /503/,
+      "the job log carries the failed container's health check output (wget: ... 503). Suspected product bug: src/deploy.ts drops result.failure.logs (collectDiagnostics output) instead of logging it",
+    );
+    assert.match(run.log, /version=v3[^\n]*HEALTH_FAIL=1/, "the job log carries the failed container's own log lines (docker logs)");
+    assert.equal(load.failures.length, 0, `v2 kept serving throughout: ${describeFailures(load)}`);
+    assert.equal(load.versions.get('v3') ?? 0, 0, 'no request was answered by v3');
 
-  const app = await appContainers();
-  assert.deepEqual(app.filter((c) => c.image === v3Id).map((c) => c.name), [], 'no v3 container is left');
-  assert.deepEqual(await runningVersions(), ['v2', 'v2', 'v2'], 'three v2 replicas still run');
-  assert.equal((await get(port)).version, 'v2');
-});
+    const app = await appContainers();
+    assert.deepEqual(
+      app.filter((c) => c.image === v3Id).map((c) => c.name),
+      [],
+      'no v3 container is left',
+    );
+    assert.deepEqual(await runningVersions(), ['v2', 'v2', 'v2'], 'three v2 replicas still run');
+    assert.equal((await get(port)).version, 'v2');
+  },
+);
 
 test('v4 healthy then crashing within monitor: the action fails, rolls back, v2 serves with 3 replicas', { timeout: 300_000 }, async () => {
   const v4Id = await appImage(v4Tag, 'v4');
@@ -172,8 +188,16 @@ test('v4 healthy then crashing within monitor: the action fails, rolls back, v2 
   assert.match(run.log, /exit|crash|monitor|restart/i, 'the failure names the crash');
   await waitServing(port, 'v2');
   const app = await appContainers();
-  assert.deepEqual(app.filter((c) => c.image === v4Id).map((c) => `${c.name} ${c.state}`), [], 'no v4 container is left');
-  assert.deepEqual(await runningVersions(), ['v2', 'v2', 'v2'], `three v2 replicas serve: ${app.map((c) => `${c.name} ${c.state}`).join(', ')}`);
+  assert.deepEqual(
+    app.filter((c) => c.image === v4Id).map((c) => `${c.name} ${c.state}`),
+    [],
+    'no v4 container is left',
+  );
+  assert.deepEqual(
+    await runningVersions(),
+    ['v2', 'v2', 'v2'],
+    `three v2 replicas serve: ${app.map((c) => `${c.name} ${c.state}`).join(', ')}`,
+  );
   assert.equal(app.length, 3, 'and nothing else');
   // Answers after the deploy are v2 (v4 may have answered briefly before it crashed).
   assert.deepEqual([...new Set(load.sequence.slice(-20))], ['v2'], 'the last answers of the loop are all v2');
@@ -188,7 +212,10 @@ test('a start-first service with container_name is refused before any remote cha
   const ws = await mkdtemp(join(tmpdir(), 'handoff-ws-'));
   await mkdir(join(ws, 'deploy'));
   await copyFile(join(repo, 'test/e2e/stacks/container-name.yaml'), join(ws, 'deploy/compose.yaml'));
-  const run = await runAction({ ...connectionInputs(), project: p, compose_files: 'deploy/compose.yaml', pull: 'never' }, { workspace: ws });
+  const run = await runAction(
+    { ...connectionInputs(), project: p, compose_files: 'deploy/compose.yaml', pull: 'never' },
+    { workspace: ws },
+  );
   assert.notEqual(run.code, 0, 'the deploy is refused');
   assert.match(run.log, /web/, 'the error names the service');
   assert.match(run.log, /container_name/, 'the error names container_name');
@@ -204,7 +231,14 @@ test('a stateful service with a named volume is recreated stop-first, never two 
   const ws = await mkdtemp(join(tmpdir(), 'handoff-ws-'));
   await mkdir(join(ws, 'deploy'));
   await copyFile(join(repo, 'test/e2e/stacks/stateful.yaml'), join(ws, 'deploy/compose.yaml'));
-  const dbInputs = (gen: string) => ({ ...connectionInputs(), project: p, compose_files: 'deploy/compose.yaml', pull: 'never', keep_releases: '20', env: `DB_GENERATION=${gen}` });
+  const dbInputs = (gen: string) => ({
+    ...connectionInputs(),
+    project: p,
+    compose_files: 'deploy/compose.yaml',
+    pull: 'never',
+    keep_releases: '20',
+    env: `DB_GENERATION=${gen}`,
+  });
 
   const first = await runAction(dbInputs('1'), { workspace: ws });
   assert.equal(first.code, 0, `the first deploy succeeds:\n${first.log}`);
@@ -223,7 +257,11 @@ test('a stateful service with a named volume is recreated stop-first, never two 
   assert.ok(seen.samples > 5, `docker ps was sampled during the deploy (${seen.samples})`);
   assert.ok(seen.max <= 1, `never two db containers running at once (saw ${seen.max})`);
   const events = summaryTimeline(run.summary).filter((e) => e.service === 'db' && ['stop', 'remove', 'start'].includes(e.action));
-  assert.deepEqual(events.map((e) => e.action), ['stop', 'remove', 'start'], `the old one stops before the new one starts: ${JSON.stringify(events)}`);
+  assert.deepEqual(
+    events.map((e) => e.action),
+    ['stop', 'remove', 'start'],
+    `the old one stops before the new one starts: ${JSON.stringify(events)}`,
+  );
 
   const running = (await projectContainers(p)).filter((c) => c.service === 'db' && c.state === 'running');
   assert.equal(running.length, 1, 'one db container runs');

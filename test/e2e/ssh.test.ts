@@ -3,14 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import {
-  connect,
-  CommandTimeoutError,
-  HostKeyMismatchError,
-  SshAuthError,
-  type SshOptions,
-  type SshRemote,
-} from '../../src/ssh/index.js';
+import { connect, CommandTimeoutError, HostKeyMismatchError, SshAuthError, type SshOptions, type SshRemote } from '../../src/ssh/index.js';
 import { RemoteCommandError } from '../../src/host/remote.js';
 import { PrivateKeyError } from '../../src/ssh/keys.js';
 import { fingerprint, parseKnownHosts } from '../../src/ssh/hostkey.js';
@@ -136,7 +129,9 @@ test('a PKCS#8 key gets the conversion hint; encrypted key problems are clear an
 test('connection refused is retried a bounded number of times, then fails', async () => {
   const before = logs.length;
   const t0 = Date.now();
-  const err = await rejection(() => connect(opts({ port: 1, connectAttempts: 3, retryDelayMs: 100, pin: { fingerprints: [bench.fingerprint] } })));
+  const err = await rejection(() =>
+    connect(opts({ port: 1, connectAttempts: 3, retryDelayMs: 100, pin: { fingerprints: [bench.fingerprint] } })),
+  );
   assert.match(err.message, /ECONNREFUSED.*after 3 attempts/);
   assert.equal(logs.slice(before).filter((l) => /retrying/.test(l)).length, 2);
   assert.ok(Date.now() - t0 < 5000);
@@ -170,7 +165,10 @@ test('an explicit insecure opt-out connects and logs a warning', async () => {
   const r = await connect(opts({ pin: { insecure: true }, log: (m) => mine.push(m) }));
   try {
     assert.equal((await r.exec('echo ok')).stdout, 'ok\n');
-    assert.ok(mine.some((m) => /NOT verified/.test(m)), mine.join('\n'));
+    assert.ok(
+      mine.some((m) => /NOT verified/.test(m)),
+      mine.join('\n'),
+    );
   } finally {
     await r.close();
   }
@@ -238,7 +236,10 @@ test('12 concurrent execs succeed, at most maxChannels open at once', async () =
     const poll = setInterval(() => (peak = Math.max(peak, r.openChannels)), 20);
     const out = await Promise.all(runs);
     clearInterval(poll);
-    assert.deepEqual(out, Array.from({ length: 12 }, (_, i) => String(i)));
+    assert.deepEqual(
+      out,
+      Array.from({ length: 12 }, (_, i) => String(i)),
+    );
     assert.ok(peak <= 4 && peak >= 2, `peak ${peak}`);
     assert.equal(r.openChannels, 0);
   } finally {
@@ -315,7 +316,9 @@ test('jump host: connects through 127.0.0.1:jumpPort with its own pin', async ()
     await r.close();
   }
   const err = await rejection(() =>
-    connect(opts({ jump: { host: bench.host, port: bench.jumpPort, username: bench.user, pin: { fingerprints: ['SHA256:' + 'B'.repeat(43)] } } })),
+    connect(
+      opts({ jump: { host: bench.host, port: bench.jumpPort, username: bench.user, pin: { fingerprints: ['SHA256:' + 'B'.repeat(43)] } } }),
+    ),
   );
   assert.ok(err instanceof HostKeyMismatchError);
   assert.match(err.message, /jump host/);

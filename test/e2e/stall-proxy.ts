@@ -189,13 +189,19 @@ export async function startStallProxy(options: StallProxyOptions): Promise<Stall
     const stallAt = (k + 1) * options.everyMs - options.pauseMs;
     const flowAt = (k + 1) * options.everyMs;
     if (stallAt >= options.durationMs) return endSchedule();
-    timer = setTimeout(() => {
-      setStalled(true);
-      timer = setTimeout(() => {
-        setStalled(false);
-        schedule(k + 1);
-      }, Math.max(0, started + Math.min(flowAt, options.durationMs) - Date.now()));
-    }, Math.max(0, started + stallAt - Date.now()));
+    timer = setTimeout(
+      () => {
+        setStalled(true);
+        timer = setTimeout(
+          () => {
+            setStalled(false);
+            schedule(k + 1);
+          },
+          Math.max(0, started + Math.min(flowAt, options.durationMs) - Date.now()),
+        );
+      },
+      Math.max(0, started + stallAt - Date.now()),
+    );
   };
   const endSchedule = () => {
     scheduleOver = true;

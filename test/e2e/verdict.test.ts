@@ -24,7 +24,13 @@ interface Records {
   records: Array<{ lane: string; outcome: string; scheduledAt: number; sentAt?: number }>;
 }
 
-async function deploy(workspace: string, port: number, project: string, version: string, extra: Record<string, string> = {}): Promise<ActionRun> {
+async function deploy(
+  workspace: string,
+  port: number,
+  project: string,
+  version: string,
+  extra: Record<string, string> = {},
+): Promise<ActionRun> {
   return runAction(
     {
       ...connectionInputs(),
@@ -44,7 +50,12 @@ async function deploy(workspace: string, port: number, project: string, version:
 }
 
 /** A v1 stack serving, then the v2 rollout with the probe's three lanes. */
-async function rollout(name: string, prepare?: (workspace: string) => Promise<void>, extra: Record<string, string> = {}, during?: () => () => void) {
+async function rollout(
+  name: string,
+  prepare?: (workspace: string) => Promise<void>,
+  extra: Record<string, string> = {},
+  during?: () => () => void,
+) {
   const project = uniqueProject(name);
   projects.push(project);
   const port = freePort();
@@ -80,9 +91,19 @@ test('long-request lane, degraded mode (no Runtime API, SIGKILL): cut responses 
   assert.match(run.log + run.summary, /Runtime API is not reachable/);
   assert.ok(records.records.filter((r) => r.lane === 'slow').length >= 30, 'the long-request lane ran');
   const slowLost = lost('slow');
-  assert.ok(slowLost.length > 0, `the long-request lane saw the stops cut responses (short lanes lost ${lost('keepalive').length + lost('fresh').length})`);
-  assert.ok(slowLost.every((r) => ['cut', 'reset', 'empty'].includes(r.outcome)), `kinds: ${slowLost.map((r) => r.outcome)}`);
-  assert.equal(Number(run.outputs.requests_lost), slowLost.length + lost('keepalive').length + lost('fresh').length, 'counted in the same total');
+  assert.ok(
+    slowLost.length > 0,
+    `the long-request lane saw the stops cut responses (short lanes lost ${lost('keepalive').length + lost('fresh').length})`,
+  );
+  assert.ok(
+    slowLost.every((r) => ['cut', 'reset', 'empty'].includes(r.outcome)),
+    `kinds: ${slowLost.map((r) => r.outcome)}`,
+  );
+  assert.equal(
+    Number(run.outputs.requests_lost),
+    slowLost.length + lost('keepalive').length + lost('fresh').length,
+    'counted in the same total',
+  );
   assert.match(run.summary, /\| long requests \| \d+ \| \d+ \| \d+ \| [1-9]\d* \|/);
 });
 

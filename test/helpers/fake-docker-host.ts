@@ -21,7 +21,8 @@ export class FakeClock {
     if (!(ms >= 0)) throw new Error(`fake clock: sleep(${ms})`);
     this.t += ms;
     this.slept += ms;
-    if (this.slept > this.limitMs) throw new Error(`fake clock: more than ${this.limitMs} ms of virtual sleep: a poll loop that never ends?`);
+    if (this.slept > this.limitMs)
+      throw new Error(`fake clock: more than ${this.limitMs} ms of virtual sleep: a poll loop that never ends?`);
     await Promise.resolve();
   };
 }
@@ -37,18 +38,29 @@ export type Behavior = (ageMs: number) => Status;
 
 export const behaviors = {
   /** `starting` until ms, then `healthy`. */
-  healthyAfter: (ms: number): Behavior => (age) => ({ state: 'running', health: age >= ms ? 'healthy' : 'starting' }),
+  healthyAfter:
+    (ms: number): Behavior =>
+    (age) => ({ state: 'running', health: age >= ms ? 'healthy' : 'starting' }),
   /** Health check never passes and never fails: only the health timeout ends the wait. */
   neverHealthy: (): Behavior => () => ({ state: 'running', health: 'starting' }),
   /** `starting`, then `unhealthy` from ms on. */
-  unhealthyAfter: (ms: number): Behavior => (age) => ({ state: 'running', health: age >= ms ? 'unhealthy' : 'starting' }),
+  unhealthyAfter:
+    (ms: number): Behavior =>
+    (age) => ({ state: 'running', health: age >= ms ? 'unhealthy' : 'starting' }),
   /** Healthy after `healthyMs`, exits with `code` at `exitMs`. */
-  exitsAfter: (healthyMs: number, exitMs: number, code = 137): Behavior => (age) =>
-    age >= exitMs ? { state: 'exited', health: 'unhealthy', exitCode: code } : { state: 'running', health: age >= healthyMs ? 'healthy' : 'starting' },
+  exitsAfter:
+    (healthyMs: number, exitMs: number, code = 137): Behavior =>
+    (age) =>
+      age >= exitMs
+        ? { state: 'exited', health: 'unhealthy', exitCode: code }
+        : { state: 'running', health: age >= healthyMs ? 'healthy' : 'starting' },
   /** No healthcheck at all: running, health `none`. */
   noHealthcheck: (): Behavior => () => ({ state: 'running', health: 'none' }),
   /** A fixed status (for containers left from an earlier run). */
-  fixed: (s: Status): Behavior => () => s,
+  fixed:
+    (s: Status): Behavior =>
+    () =>
+      s,
 };
 
 export interface FakeContainer {
@@ -117,8 +129,19 @@ export class FakeDockerHost implements Remote {
   }
 
   /** A container already there (started `agoMs` before now), as an earlier deploy left it. */
-  seed(service: string, fields: { configHash: string; imageId: string; behavior?: Behavior; agoMs?: number; ips?: Record<string, string> }): FakeContainer {
-    return this.add(service, fields.configHash, fields.imageId, 'app:old', fields.behavior ?? behaviors.healthyAfter(0), this.clock.now() - (fields.agoMs ?? 3_600_000), fields.ips);
+  seed(
+    service: string,
+    fields: { configHash: string; imageId: string; behavior?: Behavior; agoMs?: number; ips?: Record<string, string> },
+  ): FakeContainer {
+    return this.add(
+      service,
+      fields.configHash,
+      fields.imageId,
+      'app:old',
+      fields.behavior ?? behaviors.healthyAfter(0),
+      this.clock.now() - (fields.agoMs ?? 3_600_000),
+      fields.ips,
+    );
   }
 
   /** Containers of a service, by container number. */
@@ -140,7 +163,15 @@ export class FakeDockerHost implements Remote {
     return c.behavior(this.clock.now() - c.startedAt);
   }
 
-  private add(service: string, configHash: string, imageId: string, image: string, behavior: Behavior, startedAt: number, ips?: Record<string, string>): FakeContainer {
+  private add(
+    service: string,
+    configHash: string,
+    imageId: string,
+    image: string,
+    behavior: Behavior,
+    startedAt: number,
+    ips?: Record<string, string>,
+  ): FakeContainer {
     const number = Math.max(0, ...this.of(service).map((c) => c.number)) + 1;
     const sep = this.flavor === 'v1' ? '_' : '-';
     const id = (++this.idSeq).toString(16).padStart(4, '0').repeat(16);
@@ -190,7 +221,17 @@ export class FakeDockerHost implements Remote {
           : {
               Health: {
                 Status: s.health,
-                Log: s.health === 'unhealthy' ? [{ Start: iso(this.clock.now() - 1000), End: iso(this.clock.now()), ExitCode: 1, Output: 'curl: (7) connection refused\n' }] : [],
+                Log:
+                  s.health === 'unhealthy'
+                    ? [
+                        {
+                          Start: iso(this.clock.now() - 1000),
+                          End: iso(this.clock.now()),
+                          ExitCode: 1,
+                          Output: 'curl: (7) connection refused\n',
+                        },
+                      ]
+                    : [],
               },
             }),
       },
@@ -217,7 +258,15 @@ export class FakeDockerHost implements Remote {
       const ids = words.slice(4);
       const found = ids.map((id) => this.containers.get(id)).filter((c): c is FakeContainer => !!c);
       const missing = ids.filter((id) => !this.containers.has(id));
-      return ok(JSON.stringify(found.map((c) => this.inspectJson(c)), null, 2), missing.map((id) => `Error: No such container: ${id}\n`).join(''), missing.length ? 1 : 0);
+      return ok(
+        JSON.stringify(
+          found.map((c) => this.inspectJson(c)),
+          null,
+          2,
+        ),
+        missing.map((id) => `Error: No such container: ${id}\n`).join(''),
+        missing.length ? 1 : 0,
+      );
     }
     // stopAndRemoveCommand: `set -- $(docker ps -aq --no-trunc --filter id=…)` then stop -t GRACE and rm -f.
     if (command.startsWith('set -- $(docker ps -aq --no-trunc --filter id=')) {
@@ -259,7 +308,8 @@ export class FakeDockerHost implements Remote {
       if (!release) throw new Error(`fake host: no release for ${service}`);
       const have = this.of(service).length;
       const target = Number(n);
-      if (target < have) throw new Error(`fake host: --scale ${service}=${target} below the ${have} containers there: Compose would remove some`);
+      if (target < have)
+        throw new Error(`fake host: --scale ${service}=${target} below the ${have} containers there: Compose would remove some`);
       const made: FakeContainer[] = [];
       for (let k = have; k < target - this.upShortfall; k++) {
         const nth = this.created.get(service) ?? 0;
@@ -350,7 +400,8 @@ export class RecordingGate implements ProxyGate {
     if (!this.host) return;
     if (!c) return void this.violations.push(`${op} ${r.name}: no such container`);
     if (c.name !== r.name) this.violations.push(`${op} ${r.name}: the container is called ${c.name}`);
-    if (!Object.values(c.ips).includes(r.ip)) this.violations.push(`${op} ${r.name}: ip ${r.ip} is not the container's (${Object.values(c.ips).join(', ')})`);
+    if (!Object.values(c.ips).includes(r.ip))
+      this.violations.push(`${op} ${r.name}: ip ${r.ip} is not the container's (${Object.values(c.ips).join(', ')})`);
     const s = this.host.status(c);
     if (s.state !== 'running') this.violations.push(`${op} ${r.name}: ${s.state}`);
     if (wantHealthy && s.health !== 'healthy' && s.health !== 'none') this.violations.push(`${op} ${r.name}: ${s.health}`);

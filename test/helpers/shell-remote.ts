@@ -18,7 +18,11 @@ export class ShellRemote implements Remote {
   exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
     this.commands.push(command);
     return new Promise((resolve, reject) => {
-      const child = spawn('sh', ['-c', command], { env: { ...process.env, HOME: this.home }, cwd: this.home, stdio: ['pipe', 'pipe', 'pipe'] });
+      const child = spawn('sh', ['-c', command], {
+        env: { ...process.env, HOME: this.home },
+        cwd: this.home,
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
       let stdout = '';
       let stderr = '';
       let timer: NodeJS.Timeout | undefined;

@@ -19,14 +19,33 @@ test('action.yml runs the bundle on node24 with a post step', () => {
 
 test('every input the code reads is declared in action.yml, and every declared one is read', () => {
   const read = new Set<string>();
-  const values: Record<string, string> = { host: 'h', username: 'u', key: 'k', known_hosts: 'h ssh-ed25519 AAAA', project: 'p', probe_url: 'http://x/', probe_slow_url: 'http://x/slow', jump_host: 'j', jump_fingerprint: 'SHA256:x', rollback: 'true' };
+  const values: Record<string, string> = {
+    host: 'h',
+    username: 'u',
+    key: 'k',
+    known_hosts: 'h ssh-ed25519 AAAA',
+    project: 'p',
+    probe_url: 'http://x/',
+    probe_slow_url: 'http://x/slow',
+    jump_host: 'j',
+    jump_fingerprint: 'SHA256:x',
+    rollback: 'true',
+  };
   readInputs((name) => {
     read.add(name);
     return values[name] ?? action.inputs[name]?.default?.replace('${{ github.token }}', 'token') ?? '';
   });
   const declared = new Set(Object.keys(action.inputs));
-  assert.deepEqual([...read].filter((n) => !declared.has(n)), [], 'read but not declared');
-  assert.deepEqual([...declared].filter((n) => !read.has(n)), [], 'declared but never read');
+  assert.deepEqual(
+    [...read].filter((n) => !declared.has(n)),
+    [],
+    'read but not declared',
+  );
+  assert.deepEqual(
+    [...declared].filter((n) => !read.has(n)),
+    [],
+    'declared but never read',
+  );
   for (const [name, i] of Object.entries(action.inputs)) assert.ok(i.description.length >= 5, `${name} has a description`);
 });
 

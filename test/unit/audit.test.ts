@@ -53,7 +53,13 @@ test('appendAudit with several entries: one line each, in one command; none is n
     await appendAudit(remote, home, []);
     assert.equal(remote.commands.length - before, 1);
     const entries = parseAuditLog(await readFile(join(home, 'audit.log'), 'utf8'));
-    assert.deepEqual(entries.map((e) => [e.kind, e.result, e.images?.length]), [['prune', 'failed', 1], ['prune', 'success', 0]]);
+    assert.deepEqual(
+      entries.map((e) => [e.kind, e.result, e.images?.length]),
+      [
+        ['prune', 'failed', 1],
+        ['prune', 'success', 0],
+      ],
+    );
     assert.ok(!existsSync(join(home, 'pwned')));
   } finally {
     await cleanup();

@@ -56,9 +56,18 @@ function allCommands(): Record<string, string> {
     heartbeat: lock.heartbeatCommand(DIR, NASTY),
     audit: auditCommand(DIR, ['{"at":"t","kind":"deploy"}', NASTY]),
     imageIds: images.imageIdsCommand(['app:1', NASTY]),
-    pinImages: images.pinImagesCommand([{ image: 'app:1', imageId: IMG }, { image: NASTY, imageId: IMG }]),
+    pinImages: images.pinImagesCommand([
+      { image: 'app:1', imageId: IMG },
+      { image: NASTY, imageId: IMG },
+    ]),
     pinCheckNoPull: images.pinCheckScript([{ image: 'app:1', imageId: IMG }], false),
-    pinCheckPull: images.pinCheckScript([{ image: 'app:1', imageId: IMG, digest: `sha256:${'d'.repeat(64)}` }, { image: NASTY, imageId: IMG }], true),
+    pinCheckPull: images.pinCheckScript(
+      [
+        { image: 'app:1', imageId: IMG, digest: `sha256:${'d'.repeat(64)}` },
+        { image: NASTY, imageId: IMG },
+      ],
+      true,
+    ),
     repoDigests: images.repoDigestsCommand([IMG]),
     removeImages: images.removeImagesCommand([IMG, NASTY]),
     projectContainerIds: docker.projectContainerIdsCommand(NASTY),
@@ -94,7 +103,12 @@ test('every builder parses as sh (sh -n)', () => {
  * Runs a command with sh in `home`, with a fake `docker` first on PATH that appends its arguments,
  * one per line and each between [ ], to home/docker.log and answers per `dockerScript` (sh, args in "$@").
  */
-async function runWithFakeDocker(home: string, command: string, dockerScript = 'exit 0', stdin = ''): Promise<{ code: number; stdout: string; calls: string[][] }> {
+async function runWithFakeDocker(
+  home: string,
+  command: string,
+  dockerScript = 'exit 0',
+  stdin = '',
+): Promise<{ code: number; stdout: string; calls: string[][] }> {
   const bin = join(home, 'bin');
   await mkdir(bin, { recursive: true });
   await writeFile(
@@ -102,22 +116,39 @@ async function runWithFakeDocker(home: string, command: string, dockerScript = '
     `#!/bin/sh\n{ for a in "$@"; do printf '[%s]\\n' "$a"; done; echo --; } >> "$HOME/docker.log"\n${dockerScript}\n`,
   );
   await chmod(join(bin, 'docker'), 0o755);
-  const r = spawnSync('sh', ['-c', command], { cwd: home, env: { ...process.env, HOME: home, PATH: `${bin}:${process.env.PATH}` }, input: stdin, encoding: 'utf8' });
+  const r = spawnSync('sh', ['-c', command], {
+    cwd: home,
+    env: { ...process.env, HOME: home, PATH: `${bin}:${process.env.PATH}` },
+    input: stdin,
+    encoding: 'utf8',
+  });
   const log = existsSync(join(home, 'docker.log')) ? await readFile(join(home, 'docker.log'), 'utf8') : '';
   const calls = log
     .split('--\n')
     .filter(Boolean)
-    .map((c) => c.trimEnd().split('\n').map((l) => l.replace(/^\[|\]$/g, '')));
+    .map((c) =>
+      c
+        .trimEnd()
+        .split('\n')
+        .map((l) => l.replace(/^\[|\]$/g, '')),
+    );
   return { code: r.status ?? -1, stdout: r.stdout, calls };
 }
 
 async function nothingRan(home: string): Promise<void> {
   const names = await readdir(home);
-  assert.deepEqual(names.filter((n) => n.startsWith('pwned')), [], 'nothing in a value ran');
+  assert.deepEqual(
+    names.filter((n) => n.startsWith('pwned')),
+    [],
+    'nothing in a value ran',
+  );
 }
 
 test('readFileCommand: prints a readable regular file, exits NO_FILE otherwise', () => {
-  assert.equal(readFileCommand('/h/app/current'), `if [ -f /h/app/current ] && [ -r /h/app/current ]; then cat -- /h/app/current; else exit ${NO_FILE}; fi`);
+  assert.equal(
+    readFileCommand('/h/app/current'),
+    `if [ -f /h/app/current ] && [ -r /h/app/current ]; then cat -- /h/app/current; else exit ${NO_FILE}; fi`,
+  );
 });
 
 test('readFile over a real shell: text, undefined for missing, directory or unreadable, quotes stay literal', async () => {
@@ -242,11 +273,41 @@ test('docker and image builders pass every value as one argument (fake docker)',
       [docker.containerLogsCommand(NASTY, 50), [['logs', '--tail', '50', NASTY]]],
       [docker.containerLogsSinceCommand(NASTY, 'T'), [['logs', '--since', 'T', NASTY]]],
       [docker.killCommand(NASTY, 'USR2'), [['kill', '--signal', 'USR2', NASTY]]],
-      [checkConfigCommand(NASTY, `/h/${NASTY}`, 'h.cfg'), [['run', '--rm', '--network', 'none', '--entrypoint', 'haproxy', '-v', `/h/${NASTY}:/usr/local/etc/haproxy:ro`, NASTY, '-c', '-f', '/usr/local/etc/haproxy/h.cfg']]],
+      [
+        checkConfigCommand(NASTY, `/h/${NASTY}`, 'h.cfg'),
+        [
+          [
+            'run',
+            '--rm',
+            '--network',
+            'none',
+            '--entrypoint',
+            'haproxy',
+            '-v',
+            `/h/${NASTY}:/usr/local/etc/haproxy:ro`,
+            NASTY,
+            '-c',
+            '-f',
+            '/usr/local/etc/haproxy/h.cfg',
+          ],
+        ],
+      ],
       [images.imageIdsCommand([NASTY]), [['image', 'inspect', '--format', '{{.Id}}', NASTY]]],
       [images.repoDigestsCommand([NASTY]), [['image', 'inspect', '--format', '{{join .RepoDigests " "}}', NASTY]]],
-      [images.pinImagesCommand([{ image: NASTY, imageId: IMG }]), [['image', 'inspect', IMG], ['tag', IMG, NASTY]]],
-      [images.removeImagesCommand([IMG, NASTY]), [['image', 'rm', IMG], ['image', 'rm', NASTY]]],
+      [
+        images.pinImagesCommand([{ image: NASTY, imageId: IMG }]),
+        [
+          ['image', 'inspect', IMG],
+          ['tag', IMG, NASTY],
+        ],
+      ],
+      [
+        images.removeImagesCommand([IMG, NASTY]),
+        [
+          ['image', 'rm', IMG],
+          ['image', 'rm', NASTY],
+        ],
+      ],
     ];
     for (const [command, calls] of cases) {
       await reset();
@@ -272,7 +333,16 @@ test('docker and image builders pass every value as one argument (fake docker)',
     assert.deepEqual(gone.calls, [['ps', '-aq', '--no-trunc', '--filter', 'id=a']], 'nothing left: no stop, no rm');
     // pin check without pulls: present/missing per pin, from `docker image inspect`'s exit status.
     await reset();
-    const pc = await run(images.pinCheckScript([{ image: NASTY, imageId: IMG }, { image: 'b', imageId: `sha256:${'b'.repeat(64)}` }], false), `[ "$3" = ${IMG} ]`);
+    const pc = await run(
+      images.pinCheckScript(
+        [
+          { image: NASTY, imageId: IMG },
+          { image: 'b', imageId: `sha256:${'b'.repeat(64)}` },
+        ],
+        false,
+      ),
+      `[ "$3" = ${IMG} ]`,
+    );
     assert.equal(pc.stdout, '0 present\n1 missing\n');
     await nothingRan(home);
   } finally {

@@ -1,10 +1,20 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  composeCommand, configCommand, configHashCommand, parseConfigHashes, pullCommand, scaleUpCommand, upServiceCommand,
+  composeCommand,
+  configCommand,
+  configHashCommand,
+  parseConfigHashes,
+  pullCommand,
+  scaleUpCommand,
+  upServiceCommand,
 } from '../../src/engine/docker/compose-cli.js';
 
-const p = { project: 'shop', files: ['/srv/handoff/shop/app/deploy/compose.yaml', '/srv/x y/override.yaml'], envFile: '/srv/handoff/shop/app/.env' };
+const p = {
+  project: 'shop',
+  files: ['/srv/handoff/shop/app/deploy/compose.yaml', '/srv/x y/override.yaml'],
+  envFile: '/srv/handoff/shop/app/.env',
+};
 
 test('v1 and v2 prefixes, files in order, env file, quoting', () => {
   assert.equal(
@@ -40,7 +50,12 @@ test('parseConfigHashes reads "svc hash" lines and ignores noise', () => {
 test('no command waits with --wait: it would block on every service of the project, and v1 lacks it', () => {
   const q = { project: 'shop', files: ['c.yaml'] };
   for (const flavor of ['v1', 'v2'] as const) {
-    for (const cmd of [scaleUpCommand(flavor, q, 'app', 4), upServiceCommand(flavor, q, 'db'), pullCommand(flavor, q), configHashCommand(flavor, q)]) {
+    for (const cmd of [
+      scaleUpCommand(flavor, q, 'app', 4),
+      upServiceCommand(flavor, q, 'db'),
+      pullCommand(flavor, q),
+      configHashCommand(flavor, q),
+    ]) {
       assert.doesNotMatch(cmd, /--wait/);
     }
     assert.match(scaleUpCommand(flavor, q, 'app', 4), /up -d --no-deps --no-recreate --scale app=4 app$/);

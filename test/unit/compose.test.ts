@@ -44,15 +44,29 @@ volumes:
 
 test('parses services, update_config, durations, healthcheck and defaults', () => {
   const m = parseCompose([{ name: 'compose.yaml', text: base }], { env: {} });
-  assert.deepEqual(m.services.map((s) => s.name), ['app', 'db', 'proxy']);
+  assert.deepEqual(
+    m.services.map((s) => s.name),
+    ['app', 'db', 'proxy'],
+  );
   const app = m.services[0]!;
   assert.equal(app.image, 'handoff-test-app:v1');
   assert.equal(app.replicas, 3);
-  assert.deepEqual(app.updateConfig, { parallelism: 2, delayS: 90, order: 'start-first', failureAction: 'pause', monitorS: 0.5, maxFailureRatio: 0.5 });
+  assert.deepEqual(app.updateConfig, {
+    parallelism: 2,
+    delayS: 90,
+    order: 'start-first',
+    failureAction: 'pause',
+    monitorS: 0.5,
+    maxFailureRatio: 0.5,
+  });
   assert.equal(app.stopGracePeriodS, 20);
   assert.deepEqual(app.healthcheck, {
     test: ['CMD', 'wget', '-q', '-O-', 'http://127.0.0.1:3000/health'],
-    intervalS: 2, timeoutS: 30, retries: 5, startPeriodS: 10, disabled: false,
+    intervalS: 2,
+    timeoutS: 30,
+    retries: 5,
+    startPeriodS: 10,
+    disabled: false,
   });
   assert.deepEqual(app.fixedHostPorts, []);
   assert.deepEqual(app.dependsOn, ['db']);
@@ -64,7 +78,10 @@ test('parses services, update_config, durations, healthcheck and defaults', () =
   assert.equal(db.stopGracePeriodS, 10);
   assert.equal(db.healthcheck, undefined);
   assert.equal(db.hasNamedVolume, true);
-  assert.deepEqual(db.volumes.map((v) => v.type), ['volume', 'bind']);
+  assert.deepEqual(
+    db.volumes.map((v) => v.type),
+    ['volume', 'bind'],
+  );
   assert.equal(db.volumes[1]!.readOnly, true);
   const proxy = m.services[2]!;
   assert.deepEqual(proxy.fixedHostPorts, ['127.0.0.1:18080:8080']);
@@ -85,7 +102,13 @@ services:
       - "3000"
       - "9000:9000"
 `;
-  const m = parseCompose([{ name: 'a.yaml', text: base }, { name: 'b.yaml', text: over }], { env: {} });
+  const m = parseCompose(
+    [
+      { name: 'a.yaml', text: base },
+      { name: 'b.yaml', text: over },
+    ],
+    { env: {} },
+  );
   const app = m.services.find((s) => s.name === 'app')!;
   assert.equal(app.image, 'other:2');
   assert.equal(app.replicas, 5);
@@ -96,7 +119,9 @@ services:
 });
 
 test('scale is used when deploy.replicas is not set; parallelism 0 means all', () => {
-  const m = parseCompose([{ name: 'c.yml', text: 'services:\n  web:\n    image: x\n    scale: 4\n    deploy: { update_config: { parallelism: 0 } }\n' }]);
+  const m = parseCompose([
+    { name: 'c.yml', text: 'services:\n  web:\n    image: x\n    scale: 4\n    deploy: { update_config: { parallelism: 0 } }\n' },
+  ]);
   assert.equal(m.services[0]!.replicas, 4);
   assert.equal(m.services[0]!.updateConfig.parallelism, 4);
 });
@@ -110,7 +135,10 @@ test('interpolation forms', () => {
   assert.throws(() => interpolate('${E:?}', env), /required variable E/);
   assert.equal(interpolate('${E?}', env), '');
   const warnings: string[] = [];
-  assert.equal(interpolate('x${NOPE}y', {}, 'w', (m) => warnings.push(m)), 'xy');
+  assert.equal(
+    interpolate('x${NOPE}y', {}, 'w', (m) => warnings.push(m)),
+    'xy',
+  );
   assert.match(warnings[0]!, /NOPE is not set/);
 });
 
@@ -151,13 +179,25 @@ services:
 });
 
 test('errors name the file and the line', () => {
-  assert.throws(() => parseCompose([{ name: 'bad.yaml', text: 'services:\n  aa:\n    image: [x\n' }]), /^Error: bad\.yaml:\d+: invalid YAML/);
+  assert.throws(
+    () => parseCompose([{ name: 'bad.yaml', text: 'services:\n  aa:\n    image: [x\n' }]),
+    /^Error: bad\.yaml:\d+: invalid YAML/,
+  );
   assert.throws(() => parseCompose([{ name: 'list.yaml', text: '- a\n- b\n' }]), /list\.yaml:1: a Compose file must be a mapping/);
   assert.throws(() => parseCompose([{ name: 'e.yaml', text: 'version: "3"\n' }]), /e\.yaml: no services defined/);
   assert.throws(() => parseCompose([{ name: 's.yaml', text: 'x: 1\nservices:\n  - a\n' }]), /s\.yaml:3: "services" must be a mapping/);
-  assert.throws(() => parseCompose([{ name: 'd.yaml', text: 'services:\n  aa:\n    image: x\n    depends_on: [nope]\n' }]), /depends on undefined service "nope"/);
-  assert.throws(() => parseCompose([{ name: 'o.yaml', text: 'services:\n  aa:\n    image: x\n    deploy: { update_config: { order: sideways } }\n' }]), /service "aa" deploy\.update_config\.order is "sideways"/);
-  assert.throws(() => parseCompose([{ name: 'n.yaml', text: 'services:\n  "a b":\n    image: x\n' }]), /invalid Compose service name "a b"/);
+  assert.throws(
+    () => parseCompose([{ name: 'd.yaml', text: 'services:\n  aa:\n    image: x\n    depends_on: [nope]\n' }]),
+    /depends on undefined service "nope"/,
+  );
+  assert.throws(
+    () => parseCompose([{ name: 'o.yaml', text: 'services:\n  aa:\n    image: x\n    deploy: { update_config: { order: sideways } }\n' }]),
+    /service "aa" deploy\.update_config\.order is "sideways"/,
+  );
+  assert.throws(
+    () => parseCompose([{ name: 'n.yaml', text: 'services:\n  "a b":\n    image: x\n' }]),
+    /invalid Compose service name "a b"/,
+  );
 });
 
 test('healthcheck disable and NONE; container_name and network_mode', () => {
@@ -202,7 +242,7 @@ test('project and service names follow Compose rules', async () => {
   assert.equal(validateProjectName('shop_prod-1'), 'shop_prod-1');
   assert.throws(() => validateProjectName('Shop'), /invalid Compose project name "Shop".*e\.g\. "shop"/);
   assert.throws(() => validateProjectName('-x'), /invalid Compose project name/);
-  assert.throws(() => validateProjectName("a;rm -rf"), /invalid Compose project name/);
+  assert.throws(() => validateProjectName('a;rm -rf'), /invalid Compose project name/);
   assert.equal(validateServiceName('web.v2'), 'web.v2');
   assert.throws(() => validateServiceName('.web'), /invalid Compose service name/);
 });

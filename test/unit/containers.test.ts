@@ -53,17 +53,18 @@ test('empty output and non-arrays', () => {
 
 test('listProjectContainers: ps then inspect; none = no inspect call; one-offs dropped', async () => {
   const calls: string[] = [];
-  const mk = (ids: string) => ({
-    async exec(cmd: string) {
-      calls.push(cmd);
-      if (cmd.startsWith('docker ps')) return { code: 0, stdout: ids, stderr: '' };
-      const data = JSON.parse(fixture);
-      data[0].Config.Labels['com.docker.compose.oneoff'] = 'True';
-      return { code: 0, stdout: JSON.stringify(data), stderr: '' };
-    },
-  }) as unknown as Remote;
+  const mk = (ids: string) =>
+    ({
+      async exec(cmd: string) {
+        calls.push(cmd);
+        if (cmd.startsWith('docker ps')) return { code: 0, stdout: ids, stderr: '' };
+        const data = JSON.parse(fixture);
+        data[0].Config.Labels['com.docker.compose.oneoff'] = 'True';
+        return { code: 0, stdout: JSON.stringify(data), stderr: '' };
+      },
+    }) as unknown as Remote;
   assert.deepEqual(await listProjectContainers(mk(''), 'hfx'), []);
-  assert.deepEqual(calls, ["docker ps -aq --no-trunc --filter label=com.docker.compose.project=hfx"]);
+  assert.deepEqual(calls, ['docker ps -aq --no-trunc --filter label=com.docker.compose.project=hfx']);
   const cs = await listProjectContainers(mk('a\nb\nc\n'), 'hfx');
   assert.equal(calls.at(-1), 'docker inspect --type container a b c');
   assert.equal(cs.length, 2);

@@ -12,12 +12,26 @@ const example = readFileSync(new URL('../../examples/compose.yaml', import.meta.
 const cfg = readFileSync(new URL('../../examples/haproxy/haproxy.cfg', import.meta.url), 'utf8');
 const file = (path: string, text: string): ReleaseFile => ({ path, data: Buffer.from(text), mode: 0o644 });
 const inputs = (over: Record<string, string> = {}) =>
-  readInputs((n) => ({ host: 'h', username: 'u', key: 'k', known_hosts: 'h ssh-ed25519 AAAA', project: 'p', compose_files: 'deploy/compose.yaml', ...over })[n] ?? '');
+  readInputs(
+    (n) =>
+      ({
+        host: 'h',
+        username: 'u',
+        key: 'k',
+        known_hosts: 'h ssh-ed25519 AAAA',
+        project: 'p',
+        compose_files: 'deploy/compose.yaml',
+        ...over,
+      })[n] ?? '',
+  );
 
 test('the sample stack validates; the proxy routes to app, so app is start-first', () => {
   const v = validateLocally(inputs(), [file('deploy/compose.yaml', example), file('deploy/haproxy/haproxy.cfg', cfg)], silent);
   assert.deepEqual(v.routed, ['app']);
-  assert.deepEqual(v.model.services.map((s) => s.name), ['app', 'proxy']);
+  assert.deepEqual(
+    v.model.services.map((s) => s.name),
+    ['app', 'proxy'],
+  );
 });
 
 test('a missing proxy config is refused with the fix', () => {
@@ -25,7 +39,10 @@ test('a missing proxy config is refused with the fix', () => {
 });
 
 test('start-first with container_name is refused naming the service', () => {
-  const bad = example.replace('    image: ${APP_IMAGE:-handoff-test-app:v1}', '    image: ${APP_IMAGE:-handoff-test-app:v1}\n    container_name: web');
+  const bad = example.replace(
+    '    image: ${APP_IMAGE:-handoff-test-app:v1}',
+    '    image: ${APP_IMAGE:-handoff-test-app:v1}\n    container_name: web',
+  );
   assert.throws(
     () => validateLocally(inputs(), [file('deploy/compose.yaml', bad), file('deploy/haproxy/haproxy.cfg', cfg)], silent),
     (e: unknown) => e instanceof Error && /refused/.test(e.message) && /app/.test(e.message) && /container_name/.test(e.message),
@@ -33,11 +50,21 @@ test('start-first with container_name is refused naming the service', () => {
 });
 
 test('an unknown service in the services input is refused', () => {
-  assert.throws(() => validateLocally(inputs({ services: 'nope' }), [file('deploy/compose.yaml', example), file('deploy/haproxy/haproxy.cfg', cfg)], silent), /nope/);
+  assert.throws(
+    () =>
+      validateLocally(
+        inputs({ services: 'nope' }),
+        [file('deploy/compose.yaml', example), file('deploy/haproxy/haproxy.cfg', cfg)],
+        silent,
+      ),
+    /nope/,
+  );
 });
 
 test('the proxy config is found through the proxy bind mounts, whatever its name', () => {
-  const model = parseCompose([{ name: 'c', text: 'services:\n  lb:\n    image: haproxy:2.8\n    volumes: ["./lb:/usr/local/etc/haproxy:ro"]\n' }]);
+  const model = parseCompose([
+    { name: 'c', text: 'services:\n  lb:\n    image: haproxy:2.8\n    volumes: ["./lb:/usr/local/etc/haproxy:ro"]\n' },
+  ]);
   const proxy = model.services[0];
   assert.equal(proxyConfigPath(['ops/lb/main.cfg', 'ops/other.cfg'], proxy, 'ops'), 'ops/lb/main.cfg');
   assert.equal(proxyConfigPath(['ops/lb/extra.cfg', 'ops/lb/haproxy.cfg'], proxy, 'ops'), 'ops/lb/haproxy.cfg');
@@ -46,13 +73,21 @@ test('the proxy config is found through the proxy bind mounts, whatever its name
 });
 
 test('bind mounts that are not uploaded are listed; runtime dirs and absolute paths are not', () => {
-  const model = parseCompose([{ name: 'c', text: 'services:\n  a:\n    image: x\n    volumes: ["./conf:/conf", "./run:/run/x", "/var/data:/data", "./up:/up"]\n' }]);
-  assert.deepEqual(missingMounts(model, ['d/up/file'], 'd').map((m) => m.path), ['d/conf']);
+  const model = parseCompose([
+    { name: 'c', text: 'services:\n  a:\n    image: x\n    volumes: ["./conf:/conf", "./run:/run/x", "/var/data:/data", "./up:/up"]\n' },
+  ]);
+  assert.deepEqual(
+    missingMounts(model, ['d/up/file'], 'd').map((m) => m.path),
+    ['d/conf'],
+  );
 });
 
 test('a release stack resolves paths in the live app directory', () => {
   const s = stackOf('/home/deploy/handoff/p', ['deploy/compose.yaml', 'deploy/prod.yaml'], { release: 'R1' }, 'p');
-  assert.deepEqual(s.files, ['/home/deploy/handoff/p/releases/R1/deploy/compose.yaml', '/home/deploy/handoff/p/releases/R1/deploy/prod.yaml']);
+  assert.deepEqual(s.files, [
+    '/home/deploy/handoff/p/releases/R1/deploy/compose.yaml',
+    '/home/deploy/handoff/p/releases/R1/deploy/prod.yaml',
+  ]);
   assert.equal(s.envFile, '/home/deploy/handoff/p/releases/R1/.env');
   assert.equal(s.projectDirectory, '/home/deploy/handoff/p/app/deploy');
 });

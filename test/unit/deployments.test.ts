@@ -11,13 +11,20 @@ interface Seen {
   body: Record<string, unknown>;
 }
 
-async function fakeApi(handler: (req: Seen, res: ServerResponse) => void): Promise<{ baseUrl: string; seen: Seen[]; close: () => Promise<void> }> {
+async function fakeApi(
+  handler: (req: Seen, res: ServerResponse) => void,
+): Promise<{ baseUrl: string; seen: Seen[]; close: () => Promise<void> }> {
   const seen: Seen[] = [];
   const server = createServer((req: IncomingMessage, res) => {
     let data = '';
     req.on('data', (c: Buffer) => (data += c.toString()));
     req.on('end', () => {
-      const s: Seen = { method: req.method ?? '', url: req.url ?? '', auth: String(req.headers.authorization ?? ''), body: data ? (JSON.parse(data) as Record<string, unknown>) : {} };
+      const s: Seen = {
+        method: req.method ?? '',
+        url: req.url ?? '',
+        auth: String(req.headers.authorization ?? ''),
+        body: data ? (JSON.parse(data) as Record<string, unknown>) : {},
+      };
       seen.push(s);
       handler(s, res);
     });
@@ -84,7 +91,15 @@ test('creates the deployment, then in_progress with log_url, then success with e
 test('failure state is posted on a failed deploy', async () => {
   const api = await fakeApi((req, res) => json(res, 201, { id: req.url.endsWith('/deployments') ? 7 : 1 }));
   try {
-    const d = await startDeployment({ token: TOKEN, owner: 'o', repo: 'r', ref: 'main', environment: 'staging', baseUrl: api.baseUrl, log: capture().log });
+    const d = await startDeployment({
+      token: TOKEN,
+      owner: 'o',
+      repo: 'r',
+      ref: 'main',
+      environment: 'staging',
+      baseUrl: api.baseUrl,
+      log: capture().log,
+    });
     await finishDeployment(d, 'failure');
     assert.equal(api.seen.at(-1)!.body.state, 'failure');
     assert.equal(api.seen.at(-1)!.url, '/repos/o/r/deployments/7/statuses');
@@ -97,7 +112,10 @@ test('without a token or an environment: skipped with an info line, no request',
   const api = await fakeApi((_req, res) => json(res, 500, {}));
   try {
     const a = capture();
-    assert.equal(await startDeployment({ owner: 'o', repo: 'r', ref: 'main', environment: 'production', baseUrl: api.baseUrl, log: a.log }), undefined);
+    assert.equal(
+      await startDeployment({ owner: 'o', repo: 'r', ref: 'main', environment: 'production', baseUrl: api.baseUrl, log: a.log }),
+      undefined,
+    );
     assert.match(a.lines.join('\n'), /info: GitHub Deployment skipped: no github_token/);
     const b = capture();
     assert.equal(await startDeployment({ token: TOKEN, owner: 'o', repo: 'r', ref: 'main', baseUrl: api.baseUrl, log: b.log }), undefined);
@@ -116,7 +134,15 @@ test('API errors are warnings and never throw', async () => {
   });
   try {
     const { lines, log } = capture();
-    const d = await startDeployment({ token: TOKEN, owner: 'o', repo: 'r', ref: 'main', environment: 'production', baseUrl: api.baseUrl, log });
+    const d = await startDeployment({
+      token: TOKEN,
+      owner: 'o',
+      repo: 'r',
+      ref: 'main',
+      environment: 'production',
+      baseUrl: api.baseUrl,
+      log,
+    });
     assert.equal(d, undefined);
     assert.match(lines.join('\n'), /warning: could not create a GitHub Deployment for production: HTTP 403.*deployments: write/);
     assert.ok(!lines.join('\n').includes(TOKEN));
@@ -124,10 +150,20 @@ test('API errors are warnings and never throw', async () => {
     await api.close();
   }
   // created, but the status calls fail: still no throw
-  const api2 = await fakeApi((req, res) => (req.url.endsWith('/deployments') ? json(res, 201, { id: 5 }) : json(res, 422, { message: 'bad state' })));
+  const api2 = await fakeApi((req, res) =>
+    req.url.endsWith('/deployments') ? json(res, 201, { id: 5 }) : json(res, 422, { message: 'bad state' }),
+  );
   try {
     const { lines, log } = capture();
-    const d = await startDeployment({ token: TOKEN, owner: 'o', repo: 'r', ref: 'main', environment: 'production', baseUrl: api2.baseUrl, log });
+    const d = await startDeployment({
+      token: TOKEN,
+      owner: 'o',
+      repo: 'r',
+      ref: 'main',
+      environment: 'production',
+      baseUrl: api2.baseUrl,
+      log,
+    });
     await finishDeployment(d, 'success');
     assert.equal(lines.filter((l) => l.startsWith('warning: could not set GitHub Deployment 5')).length, 2);
   } finally {
@@ -138,7 +174,13 @@ test('API errors are warnings and never throw', async () => {
 test('the action form (inputs, run, env) maps repository, sha, run URL and API URL', async () => {
   const api = await fakeApi((req, res) => json(res, 201, { id: req.url.endsWith('/deployments') ? 3 : 1 }));
   try {
-    const inputs = { githubToken: TOKEN, environment: 'production', environmentUrl: 'https://shop.example', project: 'shop', rollback: true };
+    const inputs = {
+      githubToken: TOKEN,
+      environment: 'production',
+      environmentUrl: 'https://shop.example',
+      project: 'shop',
+      rollback: true,
+    };
     const run = { sha: 'f00dfeed1234', runUrl: 'https://github.com/acme/shop/actions/runs/77' };
     const env = { GITHUB_REPOSITORY: 'acme/shop', GITHUB_API_URL: api.baseUrl };
     const req = deploymentRequest(inputs, run, env, capture().log);
@@ -147,7 +189,10 @@ test('the action form (inputs, run, env) maps repository, sha, run URL and API U
     assert.match(req.description!, /rollback of shop/);
     const d = await startDeployment(inputs, run, env);
     await d?.finish('success');
-    assert.deepEqual(api.seen.map((s) => s.url), ['/repos/acme/shop/deployments', '/repos/acme/shop/deployments/3/statuses', '/repos/acme/shop/deployments/3/statuses']);
+    assert.deepEqual(
+      api.seen.map((s) => s.url),
+      ['/repos/acme/shop/deployments', '/repos/acme/shop/deployments/3/statuses', '/repos/acme/shop/deployments/3/statuses'],
+    );
     assert.equal(api.seen[0]!.body.ref, 'f00dfeed1234');
     assert.equal(api.seen[1]!.body.log_url, run.runUrl);
     assert.equal(api.seen[2]!.body.environment_url, 'https://shop.example');

@@ -121,11 +121,17 @@ test('locateRuntimeApi says why it cannot reach the Runtime API', () => {
     return r.kind === 'none' ? r.reason : '';
   };
   assert.match(none('global\n    maxconn 10\n'), /no "stats socket"/);
-  assert.match(none('global\n    stats socket /var/run/haproxy/admin.sock level admin\n'), /not inside a bind mount of service "lb".*\.\/run:\/var\/run\/haproxy/);
+  assert.match(
+    none('global\n    stats socket /var/run/haproxy/admin.sock level admin\n'),
+    /not inside a bind mount of service "lb".*\.\/run:\/var\/run\/haproxy/,
+  );
   assert.match(none('global\n    stats socket /x.sock level operator\n'), /not "level admin"/);
   assert.match(none('global\n    stats socket 127.0.0.1:9999 level admin\n'), /container's loopback/);
   assert.match(none('global\n    stats socket :9999 level admin\n'), /not published on a fixed host port/);
-  const namedVolume: Proxy = { ...proxy, volumes: [{ type: 'volume' as const, source: 'sock', target: '/var/run/haproxy', readOnly: false }] };
+  const namedVolume: Proxy = {
+    ...proxy,
+    volumes: [{ type: 'volume' as const, source: 'sock', target: '/var/run/haproxy', readOnly: false }],
+  };
   assert.match(none('global\n    stats socket /var/run/haproxy/admin.sock level admin\n', namedVolume), /not inside a bind mount/);
 });
 

@@ -111,7 +111,10 @@ test('waitUp rejects when the new replica is resolved but fails its health check
   replicas.get('127.0.0.3')!.healthy = false;
   try {
     dns.records.set('app', ['127.0.0.2', '127.0.0.3']);
-    await assert.rejects(gate().waitUp('app', [replica('127.0.0.3')], Date.now() + 1500), /app-3 \(127\.0\.0\.3\): app\/app\d (STOPPED|RUNNING) READY \(health check not passed\)/);
+    await assert.rejects(
+      gate().waitUp('app', [replica('127.0.0.3')], Date.now() + 1500),
+      /app-3 \(127\.0\.0\.3\): app\/app\d (STOPPED|RUNNING) READY \(health check not passed\)/,
+    );
   } finally {
     replicas.get('127.0.0.3')!.healthy = true;
   }
@@ -162,12 +165,18 @@ test('a new replica landing in a slot this gate drained is routine: set ready wi
   const oldSlot = (await slot('127.0.0.2'))!;
   await g.drain('app', [replica('127.0.0.2')]);
   dns.records.set('app', ['127.0.0.3']);
-  await waitFor('DNS to drop the old IP', async () => (await api.showServersState('app')).find((s) => s.server === oldSlot.server)!.addr === '-');
+  await waitFor(
+    'DNS to drop the old IP',
+    async () => (await api.showServersState('app')).find((s) => s.server === oldSlot.server)!.addr === '-',
+  );
   dns.records.set('app', ['127.0.0.3', '127.0.0.4']);
   await waitFor('the new IP to land in the maint slot', async () => (await slot('127.0.0.4'))?.server === oldSlot.server);
   await g.waitUp('app', [replica('127.0.0.4')], Date.now() + 5000);
   assert.equal((await slot('127.0.0.4'))!.adminState, 0);
-  assert.ok(logs.some((l) => l.startsWith('info') && l.includes('parked by handoff') && l.includes('127.0.0.4')), logs.join('\n'));
+  assert.ok(
+    logs.some((l) => l.startsWith('info') && l.includes('parked by handoff') && l.includes('127.0.0.4')),
+    logs.join('\n'),
+  );
   assert.equal(logs.filter((l) => l.startsWith('warning')).length, 0, logs.join('\n'));
 });
 
@@ -180,7 +189,10 @@ test('the trap: a new replica handed a slot still in maint is set ready by waitU
   const oldSlot = (await slot('127.0.0.2'))!;
   await g.drain('app', [replica('127.0.0.2')]);
   dns.records.set('app', ['127.0.0.3']);
-  await waitFor('DNS to drop the old IP', async () => (await api.showServersState('app')).find((s) => s.server === oldSlot.server)!.addr === '-');
+  await waitFor(
+    'DNS to drop the old IP',
+    async () => (await api.showServersState('app')).find((s) => s.server === oldSlot.server)!.addr === '-',
+  );
 
   // DNS gives the lowest free slot (the maint one) to the next replica.
   dns.records.set('app', ['127.0.0.3', '127.0.0.4']);
@@ -188,11 +200,12 @@ test('the trap: a new replica handed a slot still in maint is set ready by waitU
   const trapped = (await slot('127.0.0.4'))!;
   assert.equal(trapped.adminState, AdminFlag.FMAINT, 'HAProxy keeps it in maint by itself');
 
-  await new HaproxyGate({ opener: hp.opener, pollMs: 50, log: { info: () => {}, warning: (m) => logs.push(`warning: ${m}`) }, timeline }).waitUp(
-    'app',
-    [replica('127.0.0.4')],
-    Date.now() + 5000,
-  );
+  await new HaproxyGate({
+    opener: hp.opener,
+    pollMs: 50,
+    log: { info: () => {}, warning: (m) => logs.push(`warning: ${m}`) },
+    timeline,
+  }).waitUp('app', [replica('127.0.0.4')], Date.now() + 5000);
   const fixed = (await slot('127.0.0.4'))!;
   assert.equal(fixed.adminState, 0);
   assert.equal(fixed.opState, 2);
@@ -257,11 +270,15 @@ test('after a deploy cut off midway: a new gate claims the parked empty slots an
   const restored = await recovery.restore('app', [replica('127.0.0.2'), replica('127.0.0.3'), replica('127.0.0.4')]);
   assert.deepEqual(restored, [`app/${(await slot('127.0.0.2'))!.server}`]);
   const after = await api.showServersState('app');
-  assert.deepEqual(after.filter((s) => s.adminState & AdminFlag.FMAINT).map((s) => s.server), [], 'no slot left in maint');
+  assert.deepEqual(
+    after.filter((s) => s.adminState & AdminFlag.FMAINT).map((s) => s.server),
+    [],
+    'no slot left in maint',
+  );
   await waitFor('127.0.0.2 to serve again', async () => (await slot('127.0.0.2'))?.opState === 2);
 });
 
-test('issue #10: after every slot was in maint, the first replica set ready waits for the rest of HAProxy\'s roundrobin window, then all share', async () => {
+test("issue #10: after every slot was in maint, the first replica set ready waits for the rest of HAProxy's roundrobin window, then all share", async () => {
   // HAProxy 2.6 roundrobin (fwrr) runs in windows of the backend's total weight (here 3 x 16 = 48
   // picks) and keeps the current window while servers come and go. With every slot in maint the
   // backend's weight drops to 0 mid-window; the first replica set ready adds 16 to a stale window of

@@ -90,9 +90,7 @@ backend app
     server s1 127.0.0.1:9${extra}
 `;
   await writeFile(path.join(cfgDir, 'haproxy.cfg'), cfg(''));
-  const run = await local.exec(
-    `docker run -d --rm -v ${cfgDir}:/usr/local/etc/haproxy:ro -v ${runDir}:/var/run/haproxy ${IMAGE}`,
-  );
+  const run = await local.exec(`docker run -d --rm -v ${cfgDir}:/usr/local/etc/haproxy:ro -v ${runDir}:/var/run/haproxy ${IMAGE}`);
   containerId = run.stdout.trim();
   const socketPath = path.join(runDir, 'admin.sock');
   const opener = () =>
@@ -111,12 +109,18 @@ backend app
   await writeFile(path.join(cfgDir, 'haproxy.cfg'), cfg('') + '    server s2 127.0.0.1:10\n');
   await reload(local, containerId, { opener, timeoutMs: 15_000 });
   const states = await new RuntimeApi(opener).showServersState('app');
-  assert.deepEqual(states.map((s) => s.server), ['s1', 's2']);
+  assert.deepEqual(
+    states.map((s) => s.server),
+    ['s1', 's2'],
+  );
 
   await writeFile(path.join(cfgDir, 'haproxy.cfg'), 'global\n    bogus-keyword\n');
   await assert.rejects(reload(local, containerId, { opener, timeoutMs: 15_000 }), /reload failed .* keeps the previous config/s);
   // The old workers still answer.
-  assert.deepEqual((await new RuntimeApi(opener).showServersState('app')).map((s) => s.server), ['s1', 's2']);
+  assert.deepEqual(
+    (await new RuntimeApi(opener).showServersState('app')).map((s) => s.server),
+    ['s1', 's2'],
+  );
 });
 
 test('reloadVerdict reads the last reload outcome from the master log', () => {

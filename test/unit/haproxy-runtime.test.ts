@@ -111,15 +111,24 @@ test('HAProxy answers even a silent success with a newline (so no byte at all me
 
 test('a stream cut before the answer is tried again on a new stream; a refusal is not', async () => {
   let opened = 0;
-  const flaky = new RuntimeApi(async () => {
-    opened++;
-    if (opened === 1) {
-      // Takes the command, then ends without a byte: what a dropped SSH channel looks like.
-      const cut = new Duplex({ read() {}, write(_c, _e, cb) { cb(); setImmediate(() => this.push(null)); } });
-      return cut as unknown as net.Socket;
-    }
-    return hp.opener();
-  }, { timeoutMs: 3000 });
+  const flaky = new RuntimeApi(
+    async () => {
+      opened++;
+      if (opened === 1) {
+        // Takes the command, then ends without a byte: what a dropped SSH channel looks like.
+        const cut = new Duplex({
+          read() {},
+          write(_c, _e, cb) {
+            cb();
+            setImmediate(() => this.push(null));
+          },
+        });
+        return cut as unknown as net.Socket;
+      }
+      return hp.opener();
+    },
+    { timeoutMs: 3000 },
+  );
   assert.match(await flaky.command('show servers state app'), /^1\n# be_id/);
   assert.equal(opened, 2);
 
@@ -132,10 +141,13 @@ test('a stream cut before the answer is tried again on a new stream; a refusal i
   assert.equal(refusals, 1, 'HAProxy refusing a command is an answer, not a cut');
 
   let silentOpens = 0;
-  const silent = new RuntimeApi(async () => {
-    silentOpens++;
-    return new PassThrough() as unknown as net.Socket;
-  }, { timeoutMs: 100, attempts: 3 });
+  const silent = new RuntimeApi(
+    async () => {
+      silentOpens++;
+      return new PassThrough() as unknown as net.Socket;
+    },
+    { timeoutMs: 100, attempts: 3 },
+  );
   await assert.rejects(silent.command('show stat'), /no answer/);
   assert.equal(silentOpens, 3);
 });

@@ -76,7 +76,10 @@ test('parseServersState reads the older 19-column layout (2.0-2.3)', () => {
 });
 
 test('parseServersState refuses an unknown format version and answers that are not a state dump', () => {
-  assert.throws(() => parseServersState('2\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state\n'), /unsupported format version "2"/);
+  assert.throws(
+    () => parseServersState('2\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state\n'),
+    /unsupported format version "2"/,
+  );
   assert.throws(() => parseServersState("Can't find backend.\n\n"), /unsupported format version/);
   assert.throws(() => parseServersState(''), /empty answer/);
   assert.throws(() => parseServersState('1\n# be_id be_name srv_id srv_name\n'), /no "srv_addr" column/);
@@ -128,14 +131,20 @@ test('parseShowStat refuses text without the CSV header', () => {
 
 test('slotsForAddress finds every slot holding an IP, optionally in one backend', () => {
   const states = parseServersState(fixture('haproxy-2.6-servers-state-up.txt'));
-  assert.deepEqual(slotsForAddress(states, '127.0.0.3').map((s) => s.server), ['app2']);
+  assert.deepEqual(
+    slotsForAddress(states, '127.0.0.3').map((s) => s.server),
+    ['app2'],
+  );
   assert.deepEqual(slotsForAddress(states, '127.0.0.3', 'other'), []);
   assert.deepEqual(slotsForAddress(states, '127.0.0.9'), []);
   // A prefix of an address is not a match.
   assert.deepEqual(slotsForAddress(states, '127.0.0'), []);
   // Two backends routing to the same replica: both slots.
   const twice = [...states, { ...states[1]!, backend: 'app-admin', backendId: 4 }];
-  assert.deepEqual(slotsForAddress(twice, '127.0.0.3').map((s) => `${s.backend}/${s.server}`), ['app/app2', 'app-admin/app2']);
+  assert.deepEqual(
+    slotsForAddress(twice, '127.0.0.3').map((s) => `${s.backend}/${s.server}`),
+    ['app/app2', 'app-admin/app2'],
+  );
 });
 
 test('describeAdminState names every bit', () => {

@@ -16,13 +16,23 @@ test('healthTimeoutMs: start_period + interval × retries + timeout, floor, over
 
 type Snap = { id: string; status?: string; health?: string; startedAt?: string; exit?: number };
 function inspectJson(snaps: Snap[]) {
-  return JSON.stringify(snaps.map((s) => ({
-    Id: s.id, Name: `/p_app_${s.id}`, Image: 'sha256:x', Created: '', RestartCount: 0,
-    Config: { Image: 'app', Labels: { 'com.docker.compose.project': 'p', 'com.docker.compose.service': 'app' } },
-    State: { Status: s.status ?? 'running', ExitCode: s.exit ?? 0, StartedAt: s.startedAt ?? 'T0',
-      ...(s.health ? { Health: { Status: s.health, Log: [{ Start: 's', End: 'e', ExitCode: 1, Output: 'connection refused\n' }] } } : {}) },
-    NetworkSettings: { Networks: { p_default: { IPAddress: '172.18.0.9' } } },
-  })));
+  return JSON.stringify(
+    snaps.map((s) => ({
+      Id: s.id,
+      Name: `/p_app_${s.id}`,
+      Image: 'sha256:x',
+      Created: '',
+      RestartCount: 0,
+      Config: { Image: 'app', Labels: { 'com.docker.compose.project': 'p', 'com.docker.compose.service': 'app' } },
+      State: {
+        Status: s.status ?? 'running',
+        ExitCode: s.exit ?? 0,
+        StartedAt: s.startedAt ?? 'T0',
+        ...(s.health ? { Health: { Status: s.health, Log: [{ Start: 's', End: 'e', ExitCode: 1, Output: 'connection refused\n' }] } } : {}),
+      },
+      NetworkSettings: { Networks: { p_default: { IPAddress: '172.18.0.9' } } },
+    })),
+  );
 }
 
 /** A fake host: each `docker inspect` returns the next snapshot; a fake clock advances on sleep. */
@@ -33,22 +43,46 @@ function fake(script: Snap[][]) {
   const remote = {
     async exec(command: string): Promise<ExecResult> {
       commands.push(command);
-      if (command.startsWith('docker inspect')) return { code: 0, stdout: inspectJson(script[Math.min(i++, script.length - 1)]!), stderr: '' };
+      if (command.startsWith('docker inspect'))
+        return { code: 0, stdout: inspectJson(script[Math.min(i++, script.length - 1)]!), stderr: '' };
       if (command.startsWith('docker logs')) return { code: 0, stdout: 'boom\n', stderr: '' };
       return { code: 0, stdout: '', stderr: '' };
     },
   } as unknown as Remote;
-  return { remote, commands, now: () => t, sleep: async (ms: number) => { t += ms; } };
+  return {
+    remote,
+    commands,
+    now: () => t,
+    sleep: async (ms: number) => {
+      t += ms;
+    },
+  };
 }
 
 test('waitHealthy passes when all become healthy, one inspect per poll for all ids', async () => {
-  const f = fake([[{ id: 'a', health: 'starting' }, { id: 'b', health: 'starting' }], [{ id: 'a', health: 'healthy' }, { id: 'b', health: 'starting' }], [{ id: 'a', health: 'healthy' }, { id: 'b', health: 'healthy' }]]);
+  const f = fake([
+    [
+      { id: 'a', health: 'starting' },
+      { id: 'b', health: 'starting' },
+    ],
+    [
+      { id: 'a', health: 'healthy' },
+      { id: 'b', health: 'starting' },
+    ],
+    [
+      { id: 'a', health: 'healthy' },
+      { id: 'b', health: 'healthy' },
+    ],
+  ]);
   const tl = new Timeline(f.now);
   const r = await waitHealthy(f.remote, ['a', 'b'], 10_000, tl, { now: f.now, sleep: f.sleep });
   assert.equal(r.ok, true);
   assert.equal(f.commands.length, 3);
   assert.match(f.commands[0]!, /^docker inspect --type container a b$/);
-  assert.deepEqual(tl.events.map((e) => e.action), ['healthy', 'healthy']);
+  assert.deepEqual(
+    tl.events.map((e) => e.action),
+    ['healthy', 'healthy'],
+  );
 });
 
 test('unhealthy fails at once', async () => {

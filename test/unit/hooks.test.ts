@@ -9,7 +9,12 @@ import type { ExecOptions } from '../../src/host/remote.js';
 const model = parseCompose([
   { name: 'compose.yaml', text: 'services:\n  db:\n    image: postgres:16\n  app:\n    image: app:1\n  proxy:\n    image: haproxy:2.6\n' },
 ]);
-const stack = { project: 'shop', files: ['/h/releases/r1/compose.yaml'], envFile: '/h/releases/r1/.env', projectDirectory: '/h/releases/r1' };
+const stack = {
+  project: 'shop',
+  files: ['/h/releases/r1/compose.yaml'],
+  envFile: '/h/releases/r1/.env',
+  projectDirectory: '/h/releases/r1',
+};
 
 test('hookService: hook_service when it exists, else the first routed service, else the first with an image', () => {
   assert.equal(hookService(model.services, ['app']), 'app');
@@ -22,7 +27,9 @@ test('hookCommand: a one-off container removed afterwards, the command one liter
   const cmd = hookCommand('v2', stack, 'app', `./migrate --to "latest"; echo '$(whoami)'`);
   assert.match(cmd, /^docker compose -p shop .* run --rm --no-deps -T app sh -c /);
   // The shell sees exactly the words we meant: the user's command stays one argument.
-  const words = execFileSync('sh', ['-c', `printf '%s\\n' ${cmd.replace(/^docker compose /, '')}`], { encoding: 'utf8' }).trimEnd().split('\n');
+  const words = execFileSync('sh', ['-c', `printf '%s\\n' ${cmd.replace(/^docker compose /, '')}`], { encoding: 'utf8' })
+    .trimEnd()
+    .split('\n');
   assert.equal(words.at(-1), `./migrate --to "latest"; echo '$(whoami)'`);
   assert.equal(words.at(-2), '-c');
   assert.match(hookCommand('v1', stack, 'app', 'true'), /^docker-compose -p shop/);

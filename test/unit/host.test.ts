@@ -15,10 +15,19 @@ test('compose: v1 picks v1 on a host with both; auto falls back to v1 alone', ()
 });
 
 test('a flavor asked for but missing names the input and what the host has', () => {
-  assert.throws(() => parseHostFacts('docker=26.1.5\ncompose=v1 1.29.2\ncompose=none\n', 'deploy', 'v2'), /input 'compose' asks for v2.*docker compose.*has Compose v1 1\.29\.2: set compose: v1 or auto/);
-  assert.throws(() => parseHostFacts('docker=26.1.5\ncompose=none\n', 'deploy'), /neither `docker compose` \(v2\) nor `docker-compose` \(v1\)/);
+  assert.throws(
+    () => parseHostFacts('docker=26.1.5\ncompose=v1 1.29.2\ncompose=none\n', 'deploy', 'v2'),
+    /input 'compose' asks for v2.*docker compose.*has Compose v1 1\.29\.2: set compose: v1 or auto/,
+  );
+  assert.throws(
+    () => parseHostFacts('docker=26.1.5\ncompose=none\n', 'deploy'),
+    /neither `docker compose` \(v2\) nor `docker-compose` \(v1\)/,
+  );
 });
 
 test('docker unusable: permission denied names the group fix', () => {
-  assert.throws(() => parseHostFacts('docker=permission denied while trying to connect\ncompose=none\n', 'deploy'), /usermod -aG docker deploy/);
+  assert.throws(
+    () => parseHostFacts('docker=permission denied while trying to connect\ncompose=none\n', 'deploy'),
+    /usermod -aG docker deploy/,
+  );
 });

@@ -74,7 +74,10 @@ test('parseKnownHosts skips comments, blanks, bad lines; reads markers', () => {
   ].join('\r\n');
   const entries = parseKnownHosts(text);
   assert.equal(entries.length, 3);
-  assert.deepEqual(entries.map((e) => e.marker), [undefined, 'revoked', 'cert-authority']);
+  assert.deepEqual(
+    entries.map((e) => e.marker),
+    [undefined, 'revoked', 'cert-authority'],
+  );
   assert.equal(entries[0]!.line, 3);
 });
 

@@ -4,7 +4,8 @@ import { InputError, defaultProject, parseEnv, parseList, readInputs, secretsOf 
 import { renderEnvFile } from '../../src/model/envfile.js';
 import { parseDuration } from '../../src/model/duration.js';
 
-const KEY = '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\nAAAAAAABAAAAMwAAAAtzc2gtZWQyNTUxOQ\n-----END OPENSSH PRIVATE KEY-----\n';
+const KEY =
+  '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\nAAAAAAABAAAAMwAAAAtzc2gtZWQyNTUxOQ\n-----END OPENSSH PRIVATE KEY-----\n';
 
 function getter(values: Record<string, string>) {
   return (name: string) => values[name] ?? '';
@@ -55,7 +56,10 @@ test('each bad input is named with its fix', () => {
 });
 
 test('an env parse error never echoes the value', () => {
-  assert.throws(() => parseEnv('PASSWORD hunter22secret'), (e: unknown) => e instanceof Error && !e.message.includes('hunter22secret'));
+  assert.throws(
+    () => parseEnv('PASSWORD hunter22secret'),
+    (e: unknown) => e instanceof Error && !e.message.includes('hunter22secret'),
+  );
 });
 
 test('lists, env and project defaults', () => {
@@ -67,7 +71,9 @@ test('lists, env and project defaults', () => {
 });
 
 test('masked: the key, its lines, passphrase and secrets values; not env values or the host', () => {
-  const i = readInputs(getter({ ...base, passphrase: 'pass-phrase-1', env: 'IMAGE_TAG=abc1234def\nX=1', secrets: 'DB_PASSWORD=s3cr3t-value\nY=2' }));
+  const i = readInputs(
+    getter({ ...base, passphrase: 'pass-phrase-1', env: 'IMAGE_TAG=abc1234def\nX=1', secrets: 'DB_PASSWORD=s3cr3t-value\nY=2' }),
+  );
   const s = secretsOf(i);
   assert.ok(s.includes('pass-phrase-1'));
   assert.ok(s.includes('s3cr3t-value'));
@@ -82,9 +88,13 @@ test('masked: the key, its lines, passphrase and secrets values; not env values 
 test('a variable in both env and secrets is refused, naming it and not its value', () => {
   assert.throws(
     () => readInputs(getter({ ...base, env: 'A=1\nDB_PASSWORD=plain', secrets: 'DB_PASSWORD=hunter22secret' })),
-    (e: unknown) => e instanceof Error && /secrets/.test(e.message) && /DB_PASSWORD/.test(e.message) && !e.message.includes('hunter22secret'),
+    (e: unknown) =>
+      e instanceof Error && /secrets/.test(e.message) && /DB_PASSWORD/.test(e.message) && !e.message.includes('hunter22secret'),
   );
-  assert.throws(() => readInputs(getter({ ...base, secrets: 'not a pair hunter22secret' })), (e: unknown) => e instanceof Error && /secrets/.test(e.message) && !e.message.includes('hunter22secret'));
+  assert.throws(
+    () => readInputs(getter({ ...base, secrets: 'not a pair hunter22secret' })),
+    (e: unknown) => e instanceof Error && /secrets/.test(e.message) && !e.message.includes('hunter22secret'),
+  );
 });
 
 test('jump host defaults to the main user and key', () => {
@@ -103,5 +113,8 @@ test('durations', () => {
 
 test('env file quoting keeps special values literal', () => {
   assert.equal(renderEnvFile({ TAG: 'v1.2', PW: 'a$b c', EMPTY: '' }), "TAG=v1.2\nPW='a$b c'\nEMPTY=\n");
-  assert.throws(() => renderEnvFile({ PW: `it's $x` }), (e: unknown) => e instanceof Error && e.message.includes('PW') && !e.message.includes("it's"));
+  assert.throws(
+    () => renderEnvFile({ PW: `it's $x` }),
+    (e: unknown) => e instanceof Error && e.message.includes('PW') && !e.message.includes("it's"),
+  );
 });

@@ -87,7 +87,13 @@ test('a public key, a path, garbage and an empty value are refused with a hint',
 
 test('CRLF endings, trailing whitespace, indentation and literal \\n are normalized', () => {
   const text = keygen('crlf', '-t', 'ed25519', '-N', '');
-  const mangled = '\n' + text.split('\n').map((l) => `  ${l}  `).join('\r\n') + '\r\n\r\n';
+  const mangled =
+    '\n' +
+    text
+      .split('\n')
+      .map((l) => `  ${l}  `)
+      .join('\r\n') +
+    '\r\n\r\n';
   const info = parsePrivateKey(mangled);
   assert.equal(info.type, 'ssh-ed25519');
   assert.equal(info.text, text.trim() + '\n');

@@ -5,7 +5,16 @@ import { existsSync, statSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tempRemote, type ShellRemote } from '../helpers/shell-remote.js';
-import { acquireLock, heartbeatStaleMs, lockDecision, lockHeldBy, releaseLock, startHeartbeat, LockTimeoutError, type LockOwner } from '../../src/host/lock.js';
+import {
+  acquireLock,
+  heartbeatStaleMs,
+  lockDecision,
+  lockHeldBy,
+  releaseLock,
+  startHeartbeat,
+  LockTimeoutError,
+  type LockOwner,
+} from '../../src/host/lock.js';
 import { parseAuditLog } from '../../src/host/audit.js';
 import type { ExecOptions, ExecResult, Remote } from '../../src/host/remote.js';
 
@@ -100,12 +109,15 @@ test('a second acquirer waits, then fails naming the holder; release only by the
 
     const logs: string[] = [];
     const t0 = Date.now();
-    await assert.rejects(acquireLock(remote, home, owner('202', 'bob'), { timeoutMs: 400, pollMs: 50, ttlMs: HOUR, log: (m) => logs.push(m) }), (e: Error) => {
-      assert.ok(e instanceof LockTimeoutError);
-      assert.match(e.message, /run 101 by alice \(sha abc1234\) since 2026-11-23T19:30:00.000Z/);
-      assert.match(e.message, /https:\/\/github\.com\/o\/r\/actions\/runs\/101/);
-      return true;
-    });
+    await assert.rejects(
+      acquireLock(remote, home, owner('202', 'bob'), { timeoutMs: 400, pollMs: 50, ttlMs: HOUR, log: (m) => logs.push(m) }),
+      (e: Error) => {
+        assert.ok(e instanceof LockTimeoutError);
+        assert.match(e.message, /run 101 by alice \(sha abc1234\) since 2026-11-23T19:30:00.000Z/);
+        assert.match(e.message, /https:\/\/github\.com\/o\/r\/actions\/runs\/101/);
+        return true;
+      },
+    );
     assert.ok(Date.now() - t0 >= 400, 'it waited for the timeout');
     assert.match(logs.join('\n'), /waiting for the deploy lock held by run 101/);
 
@@ -206,7 +218,10 @@ test('concurrent takeovers of one stale lock: exactly one wins', async () => {
 test('a lock dir that cannot be created is an error at once, not a wait', async () => {
   const { remote, home, cleanup } = await tempRemote();
   try {
-    await assert.rejects(acquireLock(remote, join(home, 'missing/dir'), owner('1'), { timeoutMs: 5000, ttlMs: HOUR }), /cannot create the deploy lock/);
+    await assert.rejects(
+      acquireLock(remote, join(home, 'missing/dir'), owner('1'), { timeoutMs: 5000, ttlMs: HOUR }),
+      /cannot create the deploy lock/,
+    );
   } finally {
     await cleanup();
   }
@@ -247,7 +262,10 @@ test('heartbeatMs is written to owner.json and the handle; the heartbeat refresh
       assert.equal(hb.lost, false);
       // a waiter sees a fresh lock and waits, rather than taking it over
       const logs: string[] = [];
-      await assert.rejects(acquireLock(remote, home, owner('202', 'bob'), { timeoutMs: 300, pollMs: 50, ttlMs: HOUR, log: (m) => logs.push(m) }), LockTimeoutError);
+      await assert.rejects(
+        acquireLock(remote, home, owner('202', 'bob'), { timeoutMs: 300, pollMs: 50, ttlMs: HOUR, log: (m) => logs.push(m) }),
+        LockTimeoutError,
+      );
       assert.doesNotMatch(logs.join('\n'), /took over/);
       assert.equal((JSON.parse(await readFile(file, 'utf8')) as LockOwner).runId, '101');
     } finally {
@@ -354,10 +372,18 @@ test('a waiter takes over a lock whose heartbeat stopped at once, with a warning
     execFileSync('touch', ['-d', '90 seconds ago', file]);
     const logs: string[] = [];
     const t0 = Date.now();
-    const h = await acquireLock(remote, home, owner('303', 'carol'), { timeoutMs: 10 * 60_000, pollMs: 5000, ttlMs: HOUR, log: (m) => logs.push(m) });
+    const h = await acquireLock(remote, home, owner('303', 'carol'), {
+      timeoutMs: 10 * 60_000,
+      pollMs: 5000,
+      ttlMs: HOUR,
+      log: (m) => logs.push(m),
+    });
     assert.ok(Date.now() - t0 < 3000, 'no waiting for lock_timeout or lock_ttl');
     assert.equal(h.takenOver?.runId, '101');
-    assert.match(logs.join('\n'), /warning: took over the deploy lock from run 101 by alice .*: its heartbeat stopped (89|9\d)s ago \(beats every 15s\)/);
+    assert.match(
+      logs.join('\n'),
+      /warning: took over the deploy lock from run 101 by alice .*: its heartbeat stopped (89|9\d)s ago \(beats every 15s\)/,
+    );
     assert.equal((JSON.parse(await readFile(file, 'utf8')) as LockOwner).runId, '303');
     const audit = parseAuditLog(await readFile(join(home, 'audit.log'), 'utf8'));
     assert.equal(audit.length, 1);

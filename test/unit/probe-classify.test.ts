@@ -49,7 +49,8 @@ test('classify: deadline first, then errors, framing, status, marker', () => {
   assert.equal(classify({ ...base, timedOut: true, error: err('ECONNRESET', 'socket hang up') }, ok200).outcome, 'timeout');
   assert.equal(classify({ ...base, complete: false, error: err('ECONNRESET', 'aborted') }, ok200).outcome, 'cut');
   assert.equal(
-    classify({ timedOut: false, responseStarted: false, complete: false, error: err('ECONNRESET', 'read ECONNRESET', 'read') }, ok200).outcome,
+    classify({ timedOut: false, responseStarted: false, complete: false, error: err('ECONNRESET', 'read ECONNRESET', 'read') }, ok200)
+      .outcome,
     'reset',
   );
   assert.equal(classify({ timedOut: false, responseStarted: false, complete: false }, ok200).outcome, 'empty');

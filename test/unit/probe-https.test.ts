@@ -28,11 +28,29 @@ function haveOpenssl(): boolean {
 before(async () => {
   if (!haveOpenssl()) return;
   dir = mkdtempSync(join(tmpdir(), 'probe-https-'));
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-    '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
-    '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
-  ], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=DNS:localhost,IP:127.0.0.1',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+    ],
+    { stdio: 'ignore' },
+  );
   server = https.createServer({ key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) }, (req, res) => {
     res.writeHead(200, { 'x-served-by': 'tls-1' });
     res.end('secure MARK');
@@ -53,10 +71,22 @@ after(async () => {
 test('https: certificate checked by default, ok with the check off', { skip: !haveOpenssl() && 'openssl missing' }, async () => {
   const strict = await startProbe({ url: `https://localhost:${port}/`, rate: 50, maxRequests: 4 }).finished;
   // A self-signed certificate is refused by default.
-  assert.deepEqual(strict.records.map((r) => r.outcome), ['refused', 'refused', 'refused', 'refused']);
+  assert.deepEqual(
+    strict.records.map((r) => r.outcome),
+    ['refused', 'refused', 'refused', 'refused'],
+  );
   assert.match(strict.records[0]!.error ?? '', /^DEPTH_ZERO_SELF_SIGNED_CERT: self-signed certificate/);
-  const loose = await startProbe({ url: `https://localhost:${port}/`, rate: 50, maxRequests: 4, rejectUnauthorized: false, bodyMarker: 'MARK' }).finished;
-  assert.deepEqual(loose.records.map((r) => `${r.lane}:${r.outcome}`), ['keepalive:ok', 'fresh:ok', 'keepalive:ok', 'fresh:ok']);
+  const loose = await startProbe({
+    url: `https://localhost:${port}/`,
+    rate: 50,
+    maxRequests: 4,
+    rejectUnauthorized: false,
+    bodyMarker: 'MARK',
+  }).finished;
+  assert.deepEqual(
+    loose.records.map((r) => `${r.lane}:${r.outcome}`),
+    ['keepalive:ok', 'fresh:ok', 'keepalive:ok', 'fresh:ok'],
+  );
 });
 
 test('https through dial: TLS over the dialed stream with the URL host as SNI', { skip: !haveOpenssl() && 'openssl missing' }, async () => {
@@ -75,7 +105,10 @@ test('https through dial: TLS over the dialed stream with the URL host as SNI', 
     bodyMarker: 'MARK',
     dial,
   }).finished;
-  assert.deepEqual(result.records.map((r) => r.outcome), ['ok', 'ok', 'ok', 'ok']);
+  assert.deepEqual(
+    result.records.map((r) => r.outcome),
+    ['ok', 'ok', 'ok', 'ok'],
+  );
   assert.equal(result.records[0]!.servedBy, 'tls-1');
   assert.ok(dialed.length >= 3 && dialed.every((d) => d === `localhost:${port}`));
   assert.ok(servernames.length >= 3 && servernames.every((s) => s === 'localhost'));

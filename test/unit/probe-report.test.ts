@@ -57,7 +57,10 @@ test('verdict: no loss passes; nothing sent fails', () => {
 });
 
 test('table: one row per lane plus total, lost by kind, latency columns', () => {
-  const s = summarize(steady(2, 10, (seq) => (seq === 3 ? 'cut' : 'ok')), { startedAt: T0, endedAt: T0 + 2000 });
+  const s = summarize(
+    steady(2, 10, (seq) => (seq === 3 ? 'cut' : 'ok')),
+    { startedAt: T0, endedAt: T0 + 2000 },
+  );
   const md = renderProbeTable(s);
   const rows = md.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| ---'));
   assert.equal(rows.length, 4);
@@ -69,7 +72,10 @@ test('table: one row per lane plus total, lost by kind, latency columns', () => 
 });
 
 test('chart: valid xychart-beta shape, one point per second, events marked', () => {
-  const s = summarize(steady(5, 10, (seq) => (seq >= 20 && seq < 23 ? 'refused' : 'ok')), { startedAt: T0, endedAt: T0 + 5000 });
+  const s = summarize(
+    steady(5, 10, (seq) => (seq >= 20 && seq < 23 ? 'refused' : 'ok')),
+    { startedAt: T0, endedAt: T0 + 5000 },
+  );
   const md = renderProbeChart(s, timelineAt([2100, 'drain', 'app_app_1'], [60_000, 'stop', 'later']));
   const lines = md.split('\n');
   assert.equal(lines[0], '```mermaid');
@@ -85,14 +91,20 @@ test('chart: valid xychart-beta shape, one point per second, events marked', () 
 });
 
 test('chart: long runs are bucketed to at most 60 points with sums per bucket', () => {
-  const s = summarize(steady(300, 2, (seq) => (seq === 10 ? 'reset' : 'ok')), { startedAt: T0, endedAt: T0 + 300_000 });
+  const s = summarize(
+    steady(300, 2, (seq) => (seq === 10 ? 'reset' : 'ok')),
+    { startedAt: T0, endedAt: T0 + 300_000 },
+  );
   const md = renderProbeChart(s);
   const bars = /bar \[([^\]]*)\]/.exec(md)![1]!.split(', ').map(Number);
   const labels = /x-axis "[^"]*" \[([^\]]*)\]/.exec(md)![1]!.split(', ');
   assert.equal(bars.length, 60);
   assert.equal(labels.length, 60);
   assert.equal(labels[1], '"5"');
-  assert.equal(bars.reduce((a, b) => a + b, 0), 599);
+  assert.equal(
+    bars.reduce((a, b) => a + b, 0),
+    599,
+  );
   assert.match(md, /per 5 s/);
   const line = /line \[([^\]]*)\]/.exec(md)![1]!.split(', ').map(Number);
   assert.deepEqual([line[0], line[1], line.reduce((a, b) => a + b, 0)], [0, 1, 1], 'the loss at +5 s lands in the second bucket');
@@ -135,6 +147,9 @@ test('verdict: unmeasured requests are not losses; a window around a drain warns
   // A drain far from the window (beyond one deadline) is not "around" it.
   assert.equal(verdict(s, 0, timelineAt([9000, 'drain', 'app_app_2']), { unmeasured: 'fail', timeoutMs: 2000 }).passed, true);
   // Real losses still fail, whatever the unmeasured policy.
-  const lossy = summarize(steady(10, 10, (seq) => (seq === 70 ? 'reset' : seq >= 40 && seq < 50 ? 'unmeasured' : 'ok')), { startedAt: T0, endedAt: T0 + 10_000 });
+  const lossy = summarize(
+    steady(10, 10, (seq) => (seq === 70 ? 'reset' : seq >= 40 && seq < 50 ? 'unmeasured' : 'ok')),
+    { startedAt: T0, endedAt: T0 + 10_000 },
+  );
   assert.equal(verdict(lossy, 0).passed, false);
 });

@@ -5,10 +5,19 @@ import { dispatch, laneOf, makeSchedule, slotAt, timerStalled } from '../../src/
 test('slots come from the start, lanes take turns', () => {
   const s = makeSchedule(1000, 20);
   assert.equal(s.intervalMs, 50);
-  assert.deepEqual([0, 1, 2, 40].map((q) => slotAt(s, q)), [1000, 1050, 1100, 3000]);
-  assert.deepEqual([0, 1, 2, 3].map((q) => laneOf(s, q)), ['keepalive', 'fresh', 'keepalive', 'fresh']);
+  assert.deepEqual(
+    [0, 1, 2, 40].map((q) => slotAt(s, q)),
+    [1000, 1050, 1100, 3000],
+  );
+  assert.deepEqual(
+    [0, 1, 2, 3].map((q) => laneOf(s, q)),
+    ['keepalive', 'fresh', 'keepalive', 'fresh'],
+  );
   const slow = makeSchedule(0, 2, ['slow']);
-  assert.deepEqual([0, 1].map((q) => laneOf(slow, q)), ['slow', 'slow']);
+  assert.deepEqual(
+    [0, 1].map((q) => laneOf(slow, q)),
+    ['slow', 'slow'],
+  );
   assert.throws(() => makeSchedule(0, 0), /rate must be > 0/);
   assert.throws(() => makeSchedule(0, 5, []), /at least one lane/);
 });

@@ -10,7 +10,13 @@ const laneOf = (seq: number) => laneIn(twoLanes, seq);
 const T0 = 1_700_000_000_000;
 
 /** A record due at T0 + offsetMs, sent `lagMs` late, done after `latency` ms. */
-function rec(seq: number, offsetMs: number, outcome: Outcome, latency = 10, extra: Partial<ProbeRecord> & { lagMs?: number } = {}): ProbeRecord {
+function rec(
+  seq: number,
+  offsetMs: number,
+  outcome: Outcome,
+  latency = 10,
+  extra: Partial<ProbeRecord> & { lagMs?: number } = {},
+): ProbeRecord {
   const { lagMs = 0, ...fields } = extra;
   const scheduledAt = T0 + offsetMs;
   if (outcome === 'unmeasured') return { seq, lane: laneOf(seq), scheduledAt, doneAt: scheduledAt + 100, outcome, ...fields };
@@ -68,7 +74,10 @@ test('summary: counts per lane and kind, latency of ok requests only', () => {
 test('summary: empty seconds are present, late share counts lagging and unmeasured requests', () => {
   const records = [rec(0, 0, 'ok', 5), rec(1, 10, 'ok', 5, { lagMs: 25 }), rec(2, 3500, 'unmeasured'), rec(3, 3600, 'ok', 5)];
   const s = summarize(records, { startedAt: T0, endedAt: T0 + 4000 });
-  assert.deepEqual(s.seconds.map((b) => b.second), [0, 1, 2, 3]);
+  assert.deepEqual(
+    s.seconds.map((b) => b.second),
+    [0, 1, 2, 3],
+  );
   assert.equal(s.seconds[1]!.sent, 0);
   assert.equal(s.late.count, 2);
   assert.equal(s.late.share, 0.5);

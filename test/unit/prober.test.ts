@@ -114,8 +114,14 @@ test('records carry status, served-by and version; the fresh lane sends Connecti
   assert.equal(r.status, 200);
   assert.equal(r.servedBy, 'app-1');
   assert.equal(r.version, 'v2');
-  assert.deepEqual(records.map((x) => x.seq), [0, 1, 2, 3, 4, 5]);
-  assert.deepEqual(records.map((x) => x.lane), ['keepalive', 'fresh', 'keepalive', 'fresh', 'keepalive', 'fresh']);
+  assert.deepEqual(
+    records.map((x) => x.seq),
+    [0, 1, 2, 3, 4, 5],
+  );
+  assert.deepEqual(
+    records.map((x) => x.lane),
+    ['keepalive', 'fresh', 'keepalive', 'fresh', 'keepalive', 'fresh'],
+  );
   // Schedule: 50/s → slots 20 ms apart, from the start.
   assert.equal(Math.round(records[5]!.scheduledAt - records[0]!.scheduledAt), 100);
 });
@@ -241,7 +247,11 @@ test('dial: a tunnel stream the server half-closes (EOF, as an ssh2 channel gets
     // 10/s per lane: every keep-alive request finds its pooled connection closed by the server.
     const result = await startProbe({ url: `http://127.0.0.1:${port}/`, rate: 20, maxRequests: 16, timeoutMs: 1000, dial }).finished;
     const bad = result.records.filter((r) => r.outcome !== 'ok');
-    assert.deepEqual(bad.map((r) => `${r.seq} ${r.lane} ${r.outcome}`), [], 'no request is written into a half-closed tunnel and left to time out');
+    assert.deepEqual(
+      bad.map((r) => `${r.seq} ${r.lane} ${r.outcome}`),
+      [],
+      'no request is written into a half-closed tunnel and left to time out',
+    );
   } finally {
     await new Promise<void>((resolve) => quick.close(() => resolve()));
   }
@@ -261,8 +271,12 @@ test('a keep-alive connection idle longer than the pool limit is closed by the p
     };
     try {
       // 1.6 requests/s over two lanes: the keep-alive lane sends every 1.25 s, past the 1 s idle limit.
-      const result = await startProbe({ url: `${base}/ok`, rate: 1.6, maxRequests: 6, timeoutMs: 1000, ...(viaDial ? { dial } : {}) }).finished;
-      assert.ok(result.records.every((r) => r.outcome === 'ok'), JSON.stringify(result.records.map((r) => r.outcome)));
+      const result = await startProbe({ url: `${base}/ok`, rate: 1.6, maxRequests: 6, timeoutMs: 1000, ...(viaDial ? { dial } : {}) })
+        .finished;
+      assert.ok(
+        result.records.every((r) => r.outcome === 'ok'),
+        JSON.stringify(result.records.map((r) => r.outcome)),
+      );
     } finally {
       server.off('request', listener);
     }

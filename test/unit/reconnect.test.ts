@@ -21,7 +21,11 @@ class FakeConnection {
   /** What SshRemote does when the link dies under a command: the channel closes without a status. */
   cut(command: string): never {
     this.isClosed = true;
-    throw new RemoteCommandError(command, { code: -1, stdout: '', stderr: '\n(ssh: the channel closed without an exit status; the connection may have dropped)' });
+    throw new RemoteCommandError(command, {
+      code: -1,
+      stdout: '',
+      stderr: '\n(ssh: the channel closed without an exit status; the connection may have dropped)',
+    });
   }
   destroy(): void {
     this.isClosed = true;
@@ -65,7 +69,10 @@ test('a command cut by a dropped connection is run again on a new connection', a
   const remote = await ReconnectingRemote.open({ connect: f.connect, sleep: noSleep, onReconnect: ({ count }) => reconnects.push(count) });
   const r = await remote.exec('step');
   assert.equal(r.stdout, 'done on 2');
-  assert.deepEqual(f.conns.map((c) => c.ran), [['step'], ['step']]);
+  assert.deepEqual(
+    f.conns.map((c) => c.ran),
+    [['step'], ['step']],
+  );
   assert.equal(remote.reconnects, 1);
   assert.deepEqual(reconnects, [1]);
   // Later commands use the new connection without reconnecting again.
@@ -77,7 +84,10 @@ test('a command marked not repeatable is not run again: its outcome is unknown',
   const f = factory(async (conn, command) => (conn.n === 1 ? conn.cut(command) : ok()));
   const remote = await ReconnectingRemote.open({ connect: f.connect, sleep: noSleep });
   await assert.rejects(remote.exec('append once', { repeatable: false }), ConnectionLostError);
-  assert.deepEqual(f.conns.map((c) => c.ran), [['append once']]);
+  assert.deepEqual(
+    f.conns.map((c) => c.ran),
+    [['append once']],
+  );
   // The next command reconnects as usual.
   await remote.exec('read');
   assert.deepEqual(f.conns[1]!.ran, ['read']);
@@ -120,7 +130,10 @@ test('commands cut together share one reconnect', async () => {
   });
   const remote = await ReconnectingRemote.open({ connect: f.connect, sleep: noSleep });
   const results = await Promise.all(['a', 'b', 'c'].map((c) => remote.exec(c)));
-  assert.deepEqual(results.map((r) => r.stdout), ['a', 'b', 'c']);
+  assert.deepEqual(
+    results.map((r) => r.stdout),
+    ['a', 'b', 'c'],
+  );
   assert.equal(f.calls(), 2, 'one first connection, one reconnect');
 });
 
@@ -148,7 +161,10 @@ test('an unreachable host is retried with backoff within the window, then the st
   const base = realNow();
   Date.now = () => base + clock;
   try {
-    await assert.rejects(remote.exec('step'), (e: unknown) => e instanceof ReconnectFailedError && /within 60 s/.test(e.message) && /ECONNREFUSED/.test(e.message));
+    await assert.rejects(
+      remote.exec('step'),
+      (e: unknown) => e instanceof ReconnectFailedError && /within 60 s/.test(e.message) && /ECONNREFUSED/.test(e.message),
+    );
   } finally {
     Date.now = realNow;
   }
@@ -183,7 +199,10 @@ test('retryFirst: the first connection is retried too (the post step after a cut
   const remote = await ReconnectingRemote.open({ connect: f.connect, sleep: noSleep, retryFirst: true });
   assert.equal((await remote.exec('x')).stdout, 'hi');
   assert.equal(f.calls(), 2);
-  await assert.rejects(ReconnectingRemote.open({ connect: factory(async () => ok(), [new SshConnectError('timed out', true)]).connect, sleep: noSleep }), /timed out/);
+  await assert.rejects(
+    ReconnectingRemote.open({ connect: factory(async () => ok(), [new SshConnectError('timed out', true)]).connect, sleep: noSleep }),
+    /timed out/,
+  );
 });
 
 test('a connection that keeps dropping under one command is not retried forever', async () => {

@@ -24,7 +24,11 @@ fi
 `,
   );
   await chmod(join(bin, 'docker'), 0o755);
-  return { ...inner, exec: (c: string, o?: ExecOptions) => inner.exec(`PATH=${bin}:$PATH\n${c}`, o), readFile: inner.readFile.bind(inner) } as Remote;
+  return {
+    ...inner,
+    exec: (c: string, o?: ExecOptions) => inner.exec(`PATH=${bin}:$PATH\n${c}`, o),
+    readFile: inner.readFile.bind(inner),
+  } as Remote;
 }
 
 test('the login command reads the password from stdin into a config dir of its own; values stay literal', () => {
@@ -57,7 +61,10 @@ test('a wrong password: a clear error naming the registry and the inputs, the di
     const dir = join(home, '.docker-run2');
     await assert.rejects(registryLogin(r, dir, { server: '127.0.0.1:5000', username: 'ci', password: 'wrong-password' }), (e: unknown) => {
       assert.ok(e instanceof RegistryLoginError);
-      assert.match(e.message, /registry login to 127\.0\.0\.1:5000 failed \(inputs registry, registry_username, registry_password\): .*incorrect username or password/);
+      assert.match(
+        e.message,
+        /registry login to 127\.0\.0\.1:5000 failed \(inputs registry, registry_username, registry_password\): .*incorrect username or password/,
+      );
       assert.ok(!e.message.includes('wrong-password'));
       return true;
     });

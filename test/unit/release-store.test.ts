@@ -67,7 +67,17 @@ test('uploadRelease: atomic rename, files, modes 0700/0600, one round trip', asy
       { path: "odd name's/$(touch pwned)", data: Buffer.from('x'), mode: 0o600 },
     ];
     const before = remote.commands.length;
-    await uploadRelease(remote, dir, R(1), files, 'A=1\n', manifest(R(1), files.map((f) => f.path)));
+    await uploadRelease(
+      remote,
+      dir,
+      R(1),
+      files,
+      'A=1\n',
+      manifest(
+        R(1),
+        files.map((f) => f.path),
+      ),
+    );
     assert.equal(remote.commands.length - before, 1);
     const rel = join(dir, 'releases', R(1));
     assert.equal(await readFile(join(rel, 'deploy/compose.yaml'), 'utf8'), 'services: {}\n');
@@ -93,7 +103,15 @@ test('release files are validated before anything is sent', () => {
   assert.throws(() => releaseArchive([{ path: 'a\nb', data: Buffer.alloc(0) }], '', m), /control characters/);
   assert.throws(() => releaseArchive([{ path: '.env', data: Buffer.alloc(0) }], '', m), /reserved/);
   assert.throws(
-    () => releaseArchive([{ path: 'a', data: Buffer.alloc(0) }, { path: 'a/b', data: Buffer.alloc(0) }], '', m),
+    () =>
+      releaseArchive(
+        [
+          { path: 'a', data: Buffer.alloc(0) },
+          { path: 'a/b', data: Buffer.alloc(0) },
+        ],
+        '',
+        m,
+      ),
     /also a directory/,
   );
 });
@@ -107,7 +125,17 @@ test('activateRelease: replaces files in place, keeps directory inodes, drops st
       { path: 'deploy/haproxy/haproxy.cfg', data: Buffer.from('cfg1\n') },
       { path: 'deploy/haproxy/old.map', data: Buffer.from('map\n') },
     ];
-    await uploadRelease(remote, dir, R(1), v1, 'V=1\n', manifest(R(1), v1.map((f) => f.path)));
+    await uploadRelease(
+      remote,
+      dir,
+      R(1),
+      v1,
+      'V=1\n',
+      manifest(
+        R(1),
+        v1.map((f) => f.path),
+      ),
+    );
     await activateRelease(remote, dir, R(1));
     const app = join(dir, 'app');
     const ino = async (p: string) => execFileSync('stat', ['-c', '%i', p]).toString().trim();
@@ -121,7 +149,17 @@ test('activateRelease: replaces files in place, keeps directory inodes, drops st
       { path: 'deploy/compose.yaml', data: Buffer.from('v2\n') },
       { path: 'deploy/haproxy/haproxy.cfg', data: Buffer.from('cfg2\n') },
     ];
-    await uploadRelease(remote, dir, R(2), v2, 'V=2\n', manifest(R(2), v2.map((f) => f.path)));
+    await uploadRelease(
+      remote,
+      dir,
+      R(2),
+      v2,
+      'V=2\n',
+      manifest(
+        R(2),
+        v2.map((f) => f.path),
+      ),
+    );
     await activateRelease(remote, dir, R(2));
     assert.equal(await ino(join(app, 'deploy/haproxy')), dirIno, 'the bind-mounted directory is the same inode');
     assert.notEqual(await ino(join(app, 'deploy/haproxy/haproxy.cfg')), fileIno, 'the file was replaced by rename');
@@ -134,7 +172,17 @@ test('activateRelease: replaces files in place, keeps directory inodes, drops st
     // a directory where a release file should go is an error, not replaced
     await mkdir(join(app, 'deploy/compose.yaml.d'));
     const v3 = [{ path: 'deploy/compose.yaml.d', data: Buffer.from('x') }];
-    await uploadRelease(remote, dir, R(3), v3, '', manifest(R(3), v3.map((f) => f.path)));
+    await uploadRelease(
+      remote,
+      dir,
+      R(3),
+      v3,
+      '',
+      manifest(
+        R(3),
+        v3.map((f) => f.path),
+      ),
+    );
     await assert.rejects(activateRelease(remote, dir, R(3)), /is a directory on the host/);
     assert.ok((await stat(join(app, 'deploy/compose.yaml.d'))).isDirectory());
   } finally {
@@ -156,14 +204,21 @@ test('list, current, manifest updates and copy for rollback', async () => {
     await writeFile(join(dir, 'releases', R(3), 'release.json'), '{nope');
     const warnings: string[] = [];
     const list = await listReleases(remote, dir, (m) => warnings.push(m));
-    assert.deepEqual(list.map((r) => r.id), [R(1), R(2)]);
+    assert.deepEqual(
+      list.map((r) => r.id),
+      [R(1), R(2)],
+    );
     assert.match(warnings.join('\n'), new RegExp(`releases/${R(3)}/release.json`));
 
     await setCurrent(remote, dir, R(2));
     assert.equal(await readCurrent(remote, dir), R(2));
     assert.equal(await mode(join(dir, 'current')), 0o600);
 
-    const updated = await updateManifest(remote, dir, R(2), { result: 'success', services: { app: { image: 'app:1', imageId: 'sha256:' + 'b'.repeat(64) } }, id: 'ignored' });
+    const updated = await updateManifest(remote, dir, R(2), {
+      result: 'success',
+      services: { app: { image: 'app:1', imageId: 'sha256:' + 'b'.repeat(64) } },
+      id: 'ignored',
+    });
     assert.equal(updated.id, R(2));
     const again = (await listReleases(remote, dir)).find((r) => r.id === R(2))!;
     assert.equal(again.result, 'success');
@@ -188,7 +243,16 @@ test('pruneReleases: good ones up to N, current, rollback target, 3 failed; left
   try {
     const dir = await resolveRemoteDir(remote, 'handoff/shop');
     const f = [{ path: 'c.yaml', data: Buffer.from('v\n') }];
-    const results: ReleaseManifest['result'][] = ['success', 'success', 'failed', 'success', 'rolled-back', 'abandoned', 'failed', 'success'];
+    const results: ReleaseManifest['result'][] = [
+      'success',
+      'success',
+      'failed',
+      'success',
+      'rolled-back',
+      'abandoned',
+      'failed',
+      'success',
+    ];
     const id = (i: number) => `2026112${i}T100000Z-aaaaaa${i}`.replace(/^2026112(\d)T/, (_, d) => `202611${10 + Number(d)}T`);
     for (let i = 1; i <= 8; i++) await uploadRelease(remote, dir, id(i), f, '', manifest(id(i), ['c.yaml'], { result: results[i - 1]! }));
     // another project sharing the remote dir: never pruned
@@ -198,12 +262,29 @@ test('pruneReleases: good ones up to N, current, rollback target, 3 failed; left
     const res = await pruneReleases(remote, dir, 'shop', 2, id(8));
     // kept: 8 (serving), 4 (the next good one, and the rollback target), 7, 6, 5 (the newest three failed)
     assert.deepEqual(res.removed, [id(3), id(1), id(2)], 'failed ones first, then good ones, oldest first');
-    assert.deepEqual(res.pruned.map((p) => [p.id, p.result]), [[id(3), 'failed'], [id(1), 'success'], [id(2), 'success']]);
-    assert.deepEqual(res.kept.map((r) => r.id), [id(4), id(5), id(6), id(7), id(8)]);
+    assert.deepEqual(
+      res.pruned.map((p) => [p.id, p.result]),
+      [
+        [id(3), 'failed'],
+        [id(1), 'success'],
+        [id(2), 'success'],
+      ],
+    );
+    assert.deepEqual(
+      res.kept.map((r) => r.id),
+      [id(4), id(5), id(6), id(7), id(8)],
+    );
     assert.deepEqual((await readdir(join(dir, 'releases'))).sort(), [R(0), id(4), id(5), id(6), id(7), id(8), 'stray-link'].sort());
     assert.ok(existsSync(home));
     const lines = pruneAuditEntries(res, 'now', 'alice', 'https://run');
-    assert.deepEqual(lines.map((l) => [l.kind, l.release, l.result, l.images]), [['prune', id(3), 'failed', []], ['prune', id(1), 'success', []], ['prune', id(2), 'success', []]]);
+    assert.deepEqual(
+      lines.map((l) => [l.kind, l.release, l.result, l.images]),
+      [
+        ['prune', id(3), 'failed', []],
+        ['prune', id(1), 'success', []],
+        ['prune', id(2), 'success', []],
+      ],
+    );
   } finally {
     await cleanup();
   }
@@ -218,13 +299,19 @@ test('markAbandoned and abandonIfPending: pending releases become abandoned with
     await uploadRelease(remote, dir, R(2), f, '', manifest(R(2), ['c.yaml'], { runUrl: 'https://github.com/o/r/actions/runs/42' }));
     await uploadRelease(remote, dir, R(3), f, '', manifest(R(3), ['c.yaml'], { project: 'blog' }));
     const { releases, marked } = await markAbandoned(remote, dir, await listReleases(remote, dir), 'shop');
-    assert.deepEqual(marked.map((m) => m.id), [R(2)]);
+    assert.deepEqual(
+      marked.map((m) => m.id),
+      [R(2)],
+    );
     const onHost = new Map((await listReleases(remote, dir)).map((r) => [r.id, r]));
     assert.equal(onHost.get(R(2))!.result, 'abandoned');
     assert.match(onHost.get(R(2))!.reason!, /runs\/42\) stopped before recording a result/);
     assert.equal(onHost.get(R(1))!.result, 'success');
     assert.equal(onHost.get(R(3))!.result, 'pending', "another project's release is not ours to judge");
-    assert.deepEqual(releases.map((r) => r.result), ['success', 'abandoned', 'pending']);
+    assert.deepEqual(
+      releases.map((r) => r.result),
+      ['success', 'abandoned', 'pending'],
+    );
     assert.equal(await mode(join(dir, 'releases', R(2), 'release.json')), 0o600);
 
     await uploadRelease(remote, dir, R(4), f, '', manifest(R(4), ['c.yaml']));
@@ -239,7 +326,9 @@ test('markAbandoned and abandonIfPending: pending releases become abandoned with
 });
 
 function docker(args: string[], input?: Buffer): string {
-  return execFileSync('docker', args, { input, stdio: ['pipe', 'pipe', 'pipe'] }).toString().trim();
+  return execFileSync('docker', args, { input, stdio: ['pipe', 'pipe', 'pipe'] })
+    .toString()
+    .trim();
 }
 
 /** A unique tiny image made with `docker import` (no registry needed). */
@@ -256,7 +345,13 @@ test('pruneReleases removes only images no kept or sibling-project release refer
   docker(['version', '--format', '{{.Server.Version}}']);
   const { remote, cleanup } = await tempRemote();
   const tag = `handoff-prune-test-${process.pid}`;
-  const ids = { only: makeImage(`${tag}:only`), shared: makeImage(`${tag}:shared`), sibling: makeImage(`${tag}:sibling`), used: makeImage(`${tag}:used`), other: makeImage(`${tag}:other`) };
+  const ids = {
+    only: makeImage(`${tag}:only`),
+    shared: makeImage(`${tag}:shared`),
+    sibling: makeImage(`${tag}:sibling`),
+    used: makeImage(`${tag}:used`),
+    other: makeImage(`${tag}:other`),
+  };
   const container = docker(['create', `${tag}:used`, '/nothing']);
   const svc = (id: string) => ({ image: 'x', imageId: id });
   try {
@@ -273,15 +368,30 @@ test('pruneReleases removes only images no kept or sibling-project release refer
     assert.deepEqual(res.removed, [R(1)]);
     assert.deepEqual(res.imagesRemoved, [ids.only]);
     assert.deepEqual(res.imagesKept, [ids.used]); // a container uses it: docker refused, not an error
-    assert.deepEqual(res.pruned, [{ id: R(1), result: 'success', sha: manifest(R(1), []).sha, images: [ids.only, ids.used].sort(), imagesRemoved: [ids.only], imagesKept: [ids.used] }]);
-    const present = (id: string) => execFileSync('sh', ['-c', `docker image inspect ${id} >/dev/null 2>&1 && echo yes || echo no`]).toString().trim() === 'yes';
+    assert.deepEqual(res.pruned, [
+      {
+        id: R(1),
+        result: 'success',
+        sha: manifest(R(1), []).sha,
+        images: [ids.only, ids.used].sort(),
+        imagesRemoved: [ids.only],
+        imagesKept: [ids.used],
+      },
+    ]);
+    const present = (id: string) =>
+      execFileSync('sh', ['-c', `docker image inspect ${id} >/dev/null 2>&1 && echo yes || echo no`])
+        .toString()
+        .trim() === 'yes';
     assert.equal(present(ids.only), false);
     assert.equal(present(ids.shared), true);
     assert.equal(present(ids.sibling), true);
     assert.equal(present(ids.used), true);
     assert.equal(present(ids.other), true);
   } finally {
-    execFileSync('sh', ['-c', `docker rm -f ${container} >/dev/null 2>&1; docker image rm -f ${Object.values(ids).join(' ')} >/dev/null 2>&1; true`]);
+    execFileSync('sh', [
+      '-c',
+      `docker rm -f ${container} >/dev/null 2>&1; docker image rm -f ${Object.values(ids).join(' ')} >/dev/null 2>&1; true`,
+    ]);
     await cleanup();
   }
 });

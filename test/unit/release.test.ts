@@ -1,8 +1,23 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { defaultRollbackTarget, formatReleaseList, KEEP_FAILED, parseManifest, releaseId, retention, rollbackHintMarkdown, selectRollbackTarget, type ReleaseManifest } from '../../src/model/release.js';
+import {
+  defaultRollbackTarget,
+  formatReleaseList,
+  KEEP_FAILED,
+  parseManifest,
+  releaseId,
+  retention,
+  rollbackHintMarkdown,
+  selectRollbackTarget,
+  type ReleaseManifest,
+} from '../../src/model/release.js';
 
-function rel(id: string, result: ReleaseManifest['result'], images: Record<string, string> = {}, extra: Partial<ReleaseManifest> = {}): ReleaseManifest {
+function rel(
+  id: string,
+  result: ReleaseManifest['result'],
+  images: Record<string, string> = {},
+  extra: Partial<ReleaseManifest> = {},
+): ReleaseManifest {
   const services: ReleaseManifest['services'] = {};
   for (const [name, imageId] of Object.entries(images)) services[name] = { image: `${name}:tag`, imageId };
   return {
@@ -31,7 +46,12 @@ test('releaseId: UTC stamp to the second and 7-char sha, sortable', () => {
 });
 
 test('parseManifest: round trip and field errors', () => {
-  const m = rel(R(1), 'success', { app: 'sha256:' + 'a'.repeat(64) }, { probe: { sent: 100, lost: 0, p99Ms: 12 }, durationS: 30, rollbackOf: R(0) });
+  const m = rel(
+    R(1),
+    'success',
+    { app: 'sha256:' + 'a'.repeat(64) },
+    { probe: { sent: 100, lost: 0, p99Ms: 12 }, durationS: 30, rollbackOf: R(0) },
+  );
   assert.deepEqual(parseManifest(JSON.stringify(m)), m);
   assert.throws(() => parseManifest('{'), /not JSON/);
   assert.throws(() => parseManifest(JSON.stringify({ ...m, result: 'great' })), /'result' must be/);
@@ -61,7 +81,10 @@ test('rollback from a rollback whose source was pruned still does not swing forw
   // R4 rolled back to R2, and R2 has been pruned since: R3 is newer than R2, so not a target; R1 is.
   const rs = [rel(R(1), 'success'), rel(R(3), 'success'), rel(R(4), 'success', {}, { rollbackOf: R(2) })];
   assert.equal(selectRollbackTarget(rs, R(4)).id, R(1));
-  assert.throws(() => selectRollbackTarget(rs.slice(1), R(4)), new RegExp(`no successful release older than ${R(2)} \\(the release ${R(4)} rolled back to\\)`));
+  assert.throws(
+    () => selectRollbackTarget(rs.slice(1), R(4)),
+    new RegExp(`no successful release older than ${R(2)} \\(the release ${R(4)} rolled back to\\)`),
+  );
 });
 
 test('rollback to a named release; unknown id lists what is there', () => {
@@ -143,7 +166,12 @@ test('retention: failed ones are pruned first and only their own images go', () 
 
 test('retention never prunes or frees images of another project', () => {
   const other = rel(R(1), 'success', { web: 'sha256:shared' }, { project: 'blog' });
-  const rs = [other, rel(R(2), 'success', { app: 'sha256:shared' }), rel(R(3), 'success', { app: 'sha256:mine' }), rel(R(4), 'success', { app: 'sha256:new' })];
+  const rs = [
+    other,
+    rel(R(2), 'success', { app: 'sha256:shared' }),
+    rel(R(3), 'success', { app: 'sha256:mine' }),
+    rel(R(4), 'success', { app: 'sha256:new' }),
+  ];
   const plan = retention(rs, 1, R(4), 'shop');
   assert.deepEqual(plan.prune, [R(2)]); // R3 is the rollback target, R1 is blog's
   assert.deepEqual(plan.images, []); // sha256:shared is still referenced by blog's release
@@ -163,7 +191,8 @@ test('retention over every mix of results', () => {
     const plan = retention(rs, keep, current, 'shop', keepFailed);
     const pruned = new Set(plan.prune);
     const kept = rs.filter((r) => !pruned.has(r.id));
-    const at = () => `${rs.map((r) => `${r.id.slice(-1)}:${r.result}${r.rollbackOf ? `<${r.rollbackOf.slice(-1)}` : ''}`).join(' ')} current ${current?.slice(-1)} keep ${keep}/${keepFailed}`;
+    const at = () =>
+      `${rs.map((r) => `${r.id.slice(-1)}:${r.result}${r.rollbackOf ? `<${r.rollbackOf.slice(-1)}` : ''}`).join(' ')} current ${current?.slice(-1)} keep ${keep}/${keepFailed}`;
     const newest = [...rs].reverse();
     // the serving release, and the newest good ones up to keep in all
     if (current) assert.ok(!pruned.has(current), `serving kept: ${at()}`);
@@ -176,8 +205,13 @@ test('retention over every mix of results', () => {
     assert.deepEqual(extraGood, [], `no other good release kept: ${at()}`);
     // failed ones never push a good one out: the same history without them keeps the same good ones
     const withoutBad = rs.filter((r) => !bad(r) || r.id === current);
-    const keptGood = (p: ReturnType<typeof retention>, list: ReleaseManifest[]) => list.filter((r) => r.result === 'success' && !p.prune.includes(r.id)).map((r) => r.id);
-    assert.deepEqual(keptGood(plan, rs), keptGood(retention(withoutBad, keep, current, 'shop', keepFailed), withoutBad), `failed releases changed which good ones stay: ${at()}`);
+    const keptGood = (p: ReturnType<typeof retention>, list: ReleaseManifest[]) =>
+      list.filter((r) => r.result === 'success' && !p.prune.includes(r.id)).map((r) => r.id);
+    assert.deepEqual(
+      keptGood(plan, rs),
+      keptGood(retention(withoutBad, keep, current, 'shop', keepFailed), withoutBad),
+      `failed releases changed which good ones stay: ${at()}`,
+    );
     // the newest keepFailed failed ones stay, no more
     const badOnes = newest.filter((r) => bad(r) && r.id !== current);
     for (const r of badOnes) assert.equal(pruned.has(r.id), badOnes.indexOf(r) >= keepFailed, `failed ${r.id.slice(-1)}: ${at()}`);
@@ -185,7 +219,11 @@ test('retention over every mix of results', () => {
     for (const r of rs) if (r.result === 'pending') assert.ok(!pruned.has(r.id), `pending kept: ${at()}`);
     // failed first
     const firstGood = plan.prune.findIndex((id) => rs.find((r) => r.id === id)!.result === 'success');
-    if (firstGood >= 0) assert.ok(plan.prune.slice(firstGood).every((id) => rs.find((r) => r.id === id)!.result === 'success'), `failed pruned first: ${at()}`);
+    if (firstGood >= 0)
+      assert.ok(
+        plan.prune.slice(firstGood).every((id) => rs.find((r) => r.id === id)!.result === 'success'),
+        `failed pruned first: ${at()}`,
+      );
     // images: exactly those no kept release pins
     const keptImages = new Set(kept.flatMap((r) => Object.values(r.services).map((s) => s.imageId)));
     const prunedImages = new Set(rs.filter((r) => pruned.has(r.id)).flatMap((r) => Object.values(r.services).map((s) => s.imageId)));
@@ -193,11 +231,14 @@ test('retention over every mix of results', () => {
     assert.deepEqual(plan.pruned.flatMap((p) => p.images).sort(), plan.images, `each freed image is on one audit line: ${at()}`);
   };
   const ids = [1, 2, 3, 4, 5, 6].map((n) => R(n));
-  const histories = (n: number): ReleaseManifest['result'][][] => (n === 0 ? [[]] : histories(n - 1).flatMap((h) => RESULTS.map((r) => [...h, r])));
+  const histories = (n: number): ReleaseManifest['result'][][] =>
+    n === 0 ? [[]] : histories(n - 1).flatMap((h) => RESULTS.map((r) => [...h, r]));
   for (let n = 1; n <= 6; n++) {
     for (const results of histories(n)) {
       // each release pins its own app image and one shared with its neighbour, so pruning one can free an image another still pins
-      const rs = results.map((result, i) => rel(ids[i]!, result, result === 'abandoned' || result === 'pending' ? {} : { app: `sha256:${i}`, db: `sha256:db${i >> 1}` }));
+      const rs = results.map((result, i) =>
+        rel(ids[i]!, result, result === 'abandoned' || result === 'pending' ? {} : { app: `sha256:${i}`, db: `sha256:db${i >> 1}` }),
+      );
       const successes = rs.filter((r) => r.result === 'success');
       const serving = successes.at(-1)?.id;
       for (const keep of [1, 2, 3]) for (const keepFailed of [0, 2]) check(rs, serving, keep, keepFailed);

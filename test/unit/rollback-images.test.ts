@@ -8,11 +8,17 @@ import { missingPins, parsePinCheck, pickDigest, repoDigests, type Pin } from '.
 import { digestRef, pinCheckScript } from '../../src/commands/images.js';
 import { missingImagesError, type ReleaseManifest } from '../../src/model/release.js';
 
-const docker = (args: string[], input?: Buffer) => execFileSync('docker', args, { input, stdio: ['pipe', 'pipe', 'pipe'] }).toString().trim();
+const docker = (args: string[], input?: Buffer) =>
+  execFileSync('docker', args, { input, stdio: ['pipe', 'pipe', 'pipe'] })
+    .toString()
+    .trim();
 
 /** A unique tiny image made with `docker import` (no registry needed). */
 function makeImage(tag: string): string {
-  const tar = execFileSync('sh', ['-c', `d=$(mktemp -d) && printf %s ${JSON.stringify(tag)} > "$d/marker" && tar -c -C "$d" marker && rm -rf "$d"`]);
+  const tar = execFileSync('sh', [
+    '-c',
+    `d=$(mktemp -d) && printf %s ${JSON.stringify(tag)} > "$d/marker" && tar -c -C "$d" marker && rm -rf "$d"`,
+  ]);
   docker(['import', '-', tag], tar);
   return docker(['image', 'inspect', '--format', '{{.Id}}', tag]);
 }
@@ -53,11 +59,22 @@ test('missingPins on the host: a removed image is missing, a failed pull moves n
       // the tag is here, but it points at another image than the release pinned (a re-pushed tag)
       { service: 'web', image: `${tag}:cur`, imageId: gone },
     ];
-    assert.deepEqual((await missingPins(remote, pins, false, 60_000)).map((p) => p.service), ['db', 'web']);
+    assert.deepEqual(
+      (await missingPins(remote, pins, false, 60_000)).map((p) => p.service),
+      ['db', 'web'],
+    );
     // This bench has no registry for these names: the pull fails, the pins stay missing, the tag stays put.
-    assert.deepEqual((await missingPins(remote, pins, true, 60_000)).map((p) => p.service), ['db', 'web']);
+    assert.deepEqual(
+      (await missingPins(remote, pins, true, 60_000)).map((p) => p.service),
+      ['db', 'web'],
+    );
     assert.equal(docker(['image', 'inspect', '--format', '{{.Id}}', `${tag}:cur`]), present);
-    assert.equal(execFileSync('sh', ['-c', `docker image inspect ${tag}:gone >/dev/null 2>&1 && echo yes || echo no`]).toString().trim(), 'no');
+    assert.equal(
+      execFileSync('sh', ['-c', `docker image inspect ${tag}:gone >/dev/null 2>&1 && echo yes || echo no`])
+        .toString()
+        .trim(),
+      'no',
+    );
   } finally {
     execFileSync('sh', ['-c', `docker image rm -f ${present} >/dev/null 2>&1; true`]);
     await cleanup();
@@ -66,12 +83,24 @@ test('missingPins on the host: a removed image is missing, a failed pull moves n
 
 test('missingImagesError names the release, each image and the list to choose from', () => {
   const m = (id: string, result: ReleaseManifest['result']): ReleaseManifest => ({
-    id, project: 'shop', sha: `${id.slice(-7)}${'0'.repeat(33)}`, ref: '', actor: 'a', runUrl: '', createdAt: '2026-11-23T10:00:00Z',
-    files: [], composeFiles: [], services: {}, result,
+    id,
+    project: 'shop',
+    sha: `${id.slice(-7)}${'0'.repeat(33)}`,
+    ref: '',
+    actor: 'a',
+    runUrl: '',
+    createdAt: '2026-11-23T10:00:00Z',
+    files: [],
+    composeFiles: [],
+    services: {},
+    result,
   });
   const rs = [m('20261121T100000Z-aaaaaa1', 'success'), m('20261122T100000Z-aaaaaa2', 'success')];
   const e = missingImagesError(rs[0]!, [{ service: 'app', image: 'app:1', imageId: 'sha256:abc' }], rs, rs[1]!.id, true);
-  assert.match(e.message, /cannot roll back to release 20261121T100000Z-aaaaaa1 \(aaaaaa1\): its image is no longer on the host and a pull did not bring the pinned image back: service app: app:1 \(sha256:abc\)\. Nothing was changed/);
+  assert.match(
+    e.message,
+    /cannot roll back to release 20261121T100000Z-aaaaaa1 \(aaaaaa1\): its image is no longer on the host and a pull did not bring the pinned image back: service app: app:1 \(sha256:abc\)\. Nothing was changed/,
+  );
   assert.match(e.message, /20261122T100000Z-aaaaaa2\s+success.*\(serving\)/);
   assert.match(missingImagesError(rs[0]!, [], rs, undefined, false).message, /\(pull: never\)/);
 });
@@ -111,7 +140,9 @@ test('missingPins pulling by tag: finds the pinned image when the registry has i
   await mkdir(bin);
   const registry = join(home, 'registry-has');
   const real = execFileSync('sh', ['-c', 'command -v docker']).toString().trim();
-  await writeFile(join(bin, 'docker'), `#!/bin/sh
+  await writeFile(
+    join(bin, 'docker'),
+    `#!/bin/sh
 if [ "$1" = pull ]; then
   case "$(cat ${registry})" in
   pinned) ${real} load -q < ${saved} >/dev/null && ${real} tag ${tag}:pinned ${tag}:app && ${real} image rm ${tag}:pinned >/dev/null ;;
@@ -120,10 +151,15 @@ if [ "$1" = pull ]; then
   exit 0
 fi
 exec ${real} "$@"
-`, { mode: 0o755 });
+`,
+    { mode: 0o755 },
+  );
   const path = process.env.PATH;
   process.env.PATH = `${bin}:${path}`;
-  const id = (ref: string) => execFileSync('sh', ['-c', `docker image inspect --format '{{.Id}}' ${ref} 2>/dev/null || true`]).toString().trim();
+  const id = (ref: string) =>
+    execFileSync('sh', ['-c', `docker image inspect --format '{{.Id}}' ${ref} 2>/dev/null || true`])
+      .toString()
+      .trim();
   const pins: Pin[] = [{ service: 'app', image: `${tag}:app`, imageId: pinned }];
   try {
     await writeFile(registry, 'other');

@@ -65,12 +65,19 @@ ${o.proxy ? '  proxy:\n    image: haproxy:2.6\n    depends_on: [web]\n' : ''}`;
   for (const s of model.services) {
     const old = changed.includes(s.name);
     if (s.name === 'proxy') host.seed('proxy', { configHash: NEW, imageId: NEW_IMAGE, ips: { p_front: '172.30.0.2' } });
-    else for (let i = 0; i < s.replicas; i++) host.seed(s.name, { configHash: old ? OLD : NEW, imageId: old ? OLD_IMAGE : NEW_IMAGE, agoMs: 3_600_000 - i * 1000 });
+    else
+      for (let i = 0; i < s.replicas; i++)
+        host.seed(s.name, { configHash: old ? OLD : NEW, imageId: old ? OLD_IMAGE : NEW_IMAGE, agoMs: 3_600_000 - i * 1000 });
     const b = s.name === 'web' ? o.web : s.name === 'worker' ? o.worker : undefined;
     host.release(s.name, { configHash: NEW, imageId: NEW_IMAGE, ...(b ? { behavior: b } : {}) });
   }
   o.extra?.(host);
-  const desired: DesiredService[] = model.services.map((service) => ({ service, configHash: NEW, imageId: NEW_IMAGE, policy: policies.get(service.name)! }));
+  const desired: DesiredService[] = model.services.map((service) => ({
+    service,
+    configHash: NEW,
+    imageId: NEW_IMAGE,
+    policy: policies.get(service.name)!,
+  }));
   // The plan from what the host reports, as deploy.ts builds it.
   const plan = planDeploy({ desired, running: await listProjectContainers(host, 'p') });
   steps.length = 0;
@@ -97,7 +104,13 @@ const hashes = (host: FakeDockerHost, service: string) => host.of(service).map((
 
 test('start-first, batches of 1: each new replica is healthy and UP in the proxy before an old one is drained and stopped', async () => {
   const s = await setup();
-  assert.deepEqual(s.plan.services.map((p) => [p.service, p.action, p.order]), [['web', 'roll', 'start-first'], ['worker', 'keep', 'stop-first']]);
+  assert.deepEqual(
+    s.plan.services.map((p) => [p.service, p.action, p.order]),
+    [
+      ['web', 'roll', 'start-first'],
+      ['worker', 'keep', 'stop-first'],
+    ],
+  );
   const r = await s.run();
   assert.deepEqual(r, { ok: true, updated: ['web'], failures: [] });
   assert.deepEqual(s.steps, [
@@ -124,11 +137,26 @@ test('start-first, batches of 1: each new replica is healthy and UP in the proxy
   assert.deepEqual(s.gate.violations, [], 'every replica let UP was healthy, with its own IP');
   assert.deepEqual(hashes(s.host, 'web'), ['p-web-4:new', 'p-web-5:new', 'p-web-6:new']);
   assert.deepEqual(hashes(s.host, 'worker'), ['p-worker-1:new']);
-  assert.deepEqual(s.timeline.events.map((e) => `${e.action} ${e.container ?? ''}`.trim()), [
-    'start p-web-4', 'healthy p-web-4', 'stop p-web-1', 'remove p-web-1', 'monitor-ok',
-    'start p-web-5', 'healthy p-web-5', 'stop p-web-2', 'remove p-web-2', 'monitor-ok',
-    'start p-web-6', 'healthy p-web-6', 'stop p-web-3', 'remove p-web-3', 'monitor-ok',
-  ]);
+  assert.deepEqual(
+    s.timeline.events.map((e) => `${e.action} ${e.container ?? ''}`.trim()),
+    [
+      'start p-web-4',
+      'healthy p-web-4',
+      'stop p-web-1',
+      'remove p-web-1',
+      'monitor-ok',
+      'start p-web-5',
+      'healthy p-web-5',
+      'stop p-web-2',
+      'remove p-web-2',
+      'monitor-ok',
+      'start p-web-6',
+      'healthy p-web-6',
+      'stop p-web-3',
+      'remove p-web-3',
+      'monitor-ok',
+    ],
+  );
   // Per batch: 2 s until healthy (1 s polls), then 2 s of update_config.monitor.
   assert.equal(s.clock.slept, 3 * (2_000 + 2_000));
   // The proxy's UP gate ends with the health deadline: the 30 s floor from the start of the batch.
@@ -136,13 +164,22 @@ test('start-first, batches of 1: each new replica is healthy and UP in the proxy
   assert.equal(s.gate.calls.find((c) => c.op === 'waitUp')!.deadline, firstStart + 30_000);
   assert.ok(s.gate.calls.filter((c) => c.op !== 'unpark').every((c) => c.replicas.every((x) => /^172\.18\.0\.\d+$/.test(x.ip))));
   // The exact command Compose gets, and the stop with the service's grace period.
-  assert.equal(s.host.commands.find((c) => c.includes(' up ')), 'docker compose -p p -f /srv/app/releases/r2/compose.yaml --env-file /srv/app/releases/r2/.env up -d --no-deps --no-recreate --scale web=4 web');
+  assert.equal(
+    s.host.commands.find((c) => c.includes(' up ')),
+    'docker compose -p p -f /srv/app/releases/r2/compose.yaml --env-file /srv/app/releases/r2/.env up -d --no-deps --no-recreate --scale web=4 web',
+  );
   assert.deepEqual(s.host.graces, [3, 3, 3]);
 });
 
 test('stop-first: each old replica is drained, stopped and released before its replacement starts; an unrouted service has no gate calls', async () => {
   const s = await setup({ replicas: 2, updateConfig: { order: 'stop-first' }, changed: ['web', 'worker'] });
-  assert.deepEqual(s.plan.services.map((p) => [p.service, p.action, p.order]), [['web', 'roll', 'stop-first'], ['worker', 'roll', 'stop-first']]);
+  assert.deepEqual(
+    s.plan.services.map((p) => [p.service, p.action, p.order]),
+    [
+      ['web', 'roll', 'stop-first'],
+      ['worker', 'roll', 'stop-first'],
+    ],
+  );
   const r = await s.run();
   assert.deepEqual(r, { ok: true, updated: ['web', 'worker'], failures: [] });
   assert.deepEqual(s.steps, [
@@ -171,7 +208,13 @@ test('stop-first: each old replica is drained, stopped and released before its r
 
 test('parallelism 2 over 3 replicas: two new replicas UP before two old ones go, then one; update_config.delay between batches', async () => {
   const s = await setup({ updateConfig: { parallelism: 2, delay: '10s' } });
-  assert.deepEqual(s.plan.services[0]!.batches.map((b) => [b.start, b.remove.length]), [[2, 2], [1, 1]]);
+  assert.deepEqual(
+    s.plan.services[0]!.batches.map((b) => [b.start, b.remove.length]),
+    [
+      [2, 2],
+      [1, 1],
+    ],
+  );
   const r = await s.run();
   assert.equal(r.ok, true);
   assert.deepEqual(s.steps, [
@@ -226,13 +269,24 @@ test('a new replica that never becomes healthy: removed at the health timeout, r
   assert.deepEqual(hashes(s.host, 'web'), ['p-web-1:old', 'p-web-2:old', 'p-web-3:old']);
   assert.deepEqual(hashes(s.host, 'worker'), ['p-worker-1:old']);
   assert.ok(s.logs.includes('warning: web: batch 1/3 failed: removing its 1 new container(s)'));
-  assert.deepEqual(s.timeline.events.map((e) => e.action), ['start', 'failure', 'failure', 'stop', 'remove']);
+  assert.deepEqual(
+    s.timeline.events.map((e) => e.action),
+    ['start', 'failure', 'failure', 'stop', 'remove'],
+  );
 });
 
 test('a new replica that turns unhealthy fails at once, with its health check output', async () => {
   const s = await setup({ replicas: 1, web: () => behaviors.unhealthyAfter(3_000) });
   const r = await s.run();
-  assert.deepEqual(s.steps, ['park web p-web-1', 'up web=2 → p-web-2', 'logs p-web-2', 'drain web p-web-2', 'stop+rm p-web-2', 'release web p-web-2', 'unpark web']);
+  assert.deepEqual(s.steps, [
+    'park web p-web-1',
+    'up web=2 → p-web-2',
+    'logs p-web-2',
+    'drain web p-web-2',
+    'stop+rm p-web-2',
+    'release web p-web-2',
+    'unpark web',
+  ]);
   assert.equal(r.failure!.reason, 'p-web-2: unhealthy');
   assert.match(r.failure!.logs, /health check at .*: exit 1: curl: \(7\) connection refused/);
   assert.equal(s.clock.slept, 3_000, 'no waiting for the timeout once Docker says unhealthy');
@@ -318,8 +372,22 @@ test('Compose creating fewer containers than asked fails the batch and removes w
   assert.deepEqual(hashes(s.host, 'web'), ['p-web-1:old', 'p-web-2:old', 'p-web-3:old']);
 });
 
-const batch1 = ['park web p-web-1 p-web-2 p-web-3', 'up web=4 → p-web-4', 'waitUp web p-web-4', 'drain web p-web-1', 'stop+rm p-web-1', 'release web p-web-1'];
-const batch2Fails = ['park web p-web-2 p-web-3 p-web-4', 'up web=4 → p-web-5', 'logs p-web-5', 'drain web p-web-5', 'stop+rm p-web-5', 'release web p-web-5'];
+const batch1 = [
+  'park web p-web-1 p-web-2 p-web-3',
+  'up web=4 → p-web-4',
+  'waitUp web p-web-4',
+  'drain web p-web-1',
+  'stop+rm p-web-1',
+  'release web p-web-1',
+];
+const batch2Fails = [
+  'park web p-web-2 p-web-3 p-web-4',
+  'up web=4 → p-web-5',
+  'logs p-web-5',
+  'drain web p-web-5',
+  'stop+rm p-web-5',
+  'release web p-web-5',
+];
 const secondFails = (n: number) => (n === 1 ? behaviors.unhealthyAfter(1_000) : behaviors.healthyAfter(2_000));
 
 test('failure_action continue: the failed batch is undone, the remaining batches and the next service still roll', async () => {
@@ -347,7 +415,10 @@ test('failure_action continue: the failed batch is undone, the remaining batches
   assert.equal(r.failure!.reason, 'p-web-5: unhealthy');
   assert.deepEqual(hashes(s.host, 'web'), ['p-web-2:old', 'p-web-4:new', 'p-web-5:new']);
   assert.deepEqual(hashes(s.host, 'worker'), ['p-worker-1:new']);
-  assert.ok(s.logs.includes('warning: web: batch 2/3 failed (p-web-5: unhealthy); continuing (failure_action continue, 1/3 batches failed)'), s.logs.join('\n'));
+  assert.ok(
+    s.logs.includes('warning: web: batch 2/3 failed (p-web-5: unhealthy); continuing (failure_action continue, 1/3 batches failed)'),
+    s.logs.join('\n'),
+  );
   assert.deepEqual(s.gate.violations, []);
 });
 
@@ -355,8 +426,18 @@ test('failure_action continue: every batch failing still runs them all, the last
   const s = await setup({ replicas: 2, updateConfig: { failure_action: 'continue' }, web: () => behaviors.unhealthyAfter(1_000) });
   const r = await s.run();
   assert.deepEqual(s.steps, [
-    'park web p-web-1 p-web-2', 'up web=3 → p-web-3', 'logs p-web-3', 'drain web p-web-3', 'stop+rm p-web-3', 'release web p-web-3',
-    'park web p-web-1 p-web-2', 'up web=3 → p-web-3', 'logs p-web-3', 'drain web p-web-3', 'stop+rm p-web-3', 'release web p-web-3',
+    'park web p-web-1 p-web-2',
+    'up web=3 → p-web-3',
+    'logs p-web-3',
+    'drain web p-web-3',
+    'stop+rm p-web-3',
+    'release web p-web-3',
+    'park web p-web-1 p-web-2',
+    'up web=3 → p-web-3',
+    'logs p-web-3',
+    'drain web p-web-3',
+    'stop+rm p-web-3',
+    'release web p-web-3',
     'unpark web',
   ]);
   assert.equal(r.ok, false);
@@ -398,15 +479,30 @@ test('max_failure_ratio: a failed batch within the ratio is tolerated (service c
   ]);
   // As rollout.ts implements it: a tolerated failure (rollback within the ratio) is logged, not returned.
   assert.deepEqual(r, { ok: true, updated: ['web', 'worker'], failures: [] });
-  assert.ok(s.logs.includes('warning: web: batch 2/3 failed (p-web-5: unhealthy); continuing (failure_action rollback, 1/3 batches failed)'), s.logs.join('\n'));
+  assert.ok(
+    s.logs.includes('warning: web: batch 2/3 failed (p-web-5: unhealthy); continuing (failure_action rollback, 1/3 batches failed)'),
+    s.logs.join('\n'),
+  );
   assert.deepEqual(hashes(s.host, 'web'), ['p-web-2:old', 'p-web-4:new', 'p-web-5:new']);
 });
 
 test('max_failure_ratio: the failure that takes the ratio over the limit stops the service there', async () => {
   // 4 batches, ratio 0.25: the first failure (1/4) is tolerated, the second (2/4) is not.
-  const s = await setup({ replicas: 4, updateConfig: { max_failure_ratio: 0.25 }, changed: ['web', 'worker'], web: (n) => (n < 2 ? behaviors.unhealthyAfter(1_000) : behaviors.healthyAfter(2_000)) });
+  const s = await setup({
+    replicas: 4,
+    updateConfig: { max_failure_ratio: 0.25 },
+    changed: ['web', 'worker'],
+    web: (n) => (n < 2 ? behaviors.unhealthyAfter(1_000) : behaviors.healthyAfter(2_000)),
+  });
   const r = await s.run();
-  const failedBatch = ['park web p-web-1 p-web-2 p-web-3 p-web-4', 'up web=5 → p-web-5', 'logs p-web-5', 'drain web p-web-5', 'stop+rm p-web-5', 'release web p-web-5'];
+  const failedBatch = [
+    'park web p-web-1 p-web-2 p-web-3 p-web-4',
+    'up web=5 → p-web-5',
+    'logs p-web-5',
+    'drain web p-web-5',
+    'stop+rm p-web-5',
+    'release web p-web-5',
+  ];
   assert.deepEqual(s.steps, [...failedBatch, ...failedBatch, 'unpark web']);
   assert.equal(r.ok, false);
   assert.equal(r.stoppedAt, 'web');
@@ -422,13 +518,27 @@ test('cleanup: exited and unhealthy containers from an earlier run are stopped a
   const s = await setup({
     replicas: 2,
     extra: (host) => {
-      host.seed('web', { configHash: OLD, imageId: OLD_IMAGE, behavior: behaviors.fixed({ state: 'exited', health: 'unhealthy', exitCode: 1 }) });
+      host.seed('web', {
+        configHash: OLD,
+        imageId: OLD_IMAGE,
+        behavior: behaviors.fixed({ state: 'exited', health: 'unhealthy', exitCode: 1 }),
+      });
       host.seed('web', { configHash: NEW, imageId: NEW_IMAGE, behavior: behaviors.unhealthyAfter(0) });
       // worker: unchanged, but a crashed container beside it: action clean.
-      host.seed('worker', { configHash: NEW, imageId: NEW_IMAGE, behavior: behaviors.fixed({ state: 'restarting', health: 'none', exitCode: 2 }) });
+      host.seed('worker', {
+        configHash: NEW,
+        imageId: NEW_IMAGE,
+        behavior: behaviors.fixed({ state: 'restarting', health: 'none', exitCode: 2 }),
+      });
     },
   });
-  assert.deepEqual(s.plan.services.map((p) => [p.service, p.action, p.cleanup.length, p.batches.length]), [['web', 'roll', 2, 2], ['worker', 'clean', 1, 0]]);
+  assert.deepEqual(
+    s.plan.services.map((p) => [p.service, p.action, p.cleanup.length, p.batches.length]),
+    [
+      ['web', 'roll', 2, 2],
+      ['worker', 'clean', 1, 0],
+    ],
+  );
   const r = await s.run();
   assert.deepEqual(r, { ok: true, updated: ['web', 'worker'], failures: [] });
   assert.deepEqual(s.steps, [
@@ -457,7 +567,12 @@ test('cleanup that fails stops the service before any batch starts', async () =>
   const s = await setup({
     replicas: 2,
     changed: ['web', 'worker'],
-    extra: (host) => void host.seed('web', { configHash: OLD, imageId: OLD_IMAGE, behavior: behaviors.fixed({ state: 'exited', health: 'none', exitCode: 1 }) }),
+    extra: (host) =>
+      void host.seed('web', {
+        configHash: OLD,
+        imageId: OLD_IMAGE,
+        behavior: behaviors.fixed({ state: 'exited', health: 'none', exitCode: 1 }),
+      }),
   });
   s.host.failNextStop = 1;
   const r = await s.run();
@@ -472,7 +587,14 @@ test('cleanup that fails stops the service before any batch starts', async () =>
 
 test('Compose v1 host, proxy networks from the proxy service: the gate gets each replica by its IP on the proxy network', async () => {
   const s = await setup({ replicas: 2, proxy: true, flavor: 'v1' });
-  assert.deepEqual(s.plan.services.map((p) => [p.service, p.action]), [['web', 'roll'], ['worker', 'keep'], ['proxy', 'keep']]);
+  assert.deepEqual(
+    s.plan.services.map((p) => [p.service, p.action]),
+    [
+      ['web', 'roll'],
+      ['worker', 'keep'],
+      ['proxy', 'keep'],
+    ],
+  );
   const r = await s.run();
   assert.equal(r.ok, true);
   assert.deepEqual(s.steps, [
@@ -490,9 +612,18 @@ test('Compose v1 host, proxy networks from the proxy service: the gate gets each
     'release web p_web_2',
     'unpark web',
   ]);
-  assert.match(s.host.commands.find((c) => c.includes(' up '))!, /^docker-compose -p p -f \S+ --env-file \S+ up -d --no-deps --no-recreate --scale web=3 web$/);
+  assert.match(
+    s.host.commands.find((c) => c.includes(' up '))!,
+    /^docker-compose -p p -f \S+ --env-file \S+ up -d --no-deps --no-recreate --scale web=3 web$/,
+  );
   const ups = s.gate.calls.filter((c) => c.op === 'waitUp').flatMap((c) => c.replicas);
-  assert.deepEqual(ups.map((x) => x.ip), ['p_web_3', 'p_web_4'].map((n) => s.host.byName(n).ips.p_front!));
-  assert.ok(ups.every((x) => x.ip.startsWith('172.19.')), 'the p_front address, not p_default');
+  assert.deepEqual(
+    ups.map((x) => x.ip),
+    ['p_web_3', 'p_web_4'].map((n) => s.host.byName(n).ips.p_front!),
+  );
+  assert.ok(
+    ups.every((x) => x.ip.startsWith('172.19.')),
+    'the p_front address, not p_default',
+  );
   assert.deepEqual(s.gate.violations, []);
 });

@@ -57,7 +57,13 @@ export function failureOf(c: ContainerInfo | undefined, startedAt?: string): str
  * Resolve when every container is healthy (or, without a healthcheck, has stayed running for
  * settleMs). Any `unhealthy`, exit or restart fails at once; the deadline is wall-clock (epoch ms).
  */
-export async function waitHealthy(remote: Remote, ids: string[], deadline: number, timeline: Timeline, options: WaitOptions = {}): Promise<HealthResult> {
+export async function waitHealthy(
+  remote: Remote,
+  ids: string[],
+  deadline: number,
+  timeline: Timeline,
+  options: WaitOptions = {},
+): Promise<HealthResult> {
   const { settleMs = 5_000, pollMs = 1_000, now = Date.now, sleep = defaultSleep, service } = options;
   const runningSince = new Map<string, number>();
   const firstStartedAt = new Map<string, string>();
@@ -78,7 +84,11 @@ export async function waitHealthy(remote: Remote, ids: string[], deadline: numbe
       }
       if (c!.health === 'healthy' || (c!.health === 'none' && c!.state === 'running' && t - (runningSince.get(id) ?? t) >= settleMs)) {
         done.add(id);
-        timeline.add('healthy', { service, container: c!.name, detail: c!.health === 'none' ? `no healthcheck: running for ${Math.round(settleMs / 1000)}s` : 'healthy' });
+        timeline.add('healthy', {
+          service,
+          container: c!.name,
+          detail: c!.health === 'none' ? `no healthcheck: running for ${Math.round(settleMs / 1000)}s` : 'healthy',
+        });
       } else if (c!.health === 'none' && c!.state === 'running' && !runningSince.has(id)) runningSince.set(id, t);
     }
     if (done.size === ids.length) return { ok: true, containers: last };
@@ -96,7 +106,13 @@ export async function waitHealthy(remote: Remote, ids: string[], deadline: numbe
  * Watch containers for `durationMs`: any exit, restart or `unhealthy` is a failure (a crash right
  * after the old replicas are gone). Resolves ok at the end of the window.
  */
-export async function monitorContainers(remote: Remote, ids: string[], durationMs: number, timeline: Timeline, options: Omit<WaitOptions, 'settleMs'> = {}): Promise<HealthResult> {
+export async function monitorContainers(
+  remote: Remote,
+  ids: string[],
+  durationMs: number,
+  timeline: Timeline,
+  options: Omit<WaitOptions, 'settleMs'> = {},
+): Promise<HealthResult> {
   const { pollMs = 1_000, now = Date.now, sleep = defaultSleep, service } = options;
   const end = now() + durationMs;
   const startedAt = new Map<string, string>();

@@ -65,7 +65,9 @@ export async function resolveImages(
     if (!id) {
       throw new Error(
         `service ${s.name}: image ${s.image} is not on the host and could not be pulled` +
-          (policy === 'never' ? ' (pull: never): load it on the host or allow pulls' : ': check the name/tag and the registry login on the host'),
+          (policy === 'never'
+            ? ' (pull: never): load it on the host or allow pulls'
+            : ': check the name/tag and the registry login on the host'),
       );
     }
     byService.set(s.name, id);

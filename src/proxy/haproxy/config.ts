@@ -6,9 +6,7 @@
 import path from 'node:path';
 import type { ComposeService } from '../../model/compose.js';
 
-export type StatsSocket =
-  | { kind: 'unix'; path: string; admin: boolean }
-  | { kind: 'tcp'; host: string; port: number; admin: boolean };
+export type StatsSocket = { kind: 'unix'; path: string; admin: boolean } | { kind: 'tcp'; host: string; port: number; admin: boolean };
 
 export type RuntimeApiLocation =
   | { kind: 'unix'; hostPath: string }
@@ -145,7 +143,8 @@ export function backendsForService(cfgText: string, service: string): string[] {
 export function findProxyService<T extends Pick<ComposeService, 'name' | 'image'>>(services: T[], explicitName?: string): T | undefined {
   if (explicitName) {
     const s = services.find((x) => x.name === explicitName);
-    if (!s) throw new Error(`proxy service "${explicitName}" is not in the Compose files (services: ${services.map((x) => x.name).join(', ')})`);
+    if (!s)
+      throw new Error(`proxy service "${explicitName}" is not in the Compose files (services: ${services.map((x) => x.name).join(', ')})`);
     return s;
   }
   const candidates = services.filter((s) => /haproxy/i.test(s.image ?? ''));
@@ -173,7 +172,10 @@ export function locateRuntimeApi(
 ): RuntimeApiLocation {
   const sockets = findStatsSockets(cfgText);
   if (sockets.length === 0) {
-    return { kind: 'none', reason: `the HAProxy config has no "stats socket" in its global section: add "stats socket /var/run/haproxy/admin.sock mode 666 level admin" and mount /var/run/haproxy from the host` };
+    return {
+      kind: 'none',
+      reason: `the HAProxy config has no "stats socket" in its global section: add "stats socket /var/run/haproxy/admin.sock mode 666 level admin" and mount /var/run/haproxy from the host`,
+    };
   }
   const reasons: string[] = [];
   for (const sock of sockets) {
@@ -187,26 +189,35 @@ export function locateRuntimeApi(
       for (const v of proxy.volumes) {
         if (v.type !== 'bind' || !v.source) continue;
         const t = canonicalRun(path.posix.normalize(v.target)).replace(/\/+$/, '');
-        if ((target === t || target.startsWith(`${t}/`)) && (!best || t.length > best.target.length)) best = { source: v.source, target: t };
+        if ((target === t || target.startsWith(`${t}/`)) && (!best || t.length > best.target.length))
+          best = { source: v.source, target: t };
       }
       if (!best) {
-        reasons.push(`the admin socket ${sock.path} is not inside a bind mount of service "${proxy.name}": mount its directory from the host (e.g. ./run:${path.posix.dirname(sock.path)})`);
+        reasons.push(
+          `the admin socket ${sock.path} is not inside a bind mount of service "${proxy.name}": mount its directory from the host (e.g. ./run:${path.posix.dirname(sock.path)})`,
+        );
         continue;
       }
       if (best.source.startsWith('~')) {
-        reasons.push(`the bind mount source ${best.source} of service "${proxy.name}" starts with ~: use a path relative to the Compose file`);
+        reasons.push(
+          `the bind mount source ${best.source} of service "${proxy.name}" starts with ~: use a path relative to the Compose file`,
+        );
         continue;
       }
       const hostDir = path.posix.resolve(projectDirOnHost, best.source);
       return { kind: 'unix', hostPath: path.posix.join(hostDir, target.slice(best.target.length)) };
     }
     if (sock.host === '127.0.0.1' || sock.host === 'localhost' || sock.host === '::1') {
-      reasons.push(`stats socket ${sock.host}:${sock.port} listens on the container's loopback: publishing it cannot reach it (bind it to 0.0.0.0 or use a Unix socket)`);
+      reasons.push(
+        `stats socket ${sock.host}:${sock.port} listens on the container's loopback: publishing it cannot reach it (bind it to 0.0.0.0 or use a Unix socket)`,
+      );
       continue;
     }
     const pub = proxy.ports.find((p) => String(p.target) === String(sock.port) && (p.protocol ?? 'tcp') === 'tcp');
     if (!pub || pub.published === undefined || !/^\d+$/.test(pub.published)) {
-      reasons.push(`stats socket port ${sock.port} is not published on a fixed host port by service "${proxy.name}" (e.g. "127.0.0.1:${sock.port}:${sock.port}")`);
+      reasons.push(
+        `stats socket port ${sock.port} is not published on a fixed host port by service "${proxy.name}" (e.g. "127.0.0.1:${sock.port}:${sock.port}")`,
+      );
       continue;
     }
     const host = !pub.hostIp || pub.hostIp === '0.0.0.0' || pub.hostIp === '::' ? '127.0.0.1' : pub.hostIp;

@@ -99,7 +99,10 @@ export class HaproxyGate implements ProxyGate {
       parked.push({ backend: s.backend, server: s.server });
     }
     this.parked.set(service, parked);
-    if (parked.length) this.log.info(`HAProxy: ${parked.length} empty ${service} slot(s) parked in maint: a new replica gets traffic only once it is healthy`);
+    if (parked.length)
+      this.log.info(
+        `HAProxy: ${parked.length} empty ${service} slot(s) parked in maint: a new replica gets traffic only once it is healthy`,
+      );
   }
 
   async unpark(service: string): Promise<void> {
@@ -136,7 +139,11 @@ export class HaproxyGate implements ProxyGate {
                 : `HAProxy: ${service} replica ${r.name} (${r.ip}) landed in ${slot.backend}/${slot.server}, which someone put in maintenance (${describeAdminState(slot.adminState)}): setting it ready`,
             );
             await this.api.setServerState(slot.backend, slot.server, 'ready');
-            this.timeline?.add('note', { service, container: r.name, detail: `${slot.backend}/${slot.server} was in maint with a new replica's IP: set ready` });
+            this.timeline?.add('note', {
+              service,
+              container: r.name,
+              detail: `${slot.backend}/${slot.server} was in maint with a new replica's IP: set ready`,
+            });
           }
         }
         const serving = slots.find(isUp);
@@ -194,7 +201,9 @@ export class HaproxyGate implements ProxyGate {
     }
     for (const w of watching) {
       const left = w.slots.map((s) => `${s.backend}/${s.server}: ${activity(stats, s)} sessions/queued`).join(', ');
-      this.log.warning(`HAProxy: ${service} replica ${w.replica.name} still busy after the ${this.drainTimeoutMs} ms drain timeout (${left}); stopping it anyway`);
+      this.log.warning(
+        `HAProxy: ${service} replica ${w.replica.name} still busy after the ${this.drainTimeoutMs} ms drain timeout (${left}); stopping it anyway`,
+      );
       this.timeline?.add('drained', { service, container: w.replica.name, detail: `timeout after ${this.drainTimeoutMs} ms (${left})` });
     }
   }
@@ -269,7 +278,10 @@ export class HaproxyGate implements ProxyGate {
       await this.api.setServerState(s.backend, s.server, 'ready');
       restored.push(`${s.backend}/${s.server}`);
     }
-    if (restored.length) this.log.info(`HAProxy: ${service}: ${restored.length} slot(s) left in maint by the interrupted deploy set ready: ${restored.join(', ')}`);
+    if (restored.length)
+      this.log.info(
+        `HAProxy: ${service}: ${restored.length} slot(s) left in maint by the interrupted deploy set ready: ${restored.join(', ')}`,
+      );
     return restored;
   }
 }
@@ -283,7 +295,10 @@ function activity(stats: StatRow[], slot: { backend: string; server: string }): 
 function describeSlots(slots: ServerState[]): string {
   if (slots.length === 0) return 'in no slot (not resolved by the proxy yet)';
   return slots
-    .map((s) => `${s.backend}/${s.server} ${opStateName(s.opState)} ${describeAdminState(s.adminState)}${checkPassed(s) ? '' : ' (health check not passed)'}`)
+    .map(
+      (s) =>
+        `${s.backend}/${s.server} ${opStateName(s.opState)} ${describeAdminState(s.adminState)}${checkPassed(s) ? '' : ' (health check not passed)'}`,
+    )
     .join(', ');
 }
 

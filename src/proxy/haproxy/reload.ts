@@ -43,7 +43,10 @@ export async function checkConfig(
   if (cfgFile.includes('/') || cfgFile === '' || cfgFile === '.' || cfgFile === '..') {
     throw new Error(`checkConfig: ${JSON.stringify(cfgFile)} must be a file name inside ${hostConfigDir}`);
   }
-  const r = await remote.exec(checkConfigCommand(image, hostConfigDir, cfgFile), { timeoutMs: options.timeoutMs ?? DOCKER_COMMAND_MS, check: false });
+  const r = await remote.exec(checkConfigCommand(image, hostConfigDir, cfgFile), {
+    timeoutMs: options.timeoutMs ?? DOCKER_COMMAND_MS,
+    check: false,
+  });
   if (r.code !== 0) throw new HaproxyConfigError(`${hostConfigDir}/${cfgFile}`, r.stdout + r.stderr);
 }
 
@@ -83,11 +86,15 @@ export async function reload(remote: Remote, containerId: string, options: Reloa
     const logs = await remote.exec(containerLogsSinceCommand(containerId, since), { timeoutMs: QUICK_COMMAND_MS, check: false });
     const verdict = reloadVerdict(logs.stdout + logs.stderr);
     if (verdict === 'failure') {
-      throw new Error(`HAProxy reload failed in container ${containerId.slice(0, 12)}; it keeps the previous config:\n${tail(logs.stdout + logs.stderr)}`);
+      throw new Error(
+        `HAProxy reload failed in container ${containerId.slice(0, 12)}; it keeps the previous config:\n${tail(logs.stdout + logs.stderr)}`,
+      );
     }
     if (verdict === 'success') break;
     if (Date.now() >= deadline) {
-      throw new Error(`HAProxy in container ${containerId.slice(0, 12)} did not report "Loading success." within ${timeoutMs} ms after SIGUSR2:\n${tail(logs.stdout + logs.stderr)}`);
+      throw new Error(
+        `HAProxy in container ${containerId.slice(0, 12)} did not report "Loading success." within ${timeoutMs} ms after SIGUSR2:\n${tail(logs.stdout + logs.stderr)}`,
+      );
     }
     await sleep(pollMs);
   }
@@ -118,13 +125,20 @@ function tail(s: string): string {
   return s.trim().split('\n').slice(-15).join('\n');
 }
 
-
 /** Write `show servers state` into the container (docker exec: no host path or permissions to map). */
-async function saveServerState(remote: Remote, containerId: string, opener: StreamOpener, stateFile: string, log?: { warning(message: string): void }): Promise<void> {
+async function saveServerState(
+  remote: Remote,
+  containerId: string,
+  opener: StreamOpener,
+  stateFile: string,
+  log?: { warning(message: string): void },
+): Promise<void> {
   try {
     const state = await new RuntimeApi(opener, { timeoutMs: 10_000 }).command('show servers state');
     await remote.exec(writeInContainerCommand(containerId, stateFile), { stdin: state, timeoutMs: QUICK_COMMAND_MS });
   } catch (e) {
-    log?.warning(`could not save HAProxy's server state before the reload (${(e as Error).message.split('\n')[0]}): the new worker starts with empty slots until DNS and health checks fill them`);
+    log?.warning(
+      `could not save HAProxy's server state before the reload (${(e as Error).message.split('\n')[0]}): the new worker starts with empty slots until DNS and health checks fill them`,
+    );
   }
 }

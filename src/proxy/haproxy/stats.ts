@@ -106,7 +106,10 @@ export interface ServerState {
  * one space-separated line per server. Unknown versions are refused rather than misread.
  */
 export function parseServersState(text: string): ServerState[] {
-  const lines = text.split('\n').map((l) => l.replace(/\r$/, '')).filter((l) => l.trim() !== '');
+  const lines = text
+    .split('\n')
+    .map((l) => l.replace(/\r$/, ''))
+    .filter((l) => l.trim() !== '');
   if (lines.length === 0) throw new Error('show servers state: empty answer');
   const version = lines[0]!.trim();
   if (version !== '1') throw new Error(`show servers state: unsupported format version ${JSON.stringify(version)} in ${excerpt(text)}`);

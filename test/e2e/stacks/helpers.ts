@@ -77,12 +77,17 @@ export async function serversState(socketPath: string, backend = 'app'): Promise
 
 /** IPv4 addresses of a project's running containers of a service, by container id. */
 export async function serviceIps(project: string, service: string): Promise<Map<string, string>> {
-  const ids = (await sh(`docker ps -q --no-trunc --filter label=com.docker.compose.project=${project} --filter label=com.docker.compose.service=${service}`))
+  const ids = (
+    await sh(
+      `docker ps -q --no-trunc --filter label=com.docker.compose.project=${project} --filter label=com.docker.compose.service=${service}`,
+    )
+  )
     .split('\n')
     .filter(Boolean);
   const out = new Map<string, string>();
   for (const id of ids) {
-    const ip = (await sh(`docker inspect --format '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}' ${id}`)).trim().split(/\s+/)[0] ?? '';
+    const ip =
+      (await sh(`docker inspect --format '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}' ${id}`)).trim().split(/\s+/)[0] ?? '';
     out.set(id, ip);
   }
   return out;
@@ -114,7 +119,10 @@ export interface RawAnswer {
 }
 
 /** One request on a fresh connection or the given agent, with status, body and headers. */
-export function request(port: number, options: { path?: string; method?: string; body?: string; agent?: http.Agent | false; timeoutMs?: number } = {}): Promise<RawAnswer> {
+export function request(
+  port: number,
+  options: { path?: string; method?: string; body?: string; agent?: http.Agent | false; timeoutMs?: number } = {},
+): Promise<RawAnswer> {
   const start = Date.now();
   return new Promise((resolve, reject) => {
     const req = http.request(
@@ -148,7 +156,11 @@ export function watchRunning(project: string, service: string, everyMs = 150) {
   let stopped = false;
   const loop = (async () => {
     while (!stopped) {
-      const n = (await sh(`docker ps -q --filter label=com.docker.compose.project=${project} --filter label=com.docker.compose.service=${service}`).catch(() => ''))
+      const n = (
+        await sh(
+          `docker ps -q --filter label=com.docker.compose.project=${project} --filter label=com.docker.compose.service=${service}`,
+        ).catch(() => '')
+      )
         .split('\n')
         .filter(Boolean).length;
       samples++;
