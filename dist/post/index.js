@@ -52280,7 +52280,7 @@ __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __we
 /* harmony import */ var _inputs_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(1729);
 /* harmony import */ var _support_log_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(9473);
 /* harmony import */ var _host_lock_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(4384);
-/* harmony import */ var _phases_recover_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(919);
+/* harmony import */ var _phases_recover_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(6632);
 /* harmony import */ var _host_registry_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(515);
 /**
  * The post step (runs on success, failure and cancellation). When the main step ended while it
@@ -54173,7 +54173,7 @@ async function connectHost(inputs, log, options = {}) {
 
 /***/ }),
 
-/***/ 919:
+/***/ 6632:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -57572,9 +57572,6 @@ async function collectDiagnostics(remote, containers, tail = 50) {
 
 
 
-
-
-
 class BatchFailure extends Error {
     reason;
     failed;
@@ -57616,116 +57613,127 @@ async function rollout_rollOut(ctx, plan) {
     return result;
 }
 async function runService(ctx, sp) {
-    const { remote, timeline, log } = ctx;
-    const service = sp.service;
     const svc = sp.desired?.service;
     const grace = Math.ceil(svc?.stopGracePeriodS ?? 10);
     const uc = svc?.updateConfig;
     const failureAction = uc?.failureAction ?? 'rollback';
-    const sleep = ctx.sleep ?? time/* sleep */.y;
-    try {
-        if (sp.cleanup.length) {
-            log.info(`${service}: removing ${sp.cleanup.length} exited/crashed/unhealthy container(s) left from an earlier run`);
-            await stopAndRemove(ctx, service, sp.cleanup, grace);
-        }
-    }
-    catch (e) {
-        return fail(ctx, sp, failureAction, e.message, []);
-    }
+    const cleanupFailure = await cleanUp(ctx, sp, grace, failureAction);
+    if (cleanupFailure)
+        return cleanupFailure;
     let failedBatches = 0;
     let lastFailure;
     for (const [i, batch] of sp.batches.entries()) {
-        const label = `${service}: batch ${i + 1}/${sp.batches.length}`;
-        let created = [];
-        try {
-            created = await runBatch(ctx, sp, batch, label, grace, (c) => (created = c));
-        }
-        catch (e) {
-            const failed = e instanceof BatchFailure ? e.failed : [];
-            const reason = e.message;
+        const label = `${sp.service}: batch ${i + 1}/${sp.batches.length}`;
+        const failure = await runBatchOrClean(ctx, sp, batch, label, grace, failureAction);
+        if (failure) {
             failedBatches++;
-            // Their health output and logs first: once removed, a container has nothing left to tell.
-            lastFailure = await fail(ctx, sp, failureAction, reason, failed);
-            // Leave no failed new container behind: drain what the proxy may already send to, then remove.
-            if (created.length) {
-                log.warning(`${label} failed: removing its ${created.length} new container(s)`);
-                await removeQuietly(ctx, service, created, grace);
-            }
+            lastFailure = failure;
             const ratio = failedBatches / sp.batches.length;
             if (failureAction !== 'continue' && ratio > (uc?.maxFailureRatio ?? 0))
                 return lastFailure;
-            log.warning(`${label} failed (${reason}); continuing (failure_action ${failureAction}, ${failedBatches}/${sp.batches.length} batches failed)`);
+            ctx.log.warning(`${label} failed (${failure.reason}); continuing (failure_action ${failureAction}, ${failedBatches}/${sp.batches.length} batches failed)`);
             continue;
         }
         if (uc?.delayS && i < sp.batches.length - 1) {
-            log.info(`${service}: waiting update_config.delay ${uc.delayS}s`);
-            await sleep(uc.delayS * 1000);
+            ctx.log.info(`${sp.service}: waiting update_config.delay ${uc.delayS}s`);
+            await (ctx.sleep ?? time/* sleep */.y)(uc.delayS * 1000);
         }
     }
     return lastFailure && failureAction === 'continue' ? lastFailure : undefined;
 }
+/** Exited, crashed or unhealthy containers an earlier run left: removed before the first batch. */
+async function cleanUp(ctx, sp, grace, failureAction) {
+    if (!sp.cleanup.length)
+        return undefined;
+    try {
+        ctx.log.info(`${sp.service}: removing ${sp.cleanup.length} exited/crashed/unhealthy container(s) left from an earlier run`);
+        await stopAndRemove(ctx, sp.service, sp.cleanup, grace);
+        return undefined;
+    }
+    catch (e) {
+        return fail(ctx, sp, failureAction, e.message, []);
+    }
+}
+/** One batch; when it fails, its failure (diagnostics first) and no new container of it left behind. */
+async function runBatchOrClean(ctx, sp, batch, label, grace, failureAction) {
+    let created = [];
+    try {
+        await runBatch(ctx, sp, batch, label, grace, (c) => (created = c));
+        return undefined;
+    }
+    catch (e) {
+        const failed = e instanceof BatchFailure ? e.failed : [];
+        // Their health output and logs first: once removed, a container has nothing left to tell.
+        const failure = await fail(ctx, sp, failureAction, e.message, failed);
+        // Leave no failed new container behind: drain what the proxy may already send to, then remove.
+        if (created.length) {
+            ctx.log.warning(`${label} failed: removing its ${created.length} new container(s)`);
+            await removeQuietly(ctx, sp.service, created, grace);
+        }
+        return failure;
+    }
+}
+/**
+ * Start-first: new replicas up and UP in the proxy, then the old ones drained and removed.
+ * Stop-first: the old ones go first. Then the new ones are watched for `monitor`.
+ */
 async function runBatch(ctx, sp, batch, label, grace, onCreated) {
-    const { log } = ctx;
-    const service = sp.service;
-    const before = await serviceContainers(ctx, service);
+    const before = await ctx.engine.replicas(sp.service);
     const old = before.filter((c) => batch.remove.includes(c.id));
     let created = [];
-    const removeOld = async () => {
-        if (!old.length)
-            return;
-        const replicas = old.map((c) => toReplica(ctx, c));
-        // The gate records drain/drained per replica, with its proxy slot.
-        if (gated(ctx, service))
-            await ctx.gate.drain(service, replicas);
-        await stopAndRemove(ctx, service, old.map((c) => c.id), grace, old);
-        if (gated(ctx, service))
-            await ctx.gate.release(service, replicas);
-    };
     if (sp.order === 'stop-first')
-        await removeOld();
+        await retire(ctx, sp.service, old, grace);
     if (batch.start > 0) {
-        const known = new Set(before.map((c) => c.id));
-        const current = await serviceContainers(ctx, service);
-        const existing = current.length;
-        if (gated(ctx, service))
-            await ctx.gate.park(service, current.map((c) => toReplica(ctx, c)));
-        const target = existing + batch.start;
-        log.info(`${label}: starting ${batch.start} new replica(s) (scale ${service}=${target})`);
-        await ctx.remote.exec(scaleUpCommand(ctx.flavor, ctx.stack, service, target), {
-            timeoutMs: ctx.upTimeoutMs ?? timeouts/* LONG_COMMAND_MS */.Cb,
-            onOutput: (chunk) => log.info(chunk.trimEnd()),
-        });
-        created = (await serviceContainers(ctx, service)).filter((c) => !known.has(c.id));
-        onCreated(created);
-        for (const c of created)
-            ctx.timeline.add('start', { service, container: c.name });
-        if (created.length !== batch.start) {
-            throw new BatchFailure(`expected ${batch.start} new container(s) for ${service}, Compose created ${created.length}`, created);
-        }
-        const svc = sp.desired?.service;
-        const hc = svc?.healthcheck;
-        const monitorMs = (svc?.updateConfig.monitorS ?? 5) * 1000;
-        const deadline = now(ctx) + healthTimeoutMs(hc, ctx.healthTimeoutMs);
-        if (!hc || hc.disabled) {
-            log.warning(`${service}: no healthcheck in the Compose file: no health gate; waiting for ${monitorMs / 1000}s of "running" instead (or the image's own HEALTHCHECK)`);
-        }
-        const health = await waitHealthy(ctx.remote, created.map((c) => c.id), deadline, ctx.timeline, {
-            service,
-            settleMs: monitorMs,
-            ...timing(ctx),
-        });
-        check(health);
-        created = health.containers;
-        onCreated(created);
-        if (gated(ctx, service))
-            await waitUpOrExplain(ctx, service, created, deadline);
+        created = await startNew(ctx, sp, batch, label, new Set(before.map((c) => c.id)), onCreated);
     }
     if (sp.order !== 'stop-first')
-        await removeOld();
+        await retire(ctx, sp.service, old, grace);
     if (created.length) {
         const monitorMs = (sp.desired?.service.updateConfig.monitorS ?? 5) * 1000;
-        check(await monitorContainers(ctx.remote, created.map((c) => c.id), monitorMs, ctx.timeline, { service, ...timing(ctx) }));
+        check(await ctx.engine.monitor(created.map((c) => c.id), monitorMs, ctx.timeline, { service: sp.service, ...timing(ctx) }));
     }
+}
+/** Old replicas out of the proxy (drained), stopped and removed, their proxy slots returned. */
+async function retire(ctx, service, old, grace) {
+    if (!old.length)
+        return;
+    const replicas = old.map((c) => toReplica(ctx, c));
+    // The gate records drain/drained per replica, with its proxy slot.
+    if (gated(ctx, service))
+        await ctx.gate.drain(service, replicas);
+    await stopAndRemove(ctx, service, old.map((c) => c.id), grace, old);
+    if (gated(ctx, service))
+        await ctx.gate.release(service, replicas);
+}
+/** The batch's new replicas: parked in the proxy, started, healthy, then let in (UP). */
+async function startNew(ctx, sp, batch, label, known, onCreated) {
+    const { service } = sp;
+    const current = await ctx.engine.replicas(service);
+    if (gated(ctx, service))
+        await ctx.gate.park(service, current.map((c) => toReplica(ctx, c)));
+    const target = current.length + batch.start;
+    ctx.log.info(`${label}: starting ${batch.start} new replica(s) (scale ${service}=${target})`);
+    await ctx.engine.scaleTo(service, target, (chunk) => ctx.log.info(chunk.trimEnd()));
+    let created = (await ctx.engine.replicas(service)).filter((c) => !known.has(c.id));
+    onCreated(created);
+    for (const c of created)
+        ctx.timeline.add('start', { service, container: c.name });
+    if (created.length !== batch.start) {
+        throw new BatchFailure(`expected ${batch.start} new container(s) for ${service}, Compose created ${created.length}`, created);
+    }
+    const svc = sp.desired?.service;
+    const hc = svc?.healthcheck;
+    const monitorMs = (svc?.updateConfig.monitorS ?? 5) * 1000;
+    const deadline = now(ctx) + healthTimeoutMs(hc, ctx.healthTimeoutMs);
+    if (!hc || hc.disabled) {
+        ctx.log.warning(`${service}: no healthcheck in the Compose file: no health gate; waiting for ${monitorMs / 1000}s of "running" instead (or the image's own HEALTHCHECK)`);
+    }
+    const health = await ctx.engine.waitHealthy(created.map((c) => c.id), deadline, ctx.timeline, { service, settleMs: monitorMs, ...timing(ctx) });
+    check(health);
+    created = health.containers;
+    onCreated(created);
+    if (gated(ctx, service))
+        await waitUpOrExplain(ctx, service, created, deadline);
     return created;
 }
 /**
@@ -57737,7 +57745,7 @@ async function waitUpOrExplain(ctx, service, created, deadline) {
         await ctx.gate.waitUp(service, created.map((c) => toReplica(ctx, c)), deadline);
     }
     catch (e) {
-        const now = await inspectContainers(ctx.remote, created.map((c) => c.id)).catch(() => []);
+        const now = await ctx.engine.inspect(created.map((c) => c.id)).catch(() => []);
         const dead = created.filter((c) => {
             const n = now.find((x) => x.id === c.id);
             return !n || n.state !== 'running' || n.restartCount > c.restartCount;
@@ -57758,9 +57766,9 @@ function check(r) {
         throw new BatchFailure(r.reason, r.containers);
 }
 async function fail(ctx, sp, failureAction, reason, failed) {
-    let logs = '';
+    let logs;
     try {
-        logs = failed.length ? await collectDiagnostics(ctx.remote, failed) : '';
+        logs = failed.length ? await ctx.engine.diagnostics(failed) : '';
     }
     catch (e) {
         logs = `(could not collect logs: ${e.message})`;
@@ -57775,7 +57783,7 @@ async function stopAndRemove(ctx, service, ids, grace, infos) {
     const labels = ids.map((id) => infos?.find((c) => c.id === id)?.name ?? id.slice(0, 12));
     for (const container of labels)
         ctx.timeline.add('stop', { service, container, detail: `grace ${grace}s` });
-    await ctx.remote.exec(stopAndRemoveCommand(ids, grace), { timeoutMs: (grace + 180) * 1000 });
+    await ctx.engine.stopAndRemove(ids, grace);
     for (const container of labels)
         ctx.timeline.add('remove', { service, container });
 }
@@ -57803,11 +57811,8 @@ async function removeQuietly(ctx, service, cs, grace) {
         ctx.log.warning(`${service}: releasing proxy slots: ${e.message}`);
     }
 }
-async function serviceContainers(ctx, service) {
-    return (await listProjectContainers(ctx.remote, ctx.stack.project)).filter((c) => c.service === service);
-}
 async function proxyNetworksOf(ctx, proxyService) {
-    const proxies = (await serviceContainers(ctx, proxyService)).filter((c) => c.state === 'running');
+    const proxies = (await ctx.engine.replicas(proxyService)).filter((c) => c.state === 'running');
     return [...new Set(proxies.flatMap((c) => Object.keys(c.ips)))];
 }
 function toReplica(ctx, c) {
@@ -57830,6 +57835,32 @@ function timing(ctx) {
     return t;
 }
 
+;// CONCATENATED MODULE: ./src/engine/docker/engine.ts
+/** The Engine over Docker and Compose (v1 or v2), through the host's Remote. */
+
+
+
+
+
+function dockerEngine({ remote, flavor, stack, upTimeoutMs = timeouts/* LONG_COMMAND_MS */.Cb }) {
+    return {
+        replicas: async (service) => (await listProjectContainers(remote, stack.project)).filter((c) => c.service === service),
+        inspect: (ids) => inspectContainers(remote, ids),
+        scaleTo: async (service, count, onOutput) => {
+            await remote.exec(scaleUpCommand(flavor, stack, service, count), {
+                timeoutMs: upTimeoutMs,
+                onOutput: onOutput && ((chunk) => onOutput(chunk)),
+            });
+        },
+        stopAndRemove: async (ids, graceS) => {
+            await remote.exec(stopAndRemoveCommand(ids, graceS), { timeoutMs: (graceS + 180) * 1000 });
+        },
+        waitHealthy: (ids, deadline, timeline, options) => waitHealthy(remote, ids, deadline, timeline, options),
+        monitor: (ids, ms, timeline, options) => monitorContainers(remote, ids, ms, timeline, options),
+        diagnostics: (containers) => collectDiagnostics(remote, containers),
+    };
+}
+
 ;// CONCATENATED MODULE: ./src/phases/rollout.ts
 /**
  * The Rollout phase: each changed service rolled behind the proxy gate; on a failure with
@@ -57843,24 +57874,27 @@ function timing(ctx) {
 
 
 
+
+/** What rollOut needs for this session: its engine over the stack, the proxy gate, the log. */
+function rolloutContext(s, stack, routed, proxy) {
+    return {
+        engine: dockerEngine({ remote: s.remote, flavor: s.flavor, stack }),
+        gate: proxy.gate,
+        timeline: s.timeline,
+        log: s.log,
+        healthTimeoutMs: s.inputs.healthTimeoutMs,
+        proxyService: proxy.proxyService,
+        routedServices: new Set(routed),
+    };
+}
 /** Roll the plan; a failure is returned (not thrown) so the probe and the record still run. */
 async function rolloutPhase(s, release, plan, routed, proxy, before) {
-    const { inputs, remote, remoteDir, timeline, log, report } = s;
+    const { inputs, remoteDir, timeline, log, report } = s;
     try {
         await before?.();
         timeline.add('deploy-start', { detail: release.id });
         const stack = stackOf(remoteDir, release.composeFiles, 'app', inputs.project);
-        const result = await rollOut({
-            remote,
-            flavor: s.flavor,
-            stack,
-            gate: proxy.gate,
-            timeline,
-            log,
-            healthTimeoutMs: inputs.healthTimeoutMs,
-            proxyService: proxy.proxyService,
-            routedServices: new Set(routed),
-        }, plan);
+        const result = await rollOut(rolloutContext(s, stack, routed, proxy), plan);
         report.servicesUpdated = result.updated;
         for (const f of result.failures) {
             await phase(`Failed containers of ${f.service}: health output and logs`, async () => log.info(f.logs || '(nothing collected)'));
@@ -57909,17 +57943,7 @@ async function rollBackTo(s, previous, routed, proxy) {
     const back = await desiredState({ ...s }, { composeFiles: previous.composeFiles }, routed, previous);
     const backPlan = makePlan(s, back.desired, false, back.running);
     log.info(renderPlan(backPlan));
-    const r = await rollout_rollOut({
-        remote,
-        flavor: s.flavor,
-        stack: prevStack,
-        gate: proxy.gate,
-        timeline,
-        log,
-        healthTimeoutMs: inputs.healthTimeoutMs,
-        proxyService: proxy.proxyService,
-        routedServices: new Set(routed),
-    }, backPlan);
+    const r = await rollout_rollOut(rolloutContext(s, prevStack, routed, proxy), backPlan);
     timeline.add('rollback-done', { detail: r.ok ? 'ok' : 'failed' });
     if (!r.ok)
         log.error(`the rollback to ${previous.id} failed too: ${r.failure?.reason ?? ''}`);

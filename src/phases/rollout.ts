@@ -8,7 +8,9 @@ import { pinImages } from '../engine/docker/images.js';
 import { renderPlan, type Plan } from '../model/plan.js';
 import type { ProxyGate } from '../proxy/gate.js';
 import type { ReleaseManifest } from '../model/release.js';
-import { rollOut } from '../rollout/rollout.js';
+import { rollOut, type RolloutContext } from '../rollout/rollout.js';
+import type { ComposeProject } from '../engine/docker/compose-cli.js';
+import { dockerEngine } from '../engine/docker/engine.js';
 import { desiredState, makePlan } from './desired.js';
 import { pinsOf, type History, type Release } from './release.js';
 import { stackOf, type Session } from './session.js';
@@ -23,6 +25,19 @@ export interface RolloutOutcome {
   failureAction: 'rollback' | 'pause' | 'continue';
 }
 
+/** What rollOut needs for this session: its engine over the stack, the proxy gate, the log. */
+function rolloutContext(s: Session, stack: ComposeProject, routed: string[], proxy: ProxyRoute): RolloutContext {
+  return {
+    engine: dockerEngine({ remote: s.remote, flavor: s.flavor, stack }),
+    gate: proxy.gate,
+    timeline: s.timeline,
+    log: s.log,
+    healthTimeoutMs: s.inputs.healthTimeoutMs,
+    proxyService: proxy.proxyService,
+    routedServices: new Set(routed),
+  };
+}
+
 /** Roll the plan; a failure is returned (not thrown) so the probe and the record still run. */
 export async function rolloutPhase(
   s: Session,
@@ -32,25 +47,12 @@ export async function rolloutPhase(
   proxy: ProxyRoute,
   before?: () => Promise<void>,
 ): Promise<RolloutOutcome> {
-  const { inputs, remote, remoteDir, timeline, log, report } = s;
+  const { inputs, remoteDir, timeline, log, report } = s;
   try {
     await before?.();
     timeline.add('deploy-start', { detail: release.id });
     const stack = stackOf(remoteDir, release.composeFiles, 'app', inputs.project);
-    const result = await rollOut(
-      {
-        remote,
-        flavor: s.flavor,
-        stack,
-        gate: proxy.gate,
-        timeline,
-        log,
-        healthTimeoutMs: inputs.healthTimeoutMs,
-        proxyService: proxy.proxyService,
-        routedServices: new Set(routed),
-      },
-      plan,
-    );
+    const result = await rollOut(rolloutContext(s, stack, routed, proxy), plan);
     report.servicesUpdated = result.updated;
     for (const f of result.failures) {
       await phase(`Failed containers of ${f.service}: health output and logs`, async () => log.info(f.logs || '(nothing collected)'));
@@ -102,20 +104,7 @@ export async function rollBackTo(s: Session, previous: ReleaseManifest, routed: 
   const back = await desiredState({ ...s }, { composeFiles: previous.composeFiles }, routed, previous);
   const backPlan = makePlan(s, back.desired, false, back.running);
   log.info(renderPlan(backPlan));
-  const r = await rollOut(
-    {
-      remote,
-      flavor: s.flavor,
-      stack: prevStack,
-      gate: proxy.gate,
-      timeline,
-      log,
-      healthTimeoutMs: inputs.healthTimeoutMs,
-      proxyService: proxy.proxyService,
-      routedServices: new Set(routed),
-    },
-    backPlan,
-  );
+  const r = await rollOut(rolloutContext(s, prevStack, routed, proxy), backPlan);
   timeline.add('rollback-done', { detail: r.ok ? 'ok' : 'failed' });
   if (!r.ok) log.error(`the rollback to ${previous.id} failed too: ${r.failure?.reason ?? ''}`);
   return r.ok;

@@ -5,17 +5,14 @@
  * Stop-first: the old batch goes first. A failure returns a structured result; a full rollback
  * (previous release's files) is the caller's job, by calling rollOut again with that release's plan.
  */
+import type { ContainerInfo, Engine, HealthResult } from '../engine/engine.js';
+import { healthTimeoutMs } from '../engine/docker/health.js';
+import { replicaIp } from '../engine/docker/containers.js';
 import type { FailureAction } from '../model/compose.js';
-import { scaleUpCommand, type ComposeFlavor, type ComposeProject } from '../engine/docker/compose-cli.js';
-import { inspectContainers, listProjectContainers, replicaIp, type ContainerInfo } from '../engine/docker/containers.js';
-import { collectDiagnostics, healthTimeoutMs, monitorContainers, waitHealthy, type HealthResult } from '../engine/docker/health.js';
 import type { Batch, Plan, ServicePlan } from '../model/plan.js';
-import type { ProxyGate, Replica } from '../proxy/gate.js';
-import { stopAndRemoveCommand } from '../commands/docker.js';
-import type { Remote } from '../host/remote.js';
 import type { Timeline } from '../model/timeline.js';
+import type { ProxyGate, Replica } from '../proxy/gate.js';
 import { sleep as defaultSleep } from '../support/time.js';
-import { LONG_COMMAND_MS } from '../support/timeouts.js';
 
 export interface RolloutLog {
   info(message: string): void;
@@ -23,10 +20,8 @@ export interface RolloutLog {
 }
 
 export interface RolloutContext {
-  remote: Remote;
-  flavor: ComposeFlavor;
-  /** The Compose project as the host runs it (project name, files, env file). */
-  stack: ComposeProject;
+  /** The container engine that runs the project's replicas (Docker with Compose today). */
+  engine: Engine;
   gate: ProxyGate;
   timeline: Timeline;
   log: RolloutLog;
@@ -38,8 +33,6 @@ export interface RolloutContext {
   proxyService?: string;
   /** Services the proxy routes to; the gate is asked only about these. Undefined = all. */
   routedServices?: ReadonlySet<string>;
-  /** Limit for `compose up` (creating containers). Default 10 min. */
-  upTimeoutMs?: number;
   pollMs?: number;
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
@@ -105,56 +98,77 @@ export async function rollOut(ctx: RolloutContext, plan: Plan): Promise<RolloutR
 }
 
 async function runService(ctx: RolloutContext, sp: ServicePlan): Promise<ServiceFailure | undefined> {
-  const { remote, timeline, log } = ctx;
-  const service = sp.service;
   const svc = sp.desired?.service;
   const grace = Math.ceil(svc?.stopGracePeriodS ?? 10);
   const uc = svc?.updateConfig;
   const failureAction: FailureAction = uc?.failureAction ?? 'rollback';
-  const sleep = ctx.sleep ?? defaultSleep;
-
-  try {
-    if (sp.cleanup.length) {
-      log.info(`${service}: removing ${sp.cleanup.length} exited/crashed/unhealthy container(s) left from an earlier run`);
-      await stopAndRemove(ctx, service, sp.cleanup, grace);
-    }
-  } catch (e) {
-    return fail(ctx, sp, failureAction, (e as Error).message, []);
-  }
-
+  const cleanupFailure = await cleanUp(ctx, sp, grace, failureAction);
+  if (cleanupFailure) return cleanupFailure;
   let failedBatches = 0;
   let lastFailure: ServiceFailure | undefined;
   for (const [i, batch] of sp.batches.entries()) {
-    const label = `${service}: batch ${i + 1}/${sp.batches.length}`;
-    let created: ContainerInfo[] = [];
-    try {
-      created = await runBatch(ctx, sp, batch, label, grace, (c) => (created = c));
-    } catch (e) {
-      const failed = e instanceof BatchFailure ? e.failed : [];
-      const reason = (e as Error).message;
+    const label = `${sp.service}: batch ${i + 1}/${sp.batches.length}`;
+    const failure = await runBatchOrClean(ctx, sp, batch, label, grace, failureAction);
+    if (failure) {
       failedBatches++;
-      // Their health output and logs first: once removed, a container has nothing left to tell.
-      lastFailure = await fail(ctx, sp, failureAction, reason, failed);
-      // Leave no failed new container behind: drain what the proxy may already send to, then remove.
-      if (created.length) {
-        log.warning(`${label} failed: removing its ${created.length} new container(s)`);
-        await removeQuietly(ctx, service, created, grace);
-      }
+      lastFailure = failure;
       const ratio = failedBatches / sp.batches.length;
       if (failureAction !== 'continue' && ratio > (uc?.maxFailureRatio ?? 0)) return lastFailure;
-      log.warning(
-        `${label} failed (${reason}); continuing (failure_action ${failureAction}, ${failedBatches}/${sp.batches.length} batches failed)`,
+      ctx.log.warning(
+        `${label} failed (${failure.reason}); continuing (failure_action ${failureAction}, ${failedBatches}/${sp.batches.length} batches failed)`,
       );
       continue;
     }
     if (uc?.delayS && i < sp.batches.length - 1) {
-      log.info(`${service}: waiting update_config.delay ${uc.delayS}s`);
-      await sleep(uc.delayS * 1000);
+      ctx.log.info(`${sp.service}: waiting update_config.delay ${uc.delayS}s`);
+      await (ctx.sleep ?? defaultSleep)(uc.delayS * 1000);
     }
   }
   return lastFailure && failureAction === 'continue' ? lastFailure : undefined;
 }
 
+/** Exited, crashed or unhealthy containers an earlier run left: removed before the first batch. */
+async function cleanUp(ctx: RolloutContext, sp: ServicePlan, grace: number, failureAction: FailureAction) {
+  if (!sp.cleanup.length) return undefined;
+  try {
+    ctx.log.info(`${sp.service}: removing ${sp.cleanup.length} exited/crashed/unhealthy container(s) left from an earlier run`);
+    await stopAndRemove(ctx, sp.service, sp.cleanup, grace);
+    return undefined;
+  } catch (e) {
+    return fail(ctx, sp, failureAction, (e as Error).message, []);
+  }
+}
+
+/** One batch; when it fails, its failure (diagnostics first) and no new container of it left behind. */
+async function runBatchOrClean(
+  ctx: RolloutContext,
+  sp: ServicePlan,
+  batch: Batch,
+  label: string,
+  grace: number,
+  failureAction: FailureAction,
+): Promise<ServiceFailure | undefined> {
+  let created: ContainerInfo[] = [];
+  try {
+    await runBatch(ctx, sp, batch, label, grace, (c) => (created = c));
+    return undefined;
+  } catch (e) {
+    const failed = e instanceof BatchFailure ? e.failed : [];
+    // Their health output and logs first: once removed, a container has nothing left to tell.
+    const failure = await fail(ctx, sp, failureAction, (e as Error).message, failed);
+    // Leave no failed new container behind: drain what the proxy may already send to, then remove.
+    if (created.length) {
+      ctx.log.warning(`${label} failed: removing its ${created.length} new container(s)`);
+      await removeQuietly(ctx, sp.service, created, grace);
+    }
+    return failure;
+  }
+}
+
+/**
+ * Start-first: new replicas up and UP in the proxy, then the old ones drained and removed.
+ * Stop-first: the old ones go first. Then the new ones are watched for `monitor`.
+ */
 async function runBatch(
   ctx: RolloutContext,
   sp: ServicePlan,
@@ -162,91 +176,88 @@ async function runBatch(
   label: string,
   grace: number,
   onCreated: (c: ContainerInfo[]) => void,
-): Promise<ContainerInfo[]> {
-  const { log } = ctx;
-  const service = sp.service;
-  const before = await serviceContainers(ctx, service);
+): Promise<void> {
+  const before = await ctx.engine.replicas(sp.service);
   const old = before.filter((c) => batch.remove.includes(c.id));
   let created: ContainerInfo[] = [];
-
-  const removeOld = async () => {
-    if (!old.length) return;
-    const replicas = old.map((c) => toReplica(ctx, c));
-    // The gate records drain/drained per replica, with its proxy slot.
-    if (gated(ctx, service)) await ctx.gate.drain(service, replicas);
-    await stopAndRemove(
-      ctx,
-      service,
-      old.map((c) => c.id),
-      grace,
-      old,
-    );
-    if (gated(ctx, service)) await ctx.gate.release(service, replicas);
-  };
-
-  if (sp.order === 'stop-first') await removeOld();
-
+  if (sp.order === 'stop-first') await retire(ctx, sp.service, old, grace);
   if (batch.start > 0) {
-    const known = new Set(before.map((c) => c.id));
-    const current = await serviceContainers(ctx, service);
-    const existing = current.length;
-    if (gated(ctx, service))
-      await ctx.gate.park(
-        service,
-        current.map((c) => toReplica(ctx, c)),
-      );
-    const target = existing + batch.start;
-    log.info(`${label}: starting ${batch.start} new replica(s) (scale ${service}=${target})`);
-    await ctx.remote.exec(scaleUpCommand(ctx.flavor, ctx.stack, service, target), {
-      timeoutMs: ctx.upTimeoutMs ?? LONG_COMMAND_MS,
-      onOutput: (chunk) => log.info(chunk.trimEnd()),
-    });
-    created = (await serviceContainers(ctx, service)).filter((c) => !known.has(c.id));
-    onCreated(created);
-    for (const c of created) ctx.timeline.add('start', { service, container: c.name });
-    if (created.length !== batch.start) {
-      throw new BatchFailure(`expected ${batch.start} new container(s) for ${service}, Compose created ${created.length}`, created);
-    }
-    const svc = sp.desired?.service;
-    const hc = svc?.healthcheck;
-    const monitorMs = (svc?.updateConfig.monitorS ?? 5) * 1000;
-    const deadline = now(ctx) + healthTimeoutMs(hc, ctx.healthTimeoutMs);
-    if (!hc || hc.disabled) {
-      log.warning(
-        `${service}: no healthcheck in the Compose file: no health gate; waiting for ${monitorMs / 1000}s of "running" instead (or the image's own HEALTHCHECK)`,
-      );
-    }
-    const health = await waitHealthy(
-      ctx.remote,
-      created.map((c) => c.id),
-      deadline,
-      ctx.timeline,
-      {
-        service,
-        settleMs: monitorMs,
-        ...timing(ctx),
-      },
-    );
-    check(health);
-    created = health.containers;
-    onCreated(created);
-    if (gated(ctx, service)) await waitUpOrExplain(ctx, service, created, deadline);
+    created = await startNew(ctx, sp, batch, label, new Set(before.map((c) => c.id)), onCreated);
   }
-
-  if (sp.order !== 'stop-first') await removeOld();
-
+  if (sp.order !== 'stop-first') await retire(ctx, sp.service, old, grace);
   if (created.length) {
     const monitorMs = (sp.desired?.service.updateConfig.monitorS ?? 5) * 1000;
     check(
-      await monitorContainers(
-        ctx.remote,
+      await ctx.engine.monitor(
         created.map((c) => c.id),
         monitorMs,
         ctx.timeline,
-        { service, ...timing(ctx) },
+        { service: sp.service, ...timing(ctx) },
       ),
     );
   }
+}
+
+/** Old replicas out of the proxy (drained), stopped and removed, their proxy slots returned. */
+async function retire(ctx: RolloutContext, service: string, old: ContainerInfo[], grace: number): Promise<void> {
+  if (!old.length) return;
+  const replicas = old.map((c) => toReplica(ctx, c));
+  // The gate records drain/drained per replica, with its proxy slot.
+  if (gated(ctx, service)) await ctx.gate.drain(service, replicas);
+  await stopAndRemove(
+    ctx,
+    service,
+    old.map((c) => c.id),
+    grace,
+    old,
+  );
+  if (gated(ctx, service)) await ctx.gate.release(service, replicas);
+}
+
+/** The batch's new replicas: parked in the proxy, started, healthy, then let in (UP). */
+async function startNew(
+  ctx: RolloutContext,
+  sp: ServicePlan,
+  batch: Batch,
+  label: string,
+  known: ReadonlySet<string>,
+  onCreated: (c: ContainerInfo[]) => void,
+): Promise<ContainerInfo[]> {
+  const { service } = sp;
+  const current = await ctx.engine.replicas(service);
+  if (gated(ctx, service))
+    await ctx.gate.park(
+      service,
+      current.map((c) => toReplica(ctx, c)),
+    );
+  const target = current.length + batch.start;
+  ctx.log.info(`${label}: starting ${batch.start} new replica(s) (scale ${service}=${target})`);
+  await ctx.engine.scaleTo(service, target, (chunk) => ctx.log.info(chunk.trimEnd()));
+  let created = (await ctx.engine.replicas(service)).filter((c) => !known.has(c.id));
+  onCreated(created);
+  for (const c of created) ctx.timeline.add('start', { service, container: c.name });
+  if (created.length !== batch.start) {
+    throw new BatchFailure(`expected ${batch.start} new container(s) for ${service}, Compose created ${created.length}`, created);
+  }
+  const svc = sp.desired?.service;
+  const hc = svc?.healthcheck;
+  const monitorMs = (svc?.updateConfig.monitorS ?? 5) * 1000;
+  const deadline = now(ctx) + healthTimeoutMs(hc, ctx.healthTimeoutMs);
+  if (!hc || hc.disabled) {
+    ctx.log.warning(
+      `${service}: no healthcheck in the Compose file: no health gate; waiting for ${monitorMs / 1000}s of "running" instead (or the image's own HEALTHCHECK)`,
+    );
+  }
+  const health = await ctx.engine.waitHealthy(
+    created.map((c) => c.id),
+    deadline,
+    ctx.timeline,
+    { service, settleMs: monitorMs, ...timing(ctx) },
+  );
+  check(health);
+  created = health.containers;
+  onCreated(created);
+  if (gated(ctx, service)) await waitUpOrExplain(ctx, service, created, deadline);
   return created;
 }
 
@@ -262,10 +273,7 @@ async function waitUpOrExplain(ctx: RolloutContext, service: string, created: Co
       deadline,
     );
   } catch (e) {
-    const now = await inspectContainers(
-      ctx.remote,
-      created.map((c) => c.id),
-    ).catch(() => [] as ContainerInfo[]);
+    const now = await ctx.engine.inspect(created.map((c) => c.id)).catch(() => [] as ContainerInfo[]);
     const dead = created.filter((c) => {
       const n = now.find((x) => x.id === c.id);
       return !n || n.state !== 'running' || n.restartCount > c.restartCount;
@@ -292,9 +300,9 @@ async function fail(
   reason: string,
   failed: ContainerInfo[],
 ): Promise<ServiceFailure> {
-  let logs = '';
+  let logs: string;
   try {
-    logs = failed.length ? await collectDiagnostics(ctx.remote, failed) : '';
+    logs = failed.length ? await ctx.engine.diagnostics(failed) : '';
   } catch (e) {
     logs = `(could not collect logs: ${(e as Error).message})`;
   }
@@ -307,7 +315,7 @@ async function stopAndRemove(ctx: RolloutContext, service: string, ids: string[]
   if (!ids.length) return;
   const labels = ids.map((id) => infos?.find((c) => c.id === id)?.name ?? id.slice(0, 12));
   for (const container of labels) ctx.timeline.add('stop', { service, container, detail: `grace ${grace}s` });
-  await ctx.remote.exec(stopAndRemoveCommand(ids, grace), { timeoutMs: (grace + 180) * 1000 });
+  await ctx.engine.stopAndRemove(ids, grace);
   for (const container of labels) ctx.timeline.add('remove', { service, container });
 }
 
@@ -337,12 +345,8 @@ async function removeQuietly(ctx: RolloutContext, service: string, cs: Container
   }
 }
 
-async function serviceContainers(ctx: RolloutContext, service: string): Promise<ContainerInfo[]> {
-  return (await listProjectContainers(ctx.remote, ctx.stack.project)).filter((c) => c.service === service);
-}
-
 async function proxyNetworksOf(ctx: RolloutContext, proxyService: string): Promise<string[]> {
-  const proxies = (await serviceContainers(ctx, proxyService)).filter((c) => c.state === 'running');
+  const proxies = (await ctx.engine.replicas(proxyService)).filter((c) => c.state === 'running');
   return [...new Set(proxies.flatMap((c) => Object.keys(c.ips)))];
 }
 

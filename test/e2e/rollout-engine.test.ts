@@ -16,6 +16,7 @@ import { planDeploy, type DesiredService } from '../../src/model/plan.js';
 import { degradedGate } from '../../src/proxy/gate.js';
 import { checkPolicies } from '../../src/model/rollout-policy.js';
 import { rollOut } from '../../src/rollout/rollout.js';
+import { dockerEngine } from '../../src/engine/docker/engine.js';
 import { Timeline } from '../../src/model/timeline.js';
 import { shqAll } from '../../src/commands/quote.js';
 import { LocalRemote } from '../helpers/local-remote.js';
@@ -71,7 +72,10 @@ for (const flavor of ['v2', 'v1'] as ComposeFlavor[]) {
         }
         const plan = planDeploy({ desired, running: await listProjectContainers(remote, project) });
         const timeline = new Timeline();
-        const result = await rollOut({ remote, flavor, stack, gate: degradedGate, timeline, log, pollMs: 300 }, plan);
+        const result = await rollOut(
+          { engine: dockerEngine({ remote, flavor, stack }), gate: degradedGate, timeline, log, pollMs: 300 },
+          plan,
+        );
         return { plan, result, timeline };
       }
       const web = async () => (await listProjectContainers(remote, project)).filter((c) => c.service === 'web');

@@ -12,6 +12,7 @@ import { listProjectContainers } from '../../src/engine/docker/containers.js';
 import { planDeploy, type DesiredService } from '../../src/model/plan.js';
 import { checkPolicies } from '../../src/model/rollout-policy.js';
 import { rollOut, type RolloutContext } from '../../src/rollout/rollout.js';
+import { dockerEngine } from '../../src/engine/docker/engine.js';
 import { Timeline } from '../../src/model/timeline.js';
 import { behaviors, FakeClock, FakeDockerHost, RecordingGate, type Behavior } from '../helpers/fake-docker-host.js';
 
@@ -86,9 +87,11 @@ ${o.proxy ? '  proxy:\n    image: haproxy:2.6\n    depends_on: [web]\n' : ''}`;
   const timeline = new Timeline(clock.now);
   const logs: string[] = [];
   const ctx: RolloutContext = {
-    remote: host,
-    flavor,
-    stack: { project: 'p', files: ['/srv/app/releases/r2/compose.yaml'], envFile: '/srv/app/releases/r2/.env' },
+    engine: dockerEngine({
+      remote: host,
+      flavor,
+      stack: { project: 'p', files: ['/srv/app/releases/r2/compose.yaml'], envFile: '/srv/app/releases/r2/.env' },
+    }),
     gate,
     timeline,
     log: { info: (m) => logs.push(`info: ${m}`), warning: (m) => logs.push(`warning: ${m}`) },

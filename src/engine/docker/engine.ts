@@ -1,0 +1,36 @@
+/** The Engine over Docker and Compose (v1 or v2), through the host's Remote. */
+import { stopAndRemoveCommand } from '../../commands/docker.js';
+import type { Remote } from '../../host/remote.js';
+import { LONG_COMMAND_MS } from '../../support/timeouts.js';
+import type { Engine } from '../engine.js';
+import { scaleUpCommand, type ComposeFlavor, type ComposeProject } from './compose-cli.js';
+import { inspectContainers, listProjectContainers } from './containers.js';
+import { collectDiagnostics, monitorContainers, waitHealthy } from './health.js';
+
+export interface DockerEngineOptions {
+  remote: Remote;
+  flavor: ComposeFlavor;
+  /** The Compose project as the host runs it (project name, files, env file). */
+  stack: ComposeProject;
+  /** Limit for `compose up` (creating containers). Default 10 min. */
+  upTimeoutMs?: number;
+}
+
+export function dockerEngine({ remote, flavor, stack, upTimeoutMs = LONG_COMMAND_MS }: DockerEngineOptions): Engine {
+  return {
+    replicas: async (service) => (await listProjectContainers(remote, stack.project)).filter((c) => c.service === service),
+    inspect: (ids) => inspectContainers(remote, ids),
+    scaleTo: async (service, count, onOutput) => {
+      await remote.exec(scaleUpCommand(flavor, stack, service, count), {
+        timeoutMs: upTimeoutMs,
+        onOutput: onOutput && ((chunk) => onOutput(chunk)),
+      });
+    },
+    stopAndRemove: async (ids, graceS) => {
+      await remote.exec(stopAndRemoveCommand(ids, graceS), { timeoutMs: (graceS + 180) * 1000 });
+    },
+    waitHealthy: (ids, deadline, timeline, options) => waitHealthy(remote, ids, deadline, timeline, options),
+    monitor: (ids, ms, timeline, options) => monitorContainers(remote, ids, ms, timeline, options),
+    diagnostics: (containers) => collectDiagnostics(remote, containers),
+  };
+}
