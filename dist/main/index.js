@@ -52776,7 +52776,7 @@ g.require ??= (0,external_node_module_namespaceObject.createRequire)(import.meta
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1136);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3971);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4108);
 
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e)();
@@ -52786,7 +52786,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 3971:
+/***/ 4108:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -58490,12 +58490,52 @@ async function inspectContainers(remote, ids, timeoutMs = DOCKER_COMMAND_MS) {
     return parseDockerInspect(r.stdout);
 }
 
+;// CONCATENATED MODULE: ./src/proxy/mounts.ts
+/**
+ * Where a path inside the proxy's container is on the host: the proxy's control sockets (HAProxy's
+ * Runtime API, Caddy's admin socket) are reached through SSH on the host, so they must sit in a
+ * bind-mounted directory. Pure.
+ */
+
+/** /var/run is a link to /run in the images proxies ship in. */
+function canonicalRun(p) {
+    return p.replace(/^\/var\/run(?=\/|$)/, '/run');
+}
+/**
+ * The host path of `containerPath` through the service's deepest bind mount that holds it, or why
+ * there is none. Relative mount sources resolve against the Compose project directory on the host.
+ */
+function hostPathInMount(service, containerPath, projectDirOnHost) {
+    const target = canonicalRun(external_node_path_default().posix.normalize(containerPath));
+    let best;
+    for (const v of service.volumes) {
+        if (v.type !== 'bind' || !v.source)
+            continue;
+        const t = canonicalRun(external_node_path_default().posix.normalize(v.target)).replace(/\/+$/, '');
+        if ((target === t || target.startsWith(`${t}/`)) && (!best || t.length > best.target.length))
+            best = { source: v.source, target: t };
+    }
+    if (!best) {
+        return {
+            reason: `the admin socket ${containerPath} is not inside a bind mount of service "${service.name}": mount its directory from the host (e.g. ./run:${external_node_path_default().posix.dirname(containerPath)})`,
+        };
+    }
+    if (best.source.startsWith('~')) {
+        return {
+            reason: `the bind mount source ${best.source} of service "${service.name}" starts with ~: use a path relative to the Compose file`,
+        };
+    }
+    const hostDir = external_node_path_default().posix.resolve(projectDirOnHost, best.source);
+    return { hostPath: external_node_path_default().posix.join(hostDir, target.slice(best.target.length)) };
+}
+
 ;// CONCATENATED MODULE: ./src/proxy/haproxy/config.ts
 /**
  * Pure helpers over the user's haproxy.cfg and the proxy's Compose service: where the Runtime API
  * socket is, which Compose services the proxy routes to, and how the action reaches that socket
  * from the host (a bind-mounted Unix socket, or a published TCP port).
  */
+
 
 /** Tokenise: drop comments, track `global` / `defaults` / `backend x` / `listen x`... sections. */
 function cfgLines(cfgText) {
@@ -58624,9 +58664,6 @@ function findProxyService(services, explicitName) {
     return candidates[0];
 }
 // Debian-based images link /var/run to /run: compare paths through one spelling.
-function canonicalRun(p) {
-    return p.replace(/^\/var\/run(?=\/|$)/, '/run');
-}
 /**
  * How the action reaches the Runtime API from the host:
  * - a Unix socket inside a bind-mounted directory: its host path (relative sources resolve
@@ -58643,44 +58680,35 @@ function locateRuntimeApi(proxy, cfgText, projectDirOnHost) {
     }
     const reasons = [];
     for (const sock of sockets) {
-        if (!sock.admin) {
-            reasons.push(`stats socket ${sock.kind === 'unix' ? sock.path : `${sock.host}:${sock.port}`} is not "level admin"`);
-            continue;
-        }
-        if (sock.kind === 'unix') {
-            const target = canonicalRun(external_node_path_default().posix.normalize(sock.path));
-            let best;
-            for (const v of proxy.volumes) {
-                if (v.type !== 'bind' || !v.source)
-                    continue;
-                const t = canonicalRun(external_node_path_default().posix.normalize(v.target)).replace(/\/+$/, '');
-                if ((target === t || target.startsWith(`${t}/`)) && (!best || t.length > best.target.length))
-                    best = { source: v.source, target: t };
-            }
-            if (!best) {
-                reasons.push(`the admin socket ${sock.path} is not inside a bind mount of service "${proxy.name}": mount its directory from the host (e.g. ./run:${external_node_path_default().posix.dirname(sock.path)})`);
-                continue;
-            }
-            if (best.source.startsWith('~')) {
-                reasons.push(`the bind mount source ${best.source} of service "${proxy.name}" starts with ~: use a path relative to the Compose file`);
-                continue;
-            }
-            const hostDir = external_node_path_default().posix.resolve(projectDirOnHost, best.source);
-            return { kind: 'unix', hostPath: external_node_path_default().posix.join(hostDir, target.slice(best.target.length)) };
-        }
-        if (sock.host === '127.0.0.1' || sock.host === 'localhost' || sock.host === '::1') {
-            reasons.push(`stats socket ${sock.host}:${sock.port} listens on the container's loopback: publishing it cannot reach it (bind it to 0.0.0.0 or use a Unix socket)`);
-            continue;
-        }
-        const pub = proxy.ports.find((p) => String(p.target) === String(sock.port) && (p.protocol ?? 'tcp') === 'tcp');
-        if (!pub || pub.published === undefined || !/^\d+$/.test(pub.published)) {
-            reasons.push(`stats socket port ${sock.port} is not published on a fixed host port by service "${proxy.name}" (e.g. "127.0.0.1:${sock.port}:${sock.port}")`);
-            continue;
-        }
-        const host = !pub.hostIp || pub.hostIp === '0.0.0.0' || pub.hostIp === '::' ? '127.0.0.1' : pub.hostIp;
-        return { kind: 'tcp', host, port: Number(pub.published) };
+        const where = locateSocket(proxy, sock, projectDirOnHost);
+        if ('reason' in where)
+            reasons.push(where.reason);
+        else
+            return where;
     }
     return { kind: 'none', reason: reasons.join('; ') };
+}
+/** One `stats socket` line: how the host reaches it, or why it cannot. */
+function locateSocket(proxy, sock, projectDirOnHost) {
+    if (!sock.admin)
+        return { reason: `stats socket ${sock.kind === 'unix' ? sock.path : `${sock.host}:${sock.port}`} is not "level admin"` };
+    if (sock.kind === 'unix') {
+        const mounted = hostPathInMount(proxy, sock.path, projectDirOnHost);
+        return 'reason' in mounted ? mounted : { kind: 'unix', hostPath: mounted.hostPath };
+    }
+    if (sock.host === '127.0.0.1' || sock.host === 'localhost' || sock.host === '::1') {
+        return {
+            reason: `stats socket ${sock.host}:${sock.port} listens on the container's loopback: publishing it cannot reach it (bind it to 0.0.0.0 or use a Unix socket)`,
+        };
+    }
+    const pub = proxy.ports.find((p) => String(p.target) === String(sock.port) && (p.protocol ?? 'tcp') === 'tcp');
+    if (!pub || pub.published === undefined || !/^\d+$/.test(pub.published)) {
+        return {
+            reason: `stats socket port ${sock.port} is not published on a fixed host port by service "${proxy.name}" (e.g. "127.0.0.1:${sock.port}:${sock.port}")`,
+        };
+    }
+    const host = !pub.hostIp || pub.hostIp === '0.0.0.0' || pub.hostIp === '::' ? '127.0.0.1' : pub.hostIp;
+    return { kind: 'tcp', host, port: Number(pub.published) };
 }
 /**
  * The container path of the server-state file (global `server-state-file`, relative to
@@ -59307,6 +59335,10 @@ function auditCommand(remoteDir, lines) {
  */
 
 
+/** An entry of this run now: the time, the actor and the run's URL stamped on the given fields. */
+function auditEntry(kind, run, fields) {
+    return { at: new Date().toISOString(), kind, ...fields, actor: run.actor, runUrl: run.runUrl };
+}
 /** Long details (an error with stderr) are cut so a line stays one small O_APPEND write. */
 const MAX_DETAIL = 2000;
 function auditLine(entry) {
@@ -62155,7 +62187,7 @@ async function reload(remote, containerId, options = {}) {
         }
         catch (e) {
             if (Date.now() >= deadline)
-                throw new Error(`HAProxy's Runtime API does not answer after the reload: ${e.message}`);
+                throw new Error(`HAProxy's Runtime API does not answer after the reload: ${e.message}`, { cause: e });
             await time_sleep(pollMs);
         }
     }
@@ -62313,42 +62345,47 @@ async function reloadProxyIfChanged(s, cfg, plan, proxyService, opener) {
 
 
 async function recordPhase(s, release, model, history, failure, verdict) {
-    const { inputs, run, remote, remoteDir, log, report } = s;
     await phase('Record', async () => {
-        const imagesAfter = await resolveServicesImages(s, model);
-        const ok = !failure && (verdict?.passed ?? true);
-        await updateManifest(remote, remoteDir, release.id, {
-            services: imagesAfter,
-            result: failure ? (report.rolledBack ? 'rolled-back' : 'failed') : ok ? 'success' : 'failed',
-            probe: report.probe ? { sent: report.probe.sent, lost: report.probe.lost, p99Ms: report.probe.p99Ms ?? 0 } : undefined,
-            durationS: Math.round((Date.now() - report.startedAt) / 1000),
-        });
-        if (!failure)
-            await setCurrent(remote, remoteDir, release.id);
-        await appendAudit(remote, remoteDir, {
-            at: new Date().toISOString(),
-            kind: inputs.rollback ? 'rollback' : 'deploy',
-            release: release.id,
-            sha: run.sha,
-            actor: run.actor,
-            runUrl: run.runUrl,
-            result: failure ? 'failed' : ok ? 'success' : 'probe-failed',
-            detail: failure?.message ?? verdict?.message,
-        });
+        await recordResult(s, release, model, failure, verdict);
         // Failed releases never push a good one out (release.ts), so a failed deploy prunes too: they stay bounded.
         const serving = failure ? history.current : release.id;
-        const pruned = await pruneReleases(remote, remoteDir, inputs.project, inputs.keepReleases, serving, (m) => log.warning(m)).catch((e) => {
-            log.warning(`could not prune old releases: ${e instanceof Error ? e.message : String(e)}`);
-            return undefined;
-        });
-        if (pruned) {
-            for (const p of pruned.pruned)
-                log.info(`pruned release ${p.id} (${p.result})${p.imagesRemoved.length ? `, images ${p.imagesRemoved.join(', ')}` : ''}`);
-            await appendAudit(remote, remoteDir, pruneAuditEntries(pruned, new Date().toISOString(), run.actor, run.runUrl));
-        }
-        report.rollbackHint = rollbackHintMarkdown(pruned?.kept ?? history.releases, serving);
+        const kept = await prune(s, serving);
+        s.report.rollbackHint = rollbackHintMarkdown(kept ?? history.releases, serving);
         settled(s);
     });
+}
+/** The release's result in its release.json, `current` moved on success, and the audit line. */
+async function recordResult(s, release, model, failure, verdict) {
+    const { inputs, run, remote, remoteDir, report } = s;
+    const ok = !failure && (verdict?.passed ?? true);
+    await updateManifest(remote, remoteDir, release.id, {
+        services: await resolveServicesImages(s, model),
+        result: failure ? (report.rolledBack ? 'rolled-back' : 'failed') : ok ? 'success' : 'failed',
+        probe: report.probe ? { sent: report.probe.sent, lost: report.probe.lost, p99Ms: report.probe.p99Ms ?? 0 } : undefined,
+        durationS: Math.round((Date.now() - report.startedAt) / 1000),
+    });
+    if (!failure)
+        await setCurrent(remote, remoteDir, release.id);
+    await appendAudit(remote, remoteDir, auditEntry(inputs.rollback ? 'rollback' : 'deploy', run, {
+        release: release.id,
+        sha: run.sha,
+        result: failure ? 'failed' : ok ? 'success' : 'probe-failed',
+        detail: failure?.message ?? verdict?.message,
+    }));
+}
+/** Retention: the releases kept (undefined when pruning failed: a warning, not a failed deploy). */
+async function prune(s, serving) {
+    const { inputs, run, remote, remoteDir, log } = s;
+    const pruned = await pruneReleases(remote, remoteDir, inputs.project, inputs.keepReleases, serving, (m) => log.warning(m)).catch((e) => {
+        log.warning(`could not prune old releases: ${e instanceof Error ? e.message : String(e)}`);
+        return undefined;
+    });
+    if (!pruned)
+        return undefined;
+    for (const p of pruned.pruned)
+        log.info(`pruned release ${p.id} (${p.result})${p.imagesRemoved.length ? `, images ${p.imagesRemoved.join(', ')}` : ''}`);
+    await appendAudit(remote, remoteDir, pruneAuditEntries(pruned, new Date().toISOString(), run.actor, run.runUrl));
+    return pruned.kept;
 }
 async function resolveServicesImages(s, model) {
     const out = {};

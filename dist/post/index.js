@@ -52280,7 +52280,7 @@ __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __we
 /* harmony import */ var _inputs_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(1729);
 /* harmony import */ var _support_log_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(9473);
 /* harmony import */ var _host_lock_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(4384);
-/* harmony import */ var _phases_recover_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(6632);
+/* harmony import */ var _phases_recover_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(8687);
 /* harmony import */ var _host_registry_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(515);
 /**
  * The post step (runs on success, failure and cancellation). When the main step ended while it
@@ -52453,7 +52453,8 @@ function shqAll(words) {
 
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
-  u0: () => (/* binding */ appendAudit)
+  u0: () => (/* binding */ appendAudit),
+  GE: () => (/* binding */ auditEntry)
 });
 
 // UNUSED EXPORTS: auditLine, parseAuditLog
@@ -52487,6 +52488,10 @@ var timeouts = __nccwpck_require__(7763);
  */
 
 
+/** An entry of this run now: the time, the actor and the run's URL stamped on the given fields. */
+function auditEntry(kind, run, fields) {
+    return { at: new Date().toISOString(), kind, ...fields, actor: run.actor, runUrl: run.runUrl };
+}
 /** Long details (an error with stderr) are cut so a line stays one small O_APPEND write. */
 const MAX_DETAIL = 2000;
 function auditLine(entry) {
@@ -54173,7 +54178,7 @@ async function connectHost(inputs, log, options = {}) {
 
 /***/ }),
 
-/***/ 6632:
+/***/ 8687:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -54360,12 +54365,52 @@ async function inspectContainers(remote, ids, timeoutMs = timeouts/* DOCKER_COMM
     return parseDockerInspect(r.stdout);
 }
 
+;// CONCATENATED MODULE: ./src/proxy/mounts.ts
+/**
+ * Where a path inside the proxy's container is on the host: the proxy's control sockets (HAProxy's
+ * Runtime API, Caddy's admin socket) are reached through SSH on the host, so they must sit in a
+ * bind-mounted directory. Pure.
+ */
+
+/** /var/run is a link to /run in the images proxies ship in. */
+function canonicalRun(p) {
+    return p.replace(/^\/var\/run(?=\/|$)/, '/run');
+}
+/**
+ * The host path of `containerPath` through the service's deepest bind mount that holds it, or why
+ * there is none. Relative mount sources resolve against the Compose project directory on the host.
+ */
+function hostPathInMount(service, containerPath, projectDirOnHost) {
+    const target = canonicalRun(external_node_path_default().posix.normalize(containerPath));
+    let best;
+    for (const v of service.volumes) {
+        if (v.type !== 'bind' || !v.source)
+            continue;
+        const t = canonicalRun(external_node_path_default().posix.normalize(v.target)).replace(/\/+$/, '');
+        if ((target === t || target.startsWith(`${t}/`)) && (!best || t.length > best.target.length))
+            best = { source: v.source, target: t };
+    }
+    if (!best) {
+        return {
+            reason: `the admin socket ${containerPath} is not inside a bind mount of service "${service.name}": mount its directory from the host (e.g. ./run:${external_node_path_default().posix.dirname(containerPath)})`,
+        };
+    }
+    if (best.source.startsWith('~')) {
+        return {
+            reason: `the bind mount source ${best.source} of service "${service.name}" starts with ~: use a path relative to the Compose file`,
+        };
+    }
+    const hostDir = external_node_path_default().posix.resolve(projectDirOnHost, best.source);
+    return { hostPath: external_node_path_default().posix.join(hostDir, target.slice(best.target.length)) };
+}
+
 ;// CONCATENATED MODULE: ./src/proxy/haproxy/config.ts
 /**
  * Pure helpers over the user's haproxy.cfg and the proxy's Compose service: where the Runtime API
  * socket is, which Compose services the proxy routes to, and how the action reaches that socket
  * from the host (a bind-mounted Unix socket, or a published TCP port).
  */
+
 
 /** Tokenise: drop comments, track `global` / `defaults` / `backend x` / `listen x`... sections. */
 function cfgLines(cfgText) {
@@ -54494,9 +54539,6 @@ function config_findProxyService(services, explicitName) {
     return candidates[0];
 }
 // Debian-based images link /var/run to /run: compare paths through one spelling.
-function canonicalRun(p) {
-    return p.replace(/^\/var\/run(?=\/|$)/, '/run');
-}
 /**
  * How the action reaches the Runtime API from the host:
  * - a Unix socket inside a bind-mounted directory: its host path (relative sources resolve
@@ -54513,44 +54555,35 @@ function locateRuntimeApi(proxy, cfgText, projectDirOnHost) {
     }
     const reasons = [];
     for (const sock of sockets) {
-        if (!sock.admin) {
-            reasons.push(`stats socket ${sock.kind === 'unix' ? sock.path : `${sock.host}:${sock.port}`} is not "level admin"`);
-            continue;
-        }
-        if (sock.kind === 'unix') {
-            const target = canonicalRun(external_node_path_default().posix.normalize(sock.path));
-            let best;
-            for (const v of proxy.volumes) {
-                if (v.type !== 'bind' || !v.source)
-                    continue;
-                const t = canonicalRun(external_node_path_default().posix.normalize(v.target)).replace(/\/+$/, '');
-                if ((target === t || target.startsWith(`${t}/`)) && (!best || t.length > best.target.length))
-                    best = { source: v.source, target: t };
-            }
-            if (!best) {
-                reasons.push(`the admin socket ${sock.path} is not inside a bind mount of service "${proxy.name}": mount its directory from the host (e.g. ./run:${external_node_path_default().posix.dirname(sock.path)})`);
-                continue;
-            }
-            if (best.source.startsWith('~')) {
-                reasons.push(`the bind mount source ${best.source} of service "${proxy.name}" starts with ~: use a path relative to the Compose file`);
-                continue;
-            }
-            const hostDir = external_node_path_default().posix.resolve(projectDirOnHost, best.source);
-            return { kind: 'unix', hostPath: external_node_path_default().posix.join(hostDir, target.slice(best.target.length)) };
-        }
-        if (sock.host === '127.0.0.1' || sock.host === 'localhost' || sock.host === '::1') {
-            reasons.push(`stats socket ${sock.host}:${sock.port} listens on the container's loopback: publishing it cannot reach it (bind it to 0.0.0.0 or use a Unix socket)`);
-            continue;
-        }
-        const pub = proxy.ports.find((p) => String(p.target) === String(sock.port) && (p.protocol ?? 'tcp') === 'tcp');
-        if (!pub || pub.published === undefined || !/^\d+$/.test(pub.published)) {
-            reasons.push(`stats socket port ${sock.port} is not published on a fixed host port by service "${proxy.name}" (e.g. "127.0.0.1:${sock.port}:${sock.port}")`);
-            continue;
-        }
-        const host = !pub.hostIp || pub.hostIp === '0.0.0.0' || pub.hostIp === '::' ? '127.0.0.1' : pub.hostIp;
-        return { kind: 'tcp', host, port: Number(pub.published) };
+        const where = locateSocket(proxy, sock, projectDirOnHost);
+        if ('reason' in where)
+            reasons.push(where.reason);
+        else
+            return where;
     }
     return { kind: 'none', reason: reasons.join('; ') };
+}
+/** One `stats socket` line: how the host reaches it, or why it cannot. */
+function locateSocket(proxy, sock, projectDirOnHost) {
+    if (!sock.admin)
+        return { reason: `stats socket ${sock.kind === 'unix' ? sock.path : `${sock.host}:${sock.port}`} is not "level admin"` };
+    if (sock.kind === 'unix') {
+        const mounted = hostPathInMount(proxy, sock.path, projectDirOnHost);
+        return 'reason' in mounted ? mounted : { kind: 'unix', hostPath: mounted.hostPath };
+    }
+    if (sock.host === '127.0.0.1' || sock.host === 'localhost' || sock.host === '::1') {
+        return {
+            reason: `stats socket ${sock.host}:${sock.port} listens on the container's loopback: publishing it cannot reach it (bind it to 0.0.0.0 or use a Unix socket)`,
+        };
+    }
+    const pub = proxy.ports.find((p) => String(p.target) === String(sock.port) && (p.protocol ?? 'tcp') === 'tcp');
+    if (!pub || pub.published === undefined || !/^\d+$/.test(pub.published)) {
+        return {
+            reason: `stats socket port ${sock.port} is not published on a fixed host port by service "${proxy.name}" (e.g. "127.0.0.1:${sock.port}:${sock.port}")`,
+        };
+    }
+    const host = !pub.hostIp || pub.hostIp === '0.0.0.0' || pub.hostIp === '::' ? '127.0.0.1' : pub.hostIp;
+    return { kind: 'tcp', host, port: Number(pub.published) };
 }
 /**
  * The container path of the server-state file (global `server-state-file`, relative to
@@ -57998,8 +58031,30 @@ async function recoverInterrupted(remote, inputs, run, lock, interrupted, log) {
     if (current && current !== previous.id) {
         return { outcome: 'nothing-to-restore', message: `release ${current} was recorded since (not ${previous.id}): nothing to restore` };
     }
+    const s = await recoverySession(remote, inputs, run, remoteDir, log);
+    const failure = await restore(s, previous);
+    const what = failure === undefined ? `restored release ${previous.id}` : `tried to restore release ${previous.id}: ${failure}`;
+    await abandonIfPending(remote, remoteDir, interrupted.releaseId, `interrupted before it was recorded; the post step ${what}`);
+    await (0,audit/* appendAudit */.u0)(remote, remoteDir, (0,audit/* auditEntry */.GE)('rollback', run, {
+        release: previous.id,
+        sha: previous.sha,
+        result: failure === undefined ? 'success' : 'failed',
+        detail: `post step after the interrupted deploy of ${interrupted.releaseId}: ${what}`,
+    }));
+    return failure === undefined
+        ? {
+            outcome: 'restored',
+            message: `the interrupted deploy of ${interrupted.releaseId} was rolled back: release ${previous.id} serves again`,
+        }
+        : {
+            outcome: 'restore-failed',
+            message: `the interrupted deploy of ${interrupted.releaseId} could not be rolled back cleanly: ${failure}`,
+        };
+}
+/** A session of the post step, for the rollback path the main step would have taken. */
+async function recoverySession(remote, inputs, run, remoteDir, log) {
     const facts = await readHostFacts(remote, inputs.username, inputs.compose);
-    const s = {
+    return {
         cleanups: [],
         inputs,
         run,
@@ -58010,28 +58065,6 @@ async function recoverInterrupted(remote, inputs, run, lock, interrupted, log) {
         log,
         report: newReport(inputs.project, 'rollback'),
     };
-    const failure = await restore(s, previous);
-    const what = failure === undefined ? `restored release ${previous.id}` : `tried to restore release ${previous.id}: ${failure}`;
-    await abandonIfPending(remote, remoteDir, interrupted.releaseId, `interrupted before it was recorded; the post step ${what}`);
-    await (0,audit/* appendAudit */.u0)(remote, remoteDir, {
-        at: new Date().toISOString(),
-        kind: 'rollback',
-        release: previous.id,
-        sha: previous.sha,
-        actor: run.actor,
-        runUrl: run.runUrl,
-        result: failure === undefined ? 'success' : 'failed',
-        detail: `post step after the interrupted deploy of ${interrupted.releaseId}: ${what}`,
-    });
-    return failure === undefined
-        ? {
-            outcome: 'restored',
-            message: `the interrupted deploy of ${interrupted.releaseId} was rolled back: release ${previous.id} serves again`,
-        }
-        : {
-            outcome: 'restore-failed',
-            message: `the interrupted deploy of ${interrupted.releaseId} could not be rolled back cleanly: ${failure}`,
-        };
 }
 /** Roll back to `previous` through its own proxy gate; undefined when it worked, else why not. */
 async function restore(s, previous) {

@@ -24,6 +24,15 @@ export interface AuditEntry {
   detail?: string;
 }
 
+/** An entry of this run now: the time, the actor and the run's URL stamped on the given fields. */
+export function auditEntry(
+  kind: AuditKind,
+  run: { actor?: string; runUrl?: string },
+  fields: Omit<AuditEntry, 'at' | 'kind' | 'actor' | 'runUrl'>,
+): AuditEntry {
+  return { at: new Date().toISOString(), kind, ...fields, actor: run.actor, runUrl: run.runUrl };
+}
+
 /** Long details (an error with stderr) are cut so a line stays one small O_APPEND write. */
 const MAX_DETAIL = 2000;
 

@@ -2,7 +2,7 @@
  * The Record phase: the release's result, images and probe figures in release.json, `current` moved
  * on success, an audit line, and retention (failed deploys prune too, so failed releases stay bounded).
  */
-import { appendAudit } from '../host/audit.js';
+import { appendAudit, auditEntry } from '../host/audit.js';
 import type { ComposeModel } from '../model/compose.js';
 import { listProjectContainers } from '../engine/docker/containers.js';
 import { repoDigests } from '../engine/docker/images.js';
@@ -21,43 +21,53 @@ export async function recordPhase(
   failure: Error | undefined,
   verdict: Verdict | undefined,
 ): Promise<void> {
-  const { inputs, run, remote, remoteDir, log, report } = s;
   await phase('Record', async () => {
-    const imagesAfter = await resolveServicesImages(s, model);
-    const ok = !failure && (verdict?.passed ?? true);
-    await updateManifest(remote, remoteDir, release.id, {
-      services: imagesAfter,
-      result: failure ? (report.rolledBack ? 'rolled-back' : 'failed') : ok ? 'success' : 'failed',
-      probe: report.probe ? { sent: report.probe.sent, lost: report.probe.lost, p99Ms: report.probe.p99Ms ?? 0 } : undefined,
-      durationS: Math.round((Date.now() - report.startedAt) / 1000),
-    });
-    if (!failure) await setCurrent(remote, remoteDir, release.id);
-    await appendAudit(remote, remoteDir, {
-      at: new Date().toISOString(),
-      kind: inputs.rollback ? 'rollback' : 'deploy',
-      release: release.id,
-      sha: run.sha,
-      actor: run.actor,
-      runUrl: run.runUrl,
-      result: failure ? 'failed' : ok ? 'success' : 'probe-failed',
-      detail: failure?.message ?? verdict?.message,
-    });
+    await recordResult(s, release, model, failure, verdict);
     // Failed releases never push a good one out (release.ts), so a failed deploy prunes too: they stay bounded.
     const serving = failure ? history.current : release.id;
-    const pruned = await pruneReleases(remote, remoteDir, inputs.project, inputs.keepReleases, serving, (m) => log.warning(m)).catch(
-      (e: unknown) => {
-        log.warning(`could not prune old releases: ${e instanceof Error ? e.message : String(e)}`);
-        return undefined;
-      },
-    );
-    if (pruned) {
-      for (const p of pruned.pruned)
-        log.info(`pruned release ${p.id} (${p.result})${p.imagesRemoved.length ? `, images ${p.imagesRemoved.join(', ')}` : ''}`);
-      await appendAudit(remote, remoteDir, pruneAuditEntries(pruned, new Date().toISOString(), run.actor, run.runUrl));
-    }
-    report.rollbackHint = rollbackHintMarkdown(pruned?.kept ?? history.releases, serving);
+    const kept = await prune(s, serving);
+    s.report.rollbackHint = rollbackHintMarkdown(kept ?? history.releases, serving);
     settled(s);
   });
+}
+
+/** The release's result in its release.json, `current` moved on success, and the audit line. */
+async function recordResult(s: Session, release: Release, model: ComposeModel, failure: Error | undefined, verdict: Verdict | undefined) {
+  const { inputs, run, remote, remoteDir, report } = s;
+  const ok = !failure && (verdict?.passed ?? true);
+  await updateManifest(remote, remoteDir, release.id, {
+    services: await resolveServicesImages(s, model),
+    result: failure ? (report.rolledBack ? 'rolled-back' : 'failed') : ok ? 'success' : 'failed',
+    probe: report.probe ? { sent: report.probe.sent, lost: report.probe.lost, p99Ms: report.probe.p99Ms ?? 0 } : undefined,
+    durationS: Math.round((Date.now() - report.startedAt) / 1000),
+  });
+  if (!failure) await setCurrent(remote, remoteDir, release.id);
+  await appendAudit(
+    remote,
+    remoteDir,
+    auditEntry(inputs.rollback ? 'rollback' : 'deploy', run, {
+      release: release.id,
+      sha: run.sha,
+      result: failure ? 'failed' : ok ? 'success' : 'probe-failed',
+      detail: failure?.message ?? verdict?.message,
+    }),
+  );
+}
+
+/** Retention: the releases kept (undefined when pruning failed: a warning, not a failed deploy). */
+async function prune(s: Session, serving: string | undefined): Promise<ReleaseManifest[] | undefined> {
+  const { inputs, run, remote, remoteDir, log } = s;
+  const pruned = await pruneReleases(remote, remoteDir, inputs.project, inputs.keepReleases, serving, (m) => log.warning(m)).catch(
+    (e: unknown) => {
+      log.warning(`could not prune old releases: ${e instanceof Error ? e.message : String(e)}`);
+      return undefined;
+    },
+  );
+  if (!pruned) return undefined;
+  for (const p of pruned.pruned)
+    log.info(`pruned release ${p.id} (${p.result})${p.imagesRemoved.length ? `, images ${p.imagesRemoved.join(', ')}` : ''}`);
+  await appendAudit(remote, remoteDir, pruneAuditEntries(pruned, new Date().toISOString(), run.actor, run.runUrl));
+  return pruned.kept;
 }
 
 async function resolveServicesImages(s: Session, model: ComposeModel): Promise<ReleaseManifest['services']> {

@@ -8,7 +8,7 @@
  * cut in turn by the network retries on a new connection and finishes.
  */
 import { posix } from 'node:path';
-import { appendAudit } from '../host/audit.js';
+import { appendAudit, auditEntry } from '../host/audit.js';
 import { readHostFacts } from '../host/host.js';
 import type { Inputs } from '../action/inputs.js';
 import { lockHeldBy } from '../host/lock.js';
@@ -66,8 +66,35 @@ export async function recoverInterrupted(
   if (current && current !== previous.id) {
     return { outcome: 'nothing-to-restore', message: `release ${current} was recorded since (not ${previous.id}): nothing to restore` };
   }
+  const s = await recoverySession(remote, inputs, run, remoteDir, log);
+  const failure = await restore(s, previous);
+  const what = failure === undefined ? `restored release ${previous.id}` : `tried to restore release ${previous.id}: ${failure}`;
+  await abandonIfPending(remote, remoteDir, interrupted.releaseId, `interrupted before it was recorded; the post step ${what}`);
+  await appendAudit(
+    remote,
+    remoteDir,
+    auditEntry('rollback', run, {
+      release: previous.id,
+      sha: previous.sha,
+      result: failure === undefined ? 'success' : 'failed',
+      detail: `post step after the interrupted deploy of ${interrupted.releaseId}: ${what}`,
+    }),
+  );
+  return failure === undefined
+    ? {
+        outcome: 'restored',
+        message: `the interrupted deploy of ${interrupted.releaseId} was rolled back: release ${previous.id} serves again`,
+      }
+    : {
+        outcome: 'restore-failed',
+        message: `the interrupted deploy of ${interrupted.releaseId} could not be rolled back cleanly: ${failure}`,
+      };
+}
+
+/** A session of the post step, for the rollback path the main step would have taken. */
+async function recoverySession(remote: Remote, inputs: Inputs, run: RunContext, remoteDir: string, log: Log): Promise<Session> {
   const facts = await readHostFacts(remote, inputs.username, inputs.compose);
-  const s: Session = {
+  return {
     cleanups: [],
     inputs,
     run,
@@ -78,28 +105,6 @@ export async function recoverInterrupted(
     log,
     report: newReport(inputs.project, 'rollback'),
   };
-  const failure = await restore(s, previous);
-  const what = failure === undefined ? `restored release ${previous.id}` : `tried to restore release ${previous.id}: ${failure}`;
-  await abandonIfPending(remote, remoteDir, interrupted.releaseId, `interrupted before it was recorded; the post step ${what}`);
-  await appendAudit(remote, remoteDir, {
-    at: new Date().toISOString(),
-    kind: 'rollback',
-    release: previous.id,
-    sha: previous.sha,
-    actor: run.actor,
-    runUrl: run.runUrl,
-    result: failure === undefined ? 'success' : 'failed',
-    detail: `post step after the interrupted deploy of ${interrupted.releaseId}: ${what}`,
-  });
-  return failure === undefined
-    ? {
-        outcome: 'restored',
-        message: `the interrupted deploy of ${interrupted.releaseId} was rolled back: release ${previous.id} serves again`,
-      }
-    : {
-        outcome: 'restore-failed',
-        message: `the interrupted deploy of ${interrupted.releaseId} could not be rolled back cleanly: ${failure}`,
-      };
 }
 
 /** Roll back to `previous` through its own proxy gate; undefined when it worked, else why not. */

@@ -5,6 +5,7 @@
  */
 import path from 'node:path';
 import type { ComposeService } from '../../model/compose.js';
+import { hostPathInMount } from '../mounts.js';
 
 export type StatsSocket = { kind: 'unix'; path: string; admin: boolean } | { kind: 'tcp'; host: string; port: number; admin: boolean };
 
@@ -155,10 +156,6 @@ export function findProxyService<T extends Pick<ComposeService, 'name' | 'image'
 }
 
 // Debian-based images link /var/run to /run: compare paths through one spelling.
-function canonicalRun(p: string): string {
-  return p.replace(/^\/var\/run(?=\/|$)/, '/run');
-}
-
 /**
  * How the action reaches the Runtime API from the host:
  * - a Unix socket inside a bind-mounted directory: its host path (relative sources resolve
@@ -179,51 +176,37 @@ export function locateRuntimeApi(
   }
   const reasons: string[] = [];
   for (const sock of sockets) {
-    if (!sock.admin) {
-      reasons.push(`stats socket ${sock.kind === 'unix' ? sock.path : `${sock.host}:${sock.port}`} is not "level admin"`);
-      continue;
-    }
-    if (sock.kind === 'unix') {
-      const target = canonicalRun(path.posix.normalize(sock.path));
-      let best: { source: string; target: string } | undefined;
-      for (const v of proxy.volumes) {
-        if (v.type !== 'bind' || !v.source) continue;
-        const t = canonicalRun(path.posix.normalize(v.target)).replace(/\/+$/, '');
-        if ((target === t || target.startsWith(`${t}/`)) && (!best || t.length > best.target.length))
-          best = { source: v.source, target: t };
-      }
-      if (!best) {
-        reasons.push(
-          `the admin socket ${sock.path} is not inside a bind mount of service "${proxy.name}": mount its directory from the host (e.g. ./run:${path.posix.dirname(sock.path)})`,
-        );
-        continue;
-      }
-      if (best.source.startsWith('~')) {
-        reasons.push(
-          `the bind mount source ${best.source} of service "${proxy.name}" starts with ~: use a path relative to the Compose file`,
-        );
-        continue;
-      }
-      const hostDir = path.posix.resolve(projectDirOnHost, best.source);
-      return { kind: 'unix', hostPath: path.posix.join(hostDir, target.slice(best.target.length)) };
-    }
-    if (sock.host === '127.0.0.1' || sock.host === 'localhost' || sock.host === '::1') {
-      reasons.push(
-        `stats socket ${sock.host}:${sock.port} listens on the container's loopback: publishing it cannot reach it (bind it to 0.0.0.0 or use a Unix socket)`,
-      );
-      continue;
-    }
-    const pub = proxy.ports.find((p) => String(p.target) === String(sock.port) && (p.protocol ?? 'tcp') === 'tcp');
-    if (!pub || pub.published === undefined || !/^\d+$/.test(pub.published)) {
-      reasons.push(
-        `stats socket port ${sock.port} is not published on a fixed host port by service "${proxy.name}" (e.g. "127.0.0.1:${sock.port}:${sock.port}")`,
-      );
-      continue;
-    }
-    const host = !pub.hostIp || pub.hostIp === '0.0.0.0' || pub.hostIp === '::' ? '127.0.0.1' : pub.hostIp;
-    return { kind: 'tcp', host, port: Number(pub.published) };
+    const where = locateSocket(proxy, sock, projectDirOnHost);
+    if ('reason' in where) reasons.push(where.reason);
+    else return where;
   }
   return { kind: 'none', reason: reasons.join('; ') };
+}
+
+/** One `stats socket` line: how the host reaches it, or why it cannot. */
+function locateSocket(
+  proxy: Pick<ComposeService, 'name' | 'volumes' | 'ports'>,
+  sock: StatsSocket,
+  projectDirOnHost: string,
+): Exclude<RuntimeApiLocation, { kind: 'none' }> | { reason: string } {
+  if (!sock.admin) return { reason: `stats socket ${sock.kind === 'unix' ? sock.path : `${sock.host}:${sock.port}`} is not "level admin"` };
+  if (sock.kind === 'unix') {
+    const mounted = hostPathInMount(proxy, sock.path, projectDirOnHost);
+    return 'reason' in mounted ? mounted : { kind: 'unix', hostPath: mounted.hostPath };
+  }
+  if (sock.host === '127.0.0.1' || sock.host === 'localhost' || sock.host === '::1') {
+    return {
+      reason: `stats socket ${sock.host}:${sock.port} listens on the container's loopback: publishing it cannot reach it (bind it to 0.0.0.0 or use a Unix socket)`,
+    };
+  }
+  const pub = proxy.ports.find((p) => String(p.target) === String(sock.port) && (p.protocol ?? 'tcp') === 'tcp');
+  if (!pub || pub.published === undefined || !/^\d+$/.test(pub.published)) {
+    return {
+      reason: `stats socket port ${sock.port} is not published on a fixed host port by service "${proxy.name}" (e.g. "127.0.0.1:${sock.port}:${sock.port}")`,
+    };
+  }
+  const host = !pub.hostIp || pub.hostIp === '0.0.0.0' || pub.hostIp === '::' ? '127.0.0.1' : pub.hostIp;
+  return { kind: 'tcp', host, port: Number(pub.published) };
 }
 
 /**

@@ -105,7 +105,8 @@ export async function reload(remote: Remote, containerId: string, options: Reloa
       await api.command('show info');
       return;
     } catch (e) {
-      if (Date.now() >= deadline) throw new Error(`HAProxy's Runtime API does not answer after the reload: ${(e as Error).message}`);
+      if (Date.now() >= deadline)
+        throw new Error(`HAProxy's Runtime API does not answer after the reload: ${(e as Error).message}`, { cause: e });
       await sleep(pollMs);
     }
   }
