@@ -27,12 +27,30 @@ export interface ProbeSession {
   abort(): Promise<void>;
 }
 
-export async function startProbeSession(
-  options: NonNullable<Inputs['probe']>,
-  remote: Remote,
-  timeline: Timeline,
-  log: Log,
-): Promise<ProbeSession> {
+export async function startProbeSession(options: ProbeInputs, remote: Remote, timeline: Timeline, log: Log): Promise<ProbeSession> {
+  const probes = probesFor(options);
+  const run =
+    options.via === 'ssh'
+      ? // The tunnel lives on the main thread's SSH connection, so this probe shares its event loop.
+        inProcess(probes.map((p) => ({ ...p, dial: (host: string, port: number) => remote.openTcp(host, port) })))
+      : inWorker(probes);
+  log.info(startMessage(options, run.where));
+  await sleep(options.windowMs);
+  return {
+    async abort() {
+      await run.stop();
+    },
+    async finish(maxLost, report) {
+      await sleep(options.windowMs);
+      return judge(await run.stop(), maxLost, report, { options, timeline, log });
+    },
+  };
+}
+
+type ProbeInputs = NonNullable<Inputs['probe']>;
+
+/** The probes one deploy runs: the short lanes, and the long-request lane when probe_slow_url is set. */
+export function probesFor(options: ProbeInputs): ProbeOptions[] {
   const probeOptions: ProbeOptions = {
     url: options.url,
     rate: options.rate,
@@ -56,59 +74,61 @@ export async function startProbeSession(
       lanes: ['slow'],
     });
   }
-  const run =
-    options.via === 'ssh'
-      ? // The tunnel lives on the main thread's SSH connection, so this probe shares its event loop.
-        inProcess(probes.map((p) => ({ ...p, dial: (host: string, port: number) => remote.openTcp(host, port) })))
-      : inWorker(probes);
+  return probes;
+}
+
+function startMessage(options: ProbeInputs, where: RunningProbe['where']): string {
   const slowNote = options.slow ? `, and ${options.slow.rate}/s long requests to ${options.slow.url}` : '';
-  log.info(
-    `probe: ${options.rate} requests/s to ${options.url}${slowNote}${options.via === 'ssh' ? ' through an SSH tunnel' : ''} (${run.where}); waiting ${options.windowMs} ms before the first change`,
-  );
-  await sleep(options.windowMs);
-  return {
-    async abort() {
-      await run.stop();
-    },
-    async finish(maxLost, report) {
-      await sleep(options.windowMs);
-      const result = await run.stop();
-      const summary = summarize(result.records, { startedAt: result.startedAt, endedAt: result.endedAt });
-      const v = verdict(summary, maxLost, timeline, {
-        unmeasured: options.unmeasured,
-        timeoutMs: Math.max(options.timeoutMs, options.slow?.timeoutMs ?? 0),
-      });
-      const recordsPath = join(process.env.RUNNER_TEMP || tmpdir(), `handoff-probe-${process.pid}-${Math.round(result.startedAt)}.json`);
-      await writeFile(
-        recordsPath,
-        JSON.stringify({
-          url: result.url,
-          rate: result.rate,
-          startedAt: result.startedAt,
-          endedAt: result.endedAt,
-          records: result.records,
-        }),
-      );
-      report.probe = {
-        sent: summary.total.sent,
-        lost: summary.total.lost,
-        unmeasured: summary.total.unmeasured,
-        p99Ms: summary.short.latency.p99 ?? undefined,
-        recordsPath,
-        passed: v.passed,
-        message: v.message,
-      };
-      report.probeMarkdown = [renderProbeTable(summary), renderProbeChart(summary, timeline), renderBackends(summary), '', v.message].join(
-        '\n\n',
-      );
-      (v.passed ? log.info : log.error)(`probe: ${v.message}`);
-      if (v.passed && v.warning) {
-        log.warning(`probe: ${v.warning}. Give the runner more CPU, or set probe_unmeasured: fail to fail on this.`);
-        report.warnings.push(`Probe: ${v.warning}.`);
-      }
-      return v;
-    },
+  const tunnelNote = options.via === 'ssh' ? ' through an SSH tunnel' : '';
+  return `probe: ${options.rate} requests/s to ${options.url}${slowNote}${tunnelNote} (${where}); waiting ${options.windowMs} ms before the first change`;
+}
+
+/** What judging a finished probe needs from its session. */
+interface SessionContext {
+  options: ProbeInputs;
+  timeline: Timeline;
+  log: Log;
+}
+
+/** Judge the run against max_lost, save its records for the artifact, and fill the report. */
+async function judge(
+  result: ProbeResult,
+  maxLost: number,
+  report: DeployReport,
+  { options, timeline, log }: SessionContext,
+): Promise<Verdict> {
+  const summary = summarize(result.records, { startedAt: result.startedAt, endedAt: result.endedAt });
+  const v = verdict(summary, maxLost, timeline, {
+    unmeasured: options.unmeasured,
+    timeoutMs: Math.max(options.timeoutMs, options.slow?.timeoutMs ?? 0),
+  });
+  const recordsPath = await saveRecords(result);
+  report.probe = {
+    sent: summary.total.sent,
+    lost: summary.total.lost,
+    unmeasured: summary.total.unmeasured,
+    p99Ms: summary.short.latency.p99 ?? undefined,
+    recordsPath,
+    passed: v.passed,
+    message: v.message,
   };
+  report.probeMarkdown = [renderProbeTable(summary), renderProbeChart(summary, timeline), renderBackends(summary), '', v.message].join(
+    '\n\n',
+  );
+  (v.passed ? log.info : log.error)(`probe: ${v.message}`);
+  if (v.passed && v.warning) {
+    log.warning(`probe: ${v.warning}. Give the runner more CPU, or set probe_unmeasured: fail to fail on this.`);
+    report.warnings.push(`Probe: ${v.warning}.`);
+  }
+  return v;
+}
+
+/** Write the run's records to a JSON file under the runner's temp dir; returns its path. */
+async function saveRecords(result: ProbeResult): Promise<string> {
+  const recordsPath = join(process.env.RUNNER_TEMP || tmpdir(), `handoff-probe-${process.pid}-${Math.round(result.startedAt)}.json`);
+  const { url, rate, startedAt, endedAt, records } = result;
+  await writeFile(recordsPath, JSON.stringify({ url, rate, startedAt, endedAt, records }));
+  return recordsPath;
 }
 
 interface RunningProbe {

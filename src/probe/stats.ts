@@ -165,20 +165,39 @@ function counts(records: readonly ProbeRecord[]): Counts {
 /** Everything the verdict and the report need, from the raw records. Pure. */
 export function summarize(records: readonly ProbeRecord[], options: SummaryOptions): ProbeSummary {
   const { startedAt, endedAt } = options;
-  const lateThresholdMs = options.lateThresholdMs ?? 10;
   // By due time: the slow lane's probe numbers its requests on its own.
   const ordered = [...records].sort((a, b) => a.scheduledAt - b.scheduledAt || a.seq - b.seq);
   const lanes = Object.fromEntries(LANES.map((lane) => [lane, counts(ordered.filter((r) => r.lane === lane))])) as Record<Lane, Counts>;
+  const first = firstLost(ordered, startedAt);
+  const summary: ProbeSummary = {
+    startedAt,
+    endedAt,
+    durationMs: endedAt - startedAt,
+    total: counts(ordered),
+    short: counts(ordered.filter((r) => r.lane !== 'slow')),
+    lanes,
+    seconds: secondBuckets(ordered, startedAt, endedAt),
+    backends: backendsSeen(ordered, startedAt),
+    unmeasured: unmeasuredWindows(ordered, startedAt),
+    late: lateness(ordered, options.lateThresholdMs ?? 10),
+  };
+  if (first) summary.firstLost = first;
+  return summary;
+}
 
-  // Per-second buckets, every second present so gaps show as zeros.
+/** Per-second buckets, every second present so gaps show as zeros. */
+function secondBuckets(ordered: readonly ProbeRecord[], startedAt: number, endedAt: number): SecondBucket[] {
   const lastSecond = Math.max(0, Math.ceil((endedAt - startedAt) / 1000) - 1, ...ordered.map((r) => secondOf(r, startedAt)));
   const perSecond: ProbeRecord[][] = Array.from({ length: lastSecond + 1 }, () => []);
   for (const r of ordered) perSecond[secondOf(r, startedAt)]!.push(r);
-  const seconds = perSecond.map((bucket, second) => {
+  return perSecond.map((bucket, second) => {
     const c = counts(bucket);
     return { second, sent: c.sent, ok: c.ok, lost: c.lost, p99: c.latency.p99 };
   });
+}
 
+/** Each backend that answered (X-Served-By), in order of first answer. */
+function backendsSeen(ordered: readonly ProbeRecord[], startedAt: number): BackendSeen[] {
   const backends = new Map<string, BackendSeen>();
   for (const r of ordered) {
     if (r.servedBy === undefined) continue;
@@ -193,46 +212,40 @@ export function summarize(records: readonly ProbeRecord[], options: SummaryOptio
     b.lastMs = Math.max(b.lastMs, offset);
     if (r.version !== undefined && !b.versions.includes(r.version)) b.versions.push(r.version);
   }
+  return [...backends.values()].sort((a, b) => a.firstMs - b.firstMs);
+}
 
+/** How far behind its schedule the prober sent. */
+function lateness(ordered: readonly ProbeRecord[], thresholdMs: number): ProbeSummary['late'] {
   const lags = ordered.filter((r) => r.sentAt !== undefined).map((r) => r.sentAt! - r.scheduledAt);
-  const lateCount = ordered.filter(
-    (r) => r.outcome === 'unmeasured' || (r.sentAt !== undefined && r.sentAt - r.scheduledAt > lateThresholdMs),
+  const count = ordered.filter(
+    (r) => r.outcome === 'unmeasured' || (r.sentAt !== undefined && r.sentAt - r.scheduledAt > thresholdMs),
   ).length;
   const lagStats = latencyStats(lags);
+  return {
+    count,
+    share: ordered.length ? count / ordered.length : 0,
+    thresholdMs,
+    lagP99: lagStats.p99,
+    lagMax: lagStats.max,
+  };
+}
 
+/** The loss that left first (by send time; by due time if it never left). */
+function firstLost(ordered: readonly ProbeRecord[], startedAt: number): FirstLost | undefined {
   const first = ordered
     .filter((r) => isLoss(r.outcome))
     .map((r) => ({ r, at: r.sentAt ?? r.scheduledAt }))
     .sort((a, b) => a.at - b.at)[0];
-  const summary: ProbeSummary = {
-    startedAt,
-    endedAt,
-    durationMs: endedAt - startedAt,
-    total: counts(ordered),
-    short: counts(ordered.filter((r) => r.lane !== 'slow')),
-    lanes,
-    seconds,
-    backends: [...backends.values()].sort((a, b) => a.firstMs - b.firstMs),
-    unmeasured: unmeasuredWindows(ordered, startedAt),
-    late: {
-      count: lateCount,
-      share: ordered.length ? lateCount / ordered.length : 0,
-      thresholdMs: lateThresholdMs,
-      lagP99: lagStats.p99,
-      lagMax: lagStats.max,
-    },
+  if (!first) return undefined;
+  return {
+    seq: first.r.seq,
+    lane: first.r.lane,
+    outcome: first.r.outcome as LossKind,
+    at: first.at,
+    offsetMs: first.at - startedAt,
+    ...(first.r.error ? { error: first.r.error } : {}),
   };
-  if (first) {
-    summary.firstLost = {
-      seq: first.r.seq,
-      lane: first.r.lane,
-      outcome: first.r.outcome as LossKind,
-      at: first.at,
-      offsetMs: first.at - startedAt,
-      ...(first.r.error ? { error: first.r.error } : {}),
-    };
-  }
-  return summary;
 }
 
 function secondOf(r: ProbeRecord, startedAt: number): number {

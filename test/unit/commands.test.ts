@@ -234,7 +234,7 @@ test('lock builders with a hostile remote dir and token: acquire, held, beat, re
     assert.equal((await remote.exec(lock.tryLockCommand(dir), { stdin: owner })).stdout, 'ACQUIRED\n');
     assert.equal(await readFile(join(dir, 'lock', 'owner.json'), 'utf8'), owner);
     const held = (await remote.exec(lock.tryLockCommand(dir), { stdin: '{}' })).stdout;
-    assert.match(held, /^HELD\nnow=\d+\nino=\d+\nmtime=\d+\n\x1e/);
+    assert.match(held, new RegExp(String.raw`^HELD\nnow=\d+\nino=\d+\nmtime=\d+\n` + lock.OWNER_SEP));
     assert.equal(held.split(lock.OWNER_SEP)[1], owner);
     assert.equal((await remote.exec(lock.lockHeldByCommand(dir, NASTY))).stdout, 'OURS\n');
     assert.equal((await remote.exec(lock.lockHeldByCommand(dir, 'other'))).stdout, 'NOTOURS\n');

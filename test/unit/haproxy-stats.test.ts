@@ -125,7 +125,7 @@ test('parseShowStat reads HAProxy 3.0 column order (new columns shift the later 
 });
 
 test('parseShowStat refuses text without the CSV header', () => {
-  assert.throws(() => parseShowStat('Unknown command.\n'), /no "# pxname,svname,...\" header/);
+  assert.throws(() => parseShowStat('Unknown command.\n'), /no "# pxname,svname,..." header/);
   assert.throws(() => parseShowStat('# foo,bar\nx,y\n'), /no "pxname" column/);
 });
 

@@ -139,7 +139,7 @@ test('stop-first db: one batch, warns that requests drop', () => {
   assert.ok(db.warnings.some((w) => /requests to it will drop/.test(w)));
   assert.ok(db.warnings.some((w) => /no health gate/.test(w)));
   assert.match(renderPlan(plan), /db +roll +1→1 +stop-first +-1 \+1/);
-  assert.match(renderPlan(plan), /^db: stop-first .*\n  - image \S+/m, 'the plan names the image a rolled service goes to');
+  assert.match(renderPlan(plan), /^db: stop-first .*\n {2}- image \S+/m, 'the plan names the image a rolled service goes to');
 });
 
 test('depends_on order; cycles are refused', () => {
