@@ -61345,6 +61345,22 @@ const BODY_CAP = 256 * 1024;
 /** Start the request-loss probe: an open-loop request stream on its lanes, stopping by itself at its caps. */
 function startProbe(options) {
     const now = options.now ?? preciseNow;
+    const settings = probeSettings(options);
+    const agents = makeAgents(settings.url, options);
+    const startedAt = now();
+    const schedule = makeSchedule(startedAt, settings.rate, options.lanes);
+    const loop = new ProbeLoop({ settings, options, agents, now }, schedule, startedAt);
+    loop.tick();
+    return {
+        startedAt,
+        finished: loop.finished,
+        stop() {
+            loop.halt('stopped');
+            return loop.finished;
+        },
+    };
+}
+function probeSettings(options) {
     const url = new URL(options.url);
     if (url.protocol !== 'http:' && url.protocol !== 'https:')
         throw new Error(`probe url must be http or https: ${url.href}`);
@@ -61357,199 +61373,231 @@ function startProbe(options) {
     const expect = typeof options.expectStatus === 'string' || options.expectStatus === undefined
         ? parseStatusSet(options.expectStatus ?? '200-399')
         : options.expectStatus;
-    const agents = makeAgents(url, options);
     const method = (options.method ?? 'GET').toUpperCase();
-    const startedAt = now();
-    const schedule = makeSchedule(startedAt, rate, options.lanes);
-    const records = [];
-    let nextSeq = 0;
-    let inFlight = 0;
-    let stopReason;
-    let timer;
-    let resolveFinished;
-    const finished = new Promise((resolve) => (resolveFinished = resolve));
-    let done = false;
-    const record = (r) => {
-        records.push(r);
-        options.onRecord?.(r);
-    };
-    const maybeFinish = () => {
-        if (done || stopReason === undefined || inFlight > 0)
+    return { url, rate, timeoutMs, maxDurationMs, maxRequests, expect, method };
+}
+/** The open-loop send loop of one probe and its bookkeeping until every request in flight has its record. */
+class ProbeLoop {
+    finished;
+    resolveFinished;
+    records = [];
+    nextSeq = 0;
+    inFlight = 0;
+    stopReason;
+    timer;
+    done = false;
+    context;
+    schedule;
+    startedAt;
+    constructor(context, schedule, startedAt) {
+        this.context = context;
+        this.schedule = schedule;
+        this.startedAt = startedAt;
+        this.finished = new Promise((resolve) => (this.resolveFinished = resolve));
+    }
+    /** Send (or record as unmeasured) every request that is due, then sleep until the next one or a cap. */
+    tick() {
+        this.timer = undefined;
+        if (this.stopReason !== undefined)
             return;
-        done = true;
-        for (const agent of Object.values(agents))
-            agent.destroy();
-        records.sort((a, b) => a.seq - b.seq);
-        resolveFinished({
-            url: url.href,
-            rate,
-            timeoutMs,
-            startedAt,
-            endedAt: now(),
-            stoppedBy: stopReason,
-            records,
-        });
-    };
-    const halt = (reason) => {
-        if (stopReason !== undefined)
-            return;
-        stopReason = reason;
-        if (timer)
-            clearTimeout(timer);
-        timer = undefined;
-        maybeFinish();
-    };
-    const send = (seq, lane, scheduledAt) => {
-        inFlight++;
-        const sentAt = now();
-        const attempt = { timedOut: false, responseStarted: false, complete: false };
-        let settled = false;
-        let status;
-        let servedBy;
-        let version;
-        const settle = () => {
-            if (settled)
-                return;
-            settled = true;
-            clearTimeout(deadline);
-            const doneAt = now();
-            const { outcome, error } = classify_classify(attempt, expect, options.bodyMarker);
-            const r = { seq, lane, scheduledAt, sentAt, doneAt, latencyMs: doneAt - scheduledAt, outcome };
-            if (status !== undefined)
-                r.status = status;
-            if (servedBy !== undefined)
-                r.servedBy = servedBy;
-            if (version !== undefined)
-                r.version = version;
-            if (error)
-                r.error = error;
-            record(r);
-            inFlight--;
-            maybeFinish();
-        };
-        const headers = {
-            'user-agent': 'handoff-probe',
-            'x-handoff-probe': `${seq} ${lane}`,
-            ...options.headers,
-        };
-        // The fresh lane must never reuse a connection, whatever the server would allow.
-        if (lane === 'fresh')
-            headers.connection = 'close';
-        if (options.body !== undefined)
-            headers['content-length'] = String(Buffer.byteLength(options.body));
-        const request = (url.protocol === 'https:' && !options.dial ? (external_node_https_default()).request : (external_node_http_default()).request)(url, {
-            method,
-            headers,
-            agent: agents[lane],
-        });
-        // The deadline counts from the send: the server gets its full timeout however late the prober was.
-        const timeOut = () => {
-            if (settled)
-                return;
-            attempt.timedOut = true;
-            attempt.error ??= new Error(`no complete response within ${timeoutMs} ms`);
-            settle();
-            request.destroy();
-        };
-        // A deadline timer that fires late means the prober itself was stalled meanwhile: its reads (an
-        // answer that came in on time) and its writes (a request that could not leave yet) waited too.
-        // The request gets the stolen time back once, then the deadline stands.
-        let extended = false;
-        let dueAt = sentAt + timeoutMs;
-        const onDeadline = () => {
-            const firedAt = now();
-            if (!extended && timerStalled(dueAt, firedAt)) {
-                extended = true;
-                const stolen = Math.min(firedAt - dueAt, timeoutMs);
-                dueAt = firedAt + stolen;
-                deadline = setTimeout(onDeadline, stolen);
-                return;
-            }
-            timeOut();
-        };
-        let deadline = setTimeout(onDeadline, timeoutMs);
-        request.on('error', (err) => {
-            attempt.error ??= err;
-            settle();
-        });
-        request.on('response', (res) => {
-            attempt.responseStarted = true;
-            status = res.statusCode;
-            servedBy = headerText(res.headers['x-served-by']);
-            version = headerText(res.headers['x-app-version']);
-            attempt.status = status;
-            const chunks = [];
-            let kept = 0;
-            res.on('data', (chunk) => {
-                if (kept < BODY_CAP) {
-                    chunks.push(chunk);
-                    kept += chunk.length;
-                }
-            });
-            res.on('end', () => {
-                attempt.complete = res.complete;
-                if (options.bodyMarker)
-                    attempt.body = Buffer.concat(chunks).toString('utf8');
-                settle();
-            });
-            res.on('error', (err) => {
-                attempt.error ??= err;
-                settle();
-            });
-            // Closed without 'end': the body was cut.
-            res.on('close', () => {
-                if (!attempt.complete && attempt.error === undefined)
-                    attempt.error = new Error('aborted');
-                settle();
-            });
-        });
-        request.end(options.body);
-    };
-    const tick = () => {
-        timer = undefined;
-        if (stopReason !== undefined)
-            return;
+        const { now, settings } = this.context;
         let t = now();
-        while (slotAt(schedule, nextSeq) <= t) {
-            if (nextSeq >= maxRequests)
-                return halt('max_requests');
-            const scheduledAt = slotAt(schedule, nextSeq);
-            if (scheduledAt - startedAt >= maxDurationMs)
-                return halt('max_duration');
-            const seq = nextSeq++;
-            const lane = laneOf(schedule, seq);
-            const d = dispatch(schedule, seq, t, timeoutMs);
+        while (slotAt(this.schedule, this.nextSeq) <= t) {
+            if (this.nextSeq >= settings.maxRequests)
+                return this.halt('max_requests');
+            const scheduledAt = slotAt(this.schedule, this.nextSeq);
+            if (scheduledAt - this.startedAt >= settings.maxDurationMs)
+                return this.halt('max_duration');
+            const seq = this.nextSeq++;
+            const slot = { seq, lane: laneOf(this.schedule, seq), scheduledAt };
+            const d = dispatch(this.schedule, seq, t, settings.timeoutMs);
             if (d.send)
-                send(seq, lane, scheduledAt);
+                this.send(slot);
             else
-                record({
-                    seq,
-                    lane,
-                    scheduledAt,
-                    doneAt: t,
-                    outcome: 'unmeasured',
-                    error: `the prober was ${Math.round(d.lagMs)} ms behind: past the deadline before it could send`,
-                });
+                this.record(unmeasuredRecord(slot, t, d.lagMs));
             t = now();
         }
-        if (nextSeq >= maxRequests)
-            return halt('max_requests');
-        if (slotAt(schedule, nextSeq) - startedAt >= maxDurationMs) {
+        this.waitForNextSlot(t);
+    }
+    halt(reason) {
+        if (this.stopReason !== undefined)
+            return;
+        this.stopReason = reason;
+        if (this.timer)
+            clearTimeout(this.timer);
+        this.timer = undefined;
+        this.maybeFinish();
+    }
+    waitForNextSlot(t) {
+        const { maxRequests, maxDurationMs } = this.context.settings;
+        if (this.nextSeq >= maxRequests)
+            return this.halt('max_requests');
+        const next = slotAt(this.schedule, this.nextSeq);
+        if (next - this.startedAt >= maxDurationMs) {
             // Wait out the last interval so the run lasts its full duration.
-            timer = setTimeout(() => halt('max_duration'), Math.max(0, startedAt + maxDurationMs - t));
+            this.timer = setTimeout(() => this.halt('max_duration'), Math.max(0, this.startedAt + maxDurationMs - t));
             return;
         }
-        timer = setTimeout(tick, Math.max(0, slotAt(schedule, nextSeq) - t));
-    };
-    tick();
+        this.timer = setTimeout(() => this.tick(), Math.max(0, next - t));
+    }
+    send(slot) {
+        this.inFlight++;
+        sendRequest(this.context, slot, (r) => {
+            this.record(r);
+            this.inFlight--;
+            this.maybeFinish();
+        });
+    }
+    record(r) {
+        this.records.push(r);
+        this.context.options.onRecord?.(r);
+    }
+    maybeFinish() {
+        if (this.done || this.stopReason === undefined || this.inFlight > 0)
+            return;
+        this.done = true;
+        for (const agent of Object.values(this.context.agents))
+            agent.destroy();
+        this.records.sort((a, b) => a.seq - b.seq);
+        const { settings, now } = this.context;
+        this.resolveFinished({
+            url: settings.url.href,
+            rate: settings.rate,
+            timeoutMs: settings.timeoutMs,
+            startedAt: this.startedAt,
+            endedAt: now(),
+            stoppedBy: this.stopReason,
+            records: this.records,
+        });
+    }
+}
+/** The record of a request the prober was too far behind to send (see dispatch in schedule.ts). */
+function unmeasuredRecord(slot, at, lagMs) {
     return {
-        startedAt,
-        finished,
-        stop() {
-            halt('stopped');
-            return finished;
-        },
+        ...slot,
+        doneAt: at,
+        outcome: 'unmeasured',
+        error: `the prober was ${Math.round(lagMs)} ms behind: past the deadline before it could send`,
     };
+}
+/** Send one request; `done` gets its record exactly once, however it ends (answer, error or deadline). */
+function sendRequest(context, slot, done) {
+    const { now, settings, options } = context;
+    const sentAt = now();
+    const attempt = { timedOut: false, responseStarted: false, complete: false };
+    const answer = {};
+    let settled = false;
+    const settle = () => {
+        if (settled)
+            return;
+        settled = true;
+        cancelDeadline();
+        const doneAt = now();
+        done(sentRecord(slot, sentAt, doneAt, answer, classify_classify(attempt, settings.expect, options.bodyMarker)));
+    };
+    const request = openRequest(context, slot);
+    const cancelDeadline = armDeadline(now, sentAt, settings.timeoutMs, () => {
+        if (settled)
+            return;
+        attempt.timedOut = true;
+        attempt.error ??= new Error(`no complete response within ${settings.timeoutMs} ms`);
+        settle();
+        request.destroy();
+    });
+    request.on('error', (err) => {
+        attempt.error ??= err;
+        settle();
+    });
+    request.on('response', (res) => readResponse(res, attempt, answer, options.bodyMarker, settle));
+    request.end(options.body);
+}
+/** The request for one slot, not yet ended (its body goes with end()). */
+function openRequest(context, slot) {
+    const { settings, options, agents } = context;
+    const request = settings.url.protocol === 'https:' && !options.dial ? (external_node_https_default()).request : (external_node_http_default()).request;
+    return request(settings.url, { method: settings.method, headers: requestHeaders(options, slot), agent: agents[slot.lane] });
+}
+function requestHeaders(options, slot) {
+    const headers = {
+        'user-agent': 'handoff-probe',
+        'x-handoff-probe': `${slot.seq} ${slot.lane}`,
+        ...options.headers,
+    };
+    // The fresh lane must never reuse a connection, whatever the server would allow.
+    if (slot.lane === 'fresh')
+        headers.connection = 'close';
+    if (options.body !== undefined)
+        headers['content-length'] = String(Buffer.byteLength(options.body));
+    return headers;
+}
+/**
+ * Call `onTimeout` once the request's deadline has passed; returns the function that cancels it.
+ * The deadline counts from the send: the server gets its full timeout however late the prober was.
+ * A deadline timer that fires late means the prober itself was stalled meanwhile: its reads (an
+ * answer that came in on time) and its writes (a request that could not leave yet) waited too.
+ * The request gets the stolen time back once, then the deadline stands.
+ */
+function armDeadline(now, sentAt, timeoutMs, onTimeout) {
+    let extended = false;
+    let dueAt = sentAt + timeoutMs;
+    const onDeadline = () => {
+        const firedAt = now();
+        if (!extended && timerStalled(dueAt, firedAt)) {
+            extended = true;
+            const stolen = Math.min(firedAt - dueAt, timeoutMs);
+            dueAt = firedAt + stolen;
+            deadline = setTimeout(onDeadline, stolen);
+            return;
+        }
+        onTimeout();
+    };
+    let deadline = setTimeout(onDeadline, timeoutMs);
+    return () => clearTimeout(deadline);
+}
+/** Fill `attempt` and `answer` from the response as it streams in; `settle` once it ends, fails or closes. */
+function readResponse(res, attempt, answer, bodyMarker, settle) {
+    attempt.responseStarted = true;
+    answer.status = res.statusCode;
+    answer.servedBy = headerText(res.headers['x-served-by']);
+    answer.version = headerText(res.headers['x-app-version']);
+    attempt.status = answer.status;
+    const chunks = [];
+    let kept = 0;
+    res.on('data', (chunk) => {
+        if (kept < BODY_CAP) {
+            chunks.push(chunk);
+            kept += chunk.length;
+        }
+    });
+    res.on('end', () => {
+        attempt.complete = res.complete;
+        if (bodyMarker)
+            attempt.body = Buffer.concat(chunks).toString('utf8');
+        settle();
+    });
+    res.on('error', (err) => {
+        attempt.error ??= err;
+        settle();
+    });
+    // Closed without 'end': the body was cut.
+    res.on('close', () => {
+        if (!attempt.complete && attempt.error === undefined)
+            attempt.error = new Error('aborted');
+        settle();
+    });
+}
+/** The record of a request that was sent, once its outcome is known. */
+function sentRecord(slot, sentAt, doneAt, answer, { outcome, error }) {
+    const r = { ...slot, sentAt, doneAt, latencyMs: doneAt - slot.scheduledAt, outcome };
+    if (answer.status !== undefined)
+        r.status = answer.status;
+    if (answer.servedBy !== undefined)
+        r.servedBy = answer.servedBy;
+    if (answer.version !== undefined)
+        r.version = answer.version;
+    if (error)
+        r.error = error;
+    return r;
 }
 /** ms epoch with sub-ms resolution, so latencies of fast local answers are not rounded to whole ms. */
 function preciseNow() {
@@ -61685,19 +61733,39 @@ function counts(records) {
 /** Everything the verdict and the report need, from the raw records. Pure. */
 function summarize(records, options) {
     const { startedAt, endedAt } = options;
-    const lateThresholdMs = options.lateThresholdMs ?? 10;
     // By due time: the slow lane's probe numbers its requests on its own.
     const ordered = [...records].sort((a, b) => a.scheduledAt - b.scheduledAt || a.seq - b.seq);
     const lanes = Object.fromEntries(LANES.map((lane) => [lane, counts(ordered.filter((r) => r.lane === lane))]));
-    // Per-second buckets, every second present so gaps show as zeros.
+    const first = firstLost(ordered, startedAt);
+    const summary = {
+        startedAt,
+        endedAt,
+        durationMs: endedAt - startedAt,
+        total: counts(ordered),
+        short: counts(ordered.filter((r) => r.lane !== 'slow')),
+        lanes,
+        seconds: secondBuckets(ordered, startedAt, endedAt),
+        backends: backendsSeen(ordered, startedAt),
+        unmeasured: unmeasuredWindows(ordered, startedAt),
+        late: lateness(ordered, options.lateThresholdMs ?? 10),
+    };
+    if (first)
+        summary.firstLost = first;
+    return summary;
+}
+/** Per-second buckets, every second present so gaps show as zeros. */
+function secondBuckets(ordered, startedAt, endedAt) {
     const lastSecond = Math.max(0, Math.ceil((endedAt - startedAt) / 1000) - 1, ...ordered.map((r) => secondOf(r, startedAt)));
     const perSecond = Array.from({ length: lastSecond + 1 }, () => []);
     for (const r of ordered)
         perSecond[secondOf(r, startedAt)].push(r);
-    const seconds = perSecond.map((bucket, second) => {
+    return perSecond.map((bucket, second) => {
         const c = counts(bucket);
         return { second, sent: c.sent, ok: c.ok, lost: c.lost, p99: c.latency.p99 };
     });
+}
+/** Each backend that answered (X-Served-By), in order of first answer. */
+function backendsSeen(ordered, startedAt) {
     const backends = new Map();
     for (const r of ordered) {
         if (r.servedBy === undefined)
@@ -61714,42 +61782,37 @@ function summarize(records, options) {
         if (r.version !== undefined && !b.versions.includes(r.version))
             b.versions.push(r.version);
     }
+    return [...backends.values()].sort((a, b) => a.firstMs - b.firstMs);
+}
+/** How far behind its schedule the prober sent. */
+function lateness(ordered, thresholdMs) {
     const lags = ordered.filter((r) => r.sentAt !== undefined).map((r) => r.sentAt - r.scheduledAt);
-    const lateCount = ordered.filter((r) => r.outcome === 'unmeasured' || (r.sentAt !== undefined && r.sentAt - r.scheduledAt > lateThresholdMs)).length;
+    const count = ordered.filter((r) => r.outcome === 'unmeasured' || (r.sentAt !== undefined && r.sentAt - r.scheduledAt > thresholdMs)).length;
     const lagStats = latencyStats(lags);
+    return {
+        count,
+        share: ordered.length ? count / ordered.length : 0,
+        thresholdMs,
+        lagP99: lagStats.p99,
+        lagMax: lagStats.max,
+    };
+}
+/** The loss that left first (by send time; by due time if it never left). */
+function firstLost(ordered, startedAt) {
     const first = ordered
         .filter((r) => isLoss(r.outcome))
         .map((r) => ({ r, at: r.sentAt ?? r.scheduledAt }))
         .sort((a, b) => a.at - b.at)[0];
-    const summary = {
-        startedAt,
-        endedAt,
-        durationMs: endedAt - startedAt,
-        total: counts(ordered),
-        short: counts(ordered.filter((r) => r.lane !== 'slow')),
-        lanes,
-        seconds,
-        backends: [...backends.values()].sort((a, b) => a.firstMs - b.firstMs),
-        unmeasured: unmeasuredWindows(ordered, startedAt),
-        late: {
-            count: lateCount,
-            share: ordered.length ? lateCount / ordered.length : 0,
-            thresholdMs: lateThresholdMs,
-            lagP99: lagStats.p99,
-            lagMax: lagStats.max,
-        },
+    if (!first)
+        return undefined;
+    return {
+        seq: first.r.seq,
+        lane: first.r.lane,
+        outcome: first.r.outcome,
+        at: first.at,
+        offsetMs: first.at - startedAt,
+        ...(first.r.error ? { error: first.r.error } : {}),
     };
-    if (first) {
-        summary.firstLost = {
-            seq: first.r.seq,
-            lane: first.r.lane,
-            outcome: first.r.outcome,
-            at: first.at,
-            offsetMs: first.at - startedAt,
-            ...(first.r.error ? { error: first.r.error } : {}),
-        };
-    }
-    return summary;
 }
 function secondOf(r, startedAt) {
     return Math.max(0, Math.floor((r.scheduledAt - startedAt) / 1000));
@@ -61955,6 +62018,25 @@ function renderBackends(summary) {
 
 
 async function startProbeSession(options, remote, timeline, log) {
+    const probes = probesFor(options);
+    const run = options.via === 'ssh'
+        ? // The tunnel lives on the main thread's SSH connection, so this probe shares its event loop.
+            inProcess(probes.map((p) => ({ ...p, dial: (host, port) => remote.openTcp(host, port) })))
+        : inWorker(probes);
+    log.info(startMessage(options, run.where));
+    await time_sleep(options.windowMs);
+    return {
+        async abort() {
+            await run.stop();
+        },
+        async finish(maxLost, report) {
+            await time_sleep(options.windowMs);
+            return judge(await run.stop(), maxLost, report, { options, timeline, log });
+        },
+    };
+}
+/** The probes one deploy runs: the short lanes, and the long-request lane when probe_slow_url is set. */
+function probesFor(options) {
     const probeOptions = {
         url: options.url,
         rate: options.rate,
@@ -61978,51 +62060,44 @@ async function startProbeSession(options, remote, timeline, log) {
             lanes: ['slow'],
         });
     }
-    const run = options.via === 'ssh'
-        ? // The tunnel lives on the main thread's SSH connection, so this probe shares its event loop.
-            inProcess(probes.map((p) => ({ ...p, dial: (host, port) => remote.openTcp(host, port) })))
-        : inWorker(probes);
+    return probes;
+}
+function startMessage(options, where) {
     const slowNote = options.slow ? `, and ${options.slow.rate}/s long requests to ${options.slow.url}` : '';
-    log.info(`probe: ${options.rate} requests/s to ${options.url}${slowNote}${options.via === 'ssh' ? ' through an SSH tunnel' : ''} (${run.where}); waiting ${options.windowMs} ms before the first change`);
-    await time_sleep(options.windowMs);
-    return {
-        async abort() {
-            await run.stop();
-        },
-        async finish(maxLost, report) {
-            await time_sleep(options.windowMs);
-            const result = await run.stop();
-            const summary = summarize(result.records, { startedAt: result.startedAt, endedAt: result.endedAt });
-            const v = verdict(summary, maxLost, timeline, {
-                unmeasured: options.unmeasured,
-                timeoutMs: Math.max(options.timeoutMs, options.slow?.timeoutMs ?? 0),
-            });
-            const recordsPath = (0,external_node_path_.join)(process.env.RUNNER_TEMP || (0,external_node_os_namespaceObject.tmpdir)(), `handoff-probe-${process.pid}-${Math.round(result.startedAt)}.json`);
-            await (0,promises_namespaceObject.writeFile)(recordsPath, JSON.stringify({
-                url: result.url,
-                rate: result.rate,
-                startedAt: result.startedAt,
-                endedAt: result.endedAt,
-                records: result.records,
-            }));
-            report.probe = {
-                sent: summary.total.sent,
-                lost: summary.total.lost,
-                unmeasured: summary.total.unmeasured,
-                p99Ms: summary.short.latency.p99 ?? undefined,
-                recordsPath,
-                passed: v.passed,
-                message: v.message,
-            };
-            report.probeMarkdown = [renderProbeTable(summary), renderProbeChart(summary, timeline), renderBackends(summary), '', v.message].join('\n\n');
-            (v.passed ? log.info : log.error)(`probe: ${v.message}`);
-            if (v.passed && v.warning) {
-                log.warning(`probe: ${v.warning}. Give the runner more CPU, or set probe_unmeasured: fail to fail on this.`);
-                report.warnings.push(`Probe: ${v.warning}.`);
-            }
-            return v;
-        },
+    const tunnelNote = options.via === 'ssh' ? ' through an SSH tunnel' : '';
+    return `probe: ${options.rate} requests/s to ${options.url}${slowNote}${tunnelNote} (${where}); waiting ${options.windowMs} ms before the first change`;
+}
+/** Judge the run against max_lost, save its records for the artifact, and fill the report. */
+async function judge(result, maxLost, report, { options, timeline, log }) {
+    const summary = summarize(result.records, { startedAt: result.startedAt, endedAt: result.endedAt });
+    const v = verdict(summary, maxLost, timeline, {
+        unmeasured: options.unmeasured,
+        timeoutMs: Math.max(options.timeoutMs, options.slow?.timeoutMs ?? 0),
+    });
+    const recordsPath = await saveRecords(result);
+    report.probe = {
+        sent: summary.total.sent,
+        lost: summary.total.lost,
+        unmeasured: summary.total.unmeasured,
+        p99Ms: summary.short.latency.p99 ?? undefined,
+        recordsPath,
+        passed: v.passed,
+        message: v.message,
     };
+    report.probeMarkdown = [renderProbeTable(summary), renderProbeChart(summary, timeline), renderBackends(summary), '', v.message].join('\n\n');
+    (v.passed ? log.info : log.error)(`probe: ${v.message}`);
+    if (v.passed && v.warning) {
+        log.warning(`probe: ${v.warning}. Give the runner more CPU, or set probe_unmeasured: fail to fail on this.`);
+        report.warnings.push(`Probe: ${v.warning}.`);
+    }
+    return v;
+}
+/** Write the run's records to a JSON file under the runner's temp dir; returns its path. */
+async function saveRecords(result) {
+    const recordsPath = (0,external_node_path_.join)(process.env.RUNNER_TEMP || (0,external_node_os_namespaceObject.tmpdir)(), `handoff-probe-${process.pid}-${Math.round(result.startedAt)}.json`);
+    const { url, rate, startedAt, endedAt, records } = result;
+    await (0,promises_namespaceObject.writeFile)(recordsPath, JSON.stringify({ url, rate, startedAt, endedAt, records }));
+    return recordsPath;
 }
 function inProcess(options) {
     const runs = options.map((o) => startProbe(o));

@@ -264,6 +264,22 @@ const BODY_CAP = 256 * 1024;
 /** Start the request-loss probe: an open-loop request stream on its lanes, stopping by itself at its caps. */
 function startProbe(options) {
     const now = options.now ?? preciseNow;
+    const settings = probeSettings(options);
+    const agents = makeAgents(settings.url, options);
+    const startedAt = now();
+    const schedule = makeSchedule(startedAt, settings.rate, options.lanes);
+    const loop = new ProbeLoop({ settings, options, agents, now }, schedule, startedAt);
+    loop.tick();
+    return {
+        startedAt,
+        finished: loop.finished,
+        stop() {
+            loop.halt('stopped');
+            return loop.finished;
+        },
+    };
+}
+function probeSettings(options) {
     const url = new URL(options.url);
     if (url.protocol !== 'http:' && url.protocol !== 'https:')
         throw new Error(`probe url must be http or https: ${url.href}`);
@@ -276,199 +292,231 @@ function startProbe(options) {
     const expect = typeof options.expectStatus === 'string' || options.expectStatus === undefined
         ? parseStatusSet(options.expectStatus ?? '200-399')
         : options.expectStatus;
-    const agents = makeAgents(url, options);
     const method = (options.method ?? 'GET').toUpperCase();
-    const startedAt = now();
-    const schedule = makeSchedule(startedAt, rate, options.lanes);
-    const records = [];
-    let nextSeq = 0;
-    let inFlight = 0;
-    let stopReason;
-    let timer;
-    let resolveFinished;
-    const finished = new Promise((resolve) => (resolveFinished = resolve));
-    let done = false;
-    const record = (r) => {
-        records.push(r);
-        options.onRecord?.(r);
-    };
-    const maybeFinish = () => {
-        if (done || stopReason === undefined || inFlight > 0)
+    return { url, rate, timeoutMs, maxDurationMs, maxRequests, expect, method };
+}
+/** The open-loop send loop of one probe and its bookkeeping until every request in flight has its record. */
+class ProbeLoop {
+    finished;
+    resolveFinished;
+    records = [];
+    nextSeq = 0;
+    inFlight = 0;
+    stopReason;
+    timer;
+    done = false;
+    context;
+    schedule;
+    startedAt;
+    constructor(context, schedule, startedAt) {
+        this.context = context;
+        this.schedule = schedule;
+        this.startedAt = startedAt;
+        this.finished = new Promise((resolve) => (this.resolveFinished = resolve));
+    }
+    /** Send (or record as unmeasured) every request that is due, then sleep until the next one or a cap. */
+    tick() {
+        this.timer = undefined;
+        if (this.stopReason !== undefined)
             return;
-        done = true;
-        for (const agent of Object.values(agents))
-            agent.destroy();
-        records.sort((a, b) => a.seq - b.seq);
-        resolveFinished({
-            url: url.href,
-            rate,
-            timeoutMs,
-            startedAt,
-            endedAt: now(),
-            stoppedBy: stopReason,
-            records,
-        });
-    };
-    const halt = (reason) => {
-        if (stopReason !== undefined)
-            return;
-        stopReason = reason;
-        if (timer)
-            clearTimeout(timer);
-        timer = undefined;
-        maybeFinish();
-    };
-    const send = (seq, lane, scheduledAt) => {
-        inFlight++;
-        const sentAt = now();
-        const attempt = { timedOut: false, responseStarted: false, complete: false };
-        let settled = false;
-        let status;
-        let servedBy;
-        let version;
-        const settle = () => {
-            if (settled)
-                return;
-            settled = true;
-            clearTimeout(deadline);
-            const doneAt = now();
-            const { outcome, error } = classify(attempt, expect, options.bodyMarker);
-            const r = { seq, lane, scheduledAt, sentAt, doneAt, latencyMs: doneAt - scheduledAt, outcome };
-            if (status !== undefined)
-                r.status = status;
-            if (servedBy !== undefined)
-                r.servedBy = servedBy;
-            if (version !== undefined)
-                r.version = version;
-            if (error)
-                r.error = error;
-            record(r);
-            inFlight--;
-            maybeFinish();
-        };
-        const headers = {
-            'user-agent': 'handoff-probe',
-            'x-handoff-probe': `${seq} ${lane}`,
-            ...options.headers,
-        };
-        // The fresh lane must never reuse a connection, whatever the server would allow.
-        if (lane === 'fresh')
-            headers.connection = 'close';
-        if (options.body !== undefined)
-            headers['content-length'] = String(Buffer.byteLength(options.body));
-        const request = (url.protocol === 'https:' && !options.dial ? (external_node_https_default()).request : (external_node_http_default()).request)(url, {
-            method,
-            headers,
-            agent: agents[lane],
-        });
-        // The deadline counts from the send: the server gets its full timeout however late the prober was.
-        const timeOut = () => {
-            if (settled)
-                return;
-            attempt.timedOut = true;
-            attempt.error ??= new Error(`no complete response within ${timeoutMs} ms`);
-            settle();
-            request.destroy();
-        };
-        // A deadline timer that fires late means the prober itself was stalled meanwhile: its reads (an
-        // answer that came in on time) and its writes (a request that could not leave yet) waited too.
-        // The request gets the stolen time back once, then the deadline stands.
-        let extended = false;
-        let dueAt = sentAt + timeoutMs;
-        const onDeadline = () => {
-            const firedAt = now();
-            if (!extended && timerStalled(dueAt, firedAt)) {
-                extended = true;
-                const stolen = Math.min(firedAt - dueAt, timeoutMs);
-                dueAt = firedAt + stolen;
-                deadline = setTimeout(onDeadline, stolen);
-                return;
-            }
-            timeOut();
-        };
-        let deadline = setTimeout(onDeadline, timeoutMs);
-        request.on('error', (err) => {
-            attempt.error ??= err;
-            settle();
-        });
-        request.on('response', (res) => {
-            attempt.responseStarted = true;
-            status = res.statusCode;
-            servedBy = headerText(res.headers['x-served-by']);
-            version = headerText(res.headers['x-app-version']);
-            attempt.status = status;
-            const chunks = [];
-            let kept = 0;
-            res.on('data', (chunk) => {
-                if (kept < BODY_CAP) {
-                    chunks.push(chunk);
-                    kept += chunk.length;
-                }
-            });
-            res.on('end', () => {
-                attempt.complete = res.complete;
-                if (options.bodyMarker)
-                    attempt.body = Buffer.concat(chunks).toString('utf8');
-                settle();
-            });
-            res.on('error', (err) => {
-                attempt.error ??= err;
-                settle();
-            });
-            // Closed without 'end': the body was cut.
-            res.on('close', () => {
-                if (!attempt.complete && attempt.error === undefined)
-                    attempt.error = new Error('aborted');
-                settle();
-            });
-        });
-        request.end(options.body);
-    };
-    const tick = () => {
-        timer = undefined;
-        if (stopReason !== undefined)
-            return;
+        const { now, settings } = this.context;
         let t = now();
-        while (slotAt(schedule, nextSeq) <= t) {
-            if (nextSeq >= maxRequests)
-                return halt('max_requests');
-            const scheduledAt = slotAt(schedule, nextSeq);
-            if (scheduledAt - startedAt >= maxDurationMs)
-                return halt('max_duration');
-            const seq = nextSeq++;
-            const lane = laneOf(schedule, seq);
-            const d = dispatch(schedule, seq, t, timeoutMs);
+        while (slotAt(this.schedule, this.nextSeq) <= t) {
+            if (this.nextSeq >= settings.maxRequests)
+                return this.halt('max_requests');
+            const scheduledAt = slotAt(this.schedule, this.nextSeq);
+            if (scheduledAt - this.startedAt >= settings.maxDurationMs)
+                return this.halt('max_duration');
+            const seq = this.nextSeq++;
+            const slot = { seq, lane: laneOf(this.schedule, seq), scheduledAt };
+            const d = dispatch(this.schedule, seq, t, settings.timeoutMs);
             if (d.send)
-                send(seq, lane, scheduledAt);
+                this.send(slot);
             else
-                record({
-                    seq,
-                    lane,
-                    scheduledAt,
-                    doneAt: t,
-                    outcome: 'unmeasured',
-                    error: `the prober was ${Math.round(d.lagMs)} ms behind: past the deadline before it could send`,
-                });
+                this.record(unmeasuredRecord(slot, t, d.lagMs));
             t = now();
         }
-        if (nextSeq >= maxRequests)
-            return halt('max_requests');
-        if (slotAt(schedule, nextSeq) - startedAt >= maxDurationMs) {
+        this.waitForNextSlot(t);
+    }
+    halt(reason) {
+        if (this.stopReason !== undefined)
+            return;
+        this.stopReason = reason;
+        if (this.timer)
+            clearTimeout(this.timer);
+        this.timer = undefined;
+        this.maybeFinish();
+    }
+    waitForNextSlot(t) {
+        const { maxRequests, maxDurationMs } = this.context.settings;
+        if (this.nextSeq >= maxRequests)
+            return this.halt('max_requests');
+        const next = slotAt(this.schedule, this.nextSeq);
+        if (next - this.startedAt >= maxDurationMs) {
             // Wait out the last interval so the run lasts its full duration.
-            timer = setTimeout(() => halt('max_duration'), Math.max(0, startedAt + maxDurationMs - t));
+            this.timer = setTimeout(() => this.halt('max_duration'), Math.max(0, this.startedAt + maxDurationMs - t));
             return;
         }
-        timer = setTimeout(tick, Math.max(0, slotAt(schedule, nextSeq) - t));
-    };
-    tick();
+        this.timer = setTimeout(() => this.tick(), Math.max(0, next - t));
+    }
+    send(slot) {
+        this.inFlight++;
+        sendRequest(this.context, slot, (r) => {
+            this.record(r);
+            this.inFlight--;
+            this.maybeFinish();
+        });
+    }
+    record(r) {
+        this.records.push(r);
+        this.context.options.onRecord?.(r);
+    }
+    maybeFinish() {
+        if (this.done || this.stopReason === undefined || this.inFlight > 0)
+            return;
+        this.done = true;
+        for (const agent of Object.values(this.context.agents))
+            agent.destroy();
+        this.records.sort((a, b) => a.seq - b.seq);
+        const { settings, now } = this.context;
+        this.resolveFinished({
+            url: settings.url.href,
+            rate: settings.rate,
+            timeoutMs: settings.timeoutMs,
+            startedAt: this.startedAt,
+            endedAt: now(),
+            stoppedBy: this.stopReason,
+            records: this.records,
+        });
+    }
+}
+/** The record of a request the prober was too far behind to send (see dispatch in schedule.ts). */
+function unmeasuredRecord(slot, at, lagMs) {
     return {
-        startedAt,
-        finished,
-        stop() {
-            halt('stopped');
-            return finished;
-        },
+        ...slot,
+        doneAt: at,
+        outcome: 'unmeasured',
+        error: `the prober was ${Math.round(lagMs)} ms behind: past the deadline before it could send`,
     };
+}
+/** Send one request; `done` gets its record exactly once, however it ends (answer, error or deadline). */
+function sendRequest(context, slot, done) {
+    const { now, settings, options } = context;
+    const sentAt = now();
+    const attempt = { timedOut: false, responseStarted: false, complete: false };
+    const answer = {};
+    let settled = false;
+    const settle = () => {
+        if (settled)
+            return;
+        settled = true;
+        cancelDeadline();
+        const doneAt = now();
+        done(sentRecord(slot, sentAt, doneAt, answer, classify(attempt, settings.expect, options.bodyMarker)));
+    };
+    const request = openRequest(context, slot);
+    const cancelDeadline = armDeadline(now, sentAt, settings.timeoutMs, () => {
+        if (settled)
+            return;
+        attempt.timedOut = true;
+        attempt.error ??= new Error(`no complete response within ${settings.timeoutMs} ms`);
+        settle();
+        request.destroy();
+    });
+    request.on('error', (err) => {
+        attempt.error ??= err;
+        settle();
+    });
+    request.on('response', (res) => readResponse(res, attempt, answer, options.bodyMarker, settle));
+    request.end(options.body);
+}
+/** The request for one slot, not yet ended (its body goes with end()). */
+function openRequest(context, slot) {
+    const { settings, options, agents } = context;
+    const request = settings.url.protocol === 'https:' && !options.dial ? (external_node_https_default()).request : (external_node_http_default()).request;
+    return request(settings.url, { method: settings.method, headers: requestHeaders(options, slot), agent: agents[slot.lane] });
+}
+function requestHeaders(options, slot) {
+    const headers = {
+        'user-agent': 'handoff-probe',
+        'x-handoff-probe': `${slot.seq} ${slot.lane}`,
+        ...options.headers,
+    };
+    // The fresh lane must never reuse a connection, whatever the server would allow.
+    if (slot.lane === 'fresh')
+        headers.connection = 'close';
+    if (options.body !== undefined)
+        headers['content-length'] = String(Buffer.byteLength(options.body));
+    return headers;
+}
+/**
+ * Call `onTimeout` once the request's deadline has passed; returns the function that cancels it.
+ * The deadline counts from the send: the server gets its full timeout however late the prober was.
+ * A deadline timer that fires late means the prober itself was stalled meanwhile: its reads (an
+ * answer that came in on time) and its writes (a request that could not leave yet) waited too.
+ * The request gets the stolen time back once, then the deadline stands.
+ */
+function armDeadline(now, sentAt, timeoutMs, onTimeout) {
+    let extended = false;
+    let dueAt = sentAt + timeoutMs;
+    const onDeadline = () => {
+        const firedAt = now();
+        if (!extended && timerStalled(dueAt, firedAt)) {
+            extended = true;
+            const stolen = Math.min(firedAt - dueAt, timeoutMs);
+            dueAt = firedAt + stolen;
+            deadline = setTimeout(onDeadline, stolen);
+            return;
+        }
+        onTimeout();
+    };
+    let deadline = setTimeout(onDeadline, timeoutMs);
+    return () => clearTimeout(deadline);
+}
+/** Fill `attempt` and `answer` from the response as it streams in; `settle` once it ends, fails or closes. */
+function readResponse(res, attempt, answer, bodyMarker, settle) {
+    attempt.responseStarted = true;
+    answer.status = res.statusCode;
+    answer.servedBy = headerText(res.headers['x-served-by']);
+    answer.version = headerText(res.headers['x-app-version']);
+    attempt.status = answer.status;
+    const chunks = [];
+    let kept = 0;
+    res.on('data', (chunk) => {
+        if (kept < BODY_CAP) {
+            chunks.push(chunk);
+            kept += chunk.length;
+        }
+    });
+    res.on('end', () => {
+        attempt.complete = res.complete;
+        if (bodyMarker)
+            attempt.body = Buffer.concat(chunks).toString('utf8');
+        settle();
+    });
+    res.on('error', (err) => {
+        attempt.error ??= err;
+        settle();
+    });
+    // Closed without 'end': the body was cut.
+    res.on('close', () => {
+        if (!attempt.complete && attempt.error === undefined)
+            attempt.error = new Error('aborted');
+        settle();
+    });
+}
+/** The record of a request that was sent, once its outcome is known. */
+function sentRecord(slot, sentAt, doneAt, answer, { outcome, error }) {
+    const r = { ...slot, sentAt, doneAt, latencyMs: doneAt - slot.scheduledAt, outcome };
+    if (answer.status !== undefined)
+        r.status = answer.status;
+    if (answer.servedBy !== undefined)
+        r.servedBy = answer.servedBy;
+    if (answer.version !== undefined)
+        r.version = answer.version;
+    if (error)
+        r.error = error;
+    return r;
 }
 /** ms epoch with sub-ms resolution, so latencies of fast local answers are not rounded to whole ms. */
 function preciseNow() {
