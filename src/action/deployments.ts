@@ -78,6 +78,66 @@ function apiError(e: unknown): string {
   return `${err.status ? `HTTP ${err.status}: ` : ''}${err.message ?? String(e)}${hint}`;
 }
 
+/** Octokit for the request's API, and the options each call gets: its own timeout. */
+interface DeploymentApi {
+  octokit: ReturnType<typeof getOctokit>;
+  request: () => { signal: AbortSignal };
+}
+
+function deploymentApi(req: DeploymentRequest, token: string): DeploymentApi {
+  const timeoutMs = req.timeoutMs ?? 15_000;
+  const baseUrl = req.baseUrl || process.env.GITHUB_API_URL || 'https://api.github.com';
+  return { octokit: getOctokit(token, { baseUrl }), request: () => ({ signal: AbortSignal.timeout(timeoutMs) }) };
+}
+
+/** Create the deployment; its id, or undefined (with a warning) when the API refused. */
+async function createDeployment(api: DeploymentApi, req: DeploymentRequest, environment: string): Promise<number | undefined> {
+  try {
+    const created = await api.octokit.rest.repos.createDeployment({
+      owner: req.owner,
+      repo: req.repo,
+      ref: req.ref,
+      environment,
+      description: req.description?.slice(0, 140),
+      auto_merge: false,
+      required_contexts: [],
+      ...(req.transient !== undefined ? { transient_environment: req.transient } : {}),
+      request: api.request(),
+    });
+    const data = created.data as { id?: number; message?: string };
+    if (typeof data.id !== 'number') throw new Error(data.message ?? 'GitHub did not create the deployment');
+    return data.id;
+  } catch (e) {
+    req.log.warning(`could not create a GitHub Deployment for ${environment}: ${apiError(e)}; the deploy goes on without it`);
+    return undefined;
+  }
+}
+
+/** Post one status of deployment `id`; an API error is a warning. */
+async function setDeploymentStatus(
+  api: DeploymentApi,
+  req: DeploymentRequest,
+  id: number,
+  state: 'in_progress' | DeploymentState,
+  environmentUrl?: string,
+  logUrl?: string,
+): Promise<void> {
+  try {
+    await api.octokit.rest.repos.createDeploymentStatus({
+      owner: req.owner,
+      repo: req.repo,
+      deployment_id: id,
+      state,
+      ...(logUrl ? { log_url: logUrl } : {}),
+      ...(environmentUrl ? { environment_url: environmentUrl } : {}),
+      description: req.description?.slice(0, 140),
+      request: api.request(),
+    });
+  } catch (e) {
+    req.log.warning(`could not set GitHub Deployment ${id} to ${state}: ${apiError(e)}`);
+  }
+}
+
 /** Create the deployment and mark it in_progress; undefined when skipped or when the API refused. */
 export async function startDeployment(req: DeploymentRequest): Promise<Deployment | undefined>;
 export async function startDeployment(
@@ -91,60 +151,21 @@ export async function startDeployment(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<Deployment | undefined> {
   const req = run ? deploymentRequest(first as DeploymentInputs, run, env) : (first as DeploymentRequest);
-  const { log } = req;
-  if (!req.token || !req.environment) {
+  const { log, environment } = req;
+  if (!req.token || !environment) {
     log.info(`GitHub Deployment skipped: ${!req.token ? 'no github_token' : 'no environment'} given`);
     return undefined;
   }
-  const timeoutMs = req.timeoutMs ?? 15_000;
-  const baseUrl = req.baseUrl || process.env.GITHUB_API_URL || 'https://api.github.com';
-  const octokit = getOctokit(req.token, { baseUrl });
-  const request = () => ({ signal: AbortSignal.timeout(timeoutMs) });
-  const environment = req.environment;
-  let id: number;
-  try {
-    const created = await octokit.rest.repos.createDeployment({
-      owner: req.owner,
-      repo: req.repo,
-      ref: req.ref,
-      environment,
-      description: req.description?.slice(0, 140),
-      auto_merge: false,
-      required_contexts: [],
-      ...(req.transient !== undefined ? { transient_environment: req.transient } : {}),
-      request: request(),
-    });
-    const data = created.data as { id?: number; message?: string };
-    if (typeof data.id !== 'number') throw new Error(data.message ?? 'GitHub did not create the deployment');
-    id = data.id;
-  } catch (e) {
-    log.warning(`could not create a GitHub Deployment for ${environment}: ${apiError(e)}; the deploy goes on without it`);
-    return undefined;
-  }
+  const api = deploymentApi(req, req.token);
+  const id = await createDeployment(api, req, environment);
+  if (id === undefined) return undefined;
 
-  const status = async (state: 'in_progress' | DeploymentState, environmentUrl?: string, logUrl?: string): Promise<void> => {
-    try {
-      await octokit.rest.repos.createDeploymentStatus({
-        owner: req.owner,
-        repo: req.repo,
-        deployment_id: id,
-        state,
-        ...(logUrl ? { log_url: logUrl } : {}),
-        ...(environmentUrl ? { environment_url: environmentUrl } : {}),
-        description: req.description?.slice(0, 140),
-        request: request(),
-      });
-    } catch (e) {
-      log.warning(`could not set GitHub Deployment ${id} to ${state}: ${apiError(e)}`);
-    }
-  };
-
-  await status('in_progress', undefined, req.logUrl);
+  await setDeploymentStatus(api, req, id, 'in_progress', undefined, req.logUrl);
   log.info(`GitHub Deployment ${id} for ${environment} is in progress`);
   return {
     id,
     async finish(state, environmentUrl = req.environmentUrl, logUrl = req.logUrl) {
-      await status(state, environmentUrl, logUrl);
+      await setDeploymentStatus(api, req, id, state, environmentUrl, logUrl);
       log.info(`GitHub Deployment ${id}: ${state}`);
     },
   };

@@ -182,6 +182,25 @@ function optional(get: InputGetter, name: string): string | undefined {
   return v === '' ? undefined : v;
 }
 
+/** One of a fixed set of words; `expected` lists them as the error message says them. */
+function oneOf<T extends string>(get: InputGetter, name: string, allowed: readonly T[], fallback: T, expected: string): T {
+  const v = get(name).trim() || fallback;
+  if (!(allowed as readonly string[]).includes(v)) throw new InputError(name, `expected ${expected}, got '${v}'`);
+  return v as T;
+}
+
+/** An http(s) URL, normalized; `example` shows the fix when it does not parse. */
+function httpUrl(name: string, text: string, example: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new InputError(name, `'${text}' is not a URL; write e.g. ${example}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InputError(name, 'must be an http:// or https:// URL');
+  return url.toString();
+}
+
 /** Workspace-relative paths only: they become paths under the release directory on the host. */
 export function checkRelativePath(input: string, path: string): string {
   const p = path.replace(/\\/g, '/').replace(/^\.\//, '');
@@ -200,7 +219,23 @@ export function defaultProject(repository: string | undefined): string {
     .replace(/^[^a-z0-9]+/, '');
 }
 
-export function readInputs(get: InputGetter, environment: NodeJS.ProcessEnv = {}): Inputs {
+type Connection = Pick<
+  Inputs,
+  | 'host'
+  | 'port'
+  | 'username'
+  | 'key'
+  | 'passphrase'
+  | 'knownHosts'
+  | 'fingerprint'
+  | 'insecureIgnoreHostKey'
+  | 'jump'
+  | 'connectTimeoutMs'
+  | 'commandTimeoutMs'
+>;
+
+/** The deploy host, how its key is pinned, and the jump host in front of it. */
+function connectionInputs(get: InputGetter): Connection {
   const host = required(get, 'host', 'the name or IP of the host to deploy to');
   const username = required(get, 'username', 'the SSH user on the host (in the docker group)');
   const key = get('key');
@@ -216,124 +251,6 @@ export function readInputs(get: InputGetter, environment: NodeJS.ProcessEnv = {}
         'insecure_ignore_host_key: true skips the check (not recommended)',
     );
   }
-
-  const jumpHost = optional(get, 'jump_host');
-  let jump: Inputs['jump'];
-  if (jumpHost) {
-    const jk = optional(get, 'jump_known_hosts');
-    const jf = optional(get, 'jump_fingerprint');
-    if (!jk && !jf && !insecureIgnoreHostKey) {
-      throw new InputError('jump_known_hosts', 'pin the jump host key with jump_known_hosts or jump_fingerprint');
-    }
-    jump = {
-      host: jumpHost,
-      port: int(get, 'jump_port', 1, 65535, 22),
-      username: optional(get, 'jump_username') ?? username,
-      key: get('jump_key').trim() ? get('jump_key') : key,
-      passphrase: get('jump_key').trim()
-        ? optional(get, 'jump_passphrase')
-        : (optional(get, 'jump_passphrase') ?? optional(get, 'passphrase')),
-      knownHosts: jk,
-      fingerprint: jf,
-    };
-  }
-
-  const project = optional(get, 'project') ?? defaultProject(environment.GITHUB_REPOSITORY);
-  if (!project) throw new InputError('project', 'is required when the repository name is unknown: a Compose project name like my-app');
-  if (!/^[a-z0-9][a-z0-9_-]*$/.test(project)) {
-    throw new InputError(
-      'project',
-      `'${project}' is not a valid Compose project name: use lowercase letters, digits, '-' and '_', starting with a letter or digit`,
-    );
-  }
-
-  const composeFiles = parseList(get('compose_files') || 'compose.yaml').map((p) => checkRelativePath('compose_files', p));
-  if (composeFiles.length === 0) throw new InputError('compose_files', 'name at least one Compose file');
-  const files = parseList(get('files')).map((p) => checkRelativePath('files', p));
-
-  const remoteDir = optional(get, 'remote_dir') ?? `handoff/${project}`;
-  if (remoteDir.includes('\n')) throw new InputError('remote_dir', 'must be a single path');
-
-  const pull = (get('pull').trim() || 'always') as Inputs['pull'];
-  if (!['always', 'missing', 'never'].includes(pull)) throw new InputError('pull', `expected always, missing or never, got '${pull}'`);
-
-  const services = parseList(get('services'));
-  for (const s of services) {
-    if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(s)) throw new InputError('services', `'${s}' is not a valid Compose service name`);
-  }
-
-  const probeUrl = optional(get, 'probe_url');
-  let probe: Inputs['probe'];
-  if (probeUrl) {
-    let url: URL;
-    try {
-      url = new URL(probeUrl);
-    } catch {
-      throw new InputError('probe_url', `'${probeUrl}' is not a URL; write e.g. https://example.com/health`);
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InputError('probe_url', 'must be an http:// or https:// URL');
-    const via = (get('probe_via').trim() || 'direct') as 'direct' | 'ssh';
-    if (via !== 'direct' && via !== 'ssh') throw new InputError('probe_via', `expected direct or ssh, got '${via}'`);
-    const expectStatus = get('probe_expect_status').trim() || '200-399';
-    if (!/^\s*\d{3}(\s*-\s*\d{3})?(\s*,\s*\d{3}(\s*-\s*\d{3})?)*\s*$/.test(expectStatus)) {
-      throw new InputError('probe_expect_status', `'${expectStatus}' is not a status list; write e.g. 200-399 or 200,204`);
-    }
-    const method = (get('probe_method').trim() || 'GET').toUpperCase();
-    if (!/^[A-Z]+$/.test(method)) throw new InputError('probe_method', `'${method}' is not an HTTP method`);
-    const slowUrl = optional(get, 'probe_slow_url');
-    let slow: NonNullable<Inputs['probe']>['slow'];
-    if (slowUrl) {
-      let u: URL;
-      try {
-        u = new URL(slowUrl);
-      } catch {
-        throw new InputError('probe_slow_url', `'${slowUrl}' is not a URL; write e.g. https://example.com/report?ms=1000`);
-      }
-      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new InputError('probe_slow_url', 'must be an http:// or https:// URL');
-      slow = {
-        url: u.toString(),
-        rate: int(get, 'probe_slow_rate', 1, 100, 2),
-        timeoutMs: duration(get, 'probe_slow_timeout', '10s', 100),
-      };
-    }
-    const unmeasured = (get('probe_unmeasured').trim() || 'warn') as 'warn' | 'fail';
-    if (unmeasured !== 'warn' && unmeasured !== 'fail')
-      throw new InputError('probe_unmeasured', `expected warn or fail, got '${unmeasured}'`);
-    probe = {
-      slow,
-      unmeasured,
-      url: url.toString(),
-      via,
-      rate: int(get, 'probe_rate', 1, 1000, 20),
-      timeoutMs: duration(get, 'probe_timeout', '2s', 50),
-      method,
-      headers: parseHeaders(get('probe_headers'), 'probe_headers'),
-      expectStatus,
-      bodyMarker: get('probe_body_marker') || undefined,
-      windowMs: duration(get, 'probe_window', '3s'),
-    };
-  }
-
-  const rollback = bool(get, 'rollback');
-  const release = optional(get, 'release');
-  if (release && !rollback) throw new InputError('release', 'is only used with rollback: true');
-  if (release && !/^[A-Za-z0-9._-]+$/.test(release))
-    throw new InputError('release', `'${release}' is not a release id (like 20261123T193000Z-abc1234)`);
-
-  const compose = (get('compose').trim() || 'auto') as Inputs['compose'];
-  if (!['auto', 'v1', 'v2'].includes(compose)) throw new InputError('compose', `expected auto, v2 or v1, got '${compose}'`);
-
-  const environmentName = optional(get, 'environment');
-  const healthTimeout = optional(get, 'health_timeout');
-
-  const env = parseEnv(get('env'));
-  const secrets = parseEnv(get('secrets'), 'secrets');
-  const both = Object.keys(secrets).filter((k) => k in env);
-  if (both.length)
-    throw new InputError(
-      'secrets',
-      `${both.join(', ')} ${both.length === 1 ? 'is' : 'are'} set in both 'env' and 'secrets': keep each variable in one of them`,
-    );
   return {
     host,
     port: int(get, 'port', 1, 65535, 22),
@@ -343,39 +260,184 @@ export function readInputs(get: InputGetter, environment: NodeJS.ProcessEnv = {}
     knownHosts,
     fingerprint,
     insecureIgnoreHostKey,
-    jump,
+    jump: jumpInputs(get, { username, key, insecureIgnoreHostKey }),
     connectTimeoutMs: duration(get, 'connect_timeout', '20s', 1000),
     commandTimeoutMs: duration(get, 'command_timeout', '10m', 1000),
-    project,
-    composeFiles,
-    files,
-    env,
-    secrets,
-    remoteDir,
+  };
+}
+
+/** jump_*: undefined without jump_host; user, key and passphrase default to the deploy host's. */
+function jumpInputs(get: InputGetter, main: Pick<Inputs, 'username' | 'key' | 'insecureIgnoreHostKey'>): Inputs['jump'] {
+  const host = optional(get, 'jump_host');
+  if (!host) return undefined;
+  const knownHosts = optional(get, 'jump_known_hosts');
+  const fingerprint = optional(get, 'jump_fingerprint');
+  if (!knownHosts && !fingerprint && !main.insecureIgnoreHostKey) {
+    throw new InputError('jump_known_hosts', 'pin the jump host key with jump_known_hosts or jump_fingerprint');
+  }
+  // The main passphrase only goes with the main key.
+  const ownKey = get('jump_key').trim() ? get('jump_key') : undefined;
+  return {
+    host,
+    port: int(get, 'jump_port', 1, 65535, 22),
+    username: optional(get, 'jump_username') ?? main.username,
+    key: ownKey ?? main.key,
+    passphrase: ownKey ? optional(get, 'jump_passphrase') : (optional(get, 'jump_passphrase') ?? optional(get, 'passphrase')),
+    knownHosts,
+    fingerprint,
+  };
+}
+
+/** The Compose project, the files uploaded for it, where they go, and the variables they see. */
+function filesInputs(
+  get: InputGetter,
+  environment: NodeJS.ProcessEnv,
+): Pick<Inputs, 'project' | 'composeFiles' | 'files' | 'remoteDir' | 'env' | 'secrets'> {
+  const project = projectInput(get, environment);
+  const composeFiles = parseList(get('compose_files') || 'compose.yaml').map((p) => checkRelativePath('compose_files', p));
+  if (composeFiles.length === 0) throw new InputError('compose_files', 'name at least one Compose file');
+  const files = parseList(get('files')).map((p) => checkRelativePath('files', p));
+
+  const remoteDir = optional(get, 'remote_dir') ?? `handoff/${project}`;
+  if (remoteDir.includes('\n')) throw new InputError('remote_dir', 'must be a single path');
+  return { project, composeFiles, files, remoteDir, ...variableInputs(get) };
+}
+
+function projectInput(get: InputGetter, environment: NodeJS.ProcessEnv): string {
+  const project = optional(get, 'project') ?? defaultProject(environment.GITHUB_REPOSITORY);
+  if (!project) throw new InputError('project', 'is required when the repository name is unknown: a Compose project name like my-app');
+  if (!/^[a-z0-9][a-z0-9_-]*$/.test(project)) {
+    throw new InputError(
+      'project',
+      `'${project}' is not a valid Compose project name: use lowercase letters, digits, '-' and '_', starting with a letter or digit`,
+    );
+  }
+  return project;
+}
+
+/** env and secrets: each variable in one of them, so a secret is never also shown as plain. */
+function variableInputs(get: InputGetter): Pick<Inputs, 'env' | 'secrets'> {
+  const env = parseEnv(get('env'));
+  const secrets = parseEnv(get('secrets'), 'secrets');
+  const both = Object.keys(secrets).filter((k) => k in env);
+  if (both.length)
+    throw new InputError(
+      'secrets',
+      `${both.join(', ')} ${both.length === 1 ? 'is' : 'are'} set in both 'env' and 'secrets': keep each variable in one of them`,
+    );
+  return { env, secrets };
+}
+
+/** Which services change and how: pulling, health and drain limits, the proxy, the Compose version. */
+function rolloutInputs(
+  get: InputGetter,
+): Pick<
+  Inputs,
+  'services' | 'force' | 'dryRun' | 'pull' | 'healthTimeoutMs' | 'drainTimeoutMs' | 'proxyService' | 'haproxySocket' | 'compose'
+> {
+  const services = parseList(get('services'));
+  for (const s of services) {
+    if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(s)) throw new InputError('services', `'${s}' is not a valid Compose service name`);
+  }
+  return {
     services,
     force: bool(get, 'force'),
     dryRun: bool(get, 'dry_run'),
-    pull,
-    healthTimeoutMs: healthTimeout ? duration(get, 'health_timeout', '30s', 1000) : undefined,
+    pull: oneOf(get, 'pull', ['always', 'missing', 'never'], 'always', 'always, missing or never'),
+    // Unset: the wait follows each service's healthcheck timing (health.ts).
+    healthTimeoutMs: optional(get, 'health_timeout') ? duration(get, 'health_timeout', '30s', 1000) : undefined,
     drainTimeoutMs: duration(get, 'drain_timeout', '30s'),
+    proxyService: optional(get, 'proxy_service'),
+    haproxySocket: optional(get, 'haproxy_socket'),
+    compose: oneOf(get, 'compose', ['auto', 'v1', 'v2'], 'auto', 'auto, v2 or v1'),
+  };
+}
+
+function hookInputs(get: InputGetter): Pick<Inputs, 'preDeploy' | 'postDeploy' | 'hookService' | 'hookTimeoutMs'> {
+  return {
     preDeploy: optional(get, 'pre_deploy'),
     postDeploy: optional(get, 'post_deploy'),
     hookService: optional(get, 'hook_service'),
     hookTimeoutMs: duration(get, 'hook_timeout', '10m', 1000),
-    proxyService: optional(get, 'proxy_service'),
-    haproxySocket: optional(get, 'haproxy_socket'),
-    compose,
-    probe,
-    maxLost: int(get, 'max_lost', 0, 1_000_000, 0),
+  };
+}
+
+/** probe_*: undefined without probe_url. */
+function probeInputs(get: InputGetter): Inputs['probe'] {
+  const probeUrl = optional(get, 'probe_url');
+  if (!probeUrl) return undefined;
+  const url = httpUrl('probe_url', probeUrl, 'https://example.com/health');
+  const via = oneOf(get, 'probe_via', ['direct', 'ssh'], 'direct', 'direct or ssh');
+  const expectStatus = get('probe_expect_status').trim() || '200-399';
+  if (!/^\s*\d{3}(\s*-\s*\d{3})?(\s*,\s*\d{3}(\s*-\s*\d{3})?)*\s*$/.test(expectStatus)) {
+    throw new InputError('probe_expect_status', `'${expectStatus}' is not a status list; write e.g. 200-399 or 200,204`);
+  }
+  const method = (get('probe_method').trim() || 'GET').toUpperCase();
+  if (!/^[A-Z]+$/.test(method)) throw new InputError('probe_method', `'${method}' is not an HTTP method`);
+  const slow = slowLaneInputs(get);
+  const unmeasured = oneOf(get, 'probe_unmeasured', ['warn', 'fail'], 'warn', 'warn or fail');
+  return {
+    slow,
+    unmeasured,
+    url,
+    via,
+    rate: int(get, 'probe_rate', 1, 1000, 20),
+    timeoutMs: duration(get, 'probe_timeout', '2s', 50),
+    method,
+    headers: parseHeaders(get('probe_headers'), 'probe_headers'),
+    expectStatus,
+    bodyMarker: get('probe_body_marker') || undefined,
+    windowMs: duration(get, 'probe_window', '3s'),
+  };
+}
+
+/** probe_slow_*: undefined without probe_slow_url. */
+function slowLaneInputs(get: InputGetter): NonNullable<Inputs['probe']>['slow'] {
+  const slowUrl = optional(get, 'probe_slow_url');
+  if (!slowUrl) return undefined;
+  return {
+    url: httpUrl('probe_slow_url', slowUrl, 'https://example.com/report?ms=1000'),
+    rate: int(get, 'probe_slow_rate', 1, 100, 2),
+    timeoutMs: duration(get, 'probe_slow_timeout', '10s', 100),
+  };
+}
+
+/** Rollback, which release it goes back to, how many releases are kept, and the deploy lock. */
+function releaseInputs(get: InputGetter): Pick<Inputs, 'rollback' | 'release' | 'keepReleases' | 'lockTimeoutMs' | 'lockTtlMs'> {
+  const rollback = bool(get, 'rollback');
+  const release = optional(get, 'release');
+  if (release && !rollback) throw new InputError('release', 'is only used with rollback: true');
+  if (release && !/^[A-Za-z0-9._-]+$/.test(release))
+    throw new InputError('release', `'${release}' is not a release id (like 20261123T193000Z-abc1234)`);
+  return {
     rollback,
     release,
     keepReleases: int(get, 'keep_releases', 1, 1000, 5),
     lockTimeoutMs: duration(get, 'lock_timeout', '10m'),
     lockTtlMs: duration(get, 'lock_ttl', '1h', 60_000),
+  };
+}
+
+/** The GitHub side (token, Deployments environment) and the private registry. */
+function githubInputs(get: InputGetter): Pick<Inputs, 'githubToken' | 'registry' | 'environment' | 'environmentUrl'> {
+  return {
     githubToken: optional(get, 'github_token'),
     registry: registryInputs(get),
-    environment: environmentName,
+    environment: optional(get, 'environment'),
     environmentUrl: optional(get, 'environment_url'),
+  };
+}
+
+export function readInputs(get: InputGetter, environment: NodeJS.ProcessEnv = {}): Inputs {
+  return {
+    ...connectionInputs(get),
+    ...filesInputs(get, environment),
+    ...rolloutInputs(get),
+    ...hookInputs(get),
+    probe: probeInputs(get),
+    maxLost: int(get, 'max_lost', 0, 1_000_000, 0),
+    ...releaseInputs(get),
+    ...githubInputs(get),
   };
 }
 

@@ -353,20 +353,48 @@ function parseService(name: string, defRaw: unknown, where: string): ComposeServ
   const def = isRecord(defRaw) ? defRaw : {};
   const at = (field: string) => `${where}: service "${name}" ${field}`;
   const deploy = isRecord(def.deploy) ? def.deploy : {};
-  const uc = isRecord(deploy.update_config) ? deploy.update_config : {};
+  const replicas = replicaCount(deploy, def, at);
+  const updateConfig = parseUpdateConfig(isRecord(deploy.update_config) ? deploy.update_config : {}, replicas, at);
 
-  let replicas = 1;
-  if (deploy.replicas !== undefined && deploy.replicas !== null) replicas = nonNegInt(deploy.replicas, at('deploy.replicas'));
-  else if (def.scale !== undefined && def.scale !== null) replicas = nonNegInt(def.scale, at('scale'));
+  const ports = asList(def.ports, at('ports')).map((p) => parsePort(p, at('ports')));
+  const volumes = asList(def.volumes, at('volumes')).map((v) => parseVolume(v, at('volumes')));
 
-  const order = uc.order;
-  if (order !== undefined && order !== 'start-first' && order !== 'stop-first') {
-    throw new Error(`${at('deploy.update_config.order')} is ${JSON.stringify(order)}: use "start-first" or "stop-first"`);
-  }
-  const fa = uc.failure_action ?? UPDATE_DEFAULTS.failureAction;
-  if (fa !== 'rollback' && fa !== 'pause' && fa !== 'continue') {
-    throw new Error(`${at('deploy.update_config.failure_action')} is ${JSON.stringify(fa)}: use "rollback", "pause" or "continue"`);
-  }
+  const service: ComposeService = {
+    name,
+    hasBuild: def.build !== undefined && def.build !== null,
+    replicas,
+    updateConfig,
+    stopGracePeriodS: durationOr(def.stop_grace_period, STOP_GRACE_DEFAULT_S, at('stop_grace_period')),
+    ports,
+    fixedHostPorts: ports.filter((p) => p.published !== undefined).map(formatPort),
+    dependsOn: Object.keys(dependsOnMap(def.depends_on)),
+    volumes,
+    hasNamedVolume: volumes.some((v) => v.type === 'volume' && v.source !== undefined),
+    networks: networkNames(def.networks),
+  };
+  if (typeof def.image === 'string') service.image = def.image;
+  if (def.container_name !== undefined && def.container_name !== null) service.containerName = String(def.container_name);
+  if (typeof def.network_mode === 'string') service.networkMode = def.network_mode;
+  if (isRecord(def.healthcheck)) service.healthcheck = parseHealthcheck(def.healthcheck, at('healthcheck'));
+  return service;
+}
+
+/** deploy.replicas, else the older `scale`, else 1. */
+function replicaCount(deploy: Record<string, unknown>, def: Record<string, unknown>, at: (field: string) => string): number {
+  if (deploy.replicas !== undefined && deploy.replicas !== null) return nonNegInt(deploy.replicas, at('deploy.replicas'));
+  if (def.scale !== undefined && def.scale !== null) return nonNegInt(def.scale, at('scale'));
+  return 1;
+}
+
+/** deploy.update_config, with Swarm's defaults for what it leaves out. */
+function parseUpdateConfig(uc: Record<string, unknown>, replicas: number, at: (field: string) => string): UpdateConfig {
+  const order =
+    uc.order === undefined ? undefined : oneOf(uc.order, ['start-first', 'stop-first'] as const, at('deploy.update_config.order'));
+  const failureAction = oneOf(
+    uc.failure_action ?? UPDATE_DEFAULTS.failureAction,
+    ['rollback', 'pause', 'continue'] as const,
+    at('deploy.update_config.failure_action'),
+  );
   let parallelism =
     uc.parallelism === undefined ? UPDATE_DEFAULTS.parallelism : nonNegInt(uc.parallelism, at('deploy.update_config.parallelism'));
   if (parallelism === 0) parallelism = Math.max(1, replicas); // Swarm: 0 = all at once
@@ -376,36 +404,19 @@ function parseService(name: string, defRaw: unknown, where: string): ComposeServ
   }
   const updateConfig: UpdateConfig = {
     parallelism,
-    delayS: uc.delay === undefined ? UPDATE_DEFAULTS.delayS : parseDuration(uc.delay, at('deploy.update_config.delay')),
-    failureAction: fa,
-    monitorS: uc.monitor === undefined ? UPDATE_DEFAULTS.monitorS : parseDuration(uc.monitor, at('deploy.update_config.monitor')),
+    delayS: durationOr(uc.delay, UPDATE_DEFAULTS.delayS, at('deploy.update_config.delay')),
+    failureAction,
+    monitorS: durationOr(uc.monitor, UPDATE_DEFAULTS.monitorS, at('deploy.update_config.monitor')),
     maxFailureRatio: ratio,
   };
   if (order !== undefined) updateConfig.order = order;
+  return updateConfig;
+}
 
-  const ports = asList(def.ports, at('ports')).map((p) => parsePort(p, at('ports')));
-  const volumes = asList(def.volumes, at('volumes')).map((v) => parseVolume(v, at('volumes')));
-  const networks = Array.isArray(def.networks) ? def.networks.map(String) : isRecord(def.networks) ? Object.keys(def.networks) : [];
-
-  const service: ComposeService = {
-    name,
-    hasBuild: def.build !== undefined && def.build !== null,
-    replicas,
-    updateConfig,
-    stopGracePeriodS:
-      def.stop_grace_period === undefined ? STOP_GRACE_DEFAULT_S : parseDuration(def.stop_grace_period, at('stop_grace_period')),
-    ports,
-    fixedHostPorts: ports.filter((p) => p.published !== undefined).map(formatPort),
-    dependsOn: Object.keys(dependsOnMap(def.depends_on)),
-    volumes,
-    hasNamedVolume: volumes.some((v) => v.type === 'volume' && v.source !== undefined),
-    networks,
-  };
-  if (typeof def.image === 'string') service.image = def.image;
-  if (def.container_name !== undefined && def.container_name !== null) service.containerName = String(def.container_name);
-  if (typeof def.network_mode === 'string') service.networkMode = def.network_mode;
-  if (isRecord(def.healthcheck)) service.healthcheck = parseHealthcheck(def.healthcheck, at('healthcheck'));
-  return service;
+/** `networks` as a list of names or a mapping keyed by name. */
+function networkNames(networks: unknown): string[] {
+  if (Array.isArray(networks)) return networks.map(String);
+  return isRecord(networks) ? Object.keys(networks) : [];
 }
 
 function parseHealthcheck(h: Record<string, unknown>, where: string): Healthcheck {
@@ -429,16 +440,23 @@ export function parseDuration(value: unknown, where = 'duration'): number {
 
 function parsePort(p: unknown, where: string): PortMapping {
   if (typeof p === 'number') return { target: String(p) };
-  if (isRecord(p)) {
-    if (p.target === undefined) throw new Error(`${where}: a long-syntax port needs "target"`);
-    const out: PortMapping = { target: String(p.target) };
-    if (p.published !== undefined && p.published !== null && String(p.published) !== '' && String(p.published) !== '0')
-      out.published = String(p.published);
-    if (p.host_ip !== undefined) out.hostIp = String(p.host_ip);
-    if (p.protocol !== undefined) out.protocol = String(p.protocol);
-    return out;
-  }
+  if (isRecord(p)) return parseLongPort(p, where);
   if (typeof p !== 'string') throw new Error(`${where}: cannot read port ${JSON.stringify(p)}`);
+  return parseShortPort(p, where);
+}
+
+function parseLongPort(p: Record<string, unknown>, where: string): PortMapping {
+  if (p.target === undefined) throw new Error(`${where}: a long-syntax port needs "target"`);
+  const out: PortMapping = { target: String(p.target) };
+  if (p.published !== undefined && p.published !== null && String(p.published) !== '' && String(p.published) !== '0')
+    out.published = String(p.published);
+  if (p.host_ip !== undefined) out.hostIp = String(p.host_ip);
+  if (p.protocol !== undefined) out.protocol = String(p.protocol);
+  return out;
+}
+
+/** `[IP:][HOST:]CONTAINER[/PROTOCOL]`, the IP optionally a bracketed IPv6 address; ports may be ranges. */
+function parseShortPort(p: string, where: string): PortMapping {
   let s = p;
   let protocol: string | undefined;
   const slash = s.lastIndexOf('/');
@@ -507,6 +525,18 @@ function nonNegInt(v: unknown, where: string): number {
   const n = typeof v === 'string' && /^\d+$/.test(v.trim()) ? Number(v) : v;
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) throw new Error(`${where} is ${JSON.stringify(v)}: use a whole number ≥ 0`);
   return n;
+}
+
+/** A duration in seconds, or `fallbackS` when the field is not set. */
+function durationOr(value: unknown, fallbackS: number, where: string): number {
+  return value === undefined ? fallbackS : parseDuration(value, where);
+}
+
+/** One of `allowed`; the error lists them, e.g. `use "start-first" or "stop-first"`. */
+function oneOf<T extends string>(value: unknown, allowed: readonly T[], where: string): T {
+  if ((allowed as readonly unknown[]).includes(value)) return value as T;
+  const quoted = allowed.map((a) => JSON.stringify(a));
+  throw new Error(`${where} is ${JSON.stringify(value)}: use ${quoted.slice(0, -1).join(', ')} or ${quoted.at(-1)}`);
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {

@@ -60,50 +60,21 @@ export function isReleaseId(id: string): boolean {
 
 const RESULTS: readonly ReleaseResult[] = ['pending', 'success', 'failed', 'rolled-back', 'abandoned'];
 
+/** Throws the error for one wrong field of a release.json. */
+type BadField = (field: string, want: string) => never;
+
 /** Parse and check a release.json; the error says which field is wrong. */
 export function parseManifest(text: string): ReleaseManifest {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    throw new Error(`release.json is not JSON: ${(e as Error).message}`);
-  }
-  if (!isObject(raw)) throw new Error('release.json: expected an object');
-  const bad = (field: string, want: string): never => {
+  const raw = parseJsonObject(text);
+  const bad: BadField = (field, want) => {
     throw new Error(`release.json${typeof raw.id === 'string' ? ` (${raw.id})` : ''}: '${field}' must be ${want}`);
   };
-  for (const f of ['id', 'project', 'sha', 'ref', 'actor', 'runUrl', 'createdAt'] as const) {
-    if (typeof raw[f] !== 'string') bad(f, 'a string');
-  }
-  if (!isReleaseId(raw.id as string)) bad('id', 'a release id like 20261123T193000Z-abc1234');
-  for (const f of ['files', 'composeFiles'] as const) {
-    const v = raw[f];
-    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) bad(f, 'a list of strings');
-  }
-  if (!isObject(raw.services)) bad('services', 'an object');
-  const services: Record<string, ServiceImage> = {};
-  for (const [name, s] of Object.entries(raw.services as Record<string, unknown>)) {
-    if (!isObject(s) || typeof s.image !== 'string' || typeof s.imageId !== 'string')
-      bad(`services.${name}`, 'an object with image and imageId strings');
-    const svc = s as Record<string, unknown>;
-    if (svc.digest !== undefined && typeof svc.digest !== 'string') bad(`services.${name}.digest`, 'a string');
-    services[name] = {
-      image: svc.image as string,
-      imageId: svc.imageId as string,
-      ...(typeof svc.digest === 'string' ? { digest: svc.digest } : {}),
-    };
-  }
+  checkRecord(raw, bad);
+  const services = parseServiceImages(raw.services, bad);
   if (!RESULTS.includes(raw.result as ReleaseResult)) bad('result', RESULTS.join(', '));
   if (raw.rollbackOf !== undefined && (typeof raw.rollbackOf !== 'string' || !isReleaseId(raw.rollbackOf)))
     bad('rollbackOf', 'a release id');
-  let probe: ReleaseManifest['probe'];
-  if (raw.probe !== undefined) {
-    const p = raw.probe;
-    if (!isObject(p) || typeof p.sent !== 'number' || typeof p.lost !== 'number' || typeof p.p99Ms !== 'number')
-      bad('probe', 'an object with numbers sent, lost, p99Ms');
-    const q = p as Record<string, number>;
-    probe = { sent: q.sent!, lost: q.lost!, p99Ms: q.p99Ms! };
-  }
+  const probe = parseProbeSummary(raw.probe, bad);
   if (raw.durationS !== undefined && typeof raw.durationS !== 'number') bad('durationS', 'a number');
   if (raw.reason !== undefined && typeof raw.reason !== 'string') bad('reason', 'a string');
   const m: ReleaseManifest = {
@@ -124,6 +95,52 @@ export function parseManifest(text: string): ReleaseManifest {
   if (probe) m.probe = probe;
   if (raw.durationS !== undefined) m.durationS = raw.durationS as number;
   return m;
+}
+
+function parseJsonObject(text: string): Record<string, unknown> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`release.json is not JSON: ${(e as Error).message}`, { cause: e });
+  }
+  if (!isObject(raw)) throw new Error('release.json: expected an object');
+  return raw;
+}
+
+/** The fields every release records when it is created: who, what, when, and which files. */
+function checkRecord(raw: Record<string, unknown>, bad: BadField): void {
+  for (const f of ['id', 'project', 'sha', 'ref', 'actor', 'runUrl', 'createdAt'] as const) {
+    if (typeof raw[f] !== 'string') bad(f, 'a string');
+  }
+  if (!isReleaseId(raw.id as string)) bad('id', 'a release id like 20261123T193000Z-abc1234');
+  for (const f of ['files', 'composeFiles'] as const) {
+    const v = raw[f];
+    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) bad(f, 'a list of strings');
+  }
+}
+
+function parseServiceImages(value: unknown, bad: BadField): Record<string, ServiceImage> {
+  if (!isObject(value)) return bad('services', 'an object');
+  const services: Record<string, ServiceImage> = {};
+  for (const [name, s] of Object.entries(value)) {
+    if (!isObject(s) || typeof s.image !== 'string' || typeof s.imageId !== 'string')
+      return bad(`services.${name}`, 'an object with image and imageId strings');
+    if (s.digest !== undefined && typeof s.digest !== 'string') bad(`services.${name}.digest`, 'a string');
+    services[name] = {
+      image: s.image,
+      imageId: s.imageId,
+      ...(typeof s.digest === 'string' ? { digest: s.digest } : {}),
+    };
+  }
+  return services;
+}
+
+function parseProbeSummary(value: unknown, bad: BadField): ReleaseManifest['probe'] {
+  if (value === undefined) return undefined;
+  if (!isObject(value) || typeof value.sent !== 'number' || typeof value.lost !== 'number' || typeof value.p99Ms !== 'number')
+    return bad('probe', 'an object with numbers sent, lost, p99Ms');
+  return { sent: value.sent, lost: value.lost, p99Ms: value.p99Ms };
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

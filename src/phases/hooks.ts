@@ -60,7 +60,7 @@ export async function runHook(kind: HookKind, command: string, h: HookRun): Prom
   } catch (e) {
     h.timeline.add('hook', { service: h.service, detail: `${kind} failed after ${seconds()} s` });
     const why = e instanceof Error ? e.message.split('\n').slice(-5).join('\n') : String(e);
-    throw new Error(`${kind} failed in a one-off ${h.service} container (${seconds()} s): ${why}`);
+    throw new Error(`${kind} failed in a one-off ${h.service} container (${seconds()} s): ${why}`, { cause: e });
   }
   h.timeline.add('hook', { service: h.service, detail: `${kind} ok (${seconds()} s)` });
   h.log.info(`${kind}: done in ${seconds()} s`);

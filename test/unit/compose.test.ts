@@ -113,7 +113,8 @@ services:
   assert.equal(app.image, 'other:2');
   assert.equal(app.replicas, 5);
   assert.equal(app.updateConfig.parallelism, 2, 'update_config kept from the first file');
-  assert.deepEqual((m.raw.services as any).app.environment, { A: '1', B: '3', C: '4' });
+  const rawServices = m.raw.services as Record<string, Record<string, unknown>>;
+  assert.deepEqual(rawServices.app!.environment, { A: '1', B: '3', C: '4' });
   assert.equal(app.ports.length, 2);
   assert.deepEqual(app.fixedHostPorts, ['9000:9000']);
 });
@@ -198,6 +199,21 @@ test('errors name the file and the line', () => {
     () => parseCompose([{ name: 'n.yaml', text: 'services:\n  "a b":\n    image: x\n' }]),
     /invalid Compose service name "a b"/,
   );
+});
+
+test('update_config errors name the field, the value and the choices', () => {
+  const parse = (uc: string) =>
+    parseCompose([{ name: 'u.yaml', text: `services:\n  aa:\n    image: x\n    deploy: { update_config: { ${uc} } }\n` }]);
+  assert.throws(() => parse('order: sideways'), {
+    message: 'u.yaml: service "aa" deploy.update_config.order is "sideways": use "start-first" or "stop-first"',
+  });
+  assert.throws(() => parse('failure_action: explode'), {
+    message: 'u.yaml: service "aa" deploy.update_config.failure_action is "explode": use "rollback", "pause" or "continue"',
+  });
+  assert.throws(() => parse('max_failure_ratio: 2'), {
+    message: 'u.yaml: service "aa" deploy.update_config.max_failure_ratio is 2: use a number from 0 to 1',
+  });
+  assert.equal(parse('failure_action: null').services[0]!.updateConfig.failureAction, 'rollback');
 });
 
 test('healthcheck disable and NONE; container_name and network_mode', () => {

@@ -45,6 +45,12 @@ test('each bad input is named with its fix', () => {
     [{ services: 'bad name' }, 'services', /not a valid/],
     [{ env: 'NOT VALID' }, 'env', /KEY=VALUE/],
     [{ jump_host: 'bastion' }, 'jump_known_hosts', /pin/],
+    [{ compose: 'v3' }, 'compose', /^input 'compose': expected auto, v2 or v1, got 'v3'$/],
+    [{ probe_url: 'http://x', probe_via: 'tunnel' }, 'probe_via', /^input 'probe_via': expected direct or ssh, got 'tunnel'$/],
+    [{ probe_url: 'http://x', probe_unmeasured: 'maybe' }, 'probe_unmeasured', /expected warn or fail, got 'maybe'$/],
+    [{ probe_url: 'http://x', probe_slow_url: 'nope' }, 'probe_slow_url', /'nope' is not a URL; write e.g. https:\/\/example.com\/report/],
+    [{ probe_url: 'http://x', probe_slow_url: 'ftp://x' }, 'probe_slow_url', /must be an http:\/\/ or https:\/\/ URL$/],
+    [{ probe_url: 'http://x', probe_method: 'g3t' }, 'probe_method', /'G3T' is not an HTTP method/],
   ];
   for (const [over, input, message] of cases) {
     assert.throws(
@@ -102,6 +108,14 @@ test('jump host defaults to the main user and key', () => {
   assert.equal(i.jump?.username, 'deploy');
   assert.equal(i.jump?.key, KEY);
   assert.equal(i.jump?.port, 22);
+});
+
+test('the main passphrase goes to the jump host only with the main key', () => {
+  const jump = { ...base, passphrase: 'main-pass', jump_host: 'bastion', jump_fingerprint: 'SHA256:abc' };
+  assert.equal(readInputs(getter(jump)).jump?.passphrase, 'main-pass');
+  const own = readInputs(getter({ ...jump, jump_key: 'OTHER KEY' })).jump;
+  assert.equal(own?.key, 'OTHER KEY');
+  assert.equal(own?.passphrase, undefined);
 });
 
 test('durations', () => {
