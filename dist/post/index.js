@@ -52047,6 +52047,26 @@ function optional(get, name) {
     const v = get(name).trim();
     return v === '' ? undefined : v;
 }
+/** One of a fixed set of words; `expected` lists them as the error message says them. */
+function oneOf(get, name, allowed, fallback, expected) {
+    const v = get(name).trim() || fallback;
+    if (!allowed.includes(v))
+        throw new InputError(name, `expected ${expected}, got '${v}'`);
+    return v;
+}
+/** An http(s) URL, normalized; `example` shows the fix when it does not parse. */
+function httpUrl(name, text, example) {
+    let url;
+    try {
+        url = new URL(text);
+    }
+    catch {
+        throw new InputError(name, `'${text}' is not a URL; write e.g. ${example}`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+        throw new InputError(name, 'must be an http:// or https:// URL');
+    return url.toString();
+}
 /** Workspace-relative paths only: they become paths under the release directory on the host. */
 function checkRelativePath(input, path) {
     const p = path.replace(/\\/g, '/').replace(/^\.\//, '');
@@ -52063,7 +52083,8 @@ function defaultProject(repository) {
         .replace(/[^a-z0-9_-]/g, '-')
         .replace(/^[^a-z0-9]+/, '');
 }
-function readInputs(get, environment = {}) {
+/** The deploy host, how its key is pinned, and the jump host in front of it. */
+function connectionInputs(get) {
     const host = required(get, 'host', 'the name or IP of the host to deploy to');
     const username = required(get, 'username', 'the SSH user on the host (in the docker group)');
     const key = get('key');
@@ -52076,120 +52097,6 @@ function readInputs(get, environment = {}) {
         throw new InputError('known_hosts', 'pin the host key with known_hosts (the output of `ssh-keyscan -p PORT HOST`) or fingerprint (`ssh-keygen -l -f <host key>`); ' +
             'insecure_ignore_host_key: true skips the check (not recommended)');
     }
-    const jumpHost = optional(get, 'jump_host');
-    let jump;
-    if (jumpHost) {
-        const jk = optional(get, 'jump_known_hosts');
-        const jf = optional(get, 'jump_fingerprint');
-        if (!jk && !jf && !insecureIgnoreHostKey) {
-            throw new InputError('jump_known_hosts', 'pin the jump host key with jump_known_hosts or jump_fingerprint');
-        }
-        jump = {
-            host: jumpHost,
-            port: int(get, 'jump_port', 1, 65535, 22),
-            username: optional(get, 'jump_username') ?? username,
-            key: get('jump_key').trim() ? get('jump_key') : key,
-            passphrase: get('jump_key').trim()
-                ? optional(get, 'jump_passphrase')
-                : (optional(get, 'jump_passphrase') ?? optional(get, 'passphrase')),
-            knownHosts: jk,
-            fingerprint: jf,
-        };
-    }
-    const project = optional(get, 'project') ?? defaultProject(environment.GITHUB_REPOSITORY);
-    if (!project)
-        throw new InputError('project', 'is required when the repository name is unknown: a Compose project name like my-app');
-    if (!/^[a-z0-9][a-z0-9_-]*$/.test(project)) {
-        throw new InputError('project', `'${project}' is not a valid Compose project name: use lowercase letters, digits, '-' and '_', starting with a letter or digit`);
-    }
-    const composeFiles = parseList(get('compose_files') || 'compose.yaml').map((p) => checkRelativePath('compose_files', p));
-    if (composeFiles.length === 0)
-        throw new InputError('compose_files', 'name at least one Compose file');
-    const files = parseList(get('files')).map((p) => checkRelativePath('files', p));
-    const remoteDir = optional(get, 'remote_dir') ?? `handoff/${project}`;
-    if (remoteDir.includes('\n'))
-        throw new InputError('remote_dir', 'must be a single path');
-    const pull = (get('pull').trim() || 'always');
-    if (!['always', 'missing', 'never'].includes(pull))
-        throw new InputError('pull', `expected always, missing or never, got '${pull}'`);
-    const services = parseList(get('services'));
-    for (const s of services) {
-        if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(s))
-            throw new InputError('services', `'${s}' is not a valid Compose service name`);
-    }
-    const probeUrl = optional(get, 'probe_url');
-    let probe;
-    if (probeUrl) {
-        let url;
-        try {
-            url = new URL(probeUrl);
-        }
-        catch {
-            throw new InputError('probe_url', `'${probeUrl}' is not a URL; write e.g. https://example.com/health`);
-        }
-        if (url.protocol !== 'http:' && url.protocol !== 'https:')
-            throw new InputError('probe_url', 'must be an http:// or https:// URL');
-        const via = (get('probe_via').trim() || 'direct');
-        if (via !== 'direct' && via !== 'ssh')
-            throw new InputError('probe_via', `expected direct or ssh, got '${via}'`);
-        const expectStatus = get('probe_expect_status').trim() || '200-399';
-        if (!/^\s*\d{3}(\s*-\s*\d{3})?(\s*,\s*\d{3}(\s*-\s*\d{3})?)*\s*$/.test(expectStatus)) {
-            throw new InputError('probe_expect_status', `'${expectStatus}' is not a status list; write e.g. 200-399 or 200,204`);
-        }
-        const method = (get('probe_method').trim() || 'GET').toUpperCase();
-        if (!/^[A-Z]+$/.test(method))
-            throw new InputError('probe_method', `'${method}' is not an HTTP method`);
-        const slowUrl = optional(get, 'probe_slow_url');
-        let slow;
-        if (slowUrl) {
-            let u;
-            try {
-                u = new URL(slowUrl);
-            }
-            catch {
-                throw new InputError('probe_slow_url', `'${slowUrl}' is not a URL; write e.g. https://example.com/report?ms=1000`);
-            }
-            if (u.protocol !== 'http:' && u.protocol !== 'https:')
-                throw new InputError('probe_slow_url', 'must be an http:// or https:// URL');
-            slow = {
-                url: u.toString(),
-                rate: int(get, 'probe_slow_rate', 1, 100, 2),
-                timeoutMs: duration(get, 'probe_slow_timeout', '10s', 100),
-            };
-        }
-        const unmeasured = (get('probe_unmeasured').trim() || 'warn');
-        if (unmeasured !== 'warn' && unmeasured !== 'fail')
-            throw new InputError('probe_unmeasured', `expected warn or fail, got '${unmeasured}'`);
-        probe = {
-            slow,
-            unmeasured,
-            url: url.toString(),
-            via,
-            rate: int(get, 'probe_rate', 1, 1000, 20),
-            timeoutMs: duration(get, 'probe_timeout', '2s', 50),
-            method,
-            headers: parseHeaders(get('probe_headers'), 'probe_headers'),
-            expectStatus,
-            bodyMarker: get('probe_body_marker') || undefined,
-            windowMs: duration(get, 'probe_window', '3s'),
-        };
-    }
-    const rollback = bool(get, 'rollback');
-    const release = optional(get, 'release');
-    if (release && !rollback)
-        throw new InputError('release', 'is only used with rollback: true');
-    if (release && !/^[A-Za-z0-9._-]+$/.test(release))
-        throw new InputError('release', `'${release}' is not a release id (like 20261123T193000Z-abc1234)`);
-    const compose = (get('compose').trim() || 'auto');
-    if (!['auto', 'v1', 'v2'].includes(compose))
-        throw new InputError('compose', `expected auto, v2 or v1, got '${compose}'`);
-    const environmentName = optional(get, 'environment');
-    const healthTimeout = optional(get, 'health_timeout');
-    const env = parseEnv(get('env'));
-    const secrets = parseEnv(get('secrets'), 'secrets');
-    const both = Object.keys(secrets).filter((k) => k in env);
-    if (both.length)
-        throw new InputError('secrets', `${both.join(', ')} ${both.length === 1 ? 'is' : 'are'} set in both 'env' and 'secrets': keep each variable in one of them`);
     return {
         host,
         port: int(get, 'port', 1, 65535, 22),
@@ -52199,39 +52106,167 @@ function readInputs(get, environment = {}) {
         knownHosts,
         fingerprint,
         insecureIgnoreHostKey,
-        jump,
+        jump: jumpInputs(get, { username, key, insecureIgnoreHostKey }),
         connectTimeoutMs: duration(get, 'connect_timeout', '20s', 1000),
         commandTimeoutMs: duration(get, 'command_timeout', '10m', 1000),
-        project,
-        composeFiles,
-        files,
-        env,
-        secrets,
-        remoteDir,
+    };
+}
+/** jump_*: undefined without jump_host; user, key and passphrase default to the deploy host's. */
+function jumpInputs(get, main) {
+    const host = optional(get, 'jump_host');
+    if (!host)
+        return undefined;
+    const knownHosts = optional(get, 'jump_known_hosts');
+    const fingerprint = optional(get, 'jump_fingerprint');
+    if (!knownHosts && !fingerprint && !main.insecureIgnoreHostKey) {
+        throw new InputError('jump_known_hosts', 'pin the jump host key with jump_known_hosts or jump_fingerprint');
+    }
+    // The main passphrase only goes with the main key.
+    const ownKey = get('jump_key').trim() ? get('jump_key') : undefined;
+    return {
+        host,
+        port: int(get, 'jump_port', 1, 65535, 22),
+        username: optional(get, 'jump_username') ?? main.username,
+        key: ownKey ?? main.key,
+        passphrase: ownKey ? optional(get, 'jump_passphrase') : (optional(get, 'jump_passphrase') ?? optional(get, 'passphrase')),
+        knownHosts,
+        fingerprint,
+    };
+}
+/** The Compose project, the files uploaded for it, where they go, and the variables they see. */
+function filesInputs(get, environment) {
+    const project = projectInput(get, environment);
+    const composeFiles = parseList(get('compose_files') || 'compose.yaml').map((p) => checkRelativePath('compose_files', p));
+    if (composeFiles.length === 0)
+        throw new InputError('compose_files', 'name at least one Compose file');
+    const files = parseList(get('files')).map((p) => checkRelativePath('files', p));
+    const remoteDir = optional(get, 'remote_dir') ?? `handoff/${project}`;
+    if (remoteDir.includes('\n'))
+        throw new InputError('remote_dir', 'must be a single path');
+    return { project, composeFiles, files, remoteDir, ...variableInputs(get) };
+}
+function projectInput(get, environment) {
+    const project = optional(get, 'project') ?? defaultProject(environment.GITHUB_REPOSITORY);
+    if (!project)
+        throw new InputError('project', 'is required when the repository name is unknown: a Compose project name like my-app');
+    if (!/^[a-z0-9][a-z0-9_-]*$/.test(project)) {
+        throw new InputError('project', `'${project}' is not a valid Compose project name: use lowercase letters, digits, '-' and '_', starting with a letter or digit`);
+    }
+    return project;
+}
+/** env and secrets: each variable in one of them, so a secret is never also shown as plain. */
+function variableInputs(get) {
+    const env = parseEnv(get('env'));
+    const secrets = parseEnv(get('secrets'), 'secrets');
+    const both = Object.keys(secrets).filter((k) => k in env);
+    if (both.length)
+        throw new InputError('secrets', `${both.join(', ')} ${both.length === 1 ? 'is' : 'are'} set in both 'env' and 'secrets': keep each variable in one of them`);
+    return { env, secrets };
+}
+/** Which services change and how: pulling, health and drain limits, the proxy, the Compose version. */
+function rolloutInputs(get) {
+    const services = parseList(get('services'));
+    for (const s of services) {
+        if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(s))
+            throw new InputError('services', `'${s}' is not a valid Compose service name`);
+    }
+    return {
         services,
         force: bool(get, 'force'),
         dryRun: bool(get, 'dry_run'),
-        pull,
-        healthTimeoutMs: healthTimeout ? duration(get, 'health_timeout', '30s', 1000) : undefined,
+        pull: oneOf(get, 'pull', ['always', 'missing', 'never'], 'always', 'always, missing or never'),
+        // Unset: the wait follows each service's healthcheck timing (health.ts).
+        healthTimeoutMs: optional(get, 'health_timeout') ? duration(get, 'health_timeout', '30s', 1000) : undefined,
         drainTimeoutMs: duration(get, 'drain_timeout', '30s'),
+        proxyService: optional(get, 'proxy_service'),
+        haproxySocket: optional(get, 'haproxy_socket'),
+        compose: oneOf(get, 'compose', ['auto', 'v1', 'v2'], 'auto', 'auto, v2 or v1'),
+    };
+}
+function hookInputs(get) {
+    return {
         preDeploy: optional(get, 'pre_deploy'),
         postDeploy: optional(get, 'post_deploy'),
         hookService: optional(get, 'hook_service'),
         hookTimeoutMs: duration(get, 'hook_timeout', '10m', 1000),
-        proxyService: optional(get, 'proxy_service'),
-        haproxySocket: optional(get, 'haproxy_socket'),
-        compose,
-        probe,
-        maxLost: int(get, 'max_lost', 0, 1_000_000, 0),
+    };
+}
+/** probe_*: undefined without probe_url. */
+function probeInputs(get) {
+    const probeUrl = optional(get, 'probe_url');
+    if (!probeUrl)
+        return undefined;
+    const url = httpUrl('probe_url', probeUrl, 'https://example.com/health');
+    const via = oneOf(get, 'probe_via', ['direct', 'ssh'], 'direct', 'direct or ssh');
+    const expectStatus = get('probe_expect_status').trim() || '200-399';
+    if (!/^\s*\d{3}(\s*-\s*\d{3})?(\s*,\s*\d{3}(\s*-\s*\d{3})?)*\s*$/.test(expectStatus)) {
+        throw new InputError('probe_expect_status', `'${expectStatus}' is not a status list; write e.g. 200-399 or 200,204`);
+    }
+    const method = (get('probe_method').trim() || 'GET').toUpperCase();
+    if (!/^[A-Z]+$/.test(method))
+        throw new InputError('probe_method', `'${method}' is not an HTTP method`);
+    const slow = slowLaneInputs(get);
+    const unmeasured = oneOf(get, 'probe_unmeasured', ['warn', 'fail'], 'warn', 'warn or fail');
+    return {
+        slow,
+        unmeasured,
+        url,
+        via,
+        rate: int(get, 'probe_rate', 1, 1000, 20),
+        timeoutMs: duration(get, 'probe_timeout', '2s', 50),
+        method,
+        headers: parseHeaders(get('probe_headers'), 'probe_headers'),
+        expectStatus,
+        bodyMarker: get('probe_body_marker') || undefined,
+        windowMs: duration(get, 'probe_window', '3s'),
+    };
+}
+/** probe_slow_*: undefined without probe_slow_url. */
+function slowLaneInputs(get) {
+    const slowUrl = optional(get, 'probe_slow_url');
+    if (!slowUrl)
+        return undefined;
+    return {
+        url: httpUrl('probe_slow_url', slowUrl, 'https://example.com/report?ms=1000'),
+        rate: int(get, 'probe_slow_rate', 1, 100, 2),
+        timeoutMs: duration(get, 'probe_slow_timeout', '10s', 100),
+    };
+}
+/** Rollback, which release it goes back to, how many releases are kept, and the deploy lock. */
+function releaseInputs(get) {
+    const rollback = bool(get, 'rollback');
+    const release = optional(get, 'release');
+    if (release && !rollback)
+        throw new InputError('release', 'is only used with rollback: true');
+    if (release && !/^[A-Za-z0-9._-]+$/.test(release))
+        throw new InputError('release', `'${release}' is not a release id (like 20261123T193000Z-abc1234)`);
+    return {
         rollback,
         release,
         keepReleases: int(get, 'keep_releases', 1, 1000, 5),
         lockTimeoutMs: duration(get, 'lock_timeout', '10m'),
         lockTtlMs: duration(get, 'lock_ttl', '1h', 60_000),
+    };
+}
+/** The GitHub side (token, Deployments environment) and the private registry. */
+function githubInputs(get) {
+    return {
         githubToken: optional(get, 'github_token'),
         registry: registryInputs(get),
-        environment: environmentName,
+        environment: optional(get, 'environment'),
         environmentUrl: optional(get, 'environment_url'),
+    };
+}
+function readInputs(get, environment = {}) {
+    return {
+        ...connectionInputs(get),
+        ...filesInputs(get, environment),
+        ...rolloutInputs(get),
+        ...hookInputs(get),
+        probe: probeInputs(get),
+        maxLost: int(get, 'max_lost', 0, 1_000_000, 0),
+        ...releaseInputs(get),
+        ...githubInputs(get),
     };
 }
 /** Every secret value and its derived forms, for core.setSecret before anything is logged. */
@@ -55298,56 +55333,17 @@ function release_isReleaseId(id) {
 const RESULTS = ['pending', 'success', 'failed', 'rolled-back', 'abandoned'];
 /** Parse and check a release.json; the error says which field is wrong. */
 function release_parseManifest(text) {
-    let raw;
-    try {
-        raw = JSON.parse(text);
-    }
-    catch (e) {
-        throw new Error(`release.json is not JSON: ${e.message}`);
-    }
-    if (!isObject(raw))
-        throw new Error('release.json: expected an object');
+    const raw = parseJsonObject(text);
     const bad = (field, want) => {
         throw new Error(`release.json${typeof raw.id === 'string' ? ` (${raw.id})` : ''}: '${field}' must be ${want}`);
     };
-    for (const f of ['id', 'project', 'sha', 'ref', 'actor', 'runUrl', 'createdAt']) {
-        if (typeof raw[f] !== 'string')
-            bad(f, 'a string');
-    }
-    if (!release_isReleaseId(raw.id))
-        bad('id', 'a release id like 20261123T193000Z-abc1234');
-    for (const f of ['files', 'composeFiles']) {
-        const v = raw[f];
-        if (!Array.isArray(v) || !v.every((x) => typeof x === 'string'))
-            bad(f, 'a list of strings');
-    }
-    if (!isObject(raw.services))
-        bad('services', 'an object');
-    const services = {};
-    for (const [name, s] of Object.entries(raw.services)) {
-        if (!isObject(s) || typeof s.image !== 'string' || typeof s.imageId !== 'string')
-            bad(`services.${name}`, 'an object with image and imageId strings');
-        const svc = s;
-        if (svc.digest !== undefined && typeof svc.digest !== 'string')
-            bad(`services.${name}.digest`, 'a string');
-        services[name] = {
-            image: svc.image,
-            imageId: svc.imageId,
-            ...(typeof svc.digest === 'string' ? { digest: svc.digest } : {}),
-        };
-    }
+    checkRecord(raw, bad);
+    const services = parseServiceImages(raw.services, bad);
     if (!RESULTS.includes(raw.result))
         bad('result', RESULTS.join(', '));
     if (raw.rollbackOf !== undefined && (typeof raw.rollbackOf !== 'string' || !release_isReleaseId(raw.rollbackOf)))
         bad('rollbackOf', 'a release id');
-    let probe;
-    if (raw.probe !== undefined) {
-        const p = raw.probe;
-        if (!isObject(p) || typeof p.sent !== 'number' || typeof p.lost !== 'number' || typeof p.p99Ms !== 'number')
-            bad('probe', 'an object with numbers sent, lost, p99Ms');
-        const q = p;
-        probe = { sent: q.sent, lost: q.lost, p99Ms: q.p99Ms };
-    }
+    const probe = parseProbeSummary(raw.probe, bad);
     if (raw.durationS !== undefined && typeof raw.durationS !== 'number')
         bad('durationS', 'a number');
     if (raw.reason !== undefined && typeof raw.reason !== 'string')
@@ -55374,6 +55370,56 @@ function release_parseManifest(text) {
     if (raw.durationS !== undefined)
         m.durationS = raw.durationS;
     return m;
+}
+function parseJsonObject(text) {
+    let raw;
+    try {
+        raw = JSON.parse(text);
+    }
+    catch (e) {
+        throw new Error(`release.json is not JSON: ${e.message}`, { cause: e });
+    }
+    if (!isObject(raw))
+        throw new Error('release.json: expected an object');
+    return raw;
+}
+/** The fields every release records when it is created: who, what, when, and which files. */
+function checkRecord(raw, bad) {
+    for (const f of ['id', 'project', 'sha', 'ref', 'actor', 'runUrl', 'createdAt']) {
+        if (typeof raw[f] !== 'string')
+            bad(f, 'a string');
+    }
+    if (!release_isReleaseId(raw.id))
+        bad('id', 'a release id like 20261123T193000Z-abc1234');
+    for (const f of ['files', 'composeFiles']) {
+        const v = raw[f];
+        if (!Array.isArray(v) || !v.every((x) => typeof x === 'string'))
+            bad(f, 'a list of strings');
+    }
+}
+function parseServiceImages(value, bad) {
+    if (!isObject(value))
+        return bad('services', 'an object');
+    const services = {};
+    for (const [name, s] of Object.entries(value)) {
+        if (!isObject(s) || typeof s.image !== 'string' || typeof s.imageId !== 'string')
+            return bad(`services.${name}`, 'an object with image and imageId strings');
+        if (s.digest !== undefined && typeof s.digest !== 'string')
+            bad(`services.${name}.digest`, 'a string');
+        services[name] = {
+            image: s.image,
+            imageId: s.imageId,
+            ...(typeof s.digest === 'string' ? { digest: s.digest } : {}),
+        };
+    }
+    return services;
+}
+function parseProbeSummary(value, bad) {
+    if (value === undefined)
+        return undefined;
+    if (!isObject(value) || typeof value.sent !== 'number' || typeof value.lost !== 'number' || typeof value.p99Ms !== 'number')
+        return bad('probe', 'an object with numbers sent, lost, p99Ms');
+    return { sent: value.sent, lost: value.lost, p99Ms: value.p99Ms };
 }
 function isObject(v) {
     return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -56469,51 +56515,22 @@ function parseService(name, defRaw, where) {
     const def = isRecord(defRaw) ? defRaw : {};
     const at = (field) => `${where}: service "${name}" ${field}`;
     const deploy = isRecord(def.deploy) ? def.deploy : {};
-    const uc = isRecord(deploy.update_config) ? deploy.update_config : {};
-    let replicas = 1;
-    if (deploy.replicas !== undefined && deploy.replicas !== null)
-        replicas = nonNegInt(deploy.replicas, at('deploy.replicas'));
-    else if (def.scale !== undefined && def.scale !== null)
-        replicas = nonNegInt(def.scale, at('scale'));
-    const order = uc.order;
-    if (order !== undefined && order !== 'start-first' && order !== 'stop-first') {
-        throw new Error(`${at('deploy.update_config.order')} is ${JSON.stringify(order)}: use "start-first" or "stop-first"`);
-    }
-    const fa = uc.failure_action ?? UPDATE_DEFAULTS.failureAction;
-    if (fa !== 'rollback' && fa !== 'pause' && fa !== 'continue') {
-        throw new Error(`${at('deploy.update_config.failure_action')} is ${JSON.stringify(fa)}: use "rollback", "pause" or "continue"`);
-    }
-    let parallelism = uc.parallelism === undefined ? UPDATE_DEFAULTS.parallelism : nonNegInt(uc.parallelism, at('deploy.update_config.parallelism'));
-    if (parallelism === 0)
-        parallelism = Math.max(1, replicas); // Swarm: 0 = all at once
-    const ratio = uc.max_failure_ratio === undefined ? UPDATE_DEFAULTS.maxFailureRatio : Number(uc.max_failure_ratio);
-    if (!Number.isFinite(ratio) || ratio < 0 || ratio > 1) {
-        throw new Error(`${at('deploy.update_config.max_failure_ratio')} is ${JSON.stringify(uc.max_failure_ratio)}: use a number from 0 to 1`);
-    }
-    const updateConfig = {
-        parallelism,
-        delayS: uc.delay === undefined ? UPDATE_DEFAULTS.delayS : parseDuration(uc.delay, at('deploy.update_config.delay')),
-        failureAction: fa,
-        monitorS: uc.monitor === undefined ? UPDATE_DEFAULTS.monitorS : parseDuration(uc.monitor, at('deploy.update_config.monitor')),
-        maxFailureRatio: ratio,
-    };
-    if (order !== undefined)
-        updateConfig.order = order;
+    const replicas = replicaCount(deploy, def, at);
+    const updateConfig = parseUpdateConfig(isRecord(deploy.update_config) ? deploy.update_config : {}, replicas, at);
     const ports = asList(def.ports, at('ports')).map((p) => parsePort(p, at('ports')));
     const volumes = asList(def.volumes, at('volumes')).map((v) => parseVolume(v, at('volumes')));
-    const networks = Array.isArray(def.networks) ? def.networks.map(String) : isRecord(def.networks) ? Object.keys(def.networks) : [];
     const service = {
         name,
         hasBuild: def.build !== undefined && def.build !== null,
         replicas,
         updateConfig,
-        stopGracePeriodS: def.stop_grace_period === undefined ? STOP_GRACE_DEFAULT_S : parseDuration(def.stop_grace_period, at('stop_grace_period')),
+        stopGracePeriodS: durationOr(def.stop_grace_period, STOP_GRACE_DEFAULT_S, at('stop_grace_period')),
         ports,
         fixedHostPorts: ports.filter((p) => p.published !== undefined).map(formatPort),
         dependsOn: Object.keys(dependsOnMap(def.depends_on)),
         volumes,
         hasNamedVolume: volumes.some((v) => v.type === 'volume' && v.source !== undefined),
-        networks,
+        networks: networkNames(def.networks),
     };
     if (typeof def.image === 'string')
         service.image = def.image;
@@ -56524,6 +56541,42 @@ function parseService(name, defRaw, where) {
     if (isRecord(def.healthcheck))
         service.healthcheck = parseHealthcheck(def.healthcheck, at('healthcheck'));
     return service;
+}
+/** deploy.replicas, else the older `scale`, else 1. */
+function replicaCount(deploy, def, at) {
+    if (deploy.replicas !== undefined && deploy.replicas !== null)
+        return nonNegInt(deploy.replicas, at('deploy.replicas'));
+    if (def.scale !== undefined && def.scale !== null)
+        return nonNegInt(def.scale, at('scale'));
+    return 1;
+}
+/** deploy.update_config, with Swarm's defaults for what it leaves out. */
+function parseUpdateConfig(uc, replicas, at) {
+    const order = uc.order === undefined ? undefined : oneOf(uc.order, ['start-first', 'stop-first'], at('deploy.update_config.order'));
+    const failureAction = oneOf(uc.failure_action ?? UPDATE_DEFAULTS.failureAction, ['rollback', 'pause', 'continue'], at('deploy.update_config.failure_action'));
+    let parallelism = uc.parallelism === undefined ? UPDATE_DEFAULTS.parallelism : nonNegInt(uc.parallelism, at('deploy.update_config.parallelism'));
+    if (parallelism === 0)
+        parallelism = Math.max(1, replicas); // Swarm: 0 = all at once
+    const ratio = uc.max_failure_ratio === undefined ? UPDATE_DEFAULTS.maxFailureRatio : Number(uc.max_failure_ratio);
+    if (!Number.isFinite(ratio) || ratio < 0 || ratio > 1) {
+        throw new Error(`${at('deploy.update_config.max_failure_ratio')} is ${JSON.stringify(uc.max_failure_ratio)}: use a number from 0 to 1`);
+    }
+    const updateConfig = {
+        parallelism,
+        delayS: durationOr(uc.delay, UPDATE_DEFAULTS.delayS, at('deploy.update_config.delay')),
+        failureAction,
+        monitorS: durationOr(uc.monitor, UPDATE_DEFAULTS.monitorS, at('deploy.update_config.monitor')),
+        maxFailureRatio: ratio,
+    };
+    if (order !== undefined)
+        updateConfig.order = order;
+    return updateConfig;
+}
+/** `networks` as a list of names or a mapping keyed by name. */
+function networkNames(networks) {
+    if (Array.isArray(networks))
+        return networks.map(String);
+    return isRecord(networks) ? Object.keys(networks) : [];
 }
 function parseHealthcheck(h, where) {
     const test = h.test;
@@ -56547,20 +56600,26 @@ function parseDuration(value, where = 'duration') {
 function parsePort(p, where) {
     if (typeof p === 'number')
         return { target: String(p) };
-    if (isRecord(p)) {
-        if (p.target === undefined)
-            throw new Error(`${where}: a long-syntax port needs "target"`);
-        const out = { target: String(p.target) };
-        if (p.published !== undefined && p.published !== null && String(p.published) !== '' && String(p.published) !== '0')
-            out.published = String(p.published);
-        if (p.host_ip !== undefined)
-            out.hostIp = String(p.host_ip);
-        if (p.protocol !== undefined)
-            out.protocol = String(p.protocol);
-        return out;
-    }
+    if (isRecord(p))
+        return parseLongPort(p, where);
     if (typeof p !== 'string')
         throw new Error(`${where}: cannot read port ${JSON.stringify(p)}`);
+    return parseShortPort(p, where);
+}
+function parseLongPort(p, where) {
+    if (p.target === undefined)
+        throw new Error(`${where}: a long-syntax port needs "target"`);
+    const out = { target: String(p.target) };
+    if (p.published !== undefined && p.published !== null && String(p.published) !== '' && String(p.published) !== '0')
+        out.published = String(p.published);
+    if (p.host_ip !== undefined)
+        out.hostIp = String(p.host_ip);
+    if (p.protocol !== undefined)
+        out.protocol = String(p.protocol);
+    return out;
+}
+/** `[IP:][HOST:]CONTAINER[/PROTOCOL]`, the IP optionally a bracketed IPv6 address; ports may be ranges. */
+function parseShortPort(p, where) {
     let s = p;
     let protocol;
     const slash = s.lastIndexOf('/');
@@ -56638,6 +56697,17 @@ function nonNegInt(v, where) {
     if (typeof n !== 'number' || !Number.isInteger(n) || n < 0)
         throw new Error(`${where} is ${JSON.stringify(v)}: use a whole number ≥ 0`);
     return n;
+}
+/** A duration in seconds, or `fallbackS` when the field is not set. */
+function durationOr(value, fallbackS, where) {
+    return value === undefined ? fallbackS : parseDuration(value, where);
+}
+/** One of `allowed`; the error lists them, e.g. `use "start-first" or "stop-first"`. */
+function oneOf(value, allowed, where) {
+    if (allowed.includes(value))
+        return value;
+    const quoted = allowed.map((a) => JSON.stringify(a));
+    throw new Error(`${where} is ${JSON.stringify(value)}: use ${quoted.slice(0, -1).join(', ')} or ${quoted.at(-1)}`);
 }
 function isRecord(v) {
     return typeof v === 'object' && v !== null && !Array.isArray(v);
