@@ -188,97 +188,152 @@ async function execRepeatable(
 
 const errText = (e: unknown) => (e instanceof Error ? e.message : String(e)).split('\n')[0];
 
-export async function acquireLock(remote: Remote, remoteDir: string, owner: LockOwner, options: LockOptions): Promise<LockHandle> {
-  const log = logger(options.log);
-  const pollMs = options.pollMs ?? 5000;
-  const lockDir = posix.join(remoteDir, 'lock');
-  const token = options.token ?? randomBytes(12).toString('hex');
-  const hb = options.heartbeatMs;
-  const mine: LockOwner = { ...owner, token, ...(hb !== undefined ? { heartbeatMs: hb } : {}) };
-  const stdin = `${JSON.stringify(mine)}\n`;
-  const handle = (takenOver?: LockOwner): LockHandle => ({
-    remoteDir,
-    runId: owner.runId,
-    token,
-    ...(hb !== undefined ? { heartbeatMs: hb } : {}),
-    ...(takenOver ? { takenOver } : {}),
-  });
-  const onRetry = (e: unknown) => log.info(`the host did not answer the lock command (${errText(e)}); trying again`);
-  const started = Date.now();
-  const deadline = started + options.timeoutMs;
-  let lastHolder: LockOwner | undefined;
-  let lastLog = 0;
-  // A takeover whose answer was lost: if the lock turns out ours, it was this takeover that won.
-  let pendingTakeover: { held: HeldLock; reason: string } | undefined;
-  let lostTakeovers = 0;
+/** A held lock as tryLockCommand reports it: the holder and age, and the inode and mtime a takeover must still find. */
+export interface LockLook {
+  held: HeldLock;
+  ino: string;
+  /** owner.json's mtime in epoch seconds, as the host printed it ('' when missing). */
+  mtimeText: string;
+  /** The holder's owner.json as printed, for the takeover to compare. */
+  raw: string;
+}
 
-  const tookOver = async (held: HeldLock, reason: string): Promise<LockHandle> => {
-    log.warning(`took over the deploy lock from ${describeOwner(held.owner)}: ${reason}`);
-    await appendAudit(remote, remoteDir, {
+/** Parse tryLockCommand's HELD answer: now=, ino= and mtime= lines in `head`, the holder's owner.json in `raw`. */
+export function parseLockLook(head: string, raw: string): LockLook {
+  const field = (k: string) => new RegExp(`^${k}=(\\d*)$`, 'm').exec(head)?.[1] ?? '';
+  const now = Number(field('now'));
+  const mtimeText = field('mtime');
+  // No mtime (the lock went away as we looked): age 0.
+  const mtime = Number(mtimeText || field('now'));
+  const held: HeldLock = { owner: parseOwner(raw), ageMs: Math.max(0, (now - mtime) * 1000) };
+  return { held, ino: field('ino'), mtimeText, raw };
+}
+
+/** After one look at a held lock: acquired, look again at once, or wait a poll interval. */
+type LookOutcome = LockHandle | 'look-again' | 'wait';
+
+export async function acquireLock(remote: Remote, remoteDir: string, owner: LockOwner, options: LockOptions): Promise<LockHandle> {
+  return new LockAcquisition(remote, remoteDir, owner, options).run();
+}
+
+/** One acquireLock call: the loop of looks, and what it remembers between them. */
+class LockAcquisition {
+  private readonly log: ReturnType<typeof logger>;
+  private readonly pollMs: number;
+  private readonly lockDir: string;
+  private readonly token: string;
+  private readonly stdin: string;
+  private readonly started = Date.now();
+  private readonly deadline: number;
+  private lastHolder: LockOwner | undefined;
+  private lastLog = 0;
+  // A takeover whose answer was lost: if the lock turns out ours, it was this takeover that won.
+  private pendingTakeover: { held: HeldLock; reason: string } | undefined;
+  private lostTakeovers = 0;
+
+  constructor(
+    private readonly remote: Remote,
+    private readonly remoteDir: string,
+    private readonly owner: LockOwner,
+    private readonly options: LockOptions,
+  ) {
+    this.log = logger(options.log);
+    this.pollMs = options.pollMs ?? 5000;
+    this.lockDir = posix.join(remoteDir, 'lock');
+    this.token = options.token ?? randomBytes(12).toString('hex');
+    const hb = options.heartbeatMs;
+    const mine: LockOwner = { ...owner, token: this.token, ...(hb !== undefined ? { heartbeatMs: hb } : {}) };
+    this.stdin = `${JSON.stringify(mine)}\n`;
+    this.deadline = this.started + options.timeoutMs;
+  }
+
+  async run(): Promise<LockHandle> {
+    for (;;) {
+      const out = await execRepeatable(this.remote, tryLockCommand(this.remoteDir), this.stdin, this.pollMs, this.onRetry);
+      const [head = '', raw = ''] = out.split(OWNER_SEP);
+      if (/^ACQUIRED$/m.test(head)) return this.handle();
+      if (/^FAIL/m.test(head)) throw new Error(`cannot create the deploy lock ${this.lockDir}: ${head.replace(/^FAIL\s*/m, '').trim()}`);
+      if (/^RETRY$/m.test(head)) continue; // released between our mkdir and our look: try again at once
+      const next = await this.onHeld(parseLockLook(head, raw));
+      if (next === 'look-again') continue;
+      if (next !== 'wait') return next;
+      const left = this.deadline - Date.now();
+      if (left <= 0) throw new LockTimeoutError(this.lockDir, this.lastHolder, Date.now() - this.started);
+      await sleep(Math.max(0, Math.min(this.pollMs, left)));
+    }
+  }
+
+  private async onHeld(look: LockLook): Promise<LookOutcome> {
+    const { held } = look;
+    if (held.owner?.token === this.token) return this.alreadyOurs();
+    this.pendingTakeover = undefined;
+    this.lastHolder = held.owner;
+    const decision = lockDecision(held, this.options.ttlMs);
+    if (decision.action === 'take-over' && look.ino) return this.takeOver(look, decision.reason);
+    if (!held.owner && held.ageMs < 10_000 && Date.now() + 500 < this.deadline) {
+      // The holder created the directory a moment ago and is writing owner.json: look again
+      // shortly, so the log names the holder instead of "unknown".
+      await sleep(500);
+      return 'look-again';
+    }
+    if (Date.now() - this.lastLog >= 60_000) {
+      this.log.info(`waiting for the deploy lock held by ${describeOwner(held.owner)}`);
+      this.lastLog = Date.now();
+    }
+    return 'wait';
+  }
+
+  /** An earlier attempt of ours created it and its answer was lost. */
+  private alreadyOurs(): Promise<LockHandle> | LockHandle {
+    if (this.pendingTakeover) return this.tookOver(this.pendingTakeover.held, this.pendingTakeover.reason);
+    this.log.info('the deploy lock is already ours (the answer to an earlier attempt was lost)');
+    return this.handle();
+  }
+
+  private async takeOver(look: LockLook, reason: string): Promise<LookOutcome> {
+    // Not repeated blindly: a repeat of a takeover that won would answer CHANGED. The next look
+    // tells instead (our token: it won).
+    let t: string;
+    try {
+      const command = takeoverCommand(this.remoteDir, look.ino, look.mtimeText, look.raw);
+      t = (await this.remote.exec(command, { stdin: this.stdin, timeoutMs: QUICK_COMMAND_MS, repeatable: false })).stdout;
+    } catch (e) {
+      if (++this.lostTakeovers >= EXEC_ATTEMPTS || isFinal(e)) throw e;
+      this.onRetry(e);
+      this.pendingTakeover = { held: look.held, reason };
+      return 'look-again';
+    }
+    if (/^TAKEN$/m.test(t)) return this.tookOver(look.held, reason);
+    // someone else moved first (or the holder beat since we looked): look again after the poll interval
+    return 'wait';
+  }
+
+  private async tookOver(held: HeldLock, reason: string): Promise<LockHandle> {
+    this.log.warning(`took over the deploy lock from ${describeOwner(held.owner)}: ${reason}`);
+    await appendAudit(this.remote, this.remoteDir, {
       at: new Date().toISOString(),
       kind: 'lock-takeover',
-      sha: owner.sha,
-      actor: owner.actor,
-      runUrl: owner.runUrl,
+      sha: this.owner.sha,
+      actor: this.owner.actor,
+      runUrl: this.owner.runUrl,
       result: 'taken-over',
       detail: `from ${describeOwner(held.owner)}: ${reason}`,
-    }).catch((e: unknown) => log.warning(`could not write the audit log: ${String(e)}`));
-    return handle(held.owner);
-  };
-
-  for (;;) {
-    const out = await execRepeatable(remote, tryLockCommand(remoteDir), stdin, pollMs, onRetry);
-    const [head = '', raw = ''] = out.split(OWNER_SEP);
-    if (/^ACQUIRED$/m.test(head)) return handle();
-    if (/^FAIL/m.test(head)) throw new Error(`cannot create the deploy lock ${lockDir}: ${head.replace(/^FAIL\s*/m, '').trim()}`);
-    if (/^RETRY$/m.test(head)) {
-      continue; // released between our mkdir and our look: try again at once
-    } else {
-      const field = (k: string) => new RegExp(`^${k}=(\\d*)$`, 'm').exec(head)?.[1] ?? '';
-      const now = Number(field('now'));
-      const mtimeText = field('mtime');
-      const mtime = Number(mtimeText || field('now'));
-      const ino = field('ino');
-      const held: HeldLock = { owner: parseOwner(raw), ageMs: Math.max(0, (now - mtime) * 1000) };
-      if (held.owner?.token === token) {
-        // An earlier attempt of ours created it and its answer was lost.
-        if (pendingTakeover) return tookOver(pendingTakeover.held, pendingTakeover.reason);
-        log.info('the deploy lock is already ours (the answer to an earlier attempt was lost)');
-        return handle();
-      }
-      pendingTakeover = undefined;
-      lastHolder = held.owner;
-      const decision = lockDecision(held, options.ttlMs);
-      if (decision.action === 'take-over' && ino) {
-        // Not repeated blindly: a repeat of a takeover that won would answer CHANGED. The next look
-        // tells instead (our token: it won).
-        let t: string;
-        try {
-          t = (
-            await remote.exec(takeoverCommand(remoteDir, ino, mtimeText, raw), { stdin, timeoutMs: QUICK_COMMAND_MS, repeatable: false })
-          ).stdout;
-        } catch (e) {
-          if (++lostTakeovers >= EXEC_ATTEMPTS || isFinal(e)) throw e;
-          onRetry(e);
-          pendingTakeover = { held, reason: decision.reason };
-          continue;
-        }
-        if (/^TAKEN$/m.test(t)) return tookOver(held, decision.reason);
-        // someone else moved first (or the holder beat since we looked): look again after the poll interval
-      } else if (!held.owner && held.ageMs < 10_000 && Date.now() + 500 < deadline) {
-        // The holder created the directory a moment ago and is writing owner.json: look again
-        // shortly, so the log names the holder instead of "unknown".
-        await sleep(500);
-        continue;
-      } else if (Date.now() - lastLog >= 60_000) {
-        log.info(`waiting for the deploy lock held by ${describeOwner(held.owner)}`);
-        lastLog = Date.now();
-      }
-    }
-    const left = deadline - Date.now();
-    if (left <= 0) throw new LockTimeoutError(lockDir, lastHolder, Date.now() - started);
-    await sleep(Math.max(0, Math.min(pollMs, left)));
+    }).catch((e: unknown) => this.log.warning(`could not write the audit log: ${String(e)}`));
+    return this.handle(held.owner);
   }
+
+  private handle(takenOver?: LockOwner): LockHandle {
+    const hb = this.options.heartbeatMs;
+    return {
+      remoteDir: this.remoteDir,
+      runId: this.owner.runId,
+      token: this.token,
+      ...(hb !== undefined ? { heartbeatMs: hb } : {}),
+      ...(takenOver ? { takenOver } : {}),
+    };
+  }
+
+  private readonly onRetry = (e: unknown) => this.log.info(`the host did not answer the lock command (${errText(e)}); trying again`);
 }
 
 export type ReleaseOutcome = 'released' | 'not-held' | 'not-ours';
@@ -323,6 +378,13 @@ export interface Heartbeat {
   readonly lastBeatAt: number;
 }
 
+/** Why the lock is no longer ours, from heartbeatCommand's GONE answer (followed by the owner.json now there, if any). */
+function lostReason(out: string, lockDir: string, sinceBeatMs: number): string {
+  const now = parseOwner(out.slice(out.indexOf('GONE') + 4));
+  const since = `our last confirmed beat was ${fmt(sinceBeatMs)} ago`;
+  return now ? `${lockDir} is now held by ${describeOwner(now)}; ${since}` : `${lockDir} is gone or no longer names us; ${since}`;
+}
+
 /**
  * Refreshes owner.json's mtime every intervalMs while it still holds our token, so waiters can tell
  * a live holder from a dead one. A beat that cannot reach the host is skipped (the next tries again);
@@ -355,11 +417,7 @@ export function startHeartbeat(remote: Remote, handle: LockHandle, options: Hear
       lastBeatAt = Date.now();
     } else if (/^GONE$/m.test(out)) {
       lost = true;
-      const now = parseOwner(out.slice(out.indexOf('GONE') + 4));
-      const since = `our last confirmed beat was ${fmt(Date.now() - lastBeatAt)} ago`;
-      const reason = now
-        ? `${lockDir} is now held by ${describeOwner(now)}; ${since}`
-        : `${lockDir} is gone or no longer names us; ${since}`;
+      const reason = lostReason(out, lockDir, Date.now() - lastBeatAt);
       log.warning(`the deploy lock is no longer ours: ${reason}`);
       options.onLost?.(reason);
     } else if (missed++ === 0) {

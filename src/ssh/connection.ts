@@ -252,16 +252,10 @@ export class SshRemote implements Remote {
           settled = true;
           clearTimeout(timer);
           release();
-          const result: ExecResult = { code: code ?? -1, stdout: stdout.value(), stderr: stderr.value() };
-          if (timedOut) return reject(new CommandTimeoutError(command, timeoutMs, result));
-          // Killed by a signal is a failure whatever `check` says: the command did not finish.
-          if (signal) return reject(new RemoteCommandError(command, result, signal));
-          if (code === undefined || code === null) {
-            const note = '\n(ssh: the channel closed without an exit status; the connection may have dropped)';
-            return reject(new RemoteCommandError(command, { ...result, stderr: result.stderr + note }));
-          }
-          if (check && code !== 0) return reject(new RemoteCommandError(command, result));
-          resolve(result);
+          const end = { code, signal, timedOut, stdout: stdout.value(), stderr: stderr.value() };
+          const outcome = commandOutcome(command, end, timeoutMs, check);
+          if (outcome instanceof Error) reject(outcome);
+          else resolve(outcome);
         };
         const timer = setTimeout(() => {
           timedOut = true;
@@ -270,14 +264,7 @@ export class SshRemote implements Remote {
           settle();
         }, timeoutMs);
 
-        channel.on('data', (chunk: Buffer) => {
-          const s = stdout.push(chunk);
-          if (s && options.onOutput) options.onOutput(s, 'stdout');
-        });
-        channel.stderr.on('data', (chunk: Buffer) => {
-          const s = stderr.push(chunk);
-          if (s && options.onOutput) options.onOutput(s, 'stderr');
-        });
+        collectOutput(channel, stdout, stderr, options.onOutput);
         const onExit = (c?: number | null, sig?: string): void => {
           if (c !== undefined && code === undefined) code = c;
           if (sig && !signal) signal = sig;
@@ -364,6 +351,42 @@ export class SshRemote implements Remote {
       onError(new Error(`ssh: could not ${what}: ${(err as Error).message}`));
     }
   }
+}
+
+/** How a command's channel ended. */
+export interface ChannelEnd {
+  /** Undefined (or null) when the channel closed without an exit status. */
+  code: number | null | undefined;
+  signal: string | undefined;
+  timedOut: boolean;
+  stdout: string;
+  stderr: string;
+}
+
+/** The result of a command whose channel ended, or the error exec rejects with. */
+export function commandOutcome(command: string, end: ChannelEnd, timeoutMs: number, check: boolean): ExecResult | Error {
+  const result: ExecResult = { code: end.code ?? -1, stdout: end.stdout, stderr: end.stderr };
+  if (end.timedOut) return new CommandTimeoutError(command, timeoutMs, result);
+  // Killed by a signal is a failure whatever `check` says: the command did not finish.
+  if (end.signal) return new RemoteCommandError(command, result, end.signal);
+  if (end.code === undefined || end.code === null) {
+    const note = '\n(ssh: the channel closed without an exit status; the connection may have dropped)';
+    return new RemoteCommandError(command, { ...result, stderr: result.stderr + note });
+  }
+  if (check && end.code !== 0) return new RemoteCommandError(command, result);
+  return result;
+}
+
+/** Keep the channel's stdout and stderr tails, passing each decoded piece to onOutput. */
+function collectOutput(channel: ClientChannel, stdout: OutputTail, stderr: OutputTail, onOutput: ExecOptions['onOutput']): void {
+  channel.on('data', (chunk: Buffer) => {
+    const s = stdout.push(chunk);
+    if (s && onOutput) onOutput(s, 'stdout');
+  });
+  channel.stderr.on('data', (chunk: Buffer) => {
+    const s = stderr.push(chunk);
+    if (s && onOutput) onOutput(s, 'stderr');
+  });
 }
 
 /** Ask the remote side to KILL the command, then close the channel. */
@@ -564,13 +587,9 @@ function isTransient(err: unknown): boolean {
   return err instanceof SshConnectError && err.transient;
 }
 
-/**
- * Connect to the host (through the jump host if given), verifying host keys, with a bounded
- * retry on transient network errors only. Auth failures and host key mismatches fail at once.
- */
-export async function connect(options: SshOptions): Promise<SshRemote> {
-  const log = options.log ?? (() => {});
-  const cfg = {
+/** SshOptions' timeouts, limits and retries, defaults filled in. */
+function connectSettings(options: SshOptions) {
+  return {
     connectTimeoutMs: options.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs,
     keepaliveIntervalMs: options.keepaliveIntervalMs ?? DEFAULTS.keepaliveIntervalMs,
     commandTimeoutMs: options.commandTimeoutMs ?? DEFAULTS.commandTimeoutMs,
@@ -578,36 +597,50 @@ export async function connect(options: SshOptions): Promise<SshRemote> {
     connectAttempts: Math.max(1, options.connectAttempts ?? DEFAULTS.connectAttempts),
     retryDelayMs: options.retryDelayMs ?? DEFAULTS.retryDelayMs,
   };
+}
+
+/** The jump host's endpoint, if any: its own key, else the main key (and that key's passphrase). */
+function prepareJumpEndpoint(options: SshOptions, log: (msg: string) => void): Endpoint | undefined {
+  if (!options.jump) return undefined;
+  return prepareEndpoint(
+    {
+      ...options.jump,
+      privateKey: options.jump.privateKey ?? options.privateKey,
+      passphrase: options.jump.privateKey ? options.jump.passphrase : (options.jump.passphrase ?? options.passphrase),
+    },
+    'the jump host',
+    "the jump host's SSH key",
+    log,
+  );
+}
+
+/** A stream to the host forwarded by the jump host's connection. */
+function forwardThrough(jc: ssh2.Client, main: Endpoint): Promise<Duplex> {
+  return new Promise<Duplex>((resolve, reject) =>
+    jc.forwardOut('127.0.0.1', 0, main.host, main.port, (err, ch) =>
+      err
+        ? reject(new SshConnectError(`the jump host could not open a connection to the host: ${redact(err.message, main.host)}`, true))
+        : resolve(ch),
+    ),
+  );
+}
+
+/**
+ * Connect to the host (through the jump host if given), verifying host keys, with a bounded
+ * retry on transient network errors only. Auth failures and host key mismatches fail at once.
+ */
+export async function connect(options: SshOptions): Promise<SshRemote> {
+  const log = options.log ?? (() => {});
+  const cfg = connectSettings(options);
   const main = prepareEndpoint(options, 'the host', 'the SSH key', log);
-  const jump = options.jump
-    ? prepareEndpoint(
-        {
-          ...options.jump,
-          privateKey: options.jump.privateKey ?? options.privateKey,
-          passphrase: options.jump.privateKey ? options.jump.passphrase : (options.jump.passphrase ?? options.passphrase),
-        },
-        'the jump host',
-        "the jump host's SSH key",
-        log,
-      )
-    : undefined;
+  const jump = prepareJumpEndpoint(options, log);
 
   for (let attempt = 1; ; attempt++) {
     let jumpClient: ssh2.Client | undefined;
     try {
       const jc = jump ? (jumpClient = await connectPinned(jump, cfg, async () => undefined)) : undefined;
       // Through the jump host, each handshake try needs its own forwarded stream.
-      const openSock = async (): Promise<Duplex | undefined> =>
-        jc &&
-        new Promise<Duplex>((resolve, reject) =>
-          jc.forwardOut('127.0.0.1', 0, main.host, main.port, (err, ch) =>
-            err
-              ? reject(
-                  new SshConnectError(`the jump host could not open a connection to the host: ${redact(err.message, main.host)}`, true),
-                )
-              : resolve(ch),
-          ),
-        );
+      const openSock = async (): Promise<Duplex | undefined> => jc && forwardThrough(jc, main);
       const client = await connectPinned(main, cfg, openSock);
       log(`connected as ${main.username}${jump ? ' through the jump host' : ''}`);
       return new SshRemote(client, jumpClient, { commandTimeoutMs: cfg.commandTimeoutMs, maxChannels: cfg.maxChannels, log });

@@ -242,7 +242,7 @@ export function freePort(): number {
 function portsInUse(): Set<number> {
   const ports = new Set<number>();
   for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text = '';
+    let text: string;
     try {
       text = readFileSync(table, 'utf8');
     } catch {

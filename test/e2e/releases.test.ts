@@ -350,7 +350,6 @@ mainPassOnly(
   async () => {
     const s = main.s!;
     const killedInputs = inputs(s, { env: envOf(s, tags.C, 'STARTUP_DELAY=4') });
-    let killed = false;
     const k = tracked(killedInputs, {
       workspace: s.workspace,
       env: { GITHUB_RUN_ID: `e2e-rel-killed-${pid}` },
@@ -363,9 +362,7 @@ mainPassOnly(
     const pids = await mainStepPids();
     assert.equal(pids.length, 1, `exactly one main step runs (${pids.join(', ')})`);
     process.kill(pids[0]!, 'SIGKILL');
-    killed = true;
     const r = await k.run;
-    assert.ok(killed);
     assert.equal(r.code, 137, `the main step was killed: ${tail(r)}`);
     assert.doesNotMatch(r.log, /released|Record/, 'killed before it could finish');
     assert.match(r.postLog, /serves again/, `the post step rolled the interrupted batch back: ${tail(r)}`);

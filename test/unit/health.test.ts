@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { collectDiagnostics, healthTimeoutMs, monitorContainers, waitHealthy } from '../../src/engine/docker/health.js';
+import { collectDiagnostics, healthTimeoutMs, monitorContainers, waitHealthy, type HealthResult } from '../../src/engine/docker/health.js';
 import type { Remote, ExecResult } from '../../src/host/remote.js';
 import { Timeline } from '../../src/model/timeline.js';
 
@@ -33,6 +33,12 @@ function inspectJson(snaps: Snap[]) {
       NetworkSettings: { Networks: { p_default: { IPAddress: '172.18.0.9' } } },
     })),
   );
+}
+
+/** A failed result's reason (fails the test on success). */
+function reasonOf(r: HealthResult): string {
+  if (r.ok) assert.fail('expected a health failure');
+  return r.reason;
 }
 
 /** A fake host: each `docker inspect` returns the next snapshot; a fake clock advances on sleep. */
@@ -89,7 +95,7 @@ test('unhealthy fails at once', async () => {
   const f = fake([[{ id: 'a', health: 'starting' }], [{ id: 'a', health: 'unhealthy' }], [{ id: 'a', health: 'healthy' }]]);
   const r = await waitHealthy(f.remote, ['a'], 60_000, new Timeline(f.now), { now: f.now, sleep: f.sleep });
   assert.equal(r.ok, false);
-  assert.match((r as any).reason, /p_app_a: unhealthy/);
+  assert.match(reasonOf(r), /p_app_a: unhealthy/);
   assert.equal(f.now(), 1000);
 });
 
@@ -97,14 +103,14 @@ test('exited fails with its exit code', async () => {
   const f = fake([[{ id: 'a', status: 'exited', exit: 3 }]]);
   const r = await waitHealthy(f.remote, ['a'], 60_000, new Timeline(f.now), { now: f.now, sleep: f.sleep });
   assert.equal(r.ok, false);
-  assert.match((r as any).reason, /exited with code 3/);
+  assert.match(reasonOf(r), /exited with code 3/);
 });
 
 test('deadline is wall-clock: a slow "starting" container times out at the deadline', async () => {
   const f = fake([[{ id: 'a', health: 'starting' }]]);
   const r = await waitHealthy(f.remote, ['a'], 5_500, new Timeline(f.now), { now: f.now, sleep: f.sleep, pollMs: 1000 });
   assert.equal(r.ok, false);
-  assert.match((r as any).reason, /not healthy before the health timeout: p_app_a \(starting\)/);
+  assert.match(reasonOf(r), /not healthy before the health timeout: p_app_a \(starting\)/);
   assert.equal(f.now(), 5_500);
 });
 
@@ -116,7 +122,7 @@ test('no healthcheck: must stay running for the settle time; a restart fails', a
   const bad = fake([[{ id: 'a', startedAt: 'T0' }], [{ id: 'a', startedAt: 'T1' }]]);
   const r2 = await waitHealthy(bad.remote, ['a'], 60_000, new Timeline(bad.now), { now: bad.now, sleep: bad.sleep, settleMs: 3000 });
   assert.equal(r2.ok, false);
-  assert.match((r2 as any).reason, /restarted/);
+  assert.match(reasonOf(r2), /restarted/);
 });
 
 test('monitor: ok after the window, fails on a crash inside it', async () => {
@@ -127,7 +133,7 @@ test('monitor: ok after the window, fails on a crash inside it', async () => {
   const bad = fake([[{ id: 'a', health: 'healthy' }], [{ id: 'a', status: 'exited', exit: 1 }]]);
   const r = await monitorContainers(bad.remote, ['a'], 5000, new Timeline(bad.now), { now: bad.now, sleep: bad.sleep });
   assert.equal(r.ok, false);
-  assert.match((r as any).reason, /during monitor: exited with code 1/);
+  assert.match(reasonOf(r), /during monitor: exited with code 1/);
 });
 
 test('diagnostics include the health log and docker logs', async () => {

@@ -10,6 +10,7 @@ import {
   heartbeatStaleMs,
   lockDecision,
   lockHeldBy,
+  parseLockLook,
   releaseLock,
   startHeartbeat,
   LockTimeoutError,
@@ -95,6 +96,23 @@ test('lockDecision: wait while young, take over past the TTL, ownerless debris a
   assert.match(d.action === 'take-over' ? d.reason : '', /no owner\.json/);
   // a TTL shorter than the grace applies to ownerless locks too
   assert.equal(lockDecision({ ageMs: 20_000 }, 10_000).action, 'take-over');
+});
+
+test('parseLockLook: the holder, its age on the host clock, and the inode and mtime a takeover checks', () => {
+  const raw = JSON.stringify(owner('7'));
+  const look = parseLockLook('HELD\nnow=1000\nino=42\nmtime=940\n', raw);
+  assert.equal(look.held.owner?.runId, '7');
+  assert.equal(look.held.ageMs, 60_000);
+  assert.equal(look.ino, '42');
+  assert.equal(look.mtimeText, '940');
+  assert.equal(look.raw, raw);
+  // a lock gone as we looked: no inode or mtime, age 0; unreadable owner.json: no owner
+  const gone = parseLockLook('HELD\nnow=1000\nino=\nmtime=\n', '{oops');
+  assert.deepEqual(gone.held, { owner: undefined, ageMs: 0 });
+  assert.equal(gone.ino, '');
+  assert.equal(gone.mtimeText, '');
+  // a clock step back on the host never makes a negative age
+  assert.equal(parseLockLook('HELD\nnow=900\nino=1\nmtime=940\n', raw).held.ageMs, 0);
 });
 
 test('a second acquirer waits, then fails naming the holder; release only by the owner', async () => {

@@ -45,46 +45,92 @@ export interface ContainerInfo {
   composeVersion: string;
 }
 
+/** The part of one `docker inspect` entry read here; Docker prints null for some empty maps. */
+interface InspectEntry {
+  Id?: string;
+  Name?: string;
+  Image?: string;
+  Created?: string;
+  RestartCount?: number;
+  Config?: { Image?: string; Labels?: Record<string, string> | null } | null;
+  State?: InspectState | null;
+  NetworkSettings?: { Networks?: Record<string, { IPAddress?: string } | null> | null } | null;
+}
+
+interface InspectState {
+  Status?: string;
+  ExitCode?: number;
+  StartedAt?: string;
+  Health?: { Status?: string; Log?: InspectHealthLogEntry[] | null } | null;
+}
+
+interface InspectHealthLogEntry {
+  Start?: string;
+  End?: string;
+  ExitCode?: number;
+  Output?: string;
+}
+
 /** Parse the JSON array `docker inspect` prints. */
 export function parseDockerInspect(json: string | unknown): ContainerInfo[] {
   const data = typeof json === 'string' ? (json.trim() ? JSON.parse(json) : []) : json;
   if (!Array.isArray(data)) throw new Error('docker inspect output is not a JSON array');
-  return data.map(toContainer);
+  return (data as (InspectEntry | null)[]).map(toContainer);
 }
 
-function toContainer(c: any): ContainerInfo {
-  const labels: Record<string, string> = c?.Config?.Labels ?? {};
-  const state = c?.State ?? {};
-  const health = state.Health;
-  const ips: Record<string, string> = {};
-  for (const [net, v] of Object.entries<any>(c?.NetworkSettings?.Networks ?? {})) {
-    if (v?.IPAddress) ips[net] = v.IPAddress;
-  }
+// The fields are built in ContainerInfo's order (the spreads included), so the objects print as before.
+function toContainer(entry: InspectEntry | null): ContainerInfo {
+  const c = entry ?? {};
+  const labels = c.Config?.Labels ?? {};
+  const state = c.State ?? {};
   return {
-    id: String(c?.Id ?? ''),
-    name: String(c?.Name ?? '').replace(/^\//, ''),
+    id: String(c.Id ?? ''),
+    name: String(c.Name ?? '').replace(/^\//, ''),
+    ...composeIdentity(labels),
+    imageId: String(c.Image ?? ''),
+    image: String(c.Config?.Image ?? ''),
+    ...stateOf(state),
+    restartCount: Number(c.RestartCount ?? 0),
+    createdAt: String(c.Created ?? ''),
+    startedAt: String(state.StartedAt ?? ''),
+    ips: ipsOf(c.NetworkSettings?.Networks ?? {}),
+    oneoff: /^true$/i.test(labels['com.docker.compose.oneoff'] ?? ''),
+    composeVersion: labels['com.docker.compose.version'] ?? '',
+  };
+}
+
+/** The service, project, replica number and config hash Compose labels a container with. */
+function composeIdentity(labels: Record<string, string>): Pick<ContainerInfo, 'service' | 'project' | 'number' | 'configHash'> {
+  return {
     service: labels['com.docker.compose.service'] ?? '',
     project: labels['com.docker.compose.project'] ?? '',
     number: Number(labels['com.docker.compose.container-number'] ?? 0) || 0,
     configHash: labels['com.docker.compose.config-hash'] ?? '',
-    imageId: String(c?.Image ?? ''),
-    image: String(c?.Config?.Image ?? ''),
+  };
+}
+
+function stateOf(state: InspectState): Pick<ContainerInfo, 'state' | 'health' | 'healthLog' | 'exitCode'> {
+  const health = state.Health;
+  return {
     state: String(state.Status ?? 'unknown'),
     health: health?.Status ? (health.Status as HealthStatus) : 'none',
-    healthLog: (health?.Log ?? []).map((e: any) => ({
+    healthLog: (health?.Log ?? []).map((e) => ({
       start: String(e.Start ?? ''),
       end: String(e.End ?? ''),
       exitCode: Number(e.ExitCode ?? -1),
       output: String(e.Output ?? ''),
     })),
     exitCode: Number(state.ExitCode ?? 0),
-    restartCount: Number(c?.RestartCount ?? 0),
-    createdAt: String(c?.Created ?? ''),
-    startedAt: String(state.StartedAt ?? ''),
-    ips,
-    oneoff: /^true$/i.test(labels['com.docker.compose.oneoff'] ?? ''),
-    composeVersion: labels['com.docker.compose.version'] ?? '',
   };
+}
+
+/** IP per network name; networks without an address left out. */
+function ipsOf(networks: Record<string, { IPAddress?: string } | null>): Record<string, string> {
+  const ips: Record<string, string> = {};
+  for (const [net, v] of Object.entries(networks)) {
+    if (v?.IPAddress) ips[net] = v.IPAddress;
+  }
+  return ips;
 }
 
 /** Exited, dead, never started or crash-looping: cleaned up, never counted as a serving replica. */

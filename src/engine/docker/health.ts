@@ -65,40 +65,80 @@ export async function waitHealthy(
   options: WaitOptions = {},
 ): Promise<HealthResult> {
   const { settleMs = 5_000, pollMs = 1_000, now = Date.now, sleep = defaultSleep, service } = options;
-  const runningSince = new Map<string, number>();
-  const firstStartedAt = new Map<string, string>();
-  const done = new Set<string>();
-  let last: ContainerInfo[] = [];
+  const gate = new HealthGate(ids, settleMs, timeline, service);
   for (;;) {
-    last = await inspectContainers(remote, ids);
-    const byId = new Map(last.map((c) => [c.id, c]));
-    const t = now();
-    for (const id of ids) {
-      if (done.has(id)) continue;
-      const c = byId.get(id);
-      if (c?.startedAt && !firstStartedAt.has(id) && c.state === 'running') firstStartedAt.set(id, c.startedAt);
-      const why = failureOf(c, firstStartedAt.get(id));
-      if (why) {
-        timeline.add('failure', { service, container: c?.name ?? id, detail: why });
-        return { ok: false, reason: `${c?.name ?? id}: ${why}`, containers: c ? [c] : [] };
-      }
-      if (c!.health === 'healthy' || (c!.health === 'none' && c!.state === 'running' && t - (runningSince.get(id) ?? t) >= settleMs)) {
-        done.add(id);
-        timeline.add('healthy', {
-          service,
-          container: c!.name,
-          detail: c!.health === 'none' ? `no healthcheck: running for ${Math.round(settleMs / 1000)}s` : 'healthy',
-        });
-      } else if (c!.health === 'none' && c!.state === 'running' && !runningSince.has(id)) runningSince.set(id, t);
-    }
-    if (done.size === ids.length) return { ok: true, containers: last };
-    if (now() >= deadline) {
-      const waiting = last.filter((c) => !done.has(c.id));
-      const detail = waiting.map((c) => `${c.name} (${c.health === 'none' ? c.state : c.health})`).join(', ');
-      timeline.add('failure', { service, detail: `health timeout: ${detail}` });
-      return { ok: false, reason: `not healthy before the health timeout: ${detail}`, containers: waiting };
-    }
+    const last = await inspectContainers(remote, ids);
+    const failure = gate.poll(last, now());
+    if (failure) return failure;
+    if (gate.allPassed()) return { ok: true, containers: last };
+    if (now() >= deadline) return gate.timedOut(last);
     await sleep(Math.min(pollMs, Math.max(0, deadline - now())));
+  }
+}
+
+/** What the health gate remembers between polls, and its verdict on each poll. */
+class HealthGate {
+  /** When a container without a healthcheck was first seen running (its settle time starts). */
+  private readonly runningSince = new Map<string, number>();
+  /** StartedAt when first seen running: a later one means it restarted. */
+  private readonly firstStartedAt = new Map<string, string>();
+  private readonly passed = new Set<string>();
+
+  constructor(
+    private readonly ids: string[],
+    private readonly settleMs: number,
+    private readonly timeline: Timeline,
+    private readonly service: string | undefined,
+  ) {}
+
+  /** Check each container not yet passed at time t: the first failure, or undefined. */
+  poll(containers: ContainerInfo[], t: number): HealthFailure | undefined {
+    const byId = new Map(containers.map((c) => [c.id, c]));
+    for (const id of this.ids) {
+      if (this.passed.has(id)) continue;
+      const failure = this.check(id, byId.get(id), t);
+      if (failure) return failure;
+    }
+    return undefined;
+  }
+
+  allPassed(): boolean {
+    return this.passed.size === this.ids.length;
+  }
+
+  /** The deadline passed: fail with the containers still waiting. */
+  timedOut(containers: ContainerInfo[]): HealthFailure {
+    const waiting = containers.filter((c) => !this.passed.has(c.id));
+    const detail = waiting.map((c) => `${c.name} (${c.health === 'none' ? c.state : c.health})`).join(', ');
+    this.timeline.add('failure', { service: this.service, detail: `health timeout: ${detail}` });
+    return { ok: false, reason: `not healthy before the health timeout: ${detail}`, containers: waiting };
+  }
+
+  private check(id: string, c: ContainerInfo | undefined, t: number): HealthFailure | undefined {
+    if (c?.startedAt && !this.firstStartedAt.has(id) && c.state === 'running') this.firstStartedAt.set(id, c.startedAt);
+    const why = failureOf(c, this.firstStartedAt.get(id));
+    if (why) {
+      this.timeline.add('failure', { service: this.service, container: c?.name ?? id, detail: why });
+      return { ok: false, reason: `${c?.name ?? id}: ${why}`, containers: c ? [c] : [] };
+    }
+    // failureOf fails a missing container, so c is here.
+    if (this.hasPassed(id, c!, t)) this.pass(id, c!);
+    else if (c!.health === 'none' && c!.state === 'running' && !this.runningSince.has(id)) this.runningSince.set(id, t);
+    return undefined;
+  }
+
+  private hasPassed(id: string, c: ContainerInfo, t: number): boolean {
+    if (c.health === 'healthy') return true;
+    return c.health === 'none' && c.state === 'running' && t - (this.runningSince.get(id) ?? t) >= this.settleMs;
+  }
+
+  private pass(id: string, c: ContainerInfo): void {
+    this.passed.add(id);
+    this.timeline.add('healthy', {
+      service: this.service,
+      container: c.name,
+      detail: c.health === 'none' ? `no healthcheck: running for ${Math.round(this.settleMs / 1000)}s` : 'healthy',
+    });
   }
 }
 
@@ -116,9 +156,8 @@ export async function monitorContainers(
   const { pollMs = 1_000, now = Date.now, sleep = defaultSleep, service } = options;
   const end = now() + durationMs;
   const startedAt = new Map<string, string>();
-  let last: ContainerInfo[] = [];
   for (;;) {
-    last = await inspectContainers(remote, ids);
+    const last = await inspectContainers(remote, ids);
     const byId = new Map(last.map((c) => [c.id, c]));
     for (const id of ids) {
       const c = byId.get(id);
