@@ -57839,19 +57839,12 @@ class SshRemote {
                     settled = true;
                     clearTimeout(timer);
                     release();
-                    const result = { code: code ?? -1, stdout: stdout.value(), stderr: stderr.value() };
-                    if (timedOut)
-                        return reject(new CommandTimeoutError(command, timeoutMs, result));
-                    // Killed by a signal is a failure whatever `check` says: the command did not finish.
-                    if (signal)
-                        return reject(new RemoteCommandError(command, result, signal));
-                    if (code === undefined || code === null) {
-                        const note = '\n(ssh: the channel closed without an exit status; the connection may have dropped)';
-                        return reject(new RemoteCommandError(command, { ...result, stderr: result.stderr + note }));
-                    }
-                    if (check && code !== 0)
-                        return reject(new RemoteCommandError(command, result));
-                    resolve(result);
+                    const end = { code, signal, timedOut, stdout: stdout.value(), stderr: stderr.value() };
+                    const outcome = commandOutcome(command, end, timeoutMs, check);
+                    if (outcome instanceof Error)
+                        reject(outcome);
+                    else
+                        resolve(outcome);
                 };
                 const timer = setTimeout(() => {
                     timedOut = true;
@@ -57859,16 +57852,7 @@ class SshRemote {
                     // Do not wait for the server to confirm: a dead connection would never answer.
                     settle();
                 }, timeoutMs);
-                channel.on('data', (chunk) => {
-                    const s = stdout.push(chunk);
-                    if (s && options.onOutput)
-                        options.onOutput(s, 'stdout');
-                });
-                channel.stderr.on('data', (chunk) => {
-                    const s = stderr.push(chunk);
-                    if (s && options.onOutput)
-                        options.onOutput(s, 'stderr');
-                });
+                collectOutput(channel, stdout, stderr, options.onOutput);
                 const onExit = (c, sig) => {
                     if (c !== undefined && code === undefined)
                         code = c;
@@ -57936,6 +57920,35 @@ class SshRemote {
             onError(new Error(`ssh: could not ${what}: ${err.message}`));
         }
     }
+}
+/** The result of a command whose channel ended, or the error exec rejects with. */
+function commandOutcome(command, end, timeoutMs, check) {
+    const result = { code: end.code ?? -1, stdout: end.stdout, stderr: end.stderr };
+    if (end.timedOut)
+        return new CommandTimeoutError(command, timeoutMs, result);
+    // Killed by a signal is a failure whatever `check` says: the command did not finish.
+    if (end.signal)
+        return new RemoteCommandError(command, result, end.signal);
+    if (end.code === undefined || end.code === null) {
+        const note = '\n(ssh: the channel closed without an exit status; the connection may have dropped)';
+        return new RemoteCommandError(command, { ...result, stderr: result.stderr + note });
+    }
+    if (check && end.code !== 0)
+        return new RemoteCommandError(command, result);
+    return result;
+}
+/** Keep the channel's stdout and stderr tails, passing each decoded piece to onOutput. */
+function collectOutput(channel, stdout, stderr, onOutput) {
+    channel.on('data', (chunk) => {
+        const s = stdout.push(chunk);
+        if (s && onOutput)
+            onOutput(s, 'stdout');
+    });
+    channel.stderr.on('data', (chunk) => {
+        const s = stderr.push(chunk);
+        if (s && onOutput)
+            onOutput(s, 'stderr');
+    });
 }
 /** Ask the remote side to KILL the command, then close the channel. */
 function killChannel(channel) {
@@ -58134,13 +58147,9 @@ function redact(message, host) {
 function isTransient(err) {
     return err instanceof SshConnectError && err.transient;
 }
-/**
- * Connect to the host (through the jump host if given), verifying host keys, with a bounded
- * retry on transient network errors only. Auth failures and host key mismatches fail at once.
- */
-async function connect(options) {
-    const log = options.log ?? (() => { });
-    const cfg = {
+/** SshOptions' timeouts, limits and retries, defaults filled in. */
+function connectSettings(options) {
+    return {
         connectTimeoutMs: options.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs,
         keepaliveIntervalMs: options.keepaliveIntervalMs ?? DEFAULTS.keepaliveIntervalMs,
         commandTimeoutMs: options.commandTimeoutMs ?? DEFAULTS.commandTimeoutMs,
@@ -58148,23 +58157,38 @@ async function connect(options) {
         connectAttempts: Math.max(1, options.connectAttempts ?? DEFAULTS.connectAttempts),
         retryDelayMs: options.retryDelayMs ?? DEFAULTS.retryDelayMs,
     };
+}
+/** The jump host's endpoint, if any: its own key, else the main key (and that key's passphrase). */
+function prepareJumpEndpoint(options, log) {
+    if (!options.jump)
+        return undefined;
+    return prepareEndpoint({
+        ...options.jump,
+        privateKey: options.jump.privateKey ?? options.privateKey,
+        passphrase: options.jump.privateKey ? options.jump.passphrase : (options.jump.passphrase ?? options.passphrase),
+    }, 'the jump host', "the jump host's SSH key", log);
+}
+/** A stream to the host forwarded by the jump host's connection. */
+function forwardThrough(jc, main) {
+    return new Promise((resolve, reject) => jc.forwardOut('127.0.0.1', 0, main.host, main.port, (err, ch) => err
+        ? reject(new SshConnectError(`the jump host could not open a connection to the host: ${redact(err.message, main.host)}`, true))
+        : resolve(ch)));
+}
+/**
+ * Connect to the host (through the jump host if given), verifying host keys, with a bounded
+ * retry on transient network errors only. Auth failures and host key mismatches fail at once.
+ */
+async function connect(options) {
+    const log = options.log ?? (() => { });
+    const cfg = connectSettings(options);
     const main = prepareEndpoint(options, 'the host', 'the SSH key', log);
-    const jump = options.jump
-        ? prepareEndpoint({
-            ...options.jump,
-            privateKey: options.jump.privateKey ?? options.privateKey,
-            passphrase: options.jump.privateKey ? options.jump.passphrase : (options.jump.passphrase ?? options.passphrase),
-        }, 'the jump host', "the jump host's SSH key", log)
-        : undefined;
+    const jump = prepareJumpEndpoint(options, log);
     for (let attempt = 1;; attempt++) {
         let jumpClient;
         try {
             const jc = jump ? (jumpClient = await connectPinned(jump, cfg, async () => undefined)) : undefined;
             // Through the jump host, each handshake try needs its own forwarded stream.
-            const openSock = async () => jc &&
-                new Promise((resolve, reject) => jc.forwardOut('127.0.0.1', 0, main.host, main.port, (err, ch) => err
-                    ? reject(new SshConnectError(`the jump host could not open a connection to the host: ${redact(err.message, main.host)}`, true))
-                    : resolve(ch)));
+            const openSock = async () => jc && forwardThrough(jc, main);
             const client = await connectPinned(main, cfg, openSock);
             log(`connected as ${main.username}${jump ? ' through the jump host' : ''}`);
             return new SshRemote(client, jumpClient, { commandTimeoutMs: cfg.commandTimeoutMs, maxChannels: cfg.maxChannels, log });
@@ -58469,24 +58493,38 @@ function parseDockerInspect(json) {
         throw new Error('docker inspect output is not a JSON array');
     return data.map(toContainer);
 }
-function toContainer(c) {
-    const labels = c?.Config?.Labels ?? {};
-    const state = c?.State ?? {};
-    const health = state.Health;
-    const ips = {};
-    for (const [net, v] of Object.entries(c?.NetworkSettings?.Networks ?? {})) {
-        if (v?.IPAddress)
-            ips[net] = v.IPAddress;
-    }
+// The fields are built in ContainerInfo's order (the spreads included), so the objects print as before.
+function toContainer(entry) {
+    const c = entry ?? {};
+    const labels = c.Config?.Labels ?? {};
+    const state = c.State ?? {};
     return {
-        id: String(c?.Id ?? ''),
-        name: String(c?.Name ?? '').replace(/^\//, ''),
+        id: String(c.Id ?? ''),
+        name: String(c.Name ?? '').replace(/^\//, ''),
+        ...composeIdentity(labels),
+        imageId: String(c.Image ?? ''),
+        image: String(c.Config?.Image ?? ''),
+        ...stateOf(state),
+        restartCount: Number(c.RestartCount ?? 0),
+        createdAt: String(c.Created ?? ''),
+        startedAt: String(state.StartedAt ?? ''),
+        ips: ipsOf(c.NetworkSettings?.Networks ?? {}),
+        oneoff: /^true$/i.test(labels['com.docker.compose.oneoff'] ?? ''),
+        composeVersion: labels['com.docker.compose.version'] ?? '',
+    };
+}
+/** The service, project, replica number and config hash Compose labels a container with. */
+function composeIdentity(labels) {
+    return {
         service: labels['com.docker.compose.service'] ?? '',
         project: labels['com.docker.compose.project'] ?? '',
         number: Number(labels['com.docker.compose.container-number'] ?? 0) || 0,
         configHash: labels['com.docker.compose.config-hash'] ?? '',
-        imageId: String(c?.Image ?? ''),
-        image: String(c?.Config?.Image ?? ''),
+    };
+}
+function stateOf(state) {
+    const health = state.Health;
+    return {
         state: String(state.Status ?? 'unknown'),
         health: health?.Status ? health.Status : 'none',
         healthLog: (health?.Log ?? []).map((e) => ({
@@ -58496,13 +58534,16 @@ function toContainer(c) {
             output: String(e.Output ?? ''),
         })),
         exitCode: Number(state.ExitCode ?? 0),
-        restartCount: Number(c?.RestartCount ?? 0),
-        createdAt: String(c?.Created ?? ''),
-        startedAt: String(state.StartedAt ?? ''),
-        ips,
-        oneoff: /^true$/i.test(labels['com.docker.compose.oneoff'] ?? ''),
-        composeVersion: labels['com.docker.compose.version'] ?? '',
     };
+}
+/** IP per network name; networks without an address left out. */
+function ipsOf(networks) {
+    const ips = {};
+    for (const [net, v] of Object.entries(networks)) {
+        if (v?.IPAddress)
+            ips[net] = v.IPAddress;
+    }
+    return ips;
 }
 /** Exited, dead, never started or crash-looping: cleaned up, never counted as a serving replica. */
 function isBroken(c) {
@@ -59642,103 +59683,144 @@ async function execRepeatable(remote, command, stdin, pauseMs, onRetry) {
     }
 }
 const errText = (e) => (e instanceof Error ? e.message : String(e)).split('\n')[0];
+/** Parse tryLockCommand's HELD answer: now=, ino= and mtime= lines in `head`, the holder's owner.json in `raw`. */
+function parseLockLook(head, raw) {
+    const field = (k) => new RegExp(`^${k}=(\\d*)$`, 'm').exec(head)?.[1] ?? '';
+    const now = Number(field('now'));
+    const mtimeText = field('mtime');
+    // No mtime (the lock went away as we looked): age 0.
+    const mtime = Number(mtimeText || field('now'));
+    const held = { owner: parseOwner(raw), ageMs: Math.max(0, (now - mtime) * 1000) };
+    return { held, ino: field('ino'), mtimeText, raw };
+}
 async function acquireLock(remote, remoteDir, owner, options) {
-    const log = logger(options.log);
-    const pollMs = options.pollMs ?? 5000;
-    const lockDir = external_node_path_.posix.join(remoteDir, 'lock');
-    const token = options.token ?? (0,external_node_crypto_.randomBytes)(12).toString('hex');
-    const hb = options.heartbeatMs;
-    const mine = { ...owner, token, ...(hb !== undefined ? { heartbeatMs: hb } : {}) };
-    const stdin = `${JSON.stringify(mine)}\n`;
-    const handle = (takenOver) => ({
-        remoteDir,
-        runId: owner.runId,
-        token,
-        ...(hb !== undefined ? { heartbeatMs: hb } : {}),
-        ...(takenOver ? { takenOver } : {}),
-    });
-    const onRetry = (e) => log.info(`the host did not answer the lock command (${errText(e)}); trying again`);
-    const started = Date.now();
-    const deadline = started + options.timeoutMs;
-    let lastHolder;
-    let lastLog = 0;
+    return new LockAcquisition(remote, remoteDir, owner, options).run();
+}
+/** One acquireLock call: the loop of looks, and what it remembers between them. */
+class LockAcquisition {
+    remote;
+    remoteDir;
+    owner;
+    options;
+    log;
+    pollMs;
+    lockDir;
+    token;
+    stdin;
+    started = Date.now();
+    deadline;
+    lastHolder;
+    lastLog = 0;
     // A takeover whose answer was lost: if the lock turns out ours, it was this takeover that won.
-    let pendingTakeover;
-    let lostTakeovers = 0;
-    const tookOver = async (held, reason) => {
-        log.warning(`took over the deploy lock from ${describeOwner(held.owner)}: ${reason}`);
-        await appendAudit(remote, remoteDir, {
+    pendingTakeover;
+    lostTakeovers = 0;
+    constructor(remote, remoteDir, owner, options) {
+        this.remote = remote;
+        this.remoteDir = remoteDir;
+        this.owner = owner;
+        this.options = options;
+        this.log = logger(options.log);
+        this.pollMs = options.pollMs ?? 5000;
+        this.lockDir = external_node_path_.posix.join(remoteDir, 'lock');
+        this.token = options.token ?? (0,external_node_crypto_.randomBytes)(12).toString('hex');
+        const hb = options.heartbeatMs;
+        const mine = { ...owner, token: this.token, ...(hb !== undefined ? { heartbeatMs: hb } : {}) };
+        this.stdin = `${JSON.stringify(mine)}\n`;
+        this.deadline = this.started + options.timeoutMs;
+    }
+    async run() {
+        for (;;) {
+            const out = await execRepeatable(this.remote, tryLockCommand(this.remoteDir), this.stdin, this.pollMs, this.onRetry);
+            const [head = '', raw = ''] = out.split(OWNER_SEP);
+            if (/^ACQUIRED$/m.test(head))
+                return this.handle();
+            if (/^FAIL/m.test(head))
+                throw new Error(`cannot create the deploy lock ${this.lockDir}: ${head.replace(/^FAIL\s*/m, '').trim()}`);
+            if (/^RETRY$/m.test(head))
+                continue; // released between our mkdir and our look: try again at once
+            const next = await this.onHeld(parseLockLook(head, raw));
+            if (next === 'look-again')
+                continue;
+            if (next !== 'wait')
+                return next;
+            const left = this.deadline - Date.now();
+            if (left <= 0)
+                throw new LockTimeoutError(this.lockDir, this.lastHolder, Date.now() - this.started);
+            await time_sleep(Math.max(0, Math.min(this.pollMs, left)));
+        }
+    }
+    async onHeld(look) {
+        const { held } = look;
+        if (held.owner?.token === this.token)
+            return this.alreadyOurs();
+        this.pendingTakeover = undefined;
+        this.lastHolder = held.owner;
+        const decision = lockDecision(held, this.options.ttlMs);
+        if (decision.action === 'take-over' && look.ino)
+            return this.takeOver(look, decision.reason);
+        if (!held.owner && held.ageMs < 10_000 && Date.now() + 500 < this.deadline) {
+            // The holder created the directory a moment ago and is writing owner.json: look again
+            // shortly, so the log names the holder instead of "unknown".
+            await time_sleep(500);
+            return 'look-again';
+        }
+        if (Date.now() - this.lastLog >= 60_000) {
+            this.log.info(`waiting for the deploy lock held by ${describeOwner(held.owner)}`);
+            this.lastLog = Date.now();
+        }
+        return 'wait';
+    }
+    /** An earlier attempt of ours created it and its answer was lost. */
+    alreadyOurs() {
+        if (this.pendingTakeover)
+            return this.tookOver(this.pendingTakeover.held, this.pendingTakeover.reason);
+        this.log.info('the deploy lock is already ours (the answer to an earlier attempt was lost)');
+        return this.handle();
+    }
+    async takeOver(look, reason) {
+        // Not repeated blindly: a repeat of a takeover that won would answer CHANGED. The next look
+        // tells instead (our token: it won).
+        let t;
+        try {
+            const command = takeoverCommand(this.remoteDir, look.ino, look.mtimeText, look.raw);
+            t = (await this.remote.exec(command, { stdin: this.stdin, timeoutMs: QUICK_COMMAND_MS, repeatable: false })).stdout;
+        }
+        catch (e) {
+            if (++this.lostTakeovers >= EXEC_ATTEMPTS || isFinal(e))
+                throw e;
+            this.onRetry(e);
+            this.pendingTakeover = { held: look.held, reason };
+            return 'look-again';
+        }
+        if (/^TAKEN$/m.test(t))
+            return this.tookOver(look.held, reason);
+        // someone else moved first (or the holder beat since we looked): look again after the poll interval
+        return 'wait';
+    }
+    async tookOver(held, reason) {
+        this.log.warning(`took over the deploy lock from ${describeOwner(held.owner)}: ${reason}`);
+        await appendAudit(this.remote, this.remoteDir, {
             at: new Date().toISOString(),
             kind: 'lock-takeover',
-            sha: owner.sha,
-            actor: owner.actor,
-            runUrl: owner.runUrl,
+            sha: this.owner.sha,
+            actor: this.owner.actor,
+            runUrl: this.owner.runUrl,
             result: 'taken-over',
             detail: `from ${describeOwner(held.owner)}: ${reason}`,
-        }).catch((e) => log.warning(`could not write the audit log: ${String(e)}`));
-        return handle(held.owner);
-    };
-    for (;;) {
-        const out = await execRepeatable(remote, tryLockCommand(remoteDir), stdin, pollMs, onRetry);
-        const [head = '', raw = ''] = out.split(OWNER_SEP);
-        if (/^ACQUIRED$/m.test(head))
-            return handle();
-        if (/^FAIL/m.test(head))
-            throw new Error(`cannot create the deploy lock ${lockDir}: ${head.replace(/^FAIL\s*/m, '').trim()}`);
-        if (/^RETRY$/m.test(head)) {
-            continue; // released between our mkdir and our look: try again at once
-        }
-        else {
-            const field = (k) => new RegExp(`^${k}=(\\d*)$`, 'm').exec(head)?.[1] ?? '';
-            const now = Number(field('now'));
-            const mtimeText = field('mtime');
-            const mtime = Number(mtimeText || field('now'));
-            const ino = field('ino');
-            const held = { owner: parseOwner(raw), ageMs: Math.max(0, (now - mtime) * 1000) };
-            if (held.owner?.token === token) {
-                // An earlier attempt of ours created it and its answer was lost.
-                if (pendingTakeover)
-                    return tookOver(pendingTakeover.held, pendingTakeover.reason);
-                log.info('the deploy lock is already ours (the answer to an earlier attempt was lost)');
-                return handle();
-            }
-            pendingTakeover = undefined;
-            lastHolder = held.owner;
-            const decision = lockDecision(held, options.ttlMs);
-            if (decision.action === 'take-over' && ino) {
-                // Not repeated blindly: a repeat of a takeover that won would answer CHANGED. The next look
-                // tells instead (our token: it won).
-                let t;
-                try {
-                    t = (await remote.exec(takeoverCommand(remoteDir, ino, mtimeText, raw), { stdin, timeoutMs: QUICK_COMMAND_MS, repeatable: false })).stdout;
-                }
-                catch (e) {
-                    if (++lostTakeovers >= EXEC_ATTEMPTS || isFinal(e))
-                        throw e;
-                    onRetry(e);
-                    pendingTakeover = { held, reason: decision.reason };
-                    continue;
-                }
-                if (/^TAKEN$/m.test(t))
-                    return tookOver(held, decision.reason);
-                // someone else moved first (or the holder beat since we looked): look again after the poll interval
-            }
-            else if (!held.owner && held.ageMs < 10_000 && Date.now() + 500 < deadline) {
-                // The holder created the directory a moment ago and is writing owner.json: look again
-                // shortly, so the log names the holder instead of "unknown".
-                await time_sleep(500);
-                continue;
-            }
-            else if (Date.now() - lastLog >= 60_000) {
-                log.info(`waiting for the deploy lock held by ${describeOwner(held.owner)}`);
-                lastLog = Date.now();
-            }
-        }
-        const left = deadline - Date.now();
-        if (left <= 0)
-            throw new LockTimeoutError(lockDir, lastHolder, Date.now() - started);
-        await time_sleep(Math.max(0, Math.min(pollMs, left)));
+        }).catch((e) => this.log.warning(`could not write the audit log: ${String(e)}`));
+        return this.handle(held.owner);
     }
+    handle(takenOver) {
+        const hb = this.options.heartbeatMs;
+        return {
+            remoteDir: this.remoteDir,
+            runId: this.owner.runId,
+            token: this.token,
+            ...(hb !== undefined ? { heartbeatMs: hb } : {}),
+            ...(takenOver ? { takenOver } : {}),
+        };
+    }
+    onRetry = (e) => this.log.info(`the host did not answer the lock command (${errText(e)}); trying again`);
 }
 /**
  * Remove the lock only if we hold it (owner.json names our run, and our token when given). Safe to
@@ -59763,6 +59845,12 @@ async function releaseLock(remote, remoteDir, runId, token) {
 async function lockHeldBy(remote, remoteDir, token) {
     const r = await remote.exec(lockHeldByCommand(remoteDir, token), { timeoutMs: QUICK_COMMAND_MS });
     return /^OURS$/m.test(r.stdout);
+}
+/** Why the lock is no longer ours, from heartbeatCommand's GONE answer (followed by the owner.json now there, if any). */
+function lostReason(out, lockDir, sinceBeatMs) {
+    const now = parseOwner(out.slice(out.indexOf('GONE') + 4));
+    const since = `our last confirmed beat was ${fmt(sinceBeatMs)} ago`;
+    return now ? `${lockDir} is now held by ${describeOwner(now)}; ${since}` : `${lockDir} is gone or no longer names us; ${since}`;
 }
 /**
  * Refreshes owner.json's mtime every intervalMs while it still holds our token, so waiters can tell
@@ -59799,11 +59887,7 @@ function startHeartbeat(remote, handle, options = {}) {
         }
         else if (/^GONE$/m.test(out)) {
             lost = true;
-            const now = parseOwner(out.slice(out.indexOf('GONE') + 4));
-            const since = `our last confirmed beat was ${fmt(Date.now() - lastBeatAt)} ago`;
-            const reason = now
-                ? `${lockDir} is now held by ${describeOwner(now)}; ${since}`
-                : `${lockDir} is gone or no longer names us; ${since}`;
+            const reason = lostReason(out, lockDir, Date.now() - lastBeatAt);
             log.warning(`the deploy lock is no longer ours: ${reason}`);
             options.onLost?.(reason);
         }
@@ -62715,45 +62799,85 @@ function failureOf(c, startedAt) {
  */
 async function waitHealthy(remote, ids, deadline, timeline, options = {}) {
     const { settleMs = 5_000, pollMs = 1_000, now = Date.now, sleep = time_sleep, service } = options;
-    const runningSince = new Map();
-    const firstStartedAt = new Map();
-    const done = new Set();
-    let last = [];
+    const gate = new HealthGate(ids, settleMs, timeline, service);
     for (;;) {
-        last = await inspectContainers(remote, ids);
-        const byId = new Map(last.map((c) => [c.id, c]));
-        const t = now();
-        for (const id of ids) {
-            if (done.has(id))
-                continue;
-            const c = byId.get(id);
-            if (c?.startedAt && !firstStartedAt.has(id) && c.state === 'running')
-                firstStartedAt.set(id, c.startedAt);
-            const why = failureOf(c, firstStartedAt.get(id));
-            if (why) {
-                timeline.add('failure', { service, container: c?.name ?? id, detail: why });
-                return { ok: false, reason: `${c?.name ?? id}: ${why}`, containers: c ? [c] : [] };
-            }
-            if (c.health === 'healthy' || (c.health === 'none' && c.state === 'running' && t - (runningSince.get(id) ?? t) >= settleMs)) {
-                done.add(id);
-                timeline.add('healthy', {
-                    service,
-                    container: c.name,
-                    detail: c.health === 'none' ? `no healthcheck: running for ${Math.round(settleMs / 1000)}s` : 'healthy',
-                });
-            }
-            else if (c.health === 'none' && c.state === 'running' && !runningSince.has(id))
-                runningSince.set(id, t);
-        }
-        if (done.size === ids.length)
+        const last = await inspectContainers(remote, ids);
+        const failure = gate.poll(last, now());
+        if (failure)
+            return failure;
+        if (gate.allPassed())
             return { ok: true, containers: last };
-        if (now() >= deadline) {
-            const waiting = last.filter((c) => !done.has(c.id));
-            const detail = waiting.map((c) => `${c.name} (${c.health === 'none' ? c.state : c.health})`).join(', ');
-            timeline.add('failure', { service, detail: `health timeout: ${detail}` });
-            return { ok: false, reason: `not healthy before the health timeout: ${detail}`, containers: waiting };
-        }
+        if (now() >= deadline)
+            return gate.timedOut(last);
         await sleep(Math.min(pollMs, Math.max(0, deadline - now())));
+    }
+}
+/** What the health gate remembers between polls, and its verdict on each poll. */
+class HealthGate {
+    ids;
+    settleMs;
+    timeline;
+    service;
+    /** When a container without a healthcheck was first seen running (its settle time starts). */
+    runningSince = new Map();
+    /** StartedAt when first seen running: a later one means it restarted. */
+    firstStartedAt = new Map();
+    passed = new Set();
+    constructor(ids, settleMs, timeline, service) {
+        this.ids = ids;
+        this.settleMs = settleMs;
+        this.timeline = timeline;
+        this.service = service;
+    }
+    /** Check each container not yet passed at time t: the first failure, or undefined. */
+    poll(containers, t) {
+        const byId = new Map(containers.map((c) => [c.id, c]));
+        for (const id of this.ids) {
+            if (this.passed.has(id))
+                continue;
+            const failure = this.check(id, byId.get(id), t);
+            if (failure)
+                return failure;
+        }
+        return undefined;
+    }
+    allPassed() {
+        return this.passed.size === this.ids.length;
+    }
+    /** The deadline passed: fail with the containers still waiting. */
+    timedOut(containers) {
+        const waiting = containers.filter((c) => !this.passed.has(c.id));
+        const detail = waiting.map((c) => `${c.name} (${c.health === 'none' ? c.state : c.health})`).join(', ');
+        this.timeline.add('failure', { service: this.service, detail: `health timeout: ${detail}` });
+        return { ok: false, reason: `not healthy before the health timeout: ${detail}`, containers: waiting };
+    }
+    check(id, c, t) {
+        if (c?.startedAt && !this.firstStartedAt.has(id) && c.state === 'running')
+            this.firstStartedAt.set(id, c.startedAt);
+        const why = failureOf(c, this.firstStartedAt.get(id));
+        if (why) {
+            this.timeline.add('failure', { service: this.service, container: c?.name ?? id, detail: why });
+            return { ok: false, reason: `${c?.name ?? id}: ${why}`, containers: c ? [c] : [] };
+        }
+        // failureOf fails a missing container, so c is here.
+        if (this.hasPassed(id, c, t))
+            this.pass(id, c);
+        else if (c.health === 'none' && c.state === 'running' && !this.runningSince.has(id))
+            this.runningSince.set(id, t);
+        return undefined;
+    }
+    hasPassed(id, c, t) {
+        if (c.health === 'healthy')
+            return true;
+        return c.health === 'none' && c.state === 'running' && t - (this.runningSince.get(id) ?? t) >= this.settleMs;
+    }
+    pass(id, c) {
+        this.passed.add(id);
+        this.timeline.add('healthy', {
+            service: this.service,
+            container: c.name,
+            detail: c.health === 'none' ? `no healthcheck: running for ${Math.round(this.settleMs / 1000)}s` : 'healthy',
+        });
     }
 }
 /**
@@ -62764,9 +62888,8 @@ async function monitorContainers(remote, ids, durationMs, timeline, options = {}
     const { pollMs = 1_000, now = Date.now, sleep = time_sleep, service } = options;
     const end = now() + durationMs;
     const startedAt = new Map();
-    let last = [];
     for (;;) {
-        last = await inspectContainers(remote, ids);
+        const last = await inspectContainers(remote, ids);
         const byId = new Map(last.map((c) => [c.id, c]));
         for (const id of ids) {
             const c = byId.get(id);
