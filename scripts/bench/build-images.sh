@@ -3,12 +3,13 @@
 # binaries and their ldd libraries, then `docker import`ed.
 #
 # Usage: scripts/bench/build-images.sh [all|app-rootfs|check] [--force]
-#   all (default): app rootfs tarball, handoff-test-app:{base,v1,v2}, handoff-test-haproxy:latest;
-#                  each only when missing or when its inputs changed (hash in a label), then quick
-#                  checks of what was (re)built.
+#   all (default): app rootfs tarball, handoff-test-app:{base,v1,v2}, handoff-test-haproxy:latest,
+#                  handoff-test-caddy:latest, handoff-test-nginx:latest; each only when missing or
+#                  when its inputs changed (hash in a label), then quick checks of what was (re)built.
 #   app-rootfs:    only the cached tarball .bench/images/app-rootfs.tar (used by make-app-image.sh)
 #   check:         run the quick image checks (app answers on a published port, stops on SIGTERM;
-#                  haproxy -vv and -c work)
+#                  haproxy -vv and -c work; caddy validates a Caddyfile and serves its admin API;
+#                  nginx -t, serving and nginx -s reload work)
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
@@ -22,9 +23,14 @@ for a in "$@"; do [ "$a" = "--force" ] && FORCE=1; done
 # so that tests running in parallel are not disturbed by cosmetic edits).
 APP_RECIPE=2
 HAPROXY_RECIPE=2
+CADDY_RECIPE=1
+NGINX_RECIPE=1
 APP_SRC="$BENCH_REPO/test/bench/app"
 BUSYBOX=/bin/busybox
 HAPROXY_BIN=/usr/sbin/haproxy
+CADDY_BIN=/usr/bin/caddy
+NGINX_BIN=/usr/sbin/nginx
+NGINX_MIME=/etc/nginx/mime.types
 APPLETS="sh ash wget cat sleep ls ps kill nc env echo printf grep sed head tail test [ true false
   hostname id mkdir rm mv cp ln chmod chown date uname tr wc cut sort uniq timeout pidof pgrep pkill
   netstat nslookup ip ifconfig ping top free df du find xargs tee touch stat which vi less more
@@ -217,6 +223,114 @@ EOF
   BUILT+=("$BENCH_HAPROXY_IMAGE")
 }
 
+caddy_inputs_hash() {
+  {
+    echo "caddy recipe $CADDY_RECIPE $APPLETS"
+    stat_sig "$CADDY_BIN" "$BUSYBOX"
+    stat_sig $(libs_of "$CADDY_BIN")
+  } | sha256sum | cut -c1-32
+}
+
+# Debian's caddy (2.6.2 in bookworm; Debian builds it with cgo: libc and libzstd come along).
+# Config: mount a *directory* on /etc/caddy holding the Caddyfile (a rename-replaced single-file
+# mount keeps the old inode). Admin API on localhost:2019 inside the container unless the
+# Caddyfile's `admin` global option says otherwise (e.g. a unix socket in a mounted directory).
+ensure_caddy_image() {
+  local hash tmp r old
+  [ -x "$CADDY_BIN" ] || bench_die "$CADDY_BIN missing (apt-get install caddy)"
+  hash="$(caddy_inputs_hash)"
+  if [ "$FORCE" != 1 ] && [ "$(image_label "$BENCH_CADDY_IMAGE")" = "$hash" ]; then return 0; fi
+  tmp="$(mktemp -d "$BENCH_IMAGES_DIR/tmp.caddy.XXXXXX")"
+  r="$tmp/root"
+  mkdir "$r"
+  skeleton "$r"
+  install_with_libs "$CADDY_BIN" /usr/bin/caddy "$r"
+  install_busybox "$r"
+  printf 'root:x:0:0:root:/root:/bin/sh\ncaddy:x:101:101:caddy:/var/lib/caddy:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n' >"$r/etc/passwd"
+  printf 'root:x:0:\ncaddy:x:101:\nnogroup:x:65534:\n' >"$r/etc/group"
+  mkdir -p "$r/etc/caddy" "$r/config" "$r/data" "$r/srv"
+  printf '%s\n' '# Placeholder: mount a directory with your own Caddyfile on /etc/caddy.' \
+    ':8080 {' '	respond "handoff-test-caddy placeholder" 200' '}' >"$r/etc/caddy/Caddyfile"
+  chmod -R a+rX "$r/usr" "$r/etc"
+  tar --numeric-owner --owner=0 --group=0 -C "$r" -cf "$tmp/rootfs.tar" .
+  old="$(image_id "$BENCH_CADDY_IMAGE")"
+  "$DOCKER" import \
+    -c 'CMD ["caddy","run","--config","/etc/caddy/Caddyfile","--adapter","caddyfile"]' \
+    -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    -c 'ENV XDG_CONFIG_HOME=/config' \
+    -c 'ENV XDG_DATA_HOME=/data' \
+    -c 'EXPOSE 8080' \
+    -c 'WORKDIR /srv' \
+    -c "LABEL $BENCH_LABEL=$hash" \
+    "$tmp/rootfs.tar" "$BENCH_CADDY_IMAGE" >/dev/null
+  drop_old "$old" "$BENCH_CADDY_IMAGE"
+  rm -rf "$tmp"
+  BUILT+=("$BENCH_CADDY_IMAGE")
+}
+
+nginx_inputs_hash() {
+  {
+    echo "nginx recipe $NGINX_RECIPE $APPLETS"
+    stat_sig "$NGINX_BIN" "$BUSYBOX" "$NGINX_MIME"
+    stat_sig $(libs_of "$NGINX_BIN")
+  } | sha256sum | cut -c1-32
+}
+
+# Debian's nginx (1.22 in bookworm). Compiled-in paths: /etc/nginx/nginx.conf, /run/nginx.pid,
+# temp dirs /var/lib/nginx/*, access log /var/log/nginx/access.log (here a link to stdout), error log
+# stderr. Config: mount a directory on /etc/nginx, or only a subdirectory (e.g. /etc/nginx/handoff
+# for rendered upstream files). The master runs as PID 1 in the foreground; `docker exec <c> nginx
+# -s reload` signals it through /run/nginx.pid.
+ensure_nginx_image() {
+  local hash tmp r old d
+  [ -x "$NGINX_BIN" ] || bench_die "$NGINX_BIN missing (apt-get install nginx)"
+  [ -f "$NGINX_MIME" ] || bench_die "$NGINX_MIME missing (apt-get install nginx-common)"
+  hash="$(nginx_inputs_hash)"
+  if [ "$FORCE" != 1 ] && [ "$(image_label "$BENCH_NGINX_IMAGE")" = "$hash" ]; then return 0; fi
+  tmp="$(mktemp -d "$BENCH_IMAGES_DIR/tmp.nginx.XXXXXX")"
+  r="$tmp/root"
+  mkdir "$r"
+  skeleton "$r"
+  install_with_libs "$NGINX_BIN" /usr/sbin/nginx "$r"
+  install_busybox "$r"
+  printf 'root:x:0:0:root:/root:/bin/sh\nwww-data:x:33:33:www-data:/var/www:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n' >"$r/etc/passwd"
+  printf 'root:x:0:\nwww-data:x:33:\nnogroup:x:65534:\n' >"$r/etc/group"
+  for d in body fastcgi proxy scgi uwsgi; do mkdir -p "$r/var/lib/nginx/$d"; done
+  mkdir -p "$r/etc/nginx/conf.d" "$r/var/log/nginx" "$r/var/lock" "$r/var/www/html"
+  cp "$NGINX_MIME" "$r/etc/nginx/mime.types"
+  ln -s /dev/stdout "$r/var/log/nginx/access.log"
+  ln -s /dev/stderr "$r/var/log/nginx/error.log"
+  printf '%s\n' \
+    '# Placeholder: mount a directory with your own nginx.conf on /etc/nginx.' \
+    'user www-data;' \
+    'worker_processes 1;' \
+    'pid /run/nginx.pid;' \
+    'error_log stderr notice;' \
+    'events { worker_connections 512; }' \
+    'http {' \
+    '    include mime.types;' \
+    '    access_log off;' \
+    '    server {' \
+    '        listen 8080;' \
+    '        location / { return 200 "handoff-test-nginx placeholder\n"; }' \
+    '    }' \
+    '    include conf.d/*.conf;' \
+    '}' >"$r/etc/nginx/nginx.conf"
+  chown -R 33:33 "$r/var/lib/nginx"
+  chmod -R a+rX "$r/usr" "$r/etc"
+  tar --numeric-owner -C "$r" -cf "$tmp/rootfs.tar" .
+  old="$(image_id "$BENCH_NGINX_IMAGE")"
+  "$DOCKER" import \
+    -c 'CMD ["nginx","-g","daemon off;"]' \
+    -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    -c 'EXPOSE 8080' \
+    -c "LABEL $BENCH_LABEL=$hash" \
+    "$tmp/rootfs.tar" "$BENCH_NGINX_IMAGE" >/dev/null
+  drop_old "$old" "$BENCH_NGINX_IMAGE"
+  rm -rf "$tmp"
+  BUILT+=("$BENCH_NGINX_IMAGE")
+}
+
 # ---- checks -----------------------------------------------------------------------------------
 
 check_haproxy() {
@@ -239,6 +353,39 @@ backend b
 EOF
     haproxy -c -f /tmp/t.cfg' >/dev/null 2>&1 || bench_die "haproxy -c failed in image"
   bench_log "check haproxy image: ok ($(head -1 <<<"$v"))"
+}
+
+check_caddy() {
+  local name="handoff-bench-check-caddy-$$" v out i
+  trap '"$DOCKER" rm -f "$name" >/dev/null 2>&1 || true' RETURN
+  v="$("$DOCKER" run --rm "$BENCH_CADDY_IMAGE" caddy version 2>&1)" || bench_die "caddy version failed in image: $v"
+  "$DOCKER" run --rm "$BENCH_CADDY_IMAGE" sh -c '
+    printf ":8080 {\n\treverse_proxy 127.0.0.1:8081 127.0.0.1:8082\n}\n" >/tmp/Caddyfile
+    caddy validate --config /tmp/Caddyfile --adapter caddyfile' >/dev/null 2>&1 || bench_die "caddy validate failed in image"
+  "$DOCKER" run -d --name "$name" "$BENCH_CADDY_IMAGE" >/dev/null
+  for i in $(seq 1 50); do
+    out="$("$DOCKER" exec "$name" wget -qO- http://127.0.0.1:8080/ 2>/dev/null)" && break
+    sleep 0.2
+  done
+  [[ "$out" == *placeholder* ]] || bench_die "caddy image check: placeholder site did not answer ('$out')"
+  "$DOCKER" exec "$name" wget -qO- http://localhost:2019/config/ | grep -q '"apps"' \
+    || bench_die "caddy image check: admin API /config/ did not answer"
+  bench_log "check caddy image: ok ($v)"
+}
+
+check_nginx() {
+  local name="handoff-bench-check-nginx-$$" v out i
+  trap '"$DOCKER" rm -f "$name" >/dev/null 2>&1 || true' RETURN
+  v="$("$DOCKER" run --rm "$BENCH_NGINX_IMAGE" nginx -v 2>&1)" || bench_die "nginx -v failed in image: $v"
+  "$DOCKER" run --rm "$BENCH_NGINX_IMAGE" nginx -t >/dev/null 2>&1 || bench_die "nginx -t failed in image"
+  "$DOCKER" run -d --name "$name" "$BENCH_NGINX_IMAGE" >/dev/null
+  for i in $(seq 1 50); do
+    out="$("$DOCKER" exec "$name" wget -qO- http://127.0.0.1:8080/ 2>/dev/null)" && break
+    sleep 0.2
+  done
+  [[ "$out" == *placeholder* ]] || bench_die "nginx image check: placeholder site did not answer ('$out')"
+  "$DOCKER" exec "$name" nginx -s reload 2>/dev/null || bench_die "nginx image check: nginx -s reload failed"
+  bench_log "check nginx image: ok ($v)"
 }
 
 check_app() {
@@ -272,9 +419,13 @@ case "$MODE" in
     ensure_app_rootfs
     ensure_app_images
     ensure_haproxy_image
+    ensure_caddy_image
+    ensure_nginx_image
     if [ ${#BUILT[@]} -gt 0 ]; then
       bench_log "built: ${BUILT[*]}"
       check_haproxy
+      check_caddy
+      check_nginx
       check_app
     else
       bench_log "images up to date"
@@ -283,6 +434,8 @@ case "$MODE" in
   check)
     DOCKER="$(bench_docker_client)" || bench_die "no docker client can reach the daemon"
     check_haproxy
+    check_caddy
+    check_nginx
     check_app
     ;;
   *) bench_die "usage: $0 [all|app-rootfs|check] [--force]" ;;

@@ -9,6 +9,8 @@ BENCH_APP_TAR="$BENCH_IMAGES_DIR/app-rootfs.tar"
 BENCH_APP_INPUTS="$BENCH_IMAGES_DIR/app-rootfs.inputs"
 BENCH_APP_REPO="handoff-test-app"
 BENCH_HAPROXY_IMAGE="handoff-test-haproxy:latest"
+BENCH_CADDY_IMAGE="handoff-test-caddy:latest"
+BENCH_NGINX_IMAGE="handoff-test-nginx:latest"
 BENCH_LABEL="org.handoff.bench.inputs"
 
 bench_log() { printf '[bench] %s\n' "$*" >&2; }

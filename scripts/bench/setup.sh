@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # handoff test bench: one machine, everything an end-to-end test needs. Idempotent; run as root.
-#   - Debian packages: docker.io, docker-compose (v1), the Compose v2 plugin (from trixie), openssh-server, haproxy, busybox-static, ...
+#   - Debian packages: docker.io, docker-compose (v1), the Compose v2 plugin (from trixie), openssh-server, haproxy,
+#     caddy, nginx (their binaries go into the proxy images; never run as host services), busybox-static, ...
 #   - dockerd (started in the background if `docker info` fails; log /var/log/handoff-dockerd.log)
 #   - user `deploy` (docker group) reachable by key on sshd 127.0.0.1:2222, jump sshd 127.0.0.1:2223
 #   - keys, known_hosts files and facts in <repo>/.bench/ (bench.json, bench.env)
-#   - offline test images: handoff-test-app:{base,v1,v2}, handoff-test-haproxy:latest
+#   - offline test images: handoff-test-app:{base,v1,v2}, handoff-test-haproxy:latest, handoff-test-caddy:latest,
+#     handoff-test-nginx:latest
 # Usage: sudo scripts/bench/setup.sh [--force-images]
 set -euo pipefail
 # shellcheck source=lib.sh
@@ -46,7 +48,7 @@ flock -w 600 9 || bench_die "another setup.sh holds $BENCH_DIR/setup.lock"
 
 # ---- 1. packages ------------------------------------------------------------------------------
 PACKAGES=(docker-compose openssh-server openssh-client haproxy busybox-static iproute2 procps curl socat
-  ca-certificates util-linux docker-registry apache2-utils)
+  ca-certificates util-linux docker-registry apache2-utils caddy nginx)
 # Debian's engine, unless one is already installed (e.g. docker-ce on a CI runner: docker.io and
 # containerd would conflict with containerd.io).
 if ! command -v dockerd >/dev/null; then PACKAGES+=(docker.io containerd runc iptables); fi
@@ -56,7 +58,8 @@ for p in "${PACKAGES[@]}"; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
   bench_log "installing: ${missing[*]}"
-  # Keep maintainer scripts from starting services (ssh on :22, haproxy, docker): we start our own.
+  # Keep maintainer scripts from starting services (ssh on :22, haproxy, caddy, nginx, docker): we
+  # start our own.
   created_policy=0
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
@@ -68,6 +71,26 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   [ "$created_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
 fi
+# Caddy and nginx are installed only for their binaries (copied into the proxy images). Under systemd
+# their packages enable units that would listen on :80 and :2019 at the next boot (and start them now
+# if a policy-rc.d did not stop that): stop and disable them. Without systemd, stop a host daemon
+# started some other way (matched by binary path and mount namespace, not by name alone).
+for svc in caddy nginx; do
+  if [ -d /run/systemd/system ] && systemctl is-enabled --quiet "$svc" 2>/dev/null; then
+    bench_log "disabling the host $svc service (the bench runs $svc in containers only)"
+    systemctl disable --now "$svc" >/dev/null 2>&1 || true
+  fi
+done
+for exe in /usr/sbin/nginx /usr/bin/caddy; do
+  for pid in $(pgrep -x "$(basename "$exe")" 2>/dev/null || true); do
+    # Host processes only: the bench's proxy containers run the same binaries in their own mount
+    # namespace.
+    [ "$(readlink "/proc/$pid/ns/mnt" 2>/dev/null)" = "$(readlink /proc/self/ns/mnt)" ] || continue
+    [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$exe" ] || continue
+    bench_log "stopping a host $(basename "$exe") (pid $pid)"
+    kill "$pid" 2>/dev/null || true
+  done
+done
 
 # ---- 1b. Compose v2 -------------------------------------------------------------------------
 # Hosts installed today run the v2 plugin (`docker compose`); bookworm has only v1. Debian trixie's
@@ -272,7 +295,8 @@ JUMP_FP="$(ssh-keygen -l -f "$SSHD_DIR/jump_host_ed25519_key.pub" | awk '{print 
 
 BENCH_DIR="$BENCH_DIR" SSH_PORT="$SSH_PORT" JUMP_PORT="$JUMP_PORT" DEPLOY="$DEPLOY" FP="$FP" \
 JUMP_FP="$JUMP_FP" DOCKER="$DOCKER" COMPOSE_VERSION="$COMPOSE_VERSION" COMPOSE_V1_VERSION="$COMPOSE_V1_VERSION" DOCKER_SERVER="$DOCKER_SERVER" SCRIPT_DIR="$BENCH_SCRIPT_DIR" \
-APP_REPO="$BENCH_APP_REPO" HAPROXY_IMAGE="$BENCH_HAPROXY_IMAGE" node -e '
+APP_REPO="$BENCH_APP_REPO" HAPROXY_IMAGE="$BENCH_HAPROXY_IMAGE" CADDY_IMAGE="$BENCH_CADDY_IMAGE" \
+NGINX_IMAGE="$BENCH_NGINX_IMAGE" node -e '
 const fs = require("fs");
 const e = process.env, d = e.BENCH_DIR;
 const b = {
@@ -306,6 +330,8 @@ const b = {
     appV1: e.APP_REPO + ":v1",
     appV2: e.APP_REPO + ":v2",
     haproxy: e.HAPROXY_IMAGE,
+    caddy: e.CADDY_IMAGE,
+    nginx: e.NGINX_IMAGE,
   },
   makeAppImage: e.SCRIPT_DIR + "/make-app-image.sh",
   dir: d,
@@ -341,6 +367,8 @@ process.stdout.write(JSON.stringify(b, null, 2) + "\n");
   printf 'export BENCH_IMAGE_APP_V1=%q\n' "$BENCH_APP_REPO:v1"
   printf 'export BENCH_IMAGE_APP_V2=%q\n' "$BENCH_APP_REPO:v2"
   printf 'export BENCH_IMAGE_HAPROXY=%q\n' "$BENCH_HAPROXY_IMAGE"
+  printf 'export BENCH_IMAGE_CADDY=%q\n' "$BENCH_CADDY_IMAGE"
+  printf 'export BENCH_IMAGE_NGINX=%q\n' "$BENCH_NGINX_IMAGE"
   printf 'export BENCH_MAKE_APP_IMAGE=%q\n' "$BENCH_SCRIPT_DIR/make-app-image.sh"
 } | write_if_changed "$BENCH_DIR/bench.env"
 
@@ -369,7 +397,7 @@ cat >&2 <<EOF
   docker:    $DOCKER (server $DOCKER_SERVER)
   compose:   v2 $COMPOSE_VERSION (\`docker compose\`, what handoff picks by default), v1 $COMPOSE_V1_VERSION (\`docker-compose\`)
   ssh:       deploy@127.0.0.1:$SSH_PORT ($FP), jump 127.0.0.1:$JUMP_PORT ($JUMP_FP)
-  images:    $BENCH_APP_REPO:{base,v1,v2}, $BENCH_HAPROXY_IMAGE
+  images:    $BENCH_APP_REPO:{base,v1,v2}, $BENCH_HAPROXY_IMAGE, $BENCH_CADDY_IMAGE, $BENCH_NGINX_IMAGE
   new image: scripts/bench/make-app-image.sh $BENCH_APP_REPO:v3 v3
   facts:     $BENCH_DIR/bench.json, $BENCH_DIR/bench.env
 EOF
