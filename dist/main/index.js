@@ -55807,6 +55807,8 @@ async function readHostFacts(remote, username, prefer = 'auto') {
  * so the pure modules can take a plain `Log` and tests can capture it.
  */
 
+/** A log that drops everything: the default where a caller gives none. */
+const quietLog = { info() { }, warning() { } };
 const coreLog = {
     info: (m) => info(m),
     warning: (m) => warning(m),
@@ -57647,6 +57649,7 @@ function explain(ssh2Message, label, passphrase) {
 
 
 
+
 const DEFAULTS = {
     port: 22,
     connectTimeoutMs: 20_000,
@@ -57792,8 +57795,8 @@ class SshRemote {
         client.on('close', onGone);
         jumpClient?.on('close', onGone);
         // Errors after ready (e.g. keepalive timeout) surface through failing channels; don't crash on them.
-        client.on('error', (err) => opts.log(`ssh connection error: ${err.message}`));
-        jumpClient?.on('error', (err) => opts.log(`ssh jump connection error: ${err.message}`));
+        client.on('error', (err) => opts.log.info(`ssh connection error: ${err.message}`));
+        jumpClient?.on('error', (err) => opts.log.info(`ssh jump connection error: ${err.message}`));
     }
     /** The SSH connection is gone (closed by either side, or dropped by a keepalive timeout). */
     get isClosed() {
@@ -58001,7 +58004,7 @@ function prepareEndpoint(e, which, keyLabel, log) {
     const parsed = lib_default().utils.parseKey(key.text, e.passphrase || undefined);
     const pub = (Array.isArray(parsed) ? parsed[0] : parsed);
     if ('insecure' in e.pin && e.pin.insecure) {
-        log(`warning: the host key of ${which} is NOT verified (insecure opt-out); anyone in the network path could impersonate it`);
+        log.warning(`the host key of ${which} is NOT verified (insecure opt-out); anyone in the network path could impersonate it`);
     }
     else {
         validateHostPin(e.pin, e.host, port);
@@ -58179,7 +58182,7 @@ function forwardThrough(jc, main) {
  * retry on transient network errors only. Auth failures and host key mismatches fail at once.
  */
 async function connect(options) {
-    const log = options.log ?? (() => { });
+    const log = options.log ?? quietLog;
     const cfg = connectSettings(options);
     const main = prepareEndpoint(options, 'the host', 'the SSH key', log);
     const jump = prepareJumpEndpoint(options, log);
@@ -58190,7 +58193,7 @@ async function connect(options) {
             // Through the jump host, each handshake try needs its own forwarded stream.
             const openSock = async () => jc && forwardThrough(jc, main);
             const client = await connectPinned(main, cfg, openSock);
-            log(`connected as ${main.username}${jump ? ' through the jump host' : ''}`);
+            log.info(`connected as ${main.username}${jump ? ' through the jump host' : ''}`);
             return new SshRemote(client, jumpClient, { commandTimeoutMs: cfg.commandTimeoutMs, maxChannels: cfg.maxChannels, log });
         }
         catch (err) {
@@ -58203,13 +58206,14 @@ async function connect(options) {
                 throw err;
             }
             const delay = cfg.retryDelayMs * 2 ** (attempt - 1);
-            log(`ssh: ${err.message}; retrying in ${formatMs(delay)} (attempt ${attempt + 1} of ${cfg.connectAttempts})`);
+            log.info(`ssh: ${err.message}; retrying in ${formatMs(delay)} (attempt ${attempt + 1} of ${cfg.connectAttempts})`);
             await time_sleep(delay);
         }
     }
 }
 
 ;// CONCATENATED MODULE: ./src/ssh/reconnect.ts
+
 
 
 
@@ -58262,14 +58266,14 @@ class ReconnectingRemote {
         this.windowMs = options.windowMs ?? DEFAULT_WINDOW_MS;
         this.retryDelayMs = options.retryDelayMs ?? 1000;
         this.maxDelayMs = options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS;
-        this.log = options.log ?? (() => { });
+        this.log = options.log ?? quietLog;
         this.sleep = options.sleep ?? time_sleep;
     }
     /** Connect the first time: errors here (auth, host key, unreachable) fail at once, as before. */
     static async open(options) {
         if (!options.retryFirst)
             return new ReconnectingRemote(await options.connect(), options);
-        const first = await connectWithin({ ...options, log: options.log ?? (() => { }) });
+        const first = await connectWithin({ ...options, log: options.log ?? quietLog });
         return new ReconnectingRemote(first, options);
     }
     /** From now on, a fresh connection is checked with this before use (see ReconnectOptions.verify). */
@@ -58316,7 +58320,7 @@ class ReconnectingRemote {
                     throw new ConnectionLostError(what);
                 if (repeat + 1 >= MAX_REPEATS)
                     throw new ReconnectFailedError(`the SSH connection dropped ${MAX_REPEATS} times in a row during: ${what.slice(0, 200)}`);
-                this.log(`the SSH connection dropped during a remote step; reconnecting to repeat it (it is safe to repeat)`);
+                this.log.info(`the SSH connection dropped during a remote step; reconnecting to repeat it (it is safe to repeat)`);
             }
         }
     }
@@ -58353,7 +58357,7 @@ class ReconnectingRemote {
         this.current = next;
         this.reconnects++;
         const downMs = Date.now() - started;
-        this.log(`reconnected to the host after ${(downMs / 1000).toFixed(1)} s (reconnect ${this.reconnects})`);
+        this.log.info(`reconnected to the host after ${(downMs / 1000).toFixed(1)} s (reconnect ${this.reconnects})`);
         this.options.onReconnect?.({ downMs, count: this.reconnects });
         return next;
     }
@@ -58378,7 +58382,7 @@ async function connectWithin(options) {
         const left = windowMs - (Date.now() - started);
         if (left <= 0)
             break;
-        options.log(`the host is unreachable (${last instanceof Error ? last.message : String(last)}); trying again in ${Math.ceil(Math.min(delay, left) / 1000)} s`);
+        options.log.info(`the host is unreachable (${last instanceof Error ? last.message : String(last)}); trying again in ${Math.ceil(Math.min(delay, left) / 1000)} s`);
         await wait(Math.min(delay, left));
         delay = Math.min(delay * 2, options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS);
     }
@@ -58427,13 +58431,13 @@ async function connectHost(inputs, log, options = {}) {
         connectTimeoutMs: inputs.connectTimeoutMs,
         commandTimeoutMs: inputs.commandTimeoutMs,
         maxChannels: options.maxChannels,
-        log: (m) => log.info(m),
+        log,
     });
     return ReconnectingRemote.open({
         connect: open,
         windowMs: RECONNECT_WINDOW_MS,
         retryFirst: options.retryFirst,
-        log: (m) => log.info(m),
+        log,
         onReconnect: ({ downMs }) => options.timeline?.add('reconnect', { detail: `connection back after ${(downMs / 1000).toFixed(1)} s` }),
     });
 }
@@ -58750,7 +58754,6 @@ function findProxyService(services, explicitName) {
     }
     return candidates[0];
 }
-// Debian-based images link /var/run to /run: compare paths through one spelling.
 /**
  * How the action reaches the Runtime API from the host:
  * - a Unix socket inside a bind-mounted directory: its host path (relative sources resolve
@@ -59107,7 +59110,7 @@ function exchange(stream, cmd) {
 
 
 
-const quiet = { info() { }, warning() { } };
+
 class HaproxyGate {
     drains = true;
     api;
@@ -59127,7 +59130,7 @@ class HaproxyGate {
         this.drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
         this.pollMs = options.pollMs ?? 250;
         this.releaseTimeoutMs = options.releaseTimeoutMs ?? 10_000;
-        this.log = options.log ?? quiet;
+        this.log = options.log ?? quietLog;
         this.timeline = options.timeline;
     }
     /**
@@ -59581,6 +59584,7 @@ fi`;
 
 
 
+
 /** A lock dir without owner.json is normal for a moment (mkdir, then write); after this it is debris. */
 const OWNERLESS_GRACE_MS = 60_000;
 const DEFAULT_HEARTBEAT_MS = 15_000;
@@ -59653,13 +59657,6 @@ function parseOwner(text) {
     }
     return undefined;
 }
-function logger(log) {
-    if (!log)
-        return { info: () => { }, warning: () => { } };
-    if (typeof log === 'function')
-        return { info: log, warning: (m) => log(`warning: ${m}`) };
-    return { info: (m) => log.info(m), warning: (m) => log.warning(m) };
-}
 /**
  * A command whose answer never came (the connection dropped, the remote reconnects by itself) is
  * tried again this many times in all; every script here is safe to repeat.
@@ -59719,7 +59716,7 @@ class LockAcquisition {
         this.remoteDir = remoteDir;
         this.owner = owner;
         this.options = options;
-        this.log = logger(options.log);
+        this.log = options.log ?? quietLog;
         this.pollMs = options.pollMs ?? 5000;
         this.lockDir = external_node_path_.posix.join(remoteDir, 'lock');
         this.token = options.token ?? (0,external_node_crypto_.randomBytes)(12).toString('hex');
@@ -59858,7 +59855,7 @@ function lostReason(out, lockDir, sinceBeatMs) {
  * only the host saying the lock is gone sets `lost`.
  */
 function startHeartbeat(remote, handle, options = {}) {
-    const log = logger(options.log);
+    const log = options.log ?? quietLog;
     const intervalMs = options.intervalMs ?? handle.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
     const lockDir = external_node_path_.posix.join(handle.remoteDir, 'lock');
     const command = heartbeatCommand(handle.remoteDir, handle.token);

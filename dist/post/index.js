@@ -52344,15 +52344,15 @@ async function post() {
     for (const s of (0,_inputs_js__WEBPACK_IMPORTED_MODULE_3__/* .secretsOf */ .Fj)(inputs))
         _actions_core__WEBPACK_IMPORTED_MODULE_1__/* .setSecret */ .Pq(s);
     // The link that failed the main step may still be down: retry the first connection too.
-    const connected = await (0,_phases_connect_js__WEBPACK_IMPORTED_MODULE_2__/* .connectHost */ .Z)(inputs, _support_log_js__WEBPACK_IMPORTED_MODULE_4__/* .coreLog */ .u, { retryFirst: true });
+    const connected = await (0,_phases_connect_js__WEBPACK_IMPORTED_MODULE_2__/* .connectHost */ .Z)(inputs, _support_log_js__WEBPACK_IMPORTED_MODULE_4__/* .coreLog */ .uu, { retryFirst: true });
     // The main step's registry login, if it left one: used to restore, then removed.
     const registryDir = _actions_core__WEBPACK_IMPORTED_MODULE_1__/* .getState */ .Gu('registry');
     const remote = registryDir ? new _host_registry_js__WEBPACK_IMPORTED_MODULE_7__/* .DockerConfigRemote */ .Xr(connected, registryDir) : connected;
     try {
         if (interrupted) {
-            const heartbeat = (0,_host_lock_js__WEBPACK_IMPORTED_MODULE_5__/* .startHeartbeat */ .tI)(remote, handle, { log: _support_log_js__WEBPACK_IMPORTED_MODULE_4__/* .coreLog */ .u });
+            const heartbeat = (0,_host_lock_js__WEBPACK_IMPORTED_MODULE_5__/* .startHeartbeat */ .tI)(remote, handle, { log: _support_log_js__WEBPACK_IMPORTED_MODULE_4__/* .coreLog */ .uu });
             try {
-                const result = await (0,_support_log_js__WEBPACK_IMPORTED_MODULE_4__/* .phase */ .O)(`Restore after the interrupted deploy of ${interrupted.releaseId}`, () => (0,_phases_recover_js__WEBPACK_IMPORTED_MODULE_6__/* .recoverInterrupted */ .j)(remote, inputs, (0,_run_context_js__WEBPACK_IMPORTED_MODULE_8__/* .runContext */ .p)(process.env), { remoteDir, token }, interrupted, _support_log_js__WEBPACK_IMPORTED_MODULE_4__/* .coreLog */ .u));
+                const result = await (0,_support_log_js__WEBPACK_IMPORTED_MODULE_4__/* .phase */ .Oi)(`Restore after the interrupted deploy of ${interrupted.releaseId}`, () => (0,_phases_recover_js__WEBPACK_IMPORTED_MODULE_6__/* .recoverInterrupted */ .j)(remote, inputs, (0,_run_context_js__WEBPACK_IMPORTED_MODULE_8__/* .runContext */ .p)(process.env), { remoteDir, token }, interrupted, _support_log_js__WEBPACK_IMPORTED_MODULE_4__/* .coreLog */ .uu));
                 if (result.outcome === 'restored' || result.outcome === 'nothing-to-restore')
                     _actions_core__WEBPACK_IMPORTED_MODULE_1__/* .info */ .pq(result.message);
                 else
@@ -52586,6 +52586,8 @@ var external_node_crypto_ = __nccwpck_require__(7598);
 var external_node_path_ = __nccwpck_require__(6760);
 // EXTERNAL MODULE: ./src/host/audit.ts + 1 modules
 var audit = __nccwpck_require__(5422);
+// EXTERNAL MODULE: ./src/support/log.ts
+var support_log = __nccwpck_require__(9473);
 // EXTERNAL MODULE: ./src/commands/quote.ts
 var quote = __nccwpck_require__(7654);
 ;// CONCATENATED MODULE: ./src/commands/lock.ts
@@ -52710,6 +52712,7 @@ var timeouts = __nccwpck_require__(7763);
 
 
 
+
 /** A lock dir without owner.json is normal for a moment (mkdir, then write); after this it is debris. */
 const OWNERLESS_GRACE_MS = 60_000;
 const DEFAULT_HEARTBEAT_MS = 15_000;
@@ -52782,13 +52785,6 @@ function parseOwner(text) {
     }
     return undefined;
 }
-function logger(log) {
-    if (!log)
-        return { info: () => { }, warning: () => { } };
-    if (typeof log === 'function')
-        return { info: log, warning: (m) => log(`warning: ${m}`) };
-    return { info: (m) => log.info(m), warning: (m) => log.warning(m) };
-}
 /**
  * A command whose answer never came (the connection dropped, the remote reconnects by itself) is
  * tried again this many times in all; every script here is safe to repeat.
@@ -52848,7 +52844,7 @@ class LockAcquisition {
         this.remoteDir = remoteDir;
         this.owner = owner;
         this.options = options;
-        this.log = logger(options.log);
+        this.log = options.log ?? quietLog;
         this.pollMs = options.pollMs ?? 5000;
         this.lockDir = posix.join(remoteDir, 'lock');
         this.token = options.token ?? randomBytes(12).toString('hex');
@@ -52987,7 +52983,7 @@ function lostReason(out, lockDir, sinceBeatMs) {
  * only the host saying the lock is gone sets `lost`.
  */
 function startHeartbeat(remote, handle, options = {}) {
-    const log = logger(options.log);
+    const log = options.log ?? support_log/* quietLog */.R3;
     const intervalMs = options.intervalMs ?? handle.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
     const lockDir = external_node_path_.posix.join(handle.remoteDir, 'lock');
     const command = heartbeatCommand(handle.remoteDir, handle.token);
@@ -53230,6 +53226,8 @@ async function readFileByExec(remote, path, timeoutMs = timeouts/* QUICK_COMMAND
 
 // EXTERNAL MODULE: ./src/support/time.ts
 var time = __nccwpck_require__(2306);
+// EXTERNAL MODULE: ./src/support/log.ts
+var support_log = __nccwpck_require__(9473);
 ;// CONCATENATED MODULE: ./src/ssh/hostkey.ts
 
 /** Parse known_hosts text. Comments, blank and malformed lines are skipped. */
@@ -53486,6 +53484,7 @@ function explain(ssh2Message, label, passphrase) {
 
 
 
+
 const DEFAULTS = {
     port: 22,
     connectTimeoutMs: 20_000,
@@ -53631,8 +53630,8 @@ class SshRemote {
         client.on('close', onGone);
         jumpClient?.on('close', onGone);
         // Errors after ready (e.g. keepalive timeout) surface through failing channels; don't crash on them.
-        client.on('error', (err) => opts.log(`ssh connection error: ${err.message}`));
-        jumpClient?.on('error', (err) => opts.log(`ssh jump connection error: ${err.message}`));
+        client.on('error', (err) => opts.log.info(`ssh connection error: ${err.message}`));
+        jumpClient?.on('error', (err) => opts.log.info(`ssh jump connection error: ${err.message}`));
     }
     /** The SSH connection is gone (closed by either side, or dropped by a keepalive timeout). */
     get isClosed() {
@@ -53840,7 +53839,7 @@ function prepareEndpoint(e, which, keyLabel, log) {
     const parsed = lib_default().utils.parseKey(key.text, e.passphrase || undefined);
     const pub = (Array.isArray(parsed) ? parsed[0] : parsed);
     if ('insecure' in e.pin && e.pin.insecure) {
-        log(`warning: the host key of ${which} is NOT verified (insecure opt-out); anyone in the network path could impersonate it`);
+        log.warning(`the host key of ${which} is NOT verified (insecure opt-out); anyone in the network path could impersonate it`);
     }
     else {
         validateHostPin(e.pin, e.host, port);
@@ -54018,7 +54017,7 @@ function forwardThrough(jc, main) {
  * retry on transient network errors only. Auth failures and host key mismatches fail at once.
  */
 async function connect(options) {
-    const log = options.log ?? (() => { });
+    const log = options.log ?? support_log/* quietLog */.R3;
     const cfg = connectSettings(options);
     const main = prepareEndpoint(options, 'the host', 'the SSH key', log);
     const jump = prepareJumpEndpoint(options, log);
@@ -54029,7 +54028,7 @@ async function connect(options) {
             // Through the jump host, each handshake try needs its own forwarded stream.
             const openSock = async () => jc && forwardThrough(jc, main);
             const client = await connectPinned(main, cfg, openSock);
-            log(`connected as ${main.username}${jump ? ' through the jump host' : ''}`);
+            log.info(`connected as ${main.username}${jump ? ' through the jump host' : ''}`);
             return new SshRemote(client, jumpClient, { commandTimeoutMs: cfg.commandTimeoutMs, maxChannels: cfg.maxChannels, log });
         }
         catch (err) {
@@ -54042,13 +54041,14 @@ async function connect(options) {
                 throw err;
             }
             const delay = cfg.retryDelayMs * 2 ** (attempt - 1);
-            log(`ssh: ${err.message}; retrying in ${formatMs(delay)} (attempt ${attempt + 1} of ${cfg.connectAttempts})`);
+            log.info(`ssh: ${err.message}; retrying in ${formatMs(delay)} (attempt ${attempt + 1} of ${cfg.connectAttempts})`);
             await (0,time/* sleep */.y)(delay);
         }
     }
 }
 
 ;// CONCATENATED MODULE: ./src/ssh/reconnect.ts
+
 
 
 
@@ -54101,14 +54101,14 @@ class ReconnectingRemote {
         this.windowMs = options.windowMs ?? DEFAULT_WINDOW_MS;
         this.retryDelayMs = options.retryDelayMs ?? 1000;
         this.maxDelayMs = options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS;
-        this.log = options.log ?? (() => { });
+        this.log = options.log ?? support_log/* quietLog */.R3;
         this.sleep = options.sleep ?? time/* sleep */.y;
     }
     /** Connect the first time: errors here (auth, host key, unreachable) fail at once, as before. */
     static async open(options) {
         if (!options.retryFirst)
             return new ReconnectingRemote(await options.connect(), options);
-        const first = await connectWithin({ ...options, log: options.log ?? (() => { }) });
+        const first = await connectWithin({ ...options, log: options.log ?? support_log/* quietLog */.R3 });
         return new ReconnectingRemote(first, options);
     }
     /** From now on, a fresh connection is checked with this before use (see ReconnectOptions.verify). */
@@ -54155,7 +54155,7 @@ class ReconnectingRemote {
                     throw new ConnectionLostError(what);
                 if (repeat + 1 >= MAX_REPEATS)
                     throw new ReconnectFailedError(`the SSH connection dropped ${MAX_REPEATS} times in a row during: ${what.slice(0, 200)}`);
-                this.log(`the SSH connection dropped during a remote step; reconnecting to repeat it (it is safe to repeat)`);
+                this.log.info(`the SSH connection dropped during a remote step; reconnecting to repeat it (it is safe to repeat)`);
             }
         }
     }
@@ -54192,7 +54192,7 @@ class ReconnectingRemote {
         this.current = next;
         this.reconnects++;
         const downMs = Date.now() - started;
-        this.log(`reconnected to the host after ${(downMs / 1000).toFixed(1)} s (reconnect ${this.reconnects})`);
+        this.log.info(`reconnected to the host after ${(downMs / 1000).toFixed(1)} s (reconnect ${this.reconnects})`);
         this.options.onReconnect?.({ downMs, count: this.reconnects });
         return next;
     }
@@ -54217,7 +54217,7 @@ async function connectWithin(options) {
         const left = windowMs - (Date.now() - started);
         if (left <= 0)
             break;
-        options.log(`the host is unreachable (${last instanceof Error ? last.message : String(last)}); trying again in ${Math.ceil(Math.min(delay, left) / 1000)} s`);
+        options.log.info(`the host is unreachable (${last instanceof Error ? last.message : String(last)}); trying again in ${Math.ceil(Math.min(delay, left) / 1000)} s`);
         await wait(Math.min(delay, left));
         delay = Math.min(delay * 2, options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS);
     }
@@ -54266,13 +54266,13 @@ async function connectHost(inputs, log, options = {}) {
         connectTimeoutMs: inputs.connectTimeoutMs,
         commandTimeoutMs: inputs.commandTimeoutMs,
         maxChannels: options.maxChannels,
-        log: (m) => log.info(m),
+        log,
     });
     return ReconnectingRemote.open({
         connect: open,
         windowMs: RECONNECT_WINDOW_MS,
         retryFirst: options.retryFirst,
-        log: (m) => log.info(m),
+        log,
         onReconnect: ({ downMs }) => options.timeline?.add('reconnect', { detail: `connection back after ${(downMs / 1000).toFixed(1)} s` }),
     });
 }
@@ -54657,7 +54657,6 @@ function config_findProxyService(services, explicitName) {
     }
     return candidates[0];
 }
-// Debian-based images link /var/run to /run: compare paths through one spelling.
 /**
  * How the action reaches the Runtime API from the host:
  * - a Unix socket inside a bind-mounted directory: its host path (relative sources resolve
@@ -55012,11 +55011,13 @@ function exchange(stream, cmd) {
     });
 }
 
+// EXTERNAL MODULE: ./src/support/log.ts
+var log = __nccwpck_require__(9473);
 ;// CONCATENATED MODULE: ./src/proxy/haproxy/drain.ts
 
 
 
-const quiet = { info() { }, warning() { } };
+
 class HaproxyGate {
     drains = true;
     api;
@@ -55036,7 +55037,7 @@ class HaproxyGate {
         this.drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
         this.pollMs = options.pollMs ?? 250;
         this.releaseTimeoutMs = options.releaseTimeoutMs ?? 10_000;
-        this.log = options.log ?? quiet;
+        this.log = options.log ?? log/* quietLog */.R3;
         this.timeline = options.timeline;
     }
     /**
@@ -57451,8 +57452,6 @@ function envfile_renderEnvFile(env) {
     return lines.length ? `${lines.join('\n')}\n` : '';
 }
 
-// EXTERNAL MODULE: ./src/support/log.ts
-var log = __nccwpck_require__(9473);
 ;// CONCATENATED MODULE: ./src/phases/validate.ts
 /** Local validation (before connecting): the Compose files parse, the rollout rules hold, the proxy config is uploaded. */
 
@@ -58308,8 +58307,9 @@ async function servingReplicas(s, routed, proxyName) {
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   O: () => (/* binding */ phase),
-/* harmony export */   u: () => (/* binding */ coreLog)
+/* harmony export */   Oi: () => (/* binding */ phase),
+/* harmony export */   R3: () => (/* binding */ quietLog),
+/* harmony export */   uu: () => (/* binding */ coreLog)
 /* harmony export */ });
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8261);
 /**
@@ -58317,6 +58317,8 @@ async function servingReplicas(s, routed, proxyName) {
  * so the pure modules can take a plain `Log` and tests can capture it.
  */
 
+/** A log that drops everything: the default where a caller gives none. */
+const quietLog = { info() { }, warning() { } };
 const coreLog = {
     info: (m) => _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(m),
     warning: (m) => _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e(m),

@@ -18,7 +18,7 @@
 import { randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
 import { appendAudit } from './audit.js';
-import type { Log } from '../support/log.js';
+import { quietLog, type ProgressLog } from '../support/log.js';
 import { heartbeatCommand, lockHeldByCommand, OWNER_SEP, releaseLockCommand, takeoverCommand, tryLockCommand } from '../commands/lock.js';
 import type { Remote } from './remote.js';
 import { sleep } from '../support/time.js';
@@ -42,7 +42,7 @@ export interface LockOptions {
   /** A lock held longer than this is taken over. */
   ttlMs: number;
   pollMs?: number;
-  log?: Log | ((message: string) => void);
+  log?: ProgressLog;
   /**
    * Record in owner.json that we beat this often. Only set it when startHeartbeat will run: waiters
    * take over a lock whose owner.json is older than max(4 × heartbeatMs, 60s).
@@ -152,12 +152,6 @@ function parseOwner(text: string): LockOwner | undefined {
   return undefined;
 }
 
-function logger(log: LockOptions['log']): { info: (m: string) => void; warning: (m: string) => void } {
-  if (!log) return { info: () => {}, warning: () => {} };
-  if (typeof log === 'function') return { info: log, warning: (m) => log(`warning: ${m}`) };
-  return { info: (m) => log.info(m), warning: (m) => log.warning(m) };
-}
-
 /**
  * A command whose answer never came (the connection dropped, the remote reconnects by itself) is
  * tried again this many times in all; every script here is safe to repeat.
@@ -218,7 +212,7 @@ export async function acquireLock(remote: Remote, remoteDir: string, owner: Lock
 
 /** One acquireLock call: the loop of looks, and what it remembers between them. */
 class LockAcquisition {
-  private readonly log: ReturnType<typeof logger>;
+  private readonly log: ProgressLog;
   private readonly pollMs: number;
   private readonly lockDir: string;
   private readonly token: string;
@@ -237,7 +231,7 @@ class LockAcquisition {
     private readonly owner: LockOwner,
     private readonly options: LockOptions,
   ) {
-    this.log = logger(options.log);
+    this.log = options.log ?? quietLog;
     this.pollMs = options.pollMs ?? 5000;
     this.lockDir = posix.join(remoteDir, 'lock');
     this.token = options.token ?? randomBytes(12).toString('hex');
@@ -364,7 +358,7 @@ export async function lockHeldBy(remote: Remote, remoteDir: string, token: strin
 export interface HeartbeatOptions {
   /** Default: the handle's heartbeatMs (what owner.json promises), else DEFAULT_HEARTBEAT_MS. */
   intervalMs?: number;
-  log?: Log | ((message: string) => void);
+  log?: ProgressLog;
   /** Called once when the host says the lock is no longer ours. */
   onLost?: (reason: string) => void;
 }
@@ -391,7 +385,7 @@ function lostReason(out: string, lockDir: string, sinceBeatMs: number): string {
  * only the host saying the lock is gone sets `lost`.
  */
 export function startHeartbeat(remote: Remote, handle: LockHandle, options: HeartbeatOptions = {}): Heartbeat {
-  const log = logger(options.log);
+  const log = options.log ?? quietLog;
   const intervalMs = options.intervalMs ?? handle.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
   const lockDir = posix.join(handle.remoteDir, 'lock');
   const command = heartbeatCommand(handle.remoteDir, handle.token);

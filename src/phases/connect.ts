@@ -43,13 +43,13 @@ export async function connectHost(
       connectTimeoutMs: inputs.connectTimeoutMs,
       commandTimeoutMs: inputs.commandTimeoutMs,
       maxChannels: options.maxChannels,
-      log: (m) => log.info(m),
+      log,
     });
   return ReconnectingRemote.open({
     connect: open,
     windowMs: RECONNECT_WINDOW_MS,
     retryFirst: options.retryFirst,
-    log: (m) => log.info(m),
+    log,
     onReconnect: ({ downMs }) => options.timeline?.add('reconnect', { detail: `connection back after ${(downMs / 1000).toFixed(1)} s` }),
   });
 }

@@ -12,19 +12,15 @@ import type { FailureAction } from '../model/compose.js';
 import type { Batch, Plan, ServicePlan } from '../model/plan.js';
 import type { Timeline } from '../model/timeline.js';
 import type { ProxyGate, Replica } from '../proxy/gate.js';
+import type { ProgressLog } from '../support/log.js';
 import { sleep as defaultSleep } from '../support/time.js';
-
-export interface RolloutLog {
-  info(message: string): void;
-  warning(message: string): void;
-}
 
 export interface RolloutContext {
   /** The container engine that runs the project's replicas (Docker with Compose today). */
   engine: Engine;
   gate: ProxyGate;
   timeline: Timeline;
-  log: RolloutLog;
+  log: ProgressLog;
   /** Overrides the timeout derived from each healthcheck (ms). */
   healthTimeoutMs?: number;
   /** Networks the proxy is on: a replica's IP on one of them is what the proxy sees. */

@@ -7,6 +7,7 @@ import type { ClientChannel, ConnectConfig } from 'ssh2';
 import { readFileByExec, RemoteCommandError, type ExecOptions, type ExecResult, type Remote } from '../host/remote.js';
 import { writeFileCommand } from '../commands/files.js';
 import { sleep } from '../support/time.js';
+import { quietLog, type ProgressLog } from '../support/log.js';
 import { LONG_COMMAND_MS } from '../support/timeouts.js';
 import { fingerprint, hostKeyAlgorithms, pinnedKeyTypes, validateHostPin, verifyHostKey, type HostPin } from './hostkey.js';
 import { parsePrivateKey } from './keys.js';
@@ -41,7 +42,7 @@ export interface SshOptions {
   connectAttempts?: number;
   /** First retry delay; doubles each attempt. */
   retryDelayMs?: number;
-  log?: (msg: string) => void;
+  log?: ProgressLog;
 }
 
 const DEFAULTS = {
@@ -194,7 +195,7 @@ export class SshRemote implements Remote {
   constructor(
     private readonly client: ssh2.Client,
     private readonly jumpClient: ssh2.Client | undefined,
-    private readonly opts: { commandTimeoutMs: number; maxChannels: number; log: (msg: string) => void },
+    private readonly opts: { commandTimeoutMs: number; maxChannels: number; log: ProgressLog },
   ) {
     this.sem = new Semaphore(opts.maxChannels);
     const onGone = (): void => {
@@ -203,8 +204,8 @@ export class SshRemote implements Remote {
     client.on('close', onGone);
     jumpClient?.on('close', onGone);
     // Errors after ready (e.g. keepalive timeout) surface through failing channels; don't crash on them.
-    client.on('error', (err) => opts.log(`ssh connection error: ${err.message}`));
-    jumpClient?.on('error', (err) => opts.log(`ssh jump connection error: ${err.message}`));
+    client.on('error', (err) => opts.log.info(`ssh connection error: ${err.message}`));
+    jumpClient?.on('error', (err) => opts.log.info(`ssh jump connection error: ${err.message}`));
   }
 
   /** The SSH connection is gone (closed by either side, or dropped by a keepalive timeout). */
@@ -432,7 +433,7 @@ function prepareEndpoint(
   e: { host: string; port?: number; username: string; privateKey: string; passphrase?: string; pin: HostPinOption },
   which: string,
   keyLabel: string,
-  log: (msg: string) => void,
+  log: ProgressLog,
 ): Endpoint {
   const port = e.port ?? DEFAULTS.port;
   if (!e.host) throw new Error(`no address given for ${which}`);
@@ -442,7 +443,7 @@ function prepareEndpoint(
   const parsed = ssh2.utils.parseKey(key.text, e.passphrase || undefined);
   const pub = (Array.isArray(parsed) ? parsed[0] : parsed) as ssh2.ParsedKey;
   if ('insecure' in e.pin && e.pin.insecure) {
-    log(`warning: the host key of ${which} is NOT verified (insecure opt-out); anyone in the network path could impersonate it`);
+    log.warning(`the host key of ${which} is NOT verified (insecure opt-out); anyone in the network path could impersonate it`);
   } else {
     validateHostPin(e.pin as HostPin, e.host, port);
   }
@@ -600,7 +601,7 @@ function connectSettings(options: SshOptions) {
 }
 
 /** The jump host's endpoint, if any: its own key, else the main key (and that key's passphrase). */
-function prepareJumpEndpoint(options: SshOptions, log: (msg: string) => void): Endpoint | undefined {
+function prepareJumpEndpoint(options: SshOptions, log: ProgressLog): Endpoint | undefined {
   if (!options.jump) return undefined;
   return prepareEndpoint(
     {
@@ -630,7 +631,7 @@ function forwardThrough(jc: ssh2.Client, main: Endpoint): Promise<Duplex> {
  * retry on transient network errors only. Auth failures and host key mismatches fail at once.
  */
 export async function connect(options: SshOptions): Promise<SshRemote> {
-  const log = options.log ?? (() => {});
+  const log = options.log ?? quietLog;
   const cfg = connectSettings(options);
   const main = prepareEndpoint(options, 'the host', 'the SSH key', log);
   const jump = prepareJumpEndpoint(options, log);
@@ -642,7 +643,7 @@ export async function connect(options: SshOptions): Promise<SshRemote> {
       // Through the jump host, each handshake try needs its own forwarded stream.
       const openSock = async (): Promise<Duplex | undefined> => jc && forwardThrough(jc, main);
       const client = await connectPinned(main, cfg, openSock);
-      log(`connected as ${main.username}${jump ? ' through the jump host' : ''}`);
+      log.info(`connected as ${main.username}${jump ? ' through the jump host' : ''}`);
       return new SshRemote(client, jumpClient, { commandTimeoutMs: cfg.commandTimeoutMs, maxChannels: cfg.maxChannels, log });
     } catch (err) {
       if (jumpClient) await endClient(jumpClient);
@@ -653,7 +654,7 @@ export async function connect(options: SshOptions): Promise<SshRemote> {
         throw err;
       }
       const delay = cfg.retryDelayMs * 2 ** (attempt - 1);
-      log(`ssh: ${(err as Error).message}; retrying in ${formatMs(delay)} (attempt ${attempt + 1} of ${cfg.connectAttempts})`);
+      log.info(`ssh: ${(err as Error).message}; retrying in ${formatMs(delay)} (attempt ${attempt + 1} of ${cfg.connectAttempts})`);
       await sleep(delay);
     }
   }

@@ -9,6 +9,7 @@ import type { Duplex } from 'node:stream';
 import { RemoteCommandError, type ExecOptions, type ExecResult, type Remote } from '../host/remote.js';
 import { SshConnectError, type SshRemote } from './connection.js';
 import { sleep } from '../support/time.js';
+import { quietLog, type ProgressLog } from '../support/log.js';
 
 export interface ReconnectOptions {
   /** Opens a fresh connection (the caller's pins, jump host and timeouts). */
@@ -18,7 +19,7 @@ export interface ReconnectOptions {
   /** First wait between tries; doubles up to maxDelayMs. */
   retryDelayMs?: number;
   maxDelayMs?: number;
-  log?: (message: string) => void;
+  log?: ProgressLog;
   /**
    * Run on a fresh connection before it is used (e.g. check the deploy lock is still ours); when it
    * throws, the command that was cut fails with that error.
@@ -70,7 +71,7 @@ export class ReconnectingRemote implements Remote {
   private readonly windowMs: number;
   private readonly retryDelayMs: number;
   private readonly maxDelayMs: number;
-  private readonly log: (m: string) => void;
+  private readonly log: ProgressLog;
   private readonly sleep: (ms: number) => Promise<void>;
   /** Reconnects so far (for the report). */
   reconnects = 0;
@@ -83,14 +84,14 @@ export class ReconnectingRemote implements Remote {
     this.windowMs = options.windowMs ?? DEFAULT_WINDOW_MS;
     this.retryDelayMs = options.retryDelayMs ?? 1000;
     this.maxDelayMs = options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS;
-    this.log = options.log ?? (() => {});
+    this.log = options.log ?? quietLog;
     this.sleep = options.sleep ?? sleep;
   }
 
   /** Connect the first time: errors here (auth, host key, unreachable) fail at once, as before. */
   static async open(options: ReconnectOptions): Promise<ReconnectingRemote> {
     if (!options.retryFirst) return new ReconnectingRemote(await options.connect(), options);
-    const first = await connectWithin({ ...options, log: options.log ?? (() => {}) });
+    const first = await connectWithin({ ...options, log: options.log ?? quietLog });
     return new ReconnectingRemote(first, options);
   }
 
@@ -142,7 +143,7 @@ export class ReconnectingRemote implements Remote {
         if (!repeatable) throw new ConnectionLostError(what);
         if (repeat + 1 >= MAX_REPEATS)
           throw new ReconnectFailedError(`the SSH connection dropped ${MAX_REPEATS} times in a row during: ${what.slice(0, 200)}`);
-        this.log(`the SSH connection dropped during a remote step; reconnecting to repeat it (it is safe to repeat)`);
+        this.log.info(`the SSH connection dropped during a remote step; reconnecting to repeat it (it is safe to repeat)`);
       }
     }
   }
@@ -178,14 +179,14 @@ export class ReconnectingRemote implements Remote {
     this.current = next;
     this.reconnects++;
     const downMs = Date.now() - started;
-    this.log(`reconnected to the host after ${(downMs / 1000).toFixed(1)} s (reconnect ${this.reconnects})`);
+    this.log.info(`reconnected to the host after ${(downMs / 1000).toFixed(1)} s (reconnect ${this.reconnects})`);
     this.options.onReconnect?.({ downMs, count: this.reconnects });
     return next;
   }
 }
 
 /** Connect, retrying what may pass (timeouts, refused, reset) with backoff until the window closes. */
-async function connectWithin(options: ReconnectOptions & { log: (m: string) => void }): Promise<SshRemote> {
+async function connectWithin(options: ReconnectOptions & { log: ProgressLog }): Promise<SshRemote> {
   const windowMs = options.windowMs ?? DEFAULT_WINDOW_MS;
   const wait = options.sleep ?? sleep;
   const started = Date.now();
@@ -201,7 +202,7 @@ async function connectWithin(options: ReconnectOptions & { log: (m: string) => v
     }
     const left = windowMs - (Date.now() - started);
     if (left <= 0) break;
-    options.log(
+    options.log.info(
       `the host is unreachable (${last instanceof Error ? last.message : String(last)}); trying again in ${Math.ceil(Math.min(delay, left) / 1000)} s`,
     );
     await wait(Math.min(delay, left));

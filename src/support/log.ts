@@ -11,6 +11,12 @@ export interface Log {
   debug(message: string): void;
 }
 
+/** What a module that only reports progress needs of the job log. */
+export type ProgressLog = Pick<Log, 'info' | 'warning'>;
+
+/** A log that drops everything: the default where a caller gives none. */
+export const quietLog: ProgressLog = { info() {}, warning() {} };
+
 export const coreLog: Log = {
   info: (m) => core.info(m),
   warning: (m) => core.warning(m),

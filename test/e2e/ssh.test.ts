@@ -8,11 +8,12 @@ import { RemoteCommandError } from '../../src/host/remote.js';
 import { PrivateKeyError } from '../../src/ssh/keys.js';
 import { fingerprint, parseKnownHosts } from '../../src/ssh/hostkey.js';
 import { bench as readBench, type Bench } from './harness.js';
+import { collectLog } from '../helpers/collect-log.js';
 
 let bench: Bench;
 const logs: string[] = [];
 const errors: string[] = [];
-const log = (m: string): void => void logs.push(m);
+const log = collectLog(logs);
 
 function key(name: keyof Bench['keys']): string {
   return readFileSync(bench.keys[name], 'utf8');
@@ -162,7 +163,7 @@ test('a server that never completes the handshake times out and is retried, boun
 
 test('an explicit insecure opt-out connects and logs a warning', async () => {
   const mine: string[] = [];
-  const r = await connect(opts({ pin: { insecure: true }, log: (m) => mine.push(m) }));
+  const r = await connect(opts({ pin: { insecure: true }, log: collectLog(mine) }));
   try {
     assert.equal((await r.exec('echo ok')).stdout, 'ok\n');
     assert.ok(

@@ -18,6 +18,7 @@ import {
 } from '../../src/host/lock.js';
 import { parseAuditLog } from '../../src/host/audit.js';
 import type { ExecOptions, ExecResult, Remote } from '../../src/host/remote.js';
+import { collectLog } from '../helpers/collect-log.js';
 
 const owner = (runId: string, actor = 'alice'): LockOwner => ({
   runId,
@@ -128,7 +129,7 @@ test('a second acquirer waits, then fails naming the holder; release only by the
     const logs: string[] = [];
     const t0 = Date.now();
     await assert.rejects(
-      acquireLock(remote, home, owner('202', 'bob'), { timeoutMs: 400, pollMs: 50, ttlMs: HOUR, log: (m) => logs.push(m) }),
+      acquireLock(remote, home, owner('202', 'bob'), { timeoutMs: 400, pollMs: 50, ttlMs: HOUR, log: collectLog(logs) }),
       (e: Error) => {
         assert.ok(e instanceof LockTimeoutError);
         assert.match(e.message, /run 101 by alice \(sha abc1234\) since 2026-11-23T19:30:00.000Z/);
@@ -158,7 +159,7 @@ test('a lock older than the TTL is taken over with a warning and an audit line',
     await acquireLock(remote, home, owner('101'), { timeoutMs: 0, ttlMs: HOUR });
     execFileSync('touch', ['-d', '2 hours ago', join(home, 'lock/owner.json')]);
     const logs: string[] = [];
-    const h = await acquireLock(remote, home, owner('303', 'carol'), { timeoutMs: 0, ttlMs: HOUR, log: (m) => logs.push(m) });
+    const h = await acquireLock(remote, home, owner('303', 'carol'), { timeoutMs: 0, ttlMs: HOUR, log: collectLog(logs) });
     assert.equal(h.takenOver?.runId, '101');
     assert.match(logs.join('\n'), /warning: took over the deploy lock from run 101 by alice/);
     const stored = JSON.parse(await readFile(join(home, 'lock/owner.json'), 'utf8')) as LockOwner;
@@ -281,7 +282,7 @@ test('heartbeatMs is written to owner.json and the handle; the heartbeat refresh
       // a waiter sees a fresh lock and waits, rather than taking it over
       const logs: string[] = [];
       await assert.rejects(
-        acquireLock(remote, home, owner('202', 'bob'), { timeoutMs: 300, pollMs: 50, ttlMs: HOUR, log: (m) => logs.push(m) }),
+        acquireLock(remote, home, owner('202', 'bob'), { timeoutMs: 300, pollMs: 50, ttlMs: HOUR, log: collectLog(logs) }),
         LockTimeoutError,
       );
       assert.doesNotMatch(logs.join('\n'), /took over/);
@@ -306,7 +307,7 @@ test('a heartbeat that finds another owner sets lost, names the new holder, and 
     const h = await acquireLock(remote, home, owner('101'), { timeoutMs: 0, ttlMs: HOUR, heartbeatMs: 100 });
     const logs: string[] = [];
     const reasons: string[] = [];
-    const hb = startHeartbeat(remote, h, { log: (m) => logs.push(m), onLost: (r) => reasons.push(r) });
+    const hb = startHeartbeat(remote, h, { log: collectLog(logs), onLost: (r) => reasons.push(r) });
     try {
       await writeFile(file, `${JSON.stringify({ ...owner('909', 'mallory'), token: 'someone-else' })}\n`);
       execFileSync('touch', ['-d', '1 hour ago', file]);
@@ -334,7 +335,7 @@ test('a heartbeat that cannot reach the host skips the beat, logs once, and beat
     const h = await acquireLock(remote, home, owner('101'), { timeoutMs: 0, ttlMs: HOUR, heartbeatMs: 60 });
     const logs: string[] = [];
     remote.down = true;
-    const hb = startHeartbeat(remote, h, { log: (m) => logs.push(m) });
+    const hb = startHeartbeat(remote, h, { log: collectLog(logs) });
     try {
       const execs = remote.execs;
       await until(() => remote.execs >= execs + 4, 3000, 'several failed beats');
@@ -394,7 +395,7 @@ test('a waiter takes over a lock whose heartbeat stopped at once, with a warning
       timeoutMs: 10 * 60_000,
       pollMs: 5000,
       ttlMs: HOUR,
-      log: (m) => logs.push(m),
+      log: collectLog(logs),
     });
     assert.ok(Date.now() - t0 < 3000, 'no waiting for lock_timeout or lock_ttl');
     assert.equal(h.takenOver?.runId, '101');
@@ -459,7 +460,7 @@ test('acquiring again after a lost answer finds the lock ours instead of waiting
     // the mkdir ran on the host but its answer never came back
     remote.loseAnswer(isTry);
     const logs: string[] = [];
-    const h = await acquireLock(remote, home, owner('101'), { timeoutMs: 0, pollMs: 10, ttlMs: HOUR, log: (m) => logs.push(m) });
+    const h = await acquireLock(remote, home, owner('101'), { timeoutMs: 0, pollMs: 10, ttlMs: HOUR, log: collectLog(logs) });
     assert.equal(remote.execs, 2);
     const stored = JSON.parse(await readFile(join(home, 'lock/owner.json'), 'utf8')) as LockOwner;
     assert.equal(stored.token, h.token);
@@ -487,7 +488,7 @@ test('a takeover whose answer was lost is recognised as won, with its warning an
     execFileSync('touch', ['-d', '5 minutes ago', join(home, 'lock/owner.json')]);
     remote.loseAnswer(isTakeover);
     const logs: string[] = [];
-    const h = await acquireLock(remote, home, owner('303', 'carol'), { timeoutMs: 0, pollMs: 10, ttlMs: HOUR, log: (m) => logs.push(m) });
+    const h = await acquireLock(remote, home, owner('303', 'carol'), { timeoutMs: 0, pollMs: 10, ttlMs: HOUR, log: collectLog(logs) });
     assert.equal(h.takenOver?.runId, '101');
     assert.equal((JSON.parse(await readFile(join(home, 'lock/owner.json'), 'utf8')) as LockOwner).token, h.token);
     assert.match(logs.join('\n'), /warning: took over the deploy lock from run 101 by alice .*heartbeat stopped/);

@@ -155,7 +155,6 @@ export function findProxyService<T extends Pick<ComposeService, 'name' | 'image'
   return candidates[0];
 }
 
-// Debian-based images link /var/run to /run: compare paths through one spelling.
 /**
  * How the action reaches the Runtime API from the host:
  * - a Unix socket inside a bind-mounted directory: its host path (relative sources resolve

@@ -25,11 +25,7 @@ import {
   type ServerState,
   type StatRow,
 } from './stats.js';
-
-export interface GateLogger {
-  info(message: string): void;
-  warning(message: string): void;
-}
+import { quietLog, type ProgressLog } from '../../support/log.js';
 
 export interface HaproxyGateOptions {
   /** Opens a stream to the Runtime API (Remote.openUnixSocket / openTcp, or net.connect in tests). */
@@ -43,7 +39,7 @@ export interface HaproxyGateOptions {
   /** Per Runtime API command. Default 10 s. */
   commandTimeoutMs?: number;
   /** @actions/core fits (core.info / core.warning). */
-  log?: GateLogger;
+  log?: ProgressLog;
   timeline?: Timeline;
 }
 
@@ -54,15 +50,13 @@ interface DrainedSlot {
   ip: string;
 }
 
-const quiet: GateLogger = { info() {}, warning() {} };
-
 export class HaproxyGate implements ProxyGate {
   readonly drains = true;
   readonly api: RuntimeApi;
   private readonly drainTimeoutMs: number;
   private readonly pollMs: number;
   private readonly releaseTimeoutMs: number;
-  private readonly log: GateLogger;
+  private readonly log: ProgressLog;
   private readonly timeline: Timeline | undefined;
   /** Replica id → the slots drained for it, until release. */
   private readonly drained = new Map<string, DrainedSlot[]>();
@@ -76,7 +70,7 @@ export class HaproxyGate implements ProxyGate {
     this.drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
     this.pollMs = options.pollMs ?? 250;
     this.releaseTimeoutMs = options.releaseTimeoutMs ?? 10_000;
-    this.log = options.log ?? quiet;
+    this.log = options.log ?? quietLog;
     this.timeline = options.timeline;
   }
 
