@@ -56064,8 +56064,6 @@ function pullCommand(flavor, p, services = []) {
     return composeCommand(flavor, p, ['pull', '--quiet', ...services]);
 }
 /** `docker compose version` succeeds only with the v2 plugin; fall back to v1 when it fails. */
-const detectV2Command = 'docker compose version --short';
-const detectV1Command = 'docker-compose version --short';
 
 ;// CONCATENATED MODULE: ./src/phases/hooks.ts
 /**
@@ -56145,7 +56143,52 @@ function parseDuration(value, what = 'duration') {
     return Math.round(total * 1000) / 1000;
 }
 
+;// CONCATENATED MODULE: ./src/model/names.ts
+/**
+ * Compose's own naming rules. Project and service names end up in container names, labels
+ * and remote command lines, so they are checked before anything reaches the host.
+ */
+const PROJECT = /^[a-z0-9][a-z0-9_-]*$/;
+// Compose accepts one-letter names (the spec: ^[a-zA-Z0-9._-]+$); a leading letter or digit keeps names shell- and DNS-friendly.
+const SERVICE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+function validateProjectName(name) {
+    if (!PROJECT.test(name)) {
+        throw new Error(`invalid Compose project name ${JSON.stringify(name)}: use lowercase letters, digits, '_' and '-', ` +
+            `starting with a letter or digit (Compose's rule), e.g. ${JSON.stringify(suggestProjectName(name) || 'myapp')}`);
+    }
+    return name;
+}
+function validateServiceName(name) {
+    if (!SERVICE.test(name)) {
+        throw new Error(`invalid Compose service name ${JSON.stringify(name)}: use letters, digits, ` +
+            `'_', '.' and '-', starting with a letter or digit (Compose's rule)`);
+    }
+    return name;
+}
+function isValidProjectName(name) {
+    return PROJECT.test(name);
+}
+function isValidServiceName(name) {
+    return SERVICE.test(name);
+}
+/** What Compose itself would derive from a directory name: lowercased, other characters dropped. */
+function suggestProjectName(raw) {
+    return raw
+        .toLowerCase()
+        .replace(/[^a-z0-9_-]/g, '')
+        .replace(/^[_-]+/, '');
+}
+/** A project name for a repository (its last path part), the way Compose derives one from a directory. */
+function projectNameFromRepository(repository) {
+    const name = (repository ?? '').split('/').pop() ?? '';
+    return name
+        .toLowerCase()
+        .replace(/[^a-z0-9_-]/g, '-')
+        .replace(/^[^a-z0-9]+/, '');
+}
+
 ;// CONCATENATED MODULE: ./src/action/inputs.ts
+
 
 /** A bad input: the message names the input and says how to fix it. */
 class InputError extends Error {
@@ -56283,13 +56326,7 @@ function checkRelativePath(input, path) {
     return p;
 }
 /** Compose's rule for project names, applied to a repository name as the default. */
-function defaultProject(repository) {
-    const name = (repository ?? '').split('/').pop() ?? '';
-    return name
-        .toLowerCase()
-        .replace(/[^a-z0-9_-]/g, '-')
-        .replace(/^[^a-z0-9]+/, '');
-}
+const defaultProject = projectNameFromRepository;
 /** The deploy host, how its key is pinned, and the jump host in front of it. */
 function connectionInputs(get) {
     const host = required(get, 'host', 'the name or IP of the host to deploy to');
@@ -56356,7 +56393,7 @@ function projectInput(get, environment) {
     const project = optional(get, 'project') ?? defaultProject(environment.GITHUB_REPOSITORY);
     if (!project)
         throw new InputError('project', 'is required when the repository name is unknown: a Compose project name like my-app');
-    if (!/^[a-z0-9][a-z0-9_-]*$/.test(project)) {
+    if (!isValidProjectName(project)) {
         throw new InputError('project', `'${project}' is not a valid Compose project name: use lowercase letters, digits, '-' and '_', starting with a letter or digit`);
     }
     return project;
@@ -56374,7 +56411,7 @@ function variableInputs(get) {
 function rolloutInputs(get) {
     const services = parseList(get('services'));
     for (const s of services) {
-        if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(s))
+        if (!isValidServiceName(s))
             throw new InputError('services', `'${s}' is not a valid Compose service name`);
     }
     return {
@@ -58395,8 +58432,7 @@ function isRetryableConnectError(err) {
 }
 
 ;// CONCATENATED MODULE: ./src/ssh/index.ts
-
-
+/** The SSH edge as the rest of the action uses it: connect once, reconnect on a dropped link. */
 
 
 
@@ -60430,42 +60466,6 @@ function renderPlanMarkdown(plan) {
     if (!plan.changes)
         lines.push('', 'Nothing to change.');
     return lines.join('\n');
-}
-
-;// CONCATENATED MODULE: ./src/model/names.ts
-/**
- * Compose's own naming rules. Project and service names end up in container names, labels
- * and remote command lines, so they are checked before anything reaches the host.
- */
-const PROJECT = /^[a-z0-9][a-z0-9_-]*$/;
-// Compose accepts one-letter names (the spec: ^[a-zA-Z0-9._-]+$); a leading letter or digit keeps names shell- and DNS-friendly.
-const SERVICE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
-function validateProjectName(name) {
-    if (!PROJECT.test(name)) {
-        throw new Error(`invalid Compose project name ${JSON.stringify(name)}: use lowercase letters, digits, '_' and '-', ` +
-            `starting with a letter or digit (Compose's rule), e.g. ${JSON.stringify(suggestProjectName(name) || 'myapp')}`);
-    }
-    return name;
-}
-function validateServiceName(name) {
-    if (!SERVICE.test(name)) {
-        throw new Error(`invalid Compose service name ${JSON.stringify(name)}: use letters, digits, ` +
-            `'_', '.' and '-', starting with a letter or digit (Compose's rule)`);
-    }
-    return name;
-}
-function isValidProjectName(name) {
-    return PROJECT.test(name);
-}
-function isValidServiceName(name) {
-    return SERVICE.test(name);
-}
-/** What Compose itself would derive from a directory name: lowercased, other characters dropped. */
-function suggestProjectName(raw) {
-    return raw
-        .toLowerCase()
-        .replace(/[^a-z0-9_-]/g, '')
-        .replace(/^[_-]+/, '');
 }
 
 ;// CONCATENATED MODULE: ./src/model/compose.ts

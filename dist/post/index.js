@@ -51939,6 +51939,8 @@ g.require ??= (0,external_node_module_namespaceObject.createRequire)(import.meta
 /* harmony export */ });
 /* unused harmony exports InputError, parseList, parseEnv, parseHeaders, checkRelativePath, defaultProject */
 /* harmony import */ var _model_duration_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7953);
+/* harmony import */ var _model_names_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1601);
+
 
 /** A bad input: the message names the input and says how to fix it. */
 class InputError extends Error {
@@ -52076,13 +52078,7 @@ function checkRelativePath(input, path) {
     return p;
 }
 /** Compose's rule for project names, applied to a repository name as the default. */
-function defaultProject(repository) {
-    const name = (repository ?? '').split('/').pop() ?? '';
-    return name
-        .toLowerCase()
-        .replace(/[^a-z0-9_-]/g, '-')
-        .replace(/^[^a-z0-9]+/, '');
-}
+const defaultProject = _model_names_js__WEBPACK_IMPORTED_MODULE_1__/* .projectNameFromRepository */ .VS;
 /** The deploy host, how its key is pinned, and the jump host in front of it. */
 function connectionInputs(get) {
     const host = required(get, 'host', 'the name or IP of the host to deploy to');
@@ -52149,7 +52145,7 @@ function projectInput(get, environment) {
     const project = optional(get, 'project') ?? defaultProject(environment.GITHUB_REPOSITORY);
     if (!project)
         throw new InputError('project', 'is required when the repository name is unknown: a Compose project name like my-app');
-    if (!/^[a-z0-9][a-z0-9_-]*$/.test(project)) {
+    if (!(0,_model_names_js__WEBPACK_IMPORTED_MODULE_1__/* .isValidProjectName */ .FE)(project)) {
         throw new InputError('project', `'${project}' is not a valid Compose project name: use lowercase letters, digits, '-' and '_', starting with a letter or digit`);
     }
     return project;
@@ -52167,7 +52163,7 @@ function variableInputs(get) {
 function rolloutInputs(get) {
     const services = parseList(get('services'));
     for (const s of services) {
-        if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(s))
+        if (!(0,_model_names_js__WEBPACK_IMPORTED_MODULE_1__/* .isValidServiceName */ .j4)(s))
             throw new InputError('services', `'${s}' is not a valid Compose service name`);
     }
     return {
@@ -52315,7 +52311,7 @@ __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __we
 /* harmony import */ var _inputs_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(1729);
 /* harmony import */ var _support_log_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(9473);
 /* harmony import */ var _host_lock_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(4384);
-/* harmony import */ var _phases_recover_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(8687);
+/* harmony import */ var _phases_recover_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(718);
 /* harmony import */ var _host_registry_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(515);
 /**
  * The post step (runs on success, failure and cancellation). When the main step ended while it
@@ -52578,7 +52574,7 @@ __nccwpck_require__.d(__webpack_exports__, {
   tI: () => (/* binding */ startHeartbeat)
 });
 
-// UNUSED EXPORTS: DEFAULT_HEARTBEAT_MS, LockTimeoutError, acquireLock, describeOwner, heartbeatStaleMs, lockDecision, parseLockLook
+// UNUSED EXPORTS: DEFAULT_HEARTBEAT_MS, LockTimeoutError, acquireLock, heartbeatStaleMs, lockDecision, parseLockLook
 
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
@@ -53168,6 +53164,62 @@ function parseDuration(value, what = 'duration') {
 
 /***/ }),
 
+/***/ 1601:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   FE: () => (/* binding */ isValidProjectName),
+/* harmony export */   Tx: () => (/* binding */ validateServiceName),
+/* harmony export */   VS: () => (/* binding */ projectNameFromRepository),
+/* harmony export */   j4: () => (/* binding */ isValidServiceName)
+/* harmony export */ });
+/* unused harmony export validateProjectName */
+/**
+ * Compose's own naming rules. Project and service names end up in container names, labels
+ * and remote command lines, so they are checked before anything reaches the host.
+ */
+const PROJECT = /^[a-z0-9][a-z0-9_-]*$/;
+// Compose accepts one-letter names (the spec: ^[a-zA-Z0-9._-]+$); a leading letter or digit keeps names shell- and DNS-friendly.
+const SERVICE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+function validateProjectName(name) {
+    if (!PROJECT.test(name)) {
+        throw new Error(`invalid Compose project name ${JSON.stringify(name)}: use lowercase letters, digits, '_' and '-', ` +
+            `starting with a letter or digit (Compose's rule), e.g. ${JSON.stringify(suggestProjectName(name) || 'myapp')}`);
+    }
+    return name;
+}
+function validateServiceName(name) {
+    if (!SERVICE.test(name)) {
+        throw new Error(`invalid Compose service name ${JSON.stringify(name)}: use letters, digits, ` +
+            `'_', '.' and '-', starting with a letter or digit (Compose's rule)`);
+    }
+    return name;
+}
+function isValidProjectName(name) {
+    return PROJECT.test(name);
+}
+function isValidServiceName(name) {
+    return SERVICE.test(name);
+}
+/** What Compose itself would derive from a directory name: lowercased, other characters dropped. */
+function suggestProjectName(raw) {
+    return raw
+        .toLowerCase()
+        .replace(/[^a-z0-9_-]/g, '')
+        .replace(/^[_-]+/, '');
+}
+/** A project name for a repository (its last path part), the way Compose derives one from a directory. */
+function projectNameFromRepository(repository) {
+    const name = (repository ?? '').split('/').pop() ?? '';
+    return name
+        .toLowerCase()
+        .replace(/[^a-z0-9_-]/g, '-')
+        .replace(/^[^a-z0-9]+/, '');
+}
+
+
+/***/ }),
+
 /***/ 9019:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
@@ -53176,8 +53228,6 @@ function parseDuration(value, what = 'duration') {
 __nccwpck_require__.d(__webpack_exports__, {
   Z: () => (/* binding */ connectHost)
 });
-
-// UNUSED EXPORTS: RECONNECT_WINDOW_MS
 
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
@@ -54230,8 +54280,7 @@ function isRetryableConnectError(err) {
 }
 
 ;// CONCATENATED MODULE: ./src/ssh/index.ts
-
-
+/** The SSH edge as the rest of the action uses it: connect once, reconnect on a dropped link. */
 
 
 
@@ -54280,7 +54329,7 @@ async function connectHost(inputs, log, options = {}) {
 
 /***/ }),
 
-/***/ 8687:
+/***/ 718:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -56155,8 +56204,6 @@ function pullCommand(flavor, p, services = []) {
     return composeCommand(flavor, p, ['pull', '--quiet', ...services]);
 }
 /** `docker compose version` succeeds only with the v2 plugin; fall back to v1 when it fails. */
-const detectV2Command = 'docker compose version --short';
-const detectV1Command = 'docker-compose version --short';
 
 // EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
 var dist = __nccwpck_require__(8815);
@@ -56295,42 +56342,8 @@ function normalizeEnv(env) {
 
 // EXTERNAL MODULE: ./src/model/duration.ts
 var duration = __nccwpck_require__(7953);
-;// CONCATENATED MODULE: ./src/model/names.ts
-/**
- * Compose's own naming rules. Project and service names end up in container names, labels
- * and remote command lines, so they are checked before anything reaches the host.
- */
-const PROJECT = /^[a-z0-9][a-z0-9_-]*$/;
-// Compose accepts one-letter names (the spec: ^[a-zA-Z0-9._-]+$); a leading letter or digit keeps names shell- and DNS-friendly.
-const SERVICE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
-function validateProjectName(name) {
-    if (!PROJECT.test(name)) {
-        throw new Error(`invalid Compose project name ${JSON.stringify(name)}: use lowercase letters, digits, '_' and '-', ` +
-            `starting with a letter or digit (Compose's rule), e.g. ${JSON.stringify(suggestProjectName(name) || 'myapp')}`);
-    }
-    return name;
-}
-function validateServiceName(name) {
-    if (!SERVICE.test(name)) {
-        throw new Error(`invalid Compose service name ${JSON.stringify(name)}: use letters, digits, ` +
-            `'_', '.' and '-', starting with a letter or digit (Compose's rule)`);
-    }
-    return name;
-}
-function isValidProjectName(name) {
-    return PROJECT.test(name);
-}
-function isValidServiceName(name) {
-    return SERVICE.test(name);
-}
-/** What Compose itself would derive from a directory name: lowercased, other characters dropped. */
-function suggestProjectName(raw) {
-    return raw
-        .toLowerCase()
-        .replace(/[^a-z0-9_-]/g, '')
-        .replace(/^[_-]+/, '');
-}
-
+// EXTERNAL MODULE: ./src/model/names.ts
+var names = __nccwpck_require__(1601);
 ;// CONCATENATED MODULE: ./src/model/compose.ts
 /**
  * The Compose model handoff needs: parsed from one or more Compose files (merged in order, like
@@ -56596,7 +56609,7 @@ function volumeTarget(v) {
 }
 // ---- typed service ----
 function parseService(name, defRaw, where) {
-    validateServiceName(name);
+    (0,names/* validateServiceName */.Tx)(name);
     const def = isRecord(defRaw) ? defRaw : {};
     const at = (field) => `${where}: service "${name}" ${field}`;
     const deploy = isRecord(def.deploy) ? def.deploy : {};

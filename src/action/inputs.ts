@@ -1,4 +1,5 @@
 import { parseDuration } from '../model/duration.js';
+import { isValidProjectName, isValidServiceName, projectNameFromRepository } from '../model/names.js';
 
 /** One SSH endpoint: the deploy host, or the jump host in front of it. */
 export interface SshTarget {
@@ -211,13 +212,7 @@ export function checkRelativePath(input: string, path: string): string {
 }
 
 /** Compose's rule for project names, applied to a repository name as the default. */
-export function defaultProject(repository: string | undefined): string {
-  const name = (repository ?? '').split('/').pop() ?? '';
-  return name
-    .toLowerCase()
-    .replace(/[^a-z0-9_-]/g, '-')
-    .replace(/^[^a-z0-9]+/, '');
-}
+export const defaultProject = projectNameFromRepository;
 
 type Connection = Pick<
   Inputs,
@@ -306,7 +301,7 @@ function filesInputs(
 function projectInput(get: InputGetter, environment: NodeJS.ProcessEnv): string {
   const project = optional(get, 'project') ?? defaultProject(environment.GITHUB_REPOSITORY);
   if (!project) throw new InputError('project', 'is required when the repository name is unknown: a Compose project name like my-app');
-  if (!/^[a-z0-9][a-z0-9_-]*$/.test(project)) {
+  if (!isValidProjectName(project)) {
     throw new InputError(
       'project',
       `'${project}' is not a valid Compose project name: use lowercase letters, digits, '-' and '_', starting with a letter or digit`,
@@ -337,7 +332,7 @@ function rolloutInputs(
 > {
   const services = parseList(get('services'));
   for (const s of services) {
-    if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(s)) throw new InputError('services', `'${s}' is not a valid Compose service name`);
+    if (!isValidServiceName(s)) throw new InputError('services', `'${s}' is not a valid Compose service name`);
   }
   return {
     services,

@@ -56,7 +56,7 @@ function escapeCell(s: string): string {
   return s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 }
 
-export function renderTimeline(events: TimelineEvent[], origin: number): string {
+function renderTimeline(events: TimelineEvent[], origin: number): string {
   if (events.length === 0) return '';
   const rows = events.map(
     (e) =>

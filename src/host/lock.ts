@@ -113,7 +113,7 @@ function fmt(ms: number): string {
   return `${(s / 3600).toFixed(1)}h`;
 }
 
-export function describeOwner(owner: LockOwner | undefined): string {
+function describeOwner(owner: LockOwner | undefined): string {
   if (!owner) return 'an unknown holder (no owner.json)';
   return `run ${owner.runId} by ${owner.actor} (sha ${owner.sha.slice(0, 7)}) since ${owner.startedAt} — ${owner.runUrl}`;
 }

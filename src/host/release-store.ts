@@ -49,7 +49,7 @@ const RESERVED = new Set(['release.json', '.env']);
 const IMAGE_ID = /^sha256:[0-9a-f]{64}$/;
 
 /** A repo-relative path that is safe to place under a release directory and to pass through `read -r`. */
-export function checkReleasePath(path: string): void {
+function checkReleasePath(path: string): void {
   if (!path || path.startsWith('/')) throw new Error(`release file '${path}': must be a relative path`);
   // eslint-disable-next-line no-control-regex
   if (/[\x00-\x1f\x7f]/.test(path))
@@ -175,7 +175,7 @@ export async function listReleases(remote: Remote, remoteDir: string, warn?: (me
   return parseReleaseListing(r.stdout, warn);
 }
 
-export function parseReleaseListing(stdout: string, warn?: (message: string) => void): ReleaseManifest[] {
+function parseReleaseListing(stdout: string, warn?: (message: string) => void): ReleaseManifest[] {
   const out: ReleaseManifest[] = [];
   for (const chunk of stdout.split(RECORD_SEP).slice(1)) {
     const nl = chunk.indexOf('\n');
@@ -202,7 +202,7 @@ export async function setCurrent(remote: Remote, remoteDir: string, id: string):
   await remote.writeFile(paths(remoteDir).current, `${id}\n`, 0o600);
 }
 
-export async function readManifest(remote: Remote, remoteDir: string, id: string): Promise<ReleaseManifest> {
+async function readManifest(remote: Remote, remoteDir: string, id: string): Promise<ReleaseManifest> {
   checkId(id);
   const path = paths(remoteDir).manifest(id);
   const text = await remote.readFile(path);

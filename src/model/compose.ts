@@ -96,15 +96,15 @@ export interface ParseOptions {
   onWarning?: (message: string) => void;
 }
 
-export const UPDATE_DEFAULTS: Readonly<Omit<UpdateConfig, 'order'>> = {
+const UPDATE_DEFAULTS: Readonly<Omit<UpdateConfig, 'order'>> = {
   parallelism: 1,
   delayS: 0,
   failureAction: 'rollback',
   monitorS: 5,
   maxFailureRatio: 0,
 };
-export const STOP_GRACE_DEFAULT_S = 10;
-export const HEALTHCHECK_DEFAULTS = { intervalS: 30, timeoutS: 30, retries: 3, startPeriodS: 0 } as const;
+const STOP_GRACE_DEFAULT_S = 10;
+const HEALTHCHECK_DEFAULTS = { intervalS: 30, timeoutS: 30, retries: 3, startPeriodS: 0 } as const;
 
 /** Parse and merge Compose files in order (`-f a -f b`), then build the typed model. */
 export function parseCompose(files: ComposeFile[], options: ParseOptions = {}): ComposeModel {

@@ -35,9 +35,18 @@ export function isValidServiceName(name: string): boolean {
 }
 
 /** What Compose itself would derive from a directory name: lowercased, other characters dropped. */
-export function suggestProjectName(raw: string): string {
+function suggestProjectName(raw: string): string {
   return raw
     .toLowerCase()
     .replace(/[^a-z0-9_-]/g, '')
     .replace(/^[_-]+/, '');
+}
+
+/** A project name for a repository (its last path part), the way Compose derives one from a directory. */
+export function projectNameFromRepository(repository: string | undefined): string {
+  const name = (repository ?? '').split('/').pop() ?? '';
+  return name
+    .toLowerCase()
+    .replace(/[^a-z0-9_-]/g, '-')
+    .replace(/^[^a-z0-9]+/, '');
 }

@@ -41,7 +41,7 @@ export interface ReleaseManifest {
   durationS?: number;
 }
 
-export const RELEASE_ID = /^\d{8}T\d{6}Z-[0-9a-z]{7}$/;
+const RELEASE_ID = /^\d{8}T\d{6}Z-[0-9a-z]{7}$/;
 
 /** `20261123T193000Z-abc1234`: UTC to the second, then the short sha, so ids sort by time. */
 export function releaseId(date: Date, sha: string): string {
@@ -148,7 +148,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 /** Newest first (ids sort by time). */
-export function newestFirst(releases: readonly ReleaseManifest[]): ReleaseManifest[] {
+function newestFirst(releases: readonly ReleaseManifest[]): ReleaseManifest[] {
   return [...releases].sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
 }
 
@@ -204,7 +204,7 @@ export function formatReleaseList(releases: readonly ReleaseManifest[], currentI
 }
 
 /** The same list as a Markdown table, for the job summary. */
-export function releaseTableMarkdown(releases: readonly ReleaseManifest[], currentId?: string, now = Date.now()): string {
+function releaseTableMarkdown(releases: readonly ReleaseManifest[], currentId?: string, now = Date.now()): string {
   const pick = defaultRollbackTarget(releases, currentId)?.id;
   const cell = (v: string) => v.replace(/\|/g, '\\|').replace(/\n/g, ' ');
   return [

@@ -20,7 +20,7 @@ function sshEndpoint(t: SshTarget) {
 }
 
 /** How long a dropped connection is retried before the step gives up (then the post step takes over). */
-export const RECONNECT_WINDOW_MS = 90_000;
+const RECONNECT_WINDOW_MS = 90_000;
 
 /**
  * Connect with the pinned host key (and jump host) from the inputs. The connection reconnects by

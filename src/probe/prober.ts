@@ -61,7 +61,7 @@ export interface ProbeRun {
 }
 
 /** How long a keep-alive connection may sit idle in the pool before the prober closes it (see makeAgents). */
-export const KEEPALIVE_IDLE_MS = 1000;
+const KEEPALIVE_IDLE_MS = 1000;
 
 /** Enough of the body to find a marker near the top of a page; the rest is read and dropped. */
 const BODY_CAP = 256 * 1024;

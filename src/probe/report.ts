@@ -6,7 +6,7 @@ import { describeEvent } from './verdict.js';
 /** Markdown pieces of the job summary for the probe. Pure; the lead assembles the page. */
 
 /** Most points a chart gets; longer runs are bucketed into wider intervals. */
-export const MAX_CHART_POINTS = 60;
+const MAX_CHART_POINTS = 60;
 const MAX_LEGEND_EVENTS = 12;
 
 function ms(value: number | null): string {

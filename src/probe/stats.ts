@@ -114,7 +114,7 @@ function emptyByKind(): Record<LossKind, number> {
   return Object.fromEntries(LOSS_KINDS.map((k) => [k, 0])) as Record<LossKind, number>;
 }
 
-export function isLoss(outcome: Outcome): outcome is LossKind {
+function isLoss(outcome: Outcome): outcome is LossKind {
   return outcome !== 'ok' && outcome !== 'unmeasured';
 }
 
@@ -122,7 +122,7 @@ export function isLoss(outcome: Outcome): outcome is LossKind {
  * Unmeasured requests grouped into windows: a gap of more than `gapMs` between two of them (by due
  * time) starts a new window.
  */
-export function unmeasuredWindows(records: readonly ProbeRecord[], startedAt: number, gapMs = 500): UnmeasuredWindow[] {
+function unmeasuredWindows(records: readonly ProbeRecord[], startedAt: number, gapMs = 500): UnmeasuredWindow[] {
   const due = records
     .filter((r) => r.outcome === 'unmeasured')
     .map((r) => r.scheduledAt - startedAt)

@@ -31,7 +31,7 @@ export interface WindowAtRisk {
 }
 
 /** Unmeasured windows with the risky rollout events that happened in them (or within a deadline of them). */
-export function windowsAtRisk(summary: ProbeSummary, timeline: Timeline | undefined, timeoutMs = 2000): WindowAtRisk[] {
+function windowsAtRisk(summary: ProbeSummary, timeline: Timeline | undefined, timeoutMs = 2000): WindowAtRisk[] {
   return summary.unmeasured
     .map((window) => {
       const from = summary.startedAt + window.startMs - timeoutMs;

@@ -45,12 +45,12 @@ export function parseKnownHosts(text: string): KnownHostsEntry[] {
 }
 
 /** The name OpenSSH looks up: `host` on port 22, `[host]:port` otherwise. */
-export function knownHostsName(host: string, port: number): string {
+function knownHostsName(host: string, port: number): string {
   return port === 22 ? host : `[${host}]:${port}`;
 }
 
 /** Does this entry's host field cover host:port? */
-export function entryMatchesHost(entry: Pick<KnownHostsEntry, 'hosts'>, host: string, port: number): boolean {
+function entryMatchesHost(entry: Pick<KnownHostsEntry, 'hosts'>, host: string, port: number): boolean {
   const names = [knownHostsName(host, port).toLowerCase()];
   if (port === 22) names.push(`[${host.toLowerCase()}]:22`);
   if (entry.hosts.startsWith('|1|')) {
@@ -80,7 +80,7 @@ function globMatch(pattern: string, name: string): boolean {
 }
 
 /** The type name at the start of an SSH public key blob, or undefined when the blob is not one. */
-export function blobKeyType(key: Buffer): string | undefined {
+function blobKeyType(key: Buffer): string | undefined {
   if (key.length < 4) return undefined;
   const len = key.readUInt32BE(0);
   if (len === 0 || len > 64 || key.length < 4 + len) return undefined;

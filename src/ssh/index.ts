@@ -1,15 +1,3 @@
-export {
-  connect,
-  SshRemote,
-  HostKeyMismatchError,
-  SshAuthError,
-  SshConnectError,
-  CommandTimeoutError,
-  Semaphore,
-  type SshOptions,
-  type JumpOptions,
-  type HostPinOption,
-} from './connection.js';
-export { ReconnectingRemote, ConnectionLostError, ReconnectFailedError, isConnectionLoss, type ReconnectOptions } from './reconnect.js';
-export { fingerprint, normalizeFingerprint, parseKnownHosts, verifyHostKey, validateHostPin, type HostPin } from './hostkey.js';
-export { parsePrivateKey, normalizeKeyText, PrivateKeyError, type PrivateKeyInfo } from './keys.js';
+/** The SSH edge as the rest of the action uses it: connect once, reconnect on a dropped link. */
+export { connect, SshRemote, HostKeyMismatchError, SshAuthError, CommandTimeoutError, type SshOptions } from './connection.js';
+export { ReconnectingRemote } from './reconnect.js';

@@ -66,5 +66,3 @@ export function pullCommand(flavor: ComposeFlavor, p: ComposeProject, services: 
 }
 
 /** `docker compose version` succeeds only with the v2 plugin; fall back to v1 when it fails. */
-export const detectV2Command = 'docker compose version --short';
-export const detectV1Command = 'docker-compose version --short';

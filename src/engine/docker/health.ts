@@ -11,7 +11,7 @@ import type { Timeline } from '../../model/timeline.js';
 import { sleep as defaultSleep } from '../../support/time.js';
 import { QUICK_COMMAND_MS } from '../../support/timeouts.js';
 
-export const HEALTH_TIMEOUT_FLOOR_MS = 30_000;
+const HEALTH_TIMEOUT_FLOOR_MS = 30_000;
 
 /**
  * start_period + interval × retries + timeout: by then Docker has either seen a passing check or
@@ -43,7 +43,7 @@ export interface WaitOptions {
 }
 
 /** Why a container counts as failed right now, or undefined. */
-export function failureOf(c: ContainerInfo | undefined, startedAt?: string): string | undefined {
+function failureOf(c: ContainerInfo | undefined, startedAt?: string): string | undefined {
   if (!c) return 'container disappeared';
   if (c.state === 'exited' || c.state === 'dead') return `exited with code ${c.exitCode}`;
   if (c.state === 'restarting') return `restarting (crash loop, exit code ${c.exitCode})`;

@@ -13,7 +13,7 @@ import type { Log } from '../../support/log.js';
 export type PullPolicy = 'always' | 'missing' | 'never';
 
 /** `image id` lines; the id is empty when the image is not on the host. */
-export function parseImageIds(stdout: string): Map<string, string> {
+function parseImageIds(stdout: string): Map<string, string> {
   const out = new Map<string, string>();
   for (const line of stdout.split('\n')) {
     const m = /^(\S+) (sha256:[0-9a-f]{64})?\s*$/.exec(line);
