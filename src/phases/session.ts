@@ -4,10 +4,10 @@
  */
 import * as core from '@actions/core';
 import { posix } from 'node:path';
-import type { ComposeFlavor, ComposeProject } from '../engine/docker/compose-cli.js';
+import type { ComposeProject } from '../engine/docker/compose-cli.js';
 import type { Inputs } from '../action/inputs.js';
 import type { Log } from '../support/log.js';
-import type { Remote } from '../host/remote.js';
+import type { Target } from '../host/target.js';
 import type { DeployReport } from '../action/report.js';
 import type { Timeline } from '../model/timeline.js';
 
@@ -20,14 +20,12 @@ export interface RunContext {
   workspace: string;
 }
 
-export interface Session {
+/** One deploy on one target (host/target.ts: its remote, remoteDir and Compose flavor). */
+export interface Session extends Target {
   /** Run when the deploy ends, however it ends (e.g. stop a probe still running after an error). */
   cleanups: Array<() => Promise<void>>;
   inputs: Inputs;
   run: RunContext;
-  remote: Remote;
-  flavor: ComposeFlavor;
-  remoteDir: string;
   timeline: Timeline;
   log: Log;
   report: DeployReport;
