@@ -52639,12 +52639,13 @@ rmdir ${M}`;
 /**
  * Stdin: our owner.json. Takes the lock over only if it is still the one judged stale: same inode,
  * same mtime (a holder that beat since we looked keeps its lock) and same owner.json. TAKEN, LOST,
- * CHANGED or BUSY.
+ * CHANGED or BUSY. owner.json is replaced inside the lock directory, which never goes away meanwhile:
+ * removing and re-making it let a waiter's plain mkdir win in between, unaudited.
  */
 function lock_takeoverCommand(remoteDir, ino, mtime, rawOwner) {
     const L = lockDir(remoteDir);
     return underMutex(mutexDir(remoteDir), `if [ "$(stat -c %i ${L} 2>/dev/null)" = ${shq(ino)} ] && [ "${AGE_MTIME(L)}" = ${shq(mtime)} ] && [ "$(cat ${L}/owner.json 2>/dev/null)" = ${shq(rawOwner.replace(/\n+$/, ''))} ]; then
-  if rm -rf ${L} && mkdir ${L} 2>/dev/null && ${WRITE_OWNER(L)}; then echo TAKEN; else echo LOST; fi
+  if ${WRITE_OWNER(L)}; then echo TAKEN; else echo LOST; fi
 else
   echo CHANGED
 fi`);
