@@ -60871,7 +60871,8 @@ function parseShortPort(p, where) {
         throw new Error(`${where}: cannot read port ${JSON.stringify(p)}`);
     }
     const out = { target };
-    if (published)
+    // Host port 0, like an empty one, lets Docker pick: not a fixed port (the long syntax reads it so too).
+    if (published && published !== '0')
         out.published = published;
     if (hostIp)
         out.hostIp = hostIp;

@@ -481,7 +481,8 @@ function parseShortPort(p: string, where: string): PortMapping {
     throw new Error(`${where}: cannot read port ${JSON.stringify(p)}`);
   }
   const out: PortMapping = { target };
-  if (published) out.published = published;
+  // Host port 0, like an empty one, lets Docker pick: not a fixed port (the long syntax reads it so too).
+  if (published && published !== '0') out.published = published;
   if (hostIp) out.hostIp = hostIp;
   if (protocol) out.protocol = protocol;
   return out;
