@@ -62572,9 +62572,9 @@ async function reloadProxyIfChanged(s, cfg, plan, proxyService, opener) {
 
 
 
-async function recordPhase(s, release, model, history, failure, verdict) {
+async function recordPhase(s, release, model, history, failure, verdict, plan) {
     await phase('Record', async () => {
-        await recordResult(s, release, model, failure, verdict);
+        await recordResult(s, release, model, failure, verdict, plan);
         // Failed releases never push a good one out (release.ts), so a failed deploy prunes too: they stay bounded.
         const serving = failure ? history.current : release.id;
         const kept = await prune(s, serving);
@@ -62583,11 +62583,11 @@ async function recordPhase(s, release, model, history, failure, verdict) {
     });
 }
 /** The release's result in its release.json, `current` moved on success, and the audit line. */
-async function recordResult(s, release, model, failure, verdict) {
+async function recordResult(s, release, model, failure, verdict, plan) {
     const { inputs, run, remote, remoteDir, report } = s;
     const ok = !failure && (verdict?.passed ?? true);
     await updateManifest(remote, remoteDir, release.id, {
-        services: await resolveServicesImages(s, model),
+        services: await resolveServicesImages(s, model, plan),
         result: failure ? (report.rolledBack ? 'rolled-back' : 'failed') : ok ? 'success' : 'failed',
         probe: report.probe ? { sent: report.probe.sent, lost: report.probe.lost, p99Ms: report.probe.p99Ms ?? 0 } : undefined,
         durationS: Math.round((Date.now() - report.startedAt) / 1000),
@@ -62615,13 +62615,18 @@ async function prune(s, serving) {
     await appendAudit(remote, remoteDir, pruneAuditEntries(pruned, new Date().toISOString(), run.actor, run.runUrl));
     return pruned.kept;
 }
-async function resolveServicesImages(s, model) {
+/**
+ * The release's own images: the image ID each tag had when the release was planned (what it meant to
+ * run, also after a failed rollout put the previous images back), else what its container runs.
+ */
+async function resolveServicesImages(s, model, plan) {
     const out = {};
     const running = await listProjectContainers(s.remote, s.inputs.project);
+    const planned = new Map((plan?.services ?? []).map((p) => [p.service, p.desired?.imageId]));
     for (const svc of model.services) {
         const c = running.find((x) => x.service === svc.name && x.state === 'running');
         if (svc.image)
-            out[svc.name] = { image: svc.image, imageId: c?.imageId ?? '' };
+            out[svc.name] = { image: svc.image, imageId: planned.get(svc.name) || c?.imageId || '' };
     }
     const digests = await repoDigests(s.remote, Object.values(out)).catch(() => new Map());
     for (const x of Object.values(out)) {
@@ -63386,7 +63391,7 @@ async function deployLocked(s, files, validatedRouting) {
     const postDeployError = outcome.failure ? undefined : await postDeploy(s, hooks, release.composeFiles);
     const verdict = await probe.finish();
     s.timeline.add('deploy-end');
-    await recordPhase(s, release, model, history, outcome.failure, verdict);
+    await recordPhase(s, release, model, history, outcome.failure, verdict, plan);
     if (outcome.failure)
         throw outcome.failure;
     if (verdict && !verdict.passed)

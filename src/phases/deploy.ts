@@ -89,7 +89,7 @@ async function deployLocked(s: Session, files: ReleaseFile[], validatedRouting: 
   const postDeployError = outcome.failure ? undefined : await postDeploy(s, hooks, release.composeFiles);
   const verdict = await probe.finish();
   s.timeline.add('deploy-end');
-  await recordPhase(s, release, model, history, outcome.failure, verdict);
+  await recordPhase(s, release, model, history, outcome.failure, verdict, plan);
 
   if (outcome.failure) throw outcome.failure;
   if (verdict && !verdict.passed) throw new Error(verdict.message);

@@ -4,6 +4,7 @@
  */
 import { appendAudit, auditEntry } from '../host/audit.js';
 import type { ComposeModel } from '../model/compose.js';
+import type { Plan } from '../model/plan.js';
 import { listProjectContainers } from '../engine/docker/containers.js';
 import { repoDigests } from '../engine/docker/images.js';
 import { phase } from '../support/log.js';
@@ -20,9 +21,10 @@ export async function recordPhase(
   history: History,
   failure: Error | undefined,
   verdict: Verdict | undefined,
+  plan?: Plan,
 ): Promise<void> {
   await phase('Record', async () => {
-    await recordResult(s, release, model, failure, verdict);
+    await recordResult(s, release, model, failure, verdict, plan);
     // Failed releases never push a good one out (release.ts), so a failed deploy prunes too: they stay bounded.
     const serving = failure ? history.current : release.id;
     const kept = await prune(s, serving);
@@ -32,11 +34,18 @@ export async function recordPhase(
 }
 
 /** The release's result in its release.json, `current` moved on success, and the audit line. */
-async function recordResult(s: Session, release: Release, model: ComposeModel, failure: Error | undefined, verdict: Verdict | undefined) {
+async function recordResult(
+  s: Session,
+  release: Release,
+  model: ComposeModel,
+  failure: Error | undefined,
+  verdict: Verdict | undefined,
+  plan: Plan | undefined,
+) {
   const { inputs, run, remote, remoteDir, report } = s;
   const ok = !failure && (verdict?.passed ?? true);
   await updateManifest(remote, remoteDir, release.id, {
-    services: await resolveServicesImages(s, model),
+    services: await resolveServicesImages(s, model, plan),
     result: failure ? (report.rolledBack ? 'rolled-back' : 'failed') : ok ? 'success' : 'failed',
     probe: report.probe ? { sent: report.probe.sent, lost: report.probe.lost, p99Ms: report.probe.p99Ms ?? 0 } : undefined,
     durationS: Math.round((Date.now() - report.startedAt) / 1000),
@@ -70,12 +79,17 @@ async function prune(s: Session, serving: string | undefined): Promise<ReleaseMa
   return pruned.kept;
 }
 
-async function resolveServicesImages(s: Session, model: ComposeModel): Promise<ReleaseManifest['services']> {
+/**
+ * The release's own images: the image ID each tag had when the release was planned (what it meant to
+ * run, also after a failed rollout put the previous images back), else what its container runs.
+ */
+async function resolveServicesImages(s: Session, model: ComposeModel, plan: Plan | undefined): Promise<ReleaseManifest['services']> {
   const out: ReleaseManifest['services'] = {};
   const running = await listProjectContainers(s.remote, s.inputs.project);
+  const planned = new Map((plan?.services ?? []).map((p) => [p.service, p.desired?.imageId]));
   for (const svc of model.services) {
     const c = running.find((x) => x.service === svc.name && x.state === 'running');
-    if (svc.image) out[svc.name] = { image: svc.image, imageId: c?.imageId ?? '' };
+    if (svc.image) out[svc.name] = { image: svc.image, imageId: planned.get(svc.name) || c?.imageId || '' };
   }
   const digests = await repoDigests(s.remote, Object.values(out)).catch(() => new Map<string, string>());
   for (const x of Object.values(out)) {

@@ -14,6 +14,7 @@ import type { History, Release } from '../../src/phases/release.js';
 import type { Verdict } from '../../src/probe/verdict.js';
 import { FakeClock, FakeDockerHost } from '../helpers/fake-docker-host.js';
 import { imageId, manifest, R, readAudit, readManifestFile, savedState, seedReleases, tempHost, testSession } from '../helpers/session.js';
+import type { Plan } from '../../src/model/plan.js';
 
 const model = parseCompose([{ name: 'compose.yaml', text: 'services:\n  web:\n    image: app:v2\n  proxy:\n    image: haproxy:2.6\n' }]);
 const WEB = imageId('5');
@@ -92,8 +93,13 @@ test('a failed rollout that was rolled back: rolled-back, current stays, audit s
   const t = await setup();
   try {
     t.s.report.rolledBack = true;
-    await recordPhase(t.s, t.release, model, t.history, new Error('web: unhealthy after 30 s'), undefined);
-    assert.equal((await readManifestFile(t.remoteDir, t.release.id)).result, 'rolled-back');
+    // The release meant to run image 7 for web; the rollback put the serving image (5) back.
+    const NEW = imageId('7');
+    const plan = { services: [{ service: 'web', desired: { imageId: NEW } }] } as unknown as Plan;
+    await recordPhase(t.s, t.release, model, t.history, new Error('web: unhealthy after 30 s'), undefined, plan);
+    const m = await readManifestFile(t.remoteDir, t.release.id);
+    assert.equal(m.result, 'rolled-back');
+    assert.equal(m.services.web?.imageId, NEW, "the release's own image, not the one the rollback put back");
     assert.equal(await t.current(), R(1));
     const audit = await readAudit(t.remoteDir);
     assert.deepEqual(
