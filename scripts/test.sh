@@ -11,5 +11,23 @@ tsc --noEmit -p .
 npm run --silent lint
 # The end-to-end tests drive dist/: make sure it is what src/ builds.
 bash scripts/check-dist.sh
-"$node24" --import tsx --test --test-concurrency=1 --test-timeout=600000 \
-  'test/unit/**/*.test.ts' 'test/e2e/**/*.test.ts'
+# Every group runs even when an earlier one failed, so one run shows every failure.
+status=0
+run_tests() { "$node24" --import tsx --test --test-timeout=600000 "$@" || status=1; }
+run_tests --test-concurrency=1 'test/unit/**/*.test.ts'
+
+# End-to-end: every file deploys its own Compose project on its own ports, so two run side by side
+# (2 cores), the longest first. Two run alone afterwards: cut.test.ts kills every SSH session of the
+# deploy user (it would cut the other lane's deploy), and verdict.test.ts saturates both cores on
+# purpose.
+alone=(test/e2e/cut.test.ts test/e2e/verdict.test.ts)
+longest_first=(test/e2e/releases.test.ts test/e2e/rollout.test.ts test/e2e/v1/rollout.test.ts
+  test/e2e/compose-versions.test.ts test/e2e/probe.test.ts test/e2e/v1/releases.test.ts
+  test/e2e/proxy.test.ts test/e2e/v1/proxy.test.ts)
+side_by_side=("${longest_first[@]}")
+for f in test/e2e/*.test.ts test/e2e/*/*.test.ts; do
+  [[ " ${alone[*]} ${longest_first[*]} " == *" $f "* ]] || side_by_side+=("$f")
+done
+run_tests --test-concurrency=2 "${side_by_side[@]}"
+run_tests --test-concurrency=1 "${alone[@]}"
+exit $status
