@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { stackOf } from '../../src/phases/session.js';
-import { missingMounts, proxyConfigPath, validateLocally } from '../../src/phases/validate.js';
+import { missingMounts, validateLocally } from '../../src/phases/validate.js';
+import { haproxyConfigPath as proxyConfigPath } from '../../src/proxy/haproxy/driver.js';
 import { parseCompose } from '../../src/model/compose.js';
 import { readInputs } from '../../src/action/inputs.js';
 import type { ReleaseFile } from '../../src/action/workspace.js';
@@ -25,8 +26,8 @@ const inputs = (over: Record<string, string> = {}) =>
       })[n] ?? '',
   );
 
-test('the sample stack validates; the proxy routes to app, so app is start-first', () => {
-  const v = validateLocally(inputs(), [file('deploy/compose.yaml', example), file('deploy/haproxy/haproxy.cfg', cfg)], silent);
+test('the sample stack validates; the proxy routes to app, so app is start-first', async () => {
+  const v = await validateLocally(inputs(), [file('deploy/compose.yaml', example), file('deploy/haproxy/haproxy.cfg', cfg)], silent);
   assert.deepEqual(v.routed, ['app']);
   assert.deepEqual(
     v.model.services.map((s) => s.name),
@@ -34,23 +35,23 @@ test('the sample stack validates; the proxy routes to app, so app is start-first
   );
 });
 
-test('a missing proxy config is refused with the fix', () => {
-  assert.throws(() => validateLocally(inputs(), [file('deploy/compose.yaml', example)], silent), /files' input/);
+test('a missing proxy config is refused with the fix', async () => {
+  await assert.rejects(() => validateLocally(inputs(), [file('deploy/compose.yaml', example)], silent), /files' input/);
 });
 
-test('start-first with container_name is refused naming the service', () => {
+test('start-first with container_name is refused naming the service', async () => {
   const bad = example.replace(
     '    image: ${APP_IMAGE:-handoff-test-app:v1}',
     '    image: ${APP_IMAGE:-handoff-test-app:v1}\n    container_name: web',
   );
-  assert.throws(
+  await assert.rejects(
     () => validateLocally(inputs(), [file('deploy/compose.yaml', bad), file('deploy/haproxy/haproxy.cfg', cfg)], silent),
     (e: unknown) => e instanceof Error && /refused/.test(e.message) && /app/.test(e.message) && /container_name/.test(e.message),
   );
 });
 
-test('an unknown service in the services input is refused', () => {
-  assert.throws(
+test('an unknown service in the services input is refused', async () => {
+  await assert.rejects(
     () =>
       validateLocally(
         inputs({ services: 'nope' }),
