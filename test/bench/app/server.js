@@ -69,9 +69,7 @@ function healthy() {
 
 function handle(req, res) {
   inFlight++;
-  res.on('close', () => {
-    inFlight--;
-  });
+  res.on('close', () => { inFlight--; });
   res.setHeader('X-Served-By', HOSTNAME);
   res.setHeader('X-App-Version', VERSION);
   const url = new URL(req.url || '/', 'http://localhost');
@@ -169,13 +167,11 @@ function listen() {
     process.exit(1);
   });
   server.listen(PORT, HOST, () => {
-    log(
-      `listening on ${HOST}:${PORT} version=${VERSION} host=${HOSTNAME}` +
-        (HEALTH_FAIL ? ' HEALTH_FAIL=1' : '') +
-        (HEALTH_FAIL_AFTER !== undefined ? ` HEALTH_FAIL_AFTER=${HEALTH_FAIL_AFTER}` : '') +
-        (CRASH_AFTER !== undefined ? ` CRASH_AFTER=${CRASH_AFTER}` : '') +
-        (STARTUP_DELAY ? ` STARTUP_DELAY=${STARTUP_DELAY}` : ''),
-    );
+    log(`listening on ${HOST}:${PORT} version=${VERSION} host=${HOSTNAME}` +
+      (HEALTH_FAIL ? ' HEALTH_FAIL=1' : '') +
+      (HEALTH_FAIL_AFTER !== undefined ? ` HEALTH_FAIL_AFTER=${HEALTH_FAIL_AFTER}` : '') +
+      (CRASH_AFTER !== undefined ? ` CRASH_AFTER=${CRASH_AFTER}` : '') +
+      (STARTUP_DELAY ? ` STARTUP_DELAY=${STARTUP_DELAY}` : ''));
   });
 }
 
