@@ -92,3 +92,51 @@ test('a release stack resolves paths in the live app directory', () => {
   assert.equal(s.envFile, '/home/deploy/handoff/p/releases/R1/.env');
   assert.equal(s.projectDirectory, '/home/deploy/handoff/p/app/deploy');
 });
+
+const stack = (p: string) => readFileSync(new URL(`../e2e/stacks/${p}`, import.meta.url), 'utf8');
+const ex = (p: string) => readFileSync(new URL(`../../examples/${p}`, import.meta.url), 'utf8');
+const caddyFiles = (caddyfile = ex('caddy/Caddyfile')) => [
+  file('deploy/compose.yaml', stack('caddy.yaml')),
+  file('deploy/caddy/Caddyfile', caddyfile),
+  file('deploy/caddy/handoff/app.upstreams', ex('caddy/handoff/app.upstreams')),
+];
+const nginxFiles = (conf = ex('nginx/nginx.conf')) => [
+  file('deploy/compose.yaml', stack('nginx.yaml')),
+  file('deploy/nginx/nginx.conf', conf),
+  file('deploy/nginx/handoff/app.conf', ex('nginx/handoff/app.conf')),
+];
+
+test('the Caddy and nginx stacks validate: auto picks the proxy by image, app is routed (start-first)', async () => {
+  assert.deepEqual((await validateLocally(inputs(), caddyFiles(), silent)).routed, ['app']);
+  assert.deepEqual((await validateLocally(inputs(), nginxFiles(), silent)).routed, ['app']);
+  assert.deepEqual((await validateLocally(inputs({ proxy: 'none' }), caddyFiles(), silent)).routed, [], 'proxy: none routes nothing');
+});
+
+test('a Caddyfile without the admin socket is refused before any change, naming the line to add; allow_degraded deploys with a warning', async () => {
+  const bare = ex('caddy/Caddyfile').replace('\tadmin unix//run/caddy-admin/admin.sock\n', '');
+  await assert.rejects(
+    () => validateLocally(inputs(), caddyFiles(bare), silent),
+    (e: Error) => /admin unix\/\/run\/caddy-admin\/admin\.sock/.test(e.message) && /allow_degraded/.test(e.message),
+  );
+  const warnings: string[] = [];
+  const v = await validateLocally(inputs({ allow_degraded: 'true' }), caddyFiles(bare), {
+    ...silent,
+    warning: (m: string) => warnings.push(m),
+  });
+  assert.deepEqual(v.routed, ['app']);
+  assert.match(warnings.join('\n'), /without a drain/);
+});
+
+test('a proxy config that names the service directly is refused with the include/import to use instead', async () => {
+  const direct = ex('caddy/Caddyfile').replace('import /etc/caddy/handoff/app.upstreams', 'to app:8080');
+  await assert.rejects(
+    () => validateLocally(inputs(), caddyFiles(direct), silent),
+    (e: Error) => /line \d+ names service app directly/.test(e.message) && /import \/etc\/caddy\/handoff\/app\.upstreams/.test(e.message),
+  );
+  const conf = ex('nginx/nginx.conf').replace('proxy_pass http://app;', 'proxy_pass http://app:8080;');
+  await assert.rejects(
+    () => validateLocally(inputs(), nginxFiles(conf), silent),
+    (e: Error) =>
+      /nginx\.conf line \d+ names service app directly/.test(e.message) && /upstream app \{ server app:<port>; \}/.test(e.message),
+  );
+});
