@@ -1,7 +1,7 @@
 import { createRequire as __WEBPACK_EXTERNAL_createRequire } from "module";
 /******/ var __webpack_modules__ = ({
 
-/***/ 6656:
+/***/ 6400:
 /***/ ((module) => {
 
 // Copyright 2011 Mark Cavage <mcavage@gmail.com> All rights reserved.
@@ -21,16 +21,16 @@ module.exports = {
 
 /***/ }),
 
-/***/ 7703:
+/***/ 8951:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 // Copyright 2011 Mark Cavage <mcavage@gmail.com> All rights reserved.
 
-var errors = __nccwpck_require__(6656);
-var types = __nccwpck_require__(254);
+var errors = __nccwpck_require__(6400);
+var types = __nccwpck_require__(590);
 
-var Reader = __nccwpck_require__(1996);
-var Writer = __nccwpck_require__(9816);
+var Reader = __nccwpck_require__(924);
+var Writer = __nccwpck_require__(7544);
 
 
 // --- Exports
@@ -55,16 +55,16 @@ for (var e in errors) {
 
 /***/ }),
 
-/***/ 1996:
+/***/ 924:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 // Copyright 2011 Mark Cavage <mcavage@gmail.com> All rights reserved.
 
 var assert = __nccwpck_require__(2613);
-var Buffer = (__nccwpck_require__(2803).Buffer);
+var Buffer = (__nccwpck_require__(9027).Buffer);
 
-var ASN1 = __nccwpck_require__(254);
-var errors = __nccwpck_require__(6656);
+var ASN1 = __nccwpck_require__(590);
+var errors = __nccwpck_require__(6400);
 
 
 // --- Globals
@@ -324,7 +324,7 @@ module.exports = Reader;
 
 /***/ }),
 
-/***/ 254:
+/***/ 590:
 /***/ ((module) => {
 
 // Copyright 2011 Mark Cavage <mcavage@gmail.com> All rights reserved.
@@ -367,15 +367,15 @@ module.exports = {
 
 /***/ }),
 
-/***/ 9816:
+/***/ 7544:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 // Copyright 2011 Mark Cavage <mcavage@gmail.com> All rights reserved.
 
 var assert = __nccwpck_require__(2613);
-var Buffer = (__nccwpck_require__(2803).Buffer);
-var ASN1 = __nccwpck_require__(254);
-var errors = __nccwpck_require__(6656);
+var Buffer = (__nccwpck_require__(9027).Buffer);
+var ASN1 = __nccwpck_require__(590);
+var errors = __nccwpck_require__(6400);
 
 
 // --- Globals
@@ -691,7 +691,7 @@ module.exports = Writer;
 
 /***/ }),
 
-/***/ 9837:
+/***/ 2733:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 // Copyright 2011 Mark Cavage <mcavage@gmail.com> All rights reserved.
@@ -699,7 +699,7 @@ module.exports = Writer;
 // If you have no idea what ASN.1 or BER is, see this:
 // ftp://ftp.rsa.com/pub/pkcs/ascii/layman.asc
 
-var Ber = __nccwpck_require__(7703);
+var Ber = __nccwpck_require__(8951);
 
 
 
@@ -718,12 +718,12 @@ module.exports = {
 
 /***/ }),
 
-/***/ 686:
+/***/ 6046:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-var crypto_hash_sha512 = (__nccwpck_require__(668).lowlevel).crypto_hash;
+var crypto_hash_sha512 = (__nccwpck_require__(8156).lowlevel).crypto_hash;
 
 /*
  * This file is a 1:1 port from the OpenBSD blowfish.c and bcrypt_pbkdf.c. As a
@@ -1281,19 +1281,19 @@ module.exports = {
 
 /***/ }),
 
-/***/ 4982:
+/***/ 8198:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const binding = __nccwpck_require__(5243);
+const binding = __nccwpck_require__(9085);
 
 module.exports = binding.getCPUInfo;
 
 
 /***/ }),
 
-/***/ 2803:
+/***/ 9027:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 /* eslint-disable node/no-deprecated-api */
@@ -1377,7 +1377,7 @@ module.exports = safer
 
 /***/ }),
 
-/***/ 5683:
+/***/ 9379:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -1390,8 +1390,8 @@ const {
 
 const {
   CHANNEL_EXTENDED_DATATYPE: { STDERR },
-} = __nccwpck_require__(4020);
-const { bufferSlice } = __nccwpck_require__(2184);
+} = __nccwpck_require__(9044);
+const { bufferSlice } = __nccwpck_require__(4408);
 
 const PACKET_SIZE = 32 * 1024;
 const MAX_WINDOW = 2 * 1024 * 1024;
@@ -1679,7 +1679,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3849:
+/***/ 4969:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -1690,14 +1690,14 @@ const { resolve } = __nccwpck_require__(6928);
 const { readFile } = __nccwpck_require__(9896);
 const { execFile, spawn } = __nccwpck_require__(5317);
 
-const { isParsedKey, parseKey } = __nccwpck_require__(1789);
+const { isParsedKey, parseKey } = __nccwpck_require__(7517);
 
 const {
   makeBufferParser,
   readUInt32BE,
   writeUInt32BE,
   writeUInt32LE,
-} = __nccwpck_require__(2184);
+} = __nccwpck_require__(4408);
 
 function once(cb) {
   let called = false;
@@ -2809,7 +2809,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 6297:
+/***/ 9353:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 // TODO:
@@ -2844,11 +2844,11 @@ const {
   SUPPORTED_KEX,
   SUPPORTED_MAC,
   SUPPORTED_SERVER_HOST_KEY,
-} = __nccwpck_require__(4020);
-const { init: cryptoInit } = __nccwpck_require__(2888);
-const Protocol = __nccwpck_require__(7841);
-const { parseKey } = __nccwpck_require__(1789);
-const { SFTP } = __nccwpck_require__(4996);
+} = __nccwpck_require__(9044);
+const { init: cryptoInit } = __nccwpck_require__(408);
+const Protocol = __nccwpck_require__(3393);
+const { parseKey } = __nccwpck_require__(7517);
+const { SFTP } = __nccwpck_require__(7396);
 const {
   bufferCopy,
   makeBufferParser,
@@ -2856,23 +2856,23 @@ const {
   readUInt32BE,
   sigSSHToASN1,
   writeUInt32BE,
-} = __nccwpck_require__(2184);
+} = __nccwpck_require__(4408);
 
-const { AgentContext, createAgent, isAgent } = __nccwpck_require__(3849);
+const { AgentContext, createAgent, isAgent } = __nccwpck_require__(4969);
 const {
   Channel,
   MAX_WINDOW,
   PACKET_SIZE,
   windowAdjust,
   WINDOW_THRESHOLD,
-} = __nccwpck_require__(5683);
+} = __nccwpck_require__(9379);
 const {
   ChannelManager,
   generateAlgorithmList,
   isWritable,
   onChannelOpenFailure,
   onCHANNEL_CLOSE,
-} = __nccwpck_require__(2137);
+} = __nccwpck_require__(1289);
 
 const bufferParser = makeBufferParser();
 const sigParser = makeBufferParser();
@@ -4992,7 +4992,7 @@ module.exports = Client;
 
 /***/ }),
 
-/***/ 137:
+/***/ 2729:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
@@ -5019,7 +5019,7 @@ for (const ctor of [HttpAgent, HttpsAgent]) {
       const dstPort = options.port;
 
       if (Client === undefined)
-        Client = __nccwpck_require__(6297);
+        Client = __nccwpck_require__(9353);
 
       const client = new Client();
       let triedForward = false;
@@ -5083,7 +5083,7 @@ function decorateStream(stream, ctor, options) {
 
 /***/ }),
 
-/***/ 5472:
+/***/ 3328:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -5095,33 +5095,33 @@ const {
   CygwinAgent,
   OpenSSHAgent,
   PageantAgent,
-} = __nccwpck_require__(3849);
+} = __nccwpck_require__(4969);
 const {
   SSHTTPAgent: HTTPAgent,
   SSHTTPSAgent: HTTPSAgent,
-} = __nccwpck_require__(137);
-const { parseKey } = __nccwpck_require__(1789);
+} = __nccwpck_require__(2729);
+const { parseKey } = __nccwpck_require__(7517);
 const {
   flagsToString,
   OPEN_MODE,
   STATUS_CODE,
   stringToFlags,
-} = __nccwpck_require__(4996);
+} = __nccwpck_require__(7396);
 
 module.exports = {
   AgentProtocol,
   BaseAgent,
   createAgent,
-  Client: __nccwpck_require__(6297),
+  Client: __nccwpck_require__(9353),
   CygwinAgent,
   HTTPAgent,
   HTTPSAgent,
   OpenSSHAgent,
   PageantAgent,
-  Server: __nccwpck_require__(2605),
+  Server: __nccwpck_require__(3389),
   utils: {
     parseKey,
-    ...__nccwpck_require__(3489),
+    ...__nccwpck_require__(2113),
     sftp: {
       flagsToString,
       OPEN_MODE,
@@ -5134,7 +5134,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3489:
+/***/ 2113:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -5147,10 +5147,10 @@ const {
   randomBytes,
 } = __nccwpck_require__(6982);
 
-const { Ber } = __nccwpck_require__(9837);
-const bcrypt_pbkdf = (__nccwpck_require__(686).pbkdf);
+const { Ber } = __nccwpck_require__(2733);
+const bcrypt_pbkdf = (__nccwpck_require__(6046).pbkdf);
 
-const { CIPHER_INFO } = __nccwpck_require__(2888);
+const { CIPHER_INFO } = __nccwpck_require__(408);
 
 const SALT_LEN = 16;
 const DEFAULT_ROUNDS = 16;
@@ -5723,7 +5723,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 7841:
+/***/ 3393:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 /*
@@ -5768,7 +5768,7 @@ module.exports = {
 
 const { inspect } = __nccwpck_require__(9023);
 
-const { bindingAvailable, NullCipher, NullDecipher } = __nccwpck_require__(2888);
+const { bindingAvailable, NullCipher, NullDecipher } = __nccwpck_require__(408);
 const {
   COMPAT_CHECKS,
   DISCONNECT_REASON,
@@ -5776,18 +5776,18 @@ const {
   MESSAGE,
   SIGNALS,
   TERMINAL_MODE,
-} = __nccwpck_require__(4020);
+} = __nccwpck_require__(9044);
 const {
   DEFAULT_KEXINIT_CLIENT,
   DEFAULT_KEXINIT_SERVER,
   KexInit,
   kexinit,
   onKEXPayload,
-} = __nccwpck_require__(4637);
+} = __nccwpck_require__(797);
 const {
   parseKey,
-} = __nccwpck_require__(1789);
-const MESSAGE_HANDLERS = __nccwpck_require__(9244);
+} = __nccwpck_require__(7517);
+const MESSAGE_HANDLERS = __nccwpck_require__(6316);
 const {
   bufferCopy,
   bufferFill,
@@ -5795,15 +5795,15 @@ const {
   convertSignature,
   sendPacket,
   writeUInt32BE,
-} = __nccwpck_require__(2184);
+} = __nccwpck_require__(4408);
 const {
   PacketReader,
   PacketWriter,
   ZlibPacketReader,
   ZlibPacketWriter,
-} = __nccwpck_require__(4592);
+} = __nccwpck_require__(2752);
 
-const MODULE_VER = (__nccwpck_require__(8342)/* .version */ .rE);
+const MODULE_VER = (__nccwpck_require__(5856)/* .version */ .rE);
 
 const VALID_DISCONNECT_REASONS = new Map(
   Object.values(DISCONNECT_REASON).map((n) => [n, 1])
@@ -7866,7 +7866,7 @@ module.exports = Protocol;
 
 /***/ }),
 
-/***/ 4996:
+/***/ 7396:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -7887,7 +7887,7 @@ const {
   bufferSlice,
   makeBufferParser,
   writeUInt32BE,
-} = __nccwpck_require__(2184);
+} = __nccwpck_require__(4408);
 
 const ATTR = {
   SIZE: 0x00000001,
@@ -11467,7 +11467,7 @@ const {
   ERR_INVALID_ARG_TYPE,
   ERR_OUT_OF_RANGE,
   validateNumber
-} = __nccwpck_require__(3208);
+} = __nccwpck_require__(6200);
 
 const kMinPoolSpace = 128;
 
@@ -11925,7 +11925,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 4020:
+/***/ 9044:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -11934,10 +11934,10 @@ const crypto = __nccwpck_require__(6982);
 
 let cpuInfo;
 try {
-  cpuInfo = __nccwpck_require__(4982)();
+  cpuInfo = __nccwpck_require__(8198)();
 } catch {}
 
-const { bindingAvailable, CIPHER_INFO, MAC_INFO } = __nccwpck_require__(2888);
+const { bindingAvailable, CIPHER_INFO, MAC_INFO } = __nccwpck_require__(408);
 
 const eddsaSupported = (() => {
   if (typeof crypto.sign === 'function'
@@ -12288,7 +12288,7 @@ module.exports.DISCONNECT_REASON_BY_VALUE =
 
 /***/ }),
 
-/***/ 2888:
+/***/ 408:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 // TODO:
@@ -12303,7 +12303,7 @@ const {
   createCipheriv, createDecipheriv, createHmac, randomFillSync, timingSafeEqual
 } = __nccwpck_require__(6982);
 
-const { readUInt32BE, writeUInt32BE } = __nccwpck_require__(2184);
+const { readUInt32BE, writeUInt32BE } = __nccwpck_require__(4408);
 
 const FastBuffer = Buffer[Symbol.species];
 const MAX_SEQNO = 2 ** 32 - 1;
@@ -12320,7 +12320,7 @@ let AESGCMDecipher;
 let ChaChaPolyDecipher;
 let GenericDecipher;
 try {
-  binding = __nccwpck_require__(8440);
+  binding = __nccwpck_require__(1874);
   ({ AESGCMCipher, ChaChaPolyCipher, GenericCipher,
      AESGCMDecipher, ChaChaPolyDecipher, GenericDecipher } = binding);
 } catch {}
@@ -13874,7 +13874,7 @@ module.exports = {
     // eslint-disable-next-line no-async-promise-executor
     return new Promise(async (resolve, reject) => {
       try {
-        POLY1305_WASM_MODULE = await __nccwpck_require__(7830)();
+        POLY1305_WASM_MODULE = await __nccwpck_require__(1878)();
         POLY1305_RESULT_MALLOC = POLY1305_WASM_MODULE._malloc(16);
         poly1305_auth = POLY1305_WASM_MODULE.cwrap(
           'poly1305_auth',
@@ -13897,7 +13897,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 7830:
+/***/ 1878:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -13944,15 +13944,15 @@ else {}
 
 /***/ }),
 
-/***/ 9244:
+/***/ 6316:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const MESSAGE_HANDLERS = new Array(256);
 [
-  (__nccwpck_require__(4637).HANDLERS),
-  __nccwpck_require__(9964),
+  (__nccwpck_require__(797).HANDLERS),
+  __nccwpck_require__(8268),
 ].forEach((handlers) => {
   // eslint-disable-next-line prefer-const
   for (let [type, handler] of Object.entries(handlers)) {
@@ -13967,7 +13967,7 @@ module.exports = MESSAGE_HANDLERS;
 
 /***/ }),
 
-/***/ 9964:
+/***/ 8268:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -13978,18 +13978,18 @@ const {
   doFatalError,
   sigSSHToASN1,
   writeUInt32BE,
-} = __nccwpck_require__(2184);
+} = __nccwpck_require__(4408);
 
 const {
   CHANNEL_OPEN_FAILURE,
   COMPAT,
   MESSAGE,
   TERMINAL_MODE,
-} = __nccwpck_require__(4020);
+} = __nccwpck_require__(9044);
 
 const {
   parseKey,
-} = __nccwpck_require__(1789);
+} = __nccwpck_require__(7517);
 
 const TERMINAL_MODE_BY_VALUE =
   Array.from(Object.entries(TERMINAL_MODE))
@@ -15259,7 +15259,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 4637:
+/***/ 797:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -15275,7 +15275,7 @@ const {
   randomFillSync,
 } = __nccwpck_require__(6982);
 
-const { Ber } = __nccwpck_require__(9837);
+const { Ber } = __nccwpck_require__(2733);
 
 const {
   COMPAT,
@@ -15287,14 +15287,14 @@ const {
   DEFAULT_COMPRESSION,
   DISCONNECT_REASON,
   MESSAGE,
-} = __nccwpck_require__(4020);
+} = __nccwpck_require__(9044);
 const {
   CIPHER_INFO,
   createCipher,
   createDecipher,
   MAC_INFO,
-} = __nccwpck_require__(2888);
-const { parseDERKey } = __nccwpck_require__(1789);
+} = __nccwpck_require__(408);
+const { parseDERKey } = __nccwpck_require__(7517);
 const {
   bufferFill,
   bufferParser,
@@ -15303,13 +15303,13 @@ const {
   FastBuffer,
   sigSSHToASN1,
   writeUInt32BE,
-} = __nccwpck_require__(2184);
+} = __nccwpck_require__(4408);
 const {
   PacketReader,
   PacketWriter,
   ZlibPacketReader,
   ZlibPacketWriter,
-} = __nccwpck_require__(4592);
+} = __nccwpck_require__(2752);
 
 let MESSAGE_HANDLERS;
 
@@ -17053,7 +17053,7 @@ function onKEXPayload(state, payload) {
       case MESSAGE.UNIMPLEMENTED:
       case MESSAGE.DEBUG:
         if (!MESSAGE_HANDLERS)
-          MESSAGE_HANDLERS = __nccwpck_require__(9244);
+          MESSAGE_HANDLERS = __nccwpck_require__(6316);
         return MESSAGE_HANDLERS[type](this, payload);
     }
   }
@@ -17061,7 +17061,7 @@ function onKEXPayload(state, payload) {
   switch (type) {
     case MESSAGE.DISCONNECT:
       if (!MESSAGE_HANDLERS)
-        MESSAGE_HANDLERS = __nccwpck_require__(9244);
+        MESSAGE_HANDLERS = __nccwpck_require__(6316);
       return MESSAGE_HANDLERS[type](this, payload);
     case MESSAGE.KEXINIT:
       if (!state.firstPacket) {
@@ -17174,7 +17174,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 1789:
+/***/ 7517:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 // TODO:
@@ -17196,18 +17196,18 @@ const {
 } = __nccwpck_require__(6982);
 const supportedOpenSSLCiphers = getCiphers();
 
-const { Ber } = __nccwpck_require__(9837);
-const bcrypt_pbkdf = (__nccwpck_require__(686).pbkdf);
+const { Ber } = __nccwpck_require__(2733);
+const bcrypt_pbkdf = (__nccwpck_require__(6046).pbkdf);
 
-const { CIPHER_INFO } = __nccwpck_require__(2888);
-const { eddsaSupported, SUPPORTED_CIPHER } = __nccwpck_require__(4020);
+const { CIPHER_INFO } = __nccwpck_require__(408);
+const { eddsaSupported, SUPPORTED_CIPHER } = __nccwpck_require__(9044);
 const {
   bufferSlice,
   makeBufferParser,
   readString,
   readUInt32BE,
   writeUInt32BE,
-} = __nccwpck_require__(2184);
+} = __nccwpck_require__(4408);
 
 const SYM_HASH_ALGO = Symbol('Hash Algorithm');
 const SYM_PRIV_PEM = Symbol('Private key PEM');
@@ -18665,7 +18665,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3208:
+/***/ 6200:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
@@ -18787,12 +18787,12 @@ exports.validateNumber = function validateNumber(value, name) {
 
 /***/ }),
 
-/***/ 2184:
+/***/ 4408:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const Ber = (__nccwpck_require__(9837).Ber);
+const Ber = (__nccwpck_require__(2733).Ber);
 
 let DISCONNECT_REASON;
 
@@ -18963,7 +18963,7 @@ module.exports = {
   doFatalError: (protocol, msg, level, reason) => {
     let err;
     if (DISCONNECT_REASON === undefined)
-      ({ DISCONNECT_REASON } = __nccwpck_require__(4020));
+      ({ DISCONNECT_REASON } = __nccwpck_require__(9044));
     if (msg instanceof Error) {
       // doFatalError(protocol, err[, reason])
       err = msg;
@@ -19150,7 +19150,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 4592:
+/***/ 2752:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -19412,7 +19412,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 2605:
+/***/ 3389:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 // TODO:
@@ -19440,13 +19440,13 @@ const {
   SUPPORTED_KEX,
   SUPPORTED_MAC,
   SUPPORTED_SERVER_HOST_KEY,
-} = __nccwpck_require__(4020);
-const { init: cryptoInit } = __nccwpck_require__(2888);
-const { KexInit } = __nccwpck_require__(4637);
-const { parseKey } = __nccwpck_require__(1789);
-const Protocol = __nccwpck_require__(7841);
-const { SFTP } = __nccwpck_require__(4996);
-const { writeUInt32BE } = __nccwpck_require__(2184);
+} = __nccwpck_require__(9044);
+const { init: cryptoInit } = __nccwpck_require__(408);
+const { KexInit } = __nccwpck_require__(797);
+const { parseKey } = __nccwpck_require__(7517);
+const Protocol = __nccwpck_require__(3393);
+const { SFTP } = __nccwpck_require__(7396);
+const { writeUInt32BE } = __nccwpck_require__(4408);
 
 const {
   Channel,
@@ -19454,7 +19454,7 @@ const {
   PACKET_SIZE,
   windowAdjust,
   WINDOW_THRESHOLD,
-} = __nccwpck_require__(5683);
+} = __nccwpck_require__(9379);
 
 const {
   ChannelManager,
@@ -19462,7 +19462,7 @@ const {
   isWritable,
   onChannelOpenFailure,
   onCHANNEL_CLOSE,
-} = __nccwpck_require__(2137);
+} = __nccwpck_require__(1289);
 
 const MAX_PENDING_AUTHS = 10;
 
@@ -20799,12 +20799,12 @@ module.exports.IncomingClient = Client;
 
 /***/ }),
 
-/***/ 2137:
+/***/ 1289:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { SFTP } = __nccwpck_require__(4996);
+const { SFTP } = __nccwpck_require__(7396);
 
 const MAX_CHANNEL = 2 ** 32 - 1;
 
@@ -21142,15 +21142,15 @@ module.exports = {
 
 /***/ }),
 
-/***/ 770:
+/***/ 8482:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-/* unused reexport */ __nccwpck_require__(218);
+/* unused reexport */ __nccwpck_require__(9290);
 
 
 /***/ }),
 
-/***/ 218:
+/***/ 9290:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 var __webpack_unused_export__;
@@ -21422,7 +21422,7 @@ __webpack_unused_export__ = debug; // for test
 
 /***/ }),
 
-/***/ 668:
+/***/ 8156:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 (function(nacl) {
@@ -23817,34 +23817,34 @@ nacl.setPRNG = function(fn) {
 
 /***/ }),
 
-/***/ 6752:
+/***/ 2480:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 var __webpack_unused_export__;
 
 
-const Client = __nccwpck_require__(3701)
-const Dispatcher = __nccwpck_require__(883)
-const Pool = __nccwpck_require__(628)
-const BalancedPool = __nccwpck_require__(837)
-const Agent = __nccwpck_require__(7405)
-const ProxyAgent = __nccwpck_require__(6672)
-const EnvHttpProxyAgent = __nccwpck_require__(3137)
-const RetryAgent = __nccwpck_require__(50)
-const errors = __nccwpck_require__(8707)
-const util = __nccwpck_require__(3440)
+const Client = __nccwpck_require__(1285)
+const Dispatcher = __nccwpck_require__(7939)
+const Pool = __nccwpck_require__(2244)
+const BalancedPool = __nccwpck_require__(2549)
+const Agent = __nccwpck_require__(8285)
+const ProxyAgent = __nccwpck_require__(9920)
+const EnvHttpProxyAgent = __nccwpck_require__(929)
+const RetryAgent = __nccwpck_require__(1346)
+const errors = __nccwpck_require__(4627)
+const util = __nccwpck_require__(4640)
 const { InvalidArgumentError } = errors
-const api = __nccwpck_require__(6615)
-const buildConnector = __nccwpck_require__(9136)
-const MockClient = __nccwpck_require__(7365)
-const MockAgent = __nccwpck_require__(7501)
-const MockPool = __nccwpck_require__(4004)
-const mockErrors = __nccwpck_require__(2429)
-const RetryHandler = __nccwpck_require__(7816)
-const { getGlobalDispatcher, setGlobalDispatcher } = __nccwpck_require__(2581)
-const DecoratorHandler = __nccwpck_require__(8155)
-const RedirectHandler = __nccwpck_require__(8754)
-const createRedirectInterceptor = __nccwpck_require__(5092)
+const api = __nccwpck_require__(8567)
+const buildConnector = __nccwpck_require__(2784)
+const MockClient = __nccwpck_require__(9493)
+const MockAgent = __nccwpck_require__(1437)
+const MockPool = __nccwpck_require__(5220)
+const mockErrors = __nccwpck_require__(9917)
+const RetryHandler = __nccwpck_require__(5640)
+const { getGlobalDispatcher, setGlobalDispatcher } = __nccwpck_require__(8421)
+const DecoratorHandler = __nccwpck_require__(91)
+const RedirectHandler = __nccwpck_require__(7970)
+const createRedirectInterceptor = __nccwpck_require__(6036)
 
 Object.assign(Dispatcher.prototype, api)
 
@@ -23862,10 +23862,10 @@ __webpack_unused_export__ = DecoratorHandler
 __webpack_unused_export__ = RedirectHandler
 __webpack_unused_export__ = createRedirectInterceptor
 __webpack_unused_export__ = {
-  redirect: __nccwpck_require__(1514),
-  retry: __nccwpck_require__(2026),
-  dump: __nccwpck_require__(8060),
-  dns: __nccwpck_require__(379)
+  redirect: __nccwpck_require__(730),
+  retry: __nccwpck_require__(4346),
+  dump: __nccwpck_require__(8412),
+  dns: __nccwpck_require__(8731)
 }
 
 __webpack_unused_export__ = buildConnector
@@ -23927,7 +23927,7 @@ function makeDispatcher (fn) {
 __webpack_unused_export__ = setGlobalDispatcher
 __webpack_unused_export__ = getGlobalDispatcher
 
-const fetchImpl = (__nccwpck_require__(4398).fetch)
+const fetchImpl = (__nccwpck_require__(8702).fetch)
 __webpack_unused_export__ = async function fetch (init, options = undefined) {
   try {
     return await fetchImpl(init, options)
@@ -23939,39 +23939,39 @@ __webpack_unused_export__ = async function fetch (init, options = undefined) {
     throw err
   }
 }
-/* unused reexport */ __nccwpck_require__(660).Headers
-/* unused reexport */ __nccwpck_require__(9051).Response
-/* unused reexport */ __nccwpck_require__(9967).Request
-/* unused reexport */ __nccwpck_require__(5910).FormData
+/* unused reexport */ __nccwpck_require__(5524).Headers
+/* unused reexport */ __nccwpck_require__(715).Response
+/* unused reexport */ __nccwpck_require__(175).Request
+/* unused reexport */ __nccwpck_require__(1142).FormData
 __webpack_unused_export__ = globalThis.File ?? (__nccwpck_require__(4573).File)
-/* unused reexport */ __nccwpck_require__(8355).FileReader
+/* unused reexport */ __nccwpck_require__(4848).FileReader
 
-const { setGlobalOrigin, getGlobalOrigin } = __nccwpck_require__(1059)
+const { setGlobalOrigin, getGlobalOrigin } = __nccwpck_require__(179)
 
 __webpack_unused_export__ = setGlobalOrigin
 __webpack_unused_export__ = getGlobalOrigin
 
-const { CacheStorage } = __nccwpck_require__(3245)
-const { kConstruct } = __nccwpck_require__(109)
+const { CacheStorage } = __nccwpck_require__(5965)
+const { kConstruct } = __nccwpck_require__(61)
 
 // Cache & CacheStorage are tightly coupled with fetch. Even if it may run
 // in an older version of Node, it doesn't have any use without fetch.
 __webpack_unused_export__ = new CacheStorage(kConstruct)
 
-const { deleteCookie, getCookies, getSetCookies, setCookie } = __nccwpck_require__(9061)
+const { deleteCookie, getCookies, getSetCookies, setCookie } = __nccwpck_require__(6933)
 
 __webpack_unused_export__ = deleteCookie
 __webpack_unused_export__ = getCookies
 __webpack_unused_export__ = getSetCookies
 __webpack_unused_export__ = setCookie
 
-const { parseMIMEType, serializeAMimeType } = __nccwpck_require__(1900)
+const { parseMIMEType, serializeAMimeType } = __nccwpck_require__(7708)
 
 __webpack_unused_export__ = parseMIMEType
 __webpack_unused_export__ = serializeAMimeType
 
-const { CloseEvent, ErrorEvent, MessageEvent } = __nccwpck_require__(5188)
-/* unused reexport */ __nccwpck_require__(3726).WebSocket
+const { CloseEvent, ErrorEvent, MessageEvent } = __nccwpck_require__(7316)
+/* unused reexport */ __nccwpck_require__(1886).WebSocket
 __webpack_unused_export__ = CloseEvent
 __webpack_unused_export__ = ErrorEvent
 __webpack_unused_export__ = MessageEvent
@@ -23987,18 +23987,18 @@ __webpack_unused_export__ = MockPool
 __webpack_unused_export__ = MockAgent
 __webpack_unused_export__ = mockErrors
 
-const { EventSource } = __nccwpck_require__(1238)
+const { EventSource } = __nccwpck_require__(1670)
 
 __webpack_unused_export__ = EventSource
 
 
 /***/ }),
 
-/***/ 158:
+/***/ 670:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const { addAbortListener } = __nccwpck_require__(3440)
-const { RequestAbortedError } = __nccwpck_require__(8707)
+const { addAbortListener } = __nccwpck_require__(4640)
+const { RequestAbortedError } = __nccwpck_require__(4627)
 
 const kListener = Symbol('kListener')
 const kSignal = Symbol('kSignal')
@@ -24058,16 +24058,16 @@ module.exports = {
 
 /***/ }),
 
-/***/ 2279:
+/***/ 2004:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const assert = __nccwpck_require__(4589)
 const { AsyncResource } = __nccwpck_require__(6698)
-const { InvalidArgumentError, SocketError } = __nccwpck_require__(8707)
-const util = __nccwpck_require__(3440)
-const { addSignal, removeSignal } = __nccwpck_require__(158)
+const { InvalidArgumentError, SocketError } = __nccwpck_require__(4627)
+const util = __nccwpck_require__(4640)
+const { addSignal, removeSignal } = __nccwpck_require__(670)
 
 class ConnectHandler extends AsyncResource {
   constructor (opts, callback) {
@@ -24173,7 +24173,7 @@ module.exports = connect
 
 /***/ }),
 
-/***/ 6862:
+/***/ 5646:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -24187,10 +24187,10 @@ const {
   InvalidArgumentError,
   InvalidReturnValueError,
   RequestAbortedError
-} = __nccwpck_require__(8707)
-const util = __nccwpck_require__(3440)
+} = __nccwpck_require__(4627)
+const util = __nccwpck_require__(4640)
 const { AsyncResource } = __nccwpck_require__(6698)
-const { addSignal, removeSignal } = __nccwpck_require__(158)
+const { addSignal, removeSignal } = __nccwpck_require__(670)
 const assert = __nccwpck_require__(4589)
 
 const kResume = Symbol('resume')
@@ -24431,16 +24431,16 @@ module.exports = pipeline
 
 /***/ }),
 
-/***/ 4043:
+/***/ 4203:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const assert = __nccwpck_require__(4589)
-const { Readable } = __nccwpck_require__(9927)
-const { InvalidArgumentError, RequestAbortedError } = __nccwpck_require__(8707)
-const util = __nccwpck_require__(3440)
-const { getResolveErrorBodyCallback } = __nccwpck_require__(7655)
+const { Readable } = __nccwpck_require__(471)
+const { InvalidArgumentError, RequestAbortedError } = __nccwpck_require__(4627)
+const util = __nccwpck_require__(4640)
+const { getResolveErrorBodyCallback } = __nccwpck_require__(2247)
 const { AsyncResource } = __nccwpck_require__(6698)
 
 class RequestHandler extends AsyncResource {
@@ -24652,18 +24652,18 @@ module.exports.RequestHandler = RequestHandler
 
 /***/ }),
 
-/***/ 3560:
+/***/ 9656:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const assert = __nccwpck_require__(4589)
 const { finished, PassThrough } = __nccwpck_require__(7075)
-const { InvalidArgumentError, InvalidReturnValueError } = __nccwpck_require__(8707)
-const util = __nccwpck_require__(3440)
-const { getResolveErrorBodyCallback } = __nccwpck_require__(7655)
+const { InvalidArgumentError, InvalidReturnValueError } = __nccwpck_require__(4627)
+const util = __nccwpck_require__(4640)
+const { getResolveErrorBodyCallback } = __nccwpck_require__(2247)
 const { AsyncResource } = __nccwpck_require__(6698)
-const { addSignal, removeSignal } = __nccwpck_require__(158)
+const { addSignal, removeSignal } = __nccwpck_require__(670)
 
 class StreamHandler extends AsyncResource {
   constructor (opts, factory, callback) {
@@ -24879,15 +24879,15 @@ module.exports = stream
 
 /***/ }),
 
-/***/ 1882:
+/***/ 6730:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { InvalidArgumentError, SocketError } = __nccwpck_require__(8707)
+const { InvalidArgumentError, SocketError } = __nccwpck_require__(4627)
 const { AsyncResource } = __nccwpck_require__(6698)
-const util = __nccwpck_require__(3440)
-const { addSignal, removeSignal } = __nccwpck_require__(158)
+const util = __nccwpck_require__(4640)
+const { addSignal, removeSignal } = __nccwpck_require__(670)
 const assert = __nccwpck_require__(4589)
 
 class UpgradeHandler extends AsyncResource {
@@ -24994,21 +24994,21 @@ module.exports = upgrade
 
 /***/ }),
 
-/***/ 6615:
+/***/ 8567:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-module.exports.request = __nccwpck_require__(4043)
-module.exports.stream = __nccwpck_require__(3560)
-module.exports.pipeline = __nccwpck_require__(6862)
-module.exports.upgrade = __nccwpck_require__(1882)
-module.exports.connect = __nccwpck_require__(2279)
+module.exports.request = __nccwpck_require__(4203)
+module.exports.stream = __nccwpck_require__(9656)
+module.exports.pipeline = __nccwpck_require__(5646)
+module.exports.upgrade = __nccwpck_require__(6730)
+module.exports.connect = __nccwpck_require__(2004)
 
 
 /***/ }),
 
-/***/ 9927:
+/***/ 471:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 // Ported from https://github.com/nodejs/undici/pull/907
@@ -25017,9 +25017,9 @@ module.exports.connect = __nccwpck_require__(2279)
 
 const assert = __nccwpck_require__(4589)
 const { Readable } = __nccwpck_require__(7075)
-const { RequestAbortedError, NotSupportedError, InvalidArgumentError, AbortError } = __nccwpck_require__(8707)
-const util = __nccwpck_require__(3440)
-const { ReadableStreamFrom } = __nccwpck_require__(3440)
+const { RequestAbortedError, NotSupportedError, InvalidArgumentError, AbortError } = __nccwpck_require__(4627)
+const util = __nccwpck_require__(4640)
+const { ReadableStreamFrom } = __nccwpck_require__(4640)
 
 const kConsume = Symbol('kConsume')
 const kReading = Symbol('kReading')
@@ -25400,15 +25400,15 @@ module.exports = { Readable: BodyReadable, chunksDecode }
 
 /***/ }),
 
-/***/ 7655:
+/***/ 2247:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 const assert = __nccwpck_require__(4589)
 const {
   ResponseStatusCodeError
-} = __nccwpck_require__(8707)
+} = __nccwpck_require__(4627)
 
-const { chunksDecode } = __nccwpck_require__(9927)
+const { chunksDecode } = __nccwpck_require__(471)
 const CHUNK_LIMIT = 128 * 1024
 
 async function getResolveErrorBodyCallback ({ callback, body, contentType, statusCode, statusMessage, headers }) {
@@ -25500,16 +25500,16 @@ module.exports = {
 
 /***/ }),
 
-/***/ 9136:
+/***/ 2784:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const net = __nccwpck_require__(7030)
 const assert = __nccwpck_require__(4589)
-const util = __nccwpck_require__(3440)
-const { InvalidArgumentError, ConnectTimeoutError } = __nccwpck_require__(8707)
-const timers = __nccwpck_require__(6603)
+const util = __nccwpck_require__(4640)
+const { InvalidArgumentError, ConnectTimeoutError } = __nccwpck_require__(4627)
+const timers = __nccwpck_require__(1275)
 
 function noop () {}
 
@@ -25747,7 +25747,7 @@ module.exports = buildConnector
 
 /***/ }),
 
-/***/ 735:
+/***/ 2303:
 /***/ ((module) => {
 
 
@@ -25872,7 +25872,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 2414:
+/***/ 3374:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -26081,7 +26081,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 8707:
+/***/ 4627:
 /***/ ((module) => {
 
 
@@ -26513,7 +26513,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 4655:
+/***/ 7311:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -26521,7 +26521,7 @@ module.exports = {
 const {
   InvalidArgumentError,
   NotSupportedError
-} = __nccwpck_require__(8707)
+} = __nccwpck_require__(4627)
 const assert = __nccwpck_require__(4589)
 const {
   isValidHTTPToken,
@@ -26536,9 +26536,9 @@ const {
   validateHandler,
   getServerName,
   normalizedMethodRecords
-} = __nccwpck_require__(3440)
-const { channels } = __nccwpck_require__(2414)
-const { headerNameLowerCasedRecord } = __nccwpck_require__(735)
+} = __nccwpck_require__(4640)
+const { channels } = __nccwpck_require__(3374)
+const { headerNameLowerCasedRecord } = __nccwpck_require__(2303)
 
 // Verifies that a given path is valid does not contain control chars \x00 to \x20
 const invalidPathRegex = /[^\u0021-\u00ff]/
@@ -27002,7 +27002,7 @@ module.exports = Request
 
 /***/ }),
 
-/***/ 6443:
+/***/ 4043:
 /***/ ((module) => {
 
 module.exports = {
@@ -27076,7 +27076,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 7752:
+/***/ 4152:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -27084,7 +27084,7 @@ module.exports = {
 const {
   wellknownHeaderNames,
   headerNameLowerCasedRecord
-} = __nccwpck_require__(735)
+} = __nccwpck_require__(2303)
 
 class TstNode {
   /** @type {any} */
@@ -27235,13 +27235,13 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3440:
+/***/ 4640:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const assert = __nccwpck_require__(4589)
-const { kDestroyed, kBodyUsed, kListeners, kBody } = __nccwpck_require__(6443)
+const { kDestroyed, kBodyUsed, kListeners, kBody } = __nccwpck_require__(4043)
 const { IncomingMessage } = __nccwpck_require__(7067)
 const stream = __nccwpck_require__(7075)
 const net = __nccwpck_require__(7030)
@@ -27249,9 +27249,9 @@ const { Blob } = __nccwpck_require__(4573)
 const nodeUtil = __nccwpck_require__(7975)
 const { stringify } = __nccwpck_require__(1792)
 const { EventEmitter: EE } = __nccwpck_require__(8474)
-const { InvalidArgumentError } = __nccwpck_require__(8707)
-const { headerNameLowerCasedRecord } = __nccwpck_require__(735)
-const { tree } = __nccwpck_require__(7752)
+const { InvalidArgumentError } = __nccwpck_require__(4627)
+const { headerNameLowerCasedRecord } = __nccwpck_require__(2303)
+const { tree } = __nccwpck_require__(4152)
 
 const [nodeMajor, nodeMinor] = process.versions.node.split('.').map(v => Number(v))
 
@@ -27961,18 +27961,18 @@ module.exports = {
 
 /***/ }),
 
-/***/ 7405:
+/***/ 8285:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { InvalidArgumentError } = __nccwpck_require__(8707)
-const { kClients, kRunning, kClose, kDestroy, kDispatch, kInterceptors } = __nccwpck_require__(6443)
-const DispatcherBase = __nccwpck_require__(1841)
-const Pool = __nccwpck_require__(628)
-const Client = __nccwpck_require__(3701)
-const util = __nccwpck_require__(3440)
-const createRedirectInterceptor = __nccwpck_require__(5092)
+const { InvalidArgumentError } = __nccwpck_require__(4627)
+const { kClients, kRunning, kClose, kDestroy, kDispatch, kInterceptors } = __nccwpck_require__(4043)
+const DispatcherBase = __nccwpck_require__(9265)
+const Pool = __nccwpck_require__(2244)
+const Client = __nccwpck_require__(1285)
+const util = __nccwpck_require__(4640)
+const createRedirectInterceptor = __nccwpck_require__(6036)
 
 const kOnConnect = Symbol('onConnect')
 const kOnDisconnect = Symbol('onDisconnect')
@@ -28101,7 +28101,7 @@ module.exports = Agent
 
 /***/ }),
 
-/***/ 837:
+/***/ 2549:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -28109,7 +28109,7 @@ module.exports = Agent
 const {
   BalancedPoolMissingUpstreamError,
   InvalidArgumentError
-} = __nccwpck_require__(8707)
+} = __nccwpck_require__(4627)
 const {
   PoolBase,
   kClients,
@@ -28117,10 +28117,10 @@ const {
   kAddClient,
   kRemoveClient,
   kGetDispatcher
-} = __nccwpck_require__(2128)
-const Pool = __nccwpck_require__(628)
-const { kUrl, kInterceptors } = __nccwpck_require__(6443)
-const { parseOrigin } = __nccwpck_require__(3440)
+} = __nccwpck_require__(3856)
+const Pool = __nccwpck_require__(2244)
+const { kUrl, kInterceptors } = __nccwpck_require__(4043)
+const { parseOrigin } = __nccwpck_require__(4640)
 const kFactory = Symbol('factory')
 
 const kOptions = Symbol('options')
@@ -28317,7 +28317,7 @@ module.exports = BalancedPool
 
 /***/ }),
 
-/***/ 637:
+/***/ 9133:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -28325,9 +28325,9 @@ module.exports = BalancedPool
 /* global WebAssembly */
 
 const assert = __nccwpck_require__(4589)
-const util = __nccwpck_require__(3440)
-const { channels } = __nccwpck_require__(2414)
-const timers = __nccwpck_require__(6603)
+const util = __nccwpck_require__(4640)
+const { channels } = __nccwpck_require__(3374)
+const timers = __nccwpck_require__(1275)
 const {
   RequestContentLengthMismatchError,
   ResponseContentLengthMismatchError,
@@ -28340,7 +28340,7 @@ const {
   BodyTimeoutError,
   HTTPParserError,
   ResponseExceededMaxSizeError
-} = __nccwpck_require__(8707)
+} = __nccwpck_require__(4627)
 const {
   kUrl,
   kReset,
@@ -28373,9 +28373,9 @@ const {
   kOnError,
   kResume,
   kHTTPContext
-} = __nccwpck_require__(6443)
+} = __nccwpck_require__(4043)
 
-const constants = __nccwpck_require__(2824)
+const constants = __nccwpck_require__(776)
 const EMPTY_BUF = Buffer.alloc(0)
 const FastBuffer = Buffer[Symbol.species]
 const addListener = util.addListener
@@ -28387,11 +28387,11 @@ const kSocketUsed = Symbol('kSocketUsed')
 let extractBody
 
 async function lazyllhttp () {
-  const llhttpWasmData = process.env.JEST_WORKER_ID ? __nccwpck_require__(3870) : undefined
+  const llhttpWasmData = process.env.JEST_WORKER_ID ? __nccwpck_require__(7630) : undefined
 
   let mod
   try {
-    mod = await WebAssembly.compile(__nccwpck_require__(3434))
+    mod = await WebAssembly.compile(__nccwpck_require__(8586))
   } catch (e) {
     /* istanbul ignore next */
 
@@ -28399,7 +28399,7 @@ async function lazyllhttp () {
     // being enabled, but the occurring of this other error
     // * https://github.com/emscripten-core/emscripten/issues/11495
     // got me to remove that check to avoid breaking Node 12.
-    mod = await WebAssembly.compile(llhttpWasmData || __nccwpck_require__(3870))
+    mod = await WebAssembly.compile(llhttpWasmData || __nccwpck_require__(7630))
   }
 
   return await WebAssembly.instantiate(mod, {
@@ -29314,7 +29314,7 @@ function writeH1 (client, request) {
 
   if (util.isFormDataLike(body)) {
     if (!extractBody) {
-      extractBody = (__nccwpck_require__(4492).extractBody)
+      extractBody = (__nccwpck_require__(6396).extractBody)
     }
 
     const [bodyStream, contentType] = extractBody(body)
@@ -29837,7 +29837,7 @@ module.exports = connectH1
 
 /***/ }),
 
-/***/ 8788:
+/***/ 4548:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -29845,13 +29845,13 @@ module.exports = connectH1
 const assert = __nccwpck_require__(4589)
 const { errorMonitor } = __nccwpck_require__(8474)
 const { pipeline } = __nccwpck_require__(7075)
-const util = __nccwpck_require__(3440)
+const util = __nccwpck_require__(4640)
 const {
   RequestContentLengthMismatchError,
   RequestAbortedError,
   SocketError,
   InformationalError
-} = __nccwpck_require__(8707)
+} = __nccwpck_require__(4627)
 const {
   kUrl,
   kReset,
@@ -29870,7 +29870,7 @@ const {
   kResume,
   kSize,
   kHTTPContext
-} = __nccwpck_require__(6443)
+} = __nccwpck_require__(4043)
 
 const kOpenStreams = Symbol('open streams')
 
@@ -30276,7 +30276,7 @@ function writeH2 (client, request) {
   let contentLength = util.bodyLength(body)
 
   if (util.isFormDataLike(body)) {
-    extractBody ??= (__nccwpck_require__(4492).extractBody)
+    extractBody ??= (__nccwpck_require__(6396).extractBody)
 
     const [bodyStream, contentType] = extractBody(body)
     headers['content-type'] = contentType
@@ -30636,7 +30636,7 @@ module.exports = connectH2
 
 /***/ }),
 
-/***/ 3701:
+/***/ 1285:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 // @ts-check
@@ -30646,16 +30646,16 @@ module.exports = connectH2
 const assert = __nccwpck_require__(4589)
 const net = __nccwpck_require__(7030)
 const http = __nccwpck_require__(7067)
-const util = __nccwpck_require__(3440)
-const { channels } = __nccwpck_require__(2414)
-const Request = __nccwpck_require__(4655)
-const DispatcherBase = __nccwpck_require__(1841)
+const util = __nccwpck_require__(4640)
+const { channels } = __nccwpck_require__(3374)
+const Request = __nccwpck_require__(7311)
+const DispatcherBase = __nccwpck_require__(9265)
 const {
   InvalidArgumentError,
   InformationalError,
   ClientDestroyedError
-} = __nccwpck_require__(8707)
-const buildConnector = __nccwpck_require__(9136)
+} = __nccwpck_require__(4627)
+const buildConnector = __nccwpck_require__(2784)
 const {
   kUrl,
   kServerName,
@@ -30697,9 +30697,9 @@ const {
   kHTTPContext,
   kMaxConcurrentStreams,
   kResume
-} = __nccwpck_require__(6443)
-const connectH1 = __nccwpck_require__(637)
-const connectH2 = __nccwpck_require__(8788)
+} = __nccwpck_require__(4043)
+const connectH1 = __nccwpck_require__(9133)
+const connectH2 = __nccwpck_require__(4548)
 let deprecatedInterceptorWarned = false
 
 const kClosedResolve = Symbol('kClosedResolve')
@@ -31007,7 +31007,7 @@ class Client extends DispatcherBase {
   }
 }
 
-const createRedirectInterceptor = __nccwpck_require__(5092)
+const createRedirectInterceptor = __nccwpck_require__(6036)
 
 function onError (client, err) {
   if (
@@ -31267,19 +31267,19 @@ module.exports = Client
 
 /***/ }),
 
-/***/ 1841:
+/***/ 9265:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const buffer = __nccwpck_require__(4573)
-const Dispatcher = __nccwpck_require__(883)
+const Dispatcher = __nccwpck_require__(7939)
 const {
   ClientDestroyedError,
   ClientClosedError,
   InvalidArgumentError
-} = __nccwpck_require__(8707)
-const { kDestroy, kClose, kClosed, kDestroyed, kDispatch, kInterceptors } = __nccwpck_require__(6443)
+} = __nccwpck_require__(4627)
+const { kDestroy, kClose, kClosed, kDestroyed, kDispatch, kInterceptors } = __nccwpck_require__(4043)
 
 const kOnDestroyed = Symbol('onDestroyed')
 const kOnClosed = Symbol('onClosed')
@@ -31482,7 +31482,7 @@ module.exports = DispatcherBase
 
 /***/ }),
 
-/***/ 883:
+/***/ 7939:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -31554,15 +31554,15 @@ module.exports = Dispatcher
 
 /***/ }),
 
-/***/ 3137:
+/***/ 929:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const DispatcherBase = __nccwpck_require__(1841)
-const { kClose, kDestroy, kClosed, kDestroyed, kDispatch, kNoProxyAgent, kHttpProxyAgent, kHttpsProxyAgent } = __nccwpck_require__(6443)
-const ProxyAgent = __nccwpck_require__(6672)
-const Agent = __nccwpck_require__(7405)
+const DispatcherBase = __nccwpck_require__(9265)
+const { kClose, kDestroy, kClosed, kDestroyed, kDispatch, kNoProxyAgent, kHttpProxyAgent, kHttpsProxyAgent } = __nccwpck_require__(4043)
+const ProxyAgent = __nccwpck_require__(9920)
+const Agent = __nccwpck_require__(8285)
 
 const DEFAULT_PORTS = {
   'http:': 80,
@@ -31721,7 +31721,7 @@ module.exports = EnvHttpProxyAgent
 
 /***/ }),
 
-/***/ 4660:
+/***/ 5844:
 /***/ ((module) => {
 
 /* eslint-disable */
@@ -31845,15 +31845,15 @@ module.exports = class FixedQueue {
 
 /***/ }),
 
-/***/ 2128:
+/***/ 3856:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const DispatcherBase = __nccwpck_require__(1841)
-const FixedQueue = __nccwpck_require__(4660)
-const { kConnected, kSize, kRunning, kPending, kQueued, kBusy, kFree, kUrl, kClose, kDestroy, kDispatch } = __nccwpck_require__(6443)
-const PoolStats = __nccwpck_require__(3246)
+const DispatcherBase = __nccwpck_require__(9265)
+const FixedQueue = __nccwpck_require__(5844)
+const { kConnected, kSize, kRunning, kPending, kQueued, kBusy, kFree, kUrl, kClose, kDestroy, kDispatch } = __nccwpck_require__(4043)
+const PoolStats = __nccwpck_require__(5710)
 
 const kClients = Symbol('clients')
 const kNeedDrain = Symbol('needDrain')
@@ -32046,10 +32046,10 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3246:
+/***/ 5710:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const { kFree, kConnected, kPending, kQueued, kRunning, kSize } = __nccwpck_require__(6443)
+const { kFree, kConnected, kPending, kQueued, kRunning, kSize } = __nccwpck_require__(4043)
 const kPool = Symbol('pool')
 
 class PoolStats {
@@ -32087,7 +32087,7 @@ module.exports = PoolStats
 
 /***/ }),
 
-/***/ 628:
+/***/ 2244:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -32098,14 +32098,14 @@ const {
   kNeedDrain,
   kAddClient,
   kGetDispatcher
-} = __nccwpck_require__(2128)
-const Client = __nccwpck_require__(3701)
+} = __nccwpck_require__(3856)
+const Client = __nccwpck_require__(1285)
 const {
   InvalidArgumentError
-} = __nccwpck_require__(8707)
-const util = __nccwpck_require__(3440)
-const { kUrl, kInterceptors } = __nccwpck_require__(6443)
-const buildConnector = __nccwpck_require__(9136)
+} = __nccwpck_require__(4627)
+const util = __nccwpck_require__(4640)
+const { kUrl, kInterceptors } = __nccwpck_require__(4043)
+const buildConnector = __nccwpck_require__(2784)
 
 const kOptions = Symbol('options')
 const kConnections = Symbol('connections')
@@ -32201,19 +32201,19 @@ module.exports = Pool
 
 /***/ }),
 
-/***/ 6672:
+/***/ 9920:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { kProxy, kClose, kDestroy, kDispatch, kInterceptors } = __nccwpck_require__(6443)
+const { kProxy, kClose, kDestroy, kDispatch, kInterceptors } = __nccwpck_require__(4043)
 const { URL } = __nccwpck_require__(3136)
-const Agent = __nccwpck_require__(7405)
-const Pool = __nccwpck_require__(628)
-const DispatcherBase = __nccwpck_require__(1841)
-const { InvalidArgumentError, RequestAbortedError, SecureProxyConnectionError } = __nccwpck_require__(8707)
-const buildConnector = __nccwpck_require__(9136)
-const Client = __nccwpck_require__(3701)
+const Agent = __nccwpck_require__(8285)
+const Pool = __nccwpck_require__(2244)
+const DispatcherBase = __nccwpck_require__(9265)
+const { InvalidArgumentError, RequestAbortedError, SecureProxyConnectionError } = __nccwpck_require__(4627)
+const buildConnector = __nccwpck_require__(2784)
+const Client = __nccwpck_require__(1285)
 
 const kAgent = Symbol('proxy agent')
 const kClient = Symbol('proxy client')
@@ -32482,13 +32482,13 @@ module.exports = ProxyAgent
 
 /***/ }),
 
-/***/ 50:
+/***/ 1346:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const Dispatcher = __nccwpck_require__(883)
-const RetryHandler = __nccwpck_require__(7816)
+const Dispatcher = __nccwpck_require__(7939)
+const RetryHandler = __nccwpck_require__(5640)
 
 class RetryAgent extends Dispatcher {
   #agent = null
@@ -32524,7 +32524,7 @@ module.exports = RetryAgent
 
 /***/ }),
 
-/***/ 2581:
+/***/ 8421:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -32532,8 +32532,8 @@ module.exports = RetryAgent
 // We include a version number for the Dispatcher API. In case of breaking changes,
 // this version number must be increased to avoid conflicts.
 const globalDispatcher = Symbol.for('undici.globalDispatcher.1')
-const { InvalidArgumentError } = __nccwpck_require__(8707)
-const Agent = __nccwpck_require__(7405)
+const { InvalidArgumentError } = __nccwpck_require__(4627)
+const Agent = __nccwpck_require__(8285)
 
 if (getGlobalDispatcher() === undefined) {
   setGlobalDispatcher(new Agent())
@@ -32563,7 +32563,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 8155:
+/***/ 91:
 /***/ ((module) => {
 
 
@@ -32614,15 +32614,15 @@ module.exports = class DecoratorHandler {
 
 /***/ }),
 
-/***/ 8754:
+/***/ 7970:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const util = __nccwpck_require__(3440)
-const { kBodyUsed } = __nccwpck_require__(6443)
+const util = __nccwpck_require__(4640)
+const { kBodyUsed } = __nccwpck_require__(4043)
 const assert = __nccwpck_require__(4589)
-const { InvalidArgumentError } = __nccwpck_require__(8707)
+const { InvalidArgumentError } = __nccwpck_require__(4627)
 const EE = __nccwpck_require__(8474)
 
 const redirectableStatusCodes = [300, 301, 302, 303, 307, 308]
@@ -32853,20 +32853,20 @@ module.exports = RedirectHandler
 
 /***/ }),
 
-/***/ 7816:
+/***/ 5640:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 const assert = __nccwpck_require__(4589)
 
-const { kRetryHandlerDefaultRetry } = __nccwpck_require__(6443)
-const { RequestRetryError } = __nccwpck_require__(8707)
+const { kRetryHandlerDefaultRetry } = __nccwpck_require__(4043)
+const { RequestRetryError } = __nccwpck_require__(4627)
 const {
   isDisturbed,
   parseHeaders,
   parseRangeHeader,
   wrapRequestBody
-} = __nccwpck_require__(3440)
+} = __nccwpck_require__(4640)
 
 function calculateRetryAfterHeader (retryAfter) {
   const current = Date.now()
@@ -33297,14 +33297,14 @@ module.exports = RetryHandler
 
 /***/ }),
 
-/***/ 379:
+/***/ 8731:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 const { isIP } = __nccwpck_require__(7030)
 const { lookup } = __nccwpck_require__(610)
-const DecoratorHandler = __nccwpck_require__(8155)
-const { InvalidArgumentError, InformationalError } = __nccwpck_require__(8707)
+const DecoratorHandler = __nccwpck_require__(91)
+const { InvalidArgumentError, InformationalError } = __nccwpck_require__(4627)
 const maxInt = Math.pow(2, 31) - 1
 
 class DNSInstance {
@@ -33679,14 +33679,14 @@ module.exports = interceptorOpts => {
 
 /***/ }),
 
-/***/ 8060:
+/***/ 8412:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const util = __nccwpck_require__(3440)
-const { InvalidArgumentError, RequestAbortedError } = __nccwpck_require__(8707)
-const DecoratorHandler = __nccwpck_require__(8155)
+const util = __nccwpck_require__(4640)
+const { InvalidArgumentError, RequestAbortedError } = __nccwpck_require__(4627)
+const DecoratorHandler = __nccwpck_require__(91)
 
 class DumpHandler extends DecoratorHandler {
   #maxSize = 1024 * 1024
@@ -33809,12 +33809,12 @@ module.exports = createDumpInterceptor
 
 /***/ }),
 
-/***/ 5092:
+/***/ 6036:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const RedirectHandler = __nccwpck_require__(8754)
+const RedirectHandler = __nccwpck_require__(7970)
 
 function createRedirectInterceptor ({ maxRedirections: defaultMaxRedirections }) {
   return (dispatch) => {
@@ -33837,11 +33837,11 @@ module.exports = createRedirectInterceptor
 
 /***/ }),
 
-/***/ 1514:
+/***/ 730:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
-const RedirectHandler = __nccwpck_require__(8754)
+const RedirectHandler = __nccwpck_require__(7970)
 
 module.exports = opts => {
   const globalMaxRedirections = opts?.maxRedirections
@@ -33868,11 +33868,11 @@ module.exports = opts => {
 
 /***/ }),
 
-/***/ 2026:
+/***/ 4346:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
-const RetryHandler = __nccwpck_require__(7816)
+const RetryHandler = __nccwpck_require__(5640)
 
 module.exports = globalOpts => {
   return dispatch => {
@@ -33894,13 +33894,13 @@ module.exports = globalOpts => {
 
 /***/ }),
 
-/***/ 2824:
+/***/ 776:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.SPECIAL_HEADERS = exports.HEADER_STATE = exports.MINOR = exports.MAJOR = exports.CONNECTION_TOKEN_CHARS = exports.HEADER_CHARS = exports.TOKEN = exports.STRICT_TOKEN = exports.HEX = exports.URL_CHAR = exports.STRICT_URL_CHAR = exports.USERINFO_CHARS = exports.MARK = exports.ALPHANUM = exports.NUM = exports.HEX_MAP = exports.NUM_MAP = exports.ALPHA = exports.FINISH = exports.H_METHOD_MAP = exports.METHOD_MAP = exports.METHODS_RTSP = exports.METHODS_ICE = exports.METHODS_HTTP = exports.METHODS = exports.LENIENT_FLAGS = exports.FLAGS = exports.TYPE = exports.ERROR = void 0;
-const utils_1 = __nccwpck_require__(172);
+const utils_1 = __nccwpck_require__(1308);
 // C headers
 var ERROR;
 (function (ERROR) {
@@ -34178,7 +34178,7 @@ exports.SPECIAL_HEADERS = {
 
 /***/ }),
 
-/***/ 3870:
+/***/ 7630:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -34190,7 +34190,7 @@ module.exports = Buffer.from('AGFzbQEAAAABJwdgAX8Bf2ADf39/AX9gAX8AYAJ/fwBgBH9/f3
 
 /***/ }),
 
-/***/ 3434:
+/***/ 8586:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -34202,7 +34202,7 @@ module.exports = Buffer.from('AGFzbQEAAAABJwdgAX8Bf2ADf39/AX9gAX8AYAJ/fwBgBH9/f3
 
 /***/ }),
 
-/***/ 172:
+/***/ 1308:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -34223,13 +34223,13 @@ exports.enumToMap = enumToMap;
 
 /***/ }),
 
-/***/ 7501:
+/***/ 1437:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { kClients } = __nccwpck_require__(6443)
-const Agent = __nccwpck_require__(7405)
+const { kClients } = __nccwpck_require__(4043)
+const Agent = __nccwpck_require__(8285)
 const {
   kAgent,
   kMockAgentSet,
@@ -34240,14 +34240,14 @@ const {
   kGetNetConnect,
   kOptions,
   kFactory
-} = __nccwpck_require__(1117)
-const MockClient = __nccwpck_require__(7365)
-const MockPool = __nccwpck_require__(4004)
-const { matchValue, buildMockOptions } = __nccwpck_require__(3397)
-const { InvalidArgumentError, UndiciError } = __nccwpck_require__(8707)
-const Dispatcher = __nccwpck_require__(883)
-const Pluralizer = __nccwpck_require__(1529)
-const PendingInterceptorsFormatter = __nccwpck_require__(6142)
+} = __nccwpck_require__(941)
+const MockClient = __nccwpck_require__(9493)
+const MockPool = __nccwpck_require__(5220)
+const { matchValue, buildMockOptions } = __nccwpck_require__(8981)
+const { InvalidArgumentError, UndiciError } = __nccwpck_require__(4627)
+const Dispatcher = __nccwpck_require__(7939)
+const Pluralizer = __nccwpck_require__(3289)
+const PendingInterceptorsFormatter = __nccwpck_require__(1726)
 
 class MockAgent extends Dispatcher {
   constructor (opts) {
@@ -34390,14 +34390,14 @@ module.exports = MockAgent
 
 /***/ }),
 
-/***/ 7365:
+/***/ 9493:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const { promisify } = __nccwpck_require__(7975)
-const Client = __nccwpck_require__(3701)
-const { buildMockDispatch } = __nccwpck_require__(3397)
+const Client = __nccwpck_require__(1285)
+const { buildMockDispatch } = __nccwpck_require__(8981)
 const {
   kDispatches,
   kMockAgent,
@@ -34406,10 +34406,10 @@ const {
   kOrigin,
   kOriginalDispatch,
   kConnected
-} = __nccwpck_require__(1117)
-const { MockInterceptor } = __nccwpck_require__(1511)
-const Symbols = __nccwpck_require__(6443)
-const { InvalidArgumentError } = __nccwpck_require__(8707)
+} = __nccwpck_require__(941)
+const { MockInterceptor } = __nccwpck_require__(5015)
+const Symbols = __nccwpck_require__(4043)
+const { InvalidArgumentError } = __nccwpck_require__(4627)
 
 /**
  * MockClient provides an API that extends the Client to influence the mockDispatches.
@@ -34456,12 +34456,12 @@ module.exports = MockClient
 
 /***/ }),
 
-/***/ 2429:
+/***/ 9917:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { UndiciError } = __nccwpck_require__(8707)
+const { UndiciError } = __nccwpck_require__(4627)
 
 const kMockNotMatchedError = Symbol.for('undici.error.UND_MOCK_ERR_MOCK_NOT_MATCHED')
 
@@ -34491,12 +34491,12 @@ module.exports = {
 
 /***/ }),
 
-/***/ 1511:
+/***/ 5015:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { getResponseData, buildKey, addMockDispatch } = __nccwpck_require__(3397)
+const { getResponseData, buildKey, addMockDispatch } = __nccwpck_require__(8981)
 const {
   kDispatches,
   kDispatchKey,
@@ -34504,9 +34504,9 @@ const {
   kDefaultTrailers,
   kContentLength,
   kMockDispatch
-} = __nccwpck_require__(1117)
-const { InvalidArgumentError } = __nccwpck_require__(8707)
-const { buildURL } = __nccwpck_require__(3440)
+} = __nccwpck_require__(941)
+const { InvalidArgumentError } = __nccwpck_require__(4627)
+const { buildURL } = __nccwpck_require__(4640)
 
 /**
  * Defines the scope API for an interceptor reply
@@ -34705,14 +34705,14 @@ module.exports.MockScope = MockScope
 
 /***/ }),
 
-/***/ 4004:
+/***/ 5220:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const { promisify } = __nccwpck_require__(7975)
-const Pool = __nccwpck_require__(628)
-const { buildMockDispatch } = __nccwpck_require__(3397)
+const Pool = __nccwpck_require__(2244)
+const { buildMockDispatch } = __nccwpck_require__(8981)
 const {
   kDispatches,
   kMockAgent,
@@ -34721,10 +34721,10 @@ const {
   kOrigin,
   kOriginalDispatch,
   kConnected
-} = __nccwpck_require__(1117)
-const { MockInterceptor } = __nccwpck_require__(1511)
-const Symbols = __nccwpck_require__(6443)
-const { InvalidArgumentError } = __nccwpck_require__(8707)
+} = __nccwpck_require__(941)
+const { MockInterceptor } = __nccwpck_require__(5015)
+const Symbols = __nccwpck_require__(4043)
+const { InvalidArgumentError } = __nccwpck_require__(4627)
 
 /**
  * MockPool provides an API that extends the Pool to influence the mockDispatches.
@@ -34771,7 +34771,7 @@ module.exports = MockPool
 
 /***/ }),
 
-/***/ 1117:
+/***/ 941:
 /***/ ((module) => {
 
 
@@ -34801,20 +34801,20 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3397:
+/***/ 8981:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { MockNotMatchedError } = __nccwpck_require__(2429)
+const { MockNotMatchedError } = __nccwpck_require__(9917)
 const {
   kDispatches,
   kMockAgent,
   kOriginalDispatch,
   kOrigin,
   kGetNetConnect
-} = __nccwpck_require__(1117)
-const { buildURL } = __nccwpck_require__(3440)
+} = __nccwpck_require__(941)
+const { buildURL } = __nccwpck_require__(4640)
 const { STATUS_CODES } = __nccwpck_require__(7067)
 const {
   types: {
@@ -35175,7 +35175,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 6142:
+/***/ 1726:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -35225,7 +35225,7 @@ module.exports = class PendingInterceptorsFormatter {
 
 /***/ }),
 
-/***/ 1529:
+/***/ 3289:
 /***/ ((module) => {
 
 
@@ -35261,7 +35261,7 @@ module.exports = class Pluralizer {
 
 /***/ }),
 
-/***/ 6603:
+/***/ 1275:
 /***/ ((module) => {
 
 
@@ -35691,20 +35691,20 @@ module.exports = {
 
 /***/ }),
 
-/***/ 9634:
+/***/ 8514:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { kConstruct } = __nccwpck_require__(109)
-const { urlEquals, getFieldValues } = __nccwpck_require__(6798)
-const { kEnumerableProperty, isDisturbed } = __nccwpck_require__(3440)
-const { webidl } = __nccwpck_require__(5893)
-const { Response, cloneResponse, fromInnerResponse } = __nccwpck_require__(9051)
-const { Request, fromInnerRequest } = __nccwpck_require__(9967)
-const { kState } = __nccwpck_require__(3627)
-const { fetching } = __nccwpck_require__(4398)
-const { urlIsHttpHttpsScheme, createDeferredPromise, readAllBytes } = __nccwpck_require__(3168)
+const { kConstruct } = __nccwpck_require__(61)
+const { urlEquals, getFieldValues } = __nccwpck_require__(6814)
+const { kEnumerableProperty, isDisturbed } = __nccwpck_require__(4640)
+const { webidl } = __nccwpck_require__(5701)
+const { Response, cloneResponse, fromInnerResponse } = __nccwpck_require__(715)
+const { Request, fromInnerRequest } = __nccwpck_require__(175)
+const { kState } = __nccwpck_require__(1995)
+const { fetching } = __nccwpck_require__(8702)
+const { urlIsHttpHttpsScheme, createDeferredPromise, readAllBytes } = __nccwpck_require__(9520)
 const assert = __nccwpck_require__(4589)
 
 /**
@@ -36557,15 +36557,15 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3245:
+/***/ 5965:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { kConstruct } = __nccwpck_require__(109)
-const { Cache } = __nccwpck_require__(9634)
-const { webidl } = __nccwpck_require__(5893)
-const { kEnumerableProperty } = __nccwpck_require__(3440)
+const { kConstruct } = __nccwpck_require__(61)
+const { Cache } = __nccwpck_require__(8514)
+const { webidl } = __nccwpck_require__(5701)
+const { kEnumerableProperty } = __nccwpck_require__(4640)
 
 class CacheStorage {
   /**
@@ -36716,26 +36716,26 @@ module.exports = {
 
 /***/ }),
 
-/***/ 109:
+/***/ 61:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 module.exports = {
-  kConstruct: (__nccwpck_require__(6443).kConstruct)
+  kConstruct: (__nccwpck_require__(4043).kConstruct)
 }
 
 
 /***/ }),
 
-/***/ 6798:
+/***/ 6814:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const assert = __nccwpck_require__(4589)
-const { URLSerializer } = __nccwpck_require__(1900)
-const { isValidHeaderName } = __nccwpck_require__(3168)
+const { URLSerializer } = __nccwpck_require__(7708)
+const { isValidHeaderName } = __nccwpck_require__(9520)
 
 /**
  * @see https://url.spec.whatwg.org/#concept-url-equals
@@ -36780,7 +36780,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 1276:
+/***/ 3404:
 /***/ ((module) => {
 
 
@@ -36799,15 +36799,15 @@ module.exports = {
 
 /***/ }),
 
-/***/ 9061:
+/***/ 6933:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { parseSetCookie } = __nccwpck_require__(1978)
-const { stringify } = __nccwpck_require__(7797)
-const { webidl } = __nccwpck_require__(5893)
-const { Headers } = __nccwpck_require__(660)
+const { parseSetCookie } = __nccwpck_require__(8906)
+const { stringify } = __nccwpck_require__(1077)
+const { webidl } = __nccwpck_require__(5701)
+const { Headers } = __nccwpck_require__(5524)
 
 /**
  * @typedef {Object} Cookie
@@ -36990,14 +36990,14 @@ module.exports = {
 
 /***/ }),
 
-/***/ 1978:
+/***/ 8906:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { maxNameValuePairSize, maxAttributeValueSize } = __nccwpck_require__(1276)
-const { isCTLExcludingHtab } = __nccwpck_require__(7797)
-const { collectASequenceOfCodePointsFast } = __nccwpck_require__(1900)
+const { maxNameValuePairSize, maxAttributeValueSize } = __nccwpck_require__(3404)
+const { isCTLExcludingHtab } = __nccwpck_require__(1077)
+const { collectASequenceOfCodePointsFast } = __nccwpck_require__(7708)
 const assert = __nccwpck_require__(4589)
 
 /**
@@ -37307,7 +37307,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 7797:
+/***/ 1077:
 /***/ ((module) => {
 
 
@@ -37666,13 +37666,13 @@ module.exports = {
 
 /***/ }),
 
-/***/ 4031:
+/***/ 335:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 const buffer = __nccwpck_require__(4573)
 const { Transform } = __nccwpck_require__(7075)
-const { isASCIINumber, isValidLastEventId } = __nccwpck_require__(4811)
+const { isASCIINumber, isValidLastEventId } = __nccwpck_require__(3691)
 
 /**
  * @type {number[]} BOM
@@ -38247,23 +38247,23 @@ module.exports = {
 
 /***/ }),
 
-/***/ 1238:
+/***/ 1670:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const { pipeline } = __nccwpck_require__(7075)
-const { fetching } = __nccwpck_require__(4398)
-const { makeRequest } = __nccwpck_require__(9967)
-const { webidl } = __nccwpck_require__(5893)
-const { EventSourceStream } = __nccwpck_require__(4031)
-const { parseMIMEType } = __nccwpck_require__(1900)
-const { createFastMessageEvent } = __nccwpck_require__(5188)
-const { isNetworkError } = __nccwpck_require__(9051)
-const { delay } = __nccwpck_require__(4811)
-const { kEnumerableProperty } = __nccwpck_require__(3440)
-const { environmentSettingsObject } = __nccwpck_require__(3168)
-const { getGlobalDispatcher } = __nccwpck_require__(2581)
+const { fetching } = __nccwpck_require__(8702)
+const { makeRequest } = __nccwpck_require__(175)
+const { webidl } = __nccwpck_require__(5701)
+const { EventSourceStream } = __nccwpck_require__(335)
+const { parseMIMEType } = __nccwpck_require__(7708)
+const { createFastMessageEvent } = __nccwpck_require__(7316)
+const { isNetworkError } = __nccwpck_require__(715)
+const { delay } = __nccwpck_require__(3691)
+const { kEnumerableProperty } = __nccwpck_require__(4640)
+const { environmentSettingsObject } = __nccwpck_require__(9520)
+const { getGlobalDispatcher } = __nccwpck_require__(8421)
 
 let experimentalWarned = false
 
@@ -38737,7 +38737,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 4811:
+/***/ 3691:
 /***/ ((module) => {
 
 
@@ -38781,12 +38781,12 @@ module.exports = {
 
 /***/ }),
 
-/***/ 4492:
+/***/ 6396:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const util = __nccwpck_require__(3440)
+const util = __nccwpck_require__(4640)
 const {
   ReadableStreamFrom,
   isBlobLike,
@@ -38796,16 +38796,16 @@ const {
   fullyReadBody,
   extractMimeType,
   utf8DecodeBytes
-} = __nccwpck_require__(3168)
-const { FormData } = __nccwpck_require__(5910)
-const { kState } = __nccwpck_require__(3627)
-const { webidl } = __nccwpck_require__(5893)
+} = __nccwpck_require__(9520)
+const { FormData } = __nccwpck_require__(1142)
+const { kState } = __nccwpck_require__(1995)
+const { webidl } = __nccwpck_require__(5701)
 const { Blob } = __nccwpck_require__(4573)
 const assert = __nccwpck_require__(4589)
 const { isErrored, isDisturbed } = __nccwpck_require__(7075)
 const { isArrayBuffer } = __nccwpck_require__(3429)
-const { serializeAMimeType } = __nccwpck_require__(1900)
-const { multipartFormDataParser } = __nccwpck_require__(116)
+const { serializeAMimeType } = __nccwpck_require__(7708)
+const { multipartFormDataParser } = __nccwpck_require__(3028)
 let random
 
 try {
@@ -39317,7 +39317,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 4495:
+/***/ 7775:
 /***/ ((module) => {
 
 
@@ -39448,7 +39448,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 1900:
+/***/ 7708:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -40199,12 +40199,12 @@ module.exports = {
 
 /***/ }),
 
-/***/ 6653:
+/***/ 9197:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { kConnected, kSize } = __nccwpck_require__(6443)
+const { kConnected, kSize } = __nccwpck_require__(4043)
 
 class CompatWeakRef {
   constructor (value) {
@@ -40252,14 +40252,14 @@ module.exports = function () {
 
 /***/ }),
 
-/***/ 7114:
+/***/ 2538:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const { Blob, File } = __nccwpck_require__(4573)
-const { kState } = __nccwpck_require__(3627)
-const { webidl } = __nccwpck_require__(5893)
+const { kState } = __nccwpck_require__(1995)
+const { webidl } = __nccwpck_require__(5701)
 
 // TODO(@KhafraDev): remove
 class FileLike {
@@ -40385,16 +40385,16 @@ module.exports = { FileLike, isFileLike }
 
 /***/ }),
 
-/***/ 116:
+/***/ 3028:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { isUSVString, bufferToLowerCasedHeaderName } = __nccwpck_require__(3440)
-const { utf8DecodeBytes } = __nccwpck_require__(3168)
-const { HTTP_TOKEN_CODEPOINTS, isomorphicDecode } = __nccwpck_require__(1900)
-const { isFileLike } = __nccwpck_require__(7114)
-const { makeEntry } = __nccwpck_require__(5910)
+const { isUSVString, bufferToLowerCasedHeaderName } = __nccwpck_require__(4640)
+const { utf8DecodeBytes } = __nccwpck_require__(9520)
+const { HTTP_TOKEN_CODEPOINTS, isomorphicDecode } = __nccwpck_require__(7708)
+const { isFileLike } = __nccwpck_require__(2538)
+const { makeEntry } = __nccwpck_require__(1142)
 const assert = __nccwpck_require__(4589)
 const { File: NodeFile } = __nccwpck_require__(4573)
 
@@ -40866,16 +40866,16 @@ module.exports = {
 
 /***/ }),
 
-/***/ 5910:
+/***/ 1142:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { isBlobLike, iteratorMixin } = __nccwpck_require__(3168)
-const { kState } = __nccwpck_require__(3627)
-const { kEnumerableProperty } = __nccwpck_require__(3440)
-const { FileLike, isFileLike } = __nccwpck_require__(7114)
-const { webidl } = __nccwpck_require__(5893)
+const { isBlobLike, iteratorMixin } = __nccwpck_require__(9520)
+const { kState } = __nccwpck_require__(1995)
+const { kEnumerableProperty } = __nccwpck_require__(4640)
+const { FileLike, isFileLike } = __nccwpck_require__(2538)
+const { webidl } = __nccwpck_require__(5701)
 const { File: NativeFile } = __nccwpck_require__(4573)
 const nodeUtil = __nccwpck_require__(7975)
 
@@ -41125,7 +41125,7 @@ module.exports = { FormData, makeEntry }
 
 /***/ }),
 
-/***/ 1059:
+/***/ 179:
 /***/ ((module) => {
 
 
@@ -41172,21 +41172,21 @@ module.exports = {
 
 /***/ }),
 
-/***/ 660:
+/***/ 5524:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 // https://github.com/Ethan-Arrowood/undici-fetch
 
 
 
-const { kConstruct } = __nccwpck_require__(6443)
-const { kEnumerableProperty } = __nccwpck_require__(3440)
+const { kConstruct } = __nccwpck_require__(4043)
+const { kEnumerableProperty } = __nccwpck_require__(4640)
 const {
   iteratorMixin,
   isValidHeaderName,
   isValidHeaderValue
-} = __nccwpck_require__(3168)
-const { webidl } = __nccwpck_require__(5893)
+} = __nccwpck_require__(9520)
+const { webidl } = __nccwpck_require__(5701)
 const assert = __nccwpck_require__(4589)
 const util = __nccwpck_require__(7975)
 
@@ -41866,7 +41866,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 4398:
+/***/ 8702:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 // https://github.com/Ethan-Arrowood/undici-fetch
@@ -41879,9 +41879,9 @@ const {
   filterResponse,
   makeResponse,
   fromInnerResponse
-} = __nccwpck_require__(9051)
-const { HeadersList } = __nccwpck_require__(660)
-const { Request, cloneRequest } = __nccwpck_require__(9967)
+} = __nccwpck_require__(715)
+const { HeadersList } = __nccwpck_require__(5524)
+const { Request, cloneRequest } = __nccwpck_require__(175)
 const zlib = __nccwpck_require__(8522)
 const {
   bytesMatch,
@@ -41917,23 +41917,23 @@ const {
   buildContentRange,
   createInflate,
   extractMimeType
-} = __nccwpck_require__(3168)
-const { kState, kDispatcher } = __nccwpck_require__(3627)
+} = __nccwpck_require__(9520)
+const { kState, kDispatcher } = __nccwpck_require__(1995)
 const assert = __nccwpck_require__(4589)
-const { safelyExtractBody, extractBody } = __nccwpck_require__(4492)
+const { safelyExtractBody, extractBody } = __nccwpck_require__(6396)
 const {
   redirectStatusSet,
   nullBodyStatus,
   safeMethodsSet,
   requestBodyHeader,
   subresourceSet
-} = __nccwpck_require__(4495)
+} = __nccwpck_require__(7775)
 const EE = __nccwpck_require__(8474)
 const { Readable, pipeline, finished } = __nccwpck_require__(7075)
-const { addAbortListener, isErrored, isReadable, bufferToLowerCasedHeaderName } = __nccwpck_require__(3440)
-const { dataURLProcessor, serializeAMimeType, minimizeSupportedMimeType } = __nccwpck_require__(1900)
-const { getGlobalDispatcher } = __nccwpck_require__(2581)
-const { webidl } = __nccwpck_require__(5893)
+const { addAbortListener, isErrored, isReadable, bufferToLowerCasedHeaderName } = __nccwpck_require__(4640)
+const { dataURLProcessor, serializeAMimeType, minimizeSupportedMimeType } = __nccwpck_require__(7708)
+const { getGlobalDispatcher } = __nccwpck_require__(8421)
+const { webidl } = __nccwpck_require__(5701)
 const { STATUS_CODES } = __nccwpck_require__(7067)
 const GET_OR_HEAD = ['GET', 'HEAD']
 
@@ -44143,23 +44143,23 @@ module.exports = {
 
 /***/ }),
 
-/***/ 9967:
+/***/ 175:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 /* globals AbortController */
 
 
 
-const { extractBody, mixinBody, cloneBody, bodyUnusable } = __nccwpck_require__(4492)
-const { Headers, fill: fillHeaders, HeadersList, setHeadersGuard, getHeadersGuard, setHeadersList, getHeadersList } = __nccwpck_require__(660)
-const { FinalizationRegistry } = __nccwpck_require__(6653)()
-const util = __nccwpck_require__(3440)
+const { extractBody, mixinBody, cloneBody, bodyUnusable } = __nccwpck_require__(6396)
+const { Headers, fill: fillHeaders, HeadersList, setHeadersGuard, getHeadersGuard, setHeadersList, getHeadersList } = __nccwpck_require__(5524)
+const { FinalizationRegistry } = __nccwpck_require__(9197)()
+const util = __nccwpck_require__(4640)
 const nodeUtil = __nccwpck_require__(7975)
 const {
   isValidHTTPToken,
   sameOrigin,
   environmentSettingsObject
-} = __nccwpck_require__(3168)
+} = __nccwpck_require__(9520)
 const {
   forbiddenMethodsSet,
   corsSafeListedMethodsSet,
@@ -44169,12 +44169,12 @@ const {
   requestCredentials,
   requestCache,
   requestDuplex
-} = __nccwpck_require__(4495)
+} = __nccwpck_require__(7775)
 const { kEnumerableProperty, normalizedMethodRecordsBase, normalizedMethodRecords } = util
-const { kHeaders, kSignal, kState, kDispatcher } = __nccwpck_require__(3627)
-const { webidl } = __nccwpck_require__(5893)
-const { URLSerializer } = __nccwpck_require__(1900)
-const { kConstruct } = __nccwpck_require__(6443)
+const { kHeaders, kSignal, kState, kDispatcher } = __nccwpck_require__(1995)
+const { webidl } = __nccwpck_require__(5701)
+const { URLSerializer } = __nccwpck_require__(7708)
+const { kConstruct } = __nccwpck_require__(4043)
 const assert = __nccwpck_require__(4589)
 const { getMaxListeners, setMaxListeners, getEventListeners, defaultMaxListeners } = __nccwpck_require__(8474)
 
@@ -45187,14 +45187,14 @@ module.exports = { Request, makeRequest, fromInnerRequest, cloneRequest }
 
 /***/ }),
 
-/***/ 9051:
+/***/ 715:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { Headers, HeadersList, fill, getHeadersGuard, setHeadersGuard, setHeadersList } = __nccwpck_require__(660)
-const { extractBody, cloneBody, mixinBody, hasFinalizationRegistry, streamRegistry, bodyUnusable } = __nccwpck_require__(4492)
-const util = __nccwpck_require__(3440)
+const { Headers, HeadersList, fill, getHeadersGuard, setHeadersGuard, setHeadersList } = __nccwpck_require__(5524)
+const { extractBody, cloneBody, mixinBody, hasFinalizationRegistry, streamRegistry, bodyUnusable } = __nccwpck_require__(6396)
+const util = __nccwpck_require__(4640)
 const nodeUtil = __nccwpck_require__(7975)
 const { kEnumerableProperty } = util
 const {
@@ -45206,16 +45206,16 @@ const {
   isErrorLike,
   isomorphicEncode,
   environmentSettingsObject: relevantRealm
-} = __nccwpck_require__(3168)
+} = __nccwpck_require__(9520)
 const {
   redirectStatusSet,
   nullBodyStatus
-} = __nccwpck_require__(4495)
-const { kState, kHeaders } = __nccwpck_require__(3627)
-const { webidl } = __nccwpck_require__(5893)
-const { FormData } = __nccwpck_require__(5910)
-const { URLSerializer } = __nccwpck_require__(1900)
-const { kConstruct } = __nccwpck_require__(6443)
+} = __nccwpck_require__(7775)
+const { kState, kHeaders } = __nccwpck_require__(1995)
+const { webidl } = __nccwpck_require__(5701)
+const { FormData } = __nccwpck_require__(1142)
+const { URLSerializer } = __nccwpck_require__(7708)
+const { kConstruct } = __nccwpck_require__(4043)
 const assert = __nccwpck_require__(4589)
 const { types } = __nccwpck_require__(7975)
 
@@ -45804,7 +45804,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3627:
+/***/ 1995:
 /***/ ((module) => {
 
 
@@ -45820,21 +45820,21 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3168:
+/***/ 9520:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const { Transform } = __nccwpck_require__(7075)
 const zlib = __nccwpck_require__(8522)
-const { redirectStatusSet, referrerPolicySet: referrerPolicyTokens, badPortsSet } = __nccwpck_require__(4495)
-const { getGlobalOrigin } = __nccwpck_require__(1059)
-const { collectASequenceOfCodePoints, collectAnHTTPQuotedString, removeChars, parseMIMEType } = __nccwpck_require__(1900)
+const { redirectStatusSet, referrerPolicySet: referrerPolicyTokens, badPortsSet } = __nccwpck_require__(7775)
+const { getGlobalOrigin } = __nccwpck_require__(179)
+const { collectASequenceOfCodePoints, collectAnHTTPQuotedString, removeChars, parseMIMEType } = __nccwpck_require__(7708)
 const { performance } = __nccwpck_require__(643)
-const { isBlobLike, ReadableStreamFrom, isValidHTTPToken, normalizedMethodRecordsBase } = __nccwpck_require__(3440)
+const { isBlobLike, ReadableStreamFrom, isValidHTTPToken, normalizedMethodRecordsBase } = __nccwpck_require__(4640)
 const assert = __nccwpck_require__(4589)
 const { isUint8Array } = __nccwpck_require__(3429)
-const { webidl } = __nccwpck_require__(5893)
+const { webidl } = __nccwpck_require__(5701)
 
 let supportedHashes = []
 
@@ -47459,14 +47459,14 @@ module.exports = {
 
 /***/ }),
 
-/***/ 5893:
+/***/ 5701:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const { types, inspect } = __nccwpck_require__(7975)
 const { markAsUncloneable } = __nccwpck_require__(5919)
-const { toUSVString } = __nccwpck_require__(3440)
+const { toUSVString } = __nccwpck_require__(4640)
 
 /** @type {import('../../../types/webidl').Webidl} */
 const webidl = {}
@@ -48161,7 +48161,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 2607:
+/***/ 2927:
 /***/ ((module) => {
 
 
@@ -48458,7 +48458,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 8355:
+/***/ 4848:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -48467,16 +48467,16 @@ const {
   staticPropertyDescriptors,
   readOperation,
   fireAProgressEvent
-} = __nccwpck_require__(3610)
+} = __nccwpck_require__(410)
 const {
   kState,
   kError,
   kResult,
   kEvents,
   kAborted
-} = __nccwpck_require__(961)
-const { webidl } = __nccwpck_require__(5893)
-const { kEnumerableProperty } = __nccwpck_require__(3440)
+} = __nccwpck_require__(4929)
+const { webidl } = __nccwpck_require__(5701)
+const { kEnumerableProperty } = __nccwpck_require__(4640)
 
 class FileReader extends EventTarget {
   constructor () {
@@ -48809,12 +48809,12 @@ module.exports = {
 
 /***/ }),
 
-/***/ 8573:
+/***/ 5549:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { webidl } = __nccwpck_require__(5893)
+const { webidl } = __nccwpck_require__(5701)
 
 const kState = Symbol('ProgressEvent state')
 
@@ -48894,7 +48894,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 961:
+/***/ 4929:
 /***/ ((module) => {
 
 
@@ -48911,7 +48911,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3610:
+/***/ 410:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -48922,10 +48922,10 @@ const {
   kResult,
   kAborted,
   kLastProgressEventFired
-} = __nccwpck_require__(961)
-const { ProgressEvent } = __nccwpck_require__(8573)
-const { getEncoding } = __nccwpck_require__(2607)
-const { serializeAMimeType, parseMIMEType } = __nccwpck_require__(1900)
+} = __nccwpck_require__(4929)
+const { ProgressEvent } = __nccwpck_require__(5549)
+const { getEncoding } = __nccwpck_require__(2927)
+const { serializeAMimeType, parseMIMEType } = __nccwpck_require__(7708)
 const { types } = __nccwpck_require__(7975)
 const { StringDecoder } = __nccwpck_require__(3193)
 const { btoa } = __nccwpck_require__(4573)
@@ -49309,27 +49309,27 @@ module.exports = {
 
 /***/ }),
 
-/***/ 6897:
+/***/ 7905:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { uid, states, sentCloseFrameState, emptyBuffer, opcodes } = __nccwpck_require__(736)
+const { uid, states, sentCloseFrameState, emptyBuffer, opcodes } = __nccwpck_require__(6096)
 const {
   kReadyState,
   kSentClose,
   kByteParser,
   kReceivedClose,
   kResponse
-} = __nccwpck_require__(1216)
-const { fireEvent, failWebsocketConnection, isClosing, isClosed, isEstablished, parseExtensions } = __nccwpck_require__(8625)
-const { channels } = __nccwpck_require__(2414)
-const { CloseEvent } = __nccwpck_require__(5188)
-const { makeRequest } = __nccwpck_require__(9967)
-const { fetching } = __nccwpck_require__(4398)
-const { Headers, getHeadersList } = __nccwpck_require__(660)
-const { getDecodeSplit } = __nccwpck_require__(3168)
-const { WebsocketFrameSend } = __nccwpck_require__(3264)
+} = __nccwpck_require__(32)
+const { fireEvent, failWebsocketConnection, isClosing, isClosed, isEstablished, parseExtensions } = __nccwpck_require__(1025)
+const { channels } = __nccwpck_require__(3374)
+const { CloseEvent } = __nccwpck_require__(7316)
+const { makeRequest } = __nccwpck_require__(175)
+const { fetching } = __nccwpck_require__(8702)
+const { Headers, getHeadersList } = __nccwpck_require__(5524)
+const { getDecodeSplit } = __nccwpck_require__(9520)
+const { WebsocketFrameSend } = __nccwpck_require__(9104)
 
 /** @type {import('crypto')} */
 let crypto
@@ -49687,7 +49687,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 736:
+/***/ 6096:
 /***/ ((module) => {
 
 
@@ -49760,14 +49760,14 @@ module.exports = {
 
 /***/ }),
 
-/***/ 5188:
+/***/ 7316:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { webidl } = __nccwpck_require__(5893)
-const { kEnumerableProperty } = __nccwpck_require__(3440)
-const { kConstruct } = __nccwpck_require__(6443)
+const { webidl } = __nccwpck_require__(5701)
+const { kEnumerableProperty } = __nccwpck_require__(4640)
+const { kConstruct } = __nccwpck_require__(4043)
 const { MessagePort } = __nccwpck_require__(5919)
 
 /**
@@ -50096,12 +50096,12 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3264:
+/***/ 9104:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { maxUnsigned16Bit } = __nccwpck_require__(736)
+const { maxUnsigned16Bit } = __nccwpck_require__(6096)
 
 const BUFFER_SIZE = 16386
 
@@ -50199,14 +50199,14 @@ module.exports = {
 
 /***/ }),
 
-/***/ 9469:
+/***/ 1869:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const { createInflateRaw, Z_DEFAULT_WINDOWBITS } = __nccwpck_require__(8522)
-const { isValidClientWindowBits } = __nccwpck_require__(8625)
-const { MessageSizeExceededError } = __nccwpck_require__(8707)
+const { isValidClientWindowBits } = __nccwpck_require__(1025)
+const { MessageSizeExceededError } = __nccwpck_require__(4627)
 
 const tail = Buffer.from([0x00, 0x00, 0xff, 0xff])
 const kBuffer = Symbol('kBuffer')
@@ -50311,16 +50311,16 @@ module.exports = { PerMessageDeflate }
 
 /***/ }),
 
-/***/ 1652:
+/***/ 9332:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const { Writable } = __nccwpck_require__(7075)
 const assert = __nccwpck_require__(4589)
-const { parserStates, opcodes, states, emptyBuffer, sentCloseFrameState } = __nccwpck_require__(736)
-const { kReadyState, kSentClose, kResponse, kReceivedClose } = __nccwpck_require__(1216)
-const { channels } = __nccwpck_require__(2414)
+const { parserStates, opcodes, states, emptyBuffer, sentCloseFrameState } = __nccwpck_require__(6096)
+const { kReadyState, kSentClose, kResponse, kReceivedClose } = __nccwpck_require__(32)
+const { channels } = __nccwpck_require__(3374)
 const {
   isValidStatusCode,
   isValidOpcode,
@@ -50330,11 +50330,11 @@ const {
   isControlFrame,
   isTextBinaryFrame,
   isContinuationFrame
-} = __nccwpck_require__(8625)
-const { WebsocketFrameSend } = __nccwpck_require__(3264)
-const { closeWebSocketConnection } = __nccwpck_require__(6897)
-const { PerMessageDeflate } = __nccwpck_require__(9469)
-const { MessageSizeExceededError } = __nccwpck_require__(8707)
+} = __nccwpck_require__(1025)
+const { WebsocketFrameSend } = __nccwpck_require__(9104)
+const { closeWebSocketConnection } = __nccwpck_require__(7905)
+const { PerMessageDeflate } = __nccwpck_require__(1869)
+const { MessageSizeExceededError } = __nccwpck_require__(4627)
 
 function failWebsocketConnectionWithCode (ws, code, reason) {
   closeWebSocketConnection(ws, code, reason, Buffer.byteLength(reason))
@@ -50845,14 +50845,14 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3900:
+/***/ 9388:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { WebsocketFrameSend } = __nccwpck_require__(3264)
-const { opcodes, sendHints } = __nccwpck_require__(736)
-const FixedQueue = __nccwpck_require__(4660)
+const { WebsocketFrameSend } = __nccwpck_require__(9104)
+const { opcodes, sendHints } = __nccwpck_require__(6096)
+const FixedQueue = __nccwpck_require__(5844)
 
 /** @type {typeof Uint8Array} */
 const FastBuffer = Buffer[Symbol.species]
@@ -50956,7 +50956,7 @@ module.exports = { SendQueue }
 
 /***/ }),
 
-/***/ 1216:
+/***/ 32:
 /***/ ((module) => {
 
 
@@ -50975,16 +50975,16 @@ module.exports = {
 
 /***/ }),
 
-/***/ 8625:
+/***/ 1025:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { kReadyState, kController, kResponse, kBinaryType, kWebSocketURL } = __nccwpck_require__(1216)
-const { states, opcodes } = __nccwpck_require__(736)
-const { ErrorEvent, createFastMessageEvent } = __nccwpck_require__(5188)
+const { kReadyState, kController, kResponse, kBinaryType, kWebSocketURL } = __nccwpck_require__(32)
+const { states, opcodes } = __nccwpck_require__(6096)
+const { ErrorEvent, createFastMessageEvent } = __nccwpck_require__(7316)
 const { isUtf8 } = __nccwpck_require__(4573)
-const { collectASequenceOfCodePointsFast, removeHTTPWhitespace } = __nccwpck_require__(1900)
+const { collectASequenceOfCodePointsFast, removeHTTPWhitespace } = __nccwpck_require__(7708)
 
 /* globals Blob */
 
@@ -51304,15 +51304,15 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3726:
+/***/ 1886:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { webidl } = __nccwpck_require__(5893)
-const { URLSerializer } = __nccwpck_require__(1900)
-const { environmentSettingsObject } = __nccwpck_require__(3168)
-const { staticPropertyDescriptors, states, sentCloseFrameState, sendHints } = __nccwpck_require__(736)
+const { webidl } = __nccwpck_require__(5701)
+const { URLSerializer } = __nccwpck_require__(7708)
+const { environmentSettingsObject } = __nccwpck_require__(9520)
+const { staticPropertyDescriptors, states, sentCloseFrameState, sendHints } = __nccwpck_require__(6096)
 const {
   kWebSocketURL,
   kReadyState,
@@ -51321,21 +51321,21 @@ const {
   kResponse,
   kSentClose,
   kByteParser
-} = __nccwpck_require__(1216)
+} = __nccwpck_require__(32)
 const {
   isConnecting,
   isEstablished,
   isClosing,
   isValidSubprotocol,
   fireEvent
-} = __nccwpck_require__(8625)
-const { establishWebSocketConnection, closeWebSocketConnection } = __nccwpck_require__(6897)
-const { ByteParser } = __nccwpck_require__(1652)
-const { kEnumerableProperty, isBlobLike } = __nccwpck_require__(3440)
-const { getGlobalDispatcher } = __nccwpck_require__(2581)
+} = __nccwpck_require__(1025)
+const { establishWebSocketConnection, closeWebSocketConnection } = __nccwpck_require__(7905)
+const { ByteParser } = __nccwpck_require__(9332)
+const { kEnumerableProperty, isBlobLike } = __nccwpck_require__(4640)
+const { getGlobalDispatcher } = __nccwpck_require__(8421)
 const { types } = __nccwpck_require__(7975)
-const { ErrorEvent, CloseEvent } = __nccwpck_require__(5188)
-const { SendQueue } = __nccwpck_require__(3900)
+const { ErrorEvent, CloseEvent } = __nccwpck_require__(7316)
+const { SendQueue } = __nccwpck_require__(9388)
 
 // https://websockets.spec.whatwg.org/#interface-definition
 class WebSocket extends EventTarget {
@@ -51906,7 +51906,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 1136:
+/***/ 7468:
 /***/ ((__unused_webpack_module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 
@@ -51930,7 +51930,7 @@ g.require ??= (0,external_node_module_namespaceObject.createRequire)(import.meta
 
 /***/ }),
 
-/***/ 1729:
+/***/ 5771:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -51938,7 +51938,7 @@ g.require ??= (0,external_node_module_namespaceObject.createRequire)(import.meta
 /* harmony export */   Ko: () => (/* binding */ readInputs)
 /* harmony export */ });
 /* unused harmony exports InputError, parseList, parseEnv, parseHeaders, checkRelativePath, defaultProject */
-/* harmony import */ var _model_duration_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7953);
+/* harmony import */ var _model_duration_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(4475);
 
 /** A bad input: the message names the input and says how to fix it. */
 class InputError extends Error {
@@ -52178,7 +52178,9 @@ function rolloutInputs(get) {
         // Unset: the wait follows each service's healthcheck timing (health.ts).
         healthTimeoutMs: optional(get, 'health_timeout') ? duration(get, 'health_timeout', '30s', 1000) : undefined,
         drainTimeoutMs: duration(get, 'drain_timeout', '30s'),
+        proxy: oneOf(get, 'proxy', ['auto', 'haproxy', 'caddy', 'nginx', 'none'], 'auto', 'auto, haproxy, caddy, nginx or none'),
         proxyService: optional(get, 'proxy_service'),
+        allowDegraded: bool(get, 'allow_degraded'),
         haproxySocket: optional(get, 'haproxy_socket'),
         compose: oneOf(get, 'compose', ['auto', 'v1', 'v2'], 'auto', 'auto, v2 or v1'),
     };
@@ -52304,19 +52306,19 @@ function secretsOf(inputs) {
 
 /***/ }),
 
-/***/ 7718:
+/***/ 6176:
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1136);
-/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8261);
-/* harmony import */ var _phases_connect_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(9019);
-/* harmony import */ var _run_context_js__WEBPACK_IMPORTED_MODULE_8__ = __nccwpck_require__(2853);
-/* harmony import */ var _inputs_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(1729);
-/* harmony import */ var _support_log_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(9473);
-/* harmony import */ var _host_lock_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(4384);
-/* harmony import */ var _phases_recover_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(8687);
-/* harmony import */ var _host_registry_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(515);
+/* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7468);
+/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8149);
+/* harmony import */ var _phases_connect_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(1063);
+/* harmony import */ var _run_context_js__WEBPACK_IMPORTED_MODULE_8__ = __nccwpck_require__(1575);
+/* harmony import */ var _inputs_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(5771);
+/* harmony import */ var _support_log_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(2811);
+/* harmony import */ var _host_lock_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(4025);
+/* harmony import */ var _phases_recover_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(4596);
+/* harmony import */ var _host_registry_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(3449);
 /**
  * The post step (runs on success, failure and cancellation). When the main step ended while it
  * still held the project's deploy lock, finish its job on a fresh connection: if the live stack was
@@ -52386,7 +52388,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 2853:
+/***/ 1575:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -52409,7 +52411,7 @@ function runContext(env) {
 
 /***/ }),
 
-/***/ 2729:
+/***/ 4584:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -52419,7 +52421,7 @@ function runContext(env) {
 /* harmony export */   tW: () => (/* binding */ NO_FILE),
 /* harmony export */   y8: () => (/* binding */ readFileCommand)
 /* harmony export */ });
-/* harmony import */ var _quote_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7654);
+/* harmony import */ var _quote_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5860);
 /**
  * Reading a file on the host. The command prints the file, or exits with NO_FILE when there is no
  * readable regular file at the path (missing, a directory, unreadable), so the caller can tell
@@ -52454,7 +52456,7 @@ function removeFileCommand(path) {
 
 /***/ }),
 
-/***/ 7654:
+/***/ 5860:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -52482,7 +52484,7 @@ function shqAll(words) {
 
 /***/ }),
 
-/***/ 5422:
+/***/ 9796:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -52497,7 +52499,7 @@ __nccwpck_require__.d(__webpack_exports__, {
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(6760);
 // EXTERNAL MODULE: ./src/commands/quote.ts
-var quote = __nccwpck_require__(7654);
+var quote = __nccwpck_require__(5860);
 ;// CONCATENATED MODULE: ./src/commands/audit.ts
 /** The audit log's one command (entries are formatted by src/audit.ts auditLine). */
 
@@ -52513,7 +52515,7 @@ function auditCommand(remoteDir, lines) {
 }
 
 // EXTERNAL MODULE: ./src/support/timeouts.ts
-var timeouts = __nccwpck_require__(7763);
+var timeouts = __nccwpck_require__(9985);
 ;// CONCATENATED MODULE: ./src/host/audit.ts
 /**
  * The project's audit log on the host: one JSON line per deploy, rollback, lock takeover, pruned
@@ -52567,7 +52569,7 @@ function parseAuditLog(text) {
 
 /***/ }),
 
-/***/ 4384:
+/***/ 4025:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -52585,11 +52587,11 @@ var external_node_crypto_ = __nccwpck_require__(7598);
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(6760);
 // EXTERNAL MODULE: ./src/host/audit.ts + 1 modules
-var audit = __nccwpck_require__(5422);
+var audit = __nccwpck_require__(9796);
 // EXTERNAL MODULE: ./src/support/log.ts
-var support_log = __nccwpck_require__(9473);
+var support_log = __nccwpck_require__(2811);
 // EXTERNAL MODULE: ./src/commands/quote.ts
-var quote = __nccwpck_require__(7654);
+var quote = __nccwpck_require__(5860);
 ;// CONCATENATED MODULE: ./src/commands/lock.ts
 /**
  * The deploy lock's commands (the protocol is described in src/lock.ts, which runs them):
@@ -52685,9 +52687,9 @@ fi`;
 }
 
 // EXTERNAL MODULE: ./src/support/time.ts
-var time = __nccwpck_require__(2306);
+var time = __nccwpck_require__(5440);
 // EXTERNAL MODULE: ./src/support/timeouts.ts
-var timeouts = __nccwpck_require__(7763);
+var timeouts = __nccwpck_require__(9985);
 ;// CONCATENATED MODULE: ./src/host/lock.ts
 /**
  * The per-project deploy lock on the host: `mkdir <remoteDir>/lock` (atomic) plus lock/owner.json
@@ -53051,7 +53053,7 @@ function startHeartbeat(remote, handle, options = {}) {
 
 /***/ }),
 
-/***/ 515:
+/***/ 3449:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -53061,7 +53063,7 @@ function startHeartbeat(remote, handle, options = {}) {
 /* unused harmony exports dockerConfigDir, loginCommand, RegistryLoginError, registryLogin */
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6760);
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var _commands_quote_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(7654);
+/* harmony import */ var _commands_quote_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5860);
 /**
  * A private registry for one deploy: the host logs in with the password on standard input, into a
  * Docker config directory that belongs to this deploy (0700, under the project's remote dir; the
@@ -53134,7 +53136,7 @@ async function registryLogin(remote, dir, registry) {
 
 /***/ }),
 
-/***/ 7953:
+/***/ 4475:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -53168,7 +53170,7 @@ function parseDuration(value, what = 'duration') {
 
 /***/ }),
 
-/***/ 9019:
+/***/ 1063:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -53185,13 +53187,13 @@ var external_node_crypto_ = __nccwpck_require__(7598);
 var external_node_path_ = __nccwpck_require__(6760);
 ;// CONCATENATED MODULE: external "node:string_decoder"
 const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:string_decoder");
-// EXTERNAL MODULE: ./node_modules/ssh2/lib/index.js
-var lib = __nccwpck_require__(5472);
+// EXTERNAL MODULE: ../main/node_modules/ssh2/lib/index.js
+var lib = __nccwpck_require__(3328);
 var lib_default = /*#__PURE__*/__nccwpck_require__.n(lib);
 // EXTERNAL MODULE: ./src/commands/files.ts
-var files = __nccwpck_require__(2729);
+var files = __nccwpck_require__(4584);
 // EXTERNAL MODULE: ./src/support/timeouts.ts
-var timeouts = __nccwpck_require__(7763);
+var timeouts = __nccwpck_require__(9985);
 ;// CONCATENATED MODULE: ./src/host/remote.ts
 
 
@@ -53225,9 +53227,9 @@ async function readFileByExec(remote, path, timeoutMs = timeouts/* QUICK_COMMAND
 }
 
 // EXTERNAL MODULE: ./src/support/time.ts
-var time = __nccwpck_require__(2306);
+var time = __nccwpck_require__(5440);
 // EXTERNAL MODULE: ./src/support/log.ts
-var support_log = __nccwpck_require__(9473);
+var support_log = __nccwpck_require__(2811);
 ;// CONCATENATED MODULE: ./src/ssh/hostkey.ts
 
 /** Parse known_hosts text. Comments, blank and malformed lines are skipped. */
@@ -54280,7 +54282,7 @@ async function connectHost(inputs, log, options = {}) {
 
 /***/ }),
 
-/***/ 8687:
+/***/ 4596:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -54293,7 +54295,7 @@ __nccwpck_require__.d(__webpack_exports__, {
 var external_node_path_ = __nccwpck_require__(6760);
 var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
 // EXTERNAL MODULE: ./src/host/audit.ts + 1 modules
-var audit = __nccwpck_require__(5422);
+var audit = __nccwpck_require__(9796);
 ;// CONCATENATED MODULE: ./src/commands/host.ts
 /** Facts about the host, read by src/host.ts in one round trip. */
 /**
@@ -54311,7 +54313,7 @@ function hostFactsCommand() {
 }
 
 // EXTERNAL MODULE: ./src/support/timeouts.ts
-var timeouts = __nccwpck_require__(7763);
+var timeouts = __nccwpck_require__(9985);
 ;// CONCATENATED MODULE: ./src/host/host.ts
 
 
@@ -54342,9 +54344,9 @@ async function readHostFacts(remote, username, prefer = 'auto') {
 }
 
 // EXTERNAL MODULE: ./src/host/lock.ts + 1 modules
-var host_lock = __nccwpck_require__(4384);
+var host_lock = __nccwpck_require__(4025);
 // EXTERNAL MODULE: ./src/commands/quote.ts
-var quote = __nccwpck_require__(7654);
+var quote = __nccwpck_require__(5860);
 ;// CONCATENATED MODULE: ./src/commands/docker.ts
 /**
  * Docker commands on containers (Compose's own command lines are in compose-cli.ts): list and
@@ -54366,7 +54368,7 @@ function containerLogsCommand(id, tail) {
 }
 /** A container's log since a time (RFC 3339, the host's clock), stderr merged into stdout. */
 function containerLogsSinceCommand(id, since) {
-    return `${shqAll(['docker', 'logs', '--since', since, id])} 2>&1`;
+    return `${(0,quote/* shqAll */.e)(['docker', 'logs', '--since', since, id])} 2>&1`;
 }
 /** The host's clock, as `docker logs --since` takes it. */
 function hostTimeCommand() {
@@ -54374,11 +54376,11 @@ function hostTimeCommand() {
 }
 /** Send a signal to a container's main process. */
 function killCommand(id, signal) {
-    return shqAll(['docker', 'kill', '--signal', signal, id]);
+    return (0,quote/* shqAll */.e)(['docker', 'kill', '--signal', signal, id]);
 }
 /** Stdin: the file's content, written to `path` inside the container (docker exec: no host path or permissions to map). */
 function writeInContainerCommand(id, path) {
-    return `${shqAll(['docker', 'exec', '-i', id, 'sh', '-c', 'cat > "$1"', 'sh', path])}`;
+    return `${(0,quote/* shqAll */.e)(['docker', 'exec', '-i', id, 'sh', '-c', 'cat > "$1"', 'sh', path])}`;
 }
 /**
  * Stop (with the grace period) and remove the containers that still exist: repeated after a
@@ -54484,247 +54486,8 @@ async function inspectContainers(remote, ids, timeoutMs = timeouts/* DOCKER_COMM
     return parseDockerInspect(r.stdout);
 }
 
-;// CONCATENATED MODULE: ./src/proxy/mounts.ts
-/**
- * Where a path inside the proxy's container is on the host: the proxy's control sockets (HAProxy's
- * Runtime API, Caddy's admin socket) are reached through SSH on the host, so they must sit in a
- * bind-mounted directory. Pure.
- */
-
-/** /var/run is a link to /run in the images proxies ship in. */
-function canonicalRun(p) {
-    return p.replace(/^\/var\/run(?=\/|$)/, '/run');
-}
-/**
- * The host path of `containerPath` through the service's deepest bind mount that holds it, or why
- * there is none. Relative mount sources resolve against the Compose project directory on the host.
- */
-function hostPathInMount(service, containerPath, projectDirOnHost) {
-    const target = canonicalRun(external_node_path_default().posix.normalize(containerPath));
-    let best;
-    for (const v of service.volumes) {
-        if (v.type !== 'bind' || !v.source)
-            continue;
-        const t = canonicalRun(external_node_path_default().posix.normalize(v.target)).replace(/\/+$/, '');
-        if ((target === t || target.startsWith(`${t}/`)) && (!best || t.length > best.target.length))
-            best = { source: v.source, target: t };
-    }
-    if (!best) {
-        return {
-            reason: `the admin socket ${containerPath} is not inside a bind mount of service "${service.name}": mount its directory from the host (e.g. ./run:${external_node_path_default().posix.dirname(containerPath)})`,
-        };
-    }
-    if (best.source.startsWith('~')) {
-        return {
-            reason: `the bind mount source ${best.source} of service "${service.name}" starts with ~: use a path relative to the Compose file`,
-        };
-    }
-    const hostDir = external_node_path_default().posix.resolve(projectDirOnHost, best.source);
-    return { hostPath: external_node_path_default().posix.join(hostDir, target.slice(best.target.length)) };
-}
-
-;// CONCATENATED MODULE: ./src/proxy/haproxy/config.ts
-/**
- * Pure helpers over the user's haproxy.cfg and the proxy's Compose service: where the Runtime API
- * socket is, which Compose services the proxy routes to, and how the action reaches that socket
- * from the host (a bind-mounted Unix socket, or a published TCP port).
- */
-
-
-/** Tokenise: drop comments, track `global` / `defaults` / `backend x` / `listen x`... sections. */
-function cfgLines(cfgText) {
-    const out = [];
-    let section = '';
-    let sectionName = '';
-    for (const raw of cfgText.split('\n')) {
-        const line = raw.replace(/(^|\s)#.*$/, '').trim();
-        if (line === '')
-            continue;
-        const words = line.split(/\s+/);
-        const first = words[0];
-        if (/^(global|defaults|frontend|backend|listen|resolvers|peers|userlist|program|http-errors|ring|mailers|cache)$/.test(first)) {
-            section = first;
-            sectionName = words[1] ?? '';
-            continue;
-        }
-        out.push({ section, sectionName, words });
-    }
-    return out;
-}
-/**
- * The stats sockets of the `global` section, admin ones first (only `level admin` may use
- * `set server`). Addresses: `/path`, `unix@/path`, `ipv4@host:port`, `host:port`, `:port`.
- */
-function findStatsSockets(cfgText) {
-    const found = [];
-    for (const { section, words } of cfgLines(cfgText)) {
-        if (section !== 'global' || words[0] !== 'stats' || words[1] !== 'socket' || !words[2])
-            continue;
-        const addr = words[2];
-        const levelAt = words.indexOf('level');
-        // Newer HAProxy releases default to admin; an explicit level is what we can rely on.
-        const admin = levelAt < 0 ? true : words[levelAt + 1] === 'admin';
-        const parsed = parseSocketAddress(addr, admin);
-        if (parsed)
-            found.push(parsed);
-    }
-    return found.sort((a, b) => Number(b.admin) - Number(a.admin));
-}
-/** The admin socket handoff uses, or undefined when the config declares none. */
-function findStatsSocket(cfgText) {
-    return findStatsSockets(cfgText)[0];
-}
-function parseSocketAddress(addr, admin) {
-    if (addr.startsWith('unix@'))
-        return { kind: 'unix', path: addr.slice(5), admin };
-    if (addr.startsWith('/'))
-        return { kind: 'unix', path: addr, admin };
-    const m = /^(?:(?:ipv4|ipv6|tcp|tcp4|tcp6)@)?(\[[^\]]*\]|[^:]*):(\d+)$/.exec(addr);
-    if (m)
-        return { kind: 'tcp', host: m[1].replace(/^\[|\]$/g, ''), port: Number(m[2]), admin };
-    // abns@ (abstract namespace), fd@, sockpair@: nothing the host can open.
-    return undefined;
-}
-/** Every `server` / `server-template` line of the backends and listen sections. */
-function proxyServers(cfgText) {
-    const out = [];
-    for (const { section, sectionName, words } of cfgLines(cfgText)) {
-        if (section !== 'backend' && section !== 'listen')
-            continue;
-        let keyword;
-        let addr;
-        if (words[0] === 'server') {
-            keyword = 'server';
-            addr = words[2];
-        }
-        else if (words[0] === 'server-template') {
-            // server-template <prefix> <num | range> <fqdn>[:<port>]
-            keyword = 'server-template';
-            addr = words[3];
-        }
-        else
-            continue;
-        if (!addr || !words[1])
-            continue;
-        const { host, port } = splitHostPort(addr);
-        out.push({ backend: sectionName, keyword, name: words[1], host, ...(port !== undefined ? { port } : {}) });
-    }
-    return out;
-}
-function splitHostPort(addr) {
-    const bare = addr.replace(/^[a-z0-9]+@/, '');
-    const m = /^(\[[^\]]*\]|[^:]*)(?::(\d+))?$/.exec(bare);
-    if (!m)
-        return { host: bare };
-    return { host: m[1].replace(/^\[|\]$/g, ''), ...(m[2] ? { port: Number(m[2]) } : {}) };
-}
-/**
- * The Compose services the proxy routes to: those whose name is the host of a server line.
- * Docker's DNS resolves the service name (and `<service>.<network>`) to all its replicas.
- */
-function config_routedServices(cfgText, serviceNames) {
-    const hosts = new Set(proxyServers(cfgText).map((s) => s.host.toLowerCase()));
-    return serviceNames.filter((name) => {
-        const n = name.toLowerCase();
-        for (const h of hosts)
-            if (h === n || h.startsWith(`${n}.`))
-                return true;
-        return false;
-    });
-}
-/** The backends that hold servers for this service (for logs and for reading stats). */
-function backendsForService(cfgText, service) {
-    const n = service.toLowerCase();
-    const set = new Set(proxyServers(cfgText)
-        .filter((s) => s.host.toLowerCase() === n || s.host.toLowerCase().startsWith(`${n}.`))
-        .map((s) => s.backend));
-    return [...set];
-}
-/**
- * The proxy service: the one named explicitly, else the one whose image mentions haproxy.
- * Two candidates without an explicit name is an error (the user must say which).
- */
-function config_findProxyService(services, explicitName) {
-    if (explicitName) {
-        const s = services.find((x) => x.name === explicitName);
-        if (!s)
-            throw new Error(`proxy service "${explicitName}" is not in the Compose files (services: ${services.map((x) => x.name).join(', ')})`);
-        return s;
-    }
-    const candidates = services.filter((s) => /haproxy/i.test(s.image ?? ''));
-    if (candidates.length > 1) {
-        throw new Error(`several services look like HAProxy (${candidates.map((s) => s.name).join(', ')}): name the proxy service explicitly`);
-    }
-    return candidates[0];
-}
-/**
- * How the action reaches the Runtime API from the host:
- * - a Unix socket inside a bind-mounted directory: its host path (relative sources resolve
- *   against the Compose project directory on the host);
- * - a TCP socket published on the host: its host address and port.
- */
-function locateRuntimeApi(proxy, cfgText, projectDirOnHost) {
-    const sockets = findStatsSockets(cfgText);
-    if (sockets.length === 0) {
-        return {
-            kind: 'none',
-            reason: `the HAProxy config has no "stats socket" in its global section: add "stats socket /var/run/haproxy/admin.sock mode 666 level admin" and mount /var/run/haproxy from the host`,
-        };
-    }
-    const reasons = [];
-    for (const sock of sockets) {
-        const where = locateSocket(proxy, sock, projectDirOnHost);
-        if ('reason' in where)
-            reasons.push(where.reason);
-        else
-            return where;
-    }
-    return { kind: 'none', reason: reasons.join('; ') };
-}
-/** One `stats socket` line: how the host reaches it, or why it cannot. */
-function locateSocket(proxy, sock, projectDirOnHost) {
-    if (!sock.admin)
-        return { reason: `stats socket ${sock.kind === 'unix' ? sock.path : `${sock.host}:${sock.port}`} is not "level admin"` };
-    if (sock.kind === 'unix') {
-        const mounted = hostPathInMount(proxy, sock.path, projectDirOnHost);
-        return 'reason' in mounted ? mounted : { kind: 'unix', hostPath: mounted.hostPath };
-    }
-    if (sock.host === '127.0.0.1' || sock.host === 'localhost' || sock.host === '::1') {
-        return {
-            reason: `stats socket ${sock.host}:${sock.port} listens on the container's loopback: publishing it cannot reach it (bind it to 0.0.0.0 or use a Unix socket)`,
-        };
-    }
-    const pub = proxy.ports.find((p) => String(p.target) === String(sock.port) && (p.protocol ?? 'tcp') === 'tcp');
-    if (!pub || pub.published === undefined || !/^\d+$/.test(pub.published)) {
-        return {
-            reason: `stats socket port ${sock.port} is not published on a fixed host port by service "${proxy.name}" (e.g. "127.0.0.1:${sock.port}:${sock.port}")`,
-        };
-    }
-    const host = !pub.hostIp || pub.hostIp === '0.0.0.0' || pub.hostIp === '::' ? '127.0.0.1' : pub.hostIp;
-    return { kind: 'tcp', host, port: Number(pub.published) };
-}
-/**
- * The container path of the server-state file (global `server-state-file`, relative to
- * `server-state-base` when it is not absolute), or undefined when the config keeps no state file.
- */
-function findServerStateFile(cfgText) {
-    let file;
-    let base;
-    for (const line of cfgLines(cfgText)) {
-        if (line.section !== 'global')
-            continue;
-        if (line.words[0] === 'server-state-file')
-            file = line.words[1];
-        if (line.words[0] === 'server-state-base')
-            base = line.words[1];
-    }
-    if (!file)
-        return undefined;
-    return file.startsWith('/') || !base ? file : path.posix.join(base, file);
-}
-
 // EXTERNAL MODULE: ./src/support/time.ts
-var time = __nccwpck_require__(2306);
+var time = __nccwpck_require__(5440);
 ;// CONCATENATED MODULE: ./src/proxy/haproxy/stats.ts
 /**
  * Pure parsers for the HAProxy Runtime API's `show stat` (CSV) and `show servers state` output.
@@ -55012,7 +54775,7 @@ function exchange(stream, cmd) {
 }
 
 // EXTERNAL MODULE: ./src/support/log.ts
-var log = __nccwpck_require__(9473);
+var log = __nccwpck_require__(2811);
 ;// CONCATENATED MODULE: ./src/proxy/haproxy/drain.ts
 
 
@@ -56039,6 +55802,14 @@ function renderTimeline(events, origin) {
     const rows = events.map((e) => `| +${((e.at - origin) / 1000).toFixed(1)} s | ${e.action} | ${escapeCell(e.service ?? '')} | ${escapeCell(e.container ?? '')} | ${escapeCell(e.detail ?? '')} |`);
     return ['| time | event | service | container | detail |', '|---|---|---|---|---|', ...rows].join('\n');
 }
+/** Which proxy gate ran: the proxy's kind when it drained, else why losses are possible. */
+function proxyDrainFact(r) {
+    if (r.proxyDrains === false)
+        return `| proxy drain | none (${r.proxyKind ? `${r.proxyKind} gate degraded` : 'no proxy'}): losses are possible |`;
+    if (r.proxyDrains && r.proxyKind)
+        return `| proxy drain | ${r.proxyKind} |`;
+    return undefined;
+}
 /** The whole job summary, in markdown. */
 function renderSummary(r) {
     const ok = !r.error;
@@ -56057,8 +55828,9 @@ function renderSummary(r) {
     facts.push(`| duration | ${durationS(r)} s |`);
     if (r.rolledBack)
         facts.push('| rolled back | yes |');
-    if (r.proxyDrains === false)
-        facts.push('| proxy drain | none (no Runtime API): losses are possible |');
+    const drain = proxyDrainFact(r);
+    if (drain)
+        facts.push(drain);
     out.push('| | |', '|---|---|', ...facts, '');
     if (r.error)
         out.push('### Error', '', '```', r.error, '```', '');
@@ -56158,10 +55930,10 @@ function pullCommand(flavor, p, services = []) {
 const detectV2Command = 'docker compose version --short';
 const detectV1Command = 'docker-compose version --short';
 
-// EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
-var dist = __nccwpck_require__(8815);
+// EXTERNAL MODULE: ../main/node_modules/yaml/dist/index.js
+var dist = __nccwpck_require__(3439);
 // EXTERNAL MODULE: ./src/commands/files.ts
-var files = __nccwpck_require__(2729);
+var files = __nccwpck_require__(4584);
 ;// CONCATENATED MODULE: ./src/model/config-hash.ts
 
 
@@ -56294,7 +56066,7 @@ function normalizeEnv(env) {
 }
 
 // EXTERNAL MODULE: ./src/model/duration.ts
-var duration = __nccwpck_require__(7953);
+var duration = __nccwpck_require__(4475);
 ;// CONCATENATED MODULE: ./src/model/names.ts
 /**
  * Compose's own naming rules. Project and service names end up in container names, labels
@@ -56351,7 +56123,7 @@ const UPDATE_DEFAULTS = {
 const STOP_GRACE_DEFAULT_S = 10;
 const HEALTHCHECK_DEFAULTS = { intervalS: 30, timeoutS: 30, retries: 3, startPeriodS: 0 };
 /** Parse and merge Compose files in order (`-f a -f b`), then build the typed model. */
-function compose_parseCompose(files, options = {}) {
+function parseCompose(files, options = {}) {
     if (files.length === 0)
         throw new Error('no Compose files given: set compose_files');
     let merged = {};
@@ -57242,7 +57014,7 @@ function decidePolicy(s, routed) {
     return { service: s.name, order, reason, warnings, refusals };
 }
 /** Policies for every service; refusals only for those in scope (`only`, or all). */
-function rollout_policy_checkPolicies(model, routed, only) {
+function checkPolicies(model, routed, only) {
     const routedSet = new Set(routed);
     const names = model.services.map((s) => s.name);
     const errors = [];
@@ -57263,8 +57035,8 @@ function rollout_policy_checkPolicies(model, routed, only) {
     return { policies, errors, warnings };
 }
 
-// EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 16 modules
-var lib_core = __nccwpck_require__(8261);
+// EXTERNAL MODULE: ../main/node_modules/@actions/core/lib/core.js + 16 modules
+var lib_core = __nccwpck_require__(8149);
 ;// CONCATENATED MODULE: ./src/phases/session.ts
 /**
  * What every phase of one deploy shares: the run, the host connection, the Compose flavor, the
@@ -57331,9 +57103,9 @@ async function desiredState(s, target, routed, serving) {
     else {
         config = await readDesiredConfig(remote, flavor, appStack);
     }
-    const model = compose_parseCompose([{ name: 'compose config', text: config.modelText }], { interpolate: false });
+    const model = parseCompose([{ name: 'compose config', text: config.modelText }], { interpolate: false });
     const ids = await resolveImages(remote, flavor, loadStack, model.services, inputs.pull, s.log, inputs.commandTimeoutMs);
-    const check = rollout_policy_checkPolicies(model, routed, inputs.services.length ? inputs.services : undefined);
+    const check = checkPolicies(model, routed, inputs.services.length ? inputs.services : undefined);
     if (check.errors.length)
         throw new Error(`the deploy was refused before any change on the host:\n- ${check.errors.join('\n- ')}`);
     // Read once: adoption and the plan both look at what runs, and nothing changes in between.
@@ -57377,6 +57149,73 @@ function makePlan(s, desired, force, running) {
     return planDeploy({ desired, running, only: s.inputs.services.length ? s.inputs.services : undefined, force });
 }
 
+;// CONCATENATED MODULE: ./src/commands/proxy.ts
+/**
+ * Commands of the Caddy and nginx gates (run by src/proxy/upstreams/, caddy/ and nginx/): a config
+ * checked in a throwaway container of the proxy's image, a new replica reached from inside the
+ * proxy's network namespace, an old replica's TCP table read from /proc on the host, and nginx's
+ * test, reload and worker processes. Every value goes through shq().
+ */
+
+/**
+ * `docker run --rm --network none --entrypoint <binary>` with the proxy's config mounts (read-only;
+ * `--mount` fails on a missing source instead of creating it as root), output merged into stdout.
+ */
+function throwawayCheckCommand(image, binary, mounts, args) {
+    const m = mounts.flatMap((x) => ['--mount', `type=bind,source=${x.source},target=${x.target},readonly`]);
+    return `${(0,quote/* shqAll */.e)(['docker', 'run', '--rm', '--network', 'none', '--entrypoint', binary, ...m, image, ...args])} 2>&1`;
+}
+/**
+ * Whether each URL answers HTTP from inside the proxy container (its network namespace), with
+ * whatever client the image has: wget (busybox or GNU: an error status is still an answer), curl,
+ * or bash's /dev/tcp. One line per URL: `ok <url>` or `fail <url> <why>`; exit 3 when the image has
+ * none of them.
+ */
+function answersCommand(containerId, urls) {
+    const script = [
+        'for u in "$@"; do',
+        '  if command -v wget >/dev/null 2>&1; then',
+        '    out=$(wget -q -O /dev/null -T 2 "$u" 2>&1); rc=$?',
+        '    case "$rc:$out" in 0:*|8:*|*"server returned error"*) echo "ok $u";; *) echo "fail $u $(echo "$out" | tail -n 1)";; esac',
+        '  elif command -v curl >/dev/null 2>&1; then',
+        '    code=$(curl -s -o /dev/null -m 2 -w "%{http_code}" "$u"); if [ "$code" != 000 ]; then echo "ok $u"; else echo "fail $u no answer (curl)"; fi',
+        '  elif command -v bash >/dev/null 2>&1; then',
+        '    hp=${u#http://}; hp=${hp%%/*}',
+        '    if bash -c \'exec 3<>"/dev/tcp/${1%:*}/${1##*:}" && printf "GET / HTTP/1.0\\r\\n\\r\\n" >&3 && head -c 5 <&3 | grep -q HTTP\' bash "$hp" 2>/dev/null; then echo "ok $u"; else echo "fail $u no answer (bash)"; fi',
+        '  else echo "none $u"; exit 3',
+        '  fi',
+        'done',
+    ].join('\n');
+    return (0,quote/* shqAll */.e)(['docker', 'exec', containerId, 'sh', '-c', script, 'sh', ...urls]);
+}
+/**
+ * For each container: a `== <id> <pid>` line, then its network namespace's TCP tables
+ * (/proc/<pid>/net/tcp and tcp6, readable on the host by any user). pid 0: the container is not running.
+ */
+function netTcpCommand(ids) {
+    return `for id in ${(0,quote/* shqAll */.e)([...ids])}; do
+  pid=$(docker inspect --format '{{.State.Pid}}' "$id" 2>/dev/null) || pid=0
+  echo "== $id \${pid:-0}"
+  if [ "\${pid:-0}" -gt 0 ] 2>/dev/null; then cat /proc/"$pid"/net/tcp /proc/"$pid"/net/tcp6 2>/dev/null; fi
+done`;
+}
+/** A command run inside a container (`docker exec`), output merged into stdout. */
+function execInContainerCommand(containerId, args) {
+    return `${(0,quote/* shqAll */.e)(['docker', 'exec', containerId, ...args])} 2>&1`;
+}
+/** The processes of a container, as `<host pid> <args>` lines (docker top runs ps on the host: nothing needed in the image). */
+function containerProcessesCommand(containerId) {
+    return (0,quote/* shqAll */.e)(['docker', 'top', containerId, '-eo', 'pid,args']);
+}
+/** A directory for the throwaway check's rendered files, emptied first. */
+function freshDirCommand(path) {
+    return `rm -rf ${(0,quote/* shq */.h)(path)} && mkdir -p ${(0,quote/* shq */.h)(path)}`;
+}
+/** Remove a directory tree (the throwaway check's files). */
+function removeTreeCommand(path) {
+    return `rm -rf ${(0,quote/* shq */.h)(path)}`;
+}
+
 ;// CONCATENATED MODULE: ./src/proxy/gate.ts
 /** The gate used when the proxy offers no Runtime API: nothing to wait on or drain. */
 const degradedGate = {
@@ -57388,49 +57227,1598 @@ const degradedGate = {
     async release() { },
 };
 
-;// CONCATENATED MODULE: ./src/phases/gate.ts
-/** The proxy gate of a deploy: HAProxy's Runtime API when it can be reached, else degraded. */
+;// CONCATENATED MODULE: ./src/proxy/mounts.ts
+/**
+ * Where a path inside the proxy's container is on the host: the proxy's control sockets (HAProxy's
+ * Runtime API, Caddy's admin socket) are reached through SSH on the host, so they must sit in a
+ * bind-mounted directory. Pure.
+ */
+
+/** /var/run is a link to /run in the images proxies ship in. */
+function canonicalRun(p) {
+    return p.replace(/^\/var\/run(?=\/|$)/, '/run');
+}
+/**
+ * The host path of `containerPath` through the service's deepest bind mount that holds it, or why
+ * there is none. Relative mount sources resolve against the Compose project directory on the host.
+ */
+function hostPathInMount(service, containerPath, projectDirOnHost) {
+    const target = canonicalRun(external_node_path_default().posix.normalize(containerPath));
+    let best;
+    for (const v of service.volumes) {
+        if (v.type !== 'bind' || !v.source)
+            continue;
+        const t = canonicalRun(external_node_path_default().posix.normalize(v.target)).replace(/\/+$/, '');
+        if ((target === t || target.startsWith(`${t}/`)) && (!best || t.length > best.target.length))
+            best = { source: v.source, target: t };
+    }
+    if (!best) {
+        return {
+            reason: `the admin socket ${containerPath} is not inside a bind mount of service "${service.name}": mount its directory from the host (e.g. ./run:${external_node_path_default().posix.dirname(containerPath)})`,
+        };
+    }
+    if (best.source.startsWith('~')) {
+        return {
+            reason: `the bind mount source ${best.source} of service "${service.name}" starts with ~: use a path relative to the Compose file`,
+        };
+    }
+    const hostDir = external_node_path_default().posix.resolve(projectDirOnHost, best.source);
+    return { hostPath: external_node_path_default().posix.join(hostDir, target.slice(best.target.length)) };
+}
+/** The service's bind mounts with a source inside the release (relative to the Compose file), as release paths. */
+function releaseMounts(service, composeDir) {
+    const out = [];
+    for (const v of service.volumes) {
+        if (v.type !== 'bind' || !v.source || v.source.startsWith('/') || v.source.startsWith('~'))
+            continue;
+        const source = external_node_path_default().posix.normalize(external_node_path_default().posix.join(composeDir, v.source)).replace(/\/+$/, '');
+        if (source.startsWith('..'))
+            continue;
+        out.push({ source, target: canonicalRun(external_node_path_default().posix.normalize(v.target)).replace(/\/+$/, '') });
+    }
+    return out;
+}
+/**
+ * The release file (a path relative to the release root) that the container sees at `containerPath`,
+ * through the deepest bind mount holding it; `fileMount` when that mount is the file itself (a file
+ * replaced by rename stays stale in such a mount). Undefined when no release mount holds it. Pure.
+ */
+function releasePathInMount(service, containerPath, composeDir) {
+    const target = canonicalRun(external_node_path_default().posix.normalize(containerPath));
+    let best;
+    for (const m of releaseMounts(service, composeDir)) {
+        if ((target === m.target || target.startsWith(`${m.target}/`)) && (!best || m.target.length > best.target.length))
+            best = m;
+    }
+    if (!best)
+        return undefined;
+    const rel = target.slice(best.target.length).replace(/^\//, '');
+    return { path: rel ? external_node_path_default().posix.join(best.source, rel) : best.source, fileMount: rel === '' };
+}
+/** Where the container sees a release file (release-relative path), through the service's bind mounts. Pure. */
+function containerPathOfRelease(service, releasePath, composeDir) {
+    for (const m of releaseMounts(service, composeDir)) {
+        if (releasePath === m.source)
+            return m.target;
+        if (releasePath.startsWith(`${m.source}/`))
+            return external_node_path_default().posix.join(m.target, releasePath.slice(m.source.length + 1));
+    }
+    return undefined;
+}
+/** The bind mounts of a throwaway config check: release sources from `releaseDir`, absolute ones as they are. Pure. */
+function checkMounts(service, composeDir, releaseDir, releasePaths) {
+    const out = [];
+    for (const m of releaseMounts(service, composeDir)) {
+        // Runtime directories (an admin socket's) are not uploaded: nothing to mount.
+        if (!releasePaths.some((p) => p === m.source || p.startsWith(`${m.source}/`)))
+            continue;
+        out.push({ source: external_node_path_default().posix.join(releaseDir, m.source), target: m.target });
+    }
+    for (const v of service.volumes) {
+        if (v.type === 'bind' && v.source?.startsWith('/'))
+            out.push({ source: v.source, target: v.target });
+    }
+    return out;
+}
+
+;// CONCATENATED MODULE: ./src/proxy/upstreams/net-tcp.ts
+/**
+ * The proxy-independent completion check of a drain, pure part: the TCP tables of an old replica's
+ * network namespace (/proc/<pid>/net/tcp and tcp6, as netTcpCommand prints them) and the ESTABLISHED
+ * connections on the app port whose peer is the proxy. None left, twice 1 s apart: every request
+ * the proxy sent there has its answer (a proxy keeps a connection open until the response is done).
+ */
+const TCP_ESTABLISHED = 1;
+/** An IPv4 address as /proc/net/tcp prints it: 8 hex digits, little-endian (0100007F is 127.0.0.1). */
+function ipv4FromHex(hex) {
+    const n = hex.match(/../g).map((b) => parseInt(b, 16));
+    return [n[3], n[2], n[1], n[0]].join('.');
+}
+/** tcp6: 32 hex digits, four little-endian words. v4-mapped (::ffff:a.b.c.d) become a.b.c.d; others stay hex. */
+function ipFromHex(hex) {
+    if (hex.length === 8)
+        return ipv4FromHex(hex);
+    if (hex.length === 32 && /^0{16}FFFF0000$/i.test(hex.slice(0, 24)))
+        return ipv4FromHex(hex.slice(24));
+    return hex.toUpperCase();
+}
+/** Every socket line of /proc/net/tcp or tcp6 text (header lines and anything else skipped). */
+function parseNetTcp(text) {
+    const out = [];
+    for (const line of text.split('\n')) {
+        const m = /^\s*\d+:\s+([0-9A-Fa-f]+):([0-9A-Fa-f]{4})\s+([0-9A-Fa-f]+):([0-9A-Fa-f]{4})\s+([0-9A-Fa-f]{2})\s/.exec(line);
+        if (!m)
+            continue;
+        out.push({
+            localIp: ipFromHex(m[1]),
+            localPort: parseInt(m[2], 16),
+            remoteIp: ipFromHex(m[3]),
+            remotePort: parseInt(m[4], 16),
+            state: parseInt(m[5], 16),
+        });
+    }
+    return out;
+}
+/** netTcpCommand's output: per container id, its pid (0: not running) and its sockets. */
+function parseNetTcpByContainer(text) {
+    const out = new Map();
+    let current;
+    const flush = (id) => {
+        if (id && current)
+            out.set(id, { pid: current.pid, sockets: parseNetTcp(current.lines.join('\n')) });
+    };
+    let id;
+    for (const line of text.split('\n')) {
+        const h = /^== (\S+) (\d+)\s*$/.exec(line);
+        if (h) {
+            flush(id);
+            id = h[1];
+            current = { pid: Number(h[2]), lines: [] };
+        }
+        else
+            current?.lines.push(line);
+    }
+    flush(id);
+    return out;
+}
+/** ESTABLISHED connections to `port` from one of `peers` (the proxy's IPs). */
+function connectionsFrom(sockets, port, peers) {
+    return sockets.filter((s) => s.state === TCP_ESTABLISHED && s.localPort === port && peers.has(s.remoteIp)).length;
+}
+
+;// CONCATENATED MODULE: ./src/proxy/upstreams/gate.ts
 
 
 
 
 
-/** The gate for the proxy: HAProxy's Runtime API when it can be reached, else degraded. */
-async function proxyGate(s, model, cfgText) {
-    const proxy = config_findProxyService(model.services, s.inputs.proxyService);
-    if (!proxy || !cfgText) {
-        s.report.warnings.push('No HAProxy service found: replicas are not drained through a proxy; requests may be lost during the rollout.');
+/** A drain is complete after this long with no connection left, read at least twice. */
+const SETTLE_MS = 1000;
+class UpstreamGate {
+    o;
+    drains = true;
+    lists = new Map();
+    /** Healthy, answering new replicas whose addition waits for the drain of the replicas they replace. */
+    pending = new Map();
+    byService;
+    log;
+    pollMs;
+    noClient = false;
+    constructor(o) {
+        this.o = o;
+        this.byService = new Map(o.upstreams.map((u) => [u.service, u]));
+        for (const u of o.upstreams)
+            this.lists.set(u.service, [...(o.current.get(u.service) ?? [])]);
+        this.log = o.log ?? log/* quietLog */.R3;
+        this.pollMs = o.pollMs ?? 500;
+    }
+    /** The replica IPs handoff has the proxy route to now. */
+    listed(service) {
+        return this.lists.get(service) ?? [];
+    }
+    /** Nothing to park: a new replica is not in the file until waitUp lists it. */
+    async park() { }
+    /** The service is done: a deferred addition still waiting (its drain never came) is applied now. */
+    async unpark(service) {
+        const waiting = this.pending.get(service);
+        this.pending.delete(service);
+        if (waiting?.length)
+            await this.change(service, waiting, [], 'add');
+    }
+    async waitUp(service, replicas, deadline, replacing = []) {
+        if (!this.byService.has(service) || replicas.length === 0)
+            return;
+        await this.waitAnswering(service, replicas, deadline);
+        if (replacing.length) {
+            // Listed together with the removal of the replicas they replace: one config change per swap.
+            this.pending.set(service, [...(this.pending.get(service) ?? []), ...replicas]);
+            return;
+        }
+        await this.change(service, replicas, [], 'add');
+    }
+    async drain(service, replicas) {
+        const upstream = this.byService.get(service);
+        if (!upstream)
+            return;
+        const removing = new Set(replicas.map((r) => r.id));
+        const adding = (this.pending.get(service) ?? []).filter((r) => !removing.has(r.id));
+        this.pending.delete(service);
+        const listed = replicas.filter((r) => this.listed(service).includes(r.ip));
+        await this.change(service, adding, replicas, adding.length ? 'swap' : 'drain');
+        for (const r of listed)
+            this.o.timeline?.add('drain', { service, container: r.name, detail: `${r.ip} out of the ${this.o.label} upstreams` });
+        if (listed.length)
+            await this.waitDrained(service, upstream.port, listed);
+    }
+    /** Nothing to hand back: the files list addresses, not slots. */
+    async release() { }
+    /** Activation put the uploaded seeds back: write what the proxy runs with again (no apply needed). */
+    async activated() {
+        for (const [path, text] of this.rendered())
+            await this.o.remote.writeFile(path, text, 0o644);
+    }
+    /** Write the current lists (replacing a seed or a stale file after activation) and apply them. */
+    async sync(reason) {
+        for (const u of this.o.upstreams)
+            await this.o.remote.writeFile(u.hostPath, u.render(this.listed(u.service)), 0o644);
+        await this.o.applier.apply(reason);
+    }
+    /** The rendered files for the current lists (to compare with what the proxy was given). */
+    rendered() {
+        return new Map(this.o.upstreams.map((u) => [u.hostPath, u.render(this.listed(u.service))]));
+    }
+    /** Add and remove replicas in one config change; on refusal the previous file is put back. */
+    async change(service, add, remove, what) {
+        const upstream = this.byService.get(service);
+        const before = this.listed(service);
+        const gone = new Set(remove.map((r) => r.ip));
+        const next = [...before.filter((ip) => !gone.has(ip)), ...add.map((r) => r.ip).filter((ip) => ip && !before.includes(ip))];
+        if (next.length === before.length && next.every((ip, i) => ip === before[i]))
+            return;
+        await this.o.remote.writeFile(upstream.hostPath, upstream.render(next), 0o644);
+        const detail = `${service}: ${[...add.map((r) => `+${r.name} (${r.ip})`), ...remove.filter((r) => before.includes(r.ip)).map((r) => `-${r.name} (${r.ip})`)].join(' ')}`;
+        try {
+            await this.o.applier.apply(detail);
+        }
+        catch (e) {
+            await this.o.remote.writeFile(upstream.hostPath, upstream.render(before), 0o644).catch(() => { });
+            throw e;
+        }
+        this.lists.set(service, next);
+        this.log.info(`${this.o.label}: ${what} ${detail}; upstreams now ${next.join(', ') || '(none)'}`);
+        for (const r of add)
+            this.o.timeline?.add('up-in-proxy', { service, container: r.name, detail: `${r.ip} in the ${this.o.label} upstreams` });
+    }
+    /** Until every new replica answers HTTP from inside the proxy container (any status: it listens and speaks HTTP). */
+    async waitAnswering(service, replicas, deadline) {
+        if (this.noClient)
+            return;
+        const port = this.byService.get(service).port;
+        let waiting = replicas;
+        for (;;) {
+            const urls = waiting.map((r) => `http://${r.ip}:${port}/`);
+            const r = await this.o.remote.exec(answersCommand(this.o.proxy.id, urls), { timeoutMs: timeouts/* QUICK_COMMAND_MS */.dH, check: false });
+            if (r.code === 3 || /^none /m.test(r.stdout)) {
+                this.noClient = true;
+                this.log.warning(`${this.o.label}: the proxy image has no wget, curl or bash to reach new replicas from inside its network: the gate relies on Docker's health status alone`);
+                return;
+            }
+            const ok = new Set(r.stdout.split('\n').flatMap((l) => (l.startsWith('ok ') ? [l.slice(3).trim()] : [])));
+            const last = r.stdout.trim() || r.stderr.trim();
+            waiting = waiting.filter((x) => !ok.has(`http://${x.ip}:${port}/`));
+            if (waiting.length === 0)
+                return;
+            if (Date.now() >= deadline) {
+                throw new Error(`${this.o.label}: new ${service} replica(s) ${waiting.map((x) => `${x.name} (${x.ip}:${port})`).join(', ')} do not answer from inside the proxy container ${this.o.proxy.name}: ${last}`);
+            }
+            await (0,time/* sleep */.y)(this.pollMs);
+        }
+    }
+    /** Until no connection from the proxy is left on the app port of each replica (twice, 1 s apart), or the drain timeout. */
+    async waitDrained(service, port, replicas) {
+        const peers = new Set(this.o.proxy.ips);
+        const deadline = Date.now() + this.o.drainTimeoutMs;
+        const pending = new Map(replicas.map((r) => [r.id, r]));
+        const zeroSince = new Map();
+        const left = new Map();
+        for (;;) {
+            const r = await this.o.remote.exec(netTcpCommand([...pending.keys()]), { timeoutMs: timeouts/* QUICK_COMMAND_MS */.dH, check: false });
+            const tables = parseNetTcpByContainer(r.stdout);
+            const now = Date.now();
+            for (const [id, replica] of [...pending]) {
+                const t = tables.get(id);
+                const n = !t || t.pid === 0 ? 0 : connectionsFrom(t.sockets, port, peers);
+                left.set(id, n);
+                if (n > 0)
+                    zeroSince.delete(id);
+                else if (!zeroSince.has(id))
+                    zeroSince.set(id, now);
+                else if (now - zeroSince.get(id) >= SETTLE_MS) {
+                    pending.delete(id);
+                    this.log.info(`${this.o.label}: ${service} replica ${replica.name} drained (no connection from the proxy left)`);
+                    this.o.timeline?.add('drained', { service, container: replica.name });
+                }
+            }
+            if (pending.size === 0)
+                return;
+            if (now >= deadline)
+                break;
+            await (0,time/* sleep */.y)(Math.min(this.pollMs, Math.max(0, deadline - Date.now())));
+        }
+        for (const [id, replica] of pending) {
+            const detail = `timeout after ${this.o.drainTimeoutMs} ms (${left.get(id) ?? '?'} connection(s) from the proxy left)`;
+            this.log.warning(`${this.o.label}: ${service} replica ${replica.name} still busy: ${detail}; stopping it anyway`);
+            this.o.timeline?.add('drained', { service, container: replica.name, detail });
+        }
+    }
+}
+
+;// CONCATENATED MODULE: ./src/proxy/upstreams/open.ts
+/**
+ * Opening the upstream-file gate of a deploy (Caddy, nginx), shared by both drivers: the running
+ * proxy container, the replicas it routes to now, the files as they are before the release is
+ * activated, and the step before the rollout that writes the lists back (activation copied the
+ * uploaded seeds over them) and applies them when the running proxy does not have them yet: the
+ * first deploy's proxy resolved the service name through Docker's DNS (the seed), and from the next
+ * deploy on it lists replicas by IP.
+ */
+
+
+
+
+/** A replica the proxy routes to now: running, and healthy (or without a healthcheck). */
+function serving(c) {
+    return c.state === 'running' && (c.health === 'healthy' || c.health === 'none');
+}
+async function openUpstreamGate(host, view, change, setup, hooks) {
+    if (setup.problems.length)
+        return {
+            gate: degradedGate,
+            degraded: `${hooks.label} cannot drain replicas with this config (${setup.problems.join('; ')}): the rollout relies on retries and health checks only, and requests may be lost.`,
+        };
+    const containers = await listProjectContainers(host.remote, host.project);
+    const proxies = containers.filter((c) => c.service === view.proxy.name && c.state === 'running');
+    if (proxies.length === 0 || setup.seeds.length === 0) {
+        // A first deploy: the proxy starts on the seeds (the service names through Docker's DNS).
+        if (proxies.length === 0)
+            host.log.info(`the proxy (${view.proxy.name}) is not running yet: nothing to drain in this deploy`);
         return { gate: degradedGate };
     }
-    const projectDir = external_node_path_.posix.join(s.remoteDir, 'app', external_node_path_.posix.dirname(s.inputs.composeFiles[0]));
-    let where = locateRuntimeApi(proxy, cfgText, projectDir);
-    if (s.inputs.haproxySocket) {
-        const v = s.inputs.haproxySocket;
+    if (proxies.length > 1)
+        host.log.warning(`${proxies.length} ${view.proxy.name} containers run: handoff drives ${proxies[0].name} only`);
+    const proxy = proxies[0];
+    const networks = Object.keys(proxy.ips);
+    const current = new Map(setup.seeds.map((s) => [s.service, containers.filter((c) => c.service === s.service && serving(c)).map((c) => replicaIp(c, networks))]));
+    const upstreams = setup.seeds.map((s) => ({
+        service: s.service,
+        port: s.port,
+        hostPath: external_node_path_.posix.join(host.remoteDir, 'app', s.releasePath),
+        render: s.render,
+    }));
+    // What the proxy was last given (the release is not activated yet).
+    const previous = new Map();
+    for (const u of upstreams)
+        previous.set(u.hostPath, await host.remote.readFile(u.hostPath));
+    const gate = new UpstreamGate({
+        remote: host.remote,
+        label: hooks.label,
+        proxy: { id: proxy.id, name: proxy.name, ips: Object.values(proxy.ips) },
+        upstreams,
+        current,
+        applier: await hooks.applier(proxy),
+        drainTimeoutMs: host.drainTimeoutMs,
+        log: host.log,
+        timeline: host.timeline,
+    });
+    const before = async () => {
+        const stale = [...gate.rendered()].some(([p, text]) => previous.get(p) !== text);
+        if (change.proxyAction === 'keep' && (stale || change.changed)) {
+            const why = change.changed ? 'the release changes its config' : 'the replicas listed by IP';
+            await gate.sync(why);
+            host.timeline.add('proxy-reload', { service: view.proxy.name, container: proxy.name, detail: why });
+            host.log.info(`${hooks.label}: applied to ${proxy.name} before the rollout (${why})`);
+        }
+        else {
+            // Activation copied the uploaded seeds back: the files say again what the proxy already runs.
+            await gate.activated();
+        }
+    };
+    return { gate, before };
+}
+
+;// CONCATENATED MODULE: ./src/proxy/caddy/admin.ts
+/** The request bytes. Pure. */
+function adminRequest(method, path, body) {
+    const head = [`${method} ${path} HTTP/1.1`, 'Host: ', 'Connection: close'];
+    if (body)
+        head.push(`Content-Type: ${body.contentType}`, `Content-Length: ${Buffer.byteLength(body.text)}`);
+    return `${head.join('\r\n')}\r\n\r\n${body?.text ?? ''}`;
+}
+/** Status and body of a whole HTTP/1.1 answer (Content-Length or chunked, as Go's server sends them). Pure. */
+function parseHttpAnswer(raw) {
+    const end = raw.indexOf('\r\n\r\n');
+    const head = end < 0 ? raw : raw.slice(0, end);
+    const m = /^HTTP\/1\.[01] (\d{3})/.exec(head);
+    if (!m)
+        throw new Error(`Caddy admin API: not an HTTP answer: ${JSON.stringify(raw.slice(0, 80))}`);
+    let body = end < 0 ? '' : raw.slice(end + 4);
+    if (/^transfer-encoding:\s*chunked/im.test(head))
+        body = dechunk(body);
+    return { status: Number(m[1]), body };
+}
+function dechunk(body) {
+    let out = '';
+    let rest = body;
+    for (;;) {
+        const nl = rest.indexOf('\r\n');
+        if (nl < 0)
+            break;
+        const size = parseInt(rest.slice(0, nl).split(';')[0], 16);
+        if (!(size > 0))
+            break;
+        out += rest.slice(nl + 2, nl + 2 + size);
+        rest = rest.slice(nl + 2 + size + 2);
+    }
+    return out;
+}
+/** The error text of a Caddy answer (`{"error":"..."}`), else the body. Pure. */
+function caddyError(body) {
+    try {
+        const j = JSON.parse(body);
+        if (typeof j.error === 'string')
+            return j.error;
+    }
+    catch {
+        // not JSON: the body as it is
+    }
+    return body.trim();
+}
+/** One request to the admin API; rejects when the stream fails or no answer comes within timeoutMs. */
+async function adminCall(open, method, path, body, timeoutMs = 30_000) {
+    const stream = await open();
+    return new Promise((resolve, reject) => {
+        const chunks = [];
+        let done = false;
+        const finish = (err) => {
+            if (done)
+                return;
+            done = true;
+            clearTimeout(timer);
+            stream.destroy();
+            if (err)
+                return reject(err);
+            try {
+                resolve(parseHttpAnswer(Buffer.concat(chunks).toString('utf8')));
+            }
+            catch (e) {
+                reject(e);
+            }
+        };
+        const timer = setTimeout(() => finish(new Error(`Caddy admin API: no answer to ${method} ${path} within ${timeoutMs} ms`)), timeoutMs);
+        stream.on('data', (c) => chunks.push(typeof c === 'string' ? Buffer.from(c) : c));
+        stream.on('end', () => finish());
+        stream.on('close', () => finish());
+        stream.on('error', (e) => finish(new Error(`Caddy admin API: ${method} ${path}: ${e.message}`)));
+        stream.write(adminRequest(method, path, body));
+    });
+}
+/** POST /load with a Caddyfile: 200 once the new config is live; anything else throws Caddy's own message (nothing changed). */
+async function loadCaddyfile(open, caddyfile) {
+    const a = await adminCall(open, 'POST', '/load', { contentType: 'text/caddyfile', text: caddyfile });
+    if (a.status !== 200)
+        throw new Error(`Caddy rejects the config (HTTP ${a.status}): ${caddyError(a.body)}`);
+}
+
+;// CONCATENATED MODULE: ./src/proxy/caddy/config.ts
+/**
+ * Pure helpers over the user's Caddyfile and handoff's upstream files (one per routed service):
+ * - the Caddyfile: its admin socket (`admin unix//path` in the global options), its `import` lines,
+ *   upstreams named directly (`reverse_proxy app:8080`, `to app:8080`: Docker's DNS lists the old
+ *   replica until it stops, so handoff cannot drain them), and whether reverse_proxy declares a
+ *   transport (without one, idle upstream connections outlive a config change);
+ * - an upstream file: the seed the user uploads (`to app:8080`: the service and its port, what
+ *   Caddy uses on a first deploy through Docker's DNS) and handoff's rendering of it with the
+ *   replicas' IPs (`to 172.18.0.5:8080 172.18.0.6:8080`).
+ */
+/** Tokenise a Caddyfile: comments dropped, quotes kept together, brace depth tracked. */
+function caddyLines(text) {
+    const out = [];
+    let depth = 0;
+    let globalOpen = false;
+    let seenBlock = false;
+    for (const [i, raw] of text.split('\n').entries()) {
+        const words = (raw.replace(/(^|\s)#.*$/, '').match(/"[^"]*"|\S+/g) ?? []).map((w) => w.replace(/^"|"$/g, ''));
+        if (words.length === 0)
+            continue;
+        if (depth === 0 && !seenBlock && words.length === 1 && words[0] === '{')
+            globalOpen = true;
+        out.push({ line: i + 1, words, depth, global: globalOpen && depth >= 1 });
+        for (const w of words) {
+            if (w === '{' || w.endsWith('{'))
+                depth++;
+            if (w === '}')
+                depth--;
+        }
+        if (depth === 0) {
+            if (globalOpen)
+                globalOpen = false;
+            if (words.includes('{') || words.includes('}'))
+                seenBlock = true;
+        }
+    }
+    return out;
+}
+/** Upstream-looking words: not a matcher, path, brace or option. */
+function addressWords(words) {
+    return words.filter((w) => w !== '{' && w !== '}' && !w.startsWith('@') && !w.startsWith('/') && w !== '*');
+}
+function caddyfileFacts(text) {
+    const facts = { imports: [], upstreams: [], transport: false };
+    for (const l of caddyLines(text)) {
+        const [first, second] = l.words;
+        if (l.global && l.depth === 1 && first === 'admin' && second) {
+            if (second.startsWith('unix/'))
+                facts.adminSocket = second.slice(5).split('|')[0];
+            else
+                facts.adminOther = { line: l.line, text: l.words.join(' ') };
+        }
+        if (first === 'import' && second)
+            facts.imports.push({ line: l.line, path: second });
+        if (first === 'reverse_proxy')
+            for (const a of addressWords(l.words.slice(1)))
+                facts.upstreams.push({ line: l.line, address: a });
+        if (first === 'to' && l.depth > 0)
+            for (const a of addressWords(l.words.slice(1)))
+                facts.upstreams.push({ line: l.line, address: a });
+        if (first === 'transport')
+            facts.transport = true;
+    }
+    return facts;
+}
+/** host and port of an upstream address (`app:8080`, `http://app:8080`, `[::1]:80`). */
+function splitAddress(address) {
+    const bare = address.replace(/^[a-z0-9+.-]+:\/\//i, '').replace(/\/.*$/, '');
+    const m = /^(\[[^\]]*\]|[^:]*)(?::(\d+))?$/.exec(bare);
+    if (!m)
+        return { host: bare };
+    return { host: m[1].replace(/^\[|\]$/g, ''), ...(m[2] ? { port: Number(m[2]) } : {}) };
+}
+/** The Compose services named by these addresses (host = the service name, or <service>.<network>). */
+function servicesNamed(addresses, serviceNames) {
+    const hosts = addresses.map((a) => splitAddress(a).host.toLowerCase());
+    return serviceNames.filter((name) => hosts.some((h) => h === name.toLowerCase() || h.startsWith(`${name.toLowerCase()}.`)));
+}
+/**
+ * An upstream file handoff manages: one `to` line naming one Compose service with its port (the
+ * seed, as uploaded) or the replicas' IPs with that port (as handoff rendered it, recognised by its
+ * header). Undefined when the file is something else.
+ */
+function parseCaddySeed(text, serviceNames) {
+    const rendered = /^# handoff: service (\S+) port (\d+)/m.exec(text);
+    if (rendered && serviceNames.includes(rendered[1]))
+        return { service: rendered[1], port: Number(rendered[2]) };
+    const to = caddyLines(text).filter((l) => l.words[0] === 'to');
+    if (to.length === 0)
+        return undefined;
+    const addresses = to.flatMap((l) => addressWords(l.words.slice(1)));
+    const named = servicesNamed(addresses, serviceNames);
+    if (named.length === 0)
+        return undefined;
+    if (named.length > 1 || addresses.length > 1 || to.length > 1)
+        return { error: `it must name one service and its port on one line, e.g. "to ${named[0]}:8080"` };
+    const { port } = splitAddress(addresses[0]);
+    if (!port)
+        return { error: `"to ${addresses[0]}" has no port: write "to ${named[0]}:<port>"` };
+    return { service: named[0], port };
+}
+/**
+ * handoff's upstream file for these replica addresses (`ip:port`). With none (the service's last
+ * replica drained by a stop-first batch), an address that refuses at once: Caddy answers 502
+ * rather than resolving the service name to a stopped replica.
+ */
+function renderCaddyUpstreams(seed, ips) {
+    const to = ips.length ? ips.map((ip) => `${ip}:${seed.port}`).join(' ') : '127.0.0.1:1';
+    return [
+        `# handoff: service ${seed.service} port ${seed.port}`,
+        `# Written by handoff at each change of the ${seed.service} replicas (by container IP); do not edit.`,
+        `# The seed uploaded with the release ("to ${seed.service}:${seed.port}") is used until handoff first writes it.`,
+        `to ${to}`,
+        '',
+    ].join('\n');
+}
+
+;// CONCATENATED MODULE: ./src/proxy/caddy/driver.ts
+/**
+ * Caddy (2.6+) as a ProxyDriver. The user's Caddyfile imports one handoff-owned file per routed
+ * service inside its reverse_proxy block (`import /etc/caddy/handoff/app.upstreams`), uploaded as a
+ * seed (`to app:8080`) and rewritten by handoff with the replicas' IPs; each change is applied with
+ * POST /load of the Caddyfile on the admin unix socket (reached over SSH streamlocal forwarding):
+ * live when it returns, all-or-nothing when refused. See upstreams/gate.ts for the drain.
+ */
+
+
+
+
+
+
+
+
+/** The Caddyfile among the release's files: the one the proxy mounts (as a file, or in a mounted directory), else any. */
+function caddyConfigPath(paths, proxy, composeDir) {
+    const named = paths.filter((p) => external_node_path_.posix.basename(p) === 'Caddyfile');
+    for (const v of proxy?.volumes ?? []) {
+        if (v.type !== 'bind' || !v.source || v.source.startsWith('/') || v.source.startsWith('~'))
+            continue;
+        const rel = external_node_path_.posix.normalize(external_node_path_.posix.join(composeDir, v.source));
+        const hit = paths.find((p) => p === rel && v.target.endsWith('Caddyfile')) ?? named.find((p) => p.startsWith(`${rel}/`));
+        if (hit)
+            return hit;
+    }
+    return named[0];
+}
+/** Where the proxy sees its Caddyfile (its mount), else Caddy's default path. */
+function caddyfileInContainer(view, cfgPath) {
+    return containerPathOfRelease(view.proxy, cfgPath, view.composeDir) ?? '/etc/caddy/Caddyfile';
+}
+/** The seeds the Caddyfile imports, what it routes, and what the gate needs that it lacks. Reads the release's files. */
+async function caddySetup(view, cfgPath, cfgText) {
+    const facts = caddyfileFacts(cfgText);
+    const names = view.model.services.map((s) => s.name);
+    const problems = [];
+    const cfgDir = external_node_path_.posix.dirname(caddyfileInContainer(view, cfgPath));
+    const name = external_node_path_.posix.basename(cfgPath);
+    if (!facts.adminSocket) {
+        problems.push(`${facts.adminOther ? `${name} line ${facts.adminOther.line} "${facts.adminOther.text}"` : `${name} has no admin unix socket`}: handoff applies each change through Caddy's admin API on a unix socket; put "admin unix//run/caddy-admin/admin.sock" in the global options block at the top ({ ... }) and mount its directory (e.g. ./caddy-admin:/run/caddy-admin)`);
+    }
+    else {
+        const where = hostPathInMount(view.proxy, facts.adminSocket, '/');
+        if ('reason' in where)
+            problems.push(where.reason);
+    }
+    const seeds = [];
+    for (const imp of facts.imports) {
+        const abs = external_node_path_.posix.isAbsolute(imp.path);
+        const containerPath = abs ? imp.path : external_node_path_.posix.join(cfgDir, imp.path);
+        const rel = releasePathInMount(view.proxy, containerPath, view.composeDir);
+        const text = rel ? await view.read(rel.path) : undefined;
+        const seed = text === undefined ? undefined : parseCaddySeed(text, names);
+        if (!seed || !rel)
+            continue;
+        const at = `${name} line ${imp.line} (import ${imp.path})`;
+        if ('error' in seed)
+            problems.push(`${at}: ${rel.path} ${seed.error}`);
+        else if (!abs)
+            problems.push(`${at}: write the import with an absolute path (POST /load has no file name to resolve a relative one against): import ${containerPath}`);
+        else if (rel.fileMount)
+            problems.push(`${at}: ${rel.path} is bind-mounted as a single file, which keeps its old content when handoff replaces it: mount its directory`);
+        else
+            seeds.push({ ...seed, releasePath: rel.path, containerPath, render: (ips) => renderCaddyUpstreams(seed, ips) });
+    }
+    for (const u of facts.upstreams) {
+        const [svc] = servicesNamed([u.address], names);
+        if (!svc || svc === view.proxy.name)
+            continue;
+        const dir = external_node_path_.posix.join(external_node_path_.posix.dirname(cfgPath), 'handoff');
+        problems.push(`${name} line ${u.line} names service ${svc} directly (${u.address}): Docker's DNS keeps listing the old replica until it stops, so handoff cannot drain it. Replace it with "import ${cfgDir}/handoff/${svc}.upstreams" inside the reverse_proxy block, and upload ${dir}/${svc}.upstreams containing "to ${u.address.replace(/^[a-z]+:\/\//, '')}"`);
+    }
+    if ((seeds.length || facts.upstreams.length) && !facts.transport) {
+        problems.push(`${name} has no "transport http { keepalive 2s }" in its reverse_proxy block: without an explicit transport Caddy keeps idle connections to a removed replica open for minutes, and the drain could not tell when its requests are done`);
+    }
+    const routed = [
+        ...new Set([
+            ...seeds.map((s) => s.service),
+            ...servicesNamed(facts.upstreams.map((u) => u.address), names),
+        ]),
+    ];
+    return { seeds, routed: routed.filter((s) => s !== view.proxy.name), problems };
+}
+async function setupOf(view, cfgText) {
+    const cfgPath = caddyConfigPath(view.paths, view.proxy, view.composeDir);
+    return caddySetup(view, cfgPath ?? 'Caddyfile', cfgText);
+}
+const caddyDriver = {
+    kind: 'caddy',
+    label: 'Caddy',
+    matchesImage: (image) => /caddy/i.test(image),
+    configPath: caddyConfigPath,
+    missingConfigHint: (proxy) => `service ${proxy.name} runs Caddy but no Caddyfile is in the uploaded files: add its config directory to the 'files' input`,
+    routedServices: async (view, cfgText) => (await setupOf(view, cfgText)).routed,
+    requirements: async (view, cfgText) => (await setupOf(view, cfgText)).problems,
+    async checkConfig(host, view, cfgPath) {
+        const mounts = checkMounts(view.proxy, view.composeDir, host.releaseDir, view.paths);
+        let target = caddyfileInContainer(view, cfgPath);
+        if (!containerPathOfRelease(view.proxy, cfgPath, view.composeDir)) {
+            target = '/etc/caddy/Caddyfile';
+            mounts.push({ source: external_node_path_.posix.join(host.releaseDir, external_node_path_.posix.dirname(cfgPath)), target: '/etc/caddy' });
+        }
+        const cmd = throwawayCheckCommand(view.proxy.image ?? '', 'caddy', mounts, ['validate', '--config', target, '--adapter', 'caddyfile']);
+        const r = await host.remote.exec(cmd, { timeoutMs: timeouts/* DOCKER_COMMAND_MS */._u, check: false });
+        if (r.code !== 0)
+            throw new Error(`Caddy rejects ${cfgPath}:\n${tail(r.stdout + r.stderr)}`);
+    },
+    async open(host, view, change) {
+        if (!change.next)
+            return { gate: degradedGate, degraded: `No Caddyfile found for service ${view.proxy.name}.` };
+        const cfgPath = caddyConfigPath(view.paths, view.proxy, view.composeDir);
+        const setup = await caddySetup(view, cfgPath, change.next);
+        const socket = caddyfileFacts(change.next).adminSocket;
+        const projectDir = external_node_path_.posix.join(host.remoteDir, 'app', view.composeDir);
+        const where = socket ? hostPathInMount(view.proxy, socket, projectDir) : undefined;
+        const liveCaddyfile = external_node_path_.posix.join(host.remoteDir, 'app', cfgPath);
+        return openUpstreamGate(host, view, change, setup, {
+            label: 'Caddy',
+            async applier() {
+                if (!where || 'reason' in where)
+                    throw new Error(`Caddy's admin socket cannot be reached from the host`);
+                const open = () => host.remote.openUnixSocket(where.hostPath);
+                try {
+                    const a = await adminCall(open, 'GET', '/config/');
+                    if (a.status !== 200)
+                        throw new Error(`HTTP ${a.status}: ${a.body.slice(0, 200)}`);
+                }
+                catch (e) {
+                    throw new Error(`Caddy's admin API does not answer on ${where.hostPath} (${e.message}). The socket must be writable by the SSH user: start Caddy with "umask 0000" (e.g. command: ["sh", "-c", "umask 0000 && exec caddy run --config /etc/caddy/Caddyfile --adapter caddyfile"]) and keep its directory 0700, owned by the deploy user`, { cause: e });
+                }
+                return {
+                    async apply() {
+                        const text = await host.remote.readFile(liveCaddyfile);
+                        if (text === undefined)
+                            throw new Error(`${liveCaddyfile} is missing on the host`);
+                        await loadCaddyfile(open, text);
+                    },
+                };
+            },
+        });
+    },
+};
+function tail(s) {
+    return s.trim().split('\n').slice(-15).join('\n');
+}
+
+;// CONCATENATED MODULE: ./src/proxy/haproxy/config.ts
+/**
+ * Pure helpers over the user's haproxy.cfg and the proxy's Compose service: where the Runtime API
+ * socket is, which Compose services the proxy routes to, and how the action reaches that socket
+ * from the host (a bind-mounted Unix socket, or a published TCP port).
+ */
+
+
+/** Tokenise: drop comments, track `global` / `defaults` / `backend x` / `listen x`... sections. */
+function cfgLines(cfgText) {
+    const out = [];
+    let section = '';
+    let sectionName = '';
+    for (const raw of cfgText.split('\n')) {
+        const line = raw.replace(/(^|\s)#.*$/, '').trim();
+        if (line === '')
+            continue;
+        const words = line.split(/\s+/);
+        const first = words[0];
+        if (/^(global|defaults|frontend|backend|listen|resolvers|peers|userlist|program|http-errors|ring|mailers|cache)$/.test(first)) {
+            section = first;
+            sectionName = words[1] ?? '';
+            continue;
+        }
+        out.push({ section, sectionName, words });
+    }
+    return out;
+}
+/**
+ * The stats sockets of the `global` section, admin ones first (only `level admin` may use
+ * `set server`). Addresses: `/path`, `unix@/path`, `ipv4@host:port`, `host:port`, `:port`.
+ */
+function findStatsSockets(cfgText) {
+    const found = [];
+    for (const { section, words } of cfgLines(cfgText)) {
+        if (section !== 'global' || words[0] !== 'stats' || words[1] !== 'socket' || !words[2])
+            continue;
+        const addr = words[2];
+        const levelAt = words.indexOf('level');
+        // Newer HAProxy releases default to admin; an explicit level is what we can rely on.
+        const admin = levelAt < 0 ? true : words[levelAt + 1] === 'admin';
+        const parsed = parseSocketAddress(addr, admin);
+        if (parsed)
+            found.push(parsed);
+    }
+    return found.sort((a, b) => Number(b.admin) - Number(a.admin));
+}
+/** The admin socket handoff uses, or undefined when the config declares none. */
+function findStatsSocket(cfgText) {
+    return findStatsSockets(cfgText)[0];
+}
+function parseSocketAddress(addr, admin) {
+    if (addr.startsWith('unix@'))
+        return { kind: 'unix', path: addr.slice(5), admin };
+    if (addr.startsWith('/'))
+        return { kind: 'unix', path: addr, admin };
+    const m = /^(?:(?:ipv4|ipv6|tcp|tcp4|tcp6)@)?(\[[^\]]*\]|[^:]*):(\d+)$/.exec(addr);
+    if (m)
+        return { kind: 'tcp', host: m[1].replace(/^\[|\]$/g, ''), port: Number(m[2]), admin };
+    // abns@ (abstract namespace), fd@, sockpair@: nothing the host can open.
+    return undefined;
+}
+/** Every `server` / `server-template` line of the backends and listen sections. */
+function proxyServers(cfgText) {
+    const out = [];
+    for (const { section, sectionName, words } of cfgLines(cfgText)) {
+        if (section !== 'backend' && section !== 'listen')
+            continue;
+        let keyword;
+        let addr;
+        if (words[0] === 'server') {
+            keyword = 'server';
+            addr = words[2];
+        }
+        else if (words[0] === 'server-template') {
+            // server-template <prefix> <num | range> <fqdn>[:<port>]
+            keyword = 'server-template';
+            addr = words[3];
+        }
+        else
+            continue;
+        if (!addr || !words[1])
+            continue;
+        const { host, port } = splitHostPort(addr);
+        out.push({ backend: sectionName, keyword, name: words[1], host, ...(port !== undefined ? { port } : {}) });
+    }
+    return out;
+}
+function splitHostPort(addr) {
+    const bare = addr.replace(/^[a-z0-9]+@/, '');
+    const m = /^(\[[^\]]*\]|[^:]*)(?::(\d+))?$/.exec(bare);
+    if (!m)
+        return { host: bare };
+    return { host: m[1].replace(/^\[|\]$/g, ''), ...(m[2] ? { port: Number(m[2]) } : {}) };
+}
+/**
+ * The Compose services the proxy routes to: those whose name is the host of a server line.
+ * Docker's DNS resolves the service name (and `<service>.<network>`) to all its replicas.
+ */
+function routedServices(cfgText, serviceNames) {
+    const hosts = new Set(proxyServers(cfgText).map((s) => s.host.toLowerCase()));
+    return serviceNames.filter((name) => {
+        const n = name.toLowerCase();
+        for (const h of hosts)
+            if (h === n || h.startsWith(`${n}.`))
+                return true;
+        return false;
+    });
+}
+/** The backends that hold servers for this service (for logs and for reading stats). */
+function backendsForService(cfgText, service) {
+    const n = service.toLowerCase();
+    const set = new Set(proxyServers(cfgText)
+        .filter((s) => s.host.toLowerCase() === n || s.host.toLowerCase().startsWith(`${n}.`))
+        .map((s) => s.backend));
+    return [...set];
+}
+/**
+ * The proxy service: the one named explicitly, else the one whose image mentions haproxy.
+ * Two candidates without an explicit name is an error (the user must say which).
+ */
+function findProxyService(services, explicitName) {
+    if (explicitName) {
+        const s = services.find((x) => x.name === explicitName);
+        if (!s)
+            throw new Error(`proxy service "${explicitName}" is not in the Compose files (services: ${services.map((x) => x.name).join(', ')})`);
+        return s;
+    }
+    const candidates = services.filter((s) => /haproxy/i.test(s.image ?? ''));
+    if (candidates.length > 1) {
+        throw new Error(`several services look like HAProxy (${candidates.map((s) => s.name).join(', ')}): name the proxy service explicitly`);
+    }
+    return candidates[0];
+}
+/**
+ * How the action reaches the Runtime API from the host:
+ * - a Unix socket inside a bind-mounted directory: its host path (relative sources resolve
+ *   against the Compose project directory on the host);
+ * - a TCP socket published on the host: its host address and port.
+ */
+function locateRuntimeApi(proxy, cfgText, projectDirOnHost) {
+    const sockets = findStatsSockets(cfgText);
+    if (sockets.length === 0) {
+        return {
+            kind: 'none',
+            reason: `the HAProxy config has no "stats socket" in its global section: add "stats socket /var/run/haproxy/admin.sock mode 666 level admin" and mount /var/run/haproxy from the host`,
+        };
+    }
+    const reasons = [];
+    for (const sock of sockets) {
+        const where = locateSocket(proxy, sock, projectDirOnHost);
+        if ('reason' in where)
+            reasons.push(where.reason);
+        else
+            return where;
+    }
+    return { kind: 'none', reason: reasons.join('; ') };
+}
+/** One `stats socket` line: how the host reaches it, or why it cannot. */
+function locateSocket(proxy, sock, projectDirOnHost) {
+    if (!sock.admin)
+        return { reason: `stats socket ${sock.kind === 'unix' ? sock.path : `${sock.host}:${sock.port}`} is not "level admin"` };
+    if (sock.kind === 'unix') {
+        const mounted = hostPathInMount(proxy, sock.path, projectDirOnHost);
+        return 'reason' in mounted ? mounted : { kind: 'unix', hostPath: mounted.hostPath };
+    }
+    if (sock.host === '127.0.0.1' || sock.host === 'localhost' || sock.host === '::1') {
+        return {
+            reason: `stats socket ${sock.host}:${sock.port} listens on the container's loopback: publishing it cannot reach it (bind it to 0.0.0.0 or use a Unix socket)`,
+        };
+    }
+    const pub = proxy.ports.find((p) => String(p.target) === String(sock.port) && (p.protocol ?? 'tcp') === 'tcp');
+    if (!pub || pub.published === undefined || !/^\d+$/.test(pub.published)) {
+        return {
+            reason: `stats socket port ${sock.port} is not published on a fixed host port by service "${proxy.name}" (e.g. "127.0.0.1:${sock.port}:${sock.port}")`,
+        };
+    }
+    const host = !pub.hostIp || pub.hostIp === '0.0.0.0' || pub.hostIp === '::' ? '127.0.0.1' : pub.hostIp;
+    return { kind: 'tcp', host, port: Number(pub.published) };
+}
+/**
+ * The container path of the server-state file (global `server-state-file`, relative to
+ * `server-state-base` when it is not absolute), or undefined when the config keeps no state file.
+ */
+function findServerStateFile(cfgText) {
+    let file;
+    let base;
+    for (const line of cfgLines(cfgText)) {
+        if (line.section !== 'global')
+            continue;
+        if (line.words[0] === 'server-state-file')
+            file = line.words[1];
+        if (line.words[0] === 'server-state-base')
+            base = line.words[1];
+    }
+    if (!file)
+        return undefined;
+    return file.startsWith('/') || !base ? file : external_node_path_default().posix.join(base, file);
+}
+
+;// CONCATENATED MODULE: ./src/commands/haproxy.ts
+/** HAProxy as a process: checking a config in a throwaway container (run by src/haproxy/reload.ts). */
+
+/** Where the image expects its config (the Docker Official Image's and handoff-test-haproxy's layout). */
+const CONFIG_DIR_IN_CONTAINER = '/usr/local/etc/haproxy';
+/**
+ * `docker run --rm -v <dir>:/usr/local/etc/haproxy:ro <image> haproxy -c -f .../<file>`, output
+ * merged into stdout. The whole directory is mounted, as the proxy does, so files the config
+ * includes (maps, certificates) are checked too. cfgFile is a file name inside hostConfigDir.
+ */
+function checkConfigCommand(image, hostConfigDir, cfgFile) {
+    return ((0,quote/* shqAll */.e)([
+        'docker',
+        'run',
+        '--rm',
+        '--network',
+        'none',
+        // The image's entrypoint may wrap haproxy; run the binary directly.
+        '--entrypoint',
+        'haproxy',
+        '-v',
+        `${hostConfigDir}:${CONFIG_DIR_IN_CONTAINER}:ro`,
+        image,
+        '-c',
+        '-f',
+        `${CONFIG_DIR_IN_CONTAINER}/${cfgFile}`,
+    ]) + ' 2>&1');
+}
+
+;// CONCATENATED MODULE: ./src/proxy/haproxy/reload.ts
+
+
+
+
+
+/** HAProxy rejected a config; `output` is HAProxy's own explanation (its [ALERT] lines). */
+class HaproxyConfigError extends Error {
+    file;
+    output;
+    constructor(file, output) {
+        super(`HAProxy rejects ${file}:\n${output.trim().split('\n').slice(-20).join('\n')}`);
+        this.file = file;
+        this.output = output;
+        this.name = 'HaproxyConfigError';
+    }
+}
+/**
+ * `docker run --rm -v <dir>:/usr/local/etc/haproxy:ro <image> haproxy -c -f .../<file>`.
+ * hostConfigDir is the directory on the host holding the config (mounted whole, as the proxy does,
+ * so files it includes — maps, certificates — are checked too).
+ */
+async function checkConfig(remote, image, hostConfigDir, cfgFile, options = {}) {
+    if (cfgFile.includes('/') || cfgFile === '' || cfgFile === '.' || cfgFile === '..') {
+        throw new Error(`checkConfig: ${JSON.stringify(cfgFile)} must be a file name inside ${hostConfigDir}`);
+    }
+    const r = await remote.exec(checkConfigCommand(image, hostConfigDir, cfgFile), {
+        timeoutMs: options.timeoutMs ?? timeouts/* DOCKER_COMMAND_MS */._u,
+        check: false,
+    });
+    if (r.code !== 0)
+        throw new HaproxyConfigError(`${hostConfigDir}/${cfgFile}`, r.stdout + r.stderr);
+}
+/** How long a reload may take, from SIGUSR2 to "Loading success." (and the Runtime API answering), unless told. */
+const RELOAD_WAIT_MS = 30_000;
+/**
+ * Reload HAProxy in a container started as `haproxy -W` (master-worker): SIGUSR2 makes the master
+ * re-read the config and start new workers; old workers finish their connections. Waits for the
+ * master's "Loading success." in the container log (and, with an opener, a Runtime API answer);
+ * "Loading failure!" throws with the log.
+ */
+async function reload(remote, containerId, options = {}) {
+    const timeoutMs = options.timeoutMs ?? RELOAD_WAIT_MS;
+    const pollMs = options.pollMs ?? 250;
+    const deadline = Date.now() + timeoutMs;
+    // The container's clock is the host's: take "since" from the host, not from the runner.
+    const since = (await remote.exec(hostTimeCommand(), { timeoutMs: timeouts/* INSTANT_COMMAND_MS */.TR })).stdout.trim();
+    if (options.opener && options.stateFile)
+        await saveServerState(remote, containerId, options.opener, options.stateFile, options.log);
+    await remote.exec(killCommand(containerId, 'USR2'), { timeoutMs: timeouts/* QUICK_COMMAND_MS */.dH });
+    for (;;) {
+        const logs = await remote.exec(containerLogsSinceCommand(containerId, since), { timeoutMs: timeouts/* QUICK_COMMAND_MS */.dH, check: false });
+        const verdict = reloadVerdict(logs.stdout + logs.stderr);
+        if (verdict === 'failure') {
+            throw new Error(`HAProxy reload failed in container ${containerId.slice(0, 12)}; it keeps the previous config:\n${reload_tail(logs.stdout + logs.stderr)}`);
+        }
+        if (verdict === 'success')
+            break;
+        if (Date.now() >= deadline) {
+            throw new Error(`HAProxy in container ${containerId.slice(0, 12)} did not report "Loading success." within ${timeoutMs} ms after SIGUSR2:\n${reload_tail(logs.stdout + logs.stderr)}`);
+        }
+        await (0,time/* sleep */.y)(pollMs);
+    }
+    if (!options.opener)
+        return;
+    const api = new RuntimeApi(options.opener, { timeoutMs: 5000 });
+    for (;;) {
+        try {
+            await api.command('show info');
+            return;
+        }
+        catch (e) {
+            if (Date.now() >= deadline)
+                throw new Error(`HAProxy's Runtime API does not answer after the reload: ${e.message}`, { cause: e });
+            await (0,time/* sleep */.y)(pollMs);
+        }
+    }
+}
+/** What the master said about the last reload, from its log. Pure. */
+function reloadVerdict(log) {
+    let verdict;
+    for (const line of log.split('\n')) {
+        if (line.includes('Loading success.'))
+            verdict = 'success';
+        else if (line.includes('Loading failure!'))
+            verdict = 'failure';
+    }
+    return verdict;
+}
+function reload_tail(s) {
+    return s.trim().split('\n').slice(-15).join('\n');
+}
+/** Write `show servers state` into the container (docker exec: no host path or permissions to map). */
+async function saveServerState(remote, containerId, opener, stateFile, log) {
+    try {
+        const state = await new RuntimeApi(opener, { timeoutMs: 10_000 }).command('show servers state');
+        await remote.exec(writeInContainerCommand(containerId, stateFile), { stdin: state, timeoutMs: timeouts/* QUICK_COMMAND_MS */.dH });
+    }
+    catch (e) {
+        log?.warning(`could not save HAProxy's server state before the reload (${e.message.split('\n')[0]}): the new worker starts with empty slots until DNS and health checks fill them`);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/proxy/haproxy/driver.ts
+/**
+ * HAProxy as a ProxyDriver: the config is the `.cfg` the proxy mounts, routing follows its server
+ * lines, a changed config is checked with `haproxy -c` and reloaded (SIGUSR2) before the rollout, and
+ * the gate drains through the Runtime API when the host can reach it (else degraded, with a warning).
+ */
+
+
+
+
+
+
+/**
+ * The HAProxy config among the release's files: the `.cfg` the proxy service bind-mounts (a file, or
+ * haproxy.cfg / any .cfg inside a mounted directory), else the first haproxy*.cfg uploaded.
+ */
+function haproxyConfigPath(paths, proxy, composeDir) {
+    const cfgs = paths.filter((p) => p.endsWith('.cfg'));
+    for (const v of proxy?.volumes ?? []) {
+        if (v.type !== 'bind' || !v.source || v.source.startsWith('/') || v.source.startsWith('~'))
+            continue;
+        const rel = external_node_path_.posix.normalize(external_node_path_.posix.join(composeDir, v.source));
+        const inside = cfgs.filter((p) => p === rel || p.startsWith(`${rel}/`));
+        const hit = inside.find((p) => p === rel) ?? inside.find((p) => p.endsWith('/haproxy.cfg')) ?? inside[0];
+        if (hit)
+            return hit;
+    }
+    return cfgs.find((p) => /haproxy[^/]*\.cfg$/i.test(p));
+}
+const haproxyDriver = {
+    kind: 'haproxy',
+    label: 'HAProxy',
+    matchesImage: (image) => /haproxy/i.test(image),
+    configPath: haproxyConfigPath,
+    missingConfigHint: (proxy) => `service ${proxy.name} runs HAProxy but no haproxy.cfg is in the uploaded files: add its config directory to the 'files' input`,
+    routedServices: async (view, cfgText) => routedServices(cfgText, view.model.services.map((s) => s.name)),
+    // Without a reachable Runtime API HAProxy still runs degraded with a warning (its behaviour since
+    // before the drivers): the reasons are found on the host, in open().
+    requirements: async () => [],
+    async checkConfig(host, _view, cfgPath) {
+        const file = external_node_path_.posix.join(host.releaseDir, cfgPath);
+        await checkConfig(host.remote, _view.proxy.image ?? '', external_node_path_.posix.dirname(file), external_node_path_.posix.basename(file));
+    },
+    open: openHaproxy,
+};
+/** The Runtime API gate when the host can reach it; the reload of a changed config before the rollout. */
+async function openHaproxy(host, view, change) {
+    const proxy = view.proxy;
+    if (!change.next)
+        return {
+            gate: degradedGate,
+            degraded: `No HAProxy config found for service ${proxy.name}: replicas are not drained through a proxy; requests may be lost during the rollout.`,
+        };
+    const projectDir = external_node_path_.posix.join(host.remoteDir, 'app', view.composeDir);
+    let where = locateRuntimeApi(proxy, change.next, projectDir);
+    if (host.haproxySocket) {
+        const v = host.haproxySocket;
         where = v.startsWith('tcp:')
             ? { kind: 'tcp', host: '127.0.0.1', port: Number(v.slice(4)) }
             : { kind: 'unix', hostPath: external_node_path_.posix.resolve(projectDir, v) };
     }
-    if (where.kind === 'none') {
-        s.report.warnings.push(`HAProxy's Runtime API is not reachable (${where.reason}): the rollout relies on retries and health checks only, and requests may be lost.`);
-        return { gate: degradedGate, proxyService: proxy.name };
+    const loc = where;
+    const opener = loc.kind === 'none'
+        ? undefined
+        : () => (loc.kind === 'unix' ? host.remote.openUnixSocket(loc.hostPath) : host.remote.openTcp(loc.host, loc.port));
+    const before = () => reloadIfChanged(host, change, proxy.name, opener);
+    if (loc.kind === 'none' || !opener) {
+        return {
+            gate: degradedGate,
+            before,
+            degraded: `HAProxy's Runtime API is not reachable (${loc.kind === 'none' ? loc.reason : ''}): the rollout relies on retries and health checks only, and requests may be lost.`,
+        };
     }
     // Nothing serves before the proxy runs (a first deploy): there is nothing to drain or wait on.
-    const running = (await listProjectContainers(s.remote, s.inputs.project)).some((c) => c.service === proxy.name && c.state === 'running');
+    const running = (await listProjectContainers(host.remote, host.project)).some((c) => c.service === proxy.name && c.state === 'running');
     if (!running) {
-        s.log.info(`the proxy (${proxy.name}) is not running yet: nothing to drain in this deploy`);
-        return { gate: degradedGate, proxyService: proxy.name };
+        host.log.info(`the proxy (${proxy.name}) is not running yet: nothing to drain in this deploy`);
+        return { gate: degradedGate, before };
     }
-    const loc = where;
-    const opener = () => (loc.kind === 'unix' ? s.remote.openUnixSocket(loc.hostPath) : s.remote.openTcp(loc.host, loc.port));
+    return { gate: new HaproxyGate({ opener, drainTimeoutMs: host.drainTimeoutMs, log: host.log, timeline: host.timeline }), before };
+}
+/** Reload the running proxy when only its config changed (a recreated proxy reads the new one anyway). */
+async function reloadIfChanged(host, change, proxyService, opener) {
+    if (!change.changed || change.live === undefined || change.proxyAction !== 'keep')
+        return;
+    const running = (await listProjectContainers(host.remote, host.project)).filter((c) => c.service === proxyService && c.state === 'running');
+    for (const c of running) {
+        await reload(host.remote, c.id, { opener, stateFile: change.next ? findServerStateFile(change.next) : undefined, log: host.log });
+        host.timeline.add('proxy-reload', { service: proxyService, container: c.name });
+        host.log.info(`reloaded HAProxy in ${c.name}`);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/proxy/nginx/config.ts
+/**
+ * Pure helpers over the user's nginx.conf and handoff's upstream files (one per routed service):
+ * - nginx.conf: its `include` lines, `proxy_pass` targets and `server` lines of upstream blocks
+ *   written in it (a Compose service named there is resolved once, at load, to whatever replicas
+ *   run then: handoff cannot drain it);
+ * - an upstream file: the seed the user uploads (`upstream app { server app:8080; keepalive 16; }`:
+ *   the service, its port, and the block's other directives, used on a first deploy through
+ *   Docker's DNS) and handoff's rendering of it with the replicas' IPs.
+ */
+
+/** Statements (`words;`) and block openings (`words {`), comments dropped, quotes kept together. */
+function nginxStatements(text) {
+    const out = [];
+    const context = [];
+    let words = [];
+    let line = 0;
+    for (const [i, raw] of text.split('\n').entries()) {
+        const tokens = raw.replace(/(^|\s)#.*$/, '').match(/"[^"]*"|'[^']*'|[{};]|[^\s{};]+/g) ?? [];
+        for (const t of tokens) {
+            if (t === ';') {
+                if (words.length)
+                    out.push({ line, words, context: [...context] });
+                words = [];
+            }
+            else if (t === '{') {
+                out.push({ line, words, context: [...context] });
+                context.push(words.join(' '));
+                words = [];
+            }
+            else if (t === '}') {
+                context.pop();
+                words = [];
+            }
+            else {
+                if (words.length === 0)
+                    line = i + 1;
+                words.push(t.replace(/^["']|["']$/g, ''));
+            }
+        }
+    }
+    return out;
+}
+function nginxConfFacts(text) {
+    const facts = { includes: [], proxyPasses: [], upstreamServers: [] };
+    for (const s of nginxStatements(text)) {
+        const [first, second] = s.words;
+        if (!second)
+            continue;
+        if (first === 'include')
+            facts.includes.push({ line: s.line, path: second });
+        if (first === 'proxy_pass')
+            facts.proxyPasses.push({ line: s.line, ...splitAddress(second) });
+        if (first === 'server' && s.context.at(-1)?.startsWith('upstream '))
+            facts.upstreamServers.push({ line: s.line, address: second });
+    }
+    return facts;
+}
+/**
+ * An upstream file handoff manages: exactly one `upstream` block whose server lines name one
+ * Compose service with its port (the seed), or handoff's rendering (recognised by its header, which
+ * repeats the seed). Undefined when the file is something else.
+ */
+function parseNginxSeed(text, serviceNames) {
+    const rendered = /^# handoff-seed: (.*)$/m.exec(text);
+    const source = rendered ? rendered[1].replace(/\\n/g, '\n') : text;
+    const statements = nginxStatements(source);
+    const blocks = statements.filter((s) => s.words[0] === 'upstream' && s.context.length === 0);
+    if (blocks.length !== 1 || !blocks[0].words[1])
+        return undefined;
+    const name = blocks[0].words[1];
+    const inside = statements.filter((s) => s.context.length === 1 && s.context[0] === `upstream ${name}`);
+    const servers = inside.filter((s) => s.words[0] === 'server');
+    const named = servicesNamed(servers.map((s) => s.words[1] ?? ''), serviceNames);
+    if (named.length === 0)
+        return undefined;
+    if (named.length > 1 || servers.length > 1)
+        return { error: `the upstream block must name one service once, e.g. "server ${named[0]}:8080;"` };
+    const { port } = splitAddress(servers[0].words[1]);
+    if (!port)
+        return { error: `"server ${servers[0].words[1]}" has no port: write "server ${named[0]}:<port>;"` };
     return {
-        gate: new HaproxyGate({ opener, drainTimeoutMs: s.inputs.drainTimeoutMs, log: s.log, timeline: s.timeline }),
-        proxyService: proxy.name,
-        opener,
+        upstream: name,
+        service: named[0],
+        port,
+        serverParams: servers[0].words.slice(2),
+        directives: inside.filter((s) => s.words[0] !== 'server').map((s) => `${s.words.join(' ')};`),
     };
+}
+/** The seed, as its header keeps it (one line). */
+function seedLine(seed) {
+    return [
+        `upstream ${seed.upstream} {`,
+        `server ${seed.service}:${seed.port}${seed.serverParams.map((p) => ` ${p}`).join('')};`,
+        ...seed.directives,
+        '}',
+    ].join('\\n');
+}
+/**
+ * handoff's upstream file for these replica IPs. With none (the service's last replica drained by a
+ * stop-first batch), one server marked `down`: nginx answers 502 at once (an upstream block needs a server).
+ */
+function renderNginxUpstreams(seed, ips) {
+    const params = seed.serverParams.map((p) => ` ${p}`).join('');
+    const servers = ips.length ? ips.map((ip) => `    server ${ip}:${seed.port}${params};`) : ['    server 127.0.0.1:1 down;'];
+    return [
+        `# handoff-seed: ${seedLine(seed)}`,
+        `# Written by handoff at each change of the ${seed.service} replicas (by container IP); do not edit.`,
+        `upstream ${seed.upstream} {`,
+        ...servers,
+        ...seed.directives.map((d) => `    ${d}`),
+        '}',
+        '',
+    ].join('\n');
+}
+/** Whether a release path matches an nginx include pattern (`*` and `?` within one path segment). */
+function matchesInclude(pattern, p) {
+    const re = new RegExp(`^${pattern
+        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*/g, '[^/]*')
+        .replace(/\?/g, '[^/]')}$`);
+    return re.test(p);
+}
+
+;// CONCATENATED MODULE: ./src/proxy/nginx/driver.ts
+/**
+ * nginx (open source, 1.22+) as a ProxyDriver. The user's nginx.conf includes handoff's upstream
+ * files (`include /etc/nginx/handoff/upstreams/*.conf;` in http {}), uploaded as seeds
+ * (`upstream app { server app:8080; ... }`) and rewritten by handoff with the replicas' IPs (nginx
+ * resolves names only at load); each change is `nginx -t`, then `nginx -s reload` in the running
+ * container, proven by new worker processes (a reload the master refuses leaves the old ones). The
+ * old workers finish their requests; the drain waits on the old replica's connections
+ * (upstreams/gate.ts).
+ */
+
+
+
+
+
+
+
+
+
+
+function nginxConfigPath(paths, proxy, composeDir) {
+    const named = paths.filter((p) => external_node_path_.posix.basename(p) === 'nginx.conf');
+    for (const v of proxy?.volumes ?? []) {
+        if (v.type !== 'bind' || !v.source || v.source.startsWith('/') || v.source.startsWith('~'))
+            continue;
+        const rel = external_node_path_.posix.normalize(external_node_path_.posix.join(composeDir, v.source));
+        const hit = paths.find((p) => p === rel && v.target.endsWith('.conf')) ?? named.find((p) => p.startsWith(`${rel}/`));
+        if (hit)
+            return hit;
+    }
+    return named[0];
+}
+function confInContainer(view, cfgPath) {
+    return containerPathOfRelease(view.proxy, cfgPath, view.composeDir) ?? '/etc/nginx/nginx.conf';
+}
+/** The release files an include line reaches (its pattern resolved against the config's directory). */
+function includedFiles(view, pattern, confDir) {
+    const full = external_node_path_.posix.isAbsolute(pattern) ? pattern : external_node_path_.posix.join(confDir, pattern);
+    const out = [];
+    for (const p of view.paths) {
+        const c = containerPathOfRelease(view.proxy, p, view.composeDir);
+        if (!c || !matchesInclude(full, c))
+            continue;
+        const rel = releasePathInMount(view.proxy, c, view.composeDir);
+        out.push({ path: p, containerPath: c, fileMount: rel?.fileMount ?? false });
+    }
+    return out;
+}
+async function nginxSetup(view, cfgPath, cfgText) {
+    const facts = nginxConfFacts(cfgText);
+    const names = view.model.services.map((s) => s.name);
+    const name = external_node_path_.posix.basename(cfgPath);
+    const confDir = external_node_path_.posix.dirname(confInContainer(view, cfgPath));
+    const problems = [];
+    const seeds = [];
+    for (const inc of facts.includes) {
+        for (const f of includedFiles(view, inc.path, confDir)) {
+            const text = await view.read(f.path);
+            const seed = text === undefined ? undefined : parseNginxSeed(text, names);
+            if (!seed)
+                continue;
+            const at = `${name} line ${inc.line} (include ${inc.path})`;
+            if ('error' in seed)
+                problems.push(`${at}: ${f.path}: ${seed.error}`);
+            else if (f.fileMount)
+                problems.push(`${at}: ${f.path} is bind-mounted as a single file, which keeps its old content when handoff replaces it: mount its directory`);
+            else
+                seeds.push({ ...seed, releasePath: f.path, containerPath: f.containerPath, render: (ips) => renderNginxUpstreams(seed, ips) });
+        }
+    }
+    const upstreamNames = new Set(seeds.map((s) => s.upstream));
+    const direct = [
+        ...facts.proxyPasses
+            .filter((p) => !upstreamNames.has(p.host) || p.port !== undefined)
+            .map((p) => ({ line: p.line, address: p.port ? `${p.host}:${p.port}` : p.host, what: 'proxy_pass' })),
+        ...facts.upstreamServers.map((u) => ({ line: u.line, address: u.address, what: 'server' })),
+    ];
+    const routedDirect = [];
+    for (const d of direct) {
+        const [svc] = servicesNamed([d.address], names);
+        if (!svc || svc === view.proxy.name)
+            continue;
+        routedDirect.push(svc);
+        const dir = external_node_path_.posix.join(external_node_path_.posix.dirname(cfgPath), 'handoff', 'upstreams');
+        problems.push(`${name} line ${d.line} names service ${svc} directly (${d.what} ${d.address}): nginx resolves it once, at load, so handoff cannot take the old replica out. Add "include ${confDir}/handoff/upstreams/*.conf;" in http {}, upload ${dir}/${svc}.conf containing "upstream ${svc} { server ${svc}:<port>; }", and proxy_pass http://${svc};`);
+    }
+    const routed = [...new Set([...seeds.map((s) => s.service), ...routedDirect])];
+    return { seeds, routed, problems };
+}
+async function driver_setupOf(view, cfgText) {
+    return nginxSetup(view, nginxConfigPath(view.paths, view.proxy, view.composeDir) ?? 'nginx.conf', cfgText);
+}
+/** PIDs of the worker processes taking new connections (`docker top` lines; shutting-down ones left out). Pure. */
+function workerPids(top) {
+    const out = [];
+    for (const line of top.split('\n')) {
+        const m = /^\s*(\d+)\s+(.*)$/.exec(line);
+        if (m && /nginx: worker process/.test(m[2]) && !/is shutting down/.test(m[2]))
+            out.push(Number(m[1]));
+    }
+    return out;
+}
+/** nginx -t, note the workers, nginx -s reload, then new workers within 10 s; else the master's [emerg] lines. */
+async function reloadNginx(remote, containerId, conf, pollMs = 200) {
+    const t = await remote.exec(execInContainerCommand(containerId, ['nginx', '-t', '-c', conf]), {
+        timeoutMs: timeouts/* QUICK_COMMAND_MS */.dH,
+        check: false,
+    });
+    if (t.code !== 0)
+        throw new Error(`nginx rejects the config (nginx -t):\n${driver_tail(t.stdout + t.stderr)}`);
+    const old = new Set(workerPids((await remote.exec(containerProcessesCommand(containerId), { timeoutMs: timeouts/* QUICK_COMMAND_MS */.dH })).stdout));
+    const since = (await remote.exec(hostTimeCommand(), { timeoutMs: timeouts/* INSTANT_COMMAND_MS */.TR })).stdout.trim();
+    const r = await remote.exec(execInContainerCommand(containerId, ['nginx', '-s', 'reload', '-c', conf]), {
+        timeoutMs: timeouts/* QUICK_COMMAND_MS */.dH,
+        check: false,
+    });
+    if (r.code !== 0)
+        throw new Error(`nginx refuses the reload:\n${driver_tail(r.stdout + r.stderr)}`);
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+        const now = workerPids((await remote.exec(containerProcessesCommand(containerId), { timeoutMs: timeouts/* QUICK_COMMAND_MS */.dH })).stdout);
+        if (now.some((p) => !old.has(p)))
+            return;
+        if (Date.now() >= deadline)
+            break;
+        await (0,time/* sleep */.y)(pollMs);
+    }
+    const logs = await remote.exec(containerLogsSinceCommand(containerId, since), { timeoutMs: timeouts/* QUICK_COMMAND_MS */.dH, check: false });
+    const emerg = (logs.stdout + logs.stderr).split('\n').filter((l) => /\[(emerg|alert|crit)\]/.test(l));
+    throw new Error(`nginx did not start new workers after the reload; it keeps the previous config:\n${emerg.slice(-10).join('\n') || driver_tail(logs.stdout)}`);
+}
+const nginxDriver = {
+    kind: 'nginx',
+    label: 'nginx',
+    matchesImage: (image) => /nginx/i.test(image),
+    configPath: nginxConfigPath,
+    missingConfigHint: (proxy) => `service ${proxy.name} runs nginx but no nginx.conf is in the uploaded files: add its config directory to the 'files' input`,
+    routedServices: async (view, cfgText) => (await driver_setupOf(view, cfgText)).routed,
+    requirements: async (view, cfgText) => (await driver_setupOf(view, cfgText)).problems,
+    async checkConfig(host, view, cfgPath) {
+        const text = (await view.read(cfgPath)) ?? '';
+        const setup = await nginxSetup(view, cfgPath, text);
+        const mounts = checkMounts(view.proxy, view.composeDir, host.releaseDir, view.paths);
+        let conf = confInContainer(view, cfgPath);
+        if (!containerPathOfRelease(view.proxy, cfgPath, view.composeDir)) {
+            conf = '/etc/nginx/nginx.conf';
+            mounts.push({ source: external_node_path_.posix.join(host.releaseDir, cfgPath), target: conf });
+        }
+        // The seeds name services, which a container without a network cannot resolve: each is checked
+        // as rendered with a placeholder address instead (nginx -t does not connect to upstreams).
+        const dir = external_node_path_.posix.join(host.remoteDir, `.proxy-check-${external_node_path_.posix.basename(host.releaseDir)}`);
+        await host.remote.exec(freshDirCommand(dir), { timeoutMs: timeouts/* QUICK_COMMAND_MS */.dH });
+        try {
+            for (const [i, seed] of setup.seeds.entries()) {
+                const file = external_node_path_.posix.join(dir, `${i}.conf`);
+                await host.remote.writeFile(file, seed.render(['127.0.0.1']), 0o644);
+                mounts.push({ source: file, target: seed.containerPath });
+            }
+            const cmd = throwawayCheckCommand(view.proxy.image ?? '', 'nginx', mounts, ['-t', '-c', conf]);
+            const r = await host.remote.exec(cmd, { timeoutMs: timeouts/* DOCKER_COMMAND_MS */._u, check: false });
+            if (r.code !== 0)
+                throw new Error(`nginx rejects ${cfgPath}:\n${driver_tail(r.stdout + r.stderr)}`);
+        }
+        finally {
+            await host.remote.exec(removeTreeCommand(dir), { timeoutMs: timeouts/* QUICK_COMMAND_MS */.dH, check: false }).catch(() => { });
+        }
+    },
+    async open(host, view, change) {
+        if (!change.next)
+            return { gate: degradedGate, degraded: `No nginx.conf found for service ${view.proxy.name}.` };
+        const cfgPath = nginxConfigPath(view.paths, view.proxy, view.composeDir);
+        const setup = await nginxSetup(view, cfgPath, change.next);
+        const conf = confInContainer(view, cfgPath);
+        return openUpstreamGate(host, view, change, setup, {
+            label: 'nginx',
+            applier: async (proxy) => ({ apply: () => reloadNginx(host.remote, proxy.id, conf) }),
+        });
+    },
+};
+function driver_tail(s) {
+    return s.trim().split('\n').slice(-15).join('\n');
+}
+
+;// CONCATENATED MODULE: ./src/proxy/drivers.ts
+
+
+
+const DRIVERS = [haproxyDriver, caddyDriver, nginxDriver];
+
+;// CONCATENATED MODULE: ./src/proxy/driver.ts
+/** The drivers in auto selection order (HAProxy first: the default proxy). */
+function driverFor(kind, drivers) {
+    const d = drivers.find((x) => x.kind === kind);
+    if (!d)
+        throw new Error(`no driver for proxy ${kind}`);
+    return d;
+}
+/**
+ * The proxy service and its driver:
+ * - `proxy: none`: no proxy (degraded gate);
+ * - `proxy_service` names it: that service, with the chosen driver, or by its image (auto; an image
+ *   handoff does not recognise is taken for HAProxy, as before drivers existed);
+ * - else the service whose image matches (the chosen driver's, or in auto the first kind with a
+ *   match in the order HAProxy, Caddy, nginx). Two of one kind: the user must say which.
+ */
+function selectProxy(services, choice, explicitName, drivers) {
+    if (choice === 'none')
+        return undefined;
+    if (explicitName) {
+        const s = services.find((x) => x.name === explicitName);
+        if (!s)
+            throw new Error(`proxy service "${explicitName}" is not in the Compose files (services: ${services.map((x) => x.name).join(', ')})`);
+        if (choice !== 'auto')
+            return { service: s, driver: driverFor(choice, drivers) };
+        return { service: s, driver: drivers.find((d) => d.matchesImage(s.image ?? '')) ?? drivers[0] };
+    }
+    const order = choice === 'auto' ? drivers : [driverFor(choice, drivers)];
+    for (const driver of order) {
+        const candidates = services.filter((s) => driver.matchesImage(s.image ?? ''));
+        if (candidates.length > 1) {
+            throw new Error(`several services look like ${driver.label} (${candidates.map((s) => s.name).join(', ')}): name the proxy service with the 'proxy_service' input`);
+        }
+        if (candidates.length === 1)
+            return { service: candidates[0], driver };
+    }
+    return undefined;
+}
+
+;// CONCATENATED MODULE: ./src/phases/gate.ts
+/**
+ * The proxy of a deploy: which service and driver (the `proxy` and `proxy_service` inputs), the
+ * release's files as the driver reads them, and the gate the driver opens (degraded without one).
+ */
+
+
+
+
+/** The proxy service and its driver, as the inputs say (undefined: no proxy, or `proxy: none`). */
+function selectedProxy(inputs, model) {
+    return selectProxy(model.services, inputs.proxy, inputs.proxyService, DRIVERS);
+}
+/** The workspace's files, before anything is uploaded. */
+function localView(model, proxy, composeFile, files) {
+    return {
+        model,
+        proxy,
+        composeDir: posix.dirname(composeFile),
+        paths: files.map((f) => f.path),
+        read: async (p) => files.find((f) => f.path === p)?.data.toString('utf8'),
+    };
+}
+/** A release's files in its directory on the host. */
+function hostView(s, model, proxy, release) {
+    const root = external_node_path_.posix.join(s.remoteDir, 'releases', release.id);
+    return {
+        model,
+        proxy,
+        composeDir: external_node_path_.posix.dirname(release.composeFiles[0]),
+        paths: release.files,
+        read: (p) => s.remote.readFile(external_node_path_.posix.join(root, p)),
+    };
+}
+function proxyHost(s, releaseId) {
+    return {
+        remote: s.remote,
+        project: s.inputs.project,
+        remoteDir: s.remoteDir,
+        releaseDir: external_node_path_.posix.join(s.remoteDir, 'releases', releaseId),
+        log: s.log,
+        timeline: s.timeline,
+        drainTimeoutMs: s.inputs.drainTimeoutMs,
+        ...(s.inputs.haproxySocket ? { haproxySocket: s.inputs.haproxySocket } : {}),
+    };
+}
+/**
+ * The gate for the proxy of this release (opened before the release is activated: the live files
+ * are still the previous release's). Degraded without a proxy, or when its driver says so.
+ */
+async function openProxy(s, model, release, change) {
+    const selected = selectedProxy(s.inputs, model);
+    if (!selected) {
+        s.report.warnings.push(s.inputs.proxy === 'none'
+            ? 'proxy: none: replicas are not drained through a proxy; requests may be lost during the rollout.'
+            : 'No proxy service found (HAProxy, Caddy or nginx): replicas are not drained through a proxy; requests may be lost during the rollout.');
+        return { gate: degradedGate };
+    }
+    const view = hostView(s, model, selected.service, release);
+    const opened = await selected.driver.open(proxyHost(s, release.id), view, change);
+    if (opened.degraded)
+        s.report.warnings.push(opened.degraded);
+    return { ...opened, proxyService: selected.service.name, kind: selected.driver.kind };
 }
 
 // EXTERNAL MODULE: ./src/action/inputs.ts
-var inputs = __nccwpck_require__(1729);
+var inputs = __nccwpck_require__(5771);
 ;// CONCATENATED MODULE: ./src/model/envfile.ts
 /**
  * The release's env file, read by Compose (`--env-file`) for variable interpolation. Compose v2
@@ -57450,80 +58838,6 @@ function envfile_renderEnvFile(env) {
             throw new InputError('env', `${name}: a value holding both a single quote and other special characters cannot be written to a Compose env file; remove the quote or encode the value`);
     }
     return lines.length ? `${lines.join('\n')}\n` : '';
-}
-
-;// CONCATENATED MODULE: ./src/phases/validate.ts
-/** Local validation (before connecting): the Compose files parse, the rollout rules hold, the proxy config is uploaded. */
-
-
-
-
-
-/** Local checks: the Compose files parse, the plan's refusals, the proxy config is uploaded. */
-function validateLocally(inputs, files, log) {
-    const composeFiles = inputs.composeFiles.map((name) => {
-        const f = files.find((x) => x.path === name);
-        if (!f)
-            throw new Error(`input 'compose_files': ${name} was not found in the workspace`);
-        return { name, text: f.data.toString('utf8') };
-    });
-    const model = parseCompose(composeFiles, { env: { ...inputs.env, ...inputs.secrets }, onWarning: (m) => log.warning(m) });
-    const routed = proxyRouting(model, files, inputs);
-    for (const m of missingMounts(model, files.map((f) => f.path), posix.dirname(inputs.composeFiles[0]))) {
-        log.warning(`service ${m.service} bind-mounts ${m.source} (${m.path} in the workspace), which is not uploaded: add it to the 'files' input, or Docker creates an empty directory there`);
-    }
-    // Warnings belong to services that change: the plan shows them once it knows which ones do.
-    const check = checkPolicies(model, routed, inputs.services.length ? inputs.services : undefined);
-    if (check.errors.length)
-        throw new Error(`the deploy was refused before any change on the host:\n- ${check.errors.join('\n- ')}`);
-    if (inputs.preDeploy || inputs.postDeploy)
-        hookService(model.services, routed, inputs.hookService);
-    return { model, routed };
-}
-/** Relative bind mounts whose source is not among the uploaded files (runtime dirs like ./run are fine empty, but worth a word). */
-function missingMounts(model, paths, composeDir) {
-    const out = [];
-    for (const svc of model.services) {
-        for (const v of svc.volumes) {
-            if (v.type !== 'bind' || !v.source || v.source.startsWith('/') || v.source.startsWith('~'))
-                continue;
-            const rel = posix.normalize(posix.join(composeDir, v.source));
-            if (rel.startsWith('..'))
-                continue;
-            if (!paths.some((p) => p === rel || p.startsWith(`${rel}/`)) && !/(^|\/)run$/.test(rel))
-                out.push({ service: svc.name, source: v.source, path: rel });
-        }
-    }
-    return out;
-}
-/** The proxy service, its config text, and which services it routes to. */
-function proxyRouting(model, files, inputs) {
-    const proxy = findProxyService(model.services, inputs.proxyService);
-    if (!proxy)
-        return [];
-    const composeDir = posix.dirname(inputs.composeFiles[0]);
-    const cfgPath = validate_proxyConfigPath(files.map((f) => f.path), proxy, composeDir);
-    const cfg = files.find((f) => f.path === cfgPath);
-    if (!cfg)
-        throw new Error(`service ${proxy.name} runs HAProxy but no haproxy.cfg is in the uploaded files: add its config directory to the 'files' input`);
-    return routedServices(cfg.data.toString('utf8'), model.services.map((s) => s.name));
-}
-/**
- * The HAProxy config among the release's files: the `.cfg` the proxy service bind-mounts (a file, or
- * haproxy.cfg / any .cfg inside a mounted directory), else the first haproxy*.cfg uploaded.
- */
-function validate_proxyConfigPath(paths, proxy, composeDir) {
-    const cfgs = paths.filter((p) => p.endsWith('.cfg'));
-    for (const v of proxy?.volumes ?? []) {
-        if (v.type !== 'bind' || !v.source || v.source.startsWith('/') || v.source.startsWith('~'))
-            continue;
-        const rel = external_node_path_.posix.normalize(external_node_path_.posix.join(composeDir, v.source));
-        const inside = cfgs.filter((p) => p === rel || p.startsWith(`${rel}/`));
-        const hit = inside.find((p) => p === rel) ?? inside.find((p) => p.endsWith('/haproxy.cfg')) ?? inside[0];
-        if (hit)
-            return hit;
-    }
-    return cfgs.find((p) => /haproxy[^/]*\.cfg$/i.test(p));
 }
 
 ;// CONCATENATED MODULE: ./src/phases/release.ts
@@ -57608,18 +58922,46 @@ async function uploadPhase(s, history, files) {
 async function rollbackRouting(s, release) {
     const target = release.target;
     await pinImages(s.remote, pinsOf(target));
-    const cfgPath = proxyConfigPath(target.files, undefined, posix.dirname(release.composeFiles[0]));
-    const cfg = cfgPath ? await s.remote.readFile(posix.join(s.remoteDir, 'releases', release.id, cfgPath)) : undefined;
-    return cfg ? routedFromCfg(cfg, target) : [];
+    return releaseRouting(s, { ...target, id: release.id });
+}
+/**
+ * The services a release's proxy routes, from its files on the host: its Compose files (interpolated
+ * with its own env file) say which service is the proxy, its config what that proxy routes.
+ */
+async function releaseRouting(s, release) {
+    const root = external_node_path_.posix.join(s.remoteDir, 'releases', release.id);
+    const composeFiles = [];
+    for (const name of release.composeFiles) {
+        const text = await s.remote.readFile(external_node_path_.posix.join(root, name));
+        if (text === undefined)
+            return [];
+        composeFiles.push({ name, text });
+    }
+    const env = envFileValues((await s.remote.readFile(external_node_path_.posix.join(root, '.env'))) ?? '');
+    const model = parseCompose(composeFiles, { env });
+    const selected = selectedProxy(s.inputs, model);
+    if (!selected)
+        return [];
+    const view = hostView(s, model, selected.service, release);
+    const cfgPath = selected.driver.configPath(release.files, selected.service, view.composeDir);
+    const cfg = cfgPath ? await view.read(cfgPath) : undefined;
+    return cfg ? selected.driver.routedServices(view, cfg) : [];
+}
+/** KEY=VALUE lines of a release's env file (renderEnvFile single-quotes the values it must). */
+function envFileValues(text) {
+    const env = {};
+    for (const line of text.split('\n')) {
+        const m = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
+        if (m)
+            env[m[1]] = /^'.*'$/.test(m[2]) ? m[2].slice(1, -1) : m[2];
+    }
+    return env;
 }
 /** The image IDs a release ran, to re-point its tags at before redeploying it. */
 function pinsOf(release) {
     return Object.entries(release.services)
         .filter(([, x]) => x.imageId)
         .map(([service, x]) => ({ service, image: x.image, imageId: x.imageId, ...(x.digest ? { digest: x.digest } : {}) }));
-}
-function routedFromCfg(cfg, target) {
-    return config_routedServices(cfg, Object.keys(target.services));
 }
 /** A release id not taken yet (two runs of one commit within a second get distinct ids). */
 function freshReleaseId(sha, taken) {
@@ -57909,7 +59251,9 @@ async function runBatch(ctx, sp, batch, label, grace, onCreated) {
     if (sp.order === 'stop-first')
         await retire(ctx, sp.service, old, grace);
     if (batch.start > 0) {
-        created = await startNew(ctx, sp, batch, label, new Set(before.map((c) => c.id)), onCreated);
+        // Start-first: the old batch is drained right after, so the gate may swap them in one change.
+        const replacing = sp.order === 'stop-first' ? [] : old;
+        created = await startNew(ctx, sp, batch, label, { known: new Set(before.map((c) => c.id)), replacing }, onCreated);
     }
     if (sp.order !== 'stop-first')
         await retire(ctx, sp.service, old, grace);
@@ -57931,7 +59275,7 @@ async function retire(ctx, service, old, grace) {
         await ctx.gate.release(service, replicas);
 }
 /** The batch's new replicas: parked in the proxy, started, healthy, then let in (UP). */
-async function startNew(ctx, sp, batch, label, known, onCreated) {
+async function startNew(ctx, sp, batch, label, { known, replacing }, onCreated) {
     const { service } = sp;
     const current = await ctx.engine.replicas(service);
     if (gated(ctx, service))
@@ -57958,16 +59302,16 @@ async function startNew(ctx, sp, batch, label, known, onCreated) {
     created = health.containers;
     onCreated(created);
     if (gated(ctx, service))
-        await waitUpOrExplain(ctx, service, created, deadline);
+        await waitUpOrExplain(ctx, service, created, deadline, replacing);
     return created;
 }
 /**
  * The proxy's UP gate. When it fails, a new replica that died meanwhile (healthy, then crashed before
  * the proxy saw it UP: Docker's DNS drops it, so "in no slot") is the real cause: name it.
  */
-async function waitUpOrExplain(ctx, service, created, deadline) {
+async function waitUpOrExplain(ctx, service, created, deadline, replacing) {
     try {
-        await ctx.gate.waitUp(service, created.map((c) => toReplica(ctx, c)), deadline);
+        await ctx.gate.waitUp(service, created.map((c) => toReplica(ctx, c)), deadline, replacing.map((c) => toReplica(ctx, c)));
     }
     catch (e) {
         const now = await ctx.engine.inspect(created.map((c) => c.id)).catch(() => []);
@@ -58164,6 +59508,7 @@ async function rollBackTo(s, previous, routed, proxy) {
     timeline.add('rollback-start', { detail: previous.id });
     await images_pinImages(remote, pinsOf(previous));
     await activateRelease(remote, remoteDir, previous.id);
+    await proxy.gate.activated?.();
     const prevStack = session_stackOf(remoteDir, previous.composeFiles, 'app', inputs.project);
     const back = await desiredState({ ...s }, { composeFiles: previous.composeFiles }, routed, previous);
     const backPlan = makePlan(s, back.desired, false, back.running);
@@ -58185,8 +59530,6 @@ async function rollBackTo(s, previous, routed, proxy) {
  * interrupted release abandoned with what happened. Every step is safe to repeat, so a post step
  * cut in turn by the network retries on a new connection and finishes.
  */
-
-
 
 
 
@@ -58260,15 +59603,14 @@ async function recoverySession(remote, inputs, run, remoteDir, log) {
 }
 /** Roll back to `previous` through its own proxy gate; undefined when it worked, else why not. */
 async function restore(s, previous) {
-    const { remote, remoteDir, log } = s;
+    const { log } = s;
     // The previous release's proxy config says which services it routes (its files are on the host).
-    const cfgPath = validate_proxyConfigPath(previous.files, undefined, external_node_path_.posix.dirname(previous.composeFiles[0]));
-    const cfg = cfgPath ? await remote.readFile(external_node_path_.posix.join(remoteDir, 'releases', previous.id, cfgPath)) : undefined;
-    const routed = cfg ? routedFromCfg(cfg, previous) : [];
+    const routed = await releaseRouting(s, previous);
     const { model } = await desiredState(s, { composeFiles: previous.composeFiles, release: previous.id }, routed, previous);
-    const proxy = await proxyGate(s, model, cfg);
+    const cfg = await proxyConfigText(s, model, previous);
+    const proxy = await openProxy(s, model, previous, { ...(cfg !== undefined ? { next: cfg, live: cfg } : {}), changed: false });
     const gate = proxy.gate instanceof HaproxyGate ? proxy.gate : undefined;
-    const proxyName = config_findProxyService(model.services, s.inputs.proxyService)?.name;
+    const proxyName = proxy.proxyService;
     if (gate)
         for (const [service, replicas] of await servingReplicas(s, routed, proxyName))
             await gate.claimParked(service, replicas);
@@ -58290,6 +59632,12 @@ async function restore(s, previous) {
     }
     return failure;
 }
+/** The text of a release's proxy config on the host (undefined: no proxy or no config). */
+async function proxyConfigText(s, model, release) {
+    const selected = selectedProxy(s.inputs, model);
+    const cfgPath = selected?.driver.configPath(release.files, selected.service, external_node_path_.posix.dirname(release.composeFiles[0]));
+    return cfgPath ? s.remote.readFile(external_node_path_.posix.join(s.remoteDir, 'releases', release.id, cfgPath)) : undefined;
+}
 /** The running replicas of each routed service, with the IP the proxy sees them by. */
 async function servingReplicas(s, routed, proxyName) {
     const running = (await listProjectContainers(s.remote, s.inputs.project)).filter((c) => c.state === 'running');
@@ -58303,7 +59651,7 @@ async function servingReplicas(s, routed, proxyName) {
 
 /***/ }),
 
-/***/ 9473:
+/***/ 2811:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -58311,7 +59659,7 @@ async function servingReplicas(s, routed, proxyName) {
 /* harmony export */   R3: () => (/* binding */ quietLog),
 /* harmony export */   uu: () => (/* binding */ coreLog)
 /* harmony export */ });
-/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8261);
+/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8149);
 /**
  * The job log: phases folded into groups, annotations for failures. A thin edge over @actions/core
  * so the pure modules can take a plain `Log` and tests can capture it.
@@ -58339,7 +59687,7 @@ async function phase(name, fn) {
 
 /***/ }),
 
-/***/ 2306:
+/***/ 5440:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -58356,7 +59704,7 @@ function sleep(ms) {
 
 /***/ }),
 
-/***/ 7763:
+/***/ 9985:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -58384,14 +59732,14 @@ const LONG_COMMAND_MS = 600_000;
 
 /***/ }),
 
-/***/ 5243:
+/***/ 9085:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)(__nccwpck_require__.ab + "build/Release/cpufeatures.node")
 
 /***/ }),
 
-/***/ 8440:
+/***/ 1874:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)(__nccwpck_require__.ab + "lib/protocol/crypto/build/Release/sshcrypto.node")
@@ -58664,18 +60012,18 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("zlib");
 
 /***/ }),
 
-/***/ 7349:
+/***/ 2197:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var identity = __nccwpck_require__(1127);
-var Scalar = __nccwpck_require__(3301);
-var YAMLMap = __nccwpck_require__(4454);
-var YAMLSeq = __nccwpck_require__(2223);
-var resolveBlockMap = __nccwpck_require__(7103);
-var resolveBlockSeq = __nccwpck_require__(334);
-var resolveFlowCollection = __nccwpck_require__(3142);
+var identity = __nccwpck_require__(4919);
+var Scalar = __nccwpck_require__(389);
+var YAMLMap = __nccwpck_require__(5462);
+var YAMLSeq = __nccwpck_require__(6831);
+var resolveBlockMap = __nccwpck_require__(143);
+var resolveBlockSeq = __nccwpck_require__(1854);
+var resolveFlowCollection = __nccwpck_require__(9030);
 
 function resolveCollection(CN, ctx, token, onError, tagName, tag) {
     const coll = token.type === 'block-map'
@@ -58761,15 +60109,15 @@ exports.composeCollection = composeCollection;
 
 /***/ }),
 
-/***/ 3683:
+/***/ 83:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var Document = __nccwpck_require__(3021);
-var composeNode = __nccwpck_require__(5937);
-var resolveEnd = __nccwpck_require__(7788);
-var resolveProps = __nccwpck_require__(4631);
+var Document = __nccwpck_require__(573);
+var composeNode = __nccwpck_require__(4961);
+var resolveEnd = __nccwpck_require__(1020);
+var resolveProps = __nccwpck_require__(775);
 
 function composeDoc(options, directives, { offset, start, value, end }, onError) {
     const opts = Object.assign({ _directives: directives }, options);
@@ -58813,17 +60161,17 @@ exports.composeDoc = composeDoc;
 
 /***/ }),
 
-/***/ 5937:
+/***/ 4961:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var Alias = __nccwpck_require__(4065);
-var identity = __nccwpck_require__(1127);
-var composeCollection = __nccwpck_require__(7349);
-var composeScalar = __nccwpck_require__(5413);
-var resolveEnd = __nccwpck_require__(7788);
-var utilEmptyScalarPosition = __nccwpck_require__(2599);
+var Alias = __nccwpck_require__(7105);
+var identity = __nccwpck_require__(4919);
+var composeCollection = __nccwpck_require__(2197);
+var composeScalar = __nccwpck_require__(3573);
+var resolveEnd = __nccwpck_require__(1020);
+var utilEmptyScalarPosition = __nccwpck_require__(8407);
 
 const CN = { composeNode, composeEmptyNode };
 function composeNode(ctx, token, props, onError) {
@@ -58932,15 +60280,15 @@ exports.composeNode = composeNode;
 
 /***/ }),
 
-/***/ 5413:
+/***/ 3573:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var identity = __nccwpck_require__(1127);
-var Scalar = __nccwpck_require__(3301);
-var resolveBlockScalar = __nccwpck_require__(8913);
-var resolveFlowScalar = __nccwpck_require__(6842);
+var identity = __nccwpck_require__(4919);
+var Scalar = __nccwpck_require__(389);
+var resolveBlockScalar = __nccwpck_require__(5089);
+var resolveFlowScalar = __nccwpck_require__(5882);
 
 function composeScalar(ctx, token, tagToken, onError) {
     const { value, type, comment, range } = token.type === 'block-scalar'
@@ -59027,18 +60375,18 @@ exports.composeScalar = composeScalar;
 
 /***/ }),
 
-/***/ 9984:
+/***/ 3104:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
 var node_process = __nccwpck_require__(932);
-var directives = __nccwpck_require__(1342);
-var Document = __nccwpck_require__(3021);
-var errors = __nccwpck_require__(1464);
-var identity = __nccwpck_require__(1127);
-var composeDoc = __nccwpck_require__(3683);
-var resolveEnd = __nccwpck_require__(7788);
+var directives = __nccwpck_require__(2606);
+var Document = __nccwpck_require__(573);
+var errors = __nccwpck_require__(152);
+var identity = __nccwpck_require__(4919);
+var composeDoc = __nccwpck_require__(83);
+var resolveEnd = __nccwpck_require__(1020);
 
 function getErrorPos(src) {
     if (typeof src === 'number')
@@ -59258,17 +60606,17 @@ exports.Composer = Composer;
 
 /***/ }),
 
-/***/ 7103:
+/***/ 143:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var Pair = __nccwpck_require__(7165);
-var YAMLMap = __nccwpck_require__(4454);
-var resolveProps = __nccwpck_require__(4631);
-var utilContainsNewline = __nccwpck_require__(9499);
-var utilFlowIndentCheck = __nccwpck_require__(4051);
-var utilMapIncludes = __nccwpck_require__(1187);
+var Pair = __nccwpck_require__(5773);
+var YAMLMap = __nccwpck_require__(5462);
+var resolveProps = __nccwpck_require__(775);
+var utilContainsNewline = __nccwpck_require__(4283);
+var utilFlowIndentCheck = __nccwpck_require__(1795);
+var utilMapIncludes = __nccwpck_require__(1091);
 
 const startColMsg = 'All mapping items must start at the same column';
 function resolveBlockMap({ composeNode, composeEmptyNode }, ctx, bm, onError, tag) {
@@ -59382,12 +60730,12 @@ exports.resolveBlockMap = resolveBlockMap;
 
 /***/ }),
 
-/***/ 8913:
+/***/ 5089:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var Scalar = __nccwpck_require__(3301);
+var Scalar = __nccwpck_require__(389);
 
 function resolveBlockScalar(ctx, scalar, onError) {
     const start = scalar.offset;
@@ -59589,14 +60937,14 @@ exports.resolveBlockScalar = resolveBlockScalar;
 
 /***/ }),
 
-/***/ 334:
+/***/ 1854:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var YAMLSeq = __nccwpck_require__(2223);
-var resolveProps = __nccwpck_require__(4631);
-var utilFlowIndentCheck = __nccwpck_require__(4051);
+var YAMLSeq = __nccwpck_require__(6831);
+var resolveProps = __nccwpck_require__(775);
+var utilFlowIndentCheck = __nccwpck_require__(1795);
 
 function resolveBlockSeq({ composeNode, composeEmptyNode }, ctx, bs, onError, tag) {
     const NodeClass = tag?.nodeClass ?? YAMLSeq.YAMLSeq;
@@ -59647,7 +60995,7 @@ exports.resolveBlockSeq = resolveBlockSeq;
 
 /***/ }),
 
-/***/ 7788:
+/***/ 1020:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -59693,19 +61041,19 @@ exports.resolveEnd = resolveEnd;
 
 /***/ }),
 
-/***/ 3142:
+/***/ 9030:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var identity = __nccwpck_require__(1127);
-var Pair = __nccwpck_require__(7165);
-var YAMLMap = __nccwpck_require__(4454);
-var YAMLSeq = __nccwpck_require__(2223);
-var resolveEnd = __nccwpck_require__(7788);
-var resolveProps = __nccwpck_require__(4631);
-var utilContainsNewline = __nccwpck_require__(9499);
-var utilMapIncludes = __nccwpck_require__(1187);
+var identity = __nccwpck_require__(4919);
+var Pair = __nccwpck_require__(5773);
+var YAMLMap = __nccwpck_require__(5462);
+var YAMLSeq = __nccwpck_require__(6831);
+var resolveEnd = __nccwpck_require__(1020);
+var resolveProps = __nccwpck_require__(775);
+var utilContainsNewline = __nccwpck_require__(4283);
+var utilMapIncludes = __nccwpck_require__(1091);
 
 const blockMsg = 'Block collections are not allowed within flow collections';
 const isBlock = (token) => token && (token.type === 'block-map' || token.type === 'block-seq');
@@ -59909,13 +61257,13 @@ exports.resolveFlowCollection = resolveFlowCollection;
 
 /***/ }),
 
-/***/ 6842:
+/***/ 5882:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var Scalar = __nccwpck_require__(3301);
-var resolveEnd = __nccwpck_require__(7788);
+var Scalar = __nccwpck_require__(389);
+var resolveEnd = __nccwpck_require__(1020);
 
 function resolveFlowScalar(scalar, strict, onError) {
     const { offset, type, source, end } = scalar;
@@ -60144,7 +61492,7 @@ exports.resolveFlowScalar = resolveFlowScalar;
 
 /***/ }),
 
-/***/ 4631:
+/***/ 775:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -60299,7 +61647,7 @@ exports.resolveProps = resolveProps;
 
 /***/ }),
 
-/***/ 9499:
+/***/ 4283:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -60342,7 +61690,7 @@ exports.containsNewline = containsNewline;
 
 /***/ }),
 
-/***/ 2599:
+/***/ 8407:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -60377,12 +61725,12 @@ exports.emptyScalarPosition = emptyScalarPosition;
 
 /***/ }),
 
-/***/ 4051:
+/***/ 1795:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var utilContainsNewline = __nccwpck_require__(9499);
+var utilContainsNewline = __nccwpck_require__(4283);
 
 function flowIndentCheck(indent, fc, onError) {
     if (fc?.type === 'flow-collection') {
@@ -60401,12 +61749,12 @@ exports.flowIndentCheck = flowIndentCheck;
 
 /***/ }),
 
-/***/ 1187:
+/***/ 1091:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var identity = __nccwpck_require__(1127);
+var identity = __nccwpck_require__(4919);
 
 function mapIncludes(ctx, items, search) {
     const { uniqueKeys } = ctx.options;
@@ -60423,22 +61771,22 @@ exports.mapIncludes = mapIncludes;
 
 /***/ }),
 
-/***/ 3021:
+/***/ 573:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var Alias = __nccwpck_require__(4065);
-var Collection = __nccwpck_require__(101);
-var identity = __nccwpck_require__(1127);
-var Pair = __nccwpck_require__(7165);
-var toJS = __nccwpck_require__(6424);
-var Schema = __nccwpck_require__(5840);
-var stringifyDocument = __nccwpck_require__(6829);
-var anchors = __nccwpck_require__(1596);
-var applyReviver = __nccwpck_require__(3661);
-var createNode = __nccwpck_require__(2404);
-var directives = __nccwpck_require__(1342);
+var Alias = __nccwpck_require__(7105);
+var Collection = __nccwpck_require__(4661);
+var identity = __nccwpck_require__(4919);
+var Pair = __nccwpck_require__(5773);
+var toJS = __nccwpck_require__(3899);
+var Schema = __nccwpck_require__(8224);
+var stringifyDocument = __nccwpck_require__(2285);
+var anchors = __nccwpck_require__(9196);
+var applyReviver = __nccwpck_require__(909);
+var createNode = __nccwpck_require__(1732);
+var directives = __nccwpck_require__(2606);
 
 class Document {
     constructor(value, replacer, options) {
@@ -60767,13 +62115,13 @@ exports.Document = Document;
 
 /***/ }),
 
-/***/ 1596:
+/***/ 9196:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var identity = __nccwpck_require__(1127);
-var visit = __nccwpck_require__(204);
+var identity = __nccwpck_require__(4919);
+var visit = __nccwpck_require__(2588);
 
 /**
  * Verify that the input string is a valid anchor.
@@ -60850,7 +62198,7 @@ exports.findNewAnchor = findNewAnchor;
 
 /***/ }),
 
-/***/ 3661:
+/***/ 909:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -60914,14 +62262,14 @@ exports.applyReviver = applyReviver;
 
 /***/ }),
 
-/***/ 2404:
+/***/ 1732:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var Alias = __nccwpck_require__(4065);
-var identity = __nccwpck_require__(1127);
-var Scalar = __nccwpck_require__(3301);
+var Alias = __nccwpck_require__(7105);
+var identity = __nccwpck_require__(4919);
+var Scalar = __nccwpck_require__(389);
 
 const defaultTagPrefix = 'tag:yaml.org,2002:';
 function findTagObject(value, tagName, tags) {
@@ -61011,13 +62359,13 @@ exports.createNode = createNode;
 
 /***/ }),
 
-/***/ 1342:
+/***/ 2606:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var identity = __nccwpck_require__(1127);
-var visit = __nccwpck_require__(204);
+var identity = __nccwpck_require__(4919);
+var visit = __nccwpck_require__(2588);
 
 const escapeChars = {
     '!': '%21',
@@ -61196,7 +62544,7 @@ exports.Directives = Directives;
 
 /***/ }),
 
-/***/ 1464:
+/***/ 152:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -61265,28 +62613,28 @@ exports.prettifyError = prettifyError;
 
 /***/ }),
 
-/***/ 8815:
+/***/ 3439:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 var __webpack_unused_export__;
 
 
-var composer = __nccwpck_require__(9984);
-var Document = __nccwpck_require__(3021);
-var Schema = __nccwpck_require__(5840);
-var errors = __nccwpck_require__(1464);
-var Alias = __nccwpck_require__(4065);
-var identity = __nccwpck_require__(1127);
-var Pair = __nccwpck_require__(7165);
-var Scalar = __nccwpck_require__(3301);
-var YAMLMap = __nccwpck_require__(4454);
-var YAMLSeq = __nccwpck_require__(2223);
-var cst = __nccwpck_require__(3461);
-var lexer = __nccwpck_require__(361);
-var lineCounter = __nccwpck_require__(6628);
-var parser = __nccwpck_require__(3456);
-var publicApi = __nccwpck_require__(4047);
-var visit = __nccwpck_require__(204);
+var composer = __nccwpck_require__(3104);
+var Document = __nccwpck_require__(573);
+var Schema = __nccwpck_require__(8224);
+var errors = __nccwpck_require__(152);
+var Alias = __nccwpck_require__(7105);
+var identity = __nccwpck_require__(4919);
+var Pair = __nccwpck_require__(5773);
+var Scalar = __nccwpck_require__(389);
+var YAMLMap = __nccwpck_require__(5462);
+var YAMLSeq = __nccwpck_require__(6831);
+var cst = __nccwpck_require__(9877);
+var lexer = __nccwpck_require__(5145);
+var lineCounter = __nccwpck_require__(1460);
+var parser = __nccwpck_require__(2064);
+var publicApi = __nccwpck_require__(4543);
+var visit = __nccwpck_require__(2588);
 
 
 
@@ -61323,7 +62671,7 @@ __webpack_unused_export__ = visit.visitAsync;
 
 /***/ }),
 
-/***/ 7249:
+/***/ 7297:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
@@ -61349,16 +62697,16 @@ exports.warn = warn;
 
 /***/ }),
 
-/***/ 4065:
+/***/ 7105:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var anchors = __nccwpck_require__(1596);
-var visit = __nccwpck_require__(204);
-var identity = __nccwpck_require__(1127);
-var Node = __nccwpck_require__(6673);
-var toJS = __nccwpck_require__(6424);
+var anchors = __nccwpck_require__(9196);
+var visit = __nccwpck_require__(2588);
+var identity = __nccwpck_require__(4919);
+var Node = __nccwpck_require__(4833);
+var toJS = __nccwpck_require__(3899);
 
 class Alias extends Node.NodeBase {
     constructor(source) {
@@ -61476,14 +62824,14 @@ exports.Alias = Alias;
 
 /***/ }),
 
-/***/ 101:
+/***/ 4661:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var createNode = __nccwpck_require__(2404);
-var identity = __nccwpck_require__(1127);
-var Node = __nccwpck_require__(6673);
+var createNode = __nccwpck_require__(1732);
+var identity = __nccwpck_require__(4919);
+var Node = __nccwpck_require__(4833);
 
 function collectionFromPath(schema, path, value) {
     let v = value;
@@ -61634,14 +62982,14 @@ exports.isEmptyPath = isEmptyPath;
 
 /***/ }),
 
-/***/ 6673:
+/***/ 4833:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var applyReviver = __nccwpck_require__(3661);
-var identity = __nccwpck_require__(1127);
-var toJS = __nccwpck_require__(6424);
+var applyReviver = __nccwpck_require__(909);
+var identity = __nccwpck_require__(4919);
+var toJS = __nccwpck_require__(3899);
 
 class NodeBase {
     constructor(type) {
@@ -61681,15 +63029,15 @@ exports.NodeBase = NodeBase;
 
 /***/ }),
 
-/***/ 7165:
+/***/ 5773:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var createNode = __nccwpck_require__(2404);
-var stringifyPair = __nccwpck_require__(9748);
-var addPairToJSMap = __nccwpck_require__(7104);
-var identity = __nccwpck_require__(1127);
+var createNode = __nccwpck_require__(1732);
+var stringifyPair = __nccwpck_require__(7764);
+var addPairToJSMap = __nccwpck_require__(8768);
+var identity = __nccwpck_require__(4919);
 
 function createPair(key, value, ctx) {
     const k = createNode.createNode(key, undefined, ctx);
@@ -61727,14 +63075,14 @@ exports.createPair = createPair;
 
 /***/ }),
 
-/***/ 3301:
+/***/ 389:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var identity = __nccwpck_require__(1127);
-var Node = __nccwpck_require__(6673);
-var toJS = __nccwpck_require__(6424);
+var identity = __nccwpck_require__(4919);
+var Node = __nccwpck_require__(4833);
+var toJS = __nccwpck_require__(3899);
 
 const isScalarValue = (value) => !value || (typeof value !== 'function' && typeof value !== 'object');
 class Scalar extends Node.NodeBase {
@@ -61761,17 +63109,17 @@ exports.isScalarValue = isScalarValue;
 
 /***/ }),
 
-/***/ 4454:
+/***/ 5462:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var stringifyCollection = __nccwpck_require__(1212);
-var addPairToJSMap = __nccwpck_require__(7104);
-var Collection = __nccwpck_require__(101);
-var identity = __nccwpck_require__(1127);
-var Pair = __nccwpck_require__(7165);
-var Scalar = __nccwpck_require__(3301);
+var stringifyCollection = __nccwpck_require__(4156);
+var addPairToJSMap = __nccwpck_require__(8768);
+var Collection = __nccwpck_require__(4661);
+var identity = __nccwpck_require__(4919);
+var Pair = __nccwpck_require__(5773);
+var Scalar = __nccwpck_require__(389);
 
 function findPair(items, key) {
     const k = identity.isScalar(key) ? key.value : key;
@@ -61915,17 +63263,17 @@ exports.findPair = findPair;
 
 /***/ }),
 
-/***/ 2223:
+/***/ 6831:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var createNode = __nccwpck_require__(2404);
-var stringifyCollection = __nccwpck_require__(1212);
-var Collection = __nccwpck_require__(101);
-var identity = __nccwpck_require__(1127);
-var Scalar = __nccwpck_require__(3301);
-var toJS = __nccwpck_require__(6424);
+var createNode = __nccwpck_require__(1732);
+var stringifyCollection = __nccwpck_require__(4156);
+var Collection = __nccwpck_require__(4661);
+var identity = __nccwpck_require__(4919);
+var Scalar = __nccwpck_require__(389);
+var toJS = __nccwpck_require__(3899);
 
 class YAMLSeq extends Collection.Collection {
     static get tagName() {
@@ -62037,16 +63385,16 @@ exports.YAMLSeq = YAMLSeq;
 
 /***/ }),
 
-/***/ 7104:
+/***/ 8768:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var log = __nccwpck_require__(7249);
-var merge = __nccwpck_require__(452);
-var stringify = __nccwpck_require__(2148);
-var identity = __nccwpck_require__(1127);
-var toJS = __nccwpck_require__(6424);
+var log = __nccwpck_require__(7297);
+var merge = __nccwpck_require__(9380);
+var stringify = __nccwpck_require__(9300);
+var identity = __nccwpck_require__(4919);
+var toJS = __nccwpck_require__(3899);
 
 function addPairToJSMap(ctx, map, { key, value }) {
     if (identity.isNode(key) && key.addToJSMap)
@@ -62109,7 +63457,7 @@ exports.addPairToJSMap = addPairToJSMap;
 
 /***/ }),
 
-/***/ 1127:
+/***/ 4919:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -62169,12 +63517,12 @@ exports.isSeq = isSeq;
 
 /***/ }),
 
-/***/ 6424:
+/***/ 3899:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var identity = __nccwpck_require__(1127);
+var identity = __nccwpck_require__(4919);
 
 /**
  * Recursively convert any node or its contents to native JavaScript
@@ -62215,15 +63563,15 @@ exports.toJS = toJS;
 
 /***/ }),
 
-/***/ 110:
+/***/ 334:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var resolveBlockScalar = __nccwpck_require__(8913);
-var resolveFlowScalar = __nccwpck_require__(6842);
-var errors = __nccwpck_require__(1464);
-var stringifyString = __nccwpck_require__(3069);
+var resolveBlockScalar = __nccwpck_require__(5089);
+var resolveFlowScalar = __nccwpck_require__(5882);
+var errors = __nccwpck_require__(152);
+var stringifyString = __nccwpck_require__(1773);
 
 function resolveAsScalar(token, strict = true, onError) {
     if (token) {
@@ -62440,7 +63788,7 @@ exports.setScalarValue = setScalarValue;
 
 /***/ }),
 
-/***/ 1733:
+/***/ 3701:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -62510,7 +63858,7 @@ exports.stringify = stringify;
 
 /***/ }),
 
-/***/ 7715:
+/***/ 5235:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -62616,14 +63964,14 @@ exports.visit = visit;
 
 /***/ }),
 
-/***/ 3461:
+/***/ 9877:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var cstScalar = __nccwpck_require__(110);
-var cstStringify = __nccwpck_require__(1733);
-var cstVisit = __nccwpck_require__(7715);
+var cstScalar = __nccwpck_require__(334);
+var cstStringify = __nccwpck_require__(3701);
+var cstVisit = __nccwpck_require__(5235);
 
 /** The byte order mark */
 const BOM = '\u{FEFF}';
@@ -62735,12 +64083,12 @@ exports.tokenType = tokenType;
 
 /***/ }),
 
-/***/ 361:
+/***/ 5145:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var cst = __nccwpck_require__(3461);
+var cst = __nccwpck_require__(9877);
 
 /*
 START -> stream
@@ -63465,7 +64813,7 @@ exports.Lexer = Lexer;
 
 /***/ }),
 
-/***/ 6628:
+/***/ 1460:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -63513,14 +64861,14 @@ exports.LineCounter = LineCounter;
 
 /***/ }),
 
-/***/ 3456:
+/***/ 2064:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
 var node_process = __nccwpck_require__(932);
-var cst = __nccwpck_require__(3461);
-var lexer = __nccwpck_require__(361);
+var cst = __nccwpck_require__(9877);
+var lexer = __nccwpck_require__(5145);
 
 function includesToken(list, type) {
     for (let i = 0; i < list.length; ++i)
@@ -64500,18 +65848,18 @@ exports.Parser = Parser;
 
 /***/ }),
 
-/***/ 4047:
+/***/ 4543:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var composer = __nccwpck_require__(9984);
-var Document = __nccwpck_require__(3021);
-var errors = __nccwpck_require__(1464);
-var log = __nccwpck_require__(7249);
-var identity = __nccwpck_require__(1127);
-var lineCounter = __nccwpck_require__(6628);
-var parser = __nccwpck_require__(3456);
+var composer = __nccwpck_require__(3104);
+var Document = __nccwpck_require__(573);
+var errors = __nccwpck_require__(152);
+var log = __nccwpck_require__(7297);
+var identity = __nccwpck_require__(4919);
+var lineCounter = __nccwpck_require__(1460);
+var parser = __nccwpck_require__(2064);
 
 function parseOptions(options) {
     const prettyErrors = options.prettyErrors !== false;
@@ -64614,16 +65962,16 @@ exports.stringify = stringify;
 
 /***/ }),
 
-/***/ 5840:
+/***/ 8224:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var identity = __nccwpck_require__(1127);
-var map = __nccwpck_require__(7451);
-var seq = __nccwpck_require__(1706);
-var string = __nccwpck_require__(6464);
-var tags = __nccwpck_require__(18);
+var identity = __nccwpck_require__(4919);
+var map = __nccwpck_require__(6424);
+var seq = __nccwpck_require__(7562);
+var string = __nccwpck_require__(4704);
+var tags = __nccwpck_require__(6178);
 
 const sortMapEntriesByKey = (a, b) => a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
 class Schema {
@@ -64660,13 +66008,13 @@ exports.Schema = Schema;
 
 /***/ }),
 
-/***/ 7451:
+/***/ 6424:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var identity = __nccwpck_require__(1127);
-var YAMLMap = __nccwpck_require__(4454);
+var identity = __nccwpck_require__(4919);
+var YAMLMap = __nccwpck_require__(5462);
 
 const map = {
     collection: 'map',
@@ -64686,12 +66034,12 @@ exports.map = map;
 
 /***/ }),
 
-/***/ 3632:
+/***/ 5632:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var Scalar = __nccwpck_require__(3301);
+var Scalar = __nccwpck_require__(389);
 
 const nullTag = {
     identify: value => value == null,
@@ -64710,13 +66058,13 @@ exports.nullTag = nullTag;
 
 /***/ }),
 
-/***/ 1706:
+/***/ 7562:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var identity = __nccwpck_require__(1127);
-var YAMLSeq = __nccwpck_require__(2223);
+var identity = __nccwpck_require__(4919);
+var YAMLSeq = __nccwpck_require__(6831);
 
 const seq = {
     collection: 'seq',
@@ -64736,12 +66084,12 @@ exports.seq = seq;
 
 /***/ }),
 
-/***/ 6464:
+/***/ 4704:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var stringifyString = __nccwpck_require__(3069);
+var stringifyString = __nccwpck_require__(1773);
 
 const string = {
     identify: value => typeof value === 'string',
@@ -64759,12 +66107,12 @@ exports.string = string;
 
 /***/ }),
 
-/***/ 3959:
+/***/ 4359:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var Scalar = __nccwpck_require__(3301);
+var Scalar = __nccwpck_require__(389);
 
 const boolTag = {
     identify: value => typeof value === 'boolean',
@@ -64787,13 +66135,13 @@ exports.boolTag = boolTag;
 
 /***/ }),
 
-/***/ 8405:
+/***/ 6229:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var Scalar = __nccwpck_require__(3301);
-var stringifyNumber = __nccwpck_require__(8689);
+var Scalar = __nccwpck_require__(389);
+var stringifyNumber = __nccwpck_require__(3569);
 
 const floatNaN = {
     identify: value => typeof value === 'number',
@@ -64841,12 +66189,12 @@ exports.floatNaN = floatNaN;
 
 /***/ }),
 
-/***/ 9874:
+/***/ 7602:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var stringifyNumber = __nccwpck_require__(8689);
+var stringifyNumber = __nccwpck_require__(3569);
 
 const intIdentify = (value) => typeof value === 'bigint' || Number.isInteger(value);
 const intResolve = (str, offset, radix, { intAsBigInt }) => (intAsBigInt ? BigInt(str) : parseInt(str.substring(offset), radix));
@@ -64890,18 +66238,18 @@ exports.intOct = intOct;
 
 /***/ }),
 
-/***/ 896:
+/***/ 7904:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var map = __nccwpck_require__(7451);
-var _null = __nccwpck_require__(3632);
-var seq = __nccwpck_require__(1706);
-var string = __nccwpck_require__(6464);
-var bool = __nccwpck_require__(3959);
-var float = __nccwpck_require__(8405);
-var int = __nccwpck_require__(9874);
+var map = __nccwpck_require__(6424);
+var _null = __nccwpck_require__(5632);
+var seq = __nccwpck_require__(7562);
+var string = __nccwpck_require__(4704);
+var bool = __nccwpck_require__(4359);
+var float = __nccwpck_require__(6229);
+var int = __nccwpck_require__(7602);
 
 const schema = [
     map.map,
@@ -64922,14 +66270,14 @@ exports.schema = schema;
 
 /***/ }),
 
-/***/ 3559:
+/***/ 8647:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var Scalar = __nccwpck_require__(3301);
-var map = __nccwpck_require__(7451);
-var seq = __nccwpck_require__(1706);
+var Scalar = __nccwpck_require__(389);
+var map = __nccwpck_require__(6424);
+var seq = __nccwpck_require__(7562);
 
 function intIdentify(value) {
     return typeof value === 'bigint' || Number.isInteger(value);
@@ -64993,27 +66341,27 @@ exports.schema = schema;
 
 /***/ }),
 
-/***/ 18:
+/***/ 6178:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var map = __nccwpck_require__(7451);
-var _null = __nccwpck_require__(3632);
-var seq = __nccwpck_require__(1706);
-var string = __nccwpck_require__(6464);
-var bool = __nccwpck_require__(3959);
-var float = __nccwpck_require__(8405);
-var int = __nccwpck_require__(9874);
-var schema = __nccwpck_require__(896);
-var schema$1 = __nccwpck_require__(3559);
-var binary = __nccwpck_require__(6083);
-var merge = __nccwpck_require__(452);
-var omap = __nccwpck_require__(303);
-var pairs = __nccwpck_require__(8385);
-var schema$2 = __nccwpck_require__(5913);
-var set = __nccwpck_require__(1528);
-var timestamp = __nccwpck_require__(4371);
+var map = __nccwpck_require__(6424);
+var _null = __nccwpck_require__(5632);
+var seq = __nccwpck_require__(7562);
+var string = __nccwpck_require__(4704);
+var bool = __nccwpck_require__(4359);
+var float = __nccwpck_require__(6229);
+var int = __nccwpck_require__(7602);
+var schema = __nccwpck_require__(7904);
+var schema$1 = __nccwpck_require__(8647);
+var binary = __nccwpck_require__(4355);
+var merge = __nccwpck_require__(9380);
+var omap = __nccwpck_require__(6431);
+var pairs = __nccwpck_require__(9281);
+var schema$2 = __nccwpck_require__(3081);
+var set = __nccwpck_require__(2504);
+var timestamp = __nccwpck_require__(4960);
 
 const schemas = new Map([
     ['core', schema.schema],
@@ -65099,14 +66447,14 @@ exports.getTags = getTags;
 
 /***/ }),
 
-/***/ 6083:
+/***/ 4355:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
 var node_buffer = __nccwpck_require__(181);
-var Scalar = __nccwpck_require__(3301);
-var stringifyString = __nccwpck_require__(3069);
+var Scalar = __nccwpck_require__(389);
+var stringifyString = __nccwpck_require__(1773);
 
 const binary = {
     identify: value => value instanceof Uint8Array, // Buffer inherits from Uint8Array
@@ -65176,12 +66524,12 @@ exports.binary = binary;
 
 /***/ }),
 
-/***/ 8398:
+/***/ 6158:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var Scalar = __nccwpck_require__(3301);
+var Scalar = __nccwpck_require__(389);
 
 function boolStringify({ value, source }, ctx) {
     const boolObj = value ? trueTag : falseTag;
@@ -65212,13 +66560,13 @@ exports.trueTag = trueTag;
 
 /***/ }),
 
-/***/ 5782:
+/***/ 838:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var Scalar = __nccwpck_require__(3301);
-var stringifyNumber = __nccwpck_require__(8689);
+var Scalar = __nccwpck_require__(389);
+var stringifyNumber = __nccwpck_require__(3569);
 
 const floatNaN = {
     identify: value => typeof value === 'number',
@@ -65269,12 +66617,12 @@ exports.floatNaN = floatNaN;
 
 /***/ }),
 
-/***/ 873:
+/***/ 5609:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var stringifyNumber = __nccwpck_require__(8689);
+var stringifyNumber = __nccwpck_require__(3569);
 
 const intIdentify = (value) => typeof value === 'bigint' || Number.isInteger(value);
 function intResolve(str, offset, radix, { intAsBigInt }) {
@@ -65352,13 +66700,13 @@ exports.intOct = intOct;
 
 /***/ }),
 
-/***/ 452:
+/***/ 9380:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var identity = __nccwpck_require__(1127);
-var Scalar = __nccwpck_require__(3301);
+var identity = __nccwpck_require__(4919);
+var Scalar = __nccwpck_require__(389);
 
 // If the value associated with a merge key is a single mapping node, each of
 // its key/value pairs is inserted into the current mapping, unless the key
@@ -65430,16 +66778,16 @@ exports.merge = merge;
 
 /***/ }),
 
-/***/ 303:
+/***/ 6431:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var identity = __nccwpck_require__(1127);
-var toJS = __nccwpck_require__(6424);
-var YAMLMap = __nccwpck_require__(4454);
-var YAMLSeq = __nccwpck_require__(2223);
-var pairs = __nccwpck_require__(8385);
+var identity = __nccwpck_require__(4919);
+var toJS = __nccwpck_require__(3899);
+var YAMLMap = __nccwpck_require__(5462);
+var YAMLSeq = __nccwpck_require__(6831);
+var pairs = __nccwpck_require__(9281);
 
 class YAMLOMap extends YAMLSeq.YAMLSeq {
     constructor() {
@@ -65514,15 +66862,15 @@ exports.omap = omap;
 
 /***/ }),
 
-/***/ 8385:
+/***/ 9281:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var identity = __nccwpck_require__(1127);
-var Pair = __nccwpck_require__(7165);
-var Scalar = __nccwpck_require__(3301);
-var YAMLSeq = __nccwpck_require__(2223);
+var identity = __nccwpck_require__(4919);
+var Pair = __nccwpck_require__(5773);
+var Scalar = __nccwpck_require__(389);
+var YAMLSeq = __nccwpck_require__(6831);
 
 function resolvePairs(seq, onError) {
     if (identity.isSeq(seq)) {
@@ -65603,24 +66951,24 @@ exports.resolvePairs = resolvePairs;
 
 /***/ }),
 
-/***/ 5913:
+/***/ 3081:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var map = __nccwpck_require__(7451);
-var _null = __nccwpck_require__(3632);
-var seq = __nccwpck_require__(1706);
-var string = __nccwpck_require__(6464);
-var binary = __nccwpck_require__(6083);
-var bool = __nccwpck_require__(8398);
-var float = __nccwpck_require__(5782);
-var int = __nccwpck_require__(873);
-var merge = __nccwpck_require__(452);
-var omap = __nccwpck_require__(303);
-var pairs = __nccwpck_require__(8385);
-var set = __nccwpck_require__(1528);
-var timestamp = __nccwpck_require__(4371);
+var map = __nccwpck_require__(6424);
+var _null = __nccwpck_require__(5632);
+var seq = __nccwpck_require__(7562);
+var string = __nccwpck_require__(4704);
+var binary = __nccwpck_require__(4355);
+var bool = __nccwpck_require__(6158);
+var float = __nccwpck_require__(838);
+var int = __nccwpck_require__(5609);
+var merge = __nccwpck_require__(9380);
+var omap = __nccwpck_require__(6431);
+var pairs = __nccwpck_require__(9281);
+var set = __nccwpck_require__(2504);
+var timestamp = __nccwpck_require__(4960);
 
 const schema = [
     map.map,
@@ -65651,14 +66999,14 @@ exports.schema = schema;
 
 /***/ }),
 
-/***/ 1528:
+/***/ 2504:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var identity = __nccwpck_require__(1127);
-var Pair = __nccwpck_require__(7165);
-var YAMLMap = __nccwpck_require__(4454);
+var identity = __nccwpck_require__(4919);
+var Pair = __nccwpck_require__(5773);
+var YAMLMap = __nccwpck_require__(5462);
 
 class YAMLSet extends YAMLMap.YAMLMap {
     constructor(schema) {
@@ -65754,12 +67102,12 @@ exports.set = set;
 
 /***/ }),
 
-/***/ 4371:
+/***/ 4960:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var stringifyNumber = __nccwpck_require__(8689);
+var stringifyNumber = __nccwpck_require__(3569);
 
 /** Internal types handle bigint as number, because TS can't figure it out. */
 function parseSexagesimal(str, asBigInt) {
@@ -65866,7 +67214,7 @@ exports.timestamp = timestamp;
 
 /***/ }),
 
-/***/ 4475:
+/***/ 9915:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -66024,15 +67372,15 @@ exports.foldFlowLines = foldFlowLines;
 
 /***/ }),
 
-/***/ 2148:
+/***/ 9300:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var anchors = __nccwpck_require__(1596);
-var identity = __nccwpck_require__(1127);
-var stringifyComment = __nccwpck_require__(9799);
-var stringifyString = __nccwpck_require__(3069);
+var anchors = __nccwpck_require__(9196);
+var identity = __nccwpck_require__(4919);
+var stringifyComment = __nccwpck_require__(6599);
+var stringifyString = __nccwpck_require__(1773);
 
 function createStringifyContext(doc, options) {
     const opt = Object.assign({
@@ -66163,14 +67511,14 @@ exports.stringify = stringify;
 
 /***/ }),
 
-/***/ 1212:
+/***/ 4156:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var identity = __nccwpck_require__(1127);
-var stringify = __nccwpck_require__(2148);
-var stringifyComment = __nccwpck_require__(9799);
+var identity = __nccwpck_require__(4919);
+var stringify = __nccwpck_require__(9300);
+var stringifyComment = __nccwpck_require__(6599);
 
 function stringifyCollection(collection, ctx, options) {
     const flow = ctx.inFlow ?? collection.flow;
@@ -66325,7 +67673,7 @@ exports.stringifyCollection = stringifyCollection;
 
 /***/ }),
 
-/***/ 9799:
+/***/ 6599:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -66356,14 +67704,14 @@ exports.stringifyComment = stringifyComment;
 
 /***/ }),
 
-/***/ 6829:
+/***/ 2285:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var identity = __nccwpck_require__(1127);
-var stringify = __nccwpck_require__(2148);
-var stringifyComment = __nccwpck_require__(9799);
+var identity = __nccwpck_require__(4919);
+var stringify = __nccwpck_require__(9300);
+var stringifyComment = __nccwpck_require__(6599);
 
 function stringifyDocument(doc, options) {
     const lines = [];
@@ -66450,7 +67798,7 @@ exports.stringifyDocument = stringifyDocument;
 
 /***/ }),
 
-/***/ 8689:
+/***/ 3569:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -66484,15 +67832,15 @@ exports.stringifyNumber = stringifyNumber;
 
 /***/ }),
 
-/***/ 9748:
+/***/ 7764:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var identity = __nccwpck_require__(1127);
-var Scalar = __nccwpck_require__(3301);
-var stringify = __nccwpck_require__(2148);
-var stringifyComment = __nccwpck_require__(9799);
+var identity = __nccwpck_require__(4919);
+var Scalar = __nccwpck_require__(389);
+var stringify = __nccwpck_require__(9300);
+var stringifyComment = __nccwpck_require__(6599);
 
 function stringifyPair({ key, value }, ctx, onComment, onChompKeep) {
     const { allNullValues, doc, indent, indentStep, options: { commentString, indentSeq, simpleKeys } } = ctx;
@@ -66643,13 +67991,13 @@ exports.stringifyPair = stringifyPair;
 
 /***/ }),
 
-/***/ 3069:
+/***/ 1773:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var Scalar = __nccwpck_require__(3301);
-var foldFlowLines = __nccwpck_require__(4475);
+var Scalar = __nccwpck_require__(389);
+var foldFlowLines = __nccwpck_require__(9915);
 
 const getFoldOptions = (ctx, isBlock) => ({
     indentAtStart: isBlock ? ctx.indent.length : ctx.indentAtStart,
@@ -66988,12 +68336,12 @@ exports.stringifyString = stringifyString;
 
 /***/ }),
 
-/***/ 204:
+/***/ 2588:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var identity = __nccwpck_require__(1127);
+var identity = __nccwpck_require__(4919);
 
 const BREAK = Symbol('break visit');
 const SKIP = Symbol('skip children');
@@ -67231,7 +68579,7 @@ exports.visitAsync = visitAsync;
 
 /***/ }),
 
-/***/ 8261:
+/***/ 8149:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -67252,7 +68600,7 @@ __nccwpck_require__.d(__webpack_exports__, {
 
 ;// CONCATENATED MODULE: external "os"
 const external_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("os");
-;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/utils.js
+;// CONCATENATED MODULE: ../main/node_modules/@actions/core/lib/utils.js
 // We use any as a valid input type
 /* eslint-disable @typescript-eslint/no-explicit-any */
 /**
@@ -67288,7 +68636,7 @@ function utils_toCommandProperties(annotationProperties) {
     };
 }
 //# sourceMappingURL=utils.js.map
-;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/command.js
+;// CONCATENATED MODULE: ../main/node_modules/@actions/core/lib/command.js
 
 
 /**
@@ -67384,7 +68732,7 @@ function escapeProperty(s) {
 var external_crypto_ = __nccwpck_require__(6982);
 // EXTERNAL MODULE: external "fs"
 var external_fs_ = __nccwpck_require__(9896);
-;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/file-command.js
+;// CONCATENATED MODULE: ../main/node_modules/@actions/core/lib/file-command.js
 // For internal use, subject to change.
 // We use any as a valid input type
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -67425,7 +68773,7 @@ var external_path_ = __nccwpck_require__(6928);
 var external_http_ = __nccwpck_require__(8611);
 // EXTERNAL MODULE: external "https"
 var external_https_ = __nccwpck_require__(5692);
-;// CONCATENATED MODULE: ./node_modules/@actions/http-client/lib/proxy.js
+;// CONCATENATED MODULE: ../main/node_modules/@actions/http-client/lib/proxy.js
 function getProxyUrl(reqUrl) {
     const usingSsl = reqUrl.protocol === 'https:';
     if (checkBypass(reqUrl)) {
@@ -67516,11 +68864,11 @@ class DecodedURL extends URL {
     }
 }
 //# sourceMappingURL=proxy.js.map
-// EXTERNAL MODULE: ./node_modules/tunnel/index.js
-var node_modules_tunnel = __nccwpck_require__(770);
-// EXTERNAL MODULE: ./node_modules/undici/index.js
-var undici = __nccwpck_require__(6752);
-;// CONCATENATED MODULE: ./node_modules/@actions/http-client/lib/index.js
+// EXTERNAL MODULE: ../main/node_modules/tunnel/index.js
+var node_modules_tunnel = __nccwpck_require__(8482);
+// EXTERNAL MODULE: ../main/node_modules/undici/index.js
+var undici = __nccwpck_require__(2480);
+;// CONCATENATED MODULE: ../main/node_modules/@actions/http-client/lib/index.js
 /* eslint-disable @typescript-eslint/no-explicit-any */
 var __awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
@@ -68217,7 +69565,7 @@ class lib_HttpClient {
 }
 const lowercaseKeys = (obj) => Object.keys(obj).reduce((c, k) => ((c[k.toLowerCase()] = obj[k]), c), {});
 //# sourceMappingURL=index.js.map
-;// CONCATENATED MODULE: ./node_modules/@actions/http-client/lib/auth.js
+;// CONCATENATED MODULE: ../main/node_modules/@actions/http-client/lib/auth.js
 var auth_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
     return new (P || (P = Promise))(function (resolve, reject) {
@@ -68293,7 +69641,7 @@ class PersonalAccessTokenCredentialHandler {
     }
 }
 //# sourceMappingURL=auth.js.map
-;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/oidc-utils.js
+;// CONCATENATED MODULE: ../main/node_modules/@actions/core/lib/oidc-utils.js
 var oidc_utils_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
     return new (P || (P = Promise))(function (resolve, reject) {
@@ -68367,7 +69715,7 @@ class oidc_utils_OidcClient {
     }
 }
 //# sourceMappingURL=oidc-utils.js.map
-;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/summary.js
+;// CONCATENATED MODULE: ../main/node_modules/@actions/core/lib/summary.js
 var summary_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
     return new (P || (P = Promise))(function (resolve, reject) {
@@ -68648,7 +69996,7 @@ const _summary = new Summary();
 const markdownSummary = (/* unused pure expression or super */ null && (_summary));
 const summary = (/* unused pure expression or super */ null && (_summary));
 //# sourceMappingURL=summary.js.map
-;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/path-utils.js
+;// CONCATENATED MODULE: ../main/node_modules/@actions/core/lib/path-utils.js
 
 /**
  * toPosixPath converts the given path to the posix form. On Windows, \\ will be
@@ -68690,7 +70038,7 @@ var external_events_ = __nccwpck_require__(4434);
 var external_child_process_ = __nccwpck_require__(5317);
 // EXTERNAL MODULE: external "assert"
 var external_assert_ = __nccwpck_require__(2613);
-;// CONCATENATED MODULE: ./node_modules/@actions/io/lib/io-util.js
+;// CONCATENATED MODULE: ../main/node_modules/@actions/io/lib/io-util.js
 var io_util_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
     return new (P || (P = Promise))(function (resolve, reject) {
@@ -68870,7 +70218,7 @@ function getCmdPath() {
     return (_a = process.env['COMSPEC']) !== null && _a !== void 0 ? _a : `cmd.exe`;
 }
 //# sourceMappingURL=io-util.js.map
-;// CONCATENATED MODULE: ./node_modules/@actions/io/lib/io.js
+;// CONCATENATED MODULE: ../main/node_modules/@actions/io/lib/io.js
 var io_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
     return new (P || (P = Promise))(function (resolve, reject) {
@@ -69144,7 +70492,7 @@ function io_copyFile(srcFile, destFile, force) {
 //# sourceMappingURL=io.js.map
 ;// CONCATENATED MODULE: external "timers"
 const external_timers_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("timers");
-;// CONCATENATED MODULE: ./node_modules/@actions/exec/lib/toolrunner.js
+;// CONCATENATED MODULE: ../main/node_modules/@actions/exec/lib/toolrunner.js
 var toolrunner_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
     return new (P || (P = Promise))(function (resolve, reject) {
@@ -69732,7 +71080,7 @@ class ExecState extends external_events_.EventEmitter {
     }
 }
 //# sourceMappingURL=toolrunner.js.map
-;// CONCATENATED MODULE: ./node_modules/@actions/exec/lib/exec.js
+;// CONCATENATED MODULE: ../main/node_modules/@actions/exec/lib/exec.js
 var exec_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
     return new (P || (P = Promise))(function (resolve, reject) {
@@ -69812,7 +71160,7 @@ function getExecOutput(commandLine, args, options) {
     });
 }
 //# sourceMappingURL=exec.js.map
-;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/platform.js
+;// CONCATENATED MODULE: ../main/node_modules/@actions/core/lib/platform.js
 var platform_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
     return new (P || (P = Promise))(function (resolve, reject) {
@@ -69877,7 +71225,7 @@ function getDetails() {
     });
 }
 //# sourceMappingURL=platform.js.map
-;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/core.js
+;// CONCATENATED MODULE: ../main/node_modules/@actions/core/lib/core.js
 var core_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
     return new (P || (P = Promise))(function (resolve, reject) {
@@ -70198,7 +71546,7 @@ function getIDToken(aud) {
 
 /***/ }),
 
-/***/ 8342:
+/***/ 5856:
 /***/ ((module) => {
 
 module.exports = {"rE":"1.17.0"};
@@ -70344,6 +71692,6 @@ module.exports = {"rE":"1.17.0"};
 /******/ // startup
 /******/ // Load entry module and return exports
 /******/ // This entry module used 'module' so it can't be inlined
-/******/ var __webpack_exports__ = __nccwpck_require__(7718);
+/******/ var __webpack_exports__ = __nccwpck_require__(6176);
 /******/ __webpack_exports__ = await __webpack_exports__;
 /******/ 

@@ -33,6 +33,11 @@ export interface ProxyGate {
   drain(service: string, replicas: Replica[]): Promise<void>;
   /** The drained replicas are gone: return their proxy slots to service so DNS can hand them new replicas. */
   release(service: string, replicas: Replica[]): Promise<void>;
+  /**
+   * A release's files were just copied into app/ (a rollback): files the gate owns there (Caddy's and
+   * nginx's upstream lists, which activation resets to the uploaded seeds) are written back.
+   */
+  activated?(): Promise<void>;
 }
 
 /** The gate used when the proxy offers no Runtime API: nothing to wait on or drain. */

@@ -114,6 +114,11 @@ export class UpstreamGate implements ProxyGate {
   /** Nothing to hand back: the files list addresses, not slots. */
   async release(): Promise<void> {}
 
+  /** Activation put the uploaded seeds back: write what the proxy runs with again (no apply needed). */
+  async activated(): Promise<void> {
+    for (const [path, text] of this.rendered()) await this.o.remote.writeFile(path, text, 0o644);
+  }
+
   /** Write the current lists (replacing a seed or a stale file after activation) and apply them. */
   async sync(reason: string): Promise<void> {
     for (const u of this.o.upstreams) await this.o.remote.writeFile(u.hostPath, u.render(this.listed(u.service)), 0o644);

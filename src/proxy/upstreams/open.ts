@@ -97,7 +97,7 @@ export async function openUpstreamGate(
       host.log.info(`${hooks.label}: applied to ${proxy.name} before the rollout (${why})`);
     } else {
       // Activation copied the uploaded seeds back: the files say again what the proxy already runs.
-      for (const u of upstreams) await host.remote.writeFile(u.hostPath, gate.rendered().get(u.hostPath)!, 0o644);
+      await gate.activated();
     }
   };
   return { gate, before };
