@@ -58615,6 +58615,25 @@ function checkMounts(service, composeDir, releaseDir, releasePaths) {
     }
     return out;
 }
+/**
+ * The service with bind-mount sources under the live project directory made relative to it again:
+ * `compose config` (the model read on the host) prints them absolute, under app/, while the drivers
+ * map mounts to release files by their relative sources. Pure.
+ */
+function withRelativeSources(service, projectDirOnHost) {
+    const dir = projectDirOnHost.replace(/\/+$/, '');
+    const appRoot = external_node_path_default().posix.dirname(dir);
+    const volumes = service.volumes.map((v) => {
+        if (v.type !== 'bind' || !v.source?.startsWith('/'))
+            return v;
+        const src = external_node_path_default().posix.normalize(v.source);
+        // Only paths inside the live app/ tree are release files; others (e.g. /etc/letsencrypt) stay absolute.
+        if (src !== dir && !src.startsWith(`${dir}/`) && !src.startsWith(`${appRoot}/`))
+            return v;
+        return { ...v, source: external_node_path_default().posix.relative(dir, src) || '.' };
+    });
+    return { ...service, volumes };
+}
 
 ;// CONCATENATED MODULE: ./src/commands/docker.ts
 /**
@@ -60725,6 +60744,7 @@ function selectProxy(services, choice, explicitName, drivers) {
 
 
 
+
 /** The proxy service and its driver, as the inputs say (undefined: no proxy, or `proxy: none`). */
 function selectedProxy(inputs, model) {
     return selectProxy(model.services, inputs.proxy, inputs.proxyService, DRIVERS);
@@ -60742,10 +60762,12 @@ function localView(model, proxy, composeFile, files) {
 /** A release's files in its directory on the host. */
 function hostView(s, model, proxy, release) {
     const root = external_node_path_.posix.join(s.remoteDir, 'releases', release.id);
+    const composeDir = external_node_path_.posix.dirname(release.composeFiles[0]);
     return {
         model,
-        proxy,
-        composeDir: external_node_path_.posix.dirname(release.composeFiles[0]),
+        // The model read on the host has absolute bind-mount sources (under app/): relative again, as in the files.
+        proxy: withRelativeSources(proxy, external_node_path_.posix.join(s.remoteDir, 'app', composeDir)),
+        composeDir,
         paths: release.files,
         read: (p) => s.remote.readFile(external_node_path_.posix.join(root, p)),
     };
@@ -63705,13 +63727,13 @@ async function checkProxyConfig(s, release, model) {
     if (!selected)
         return { changed: false };
     const { driver, service } = selected;
-    const cfgPath = driver.configPath(release.manifest.files, service, external_node_path_.posix.dirname(release.composeFiles[0]));
+    const view = hostView(s, model, service, { id: release.id, composeFiles: release.composeFiles, files: release.manifest.files });
+    const cfgPath = driver.configPath(release.manifest.files, view.proxy, view.composeDir);
     const next = cfgPath ? await remote.readFile(external_node_path_.posix.join(remoteDir, 'releases', release.id, cfgPath)) : undefined;
     const live = cfgPath ? await remote.readFile(external_node_path_.posix.join(remoteDir, 'app', cfgPath)) : undefined;
     const changed = !!next && next !== live;
     if (changed && service.image && cfgPath) {
         await phase('Proxy config', async () => {
-            const view = hostView(s, model, service, { id: release.id, composeFiles: release.composeFiles, files: release.manifest.files });
             await driver.checkConfig(proxyHost(s, release.id), view, cfgPath);
             log.info(`the new ${driver.label} config is valid`);
         });

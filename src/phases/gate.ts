@@ -8,6 +8,7 @@ import type { Inputs } from '../action/inputs.js';
 import { DRIVERS } from '../proxy/drivers.js';
 import { selectProxy, type ConfigChange, type OpenedProxy, type ProxyDriver, type ProxyHost, type ReleaseView } from '../proxy/driver.js';
 import { degradedGate } from '../proxy/gate.js';
+import { withRelativeSources } from '../proxy/mounts.js';
 import type { ReleaseFile } from '../action/workspace.js';
 import type { Session } from './session.js';
 
@@ -40,10 +41,12 @@ export function hostView(
   release: { id: string; composeFiles: readonly string[]; files: readonly string[] },
 ): ReleaseView {
   const root = posix.join(s.remoteDir, 'releases', release.id);
+  const composeDir = posix.dirname(release.composeFiles[0]!);
   return {
     model,
-    proxy,
-    composeDir: posix.dirname(release.composeFiles[0]!),
+    // The model read on the host has absolute bind-mount sources (under app/): relative again, as in the files.
+    proxy: withRelativeSources(proxy, posix.join(s.remoteDir, 'app', composeDir)),
+    composeDir,
     paths: release.files,
     read: (p) => s.remote.readFile(posix.join(root, p)),
   };

@@ -18,13 +18,13 @@ export async function checkProxyConfig(s: Session, release: Release, model: Comp
   const selected = selectedProxy(s.inputs, model);
   if (!selected) return { changed: false };
   const { driver, service } = selected;
-  const cfgPath = driver.configPath(release.manifest.files, service, posix.dirname(release.composeFiles[0]!));
+  const view = hostView(s, model, service, { id: release.id, composeFiles: release.composeFiles, files: release.manifest.files });
+  const cfgPath = driver.configPath(release.manifest.files, view.proxy, view.composeDir);
   const next = cfgPath ? await remote.readFile(posix.join(remoteDir, 'releases', release.id, cfgPath)) : undefined;
   const live = cfgPath ? await remote.readFile(posix.join(remoteDir, 'app', cfgPath)) : undefined;
   const changed = !!next && next !== live;
   if (changed && service.image && cfgPath) {
     await phase('Proxy config', async () => {
-      const view = hostView(s, model, service, { id: release.id, composeFiles: release.composeFiles, files: release.manifest.files });
       await driver.checkConfig(proxyHost(s, release.id), view, cfgPath);
       log.info(`the new ${driver.label} config is valid`);
     });

@@ -104,3 +104,21 @@ export function checkMounts(
   }
   return out;
 }
+
+/**
+ * The service with bind-mount sources under the live project directory made relative to it again:
+ * `compose config` (the model read on the host) prints them absolute, under app/, while the drivers
+ * map mounts to release files by their relative sources. Pure.
+ */
+export function withRelativeSources<T extends Pick<ComposeService, 'volumes'>>(service: T, projectDirOnHost: string): T {
+  const dir = projectDirOnHost.replace(/\/+$/, '');
+  const appRoot = path.posix.dirname(dir);
+  const volumes = service.volumes.map((v) => {
+    if (v.type !== 'bind' || !v.source?.startsWith('/')) return v;
+    const src = path.posix.normalize(v.source);
+    // Only paths inside the live app/ tree are release files; others (e.g. /etc/letsencrypt) stay absolute.
+    if (src !== dir && !src.startsWith(`${dir}/`) && !src.startsWith(`${appRoot}/`)) return v;
+    return { ...v, source: path.posix.relative(dir, src) || '.' };
+  });
+  return { ...service, volumes };
+}

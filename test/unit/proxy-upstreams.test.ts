@@ -133,3 +133,28 @@ test('Caddy admin API framing: empty Host, the body, answers with Content-Length
   assert.equal(caddyError(chunked.body), 'bad x');
   assert.throws(() => parseHttpAnswer('garbage'), /not an HTTP answer/);
 });
+
+test('bind mounts read on the host (absolute, under app/) map to release files again', async () => {
+  const { withRelativeSources, releasePathInMount, containerPathOfRelease, checkMounts } = await import('../../src/proxy/mounts.js');
+  const proxy = {
+    volumes: [
+      { type: 'bind' as const, source: '/h/handoff/p/app/deploy/caddy', target: '/etc/caddy', readOnly: true },
+      { type: 'bind' as const, source: '/h/handoff/p/app/deploy/run', target: '/run/caddy-admin', readOnly: false },
+      { type: 'bind' as const, source: '/etc/letsencrypt', target: '/certs', readOnly: true },
+    ],
+  };
+  const rel = withRelativeSources(proxy, '/h/handoff/p/app/deploy');
+  assert.deepEqual(
+    rel.volumes.map((v) => v.source),
+    ['caddy', 'run', '/etc/letsencrypt'],
+  );
+  assert.deepEqual(releasePathInMount(rel, '/etc/caddy/handoff/app.upstreams', 'deploy'), {
+    path: 'deploy/caddy/handoff/app.upstreams',
+    fileMount: false,
+  });
+  assert.equal(containerPathOfRelease(rel, 'deploy/caddy/Caddyfile', 'deploy'), '/etc/caddy/Caddyfile');
+  assert.deepEqual(checkMounts(rel, 'deploy', '/h/handoff/p/releases/R1', ['deploy/caddy/Caddyfile']), [
+    { source: '/h/handoff/p/releases/R1/deploy/caddy', target: '/etc/caddy' },
+    { source: '/etc/letsencrypt', target: '/certs' },
+  ]);
+});
