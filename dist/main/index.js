@@ -59363,7 +59363,9 @@ async function caddySetup(view, cfgPath, cfgText) {
             ...servicesNamed(facts.upstreams.map((u) => u.address), names),
         ]),
     ];
-    return { seeds, routed: routed.filter((s) => s !== view.proxy.name), problems };
+    const routes = routed.filter((s) => s !== view.proxy.name);
+    // A Caddy that routes no Compose service (a static site) needs nothing of handoff.
+    return { seeds, routed: routes, problems: routes.length ? problems : [] };
 }
 async function setupOf(view, cfgText) {
     const cfgPath = caddyConfigPath(view.paths, view.proxy, view.composeDir);
@@ -64570,9 +64572,18 @@ async function proxyRouting(model, files, inputs, log) {
     const view = localView(model, service, inputs.composeFiles[0], files);
     const cfgPath = driver.configPath(view.paths, service, view.composeDir);
     const cfg = files.find((f) => f.path === cfgPath);
+    // In auto mode a Caddy or nginx service that routes no Compose service (a static site, the app
+    // itself) is not taken for the proxy: the deploy runs without a drain, as before the drivers.
+    const lenient = inputs.proxy === 'auto' && !inputs.proxyService && driver.kind !== 'haproxy';
+    if (!cfg && lenient) {
+        log.warning(`service ${service.name} looks like ${driver.label} but its config is not uploaded: not used as the proxy (no drain)`);
+        return [];
+    }
     if (!cfg)
         throw new Error(driver.missingConfigHint(service));
     const cfgText = cfg.data.toString('utf8');
+    if (lenient && (await driver.routedServices(view, cfgText)).length === 0)
+        return [];
     const missing = await driver.requirements(view, cfgText);
     if (missing.length) {
         const what = `${driver.label} (service ${service.name}) cannot drain replicas with this config:\n- ${missing.join('\n- ')}`;

@@ -57929,7 +57929,9 @@ async function caddySetup(view, cfgPath, cfgText) {
             ...servicesNamed(facts.upstreams.map((u) => u.address), names),
         ]),
     ];
-    return { seeds, routed: routed.filter((s) => s !== view.proxy.name), problems };
+    const routes = routed.filter((s) => s !== view.proxy.name);
+    // A Caddy that routes no Compose service (a static site) needs nothing of handoff.
+    return { seeds, routed: routes, problems: routes.length ? problems : [] };
 }
 async function setupOf(view, cfgText) {
     const cfgPath = caddyConfigPath(view.paths, view.proxy, view.composeDir);

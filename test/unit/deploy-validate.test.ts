@@ -140,3 +140,13 @@ test('a proxy config that names the service directly is refused with the include
       /nginx\.conf line \d+ names service app directly/.test(e.message) && /upstream app \{ server app:<port>; \}/.test(e.message),
   );
 });
+
+test('auto: an nginx that routes no Compose service (a static site) is not taken for the proxy; explicit proxy: nginx still needs its config', async () => {
+  const compose = 'services:\n  web:\n    image: nginx:1.27\n    volumes: ["./site:/usr/share/nginx/html:ro"]\n  app:\n    image: x\n';
+  const files = [file('deploy/compose.yaml', compose), file('deploy/site/index.html', 'hi')];
+  const warnings: string[] = [];
+  const v = await validateLocally(inputs(), files, { ...silent, warning: (m: string) => warnings.push(m) });
+  assert.deepEqual(v.routed, []);
+  assert.match(warnings.join('\n'), /looks like nginx but its config is not uploaded/);
+  await assert.rejects(() => validateLocally(inputs({ proxy: 'nginx' }), files, silent), /no nginx\.conf is in the uploaded files/);
+});

@@ -90,7 +90,9 @@ export async function caddySetup(view: ReleaseView, cfgPath: string, cfgText: st
       ),
     ]),
   ];
-  return { seeds, routed: routed.filter((s) => s !== view.proxy.name), problems };
+  const routes = routed.filter((s) => s !== view.proxy.name);
+  // A Caddy that routes no Compose service (a static site) needs nothing of handoff.
+  return { seeds, routed: routes, problems: routes.length ? problems : [] };
 }
 
 async function setupOf(view: ReleaseView, cfgText: string): Promise<UpstreamSetup> {
