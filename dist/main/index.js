@@ -58470,7 +58470,9 @@ function answersCommand(containerId, urls) {
     const script = [
         'for u in "$@"; do',
         '  if command -v wget >/dev/null 2>&1; then',
-        '    out=$(wget -q -O /dev/null -T 2 "$u" 2>&1); rc=$?',
+        // No -T: Debian's busybox 1.35 wget segfaults with it (bench). timeout bounds it when present.
+        '    t=; if command -v timeout >/dev/null 2>&1; then t="timeout 3"; fi',
+        '    out=$($t wget -q -O /dev/null "$u" 2>&1); rc=$?',
         '    case "$rc:$out" in 0:*|8:*|*"server returned error"*) echo "ok $u";; *) echo "fail $u $(echo "$out" | tail -n 1)";; esac',
         '  elif command -v curl >/dev/null 2>&1; then',
         '    code=$(curl -s -o /dev/null -m 2 -w "%{http_code}" "$u"); if [ "$code" != 000 ]; then echo "ok $u"; else echo "fail $u no answer (curl)"; fi',
@@ -58509,6 +58511,58 @@ function freshDirCommand(path) {
 /** Remove a directory tree (the throwaway check's files). */
 function removeTreeCommand(path) {
     return `rm -rf ${shq(path)}`;
+}
+
+;// CONCATENATED MODULE: ./src/proxy/driver.ts
+/**
+ * Whether an image reference names this proxy: the word (caddy, nginx) in the repository's last
+ * path segment, tag and registry left out, so `caddy:2`, `ghcr.io/x/caddy-l4` and `handoff-test-caddy`
+ * match and `myapp:caddy-v3` or `caddyfile-linter` do not.
+ */
+function imageNames(image, word) {
+    const name = image
+        .replace(/@.*$/, '')
+        .replace(/:[^/]*$/, '')
+        .split('/')
+        .pop() ?? '';
+    return name.toLowerCase().split(/[-_.]/).includes(word);
+}
+/** The drivers in auto selection order (HAProxy first: the default proxy). */
+function driverFor(kind, drivers) {
+    const d = drivers.find((x) => x.kind === kind);
+    if (!d)
+        throw new Error(`no driver for proxy ${kind}`);
+    return d;
+}
+/**
+ * The proxy service and its driver:
+ * - `proxy: none`: no proxy (degraded gate);
+ * - `proxy_service` names it: that service, with the chosen driver, or by its image (auto; an image
+ *   handoff does not recognise is taken for HAProxy, as before drivers existed);
+ * - else the service whose image matches (the chosen driver's, or in auto the first kind with a
+ *   match in the order HAProxy, Caddy, nginx). Two of one kind: the user must say which.
+ */
+function selectProxy(services, choice, explicitName, drivers) {
+    if (choice === 'none')
+        return undefined;
+    if (explicitName) {
+        const s = services.find((x) => x.name === explicitName);
+        if (!s)
+            throw new Error(`proxy service "${explicitName}" is not in the Compose files (services: ${services.map((x) => x.name).join(', ')})`);
+        if (choice !== 'auto')
+            return { service: s, driver: driverFor(choice, drivers) };
+        return { service: s, driver: drivers.find((d) => d.matchesImage(s.image ?? '')) ?? drivers[0] };
+    }
+    const order = choice === 'auto' ? drivers : [driverFor(choice, drivers)];
+    for (const driver of order) {
+        const candidates = services.filter((s) => driver.matchesImage(s.image ?? ''));
+        if (candidates.length > 1) {
+            throw new Error(`several services look like ${driver.label} (${candidates.map((s) => s.name).join(', ')}): name the proxy service with the 'proxy_service' input`);
+        }
+        if (candidates.length === 1)
+            return { service: candidates[0], driver };
+    }
+    return undefined;
 }
 
 ;// CONCATENATED MODULE: ./src/proxy/gate.ts
@@ -59296,6 +59350,7 @@ function renderCaddyUpstreams(seed, ips) {
 
 
 
+
 /** The Caddyfile among the release's files: the one the proxy mounts (as a file, or in a mounted directory), else any. */
 function caddyConfigPath(paths, proxy, composeDir) {
     const named = paths.filter((p) => external_node_path_.posix.basename(p) === 'Caddyfile');
@@ -59374,7 +59429,7 @@ async function setupOf(view, cfgText) {
 const caddyDriver = {
     kind: 'caddy',
     label: 'Caddy',
-    matchesImage: (image) => /caddy/i.test(image),
+    matchesImage: (image) => imageNames(image, 'caddy'),
     configPath: caddyConfigPath,
     missingConfigHint: (proxy) => `service ${proxy.name} runs Caddy but no Caddyfile is in the uploaded files: add its config directory to the 'files' input`,
     routedServices: async (view, cfgText) => (await setupOf(view, cfgText)).routed,
@@ -60529,6 +60584,7 @@ function matchesInclude(pattern, p) {
 
 
 
+
 function nginxConfigPath(paths, proxy, composeDir) {
     const named = paths.filter((p) => external_node_path_.posix.basename(p) === 'nginx.conf');
     for (const v of proxy?.volumes ?? []) {
@@ -60643,7 +60699,7 @@ async function reloadNginx(remote, containerId, conf, pollMs = 200) {
 const nginxDriver = {
     kind: 'nginx',
     label: 'nginx',
-    matchesImage: (image) => /nginx/i.test(image),
+    matchesImage: (image) => imageNames(image, 'nginx'),
     configPath: nginxConfigPath,
     missingConfigHint: (proxy) => `service ${proxy.name} runs nginx but no nginx.conf is in the uploaded files: add its config directory to the 'files' input`,
     routedServices: async (view, cfgText) => (await driver_setupOf(view, cfgText)).routed,
@@ -60697,45 +60753,6 @@ function driver_tail(s) {
 
 
 const DRIVERS = [haproxyDriver, caddyDriver, nginxDriver];
-
-;// CONCATENATED MODULE: ./src/proxy/driver.ts
-/** The drivers in auto selection order (HAProxy first: the default proxy). */
-function driverFor(kind, drivers) {
-    const d = drivers.find((x) => x.kind === kind);
-    if (!d)
-        throw new Error(`no driver for proxy ${kind}`);
-    return d;
-}
-/**
- * The proxy service and its driver:
- * - `proxy: none`: no proxy (degraded gate);
- * - `proxy_service` names it: that service, with the chosen driver, or by its image (auto; an image
- *   handoff does not recognise is taken for HAProxy, as before drivers existed);
- * - else the service whose image matches (the chosen driver's, or in auto the first kind with a
- *   match in the order HAProxy, Caddy, nginx). Two of one kind: the user must say which.
- */
-function selectProxy(services, choice, explicitName, drivers) {
-    if (choice === 'none')
-        return undefined;
-    if (explicitName) {
-        const s = services.find((x) => x.name === explicitName);
-        if (!s)
-            throw new Error(`proxy service "${explicitName}" is not in the Compose files (services: ${services.map((x) => x.name).join(', ')})`);
-        if (choice !== 'auto')
-            return { service: s, driver: driverFor(choice, drivers) };
-        return { service: s, driver: drivers.find((d) => d.matchesImage(s.image ?? '')) ?? drivers[0] };
-    }
-    const order = choice === 'auto' ? drivers : [driverFor(choice, drivers)];
-    for (const driver of order) {
-        const candidates = services.filter((s) => driver.matchesImage(s.image ?? ''));
-        if (candidates.length > 1) {
-            throw new Error(`several services look like ${driver.label} (${candidates.map((s) => s.name).join(', ')}): name the proxy service with the 'proxy_service' input`);
-        }
-        if (candidates.length === 1)
-            return { service: candidates[0], driver };
-    }
-    return undefined;
-}
 
 ;// CONCATENATED MODULE: ./src/phases/gate.ts
 /**

@@ -31,7 +31,9 @@ export function answersCommand(containerId: string, urls: readonly string[]): st
   const script = [
     'for u in "$@"; do',
     '  if command -v wget >/dev/null 2>&1; then',
-    '    out=$(wget -q -O /dev/null -T 2 "$u" 2>&1); rc=$?',
+    // No -T: Debian's busybox 1.35 wget segfaults with it (bench). timeout bounds it when present.
+    '    t=; if command -v timeout >/dev/null 2>&1; then t="timeout 3"; fi',
+    '    out=$($t wget -q -O /dev/null "$u" 2>&1); rc=$?',
     '    case "$rc:$out" in 0:*|8:*|*"server returned error"*) echo "ok $u";; *) echo "fail $u $(echo "$out" | tail -n 1)";; esac',
     '  elif command -v curl >/dev/null 2>&1; then',
     '    code=$(curl -s -o /dev/null -m 2 -w "%{http_code}" "$u"); if [ "$code" != 000 ]; then echo "ok $u"; else echo "fail $u no answer (curl)"; fi',

@@ -88,6 +88,21 @@ export interface ProxyDriver {
   open(host: ProxyHost, view: ReleaseView, change: ConfigChange): Promise<OpenedProxy>;
 }
 
+/**
+ * Whether an image reference names this proxy: the word (caddy, nginx) in the repository's last
+ * path segment, tag and registry left out, so `caddy:2`, `ghcr.io/x/caddy-l4` and `handoff-test-caddy`
+ * match and `myapp:caddy-v3` or `caddyfile-linter` do not.
+ */
+export function imageNames(image: string, word: string): boolean {
+  const name =
+    image
+      .replace(/@.*$/, '')
+      .replace(/:[^/]*$/, '')
+      .split('/')
+      .pop() ?? '';
+  return name.toLowerCase().split(/[-_.]/).includes(word);
+}
+
 /** The drivers in auto selection order (HAProxy first: the default proxy). */
 export function driverFor(kind: ProxyKind, drivers: readonly ProxyDriver[]): ProxyDriver {
   const d = drivers.find((x) => x.kind === kind);

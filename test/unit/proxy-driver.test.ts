@@ -41,3 +41,21 @@ test('the summary says which gate ran', () => {
   assert.match(proxyDrainFact({ proxyDrains: false })!, /no proxy/);
   assert.equal(proxyDrainFact({}), undefined);
 });
+
+test('Caddy and nginx images are recognised by the repository name, not the tag', () => {
+  const caddy = DRIVERS.find((d) => d.kind === 'caddy')!;
+  const nginx = DRIVERS.find((d) => d.kind === 'nginx')!;
+  for (const i of [
+    'caddy',
+    'caddy:2',
+    'caddy:2.6-alpine',
+    'library/caddy@sha256:abc',
+    'ghcr.io/me/caddy-l4:1',
+    'handoff-test-caddy:latest',
+  ])
+    assert.ok(caddy.matchesImage(i), i);
+  for (const i of ['handoff-test-app:caddy-v3-12', 'caddyfile-linter', 'myregistry:5000/app']) assert.ok(!caddy.matchesImage(i), i);
+  for (const i of ['nginx', 'nginx:1.27-alpine', 'nginxinc/nginx-unprivileged:1.26', 'handoff-test-nginx:latest'])
+    assert.ok(nginx.matchesImage(i), i);
+  assert.ok(!nginx.matchesImage('app:nginx-v2'));
+});

@@ -9,7 +9,7 @@ import { posix } from 'node:path';
 import type { ComposeService } from '../../model/compose.js';
 import { throwawayCheckCommand } from '../../commands/proxy.js';
 import { DOCKER_COMMAND_MS } from '../../support/timeouts.js';
-import type { ProxyDriver, ReleaseView } from '../driver.js';
+import { imageNames, type ProxyDriver, type ReleaseView } from '../driver.js';
 import { degradedGate } from '../gate.js';
 import { checkMounts, containerPathOfRelease, hostPathInMount, releasePathInMount } from '../mounts.js';
 import { openUpstreamGate, type SeedFile, type UpstreamSetup } from '../upstreams/open.js';
@@ -103,7 +103,7 @@ async function setupOf(view: ReleaseView, cfgText: string): Promise<UpstreamSetu
 export const caddyDriver: ProxyDriver = {
   kind: 'caddy',
   label: 'Caddy',
-  matchesImage: (image) => /caddy/i.test(image),
+  matchesImage: (image) => imageNames(image, 'caddy'),
   configPath: caddyConfigPath,
   missingConfigHint: (proxy) =>
     `service ${proxy.name} runs Caddy but no Caddyfile is in the uploaded files: add its config directory to the 'files' input`,

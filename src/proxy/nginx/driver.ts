@@ -20,7 +20,7 @@ import {
 } from '../../commands/proxy.js';
 import { sleep } from '../../support/time.js';
 import { DOCKER_COMMAND_MS, INSTANT_COMMAND_MS, QUICK_COMMAND_MS } from '../../support/timeouts.js';
-import type { ProxyDriver, ReleaseView } from '../driver.js';
+import { imageNames, type ProxyDriver, type ReleaseView } from '../driver.js';
 import { degradedGate } from '../gate.js';
 import { checkMounts, containerPathOfRelease, releasePathInMount } from '../mounts.js';
 import { openUpstreamGate, type SeedFile, type UpstreamSetup } from '../upstreams/open.js';
@@ -146,7 +146,7 @@ export async function reloadNginx(remote: Remote, containerId: string, conf: str
 export const nginxDriver: ProxyDriver = {
   kind: 'nginx',
   label: 'nginx',
-  matchesImage: (image) => /nginx/i.test(image),
+  matchesImage: (image) => imageNames(image, 'nginx'),
   configPath: nginxConfigPath,
   missingConfigHint: (proxy) =>
     `service ${proxy.name} runs nginx but no nginx.conf is in the uploaded files: add its config directory to the 'files' input`,
