@@ -59073,6 +59073,28 @@ class UpstreamGate {
 
 
 
+/** The gate over the running proxy container, listing the replicas that serve now. */
+async function gateFor(host, setup, hooks, proxy, containers) {
+    const networks = Object.keys(proxy.ips);
+    const current = new Map(setup.seeds.map((s) => [s.service, containers.filter((c) => c.service === s.service && serving(c)).map((c) => replicaIp(c, networks))]));
+    const upstreams = setup.seeds.map((s) => ({
+        service: s.service,
+        port: s.port,
+        hostPath: external_node_path_.posix.join(host.remoteDir, 'app', s.releasePath),
+        render: s.render,
+    }));
+    return new UpstreamGate({
+        remote: host.remote,
+        label: hooks.label,
+        proxy: { id: proxy.id, name: proxy.name, ips: Object.values(proxy.ips) },
+        upstreams,
+        current,
+        applier: await hooks.applier(proxy),
+        drainTimeoutMs: host.drainTimeoutMs,
+        log: host.log,
+        timeline: host.timeline,
+    });
+}
 /** A replica the proxy routes to now: running, and healthy (or without a healthcheck). */
 function serving(c) {
     return c.state === 'running' && (c.health === 'healthy' || c.health === 'none');
@@ -59085,38 +59107,35 @@ async function openUpstreamGate(host, view, change, setup, hooks) {
         };
     const containers = await listProjectContainers(host.remote, host.project);
     const proxies = containers.filter((c) => c.service === view.proxy.name && c.state === 'running');
-    if (proxies.length === 0 || setup.seeds.length === 0) {
-        // A first deploy: the proxy starts on the seeds (the service names through Docker's DNS).
-        if (proxies.length === 0)
-            host.log.info(`the proxy (${view.proxy.name}) is not running yet: nothing to drain in this deploy`);
+    if (setup.seeds.length === 0)
         return { gate: degradedGate };
+    if (proxies.length === 0) {
+        // A first deploy: the proxy starts on the seeds (the service names through Docker's DNS). Once
+        // the rollout is done, the files list the replicas by IP, applied while no deploy is under way:
+        // a later deploy then needs no config change before its first batch.
+        host.log.info(`the proxy (${view.proxy.name}) is not running yet: nothing to drain in this deploy`);
+        const after = async () => {
+            const now = await listProjectContainers(host.remote, host.project);
+            const proxy = now.find((c) => c.service === view.proxy.name && c.state === 'running');
+            if (!proxy)
+                return;
+            const gate = await gateFor(host, setup, hooks, proxy, now);
+            await gate.sync('the replicas listed by IP');
+            host.timeline.add('proxy-reload', { service: view.proxy.name, container: proxy.name, detail: 'the replicas listed by IP' });
+            host.log.info(`${hooks.label}: ${proxy.name} now lists the replicas by IP (from the seeds)`);
+        };
+        return { gate: degradedGate, after };
     }
     if (proxies.length > 1)
         host.log.warning(`${proxies.length} ${view.proxy.name} containers run: handoff drives ${proxies[0].name} only`);
     const proxy = proxies[0];
-    const networks = Object.keys(proxy.ips);
-    const current = new Map(setup.seeds.map((s) => [s.service, containers.filter((c) => c.service === s.service && serving(c)).map((c) => replicaIp(c, networks))]));
-    const upstreams = setup.seeds.map((s) => ({
-        service: s.service,
-        port: s.port,
-        hostPath: external_node_path_.posix.join(host.remoteDir, 'app', s.releasePath),
-        render: s.render,
-    }));
     // What the proxy was last given (the release is not activated yet).
     const previous = new Map();
-    for (const u of upstreams)
-        previous.set(u.hostPath, await host.remote.readFile(u.hostPath));
-    const gate = new UpstreamGate({
-        remote: host.remote,
-        label: hooks.label,
-        proxy: { id: proxy.id, name: proxy.name, ips: Object.values(proxy.ips) },
-        upstreams,
-        current,
-        applier: await hooks.applier(proxy),
-        drainTimeoutMs: host.drainTimeoutMs,
-        log: host.log,
-        timeline: host.timeline,
-    });
+    for (const s of setup.seeds) {
+        const path = external_node_path_.posix.join(host.remoteDir, 'app', s.releasePath);
+        previous.set(path, await host.remote.readFile(path));
+    }
+    const gate = await gateFor(host, setup, hooks, proxy, containers);
     const before = async () => {
         const stale = [...gate.rendered()].some(([p, text]) => previous.get(p) !== text);
         if (change.proxyAction === 'keep' && (stale || change.changed)) {
@@ -64697,6 +64716,11 @@ async function deployLocked(s, files, validatedRouting) {
     const proxy = { gate: opened.gate, ...(proxyService ? { proxyService } : {}) };
     const outcome = await rolloutPhase(s, release, plan, routed, proxy, opened.before);
     await handleFailure(s, outcome, history, routed, proxy);
+    if (!outcome.failure && opened.after) {
+        await opened
+            .after()
+            .catch((e) => s.log.warning(`the proxy could not be switched to its replicas by IP (${e.message}): the next deploy does it before its rollout`));
+    }
     const postDeployError = outcome.failure ? undefined : await postDeploy(s, hooks, release.composeFiles);
     const verdict = await probe.finish();
     s.timeline.add('deploy-end');

@@ -89,6 +89,15 @@ async function deployLocked(s: Session, files: ReleaseFile[], validatedRouting: 
   const proxy = { gate: opened.gate, ...(proxyService ? { proxyService } : {}) };
   const outcome = await rolloutPhase(s, release, plan, routed, proxy, opened.before);
   await handleFailure(s, outcome, history, routed, proxy);
+  if (!outcome.failure && opened.after) {
+    await opened
+      .after()
+      .catch((e: unknown) =>
+        s.log.warning(
+          `the proxy could not be switched to its replicas by IP (${(e as Error).message}): the next deploy does it before its rollout`,
+        ),
+      );
+  }
   const postDeployError = outcome.failure ? undefined : await postDeploy(s, hooks, release.composeFiles);
   const verdict = await probe.finish();
   s.timeline.add('deploy-end');

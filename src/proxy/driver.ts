@@ -58,6 +58,8 @@ export interface OpenedProxy {
   gate: ProxyGate;
   /** Brings the running proxy to the release's config, hitlessly; before the first replica changes. */
   before?: () => Promise<void>;
+  /** After a successful rollout (a first deploy: the proxy now runs, its files are made to list replicas by IP). */
+  after?: () => Promise<void>;
   /** Why the gate does not drain (shown as a warning). */
   degraded?: string;
 }
