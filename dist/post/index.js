@@ -57481,7 +57481,7 @@ class UpstreamGate {
         this.o = o;
         this.byService = new Map(o.upstreams.map((u) => [u.service, u]));
         for (const u of o.upstreams)
-            this.lists.set(u.service, [...(o.current.get(u.service) ?? [])]);
+            this.lists.set(u.service, byAddress(o.current.get(u.service) ?? []));
         this.log = o.log ?? log/* quietLog */.R3;
         this.pollMs = o.pollMs ?? 500;
     }
@@ -57545,7 +57545,7 @@ class UpstreamGate {
         const upstream = this.byService.get(service);
         const before = this.listed(service);
         const gone = new Set(remove.map((r) => r.ip));
-        const next = [...before.filter((ip) => !gone.has(ip)), ...add.map((r) => r.ip).filter((ip) => ip && !before.includes(ip))];
+        const next = byAddress([...before.filter((ip) => !gone.has(ip)), ...add.map((r) => r.ip).filter((ip) => ip && !before.includes(ip))]);
         if (next.length === before.length && next.every((ip, i) => ip === before[i]))
             return;
         await this.o.remote.writeFile(upstream.hostPath, upstream.render(next), 0o644);
@@ -57624,6 +57624,17 @@ class UpstreamGate {
             this.o.timeline?.add('drained', { service, container: replica.name, detail });
         }
     }
+}
+/**
+ * IPs in one canonical order, so the same replicas always render the same file: a later deploy
+ * compares it with what the proxy was given and changes nothing (no reload) when they are equal.
+ */
+function byAddress(ips) {
+    const key = (ip) => ip
+        .split('.')
+        .map((n) => n.padStart(3, '0'))
+        .join('.');
+    return [...ips].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
 }
 
 ;// CONCATENATED MODULE: ./src/proxy/upstreams/open.ts

@@ -67,7 +67,7 @@ export class UpstreamGate implements ProxyGate {
 
   constructor(private readonly o: UpstreamGateOptions) {
     this.byService = new Map(o.upstreams.map((u) => [u.service, u]));
-    for (const u of o.upstreams) this.lists.set(u.service, [...(o.current.get(u.service) ?? [])]);
+    for (const u of o.upstreams) this.lists.set(u.service, byAddress(o.current.get(u.service) ?? []));
     this.log = o.log ?? quietLog;
     this.pollMs = o.pollMs ?? 500;
   }
@@ -135,7 +135,7 @@ export class UpstreamGate implements ProxyGate {
     const upstream = this.byService.get(service)!;
     const before = this.listed(service);
     const gone = new Set(remove.map((r) => r.ip));
-    const next = [...before.filter((ip) => !gone.has(ip)), ...add.map((r) => r.ip).filter((ip) => ip && !before.includes(ip))];
+    const next = byAddress([...before.filter((ip) => !gone.has(ip)), ...add.map((r) => r.ip).filter((ip) => ip && !before.includes(ip))]);
     if (next.length === before.length && next.every((ip, i) => ip === before[i])) return;
     await this.o.remote.writeFile(upstream.hostPath, upstream.render(next), 0o644);
     const detail = `${service}: ${[...add.map((r) => `+${r.name} (${r.ip})`), ...remove.filter((r) => before.includes(r.ip)).map((r) => `-${r.name} (${r.ip})`)].join(' ')}`;
@@ -212,4 +212,17 @@ export class UpstreamGate implements ProxyGate {
       this.o.timeline?.add('drained', { service, container: replica.name, detail });
     }
   }
+}
+
+/**
+ * IPs in one canonical order, so the same replicas always render the same file: a later deploy
+ * compares it with what the proxy was given and changes nothing (no reload) when they are equal.
+ */
+export function byAddress(ips: readonly string[]): string[] {
+  const key = (ip: string) =>
+    ip
+      .split('.')
+      .map((n) => n.padStart(3, '0'))
+      .join('.');
+  return [...ips].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
 }
