@@ -5,4 +5,5 @@
  */
 import { upstreamProxySuite } from './stacks/upstream-proxy.js';
 
-upstreamProxySuite('caddy');
+// Caddy 2.6 closes idle client keep-alive connections at every config load: see upstreamProxySuite.
+upstreamProxySuite('caddy', { keepAliveResets: true });

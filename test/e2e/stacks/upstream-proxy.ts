@@ -27,7 +27,14 @@ import {
 import { startLoad, type LoadResult } from '../load.js';
 import { request, serviceIps, sleep, summaryTimeline, waitServing, type RawAnswer } from './helpers.js';
 
-export function upstreamProxySuite(kind: 'caddy' | 'nginx'): void {
+/**
+ * `keepAliveResets`: the v1 -> v2 deploy allows the probe up to 3 lost requests, and passes only when
+ * each is a reused keep-alive connection reset at one of the proxy's config changes (Caddy 2.6: every
+ * config load closes the idle HTTP/1.1 client connections; measured in most runs, README Limits).
+ * Everything else stays at 0: the probe's fresh lane, the 1 s GETs and POSTs on the drained replicas,
+ * the independent load apart from such resets.
+ */
+export function upstreamProxySuite(kind: 'caddy' | 'nginx', options: { keepAliveResets?: boolean } = {}): void {
   const label = kind === 'caddy' ? 'Caddy' : 'nginx';
   const project = uniqueProject(kind);
   const port = freePort();
@@ -55,13 +62,16 @@ export function upstreamProxySuite(kind: 'caddy' | 'nginx'): void {
   const describeFailures = (load: LoadResult) =>
     `${load.failures.length} of ${load.sent} requests failed: ${JSON.stringify(load.failures.slice(0, 10))}`;
 
-  async function deployUnderLoad(onLog?: (c: string) => void): Promise<{ run: ActionRun; load: LoadResult; actionStart: number }> {
+  async function deployUnderLoad(
+    onLog?: (c: string) => void,
+    extra: Record<string, string> = {},
+  ): Promise<{ run: ActionRun; load: LoadResult; actionStart: number }> {
     const load = startLoad({ port, rate: 40, maxDurationMs: 240_000, paths: ['/', '/slow?ms=1000'], postEvery: 3 });
     await sleep(500);
     let run: ActionRun;
     const actionStart = Date.now();
     try {
-      run = await runAction(inputs(), { workspace, onLog });
+      run = await runAction(inputs(extra), { workspace, onLog });
     } finally {
       await sleep(500);
     }
@@ -82,6 +92,22 @@ export function upstreamProxySuite(kind: 'caddy' | 'nginx'): void {
       return f.reused === true && /ECONNRESET|socket hang up|EPIPE/.test(f.kind) && changes.some((c) => at >= c - 1000 && at <= c + 2500);
     };
     return { resets: load.failures.filter(atChange), others: load.failures.filter((f) => !atChange(f)), changes: changes.length };
+  }
+
+  /** The probe's lost requests that are not a keep-alive reset at a config change (from its records file). */
+  async function probeLossesApartFromResets(run: ActionRun, actionStart: number) {
+    const changes = summaryTimeline(run.summary)
+      .filter((e) => e.action === 'up-in-proxy' || e.action === 'proxy-reload')
+      .map((e) => actionStart + e.t * 1000);
+    const { records } = JSON.parse(await readFile(run.outputs.probe_records!, 'utf8')) as {
+      records: Array<{ lane: string; outcome: string; scheduledAt: number; sentAt?: number }>;
+    };
+    const lost = records.filter((r) => r.outcome !== 'ok' && r.outcome !== 'unmeasured');
+    const reset = (r: (typeof lost)[number]) =>
+      r.lane === 'keepalive' &&
+      (r.outcome === 'empty' || r.outcome === 'reset') &&
+      changes.some((c) => (r.sentAt ?? r.scheduledAt) >= c - 1500 && (r.sentAt ?? r.scheduledAt) <= c + 2500);
+    return { resets: lost.filter(reset), others: lost.filter((r) => !reset(r)) };
   }
 
   before(async () => {
@@ -125,9 +151,12 @@ export function upstreamProxySuite(kind: 'caddy' | 'nginx'): void {
         }
       })();
       image = 'handoff-test-app:v2';
-      const { run, load, actionStart } = await deployUnderLoad((c) => {
-        if (!swapAt && new RegExp(`${label}: swap app`).test(c)) swapAt = Date.now();
-      });
+      const { run, load, actionStart } = await deployUnderLoad(
+        (c) => {
+          if (!swapAt && new RegExp(`${label}: swap app`).test(c)) swapAt = Date.now();
+        },
+        options.keepAliveResets ? { max_lost: '3' } : {},
+      );
       stopped = true;
       await lane;
       const slowAnswers = await Promise.all(slow);
@@ -146,7 +175,11 @@ export function upstreamProxySuite(kind: 'caddy' | 'nginx'): void {
         );
       assert.deepEqual(others, [], `no other request failed (${load.sent} sent)`);
       assert.ok(resets.length <= changes * 3, `keep-alive resets stay at config changes and few (${resets.length})`);
-      assert.equal(run.outputs.requests_lost, '0', 'the probe lost nothing');
+      if (options.keepAliveResets) {
+        const probe = await probeLossesApartFromResets(run, actionStart);
+        console.log(`${label} v1->v2: probe keep-alive resets at config changes: ${probe.resets.length}`);
+        assert.deepEqual(probe.others, [], 'the probe lost nothing but keep-alive resets at config changes');
+      } else assert.equal(run.outputs.requests_lost, '0', 'the probe lost nothing');
       const badSlow = slowAnswers.filter((a) => a instanceof Error || a.status !== 200 || !/slow=1000/.test(a.body));
       assert.deepEqual(
         badSlow.map((a) => (a instanceof Error ? a.message : `${a.status} ${a.body.slice(0, 80)}`)),
