@@ -5,24 +5,28 @@
  *                       image in the env file (Compose recreates every replica at once, stop-first);
  *   2. handoff-nodrain  handoff's start-first rollout with no Runtime API (the proxy config has no
  *                       `stats socket`, so handoff runs degraded: retries and health checks only);
- *   3. handoff          the full action: start-first, wait UP, drain through the Runtime API.
+ *   3. handoff          the full action: start-first, wait UP, drain through the Runtime API;
+ *   4. handoff-caddy    the full action behind Caddy 2.6 (examples/caddy/, test/e2e/stacks/caddy.yaml);
+ *   5. handoff-nginx    the full action behind nginx 1.22 (examples/nginx/, test/e2e/stacks/nginx.yaml).
+ *                       These two stacks stop the app by SIGKILL: only the drain saves requests in flight.
  * Every lane first deploys v1 through handoff (the bundled action, probe off), then changes it to v2
  * while the same open-loop prober (src/probe/prober.ts, in this process) sends traffic through
  * HAProxy: started 3 s before the change, stopped 3 s after the change command returned.
  *
- *   node --import tsx benchmarks/compare-deploys.ts [runs=1] [rate=100]
+ *   node --import tsx benchmarks/compare-deploys.ts [runs=1] [rate=100] [strategies=all, comma-separated]
  *
  * Needs the bench (scripts/bench/setup.sh). Traffic goes to 127.0.0.1 only; every project is removed
  * afterwards (containers, networks, /home/deploy/handoff/<project>).
  */
 import { execFile } from 'node:child_process';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { startProbe } from '../src/probe/prober.js';
 import { summarize, type ProbeSummary } from '../src/probe/stats.js';
 import { LOSS_KINDS } from '../src/probe/record.js';
-import { bench, cleanupProject, connectionInputs, freePort, runAction, sampleWorkspace, uniqueProject } from '../test/e2e/harness.js';
+import { bench, cleanupProject, connectionInputs, freePort, repo, runAction, sampleWorkspace, uniqueProject } from '../test/e2e/harness.js';
 
 const execFileP = promisify(execFile);
 const runs = Number(process.argv[2] ?? 1);
@@ -30,13 +34,25 @@ const rate = Number(process.argv[3] ?? 100);
 const WINDOW_MS = 3000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-type Strategy = 'compose-up' | 'handoff-nodrain' | 'handoff';
-const STRATEGIES: Strategy[] = ['compose-up', 'handoff-nodrain', 'handoff'];
+type Strategy = 'compose-up' | 'handoff-nodrain' | 'handoff' | 'handoff-caddy' | 'handoff-nginx';
+const ALL: Strategy[] = ['compose-up', 'handoff-nodrain', 'handoff', 'handoff-caddy', 'handoff-nginx'];
+const STRATEGIES: Strategy[] = process.argv[4] ? (process.argv[4].split(',') as Strategy[]).filter((x) => ALL.includes(x)) : ALL;
 const LABEL: Record<Strategy, string> = {
   'compose-up': '1. `docker-compose up -d` (SSH deploy actions)',
   'handoff-nodrain': '2. handoff without drain (no Runtime API)',
   handoff: '3. handoff (drain through the Runtime API)',
+  'handoff-caddy': '4. handoff behind Caddy (upstream file, SIGKILL app)',
+  'handoff-nginx': '5. handoff behind nginx (upstream file, SIGKILL app)',
 };
+
+/** The Caddy or nginx workspace of the e2e tests: examples/<proxy>/ and its stack as deploy/compose.yaml. */
+async function proxyWorkspace(kind: 'caddy' | 'nginx'): Promise<string> {
+  const ws = await mkdtemp(join(tmpdir(), `handoff-bench-${kind}-`));
+  await mkdir(join(ws, 'deploy'));
+  await cp(join(repo, 'examples', kind), join(ws, 'deploy', kind), { recursive: true });
+  await cp(join(repo, 'test/e2e/stacks', `${kind}.yaml`), join(ws, 'deploy/compose.yaml'));
+  return ws;
+}
 
 interface Result {
   strategy: Strategy;
@@ -112,7 +128,8 @@ async function action(inputs: Record<string, string>, workspace: string) {
 async function lane(strategy: Strategy, run: number): Promise<Result> {
   const project = uniqueProject(`cmp-${strategy}`);
   const port = freePort();
-  const ws = await sampleWorkspace();
+  const kind = strategy === 'handoff-caddy' ? 'caddy' : strategy === 'handoff-nginx' ? 'nginx' : undefined;
+  const ws = kind ? await proxyWorkspace(kind) : await sampleWorkspace();
   try {
     if (strategy === 'handoff-nodrain') {
       const cfg = join(ws, 'deploy/haproxy/haproxy.cfg');
@@ -125,7 +142,7 @@ async function lane(strategy: Strategy, run: number): Promise<Result> {
       ...connectionInputs(),
       project,
       compose_files: 'deploy/compose.yaml',
-      files: 'deploy/haproxy/',
+      files: kind ? `deploy/${kind}/` : 'deploy/haproxy/',
       pull: 'never',
       env: `PROXY_PORT=${port}\nAPP_IMAGE=handoff-test-app:${version}`,
     });

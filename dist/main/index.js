@@ -52776,7 +52776,7 @@ g.require ??= (0,external_node_module_namespaceObject.createRequire)(import.meta
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1136);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4108);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5569);
 
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e)();
@@ -52786,7 +52786,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 4108:
+/***/ 5569:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -56422,7 +56422,9 @@ function rolloutInputs(get) {
         // Unset: the wait follows each service's healthcheck timing (health.ts).
         healthTimeoutMs: optional(get, 'health_timeout') ? duration(get, 'health_timeout', '30s', 1000) : undefined,
         drainTimeoutMs: duration(get, 'drain_timeout', '30s'),
+        proxy: oneOf(get, 'proxy', ['auto', 'haproxy', 'caddy', 'nginx', 'none'], 'auto', 'auto, haproxy, caddy, nginx or none'),
         proxyService: optional(get, 'proxy_service'),
+        allowDegraded: bool(get, 'allow_degraded'),
         haproxySocket: optional(get, 'haproxy_socket'),
         compose: oneOf(get, 'compose', ['auto', 'v1', 'v2'], 'auto', 'auto, v2 or v1'),
     };
@@ -58478,6 +58480,251 @@ async function connectHost(inputs, log, options = {}) {
     });
 }
 
+;// CONCATENATED MODULE: ./src/commands/proxy.ts
+/**
+ * Commands of the Caddy and nginx gates (run by src/proxy/upstreams/, caddy/ and nginx/): a config
+ * checked in a throwaway container of the proxy's image, a new replica reached from inside the
+ * proxy's network namespace, an old replica's TCP table read from /proc on the host, and nginx's
+ * test, reload and worker processes. Every value goes through shq().
+ */
+
+/**
+ * `docker run --rm --network none --entrypoint <binary>` with the proxy's config mounts (read-only;
+ * `--mount` fails on a missing source instead of creating it as root), output merged into stdout.
+ */
+function throwawayCheckCommand(image, binary, mounts, args) {
+    const m = mounts.flatMap((x) => ['--mount', `type=bind,source=${x.source},target=${x.target},readonly`]);
+    return `${shqAll(['docker', 'run', '--rm', '--network', 'none', '--entrypoint', binary, ...m, image, ...args])} 2>&1`;
+}
+/**
+ * Whether each URL answers HTTP from inside the proxy container (its network namespace), with
+ * whatever client the image has: wget (busybox or GNU: an error status is still an answer), curl,
+ * or bash's /dev/tcp. One line per URL: `ok <url>` or `fail <url> <why>`; exit 3 when the image has
+ * none of them.
+ */
+function answersCommand(containerId, urls) {
+    const script = [
+        'for u in "$@"; do',
+        '  if command -v wget >/dev/null 2>&1; then',
+        // No -T: Debian's busybox 1.35 wget segfaults with it (bench). timeout bounds it when present.
+        '    t=; if command -v timeout >/dev/null 2>&1; then t="timeout 3"; fi',
+        '    out=$($t wget -q -O /dev/null "$u" 2>&1); rc=$?',
+        '    case "$rc:$out" in 0:*|8:*|*"server returned error"*) echo "ok $u";; *) echo "fail $u $(echo "$out" | tail -n 1)";; esac',
+        '  elif command -v curl >/dev/null 2>&1; then',
+        '    code=$(curl -s -o /dev/null -m 2 -w "%{http_code}" "$u"); if [ "$code" != 000 ]; then echo "ok $u"; else echo "fail $u no answer (curl)"; fi',
+        '  elif command -v bash >/dev/null 2>&1; then',
+        '    hp=${u#http://}; hp=${hp%%/*}',
+        '    if bash -c \'exec 3<>"/dev/tcp/${1%:*}/${1##*:}" && printf "GET / HTTP/1.0\\r\\n\\r\\n" >&3 && head -c 5 <&3 | grep -q HTTP\' bash "$hp" 2>/dev/null; then echo "ok $u"; else echo "fail $u no answer (bash)"; fi',
+        '  else echo "none $u"; exit 3',
+        '  fi',
+        'done',
+    ].join('\n');
+    return shqAll(['docker', 'exec', containerId, 'sh', '-c', script, 'sh', ...urls]);
+}
+/**
+ * For each container: a `== <id> <pid>` line, then its network namespace's TCP tables
+ * (/proc/<pid>/net/tcp and tcp6, readable on the host by any user). pid 0: the container is not running.
+ */
+function netTcpCommand(ids) {
+    return `for id in ${shqAll([...ids])}; do
+  pid=$(docker inspect --format '{{.State.Pid}}' "$id" 2>/dev/null) || pid=0
+  echo "== $id \${pid:-0}"
+  if [ "\${pid:-0}" -gt 0 ] 2>/dev/null; then cat /proc/"$pid"/net/tcp /proc/"$pid"/net/tcp6 2>/dev/null; fi
+done`;
+}
+/** A command run inside a container (`docker exec`), output merged into stdout. */
+function execInContainerCommand(containerId, args) {
+    return `${shqAll(['docker', 'exec', containerId, ...args])} 2>&1`;
+}
+/** The processes of a container, as `<host pid> <args>` lines (docker top runs ps on the host: nothing needed in the image). */
+function containerProcessesCommand(containerId) {
+    return shqAll(['docker', 'top', containerId, '-eo', 'pid,args']);
+}
+/** A directory for the throwaway check's rendered files, emptied first. */
+function freshDirCommand(path) {
+    return `rm -rf ${shq(path)} && mkdir -p ${shq(path)}`;
+}
+/** Remove a directory tree (the throwaway check's files). */
+function removeTreeCommand(path) {
+    return `rm -rf ${shq(path)}`;
+}
+
+;// CONCATENATED MODULE: ./src/proxy/driver.ts
+/**
+ * Whether an image reference names this proxy: the word (caddy, nginx) in the repository's last
+ * path segment, tag and registry left out, so `caddy:2`, `ghcr.io/x/caddy-l4` and `handoff-test-caddy`
+ * match and `myapp:caddy-v3` or `caddyfile-linter` do not.
+ */
+function imageNames(image, word) {
+    const name = image
+        .replace(/@.*$/, '')
+        .replace(/:[^/]*$/, '')
+        .split('/')
+        .pop() ?? '';
+    return name.toLowerCase().split(/[-_.]/).includes(word);
+}
+/** The drivers in auto selection order (HAProxy first: the default proxy). */
+function driverFor(kind, drivers) {
+    const d = drivers.find((x) => x.kind === kind);
+    if (!d)
+        throw new Error(`no driver for proxy ${kind}`);
+    return d;
+}
+/**
+ * The proxy service and its driver:
+ * - `proxy: none`: no proxy (degraded gate);
+ * - `proxy_service` names it: that service, with the chosen driver, or by its image (auto; an image
+ *   handoff does not recognise is taken for HAProxy, as before drivers existed);
+ * - else the service whose image matches (the chosen driver's, or in auto the first kind with a
+ *   match in the order HAProxy, Caddy, nginx). Two of one kind: the user must say which.
+ */
+function selectProxy(services, choice, explicitName, drivers) {
+    if (choice === 'none')
+        return undefined;
+    if (explicitName) {
+        const s = services.find((x) => x.name === explicitName);
+        if (!s)
+            throw new Error(`proxy service "${explicitName}" is not in the Compose files (services: ${services.map((x) => x.name).join(', ')})`);
+        if (choice !== 'auto')
+            return { service: s, driver: driverFor(choice, drivers) };
+        return { service: s, driver: drivers.find((d) => d.matchesImage(s.image ?? '')) ?? drivers[0] };
+    }
+    const order = choice === 'auto' ? drivers : [driverFor(choice, drivers)];
+    for (const driver of order) {
+        const candidates = services.filter((s) => driver.matchesImage(s.image ?? ''));
+        if (candidates.length > 1) {
+            throw new Error(`several services look like ${driver.label} (${candidates.map((s) => s.name).join(', ')}): name the proxy service with the 'proxy_service' input`);
+        }
+        if (candidates.length === 1)
+            return { service: candidates[0], driver };
+    }
+    return undefined;
+}
+
+;// CONCATENATED MODULE: ./src/proxy/gate.ts
+/** The gate used when the proxy offers no Runtime API: nothing to wait on or drain. */
+const degradedGate = {
+    drains: false,
+    async park() { },
+    async unpark() { },
+    async waitUp() { },
+    async drain() { },
+    async release() { },
+};
+
+;// CONCATENATED MODULE: ./src/proxy/mounts.ts
+/**
+ * Where a path inside the proxy's container is on the host: the proxy's control sockets (HAProxy's
+ * Runtime API, Caddy's admin socket) are reached through SSH on the host, so they must sit in a
+ * bind-mounted directory. Pure.
+ */
+
+/** /var/run is a link to /run in the images proxies ship in. */
+function canonicalRun(p) {
+    return p.replace(/^\/var\/run(?=\/|$)/, '/run');
+}
+/**
+ * The host path of `containerPath` through the service's deepest bind mount that holds it, or why
+ * there is none. Relative mount sources resolve against the Compose project directory on the host.
+ */
+function hostPathInMount(service, containerPath, projectDirOnHost) {
+    const target = canonicalRun(external_node_path_default().posix.normalize(containerPath));
+    let best;
+    for (const v of service.volumes) {
+        if (v.type !== 'bind' || !v.source)
+            continue;
+        const t = canonicalRun(external_node_path_default().posix.normalize(v.target)).replace(/\/+$/, '');
+        if ((target === t || target.startsWith(`${t}/`)) && (!best || t.length > best.target.length))
+            best = { source: v.source, target: t };
+    }
+    if (!best) {
+        return {
+            reason: `the admin socket ${containerPath} is not inside a bind mount of service "${service.name}": mount its directory from the host (e.g. ./run:${external_node_path_default().posix.dirname(containerPath)})`,
+        };
+    }
+    if (best.source.startsWith('~')) {
+        return {
+            reason: `the bind mount source ${best.source} of service "${service.name}" starts with ~: use a path relative to the Compose file`,
+        };
+    }
+    const hostDir = external_node_path_default().posix.resolve(projectDirOnHost, best.source);
+    return { hostPath: external_node_path_default().posix.join(hostDir, target.slice(best.target.length)) };
+}
+/** The service's bind mounts with a source inside the release (relative to the Compose file), as release paths. */
+function releaseMounts(service, composeDir) {
+    const out = [];
+    for (const v of service.volumes) {
+        if (v.type !== 'bind' || !v.source || v.source.startsWith('/') || v.source.startsWith('~'))
+            continue;
+        const source = external_node_path_default().posix.normalize(external_node_path_default().posix.join(composeDir, v.source)).replace(/\/+$/, '');
+        if (source.startsWith('..'))
+            continue;
+        out.push({ source, target: canonicalRun(external_node_path_default().posix.normalize(v.target)).replace(/\/+$/, '') });
+    }
+    return out;
+}
+/**
+ * The release file (a path relative to the release root) that the container sees at `containerPath`,
+ * through the deepest bind mount holding it; `fileMount` when that mount is the file itself (a file
+ * replaced by rename stays stale in such a mount). Undefined when no release mount holds it. Pure.
+ */
+function releasePathInMount(service, containerPath, composeDir) {
+    const target = canonicalRun(external_node_path_default().posix.normalize(containerPath));
+    let best;
+    for (const m of releaseMounts(service, composeDir)) {
+        if ((target === m.target || target.startsWith(`${m.target}/`)) && (!best || m.target.length > best.target.length))
+            best = m;
+    }
+    if (!best)
+        return undefined;
+    const rel = target.slice(best.target.length).replace(/^\//, '');
+    return { path: rel ? external_node_path_default().posix.join(best.source, rel) : best.source, fileMount: rel === '' };
+}
+/** Where the container sees a release file (release-relative path), through the service's bind mounts. Pure. */
+function containerPathOfRelease(service, releasePath, composeDir) {
+    for (const m of releaseMounts(service, composeDir)) {
+        if (releasePath === m.source)
+            return m.target;
+        if (releasePath.startsWith(`${m.source}/`))
+            return external_node_path_default().posix.join(m.target, releasePath.slice(m.source.length + 1));
+    }
+    return undefined;
+}
+/** The bind mounts of a throwaway config check: release sources from `releaseDir`, absolute ones as they are. Pure. */
+function checkMounts(service, composeDir, releaseDir, releasePaths) {
+    const out = [];
+    for (const m of releaseMounts(service, composeDir)) {
+        // Runtime directories (an admin socket's) are not uploaded: nothing to mount.
+        if (!releasePaths.some((p) => p === m.source || p.startsWith(`${m.source}/`)))
+            continue;
+        out.push({ source: external_node_path_default().posix.join(releaseDir, m.source), target: m.target });
+    }
+    for (const v of service.volumes) {
+        if (v.type === 'bind' && v.source?.startsWith('/'))
+            out.push({ source: v.source, target: v.target });
+    }
+    return out;
+}
+/**
+ * The service with bind-mount sources under the live project directory made relative to it again:
+ * `compose config` (the model read on the host) prints them absolute, under app/, while the drivers
+ * map mounts to release files by their relative sources. Pure.
+ */
+function withRelativeSources(service, projectDirOnHost) {
+    const dir = projectDirOnHost.replace(/\/+$/, '');
+    const appRoot = external_node_path_default().posix.dirname(dir);
+    const volumes = service.volumes.map((v) => {
+        if (v.type !== 'bind' || !v.source?.startsWith('/'))
+            return v;
+        const src = external_node_path_default().posix.normalize(v.source);
+        // Only paths inside the live app/ tree are release files; others (e.g. /etc/letsencrypt) stay absolute.
+        if (src !== dir && !src.startsWith(`${dir}/`) && !src.startsWith(`${appRoot}/`))
+            return v;
+        return { ...v, source: external_node_path_default().posix.relative(dir, src) || '.' };
+    });
+    return { ...service, volumes };
+}
+
 ;// CONCATENATED MODULE: ./src/commands/docker.ts
 /**
  * Docker commands on containers (Compose's own command lines are in compose-cli.ts): list and
@@ -58617,43 +58864,691 @@ async function inspectContainers(remote, ids, timeoutMs = DOCKER_COMMAND_MS) {
     return parseDockerInspect(r.stdout);
 }
 
-;// CONCATENATED MODULE: ./src/proxy/mounts.ts
+;// CONCATENATED MODULE: ./src/proxy/upstreams/net-tcp.ts
 /**
- * Where a path inside the proxy's container is on the host: the proxy's control sockets (HAProxy's
- * Runtime API, Caddy's admin socket) are reached through SSH on the host, so they must sit in a
- * bind-mounted directory. Pure.
+ * The proxy-independent completion check of a drain, pure part: the TCP tables of an old replica's
+ * network namespace (/proc/<pid>/net/tcp and tcp6, as netTcpCommand prints them) and the ESTABLISHED
+ * connections on the app port whose peer is the proxy. None left, twice 1 s apart: every request
+ * the proxy sent there has its answer (a proxy keeps a connection open until the response is done).
  */
+const TCP_ESTABLISHED = 1;
+/** An IPv4 address as /proc/net/tcp prints it: 8 hex digits, little-endian (0100007F is 127.0.0.1). */
+function ipv4FromHex(hex) {
+    const n = hex.match(/../g).map((b) => parseInt(b, 16));
+    return [n[3], n[2], n[1], n[0]].join('.');
+}
+/** tcp6: 32 hex digits, four little-endian words. v4-mapped (::ffff:a.b.c.d) become a.b.c.d; others stay hex. */
+function ipFromHex(hex) {
+    if (hex.length === 8)
+        return ipv4FromHex(hex);
+    if (hex.length === 32 && /^0{16}FFFF0000$/i.test(hex.slice(0, 24)))
+        return ipv4FromHex(hex.slice(24));
+    return hex.toUpperCase();
+}
+/** Every socket line of /proc/net/tcp or tcp6 text (header lines and anything else skipped). */
+function parseNetTcp(text) {
+    const out = [];
+    for (const line of text.split('\n')) {
+        const m = /^\s*\d+:\s+([0-9A-Fa-f]+):([0-9A-Fa-f]{4})\s+([0-9A-Fa-f]+):([0-9A-Fa-f]{4})\s+([0-9A-Fa-f]{2})\s/.exec(line);
+        if (!m)
+            continue;
+        out.push({
+            localIp: ipFromHex(m[1]),
+            localPort: parseInt(m[2], 16),
+            remoteIp: ipFromHex(m[3]),
+            remotePort: parseInt(m[4], 16),
+            state: parseInt(m[5], 16),
+        });
+    }
+    return out;
+}
+/** netTcpCommand's output: per container id, its pid (0: not running) and its sockets. */
+function parseNetTcpByContainer(text) {
+    const out = new Map();
+    let current;
+    const flush = (id) => {
+        if (id && current)
+            out.set(id, { pid: current.pid, sockets: parseNetTcp(current.lines.join('\n')) });
+    };
+    let id;
+    for (const line of text.split('\n')) {
+        const h = /^== (\S+) (\d+)\s*$/.exec(line);
+        if (h) {
+            flush(id);
+            id = h[1];
+            current = { pid: Number(h[2]), lines: [] };
+        }
+        else
+            current?.lines.push(line);
+    }
+    flush(id);
+    return out;
+}
+/** ESTABLISHED connections to `port` from one of `peers` (the proxy's IPs). */
+function connectionsFrom(sockets, port, peers) {
+    return sockets.filter((s) => s.state === TCP_ESTABLISHED && s.localPort === port && peers.has(s.remoteIp)).length;
+}
 
-/** /var/run is a link to /run in the images proxies ship in. */
-function canonicalRun(p) {
-    return p.replace(/^\/var\/run(?=\/|$)/, '/run');
+;// CONCATENATED MODULE: ./src/proxy/upstreams/gate.ts
+
+
+
+
+
+/** A drain is complete after this long with no connection left, read at least twice. */
+const SETTLE_MS = 1000;
+class UpstreamGate {
+    o;
+    drains = true;
+    lists = new Map();
+    /** Healthy, answering new replicas whose addition waits for the drain of the replicas they replace. */
+    pending = new Map();
+    byService;
+    log;
+    pollMs;
+    noClient = false;
+    constructor(o) {
+        this.o = o;
+        this.byService = new Map(o.upstreams.map((u) => [u.service, u]));
+        for (const u of o.upstreams)
+            this.lists.set(u.service, byAddress(o.current.get(u.service) ?? []));
+        this.log = o.log ?? quietLog;
+        this.pollMs = o.pollMs ?? 500;
+    }
+    /** The replica IPs handoff has the proxy route to now. */
+    listed(service) {
+        return this.lists.get(service) ?? [];
+    }
+    /** Nothing to park: a new replica is not in the file until waitUp lists it. */
+    async park() { }
+    /** The service is done: a deferred addition still waiting (its drain never came) is applied now. */
+    async unpark(service) {
+        const waiting = this.pending.get(service);
+        this.pending.delete(service);
+        if (waiting?.length)
+            await this.change(service, waiting, [], 'add');
+    }
+    async waitUp(service, replicas, deadline, replacing = []) {
+        if (!this.byService.has(service) || replicas.length === 0)
+            return;
+        await this.waitAnswering(service, replicas, deadline);
+        if (replacing.length) {
+            // Listed together with the removal of the replicas they replace: one config change per swap.
+            this.pending.set(service, [...(this.pending.get(service) ?? []), ...replicas]);
+            return;
+        }
+        await this.change(service, replicas, [], 'add');
+    }
+    async drain(service, replicas) {
+        const upstream = this.byService.get(service);
+        if (!upstream)
+            return;
+        const removing = new Set(replicas.map((r) => r.id));
+        const adding = (this.pending.get(service) ?? []).filter((r) => !removing.has(r.id));
+        this.pending.delete(service);
+        const listed = replicas.filter((r) => this.listed(service).includes(r.ip));
+        await this.change(service, adding, replicas, adding.length ? 'swap' : 'drain');
+        for (const r of listed)
+            this.o.timeline?.add('drain', { service, container: r.name, detail: `${r.ip} out of the ${this.o.label} upstreams` });
+        if (listed.length)
+            await this.waitDrained(service, upstream.port, listed);
+    }
+    /** Nothing to hand back: the files list addresses, not slots. */
+    async release() { }
+    /** Activation put the uploaded seeds back: write what the proxy runs with again (no apply needed). */
+    async activated() {
+        for (const [path, text] of this.rendered())
+            await this.o.remote.writeFile(path, text, 0o644);
+    }
+    /** Write the current lists (replacing a seed or a stale file after activation) and apply them. */
+    async sync(reason) {
+        for (const u of this.o.upstreams)
+            await this.o.remote.writeFile(u.hostPath, u.render(this.listed(u.service)), 0o644);
+        await this.o.applier.apply(reason);
+    }
+    /** The rendered files for the current lists (to compare with what the proxy was given). */
+    rendered() {
+        return new Map(this.o.upstreams.map((u) => [u.hostPath, u.render(this.listed(u.service))]));
+    }
+    /** Add and remove replicas in one config change; on refusal the previous file is put back. */
+    async change(service, add, remove, what) {
+        const upstream = this.byService.get(service);
+        const before = this.listed(service);
+        const gone = new Set(remove.map((r) => r.ip));
+        const next = byAddress([...before.filter((ip) => !gone.has(ip)), ...add.map((r) => r.ip).filter((ip) => ip && !before.includes(ip))]);
+        if (next.length === before.length && next.every((ip, i) => ip === before[i]))
+            return;
+        await this.o.remote.writeFile(upstream.hostPath, upstream.render(next), 0o644);
+        const detail = `${service}: ${[...add.map((r) => `+${r.name} (${r.ip})`), ...remove.filter((r) => before.includes(r.ip)).map((r) => `-${r.name} (${r.ip})`)].join(' ')}`;
+        try {
+            await this.o.applier.apply(detail);
+        }
+        catch (e) {
+            await this.o.remote.writeFile(upstream.hostPath, upstream.render(before), 0o644).catch(() => { });
+            throw e;
+        }
+        this.lists.set(service, next);
+        this.log.info(`${this.o.label}: ${what} ${detail}; upstreams now ${next.join(', ') || '(none)'}`);
+        for (const r of add)
+            this.o.timeline?.add('up-in-proxy', { service, container: r.name, detail: `${r.ip} in the ${this.o.label} upstreams` });
+    }
+    /** Until every new replica answers HTTP from inside the proxy container (any status: it listens and speaks HTTP). */
+    async waitAnswering(service, replicas, deadline) {
+        if (this.noClient)
+            return;
+        const port = this.byService.get(service).port;
+        let waiting = replicas;
+        for (;;) {
+            const urls = waiting.map((r) => `http://${r.ip}:${port}/`);
+            const r = await this.o.remote.exec(answersCommand(this.o.proxy.id, urls), { timeoutMs: QUICK_COMMAND_MS, check: false });
+            if (r.code === 3 || /^none /m.test(r.stdout)) {
+                this.noClient = true;
+                this.log.warning(`${this.o.label}: the proxy image has no wget, curl or bash to reach new replicas from inside its network: the gate relies on Docker's health status alone`);
+                return;
+            }
+            const ok = new Set(r.stdout.split('\n').flatMap((l) => (l.startsWith('ok ') ? [l.slice(3).trim()] : [])));
+            const last = r.stdout.trim() || r.stderr.trim();
+            waiting = waiting.filter((x) => !ok.has(`http://${x.ip}:${port}/`));
+            if (waiting.length === 0)
+                return;
+            if (Date.now() >= deadline) {
+                throw new Error(`${this.o.label}: new ${service} replica(s) ${waiting.map((x) => `${x.name} (${x.ip}:${port})`).join(', ')} do not answer from inside the proxy container ${this.o.proxy.name}: ${last}`);
+            }
+            await time_sleep(this.pollMs);
+        }
+    }
+    /** Until no connection from the proxy is left on the app port of each replica (twice, 1 s apart), or the drain timeout. */
+    async waitDrained(service, port, replicas) {
+        const peers = new Set(this.o.proxy.ips);
+        const deadline = Date.now() + this.o.drainTimeoutMs;
+        const pending = new Map(replicas.map((r) => [r.id, r]));
+        const zeroSince = new Map();
+        const left = new Map();
+        for (;;) {
+            const r = await this.o.remote.exec(netTcpCommand([...pending.keys()]), { timeoutMs: QUICK_COMMAND_MS, check: false });
+            const tables = parseNetTcpByContainer(r.stdout);
+            const now = Date.now();
+            for (const [id, replica] of [...pending]) {
+                const t = tables.get(id);
+                const n = !t || t.pid === 0 ? 0 : connectionsFrom(t.sockets, port, peers);
+                left.set(id, n);
+                if (n > 0)
+                    zeroSince.delete(id);
+                else if (!zeroSince.has(id))
+                    zeroSince.set(id, now);
+                else if (now - zeroSince.get(id) >= SETTLE_MS) {
+                    pending.delete(id);
+                    this.log.info(`${this.o.label}: ${service} replica ${replica.name} drained (no connection from the proxy left)`);
+                    this.o.timeline?.add('drained', { service, container: replica.name });
+                }
+            }
+            if (pending.size === 0)
+                return;
+            if (now >= deadline)
+                break;
+            await time_sleep(Math.min(this.pollMs, Math.max(0, deadline - Date.now())));
+        }
+        for (const [id, replica] of pending) {
+            const detail = `timeout after ${this.o.drainTimeoutMs} ms (${left.get(id) ?? '?'} connection(s) from the proxy left)`;
+            this.log.warning(`${this.o.label}: ${service} replica ${replica.name} still busy: ${detail}; stopping it anyway`);
+            this.o.timeline?.add('drained', { service, container: replica.name, detail });
+        }
+    }
 }
 /**
- * The host path of `containerPath` through the service's deepest bind mount that holds it, or why
- * there is none. Relative mount sources resolve against the Compose project directory on the host.
+ * IPs in one canonical order, so the same replicas always render the same file: a later deploy
+ * compares it with what the proxy was given and changes nothing (no reload) when they are equal.
  */
-function hostPathInMount(service, containerPath, projectDirOnHost) {
-    const target = canonicalRun(external_node_path_default().posix.normalize(containerPath));
-    let best;
-    for (const v of service.volumes) {
-        if (v.type !== 'bind' || !v.source)
+function byAddress(ips) {
+    const key = (ip) => ip
+        .split('.')
+        .map((n) => n.padStart(3, '0'))
+        .join('.');
+    return [...ips].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+}
+
+;// CONCATENATED MODULE: ./src/proxy/upstreams/open.ts
+/**
+ * Opening the upstream-file gate of a deploy (Caddy, nginx), shared by both drivers: the running
+ * proxy container, the replicas it routes to now, the files as they are before the release is
+ * activated, and the step before the rollout that writes the lists back (activation copied the
+ * uploaded seeds over them) and applies them when the running proxy does not have them yet: the
+ * first deploy's proxy resolved the service name through Docker's DNS (the seed), and from the next
+ * deploy on it lists replicas by IP.
+ */
+
+
+
+
+/** The gate over the running proxy container, listing the replicas that serve now. */
+async function gateFor(host, setup, hooks, proxy, containers) {
+    const networks = Object.keys(proxy.ips);
+    const current = new Map(setup.seeds.map((s) => [s.service, containers.filter((c) => c.service === s.service && serving(c)).map((c) => replicaIp(c, networks))]));
+    const upstreams = setup.seeds.map((s) => ({
+        service: s.service,
+        port: s.port,
+        hostPath: external_node_path_.posix.join(host.remoteDir, 'app', s.releasePath),
+        render: s.render,
+    }));
+    return new UpstreamGate({
+        remote: host.remote,
+        label: hooks.label,
+        proxy: { id: proxy.id, name: proxy.name, ips: Object.values(proxy.ips) },
+        upstreams,
+        current,
+        applier: await hooks.applier(proxy),
+        drainTimeoutMs: host.drainTimeoutMs,
+        log: host.log,
+        timeline: host.timeline,
+    });
+}
+/** A replica the proxy routes to now: running, and healthy (or without a healthcheck). */
+function serving(c) {
+    return c.state === 'running' && (c.health === 'healthy' || c.health === 'none');
+}
+async function openUpstreamGate(host, view, change, setup, hooks) {
+    if (setup.problems.length)
+        return {
+            gate: degradedGate,
+            degraded: `${hooks.label} cannot drain replicas with this config (${setup.problems.join('; ')}): the rollout relies on retries and health checks only, and requests may be lost.`,
+        };
+    const containers = await listProjectContainers(host.remote, host.project);
+    const proxies = containers.filter((c) => c.service === view.proxy.name && c.state === 'running');
+    if (setup.seeds.length === 0)
+        return { gate: degradedGate };
+    if (proxies.length === 0) {
+        // A first deploy: the proxy starts on the seeds (the service names through Docker's DNS). Once
+        // the rollout is done, the files list the replicas by IP, applied while no deploy is under way:
+        // a later deploy then needs no config change before its first batch.
+        host.log.info(`the proxy (${view.proxy.name}) is not running yet: nothing to drain in this deploy`);
+        const after = async () => {
+            const now = await listProjectContainers(host.remote, host.project);
+            const proxy = now.find((c) => c.service === view.proxy.name && c.state === 'running');
+            if (!proxy)
+                return;
+            const gate = await gateFor(host, setup, hooks, proxy, now);
+            await gate.sync('the replicas listed by IP');
+            host.timeline.add('proxy-reload', { service: view.proxy.name, container: proxy.name, detail: 'the replicas listed by IP' });
+            host.log.info(`${hooks.label}: ${proxy.name} now lists the replicas by IP (from the seeds)`);
+        };
+        return { gate: degradedGate, after };
+    }
+    if (proxies.length > 1)
+        host.log.warning(`${proxies.length} ${view.proxy.name} containers run: handoff drives ${proxies[0].name} only`);
+    const proxy = proxies[0];
+    // What the proxy was last given (the release is not activated yet).
+    const previous = new Map();
+    for (const s of setup.seeds) {
+        const path = external_node_path_.posix.join(host.remoteDir, 'app', s.releasePath);
+        previous.set(path, await host.remote.readFile(path));
+    }
+    const gate = await gateFor(host, setup, hooks, proxy, containers);
+    const before = async () => {
+        const stale = [...gate.rendered()].some(([p, text]) => previous.get(p) !== text);
+        if (change.proxyAction === 'keep' && (stale || change.changed)) {
+            const why = change.changed ? 'the release changes its config' : 'the replicas listed by IP';
+            await gate.sync(why);
+            host.timeline.add('proxy-reload', { service: view.proxy.name, container: proxy.name, detail: why });
+            host.log.info(`${hooks.label}: applied to ${proxy.name} before the rollout (${why})`);
+        }
+        else {
+            // Activation copied the uploaded seeds back: the files say again what the proxy already runs.
+            await gate.activated();
+        }
+    };
+    return { gate, before };
+}
+
+;// CONCATENATED MODULE: ./src/proxy/caddy/admin.ts
+/** The request bytes. Pure. */
+function adminRequest(method, path, body) {
+    const head = [`${method} ${path} HTTP/1.1`, 'Host: ', 'Connection: close'];
+    if (body)
+        head.push(`Content-Type: ${body.contentType}`, `Content-Length: ${Buffer.byteLength(body.text)}`);
+    return `${head.join('\r\n')}\r\n\r\n${body?.text ?? ''}`;
+}
+/** Status and body of a whole HTTP/1.1 answer (Content-Length or chunked, as Go's server sends them). Pure. */
+function parseHttpAnswer(raw) {
+    const end = raw.indexOf('\r\n\r\n');
+    const head = end < 0 ? raw : raw.slice(0, end);
+    const m = /^HTTP\/1\.[01] (\d{3})/.exec(head);
+    if (!m)
+        throw new Error(`Caddy admin API: not an HTTP answer: ${JSON.stringify(raw.slice(0, 80))}`);
+    let body = end < 0 ? '' : raw.slice(end + 4);
+    if (/^transfer-encoding:\s*chunked/im.test(head))
+        body = dechunk(body);
+    return { status: Number(m[1]), body };
+}
+function dechunk(body) {
+    let out = '';
+    let rest = body;
+    for (;;) {
+        const nl = rest.indexOf('\r\n');
+        if (nl < 0)
+            break;
+        const size = parseInt(rest.slice(0, nl).split(';')[0], 16);
+        if (!(size > 0))
+            break;
+        out += rest.slice(nl + 2, nl + 2 + size);
+        rest = rest.slice(nl + 2 + size + 2);
+    }
+    return out;
+}
+/** The error text of a Caddy answer (`{"error":"..."}`), else the body. Pure. */
+function caddyError(body) {
+    try {
+        const j = JSON.parse(body);
+        if (typeof j.error === 'string')
+            return j.error;
+    }
+    catch {
+        // not JSON: the body as it is
+    }
+    return body.trim();
+}
+/** One request to the admin API; rejects when the stream fails or no answer comes within timeoutMs. */
+async function adminCall(open, method, path, body, timeoutMs = 30_000) {
+    const stream = await open();
+    return new Promise((resolve, reject) => {
+        const chunks = [];
+        let done = false;
+        const finish = (err) => {
+            if (done)
+                return;
+            done = true;
+            clearTimeout(timer);
+            stream.destroy();
+            if (err)
+                return reject(err);
+            try {
+                resolve(parseHttpAnswer(Buffer.concat(chunks).toString('utf8')));
+            }
+            catch (e) {
+                reject(e);
+            }
+        };
+        const timer = setTimeout(() => finish(new Error(`Caddy admin API: no answer to ${method} ${path} within ${timeoutMs} ms`)), timeoutMs);
+        stream.on('data', (c) => chunks.push(typeof c === 'string' ? Buffer.from(c) : c));
+        stream.on('end', () => finish());
+        stream.on('close', () => finish());
+        stream.on('error', (e) => finish(new Error(`Caddy admin API: ${method} ${path}: ${e.message}`)));
+        stream.write(adminRequest(method, path, body));
+    });
+}
+/** POST /load with a Caddyfile: 200 once the new config is live; anything else throws Caddy's own message (nothing changed). */
+async function loadCaddyfile(open, caddyfile) {
+    const a = await adminCall(open, 'POST', '/load', { contentType: 'text/caddyfile', text: caddyfile });
+    if (a.status !== 200)
+        throw new Error(`Caddy rejects the config (HTTP ${a.status}): ${caddyError(a.body)}`);
+}
+
+;// CONCATENATED MODULE: ./src/proxy/caddy/config.ts
+/**
+ * Pure helpers over the user's Caddyfile and handoff's upstream files (one per routed service):
+ * - the Caddyfile: its admin socket (`admin unix//path` in the global options), its `import` lines,
+ *   upstreams named directly (`reverse_proxy app:8080`, `to app:8080`: Docker's DNS lists the old
+ *   replica until it stops, so handoff cannot drain them), and whether reverse_proxy declares a
+ *   transport (without one, idle upstream connections outlive a config change);
+ * - an upstream file: the seed the user uploads (`to app:8080`: the service and its port, what
+ *   Caddy uses on a first deploy through Docker's DNS) and handoff's rendering of it with the
+ *   replicas' IPs (`to 172.18.0.5:8080 172.18.0.6:8080`).
+ */
+/** Tokenise a Caddyfile: comments dropped, quotes kept together, brace depth tracked. */
+function caddyLines(text) {
+    const out = [];
+    let depth = 0;
+    let globalOpen = false;
+    let seenBlock = false;
+    for (const [i, raw] of text.split('\n').entries()) {
+        const words = (raw.replace(/(^|\s)#.*$/, '').match(/"[^"]*"|\S+/g) ?? []).map((w) => w.replace(/^"|"$/g, ''));
+        if (words.length === 0)
             continue;
-        const t = canonicalRun(external_node_path_default().posix.normalize(v.target)).replace(/\/+$/, '');
-        if ((target === t || target.startsWith(`${t}/`)) && (!best || t.length > best.target.length))
-            best = { source: v.source, target: t };
+        if (depth === 0 && !seenBlock && words.length === 1 && words[0] === '{')
+            globalOpen = true;
+        out.push({ line: i + 1, words, depth, global: globalOpen && depth >= 1 });
+        for (const w of words) {
+            if (w === '{' || w.endsWith('{'))
+                depth++;
+            if (w === '}')
+                depth--;
+        }
+        if (depth === 0) {
+            if (globalOpen)
+                globalOpen = false;
+            if (words.includes('{') || words.includes('}'))
+                seenBlock = true;
+        }
     }
-    if (!best) {
-        return {
-            reason: `the admin socket ${containerPath} is not inside a bind mount of service "${service.name}": mount its directory from the host (e.g. ./run:${external_node_path_default().posix.dirname(containerPath)})`,
-        };
+    return out;
+}
+/** Upstream-looking words: not a matcher, path, brace or option. */
+function addressWords(words) {
+    return words.filter((w) => w !== '{' && w !== '}' && !w.startsWith('@') && !w.startsWith('/') && w !== '*');
+}
+function caddyfileFacts(text) {
+    const facts = { imports: [], upstreams: [], transport: false };
+    for (const l of caddyLines(text)) {
+        const [first, second] = l.words;
+        if (l.global && l.depth === 1 && first === 'admin' && second) {
+            if (second.startsWith('unix/'))
+                facts.adminSocket = second.slice(5).split('|')[0];
+            else
+                facts.adminOther = { line: l.line, text: l.words.join(' ') };
+        }
+        if (first === 'import' && second)
+            facts.imports.push({ line: l.line, path: second });
+        if (first === 'reverse_proxy')
+            for (const a of addressWords(l.words.slice(1)))
+                facts.upstreams.push({ line: l.line, address: a });
+        if (first === 'to' && l.depth > 0)
+            for (const a of addressWords(l.words.slice(1)))
+                facts.upstreams.push({ line: l.line, address: a });
+        if (first === 'transport')
+            facts.transport = true;
     }
-    if (best.source.startsWith('~')) {
-        return {
-            reason: `the bind mount source ${best.source} of service "${service.name}" starts with ~: use a path relative to the Compose file`,
-        };
+    return facts;
+}
+/** host and port of an upstream address (`app:8080`, `http://app:8080`, `[::1]:80`). */
+function splitAddress(address) {
+    const bare = address.replace(/^[a-z0-9+.-]+:\/\//i, '').replace(/\/.*$/, '');
+    const m = /^(\[[^\]]*\]|[^:]*)(?::(\d+))?$/.exec(bare);
+    if (!m)
+        return { host: bare };
+    return { host: m[1].replace(/^\[|\]$/g, ''), ...(m[2] ? { port: Number(m[2]) } : {}) };
+}
+/** The Compose services named by these addresses (host = the service name, or <service>.<network>). */
+function servicesNamed(addresses, serviceNames) {
+    const hosts = addresses.map((a) => splitAddress(a).host.toLowerCase());
+    return serviceNames.filter((name) => hosts.some((h) => h === name.toLowerCase() || h.startsWith(`${name.toLowerCase()}.`)));
+}
+/**
+ * An upstream file handoff manages: one `to` line naming one Compose service with its port (the
+ * seed, as uploaded) or the replicas' IPs with that port (as handoff rendered it, recognised by its
+ * header). Undefined when the file is something else.
+ */
+function parseCaddySeed(text, serviceNames) {
+    const rendered = /^# handoff: service (\S+) port (\d+)/m.exec(text);
+    if (rendered && serviceNames.includes(rendered[1]))
+        return { service: rendered[1], port: Number(rendered[2]) };
+    const to = caddyLines(text).filter((l) => l.words[0] === 'to');
+    if (to.length === 0)
+        return undefined;
+    const addresses = to.flatMap((l) => addressWords(l.words.slice(1)));
+    const named = servicesNamed(addresses, serviceNames);
+    if (named.length === 0)
+        return undefined;
+    if (named.length > 1 || addresses.length > 1 || to.length > 1)
+        return { error: `it must name one service and its port on one line, e.g. "to ${named[0]}:8080"` };
+    const { port } = splitAddress(addresses[0]);
+    if (!port)
+        return { error: `"to ${addresses[0]}" has no port: write "to ${named[0]}:<port>"` };
+    return { service: named[0], port };
+}
+/**
+ * handoff's upstream file for these replica addresses (`ip:port`). With none (the service's last
+ * replica drained by a stop-first batch), an address that refuses at once: Caddy answers 502
+ * rather than resolving the service name to a stopped replica.
+ */
+function renderCaddyUpstreams(seed, ips) {
+    const to = ips.length ? ips.map((ip) => `${ip}:${seed.port}`).join(' ') : '127.0.0.1:1';
+    return [
+        `# handoff: service ${seed.service} port ${seed.port}`,
+        `# Written by handoff at each change of the ${seed.service} replicas (by container IP); do not edit.`,
+        `# The seed uploaded with the release ("to ${seed.service}:${seed.port}") is used until handoff first writes it.`,
+        `to ${to}`,
+        '',
+    ].join('\n');
+}
+
+;// CONCATENATED MODULE: ./src/proxy/caddy/driver.ts
+/**
+ * Caddy (2.6+) as a ProxyDriver. The user's Caddyfile imports one handoff-owned file per routed
+ * service inside its reverse_proxy block (`import /etc/caddy/handoff/app.upstreams`), uploaded as a
+ * seed (`to app:8080`) and rewritten by handoff with the replicas' IPs; each change is applied with
+ * POST /load of the Caddyfile on the admin unix socket (reached over SSH streamlocal forwarding):
+ * live when it returns, all-or-nothing when refused. See upstreams/gate.ts for the drain.
+ */
+
+
+
+
+
+
+
+
+
+/** The Caddyfile among the release's files: the one the proxy mounts (as a file, or in a mounted directory), else any. */
+function caddyConfigPath(paths, proxy, composeDir) {
+    const named = paths.filter((p) => external_node_path_.posix.basename(p) === 'Caddyfile');
+    for (const v of proxy?.volumes ?? []) {
+        if (v.type !== 'bind' || !v.source || v.source.startsWith('/') || v.source.startsWith('~'))
+            continue;
+        const rel = external_node_path_.posix.normalize(external_node_path_.posix.join(composeDir, v.source));
+        const hit = paths.find((p) => p === rel && v.target.endsWith('Caddyfile')) ?? named.find((p) => p.startsWith(`${rel}/`));
+        if (hit)
+            return hit;
     }
-    const hostDir = external_node_path_default().posix.resolve(projectDirOnHost, best.source);
-    return { hostPath: external_node_path_default().posix.join(hostDir, target.slice(best.target.length)) };
+    return named[0];
+}
+/** Where the proxy sees its Caddyfile (its mount), else Caddy's default path. */
+function caddyfileInContainer(view, cfgPath) {
+    return containerPathOfRelease(view.proxy, cfgPath, view.composeDir) ?? '/etc/caddy/Caddyfile';
+}
+/** The seeds the Caddyfile imports, what it routes, and what the gate needs that it lacks. Reads the release's files. */
+async function caddySetup(view, cfgPath, cfgText) {
+    const facts = caddyfileFacts(cfgText);
+    const names = view.model.services.map((s) => s.name);
+    const problems = [];
+    const cfgDir = external_node_path_.posix.dirname(caddyfileInContainer(view, cfgPath));
+    const name = external_node_path_.posix.basename(cfgPath);
+    if (!facts.adminSocket) {
+        problems.push(`${facts.adminOther ? `${name} line ${facts.adminOther.line} "${facts.adminOther.text}"` : `${name} has no admin unix socket`}: handoff applies each change through Caddy's admin API on a unix socket; put "admin unix//run/caddy-admin/admin.sock" in the global options block at the top ({ ... }) and mount its directory (e.g. ./caddy-admin:/run/caddy-admin)`);
+    }
+    else {
+        const where = hostPathInMount(view.proxy, facts.adminSocket, '/');
+        if ('reason' in where)
+            problems.push(where.reason);
+    }
+    const seeds = [];
+    for (const imp of facts.imports) {
+        const abs = external_node_path_.posix.isAbsolute(imp.path);
+        const containerPath = abs ? imp.path : external_node_path_.posix.join(cfgDir, imp.path);
+        const rel = releasePathInMount(view.proxy, containerPath, view.composeDir);
+        const text = rel ? await view.read(rel.path) : undefined;
+        const seed = text === undefined ? undefined : parseCaddySeed(text, names);
+        if (!seed || !rel)
+            continue;
+        const at = `${name} line ${imp.line} (import ${imp.path})`;
+        if ('error' in seed)
+            problems.push(`${at}: ${rel.path} ${seed.error}`);
+        else if (!abs)
+            problems.push(`${at}: write the import with an absolute path (POST /load has no file name to resolve a relative one against): import ${containerPath}`);
+        else if (rel.fileMount)
+            problems.push(`${at}: ${rel.path} is bind-mounted as a single file, which keeps its old content when handoff replaces it: mount its directory`);
+        else
+            seeds.push({ ...seed, releasePath: rel.path, containerPath, render: (ips) => renderCaddyUpstreams(seed, ips) });
+    }
+    for (const u of facts.upstreams) {
+        const [svc] = servicesNamed([u.address], names);
+        if (!svc || svc === view.proxy.name)
+            continue;
+        const dir = external_node_path_.posix.join(external_node_path_.posix.dirname(cfgPath), 'handoff');
+        problems.push(`${name} line ${u.line} names service ${svc} directly (${u.address}): Docker's DNS keeps listing the old replica until it stops, so handoff cannot drain it. Replace it with "import ${cfgDir}/handoff/${svc}.upstreams" inside the reverse_proxy block, and upload ${dir}/${svc}.upstreams containing "to ${u.address.replace(/^[a-z]+:\/\//, '')}"`);
+    }
+    if ((seeds.length || facts.upstreams.length) && !facts.transport) {
+        problems.push(`${name} has no "transport http { keepalive 2s }" in its reverse_proxy block: without an explicit transport Caddy keeps idle connections to a removed replica open for minutes, and the drain could not tell when its requests are done`);
+    }
+    const routed = [
+        ...new Set([
+            ...seeds.map((s) => s.service),
+            ...servicesNamed(facts.upstreams.map((u) => u.address), names),
+        ]),
+    ];
+    const routes = routed.filter((s) => s !== view.proxy.name);
+    // A Caddy that routes no Compose service (a static site) needs nothing of handoff.
+    return { seeds, routed: routes, problems: routes.length ? problems : [] };
+}
+async function setupOf(view, cfgText) {
+    const cfgPath = caddyConfigPath(view.paths, view.proxy, view.composeDir);
+    return caddySetup(view, cfgPath ?? 'Caddyfile', cfgText);
+}
+const caddyDriver = {
+    kind: 'caddy',
+    label: 'Caddy',
+    matchesImage: (image) => imageNames(image, 'caddy'),
+    configPath: caddyConfigPath,
+    missingConfigHint: (proxy) => `service ${proxy.name} runs Caddy but no Caddyfile is in the uploaded files: add its config directory to the 'files' input`,
+    routedServices: async (view, cfgText) => (await setupOf(view, cfgText)).routed,
+    requirements: async (view, cfgText) => (await setupOf(view, cfgText)).problems,
+    async checkConfig(host, view, cfgPath) {
+        const mounts = checkMounts(view.proxy, view.composeDir, host.releaseDir, view.paths);
+        let target = caddyfileInContainer(view, cfgPath);
+        if (!containerPathOfRelease(view.proxy, cfgPath, view.composeDir)) {
+            target = '/etc/caddy/Caddyfile';
+            mounts.push({ source: external_node_path_.posix.join(host.releaseDir, external_node_path_.posix.dirname(cfgPath)), target: '/etc/caddy' });
+        }
+        const cmd = throwawayCheckCommand(view.proxy.image ?? '', 'caddy', mounts, ['validate', '--config', target, '--adapter', 'caddyfile']);
+        const r = await host.remote.exec(cmd, { timeoutMs: DOCKER_COMMAND_MS, check: false });
+        if (r.code !== 0)
+            throw new Error(`Caddy rejects ${cfgPath}:\n${tail(r.stdout + r.stderr)}`);
+    },
+    async open(host, view, change) {
+        if (!change.next)
+            return { gate: degradedGate, degraded: `No Caddyfile found for service ${view.proxy.name}.` };
+        const cfgPath = caddyConfigPath(view.paths, view.proxy, view.composeDir);
+        const setup = await caddySetup(view, cfgPath, change.next);
+        const socket = caddyfileFacts(change.next).adminSocket;
+        const projectDir = external_node_path_.posix.join(host.remoteDir, 'app', view.composeDir);
+        const where = socket ? hostPathInMount(view.proxy, socket, projectDir) : undefined;
+        const liveCaddyfile = external_node_path_.posix.join(host.remoteDir, 'app', cfgPath);
+        return openUpstreamGate(host, view, change, setup, {
+            label: 'Caddy',
+            async applier() {
+                if (!where || 'reason' in where)
+                    throw new Error(`Caddy's admin socket cannot be reached from the host`);
+                const open = () => host.remote.openUnixSocket(where.hostPath);
+                try {
+                    const a = await adminCall(open, 'GET', '/config/');
+                    if (a.status !== 200)
+                        throw new Error(`HTTP ${a.status}: ${a.body.slice(0, 200)}`);
+                }
+                catch (e) {
+                    throw new Error(`Caddy's admin API does not answer on ${where.hostPath} (${e.message}). The socket must be writable by the SSH user: start Caddy with "umask 0000" (e.g. command: ["sh", "-c", "umask 0000 && exec caddy run --config /etc/caddy/Caddyfile --adapter caddyfile"]) and keep its directory 0700, owned by the deploy user`, { cause: e });
+                }
+                return {
+                    async apply() {
+                        const text = await host.remote.readFile(liveCaddyfile);
+                        if (text === undefined)
+                            throw new Error(`${liveCaddyfile} is missing on the host`);
+                        await loadCaddyfile(open, text);
+                    },
+                };
+            },
+        });
+    },
+};
+function tail(s) {
+    return s.trim().split('\n').slice(-15).join('\n');
 }
 
 ;// CONCATENATED MODULE: ./src/proxy/haproxy/config.ts
@@ -59386,56 +60281,611 @@ function opStateName(op) {
     return name ?? `op${op}`;
 }
 
-;// CONCATENATED MODULE: ./src/proxy/gate.ts
-/** The gate used when the proxy offers no Runtime API: nothing to wait on or drain. */
-const degradedGate = {
-    drains: false,
-    async park() { },
-    async unpark() { },
-    async waitUp() { },
-    async drain() { },
-    async release() { },
-};
+;// CONCATENATED MODULE: ./src/commands/haproxy.ts
+/** HAProxy as a process: checking a config in a throwaway container (run by src/haproxy/reload.ts). */
 
-;// CONCATENATED MODULE: ./src/phases/gate.ts
-/** The proxy gate of a deploy: HAProxy's Runtime API when it can be reached, else degraded. */
+/** Where the image expects its config (the Docker Official Image's and handoff-test-haproxy's layout). */
+const CONFIG_DIR_IN_CONTAINER = '/usr/local/etc/haproxy';
+/**
+ * `docker run --rm -v <dir>:/usr/local/etc/haproxy:ro <image> haproxy -c -f .../<file>`, output
+ * merged into stdout. The whole directory is mounted, as the proxy does, so files the config
+ * includes (maps, certificates) are checked too. cfgFile is a file name inside hostConfigDir.
+ */
+function checkConfigCommand(image, hostConfigDir, cfgFile) {
+    return (shqAll([
+        'docker',
+        'run',
+        '--rm',
+        '--network',
+        'none',
+        // The image's entrypoint may wrap haproxy; run the binary directly.
+        '--entrypoint',
+        'haproxy',
+        '-v',
+        `${hostConfigDir}:${CONFIG_DIR_IN_CONTAINER}:ro`,
+        image,
+        '-c',
+        '-f',
+        `${CONFIG_DIR_IN_CONTAINER}/${cfgFile}`,
+    ]) + ' 2>&1');
+}
+
+;// CONCATENATED MODULE: ./src/proxy/haproxy/reload.ts
 
 
 
 
 
-/** The gate for the proxy: HAProxy's Runtime API when it can be reached, else degraded. */
-async function proxyGate(s, model, cfgText) {
-    const proxy = findProxyService(model.services, s.inputs.proxyService);
-    if (!proxy || !cfgText) {
-        s.report.warnings.push('No HAProxy service found: replicas are not drained through a proxy; requests may be lost during the rollout.');
-        return { gate: degradedGate };
+/** HAProxy rejected a config; `output` is HAProxy's own explanation (its [ALERT] lines). */
+class HaproxyConfigError extends Error {
+    file;
+    output;
+    constructor(file, output) {
+        super(`HAProxy rejects ${file}:\n${output.trim().split('\n').slice(-20).join('\n')}`);
+        this.file = file;
+        this.output = output;
+        this.name = 'HaproxyConfigError';
     }
-    const projectDir = external_node_path_.posix.join(s.remoteDir, 'app', external_node_path_.posix.dirname(s.inputs.composeFiles[0]));
-    let where = locateRuntimeApi(proxy, cfgText, projectDir);
-    if (s.inputs.haproxySocket) {
-        const v = s.inputs.haproxySocket;
+}
+/**
+ * `docker run --rm -v <dir>:/usr/local/etc/haproxy:ro <image> haproxy -c -f .../<file>`.
+ * hostConfigDir is the directory on the host holding the config (mounted whole, as the proxy does,
+ * so files it includes — maps, certificates — are checked too).
+ */
+async function checkConfig(remote, image, hostConfigDir, cfgFile, options = {}) {
+    if (cfgFile.includes('/') || cfgFile === '' || cfgFile === '.' || cfgFile === '..') {
+        throw new Error(`checkConfig: ${JSON.stringify(cfgFile)} must be a file name inside ${hostConfigDir}`);
+    }
+    const r = await remote.exec(checkConfigCommand(image, hostConfigDir, cfgFile), {
+        timeoutMs: options.timeoutMs ?? DOCKER_COMMAND_MS,
+        check: false,
+    });
+    if (r.code !== 0)
+        throw new HaproxyConfigError(`${hostConfigDir}/${cfgFile}`, r.stdout + r.stderr);
+}
+/** How long a reload may take, from SIGUSR2 to "Loading success." (and the Runtime API answering), unless told. */
+const RELOAD_WAIT_MS = 30_000;
+/**
+ * Reload HAProxy in a container started as `haproxy -W` (master-worker): SIGUSR2 makes the master
+ * re-read the config and start new workers; old workers finish their connections. Waits for the
+ * master's "Loading success." in the container log (and, with an opener, a Runtime API answer);
+ * "Loading failure!" throws with the log.
+ */
+async function reload(remote, containerId, options = {}) {
+    const timeoutMs = options.timeoutMs ?? RELOAD_WAIT_MS;
+    const pollMs = options.pollMs ?? 250;
+    const deadline = Date.now() + timeoutMs;
+    // The container's clock is the host's: take "since" from the host, not from the runner.
+    const since = (await remote.exec(hostTimeCommand(), { timeoutMs: INSTANT_COMMAND_MS })).stdout.trim();
+    if (options.opener && options.stateFile)
+        await saveServerState(remote, containerId, options.opener, options.stateFile, options.log);
+    await remote.exec(killCommand(containerId, 'USR2'), { timeoutMs: QUICK_COMMAND_MS });
+    for (;;) {
+        const logs = await remote.exec(containerLogsSinceCommand(containerId, since), { timeoutMs: QUICK_COMMAND_MS, check: false });
+        const verdict = reloadVerdict(logs.stdout + logs.stderr);
+        if (verdict === 'failure') {
+            throw new Error(`HAProxy reload failed in container ${containerId.slice(0, 12)}; it keeps the previous config:\n${reload_tail(logs.stdout + logs.stderr)}`);
+        }
+        if (verdict === 'success')
+            break;
+        if (Date.now() >= deadline) {
+            throw new Error(`HAProxy in container ${containerId.slice(0, 12)} did not report "Loading success." within ${timeoutMs} ms after SIGUSR2:\n${reload_tail(logs.stdout + logs.stderr)}`);
+        }
+        await time_sleep(pollMs);
+    }
+    if (!options.opener)
+        return;
+    const api = new RuntimeApi(options.opener, { timeoutMs: 5000 });
+    for (;;) {
+        try {
+            await api.command('show info');
+            return;
+        }
+        catch (e) {
+            if (Date.now() >= deadline)
+                throw new Error(`HAProxy's Runtime API does not answer after the reload: ${e.message}`, { cause: e });
+            await time_sleep(pollMs);
+        }
+    }
+}
+/** What the master said about the last reload, from its log. Pure. */
+function reloadVerdict(log) {
+    let verdict;
+    for (const line of log.split('\n')) {
+        if (line.includes('Loading success.'))
+            verdict = 'success';
+        else if (line.includes('Loading failure!'))
+            verdict = 'failure';
+    }
+    return verdict;
+}
+function reload_tail(s) {
+    return s.trim().split('\n').slice(-15).join('\n');
+}
+/** Write `show servers state` into the container (docker exec: no host path or permissions to map). */
+async function saveServerState(remote, containerId, opener, stateFile, log) {
+    try {
+        const state = await new RuntimeApi(opener, { timeoutMs: 10_000 }).command('show servers state');
+        await remote.exec(writeInContainerCommand(containerId, stateFile), { stdin: state, timeoutMs: QUICK_COMMAND_MS });
+    }
+    catch (e) {
+        log?.warning(`could not save HAProxy's server state before the reload (${e.message.split('\n')[0]}): the new worker starts with empty slots until DNS and health checks fill them`);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/proxy/haproxy/driver.ts
+/**
+ * HAProxy as a ProxyDriver: the config is the `.cfg` the proxy mounts, routing follows its server
+ * lines, a changed config is checked with `haproxy -c` and reloaded (SIGUSR2) before the rollout, and
+ * the gate drains through the Runtime API when the host can reach it (else degraded, with a warning).
+ */
+
+
+
+
+
+
+/**
+ * The HAProxy config among the release's files: the `.cfg` the proxy service bind-mounts (a file, or
+ * haproxy.cfg / any .cfg inside a mounted directory), else the first haproxy*.cfg uploaded.
+ */
+function haproxyConfigPath(paths, proxy, composeDir) {
+    const cfgs = paths.filter((p) => p.endsWith('.cfg'));
+    for (const v of proxy?.volumes ?? []) {
+        if (v.type !== 'bind' || !v.source || v.source.startsWith('/') || v.source.startsWith('~'))
+            continue;
+        const rel = external_node_path_.posix.normalize(external_node_path_.posix.join(composeDir, v.source));
+        const inside = cfgs.filter((p) => p === rel || p.startsWith(`${rel}/`));
+        const hit = inside.find((p) => p === rel) ?? inside.find((p) => p.endsWith('/haproxy.cfg')) ?? inside[0];
+        if (hit)
+            return hit;
+    }
+    return cfgs.find((p) => /haproxy[^/]*\.cfg$/i.test(p));
+}
+const haproxyDriver = {
+    kind: 'haproxy',
+    label: 'HAProxy',
+    matchesImage: (image) => /haproxy/i.test(image),
+    configPath: haproxyConfigPath,
+    missingConfigHint: (proxy) => `service ${proxy.name} runs HAProxy but no haproxy.cfg is in the uploaded files: add its config directory to the 'files' input`,
+    routedServices: async (view, cfgText) => routedServices(cfgText, view.model.services.map((s) => s.name)),
+    // Without a reachable Runtime API HAProxy still runs degraded with a warning (its behaviour since
+    // before the drivers): the reasons are found on the host, in open().
+    requirements: async () => [],
+    async checkConfig(host, _view, cfgPath) {
+        const file = external_node_path_.posix.join(host.releaseDir, cfgPath);
+        await checkConfig(host.remote, _view.proxy.image ?? '', external_node_path_.posix.dirname(file), external_node_path_.posix.basename(file));
+    },
+    open: openHaproxy,
+};
+/** The Runtime API gate when the host can reach it; the reload of a changed config before the rollout. */
+async function openHaproxy(host, view, change) {
+    const proxy = view.proxy;
+    if (!change.next)
+        return {
+            gate: degradedGate,
+            degraded: `No HAProxy config found for service ${proxy.name}: replicas are not drained through a proxy; requests may be lost during the rollout.`,
+        };
+    const projectDir = external_node_path_.posix.join(host.remoteDir, 'app', view.composeDir);
+    let where = locateRuntimeApi(proxy, change.next, projectDir);
+    if (host.haproxySocket) {
+        const v = host.haproxySocket;
         where = v.startsWith('tcp:')
             ? { kind: 'tcp', host: '127.0.0.1', port: Number(v.slice(4)) }
             : { kind: 'unix', hostPath: external_node_path_.posix.resolve(projectDir, v) };
     }
-    if (where.kind === 'none') {
-        s.report.warnings.push(`HAProxy's Runtime API is not reachable (${where.reason}): the rollout relies on retries and health checks only, and requests may be lost.`);
-        return { gate: degradedGate, proxyService: proxy.name };
+    const loc = where;
+    const opener = loc.kind === 'none'
+        ? undefined
+        : () => (loc.kind === 'unix' ? host.remote.openUnixSocket(loc.hostPath) : host.remote.openTcp(loc.host, loc.port));
+    const before = () => reloadIfChanged(host, change, proxy.name, opener);
+    if (loc.kind === 'none' || !opener) {
+        return {
+            gate: degradedGate,
+            before,
+            degraded: `HAProxy's Runtime API is not reachable (${loc.kind === 'none' ? loc.reason : ''}): the rollout relies on retries and health checks only, and requests may be lost.`,
+        };
     }
     // Nothing serves before the proxy runs (a first deploy): there is nothing to drain or wait on.
-    const running = (await listProjectContainers(s.remote, s.inputs.project)).some((c) => c.service === proxy.name && c.state === 'running');
+    const running = (await listProjectContainers(host.remote, host.project)).some((c) => c.service === proxy.name && c.state === 'running');
     if (!running) {
-        s.log.info(`the proxy (${proxy.name}) is not running yet: nothing to drain in this deploy`);
-        return { gate: degradedGate, proxyService: proxy.name };
+        host.log.info(`the proxy (${proxy.name}) is not running yet: nothing to drain in this deploy`);
+        return { gate: degradedGate, before };
     }
-    const loc = where;
-    const opener = () => (loc.kind === 'unix' ? s.remote.openUnixSocket(loc.hostPath) : s.remote.openTcp(loc.host, loc.port));
+    return { gate: new HaproxyGate({ opener, drainTimeoutMs: host.drainTimeoutMs, log: host.log, timeline: host.timeline }), before };
+}
+/** Reload the running proxy when only its config changed (a recreated proxy reads the new one anyway). */
+async function reloadIfChanged(host, change, proxyService, opener) {
+    if (!change.changed || change.live === undefined || change.proxyAction !== 'keep')
+        return;
+    const running = (await listProjectContainers(host.remote, host.project)).filter((c) => c.service === proxyService && c.state === 'running');
+    for (const c of running) {
+        await reload(host.remote, c.id, { opener, stateFile: change.next ? findServerStateFile(change.next) : undefined, log: host.log });
+        host.timeline.add('proxy-reload', { service: proxyService, container: c.name });
+        host.log.info(`reloaded HAProxy in ${c.name}`);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/proxy/nginx/config.ts
+/**
+ * Pure helpers over the user's nginx.conf and handoff's upstream files (one per routed service):
+ * - nginx.conf: its `include` lines, `proxy_pass` targets and `server` lines of upstream blocks
+ *   written in it (a Compose service named there is resolved once, at load, to whatever replicas
+ *   run then: handoff cannot drain it);
+ * - an upstream file: the seed the user uploads (`upstream app { server app:8080; keepalive 16; }`:
+ *   the service, its port, and the block's other directives, used on a first deploy through
+ *   Docker's DNS) and handoff's rendering of it with the replicas' IPs.
+ */
+
+/** Statements (`words;`) and block openings (`words {`), comments dropped, quotes kept together. */
+function nginxStatements(text) {
+    const out = [];
+    const context = [];
+    let words = [];
+    let line = 0;
+    for (const [i, raw] of text.split('\n').entries()) {
+        const tokens = raw.replace(/(^|\s)#.*$/, '').match(/"[^"]*"|'[^']*'|[{};]|[^\s{};]+/g) ?? [];
+        for (const t of tokens) {
+            if (t === ';') {
+                if (words.length)
+                    out.push({ line, words, context: [...context] });
+                words = [];
+            }
+            else if (t === '{') {
+                out.push({ line, words, context: [...context] });
+                context.push(words.join(' '));
+                words = [];
+            }
+            else if (t === '}') {
+                context.pop();
+                words = [];
+            }
+            else {
+                if (words.length === 0)
+                    line = i + 1;
+                words.push(t.replace(/^["']|["']$/g, ''));
+            }
+        }
+    }
+    return out;
+}
+function nginxConfFacts(text) {
+    const facts = { includes: [], proxyPasses: [], upstreamServers: [] };
+    for (const s of nginxStatements(text)) {
+        const [first, second] = s.words;
+        if (!second)
+            continue;
+        if (first === 'include')
+            facts.includes.push({ line: s.line, path: second });
+        if (first === 'proxy_pass')
+            facts.proxyPasses.push({ line: s.line, ...splitAddress(second) });
+        if (first === 'server' && s.context.at(-1)?.startsWith('upstream '))
+            facts.upstreamServers.push({ line: s.line, address: second });
+    }
+    return facts;
+}
+/**
+ * An upstream file handoff manages: exactly one `upstream` block whose server lines name one
+ * Compose service with its port (the seed), or handoff's rendering (recognised by its header, which
+ * repeats the seed). Undefined when the file is something else.
+ */
+function parseNginxSeed(text, serviceNames) {
+    const rendered = /^# handoff-seed: (.*)$/m.exec(text);
+    const source = rendered ? rendered[1].replace(/\\n/g, '\n') : text;
+    const statements = nginxStatements(source);
+    const blocks = statements.filter((s) => s.words[0] === 'upstream' && s.context.length === 0);
+    if (blocks.length !== 1 || !blocks[0].words[1])
+        return undefined;
+    const name = blocks[0].words[1];
+    const inside = statements.filter((s) => s.context.length === 1 && s.context[0] === `upstream ${name}`);
+    const servers = inside.filter((s) => s.words[0] === 'server');
+    const named = servicesNamed(servers.map((s) => s.words[1] ?? ''), serviceNames);
+    if (named.length === 0)
+        return undefined;
+    if (named.length > 1 || servers.length > 1)
+        return { error: `the upstream block must name one service once, e.g. "server ${named[0]}:8080;"` };
+    const { port } = splitAddress(servers[0].words[1]);
+    if (!port)
+        return { error: `"server ${servers[0].words[1]}" has no port: write "server ${named[0]}:<port>;"` };
     return {
-        gate: new HaproxyGate({ opener, drainTimeoutMs: s.inputs.drainTimeoutMs, log: s.log, timeline: s.timeline }),
-        proxyService: proxy.name,
-        opener,
+        upstream: name,
+        service: named[0],
+        port,
+        serverParams: servers[0].words.slice(2),
+        directives: inside.filter((s) => s.words[0] !== 'server').map((s) => `${s.words.join(' ')};`),
     };
+}
+/** The seed, as its header keeps it (one line). */
+function seedLine(seed) {
+    return [
+        `upstream ${seed.upstream} {`,
+        `server ${seed.service}:${seed.port}${seed.serverParams.map((p) => ` ${p}`).join('')};`,
+        ...seed.directives,
+        '}',
+    ].join('\\n');
+}
+/**
+ * handoff's upstream file for these replica IPs. With none (the service's last replica drained by a
+ * stop-first batch), one server marked `down`: nginx answers 502 at once (an upstream block needs a server).
+ */
+function renderNginxUpstreams(seed, ips) {
+    const params = seed.serverParams.map((p) => ` ${p}`).join('');
+    const servers = ips.length ? ips.map((ip) => `    server ${ip}:${seed.port}${params};`) : ['    server 127.0.0.1:1 down;'];
+    return [
+        `# handoff-seed: ${seedLine(seed)}`,
+        `# Written by handoff at each change of the ${seed.service} replicas (by container IP); do not edit.`,
+        `upstream ${seed.upstream} {`,
+        ...servers,
+        ...seed.directives.map((d) => `    ${d}`),
+        '}',
+        '',
+    ].join('\n');
+}
+/** Whether a release path matches an nginx include pattern (`*` and `?` within one path segment). */
+function matchesInclude(pattern, p) {
+    const re = new RegExp(`^${pattern
+        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*/g, '[^/]*')
+        .replace(/\?/g, '[^/]')}$`);
+    return re.test(p);
+}
+
+;// CONCATENATED MODULE: ./src/proxy/nginx/driver.ts
+/**
+ * nginx (open source, 1.22+) as a ProxyDriver. The user's nginx.conf includes handoff's upstream
+ * files (`include /etc/nginx/handoff/upstreams/*.conf;` in http {}), uploaded as seeds
+ * (`upstream app { server app:8080; ... }`) and rewritten by handoff with the replicas' IPs (nginx
+ * resolves names only at load); each change is `nginx -t`, then `nginx -s reload` in the running
+ * container, proven by new worker processes (a reload the master refuses leaves the old ones). The
+ * old workers finish their requests; the drain waits on the old replica's connections
+ * (upstreams/gate.ts).
+ */
+
+
+
+
+
+
+
+
+
+
+
+function nginxConfigPath(paths, proxy, composeDir) {
+    const named = paths.filter((p) => external_node_path_.posix.basename(p) === 'nginx.conf');
+    for (const v of proxy?.volumes ?? []) {
+        if (v.type !== 'bind' || !v.source || v.source.startsWith('/') || v.source.startsWith('~'))
+            continue;
+        const rel = external_node_path_.posix.normalize(external_node_path_.posix.join(composeDir, v.source));
+        const hit = paths.find((p) => p === rel && v.target.endsWith('.conf')) ?? named.find((p) => p.startsWith(`${rel}/`));
+        if (hit)
+            return hit;
+    }
+    return named[0];
+}
+function confInContainer(view, cfgPath) {
+    return containerPathOfRelease(view.proxy, cfgPath, view.composeDir) ?? '/etc/nginx/nginx.conf';
+}
+/** The release files an include line reaches (its pattern resolved against the config's directory). */
+function includedFiles(view, pattern, confDir) {
+    const full = external_node_path_.posix.isAbsolute(pattern) ? pattern : external_node_path_.posix.join(confDir, pattern);
+    const out = [];
+    for (const p of view.paths) {
+        const c = containerPathOfRelease(view.proxy, p, view.composeDir);
+        if (!c || !matchesInclude(full, c))
+            continue;
+        const rel = releasePathInMount(view.proxy, c, view.composeDir);
+        out.push({ path: p, containerPath: c, fileMount: rel?.fileMount ?? false });
+    }
+    return out;
+}
+async function nginxSetup(view, cfgPath, cfgText) {
+    const facts = nginxConfFacts(cfgText);
+    const names = view.model.services.map((s) => s.name);
+    const name = external_node_path_.posix.basename(cfgPath);
+    const confDir = external_node_path_.posix.dirname(confInContainer(view, cfgPath));
+    const problems = [];
+    const seeds = [];
+    for (const inc of facts.includes) {
+        for (const f of includedFiles(view, inc.path, confDir)) {
+            const text = await view.read(f.path);
+            const seed = text === undefined ? undefined : parseNginxSeed(text, names);
+            if (!seed)
+                continue;
+            const at = `${name} line ${inc.line} (include ${inc.path})`;
+            if ('error' in seed)
+                problems.push(`${at}: ${f.path}: ${seed.error}`);
+            else if (f.fileMount)
+                problems.push(`${at}: ${f.path} is bind-mounted as a single file, which keeps its old content when handoff replaces it: mount its directory`);
+            else
+                seeds.push({ ...seed, releasePath: f.path, containerPath: f.containerPath, render: (ips) => renderNginxUpstreams(seed, ips) });
+        }
+    }
+    const upstreamNames = new Set(seeds.map((s) => s.upstream));
+    const direct = [
+        ...facts.proxyPasses
+            .filter((p) => !upstreamNames.has(p.host) || p.port !== undefined)
+            .map((p) => ({ line: p.line, address: p.port ? `${p.host}:${p.port}` : p.host, what: 'proxy_pass' })),
+        ...facts.upstreamServers.map((u) => ({ line: u.line, address: u.address, what: 'server' })),
+    ];
+    const routedDirect = [];
+    for (const d of direct) {
+        const [svc] = servicesNamed([d.address], names);
+        if (!svc || svc === view.proxy.name)
+            continue;
+        routedDirect.push(svc);
+        const dir = external_node_path_.posix.join(external_node_path_.posix.dirname(cfgPath), 'handoff', 'upstreams');
+        problems.push(`${name} line ${d.line} names service ${svc} directly (${d.what} ${d.address}): nginx resolves it once, at load, so handoff cannot take the old replica out. Add "include ${confDir}/handoff/upstreams/*.conf;" in http {}, upload ${dir}/${svc}.conf containing "upstream ${svc} { server ${svc}:<port>; }", and proxy_pass http://${svc};`);
+    }
+    const routed = [...new Set([...seeds.map((s) => s.service), ...routedDirect])];
+    return { seeds, routed, problems };
+}
+async function driver_setupOf(view, cfgText) {
+    return nginxSetup(view, nginxConfigPath(view.paths, view.proxy, view.composeDir) ?? 'nginx.conf', cfgText);
+}
+/** PIDs of the worker processes taking new connections (`docker top` lines; shutting-down ones left out). Pure. */
+function workerPids(top) {
+    const out = [];
+    for (const line of top.split('\n')) {
+        const m = /^\s*(\d+)\s+(.*)$/.exec(line);
+        if (m && /nginx: worker process/.test(m[2]) && !/is shutting down/.test(m[2]))
+            out.push(Number(m[1]));
+    }
+    return out;
+}
+/** nginx -t, note the workers, nginx -s reload, then new workers within 10 s; else the master's [emerg] lines. */
+async function reloadNginx(remote, containerId, conf, pollMs = 200) {
+    const t = await remote.exec(execInContainerCommand(containerId, ['nginx', '-t', '-c', conf]), {
+        timeoutMs: QUICK_COMMAND_MS,
+        check: false,
+    });
+    if (t.code !== 0)
+        throw new Error(`nginx rejects the config (nginx -t):\n${driver_tail(t.stdout + t.stderr)}`);
+    const old = new Set(workerPids((await remote.exec(containerProcessesCommand(containerId), { timeoutMs: QUICK_COMMAND_MS })).stdout));
+    const since = (await remote.exec(hostTimeCommand(), { timeoutMs: INSTANT_COMMAND_MS })).stdout.trim();
+    const r = await remote.exec(execInContainerCommand(containerId, ['nginx', '-s', 'reload', '-c', conf]), {
+        timeoutMs: QUICK_COMMAND_MS,
+        check: false,
+    });
+    if (r.code !== 0)
+        throw new Error(`nginx refuses the reload:\n${driver_tail(r.stdout + r.stderr)}`);
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+        const now = workerPids((await remote.exec(containerProcessesCommand(containerId), { timeoutMs: QUICK_COMMAND_MS })).stdout);
+        if (now.some((p) => !old.has(p)))
+            return;
+        if (Date.now() >= deadline)
+            break;
+        await time_sleep(pollMs);
+    }
+    const logs = await remote.exec(containerLogsSinceCommand(containerId, since), { timeoutMs: QUICK_COMMAND_MS, check: false });
+    const emerg = (logs.stdout + logs.stderr).split('\n').filter((l) => /\[(emerg|alert|crit)\]/.test(l));
+    throw new Error(`nginx did not start new workers after the reload; it keeps the previous config:\n${emerg.slice(-10).join('\n') || driver_tail(logs.stdout)}`);
+}
+const nginxDriver = {
+    kind: 'nginx',
+    label: 'nginx',
+    matchesImage: (image) => imageNames(image, 'nginx'),
+    configPath: nginxConfigPath,
+    missingConfigHint: (proxy) => `service ${proxy.name} runs nginx but no nginx.conf is in the uploaded files: add its config directory to the 'files' input`,
+    routedServices: async (view, cfgText) => (await driver_setupOf(view, cfgText)).routed,
+    requirements: async (view, cfgText) => (await driver_setupOf(view, cfgText)).problems,
+    async checkConfig(host, view, cfgPath) {
+        const text = (await view.read(cfgPath)) ?? '';
+        const setup = await nginxSetup(view, cfgPath, text);
+        const mounts = checkMounts(view.proxy, view.composeDir, host.releaseDir, view.paths);
+        let conf = confInContainer(view, cfgPath);
+        if (!containerPathOfRelease(view.proxy, cfgPath, view.composeDir)) {
+            conf = '/etc/nginx/nginx.conf';
+            mounts.push({ source: external_node_path_.posix.join(host.releaseDir, cfgPath), target: conf });
+        }
+        // The seeds name services, which a container without a network cannot resolve: each is checked
+        // as rendered with a placeholder address instead (nginx -t does not connect to upstreams).
+        const dir = external_node_path_.posix.join(host.remoteDir, `.proxy-check-${external_node_path_.posix.basename(host.releaseDir)}`);
+        await host.remote.exec(freshDirCommand(dir), { timeoutMs: QUICK_COMMAND_MS });
+        try {
+            for (const [i, seed] of setup.seeds.entries()) {
+                const file = external_node_path_.posix.join(dir, `${i}.conf`);
+                await host.remote.writeFile(file, seed.render(['127.0.0.1']), 0o644);
+                mounts.push({ source: file, target: seed.containerPath });
+            }
+            const cmd = throwawayCheckCommand(view.proxy.image ?? '', 'nginx', mounts, ['-t', '-c', conf]);
+            const r = await host.remote.exec(cmd, { timeoutMs: DOCKER_COMMAND_MS, check: false });
+            if (r.code !== 0)
+                throw new Error(`nginx rejects ${cfgPath}:\n${driver_tail(r.stdout + r.stderr)}`);
+        }
+        finally {
+            await host.remote.exec(removeTreeCommand(dir), { timeoutMs: QUICK_COMMAND_MS, check: false }).catch(() => { });
+        }
+    },
+    async open(host, view, change) {
+        if (!change.next)
+            return { gate: degradedGate, degraded: `No nginx.conf found for service ${view.proxy.name}.` };
+        const cfgPath = nginxConfigPath(view.paths, view.proxy, view.composeDir);
+        const setup = await nginxSetup(view, cfgPath, change.next);
+        const conf = confInContainer(view, cfgPath);
+        return openUpstreamGate(host, view, change, setup, {
+            label: 'nginx',
+            applier: async (proxy) => ({ apply: () => reloadNginx(host.remote, proxy.id, conf) }),
+        });
+    },
+};
+function driver_tail(s) {
+    return s.trim().split('\n').slice(-15).join('\n');
+}
+
+;// CONCATENATED MODULE: ./src/proxy/drivers.ts
+
+
+
+const DRIVERS = [haproxyDriver, caddyDriver, nginxDriver];
+
+;// CONCATENATED MODULE: ./src/phases/gate.ts
+/**
+ * The proxy of a deploy: which service and driver (the `proxy` and `proxy_service` inputs), the
+ * release's files as the driver reads them, and the gate the driver opens (degraded without one).
+ */
+
+
+
+
+
+/** The proxy service and its driver, as the inputs say (undefined: no proxy, or `proxy: none`). */
+function selectedProxy(inputs, model) {
+    return selectProxy(model.services, inputs.proxy, inputs.proxyService, DRIVERS);
+}
+/** The workspace's files, before anything is uploaded. */
+function localView(model, proxy, composeFile, files) {
+    return {
+        model,
+        proxy,
+        composeDir: external_node_path_.posix.dirname(composeFile),
+        paths: files.map((f) => f.path),
+        read: async (p) => files.find((f) => f.path === p)?.data.toString('utf8'),
+    };
+}
+/** A release's files in its directory on the host. */
+function hostView(s, model, proxy, release) {
+    const root = external_node_path_.posix.join(s.remoteDir, 'releases', release.id);
+    const composeDir = external_node_path_.posix.dirname(release.composeFiles[0]);
+    return {
+        model,
+        // The model read on the host has absolute bind-mount sources (under app/): relative again, as in the files.
+        proxy: withRelativeSources(proxy, external_node_path_.posix.join(s.remoteDir, 'app', composeDir)),
+        composeDir,
+        paths: release.files,
+        read: (p) => s.remote.readFile(external_node_path_.posix.join(root, p)),
+    };
+}
+function proxyHost(s, releaseId) {
+    return {
+        remote: s.remote,
+        project: s.inputs.project,
+        remoteDir: s.remoteDir,
+        releaseDir: external_node_path_.posix.join(s.remoteDir, 'releases', releaseId),
+        log: s.log,
+        timeline: s.timeline,
+        drainTimeoutMs: s.inputs.drainTimeoutMs,
+        ...(s.inputs.haproxySocket ? { haproxySocket: s.inputs.haproxySocket } : {}),
+    };
+}
+/**
+ * The gate for the proxy of this release (opened before the release is activated: the live files
+ * are still the previous release's). Degraded without a proxy, or when its driver says so.
+ */
+async function openProxy(s, model, release, change) {
+    const selected = selectedProxy(s.inputs, model);
+    if (!selected) {
+        s.report.warnings.push(s.inputs.proxy === 'none'
+            ? 'proxy: none: replicas are not drained through a proxy; requests may be lost during the rollout.'
+            : 'No proxy service found (HAProxy, Caddy or nginx): replicas are not drained through a proxy; requests may be lost during the rollout.');
+        return { gate: degradedGate };
+    }
+    const view = hostView(s, model, selected.service, release);
+    const opened = await selected.driver.open(proxyHost(s, release.id), view, change);
+    if (opened.degraded)
+        s.report.warnings.push(opened.degraded);
+    return { ...opened, proxyService: selected.service.name, kind: selected.driver.kind };
 }
 
 ;// CONCATENATED MODULE: ./src/commands/audit.ts
@@ -61240,7 +62690,7 @@ async function planPhase(s, release, routed, history) {
     const { inputs, log, report } = s;
     const { model, desired, running } = await phase('Plan', async () => desiredState(s, { composeFiles: release.composeFiles, release: release.id }, routed, history.serving));
     const plan = makePlan(s, desired, inputs.force, running);
-    const proxyService = findProxyService(model.services, inputs.proxyService)?.name;
+    const proxyService = selectedProxy(inputs, model)?.service.name;
     const proxyRolls = plan.services.find((p) => p.service === proxyService && p.action === 'roll');
     if (proxyRolls) {
         proxyRolls.warnings.push(`the proxy (${proxyService}) itself changes: recreating it drops the connections open through it; change only its config (reloaded hitlessly) when you can`);
@@ -62313,251 +63763,33 @@ async function probe_startProbe(s, plan) {
     };
 }
 
-;// CONCATENATED MODULE: ./src/commands/haproxy.ts
-/** HAProxy as a process: checking a config in a throwaway container (run by src/haproxy/reload.ts). */
-
-/** Where the image expects its config (the Docker Official Image's and handoff-test-haproxy's layout). */
-const CONFIG_DIR_IN_CONTAINER = '/usr/local/etc/haproxy';
-/**
- * `docker run --rm -v <dir>:/usr/local/etc/haproxy:ro <image> haproxy -c -f .../<file>`, output
- * merged into stdout. The whole directory is mounted, as the proxy does, so files the config
- * includes (maps, certificates) are checked too. cfgFile is a file name inside hostConfigDir.
- */
-function checkConfigCommand(image, hostConfigDir, cfgFile) {
-    return (shqAll([
-        'docker',
-        'run',
-        '--rm',
-        '--network',
-        'none',
-        // The image's entrypoint may wrap haproxy; run the binary directly.
-        '--entrypoint',
-        'haproxy',
-        '-v',
-        `${hostConfigDir}:${CONFIG_DIR_IN_CONTAINER}:ro`,
-        image,
-        '-c',
-        '-f',
-        `${CONFIG_DIR_IN_CONTAINER}/${cfgFile}`,
-    ]) + ' 2>&1');
-}
-
-;// CONCATENATED MODULE: ./src/proxy/haproxy/reload.ts
-
-
-
-
-
-/** HAProxy rejected a config; `output` is HAProxy's own explanation (its [ALERT] lines). */
-class HaproxyConfigError extends Error {
-    file;
-    output;
-    constructor(file, output) {
-        super(`HAProxy rejects ${file}:\n${output.trim().split('\n').slice(-20).join('\n')}`);
-        this.file = file;
-        this.output = output;
-        this.name = 'HaproxyConfigError';
-    }
-}
-/**
- * `docker run --rm -v <dir>:/usr/local/etc/haproxy:ro <image> haproxy -c -f .../<file>`.
- * hostConfigDir is the directory on the host holding the config (mounted whole, as the proxy does,
- * so files it includes — maps, certificates — are checked too).
- */
-async function checkConfig(remote, image, hostConfigDir, cfgFile, options = {}) {
-    if (cfgFile.includes('/') || cfgFile === '' || cfgFile === '.' || cfgFile === '..') {
-        throw new Error(`checkConfig: ${JSON.stringify(cfgFile)} must be a file name inside ${hostConfigDir}`);
-    }
-    const r = await remote.exec(checkConfigCommand(image, hostConfigDir, cfgFile), {
-        timeoutMs: options.timeoutMs ?? DOCKER_COMMAND_MS,
-        check: false,
-    });
-    if (r.code !== 0)
-        throw new HaproxyConfigError(`${hostConfigDir}/${cfgFile}`, r.stdout + r.stderr);
-}
-/** How long a reload may take, from SIGUSR2 to "Loading success." (and the Runtime API answering), unless told. */
-const RELOAD_WAIT_MS = 30_000;
-/**
- * Reload HAProxy in a container started as `haproxy -W` (master-worker): SIGUSR2 makes the master
- * re-read the config and start new workers; old workers finish their connections. Waits for the
- * master's "Loading success." in the container log (and, with an opener, a Runtime API answer);
- * "Loading failure!" throws with the log.
- */
-async function reload(remote, containerId, options = {}) {
-    const timeoutMs = options.timeoutMs ?? RELOAD_WAIT_MS;
-    const pollMs = options.pollMs ?? 250;
-    const deadline = Date.now() + timeoutMs;
-    // The container's clock is the host's: take "since" from the host, not from the runner.
-    const since = (await remote.exec(hostTimeCommand(), { timeoutMs: INSTANT_COMMAND_MS })).stdout.trim();
-    if (options.opener && options.stateFile)
-        await saveServerState(remote, containerId, options.opener, options.stateFile, options.log);
-    await remote.exec(killCommand(containerId, 'USR2'), { timeoutMs: QUICK_COMMAND_MS });
-    for (;;) {
-        const logs = await remote.exec(containerLogsSinceCommand(containerId, since), { timeoutMs: QUICK_COMMAND_MS, check: false });
-        const verdict = reloadVerdict(logs.stdout + logs.stderr);
-        if (verdict === 'failure') {
-            throw new Error(`HAProxy reload failed in container ${containerId.slice(0, 12)}; it keeps the previous config:\n${tail(logs.stdout + logs.stderr)}`);
-        }
-        if (verdict === 'success')
-            break;
-        if (Date.now() >= deadline) {
-            throw new Error(`HAProxy in container ${containerId.slice(0, 12)} did not report "Loading success." within ${timeoutMs} ms after SIGUSR2:\n${tail(logs.stdout + logs.stderr)}`);
-        }
-        await time_sleep(pollMs);
-    }
-    if (!options.opener)
-        return;
-    const api = new RuntimeApi(options.opener, { timeoutMs: 5000 });
-    for (;;) {
-        try {
-            await api.command('show info');
-            return;
-        }
-        catch (e) {
-            if (Date.now() >= deadline)
-                throw new Error(`HAProxy's Runtime API does not answer after the reload: ${e.message}`, { cause: e });
-            await time_sleep(pollMs);
-        }
-    }
-}
-/** What the master said about the last reload, from its log. Pure. */
-function reloadVerdict(log) {
-    let verdict;
-    for (const line of log.split('\n')) {
-        if (line.includes('Loading success.'))
-            verdict = 'success';
-        else if (line.includes('Loading failure!'))
-            verdict = 'failure';
-    }
-    return verdict;
-}
-function tail(s) {
-    return s.trim().split('\n').slice(-15).join('\n');
-}
-/** Write `show servers state` into the container (docker exec: no host path or permissions to map). */
-async function saveServerState(remote, containerId, opener, stateFile, log) {
-    try {
-        const state = await new RuntimeApi(opener, { timeoutMs: 10_000 }).command('show servers state');
-        await remote.exec(writeInContainerCommand(containerId, stateFile), { stdin: state, timeoutMs: QUICK_COMMAND_MS });
-    }
-    catch (e) {
-        log?.warning(`could not save HAProxy's server state before the reload (${e.message.split('\n')[0]}): the new worker starts with empty slots until DNS and health checks fill them`);
-    }
-}
-
-;// CONCATENATED MODULE: ./src/phases/validate.ts
-/** Local validation (before connecting): the Compose files parse, the rollout rules hold, the proxy config is uploaded. */
-
-
-
-
-
-/** Local checks: the Compose files parse, the plan's refusals, the proxy config is uploaded. */
-function validateLocally(inputs, files, log) {
-    const composeFiles = inputs.composeFiles.map((name) => {
-        const f = files.find((x) => x.path === name);
-        if (!f)
-            throw new Error(`input 'compose_files': ${name} was not found in the workspace`);
-        return { name, text: f.data.toString('utf8') };
-    });
-    const model = parseCompose(composeFiles, { env: { ...inputs.env, ...inputs.secrets }, onWarning: (m) => log.warning(m) });
-    const routed = proxyRouting(model, files, inputs);
-    for (const m of missingMounts(model, files.map((f) => f.path), external_node_path_.posix.dirname(inputs.composeFiles[0]))) {
-        log.warning(`service ${m.service} bind-mounts ${m.source} (${m.path} in the workspace), which is not uploaded: add it to the 'files' input, or Docker creates an empty directory there`);
-    }
-    // Warnings belong to services that change: the plan shows them once it knows which ones do.
-    const check = checkPolicies(model, routed, inputs.services.length ? inputs.services : undefined);
-    if (check.errors.length)
-        throw new Error(`the deploy was refused before any change on the host:\n- ${check.errors.join('\n- ')}`);
-    if (inputs.preDeploy || inputs.postDeploy)
-        hookService(model.services, routed, inputs.hookService);
-    return { model, routed };
-}
-/** Relative bind mounts whose source is not among the uploaded files (runtime dirs like ./run are fine empty, but worth a word). */
-function missingMounts(model, paths, composeDir) {
-    const out = [];
-    for (const svc of model.services) {
-        for (const v of svc.volumes) {
-            if (v.type !== 'bind' || !v.source || v.source.startsWith('/') || v.source.startsWith('~'))
-                continue;
-            const rel = external_node_path_.posix.normalize(external_node_path_.posix.join(composeDir, v.source));
-            if (rel.startsWith('..'))
-                continue;
-            if (!paths.some((p) => p === rel || p.startsWith(`${rel}/`)) && !/(^|\/)run$/.test(rel))
-                out.push({ service: svc.name, source: v.source, path: rel });
-        }
-    }
-    return out;
-}
-/** The proxy service, its config text, and which services it routes to. */
-function proxyRouting(model, files, inputs) {
-    const proxy = findProxyService(model.services, inputs.proxyService);
-    if (!proxy)
-        return [];
-    const composeDir = external_node_path_.posix.dirname(inputs.composeFiles[0]);
-    const cfgPath = proxyConfigPath(files.map((f) => f.path), proxy, composeDir);
-    const cfg = files.find((f) => f.path === cfgPath);
-    if (!cfg)
-        throw new Error(`service ${proxy.name} runs HAProxy but no haproxy.cfg is in the uploaded files: add its config directory to the 'files' input`);
-    return routedServices(cfg.data.toString('utf8'), model.services.map((s) => s.name));
-}
-/**
- * The HAProxy config among the release's files: the `.cfg` the proxy service bind-mounts (a file, or
- * haproxy.cfg / any .cfg inside a mounted directory), else the first haproxy*.cfg uploaded.
- */
-function proxyConfigPath(paths, proxy, composeDir) {
-    const cfgs = paths.filter((p) => p.endsWith('.cfg'));
-    for (const v of proxy?.volumes ?? []) {
-        if (v.type !== 'bind' || !v.source || v.source.startsWith('/') || v.source.startsWith('~'))
-            continue;
-        const rel = external_node_path_.posix.normalize(external_node_path_.posix.join(composeDir, v.source));
-        const inside = cfgs.filter((p) => p === rel || p.startsWith(`${rel}/`));
-        const hit = inside.find((p) => p === rel) ?? inside.find((p) => p.endsWith('/haproxy.cfg')) ?? inside[0];
-        if (hit)
-            return hit;
-    }
-    return cfgs.find((p) => /haproxy[^/]*\.cfg$/i.test(p));
-}
-
 ;// CONCATENATED MODULE: ./src/phases/proxy-config.ts
 /**
- * The proxy config of a release: validated in a throwaway container before it can reach the running
- * proxy, and reloaded hitlessly before the rollout (a reload loses runtime state, so never during it).
+ * The proxy config of a release: validated in a throwaway container of the proxy's image before it
+ * can reach the running proxy (the driver applies it hitlessly right before the rollout: a reload
+ * in the middle of it would lose HAProxy's runtime state).
  */
-
-
-
 
 
 
 async function checkProxyConfig(s, release, model) {
-    const { inputs, remote, remoteDir, log } = s;
-    const proxy = findProxyService(model.services, inputs.proxyService);
-    const cfgPath = proxyConfigPath(release.manifest.files, proxy, external_node_path_.posix.dirname(release.composeFiles[0]));
-    const cfgRel = cfgPath ? external_node_path_.posix.join(remoteDir, 'releases', release.id, cfgPath) : undefined;
-    const next = cfgRel ? await remote.readFile(cfgRel) : undefined;
+    const { remote, remoteDir, log } = s;
+    const selected = selectedProxy(s.inputs, model);
+    if (!selected)
+        return { changed: false };
+    const { driver, service } = selected;
+    const view = hostView(s, model, service, { id: release.id, composeFiles: release.composeFiles, files: release.manifest.files });
+    const cfgPath = driver.configPath(release.manifest.files, view.proxy, view.composeDir);
+    const next = cfgPath ? await remote.readFile(external_node_path_.posix.join(remoteDir, 'releases', release.id, cfgPath)) : undefined;
     const live = cfgPath ? await remote.readFile(external_node_path_.posix.join(remoteDir, 'app', cfgPath)) : undefined;
     const changed = !!next && next !== live;
-    const proxyImage = proxy?.image;
-    if (changed && proxyImage && cfgRel) {
+    if (changed && service.image && cfgPath) {
         await phase('Proxy config', async () => {
-            await checkConfig(remote, proxyImage, external_node_path_.posix.dirname(cfgRel), external_node_path_.posix.basename(cfgRel));
-            log.info('the new HAProxy config is valid');
+            await driver.checkConfig(proxyHost(s, release.id), view, cfgPath);
+            log.info(`the new ${driver.label} config is valid`);
         });
     }
     return { ...(next !== undefined ? { next } : {}), ...(live !== undefined ? { live } : {}), changed };
-}
-/** Reload the running proxy when only its config changed (a recreated proxy reads the new one anyway). */
-async function reloadProxyIfChanged(s, cfg, plan, proxyService, opener) {
-    const proxyPlan = plan.services.find((p) => p.service === proxyService);
-    if (!cfg.changed || cfg.live === undefined || !proxyPlan || proxyPlan.action !== 'keep')
-        return;
-    const running = (await listProjectContainers(s.remote, s.inputs.project)).filter((c) => c.service === proxyService && c.state === 'running');
-    for (const c of running) {
-        await reload(s.remote, c.id, { opener, stateFile: cfg.next ? findServerStateFile(cfg.next) : undefined, log: s.log });
-        s.timeline.add('proxy-reload', { service: proxyService, container: c.name });
-        s.log.info(`reloaded HAProxy in ${c.name}`);
-    }
 }
 
 ;// CONCATENATED MODULE: ./src/phases/record.ts
@@ -62740,18 +63972,46 @@ async function uploadPhase(s, history, files) {
 async function rollbackRouting(s, release) {
     const target = release.target;
     await pinImages(s.remote, pinsOf(target));
-    const cfgPath = proxyConfigPath(target.files, undefined, external_node_path_.posix.dirname(release.composeFiles[0]));
-    const cfg = cfgPath ? await s.remote.readFile(external_node_path_.posix.join(s.remoteDir, 'releases', release.id, cfgPath)) : undefined;
-    return cfg ? routedFromCfg(cfg, target) : [];
+    return releaseRouting(s, { ...target, id: release.id });
+}
+/**
+ * The services a release's proxy routes, from its files on the host: its Compose files (interpolated
+ * with its own env file) say which service is the proxy, its config what that proxy routes.
+ */
+async function releaseRouting(s, release) {
+    const root = external_node_path_.posix.join(s.remoteDir, 'releases', release.id);
+    const composeFiles = [];
+    for (const name of release.composeFiles) {
+        const text = await s.remote.readFile(external_node_path_.posix.join(root, name));
+        if (text === undefined)
+            return [];
+        composeFiles.push({ name, text });
+    }
+    const env = envFileValues((await s.remote.readFile(external_node_path_.posix.join(root, '.env'))) ?? '');
+    const model = parseCompose(composeFiles, { env });
+    const selected = selectedProxy(s.inputs, model);
+    if (!selected)
+        return [];
+    const view = hostView(s, model, selected.service, release);
+    const cfgPath = selected.driver.configPath(release.files, selected.service, view.composeDir);
+    const cfg = cfgPath ? await view.read(cfgPath) : undefined;
+    return cfg ? selected.driver.routedServices(view, cfg) : [];
+}
+/** KEY=VALUE lines of a release's env file (renderEnvFile single-quotes the values it must). */
+function envFileValues(text) {
+    const env = {};
+    for (const line of text.split('\n')) {
+        const m = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
+        if (m)
+            env[m[1]] = /^'.*'$/.test(m[2]) ? m[2].slice(1, -1) : m[2];
+    }
+    return env;
 }
 /** The image IDs a release ran, to re-point its tags at before redeploying it. */
 function pinsOf(release) {
     return Object.entries(release.services)
         .filter(([, x]) => x.imageId)
         .map(([service, x]) => ({ service, image: x.image, imageId: x.imageId, ...(x.digest ? { digest: x.digest } : {}) }));
-}
-function routedFromCfg(cfg, target) {
-    return routedServices(cfg, Object.keys(target.services));
 }
 /** A release id not taken yet (two runs of one commit within a second get distinct ids). */
 function freshReleaseId(sha, taken) {
@@ -63041,7 +64301,9 @@ async function runBatch(ctx, sp, batch, label, grace, onCreated) {
     if (sp.order === 'stop-first')
         await retire(ctx, sp.service, old, grace);
     if (batch.start > 0) {
-        created = await startNew(ctx, sp, batch, label, new Set(before.map((c) => c.id)), onCreated);
+        // Start-first: the old batch is drained right after, so the gate may swap them in one change.
+        const replacing = sp.order === 'stop-first' ? [] : old;
+        created = await startNew(ctx, sp, batch, label, { known: new Set(before.map((c) => c.id)), replacing }, onCreated);
     }
     if (sp.order !== 'stop-first')
         await retire(ctx, sp.service, old, grace);
@@ -63063,7 +64325,7 @@ async function retire(ctx, service, old, grace) {
         await ctx.gate.release(service, replicas);
 }
 /** The batch's new replicas: parked in the proxy, started, healthy, then let in (UP). */
-async function startNew(ctx, sp, batch, label, known, onCreated) {
+async function startNew(ctx, sp, batch, label, { known, replacing }, onCreated) {
     const { service } = sp;
     const current = await ctx.engine.replicas(service);
     if (gated(ctx, service))
@@ -63090,16 +64352,16 @@ async function startNew(ctx, sp, batch, label, known, onCreated) {
     created = health.containers;
     onCreated(created);
     if (gated(ctx, service))
-        await waitUpOrExplain(ctx, service, created, deadline);
+        await waitUpOrExplain(ctx, service, created, deadline, replacing);
     return created;
 }
 /**
  * The proxy's UP gate. When it fails, a new replica that died meanwhile (healthy, then crashed before
  * the proxy saw it UP: Docker's DNS drops it, so "in no slot") is the real cause: name it.
  */
-async function waitUpOrExplain(ctx, service, created, deadline) {
+async function waitUpOrExplain(ctx, service, created, deadline, replacing) {
     try {
-        await ctx.gate.waitUp(service, created.map((c) => toReplica(ctx, c)), deadline);
+        await ctx.gate.waitUp(service, created.map((c) => toReplica(ctx, c)), deadline, replacing.map((c) => toReplica(ctx, c)));
     }
     catch (e) {
         const now = await ctx.engine.inspect(created.map((c) => c.id)).catch(() => []);
@@ -63296,6 +64558,7 @@ async function rollBackTo(s, previous, routed, proxy) {
     timeline.add('rollback-start', { detail: previous.id });
     await pinImages(remote, pinsOf(previous));
     await activateRelease(remote, remoteDir, previous.id);
+    await proxy.gate.activated?.();
     const prevStack = stackOf(remoteDir, previous.composeFiles, 'app', inputs.project);
     const back = await desiredState({ ...s }, { composeFiles: previous.composeFiles }, routed, previous);
     const backPlan = makePlan(s, back.desired, false, back.running);
@@ -63305,6 +64568,85 @@ async function rollBackTo(s, previous, routed, proxy) {
     if (!r.ok)
         log.error(`the rollback to ${previous.id} failed too: ${r.failure?.reason ?? ''}`);
     return r.ok;
+}
+
+;// CONCATENATED MODULE: ./src/phases/validate.ts
+/** Local validation (before connecting): the Compose files parse, the rollout rules hold, the proxy config is uploaded. */
+
+
+
+
+
+/** Local checks: the Compose files parse, the plan's refusals, the proxy config is uploaded. */
+async function validateLocally(inputs, files, log) {
+    const composeFiles = inputs.composeFiles.map((name) => {
+        const f = files.find((x) => x.path === name);
+        if (!f)
+            throw new Error(`input 'compose_files': ${name} was not found in the workspace`);
+        return { name, text: f.data.toString('utf8') };
+    });
+    const model = parseCompose(composeFiles, { env: { ...inputs.env, ...inputs.secrets }, onWarning: (m) => log.warning(m) });
+    const routed = await proxyRouting(model, files, inputs, log);
+    for (const m of missingMounts(model, files.map((f) => f.path), external_node_path_.posix.dirname(inputs.composeFiles[0]))) {
+        log.warning(`service ${m.service} bind-mounts ${m.source} (${m.path} in the workspace), which is not uploaded: add it to the 'files' input, or Docker creates an empty directory there`);
+    }
+    // Warnings belong to services that change: the plan shows them once it knows which ones do.
+    const check = checkPolicies(model, routed, inputs.services.length ? inputs.services : undefined);
+    if (check.errors.length)
+        throw new Error(`the deploy was refused before any change on the host:\n- ${check.errors.join('\n- ')}`);
+    if (inputs.preDeploy || inputs.postDeploy)
+        hookService(model.services, routed, inputs.hookService);
+    return { model, routed };
+}
+/** Relative bind mounts whose source is not among the uploaded files (runtime dirs like ./run are fine empty, but worth a word). */
+function missingMounts(model, paths, composeDir) {
+    const out = [];
+    for (const svc of model.services) {
+        for (const v of svc.volumes) {
+            if (v.type !== 'bind' || !v.source || v.source.startsWith('/') || v.source.startsWith('~'))
+                continue;
+            const rel = external_node_path_.posix.normalize(external_node_path_.posix.join(composeDir, v.source));
+            if (rel.startsWith('..'))
+                continue;
+            if (!paths.some((p) => p === rel || p.startsWith(`${rel}/`)) && !/(^|\/)run$/.test(rel))
+                out.push({ service: svc.name, source: v.source, path: rel });
+        }
+    }
+    return out;
+}
+/**
+ * The proxy's routing, from its config among the uploaded files; what its gate needs and the config
+ * lacks is refused here (naming the line to add), unless the user allows degraded mode.
+ */
+async function proxyRouting(model, files, inputs, log) {
+    const selected = selectedProxy(inputs, model);
+    if (!selected)
+        return [];
+    const { driver, service } = selected;
+    const view = localView(model, service, inputs.composeFiles[0], files);
+    const cfgPath = driver.configPath(view.paths, service, view.composeDir);
+    const cfg = files.find((f) => f.path === cfgPath);
+    // In auto mode a Caddy or nginx service that routes no Compose service (a static site, the app
+    // itself) is not taken for the proxy: the deploy runs without a drain, as before the drivers.
+    const lenient = inputs.proxy === 'auto' && !inputs.proxyService && driver.kind !== 'haproxy';
+    if (!cfg && lenient) {
+        log.warning(`service ${service.name} looks like ${driver.label} but its config is not uploaded: not used as the proxy (no drain)`);
+        return [];
+    }
+    if (!cfg)
+        throw new Error(driver.missingConfigHint(service));
+    const cfgText = cfg.data.toString('utf8');
+    if (lenient && (await driver.routedServices(view, cfgText)).length === 0)
+        return [];
+    const missing = await driver.requirements(view, cfgText);
+    if (missing.length) {
+        const what = `${driver.label} (service ${service.name}) cannot drain replicas with this config:\n- ${missing.join('\n- ')}`;
+        if (!inputs.allowDegraded) {
+            throw new Error(`${what}\nFix the config, or set 'allow_degraded: true' to deploy without a drain (requests may be lost), or 'proxy: none'.`);
+        }
+        log.warning(`${what}\nallow_degraded: true: the rollout runs without a drain; requests may be lost.`);
+    }
+    return driver.routedServices(view, cfgText);
 }
 
 ;// CONCATENATED MODULE: ./src/phases/deploy.ts
@@ -63341,7 +64683,7 @@ async function deploy(inputs, run, report, log = coreLog) {
     if (!inputs.rollback) {
         await phase('Validate', async () => {
             files = await collectFiles(run.workspace, inputs.composeFiles, inputs.files);
-            const v = validateLocally(inputs, files, log);
+            const v = await validateLocally(inputs, files, log);
             routed = v.routed;
             log.info(`${files.length} files, services: ${v.model.services.map((x) => x.name).join(', ')}; routed by the proxy: ${routed.join(', ') || 'none'}`);
         });
@@ -63380,14 +64722,23 @@ async function deployLocked(s, files, validatedRouting) {
         const view = planningView(remoteDir, release.composeFiles, release.id, inputs.project);
         await phase('pre_deploy', () => runHook('pre_deploy', inputs.preDeploy, { ...hooks, stack: view.load }));
     }
+    // Opened before activation: the proxy's live files are still those it runs with.
+    const proxyAction = plan.services.find((p) => p.service === proxyService)?.action;
+    const opened = await openProxy(s, model, { ...release, files: release.manifest.files }, { ...proxyCfg, proxyAction });
     markInterrupted(s, { releaseId: release.id, ...(history.current ? { previous: history.current } : {}) });
     await activateRelease(remote, remoteDir, release.id);
-    const { gate, opener } = await proxyGate(s, model, proxyCfg.next);
-    report.proxyDrains = gate.drains;
+    report.proxyDrains = opened.gate.drains;
+    if (opened.kind)
+        report.proxyKind = opened.kind;
     const probe = await probe_startProbe(s, plan);
-    const proxy = { gate, ...(proxyService ? { proxyService } : {}) };
-    const outcome = await rolloutPhase(s, release, plan, routed, proxy, () => reloadProxyIfChanged(s, proxyCfg, plan, proxyService, opener));
+    const proxy = { gate: opened.gate, ...(proxyService ? { proxyService } : {}) };
+    const outcome = await rolloutPhase(s, release, plan, routed, proxy, opened.before);
     await handleFailure(s, outcome, history, routed, proxy);
+    if (!outcome.failure && opened.after) {
+        await opened
+            .after()
+            .catch((e) => s.log.warning(`the proxy could not be switched to its replicas by IP (${e.message}): the next deploy does it before its rollout`));
+    }
     const postDeployError = outcome.failure ? undefined : await postDeploy(s, hooks, release.composeFiles);
     const verdict = await probe.finish();
     s.timeline.add('deploy-end');
@@ -63476,6 +64827,14 @@ function renderTimeline(events, origin) {
     const rows = events.map((e) => `| +${((e.at - origin) / 1000).toFixed(1)} s | ${e.action} | ${escapeCell(e.service ?? '')} | ${escapeCell(e.container ?? '')} | ${escapeCell(e.detail ?? '')} |`);
     return ['| time | event | service | container | detail |', '|---|---|---|---|---|', ...rows].join('\n');
 }
+/** Which proxy gate ran: the proxy's kind when it drained, else why losses are possible. */
+function proxyDrainFact(r) {
+    if (r.proxyDrains === false)
+        return `| proxy drain | none (${r.proxyKind ? `${r.proxyKind} gate degraded` : 'no proxy'}): losses are possible |`;
+    if (r.proxyDrains && r.proxyKind)
+        return `| proxy drain | ${r.proxyKind} |`;
+    return undefined;
+}
 /** The whole job summary, in markdown. */
 function renderSummary(r) {
     const ok = !r.error;
@@ -63494,8 +64853,9 @@ function renderSummary(r) {
     facts.push(`| duration | ${durationS(r)} s |`);
     if (r.rolledBack)
         facts.push('| rolled back | yes |');
-    if (r.proxyDrains === false)
-        facts.push('| proxy drain | none (no Runtime API): losses are possible |');
+    const drain = proxyDrainFact(r);
+    if (drain)
+        facts.push(drain);
     out.push('| | |', '|---|---|', ...facts, '');
     if (r.error)
         out.push('### Error', '', '```', r.error, '```', '');

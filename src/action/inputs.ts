@@ -40,7 +40,11 @@ export interface Inputs extends SshTarget {
   hookService?: string;
   hookTimeoutMs: number;
 
+  /** Which proxy drives the drain: auto (from the proxy service's image), a kind, or none (degraded). */
+  proxy: 'auto' | 'haproxy' | 'caddy' | 'nginx' | 'none';
   proxyService?: string;
+  /** A proxy config that lacks what its gate needs deploys without a drain instead of failing. */
+  allowDegraded: boolean;
   haproxySocket?: string;
   /** Which Compose to drive: auto (v2 when the host has it, else v1), v2 or v1. */
   compose: 'auto' | 'v1' | 'v2';
@@ -328,7 +332,17 @@ function rolloutInputs(
   get: InputGetter,
 ): Pick<
   Inputs,
-  'services' | 'force' | 'dryRun' | 'pull' | 'healthTimeoutMs' | 'drainTimeoutMs' | 'proxyService' | 'haproxySocket' | 'compose'
+  | 'services'
+  | 'force'
+  | 'dryRun'
+  | 'pull'
+  | 'healthTimeoutMs'
+  | 'drainTimeoutMs'
+  | 'proxy'
+  | 'proxyService'
+  | 'allowDegraded'
+  | 'haproxySocket'
+  | 'compose'
 > {
   const services = parseList(get('services'));
   for (const s of services) {
@@ -342,7 +356,9 @@ function rolloutInputs(
     // Unset: the wait follows each service's healthcheck timing (health.ts).
     healthTimeoutMs: optional(get, 'health_timeout') ? duration(get, 'health_timeout', '30s', 1000) : undefined,
     drainTimeoutMs: duration(get, 'drain_timeout', '30s'),
+    proxy: oneOf(get, 'proxy', ['auto', 'haproxy', 'caddy', 'nginx', 'none'], 'auto', 'auto, haproxy, caddy, nginx or none'),
     proxyService: optional(get, 'proxy_service'),
+    allowDegraded: bool(get, 'allow_degraded'),
     haproxySocket: optional(get, 'haproxy_socket'),
     compose: oneOf(get, 'compose', ['auto', 'v1', 'v2'], 'auto', 'auto, v2 or v1'),
   };

@@ -22,6 +22,8 @@ export interface DeployReport {
   probeMarkdown?: string;
   probe?: { sent: number; lost: number; unmeasured?: number; p99Ms?: number; recordsPath?: string; passed: boolean; message?: string };
   proxyDrains?: boolean;
+  /** Which proxy's gate ran (haproxy, caddy, nginx); undefined without a proxy. */
+  proxyKind?: string;
   error?: string;
   events: TimelineEvent[];
   rollbackHint?: string;
@@ -65,6 +67,14 @@ function renderTimeline(events: TimelineEvent[], origin: number): string {
   return ['| time | event | service | container | detail |', '|---|---|---|---|---|', ...rows].join('\n');
 }
 
+/** Which proxy gate ran: the proxy's kind when it drained, else why losses are possible. */
+export function proxyDrainFact(r: Pick<DeployReport, 'proxyDrains' | 'proxyKind'>): string | undefined {
+  if (r.proxyDrains === false)
+    return `| proxy drain | none (${r.proxyKind ? `${r.proxyKind} gate degraded` : 'no proxy'}): losses are possible |`;
+  if (r.proxyDrains && r.proxyKind) return `| proxy drain | ${r.proxyKind} |`;
+  return undefined;
+}
+
 /** The whole job summary, in markdown. */
 export function renderSummary(r: DeployReport): string {
   const ok = !r.error;
@@ -80,7 +90,8 @@ export function renderSummary(r: DeployReport): string {
   if (r.probe) facts.push(`| requests sent / lost | ${r.probe.sent} / ${r.probe.lost} |`);
   facts.push(`| duration | ${durationS(r)} s |`);
   if (r.rolledBack) facts.push('| rolled back | yes |');
-  if (r.proxyDrains === false) facts.push('| proxy drain | none (no Runtime API): losses are possible |');
+  const drain = proxyDrainFact(r);
+  if (drain) facts.push(drain);
   out.push('| | |', '|---|---|', ...facts, '');
   if (r.error) out.push('### Error', '', '```', r.error, '```', '');
   if (r.warnings.length) out.push('### Warnings', '', ...r.warnings.map((w) => `- ${w}`), '');

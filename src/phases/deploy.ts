@@ -14,11 +14,11 @@ import { hookService, runHook, type HookRun } from './hooks.js';
 import { collectFiles, type ReleaseFile } from '../action/workspace.js';
 import { activateRelease, resolveRemoteDir } from '../host/release-store.js';
 import { connectHost } from './connect.js';
-import { proxyGate } from './gate.js';
+import { openProxy } from './gate.js';
 import { withDeployLock } from './locked.js';
 import { planPhase } from './plan.js';
 import { startProbe } from './probe.js';
-import { checkProxyConfig, reloadProxyIfChanged } from './proxy-config.js';
+import { checkProxyConfig } from './proxy-config.js';
 import { recordPhase } from './record.js';
 import { readHistory, rollbackRouting, uploadPhase } from './release.js';
 import { handleFailure, rolloutPhase } from './rollout.js';
@@ -35,7 +35,7 @@ export async function deploy(inputs: Inputs, run: RunContext, report: DeployRepo
   if (!inputs.rollback) {
     await phase('Validate', async () => {
       files = await collectFiles(run.workspace, inputs.composeFiles, inputs.files);
-      const v = validateLocally(inputs, files, log);
+      const v = await validateLocally(inputs, files, log);
       routed = v.routed;
       log.info(
         `${files.length} files, services: ${v.model.services.map((x) => x.name).join(', ')}; routed by the proxy: ${routed.join(', ') || 'none'}`,
@@ -78,14 +78,26 @@ async function deployLocked(s: Session, files: ReleaseFile[], validatedRouting: 
     await phase('pre_deploy', () => runHook('pre_deploy', inputs.preDeploy!, { ...hooks, stack: view.load }));
   }
 
+  // Opened before activation: the proxy's live files are still those it runs with.
+  const proxyAction = plan.services.find((p) => p.service === proxyService)?.action;
+  const opened = await openProxy(s, model, { ...release, files: release.manifest.files }, { ...proxyCfg, proxyAction });
   markInterrupted(s, { releaseId: release.id, ...(history.current ? { previous: history.current } : {}) });
   await activateRelease(remote, remoteDir, release.id);
-  const { gate, opener } = await proxyGate(s, model, proxyCfg.next);
-  report.proxyDrains = gate.drains;
+  report.proxyDrains = opened.gate.drains;
+  if (opened.kind) report.proxyKind = opened.kind;
   const probe = await startProbe(s, plan);
-  const proxy = { gate, ...(proxyService ? { proxyService } : {}) };
-  const outcome = await rolloutPhase(s, release, plan, routed, proxy, () => reloadProxyIfChanged(s, proxyCfg, plan, proxyService, opener));
+  const proxy = { gate: opened.gate, ...(proxyService ? { proxyService } : {}) };
+  const outcome = await rolloutPhase(s, release, plan, routed, proxy, opened.before);
   await handleFailure(s, outcome, history, routed, proxy);
+  if (!outcome.failure && opened.after) {
+    await opened
+      .after()
+      .catch((e: unknown) =>
+        s.log.warning(
+          `the proxy could not be switched to its replicas by IP (${(e as Error).message}): the next deploy does it before its rollout`,
+        ),
+      );
+  }
   const postDeployError = outcome.failure ? undefined : await postDeploy(s, hooks, release.composeFiles);
   const verdict = await probe.finish();
   s.timeline.add('deploy-end');

@@ -1,6 +1,6 @@
 /** The Plan phase: the desired state read on the host, compared with what runs, shown in the log and the report. */
 import type { ComposeModel } from '../model/compose.js';
-import { findProxyService } from '../proxy/haproxy/config.js';
+import { selectedProxy } from './gate.js';
 import { phase } from '../support/log.js';
 import { renderPlan, renderPlanMarkdown, type Plan } from '../model/plan.js';
 import { desiredState, makePlan } from './desired.js';
@@ -19,7 +19,7 @@ export async function planPhase(s: Session, release: Release, routed: string[], 
     desiredState(s, { composeFiles: release.composeFiles, release: release.id }, routed, history.serving),
   );
   const plan = makePlan(s, desired, inputs.force, running);
-  const proxyService = findProxyService(model.services, inputs.proxyService)?.name;
+  const proxyService = selectedProxy(inputs, model)?.service.name;
   const proxyRolls = plan.services.find((p) => p.service === proxyService && p.action === 'roll');
   if (proxyRolls) {
     proxyRolls.warnings.push(

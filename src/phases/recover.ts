@@ -14,20 +14,19 @@ import type { Inputs } from '../action/inputs.js';
 import { lockHeldBy } from '../host/lock.js';
 import type { Log } from '../support/log.js';
 import { listProjectContainers, replicaIp } from '../engine/docker/containers.js';
-import { findProxyService } from '../proxy/haproxy/config.js';
 import { HaproxyGate } from '../proxy/haproxy/drain.js';
 import { abandonIfPending, listReleases, readCurrent } from '../host/release-store.js';
 import { newReport } from '../action/report.js';
 import { Timeline } from '../model/timeline.js';
 import type { Replica } from '../proxy/gate.js';
 import type { ReleaseManifest } from '../model/release.js';
+import type { ComposeModel } from '../model/compose.js';
 import type { Remote } from '../host/remote.js';
 import { desiredState } from './desired.js';
-import { proxyGate } from './gate.js';
-import { routedFromCfg } from './release.js';
+import { openProxy, selectedProxy } from './gate.js';
+import { releaseRouting } from './release.js';
 import { rollBackTo } from './rollout.js';
 import type { InterruptedDeploy, RunContext, Session } from './session.js';
-import { proxyConfigPath } from './validate.js';
 import type { ComposeFlavor } from '../engine/docker/compose-cli.js';
 
 export interface RecoveryResult {
@@ -109,15 +108,14 @@ async function recoverySession(remote: Remote, inputs: Inputs, run: RunContext, 
 
 /** Roll back to `previous` through its own proxy gate; undefined when it worked, else why not. */
 async function restore(s: Session, previous: ReleaseManifest): Promise<string | undefined> {
-  const { remote, remoteDir, log } = s;
+  const { log } = s;
   // The previous release's proxy config says which services it routes (its files are on the host).
-  const cfgPath = proxyConfigPath(previous.files, undefined, posix.dirname(previous.composeFiles[0]!));
-  const cfg = cfgPath ? await remote.readFile(posix.join(remoteDir, 'releases', previous.id, cfgPath)) : undefined;
-  const routed = cfg ? routedFromCfg(cfg, previous) : [];
+  const routed = await releaseRouting(s, previous);
   const { model } = await desiredState(s, { composeFiles: previous.composeFiles, release: previous.id }, routed, previous);
-  const proxy = await proxyGate(s, model, cfg);
+  const cfg = await proxyConfigText(s, model, previous);
+  const proxy = await openProxy(s, model, previous, { ...(cfg !== undefined ? { next: cfg, live: cfg } : {}), changed: false });
   const gate = proxy.gate instanceof HaproxyGate ? proxy.gate : undefined;
-  const proxyName = findProxyService(model.services, s.inputs.proxyService)?.name;
+  const proxyName = proxy.proxyService;
   if (gate) for (const [service, replicas] of await servingReplicas(s, routed, proxyName)) await gate.claimParked(service, replicas);
   let failure: string | undefined;
   try {
@@ -134,6 +132,13 @@ async function restore(s: Session, previous: ReleaseManifest): Promise<string | 
     }
   }
   return failure;
+}
+
+/** The text of a release's proxy config on the host (undefined: no proxy or no config). */
+async function proxyConfigText(s: Session, model: ComposeModel, release: ReleaseManifest): Promise<string | undefined> {
+  const selected = selectedProxy(s.inputs, model);
+  const cfgPath = selected?.driver.configPath(release.files, selected.service, posix.dirname(release.composeFiles[0]!));
+  return cfgPath ? s.remote.readFile(posix.join(s.remoteDir, 'releases', release.id, cfgPath)) : undefined;
 }
 
 /** The running replicas of each routed service, with the IP the proxy sees them by. */

@@ -5,13 +5,13 @@
 import { posix } from 'node:path';
 import { appendAudit } from '../host/audit.js';
 import { renderEnvFile } from '../model/envfile.js';
-import { routedServices } from '../proxy/haproxy/config.js';
+import { parseCompose, type ComposeFile } from '../model/compose.js';
 import { missingPins, pinImages, type Pin } from '../engine/docker/images.js';
 import { phase } from '../support/log.js';
 import { missingImagesError, releaseId, selectRollbackTarget, type ReleaseManifest } from '../model/release.js';
 import { copyRelease, listReleases, markAbandoned, readCurrent, uploadRelease } from '../host/release-store.js';
 import type { ReleaseFile } from '../action/workspace.js';
-import { proxyConfigPath } from './validate.js';
+import { hostView, selectedProxy } from './gate.js';
 import type { Session } from './session.js';
 
 export interface History {
@@ -100,9 +100,39 @@ export async function uploadPhase(s: Session, history: History, files: ReleaseFi
 export async function rollbackRouting(s: Session, release: Release): Promise<string[]> {
   const target = release.target!;
   await pinImages(s.remote, pinsOf(target));
-  const cfgPath = proxyConfigPath(target.files, undefined, posix.dirname(release.composeFiles[0]!));
-  const cfg = cfgPath ? await s.remote.readFile(posix.join(s.remoteDir, 'releases', release.id, cfgPath)) : undefined;
-  return cfg ? routedFromCfg(cfg, target) : [];
+  return releaseRouting(s, { ...target, id: release.id });
+}
+
+/**
+ * The services a release's proxy routes, from its files on the host: its Compose files (interpolated
+ * with its own env file) say which service is the proxy, its config what that proxy routes.
+ */
+export async function releaseRouting(s: Session, release: Pick<ReleaseManifest, 'id' | 'files' | 'composeFiles'>): Promise<string[]> {
+  const root = posix.join(s.remoteDir, 'releases', release.id);
+  const composeFiles: ComposeFile[] = [];
+  for (const name of release.composeFiles) {
+    const text = await s.remote.readFile(posix.join(root, name));
+    if (text === undefined) return [];
+    composeFiles.push({ name, text });
+  }
+  const env = envFileValues((await s.remote.readFile(posix.join(root, '.env'))) ?? '');
+  const model = parseCompose(composeFiles, { env });
+  const selected = selectedProxy(s.inputs, model);
+  if (!selected) return [];
+  const view = hostView(s, model, selected.service, release);
+  const cfgPath = selected.driver.configPath(release.files, selected.service, view.composeDir);
+  const cfg = cfgPath ? await view.read(cfgPath) : undefined;
+  return cfg ? selected.driver.routedServices(view, cfg) : [];
+}
+
+/** KEY=VALUE lines of a release's env file (renderEnvFile single-quotes the values it must). */
+function envFileValues(text: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const m = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
+    if (m) env[m[1]!] = /^'.*'$/.test(m[2]!) ? m[2]!.slice(1, -1) : m[2]!;
+  }
+  return env;
 }
 
 /** The image IDs a release ran, to re-point its tags at before redeploying it. */
@@ -110,10 +140,6 @@ export function pinsOf(release: ReleaseManifest): Pin[] {
   return Object.entries(release.services)
     .filter(([, x]) => x.imageId)
     .map(([service, x]) => ({ service, image: x.image, imageId: x.imageId, ...(x.digest ? { digest: x.digest } : {}) }));
-}
-
-export function routedFromCfg(cfg: string, target: ReleaseManifest): string[] {
-  return routedServices(cfg, Object.keys(target.services));
 }
 
 /** A release id not taken yet (two runs of one commit within a second get distinct ids). */

@@ -100,6 +100,7 @@ export async function rollBackTo(s: Session, previous: ReleaseManifest, routed: 
   timeline.add('rollback-start', { detail: previous.id });
   await pinImages(remote, pinsOf(previous));
   await activateRelease(remote, remoteDir, previous.id);
+  await proxy.gate.activated?.();
   const prevStack = stackOf(remoteDir, previous.composeFiles, 'app', inputs.project);
   const back = await desiredState({ ...s }, { composeFiles: previous.composeFiles }, routed, previous);
   const backPlan = makePlan(s, back.desired, false, back.running);

@@ -1,7 +1,7 @@
 /** Local validation (before connecting): the Compose files parse, the rollout rules hold, the proxy config is uploaded. */
 import { posix } from 'node:path';
-import { parseCompose, type ComposeModel, type ComposeService } from '../model/compose.js';
-import { findProxyService, routedServices } from '../proxy/haproxy/config.js';
+import { parseCompose, type ComposeModel } from '../model/compose.js';
+import { localView, selectedProxy } from './gate.js';
 import { hookService } from './hooks.js';
 import type { Inputs } from '../action/inputs.js';
 import type { Log } from '../support/log.js';
@@ -9,14 +9,14 @@ import { checkPolicies } from '../model/rollout-policy.js';
 import type { ReleaseFile } from '../action/workspace.js';
 
 /** Local checks: the Compose files parse, the plan's refusals, the proxy config is uploaded. */
-export function validateLocally(inputs: Inputs, files: ReleaseFile[], log: Log): { model: ComposeModel; routed: string[] } {
+export async function validateLocally(inputs: Inputs, files: ReleaseFile[], log: Log): Promise<{ model: ComposeModel; routed: string[] }> {
   const composeFiles = inputs.composeFiles.map((name) => {
     const f = files.find((x) => x.path === name);
     if (!f) throw new Error(`input 'compose_files': ${name} was not found in the workspace`);
     return { name, text: f.data.toString('utf8') };
   });
   const model = parseCompose(composeFiles, { env: { ...inputs.env, ...inputs.secrets }, onWarning: (m) => log.warning(m) });
-  const routed = proxyRouting(model, files, inputs);
+  const routed = await proxyRouting(model, files, inputs, log);
   for (const m of missingMounts(
     model,
     files.map((f) => f.path),
@@ -52,39 +52,36 @@ export function missingMounts(
   return out;
 }
 
-/** The proxy service, its config text, and which services it routes to. */
-function proxyRouting(model: ComposeModel, files: ReleaseFile[], inputs: Inputs): string[] {
-  const proxy = findProxyService(model.services, inputs.proxyService);
-  if (!proxy) return [];
-  const composeDir = posix.dirname(inputs.composeFiles[0]!);
-  const cfgPath = proxyConfigPath(
-    files.map((f) => f.path),
-    proxy,
-    composeDir,
-  );
-  const cfg = files.find((f) => f.path === cfgPath);
-  if (!cfg)
-    throw new Error(
-      `service ${proxy.name} runs HAProxy but no haproxy.cfg is in the uploaded files: add its config directory to the 'files' input`,
-    );
-  return routedServices(
-    cfg.data.toString('utf8'),
-    model.services.map((s) => s.name),
-  );
-}
-
 /**
- * The HAProxy config among the release's files: the `.cfg` the proxy service bind-mounts (a file, or
- * haproxy.cfg / any .cfg inside a mounted directory), else the first haproxy*.cfg uploaded.
+ * The proxy's routing, from its config among the uploaded files; what its gate needs and the config
+ * lacks is refused here (naming the line to add), unless the user allows degraded mode.
  */
-export function proxyConfigPath(paths: string[], proxy: ComposeService | undefined, composeDir: string): string | undefined {
-  const cfgs = paths.filter((p) => p.endsWith('.cfg'));
-  for (const v of proxy?.volumes ?? []) {
-    if (v.type !== 'bind' || !v.source || v.source.startsWith('/') || v.source.startsWith('~')) continue;
-    const rel = posix.normalize(posix.join(composeDir, v.source));
-    const inside = cfgs.filter((p) => p === rel || p.startsWith(`${rel}/`));
-    const hit = inside.find((p) => p === rel) ?? inside.find((p) => p.endsWith('/haproxy.cfg')) ?? inside[0];
-    if (hit) return hit;
+async function proxyRouting(model: ComposeModel, files: ReleaseFile[], inputs: Inputs, log: Log): Promise<string[]> {
+  const selected = selectedProxy(inputs, model);
+  if (!selected) return [];
+  const { driver, service } = selected;
+  const view = localView(model, service, inputs.composeFiles[0]!, files);
+  const cfgPath = driver.configPath(view.paths, service, view.composeDir);
+  const cfg = files.find((f) => f.path === cfgPath);
+  // In auto mode a Caddy or nginx service that routes no Compose service (a static site, the app
+  // itself) is not taken for the proxy: the deploy runs without a drain, as before the drivers.
+  const lenient = inputs.proxy === 'auto' && !inputs.proxyService && driver.kind !== 'haproxy';
+  if (!cfg && lenient) {
+    log.warning(`service ${service.name} looks like ${driver.label} but its config is not uploaded: not used as the proxy (no drain)`);
+    return [];
   }
-  return cfgs.find((p) => /haproxy[^/]*\.cfg$/i.test(p));
+  if (!cfg) throw new Error(driver.missingConfigHint(service));
+  const cfgText = cfg.data.toString('utf8');
+  if (lenient && (await driver.routedServices(view, cfgText)).length === 0) return [];
+  const missing = await driver.requirements(view, cfgText);
+  if (missing.length) {
+    const what = `${driver.label} (service ${service.name}) cannot drain replicas with this config:\n- ${missing.join('\n- ')}`;
+    if (!inputs.allowDegraded) {
+      throw new Error(
+        `${what}\nFix the config, or set 'allow_degraded: true' to deploy without a drain (requests may be lost), or 'proxy: none'.`,
+      );
+    }
+    log.warning(`${what}\nallow_degraded: true: the rollout runs without a drain; requests may be lost.`);
+  }
+  return driver.routedServices(view, cfgText);
 }

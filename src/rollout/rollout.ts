@@ -178,7 +178,9 @@ async function runBatch(
   let created: ContainerInfo[] = [];
   if (sp.order === 'stop-first') await retire(ctx, sp.service, old, grace);
   if (batch.start > 0) {
-    created = await startNew(ctx, sp, batch, label, new Set(before.map((c) => c.id)), onCreated);
+    // Start-first: the old batch is drained right after, so the gate may swap them in one change.
+    const replacing = sp.order === 'stop-first' ? [] : old;
+    created = await startNew(ctx, sp, batch, label, { known: new Set(before.map((c) => c.id)), replacing }, onCreated);
   }
   if (sp.order !== 'stop-first') await retire(ctx, sp.service, old, grace);
   if (created.length) {
@@ -216,7 +218,7 @@ async function startNew(
   sp: ServicePlan,
   batch: Batch,
   label: string,
-  known: ReadonlySet<string>,
+  { known, replacing }: { known: ReadonlySet<string>; replacing: ContainerInfo[] },
   onCreated: (c: ContainerInfo[]) => void,
 ): Promise<ContainerInfo[]> {
   const { service } = sp;
@@ -253,7 +255,7 @@ async function startNew(
   check(health);
   created = health.containers;
   onCreated(created);
-  if (gated(ctx, service)) await waitUpOrExplain(ctx, service, created, deadline);
+  if (gated(ctx, service)) await waitUpOrExplain(ctx, service, created, deadline, replacing);
   return created;
 }
 
@@ -261,12 +263,19 @@ async function startNew(
  * The proxy's UP gate. When it fails, a new replica that died meanwhile (healthy, then crashed before
  * the proxy saw it UP: Docker's DNS drops it, so "in no slot") is the real cause: name it.
  */
-async function waitUpOrExplain(ctx: RolloutContext, service: string, created: ContainerInfo[], deadline: number): Promise<void> {
+async function waitUpOrExplain(
+  ctx: RolloutContext,
+  service: string,
+  created: ContainerInfo[],
+  deadline: number,
+  replacing: ContainerInfo[],
+): Promise<void> {
   try {
     await ctx.gate.waitUp(
       service,
       created.map((c) => toReplica(ctx, c)),
       deadline,
+      replacing.map((c) => toReplica(ctx, c)),
     );
   } catch (e) {
     const now = await ctx.engine.inspect(created.map((c) => c.id)).catch(() => [] as ContainerInfo[]);

@@ -7,7 +7,10 @@ import http from 'node:http';
 export interface LoadResult {
   sent: number;
   ok: number;
-  failures: Array<{ at: number; kind: string; path: string }>;
+  /** `reused`: the request went out on a keep-alive connection used before (a reset there can be the server closing it idle). */
+  failures: Array<{ at: number; kind: string; path: string; reused?: boolean }>;
+  /** Date.now() when the load started (failures' `at` counts from it). */
+  startedAt?: number;
   versions: Map<string, number>;
   /** App version of each ok answer, in order. */
   sequence: string[];
@@ -30,9 +33,9 @@ export function startLoad(options: LoadOptions) {
   const paths = options.paths ?? ['/'];
   const maxMs = options.maxDurationMs ?? 300_000;
   const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 16 });
-  const result: LoadResult = { sent: 0, ok: 0, failures: [], versions: new Map(), sequence: [] };
-  const inflight = new Set<Promise<void>>();
   const started = Date.now();
+  const result: LoadResult = { sent: 0, ok: 0, failures: [], versions: new Map(), sequence: [], startedAt: started };
+  const inflight = new Set<Promise<void>>();
   let n = 0;
   let stopped = false;
 
@@ -76,7 +79,12 @@ export function startLoad(options: LoadOptions) {
       );
       req.on('timeout', () => req.destroy(new Error('timeout')));
       req.on('error', (e) => {
-        result.failures.push({ at: Date.now() - started, kind: (e as NodeJS.ErrnoException).code ?? e.message, path });
+        result.failures.push({
+          at: Date.now() - started,
+          kind: (e as NodeJS.ErrnoException).code ?? e.message,
+          path,
+          reused: req.reusedSocket,
+        });
         done();
       });
       req.end(body);

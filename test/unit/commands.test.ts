@@ -10,7 +10,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { chmod, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempRemote } from '../helpers/shell-remote.js';
@@ -22,6 +23,7 @@ import { auditCommand } from '../../src/commands/audit.js';
 import * as images from '../../src/commands/images.js';
 import * as docker from '../../src/commands/docker.js';
 import { checkConfigCommand } from '../../src/commands/haproxy.js';
+import * as proxy from '../../src/commands/proxy.js';
 
 /** A value a careless builder would let the shell interpret. */
 const NASTY = `it's $(touch pwned) \`touch pwned2\` "q" ; *`;
@@ -79,6 +81,18 @@ function allCommands(): Record<string, string> {
     writeInContainer: docker.writeInContainerCommand(NASTY, `/var/lib/${NASTY}`),
     stopAndRemove: docker.stopAndRemoveCommand(['a', NASTY], 12),
     checkConfig: checkConfigCommand(NASTY, `/h/${NASTY}`, 'haproxy.cfg'),
+    throwawayCheck: proxy.throwawayCheckCommand(
+      NASTY,
+      'caddy',
+      [{ source: `/h/${NASTY}/caddy`, target: '/etc/caddy' }],
+      ['validate', '--config', '/etc/caddy/Caddyfile'],
+    ),
+    answers: proxy.answersCommand(NASTY, ['http://10.0.0.5:8080/', `http://${NASTY}/`]),
+    netTcp: proxy.netTcpCommand(['a', NASTY]),
+    execInContainer: proxy.execInContainerCommand(NASTY, ['nginx', '-s', 'reload', '-c', `/etc/${NASTY}`]),
+    containerProcesses: proxy.containerProcessesCommand(NASTY),
+    freshDir: proxy.freshDirCommand(`${DIR}/.proxy-check`),
+    removeTree: proxy.removeTreeCommand(`${DIR}/.proxy-check`),
   };
 }
 
@@ -347,5 +361,30 @@ test('docker and image builders pass every value as one argument (fake docker)',
     await nothingRan(home);
   } finally {
     await cleanup();
+  }
+});
+
+test('answersCommand: run in the proxy container (fake docker exec), wget answers count even with an error status', async () => {
+  const home = await mkdtemp(join(tmpdir(), 'handoff-answers-'));
+  try {
+    const bin = join(home, 'bin');
+    await mkdir(bin, { recursive: true });
+    // A busybox-like wget: 10.0.0.5 answers 200, 10.0.0.6 answers 404 (an answer), 10.0.0.7 refuses.
+    await writeFile(
+      join(bin, 'wget'),
+      `#!/bin/sh\nfor a in "$@"; do u=$a; done\ncase $u in *10.0.0.5*) exit 0;; *10.0.0.6*) echo "wget: server returned error: HTTP/1.1 404 Not Found" >&2; exit 1;; *) echo "wget: can't connect to remote host: Connection refused" >&2; exit 1;; esac\n`,
+    );
+    await chmod(join(bin, 'wget'), 0o755);
+    // docker exec <id> sh -c <script> sh <urls...>: run the rest here.
+    const urls = ['http://10.0.0.5:8080/', 'http://10.0.0.6:8080/', 'http://10.0.0.7:8080/', `http://${NASTY}/`];
+    const r = await runWithFakeDocker(home, proxy.answersCommand(NASTY, urls), 'shift 2; exec "$@"');
+    const lines = r.stdout.trim().split('\n');
+    assert.equal(lines[0], 'ok http://10.0.0.5:8080/');
+    assert.equal(lines[1], 'ok http://10.0.0.6:8080/');
+    assert.match(lines[2]!, /^fail http:\/\/10\.0\.0\.7:8080\/ .*refused/);
+    assert.equal(r.calls[0]![1], NASTY, 'the container id stays one argument');
+    await nothingRan(home);
+  } finally {
+    await rm(home, { recursive: true, force: true });
   }
 });

@@ -132,3 +132,19 @@ test('env file quoting keeps special values literal', () => {
     (e: unknown) => e instanceof Error && e.message.includes('PW') && !e.message.includes("it's"),
   );
 });
+
+test('proxy: auto by default; a kind or none; allow_degraded is off unless true', () => {
+  const i = readInputs(getter(base));
+  assert.equal(i.proxy, 'auto');
+  assert.equal(i.allowDegraded, false);
+  for (const kind of ['haproxy', 'caddy', 'nginx', 'none'] as const) assert.equal(readInputs(getter({ ...base, proxy: kind })).proxy, kind);
+  assert.equal(readInputs(getter({ ...base, allow_degraded: 'true' })).allowDegraded, true);
+  assert.throws(
+    () => readInputs(getter({ ...base, proxy: 'traefik' })),
+    (e: unknown) => e instanceof InputError && e.input === 'proxy' && /auto, haproxy, caddy, nginx or none/.test(e.message),
+  );
+  assert.throws(
+    () => readInputs(getter({ ...base, allow_degraded: 'yes' })),
+    (e: unknown) => e instanceof InputError && e.input === 'allow_degraded',
+  );
+});

@@ -14,7 +14,18 @@ import { parseCompose } from '../../src/model/compose.js';
 import { planDeploy } from '../../src/model/plan.js';
 import { checkPolicies } from '../../src/model/rollout-policy.js';
 import { HaproxyConfigError } from '../../src/proxy/haproxy/reload.js';
-import { checkProxyConfig, reloadProxyIfChanged } from '../../src/phases/proxy-config.js';
+import { checkProxyConfig } from '../../src/phases/proxy-config.js';
+import { proxyHost } from '../../src/phases/gate.js';
+import { reloadIfChanged } from '../../src/proxy/haproxy/driver.js';
+import type { ConfigChange } from '../../src/proxy/driver.js';
+import type { Plan } from '../../src/model/plan.js';
+import type { Session } from '../../src/phases/session.js';
+
+/** The HAProxy driver's reload before the rollout, as the deploy calls it for this plan. */
+function reloadProxyIfChanged(s: Session, change: ConfigChange, plan: Plan, proxyService: string | undefined, opener: undefined) {
+  const proxyAction = plan.services.find((p) => p.service === proxyService)?.action;
+  return reloadIfChanged(proxyHost(s, 'r'), { ...change, ...(proxyAction ? { proxyAction } : {}) }, proxyService ?? '', opener);
+}
 import type { Release } from '../../src/phases/release.js';
 import { FakeClock, FakeDockerHost } from '../helpers/fake-docker-host.js';
 import { imageId, manifest, R, seedReleases, tempHost, testSession } from '../helpers/session.js';

@@ -100,7 +100,10 @@ async function rollbackSetup(pin: 'present' | 'missing') {
   const services = { app: { image: 'app:v1', imageId: imageId('1') }, proxy: { image: 'haproxy:2.6', imageId: '' } };
   const r1 = manifest(R(1), { files, services });
   const r2 = manifest(R(2), { services: { app: { image: 'app:v1', imageId: imageId('2') } } });
-  await seedReleases(t.host, t.remoteDir, [r1, r2], R(2), { 'deploy/haproxy/haproxy.cfg': cfg });
+  // R(1)'s Compose file names the proxy and mounts its config: the rollback's routing reads both.
+  const compose =
+    'services:\n  app:\n    image: app:v1\n  proxy:\n    image: haproxy:2.6\n    volumes: ["./haproxy:/usr/local/etc/haproxy:ro"]\n';
+  await seedReleases(t.host, t.remoteDir, [r1, r2], R(2), { 'deploy/haproxy/haproxy.cfg': cfg, 'deploy/compose.yaml': compose });
   t.host.on(/^have\(\) \{/, `0 ${pin}\n`);
   t.host.on(/^docker image inspect .*docker tag/s, '');
   const { s, lines } = testSession({ remote: t.host, remoteDir: t.remoteDir, inputs: { rollback: 'true' } });

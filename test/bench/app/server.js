@@ -8,7 +8,7 @@
 //   STARTUP_DELAY=<s>        wait <s> seconds before listening
 //   SHUTDOWN_TIMEOUT=<s>     hard exit (code 1) <s> seconds after SIGTERM/SIGINT (default 10)
 //
-// Routes: GET / , GET /health , GET /slow?ms=N , GET /stream?ms=N , POST /echo. Every response carries
+// Routes: GET / , GET /health , GET /slow?ms=N , GET /stream?ms=N , POST /echo[?ms=N]. Every response carries
 // X-Served-By (hostname) and X-App-Version. /stream sends its headers and a first chunk at once and
 // the rest after N ms (a large response being produced): a stop in between cuts it, and no proxy
 // can retry a response that has started. On SIGTERM/SIGINT: stop accepting connections, close
@@ -88,7 +88,11 @@ function handle(req, res) {
       const headers = {};
       if (req.headers['content-type']) headers['Content-Type'] = req.headers['content-type'];
       else headers['Content-Type'] = 'application/octet-stream';
-      send(res, 200, Buffer.concat(chunks), headers);
+      // ?ms=N: answer N ms after the body arrived (a slow POST, in flight on the replica meanwhile).
+      const ms = Number(url.searchParams.get('ms') || 0);
+      if (!(ms > 0)) return send(res, 200, Buffer.concat(chunks), headers);
+      const t = setTimeout(() => send(res, 200, Buffer.concat(chunks), headers), ms);
+      res.on('close', () => clearTimeout(t));
     });
     req.on('error', () => res.destroy());
     return;
