@@ -231,20 +231,15 @@ caddy_inputs_hash() {
   } | sha256sum | cut -c1-32
 }
 
-# Debian's caddy (2.6.2 in bookworm; Debian builds it with cgo: libc and libzstd come along).
+# A Caddy root filesystem in $2 around the binary $1 (with its ldd libraries), imported as $3.
 # Config: mount a *directory* on /etc/caddy holding the Caddyfile (a rename-replaced single-file
 # mount keeps the old inode). Admin API on localhost:2019 inside the container unless the
 # Caddyfile's `admin` global option says otherwise (e.g. a unix socket in a mounted directory).
-ensure_caddy_image() {
-  local hash tmp r old
-  [ -x "$CADDY_BIN" ] || bench_die "$CADDY_BIN missing (apt-get install caddy)"
-  hash="$(caddy_inputs_hash)"
-  if [ "$FORCE" != 1 ] && [ "$(image_label "$BENCH_CADDY_IMAGE")" = "$hash" ]; then return 0; fi
-  tmp="$(mktemp -d "$BENCH_IMAGES_DIR/tmp.caddy.XXXXXX")"
-  r="$tmp/root"
+import_caddy_image() {
+  local bin="$1" tmp="$2" image="$3" hash="$4" r="$2/root" old
   mkdir "$r"
   skeleton "$r"
-  install_with_libs "$CADDY_BIN" /usr/bin/caddy "$r"
+  install_with_libs "$bin" /usr/bin/caddy "$r"
   install_busybox "$r"
   printf 'root:x:0:0:root:/root:/bin/sh\ncaddy:x:101:101:caddy:/var/lib/caddy:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n' >"$r/etc/passwd"
   printf 'root:x:0:\ncaddy:x:101:\nnogroup:x:65534:\n' >"$r/etc/group"
@@ -253,7 +248,7 @@ ensure_caddy_image() {
     ':8080 {' '	respond "handoff-test-caddy placeholder" 200' '}' >"$r/etc/caddy/Caddyfile"
   chmod -R a+rX "$r/usr" "$r/etc"
   tar --numeric-owner --owner=0 --group=0 -C "$r" -cf "$tmp/rootfs.tar" .
-  old="$(image_id "$BENCH_CADDY_IMAGE")"
+  old="$(image_id "$image")"
   "$DOCKER" import \
     -c 'CMD ["caddy","run","--config","/etc/caddy/Caddyfile","--adapter","caddyfile"]' \
     -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
@@ -262,10 +257,19 @@ ensure_caddy_image() {
     -c 'EXPOSE 8080' \
     -c 'WORKDIR /srv' \
     -c "LABEL $BENCH_LABEL=$hash" \
-    "$tmp/rootfs.tar" "$BENCH_CADDY_IMAGE" >/dev/null
-  drop_old "$old" "$BENCH_CADDY_IMAGE"
+    "$tmp/rootfs.tar" "$image" >/dev/null
+  drop_old "$old" "$image"
   rm -rf "$tmp"
-  BUILT+=("$BENCH_CADDY_IMAGE")
+  BUILT+=("$image")
+}
+
+# Debian's caddy (2.6.2 in bookworm; Debian builds it with cgo: libc and libzstd come along).
+ensure_caddy_image() {
+  local hash
+  [ -x "$CADDY_BIN" ] || bench_die "$CADDY_BIN missing (apt-get install caddy)"
+  hash="$(caddy_inputs_hash)"
+  if [ "$FORCE" != 1 ] && [ "$(image_label "$BENCH_CADDY_IMAGE")" = "$hash" ]; then return 0; fi
+  import_caddy_image "$CADDY_BIN" "$(mktemp -d "$BENCH_IMAGES_DIR/tmp.caddy.XXXXXX")" "$BENCH_CADDY_IMAGE" "$hash"
 }
 
 nginx_inputs_hash() {
@@ -276,30 +280,22 @@ nginx_inputs_hash() {
   } | sha256sum | cut -c1-32
 }
 
-# Debian's nginx (1.22 in bookworm). Compiled-in paths: /etc/nginx/nginx.conf, /run/nginx.pid,
-# temp dirs /var/lib/nginx/*, access log /var/log/nginx/access.log (here a link to stdout), error log
-# stderr. Config: mount a directory on /etc/nginx, or only a subdirectory (e.g. /etc/nginx/handoff
-# for rendered upstream files). The master runs as PID 1 in the foreground; `docker exec <c> nginx
-# -s reload` signals it through /run/nginx.pid.
-ensure_nginx_image() {
-  local hash tmp r old d
-  [ -x "$NGINX_BIN" ] || bench_die "$NGINX_BIN missing (apt-get install nginx)"
-  [ -f "$NGINX_MIME" ] || bench_die "$NGINX_MIME missing (apt-get install nginx-common)"
-  hash="$(nginx_inputs_hash)"
-  if [ "$FORCE" != 1 ] && [ "$(image_label "$BENCH_NGINX_IMAGE")" = "$hash" ]; then return 0; fi
-  tmp="$(mktemp -d "$BENCH_IMAGES_DIR/tmp.nginx.XXXXXX")"
-  r="$tmp/root"
-  mkdir "$r"
-  skeleton "$r"
-  install_with_libs "$NGINX_BIN" /usr/sbin/nginx "$r"
+# An nginx root filesystem in $1/root (nginx and its libraries already there, mime.types at $2),
+# imported as $3. Compiled-in paths: /etc/nginx/nginx.conf, /run/nginx.pid, temp dirs
+# /var/lib/nginx/*, access log /var/log/nginx/access.log (here a link to stdout), error log stderr.
+# Config: mount a directory on /etc/nginx, or only a subdirectory (e.g. /etc/nginx/handoff for
+# rendered upstream files). The master runs as PID 1 in the foreground; `docker exec <c> nginx -s
+# reload` signals it through /run/nginx.pid.
+import_nginx_image() {
+  local tmp="$1" mime="$2" image="$3" hash="$4" r="$1/root" old d
   install_busybox "$r"
   printf 'root:x:0:0:root:/root:/bin/sh\nwww-data:x:33:33:www-data:/var/www:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n' >"$r/etc/passwd"
   printf 'root:x:0:\nwww-data:x:33:\nnogroup:x:65534:\n' >"$r/etc/group"
   for d in body fastcgi proxy scgi uwsgi; do mkdir -p "$r/var/lib/nginx/$d"; done
   mkdir -p "$r/etc/nginx/conf.d" "$r/var/log/nginx" "$r/var/lock" "$r/var/www/html"
-  cp "$NGINX_MIME" "$r/etc/nginx/mime.types"
-  ln -s /dev/stdout "$r/var/log/nginx/access.log"
-  ln -s /dev/stderr "$r/var/log/nginx/error.log"
+  cp "$mime" "$r/etc/nginx/mime.types"
+  ln -sfn /dev/stdout "$r/var/log/nginx/access.log"
+  ln -sfn /dev/stderr "$r/var/log/nginx/error.log"
   printf '%s\n' \
     '# Placeholder: mount a directory with your own nginx.conf on /etc/nginx.' \
     'user www-data;' \
@@ -319,16 +315,61 @@ ensure_nginx_image() {
   chown -R 33:33 "$r/var/lib/nginx"
   chmod -R a+rX "$r/usr" "$r/etc"
   tar --numeric-owner -C "$r" -cf "$tmp/rootfs.tar" .
-  old="$(image_id "$BENCH_NGINX_IMAGE")"
+  old="$(image_id "$image")"
   "$DOCKER" import \
     -c 'CMD ["nginx","-g","daemon off;"]' \
     -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     -c 'EXPOSE 8080' \
     -c "LABEL $BENCH_LABEL=$hash" \
-    "$tmp/rootfs.tar" "$BENCH_NGINX_IMAGE" >/dev/null
-  drop_old "$old" "$BENCH_NGINX_IMAGE"
+    "$tmp/rootfs.tar" "$image" >/dev/null
+  drop_old "$old" "$image"
   rm -rf "$tmp"
-  BUILT+=("$BENCH_NGINX_IMAGE")
+  BUILT+=("$image")
+}
+
+# Debian's nginx (1.22 in bookworm): the host's binary and its ldd libraries.
+ensure_nginx_image() {
+  local hash tmp
+  [ -x "$NGINX_BIN" ] || bench_die "$NGINX_BIN missing (apt-get install nginx)"
+  [ -f "$NGINX_MIME" ] || bench_die "$NGINX_MIME missing (apt-get install nginx-common)"
+  hash="$(nginx_inputs_hash)"
+  if [ "$FORCE" != 1 ] && [ "$(image_label "$BENCH_NGINX_IMAGE")" = "$hash" ]; then return 0; fi
+  tmp="$(mktemp -d "$BENCH_IMAGES_DIR/tmp.nginx.XXXXXX")"
+  mkdir "$tmp/root"
+  skeleton "$tmp/root"
+  install_with_libs "$NGINX_BIN" /usr/sbin/nginx "$tmp/root"
+  import_nginx_image "$tmp" "$NGINX_MIME" "$BENCH_NGINX_IMAGE" "$hash"
+}
+
+# sid's nginx and Caddy (see BENCH_*_NEW_IMAGE): nginx needs sid's own libc, OpenSSL and PCRE2, so
+# its image holds those packages unpacked whole; Caddy needs only a libc bookworm's satisfies.
+SID_NGINX_DEBS=(nginx nginx-common libc6 libgcc-s1 libcrypt1 libpcre2-8-0 libssl3t64 zlib1g libzstd1)
+ensure_new_proxy_images() {
+  local debs nginx_hash caddy_hash tmp d
+  bench_sid_update
+  nginx_hash="$( (echo "nginx-sid recipe $NGINX_RECIPE $APPLETS"; bench_sid_versions "${SID_NGINX_DEBS[@]}") | sha256sum | cut -c1-32)"
+  caddy_hash="$( (echo "caddy-sid recipe $CADDY_RECIPE $APPLETS"; bench_sid_versions caddy) | sha256sum | cut -c1-32)"
+  debs="$BENCH_IMAGES_DIR/sid-debs"
+  if [ "$FORCE" = 1 ] || [ "$(image_label "$BENCH_NGINX_NEW_IMAGE")" != "$nginx_hash" ]; then
+    rm -rf "$debs"
+    bench_sid_download "$debs" "${SID_NGINX_DEBS[@]}"
+    tmp="$(mktemp -d "$BENCH_IMAGES_DIR/tmp.nginx-sid.XXXXXX")"
+    mkdir "$tmp/root" "$tmp/x"
+    skeleton "$tmp/root"
+    for d in "${SID_NGINX_DEBS[@]}"; do dpkg -x "$debs/${d}_"*.deb "$tmp/x"; done
+    rm -rf "$tmp/x/usr/share/doc" "$tmp/x/usr/share/man" "$tmp/x/usr/share/lintian"
+    cp -a "$tmp/x/usr/." "$tmp/root/usr/"
+    [ -x "$tmp/root/usr/sbin/nginx" ] || bench_die "sid's nginx package has no /usr/sbin/nginx"
+    import_nginx_image "$tmp" "$tmp/x/etc/nginx/mime.types" "$BENCH_NGINX_NEW_IMAGE" "$nginx_hash"
+  fi
+  if [ "$FORCE" = 1 ] || [ "$(image_label "$BENCH_CADDY_NEW_IMAGE")" != "$caddy_hash" ]; then
+    rm -rf "$debs"
+    bench_sid_download "$debs" caddy
+    tmp="$(mktemp -d "$BENCH_IMAGES_DIR/tmp.caddy-sid.XXXXXX")"
+    dpkg -x "$debs"/caddy_*.deb "$tmp/x"
+    import_caddy_image "$tmp/x/usr/bin/caddy" "$tmp" "$BENCH_CADDY_NEW_IMAGE" "$caddy_hash"
+  fi
+  rm -rf "$debs"
 }
 
 # ---- checks -----------------------------------------------------------------------------------
@@ -356,7 +397,7 @@ EOF
 }
 
 check_caddy() {
-  local name="handoff-bench-check-caddy-$$" v out i
+  local BENCH_CADDY_IMAGE="${1:-$BENCH_CADDY_IMAGE}" name="handoff-bench-check-caddy-$$" v out i
   trap '"$DOCKER" rm -f "$name" >/dev/null 2>&1 || true' RETURN
   v="$("$DOCKER" run --rm "$BENCH_CADDY_IMAGE" caddy version 2>&1)" || bench_die "caddy version failed in image: $v"
   "$DOCKER" run --rm "$BENCH_CADDY_IMAGE" sh -c '
@@ -374,7 +415,7 @@ check_caddy() {
 }
 
 check_nginx() {
-  local name="handoff-bench-check-nginx-$$" v out i
+  local BENCH_NGINX_IMAGE="${1:-$BENCH_NGINX_IMAGE}" name="handoff-bench-check-nginx-$$" v out i
   trap '"$DOCKER" rm -f "$name" >/dev/null 2>&1 || true' RETURN
   v="$("$DOCKER" run --rm "$BENCH_NGINX_IMAGE" nginx -v 2>&1)" || bench_die "nginx -v failed in image: $v"
   "$DOCKER" run --rm "$BENCH_NGINX_IMAGE" nginx -t >/dev/null 2>&1 || bench_die "nginx -t failed in image"
@@ -421,11 +462,14 @@ case "$MODE" in
     ensure_haproxy_image
     ensure_caddy_image
     ensure_nginx_image
+    ensure_new_proxy_images
     if [ ${#BUILT[@]} -gt 0 ]; then
       bench_log "built: ${BUILT[*]}"
       check_haproxy
       check_caddy
+      check_caddy "$BENCH_CADDY_NEW_IMAGE"
       check_nginx
+      check_nginx "$BENCH_NGINX_NEW_IMAGE"
       check_app
     else
       bench_log "images up to date"
@@ -435,7 +479,9 @@ case "$MODE" in
     DOCKER="$(bench_docker_client)" || bench_die "no docker client can reach the daemon"
     check_haproxy
     check_caddy
+    check_caddy "$BENCH_CADDY_NEW_IMAGE"
     check_nginx
+    check_nginx "$BENCH_NGINX_NEW_IMAGE"
     check_app
     ;;
   *) bench_die "usage: $0 [all|app-rootfs|check] [--force]" ;;

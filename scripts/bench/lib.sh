@@ -11,6 +11,13 @@ BENCH_APP_REPO="handoff-test-app"
 BENCH_HAPROXY_IMAGE="handoff-test-haproxy:latest"
 BENCH_CADDY_IMAGE="handoff-test-caddy:latest"
 BENCH_NGINX_IMAGE="handoff-test-nginx:latest"
+# The newest Caddy and nginx in Debian's archive (sid): what users of the official images run today
+# (nginx >= 1.27.4 has keepalive_min_timeout; bookworm's 1.22 and trixie's 1.26 do not).
+BENCH_CADDY_NEW_IMAGE="handoff-test-caddy:sid"
+BENCH_NGINX_NEW_IMAGE="handoff-test-nginx:sid"
+# A private apt state for sid: the machine's own sources never list it, so nothing installs or
+# upgrades from it; packages are only downloaded and unpacked into image root filesystems.
+BENCH_SID_DIR=/var/lib/handoff-bench/apt-sid
 BENCH_LABEL="org.handoff.bench.inputs"
 
 bench_log() { printf '[bench] %s\n' "$*" >&2; }
@@ -47,4 +54,40 @@ bench_host_node() {
     if [ -x "$d/node" ]; then readlink -f "$d/node"; return 0; fi
   done
   return 1
+}
+
+bench_sid_opts() {
+  printf '%s\n' -o Dir::Etc::sourcelist="$BENCH_SID_DIR/sources.list" -o Dir::Etc::sourceparts=- \
+    -o Dir::State::Lists="$BENCH_SID_DIR/lists" -o Dir::Cache="$BENCH_SID_DIR/cache"
+}
+bench_sid_apt() { local o; mapfile -t o < <(bench_sid_opts); apt-get "${o[@]}" "$@"; }
+
+# sid's package lists, refreshed when older than a day.
+bench_sid_update() {
+  mkdir -p "$BENCH_SID_DIR/lists/partial" "$BENCH_SID_DIR/cache/archives/partial"
+  printf 'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian sid main\n' \
+    >"$BENCH_SID_DIR/sources.list"
+  if [ -z "$(find "$BENCH_SID_DIR/lists" -maxdepth 1 -name '*_Packages*' -mtime -1 2>/dev/null | head -1)" ]; then
+    bench_sid_apt update -qq >/dev/null 2>&1 || bench_sid_apt update -qq >/dev/null || bench_die "apt-get update (sid) failed"
+  fi
+}
+
+# "package version" of each package in sid, one a line.
+bench_sid_versions() {
+  local o p v
+  mapfile -t o < <(bench_sid_opts)
+  for p in "$@"; do
+    v="$(apt-cache "${o[@]}" madison "$p" 2>/dev/null | awk -F'|' '$3 ~ /sid/ { gsub(/ /, "", $2); print $2; exit }')"
+    [ -n "$v" ] || bench_die "no package $p in sid"
+    printf '%s %s\n' "$p" "$v"
+  done
+}
+
+# Download sid's .deb of each package into $1.
+bench_sid_download() {
+  local dest="$1" p; shift
+  mkdir -p "$dest"
+  for p in "$@"; do
+    (cd "$dest" && bench_sid_apt download -qq "$p/sid" >/dev/null 2>&1) || bench_die "apt-get download $p/sid failed"
+  done
 }

@@ -5,8 +5,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { connectionsFrom, parseNetTcp, parseNetTcpByContainer } from '../../src/proxy/upstreams/net-tcp.js';
 import { caddyfileFacts, parseCaddySeed, renderCaddyUpstreams } from '../../src/proxy/caddy/config.js';
-import { matchesInclude, nginxConfFacts, parseNginxSeed, renderNginxUpstreams } from '../../src/proxy/nginx/config.js';
-import { workerPids } from '../../src/proxy/nginx/driver.js';
+import { matchesInclude, nginxConfFacts, parseNginxSeed, reloadAdvice, renderNginxUpstreams } from '../../src/proxy/nginx/config.js';
+import { waitWorkersGone, workerPids } from '../../src/proxy/nginx/driver.js';
+import type { Remote } from '../../src/host/remote.js';
 import { adminRequest, caddyError, parseHttpAnswer } from '../../src/proxy/caddy/admin.js';
 
 const example = (p: string) => readFileSync(new URL(`../../examples/${p}`, import.meta.url), 'utf8');
@@ -120,6 +121,42 @@ test('nginx seeds: the block keeps its directives and server parameters; rendere
 test('nginx worker PIDs from docker top: shutting-down workers and the master left out', () => {
   const top = `PID                 COMMAND\n1001                nginx: master process nginx -c /etc/nginx/site/nginx.conf -g daemon off;\n1010                nginx: worker process is shutting down\n1011                nginx: worker process\n1012                nginx: worker process\n`;
   assert.deepEqual(workerPids(top), [1011, 1012]);
+  assert.deepEqual(workerPids(top, true), [1010, 1011, 1012], 'with shuttingDown: every worker');
+});
+
+test('nginx: waitWorkersGone polls docker top until the given workers have exited, or says false at the deadline', async () => {
+  const tops = [
+    'PID COMMAND\n1 nginx: master process\n10 nginx: worker process is shutting down\n11 nginx: worker process\n',
+    'PID COMMAND\n1 nginx: master process\n10 nginx: worker process is shutting down\n11 nginx: worker process\n',
+    'PID COMMAND\n1 nginx: master process\n11 nginx: worker process\n',
+  ];
+  let calls = 0;
+  const remote = {
+    async exec(command: string) {
+      assert.match(command, /^docker top /);
+      return { code: 0, stdout: tops[Math.min(calls++, tops.length - 1)], stderr: '' };
+    },
+  } as unknown as Remote;
+  assert.equal(await waitWorkersGone(remote, 'p', new Set([10]), Date.now() + 5000, 10), true);
+  assert.equal(calls, 3, 'until the old worker left');
+  calls = 0;
+  assert.equal(
+    await waitWorkersGone(remote, 'p', new Set([11]), Date.now() + 100, 10),
+    false,
+    'a worker of the current config never leaves',
+  );
+});
+
+test('nginx: a config without keepalive_min_timeout (or with 0) gets advice naming the line to add', () => {
+  const advice = reloadAdvice(nginxConfFacts('http {\n  server { listen 80; }\n}\n'), 'nginx.conf');
+  assert.match(advice ?? '', /nginx\.conf sets no keepalive_min_timeout: .*reset.*add "keepalive_min_timeout 3s;" in http \{\}/);
+  assert.match(
+    reloadAdvice(nginxConfFacts('http {\n  keepalive_min_timeout 0;\n}\n'), 'nginx.conf') ?? '',
+    /line 2 sets keepalive_min_timeout to 0/,
+  );
+  assert.equal(reloadAdvice(nginxConfFacts('http {\n  keepalive_min_timeout 3s;\n}\n'), 'nginx.conf'), undefined);
+  const example = readFileSync(new URL('../../examples/nginx/nginx.conf', import.meta.url), 'utf8');
+  assert.equal(reloadAdvice(nginxConfFacts(example), 'nginx.conf'), undefined, 'the reference config needs no advice');
 });
 
 test('Caddy admin API framing: empty Host, the body, answers with Content-Length or chunked', () => {

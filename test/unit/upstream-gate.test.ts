@@ -114,3 +114,54 @@ test('a replica still busy at the drain timeout is reported, not waited for fore
   const drained = timeline.events.find((e) => e.action === 'drained');
   assert.match(drained?.detail ?? '', /timeout after 400 ms \(1 connection/);
 });
+
+test('nginx: the drain waits until the previous config is gone (old workers) before counting connections', async () => {
+  const host = fakeHost(() => ({ c11: 0 }));
+  const order: string[] = [];
+  let settledAt = 0;
+  const g = new UpstreamGate({
+    remote: host.remote,
+    label: 'nginx',
+    proxy: { id: 'p', name: 'proxy-1', ips: [PROXY_IP] },
+    upstreams: [{ service: 'app', port: 8080, hostPath: '/app/app.upstreams', render: (ips) => ips.join(' ') }],
+    current: new Map([['app', ['10.0.0.11', '10.0.0.12']]]),
+    applier: {
+      async apply() {
+        order.push('apply');
+      },
+      async settled(deadline) {
+        order.push(`settled (deadline in ${Math.round((deadline - Date.now()) / 1000)} s)`);
+        await new Promise((r) => setTimeout(r, 700));
+        settledAt = Date.now();
+        return true;
+      },
+    },
+    drainTimeoutMs: 10_000,
+    pollMs: 50,
+  });
+  await g.drain('app', [replica(11)]);
+  const doneAt = Date.now();
+  assert.deepEqual(order, ['apply', 'settled (deadline in 10 s)']);
+  assert.ok(
+    doneAt - settledAt >= 1000,
+    `connections counted (twice, 1 s apart) only after the old workers left (${doneAt - settledAt} ms)`,
+  );
+});
+
+test('nginx: old workers still running at the drain timeout are reported', async () => {
+  const host = fakeHost(() => ({}));
+  const warnings: string[] = [];
+  const g = new UpstreamGate({
+    remote: host.remote,
+    label: 'nginx',
+    proxy: { id: 'p', name: 'proxy-1', ips: [PROXY_IP] },
+    upstreams: [{ service: 'app', port: 8080, hostPath: '/app/app.upstreams', render: (ips) => ips.join(' ') }],
+    current: new Map([['app', ['10.0.0.11', '10.0.0.12']]]),
+    applier: { async apply() {}, settled: async () => false },
+    drainTimeoutMs: 300,
+    pollMs: 50,
+    log: { info: () => {}, warning: (m: string) => warnings.push(m) },
+  });
+  await g.drain('app', [replica(11)]);
+  assert.match(warnings.join('\n'), /nginx: the previous config still runs after 300 ms/);
+});

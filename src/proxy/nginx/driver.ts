@@ -24,7 +24,8 @@ import { imageNames, type ProxyDriver, type ReleaseView } from '../driver.js';
 import { degradedGate } from '../gate.js';
 import { checkMounts, containerPathOfRelease, releasePathInMount } from '../mounts.js';
 import { openUpstreamGate, type SeedFile, type UpstreamSetup } from '../upstreams/open.js';
-import { matchesInclude, nginxConfFacts, parseNginxSeed, renderNginxUpstreams } from './config.js';
+import type { UpstreamApplier } from '../upstreams/gate.js';
+import { matchesInclude, nginxConfFacts, parseNginxSeed, reloadAdvice, renderNginxUpstreams } from './config.js';
 import { servicesNamed } from '../caddy/config.js';
 
 export function nginxConfigPath(paths: readonly string[], proxy: ComposeService | undefined, composeDir: string): string | undefined {
@@ -98,31 +99,64 @@ export async function nginxSetup(view: ReleaseView, cfgPath: string, cfgText: st
     );
   }
   const routed = [...new Set([...seeds.map((s) => s.service), ...routedDirect])];
-  return { seeds, routed, problems };
+  const advice = seeds.length ? [reloadAdvice(facts, name)].filter((a) => a !== undefined) : [];
+  return { seeds, routed, problems, advice };
 }
 
 async function setupOf(view: ReleaseView, cfgText: string): Promise<UpstreamSetup> {
   return nginxSetup(view, nginxConfigPath(view.paths, view.proxy, view.composeDir) ?? 'nginx.conf', cfgText);
 }
 
-/** PIDs of the worker processes taking new connections (`docker top` lines; shutting-down ones left out). Pure. */
-export function workerPids(top: string): number[] {
+/**
+ * PIDs of the worker processes (`docker top` lines): those taking new connections, or with
+ * `shuttingDown` every worker, those of an older config that still finish their connections too. Pure.
+ */
+export function workerPids(top: string, shuttingDown = false): number[] {
   const out: number[] = [];
   for (const line of top.split('\n')) {
     const m = /^\s*(\d+)\s+(.*)$/.exec(line);
-    if (m && /nginx: worker process/.test(m[2]!) && !/is shutting down/.test(m[2]!)) out.push(Number(m[1]));
+    if (m && /nginx: worker process/.test(m[2]!) && (shuttingDown || !/is shutting down/.test(m[2]!))) out.push(Number(m[1]));
   }
   return out;
 }
 
-/** nginx -t, note the workers, nginx -s reload, then new workers within 10 s; else the master's [emerg] lines. */
-export async function reloadNginx(remote: Remote, containerId: string, conf: string, pollMs = 200): Promise<void> {
+async function topOf(remote: Remote, containerId: string): Promise<string> {
+  return (await remote.exec(containerProcessesCommand(containerId), { timeoutMs: QUICK_COMMAND_MS })).stdout;
+}
+
+/**
+ * Until none of `workers` runs any more, or the deadline (false). nginx's old workers exit once the
+ * requests they carry are answered and the client keep-alive connections they hold are closed
+ * (at once, or after `keepalive_min_timeout`, during which they answer one more request on each
+ * with the previous upstream list and "Connection: close").
+ */
+export async function waitWorkersGone(
+  remote: Remote,
+  containerId: string,
+  workers: ReadonlySet<number>,
+  deadline: number,
+  pollMs = 200,
+): Promise<boolean> {
+  for (;;) {
+    const left = workerPids(await topOf(remote, containerId), true).filter((p) => workers.has(p));
+    if (left.length === 0) return true;
+    if (Date.now() >= deadline) return false;
+    await sleep(Math.min(pollMs, Math.max(0, deadline - Date.now())));
+  }
+}
+
+/**
+ * nginx -t, note the workers, nginx -s reload, then new workers within 10 s; else the master's
+ * [emerg] lines. Returns every worker of the configs before this one (see waitWorkersGone).
+ */
+export async function reloadNginx(remote: Remote, containerId: string, conf: string, pollMs = 200): Promise<Set<number>> {
   const t = await remote.exec(execInContainerCommand(containerId, ['nginx', '-t', '-c', conf]), {
     timeoutMs: QUICK_COMMAND_MS,
     check: false,
   });
   if (t.code !== 0) throw new Error(`nginx rejects the config (nginx -t):\n${tail(t.stdout + t.stderr)}`);
-  const old = new Set(workerPids((await remote.exec(containerProcessesCommand(containerId), { timeoutMs: QUICK_COMMAND_MS })).stdout));
+  const before = await topOf(remote, containerId);
+  const old = new Set(workerPids(before));
   const since = (await remote.exec(hostTimeCommand(), { timeoutMs: INSTANT_COMMAND_MS })).stdout.trim();
   const r = await remote.exec(execInContainerCommand(containerId, ['nginx', '-s', 'reload', '-c', conf]), {
     timeoutMs: QUICK_COMMAND_MS,
@@ -131,8 +165,8 @@ export async function reloadNginx(remote: Remote, containerId: string, conf: str
   if (r.code !== 0) throw new Error(`nginx refuses the reload:\n${tail(r.stdout + r.stderr)}`);
   const deadline = Date.now() + 10_000;
   for (;;) {
-    const now = workerPids((await remote.exec(containerProcessesCommand(containerId), { timeoutMs: QUICK_COMMAND_MS })).stdout);
-    if (now.some((p) => !old.has(p))) return;
+    const now = workerPids(await topOf(remote, containerId));
+    if (now.some((p) => !old.has(p))) return new Set(workerPids(before, true));
     if (Date.now() >= deadline) break;
     await sleep(pollMs);
   }
@@ -185,10 +219,21 @@ export const nginxDriver: ProxyDriver = {
     const conf = confInContainer(view, cfgPath);
     return openUpstreamGate(host, view, change, setup, {
       label: 'nginx',
-      applier: async (proxy) => ({ apply: () => reloadNginx(host.remote, proxy.id, conf) }),
+      applier: async (proxy) => nginxApplier(host.remote, proxy.id, conf),
     });
   },
 };
+
+/** Reloads, and knows which workers ran the configs before the last reload (a drain waits for them). */
+function nginxApplier(remote: Remote, containerId: string, conf: string): UpstreamApplier {
+  let previous = new Set<number>();
+  return {
+    async apply() {
+      previous = await reloadNginx(remote, containerId, conf);
+    },
+    settled: (deadline) => waitWorkersGone(remote, containerId, previous, deadline),
+  };
+}
 
 function tail(s: string): string {
   return s.trim().split('\n').slice(-15).join('\n');

@@ -34,6 +34,13 @@ export interface ManagedUpstream {
 export interface UpstreamApplier {
   /** Make the running proxy use the files as they are now; throws the proxy's own message when it refuses. */
   apply(reason: string): Promise<void>;
+  /**
+   * Until nothing in the proxy still routes with the lists from before the last apply (nginx: its
+   * old workers, which answer the client connections they hold with the previous upstream list and
+   * may open a new connection to a replica just taken out); false when the deadline came first.
+   * Proxies whose change takes effect for every request at once leave it out.
+   */
+  settled?(deadline: number): Promise<boolean>;
 }
 
 export interface UpstreamGateOptions {
@@ -108,7 +115,11 @@ export class UpstreamGate implements ProxyGate {
     await this.change(service, adding, replicas, adding.length ? 'swap' : 'drain');
     for (const r of listed)
       this.o.timeline?.add('drain', { service, container: r.name, detail: `${r.ip} out of the ${this.o.label} upstreams` });
-    if (listed.length) await this.waitDrained(service, upstream.port, listed);
+    if (!listed.length) return;
+    const deadline = Date.now() + this.o.drainTimeoutMs;
+    if (this.o.applier.settled && !(await this.o.applier.settled(deadline)))
+      this.log.warning(`${this.o.label}: the previous config still runs after ${this.o.drainTimeoutMs} ms (drain timeout)`);
+    await this.waitDrained(service, upstream.port, listed, deadline);
   }
 
   /** Nothing to hand back: the files list addresses, not slots. */
@@ -179,10 +190,9 @@ export class UpstreamGate implements ProxyGate {
     }
   }
 
-  /** Until no connection from the proxy is left on the app port of each replica (twice, 1 s apart), or the drain timeout. */
-  private async waitDrained(service: string, port: number, replicas: Replica[]): Promise<void> {
+  /** Until no connection from the proxy is left on the app port of each replica (twice, 1 s apart), or the deadline. */
+  private async waitDrained(service: string, port: number, replicas: Replica[], deadline: number): Promise<void> {
     const peers = new Set(this.o.proxy.ips);
-    const deadline = Date.now() + this.o.drainTimeoutMs;
     const pending = new Map(replicas.map((r) => [r.id, r]));
     const zeroSince = new Map<string, number>();
     const left = new Map<string, number>();

@@ -30,6 +30,8 @@ export interface UpstreamSetup {
   routed: string[];
   /** Each names the line to add; any of them makes the gate degraded. */
   problems: string[];
+  /** Lines to add so that a config change loses nothing either (shown as warnings when the gate drains). */
+  advice?: string[];
 }
 
 export interface UpstreamDriverHooks {
@@ -107,6 +109,7 @@ export async function openUpstreamGate(
   }
   if (proxies.length > 1) host.log.warning(`${proxies.length} ${view.proxy.name} containers run: handoff drives ${proxies[0]!.name} only`);
   const proxy = proxies[0]!;
+  for (const a of setup.advice ?? []) host.log.warning(a);
   // What the proxy was last given (the release is not activated yet).
   const previous = new Map<string, string | undefined>();
   for (const s of setup.seeds) {
