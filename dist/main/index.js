@@ -58832,9 +58832,13 @@ function ipsOf(networks) {
     }
     return ips;
 }
-/** Exited, dead, never started or crash-looping: cleaned up, never counted as a serving replica. */
+/**
+ * Exited, dead, never started or crash-looping: cleaned up, never counted as a serving replica. A
+ * running but unhealthy one is not: it may still be serving (a health check that fails under load
+ * or on a slow dependency), so it is replaced like an outdated replica, never removed up front.
+ */
 function isBroken(c) {
-    return c.state !== 'running' || c.health === 'unhealthy';
+    return c.state !== 'running';
 }
 /** The IP to give the proxy: on a network the proxy shares, else the first one. */
 function replicaIp(c, preferredNetworks = []) {
@@ -59538,7 +59542,7 @@ const caddyDriver = {
                         throw new Error(`HTTP ${a.status}: ${a.body.slice(0, 200)}`);
                 }
                 catch (e) {
-                    throw new Error(`Caddy's admin API does not answer on ${where.hostPath} (${e.message}). The socket must be writable by the SSH user: start Caddy with "umask 0000" (e.g. command: ["sh", "-c", "umask 0000 && exec caddy run --config /etc/caddy/Caddyfile --adapter caddyfile"]) and keep its directory 0700, owned by the deploy user`, { cause: e });
+                    throw new Error(`Caddy's admin API does not answer on ${where.hostPath} (${e.message}). The socket must be writable by the SSH user: on Caddy 2.8 and later give it a mode in the admin line ("admin unix//run/caddy-admin/admin.sock|0222"; Caddy makes it 0200 otherwise, whatever the umask); on older Caddy start it with "umask 0000" (e.g. command: ["sh", "-c", "umask 0000 && exec caddy run --config /etc/caddy/Caddyfile --adapter caddyfile"]). Keep its directory 0700, owned by the deploy user`, { cause: e });
                 }
                 return {
                     async apply() {
@@ -61799,15 +61803,16 @@ function skipped(d, containers) {
 }
 function planService(d, containers, force) {
     const broken = containers.filter(isBroken);
-    const live = oldestFirst(containers.filter((c) => !isBroken(c)));
+    // Unhealthy ones first: they are the first a scale-down removes and the first a roll replaces.
+    const live = oldestFirst(containers.filter((c) => !isBroken(c))).sort((a, b) => Number(b.health === 'unhealthy') - Number(a.health === 'unhealthy'));
     const p = base(d, live);
     p.cleanup = broken.map((c) => c.id);
     if (broken.length)
-        p.changes.push(`${broken.length} exited/crashed/unhealthy container(s) from an earlier run to remove: ${broken.map((c) => c.name).join(', ')}`);
+        p.changes.push(`${broken.length} exited/crashed container(s) from an earlier run to remove: ${broken.map((c) => c.name).join(', ')}`);
     const hashes = d.configHashes?.length ? d.configHashes : [d.configHash];
     const adopted = (c) => !!d.adopt && !!c.composeVersion && flavorOfLabel(c.composeVersion) !== d.adopt.flavor;
     const sameConfig = (c) => hashes.includes(c.configHash) || adopted(c);
-    const isCurrent = (c) => !force && sameConfig(c) && (!d.imageId || c.imageId === d.imageId);
+    const isCurrent = (c) => !force && sameConfig(c) && (!d.imageId || c.imageId === d.imageId) && c.health !== 'unhealthy';
     const current = live.filter(isCurrent);
     const outdated = live.filter((c) => !isCurrent(c));
     p.current = current.map((c) => c.id);
@@ -64314,12 +64319,12 @@ async function runService(ctx, sp) {
     }
     return lastFailure && failureAction === 'continue' ? lastFailure : undefined;
 }
-/** Exited, crashed or unhealthy containers an earlier run left: removed before the first batch. */
+/** Exited or crashed containers an earlier run left: removed before the first batch. */
 async function cleanUp(ctx, sp, grace, failureAction) {
     if (!sp.cleanup.length)
         return undefined;
     try {
-        ctx.log.info(`${sp.service}: removing ${sp.cleanup.length} exited/crashed/unhealthy container(s) left from an earlier run`);
+        ctx.log.info(`${sp.service}: removing ${sp.cleanup.length} exited/crashed container(s) left from an earlier run`);
         await stopAndRemove(ctx, sp.service, sp.cleanup, grace);
         return undefined;
     }

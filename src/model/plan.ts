@@ -2,7 +2,7 @@
  * The deploy plan: what happens to each service, compared from the desired state (Compose config
  * hash + image ID + replica count) and the containers running under the project. Pure.
  *
- * A re-run after an interrupted deploy converges: exited/crashed/unhealthy containers are cleaned
+ * A re-run after an interrupted deploy converges: exited/crashed containers are cleaned
  * first, containers already on the new config count as done, surplus old ones are removed first.
  */
 import type { ComposeService, UpdateOrder } from './compose.js';
@@ -47,7 +47,7 @@ export interface ServicePlan {
   /** Serving replicas now (broken ones not counted). */
   oldReplicas: number;
   newReplicas: number;
-  /** Exited, crash-looping or unhealthy containers: stopped and removed before anything else. */
+  /** Exited or crash-looping containers: stopped and removed before anything else (a running unhealthy one is rolled). */
   cleanup: string[];
   /** Containers already on the desired config: left as they are. */
   current: string[];
@@ -127,18 +127,19 @@ function skipped(d: DesiredService, containers: ContainerInfo[]): ServicePlan {
 
 function planService(d: DesiredService, containers: ContainerInfo[], force: boolean): ServicePlan {
   const broken = containers.filter(isBroken);
-  const live = oldestFirst(containers.filter((c) => !isBroken(c)));
+  // Unhealthy ones first: they are the first a scale-down removes and the first a roll replaces.
+  const live = oldestFirst(containers.filter((c) => !isBroken(c))).sort(
+    (a, b) => Number(b.health === 'unhealthy') - Number(a.health === 'unhealthy'),
+  );
   const p = base(d, live);
   p.cleanup = broken.map((c) => c.id);
   if (broken.length)
-    p.changes.push(
-      `${broken.length} exited/crashed/unhealthy container(s) from an earlier run to remove: ${broken.map((c) => c.name).join(', ')}`,
-    );
+    p.changes.push(`${broken.length} exited/crashed container(s) from an earlier run to remove: ${broken.map((c) => c.name).join(', ')}`);
 
   const hashes = d.configHashes?.length ? d.configHashes : [d.configHash];
   const adopted = (c: ContainerInfo) => !!d.adopt && !!c.composeVersion && flavorOfLabel(c.composeVersion) !== d.adopt.flavor;
   const sameConfig = (c: ContainerInfo) => hashes.includes(c.configHash) || adopted(c);
-  const isCurrent = (c: ContainerInfo) => !force && sameConfig(c) && (!d.imageId || c.imageId === d.imageId);
+  const isCurrent = (c: ContainerInfo) => !force && sameConfig(c) && (!d.imageId || c.imageId === d.imageId) && c.health !== 'unhealthy';
   const current = live.filter(isCurrent);
   const outdated = live.filter((c) => !isCurrent(c));
   p.current = current.map((c) => c.id);

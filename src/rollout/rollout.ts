@@ -123,11 +123,11 @@ async function runService(ctx: RolloutContext, sp: ServicePlan): Promise<Service
   return lastFailure && failureAction === 'continue' ? lastFailure : undefined;
 }
 
-/** Exited, crashed or unhealthy containers an earlier run left: removed before the first batch. */
+/** Exited or crashed containers an earlier run left: removed before the first batch. */
 async function cleanUp(ctx: RolloutContext, sp: ServicePlan, grace: number, failureAction: FailureAction) {
   if (!sp.cleanup.length) return undefined;
   try {
-    ctx.log.info(`${sp.service}: removing ${sp.cleanup.length} exited/crashed/unhealthy container(s) left from an earlier run`);
+    ctx.log.info(`${sp.service}: removing ${sp.cleanup.length} exited/crashed container(s) left from an earlier run`);
     await stopAndRemove(ctx, sp.service, sp.cleanup, grace);
     return undefined;
   } catch (e) {

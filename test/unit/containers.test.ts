@@ -30,11 +30,11 @@ test('parses a real docker inspect output', () => {
   assert.equal(isBroken(plain), false);
 });
 
-test('broken: exited, restarting, unhealthy', () => {
+test('broken: exited, restarting; not a running unhealthy one (it may still serve: it is rolled)', () => {
   const [c] = parseDockerInspect(fixture);
   assert.equal(isBroken({ ...c!, state: 'exited' }), true);
   assert.equal(isBroken({ ...c!, state: 'restarting' }), true);
-  assert.equal(isBroken({ ...c!, health: 'unhealthy' }), true);
+  assert.equal(isBroken({ ...c!, health: 'unhealthy' }), false);
   assert.equal(isBroken({ ...c!, health: 'starting' }), false);
 });
 

@@ -124,7 +124,8 @@ test('reference config: USR2 reloads under keep-alive load reset no client conne
     for (let i = 1; i <= RELOADS; i++) {
       const before = loaded();
       process.kill(master, 'SIGUSR2');
-      const deadline = Date.now() + 5000;
+      // Generous: a busy 2-core runner (load 20) once took over 5 s to log it.
+      const deadline = Date.now() + 15_000;
       while (loaded() === before) {
         if (Date.now() > deadline) assert.fail(`reload ${i}: no "Loading success" from the master:\n${hp.output()}`);
         await sleep(10);

@@ -164,11 +164,21 @@ test('leftover exited containers are cleaned and not counted', () => {
 });
 
 test('exited containers leave too few replicas: scale up after cleanup', () => {
-  const running = [ctr('db'), ctr('web'), ctr('web', { state: 'exited' }), ctr('web', { health: 'unhealthy' }), ctr('proxy')];
+  const running = [ctr('db'), ctr('web'), ctr('web', { state: 'exited' }), ctr('web', { state: 'restarting' }), ctr('proxy')];
   const web = planDeploy({ desired: desired(), running }).services.find((s) => s.service === 'web')!;
   assert.equal(web.action, 'scale');
   assert.equal(web.cleanup.length, 2);
   assert.deepEqual(web.batches, [{ start: 2, remove: [] }]);
+});
+
+test('a running unhealthy replica (it may still serve) is replaced start-first, first of all, never removed up front', () => {
+  const sick = ctr('web', { health: 'unhealthy' });
+  const running = [ctr('db'), ctr('web'), sick, ctr('web'), ctr('proxy')];
+  const web = planDeploy({ desired: desired(), running }).services.find((s) => s.service === 'web')!;
+  assert.equal(web.action, 'roll');
+  assert.deepEqual(web.cleanup, []);
+  assert.equal(web.current.length, 2, 'the healthy ones on the desired config are kept');
+  assert.deepEqual(web.batches, [{ start: 1, remove: [sick.id] }]);
 });
 
 test('scale down removes the oldest', () => {

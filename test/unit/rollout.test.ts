@@ -517,7 +517,7 @@ test('max_failure_ratio: the failure that takes the ratio over the limit stops t
   assert.equal(s.logs.filter((l) => /continuing/.test(l)).length, 1);
 });
 
-test('cleanup: exited and unhealthy containers from an earlier run are stopped and removed before the first batch, outside the proxy', async () => {
+test('cleanup: exited containers from an earlier run are removed before the first batch, outside the proxy; a running unhealthy one is replaced like an outdated one', async () => {
   const s = await setup({
     replicas: 2,
     extra: (host) => {
@@ -538,14 +538,18 @@ test('cleanup: exited and unhealthy containers from an earlier run are stopped a
   assert.deepEqual(
     s.plan.services.map((p) => [p.service, p.action, p.cleanup.length, p.batches.length]),
     [
-      ['web', 'roll', 2, 2],
+      ['web', 'roll', 1, 3],
       ['worker', 'clean', 1, 0],
     ],
   );
   const r = await s.run();
   assert.deepEqual(r, { ok: true, updated: ['web', 'worker'], failures: [] });
   assert.deepEqual(s.steps, [
-    'stop+rm p-web-3 p-web-4',
+    'stop+rm p-web-3',
+    // Running, unhealthy, one too many: drained like any surplus replica, never removed unannounced.
+    'drain web p-web-4',
+    'stop+rm p-web-4',
+    'release web p-web-4',
     'park web p-web-1 p-web-2',
     'up web=3 → p-web-3',
     'waitUp web p-web-3',

@@ -133,9 +133,13 @@ function ipsOf(networks: Record<string, { IPAddress?: string } | null>): Record<
   return ips;
 }
 
-/** Exited, dead, never started or crash-looping: cleaned up, never counted as a serving replica. */
+/**
+ * Exited, dead, never started or crash-looping: cleaned up, never counted as a serving replica. A
+ * running but unhealthy one is not: it may still be serving (a health check that fails under load
+ * or on a slow dependency), so it is replaced like an outdated replica, never removed up front.
+ */
 export function isBroken(c: ContainerInfo): boolean {
-  return c.state !== 'running' || c.health === 'unhealthy';
+  return c.state !== 'running';
 }
 
 /** The IP to give the proxy: on a network the proxy shares, else the first one. */

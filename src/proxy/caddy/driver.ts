@@ -138,7 +138,7 @@ export const caddyDriver: ProxyDriver = {
           if (a.status !== 200) throw new Error(`HTTP ${a.status}: ${a.body.slice(0, 200)}`);
         } catch (e) {
           throw new Error(
-            `Caddy's admin API does not answer on ${where.hostPath} (${(e as Error).message}). The socket must be writable by the SSH user: start Caddy with "umask 0000" (e.g. command: ["sh", "-c", "umask 0000 && exec caddy run --config /etc/caddy/Caddyfile --adapter caddyfile"]) and keep its directory 0700, owned by the deploy user`,
+            `Caddy's admin API does not answer on ${where.hostPath} (${(e as Error).message}). The socket must be writable by the SSH user: on Caddy 2.8 and later give it a mode in the admin line ("admin unix//run/caddy-admin/admin.sock|0222"; Caddy makes it 0200 otherwise, whatever the umask); on older Caddy start it with "umask 0000" (e.g. command: ["sh", "-c", "umask 0000 && exec caddy run --config /etc/caddy/Caddyfile --adapter caddyfile"]). Keep its directory 0700, owned by the deploy user`,
             { cause: e },
           );
         }
