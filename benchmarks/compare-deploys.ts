@@ -6,8 +6,8 @@
  *   2. handoff-nodrain  handoff's start-first rollout with no Runtime API (the proxy config has no
  *                       `stats socket`, so handoff runs degraded: retries and health checks only);
  *   3. handoff          the full action: start-first, wait UP, drain through the Runtime API;
- *   4. handoff-caddy    the full action behind Caddy 2.6 (examples/caddy/, test/e2e/stacks/caddy.yaml);
- *   5. handoff-nginx    the full action behind nginx 1.22 (examples/nginx/, test/e2e/stacks/nginx.yaml).
+ *   4. handoff-caddy    the full action behind Caddy (sid's, 2.11 when written; examples/caddy/, test/e2e/stacks/caddy.yaml);
+ *   5. handoff-nginx    the full action behind nginx (sid's, 1.30 when written; examples/nginx/, test/e2e/stacks/nginx.yaml).
  *                       These two stacks stop the app by SIGKILL: only the drain saves requests in flight.
  * Every lane first deploys v1 through handoff (the bundled action, probe off), then changes it to v2
  * while the same open-loop prober (src/probe/prober.ts, in this process) sends traffic through

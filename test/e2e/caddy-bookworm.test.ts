@@ -2,6 +2,7 @@
 import { upstreamProxySuite } from './stacks/upstream-proxy.js';
 
 upstreamProxySuite('caddy', {
+  image: 'handoff-test-caddy:latest',
   version: 'bookworm',
   swapOnly: true,
   keepAliveResets: true,

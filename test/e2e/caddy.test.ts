@@ -7,4 +7,4 @@
 import { upstreamProxySuite } from './stacks/upstream-proxy.js';
 
 // Every Caddy config load (2.6 to 2.11) closes idle client keep-alive connections: see upstreamProxySuite.
-upstreamProxySuite('caddy', { image: 'handoff-test-caddy:sid', version: 'sid', keepAliveResets: true });
+upstreamProxySuite('caddy', { version: 'sid', keepAliveResets: true });

@@ -7,6 +7,7 @@
 import { upstreamProxySuite } from './stacks/upstream-proxy.js';
 
 upstreamProxySuite('nginx', {
+  image: 'handoff-test-nginx:latest',
   version: 'bookworm',
   swapOnly: true,
   keepAliveResets: true,

@@ -7,4 +7,4 @@
  */
 import { upstreamProxySuite } from './stacks/upstream-proxy.js';
 
-upstreamProxySuite('nginx', { image: 'handoff-test-nginx:sid', version: 'sid' });
+upstreamProxySuite('nginx', { version: 'sid' });

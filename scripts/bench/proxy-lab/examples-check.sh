@@ -50,7 +50,7 @@ check_caddy() {
   printf 'to 10.231.7.11:8080 10.231.7.12:8080\n' >"$d/handoff/app.upstreams"
   chown "$(id -u "$BENCH_USER")" "$LAB_TMP/caddy-admin"; chmod 0700 "$LAB_TMP/caddy-admin"
   lab_run lab-caddy "$LAB_PROXY_IP" -p 127.0.0.1:18080:8080 -v "$d:/etc/caddy:ro" -v "$LAB_TMP/caddy-admin:/run/caddy-admin" \
-    "$BENCH_CADDY_IMAGE" sh -c 'umask 0000 && exec caddy run --config /etc/caddy/Caddyfile --adapter caddyfile'
+    "$BENCH_CADDY_NEW_IMAGE" sh -c 'umask 0000 && exec caddy run --config /etc/caddy/Caddyfile --adapter caddyfile'
   for _ in $(seq 1 50); do curl -fs --max-time 2 -o /dev/null http://127.0.0.1:18080/ && break; sleep 0.1; done
   out="$("$DOCKER" exec lab-caddy caddy validate --config /etc/caddy/Caddyfile --adapter caddyfile 2>&1 | tail -1)"
   lab_log "caddy: validate: $out"
@@ -84,7 +84,7 @@ check_nginx() {
   cp "$BENCH_REPO/examples/nginx/nginx.conf" "$d/nginx.conf"
   printf 'upstream app {\n    server 10.231.7.11:8080;\n    server 10.231.7.12:8080;\n    keepalive 16;\n}\n' >"$h/app.conf"
   lab_run lab-nginx "$LAB_PROXY_IP" -p 127.0.0.1:18081:8080 -v "$d:/etc/nginx/ex:ro" -v "$LAB_TMP/nginx-handoff:/etc/nginx/handoff:ro" \
-    "$BENCH_NGINX_IMAGE" nginx -c /etc/nginx/ex/nginx.conf -g 'daemon off;'
+    "$BENCH_NGINX_NEW_IMAGE" nginx -c /etc/nginx/ex/nginx.conf -g 'daemon off;'
   for _ in $(seq 1 50); do curl -fs --max-time 2 -o /dev/null http://127.0.0.1:18081/ && break; sleep 0.1; done
   for _ in 1 2 3 4; do curl -s --max-time 5 -o /dev/null http://127.0.0.1:18081/; done
   # Worker PIDs from the host (docker top: no ps needed in the image).

@@ -30,7 +30,7 @@ import { startLoad, type LoadResult } from '../load.js';
 import { request, serviceIps, sleep, summaryTimeline, waitServing, type RawAnswer } from './helpers.js';
 
 export interface UpstreamProxyOptions {
-  /** The proxy image (default the bench's bookworm one). */
+  /** The proxy image (default the stack's: sid's). */
   image?: string;
   /** For messages and the project name: the proxy's version. */
   version: string;
