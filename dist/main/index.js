@@ -60652,6 +60652,25 @@ function reloadAdvice(facts, file) {
         return undefined;
     return `${file} ${set ? `line ${set.line} sets keepalive_min_timeout to 0` : 'sets no keepalive_min_timeout'}: at each reload nginx closes the client keep-alive connections idle at that moment, and a client that reuses one right then gets a reset. On nginx 1.27.4 or later add "keepalive_min_timeout 3s;" in http {} (older nginx has no such setting)`;
 }
+/** An nginx time ("3s", "500ms", "1m30s", "5" = seconds) in ms; undefined when it is not one. Pure. */
+function nginxTimeMs(text) {
+    const units = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+    if (/^\d+$/.test(text))
+        return Number(text) * 1000;
+    const parts = [...text.matchAll(/(\d+)(ms|s|m|h|d)/g)];
+    if (!parts.length || parts.map((p) => p[0]).join('') !== text)
+        return undefined;
+    return parts.reduce((ms, p) => ms + Number(p[1]) * units[p[2]], 0);
+}
+/**
+ * How long after a reload an old worker may still take a request on a client connection it holds
+ * (and route it with the previous upstream list): nginx.conf's `keepalive_min_timeout`. Undefined
+ * when nginx.conf does not say (it may be set in an included file): then only the workers' exit tells. Pure.
+ */
+function oldWorkerHoldMs(facts) {
+    const set = facts.keepaliveMinTimeout;
+    return set ? nginxTimeMs(set.value) : undefined;
+}
 
 ;// CONCATENATED MODULE: ./src/proxy/nginx/driver.ts
 /**
@@ -60856,18 +60875,32 @@ const nginxDriver = {
         const conf = confInContainer(view, cfgPath);
         return openUpstreamGate(host, view, change, setup, {
             label: 'nginx',
-            applier: async (proxy) => nginxApplier(host.remote, proxy.id, conf),
+            applier: async (proxy) => nginxApplier(host.remote, proxy.id, conf, oldWorkerHoldMs(nginxConfFacts(change.next))),
         });
     },
 };
-/** Reloads, and knows which workers ran the configs before the last reload (a drain waits for them). */
-function nginxApplier(remote, containerId, conf) {
+/** A margin over keepalive_min_timeout for the old worker's own timer and the signal's way. */
+const HOLD_MARGIN_MS = 1000;
+/**
+ * Reloads, and knows which workers ran the configs before the last reload. A drain waits until they
+ * are gone, or until they can take no new request (keepalive_min_timeout after the reload: past it
+ * they have closed the connections they held, and what they still carry is in flight, which the
+ * connection count sees), so a websocket on an old worker does not hold every drain up. Without a
+ * known keepalive_min_timeout, only their exit (or the drain deadline) tells.
+ */
+function nginxApplier(remote, containerId, conf, holdMs) {
     let previous = new Set();
+    let reloadedAt = 0;
     return {
         async apply() {
             previous = await reloadNginx(remote, containerId, conf);
+            reloadedAt = Date.now();
         },
-        settled: (deadline) => waitWorkersGone(remote, containerId, previous, deadline),
+        async settled(deadline) {
+            const harmless = holdMs === undefined ? deadline : reloadedAt + holdMs + HOLD_MARGIN_MS;
+            const gone = await waitWorkersGone(remote, containerId, previous, Math.min(deadline, harmless));
+            return gone || (holdMs !== undefined && harmless <= deadline);
+        },
     };
 }
 function driver_tail(s) {

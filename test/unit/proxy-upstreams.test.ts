@@ -5,8 +5,16 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { connectionsFrom, parseNetTcp, parseNetTcpByContainer } from '../../src/proxy/upstreams/net-tcp.js';
 import { caddyfileFacts, parseCaddySeed, renderCaddyUpstreams } from '../../src/proxy/caddy/config.js';
-import { matchesInclude, nginxConfFacts, parseNginxSeed, reloadAdvice, renderNginxUpstreams } from '../../src/proxy/nginx/config.js';
-import { waitWorkersGone, workerPids } from '../../src/proxy/nginx/driver.js';
+import {
+  matchesInclude,
+  nginxConfFacts,
+  nginxTimeMs,
+  oldWorkerHoldMs,
+  parseNginxSeed,
+  reloadAdvice,
+  renderNginxUpstreams,
+} from '../../src/proxy/nginx/config.js';
+import { nginxApplier, waitWorkersGone, workerPids } from '../../src/proxy/nginx/driver.js';
 import type { Remote } from '../../src/host/remote.js';
 import { adminRequest, caddyError, parseHttpAnswer } from '../../src/proxy/caddy/admin.js';
 
@@ -194,4 +202,41 @@ test('bind mounts read on the host (absolute, under app/) map to release files a
     { source: '/h/handoff/p/releases/R1/deploy/caddy', target: '/etc/caddy' },
     { source: '/etc/letsencrypt', target: '/certs' },
   ]);
+});
+
+test("nginx times and the old workers' hold (keepalive_min_timeout)", () => {
+  assert.equal(nginxTimeMs('3s'), 3000);
+  assert.equal(nginxTimeMs('5'), 5000);
+  assert.equal(nginxTimeMs('500ms'), 500);
+  assert.equal(nginxTimeMs('1m30s'), 90_000);
+  assert.equal(nginxTimeMs('3x'), undefined);
+  assert.equal(oldWorkerHoldMs(nginxConfFacts('http { keepalive_min_timeout 2s; }')), 2000);
+  assert.equal(oldWorkerHoldMs(nginxConfFacts('http { }')), undefined, 'not in nginx.conf: unknown (it may be in an include)');
+});
+
+/** A fake host whose nginx always has an old worker shutting down (a websocket it carries), and reloads. */
+function nginxHost() {
+  let reloaded = false;
+  return {
+    async exec(command: string) {
+      if (command.startsWith('docker top')) {
+        const workers = reloaded ? '10 nginx: worker process is shutting down\n11 nginx: worker process\n' : '10 nginx: worker process\n';
+        return { code: 0, stdout: `PID COMMAND\n1 nginx: master process\n${workers}`, stderr: '' };
+      }
+      if (command.includes('-s')) reloaded = true;
+      return { code: 0, stdout: command.includes('date') ? '2026-12-03T00:00:00Z\n' : '', stderr: '' };
+    },
+  } as unknown as Remote;
+}
+
+test('nginx drain: an old worker kept alive (a websocket) holds it only for keepalive_min_timeout, not to the deadline', async () => {
+  const applier = nginxApplier(nginxHost(), 'p', '/etc/nginx/nginx.conf', 300);
+  await applier.apply('swap');
+  const t0 = Date.now();
+  assert.equal(await applier.settled!(Date.now() + 10_000), true, 'past the hold the old worker takes no new request');
+  const took = Date.now() - t0;
+  assert.ok(took >= 1000 && took < 3000, `bounded by the hold plus a margin (${took} ms)`);
+  const unknown = nginxApplier(nginxHost(), 'p', '/etc/nginx/nginx.conf', undefined);
+  await unknown.apply('swap');
+  assert.equal(await unknown.settled!(Date.now() + 500), false, 'without a known hold only the exit tells: false at the deadline');
 });

@@ -161,3 +161,22 @@ export function reloadAdvice(facts: NginxConfFacts, file: string): string | unde
   if (set && !/^0+(ms|s)?$/.test(set.value)) return undefined;
   return `${file} ${set ? `line ${set.line} sets keepalive_min_timeout to 0` : 'sets no keepalive_min_timeout'}: at each reload nginx closes the client keep-alive connections idle at that moment, and a client that reuses one right then gets a reset. On nginx 1.27.4 or later add "keepalive_min_timeout 3s;" in http {} (older nginx has no such setting)`;
 }
+
+/** An nginx time ("3s", "500ms", "1m30s", "5" = seconds) in ms; undefined when it is not one. Pure. */
+export function nginxTimeMs(text: string): number | undefined {
+  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  const parts = [...text.matchAll(/(\d+)(ms|s|m|h|d)/g)];
+  if (!parts.length || parts.map((p) => p[0]).join('') !== text) return undefined;
+  return parts.reduce((ms, p) => ms + Number(p[1]) * units[p[2]!]!, 0);
+}
+
+/**
+ * How long after a reload an old worker may still take a request on a client connection it holds
+ * (and route it with the previous upstream list): nginx.conf's `keepalive_min_timeout`. Undefined
+ * when nginx.conf does not say (it may be set in an included file): then only the workers' exit tells. Pure.
+ */
+export function oldWorkerHoldMs(facts: NginxConfFacts): number | undefined {
+  const set = facts.keepaliveMinTimeout;
+  return set ? nginxTimeMs(set.value) : undefined;
+}

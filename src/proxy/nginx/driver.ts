@@ -25,7 +25,7 @@ import { degradedGate } from '../gate.js';
 import { checkMounts, containerPathOfRelease, releasePathInMount } from '../mounts.js';
 import { openUpstreamGate, type SeedFile, type UpstreamSetup } from '../upstreams/open.js';
 import type { UpstreamApplier } from '../upstreams/gate.js';
-import { matchesInclude, nginxConfFacts, parseNginxSeed, reloadAdvice, renderNginxUpstreams } from './config.js';
+import { matchesInclude, nginxConfFacts, oldWorkerHoldMs, parseNginxSeed, reloadAdvice, renderNginxUpstreams } from './config.js';
 import { servicesNamed } from '../caddy/config.js';
 
 export function nginxConfigPath(paths: readonly string[], proxy: ComposeService | undefined, composeDir: string): string | undefined {
@@ -219,19 +219,34 @@ export const nginxDriver: ProxyDriver = {
     const conf = confInContainer(view, cfgPath);
     return openUpstreamGate(host, view, change, setup, {
       label: 'nginx',
-      applier: async (proxy) => nginxApplier(host.remote, proxy.id, conf),
+      applier: async (proxy) => nginxApplier(host.remote, proxy.id, conf, oldWorkerHoldMs(nginxConfFacts(change.next!))),
     });
   },
 };
 
-/** Reloads, and knows which workers ran the configs before the last reload (a drain waits for them). */
-function nginxApplier(remote: Remote, containerId: string, conf: string): UpstreamApplier {
+/** A margin over keepalive_min_timeout for the old worker's own timer and the signal's way. */
+const HOLD_MARGIN_MS = 1000;
+
+/**
+ * Reloads, and knows which workers ran the configs before the last reload. A drain waits until they
+ * are gone, or until they can take no new request (keepalive_min_timeout after the reload: past it
+ * they have closed the connections they held, and what they still carry is in flight, which the
+ * connection count sees), so a websocket on an old worker does not hold every drain up. Without a
+ * known keepalive_min_timeout, only their exit (or the drain deadline) tells.
+ */
+export function nginxApplier(remote: Remote, containerId: string, conf: string, holdMs: number | undefined): UpstreamApplier {
   let previous = new Set<number>();
+  let reloadedAt = 0;
   return {
     async apply() {
       previous = await reloadNginx(remote, containerId, conf);
+      reloadedAt = Date.now();
     },
-    settled: (deadline) => waitWorkersGone(remote, containerId, previous, deadline),
+    async settled(deadline) {
+      const harmless = holdMs === undefined ? deadline : reloadedAt + holdMs + HOLD_MARGIN_MS;
+      const gone = await waitWorkersGone(remote, containerId, previous, Math.min(deadline, harmless));
+      return gone || (holdMs !== undefined && harmless <= deadline);
+    },
   };
 }
 
