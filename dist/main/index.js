@@ -62896,7 +62896,10 @@ function classify_classify(attempt, expect, bodyMarker) {
 // EXTERNAL MODULE: external "node:tls"
 var external_node_tls_ = __nccwpck_require__(1692);
 var external_node_tls_default = /*#__PURE__*/__nccwpck_require__.n(external_node_tls_);
+// EXTERNAL MODULE: external "node:stream"
+var external_node_stream_ = __nccwpck_require__(7075);
 ;// CONCATENATED MODULE: ./src/probe/dial-agent.ts
+
 
 
 /**
@@ -62919,8 +62922,13 @@ class DialAgent extends (external_node_http_default()).Agent {
         const host = options.host ?? options.hostname ?? 'localhost';
         const port = Number(options.port ?? (this.tlsOptions ? 443 : 80));
         this.dial(host, port).then((stream) => {
-            if (!this.tlsOptions)
-                return callback?.(null, socketLike(stream));
+            if (!this.tlsOptions) {
+                const socket = socketLike(stream);
+                // As net.createConnection does: the agent's idle limit, counted from the last byte either way.
+                if (options.timeout)
+                    socket.setTimeout(options.timeout);
+                return callback?.(null, socket);
+            }
             const secure = external_node_tls_default().connect({
                 socket: stream,
                 servername: this.tlsOptions.servername ?? host,
@@ -62934,41 +62942,96 @@ class DialAgent extends (external_node_http_default()).Agent {
     }
 }
 /**
- * Make a dialed stream (an ssh2 channel) behave like a client net.Socket where the agent relies on it:
- * - the net.Socket methods the agent and ClientRequest call (setKeepAlive, setNoDelay, setTimeout,
- *   ref, unref) exist; setTimeout only serves the agent's idle limit for pooled connections;
- * - the peer's EOF closes it. A net.Socket does that by itself (allowHalfOpen false), but an SSH
- *   channel stays half-open after sshd's EOF until both sides close, so the agent kept it as a free
- *   keep-alive connection and wrote the next request into it, to hang until its deadline (HAProxy
- *   closes idle client connections after `timeout http-keep-alive`). Destroyed on 'end', it is
- *   skipped by the agent at once; a request still waiting on it fails as a real error would.
- * - an error after the agent let go of it (no listener left) does not crash the prober.
+ * A dialed stream (an ssh2 channel) as the client net.Socket the agent and ClientRequest expect.
+ * An ssh2 channel differs where the keep-alive pool relies on a socket:
+ * - Channel.destroy() only sends EOF and CLOSE: `destroyed` stays false and 'close' comes when the
+ *   server answers (a round trip through sshd, later still on a busy main thread). A pooled channel
+ *   the agent had closed at its idle limit thus stayed in the pool looking alive, and the agent gave
+ *   it to the next request, which hung until 'close' and failed as "socket hang up" without having
+ *   been sent. Here destroy() is a stream's: `destroyed` at once and 'close' on the next tick, so
+ *   the agent skips and drops it as it does a net.Socket; the channel closes behind it.
+ * - it stays half-open after the server's EOF (allowHalfOpen) where a net.Socket closes: the pool
+ *   kept a connection the server had closed. Here the peer's EOF ends and then destroys the socket.
+ * - no setTimeout: here it has net.Socket's semantics (an idle timer refreshed by traffic in either
+ *   direction, `timeout` set, setTimeout(0, cb) removes cb), so the agent's idle limit for pooled
+ *   connections counts idle time and listeners do not pile up.
+ * - setKeepAlive, setNoDelay, ref and unref exist (no-ops: the SSH connection carries the bytes).
  */
 function socketLike(stream) {
-    const s = stream;
-    for (const name of ['setKeepAlive', 'setNoDelay', 'ref', 'unref']) {
-        if (typeof s[name] !== 'function')
-            s[name] = function () {
-                return this;
-            };
+    return new TunnelSocket(stream);
+}
+class TunnelSocket extends external_node_stream_.Duplex {
+    timeout = 0;
+    idleTimer;
+    channel;
+    constructor(channel) {
+        super({ allowHalfOpen: false });
+        this.channel = channel;
+        channel.on('data', (chunk) => {
+            this.touch();
+            if (!this.push(chunk))
+                channel.pause();
+        });
+        channel.once('end', () => this.push(null));
+        // ssh2 emits 'close' after 'end'; a channel that closed without it (the SSH connection died) ends here too.
+        channel.once('close', () => {
+            if (!this.readableEnded)
+                this.push(null);
+            this.read(0);
+        });
+        channel.on('error', (err) => this.destroy(err));
+        // The peer's EOF, once read: a client net.Socket (allowHalfOpen false) closes then.
+        this.once('end', () => this.destroy());
+        // An error after the agent let go of the socket (no listener left) must not crash the prober.
+        this.on('error', () => { });
     }
-    if (typeof s.setTimeout !== 'function') {
-        // The agent arms this when the connection goes back to the pool, and closes a pooled one on
-        // 'timeout' (its idle limit); requests have their own deadline, so the timer is not reset by traffic.
-        let timer;
-        s.setTimeout = function (ms, callback) {
-            clearTimeout(timer);
+    _read() {
+        this.channel.resume();
+    }
+    _write(chunk, encoding, callback) {
+        this.touch();
+        this.channel.write(chunk, encoding, callback);
+    }
+    _final(callback) {
+        this.channel.end();
+        callback();
+    }
+    _destroy(err, callback) {
+        clearTimeout(this.idleTimer);
+        this.channel.destroy();
+        callback(err);
+    }
+    /** net.Socket's: 'timeout' after `ms` without traffic; 0 disarms (and removes `callback`). */
+    setTimeout(ms, callback) {
+        this.timeout = ms;
+        clearTimeout(this.idleTimer);
+        this.idleTimer = undefined;
+        if (ms === 0) {
             if (callback)
-                stream.once('timeout', callback);
-            if (ms > 0)
-                timer = setTimeout(() => stream.emit('timeout'), ms).unref();
+                this.removeListener('timeout', callback);
             return this;
-        };
-        stream.once('close', () => clearTimeout(timer));
+        }
+        if (callback)
+            this.once('timeout', callback);
+        if (!this.destroyed)
+            this.idleTimer = setTimeout(() => this.emit('timeout'), ms).unref();
+        return this;
     }
-    stream.once('end', () => stream.destroy());
-    stream.on('error', () => { });
-    return stream;
+    setKeepAlive() {
+        return this;
+    }
+    setNoDelay() {
+        return this;
+    }
+    ref() {
+        return this;
+    }
+    unref() {
+        return this;
+    }
+    touch() {
+        this.idleTimer?.refresh();
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/probe/schedule.ts

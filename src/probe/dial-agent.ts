@@ -1,6 +1,6 @@
 import http from 'node:http';
 import tls from 'node:tls';
-import type { Duplex } from 'node:stream';
+import { Duplex } from 'node:stream';
 
 /** Opens a byte stream to host:port, e.g. through an SSH tunnel (Remote.openTcp). */
 export type Dial = (host: string, port: number) => Promise<Duplex>;
@@ -37,7 +37,12 @@ export class DialAgent extends http.Agent {
     const port = Number(options.port ?? (this.tlsOptions ? 443 : 80));
     this.dial(host, port).then(
       (stream) => {
-        if (!this.tlsOptions) return callback?.(null, socketLike(stream));
+        if (!this.tlsOptions) {
+          const socket = socketLike(stream);
+          // As net.createConnection does: the agent's idle limit, counted from the last byte either way.
+          if (options.timeout) socket.setTimeout(options.timeout);
+          return callback?.(null, socket);
+        }
         const secure = tls.connect({
           socket: stream,
           servername: this.tlsOptions.servername ?? host,
@@ -54,37 +59,101 @@ export class DialAgent extends http.Agent {
 }
 
 /**
- * Make a dialed stream (an ssh2 channel) behave like a client net.Socket where the agent relies on it:
- * - the net.Socket methods the agent and ClientRequest call (setKeepAlive, setNoDelay, setTimeout,
- *   ref, unref) exist; setTimeout only serves the agent's idle limit for pooled connections;
- * - the peer's EOF closes it. A net.Socket does that by itself (allowHalfOpen false), but an SSH
- *   channel stays half-open after sshd's EOF until both sides close, so the agent kept it as a free
- *   keep-alive connection and wrote the next request into it, to hang until its deadline (HAProxy
- *   closes idle client connections after `timeout http-keep-alive`). Destroyed on 'end', it is
- *   skipped by the agent at once; a request still waiting on it fails as a real error would.
- * - an error after the agent let go of it (no listener left) does not crash the prober.
+ * A dialed stream (an ssh2 channel) as the client net.Socket the agent and ClientRequest expect.
+ * An ssh2 channel differs where the keep-alive pool relies on a socket:
+ * - Channel.destroy() only sends EOF and CLOSE: `destroyed` stays false and 'close' comes when the
+ *   server answers (a round trip through sshd, later still on a busy main thread). A pooled channel
+ *   the agent had closed at its idle limit thus stayed in the pool looking alive, and the agent gave
+ *   it to the next request, which hung until 'close' and failed as "socket hang up" without having
+ *   been sent. Here destroy() is a stream's: `destroyed` at once and 'close' on the next tick, so
+ *   the agent skips and drops it as it does a net.Socket; the channel closes behind it.
+ * - it stays half-open after the server's EOF (allowHalfOpen) where a net.Socket closes: the pool
+ *   kept a connection the server had closed. Here the peer's EOF ends and then destroys the socket.
+ * - no setTimeout: here it has net.Socket's semantics (an idle timer refreshed by traffic in either
+ *   direction, `timeout` set, setTimeout(0, cb) removes cb), so the agent's idle limit for pooled
+ *   connections counts idle time and listeners do not pile up.
+ * - setKeepAlive, setNoDelay, ref and unref exist (no-ops: the SSH connection carries the bytes).
  */
-export function socketLike(stream: Duplex): Duplex {
-  const s = stream as Duplex & Record<string, unknown>;
-  for (const name of ['setKeepAlive', 'setNoDelay', 'ref', 'unref']) {
-    if (typeof s[name] !== 'function')
-      s[name] = function (this: unknown) {
-        return this;
-      };
+export function socketLike(stream: Duplex): TunnelSocket {
+  return new TunnelSocket(stream);
+}
+
+export class TunnelSocket extends Duplex {
+  timeout = 0;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private readonly channel: Duplex;
+
+  constructor(channel: Duplex) {
+    super({ allowHalfOpen: false });
+    this.channel = channel;
+    channel.on('data', (chunk: Buffer) => {
+      this.touch();
+      if (!this.push(chunk)) channel.pause();
+    });
+    channel.once('end', () => this.push(null));
+    // ssh2 emits 'close' after 'end'; a channel that closed without it (the SSH connection died) ends here too.
+    channel.once('close', () => {
+      if (!this.readableEnded) this.push(null);
+      this.read(0);
+    });
+    channel.on('error', (err: Error) => this.destroy(err));
+    // The peer's EOF, once read: a client net.Socket (allowHalfOpen false) closes then.
+    this.once('end', () => this.destroy());
+    // An error after the agent let go of the socket (no listener left) must not crash the prober.
+    this.on('error', () => {});
   }
-  if (typeof s.setTimeout !== 'function') {
-    // The agent arms this when the connection goes back to the pool, and closes a pooled one on
-    // 'timeout' (its idle limit); requests have their own deadline, so the timer is not reset by traffic.
-    let timer: NodeJS.Timeout | undefined;
-    s.setTimeout = function (this: Duplex, ms: number, callback?: () => void) {
-      clearTimeout(timer);
-      if (callback) stream.once('timeout', callback);
-      if (ms > 0) timer = setTimeout(() => stream.emit('timeout'), ms).unref();
+
+  override _read(): void {
+    this.channel.resume();
+  }
+
+  override _write(chunk: Buffer, encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
+    this.touch();
+    this.channel.write(chunk, encoding, callback);
+  }
+
+  override _final(callback: (err?: Error | null) => void): void {
+    this.channel.end();
+    callback();
+  }
+
+  override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
+    clearTimeout(this.idleTimer);
+    this.channel.destroy();
+    callback(err);
+  }
+
+  /** net.Socket's: 'timeout' after `ms` without traffic; 0 disarms (and removes `callback`). */
+  setTimeout(ms: number, callback?: () => void): this {
+    this.timeout = ms;
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    if (ms === 0) {
+      if (callback) this.removeListener('timeout', callback);
       return this;
-    };
-    stream.once('close', () => clearTimeout(timer));
+    }
+    if (callback) this.once('timeout', callback);
+    if (!this.destroyed) this.idleTimer = setTimeout(() => this.emit('timeout'), ms).unref();
+    return this;
   }
-  stream.once('end', () => stream.destroy());
-  stream.on('error', () => {});
-  return stream;
+
+  setKeepAlive(): this {
+    return this;
+  }
+
+  setNoDelay(): this {
+    return this;
+  }
+
+  ref(): this {
+    return this;
+  }
+
+  unref(): this {
+    return this;
+  }
+
+  private touch(): void {
+    this.idleTimer?.refresh();
+  }
 }

@@ -63,8 +63,9 @@ test('the bad deploy (one replica, stop-first): the probe sees the loss and the 
 
 test('probe_via ssh: the probe reaches a host-only URL through an SSH tunnel and counts for real', async () => {
   const ws = await sampleWorkspace();
-  // As exact as direct probing: no loss allowed. (Keep-alive requests used to hang here: a tunnel
-  // channel HAProxy had closed stayed half-open in the pool; see socketLike in dial-agent.ts.)
+  // As exact as direct probing: no loss allowed. (Keep-alive requests used to fail here: a tunnel
+  // channel HAProxy had closed stayed half-open in the pool, and one the agent had closed at its idle
+  // limit still looked alive to it; see TunnelSocket in dial-agent.ts.)
   const r = await deployPair(ws, '40', { probe_via: 'ssh' });
   assert.equal(r.code, 0, r.log);
   assert.match(r.log, /through an SSH tunnel/);
