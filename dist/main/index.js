@@ -59451,7 +59451,7 @@ async function caddySetup(view, cfgPath, cfgText) {
     const cfgDir = external_node_path_.posix.dirname(caddyfileInContainer(view, cfgPath));
     const name = external_node_path_.posix.basename(cfgPath);
     if (!facts.adminSocket) {
-        problems.push(`${facts.adminOther ? `${name} line ${facts.adminOther.line} "${facts.adminOther.text}"` : `${name} has no admin unix socket`}: handoff applies each change through Caddy's admin API on a unix socket; put "admin unix//run/caddy-admin/admin.sock" in the global options block at the top ({ ... }) and mount its directory (e.g. ./caddy-admin:/run/caddy-admin)`);
+        problems.push(`${facts.adminOther ? `${name} line ${facts.adminOther.line} "${facts.adminOther.text}"` : `${name} has no admin unix socket`}: handoff applies each change through Caddy's admin API on a unix socket; put "admin unix//run/caddy-admin/admin.sock|0222" in the global options block at the top ({ ... }; Caddy before 2.8: without "|0222") and mount its directory (e.g. ./caddy-admin:/run/caddy-admin)`);
     }
     else {
         const where = hostPathInMount(view.proxy, facts.adminSocket, '/');

@@ -42,7 +42,7 @@ export async function caddySetup(view: ReleaseView, cfgPath: string, cfgText: st
   const name = posix.basename(cfgPath);
   if (!facts.adminSocket) {
     problems.push(
-      `${facts.adminOther ? `${name} line ${facts.adminOther.line} "${facts.adminOther.text}"` : `${name} has no admin unix socket`}: handoff applies each change through Caddy's admin API on a unix socket; put "admin unix//run/caddy-admin/admin.sock" in the global options block at the top ({ ... }) and mount its directory (e.g. ./caddy-admin:/run/caddy-admin)`,
+      `${facts.adminOther ? `${name} line ${facts.adminOther.line} "${facts.adminOther.text}"` : `${name} has no admin unix socket`}: handoff applies each change through Caddy's admin API on a unix socket; put "admin unix//run/caddy-admin/admin.sock|0222" in the global options block at the top ({ ... }; Caddy before 2.8: without "|0222") and mount its directory (e.g. ./caddy-admin:/run/caddy-admin)`,
     );
   } else {
     const where = hostPathInMount(view.proxy, facts.adminSocket, '/');
