@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ExecOptions, ExecResult, Remote } from '../../src/host/remote.js';
-import { UpstreamGate } from '../../src/proxy/upstreams/gate.js';
+import { UpstreamGate, type UpstreamGateOptions } from '../../src/proxy/upstreams/gate.js';
 import { Timeline } from '../../src/model/timeline.js';
 
 const PROXY_IP = '10.0.0.2';
@@ -96,20 +96,24 @@ test('a change the proxy refuses puts the previous file back and fails; the list
   assert.deepEqual(g.listed('app'), ['10.0.0.11', '10.0.0.12']);
 });
 
-test('a replica still busy at the drain timeout is reported, not waited for forever', async () => {
-  const host = fakeHost(() => ({ c11: 1 }));
-  const timeline = new Timeline();
-  const g = new UpstreamGate({
+/** An nginx gate over `host` listing replicas 11 and 12, with the given applier and options. */
+function nginxGate(host: ReturnType<typeof fakeHost>, extra: Partial<UpstreamGateOptions> & Pick<UpstreamGateOptions, 'drainTimeoutMs'>) {
+  return new UpstreamGate({
     remote: host.remote,
     label: 'nginx',
     proxy: { id: 'p', name: 'proxy-1', ips: [PROXY_IP] },
     upstreams: [{ service: 'app', port: 8080, hostPath: '/app/app.upstreams', render: (ips) => ips.join(' ') }],
     current: new Map([['app', ['10.0.0.11', '10.0.0.12']]]),
     applier: { async apply() {} },
-    drainTimeoutMs: 400,
     pollMs: 50,
-    timeline,
+    ...extra,
   });
+}
+
+test('a replica still busy at the drain timeout is reported, not waited for forever', async () => {
+  const host = fakeHost(() => ({ c11: 1 }));
+  const timeline = new Timeline();
+  const g = nginxGate(host, { drainTimeoutMs: 400, timeline });
   await g.drain('app', [replica(11)]);
   const drained = timeline.events.find((e) => e.action === 'drained');
   assert.match(drained?.detail ?? '', /timeout after 400 ms \(1 connection/);
@@ -119,12 +123,7 @@ test('nginx: the drain waits until the previous config is gone (old workers) bef
   const host = fakeHost(() => ({ c11: 0 }));
   const order: string[] = [];
   let settledAt = 0;
-  const g = new UpstreamGate({
-    remote: host.remote,
-    label: 'nginx',
-    proxy: { id: 'p', name: 'proxy-1', ips: [PROXY_IP] },
-    upstreams: [{ service: 'app', port: 8080, hostPath: '/app/app.upstreams', render: (ips) => ips.join(' ') }],
-    current: new Map([['app', ['10.0.0.11', '10.0.0.12']]]),
+  const g = nginxGate(host, {
     applier: {
       async apply() {
         order.push('apply');
@@ -137,7 +136,6 @@ test('nginx: the drain waits until the previous config is gone (old workers) bef
       },
     },
     drainTimeoutMs: 10_000,
-    pollMs: 50,
   });
   await g.drain('app', [replica(11)]);
   const doneAt = Date.now();
@@ -151,15 +149,9 @@ test('nginx: the drain waits until the previous config is gone (old workers) bef
 test('nginx: old workers still running at the drain timeout are reported', async () => {
   const host = fakeHost(() => ({}));
   const warnings: string[] = [];
-  const g = new UpstreamGate({
-    remote: host.remote,
-    label: 'nginx',
-    proxy: { id: 'p', name: 'proxy-1', ips: [PROXY_IP] },
-    upstreams: [{ service: 'app', port: 8080, hostPath: '/app/app.upstreams', render: (ips) => ips.join(' ') }],
-    current: new Map([['app', ['10.0.0.11', '10.0.0.12']]]),
+  const g = nginxGate(host, {
     applier: { async apply() {}, settled: async () => false },
     drainTimeoutMs: 300,
-    pollMs: 50,
     log: { info: () => {}, warning: (m: string) => warnings.push(m) },
   });
   await g.drain('app', [replica(11)]);
