@@ -96,8 +96,8 @@ export function upstreamProxySuite(kind: 'caddy' | 'nginx', options: UpstreamPro
   }
 
   /**
-   * The load's failures split in two: a reset of a reused keep-alive connection within a moment of
-   * one of the proxy's config changes (each Caddy load / nginx reload closes the idle client
+   * The load's failures split in two: a connection reset (nearly always a reused keep-alive one)
+   * within a moment of one of the proxy's config changes (each Caddy load / nginx reload closes the idle client
    * connections; a client sending on one at that instant sees a reset: README, Limits), and the rest.
    */
   function splitResets(load: LoadResult, run: ActionRun, actionStart: number) {
@@ -106,7 +106,8 @@ export function upstreamProxySuite(kind: 'caddy' | 'nginx', options: UpstreamPro
       .map((e) => actionStart + e.t * 1000);
     const atChange = (f: LoadResult['failures'][number]) => {
       const at = (load.startedAt ?? 0) + f.at;
-      return f.reused === true && /ECONNRESET|socket hang up|EPIPE/.test(f.kind) && changes.some((c) => at >= c - 1000 && at <= c + 2500);
+      // Mostly reused connections; once (Caddy 2.11, a busy runner) a fresh POST sent at the instant of a load too.
+      return /ECONNRESET|socket hang up|EPIPE/.test(f.kind) && changes.some((c) => at >= c - 1000 && at <= c + 2500);
     };
     return { resets: load.failures.filter(atChange), others: load.failures.filter((f) => !atChange(f)), changes: changes.length };
   }
