@@ -60089,27 +60089,100 @@ class RuntimeApi {
             clearTimeout(timer);
         }
     }
+    /**
+     * Several commands in one connection (one round trip over SSH): HAProxy runs `a; b; c` in order
+     * and ends each answer with an empty line. Returns the answers in order; a missing one means the
+     * stream was cut (rejected, and the whole line is sent again: every command here is repeatable).
+     */
+    async pipeline(cmds) {
+        if (cmds.length === 0)
+            return [];
+        if (cmds.length === 1)
+            return [await this.command(cmds[0])];
+        for (const c of cmds)
+            if (c.includes(';'))
+                throw new Error(`a pipelined Runtime API command cannot contain ';': ${c}`);
+        const line = cmds.join('; ');
+        const answers = splitAnswers(await this.command(line));
+        if (answers.length < cmds.length)
+            throw new Error(`HAProxy Runtime API: "${line}": ${answers.length} answers to ${cmds.length} commands`);
+        return answers.slice(0, cmds.length);
+    }
+    /** `set server … state` for each slot, in one round trip. */
+    async setStates(changes) {
+        const sets = changes.map((c) => setStateCommand(c.backend, c.server, c.state));
+        const answers = await this.pipeline(sets);
+        sets.forEach((cmd, i) => {
+            if (answers[i].trim() !== '')
+                throw new RuntimeApiError(cmd, answers[i]);
+        });
+    }
+    /** `set server … state` for each slot, then `show servers state`, in one round trip; the state after the changes. */
+    async setStatesThenShow(changes) {
+        const sets = changes.map((c) => setStateCommand(c.backend, c.server, c.state));
+        const answers = await this.pipeline([...sets, 'show servers state']);
+        sets.forEach((cmd, i) => {
+            if (answers[i].trim() !== '')
+                throw new RuntimeApiError(cmd, answers[i]);
+        });
+        return parseServersStateAnswer(answers.at(-1));
+    }
+    /** `set server … state` for each slot, then `show stat`, in one round trip. */
+    async setStatesThenStat(changes) {
+        const sets = changes.map((c) => setStateCommand(c.backend, c.server, c.state));
+        const answers = await this.pipeline([...sets, 'show stat']);
+        sets.forEach((cmd, i) => {
+            if (answers[i].trim() !== '')
+                throw new RuntimeApiError(cmd, answers[i]);
+        });
+        return parseShowStat(answers.at(-1));
+    }
     async showStat() {
         return parseShowStat(await this.command('show stat'));
     }
     async showServersState(backend) {
         if (backend !== undefined)
             checkName(backend, 'backend');
-        const answer = await this.command(backend === undefined ? 'show servers state' : `show servers state ${backend}`);
-        // An unknown backend answers with a message instead of the version line.
-        if (!/^\s*1\s*$/m.test(answer.split('\n')[0] ?? ''))
-            throw new RuntimeApiError('show servers state', answer);
-        return parseServersState(answer);
+        return parseServersStateAnswer(await this.command(backend === undefined ? 'show servers state' : `show servers state ${backend}`));
     }
     /** `set server BE/SRV state ready|drain|maint`: answers nothing on success. */
     async setServerState(backend, server, state) {
-        checkName(backend, 'backend');
-        checkName(server, 'server');
-        const cmd = `set server ${backend}/${server} state ${state}`;
+        const cmd = setStateCommand(backend, server, state);
         const answer = await this.command(cmd);
         if (answer.trim() !== '')
             throw new RuntimeApiError(cmd, answer);
     }
+}
+function setStateCommand(backend, server, state) {
+    checkName(backend, 'backend');
+    checkName(server, 'server');
+    return `set server ${backend}/${server} state ${state}`;
+}
+function parseServersStateAnswer(answer) {
+    // An unknown backend answers with a message instead of the version line.
+    if (!/^\s*1\s*$/m.test(answer.split('\n')[0] ?? ''))
+        throw new RuntimeApiError('show servers state', answer);
+    return parseServersState(answer);
+}
+/** The answers of a pipelined line: each ends with an empty line (an empty answer is that line alone). */
+function splitAnswers(text) {
+    const answers = [];
+    let current = [];
+    const lines = text.split('\n');
+    // The text's own final newline leaves one '' at the end: not a line.
+    if (lines.at(-1) === '')
+        lines.pop();
+    for (const line of lines) {
+        if (line === '') {
+            answers.push(current.length ? current.join('\n') + '\n' : '');
+            current = [];
+        }
+        else
+            current.push(line);
+    }
+    if (current.length)
+        answers.push(current.join('\n') + '\n');
+    return answers;
 }
 function checkName(name, what) {
     if (!NAME.test(name))
@@ -60183,10 +60256,10 @@ class HaproxyGate {
         if (backends.size === 0)
             return;
         const parked = this.parked.get(service) ?? [];
-        for (const s of states) {
-            if (!backends.has(s.backend) || hasAddress(s) || isForcedMaint(s))
-                continue;
-            await this.api.setServerState(s.backend, s.server, 'maint');
+        const empty = states.filter((s) => backends.has(s.backend) && !hasAddress(s) && !isForcedMaint(s));
+        // One round trip for all of them.
+        await this.api.setStates(empty.map((s) => ({ backend: s.backend, server: s.server, state: 'maint' })));
+        for (const s of empty) {
             this.maintByUs.add(`${s.backend}/${s.server}`);
             parked.push({ backend: s.backend, server: s.server });
         }
@@ -60210,8 +60283,11 @@ class HaproxyGate {
     async waitUp(service, replicas, deadline) {
         const pending = new Map(replicas.map((r) => [r.id, r]));
         let last = [];
+        let toReady = [];
         for (;;) {
-            last = await this.api.showServersState();
+            // Slots to set ready go in the same round trip as the next read of the state.
+            last = toReady.length ? await this.api.setStatesThenShow(toReady) : await this.api.showServersState();
+            toReady = [];
             for (const r of [...pending.values()]) {
                 const slots = slotsForAddress(last, r.ip);
                 for (const slot of slots) {
@@ -60225,7 +60301,7 @@ class HaproxyGate {
                         (ours ? this.log.info : this.log.warning).call(this.log, ours
                             ? `HAProxy: ${service} replica ${r.name} (${r.ip}) landed in ${slot.backend}/${slot.server}, parked by handoff: healthy, so setting it ready`
                             : `HAProxy: ${service} replica ${r.name} (${r.ip}) landed in ${slot.backend}/${slot.server}, which someone put in maintenance (${describeAdminState(slot.adminState)}): setting it ready`);
-                        await this.api.setServerState(slot.backend, slot.server, 'ready');
+                        toReady.push({ backend: slot.backend, server: slot.server, state: 'ready' });
                         this.timeline?.add('note', {
                             service,
                             container: r.name,
@@ -60240,12 +60316,14 @@ class HaproxyGate {
                     this.timeline?.add('up-in-proxy', { service, container: r.name, detail: `${serving.backend}/${serving.server}` });
                 }
             }
-            if (pending.size === 0)
+            if (pending.size === 0 && !toReady.length)
                 return;
-            if (Date.now() >= deadline) {
+            if (pending.size && Date.now() >= deadline) {
                 const why = [...pending.values()].map((r) => `${r.name} (${r.ip}): ${describeSlots(slotsForAddress(last, r.ip))}`);
                 throw new Error(`HAProxy does not send traffic to every new ${service} replica: ${why.join('; ')}`);
             }
+            if (toReady.length)
+                continue;
             await time_sleep(Math.min(this.pollMs, Math.max(0, deadline - Date.now())));
         }
     }
@@ -60259,10 +60337,8 @@ class HaproxyGate {
                 this.log.info(`HAProxy: ${service} replica ${r.name} (${r.ip}) holds no proxy slot: nothing to drain`);
                 continue;
             }
-            for (const s of slots) {
-                await this.api.setServerState(s.backend, s.server, 'maint');
+            for (const s of slots)
                 this.maintByUs.add(`${s.backend}/${s.server}`);
-            }
             this.drained.set(r.id, [...(this.drained.get(r.id) ?? []), ...slots]);
             const names = slots.map((s) => `${s.backend}/${s.server}`).join(', ');
             this.log.info(`HAProxy: draining ${service} replica ${r.name} (${r.ip}): ${names} set to maint`);
@@ -60272,9 +60348,11 @@ class HaproxyGate {
         if (watching.length === 0)
             return;
         const deadline = Date.now() + this.drainTimeoutMs;
+        // Every slot to maint and the first read of their sessions: one round trip.
+        const maint = watching.flatMap((w) => w.slots.map((s) => ({ backend: s.backend, server: s.server, state: 'maint' })));
         let stats = [];
-        for (;;) {
-            stats = await this.api.showStat();
+        for (let first = true;; first = false) {
+            stats = first ? await this.api.setStatesThenStat(maint) : await this.api.showStat();
             for (const w of [...watching]) {
                 if (w.slots.every((s) => activity(stats, s) === 0)) {
                     watching.splice(watching.indexOf(w), 1);
@@ -60303,6 +60381,7 @@ class HaproxyGate {
         const deadline = Date.now() + this.releaseTimeoutMs;
         while (todo.length > 0) {
             const states = await this.api.showServersState();
+            const free = [];
             for (const slot of [...todo]) {
                 const now = states.find((s) => s.backend === slot.backend && s.server === slot.server);
                 if (!now || !isForcedMaint(now)) {
@@ -60312,11 +60391,13 @@ class HaproxyGate {
                 }
                 // Wait until DNS dropped the old IP: a slot set ready while it still holds the stopped
                 // container's address would get traffic until its health check fails.
-                if (now.addr !== slot.ip) {
-                    await this.api.setServerState(slot.backend, slot.server, 'ready');
-                    this.log.info(`HAProxy: ${slot.backend}/${slot.server} released (old ${service} address ${slot.ip} gone)`);
-                    todo.splice(todo.indexOf(slot), 1);
-                }
+                if (now.addr !== slot.ip)
+                    free.push(slot);
+            }
+            await this.api.setStates(free.map((s) => ({ backend: s.backend, server: s.server, state: 'ready' })));
+            for (const slot of free) {
+                this.log.info(`HAProxy: ${slot.backend}/${slot.server} released (old ${service} address ${slot.ip} gone)`);
+                todo.splice(todo.indexOf(slot), 1);
             }
             if (todo.length === 0)
                 return;
@@ -64552,24 +64633,40 @@ async function runBatch(ctx, sp, batch, label, grace, onCreated) {
         const current = sp.order === 'stop-first' ? before.filter((c) => !old.includes(c)) : before;
         created = await startNew(ctx, sp, batch, label, { current, replacing }, onCreated);
     }
-    if (sp.order !== 'stop-first')
-        await retire(ctx, sp.service, old, grace);
-    if (created.length) {
+    const watch = async () => {
+        if (!created.length)
+            return;
         const monitorMs = (sp.desired?.service.updateConfig.monitorS ?? 5) * 1000;
-        check(await ctx.engine.monitor(created.map((c) => c.id), monitorMs, ctx.timeline, { service: sp.service, seen: created, ...timing(ctx) }));
-    }
+        const ids = created.map((c) => c.id);
+        check(await ctx.engine.monitor(ids, monitorMs, ctx.timeline, { service: sp.service, seen: created, ...timing(ctx) }));
+    };
+    if (sp.order !== 'stop-first')
+        await retire(ctx, sp.service, old, grace, watch);
+    else
+        await watch();
 }
-/** Old replicas out of the proxy (drained), stopped and removed, their proxy slots returned. */
-async function retire(ctx, service, old, grace) {
+/**
+ * Old replicas out of the proxy (drained), stopped and removed, their proxy slots returned.
+ * `alongside` (the new replicas' monitor) runs while the slots are returned: that waits for Docker's
+ * DNS to drop the old IPs, which has nothing to do with the new replicas, so it adds no time.
+ */
+async function retire(ctx, service, old, grace, alongside) {
     if (!old.length)
-        return;
+        return alongside?.();
     const replicas = old.map((c) => toReplica(ctx, c));
     // The gate records drain/drained per replica, with its proxy slot.
     if (gated(ctx, service))
         await ctx.gate.drain(service, replicas);
     await stopAndRemove(ctx, service, old.map((c) => c.id), grace, old);
-    if (gated(ctx, service))
-        await ctx.gate.release(service, replicas);
+    const [released, watched] = await Promise.allSettled([
+        gated(ctx, service) ? ctx.gate.release(service, replicas) : undefined,
+        alongside?.(),
+    ]);
+    // The monitor's failure names the failed containers: it wins over the gate's.
+    if (watched.status === 'rejected')
+        throw watched.reason;
+    if (released.status === 'rejected')
+        throw released.reason;
 }
 /** The batch's new replicas: parked in the proxy, started, healthy, then let in (UP). */
 async function startNew(ctx, sp, batch, label, { current, replacing }, onCreated) {

@@ -230,23 +230,23 @@ async function runBatch(
     const current = sp.order === 'stop-first' ? before.filter((c) => !old.includes(c)) : before;
     created = await startNew(ctx, sp, batch, label, { current, replacing }, onCreated);
   }
-  if (sp.order !== 'stop-first') await retire(ctx, sp.service, old, grace);
-  if (created.length) {
+  const watch = async () => {
+    if (!created.length) return;
     const monitorMs = (sp.desired?.service.updateConfig.monitorS ?? 5) * 1000;
-    check(
-      await ctx.engine.monitor(
-        created.map((c) => c.id),
-        monitorMs,
-        ctx.timeline,
-        { service: sp.service, seen: created, ...timing(ctx) },
-      ),
-    );
-  }
+    const ids = created.map((c) => c.id);
+    check(await ctx.engine.monitor(ids, monitorMs, ctx.timeline, { service: sp.service, seen: created, ...timing(ctx) }));
+  };
+  if (sp.order !== 'stop-first') await retire(ctx, sp.service, old, grace, watch);
+  else await watch();
 }
 
-/** Old replicas out of the proxy (drained), stopped and removed, their proxy slots returned. */
-async function retire(ctx: RolloutContext, service: string, old: ContainerInfo[], grace: number): Promise<void> {
-  if (!old.length) return;
+/**
+ * Old replicas out of the proxy (drained), stopped and removed, their proxy slots returned.
+ * `alongside` (the new replicas' monitor) runs while the slots are returned: that waits for Docker's
+ * DNS to drop the old IPs, which has nothing to do with the new replicas, so it adds no time.
+ */
+async function retire(ctx: RolloutContext, service: string, old: ContainerInfo[], grace: number, alongside?: () => Promise<void>) {
+  if (!old.length) return alongside?.();
   const replicas = old.map((c) => toReplica(ctx, c));
   // The gate records drain/drained per replica, with its proxy slot.
   if (gated(ctx, service)) await ctx.gate.drain(service, replicas);
@@ -257,7 +257,13 @@ async function retire(ctx: RolloutContext, service: string, old: ContainerInfo[]
     grace,
     old,
   );
-  if (gated(ctx, service)) await ctx.gate.release(service, replicas);
+  const [released, watched] = await Promise.allSettled([
+    gated(ctx, service) ? ctx.gate.release(service, replicas) : undefined,
+    alongside?.(),
+  ]);
+  // The monitor's failure names the failed containers: it wins over the gate's.
+  if (watched.status === 'rejected') throw watched.reason;
+  if (released.status === 'rejected') throw released.reason;
 }
 
 /** The batch's new replicas: parked in the proxy, started, healthy, then let in (UP). */
