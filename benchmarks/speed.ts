@@ -59,6 +59,8 @@ interface Result {
   /** handoff's log: "rollout X s, floor Y s (Z x); N round trips to the host in B batch(es) (P per batch)". */
   speedLine?: string;
   deployRoundTrips?: string;
+  /** handoff's line per batch: what it took against its floor, its round trips. */
+  batchLines?: string[];
 }
 
 /** Wait until the proxy answers 20 requests in a row with 200 (bounded: 60 s, one request at a time). */
@@ -185,6 +187,7 @@ async function lane(strategy: Strategy): Promise<Result> {
       p99ChangeMs: p99(short.records, t0, t1),
       speedLine: /rollout [\d.]+ s, floor .*/.exec(log)?.[0],
       deployRoundTrips: /round trips to the host in this deploy: ([^\n]*)/.exec(log)?.[1],
+      batchLines: log.split('\n').filter((l) => /batch \d+\/\d+: (took|failed after)/.test(l)),
     };
   } finally {
     await delay?.close();
