@@ -233,7 +233,10 @@ console.log(
 console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
 for (const r of results) console.log(row(r));
 for (const r of results)
-  if (r.speedLine) console.log(`\n${LABEL[r.strategy]}: ${r.speedLine}; the whole deploy: ${r.deployRoundTrips ?? '?'}`);
+  if (r.batchLines?.length) {
+    console.log(`\n${LABEL[r.strategy]}: ${r.speedLine ?? ''}; the whole deploy: ${r.deployRoundTrips ?? '?'}`);
+    for (const l of r.batchLines) console.log(`    ${l.trim()}`);
+  }
 const zero = results.find((r) => r.strategy === 'handoff');
 const far = results.find((r) => r.strategy === 'handoff-rtt');
 if (zero && far) console.log(`\nhandoff with +${rtt} ms RTT / without: ${(far.changeMs / zero.changeMs).toFixed(2)}x`);
