@@ -52313,7 +52313,7 @@ __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __we
 /* harmony import */ var _inputs_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(1729);
 /* harmony import */ var _support_log_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(9473);
 /* harmony import */ var _host_lock_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(4384);
-/* harmony import */ var _phases_recover_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(1086);
+/* harmony import */ var _phases_recover_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(1647);
 /* harmony import */ var _host_registry_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(515);
 /**
  * The post step (runs on success, failure and cancellation). When the main step ended while it
@@ -54332,7 +54332,7 @@ async function connectHost(inputs, log, options = {}) {
 
 /***/ }),
 
-/***/ 1086:
+/***/ 1647:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -54411,6 +54411,52 @@ function projectContainerIdsCommand(project) {
 /** The JSON array of these containers (exits 1 naming any removed meanwhile, still printing the others). */
 function inspectCommand(ids) {
     return (0,quote/* shqAll */.e)(['docker', 'inspect', '--type', 'container', ...ids]);
+}
+/**
+ * The inspect JSON of every container of the project, in one round trip: the ids listed and
+ * inspected on the host (`[]` when there is none). Exits 1 naming a container removed between the
+ * two, still printing the others.
+ */
+function projectContainersCommand(project) {
+    return `ids=$(${projectContainerIdsCommand(project)}) || exit
+set -- $ids
+if [ "$#" -gt 0 ]; then docker inspect --type container "$@"; else echo '[]'; fi`;
+}
+/**
+ * What a change of a container's lifecycle or health alters, one line per container, as
+ * `stateSignature` (engine/docker/health.ts) computes it from the inspect JSON.
+ */
+const STATE_SIGNATURE_FORMAT = '{{.Id}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.RestartCount}} {{.State.StartedAt}}';
+// Arguments: wait ms, the signature last seen, the container ids. The host's clock (ns; whole
+// seconds where `date` has no %N) bounds `docker events` (--until), and --since replays what
+// happened between the signature check and the subscription, so no change is missed.
+const AWAIT_CHANGE_SCRIPT = `wait_ms=$1; seen=$2; shift 2
+ns() { t=$(date +%s%N); case $t in *[!0-9]*) t=$(( $(date +%s) * 1000000000 ));; esac; echo "$t"; }
+stamp() { echo "$(( $1 / 1000000000 )).$(printf %09d $(( $1 % 1000000000 )))"; }
+start=$(ns)
+now=$(docker inspect --type container -f '${STATE_SIGNATURE_FORMAT}' "$@" 2>/dev/null)
+if [ "$now" = "$seen" ] && [ "$wait_ms" -gt 0 ]; then
+  filters=; for id in "$@"; do filters="$filters --filter container=$id"; done
+  fifo=$(mktemp -u) && mkfifo -m 600 "$fifo" || exit 70
+  docker events --since "$(stamp "$start")" --until "$(stamp $(( start + wait_ms * 1000000 )))" --filter type=container $filters \\
+    --filter event=start --filter event=die --filter event=restart --filter event=destroy --filter event=health_status \\
+    --format '{{.Action}}' >"$fifo" 2>/dev/null &
+  events=$!
+  read -r _ <"$fifo" || true
+  kill "$events" 2>/dev/null; rm -f "$fifo"
+fi
+docker inspect --type container "$@"`;
+/**
+ * Block on the host until one of these containers starts, dies, restarts, is removed or changes
+ * health (`docker events`), or `waitMs` passed, then print their inspect JSON: one round trip per
+ * change instead of one per poll. Returns at once when their state already differs from `seen`
+ * (a STATE_SIGNATURE_FORMAT text). Exits 1 naming a container that is gone, printing the others.
+ */
+function awaitChangeCommand(ids, seen, waitMs) {
+    for (const id of ids)
+        if (!/^[0-9a-f]+$/.test(id))
+            throw new Error(`not a container id: ${JSON.stringify(id)}`);
+    return (0,quote/* shqAll */.e)(['sh', '-c', AWAIT_CHANGE_SCRIPT, 'sh', Math.max(0, Math.round(waitMs)), seen, ...ids]);
 }
 /** The last `tail` lines of a container's log, stderr merged into stdout. */
 function containerLogsCommand(id, tail) {
@@ -54519,12 +54565,11 @@ function replicaIp(c, preferredNetworks = []) {
             return c.ips[n];
     return Object.values(c.ips)[0] ?? '';
 }
-/** Every container of the project (all states), one-off `run` containers left out. */
+/** Every container of the project (all states), one-off `run` containers left out: one round trip. */
 async function listProjectContainers(remote, project, timeoutMs = timeouts/* DOCKER_COMMAND_MS */._u) {
-    const ps = await remote.exec(projectContainerIdsCommand(project), { timeoutMs });
-    const ids = ps.stdout.split(/\s+/).filter(Boolean);
-    const all = await inspectContainers(remote, ids, timeoutMs);
-    return all.filter((c) => !c.oneoff && c.project === project);
+    const r = await remote.exec(projectContainersCommand(project), { timeoutMs, check: false });
+    checkInspect(r);
+    return parseDockerInspect(r.stdout).filter((c) => !c.oneoff && c.project === project);
 }
 /**
  * Inspect these containers; ones removed in the meantime are left out (docker inspect exits 1
@@ -54534,10 +54579,14 @@ async function inspectContainers(remote, ids, timeoutMs = timeouts/* DOCKER_COMM
     if (ids.length === 0)
         return [];
     const r = await remote.exec(inspectCommand(ids), { timeoutMs, check: false });
+    checkInspect(r);
+    return parseDockerInspect(r.stdout);
+}
+/** A `docker inspect` that failed for another reason than a container removed meanwhile throws. */
+function checkInspect(r) {
     if (r.code !== 0 && !/No such (container|object)/i.test(r.stderr)) {
         throw new Error(`docker inspect failed (exit ${r.code}): ${r.stderr.trim().split('\n').slice(-3).join(' ')}`);
     }
-    return parseDockerInspect(r.stdout);
 }
 
 // EXTERNAL MODULE: ./src/support/time.ts
@@ -54774,27 +54823,100 @@ class RuntimeApi {
             clearTimeout(timer);
         }
     }
+    /**
+     * Several commands in one connection (one round trip over SSH): HAProxy runs `a; b; c` in order
+     * and ends each answer with an empty line. Returns the answers in order; a missing one means the
+     * stream was cut (rejected, and the whole line is sent again: every command here is repeatable).
+     */
+    async pipeline(cmds) {
+        if (cmds.length === 0)
+            return [];
+        if (cmds.length === 1)
+            return [await this.command(cmds[0])];
+        for (const c of cmds)
+            if (c.includes(';'))
+                throw new Error(`a pipelined Runtime API command cannot contain ';': ${c}`);
+        const line = cmds.join('; ');
+        const answers = splitAnswers(await this.command(line));
+        if (answers.length < cmds.length)
+            throw new Error(`HAProxy Runtime API: "${line}": ${answers.length} answers to ${cmds.length} commands`);
+        return answers.slice(0, cmds.length);
+    }
+    /** `set server … state` for each slot, in one round trip. */
+    async setStates(changes) {
+        const sets = changes.map((c) => setStateCommand(c.backend, c.server, c.state));
+        const answers = await this.pipeline(sets);
+        sets.forEach((cmd, i) => {
+            if (answers[i].trim() !== '')
+                throw new RuntimeApiError(cmd, answers[i]);
+        });
+    }
+    /** `set server … state` for each slot, then `show servers state`, in one round trip; the state after the changes. */
+    async setStatesThenShow(changes) {
+        const sets = changes.map((c) => setStateCommand(c.backend, c.server, c.state));
+        const answers = await this.pipeline([...sets, 'show servers state']);
+        sets.forEach((cmd, i) => {
+            if (answers[i].trim() !== '')
+                throw new RuntimeApiError(cmd, answers[i]);
+        });
+        return parseServersStateAnswer(answers.at(-1));
+    }
+    /** `set server … state` for each slot, then `show stat`, in one round trip. */
+    async setStatesThenStat(changes) {
+        const sets = changes.map((c) => setStateCommand(c.backend, c.server, c.state));
+        const answers = await this.pipeline([...sets, 'show stat']);
+        sets.forEach((cmd, i) => {
+            if (answers[i].trim() !== '')
+                throw new RuntimeApiError(cmd, answers[i]);
+        });
+        return parseShowStat(answers.at(-1));
+    }
     async showStat() {
         return parseShowStat(await this.command('show stat'));
     }
     async showServersState(backend) {
         if (backend !== undefined)
             checkName(backend, 'backend');
-        const answer = await this.command(backend === undefined ? 'show servers state' : `show servers state ${backend}`);
-        // An unknown backend answers with a message instead of the version line.
-        if (!/^\s*1\s*$/m.test(answer.split('\n')[0] ?? ''))
-            throw new RuntimeApiError('show servers state', answer);
-        return parseServersState(answer);
+        return parseServersStateAnswer(await this.command(backend === undefined ? 'show servers state' : `show servers state ${backend}`));
     }
     /** `set server BE/SRV state ready|drain|maint`: answers nothing on success. */
     async setServerState(backend, server, state) {
-        checkName(backend, 'backend');
-        checkName(server, 'server');
-        const cmd = `set server ${backend}/${server} state ${state}`;
+        const cmd = setStateCommand(backend, server, state);
         const answer = await this.command(cmd);
         if (answer.trim() !== '')
             throw new RuntimeApiError(cmd, answer);
     }
+}
+function setStateCommand(backend, server, state) {
+    checkName(backend, 'backend');
+    checkName(server, 'server');
+    return `set server ${backend}/${server} state ${state}`;
+}
+function parseServersStateAnswer(answer) {
+    // An unknown backend answers with a message instead of the version line.
+    if (!/^\s*1\s*$/m.test(answer.split('\n')[0] ?? ''))
+        throw new RuntimeApiError('show servers state', answer);
+    return parseServersState(answer);
+}
+/** The answers of a pipelined line: each ends with an empty line (an empty answer is that line alone). */
+function splitAnswers(text) {
+    const answers = [];
+    let current = [];
+    const lines = text.split('\n');
+    // The text's own final newline leaves one '' at the end: not a line.
+    if (lines.at(-1) === '')
+        lines.pop();
+    for (const line of lines) {
+        if (line === '') {
+            answers.push(current.length ? current.join('\n') + '\n' : '');
+            current = [];
+        }
+        else
+            current.push(line);
+    }
+    if (current.length)
+        answers.push(current.join('\n') + '\n');
+    return answers;
 }
 function checkName(name, what) {
     if (!NAME.test(name))
@@ -54870,10 +54992,10 @@ class HaproxyGate {
         if (backends.size === 0)
             return;
         const parked = this.parked.get(service) ?? [];
-        for (const s of states) {
-            if (!backends.has(s.backend) || hasAddress(s) || isForcedMaint(s))
-                continue;
-            await this.api.setServerState(s.backend, s.server, 'maint');
+        const empty = states.filter((s) => backends.has(s.backend) && !hasAddress(s) && !isForcedMaint(s));
+        // One round trip for all of them.
+        await this.api.setStates(empty.map((s) => ({ backend: s.backend, server: s.server, state: 'maint' })));
+        for (const s of empty) {
             this.maintByUs.add(`${s.backend}/${s.server}`);
             parked.push({ backend: s.backend, server: s.server });
         }
@@ -54897,8 +55019,11 @@ class HaproxyGate {
     async waitUp(service, replicas, deadline) {
         const pending = new Map(replicas.map((r) => [r.id, r]));
         let last = [];
+        let toReady = [];
         for (;;) {
-            last = await this.api.showServersState();
+            // Slots to set ready go in the same round trip as the next read of the state.
+            last = toReady.length ? await this.api.setStatesThenShow(toReady) : await this.api.showServersState();
+            toReady = [];
             for (const r of [...pending.values()]) {
                 const slots = slotsForAddress(last, r.ip);
                 for (const slot of slots) {
@@ -54912,7 +55037,7 @@ class HaproxyGate {
                         (ours ? this.log.info : this.log.warning).call(this.log, ours
                             ? `HAProxy: ${service} replica ${r.name} (${r.ip}) landed in ${slot.backend}/${slot.server}, parked by handoff: healthy, so setting it ready`
                             : `HAProxy: ${service} replica ${r.name} (${r.ip}) landed in ${slot.backend}/${slot.server}, which someone put in maintenance (${describeAdminState(slot.adminState)}): setting it ready`);
-                        await this.api.setServerState(slot.backend, slot.server, 'ready');
+                        toReady.push({ backend: slot.backend, server: slot.server, state: 'ready' });
                         this.timeline?.add('note', {
                             service,
                             container: r.name,
@@ -54927,12 +55052,14 @@ class HaproxyGate {
                     this.timeline?.add('up-in-proxy', { service, container: r.name, detail: `${serving.backend}/${serving.server}` });
                 }
             }
-            if (pending.size === 0)
+            if (pending.size === 0 && !toReady.length)
                 return;
-            if (Date.now() >= deadline) {
+            if (pending.size && Date.now() >= deadline) {
                 const why = [...pending.values()].map((r) => `${r.name} (${r.ip}): ${describeSlots(slotsForAddress(last, r.ip))}`);
                 throw new Error(`HAProxy does not send traffic to every new ${service} replica: ${why.join('; ')}`);
             }
+            if (toReady.length)
+                continue;
             await (0,time/* sleep */.y)(Math.min(this.pollMs, Math.max(0, deadline - Date.now())));
         }
     }
@@ -54946,10 +55073,8 @@ class HaproxyGate {
                 this.log.info(`HAProxy: ${service} replica ${r.name} (${r.ip}) holds no proxy slot: nothing to drain`);
                 continue;
             }
-            for (const s of slots) {
-                await this.api.setServerState(s.backend, s.server, 'maint');
+            for (const s of slots)
                 this.maintByUs.add(`${s.backend}/${s.server}`);
-            }
             this.drained.set(r.id, [...(this.drained.get(r.id) ?? []), ...slots]);
             const names = slots.map((s) => `${s.backend}/${s.server}`).join(', ');
             this.log.info(`HAProxy: draining ${service} replica ${r.name} (${r.ip}): ${names} set to maint`);
@@ -54959,9 +55084,11 @@ class HaproxyGate {
         if (watching.length === 0)
             return;
         const deadline = Date.now() + this.drainTimeoutMs;
+        // Every slot to maint and the first read of their sessions: one round trip.
+        const maint = watching.flatMap((w) => w.slots.map((s) => ({ backend: s.backend, server: s.server, state: 'maint' })));
         let stats = [];
-        for (;;) {
-            stats = await this.api.showStat();
+        for (let first = true;; first = false) {
+            stats = first ? await this.api.setStatesThenStat(maint) : await this.api.showStat();
             for (const w of [...watching]) {
                 if (w.slots.every((s) => activity(stats, s) === 0)) {
                     watching.splice(watching.indexOf(w), 1);
@@ -54990,6 +55117,7 @@ class HaproxyGate {
         const deadline = Date.now() + this.releaseTimeoutMs;
         while (todo.length > 0) {
             const states = await this.api.showServersState();
+            const free = [];
             for (const slot of [...todo]) {
                 const now = states.find((s) => s.backend === slot.backend && s.server === slot.server);
                 if (!now || !isForcedMaint(now)) {
@@ -54999,11 +55127,13 @@ class HaproxyGate {
                 }
                 // Wait until DNS dropped the old IP: a slot set ready while it still holds the stopped
                 // container's address would get traffic until its health check fails.
-                if (now.addr !== slot.ip) {
-                    await this.api.setServerState(slot.backend, slot.server, 'ready');
-                    this.log.info(`HAProxy: ${slot.backend}/${slot.server} released (old ${service} address ${slot.ip} gone)`);
-                    todo.splice(todo.indexOf(slot), 1);
-                }
+                if (now.addr !== slot.ip)
+                    free.push(slot);
+            }
+            await this.api.setStates(free.map((s) => ({ backend: s.backend, server: s.server, state: 'ready' })));
+            for (const slot of free) {
+                this.log.info(`HAProxy: ${slot.backend}/${slot.server} released (old ${service} address ${slot.ip} gone)`);
+                todo.splice(todo.indexOf(slot), 1);
             }
             if (todo.length === 0)
                 return;
@@ -55825,6 +55955,7 @@ async function pruneReleases(remote, remoteDir, project, keep, currentId, warn, 
 }
 
 ;// CONCATENATED MODULE: ./src/action/report.ts
+
 function newReport(project, mode, now = Date.now()) {
     return { project, mode, startedAt: now, servicesUpdated: [], rolledBack: false, warnings: [], events: [] };
 }
@@ -55894,6 +56025,9 @@ function renderSummary(r) {
         out.push('### Plan', '', r.planMarkdown, '');
     if (r.probeMarkdown)
         out.push('### Request-loss probe', '', r.probeMarkdown, '');
+    const speed = r.batches ? renderSpeed(r.batches, r.events, r.roundTrips) : '';
+    if (speed)
+        out.push('### Speed', '', speed, '');
     const timeline = renderTimeline(r.events, r.startedAt);
     if (timeline)
         out.push('### Rollout timeline', '', '<details><summary>events</summary>', '', timeline, '', '</details>', '');
@@ -59192,19 +59326,48 @@ function failureOf(c, startedAt) {
  * settleMs). Any `unhealthy`, exit or restart fails at once; the deadline is wall-clock (epoch ms).
  */
 async function waitHealthy(remote, ids, deadline, timeline, options = {}) {
-    const { settleMs = 5_000, pollMs = 1_000, now = Date.now, sleep = time/* sleep */.y, service } = options;
+    const { settleMs = 5_000, now = Date.now, service } = options;
     const gate = new HealthGate(ids, settleMs, timeline, service);
+    let last = options.seen?.length ? options.seen : await inspectContainers(remote, ids);
     for (;;) {
-        const last = await inspectContainers(remote, ids);
-        const failure = gate.poll(last, now());
+        const t = now();
+        const failure = gate.poll(last, t);
         if (failure)
             return failure;
         if (gate.allPassed())
             return { ok: true, containers: last };
-        if (now() >= deadline)
+        if (t >= deadline)
             return gate.timedOut(last);
-        await sleep(Math.min(pollMs, Math.max(0, deadline - now())));
+        last = await nextChange(remote, ids, last, Math.min(deadline, gate.settledAt() ?? deadline), options);
     }
+}
+/**
+ * The containers' state once it differs from `seen`, or at `until` (epoch ms), in one round trip.
+ * A host that answers early without a change (its `docker events` failed) is read again no sooner
+ * than pollMs later, so the wait degrades to the old poll instead of spinning.
+ */
+async function nextChange(remote, ids, seen, until, { pollMs = 1_000, now = Date.now, sleep = time/* sleep */.y } = {}) {
+    const asked = now();
+    const waitMs = Math.max(0, until - asked);
+    const r = await remote.exec(awaitChangeCommand(ids, stateSignature(ids, seen), waitMs), {
+        timeoutMs: waitMs + timeouts/* DOCKER_COMMAND_MS */._u,
+        check: false,
+    });
+    checkInspect(r);
+    const state = parseDockerInspect(r.stdout);
+    const early = now() < Math.min(until, asked + pollMs);
+    if (early && stateSignature(ids, state) === stateSignature(ids, seen))
+        await sleep(Math.min(until, asked + pollMs) - now());
+    return state;
+}
+/** What awaitChangeCommand compares (STATE_SIGNATURE_FORMAT), from parsed containers, in `ids` order. */
+function stateSignature(ids, containers) {
+    const byId = new Map(containers.map((c) => [c.id, c]));
+    return ids
+        .map((id) => byId.get(id))
+        .filter((c) => !!c)
+        .map((c) => `${c.id} ${c.state} ${c.health} ${c.restartCount} ${c.startedAt}`)
+        .join('\n');
 }
 /** What the health gate remembers between polls, and its verdict on each poll. */
 class HealthGate {
@@ -59238,6 +59401,11 @@ class HealthGate {
     allPassed() {
         return this.passed.size === this.ids.length;
     }
+    /** When the first container without a healthcheck still waiting will have run for the settle time. */
+    settledAt() {
+        const pending = this.ids.filter((id) => !this.passed.has(id) && this.runningSince.has(id));
+        return pending.length ? Math.min(...pending.map((id) => this.runningSince.get(id) + this.settleMs)) : undefined;
+    }
     /** The deadline passed: fail with the containers still waiting. */
     timedOut(containers) {
         const waiting = containers.filter((c) => !this.passed.has(c.id));
@@ -59267,23 +59435,35 @@ class HealthGate {
     }
     pass(id, c) {
         this.passed.add(id);
+        const ms = c.health === 'none' ? this.settleMs : startToHealthyMs(c);
         this.timeline.add('healthy', {
             service: this.service,
             container: c.name,
             detail: c.health === 'none' ? `no healthcheck: running for ${Math.round(this.settleMs / 1000)}s` : 'healthy',
+            ...(ms !== undefined ? { ms } : {}),
         });
     }
+}
+/**
+ * Start to healthy by Docker's own clock: StartedAt to the end of the latest passing check (the one
+ * that made it healthy, since the wait sees the change at once). Undefined when Docker kept none.
+ */
+function startToHealthyMs(c) {
+    const passing = c.healthLog.filter((e) => e.exitCode === 0).at(-1);
+    const start = Date.parse(c.startedAt);
+    const end = passing ? Date.parse(passing.end) : NaN;
+    return Number.isFinite(start) && Number.isFinite(end) && end >= start ? end - start : undefined;
 }
 /**
  * Watch containers for `durationMs`: any exit, restart or `unhealthy` is a failure (a crash right
  * after the old replicas are gone). Resolves ok at the end of the window.
  */
 async function monitorContainers(remote, ids, durationMs, timeline, options = {}) {
-    const { pollMs = 1_000, now = Date.now, sleep = time/* sleep */.y, service } = options;
+    const { now = Date.now, service } = options;
     const end = now() + durationMs;
     const startedAt = new Map();
+    let last = options.seen?.length ? options.seen : await inspectContainers(remote, ids);
     for (;;) {
-        const last = await inspectContainers(remote, ids);
         const byId = new Map(last.map((c) => [c.id, c]));
         for (const id of ids) {
             const c = byId.get(id);
@@ -59299,7 +59479,7 @@ async function monitorContainers(remote, ids, durationMs, timeline, options = {}
             timeline.add('monitor-ok', { service, detail: `${ids.length} container(s) stayed up for ${Math.round(durationMs / 1000)}s` });
             return { ok: true, containers: last };
         }
-        await sleep(Math.min(pollMs, Math.max(0, end - now())));
+        last = await nextChange(remote, ids, last, end, options);
     }
 }
 /** The failed containers' last health check outputs and the end of their logs, for the job log. */
@@ -59315,7 +59495,126 @@ async function collectDiagnostics(remote, containers, tail = 50) {
     return parts.join('\n');
 }
 
+;// CONCATENATED MODULE: ./src/host/round-trips.ts
+/** A running count of round trips by kind. */
+class RoundTrips {
+    byKind = { exec: 0, read: 0, write: 0, stream: 0 };
+    count(kind) {
+        this.byKind[kind]++;
+    }
+    get total() {
+        return this.byKind.exec + this.byKind.read + this.byKind.write + this.byKind.stream;
+    }
+    /** The counts so far. */
+    current() {
+        return { total: this.total, byKind: { ...this.byKind } };
+    }
+    /** A copy of the counts now, to subtract later (see since). */
+    snapshot() {
+        return { ...this.byKind };
+    }
+    /** The counts since a snapshot, by kind and in total. */
+    since(before) {
+        const kinds = Object.keys(this.byKind);
+        const byKind = Object.fromEntries(kinds.map((k) => [k, this.byKind[k] - before[k]]));
+        return { total: kinds.reduce((n, k) => n + byKind[k], 0), byKind };
+    }
+}
+/** "12 (exec 9, stream 3)": the kinds that occurred. */
+function describeRoundTrips(c) {
+    const parts = Object.entries(c.byKind).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`);
+    return parts.length ? `${c.total} (${parts.join(', ')})` : `${c.total}`;
+}
+/** The same Remote, each call that waits for the host counted once in `counter`. */
+function countRoundTrips(remote, counter) {
+    return {
+        exec(command, options) {
+            counter.count('exec');
+            return remote.exec(command, options);
+        },
+        writeFile(path, data, mode) {
+            counter.count('write');
+            return remote.writeFile(path, data, mode);
+        },
+        readFile(path) {
+            counter.count('read');
+            return remote.readFile(path);
+        },
+        openUnixSocket(path) {
+            counter.count('stream');
+            return remote.openUnixSocket(path);
+        },
+        openTcp(host, port) {
+            counter.count('stream');
+            return remote.openTcp(host, port);
+        },
+        close: () => remote.close(),
+    };
+}
+
+;// CONCATENATED MODULE: ./src/model/floor.ts
+/** The floor of each batch and of the whole rollout. */
+function rolloutFloor(spans, events) {
+    const batches = spans.map((s) => batchFloor(s, events));
+    if (!batches.length)
+        return { batches, rolloutMs: 0, floorMs: 0 };
+    const rolloutMs = Math.max(...batches.map((b) => b.endedAt)) - Math.min(...batches.map((b) => b.startedAt));
+    const floorMs = batches.reduce((n, b) => n + b.floorMs + (b.delayAfterMs ?? 0), 0);
+    return { batches, rolloutMs, floorMs, ...(floorMs > 0 ? { ratio: rolloutMs / floorMs } : {}) };
+}
+/** One batch: its wall time against the sum of its parts. */
+function batchFloor(span, events) {
+    const mine = events.filter((e) => e.service === span.service && e.at >= span.startedAt && e.at <= span.endedAt);
+    const started = mine.some((e) => e.action === 'start');
+    const parts = {
+        health: slowest(mine, 'start', 'healthy', (e) => e.ms),
+        up: slowest(mine, 'healthy', 'up-in-proxy'),
+        drain: slowest(mine, 'drain', 'drained'),
+        stop: slowest(mine, 'stop', 'remove'),
+        monitor: started && span.ok ? span.monitorMs : 0,
+    };
+    const floorMs = parts.health + parts.up + parts.drain + parts.stop + parts.monitor;
+    return { ...span, actualMs: span.endedAt - span.startedAt, floorMs, parts };
+}
+/**
+ * The longest `from` → `to` of one container in these events; `measured` gives a duration the
+ * host timed itself for the `to` event (used instead of the runner's clock when present).
+ */
+function slowest(events, from, to, measured) {
+    let longest = 0;
+    for (const end of events) {
+        if (end.action !== to)
+            continue;
+        const own = measured?.(end);
+        const begin = events.find((e) => e.action === from && e.container === end.container && e.at <= end.at);
+        const ms = own ?? (begin ? end.at - begin.at : 0);
+        longest = Math.max(longest, ms);
+    }
+    return longest;
+}
+const s = (ms) => (ms / 1000).toFixed(1);
+/** "12.3 s (floor 10.1 s: health 4.0, up 1.1, drain 0.2, stop 0.3, monitor 5.0; 1.22x)". */
+function describeBatchFloor(b) {
+    const p = b.parts;
+    const ratio = b.floorMs > 0 ? `; ${(b.actualMs / b.floorMs).toFixed(2)}x` : '';
+    return `${s(b.actualMs)} s (floor ${s(b.floorMs)} s: health ${s(p.health)}, up ${s(p.up)}, drain ${s(p.drain)}, stop ${s(p.stop)}, monitor ${s(p.monitor)}${ratio})`;
+}
+/** "rollout 30.2 s, floor 27.0 s (1.12x); 18 round trips to the host in 3 batches (6.0 per batch)". */
+function speedLine(f) {
+    if (!f.batches.length)
+        return undefined;
+    const trips = f.batches.map((b) => b.roundTrips).filter((n) => n !== undefined);
+    const sum = trips.reduce((a, b) => a + b, 0);
+    const ratio = f.ratio === undefined ? '' : ` (${f.ratio.toFixed(2)}x)`;
+    const tripText = trips.length
+        ? `; ${sum} round trips to the host in ${trips.length} batch(es) (${(sum / trips.length).toFixed(1)} per batch)`
+        : '';
+    return `rollout ${s(f.rolloutMs)} s, floor ${s(f.floorMs)} s${ratio}${tripText}`;
+}
+
 ;// CONCATENATED MODULE: ./src/rollout/rollout.ts
+
+
 
 
 
@@ -59328,7 +59627,7 @@ class BatchFailure extends Error {
         this.failed = failed;
     }
 }
-async function rollout_rollOut(ctx, plan) {
+async function rollOut(ctx, plan) {
     const result = { ok: true, updated: [], failures: [] };
     if (!ctx.proxyNetworks && ctx.proxyService)
         ctx = { ...ctx, proxyNetworks: await proxyNetworksOf(ctx, ctx.proxyService) };
@@ -59371,7 +59670,8 @@ async function runService(ctx, sp) {
     let lastFailure;
     for (const [i, batch] of sp.batches.entries()) {
         const label = `${sp.service}: batch ${i + 1}/${sp.batches.length}`;
-        const failure = await runBatchOrClean(ctx, sp, batch, label, grace, failureAction);
+        const delayMs = delayAfter(sp, i);
+        const failure = await measured(ctx, sp, { index: i, label, delayMs }, () => runBatchOrClean(ctx, sp, batch, label, grace, failureAction));
         if (failure) {
             failedBatches++;
             lastFailure = failure;
@@ -59381,12 +59681,40 @@ async function runService(ctx, sp) {
             ctx.log.warning(`${label} failed (${failure.reason}); continuing (failure_action ${failureAction}, ${failedBatches}/${sp.batches.length} batches failed)`);
             continue;
         }
-        if (uc?.delayS && i < sp.batches.length - 1) {
-            ctx.log.info(`${sp.service}: waiting update_config.delay ${uc.delayS}s`);
-            await (ctx.sleep ?? time/* sleep */.y)(uc.delayS * 1000);
+        if (delayMs) {
+            ctx.log.info(`${sp.service}: waiting update_config.delay ${delayMs / 1000}s`);
+            await (ctx.sleep ?? time/* sleep */.y)(delayMs);
         }
     }
     return lastFailure && failureAction === 'continue' ? lastFailure : undefined;
+}
+/** update_config.delay after batch i (ms): none after the last. */
+function delayAfter(sp, i) {
+    const delayS = sp.desired?.service.updateConfig.delayS ?? 0;
+    return delayS && i < sp.batches.length - 1 ? delayS * 1000 : 0;
+}
+/** Run one batch, then log and keep its wall time and round trips to the host. */
+async function measured(ctx, sp, { index, label, delayMs }, run) {
+    const startedAt = now(ctx);
+    const before = ctx.roundTrips?.snapshot();
+    const failure = await run();
+    const endedAt = now(ctx);
+    const roundTrips = before && ctx.roundTrips?.since(before);
+    const span = {
+        service: sp.service,
+        index,
+        of: sp.batches.length,
+        startedAt,
+        endedAt,
+        ok: !failure,
+        monitorMs: (sp.desired?.service.updateConfig.monitorS ?? 5) * 1000,
+        delayAfterMs: failure ? 0 : delayMs,
+        ...(roundTrips ? { roundTrips: roundTrips.total } : {}),
+    };
+    ctx.batches?.push(span);
+    ctx.log.info(`${label}: ${failure ? 'failed after' : 'took'} ${describeBatchFloor(batchFloor(span, ctx.timeline.events))}` +
+        (roundTrips ? `; ${describeRoundTrips(roundTrips)} round trips to the host` : ''));
+    return failure;
 }
 /** Exited or crashed containers an earlier run left: removed before the first batch. */
 async function cleanUp(ctx, sp, grace, failureAction) {
@@ -59433,31 +59761,49 @@ async function runBatch(ctx, sp, batch, label, grace, onCreated) {
     if (batch.start > 0) {
         // Start-first: the old batch is drained right after, so the gate may swap them in one change.
         const replacing = sp.order === 'stop-first' ? [] : old;
-        created = await startNew(ctx, sp, batch, label, { known: new Set(before.map((c) => c.id)), replacing }, onCreated);
+        // What runs now is what ran before minus what retire removed: no second read of the host.
+        const current = sp.order === 'stop-first' ? before.filter((c) => !old.includes(c)) : before;
+        created = await startNew(ctx, sp, batch, label, { current, replacing }, onCreated);
     }
-    if (sp.order !== 'stop-first')
-        await retire(ctx, sp.service, old, grace);
-    if (created.length) {
+    const watch = async () => {
+        if (!created.length)
+            return;
         const monitorMs = (sp.desired?.service.updateConfig.monitorS ?? 5) * 1000;
-        check(await ctx.engine.monitor(created.map((c) => c.id), monitorMs, ctx.timeline, { service: sp.service, ...timing(ctx) }));
-    }
+        const ids = created.map((c) => c.id);
+        check(await ctx.engine.monitor(ids, monitorMs, ctx.timeline, { service: sp.service, seen: created, ...timing(ctx) }));
+    };
+    if (sp.order !== 'stop-first')
+        await retire(ctx, sp.service, old, grace, watch);
+    else
+        await watch();
 }
-/** Old replicas out of the proxy (drained), stopped and removed, their proxy slots returned. */
-async function retire(ctx, service, old, grace) {
+/**
+ * Old replicas out of the proxy (drained), stopped and removed, their proxy slots returned.
+ * `alongside` (the new replicas' monitor) runs while the slots are returned: that waits for Docker's
+ * DNS to drop the old IPs, which has nothing to do with the new replicas, so it adds no time.
+ */
+async function retire(ctx, service, old, grace, alongside) {
     if (!old.length)
-        return;
+        return alongside?.();
     const replicas = old.map((c) => toReplica(ctx, c));
     // The gate records drain/drained per replica, with its proxy slot.
     if (gated(ctx, service))
         await ctx.gate.drain(service, replicas);
     await stopAndRemove(ctx, service, old.map((c) => c.id), grace, old);
-    if (gated(ctx, service))
-        await ctx.gate.release(service, replicas);
+    const [released, watched] = await Promise.allSettled([
+        gated(ctx, service) ? ctx.gate.release(service, replicas) : undefined,
+        alongside?.(),
+    ]);
+    // The monitor's failure names the failed containers: it wins over the gate's.
+    if (watched.status === 'rejected')
+        throw watched.reason;
+    if (released.status === 'rejected')
+        throw released.reason;
 }
 /** The batch's new replicas: parked in the proxy, started, healthy, then let in (UP). */
-async function startNew(ctx, sp, batch, label, { known, replacing }, onCreated) {
+async function startNew(ctx, sp, batch, label, { current, replacing }, onCreated) {
     const { service } = sp;
-    const current = await ctx.engine.replicas(service);
+    const known = new Set(current.map((c) => c.id));
     if (gated(ctx, service))
         await ctx.gate.park(service, current.map((c) => toReplica(ctx, c)));
     const target = current.length + batch.start;
@@ -59477,7 +59823,7 @@ async function startNew(ctx, sp, batch, label, { known, replacing }, onCreated) 
     if (!hc || hc.disabled) {
         ctx.log.warning(`${service}: no healthcheck in the Compose file: no health gate; waiting for ${monitorMs / 1000}s of "running" instead (or the image's own HEALTHCHECK)`);
     }
-    const health = await ctx.engine.waitHealthy(created.map((c) => c.id), deadline, ctx.timeline, { service, settleMs: monitorMs, ...timing(ctx) });
+    const health = await ctx.engine.waitHealthy(created.map((c) => c.id), deadline, ctx.timeline, { service, settleMs: monitorMs, seen: created, ...timing(ctx) });
     check(health);
     created = health.containers;
     onCreated(created);
@@ -59624,6 +59970,7 @@ function dockerEngine({ remote, flavor, stack, upTimeoutMs = timeouts/* LONG_COM
 
 
 
+
 /** What rollOut needs for this session: its engine over the stack, the proxy gate, the log. */
 function rolloutContext(s, stack, routed, proxy) {
     return {
@@ -59634,7 +59981,21 @@ function rolloutContext(s, stack, routed, proxy) {
         healthTimeoutMs: s.inputs.healthTimeoutMs,
         proxyService: proxy.proxyService,
         routedServices: new Set(routed),
+        ...(s.roundTrips ? { roundTrips: s.roundTrips } : {}),
+        ...(s.report.batches ? { batches: s.report.batches } : {}),
     };
+}
+/** Roll the plan, then log how the batches it ran compare with their floor. */
+async function rollOutMeasured(s, ctx, plan) {
+    const first = ctx.batches?.length ?? 0;
+    try {
+        return await rollOut(ctx, plan);
+    }
+    finally {
+        const line = speedLine(rolloutFloor(ctx.batches?.slice(first) ?? [], s.timeline.events));
+        if (line)
+            s.log.info(line);
+    }
 }
 /** Roll the plan; a failure is returned (not thrown) so the probe and the record still run. */
 async function rolloutPhase(s, release, plan, routed, proxy, before) {
@@ -59643,7 +60004,7 @@ async function rolloutPhase(s, release, plan, routed, proxy, before) {
         await before?.();
         timeline.add('deploy-start', { detail: release.id });
         const stack = stackOf(remoteDir, release.composeFiles, 'app', inputs.project);
-        const result = await rollOut(rolloutContext(s, stack, routed, proxy), plan);
+        const result = await rollOutMeasured(s, rolloutContext(s, stack, routed, proxy), plan);
         report.servicesUpdated = result.updated;
         for (const f of result.failures) {
             await phase(`Failed containers of ${f.service}: health output and logs`, async () => log.info(f.logs || '(nothing collected)'));
@@ -59693,7 +60054,7 @@ async function rollBackTo(s, previous, routed, proxy) {
     const back = await desiredState({ ...s }, { composeFiles: previous.composeFiles }, routed, previous);
     const backPlan = makePlan(s, back.desired, false, back.running);
     log.info(renderPlan(backPlan));
-    const r = await rollout_rollOut(rolloutContext(s, prevStack, routed, proxy), backPlan);
+    const r = await rollOutMeasured(s, rolloutContext(s, prevStack, routed, proxy), backPlan);
     timeline.add('rollback-done', { detail: r.ok ? 'ok' : 'failed' });
     if (!r.ok)
         log.error(`the rollback to ${previous.id} failed too: ${r.failure?.reason ?? ''}`);

@@ -3,6 +3,8 @@
  * the outputs and the job summary, so both always say the same thing.
  */
 import type { TimelineEvent } from '../model/timeline.js';
+import type { BatchSpan } from '../model/floor.js';
+import { renderSpeed } from './speed.js';
 
 export interface DeployReport {
   project: string;
@@ -27,6 +29,10 @@ export interface DeployReport {
   error?: string;
   events: TimelineEvent[];
   rollbackHint?: string;
+  /** Every batch rolled (rollbacks' too), for the floor and the speed section. */
+  batches?: BatchSpan[];
+  /** Round trips to the host in the whole deploy. */
+  roundTrips?: number;
 }
 
 export function newReport(project: string, mode: DeployReport['mode'], now = Date.now()): DeployReport {
@@ -97,6 +103,8 @@ export function renderSummary(r: DeployReport): string {
   if (r.warnings.length) out.push('### Warnings', '', ...r.warnings.map((w) => `- ${w}`), '');
   if (r.planMarkdown) out.push('### Plan', '', r.planMarkdown, '');
   if (r.probeMarkdown) out.push('### Request-loss probe', '', r.probeMarkdown, '');
+  const speed = r.batches ? renderSpeed(r.batches, r.events, r.roundTrips) : '';
+  if (speed) out.push('### Speed', '', speed, '');
   const timeline = renderTimeline(r.events, r.startedAt);
   if (timeline) out.push('### Rollout timeline', '', '<details><summary>events</summary>', '', timeline, '', '</details>', '');
   if (r.rollbackHint) out.push('### Roll back', '', r.rollbackHint, '');

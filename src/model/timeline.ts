@@ -28,6 +28,8 @@ export interface TimelineEvent {
   service?: string;
   container?: string;
   detail?: string;
+  /** How long the step took as the host timed it (ms), e.g. a replica's start to healthy by Docker's clock. */
+  ms?: number;
 }
 
 export class Timeline {

@@ -10,6 +10,7 @@ import { coreLog, phase, type Log } from '../support/log.js';
 import type { DeployReport } from '../action/report.js';
 import { removeReleaseCommand } from '../commands/release-store.js';
 import { Timeline } from '../model/timeline.js';
+import { countRoundTrips, describeRoundTrips, RoundTrips } from '../host/round-trips.js';
 import { hookService, runHook, type HookRun } from './hooks.js';
 import { collectFiles, type ReleaseFile } from '../action/workspace.js';
 import { activateRelease, resolveRemoteDir } from '../host/release-store.js';
@@ -48,13 +49,20 @@ export async function deploy(inputs: Inputs, run: RunContext, report: DeployRepo
     log.info(`connected to the host as ${inputs.username}`);
     return r;
   });
+  // Every round trip to the host is counted (the lock and its heartbeat aside): a runner far from
+  // its host pays each one.
+  const roundTrips = new RoundTrips();
+  const counted = countRoundTrips(remote, roundTrips);
+  report.batches = [];
   try {
-    const facts = await readHostFacts(remote, inputs.username, inputs.compose);
+    const facts = await readHostFacts(counted, inputs.username, inputs.compose);
     log.info(`Docker ${facts.dockerVersion}, Compose ${facts.compose} ${facts.composeVersion}`);
-    const remoteDir = await resolveRemoteDir(remote, inputs.remoteDir);
-    const s: Session = { cleanups: [], inputs, run, remote, flavor: facts.compose, remoteDir, timeline, log, report };
+    const remoteDir = await resolveRemoteDir(counted, inputs.remoteDir);
+    const s: Session = { cleanups: [], inputs, run, remote: counted, roundTrips, flavor: facts.compose, remoteDir, timeline, log, report };
     await withDeployLock(s, remote, () => deployLocked(s, files, routed));
   } finally {
+    report.roundTrips = roundTrips.total;
+    log.info(`round trips to the host in this deploy: ${describeRoundTrips(roundTrips.current())} (the lock and its heartbeat aside)`);
     await remote.close();
   }
 }

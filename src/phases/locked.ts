@@ -12,6 +12,7 @@ import { dockerConfigDir, logoutCommand, registryLogin } from '../host/registry.
 import { abandonIfPending } from '../host/release-store.js';
 import type { ReconnectingRemote } from '../ssh/index.js';
 import type { Session } from './session.js';
+import { countRoundTrips } from '../host/round-trips.js';
 
 export async function withDeployLock(s: Session, remote: ReconnectingRemote, body: () => Promise<void>): Promise<void> {
   const { inputs, run, remoteDir, log, report } = s;
@@ -41,7 +42,8 @@ export async function withDeployLock(s: Session, remote: ReconnectingRemote, bod
     if (inputs.registry) {
       registryDir = dockerConfigDir(remoteDir, run.runId);
       core.saveState('registry', registryDir);
-      s.remote = await registryPhase(s, remote, registryDir);
+      const login = await registryPhase(s, remote, registryDir);
+      s.remote = s.roundTrips ? countRoundTrips(login, s.roundTrips) : login;
     }
     await body();
   } catch (e) {

@@ -9,6 +9,7 @@ import { renderPlan, type Plan } from '../model/plan.js';
 import type { ProxyGate } from '../proxy/gate.js';
 import type { ReleaseManifest } from '../model/release.js';
 import { rollOut, type RolloutContext } from '../rollout/rollout.js';
+import { rolloutFloor, speedLine } from '../model/floor.js';
 import type { ComposeProject } from '../engine/docker/compose-cli.js';
 import { dockerEngine } from '../engine/docker/engine.js';
 import { desiredState, makePlan } from './desired.js';
@@ -35,7 +36,20 @@ function rolloutContext(s: Session, stack: ComposeProject, routed: string[], pro
     healthTimeoutMs: s.inputs.healthTimeoutMs,
     proxyService: proxy.proxyService,
     routedServices: new Set(routed),
+    ...(s.roundTrips ? { roundTrips: s.roundTrips } : {}),
+    ...(s.report.batches ? { batches: s.report.batches } : {}),
   };
+}
+
+/** Roll the plan, then log how the batches it ran compare with their floor. */
+async function rollOutMeasured(s: Session, ctx: RolloutContext, plan: Plan) {
+  const first = ctx.batches?.length ?? 0;
+  try {
+    return await rollOut(ctx, plan);
+  } finally {
+    const line = speedLine(rolloutFloor(ctx.batches?.slice(first) ?? [], s.timeline.events));
+    if (line) s.log.info(line);
+  }
 }
 
 /** Roll the plan; a failure is returned (not thrown) so the probe and the record still run. */
@@ -52,7 +66,7 @@ export async function rolloutPhase(
     await before?.();
     timeline.add('deploy-start', { detail: release.id });
     const stack = stackOf(remoteDir, release.composeFiles, 'app', inputs.project);
-    const result = await rollOut(rolloutContext(s, stack, routed, proxy), plan);
+    const result = await rollOutMeasured(s, rolloutContext(s, stack, routed, proxy), plan);
     report.servicesUpdated = result.updated;
     for (const f of result.failures) {
       await phase(`Failed containers of ${f.service}: health output and logs`, async () => log.info(f.logs || '(nothing collected)'));
@@ -105,7 +119,7 @@ export async function rollBackTo(s: Session, previous: ReleaseManifest, routed: 
   const back = await desiredState({ ...s }, { composeFiles: previous.composeFiles }, routed, previous);
   const backPlan = makePlan(s, back.desired, false, back.running);
   log.info(renderPlan(backPlan));
-  const r = await rollOut(rolloutContext(s, prevStack, routed, proxy), backPlan);
+  const r = await rollOutMeasured(s, rolloutContext(s, prevStack, routed, proxy), backPlan);
   timeline.add('rollback-done', { detail: r.ok ? 'ok' : 'failed' });
   if (!r.ok) log.error(`the rollback to ${previous.id} failed too: ${r.failure?.reason ?? ''}`);
   return r.ok;

@@ -10,6 +10,7 @@ import type { Log } from '../support/log.js';
 import type { Target } from '../host/target.js';
 import type { DeployReport } from '../action/report.js';
 import type { Timeline } from '../model/timeline.js';
+import type { RoundTrips } from '../host/round-trips.js';
 
 export interface RunContext {
   sha: string;
@@ -29,6 +30,8 @@ export interface Session extends Target {
   timeline: Timeline;
   log: Log;
   report: DeployReport;
+  /** Counts the round trips `remote` makes (the lock and its heartbeat aside). */
+  roundTrips?: RoundTrips;
   /** Set from the first change to the live stack until the release is recorded: what the post step must finish. */
   interrupted?: InterruptedDeploy;
 }

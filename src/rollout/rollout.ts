@@ -14,6 +14,8 @@ import type { Timeline } from '../model/timeline.js';
 import type { ProxyGate, Replica } from '../proxy/gate.js';
 import type { ProgressLog } from '../support/log.js';
 import { sleep as defaultSleep } from '../support/time.js';
+import { describeRoundTrips, type RoundTrips } from '../host/round-trips.js';
+import { batchFloor, describeBatchFloor, type BatchSpan } from '../model/floor.js';
 
 export interface RolloutContext {
   /** The container engine that runs the project's replicas (Docker with Compose today). */
@@ -32,6 +34,10 @@ export interface RolloutContext {
   pollMs?: number;
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
+  /** Counts the round trips to the host: each batch logs its own. */
+  roundTrips?: RoundTrips;
+  /** Each batch run is appended here (for the floor and the summary). */
+  batches?: BatchSpan[];
 }
 
 export interface ServiceFailure {
@@ -104,7 +110,10 @@ async function runService(ctx: RolloutContext, sp: ServicePlan): Promise<Service
   let lastFailure: ServiceFailure | undefined;
   for (const [i, batch] of sp.batches.entries()) {
     const label = `${sp.service}: batch ${i + 1}/${sp.batches.length}`;
-    const failure = await runBatchOrClean(ctx, sp, batch, label, grace, failureAction);
+    const delayMs = delayAfter(sp, i);
+    const failure = await measured(ctx, sp, { index: i, label, delayMs }, () =>
+      runBatchOrClean(ctx, sp, batch, label, grace, failureAction),
+    );
     if (failure) {
       failedBatches++;
       lastFailure = failure;
@@ -115,12 +124,49 @@ async function runService(ctx: RolloutContext, sp: ServicePlan): Promise<Service
       );
       continue;
     }
-    if (uc?.delayS && i < sp.batches.length - 1) {
-      ctx.log.info(`${sp.service}: waiting update_config.delay ${uc.delayS}s`);
-      await (ctx.sleep ?? defaultSleep)(uc.delayS * 1000);
+    if (delayMs) {
+      ctx.log.info(`${sp.service}: waiting update_config.delay ${delayMs / 1000}s`);
+      await (ctx.sleep ?? defaultSleep)(delayMs);
     }
   }
   return lastFailure && failureAction === 'continue' ? lastFailure : undefined;
+}
+
+/** update_config.delay after batch i (ms): none after the last. */
+function delayAfter(sp: ServicePlan, i: number): number {
+  const delayS = sp.desired?.service.updateConfig.delayS ?? 0;
+  return delayS && i < sp.batches.length - 1 ? delayS * 1000 : 0;
+}
+
+/** Run one batch, then log and keep its wall time and round trips to the host. */
+async function measured(
+  ctx: RolloutContext,
+  sp: ServicePlan,
+  { index, label, delayMs }: { index: number; label: string; delayMs: number },
+  run: () => Promise<ServiceFailure | undefined>,
+): Promise<ServiceFailure | undefined> {
+  const startedAt = now(ctx);
+  const before = ctx.roundTrips?.snapshot();
+  const failure = await run();
+  const endedAt = now(ctx);
+  const roundTrips = before && ctx.roundTrips?.since(before);
+  const span: BatchSpan = {
+    service: sp.service,
+    index,
+    of: sp.batches.length,
+    startedAt,
+    endedAt,
+    ok: !failure,
+    monitorMs: (sp.desired?.service.updateConfig.monitorS ?? 5) * 1000,
+    delayAfterMs: failure ? 0 : delayMs,
+    ...(roundTrips ? { roundTrips: roundTrips.total } : {}),
+  };
+  ctx.batches?.push(span);
+  ctx.log.info(
+    `${label}: ${failure ? 'failed after' : 'took'} ${describeBatchFloor(batchFloor(span, ctx.timeline.events))}` +
+      (roundTrips ? `; ${describeRoundTrips(roundTrips)} round trips to the host` : ''),
+  );
+  return failure;
 }
 
 /** Exited or crashed containers an earlier run left: removed before the first batch. */
@@ -180,25 +226,27 @@ async function runBatch(
   if (batch.start > 0) {
     // Start-first: the old batch is drained right after, so the gate may swap them in one change.
     const replacing = sp.order === 'stop-first' ? [] : old;
-    created = await startNew(ctx, sp, batch, label, { known: new Set(before.map((c) => c.id)), replacing }, onCreated);
+    // What runs now is what ran before minus what retire removed: no second read of the host.
+    const current = sp.order === 'stop-first' ? before.filter((c) => !old.includes(c)) : before;
+    created = await startNew(ctx, sp, batch, label, { current, replacing }, onCreated);
   }
-  if (sp.order !== 'stop-first') await retire(ctx, sp.service, old, grace);
-  if (created.length) {
+  const watch = async () => {
+    if (!created.length) return;
     const monitorMs = (sp.desired?.service.updateConfig.monitorS ?? 5) * 1000;
-    check(
-      await ctx.engine.monitor(
-        created.map((c) => c.id),
-        monitorMs,
-        ctx.timeline,
-        { service: sp.service, ...timing(ctx) },
-      ),
-    );
-  }
+    const ids = created.map((c) => c.id);
+    check(await ctx.engine.monitor(ids, monitorMs, ctx.timeline, { service: sp.service, seen: created, ...timing(ctx) }));
+  };
+  if (sp.order !== 'stop-first') await retire(ctx, sp.service, old, grace, watch);
+  else await watch();
 }
 
-/** Old replicas out of the proxy (drained), stopped and removed, their proxy slots returned. */
-async function retire(ctx: RolloutContext, service: string, old: ContainerInfo[], grace: number): Promise<void> {
-  if (!old.length) return;
+/**
+ * Old replicas out of the proxy (drained), stopped and removed, their proxy slots returned.
+ * `alongside` (the new replicas' monitor) runs while the slots are returned: that waits for Docker's
+ * DNS to drop the old IPs, which has nothing to do with the new replicas, so it adds no time.
+ */
+async function retire(ctx: RolloutContext, service: string, old: ContainerInfo[], grace: number, alongside?: () => Promise<void>) {
+  if (!old.length) return alongside?.();
   const replicas = old.map((c) => toReplica(ctx, c));
   // The gate records drain/drained per replica, with its proxy slot.
   if (gated(ctx, service)) await ctx.gate.drain(service, replicas);
@@ -209,7 +257,13 @@ async function retire(ctx: RolloutContext, service: string, old: ContainerInfo[]
     grace,
     old,
   );
-  if (gated(ctx, service)) await ctx.gate.release(service, replicas);
+  const [released, watched] = await Promise.allSettled([
+    gated(ctx, service) ? ctx.gate.release(service, replicas) : undefined,
+    alongside?.(),
+  ]);
+  // The monitor's failure names the failed containers: it wins over the gate's.
+  if (watched.status === 'rejected') throw watched.reason;
+  if (released.status === 'rejected') throw released.reason;
 }
 
 /** The batch's new replicas: parked in the proxy, started, healthy, then let in (UP). */
@@ -218,11 +272,11 @@ async function startNew(
   sp: ServicePlan,
   batch: Batch,
   label: string,
-  { known, replacing }: { known: ReadonlySet<string>; replacing: ContainerInfo[] },
+  { current, replacing }: { current: ContainerInfo[]; replacing: ContainerInfo[] },
   onCreated: (c: ContainerInfo[]) => void,
 ): Promise<ContainerInfo[]> {
   const { service } = sp;
-  const current = await ctx.engine.replicas(service);
+  const known = new Set(current.map((c) => c.id));
   if (gated(ctx, service))
     await ctx.gate.park(
       service,
@@ -250,7 +304,7 @@ async function startNew(
     created.map((c) => c.id),
     deadline,
     ctx.timeline,
-    { service, settleMs: monitorMs, ...timing(ctx) },
+    { service, settleMs: monitorMs, seen: created, ...timing(ctx) },
   );
   check(health);
   created = health.containers;

@@ -106,6 +106,8 @@ export interface RunOptions {
   killWhen?: (log: string) => boolean;
   /** Called with each chunk of the post step's log. */
   onPostLog?: (chunk: string) => void;
+  /** The bundle to run (a directory with main/ and post/); default this checkout's dist/ (benchmarks compare builds). */
+  dist?: string;
 }
 
 function spawnNode(
@@ -179,13 +181,14 @@ export async function runAction(inputs: Record<string, string>, options: RunOpti
   if (compose && inputs.compose === undefined) inputs = { ...inputs, compose };
   for (const [name, value] of Object.entries(inputs)) env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] = value;
 
-  const main = await spawnNode(join(repo, 'dist/main/index.js'), env, options.killAfterMs, options.onLog, options.killWhen);
+  const dist = options.dist ?? join(repo, 'dist');
+  const main = await spawnNode(join(dist, 'main/index.js'), env, options.killAfterMs, options.onLog, options.killWhen);
   const state = parseCommandFile(await readFile(files.state, 'utf8'));
   let post = { code: 0, log: '' };
   if (!options.noPost) {
     const postEnv = { ...env };
     for (const [k, v] of Object.entries(state)) postEnv[`STATE_${k}`] = v;
-    post = await spawnNode(join(repo, 'dist/post/index.js'), postEnv, undefined, options.onPostLog);
+    post = await spawnNode(join(dist, 'post/index.js'), postEnv, undefined, options.onPostLog);
   }
   const result: ActionRun = {
     code: main.code,

@@ -9,6 +9,9 @@
 import type { Duplex } from 'node:stream';
 import type { ProxyGate, Replica } from '../../src/proxy/gate.js';
 import { RemoteCommandError, type ExecOptions, type ExecResult, type Remote } from '../../src/host/remote.js';
+import { shqAll } from '../../src/commands/quote.js';
+import { parseDockerInspect } from '../../src/engine/docker/containers.js';
+import { stateSignature } from '../../src/engine/docker/health.js';
 
 /** Virtual time: sleep() advances it at once, so health timeouts and `monitor` pass instantly. */
 export class FakeClock {
@@ -104,6 +107,8 @@ export class FakeDockerHost implements Remote {
   readonly commands: string[] = [];
   /** Grace periods passed to `docker stop -t`, per stop command. */
   readonly graces: number[] = [];
+  /** The wait (ms) of each awaitChangeCommand, in order. */
+  readonly waits: number[] = [];
   /** The next stop+rm command exits with this code (once). */
   failNextStop?: number;
   /** `compose up` creates this many fewer containers than asked (once). */
@@ -241,14 +246,37 @@ export class FakeDockerHost implements Remote {
 
   async exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
     this.commands.push(command);
-    const r = this.run(command, options);
+    const r =
+      command.startsWith('sh -c ') && command.includes('docker events') ? await this.awaitChange(command) : this.run(command, options);
     if (r.code !== 0 && options.check !== false) throw new RemoteCommandError(command, r);
     return r;
+  }
+
+  /** awaitChangeCommand: the fake clock runs on (100 ms steps) until the state differs from the one seen, or the wait is over. */
+  private async awaitChange(command: string): Promise<ExecResult> {
+    const [, , , , waitMs, seen, ...ids] = shellWords(command);
+    this.waits.push(Number(waitMs));
+    const inspect = () => this.run(shqAll(['docker', 'inspect', '--type', 'container', ...ids]), {});
+    for (let waited = 0; ;) {
+      const r = inspect();
+      if (stateSignature(ids, parseDockerInspect(r.stdout)) !== seen || waited >= Number(waitMs)) return r;
+      const step = Math.min(100, Number(waitMs) - waited);
+      await this.clock.sleep(step);
+      waited += step;
+    }
   }
 
   private run(command: string, options: ExecOptions): ExecResult {
     const words = shellWords(command);
     const w = (i: number) => words[i] ?? '';
+
+    // listProjectContainers (projectContainersCommand): the inspect JSON of every container of the project.
+    if (
+      command.startsWith('ids=$(docker ps -aq --no-trunc --filter') &&
+      command.includes(`label=com.docker.compose.project=${this.project}`)
+    ) {
+      return ok(JSON.stringify([...this.containers.values()].map((c) => this.inspectJson(c))));
+    }
 
     // listProjectContainers: every container of the project, all states.
     if (w(0) === 'docker' && w(1) === 'ps' && words.includes(`label=com.docker.compose.project=${this.project}`)) {

@@ -86,7 +86,9 @@ export type DockerAnswer = ExecResult | string | ((command: string, options: Exe
 
 /** Commands that talk to Docker (by how the command builders start them). */
 export function isDockerCommand(command: string): boolean {
-  return /^(docker(-compose)?\s|for i in |have\(\) \{|set -- \$\(docker|DOCKER_CONFIG=)/.test(command);
+  return /^(docker(-compose)?\s|for i in |have\(\) \{|set -- \$\(docker|ids=\$\(docker|sh -c .*docker events|DOCKER_CONFIG=)/s.test(
+    command,
+  );
 }
 
 /**

@@ -1,4 +1,6 @@
 import { test } from 'node:test';
+import { spawnSync } from 'node:child_process';
+import { shq } from '../../src/commands/quote.js';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { isBroken, listProjectContainers, parseDockerInspect, replicaIp } from '../../src/engine/docker/containers.js';
@@ -51,23 +53,27 @@ test('empty output and non-arrays', () => {
   assert.throws(() => parseDockerInspect('{}'), /not a JSON array/);
 });
 
-test('listProjectContainers: ps then inspect; none = no inspect call; one-offs dropped', async () => {
+test('listProjectContainers: ids listed and inspected in one round trip; none = `[]`; a failed ps fails; one-offs dropped', async () => {
+  // The real script, run by sh with a stub `docker` (a shell function) answering ps and inspect.
   const calls: string[] = [];
-  const mk = (ids: string) =>
+  const mk = (ps: string, psExit = 0) =>
     ({
       async exec(cmd: string) {
         calls.push(cmd);
-        if (cmd.startsWith('docker ps')) return { code: 0, stdout: ids, stderr: '' };
         const data = JSON.parse(fixture);
         data[0].Config.Labels['com.docker.compose.oneoff'] = 'True';
-        return { code: 0, stdout: JSON.stringify(data), stderr: '' };
+        const stub = `docker() { case "$1" in ps) printf '%s' ${shq(ps)}; return ${psExit};; inspect) shift 2; echo "$*" >&2; cat <<'JSON'\n${JSON.stringify(data)}\nJSON\n;; esac; }`;
+        const r = spawnSync('sh', ['-c', `${stub}\n${cmd}`], { encoding: 'utf8' });
+        return { code: r.status ?? 1, stdout: r.stdout, stderr: r.stderr };
       },
     }) as unknown as Remote;
   assert.deepEqual(await listProjectContainers(mk(''), 'hfx'), []);
-  assert.deepEqual(calls, ['docker ps -aq --no-trunc --filter label=com.docker.compose.project=hfx']);
+  assert.equal(calls.length, 1);
+  assert.match(calls[0]!, /^ids=\$\(docker ps -aq --no-trunc --filter label=com\.docker\.compose\.project=hfx\) \|\| exit\n/);
   const cs = await listProjectContainers(mk('a\nb\nc\n'), 'hfx');
-  assert.equal(calls.at(-1), 'docker inspect --type container a b c');
+  assert.equal(calls.length, 2);
   assert.equal(cs.length, 2);
+  await assert.rejects(listProjectContainers(mk('', 1), 'hfx'), /docker inspect failed \(exit 1\)/);
   assert.equal(projectContainerIdsCommand("x'y"), `docker ps -aq --no-trunc --filter 'label=com.docker.compose.project=x'\\''y'`);
   assert.equal(inspectCommand(['a']), 'docker inspect --type container a');
 });

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { Duplex, PassThrough } from 'node:stream';
 import { after, before, test } from 'node:test';
-import { RuntimeApi, RuntimeApiError } from '../../src/proxy/haproxy/runtime.js';
+import { RuntimeApi, RuntimeApiError, splitAnswers } from '../../src/proxy/haproxy/runtime.js';
 import { freePort, startHaproxy, startReplica, type FakeReplica, type LocalHaproxy } from '../fixtures/haproxy-local.js';
 
 let hp: LocalHaproxy;
@@ -163,4 +163,38 @@ test('an opener that fails rejects with its error', async () => {
     { timeoutMs: 1000 },
   );
   await assert.rejects(broken.showStat(), /ENOENT/);
+});
+
+test('pipeline: several commands in one connection, each answer apart (an empty answer for a silent success, a refusal kept)', async () => {
+  let opened = 0;
+  const counting = new RuntimeApi(
+    async () => {
+      opened++;
+      return hp.opener();
+    },
+    { timeoutMs: 3000 },
+  );
+  const [set, refused, state] = await counting.pipeline([
+    'set server app/s2 state maint',
+    'set server app/zz state maint',
+    'show servers state app',
+  ]);
+  assert.equal(opened, 1);
+  assert.equal(set, '');
+  assert.match(refused!, /No such server/);
+  assert.match(state!, /^1\n# be_id/);
+  const after = await counting.setStatesThenShow([{ backend: 'app', server: 's2', state: 'ready' }]);
+  assert.equal(after.find((s) => s.server === 's2')!.adminState & 1, 0, 's2 left forced maint');
+  const stats = await counting.setStatesThenStat([{ backend: 'app', server: 's2', state: 'maint' }]);
+  assert.ok(stats.some((r) => r.pxname === 'app' && r.svname === 's2' && /MAINT/.test(r.status)));
+  await counting.setStates([{ backend: 'app', server: 's2', state: 'ready' }]);
+  await assert.rejects(counting.setStates([{ backend: 'app', server: 'zz', state: 'ready' }]), RuntimeApiError);
+  assert.equal(opened, 5);
+  await assert.rejects(counting.pipeline(['show stat', 'show info; show stat']), /cannot contain ';'/);
+});
+
+test('splitAnswers: answers end with an empty line', () => {
+  assert.deepEqual(splitAnswers('\n\n'), ['', '']);
+  assert.deepEqual(splitAnswers('No such server.\n\n1\n# x\n2 a\n\n'), ['No such server.\n', '1\n# x\n2 a\n']);
+  assert.deepEqual(splitAnswers('\n1\n# x\n'), ['', '1\n# x\n']);
 });

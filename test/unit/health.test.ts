@@ -1,8 +1,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { collectDiagnostics, healthTimeoutMs, monitorContainers, waitHealthy, type HealthResult } from '../../src/engine/docker/health.js';
+import {
+  collectDiagnostics,
+  healthTimeoutMs,
+  monitorContainers,
+  stateSignature,
+  waitHealthy,
+  type HealthResult,
+} from '../../src/engine/docker/health.js';
 import type { Remote, ExecResult } from '../../src/host/remote.js';
 import { Timeline } from '../../src/model/timeline.js';
+import { parseDockerInspect } from '../../src/engine/docker/containers.js';
+import { shellWords } from '../helpers/fake-docker-host.js';
 
 const hc = { intervalS: 2, timeoutS: 3, retries: 5, startPeriodS: 40, disabled: false };
 
@@ -41,7 +50,11 @@ function reasonOf(r: HealthResult): string {
   return r.reason;
 }
 
-/** A fake host: each `docker inspect` returns the next snapshot; a fake clock advances on sleep. */
+/**
+ * A fake host: each `docker inspect` returns the next snapshot; a fake clock advances on sleep. A
+ * blocking wait (awaitChangeCommand) returns the next snapshot 1 s later when it differs from the
+ * state seen, else at the end of its wait.
+ */
 function fake(script: Snap[][]) {
   let i = 0;
   let t = 0;
@@ -51,6 +64,13 @@ function fake(script: Snap[][]) {
       commands.push(command);
       if (command.startsWith('docker inspect'))
         return { code: 0, stdout: inspectJson(script[Math.min(i++, script.length - 1)]!), stderr: '' };
+      if (command.startsWith('sh -c ') && command.includes('docker events')) {
+        const [, , , , waitMs, seen, ...ids] = shellWords(command);
+        const stdout = inspectJson(script[Math.min(i++, script.length - 1)]!);
+        const changed = stateSignature(ids, parseDockerInspect(stdout)) !== seen;
+        t += changed ? Math.min(1000, Number(waitMs)) : Number(waitMs);
+        return { code: 0, stdout, stderr: '' };
+      }
       if (command.startsWith('docker logs')) return { code: 0, stdout: 'boom\n', stderr: '' };
       return { code: 0, stdout: '', stderr: '' };
     },
@@ -65,7 +85,7 @@ function fake(script: Snap[][]) {
   };
 }
 
-test('waitHealthy passes when all become healthy, one inspect per poll for all ids', async () => {
+test('waitHealthy passes when all become healthy: one read, then one blocking wait per change, for all ids', async () => {
   const f = fake([
     [
       { id: 'a', health: 'starting' },
@@ -89,6 +109,29 @@ test('waitHealthy passes when all become healthy, one inspect per poll for all i
     tl.events.map((e) => e.action),
     ['healthy', 'healthy'],
   );
+});
+
+test('with the state just read (seen), the first read is skipped; the wait starts from it', async () => {
+  const f = fake([[{ id: 'a', health: 'healthy' }]]);
+  const seen = parseDockerInspect(inspectJson([{ id: 'a', health: 'starting' }]));
+  const r = await waitHealthy(f.remote, ['a'], 10_000, new Timeline(f.now), { now: f.now, sleep: f.sleep, seen });
+  assert.equal(r.ok, true);
+  assert.equal(f.commands.length, 1);
+  assert.match(f.commands[0]!, /^sh -c .*docker events.* sh 10000 'a running starting 0 T0' a$/s);
+});
+
+test('a host whose wait answers at once without a change (no docker events) is read again only pollMs later', async () => {
+  const f = fake([[{ id: 'a', health: 'starting' }]]);
+  // The fake's clock is not this test's: seen from here, every wait comes back at once, unchanged.
+  let t = 0;
+  const r = await waitHealthy(f.remote, ['a'], 5_000, new Timeline(() => t), {
+    now: () => t,
+    sleep: async (ms) => void (t += ms),
+    pollMs: 1000,
+  });
+  assert.equal(r.ok, false);
+  assert.equal(t, 5_000);
+  assert.ok(f.commands.length <= 7, `${f.commands.length} reads in 5 s`);
 });
 
 test('unhealthy fails at once', async () => {

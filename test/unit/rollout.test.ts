@@ -14,6 +14,8 @@ import { checkPolicies } from '../../src/model/rollout-policy.js';
 import { rollOut, type RolloutContext } from '../../src/rollout/rollout.js';
 import { dockerEngine } from '../../src/engine/docker/engine.js';
 import { Timeline } from '../../src/model/timeline.js';
+import { countRoundTrips, RoundTrips } from '../../src/host/round-trips.js';
+import type { BatchSpan } from '../../src/model/floor.js';
 import { behaviors, FakeClock, FakeDockerHost, RecordingGate, type Behavior } from '../helpers/fake-docker-host.js';
 
 const OLD = 'a'.repeat(64);
@@ -160,7 +162,7 @@ test('start-first, batches of 1: each new replica is healthy and UP in the proxy
       'monitor-ok',
     ],
   );
-  // Per batch: 2 s until healthy (1 s polls), then 2 s of update_config.monitor.
+  // Per batch: 2 s until healthy (seen at the change, no poll interval added), then 2 s of update_config.monitor.
   assert.equal(s.clock.slept, 3 * (2_000 + 2_000));
   // The proxy's UP gate ends with the health deadline: the 30 s floor from the start of the batch.
   const firstStart = s.timeline.events.find((e) => e.action === 'start')!.at;
@@ -172,6 +174,51 @@ test('start-first, batches of 1: each new replica is healthy and UP in the proxy
     'docker compose -p p -f /srv/app/releases/r2/compose.yaml --env-file /srv/app/releases/r2/.env up -d --no-deps --no-recreate --scale web=4 web',
   );
   assert.deepEqual(s.host.graces, [3, 3, 3]);
+});
+
+test('round trips: each batch takes the same 5 commands to the host (list, scale, list, wait for health, stop) and 1 for monitor, counted and logged', async () => {
+  const s = await setup();
+  const counter = new RoundTrips();
+  const batches: BatchSpan[] = [];
+  s.ctx.engine = dockerEngine({
+    remote: countRoundTrips(s.host, counter),
+    flavor: 'v2',
+    stack: { project: 'p', files: ['/srv/app/releases/r2/compose.yaml'], envFile: '/srv/app/releases/r2/.env' },
+  });
+  s.ctx.roundTrips = counter;
+  s.ctx.batches = batches;
+  assert.equal((await s.run()).ok, true);
+  assert.deepEqual(
+    batches.map((b) => [b.index, b.of, b.roundTrips, b.ok, b.endedAt - b.startedAt]),
+    [
+      [0, 3, 6, true, 4_000],
+      [1, 3, 6, true, 4_000],
+      [2, 3, 6, true, 4_000],
+    ],
+  );
+  // One blocking wait until healthy (from the state read right after the scale-up: no first poll),
+  // one for the whole monitor window: no round trip per poll.
+  assert.deepEqual(s.host.waits, [30_000, 2_000, 30_000, 2_000, 30_000, 2_000]);
+  const kinds = s.host.commands.map((c) =>
+    c.startsWith('ids=$(docker ps')
+      ? 'list'
+      : c.includes(' up -d ')
+        ? 'scale'
+        : c.includes('docker events')
+          ? 'wait'
+          : c.startsWith('set -- $(docker ps')
+            ? 'stop'
+            : c,
+  );
+  assert.deepEqual(kinds.slice(0, 6), ['list', 'scale', 'list', 'wait', 'stop', 'wait']);
+  assert.equal(counter.total, 18);
+  assert.deepEqual(
+    s.logs.filter((l) => / took /.test(l)),
+    [1, 2, 3].map(
+      (n) =>
+        `info: web: batch ${n}/3: took 4.0 s (floor 4.0 s: health 2.0, up 0.0, drain 0.0, stop 0.0, monitor 2.0; 1.00x); 6 (exec 6) round trips to the host`,
+    ),
+  );
 });
 
 test('stop-first: each old replica is drained, stopped and released before its replacement starts; an unrouted service has no gate calls', async () => {

@@ -2,8 +2,8 @@
  * The containers Compose runs for a project, read from `docker inspect`. The labels Compose sets
  * (project, service, container-number, config-hash) tie each container to its service and config.
  */
-import type { Remote } from '../../host/remote.js';
-import { inspectCommand, projectContainerIdsCommand } from '../../commands/docker.js';
+import type { ExecResult, Remote } from '../../host/remote.js';
+import { inspectCommand, projectContainersCommand } from '../../commands/docker.js';
 import { DOCKER_COMMAND_MS } from '../../support/timeouts.js';
 
 export type HealthStatus = 'healthy' | 'unhealthy' | 'starting' | 'none';
@@ -148,12 +148,11 @@ export function replicaIp(c: ContainerInfo, preferredNetworks: readonly string[]
   return Object.values(c.ips)[0] ?? '';
 }
 
-/** Every container of the project (all states), one-off `run` containers left out. */
+/** Every container of the project (all states), one-off `run` containers left out: one round trip. */
 export async function listProjectContainers(remote: Remote, project: string, timeoutMs = DOCKER_COMMAND_MS): Promise<ContainerInfo[]> {
-  const ps = await remote.exec(projectContainerIdsCommand(project), { timeoutMs });
-  const ids = ps.stdout.split(/\s+/).filter(Boolean);
-  const all = await inspectContainers(remote, ids, timeoutMs);
-  return all.filter((c) => !c.oneoff && c.project === project);
+  const r = await remote.exec(projectContainersCommand(project), { timeoutMs, check: false });
+  checkInspect(r);
+  return parseDockerInspect(r.stdout).filter((c) => !c.oneoff && c.project === project);
 }
 
 /**
@@ -163,8 +162,13 @@ export async function listProjectContainers(remote: Remote, project: string, tim
 export async function inspectContainers(remote: Remote, ids: string[], timeoutMs = DOCKER_COMMAND_MS): Promise<ContainerInfo[]> {
   if (ids.length === 0) return [];
   const r = await remote.exec(inspectCommand(ids), { timeoutMs, check: false });
+  checkInspect(r);
+  return parseDockerInspect(r.stdout);
+}
+
+/** A `docker inspect` that failed for another reason than a container removed meanwhile throws. */
+export function checkInspect(r: ExecResult): void {
   if (r.code !== 0 && !/No such (container|object)/i.test(r.stderr)) {
     throw new Error(`docker inspect failed (exit ${r.code}): ${r.stderr.trim().split('\n').slice(-3).join(' ')}`);
   }
-  return parseDockerInspect(r.stdout);
 }

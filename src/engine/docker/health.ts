@@ -1,15 +1,18 @@
 /**
- * The health gate: how long to wait for new replicas, and the wait itself (polling `docker
- * inspect`, by wall-clock deadline). A container without a healthcheck has no real gate: it must
- * merely stay running for a settle time, and the caller says so loudly.
+ * The health gate: how long to wait for new replicas, and the wait itself, by wall-clock deadline.
+ * Each wait is one round trip that blocks on the host until a container's state changes (`docker
+ * events`, awaitChangeCommand), not a poll per second: a replica is seen healthy the moment Docker
+ * says so, and a runner far from its host pays one round trip per change. A container without a
+ * healthcheck has no real gate: it must merely stay running for a settle time, and the caller says
+ * so loudly.
  */
 import type { Healthcheck } from '../../model/compose.js';
-import { inspectContainers, type ContainerInfo } from './containers.js';
-import { containerLogsCommand } from '../../commands/docker.js';
+import { checkInspect, inspectContainers, parseDockerInspect, type ContainerInfo } from './containers.js';
+import { awaitChangeCommand, containerLogsCommand } from '../../commands/docker.js';
 import type { Remote } from '../../host/remote.js';
 import type { Timeline } from '../../model/timeline.js';
 import { sleep as defaultSleep } from '../../support/time.js';
-import { QUICK_COMMAND_MS } from '../../support/timeouts.js';
+import { DOCKER_COMMAND_MS, QUICK_COMMAND_MS } from '../../support/timeouts.js';
 
 const HEALTH_TIMEOUT_FLOOR_MS = 30_000;
 
@@ -37,6 +40,9 @@ export interface WaitOptions {
   service?: string;
   /** How long a container without a healthcheck must stay running. Default 5 s. */
   settleMs?: number;
+  /** The containers' state as just read (e.g. right after they were created): saves a first read. */
+  seen?: ContainerInfo[];
+  /** The least time between two reads when the host answers without a change. Default 1 s. */
   pollMs?: number;
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
@@ -64,16 +70,52 @@ export async function waitHealthy(
   timeline: Timeline,
   options: WaitOptions = {},
 ): Promise<HealthResult> {
-  const { settleMs = 5_000, pollMs = 1_000, now = Date.now, sleep = defaultSleep, service } = options;
+  const { settleMs = 5_000, now = Date.now, service } = options;
   const gate = new HealthGate(ids, settleMs, timeline, service);
+  let last = options.seen?.length ? options.seen : await inspectContainers(remote, ids);
   for (;;) {
-    const last = await inspectContainers(remote, ids);
-    const failure = gate.poll(last, now());
+    const t = now();
+    const failure = gate.poll(last, t);
     if (failure) return failure;
     if (gate.allPassed()) return { ok: true, containers: last };
-    if (now() >= deadline) return gate.timedOut(last);
-    await sleep(Math.min(pollMs, Math.max(0, deadline - now())));
+    if (t >= deadline) return gate.timedOut(last);
+    last = await nextChange(remote, ids, last, Math.min(deadline, gate.settledAt() ?? deadline), options);
   }
+}
+
+/**
+ * The containers' state once it differs from `seen`, or at `until` (epoch ms), in one round trip.
+ * A host that answers early without a change (its `docker events` failed) is read again no sooner
+ * than pollMs later, so the wait degrades to the old poll instead of spinning.
+ */
+export async function nextChange(
+  remote: Remote,
+  ids: string[],
+  seen: ContainerInfo[],
+  until: number,
+  { pollMs = 1_000, now = Date.now, sleep = defaultSleep }: Pick<WaitOptions, 'pollMs' | 'now' | 'sleep'> = {},
+): Promise<ContainerInfo[]> {
+  const asked = now();
+  const waitMs = Math.max(0, until - asked);
+  const r = await remote.exec(awaitChangeCommand(ids, stateSignature(ids, seen), waitMs), {
+    timeoutMs: waitMs + DOCKER_COMMAND_MS,
+    check: false,
+  });
+  checkInspect(r);
+  const state = parseDockerInspect(r.stdout);
+  const early = now() < Math.min(until, asked + pollMs);
+  if (early && stateSignature(ids, state) === stateSignature(ids, seen)) await sleep(Math.min(until, asked + pollMs) - now());
+  return state;
+}
+
+/** What awaitChangeCommand compares (STATE_SIGNATURE_FORMAT), from parsed containers, in `ids` order. */
+export function stateSignature(ids: string[], containers: ContainerInfo[]): string {
+  const byId = new Map(containers.map((c) => [c.id, c]));
+  return ids
+    .map((id) => byId.get(id))
+    .filter((c): c is ContainerInfo => !!c)
+    .map((c) => `${c.id} ${c.state} ${c.health} ${c.restartCount} ${c.startedAt}`)
+    .join('\n');
 }
 
 /** What the health gate remembers between polls, and its verdict on each poll. */
@@ -106,6 +148,12 @@ class HealthGate {
     return this.passed.size === this.ids.length;
   }
 
+  /** When the first container without a healthcheck still waiting will have run for the settle time. */
+  settledAt(): number | undefined {
+    const pending = this.ids.filter((id) => !this.passed.has(id) && this.runningSince.has(id));
+    return pending.length ? Math.min(...pending.map((id) => this.runningSince.get(id)! + this.settleMs)) : undefined;
+  }
+
   /** The deadline passed: fail with the containers still waiting. */
   timedOut(containers: ContainerInfo[]): HealthFailure {
     const waiting = containers.filter((c) => !this.passed.has(c.id));
@@ -134,12 +182,25 @@ class HealthGate {
 
   private pass(id: string, c: ContainerInfo): void {
     this.passed.add(id);
+    const ms = c.health === 'none' ? this.settleMs : startToHealthyMs(c);
     this.timeline.add('healthy', {
       service: this.service,
       container: c.name,
       detail: c.health === 'none' ? `no healthcheck: running for ${Math.round(this.settleMs / 1000)}s` : 'healthy',
+      ...(ms !== undefined ? { ms } : {}),
     });
   }
+}
+
+/**
+ * Start to healthy by Docker's own clock: StartedAt to the end of the latest passing check (the one
+ * that made it healthy, since the wait sees the change at once). Undefined when Docker kept none.
+ */
+export function startToHealthyMs(c: ContainerInfo): number | undefined {
+  const passing = c.healthLog.filter((e) => e.exitCode === 0).at(-1);
+  const start = Date.parse(c.startedAt);
+  const end = passing ? Date.parse(passing.end) : NaN;
+  return Number.isFinite(start) && Number.isFinite(end) && end >= start ? end - start : undefined;
 }
 
 /**
@@ -153,11 +214,11 @@ export async function monitorContainers(
   timeline: Timeline,
   options: Omit<WaitOptions, 'settleMs'> = {},
 ): Promise<HealthResult> {
-  const { pollMs = 1_000, now = Date.now, sleep = defaultSleep, service } = options;
+  const { now = Date.now, service } = options;
   const end = now() + durationMs;
   const startedAt = new Map<string, string>();
+  let last = options.seen?.length ? options.seen : await inspectContainers(remote, ids);
   for (;;) {
-    const last = await inspectContainers(remote, ids);
     const byId = new Map(last.map((c) => [c.id, c]));
     for (const id of ids) {
       const c = byId.get(id);
@@ -172,7 +233,7 @@ export async function monitorContainers(
       timeline.add('monitor-ok', { service, detail: `${ids.length} container(s) stayed up for ${Math.round(durationMs / 1000)}s` });
       return { ok: true, containers: last };
     }
-    await sleep(Math.min(pollMs, Math.max(0, end - now())));
+    last = await nextChange(remote, ids, last, end, options);
   }
 }
 

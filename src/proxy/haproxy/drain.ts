@@ -86,9 +86,10 @@ export class HaproxyGate implements ProxyGate {
     const backends = new Set(current.flatMap((r) => slotsForAddress(states, r.ip).map((s) => s.backend)));
     if (backends.size === 0) return;
     const parked = this.parked.get(service) ?? [];
-    for (const s of states) {
-      if (!backends.has(s.backend) || hasAddress(s) || isForcedMaint(s)) continue;
-      await this.api.setServerState(s.backend, s.server, 'maint');
+    const empty = states.filter((s) => backends.has(s.backend) && !hasAddress(s) && !isForcedMaint(s));
+    // One round trip for all of them.
+    await this.api.setStates(empty.map((s) => ({ backend: s.backend, server: s.server, state: 'maint' as const })));
+    for (const s of empty) {
       this.maintByUs.add(`${s.backend}/${s.server}`);
       parked.push({ backend: s.backend, server: s.server });
     }
@@ -114,8 +115,11 @@ export class HaproxyGate implements ProxyGate {
   async waitUp(service: string, replicas: Replica[], deadline: number): Promise<void> {
     const pending = new Map(replicas.map((r) => [r.id, r]));
     let last: ServerState[] = [];
+    let toReady: Array<{ backend: string; server: string; state: 'ready' }> = [];
     for (;;) {
-      last = await this.api.showServersState();
+      // Slots to set ready go in the same round trip as the next read of the state.
+      last = toReady.length ? await this.api.setStatesThenShow(toReady) : await this.api.showServersState();
+      toReady = [];
       for (const r of [...pending.values()]) {
         const slots = slotsForAddress(last, r.ip);
         for (const slot of slots) {
@@ -132,7 +136,7 @@ export class HaproxyGate implements ProxyGate {
                 ? `HAProxy: ${service} replica ${r.name} (${r.ip}) landed in ${slot.backend}/${slot.server}, parked by handoff: healthy, so setting it ready`
                 : `HAProxy: ${service} replica ${r.name} (${r.ip}) landed in ${slot.backend}/${slot.server}, which someone put in maintenance (${describeAdminState(slot.adminState)}): setting it ready`,
             );
-            await this.api.setServerState(slot.backend, slot.server, 'ready');
+            toReady.push({ backend: slot.backend, server: slot.server, state: 'ready' });
             this.timeline?.add('note', {
               service,
               container: r.name,
@@ -147,11 +151,12 @@ export class HaproxyGate implements ProxyGate {
           this.timeline?.add('up-in-proxy', { service, container: r.name, detail: `${serving.backend}/${serving.server}` });
         }
       }
-      if (pending.size === 0) return;
-      if (Date.now() >= deadline) {
+      if (pending.size === 0 && !toReady.length) return;
+      if (pending.size && Date.now() >= deadline) {
         const why = [...pending.values()].map((r) => `${r.name} (${r.ip}): ${describeSlots(slotsForAddress(last, r.ip))}`);
         throw new Error(`HAProxy does not send traffic to every new ${service} replica: ${why.join('; ')}`);
       }
+      if (toReady.length) continue;
       await sleep(Math.min(this.pollMs, Math.max(0, deadline - Date.now())));
     }
   }
@@ -166,10 +171,7 @@ export class HaproxyGate implements ProxyGate {
         this.log.info(`HAProxy: ${service} replica ${r.name} (${r.ip}) holds no proxy slot: nothing to drain`);
         continue;
       }
-      for (const s of slots) {
-        await this.api.setServerState(s.backend, s.server, 'maint');
-        this.maintByUs.add(`${s.backend}/${s.server}`);
-      }
+      for (const s of slots) this.maintByUs.add(`${s.backend}/${s.server}`);
       this.drained.set(r.id, [...(this.drained.get(r.id) ?? []), ...slots]);
       const names = slots.map((s) => `${s.backend}/${s.server}`).join(', ');
       this.log.info(`HAProxy: draining ${service} replica ${r.name} (${r.ip}): ${names} set to maint`);
@@ -179,9 +181,11 @@ export class HaproxyGate implements ProxyGate {
     if (watching.length === 0) return;
 
     const deadline = Date.now() + this.drainTimeoutMs;
+    // Every slot to maint and the first read of their sessions: one round trip.
+    const maint = watching.flatMap((w) => w.slots.map((s) => ({ backend: s.backend, server: s.server, state: 'maint' as const })));
     let stats: StatRow[] = [];
-    for (;;) {
-      stats = await this.api.showStat();
+    for (let first = true; ; first = false) {
+      stats = first ? await this.api.setStatesThenStat(maint) : await this.api.showStat();
       for (const w of [...watching]) {
         if (w.slots.every((s) => activity(stats, s) === 0)) {
           watching.splice(watching.indexOf(w), 1);
@@ -211,6 +215,7 @@ export class HaproxyGate implements ProxyGate {
     const deadline = Date.now() + this.releaseTimeoutMs;
     while (todo.length > 0) {
       const states = await this.api.showServersState();
+      const free: DrainedSlot[] = [];
       for (const slot of [...todo]) {
         const now = states.find((s) => s.backend === slot.backend && s.server === slot.server);
         if (!now || !isForcedMaint(now)) {
@@ -220,11 +225,12 @@ export class HaproxyGate implements ProxyGate {
         }
         // Wait until DNS dropped the old IP: a slot set ready while it still holds the stopped
         // container's address would get traffic until its health check fails.
-        if (now.addr !== slot.ip) {
-          await this.api.setServerState(slot.backend, slot.server, 'ready');
-          this.log.info(`HAProxy: ${slot.backend}/${slot.server} released (old ${service} address ${slot.ip} gone)`);
-          todo.splice(todo.indexOf(slot), 1);
-        }
+        if (now.addr !== slot.ip) free.push(slot);
+      }
+      await this.api.setStates(free.map((s) => ({ backend: s.backend, server: s.server, state: 'ready' as const })));
+      for (const slot of free) {
+        this.log.info(`HAProxy: ${slot.backend}/${slot.server} released (old ${service} address ${slot.ip} gone)`);
+        todo.splice(todo.indexOf(slot), 1);
       }
       if (todo.length === 0) return;
       if (Date.now() >= deadline) break;

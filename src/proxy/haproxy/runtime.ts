@@ -87,26 +87,95 @@ export class RuntimeApi {
     }
   }
 
+  /**
+   * Several commands in one connection (one round trip over SSH): HAProxy runs `a; b; c` in order
+   * and ends each answer with an empty line. Returns the answers in order; a missing one means the
+   * stream was cut (rejected, and the whole line is sent again: every command here is repeatable).
+   */
+  async pipeline(cmds: string[]): Promise<string[]> {
+    if (cmds.length === 0) return [];
+    if (cmds.length === 1) return [await this.command(cmds[0]!)];
+    for (const c of cmds) if (c.includes(';')) throw new Error(`a pipelined Runtime API command cannot contain ';': ${c}`);
+    const line = cmds.join('; ');
+    const answers = splitAnswers(await this.command(line));
+    if (answers.length < cmds.length)
+      throw new Error(`HAProxy Runtime API: "${line}": ${answers.length} answers to ${cmds.length} commands`);
+    return answers.slice(0, cmds.length);
+  }
+
+  /** `set server … state` for each slot, in one round trip. */
+  async setStates(changes: Array<{ backend: string; server: string; state: ServerAdminState }>): Promise<void> {
+    const sets = changes.map((c) => setStateCommand(c.backend, c.server, c.state));
+    const answers = await this.pipeline(sets);
+    sets.forEach((cmd, i) => {
+      if (answers[i]!.trim() !== '') throw new RuntimeApiError(cmd, answers[i]!);
+    });
+  }
+
+  /** `set server … state` for each slot, then `show servers state`, in one round trip; the state after the changes. */
+  async setStatesThenShow(changes: Array<{ backend: string; server: string; state: ServerAdminState }>): Promise<ServerState[]> {
+    const sets = changes.map((c) => setStateCommand(c.backend, c.server, c.state));
+    const answers = await this.pipeline([...sets, 'show servers state']);
+    sets.forEach((cmd, i) => {
+      if (answers[i]!.trim() !== '') throw new RuntimeApiError(cmd, answers[i]!);
+    });
+    return parseServersStateAnswer(answers.at(-1)!);
+  }
+
+  /** `set server … state` for each slot, then `show stat`, in one round trip. */
+  async setStatesThenStat(changes: Array<{ backend: string; server: string; state: ServerAdminState }>): Promise<StatRow[]> {
+    const sets = changes.map((c) => setStateCommand(c.backend, c.server, c.state));
+    const answers = await this.pipeline([...sets, 'show stat']);
+    sets.forEach((cmd, i) => {
+      if (answers[i]!.trim() !== '') throw new RuntimeApiError(cmd, answers[i]!);
+    });
+    return parseShowStat(answers.at(-1)!);
+  }
+
   async showStat(): Promise<StatRow[]> {
     return parseShowStat(await this.command('show stat'));
   }
 
   async showServersState(backend?: string): Promise<ServerState[]> {
     if (backend !== undefined) checkName(backend, 'backend');
-    const answer = await this.command(backend === undefined ? 'show servers state' : `show servers state ${backend}`);
-    // An unknown backend answers with a message instead of the version line.
-    if (!/^\s*1\s*$/m.test(answer.split('\n')[0] ?? '')) throw new RuntimeApiError('show servers state', answer);
-    return parseServersState(answer);
+    return parseServersStateAnswer(await this.command(backend === undefined ? 'show servers state' : `show servers state ${backend}`));
   }
 
   /** `set server BE/SRV state ready|drain|maint`: answers nothing on success. */
   async setServerState(backend: string, server: string, state: ServerAdminState): Promise<void> {
-    checkName(backend, 'backend');
-    checkName(server, 'server');
-    const cmd = `set server ${backend}/${server} state ${state}`;
+    const cmd = setStateCommand(backend, server, state);
     const answer = await this.command(cmd);
     if (answer.trim() !== '') throw new RuntimeApiError(cmd, answer);
   }
+}
+
+function setStateCommand(backend: string, server: string, state: ServerAdminState): string {
+  checkName(backend, 'backend');
+  checkName(server, 'server');
+  return `set server ${backend}/${server} state ${state}`;
+}
+
+function parseServersStateAnswer(answer: string): ServerState[] {
+  // An unknown backend answers with a message instead of the version line.
+  if (!/^\s*1\s*$/m.test(answer.split('\n')[0] ?? '')) throw new RuntimeApiError('show servers state', answer);
+  return parseServersState(answer);
+}
+
+/** The answers of a pipelined line: each ends with an empty line (an empty answer is that line alone). */
+export function splitAnswers(text: string): string[] {
+  const answers: string[] = [];
+  let current: string[] = [];
+  const lines = text.split('\n');
+  // The text's own final newline leaves one '' at the end: not a line.
+  if (lines.at(-1) === '') lines.pop();
+  for (const line of lines) {
+    if (line === '') {
+      answers.push(current.length ? current.join('\n') + '\n' : '');
+      current = [];
+    } else current.push(line);
+  }
+  if (current.length) answers.push(current.join('\n') + '\n');
+  return answers;
 }
 
 function checkName(name: string, what: string): void {
