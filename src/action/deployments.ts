@@ -8,7 +8,7 @@
  * never fails or blocks the deploy — every call has a timeout. The token is only ever handed to
  * Octokit; it appears in no log line.
  */
-import { getOctokit } from '@actions/github';
+import type { getOctokit } from '@actions/github';
 import { coreLog, type Log } from '../support/log.js';
 
 export type DeploymentState = 'success' | 'failure';
@@ -84,10 +84,12 @@ interface DeploymentApi {
   request: () => { signal: AbortSignal };
 }
 
-function deploymentApi(req: DeploymentRequest, token: string): DeploymentApi {
+/** Octokit is loaded only when a deployment is made: it is most of the bundle, and every run loads the bundle. */
+async function deploymentApi(req: DeploymentRequest, token: string): Promise<DeploymentApi> {
   const timeoutMs = req.timeoutMs ?? 15_000;
   const baseUrl = req.baseUrl || process.env.GITHUB_API_URL || 'https://api.github.com';
-  return { octokit: getOctokit(token, { baseUrl }), request: () => ({ signal: AbortSignal.timeout(timeoutMs) }) };
+  const { getOctokit: octokitFor } = await import('@actions/github');
+  return { octokit: octokitFor(token, { baseUrl }), request: () => ({ signal: AbortSignal.timeout(timeoutMs) }) };
 }
 
 /** Create the deployment; its id, or undefined (with a warning) when the API refused. */
@@ -156,7 +158,7 @@ export async function startDeployment(
     log.info(`GitHub Deployment skipped: ${!req.token ? 'no github_token' : 'no environment'} given`);
     return undefined;
   }
-  const api = deploymentApi(req, req.token);
+  const api = await deploymentApi(req, req.token);
   const id = await createDeployment(api, req, environment);
   if (id === undefined) return undefined;
 
