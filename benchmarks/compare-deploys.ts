@@ -26,7 +26,8 @@ import { promisify } from 'node:util';
 import { startProbe } from '../src/probe/prober.js';
 import { summarize, type ProbeSummary } from '../src/probe/stats.js';
 import { LOSS_KINDS } from '../src/probe/record.js';
-import { bench, cleanupProject, connectionInputs, freePort, repo, runAction, sampleWorkspace, uniqueProject } from '../test/e2e/harness.js';
+import { bench, cleanupProject, freePort, repo, runAction, sampleInputs, sampleWorkspace, uniqueProject } from '../test/e2e/harness.js';
+import { waitServing } from '../test/e2e/stacks/helpers.js';
 
 const execFileP = promisify(execFile);
 const runs = Number(process.argv[2] ?? 1);
@@ -65,24 +66,6 @@ interface Result {
   /** Versions answering in the last second of the probe. */
   finalVersions: string[];
   degradedWarning?: boolean;
-}
-
-/** Wait until the proxy answers 20 requests in a row with 200 (bounded: 60 s, one request at a time). */
-async function waitServing(port: number): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  let streak = 0;
-  while (Date.now() < deadline) {
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(2000) });
-      await res.arrayBuffer();
-      streak = res.status === 200 ? streak + 1 : 0;
-    } catch {
-      streak = 0;
-    }
-    if (streak >= 20) return;
-    await sleep(100);
-  }
-  throw new Error(`the stack on port ${port} did not serve within 60 s`);
 }
 
 /** The change of strategy 1, run the way an SSH deploy action runs it: one remote shell command. */
@@ -138,17 +121,10 @@ async function lane(strategy: Strategy, run: number): Promise<Result> {
       if (stripped === text) throw new Error('no stats socket line to remove');
       await writeFile(cfg, stripped);
     }
-    const inputs = (version: string) => ({
-      ...connectionInputs(),
-      project,
-      compose_files: 'deploy/compose.yaml',
-      files: kind ? `deploy/${kind}/` : 'deploy/haproxy/',
-      pull: 'never',
-      env: `PROXY_PORT=${port}\nAPP_IMAGE=handoff-test-app:${version}`,
-    });
+    const inputs = (version: string) => sampleInputs(project, port, version, kind ?? 'haproxy');
     const first = await action(inputs('v1'), ws);
     if (first.code !== 0) throw new Error(`v1 deploy failed (${strategy}):\n${first.log.slice(-3000)}`);
-    await waitServing(port);
+    await waitServing(port, 'v1', 60_000, 20);
     await sleep(1000);
 
     const probe = startProbe({ url: `http://127.0.0.1:${port}/`, rate, timeoutMs: 2000, bodyMarker: 'version=', maxDurationMs: 300_000 });

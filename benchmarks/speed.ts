@@ -26,7 +26,8 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { startProbe } from '../src/probe/prober.js';
 import type { ProbeRecord } from '../src/probe/record.js';
-import { bench, cleanupProject, connectionInputs, freePort, repo, runAction, sampleWorkspace, uniqueProject } from '../test/e2e/harness.js';
+import { bench, cleanupProject, freePort, repo, runAction, sampleInputs, sampleWorkspace, uniqueProject } from '../test/e2e/harness.js';
+import { waitServing } from '../test/e2e/stacks/helpers.js';
 import { startDelayProxy, type DelayProxy } from './delay-proxy.js';
 
 const execFileP = promisify(execFile);
@@ -61,22 +62,6 @@ interface Result {
   deployRoundTrips?: string;
   /** handoff's line per batch: what it took against its floor, its round trips. */
   batchLines?: string[];
-}
-
-/** Wait until the proxy answers 20 requests in a row with 200 (bounded: 60 s, one request at a time). */
-async function waitServing(port: number): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  for (let streak = 0; Date.now() < deadline; await sleep(100)) {
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(2000) });
-      await res.arrayBuffer();
-      streak = res.status === 200 ? streak + 1 : 0;
-    } catch {
-      streak = 0;
-    }
-    if (streak >= 20) return;
-  }
-  throw new Error(`the stack on port ${port} did not serve within 60 s`);
 }
 
 /** One shell command on the bench host over SSH, as an SSH deploy action runs it. */
@@ -143,17 +128,10 @@ async function lane(strategy: Strategy): Promise<Result> {
   const ws = await sampleWorkspace();
   let delay: DelayProxy | undefined;
   try {
-    const inputs = (version: string) => ({
-      ...connectionInputs(),
-      project,
-      compose_files: 'deploy/compose.yaml',
-      files: 'deploy/haproxy/',
-      pull: 'never',
-      env: `PROXY_PORT=${port}\nAPP_IMAGE=handoff-test-app:${version}`,
-    });
+    const inputs = (version: string) => sampleInputs(project, port, version);
     const first = await runAction(inputs('v1'), { workspace: ws, dist });
     if (first.code !== 0) throw new Error(`v1 deploy failed (${strategy}):\n${first.log.slice(-3000)}`);
-    await waitServing(port);
+    await waitServing(port, 'v1', 60_000, 20);
     const load = startLoad(port);
     await sleep(BEFORE_MS);
     const t0 = Date.now();

@@ -54853,23 +54853,21 @@ class RuntimeApi {
     }
     /** `set server … state` for each slot, then `show servers state`, in one round trip; the state after the changes. */
     async setStatesThenShow(changes) {
-        const sets = changes.map((c) => setStateCommand(c.backend, c.server, c.state));
-        const answers = await this.pipeline([...sets, 'show servers state']);
-        sets.forEach((cmd, i) => {
-            if (answers[i].trim() !== '')
-                throw new RuntimeApiError(cmd, answers[i]);
-        });
-        return parseServersStateAnswer(answers.at(-1));
+        return parseServersStateAnswer(await this.setStatesThen(changes, 'show servers state'));
     }
     /** `set server … state` for each slot, then `show stat`, in one round trip. */
     async setStatesThenStat(changes) {
+        return parseShowStat(await this.setStatesThen(changes, 'show stat'));
+    }
+    /** The changes, then one read in the same line: the read's answer, once every change was accepted. */
+    async setStatesThen(changes, read) {
         const sets = changes.map((c) => setStateCommand(c.backend, c.server, c.state));
-        const answers = await this.pipeline([...sets, 'show stat']);
+        const answers = await this.pipeline([...sets, read]);
         sets.forEach((cmd, i) => {
             if (answers[i].trim() !== '')
                 throw new RuntimeApiError(cmd, answers[i]);
         });
-        return parseShowStat(answers.at(-1));
+        return answers.at(-1);
     }
     async showStat() {
         return parseShowStat(await this.command('show stat'));

@@ -276,6 +276,18 @@ export async function sampleWorkspace(): Promise<string> {
   return ws;
 }
 
+/** Deploy inputs for the sample stack of sampleWorkspace(): app at `version` behind the proxy of `proxyDir` on `port`. */
+export function sampleInputs(project: string, port: number, version: string, proxyDir = 'haproxy'): Record<string, string> {
+  return {
+    ...connectionInputs(),
+    project,
+    compose_files: 'deploy/compose.yaml',
+    files: `deploy/${proxyDir}/`,
+    pull: 'never',
+    env: `PROXY_PORT=${port}\nAPP_IMAGE=handoff-test-app:${version}`,
+  };
+}
+
 export async function sh(command: string, timeoutMs = 120_000): Promise<string> {
   const { stdout } = await run('sh', ['-c', command], { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 });
   return stdout;

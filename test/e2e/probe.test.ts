@@ -7,7 +7,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { cleanupProject, connectionInputs, freePort, runAction, sampleWorkspace, uniqueProject } from './harness.js';
+import { cleanupProject, freePort, runAction, sampleInputs, sampleWorkspace, uniqueProject } from './harness.js';
 
 const projects: string[] = [];
 after(async () => {
@@ -19,12 +19,7 @@ async function deployPair(workspace: string, rate: string, extra: Record<string,
   projects.push(project);
   const port = freePort();
   const inputs = (version: string) => ({
-    ...connectionInputs(),
-    project,
-    compose_files: 'deploy/compose.yaml',
-    files: 'deploy/haproxy/',
-    pull: 'never',
-    env: `PROXY_PORT=${port}\nAPP_IMAGE=handoff-test-app:${version}`,
+    ...sampleInputs(project, port, version),
     probe_url: `http://127.0.0.1:${port}/`,
     probe_rate: rate,
     probe_body_marker: 'version=',

@@ -11,6 +11,13 @@ export type StreamOpener = () => Promise<Duplex>;
 
 export type ServerAdminState = 'ready' | 'drain' | 'maint';
 
+/** One slot's new admin state. */
+export interface StateChange {
+  backend: string;
+  server: string;
+  state: ServerAdminState;
+}
+
 export interface RuntimeApiOptions {
   /** Per command, from opening the stream to HAProxy closing it. Default 10 s. */
   timeoutMs?: number;
@@ -104,7 +111,7 @@ export class RuntimeApi {
   }
 
   /** `set server … state` for each slot, in one round trip. */
-  async setStates(changes: Array<{ backend: string; server: string; state: ServerAdminState }>): Promise<void> {
+  async setStates(changes: StateChange[]): Promise<void> {
     const sets = changes.map((c) => setStateCommand(c.backend, c.server, c.state));
     const answers = await this.pipeline(sets);
     sets.forEach((cmd, i) => {
@@ -113,23 +120,23 @@ export class RuntimeApi {
   }
 
   /** `set server … state` for each slot, then `show servers state`, in one round trip; the state after the changes. */
-  async setStatesThenShow(changes: Array<{ backend: string; server: string; state: ServerAdminState }>): Promise<ServerState[]> {
-    const sets = changes.map((c) => setStateCommand(c.backend, c.server, c.state));
-    const answers = await this.pipeline([...sets, 'show servers state']);
-    sets.forEach((cmd, i) => {
-      if (answers[i]!.trim() !== '') throw new RuntimeApiError(cmd, answers[i]!);
-    });
-    return parseServersStateAnswer(answers.at(-1)!);
+  async setStatesThenShow(changes: StateChange[]): Promise<ServerState[]> {
+    return parseServersStateAnswer(await this.setStatesThen(changes, 'show servers state'));
   }
 
   /** `set server … state` for each slot, then `show stat`, in one round trip. */
-  async setStatesThenStat(changes: Array<{ backend: string; server: string; state: ServerAdminState }>): Promise<StatRow[]> {
+  async setStatesThenStat(changes: StateChange[]): Promise<StatRow[]> {
+    return parseShowStat(await this.setStatesThen(changes, 'show stat'));
+  }
+
+  /** The changes, then one read in the same line: the read's answer, once every change was accepted. */
+  private async setStatesThen(changes: StateChange[], read: string): Promise<string> {
     const sets = changes.map((c) => setStateCommand(c.backend, c.server, c.state));
-    const answers = await this.pipeline([...sets, 'show stat']);
+    const answers = await this.pipeline([...sets, read]);
     sets.forEach((cmd, i) => {
       if (answers[i]!.trim() !== '') throw new RuntimeApiError(cmd, answers[i]!);
     });
-    return parseShowStat(answers.at(-1)!);
+    return answers.at(-1)!;
   }
 
   async showStat(): Promise<StatRow[]> {

@@ -94,20 +94,23 @@ export async function serviceIps(project: string, service: string): Promise<Map<
 }
 
 /** Wait until the proxy answers 200 with the given version (a fresh stack needs DNS + checks). */
-export async function waitServing(port: number, version: string, timeoutMs = 30_000): Promise<void> {
+export async function waitServing(port: number, version: string, timeoutMs = 30_000, streak = 1): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
+  let inARow = 0;
   while (Date.now() < deadline) {
     try {
       const r = await get(port);
       last = `${r.status} ${r.version}`;
-      if (r.status === 200 && r.version === version) return;
+      inARow = r.status === 200 && r.version === version ? inARow + 1 : 0;
+      if (inARow >= streak) return;
     } catch (e) {
       last = e;
+      inARow = 0;
     }
-    await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, streak > 1 ? 100 : 200));
   }
-  assert.fail(`the proxy on ${port} did not serve ${version} within ${timeoutMs} ms (last: ${String(last)})`);
+  assert.fail(`the proxy on ${port} did not serve ${version} ${streak} time(s) in a row within ${timeoutMs} ms (last: ${String(last)})`);
 }
 
 export interface RawAnswer {
