@@ -59666,11 +59666,20 @@ async function runService(ctx, sp) {
         return cleanupFailure;
     let failedBatches = 0;
     let lastFailure;
+    let ahead;
     for (const [i, batch] of sp.batches.entries()) {
         const label = `${sp.service}: batch ${i + 1}/${sp.batches.length}`;
         const delayMs = delayAfter(sp, i);
-        const failure = await measured(ctx, sp, { index: i, label, delayMs }, () => runBatchOrClean(ctx, sp, batch, label, grace, failureAction));
+        // With no delay to wait out, the next batch's first reads happen during this batch's monitor.
+        const readsAhead = sp.order !== 'stop-first' && delayMs === 0 && i < sp.batches.length - 1;
+        const given = ahead;
+        ahead = undefined;
+        const failure = await measured(ctx, sp, { index: i, label, delayMs }, () => runBatchOrClean(ctx, sp, batch, label, grace, failureAction, {
+            given,
+            ...(readsAhead ? { next: (head) => (ahead = head) } : {}),
+        }));
         if (failure) {
+            ahead = undefined;
             failedBatches++;
             lastFailure = failure;
             const ratio = failedBatches / sp.batches.length;
@@ -59728,10 +59737,10 @@ async function cleanUp(ctx, sp, grace, failureAction) {
     }
 }
 /** One batch; when it fails, its failure (diagnostics first) and no new container of it left behind. */
-async function runBatchOrClean(ctx, sp, batch, label, grace, failureAction) {
+async function runBatchOrClean(ctx, sp, batch, label, grace, failureAction, ahead = {}) {
     let created = [];
     try {
-        await runBatch(ctx, sp, batch, label, grace, (c) => (created = c));
+        await runBatch(ctx, sp, batch, label, grace, (c) => (created = c), ahead);
         return undefined;
     }
     catch (e) {
@@ -59748,10 +59757,10 @@ async function runBatchOrClean(ctx, sp, batch, label, grace, failureAction) {
 }
 /**
  * Start-first: new replicas up and UP in the proxy, then the old ones drained and removed.
- * Stop-first: the old ones go first. Then the new ones are watched for `monitor`.
+ * Stop-first: the old batch goes first. Then the new ones are watched for `monitor`.
  */
-async function runBatch(ctx, sp, batch, label, grace, onCreated) {
-    const before = await ctx.engine.replicas(sp.service);
+async function runBatch(ctx, sp, batch, label, grace, onCreated, ahead) {
+    const before = ahead.given?.before ?? (await ctx.engine.replicas(sp.service));
     const old = before.filter((c) => batch.remove.includes(c.id));
     let created = [];
     if (sp.order === 'stop-first')
@@ -59761,7 +59770,7 @@ async function runBatch(ctx, sp, batch, label, grace, onCreated) {
         const replacing = sp.order === 'stop-first' ? [] : old;
         // What runs now is what ran before minus what retire removed: no second read of the host.
         const current = sp.order === 'stop-first' ? before.filter((c) => !old.includes(c)) : before;
-        created = await startNew(ctx, sp, batch, label, { current, replacing }, onCreated);
+        created = await startNew(ctx, sp, batch, label, { current, replacing, parked: ahead.given?.parked ?? false }, onCreated);
     }
     const watch = async () => {
         if (!created.length)
@@ -59770,17 +59779,27 @@ async function runBatch(ctx, sp, batch, label, grace, onCreated) {
         const ids = created.map((c) => c.id);
         check(await ctx.engine.monitor(ids, monitorMs, ctx.timeline, { service: sp.service, seen: created, ...timing(ctx) }));
     };
+    const next = ahead.next;
+    const readAhead = next ? () => readHead(ctx, sp.service).then(next, () => undefined) : undefined;
     if (sp.order !== 'stop-first')
-        await retire(ctx, sp.service, old, grace, watch);
+        await retire(ctx, sp.service, old, grace, watch, readAhead);
     else
         await watch();
+}
+/** The next batch's head: what runs now, and the empty slots parked (a failure here leaves it to the next batch). */
+async function readHead(ctx, service) {
+    const before = await ctx.engine.replicas(service);
+    if (gated(ctx, service))
+        await ctx.gate.park(service, before.map((c) => toReplica(ctx, c)));
+    return { before, parked: gated(ctx, service) };
 }
 /**
  * Old replicas out of the proxy (drained), stopped and removed, their proxy slots returned.
  * `alongside` (the new replicas' monitor) runs while the slots are returned: that waits for Docker's
  * DNS to drop the old IPs, which has nothing to do with the new replicas, so it adds no time.
+ * `afterRelease` (the next batch's reads) runs once the slots are back, still beside the monitor.
  */
-async function retire(ctx, service, old, grace, alongside) {
+async function retire(ctx, service, old, grace, alongside, afterRelease) {
     if (!old.length)
         return alongside?.();
     const replicas = old.map((c) => toReplica(ctx, c));
@@ -59788,10 +59807,12 @@ async function retire(ctx, service, old, grace, alongside) {
     if (gated(ctx, service))
         await ctx.gate.drain(service, replicas);
     await stopAndRemove(ctx, service, old.map((c) => c.id), grace, old);
-    const [released, watched] = await Promise.allSettled([
-        gated(ctx, service) ? ctx.gate.release(service, replicas) : undefined,
-        alongside?.(),
-    ]);
+    const release = async () => {
+        if (gated(ctx, service))
+            await ctx.gate.release(service, replicas);
+        await afterRelease?.();
+    };
+    const [released, watched] = await Promise.allSettled([release(), alongside?.()]);
     // The monitor's failure names the failed containers: it wins over the gate's.
     if (watched.status === 'rejected')
         throw watched.reason;
@@ -59799,10 +59820,10 @@ async function retire(ctx, service, old, grace, alongside) {
         throw released.reason;
 }
 /** The batch's new replicas: parked in the proxy, started, healthy, then let in (UP). */
-async function startNew(ctx, sp, batch, label, { current, replacing }, onCreated) {
+async function startNew(ctx, sp, batch, label, { current, replacing, parked }, onCreated) {
     const { service } = sp;
     const known = new Set(current.map((c) => c.id));
-    if (gated(ctx, service))
+    if (gated(ctx, service) && !parked)
         await ctx.gate.park(service, current.map((c) => toReplica(ctx, c)));
     const target = current.length + batch.start;
     ctx.log.info(`${label}: starting ${batch.start} new replica(s) (scale ${service}=${target})`);

@@ -108,13 +108,22 @@ async function runService(ctx: RolloutContext, sp: ServicePlan): Promise<Service
   if (cleanupFailure) return cleanupFailure;
   let failedBatches = 0;
   let lastFailure: ServiceFailure | undefined;
+  let ahead: BatchHead | undefined;
   for (const [i, batch] of sp.batches.entries()) {
     const label = `${sp.service}: batch ${i + 1}/${sp.batches.length}`;
     const delayMs = delayAfter(sp, i);
+    // With no delay to wait out, the next batch's first reads happen during this batch's monitor.
+    const readsAhead = sp.order !== 'stop-first' && delayMs === 0 && i < sp.batches.length - 1;
+    const given = ahead;
+    ahead = undefined;
     const failure = await measured(ctx, sp, { index: i, label, delayMs }, () =>
-      runBatchOrClean(ctx, sp, batch, label, grace, failureAction),
+      runBatchOrClean(ctx, sp, batch, label, grace, failureAction, {
+        given,
+        ...(readsAhead ? { next: (head: BatchHead) => (ahead = head) } : {}),
+      }),
     );
     if (failure) {
+      ahead = undefined;
       failedBatches++;
       lastFailure = failure;
       const ratio = failedBatches / sp.batches.length;
@@ -189,10 +198,11 @@ async function runBatchOrClean(
   label: string,
   grace: number,
   failureAction: FailureAction,
+  ahead: Ahead = {},
 ): Promise<ServiceFailure | undefined> {
   let created: ContainerInfo[] = [];
   try {
-    await runBatch(ctx, sp, batch, label, grace, (c) => (created = c));
+    await runBatch(ctx, sp, batch, label, grace, (c) => (created = c), ahead);
     return undefined;
   } catch (e) {
     const failed = e instanceof BatchFailure ? e.failed : [];
@@ -208,8 +218,23 @@ async function runBatchOrClean(
 }
 
 /**
+ * A batch's first reads of the host: the service's containers, and its empty proxy slots parked.
+ * The batch before reads them while its own monitor runs, so they cost the next batch no time.
+ */
+interface BatchHead {
+  before: ContainerInfo[];
+  parked: boolean;
+}
+
+/** The head this batch was given by the one before, and where to hand the next batch's head. */
+interface Ahead {
+  given?: BatchHead | undefined;
+  next?: (head: BatchHead) => void;
+}
+
+/**
  * Start-first: new replicas up and UP in the proxy, then the old ones drained and removed.
- * Stop-first: the old ones go first. Then the new ones are watched for `monitor`.
+ * Stop-first: the old batch goes first. Then the new ones are watched for `monitor`.
  */
 async function runBatch(
   ctx: RolloutContext,
@@ -218,8 +243,9 @@ async function runBatch(
   label: string,
   grace: number,
   onCreated: (c: ContainerInfo[]) => void,
+  ahead: Ahead,
 ): Promise<void> {
-  const before = await ctx.engine.replicas(sp.service);
+  const before = ahead.given?.before ?? (await ctx.engine.replicas(sp.service));
   const old = before.filter((c) => batch.remove.includes(c.id));
   let created: ContainerInfo[] = [];
   if (sp.order === 'stop-first') await retire(ctx, sp.service, old, grace);
@@ -228,7 +254,7 @@ async function runBatch(
     const replacing = sp.order === 'stop-first' ? [] : old;
     // What runs now is what ran before minus what retire removed: no second read of the host.
     const current = sp.order === 'stop-first' ? before.filter((c) => !old.includes(c)) : before;
-    created = await startNew(ctx, sp, batch, label, { current, replacing }, onCreated);
+    created = await startNew(ctx, sp, batch, label, { current, replacing, parked: ahead.given?.parked ?? false }, onCreated);
   }
   const watch = async () => {
     if (!created.length) return;
@@ -236,16 +262,37 @@ async function runBatch(
     const ids = created.map((c) => c.id);
     check(await ctx.engine.monitor(ids, monitorMs, ctx.timeline, { service: sp.service, seen: created, ...timing(ctx) }));
   };
-  if (sp.order !== 'stop-first') await retire(ctx, sp.service, old, grace, watch);
+  const next = ahead.next;
+  const readAhead = next ? () => readHead(ctx, sp.service).then(next, () => undefined) : undefined;
+  if (sp.order !== 'stop-first') await retire(ctx, sp.service, old, grace, watch, readAhead);
   else await watch();
+}
+
+/** The next batch's head: what runs now, and the empty slots parked (a failure here leaves it to the next batch). */
+async function readHead(ctx: RolloutContext, service: string): Promise<BatchHead> {
+  const before = await ctx.engine.replicas(service);
+  if (gated(ctx, service))
+    await ctx.gate.park(
+      service,
+      before.map((c) => toReplica(ctx, c)),
+    );
+  return { before, parked: gated(ctx, service) };
 }
 
 /**
  * Old replicas out of the proxy (drained), stopped and removed, their proxy slots returned.
  * `alongside` (the new replicas' monitor) runs while the slots are returned: that waits for Docker's
  * DNS to drop the old IPs, which has nothing to do with the new replicas, so it adds no time.
+ * `afterRelease` (the next batch's reads) runs once the slots are back, still beside the monitor.
  */
-async function retire(ctx: RolloutContext, service: string, old: ContainerInfo[], grace: number, alongside?: () => Promise<void>) {
+async function retire(
+  ctx: RolloutContext,
+  service: string,
+  old: ContainerInfo[],
+  grace: number,
+  alongside?: () => Promise<void>,
+  afterRelease?: () => Promise<void>,
+) {
   if (!old.length) return alongside?.();
   const replicas = old.map((c) => toReplica(ctx, c));
   // The gate records drain/drained per replica, with its proxy slot.
@@ -257,10 +304,11 @@ async function retire(ctx: RolloutContext, service: string, old: ContainerInfo[]
     grace,
     old,
   );
-  const [released, watched] = await Promise.allSettled([
-    gated(ctx, service) ? ctx.gate.release(service, replicas) : undefined,
-    alongside?.(),
-  ]);
+  const release = async () => {
+    if (gated(ctx, service)) await ctx.gate.release(service, replicas);
+    await afterRelease?.();
+  };
+  const [released, watched] = await Promise.allSettled([release(), alongside?.()]);
   // The monitor's failure names the failed containers: it wins over the gate's.
   if (watched.status === 'rejected') throw watched.reason;
   if (released.status === 'rejected') throw released.reason;
@@ -272,12 +320,12 @@ async function startNew(
   sp: ServicePlan,
   batch: Batch,
   label: string,
-  { current, replacing }: { current: ContainerInfo[]; replacing: ContainerInfo[] },
+  { current, replacing, parked }: { current: ContainerInfo[]; replacing: ContainerInfo[]; parked: boolean },
   onCreated: (c: ContainerInfo[]) => void,
 ): Promise<ContainerInfo[]> {
   const { service } = sp;
   const known = new Set(current.map((c) => c.id));
-  if (gated(ctx, service))
+  if (gated(ctx, service) && !parked)
     await ctx.gate.park(
       service,
       current.map((c) => toReplica(ctx, c)),
