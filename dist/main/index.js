@@ -55270,6 +55270,15 @@ function scaleUpCommand(flavor, p, service, count) {
         throw new Error(`invalid replica count ${count} for ${service}`);
     return composeCommand(flavor, p, ['up', '-d', '--no-deps', '--no-recreate', '--scale', `${service}=${count}`, service]);
 }
+/**
+ * Like scaleUpCommand without starting them (`up --no-start`): the next batch's containers, made
+ * during a monitor so the batch itself only has to `docker start` them.
+ */
+function createAheadCommand(flavor, p, service, count) {
+    if (!Number.isInteger(count) || count < 0)
+        throw new Error(`invalid replica count ${count} for ${service}`);
+    return composeCommand(flavor, p, ['up', '--no-start', '--no-deps', '--no-recreate', '--scale', `${service}=${count}`, service]);
+}
 /** Plain `up -d --no-deps SVC` (Compose's own recreate): for a service created from nothing. */
 function upServiceCommand(flavor, p, service) {
     return composeCommand(flavor, p, ['up', '-d', '--no-deps', service]);
@@ -57949,6 +57958,10 @@ function withRelativeSources(service, projectDirOnHost) {
 /** Every container id (all states) carrying the project's Compose label, full length. */
 function projectContainerIdsCommand(project) {
     return shqAll(['docker', 'ps', '-aq', '--no-trunc', '--filter', `label=com.docker.compose.project=${project}`]);
+}
+/** Start containers that exist (created ahead of their batch). */
+function startCommand(ids) {
+    return `${shqAll(['docker', 'start', ...ids])} >/dev/null`;
 }
 /** The JSON array of these containers (exits 1 naming any removed meanwhile, still printing the others). */
 function inspectCommand(ids) {
@@ -63848,20 +63861,15 @@ async function runService(ctx, sp) {
         return cleanupFailure;
     let failedBatches = 0;
     let lastFailure;
-    let ahead;
+    // The head the batch before handed on (an object: the hand-over happens inside a callback).
+    const ahead = {};
     for (const [i, batch] of sp.batches.entries()) {
         const label = `${sp.service}: batch ${i + 1}/${sp.batches.length}`;
         const delayMs = delayAfter(sp, i);
-        // With no delay to wait out, the next batch's first reads happen during this batch's monitor.
-        const readsAhead = sp.order !== 'stop-first' && delayMs === 0 && i < sp.batches.length - 1;
-        const given = ahead;
-        ahead = undefined;
-        const failure = await measured(ctx, sp, { index: i, label, delayMs }, () => runBatchOrClean(ctx, sp, batch, label, grace, failureAction, {
-            given,
-            ...(readsAhead ? { next: (head) => (ahead = head) } : {}),
-        }));
+        const handed = aheadOf(sp, i, delayMs, ahead);
+        const failure = await measured(ctx, sp, { index: i, label, delayMs }, () => runBatchOrClean(ctx, sp, batch, label, grace, failureAction, handed));
         if (failure) {
-            ahead = undefined;
+            await dropHead(ctx, sp.service, ahead, grace);
             failedBatches++;
             lastFailure = failure;
             const ratio = failedBatches / sp.batches.length;
@@ -63876,6 +63884,25 @@ async function runService(ctx, sp) {
         }
     }
     return lastFailure && failureAction === 'continue' ? lastFailure : undefined;
+}
+/**
+ * What batch i was handed by the one before, and (start-first, no delay to wait out, not the last)
+ * the next batch, whose head it makes during its monitor and leaves in `slot`.
+ */
+function aheadOf(sp, i, delayMs, slot) {
+    const given = slot.head;
+    slot.head = undefined;
+    const batch = sp.batches[i + 1];
+    if (sp.order === 'stop-first' || delayMs > 0 || !batch)
+        return { given };
+    return { given, next: { batch, take: (head) => (slot.head = head) } };
+}
+/** A failed batch takes the next batch's containers made ahead with it: nothing half-made stays. */
+async function dropHead(ctx, service, slot, grace) {
+    const made = slot.head?.made ?? [];
+    slot.head = undefined;
+    if (made.length)
+        await removeQuietly(ctx, service, made, grace);
 }
 /** update_config.delay after batch i (ms): none after the last. */
 function delayAfter(sp, i) {
@@ -63952,7 +63979,8 @@ async function runBatch(ctx, sp, batch, label, grace, onCreated, ahead) {
         const replacing = sp.order === 'stop-first' ? [] : old;
         // What runs now is what ran before minus what retire removed: no second read of the host.
         const current = sp.order === 'stop-first' ? before.filter((c) => !old.includes(c)) : before;
-        created = await startNew(ctx, sp, batch, label, { current, replacing, parked: ahead.given?.parked ?? false }, onCreated);
+        const { parked = false, made = [] } = ahead.given ?? {};
+        created = await startNew(ctx, sp, batch, label, { current, replacing, parked, made }, onCreated);
     }
     const watch = async () => {
         if (!created.length)
@@ -63962,18 +63990,35 @@ async function runBatch(ctx, sp, batch, label, grace, onCreated, ahead) {
         check(await ctx.engine.monitor(ids, monitorMs, ctx.timeline, { service: sp.service, seen: created, ...timing(ctx) }));
     };
     const next = ahead.next;
-    const readAhead = next ? () => readHead(ctx, sp.service).then(next, () => undefined) : undefined;
+    const readAhead = next ? () => readHead(ctx, sp.service, next.batch).then(next.take, () => undefined) : undefined;
     if (sp.order !== 'stop-first')
         await retire(ctx, sp.service, old, grace, watch, readAhead);
     else
         await watch();
 }
-/** The next batch's head: what runs now, and the empty slots parked (a failure here leaves it to the next batch). */
-async function readHead(ctx, service) {
+/**
+ * The next batch's head: what runs now, the empty slots parked, its containers created. A failure
+ * leaves the rest to the batch itself; a container created anyway is one Compose's `up` starts then.
+ */
+async function readHead(ctx, service, batch) {
     const before = await ctx.engine.replicas(service);
     if (gated(ctx, service))
         await ctx.gate.park(service, before.map((c) => toReplica(ctx, c)));
-    return { before, parked: gated(ctx, service) };
+    const head = { before, parked: gated(ctx, service), made: [] };
+    const { createAhead, start } = ctx.engine;
+    if (!createAhead || !start || batch.start === 0)
+        return head;
+    try {
+        const known = new Set(before.map((c) => c.id));
+        const made = (await createAhead(service, before.length + batch.start)).filter((c) => !known.has(c.id));
+        // Anything but exactly the batch's count (another deploy's container?) is left to the batch's own scale-up.
+        if (made.length === batch.start && made.every((c) => c.state === 'created'))
+            head.made = made;
+    }
+    catch (e) {
+        ctx.log.info(`${service}: creating the next batch ahead failed (${e.message}); the batch scales up itself`);
+    }
+    return head;
 }
 /**
  * Old replicas out of the proxy (drained), stopped and removed, their proxy slots returned.
@@ -64002,16 +64047,12 @@ async function retire(ctx, service, old, grace, alongside, afterRelease) {
         throw released.reason;
 }
 /** The batch's new replicas: parked in the proxy, started, healthy, then let in (UP). */
-async function startNew(ctx, sp, batch, label, { current, replacing, parked }, onCreated) {
+async function startNew(ctx, sp, batch, label, { current, replacing, parked, made }, onCreated) {
     const { service } = sp;
     const known = new Set(current.map((c) => c.id));
     if (gated(ctx, service) && !parked)
         await ctx.gate.park(service, current.map((c) => toReplica(ctx, c)));
-    const target = current.length + batch.start;
-    ctx.log.info(`${label}: starting ${batch.start} new replica(s) (scale ${service}=${target})`);
-    await ctx.engine.scaleTo(service, target, (chunk) => ctx.log.info(chunk.trimEnd()));
-    let created = (await ctx.engine.replicas(service)).filter((c) => !known.has(c.id));
-    onCreated(created);
+    let created = await launch(ctx, service, label, current.length + batch.start, { known, made }, onCreated);
     for (const c of created)
         ctx.timeline.add('start', { service, container: c.name });
     if (created.length !== batch.start) {
@@ -64030,6 +64071,22 @@ async function startNew(ctx, sp, batch, label, { current, replacing, parked }, o
     onCreated(created);
     if (gated(ctx, service))
         await waitUpOrExplain(ctx, service, created, deadline, replacing);
+    return created;
+}
+/** The batch's new containers running: the ones created ahead started, or Compose scaling up. */
+async function launch(ctx, service, label, target, { known, made }, onCreated) {
+    if (made.length && ctx.engine.start) {
+        ctx.log.info(`${label}: starting ${made.length} new replica(s) created during the last monitor: ${made.map((c) => c.name).join(', ')}`);
+        onCreated(made);
+        await ctx.engine.start(made.map((c) => c.id));
+        const started = await ctx.engine.inspect(made.map((c) => c.id));
+        onCreated(started);
+        return started;
+    }
+    ctx.log.info(`${label}: starting ${target - known.size} new replica(s) (scale ${service}=${target})`);
+    await ctx.engine.scaleTo(service, target, (chunk) => ctx.log.info(chunk.trimEnd()));
+    const created = (await ctx.engine.replicas(service)).filter((c) => !known.has(c.id));
+    onCreated(created);
     return created;
 }
 /**
@@ -64139,14 +64196,22 @@ function timing(ctx) {
 
 
 function dockerEngine({ remote, flavor, stack, upTimeoutMs = LONG_COMMAND_MS }) {
+    const replicas = async (service) => (await listProjectContainers(remote, stack.project)).filter((c) => c.service === service);
     return {
-        replicas: async (service) => (await listProjectContainers(remote, stack.project)).filter((c) => c.service === service),
+        replicas,
         inspect: (ids) => inspectContainers(remote, ids),
         scaleTo: async (service, count, onOutput) => {
             await remote.exec(scaleUpCommand(flavor, stack, service, count), {
                 timeoutMs: upTimeoutMs,
                 onOutput: onOutput && ((chunk) => onOutput(chunk)),
             });
+        },
+        createAhead: async (service, count) => {
+            await remote.exec(createAheadCommand(flavor, stack, service, count), { timeoutMs: upTimeoutMs });
+            return replicas(service);
+        },
+        start: async (ids) => {
+            await remote.exec(startCommand(ids), { timeoutMs: DOCKER_COMMAND_MS });
         },
         stopAndRemove: async (ids, graceS) => {
             await remote.exec(stopAndRemoveCommand(ids, graceS), { timeoutMs: (graceS + 180) * 1000 });

@@ -10,6 +10,11 @@ export function projectContainerIdsCommand(project: string): string {
   return shqAll(['docker', 'ps', '-aq', '--no-trunc', '--filter', `label=com.docker.compose.project=${project}`]);
 }
 
+/** Start containers that exist (created ahead of their batch). */
+export function startCommand(ids: string[]): string {
+  return `${shqAll(['docker', 'start', ...ids])} >/dev/null`;
+}
+
 /** The JSON array of these containers (exits 1 naming any removed meanwhile, still printing the others). */
 export function inspectCommand(ids: string[]): string {
   return shqAll(['docker', 'inspect', '--type', 'container', ...ids]);

@@ -16,6 +16,14 @@ export interface Engine {
   inspect(ids: string[]): Promise<ContainerInfo[]>;
   /** Start new replicas until the service has `count`; the running ones are kept as they are. */
   scaleTo(service: string, count: number, onOutput?: (chunk: string) => void): Promise<void>;
+  /**
+   * Create, without starting, new replicas until the service has `count` containers; returns every
+   * container of the service after. The rollout makes the next batch's this way during a monitor.
+   * An engine that cannot leaves it (and start) out: each batch then scales up itself.
+   */
+  createAhead?(service: string, count: number): Promise<ContainerInfo[]>;
+  /** Start containers createAhead made. */
+  start?(ids: string[]): Promise<void>;
   /** Stop with the grace period (seconds), then remove: by id, never by scaling down. */
   stopAndRemove(ids: string[], graceS: number): Promise<void>;
   /** Resolve when every container is healthy (or has stayed running for the settle time without a healthcheck). */

@@ -108,22 +108,17 @@ async function runService(ctx: RolloutContext, sp: ServicePlan): Promise<Service
   if (cleanupFailure) return cleanupFailure;
   let failedBatches = 0;
   let lastFailure: ServiceFailure | undefined;
-  let ahead: BatchHead | undefined;
+  // The head the batch before handed on (an object: the hand-over happens inside a callback).
+  const ahead: { head?: BatchHead | undefined } = {};
   for (const [i, batch] of sp.batches.entries()) {
     const label = `${sp.service}: batch ${i + 1}/${sp.batches.length}`;
     const delayMs = delayAfter(sp, i);
-    // With no delay to wait out, the next batch's first reads happen during this batch's monitor.
-    const readsAhead = sp.order !== 'stop-first' && delayMs === 0 && i < sp.batches.length - 1;
-    const given = ahead;
-    ahead = undefined;
+    const handed = aheadOf(sp, i, delayMs, ahead);
     const failure = await measured(ctx, sp, { index: i, label, delayMs }, () =>
-      runBatchOrClean(ctx, sp, batch, label, grace, failureAction, {
-        given,
-        ...(readsAhead ? { next: (head: BatchHead) => (ahead = head) } : {}),
-      }),
+      runBatchOrClean(ctx, sp, batch, label, grace, failureAction, handed),
     );
     if (failure) {
-      ahead = undefined;
+      await dropHead(ctx, sp.service, ahead, grace);
       failedBatches++;
       lastFailure = failure;
       const ratio = failedBatches / sp.batches.length;
@@ -139,6 +134,25 @@ async function runService(ctx: RolloutContext, sp: ServicePlan): Promise<Service
     }
   }
   return lastFailure && failureAction === 'continue' ? lastFailure : undefined;
+}
+
+/**
+ * What batch i was handed by the one before, and (start-first, no delay to wait out, not the last)
+ * the next batch, whose head it makes during its monitor and leaves in `slot`.
+ */
+function aheadOf(sp: ServicePlan, i: number, delayMs: number, slot: { head?: BatchHead | undefined }): Ahead {
+  const given = slot.head;
+  slot.head = undefined;
+  const batch = sp.batches[i + 1];
+  if (sp.order === 'stop-first' || delayMs > 0 || !batch) return { given };
+  return { given, next: { batch, take: (head) => (slot.head = head) } };
+}
+
+/** A failed batch takes the next batch's containers made ahead with it: nothing half-made stays. */
+async function dropHead(ctx: RolloutContext, service: string, slot: { head?: BatchHead | undefined }, grace: number): Promise<void> {
+  const made = slot.head?.made ?? [];
+  slot.head = undefined;
+  if (made.length) await removeQuietly(ctx, service, made, grace);
 }
 
 /** update_config.delay after batch i (ms): none after the last. */
@@ -218,18 +232,21 @@ async function runBatchOrClean(
 }
 
 /**
- * A batch's first reads of the host: the service's containers, and its empty proxy slots parked.
- * The batch before reads them while its own monitor runs, so they cost the next batch no time.
+ * A batch's first steps on the host: the service's containers read, its empty proxy slots parked,
+ * and its new containers created (not started). The batch before does them while its own monitor
+ * runs, so they cost the next batch no time.
  */
 interface BatchHead {
   before: ContainerInfo[];
   parked: boolean;
+  /** Created ahead, not started: the batch starts exactly these (empty: it scales up itself). */
+  made: ContainerInfo[];
 }
 
-/** The head this batch was given by the one before, and where to hand the next batch's head. */
+/** The head this batch was given by the one before, and the next batch with where to hand its head. */
 interface Ahead {
   given?: BatchHead | undefined;
-  next?: (head: BatchHead) => void;
+  next?: { batch: Batch; take: (head: BatchHead) => void };
 }
 
 /**
@@ -254,7 +271,8 @@ async function runBatch(
     const replacing = sp.order === 'stop-first' ? [] : old;
     // What runs now is what ran before minus what retire removed: no second read of the host.
     const current = sp.order === 'stop-first' ? before.filter((c) => !old.includes(c)) : before;
-    created = await startNew(ctx, sp, batch, label, { current, replacing, parked: ahead.given?.parked ?? false }, onCreated);
+    const { parked = false, made = [] } = ahead.given ?? {};
+    created = await startNew(ctx, sp, batch, label, { current, replacing, parked, made }, onCreated);
   }
   const watch = async () => {
     if (!created.length) return;
@@ -263,20 +281,34 @@ async function runBatch(
     check(await ctx.engine.monitor(ids, monitorMs, ctx.timeline, { service: sp.service, seen: created, ...timing(ctx) }));
   };
   const next = ahead.next;
-  const readAhead = next ? () => readHead(ctx, sp.service).then(next, () => undefined) : undefined;
+  const readAhead = next ? () => readHead(ctx, sp.service, next.batch).then(next.take, () => undefined) : undefined;
   if (sp.order !== 'stop-first') await retire(ctx, sp.service, old, grace, watch, readAhead);
   else await watch();
 }
 
-/** The next batch's head: what runs now, and the empty slots parked (a failure here leaves it to the next batch). */
-async function readHead(ctx: RolloutContext, service: string): Promise<BatchHead> {
+/**
+ * The next batch's head: what runs now, the empty slots parked, its containers created. A failure
+ * leaves the rest to the batch itself; a container created anyway is one Compose's `up` starts then.
+ */
+async function readHead(ctx: RolloutContext, service: string, batch: Batch): Promise<BatchHead> {
   const before = await ctx.engine.replicas(service);
   if (gated(ctx, service))
     await ctx.gate.park(
       service,
       before.map((c) => toReplica(ctx, c)),
     );
-  return { before, parked: gated(ctx, service) };
+  const head: BatchHead = { before, parked: gated(ctx, service), made: [] };
+  const { createAhead, start } = ctx.engine;
+  if (!createAhead || !start || batch.start === 0) return head;
+  try {
+    const known = new Set(before.map((c) => c.id));
+    const made = (await createAhead(service, before.length + batch.start)).filter((c) => !known.has(c.id));
+    // Anything but exactly the batch's count (another deploy's container?) is left to the batch's own scale-up.
+    if (made.length === batch.start && made.every((c) => c.state === 'created')) head.made = made;
+  } catch (e) {
+    ctx.log.info(`${service}: creating the next batch ahead failed (${(e as Error).message}); the batch scales up itself`);
+  }
+  return head;
 }
 
 /**
@@ -320,7 +352,7 @@ async function startNew(
   sp: ServicePlan,
   batch: Batch,
   label: string,
-  { current, replacing, parked }: { current: ContainerInfo[]; replacing: ContainerInfo[]; parked: boolean },
+  { current, replacing, parked, made }: { current: ContainerInfo[]; replacing: ContainerInfo[]; parked: boolean; made: ContainerInfo[] },
   onCreated: (c: ContainerInfo[]) => void,
 ): Promise<ContainerInfo[]> {
   const { service } = sp;
@@ -330,11 +362,7 @@ async function startNew(
       service,
       current.map((c) => toReplica(ctx, c)),
     );
-  const target = current.length + batch.start;
-  ctx.log.info(`${label}: starting ${batch.start} new replica(s) (scale ${service}=${target})`);
-  await ctx.engine.scaleTo(service, target, (chunk) => ctx.log.info(chunk.trimEnd()));
-  let created = (await ctx.engine.replicas(service)).filter((c) => !known.has(c.id));
-  onCreated(created);
+  let created = await launch(ctx, service, label, current.length + batch.start, { known, made }, onCreated);
   for (const c of created) ctx.timeline.add('start', { service, container: c.name });
   if (created.length !== batch.start) {
     throw new BatchFailure(`expected ${batch.start} new container(s) for ${service}, Compose created ${created.length}`, created);
@@ -358,6 +386,30 @@ async function startNew(
   created = health.containers;
   onCreated(created);
   if (gated(ctx, service)) await waitUpOrExplain(ctx, service, created, deadline, replacing);
+  return created;
+}
+
+/** The batch's new containers running: the ones created ahead started, or Compose scaling up. */
+async function launch(
+  ctx: RolloutContext,
+  service: string,
+  label: string,
+  target: number,
+  { known, made }: { known: Set<string>; made: ContainerInfo[] },
+  onCreated: (c: ContainerInfo[]) => void,
+): Promise<ContainerInfo[]> {
+  if (made.length && ctx.engine.start) {
+    ctx.log.info(`${label}: starting ${made.length} new replica(s) created during the last monitor: ${made.map((c) => c.name).join(', ')}`);
+    onCreated(made);
+    await ctx.engine.start(made.map((c) => c.id));
+    const started = await ctx.engine.inspect(made.map((c) => c.id));
+    onCreated(started);
+    return started;
+  }
+  ctx.log.info(`${label}: starting ${target - known.size} new replica(s) (scale ${service}=${target})`);
+  await ctx.engine.scaleTo(service, target, (chunk) => ctx.log.info(chunk.trimEnd()));
+  const created = (await ctx.engine.replicas(service)).filter((c) => !known.has(c.id));
+  onCreated(created);
   return created;
 }
 

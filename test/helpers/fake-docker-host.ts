@@ -78,6 +78,8 @@ export interface FakeContainer {
   startedAt: number;
   ips: Record<string, string>;
   behavior: Behavior;
+  /** Made by `up --no-start`: not started yet (no IP, behavior's clock not running). */
+  created?: boolean;
 }
 
 export interface ServiceRelease {
@@ -113,6 +115,8 @@ export class FakeDockerHost implements Remote {
   failNextStop?: number;
   /** `compose up` creates this many fewer containers than asked (once). */
   upShortfall = 0;
+  /** The next `up --no-start` creates its containers, then exits 1 (once). */
+  failNextCreate = false;
   private readonly releases = new Map<string, ServiceRelease>();
   private readonly created = new Map<string, number>();
   private idSeq = 0;
@@ -165,6 +169,7 @@ export class FakeDockerHost implements Remote {
   }
 
   status(c: FakeContainer): Status {
+    if (c.created) return { state: 'created', health: 'none' };
     return c.behavior(this.clock.now() - c.startedAt);
   }
 
@@ -220,7 +225,7 @@ export class FakeDockerHost implements Remote {
       State: {
         Status: s.state,
         ExitCode: s.exitCode ?? 0,
-        StartedAt: iso(c.startedAt),
+        StartedAt: c.created ? '0001-01-01T00:00:00Z' : iso(c.startedAt),
         ...(s.health === 'none'
           ? {}
           : {
@@ -240,7 +245,7 @@ export class FakeDockerHost implements Remote {
               },
             }),
       },
-      NetworkSettings: { Networks: Object.fromEntries(Object.entries(c.ips).map(([n, ip]) => [n, { IPAddress: ip }])) },
+      NetworkSettings: { Networks: Object.fromEntries(Object.entries(c.ips).map(([n, ip]) => [n, { IPAddress: c.created ? '' : ip }])) },
     };
   }
 
@@ -313,6 +318,19 @@ export class FakeDockerHost implements Remote {
       for (const id of there) this.containers.delete(id);
       return ok();
     }
+    // startCommand: docker start ID… >/dev/null
+    if (w(0) === 'docker' && w(1) === 'start') {
+      const ids = words.slice(2).filter((x) => x !== '>/dev/null');
+      const missing = ids.filter((id) => !this.containers.has(id));
+      if (missing.length) return ok('', `Error response from daemon: No such container: ${missing[0]}\n`, 1);
+      const cs = ids.map((id) => this.containers.get(id)!);
+      for (const c of cs) {
+        c.created = false;
+        c.startedAt = this.clock.now();
+      }
+      this.steps.push(`start ${cs.map((c) => c.name).join(' ')}`);
+      return ok();
+    }
     if (w(0) === 'docker' && w(1) === 'logs' && w(2) === '--tail') {
       const c = this.containers.get(w(4));
       this.steps.push(`logs ${c?.name ?? w(4)}`);
@@ -327,7 +345,9 @@ export class FakeDockerHost implements Remote {
       const up = sub.indexOf('up');
       const args = sub.slice(up + 1);
       const scale = args.indexOf('--scale');
-      if (up < 0 || scale < 0 || !args.includes('-d') || !args.includes('--no-recreate') || !args.includes('--no-deps')) {
+      // scaleUpCommand starts them (-d); createAheadCommand only creates them (--no-start).
+      const noStart = args.includes('--no-start');
+      if (up < 0 || scale < 0 || args.includes('-d') === noStart || !args.includes('--no-recreate') || !args.includes('--no-deps')) {
         throw new Error(`fake host: unexpected compose command: ${command}`);
       }
       const [service, n] = args[scale + 1]!.split('=') as [string, string];
@@ -343,11 +363,23 @@ export class FakeDockerHost implements Remote {
         const nth = this.created.get(service) ?? 0;
         this.created.set(service, nth + 1);
         const behavior = release.behavior?.(nth) ?? behaviors.healthyAfter(2_000);
-        made.push(this.add(service, release.configHash, release.imageId, release.image ?? 'app:new', behavior, this.clock.now()));
+        const c = this.add(service, release.configHash, release.imageId, release.image ?? 'app:new', behavior, this.clock.now());
+        if (noStart) c.created = true;
+        made.push(c);
       }
+      // `up -d` also starts what an earlier `up --no-start` left created, as Compose does.
+      if (!noStart)
+        for (const c of this.of(service).filter((x) => x.created)) {
+          c.created = false;
+          c.startedAt = this.clock.now();
+        }
       this.upShortfall = 0;
-      this.steps.push(`up ${service}=${target}${made.length ? ` → ${made.map((c) => c.name).join(' ')}` : ''}`);
-      for (const c of made) options.onOutput?.(` Container ${c.name}  Started\n`, 'stderr');
+      this.steps.push(`${noStart ? 'create' : 'up'} ${service}=${target}${made.length ? ` → ${made.map((c) => c.name).join(' ')}` : ''}`);
+      if (!noStart) for (const c of made) options.onOutput?.(` Container ${c.name}  Started\n`, 'stderr');
+      if (noStart && this.failNextCreate) {
+        this.failNextCreate = false;
+        return ok('', 'Error response from daemon: connection reset\n', 1);
+      }
       return ok();
     }
     throw new Error(`fake host: unexpected command: ${command}`);

@@ -126,13 +126,16 @@ test('start-first, batches of 1: each new replica is healthy and UP in the proxy
     'stop+rm p-web-1',
     'release web p-web-1',
     'park web p-web-2 p-web-3 p-web-4',
-    'up web=4 → p-web-5',
+    // Created during batch 1's monitor, only started now.
+    'create web=4 → p-web-5',
+    'start p-web-5',
     'waitUp web p-web-5',
     'drain web p-web-2',
     'stop+rm p-web-2',
     'release web p-web-2',
     'park web p-web-3 p-web-4 p-web-5',
-    'up web=4 → p-web-6',
+    'create web=4 → p-web-6',
+    'start p-web-6',
     'waitUp web p-web-6',
     'drain web p-web-3',
     'stop+rm p-web-3',
@@ -176,7 +179,7 @@ test('start-first, batches of 1: each new replica is healthy and UP in the proxy
   assert.deepEqual(s.host.graces, [3, 3, 3]);
 });
 
-test("round trips: each batch takes 5 commands to the host (list, scale, list, wait for health, stop) and 1 for monitor; the next batch's list is read during the monitor", async () => {
+test("round trips: a batch's own path is 5 commands (start or scale, read, wait for health, stop, wait for monitor); the next batch's list, create and read happen during the monitor", async () => {
   const s = await setup();
   const counter = new RoundTrips();
   const batches: BatchSpan[] = [];
@@ -191,9 +194,11 @@ test("round trips: each batch takes 5 commands to the host (list, scale, list, w
   assert.deepEqual(
     batches.map((b) => [b.index, b.of, b.roundTrips, b.ok, b.endedAt - b.startedAt]),
     [
-      // The first batch also reads the second's list, the second the third's; the last reads ahead nothing.
-      [0, 3, 7, true, 4_000],
-      [1, 3, 6, true, 4_000],
+      // The first batch lists, scales up and reads (3), waits, stops, monitors (3), and makes the
+      // second's head (list, create, read: 3); the second starts and reads what was made (2) instead of
+      // list, scale, read; the last makes no head.
+      [0, 3, 9, true, 4_000],
+      [1, 3, 8, true, 4_000],
       [2, 3, 5, true, 4_000],
     ],
   );
@@ -205,25 +210,60 @@ test("round trips: each batch takes 5 commands to the host (list, scale, list, w
       ? 'list'
       : c.includes(' up -d ')
         ? 'scale'
-        : c.includes('docker events')
-          ? 'wait'
-          : c.startsWith('set -- $(docker ps')
-            ? 'stop'
-            : c,
+        : c.includes(' up --no-start ')
+          ? 'create'
+          : c.startsWith('docker start ')
+            ? 'start'
+            : c.startsWith('docker inspect ')
+              ? 'read'
+              : c.includes('docker events')
+                ? 'wait'
+                : c.startsWith('set -- $(docker ps')
+                  ? 'stop'
+                  : c,
   );
-  assert.deepEqual(kinds.slice(0, 6), ['list', 'scale', 'list', 'wait', 'stop', 'wait']);
-  assert.equal(counter.total, 18);
+  // Batch 1 scales up itself; the monitor's wait runs beside the next batch's list + create + list.
+  assert.deepEqual(kinds.slice(0, 9), ['list', 'scale', 'list', 'wait', 'stop', 'wait', 'list', 'create', 'list']);
+  // Batch 2 starts what was made ahead and reads it: no list, no Compose.
+  assert.deepEqual(kinds.slice(9, 14), ['start', 'read', 'wait', 'stop', 'wait']);
+  assert.equal(counter.total, 22);
   assert.deepEqual(
     s.logs.filter((l) => / took /.test(l)),
     [
-      [1, 7],
-      [2, 6],
+      [1, 9],
+      [2, 8],
       [3, 5],
     ].map(
       ([n, trips]) =>
         `info: web: batch ${n}/3: took 4.0 s (floor 4.0 s: health 2.0, up 0.0, drain 0.0, stop 0.0, monitor 2.0; 1.00x); ${trips} (exec ${trips}) round trips to the host`,
     ),
   );
+});
+
+test('the next batch made ahead fails half-way: that batch scales up through Compose, which starts the container made anyway', async () => {
+  const s = await setup({ replicas: 2 });
+  s.host.failNextCreate = true;
+  const r = await s.run();
+  assert.equal(r.ok, true);
+  assert.deepEqual(s.steps, [
+    'park web p-web-1 p-web-2',
+    'up web=3 → p-web-3',
+    'waitUp web p-web-3',
+    'drain web p-web-1',
+    'stop+rm p-web-1',
+    'release web p-web-1',
+    'park web p-web-2 p-web-3',
+    // Created, but the command failed: not handed on as made.
+    'create web=3 → p-web-4',
+    'up web=3',
+    'waitUp web p-web-4',
+    'drain web p-web-2',
+    'stop+rm p-web-2',
+    'release web p-web-2',
+    'unpark web',
+  ]);
+  assert.ok(s.logs.some((l) => /creating the next batch ahead failed .*connection reset.*; the batch scales up itself/s.test(l)));
+  assert.deepEqual(hashes(s.host, 'web'), ['p-web-3:new', 'p-web-4:new']);
 });
 
 test('stop-first: each old replica is drained, stopped and released before its replacement starts; an unrouted service has no gate calls', async () => {
@@ -398,12 +438,14 @@ test('monitor: a new replica that crashes after its old one is gone fails the ba
     'drain web p-web-1',
     'stop+rm p-web-1',
     'release web p-web-1',
-    // The next batch's head, read while the monitor ran: the failure discards it.
+    // The next batch's head, made while the monitor ran: the failure removes its container too.
     'park web p-web-2 p-web-3',
+    'create web=3 → p-web-4',
     'logs p-web-3',
     'drain web p-web-3',
     'stop+rm p-web-3',
     'release web p-web-3',
+    'stop+rm p-web-4',
     'unpark web',
   ]);
   assert.equal(r.failure!.reason, 'p-web-3 during monitor: exited with code 137');
@@ -439,7 +481,8 @@ const batch1 = [
 ];
 const batch2Fails = [
   'park web p-web-2 p-web-3 p-web-4',
-  'up web=4 → p-web-5',
+  'create web=4 → p-web-5',
+  'start p-web-5',
   'logs p-web-5',
   'drain web p-web-5',
   'stop+rm p-web-5',
@@ -605,13 +648,15 @@ test('cleanup: exited containers from an earlier run are removed before the firs
     'stop+rm p-web-4',
     'release web p-web-4',
     'park web p-web-1 p-web-2',
-    'up web=3 → p-web-3',
+    'create web=3 → p-web-3',
+    'start p-web-3',
     'waitUp web p-web-3',
     'drain web p-web-1',
     'stop+rm p-web-1',
     'release web p-web-1',
     'park web p-web-2 p-web-3',
-    'up web=3 → p-web-4',
+    'create web=3 → p-web-4',
+    'start p-web-4',
     'waitUp web p-web-4',
     'drain web p-web-2',
     'stop+rm p-web-2',
@@ -666,7 +711,8 @@ test('Compose v1 host, proxy networks from the proxy service: the gate gets each
     'stop+rm p_web_1',
     'release web p_web_1',
     'park web p_web_2 p_web_3',
-    'up web=3 → p_web_4',
+    'create web=3 → p_web_4',
+    'start p_web_4',
     'waitUp web p_web_4',
     'drain web p_web_2',
     'stop+rm p_web_2',

@@ -56,6 +56,15 @@ export function scaleUpCommand(flavor: ComposeFlavor, p: ComposeProject, service
   return composeCommand(flavor, p, ['up', '-d', '--no-deps', '--no-recreate', '--scale', `${service}=${count}`, service]);
 }
 
+/**
+ * Like scaleUpCommand without starting them (`up --no-start`): the next batch's containers, made
+ * during a monitor so the batch itself only has to `docker start` them.
+ */
+export function createAheadCommand(flavor: ComposeFlavor, p: ComposeProject, service: string, count: number): string {
+  if (!Number.isInteger(count) || count < 0) throw new Error(`invalid replica count ${count} for ${service}`);
+  return composeCommand(flavor, p, ['up', '--no-start', '--no-deps', '--no-recreate', '--scale', `${service}=${count}`, service]);
+}
+
 /** Plain `up -d --no-deps SVC` (Compose's own recreate): for a service created from nothing. */
 export function upServiceCommand(flavor: ComposeFlavor, p: ComposeProject, service: string): string {
   return composeCommand(flavor, p, ['up', '-d', '--no-deps', service]);

@@ -1,9 +1,9 @@
 /** The Engine over Docker and Compose (v1 or v2), through the host's Remote. */
-import { stopAndRemoveCommand } from '../../commands/docker.js';
+import { startCommand, stopAndRemoveCommand } from '../../commands/docker.js';
 import type { Remote } from '../../host/remote.js';
-import { LONG_COMMAND_MS } from '../../support/timeouts.js';
+import { DOCKER_COMMAND_MS, LONG_COMMAND_MS } from '../../support/timeouts.js';
 import type { Engine } from '../engine.js';
-import { scaleUpCommand, type ComposeFlavor, type ComposeProject } from './compose-cli.js';
+import { createAheadCommand, scaleUpCommand, type ComposeFlavor, type ComposeProject } from './compose-cli.js';
 import { inspectContainers, listProjectContainers } from './containers.js';
 import { collectDiagnostics, monitorContainers, waitHealthy } from './health.js';
 
@@ -17,14 +17,22 @@ export interface DockerEngineOptions {
 }
 
 export function dockerEngine({ remote, flavor, stack, upTimeoutMs = LONG_COMMAND_MS }: DockerEngineOptions): Engine {
+  const replicas = async (service: string) => (await listProjectContainers(remote, stack.project)).filter((c) => c.service === service);
   return {
-    replicas: async (service) => (await listProjectContainers(remote, stack.project)).filter((c) => c.service === service),
+    replicas,
     inspect: (ids) => inspectContainers(remote, ids),
     scaleTo: async (service, count, onOutput) => {
       await remote.exec(scaleUpCommand(flavor, stack, service, count), {
         timeoutMs: upTimeoutMs,
         onOutput: onOutput && ((chunk) => onOutput(chunk)),
       });
+    },
+    createAhead: async (service, count) => {
+      await remote.exec(createAheadCommand(flavor, stack, service, count), { timeoutMs: upTimeoutMs });
+      return replicas(service);
+    },
+    start: async (ids) => {
+      await remote.exec(startCommand(ids), { timeoutMs: DOCKER_COMMAND_MS });
     },
     stopAndRemove: async (ids, graceS) => {
       await remote.exec(stopAndRemoveCommand(ids, graceS), { timeoutMs: (graceS + 180) * 1000 });
