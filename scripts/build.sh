@@ -5,10 +5,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=node_modules/.bin
-rm -rf dist
-"$bin/ncc" build src/action/index.ts -o dist/main --license licenses.txt -q
-"$bin/ncc" build src/action/post.ts -o dist/post --license licenses.txt -q
-"$bin/ncc" build src/probe/worker.ts -o dist/probe-worker --license licenses.txt -q
-find dist -name '*.node' -delete
-find dist -name '*.exe' -delete
-find dist -type d -empty -delete
+# Built beside dist/ and swapped in at the end, so a test running the action meanwhile finds a
+# whole bundle (the old or the new) instead of an empty folder.
+out=$(mktemp -d "$PWD/.dist-build.XXXXXX")
+trap 'rm -rf "$out"' EXIT
+"$bin/ncc" build src/action/index.ts -o "$out/main" --license licenses.txt -q
+"$bin/ncc" build src/action/post.ts -o "$out/post" --license licenses.txt -q
+"$bin/ncc" build src/probe/worker.ts -o "$out/probe-worker" --license licenses.txt -q
+find "$out" -name '*.node' -delete
+find "$out" -name '*.exe' -delete
+find "$out" -type d -empty -delete
+chmod 755 "$out"
+rm -rf dist.old
+[ ! -e dist ] || mv dist dist.old
+mv "$out" dist
+rm -rf dist.old
