@@ -69,6 +69,17 @@ export function containerProcessesCommand(containerId: string): string {
   return shqAll(['docker', 'top', containerId, '-eo', 'pid,args']);
 }
 
+/**
+ * Waits on the host until none of `pids` is among the container's processes (exit 0; also when the
+ * container is gone), or about `ms` passed (exit 1): one round trip instead of a `docker top` each poll.
+ */
+export function awaitProcessesGoneCommand(containerId: string, pids: number[], ms: number, pollMs = 200): string {
+  if (!pids.every((p) => Number.isInteger(p) && p > 0)) throw new Error(`invalid PIDs: ${pids.join(' ')}`);
+  const polls = Math.max(0, Math.ceil(ms / pollMs));
+  const top = shqAll(['docker', 'top', containerId, '-eo', 'pid']);
+  return `i=0; while ${top} 2>/dev/null | awk 'NR>1{print $1}' | grep -qxE '${pids.join('|')}'; do [ $i -ge ${polls} ] && exit 1; i=$((i+1)); sleep ${pollMs / 1000}; done`;
+}
+
 /** A directory for the throwaway check's rendered files, emptied first. */
 export function freshDirCommand(path: string): string {
   return `rm -rf ${shq(path)} && mkdir -p ${shq(path)}`;

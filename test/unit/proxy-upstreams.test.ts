@@ -3,6 +3,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ShellRemote } from '../helpers/shell-remote.js';
 import { connectionsFrom, parseNetTcp, parseNetTcpByContainer } from '../../src/proxy/upstreams/net-tcp.js';
 import { caddyfileFacts, parseCaddySeed, renderCaddyUpstreams } from '../../src/proxy/caddy/config.js';
 import {
@@ -132,27 +136,33 @@ test('nginx worker PIDs from docker top: shutting-down workers and the master le
   assert.deepEqual(workerPids(top, true), [1010, 1011, 1012], 'with shuttingDown: every worker');
 });
 
-test('nginx: waitWorkersGone polls docker top until the given workers have exited, or says false at the deadline', async () => {
-  const tops = [
-    'PID COMMAND\n1 nginx: master process\n10 nginx: worker process is shutting down\n11 nginx: worker process\n',
-    'PID COMMAND\n1 nginx: master process\n10 nginx: worker process is shutting down\n11 nginx: worker process\n',
-    'PID COMMAND\n1 nginx: master process\n11 nginx: worker process\n',
-  ];
-  let calls = 0;
-  const remote = {
-    async exec(command: string) {
-      assert.match(command, /^docker top /);
-      return { code: 0, stdout: tops[Math.min(calls++, tops.length - 1)], stderr: '' };
-    },
-  } as unknown as Remote;
-  assert.equal(await waitWorkersGone(remote, 'p', new Set([10]), Date.now() + 5000, 10), true);
-  assert.equal(calls, 3, 'until the old worker left');
-  calls = 0;
-  assert.equal(
-    await waitWorkersGone(remote, 'p', new Set([11]), Date.now() + 100, 10),
-    false,
-    'a worker of the current config never leaves',
-  );
+test('nginx: waitWorkersGone waits on the host (one command) until the given workers have exited, or says false at the deadline', async () => {
+  // A `docker` on PATH that answers `top` from a file the test rewrites, as the host's would.
+  const dir = await mkdtemp(join(tmpdir(), 'handoff-top-'));
+  const topFile = join(dir, 'top');
+  await writeFile(join(dir, 'docker'), `#!/bin/sh\ncat ${topFile}\n`, { mode: 0o755 });
+  await writeFile(topFile, 'PID\n1\n10\n11\n');
+  const remote = new ShellRemote(dir);
+  const path = process.env.PATH;
+  process.env.PATH = `${dir}:${path}`;
+  try {
+    const waiting = waitWorkersGone(remote, 'p', new Set([10]), Date.now() + 10_000, 50);
+    await new Promise((r) => setTimeout(r, 300));
+    await writeFile(topFile, 'PID\n1\n11\n110\n');
+    assert.equal(await waiting, true, 'worker 10 left (110 is another PID)');
+    assert.equal(remote.commands.length, 1, 'one round trip, however long the wait');
+    const t = Date.now();
+    assert.equal(
+      await waitWorkersGone(remote, 'p', new Set([11]), Date.now() + 300, 50),
+      false,
+      'a worker of the current config never leaves',
+    );
+    assert.ok(Date.now() - t < 5_000);
+    assert.equal(await waitWorkersGone(remote, 'p', new Set(), Date.now() + 300, 50), true, 'no old worker: nothing to wait for');
+  } finally {
+    process.env.PATH = path;
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 test('nginx: a config without keepalive_min_timeout (or with 0) gets advice naming the line to add', () => {
@@ -219,6 +229,12 @@ function nginxHost() {
   let reloaded = false;
   return {
     async exec(command: string) {
+      // awaitProcessesGoneCommand: the old worker 10 never leaves, so the host waits it out and says 1.
+      const wait = /-ge (\d+) \] && exit 1; .* sleep ([\d.]+);/.exec(command);
+      if (wait) {
+        await new Promise((r) => setTimeout(r, Number(wait[1]) * Number(wait[2]) * 1000));
+        return { code: 1, stdout: '', stderr: '' };
+      }
       if (command.startsWith('docker top')) {
         const workers = reloaded ? '10 nginx: worker process is shutting down\n11 nginx: worker process\n' : '10 nginx: worker process\n';
         return { code: 0, stdout: `PID COMMAND\n1 nginx: master process\n${workers}`, stderr: '' };

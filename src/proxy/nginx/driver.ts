@@ -12,6 +12,7 @@ import type { ComposeService } from '../../model/compose.js';
 import type { Remote } from '../../host/remote.js';
 import { containerLogsSinceCommand, hostTimeCommand } from '../../commands/docker.js';
 import {
+  awaitProcessesGoneCommand,
   containerProcessesCommand,
   execInContainerCommand,
   freshDirCommand,
@@ -137,12 +138,14 @@ export async function waitWorkersGone(
   deadline: number,
   pollMs = 200,
 ): Promise<boolean> {
-  for (;;) {
-    const left = workerPids(await topOf(remote, containerId), true).filter((p) => workers.has(p));
-    if (left.length === 0) return true;
-    if (Date.now() >= deadline) return false;
-    await sleep(Math.min(pollMs, Math.max(0, deadline - Date.now())));
-  }
+  if (workers.size === 0) return true;
+  const ms = Math.max(0, deadline - Date.now());
+  // The host polls `docker top`; the exec's own limit leaves it time to say "still there".
+  const r = await remote.exec(awaitProcessesGoneCommand(containerId, [...workers], ms, pollMs), {
+    timeoutMs: ms + QUICK_COMMAND_MS,
+    check: false,
+  });
+  return r.code === 0;
 }
 
 /**
