@@ -48,6 +48,8 @@ export interface Inputs extends SshTarget {
   haproxySocket?: string;
   /** Which Compose to drive: auto (v2 when the host has it, else v1), v2 or v1. */
   compose: 'auto' | 'v1' | 'v2';
+  /** Which engine: auto (Docker's default endpoint, else a Podman API socket), docker or podman. */
+  engine: 'auto' | 'docker' | 'podman';
 
   probe?: {
     url: string;
@@ -343,6 +345,7 @@ function rolloutInputs(
   | 'allowDegraded'
   | 'haproxySocket'
   | 'compose'
+  | 'engine'
 > {
   const services = parseList(get('services'));
   for (const s of services) {
@@ -361,6 +364,7 @@ function rolloutInputs(
     allowDegraded: bool(get, 'allow_degraded'),
     haproxySocket: optional(get, 'haproxy_socket'),
     compose: oneOf(get, 'compose', ['auto', 'v1', 'v2'], 'auto', 'auto, v2 or v1'),
+    engine: oneOf(get, 'engine', ['auto', 'docker', 'podman'], 'auto', 'auto, docker or podman'),
   };
 }
 
