@@ -54897,19 +54897,39 @@ function getIDToken(aud) {
  */
 
 //# sourceMappingURL=core.js.map
+;// CONCATENATED MODULE: ./src/commands/quote.ts
+/**
+ * The one quoting function for every value that reaches a remote shell.
+ * POSIX single quotes: nothing inside is special except the quote itself,
+ * which is closed, escaped and reopened.
+ */
+function shq(value) {
+    const s = String(value);
+    if (s.includes('\0'))
+        throw new Error('a value for the remote shell contains a NUL byte');
+    if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s))
+        return s;
+    return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+/** Quote each word and join them into one command line. */
+function shqAll(words) {
+    return words.map(shq).join(' ');
+}
+
 ;// CONCATENATED MODULE: ./src/commands/host.ts
 /** Facts about the host, read by src/host/host.ts in one round trip. */
+
 /** Where a Podman API socket is looked for: the SSH user's own (rootless), then the system one (rootful). */
 const PODMAN_SOCKETS = ['${XDG_RUNTIME_DIR:-/run/user/$(id -u)}/podman/podman.sock', '/run/podman/podman.sock'];
 /**
  * `docker=<server version or error>` and `server=<component names>` for the docker CLI's default
  * endpoint (engine auto or docker), `podman=<socket> <version>` or `podman-error=<socket> <error>` for
- * each Podman API socket that exists (engine auto or podman), then `compose=v2 <version>` and/or
+ * each Podman API socket that exists (engine auto or podman; only `podmanSocket` when given), then `compose=v2 <version>` and/or
  * `compose=v1 <version>` for each flavor that works, then `compose=none`. Markers keep the parse
  * independent of whatever the login shell prints around the output; both flavors are looked up (v1
  * may be kept beside the v2 plugin).
  */
-function hostFactsCommand(engine = 'docker') {
+function hostFactsCommand(engine = 'docker', podmanSocket) {
     const lines = [];
     if (engine !== 'podman') {
         lines.push('printf "docker=%s\\n" "$(docker version --format "{{.Server.Version}}" 2>&1 | tail -n 1)"', 'printf "server=%s\\n" "$(docker version --format "{{range .Server.Components}}{{.Name}};{{end}}" 2>/dev/null | tail -n 1)"');
@@ -54917,7 +54937,7 @@ function hostFactsCommand(engine = 'docker') {
     if (engine !== 'docker') {
         // The Docker-compatible API of Podman (`podman system service`, podman.socket): the same docker
         // CLI and Compose v2 drive it through DOCKER_HOST.
-        lines.push(`for s in ${PODMAN_SOCKETS.map((s) => `"${s}"`).join(' ')}; do`, '  [ -S "$s" ] || continue', '  if v=$(DOCKER_HOST="unix://$s" docker version --format "{{.Server.Version}}" 2>&1); then printf "podman=%s %s\\n" "$s" "$(printf %s "$v" | tail -n 1)"', '  else printf "podman-error=%s %s\\n" "$s" "$(printf %s "$v" | tail -n 1)"; fi', 'done');
+        lines.push(`for s in ${podmanSocket ? shq(podmanSocket) : PODMAN_SOCKETS.map((s) => `"${s}"`).join(' ')}; do`, '  [ -S "$s" ] || continue', '  if v=$(DOCKER_HOST="unix://$s" docker version --format "{{.Server.Version}}" 2>&1); then printf "podman=%s %s\\n" "$s" "$(printf %s "$v" | tail -n 1)"', '  else printf "podman-error=%s %s\\n" "$s" "$(printf %s "$v" | tail -n 1)"; fi', 'done');
     }
     lines.push('if v=$(docker compose version --short 2>/dev/null); then printf "compose=v2 %s\\n" "$v"; fi', 'if v=$(docker-compose version --short 2>/dev/null); then printf "compose=v1 %s\\n" "$v"; fi', 'echo "compose=none"');
     return lines.join('\n');
@@ -54939,55 +54959,52 @@ const RELEASE_COMMAND_MS = 120_000;
 /** `compose up` creating containers (the `up_timeout` default), and any command run without a limit of its own. */
 const LONG_COMMAND_MS = 600_000;
 
-;// CONCATENATED MODULE: ./src/commands/quote.ts
-/**
- * The one quoting function for every value that reaches a remote shell.
- * POSIX single quotes: nothing inside is special except the quote itself,
- * which is closed, escaped and reopened.
- */
-function shq(value) {
-    const s = String(value);
-    if (s.includes('\0'))
-        throw new Error('a value for the remote shell contains a NUL byte');
-    if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s))
-        return s;
-    return `'${s.replace(/'/g, `'\\''`)}'`;
-}
-/** Quote each word and join them into one command line. */
-function shqAll(words) {
-    return words.map(shq).join(' ');
-}
-
 ;// CONCATENATED MODULE: ./src/engine/endpoint.ts
 
 const VERSION = /^\d+\.\d+/;
+function readEngineFacts(stdout) {
+    return {
+        docker: /^docker=(.*)$/m.exec(stdout)?.[1]?.trim() ?? '',
+        defaultIsPodman: /Podman/i.test(/^server=(.*)$/m.exec(stdout)?.[1] ?? ''),
+        sockets: [...stdout.matchAll(/^podman=(\S+)\s+(\S+)/gm)]
+            .filter((m) => VERSION.test(m[2]))
+            .map((m) => ({ path: m[1], version: m[2] })),
+        socketErrors: [...stdout.matchAll(/^podman-error=(\S+)\s*(.*)$/gm)].map((m) => `${m[1]}: ${m[2].trim() || 'no answer'}`),
+    };
+}
+function noPodmanSocket(f, username) {
+    const tried = f.socketErrors.length
+        ? ` (${f.socketErrors.join('; ')})`
+        : ' (none found at $XDG_RUNTIME_DIR/podman/podman.sock or /run/podman/podman.sock)';
+    return new Error(`input 'engine' is podman, but no Podman API socket answers for user '${username}'${tried}: start it (rootless: systemctl --user enable --now podman.socket, and loginctl enable-linger ${username}; rootful: systemctl enable --now podman.socket and give the user access to /run/podman/podman.sock), and install the docker CLI and Compose v2 (Debian: docker-cli and docker-compose)`);
+}
+function noEngine(f, username, prefer) {
+    if (/permission denied/i.test(f.docker)) {
+        return new Error(`user '${username}' cannot reach the Docker engine (permission denied on docker.sock): add it to the docker group (sudo usermod -aG docker ${username}) and reconnect`);
+    }
+    const podmanNote = prefer === 'auto' && f.socketErrors.length ? `; a Podman API socket was found but did not answer (${f.socketErrors.join('; ')})` : '';
+    return new Error(`Docker is not usable on the host: ${f.docker || 'no docker command'}${podmanNote}. Install the Docker engine and make sure it is running (or, for Podman, its API socket and engine: podman).`);
+}
 /** Pick the endpoint from hostFactsCommand's `docker=`, `server=`, `podman=` and `podman-error=` lines. */
 function chooseEngine(stdout, username, prefer) {
-    const docker = /^docker=(.*)$/m.exec(stdout)?.[1]?.trim() ?? '';
-    // podman-docker (a docker.sock that is Podman's) shows "Podman Engine" among the server components.
-    const defaultIsPodman = /Podman/i.test(/^server=(.*)$/m.exec(stdout)?.[1] ?? '');
-    const sockets = [...stdout.matchAll(/^podman=(\S+)\s+(\S+)/gm)].filter((m) => VERSION.test(m[2]));
-    const socketErrors = [...stdout.matchAll(/^podman-error=(\S+)\s*(.*)$/gm)].map((m) => `${m[1]}: ${m[2].trim() || 'no answer'}`);
-    const podman = sockets[0] ? { engine: 'podman', version: sockets[0][2], dockerHost: `unix://${sockets[0][1]}` } : undefined;
-    const viaDefault = VERSION.test(docker) ? { engine: defaultIsPodman ? 'podman' : 'docker', version: docker } : undefined;
+    const f = readEngineFacts(stdout);
+    const socket = f.sockets[0];
+    const podman = socket ? { engine: 'podman', version: socket.version, dockerHost: `unix://${socket.path}` } : undefined;
+    const viaDefault = VERSION.test(f.docker)
+        ? { engine: f.defaultIsPodman ? 'podman' : 'docker', version: f.docker }
+        : undefined;
     if (prefer === 'podman') {
         if (podman)
             return podman;
         if (viaDefault?.engine === 'podman')
             return viaDefault;
-        throw new Error(`input 'engine' is podman, but no Podman API socket answers for user '${username}'` +
-            (socketErrors.length ? ` (${socketErrors.join('; ')})` : ' (none found at $XDG_RUNTIME_DIR/podman/podman.sock or /run/podman/podman.sock)') +
-            `: start it (rootless: systemctl --user enable --now podman.socket, and loginctl enable-linger ${username}; rootful: systemctl enable --now podman.socket and give the user access to /run/podman/podman.sock), and install the docker CLI and Compose v2 (Debian: docker-cli and docker-compose)`);
+        throw noPodmanSocket(f, username);
     }
     if (viaDefault)
         return viaDefault;
     if (prefer === 'auto' && podman)
         return podman;
-    if (/permission denied/i.test(docker)) {
-        throw new Error(`user '${username}' cannot reach the Docker engine (permission denied on docker.sock): add it to the docker group (sudo usermod -aG docker ${username}) and reconnect`);
-    }
-    const podmanNote = prefer === 'auto' && socketErrors.length ? `; a Podman API socket was found but did not answer (${socketErrors.join('; ')})` : '';
-    throw new Error(`Docker is not usable on the host: ${docker || 'no docker command'}${podmanNote}. Install the Docker engine and make sure it is running (or, for Podman, its API socket and engine: podman).`);
+    throw noEngine(f, username, prefer);
 }
 /** `DOCKER_HOST=...; export DOCKER_HOST` before a command, when the engine is not the CLI's default. */
 function engineEnvPrefix(endpoint) {
@@ -55050,8 +55067,8 @@ function parseHostFacts(stdout, username, prefer = 'auto', engine = 'docker') {
     }
     return { ...endpoint, dockerVersion: endpoint.version, compose: compose.flavor, composeVersion: compose.version.replace(/^v/, '') };
 }
-async function readHostFacts(remote, username, prefer = 'auto', engine = 'docker') {
-    const r = await remote.exec(hostFactsCommand(engine), { check: false, timeoutMs: DOCKER_COMMAND_MS });
+async function readHostFacts(remote, username, prefer = 'auto', engine = 'docker', podmanSocket) {
+    const r = await remote.exec(hostFactsCommand(engine, podmanSocket), { check: false, timeoutMs: DOCKER_COMMAND_MS });
     return parseHostFacts(r.stdout, username, prefer, engine);
 }
 
@@ -55720,7 +55737,17 @@ function rolloutInputs(get) {
         haproxySocket: optional(get, 'haproxy_socket'),
         compose: oneOf(get, 'compose', ['auto', 'v1', 'v2'], 'auto', 'auto, v2 or v1'),
         engine: oneOf(get, 'engine', ['auto', 'docker', 'podman'], 'auto', 'auto, docker or podman'),
+        podmanSocket: podmanSocketInput(get),
     };
+}
+function podmanSocketInput(get) {
+    const path = optional(get, 'podman_socket')?.replace(/^unix:\/\//, '');
+    if (path !== undefined && (!path.startsWith('/') || /\s/.test(path))) {
+        throw new InputError('podman_socket', `'${path}' is not an absolute path to a unix socket (e.g. /run/podman/podman.sock)`);
+    }
+    if (path !== undefined && get('engine') === 'docker')
+        throw new InputError('podman_socket', 'is set, but engine is docker: set engine to podman or auto');
+    return path;
 }
 function hookInputs(get) {
     return {
@@ -55913,7 +55940,7 @@ function isUnqualified(image) {
  * longer on the host, 4 naming a reference that still resolves to another image.
  */
 function pinImagesCommand(pins) {
-    const lines = ["resolves() { [ \"$(docker image inspect --format '{{.Id}}' \"$1\" 2>/dev/null)\" = \"$2\" ]; }"];
+    const lines = ['resolves() { [ "$(docker image inspect --format \'{{.Id}}\' "$1" 2>/dev/null)" = "$2" ]; }'];
     for (const p of pins) {
         const id = shq(p.imageId);
         const ref = shq(p.image);
@@ -64476,11 +64503,23 @@ async function deploy(inputs, run, report, log = coreLog) {
     const counted = countRoundTrips(remote, roundTrips);
     report.batches = [];
     try {
-        const facts = await readHostFacts(counted, inputs.username, inputs.compose, inputs.engine);
+        const facts = await readHostFacts(counted, inputs.username, inputs.compose, inputs.engine, inputs.podmanSocket);
         log.info(`${describeEngine(facts)}, Compose ${facts.compose} ${facts.composeVersion}`);
         const remoteDir = await resolveRemoteDir(counted, inputs.remoteDir);
         const onHost = onEngine(counted, facts);
-        const s = { cleanups: [], inputs, run, remote: onHost, roundTrips, flavor: facts.compose, ...(facts.dockerHost ? { dockerHost: facts.dockerHost } : {}), remoteDir, timeline, log, report };
+        const s = {
+            cleanups: [],
+            inputs,
+            run,
+            remote: onHost,
+            roundTrips,
+            flavor: facts.compose,
+            ...(facts.dockerHost ? { dockerHost: facts.dockerHost } : {}),
+            remoteDir,
+            timeline,
+            log,
+            report,
+        };
         await withDeployLock(s, remote, () => deployLocked(s, files, routed));
     }
     finally {

@@ -22,36 +22,66 @@ export interface EngineEndpoint {
 
 const VERSION = /^\d+\.\d+/;
 
-/** Pick the endpoint from hostFactsCommand's `docker=`, `server=`, `podman=` and `podman-error=` lines. */
-export function chooseEngine(stdout: string, username: string, prefer: EnginePreference): EngineEndpoint {
-  const docker = /^docker=(.*)$/m.exec(stdout)?.[1]?.trim() ?? '';
-  // podman-docker (a docker.sock that is Podman's) shows "Podman Engine" among the server components.
-  const defaultIsPodman = /Podman/i.test(/^server=(.*)$/m.exec(stdout)?.[1] ?? '');
-  const sockets = [...stdout.matchAll(/^podman=(\S+)\s+(\S+)/gm)].filter((m) => VERSION.test(m[2]!));
-  const socketErrors = [...stdout.matchAll(/^podman-error=(\S+)\s*(.*)$/gm)].map((m) => `${m[1]}: ${m[2]!.trim() || 'no answer'}`);
-  const podman = sockets[0] ? { engine: 'podman' as const, version: sockets[0][2]!, dockerHost: `unix://${sockets[0][1]}` } : undefined;
-  const viaDefault = VERSION.test(docker) ? { engine: defaultIsPodman ? ('podman' as const) : ('docker' as const), version: docker } : undefined;
+interface EngineFacts {
+  /** `docker version` against the CLI's default endpoint: the server version, or its error. */
+  docker: string;
+  /** podman-docker (a docker.sock that is Podman's) shows "Podman Engine" among the server components. */
+  defaultIsPodman: boolean;
+  /** Podman API sockets that answered, in the order looked up (the user's own first). */
+  sockets: Array<{ path: string; version: string }>;
+  /** Sockets that exist but did not answer, with why. */
+  socketErrors: string[];
+}
 
-  if (prefer === 'podman') {
-    if (podman) return podman;
-    if (viaDefault?.engine === 'podman') return viaDefault;
-    throw new Error(
-      `input 'engine' is podman, but no Podman API socket answers for user '${username}'` +
-        (socketErrors.length ? ` (${socketErrors.join('; ')})` : ' (none found at $XDG_RUNTIME_DIR/podman/podman.sock or /run/podman/podman.sock)') +
-        `: start it (rootless: systemctl --user enable --now podman.socket, and loginctl enable-linger ${username}; rootful: systemctl enable --now podman.socket and give the user access to /run/podman/podman.sock), and install the docker CLI and Compose v2 (Debian: docker-cli and docker-compose)`,
-    );
-  }
-  if (viaDefault) return viaDefault;
-  if (prefer === 'auto' && podman) return podman;
-  if (/permission denied/i.test(docker)) {
-    throw new Error(
+function readEngineFacts(stdout: string): EngineFacts {
+  return {
+    docker: /^docker=(.*)$/m.exec(stdout)?.[1]?.trim() ?? '',
+    defaultIsPodman: /Podman/i.test(/^server=(.*)$/m.exec(stdout)?.[1] ?? ''),
+    sockets: [...stdout.matchAll(/^podman=(\S+)\s+(\S+)/gm)]
+      .filter((m) => VERSION.test(m[2]!))
+      .map((m) => ({ path: m[1]!, version: m[2]! })),
+    socketErrors: [...stdout.matchAll(/^podman-error=(\S+)\s*(.*)$/gm)].map((m) => `${m[1]}: ${m[2]!.trim() || 'no answer'}`),
+  };
+}
+
+function noPodmanSocket(f: EngineFacts, username: string): Error {
+  const tried = f.socketErrors.length
+    ? ` (${f.socketErrors.join('; ')})`
+    : ' (none found at $XDG_RUNTIME_DIR/podman/podman.sock or /run/podman/podman.sock)';
+  return new Error(
+    `input 'engine' is podman, but no Podman API socket answers for user '${username}'${tried}: start it (rootless: systemctl --user enable --now podman.socket, and loginctl enable-linger ${username}; rootful: systemctl enable --now podman.socket and give the user access to /run/podman/podman.sock), and install the docker CLI and Compose v2 (Debian: docker-cli and docker-compose)`,
+  );
+}
+
+function noEngine(f: EngineFacts, username: string, prefer: EnginePreference): Error {
+  if (/permission denied/i.test(f.docker)) {
+    return new Error(
       `user '${username}' cannot reach the Docker engine (permission denied on docker.sock): add it to the docker group (sudo usermod -aG docker ${username}) and reconnect`,
     );
   }
-  const podmanNote = prefer === 'auto' && socketErrors.length ? `; a Podman API socket was found but did not answer (${socketErrors.join('; ')})` : '';
-  throw new Error(
-    `Docker is not usable on the host: ${docker || 'no docker command'}${podmanNote}. Install the Docker engine and make sure it is running (or, for Podman, its API socket and engine: podman).`,
+  const podmanNote =
+    prefer === 'auto' && f.socketErrors.length ? `; a Podman API socket was found but did not answer (${f.socketErrors.join('; ')})` : '';
+  return new Error(
+    `Docker is not usable on the host: ${f.docker || 'no docker command'}${podmanNote}. Install the Docker engine and make sure it is running (or, for Podman, its API socket and engine: podman).`,
   );
+}
+
+/** Pick the endpoint from hostFactsCommand's `docker=`, `server=`, `podman=` and `podman-error=` lines. */
+export function chooseEngine(stdout: string, username: string, prefer: EnginePreference): EngineEndpoint {
+  const f = readEngineFacts(stdout);
+  const socket = f.sockets[0];
+  const podman = socket ? { engine: 'podman' as const, version: socket.version, dockerHost: `unix://${socket.path}` } : undefined;
+  const viaDefault = VERSION.test(f.docker)
+    ? { engine: f.defaultIsPodman ? ('podman' as const) : ('docker' as const), version: f.docker }
+    : undefined;
+  if (prefer === 'podman') {
+    if (podman) return podman;
+    if (viaDefault?.engine === 'podman') return viaDefault;
+    throw noPodmanSocket(f, username);
+  }
+  if (viaDefault) return viaDefault;
+  if (prefer === 'auto' && podman) return podman;
+  throw noEngine(f, username, prefer);
 }
 
 /** `DOCKER_HOST=...; export DOCKER_HOST` before a command, when the engine is not the CLI's default. */

@@ -46,7 +46,8 @@ export async function readHostFacts(
   username: string,
   prefer: ComposePreference = 'auto',
   engine: EnginePreference = 'docker',
+  podmanSocket?: string,
 ): Promise<HostFacts> {
-  const r = await remote.exec(hostFactsCommand(engine), { check: false, timeoutMs: DOCKER_COMMAND_MS });
+  const r = await remote.exec(hostFactsCommand(engine, podmanSocket), { check: false, timeoutMs: DOCKER_COMMAND_MS });
   return parseHostFacts(r.stdout, username, prefer, engine);
 }

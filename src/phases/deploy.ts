@@ -56,11 +56,23 @@ export async function deploy(inputs: Inputs, run: RunContext, report: DeployRepo
   const counted = countRoundTrips(remote, roundTrips);
   report.batches = [];
   try {
-    const facts = await readHostFacts(counted, inputs.username, inputs.compose, inputs.engine);
+    const facts = await readHostFacts(counted, inputs.username, inputs.compose, inputs.engine, inputs.podmanSocket);
     log.info(`${describeEngine(facts)}, Compose ${facts.compose} ${facts.composeVersion}`);
     const remoteDir = await resolveRemoteDir(counted, inputs.remoteDir);
     const onHost = onEngine(counted, facts);
-    const s: Session = { cleanups: [], inputs, run, remote: onHost, roundTrips, flavor: facts.compose, ...(facts.dockerHost ? { dockerHost: facts.dockerHost } : {}), remoteDir, timeline, log, report };
+    const s: Session = {
+      cleanups: [],
+      inputs,
+      run,
+      remote: onHost,
+      roundTrips,
+      flavor: facts.compose,
+      ...(facts.dockerHost ? { dockerHost: facts.dockerHost } : {}),
+      remoteDir,
+      timeline,
+      log,
+      report,
+    };
     await withDeployLock(s, remote, () => deployLocked(s, files, routed));
   } finally {
     report.roundTrips = roundTrips.total;

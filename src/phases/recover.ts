@@ -93,7 +93,7 @@ export async function recoverInterrupted(
 
 /** A session of the post step, for the rollback path the main step would have taken. */
 async function recoverySession(remote: Remote, inputs: Inputs, run: RunContext, remoteDir: string, log: Log): Promise<Session> {
-  const facts = await readHostFacts(remote, inputs.username, inputs.compose, inputs.engine);
+  const facts = await readHostFacts(remote, inputs.username, inputs.compose, inputs.engine, inputs.podmanSocket);
   return {
     cleanups: [],
     inputs,

@@ -14,7 +14,17 @@ import assert from 'node:assert/strict';
 import { cp, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cleanupProject, connectionInputs, freePort, projectContainers, repo, runAction, sh, uniqueProject, type ActionRun } from './harness.js';
+import {
+  cleanupProject,
+  connectionInputs,
+  freePort,
+  projectContainers,
+  repo,
+  runAction,
+  sh,
+  uniqueProject,
+  type ActionRun,
+} from './harness.js';
 import { get, startLoad, type LoadResult } from './load.js';
 import { containerVersion, sleep, summaryTimeline, waitServing } from './stacks/helpers.js';
 
@@ -36,6 +46,8 @@ const inputs = (extra: Record<string, string> = {}) => ({
   ...connectionInputs(),
   project,
   engine: 'podman',
+  // The rootful engine, named: the deploy user's own (rootless) socket would come first.
+  podman_socket: PODMAN_SOCK,
   compose_files: 'deploy/compose.yaml',
   files: 'deploy/haproxy/',
   env: `PROXY_PORT=${port}\nAPP_IMAGE=${image}\nHEALTH_FAIL=${healthFail}`,
@@ -63,7 +75,9 @@ const describeFailures = (load: LoadResult) =>
 
 /** The probe's figures per lane, from its records file. */
 async function probeLanes(run: ActionRun): Promise<Record<string, { sent: number; lost: number }>> {
-  const { records } = JSON.parse(await readFile(run.outputs.probe_records!, 'utf8')) as { records: Array<{ lane: string; outcome: string }> };
+  const { records } = JSON.parse(await readFile(run.outputs.probe_records!, 'utf8')) as {
+    records: Array<{ lane: string; outcome: string }>;
+  };
   const out: Record<string, { sent: number; lost: number }> = {};
   for (const r of records) {
     if (r.outcome === 'unmeasured') continue;
@@ -128,16 +142,25 @@ test('Podman: v1 -> v2 under the three load lanes and the probe, nothing lost; D
   releases.v2 = run.outputs.release_id!;
 
   const events = summaryTimeline(run.summary).filter((e) => e.service === 'app' && (e.action === 'start' || e.action === 'remove'));
-  assert.deepEqual(events.map((e) => e.action), ['start', 'remove', 'start', 'remove', 'start', 'remove'], JSON.stringify(events));
+  assert.deepEqual(
+    events.map((e) => e.action),
+    ['start', 'remove', 'start', 'remove', 'start', 'remove'],
+    JSON.stringify(events),
+  );
   assert.match(run.log, /drain/i, 'old replicas were drained through HAProxy');
   assert.equal(load.failures.length, 0, describeFailures(load));
   assert.ok(load.sent > 100, `the load ran during the deploy (${load.sent})`);
   assert.ok((load.versions.get('v1') ?? 0) > 0 && (load.versions.get('v2') ?? 0) > 0, JSON.stringify([...load.versions]));
   assert.equal(run.outputs.requests_lost, '0', 'the probe lost nothing');
-  for (const lane of ['keepalive', 'fresh', 'slow']) assert.ok((lanes[lane]?.sent ?? 0) > 0, `the probe's ${lane} lane ran: ${JSON.stringify(lanes)}`);
+  for (const lane of ['keepalive', 'fresh', 'slow'])
+    assert.ok((lanes[lane]?.sent ?? 0) > 0, `the probe's ${lane} lane ran: ${JSON.stringify(lanes)}`);
   assert.deepEqual(await runningVersions(), ['v2', 'v2', 'v2']);
   const oldIds = new Set(before.map((c) => c.id));
-  assert.deepEqual((await projectContainers(project)).filter((c) => oldIds.has(c.id) && c.service === 'app'), [], 'no old replica left');
+  assert.deepEqual(
+    (await projectContainers(project)).filter((c) => oldIds.has(c.id) && c.service === 'app'),
+    [],
+    'no old replica left',
+  );
   assert.equal((await get(port)).version, 'v2');
   assert.equal((await onDocker(`docker ps -aq --filter label=com.docker.compose.project=${project}`)).trim(), '', 'still none in Docker');
 });
@@ -165,28 +188,42 @@ test('Podman: an unhealthy v3 is refused and rolled back, v2 keeps serving, noth
   assert.equal(load.versions.get('v3') ?? 0, 0, 'no request was answered by v3');
   assert.equal(run.outputs.requests_lost, '0', 'the probe lost nothing');
   const app = (await projectContainers(project)).filter((c) => c.service === 'app');
-  assert.deepEqual(app.filter((c) => c.image === v3Id).map((c) => c.name), [], 'no v3 container is left');
+  assert.deepEqual(
+    app.filter((c) => c.image === v3Id).map((c) => c.name),
+    [],
+    'no v3 container is left',
+  );
   assert.deepEqual(await runningVersions(), ['v2', 'v2', 'v2']);
 });
 
-test('Podman: rollback by release id returns to v1 by its pinned image, though the tag moved; nothing lost', { timeout: 420_000 }, async () => {
-  assert.ok(releases.v1, 'the v1 release id is known');
-  // The v1 tag re-pushed: it now names the v2 image (Podman's own short name, localhost/...).
-  const v1Id = (await sh(`docker image inspect --format '{{.Id}}' handoff-test-app:v1`)).trim();
-  await sh(`podman tag "$(docker image inspect --format '{{.Id}}' handoff-test-app:v2)" localhost/handoff-test-app:v1`);
-  assert.notEqual((await sh(`docker image inspect --format '{{.Id}}' handoff-test-app:v1`)).trim(), v1Id, 'the tag moved');
+test(
+  'Podman: rollback by release id returns to v1 by its pinned image, though the tag moved; nothing lost',
+  { timeout: 420_000 },
+  async () => {
+    assert.ok(releases.v1, 'the v1 release id is known');
+    // The v1 tag re-pushed: it now names the v2 image (Podman's own short name, localhost/...).
+    const v1Id = (await sh(`docker image inspect --format '{{.Id}}' handoff-test-app:v1`)).trim();
+    await sh(`podman tag "$(docker image inspect --format '{{.Id}}' handoff-test-app:v2)" localhost/handoff-test-app:v1`);
+    assert.notEqual((await sh(`docker image inspect --format '{{.Id}}' handoff-test-app:v1`)).trim(), v1Id, 'the tag moved');
 
-  const { run, load } = await deployUnderLoad({ rollback: 'true', release: releases.v1 });
-  const lanes = await probeLanes(run);
-  report('rollback to v1 by id', run, load, lanes);
-  assert.equal(run.code, 0, `the rollback succeeds:\n${run.log}`);
-  assert.notEqual(run.outputs.release_id, releases.v1, 'a rollback is a new release');
-  assert.equal(run.outputs.previous_release_id, releases.v2, 'it replaced v2');
-  assert.equal(load.failures.length, 0, describeFailures(load));
-  assert.equal(run.outputs.requests_lost, '0', 'the probe lost nothing');
-  assert.deepEqual(await runningVersions(), ['v1', 'v1', 'v1'], 'the pinned v1 image runs, not what the tag named');
-  assert.equal((await sh(`docker image inspect --format '{{.Id}}' handoff-test-app:v1`)).trim(), v1Id, 'the tag is back on the pinned image');
-  const manifest = JSON.parse(await sh(`cat /home/deploy/handoff/${project}/releases/${run.outputs.release_id}/release.json`)) as { rollbackOf?: string };
-  assert.equal(manifest.rollbackOf, releases.v1);
-  assert.equal((await get(port)).version, 'v1');
-});
+    const { run, load } = await deployUnderLoad({ rollback: 'true', release: releases.v1 });
+    const lanes = await probeLanes(run);
+    report('rollback to v1 by id', run, load, lanes);
+    assert.equal(run.code, 0, `the rollback succeeds:\n${run.log}`);
+    assert.notEqual(run.outputs.release_id, releases.v1, 'a rollback is a new release');
+    assert.equal(run.outputs.previous_release_id, releases.v2, 'it replaced v2');
+    assert.equal(load.failures.length, 0, describeFailures(load));
+    assert.equal(run.outputs.requests_lost, '0', 'the probe lost nothing');
+    assert.deepEqual(await runningVersions(), ['v1', 'v1', 'v1'], 'the pinned v1 image runs, not what the tag named');
+    assert.equal(
+      (await sh(`docker image inspect --format '{{.Id}}' handoff-test-app:v1`)).trim(),
+      v1Id,
+      'the tag is back on the pinned image',
+    );
+    const manifest = JSON.parse(await sh(`cat /home/deploy/handoff/${project}/releases/${run.outputs.release_id}/release.json`)) as {
+      rollbackOf?: string;
+    };
+    assert.equal(manifest.rollbackOf, releases.v1);
+    assert.equal((await get(port)).version, 'v1');
+  },
+);

@@ -402,14 +402,24 @@ test('pinning re-tags and checks the reference resolves to the pinned ID; on Pod
     // Docker: the tag is the name Compose resolves; one tag, checked.
     const docker = await runWithFakeDocker(home, images.pinImagesCommand([{ image: NASTY, imageId: IMG }]), tagStoreScript(''));
     assert.equal(docker.code, 0);
-    assert.deepEqual(docker.calls.filter((c) => c[0] === 'tag'), [['tag', IMG, NASTY]], 'every value one argument, no localhost/ tag');
+    assert.deepEqual(
+      docker.calls.filter((c) => c[0] === 'tag'),
+      [['tag', IMG, NASTY]],
+      'every value one argument, no localhost/ tag',
+    );
     // Podman: localhost/app:1 (loaded on the host) points elsewhere and wins over docker.io/library/app:1.
     await rm(join(home, 'docker.log'), { force: true });
     await mkdir(join(home, 'tags'), { recursive: true });
     const other = `sha256:${'b'.repeat(64)}`;
-    const seed = spawnSync('sh', ['-c', `printf '%s' "${other}" > "tags/$(printf '%s' localhost/app:1 | md5sum | cut -c1-32)"`], { cwd: home });
+    const seed = spawnSync('sh', ['-c', `printf '%s' "${other}" > "tags/$(printf '%s' localhost/app:1 | md5sum | cut -c1-32)"`], {
+      cwd: home,
+    });
     assert.equal(seed.status, 0);
-    const podman = await runWithFakeDocker(home, images.pinImagesCommand([{ image: 'app:1', imageId: IMG }]), tagStoreScript('docker.io/library/'));
+    const podman = await runWithFakeDocker(
+      home,
+      images.pinImagesCommand([{ image: 'app:1', imageId: IMG }]),
+      tagStoreScript('docker.io/library/'),
+    );
     assert.equal(podman.code, 0);
     assert.deepEqual(
       podman.calls.filter((c) => c[0] === 'tag'),

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseHostFacts } from '../../src/host/host.js';
+import { hostFactsCommand } from '../../src/commands/host.js';
 
 const both = 'motd line\ndocker=20.10.24+dfsg1\ncompose=v2 2.26.1-4\ncompose=v1 1.29.2\ncompose=none\n';
 
@@ -80,4 +81,12 @@ test('engine podman without a usable socket names what was tried and how to star
       ),
     /\/run\/podman\/podman.sock: permission denied/,
   );
+});
+
+test('the facts command looks only at podman_socket when given, quoted; engine docker never at Podman', () => {
+  const cmd = hostFactsCommand('podman', "/run/it's.sock");
+  assert.match(cmd, /for s in '\/run\/it'\\''s\.sock'; do/);
+  assert.doesNotMatch(cmd, /^printf "docker=/m, 'engine podman skips the default endpoint');
+  assert.doesNotMatch(hostFactsCommand('docker'), /podman/);
+  assert.match(hostFactsCommand('auto'), /XDG_RUNTIME_DIR.*\/run\/podman\/podman\.sock/);
 });
