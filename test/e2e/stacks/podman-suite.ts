@@ -1,5 +1,5 @@
 /**
- * Issue #17 acceptance, shared by podman.test.ts (rootful) and podman-rootless.test.ts: a Podman host,
+ * Issue #17 acceptance (podman.test.ts: rootful; a rootless Podman 4.3 fails it, docs/podman-on-the-bench.md): a Podman host,
  * the bench's Podman 4.3 (scripts/bench/podman.sh) reached by the deploy user through Podman's
  * Docker-compatible API socket (`engine: podman`), beside the bench's Docker engine, which must not
  * see any of it. One stack (test/e2e/stacks/podman.yaml:
