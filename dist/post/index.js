@@ -59538,7 +59538,7 @@ class HealthGate {
         const waiting = containers.filter((c) => !this.passed.has(c.id));
         const detail = waiting.map((c) => `${c.name} (${c.health === 'none' ? c.state : c.health})`).join(', ');
         this.timeline.add('failure', { service: this.service, detail: `health timeout: ${detail}` });
-        return { ok: false, reason: `not healthy before the health timeout: ${detail}`, containers: waiting };
+        return { ok: false, reason: `not healthy before the health timeout: ${detail}${neverChecked(waiting)}`, containers: waiting };
     }
     check(id, c, t) {
         if (c?.startedAt && !this.firstStartedAt.has(id) && c.state === 'running')
@@ -59620,6 +59620,16 @@ async function collectDiagnostics(remote, containers, tail = 50) {
         parts.push(`last ${tail} log lines:`, logs.stdout.trimEnd() || '(none)');
     }
     return parts.join('\n');
+}
+/**
+ * Why a health wait can end with no check run at all: Podman runs healthchecks from systemd timers,
+ * so on a host without systemd the status stays `starting` with an empty log (Docker runs them itself).
+ */
+function neverChecked(waiting) {
+    const idle = waiting.length > 0 && waiting.every((c) => c.state === 'running' && c.health === 'starting' && c.healthLog.length === 0);
+    return idle
+        ? '. No health check ran at all: the engine is not running them (Podman runs healthchecks from systemd timers; on a host without systemd they never run)'
+        : '';
 }
 
 ;// CONCATENATED MODULE: ./src/host/round-trips.ts

@@ -217,7 +217,7 @@ export function podmanSuite(o: PodmanSuiteOptions): void {
   });
 
   test(
-    'Podman: rollback by release id returns to v1 by its pinned image, though the tag moved; nothing lost',
+    `${o.label}: rollback by release id returns to v1 by its pinned image, though the tag moved; nothing lost`,
     { timeout: 420_000 },
     async () => {
       assert.ok(releases.v1, 'the v1 release id is known');
