@@ -56855,14 +56855,15 @@ function isUnqualified(image) {
  * longer on the host, 4 naming a reference that still resolves to another image.
  */
 function pinImagesCommand(pins) {
-    const lines = ['resolves() { [ "$(docker image inspect --format \'{{.Id}}\' "$1" 2>/dev/null)" = "$2" ]; }'];
+    const lines = [];
     for (const p of pins) {
         const id = (0,quote/* shq */.h)(p.imageId);
         const ref = (0,quote/* shq */.h)(p.image);
+        const resolves = `[ "$(docker image inspect --format '{{.Id}}' ${ref} 2>/dev/null)" = ${id} ]`;
         lines.push(`docker image inspect ${id} >/dev/null 2>&1 || { echo "image ${p.imageId} of ${p.image} is no longer on the host" >&2; exit 3; }; docker tag ${id} ${ref}`);
         if (isUnqualified(p.image))
-            lines.push(`resolves ${ref} ${id} || docker tag ${id} ${(0,quote/* shq */.h)(`localhost/${p.image}`)}`);
-        lines.push(`resolves ${ref} ${id} || { printf '%s does not resolve to the pinned image %s after docker tag\\n' ${ref} ${id} >&2; exit 4; }`);
+            lines.push(`${resolves} || docker tag ${id} ${(0,quote/* shq */.h)(`localhost/${p.image}`)}`);
+        lines.push(`${resolves} || { printf '%s does not resolve to the pinned image %s after docker tag\\n' ${ref} ${id} >&2; exit 4; }`);
     }
     return lines.join('\n');
 }

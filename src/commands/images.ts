@@ -27,17 +27,16 @@ export function isUnqualified(image: string): boolean {
  * longer on the host, 4 naming a reference that still resolves to another image.
  */
 export function pinImagesCommand(pins: ReadonlyArray<{ image: string; imageId: string }>): string {
-  const lines = ['resolves() { [ "$(docker image inspect --format \'{{.Id}}\' "$1" 2>/dev/null)" = "$2" ]; }'];
+  const lines: string[] = [];
   for (const p of pins) {
     const id = shq(p.imageId);
     const ref = shq(p.image);
+    const resolves = `[ "$(docker image inspect --format '{{.Id}}' ${ref} 2>/dev/null)" = ${id} ]`;
     lines.push(
       `docker image inspect ${id} >/dev/null 2>&1 || { echo "image ${p.imageId} of ${p.image} is no longer on the host" >&2; exit 3; }; docker tag ${id} ${ref}`,
     );
-    if (isUnqualified(p.image)) lines.push(`resolves ${ref} ${id} || docker tag ${id} ${shq(`localhost/${p.image}`)}`);
-    lines.push(
-      `resolves ${ref} ${id} || { printf '%s does not resolve to the pinned image %s after docker tag\\n' ${ref} ${id} >&2; exit 4; }`,
-    );
+    if (isUnqualified(p.image)) lines.push(`${resolves} || docker tag ${id} ${shq(`localhost/${p.image}`)}`);
+    lines.push(`${resolves} || { printf '%s does not resolve to the pinned image %s after docker tag\\n' ${ref} ${id} >&2; exit 4; }`);
   }
   return lines.join('\n');
 }
