@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole suite, from a fresh Debian machine: npm packages, the bench (Docker engine,
-# docker-compose, sshd, test images), typecheck, lint, dist check, then unit and end-to-end tests on Node 24.
+# docker-compose, Podman, sshd, test images), typecheck, lint, dist check, then unit and end-to-end tests on Node 24.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 node24=$(bash scripts/ensure-node.sh)
@@ -24,8 +24,10 @@ run_tests --test-concurrency=1 'test/unit/**/*.test.ts'
 # and another suite on the 2 cores, was a tunnel channel the agent had closed at its idle limit during
 # a stall and then handed out: fixed in src/probe/dial-agent.ts).
 alone=(test/e2e/cut.test.ts test/e2e/verdict.test.ts test/e2e/probe.test.ts)
+# podman.test.ts deploys to the bench's rootful Podman (its own engine, network and port) beside
+# whatever Docker file runs in the other lane.
 longest_first=(test/e2e/releases.test.ts test/e2e/rollout.test.ts test/e2e/v1/rollout.test.ts
-  test/e2e/compose-versions.test.ts test/e2e/v1/releases.test.ts
+  test/e2e/compose-versions.test.ts test/e2e/v1/releases.test.ts test/e2e/podman.test.ts
   test/e2e/proxy.test.ts test/e2e/v1/proxy.test.ts)
 side_by_side=("${longest_first[@]}")
 for f in test/e2e/*.test.ts test/e2e/*/*.test.ts; do

@@ -5,6 +5,7 @@
 #   - dockerd (started in the background if `docker info` fails; log /var/log/handoff-dockerd.log)
 #   - user `deploy` (docker group) reachable by key on sshd 127.0.0.1:2222, jump sshd 127.0.0.1:2223
 #   - keys, known_hosts files and facts in <repo>/.bench/ (bench.json, bench.env)
+#   - podman 4.3 (bookworm) with its Docker-compatible API socket (scripts/bench/podman.sh)
 #   - offline test images: handoff-test-app:{base,v1,v2}, handoff-test-haproxy:latest, handoff-test-caddy:latest,
 #     handoff-test-nginx:latest
 # Usage: sudo scripts/bench/setup.sh [--force-images]
@@ -390,12 +391,19 @@ else
 fi
 chown "$OWNER" "$BENCH_APP_TAR" "$BENCH_APP_INPUTS" 2>/dev/null || true
 
+# ---- 7b. Podman (issue #17) -------------------------------------------------------------------
+# bookworm's podman 4.3 beside Docker, its Docker-compatible API socket for the deploy user, a
+# healthcheck ticker where systemd is missing, and the test images in its storage.
+bash "$BENCH_SCRIPT_DIR/podman.sh" "$DEPLOY"
+PODMAN_SERVER="$(DOCKER_HOST=unix:///run/podman/podman.sock "$DOCKER" version --format '{{.Server.Version}}')"
+
 # ---- 8. summary -------------------------------------------------------------------------------
 ms=$(( ($(date +%s%N) - T0) / 1000000 ))
 cat >&2 <<EOF
 [bench] ready in ${ms} ms
   docker:    $DOCKER (server $DOCKER_SERVER)
   compose:   v2 $COMPOSE_VERSION (\`docker compose\`, what handoff picks by default), v1 $COMPOSE_V1_VERSION (\`docker-compose\`)
+  podman:    $PODMAN_SERVER (rootful, unix:///run/podman/podman.sock, group podman; \`engine: podman\`)
   ssh:       deploy@127.0.0.1:$SSH_PORT ($FP), jump 127.0.0.1:$JUMP_PORT ($JUMP_FP)
   images:    $BENCH_APP_REPO:{base,v1,v2}, $BENCH_HAPROXY_IMAGE, $BENCH_CADDY_IMAGE, $BENCH_NGINX_IMAGE
   new image: scripts/bench/make-app-image.sh $BENCH_APP_REPO:v3 v3

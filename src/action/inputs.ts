@@ -48,6 +48,10 @@ export interface Inputs extends SshTarget {
   haproxySocket?: string;
   /** Which Compose to drive: auto (v2 when the host has it, else v1), v2 or v1. */
   compose: 'auto' | 'v1' | 'v2';
+  /** Which engine: auto (Docker's default endpoint, else a Podman API socket), docker or podman. */
+  engine: 'auto' | 'docker' | 'podman';
+  /** The Podman API socket to use (default: the user's own, else /run/podman/podman.sock). */
+  podmanSocket?: string;
 
   probe?: {
     url: string;
@@ -343,6 +347,8 @@ function rolloutInputs(
   | 'allowDegraded'
   | 'haproxySocket'
   | 'compose'
+  | 'engine'
+  | 'podmanSocket'
 > {
   const services = parseList(get('services'));
   for (const s of services) {
@@ -361,7 +367,19 @@ function rolloutInputs(
     allowDegraded: bool(get, 'allow_degraded'),
     haproxySocket: optional(get, 'haproxy_socket'),
     compose: oneOf(get, 'compose', ['auto', 'v1', 'v2'], 'auto', 'auto, v2 or v1'),
+    engine: oneOf(get, 'engine', ['auto', 'docker', 'podman'], 'auto', 'auto, docker or podman'),
+    podmanSocket: podmanSocketInput(get),
   };
+}
+
+function podmanSocketInput(get: InputGetter): string | undefined {
+  const path = optional(get, 'podman_socket')?.replace(/^unix:\/\//, '');
+  if (path !== undefined && (!path.startsWith('/') || /\s/.test(path))) {
+    throw new InputError('podman_socket', `'${path}' is not an absolute path to a unix socket (e.g. /run/podman/podman.sock)`);
+  }
+  if (path !== undefined && get('engine') === 'docker')
+    throw new InputError('podman_socket', 'is set, but engine is docker: set engine to podman or auto');
+  return path;
 }
 
 function hookInputs(get: InputGetter): Pick<Inputs, 'preDeploy' | 'postDeploy' | 'hookService' | 'hookTimeoutMs'> {

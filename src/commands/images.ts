@@ -10,14 +10,35 @@ export function imageIdsCommand(images: readonly string[]): string {
   return `for i in ${shqAll([...images])}; do printf '%s %s\\n' "$i" "$(docker image inspect --format '{{.Id}}' "$i" 2>/dev/null)"; done`;
 }
 
-/** Tag each pinned image ID with its reference again; exits 3 naming the first ID no longer on the host. */
+/**
+ * A reference without a registry host (`app:1`, `me/app:1`): Podman resolves it to a local
+ * `localhost/app:1` before anything `docker tag` writes through its API (`docker.io/library/app:1`).
+ */
+export function isUnqualified(image: string): boolean {
+  const first = image.split('/')[0]!;
+  return !image.includes('/') || (!/[.:]/.test(first) && first !== 'localhost');
+}
+
+/**
+ * Tag each pinned image ID with its reference again, then check the reference resolves to that ID
+ * (what Compose will create from). On Podman a tag written through the Docker API is
+ * `docker.io/library/<ref>`, while an unqualified reference resolves to `localhost/<ref>` first
+ * (images built or loaded on the host): that name is tagged too. Exits 3 naming the first ID no
+ * longer on the host, 4 naming a reference that still resolves to another image.
+ */
 export function pinImagesCommand(pins: ReadonlyArray<{ image: string; imageId: string }>): string {
-  return pins
-    .map(
-      (p) =>
-        `docker image inspect ${shq(p.imageId)} >/dev/null 2>&1 || { echo "image ${p.imageId} of ${p.image} is no longer on the host" >&2; exit 3; }; docker tag ${shq(p.imageId)} ${shq(p.image)}`,
-    )
-    .join('\n');
+  const lines: string[] = [];
+  for (const p of pins) {
+    const id = shq(p.imageId);
+    const ref = shq(p.image);
+    const resolves = `[ "$(docker image inspect --format '{{.Id}}' ${ref} 2>/dev/null)" = ${id} ]`;
+    lines.push(
+      `docker image inspect ${id} >/dev/null 2>&1 || { echo "image ${p.imageId} of ${p.image} is no longer on the host" >&2; exit 3; }; docker tag ${id} ${ref}`,
+    );
+    if (isUnqualified(p.image)) lines.push(`${resolves} || docker tag ${id} ${shq(`localhost/${p.image}`)}`);
+    lines.push(`${resolves} || { printf '%s does not resolve to the pinned image %s after docker tag\\n' ${ref} ${id} >&2; exit 4; }`);
+  }
+  return lines.join('\n');
 }
 
 /** `repo@sha256:...` for a pinned digest: pulling it fetches exactly that image and moves no tag. */

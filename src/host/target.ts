@@ -13,4 +13,6 @@ export interface Target {
   remoteDir: string;
   /** Which Compose the host runs. */
   flavor: ComposeFlavor;
+  /** `unix://<socket>` when the engine is Podman's API socket, not the docker CLI's default endpoint. */
+  dockerHost?: string;
 }

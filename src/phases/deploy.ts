@@ -5,6 +5,7 @@
  * remote change happens after local validation passed.
  */
 import { readHostFacts } from '../host/host.js';
+import { describeEngine, onEngine } from '../engine/endpoint.js';
 import type { Inputs } from '../action/inputs.js';
 import { coreLog, phase, type Log } from '../support/log.js';
 import type { DeployReport } from '../action/report.js';
@@ -55,10 +56,23 @@ export async function deploy(inputs: Inputs, run: RunContext, report: DeployRepo
   const counted = countRoundTrips(remote, roundTrips);
   report.batches = [];
   try {
-    const facts = await readHostFacts(counted, inputs.username, inputs.compose);
-    log.info(`Docker ${facts.dockerVersion}, Compose ${facts.compose} ${facts.composeVersion}`);
+    const facts = await readHostFacts(counted, inputs.username, inputs.compose, inputs.engine, inputs.podmanSocket);
+    log.info(`${describeEngine(facts)}, Compose ${facts.compose} ${facts.composeVersion}`);
     const remoteDir = await resolveRemoteDir(counted, inputs.remoteDir);
-    const s: Session = { cleanups: [], inputs, run, remote: counted, roundTrips, flavor: facts.compose, remoteDir, timeline, log, report };
+    const onHost = onEngine(counted, facts);
+    const s: Session = {
+      cleanups: [],
+      inputs,
+      run,
+      remote: onHost,
+      roundTrips,
+      flavor: facts.compose,
+      ...(facts.dockerHost ? { dockerHost: facts.dockerHost } : {}),
+      remoteDir,
+      timeline,
+      log,
+      report,
+    };
     await withDeployLock(s, remote, () => deployLocked(s, files, routed));
   } finally {
     report.roundTrips = roundTrips.total;

@@ -5,6 +5,7 @@
  * cleanups run, the login removed, and the lock released — unless the post step must restore the
  * stack first, in which case both are left for it.
  */
+import { onEngine } from '../engine/endpoint.js';
 import * as core from '@actions/core';
 import { acquireLock, DEFAULT_HEARTBEAT_MS, lockHeldBy, releaseLock, startHeartbeat, type LockHandle } from '../host/lock.js';
 import { phase } from '../support/log.js';
@@ -63,7 +64,8 @@ export async function withDeployLock(s: Session, remote: ReconnectingRemote, bod
 async function registryPhase(s: Session, remote: ReconnectingRemote, dir: string) {
   const registry = s.inputs.registry!;
   return phase('Registry login', async () => {
-    const r = await registryLogin(remote, dir, registry);
+    // `docker login` goes through the engine (it asks the daemon), so it needs DOCKER_HOST for Podman.
+    const r = await registryLogin(onEngine(remote, s), dir, registry);
     s.log.info(`logged in to ${registry.server} as ${registry.username} (for this deploy only)`);
     return r;
   });

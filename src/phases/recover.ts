@@ -10,6 +10,7 @@
 import { posix } from 'node:path';
 import { appendAudit, auditEntry } from '../host/audit.js';
 import { readHostFacts } from '../host/host.js';
+import { onEngine } from '../engine/endpoint.js';
 import type { Inputs } from '../action/inputs.js';
 import { lockHeldBy } from '../host/lock.js';
 import type { Log } from '../support/log.js';
@@ -92,12 +93,13 @@ export async function recoverInterrupted(
 
 /** A session of the post step, for the rollback path the main step would have taken. */
 async function recoverySession(remote: Remote, inputs: Inputs, run: RunContext, remoteDir: string, log: Log): Promise<Session> {
-  const facts = await readHostFacts(remote, inputs.username, inputs.compose);
+  const facts = await readHostFacts(remote, inputs.username, inputs.compose, inputs.engine, inputs.podmanSocket);
   return {
     cleanups: [],
     inputs,
     run,
-    remote,
+    remote: onEngine(remote, facts),
+    ...(facts.dockerHost ? { dockerHost: facts.dockerHost } : {}),
     flavor: facts.compose as ComposeFlavor,
     remoteDir,
     timeline: new Timeline(),

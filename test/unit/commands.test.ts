@@ -309,13 +309,6 @@ test('docker and image builders pass every value as one argument (fake docker)',
       [images.imageIdsCommand([NASTY]), [['image', 'inspect', '--format', '{{.Id}}', NASTY]]],
       [images.repoDigestsCommand([NASTY]), [['image', 'inspect', '--format', '{{join .RepoDigests " "}}', NASTY]]],
       [
-        images.pinImagesCommand([{ image: NASTY, imageId: IMG }]),
-        [
-          ['image', 'inspect', IMG],
-          ['tag', IMG, NASTY],
-        ],
-      ],
-      [
         images.removeImagesCommand([IMG, NASTY]),
         [
           ['image', 'rm', IMG],
@@ -386,5 +379,66 @@ test('answersCommand: run in the proxy container (fake docker exec), wget answer
     await nothingRan(home);
   } finally {
     await rm(home, { recursive: true, force: true });
+  }
+});
+
+/**
+ * A fake engine's tag store for pinImagesCommand: `tag` writes `<prefix><ref>` (Docker: the ref as
+ * given; Podman's Docker API: docker.io/library/<ref>), and an unqualified ref resolves to
+ * localhost/<ref> first, as Podman does for images built or loaded on the host.
+ */
+function tagStoreScript(tagPrefix: string): string {
+  return `key() { printf '%s' "$1" | md5sum | cut -c1-32; }
+mkdir -p "$HOME/tags"
+if [ "$1" = tag ]; then case $3 in localhost/*) r=$3;; *) r="${tagPrefix}$3";; esac; printf '%s' "$2" > "$HOME/tags/$(key "$r")"; exit 0; fi
+if [ "$1 $2" = "image inspect" ] && [ "$3" != --format ]; then [ "$3" = "${IMG}" ]; exit; fi
+for r in "localhost/$5" "${tagPrefix}$5"; do f="$HOME/tags/$(key "$r")"; if [ -f "$f" ]; then cat "$f"; echo; exit 0; fi; done
+exit 1`;
+}
+
+test('pinning re-tags and checks the reference resolves to the pinned ID; on Podman the localhost/ name too', async () => {
+  const { home, cleanup } = await tempRemote();
+  try {
+    // Docker: the tag is the name Compose resolves; one tag, checked.
+    const docker = await runWithFakeDocker(home, images.pinImagesCommand([{ image: NASTY, imageId: IMG }]), tagStoreScript(''));
+    assert.equal(docker.code, 0);
+    assert.deepEqual(
+      docker.calls.filter((c) => c[0] === 'tag'),
+      [['tag', IMG, NASTY]],
+      'every value one argument, no localhost/ tag',
+    );
+    // Podman: localhost/app:1 (loaded on the host) points elsewhere and wins over docker.io/library/app:1.
+    await rm(join(home, 'docker.log'), { force: true });
+    await mkdir(join(home, 'tags'), { recursive: true });
+    const other = `sha256:${'b'.repeat(64)}`;
+    const seed = spawnSync('sh', ['-c', `printf '%s' "${other}" > "tags/$(printf '%s' localhost/app:1 | md5sum | cut -c1-32)"`], {
+      cwd: home,
+    });
+    assert.equal(seed.status, 0);
+    const podman = await runWithFakeDocker(
+      home,
+      images.pinImagesCommand([{ image: 'app:1', imageId: IMG }]),
+      tagStoreScript('docker.io/library/'),
+    );
+    assert.equal(podman.code, 0);
+    assert.deepEqual(
+      podman.calls.filter((c) => c[0] === 'tag'),
+      [
+        ['tag', IMG, 'app:1'],
+        ['tag', IMG, 'localhost/app:1'],
+      ],
+    );
+    // A qualified reference gets no localhost/ name; one that still resolves elsewhere fails the pin (exit 4).
+    assert.equal(images.isUnqualified('ghcr.io/me/app:1'), false);
+    assert.equal(images.isUnqualified('localhost:5000/app:1'), false);
+    assert.equal(images.isUnqualified('me/app:1'), true);
+    const elsewhere = await runWithFakeDocker(
+      home,
+      images.pinImagesCommand([{ image: 'ghcr.io/me/app:1', imageId: IMG }]),
+      '[ "$3" = --format ] && echo sha256:other; exit 0',
+    );
+    assert.equal(elsewhere.code, 4);
+  } finally {
+    await cleanup();
   }
 });

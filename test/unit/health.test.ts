@@ -4,6 +4,7 @@ import {
   collectDiagnostics,
   healthTimeoutMs,
   monitorContainers,
+  neverChecked,
   stateSignature,
   waitHealthy,
   type HealthResult,
@@ -187,4 +188,25 @@ test('diagnostics include the health log and docker logs', async () => {
   assert.match(text, /health check at s: exit 1: connection refused/);
   assert.match(text, /boom/);
   assert.ok(f.commands.some((c) => c === 'docker logs --tail 50 a 2>&1'));
+});
+
+test('a health wait with no check run at all says the engine is not running them (Podman without systemd)', () => {
+  const starting = parseDockerInspect(
+    JSON.stringify([
+      {
+        Id: 'a',
+        Name: '/p-app-4',
+        Image: 'sha256:x',
+        Created: '',
+        RestartCount: 0,
+        Config: { Image: 'app', Labels: {} },
+        State: { Status: 'running', ExitCode: 0, StartedAt: 'T0', Health: { Status: 'starting', FailingStreak: 0, Log: null } },
+        NetworkSettings: { Networks: {} },
+      },
+    ]),
+  );
+  assert.match(neverChecked(starting), /No health check ran at all.*systemd timers/);
+  // A check that ran (and failed) is an ordinary timeout.
+  assert.equal(neverChecked(parseDockerInspect(inspectJson([{ id: 'b', health: 'starting' }]))), '');
+  assert.equal(neverChecked([]), '');
 });

@@ -1,11 +1,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseHostFacts } from '../../src/host/host.js';
+import { hostFactsCommand } from '../../src/commands/host.js';
 
 const both = 'motd line\ndocker=20.10.24+dfsg1\ncompose=v2 2.26.1-4\ncompose=v1 1.29.2\ncompose=none\n';
 
 test('auto prefers the v2 plugin when the host has both', () => {
-  assert.deepEqual(parseHostFacts(both, 'deploy'), { dockerVersion: '20.10.24+dfsg1', compose: 'v2', composeVersion: '2.26.1-4' });
+  assert.deepEqual(parseHostFacts(both, 'deploy'), {
+    engine: 'docker',
+    version: '20.10.24+dfsg1',
+    dockerVersion: '20.10.24+dfsg1',
+    compose: 'v2',
+    composeVersion: '2.26.1-4',
+  });
 });
 
 test('compose: v1 picks v1 on a host with both; auto falls back to v1 alone', () => {
@@ -30,4 +37,56 @@ test('docker unusable: permission denied names the group fix', () => {
     () => parseHostFacts('docker=permission denied while trying to connect\ncompose=none\n', 'deploy'),
     /usermod -aG docker deploy/,
   );
+});
+
+const podmanSock = 'podman=/run/podman/podman.sock 4.3.1\ncompose=v2 2.26.1-4\ncompose=none\n';
+
+test('engine podman: the API socket that answers, driven through DOCKER_HOST', () => {
+  const facts = parseHostFacts(podmanSock, 'deploy', 'auto', 'podman');
+  assert.equal(facts.engine, 'podman');
+  assert.equal(facts.version, '4.3.1');
+  assert.equal(facts.dockerHost, 'unix:///run/podman/podman.sock');
+  // The rootless socket is listed first by the host command and wins.
+  const both = 'podman=/run/user/1001/podman/podman.sock 5.4.2\n' + podmanSock;
+  assert.equal(parseHostFacts(both, 'deploy', 'auto', 'podman').dockerHost, 'unix:///run/user/1001/podman/podman.sock');
+});
+
+test('engine auto: Docker when the default endpoint answers, else a Podman socket; podman-docker is Podman', () => {
+  const dockerToo = 'docker=20.10.24\nserver=Engine;containerd;runc;docker-init;\n' + podmanSock;
+  assert.equal(parseHostFacts(dockerToo, 'deploy', 'auto', 'auto').engine, 'docker');
+  assert.equal(parseHostFacts(dockerToo, 'deploy', 'auto', 'auto').dockerHost, undefined);
+  const noDocker = 'docker=Cannot connect to the Docker daemon at unix:///var/run/docker.sock.\nserver=\n' + podmanSock;
+  assert.equal(parseHostFacts(noDocker, 'deploy', 'auto', 'auto').dockerHost, 'unix:///run/podman/podman.sock');
+  const shim = 'docker=4.3.1\nserver=Podman Engine;Conmon;OCI Runtime (crun);\ncompose=v2 2.26.1\n';
+  assert.deepEqual(
+    [parseHostFacts(shim, 'deploy', 'auto', 'auto').engine, parseHostFacts(shim, 'deploy', 'auto', 'auto').dockerHost],
+    ['podman', undefined],
+  );
+  // engine: docker never looks at Podman's socket.
+  assert.throws(() => parseHostFacts(noDocker, 'deploy', 'auto', 'docker'), /Docker is not usable on the host: Cannot connect/);
+});
+
+test('engine podman without a usable socket names what was tried and how to start it', () => {
+  assert.throws(
+    () => parseHostFacts('compose=v2 2.26.1\n', 'deploy', 'auto', 'podman'),
+    /no Podman API socket answers for user 'deploy' \(none found at .*podman.socket/,
+  );
+  assert.throws(
+    () =>
+      parseHostFacts(
+        'podman-error=/run/podman/podman.sock permission denied while trying to connect\ncompose=v2 2.26.1\n',
+        'deploy',
+        'auto',
+        'podman',
+      ),
+    /\/run\/podman\/podman.sock: permission denied/,
+  );
+});
+
+test('the facts command looks only at podman_socket when given, quoted; engine docker never at Podman', () => {
+  const cmd = hostFactsCommand('podman', "/run/it's.sock");
+  assert.match(cmd, /for s in '\/run\/it'\\''s\.sock'; do/);
+  assert.doesNotMatch(cmd, /^printf "docker=/m, 'engine podman skips the default endpoint');
+  assert.doesNotMatch(hostFactsCommand('docker'), /podman/);
+  assert.match(hostFactsCommand('auto'), /XDG_RUNTIME_DIR.*\/run\/podman\/podman\.sock/);
 });

@@ -46,6 +46,9 @@ test('each bad input is named with its fix', () => {
     [{ env: 'NOT VALID' }, 'env', /KEY=VALUE/],
     [{ jump_host: 'bastion' }, 'jump_known_hosts', /pin/],
     [{ compose: 'v3' }, 'compose', /^input 'compose': expected auto, v2 or v1, got 'v3'$/],
+    [{ engine: 'containerd' }, 'engine', /^input 'engine': expected auto, docker or podman, got 'containerd'$/],
+    [{ engine: 'podman', podman_socket: 'run/podman.sock' }, 'podman_socket', /not an absolute path/],
+    [{ engine: 'docker', podman_socket: '/run/podman/podman.sock' }, 'podman_socket', /engine is docker/],
     [{ probe_url: 'http://x', probe_via: 'tunnel' }, 'probe_via', /^input 'probe_via': expected direct or ssh, got 'tunnel'$/],
     [{ probe_url: 'http://x', probe_unmeasured: 'maybe' }, 'probe_unmeasured', /expected warn or fail, got 'maybe'$/],
     [{ probe_url: 'http://x', probe_slow_url: 'nope' }, 'probe_slow_url', /'nope' is not a URL; write e.g. https:\/\/example.com\/report/],
@@ -147,4 +150,12 @@ test('proxy: auto by default; a kind or none; allow_degraded is off unless true'
     () => readInputs(getter({ ...base, allow_degraded: 'yes' })),
     (e: unknown) => e instanceof InputError && e.input === 'allow_degraded',
   );
+});
+
+test('engine: auto by default; podman with an optional socket (unix:// accepted)', () => {
+  assert.equal(readInputs(getter(base)).engine, 'auto');
+  assert.equal(readInputs(getter(base)).podmanSocket, undefined);
+  const i = readInputs(getter({ ...base, engine: 'podman', podman_socket: 'unix:///run/podman/podman.sock' }));
+  assert.equal(i.engine, 'podman');
+  assert.equal(i.podmanSocket, '/run/podman/podman.sock');
 });

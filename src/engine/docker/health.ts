@@ -159,7 +159,7 @@ class HealthGate {
     const waiting = containers.filter((c) => !this.passed.has(c.id));
     const detail = waiting.map((c) => `${c.name} (${c.health === 'none' ? c.state : c.health})`).join(', ');
     this.timeline.add('failure', { service: this.service, detail: `health timeout: ${detail}` });
-    return { ok: false, reason: `not healthy before the health timeout: ${detail}`, containers: waiting };
+    return { ok: false, reason: `not healthy before the health timeout: ${detail}${neverChecked(waiting)}`, containers: waiting };
   }
 
   private check(id: string, c: ContainerInfo | undefined, t: number): HealthFailure | undefined {
@@ -247,4 +247,15 @@ export async function collectDiagnostics(remote: Remote, containers: ContainerIn
     parts.push(`last ${tail} log lines:`, logs.stdout.trimEnd() || '(none)');
   }
   return parts.join('\n');
+}
+
+/**
+ * Why a health wait can end with no check run at all: Podman runs healthchecks from systemd timers,
+ * so on a host without systemd the status stays `starting` with an empty log (Docker runs them itself).
+ */
+export function neverChecked(waiting: ContainerInfo[]): string {
+  const idle = waiting.length > 0 && waiting.every((c) => c.state === 'running' && c.health === 'starting' && c.healthLog.length === 0);
+  return idle
+    ? '. No health check ran at all: the engine is not running them (Podman runs healthchecks from systemd timers; on a host without systemd they never run)'
+    : '';
 }
