@@ -390,6 +390,10 @@ else
 fi
 chown "$OWNER" "$BENCH_APP_TAR" "$BENCH_APP_INPUTS" 2>/dev/null || true
 
+# ---- 7b. swarm -------------------------------------------------------------------------------
+# A single-node swarm on the same engine for the Swarm target's test (loopback, own address pool).
+bash "$BENCH_SCRIPT_DIR/swarm.sh"
+
 # ---- 8. summary -------------------------------------------------------------------------------
 ms=$(( ($(date +%s%N) - T0) / 1000000 ))
 cat >&2 <<EOF

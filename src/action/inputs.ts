@@ -48,6 +48,8 @@ export interface Inputs extends SshTarget {
   haproxySocket?: string;
   /** Which Compose to drive: auto (v2 when the host has it, else v1), v2 or v1. */
   compose: 'auto' | 'v1' | 'v2';
+  /** compose: the project run by Docker Compose; swarm: deployed as a stack (`docker stack deploy`). */
+  target: 'compose' | 'swarm';
 
   probe?: {
     url: string;
@@ -343,6 +345,7 @@ function rolloutInputs(
   | 'allowDegraded'
   | 'haproxySocket'
   | 'compose'
+  | 'target'
 > {
   const services = parseList(get('services'));
   for (const s of services) {
@@ -361,6 +364,7 @@ function rolloutInputs(
     allowDegraded: bool(get, 'allow_degraded'),
     haproxySocket: optional(get, 'haproxy_socket'),
     compose: oneOf(get, 'compose', ['auto', 'v1', 'v2'], 'auto', 'auto, v2 or v1'),
+    target: oneOf(get, 'target', ['compose', 'swarm'], 'compose', 'compose or swarm'),
   };
 }
 
