@@ -63354,7 +63354,7 @@ function parseConverge(text) {
     for (const line of text.split('\n')) {
         const w = line.trim().split(/\s+/);
         if (w[0] === 'drain' && w.length >= 5)
-            drains.push({ container: w[1], task: w[2], seconds: Number(w[3]), end: w[4] === 'timeout' ? 'timeout' : 'idle' });
+            drains.push({ container: w[1], task: w[2], service: w[5] ?? '', seconds: Number(w[3]), end: w[4] === 'timeout' ? 'timeout' : 'idle' });
         if (w[0] === 'settled')
             settled = true;
     }
@@ -63418,7 +63418,7 @@ function swarm_imageIdsCommand(images) {
 //    the service's real stop signal (labels) and stops it with its real grace;
 //  - the update is settled when no service is `updating`/`rollback_started`, every service runs its
 //    replicas, no container is left to drain, twice in a row and at least 3 s after the deploy.
-// Lines out: `drain <container> <task> <seconds> <connections|timeout>` per stop, then `settled` or
+// Lines out: `drain <container> <task> <seconds> <0|timeout> <service>` per stop, then `settled` or
 // `deadline`. Arguments: stack, drain timeout s, deadline s.
 const CONVERGE_SCRIPT = `stack=$1; drain_s=$2; deadline=$(( $(date +%s) + $3 )); start=$(date +%s)
 dir=$(mktemp -d) || exit 1; trap 'rm -rf "$dir"' EXIT
@@ -63429,8 +63429,8 @@ calm=0
 while :; do
   now=$(date +%s); busy=0
   for c in $(docker ps -q --filter "label=${STACK_LABEL}=$stack" --filter status=running); do
-    set -- $(docker inspect -f '{{.State.Pid}} {{index .Config.Labels "com.docker.swarm.task.id"}} {{index .Config.Labels "${STOP_SIGNAL_LABEL}"}} {{index .Config.Labels "${STOP_GRACE_LABEL}"}}' "$c" 2>/dev/null) || continue
-    pid=$1; task=$2; sig=\${3:-}; grace=\${4:-10}
+    set -- $(docker inspect -f '{{.State.Pid}} {{index .Config.Labels "com.docker.swarm.task.id"}} {{index .Config.Labels "${STOP_SIGNAL_LABEL}"}} {{index .Config.Labels "${STOP_GRACE_LABEL}"}} {{index .Config.Labels "com.docker.swarm.service.name"}}' "$c" 2>/dev/null) || continue
+    pid=$1; task=$2; sig=\${3:-}; grace=\${4:-10}; svc=\${5:-}
     [ "$(docker inspect --type task -f '{{.DesiredState}}' "$task" 2>/dev/null)" = shutdown ] || continue
     busy=1
     [ -n "$sig" ] || continue # not gated: Swarm stops it
@@ -63443,7 +63443,7 @@ while :; do
       if [ "$zero" = 1 ]; then why=0; else echo "$seen 1" > "$dir/$c"; fi
     else echo "$seen 0" > "$dir/$c"; fi
     if [ -n "$why" ]; then
-      echo "drain $c $task $(( now - seen )) $why"; : > "$dir/$c.done"
+      echo "drain $c $task $(( now - seen )) $why $svc"; : > "$dir/$c.done"
       docker kill -s "$sig" "$c" >/dev/null 2>&1
       [ "$sig" = SIGKILL ] || [ "$sig" = KILL ] || [ "$sig" = 9 ] || docker stop -t "$grace" "$c" >/dev/null 2>&1 &
     fi
@@ -63848,7 +63848,7 @@ async function rollStack(s, release, composeFiles, previous) {
         log.info((await deployStack(remote, at, relative, inputs.project, inputs.commandTimeoutMs)).trim());
         const deadlineS = Math.max(60, Math.floor(inputs.commandTimeoutMs / 1000) - 30);
         const result = await converge(remote, inputs.project, Math.ceil(inputs.drainTimeoutMs / 1000), deadlineS, (d) => {
-            timeline.add('drained', { container: d.container.slice(0, 12), detail: `${d.end === 'idle' ? 'no connection left' : 'drain_timeout'} after ${d.seconds}s`, ms: d.seconds * 1000 });
+            timeline.add('drained', { service: d.service.replace(`${inputs.project}_`, ''), container: d.container.slice(0, 12), detail: `${d.end === 'idle' ? 'no connection left' : 'drain_timeout'} after ${d.seconds}s`, ms: d.seconds * 1000 });
             log.info(`task ${d.task.slice(0, 12)} (container ${d.container.slice(0, 12)}) drained in ${d.seconds}s (${d.end}), stopped`);
         });
         const services = await stackServices(remote, inputs.project);

@@ -47,7 +47,7 @@ export function imageIdsCommand(images: string[]): string {
 //    the service's real stop signal (labels) and stops it with its real grace;
 //  - the update is settled when no service is `updating`/`rollback_started`, every service runs its
 //    replicas, no container is left to drain, twice in a row and at least 3 s after the deploy.
-// Lines out: `drain <container> <task> <seconds> <connections|timeout>` per stop, then `settled` or
+// Lines out: `drain <container> <task> <seconds> <0|timeout> <service>` per stop, then `settled` or
 // `deadline`. Arguments: stack, drain timeout s, deadline s.
 const CONVERGE_SCRIPT = `stack=$1; drain_s=$2; deadline=$(( $(date +%s) + $3 )); start=$(date +%s)
 dir=$(mktemp -d) || exit 1; trap 'rm -rf "$dir"' EXIT
@@ -58,8 +58,8 @@ calm=0
 while :; do
   now=$(date +%s); busy=0
   for c in $(docker ps -q --filter "label=${STACK_LABEL}=$stack" --filter status=running); do
-    set -- $(docker inspect -f '{{.State.Pid}} {{index .Config.Labels "com.docker.swarm.task.id"}} {{index .Config.Labels "${STOP_SIGNAL_LABEL}"}} {{index .Config.Labels "${STOP_GRACE_LABEL}"}}' "$c" 2>/dev/null) || continue
-    pid=$1; task=$2; sig=\${3:-}; grace=\${4:-10}
+    set -- $(docker inspect -f '{{.State.Pid}} {{index .Config.Labels "com.docker.swarm.task.id"}} {{index .Config.Labels "${STOP_SIGNAL_LABEL}"}} {{index .Config.Labels "${STOP_GRACE_LABEL}"}} {{index .Config.Labels "com.docker.swarm.service.name"}}' "$c" 2>/dev/null) || continue
+    pid=$1; task=$2; sig=\${3:-}; grace=\${4:-10}; svc=\${5:-}
     [ "$(docker inspect --type task -f '{{.DesiredState}}' "$task" 2>/dev/null)" = shutdown ] || continue
     busy=1
     [ -n "$sig" ] || continue # not gated: Swarm stops it
@@ -72,7 +72,7 @@ while :; do
       if [ "$zero" = 1 ]; then why=0; else echo "$seen 1" > "$dir/$c"; fi
     else echo "$seen 0" > "$dir/$c"; fi
     if [ -n "$why" ]; then
-      echo "drain $c $task $(( now - seen )) $why"; : > "$dir/$c.done"
+      echo "drain $c $task $(( now - seen )) $why $svc"; : > "$dir/$c.done"
       docker kill -s "$sig" "$c" >/dev/null 2>&1
       [ "$sig" = SIGKILL ] || [ "$sig" = KILL ] || [ "$sig" = 9 ] || docker stop -t "$grace" "$c" >/dev/null 2>&1 &
     fi

@@ -101,6 +101,8 @@ export function parseStackServices(text: string): SwarmServiceState[] {
 export interface Drain {
   container: string;
   task: string;
+  /** The Swarm service (`<stack>_<service>`). */
+  service: string;
   seconds: number;
   /** 'idle': no connection left; 'timeout': drain_timeout reached with connections open. */
   end: 'idle' | 'timeout';
@@ -113,7 +115,7 @@ export function parseConverge(text: string): { drains: Drain[]; settled: boolean
   for (const line of text.split('\n')) {
     const w = line.trim().split(/\s+/);
     if (w[0] === 'drain' && w.length >= 5)
-      drains.push({ container: w[1]!, task: w[2]!, seconds: Number(w[3]), end: w[4] === 'timeout' ? 'timeout' : 'idle' });
+      drains.push({ container: w[1]!, task: w[2]!, service: w[5] ?? '', seconds: Number(w[3]), end: w[4] === 'timeout' ? 'timeout' : 'idle' });
     if (w[0] === 'settled') settled = true;
   }
   return { drains, settled };

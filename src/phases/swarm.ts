@@ -84,7 +84,7 @@ async function rollStack(s: Session, release: Release, composeFiles: string[], p
     log.info((await deployStack(remote, at, relative, inputs.project, inputs.commandTimeoutMs)).trim());
     const deadlineS = Math.max(60, Math.floor(inputs.commandTimeoutMs / 1000) - 30);
     const result = await converge(remote, inputs.project, Math.ceil(inputs.drainTimeoutMs / 1000), deadlineS, (d) => {
-      timeline.add('drained', { container: d.container.slice(0, 12), detail: `${d.end === 'idle' ? 'no connection left' : 'drain_timeout'} after ${d.seconds}s`, ms: d.seconds * 1000 });
+      timeline.add('drained', { service: d.service.replace(`${inputs.project}_`, ''), container: d.container.slice(0, 12), detail: `${d.end === 'idle' ? 'no connection left' : 'drain_timeout'} after ${d.seconds}s`, ms: d.seconds * 1000 });
       log.info(`task ${d.task.slice(0, 12)} (container ${d.container.slice(0, 12)}) drained in ${d.seconds}s (${d.end}), stopped`);
     });
     const services = await stackServices(remote, inputs.project);
