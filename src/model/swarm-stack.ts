@@ -58,7 +58,11 @@ export function renderSwarmOverride(input: SwarmStackInput): string {
  * routing mesh's virtual IP would keep sending to stopping tasks), and the stack file must be a
  * Compose file format 3 (what `docker stack deploy` reads).
  */
-export function checkSwarmStack(model: ComposeModel, routed: readonly string[], proxyConfigText: string): { errors: string[]; warnings: string[] } {
+export function checkSwarmStack(
+  model: ComposeModel,
+  routed: readonly string[],
+  proxyConfigText: string,
+): { errors: string[]; warnings: string[] } {
   const errors: string[] = [];
   const warnings: string[] = [];
   const version = String(model.raw.version ?? '');
@@ -115,7 +119,13 @@ export function parseConverge(text: string): { drains: Drain[]; settled: boolean
   for (const line of text.split('\n')) {
     const w = line.trim().split(/\s+/);
     if (w[0] === 'drain' && w.length >= 5)
-      drains.push({ container: w[1]!, task: w[2]!, service: w[5] ?? '', seconds: Number(w[3]), end: w[4] === 'timeout' ? 'timeout' : 'idle' });
+      drains.push({
+        container: w[1]!,
+        task: w[2]!,
+        service: w[5] ?? '',
+        seconds: Number(w[3]),
+        end: w[4] === 'timeout' ? 'timeout' : 'idle',
+      });
     if (w[0] === 'settled') settled = true;
   }
   return { drains, settled };
@@ -128,8 +138,12 @@ export function parseConverge(text: string): { drains: Drain[]; settled: boolean
 export function updateOutcome(services: SwarmServiceState[], settled: boolean): { failed: boolean; rolledBack: boolean; message?: string } {
   const bad = services.filter((s) => s.update && s.update !== 'completed');
   const rolledBack = bad.some((s) => s.update.startsWith('rollback'));
-  if (bad.length)
-    return { failed: true, rolledBack, message: bad.map((s) => `service ${s.name}: ${s.update} (${s.message})`).join('; ') };
-  if (!settled) return { failed: true, rolledBack: false, message: 'the stack did not settle before the deadline (replicas not running, or tasks left to drain)' };
+  if (bad.length) return { failed: true, rolledBack, message: bad.map((s) => `service ${s.name}: ${s.update} (${s.message})`).join('; ') };
+  if (!settled)
+    return {
+      failed: true,
+      rolledBack: false,
+      message: 'the stack did not settle before the deadline (replicas not running, or tasks left to drain)',
+    };
   return { failed: false, rolledBack: false };
 }

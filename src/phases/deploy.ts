@@ -60,7 +60,9 @@ export async function deploy(inputs: Inputs, run: RunContext, report: DeployRepo
     log.info(`Docker ${facts.dockerVersion}, Compose ${facts.compose} ${facts.composeVersion}`);
     const remoteDir = await resolveRemoteDir(counted, inputs.remoteDir);
     const s: Session = { cleanups: [], inputs, run, remote: counted, roundTrips, flavor: facts.compose, remoteDir, timeline, log, report };
-    await withDeployLock(s, remote, () => (inputs.target === 'swarm' ? deploySwarmLocked(s, files, routed) : deployLocked(s, files, routed)));
+    await withDeployLock(s, remote, () =>
+      inputs.target === 'swarm' ? deploySwarmLocked(s, files, routed) : deployLocked(s, files, routed),
+    );
   } finally {
     report.roundTrips = roundTrips.total;
     log.info(`round trips to the host in this deploy: ${describeRoundTrips(roundTrips.current())} (the lock and its heartbeat aside)`);

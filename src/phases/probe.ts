@@ -13,7 +13,10 @@ export interface RunningProbe {
 
 export async function startProbe(s: Session, plan: Plan): Promise<RunningProbe> {
   // Losses can only be counted against a service that was serving: a first deploy has no baseline.
-  return startProbeIfServing(s, plan.services.some((p) => p.oldReplicas > 0));
+  return startProbeIfServing(
+    s,
+    plan.services.some((p) => p.oldReplicas > 0),
+  );
 }
 
 export async function startProbeIfServing(s: Session, wasServing: boolean): Promise<RunningProbe> {

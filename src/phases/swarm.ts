@@ -36,7 +36,9 @@ export async function deploySwarmLocked(s: Session, files: ReleaseFile[], routed
   }
   if (!release.manifest.files.includes(overridePath))
     throw new Error(`release ${release.target?.id ?? release.id} has no ${overridePath}: it was not deployed with target: swarm`);
-  s.log.info(`stack ${inputs.project}: ${model.services.map((x) => x.name).join(', ')}; drained by handoff before they stop: ${routed.join(', ') || 'none'}`);
+  s.log.info(
+    `stack ${inputs.project}: ${model.services.map((x) => x.name).join(', ')}; drained by handoff before they stop: ${routed.join(', ') || 'none'}`,
+  );
   if (inputs.dryRun) {
     await remote.exec(removeReleaseCommand(remoteDir, release.id), { check: false });
     report.releaseId = undefined;
@@ -60,7 +62,9 @@ async function pinImages(s: Session, model: ComposeModel, routed: string[]) {
   const found = await imageIds(s.remote, refs);
   const missing = refs.filter((r) => !found.get(r));
   if (missing.length)
-    throw new Error(`image ${missing.join(', ')} is not on the host: the swarm target runs local images only (push and pull them there first)`);
+    throw new Error(
+      `image ${missing.join(', ')} is not on the host: the swarm target runs local images only (push and pull them there first)`,
+    );
   const byService = new Map<string, string>();
   const images: ReleaseManifest['services'] = {};
   for (const svc of model.services) {
@@ -68,7 +72,12 @@ async function pinImages(s: Session, model: ComposeModel, routed: string[]) {
     byService.set(svc.name, found.get(svc.image)!);
     images[svc.name] = { image: svc.image, imageId: found.get(svc.image)! };
   }
-  const override = renderSwarmOverride({ model, imageIds: byService, gated: routed, drainTimeoutS: Math.ceil(s.inputs.drainTimeoutMs / 1000) });
+  const override = renderSwarmOverride({
+    model,
+    imageIds: byService,
+    gated: routed,
+    drainTimeoutS: Math.ceil(s.inputs.drainTimeoutMs / 1000),
+  });
   return { images, override };
 }
 
@@ -84,7 +93,12 @@ async function rollStack(s: Session, release: Release, composeFiles: string[], p
     log.info((await deployStack(remote, at, relative, inputs.project, inputs.commandTimeoutMs)).trim());
     const deadlineS = Math.max(60, Math.floor(inputs.commandTimeoutMs / 1000) - 30);
     const result = await converge(remote, inputs.project, Math.ceil(inputs.drainTimeoutMs / 1000), deadlineS, (d) => {
-      timeline.add('drained', { service: d.service.replace(`${inputs.project}_`, ''), container: d.container.slice(0, 12), detail: `${d.end === 'idle' ? 'no connection left' : 'drain_timeout'} after ${d.seconds}s`, ms: d.seconds * 1000 });
+      timeline.add('drained', {
+        service: d.service.replace(`${inputs.project}_`, ''),
+        container: d.container.slice(0, 12),
+        detail: `${d.end === 'idle' ? 'no connection left' : 'drain_timeout'} after ${d.seconds}s`,
+        ms: d.seconds * 1000,
+      });
       log.info(`task ${d.task.slice(0, 12)} (container ${d.container.slice(0, 12)}) drained in ${d.seconds}s (${d.end}), stopped`);
     });
     const services = await stackServices(remote, inputs.project);

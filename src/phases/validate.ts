@@ -42,8 +42,10 @@ export async function validateLocally(inputs: Inputs, files: ReleaseFile[], log:
 function swarmChecks(inputs: Inputs, model: ComposeModel, routed: string[], files: ReleaseFile[], log: Log): void {
   const uploaded = files.filter((f) => !inputs.composeFiles.includes(f.path)).map((f) => f.data.toString('utf8'));
   const check = checkSwarmStack(model, routed, uploaded.join('\n'));
-  if (inputs.preDeploy || inputs.postDeploy) check.errors.push("pre_deploy and post_deploy are not supported with target: swarm yet: remove them");
-  if (inputs.services.length || inputs.force) check.errors.push("'services' and 'force' are not supported with target: swarm (Swarm updates every changed service): remove them");
+  if (inputs.preDeploy || inputs.postDeploy)
+    check.errors.push('pre_deploy and post_deploy are not supported with target: swarm yet: remove them');
+  if (inputs.services.length || inputs.force)
+    check.errors.push("'services' and 'force' are not supported with target: swarm (Swarm updates every changed service): remove them");
   if (check.errors.length) throw new Error(`the deploy was refused before any change on the host:\n- ${check.errors.join('\n- ')}`);
   for (const w of check.warnings) log.warning(w);
 }

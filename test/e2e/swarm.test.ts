@@ -120,45 +120,53 @@ after(async () => {
   await sh(`rm -rf /home/deploy/handoff/${project}; docker rmi -f ${v3Tag} >/dev/null 2>&1 || true`);
 });
 
-test('swarm: v1 -> v2 with keep-alive GETs, 1 s GETs and 1 s POSTs in flight (app stopped by SIGKILL): nothing lost', { timeout: 420_000 }, async () => {
-  image = 'handoff-test-app:v2';
-  const r = await deployUnderLoad();
-  const line = describe('swarm v1->v2', r);
-  assert.equal(r.run.code, 0, `the v2 deploy succeeds:\n${r.run.log}`);
-  assertNothingLost(r, line);
-  const drained = summaryTimeline(r.run.summary).filter((e) => e.action === 'drained');
-  assert.equal(drained.length, 3, `three old tasks drained:\n${r.run.summary}`);
-  assert.deepEqual(
-    drained.filter((e) => /timeout/.test(e.detail)),
-    [],
-    'none by drain_timeout',
-  );
-  // 1 s requests were answered by v1 while the update ran, and by v2 after: they spanned the swap.
-  const versions = new Set(r.slowAnswers.flatMap((a) => (a instanceof Error ? [] : [String(a.headers['x-app-version'])])));
-  assert.deepEqual([...versions].sort(), ['v1', 'v2'], '1 s requests were served by both versions');
-  assert.equal((await request(port)).headers['x-app-version'], 'v2');
-  assert.match(await stackImage('app'), /^sha256:[0-9a-f]{64}$/, 'the service runs its image pinned by ID');
-});
-
-test('swarm: an unhealthy v3 is rolled back by Swarm, the job fails with the task error, v2 keeps serving, nothing lost', { timeout: 420_000 }, async () => {
-  await appImage(v3Tag, 'v3');
-  image = v3Tag;
-  healthFail = '1';
-  try {
-    const r = await deployUnderLoad();
-    const line = describe('swarm unhealthy v3', r);
-    assert.notEqual(r.run.code, 0, 'the deploy fails');
-    assert.equal(r.run.outputs.rolled_back, 'true', 'rolled back');
-    assert.match(r.run.log, /rollback_completed/, 'the real outcome of the update is read');
-    assert.match(r.run.log, /unhealthy container/, "the task's error is in the log");
-    assertNothingLost(r, line);
-    assert.deepEqual([...r.load.versions.keys()], ['v2'], 'only v2 answered');
-  } finally {
+test(
+  'swarm: v1 -> v2 with keep-alive GETs, 1 s GETs and 1 s POSTs in flight (app stopped by SIGKILL): nothing lost',
+  { timeout: 420_000 },
+  async () => {
     image = 'handoff-test-app:v2';
-    healthFail = '0';
-  }
-  assert.equal((await request(port)).headers['x-app-version'], 'v2');
-});
+    const r = await deployUnderLoad();
+    const line = describe('swarm v1->v2', r);
+    assert.equal(r.run.code, 0, `the v2 deploy succeeds:\n${r.run.log}`);
+    assertNothingLost(r, line);
+    const drained = summaryTimeline(r.run.summary).filter((e) => e.action === 'drained');
+    assert.equal(drained.length, 3, `three old tasks drained:\n${r.run.summary}`);
+    assert.deepEqual(
+      drained.filter((e) => /timeout/.test(e.detail)),
+      [],
+      'none by drain_timeout',
+    );
+    // 1 s requests were answered by v1 while the update ran, and by v2 after: they spanned the swap.
+    const versions = new Set(r.slowAnswers.flatMap((a) => (a instanceof Error ? [] : [String(a.headers['x-app-version'])])));
+    assert.deepEqual([...versions].sort(), ['v1', 'v2'], '1 s requests were served by both versions');
+    assert.equal((await request(port)).headers['x-app-version'], 'v2');
+    assert.match(await stackImage('app'), /^sha256:[0-9a-f]{64}$/, 'the service runs its image pinned by ID');
+  },
+);
+
+test(
+  'swarm: an unhealthy v3 is rolled back by Swarm, the job fails with the task error, v2 keeps serving, nothing lost',
+  { timeout: 420_000 },
+  async () => {
+    await appImage(v3Tag, 'v3');
+    image = v3Tag;
+    healthFail = '1';
+    try {
+      const r = await deployUnderLoad();
+      const line = describe('swarm unhealthy v3', r);
+      assert.notEqual(r.run.code, 0, 'the deploy fails');
+      assert.equal(r.run.outputs.rolled_back, 'true', 'rolled back');
+      assert.match(r.run.log, /rollback_completed/, 'the real outcome of the update is read');
+      assert.match(r.run.log, /unhealthy container/, "the task's error is in the log");
+      assertNothingLost(r, line);
+      assert.deepEqual([...r.load.versions.keys()], ['v2'], 'only v2 answered');
+    } finally {
+      image = 'handoff-test-app:v2';
+      healthFail = '0';
+    }
+    assert.equal((await request(port)).headers['x-app-version'], 'v2');
+  },
+);
 
 test('swarm: rollback to the v1 release by id, images pinned by ID, nothing lost', { timeout: 420_000 }, async () => {
   const r = await deployUnderLoad({ rollback: 'true', release: v1Release });

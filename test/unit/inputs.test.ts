@@ -46,6 +46,7 @@ test('each bad input is named with its fix', () => {
     [{ env: 'NOT VALID' }, 'env', /KEY=VALUE/],
     [{ jump_host: 'bastion' }, 'jump_known_hosts', /pin/],
     [{ compose: 'v3' }, 'compose', /^input 'compose': expected auto, v2 or v1, got 'v3'$/],
+    [{ target: 'kubernetes' }, 'target', /^input 'target': expected compose or swarm, got 'kubernetes'$/],
     [{ probe_url: 'http://x', probe_via: 'tunnel' }, 'probe_via', /^input 'probe_via': expected direct or ssh, got 'tunnel'$/],
     [{ probe_url: 'http://x', probe_unmeasured: 'maybe' }, 'probe_unmeasured', /expected warn or fail, got 'maybe'$/],
     [{ probe_url: 'http://x', probe_slow_url: 'nope' }, 'probe_slow_url', /'nope' is not a URL; write e.g. https:\/\/example.com\/report/],
