@@ -81,7 +81,7 @@ test('refused before any change: no Compose file format 3, a routed service behi
     /service app .*set `deploy.endpoint_mode: dnsrr`.*`tasks.app`/,
   );
   assert.deepEqual(checkSwarmStack(vip, ['app'], 'server-template app 10 tasks.app:8080').errors, [], 'tasks.<service> reaches the tasks');
-  const noHealth = parseCompose([{ name: 's.yaml', text: STACK.replace(/    healthcheck:.*\n/, '') }]);
+  const noHealth = parseCompose([{ name: 's.yaml', text: STACK.replace(/ {4}healthcheck:.*\n/, '') }]);
   assert.match(checkSwarmStack(noHealth, ['app'], '').warnings.join('\n'), /service app has no healthcheck/);
 });
 
