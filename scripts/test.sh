@@ -24,8 +24,9 @@ run_tests --test-concurrency=1 'test/unit/**/*.test.ts'
 # and another suite on the 2 cores, was a tunnel channel the agent had closed at its idle limit during
 # a stall and then handed out: fixed in src/probe/dial-agent.ts).
 alone=(test/e2e/cut.test.ts test/e2e/verdict.test.ts test/e2e/probe.test.ts)
+# swarm.test.ts deploys a stack on the engine's single-node swarm (scripts/bench/swarm.sh; ~4 min).
 longest_first=(test/e2e/releases.test.ts test/e2e/rollout.test.ts test/e2e/v1/rollout.test.ts
-  test/e2e/compose-versions.test.ts test/e2e/v1/releases.test.ts
+  test/e2e/swarm.test.ts test/e2e/compose-versions.test.ts test/e2e/v1/releases.test.ts
   test/e2e/proxy.test.ts test/e2e/v1/proxy.test.ts)
 side_by_side=("${longest_first[@]}")
 for f in test/e2e/*.test.ts test/e2e/*/*.test.ts; do
