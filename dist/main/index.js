@@ -63354,7 +63354,13 @@ function parseConverge(text) {
     for (const line of text.split('\n')) {
         const w = line.trim().split(/\s+/);
         if (w[0] === 'drain' && w.length >= 5)
-            drains.push({ container: w[1], task: w[2], service: w[5] ?? '', seconds: Number(w[3]), end: w[4] === 'timeout' ? 'timeout' : 'idle' });
+            drains.push({
+                container: w[1],
+                task: w[2],
+                service: w[5] ?? '',
+                seconds: Number(w[3]),
+                end: w[4] === 'timeout' ? 'timeout' : 'idle',
+            });
         if (w[0] === 'settled')
             settled = true;
     }
@@ -63370,7 +63376,11 @@ function updateOutcome(services, settled) {
     if (bad.length)
         return { failed: true, rolledBack, message: bad.map((s) => `service ${s.name}: ${s.update} (${s.message})`).join('; ') };
     if (!settled)
-        return { failed: true, rolledBack: false, message: 'the stack did not settle before the deadline (replicas not running, or tasks left to drain)' };
+        return {
+            failed: true,
+            rolledBack: false,
+            message: 'the stack did not settle before the deadline (replicas not running, or tasks left to drain)',
+        };
     return { failed: false, rolledBack: false };
 }
 
@@ -63833,7 +63843,12 @@ async function swarm_pinImages(s, model, routed) {
         byService.set(svc.name, found.get(svc.image));
         images[svc.name] = { image: svc.image, imageId: found.get(svc.image) };
     }
-    const override = renderSwarmOverride({ model, imageIds: byService, gated: routed, drainTimeoutS: Math.ceil(s.inputs.drainTimeoutMs / 1000) });
+    const override = renderSwarmOverride({
+        model,
+        imageIds: byService,
+        gated: routed,
+        drainTimeoutS: Math.ceil(s.inputs.drainTimeoutMs / 1000),
+    });
     return { images, override };
 }
 /** Activate, `docker stack deploy`, wait for convergence and read the real outcome: the failure, if any. */
@@ -63848,7 +63863,12 @@ async function rollStack(s, release, composeFiles, previous) {
         log.info((await deployStack(remote, at, relative, inputs.project, inputs.commandTimeoutMs)).trim());
         const deadlineS = Math.max(60, Math.floor(inputs.commandTimeoutMs / 1000) - 30);
         const result = await converge(remote, inputs.project, Math.ceil(inputs.drainTimeoutMs / 1000), deadlineS, (d) => {
-            timeline.add('drained', { service: d.service.replace(`${inputs.project}_`, ''), container: d.container.slice(0, 12), detail: `${d.end === 'idle' ? 'no connection left' : 'drain_timeout'} after ${d.seconds}s`, ms: d.seconds * 1000 });
+            timeline.add('drained', {
+                service: d.service.replace(`${inputs.project}_`, ''),
+                container: d.container.slice(0, 12),
+                detail: `${d.end === 'idle' ? 'no connection left' : 'drain_timeout'} after ${d.seconds}s`,
+                ms: d.seconds * 1000,
+            });
             log.info(`task ${d.task.slice(0, 12)} (container ${d.container.slice(0, 12)}) drained in ${d.seconds}s (${d.end}), stopped`);
         });
         const services = await stackServices(remote, inputs.project);
@@ -64672,7 +64692,7 @@ function swarmChecks(inputs, model, routed, files, log) {
     const uploaded = files.filter((f) => !inputs.composeFiles.includes(f.path)).map((f) => f.data.toString('utf8'));
     const check = checkSwarmStack(model, routed, uploaded.join('\n'));
     if (inputs.preDeploy || inputs.postDeploy)
-        check.errors.push("pre_deploy and post_deploy are not supported with target: swarm yet: remove them");
+        check.errors.push('pre_deploy and post_deploy are not supported with target: swarm yet: remove them');
     if (inputs.services.length || inputs.force)
         check.errors.push("'services' and 'force' are not supported with target: swarm (Swarm updates every changed service): remove them");
     if (check.errors.length)
@@ -64787,7 +64807,7 @@ async function deploy(inputs, run, report, log = coreLog) {
         log.info(`Docker ${facts.dockerVersion}, Compose ${facts.compose} ${facts.composeVersion}`);
         const remoteDir = await resolveRemoteDir(counted, inputs.remoteDir);
         const s = { cleanups: [], inputs, run, remote: counted, roundTrips, flavor: facts.compose, remoteDir, timeline, log, report };
-        await withDeployLock(s, remote, () => (inputs.target === 'swarm' ? deploySwarmLocked(s, files, routed) : deployLocked(s, files, routed)));
+        await withDeployLock(s, remote, () => inputs.target === 'swarm' ? deploySwarmLocked(s, files, routed) : deployLocked(s, files, routed));
     }
     finally {
         report.roundTrips = roundTrips.total;
