@@ -13,7 +13,7 @@ import { cp, mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { appImage, connectionInputs, freePort, repo, runAction, sh, uniqueProject, type ActionRun } from './harness.js';
-import { startLoad, type LoadResult } from './load.js';
+import { startLoad } from './load.js';
 import { request, sleep, summaryTimeline, waitServing, type RawAnswer } from './stacks/helpers.js';
 
 const project = uniqueProject('swarm');
@@ -37,61 +37,79 @@ const inputs = (extra: Record<string, string> = {}) => ({
   ...extra,
 });
 
-/** Keep-alive and fresh GETs (some 1 s long) and POSTs for the whole deploy, plus 1 s GETs and POSTs with their answers. */
-async function deployUnderLoad(extra: Record<string, string> = {}) {
-  const load = startLoad({ port, rate: 40, maxDurationMs: 240_000, paths: ['/', '/slow?ms=1000'], postEvery: 3 });
+/** A witness lane: a GET and a POST of `ms` each every `everyMs`, alternating keep-alive and fresh connections, with their answers. */
+function witnessLane(ms: number, everyMs: number) {
   const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 32 });
-  const slow: Array<Promise<RawAnswer | Error>> = [];
+  const gets: Array<Promise<RawAnswer | Error>> = [];
   const posts: Array<{ body: string; answer: Promise<RawAnswer | Error> }> = [];
   let stopped = false;
   const lane = (async () => {
     const deadline = Date.now() + 240_000;
     for (let i = 0; !stopped && Date.now() < deadline; i++) {
       const agent = i % 2 === 0 ? keepAlive : false;
-      slow.push(request(port, { path: '/slow?ms=1000', agent }).catch((e: Error) => e));
+      gets.push(request(port, { path: `/slow?ms=${ms}`, agent, timeoutMs: ms + 5000 }).catch((e: Error) => e));
       const body = `body-${i}-${'y'.repeat(1000 + (i % 500))}`;
-      posts.push({ body, answer: request(port, { path: '/echo?ms=1000', method: 'POST', body, agent }).catch((e: Error) => e) });
-      await sleep(150);
+      posts.push({
+        body,
+        answer: request(port, { path: `/echo?ms=${ms}`, method: 'POST', body, agent, timeoutMs: ms + 5000 }).catch((e: Error) => e),
+      });
+      await sleep(everyMs);
     }
   })();
-  await sleep(500);
-  let run: ActionRun;
-  try {
-    run = await runAction(inputs(extra), { workspace });
-  } finally {
-    await sleep(500);
-    stopped = true;
-  }
-  await lane;
-  const slowAnswers = await Promise.all(slow);
-  const postAnswers = await Promise.all(posts.map(async (p) => ({ body: p.body, answer: await p.answer })));
-  keepAlive.destroy();
-  const done = await load.stop();
-  const badSlow = slowAnswers.filter((a) => a instanceof Error || a.status !== 200 || !/slow=1000/.test(a.body));
-  const badPosts = postAnswers.filter((p) => p.answer instanceof Error || p.answer.status !== 200 || p.answer.body !== p.body);
-  return { run: run!, load: done, slowAnswers, postAnswers, badSlow, badPosts };
+  return {
+    async stop() {
+      stopped = true;
+      await lane;
+      const getAnswers = await Promise.all(gets);
+      const postAnswers = await Promise.all(posts.map(async (p) => ({ body: p.body, answer: await p.answer })));
+      keepAlive.destroy();
+      const badGets = getAnswers.filter((a) => a instanceof Error || a.status !== 200 || !new RegExp(`slow=${ms}`).test(a.body));
+      const badPosts = postAnswers.filter((p) => p.answer instanceof Error || p.answer.status !== 200 || p.answer.body !== p.body);
+      return { ms, getAnswers, postAnswers, bad: [...badGets.map(describeAnswer), ...badPosts.map((p) => describeAnswer(p.answer))] };
+    },
+  };
 }
 
-function describe(label: string, r: Awaited<ReturnType<typeof deployUnderLoad>>): string {
-  const line = `${label}: probe sent ${r.run.outputs.requests_sent}, lost ${r.run.outputs.requests_lost}; load sent ${r.load.sent}, failed ${r.load.failures.length} ${JSON.stringify(r.load.failures.slice(0, 5))}; witness ${r.slowAnswers.length} 1 s GETs + ${r.postAnswers.length} 1 s POSTs, ${r.badSlow.length + r.badPosts.length} failed`;
+function describeAnswer(a: RawAnswer | Error): string {
+  return a instanceof Error ? a.message : `${a.status} ${a.body.slice(0, 60)}`;
+}
+
+/**
+ * The deploy (or `deploy` given) under load: keep-alive and fresh GETs (some 1 s long) and POSTs, and
+ * witness lanes of 1 s and 3 s GETs and POSTs. 3 s outlasts Swarm's own 2 s between a task leaving DNS
+ * and its stop signal: a plain `docker stack deploy` cuts some of those (the last test).
+ */
+async function deployUnderLoad<T = ActionRun>(extra: Record<string, string> = {}, deploy?: () => Promise<T>) {
+  const load = startLoad({ port, rate: 40, maxDurationMs: 240_000, paths: ['/', '/slow?ms=1000'], postEvery: 3 });
+  const lanes = [witnessLane(1000, 150), witnessLane(3000, 300)];
+  await sleep(500);
+  let run: T | ActionRun;
+  try {
+    run = deploy ? await deploy() : await runAction(inputs(extra), { workspace });
+  } finally {
+    await sleep(3500);
+  }
+  const [short, long] = await Promise.all(lanes.map((l) => l.stop()));
+  return { run: run! as T, load: await load.stop(), short: short!, long: long! };
+}
+
+type Deployed = Awaited<ReturnType<typeof deployUnderLoad<ActionRun>>>;
+
+function describe(label: string, r: Deployed): string {
+  const lanes = [r.short, r.long].map(
+    (l) => `${l.getAnswers.length} ${l.ms / 1000} s GETs + ${l.postAnswers.length} POSTs, ${l.bad.length} failed`,
+  );
+  const line = `${label}: probe sent ${r.run.outputs.requests_sent}, lost ${r.run.outputs.requests_lost}; load sent ${r.load.sent}, failed ${r.load.failures.length} ${JSON.stringify(r.load.failures.slice(0, 5))}; witness ${lanes.join('; ')}`;
   console.log(line);
   return line;
 }
 
-function assertNothingLost(r: Awaited<ReturnType<typeof deployUnderLoad>>, line: string, load: LoadResult = r.load) {
+function assertNothingLost(r: Deployed, line: string) {
   assert.equal(r.run.outputs.requests_lost, '0', `the probe lost nothing (${line})`);
   assert.ok(Number(r.run.outputs.requests_sent) > 0, 'the probe ran');
-  assert.deepEqual(load.failures, [], `no load request failed (${line})`);
-  assert.deepEqual(
-    r.badSlow.map((a) => (a instanceof Error ? a.message : `${a.status} ${a.body.slice(0, 80)}`)),
-    [],
-    'every 1 s GET completes with 200',
-  );
-  assert.deepEqual(
-    r.badPosts.map((p) => (p.answer instanceof Error ? p.answer.message : `${p.answer.status}`)),
-    [],
-    'every 1 s POST comes back with 200 and its own body',
-  );
+  assert.deepEqual(r.load.failures, [], `no load request failed (${line})`);
+  assert.deepEqual(r.short.bad, [], 'every 1 s GET and POST comes back with 200 and its own body');
+  assert.deepEqual(r.long.bad, [], 'every 3 s GET and POST comes back with 200 and its own body');
 }
 
 async function stackImage(service: string): Promise<string> {
@@ -137,7 +155,7 @@ test(
       'none by drain_timeout',
     );
     // 1 s requests were answered by v1 while the update ran, and by v2 after: they spanned the swap.
-    const versions = new Set(r.slowAnswers.flatMap((a) => (a instanceof Error ? [] : [String(a.headers['x-app-version'])])));
+    const versions = new Set(r.short.getAnswers.flatMap((a) => (a instanceof Error ? [] : [String(a.headers['x-app-version'])])));
     assert.deepEqual([...versions].sort(), ['v1', 'v2'], '1 s requests were served by both versions');
     assert.equal((await request(port)).headers['x-app-version'], 'v2');
     assert.match(await stackImage('app'), /^sha256:[0-9a-f]{64}$/, 'the service runs its image pinned by ID');
@@ -177,3 +195,46 @@ test('swarm: rollback to the v1 release by id, images pinned by ID, nothing lost
   const v1Id = (await sh(`docker image inspect -f '{{.Id}}' handoff-test-app:v1`)).trim();
   assert.equal(await stackImage('app'), v1Id, "the service runs v1's image ID");
 });
+
+test(
+  'swarm, control: a plain docker stack deploy of the same stack cuts 3 s requests (what the drain prevents)',
+  { timeout: 300_000 },
+  async () => {
+    // Its own stack beside the test's, deployed twice by Swarm alone: the second update stops the v1
+    // tasks with their own SIGKILL, 2 s after taking them out of DNS.
+    const plain = `${project}-plain`;
+    const dir = join(workspace, 'deploy');
+    const deployPlain = (img: string) =>
+      sh(
+        `cd ${dir} && APP_IMAGE=${img} PROXY_PORT=${port} STOP_SIGNAL=SIGKILL docker stack deploy --resolve-image never -c stack.yaml ${plain} 2>&1`,
+      );
+    const waitSettled = async () => {
+      for (let i = 0; i < 120; i++) {
+        await sleep(1000);
+        const state = (await sh(`docker service inspect -f '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}' ${plain}_app`)).trim();
+        const replicas = (await sh(`docker service ls --filter name=${plain}_app --format '{{.Replicas}}'`)).trim();
+        if ((state === '' || state === 'completed') && replicas.startsWith('3/3')) return;
+      }
+      throw new Error('the plain stack did not settle');
+    };
+    // The test's own stack frees the port for the control's proxy.
+    await sh(`docker stack rm ${project} >/dev/null`);
+    try {
+      await sleep(5000);
+      await deployPlain('handoff-test-app:v1');
+      await waitSettled();
+      await waitServing(port, 'v1', 60_000);
+      await sleep(3000);
+      const r = await deployUnderLoad({}, async () => {
+        await deployPlain('handoff-test-app:v2');
+        await waitSettled();
+      });
+      console.log(
+        `swarm control, plain docker stack deploy v1->v2: 3 s lane ${r.long.getAnswers.length + r.long.postAnswers.length} sent, ${r.long.bad.length} failed ${JSON.stringify(r.long.bad.slice(0, 4))}; 1 s lane ${r.short.bad.length} failed; load ${r.load.failures.length} failed`,
+      );
+      assert.ok(r.long.bad.length > 0, 'without the drain, 3 s requests in flight on the stopped tasks are cut');
+    } finally {
+      await sh(`docker stack rm ${plain} >/dev/null 2>&1 || true`);
+    }
+  },
+);
