@@ -54932,7 +54932,7 @@ const LONG_COMMAND_MS = 600_000;
 ;// CONCATENATED MODULE: ./src/host/host.ts
 
 
-function parseHostFacts(stdout, username, prefer = 'auto') {
+function parseHostFacts(stdout, username, prefer = 'auto', needsCompose = true) {
     const docker = /^docker=(.*)$/m.exec(stdout)?.[1]?.trim() ?? '';
     const found = [...stdout.matchAll(/^compose=(v1|v2)\s*(\S*)/gm)].map((m) => ({ flavor: m[1], version: m[2] ?? '' }));
     // v2 first when both are there: v1 is end-of-life.
@@ -54948,14 +54948,17 @@ function parseHostFacts(stdout, username, prefer = 'auto') {
         const cmd = prefer === 'v2' ? '`docker compose` (the Compose v2 plugin)' : '`docker-compose` (Compose v1)';
         throw new Error(`input 'compose' asks for ${prefer}, but ${cmd} does not work on the host${other}`);
     }
+    // The Swarm target runs `docker stack deploy`: Compose is not needed there (the flavor is then unused).
+    if (!compose && !needsCompose)
+        return { dockerVersion: docker, compose: 'v2', composeVersion: 'none' };
     if (!compose) {
         throw new Error('neither `docker compose` (v2) nor `docker-compose` (v1) works on the host: install the Compose plugin (docker-compose-plugin) or docker-compose');
     }
     return { dockerVersion: docker, compose: compose.flavor, composeVersion: compose.version.replace(/^v/, '') };
 }
-async function readHostFacts(remote, username, prefer = 'auto') {
+async function readHostFacts(remote, username, prefer = 'auto', needsCompose = true) {
     const r = await remote.exec(hostFactsCommand(), { check: false, timeoutMs: DOCKER_COMMAND_MS });
-    return parseHostFacts(r.stdout, username, prefer);
+    return parseHostFacts(r.stdout, username, prefer, needsCompose);
 }
 
 ;// CONCATENATED MODULE: ./src/support/log.ts
@@ -63794,27 +63797,33 @@ async function deploySwarmLocked(s, files, routed) {
     const { inputs, remote, remoteDir, report } = s;
     await requireSwarmManager(remote);
     const history = await readHistory(s);
-    const overridePath = external_node_path_.posix.join(external_node_path_.posix.dirname(inputs.composeFiles[0]), OVERRIDE_FILE);
+    let overridePath = external_node_path_.posix.join(external_node_path_.posix.dirname(inputs.composeFiles[0]), OVERRIDE_FILE);
     let images;
     if (!inputs.rollback) {
         const pinned = await swarm_pinImages(s, releaseModel(inputs.composeFiles, files, { ...inputs.env, ...inputs.secrets }), routed);
         images = pinned.images;
+        if (inputs.dryRun) {
+            s.log.info(`dry run: nothing uploaded; the stack would be deployed with ${overridePath}:\n${pinned.override}`);
+            report.releaseId = undefined;
+            return;
+        }
         files = [...files, { path: overridePath, data: Buffer.from(pinned.override), mode: 0o644 }];
     }
     const release = await uploadPhase(s, history, files);
+    if (inputs.dryRun) {
+        await remote.exec(removeReleaseCommand(remoteDir, release.id), { check: false });
+        report.releaseId = undefined;
+        return;
+    }
     const model = await hostModel(s, release);
     if (release.target) {
+        overridePath = external_node_path_.posix.join(external_node_path_.posix.dirname(release.composeFiles[0]), OVERRIDE_FILE);
         images = release.target.services;
         routed = await releaseRouting(s, { ...release.target, id: release.id });
     }
     if (!release.manifest.files.includes(overridePath))
         throw new Error(`release ${release.target?.id ?? release.id} has no ${overridePath}: it was not deployed with target: swarm`);
     s.log.info(`stack ${inputs.project}: ${model.services.map((x) => x.name).join(', ')}; drained by handoff before they stop: ${routed.join(', ') || 'none'}`);
-    if (inputs.dryRun) {
-        await remote.exec(removeReleaseCommand(remoteDir, release.id), { check: false });
-        report.releaseId = undefined;
-        return;
-    }
     const wasServing = (await stackServices(remote, inputs.project)).length > 0;
     const probe = await startProbeIfServing(s, wasServing);
     report.proxyKind = 'swarm tasks (connections)';
@@ -64803,7 +64812,7 @@ async function deploy(inputs, run, report, log = coreLog) {
     const counted = countRoundTrips(remote, roundTrips);
     report.batches = [];
     try {
-        const facts = await readHostFacts(counted, inputs.username, inputs.compose);
+        const facts = await readHostFacts(counted, inputs.username, inputs.compose, inputs.target !== 'swarm');
         log.info(`Docker ${facts.dockerVersion}, Compose ${facts.compose} ${facts.composeVersion}`);
         const remoteDir = await resolveRemoteDir(counted, inputs.remoteDir);
         const s = { cleanups: [], inputs, run, remote: counted, roundTrips, flavor: facts.compose, remoteDir, timeline, log, report };

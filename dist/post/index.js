@@ -54368,7 +54368,7 @@ var timeouts = __nccwpck_require__(9985);
 ;// CONCATENATED MODULE: ./src/host/host.ts
 
 
-function parseHostFacts(stdout, username, prefer = 'auto') {
+function parseHostFacts(stdout, username, prefer = 'auto', needsCompose = true) {
     const docker = /^docker=(.*)$/m.exec(stdout)?.[1]?.trim() ?? '';
     const found = [...stdout.matchAll(/^compose=(v1|v2)\s*(\S*)/gm)].map((m) => ({ flavor: m[1], version: m[2] ?? '' }));
     // v2 first when both are there: v1 is end-of-life.
@@ -54384,14 +54384,17 @@ function parseHostFacts(stdout, username, prefer = 'auto') {
         const cmd = prefer === 'v2' ? '`docker compose` (the Compose v2 plugin)' : '`docker-compose` (Compose v1)';
         throw new Error(`input 'compose' asks for ${prefer}, but ${cmd} does not work on the host${other}`);
     }
+    // The Swarm target runs `docker stack deploy`: Compose is not needed there (the flavor is then unused).
+    if (!compose && !needsCompose)
+        return { dockerVersion: docker, compose: 'v2', composeVersion: 'none' };
     if (!compose) {
         throw new Error('neither `docker compose` (v2) nor `docker-compose` (v1) works on the host: install the Compose plugin (docker-compose-plugin) or docker-compose');
     }
     return { dockerVersion: docker, compose: compose.flavor, composeVersion: compose.version.replace(/^v/, '') };
 }
-async function readHostFacts(remote, username, prefer = 'auto') {
+async function readHostFacts(remote, username, prefer = 'auto', needsCompose = true) {
     const r = await remote.exec(hostFactsCommand(), { check: false, timeoutMs: timeouts/* DOCKER_COMMAND_MS */._u });
-    return parseHostFacts(r.stdout, username, prefer);
+    return parseHostFacts(r.stdout, username, prefer, needsCompose);
 }
 
 // EXTERNAL MODULE: ./src/host/lock.ts + 1 modules

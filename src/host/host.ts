@@ -16,7 +16,7 @@ export interface HostFacts {
 /** The `compose` input: which Compose to drive when a host has both. */
 export type ComposePreference = 'auto' | ComposeFlavor;
 
-export function parseHostFacts(stdout: string, username: string, prefer: ComposePreference = 'auto'): HostFacts {
+export function parseHostFacts(stdout: string, username: string, prefer: ComposePreference = 'auto', needsCompose = true): HostFacts {
   const docker = /^docker=(.*)$/m.exec(stdout)?.[1]?.trim() ?? '';
   const found = [...stdout.matchAll(/^compose=(v1|v2)\s*(\S*)/gm)].map((m) => ({ flavor: m[1] as ComposeFlavor, version: m[2] ?? '' }));
   // v2 first when both are there: v1 is end-of-life.
@@ -36,6 +36,8 @@ export function parseHostFacts(stdout: string, username: string, prefer: Compose
     const cmd = prefer === 'v2' ? '`docker compose` (the Compose v2 plugin)' : '`docker-compose` (Compose v1)';
     throw new Error(`input 'compose' asks for ${prefer}, but ${cmd} does not work on the host${other}`);
   }
+  // The Swarm target runs `docker stack deploy`: Compose is not needed there (the flavor is then unused).
+  if (!compose && !needsCompose) return { dockerVersion: docker, compose: 'v2', composeVersion: 'none' };
   if (!compose) {
     throw new Error(
       'neither `docker compose` (v2) nor `docker-compose` (v1) works on the host: install the Compose plugin (docker-compose-plugin) or docker-compose',
@@ -44,7 +46,12 @@ export function parseHostFacts(stdout: string, username: string, prefer: Compose
   return { dockerVersion: docker, compose: compose.flavor, composeVersion: compose.version.replace(/^v/, '') };
 }
 
-export async function readHostFacts(remote: Remote, username: string, prefer: ComposePreference = 'auto'): Promise<HostFacts> {
+export async function readHostFacts(
+  remote: Remote,
+  username: string,
+  prefer: ComposePreference = 'auto',
+  needsCompose = true,
+): Promise<HostFacts> {
   const r = await remote.exec(hostFactsCommand(), { check: false, timeoutMs: DOCKER_COMMAND_MS });
-  return parseHostFacts(r.stdout, username, prefer);
+  return parseHostFacts(r.stdout, username, prefer, needsCompose);
 }

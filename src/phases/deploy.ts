@@ -56,7 +56,7 @@ export async function deploy(inputs: Inputs, run: RunContext, report: DeployRepo
   const counted = countRoundTrips(remote, roundTrips);
   report.batches = [];
   try {
-    const facts = await readHostFacts(counted, inputs.username, inputs.compose);
+    const facts = await readHostFacts(counted, inputs.username, inputs.compose, inputs.target !== 'swarm');
     log.info(`Docker ${facts.dockerVersion}, Compose ${facts.compose} ${facts.composeVersion}`);
     const remoteDir = await resolveRemoteDir(counted, inputs.remoteDir);
     const s: Session = { cleanups: [], inputs, run, remote: counted, roundTrips, flavor: facts.compose, remoteDir, timeline, log, report };

@@ -21,16 +21,27 @@ export async function deploySwarmLocked(s: Session, files: ReleaseFile[], routed
   const { inputs, remote, remoteDir, report } = s;
   await requireSwarmManager(remote);
   const history = await readHistory(s);
-  const overridePath = posix.join(posix.dirname(inputs.composeFiles[0]!), OVERRIDE_FILE);
+  let overridePath = posix.join(posix.dirname(inputs.composeFiles[0]!), OVERRIDE_FILE);
   let images: ReleaseManifest['services'] | undefined;
   if (!inputs.rollback) {
     const pinned = await pinImages(s, releaseModel(inputs.composeFiles, files, { ...inputs.env, ...inputs.secrets }), routed);
     images = pinned.images;
+    if (inputs.dryRun) {
+      s.log.info(`dry run: nothing uploaded; the stack would be deployed with ${overridePath}:\n${pinned.override}`);
+      report.releaseId = undefined;
+      return;
+    }
     files = [...files, { path: overridePath, data: Buffer.from(pinned.override), mode: 0o644 }];
   }
   const release = await uploadPhase(s, history, files);
+  if (inputs.dryRun) {
+    await remote.exec(removeReleaseCommand(remoteDir, release.id), { check: false });
+    report.releaseId = undefined;
+    return;
+  }
   const model = await hostModel(s, release);
   if (release.target) {
+    overridePath = posix.join(posix.dirname(release.composeFiles[0]!), OVERRIDE_FILE);
     images = release.target.services;
     routed = await releaseRouting(s, { ...release.target, id: release.id });
   }
@@ -39,11 +50,6 @@ export async function deploySwarmLocked(s: Session, files: ReleaseFile[], routed
   s.log.info(
     `stack ${inputs.project}: ${model.services.map((x) => x.name).join(', ')}; drained by handoff before they stop: ${routed.join(', ') || 'none'}`,
   );
-  if (inputs.dryRun) {
-    await remote.exec(removeReleaseCommand(remoteDir, release.id), { check: false });
-    report.releaseId = undefined;
-    return;
-  }
   const wasServing = (await stackServices(remote, inputs.project)).length > 0;
   const probe = await startProbeIfServing(s, wasServing);
   report.proxyKind = 'swarm tasks (connections)';

@@ -140,6 +140,20 @@ after(async () => {
   await sh(`rm -rf /home/deploy/handoff/${project}; docker rmi -f ${v3Tag} >/dev/null 2>&1 || true`);
 });
 
+test('swarm: dry_run prints the pinned override and changes nothing', { timeout: 120_000 }, async () => {
+  const before = (await sh(`ls /home/deploy/handoff/${project}/releases`)).trim();
+  const r = await runAction(
+    inputs({ dry_run: 'true', probe_url: '', env: inputs().env.replace('handoff-test-app:v1', 'handoff-test-app:v2') }),
+    { workspace },
+  );
+  assert.equal(r.code, 0, r.log);
+  const v2Id = (await sh(`docker image inspect -f '{{.Id}}' handoff-test-app:v2`)).trim();
+  assert.ok(r.log.includes(`image: ${v2Id}`), 'the override pins v2 by ID');
+  assert.match(r.log, /stop_signal: SIGCONT/);
+  assert.equal((await sh(`ls /home/deploy/handoff/${project}/releases`)).trim(), before, 'no release left behind');
+  assert.equal((await request(port)).headers['x-app-version'], 'v1');
+});
+
 test(
   'swarm: v1 -> v2 with keep-alive GETs, 1 s and 3 s GETs and POSTs in flight (app stopped by SIGKILL): nothing lost',
   { timeout: 420_000 },
@@ -160,7 +174,17 @@ test(
     const versions = new Set(r.short.getAnswers.flatMap((a) => (a instanceof Error ? [] : [String(a.headers['x-app-version'])])));
     assert.deepEqual([...versions].sort(), ['v1', 'v2'], '1 s requests were served by both versions');
     assert.equal((await request(port)).headers['x-app-version'], 'v2');
-    assert.match(await stackImage('app'), /^sha256:[0-9a-f]{64}$/, 'the service runs its image pinned by ID');
+    const v2Id = (await sh(`docker image inspect -f '{{.Id}}' handoff-test-app:v2`)).trim();
+    assert.equal(await stackImage('app'), v2Id, 'the service runs its image pinned by ID');
+    // The release is recorded as for Compose: current, result, images.
+    const dir = `/home/deploy/handoff/${project}`;
+    assert.equal((await sh(`cat ${dir}/current`)).trim(), r.run.outputs.release_id);
+    const manifest = JSON.parse(await sh(`cat ${dir}/releases/${r.run.outputs.release_id}/release.json`)) as {
+      result: string;
+      services: Record<string, { imageId: string }>;
+    };
+    assert.equal(manifest.result, 'success');
+    assert.equal(manifest.services.app?.imageId, v2Id);
   },
 );
 
