@@ -25,9 +25,10 @@ run_tests --test-concurrency=1 'test/unit/**/*.test.ts'
 # a stall and then handed out: fixed in src/probe/dial-agent.ts).
 alone=(test/e2e/cut.test.ts test/e2e/verdict.test.ts test/e2e/probe.test.ts)
 # podman.test.ts deploys to the bench's rootful Podman (its own engine, network and port) beside
-# whatever Docker file runs in the other lane.
+# whatever Docker file runs in the other lane. swarm.test.ts deploys a stack on the engine's
+# single-node swarm (scripts/bench/swarm.sh; ~4 min).
 longest_first=(test/e2e/releases.test.ts test/e2e/rollout.test.ts test/e2e/v1/rollout.test.ts
-  test/e2e/compose-versions.test.ts test/e2e/v1/releases.test.ts test/e2e/podman.test.ts
+  test/e2e/swarm.test.ts test/e2e/compose-versions.test.ts test/e2e/v1/releases.test.ts test/e2e/podman.test.ts
   test/e2e/proxy.test.ts test/e2e/v1/proxy.test.ts)
 side_by_side=("${longest_first[@]}")
 for f in test/e2e/*.test.ts test/e2e/*/*.test.ts; do

@@ -396,6 +396,9 @@ chown "$OWNER" "$BENCH_APP_TAR" "$BENCH_APP_INPUTS" 2>/dev/null || true
 # healthcheck ticker where systemd is missing, and the test images in its storage.
 bash "$BENCH_SCRIPT_DIR/podman.sh" "$DEPLOY"
 PODMAN_SERVER="$(DOCKER_HOST=unix:///run/podman/podman.sock "$DOCKER" version --format '{{.Server.Version}}')"
+# ---- 7b. swarm -------------------------------------------------------------------------------
+# A single-node swarm on the same engine for the Swarm target's test (loopback, own address pool).
+bash "$BENCH_SCRIPT_DIR/swarm.sh"
 
 # ---- 8. summary -------------------------------------------------------------------------------
 ms=$(( ($(date +%s%N) - T0) / 1000000 ))

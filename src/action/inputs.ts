@@ -52,6 +52,8 @@ export interface Inputs extends SshTarget {
   engine: 'auto' | 'docker' | 'podman';
   /** The Podman API socket to use (default: the user's own, else /run/podman/podman.sock). */
   podmanSocket?: string;
+  /** compose: the project run by Docker Compose; swarm: deployed as a stack (`docker stack deploy`). */
+  target: 'compose' | 'swarm';
 
   probe?: {
     url: string;
@@ -349,6 +351,7 @@ function rolloutInputs(
   | 'compose'
   | 'engine'
   | 'podmanSocket'
+  | 'target'
 > {
   const services = parseList(get('services'));
   for (const s of services) {
@@ -369,7 +372,18 @@ function rolloutInputs(
     compose: oneOf(get, 'compose', ['auto', 'v1', 'v2'], 'auto', 'auto, v2 or v1'),
     engine: oneOf(get, 'engine', ['auto', 'docker', 'podman'], 'auto', 'auto, docker or podman'),
     podmanSocket: podmanSocketInput(get),
+    target: targetInput(get),
   };
+}
+
+function targetInput(get: InputGetter): Inputs['target'] {
+  const target = oneOf(get, 'target', ['compose', 'swarm'], 'compose', 'compose or swarm');
+  if (target === 'swarm' && get('engine').trim() === 'podman')
+    throw new InputError(
+      'target',
+      'is swarm, but engine is podman: Podman has no swarm mode; set engine to docker (or auto) for a swarm manager',
+    );
+  return target;
 }
 
 function podmanSocketInput(get: InputGetter): string | undefined {

@@ -23,6 +23,7 @@ export function parseHostFacts(
   username: string,
   prefer: ComposePreference = 'auto',
   engine: EnginePreference = 'docker',
+  needsCompose = true,
 ): HostFacts {
   const endpoint = chooseEngine(stdout, username, engine);
   const found = [...stdout.matchAll(/^compose=(v1|v2)\s*(\S*)/gm)].map((m) => ({ flavor: m[1] as ComposeFlavor, version: m[2] ?? '' }));
@@ -33,6 +34,8 @@ export function parseHostFacts(
     const cmd = prefer === 'v2' ? '`docker compose` (the Compose v2 plugin)' : '`docker-compose` (Compose v1)';
     throw new Error(`input 'compose' asks for ${prefer}, but ${cmd} does not work on the host${other}`);
   }
+  // The Swarm target runs `docker stack deploy`: Compose is not needed there (the flavor is then unused).
+  if (!compose && !needsCompose) return { ...endpoint, dockerVersion: endpoint.version, compose: 'v2', composeVersion: 'none' };
   if (!compose) {
     throw new Error(
       'neither `docker compose` (v2) nor `docker-compose` (v1) works on the host: install the Compose plugin (docker-compose-plugin) or docker-compose',
@@ -47,7 +50,8 @@ export async function readHostFacts(
   prefer: ComposePreference = 'auto',
   engine: EnginePreference = 'docker',
   podmanSocket?: string,
+  needsCompose = true,
 ): Promise<HostFacts> {
   const r = await remote.exec(hostFactsCommand(engine, podmanSocket), { check: false, timeoutMs: DOCKER_COMMAND_MS });
-  return parseHostFacts(r.stdout, username, prefer, engine);
+  return parseHostFacts(r.stdout, username, prefer, engine, needsCompose);
 }

@@ -20,6 +20,7 @@ import { openProxy } from './gate.js';
 import { withDeployLock } from './locked.js';
 import { planPhase } from './plan.js';
 import { startProbe } from './probe.js';
+import { deploySwarmLocked } from './swarm.js';
 import { checkProxyConfig } from './proxy-config.js';
 import { recordPhase } from './record.js';
 import { readHistory, rollbackRouting, uploadPhase } from './release.js';
@@ -56,7 +57,14 @@ export async function deploy(inputs: Inputs, run: RunContext, report: DeployRepo
   const counted = countRoundTrips(remote, roundTrips);
   report.batches = [];
   try {
-    const facts = await readHostFacts(counted, inputs.username, inputs.compose, inputs.engine, inputs.podmanSocket);
+    const facts = await readHostFacts(
+      counted,
+      inputs.username,
+      inputs.compose,
+      inputs.engine,
+      inputs.podmanSocket,
+      inputs.target !== 'swarm',
+    );
     log.info(`${describeEngine(facts)}, Compose ${facts.compose} ${facts.composeVersion}`);
     const remoteDir = await resolveRemoteDir(counted, inputs.remoteDir);
     const onHost = onEngine(counted, facts);
@@ -73,7 +81,9 @@ export async function deploy(inputs: Inputs, run: RunContext, report: DeployRepo
       log,
       report,
     };
-    await withDeployLock(s, remote, () => deployLocked(s, files, routed));
+    await withDeployLock(s, remote, () =>
+      inputs.target === 'swarm' ? deploySwarmLocked(s, files, routed) : deployLocked(s, files, routed),
+    );
   } finally {
     report.roundTrips = roundTrips.total;
     log.info(`round trips to the host in this deploy: ${describeRoundTrips(roundTrips.current())} (the lock and its heartbeat aside)`);

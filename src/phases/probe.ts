@@ -12,9 +12,15 @@ export interface RunningProbe {
 }
 
 export async function startProbe(s: Session, plan: Plan): Promise<RunningProbe> {
-  const { inputs, log, report, timeline } = s;
   // Losses can only be counted against a service that was serving: a first deploy has no baseline.
-  const wasServing = plan.services.some((p) => p.oldReplicas > 0);
+  return startProbeIfServing(
+    s,
+    plan.services.some((p) => p.oldReplicas > 0),
+  );
+}
+
+export async function startProbeIfServing(s: Session, wasServing: boolean): Promise<RunningProbe> {
+  const { inputs, log, report, timeline } = s;
   if (inputs.probe && !wasServing) {
     const note =
       'Probe skipped: nothing of this project was running before this deploy, so no request could be dropped. It runs from the next deploy on.';

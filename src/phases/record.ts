@@ -22,9 +22,10 @@ export async function recordPhase(
   failure: Error | undefined,
   verdict: Verdict | undefined,
   plan?: Plan,
+  images?: ReleaseManifest['services'],
 ): Promise<void> {
   await phase('Record', async () => {
-    await recordResult(s, release, model, failure, verdict, plan);
+    await recordResult(s, release, model, failure, verdict, plan, images);
     // Failed releases never push a good one out (release.ts), so a failed deploy prunes too: they stay bounded.
     const serving = failure ? history.current : release.id;
     const kept = await prune(s, serving);
@@ -41,11 +42,12 @@ async function recordResult(
   failure: Error | undefined,
   verdict: Verdict | undefined,
   plan: Plan | undefined,
+  images: ReleaseManifest['services'] | undefined,
 ) {
   const { inputs, run, remote, remoteDir, report } = s;
   const ok = !failure && (verdict?.passed ?? true);
   await updateManifest(remote, remoteDir, release.id, {
-    services: await resolveServicesImages(s, model, plan),
+    services: images ?? (await resolveServicesImages(s, model, plan)),
     result: failure ? (report.rolledBack ? 'rolled-back' : 'failed') : ok ? 'success' : 'failed',
     probe: report.probe ? { sent: report.probe.sent, lost: report.probe.lost, p99Ms: report.probe.p99Ms ?? 0 } : undefined,
     durationS: Math.round((Date.now() - report.startedAt) / 1000),

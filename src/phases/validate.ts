@@ -6,6 +6,7 @@ import { hookService } from './hooks.js';
 import type { Inputs } from '../action/inputs.js';
 import type { Log } from '../support/log.js';
 import { checkPolicies } from '../model/rollout-policy.js';
+import { checkSwarmStack } from '../model/swarm-stack.js';
 import type { ReleaseFile } from '../action/workspace.js';
 
 /** Local checks: the Compose files parse, the plan's refusals, the proxy config is uploaded. */
@@ -26,11 +27,27 @@ export async function validateLocally(inputs: Inputs, files: ReleaseFile[], log:
       `service ${m.service} bind-mounts ${m.source} (${m.path} in the workspace), which is not uploaded: add it to the 'files' input, or Docker creates an empty directory there`,
     );
   }
+  if (inputs.target === 'swarm') {
+    swarmChecks(inputs, model, routed, files, log);
+    return { model, routed };
+  }
   // Warnings belong to services that change: the plan shows them once it knows which ones do.
   const check = checkPolicies(model, routed, inputs.services.length ? inputs.services : undefined);
   if (check.errors.length) throw new Error(`the deploy was refused before any change on the host:\n- ${check.errors.join('\n- ')}`);
   if (inputs.preDeploy || inputs.postDeploy) hookService(model.services, routed, inputs.hookService);
   return { model, routed };
+}
+
+/** The Swarm target's refusals (model/swarm-stack.ts), and what it does not do yet. */
+function swarmChecks(inputs: Inputs, model: ComposeModel, routed: string[], files: ReleaseFile[], log: Log): void {
+  const uploaded = files.filter((f) => !inputs.composeFiles.includes(f.path)).map((f) => f.data.toString('utf8'));
+  const check = checkSwarmStack(model, routed, uploaded.join('\n'));
+  if (inputs.preDeploy || inputs.postDeploy)
+    check.errors.push('pre_deploy and post_deploy are not supported with target: swarm yet: remove them');
+  if (inputs.services.length || inputs.force)
+    check.errors.push("'services' and 'force' are not supported with target: swarm (Swarm updates every changed service): remove them");
+  if (check.errors.length) throw new Error(`the deploy was refused before any change on the host:\n- ${check.errors.join('\n- ')}`);
+  for (const w of check.warnings) log.warning(w);
 }
 
 /** Relative bind mounts whose source is not among the uploaded files (runtime dirs like ./run are fine empty, but worth a word). */

@@ -32,6 +32,11 @@ test('a flavor asked for but missing names the input and what the host has', () 
   );
 });
 
+test('the Swarm target needs no Compose on the host (docker stack deploy is the engine CLI)', () => {
+  assert.equal(parseHostFacts('docker=20.10.24\ncompose=none\n', 'deploy', 'auto', 'docker', false).composeVersion, 'none');
+  assert.throws(() => parseHostFacts('docker=\ncompose=none\n', 'deploy', 'auto', 'docker', false), /Docker is not usable/);
+});
+
 test('docker unusable: permission denied names the group fix', () => {
   assert.throws(
     () => parseHostFacts('docker=permission denied while trying to connect\ncompose=none\n', 'deploy'),

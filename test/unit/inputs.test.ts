@@ -49,6 +49,8 @@ test('each bad input is named with its fix', () => {
     [{ engine: 'containerd' }, 'engine', /^input 'engine': expected auto, docker or podman, got 'containerd'$/],
     [{ engine: 'podman', podman_socket: 'run/podman.sock' }, 'podman_socket', /not an absolute path/],
     [{ engine: 'docker', podman_socket: '/run/podman/podman.sock' }, 'podman_socket', /engine is docker/],
+    [{ target: 'kubernetes' }, 'target', /^input 'target': expected compose or swarm, got 'kubernetes'$/],
+    [{ target: 'swarm', engine: 'podman' }, 'target', /Podman has no swarm mode/],
     [{ probe_url: 'http://x', probe_via: 'tunnel' }, 'probe_via', /^input 'probe_via': expected direct or ssh, got 'tunnel'$/],
     [{ probe_url: 'http://x', probe_unmeasured: 'maybe' }, 'probe_unmeasured', /expected warn or fail, got 'maybe'$/],
     [{ probe_url: 'http://x', probe_slow_url: 'nope' }, 'probe_slow_url', /'nope' is not a URL; write e.g. https:\/\/example.com\/report/],

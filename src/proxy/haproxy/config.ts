@@ -118,7 +118,8 @@ function splitHostPort(addr: string): { host: string; port?: number } {
  * Docker's DNS resolves the service name (and `<service>.<network>`) to all its replicas.
  */
 export function routedServices(cfgText: string, serviceNames: string[]): string[] {
-  const hosts = new Set(proxyServers(cfgText).map((s) => s.host.toLowerCase()));
+  // `tasks.<service>`: Swarm's DNS name for every task of a service (the service name may be a virtual IP).
+  const hosts = new Set(proxyServers(cfgText).map((s) => s.host.toLowerCase().replace(/^tasks\./, '')));
   return serviceNames.filter((name) => {
     const n = name.toLowerCase();
     for (const h of hosts) if (h === n || h.startsWith(`${n}.`)) return true;
