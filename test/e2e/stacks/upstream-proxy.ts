@@ -29,6 +29,13 @@ import {
 import { startLoad, type LoadResult } from '../load.js';
 import { request, serviceIps, sleep, summaryTimeline, waitServing, type RawAnswer } from './helpers.js';
 
+/** A witness request's error, with when it was sent and when it failed (to match it to a config change). */
+type FailedAt = Error & { sentAt: number; at: number };
+const failedAt =
+  (sentAt: number) =>
+  (e: Error): FailedAt =>
+    Object.assign(e, { sentAt, at: Date.now() });
+
 export interface UpstreamProxyOptions {
   /** The proxy image (default the stack's: sid's). */
   image?: string;
@@ -112,18 +119,20 @@ export function upstreamProxySuite(kind: 'caddy' | 'nginx', options: UpstreamPro
     return { resets: load.failures.filter(atChange), others: load.failures.filter((f) => !atChange(f)), changes: changes.length };
   }
 
-  /** The probe's lost requests that are not a keep-alive reset at a config change (from its records file). */
+  /** The probe's lost requests that are not a connection reset at a config change (from its records file). */
   async function probeLossesApartFromResets(run: ActionRun, actionStart: number) {
     const changes = summaryTimeline(run.summary)
       .filter((e) => e.action === 'up-in-proxy' || e.action === 'proxy-reload')
       .map((e) => actionStart + e.t * 1000);
     const { records } = JSON.parse(await readFile(run.outputs.probe_records!, 'utf8')) as {
-      records: Array<{ lane: string; outcome: string; scheduledAt: number; sentAt?: number }>;
+      records: Array<{ lane: string; outcome: string; scheduledAt: number; sentAt?: number; doneAt: number }>;
     };
     const lost = records.filter((r) => r.outcome !== 'ok' && r.outcome !== 'unmeasured');
+    // Any lane: a Caddy load also resets a fresh connection whose request arrives at that instant.
+    // Refused at once only (within 500 ms): a request cut while in flight still counts as lost.
     const reset = (r: (typeof lost)[number]) =>
-      r.lane === 'keepalive' &&
       (r.outcome === 'empty' || r.outcome === 'reset') &&
+      r.doneAt - (r.sentAt ?? r.scheduledAt) < 500 &&
       changes.some((c) => (r.sentAt ?? r.scheduledAt) >= c - 1500 && (r.sentAt ?? r.scheduledAt) <= c + 2500);
     return { resets: lost.filter(reset), others: lost.filter((r) => !reset(r)) };
   }
@@ -162,9 +171,9 @@ export function upstreamProxySuite(kind: 'caddy' | 'nginx', options: UpstreamPro
         const deadline = Date.now() + 240_000;
         while (!stopped && Date.now() < deadline) {
           const agent = i % 2 === 0 ? keepAlive : false;
-          slow.push(request(port, { path: '/slow?ms=1000', agent }).catch((e: Error) => e));
+          slow.push(request(port, { path: '/slow?ms=1000', agent }).catch(failedAt(Date.now())));
           const body = `body-${i}-${'y'.repeat(1000 + (i % 500))}`;
-          posts.push({ body, answer: request(port, { path: '/echo?ms=1000', method: 'POST', body, agent }).catch((e: Error) => e) });
+          posts.push({ body, answer: request(port, { path: '/echo?ms=1000', method: 'POST', body, agent }).catch(failedAt(Date.now())) });
           i++;
           await sleep(150);
         }
@@ -204,16 +213,37 @@ export function upstreamProxySuite(kind: 'caddy' | 'nginx', options: UpstreamPro
       else assert.deepEqual(resets, [], `no keep-alive connection was reset at a config change (${load.sent} sent)`);
       if (options.keepAliveResets) {
         const probe = await probeLossesApartFromResets(run, actionStart);
-        console.log(`${label} v1->v2: probe keep-alive resets at config changes: ${probe.resets.length}`);
-        assert.deepEqual(probe.others, [], 'the probe lost nothing but keep-alive resets at config changes');
+        console.log(`${label} v1->v2: probe connection resets at config changes: ${probe.resets.length}`);
+        assert.deepEqual(probe.others, [], 'the probe lost nothing but connections reset at config changes');
       } else assert.equal(run.outputs.requests_lost, '0', 'the probe lost nothing');
-      const badSlow = slowAnswers.filter((a) => a instanceof Error || a.status !== 200 || !/slow=1000/.test(a.body));
+      // With Caddy, a witness request sent at the instant of a config load can meet the same reset as
+      // the load lanes: counted with them. Only one refused at once (within 500 ms of being sent): a
+      // request cut while in flight is what the drain must prevent, and still fails the test.
+      const changeTimes = summaryTimeline(run.summary)
+        .filter((e) => e.action === 'up-in-proxy' || e.action === 'proxy-reload')
+        .map((e) => actionStart + e.t * 1000);
+      const witnessReset = (a: RawAnswer | Error) =>
+        Boolean(options.keepAliveResets) &&
+        a instanceof Error &&
+        /ECONNRESET|socket hang up|EPIPE/.test(a.message) &&
+        (a as FailedAt).at - (a as FailedAt).sentAt < 500 &&
+        changeTimes.some((c) => (a as FailedAt).at >= c - 1000 && (a as FailedAt).at <= c + 2500);
+      const witnessResets = [...slowAnswers, ...postAnswers.map((p) => p.answer)].filter(witnessReset);
+      if (witnessResets.length) console.log(`${label} v1->v2: ${witnessResets.length} witness request(s) reset at a config change`);
+      if (options.keepAliveResets)
+        assert.ok(
+          resets.length + witnessResets.length <= changes * 3,
+          `resets stay at config changes and few (${resets.length + witnessResets.length})`,
+        );
+      const badSlow = slowAnswers.filter((a) => !witnessReset(a) && (a instanceof Error || a.status !== 200 || !/slow=1000/.test(a.body)));
       assert.deepEqual(
         badSlow.map((a) => (a instanceof Error ? a.message : `${a.status} ${a.body.slice(0, 80)}`)),
         [],
         `every 1 s GET completes with 200 (${slowAnswers.length} sent)`,
       );
-      const badPosts = postAnswers.filter((p) => p.answer instanceof Error || p.answer.status !== 200 || p.answer.body !== p.body);
+      const badPosts = postAnswers.filter(
+        (p) => !witnessReset(p.answer) && (p.answer instanceof Error || p.answer.status !== 200 || p.answer.body !== p.body),
+      );
       assert.deepEqual(
         badPosts.map((p) =>
           p.answer instanceof Error ? p.answer.message : `${p.answer.status} body ${p.answer.body === p.body ? 'ok' : 'differs'}`,
