@@ -62,6 +62,16 @@ fi
 getent group podman >/dev/null || groupadd --system podman
 id -nG "$DEPLOY" | tr ' ' '\n' | grep -qx podman || usermod -aG podman "$DEPLOY"
 answers() { DOCKER_HOST="unix://$PODMAN_SOCK" docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }
+# A service (or ticker) started from a checkout that was removed since runs in a deleted directory,
+# and conmon then fails every container start ("Failed to get working directory"): restart it.
+cwd_gone() { running "$1" && readlink "/proc/$(cat "$1")/cwd" | grep -q ' (deleted)$'; }
+for pidfile in "$SERVICE_PID" "$TICKER_PID"; do
+  if cwd_gone "$pidfile"; then
+    bench_log "restarting $(basename "$pidfile" .pid): its working directory was removed"
+    kill "$(cat "$pidfile")"
+    sleep 1
+  fi
+done
 if ! answers; then
   mkdir -p /run/podman
   if ! running "$SERVICE_PID"; then
@@ -69,7 +79,8 @@ if ! answers; then
     rm -f "$PODMAN_SOCK"
     mkdir -p "$(dirname "$SERVICE_PID")"
     # 9>&-: the service must not inherit (and hold forever) the setup lock.
-    setsid nohup podman system service --time=0 "unix://$PODMAN_SOCK" >>"$PODMAN_LOG" 2>&1 </dev/null 9>&- &
+    # From /: a service keeps its working directory for good, and conmon needs it to exist.
+    (cd / && exec setsid nohup podman system service --time=0 "unix://$PODMAN_SOCK" >>"$PODMAN_LOG" 2>&1 </dev/null 9>&-) &
     echo $! >"$SERVICE_PID"
   fi
   for _ in $(seq 1 60); do answers && break; sleep 0.5; done
@@ -86,7 +97,8 @@ if [ -d /run/systemd/system ]; then
   bench_log "systemd is PID 1: Podman's own healthcheck timers run, no ticker"
 elif ! running "$TICKER_PID"; then
   node="$(bench_host_node)" || bench_die "no node for the healthcheck ticker"
-  setsid nohup "$node" "$BENCH_SCRIPT_DIR/podman-health-ticker.mjs" "$PODMAN_SOCK" >>/var/log/handoff-podman-ticker.log 2>&1 </dev/null 9>&- &
+  ticker="$(cd "$BENCH_SCRIPT_DIR" && pwd)/podman-health-ticker.mjs"
+  (cd / && exec setsid nohup "$node" "$ticker" "$PODMAN_SOCK" >>/var/log/handoff-podman-ticker.log 2>&1 </dev/null 9>&-) &
   echo $! >"$TICKER_PID"
   bench_log "started the healthcheck ticker (pid $(cat "$TICKER_PID"))"
 fi
