@@ -205,7 +205,7 @@ export function upstreamProxySuite(kind: 'caddy' | 'nginx', options: UpstreamPro
       const { resets, others, changes } = splitResets(load, run, actionStart);
       if (resets.length)
         console.log(
-          `${label} v1->v2: ${resets.length} reused keep-alive connection(s) reset at the ${changes} config changes: ${JSON.stringify(resets)}`,
+          `${label} v1->v2: ${resets.length} load connection(s) reset at the ${changes} config changes: ${JSON.stringify(resets)}`,
         );
       assert.deepEqual(others, [], `no other request failed (${load.sent} sent)`);
       if (options.keepAliveResets)
