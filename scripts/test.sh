@@ -23,7 +23,10 @@ run_tests --test-concurrency=1 'test/unit/**/*.test.ts'
 # runner's CPU is its clock; the keep-alive request that once came back empty there, with both lanes
 # and another suite on the 2 cores, was a tunnel channel the agent had closed at its idle limit during
 # a stall and then handed out: fixed in src/probe/dial-agent.ts).
-alone=(test/e2e/cut.test.ts test/e2e/verdict.test.ts test/e2e/probe.test.ts)
+# The Caddy files also run alone: every Caddy config load resets the connections it meets at that
+# instant (README, Limits), and how many grows with the machine's load; alone they stay within the
+# tests' bound (with another file beside them on 2 cores, and more load on top, they did not).
+alone=(test/e2e/cut.test.ts test/e2e/verdict.test.ts test/e2e/probe.test.ts test/e2e/caddy.test.ts test/e2e/caddy-bookworm.test.ts)
 # podman.test.ts deploys to the bench's rootful Podman (its own engine, network and port) beside
 # whatever Docker file runs in the other lane. swarm.test.ts deploys a stack on the engine's
 # single-node swarm (scripts/bench/swarm.sh; ~4 min).
