@@ -54959,7 +54959,109 @@ const RELEASE_COMMAND_MS = 120_000;
 /** `compose up` creating containers (the `up_timeout` default), and any command run without a limit of its own. */
 const LONG_COMMAND_MS = 600_000;
 
+;// CONCATENATED MODULE: ./src/commands/files.ts
+/**
+ * Reading a file on the host. The command prints the file, or exits with NO_FILE when there is no
+ * readable regular file at the path (missing, a directory, unreadable), so the caller can tell
+ * "absent" from a failed read without parsing stderr.
+ */
+
+/** The exit status of readFileCommand when there is nothing to read. */
+const NO_FILE = 3;
+function readFileCommand(path) {
+    const p = shq(path);
+    return `if [ -f ${p} ] && [ -r ${p} ]; then cat -- ${p}; else exit ${NO_FILE}; fi`;
+}
+/**
+ * Stdin: the file's bytes, written to `tmp` (a name in the same directory), given `mode`, then
+ * renamed over `path`. umask first, so the data is never readable by others, even for the instant
+ * before chmod; a failure removes the temp file.
+ */
+function writeFileCommand(path, tmp, mode) {
+    const m = (mode & 0o7777).toString(8).padStart(4, '0');
+    return (`umask 077; cat > ${shq(tmp)} && chmod ${m} ${shq(tmp)} && mv -f ${shq(tmp)} ${shq(path)}` +
+        ` || { rc=$?; rm -f ${shq(tmp)}; exit $rc; }`);
+}
+/** Create a directory and its parents (nothing when it exists). */
+function mkdirCommand(path) {
+    return `mkdir -p ${shq(path)}`;
+}
+/** Remove a file (nothing when it is gone). */
+function removeFileCommand(path) {
+    return `rm -f ${shq(path)}`;
+}
+
+;// CONCATENATED MODULE: ./src/host/remote.ts
+
+
+/** A remote command that failed: names the command, its exit code and the end of its stderr. */
+class RemoteCommandError extends Error {
+    command;
+    result;
+    signal;
+    constructor(command, result, signal) {
+        const tail = result.stderr.trim().split('\n').slice(-5).join('\n');
+        super(`remote command failed (${signal ? `killed by ${signal}` : `exit ${result.code}`}): ${command.slice(0, 200)}` +
+            (tail ? `\n${tail}` : ''));
+        this.command = command;
+        this.result = result;
+        this.signal = signal;
+        this.name = 'RemoteCommandError';
+    }
+}
+/**
+ * Remote.readFile over exec (readFileCommand): the one implementation, shared by SshRemote and the
+ * test remotes that run real shell commands.
+ */
+async function readFileByExec(remote, path, timeoutMs = QUICK_COMMAND_MS) {
+    const command = readFileCommand(path);
+    const r = await remote.exec(command, { check: false, timeoutMs });
+    if (r.code === 0)
+        return r.stdout;
+    if (r.code === NO_FILE)
+        return undefined;
+    throw new RemoteCommandError(command, r);
+}
+/**
+ * A Remote whose every command runs after a shell prefix (e.g. `DOCKER_HOST=…; export DOCKER_HOST\n`);
+ * files and streams go to the inner Remote unchanged.
+ */
+class PrefixedRemote {
+    inner;
+    prefix;
+    constructor(inner, prefix) {
+        this.inner = inner;
+        this.prefix = prefix;
+    }
+    exec(command, options) {
+        return this.inner.exec(`${this.prefix}${command}`, options);
+    }
+    readFile(path) {
+        return this.inner.readFile(path);
+    }
+    writeFile(path, data, mode) {
+        return this.inner.writeFile(path, data, mode);
+    }
+    openUnixSocket(path) {
+        return this.inner.openUnixSocket(path);
+    }
+    openTcp(host, port) {
+        return this.inner.openTcp(host, port);
+    }
+    close() {
+        return this.inner.close();
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/engine/endpoint.ts
+/**
+ * Which engine the host's docker CLI and Compose talk to. Docker: the CLI's default endpoint.
+ * Podman: its Docker-compatible API socket (`podman system service`, systemd's podman.socket), the
+ * SSH user's own (rootless) or the system one (rootful), reached by setting DOCKER_HOST on every
+ * command. The same command lines then run against either engine, and Compose v2 (the one tested
+ * against Docker) drives both; see docs/architecture.md for why not podman-compose.
+ */
+
 
 const VERSION = /^\d+\.\d+/;
 function readEngineFacts(stdout) {
@@ -55010,37 +55112,10 @@ function chooseEngine(stdout, username, prefer) {
 function engineEnvPrefix(endpoint) {
     return endpoint.dockerHost ? `DOCKER_HOST=${shq(endpoint.dockerHost)}; export DOCKER_HOST\n` : '';
 }
-/** Every command runs against the chosen engine (DOCKER_HOST set for Podman's socket). */
-class EngineRemote {
-    inner;
-    prefix;
-    constructor(inner, prefix) {
-        this.inner = inner;
-        this.prefix = prefix;
-    }
-    exec(command, options) {
-        return this.inner.exec(`${this.prefix}${command}`, options);
-    }
-    readFile(path) {
-        return this.inner.readFile(path);
-    }
-    writeFile(path, data, mode) {
-        return this.inner.writeFile(path, data, mode);
-    }
-    openUnixSocket(path) {
-        return this.inner.openUnixSocket(path);
-    }
-    openTcp(host, port) {
-        return this.inner.openTcp(host, port);
-    }
-    close() {
-        return this.inner.close();
-    }
-}
 /** The remote as the engine needs it: unchanged for Docker's default endpoint. */
 function onEngine(remote, endpoint) {
     const prefix = engineEnvPrefix(endpoint);
-    return prefix ? new EngineRemote(remote, prefix) : remote;
+    return prefix ? new PrefixedRemote(remote, prefix) : remote;
 }
 /** For the log: "Docker 20.10.24" or "Podman 4.3.1 (unix:///run/podman/podman.sock)". */
 function describeEngine(endpoint) {
@@ -56720,70 +56795,6 @@ const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRe
 // EXTERNAL MODULE: ./node_modules/ssh2/lib/index.js
 var lib = __nccwpck_require__(5472);
 var lib_default = /*#__PURE__*/__nccwpck_require__.n(lib);
-;// CONCATENATED MODULE: ./src/commands/files.ts
-/**
- * Reading a file on the host. The command prints the file, or exits with NO_FILE when there is no
- * readable regular file at the path (missing, a directory, unreadable), so the caller can tell
- * "absent" from a failed read without parsing stderr.
- */
-
-/** The exit status of readFileCommand when there is nothing to read. */
-const NO_FILE = 3;
-function readFileCommand(path) {
-    const p = shq(path);
-    return `if [ -f ${p} ] && [ -r ${p} ]; then cat -- ${p}; else exit ${NO_FILE}; fi`;
-}
-/**
- * Stdin: the file's bytes, written to `tmp` (a name in the same directory), given `mode`, then
- * renamed over `path`. umask first, so the data is never readable by others, even for the instant
- * before chmod; a failure removes the temp file.
- */
-function writeFileCommand(path, tmp, mode) {
-    const m = (mode & 0o7777).toString(8).padStart(4, '0');
-    return (`umask 077; cat > ${shq(tmp)} && chmod ${m} ${shq(tmp)} && mv -f ${shq(tmp)} ${shq(path)}` +
-        ` || { rc=$?; rm -f ${shq(tmp)}; exit $rc; }`);
-}
-/** Create a directory and its parents (nothing when it exists). */
-function mkdirCommand(path) {
-    return `mkdir -p ${shq(path)}`;
-}
-/** Remove a file (nothing when it is gone). */
-function removeFileCommand(path) {
-    return `rm -f ${shq(path)}`;
-}
-
-;// CONCATENATED MODULE: ./src/host/remote.ts
-
-
-/** A remote command that failed: names the command, its exit code and the end of its stderr. */
-class RemoteCommandError extends Error {
-    command;
-    result;
-    signal;
-    constructor(command, result, signal) {
-        const tail = result.stderr.trim().split('\n').slice(-5).join('\n');
-        super(`remote command failed (${signal ? `killed by ${signal}` : `exit ${result.code}`}): ${command.slice(0, 200)}` +
-            (tail ? `\n${tail}` : ''));
-        this.command = command;
-        this.result = result;
-        this.signal = signal;
-        this.name = 'RemoteCommandError';
-    }
-}
-/**
- * Remote.readFile over exec (readFileCommand): the one implementation, shared by SshRemote and the
- * test remotes that run real shell commands.
- */
-async function readFileByExec(remote, path, timeoutMs = QUICK_COMMAND_MS) {
-    const command = readFileCommand(path);
-    const r = await remote.exec(command, { check: false, timeoutMs });
-    if (r.code === 0)
-        return r.stdout;
-    if (r.code === NO_FILE)
-        return undefined;
-    throw new RemoteCommandError(command, r);
-}
-
 ;// CONCATENATED MODULE: ./src/support/time.ts
 /**
  * The one sleep. Code that waits in a loop takes a `sleep` option defaulting to this one, so tests
@@ -61017,6 +61028,7 @@ function startHeartbeat(remote, handle, options = {}) {
 
 
 
+
 /** The per-deploy Docker config directory (the run id keeps two jobs apart). */
 function dockerConfigDir(remoteDir, runId) {
     return external_node_path_.posix.join(remoteDir, `.docker-${runId.replace(/[^A-Za-z0-9_.-]/g, '_')}`);
@@ -61029,30 +61041,11 @@ function logoutCommand(dir) {
     return `rm -rf ${shq(dir)}`;
 }
 /** Every command runs with DOCKER_CONFIG=dir, so pulls by Compose (both flavors) and docker use the login. */
-class DockerConfigRemote {
-    inner;
+class DockerConfigRemote extends PrefixedRemote {
     dir;
     constructor(inner, dir) {
-        this.inner = inner;
+        super(inner, `DOCKER_CONFIG=${shq(dir)}; export DOCKER_CONFIG\n`);
         this.dir = dir;
-    }
-    exec(command, options) {
-        return this.inner.exec(`DOCKER_CONFIG=${shq(this.dir)}; export DOCKER_CONFIG\n${command}`, options);
-    }
-    readFile(path) {
-        return this.inner.readFile(path);
-    }
-    writeFile(path, data, mode) {
-        return this.inner.writeFile(path, data, mode);
-    }
-    openUnixSocket(path) {
-        return this.inner.openUnixSocket(path);
-    }
-    openTcp(host, port) {
-        return this.inner.openTcp(host, port);
-    }
-    close() {
-        return this.inner.close();
     }
 }
 class RegistryLoginError extends Error {

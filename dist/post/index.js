@@ -52326,7 +52326,7 @@ function secretsOf(inputs) {
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1136);
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8261);
-/* harmony import */ var _phases_connect_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(9019);
+/* harmony import */ var _phases_connect_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(4797);
 /* harmony import */ var _run_context_js__WEBPACK_IMPORTED_MODULE_8__ = __nccwpck_require__(2853);
 /* harmony import */ var _inputs_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(1729);
 /* harmony import */ var _support_log_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(9473);
@@ -53078,7 +53078,8 @@ function startHeartbeat(remote, handle, options = {}) {
 /* unused harmony exports dockerConfigDir, loginCommand, RegistryLoginError, registryLogin */
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6760);
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var _commands_quote_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(7654);
+/* harmony import */ var _commands_quote_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(7654);
+/* harmony import */ var _remote_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8486);
 /**
  * A private registry for one deploy: the host logs in with the password on standard input, into a
  * Docker config directory that belongs to this deploy (0700, under the project's remote dir; the
@@ -53086,6 +53087,7 @@ function startHeartbeat(remote, handle, options = {}) {
  * DOCKER_CONFIG pointing there, and the directory is removed when the deploy ends (the post step
  * removes it too if the main step could not).
  */
+
 
 
 
@@ -53098,33 +53100,14 @@ function loginCommand(dir, server, username) {
     return `umask 077 && mkdir -p ${shq(dir)} && chmod 700 ${shq(dir)} && docker --config ${shq(dir)} login ${shq(server)} --username ${shq(username)} --password-stdin`;
 }
 function logoutCommand(dir) {
-    return `rm -rf ${(0,_commands_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .shq */ .h)(dir)}`;
+    return `rm -rf ${(0,_commands_quote_js__WEBPACK_IMPORTED_MODULE_2__/* .shq */ .h)(dir)}`;
 }
 /** Every command runs with DOCKER_CONFIG=dir, so pulls by Compose (both flavors) and docker use the login. */
-class DockerConfigRemote {
-    inner;
+class DockerConfigRemote extends _remote_js__WEBPACK_IMPORTED_MODULE_1__/* .PrefixedRemote */ .gs {
     dir;
     constructor(inner, dir) {
-        this.inner = inner;
+        super(inner, `DOCKER_CONFIG=${(0,_commands_quote_js__WEBPACK_IMPORTED_MODULE_2__/* .shq */ .h)(dir)}; export DOCKER_CONFIG\n`);
         this.dir = dir;
-    }
-    exec(command, options) {
-        return this.inner.exec(`DOCKER_CONFIG=${(0,_commands_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .shq */ .h)(this.dir)}; export DOCKER_CONFIG\n${command}`, options);
-    }
-    readFile(path) {
-        return this.inner.readFile(path);
-    }
-    writeFile(path, data, mode) {
-        return this.inner.writeFile(path, data, mode);
-    }
-    openUnixSocket(path) {
-        return this.inner.openUnixSocket(path);
-    }
-    openTcp(host, port) {
-        return this.inner.openTcp(host, port);
-    }
-    close() {
-        return this.inner.close();
     }
 }
 class RegistryLoginError extends Error {
@@ -53146,6 +53129,80 @@ async function registryLogin(remote, dir, registry) {
         throw new RegistryLoginError(registry.server, detail);
     }
     return new DockerConfigRemote(remote, dir);
+}
+
+
+/***/ }),
+
+/***/ 8486:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   Bb: () => (/* binding */ readFileByExec),
+/* harmony export */   at: () => (/* binding */ RemoteCommandError),
+/* harmony export */   gs: () => (/* binding */ PrefixedRemote)
+/* harmony export */ });
+/* harmony import */ var _commands_files_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2729);
+/* harmony import */ var _support_timeouts_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7763);
+
+
+/** A remote command that failed: names the command, its exit code and the end of its stderr. */
+class RemoteCommandError extends Error {
+    command;
+    result;
+    signal;
+    constructor(command, result, signal) {
+        const tail = result.stderr.trim().split('\n').slice(-5).join('\n');
+        super(`remote command failed (${signal ? `killed by ${signal}` : `exit ${result.code}`}): ${command.slice(0, 200)}` +
+            (tail ? `\n${tail}` : ''));
+        this.command = command;
+        this.result = result;
+        this.signal = signal;
+        this.name = 'RemoteCommandError';
+    }
+}
+/**
+ * Remote.readFile over exec (readFileCommand): the one implementation, shared by SshRemote and the
+ * test remotes that run real shell commands.
+ */
+async function readFileByExec(remote, path, timeoutMs = _support_timeouts_js__WEBPACK_IMPORTED_MODULE_0__/* .QUICK_COMMAND_MS */ .dH) {
+    const command = (0,_commands_files_js__WEBPACK_IMPORTED_MODULE_1__/* .readFileCommand */ .y8)(path);
+    const r = await remote.exec(command, { check: false, timeoutMs });
+    if (r.code === 0)
+        return r.stdout;
+    if (r.code === _commands_files_js__WEBPACK_IMPORTED_MODULE_1__/* .NO_FILE */ .tW)
+        return undefined;
+    throw new RemoteCommandError(command, r);
+}
+/**
+ * A Remote whose every command runs after a shell prefix (e.g. `DOCKER_HOST=…; export DOCKER_HOST\n`);
+ * files and streams go to the inner Remote unchanged.
+ */
+class PrefixedRemote {
+    inner;
+    prefix;
+    constructor(inner, prefix) {
+        this.inner = inner;
+        this.prefix = prefix;
+    }
+    exec(command, options) {
+        return this.inner.exec(`${this.prefix}${command}`, options);
+    }
+    readFile(path) {
+        return this.inner.readFile(path);
+    }
+    writeFile(path, data, mode) {
+        return this.inner.writeFile(path, data, mode);
+    }
+    openUnixSocket(path) {
+        return this.inner.openUnixSocket(path);
+    }
+    openTcp(host, port) {
+        return this.inner.openTcp(host, port);
+    }
+    close() {
+        return this.inner.close();
+    }
 }
 
 
@@ -53241,7 +53298,7 @@ function projectNameFromRepository(repository) {
 
 /***/ }),
 
-/***/ 9019:
+/***/ 4797:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -53259,46 +53316,16 @@ const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRe
 // EXTERNAL MODULE: ./node_modules/ssh2/lib/index.js
 var lib = __nccwpck_require__(5472);
 var lib_default = /*#__PURE__*/__nccwpck_require__.n(lib);
+// EXTERNAL MODULE: ./src/host/remote.ts
+var host_remote = __nccwpck_require__(8486);
 // EXTERNAL MODULE: ./src/commands/files.ts
 var files = __nccwpck_require__(2729);
-// EXTERNAL MODULE: ./src/support/timeouts.ts
-var timeouts = __nccwpck_require__(7763);
-;// CONCATENATED MODULE: ./src/host/remote.ts
-
-
-/** A remote command that failed: names the command, its exit code and the end of its stderr. */
-class RemoteCommandError extends Error {
-    command;
-    result;
-    signal;
-    constructor(command, result, signal) {
-        const tail = result.stderr.trim().split('\n').slice(-5).join('\n');
-        super(`remote command failed (${signal ? `killed by ${signal}` : `exit ${result.code}`}): ${command.slice(0, 200)}` +
-            (tail ? `\n${tail}` : ''));
-        this.command = command;
-        this.result = result;
-        this.signal = signal;
-        this.name = 'RemoteCommandError';
-    }
-}
-/**
- * Remote.readFile over exec (readFileCommand): the one implementation, shared by SshRemote and the
- * test remotes that run real shell commands.
- */
-async function readFileByExec(remote, path, timeoutMs = timeouts/* QUICK_COMMAND_MS */.dH) {
-    const command = (0,files/* readFileCommand */.y8)(path);
-    const r = await remote.exec(command, { check: false, timeoutMs });
-    if (r.code === 0)
-        return r.stdout;
-    if (r.code === files/* NO_FILE */.tW)
-        return undefined;
-    throw new RemoteCommandError(command, r);
-}
-
 // EXTERNAL MODULE: ./src/support/time.ts
 var time = __nccwpck_require__(2306);
 // EXTERNAL MODULE: ./src/support/log.ts
 var support_log = __nccwpck_require__(9473);
+// EXTERNAL MODULE: ./src/support/timeouts.ts
+var timeouts = __nccwpck_require__(7763);
 ;// CONCATENATED MODULE: ./src/ssh/hostkey.ts
 
 /** Parse known_hosts text. Comments, blank and malformed lines are skipped. */
@@ -53793,7 +53820,7 @@ class SshRemote {
         await this.exec((0,files/* writeFileCommand */.$Q)(path, tmp, mode), { stdin: typeof data === 'string' ? Buffer.from(data, 'utf8') : data });
     }
     readFile(path) {
-        return readFileByExec(this, path);
+        return (0,host_remote/* readFileByExec */.Bb)(this, path);
     }
     openUnixSocket(path) {
         return this.openStream((cb) => this.client.openssh_forwardOutStreamLocal(path, cb), `open the Unix socket ${path} on the host`);
@@ -53837,13 +53864,13 @@ function commandOutcome(command, end, timeoutMs, check) {
         return new CommandTimeoutError(command, timeoutMs, result);
     // Killed by a signal is a failure whatever `check` says: the command did not finish.
     if (end.signal)
-        return new RemoteCommandError(command, result, end.signal);
+        return new host_remote/* RemoteCommandError */.at(command, result, end.signal);
     if (end.code === undefined || end.code === null) {
         const note = '\n(ssh: the channel closed without an exit status; the connection may have dropped)';
-        return new RemoteCommandError(command, { ...result, stderr: result.stderr + note });
+        return new host_remote/* RemoteCommandError */.at(command, { ...result, stderr: result.stderr + note });
     }
     if (check && end.code !== 0)
-        return new RemoteCommandError(command, result);
+        return new host_remote/* RemoteCommandError */.at(command, result);
     return result;
 }
 /** Keep the channel's stdout and stderr tails, passing each decoded piece to onOutput. */
@@ -54143,7 +54170,7 @@ class ReconnectFailedError extends Error {
 function isConnectionLoss(err, remote) {
     if (remote.isClosed)
         return true;
-    if (err instanceof RemoteCommandError)
+    if (err instanceof host_remote/* RemoteCommandError */.at)
         return err.result.stderr.includes('the channel closed without an exit status');
     const msg = err instanceof Error ? err.message : String(err);
     return /connection is closed|Not connected|No response from server|Keepalive timeout|ECONNRESET|EPIPE|Unable to exec/i.test(msg);
@@ -54395,7 +54422,17 @@ function hostFactsCommand(engine = 'docker', podmanSocket) {
 
 // EXTERNAL MODULE: ./src/support/timeouts.ts
 var timeouts = __nccwpck_require__(7763);
+// EXTERNAL MODULE: ./src/host/remote.ts
+var host_remote = __nccwpck_require__(8486);
 ;// CONCATENATED MODULE: ./src/engine/endpoint.ts
+/**
+ * Which engine the host's docker CLI and Compose talk to. Docker: the CLI's default endpoint.
+ * Podman: its Docker-compatible API socket (`podman system service`, systemd's podman.socket), the
+ * SSH user's own (rootless) or the system one (rootful), reached by setting DOCKER_HOST on every
+ * command. The same command lines then run against either engine, and Compose v2 (the one tested
+ * against Docker) drives both; see docs/architecture.md for why not podman-compose.
+ */
+
 
 const VERSION = /^\d+\.\d+/;
 function readEngineFacts(stdout) {
@@ -54446,37 +54483,10 @@ function chooseEngine(stdout, username, prefer) {
 function engineEnvPrefix(endpoint) {
     return endpoint.dockerHost ? `DOCKER_HOST=${(0,quote/* shq */.h)(endpoint.dockerHost)}; export DOCKER_HOST\n` : '';
 }
-/** Every command runs against the chosen engine (DOCKER_HOST set for Podman's socket). */
-class EngineRemote {
-    inner;
-    prefix;
-    constructor(inner, prefix) {
-        this.inner = inner;
-        this.prefix = prefix;
-    }
-    exec(command, options) {
-        return this.inner.exec(`${this.prefix}${command}`, options);
-    }
-    readFile(path) {
-        return this.inner.readFile(path);
-    }
-    writeFile(path, data, mode) {
-        return this.inner.writeFile(path, data, mode);
-    }
-    openUnixSocket(path) {
-        return this.inner.openUnixSocket(path);
-    }
-    openTcp(host, port) {
-        return this.inner.openTcp(host, port);
-    }
-    close() {
-        return this.inner.close();
-    }
-}
 /** The remote as the engine needs it: unchanged for Docker's default endpoint. */
 function onEngine(remote, endpoint) {
     const prefix = engineEnvPrefix(endpoint);
-    return prefix ? new EngineRemote(remote, prefix) : remote;
+    return prefix ? new host_remote/* PrefixedRemote */.gs(remote, prefix) : remote;
 }
 /** For the log: "Docker 20.10.24" or "Podman 4.3.1 (unix:///run/podman/podman.sock)". */
 function describeEngine(endpoint) {

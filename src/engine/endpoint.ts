@@ -5,9 +5,8 @@
  * command. The same command lines then run against either engine, and Compose v2 (the one tested
  * against Docker) drives both; see docs/architecture.md for why not podman-compose.
  */
-import type { Duplex } from 'node:stream';
 import { shq } from '../commands/quote.js';
-import type { ExecOptions, ExecResult, Remote } from '../host/remote.js';
+import { PrefixedRemote, type Remote } from '../host/remote.js';
 
 /** The `engine` input. */
 export type EnginePreference = 'auto' | 'docker' | 'podman';
@@ -89,36 +88,10 @@ export function engineEnvPrefix(endpoint: Pick<EngineEndpoint, 'dockerHost'>): s
   return endpoint.dockerHost ? `DOCKER_HOST=${shq(endpoint.dockerHost)}; export DOCKER_HOST\n` : '';
 }
 
-/** Every command runs against the chosen engine (DOCKER_HOST set for Podman's socket). */
-export class EngineRemote implements Remote {
-  constructor(
-    private readonly inner: Remote,
-    private readonly prefix: string,
-  ) {}
-  exec(command: string, options?: ExecOptions): Promise<ExecResult> {
-    return this.inner.exec(`${this.prefix}${command}`, options);
-  }
-  readFile(path: string): Promise<string | undefined> {
-    return this.inner.readFile(path);
-  }
-  writeFile(path: string, data: string | Buffer, mode?: number): Promise<void> {
-    return this.inner.writeFile(path, data, mode);
-  }
-  openUnixSocket(path: string): Promise<Duplex> {
-    return this.inner.openUnixSocket(path);
-  }
-  openTcp(host: string, port: number): Promise<Duplex> {
-    return this.inner.openTcp(host, port);
-  }
-  close(): Promise<void> {
-    return this.inner.close();
-  }
-}
-
 /** The remote as the engine needs it: unchanged for Docker's default endpoint. */
 export function onEngine(remote: Remote, endpoint: Pick<EngineEndpoint, 'dockerHost'>): Remote {
   const prefix = engineEnvPrefix(endpoint);
-  return prefix ? new EngineRemote(remote, prefix) : remote;
+  return prefix ? new PrefixedRemote(remote, prefix) : remote;
 }
 
 /** For the log: "Docker 20.10.24" or "Podman 4.3.1 (unix:///run/podman/podman.sock)". */

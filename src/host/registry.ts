@@ -6,9 +6,8 @@
  * removes it too if the main step could not).
  */
 import { posix } from 'node:path';
-import type { Duplex } from 'node:stream';
 import { shq } from '../commands/quote.js';
-import type { ExecOptions, ExecResult, Remote } from './remote.js';
+import { PrefixedRemote, type Remote } from './remote.js';
 import { QUICK_COMMAND_MS } from '../support/timeouts.js';
 
 /** The per-deploy Docker config directory (the run id keeps two jobs apart). */
@@ -26,28 +25,12 @@ export function logoutCommand(dir: string): string {
 }
 
 /** Every command runs with DOCKER_CONFIG=dir, so pulls by Compose (both flavors) and docker use the login. */
-export class DockerConfigRemote implements Remote {
+export class DockerConfigRemote extends PrefixedRemote {
   constructor(
-    private readonly inner: Remote,
+    inner: Remote,
     readonly dir: string,
-  ) {}
-  exec(command: string, options?: ExecOptions): Promise<ExecResult> {
-    return this.inner.exec(`DOCKER_CONFIG=${shq(this.dir)}; export DOCKER_CONFIG\n${command}`, options);
-  }
-  readFile(path: string): Promise<string | undefined> {
-    return this.inner.readFile(path);
-  }
-  writeFile(path: string, data: string | Buffer, mode?: number): Promise<void> {
-    return this.inner.writeFile(path, data, mode);
-  }
-  openUnixSocket(path: string): Promise<Duplex> {
-    return this.inner.openUnixSocket(path);
-  }
-  openTcp(host: string, port: number): Promise<Duplex> {
-    return this.inner.openTcp(host, port);
-  }
-  close(): Promise<void> {
-    return this.inner.close();
+  ) {
+    super(inner, `DOCKER_CONFIG=${shq(dir)}; export DOCKER_CONFIG\n`);
   }
 }
 

@@ -76,3 +76,32 @@ export async function readFileByExec(
   if (r.code === NO_FILE) return undefined;
   throw new RemoteCommandError(command, r);
 }
+
+/**
+ * A Remote whose every command runs after a shell prefix (e.g. `DOCKER_HOST=…; export DOCKER_HOST\n`);
+ * files and streams go to the inner Remote unchanged.
+ */
+export class PrefixedRemote implements Remote {
+  constructor(
+    private readonly inner: Remote,
+    private readonly prefix: string,
+  ) {}
+  exec(command: string, options?: ExecOptions): Promise<ExecResult> {
+    return this.inner.exec(`${this.prefix}${command}`, options);
+  }
+  readFile(path: string): Promise<string | undefined> {
+    return this.inner.readFile(path);
+  }
+  writeFile(path: string, data: string | Buffer, mode?: number): Promise<void> {
+    return this.inner.writeFile(path, data, mode);
+  }
+  openUnixSocket(path: string): Promise<Duplex> {
+    return this.inner.openUnixSocket(path);
+  }
+  openTcp(host: string, port: number): Promise<Duplex> {
+    return this.inner.openTcp(host, port);
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
