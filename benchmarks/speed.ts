@@ -62,6 +62,8 @@ interface Result {
   deployRoundTrips?: string;
   /** handoff's line per batch: what it took against its floor, its round trips. */
   batchLines?: string[];
+  /** handoff's debug lines: the connection's set-up time, then round trips and time per phase. */
+  phaseLines?: string[];
 }
 
 /** One shell command on the bench host over SSH, as an SSH deploy action runs it. */
@@ -166,6 +168,10 @@ async function lane(strategy: Strategy): Promise<Result> {
       speedLine: /rollout [\d.]+ s, floor .*/.exec(log)?.[0],
       deployRoundTrips: /round trips to the host in this deploy: ([^\n]*)/.exec(log)?.[1],
       batchLines: log.split('\n').filter((l) => /batch \d+\/\d+: (took|failed after)/.test(l)),
+      phaseLines: log
+        .split('\n')
+        .filter((l) => /^::debug::(connected in|round trips in )/.test(l))
+        .map((l) => l.replace(/^::debug::(round trips in )?/, '')),
     };
   } finally {
     await delay?.close();
@@ -217,6 +223,7 @@ for (const r of results)
   if (r.batchLines?.length) {
     console.log(`\n${LABEL[r.strategy]}: ${r.speedLine ?? ''}; the whole deploy: ${r.deployRoundTrips ?? '?'}`);
     for (const l of r.batchLines) console.log(`    ${l.trim()}`);
+    if (r.phaseLines?.length) console.log(`  by phase: ${r.phaseLines.join('; ')}`);
   }
 const zero = results.find((r) => r.strategy === 'handoff');
 const far = results.find((r) => r.strategy === 'handoff-rtt');

@@ -51933,7 +51933,7 @@ g.require ??= (0,external_node_module_namespaceObject.createRequire)(import.meta
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1136);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2841);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(7024);
 
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e)();
@@ -51943,7 +51943,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 2841:
+/***/ 7024:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -54916,265 +54916,6 @@ function shqAll(words) {
     return words.map(shq).join(' ');
 }
 
-;// CONCATENATED MODULE: ./src/commands/host.ts
-/** Facts about the host, read by src/host/host.ts in one round trip. */
-
-/** Where a Podman API socket is looked for: the SSH user's own (rootless), then the system one (rootful). */
-const PODMAN_SOCKETS = ['${XDG_RUNTIME_DIR:-/run/user/$(id -u)}/podman/podman.sock', '/run/podman/podman.sock'];
-/**
- * `docker=<server version or error>` and `server=<component names>` for the docker CLI's default
- * endpoint (engine auto or docker), `podman=<socket> <version>` or `podman-error=<socket> <error>` for
- * each Podman API socket that exists (engine auto or podman; only `podmanSocket` when given), then `compose=v2 <version>` and/or
- * `compose=v1 <version>` for each flavor that works, then `compose=none`. Markers keep the parse
- * independent of whatever the login shell prints around the output; both flavors are looked up (v1
- * may be kept beside the v2 plugin).
- */
-function hostFactsCommand(engine = 'docker', podmanSocket) {
-    const lines = [];
-    if (engine !== 'podman') {
-        lines.push('printf "docker=%s\\n" "$(docker version --format "{{.Server.Version}}" 2>&1 | tail -n 1)"', 'printf "server=%s\\n" "$(docker version --format "{{range .Server.Components}}{{.Name}};{{end}}" 2>/dev/null | tail -n 1)"');
-    }
-    if (engine !== 'docker') {
-        // The Docker-compatible API of Podman (`podman system service`, podman.socket): the same docker
-        // CLI and Compose v2 drive it through DOCKER_HOST.
-        lines.push(`for s in ${podmanSocket ? shq(podmanSocket) : PODMAN_SOCKETS.map((s) => `"${s}"`).join(' ')}; do`, '  [ -S "$s" ] || continue', '  if v=$(DOCKER_HOST="unix://$s" docker version --format "{{.Server.Version}}" 2>&1); then printf "podman=%s %s\\n" "$s" "$(printf %s "$v" | tail -n 1)"', '  else printf "podman-error=%s %s\\n" "$s" "$(printf %s "$v" | tail -n 1)"; fi', 'done');
-    }
-    lines.push('if v=$(docker compose version --short 2>/dev/null); then printf "compose=v2 %s\\n" "$v"; fi', 'if v=$(docker-compose version --short 2>/dev/null); then printf "compose=v1 %s\\n" "$v"; fi', 'echo "compose=none"');
-    return lines.join('\n');
-}
-
-;// CONCATENATED MODULE: ./src/support/timeouts.ts
-/**
- * Wall-clock limits for remote commands (ExecOptions.timeoutMs), by kind of command. A command
- * past its limit is killed and its step fails; these are generous, for a slow host, not a budget.
- */
-/** A one-line command that answers at once: the host's clock; the least a lock heartbeat's command gets. */
-const INSTANT_COMMAND_MS = 10_000;
-/** A few small files or one signal: read a file, mkdir, the lock, the audit log, `docker logs`, `docker kill`. */
-const QUICK_COMMAND_MS = 30_000;
-/** Asking Docker about containers or images (ps, inspect, tag), the host facts, `haproxy -c` in a throwaway container (may pull its image). */
-const DOCKER_COMMAND_MS = 60_000;
-/** Moving or removing a release's files (upload, copy, activate, prune, image rm), Compose loading and hashing a project. */
-const RELEASE_COMMAND_MS = 120_000;
-/** `compose up` creating containers (the `up_timeout` default), and any command run without a limit of its own. */
-const LONG_COMMAND_MS = 600_000;
-
-;// CONCATENATED MODULE: ./src/commands/files.ts
-/**
- * Reading a file on the host. The command prints the file, or exits with NO_FILE when there is no
- * readable regular file at the path (missing, a directory, unreadable), so the caller can tell
- * "absent" from a failed read without parsing stderr.
- */
-
-/** The exit status of readFileCommand when there is nothing to read. */
-const NO_FILE = 3;
-function readFileCommand(path) {
-    const p = shq(path);
-    return `if [ -f ${p} ] && [ -r ${p} ]; then cat -- ${p}; else exit ${NO_FILE}; fi`;
-}
-/**
- * Stdin: the file's bytes, written to `tmp` (a name in the same directory), given `mode`, then
- * renamed over `path`. umask first, so the data is never readable by others, even for the instant
- * before chmod; a failure removes the temp file.
- */
-function writeFileCommand(path, tmp, mode) {
-    const m = (mode & 0o7777).toString(8).padStart(4, '0');
-    return (`umask 077; cat > ${shq(tmp)} && chmod ${m} ${shq(tmp)} && mv -f ${shq(tmp)} ${shq(path)}` +
-        ` || { rc=$?; rm -f ${shq(tmp)}; exit $rc; }`);
-}
-/** Create a directory and its parents (nothing when it exists). */
-function mkdirCommand(path) {
-    return `mkdir -p ${shq(path)}`;
-}
-/** Remove a file (nothing when it is gone). */
-function removeFileCommand(path) {
-    return `rm -f ${shq(path)}`;
-}
-
-;// CONCATENATED MODULE: ./src/host/remote.ts
-
-
-/** A remote command that failed: names the command, its exit code and the end of its stderr. */
-class RemoteCommandError extends Error {
-    command;
-    result;
-    signal;
-    constructor(command, result, signal) {
-        const tail = result.stderr.trim().split('\n').slice(-5).join('\n');
-        super(`remote command failed (${signal ? `killed by ${signal}` : `exit ${result.code}`}): ${command.slice(0, 200)}` +
-            (tail ? `\n${tail}` : ''));
-        this.command = command;
-        this.result = result;
-        this.signal = signal;
-        this.name = 'RemoteCommandError';
-    }
-}
-/**
- * Remote.readFile over exec (readFileCommand): the one implementation, shared by SshRemote and the
- * test remotes that run real shell commands.
- */
-async function readFileByExec(remote, path, timeoutMs = QUICK_COMMAND_MS) {
-    const command = readFileCommand(path);
-    const r = await remote.exec(command, { check: false, timeoutMs });
-    if (r.code === 0)
-        return r.stdout;
-    if (r.code === NO_FILE)
-        return undefined;
-    throw new RemoteCommandError(command, r);
-}
-/**
- * A Remote whose every command runs after a shell prefix (e.g. `DOCKER_HOST=…; export DOCKER_HOST\n`);
- * files and streams go to the inner Remote unchanged.
- */
-class PrefixedRemote {
-    inner;
-    prefix;
-    constructor(inner, prefix) {
-        this.inner = inner;
-        this.prefix = prefix;
-    }
-    exec(command, options) {
-        return this.inner.exec(`${this.prefix}${command}`, options);
-    }
-    readFile(path) {
-        return this.inner.readFile(path);
-    }
-    writeFile(path, data, mode) {
-        return this.inner.writeFile(path, data, mode);
-    }
-    openUnixSocket(path) {
-        return this.inner.openUnixSocket(path);
-    }
-    openTcp(host, port) {
-        return this.inner.openTcp(host, port);
-    }
-    close() {
-        return this.inner.close();
-    }
-}
-
-;// CONCATENATED MODULE: ./src/engine/endpoint.ts
-/**
- * Which engine the host's docker CLI and Compose talk to. Docker: the CLI's default endpoint.
- * Podman: its Docker-compatible API socket (`podman system service`, systemd's podman.socket), the
- * SSH user's own (rootless) or the system one (rootful), reached by setting DOCKER_HOST on every
- * command. The same command lines then run against either engine, and Compose v2 (the one tested
- * against Docker) drives both; see docs/architecture.md for why not podman-compose.
- */
-
-
-const VERSION = /^\d+\.\d+/;
-function readEngineFacts(stdout) {
-    return {
-        docker: /^docker=(.*)$/m.exec(stdout)?.[1]?.trim() ?? '',
-        defaultIsPodman: /Podman/i.test(/^server=(.*)$/m.exec(stdout)?.[1] ?? ''),
-        sockets: [...stdout.matchAll(/^podman=(\S+)\s+(\S+)/gm)]
-            .filter((m) => VERSION.test(m[2]))
-            .map((m) => ({ path: m[1], version: m[2] })),
-        socketErrors: [...stdout.matchAll(/^podman-error=(\S+)\s*(.*)$/gm)].map((m) => `${m[1]}: ${m[2].trim() || 'no answer'}`),
-    };
-}
-function noPodmanSocket(f, username) {
-    const tried = f.socketErrors.length
-        ? ` (${f.socketErrors.join('; ')})`
-        : ' (none found at $XDG_RUNTIME_DIR/podman/podman.sock or /run/podman/podman.sock)';
-    return new Error(`input 'engine' is podman, but no Podman API socket answers for user '${username}'${tried}: start it (rootless: systemctl --user enable --now podman.socket, and loginctl enable-linger ${username}; rootful: systemctl enable --now podman.socket and give the user access to /run/podman/podman.sock), and install the docker CLI and Compose v2 (Debian: docker-cli and docker-compose)`);
-}
-function noEngine(f, username, prefer) {
-    if (/permission denied/i.test(f.docker)) {
-        return new Error(`user '${username}' cannot reach the Docker engine (permission denied on docker.sock): add it to the docker group (sudo usermod -aG docker ${username}) and reconnect`);
-    }
-    const podmanNote = prefer === 'auto' && f.socketErrors.length ? `; a Podman API socket was found but did not answer (${f.socketErrors.join('; ')})` : '';
-    return new Error(`Docker is not usable on the host: ${f.docker || 'no docker command'}${podmanNote}. Install the Docker engine and make sure it is running (or, for Podman, its API socket and engine: podman).`);
-}
-/** Pick the endpoint from hostFactsCommand's `docker=`, `server=`, `podman=` and `podman-error=` lines. */
-function chooseEngine(stdout, username, prefer) {
-    const f = readEngineFacts(stdout);
-    const socket = f.sockets[0];
-    const podman = socket ? { engine: 'podman', version: socket.version, dockerHost: `unix://${socket.path}` } : undefined;
-    const viaDefault = VERSION.test(f.docker)
-        ? { engine: f.defaultIsPodman ? 'podman' : 'docker', version: f.docker }
-        : undefined;
-    if (prefer === 'podman') {
-        if (podman)
-            return podman;
-        if (viaDefault?.engine === 'podman')
-            return viaDefault;
-        throw noPodmanSocket(f, username);
-    }
-    if (viaDefault)
-        return viaDefault;
-    if (prefer === 'auto' && podman)
-        return podman;
-    throw noEngine(f, username, prefer);
-}
-/** `DOCKER_HOST=...; export DOCKER_HOST` before a command, when the engine is not the CLI's default. */
-function engineEnvPrefix(endpoint) {
-    return endpoint.dockerHost ? `DOCKER_HOST=${shq(endpoint.dockerHost)}; export DOCKER_HOST\n` : '';
-}
-/** The remote as the engine needs it: unchanged for Docker's default endpoint. */
-function onEngine(remote, endpoint) {
-    const prefix = engineEnvPrefix(endpoint);
-    return prefix ? new PrefixedRemote(remote, prefix) : remote;
-}
-/** For the log: "Docker 20.10.24" or "Podman 4.3.1 (unix:///run/podman/podman.sock)". */
-function describeEngine(endpoint) {
-    const name = endpoint.engine === 'podman' ? 'Podman' : 'Docker';
-    return `${name} ${endpoint.version}${endpoint.dockerHost ? ` (${endpoint.dockerHost})` : ''}`;
-}
-
-;// CONCATENATED MODULE: ./src/host/host.ts
-
-
-
-function parseHostFacts(stdout, username, prefer = 'auto', engine = 'docker', needsCompose = true) {
-    const endpoint = chooseEngine(stdout, username, engine);
-    const found = [...stdout.matchAll(/^compose=(v1|v2)\s*(\S*)/gm)].map((m) => ({ flavor: m[1], version: m[2] ?? '' }));
-    // v2 first when both are there: v1 is end-of-life.
-    const compose = prefer === 'auto' ? (found.find((f) => f.flavor === 'v2') ?? found[0]) : found.find((f) => f.flavor === prefer);
-    if (!compose && prefer !== 'auto') {
-        const other = found[0] ? ` (the host has Compose ${found[0].flavor} ${found[0].version}: set compose: ${found[0].flavor} or auto)` : '';
-        const cmd = prefer === 'v2' ? '`docker compose` (the Compose v2 plugin)' : '`docker-compose` (Compose v1)';
-        throw new Error(`input 'compose' asks for ${prefer}, but ${cmd} does not work on the host${other}`);
-    }
-    // The Swarm target runs `docker stack deploy`: Compose is not needed there (the flavor is then unused).
-    if (!compose && !needsCompose)
-        return { ...endpoint, dockerVersion: endpoint.version, compose: 'v2', composeVersion: 'none' };
-    if (!compose) {
-        throw new Error('neither `docker compose` (v2) nor `docker-compose` (v1) works on the host: install the Compose plugin (docker-compose-plugin) or docker-compose');
-    }
-    return { ...endpoint, dockerVersion: endpoint.version, compose: compose.flavor, composeVersion: compose.version.replace(/^v/, '') };
-}
-async function readHostFacts(remote, username, prefer = 'auto', engine = 'docker', podmanSocket, needsCompose = true) {
-    const r = await remote.exec(hostFactsCommand(engine, podmanSocket), { check: false, timeoutMs: DOCKER_COMMAND_MS });
-    return parseHostFacts(r.stdout, username, prefer, engine, needsCompose);
-}
-
-;// CONCATENATED MODULE: ./src/support/log.ts
-/**
- * The job log: phases folded into groups, annotations for failures. A thin edge over @actions/core
- * so the pure modules can take a plain `Log` and tests can capture it.
- */
-
-/** A log that drops everything: the default where a caller gives none. */
-const quietLog = { info() { }, warning() { } };
-const coreLog = {
-    info: (m) => info(m),
-    warning: (m) => warning(m),
-    error: (m) => error(m),
-    debug: (m) => core_debug(m),
-};
-/** Run `fn` inside a folded log group named after the phase. */
-async function phase(name, fn) {
-    startGroup(name);
-    try {
-        return await fn();
-    }
-    finally {
-        endGroup();
-    }
-}
-
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(6760);
 var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
@@ -55200,7 +54941,7 @@ const releasePaths = (remoteDir) => ({
     current: external_node_path_.posix.join(remoteDir, 'current'),
 });
 /** Creates the remote dir (0700) under the deploy user's home when relative, and prints its symlink-free path. */
-function resolveRemoteDirCommand(input) {
+function release_store_resolveRemoteDirCommand(input) {
     return `cd && umask 077 && mkdir -p ${shq(input)} && cd ${shq(input)} && (chmod 700 . 2>/dev/null || true) && pwd -P`;
 }
 /** The same release already in place is this very command, repeated after a dropped connection. */
@@ -55315,6 +55056,1092 @@ function removeReleaseCommand(remoteDir, id) {
     return `rm -rf ${shq(releasePaths(remoteDir).release(id))}`;
 }
 
+;// CONCATENATED MODULE: ./src/commands/host.ts
+/** Facts about the host, read by src/host/host.ts in one round trip. */
+
+
+/** Between the facts and the remote dir in hostSetupCommand's output. */
+const REMOTE_DIR_MARK = '--- handoff remote_dir';
+/** Where a Podman API socket is looked for: the SSH user's own (rootless), then the system one (rootful). */
+const PODMAN_SOCKETS = ['${XDG_RUNTIME_DIR:-/run/user/$(id -u)}/podman/podman.sock', '/run/podman/podman.sock'];
+/**
+ * `docker=<server version or error>` and `server=<component names>` for the docker CLI's default
+ * endpoint (engine auto or docker), `podman=<socket> <version>` or `podman-error=<socket> <error>` for
+ * each Podman API socket that exists (engine auto or podman; only `podmanSocket` when given), then `compose=v2 <version>` and/or
+ * `compose=v1 <version>` for each flavor that works, then `compose=none`. Markers keep the parse
+ * independent of whatever the login shell prints around the output; both flavors are looked up (v1
+ * may be kept beside the v2 plugin).
+ */
+function host_hostFactsCommand(engine = 'docker', podmanSocket) {
+    const lines = [];
+    if (engine !== 'podman') {
+        lines.push('printf "docker=%s\\n" "$(docker version --format "{{.Server.Version}}" 2>&1 | tail -n 1)"', 'printf "server=%s\\n" "$(docker version --format "{{range .Server.Components}}{{.Name}};{{end}}" 2>/dev/null | tail -n 1)"');
+    }
+    if (engine !== 'docker') {
+        // The Docker-compatible API of Podman (`podman system service`, podman.socket): the same docker
+        // CLI and Compose v2 drive it through DOCKER_HOST.
+        lines.push(`for s in ${podmanSocket ? shq(podmanSocket) : PODMAN_SOCKETS.map((s) => `"${s}"`).join(' ')}; do`, '  [ -S "$s" ] || continue', '  if v=$(DOCKER_HOST="unix://$s" docker version --format "{{.Server.Version}}" 2>&1); then printf "podman=%s %s\\n" "$s" "$(printf %s "$v" | tail -n 1)"', '  else printf "podman-error=%s %s\\n" "$s" "$(printf %s "$v" | tail -n 1)"; fi', 'done');
+    }
+    lines.push('if v=$(docker compose version --short 2>/dev/null); then printf "compose=v2 %s\\n" "$v"; fi', 'if v=$(docker-compose version --short 2>/dev/null); then printf "compose=v1 %s\\n" "$v"; fi', 'echo "compose=none"');
+    return lines.join('\n');
+}
+/**
+ * What a deploy needs first, in one round trip: hostFactsCommand's lines, then REMOTE_DIR_MARK and
+ * resolveRemoteDirCommand's output. Its exit code is the remote dir's (the facts never fail).
+ */
+function hostSetupCommand(engine, podmanSocket, remoteDirInput) {
+    return `${host_hostFactsCommand(engine, podmanSocket)}\nprintf '%s\\n' ${shq(REMOTE_DIR_MARK)}\n${release_store_resolveRemoteDirCommand(remoteDirInput)}`;
+}
+
+;// CONCATENATED MODULE: ./src/commands/files.ts
+/**
+ * Reading a file on the host. The command prints the file, or exits with NO_FILE when there is no
+ * readable regular file at the path (missing, a directory, unreadable), so the caller can tell
+ * "absent" from a failed read without parsing stderr.
+ */
+
+/** The exit status of readFileCommand when there is nothing to read. */
+const NO_FILE = 3;
+function readFileCommand(path) {
+    const p = shq(path);
+    return `if [ -f ${p} ] && [ -r ${p} ]; then cat -- ${p}; else exit ${NO_FILE}; fi`;
+}
+/**
+ * Stdin: the file's bytes, written to `tmp` (a name in the same directory), given `mode`, then
+ * renamed over `path`. umask first, so the data is never readable by others, even for the instant
+ * before chmod; a failure removes the temp file.
+ */
+function writeFileCommand(path, tmp, mode) {
+    const m = (mode & 0o7777).toString(8).padStart(4, '0');
+    return (`umask 077; cat > ${shq(tmp)} && chmod ${m} ${shq(tmp)} && mv -f ${shq(tmp)} ${shq(path)}` +
+        ` || { rc=$?; rm -f ${shq(tmp)}; exit $rc; }`);
+}
+/** Create a directory and its parents (nothing when it exists). */
+function mkdirCommand(path) {
+    return `mkdir -p ${shq(path)}`;
+}
+/** Remove a file (nothing when it is gone). */
+function removeFileCommand(path) {
+    return `rm -f ${shq(path)}`;
+}
+
+;// CONCATENATED MODULE: ./src/support/timeouts.ts
+/**
+ * Wall-clock limits for remote commands (ExecOptions.timeoutMs), by kind of command. A command
+ * past its limit is killed and its step fails; these are generous, for a slow host, not a budget.
+ */
+/** A one-line command that answers at once: the host's clock; the least a lock heartbeat's command gets. */
+const INSTANT_COMMAND_MS = 10_000;
+/** A few small files or one signal: read a file, mkdir, the lock, the audit log, `docker logs`, `docker kill`. */
+const timeouts_QUICK_COMMAND_MS = 30_000;
+/** Asking Docker about containers or images (ps, inspect, tag), the host facts, `haproxy -c` in a throwaway container (may pull its image). */
+const timeouts_DOCKER_COMMAND_MS = 60_000;
+/** Moving or removing a release's files (upload, copy, activate, prune, image rm), Compose loading and hashing a project. */
+const RELEASE_COMMAND_MS = 120_000;
+/** `compose up` creating containers (the `up_timeout` default), and any command run without a limit of its own. */
+const LONG_COMMAND_MS = 600_000;
+
+;// CONCATENATED MODULE: ./src/host/remote.ts
+
+
+/** A remote command that failed: names the command, its exit code and the end of its stderr. */
+class RemoteCommandError extends Error {
+    command;
+    result;
+    signal;
+    constructor(command, result, signal) {
+        const tail = result.stderr.trim().split('\n').slice(-5).join('\n');
+        super(`remote command failed (${signal ? `killed by ${signal}` : `exit ${result.code}`}): ${command.slice(0, 200)}` +
+            (tail ? `\n${tail}` : ''));
+        this.command = command;
+        this.result = result;
+        this.signal = signal;
+        this.name = 'RemoteCommandError';
+    }
+}
+/**
+ * Remote.readFile over exec (readFileCommand): the one implementation, shared by SshRemote and the
+ * test remotes that run real shell commands.
+ */
+async function readFileByExec(remote, path, timeoutMs = timeouts_QUICK_COMMAND_MS) {
+    const command = readFileCommand(path);
+    const r = await remote.exec(command, { check: false, timeoutMs });
+    if (r.code === 0)
+        return r.stdout;
+    if (r.code === NO_FILE)
+        return undefined;
+    throw new RemoteCommandError(command, r);
+}
+/**
+ * A Remote whose every command runs after a shell prefix (e.g. `DOCKER_HOST=…; export DOCKER_HOST\n`);
+ * files and streams go to the inner Remote unchanged.
+ */
+class PrefixedRemote {
+    inner;
+    prefix;
+    constructor(inner, prefix) {
+        this.inner = inner;
+        this.prefix = prefix;
+    }
+    exec(command, options) {
+        return this.inner.exec(`${this.prefix}${command}`, options);
+    }
+    readFile(path) {
+        return this.inner.readFile(path);
+    }
+    writeFile(path, data, mode, options) {
+        return this.inner.writeFile(path, data, mode, options);
+    }
+    openUnixSocket(path) {
+        return this.inner.openUnixSocket(path);
+    }
+    openTcp(host, port) {
+        return this.inner.openTcp(host, port);
+    }
+    close() {
+        return this.inner.close();
+    }
+}
+
+;// CONCATENATED MODULE: ./src/commands/images.ts
+/**
+ * Image commands: IDs behind tags, pinning a tag back to an image ID, checking (and pulling) pinned
+ * images for a rollback, registry digests, removing pruned images. Every value goes through shq().
+ */
+
+/** One `<image> <id>` line per image; the id is empty when the image is not on the host. */
+function imageIdsCommand(images) {
+    return `for i in ${shqAll([...images])}; do printf '%s %s\\n' "$i" "$(docker image inspect --format '{{.Id}}' "$i" 2>/dev/null)"; done`;
+}
+/**
+ * A reference without a registry host (`app:1`, `me/app:1`): Podman resolves it to a local
+ * `localhost/app:1` before anything `docker tag` writes through its API (`docker.io/library/app:1`).
+ */
+function isUnqualified(image) {
+    const first = image.split('/')[0];
+    return !image.includes('/') || (!/[.:]/.test(first) && first !== 'localhost');
+}
+/**
+ * Tag each pinned image ID with its reference again, then check the reference resolves to that ID
+ * (what Compose will create from). On Podman a tag written through the Docker API is
+ * `docker.io/library/<ref>`, while an unqualified reference resolves to `localhost/<ref>` first
+ * (images built or loaded on the host): that name is tagged too. Exits 3 naming the first ID no
+ * longer on the host, 4 naming a reference that still resolves to another image.
+ */
+function pinImagesCommand(pins) {
+    const lines = [];
+    for (const p of pins) {
+        const id = shq(p.imageId);
+        const ref = shq(p.image);
+        const resolves = `[ "$(docker image inspect --format '{{.Id}}' ${ref} 2>/dev/null)" = ${id} ]`;
+        lines.push(`docker image inspect ${id} >/dev/null 2>&1 || { echo "image ${p.imageId} of ${p.image} is no longer on the host" >&2; exit 3; }; docker tag ${id} ${ref}`);
+        if (isUnqualified(p.image))
+            lines.push(`${resolves} || docker tag ${id} ${shq(`localhost/${p.image}`)}`);
+        lines.push(`${resolves} || { printf '%s does not resolve to the pinned image %s after docker tag\\n' ${ref} ${id} >&2; exit 4; }`);
+    }
+    return lines.join('\n');
+}
+/** `repo@sha256:...` for a pinned digest: pulling it fetches exactly that image and moves no tag. */
+function digestRef(image, digest) {
+    const repo = image.replace(/@.*$/, '').replace(/:[^/:]*$/, '');
+    return `${repo}@${digest}`;
+}
+/**
+ * One line per pin, `<n> present|pulled|missing`: is the pinned image on the host, and if not (and
+ * pulls are allowed) does a pull bring exactly that image back. A pull by digest moves no tag; a pull
+ * by tag does, so the tag is put back where it pointed before: checking changes nothing Compose sees.
+ */
+function pinCheckScript(pins, pull) {
+    const lines = ['have() { docker image inspect "$1" >/dev/null 2>&1; }'];
+    pins.forEach((p, n) => {
+        const id = shq(p.imageId);
+        const ref = shq(p.image);
+        if (!pull) {
+            lines.push(`if have ${id}; then echo '${n} present'; else echo '${n} missing'; fi`);
+        }
+        else if (p.digest) {
+            lines.push(`if have ${id}; then echo '${n} present'; else docker pull -q ${shq(digestRef(p.image, p.digest))} >/dev/null 2>&1; if have ${id}; then echo '${n} pulled'; else echo '${n} missing'; fi; fi`);
+        }
+        else {
+            lines.push(`if have ${id}; then echo '${n} present'; else`, `  old=$(docker image inspect --format '{{.Id}}' ${ref} 2>/dev/null || true)`, `  docker pull -q ${ref} >/dev/null 2>&1`, `  if have ${id}; then echo '${n} pulled'; else echo '${n} missing'; fi`, `  now=$(docker image inspect --format '{{.Id}}' ${ref} 2>/dev/null || true)`, 
+            // The pulled image keeps its ID (pinImages tags it later); only the tag goes back.
+            `  if [ -n "$now" ] && [ "$now" != "$old" ]; then if [ -n "$old" ]; then docker tag "$old" ${ref}; elif [ "$now" != ${id} ]; then docker image rm ${ref} >/dev/null 2>&1; fi; fi`, 'fi');
+        }
+    });
+    lines.push('true');
+    return lines.join('\n');
+}
+/** One `<id> <digest> <digest>...` line per image ID (its RepoDigests). */
+function repoDigestsCommand(ids) {
+    return `for i in ${shqAll([...ids])}; do printf '%s %s\\n' "$i" "$(docker image inspect --format '{{join .RepoDigests " "}}' "$i" 2>/dev/null)"; done`;
+}
+/** `docker image rm` (never -f: Docker keeps an image a container uses) each ID; prints the ones removed. */
+function removeImagesCommand(ids) {
+    return `for i in ${shqAll([...ids])}; do if docker image rm "$i" >/dev/null 2>&1; then echo "$i"; fi; done; true`;
+}
+
+;// CONCATENATED MODULE: ./src/model/tar.ts
+/**
+ * A POSIX ustar archive built in memory, so a whole release goes to the host in one command's stdin
+ * (`tar -x`) instead of a round trip per file. Regular files and directories only; names up to 255
+ * bytes (split over the prefix and name fields); sizes under 8 GiB (11 octal digits).
+ */
+const BLOCK = 512;
+const MAX_SIZE = 8 * 1024 ** 3 - 1;
+/** Split a path over ustar's prefix (155 bytes) and name (100 bytes) fields, at a slash. */
+function splitName(path) {
+    const bytes = Buffer.byteLength(path);
+    if (bytes <= 100)
+        return { prefix: '', name: path };
+    if (bytes > 256)
+        throw new Error(`tar: path is ${bytes} bytes, longer than ustar allows (255): ${path.slice(0, 80)}...`);
+    // The rightmost slash that leaves a name of at most 100 bytes and a prefix of at most 155.
+    for (let i = path.length - 1; i > 0; i--) {
+        if (path[i] !== '/')
+            continue;
+        const prefix = path.slice(0, i);
+        const name = path.slice(i + 1);
+        if (Buffer.byteLength(name) > 100)
+            break;
+        if (name.length > 0 && Buffer.byteLength(prefix) <= 155)
+            return { prefix, name };
+    }
+    throw new Error(`tar: cannot store path in ustar (needs a slash leaving at most 100 bytes after it and 155 before): ${path.slice(0, 80)}...`);
+}
+function checkPath(path) {
+    if (!path || path.startsWith('/') || path.split('/').some((p) => p === '..' || p === '')) {
+        throw new Error(`tar: '${path}' is not a relative path without '..' or empty parts`);
+    }
+    if (path.includes('\0'))
+        throw new Error('tar: path contains a NUL byte');
+    const bytes = Buffer.byteLength(path);
+    if (bytes > 255)
+        throw new Error(`tar: path is ${bytes} bytes, longer than ustar allows (255): ${path.slice(0, 80)}...`);
+}
+function octal(buf, offset, width, value) {
+    // width-1 octal digits, then NUL
+    const s = value.toString(8).padStart(width - 1, '0');
+    if (s.length > width - 1)
+        throw new Error(`tar: value ${value} does not fit ${width - 1} octal digits`);
+    buf.write(s, offset, width - 1, 'ascii');
+    buf[offset + width - 1] = 0;
+}
+function header(entry, size, mtime) {
+    const h = Buffer.alloc(BLOCK);
+    const path = entry.type === 'dir' ? `${entry.path}/` : entry.path;
+    const { prefix, name } = splitName(path);
+    h.write(name, 0, 100, 'utf8');
+    octal(h, 100, 8, entry.mode & 0o7777);
+    octal(h, 108, 8, 0); // uid: extracted with -o, so the deploy user owns everything
+    octal(h, 116, 8, 0); // gid
+    octal(h, 124, 12, size);
+    octal(h, 136, 12, mtime);
+    h.fill(0x20, 148, 156); // checksum field counts as spaces while summing
+    h.write(entry.type === 'dir' ? '5' : '0', 156, 1, 'ascii');
+    h.write('ustar\0', 257, 6, 'ascii');
+    h.write('00', 263, 2, 'ascii');
+    h.write(prefix, 345, 155, 'utf8');
+    let sum = 0;
+    for (const b of h)
+        sum += b;
+    // six octal digits, NUL, space (the historical layout every tar accepts)
+    h.write(sum.toString(8).padStart(6, '0'), 148, 6, 'ascii');
+    h[154] = 0;
+    h[155] = 0x20;
+    return h;
+}
+/** The archive: each entry's header and data padded to 512-byte blocks, then two zero blocks. */
+function buildTar(entries, mtime = Math.floor(Date.now() / 1000)) {
+    const parts = [];
+    for (const e of entries) {
+        checkPath(e.path);
+        const data = e.type === 'file' ? (e.data ?? Buffer.alloc(0)) : Buffer.alloc(0);
+        if (data.length > MAX_SIZE)
+            throw new Error(`tar: ${e.path} is ${data.length} bytes; ustar stores under 8 GiB`);
+        parts.push(header(e, data.length, mtime));
+        if (data.length) {
+            parts.push(data);
+            const pad = (BLOCK - (data.length % BLOCK)) % BLOCK;
+            if (pad)
+                parts.push(Buffer.alloc(pad));
+        }
+    }
+    parts.push(Buffer.alloc(BLOCK * 2));
+    return Buffer.concat(parts);
+}
+
+;// CONCATENATED MODULE: ./src/model/release.ts
+/**
+ * Releases as data: the id, the manifest kept in each release directory on the host, which release
+ * a rollback goes back to, and which releases and images retention lets go. Pure; the host side is
+ * release-store.ts.
+ */
+const RELEASE_ID = /^\d{8}T\d{6}Z-[0-9a-z]{7}$/;
+/** `20261123T193000Z-abc1234`: UTC to the second, then the short sha, so ids sort by time. */
+function releaseId(date, sha) {
+    const short = sha.slice(0, 7).toLowerCase();
+    if (!/^[0-9a-z]{7}$/.test(short))
+        throw new Error(`cannot make a release id from sha '${sha}': need at least 7 letters or digits`);
+    const stamp = date
+        .toISOString()
+        .replace(/\.\d+Z$/, 'Z')
+        .replace(/[-:]/g, '');
+    return `${stamp}-${short}`;
+}
+function isReleaseId(id) {
+    return RELEASE_ID.test(id);
+}
+const RESULTS = ['pending', 'success', 'failed', 'rolled-back', 'abandoned'];
+/** Parse and check a release.json; the error says which field is wrong. */
+function parseManifest(text) {
+    const raw = parseJsonObject(text);
+    const bad = (field, want) => {
+        throw new Error(`release.json${typeof raw.id === 'string' ? ` (${raw.id})` : ''}: '${field}' must be ${want}`);
+    };
+    checkRecord(raw, bad);
+    const services = parseServiceImages(raw.services, bad);
+    if (!RESULTS.includes(raw.result))
+        bad('result', RESULTS.join(', '));
+    if (raw.rollbackOf !== undefined && (typeof raw.rollbackOf !== 'string' || !isReleaseId(raw.rollbackOf)))
+        bad('rollbackOf', 'a release id');
+    const probe = parseProbeSummary(raw.probe, bad);
+    if (raw.durationS !== undefined && typeof raw.durationS !== 'number')
+        bad('durationS', 'a number');
+    if (raw.reason !== undefined && typeof raw.reason !== 'string')
+        bad('reason', 'a string');
+    const m = {
+        id: raw.id,
+        project: raw.project,
+        sha: raw.sha,
+        ref: raw.ref,
+        actor: raw.actor,
+        runUrl: raw.runUrl,
+        createdAt: raw.createdAt,
+        files: raw.files,
+        composeFiles: raw.composeFiles,
+        services,
+        result: raw.result,
+    };
+    if (raw.rollbackOf !== undefined)
+        m.rollbackOf = raw.rollbackOf;
+    if (raw.reason !== undefined)
+        m.reason = raw.reason;
+    if (probe)
+        m.probe = probe;
+    if (raw.durationS !== undefined)
+        m.durationS = raw.durationS;
+    return m;
+}
+function parseJsonObject(text) {
+    let raw;
+    try {
+        raw = JSON.parse(text);
+    }
+    catch (e) {
+        throw new Error(`release.json is not JSON: ${e.message}`, { cause: e });
+    }
+    if (!isObject(raw))
+        throw new Error('release.json: expected an object');
+    return raw;
+}
+/** The fields every release records when it is created: who, what, when, and which files. */
+function checkRecord(raw, bad) {
+    for (const f of ['id', 'project', 'sha', 'ref', 'actor', 'runUrl', 'createdAt']) {
+        if (typeof raw[f] !== 'string')
+            bad(f, 'a string');
+    }
+    if (!isReleaseId(raw.id))
+        bad('id', 'a release id like 20261123T193000Z-abc1234');
+    for (const f of ['files', 'composeFiles']) {
+        const v = raw[f];
+        if (!Array.isArray(v) || !v.every((x) => typeof x === 'string'))
+            bad(f, 'a list of strings');
+    }
+}
+function parseServiceImages(value, bad) {
+    if (!isObject(value))
+        return bad('services', 'an object');
+    const services = {};
+    for (const [name, s] of Object.entries(value)) {
+        if (!isObject(s) || typeof s.image !== 'string' || typeof s.imageId !== 'string')
+            return bad(`services.${name}`, 'an object with image and imageId strings');
+        if (s.digest !== undefined && typeof s.digest !== 'string')
+            bad(`services.${name}.digest`, 'a string');
+        services[name] = {
+            image: s.image,
+            imageId: s.imageId,
+            ...(typeof s.digest === 'string' ? { digest: s.digest } : {}),
+        };
+    }
+    return services;
+}
+function parseProbeSummary(value, bad) {
+    if (value === undefined)
+        return undefined;
+    if (!isObject(value) || typeof value.sent !== 'number' || typeof value.lost !== 'number' || typeof value.p99Ms !== 'number')
+        return bad('probe', 'an object with numbers sent, lost, p99Ms');
+    return { sent: value.sent, lost: value.lost, p99Ms: value.p99Ms };
+}
+function isObject(v) {
+    return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+/** Newest first (ids sort by time). */
+function newestFirst(releases) {
+    return [...releases].sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+}
+/** "45 s", "12 min", "3 h", "2 d": how long ago, for choosing a release at a glance. */
+function age(createdAt, now) {
+    const t = Date.parse(createdAt);
+    if (!Number.isFinite(t))
+        return '?';
+    const s = Math.max(0, Math.round((now - t) / 1000));
+    if (s < 90)
+        return `${s} s ago`;
+    if (s < 90 * 60)
+        return `${Math.round(s / 60)} min ago`;
+    if (s < 36 * 3600)
+        return `${Math.round(s / 3600)} h ago`;
+    return `${Math.round(s / 86400)} d ago`;
+}
+function oneLine(text, max) {
+    const t = text.replace(/\s+/g, ' ').trim();
+    return t.length > max ? `${t.slice(0, max - 1)}…` : t;
+}
+/** What a row of the release list says besides id, result, sha and age. */
+function notes(r, currentId, pick) {
+    return [
+        r.id === currentId ? 'serving' : '',
+        r.id === pick ? '`rollback: true` picks this' : '',
+        r.rollbackOf ? `rollback of ${r.rollbackOf}` : '',
+        r.reason ? oneLine(r.reason, 120) : '',
+    ].filter(Boolean);
+}
+/**
+ * A table of releases, newest first, for error messages and the log: id, result, sha, age, and
+ * which one is serving and which one `rollback: true` would pick.
+ */
+function formatReleaseList(releases, currentId, now = Date.now()) {
+    if (releases.length === 0)
+        return '  (no releases on the host)';
+    const pick = defaultRollbackTarget(releases, currentId)?.id;
+    const rows = newestFirst(releases).map((r) => [
+        r.id,
+        r.result,
+        r.sha.slice(0, 7),
+        age(r.createdAt, now),
+        notes(r, currentId, pick).join('; ').replace(/`/g, ''),
+    ]);
+    const width = [0, 1, 2, 3].map((c) => Math.max(...rows.map((row) => row[c].length)));
+    return rows
+        .map((row) => `  ${row
+        .slice(0, 4)
+        .map((v, c) => v.padEnd(width[c]))
+        .join('  ')}${row[4] ? `  (${row[4]})` : ''}`.trimEnd())
+        .join('\n');
+}
+/** The same list as a Markdown table, for the job summary. */
+function releaseTableMarkdown(releases, currentId, now = Date.now()) {
+    const pick = defaultRollbackTarget(releases, currentId)?.id;
+    const cell = (v) => v.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+    return [
+        '| release | result | sha | age | |',
+        '|---|---|---|---|---|',
+        ...newestFirst(releases).map((r) => `| \`${r.id}\` | ${r.result} | \`${r.sha.slice(0, 7)}\` | ${age(r.createdAt, now)} | ${cell(notes(r, currentId, pick).join('; '))} |`),
+    ].join('\n');
+}
+/**
+ * Follow rollbackOf links to the id of the release that first shipped these files and images. The
+ * id, not the manifest: that release may have been pruned since, and "older than it" still holds.
+ */
+function originId(byId, r) {
+    let id = r.id;
+    let cur = r;
+    const seen = new Set();
+    while (cur?.rollbackOf && !seen.has(cur.id)) {
+        seen.add(cur.id);
+        id = cur.rollbackOf;
+        cur = byId.get(id);
+    }
+    return id;
+}
+/**
+ * What `rollback: true` without `release` goes back to: the newest successful release older than the
+ * one serving. When the one serving is itself a rollback, "older" counts from the release it went
+ * back to, so rolling back twice steps further back instead of swinging back to the release just
+ * rolled away from. Undefined when there is none.
+ */
+function defaultRollbackTarget(releases, currentId) {
+    const byId = new Map(releases.map((r) => [r.id, r]));
+    const current = currentId ? byId.get(currentId) : undefined;
+    if (!current)
+        return undefined;
+    const from = originId(byId, current);
+    return newestFirst(releases).find((r) => r.result === 'success' && r.id < from && originId(byId, r) !== from);
+}
+/**
+ * The release a rollback re-deploys. With an id: that release (an unknown id, or one that never
+ * recorded what it ran, is an error that lists what there is). Without: defaultRollbackTarget.
+ */
+function selectRollbackTarget(releases, currentId, requested, now = Date.now()) {
+    const list = () => `Releases on the host (newest first):\n${formatReleaseList(releases, currentId, now)}`;
+    if (requested) {
+        const hit = releases.find((r) => r.id === requested);
+        if (!hit)
+            throw new Error(`release '${requested}' is not on the host. ${list()}`);
+        // No image IDs were recorded for these: nothing to pin, so "rolling back" would run whatever the tags point at now.
+        if (hit.result === 'abandoned' || hit.result === 'pending') {
+            throw new Error(`release '${requested}' is ${hit.result}${hit.reason ? ` (${hit.reason})` : ''}: its deploy never recorded the images it ran, so it cannot be rolled back to; pick a successful release. ${list()}`);
+        }
+        return hit;
+    }
+    const byId = new Map(releases.map((r) => [r.id, r]));
+    const current = currentId ? byId.get(currentId) : undefined;
+    if (!current) {
+        throw new Error(`no release is recorded as serving${currentId ? ` (current names '${currentId}', which is not on the host)` : ''}, so there is no "previous" one; ` +
+            `pass release: <id>. ${list()}`);
+    }
+    const target = defaultRollbackTarget(releases, currentId);
+    if (!target) {
+        const from = originId(byId, current);
+        throw new Error(`there is no successful release older than ${from}${from !== current.id ? ` (the release ${current.id} rolled back to)` : ''} to roll back to; ` +
+            `pass release: <id>. ${list()}`);
+    }
+    return target;
+}
+/**
+ * The "Roll back" part of the job summary: what `rollback: true` would do from here, and the kept
+ * releases to choose from.
+ */
+function rollbackHintMarkdown(releases, currentId, now = Date.now()) {
+    if (!currentId)
+        return undefined;
+    const pick = defaultRollbackTarget(releases, currentId);
+    const head = pick
+        ? [
+            `Release \`${currentId}\` is serving. \`rollback: true\` returns to \`${pick.id}\` (${pick.sha.slice(0, 7)}, ${age(pick.createdAt, now)}); for another one, name it:`,
+            '',
+            '```yaml',
+            'rollback: true',
+            `release: ${pick.id}   # or any successful release below`,
+            '```',
+        ]
+        : [`Release \`${currentId}\` is serving. There is no earlier successful release for \`rollback: true\` to return to.`];
+    return [...head, '', releaseTableMarkdown(releases, currentId, now)].join('\n');
+}
+/** Failed, rolled-back and abandoned releases kept for diagnosis, on top of keep_releases. */
+const KEEP_FAILED = 3;
+/** Results of releases that never became a good one to return to. */
+const NOT_GOOD = new Set(['failed', 'rolled-back', 'abandoned']);
+/**
+ * What pruning may remove from this project's releases. Kept:
+ * - good releases: the one serving, and the newest successful ones up to `keep` in all (serving
+ *   counted); failed, rolled-back and abandoned releases never push one out;
+ * - the release `rollback: true` would go back to, even beyond `keep`;
+ * - the newest `keepFailed` failed, rolled-back or abandoned releases, for diagnosis;
+ * - every pending release (under the lock, the next deploy marks those abandoned first).
+ * Releases of other projects are never pruned and their images count as referenced; an image goes
+ * only when no kept release (of any project) refers to it.
+ */
+function retention(releases, keep, currentId, project, keepFailed = KEEP_FAILED) {
+    if (!Number.isInteger(keep) || keep < 1)
+        throw new Error(`keep must be a whole number of at least 1, got ${keep}`);
+    if (!Number.isInteger(keepFailed) || keepFailed < 0)
+        throw new Error(`keepFailed must be a whole number, got ${keepFailed}`);
+    const ours = newestFirst(releases.filter((r) => project === undefined || r.project === project));
+    const protect = new Set();
+    if (currentId && ours.some((r) => r.id === currentId))
+        protect.add(currentId);
+    for (const r of ours)
+        if (protect.size < keep && r.result === 'success')
+            protect.add(r.id);
+    const target = defaultRollbackTarget(ours, currentId);
+    if (target)
+        protect.add(target.id);
+    for (const r of ours.filter((x) => NOT_GOOD.has(x.result) && !protect.has(x.id)).slice(0, keepFailed))
+        protect.add(r.id);
+    for (const r of ours)
+        if (r.result === 'pending')
+            protect.add(r.id);
+    const oldestFirst = [...ours].reverse().filter((r) => !protect.has(r.id));
+    const pruned = [...oldestFirst.filter((r) => r.result !== 'success'), ...oldestFirst.filter((r) => r.result === 'success')];
+    const prunedIds = new Set(pruned.map((r) => r.id));
+    const referenced = new Set();
+    for (const r of releases) {
+        if (prunedIds.has(r.id))
+            continue;
+        for (const s of Object.values(r.services))
+            if (s.imageId)
+                referenced.add(s.imageId);
+    }
+    const freed = new Set();
+    const perRelease = pruned.map((r) => {
+        const images = [];
+        for (const s of Object.values(r.services)) {
+            if (!s.imageId || referenced.has(s.imageId) || freed.has(s.imageId))
+                continue;
+            freed.add(s.imageId);
+            images.push(s.imageId);
+        }
+        return { id: r.id, result: r.result, sha: r.sha, images: images.sort() };
+    });
+    return { prune: pruned.map((r) => r.id), pruned: perRelease, images: [...freed].sort() };
+}
+/** A pending release found by a deploy holding the lock: its deploy is over, and never recorded a result. */
+function abandonedReason(r) {
+    return `its deploy${r.runUrl ? ` (${r.runUrl})` : ''} stopped before recording a result: killed, cancelled or disconnected`;
+}
+/**
+ * A rollback whose pinned images are gone from the host and could not be pulled: refused before
+ * anything changes, naming each image and the release, with the list to pick another one from.
+ */
+function missingImagesError(target, missing, releases, currentId, pulled, now = Date.now()) {
+    const what = missing.map((m) => `${m.service ? `service ${m.service}: ` : ''}${m.image} (${m.imageId})`).join('; ');
+    return new Error(`cannot roll back to release ${target.id} (${target.sha.slice(0, 7)}): ${missing.length === 1 ? 'its image is' : 'its images are'} no longer on the host` +
+        `${pulled ? ' and a pull did not bring the pinned image back' : ' (pull: never)'}: ${what}. Nothing was changed. ` +
+        `Push or load that image on the host, or pick another release. Releases on the host (newest first):\n${formatReleaseList(releases, currentId, now)}`);
+}
+
+;// CONCATENATED MODULE: ./src/host/release-store.ts
+/**
+ * The release directories on the host (layout in docs/architecture.md): upload, activate into app/,
+ * list, current, manifest updates, copy for rollbacks and pruning. The commands themselves are built
+ * in commands/release-store.ts (every path absolute under the resolved remote dir, through shq());
+ * this module decides what to run and reads the answers.
+ *
+ * Modes: the remote dir, releases/, each releases/<id>/ and app/ are 0700, so nothing below them is
+ * reachable by other host users; .env and release.json are 0600. Subdirectories inside a release and
+ * in app/ are 0755 and files keep their (group/other-write stripped) mode, because Docker bind-mounts
+ * them into containers that may run as another user (the official haproxy image runs as `haproxy`).
+ */
+
+
+
+
+
+
+/** Names the release directory keeps for itself. */
+const RESERVED = new Set(['release.json', '.env']);
+const IMAGE_ID = /^sha256:[0-9a-f]{64}$/;
+/** A repo-relative path that is safe to place under a release directory and to pass through `read -r`. */
+function checkReleasePath(path) {
+    if (!path || path.startsWith('/'))
+        throw new Error(`release file '${path}': must be a relative path`);
+    // eslint-disable-next-line no-control-regex
+    if (/[\x00-\x1f\x7f]/.test(path))
+        throw new Error(`release file ${JSON.stringify(path)}: control characters are not allowed in file names`);
+    if (path.split('/').some((p) => p === '' || p === '.' || p === '..'))
+        throw new Error(`release file '${path}': no '..', '.' or empty parts`);
+    if (RESERVED.has(path))
+        throw new Error(`release file '${path}': the name is reserved for handoff's own ${path} at the top of the release; move the file into a directory`);
+}
+function checkId(id) {
+    if (!isReleaseId(id))
+        throw new Error(`'${id}' is not a release id`);
+}
+/**
+ * The absolute, symlink-free remote dir: a relative input (or `~/...`) is under the deploy user's
+ * home. Created 0700 when missing.
+ */
+async function resolveRemoteDir(remote, remoteDirInput) {
+    const r = await remote.exec(resolveRemoteDirCommand(remoteDirArgument(remoteDirInput)), { timeoutMs: QUICK_COMMAND_MS });
+    return parseRemoteDir(r.stdout, remoteDirInput);
+}
+/** The remote_dir input as resolveRemoteDirCommand takes it: relative to the home, no `~/`, no trailing slash. */
+function remoteDirArgument(remoteDirInput) {
+    const input = remoteDirInput.replace(/^~(\/|$)/, '').replace(/\/+$/, '') || '.';
+    if (input.includes('\0'))
+        throw new Error('remote_dir contains a NUL byte');
+    return input;
+}
+/** resolveRemoteDirCommand's answer: its last line, an absolute path. */
+function parseRemoteDir(stdout, remoteDirInput) {
+    const dir = stdout.trim().split('\n').pop() ?? '';
+    if (!dir.startsWith('/'))
+        throw new Error(`could not resolve remote_dir '${remoteDirInput}' on the host (got '${dir}')`);
+    return dir;
+}
+/** The archive of a release: files with their parent directories, the env file and the manifest. */
+function releaseArchive(files, envFileText, manifest) {
+    const seen = new Set();
+    const dirs = new Set();
+    for (const f of files) {
+        checkReleasePath(f.path);
+        if (seen.has(f.path))
+            throw new Error(`release file '${f.path}' is listed twice`);
+        seen.add(f.path);
+        const parts = f.path.split('/');
+        for (let i = 1; i < parts.length; i++)
+            dirs.add(parts.slice(0, i).join('/'));
+    }
+    for (const d of dirs)
+        if (seen.has(d))
+            throw new Error(`release file '${d}' is also a directory of another release file`);
+    const entries = [...dirs].sort().map((d) => ({ path: d, type: 'dir', mode: 0o755 }));
+    for (const f of files)
+        entries.push({ path: f.path, type: 'file', data: f.data, mode: (f.mode ?? 0o644) & 0o755 || 0o644 });
+    entries.push({ path: '.env', type: 'file', data: Buffer.from(envFileText), mode: 0o600 });
+    entries.push({ path: 'release.json', type: 'file', data: Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), mode: 0o600 });
+    return buildTar(entries);
+}
+/**
+ * Write releases/<id>/ atomically: one tar stream into releases/.<id>.tmp, then a rename. An id that
+ * exists already is an error (two deploys of one sha in one second).
+ */
+async function uploadRelease(remote, remoteDir, id, files, envFileText, manifest, _options = {}) {
+    checkId(id);
+    if (manifest.id !== id)
+        throw new Error(`manifest id ${manifest.id} does not match release ${id}`);
+    const tar = releaseArchive(files, envFileText, manifest);
+    await remote.exec(uploadReleaseCommand(remoteDir, id), { stdin: tar, timeoutMs: RELEASE_COMMAND_MS });
+}
+/**
+ * A new release with an old one's files and env (a rollback): copied on the host, with its own
+ * manifest, then renamed into place.
+ */
+async function copyRelease(remote, remoteDir, fromId, toId, manifest) {
+    checkId(fromId);
+    checkId(toId);
+    if (manifest.id !== toId)
+        throw new Error(`manifest id ${manifest.id} does not match release ${toId}`);
+    await remote.exec(copyReleaseCommand(remoteDir, fromId, toId), {
+        stdin: `${JSON.stringify(manifest, null, 2)}\n`,
+        stdinPublic: true,
+        timeoutMs: RELEASE_COMMAND_MS,
+    });
+}
+/**
+ * Make app/ hold release <id>: each file (and .env) copied to a temp name in its target directory,
+ * then renamed over the old one, so directories (and the bind mounts on them) stay the same inodes.
+ * A file the previously activated release placed and this one lacks is removed; directories are
+ * never removed or replaced.
+ */
+async function activateRelease(remote, remoteDir, id) {
+    checkId(id);
+    const read = await remote.exec(activationReadCommand(remoteDir, id), { timeoutMs: timeouts_QUICK_COMMAND_MS });
+    const [manifestText, listText = ''] = read.stdout.split(RECORD_SEP);
+    const manifest = parseManifest(manifestText ?? '');
+    for (const f of manifest.files)
+        checkReleasePath(f);
+    const wanted = new Set(manifest.files);
+    const previous = listText.split('\n').filter((l) => l && !wanted.has(l));
+    const ops = [
+        ...manifest.files.map((f) => `put ${f}`),
+        'put .env',
+        ...previous
+            .filter((f) => {
+            try {
+                checkReleasePath(f);
+                return true;
+            }
+            catch {
+                return false;
+            }
+        })
+            .map((f) => `del ${f}`),
+        ...manifest.files.map((f) => `list ${f}`),
+    ];
+    // The ops name files, no contents: public.
+    await remote.exec(activateCommand(remoteDir, id), { stdin: `${ops.join('\n')}\n`, stdinPublic: true, timeoutMs: RELEASE_COMMAND_MS });
+}
+/** Every readable manifest under releases/, oldest first, in one round trip. */
+async function listReleases(remote, remoteDir, warn) {
+    const r = await remote.exec(listReleasesCommand(remoteDir), { timeoutMs: timeouts_QUICK_COMMAND_MS });
+    return parseReleaseListing(r.stdout, warn);
+}
+function parseReleaseListing(stdout, warn) {
+    const out = [];
+    for (const chunk of stdout.split(RECORD_SEP).slice(1)) {
+        const nl = chunk.indexOf('\n');
+        const dir = chunk.slice(0, nl);
+        try {
+            const m = parseManifest(chunk.slice(nl + 1));
+            if (m.id !== dir)
+                throw new Error(`its id is ${m.id}`);
+            out.push(m);
+        }
+        catch (e) {
+            warn?.(`ignoring releases/${dir}/release.json: ${e.message}`);
+        }
+    }
+    return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+/** The id in `current`, or undefined before the first successful deploy. */
+async function readCurrent(remote, remoteDir) {
+    const id = ((await remote.readFile(releasePaths(remoteDir).current)) ?? '').trim();
+    return isReleaseId(id) ? id : undefined;
+}
+async function setCurrent(remote, remoteDir, id) {
+    checkId(id);
+    await remote.writeFile(releasePaths(remoteDir).current, `${id}\n`, 0o600, { public: true });
+}
+async function readManifest(remote, remoteDir, id) {
+    checkId(id);
+    const path = releasePaths(remoteDir).manifest(id);
+    const text = await remote.readFile(path);
+    if (text === undefined)
+        throw new Error(`release ${id}: no readable ${path} on the host`);
+    return parseManifest(text);
+}
+/**
+ * Merge `patch` into releases/<id>/release.json (atomic rewrite, 0600). The id cannot change. A
+ * patch still in the making (a promise) is awaited alongside the read of the manifest.
+ */
+async function updateManifest(remote, remoteDir, id, patch) {
+    const [old, p] = await Promise.all([readManifest(remote, remoteDir, id), patch]);
+    const next = { ...old, ...p, id: old.id };
+    parseManifest(JSON.stringify(next)); // refuse to write a manifest we could not read back
+    // A manifest holds no secret (the env file is beside it): public.
+    await remote.writeFile(releasePaths(remoteDir).manifest(id), `${JSON.stringify(next, null, 2)}\n`, 0o600, { public: true });
+    return next;
+}
+/** Image IDs referenced by other projects' releases next to this one (the default layout's siblings). */
+async function siblingImageIds(remote, remoteDir) {
+    const parent = external_node_path_.posix.dirname(remoteDir);
+    const self = external_node_path_.posix.basename(remoteDir);
+    if (parent === remoteDir)
+        return new Set();
+    const r = await remote.exec(siblingManifestsCommand(parent, self), { timeoutMs: timeouts_QUICK_COMMAND_MS, check: false });
+    return new Set([...r.stdout.matchAll(/"imageId"\s*:\s*"(sha256:[0-9a-f]{64})"/g)].map((m) => m[1]));
+}
+/** Rewrite a release's manifest as `abandoned` (0600, atomic). */
+async function writeAbandoned(remote, remoteDir, m, reason) {
+    const next = { ...m, result: 'abandoned', reason };
+    await remote.writeFile(releasePaths(remoteDir).manifest(m.id), `${JSON.stringify(next, null, 2)}\n`, 0o600);
+    return next;
+}
+/**
+ * Under the lock no deploy of this project is in progress, so a `pending` release is one whose deploy
+ * stopped before recording a result (killed, cancelled, disconnected): mark it `abandoned`, so the
+ * list says so and retention prunes it like a failed one. Returns the releases as they are now and
+ * the ones it marked.
+ */
+async function markAbandoned(remote, remoteDir, releases, project) {
+    const marked = [];
+    const out = [];
+    for (const r of releases) {
+        if (r.result === 'pending' && r.project === project && isReleaseId(r.id)) {
+            const m = await writeAbandoned(remote, remoteDir, r, abandonedReason(r));
+            marked.push(m);
+            out.push(m);
+        }
+        else {
+            out.push(r);
+        }
+    }
+    return { releases: out, marked };
+}
+/**
+ * A deploy that stops on an error before its Record phase marks its own release `abandoned` with the
+ * error as the reason (it still holds the lock). Does nothing when the release is gone or recorded.
+ */
+async function abandonIfPending(remote, remoteDir, id, reason) {
+    checkId(id);
+    const text = await remote.readFile(releasePaths(remoteDir).manifest(id));
+    if (text === undefined)
+        return false;
+    const m = parseManifest(text);
+    if (m.result !== 'pending')
+        return false;
+    // The first lines say what stopped it; a whole stderr belongs in the job log, not in every release list.
+    await writeAbandoned(remote, remoteDir, m, reason.length > 500 ? `${reason.slice(0, 500)}…` : reason);
+    return true;
+}
+/** One audit line per pruned release: which release, which images went, which Docker kept. */
+function pruneAuditEntries(result, at, actor, runUrl) {
+    return result.pruned.map((p) => ({
+        at,
+        kind: 'prune',
+        release: p.id,
+        sha: p.sha,
+        actor,
+        runUrl,
+        result: p.result,
+        images: p.imagesRemoved,
+        ...(p.imagesKept.length ? { detail: `Docker kept ${p.imagesKept.join(', ')}: a container uses it or it has another tag` } : {}),
+    }));
+}
+/**
+ * Drop this project's releases that retention (release.ts) lets go, leftover .<id>.tmp dirs, then the
+ * images only they referenced. Image candidates come only from this project's pruned manifests, minus
+ * anything a kept release or a sibling project's release refers to; `docker image rm` without -f also
+ * refuses images a container uses, which is fine. Call it under the lock. `listed`: the releases on
+ * the host as the caller knows them (it holds the lock since it listed them), saving the listing.
+ */
+async function pruneReleases(remote, remoteDir, project, keep, currentId, warn, keepFailed = KEEP_FAILED, listed) {
+    const releases = listed ? [...listed] : await listReleases(remote, remoteDir, warn);
+    const current = currentId ?? (await readCurrent(remote, remoteDir));
+    const plan = retention(releases, keep, current, project, keepFailed);
+    const removed = plan.prune.filter(isReleaseId);
+    await remote.exec(removeReleasesCommand(remoteDir, removed), { timeoutMs: RELEASE_COMMAND_MS });
+    const siblings = plan.images.length ? await siblingImageIds(remote, remoteDir) : new Set();
+    const candidates = plan.images.filter((i) => IMAGE_ID.test(i) && !siblings.has(i));
+    const imagesRemoved = [];
+    if (candidates.length) {
+        const r = await remote.exec(removeImagesCommand(candidates), { timeoutMs: RELEASE_COMMAND_MS, check: false });
+        for (const line of r.stdout.split('\n'))
+            if (candidates.includes(line.trim()))
+                imagesRemoved.push(line.trim());
+    }
+    const pruned = plan.pruned
+        .filter((x) => removed.includes(x.id))
+        .map((x) => {
+        // Images another project's release pins were never candidates: not this prune's to name.
+        const images = x.images.filter((i) => candidates.includes(i));
+        return {
+            ...x,
+            images,
+            imagesRemoved: images.filter((i) => imagesRemoved.includes(i)),
+            imagesKept: images.filter((i) => !imagesRemoved.includes(i)),
+        };
+    });
+    const kept = releases.filter((r) => r.project === project && !removed.includes(r.id));
+    return { removed, imagesRemoved, imagesKept: candidates.filter((i) => !imagesRemoved.includes(i)), pruned, kept };
+}
+
+;// CONCATENATED MODULE: ./src/engine/endpoint.ts
+/**
+ * Which engine the host's docker CLI and Compose talk to. Docker: the CLI's default endpoint.
+ * Podman: its Docker-compatible API socket (`podman system service`, systemd's podman.socket), the
+ * SSH user's own (rootless) or the system one (rootful), reached by setting DOCKER_HOST on every
+ * command. The same command lines then run against either engine, and Compose v2 (the one tested
+ * against Docker) drives both; see docs/architecture.md for why not podman-compose.
+ */
+
+
+const VERSION = /^\d+\.\d+/;
+function readEngineFacts(stdout) {
+    return {
+        docker: /^docker=(.*)$/m.exec(stdout)?.[1]?.trim() ?? '',
+        defaultIsPodman: /Podman/i.test(/^server=(.*)$/m.exec(stdout)?.[1] ?? ''),
+        sockets: [...stdout.matchAll(/^podman=(\S+)\s+(\S+)/gm)]
+            .filter((m) => VERSION.test(m[2]))
+            .map((m) => ({ path: m[1], version: m[2] })),
+        socketErrors: [...stdout.matchAll(/^podman-error=(\S+)\s*(.*)$/gm)].map((m) => `${m[1]}: ${m[2].trim() || 'no answer'}`),
+    };
+}
+function noPodmanSocket(f, username) {
+    const tried = f.socketErrors.length
+        ? ` (${f.socketErrors.join('; ')})`
+        : ' (none found at $XDG_RUNTIME_DIR/podman/podman.sock or /run/podman/podman.sock)';
+    return new Error(`input 'engine' is podman, but no Podman API socket answers for user '${username}'${tried}: start it (rootless: systemctl --user enable --now podman.socket, and loginctl enable-linger ${username}; rootful: systemctl enable --now podman.socket and give the user access to /run/podman/podman.sock), and install the docker CLI and Compose v2 (Debian: docker-cli and docker-compose)`);
+}
+function noEngine(f, username, prefer) {
+    if (/permission denied/i.test(f.docker)) {
+        return new Error(`user '${username}' cannot reach the Docker engine (permission denied on docker.sock): add it to the docker group (sudo usermod -aG docker ${username}) and reconnect`);
+    }
+    const podmanNote = prefer === 'auto' && f.socketErrors.length ? `; a Podman API socket was found but did not answer (${f.socketErrors.join('; ')})` : '';
+    return new Error(`Docker is not usable on the host: ${f.docker || 'no docker command'}${podmanNote}. Install the Docker engine and make sure it is running (or, for Podman, its API socket and engine: podman).`);
+}
+/** Pick the endpoint from hostFactsCommand's `docker=`, `server=`, `podman=` and `podman-error=` lines. */
+function chooseEngine(stdout, username, prefer) {
+    const f = readEngineFacts(stdout);
+    const socket = f.sockets[0];
+    const podman = socket ? { engine: 'podman', version: socket.version, dockerHost: `unix://${socket.path}` } : undefined;
+    const viaDefault = VERSION.test(f.docker)
+        ? { engine: f.defaultIsPodman ? 'podman' : 'docker', version: f.docker }
+        : undefined;
+    if (prefer === 'podman') {
+        if (podman)
+            return podman;
+        if (viaDefault?.engine === 'podman')
+            return viaDefault;
+        throw noPodmanSocket(f, username);
+    }
+    if (viaDefault)
+        return viaDefault;
+    if (prefer === 'auto' && podman)
+        return podman;
+    throw noEngine(f, username, prefer);
+}
+/** `DOCKER_HOST=...; export DOCKER_HOST` before a command, when the engine is not the CLI's default. */
+function engineEnvPrefix(endpoint) {
+    return endpoint.dockerHost ? `DOCKER_HOST=${shq(endpoint.dockerHost)}; export DOCKER_HOST\n` : '';
+}
+/** The remote as the engine needs it: unchanged for Docker's default endpoint. */
+function onEngine(remote, endpoint) {
+    const prefix = engineEnvPrefix(endpoint);
+    return prefix ? new PrefixedRemote(remote, prefix) : remote;
+}
+/** For the log: "Docker 20.10.24" or "Podman 4.3.1 (unix:///run/podman/podman.sock)". */
+function describeEngine(endpoint) {
+    const name = endpoint.engine === 'podman' ? 'Podman' : 'Docker';
+    return `${name} ${endpoint.version}${endpoint.dockerHost ? ` (${endpoint.dockerHost})` : ''}`;
+}
+
+;// CONCATENATED MODULE: ./src/host/host.ts
+
+
+
+
+
+
+function parseHostFacts(stdout, username, prefer = 'auto', engine = 'docker', needsCompose = true) {
+    const endpoint = chooseEngine(stdout, username, engine);
+    const found = [...stdout.matchAll(/^compose=(v1|v2)\s*(\S*)/gm)].map((m) => ({ flavor: m[1], version: m[2] ?? '' }));
+    // v2 first when both are there: v1 is end-of-life.
+    const compose = prefer === 'auto' ? (found.find((f) => f.flavor === 'v2') ?? found[0]) : found.find((f) => f.flavor === prefer);
+    if (!compose && prefer !== 'auto') {
+        const other = found[0] ? ` (the host has Compose ${found[0].flavor} ${found[0].version}: set compose: ${found[0].flavor} or auto)` : '';
+        const cmd = prefer === 'v2' ? '`docker compose` (the Compose v2 plugin)' : '`docker-compose` (Compose v1)';
+        throw new Error(`input 'compose' asks for ${prefer}, but ${cmd} does not work on the host${other}`);
+    }
+    // The Swarm target runs `docker stack deploy`: Compose is not needed there (the flavor is then unused).
+    if (!compose && !needsCompose)
+        return { ...endpoint, dockerVersion: endpoint.version, compose: 'v2', composeVersion: 'none' };
+    if (!compose) {
+        throw new Error('neither `docker compose` (v2) nor `docker-compose` (v1) works on the host: install the Compose plugin (docker-compose-plugin) or docker-compose');
+    }
+    return { ...endpoint, dockerVersion: endpoint.version, compose: compose.flavor, composeVersion: compose.version.replace(/^v/, '') };
+}
+async function readHostFacts(remote, username, prefer = 'auto', engine = 'docker', podmanSocket, needsCompose = true) {
+    const r = await remote.exec(hostFactsCommand(engine, podmanSocket), { check: false, timeoutMs: DOCKER_COMMAND_MS });
+    return parseHostFacts(r.stdout, username, prefer, engine, needsCompose);
+}
+/**
+ * The host facts and the resolved remote dir (created 0700 when missing) in one round trip
+ * (hostSetupCommand). A remote dir that cannot be made fails as resolveRemoteDir does; the facts
+ * are judged after it, as when they were read first.
+ */
+async function readHostSetup(remote, options) {
+    const engine = options.engine ?? 'docker';
+    const dirArgument = remoteDirArgument(options.remoteDir);
+    const command = hostSetupCommand(engine, options.podmanSocket, dirArgument);
+    const r = await remote.exec(command, { check: false, timeoutMs: timeouts_DOCKER_COMMAND_MS });
+    const at = r.stdout.lastIndexOf(`${REMOTE_DIR_MARK}\n`);
+    const factsText = at < 0 ? r.stdout : r.stdout.slice(0, at);
+    const dirText = at < 0 ? '' : r.stdout.slice(at + REMOTE_DIR_MARK.length + 1);
+    // Named as when the remote dir had its own command.
+    if (r.code !== 0)
+        throw new RemoteCommandError(release_store_resolveRemoteDirCommand(dirArgument), { ...r, stdout: dirText });
+    const facts = parseHostFacts(factsText, options.username, options.compose, engine, options.needsCompose);
+    return { facts, remoteDir: parseRemoteDir(dirText, options.remoteDir) };
+}
+
+;// CONCATENATED MODULE: ./src/support/log.ts
+/**
+ * The job log: phases folded into groups, annotations for failures. A thin edge over @actions/core
+ * so the pure modules can take a plain `Log` and tests can capture it.
+ */
+
+/** A log that drops everything: the default where a caller gives none. */
+const quietLog = { info() { }, warning() { } };
+const coreLog = {
+    info: (m) => info(m),
+    warning: (m) => warning(m),
+    error: (m) => error(m),
+    debug: (m) => core_debug(m),
+};
+/** Run `fn` inside a folded log group named after the phase. */
+async function phase(name, fn) {
+    startGroup(name);
+    try {
+        return await fn();
+    }
+    finally {
+        endGroup();
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/model/timeline.ts
 class Timeline {
     now;
@@ -55339,11 +56166,33 @@ class Timeline {
 }
 
 ;// CONCATENATED MODULE: ./src/host/round-trips.ts
-/** A running count of round trips by kind. */
+/** A running count of round trips by kind, and by the phase of the deploy they were made in. */
 class RoundTrips {
     byKind = { exec: 0, read: 0, write: 0, stream: 0 };
+    marks = [];
+    /** `phase`: what the first round trips count toward, until the first enter(). */
+    constructor(phase) {
+        if (phase)
+            this.enter(phase);
+    }
     count(kind) {
         this.byKind[kind]++;
+    }
+    /** From now on, round trips count toward `phase` (until the next enter). */
+    enter(phase) {
+        this.marks.push({ phase, at: this.snapshot(), atMs: Date.now() });
+    }
+    /** Round trips and wall time per phase entered, in order of first entry (a phase entered twice sums). */
+    byPhase(nowMs = Date.now()) {
+        const out = new Map();
+        this.marks.forEach((m, i) => {
+            const next = this.marks[i + 1];
+            const count = diff(next ? next.at : this.byKind, m.at);
+            const ms = (next ? next.atMs : nowMs) - m.atMs;
+            const seen = out.get(m.phase);
+            out.set(m.phase, seen ? { phase: m.phase, count: sum(seen.count, count), ms: seen.ms + ms } : { phase: m.phase, count, ms });
+        });
+        return [...out.values()];
     }
     get total() {
         return this.byKind.exec + this.byKind.read + this.byKind.write + this.byKind.stream;
@@ -55358,10 +56207,21 @@ class RoundTrips {
     }
     /** The counts since a snapshot, by kind and in total. */
     since(before) {
-        const kinds = Object.keys(this.byKind);
-        const byKind = Object.fromEntries(kinds.map((k) => [k, this.byKind[k] - before[k]]));
-        return { total: kinds.reduce((n, k) => n + byKind[k], 0), byKind };
+        return diff(this.byKind, before);
     }
+}
+const KINDS = ['exec', 'read', 'write', 'stream'];
+function diff(now, before) {
+    const byKind = Object.fromEntries(KINDS.map((k) => [k, now[k] - before[k]]));
+    return { total: KINDS.reduce((n, k) => n + byKind[k], 0), byKind };
+}
+function sum(a, b) {
+    const byKind = Object.fromEntries(KINDS.map((k) => [k, a.byKind[k] + b.byKind[k]]));
+    return { total: a.total + b.total, byKind };
+}
+/** "upload: 2 (exec 2) in 0.4 s": one phase's line for the log. */
+function describePhase(p) {
+    return `${p.phase}: ${describeRoundTrips(p.count)} in ${(p.ms / 1000).toFixed(1)} s`;
 }
 /** "12 (exec 9, stream 3)": the kinds that occurred. */
 function describeRoundTrips(c) {
@@ -55375,9 +56235,9 @@ function countRoundTrips(remote, counter) {
             counter.count('exec');
             return remote.exec(command, options);
         },
-        writeFile(path, data, mode) {
+        writeFile(path, data, mode, options) {
             counter.count('write');
-            return remote.writeFile(path, data, mode);
+            return remote.writeFile(path, data, mode, options);
         },
         readFile(path) {
             counter.count('read');
@@ -56008,786 +56868,6 @@ async function collectFiles(workspace, composeFiles, files) {
     return all;
 }
 
-;// CONCATENATED MODULE: ./src/commands/images.ts
-/**
- * Image commands: IDs behind tags, pinning a tag back to an image ID, checking (and pulling) pinned
- * images for a rollback, registry digests, removing pruned images. Every value goes through shq().
- */
-
-/** One `<image> <id>` line per image; the id is empty when the image is not on the host. */
-function imageIdsCommand(images) {
-    return `for i in ${shqAll([...images])}; do printf '%s %s\\n' "$i" "$(docker image inspect --format '{{.Id}}' "$i" 2>/dev/null)"; done`;
-}
-/**
- * A reference without a registry host (`app:1`, `me/app:1`): Podman resolves it to a local
- * `localhost/app:1` before anything `docker tag` writes through its API (`docker.io/library/app:1`).
- */
-function isUnqualified(image) {
-    const first = image.split('/')[0];
-    return !image.includes('/') || (!/[.:]/.test(first) && first !== 'localhost');
-}
-/**
- * Tag each pinned image ID with its reference again, then check the reference resolves to that ID
- * (what Compose will create from). On Podman a tag written through the Docker API is
- * `docker.io/library/<ref>`, while an unqualified reference resolves to `localhost/<ref>` first
- * (images built or loaded on the host): that name is tagged too. Exits 3 naming the first ID no
- * longer on the host, 4 naming a reference that still resolves to another image.
- */
-function pinImagesCommand(pins) {
-    const lines = [];
-    for (const p of pins) {
-        const id = shq(p.imageId);
-        const ref = shq(p.image);
-        const resolves = `[ "$(docker image inspect --format '{{.Id}}' ${ref} 2>/dev/null)" = ${id} ]`;
-        lines.push(`docker image inspect ${id} >/dev/null 2>&1 || { echo "image ${p.imageId} of ${p.image} is no longer on the host" >&2; exit 3; }; docker tag ${id} ${ref}`);
-        if (isUnqualified(p.image))
-            lines.push(`${resolves} || docker tag ${id} ${shq(`localhost/${p.image}`)}`);
-        lines.push(`${resolves} || { printf '%s does not resolve to the pinned image %s after docker tag\\n' ${ref} ${id} >&2; exit 4; }`);
-    }
-    return lines.join('\n');
-}
-/** `repo@sha256:...` for a pinned digest: pulling it fetches exactly that image and moves no tag. */
-function digestRef(image, digest) {
-    const repo = image.replace(/@.*$/, '').replace(/:[^/:]*$/, '');
-    return `${repo}@${digest}`;
-}
-/**
- * One line per pin, `<n> present|pulled|missing`: is the pinned image on the host, and if not (and
- * pulls are allowed) does a pull bring exactly that image back. A pull by digest moves no tag; a pull
- * by tag does, so the tag is put back where it pointed before: checking changes nothing Compose sees.
- */
-function pinCheckScript(pins, pull) {
-    const lines = ['have() { docker image inspect "$1" >/dev/null 2>&1; }'];
-    pins.forEach((p, n) => {
-        const id = shq(p.imageId);
-        const ref = shq(p.image);
-        if (!pull) {
-            lines.push(`if have ${id}; then echo '${n} present'; else echo '${n} missing'; fi`);
-        }
-        else if (p.digest) {
-            lines.push(`if have ${id}; then echo '${n} present'; else docker pull -q ${shq(digestRef(p.image, p.digest))} >/dev/null 2>&1; if have ${id}; then echo '${n} pulled'; else echo '${n} missing'; fi; fi`);
-        }
-        else {
-            lines.push(`if have ${id}; then echo '${n} present'; else`, `  old=$(docker image inspect --format '{{.Id}}' ${ref} 2>/dev/null || true)`, `  docker pull -q ${ref} >/dev/null 2>&1`, `  if have ${id}; then echo '${n} pulled'; else echo '${n} missing'; fi`, `  now=$(docker image inspect --format '{{.Id}}' ${ref} 2>/dev/null || true)`, 
-            // The pulled image keeps its ID (pinImages tags it later); only the tag goes back.
-            `  if [ -n "$now" ] && [ "$now" != "$old" ]; then if [ -n "$old" ]; then docker tag "$old" ${ref}; elif [ "$now" != ${id} ]; then docker image rm ${ref} >/dev/null 2>&1; fi; fi`, 'fi');
-        }
-    });
-    lines.push('true');
-    return lines.join('\n');
-}
-/** One `<id> <digest> <digest>...` line per image ID (its RepoDigests). */
-function repoDigestsCommand(ids) {
-    return `for i in ${shqAll([...ids])}; do printf '%s %s\\n' "$i" "$(docker image inspect --format '{{join .RepoDigests " "}}' "$i" 2>/dev/null)"; done`;
-}
-/** `docker image rm` (never -f: Docker keeps an image a container uses) each ID; prints the ones removed. */
-function removeImagesCommand(ids) {
-    return `for i in ${shqAll([...ids])}; do if docker image rm "$i" >/dev/null 2>&1; then echo "$i"; fi; done; true`;
-}
-
-;// CONCATENATED MODULE: ./src/model/tar.ts
-/**
- * A POSIX ustar archive built in memory, so a whole release goes to the host in one command's stdin
- * (`tar -x`) instead of a round trip per file. Regular files and directories only; names up to 255
- * bytes (split over the prefix and name fields); sizes under 8 GiB (11 octal digits).
- */
-const BLOCK = 512;
-const MAX_SIZE = 8 * 1024 ** 3 - 1;
-/** Split a path over ustar's prefix (155 bytes) and name (100 bytes) fields, at a slash. */
-function splitName(path) {
-    const bytes = Buffer.byteLength(path);
-    if (bytes <= 100)
-        return { prefix: '', name: path };
-    if (bytes > 256)
-        throw new Error(`tar: path is ${bytes} bytes, longer than ustar allows (255): ${path.slice(0, 80)}...`);
-    // The rightmost slash that leaves a name of at most 100 bytes and a prefix of at most 155.
-    for (let i = path.length - 1; i > 0; i--) {
-        if (path[i] !== '/')
-            continue;
-        const prefix = path.slice(0, i);
-        const name = path.slice(i + 1);
-        if (Buffer.byteLength(name) > 100)
-            break;
-        if (name.length > 0 && Buffer.byteLength(prefix) <= 155)
-            return { prefix, name };
-    }
-    throw new Error(`tar: cannot store path in ustar (needs a slash leaving at most 100 bytes after it and 155 before): ${path.slice(0, 80)}...`);
-}
-function checkPath(path) {
-    if (!path || path.startsWith('/') || path.split('/').some((p) => p === '..' || p === '')) {
-        throw new Error(`tar: '${path}' is not a relative path without '..' or empty parts`);
-    }
-    if (path.includes('\0'))
-        throw new Error('tar: path contains a NUL byte');
-    const bytes = Buffer.byteLength(path);
-    if (bytes > 255)
-        throw new Error(`tar: path is ${bytes} bytes, longer than ustar allows (255): ${path.slice(0, 80)}...`);
-}
-function octal(buf, offset, width, value) {
-    // width-1 octal digits, then NUL
-    const s = value.toString(8).padStart(width - 1, '0');
-    if (s.length > width - 1)
-        throw new Error(`tar: value ${value} does not fit ${width - 1} octal digits`);
-    buf.write(s, offset, width - 1, 'ascii');
-    buf[offset + width - 1] = 0;
-}
-function header(entry, size, mtime) {
-    const h = Buffer.alloc(BLOCK);
-    const path = entry.type === 'dir' ? `${entry.path}/` : entry.path;
-    const { prefix, name } = splitName(path);
-    h.write(name, 0, 100, 'utf8');
-    octal(h, 100, 8, entry.mode & 0o7777);
-    octal(h, 108, 8, 0); // uid: extracted with -o, so the deploy user owns everything
-    octal(h, 116, 8, 0); // gid
-    octal(h, 124, 12, size);
-    octal(h, 136, 12, mtime);
-    h.fill(0x20, 148, 156); // checksum field counts as spaces while summing
-    h.write(entry.type === 'dir' ? '5' : '0', 156, 1, 'ascii');
-    h.write('ustar\0', 257, 6, 'ascii');
-    h.write('00', 263, 2, 'ascii');
-    h.write(prefix, 345, 155, 'utf8');
-    let sum = 0;
-    for (const b of h)
-        sum += b;
-    // six octal digits, NUL, space (the historical layout every tar accepts)
-    h.write(sum.toString(8).padStart(6, '0'), 148, 6, 'ascii');
-    h[154] = 0;
-    h[155] = 0x20;
-    return h;
-}
-/** The archive: each entry's header and data padded to 512-byte blocks, then two zero blocks. */
-function buildTar(entries, mtime = Math.floor(Date.now() / 1000)) {
-    const parts = [];
-    for (const e of entries) {
-        checkPath(e.path);
-        const data = e.type === 'file' ? (e.data ?? Buffer.alloc(0)) : Buffer.alloc(0);
-        if (data.length > MAX_SIZE)
-            throw new Error(`tar: ${e.path} is ${data.length} bytes; ustar stores under 8 GiB`);
-        parts.push(header(e, data.length, mtime));
-        if (data.length) {
-            parts.push(data);
-            const pad = (BLOCK - (data.length % BLOCK)) % BLOCK;
-            if (pad)
-                parts.push(Buffer.alloc(pad));
-        }
-    }
-    parts.push(Buffer.alloc(BLOCK * 2));
-    return Buffer.concat(parts);
-}
-
-;// CONCATENATED MODULE: ./src/model/release.ts
-/**
- * Releases as data: the id, the manifest kept in each release directory on the host, which release
- * a rollback goes back to, and which releases and images retention lets go. Pure; the host side is
- * release-store.ts.
- */
-const RELEASE_ID = /^\d{8}T\d{6}Z-[0-9a-z]{7}$/;
-/** `20261123T193000Z-abc1234`: UTC to the second, then the short sha, so ids sort by time. */
-function releaseId(date, sha) {
-    const short = sha.slice(0, 7).toLowerCase();
-    if (!/^[0-9a-z]{7}$/.test(short))
-        throw new Error(`cannot make a release id from sha '${sha}': need at least 7 letters or digits`);
-    const stamp = date
-        .toISOString()
-        .replace(/\.\d+Z$/, 'Z')
-        .replace(/[-:]/g, '');
-    return `${stamp}-${short}`;
-}
-function isReleaseId(id) {
-    return RELEASE_ID.test(id);
-}
-const RESULTS = ['pending', 'success', 'failed', 'rolled-back', 'abandoned'];
-/** Parse and check a release.json; the error says which field is wrong. */
-function parseManifest(text) {
-    const raw = parseJsonObject(text);
-    const bad = (field, want) => {
-        throw new Error(`release.json${typeof raw.id === 'string' ? ` (${raw.id})` : ''}: '${field}' must be ${want}`);
-    };
-    checkRecord(raw, bad);
-    const services = parseServiceImages(raw.services, bad);
-    if (!RESULTS.includes(raw.result))
-        bad('result', RESULTS.join(', '));
-    if (raw.rollbackOf !== undefined && (typeof raw.rollbackOf !== 'string' || !isReleaseId(raw.rollbackOf)))
-        bad('rollbackOf', 'a release id');
-    const probe = parseProbeSummary(raw.probe, bad);
-    if (raw.durationS !== undefined && typeof raw.durationS !== 'number')
-        bad('durationS', 'a number');
-    if (raw.reason !== undefined && typeof raw.reason !== 'string')
-        bad('reason', 'a string');
-    const m = {
-        id: raw.id,
-        project: raw.project,
-        sha: raw.sha,
-        ref: raw.ref,
-        actor: raw.actor,
-        runUrl: raw.runUrl,
-        createdAt: raw.createdAt,
-        files: raw.files,
-        composeFiles: raw.composeFiles,
-        services,
-        result: raw.result,
-    };
-    if (raw.rollbackOf !== undefined)
-        m.rollbackOf = raw.rollbackOf;
-    if (raw.reason !== undefined)
-        m.reason = raw.reason;
-    if (probe)
-        m.probe = probe;
-    if (raw.durationS !== undefined)
-        m.durationS = raw.durationS;
-    return m;
-}
-function parseJsonObject(text) {
-    let raw;
-    try {
-        raw = JSON.parse(text);
-    }
-    catch (e) {
-        throw new Error(`release.json is not JSON: ${e.message}`, { cause: e });
-    }
-    if (!isObject(raw))
-        throw new Error('release.json: expected an object');
-    return raw;
-}
-/** The fields every release records when it is created: who, what, when, and which files. */
-function checkRecord(raw, bad) {
-    for (const f of ['id', 'project', 'sha', 'ref', 'actor', 'runUrl', 'createdAt']) {
-        if (typeof raw[f] !== 'string')
-            bad(f, 'a string');
-    }
-    if (!isReleaseId(raw.id))
-        bad('id', 'a release id like 20261123T193000Z-abc1234');
-    for (const f of ['files', 'composeFiles']) {
-        const v = raw[f];
-        if (!Array.isArray(v) || !v.every((x) => typeof x === 'string'))
-            bad(f, 'a list of strings');
-    }
-}
-function parseServiceImages(value, bad) {
-    if (!isObject(value))
-        return bad('services', 'an object');
-    const services = {};
-    for (const [name, s] of Object.entries(value)) {
-        if (!isObject(s) || typeof s.image !== 'string' || typeof s.imageId !== 'string')
-            return bad(`services.${name}`, 'an object with image and imageId strings');
-        if (s.digest !== undefined && typeof s.digest !== 'string')
-            bad(`services.${name}.digest`, 'a string');
-        services[name] = {
-            image: s.image,
-            imageId: s.imageId,
-            ...(typeof s.digest === 'string' ? { digest: s.digest } : {}),
-        };
-    }
-    return services;
-}
-function parseProbeSummary(value, bad) {
-    if (value === undefined)
-        return undefined;
-    if (!isObject(value) || typeof value.sent !== 'number' || typeof value.lost !== 'number' || typeof value.p99Ms !== 'number')
-        return bad('probe', 'an object with numbers sent, lost, p99Ms');
-    return { sent: value.sent, lost: value.lost, p99Ms: value.p99Ms };
-}
-function isObject(v) {
-    return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-/** Newest first (ids sort by time). */
-function newestFirst(releases) {
-    return [...releases].sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
-}
-/** "45 s", "12 min", "3 h", "2 d": how long ago, for choosing a release at a glance. */
-function age(createdAt, now) {
-    const t = Date.parse(createdAt);
-    if (!Number.isFinite(t))
-        return '?';
-    const s = Math.max(0, Math.round((now - t) / 1000));
-    if (s < 90)
-        return `${s} s ago`;
-    if (s < 90 * 60)
-        return `${Math.round(s / 60)} min ago`;
-    if (s < 36 * 3600)
-        return `${Math.round(s / 3600)} h ago`;
-    return `${Math.round(s / 86400)} d ago`;
-}
-function oneLine(text, max) {
-    const t = text.replace(/\s+/g, ' ').trim();
-    return t.length > max ? `${t.slice(0, max - 1)}…` : t;
-}
-/** What a row of the release list says besides id, result, sha and age. */
-function notes(r, currentId, pick) {
-    return [
-        r.id === currentId ? 'serving' : '',
-        r.id === pick ? '`rollback: true` picks this' : '',
-        r.rollbackOf ? `rollback of ${r.rollbackOf}` : '',
-        r.reason ? oneLine(r.reason, 120) : '',
-    ].filter(Boolean);
-}
-/**
- * A table of releases, newest first, for error messages and the log: id, result, sha, age, and
- * which one is serving and which one `rollback: true` would pick.
- */
-function formatReleaseList(releases, currentId, now = Date.now()) {
-    if (releases.length === 0)
-        return '  (no releases on the host)';
-    const pick = defaultRollbackTarget(releases, currentId)?.id;
-    const rows = newestFirst(releases).map((r) => [
-        r.id,
-        r.result,
-        r.sha.slice(0, 7),
-        age(r.createdAt, now),
-        notes(r, currentId, pick).join('; ').replace(/`/g, ''),
-    ]);
-    const width = [0, 1, 2, 3].map((c) => Math.max(...rows.map((row) => row[c].length)));
-    return rows
-        .map((row) => `  ${row
-        .slice(0, 4)
-        .map((v, c) => v.padEnd(width[c]))
-        .join('  ')}${row[4] ? `  (${row[4]})` : ''}`.trimEnd())
-        .join('\n');
-}
-/** The same list as a Markdown table, for the job summary. */
-function releaseTableMarkdown(releases, currentId, now = Date.now()) {
-    const pick = defaultRollbackTarget(releases, currentId)?.id;
-    const cell = (v) => v.replace(/\|/g, '\\|').replace(/\n/g, ' ');
-    return [
-        '| release | result | sha | age | |',
-        '|---|---|---|---|---|',
-        ...newestFirst(releases).map((r) => `| \`${r.id}\` | ${r.result} | \`${r.sha.slice(0, 7)}\` | ${age(r.createdAt, now)} | ${cell(notes(r, currentId, pick).join('; '))} |`),
-    ].join('\n');
-}
-/**
- * Follow rollbackOf links to the id of the release that first shipped these files and images. The
- * id, not the manifest: that release may have been pruned since, and "older than it" still holds.
- */
-function originId(byId, r) {
-    let id = r.id;
-    let cur = r;
-    const seen = new Set();
-    while (cur?.rollbackOf && !seen.has(cur.id)) {
-        seen.add(cur.id);
-        id = cur.rollbackOf;
-        cur = byId.get(id);
-    }
-    return id;
-}
-/**
- * What `rollback: true` without `release` goes back to: the newest successful release older than the
- * one serving. When the one serving is itself a rollback, "older" counts from the release it went
- * back to, so rolling back twice steps further back instead of swinging back to the release just
- * rolled away from. Undefined when there is none.
- */
-function defaultRollbackTarget(releases, currentId) {
-    const byId = new Map(releases.map((r) => [r.id, r]));
-    const current = currentId ? byId.get(currentId) : undefined;
-    if (!current)
-        return undefined;
-    const from = originId(byId, current);
-    return newestFirst(releases).find((r) => r.result === 'success' && r.id < from && originId(byId, r) !== from);
-}
-/**
- * The release a rollback re-deploys. With an id: that release (an unknown id, or one that never
- * recorded what it ran, is an error that lists what there is). Without: defaultRollbackTarget.
- */
-function selectRollbackTarget(releases, currentId, requested, now = Date.now()) {
-    const list = () => `Releases on the host (newest first):\n${formatReleaseList(releases, currentId, now)}`;
-    if (requested) {
-        const hit = releases.find((r) => r.id === requested);
-        if (!hit)
-            throw new Error(`release '${requested}' is not on the host. ${list()}`);
-        // No image IDs were recorded for these: nothing to pin, so "rolling back" would run whatever the tags point at now.
-        if (hit.result === 'abandoned' || hit.result === 'pending') {
-            throw new Error(`release '${requested}' is ${hit.result}${hit.reason ? ` (${hit.reason})` : ''}: its deploy never recorded the images it ran, so it cannot be rolled back to; pick a successful release. ${list()}`);
-        }
-        return hit;
-    }
-    const byId = new Map(releases.map((r) => [r.id, r]));
-    const current = currentId ? byId.get(currentId) : undefined;
-    if (!current) {
-        throw new Error(`no release is recorded as serving${currentId ? ` (current names '${currentId}', which is not on the host)` : ''}, so there is no "previous" one; ` +
-            `pass release: <id>. ${list()}`);
-    }
-    const target = defaultRollbackTarget(releases, currentId);
-    if (!target) {
-        const from = originId(byId, current);
-        throw new Error(`there is no successful release older than ${from}${from !== current.id ? ` (the release ${current.id} rolled back to)` : ''} to roll back to; ` +
-            `pass release: <id>. ${list()}`);
-    }
-    return target;
-}
-/**
- * The "Roll back" part of the job summary: what `rollback: true` would do from here, and the kept
- * releases to choose from.
- */
-function rollbackHintMarkdown(releases, currentId, now = Date.now()) {
-    if (!currentId)
-        return undefined;
-    const pick = defaultRollbackTarget(releases, currentId);
-    const head = pick
-        ? [
-            `Release \`${currentId}\` is serving. \`rollback: true\` returns to \`${pick.id}\` (${pick.sha.slice(0, 7)}, ${age(pick.createdAt, now)}); for another one, name it:`,
-            '',
-            '```yaml',
-            'rollback: true',
-            `release: ${pick.id}   # or any successful release below`,
-            '```',
-        ]
-        : [`Release \`${currentId}\` is serving. There is no earlier successful release for \`rollback: true\` to return to.`];
-    return [...head, '', releaseTableMarkdown(releases, currentId, now)].join('\n');
-}
-/** Failed, rolled-back and abandoned releases kept for diagnosis, on top of keep_releases. */
-const KEEP_FAILED = 3;
-/** Results of releases that never became a good one to return to. */
-const NOT_GOOD = new Set(['failed', 'rolled-back', 'abandoned']);
-/**
- * What pruning may remove from this project's releases. Kept:
- * - good releases: the one serving, and the newest successful ones up to `keep` in all (serving
- *   counted); failed, rolled-back and abandoned releases never push one out;
- * - the release `rollback: true` would go back to, even beyond `keep`;
- * - the newest `keepFailed` failed, rolled-back or abandoned releases, for diagnosis;
- * - every pending release (under the lock, the next deploy marks those abandoned first).
- * Releases of other projects are never pruned and their images count as referenced; an image goes
- * only when no kept release (of any project) refers to it.
- */
-function retention(releases, keep, currentId, project, keepFailed = KEEP_FAILED) {
-    if (!Number.isInteger(keep) || keep < 1)
-        throw new Error(`keep must be a whole number of at least 1, got ${keep}`);
-    if (!Number.isInteger(keepFailed) || keepFailed < 0)
-        throw new Error(`keepFailed must be a whole number, got ${keepFailed}`);
-    const ours = newestFirst(releases.filter((r) => project === undefined || r.project === project));
-    const protect = new Set();
-    if (currentId && ours.some((r) => r.id === currentId))
-        protect.add(currentId);
-    for (const r of ours)
-        if (protect.size < keep && r.result === 'success')
-            protect.add(r.id);
-    const target = defaultRollbackTarget(ours, currentId);
-    if (target)
-        protect.add(target.id);
-    for (const r of ours.filter((x) => NOT_GOOD.has(x.result) && !protect.has(x.id)).slice(0, keepFailed))
-        protect.add(r.id);
-    for (const r of ours)
-        if (r.result === 'pending')
-            protect.add(r.id);
-    const oldestFirst = [...ours].reverse().filter((r) => !protect.has(r.id));
-    const pruned = [...oldestFirst.filter((r) => r.result !== 'success'), ...oldestFirst.filter((r) => r.result === 'success')];
-    const prunedIds = new Set(pruned.map((r) => r.id));
-    const referenced = new Set();
-    for (const r of releases) {
-        if (prunedIds.has(r.id))
-            continue;
-        for (const s of Object.values(r.services))
-            if (s.imageId)
-                referenced.add(s.imageId);
-    }
-    const freed = new Set();
-    const perRelease = pruned.map((r) => {
-        const images = [];
-        for (const s of Object.values(r.services)) {
-            if (!s.imageId || referenced.has(s.imageId) || freed.has(s.imageId))
-                continue;
-            freed.add(s.imageId);
-            images.push(s.imageId);
-        }
-        return { id: r.id, result: r.result, sha: r.sha, images: images.sort() };
-    });
-    return { prune: pruned.map((r) => r.id), pruned: perRelease, images: [...freed].sort() };
-}
-/** A pending release found by a deploy holding the lock: its deploy is over, and never recorded a result. */
-function abandonedReason(r) {
-    return `its deploy${r.runUrl ? ` (${r.runUrl})` : ''} stopped before recording a result: killed, cancelled or disconnected`;
-}
-/**
- * A rollback whose pinned images are gone from the host and could not be pulled: refused before
- * anything changes, naming each image and the release, with the list to pick another one from.
- */
-function missingImagesError(target, missing, releases, currentId, pulled, now = Date.now()) {
-    const what = missing.map((m) => `${m.service ? `service ${m.service}: ` : ''}${m.image} (${m.imageId})`).join('; ');
-    return new Error(`cannot roll back to release ${target.id} (${target.sha.slice(0, 7)}): ${missing.length === 1 ? 'its image is' : 'its images are'} no longer on the host` +
-        `${pulled ? ' and a pull did not bring the pinned image back' : ' (pull: never)'}: ${what}. Nothing was changed. ` +
-        `Push or load that image on the host, or pick another release. Releases on the host (newest first):\n${formatReleaseList(releases, currentId, now)}`);
-}
-
-;// CONCATENATED MODULE: ./src/host/release-store.ts
-/**
- * The release directories on the host (layout in docs/architecture.md): upload, activate into app/,
- * list, current, manifest updates, copy for rollbacks and pruning. The commands themselves are built
- * in commands/release-store.ts (every path absolute under the resolved remote dir, through shq());
- * this module decides what to run and reads the answers.
- *
- * Modes: the remote dir, releases/, each releases/<id>/ and app/ are 0700, so nothing below them is
- * reachable by other host users; .env and release.json are 0600. Subdirectories inside a release and
- * in app/ are 0755 and files keep their (group/other-write stripped) mode, because Docker bind-mounts
- * them into containers that may run as another user (the official haproxy image runs as `haproxy`).
- */
-
-
-
-
-
-
-/** Names the release directory keeps for itself. */
-const RESERVED = new Set(['release.json', '.env']);
-const IMAGE_ID = /^sha256:[0-9a-f]{64}$/;
-/** A repo-relative path that is safe to place under a release directory and to pass through `read -r`. */
-function checkReleasePath(path) {
-    if (!path || path.startsWith('/'))
-        throw new Error(`release file '${path}': must be a relative path`);
-    // eslint-disable-next-line no-control-regex
-    if (/[\x00-\x1f\x7f]/.test(path))
-        throw new Error(`release file ${JSON.stringify(path)}: control characters are not allowed in file names`);
-    if (path.split('/').some((p) => p === '' || p === '.' || p === '..'))
-        throw new Error(`release file '${path}': no '..', '.' or empty parts`);
-    if (RESERVED.has(path))
-        throw new Error(`release file '${path}': the name is reserved for handoff's own ${path} at the top of the release; move the file into a directory`);
-}
-function checkId(id) {
-    if (!isReleaseId(id))
-        throw new Error(`'${id}' is not a release id`);
-}
-/**
- * The absolute, symlink-free remote dir: a relative input (or `~/...`) is under the deploy user's
- * home. Created 0700 when missing.
- */
-async function resolveRemoteDir(remote, remoteDirInput) {
-    const input = remoteDirInput.replace(/^~(\/|$)/, '').replace(/\/+$/, '') || '.';
-    if (input.includes('\0'))
-        throw new Error('remote_dir contains a NUL byte');
-    const r = await remote.exec(resolveRemoteDirCommand(input), { timeoutMs: QUICK_COMMAND_MS });
-    const dir = r.stdout.trim().split('\n').pop() ?? '';
-    if (!dir.startsWith('/'))
-        throw new Error(`could not resolve remote_dir '${remoteDirInput}' on the host (got '${dir}')`);
-    return dir;
-}
-/** The archive of a release: files with their parent directories, the env file and the manifest. */
-function releaseArchive(files, envFileText, manifest) {
-    const seen = new Set();
-    const dirs = new Set();
-    for (const f of files) {
-        checkReleasePath(f.path);
-        if (seen.has(f.path))
-            throw new Error(`release file '${f.path}' is listed twice`);
-        seen.add(f.path);
-        const parts = f.path.split('/');
-        for (let i = 1; i < parts.length; i++)
-            dirs.add(parts.slice(0, i).join('/'));
-    }
-    for (const d of dirs)
-        if (seen.has(d))
-            throw new Error(`release file '${d}' is also a directory of another release file`);
-    const entries = [...dirs].sort().map((d) => ({ path: d, type: 'dir', mode: 0o755 }));
-    for (const f of files)
-        entries.push({ path: f.path, type: 'file', data: f.data, mode: (f.mode ?? 0o644) & 0o755 || 0o644 });
-    entries.push({ path: '.env', type: 'file', data: Buffer.from(envFileText), mode: 0o600 });
-    entries.push({ path: 'release.json', type: 'file', data: Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), mode: 0o600 });
-    return buildTar(entries);
-}
-/**
- * Write releases/<id>/ atomically: one tar stream into releases/.<id>.tmp, then a rename. An id that
- * exists already is an error (two deploys of one sha in one second).
- */
-async function uploadRelease(remote, remoteDir, id, files, envFileText, manifest, _options = {}) {
-    checkId(id);
-    if (manifest.id !== id)
-        throw new Error(`manifest id ${manifest.id} does not match release ${id}`);
-    const tar = releaseArchive(files, envFileText, manifest);
-    await remote.exec(uploadReleaseCommand(remoteDir, id), { stdin: tar, timeoutMs: RELEASE_COMMAND_MS });
-}
-/**
- * A new release with an old one's files and env (a rollback): copied on the host, with its own
- * manifest, then renamed into place.
- */
-async function copyRelease(remote, remoteDir, fromId, toId, manifest) {
-    checkId(fromId);
-    checkId(toId);
-    if (manifest.id !== toId)
-        throw new Error(`manifest id ${manifest.id} does not match release ${toId}`);
-    await remote.exec(copyReleaseCommand(remoteDir, fromId, toId), {
-        stdin: `${JSON.stringify(manifest, null, 2)}\n`,
-        timeoutMs: RELEASE_COMMAND_MS,
-    });
-}
-/**
- * Make app/ hold release <id>: each file (and .env) copied to a temp name in its target directory,
- * then renamed over the old one, so directories (and the bind mounts on them) stay the same inodes.
- * A file the previously activated release placed and this one lacks is removed; directories are
- * never removed or replaced.
- */
-async function activateRelease(remote, remoteDir, id) {
-    checkId(id);
-    const read = await remote.exec(activationReadCommand(remoteDir, id), { timeoutMs: QUICK_COMMAND_MS });
-    const [manifestText, listText = ''] = read.stdout.split(RECORD_SEP);
-    const manifest = parseManifest(manifestText ?? '');
-    for (const f of manifest.files)
-        checkReleasePath(f);
-    const wanted = new Set(manifest.files);
-    const previous = listText.split('\n').filter((l) => l && !wanted.has(l));
-    const ops = [
-        ...manifest.files.map((f) => `put ${f}`),
-        'put .env',
-        ...previous
-            .filter((f) => {
-            try {
-                checkReleasePath(f);
-                return true;
-            }
-            catch {
-                return false;
-            }
-        })
-            .map((f) => `del ${f}`),
-        ...manifest.files.map((f) => `list ${f}`),
-    ];
-    await remote.exec(activateCommand(remoteDir, id), { stdin: `${ops.join('\n')}\n`, timeoutMs: RELEASE_COMMAND_MS });
-}
-/** Every readable manifest under releases/, oldest first, in one round trip. */
-async function listReleases(remote, remoteDir, warn) {
-    const r = await remote.exec(listReleasesCommand(remoteDir), { timeoutMs: QUICK_COMMAND_MS });
-    return parseReleaseListing(r.stdout, warn);
-}
-function parseReleaseListing(stdout, warn) {
-    const out = [];
-    for (const chunk of stdout.split(RECORD_SEP).slice(1)) {
-        const nl = chunk.indexOf('\n');
-        const dir = chunk.slice(0, nl);
-        try {
-            const m = parseManifest(chunk.slice(nl + 1));
-            if (m.id !== dir)
-                throw new Error(`its id is ${m.id}`);
-            out.push(m);
-        }
-        catch (e) {
-            warn?.(`ignoring releases/${dir}/release.json: ${e.message}`);
-        }
-    }
-    return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-}
-/** The id in `current`, or undefined before the first successful deploy. */
-async function readCurrent(remote, remoteDir) {
-    const id = ((await remote.readFile(releasePaths(remoteDir).current)) ?? '').trim();
-    return isReleaseId(id) ? id : undefined;
-}
-async function setCurrent(remote, remoteDir, id) {
-    checkId(id);
-    await remote.writeFile(releasePaths(remoteDir).current, `${id}\n`, 0o600);
-}
-async function readManifest(remote, remoteDir, id) {
-    checkId(id);
-    const path = releasePaths(remoteDir).manifest(id);
-    const text = await remote.readFile(path);
-    if (text === undefined)
-        throw new Error(`release ${id}: no readable ${path} on the host`);
-    return parseManifest(text);
-}
-/** Merge `patch` into releases/<id>/release.json (atomic rewrite, 0600). The id cannot change. */
-async function updateManifest(remote, remoteDir, id, patch) {
-    const old = await readManifest(remote, remoteDir, id);
-    const next = { ...old, ...patch, id: old.id };
-    parseManifest(JSON.stringify(next)); // refuse to write a manifest we could not read back
-    await remote.writeFile(releasePaths(remoteDir).manifest(id), `${JSON.stringify(next, null, 2)}\n`, 0o600);
-    return next;
-}
-/** Image IDs referenced by other projects' releases next to this one (the default layout's siblings). */
-async function siblingImageIds(remote, remoteDir) {
-    const parent = external_node_path_.posix.dirname(remoteDir);
-    const self = external_node_path_.posix.basename(remoteDir);
-    if (parent === remoteDir)
-        return new Set();
-    const r = await remote.exec(siblingManifestsCommand(parent, self), { timeoutMs: QUICK_COMMAND_MS, check: false });
-    return new Set([...r.stdout.matchAll(/"imageId"\s*:\s*"(sha256:[0-9a-f]{64})"/g)].map((m) => m[1]));
-}
-/** Rewrite a release's manifest as `abandoned` (0600, atomic). */
-async function writeAbandoned(remote, remoteDir, m, reason) {
-    const next = { ...m, result: 'abandoned', reason };
-    await remote.writeFile(releasePaths(remoteDir).manifest(m.id), `${JSON.stringify(next, null, 2)}\n`, 0o600);
-    return next;
-}
-/**
- * Under the lock no deploy of this project is in progress, so a `pending` release is one whose deploy
- * stopped before recording a result (killed, cancelled, disconnected): mark it `abandoned`, so the
- * list says so and retention prunes it like a failed one. Returns the releases as they are now and
- * the ones it marked.
- */
-async function markAbandoned(remote, remoteDir, releases, project) {
-    const marked = [];
-    const out = [];
-    for (const r of releases) {
-        if (r.result === 'pending' && r.project === project && isReleaseId(r.id)) {
-            const m = await writeAbandoned(remote, remoteDir, r, abandonedReason(r));
-            marked.push(m);
-            out.push(m);
-        }
-        else {
-            out.push(r);
-        }
-    }
-    return { releases: out, marked };
-}
-/**
- * A deploy that stops on an error before its Record phase marks its own release `abandoned` with the
- * error as the reason (it still holds the lock). Does nothing when the release is gone or recorded.
- */
-async function abandonIfPending(remote, remoteDir, id, reason) {
-    checkId(id);
-    const text = await remote.readFile(releasePaths(remoteDir).manifest(id));
-    if (text === undefined)
-        return false;
-    const m = parseManifest(text);
-    if (m.result !== 'pending')
-        return false;
-    // The first lines say what stopped it; a whole stderr belongs in the job log, not in every release list.
-    await writeAbandoned(remote, remoteDir, m, reason.length > 500 ? `${reason.slice(0, 500)}…` : reason);
-    return true;
-}
-/** One audit line per pruned release: which release, which images went, which Docker kept. */
-function pruneAuditEntries(result, at, actor, runUrl) {
-    return result.pruned.map((p) => ({
-        at,
-        kind: 'prune',
-        release: p.id,
-        sha: p.sha,
-        actor,
-        runUrl,
-        result: p.result,
-        images: p.imagesRemoved,
-        ...(p.imagesKept.length ? { detail: `Docker kept ${p.imagesKept.join(', ')}: a container uses it or it has another tag` } : {}),
-    }));
-}
-/**
- * Drop this project's releases that retention (release.ts) lets go, leftover .<id>.tmp dirs, then the
- * images only they referenced. Image candidates come only from this project's pruned manifests, minus
- * anything a kept release or a sibling project's release refers to; `docker image rm` without -f also
- * refuses images a container uses, which is fine. Call it under the lock.
- */
-async function pruneReleases(remote, remoteDir, project, keep, currentId, warn, keepFailed = KEEP_FAILED) {
-    const releases = await listReleases(remote, remoteDir, warn);
-    const current = currentId ?? (await readCurrent(remote, remoteDir));
-    const plan = retention(releases, keep, current, project, keepFailed);
-    const removed = plan.prune.filter(isReleaseId);
-    await remote.exec(removeReleasesCommand(remoteDir, removed), { timeoutMs: RELEASE_COMMAND_MS });
-    const siblings = plan.images.length ? await siblingImageIds(remote, remoteDir) : new Set();
-    const candidates = plan.images.filter((i) => IMAGE_ID.test(i) && !siblings.has(i));
-    const imagesRemoved = [];
-    if (candidates.length) {
-        const r = await remote.exec(removeImagesCommand(candidates), { timeoutMs: RELEASE_COMMAND_MS, check: false });
-        for (const line of r.stdout.split('\n'))
-            if (candidates.includes(line.trim()))
-                imagesRemoved.push(line.trim());
-    }
-    const pruned = plan.pruned
-        .filter((x) => removed.includes(x.id))
-        .map((x) => {
-        // Images another project's release pins were never candidates: not this prune's to name.
-        const images = x.images.filter((i) => candidates.includes(i));
-        return {
-            ...x,
-            images,
-            imagesRemoved: images.filter((i) => imagesRemoved.includes(i)),
-            imagesKept: images.filter((i) => !imagesRemoved.includes(i)),
-        };
-    });
-    const kept = releases.filter((r) => r.project === project && !removed.includes(r.id));
-    return { removed, imagesRemoved, imagesKept: candidates.filter((i) => !imagesRemoved.includes(i)), pruned, kept };
-}
-
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
 ;// CONCATENATED MODULE: external "node:string_decoder"
@@ -56795,6 +56875,31 @@ const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRe
 // EXTERNAL MODULE: ./node_modules/ssh2/lib/index.js
 var lib = __nccwpck_require__(5472);
 var lib_default = /*#__PURE__*/__nccwpck_require__.n(lib);
+;// CONCATENATED MODULE: ./src/commands/stdin.ts
+/**
+ * A command's stdin carried in the command itself, as a here-document. ssh2 sends stdin only once
+ * the host answered the exec request, so a command with stdin costs one more round trip than one
+ * without; in the command line it costs none. Only for stdin that is no secret (the command line
+ * shows in the host's process list), short, and UTF-8 text ending in a newline (a here-document
+ * ends with one); anything else goes the usual way (undefined).
+ */
+/** Well under Linux's 128 KiB limit on one argument (`sh -c COMMAND`). */
+const INLINE_STDIN_MAX = 32 * 1024;
+function inlineStdin(command, stdin) {
+    const bytes = typeof stdin === 'string' ? Buffer.from(stdin, 'utf8') : stdin;
+    if (bytes.length === 0 || bytes.length > INLINE_STDIN_MAX)
+        return undefined;
+    const text = bytes.toString('utf8');
+    if (!Buffer.from(text, 'utf8').equals(bytes) || text.includes('\0') || !text.endsWith('\n'))
+        return undefined;
+    // A delimiter no line of the text equals.
+    const lines = new Set(text.split('\n'));
+    let mark = 'HANDOFF_STDIN';
+    while (lines.has(mark))
+        mark += '_';
+    return `{\n${command}\n} <<'${mark}'\n${text}${mark}\n`;
+}
+
 ;// CONCATENATED MODULE: ./src/support/time.ts
 /**
  * The one sleep. Code that waits in a loop takes a `sleep` option defaulting to this one, so tests
@@ -57061,6 +57166,7 @@ function explain(ssh2Message, label, passphrase) {
 
 
 
+
 const DEFAULTS = {
     port: 22,
     connectTimeoutMs: 20_000,
@@ -57236,6 +57342,8 @@ class SshRemote {
     async exec(command, options = {}) {
         const timeoutMs = options.timeoutMs ?? this.opts.commandTimeoutMs;
         const check = options.check ?? true;
+        // Public stdin rides in the command: no wait for the exec's reply before sending it.
+        const inline = options.stdinPublic && options.stdin !== undefined ? inlineStdin(command, options.stdin) : undefined;
         const release = await this.sem.acquire();
         return await new Promise((resolve, reject) => {
             // Listeners go on in the open callback itself: ssh2 may parse the output, exit status and
@@ -57281,21 +57389,24 @@ class SshRemote {
                 channel.on('error', () => {
                     /* a close follows; the result carries what we know */
                 });
-                if (options.stdin !== undefined)
+                if (options.stdin !== undefined && !inline)
                     channel.end(options.stdin);
                 else
                     channel.end();
             };
-            this.openChannel((cb) => this.client.exec(command, cb), 'run a command', onOpen, (err) => {
+            this.openChannel((cb) => this.client.exec(inline ?? command, cb), 'run a command', onOpen, (err) => {
                 release();
                 reject(err);
             });
         });
     }
-    async writeFile(path, data, mode = 0o644) {
+    async writeFile(path, data, mode = 0o644, options = {}) {
         const dir = external_node_path_.posix.dirname(path);
         const tmp = external_node_path_.posix.join(dir, `.${external_node_path_.posix.basename(path)}.handoff-${(0,external_node_crypto_.randomBytes)(6).toString('hex')}.tmp`);
-        await this.exec(writeFileCommand(path, tmp, mode), { stdin: typeof data === 'string' ? Buffer.from(data, 'utf8') : data });
+        await this.exec(writeFileCommand(path, tmp, mode), {
+            stdin: typeof data === 'string' ? Buffer.from(data, 'utf8') : data,
+            stdinPublic: options.public === true,
+        });
     }
     readFile(path) {
         return readFileByExec(this, path);
@@ -57698,9 +57809,9 @@ class ReconnectingRemote {
     async exec(command, options = {}) {
         return this.withConnection(command, options.repeatable !== false, (r) => r.exec(command, options));
     }
-    async writeFile(path, data, mode) {
+    async writeFile(path, data, mode, options) {
         // A temp file renamed into place: repeating it writes the same file.
-        await this.withConnection(`write ${path}`, true, (r) => r.writeFile(path, data, mode));
+        await this.withConnection(`write ${path}`, true, (r) => r.writeFile(path, data, mode, options));
     }
     readFile(path) {
         return this.withConnection(`read ${path}`, true, (r) => r.readFile(path));
@@ -57843,13 +57954,16 @@ async function connectHost(inputs, log, options = {}) {
         maxChannels: options.maxChannels,
         log,
     });
-    return ReconnectingRemote.open({
+    const started = Date.now();
+    const remote = await ReconnectingRemote.open({
         connect: open,
         windowMs: RECONNECT_WINDOW_MS,
         retryFirst: options.retryFirst,
         log,
         onReconnect: ({ downMs }) => options.timeline?.add('reconnect', { detail: `connection back after ${(downMs / 1000).toFixed(1)} s` }),
     });
+    log.debug(`connected in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    return remote;
 }
 
 ;// CONCATENATED MODULE: ./src/commands/proxy.ts
@@ -58281,7 +58395,7 @@ function replicaIp(c, preferredNetworks = []) {
     return Object.values(c.ips)[0] ?? '';
 }
 /** Every container of the project (all states), one-off `run` containers left out: one round trip. */
-async function listProjectContainers(remote, project, timeoutMs = DOCKER_COMMAND_MS) {
+async function listProjectContainers(remote, project, timeoutMs = timeouts_DOCKER_COMMAND_MS) {
     const r = await remote.exec(projectContainersCommand(project), { timeoutMs, check: false });
     checkInspect(r);
     return parseDockerInspect(r.stdout).filter((c) => !c.oneoff && c.project === project);
@@ -58290,7 +58404,7 @@ async function listProjectContainers(remote, project, timeoutMs = DOCKER_COMMAND
  * Inspect these containers; ones removed in the meantime are left out (docker inspect exits 1
  * but still prints the others).
  */
-async function inspectContainers(remote, ids, timeoutMs = DOCKER_COMMAND_MS) {
+async function inspectContainers(remote, ids, timeoutMs = timeouts_DOCKER_COMMAND_MS) {
     if (ids.length === 0)
         return [];
     const r = await remote.exec(inspectCommand(ids), { timeoutMs, check: false });
@@ -58484,7 +58598,7 @@ class UpstreamGate {
         let waiting = replicas;
         for (;;) {
             const urls = waiting.map((r) => `http://${r.ip}:${port}/`);
-            const r = await this.o.remote.exec(answersCommand(this.o.proxy.id, urls), { timeoutMs: QUICK_COMMAND_MS, check: false });
+            const r = await this.o.remote.exec(answersCommand(this.o.proxy.id, urls), { timeoutMs: timeouts_QUICK_COMMAND_MS, check: false });
             if (r.code === 3 || /^none /m.test(r.stdout)) {
                 this.noClient = true;
                 this.log.warning(`${this.o.label}: the proxy image has no wget, curl or bash to reach new replicas from inside its network: the gate relies on Docker's health status alone`);
@@ -58508,7 +58622,7 @@ class UpstreamGate {
         const zeroSince = new Map();
         const left = new Map();
         for (;;) {
-            const r = await this.o.remote.exec(netTcpCommand([...pending.keys()]), { timeoutMs: QUICK_COMMAND_MS, check: false });
+            const r = await this.o.remote.exec(netTcpCommand([...pending.keys()]), { timeoutMs: timeouts_QUICK_COMMAND_MS, check: false });
             const tables = parseNetTcpByContainer(r.stdout);
             const now = Date.now();
             for (const [id, replica] of [...pending]) {
@@ -58953,7 +59067,7 @@ const caddyDriver = {
             mounts.push({ source: external_node_path_.posix.join(host.releaseDir, external_node_path_.posix.dirname(cfgPath)), target: '/etc/caddy' });
         }
         const cmd = throwawayCheckCommand(view.proxy.image ?? '', 'caddy', mounts, ['validate', '--config', target, '--adapter', 'caddyfile']);
-        const r = await host.remote.exec(cmd, { timeoutMs: DOCKER_COMMAND_MS, check: false });
+        const r = await host.remote.exec(cmd, { timeoutMs: timeouts_DOCKER_COMMAND_MS, check: false });
         if (r.code !== 0)
             throw new Error(`Caddy rejects ${cfgPath}:\n${tail(r.stdout + r.stderr)}`);
     },
@@ -59611,12 +59725,13 @@ class HaproxyGate {
         if (parked.length === 0)
             return;
         const states = await this.api.showServersState();
-        for (const p of parked) {
+        // A slot that holds an address now is a replica's: waitUp or release decided its state.
+        const empty = parked.filter((p) => {
             const now = states.find((s) => s.backend === p.backend && s.server === p.server);
-            // A slot that holds an address now is a replica's: waitUp or release decided its state.
-            if (now && isForcedMaint(now) && !hasAddress(now))
-                await this.api.setServerState(p.backend, p.server, 'ready');
-        }
+            return now && isForcedMaint(now) && !hasAddress(now);
+        });
+        // One round trip for all of them.
+        await this.api.setStates(empty.map((p) => ({ backend: p.backend, server: p.server, state: 'ready' })));
     }
     async waitUp(service, replicas, deadline) {
         const pending = new Map(replicas.map((r) => [r.id, r]));
@@ -59775,15 +59890,9 @@ class HaproxyGate {
         const states = await this.api.showServersState();
         const ips = new Set(serving.map((r) => r.ip).filter(Boolean));
         const backends = new Set(serving.flatMap((r) => slotsForAddress(states, r.ip).map((s) => s.backend)));
-        const restored = [];
-        for (const s of states) {
-            if (!backends.has(s.backend) || !isForcedMaint(s))
-                continue;
-            if (hasAddress(s) && !ips.has(s.addr))
-                continue;
-            await this.api.setServerState(s.backend, s.server, 'ready');
-            restored.push(`${s.backend}/${s.server}`);
-        }
+        const back = states.filter((s) => backends.has(s.backend) && isForcedMaint(s) && !(hasAddress(s) && !ips.has(s.addr)));
+        await this.api.setStates(back.map((s) => ({ backend: s.backend, server: s.server, state: 'ready' })));
+        const restored = back.map((s) => `${s.backend}/${s.server}`);
         if (restored.length)
             this.log.info(`HAProxy: ${service}: ${restored.length} slot(s) left in maint by the interrupted deploy set ready: ${restored.join(', ')}`);
         return restored;
@@ -59862,7 +59971,7 @@ async function checkConfig(remote, image, hostConfigDir, cfgFile, options = {}) 
         throw new Error(`checkConfig: ${JSON.stringify(cfgFile)} must be a file name inside ${hostConfigDir}`);
     }
     const r = await remote.exec(checkConfigCommand(image, hostConfigDir, cfgFile), {
-        timeoutMs: options.timeoutMs ?? DOCKER_COMMAND_MS,
+        timeoutMs: options.timeoutMs ?? timeouts_DOCKER_COMMAND_MS,
         check: false,
     });
     if (r.code !== 0)
@@ -59884,9 +59993,9 @@ async function reload(remote, containerId, options = {}) {
     const since = (await remote.exec(hostTimeCommand(), { timeoutMs: INSTANT_COMMAND_MS })).stdout.trim();
     if (options.opener && options.stateFile)
         await saveServerState(remote, containerId, options.opener, options.stateFile, options.log);
-    await remote.exec(killCommand(containerId, 'USR2'), { timeoutMs: QUICK_COMMAND_MS });
+    await remote.exec(killCommand(containerId, 'USR2'), { timeoutMs: timeouts_QUICK_COMMAND_MS });
     for (;;) {
-        const logs = await remote.exec(containerLogsSinceCommand(containerId, since), { timeoutMs: QUICK_COMMAND_MS, check: false });
+        const logs = await remote.exec(containerLogsSinceCommand(containerId, since), { timeoutMs: timeouts_QUICK_COMMAND_MS, check: false });
         const verdict = reloadVerdict(logs.stdout + logs.stderr);
         if (verdict === 'failure') {
             throw new Error(`HAProxy reload failed in container ${containerId.slice(0, 12)}; it keeps the previous config:\n${reload_tail(logs.stdout + logs.stderr)}`);
@@ -59931,7 +60040,7 @@ function reload_tail(s) {
 async function saveServerState(remote, containerId, opener, stateFile, log) {
     try {
         const state = await new RuntimeApi(opener, { timeoutMs: 10_000 }).command('show servers state');
-        await remote.exec(writeInContainerCommand(containerId, stateFile), { stdin: state, timeoutMs: QUICK_COMMAND_MS });
+        await remote.exec(writeInContainerCommand(containerId, stateFile), { stdin: state, timeoutMs: timeouts_QUICK_COMMAND_MS });
     }
     catch (e) {
         log?.warning(`could not save HAProxy's server state before the reload (${e.message.split('\n')[0]}): the new worker starts with empty slots until DNS and health checks fill them`);
@@ -60296,7 +60405,7 @@ function workerPids(top, shuttingDown = false) {
     return out;
 }
 async function topOf(remote, containerId) {
-    return (await remote.exec(containerProcessesCommand(containerId), { timeoutMs: QUICK_COMMAND_MS })).stdout;
+    return (await remote.exec(containerProcessesCommand(containerId), { timeoutMs: timeouts_QUICK_COMMAND_MS })).stdout;
 }
 /**
  * Until none of `workers` runs any more, or the deadline (false). nginx's old workers exit once the
@@ -60310,7 +60419,7 @@ async function waitWorkersGone(remote, containerId, workers, deadline, pollMs = 
     const ms = Math.max(0, deadline - Date.now());
     // The host polls `docker top`; the exec's own limit leaves it time to say "still there".
     const r = await remote.exec(awaitProcessesGoneCommand(containerId, [...workers], ms, pollMs), {
-        timeoutMs: ms + QUICK_COMMAND_MS,
+        timeoutMs: ms + timeouts_QUICK_COMMAND_MS,
         check: false,
     });
     return r.code === 0;
@@ -60321,7 +60430,7 @@ async function waitWorkersGone(remote, containerId, workers, deadline, pollMs = 
  */
 async function reloadNginx(remote, containerId, conf, pollMs = 200) {
     const t = await remote.exec(execInContainerCommand(containerId, ['nginx', '-t', '-c', conf]), {
-        timeoutMs: QUICK_COMMAND_MS,
+        timeoutMs: timeouts_QUICK_COMMAND_MS,
         check: false,
     });
     if (t.code !== 0)
@@ -60330,7 +60439,7 @@ async function reloadNginx(remote, containerId, conf, pollMs = 200) {
     const old = new Set(workerPids(before));
     const since = (await remote.exec(hostTimeCommand(), { timeoutMs: INSTANT_COMMAND_MS })).stdout.trim();
     const r = await remote.exec(execInContainerCommand(containerId, ['nginx', '-s', 'reload', '-c', conf]), {
-        timeoutMs: QUICK_COMMAND_MS,
+        timeoutMs: timeouts_QUICK_COMMAND_MS,
         check: false,
     });
     if (r.code !== 0)
@@ -60344,7 +60453,7 @@ async function reloadNginx(remote, containerId, conf, pollMs = 200) {
             break;
         await time_sleep(pollMs);
     }
-    const logs = await remote.exec(containerLogsSinceCommand(containerId, since), { timeoutMs: QUICK_COMMAND_MS, check: false });
+    const logs = await remote.exec(containerLogsSinceCommand(containerId, since), { timeoutMs: timeouts_QUICK_COMMAND_MS, check: false });
     const emerg = (logs.stdout + logs.stderr).split('\n').filter((l) => /\[(emerg|alert|crit)\]/.test(l));
     throw new Error(`nginx did not start new workers after the reload; it keeps the previous config:\n${emerg.slice(-10).join('\n') || driver_tail(logs.stdout)}`);
 }
@@ -60368,7 +60477,7 @@ const nginxDriver = {
         // The seeds name services, which a container without a network cannot resolve: each is checked
         // as rendered with a placeholder address instead (nginx -t does not connect to upstreams).
         const dir = external_node_path_.posix.join(host.remoteDir, `.proxy-check-${external_node_path_.posix.basename(host.releaseDir)}`);
-        await host.remote.exec(freshDirCommand(dir), { timeoutMs: QUICK_COMMAND_MS });
+        await host.remote.exec(freshDirCommand(dir), { timeoutMs: timeouts_QUICK_COMMAND_MS });
         try {
             for (const [i, seed] of setup.seeds.entries()) {
                 const file = external_node_path_.posix.join(dir, `${i}.conf`);
@@ -60376,12 +60485,12 @@ const nginxDriver = {
                 mounts.push({ source: file, target: seed.containerPath });
             }
             const cmd = throwawayCheckCommand(view.proxy.image ?? '', 'nginx', mounts, ['-t', '-c', conf]);
-            const r = await host.remote.exec(cmd, { timeoutMs: DOCKER_COMMAND_MS, check: false });
+            const r = await host.remote.exec(cmd, { timeoutMs: timeouts_DOCKER_COMMAND_MS, check: false });
             if (r.code !== 0)
                 throw new Error(`nginx rejects ${cfgPath}:\n${driver_tail(r.stdout + r.stderr)}`);
         }
         finally {
-            await host.remote.exec(removeTreeCommand(dir), { timeoutMs: QUICK_COMMAND_MS, check: false }).catch(() => { });
+            await host.remote.exec(removeTreeCommand(dir), { timeoutMs: timeouts_QUICK_COMMAND_MS, check: false }).catch(() => { });
         }
     },
     async open(host, view, change) {
@@ -60484,6 +60593,7 @@ function proxyHost(s, releaseId) {
  * are still the previous release's). Degraded without a proxy, or when its driver says so.
  */
 async function openProxy(s, model, release, change) {
+    s.roundTrips?.enter('open proxy');
     const selected = selectedProxy(s.inputs, model);
     if (!selected) {
         s.report.warnings.push(s.inputs.proxy === 'none'
@@ -60544,7 +60654,7 @@ async function appendAudit(remote, remoteDir, entry) {
     const entries = Array.isArray(entry) ? entry : [entry];
     if (entries.length === 0)
         return;
-    await remote.exec(auditCommand(remoteDir, entries.map(auditLine)), { timeoutMs: QUICK_COMMAND_MS });
+    await remote.exec(auditCommand(remoteDir, entries.map(auditLine)), { timeoutMs: timeouts_QUICK_COMMAND_MS });
 }
 /** Parse audit.log text (for tests and tooling); lines that are not JSON are skipped. */
 function parseAuditLog(text) {
@@ -60766,7 +60876,9 @@ const isFinal = (e) => e instanceof Error && FINAL_ERRORS.has(e.name);
 async function execRepeatable(remote, command, stdin, pauseMs, onRetry) {
     for (let attempt = 1;; attempt++) {
         try {
-            return (await remote.exec(command, { ...(stdin !== undefined ? { stdin } : {}), timeoutMs: QUICK_COMMAND_MS })).stdout;
+            // owner.json is no secret (stdinPublic): it may ride in the command line.
+            const input = stdin !== undefined ? { stdin, stdinPublic: true } : {};
+            return (await remote.exec(command, { ...input, timeoutMs: timeouts_QUICK_COMMAND_MS })).stdout;
         }
         catch (e) {
             if (attempt >= EXEC_ATTEMPTS || isFinal(e))
@@ -60877,7 +60989,8 @@ class LockAcquisition {
         let t;
         try {
             const command = takeoverCommand(this.remoteDir, look.ino, look.mtimeText, look.raw);
-            t = (await this.remote.exec(command, { stdin: this.stdin, timeoutMs: QUICK_COMMAND_MS, repeatable: false })).stdout;
+            const options = { stdin: this.stdin, stdinPublic: true, timeoutMs: timeouts_QUICK_COMMAND_MS, repeatable: false };
+            t = (await this.remote.exec(command, options)).stdout;
         }
         catch (e) {
             if (++this.lostTakeovers >= EXEC_ATTEMPTS || isFinal(e))
@@ -60937,7 +61050,7 @@ async function releaseLock(remote, remoteDir, runId, token) {
 }
 /** Whether <remoteDir>/lock/owner.json still holds this token (e.g. on a fresh connection after a cut). */
 async function lockHeldBy(remote, remoteDir, token) {
-    const r = await remote.exec(lockHeldByCommand(remoteDir, token), { timeoutMs: QUICK_COMMAND_MS });
+    const r = await remote.exec(lockHeldByCommand(remoteDir, token), { timeoutMs: timeouts_QUICK_COMMAND_MS });
     return /^OURS$/m.test(r.stdout);
 }
 /** Why the lock is no longer ours, from heartbeatCommand's GONE answer (followed by the owner.json now there, if any). */
@@ -61059,10 +61172,10 @@ async function registryLogin(remote, dir, registry) {
     const r = await remote.exec(loginCommand(dir, registry.server, registry.username), {
         stdin: `${registry.password}\n`,
         check: false,
-        timeoutMs: QUICK_COMMAND_MS * 2,
+        timeoutMs: timeouts_QUICK_COMMAND_MS * 2,
     });
     if (r.code !== 0) {
-        await remote.exec(logoutCommand(dir), { check: false, timeoutMs: QUICK_COMMAND_MS });
+        await remote.exec(logoutCommand(dir), { check: false, timeoutMs: timeouts_QUICK_COMMAND_MS });
         const detail = (r.stderr || r.stdout).trim().split('\n').slice(-2).join(' ').split(registry.password).join('***') || `exit ${r.code}`;
         throw new RegistryLoginError(registry.server, detail);
     }
@@ -61086,8 +61199,9 @@ async function registryLogin(remote, dir, registry) {
 
 async function withDeployLock(s, remote, body) {
     const { inputs, run, remoteDir, log, report } = s;
+    s.roundTrips?.enter('lock');
     const handle = await phase('Lock', async () => {
-        const h = await acquireLock(remote, remoteDir, { runId: run.runId, runUrl: run.runUrl, actor: run.actor, sha: run.sha, startedAt: new Date().toISOString() }, {
+        const h = await acquireLock(counted(s, remote), remoteDir, { runId: run.runId, runUrl: run.runUrl, actor: run.actor, sha: run.sha, startedAt: new Date().toISOString() }, {
             timeoutMs: inputs.lockTimeoutMs,
             ttlMs: inputs.lockTtlMs,
             heartbeatMs: DEFAULT_HEARTBEAT_MS,
@@ -61127,6 +61241,10 @@ async function withDeployLock(s, remote, body) {
         await letGo(s, remote, handle, registryDir);
     }
 }
+/** The lock's own commands are on the deploy's path (its heartbeat is not): counted with the rest. */
+function counted(s, remote) {
+    return s.roundTrips ? countRoundTrips(remote, s.roundTrips) : remote;
+}
 async function registryPhase(s, remote, dir) {
     const registry = s.inputs.registry;
     return phase('Registry login', async () => {
@@ -61150,7 +61268,8 @@ async function letGo(s, remote, handle, registryDir) {
             .catch((e) => log.warning(`could not remove the registry login: ${String(e)}`));
         saveState('registry', '');
     }
-    await releaseLock(remote, s.remoteDir, s.run.runId, handle.token).catch((e) => log.warning(`could not release the lock: ${String(e)}`));
+    s.roundTrips?.enter('unlock');
+    await releaseLock(counted(s, remote), s.remoteDir, s.run.runId, handle.token).catch((e) => log.warning(`could not release the lock: ${String(e)}`));
     saveState('lock', '');
 }
 
@@ -61258,7 +61377,7 @@ async function readDesiredConfigV1(remote, load, hashAs, relocation, scratchPath
         return { modelText, hashes: mergeHashes(trusted, new Map([...roundTrip].filter(([svc]) => !trusted.has(svc)))) };
     }
     finally {
-        await remote.exec(removeFileCommand(scratch), { check: false, timeoutMs: QUICK_COMMAND_MS });
+        await remote.exec(removeFileCommand(scratch), { check: false, timeoutMs: timeouts_QUICK_COMMAND_MS });
     }
 }
 /** Services whose resolved `environment` differs between two `config` outputs (all of them when `other` is empty). */
@@ -62001,7 +62120,7 @@ function parseImageIds(stdout) {
 async function imageIds(remote, images) {
     if (images.length === 0)
         return new Map();
-    return parseImageIds((await remote.exec(imageIdsCommand(images), { timeoutMs: DOCKER_COMMAND_MS })).stdout);
+    return parseImageIds((await remote.exec(imageIdsCommand(images), { timeoutMs: timeouts_DOCKER_COMMAND_MS })).stdout);
 }
 /**
  * Pull what the policy asks for, then return each service's image ID. A failed pull of an image that
@@ -62045,7 +62164,7 @@ async function resolveImages(remote, flavor, project, services, policy, log, tim
 async function pinImages(remote, pins) {
     if (pins.length === 0)
         return;
-    await remote.exec(pinImagesCommand(pins), { timeoutMs: DOCKER_COMMAND_MS });
+    await remote.exec(pinImagesCommand(pins), { timeoutMs: timeouts_DOCKER_COMMAND_MS });
 }
 /** The pins whose image is neither on the host nor brought back by a pull. */
 function parsePinCheck(stdout, pins) {
@@ -62084,7 +62203,7 @@ async function repoDigests(remote, pins) {
     const out = new Map();
     if (ids.length === 0)
         return out;
-    const r = await remote.exec(repoDigestsCommand(ids), { timeoutMs: DOCKER_COMMAND_MS, check: false });
+    const r = await remote.exec(repoDigestsCommand(ids), { timeoutMs: timeouts_DOCKER_COMMAND_MS, check: false });
     const byId = new Map();
     for (const line of r.stdout.split('\n')) {
         const [id, ...digests] = line.trim().split(/\s+/);
@@ -62219,13 +62338,17 @@ function planningView(remoteDir, composeFiles, release, project) {
 /** The desired state of a stack on the host: resolved Compose model, config hashes, image IDs. */
 async function desiredState(s, target, routed, serving) {
     const { remote, flavor, inputs } = s;
+    // Read once, alongside the first command below: adoption and the plan both look at what runs,
+    // and nothing changes in between.
+    const reading = listProjectContainers(remote, inputs.project);
+    reading.catch(() => { }); // awaited below; an error thrown before then must not leave it unhandled
     const appStack = stackOf(s.remoteDir, target.composeFiles, 'app', inputs.project);
     let config;
     let loadStack = appStack;
     if (target.release) {
         const view = planningView(s.remoteDir, target.composeFiles, target.release, inputs.project);
         // Compose may want the project directory to exist (empty on a first deploy).
-        await remote.exec(mkdirCommand(view.hashAs.projectDirectory), { timeoutMs: QUICK_COMMAND_MS });
+        await remote.exec(mkdirCommand(view.hashAs.projectDirectory), { timeoutMs: timeouts_QUICK_COMMAND_MS });
         config = await readDesiredConfig(remote, flavor, view.load, { hashAs: view.hashAs, relocation: view.relocation });
         loadStack = view.load;
     }
@@ -62237,8 +62360,7 @@ async function desiredState(s, target, routed, serving) {
     const check = checkPolicies(model, routed, inputs.services.length ? inputs.services : undefined);
     if (check.errors.length)
         throw new Error(`the deploy was refused before any change on the host:\n- ${check.errors.join('\n- ')}`);
-    // Read once: adoption and the plan both look at what runs, and nothing changes in between.
-    const running = await listProjectContainers(remote, inputs.project);
+    const running = await reading;
     const adopt = await adoptable(s, config.hashes, serving, running);
     const desired = model.services.map((service) => {
         const configHashes = config.hashes.get(service.name);
@@ -62285,6 +62407,7 @@ function makePlan(s, desired, force, running) {
 
 async function planPhase(s, release, routed, history) {
     const { inputs, log, report } = s;
+    s.roundTrips?.enter('plan');
     const { model, desired, running } = await phase('Plan', async () => desiredState(s, { composeFiles: release.composeFiles, release: release.id }, routed, history.serving));
     const plan = makePlan(s, desired, inputs.force, running);
     const proxyService = selectedProxy(inputs, model)?.service.name;
@@ -63401,6 +63524,7 @@ async function probe_startProbe(s, plan) {
 }
 async function startProbeIfServing(s, wasServing) {
     const { inputs, log, report, timeline } = s;
+    s.roundTrips?.enter('probe start');
     if (inputs.probe && !wasServing) {
         const note = 'Probe skipped: nothing of this project was running before this deploy, so no request could be dropped. It runs from the next deploy on.';
         log.info(note);
@@ -63711,11 +63835,14 @@ async function failedTasks(remote, stack) {
 
 
 async function recordPhase(s, release, model, history, failure, verdict, plan, images) {
+    s.roundTrips?.enter('record');
     await phase('Record', async () => {
-        await recordResult(s, release, model, failure, verdict, plan, images);
+        const written = await recordResult(s, release, model, failure, verdict, plan, images);
         // Failed releases never push a good one out (release.ts), so a failed deploy prunes too: they stay bounded.
         const serving = failure ? history.current : release.id;
-        const kept = await prune(s, serving);
+        s.roundTrips?.enter('prune');
+        // Under the lock since the history was read, only this release changed: no need to list again.
+        const kept = await prune(s, serving, [...history.releases.filter((r) => r.id !== written.id), written]);
         s.report.rollbackHint = rollbackHintMarkdown(kept ?? history.releases, serving);
         settled(s);
     });
@@ -63724,12 +63851,14 @@ async function recordPhase(s, release, model, history, failure, verdict, plan, i
 async function recordResult(s, release, model, failure, verdict, plan, images) {
     const { inputs, run, remote, remoteDir, report } = s;
     const ok = !failure && (verdict?.passed ?? true);
-    await updateManifest(remote, remoteDir, release.id, {
-        services: images ?? (await resolveServicesImages(s, model, plan)),
+    // The images are read alongside the manifest.
+    const services = images ? Promise.resolve(images) : resolveServicesImages(s, model, plan);
+    const written = await updateManifest(remote, remoteDir, release.id, services.then((services) => ({
+        services,
         result: failure ? (report.rolledBack ? 'rolled-back' : 'failed') : ok ? 'success' : 'failed',
         probe: report.probe ? { sent: report.probe.sent, lost: report.probe.lost, p99Ms: report.probe.p99Ms ?? 0 } : undefined,
         durationS: Math.round((Date.now() - report.startedAt) / 1000),
-    });
+    })));
     if (!failure)
         await setCurrent(remote, remoteDir, release.id);
     await appendAudit(remote, remoteDir, auditEntry(inputs.rollback ? 'rollback' : 'deploy', run, {
@@ -63738,11 +63867,13 @@ async function recordResult(s, release, model, failure, verdict, plan, images) {
         result: failure ? 'failed' : ok ? 'success' : 'probe-failed',
         detail: failure?.message ?? verdict?.message,
     }));
+    return written;
 }
 /** Retention: the releases kept (undefined when pruning failed: a warning, not a failed deploy). */
-async function prune(s, serving) {
+async function prune(s, serving, listed) {
     const { inputs, run, remote, remoteDir, log } = s;
-    const pruned = await pruneReleases(remote, remoteDir, inputs.project, inputs.keepReleases, serving, (m) => log.warning(m)).catch((e) => {
+    const warn = (m) => log.warning(m);
+    const pruned = await pruneReleases(remote, remoteDir, inputs.project, inputs.keepReleases, serving, warn, KEEP_FAILED, listed).catch((e) => {
         log.warning(`could not prune old releases: ${e instanceof Error ? e.message : String(e)}`);
         return undefined;
     });
@@ -63813,7 +63944,9 @@ function renderEnvFile(env) {
 /** The project's releases; pending ones left by killed runs are marked abandoned (we hold the lock). */
 async function readHistory(s) {
     const { inputs, remote, remoteDir, log } = s;
-    const listed = await listReleases(remote, remoteDir);
+    s.roundTrips?.enter('history');
+    // Two reads side by side: one round trip of waiting.
+    const [listed, current] = await Promise.all([listReleases(remote, remoteDir), readCurrent(remote, remoteDir)]);
     const found = inputs.dryRun ? { releases: listed, marked: [] } : await markAbandoned(remote, remoteDir, listed, inputs.project);
     if (found.marked.length) {
         for (const m of found.marked)
@@ -63829,7 +63962,6 @@ async function readHistory(s) {
             detail: m.reason,
         })));
     }
-    const current = await readCurrent(remote, remoteDir);
     s.report.previousReleaseId = current;
     const serving = current ? found.releases.find((r) => r.id === current) : undefined;
     return { releases: found.releases, ...(current ? { current } : {}), ...(serving ? { serving } : {}) };
@@ -63837,6 +63969,7 @@ async function readHistory(s) {
 /** Upload the workspace's files as a new release, or copy the rollback target's (its images checked first). */
 async function uploadPhase(s, history, files) {
     const { inputs, run, remote, remoteDir, log, timeline } = s;
+    s.roundTrips?.enter('upload');
     const id = freshReleaseId(run.sha, history.releases);
     s.report.releaseId = id;
     const manifest = {
@@ -64080,14 +64213,20 @@ function releaseModel(composeFiles, files, env) {
 
 async function checkProxyConfig(s, release, model) {
     const { remote, remoteDir, log } = s;
+    s.roundTrips?.enter('proxy config');
     const selected = selectedProxy(s.inputs, model);
     if (!selected)
         return { changed: false };
     const { driver, service } = selected;
     const view = hostView(s, model, service, { id: release.id, composeFiles: release.composeFiles, files: release.manifest.files });
     const cfgPath = driver.configPath(release.manifest.files, view.proxy, view.composeDir);
-    const next = cfgPath ? await remote.readFile(external_node_path_.posix.join(remoteDir, 'releases', release.id, cfgPath)) : undefined;
-    const live = cfgPath ? await remote.readFile(external_node_path_.posix.join(remoteDir, 'app', cfgPath)) : undefined;
+    // The release's config and the live one, side by side.
+    const [next, live] = cfgPath
+        ? await Promise.all([
+            remote.readFile(external_node_path_.posix.join(remoteDir, 'releases', release.id, cfgPath)),
+            remote.readFile(external_node_path_.posix.join(remoteDir, 'app', cfgPath)),
+        ])
+        : [undefined, undefined];
     const changed = !!next && next !== live;
     if (changed && service.image && cfgPath) {
         await phase('Proxy config', async () => {
@@ -64161,7 +64300,7 @@ async function nextChange(remote, ids, seen, until, { pollMs = 1_000, now = Date
     const asked = now();
     const waitMs = Math.max(0, until - asked);
     const r = await remote.exec(awaitChangeCommand(ids, stateSignature(ids, seen), waitMs), {
-        timeoutMs: waitMs + DOCKER_COMMAND_MS,
+        timeoutMs: waitMs + timeouts_DOCKER_COMMAND_MS,
         check: false,
     });
     checkInspect(r);
@@ -64300,7 +64439,7 @@ async function collectDiagnostics(remote, containers, tail = 50) {
         parts.push(`--- ${c.name} (${c.id.slice(0, 12)}): state ${c.state}, health ${c.health}, exit code ${c.exitCode}`);
         for (const e of c.healthLog.slice(-3))
             parts.push(`health check at ${e.start}: exit ${e.exitCode}: ${e.output.trim()}`);
-        const logs = await remote.exec(containerLogsCommand(c.id, tail), { timeoutMs: QUICK_COMMAND_MS, check: false });
+        const logs = await remote.exec(containerLogsCommand(c.id, tail), { timeoutMs: timeouts_QUICK_COMMAND_MS, check: false });
         parts.push(`last ${tail} log lines:`, logs.stdout.trimEnd() || '(none)');
     }
     return parts.join('\n');
@@ -64393,15 +64532,22 @@ class BatchFailure extends Error {
 }
 async function rollOut(ctx, plan) {
     const result = { ok: true, updated: [], failures: [] };
-    if (!ctx.proxyNetworks && ctx.proxyService)
-        ctx = { ...ctx, proxyNetworks: await proxyNetworksOf(ctx, ctx.proxyService) };
-    for (const sp of plan.services) {
-        if (sp.action === 'keep' || sp.action === 'skip')
-            continue;
+    const rolled = plan.services.filter((sp) => sp.action !== 'keep' && sp.action !== 'skip');
+    let first;
+    if (!ctx.proxyNetworks && ctx.proxyService) {
+        // The proxy's networks and what the first batch reads first, side by side (nothing changes
+        // between them unless a cleanup runs first).
+        const head = rolled[0]?.batches.length && !rolled[0].cleanup.length ? rolled[0].service : undefined;
+        const [networks, before] = await Promise.all([proxyNetworksOf(ctx, ctx.proxyService), head && ctx.engine.replicas(head)]);
+        ctx = { ...ctx, proxyNetworks: networks };
+        if (before)
+            first = { before, parked: false, made: [] };
+    }
+    for (const sp of rolled) {
         ctx.log.info(`${sp.service}: ${sp.action} (${sp.order}; ${sp.reason})`);
         let failure;
         try {
-            failure = await runService(ctx, sp);
+            failure = await runService(ctx, sp, sp === rolled[0] ? first : undefined);
         }
         finally {
             if (gated(ctx, sp.service))
@@ -64422,7 +64568,7 @@ async function rollOut(ctx, plan) {
     }
     return result;
 }
-async function runService(ctx, sp) {
+async function runService(ctx, sp, first) {
     const svc = sp.desired?.service;
     const grace = Math.ceil(svc?.stopGracePeriodS ?? 10);
     const uc = svc?.updateConfig;
@@ -64433,7 +64579,7 @@ async function runService(ctx, sp) {
     let failedBatches = 0;
     let lastFailure;
     // The head the batch before handed on (an object: the hand-over happens inside a callback).
-    const ahead = {};
+    const ahead = { head: first };
     for (const [i, batch] of sp.batches.entries()) {
         const label = `${sp.service}: batch ${i + 1}/${sp.batches.length}`;
         const delayMs = delayAfter(sp, i);
@@ -64782,7 +64928,7 @@ function dockerEngine({ remote, flavor, stack, upTimeoutMs = LONG_COMMAND_MS }) 
             return replicas(service);
         },
         start: async (ids) => {
-            await remote.exec(startCommand(ids), { timeoutMs: DOCKER_COMMAND_MS });
+            await remote.exec(startCommand(ids), { timeoutMs: timeouts_DOCKER_COMMAND_MS });
         },
         stopAndRemove: async (ids, graceS) => {
             await remote.exec(stopAndRemoveCommand(ids, graceS), { timeoutMs: (graceS + 180) * 1000 });
@@ -64837,6 +64983,7 @@ async function rollOutMeasured(s, ctx, plan) {
 /** Roll the plan; a failure is returned (not thrown) so the probe and the record still run. */
 async function rolloutPhase(s, release, plan, routed, proxy, before) {
     const { inputs, remoteDir, timeline, log, report } = s;
+    s.roundTrips?.enter('rollout');
     try {
         await before?.();
         timeline.add('deploy-start', { detail: release.id });
@@ -65044,13 +65191,12 @@ async function deploy(inputs, run, report, log = coreLog) {
     });
     // Every round trip to the host is counted (the lock and its heartbeat aside): a runner far from
     // its host pays each one.
-    const roundTrips = new RoundTrips();
+    const roundTrips = new RoundTrips('host facts and remote dir');
     const counted = countRoundTrips(remote, roundTrips);
     report.batches = [];
     try {
-        const facts = await readHostFacts(counted, inputs.username, inputs.compose, inputs.engine, inputs.podmanSocket, inputs.target !== 'swarm');
+        const { facts, remoteDir } = await readHostSetup(counted, { ...inputs, needsCompose: inputs.target !== 'swarm' });
         log.info(`${describeEngine(facts)}, Compose ${facts.compose} ${facts.composeVersion}`);
-        const remoteDir = await resolveRemoteDir(counted, inputs.remoteDir);
         const onHost = onEngine(counted, facts);
         const s = {
             cleanups: [],
@@ -65069,7 +65215,9 @@ async function deploy(inputs, run, report, log = coreLog) {
     }
     finally {
         report.roundTrips = roundTrips.total;
-        log.info(`round trips to the host in this deploy: ${describeRoundTrips(roundTrips.current())} (the lock and its heartbeat aside)`);
+        log.info(`round trips to the host in this deploy: ${describeRoundTrips(roundTrips.current())} (the lock's heartbeat aside)`);
+        for (const p of roundTrips.byPhase())
+            log.debug(`round trips in ${describePhase(p)}`);
         await remote.close();
     }
 }
@@ -65095,6 +65243,7 @@ async function deployLocked(s, files, validatedRouting) {
     const proxyAction = plan.services.find((p) => p.service === proxyService)?.action;
     const opened = await openProxy(s, model, { ...release, files: release.manifest.files }, { ...proxyCfg, proxyAction });
     markInterrupted(s, { releaseId: release.id, ...(history.current ? { previous: history.current } : {}) });
+    s.roundTrips?.enter('activate');
     await activateRelease(remote, remoteDir, release.id);
     report.proxyDrains = opened.gate.drains;
     if (opened.kind)

@@ -1,5 +1,9 @@
 /** Facts about the host, read by src/host/host.ts in one round trip. */
 import { shq } from './quote.js';
+import { resolveRemoteDirCommand } from './release-store.js';
+
+/** Between the facts and the remote dir in hostSetupCommand's output. */
+export const REMOTE_DIR_MARK = '--- handoff remote_dir';
 
 /** Where a Podman API socket is looked for: the SSH user's own (rootless), then the system one (rootful). */
 export const PODMAN_SOCKETS = ['${XDG_RUNTIME_DIR:-/run/user/$(id -u)}/podman/podman.sock', '/run/podman/podman.sock'];
@@ -37,4 +41,12 @@ export function hostFactsCommand(engine: 'auto' | 'docker' | 'podman' = 'docker'
     'echo "compose=none"',
   );
   return lines.join('\n');
+}
+
+/**
+ * What a deploy needs first, in one round trip: hostFactsCommand's lines, then REMOTE_DIR_MARK and
+ * resolveRemoteDirCommand's output. Its exit code is the remote dir's (the facts never fail).
+ */
+export function hostSetupCommand(engine: 'auto' | 'docker' | 'podman', podmanSocket: string | undefined, remoteDirInput: string): string {
+  return `${hostFactsCommand(engine, podmanSocket)}\nprintf '%s\\n' ${shq(REMOTE_DIR_MARK)}\n${resolveRemoteDirCommand(remoteDirInput)}`;
 }

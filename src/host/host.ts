@@ -1,11 +1,14 @@
 /**
- * Facts about the deploy host that every later step needs, read in one round trip: which engine
+ * Facts about the deploy host that every later step needs, read in one round trip (with the remote
+ * dir resolved, for a deploy: readHostSetup): which engine
  * the docker CLI reaches (Docker's default endpoint or Podman's Docker-compatible socket), can this
  * user run it, and which Compose flavor is installed.
  */
 import type { ComposeFlavor } from '../engine/docker/compose-cli.js';
-import { hostFactsCommand } from '../commands/host.js';
-import type { Remote } from './remote.js';
+import { hostFactsCommand, hostSetupCommand, REMOTE_DIR_MARK } from '../commands/host.js';
+import { resolveRemoteDirCommand } from '../commands/release-store.js';
+import { RemoteCommandError, type Remote } from './remote.js';
+import { parseRemoteDir, remoteDirArgument } from './release-store.js';
 import { DOCKER_COMMAND_MS } from '../support/timeouts.js';
 import { chooseEngine, type EnginePreference, type EngineEndpoint } from '../engine/endpoint.js';
 
@@ -54,4 +57,33 @@ export async function readHostFacts(
 ): Promise<HostFacts> {
   const r = await remote.exec(hostFactsCommand(engine, podmanSocket), { check: false, timeoutMs: DOCKER_COMMAND_MS });
   return parseHostFacts(r.stdout, username, prefer, engine, needsCompose);
+}
+
+/**
+ * The host facts and the resolved remote dir (created 0700 when missing) in one round trip
+ * (hostSetupCommand). A remote dir that cannot be made fails as resolveRemoteDir does; the facts
+ * are judged after it, as when they were read first.
+ */
+export async function readHostSetup(
+  remote: Remote,
+  options: {
+    username: string;
+    remoteDir: string;
+    compose?: ComposePreference;
+    engine?: EnginePreference;
+    podmanSocket?: string;
+    needsCompose?: boolean;
+  },
+): Promise<{ facts: HostFacts; remoteDir: string }> {
+  const engine = options.engine ?? 'docker';
+  const dirArgument = remoteDirArgument(options.remoteDir);
+  const command = hostSetupCommand(engine, options.podmanSocket, dirArgument);
+  const r = await remote.exec(command, { check: false, timeoutMs: DOCKER_COMMAND_MS });
+  const at = r.stdout.lastIndexOf(`${REMOTE_DIR_MARK}\n`);
+  const factsText = at < 0 ? r.stdout : r.stdout.slice(0, at);
+  const dirText = at < 0 ? '' : r.stdout.slice(at + REMOTE_DIR_MARK.length + 1);
+  // Named as when the remote dir had its own command.
+  if (r.code !== 0) throw new RemoteCommandError(resolveRemoteDirCommand(dirArgument), { ...r, stdout: dirText });
+  const facts = parseHostFacts(factsText, options.username, options.compose, engine, options.needsCompose);
+  return { facts, remoteDir: parseRemoteDir(dirText, options.remoteDir) };
 }

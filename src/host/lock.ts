@@ -171,7 +171,9 @@ async function execRepeatable(
 ): Promise<string> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return (await remote.exec(command, { ...(stdin !== undefined ? { stdin } : {}), timeoutMs: QUICK_COMMAND_MS })).stdout;
+      // owner.json is no secret (stdinPublic): it may ride in the command line.
+      const input = stdin !== undefined ? { stdin, stdinPublic: true } : {};
+      return (await remote.exec(command, { ...input, timeoutMs: QUICK_COMMAND_MS })).stdout;
     } catch (e) {
       if (attempt >= EXEC_ATTEMPTS || isFinal(e)) throw e;
       onRetry(e);
@@ -290,7 +292,8 @@ class LockAcquisition {
     let t: string;
     try {
       const command = takeoverCommand(this.remoteDir, look.ino, look.mtimeText, look.raw);
-      t = (await this.remote.exec(command, { stdin: this.stdin, timeoutMs: QUICK_COMMAND_MS, repeatable: false })).stdout;
+      const options = { stdin: this.stdin, stdinPublic: true, timeoutMs: QUICK_COMMAND_MS, repeatable: false };
+      t = (await this.remote.exec(command, options)).stdout;
     } catch (e) {
       if (++this.lostTakeovers >= EXEC_ATTEMPTS || isFinal(e)) throw e;
       this.onRetry(e);

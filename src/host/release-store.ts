@@ -71,10 +71,20 @@ function checkId(id: string): void {
  * home. Created 0700 when missing.
  */
 export async function resolveRemoteDir(remote: Remote, remoteDirInput: string): Promise<string> {
+  const r = await remote.exec(resolveRemoteDirCommand(remoteDirArgument(remoteDirInput)), { timeoutMs: QUICK_COMMAND_MS });
+  return parseRemoteDir(r.stdout, remoteDirInput);
+}
+
+/** The remote_dir input as resolveRemoteDirCommand takes it: relative to the home, no `~/`, no trailing slash. */
+export function remoteDirArgument(remoteDirInput: string): string {
   const input = remoteDirInput.replace(/^~(\/|$)/, '').replace(/\/+$/, '') || '.';
   if (input.includes('\0')) throw new Error('remote_dir contains a NUL byte');
-  const r = await remote.exec(resolveRemoteDirCommand(input), { timeoutMs: QUICK_COMMAND_MS });
-  const dir = r.stdout.trim().split('\n').pop() ?? '';
+  return input;
+}
+
+/** resolveRemoteDirCommand's answer: its last line, an absolute path. */
+export function parseRemoteDir(stdout: string, remoteDirInput: string): string {
+  const dir = stdout.trim().split('\n').pop() ?? '';
   if (!dir.startsWith('/')) throw new Error(`could not resolve remote_dir '${remoteDirInput}' on the host (got '${dir}')`);
   return dir;
 }
@@ -133,6 +143,7 @@ export async function copyRelease(
   if (manifest.id !== toId) throw new Error(`manifest id ${manifest.id} does not match release ${toId}`);
   await remote.exec(copyReleaseCommand(remoteDir, fromId, toId), {
     stdin: `${JSON.stringify(manifest, null, 2)}\n`,
+    stdinPublic: true,
     timeoutMs: RELEASE_COMMAND_MS,
   });
 }
@@ -166,7 +177,8 @@ export async function activateRelease(remote: Remote, remoteDir: string, id: str
       .map((f) => `del ${f}`),
     ...manifest.files.map((f) => `list ${f}`),
   ];
-  await remote.exec(activateCommand(remoteDir, id), { stdin: `${ops.join('\n')}\n`, timeoutMs: RELEASE_COMMAND_MS });
+  // The ops name files, no contents: public.
+  await remote.exec(activateCommand(remoteDir, id), { stdin: `${ops.join('\n')}\n`, stdinPublic: true, timeoutMs: RELEASE_COMMAND_MS });
 }
 
 /** Every readable manifest under releases/, oldest first, in one round trip. */
@@ -199,7 +211,7 @@ export async function readCurrent(remote: Remote, remoteDir: string): Promise<st
 
 export async function setCurrent(remote: Remote, remoteDir: string, id: string): Promise<void> {
   checkId(id);
-  await remote.writeFile(paths(remoteDir).current, `${id}\n`, 0o600);
+  await remote.writeFile(paths(remoteDir).current, `${id}\n`, 0o600, { public: true });
 }
 
 async function readManifest(remote: Remote, remoteDir: string, id: string): Promise<ReleaseManifest> {
@@ -210,17 +222,21 @@ async function readManifest(remote: Remote, remoteDir: string, id: string): Prom
   return parseManifest(text);
 }
 
-/** Merge `patch` into releases/<id>/release.json (atomic rewrite, 0600). The id cannot change. */
+/**
+ * Merge `patch` into releases/<id>/release.json (atomic rewrite, 0600). The id cannot change. A
+ * patch still in the making (a promise) is awaited alongside the read of the manifest.
+ */
 export async function updateManifest(
   remote: Remote,
   remoteDir: string,
   id: string,
-  patch: Partial<ReleaseManifest>,
+  patch: Partial<ReleaseManifest> | Promise<Partial<ReleaseManifest>>,
 ): Promise<ReleaseManifest> {
-  const old = await readManifest(remote, remoteDir, id);
-  const next: ReleaseManifest = { ...old, ...patch, id: old.id };
+  const [old, p] = await Promise.all([readManifest(remote, remoteDir, id), patch]);
+  const next: ReleaseManifest = { ...old, ...p, id: old.id };
   parseManifest(JSON.stringify(next)); // refuse to write a manifest we could not read back
-  await remote.writeFile(paths(remoteDir).manifest(id), `${JSON.stringify(next, null, 2)}\n`, 0o600);
+  // A manifest holds no secret (the env file is beside it): public.
+  await remote.writeFile(paths(remoteDir).manifest(id), `${JSON.stringify(next, null, 2)}\n`, 0o600, { public: true });
   return next;
 }
 
@@ -319,7 +335,8 @@ export function pruneAuditEntries(result: PruneResult, at: string, actor?: strin
  * Drop this project's releases that retention (release.ts) lets go, leftover .<id>.tmp dirs, then the
  * images only they referenced. Image candidates come only from this project's pruned manifests, minus
  * anything a kept release or a sibling project's release refers to; `docker image rm` without -f also
- * refuses images a container uses, which is fine. Call it under the lock.
+ * refuses images a container uses, which is fine. Call it under the lock. `listed`: the releases on
+ * the host as the caller knows them (it holds the lock since it listed them), saving the listing.
  */
 export async function pruneReleases(
   remote: Remote,
@@ -329,8 +346,9 @@ export async function pruneReleases(
   currentId?: string,
   warn?: (message: string) => void,
   keepFailed = KEEP_FAILED,
+  listed?: readonly ReleaseManifest[],
 ): Promise<PruneResult> {
-  const releases = await listReleases(remote, remoteDir, warn);
+  const releases = listed ? [...listed] : await listReleases(remote, remoteDir, warn);
   const current = currentId ?? (await readCurrent(remote, remoteDir));
   const plan = retention(releases, keep, current, project, keepFailed);
   const removed = plan.prune.filter(isReleaseId);

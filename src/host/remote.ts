@@ -14,6 +14,11 @@ export interface ExecOptions {
   timeoutMs?: number;
   /** Bytes written to the command's stdin, then stdin is closed. */
   stdin?: string | Buffer;
+  /**
+   * `stdin` holds no secret: over SSH it may travel inside the command line (shown in the host's
+   * process list while it runs), which saves a round trip (commands/stdin.ts).
+   */
+  stdinPublic?: boolean;
   /** Called with each chunk of output as it arrives (for streaming into the job log). */
   onOutput?: (chunk: string, stream: 'stdout' | 'stderr') => void;
   /** When false, a non-zero exit resolves instead of rejecting. Default true. */
@@ -31,8 +36,11 @@ export interface ExecOptions {
  */
 export interface Remote {
   exec(command: string, options?: ExecOptions): Promise<ExecResult>;
-  /** Write a file atomically (temp file in the same directory, then rename), with this mode. */
-  writeFile(path: string, data: string | Buffer, mode?: number): Promise<void>;
+  /**
+   * Write a file atomically (temp file in the same directory, then rename), with this mode.
+   * `options.public`: the data holds no secret (see ExecOptions.stdinPublic).
+   */
+  writeFile(path: string, data: string | Buffer, mode?: number, options?: { public?: boolean }): Promise<void>;
   /**
    * A file's text, or undefined when there is no readable regular file at the path (missing, a
    * directory, unreadable). Any other failure (the command could not run) rejects.
@@ -92,8 +100,8 @@ export class PrefixedRemote implements Remote {
   readFile(path: string): Promise<string | undefined> {
     return this.inner.readFile(path);
   }
-  writeFile(path: string, data: string | Buffer, mode?: number): Promise<void> {
-    return this.inner.writeFile(path, data, mode);
+  writeFile(path: string, data: string | Buffer, mode?: number, options?: { public?: boolean }): Promise<void> {
+    return this.inner.writeFile(path, data, mode, options);
   }
   openUnixSocket(path: string): Promise<Duplex> {
     return this.inner.openUnixSocket(path);

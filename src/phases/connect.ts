@@ -45,11 +45,14 @@ export async function connectHost(
       maxChannels: options.maxChannels,
       log,
     });
-  return ReconnectingRemote.open({
+  const started = Date.now();
+  const remote = await ReconnectingRemote.open({
     connect: open,
     windowMs: RECONNECT_WINDOW_MS,
     retryFirst: options.retryFirst,
     log,
     onReconnect: ({ downMs }) => options.timeline?.add('reconnect', { detail: `connection back after ${(downMs / 1000).toFixed(1)} s` }),
   });
+  log.debug(`connected in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return remote;
 }

@@ -4,17 +4,17 @@
  * the probe, roll back on failure, run post_deploy, record. Each phase is a folded log group; every
  * remote change happens after local validation passed.
  */
-import { readHostFacts } from '../host/host.js';
+import { readHostSetup } from '../host/host.js';
 import { describeEngine, onEngine } from '../engine/endpoint.js';
 import type { Inputs } from '../action/inputs.js';
 import { coreLog, phase, type Log } from '../support/log.js';
 import type { DeployReport } from '../action/report.js';
 import { removeReleaseCommand } from '../commands/release-store.js';
 import { Timeline } from '../model/timeline.js';
-import { countRoundTrips, describeRoundTrips, RoundTrips } from '../host/round-trips.js';
+import { countRoundTrips, describePhase, describeRoundTrips, RoundTrips } from '../host/round-trips.js';
 import { hookService, runHook, type HookRun } from './hooks.js';
 import { collectFiles, type ReleaseFile } from '../action/workspace.js';
-import { activateRelease, resolveRemoteDir } from '../host/release-store.js';
+import { activateRelease } from '../host/release-store.js';
 import { connectHost } from './connect.js';
 import { openProxy } from './gate.js';
 import { withDeployLock } from './locked.js';
@@ -53,20 +53,12 @@ export async function deploy(inputs: Inputs, run: RunContext, report: DeployRepo
   });
   // Every round trip to the host is counted (the lock and its heartbeat aside): a runner far from
   // its host pays each one.
-  const roundTrips = new RoundTrips();
+  const roundTrips = new RoundTrips('host facts and remote dir');
   const counted = countRoundTrips(remote, roundTrips);
   report.batches = [];
   try {
-    const facts = await readHostFacts(
-      counted,
-      inputs.username,
-      inputs.compose,
-      inputs.engine,
-      inputs.podmanSocket,
-      inputs.target !== 'swarm',
-    );
+    const { facts, remoteDir } = await readHostSetup(counted, { ...inputs, needsCompose: inputs.target !== 'swarm' });
     log.info(`${describeEngine(facts)}, Compose ${facts.compose} ${facts.composeVersion}`);
-    const remoteDir = await resolveRemoteDir(counted, inputs.remoteDir);
     const onHost = onEngine(counted, facts);
     const s: Session = {
       cleanups: [],
@@ -86,7 +78,8 @@ export async function deploy(inputs: Inputs, run: RunContext, report: DeployRepo
     );
   } finally {
     report.roundTrips = roundTrips.total;
-    log.info(`round trips to the host in this deploy: ${describeRoundTrips(roundTrips.current())} (the lock and its heartbeat aside)`);
+    log.info(`round trips to the host in this deploy: ${describeRoundTrips(roundTrips.current())} (the lock's heartbeat aside)`);
+    for (const p of roundTrips.byPhase()) log.debug(`round trips in ${describePhase(p)}`);
     await remote.close();
   }
 }
@@ -114,6 +107,7 @@ async function deployLocked(s: Session, files: ReleaseFile[], validatedRouting: 
   const proxyAction = plan.services.find((p) => p.service === proxyService)?.action;
   const opened = await openProxy(s, model, { ...release, files: release.manifest.files }, { ...proxyCfg, proxyAction });
   markInterrupted(s, { releaseId: release.id, ...(history.current ? { previous: history.current } : {}) });
+  s.roundTrips?.enter('activate');
   await activateRelease(remote, remoteDir, release.id);
   report.proxyDrains = opened.gate.drains;
   if (opened.kind) report.proxyKind = opened.kind;

@@ -18,6 +18,10 @@ export async function desiredState(
   serving?: ReleaseManifest,
 ): Promise<{ model: ComposeModel; desired: DesiredService[]; running: ContainerInfo[] }> {
   const { remote, flavor, inputs } = s;
+  // Read once, alongside the first command below: adoption and the plan both look at what runs,
+  // and nothing changes in between.
+  const reading = listProjectContainers(remote, inputs.project);
+  reading.catch(() => {}); // awaited below; an error thrown before then must not leave it unhandled
   const appStack = stackOf(s.remoteDir, target.composeFiles, 'app', inputs.project);
   let config;
   let loadStack = appStack;
@@ -34,8 +38,7 @@ export async function desiredState(
   const ids = await resolveImages(remote, flavor, loadStack, model.services, inputs.pull, s.log, inputs.commandTimeoutMs);
   const check = checkPolicies(model, routed, inputs.services.length ? inputs.services : undefined);
   if (check.errors.length) throw new Error(`the deploy was refused before any change on the host:\n- ${check.errors.join('\n- ')}`);
-  // Read once: adoption and the plan both look at what runs, and nothing changes in between.
-  const running = await listProjectContainers(remote, inputs.project);
+  const running = await reading;
   const adopt = await adoptable(s, config.hashes, serving, running);
   const desired = model.services.map((service) => {
     const configHashes = config.hashes.get(service.name);

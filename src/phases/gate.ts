@@ -80,6 +80,7 @@ export async function openProxy(
   release: { id: string; composeFiles: readonly string[]; files: readonly string[] },
   change: ConfigChange,
 ): Promise<ProxyRouteOpened> {
+  s.roundTrips?.enter('open proxy');
   const selected = selectedProxy(s.inputs, model);
   if (!selected) {
     s.report.warnings.push(

@@ -17,9 +17,10 @@ import { countRoundTrips } from '../host/round-trips.js';
 
 export async function withDeployLock(s: Session, remote: ReconnectingRemote, body: () => Promise<void>): Promise<void> {
   const { inputs, run, remoteDir, log, report } = s;
+  s.roundTrips?.enter('lock');
   const handle = await phase('Lock', async () => {
     const h = await acquireLock(
-      remote,
+      counted(s, remote),
       remoteDir,
       { runId: run.runId, runUrl: run.runUrl, actor: run.actor, sha: run.sha, startedAt: new Date().toISOString() },
       {
@@ -61,6 +62,11 @@ export async function withDeployLock(s: Session, remote: ReconnectingRemote, bod
   }
 }
 
+/** The lock's own commands are on the deploy's path (its heartbeat is not): counted with the rest. */
+function counted(s: Session, remote: ReconnectingRemote) {
+  return s.roundTrips ? countRoundTrips(remote, s.roundTrips) : remote;
+}
+
 async function registryPhase(s: Session, remote: ReconnectingRemote, dir: string) {
   const registry = s.inputs.registry!;
   return phase('Registry login', async () => {
@@ -87,7 +93,8 @@ async function letGo(s: Session, remote: ReconnectingRemote, handle: LockHandle,
       .catch((e: unknown) => log.warning(`could not remove the registry login: ${String(e)}`));
     core.saveState('registry', '');
   }
-  await releaseLock(remote, s.remoteDir, s.run.runId, handle.token).catch((e: unknown) =>
+  s.roundTrips?.enter('unlock');
+  await releaseLock(counted(s, remote), s.remoteDir, s.run.runId, handle.token).catch((e: unknown) =>
     log.warning(`could not release the lock: ${String(e)}`),
   );
   core.saveState('lock', '');

@@ -15,6 +15,7 @@ export interface Planned {
 
 export async function planPhase(s: Session, release: Release, routed: string[], history: History): Promise<Planned> {
   const { inputs, log, report } = s;
+  s.roundTrips?.enter('plan');
   const { model, desired, running } = await phase('Plan', async () =>
     desiredState(s, { composeFiles: release.composeFiles, release: release.id }, routed, history.serving),
   );

@@ -21,6 +21,7 @@ export async function startProbe(s: Session, plan: Plan): Promise<RunningProbe> 
 
 export async function startProbeIfServing(s: Session, wasServing: boolean): Promise<RunningProbe> {
   const { inputs, log, report, timeline } = s;
+  s.roundTrips?.enter('probe start');
   if (inputs.probe && !wasServing) {
     const note =
       'Probe skipped: nothing of this project was running before this deploy, so no request could be dropped. It runs from the next deploy on.';

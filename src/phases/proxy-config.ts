@@ -15,13 +15,19 @@ export type ProxyConfig = ConfigChange;
 
 export async function checkProxyConfig(s: Session, release: Release, model: ComposeModel): Promise<ProxyConfig> {
   const { remote, remoteDir, log } = s;
+  s.roundTrips?.enter('proxy config');
   const selected = selectedProxy(s.inputs, model);
   if (!selected) return { changed: false };
   const { driver, service } = selected;
   const view = hostView(s, model, service, { id: release.id, composeFiles: release.composeFiles, files: release.manifest.files });
   const cfgPath = driver.configPath(release.manifest.files, view.proxy, view.composeDir);
-  const next = cfgPath ? await remote.readFile(posix.join(remoteDir, 'releases', release.id, cfgPath)) : undefined;
-  const live = cfgPath ? await remote.readFile(posix.join(remoteDir, 'app', cfgPath)) : undefined;
+  // The release's config and the live one, side by side.
+  const [next, live] = cfgPath
+    ? await Promise.all([
+        remote.readFile(posix.join(remoteDir, 'releases', release.id, cfgPath)),
+        remote.readFile(posix.join(remoteDir, 'app', cfgPath)),
+      ])
+    : [undefined, undefined];
   const changed = !!next && next !== live;
   if (changed && service.image && cfgPath) {
     await phase('Proxy config', async () => {

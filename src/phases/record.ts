@@ -9,7 +9,7 @@ import { listProjectContainers } from '../engine/docker/containers.js';
 import { repoDigests } from '../engine/docker/images.js';
 import { phase } from '../support/log.js';
 import type { Verdict } from '../probe/verdict.js';
-import { rollbackHintMarkdown, type ReleaseManifest } from '../model/release.js';
+import { KEEP_FAILED, rollbackHintMarkdown, type ReleaseManifest } from '../model/release.js';
 import { pruneAuditEntries, pruneReleases, setCurrent, updateManifest } from '../host/release-store.js';
 import type { History, Release } from './release.js';
 import { settled, type Session } from './session.js';
@@ -24,11 +24,14 @@ export async function recordPhase(
   plan?: Plan,
   images?: ReleaseManifest['services'],
 ): Promise<void> {
+  s.roundTrips?.enter('record');
   await phase('Record', async () => {
-    await recordResult(s, release, model, failure, verdict, plan, images);
+    const written = await recordResult(s, release, model, failure, verdict, plan, images);
     // Failed releases never push a good one out (release.ts), so a failed deploy prunes too: they stay bounded.
     const serving = failure ? history.current : release.id;
-    const kept = await prune(s, serving);
+    s.roundTrips?.enter('prune');
+    // Under the lock since the history was read, only this release changed: no need to list again.
+    const kept = await prune(s, serving, [...history.releases.filter((r) => r.id !== written.id), written]);
     s.report.rollbackHint = rollbackHintMarkdown(kept ?? history.releases, serving);
     settled(s);
   });
@@ -46,12 +49,19 @@ async function recordResult(
 ) {
   const { inputs, run, remote, remoteDir, report } = s;
   const ok = !failure && (verdict?.passed ?? true);
-  await updateManifest(remote, remoteDir, release.id, {
-    services: images ?? (await resolveServicesImages(s, model, plan)),
-    result: failure ? (report.rolledBack ? 'rolled-back' : 'failed') : ok ? 'success' : 'failed',
-    probe: report.probe ? { sent: report.probe.sent, lost: report.probe.lost, p99Ms: report.probe.p99Ms ?? 0 } : undefined,
-    durationS: Math.round((Date.now() - report.startedAt) / 1000),
-  });
+  // The images are read alongside the manifest.
+  const services = images ? Promise.resolve(images) : resolveServicesImages(s, model, plan);
+  const written = await updateManifest(
+    remote,
+    remoteDir,
+    release.id,
+    services.then((services) => ({
+      services,
+      result: failure ? (report.rolledBack ? 'rolled-back' : 'failed') : ok ? 'success' : 'failed',
+      probe: report.probe ? { sent: report.probe.sent, lost: report.probe.lost, p99Ms: report.probe.p99Ms ?? 0 } : undefined,
+      durationS: Math.round((Date.now() - report.startedAt) / 1000),
+    })),
+  );
   if (!failure) await setCurrent(remote, remoteDir, release.id);
   await appendAudit(
     remote,
@@ -63,12 +73,14 @@ async function recordResult(
       detail: failure?.message ?? verdict?.message,
     }),
   );
+  return written;
 }
 
 /** Retention: the releases kept (undefined when pruning failed: a warning, not a failed deploy). */
-async function prune(s: Session, serving: string | undefined): Promise<ReleaseManifest[] | undefined> {
+async function prune(s: Session, serving: string | undefined, listed: ReleaseManifest[]): Promise<ReleaseManifest[] | undefined> {
   const { inputs, run, remote, remoteDir, log } = s;
-  const pruned = await pruneReleases(remote, remoteDir, inputs.project, inputs.keepReleases, serving, (m) => log.warning(m)).catch(
+  const warn = (m: string) => log.warning(m);
+  const pruned = await pruneReleases(remote, remoteDir, inputs.project, inputs.keepReleases, serving, warn, KEEP_FAILED, listed).catch(
     (e: unknown) => {
       log.warning(`could not prune old releases: ${e instanceof Error ? e.message : String(e)}`);
       return undefined;

@@ -32,7 +32,9 @@ export interface Release {
 /** The project's releases; pending ones left by killed runs are marked abandoned (we hold the lock). */
 export async function readHistory(s: Session): Promise<History> {
   const { inputs, remote, remoteDir, log } = s;
-  const listed = await listReleases(remote, remoteDir);
+  s.roundTrips?.enter('history');
+  // Two reads side by side: one round trip of waiting.
+  const [listed, current] = await Promise.all([listReleases(remote, remoteDir), readCurrent(remote, remoteDir)]);
   const found = inputs.dryRun ? { releases: listed, marked: [] } : await markAbandoned(remote, remoteDir, listed, inputs.project);
   if (found.marked.length) {
     for (const m of found.marked) log.warning(`release ${m.id} was left pending: ${m.reason}; marked abandoned`);
@@ -51,7 +53,6 @@ export async function readHistory(s: Session): Promise<History> {
       })),
     );
   }
-  const current = await readCurrent(remote, remoteDir);
   s.report.previousReleaseId = current;
   const serving = current ? found.releases.find((r) => r.id === current) : undefined;
   return { releases: found.releases, ...(current ? { current } : {}), ...(serving ? { serving } : {}) };
@@ -60,6 +61,7 @@ export async function readHistory(s: Session): Promise<History> {
 /** Upload the workspace's files as a new release, or copy the rollback target's (its images checked first). */
 export async function uploadPhase(s: Session, history: History, files: ReleaseFile[]): Promise<Release> {
   const { inputs, run, remote, remoteDir, log, timeline } = s;
+  s.roundTrips?.enter('upload');
   const id = freshReleaseId(run.sha, history.releases);
   s.report.releaseId = id;
   const manifest: ReleaseManifest = {

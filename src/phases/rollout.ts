@@ -62,6 +62,7 @@ export async function rolloutPhase(
   before?: () => Promise<void>,
 ): Promise<RolloutOutcome> {
   const { inputs, remoteDir, timeline, log, report } = s;
+  s.roundTrips?.enter('rollout');
   try {
     await before?.();
     timeline.add('deploy-start', { detail: release.id });

@@ -72,13 +72,21 @@ class BatchFailure extends Error {
 
 export async function rollOut(ctx: RolloutContext, plan: Plan): Promise<RolloutResult> {
   const result: RolloutResult = { ok: true, updated: [], failures: [] };
-  if (!ctx.proxyNetworks && ctx.proxyService) ctx = { ...ctx, proxyNetworks: await proxyNetworksOf(ctx, ctx.proxyService) };
-  for (const sp of plan.services) {
-    if (sp.action === 'keep' || sp.action === 'skip') continue;
+  const rolled = plan.services.filter((sp) => sp.action !== 'keep' && sp.action !== 'skip');
+  let first: BatchHead | undefined;
+  if (!ctx.proxyNetworks && ctx.proxyService) {
+    // The proxy's networks and what the first batch reads first, side by side (nothing changes
+    // between them unless a cleanup runs first).
+    const head = rolled[0]?.batches.length && !rolled[0].cleanup.length ? rolled[0].service : undefined;
+    const [networks, before] = await Promise.all([proxyNetworksOf(ctx, ctx.proxyService), head && ctx.engine.replicas(head)]);
+    ctx = { ...ctx, proxyNetworks: networks };
+    if (before) first = { before, parked: false, made: [] };
+  }
+  for (const sp of rolled) {
     ctx.log.info(`${sp.service}: ${sp.action} (${sp.order}; ${sp.reason})`);
     let failure: ServiceFailure | undefined;
     try {
-      failure = await runService(ctx, sp);
+      failure = await runService(ctx, sp, sp === rolled[0] ? first : undefined);
     } finally {
       if (gated(ctx, sp.service))
         await ctx.gate
@@ -99,7 +107,7 @@ export async function rollOut(ctx: RolloutContext, plan: Plan): Promise<RolloutR
   return result;
 }
 
-async function runService(ctx: RolloutContext, sp: ServicePlan): Promise<ServiceFailure | undefined> {
+async function runService(ctx: RolloutContext, sp: ServicePlan, first?: BatchHead): Promise<ServiceFailure | undefined> {
   const svc = sp.desired?.service;
   const grace = Math.ceil(svc?.stopGracePeriodS ?? 10);
   const uc = svc?.updateConfig;
@@ -109,7 +117,7 @@ async function runService(ctx: RolloutContext, sp: ServicePlan): Promise<Service
   let failedBatches = 0;
   let lastFailure: ServiceFailure | undefined;
   // The head the batch before handed on (an object: the hand-over happens inside a callback).
-  const ahead: { head?: BatchHead | undefined } = {};
+  const ahead: { head?: BatchHead | undefined } = { head: first };
   for (const [i, batch] of sp.batches.entries()) {
     const label = `${sp.service}: batch ${i + 1}/${sp.batches.length}`;
     const delayMs = delayAfter(sp, i);

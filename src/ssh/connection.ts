@@ -6,6 +6,7 @@ import ssh2 from 'ssh2';
 import type { ClientChannel, ConnectConfig } from 'ssh2';
 import { readFileByExec, RemoteCommandError, type ExecOptions, type ExecResult, type Remote } from '../host/remote.js';
 import { writeFileCommand } from '../commands/files.js';
+import { inlineStdin } from '../commands/stdin.js';
 import { sleep } from '../support/time.js';
 import { quietLog, type ProgressLog } from '../support/log.js';
 import { LONG_COMMAND_MS } from '../support/timeouts.js';
@@ -236,6 +237,8 @@ export class SshRemote implements Remote {
   async exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
     const timeoutMs = options.timeoutMs ?? this.opts.commandTimeoutMs;
     const check = options.check ?? true;
+    // Public stdin rides in the command: no wait for the exec's reply before sending it.
+    const inline = options.stdinPublic && options.stdin !== undefined ? inlineStdin(command, options.stdin) : undefined;
     const release = await this.sem.acquire();
     return await new Promise<ExecResult>((resolve, reject) => {
       // Listeners go on in the open callback itself: ssh2 may parse the output, exit status and
@@ -278,11 +281,11 @@ export class SshRemote implements Remote {
         channel.on('error', () => {
           /* a close follows; the result carries what we know */
         });
-        if (options.stdin !== undefined) channel.end(options.stdin);
+        if (options.stdin !== undefined && !inline) channel.end(options.stdin);
         else channel.end();
       };
       this.openChannel(
-        (cb) => this.client.exec(command, cb),
+        (cb) => this.client.exec(inline ?? command, cb),
         'run a command',
         onOpen,
         (err) => {
@@ -293,10 +296,13 @@ export class SshRemote implements Remote {
     });
   }
 
-  async writeFile(path: string, data: string | Buffer, mode = 0o644): Promise<void> {
+  async writeFile(path: string, data: string | Buffer, mode = 0o644, options: { public?: boolean } = {}): Promise<void> {
     const dir = posix.dirname(path);
     const tmp = posix.join(dir, `.${posix.basename(path)}.handoff-${randomBytes(6).toString('hex')}.tmp`);
-    await this.exec(writeFileCommand(path, tmp, mode), { stdin: typeof data === 'string' ? Buffer.from(data, 'utf8') : data });
+    await this.exec(writeFileCommand(path, tmp, mode), {
+      stdin: typeof data === 'string' ? Buffer.from(data, 'utf8') : data,
+      stdinPublic: options.public === true,
+    });
   }
 
   readFile(path: string): Promise<string | undefined> {

@@ -109,9 +109,9 @@ export class ReconnectingRemote implements Remote {
     return this.withConnection(command, options.repeatable !== false, (r) => r.exec(command, options));
   }
 
-  async writeFile(path: string, data: string | Buffer, mode?: number): Promise<void> {
+  async writeFile(path: string, data: string | Buffer, mode?: number, options?: { public?: boolean }): Promise<void> {
     // A temp file renamed into place: repeating it writes the same file.
-    await this.withConnection(`write ${path}`, true, (r) => r.writeFile(path, data, mode));
+    await this.withConnection(`write ${path}`, true, (r) => r.writeFile(path, data, mode, options));
   }
 
   readFile(path: string): Promise<string | undefined> {

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempRemote } from '../helpers/shell-remote.js';
 import { mkdirCommand, NO_FILE, readFileCommand, removeFileCommand, writeFileCommand } from '../../src/commands/files.js';
-import { hostFactsCommand } from '../../src/commands/host.js';
+import { hostFactsCommand, hostSetupCommand } from '../../src/commands/host.js';
 import * as releaseStore from '../../src/commands/release-store.js';
 import * as lock from '../../src/commands/lock.js';
 import { auditCommand } from '../../src/commands/audit.js';
@@ -40,6 +40,7 @@ function allCommands(): Record<string, string> {
     mkdir: mkdirCommand(`${DIR}/app/deploy`),
     removeFile: removeFileCommand(`${DIR}/releases/${ID}/.handoff-plan.yaml`),
     hostFacts: hostFactsCommand(),
+    hostSetup: hostSetupCommand('auto', NASTY, `handoff/${NASTY}`),
     resolveRemoteDir: releaseStore.resolveRemoteDirCommand(`handoff/${NASTY}`),
     uploadRelease: releaseStore.uploadReleaseCommand(DIR, ID),
     copyRelease: releaseStore.copyReleaseCommand(DIR, ID, ID2),

@@ -259,15 +259,21 @@ test('after a deploy cut off midway: a new gate claims the parked empty slots an
 
   // The post step's gate: claimed slots make a new replica's landing routine (info, no warning)...
   logs = [];
-  const recovery = gate();
+  let opened = 0;
+  const recovery = gate({ opener: () => (opened++, hp.opener()) });
   assert.equal(await recovery.claimParked('app', [replica('127.0.0.2'), replica('127.0.0.3')]), empty.length);
   dns.records.set('app', ['127.0.0.2', '127.0.0.3', '127.0.0.4']);
   await waitFor('the new IP to land in a parked slot', async () => !!(await slot('127.0.0.4')));
   await recovery.waitUp('app', [replica('127.0.0.4')], Date.now() + 5000);
   assert.equal(logs.filter((l) => l.startsWith('warning')).length, 0, logs.join('\n'));
-  // ...unpark returns the rest, and restore puts the still-serving replica back in rotation.
+  // ...unpark returns the rest, and restore puts the still-serving replica back in rotation: each
+  // one read and one line of changes, however many slots.
+  opened = 0;
   await recovery.unpark('app');
+  assert.equal(opened, 2, 'unpark: two streams');
+  opened = 0;
   const restored = await recovery.restore('app', [replica('127.0.0.2'), replica('127.0.0.3'), replica('127.0.0.4')]);
+  assert.equal(opened, 2, 'restore: two streams');
   assert.deepEqual(restored, [`app/${(await slot('127.0.0.2'))!.server}`]);
   const after = await api.showServersState('app');
   assert.deepEqual(

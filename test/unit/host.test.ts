@@ -1,6 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseHostFacts } from '../../src/host/host.js';
+import { execFileSync } from 'node:child_process';
+import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseHostFacts, readHostSetup } from '../../src/host/host.js';
+import { PrefixedRemote } from '../../src/host/remote.js';
+import { countRoundTrips, RoundTrips } from '../../src/host/round-trips.js';
+import { tempRemote } from '../helpers/shell-remote.js';
 import { hostFactsCommand } from '../../src/commands/host.js';
 
 const both = 'motd line\ndocker=20.10.24+dfsg1\ncompose=v2 2.26.1-4\ncompose=v1 1.29.2\ncompose=none\n';
@@ -94,4 +100,58 @@ test('the facts command looks only at podman_socket when given, quoted; engine d
   assert.doesNotMatch(cmd, /^printf "docker=/m, 'engine podman skips the default endpoint');
   assert.doesNotMatch(hostFactsCommand('docker'), /podman/);
   assert.match(hostFactsCommand('auto'), /XDG_RUNTIME_DIR.*\/run\/podman\/podman\.sock/);
+});
+
+/** A ShellRemote whose PATH starts with a fake `docker` (and a `docker-compose` that fails). */
+async function hostWithDocker(composeWorks: boolean) {
+  const t = await tempRemote();
+  const bin = join(t.home, 'bin');
+  await mkdir(bin);
+  const docker = [
+    '#!/bin/sh',
+    'case "$*" in',
+    '  "version --format {{.Server.Version}}") echo 24.0.7 ;;',
+    `  "compose version --short") ${composeWorks ? 'echo 2.26.1' : 'exit 1'} ;;`,
+    '  *) exit 1 ;;',
+    'esac',
+  ].join('\n');
+  await writeFile(join(bin, 'docker'), `${docker}\n`, { mode: 0o755 });
+  await writeFile(join(bin, 'docker-compose'), '#!/bin/sh\nexit 1\n', { mode: 0o755 });
+  return { ...t, remote: new PrefixedRemote(t.remote, `PATH=${bin}:$PATH; export PATH\n`) };
+}
+
+test('readHostSetup: the facts and the remote dir (made 0700) in one round trip', async () => {
+  const { remote, home, cleanup } = await hostWithDocker(true);
+  try {
+    const counter = new RoundTrips();
+    const { facts, remoteDir } = await readHostSetup(countRoundTrips(remote, counter), {
+      username: 'deploy',
+      remoteDir: '~/handoff/shop/',
+    });
+    assert.equal(counter.total, 1);
+    assert.deepEqual([facts.engine, facts.dockerVersion, facts.compose, facts.composeVersion], ['docker', '24.0.7', 'v2', '2.26.1']);
+    assert.equal(remoteDir, join(execFileSync('realpath', [home]).toString().trim(), 'handoff/shop'));
+    assert.equal((await stat(remoteDir)).mode & 0o777, 0o700);
+  } finally {
+    await cleanup();
+  }
+});
+
+test('readHostSetup: a remote dir that cannot be made fails naming its command; missing Compose names the fix', async () => {
+  const { remote, home, cleanup } = await hostWithDocker(false);
+  try {
+    await writeFile(join(home, 'taken'), 'a file, not a directory\n');
+    await assert.rejects(readHostSetup(remote, { username: 'deploy', remoteDir: 'taken/shop' }), (e: Error) => {
+      assert.equal(e.name, 'RemoteCommandError');
+      assert.match(e.message, /mkdir -p taken\/shop[^]*Not a directory/);
+      assert.doesNotMatch(e.message, /docker version/);
+      return true;
+    });
+    await assert.rejects(
+      readHostSetup(remote, { username: 'deploy', remoteDir: 'handoff/shop' }),
+      /neither `docker compose` \(v2\) nor `docker-compose` \(v1\) works on the host/,
+    );
+  } finally {
+    await cleanup();
+  }
 });

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
-import { countRoundTrips, describeRoundTrips, RoundTrips } from '../../src/host/round-trips.js';
+import { countRoundTrips, describePhase, describeRoundTrips, RoundTrips } from '../../src/host/round-trips.js';
 import type { Remote } from '../../src/host/remote.js';
 
 function fakeRemote(calls: string[]): Remote {
@@ -54,4 +54,29 @@ test('since(snapshot): what a batch took, apart from what came before; a call th
   assert.deepEqual(batch, { total: 3, byKind: { exec: 1, read: 0, write: 0, stream: 2 } });
   assert.equal(describeRoundTrips(batch), '3 (exec 1, stream 2)');
   assert.equal(describeRoundTrips(counter.since(counter.snapshot())), '0');
+});
+
+test('byPhase: round trips and time per phase entered, in order; a phase entered again adds up', async () => {
+  const counter = new RoundTrips('facts');
+  const r = countRoundTrips(fakeRemote([]), counter);
+  await r.exec('facts');
+  counter.enter('lock');
+  await r.exec('lock');
+  await r.readFile('/owner');
+  counter.enter('rollout');
+  await r.openUnixSocket('/s');
+  counter.enter('lock');
+  await r.exec('unlock');
+  const phases = counter.byPhase();
+  assert.deepEqual(
+    phases.map((p) => [p.phase, describeRoundTrips(p.count)]),
+    [
+      ['facts', '1 (exec 1)'],
+      ['lock', '3 (exec 2, read 1)'],
+      ['rollout', '1 (stream 1)'],
+    ],
+  );
+  assert.ok(phases.every((p) => p.ms >= 0));
+  assert.equal(describePhase({ phase: 'upload', count: phases[0]!.count, ms: 420 }), 'upload: 1 (exec 1) in 0.4 s');
+  assert.deepEqual(new RoundTrips().byPhase(), [], 'no phase entered: nothing to say');
 });

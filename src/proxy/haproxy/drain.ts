@@ -105,11 +105,13 @@ export class HaproxyGate implements ProxyGate {
     this.parked.delete(service);
     if (parked.length === 0) return;
     const states = await this.api.showServersState();
-    for (const p of parked) {
+    // A slot that holds an address now is a replica's: waitUp or release decided its state.
+    const empty = parked.filter((p) => {
       const now = states.find((s) => s.backend === p.backend && s.server === p.server);
-      // A slot that holds an address now is a replica's: waitUp or release decided its state.
-      if (now && isForcedMaint(now) && !hasAddress(now)) await this.api.setServerState(p.backend, p.server, 'ready');
-    }
+      return now && isForcedMaint(now) && !hasAddress(now);
+    });
+    // One round trip for all of them.
+    await this.api.setStates(empty.map((p) => ({ backend: p.backend, server: p.server, state: 'ready' as const })));
   }
 
   async waitUp(service: string, replicas: Replica[], deadline: number): Promise<void> {
@@ -271,13 +273,9 @@ export class HaproxyGate implements ProxyGate {
     const states = await this.api.showServersState();
     const ips = new Set(serving.map((r) => r.ip).filter(Boolean));
     const backends = new Set(serving.flatMap((r) => slotsForAddress(states, r.ip).map((s) => s.backend)));
-    const restored: string[] = [];
-    for (const s of states) {
-      if (!backends.has(s.backend) || !isForcedMaint(s)) continue;
-      if (hasAddress(s) && !ips.has(s.addr)) continue;
-      await this.api.setServerState(s.backend, s.server, 'ready');
-      restored.push(`${s.backend}/${s.server}`);
-    }
+    const back = states.filter((s) => backends.has(s.backend) && isForcedMaint(s) && !(hasAddress(s) && !ips.has(s.addr)));
+    await this.api.setStates(back.map((s) => ({ backend: s.backend, server: s.server, state: 'ready' as const })));
+    const restored = back.map((s) => `${s.backend}/${s.server}`);
     if (restored.length)
       this.log.info(
         `HAProxy: ${service}: ${restored.length} slot(s) left in maint by the interrupted deploy set ready: ${restored.join(', ')}`,
