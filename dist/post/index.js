@@ -51939,7 +51939,9 @@ g.require ??= (0,external_node_module_namespaceObject.createRequire)(import.meta
 /* harmony export */ });
 /* unused harmony exports InputError, parseList, parseEnv, parseHeaders, checkRelativePath, defaultProject */
 /* harmony import */ var _model_duration_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7953);
-/* harmony import */ var _model_names_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1601);
+/* harmony import */ var _model_names_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(1601);
+/* harmony import */ var _model_fleet_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6389);
+
 
 
 /** A bad input: the message names the input and says how to fix it. */
@@ -52078,10 +52080,11 @@ function checkRelativePath(input, path) {
     return p;
 }
 /** Compose's rule for project names, applied to a repository name as the default. */
-const defaultProject = _model_names_js__WEBPACK_IMPORTED_MODULE_1__/* .projectNameFromRepository */ .VS;
+const defaultProject = _model_names_js__WEBPACK_IMPORTED_MODULE_2__/* .projectNameFromRepository */ .VS;
 /** The deploy host, how its key is pinned, and the jump host in front of it. */
 function connectionInputs(get) {
-    const host = required(get, 'host', 'the name or IP of the host to deploy to');
+    const fleet = fleetInputs(get);
+    const host = fleet ? fleet.hosts[0].host : required(get, 'host', 'the name or IP of the host to deploy to (or hosts, one a line)');
     const username = required(get, 'username', 'the SSH user on the host (in the docker group)');
     const key = get('key');
     if (!key.trim())
@@ -52095,17 +52098,49 @@ function connectionInputs(get) {
     }
     return {
         host,
-        port: int(get, 'port', 1, 65535, 22),
+        port: fleet ? fleet.hosts[0].port : int(get, 'port', 1, 65535, 22),
         username,
         key,
         passphrase: optional(get, 'passphrase'),
         knownHosts,
-        fingerprint,
+        fingerprint: fleet ? fleet.hosts[0].fingerprint : fingerprint,
         insecureIgnoreHostKey,
+        ...(fleet ? { fleet: fleet.hosts } : {}),
+        hostParallelism: fleet?.parallelism ?? 1,
         jump: jumpInputs(get, { username, key, insecureIgnoreHostKey }),
         connectTimeoutMs: duration(get, 'connect_timeout', '20s', 1000),
         commandTimeoutMs: duration(get, 'command_timeout', '10m', 1000),
     };
+}
+/** hosts, with each host's fingerprint and host_parallelism: undefined for a one-host deploy. */
+function fleetInputs(get) {
+    const text = get('hosts');
+    if (!text.trim()) {
+        if (get('host_parallelism').trim() && get('host_parallelism').trim() !== '1')
+            throw new InputError('host_parallelism', 'is only used with hosts (several hosts, one a line)');
+        return undefined;
+    }
+    if (get('host').trim())
+        throw new InputError('hosts', 'set either host (one host) or hosts (several, one a line), not both');
+    const port = int(get, 'port', 1, 65535, 22);
+    let hosts;
+    try {
+        hosts = (0,_model_fleet_js__WEBPACK_IMPORTED_MODULE_1__/* .parseHosts */ .tB)(text, port);
+    }
+    catch (e) {
+        throw new InputError('hosts', e.message);
+    }
+    try {
+        hosts = (0,_model_fleet_js__WEBPACK_IMPORTED_MODULE_1__/* .assignFingerprints */ .Dz)(hosts, optional(get, 'fingerprint'), port);
+    }
+    catch (e) {
+        throw new InputError('fingerprint', e.message);
+    }
+    const unpinned = hosts.filter((h) => !h.fingerprint);
+    if (unpinned.length && !optional(get, 'known_hosts') && !bool(get, 'insecure_ignore_host_key'))
+        throw new InputError('fingerprint', `no pin for host ${unpinned.map((h) => `#${h.index}`).join(', ')} of hosts (in listed order): ` +
+            'give a host[:port]=SHA256:… line for each, or known_hosts lines covering every host');
+    return { hosts, parallelism: int(get, 'host_parallelism', 1, hosts.length, 1) };
 }
 /** jump_*: undefined without jump_host; user, key and passphrase default to the deploy host's. */
 function jumpInputs(get, main) {
@@ -52145,7 +52180,7 @@ function projectInput(get, environment) {
     const project = optional(get, 'project') ?? defaultProject(environment.GITHUB_REPOSITORY);
     if (!project)
         throw new InputError('project', 'is required when the repository name is unknown: a Compose project name like my-app');
-    if (!(0,_model_names_js__WEBPACK_IMPORTED_MODULE_1__/* .isValidProjectName */ .FE)(project)) {
+    if (!(0,_model_names_js__WEBPACK_IMPORTED_MODULE_2__/* .isValidProjectName */ .FE)(project)) {
         throw new InputError('project', `'${project}' is not a valid Compose project name: use lowercase letters, digits, '-' and '_', starting with a letter or digit`);
     }
     return project;
@@ -52163,7 +52198,7 @@ function variableInputs(get) {
 function rolloutInputs(get) {
     const services = parseList(get('services'));
     for (const s of services) {
-        if (!(0,_model_names_js__WEBPACK_IMPORTED_MODULE_1__/* .isValidServiceName */ .j4)(s))
+        if (!(0,_model_names_js__WEBPACK_IMPORTED_MODULE_2__/* .isValidServiceName */ .j4)(s))
             throw new InputError('services', `'${s}' is not a valid Compose service name`);
     }
     return {
@@ -52186,6 +52221,8 @@ function rolloutInputs(get) {
 }
 function targetInput(get) {
     const target = oneOf(get, 'target', ['compose', 'swarm'], 'compose', 'compose or swarm');
+    if (target === 'swarm' && get('hosts').trim())
+        throw new InputError('hosts', 'is for target: compose; a swarm is deployed through one manager: give it as host');
     if (target === 'swarm' && get('engine').trim() === 'podman')
         throw new InputError('target', 'is swarm, but engine is podman: Podman has no swarm mode; set engine to docker (or auto) for a swarm manager');
     return target;
@@ -52331,7 +52368,7 @@ __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __we
 /* harmony import */ var _inputs_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(1729);
 /* harmony import */ var _support_log_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(9473);
 /* harmony import */ var _host_lock_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(4384);
-/* harmony import */ var _phases_recover_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(3935);
+/* harmony import */ var _phases_recover_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(4175);
 /* harmony import */ var _host_registry_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(515);
 /**
  * The post step (runs on success, failure and cancellation). When the main step ended while it
@@ -53242,6 +53279,135 @@ function parseDuration(value, what = 'duration') {
 
 /***/ }),
 
+/***/ 6389:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   Dz: () => (/* binding */ assignFingerprints),
+/* harmony export */   tB: () => (/* binding */ parseHosts)
+/* harmony export */ });
+/* unused harmony exports hostLabel, parseHostPort, hostWaves, freeReleaseId, hostsToRollBack, commonRollbackTarget */
+/* harmony import */ var _release_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5988);
+/**
+ * A fleet: the hosts one deploy rolls, host by host (or a few at a time), with one release id.
+ * Pure: parsing the `hosts` and per-host `fingerprint` inputs, the waves of hosts, the release id
+ * shared by every host, and which hosts a failure rolls back. Messages name a host by its line
+ * number, never by its name (a host name may come from a secret).
+ */
+
+/** How the summary and the log name a host: its position and address (`#2 10.0.0.12:22`). */
+function hostLabel(h) {
+    return `#${h.index} ${h.host.includes(':') ? `[${h.host}]` : h.host}:${h.port}`;
+}
+const HOST_NAME = /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/;
+/** `host`, `host:port`, `[v6]` or `[v6]:port`; undefined when it is none of these. */
+function parseHostPort(text, defaultPort) {
+    const m = /^\[([0-9A-Fa-f:.]+)\](?::(\d{1,5}))?$/.exec(text) ?? /^([^:\s[\]]+)(?::(\d{1,5}))?$/.exec(text);
+    if (!m)
+        return undefined;
+    const host = m[1];
+    const port = m[2] === undefined ? defaultPort : Number(m[2]);
+    if (port < 1 || port > 65535)
+        return undefined;
+    if (!text.startsWith('[') && !HOST_NAME.test(host))
+        return undefined;
+    return { host, port };
+}
+/** The `hosts` input: one `host[:port]` a line (blank and `#` lines skipped), in rollout order, no duplicates. */
+function parseHosts(text, defaultPort) {
+    const hosts = [];
+    const seen = new Set();
+    for (const [i, raw] of text.split('\n').entries()) {
+        const line = raw.trim();
+        if (!line || line.startsWith('#'))
+            continue;
+        const hp = parseHostPort(line, defaultPort);
+        if (!hp)
+            throw new Error(`line ${i + 1} is not host or host:port (one host a line, e.g. 10.0.0.11 or web2.example.com:2222)`);
+        const key = `${hp.host.toLowerCase()}:${hp.port}`;
+        if (seen.has(key))
+            throw new Error(`line ${i + 1} repeats a host listed above: list each host once`);
+        seen.add(key);
+        hosts.push({ ...hp, index: hosts.length + 1 });
+    }
+    if (hosts.length === 0)
+        throw new Error('lists no host: one host[:port] a line');
+    return hosts;
+}
+/**
+ * The `fingerprint` input of a fleet: one fingerprint for every host (they share a host key), or
+ * `host[:port]=SHA256:…` lines, each naming a listed host (the port defaults as in `hosts`).
+ * Returns the hosts with their pins; a host without one must be covered by known_hosts.
+ */
+function assignFingerprints(hosts, text, defaultPort) {
+    const lines = (text ?? '')
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((l) => l && !l.startsWith('#'));
+    if (lines.length === 0)
+        return hosts;
+    if (lines.length === 1 && !lines[0].includes('='))
+        return hosts.map((h) => ({ ...h, fingerprint: lines[0] }));
+    const pins = new Map();
+    for (const [i, line] of lines.entries()) {
+        const eq = line.indexOf('=');
+        const hp = eq > 0 ? parseHostPort(line.slice(0, eq).trim(), defaultPort) : undefined;
+        if (!hp)
+            throw new Error(`line ${i + 1} is not host[:port]=SHA256:… (with several hosts, each fingerprint names its host)`);
+        const key = `${hp.host.toLowerCase()}:${hp.port}`;
+        if (!hosts.some((h) => `${h.host.toLowerCase()}:${h.port}` === key))
+            throw new Error(`line ${i + 1} names a host that is not in 'hosts' (same name and port as listed there)`);
+        pins.set(key, line.slice(eq + 1).trim());
+    }
+    return hosts.map((h) => {
+        const fp = pins.get(`${h.host.toLowerCase()}:${h.port}`);
+        return fp ? { ...h, fingerprint: fp } : h;
+    });
+}
+/** The hosts in waves of `parallelism`, in their listed order: a wave is rolled at once, the next after it. */
+function hostWaves(hosts, parallelism) {
+    const size = Math.max(1, Math.floor(parallelism));
+    const waves = [];
+    for (let i = 0; i < hosts.length; i += size)
+        waves.push(hosts.slice(i, i + size));
+    return waves;
+}
+/**
+ * A release id no release in `takenIds` has (the next second's when taken). A fleet passes every
+ * host's ids, so the one id is free on each and every host's release dir has the same name.
+ */
+function freeReleaseId(sha, takenIds, now) {
+    const ids = new Set(takenIds);
+    let t = now;
+    let id = releaseId(new Date(t), sha);
+    while (ids.has(id))
+        id = releaseId(new Date((t += 1000)), sha);
+    return id;
+}
+/**
+ * The hosts a failure sends back to their previous release: the ones whose rollout completed (the
+ * failed host rolls itself back through its own failure handling, and hosts not reached never changed).
+ * Only with failure_action `rollback`; `pause` and `continue` leave every host as the deploy left it.
+ */
+function hostsToRollBack(hosts, failureAction) {
+    if (failureAction !== 'rollback')
+        return [];
+    if (!hosts.some((h) => h.result === 'failed'))
+        return [];
+    return hosts.filter((h) => h.result === 'rolled');
+}
+/** A rollback must return every host to the same release: the targets each host picked, checked before any change. */
+function commonRollbackTarget(targets) {
+    const distinct = [...new Set(targets)];
+    if (distinct.length === 1 && distinct[0])
+        return distinct[0];
+    const listed = targets.map((t, i) => `#${i + 1}: ${t ?? 'none'}`).join(', ');
+    throw new Error(`the hosts would roll back to different releases (${listed}): name one with the 'release' input (a release id every host has)`);
+}
+
+
+/***/ }),
+
 /***/ 1601:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
@@ -53293,6 +53459,347 @@ function projectNameFromRepository(repository) {
         .toLowerCase()
         .replace(/[^a-z0-9_-]/g, '-')
         .replace(/^[^a-z0-9]+/, '');
+}
+
+
+/***/ }),
+
+/***/ 5988:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   F3: () => (/* binding */ isReleaseId),
+/* harmony export */   Ng: () => (/* binding */ parseManifest)
+/* harmony export */ });
+/* unused harmony exports releaseId, age, formatReleaseList, defaultRollbackTarget, selectRollbackTarget, rollbackHintMarkdown, KEEP_FAILED, retention, abandonedReason, missingImagesError */
+/**
+ * Releases as data: the id, the manifest kept in each release directory on the host, which release
+ * a rollback goes back to, and which releases and images retention lets go. Pure; the host side is
+ * release-store.ts.
+ */
+const RELEASE_ID = /^\d{8}T\d{6}Z-[0-9a-z]{7}$/;
+/** `20261123T193000Z-abc1234`: UTC to the second, then the short sha, so ids sort by time. */
+function releaseId(date, sha) {
+    const short = sha.slice(0, 7).toLowerCase();
+    if (!/^[0-9a-z]{7}$/.test(short))
+        throw new Error(`cannot make a release id from sha '${sha}': need at least 7 letters or digits`);
+    const stamp = date
+        .toISOString()
+        .replace(/\.\d+Z$/, 'Z')
+        .replace(/[-:]/g, '');
+    return `${stamp}-${short}`;
+}
+function isReleaseId(id) {
+    return RELEASE_ID.test(id);
+}
+const RESULTS = ['pending', 'success', 'failed', 'rolled-back', 'abandoned'];
+/** Parse and check a release.json; the error says which field is wrong. */
+function parseManifest(text) {
+    const raw = parseJsonObject(text);
+    const bad = (field, want) => {
+        throw new Error(`release.json${typeof raw.id === 'string' ? ` (${raw.id})` : ''}: '${field}' must be ${want}`);
+    };
+    checkRecord(raw, bad);
+    const services = parseServiceImages(raw.services, bad);
+    if (!RESULTS.includes(raw.result))
+        bad('result', RESULTS.join(', '));
+    if (raw.rollbackOf !== undefined && (typeof raw.rollbackOf !== 'string' || !isReleaseId(raw.rollbackOf)))
+        bad('rollbackOf', 'a release id');
+    const probe = parseProbeSummary(raw.probe, bad);
+    if (raw.durationS !== undefined && typeof raw.durationS !== 'number')
+        bad('durationS', 'a number');
+    if (raw.reason !== undefined && typeof raw.reason !== 'string')
+        bad('reason', 'a string');
+    const m = {
+        id: raw.id,
+        project: raw.project,
+        sha: raw.sha,
+        ref: raw.ref,
+        actor: raw.actor,
+        runUrl: raw.runUrl,
+        createdAt: raw.createdAt,
+        files: raw.files,
+        composeFiles: raw.composeFiles,
+        services,
+        result: raw.result,
+    };
+    if (raw.rollbackOf !== undefined)
+        m.rollbackOf = raw.rollbackOf;
+    if (raw.reason !== undefined)
+        m.reason = raw.reason;
+    if (probe)
+        m.probe = probe;
+    if (raw.durationS !== undefined)
+        m.durationS = raw.durationS;
+    return m;
+}
+function parseJsonObject(text) {
+    let raw;
+    try {
+        raw = JSON.parse(text);
+    }
+    catch (e) {
+        throw new Error(`release.json is not JSON: ${e.message}`, { cause: e });
+    }
+    if (!isObject(raw))
+        throw new Error('release.json: expected an object');
+    return raw;
+}
+/** The fields every release records when it is created: who, what, when, and which files. */
+function checkRecord(raw, bad) {
+    for (const f of ['id', 'project', 'sha', 'ref', 'actor', 'runUrl', 'createdAt']) {
+        if (typeof raw[f] !== 'string')
+            bad(f, 'a string');
+    }
+    if (!isReleaseId(raw.id))
+        bad('id', 'a release id like 20261123T193000Z-abc1234');
+    for (const f of ['files', 'composeFiles']) {
+        const v = raw[f];
+        if (!Array.isArray(v) || !v.every((x) => typeof x === 'string'))
+            bad(f, 'a list of strings');
+    }
+}
+function parseServiceImages(value, bad) {
+    if (!isObject(value))
+        return bad('services', 'an object');
+    const services = {};
+    for (const [name, s] of Object.entries(value)) {
+        if (!isObject(s) || typeof s.image !== 'string' || typeof s.imageId !== 'string')
+            return bad(`services.${name}`, 'an object with image and imageId strings');
+        if (s.digest !== undefined && typeof s.digest !== 'string')
+            bad(`services.${name}.digest`, 'a string');
+        services[name] = {
+            image: s.image,
+            imageId: s.imageId,
+            ...(typeof s.digest === 'string' ? { digest: s.digest } : {}),
+        };
+    }
+    return services;
+}
+function parseProbeSummary(value, bad) {
+    if (value === undefined)
+        return undefined;
+    if (!isObject(value) || typeof value.sent !== 'number' || typeof value.lost !== 'number' || typeof value.p99Ms !== 'number')
+        return bad('probe', 'an object with numbers sent, lost, p99Ms');
+    return { sent: value.sent, lost: value.lost, p99Ms: value.p99Ms };
+}
+function isObject(v) {
+    return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+/** Newest first (ids sort by time). */
+function newestFirst(releases) {
+    return [...releases].sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+}
+/** "45 s", "12 min", "3 h", "2 d": how long ago, for choosing a release at a glance. */
+function age(createdAt, now) {
+    const t = Date.parse(createdAt);
+    if (!Number.isFinite(t))
+        return '?';
+    const s = Math.max(0, Math.round((now - t) / 1000));
+    if (s < 90)
+        return `${s} s ago`;
+    if (s < 90 * 60)
+        return `${Math.round(s / 60)} min ago`;
+    if (s < 36 * 3600)
+        return `${Math.round(s / 3600)} h ago`;
+    return `${Math.round(s / 86400)} d ago`;
+}
+function oneLine(text, max) {
+    const t = text.replace(/\s+/g, ' ').trim();
+    return t.length > max ? `${t.slice(0, max - 1)}…` : t;
+}
+/** What a row of the release list says besides id, result, sha and age. */
+function notes(r, currentId, pick) {
+    return [
+        r.id === currentId ? 'serving' : '',
+        r.id === pick ? '`rollback: true` picks this' : '',
+        r.rollbackOf ? `rollback of ${r.rollbackOf}` : '',
+        r.reason ? oneLine(r.reason, 120) : '',
+    ].filter(Boolean);
+}
+/**
+ * A table of releases, newest first, for error messages and the log: id, result, sha, age, and
+ * which one is serving and which one `rollback: true` would pick.
+ */
+function formatReleaseList(releases, currentId, now = Date.now()) {
+    if (releases.length === 0)
+        return '  (no releases on the host)';
+    const pick = defaultRollbackTarget(releases, currentId)?.id;
+    const rows = newestFirst(releases).map((r) => [
+        r.id,
+        r.result,
+        r.sha.slice(0, 7),
+        age(r.createdAt, now),
+        notes(r, currentId, pick).join('; ').replace(/`/g, ''),
+    ]);
+    const width = [0, 1, 2, 3].map((c) => Math.max(...rows.map((row) => row[c].length)));
+    return rows
+        .map((row) => `  ${row
+        .slice(0, 4)
+        .map((v, c) => v.padEnd(width[c]))
+        .join('  ')}${row[4] ? `  (${row[4]})` : ''}`.trimEnd())
+        .join('\n');
+}
+/** The same list as a Markdown table, for the job summary. */
+function releaseTableMarkdown(releases, currentId, now = Date.now()) {
+    const pick = defaultRollbackTarget(releases, currentId)?.id;
+    const cell = (v) => v.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+    return [
+        '| release | result | sha | age | |',
+        '|---|---|---|---|---|',
+        ...newestFirst(releases).map((r) => `| \`${r.id}\` | ${r.result} | \`${r.sha.slice(0, 7)}\` | ${age(r.createdAt, now)} | ${cell(notes(r, currentId, pick).join('; '))} |`),
+    ].join('\n');
+}
+/**
+ * Follow rollbackOf links to the id of the release that first shipped these files and images. The
+ * id, not the manifest: that release may have been pruned since, and "older than it" still holds.
+ */
+function originId(byId, r) {
+    let id = r.id;
+    let cur = r;
+    const seen = new Set();
+    while (cur?.rollbackOf && !seen.has(cur.id)) {
+        seen.add(cur.id);
+        id = cur.rollbackOf;
+        cur = byId.get(id);
+    }
+    return id;
+}
+/**
+ * What `rollback: true` without `release` goes back to: the newest successful release older than the
+ * one serving. When the one serving is itself a rollback, "older" counts from the release it went
+ * back to, so rolling back twice steps further back instead of swinging back to the release just
+ * rolled away from. Undefined when there is none.
+ */
+function defaultRollbackTarget(releases, currentId) {
+    const byId = new Map(releases.map((r) => [r.id, r]));
+    const current = currentId ? byId.get(currentId) : undefined;
+    if (!current)
+        return undefined;
+    const from = originId(byId, current);
+    return newestFirst(releases).find((r) => r.result === 'success' && r.id < from && originId(byId, r) !== from);
+}
+/**
+ * The release a rollback re-deploys. With an id: that release (an unknown id, or one that never
+ * recorded what it ran, is an error that lists what there is). Without: defaultRollbackTarget.
+ */
+function selectRollbackTarget(releases, currentId, requested, now = Date.now()) {
+    const list = () => `Releases on the host (newest first):\n${formatReleaseList(releases, currentId, now)}`;
+    if (requested) {
+        const hit = releases.find((r) => r.id === requested);
+        if (!hit)
+            throw new Error(`release '${requested}' is not on the host. ${list()}`);
+        // No image IDs were recorded for these: nothing to pin, so "rolling back" would run whatever the tags point at now.
+        if (hit.result === 'abandoned' || hit.result === 'pending') {
+            throw new Error(`release '${requested}' is ${hit.result}${hit.reason ? ` (${hit.reason})` : ''}: its deploy never recorded the images it ran, so it cannot be rolled back to; pick a successful release. ${list()}`);
+        }
+        return hit;
+    }
+    const byId = new Map(releases.map((r) => [r.id, r]));
+    const current = currentId ? byId.get(currentId) : undefined;
+    if (!current) {
+        throw new Error(`no release is recorded as serving${currentId ? ` (current names '${currentId}', which is not on the host)` : ''}, so there is no "previous" one; ` +
+            `pass release: <id>. ${list()}`);
+    }
+    const target = defaultRollbackTarget(releases, currentId);
+    if (!target) {
+        const from = originId(byId, current);
+        throw new Error(`there is no successful release older than ${from}${from !== current.id ? ` (the release ${current.id} rolled back to)` : ''} to roll back to; ` +
+            `pass release: <id>. ${list()}`);
+    }
+    return target;
+}
+/**
+ * The "Roll back" part of the job summary: what `rollback: true` would do from here, and the kept
+ * releases to choose from.
+ */
+function rollbackHintMarkdown(releases, currentId, now = Date.now()) {
+    if (!currentId)
+        return undefined;
+    const pick = defaultRollbackTarget(releases, currentId);
+    const head = pick
+        ? [
+            `Release \`${currentId}\` is serving. \`rollback: true\` returns to \`${pick.id}\` (${pick.sha.slice(0, 7)}, ${age(pick.createdAt, now)}); for another one, name it:`,
+            '',
+            '```yaml',
+            'rollback: true',
+            `release: ${pick.id}   # or any successful release below`,
+            '```',
+        ]
+        : [`Release \`${currentId}\` is serving. There is no earlier successful release for \`rollback: true\` to return to.`];
+    return [...head, '', releaseTableMarkdown(releases, currentId, now)].join('\n');
+}
+/** Failed, rolled-back and abandoned releases kept for diagnosis, on top of keep_releases. */
+const KEEP_FAILED = 3;
+/** Results of releases that never became a good one to return to. */
+const NOT_GOOD = new Set(['failed', 'rolled-back', 'abandoned']);
+/**
+ * What pruning may remove from this project's releases. Kept:
+ * - good releases: the one serving, and the newest successful ones up to `keep` in all (serving
+ *   counted); failed, rolled-back and abandoned releases never push one out;
+ * - the release `rollback: true` would go back to, even beyond `keep`;
+ * - the newest `keepFailed` failed, rolled-back or abandoned releases, for diagnosis;
+ * - every pending release (under the lock, the next deploy marks those abandoned first).
+ * Releases of other projects are never pruned and their images count as referenced; an image goes
+ * only when no kept release (of any project) refers to it.
+ */
+function retention(releases, keep, currentId, project, keepFailed = KEEP_FAILED) {
+    if (!Number.isInteger(keep) || keep < 1)
+        throw new Error(`keep must be a whole number of at least 1, got ${keep}`);
+    if (!Number.isInteger(keepFailed) || keepFailed < 0)
+        throw new Error(`keepFailed must be a whole number, got ${keepFailed}`);
+    const ours = newestFirst(releases.filter((r) => project === undefined || r.project === project));
+    const protect = new Set();
+    if (currentId && ours.some((r) => r.id === currentId))
+        protect.add(currentId);
+    for (const r of ours)
+        if (protect.size < keep && r.result === 'success')
+            protect.add(r.id);
+    const target = defaultRollbackTarget(ours, currentId);
+    if (target)
+        protect.add(target.id);
+    for (const r of ours.filter((x) => NOT_GOOD.has(x.result) && !protect.has(x.id)).slice(0, keepFailed))
+        protect.add(r.id);
+    for (const r of ours)
+        if (r.result === 'pending')
+            protect.add(r.id);
+    const oldestFirst = [...ours].reverse().filter((r) => !protect.has(r.id));
+    const pruned = [...oldestFirst.filter((r) => r.result !== 'success'), ...oldestFirst.filter((r) => r.result === 'success')];
+    const prunedIds = new Set(pruned.map((r) => r.id));
+    const referenced = new Set();
+    for (const r of releases) {
+        if (prunedIds.has(r.id))
+            continue;
+        for (const s of Object.values(r.services))
+            if (s.imageId)
+                referenced.add(s.imageId);
+    }
+    const freed = new Set();
+    const perRelease = pruned.map((r) => {
+        const images = [];
+        for (const s of Object.values(r.services)) {
+            if (!s.imageId || referenced.has(s.imageId) || freed.has(s.imageId))
+                continue;
+            freed.add(s.imageId);
+            images.push(s.imageId);
+        }
+        return { id: r.id, result: r.result, sha: r.sha, images: images.sort() };
+    });
+    return { prune: pruned.map((r) => r.id), pruned: perRelease, images: [...freed].sort() };
+}
+/** A pending release found by a deploy holding the lock: its deploy is over, and never recorded a result. */
+function abandonedReason(r) {
+    return `its deploy${r.runUrl ? ` (${r.runUrl})` : ''} stopped before recording a result: killed, cancelled or disconnected`;
+}
+/**
+ * A rollback whose pinned images are gone from the host and could not be pulled: refused before
+ * anything changes, naming each image and the release, with the list to pick another one from.
+ */
+function missingImagesError(target, missing, releases, currentId, pulled, now = Date.now()) {
+    const what = missing.map((m) => `${m.service ? `service ${m.service}: ` : ''}${m.image} (${m.imageId})`).join('; ');
+    return new Error(`cannot roll back to release ${target.id} (${target.sha.slice(0, 7)}): ${missing.length === 1 ? 'its image is' : 'its images are'} no longer on the host` +
+        `${pulled ? ' and a pull did not bring the pinned image back' : ' (pull: never)'}: ${what}. Nothing was changed. ` +
+        `Push or load that image on the host, or pick another release. Releases on the host (newest first):\n${formatReleaseList(releases, currentId, now)}`);
 }
 
 
@@ -54377,7 +54884,7 @@ async function connectHost(inputs, log, options = {}) {
 
 /***/ }),
 
-/***/ 3935:
+/***/ 4175:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -55469,337 +55976,8 @@ function removeReleaseCommand(remoteDir, id) {
     return `rm -rf ${shq(releasePaths(remoteDir).release(id))}`;
 }
 
-;// CONCATENATED MODULE: ./src/model/release.ts
-/**
- * Releases as data: the id, the manifest kept in each release directory on the host, which release
- * a rollback goes back to, and which releases and images retention lets go. Pure; the host side is
- * release-store.ts.
- */
-const RELEASE_ID = /^\d{8}T\d{6}Z-[0-9a-z]{7}$/;
-/** `20261123T193000Z-abc1234`: UTC to the second, then the short sha, so ids sort by time. */
-function release_releaseId(date, sha) {
-    const short = sha.slice(0, 7).toLowerCase();
-    if (!/^[0-9a-z]{7}$/.test(short))
-        throw new Error(`cannot make a release id from sha '${sha}': need at least 7 letters or digits`);
-    const stamp = date
-        .toISOString()
-        .replace(/\.\d+Z$/, 'Z')
-        .replace(/[-:]/g, '');
-    return `${stamp}-${short}`;
-}
-function release_isReleaseId(id) {
-    return RELEASE_ID.test(id);
-}
-const RESULTS = ['pending', 'success', 'failed', 'rolled-back', 'abandoned'];
-/** Parse and check a release.json; the error says which field is wrong. */
-function release_parseManifest(text) {
-    const raw = parseJsonObject(text);
-    const bad = (field, want) => {
-        throw new Error(`release.json${typeof raw.id === 'string' ? ` (${raw.id})` : ''}: '${field}' must be ${want}`);
-    };
-    checkRecord(raw, bad);
-    const services = parseServiceImages(raw.services, bad);
-    if (!RESULTS.includes(raw.result))
-        bad('result', RESULTS.join(', '));
-    if (raw.rollbackOf !== undefined && (typeof raw.rollbackOf !== 'string' || !release_isReleaseId(raw.rollbackOf)))
-        bad('rollbackOf', 'a release id');
-    const probe = parseProbeSummary(raw.probe, bad);
-    if (raw.durationS !== undefined && typeof raw.durationS !== 'number')
-        bad('durationS', 'a number');
-    if (raw.reason !== undefined && typeof raw.reason !== 'string')
-        bad('reason', 'a string');
-    const m = {
-        id: raw.id,
-        project: raw.project,
-        sha: raw.sha,
-        ref: raw.ref,
-        actor: raw.actor,
-        runUrl: raw.runUrl,
-        createdAt: raw.createdAt,
-        files: raw.files,
-        composeFiles: raw.composeFiles,
-        services,
-        result: raw.result,
-    };
-    if (raw.rollbackOf !== undefined)
-        m.rollbackOf = raw.rollbackOf;
-    if (raw.reason !== undefined)
-        m.reason = raw.reason;
-    if (probe)
-        m.probe = probe;
-    if (raw.durationS !== undefined)
-        m.durationS = raw.durationS;
-    return m;
-}
-function parseJsonObject(text) {
-    let raw;
-    try {
-        raw = JSON.parse(text);
-    }
-    catch (e) {
-        throw new Error(`release.json is not JSON: ${e.message}`, { cause: e });
-    }
-    if (!isObject(raw))
-        throw new Error('release.json: expected an object');
-    return raw;
-}
-/** The fields every release records when it is created: who, what, when, and which files. */
-function checkRecord(raw, bad) {
-    for (const f of ['id', 'project', 'sha', 'ref', 'actor', 'runUrl', 'createdAt']) {
-        if (typeof raw[f] !== 'string')
-            bad(f, 'a string');
-    }
-    if (!release_isReleaseId(raw.id))
-        bad('id', 'a release id like 20261123T193000Z-abc1234');
-    for (const f of ['files', 'composeFiles']) {
-        const v = raw[f];
-        if (!Array.isArray(v) || !v.every((x) => typeof x === 'string'))
-            bad(f, 'a list of strings');
-    }
-}
-function parseServiceImages(value, bad) {
-    if (!isObject(value))
-        return bad('services', 'an object');
-    const services = {};
-    for (const [name, s] of Object.entries(value)) {
-        if (!isObject(s) || typeof s.image !== 'string' || typeof s.imageId !== 'string')
-            return bad(`services.${name}`, 'an object with image and imageId strings');
-        if (s.digest !== undefined && typeof s.digest !== 'string')
-            bad(`services.${name}.digest`, 'a string');
-        services[name] = {
-            image: s.image,
-            imageId: s.imageId,
-            ...(typeof s.digest === 'string' ? { digest: s.digest } : {}),
-        };
-    }
-    return services;
-}
-function parseProbeSummary(value, bad) {
-    if (value === undefined)
-        return undefined;
-    if (!isObject(value) || typeof value.sent !== 'number' || typeof value.lost !== 'number' || typeof value.p99Ms !== 'number')
-        return bad('probe', 'an object with numbers sent, lost, p99Ms');
-    return { sent: value.sent, lost: value.lost, p99Ms: value.p99Ms };
-}
-function isObject(v) {
-    return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-/** Newest first (ids sort by time). */
-function newestFirst(releases) {
-    return [...releases].sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
-}
-/** "45 s", "12 min", "3 h", "2 d": how long ago, for choosing a release at a glance. */
-function age(createdAt, now) {
-    const t = Date.parse(createdAt);
-    if (!Number.isFinite(t))
-        return '?';
-    const s = Math.max(0, Math.round((now - t) / 1000));
-    if (s < 90)
-        return `${s} s ago`;
-    if (s < 90 * 60)
-        return `${Math.round(s / 60)} min ago`;
-    if (s < 36 * 3600)
-        return `${Math.round(s / 3600)} h ago`;
-    return `${Math.round(s / 86400)} d ago`;
-}
-function oneLine(text, max) {
-    const t = text.replace(/\s+/g, ' ').trim();
-    return t.length > max ? `${t.slice(0, max - 1)}…` : t;
-}
-/** What a row of the release list says besides id, result, sha and age. */
-function notes(r, currentId, pick) {
-    return [
-        r.id === currentId ? 'serving' : '',
-        r.id === pick ? '`rollback: true` picks this' : '',
-        r.rollbackOf ? `rollback of ${r.rollbackOf}` : '',
-        r.reason ? oneLine(r.reason, 120) : '',
-    ].filter(Boolean);
-}
-/**
- * A table of releases, newest first, for error messages and the log: id, result, sha, age, and
- * which one is serving and which one `rollback: true` would pick.
- */
-function formatReleaseList(releases, currentId, now = Date.now()) {
-    if (releases.length === 0)
-        return '  (no releases on the host)';
-    const pick = defaultRollbackTarget(releases, currentId)?.id;
-    const rows = newestFirst(releases).map((r) => [
-        r.id,
-        r.result,
-        r.sha.slice(0, 7),
-        age(r.createdAt, now),
-        notes(r, currentId, pick).join('; ').replace(/`/g, ''),
-    ]);
-    const width = [0, 1, 2, 3].map((c) => Math.max(...rows.map((row) => row[c].length)));
-    return rows
-        .map((row) => `  ${row
-        .slice(0, 4)
-        .map((v, c) => v.padEnd(width[c]))
-        .join('  ')}${row[4] ? `  (${row[4]})` : ''}`.trimEnd())
-        .join('\n');
-}
-/** The same list as a Markdown table, for the job summary. */
-function releaseTableMarkdown(releases, currentId, now = Date.now()) {
-    const pick = defaultRollbackTarget(releases, currentId)?.id;
-    const cell = (v) => v.replace(/\|/g, '\\|').replace(/\n/g, ' ');
-    return [
-        '| release | result | sha | age | |',
-        '|---|---|---|---|---|',
-        ...newestFirst(releases).map((r) => `| \`${r.id}\` | ${r.result} | \`${r.sha.slice(0, 7)}\` | ${age(r.createdAt, now)} | ${cell(notes(r, currentId, pick).join('; '))} |`),
-    ].join('\n');
-}
-/**
- * Follow rollbackOf links to the id of the release that first shipped these files and images. The
- * id, not the manifest: that release may have been pruned since, and "older than it" still holds.
- */
-function originId(byId, r) {
-    let id = r.id;
-    let cur = r;
-    const seen = new Set();
-    while (cur?.rollbackOf && !seen.has(cur.id)) {
-        seen.add(cur.id);
-        id = cur.rollbackOf;
-        cur = byId.get(id);
-    }
-    return id;
-}
-/**
- * What `rollback: true` without `release` goes back to: the newest successful release older than the
- * one serving. When the one serving is itself a rollback, "older" counts from the release it went
- * back to, so rolling back twice steps further back instead of swinging back to the release just
- * rolled away from. Undefined when there is none.
- */
-function defaultRollbackTarget(releases, currentId) {
-    const byId = new Map(releases.map((r) => [r.id, r]));
-    const current = currentId ? byId.get(currentId) : undefined;
-    if (!current)
-        return undefined;
-    const from = originId(byId, current);
-    return newestFirst(releases).find((r) => r.result === 'success' && r.id < from && originId(byId, r) !== from);
-}
-/**
- * The release a rollback re-deploys. With an id: that release (an unknown id, or one that never
- * recorded what it ran, is an error that lists what there is). Without: defaultRollbackTarget.
- */
-function release_selectRollbackTarget(releases, currentId, requested, now = Date.now()) {
-    const list = () => `Releases on the host (newest first):\n${formatReleaseList(releases, currentId, now)}`;
-    if (requested) {
-        const hit = releases.find((r) => r.id === requested);
-        if (!hit)
-            throw new Error(`release '${requested}' is not on the host. ${list()}`);
-        // No image IDs were recorded for these: nothing to pin, so "rolling back" would run whatever the tags point at now.
-        if (hit.result === 'abandoned' || hit.result === 'pending') {
-            throw new Error(`release '${requested}' is ${hit.result}${hit.reason ? ` (${hit.reason})` : ''}: its deploy never recorded the images it ran, so it cannot be rolled back to; pick a successful release. ${list()}`);
-        }
-        return hit;
-    }
-    const byId = new Map(releases.map((r) => [r.id, r]));
-    const current = currentId ? byId.get(currentId) : undefined;
-    if (!current) {
-        throw new Error(`no release is recorded as serving${currentId ? ` (current names '${currentId}', which is not on the host)` : ''}, so there is no "previous" one; ` +
-            `pass release: <id>. ${list()}`);
-    }
-    const target = defaultRollbackTarget(releases, currentId);
-    if (!target) {
-        const from = originId(byId, current);
-        throw new Error(`there is no successful release older than ${from}${from !== current.id ? ` (the release ${current.id} rolled back to)` : ''} to roll back to; ` +
-            `pass release: <id>. ${list()}`);
-    }
-    return target;
-}
-/**
- * The "Roll back" part of the job summary: what `rollback: true` would do from here, and the kept
- * releases to choose from.
- */
-function rollbackHintMarkdown(releases, currentId, now = Date.now()) {
-    if (!currentId)
-        return undefined;
-    const pick = defaultRollbackTarget(releases, currentId);
-    const head = pick
-        ? [
-            `Release \`${currentId}\` is serving. \`rollback: true\` returns to \`${pick.id}\` (${pick.sha.slice(0, 7)}, ${age(pick.createdAt, now)}); for another one, name it:`,
-            '',
-            '```yaml',
-            'rollback: true',
-            `release: ${pick.id}   # or any successful release below`,
-            '```',
-        ]
-        : [`Release \`${currentId}\` is serving. There is no earlier successful release for \`rollback: true\` to return to.`];
-    return [...head, '', releaseTableMarkdown(releases, currentId, now)].join('\n');
-}
-/** Failed, rolled-back and abandoned releases kept for diagnosis, on top of keep_releases. */
-const release_KEEP_FAILED = 3;
-/** Results of releases that never became a good one to return to. */
-const NOT_GOOD = new Set(['failed', 'rolled-back', 'abandoned']);
-/**
- * What pruning may remove from this project's releases. Kept:
- * - good releases: the one serving, and the newest successful ones up to `keep` in all (serving
- *   counted); failed, rolled-back and abandoned releases never push one out;
- * - the release `rollback: true` would go back to, even beyond `keep`;
- * - the newest `keepFailed` failed, rolled-back or abandoned releases, for diagnosis;
- * - every pending release (under the lock, the next deploy marks those abandoned first).
- * Releases of other projects are never pruned and their images count as referenced; an image goes
- * only when no kept release (of any project) refers to it.
- */
-function release_retention(releases, keep, currentId, project, keepFailed = release_KEEP_FAILED) {
-    if (!Number.isInteger(keep) || keep < 1)
-        throw new Error(`keep must be a whole number of at least 1, got ${keep}`);
-    if (!Number.isInteger(keepFailed) || keepFailed < 0)
-        throw new Error(`keepFailed must be a whole number, got ${keepFailed}`);
-    const ours = newestFirst(releases.filter((r) => project === undefined || r.project === project));
-    const protect = new Set();
-    if (currentId && ours.some((r) => r.id === currentId))
-        protect.add(currentId);
-    for (const r of ours)
-        if (protect.size < keep && r.result === 'success')
-            protect.add(r.id);
-    const target = defaultRollbackTarget(ours, currentId);
-    if (target)
-        protect.add(target.id);
-    for (const r of ours.filter((x) => NOT_GOOD.has(x.result) && !protect.has(x.id)).slice(0, keepFailed))
-        protect.add(r.id);
-    for (const r of ours)
-        if (r.result === 'pending')
-            protect.add(r.id);
-    const oldestFirst = [...ours].reverse().filter((r) => !protect.has(r.id));
-    const pruned = [...oldestFirst.filter((r) => r.result !== 'success'), ...oldestFirst.filter((r) => r.result === 'success')];
-    const prunedIds = new Set(pruned.map((r) => r.id));
-    const referenced = new Set();
-    for (const r of releases) {
-        if (prunedIds.has(r.id))
-            continue;
-        for (const s of Object.values(r.services))
-            if (s.imageId)
-                referenced.add(s.imageId);
-    }
-    const freed = new Set();
-    const perRelease = pruned.map((r) => {
-        const images = [];
-        for (const s of Object.values(r.services)) {
-            if (!s.imageId || referenced.has(s.imageId) || freed.has(s.imageId))
-                continue;
-            freed.add(s.imageId);
-            images.push(s.imageId);
-        }
-        return { id: r.id, result: r.result, sha: r.sha, images: images.sort() };
-    });
-    return { prune: pruned.map((r) => r.id), pruned: perRelease, images: [...freed].sort() };
-}
-/** A pending release found by a deploy holding the lock: its deploy is over, and never recorded a result. */
-function release_abandonedReason(r) {
-    return `its deploy${r.runUrl ? ` (${r.runUrl})` : ''} stopped before recording a result: killed, cancelled or disconnected`;
-}
-/**
- * A rollback whose pinned images are gone from the host and could not be pulled: refused before
- * anything changes, naming each image and the release, with the list to pick another one from.
- */
-function release_missingImagesError(target, missing, releases, currentId, pulled, now = Date.now()) {
-    const what = missing.map((m) => `${m.service ? `service ${m.service}: ` : ''}${m.image} (${m.imageId})`).join('; ');
-    return new Error(`cannot roll back to release ${target.id} (${target.sha.slice(0, 7)}): ${missing.length === 1 ? 'its image is' : 'its images are'} no longer on the host` +
-        `${pulled ? ' and a pull did not bring the pinned image back' : ' (pull: never)'}: ${what}. Nothing was changed. ` +
-        `Push or load that image on the host, or pick another release. Releases on the host (newest first):\n${formatReleaseList(releases, currentId, now)}`);
-}
-
+// EXTERNAL MODULE: ./src/model/release.ts
+var release = __nccwpck_require__(5988);
 ;// CONCATENATED MODULE: ./src/host/release-store.ts
 /**
  * The release directories on the host (layout in docs/architecture.md): upload, activate into app/,
@@ -55834,7 +56012,7 @@ function checkReleasePath(path) {
         throw new Error(`release file '${path}': the name is reserved for handoff's own ${path} at the top of the release; move the file into a directory`);
 }
 function checkId(id) {
-    if (!release_isReleaseId(id))
+    if (!(0,release/* isReleaseId */.F3)(id))
         throw new Error(`'${id}' is not a release id`);
 }
 /**
@@ -55909,7 +56087,7 @@ async function activateRelease(remote, remoteDir, id) {
     checkId(id);
     const read = await remote.exec(activationReadCommand(remoteDir, id), { timeoutMs: timeouts/* QUICK_COMMAND_MS */.dH });
     const [manifestText, listText = ''] = read.stdout.split(RECORD_SEP);
-    const manifest = release_parseManifest(manifestText ?? '');
+    const manifest = (0,release/* parseManifest */.Ng)(manifestText ?? '');
     for (const f of manifest.files)
         checkReleasePath(f);
     const wanted = new Set(manifest.files);
@@ -55943,7 +56121,7 @@ function parseReleaseListing(stdout, warn) {
         const nl = chunk.indexOf('\n');
         const dir = chunk.slice(0, nl);
         try {
-            const m = release_parseManifest(chunk.slice(nl + 1));
+            const m = (0,release/* parseManifest */.Ng)(chunk.slice(nl + 1));
             if (m.id !== dir)
                 throw new Error(`its id is ${m.id}`);
             out.push(m);
@@ -55957,7 +56135,7 @@ function parseReleaseListing(stdout, warn) {
 /** The id in `current`, or undefined before the first successful deploy. */
 async function release_store_readCurrent(remote, remoteDir) {
     const id = ((await remote.readFile(releasePaths(remoteDir).current)) ?? '').trim();
-    return release_isReleaseId(id) ? id : undefined;
+    return (0,release/* isReleaseId */.F3)(id) ? id : undefined;
 }
 async function setCurrent(remote, remoteDir, id) {
     checkId(id);
@@ -56024,7 +56202,7 @@ async function abandonIfPending(remote, remoteDir, id, reason) {
     const text = await remote.readFile(releasePaths(remoteDir).manifest(id));
     if (text === undefined)
         return false;
-    const m = release_parseManifest(text);
+    const m = (0,release/* parseManifest */.Ng)(text);
     if (m.result !== 'pending')
         return false;
     // The first lines say what stopped it; a whole stderr belongs in the job log, not in every release list.
@@ -56104,6 +56282,7 @@ function reportOutputs(r) {
         rolled_back: String(r.rolledBack),
         probe_records: r.probe?.recordsPath ?? '',
         plan: r.planJson === undefined ? '' : JSON.stringify(r.planJson),
+        hosts: r.hosts ? JSON.stringify(r.hosts) : '',
     };
 }
 function escapeCell(s) {
@@ -56123,13 +56302,21 @@ function proxyDrainFact(r) {
         return `| proxy drain | ${r.proxyKind} |`;
     return undefined;
 }
+function renderHosts(rows) {
+    const lines = rows.map((h) => `| ${escapeCell(h.host)} | ${escapeCell(h.plan || '—')} | ${h.durationS === undefined ? '—' : `${h.durationS} s`} | ${escapeCell(h.result)} |`);
+    return ['| host | plan | rollout | result |', '|---|---|---|---|', ...lines].join('\n');
+}
+/** The summary's title: the one verdict of the run (of every host, for a fleet). */
+function summaryTitle(r) {
+    if (r.mode === 'dry-run')
+        return `handoff: plan for ${r.project} (dry run, nothing changed)`;
+    const what = `${r.mode === 'rollback' ? 'rollback of' : 'deploy of'} ${r.project}${r.hosts ? ` to ${r.hosts.length} hosts` : ''}`;
+    return `handoff: ${what} ${r.error ? 'failed' : r.rolledBack ? 'failed and was rolled back' : 'succeeded'}`;
+}
 /** The whole job summary, in markdown. */
 function renderSummary(r) {
     const ok = !r.error;
-    const title = r.mode === 'dry-run'
-        ? `handoff: plan for ${r.project} (dry run, nothing changed)`
-        : `handoff: ${r.mode === 'rollback' ? 'rollback of' : 'deploy of'} ${r.project} ${ok ? (r.rolledBack ? 'failed and was rolled back' : 'succeeded') : 'failed'}`;
-    const out = [`## ${ok ? '✅' : '❌'} ${title}`, ''];
+    const out = [`## ${ok ? '✅' : '❌'} ${summaryTitle(r)}`, ''];
     const facts = [];
     if (r.releaseId)
         facts.push(`| release | \`${r.releaseId}\` |`);
@@ -56145,6 +56332,8 @@ function renderSummary(r) {
     if (drain)
         facts.push(drain);
     out.push('| | |', '|---|---|', ...facts, '');
+    if (r.hosts)
+        out.push('### Hosts', '', renderHosts(r.hosts), '');
     if (r.error)
         out.push('### Error', '', '```', r.error, '```', '');
     if (r.warnings.length)
@@ -59326,11 +59515,14 @@ function envfile_renderEnvFile(env) {
     return lines.length ? `${lines.join('\n')}\n` : '';
 }
 
+// EXTERNAL MODULE: ./src/model/fleet.ts
+var fleet = __nccwpck_require__(6389);
 ;// CONCATENATED MODULE: ./src/phases/release.ts
 /**
  * The release of this deploy: the releases on the host (pending ones of killed runs marked
  * abandoned), a fresh id, and its files uploaded — or, for a rollback, the target's files copied.
  */
+
 
 
 
@@ -59365,9 +59557,8 @@ async function readHistory(s) {
     return { releases: found.releases, ...(current ? { current } : {}), ...(serving ? { serving } : {}) };
 }
 /** Upload the workspace's files as a new release, or copy the rollback target's (its images checked first). */
-async function uploadPhase(s, history, files) {
+async function uploadPhase(s, history, files, id = freshReleaseId(s.run.sha, history.releases)) {
     const { inputs, run, remote, remoteDir, log, timeline } = s;
-    const id = freshReleaseId(run.sha, history.releases);
     s.report.releaseId = id;
     const manifest = {
         id,
@@ -59451,12 +59642,7 @@ function pinsOf(release) {
 }
 /** A release id not taken yet (two runs of one commit within a second get distinct ids). */
 function freshReleaseId(sha, taken) {
-    const ids = new Set(taken.map((r) => r.id));
-    let t = Date.now();
-    let id = releaseId(new Date(t), sha);
-    while (ids.has(id))
-        id = releaseId(new Date((t += 1000)), sha);
-    return id;
+    return freeReleaseId(sha, taken.map((r) => r.id), Date.now());
 }
 
 ;// CONCATENATED MODULE: ./src/engine/docker/health.ts
