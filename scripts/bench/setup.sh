@@ -399,6 +399,10 @@ PODMAN_SERVER="$(DOCKER_HOST=unix:///run/podman/podman.sock "$DOCKER" version --
 # ---- 7b. swarm -------------------------------------------------------------------------------
 # A single-node swarm on the same engine for the Swarm target's test (loopback, own address pool).
 bash "$BENCH_SCRIPT_DIR/swarm.sh"
+# ---- 7c. extra hosts -----------------------------------------------------------------------
+# Two more machines for fleet and multi-node tests: h1, h2, each a network and mount namespace with
+# its own dockerd and sshd (scripts/bench/hosts.sh; facts in .bench/hosts.json).
+bash "$BENCH_SCRIPT_DIR/hosts.sh" up
 
 # ---- 8. summary -------------------------------------------------------------------------------
 ms=$(( ($(date +%s%N) - T0) / 1000000 ))
@@ -408,6 +412,7 @@ cat >&2 <<EOF
   compose:   v2 $COMPOSE_VERSION (\`docker compose\`, what handoff picks by default), v1 $COMPOSE_V1_VERSION (\`docker-compose\`)
   podman:    $PODMAN_SERVER (rootful, unix:///run/podman/podman.sock, group podman; \`engine: podman\`)
   ssh:       deploy@127.0.0.1:$SSH_PORT ($FP), jump 127.0.0.1:$JUMP_PORT ($JUMP_FP)
+  hosts:     deploy@10.78.0.11 (h1), deploy@10.78.0.12 (h2): own engines and sshd (.bench/hosts.json)
   images:    $BENCH_APP_REPO:{base,v1,v2}, $BENCH_HAPROXY_IMAGE, $BENCH_CADDY_IMAGE, $BENCH_NGINX_IMAGE
   new image: scripts/bench/make-app-image.sh $BENCH_APP_REPO:v3 v3
   facts:     $BENCH_DIR/bench.json, $BENCH_DIR/bench.env
