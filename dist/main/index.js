@@ -65278,6 +65278,7 @@ async function rollWaves(members, parallelism) {
                 m.result = m.failure ? 'failed' : 'rolled';
                 m.rollMs = Date.now() - started;
                 m.s.timeline.add('note', { detail: `host ${m.label}: roll ${m.result}` });
+                m.s.log.info(`host ${m.label}: ${m.result} in ${(m.rollMs / 1000).toFixed(1)} s`);
             }
         }));
         const failed = wave.find((m) => m.result === 'failed');
