@@ -65277,7 +65277,7 @@ async function rollWaves(members, parallelism) {
             finally {
                 m.result = m.failure ? 'failed' : 'rolled';
                 m.rollMs = Date.now() - started;
-                m.s.timeline.add('note', { detail: `host ${m.label}: roll ${m.result}` });
+                m.s.timeline.add('note', { detail: `host ${m.label}: ${m.result}` });
                 m.s.log.info(`host ${m.label}: ${m.result} in ${(m.rollMs / 1000).toFixed(1)} s`);
             }
         }));
@@ -65300,10 +65300,12 @@ async function rollBackFleet(members, failed) {
             m.s.log.warning(`host ${m.label}: no earlier release to roll back to; it keeps the new release`);
             continue;
         }
+        const started = Date.now();
         await phase(`Rollback of host ${m.label} to ${previous.id} (host ${failed.label} failed)`, async () => {
             m.s.report.rolledBack = await rollBackTo(m.s, previous, m.prepared.routed, m.rolled.proxy);
             m.rolledBackForFleet = true;
         });
+        m.rollMs = (m.rollMs ?? 0) + Date.now() - started;
     }
 }
 function fleetFailure(failed) {

@@ -41,7 +41,7 @@ export interface DeployReport {
 export interface HostRow {
   host: string;
   plan: string;
-  /** The host's rollout (its roll half, rollback included); unset when it was not rolled. */
+  /** The host's rollout in seconds, its rollbacks included; unset when it was not rolled. */
   durationS?: number;
   result: string;
 }

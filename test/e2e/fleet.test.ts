@@ -189,8 +189,14 @@ after(async () => {
 });
 
 test('v1 → v2 across two hosts, host by host, behind a load balancer: nothing lost', { timeout: 300_000 }, async () => {
-  const first = await runAction({ ...inputs('handoff-test-app:v1'), probe_url: '' }, { workspace });
+  // The first deploy rolls both hosts at once (host_parallelism); nothing serves yet, so no probe.
+  const first = await runAction({ ...inputs('handoff-test-app:v1'), probe_url: '', host_parallelism: '2' }, { workspace });
   assert.equal(first.code, 0, `the v1 deploy to both hosts succeeds:\n${first.log}`);
+  const h2Started = first.log.indexOf('host #2 10.78.0.12:22: roll release');
+  assert.ok(
+    h2Started > 0 && h2Started < first.log.indexOf('host #1 10.78.0.11:22: rolled in'),
+    'host_parallelism 2: both hosts roll at once',
+  );
   const v1 = first.outputs.release_id!;
   for (const h of hosts) assert.equal(await current(h), v1, `${h.name} serves release ${v1} (one id on every host)`);
   await waitFleetServing('v1');
