@@ -56198,186 +56198,74 @@ async function connectHost(inputs, log, options = {}) {
     });
 }
 
-;// CONCATENATED MODULE: ./src/model/floor.ts
-/** The floor of each batch and of the whole rollout. */
-function rolloutFloor(spans, events) {
-    const batches = spans.map((s) => batchFloor(s, events));
-    if (!batches.length)
-        return { batches, rolloutMs: 0, floorMs: 0 };
-    const rolloutMs = Math.max(...batches.map((b) => b.endedAt)) - Math.min(...batches.map((b) => b.startedAt));
-    const floorMs = batches.reduce((n, b) => n + b.floorMs + (b.delayAfterMs ?? 0), 0);
-    return { batches, rolloutMs, floorMs, ...(floorMs > 0 ? { ratio: rolloutMs / floorMs } : {}) };
-}
-/** One batch: its wall time against the sum of its parts. */
-function batchFloor(span, events) {
-    const mine = events.filter((e) => e.service === span.service && e.at >= span.startedAt && e.at <= span.endedAt);
-    const started = mine.some((e) => e.action === 'start');
-    const parts = {
-        health: slowest(mine, 'start', 'healthy', (e) => e.ms),
-        up: slowest(mine, 'healthy', 'up-in-proxy'),
-        drain: slowest(mine, 'drain', 'drained'),
-        stop: slowest(mine, 'stop', 'remove'),
-        monitor: started && span.ok ? span.monitorMs : 0,
-    };
-    const floorMs = parts.health + parts.up + parts.drain + parts.stop + parts.monitor;
-    return { ...span, actualMs: span.endedAt - span.startedAt, floorMs, parts };
-}
+;// CONCATENATED MODULE: ./src/model/duration.ts
 /**
- * The longest `from` → `to` of one container in these events; `measured` gives a duration the
- * host timed itself for the `to` event (used instead of the runner's clock when present).
+ * Durations as users write them, in inputs and Compose files alike: `90` (bare = seconds), `1m30s`,
+ * `500ms`, `1h`, `2.5s` (Go's units: h, m, s, ms, us/µs, ns). Returns milliseconds.
  */
-function slowest(events, from, to, measured) {
-    let longest = 0;
-    for (const end of events) {
-        if (end.action !== to)
-            continue;
-        const own = measured?.(end);
-        const begin = events.find((e) => e.action === from && e.container === end.container && e.at <= end.at);
-        const ms = own ?? (begin ? end.at - begin.at : 0);
-        longest = Math.max(longest, ms);
+const UNIT_MS = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, us: 1e-3, µs: 1e-3, ns: 1e-6 };
+function parseDuration(value, what = 'duration') {
+    if (typeof value === 'number' && Number.isFinite(value) && value >= 0)
+        return value * 1000;
+    const s = typeof value === 'string' ? value.trim() : '';
+    if (/^\d+(\.\d+)?$/.test(s))
+        return Number(s) * 1000;
+    const re = /(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)/gy;
+    let total = 0;
+    let pos = 0;
+    let m;
+    while (s && (m = re.exec(s))) {
+        total += Number(m[1]) * UNIT_MS[m[2]];
+        pos = re.lastIndex;
     }
-    return longest;
-}
-const s = (ms) => (ms / 1000).toFixed(1);
-/** "12.3 s (floor 10.1 s: health 4.0, up 1.1, drain 0.2, stop 0.3, monitor 5.0; 1.22x)". */
-function describeBatchFloor(b) {
-    const p = b.parts;
-    const ratio = b.floorMs > 0 ? `; ${(b.actualMs / b.floorMs).toFixed(2)}x` : '';
-    return `${s(b.actualMs)} s (floor ${s(b.floorMs)} s: health ${s(p.health)}, up ${s(p.up)}, drain ${s(p.drain)}, stop ${s(p.stop)}, monitor ${s(p.monitor)}${ratio})`;
-}
-/** "rollout 30.2 s, floor 27.0 s (1.12x); 18 round trips to the host in 3 batches (6.0 per batch)". */
-function speedLine(f) {
-    if (!f.batches.length)
-        return undefined;
-    const trips = f.batches.map((b) => b.roundTrips).filter((n) => n !== undefined);
-    const sum = trips.reduce((a, b) => a + b, 0);
-    const ratio = f.ratio === undefined ? '' : ` (${f.ratio.toFixed(2)}x)`;
-    const tripText = trips.length
-        ? `; ${sum} round trips to the host in ${trips.length} batch(es) (${(sum / trips.length).toFixed(1)} per batch)`
-        : '';
-    return `rollout ${s(f.rolloutMs)} s, floor ${s(f.floorMs)} s${ratio}${tripText}`;
+    if (!s || pos !== s.length) {
+        throw new Error(`${what} is ${JSON.stringify(value)}: write a duration like "10s", "1m30s" or "500ms"`);
+    }
+    return Math.round(total * 1000) / 1000;
 }
 
-;// CONCATENATED MODULE: ./src/action/speed.ts
+;// CONCATENATED MODULE: ./src/model/names.ts
 /**
- * How fast the rollout went against its floor (model/floor.ts), and how many round trips to the
- * host it took: a line for the log and a table for the job summary.
+ * Compose's own naming rules. Project and service names end up in container names, labels
+ * and remote command lines, so they are checked before anything reaches the host.
  */
-
-const speed_s = (ms) => (ms / 1000).toFixed(1);
-/** The summary's speed section: per batch, what it took against its floor, and the round trips. */
-function renderSpeed(batches, events, deployRoundTrips) {
-    const f = rolloutFloor(batches, events);
-    if (!f.batches.length)
-        return '';
-    const rows = f.batches.map((b) => {
-        const p = b.parts;
-        const ratio = b.floorMs > 0 ? `${(b.actualMs / b.floorMs).toFixed(2)}x` : '';
-        return `| ${b.service} ${b.index + 1}/${b.of}${b.ok ? '' : ' (failed)'} | ${speed_s(b.actualMs)} s | ${speed_s(b.floorMs)} s | ${speed_s(p.health)} | ${speed_s(p.up)} | ${speed_s(p.drain)} | ${speed_s(p.stop)} | ${speed_s(p.monitor)} | ${ratio} | ${b.roundTrips ?? ''} |`;
-    });
-    const lines = [
-        speedLine(f) + (deployRoundTrips !== undefined ? `; ${deployRoundTrips} in the whole deploy.` : '.'),
-        '',
-        'The floor is what each batch physically needs: start to healthy (Docker’s clock), healthy to UP in the proxy, drain, stop, `monitor`; plus `update_config.delay` between batches.',
-        '',
-        '| batch | took | floor | start → healthy | → UP | drain | stop | monitor | took / floor | round trips |',
-        '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
-        ...rows,
-    ];
-    return lines.join('\n');
+const PROJECT = /^[a-z0-9][a-z0-9_-]*$/;
+// Compose accepts one-letter names (the spec: ^[a-zA-Z0-9._-]+$); a leading letter or digit keeps names shell- and DNS-friendly.
+const SERVICE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+function validateProjectName(name) {
+    if (!PROJECT.test(name)) {
+        throw new Error(`invalid Compose project name ${JSON.stringify(name)}: use lowercase letters, digits, '_' and '-', ` +
+            `starting with a letter or digit (Compose's rule), e.g. ${JSON.stringify(suggestProjectName(name) || 'myapp')}`);
+    }
+    return name;
 }
-
-;// CONCATENATED MODULE: ./src/action/report.ts
-
-function newReport(project, mode, now = Date.now()) {
-    return { project, mode, startedAt: now, servicesUpdated: [], rolledBack: false, warnings: [], events: [] };
+function validateServiceName(name) {
+    if (!SERVICE.test(name)) {
+        throw new Error(`invalid Compose service name ${JSON.stringify(name)}: use letters, digits, ` +
+            `'_', '.' and '-', starting with a letter or digit (Compose's rule)`);
+    }
+    return name;
 }
-function durationS(r) {
-    return Math.round((((r.finishedAt ?? Date.now()) - r.startedAt) / 1000) * 10) / 10;
+function isValidProjectName(name) {
+    return PROJECT.test(name);
 }
-/** The action's outputs, as strings. */
-function reportOutputs(r) {
-    return {
-        release_id: r.releaseId ?? '',
-        previous_release_id: r.previousReleaseId ?? '',
-        services_updated: r.servicesUpdated.join(','),
-        requests_sent: String(r.probe?.sent ?? 0),
-        requests_lost: String(r.probe?.lost ?? 0),
-        requests_unmeasured: String(r.probe?.unmeasured ?? 0),
-        latency_p99_ms: r.probe?.p99Ms === undefined ? '' : String(Math.round(r.probe.p99Ms)),
-        duration_s: String(durationS(r)),
-        rolled_back: String(r.rolledBack),
-        probe_records: r.probe?.recordsPath ?? '',
-        plan: r.planJson === undefined ? '' : JSON.stringify(r.planJson),
-        hosts: r.hosts ? JSON.stringify(r.hosts) : '',
-    };
+function isValidServiceName(name) {
+    return SERVICE.test(name);
 }
-function escapeCell(s) {
-    return s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+/** What Compose itself would derive from a directory name: lowercased, other characters dropped. */
+function suggestProjectName(raw) {
+    return raw
+        .toLowerCase()
+        .replace(/[^a-z0-9_-]/g, '')
+        .replace(/^[_-]+/, '');
 }
-function renderTimeline(events, origin) {
-    if (events.length === 0)
-        return '';
-    const rows = events.map((e) => `| +${((e.at - origin) / 1000).toFixed(1)} s | ${e.action} | ${escapeCell(e.service ?? '')} | ${escapeCell(e.container ?? '')} | ${escapeCell(e.detail ?? '')} |`);
-    return ['| time | event | service | container | detail |', '|---|---|---|---|---|', ...rows].join('\n');
-}
-/** Which proxy gate ran: the proxy's kind when it drained, else why losses are possible. */
-function proxyDrainFact(r) {
-    if (r.proxyDrains === false)
-        return `| proxy drain | none (${r.proxyKind ? `${r.proxyKind} gate degraded` : 'no proxy'}): losses are possible |`;
-    if (r.proxyDrains && r.proxyKind)
-        return `| proxy drain | ${r.proxyKind} |`;
-    return undefined;
-}
-function renderHosts(rows) {
-    const lines = rows.map((h) => `| ${escapeCell(h.host)} | ${escapeCell(h.plan || '—')} | ${h.durationS === undefined ? '—' : `${h.durationS} s`} | ${escapeCell(h.result)} |`);
-    return ['| host | plan | rollout | result |', '|---|---|---|---|', ...lines].join('\n');
-}
-/** The summary's title: the one verdict of the run (of every host, for a fleet). */
-function summaryTitle(r) {
-    if (r.mode === 'dry-run')
-        return `handoff: plan for ${r.project} (dry run, nothing changed)`;
-    const what = `${r.mode === 'rollback' ? 'rollback of' : 'deploy of'} ${r.project}${r.hosts ? ` to ${r.hosts.length} hosts` : ''}`;
-    return `handoff: ${what} ${r.error ? 'failed' : r.rolledBack ? 'failed and was rolled back' : 'succeeded'}`;
-}
-/** The whole job summary, in markdown. */
-function renderSummary(r) {
-    const ok = !r.error;
-    const out = [`## ${ok ? '✅' : '❌'} ${summaryTitle(r)}`, ''];
-    const facts = [];
-    if (r.releaseId)
-        facts.push(`| release | \`${r.releaseId}\` |`);
-    if (r.previousReleaseId)
-        facts.push(`| previous release | \`${r.previousReleaseId}\` |`);
-    facts.push(`| services updated | ${r.servicesUpdated.length ? r.servicesUpdated.join(', ') : 'none'} |`);
-    if (r.probe)
-        facts.push(`| requests sent / lost | ${r.probe.sent} / ${r.probe.lost} |`);
-    facts.push(`| duration | ${durationS(r)} s |`);
-    if (r.rolledBack)
-        facts.push('| rolled back | yes |');
-    const drain = proxyDrainFact(r);
-    if (drain)
-        facts.push(drain);
-    out.push('| | |', '|---|---|', ...facts, '');
-    if (r.hosts)
-        out.push('### Hosts', '', renderHosts(r.hosts), '');
-    if (r.error)
-        out.push('### Error', '', '```', r.error, '```', '');
-    if (r.warnings.length)
-        out.push('### Warnings', '', ...r.warnings.map((w) => `- ${w}`), '');
-    if (r.planMarkdown)
-        out.push('### Plan', '', r.planMarkdown, '');
-    if (r.probeMarkdown)
-        out.push('### Request-loss probe', '', r.probeMarkdown, '');
-    const speed = r.batches ? renderSpeed(r.batches, r.events, r.roundTrips) : '';
-    if (speed)
-        out.push('### Speed', '', speed, '');
-    const timeline = renderTimeline(r.events, r.startedAt);
-    if (timeline)
-        out.push('### Rollout timeline', '', '<details><summary>events</summary>', '', timeline, '', '</details>', '');
-    if (r.rollbackHint)
-        out.push('### Roll back', '', r.rollbackHint, '');
-    return out.join('\n');
+/** A project name for a repository (its last path part), the way Compose derives one from a directory. */
+function projectNameFromRepository(repository) {
+    const name = (repository ?? '').split('/').pop() ?? '';
+    return name
+        .toLowerCase()
+        .replace(/[^a-z0-9_-]/g, '-')
+        .replace(/^[^a-z0-9]+/, '');
 }
 
 ;// CONCATENATED MODULE: ./src/model/release.ts
@@ -56829,6 +56717,619 @@ function commonRollbackTarget(targets) {
     throw new Error(`the hosts would roll back to different releases (${listed}): name one with the 'release' input (a release id every host has)`);
 }
 
+;// CONCATENATED MODULE: ./src/action/inputs.ts
+
+
+
+/** A bad input: the message names the input and says how to fix it. */
+class InputError extends Error {
+    input;
+    constructor(input, message) {
+        super(`input '${input}': ${message}`);
+        this.input = input;
+        this.name = 'InputError';
+    }
+}
+/** Split a list input on newlines and commas, dropping blanks. */
+function parseList(text) {
+    return text
+        .split(/[\n,]/)
+        .map((s) => s.trim())
+        .filter(Boolean);
+}
+/** KEY=VALUE lines (a leading `export ` and blank/comment lines allowed). */
+function parseEnv(text, input = 'env') {
+    const env = {};
+    for (const [i, raw] of text.split('\n').entries()) {
+        const line = raw.replace(/\r$/, '');
+        if (!line.trim() || line.trim().startsWith('#'))
+            continue;
+        const m = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
+        // Never echo the line: it may hold a secret value.
+        if (!m)
+            throw new InputError(input, `line ${i + 1} is not KEY=VALUE (names: letters, digits, _; not starting with a digit)`);
+        if (m[2].includes('\n'))
+            throw new InputError(input, `line ${i + 1}: values are single-line`);
+        env[m[1]] = m[2];
+    }
+    return env;
+}
+/** `Name: value` lines. */
+function parseHeaders(text, input) {
+    const headers = {};
+    for (const [i, line] of text.split('\n').entries()) {
+        if (!line.trim())
+            continue;
+        const m = /^\s*([!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*:\s*(.*?)\s*$/.exec(line);
+        if (!m)
+            throw new InputError(input, `line ${i + 1} is not 'Name: value'`);
+        headers[m[1]] = m[2];
+    }
+    return headers;
+}
+function bool(get, name) {
+    const v = get(name).trim().toLowerCase();
+    if (v === '' || v === 'false')
+        return false;
+    if (v === 'true')
+        return true;
+    throw new InputError(name, `expected true or false, got '${v}'`);
+}
+function inputs_int(get, name, min, max, fallback) {
+    const v = get(name).trim();
+    if (v === '')
+        return fallback;
+    if (!/^\d+$/.test(v))
+        throw new InputError(name, `expected a whole number from ${min} to ${max}, got '${v}'`);
+    const n = Number(v);
+    if (n < min || n > max)
+        throw new InputError(name, `expected a whole number from ${min} to ${max}, got ${n}`);
+    return n;
+}
+function duration(get, name, fallback, minMs = 0) {
+    const v = get(name).trim() || fallback;
+    let ms;
+    try {
+        ms = parseDuration(v);
+    }
+    catch {
+        throw new InputError(name, `'${v}' is not a duration; write e.g. 30s, 2m, 1m30s or a number of seconds`);
+    }
+    if (ms < minMs)
+        throw new InputError(name, `must be at least ${minMs / 1000}s`);
+    return ms;
+}
+function required(get, name, hint) {
+    const v = get(name).trim();
+    if (!v)
+        throw new InputError(name, `is required: ${hint}`);
+    return v;
+}
+/** registry, registry_username and registry_password: all three or none. */
+function registryInputs(get) {
+    const server = optional(get, 'registry');
+    const username = optional(get, 'registry_username');
+    const password = get('registry_password');
+    if (!server && !username && !password)
+        return undefined;
+    for (const [name, v] of [
+        ['registry', server],
+        ['registry_username', username],
+        ['registry_password', password],
+    ]) {
+        if (!v)
+            throw new InputError(name, 'is required when any of registry, registry_username and registry_password is set');
+    }
+    if (!/^[A-Za-z0-9.-]+(:\d{1,5})?$/.test(server))
+        throw new InputError('registry', 'must be a registry host name with an optional port (e.g. ghcr.io or registry.example.com:5000), no scheme or path');
+    return { server: server, username: username, password };
+}
+function optional(get, name) {
+    const v = get(name).trim();
+    return v === '' ? undefined : v;
+}
+/** One of a fixed set of words; `expected` lists them as the error message says them. */
+function oneOf(get, name, allowed, fallback, expected) {
+    const v = get(name).trim() || fallback;
+    if (!allowed.includes(v))
+        throw new InputError(name, `expected ${expected}, got '${v}'`);
+    return v;
+}
+/** An http(s) URL, normalized; `example` shows the fix when it does not parse. */
+function httpUrl(name, text, example) {
+    let url;
+    try {
+        url = new URL(text);
+    }
+    catch {
+        throw new InputError(name, `'${text}' is not a URL; write e.g. ${example}`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+        throw new InputError(name, 'must be an http:// or https:// URL');
+    return url.toString();
+}
+/** Workspace-relative paths only: they become paths under the release directory on the host. */
+function checkRelativePath(input, path) {
+    const p = path.replace(/\\/g, '/').replace(/^\.\//, '');
+    if (p.startsWith('/') || p.split('/').includes('..')) {
+        throw new InputError(input, `'${path}' must be a path inside the workspace (relative, without '..')`);
+    }
+    return p;
+}
+/** Compose's rule for project names, applied to a repository name as the default. */
+const defaultProject = projectNameFromRepository;
+/** The deploy host, how its key is pinned, and the jump host in front of it. */
+function connectionInputs(get) {
+    const fleet = fleetInputs(get);
+    const host = fleet ? fleet.hosts[0].host : required(get, 'host', 'the name or IP of the host to deploy to (or hosts, one a line)');
+    const username = required(get, 'username', 'the SSH user on the host (in the docker group)');
+    const key = get('key');
+    if (!key.trim())
+        throw new InputError('key', 'is required: a private key, e.g. `key: ${{ secrets.DEPLOY_KEY }}`');
+    const knownHosts = optional(get, 'known_hosts');
+    const fingerprint = optional(get, 'fingerprint');
+    const insecureIgnoreHostKey = bool(get, 'insecure_ignore_host_key');
+    if (!knownHosts && !fingerprint && !insecureIgnoreHostKey) {
+        throw new InputError('known_hosts', 'pin the host key with known_hosts (the output of `ssh-keyscan -p PORT HOST`) or fingerprint (`ssh-keygen -l -f <host key>`); ' +
+            'insecure_ignore_host_key: true skips the check (not recommended)');
+    }
+    return {
+        host,
+        port: fleet ? fleet.hosts[0].port : inputs_int(get, 'port', 1, 65535, 22),
+        username,
+        key,
+        passphrase: optional(get, 'passphrase'),
+        knownHosts,
+        fingerprint: fleet ? fleet.hosts[0].fingerprint : fingerprint,
+        insecureIgnoreHostKey,
+        ...(fleet ? { fleet: fleet.hosts } : {}),
+        hostParallelism: fleet?.parallelism ?? 1,
+        jump: jumpInputs(get, { username, key, insecureIgnoreHostKey }),
+        connectTimeoutMs: duration(get, 'connect_timeout', '20s', 1000),
+        commandTimeoutMs: duration(get, 'command_timeout', '10m', 1000),
+    };
+}
+/** hosts, with each host's fingerprint and host_parallelism: undefined for a one-host deploy. */
+function fleetInputs(get) {
+    const text = get('hosts');
+    if (!text.trim()) {
+        if (get('host_parallelism').trim() && get('host_parallelism').trim() !== '1')
+            throw new InputError('host_parallelism', 'is only used with hosts (several hosts, one a line)');
+        return undefined;
+    }
+    if (get('host').trim())
+        throw new InputError('hosts', 'set either host (one host) or hosts (several, one a line), not both');
+    const port = inputs_int(get, 'port', 1, 65535, 22);
+    let hosts;
+    try {
+        hosts = parseHosts(text, port);
+    }
+    catch (e) {
+        throw new InputError('hosts', e.message);
+    }
+    try {
+        hosts = assignFingerprints(hosts, optional(get, 'fingerprint'), port);
+    }
+    catch (e) {
+        throw new InputError('fingerprint', e.message);
+    }
+    const unpinned = hosts.filter((h) => !h.fingerprint);
+    if (unpinned.length && !optional(get, 'known_hosts') && !bool(get, 'insecure_ignore_host_key'))
+        throw new InputError('fingerprint', `no pin for host ${unpinned.map((h) => `#${h.index}`).join(', ')} of hosts (in listed order): ` +
+            'give a host[:port]=SHA256:… line for each, or known_hosts lines covering every host');
+    return { hosts, parallelism: inputs_int(get, 'host_parallelism', 1, hosts.length, 1) };
+}
+/** jump_*: undefined without jump_host; user, key and passphrase default to the deploy host's. */
+function jumpInputs(get, main) {
+    const host = optional(get, 'jump_host');
+    if (!host)
+        return undefined;
+    const knownHosts = optional(get, 'jump_known_hosts');
+    const fingerprint = optional(get, 'jump_fingerprint');
+    if (!knownHosts && !fingerprint && !main.insecureIgnoreHostKey) {
+        throw new InputError('jump_known_hosts', 'pin the jump host key with jump_known_hosts or jump_fingerprint');
+    }
+    // The main passphrase only goes with the main key.
+    const ownKey = get('jump_key').trim() ? get('jump_key') : undefined;
+    return {
+        host,
+        port: inputs_int(get, 'jump_port', 1, 65535, 22),
+        username: optional(get, 'jump_username') ?? main.username,
+        key: ownKey ?? main.key,
+        passphrase: ownKey ? optional(get, 'jump_passphrase') : (optional(get, 'jump_passphrase') ?? optional(get, 'passphrase')),
+        knownHosts,
+        fingerprint,
+    };
+}
+/** The Compose project, the files uploaded for it, where they go, and the variables they see. */
+function filesInputs(get, environment) {
+    const project = projectInput(get, environment);
+    const composeFiles = parseList(get('compose_files') || 'compose.yaml').map((p) => checkRelativePath('compose_files', p));
+    if (composeFiles.length === 0)
+        throw new InputError('compose_files', 'name at least one Compose file');
+    const files = parseList(get('files')).map((p) => checkRelativePath('files', p));
+    const remoteDir = optional(get, 'remote_dir') ?? `handoff/${project}`;
+    if (remoteDir.includes('\n'))
+        throw new InputError('remote_dir', 'must be a single path');
+    return { project, composeFiles, files, remoteDir, ...variableInputs(get) };
+}
+function projectInput(get, environment) {
+    const project = optional(get, 'project') ?? defaultProject(environment.GITHUB_REPOSITORY);
+    if (!project)
+        throw new InputError('project', 'is required when the repository name is unknown: a Compose project name like my-app');
+    if (!isValidProjectName(project)) {
+        throw new InputError('project', `'${project}' is not a valid Compose project name: use lowercase letters, digits, '-' and '_', starting with a letter or digit`);
+    }
+    return project;
+}
+/** env and secrets: each variable in one of them, so a secret is never also shown as plain. */
+function variableInputs(get) {
+    const env = parseEnv(get('env'));
+    const secrets = parseEnv(get('secrets'), 'secrets');
+    const both = Object.keys(secrets).filter((k) => k in env);
+    if (both.length)
+        throw new InputError('secrets', `${both.join(', ')} ${both.length === 1 ? 'is' : 'are'} set in both 'env' and 'secrets': keep each variable in one of them`);
+    return { env, secrets };
+}
+/** Which services change and how: pulling, health and drain limits, the proxy, the Compose version. */
+function rolloutInputs(get) {
+    const services = parseList(get('services'));
+    for (const s of services) {
+        if (!isValidServiceName(s))
+            throw new InputError('services', `'${s}' is not a valid Compose service name`);
+    }
+    return {
+        services,
+        force: bool(get, 'force'),
+        dryRun: bool(get, 'dry_run'),
+        pull: oneOf(get, 'pull', ['always', 'missing', 'never'], 'always', 'always, missing or never'),
+        // Unset: the wait follows each service's healthcheck timing (health.ts).
+        healthTimeoutMs: optional(get, 'health_timeout') ? duration(get, 'health_timeout', '30s', 1000) : undefined,
+        drainTimeoutMs: duration(get, 'drain_timeout', '30s'),
+        proxy: oneOf(get, 'proxy', ['auto', 'haproxy', 'caddy', 'nginx', 'none'], 'auto', 'auto, haproxy, caddy, nginx or none'),
+        proxyService: optional(get, 'proxy_service'),
+        allowDegraded: bool(get, 'allow_degraded'),
+        haproxySocket: optional(get, 'haproxy_socket'),
+        compose: oneOf(get, 'compose', ['auto', 'v1', 'v2'], 'auto', 'auto, v2 or v1'),
+        engine: oneOf(get, 'engine', ['auto', 'docker', 'podman'], 'auto', 'auto, docker or podman'),
+        podmanSocket: podmanSocketInput(get),
+        target: targetInput(get),
+    };
+}
+function targetInput(get) {
+    const target = oneOf(get, 'target', ['compose', 'swarm'], 'compose', 'compose or swarm');
+    if (target === 'swarm' && get('hosts').trim())
+        throw new InputError('hosts', 'is for target: compose; a swarm is deployed through one manager: give it as host');
+    if (target === 'swarm' && get('engine').trim() === 'podman')
+        throw new InputError('target', 'is swarm, but engine is podman: Podman has no swarm mode; set engine to docker (or auto) for a swarm manager');
+    return target;
+}
+function podmanSocketInput(get) {
+    const path = optional(get, 'podman_socket')?.replace(/^unix:\/\//, '');
+    if (path !== undefined && (!path.startsWith('/') || /\s/.test(path))) {
+        throw new InputError('podman_socket', `'${path}' is not an absolute path to a unix socket (e.g. /run/podman/podman.sock)`);
+    }
+    if (path !== undefined && get('engine') === 'docker')
+        throw new InputError('podman_socket', 'is set, but engine is docker: set engine to podman or auto');
+    return path;
+}
+function hookInputs(get) {
+    return {
+        preDeploy: optional(get, 'pre_deploy'),
+        postDeploy: optional(get, 'post_deploy'),
+        hookService: optional(get, 'hook_service'),
+        hookTimeoutMs: duration(get, 'hook_timeout', '10m', 1000),
+    };
+}
+/** probe_*: undefined without probe_url. */
+function probeInputs(get) {
+    const probeUrl = optional(get, 'probe_url');
+    if (!probeUrl)
+        return undefined;
+    const url = httpUrl('probe_url', probeUrl, 'https://example.com/health');
+    const via = oneOf(get, 'probe_via', ['direct', 'ssh'], 'direct', 'direct or ssh');
+    const expectStatus = get('probe_expect_status').trim() || '200-399';
+    if (!/^\s*\d{3}(\s*-\s*\d{3})?(\s*,\s*\d{3}(\s*-\s*\d{3})?)*\s*$/.test(expectStatus)) {
+        throw new InputError('probe_expect_status', `'${expectStatus}' is not a status list; write e.g. 200-399 or 200,204`);
+    }
+    const method = (get('probe_method').trim() || 'GET').toUpperCase();
+    if (!/^[A-Z]+$/.test(method))
+        throw new InputError('probe_method', `'${method}' is not an HTTP method`);
+    const slow = slowLaneInputs(get);
+    const unmeasured = oneOf(get, 'probe_unmeasured', ['warn', 'fail'], 'warn', 'warn or fail');
+    return {
+        slow,
+        unmeasured,
+        url,
+        via,
+        rate: inputs_int(get, 'probe_rate', 1, 1000, 20),
+        timeoutMs: duration(get, 'probe_timeout', '2s', 50),
+        method,
+        headers: parseHeaders(get('probe_headers'), 'probe_headers'),
+        expectStatus,
+        bodyMarker: get('probe_body_marker') || undefined,
+        windowMs: duration(get, 'probe_window', '3s'),
+    };
+}
+/** probe_host_url: a URL template, checked with an example host; only with hosts and probe_url. */
+function probeHostUrlInput(get) {
+    const text = optional(get, 'probe_host_url');
+    if (!text)
+        return undefined;
+    if (!get('hosts').trim())
+        throw new InputError('probe_host_url', 'is only used with hosts (several hosts, one a line)');
+    if (!optional(get, 'probe_url'))
+        throw new InputError('probe_host_url', 'needs probe_url too (the URL of the whole fleet, e.g. its load balancer)');
+    httpUrl('probe_host_url', hostProbeUrl(text, '192.0.2.1'), 'http://{host}:8080/health');
+    return text;
+}
+/** probe_host_url for one host: `{host}` replaced by its address (an IPv6 one in brackets). */
+function hostProbeUrl(template, host) {
+    return template.replace(/\{host\}/g, host.includes(':') ? `[${host}]` : host);
+}
+/** probe_slow_*: undefined without probe_slow_url. */
+function slowLaneInputs(get) {
+    const slowUrl = optional(get, 'probe_slow_url');
+    if (!slowUrl)
+        return undefined;
+    return {
+        url: httpUrl('probe_slow_url', slowUrl, 'https://example.com/report?ms=1000'),
+        rate: inputs_int(get, 'probe_slow_rate', 1, 100, 2),
+        timeoutMs: duration(get, 'probe_slow_timeout', '10s', 100),
+    };
+}
+/** Rollback, which release it goes back to, how many releases are kept, and the deploy lock. */
+function releaseInputs(get) {
+    const rollback = bool(get, 'rollback');
+    const release = optional(get, 'release');
+    if (release && !rollback)
+        throw new InputError('release', 'is only used with rollback: true');
+    if (release && !/^[A-Za-z0-9._-]+$/.test(release))
+        throw new InputError('release', `'${release}' is not a release id (like 20261123T193000Z-abc1234)`);
+    return {
+        rollback,
+        release,
+        keepReleases: inputs_int(get, 'keep_releases', 1, 1000, 5),
+        lockTimeoutMs: duration(get, 'lock_timeout', '10m'),
+        lockTtlMs: duration(get, 'lock_ttl', '1h', 60_000),
+    };
+}
+/** The GitHub side (token, Deployments environment) and the private registry. */
+function githubInputs(get) {
+    return {
+        githubToken: optional(get, 'github_token'),
+        registry: registryInputs(get),
+        environment: optional(get, 'environment'),
+        environmentUrl: optional(get, 'environment_url'),
+    };
+}
+function readInputs(get, environment = {}) {
+    return {
+        ...connectionInputs(get),
+        ...filesInputs(get, environment),
+        ...rolloutInputs(get),
+        ...hookInputs(get),
+        probe: probeInputs(get),
+        probeHostUrl: probeHostUrlInput(get),
+        maxLost: inputs_int(get, 'max_lost', 0, 1_000_000, 0),
+        ...releaseInputs(get),
+        ...githubInputs(get),
+    };
+}
+/** Every secret value and its derived forms, for core.setSecret before anything is logged. */
+function secretsOf(inputs) {
+    const out = [];
+    const addKey = (k) => {
+        if (!k)
+            return;
+        out.push(k.trim());
+        // A key's single lines leak on their own too (e.g. in a parse error echo).
+        for (const line of k.split(/\r?\n/)) {
+            const l = line.trim();
+            if (l.length >= 8 && !l.startsWith('-----'))
+                out.push(l);
+        }
+    };
+    addKey(inputs.key);
+    addKey(inputs.jump?.key);
+    if (inputs.passphrase)
+        out.push(inputs.passphrase);
+    if (inputs.jump?.passphrase)
+        out.push(inputs.jump.passphrase);
+    // Only `secrets`: `env` is plain on purpose (an image tag or a host in the log is what users read).
+    // The runner masks values that come from secrets.* itself; this covers values built otherwise.
+    for (const v of Object.values(inputs.secrets))
+        if (v.length >= 4)
+            out.push(v); // shorter values would mask common words everywhere
+    if (inputs.githubToken)
+        out.push(inputs.githubToken);
+    if (inputs.registry)
+        out.push(inputs.registry.password);
+    return [...new Set(out)];
+}
+
+;// CONCATENATED MODULE: ./src/model/floor.ts
+/** The floor of each batch and of the whole rollout. */
+function rolloutFloor(spans, events) {
+    const batches = spans.map((s) => batchFloor(s, events));
+    if (!batches.length)
+        return { batches, rolloutMs: 0, floorMs: 0 };
+    const rolloutMs = Math.max(...batches.map((b) => b.endedAt)) - Math.min(...batches.map((b) => b.startedAt));
+    const floorMs = batches.reduce((n, b) => n + b.floorMs + (b.delayAfterMs ?? 0), 0);
+    return { batches, rolloutMs, floorMs, ...(floorMs > 0 ? { ratio: rolloutMs / floorMs } : {}) };
+}
+/** One batch: its wall time against the sum of its parts. */
+function batchFloor(span, events) {
+    const mine = events.filter((e) => e.service === span.service && e.at >= span.startedAt && e.at <= span.endedAt);
+    const started = mine.some((e) => e.action === 'start');
+    const parts = {
+        health: slowest(mine, 'start', 'healthy', (e) => e.ms),
+        up: slowest(mine, 'healthy', 'up-in-proxy'),
+        drain: slowest(mine, 'drain', 'drained'),
+        stop: slowest(mine, 'stop', 'remove'),
+        monitor: started && span.ok ? span.monitorMs : 0,
+    };
+    const floorMs = parts.health + parts.up + parts.drain + parts.stop + parts.monitor;
+    return { ...span, actualMs: span.endedAt - span.startedAt, floorMs, parts };
+}
+/**
+ * The longest `from` → `to` of one container in these events; `measured` gives a duration the
+ * host timed itself for the `to` event (used instead of the runner's clock when present).
+ */
+function slowest(events, from, to, measured) {
+    let longest = 0;
+    for (const end of events) {
+        if (end.action !== to)
+            continue;
+        const own = measured?.(end);
+        const begin = events.find((e) => e.action === from && e.container === end.container && e.at <= end.at);
+        const ms = own ?? (begin ? end.at - begin.at : 0);
+        longest = Math.max(longest, ms);
+    }
+    return longest;
+}
+const s = (ms) => (ms / 1000).toFixed(1);
+/** "12.3 s (floor 10.1 s: health 4.0, up 1.1, drain 0.2, stop 0.3, monitor 5.0; 1.22x)". */
+function describeBatchFloor(b) {
+    const p = b.parts;
+    const ratio = b.floorMs > 0 ? `; ${(b.actualMs / b.floorMs).toFixed(2)}x` : '';
+    return `${s(b.actualMs)} s (floor ${s(b.floorMs)} s: health ${s(p.health)}, up ${s(p.up)}, drain ${s(p.drain)}, stop ${s(p.stop)}, monitor ${s(p.monitor)}${ratio})`;
+}
+/** "rollout 30.2 s, floor 27.0 s (1.12x); 18 round trips to the host in 3 batches (6.0 per batch)". */
+function speedLine(f) {
+    if (!f.batches.length)
+        return undefined;
+    const trips = f.batches.map((b) => b.roundTrips).filter((n) => n !== undefined);
+    const sum = trips.reduce((a, b) => a + b, 0);
+    const ratio = f.ratio === undefined ? '' : ` (${f.ratio.toFixed(2)}x)`;
+    const tripText = trips.length
+        ? `; ${sum} round trips to the host in ${trips.length} batch(es) (${(sum / trips.length).toFixed(1)} per batch)`
+        : '';
+    return `rollout ${s(f.rolloutMs)} s, floor ${s(f.floorMs)} s${ratio}${tripText}`;
+}
+
+;// CONCATENATED MODULE: ./src/action/speed.ts
+/**
+ * How fast the rollout went against its floor (model/floor.ts), and how many round trips to the
+ * host it took: a line for the log and a table for the job summary.
+ */
+
+const speed_s = (ms) => (ms / 1000).toFixed(1);
+/** The summary's speed section: per batch, what it took against its floor, and the round trips. */
+function renderSpeed(batches, events, deployRoundTrips) {
+    const f = rolloutFloor(batches, events);
+    if (!f.batches.length)
+        return '';
+    const rows = f.batches.map((b) => {
+        const p = b.parts;
+        const ratio = b.floorMs > 0 ? `${(b.actualMs / b.floorMs).toFixed(2)}x` : '';
+        return `| ${b.service} ${b.index + 1}/${b.of}${b.ok ? '' : ' (failed)'} | ${speed_s(b.actualMs)} s | ${speed_s(b.floorMs)} s | ${speed_s(p.health)} | ${speed_s(p.up)} | ${speed_s(p.drain)} | ${speed_s(p.stop)} | ${speed_s(p.monitor)} | ${ratio} | ${b.roundTrips ?? ''} |`;
+    });
+    const lines = [
+        speedLine(f) + (deployRoundTrips !== undefined ? `; ${deployRoundTrips} in the whole deploy.` : '.'),
+        '',
+        'The floor is what each batch physically needs: start to healthy (Docker’s clock), healthy to UP in the proxy, drain, stop, `monitor`; plus `update_config.delay` between batches.',
+        '',
+        '| batch | took | floor | start → healthy | → UP | drain | stop | monitor | took / floor | round trips |',
+        '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+        ...rows,
+    ];
+    return lines.join('\n');
+}
+
+;// CONCATENATED MODULE: ./src/action/report.ts
+
+function newReport(project, mode, now = Date.now()) {
+    return { project, mode, startedAt: now, servicesUpdated: [], rolledBack: false, warnings: [], events: [] };
+}
+function durationS(r) {
+    return Math.round((((r.finishedAt ?? Date.now()) - r.startedAt) / 1000) * 10) / 10;
+}
+/** The action's outputs, as strings. */
+function reportOutputs(r) {
+    return {
+        release_id: r.releaseId ?? '',
+        previous_release_id: r.previousReleaseId ?? '',
+        services_updated: r.servicesUpdated.join(','),
+        requests_sent: String(r.probe?.sent ?? 0),
+        requests_lost: String(r.probe?.lost ?? 0),
+        requests_unmeasured: String(r.probe?.unmeasured ?? 0),
+        latency_p99_ms: r.probe?.p99Ms === undefined ? '' : String(Math.round(r.probe.p99Ms)),
+        duration_s: String(durationS(r)),
+        rolled_back: String(r.rolledBack),
+        probe_records: r.probe?.recordsPath ?? '',
+        plan: r.planJson === undefined ? '' : JSON.stringify(r.planJson),
+        hosts: r.hosts ? JSON.stringify(r.hosts) : '',
+    };
+}
+function escapeCell(s) {
+    return s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+}
+function renderTimeline(events, origin) {
+    if (events.length === 0)
+        return '';
+    const rows = events.map((e) => `| +${((e.at - origin) / 1000).toFixed(1)} s | ${e.action} | ${escapeCell(e.service ?? '')} | ${escapeCell(e.container ?? '')} | ${escapeCell(e.detail ?? '')} |`);
+    return ['| time | event | service | container | detail |', '|---|---|---|---|---|', ...rows].join('\n');
+}
+/** Which proxy gate ran: the proxy's kind when it drained, else why losses are possible. */
+function proxyDrainFact(r) {
+    if (r.proxyDrains === false)
+        return `| proxy drain | none (${r.proxyKind ? `${r.proxyKind} gate degraded` : 'no proxy'}): losses are possible |`;
+    if (r.proxyDrains && r.proxyKind)
+        return `| proxy drain | ${r.proxyKind} |`;
+    return undefined;
+}
+function renderHosts(rows) {
+    const lines = rows.map((h) => `| ${escapeCell(h.host)} | ${escapeCell(h.plan || '—')} | ${h.durationS === undefined ? '—' : `${h.durationS} s`} | ${escapeCell(h.probe ?? '—')} | ${escapeCell(h.result)} |`);
+    return ['| host | plan | rollout | host probe | result |', '|---|---|---|---|---|', ...lines].join('\n');
+}
+/** The summary's title: the one verdict of the run (of every host, for a fleet). */
+function summaryTitle(r) {
+    if (r.mode === 'dry-run')
+        return `handoff: plan for ${r.project} (dry run, nothing changed)`;
+    const what = `${r.mode === 'rollback' ? 'rollback of' : 'deploy of'} ${r.project}${r.hosts ? ` to ${r.hosts.length} hosts` : ''}`;
+    return `handoff: ${what} ${r.error ? 'failed' : r.rolledBack ? 'failed and was rolled back' : 'succeeded'}`;
+}
+/** The whole job summary, in markdown. */
+function renderSummary(r) {
+    const ok = !r.error;
+    const out = [`## ${ok ? '✅' : '❌'} ${summaryTitle(r)}`, ''];
+    const facts = [];
+    if (r.releaseId)
+        facts.push(`| release | \`${r.releaseId}\` |`);
+    if (r.previousReleaseId)
+        facts.push(`| previous release | \`${r.previousReleaseId}\` |`);
+    facts.push(`| services updated | ${r.servicesUpdated.length ? r.servicesUpdated.join(', ') : 'none'} |`);
+    if (r.probe)
+        facts.push(`| requests sent / lost | ${r.probe.sent} / ${r.probe.lost} |`);
+    facts.push(`| duration | ${durationS(r)} s |`);
+    if (r.rolledBack)
+        facts.push('| rolled back | yes |');
+    const drain = proxyDrainFact(r);
+    if (drain)
+        facts.push(drain);
+    out.push('| | |', '|---|---|', ...facts, '');
+    if (r.hosts)
+        out.push('### Hosts', '', renderHosts(r.hosts), '');
+    if (r.error)
+        out.push('### Error', '', '```', r.error, '```', '');
+    if (r.warnings.length)
+        out.push('### Warnings', '', ...r.warnings.map((w) => `- ${w}`), '');
+    if (r.planMarkdown)
+        out.push('### Plan', '', r.planMarkdown, '');
+    if (r.probeMarkdown)
+        out.push('### Request-loss probe', '', r.probeMarkdown, '');
+    const speed = r.batches ? renderSpeed(r.batches, r.events, r.roundTrips) : '';
+    if (speed)
+        out.push('### Speed', '', speed, '');
+    const timeline = renderTimeline(r.events, r.startedAt);
+    if (timeline)
+        out.push('### Rollout timeline', '', '<details><summary>events</summary>', '', timeline, '', '</details>', '');
+    if (r.rollbackHint)
+        out.push('### Roll back', '', r.rollbackHint, '');
+    return out.join('\n');
+}
+
 ;// CONCATENATED MODULE: ./src/commands/host.ts
 /** Facts about the host, read by src/host/host.ts in one round trip. */
 
@@ -57208,490 +57709,6 @@ async function runHook(kind, command, h) {
 
 ;// CONCATENATED MODULE: external "node:fs/promises"
 const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
-;// CONCATENATED MODULE: ./src/model/duration.ts
-/**
- * Durations as users write them, in inputs and Compose files alike: `90` (bare = seconds), `1m30s`,
- * `500ms`, `1h`, `2.5s` (Go's units: h, m, s, ms, us/µs, ns). Returns milliseconds.
- */
-const UNIT_MS = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, us: 1e-3, µs: 1e-3, ns: 1e-6 };
-function parseDuration(value, what = 'duration') {
-    if (typeof value === 'number' && Number.isFinite(value) && value >= 0)
-        return value * 1000;
-    const s = typeof value === 'string' ? value.trim() : '';
-    if (/^\d+(\.\d+)?$/.test(s))
-        return Number(s) * 1000;
-    const re = /(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)/gy;
-    let total = 0;
-    let pos = 0;
-    let m;
-    while (s && (m = re.exec(s))) {
-        total += Number(m[1]) * UNIT_MS[m[2]];
-        pos = re.lastIndex;
-    }
-    if (!s || pos !== s.length) {
-        throw new Error(`${what} is ${JSON.stringify(value)}: write a duration like "10s", "1m30s" or "500ms"`);
-    }
-    return Math.round(total * 1000) / 1000;
-}
-
-;// CONCATENATED MODULE: ./src/model/names.ts
-/**
- * Compose's own naming rules. Project and service names end up in container names, labels
- * and remote command lines, so they are checked before anything reaches the host.
- */
-const PROJECT = /^[a-z0-9][a-z0-9_-]*$/;
-// Compose accepts one-letter names (the spec: ^[a-zA-Z0-9._-]+$); a leading letter or digit keeps names shell- and DNS-friendly.
-const SERVICE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
-function validateProjectName(name) {
-    if (!PROJECT.test(name)) {
-        throw new Error(`invalid Compose project name ${JSON.stringify(name)}: use lowercase letters, digits, '_' and '-', ` +
-            `starting with a letter or digit (Compose's rule), e.g. ${JSON.stringify(suggestProjectName(name) || 'myapp')}`);
-    }
-    return name;
-}
-function validateServiceName(name) {
-    if (!SERVICE.test(name)) {
-        throw new Error(`invalid Compose service name ${JSON.stringify(name)}: use letters, digits, ` +
-            `'_', '.' and '-', starting with a letter or digit (Compose's rule)`);
-    }
-    return name;
-}
-function isValidProjectName(name) {
-    return PROJECT.test(name);
-}
-function isValidServiceName(name) {
-    return SERVICE.test(name);
-}
-/** What Compose itself would derive from a directory name: lowercased, other characters dropped. */
-function suggestProjectName(raw) {
-    return raw
-        .toLowerCase()
-        .replace(/[^a-z0-9_-]/g, '')
-        .replace(/^[_-]+/, '');
-}
-/** A project name for a repository (its last path part), the way Compose derives one from a directory. */
-function projectNameFromRepository(repository) {
-    const name = (repository ?? '').split('/').pop() ?? '';
-    return name
-        .toLowerCase()
-        .replace(/[^a-z0-9_-]/g, '-')
-        .replace(/^[^a-z0-9]+/, '');
-}
-
-;// CONCATENATED MODULE: ./src/action/inputs.ts
-
-
-
-/** A bad input: the message names the input and says how to fix it. */
-class InputError extends Error {
-    input;
-    constructor(input, message) {
-        super(`input '${input}': ${message}`);
-        this.input = input;
-        this.name = 'InputError';
-    }
-}
-/** Split a list input on newlines and commas, dropping blanks. */
-function parseList(text) {
-    return text
-        .split(/[\n,]/)
-        .map((s) => s.trim())
-        .filter(Boolean);
-}
-/** KEY=VALUE lines (a leading `export ` and blank/comment lines allowed). */
-function parseEnv(text, input = 'env') {
-    const env = {};
-    for (const [i, raw] of text.split('\n').entries()) {
-        const line = raw.replace(/\r$/, '');
-        if (!line.trim() || line.trim().startsWith('#'))
-            continue;
-        const m = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
-        // Never echo the line: it may hold a secret value.
-        if (!m)
-            throw new InputError(input, `line ${i + 1} is not KEY=VALUE (names: letters, digits, _; not starting with a digit)`);
-        if (m[2].includes('\n'))
-            throw new InputError(input, `line ${i + 1}: values are single-line`);
-        env[m[1]] = m[2];
-    }
-    return env;
-}
-/** `Name: value` lines. */
-function parseHeaders(text, input) {
-    const headers = {};
-    for (const [i, line] of text.split('\n').entries()) {
-        if (!line.trim())
-            continue;
-        const m = /^\s*([!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*:\s*(.*?)\s*$/.exec(line);
-        if (!m)
-            throw new InputError(input, `line ${i + 1} is not 'Name: value'`);
-        headers[m[1]] = m[2];
-    }
-    return headers;
-}
-function bool(get, name) {
-    const v = get(name).trim().toLowerCase();
-    if (v === '' || v === 'false')
-        return false;
-    if (v === 'true')
-        return true;
-    throw new InputError(name, `expected true or false, got '${v}'`);
-}
-function inputs_int(get, name, min, max, fallback) {
-    const v = get(name).trim();
-    if (v === '')
-        return fallback;
-    if (!/^\d+$/.test(v))
-        throw new InputError(name, `expected a whole number from ${min} to ${max}, got '${v}'`);
-    const n = Number(v);
-    if (n < min || n > max)
-        throw new InputError(name, `expected a whole number from ${min} to ${max}, got ${n}`);
-    return n;
-}
-function duration(get, name, fallback, minMs = 0) {
-    const v = get(name).trim() || fallback;
-    let ms;
-    try {
-        ms = parseDuration(v);
-    }
-    catch {
-        throw new InputError(name, `'${v}' is not a duration; write e.g. 30s, 2m, 1m30s or a number of seconds`);
-    }
-    if (ms < minMs)
-        throw new InputError(name, `must be at least ${minMs / 1000}s`);
-    return ms;
-}
-function required(get, name, hint) {
-    const v = get(name).trim();
-    if (!v)
-        throw new InputError(name, `is required: ${hint}`);
-    return v;
-}
-/** registry, registry_username and registry_password: all three or none. */
-function registryInputs(get) {
-    const server = optional(get, 'registry');
-    const username = optional(get, 'registry_username');
-    const password = get('registry_password');
-    if (!server && !username && !password)
-        return undefined;
-    for (const [name, v] of [
-        ['registry', server],
-        ['registry_username', username],
-        ['registry_password', password],
-    ]) {
-        if (!v)
-            throw new InputError(name, 'is required when any of registry, registry_username and registry_password is set');
-    }
-    if (!/^[A-Za-z0-9.-]+(:\d{1,5})?$/.test(server))
-        throw new InputError('registry', 'must be a registry host name with an optional port (e.g. ghcr.io or registry.example.com:5000), no scheme or path');
-    return { server: server, username: username, password };
-}
-function optional(get, name) {
-    const v = get(name).trim();
-    return v === '' ? undefined : v;
-}
-/** One of a fixed set of words; `expected` lists them as the error message says them. */
-function oneOf(get, name, allowed, fallback, expected) {
-    const v = get(name).trim() || fallback;
-    if (!allowed.includes(v))
-        throw new InputError(name, `expected ${expected}, got '${v}'`);
-    return v;
-}
-/** An http(s) URL, normalized; `example` shows the fix when it does not parse. */
-function httpUrl(name, text, example) {
-    let url;
-    try {
-        url = new URL(text);
-    }
-    catch {
-        throw new InputError(name, `'${text}' is not a URL; write e.g. ${example}`);
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:')
-        throw new InputError(name, 'must be an http:// or https:// URL');
-    return url.toString();
-}
-/** Workspace-relative paths only: they become paths under the release directory on the host. */
-function checkRelativePath(input, path) {
-    const p = path.replace(/\\/g, '/').replace(/^\.\//, '');
-    if (p.startsWith('/') || p.split('/').includes('..')) {
-        throw new InputError(input, `'${path}' must be a path inside the workspace (relative, without '..')`);
-    }
-    return p;
-}
-/** Compose's rule for project names, applied to a repository name as the default. */
-const defaultProject = projectNameFromRepository;
-/** The deploy host, how its key is pinned, and the jump host in front of it. */
-function connectionInputs(get) {
-    const fleet = fleetInputs(get);
-    const host = fleet ? fleet.hosts[0].host : required(get, 'host', 'the name or IP of the host to deploy to (or hosts, one a line)');
-    const username = required(get, 'username', 'the SSH user on the host (in the docker group)');
-    const key = get('key');
-    if (!key.trim())
-        throw new InputError('key', 'is required: a private key, e.g. `key: ${{ secrets.DEPLOY_KEY }}`');
-    const knownHosts = optional(get, 'known_hosts');
-    const fingerprint = optional(get, 'fingerprint');
-    const insecureIgnoreHostKey = bool(get, 'insecure_ignore_host_key');
-    if (!knownHosts && !fingerprint && !insecureIgnoreHostKey) {
-        throw new InputError('known_hosts', 'pin the host key with known_hosts (the output of `ssh-keyscan -p PORT HOST`) or fingerprint (`ssh-keygen -l -f <host key>`); ' +
-            'insecure_ignore_host_key: true skips the check (not recommended)');
-    }
-    return {
-        host,
-        port: fleet ? fleet.hosts[0].port : inputs_int(get, 'port', 1, 65535, 22),
-        username,
-        key,
-        passphrase: optional(get, 'passphrase'),
-        knownHosts,
-        fingerprint: fleet ? fleet.hosts[0].fingerprint : fingerprint,
-        insecureIgnoreHostKey,
-        ...(fleet ? { fleet: fleet.hosts } : {}),
-        hostParallelism: fleet?.parallelism ?? 1,
-        jump: jumpInputs(get, { username, key, insecureIgnoreHostKey }),
-        connectTimeoutMs: duration(get, 'connect_timeout', '20s', 1000),
-        commandTimeoutMs: duration(get, 'command_timeout', '10m', 1000),
-    };
-}
-/** hosts, with each host's fingerprint and host_parallelism: undefined for a one-host deploy. */
-function fleetInputs(get) {
-    const text = get('hosts');
-    if (!text.trim()) {
-        if (get('host_parallelism').trim() && get('host_parallelism').trim() !== '1')
-            throw new InputError('host_parallelism', 'is only used with hosts (several hosts, one a line)');
-        return undefined;
-    }
-    if (get('host').trim())
-        throw new InputError('hosts', 'set either host (one host) or hosts (several, one a line), not both');
-    const port = inputs_int(get, 'port', 1, 65535, 22);
-    let hosts;
-    try {
-        hosts = parseHosts(text, port);
-    }
-    catch (e) {
-        throw new InputError('hosts', e.message);
-    }
-    try {
-        hosts = assignFingerprints(hosts, optional(get, 'fingerprint'), port);
-    }
-    catch (e) {
-        throw new InputError('fingerprint', e.message);
-    }
-    const unpinned = hosts.filter((h) => !h.fingerprint);
-    if (unpinned.length && !optional(get, 'known_hosts') && !bool(get, 'insecure_ignore_host_key'))
-        throw new InputError('fingerprint', `no pin for host ${unpinned.map((h) => `#${h.index}`).join(', ')} of hosts (in listed order): ` +
-            'give a host[:port]=SHA256:… line for each, or known_hosts lines covering every host');
-    return { hosts, parallelism: inputs_int(get, 'host_parallelism', 1, hosts.length, 1) };
-}
-/** jump_*: undefined without jump_host; user, key and passphrase default to the deploy host's. */
-function jumpInputs(get, main) {
-    const host = optional(get, 'jump_host');
-    if (!host)
-        return undefined;
-    const knownHosts = optional(get, 'jump_known_hosts');
-    const fingerprint = optional(get, 'jump_fingerprint');
-    if (!knownHosts && !fingerprint && !main.insecureIgnoreHostKey) {
-        throw new InputError('jump_known_hosts', 'pin the jump host key with jump_known_hosts or jump_fingerprint');
-    }
-    // The main passphrase only goes with the main key.
-    const ownKey = get('jump_key').trim() ? get('jump_key') : undefined;
-    return {
-        host,
-        port: inputs_int(get, 'jump_port', 1, 65535, 22),
-        username: optional(get, 'jump_username') ?? main.username,
-        key: ownKey ?? main.key,
-        passphrase: ownKey ? optional(get, 'jump_passphrase') : (optional(get, 'jump_passphrase') ?? optional(get, 'passphrase')),
-        knownHosts,
-        fingerprint,
-    };
-}
-/** The Compose project, the files uploaded for it, where they go, and the variables they see. */
-function filesInputs(get, environment) {
-    const project = projectInput(get, environment);
-    const composeFiles = parseList(get('compose_files') || 'compose.yaml').map((p) => checkRelativePath('compose_files', p));
-    if (composeFiles.length === 0)
-        throw new InputError('compose_files', 'name at least one Compose file');
-    const files = parseList(get('files')).map((p) => checkRelativePath('files', p));
-    const remoteDir = optional(get, 'remote_dir') ?? `handoff/${project}`;
-    if (remoteDir.includes('\n'))
-        throw new InputError('remote_dir', 'must be a single path');
-    return { project, composeFiles, files, remoteDir, ...variableInputs(get) };
-}
-function projectInput(get, environment) {
-    const project = optional(get, 'project') ?? defaultProject(environment.GITHUB_REPOSITORY);
-    if (!project)
-        throw new InputError('project', 'is required when the repository name is unknown: a Compose project name like my-app');
-    if (!isValidProjectName(project)) {
-        throw new InputError('project', `'${project}' is not a valid Compose project name: use lowercase letters, digits, '-' and '_', starting with a letter or digit`);
-    }
-    return project;
-}
-/** env and secrets: each variable in one of them, so a secret is never also shown as plain. */
-function variableInputs(get) {
-    const env = parseEnv(get('env'));
-    const secrets = parseEnv(get('secrets'), 'secrets');
-    const both = Object.keys(secrets).filter((k) => k in env);
-    if (both.length)
-        throw new InputError('secrets', `${both.join(', ')} ${both.length === 1 ? 'is' : 'are'} set in both 'env' and 'secrets': keep each variable in one of them`);
-    return { env, secrets };
-}
-/** Which services change and how: pulling, health and drain limits, the proxy, the Compose version. */
-function rolloutInputs(get) {
-    const services = parseList(get('services'));
-    for (const s of services) {
-        if (!isValidServiceName(s))
-            throw new InputError('services', `'${s}' is not a valid Compose service name`);
-    }
-    return {
-        services,
-        force: bool(get, 'force'),
-        dryRun: bool(get, 'dry_run'),
-        pull: oneOf(get, 'pull', ['always', 'missing', 'never'], 'always', 'always, missing or never'),
-        // Unset: the wait follows each service's healthcheck timing (health.ts).
-        healthTimeoutMs: optional(get, 'health_timeout') ? duration(get, 'health_timeout', '30s', 1000) : undefined,
-        drainTimeoutMs: duration(get, 'drain_timeout', '30s'),
-        proxy: oneOf(get, 'proxy', ['auto', 'haproxy', 'caddy', 'nginx', 'none'], 'auto', 'auto, haproxy, caddy, nginx or none'),
-        proxyService: optional(get, 'proxy_service'),
-        allowDegraded: bool(get, 'allow_degraded'),
-        haproxySocket: optional(get, 'haproxy_socket'),
-        compose: oneOf(get, 'compose', ['auto', 'v1', 'v2'], 'auto', 'auto, v2 or v1'),
-        engine: oneOf(get, 'engine', ['auto', 'docker', 'podman'], 'auto', 'auto, docker or podman'),
-        podmanSocket: podmanSocketInput(get),
-        target: targetInput(get),
-    };
-}
-function targetInput(get) {
-    const target = oneOf(get, 'target', ['compose', 'swarm'], 'compose', 'compose or swarm');
-    if (target === 'swarm' && get('hosts').trim())
-        throw new InputError('hosts', 'is for target: compose; a swarm is deployed through one manager: give it as host');
-    if (target === 'swarm' && get('engine').trim() === 'podman')
-        throw new InputError('target', 'is swarm, but engine is podman: Podman has no swarm mode; set engine to docker (or auto) for a swarm manager');
-    return target;
-}
-function podmanSocketInput(get) {
-    const path = optional(get, 'podman_socket')?.replace(/^unix:\/\//, '');
-    if (path !== undefined && (!path.startsWith('/') || /\s/.test(path))) {
-        throw new InputError('podman_socket', `'${path}' is not an absolute path to a unix socket (e.g. /run/podman/podman.sock)`);
-    }
-    if (path !== undefined && get('engine') === 'docker')
-        throw new InputError('podman_socket', 'is set, but engine is docker: set engine to podman or auto');
-    return path;
-}
-function hookInputs(get) {
-    return {
-        preDeploy: optional(get, 'pre_deploy'),
-        postDeploy: optional(get, 'post_deploy'),
-        hookService: optional(get, 'hook_service'),
-        hookTimeoutMs: duration(get, 'hook_timeout', '10m', 1000),
-    };
-}
-/** probe_*: undefined without probe_url. */
-function probeInputs(get) {
-    const probeUrl = optional(get, 'probe_url');
-    if (!probeUrl)
-        return undefined;
-    const url = httpUrl('probe_url', probeUrl, 'https://example.com/health');
-    const via = oneOf(get, 'probe_via', ['direct', 'ssh'], 'direct', 'direct or ssh');
-    const expectStatus = get('probe_expect_status').trim() || '200-399';
-    if (!/^\s*\d{3}(\s*-\s*\d{3})?(\s*,\s*\d{3}(\s*-\s*\d{3})?)*\s*$/.test(expectStatus)) {
-        throw new InputError('probe_expect_status', `'${expectStatus}' is not a status list; write e.g. 200-399 or 200,204`);
-    }
-    const method = (get('probe_method').trim() || 'GET').toUpperCase();
-    if (!/^[A-Z]+$/.test(method))
-        throw new InputError('probe_method', `'${method}' is not an HTTP method`);
-    const slow = slowLaneInputs(get);
-    const unmeasured = oneOf(get, 'probe_unmeasured', ['warn', 'fail'], 'warn', 'warn or fail');
-    return {
-        slow,
-        unmeasured,
-        url,
-        via,
-        rate: inputs_int(get, 'probe_rate', 1, 1000, 20),
-        timeoutMs: duration(get, 'probe_timeout', '2s', 50),
-        method,
-        headers: parseHeaders(get('probe_headers'), 'probe_headers'),
-        expectStatus,
-        bodyMarker: get('probe_body_marker') || undefined,
-        windowMs: duration(get, 'probe_window', '3s'),
-    };
-}
-/** probe_slow_*: undefined without probe_slow_url. */
-function slowLaneInputs(get) {
-    const slowUrl = optional(get, 'probe_slow_url');
-    if (!slowUrl)
-        return undefined;
-    return {
-        url: httpUrl('probe_slow_url', slowUrl, 'https://example.com/report?ms=1000'),
-        rate: inputs_int(get, 'probe_slow_rate', 1, 100, 2),
-        timeoutMs: duration(get, 'probe_slow_timeout', '10s', 100),
-    };
-}
-/** Rollback, which release it goes back to, how many releases are kept, and the deploy lock. */
-function releaseInputs(get) {
-    const rollback = bool(get, 'rollback');
-    const release = optional(get, 'release');
-    if (release && !rollback)
-        throw new InputError('release', 'is only used with rollback: true');
-    if (release && !/^[A-Za-z0-9._-]+$/.test(release))
-        throw new InputError('release', `'${release}' is not a release id (like 20261123T193000Z-abc1234)`);
-    return {
-        rollback,
-        release,
-        keepReleases: inputs_int(get, 'keep_releases', 1, 1000, 5),
-        lockTimeoutMs: duration(get, 'lock_timeout', '10m'),
-        lockTtlMs: duration(get, 'lock_ttl', '1h', 60_000),
-    };
-}
-/** The GitHub side (token, Deployments environment) and the private registry. */
-function githubInputs(get) {
-    return {
-        githubToken: optional(get, 'github_token'),
-        registry: registryInputs(get),
-        environment: optional(get, 'environment'),
-        environmentUrl: optional(get, 'environment_url'),
-    };
-}
-function readInputs(get, environment = {}) {
-    return {
-        ...connectionInputs(get),
-        ...filesInputs(get, environment),
-        ...rolloutInputs(get),
-        ...hookInputs(get),
-        probe: probeInputs(get),
-        maxLost: inputs_int(get, 'max_lost', 0, 1_000_000, 0),
-        ...releaseInputs(get),
-        ...githubInputs(get),
-    };
-}
-/** Every secret value and its derived forms, for core.setSecret before anything is logged. */
-function secretsOf(inputs) {
-    const out = [];
-    const addKey = (k) => {
-        if (!k)
-            return;
-        out.push(k.trim());
-        // A key's single lines leak on their own too (e.g. in a parse error echo).
-        for (const line of k.split(/\r?\n/)) {
-            const l = line.trim();
-            if (l.length >= 8 && !l.startsWith('-----'))
-                out.push(l);
-        }
-    };
-    addKey(inputs.key);
-    addKey(inputs.jump?.key);
-    if (inputs.passphrase)
-        out.push(inputs.passphrase);
-    if (inputs.jump?.passphrase)
-        out.push(inputs.jump.passphrase);
-    // Only `secrets`: `env` is plain on purpose (an image tag or a host in the log is what users read).
-    // The runner masks values that come from secrets.* itself; this covers values built otherwise.
-    for (const v of Object.values(inputs.secrets))
-        if (v.length >= 4)
-            out.push(v); // shorter values would mask common words everywhere
-    if (inputs.githubToken)
-        out.push(inputs.githubToken);
-    if (inputs.registry)
-        out.push(inputs.registry.password);
-    return [...new Set(out)];
-}
-
 ;// CONCATENATED MODULE: ./src/action/workspace.ts
 
 
@@ -65103,6 +65120,19 @@ async function resolveServicesImages(s, model, plan) {
 }
 
 ;// CONCATENATED MODULE: ./src/phases/fleet.ts
+/**
+ * A fleet deploy (`hosts`): one release rolled over several hosts with the same proof.
+ *
+ * Everything that can be checked everywhere is checked everywhere before the first host changes:
+ * every host's key pin, then every host connected, locked, its history read, the release (one id for
+ * all) uploaded, planned with images pulled and its proxy config checked. A host failing any of that
+ * stops the deploy with nothing serving changed. Then pre_deploy once (on the first host), the probe
+ * over the whole fleet, and the roll half host by host (`host_parallelism` at a time). A host whose
+ * rollout fails rolls itself back (failure_action), and the hosts rolled before it are rolled back to
+ * their previous release through the same health-gated path, so the fleet never stays on mixed
+ * versions; hosts not reached never changed. Every host records its own result; every lock goes.
+ */
+
 
 
 
@@ -65213,19 +65243,50 @@ async function fleetLocked(members, files, routed, report) {
     // One probe for the whole fleet (the public URL): it reports into the fleet's report.
     const serving = members.some((m) => m.prepared.plan.services.some((p) => p.oldReplicas > 0));
     const probe = await startProbeIfServing({ ...s1, report }, serving);
+    await startHostProbes(members);
     const failed = await rollWaves(members, s1.inputs.hostParallelism);
     if (failed)
         await rollBackFleet(members, failed);
     const postDeployError = failed ? undefined : await postDeploy(first.prepared);
     const verdict = await probe.finish();
+    const hostVerdicts = await finishHostProbes(members);
     s1.timeline.add('deploy-end');
     await recordAll(members, failed, verdict, report);
     if (failed)
         throw fleetFailure(failed);
     if (verdict && !verdict.passed)
         throw new Error(verdict.message);
+    const lossy = hostVerdicts.find((v) => !v.verdict.passed);
+    if (lossy)
+        throw new Error(`host ${lossy.m.label}: ${lossy.verdict.message}`);
     if (postDeployError)
         throw postDeployError;
+}
+/**
+ * probe_host_url: each host's own probe (the URL with its address; with probe_via ssh, through a
+ * tunnel to it), from before the first host rolls until the fleet is done (its rollback included).
+ * It reports into the host's own report.
+ */
+async function startHostProbes(members) {
+    for (const m of members) {
+        const { inputs } = m.s;
+        if (!inputs.probeHostUrl || !inputs.probe)
+            continue;
+        const probe = { ...inputs.probe, url: hostProbeUrl(inputs.probeHostUrl, m.host.host) };
+        const serving = m.prepared.plan.services.some((p) => p.oldReplicas > 0);
+        m.probe = await onHost(m, 'probe', () => startProbeIfServing({ ...m.s, inputs: { ...inputs, probe } }, serving));
+    }
+}
+async function finishHostProbes(members) {
+    const out = [];
+    for (const m of members) {
+        if (m.probe)
+            m.s.log.info(`host ${m.label}: its own probe (probe_host_url)`);
+        const verdict = await m.probe?.finish();
+        if (verdict)
+            out.push({ m, verdict });
+    }
+    return out;
 }
 /**
  * The prepare half on every host, with one release id free in every host's history. A rollback must
@@ -65317,7 +65378,8 @@ async function recordAll(members, failed, verdict, report) {
         if (m.result === 'not-reached' || !m.prepared)
             continue;
         const p = m.prepared;
-        if (report.probe)
+        // The host's own probe figures when it had one, else the fleet's.
+        if (report.probe && !m.s.report.probe)
             m.s.report.probe = report.probe;
         const own = m.result === 'failed' ? m.failure : undefined;
         const failure = own ?? (m.rolledBackForFleet && failed ? fleetFailure(failed) : undefined);
@@ -65332,6 +65394,7 @@ function fleet_summarize(members, r) {
             plan: r.hosts?.[i]?.plan ?? '',
             ...(m.rollMs !== undefined ? { durationS: Math.round(m.rollMs / 100) / 10 } : {}),
             result: hostResult(m),
+            ...(m.probe && m.s?.report.probe ? { probe: `${m.s.report.probe.lost} lost of ${m.s.report.probe.sent}` } : {}),
         };
     });
     const reports = members.map((m) => m.s?.report).filter((x) => !!x);

@@ -51937,7 +51937,7 @@ g.require ??= (0,external_node_module_namespaceObject.createRequire)(import.meta
 /* harmony export */   Fj: () => (/* binding */ secretsOf),
 /* harmony export */   Ko: () => (/* binding */ readInputs)
 /* harmony export */ });
-/* unused harmony exports InputError, parseList, parseEnv, parseHeaders, checkRelativePath, defaultProject */
+/* unused harmony exports InputError, parseList, parseEnv, parseHeaders, checkRelativePath, defaultProject, hostProbeUrl */
 /* harmony import */ var _model_duration_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7953);
 /* harmony import */ var _model_names_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(1601);
 /* harmony import */ var _model_fleet_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6389);
@@ -52274,6 +52274,22 @@ function probeInputs(get) {
         windowMs: duration(get, 'probe_window', '3s'),
     };
 }
+/** probe_host_url: a URL template, checked with an example host; only with hosts and probe_url. */
+function probeHostUrlInput(get) {
+    const text = optional(get, 'probe_host_url');
+    if (!text)
+        return undefined;
+    if (!get('hosts').trim())
+        throw new InputError('probe_host_url', 'is only used with hosts (several hosts, one a line)');
+    if (!optional(get, 'probe_url'))
+        throw new InputError('probe_host_url', 'needs probe_url too (the URL of the whole fleet, e.g. its load balancer)');
+    httpUrl('probe_host_url', hostProbeUrl(text, '192.0.2.1'), 'http://{host}:8080/health');
+    return text;
+}
+/** probe_host_url for one host: `{host}` replaced by its address (an IPv6 one in brackets). */
+function hostProbeUrl(template, host) {
+    return template.replace(/\{host\}/g, host.includes(':') ? `[${host}]` : host);
+}
 /** probe_slow_*: undefined without probe_slow_url. */
 function slowLaneInputs(get) {
     const slowUrl = optional(get, 'probe_slow_url');
@@ -52317,6 +52333,7 @@ function readInputs(get, environment = {}) {
         ...rolloutInputs(get),
         ...hookInputs(get),
         probe: probeInputs(get),
+        probeHostUrl: probeHostUrlInput(get),
         maxLost: int(get, 'max_lost', 0, 1_000_000, 0),
         ...releaseInputs(get),
         ...githubInputs(get),
@@ -56303,8 +56320,8 @@ function proxyDrainFact(r) {
     return undefined;
 }
 function renderHosts(rows) {
-    const lines = rows.map((h) => `| ${escapeCell(h.host)} | ${escapeCell(h.plan || '—')} | ${h.durationS === undefined ? '—' : `${h.durationS} s`} | ${escapeCell(h.result)} |`);
-    return ['| host | plan | rollout | result |', '|---|---|---|---|', ...lines].join('\n');
+    const lines = rows.map((h) => `| ${escapeCell(h.host)} | ${escapeCell(h.plan || '—')} | ${h.durationS === undefined ? '—' : `${h.durationS} s`} | ${escapeCell(h.probe ?? '—')} | ${escapeCell(h.result)} |`);
+    return ['| host | plan | rollout | host probe | result |', '|---|---|---|---|---|', ...lines].join('\n');
 }
 /** The summary's title: the one verdict of the run (of every host, for a fleet). */
 function summaryTitle(r) {

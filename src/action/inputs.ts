@@ -78,6 +78,8 @@ export interface Inputs extends SshTarget {
     unmeasured: 'warn' | 'fail';
   };
   maxLost: number;
+  /** With hosts: a URL probed on each host (`{host}` is its address), beside the fleet's probe of probe_url. */
+  probeHostUrl?: string;
 
   rollback: boolean;
   release?: string;
@@ -479,6 +481,22 @@ function probeInputs(get: InputGetter): Inputs['probe'] {
   };
 }
 
+/** probe_host_url: a URL template, checked with an example host; only with hosts and probe_url. */
+function probeHostUrlInput(get: InputGetter): string | undefined {
+  const text = optional(get, 'probe_host_url');
+  if (!text) return undefined;
+  if (!get('hosts').trim()) throw new InputError('probe_host_url', 'is only used with hosts (several hosts, one a line)');
+  if (!optional(get, 'probe_url'))
+    throw new InputError('probe_host_url', 'needs probe_url too (the URL of the whole fleet, e.g. its load balancer)');
+  httpUrl('probe_host_url', hostProbeUrl(text, '192.0.2.1'), 'http://{host}:8080/health');
+  return text;
+}
+
+/** probe_host_url for one host: `{host}` replaced by its address (an IPv6 one in brackets). */
+export function hostProbeUrl(template: string, host: string): string {
+  return template.replace(/\{host\}/g, host.includes(':') ? `[${host}]` : host);
+}
+
 /** probe_slow_*: undefined without probe_slow_url. */
 function slowLaneInputs(get: InputGetter): NonNullable<Inputs['probe']>['slow'] {
   const slowUrl = optional(get, 'probe_slow_url');
@@ -523,6 +541,7 @@ export function readInputs(get: InputGetter, environment: NodeJS.ProcessEnv = {}
     ...rolloutInputs(get),
     ...hookInputs(get),
     probe: probeInputs(get),
+    probeHostUrl: probeHostUrlInput(get),
     maxLost: int(get, 'max_lost', 0, 1_000_000, 0),
     ...releaseInputs(get),
     ...githubInputs(get),

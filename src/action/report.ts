@@ -44,6 +44,8 @@ export interface HostRow {
   /** The host's rollout in seconds, its rollbacks included; unset when it was not rolled. */
   durationS?: number;
   result: string;
+  /** The host's own probe (probe_host_url): lost of sent. */
+  probe?: string;
 }
 
 export function newReport(project: string, mode: DeployReport['mode'], now = Date.now()): DeployReport {
@@ -96,9 +98,9 @@ export function proxyDrainFact(r: Pick<DeployReport, 'proxyDrains' | 'proxyKind'
 function renderHosts(rows: HostRow[]): string {
   const lines = rows.map(
     (h) =>
-      `| ${escapeCell(h.host)} | ${escapeCell(h.plan || '—')} | ${h.durationS === undefined ? '—' : `${h.durationS} s`} | ${escapeCell(h.result)} |`,
+      `| ${escapeCell(h.host)} | ${escapeCell(h.plan || '—')} | ${h.durationS === undefined ? '—' : `${h.durationS} s`} | ${escapeCell(h.probe ?? '—')} | ${escapeCell(h.result)} |`,
   );
-  return ['| host | plan | rollout | result |', '|---|---|---|---|', ...lines].join('\n');
+  return ['| host | plan | rollout | host probe | result |', '|---|---|---|---|---|', ...lines].join('\n');
 }
 
 /** The summary's title: the one verdict of the run (of every host, for a fleet). */

@@ -10,7 +10,7 @@
  * their previous release through the same health-gated path, so the fleet never stays on mixed
  * versions; hosts not reached never changed. Every host records its own result; every lock goes.
  */
-import type { Inputs } from '../action/inputs.js';
+import { hostProbeUrl, type Inputs } from '../action/inputs.js';
 import { phase, type Log } from '../support/log.js';
 import { newReport, type DeployReport, type HostRow } from '../action/report.js';
 import { Timeline } from '../model/timeline.js';
@@ -32,7 +32,7 @@ import type { Verdict } from '../probe/verdict.js';
 import { connectHost } from './connect.js';
 import { openSession, postDeploy, preDeploy, prepareHost, rollHost, validatePhase, type Prepared, type Rolled } from './host-deploy.js';
 import { withDeployLock } from './locked.js';
-import { startProbeIfServing } from './probe.js';
+import { startProbeIfServing, type RunningProbe } from './probe.js';
 import { recordPhase } from './record.js';
 import { readHistory, type History } from './release.js';
 import { rollBackTo } from './rollout.js';
@@ -52,6 +52,8 @@ interface Member {
   result: HostRollResult;
   /** What stopped this host before its rollout (e.g. `connect failed`), for its summary row. */
   note?: string;
+  /** This host's own probe (probe_host_url), running for the whole fleet deploy. */
+  probe?: RunningProbe;
   /** Set when this host went back to its previous release because another host failed. */
   rolledBackForFleet?: boolean;
   rollMs?: number;
@@ -152,15 +154,44 @@ async function fleetLocked(members: Member[], files: ReleaseFile[], routed: stri
   // One probe for the whole fleet (the public URL): it reports into the fleet's report.
   const serving = members.some((m) => m.prepared!.plan.services.some((p) => p.oldReplicas > 0));
   const probe = await startProbeIfServing({ ...s1, report }, serving);
+  await startHostProbes(members);
   const failed = await rollWaves(members, s1.inputs.hostParallelism);
   if (failed) await rollBackFleet(members, failed);
   const postDeployError = failed ? undefined : await postDeploy(first.prepared!);
   const verdict = await probe.finish();
+  const hostVerdicts = await finishHostProbes(members);
   s1.timeline.add('deploy-end');
   await recordAll(members, failed, verdict, report);
   if (failed) throw fleetFailure(failed);
   if (verdict && !verdict.passed) throw new Error(verdict.message);
+  const lossy = hostVerdicts.find((v) => !v.verdict.passed);
+  if (lossy) throw new Error(`host ${lossy.m.label}: ${lossy.verdict.message}`);
   if (postDeployError) throw postDeployError;
+}
+
+/**
+ * probe_host_url: each host's own probe (the URL with its address; with probe_via ssh, through a
+ * tunnel to it), from before the first host rolls until the fleet is done (its rollback included).
+ * It reports into the host's own report.
+ */
+async function startHostProbes(members: Member[]): Promise<void> {
+  for (const m of members) {
+    const { inputs } = m.s!;
+    if (!inputs.probeHostUrl || !inputs.probe) continue;
+    const probe = { ...inputs.probe, url: hostProbeUrl(inputs.probeHostUrl, m.host.host) };
+    const serving = m.prepared!.plan.services.some((p) => p.oldReplicas > 0);
+    m.probe = await onHost(m, 'probe', () => startProbeIfServing({ ...m.s!, inputs: { ...inputs, probe } }, serving));
+  }
+}
+
+async function finishHostProbes(members: Member[]): Promise<Array<{ m: Member; verdict: Verdict }>> {
+  const out: Array<{ m: Member; verdict: Verdict }> = [];
+  for (const m of members) {
+    if (m.probe) m.s!.log.info(`host ${m.label}: its own probe (probe_host_url)`);
+    const verdict = await m.probe?.finish();
+    if (verdict) out.push({ m, verdict });
+  }
+  return out;
 }
 
 /**
@@ -257,7 +288,8 @@ async function recordAll(members: Member[], failed: Member | undefined, verdict:
   for (const m of members) {
     if (m.result === 'not-reached' || !m.prepared) continue;
     const p = m.prepared;
-    if (report.probe) m.s!.report.probe = report.probe;
+    // The host's own probe figures when it had one, else the fleet's.
+    if (report.probe && !m.s!.report.probe) m.s!.report.probe = report.probe;
     const own = m.result === 'failed' ? m.failure : undefined;
     const failure = own ?? (m.rolledBackForFleet && failed ? fleetFailure(failed) : undefined);
     await onHost(m, 'record', () => recordPhase(m.s!, p.release, p.model, p.history, failure, verdict, p.plan));
@@ -272,6 +304,7 @@ function summarize(members: Member[], r: DeployReport): void {
       plan: r.hosts?.[i]?.plan ?? '',
       ...(m.rollMs !== undefined ? { durationS: Math.round(m.rollMs / 100) / 10 } : {}),
       result: hostResult(m),
+      ...(m.probe && m.s?.report.probe ? { probe: `${m.s.report.probe.lost} lost of ${m.s.report.probe.sent}` } : {}),
     };
   });
   const reports = members.map((m) => m.s?.report).filter((x): x is DeployReport => !!x);

@@ -56,6 +56,8 @@ function inputs(version: string, extra: Record<string, string> = {}): Record<str
     pull: 'never',
     keep_releases: '20',
     probe_url: `http://127.0.0.1:${lbPort}/`,
+    // Each host's own proxy too, at its address on the bridge.
+    probe_host_url: `http://{host}:${hostPort}/`,
     ...extra,
   };
 }
@@ -159,7 +161,7 @@ function describeFailures(load: LoadResult): string {
   return `${load.failures.length} of ${load.sent} requests failed: ${JSON.stringify(load.failures.slice(0, 10))}`;
 }
 
-function hostRows(run: ActionRun): Array<{ host: string; plan: string; durationS?: number; result: string }> {
+function hostRows(run: ActionRun): Array<{ host: string; plan: string; durationS?: number; result: string; probe?: string }> {
   assert.ok(run.outputs.hosts, `the hosts output is set (log:\n${run.log.slice(-3000)})`);
   return JSON.parse(run.outputs.hosts!);
 }
@@ -190,7 +192,10 @@ after(async () => {
 
 test('v1 → v2 across two hosts, host by host, behind a load balancer: nothing lost', { timeout: 300_000 }, async () => {
   // The first deploy rolls both hosts at once (host_parallelism); nothing serves yet, so no probe.
-  const first = await runAction({ ...inputs('handoff-test-app:v1'), probe_url: '', host_parallelism: '2' }, { workspace });
+  const first = await runAction(
+    { ...inputs('handoff-test-app:v1'), probe_url: '', probe_host_url: '', host_parallelism: '2' },
+    { workspace },
+  );
   assert.equal(first.code, 0, `the v1 deploy to both hosts succeeds:\n${first.log}`);
   const h2Started = first.log.indexOf('host #2 10.78.0.12:22: roll release');
   assert.ok(
@@ -225,9 +230,17 @@ test('v1 → v2 across two hosts, host by host, behind a load balancer: nothing 
       ['#2 10.78.0.12:22', 'rolled'],
     ],
   );
-  for (const r of rows) assert.match(r.plan, /app: roll 3→3 \(3 batches\)/);
+  for (const r of rows) {
+    assert.match(r.plan, /app: roll 3→3 \(3 batches\)/);
+    const [lost, sent] =
+      /^(\d+) lost of (\d+)$/
+        .exec(r.probe ?? '')
+        ?.slice(1)
+        .map(Number) ?? [];
+    assert.ok(lost === 0 && sent! > 100, `${r.host}: its own probe ran and lost nothing (${r.probe})`);
+  }
   assert.match(run.summary, /deploy of .* to 2 hosts succeeded/);
-  assert.match(run.summary, /### Hosts\n\n\| host \| plan \| rollout \| result \|/);
+  assert.match(run.summary, /### Hosts\n\n\| host \| plan \| rollout \| host probe \| result \|/);
 
   assert.equal(load.failures.length, 0, describeFailures(load));
   assert.ok(load.sent > 200, `the load ran during the deploy (${load.sent} requests)`);
@@ -266,8 +279,12 @@ test('v3 unhealthy on the second host: the first host is rolled back, both serve
     );
   }
   assert.deepEqual(
-    hostRows(run).map((r) => r.result),
-    ['rolled, then rolled back', 'failed, rolled back'],
+    hostRows(run).map((r) => [r.result, r.probe?.replace(/of \d+/, 'of N')]),
+    [
+      ['rolled, then rolled back', '0 lost of N'],
+      ['failed, rolled back', '0 lost of N'],
+    ],
+    'both hosts went back, and neither host probe lost a request',
   );
   assert.ok((load.versions.get('v3') ?? 0) > 0, `the first host served v3 before it went back: ${JSON.stringify([...load.versions])}`);
   assert.deepEqual([...new Set(load.sequence.slice(-20))], ['v2'], 'the last answers are all v2');
@@ -285,7 +302,13 @@ test('a host that cannot be reached stops the deploy before anything changes', {
   const h1Key = readFileSync(hosts[0]!.knownHosts, 'utf8').trim().split(' ').slice(1).join(' ');
   const base = inputs('handoff-test-app:v1');
   const run = await runAction(
-    { ...base, hosts: `${base.hosts}\n10.78.0.11:2`, known_hosts: `${base.known_hosts}[10.78.0.11]:2 ${h1Key}\n`, probe_url: '' },
+    {
+      ...base,
+      hosts: `${base.hosts}\n10.78.0.11:2`,
+      known_hosts: `${base.known_hosts}[10.78.0.11]:2 ${h1Key}\n`,
+      probe_url: '',
+      probe_host_url: '',
+    },
     { workspace },
   );
   assert.notEqual(run.code, 0, 'the deploy fails');

@@ -10,7 +10,7 @@ import {
   parseHostPort,
   parseHosts,
 } from '../../src/model/fleet.js';
-import { InputError, readInputs } from '../../src/action/inputs.js';
+import { hostProbeUrl, InputError, readInputs } from '../../src/action/inputs.js';
 
 const FP1 = 'SHA256:VLzBpo8wZthg6je64aAoObh4G97fPyy5dEQMvrkI+H0';
 const FP2 = 'SHA256:zKIdkDQ2/LulvoYVUpzD1Il8rC8AAk8HXONcoMXFF3s';
@@ -97,6 +97,13 @@ test('inputs: fleet mistakes name the input and the fix', () => {
     [{ hosts: 'a\nb c', known_hosts: 'x' }, 'hosts', /line 2 is not host/],
     [{ hosts: 'a', known_hosts: 'x', target: 'swarm' }, 'hosts', /target: compose/],
     [{}, 'host', /required.*or hosts/],
+    [
+      { host: 'a', known_hosts: 'x', probe_url: 'http://a/', probe_host_url: 'http://{host}:8080/' },
+      'probe_host_url',
+      /only used with hosts/,
+    ],
+    [{ hosts: 'a', known_hosts: 'x', probe_host_url: 'http://{host}:8080/' }, 'probe_host_url', /needs probe_url/],
+    [{ hosts: 'a', known_hosts: 'x', probe_url: 'http://a/', probe_host_url: 'ftp://{host}/' }, 'probe_host_url', /http/],
   ];
   for (const [values, input, message] of cases) {
     assert.throws(
@@ -105,6 +112,15 @@ test('inputs: fleet mistakes name the input and the fix', () => {
       `${JSON.stringify(values)} → ${input}`,
     );
   }
+});
+
+test('probe_host_url: each host probed at its own address', () => {
+  const i = readInputs(
+    get({ ...base, hosts: 'a\n[fd00::2]', known_hosts: 'x', probe_url: 'http://lb/', probe_host_url: 'http://{host}:8080/health' }),
+  );
+  assert.equal(i.probeHostUrl, 'http://{host}:8080/health');
+  assert.equal(hostProbeUrl(i.probeHostUrl!, 'a'), 'http://a:8080/health');
+  assert.equal(hostProbeUrl(i.probeHostUrl!, 'fd00::2'), 'http://[fd00::2]:8080/health');
 });
 
 test('waves: hosts in listed order, host_parallelism at a time', () => {
