@@ -65225,6 +65225,7 @@ function withLocks(members, i, body) {
     if (i === members.length)
         return body();
     const m = members[i];
+    m.s.log.info(`host ${m.label}: lock`);
     return withDeployLock(m.s, m.remote, () => withLocks(members, i + 1, body));
 }
 /** A host's own report (its plan, batches, result): the fleet's report gathers them. */

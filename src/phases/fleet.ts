@@ -135,6 +135,7 @@ async function onHost<T>(m: Member, step: string, fn: () => Promise<T>): Promise
 function withLocks(members: Member[], i: number, body: () => Promise<void>): Promise<void> {
   if (i === members.length) return body();
   const m = members[i]!;
+  m.s!.log.info(`host ${m.label}: lock`);
   return withDeployLock(m.s!, m.remote!, () => withLocks(members, i + 1, body));
 }
 
