@@ -207,7 +207,7 @@ test('v1 → v2 across two hosts, host by host, behind a load balancer: nothing 
   await waitFleetServing('v1');
 
   const { run, load } = await deployUnderLoad('handoff-test-app:v2');
-  assert.equal(run.code, 0, `the v2 fleet deploy succeeds:\n${run.log}`);
+  assert.equal(run.code, 0, `the v2 fleet deploy succeeds (load loop: ${describeFailures(load)}):\n${run.log}`);
   const v2 = run.outputs.release_id!;
   assert.notEqual(v2, v1);
   for (const h of hosts) {
