@@ -32,9 +32,10 @@ run_tests --test-concurrency=1 'test/unit/**/*.test.ts'
 alone=(test/e2e/cut.test.ts test/e2e/verdict.test.ts test/e2e/probe.test.ts test/e2e/caddy.test.ts test/e2e/caddy-bookworm.test.ts
   test/e2e/swarm.test.ts)
 # podman.test.ts deploys to the bench's rootful Podman (its own engine, network and port) beside
-# whatever Docker file runs in the other lane.
+# whatever Docker file runs in the other lane; fleet.test.ts to the bench hosts (scripts/bench/hosts.sh:
+# their own sshds and engines, brought up by the file itself) behind its own load balancer.
 longest_first=(test/e2e/releases.test.ts test/e2e/rollout.test.ts test/e2e/v1/rollout.test.ts
-  test/e2e/compose-versions.test.ts test/e2e/v1/releases.test.ts test/e2e/podman.test.ts
+  test/e2e/compose-versions.test.ts test/e2e/v1/releases.test.ts test/e2e/podman.test.ts test/e2e/fleet.test.ts
   test/e2e/proxy.test.ts test/e2e/v1/proxy.test.ts)
 side_by_side=("${longest_first[@]}")
 for f in test/e2e/*.test.ts test/e2e/*/*.test.ts; do

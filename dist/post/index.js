@@ -51937,9 +51937,11 @@ g.require ??= (0,external_node_module_namespaceObject.createRequire)(import.meta
 /* harmony export */   Fj: () => (/* binding */ secretsOf),
 /* harmony export */   Ko: () => (/* binding */ readInputs)
 /* harmony export */ });
-/* unused harmony exports InputError, parseList, parseEnv, parseHeaders, checkRelativePath, defaultProject */
+/* unused harmony exports InputError, parseList, parseEnv, parseHeaders, checkRelativePath, defaultProject, hostProbeUrl */
 /* harmony import */ var _model_duration_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7953);
-/* harmony import */ var _model_names_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1601);
+/* harmony import */ var _model_names_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(1601);
+/* harmony import */ var _model_fleet_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6389);
+
 
 
 /** A bad input: the message names the input and says how to fix it. */
@@ -52078,10 +52080,11 @@ function checkRelativePath(input, path) {
     return p;
 }
 /** Compose's rule for project names, applied to a repository name as the default. */
-const defaultProject = _model_names_js__WEBPACK_IMPORTED_MODULE_1__/* .projectNameFromRepository */ .VS;
+const defaultProject = _model_names_js__WEBPACK_IMPORTED_MODULE_2__/* .projectNameFromRepository */ .VS;
 /** The deploy host, how its key is pinned, and the jump host in front of it. */
 function connectionInputs(get) {
-    const host = required(get, 'host', 'the name or IP of the host to deploy to');
+    const fleet = fleetInputs(get);
+    const host = fleet ? fleet.hosts[0].host : required(get, 'host', 'the name or IP of the host to deploy to (or hosts, one a line)');
     const username = required(get, 'username', 'the SSH user on the host (in the docker group)');
     const key = get('key');
     if (!key.trim())
@@ -52095,17 +52098,49 @@ function connectionInputs(get) {
     }
     return {
         host,
-        port: int(get, 'port', 1, 65535, 22),
+        port: fleet ? fleet.hosts[0].port : int(get, 'port', 1, 65535, 22),
         username,
         key,
         passphrase: optional(get, 'passphrase'),
         knownHosts,
-        fingerprint,
+        fingerprint: fleet ? fleet.hosts[0].fingerprint : fingerprint,
         insecureIgnoreHostKey,
+        ...(fleet ? { fleet: fleet.hosts } : {}),
+        hostParallelism: fleet?.parallelism ?? 1,
         jump: jumpInputs(get, { username, key, insecureIgnoreHostKey }),
         connectTimeoutMs: duration(get, 'connect_timeout', '20s', 1000),
         commandTimeoutMs: duration(get, 'command_timeout', '10m', 1000),
     };
+}
+/** hosts, with each host's fingerprint and host_parallelism: undefined for a one-host deploy. */
+function fleetInputs(get) {
+    const text = get('hosts');
+    if (!text.trim()) {
+        if (get('host_parallelism').trim() && get('host_parallelism').trim() !== '1')
+            throw new InputError('host_parallelism', 'is only used with hosts (several hosts, one a line)');
+        return undefined;
+    }
+    if (get('host').trim())
+        throw new InputError('hosts', 'set either host (one host) or hosts (several, one a line), not both');
+    const port = int(get, 'port', 1, 65535, 22);
+    let hosts;
+    try {
+        hosts = (0,_model_fleet_js__WEBPACK_IMPORTED_MODULE_1__/* .parseHosts */ .tB)(text, port);
+    }
+    catch (e) {
+        throw new InputError('hosts', e.message);
+    }
+    try {
+        hosts = (0,_model_fleet_js__WEBPACK_IMPORTED_MODULE_1__/* .assignFingerprints */ .Dz)(hosts, optional(get, 'fingerprint'), port);
+    }
+    catch (e) {
+        throw new InputError('fingerprint', e.message);
+    }
+    const unpinned = hosts.filter((h) => !h.fingerprint);
+    if (unpinned.length && !optional(get, 'known_hosts') && !bool(get, 'insecure_ignore_host_key'))
+        throw new InputError('fingerprint', `no pin for host ${unpinned.map((h) => `#${h.index}`).join(', ')} of hosts (in listed order): ` +
+            'give a host[:port]=SHA256:… line for each, or known_hosts lines covering every host');
+    return { hosts, parallelism: int(get, 'host_parallelism', 1, hosts.length, 1) };
 }
 /** jump_*: undefined without jump_host; user, key and passphrase default to the deploy host's. */
 function jumpInputs(get, main) {
@@ -52145,7 +52180,7 @@ function projectInput(get, environment) {
     const project = optional(get, 'project') ?? defaultProject(environment.GITHUB_REPOSITORY);
     if (!project)
         throw new InputError('project', 'is required when the repository name is unknown: a Compose project name like my-app');
-    if (!(0,_model_names_js__WEBPACK_IMPORTED_MODULE_1__/* .isValidProjectName */ .FE)(project)) {
+    if (!(0,_model_names_js__WEBPACK_IMPORTED_MODULE_2__/* .isValidProjectName */ .FE)(project)) {
         throw new InputError('project', `'${project}' is not a valid Compose project name: use lowercase letters, digits, '-' and '_', starting with a letter or digit`);
     }
     return project;
@@ -52163,7 +52198,7 @@ function variableInputs(get) {
 function rolloutInputs(get) {
     const services = parseList(get('services'));
     for (const s of services) {
-        if (!(0,_model_names_js__WEBPACK_IMPORTED_MODULE_1__/* .isValidServiceName */ .j4)(s))
+        if (!(0,_model_names_js__WEBPACK_IMPORTED_MODULE_2__/* .isValidServiceName */ .j4)(s))
             throw new InputError('services', `'${s}' is not a valid Compose service name`);
     }
     return {
@@ -52186,6 +52221,8 @@ function rolloutInputs(get) {
 }
 function targetInput(get) {
     const target = oneOf(get, 'target', ['compose', 'swarm'], 'compose', 'compose or swarm');
+    if (target === 'swarm' && get('hosts').trim())
+        throw new InputError('hosts', 'is for target: compose; a swarm is deployed through one manager: give it as host');
     if (target === 'swarm' && get('engine').trim() === 'podman')
         throw new InputError('target', 'is swarm, but engine is podman: Podman has no swarm mode; set engine to docker (or auto) for a swarm manager');
     return target;
@@ -52237,6 +52274,22 @@ function probeInputs(get) {
         windowMs: duration(get, 'probe_window', '3s'),
     };
 }
+/** probe_host_url: a URL template, checked with an example host; only with hosts and probe_url. */
+function probeHostUrlInput(get) {
+    const text = optional(get, 'probe_host_url');
+    if (!text)
+        return undefined;
+    if (!get('hosts').trim())
+        throw new InputError('probe_host_url', 'is only used with hosts (several hosts, one a line)');
+    if (!optional(get, 'probe_url'))
+        throw new InputError('probe_host_url', 'needs probe_url too (the URL of the whole fleet, e.g. its load balancer)');
+    httpUrl('probe_host_url', hostProbeUrl(text, '192.0.2.1'), 'http://{host}:8080/health');
+    return text;
+}
+/** probe_host_url for one host: `{host}` replaced by its address (an IPv6 one in brackets). */
+function hostProbeUrl(template, host) {
+    return template.replace(/\{host\}/g, host.includes(':') ? `[${host}]` : host);
+}
 /** probe_slow_*: undefined without probe_slow_url. */
 function slowLaneInputs(get) {
     const slowUrl = optional(get, 'probe_slow_url');
@@ -52280,6 +52333,7 @@ function readInputs(get, environment = {}) {
         ...rolloutInputs(get),
         ...hookInputs(get),
         probe: probeInputs(get),
+        probeHostUrl: probeHostUrlInput(get),
         maxLost: int(get, 'max_lost', 0, 1_000_000, 0),
         ...releaseInputs(get),
         ...githubInputs(get),
@@ -52326,12 +52380,12 @@ function secretsOf(inputs) {
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1136);
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8261);
-/* harmony import */ var _phases_connect_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(4291);
+/* harmony import */ var _phases_connect_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(4797);
 /* harmony import */ var _run_context_js__WEBPACK_IMPORTED_MODULE_8__ = __nccwpck_require__(2853);
 /* harmony import */ var _inputs_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(1729);
 /* harmony import */ var _support_log_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(9473);
 /* harmony import */ var _host_lock_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(4384);
-/* harmony import */ var _phases_recover_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(3935);
+/* harmony import */ var _phases_recover_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(4175);
 /* harmony import */ var _host_registry_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(515);
 /**
  * The post step (runs on success, failure and cancellation). When the main step ended while it
@@ -52814,9 +52868,7 @@ const isFinal = (e) => e instanceof Error && FINAL_ERRORS.has(e.name);
 async function execRepeatable(remote, command, stdin, pauseMs, onRetry) {
     for (let attempt = 1;; attempt++) {
         try {
-            // owner.json is no secret (stdinPublic): it may ride in the command line.
-            const input = stdin !== undefined ? { stdin, stdinPublic: true } : {};
-            return (await remote.exec(command, { ...input, timeoutMs: timeouts/* QUICK_COMMAND_MS */.dH })).stdout;
+            return (await remote.exec(command, { ...(stdin !== undefined ? { stdin } : {}), timeoutMs: timeouts/* QUICK_COMMAND_MS */.dH })).stdout;
         }
         catch (e) {
             if (attempt >= EXEC_ATTEMPTS || isFinal(e))
@@ -52927,8 +52979,7 @@ class LockAcquisition {
         let t;
         try {
             const command = takeoverCommand(this.remoteDir, look.ino, look.mtimeText, look.raw);
-            const options = { stdin: this.stdin, stdinPublic: true, timeoutMs: QUICK_COMMAND_MS, repeatable: false };
-            t = (await this.remote.exec(command, options)).stdout;
+            t = (await this.remote.exec(command, { stdin: this.stdin, timeoutMs: QUICK_COMMAND_MS, repeatable: false })).stdout;
         }
         catch (e) {
             if (++this.lostTakeovers >= EXEC_ATTEMPTS || isFinal(e))
@@ -53194,8 +53245,8 @@ class PrefixedRemote {
     readFile(path) {
         return this.inner.readFile(path);
     }
-    writeFile(path, data, mode, options) {
-        return this.inner.writeFile(path, data, mode, options);
+    writeFile(path, data, mode) {
+        return this.inner.writeFile(path, data, mode);
     }
     openUnixSocket(path) {
         return this.inner.openUnixSocket(path);
@@ -53240,6 +53291,135 @@ function parseDuration(value, what = 'duration') {
         throw new Error(`${what} is ${JSON.stringify(value)}: write a duration like "10s", "1m30s" or "500ms"`);
     }
     return Math.round(total * 1000) / 1000;
+}
+
+
+/***/ }),
+
+/***/ 6389:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   Dz: () => (/* binding */ assignFingerprints),
+/* harmony export */   tB: () => (/* binding */ parseHosts)
+/* harmony export */ });
+/* unused harmony exports hostLabel, parseHostPort, hostWaves, freeReleaseId, hostsToRollBack, commonRollbackTarget */
+/* harmony import */ var _release_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5988);
+/**
+ * A fleet: the hosts one deploy rolls, host by host (or a few at a time), with one release id.
+ * Pure: parsing the `hosts` and per-host `fingerprint` inputs, the waves of hosts, the release id
+ * shared by every host, and which hosts a failure rolls back. Messages name a host by its line
+ * number, never by its name (a host name may come from a secret).
+ */
+
+/** How the summary and the log name a host: its position and address (`#2 10.0.0.12:22`). */
+function hostLabel(h) {
+    return `#${h.index} ${h.host.includes(':') ? `[${h.host}]` : h.host}:${h.port}`;
+}
+const HOST_NAME = /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/;
+/** `host`, `host:port`, `[v6]` or `[v6]:port`; undefined when it is none of these. */
+function parseHostPort(text, defaultPort) {
+    const m = /^\[([0-9A-Fa-f:.]+)\](?::(\d{1,5}))?$/.exec(text) ?? /^([^:\s[\]]+)(?::(\d{1,5}))?$/.exec(text);
+    if (!m)
+        return undefined;
+    const host = m[1];
+    const port = m[2] === undefined ? defaultPort : Number(m[2]);
+    if (port < 1 || port > 65535)
+        return undefined;
+    if (!text.startsWith('[') && !HOST_NAME.test(host))
+        return undefined;
+    return { host, port };
+}
+/** The `hosts` input: one `host[:port]` a line (blank and `#` lines skipped), in rollout order, no duplicates. */
+function parseHosts(text, defaultPort) {
+    const hosts = [];
+    const seen = new Set();
+    for (const [i, raw] of text.split('\n').entries()) {
+        const line = raw.trim();
+        if (!line || line.startsWith('#'))
+            continue;
+        const hp = parseHostPort(line, defaultPort);
+        if (!hp)
+            throw new Error(`line ${i + 1} is not host or host:port (one host a line, e.g. 10.0.0.11 or web2.example.com:2222)`);
+        const key = `${hp.host.toLowerCase()}:${hp.port}`;
+        if (seen.has(key))
+            throw new Error(`line ${i + 1} repeats a host listed above: list each host once`);
+        seen.add(key);
+        hosts.push({ ...hp, index: hosts.length + 1 });
+    }
+    if (hosts.length === 0)
+        throw new Error('lists no host: one host[:port] a line');
+    return hosts;
+}
+/**
+ * The `fingerprint` input of a fleet: one fingerprint for every host (they share a host key), or
+ * `host[:port]=SHA256:…` lines, each naming a listed host (the port defaults as in `hosts`).
+ * Returns the hosts with their pins; a host without one must be covered by known_hosts.
+ */
+function assignFingerprints(hosts, text, defaultPort) {
+    const lines = (text ?? '')
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((l) => l && !l.startsWith('#'));
+    if (lines.length === 0)
+        return hosts;
+    if (lines.length === 1 && !lines[0].includes('='))
+        return hosts.map((h) => ({ ...h, fingerprint: lines[0] }));
+    const pins = new Map();
+    for (const [i, line] of lines.entries()) {
+        const eq = line.indexOf('=');
+        const hp = eq > 0 ? parseHostPort(line.slice(0, eq).trim(), defaultPort) : undefined;
+        if (!hp)
+            throw new Error(`line ${i + 1} is not host[:port]=SHA256:… (with several hosts, each fingerprint names its host)`);
+        const key = `${hp.host.toLowerCase()}:${hp.port}`;
+        if (!hosts.some((h) => `${h.host.toLowerCase()}:${h.port}` === key))
+            throw new Error(`line ${i + 1} names a host that is not in 'hosts' (same name and port as listed there)`);
+        pins.set(key, line.slice(eq + 1).trim());
+    }
+    return hosts.map((h) => {
+        const fp = pins.get(`${h.host.toLowerCase()}:${h.port}`);
+        return fp ? { ...h, fingerprint: fp } : h;
+    });
+}
+/** The hosts in waves of `parallelism`, in their listed order: a wave is rolled at once, the next after it. */
+function hostWaves(hosts, parallelism) {
+    const size = Math.max(1, Math.floor(parallelism));
+    const waves = [];
+    for (let i = 0; i < hosts.length; i += size)
+        waves.push(hosts.slice(i, i + size));
+    return waves;
+}
+/**
+ * A release id no release in `takenIds` has (the next second's when taken). A fleet passes every
+ * host's ids, so the one id is free on each and every host's release dir has the same name.
+ */
+function freeReleaseId(sha, takenIds, now) {
+    const ids = new Set(takenIds);
+    let t = now;
+    let id = releaseId(new Date(t), sha);
+    while (ids.has(id))
+        id = releaseId(new Date((t += 1000)), sha);
+    return id;
+}
+/**
+ * The hosts a failure sends back to their previous release: the ones whose rollout completed (the
+ * failed host rolls itself back through its own failure handling, and hosts not reached never changed).
+ * Only with failure_action `rollback`; `pause` and `continue` leave every host as the deploy left it.
+ */
+function hostsToRollBack(hosts, failureAction) {
+    if (failureAction !== 'rollback')
+        return [];
+    if (!hosts.some((h) => h.result === 'failed'))
+        return [];
+    return hosts.filter((h) => h.result === 'rolled');
+}
+/** A rollback must return every host to the same release: the targets each host picked, checked before any change. */
+function commonRollbackTarget(targets) {
+    const distinct = [...new Set(targets)];
+    if (distinct.length === 1 && distinct[0])
+        return distinct[0];
+    const listed = targets.map((t, i) => `#${i + 1}: ${t ?? 'none'}`).join(', ');
+    throw new Error(`the hosts would roll back to different releases (${listed}): name one with the 'release' input (a release id every host has)`);
 }
 
 
@@ -53301,7 +53481,348 @@ function projectNameFromRepository(repository) {
 
 /***/ }),
 
-/***/ 4291:
+/***/ 5988:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   F3: () => (/* binding */ isReleaseId),
+/* harmony export */   Ng: () => (/* binding */ parseManifest)
+/* harmony export */ });
+/* unused harmony exports releaseId, age, formatReleaseList, defaultRollbackTarget, selectRollbackTarget, rollbackHintMarkdown, KEEP_FAILED, retention, abandonedReason, missingImagesError */
+/**
+ * Releases as data: the id, the manifest kept in each release directory on the host, which release
+ * a rollback goes back to, and which releases and images retention lets go. Pure; the host side is
+ * release-store.ts.
+ */
+const RELEASE_ID = /^\d{8}T\d{6}Z-[0-9a-z]{7}$/;
+/** `20261123T193000Z-abc1234`: UTC to the second, then the short sha, so ids sort by time. */
+function releaseId(date, sha) {
+    const short = sha.slice(0, 7).toLowerCase();
+    if (!/^[0-9a-z]{7}$/.test(short))
+        throw new Error(`cannot make a release id from sha '${sha}': need at least 7 letters or digits`);
+    const stamp = date
+        .toISOString()
+        .replace(/\.\d+Z$/, 'Z')
+        .replace(/[-:]/g, '');
+    return `${stamp}-${short}`;
+}
+function isReleaseId(id) {
+    return RELEASE_ID.test(id);
+}
+const RESULTS = ['pending', 'success', 'failed', 'rolled-back', 'abandoned'];
+/** Parse and check a release.json; the error says which field is wrong. */
+function parseManifest(text) {
+    const raw = parseJsonObject(text);
+    const bad = (field, want) => {
+        throw new Error(`release.json${typeof raw.id === 'string' ? ` (${raw.id})` : ''}: '${field}' must be ${want}`);
+    };
+    checkRecord(raw, bad);
+    const services = parseServiceImages(raw.services, bad);
+    if (!RESULTS.includes(raw.result))
+        bad('result', RESULTS.join(', '));
+    if (raw.rollbackOf !== undefined && (typeof raw.rollbackOf !== 'string' || !isReleaseId(raw.rollbackOf)))
+        bad('rollbackOf', 'a release id');
+    const probe = parseProbeSummary(raw.probe, bad);
+    if (raw.durationS !== undefined && typeof raw.durationS !== 'number')
+        bad('durationS', 'a number');
+    if (raw.reason !== undefined && typeof raw.reason !== 'string')
+        bad('reason', 'a string');
+    const m = {
+        id: raw.id,
+        project: raw.project,
+        sha: raw.sha,
+        ref: raw.ref,
+        actor: raw.actor,
+        runUrl: raw.runUrl,
+        createdAt: raw.createdAt,
+        files: raw.files,
+        composeFiles: raw.composeFiles,
+        services,
+        result: raw.result,
+    };
+    if (raw.rollbackOf !== undefined)
+        m.rollbackOf = raw.rollbackOf;
+    if (raw.reason !== undefined)
+        m.reason = raw.reason;
+    if (probe)
+        m.probe = probe;
+    if (raw.durationS !== undefined)
+        m.durationS = raw.durationS;
+    return m;
+}
+function parseJsonObject(text) {
+    let raw;
+    try {
+        raw = JSON.parse(text);
+    }
+    catch (e) {
+        throw new Error(`release.json is not JSON: ${e.message}`, { cause: e });
+    }
+    if (!isObject(raw))
+        throw new Error('release.json: expected an object');
+    return raw;
+}
+/** The fields every release records when it is created: who, what, when, and which files. */
+function checkRecord(raw, bad) {
+    for (const f of ['id', 'project', 'sha', 'ref', 'actor', 'runUrl', 'createdAt']) {
+        if (typeof raw[f] !== 'string')
+            bad(f, 'a string');
+    }
+    if (!isReleaseId(raw.id))
+        bad('id', 'a release id like 20261123T193000Z-abc1234');
+    for (const f of ['files', 'composeFiles']) {
+        const v = raw[f];
+        if (!Array.isArray(v) || !v.every((x) => typeof x === 'string'))
+            bad(f, 'a list of strings');
+    }
+}
+function parseServiceImages(value, bad) {
+    if (!isObject(value))
+        return bad('services', 'an object');
+    const services = {};
+    for (const [name, s] of Object.entries(value)) {
+        if (!isObject(s) || typeof s.image !== 'string' || typeof s.imageId !== 'string')
+            return bad(`services.${name}`, 'an object with image and imageId strings');
+        if (s.digest !== undefined && typeof s.digest !== 'string')
+            bad(`services.${name}.digest`, 'a string');
+        services[name] = {
+            image: s.image,
+            imageId: s.imageId,
+            ...(typeof s.digest === 'string' ? { digest: s.digest } : {}),
+        };
+    }
+    return services;
+}
+function parseProbeSummary(value, bad) {
+    if (value === undefined)
+        return undefined;
+    if (!isObject(value) || typeof value.sent !== 'number' || typeof value.lost !== 'number' || typeof value.p99Ms !== 'number')
+        return bad('probe', 'an object with numbers sent, lost, p99Ms');
+    return { sent: value.sent, lost: value.lost, p99Ms: value.p99Ms };
+}
+function isObject(v) {
+    return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+/** Newest first (ids sort by time). */
+function newestFirst(releases) {
+    return [...releases].sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+}
+/** "45 s", "12 min", "3 h", "2 d": how long ago, for choosing a release at a glance. */
+function age(createdAt, now) {
+    const t = Date.parse(createdAt);
+    if (!Number.isFinite(t))
+        return '?';
+    const s = Math.max(0, Math.round((now - t) / 1000));
+    if (s < 90)
+        return `${s} s ago`;
+    if (s < 90 * 60)
+        return `${Math.round(s / 60)} min ago`;
+    if (s < 36 * 3600)
+        return `${Math.round(s / 3600)} h ago`;
+    return `${Math.round(s / 86400)} d ago`;
+}
+function oneLine(text, max) {
+    const t = text.replace(/\s+/g, ' ').trim();
+    return t.length > max ? `${t.slice(0, max - 1)}…` : t;
+}
+/** What a row of the release list says besides id, result, sha and age. */
+function notes(r, currentId, pick) {
+    return [
+        r.id === currentId ? 'serving' : '',
+        r.id === pick ? '`rollback: true` picks this' : '',
+        r.rollbackOf ? `rollback of ${r.rollbackOf}` : '',
+        r.reason ? oneLine(r.reason, 120) : '',
+    ].filter(Boolean);
+}
+/**
+ * A table of releases, newest first, for error messages and the log: id, result, sha, age, and
+ * which one is serving and which one `rollback: true` would pick.
+ */
+function formatReleaseList(releases, currentId, now = Date.now()) {
+    if (releases.length === 0)
+        return '  (no releases on the host)';
+    const pick = defaultRollbackTarget(releases, currentId)?.id;
+    const rows = newestFirst(releases).map((r) => [
+        r.id,
+        r.result,
+        r.sha.slice(0, 7),
+        age(r.createdAt, now),
+        notes(r, currentId, pick).join('; ').replace(/`/g, ''),
+    ]);
+    const width = [0, 1, 2, 3].map((c) => Math.max(...rows.map((row) => row[c].length)));
+    return rows
+        .map((row) => `  ${row
+        .slice(0, 4)
+        .map((v, c) => v.padEnd(width[c]))
+        .join('  ')}${row[4] ? `  (${row[4]})` : ''}`.trimEnd())
+        .join('\n');
+}
+/** The same list as a Markdown table, for the job summary. */
+function releaseTableMarkdown(releases, currentId, now = Date.now()) {
+    const pick = defaultRollbackTarget(releases, currentId)?.id;
+    const cell = (v) => v.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+    return [
+        '| release | result | sha | age | |',
+        '|---|---|---|---|---|',
+        ...newestFirst(releases).map((r) => `| \`${r.id}\` | ${r.result} | \`${r.sha.slice(0, 7)}\` | ${age(r.createdAt, now)} | ${cell(notes(r, currentId, pick).join('; '))} |`),
+    ].join('\n');
+}
+/**
+ * Follow rollbackOf links to the id of the release that first shipped these files and images. The
+ * id, not the manifest: that release may have been pruned since, and "older than it" still holds.
+ */
+function originId(byId, r) {
+    let id = r.id;
+    let cur = r;
+    const seen = new Set();
+    while (cur?.rollbackOf && !seen.has(cur.id)) {
+        seen.add(cur.id);
+        id = cur.rollbackOf;
+        cur = byId.get(id);
+    }
+    return id;
+}
+/**
+ * What `rollback: true` without `release` goes back to: the newest successful release older than the
+ * one serving. When the one serving is itself a rollback, "older" counts from the release it went
+ * back to, so rolling back twice steps further back instead of swinging back to the release just
+ * rolled away from. Undefined when there is none.
+ */
+function defaultRollbackTarget(releases, currentId) {
+    const byId = new Map(releases.map((r) => [r.id, r]));
+    const current = currentId ? byId.get(currentId) : undefined;
+    if (!current)
+        return undefined;
+    const from = originId(byId, current);
+    return newestFirst(releases).find((r) => r.result === 'success' && r.id < from && originId(byId, r) !== from);
+}
+/**
+ * The release a rollback re-deploys. With an id: that release (an unknown id, or one that never
+ * recorded what it ran, is an error that lists what there is). Without: defaultRollbackTarget.
+ */
+function selectRollbackTarget(releases, currentId, requested, now = Date.now()) {
+    const list = () => `Releases on the host (newest first):\n${formatReleaseList(releases, currentId, now)}`;
+    if (requested) {
+        const hit = releases.find((r) => r.id === requested);
+        if (!hit)
+            throw new Error(`release '${requested}' is not on the host. ${list()}`);
+        // No image IDs were recorded for these: nothing to pin, so "rolling back" would run whatever the tags point at now.
+        if (hit.result === 'abandoned' || hit.result === 'pending') {
+            throw new Error(`release '${requested}' is ${hit.result}${hit.reason ? ` (${hit.reason})` : ''}: its deploy never recorded the images it ran, so it cannot be rolled back to; pick a successful release. ${list()}`);
+        }
+        return hit;
+    }
+    const byId = new Map(releases.map((r) => [r.id, r]));
+    const current = currentId ? byId.get(currentId) : undefined;
+    if (!current) {
+        throw new Error(`no release is recorded as serving${currentId ? ` (current names '${currentId}', which is not on the host)` : ''}, so there is no "previous" one; ` +
+            `pass release: <id>. ${list()}`);
+    }
+    const target = defaultRollbackTarget(releases, currentId);
+    if (!target) {
+        const from = originId(byId, current);
+        throw new Error(`there is no successful release older than ${from}${from !== current.id ? ` (the release ${current.id} rolled back to)` : ''} to roll back to; ` +
+            `pass release: <id>. ${list()}`);
+    }
+    return target;
+}
+/**
+ * The "Roll back" part of the job summary: what `rollback: true` would do from here, and the kept
+ * releases to choose from.
+ */
+function rollbackHintMarkdown(releases, currentId, now = Date.now()) {
+    if (!currentId)
+        return undefined;
+    const pick = defaultRollbackTarget(releases, currentId);
+    const head = pick
+        ? [
+            `Release \`${currentId}\` is serving. \`rollback: true\` returns to \`${pick.id}\` (${pick.sha.slice(0, 7)}, ${age(pick.createdAt, now)}); for another one, name it:`,
+            '',
+            '```yaml',
+            'rollback: true',
+            `release: ${pick.id}   # or any successful release below`,
+            '```',
+        ]
+        : [`Release \`${currentId}\` is serving. There is no earlier successful release for \`rollback: true\` to return to.`];
+    return [...head, '', releaseTableMarkdown(releases, currentId, now)].join('\n');
+}
+/** Failed, rolled-back and abandoned releases kept for diagnosis, on top of keep_releases. */
+const KEEP_FAILED = 3;
+/** Results of releases that never became a good one to return to. */
+const NOT_GOOD = new Set(['failed', 'rolled-back', 'abandoned']);
+/**
+ * What pruning may remove from this project's releases. Kept:
+ * - good releases: the one serving, and the newest successful ones up to `keep` in all (serving
+ *   counted); failed, rolled-back and abandoned releases never push one out;
+ * - the release `rollback: true` would go back to, even beyond `keep`;
+ * - the newest `keepFailed` failed, rolled-back or abandoned releases, for diagnosis;
+ * - every pending release (under the lock, the next deploy marks those abandoned first).
+ * Releases of other projects are never pruned and their images count as referenced; an image goes
+ * only when no kept release (of any project) refers to it.
+ */
+function retention(releases, keep, currentId, project, keepFailed = KEEP_FAILED) {
+    if (!Number.isInteger(keep) || keep < 1)
+        throw new Error(`keep must be a whole number of at least 1, got ${keep}`);
+    if (!Number.isInteger(keepFailed) || keepFailed < 0)
+        throw new Error(`keepFailed must be a whole number, got ${keepFailed}`);
+    const ours = newestFirst(releases.filter((r) => project === undefined || r.project === project));
+    const protect = new Set();
+    if (currentId && ours.some((r) => r.id === currentId))
+        protect.add(currentId);
+    for (const r of ours)
+        if (protect.size < keep && r.result === 'success')
+            protect.add(r.id);
+    const target = defaultRollbackTarget(ours, currentId);
+    if (target)
+        protect.add(target.id);
+    for (const r of ours.filter((x) => NOT_GOOD.has(x.result) && !protect.has(x.id)).slice(0, keepFailed))
+        protect.add(r.id);
+    for (const r of ours)
+        if (r.result === 'pending')
+            protect.add(r.id);
+    const oldestFirst = [...ours].reverse().filter((r) => !protect.has(r.id));
+    const pruned = [...oldestFirst.filter((r) => r.result !== 'success'), ...oldestFirst.filter((r) => r.result === 'success')];
+    const prunedIds = new Set(pruned.map((r) => r.id));
+    const referenced = new Set();
+    for (const r of releases) {
+        if (prunedIds.has(r.id))
+            continue;
+        for (const s of Object.values(r.services))
+            if (s.imageId)
+                referenced.add(s.imageId);
+    }
+    const freed = new Set();
+    const perRelease = pruned.map((r) => {
+        const images = [];
+        for (const s of Object.values(r.services)) {
+            if (!s.imageId || referenced.has(s.imageId) || freed.has(s.imageId))
+                continue;
+            freed.add(s.imageId);
+            images.push(s.imageId);
+        }
+        return { id: r.id, result: r.result, sha: r.sha, images: images.sort() };
+    });
+    return { prune: pruned.map((r) => r.id), pruned: perRelease, images: [...freed].sort() };
+}
+/** A pending release found by a deploy holding the lock: its deploy is over, and never recorded a result. */
+function abandonedReason(r) {
+    return `its deploy${r.runUrl ? ` (${r.runUrl})` : ''} stopped before recording a result: killed, cancelled or disconnected`;
+}
+/**
+ * A rollback whose pinned images are gone from the host and could not be pulled: refused before
+ * anything changes, naming each image and the release, with the list to pick another one from.
+ */
+function missingImagesError(target, missing, releases, currentId, pulled, now = Date.now()) {
+    const what = missing.map((m) => `${m.service ? `service ${m.service}: ` : ''}${m.image} (${m.imageId})`).join('; ');
+    return new Error(`cannot roll back to release ${target.id} (${target.sha.slice(0, 7)}): ${missing.length === 1 ? 'its image is' : 'its images are'} no longer on the host` +
+        `${pulled ? ' and a pull did not bring the pinned image back' : ' (pull: never)'}: ${what}. Nothing was changed. ` +
+        `Push or load that image on the host, or pick another release. Releases on the host (newest first):\n${formatReleaseList(releases, currentId, now)}`);
+}
+
+
+/***/ }),
+
+/***/ 4797:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -53323,31 +53844,6 @@ var lib_default = /*#__PURE__*/__nccwpck_require__.n(lib);
 var host_remote = __nccwpck_require__(8486);
 // EXTERNAL MODULE: ./src/commands/files.ts
 var files = __nccwpck_require__(2729);
-;// CONCATENATED MODULE: ./src/commands/stdin.ts
-/**
- * A command's stdin carried in the command itself, as a here-document. ssh2 sends stdin only once
- * the host answered the exec request, so a command with stdin costs one more round trip than one
- * without; in the command line it costs none. Only for stdin that is no secret (the command line
- * shows in the host's process list), short, and UTF-8 text ending in a newline (a here-document
- * ends with one); anything else goes the usual way (undefined).
- */
-/** Well under Linux's 128 KiB limit on one argument (`sh -c COMMAND`). */
-const INLINE_STDIN_MAX = 32 * 1024;
-function inlineStdin(command, stdin) {
-    const bytes = typeof stdin === 'string' ? Buffer.from(stdin, 'utf8') : stdin;
-    if (bytes.length === 0 || bytes.length > INLINE_STDIN_MAX)
-        return undefined;
-    const text = bytes.toString('utf8');
-    if (!Buffer.from(text, 'utf8').equals(bytes) || text.includes('\0') || !text.endsWith('\n'))
-        return undefined;
-    // A delimiter no line of the text equals.
-    const lines = new Set(text.split('\n'));
-    let mark = 'HANDOFF_STDIN';
-    while (lines.has(mark))
-        mark += '_';
-    return `{\n${command}\n} <<'${mark}'\n${text}${mark}\n`;
-}
-
 // EXTERNAL MODULE: ./src/support/time.ts
 var time = __nccwpck_require__(2306);
 // EXTERNAL MODULE: ./src/support/log.ts
@@ -53611,7 +54107,6 @@ function explain(ssh2Message, label, passphrase) {
 
 
 
-
 const DEFAULTS = {
     port: 22,
     connectTimeoutMs: 20_000,
@@ -53787,8 +54282,6 @@ class SshRemote {
     async exec(command, options = {}) {
         const timeoutMs = options.timeoutMs ?? this.opts.commandTimeoutMs;
         const check = options.check ?? true;
-        // Public stdin rides in the command: no wait for the exec's reply before sending it.
-        const inline = options.stdinPublic && options.stdin !== undefined ? inlineStdin(command, options.stdin) : undefined;
         const release = await this.sem.acquire();
         return await new Promise((resolve, reject) => {
             // Listeners go on in the open callback itself: ssh2 may parse the output, exit status and
@@ -53834,24 +54327,21 @@ class SshRemote {
                 channel.on('error', () => {
                     /* a close follows; the result carries what we know */
                 });
-                if (options.stdin !== undefined && !inline)
+                if (options.stdin !== undefined)
                     channel.end(options.stdin);
                 else
                     channel.end();
             };
-            this.openChannel((cb) => this.client.exec(inline ?? command, cb), 'run a command', onOpen, (err) => {
+            this.openChannel((cb) => this.client.exec(command, cb), 'run a command', onOpen, (err) => {
                 release();
                 reject(err);
             });
         });
     }
-    async writeFile(path, data, mode = 0o644, options = {}) {
+    async writeFile(path, data, mode = 0o644) {
         const dir = external_node_path_.posix.dirname(path);
         const tmp = external_node_path_.posix.join(dir, `.${external_node_path_.posix.basename(path)}.handoff-${(0,external_node_crypto_.randomBytes)(6).toString('hex')}.tmp`);
-        await this.exec((0,files/* writeFileCommand */.$Q)(path, tmp, mode), {
-            stdin: typeof data === 'string' ? Buffer.from(data, 'utf8') : data,
-            stdinPublic: options.public === true,
-        });
+        await this.exec((0,files/* writeFileCommand */.$Q)(path, tmp, mode), { stdin: typeof data === 'string' ? Buffer.from(data, 'utf8') : data });
     }
     readFile(path) {
         return (0,host_remote/* readFileByExec */.Bb)(this, path);
@@ -54254,9 +54744,9 @@ class ReconnectingRemote {
     async exec(command, options = {}) {
         return this.withConnection(command, options.repeatable !== false, (r) => r.exec(command, options));
     }
-    async writeFile(path, data, mode, options) {
+    async writeFile(path, data, mode) {
         // A temp file renamed into place: repeating it writes the same file.
-        await this.withConnection(`write ${path}`, true, (r) => r.writeFile(path, data, mode, options));
+        await this.withConnection(`write ${path}`, true, (r) => r.writeFile(path, data, mode));
     }
     readFile(path) {
         return this.withConnection(`read ${path}`, true, (r) => r.readFile(path));
@@ -54399,22 +54889,19 @@ async function connectHost(inputs, log, options = {}) {
         maxChannels: options.maxChannels,
         log,
     });
-    const started = Date.now();
-    const remote = await ReconnectingRemote.open({
+    return ReconnectingRemote.open({
         connect: open,
         windowMs: RECONNECT_WINDOW_MS,
         retryFirst: options.retryFirst,
         log,
         onReconnect: ({ downMs }) => options.timeline?.add('reconnect', { detail: `connection back after ${(downMs / 1000).toFixed(1)} s` }),
     });
-    log.debug(`connected in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    return remote;
 }
 
 
 /***/ }),
 
-/***/ 3935:
+/***/ 4175:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -54430,149 +54917,9 @@ var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_nod
 var audit = __nccwpck_require__(5422);
 // EXTERNAL MODULE: ./src/commands/quote.ts
 var quote = __nccwpck_require__(7654);
-;// CONCATENATED MODULE: ./src/commands/release-store.ts
-/**
- * The release store's commands (layout in docs/architecture.md; run by src/release-store.ts). Every
- * path is absolute under the resolved remote dir and goes through shq(); per-file lists and archives
- * travel on stdin, so a command's length does not grow with the release.
- */
-
-
-/** Separates the records of a listing: never appears raw in JSON.stringify output. */
-const RECORD_SEP = '\x1e';
-/** app/.handoff-files: the files the last activation placed, so the next one can drop stale ones. */
-const FILE_LIST = '.handoff-files';
-/** Where things are under the remote dir. */
-const releasePaths = (remoteDir) => ({
-    releases: external_node_path_.posix.join(remoteDir, 'releases'),
-    release: (id) => external_node_path_.posix.join(remoteDir, 'releases', id),
-    manifest: (id) => external_node_path_.posix.join(remoteDir, 'releases', id, 'release.json'),
-    tmp: (id) => external_node_path_.posix.join(remoteDir, 'releases', `.${id}.tmp`),
-    app: external_node_path_.posix.join(remoteDir, 'app'),
-    current: external_node_path_.posix.join(remoteDir, 'current'),
-});
-/** Creates the remote dir (0700) under the deploy user's home when relative, and prints its symlink-free path. */
-function release_store_resolveRemoteDirCommand(input) {
-    return `cd && umask 077 && mkdir -p ${shq(input)} && cd ${shq(input)} && (chmod 700 . 2>/dev/null || true) && pwd -P`;
-}
-/** The same release already in place is this very command, repeated after a dropped connection. */
-function placeOnce(T, D, id) {
-    return `if [ -e ${D} ]; then if cmp -s ${T}/release.json ${D}/release.json; then rm -rf ${T}; exit 0; fi; rm -rf ${T}; echo ${shq(`release ${id} exists already on the host`)} >&2; exit 17; fi`;
-}
-/** Stdin: the release's tar archive. Extracted into releases/.<id>.tmp, then renamed to releases/<id>. */
-function release_store_uploadReleaseCommand(remoteDir, id) {
-    const p = releasePaths(remoteDir);
-    const T = shq(p.tmp(id));
-    const D = shq(p.release(id));
-    return [
-        'set -e',
-        'umask 022',
-        `mkdir -p ${shq(p.releases)}`,
-        `chmod 700 ${shq(p.releases)}`,
-        `rm -rf ${T}`,
-        `mkdir -m 700 ${T}`,
-        // -o: the deploy user owns what it extracts, whatever the archive says
-        `tar -x -o -f - -C ${T}`,
-        `chmod 700 ${T}`,
-        placeOnce(T, D, id),
-        `mv ${T} ${D}`,
-    ].join('\n');
-}
-/** Stdin: the new release.json. Copies releases/<fromId> to releases/<toId> with that manifest. */
-function release_store_copyReleaseCommand(remoteDir, fromId, toId) {
-    const p = releasePaths(remoteDir);
-    const F = shq(p.release(fromId));
-    const T = shq(p.tmp(toId));
-    const D = shq(p.release(toId));
-    return [
-        'set -e',
-        'umask 022',
-        `if [ ! -d ${F} ]; then echo ${shq(`release ${fromId} is not on the host`)} >&2; exit 2; fi`,
-        `rm -rf ${T}`,
-        `cp -Rp ${F} ${T}`,
-        `chmod 700 ${T}`,
-        `rm -f ${T}/release.json`,
-        `(umask 077; cat > ${T}/release.json)`,
-        placeOnce(T, D, toId),
-        `mv ${T} ${D}`,
-    ].join('\n');
-}
-/** Release <id>'s manifest, RECORD_SEP, then app/.handoff-files (empty when missing): one round trip. */
-function activationReadCommand(remoteDir, id) {
-    const p = releasePaths(remoteDir);
-    return `cat ${(0,quote/* shq */.h)(p.manifest(id))}; printf '${RECORD_SEP}'; cat ${(0,quote/* shq */.h)(external_node_path_.posix.join(p.app, FILE_LIST))} 2>/dev/null || true`;
-}
-/**
- * Stdin: one operation per line, `put <file>`, `del <file>` or `list <file>` (activateRelease builds
- * them). Each put copies the file from releases/<id>/ to a temp name in its directory under app/ and
- * renames it over the old one; del removes a regular file; list records the file in .handoff-files.
- */
-function activateCommand(remoteDir, id) {
-    const p = releasePaths(remoteDir);
-    const S = (0,quote/* shq */.h)(p.release(id));
-    const A = (0,quote/* shq */.h)(p.app);
-    return `set -e
-umask 022
-mkdir -p ${A}
-chmod 700 ${A}
-cd ${A}
-: > ${FILE_LIST}.new
-while IFS= read -r line; do
-  op=\${line%% *}; f=\${line#* }
-  case $op in
-  put)
-    case $f in */*) d=\${f%/*};; *) d=.;; esac
-    mkdir -p "$d"
-    if [ -d "$f" ]; then echo "handoff: app/$f is a directory on the host; a release file cannot replace it" >&2; exit 20; fi
-    t="$d/.handoff-new-$$"
-    rm -f "$t"
-    cp ${S}/"$f" "$t"
-    mv -f "$t" "$f"
-    ;;
-  del)
-    if [ -f "$f" ] && [ ! -L "$f" ]; then rm -f "$f"; fi
-    ;;
-  list)
-    printf '%s\\n' "$f" >> ${FILE_LIST}.new
-    ;;
-  esac
-done
-mv -f ${FILE_LIST}.new ${FILE_LIST}`;
-}
-/** Per release dir with a release.json: RECORD_SEP, the dir name, a newline, the manifest. */
-function listReleasesCommand(remoteDir) {
-    return `cd ${(0,quote/* shq */.h)(releasePaths(remoteDir).releases)} 2>/dev/null || exit 0
-for d in */; do
-  [ -f "\${d}release.json" ] || continue
-  printf '${RECORD_SEP}%s\\n' "\${d%/}"
-  cat "\${d}release.json"
-done`;
-}
-/** The manifests of the other projects next to this one (the default layout's siblings), concatenated. */
-function release_store_siblingManifestsCommand(parent, self) {
-    return `cd ${shq(parent)} 2>/dev/null || exit 0
-for f in */releases/*/release.json; do
-  case $f in ${shq(self)}/*) continue;; esac
-  [ -f "$f" ] && cat "$f"
-done; true`;
-}
-/** Removes these release dirs (ids checked by the caller) and any leftover .<id>.tmp dirs. */
-function release_store_removeReleasesCommand(remoteDir, ids) {
-    return `cd ${shq(releasePaths(remoteDir).releases)} 2>/dev/null || exit 0
-${ids.length ? `rm -rf -- ${shqAll([...ids])}` : ':'}
-for d in .*.tmp; do if [ -d "$d" ]; then rm -rf -- "$d"; fi; done`;
-}
-/** Remove one release dir (a dry run's, which nothing references). */
-function removeReleaseCommand(remoteDir, id) {
-    return `rm -rf ${shq(releasePaths(remoteDir).release(id))}`;
-}
-
 ;// CONCATENATED MODULE: ./src/commands/host.ts
 /** Facts about the host, read by src/host/host.ts in one round trip. */
 
-
-/** Between the facts and the remote dir in hostSetupCommand's output. */
-const host_REMOTE_DIR_MARK = '--- handoff remote_dir';
 /** Where a Podman API socket is looked for: the SSH user's own (rootless), then the system one (rootful). */
 const PODMAN_SOCKETS = ['${XDG_RUNTIME_DIR:-/run/user/$(id -u)}/podman/podman.sock', '/run/podman/podman.sock'];
 /**
@@ -54596,646 +54943,11 @@ function hostFactsCommand(engine = 'docker', podmanSocket) {
     lines.push('if v=$(docker compose version --short 2>/dev/null); then printf "compose=v2 %s\\n" "$v"; fi', 'if v=$(docker-compose version --short 2>/dev/null); then printf "compose=v1 %s\\n" "$v"; fi', 'echo "compose=none"');
     return lines.join('\n');
 }
-/**
- * What a deploy needs first, in one round trip: hostFactsCommand's lines, then REMOTE_DIR_MARK and
- * resolveRemoteDirCommand's output. Its exit code is the remote dir's (the facts never fail).
- */
-function host_hostSetupCommand(engine, podmanSocket, remoteDirInput) {
-    return `${hostFactsCommand(engine, podmanSocket)}\nprintf '%s\\n' ${shq(host_REMOTE_DIR_MARK)}\n${resolveRemoteDirCommand(remoteDirInput)}`;
-}
 
-// EXTERNAL MODULE: ./src/host/remote.ts
-var host_remote = __nccwpck_require__(8486);
 // EXTERNAL MODULE: ./src/support/timeouts.ts
 var timeouts = __nccwpck_require__(7763);
-;// CONCATENATED MODULE: ./src/model/release.ts
-/**
- * Releases as data: the id, the manifest kept in each release directory on the host, which release
- * a rollback goes back to, and which releases and images retention lets go. Pure; the host side is
- * release-store.ts.
- */
-const RELEASE_ID = /^\d{8}T\d{6}Z-[0-9a-z]{7}$/;
-/** `20261123T193000Z-abc1234`: UTC to the second, then the short sha, so ids sort by time. */
-function release_releaseId(date, sha) {
-    const short = sha.slice(0, 7).toLowerCase();
-    if (!/^[0-9a-z]{7}$/.test(short))
-        throw new Error(`cannot make a release id from sha '${sha}': need at least 7 letters or digits`);
-    const stamp = date
-        .toISOString()
-        .replace(/\.\d+Z$/, 'Z')
-        .replace(/[-:]/g, '');
-    return `${stamp}-${short}`;
-}
-function release_isReleaseId(id) {
-    return RELEASE_ID.test(id);
-}
-const RESULTS = ['pending', 'success', 'failed', 'rolled-back', 'abandoned'];
-/** Parse and check a release.json; the error says which field is wrong. */
-function release_parseManifest(text) {
-    const raw = parseJsonObject(text);
-    const bad = (field, want) => {
-        throw new Error(`release.json${typeof raw.id === 'string' ? ` (${raw.id})` : ''}: '${field}' must be ${want}`);
-    };
-    checkRecord(raw, bad);
-    const services = parseServiceImages(raw.services, bad);
-    if (!RESULTS.includes(raw.result))
-        bad('result', RESULTS.join(', '));
-    if (raw.rollbackOf !== undefined && (typeof raw.rollbackOf !== 'string' || !release_isReleaseId(raw.rollbackOf)))
-        bad('rollbackOf', 'a release id');
-    const probe = parseProbeSummary(raw.probe, bad);
-    if (raw.durationS !== undefined && typeof raw.durationS !== 'number')
-        bad('durationS', 'a number');
-    if (raw.reason !== undefined && typeof raw.reason !== 'string')
-        bad('reason', 'a string');
-    const m = {
-        id: raw.id,
-        project: raw.project,
-        sha: raw.sha,
-        ref: raw.ref,
-        actor: raw.actor,
-        runUrl: raw.runUrl,
-        createdAt: raw.createdAt,
-        files: raw.files,
-        composeFiles: raw.composeFiles,
-        services,
-        result: raw.result,
-    };
-    if (raw.rollbackOf !== undefined)
-        m.rollbackOf = raw.rollbackOf;
-    if (raw.reason !== undefined)
-        m.reason = raw.reason;
-    if (probe)
-        m.probe = probe;
-    if (raw.durationS !== undefined)
-        m.durationS = raw.durationS;
-    return m;
-}
-function parseJsonObject(text) {
-    let raw;
-    try {
-        raw = JSON.parse(text);
-    }
-    catch (e) {
-        throw new Error(`release.json is not JSON: ${e.message}`, { cause: e });
-    }
-    if (!isObject(raw))
-        throw new Error('release.json: expected an object');
-    return raw;
-}
-/** The fields every release records when it is created: who, what, when, and which files. */
-function checkRecord(raw, bad) {
-    for (const f of ['id', 'project', 'sha', 'ref', 'actor', 'runUrl', 'createdAt']) {
-        if (typeof raw[f] !== 'string')
-            bad(f, 'a string');
-    }
-    if (!release_isReleaseId(raw.id))
-        bad('id', 'a release id like 20261123T193000Z-abc1234');
-    for (const f of ['files', 'composeFiles']) {
-        const v = raw[f];
-        if (!Array.isArray(v) || !v.every((x) => typeof x === 'string'))
-            bad(f, 'a list of strings');
-    }
-}
-function parseServiceImages(value, bad) {
-    if (!isObject(value))
-        return bad('services', 'an object');
-    const services = {};
-    for (const [name, s] of Object.entries(value)) {
-        if (!isObject(s) || typeof s.image !== 'string' || typeof s.imageId !== 'string')
-            return bad(`services.${name}`, 'an object with image and imageId strings');
-        if (s.digest !== undefined && typeof s.digest !== 'string')
-            bad(`services.${name}.digest`, 'a string');
-        services[name] = {
-            image: s.image,
-            imageId: s.imageId,
-            ...(typeof s.digest === 'string' ? { digest: s.digest } : {}),
-        };
-    }
-    return services;
-}
-function parseProbeSummary(value, bad) {
-    if (value === undefined)
-        return undefined;
-    if (!isObject(value) || typeof value.sent !== 'number' || typeof value.lost !== 'number' || typeof value.p99Ms !== 'number')
-        return bad('probe', 'an object with numbers sent, lost, p99Ms');
-    return { sent: value.sent, lost: value.lost, p99Ms: value.p99Ms };
-}
-function isObject(v) {
-    return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-/** Newest first (ids sort by time). */
-function newestFirst(releases) {
-    return [...releases].sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
-}
-/** "45 s", "12 min", "3 h", "2 d": how long ago, for choosing a release at a glance. */
-function age(createdAt, now) {
-    const t = Date.parse(createdAt);
-    if (!Number.isFinite(t))
-        return '?';
-    const s = Math.max(0, Math.round((now - t) / 1000));
-    if (s < 90)
-        return `${s} s ago`;
-    if (s < 90 * 60)
-        return `${Math.round(s / 60)} min ago`;
-    if (s < 36 * 3600)
-        return `${Math.round(s / 3600)} h ago`;
-    return `${Math.round(s / 86400)} d ago`;
-}
-function oneLine(text, max) {
-    const t = text.replace(/\s+/g, ' ').trim();
-    return t.length > max ? `${t.slice(0, max - 1)}…` : t;
-}
-/** What a row of the release list says besides id, result, sha and age. */
-function notes(r, currentId, pick) {
-    return [
-        r.id === currentId ? 'serving' : '',
-        r.id === pick ? '`rollback: true` picks this' : '',
-        r.rollbackOf ? `rollback of ${r.rollbackOf}` : '',
-        r.reason ? oneLine(r.reason, 120) : '',
-    ].filter(Boolean);
-}
-/**
- * A table of releases, newest first, for error messages and the log: id, result, sha, age, and
- * which one is serving and which one `rollback: true` would pick.
- */
-function formatReleaseList(releases, currentId, now = Date.now()) {
-    if (releases.length === 0)
-        return '  (no releases on the host)';
-    const pick = defaultRollbackTarget(releases, currentId)?.id;
-    const rows = newestFirst(releases).map((r) => [
-        r.id,
-        r.result,
-        r.sha.slice(0, 7),
-        age(r.createdAt, now),
-        notes(r, currentId, pick).join('; ').replace(/`/g, ''),
-    ]);
-    const width = [0, 1, 2, 3].map((c) => Math.max(...rows.map((row) => row[c].length)));
-    return rows
-        .map((row) => `  ${row
-        .slice(0, 4)
-        .map((v, c) => v.padEnd(width[c]))
-        .join('  ')}${row[4] ? `  (${row[4]})` : ''}`.trimEnd())
-        .join('\n');
-}
-/** The same list as a Markdown table, for the job summary. */
-function releaseTableMarkdown(releases, currentId, now = Date.now()) {
-    const pick = defaultRollbackTarget(releases, currentId)?.id;
-    const cell = (v) => v.replace(/\|/g, '\\|').replace(/\n/g, ' ');
-    return [
-        '| release | result | sha | age | |',
-        '|---|---|---|---|---|',
-        ...newestFirst(releases).map((r) => `| \`${r.id}\` | ${r.result} | \`${r.sha.slice(0, 7)}\` | ${age(r.createdAt, now)} | ${cell(notes(r, currentId, pick).join('; '))} |`),
-    ].join('\n');
-}
-/**
- * Follow rollbackOf links to the id of the release that first shipped these files and images. The
- * id, not the manifest: that release may have been pruned since, and "older than it" still holds.
- */
-function originId(byId, r) {
-    let id = r.id;
-    let cur = r;
-    const seen = new Set();
-    while (cur?.rollbackOf && !seen.has(cur.id)) {
-        seen.add(cur.id);
-        id = cur.rollbackOf;
-        cur = byId.get(id);
-    }
-    return id;
-}
-/**
- * What `rollback: true` without `release` goes back to: the newest successful release older than the
- * one serving. When the one serving is itself a rollback, "older" counts from the release it went
- * back to, so rolling back twice steps further back instead of swinging back to the release just
- * rolled away from. Undefined when there is none.
- */
-function defaultRollbackTarget(releases, currentId) {
-    const byId = new Map(releases.map((r) => [r.id, r]));
-    const current = currentId ? byId.get(currentId) : undefined;
-    if (!current)
-        return undefined;
-    const from = originId(byId, current);
-    return newestFirst(releases).find((r) => r.result === 'success' && r.id < from && originId(byId, r) !== from);
-}
-/**
- * The release a rollback re-deploys. With an id: that release (an unknown id, or one that never
- * recorded what it ran, is an error that lists what there is). Without: defaultRollbackTarget.
- */
-function release_selectRollbackTarget(releases, currentId, requested, now = Date.now()) {
-    const list = () => `Releases on the host (newest first):\n${formatReleaseList(releases, currentId, now)}`;
-    if (requested) {
-        const hit = releases.find((r) => r.id === requested);
-        if (!hit)
-            throw new Error(`release '${requested}' is not on the host. ${list()}`);
-        // No image IDs were recorded for these: nothing to pin, so "rolling back" would run whatever the tags point at now.
-        if (hit.result === 'abandoned' || hit.result === 'pending') {
-            throw new Error(`release '${requested}' is ${hit.result}${hit.reason ? ` (${hit.reason})` : ''}: its deploy never recorded the images it ran, so it cannot be rolled back to; pick a successful release. ${list()}`);
-        }
-        return hit;
-    }
-    const byId = new Map(releases.map((r) => [r.id, r]));
-    const current = currentId ? byId.get(currentId) : undefined;
-    if (!current) {
-        throw new Error(`no release is recorded as serving${currentId ? ` (current names '${currentId}', which is not on the host)` : ''}, so there is no "previous" one; ` +
-            `pass release: <id>. ${list()}`);
-    }
-    const target = defaultRollbackTarget(releases, currentId);
-    if (!target) {
-        const from = originId(byId, current);
-        throw new Error(`there is no successful release older than ${from}${from !== current.id ? ` (the release ${current.id} rolled back to)` : ''} to roll back to; ` +
-            `pass release: <id>. ${list()}`);
-    }
-    return target;
-}
-/**
- * The "Roll back" part of the job summary: what `rollback: true` would do from here, and the kept
- * releases to choose from.
- */
-function rollbackHintMarkdown(releases, currentId, now = Date.now()) {
-    if (!currentId)
-        return undefined;
-    const pick = defaultRollbackTarget(releases, currentId);
-    const head = pick
-        ? [
-            `Release \`${currentId}\` is serving. \`rollback: true\` returns to \`${pick.id}\` (${pick.sha.slice(0, 7)}, ${age(pick.createdAt, now)}); for another one, name it:`,
-            '',
-            '```yaml',
-            'rollback: true',
-            `release: ${pick.id}   # or any successful release below`,
-            '```',
-        ]
-        : [`Release \`${currentId}\` is serving. There is no earlier successful release for \`rollback: true\` to return to.`];
-    return [...head, '', releaseTableMarkdown(releases, currentId, now)].join('\n');
-}
-/** Failed, rolled-back and abandoned releases kept for diagnosis, on top of keep_releases. */
-const release_KEEP_FAILED = 3;
-/** Results of releases that never became a good one to return to. */
-const NOT_GOOD = new Set(['failed', 'rolled-back', 'abandoned']);
-/**
- * What pruning may remove from this project's releases. Kept:
- * - good releases: the one serving, and the newest successful ones up to `keep` in all (serving
- *   counted); failed, rolled-back and abandoned releases never push one out;
- * - the release `rollback: true` would go back to, even beyond `keep`;
- * - the newest `keepFailed` failed, rolled-back or abandoned releases, for diagnosis;
- * - every pending release (under the lock, the next deploy marks those abandoned first).
- * Releases of other projects are never pruned and their images count as referenced; an image goes
- * only when no kept release (of any project) refers to it.
- */
-function release_retention(releases, keep, currentId, project, keepFailed = release_KEEP_FAILED) {
-    if (!Number.isInteger(keep) || keep < 1)
-        throw new Error(`keep must be a whole number of at least 1, got ${keep}`);
-    if (!Number.isInteger(keepFailed) || keepFailed < 0)
-        throw new Error(`keepFailed must be a whole number, got ${keepFailed}`);
-    const ours = newestFirst(releases.filter((r) => project === undefined || r.project === project));
-    const protect = new Set();
-    if (currentId && ours.some((r) => r.id === currentId))
-        protect.add(currentId);
-    for (const r of ours)
-        if (protect.size < keep && r.result === 'success')
-            protect.add(r.id);
-    const target = defaultRollbackTarget(ours, currentId);
-    if (target)
-        protect.add(target.id);
-    for (const r of ours.filter((x) => NOT_GOOD.has(x.result) && !protect.has(x.id)).slice(0, keepFailed))
-        protect.add(r.id);
-    for (const r of ours)
-        if (r.result === 'pending')
-            protect.add(r.id);
-    const oldestFirst = [...ours].reverse().filter((r) => !protect.has(r.id));
-    const pruned = [...oldestFirst.filter((r) => r.result !== 'success'), ...oldestFirst.filter((r) => r.result === 'success')];
-    const prunedIds = new Set(pruned.map((r) => r.id));
-    const referenced = new Set();
-    for (const r of releases) {
-        if (prunedIds.has(r.id))
-            continue;
-        for (const s of Object.values(r.services))
-            if (s.imageId)
-                referenced.add(s.imageId);
-    }
-    const freed = new Set();
-    const perRelease = pruned.map((r) => {
-        const images = [];
-        for (const s of Object.values(r.services)) {
-            if (!s.imageId || referenced.has(s.imageId) || freed.has(s.imageId))
-                continue;
-            freed.add(s.imageId);
-            images.push(s.imageId);
-        }
-        return { id: r.id, result: r.result, sha: r.sha, images: images.sort() };
-    });
-    return { prune: pruned.map((r) => r.id), pruned: perRelease, images: [...freed].sort() };
-}
-/** A pending release found by a deploy holding the lock: its deploy is over, and never recorded a result. */
-function release_abandonedReason(r) {
-    return `its deploy${r.runUrl ? ` (${r.runUrl})` : ''} stopped before recording a result: killed, cancelled or disconnected`;
-}
-/**
- * A rollback whose pinned images are gone from the host and could not be pulled: refused before
- * anything changes, naming each image and the release, with the list to pick another one from.
- */
-function release_missingImagesError(target, missing, releases, currentId, pulled, now = Date.now()) {
-    const what = missing.map((m) => `${m.service ? `service ${m.service}: ` : ''}${m.image} (${m.imageId})`).join('; ');
-    return new Error(`cannot roll back to release ${target.id} (${target.sha.slice(0, 7)}): ${missing.length === 1 ? 'its image is' : 'its images are'} no longer on the host` +
-        `${pulled ? ' and a pull did not bring the pinned image back' : ' (pull: never)'}: ${what}. Nothing was changed. ` +
-        `Push or load that image on the host, or pick another release. Releases on the host (newest first):\n${formatReleaseList(releases, currentId, now)}`);
-}
-
-;// CONCATENATED MODULE: ./src/host/release-store.ts
-/**
- * The release directories on the host (layout in docs/architecture.md): upload, activate into app/,
- * list, current, manifest updates, copy for rollbacks and pruning. The commands themselves are built
- * in commands/release-store.ts (every path absolute under the resolved remote dir, through shq());
- * this module decides what to run and reads the answers.
- *
- * Modes: the remote dir, releases/, each releases/<id>/ and app/ are 0700, so nothing below them is
- * reachable by other host users; .env and release.json are 0600. Subdirectories inside a release and
- * in app/ are 0755 and files keep their (group/other-write stripped) mode, because Docker bind-mounts
- * them into containers that may run as another user (the official haproxy image runs as `haproxy`).
- */
-
-
-
-
-
-
-/** Names the release directory keeps for itself. */
-const RESERVED = new Set(['release.json', '.env']);
-const IMAGE_ID = /^sha256:[0-9a-f]{64}$/;
-/** A repo-relative path that is safe to place under a release directory and to pass through `read -r`. */
-function checkReleasePath(path) {
-    if (!path || path.startsWith('/'))
-        throw new Error(`release file '${path}': must be a relative path`);
-    // eslint-disable-next-line no-control-regex
-    if (/[\x00-\x1f\x7f]/.test(path))
-        throw new Error(`release file ${JSON.stringify(path)}: control characters are not allowed in file names`);
-    if (path.split('/').some((p) => p === '' || p === '.' || p === '..'))
-        throw new Error(`release file '${path}': no '..', '.' or empty parts`);
-    if (RESERVED.has(path))
-        throw new Error(`release file '${path}': the name is reserved for handoff's own ${path} at the top of the release; move the file into a directory`);
-}
-function checkId(id) {
-    if (!release_isReleaseId(id))
-        throw new Error(`'${id}' is not a release id`);
-}
-/**
- * The absolute, symlink-free remote dir: a relative input (or `~/...`) is under the deploy user's
- * home. Created 0700 when missing.
- */
-async function resolveRemoteDir(remote, remoteDirInput) {
-    const r = await remote.exec(resolveRemoteDirCommand(release_store_remoteDirArgument(remoteDirInput)), { timeoutMs: QUICK_COMMAND_MS });
-    return release_store_parseRemoteDir(r.stdout, remoteDirInput);
-}
-/** The remote_dir input as resolveRemoteDirCommand takes it: relative to the home, no `~/`, no trailing slash. */
-function release_store_remoteDirArgument(remoteDirInput) {
-    const input = remoteDirInput.replace(/^~(\/|$)/, '').replace(/\/+$/, '') || '.';
-    if (input.includes('\0'))
-        throw new Error('remote_dir contains a NUL byte');
-    return input;
-}
-/** resolveRemoteDirCommand's answer: its last line, an absolute path. */
-function release_store_parseRemoteDir(stdout, remoteDirInput) {
-    const dir = stdout.trim().split('\n').pop() ?? '';
-    if (!dir.startsWith('/'))
-        throw new Error(`could not resolve remote_dir '${remoteDirInput}' on the host (got '${dir}')`);
-    return dir;
-}
-/** The archive of a release: files with their parent directories, the env file and the manifest. */
-function releaseArchive(files, envFileText, manifest) {
-    const seen = new Set();
-    const dirs = new Set();
-    for (const f of files) {
-        checkReleasePath(f.path);
-        if (seen.has(f.path))
-            throw new Error(`release file '${f.path}' is listed twice`);
-        seen.add(f.path);
-        const parts = f.path.split('/');
-        for (let i = 1; i < parts.length; i++)
-            dirs.add(parts.slice(0, i).join('/'));
-    }
-    for (const d of dirs)
-        if (seen.has(d))
-            throw new Error(`release file '${d}' is also a directory of another release file`);
-    const entries = [...dirs].sort().map((d) => ({ path: d, type: 'dir', mode: 0o755 }));
-    for (const f of files)
-        entries.push({ path: f.path, type: 'file', data: f.data, mode: (f.mode ?? 0o644) & 0o755 || 0o644 });
-    entries.push({ path: '.env', type: 'file', data: Buffer.from(envFileText), mode: 0o600 });
-    entries.push({ path: 'release.json', type: 'file', data: Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), mode: 0o600 });
-    return buildTar(entries);
-}
-/**
- * Write releases/<id>/ atomically: one tar stream into releases/.<id>.tmp, then a rename. An id that
- * exists already is an error (two deploys of one sha in one second).
- */
-async function release_store_uploadRelease(remote, remoteDir, id, files, envFileText, manifest, _options = {}) {
-    checkId(id);
-    if (manifest.id !== id)
-        throw new Error(`manifest id ${manifest.id} does not match release ${id}`);
-    const tar = releaseArchive(files, envFileText, manifest);
-    await remote.exec(uploadReleaseCommand(remoteDir, id), { stdin: tar, timeoutMs: RELEASE_COMMAND_MS });
-}
-/**
- * A new release with an old one's files and env (a rollback): copied on the host, with its own
- * manifest, then renamed into place.
- */
-async function release_store_copyRelease(remote, remoteDir, fromId, toId, manifest) {
-    checkId(fromId);
-    checkId(toId);
-    if (manifest.id !== toId)
-        throw new Error(`manifest id ${manifest.id} does not match release ${toId}`);
-    await remote.exec(copyReleaseCommand(remoteDir, fromId, toId), {
-        stdin: `${JSON.stringify(manifest, null, 2)}\n`,
-        stdinPublic: true,
-        timeoutMs: RELEASE_COMMAND_MS,
-    });
-}
-/**
- * Make app/ hold release <id>: each file (and .env) copied to a temp name in its target directory,
- * then renamed over the old one, so directories (and the bind mounts on them) stay the same inodes.
- * A file the previously activated release placed and this one lacks is removed; directories are
- * never removed or replaced.
- */
-async function activateRelease(remote, remoteDir, id) {
-    checkId(id);
-    const read = await remote.exec(activationReadCommand(remoteDir, id), { timeoutMs: timeouts/* QUICK_COMMAND_MS */.dH });
-    const [manifestText, listText = ''] = read.stdout.split(RECORD_SEP);
-    const manifest = release_parseManifest(manifestText ?? '');
-    for (const f of manifest.files)
-        checkReleasePath(f);
-    const wanted = new Set(manifest.files);
-    const previous = listText.split('\n').filter((l) => l && !wanted.has(l));
-    const ops = [
-        ...manifest.files.map((f) => `put ${f}`),
-        'put .env',
-        ...previous
-            .filter((f) => {
-            try {
-                checkReleasePath(f);
-                return true;
-            }
-            catch {
-                return false;
-            }
-        })
-            .map((f) => `del ${f}`),
-        ...manifest.files.map((f) => `list ${f}`),
-    ];
-    // The ops name files, no contents: public.
-    await remote.exec(activateCommand(remoteDir, id), { stdin: `${ops.join('\n')}\n`, stdinPublic: true, timeoutMs: timeouts/* RELEASE_COMMAND_MS */.bx });
-}
-/** Every readable manifest under releases/, oldest first, in one round trip. */
-async function release_store_listReleases(remote, remoteDir, warn) {
-    const r = await remote.exec(listReleasesCommand(remoteDir), { timeoutMs: timeouts/* QUICK_COMMAND_MS */.dH });
-    return parseReleaseListing(r.stdout, warn);
-}
-function parseReleaseListing(stdout, warn) {
-    const out = [];
-    for (const chunk of stdout.split(RECORD_SEP).slice(1)) {
-        const nl = chunk.indexOf('\n');
-        const dir = chunk.slice(0, nl);
-        try {
-            const m = release_parseManifest(chunk.slice(nl + 1));
-            if (m.id !== dir)
-                throw new Error(`its id is ${m.id}`);
-            out.push(m);
-        }
-        catch (e) {
-            warn?.(`ignoring releases/${dir}/release.json: ${e.message}`);
-        }
-    }
-    return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-}
-/** The id in `current`, or undefined before the first successful deploy. */
-async function release_store_readCurrent(remote, remoteDir) {
-    const id = ((await remote.readFile(releasePaths(remoteDir).current)) ?? '').trim();
-    return release_isReleaseId(id) ? id : undefined;
-}
-async function setCurrent(remote, remoteDir, id) {
-    checkId(id);
-    await remote.writeFile(paths(remoteDir).current, `${id}\n`, 0o600, { public: true });
-}
-async function readManifest(remote, remoteDir, id) {
-    checkId(id);
-    const path = paths(remoteDir).manifest(id);
-    const text = await remote.readFile(path);
-    if (text === undefined)
-        throw new Error(`release ${id}: no readable ${path} on the host`);
-    return parseManifest(text);
-}
-/**
- * Merge `patch` into releases/<id>/release.json (atomic rewrite, 0600). The id cannot change. A
- * patch still in the making (a promise) is awaited alongside the read of the manifest.
- */
-async function updateManifest(remote, remoteDir, id, patch) {
-    const [old, p] = await Promise.all([readManifest(remote, remoteDir, id), patch]);
-    const next = { ...old, ...p, id: old.id };
-    parseManifest(JSON.stringify(next)); // refuse to write a manifest we could not read back
-    // A manifest holds no secret (the env file is beside it): public.
-    await remote.writeFile(paths(remoteDir).manifest(id), `${JSON.stringify(next, null, 2)}\n`, 0o600, { public: true });
-    return next;
-}
-/** Image IDs referenced by other projects' releases next to this one (the default layout's siblings). */
-async function siblingImageIds(remote, remoteDir) {
-    const parent = posix.dirname(remoteDir);
-    const self = posix.basename(remoteDir);
-    if (parent === remoteDir)
-        return new Set();
-    const r = await remote.exec(siblingManifestsCommand(parent, self), { timeoutMs: QUICK_COMMAND_MS, check: false });
-    return new Set([...r.stdout.matchAll(/"imageId"\s*:\s*"(sha256:[0-9a-f]{64})"/g)].map((m) => m[1]));
-}
-/** Rewrite a release's manifest as `abandoned` (0600, atomic). */
-async function writeAbandoned(remote, remoteDir, m, reason) {
-    const next = { ...m, result: 'abandoned', reason };
-    await remote.writeFile(releasePaths(remoteDir).manifest(m.id), `${JSON.stringify(next, null, 2)}\n`, 0o600);
-    return next;
-}
-/**
- * Under the lock no deploy of this project is in progress, so a `pending` release is one whose deploy
- * stopped before recording a result (killed, cancelled, disconnected): mark it `abandoned`, so the
- * list says so and retention prunes it like a failed one. Returns the releases as they are now and
- * the ones it marked.
- */
-async function release_store_markAbandoned(remote, remoteDir, releases, project) {
-    const marked = [];
-    const out = [];
-    for (const r of releases) {
-        if (r.result === 'pending' && r.project === project && isReleaseId(r.id)) {
-            const m = await writeAbandoned(remote, remoteDir, r, abandonedReason(r));
-            marked.push(m);
-            out.push(m);
-        }
-        else {
-            out.push(r);
-        }
-    }
-    return { releases: out, marked };
-}
-/**
- * A deploy that stops on an error before its Record phase marks its own release `abandoned` with the
- * error as the reason (it still holds the lock). Does nothing when the release is gone or recorded.
- */
-async function abandonIfPending(remote, remoteDir, id, reason) {
-    checkId(id);
-    const text = await remote.readFile(releasePaths(remoteDir).manifest(id));
-    if (text === undefined)
-        return false;
-    const m = release_parseManifest(text);
-    if (m.result !== 'pending')
-        return false;
-    // The first lines say what stopped it; a whole stderr belongs in the job log, not in every release list.
-    await writeAbandoned(remote, remoteDir, m, reason.length > 500 ? `${reason.slice(0, 500)}…` : reason);
-    return true;
-}
-/** One audit line per pruned release: which release, which images went, which Docker kept. */
-function pruneAuditEntries(result, at, actor, runUrl) {
-    return result.pruned.map((p) => ({
-        at,
-        kind: 'prune',
-        release: p.id,
-        sha: p.sha,
-        actor,
-        runUrl,
-        result: p.result,
-        images: p.imagesRemoved,
-        ...(p.imagesKept.length ? { detail: `Docker kept ${p.imagesKept.join(', ')}: a container uses it or it has another tag` } : {}),
-    }));
-}
-/**
- * Drop this project's releases that retention (release.ts) lets go, leftover .<id>.tmp dirs, then the
- * images only they referenced. Image candidates come only from this project's pruned manifests, minus
- * anything a kept release or a sibling project's release refers to; `docker image rm` without -f also
- * refuses images a container uses, which is fine. Call it under the lock. `listed`: the releases on
- * the host as the caller knows them (it holds the lock since it listed them), saving the listing.
- */
-async function pruneReleases(remote, remoteDir, project, keep, currentId, warn, keepFailed = KEEP_FAILED, listed) {
-    const releases = listed ? [...listed] : await release_store_listReleases(remote, remoteDir, warn);
-    const current = currentId ?? (await release_store_readCurrent(remote, remoteDir));
-    const plan = retention(releases, keep, current, project, keepFailed);
-    const removed = plan.prune.filter(isReleaseId);
-    await remote.exec(removeReleasesCommand(remoteDir, removed), { timeoutMs: RELEASE_COMMAND_MS });
-    const siblings = plan.images.length ? await siblingImageIds(remote, remoteDir) : new Set();
-    const candidates = plan.images.filter((i) => IMAGE_ID.test(i) && !siblings.has(i));
-    const imagesRemoved = [];
-    if (candidates.length) {
-        const r = await remote.exec(removeImagesCommand(candidates), { timeoutMs: RELEASE_COMMAND_MS, check: false });
-        for (const line of r.stdout.split('\n'))
-            if (candidates.includes(line.trim()))
-                imagesRemoved.push(line.trim());
-    }
-    const pruned = plan.pruned
-        .filter((x) => removed.includes(x.id))
-        .map((x) => {
-        // Images another project's release pins were never candidates: not this prune's to name.
-        const images = x.images.filter((i) => candidates.includes(i));
-        return {
-            ...x,
-            images,
-            imagesRemoved: images.filter((i) => imagesRemoved.includes(i)),
-            imagesKept: images.filter((i) => !imagesRemoved.includes(i)),
-        };
-    });
-    const kept = releases.filter((r) => r.project === project && !removed.includes(r.id));
-    return { removed, imagesRemoved, imagesKept: candidates.filter((i) => !imagesRemoved.includes(i)), pruned, kept };
-}
-
+// EXTERNAL MODULE: ./src/host/remote.ts
+var host_remote = __nccwpck_require__(8486);
 ;// CONCATENATED MODULE: ./src/engine/endpoint.ts
 /**
  * Which engine the host's docker CLI and Compose talk to. Docker: the CLI's default endpoint.
@@ -55310,9 +55022,6 @@ function describeEngine(endpoint) {
 
 
 
-
-
-
 function parseHostFacts(stdout, username, prefer = 'auto', engine = 'docker', needsCompose = true) {
     const endpoint = chooseEngine(stdout, username, engine);
     const found = [...stdout.matchAll(/^compose=(v1|v2)\s*(\S*)/gm)].map((m) => ({ flavor: m[1], version: m[2] ?? '' }));
@@ -55334,25 +55043,6 @@ function parseHostFacts(stdout, username, prefer = 'auto', engine = 'docker', ne
 async function readHostFacts(remote, username, prefer = 'auto', engine = 'docker', podmanSocket, needsCompose = true) {
     const r = await remote.exec(hostFactsCommand(engine, podmanSocket), { check: false, timeoutMs: timeouts/* DOCKER_COMMAND_MS */._u });
     return parseHostFacts(r.stdout, username, prefer, engine, needsCompose);
-}
-/**
- * The host facts and the resolved remote dir (created 0700 when missing) in one round trip
- * (hostSetupCommand). A remote dir that cannot be made fails as resolveRemoteDir does; the facts
- * are judged after it, as when they were read first.
- */
-async function readHostSetup(remote, options) {
-    const engine = options.engine ?? 'docker';
-    const dirArgument = remoteDirArgument(options.remoteDir);
-    const command = hostSetupCommand(engine, options.podmanSocket, dirArgument);
-    const r = await remote.exec(command, { check: false, timeoutMs: DOCKER_COMMAND_MS });
-    const at = r.stdout.lastIndexOf(`${REMOTE_DIR_MARK}\n`);
-    const factsText = at < 0 ? r.stdout : r.stdout.slice(0, at);
-    const dirText = at < 0 ? '' : r.stdout.slice(at + REMOTE_DIR_MARK.length + 1);
-    // Named as when the remote dir had its own command.
-    if (r.code !== 0)
-        throw new RemoteCommandError(resolveRemoteDirCommand(dirArgument), { ...r, stdout: dirText });
-    const facts = parseHostFacts(factsText, options.username, options.compose, engine, options.needsCompose);
-    return { facts, remoteDir: parseRemoteDir(dirText, options.remoteDir) };
 }
 
 // EXTERNAL MODULE: ./src/host/lock.ts + 1 modules
@@ -55971,13 +55661,12 @@ class HaproxyGate {
         if (parked.length === 0)
             return;
         const states = await this.api.showServersState();
-        // A slot that holds an address now is a replica's: waitUp or release decided its state.
-        const empty = parked.filter((p) => {
+        for (const p of parked) {
             const now = states.find((s) => s.backend === p.backend && s.server === p.server);
-            return now && isForcedMaint(now) && !hasAddress(now);
-        });
-        // One round trip for all of them.
-        await this.api.setStates(empty.map((p) => ({ backend: p.backend, server: p.server, state: 'ready' })));
+            // A slot that holds an address now is a replica's: waitUp or release decided its state.
+            if (now && isForcedMaint(now) && !hasAddress(now))
+                await this.api.setServerState(p.backend, p.server, 'ready');
+        }
     }
     async waitUp(service, replicas, deadline) {
         const pending = new Map(replicas.map((r) => [r.id, r]));
@@ -56136,9 +55825,15 @@ class HaproxyGate {
         const states = await this.api.showServersState();
         const ips = new Set(serving.map((r) => r.ip).filter(Boolean));
         const backends = new Set(serving.flatMap((r) => slotsForAddress(states, r.ip).map((s) => s.backend)));
-        const back = states.filter((s) => backends.has(s.backend) && isForcedMaint(s) && !(hasAddress(s) && !ips.has(s.addr)));
-        await this.api.setStates(back.map((s) => ({ backend: s.backend, server: s.server, state: 'ready' })));
-        const restored = back.map((s) => `${s.backend}/${s.server}`);
+        const restored = [];
+        for (const s of states) {
+            if (!backends.has(s.backend) || !isForcedMaint(s))
+                continue;
+            if (hasAddress(s) && !ips.has(s.addr))
+                continue;
+            await this.api.setServerState(s.backend, s.server, 'ready');
+            restored.push(`${s.backend}/${s.server}`);
+        }
         if (restored.length)
             this.log.info(`HAProxy: ${service}: ${restored.length} slot(s) left in maint by the interrupted deploy set ready: ${restored.join(', ')}`);
         return restored;
@@ -56159,6 +55854,427 @@ function describeSlots(slots) {
 function opStateName(op) {
     const name = Object.entries(OpState).find(([, v]) => v === op)?.[0];
     return name ?? `op${op}`;
+}
+
+;// CONCATENATED MODULE: ./src/commands/release-store.ts
+/**
+ * The release store's commands (layout in docs/architecture.md; run by src/release-store.ts). Every
+ * path is absolute under the resolved remote dir and goes through shq(); per-file lists and archives
+ * travel on stdin, so a command's length does not grow with the release.
+ */
+
+
+/** Separates the records of a listing: never appears raw in JSON.stringify output. */
+const RECORD_SEP = '\x1e';
+/** app/.handoff-files: the files the last activation placed, so the next one can drop stale ones. */
+const FILE_LIST = '.handoff-files';
+/** Where things are under the remote dir. */
+const releasePaths = (remoteDir) => ({
+    releases: external_node_path_.posix.join(remoteDir, 'releases'),
+    release: (id) => external_node_path_.posix.join(remoteDir, 'releases', id),
+    manifest: (id) => external_node_path_.posix.join(remoteDir, 'releases', id, 'release.json'),
+    tmp: (id) => external_node_path_.posix.join(remoteDir, 'releases', `.${id}.tmp`),
+    app: external_node_path_.posix.join(remoteDir, 'app'),
+    current: external_node_path_.posix.join(remoteDir, 'current'),
+});
+/** Creates the remote dir (0700) under the deploy user's home when relative, and prints its symlink-free path. */
+function release_store_resolveRemoteDirCommand(input) {
+    return `cd && umask 077 && mkdir -p ${shq(input)} && cd ${shq(input)} && (chmod 700 . 2>/dev/null || true) && pwd -P`;
+}
+/** The same release already in place is this very command, repeated after a dropped connection. */
+function placeOnce(T, D, id) {
+    return `if [ -e ${D} ]; then if cmp -s ${T}/release.json ${D}/release.json; then rm -rf ${T}; exit 0; fi; rm -rf ${T}; echo ${shq(`release ${id} exists already on the host`)} >&2; exit 17; fi`;
+}
+/** Stdin: the release's tar archive. Extracted into releases/.<id>.tmp, then renamed to releases/<id>. */
+function release_store_uploadReleaseCommand(remoteDir, id) {
+    const p = releasePaths(remoteDir);
+    const T = shq(p.tmp(id));
+    const D = shq(p.release(id));
+    return [
+        'set -e',
+        'umask 022',
+        `mkdir -p ${shq(p.releases)}`,
+        `chmod 700 ${shq(p.releases)}`,
+        `rm -rf ${T}`,
+        `mkdir -m 700 ${T}`,
+        // -o: the deploy user owns what it extracts, whatever the archive says
+        `tar -x -o -f - -C ${T}`,
+        `chmod 700 ${T}`,
+        placeOnce(T, D, id),
+        `mv ${T} ${D}`,
+    ].join('\n');
+}
+/** Stdin: the new release.json. Copies releases/<fromId> to releases/<toId> with that manifest. */
+function release_store_copyReleaseCommand(remoteDir, fromId, toId) {
+    const p = releasePaths(remoteDir);
+    const F = shq(p.release(fromId));
+    const T = shq(p.tmp(toId));
+    const D = shq(p.release(toId));
+    return [
+        'set -e',
+        'umask 022',
+        `if [ ! -d ${F} ]; then echo ${shq(`release ${fromId} is not on the host`)} >&2; exit 2; fi`,
+        `rm -rf ${T}`,
+        `cp -Rp ${F} ${T}`,
+        `chmod 700 ${T}`,
+        `rm -f ${T}/release.json`,
+        `(umask 077; cat > ${T}/release.json)`,
+        placeOnce(T, D, toId),
+        `mv ${T} ${D}`,
+    ].join('\n');
+}
+/** Release <id>'s manifest, RECORD_SEP, then app/.handoff-files (empty when missing): one round trip. */
+function activationReadCommand(remoteDir, id) {
+    const p = releasePaths(remoteDir);
+    return `cat ${(0,quote/* shq */.h)(p.manifest(id))}; printf '${RECORD_SEP}'; cat ${(0,quote/* shq */.h)(external_node_path_.posix.join(p.app, FILE_LIST))} 2>/dev/null || true`;
+}
+/**
+ * Stdin: one operation per line, `put <file>`, `del <file>` or `list <file>` (activateRelease builds
+ * them). Each put copies the file from releases/<id>/ to a temp name in its directory under app/ and
+ * renames it over the old one; del removes a regular file; list records the file in .handoff-files.
+ */
+function activateCommand(remoteDir, id) {
+    const p = releasePaths(remoteDir);
+    const S = (0,quote/* shq */.h)(p.release(id));
+    const A = (0,quote/* shq */.h)(p.app);
+    return `set -e
+umask 022
+mkdir -p ${A}
+chmod 700 ${A}
+cd ${A}
+: > ${FILE_LIST}.new
+while IFS= read -r line; do
+  op=\${line%% *}; f=\${line#* }
+  case $op in
+  put)
+    case $f in */*) d=\${f%/*};; *) d=.;; esac
+    mkdir -p "$d"
+    if [ -d "$f" ]; then echo "handoff: app/$f is a directory on the host; a release file cannot replace it" >&2; exit 20; fi
+    t="$d/.handoff-new-$$"
+    rm -f "$t"
+    cp ${S}/"$f" "$t"
+    mv -f "$t" "$f"
+    ;;
+  del)
+    if [ -f "$f" ] && [ ! -L "$f" ]; then rm -f "$f"; fi
+    ;;
+  list)
+    printf '%s\\n' "$f" >> ${FILE_LIST}.new
+    ;;
+  esac
+done
+mv -f ${FILE_LIST}.new ${FILE_LIST}`;
+}
+/** Per release dir with a release.json: RECORD_SEP, the dir name, a newline, the manifest. */
+function listReleasesCommand(remoteDir) {
+    return `cd ${(0,quote/* shq */.h)(releasePaths(remoteDir).releases)} 2>/dev/null || exit 0
+for d in */; do
+  [ -f "\${d}release.json" ] || continue
+  printf '${RECORD_SEP}%s\\n' "\${d%/}"
+  cat "\${d}release.json"
+done`;
+}
+/** The manifests of the other projects next to this one (the default layout's siblings), concatenated. */
+function release_store_siblingManifestsCommand(parent, self) {
+    return `cd ${shq(parent)} 2>/dev/null || exit 0
+for f in */releases/*/release.json; do
+  case $f in ${shq(self)}/*) continue;; esac
+  [ -f "$f" ] && cat "$f"
+done; true`;
+}
+/** Removes these release dirs (ids checked by the caller) and any leftover .<id>.tmp dirs. */
+function release_store_removeReleasesCommand(remoteDir, ids) {
+    return `cd ${shq(releasePaths(remoteDir).releases)} 2>/dev/null || exit 0
+${ids.length ? `rm -rf -- ${shqAll([...ids])}` : ':'}
+for d in .*.tmp; do if [ -d "$d" ]; then rm -rf -- "$d"; fi; done`;
+}
+/** Remove one release dir (a dry run's, which nothing references). */
+function removeReleaseCommand(remoteDir, id) {
+    return `rm -rf ${shq(releasePaths(remoteDir).release(id))}`;
+}
+
+// EXTERNAL MODULE: ./src/model/release.ts
+var release = __nccwpck_require__(5988);
+;// CONCATENATED MODULE: ./src/host/release-store.ts
+/**
+ * The release directories on the host (layout in docs/architecture.md): upload, activate into app/,
+ * list, current, manifest updates, copy for rollbacks and pruning. The commands themselves are built
+ * in commands/release-store.ts (every path absolute under the resolved remote dir, through shq());
+ * this module decides what to run and reads the answers.
+ *
+ * Modes: the remote dir, releases/, each releases/<id>/ and app/ are 0700, so nothing below them is
+ * reachable by other host users; .env and release.json are 0600. Subdirectories inside a release and
+ * in app/ are 0755 and files keep their (group/other-write stripped) mode, because Docker bind-mounts
+ * them into containers that may run as another user (the official haproxy image runs as `haproxy`).
+ */
+
+
+
+
+
+
+/** Names the release directory keeps for itself. */
+const RESERVED = new Set(['release.json', '.env']);
+const IMAGE_ID = /^sha256:[0-9a-f]{64}$/;
+/** A repo-relative path that is safe to place under a release directory and to pass through `read -r`. */
+function checkReleasePath(path) {
+    if (!path || path.startsWith('/'))
+        throw new Error(`release file '${path}': must be a relative path`);
+    // eslint-disable-next-line no-control-regex
+    if (/[\x00-\x1f\x7f]/.test(path))
+        throw new Error(`release file ${JSON.stringify(path)}: control characters are not allowed in file names`);
+    if (path.split('/').some((p) => p === '' || p === '.' || p === '..'))
+        throw new Error(`release file '${path}': no '..', '.' or empty parts`);
+    if (RESERVED.has(path))
+        throw new Error(`release file '${path}': the name is reserved for handoff's own ${path} at the top of the release; move the file into a directory`);
+}
+function checkId(id) {
+    if (!(0,release/* isReleaseId */.F3)(id))
+        throw new Error(`'${id}' is not a release id`);
+}
+/**
+ * The absolute, symlink-free remote dir: a relative input (or `~/...`) is under the deploy user's
+ * home. Created 0700 when missing.
+ */
+async function resolveRemoteDir(remote, remoteDirInput) {
+    const input = remoteDirInput.replace(/^~(\/|$)/, '').replace(/\/+$/, '') || '.';
+    if (input.includes('\0'))
+        throw new Error('remote_dir contains a NUL byte');
+    const r = await remote.exec(resolveRemoteDirCommand(input), { timeoutMs: QUICK_COMMAND_MS });
+    const dir = r.stdout.trim().split('\n').pop() ?? '';
+    if (!dir.startsWith('/'))
+        throw new Error(`could not resolve remote_dir '${remoteDirInput}' on the host (got '${dir}')`);
+    return dir;
+}
+/** The archive of a release: files with their parent directories, the env file and the manifest. */
+function releaseArchive(files, envFileText, manifest) {
+    const seen = new Set();
+    const dirs = new Set();
+    for (const f of files) {
+        checkReleasePath(f.path);
+        if (seen.has(f.path))
+            throw new Error(`release file '${f.path}' is listed twice`);
+        seen.add(f.path);
+        const parts = f.path.split('/');
+        for (let i = 1; i < parts.length; i++)
+            dirs.add(parts.slice(0, i).join('/'));
+    }
+    for (const d of dirs)
+        if (seen.has(d))
+            throw new Error(`release file '${d}' is also a directory of another release file`);
+    const entries = [...dirs].sort().map((d) => ({ path: d, type: 'dir', mode: 0o755 }));
+    for (const f of files)
+        entries.push({ path: f.path, type: 'file', data: f.data, mode: (f.mode ?? 0o644) & 0o755 || 0o644 });
+    entries.push({ path: '.env', type: 'file', data: Buffer.from(envFileText), mode: 0o600 });
+    entries.push({ path: 'release.json', type: 'file', data: Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), mode: 0o600 });
+    return buildTar(entries);
+}
+/**
+ * Write releases/<id>/ atomically: one tar stream into releases/.<id>.tmp, then a rename. An id that
+ * exists already is an error (two deploys of one sha in one second).
+ */
+async function release_store_uploadRelease(remote, remoteDir, id, files, envFileText, manifest, _options = {}) {
+    checkId(id);
+    if (manifest.id !== id)
+        throw new Error(`manifest id ${manifest.id} does not match release ${id}`);
+    const tar = releaseArchive(files, envFileText, manifest);
+    await remote.exec(uploadReleaseCommand(remoteDir, id), { stdin: tar, timeoutMs: RELEASE_COMMAND_MS });
+}
+/**
+ * A new release with an old one's files and env (a rollback): copied on the host, with its own
+ * manifest, then renamed into place.
+ */
+async function release_store_copyRelease(remote, remoteDir, fromId, toId, manifest) {
+    checkId(fromId);
+    checkId(toId);
+    if (manifest.id !== toId)
+        throw new Error(`manifest id ${manifest.id} does not match release ${toId}`);
+    await remote.exec(copyReleaseCommand(remoteDir, fromId, toId), {
+        stdin: `${JSON.stringify(manifest, null, 2)}\n`,
+        timeoutMs: RELEASE_COMMAND_MS,
+    });
+}
+/**
+ * Make app/ hold release <id>: each file (and .env) copied to a temp name in its target directory,
+ * then renamed over the old one, so directories (and the bind mounts on them) stay the same inodes.
+ * A file the previously activated release placed and this one lacks is removed; directories are
+ * never removed or replaced.
+ */
+async function activateRelease(remote, remoteDir, id) {
+    checkId(id);
+    const read = await remote.exec(activationReadCommand(remoteDir, id), { timeoutMs: timeouts/* QUICK_COMMAND_MS */.dH });
+    const [manifestText, listText = ''] = read.stdout.split(RECORD_SEP);
+    const manifest = (0,release/* parseManifest */.Ng)(manifestText ?? '');
+    for (const f of manifest.files)
+        checkReleasePath(f);
+    const wanted = new Set(manifest.files);
+    const previous = listText.split('\n').filter((l) => l && !wanted.has(l));
+    const ops = [
+        ...manifest.files.map((f) => `put ${f}`),
+        'put .env',
+        ...previous
+            .filter((f) => {
+            try {
+                checkReleasePath(f);
+                return true;
+            }
+            catch {
+                return false;
+            }
+        })
+            .map((f) => `del ${f}`),
+        ...manifest.files.map((f) => `list ${f}`),
+    ];
+    await remote.exec(activateCommand(remoteDir, id), { stdin: `${ops.join('\n')}\n`, timeoutMs: timeouts/* RELEASE_COMMAND_MS */.bx });
+}
+/** Every readable manifest under releases/, oldest first, in one round trip. */
+async function release_store_listReleases(remote, remoteDir, warn) {
+    const r = await remote.exec(listReleasesCommand(remoteDir), { timeoutMs: timeouts/* QUICK_COMMAND_MS */.dH });
+    return parseReleaseListing(r.stdout, warn);
+}
+function parseReleaseListing(stdout, warn) {
+    const out = [];
+    for (const chunk of stdout.split(RECORD_SEP).slice(1)) {
+        const nl = chunk.indexOf('\n');
+        const dir = chunk.slice(0, nl);
+        try {
+            const m = (0,release/* parseManifest */.Ng)(chunk.slice(nl + 1));
+            if (m.id !== dir)
+                throw new Error(`its id is ${m.id}`);
+            out.push(m);
+        }
+        catch (e) {
+            warn?.(`ignoring releases/${dir}/release.json: ${e.message}`);
+        }
+    }
+    return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+/** The id in `current`, or undefined before the first successful deploy. */
+async function release_store_readCurrent(remote, remoteDir) {
+    const id = ((await remote.readFile(releasePaths(remoteDir).current)) ?? '').trim();
+    return (0,release/* isReleaseId */.F3)(id) ? id : undefined;
+}
+async function setCurrent(remote, remoteDir, id) {
+    checkId(id);
+    await remote.writeFile(paths(remoteDir).current, `${id}\n`, 0o600);
+}
+async function readManifest(remote, remoteDir, id) {
+    checkId(id);
+    const path = paths(remoteDir).manifest(id);
+    const text = await remote.readFile(path);
+    if (text === undefined)
+        throw new Error(`release ${id}: no readable ${path} on the host`);
+    return parseManifest(text);
+}
+/** Merge `patch` into releases/<id>/release.json (atomic rewrite, 0600). The id cannot change. */
+async function updateManifest(remote, remoteDir, id, patch) {
+    const old = await readManifest(remote, remoteDir, id);
+    const next = { ...old, ...patch, id: old.id };
+    parseManifest(JSON.stringify(next)); // refuse to write a manifest we could not read back
+    await remote.writeFile(paths(remoteDir).manifest(id), `${JSON.stringify(next, null, 2)}\n`, 0o600);
+    return next;
+}
+/** Image IDs referenced by other projects' releases next to this one (the default layout's siblings). */
+async function siblingImageIds(remote, remoteDir) {
+    const parent = posix.dirname(remoteDir);
+    const self = posix.basename(remoteDir);
+    if (parent === remoteDir)
+        return new Set();
+    const r = await remote.exec(siblingManifestsCommand(parent, self), { timeoutMs: QUICK_COMMAND_MS, check: false });
+    return new Set([...r.stdout.matchAll(/"imageId"\s*:\s*"(sha256:[0-9a-f]{64})"/g)].map((m) => m[1]));
+}
+/** Rewrite a release's manifest as `abandoned` (0600, atomic). */
+async function writeAbandoned(remote, remoteDir, m, reason) {
+    const next = { ...m, result: 'abandoned', reason };
+    await remote.writeFile(releasePaths(remoteDir).manifest(m.id), `${JSON.stringify(next, null, 2)}\n`, 0o600);
+    return next;
+}
+/**
+ * Under the lock no deploy of this project is in progress, so a `pending` release is one whose deploy
+ * stopped before recording a result (killed, cancelled, disconnected): mark it `abandoned`, so the
+ * list says so and retention prunes it like a failed one. Returns the releases as they are now and
+ * the ones it marked.
+ */
+async function release_store_markAbandoned(remote, remoteDir, releases, project) {
+    const marked = [];
+    const out = [];
+    for (const r of releases) {
+        if (r.result === 'pending' && r.project === project && isReleaseId(r.id)) {
+            const m = await writeAbandoned(remote, remoteDir, r, abandonedReason(r));
+            marked.push(m);
+            out.push(m);
+        }
+        else {
+            out.push(r);
+        }
+    }
+    return { releases: out, marked };
+}
+/**
+ * A deploy that stops on an error before its Record phase marks its own release `abandoned` with the
+ * error as the reason (it still holds the lock). Does nothing when the release is gone or recorded.
+ */
+async function abandonIfPending(remote, remoteDir, id, reason) {
+    checkId(id);
+    const text = await remote.readFile(releasePaths(remoteDir).manifest(id));
+    if (text === undefined)
+        return false;
+    const m = (0,release/* parseManifest */.Ng)(text);
+    if (m.result !== 'pending')
+        return false;
+    // The first lines say what stopped it; a whole stderr belongs in the job log, not in every release list.
+    await writeAbandoned(remote, remoteDir, m, reason.length > 500 ? `${reason.slice(0, 500)}…` : reason);
+    return true;
+}
+/** One audit line per pruned release: which release, which images went, which Docker kept. */
+function pruneAuditEntries(result, at, actor, runUrl) {
+    return result.pruned.map((p) => ({
+        at,
+        kind: 'prune',
+        release: p.id,
+        sha: p.sha,
+        actor,
+        runUrl,
+        result: p.result,
+        images: p.imagesRemoved,
+        ...(p.imagesKept.length ? { detail: `Docker kept ${p.imagesKept.join(', ')}: a container uses it or it has another tag` } : {}),
+    }));
+}
+/**
+ * Drop this project's releases that retention (release.ts) lets go, leftover .<id>.tmp dirs, then the
+ * images only they referenced. Image candidates come only from this project's pruned manifests, minus
+ * anything a kept release or a sibling project's release refers to; `docker image rm` without -f also
+ * refuses images a container uses, which is fine. Call it under the lock.
+ */
+async function pruneReleases(remote, remoteDir, project, keep, currentId, warn, keepFailed = KEEP_FAILED) {
+    const releases = await release_store_listReleases(remote, remoteDir, warn);
+    const current = currentId ?? (await release_store_readCurrent(remote, remoteDir));
+    const plan = retention(releases, keep, current, project, keepFailed);
+    const removed = plan.prune.filter(isReleaseId);
+    await remote.exec(removeReleasesCommand(remoteDir, removed), { timeoutMs: RELEASE_COMMAND_MS });
+    const siblings = plan.images.length ? await siblingImageIds(remote, remoteDir) : new Set();
+    const candidates = plan.images.filter((i) => IMAGE_ID.test(i) && !siblings.has(i));
+    const imagesRemoved = [];
+    if (candidates.length) {
+        const r = await remote.exec(removeImagesCommand(candidates), { timeoutMs: RELEASE_COMMAND_MS, check: false });
+        for (const line of r.stdout.split('\n'))
+            if (candidates.includes(line.trim()))
+                imagesRemoved.push(line.trim());
+    }
+    const pruned = plan.pruned
+        .filter((x) => removed.includes(x.id))
+        .map((x) => {
+        // Images another project's release pins were never candidates: not this prune's to name.
+        const images = x.images.filter((i) => candidates.includes(i));
+        return {
+            ...x,
+            images,
+            imagesRemoved: images.filter((i) => imagesRemoved.includes(i)),
+            imagesKept: images.filter((i) => !imagesRemoved.includes(i)),
+        };
+    });
+    const kept = releases.filter((r) => r.project === project && !removed.includes(r.id));
+    return { removed, imagesRemoved, imagesKept: candidates.filter((i) => !imagesRemoved.includes(i)), pruned, kept };
 }
 
 ;// CONCATENATED MODULE: ./src/action/report.ts
@@ -56183,6 +56299,7 @@ function reportOutputs(r) {
         rolled_back: String(r.rolledBack),
         probe_records: r.probe?.recordsPath ?? '',
         plan: r.planJson === undefined ? '' : JSON.stringify(r.planJson),
+        hosts: r.hosts ? JSON.stringify(r.hosts) : '',
     };
 }
 function escapeCell(s) {
@@ -56202,13 +56319,21 @@ function proxyDrainFact(r) {
         return `| proxy drain | ${r.proxyKind} |`;
     return undefined;
 }
+function renderHosts(rows) {
+    const lines = rows.map((h) => `| ${escapeCell(h.host)} | ${escapeCell(h.plan || '—')} | ${h.durationS === undefined ? '—' : `${h.durationS} s`} | ${escapeCell(h.probe ?? '—')} | ${escapeCell(h.result)} |`);
+    return ['| host | plan | rollout | host probe | result |', '|---|---|---|---|---|', ...lines].join('\n');
+}
+/** The summary's title: the one verdict of the run (of every host, for a fleet). */
+function summaryTitle(r) {
+    if (r.mode === 'dry-run')
+        return `handoff: plan for ${r.project} (dry run, nothing changed)`;
+    const what = `${r.mode === 'rollback' ? 'rollback of' : 'deploy of'} ${r.project}${r.hosts ? ` to ${r.hosts.length} hosts` : ''}`;
+    return `handoff: ${what} ${r.error ? 'failed' : r.rolledBack ? 'failed and was rolled back' : 'succeeded'}`;
+}
 /** The whole job summary, in markdown. */
 function renderSummary(r) {
     const ok = !r.error;
-    const title = r.mode === 'dry-run'
-        ? `handoff: plan for ${r.project} (dry run, nothing changed)`
-        : `handoff: ${r.mode === 'rollback' ? 'rollback of' : 'deploy of'} ${r.project} ${ok ? (r.rolledBack ? 'failed and was rolled back' : 'succeeded') : 'failed'}`;
-    const out = [`## ${ok ? '✅' : '❌'} ${title}`, ''];
+    const out = [`## ${ok ? '✅' : '❌'} ${summaryTitle(r)}`, ''];
     const facts = [];
     if (r.releaseId)
         facts.push(`| release | \`${r.releaseId}\` |`);
@@ -56224,6 +56349,8 @@ function renderSummary(r) {
     if (drain)
         facts.push(drain);
     out.push('| | |', '|---|---|', ...facts, '');
+    if (r.hosts)
+        out.push('### Hosts', '', renderHosts(r.hosts), '');
     if (r.error)
         out.push('### Error', '', '```', r.error, '```', '');
     if (r.warnings.length)
@@ -57482,10 +57609,6 @@ function planningView(remoteDir, composeFiles, release, project) {
 /** The desired state of a stack on the host: resolved Compose model, config hashes, image IDs. */
 async function desiredState(s, target, routed, serving) {
     const { remote, flavor, inputs } = s;
-    // Read once, alongside the first command below: adoption and the plan both look at what runs,
-    // and nothing changes in between.
-    const reading = listProjectContainers(remote, inputs.project);
-    reading.catch(() => { }); // awaited below; an error thrown before then must not leave it unhandled
     const appStack = session_stackOf(s.remoteDir, target.composeFiles, 'app', inputs.project);
     let config;
     let loadStack = appStack;
@@ -57504,7 +57627,8 @@ async function desiredState(s, target, routed, serving) {
     const check = checkPolicies(model, routed, inputs.services.length ? inputs.services : undefined);
     if (check.errors.length)
         throw new Error(`the deploy was refused before any change on the host:\n- ${check.errors.join('\n- ')}`);
-    const running = await reading;
+    // Read once: adoption and the plan both look at what runs, and nothing changes in between.
+    const running = await listProjectContainers(remote, inputs.project);
     const adopt = await adoptable(s, config.hashes, serving, running);
     const desired = model.services.map((service) => {
         const configHashes = config.hashes.get(service.name);
@@ -59371,7 +59495,6 @@ function proxyHost(s, releaseId) {
  * are still the previous release's). Degraded without a proxy, or when its driver says so.
  */
 async function openProxy(s, model, release, change) {
-    s.roundTrips?.enter('open proxy');
     const selected = selectedProxy(s.inputs, model);
     if (!selected) {
         s.report.warnings.push(s.inputs.proxy === 'none'
@@ -59409,6 +59532,8 @@ function envfile_renderEnvFile(env) {
     return lines.length ? `${lines.join('\n')}\n` : '';
 }
 
+// EXTERNAL MODULE: ./src/model/fleet.ts
+var fleet = __nccwpck_require__(6389);
 ;// CONCATENATED MODULE: ./src/phases/release.ts
 /**
  * The release of this deploy: the releases on the host (pending ones of killed runs marked
@@ -59423,12 +59548,11 @@ function envfile_renderEnvFile(env) {
 
 
 
+
 /** The project's releases; pending ones left by killed runs are marked abandoned (we hold the lock). */
 async function readHistory(s) {
     const { inputs, remote, remoteDir, log } = s;
-    s.roundTrips?.enter('history');
-    // Two reads side by side: one round trip of waiting.
-    const [listed, current] = await Promise.all([listReleases(remote, remoteDir), readCurrent(remote, remoteDir)]);
+    const listed = await listReleases(remote, remoteDir);
     const found = inputs.dryRun ? { releases: listed, marked: [] } : await markAbandoned(remote, remoteDir, listed, inputs.project);
     if (found.marked.length) {
         for (const m of found.marked)
@@ -59444,15 +59568,14 @@ async function readHistory(s) {
             detail: m.reason,
         })));
     }
+    const current = await readCurrent(remote, remoteDir);
     s.report.previousReleaseId = current;
     const serving = current ? found.releases.find((r) => r.id === current) : undefined;
     return { releases: found.releases, ...(current ? { current } : {}), ...(serving ? { serving } : {}) };
 }
 /** Upload the workspace's files as a new release, or copy the rollback target's (its images checked first). */
-async function uploadPhase(s, history, files) {
+async function uploadPhase(s, history, files, id = freshReleaseId(s.run.sha, history.releases)) {
     const { inputs, run, remote, remoteDir, log, timeline } = s;
-    s.roundTrips?.enter('upload');
-    const id = freshReleaseId(run.sha, history.releases);
     s.report.releaseId = id;
     const manifest = {
         id,
@@ -59536,12 +59659,7 @@ function pinsOf(release) {
 }
 /** A release id not taken yet (two runs of one commit within a second get distinct ids). */
 function freshReleaseId(sha, taken) {
-    const ids = new Set(taken.map((r) => r.id));
-    let t = Date.now();
-    let id = releaseId(new Date(t), sha);
-    while (ids.has(id))
-        id = releaseId(new Date((t += 1000)), sha);
-    return id;
+    return freeReleaseId(sha, taken.map((r) => r.id), Date.now());
 }
 
 ;// CONCATENATED MODULE: ./src/engine/docker/health.ts
@@ -59763,33 +59881,11 @@ function neverChecked(waiting) {
 }
 
 ;// CONCATENATED MODULE: ./src/host/round-trips.ts
-/** A running count of round trips by kind, and by the phase of the deploy they were made in. */
+/** A running count of round trips by kind. */
 class RoundTrips {
     byKind = { exec: 0, read: 0, write: 0, stream: 0 };
-    marks = [];
-    /** `phase`: what the first round trips count toward, until the first enter(). */
-    constructor(phase) {
-        if (phase)
-            this.enter(phase);
-    }
     count(kind) {
         this.byKind[kind]++;
-    }
-    /** From now on, round trips count toward `phase` (until the next enter). */
-    enter(phase) {
-        this.marks.push({ phase, at: this.snapshot(), atMs: Date.now() });
-    }
-    /** Round trips and wall time per phase entered, in order of first entry (a phase entered twice sums). */
-    byPhase(nowMs = Date.now()) {
-        const out = new Map();
-        this.marks.forEach((m, i) => {
-            const next = this.marks[i + 1];
-            const count = diff(next ? next.at : this.byKind, m.at);
-            const ms = (next ? next.atMs : nowMs) - m.atMs;
-            const seen = out.get(m.phase);
-            out.set(m.phase, seen ? { phase: m.phase, count: sum(seen.count, count), ms: seen.ms + ms } : { phase: m.phase, count, ms });
-        });
-        return [...out.values()];
     }
     get total() {
         return this.byKind.exec + this.byKind.read + this.byKind.write + this.byKind.stream;
@@ -59804,21 +59900,10 @@ class RoundTrips {
     }
     /** The counts since a snapshot, by kind and in total. */
     since(before) {
-        return diff(this.byKind, before);
+        const kinds = Object.keys(this.byKind);
+        const byKind = Object.fromEntries(kinds.map((k) => [k, this.byKind[k] - before[k]]));
+        return { total: kinds.reduce((n, k) => n + byKind[k], 0), byKind };
     }
-}
-const KINDS = (/* unused pure expression or super */ null && (['exec', 'read', 'write', 'stream']));
-function diff(now, before) {
-    const byKind = Object.fromEntries(KINDS.map((k) => [k, now[k] - before[k]]));
-    return { total: KINDS.reduce((n, k) => n + byKind[k], 0), byKind };
-}
-function sum(a, b) {
-    const byKind = Object.fromEntries(KINDS.map((k) => [k, a.byKind[k] + b.byKind[k]]));
-    return { total: a.total + b.total, byKind };
-}
-/** "upload: 2 (exec 2) in 0.4 s": one phase's line for the log. */
-function describePhase(p) {
-    return `${p.phase}: ${describeRoundTrips(p.count)} in ${(p.ms / 1000).toFixed(1)} s`;
 }
 /** "12 (exec 9, stream 3)": the kinds that occurred. */
 function describeRoundTrips(c) {
@@ -59832,9 +59917,9 @@ function countRoundTrips(remote, counter) {
             counter.count('exec');
             return remote.exec(command, options);
         },
-        writeFile(path, data, mode, options) {
+        writeFile(path, data, mode) {
             counter.count('write');
-            return remote.writeFile(path, data, mode, options);
+            return remote.writeFile(path, data, mode);
         },
         readFile(path) {
             counter.count('read');
@@ -59929,22 +60014,15 @@ class BatchFailure extends Error {
 }
 async function rollOut(ctx, plan) {
     const result = { ok: true, updated: [], failures: [] };
-    const rolled = plan.services.filter((sp) => sp.action !== 'keep' && sp.action !== 'skip');
-    let first;
-    if (!ctx.proxyNetworks && ctx.proxyService) {
-        // The proxy's networks and what the first batch reads first, side by side (nothing changes
-        // between them unless a cleanup runs first).
-        const head = rolled[0]?.batches.length && !rolled[0].cleanup.length ? rolled[0].service : undefined;
-        const [networks, before] = await Promise.all([proxyNetworksOf(ctx, ctx.proxyService), head && ctx.engine.replicas(head)]);
-        ctx = { ...ctx, proxyNetworks: networks };
-        if (before)
-            first = { before, parked: false, made: [] };
-    }
-    for (const sp of rolled) {
+    if (!ctx.proxyNetworks && ctx.proxyService)
+        ctx = { ...ctx, proxyNetworks: await proxyNetworksOf(ctx, ctx.proxyService) };
+    for (const sp of plan.services) {
+        if (sp.action === 'keep' || sp.action === 'skip')
+            continue;
         ctx.log.info(`${sp.service}: ${sp.action} (${sp.order}; ${sp.reason})`);
         let failure;
         try {
-            failure = await runService(ctx, sp, sp === rolled[0] ? first : undefined);
+            failure = await runService(ctx, sp);
         }
         finally {
             if (gated(ctx, sp.service))
@@ -59965,7 +60043,7 @@ async function rollOut(ctx, plan) {
     }
     return result;
 }
-async function runService(ctx, sp, first) {
+async function runService(ctx, sp) {
     const svc = sp.desired?.service;
     const grace = Math.ceil(svc?.stopGracePeriodS ?? 10);
     const uc = svc?.updateConfig;
@@ -59976,7 +60054,7 @@ async function runService(ctx, sp, first) {
     let failedBatches = 0;
     let lastFailure;
     // The head the batch before handed on (an object: the hand-over happens inside a callback).
-    const ahead = { head: first };
+    const ahead = {};
     for (const [i, batch] of sp.batches.entries()) {
         const label = `${sp.service}: batch ${i + 1}/${sp.batches.length}`;
         const delayMs = delayAfter(sp, i);
@@ -60380,7 +60458,6 @@ async function rollOutMeasured(s, ctx, plan) {
 /** Roll the plan; a failure is returned (not thrown) so the probe and the record still run. */
 async function rolloutPhase(s, release, plan, routed, proxy, before) {
     const { inputs, remoteDir, timeline, log, report } = s;
-    s.roundTrips?.enter('rollout');
     try {
         await before?.();
         timeline.add('deploy-start', { detail: release.id });

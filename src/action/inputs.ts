@@ -1,5 +1,6 @@
 import { parseDuration } from '../model/duration.js';
 import { isValidProjectName, isValidServiceName, projectNameFromRepository } from '../model/names.js';
+import { assignFingerprints, parseHosts, type FleetHost } from '../model/fleet.js';
 
 /** One SSH endpoint: the deploy host, or the jump host in front of it. */
 export interface SshTarget {
@@ -16,6 +17,12 @@ export interface SshTarget {
 /** Everything the action was asked to do, parsed and validated before anything on the host changes. */
 export interface Inputs extends SshTarget {
   insecureIgnoreHostKey: boolean;
+  /**
+   * Several hosts (the `hosts` input), rolled in waves of `hostParallelism`; `host`, `port` and
+   * `fingerprint` are then those of the first. Undefined for a one-host deploy (`host`).
+   */
+  fleet?: FleetHost[];
+  hostParallelism: number;
   jump?: SshTarget;
   connectTimeoutMs: number;
   commandTimeoutMs: number;
@@ -71,6 +78,8 @@ export interface Inputs extends SshTarget {
     unmeasured: 'warn' | 'fail';
   };
   maxLost: number;
+  /** With hosts: a URL probed on each host (`{host}` is its address), beside the fleet's probe of probe_url. */
+  probeHostUrl?: string;
 
   rollback: boolean;
   release?: string;
@@ -234,6 +243,8 @@ type Connection = Pick<
   | 'knownHosts'
   | 'fingerprint'
   | 'insecureIgnoreHostKey'
+  | 'fleet'
+  | 'hostParallelism'
   | 'jump'
   | 'connectTimeoutMs'
   | 'commandTimeoutMs'
@@ -241,7 +252,8 @@ type Connection = Pick<
 
 /** The deploy host, how its key is pinned, and the jump host in front of it. */
 function connectionInputs(get: InputGetter): Connection {
-  const host = required(get, 'host', 'the name or IP of the host to deploy to');
+  const fleet = fleetInputs(get);
+  const host = fleet ? fleet.hosts[0]!.host : required(get, 'host', 'the name or IP of the host to deploy to (or hosts, one a line)');
   const username = required(get, 'username', 'the SSH user on the host (in the docker group)');
   const key = get('key');
   if (!key.trim()) throw new InputError('key', 'is required: a private key, e.g. `key: ${{ secrets.DEPLOY_KEY }}`');
@@ -258,17 +270,50 @@ function connectionInputs(get: InputGetter): Connection {
   }
   return {
     host,
-    port: int(get, 'port', 1, 65535, 22),
+    port: fleet ? fleet.hosts[0]!.port : int(get, 'port', 1, 65535, 22),
     username,
     key,
     passphrase: optional(get, 'passphrase'),
     knownHosts,
-    fingerprint,
+    fingerprint: fleet ? fleet.hosts[0]!.fingerprint : fingerprint,
     insecureIgnoreHostKey,
+    ...(fleet ? { fleet: fleet.hosts } : {}),
+    hostParallelism: fleet?.parallelism ?? 1,
     jump: jumpInputs(get, { username, key, insecureIgnoreHostKey }),
     connectTimeoutMs: duration(get, 'connect_timeout', '20s', 1000),
     commandTimeoutMs: duration(get, 'command_timeout', '10m', 1000),
   };
+}
+
+/** hosts, with each host's fingerprint and host_parallelism: undefined for a one-host deploy. */
+function fleetInputs(get: InputGetter): { hosts: FleetHost[]; parallelism: number } | undefined {
+  const text = get('hosts');
+  if (!text.trim()) {
+    if (get('host_parallelism').trim() && get('host_parallelism').trim() !== '1')
+      throw new InputError('host_parallelism', 'is only used with hosts (several hosts, one a line)');
+    return undefined;
+  }
+  if (get('host').trim()) throw new InputError('hosts', 'set either host (one host) or hosts (several, one a line), not both');
+  const port = int(get, 'port', 1, 65535, 22);
+  let hosts: FleetHost[];
+  try {
+    hosts = parseHosts(text, port);
+  } catch (e) {
+    throw new InputError('hosts', (e as Error).message);
+  }
+  try {
+    hosts = assignFingerprints(hosts, optional(get, 'fingerprint'), port);
+  } catch (e) {
+    throw new InputError('fingerprint', (e as Error).message);
+  }
+  const unpinned = hosts.filter((h) => !h.fingerprint);
+  if (unpinned.length && !optional(get, 'known_hosts') && !bool(get, 'insecure_ignore_host_key'))
+    throw new InputError(
+      'fingerprint',
+      `no pin for host ${unpinned.map((h) => `#${h.index}`).join(', ')} of hosts (in listed order): ` +
+        'give a host[:port]=SHA256:… line for each, or known_hosts lines covering every host',
+    );
+  return { hosts, parallelism: int(get, 'host_parallelism', 1, hosts.length, 1) };
 }
 
 /** jump_*: undefined without jump_host; user, key and passphrase default to the deploy host's. */
@@ -378,6 +423,8 @@ function rolloutInputs(
 
 function targetInput(get: InputGetter): Inputs['target'] {
   const target = oneOf(get, 'target', ['compose', 'swarm'], 'compose', 'compose or swarm');
+  if (target === 'swarm' && get('hosts').trim())
+    throw new InputError('hosts', 'is for target: compose; a swarm is deployed through one manager: give it as host');
   if (target === 'swarm' && get('engine').trim() === 'podman')
     throw new InputError(
       'target',
@@ -434,6 +481,22 @@ function probeInputs(get: InputGetter): Inputs['probe'] {
   };
 }
 
+/** probe_host_url: a URL template, checked with an example host; only with hosts and probe_url. */
+function probeHostUrlInput(get: InputGetter): string | undefined {
+  const text = optional(get, 'probe_host_url');
+  if (!text) return undefined;
+  if (!get('hosts').trim()) throw new InputError('probe_host_url', 'is only used with hosts (several hosts, one a line)');
+  if (!optional(get, 'probe_url'))
+    throw new InputError('probe_host_url', 'needs probe_url too (the URL of the whole fleet, e.g. its load balancer)');
+  httpUrl('probe_host_url', hostProbeUrl(text, '192.0.2.1'), 'http://{host}:8080/health');
+  return text;
+}
+
+/** probe_host_url for one host: `{host}` replaced by its address (an IPv6 one in brackets). */
+export function hostProbeUrl(template: string, host: string): string {
+  return template.replace(/\{host\}/g, host.includes(':') ? `[${host}]` : host);
+}
+
 /** probe_slow_*: undefined without probe_slow_url. */
 function slowLaneInputs(get: InputGetter): NonNullable<Inputs['probe']>['slow'] {
   const slowUrl = optional(get, 'probe_slow_url');
@@ -478,6 +541,7 @@ export function readInputs(get: InputGetter, environment: NodeJS.ProcessEnv = {}
     ...rolloutInputs(get),
     ...hookInputs(get),
     probe: probeInputs(get),
+    probeHostUrl: probeHostUrlInput(get),
     maxLost: int(get, 'max_lost', 0, 1_000_000, 0),
     ...releaseInputs(get),
     ...githubInputs(get),

@@ -33,6 +33,19 @@ export interface DeployReport {
   batches?: BatchSpan[];
   /** Round trips to the host in the whole deploy. */
   roundTrips?: number;
+  /** A fleet deploy (`hosts`): one row per host, in rollout order. */
+  hosts?: HostRow[];
+}
+
+/** One host of a fleet deploy in the summary: what it planned, how long its rollout took, how it ended. */
+export interface HostRow {
+  host: string;
+  plan: string;
+  /** The host's rollout in seconds, its rollbacks included; unset when it was not rolled. */
+  durationS?: number;
+  result: string;
+  /** The host's own probe (probe_host_url): lost of sent. */
+  probe?: string;
 }
 
 export function newReport(project: string, mode: DeployReport['mode'], now = Date.now()): DeployReport {
@@ -57,6 +70,7 @@ export function reportOutputs(r: DeployReport): Record<string, string> {
     rolled_back: String(r.rolledBack),
     probe_records: r.probe?.recordsPath ?? '',
     plan: r.planJson === undefined ? '' : JSON.stringify(r.planJson),
+    hosts: r.hosts ? JSON.stringify(r.hosts) : '',
   };
 }
 
@@ -81,14 +95,25 @@ export function proxyDrainFact(r: Pick<DeployReport, 'proxyDrains' | 'proxyKind'
   return undefined;
 }
 
+function renderHosts(rows: HostRow[]): string {
+  const lines = rows.map(
+    (h) =>
+      `| ${escapeCell(h.host)} | ${escapeCell(h.plan || '—')} | ${h.durationS === undefined ? '—' : `${h.durationS} s`} | ${escapeCell(h.probe ?? '—')} | ${escapeCell(h.result)} |`,
+  );
+  return ['| host | plan | rollout | host probe | result |', '|---|---|---|---|---|', ...lines].join('\n');
+}
+
+/** The summary's title: the one verdict of the run (of every host, for a fleet). */
+function summaryTitle(r: DeployReport): string {
+  if (r.mode === 'dry-run') return `handoff: plan for ${r.project} (dry run, nothing changed)`;
+  const what = `${r.mode === 'rollback' ? 'rollback of' : 'deploy of'} ${r.project}${r.hosts ? ` to ${r.hosts.length} hosts` : ''}`;
+  return `handoff: ${what} ${r.error ? 'failed' : r.rolledBack ? 'failed and was rolled back' : 'succeeded'}`;
+}
+
 /** The whole job summary, in markdown. */
 export function renderSummary(r: DeployReport): string {
   const ok = !r.error;
-  const title =
-    r.mode === 'dry-run'
-      ? `handoff: plan for ${r.project} (dry run, nothing changed)`
-      : `handoff: ${r.mode === 'rollback' ? 'rollback of' : 'deploy of'} ${r.project} ${ok ? (r.rolledBack ? 'failed and was rolled back' : 'succeeded') : 'failed'}`;
-  const out: string[] = [`## ${ok ? '✅' : '❌'} ${title}`, ''];
+  const out: string[] = [`## ${ok ? '✅' : '❌'} ${summaryTitle(r)}`, ''];
   const facts: string[] = [];
   if (r.releaseId) facts.push(`| release | \`${r.releaseId}\` |`);
   if (r.previousReleaseId) facts.push(`| previous release | \`${r.previousReleaseId}\` |`);
@@ -99,6 +124,7 @@ export function renderSummary(r: DeployReport): string {
   const drain = proxyDrainFact(r);
   if (drain) facts.push(drain);
   out.push('| | |', '|---|---|', ...facts, '');
+  if (r.hosts) out.push('### Hosts', '', renderHosts(r.hosts), '');
   if (r.error) out.push('### Error', '', '```', r.error, '```', '');
   if (r.warnings.length) out.push('### Warnings', '', ...r.warnings.map((w) => `- ${w}`), '');
   if (r.planMarkdown) out.push('### Plan', '', r.planMarkdown, '');

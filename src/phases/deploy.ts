@@ -2,49 +2,32 @@
  * One deploy, phase by phase (each in src/phases/): validate locally, connect, lock, upload the
  * release, plan, check the proxy config, run pre_deploy, activate, roll each changed service behind
  * the probe, roll back on failure, run post_deploy, record. Each phase is a folded log group; every
- * remote change happens after local validation passed.
+ * remote change happens after local validation passed. The per-host halves (prepare, roll) are in
+ * host-deploy.ts; several hosts (`hosts`) go through fleet.ts.
  */
-import { readHostSetup } from '../host/host.js';
-import { describeEngine, onEngine } from '../engine/endpoint.js';
 import type { Inputs } from '../action/inputs.js';
 import { coreLog, phase, type Log } from '../support/log.js';
 import type { DeployReport } from '../action/report.js';
-import { removeReleaseCommand } from '../commands/release-store.js';
 import { Timeline } from '../model/timeline.js';
-import { countRoundTrips, describePhase, describeRoundTrips, RoundTrips } from '../host/round-trips.js';
-import { hookService, runHook, type HookRun } from './hooks.js';
-import { collectFiles, type ReleaseFile } from '../action/workspace.js';
-import { activateRelease } from '../host/release-store.js';
+import { describePhase, describeRoundTrips, RoundTrips } from '../host/round-trips.js';
+import type { ReleaseFile } from '../action/workspace.js';
 import { connectHost } from './connect.js';
-import { openProxy } from './gate.js';
+import { deployFleet } from './fleet.js';
+import { openSession, postDeploy, preDeploy, prepareHost, rollHost, validatePhase } from './host-deploy.js';
 import { withDeployLock } from './locked.js';
-import { planPhase } from './plan.js';
-import { startProbe } from './probe.js';
+import { startProbe, type RunningProbe } from './probe.js';
 import { deploySwarmLocked } from './swarm.js';
-import { checkProxyConfig } from './proxy-config.js';
 import { recordPhase } from './record.js';
-import { readHistory, rollbackRouting, uploadPhase } from './release.js';
-import { handleFailure, rolloutPhase } from './rollout.js';
-import { markInterrupted, planningView, stackOf, type RunContext, type Session } from './session.js';
-import { validateLocally } from './validate.js';
+import { readHistory } from './release.js';
+import type { RunContext, Session } from './session.js';
 
 export async function deploy(inputs: Inputs, run: RunContext, report: DeployReport, log: Log = coreLog): Promise<void> {
+  if (inputs.fleet) return deployFleet(inputs, run, report, log);
   const timeline = new Timeline();
   report.events = timeline.events;
 
   // Local validation: nothing on the host changes before this passes.
-  let files: ReleaseFile[] = [];
-  let routed: string[] = [];
-  if (!inputs.rollback) {
-    await phase('Validate', async () => {
-      files = await collectFiles(run.workspace, inputs.composeFiles, inputs.files);
-      const v = await validateLocally(inputs, files, log);
-      routed = v.routed;
-      log.info(
-        `${files.length} files, services: ${v.model.services.map((x) => x.name).join(', ')}; routed by the proxy: ${routed.join(', ') || 'none'}`,
-      );
-    });
-  }
+  const { files, routed } = await validatePhase(inputs, run, log);
 
   const remote = await phase('Connect', async () => {
     const r = await connectHost(inputs, log, { timeline });
@@ -54,25 +37,9 @@ export async function deploy(inputs: Inputs, run: RunContext, report: DeployRepo
   // Every round trip to the host is counted (the lock and its heartbeat aside): a runner far from
   // its host pays each one.
   const roundTrips = new RoundTrips('host facts and remote dir');
-  const counted = countRoundTrips(remote, roundTrips);
   report.batches = [];
   try {
-    const { facts, remoteDir } = await readHostSetup(counted, { ...inputs, needsCompose: inputs.target !== 'swarm' });
-    log.info(`${describeEngine(facts)}, Compose ${facts.compose} ${facts.composeVersion}`);
-    const onHost = onEngine(counted, facts);
-    const s: Session = {
-      cleanups: [],
-      inputs,
-      run,
-      remote: onHost,
-      roundTrips,
-      flavor: facts.compose,
-      ...(facts.dockerHost ? { dockerHost: facts.dockerHost } : {}),
-      remoteDir,
-      timeline,
-      log,
-      report,
-    };
+    const s = await openSession(remote, roundTrips, { inputs, run, timeline, log, report });
     await withDeployLock(s, remote, () =>
       inputs.target === 'swarm' ? deploySwarmLocked(s, files, routed) : deployLocked(s, files, routed),
     );
@@ -85,79 +52,20 @@ export async function deploy(inputs: Inputs, run: RunContext, report: DeployRepo
 }
 
 async function deployLocked(s: Session, files: ReleaseFile[], validatedRouting: string[]): Promise<void> {
-  const { inputs, remote, remoteDir, report } = s;
   const history = await readHistory(s);
-  const release = await uploadPhase(s, history, files);
-  const routed = release.target ? await rollbackRouting(s, release) : validatedRouting;
-  const { model, plan, proxyService } = await planPhase(s, release, routed, history);
-  if (inputs.dryRun) {
-    await remote.exec(removeReleaseCommand(remoteDir, release.id), { check: false });
-    report.releaseId = undefined;
-    return;
-  }
-  const proxyCfg = await checkProxyConfig(s, release, model);
-  const hooks = hookRunner(s, model.services, routed);
-  if (inputs.preDeploy && hooks) {
-    // From the new release's own files and env, before app/ or any replica changes.
-    const view = planningView(remoteDir, release.composeFiles, release.id, inputs.project);
-    await phase('pre_deploy', () => runHook('pre_deploy', inputs.preDeploy!, { ...hooks, stack: view.load }));
-  }
-
-  // Opened before activation: the proxy's live files are still those it runs with.
-  const proxyAction = plan.services.find((p) => p.service === proxyService)?.action;
-  const opened = await openProxy(s, model, { ...release, files: release.manifest.files }, { ...proxyCfg, proxyAction });
-  markInterrupted(s, { releaseId: release.id, ...(history.current ? { previous: history.current } : {}) });
-  s.roundTrips?.enter('activate');
-  await activateRelease(remote, remoteDir, release.id);
-  report.proxyDrains = opened.gate.drains;
-  if (opened.kind) report.proxyKind = opened.kind;
-  const probe = await startProbe(s, plan);
-  const proxy = { gate: opened.gate, ...(proxyService ? { proxyService } : {}) };
-  const outcome = await rolloutPhase(s, release, plan, routed, proxy, opened.before);
-  await handleFailure(s, outcome, history, routed, proxy);
-  if (!outcome.failure && opened.after) {
-    await opened
-      .after()
-      .catch((e: unknown) =>
-        s.log.warning(
-          `the proxy could not be switched to its replicas by IP (${(e as Error).message}): the next deploy does it before its rollout`,
-        ),
-      );
-  }
-  const postDeployError = outcome.failure ? undefined : await postDeploy(s, hooks, release.composeFiles);
-  const verdict = await probe.finish();
+  const p = await prepareHost(s, files, validatedRouting, history);
+  if (!p) return;
+  await preDeploy(p);
+  let probe: RunningProbe | undefined;
+  const { outcome } = await rollHost(p, async () => {
+    probe = await startProbe(s, p.plan);
+  });
+  const postDeployError = outcome.failure ? undefined : await postDeploy(p);
+  const verdict = await probe?.finish();
   s.timeline.add('deploy-end');
-  await recordPhase(s, release, model, history, outcome.failure, verdict, plan);
+  await recordPhase(s, p.release, p.model, history, outcome.failure, verdict, p.plan);
 
   if (outcome.failure) throw outcome.failure;
   if (verdict && !verdict.passed) throw new Error(verdict.message);
   if (postDeployError) throw postDeployError;
-}
-
-/** What pre_deploy and post_deploy need, when either is set (hook_service was checked before any change). */
-function hookRunner(s: Session, services: Parameters<typeof hookService>[0], routed: string[]): Omit<HookRun, 'stack'> | undefined {
-  const { inputs } = s;
-  if (!inputs.preDeploy && !inputs.postDeploy) return undefined;
-  return {
-    service: hookService(services, routed, inputs.hookService),
-    timeoutMs: inputs.hookTimeoutMs,
-    remote: s.remote,
-    flavor: s.flavor,
-    log: s.log,
-    timeline: s.timeline,
-  };
-}
-
-/** After a successful rollout only; its failure fails the job but rolls nothing back. */
-async function postDeploy(s: Session, hooks: Omit<HookRun, 'stack'> | undefined, composeFiles: string[]): Promise<Error | undefined> {
-  if (!s.inputs.postDeploy || !hooks) return undefined;
-  const stack = stackOf(s.remoteDir, composeFiles, 'app', s.inputs.project);
-  try {
-    await phase('post_deploy', () => runHook('post_deploy', s.inputs.postDeploy!, { ...hooks, stack }));
-    return undefined;
-  } catch (e) {
-    const error = e instanceof Error ? e : new Error(String(e));
-    s.log.error(error.message);
-    return error;
-  }
 }

@@ -8,7 +8,8 @@ import { renderEnvFile } from '../model/envfile.js';
 import { parseCompose, type ComposeFile } from '../model/compose.js';
 import { missingPins, pinImages, type Pin } from '../engine/docker/images.js';
 import { phase } from '../support/log.js';
-import { missingImagesError, releaseId, selectRollbackTarget, type ReleaseManifest } from '../model/release.js';
+import { missingImagesError, selectRollbackTarget, type ReleaseManifest } from '../model/release.js';
+import { freeReleaseId } from '../model/fleet.js';
 import { copyRelease, listReleases, markAbandoned, readCurrent, uploadRelease } from '../host/release-store.js';
 import type { ReleaseFile } from '../action/workspace.js';
 import { hostView, selectedProxy } from './gate.js';
@@ -59,10 +60,14 @@ export async function readHistory(s: Session): Promise<History> {
 }
 
 /** Upload the workspace's files as a new release, or copy the rollback target's (its images checked first). */
-export async function uploadPhase(s: Session, history: History, files: ReleaseFile[]): Promise<Release> {
+export async function uploadPhase(
+  s: Session,
+  history: History,
+  files: ReleaseFile[],
+  id = freshReleaseId(s.run.sha, history.releases),
+): Promise<Release> {
   const { inputs, run, remote, remoteDir, log, timeline } = s;
   s.roundTrips?.enter('upload');
-  const id = freshReleaseId(run.sha, history.releases);
   s.report.releaseId = id;
   const manifest: ReleaseManifest = {
     id,
@@ -146,9 +151,9 @@ export function pinsOf(release: ReleaseManifest): Pin[] {
 
 /** A release id not taken yet (two runs of one commit within a second get distinct ids). */
 function freshReleaseId(sha: string, taken: ReleaseManifest[]): string {
-  const ids = new Set(taken.map((r) => r.id));
-  let t = Date.now();
-  let id = releaseId(new Date(t), sha);
-  while (ids.has(id)) id = releaseId(new Date((t += 1000)), sha);
-  return id;
+  return freeReleaseId(
+    sha,
+    taken.map((r) => r.id),
+    Date.now(),
+  );
 }
