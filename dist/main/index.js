@@ -51933,7 +51933,7 @@ g.require ??= (0,external_node_module_namespaceObject.createRequire)(import.meta
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1136);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2841);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4513);
 
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e)();
@@ -51943,7 +51943,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 2841:
+/***/ 4513:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -55826,7 +55826,21 @@ function rolloutInputs(get) {
         engine: oneOf(get, 'engine', ['auto', 'docker', 'podman'], 'auto', 'auto, docker or podman'),
         podmanSocket: podmanSocketInput(get),
         target: targetInput(get),
+        swarmNodes: swarmNodesInput(get),
     };
+}
+/** swarm_nodes: one `host[:port]` a line (`[v6]:port` for an IPv6 address), for target swarm only. */
+function swarmNodesInput(get) {
+    const lines = parseList(get('swarm_nodes'));
+    if (lines.length && get('target').trim() !== 'swarm')
+        throw new InputError('swarm_nodes', 'is set, but target is not swarm: remove it, or set target: swarm');
+    return lines.map((line) => {
+        const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:[\]]+))(?::(\d+))?$/.exec(line);
+        const port = m?.[3] === undefined ? 22 : Number(m[3]);
+        if (!m || port < 1 || port > 65535)
+            throw new InputError('swarm_nodes', `'${line}' is not host[:port] (one node a line, e.g. node2.example.com or 10.0.0.12:2222)`);
+        return { host: m[1] ?? m[2], port };
+    });
 }
 function targetInput(get) {
     const target = oneOf(get, 'target', ['compose', 'swarm'], 'compose', 'compose or swarm');
@@ -63574,29 +63588,44 @@ docker service inspect --format '{{.Spec.Name}}	{{if .Spec.Mode.Replicated}}{{.S
 function swarm_imageIdsCommand(images) {
     return `for i in ${images.map(shq).join(' ')}; do printf '%s\\t%s\\n' "$i" "$(docker image inspect -f '{{.Id}}' "$i" 2>/dev/null || echo -)"; done`;
 }
-// The gate, on the host, for the whole update. Each pass:
+// The gate, on one node, for the whole update. Each pass:
 //  - a running container of the stack whose task Swarm has told to shut down is drained: Swarm has
 //    already removed it from DNS (the proxy stops sending new requests within its resolve interval,
 //    and Swarm's own stop signal is one nothing handles), so handoff waits until no connection from
 //    outside the container is ESTABLISHED in its network namespace (read from /proc, seen at 0 twice
 //    1 s apart, the first at least 2 s after the shutdown was seen), or drain_timeout, and then sends
 //    the service's real stop signal (labels) and stops it with its real grace;
-//  - the update is settled when no service is `updating`/`rollback_started`, every service runs its
-//    replicas, no container is left to drain, twice in a row and at least 3 s after the deploy.
+//  - mode manager (the node handoff deploys on): a task told to shut down is one whose desired state
+//    is shutdown (a manager's view). The update is settled when no service is `updating`/
+//    `rollback_started`, every service runs its replicas, no task of the stack told to shut down still
+//    runs on any node (the other nodes' watchers drain theirs), no container here is left to drain,
+//    twice in a row and at least 3 s after the deploy;
+//  - mode node (every other node: a worker cannot read a task's desired state): a task told to shut
+//    down is one whose container got a kill since the watcher started (Swarm's stop sends the inert
+//    signal as a kill). It prints `dir <path>` first and ends once handoff creates <path>/stop and no
+//    container here is left to drain.
 // Lines out: `drain <container> <task> <seconds> <0|timeout> <service>` per stop, then `settled` or
-// `deadline`. Arguments: stack, drain timeout s, deadline s.
-const CONVERGE_SCRIPT = `stack=$1; drain_s=$2; deadline=$(( $(date +%s) + $3 )); start=$(date +%s)
+// `deadline`. Arguments: stack, drain timeout s, deadline s, mode (manager when absent).
+const CONVERGE_SCRIPT = `stack=$1; drain_s=$2; deadline=$(( $(date +%s) + $3 )); start=$(date +%s); since=$start; mode=\${4:-manager}
 dir=$(mktemp -d) || exit 1; trap 'rm -rf "$dir"' EXIT
+[ "$mode" = manager ] || echo "dir $dir"
+told() { # container task: has Swarm told this task to shut down?
+  if [ "$mode" = manager ]; then [ "$(docker inspect --type task -f '{{.DesiredState}}' "$2" 2>/dev/null)" = shutdown ]
+  else grep -q "^$1" "$dir/killed"; fi
+}
 conns() { # ESTABLISHED (01) TCP connections in a process's namespace whose peer is not loopback
   cat /proc/$1/net/tcp /proc/$1/net/tcp6 2>/dev/null | awk '$4=="01" && $3 !~ /^0100007F:/ && $3 !~ /^0000000000000000FFFF00000100007F:/ && $3 !~ /^00000000000000000000000001000000:/ {n++} END {print n+0}'
 }
 calm=0
 while :; do
   now=$(date +%s); busy=0
+  # Kept in a file: the engine remembers only its last 256 events (health checks fill them fast).
+  [ "$mode" = manager ] || { docker events --since "$since" --until "$now" --filter type=container --filter event=kill \\
+    --filter "label=${STACK_LABEL}=$stack" --format '{{.Actor.ID}}' >> "$dir/killed" 2>/dev/null; since=$((now - 1)); }
   for c in $(docker ps -q --filter "label=${STACK_LABEL}=$stack" --filter status=running); do
     set -- $(docker inspect -f '{{.State.Pid}} {{index .Config.Labels "com.docker.swarm.task.id"}} {{index .Config.Labels "${STOP_SIGNAL_LABEL}"}} {{index .Config.Labels "${STOP_GRACE_LABEL}"}} {{index .Config.Labels "com.docker.swarm.service.name"}}' "$c" 2>/dev/null) || continue
     pid=$1; task=$2; sig=\${3:-}; grace=\${4:-10}; svc=\${5:-}
-    [ "$(docker inspect --type task -f '{{.DesiredState}}' "$task" 2>/dev/null)" = shutdown ] || continue
+    told "$c" "$task" || continue
     busy=1
     [ -n "$sig" ] || continue # not gated: Swarm stops it
     [ -f "$dir/$c.done" ] && continue
@@ -63613,17 +63642,42 @@ while :; do
       [ "$sig" = SIGKILL ] || [ "$sig" = KILL ] || [ "$sig" = 9 ] || docker stop -t "$grace" "$c" >/dev/null 2>&1 &
     fi
   done
+  if [ "$mode" != manager ]; then
+    [ -f "$dir/stop" ] && [ "$busy" = 0 ] && { wait; echo settled; exit 0; }
+    [ "$now" -ge "$deadline" ] && { wait; echo deadline; exit 0; }
+    sleep 0.5; continue
+  fi
   docker service ls --filter "label=${STACK_LABEL}=$stack" --format '{{.Replicas}}' | awk '{split($1, a, "/"); if (a[1] != a[2]) b = 1} END {exit !b}' && busy=1
   ids=$(docker service ls -q --filter "label=${STACK_LABEL}=$stack")
   [ -z "$ids" ] || docker service inspect -f '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}' $ids | grep -qE '^(updating|rollback_started)$' && busy=1
+  [ -z "$ids" ] || docker service ps --filter desired-state=shutdown --format '{{.CurrentState}}' $ids | grep -q '^Running' && busy=1
   if [ "$busy" = 0 ] && [ $(( now - start )) -ge 3 ]; then calm=$((calm + 1)); else calm=0; fi
   [ "$calm" -ge 2 ] && { wait; echo settled; exit 0; }
   [ "$now" -ge "$deadline" ] && { wait; echo deadline; exit 0; }
   sleep 0.5
 done`;
-/** Wait for the stack's update (or rollback) to settle, draining each task Swarm stops (see above). */
-function convergeCommand(stack, drainTimeoutS, deadlineS) {
-    return `sh -c ${shq(CONVERGE_SCRIPT)} converge ${shqAll([stack, drainTimeoutS, deadlineS])}`;
+/**
+ * Wait for the stack's update (or rollback) to settle, draining each task Swarm stops (see above):
+ * on the manager (mode manager), or on another node until handoff says stop (mode node).
+ */
+function convergeCommand(stack, drainTimeoutS, deadlineS, mode = 'manager') {
+    return `sh -c ${shq(CONVERGE_SCRIPT)} converge ${shqAll([stack, drainTimeoutS, deadlineS, mode])}`;
+}
+/** Ends a node's watcher (mode node): `dir` is the path it printed. */
+function stopWatcherCommand(dir) {
+    return `touch ${shq(`${dir}/stop`)}`;
+}
+/** `<state> <node ID> <node name>` of this engine in its swarm. */
+function swarmNodeCommand() {
+    return `docker info --format '{{.Swarm.LocalNodeState}} {{.Swarm.NodeID}} {{.Name}}'`;
+}
+/** The swarm's nodes (manager only), one `ID<TAB>hostname<TAB>status<TAB>availability` line each. */
+function swarmNodesCommand() {
+    return `docker node ls --format '{{.ID}}\t{{.Hostname}}\t{{.Status}}\t{{.Availability}}'`;
+}
+/** The node ID of each running task of these Swarm services (`<stack>_<service>`), one `service<TAB>node ID` each. */
+function runningTaskNodesCommand(services) {
+    return `for s in ${services.map(shq).join(' ')}; do docker service ps -q --filter desired-state=running "$s" 2>/dev/null | while read -r t; do printf '%s\\t%s\\n' "$s" "$(docker inspect --type task -f '{{.NodeID}}' "$t" 2>/dev/null)"; done; done`;
 }
 /**
  * The stack's tasks that failed since `since` (RFC 3339, the host's clock), with the error Swarm
@@ -63677,20 +63731,79 @@ async function deployStack(remote, at, composeFiles, stack, timeoutMs) {
 }
 /** Waits on the host until the update settles (or the deadline), draining each task Swarm stops. */
 async function converge(remote, stack, drainTimeoutS, deadlineS, onDrain) {
-    let pending = '';
     const r = await remote.exec(convergeCommand(stack, drainTimeoutS, deadlineS), {
         timeoutMs: (deadlineS + 60) * 1000,
-        onOutput: (chunk, stream) => {
-            if (stream !== 'stdout')
-                return;
-            pending += chunk;
-            const lines = pending.split('\n');
-            pending = lines.pop() ?? '';
-            for (const d of parseConverge(lines.join('\n')).drains)
-                onDrain(d);
-        },
+        onOutput: lineReader((line) => parseConverge(line).drains.forEach(onDrain)),
     });
     return parseConverge(r.stdout);
+}
+/** Calls `onLine` with each complete stdout line of a streamed command. */
+function lineReader(onLine) {
+    let pending = '';
+    return (chunk, stream) => {
+        if (stream !== 'stdout')
+            return;
+        pending += chunk;
+        const lines = pending.split('\n');
+        pending = lines.pop() ?? '';
+        lines.forEach(onLine);
+    };
+}
+/**
+ * Starts the drain watcher on a node that is not the manager (mode node) and returns once it runs:
+ * it drains the tasks Swarm stops on that node's engine until stop().
+ */
+async function watchNode(remote, stack, drainTimeoutS, deadlineS, onDrain) {
+    let started = () => { };
+    const dir = new Promise((resolve) => (started = resolve));
+    const run = remote.exec(convergeCommand(stack, drainTimeoutS, deadlineS, 'node'), {
+        timeoutMs: (deadlineS + 60) * 1000,
+        repeatable: false,
+        onOutput: lineReader((line) => {
+            if (line.startsWith('dir '))
+                started(line.slice(4).trim());
+            parseConverge(line).drains.forEach(onDrain);
+        }),
+    });
+    const ended = run.then((r) => Promise.reject(new Error(`the drain watcher ended at once: ${r.stderr.trim()}`)));
+    ended.catch(() => { }); // stop() reads the outcome
+    const at = await Promise.race([dir, ended]);
+    return {
+        async stop() {
+            await remote.exec(stopWatcherCommand(at), { timeoutMs: QUICK_MS });
+            return parseConverge((await run).stdout);
+        },
+    };
+}
+/** This engine's place in a swarm: its state (`active` in one), node ID and node name. */
+async function swarmNode(remote) {
+    const [state = '', id = '', name = ''] = (await remote.exec(swarmNodeCommand(), { timeoutMs: QUICK_MS })).stdout.trim().split(/\s+/);
+    return { state, id, name };
+}
+/** The swarm's nodes, from the manager. */
+async function swarmNodes(remote) {
+    const text = (await remote.exec(swarmNodesCommand(), { timeoutMs: QUICK_MS })).stdout;
+    return text
+        .split('\n')
+        .filter((l) => l.trim())
+        .map((l) => {
+        const [id = '', name = '', status = '', availability = ''] = l.split('\t');
+        return { id, name, ready: status === 'Ready', active: availability === 'Active' };
+    });
+}
+/** Which nodes run a task of each of these Swarm services now: service -> node IDs. */
+async function runningTaskNodes(remote, services) {
+    const out = new Map();
+    if (!services.length)
+        return out;
+    const text = (await remote.exec(runningTaskNodesCommand(services), { timeoutMs: QUICK_MS })).stdout;
+    for (const line of text.split('\n')) {
+        const [service, node] = line.split('\t');
+        if (!service || !node)
+            continue;
+        out.set(service, (out.get(service) ?? new Set()).add(node));
+    }
+    return out;
 }
 /** The failed tasks' errors and last log lines, for the job log. */
 async function failedTasks(remote, stack) {
@@ -63929,6 +64042,63 @@ function freshReleaseId(sha, taken) {
     return id;
 }
 
+;// CONCATENATED MODULE: ./src/phases/swarm-nodes.ts
+
+
+
+/**
+ * Connect to every node of swarm_nodes and check them against the manager's swarm. The connections
+ * close with the deploy (s.cleanups).
+ */
+async function connectSwarmNodes(s, routed) {
+    const { inputs, log, timeline } = s;
+    const manager = await swarmNode(s.remote);
+    const members = await swarmNodes(s.remote);
+    const nodes = [];
+    const covered = new Set([manager.id]);
+    for (const [i, at] of inputs.swarmNodes.entries()) {
+        const which = `node ${i + 1} of swarm_nodes (port ${at.port})`;
+        const remote = await connectHost({ ...inputs, host: at.host, port: at.port }, log, { timeline }).catch((e) => {
+            throw new InputError('swarm_nodes', `${which}: cannot connect: ${e.message}`);
+        });
+        s.cleanups.push(() => remote.close());
+        const node = await swarmNode(remote);
+        if (node.state !== 'active' || !members.some((m) => m.id === node.id))
+            throw new InputError('swarm_nodes', `${which}: its engine is not a node of the manager's swarm (swarm state '${node.state}'): list only nodes of that swarm (\`docker node ls\` on the manager)`);
+        if (covered.has(node.id)) {
+            log.info(`${which} is node ${node.name}, already covered: skipped`);
+            continue;
+        }
+        covered.add(node.id);
+        nodes.push({ name: node.name, remote });
+    }
+    await checkUncovered(s, routed, members, covered);
+    if (nodes.length)
+        log.info(`drained on the manager (${manager.name}) and on ${nodes.map((n) => n.name).join(', ')}`);
+    return { manager: manager.name, nodes };
+}
+/**
+ * A routed task running on a node handoff cannot reach would be stopped undrained: refused. A ready
+ * node left out with no such task yet is a warning (Swarm may place tasks there).
+ */
+async function checkUncovered(s, routed, members, covered) {
+    const left = members.filter((m) => !covered.has(m.id));
+    if (!left.length)
+        return;
+    const running = await runningTaskNodes(s.remote, routed.map((r) => `${s.inputs.project}_${r}`));
+    const undrained = [];
+    for (const [service, on] of running) {
+        const names = left.filter((m) => on.has(m.id)).map((m) => m.name);
+        if (names.length)
+            undrained.push(`${service.replace(`${s.inputs.project}_`, '')} on ${names.join(', ')}`);
+    }
+    if (undrained.length)
+        throw new InputError('swarm_nodes', `tasks of ${undrained.join('; ')} run on nodes handoff does not reach, so Swarm would stop them undrained: add those nodes (host[:port], reached with the same username, key and known_hosts as host)`);
+    const idle = left.filter((m) => m.ready && m.active).map((m) => m.name);
+    if (idle.length)
+        s.log.warning(`swarm_nodes does not list ${idle.join(', ')}: a routed task Swarm places there is stopped without a drain (list every node that can run one, or constrain the services' placement)`);
+}
+
 ;// CONCATENATED MODULE: ./src/phases/swarm.ts
 /**
  * One deploy to the Swarm target (`target: swarm`): the same release, lock, probe, record and
@@ -63945,14 +64115,16 @@ function freshReleaseId(sha, taken) {
 
 
 
+
 async function deploySwarmLocked(s, files, routed) {
     const { inputs, remote, remoteDir, report } = s;
     await requireSwarmManager(remote);
+    const { manager, nodes } = await connectSwarmNodes(s, routed);
     const history = await readHistory(s);
     let overridePath = external_node_path_.posix.join(external_node_path_.posix.dirname(inputs.composeFiles[0]), OVERRIDE_FILE);
     let images;
     if (!inputs.rollback) {
-        const pinned = await swarm_pinImages(s, releaseModel(inputs.composeFiles, files, { ...inputs.env, ...inputs.secrets }), routed);
+        const pinned = await swarm_pinImages(s, releaseModel(inputs.composeFiles, files, { ...inputs.env, ...inputs.secrets }), routed, nodes);
         images = pinned.images;
         if (inputs.dryRun) {
             s.log.info(`dry run: nothing uploaded; the stack would be deployed with ${overridePath}:\n${pinned.override}`);
@@ -63980,7 +64152,7 @@ async function deploySwarmLocked(s, files, routed) {
     const probe = await startProbeIfServing(s, wasServing);
     report.proxyKind = 'swarm tasks (connections)';
     report.proxyDrains = routed.length > 0;
-    const failure = await rollStack(s, release, [...release.composeFiles, overridePath], history.current);
+    const failure = await rollStack(s, release, [...release.composeFiles, overridePath], history.current, { manager, nodes });
     const verdict = await probe.finish();
     s.timeline.add('deploy-end');
     await recordPhase(s, release, model, history, failure, verdict, undefined, images);
@@ -63990,12 +64162,19 @@ async function deploySwarmLocked(s, files, routed) {
         throw new Error(verdict.message);
 }
 /** Every service's image by ID on the host (nothing is pulled), and the override file that pins them. */
-async function swarm_pinImages(s, model, routed) {
+async function swarm_pinImages(s, model, routed, nodes) {
     const refs = [...new Set(model.services.flatMap((x) => (x.image ? [x.image] : [])))];
     const found = await stack_imageIds(s.remote, refs);
     const missing = refs.filter((r) => !found.get(r));
     if (missing.length)
         throw new Error(`image ${missing.join(', ')} is not on the host: the swarm target runs local images only (push and pull them there first)`);
+    // Pinned by ID, a task runs only on a node that has that very image.
+    for (const node of nodes) {
+        const there = await stack_imageIds(node.remote, refs);
+        const differ = refs.filter((r) => there.get(r) !== found.get(r));
+        if (differ.length)
+            throw new Error(`image ${differ.join(', ')} on node ${node.name} is missing or not the manager's (by ID): load the same image on every node first`);
+    }
     const byService = new Map();
     const images = {};
     for (const svc of model.services) {
@@ -64013,25 +64192,27 @@ async function swarm_pinImages(s, model, routed) {
     return { images, override };
 }
 /** Activate, `docker stack deploy`, wait for convergence and read the real outcome: the failure, if any. */
-async function rollStack(s, release, composeFiles, previous) {
+async function rollStack(s, release, composeFiles, previous, swarm) {
+    const { nodes } = swarm;
     const { inputs, remote, remoteDir, log, timeline, report } = s;
     return phase('Rollout (swarm)', async () => {
         await activateRelease(remote, remoteDir, release.id);
         const base = external_node_path_.posix.dirname(composeFiles[0]);
         const at = { composeDir: external_node_path_.posix.join(remoteDir, 'app', base), envFile: external_node_path_.posix.join(remoteDir, 'app', '.env') };
-        timeline.add('start', { detail: `docker stack deploy ${inputs.project}` });
-        const relative = composeFiles.map((f) => external_node_path_.posix.relative(base, f));
-        log.info((await deployStack(remote, at, relative, inputs.project, inputs.commandTimeoutMs)).trim());
+        const drainS = Math.ceil(inputs.drainTimeoutMs / 1000);
         const deadlineS = Math.max(60, Math.floor(inputs.commandTimeoutMs / 1000) - 30);
-        const result = await converge(remote, inputs.project, Math.ceil(inputs.drainTimeoutMs / 1000), deadlineS, (d) => {
-            timeline.add('drained', {
-                service: d.service.replace(`${inputs.project}_`, ''),
-                container: d.container.slice(0, 12),
-                detail: `${d.end === 'idle' ? 'no connection left' : 'drain_timeout'} after ${d.seconds}s`,
-                ms: d.seconds * 1000,
-            });
-            log.info(`task ${d.task.slice(0, 12)} (container ${d.container.slice(0, 12)}) drained in ${d.seconds}s (${d.end}), stopped`);
-        });
+        // The other nodes' watchers run before Swarm can stop anything there, and stop once it settled.
+        const watchers = await Promise.all(nodes.map((n) => watchNode(n.remote, inputs.project, drainS, deadlineS + 30, (d) => onDrain(s, d, n.name))));
+        let result;
+        try {
+            timeline.add('start', { detail: `docker stack deploy ${inputs.project}` });
+            const relative = composeFiles.map((f) => external_node_path_.posix.relative(base, f));
+            log.info((await deployStack(remote, at, relative, inputs.project, inputs.commandTimeoutMs)).trim());
+            result = await converge(remote, inputs.project, drainS, deadlineS, (d) => onDrain(s, d, nodes.length ? swarm.manager : undefined));
+        }
+        finally {
+            await stopWatchers(s, watchers, nodes);
+        }
         const services = await stackServices(remote, inputs.project);
         report.servicesUpdated = services.filter((x) => x.update).map((x) => x.name);
         const outcome = updateOutcome(services, result.settled);
@@ -64048,6 +64229,28 @@ async function rollStack(s, release, composeFiles, previous) {
         if (outcome.rolledBack)
             timeline.add('rollback-done', { detail: 'by Swarm (failure_action: rollback)' });
         return new Error(`the Swarm update failed: ${outcome.message}${tasks ? `\n${tasks}` : ''}`);
+    });
+}
+/** A task drained and stopped by a watcher (on `node`, when the swarm has more than one). */
+function onDrain(s, d, node) {
+    const service = d.service.replace(`${s.inputs.project}_`, '');
+    const on = node ? ` on node ${node}` : '';
+    s.timeline.add('drained', {
+        service,
+        container: d.container.slice(0, 12),
+        detail: `${d.end === 'idle' ? 'no connection left' : 'drain_timeout'} after ${d.seconds}s${on}`,
+        ms: d.seconds * 1000,
+    });
+    s.log.info(`task ${d.task.slice(0, 12)} (container ${d.container.slice(0, 12)})${on} drained in ${d.seconds}s (${d.end}), stopped`);
+}
+/** Ends the other nodes' watchers; one that fails to end is a warning (Swarm's grace still stops its tasks). */
+async function stopWatchers(s, watchers, nodes) {
+    const ends = await Promise.allSettled(watchers.map((w) => w.stop()));
+    ends.forEach((end, i) => {
+        if (end.status === 'rejected')
+            s.log.warning(`the drain watcher on node ${nodes[i].name} failed: ${end.reason.message}`);
+        else if (!end.value.settled)
+            s.log.warning(`the drain watcher on node ${nodes[i].name} reached its deadline`);
     });
 }
 /** The release's Compose model as the host has it (its own env file), for a rollback's copied files too. */
