@@ -197,7 +197,8 @@ test(
     assert.deepEqual(l.failures, [], line);
     assert.deepEqual(witness.bad, [], line);
     const drained = summaryTimeline(r.summary).filter((e) => e.action === 'drained');
-    assert.equal(drained.length, 4, `four old tasks drained:\n${r.summary}`);
+    // Four old tasks, and any task Swarm replaced on its own meanwhile (e.g. a health check late on a busy machine).
+    assert.ok(drained.length >= 4, `the four old tasks drained:\n${r.summary}`);
     assert.deepEqual(
       drained.filter((e) => /timeout/.test(e.detail)),
       [],
