@@ -191,12 +191,13 @@ test(
     const l = await load.stop();
     const line = `swarm nodes v1->v2: probe sent ${r.outputs.requests_sent}, lost ${r.outputs.requests_lost}; load sent ${l.sent}, failed ${l.failures.length} ${JSON.stringify(l.failures.slice(0, 5))}; 1 s lane sent ${witness.sent}, failed ${witness.bad.length} ${JSON.stringify(witness.bad.slice(0, 4))}`;
     console.log(line);
-    assert.equal(r.code, 0, `the v2 deploy succeeds:\n${r.log}`);
+    const drained = summaryTimeline(r.summary).filter((e) => e.action === 'drained');
+    console.log(drained.map((e) => `drained ${e.container}: ${e.detail}`).join('\n'));
+    assert.equal(r.code, 0, `the v2 deploy succeeds:\n${r.log}\n${r.summary}`);
     assert.equal(r.outputs.requests_lost, '0', line);
     assert.ok(Number(r.outputs.requests_sent) > 0, 'the probe ran');
     assert.deepEqual(l.failures, [], line);
     assert.deepEqual(witness.bad, [], line);
-    const drained = summaryTimeline(r.summary).filter((e) => e.action === 'drained');
     // Four old tasks, and any task Swarm replaced on its own meanwhile (e.g. a health check late on a busy machine).
     assert.ok(drained.length >= 4, `the four old tasks drained:\n${r.summary}`);
     assert.deepEqual(
