@@ -63597,16 +63597,16 @@ function swarm_imageIdsCommand(images) {
 //    the service's real stop signal (labels) and stops it with its real grace;
 //  - mode manager (the node handoff deploys on): a task told to shut down is one whose desired state
 //    is shutdown (a manager's view). The update is settled when no service is `updating`/
-//    `rollback_started`, every service runs its replicas, no task of the stack told to shut down still
-//    runs on any node (the other nodes' watchers drain theirs), no container here is left to drain,
-//    twice in a row and at least 3 s after the deploy;
+//    `rollback_started`, every service runs its replicas, no container here is left to drain and, when
+//    other nodes have watchers (others = 1), no task of the stack told to shut down still runs on any
+//    node (they drain theirs), twice in a row and at least 3 s after the deploy;
 //  - mode node (every other node: a worker cannot read a task's desired state): a task told to shut
 //    down is one whose container got a kill since the watcher started (Swarm's stop sends the inert
 //    signal as a kill). It prints `dir <path>` first and ends once handoff creates <path>/stop and no
 //    container here is left to drain.
 // Lines out: `drain <container> <task> <seconds> <0|timeout> <service>` per stop, then `settled` or
-// `deadline`. Arguments: stack, drain timeout s, deadline s, mode (manager when absent).
-const CONVERGE_SCRIPT = `stack=$1; drain_s=$2; deadline=$(( $(date +%s) + $3 )); start=$(date +%s); since=$start; mode=\${4:-manager}
+// `deadline`. Arguments: stack, drain timeout s, deadline s, mode (manager when absent), others (0/1).
+const CONVERGE_SCRIPT = `stack=$1; drain_s=$2; deadline=$(( $(date +%s) + $3 )); start=$(date +%s); since=$start; mode=\${4:-manager}; others=\${5:-0}
 dir=$(mktemp -d) || exit 1; trap 'rm -rf "$dir"' EXIT
 [ "$mode" = manager ] || echo "dir $dir"
 told() { # container task: has Swarm told this task to shut down?
@@ -63650,7 +63650,7 @@ while :; do
   docker service ls --filter "label=${STACK_LABEL}=$stack" --format '{{.Replicas}}' | awk '{split($1, a, "/"); if (a[1] != a[2]) b = 1} END {exit !b}' && busy=1
   ids=$(docker service ls -q --filter "label=${STACK_LABEL}=$stack")
   [ -z "$ids" ] || docker service inspect -f '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}' $ids | grep -qE '^(updating|rollback_started)$' && busy=1
-  [ -z "$ids" ] || docker service ps --filter desired-state=shutdown --format '{{.CurrentState}}' $ids | grep -q '^Running' && busy=1
+  [ "$others" = 1 ] && [ -n "$ids" ] && docker service ps --filter desired-state=shutdown --format '{{.CurrentState}}' $ids | grep -q '^Running' && busy=1
   if [ "$busy" = 0 ] && [ $(( now - start )) -ge 3 ]; then calm=$((calm + 1)); else calm=0; fi
   [ "$calm" -ge 2 ] && { wait; echo settled; exit 0; }
   [ "$now" -ge "$deadline" ] && { wait; echo deadline; exit 0; }
@@ -63660,8 +63660,8 @@ done`;
  * Wait for the stack's update (or rollback) to settle, draining each task Swarm stops (see above):
  * on the manager (mode manager), or on another node until handoff says stop (mode node).
  */
-function convergeCommand(stack, drainTimeoutS, deadlineS, mode = 'manager') {
-    return `sh -c ${shq(CONVERGE_SCRIPT)} converge ${shqAll([stack, drainTimeoutS, deadlineS, mode])}`;
+function convergeCommand(stack, drainTimeoutS, deadlineS, mode = 'manager', otherNodes = false) {
+    return `sh -c ${shq(CONVERGE_SCRIPT)} converge ${shqAll([stack, drainTimeoutS, deadlineS, mode, otherNodes ? 1 : 0])}`;
 }
 /** Ends a node's watcher (mode node): `dir` is the path it printed. */
 function stopWatcherCommand(dir) {
@@ -63729,9 +63729,12 @@ async function deployStack(remote, at, composeFiles, stack, timeoutMs) {
         throw new Error(`docker stack deploy failed (exit ${r.code}): ${(r.stderr || r.stdout).trim()}`);
     return r.stdout + r.stderr;
 }
-/** Waits on the host until the update settles (or the deadline), draining each task Swarm stops. */
-async function converge(remote, stack, drainTimeoutS, deadlineS, onDrain) {
-    const r = await remote.exec(convergeCommand(stack, drainTimeoutS, deadlineS), {
+/**
+ * Waits on the host until the update settles (or the deadline), draining each task Swarm stops; with
+ * `otherNodes`, also until no task told to stop runs on another node (their watchers drain those).
+ */
+async function converge(remote, stack, drainTimeoutS, deadlineS, onDrain, otherNodes = false) {
+    const r = await remote.exec(convergeCommand(stack, drainTimeoutS, deadlineS, 'manager', otherNodes), {
         timeoutMs: (deadlineS + 60) * 1000,
         onOutput: lineReader((line) => parseConverge(line).drains.forEach(onDrain)),
     });
@@ -64208,7 +64211,7 @@ async function rollStack(s, release, composeFiles, previous, swarm) {
             timeline.add('start', { detail: `docker stack deploy ${inputs.project}` });
             const relative = composeFiles.map((f) => external_node_path_.posix.relative(base, f));
             log.info((await deployStack(remote, at, relative, inputs.project, inputs.commandTimeoutMs)).trim());
-            result = await converge(remote, inputs.project, drainS, deadlineS, (d) => onDrain(s, d, nodes.length ? swarm.manager : undefined));
+            result = await converge(remote, inputs.project, drainS, deadlineS, (d) => onDrain(s, d, nodes.length ? swarm.manager : undefined), nodes.length > 0);
         }
         finally {
             await stopWatchers(s, watchers, nodes);

@@ -133,7 +133,14 @@ async function rollStack(
       timeline.add('start', { detail: `docker stack deploy ${inputs.project}` });
       const relative = composeFiles.map((f) => posix.relative(base, f));
       log.info((await deployStack(remote, at, relative, inputs.project, inputs.commandTimeoutMs)).trim());
-      result = await converge(remote, inputs.project, drainS, deadlineS, (d) => onDrain(s, d, nodes.length ? swarm.manager : undefined));
+      result = await converge(
+        remote,
+        inputs.project,
+        drainS,
+        deadlineS,
+        (d) => onDrain(s, d, nodes.length ? swarm.manager : undefined),
+        nodes.length > 0,
+      );
     } finally {
       await stopWatchers(s, watchers, nodes);
     }

@@ -57,15 +57,19 @@ export async function deployStack(
   return r.stdout + r.stderr;
 }
 
-/** Waits on the host until the update settles (or the deadline), draining each task Swarm stops. */
+/**
+ * Waits on the host until the update settles (or the deadline), draining each task Swarm stops; with
+ * `otherNodes`, also until no task told to stop runs on another node (their watchers drain those).
+ */
 export async function converge(
   remote: Remote,
   stack: string,
   drainTimeoutS: number,
   deadlineS: number,
   onDrain: (d: Drain) => void,
+  otherNodes = false,
 ): Promise<{ drains: Drain[]; settled: boolean }> {
-  const r = await remote.exec(convergeCommand(stack, drainTimeoutS, deadlineS), {
+  const r = await remote.exec(convergeCommand(stack, drainTimeoutS, deadlineS, 'manager', otherNodes), {
     timeoutMs: (deadlineS + 60) * 1000,
     onOutput: lineReader((line) => parseConverge(line).drains.forEach(onDrain)),
   });
