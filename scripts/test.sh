@@ -29,8 +29,10 @@ run_tests --test-concurrency=1 'test/unit/**/*.test.ts'
 # swarm.test.ts too: once, with the lanes and two more test files on the 2 cores (load 20), a
 # keep-alive client connection to its proxy was reset during Swarm's rollback (cause not found); it
 # passed the 3 runs before that and 1 run alone after.
+# swarm-nodes.test.ts (a two-node swarm on the bench hosts h3 and h4, scripts/bench/swarm-nodes.sh) too:
+# its lanes are as load-sensitive as swarm.test.ts's, and two more engines run beside it.
 alone=(test/e2e/cut.test.ts test/e2e/verdict.test.ts test/e2e/probe.test.ts test/e2e/caddy.test.ts test/e2e/caddy-bookworm.test.ts
-  test/e2e/swarm.test.ts)
+  test/e2e/swarm.test.ts test/e2e/swarm-nodes.test.ts)
 # podman.test.ts deploys to the bench's rootful Podman (its own engine, network and port) beside
 # whatever Docker file runs in the other lane; fleet.test.ts to the bench hosts (scripts/bench/hosts.sh:
 # their own sshds and engines, brought up by the file itself) behind its own load balancer.

@@ -52217,7 +52217,21 @@ function rolloutInputs(get) {
         engine: oneOf(get, 'engine', ['auto', 'docker', 'podman'], 'auto', 'auto, docker or podman'),
         podmanSocket: podmanSocketInput(get),
         target: targetInput(get),
+        swarmNodes: swarmNodesInput(get),
     };
+}
+/** swarm_nodes: one `host[:port]` a line (`[v6]:port` for an IPv6 address), for target swarm only. */
+function swarmNodesInput(get) {
+    const lines = parseList(get('swarm_nodes'));
+    if (lines.length && get('target').trim() !== 'swarm')
+        throw new InputError('swarm_nodes', 'is set, but target is not swarm: remove it, or set target: swarm');
+    return lines.map((line) => {
+        const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:[\]]+))(?::(\d+))?$/.exec(line);
+        const port = m?.[3] === undefined ? 22 : Number(m[3]);
+        if (!m || port < 1 || port > 65535)
+            throw new InputError('swarm_nodes', `'${line}' is not host[:port] (one node a line, e.g. node2.example.com or 10.0.0.12:2222)`);
+        return { host: m[1] ?? m[2], port };
+    });
 }
 function targetInput(get) {
     const target = oneOf(get, 'target', ['compose', 'swarm'], 'compose', 'compose or swarm');

@@ -61,6 +61,8 @@ export interface Inputs extends SshTarget {
   podmanSocket?: string;
   /** compose: the project run by Docker Compose; swarm: deployed as a stack (`docker stack deploy`). */
   target: 'compose' | 'swarm';
+  /** The swarm's other nodes (target swarm), reached like `host` to drain the tasks on them. */
+  swarmNodes: Array<{ host: string; port: number }>;
 
   probe?: {
     url: string;
@@ -397,6 +399,7 @@ function rolloutInputs(
   | 'engine'
   | 'podmanSocket'
   | 'target'
+  | 'swarmNodes'
 > {
   const services = parseList(get('services'));
   for (const s of services) {
@@ -418,7 +421,22 @@ function rolloutInputs(
     engine: oneOf(get, 'engine', ['auto', 'docker', 'podman'], 'auto', 'auto, docker or podman'),
     podmanSocket: podmanSocketInput(get),
     target: targetInput(get),
+    swarmNodes: swarmNodesInput(get),
   };
+}
+
+/** swarm_nodes: one `host[:port]` a line (`[v6]:port` for an IPv6 address), for target swarm only. */
+function swarmNodesInput(get: InputGetter): Inputs['swarmNodes'] {
+  const lines = parseList(get('swarm_nodes'));
+  if (lines.length && get('target').trim() !== 'swarm')
+    throw new InputError('swarm_nodes', 'is set, but target is not swarm: remove it, or set target: swarm');
+  return lines.map((line) => {
+    const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:[\]]+))(?::(\d+))?$/.exec(line);
+    const port = m?.[3] === undefined ? 22 : Number(m[3]);
+    if (!m || port < 1 || port > 65535)
+      throw new InputError('swarm_nodes', `'${line}' is not host[:port] (one node a line, e.g. node2.example.com or 10.0.0.12:2222)`);
+    return { host: m[1] ?? m[2]!, port };
+  });
 }
 
 function targetInput(get: InputGetter): Inputs['target'] {

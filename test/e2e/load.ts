@@ -18,6 +18,8 @@ export interface LoadResult {
 
 export interface LoadOptions {
   port: number;
+  /** The proxy's address (default 127.0.0.1). */
+  host?: string;
   /** Requests per second, across both lanes. */
   rate?: number;
   /** Hard cap; the loop also stops at stop(). */
@@ -47,7 +49,7 @@ export function startLoad(options: LoadOptions) {
       const fresh = i % 2 === 1;
       const req = http.request(
         {
-          host: '127.0.0.1',
+          host: options.host ?? '127.0.0.1',
           port: options.port,
           path,
           method: post ? 'POST' : 'GET',

@@ -161,3 +161,19 @@ test('engine: auto by default; podman with an optional socket (unix:// accepted)
   assert.equal(i.engine, 'podman');
   assert.equal(i.podmanSocket, '/run/podman/podman.sock');
 });
+
+test('swarm_nodes: one host[:port] a line for target swarm; a bad line, or the input without target swarm, is refused', () => {
+  assert.deepEqual(readInputs(getter(base)).swarmNodes, []);
+  const i = readInputs(getter({ ...base, target: 'swarm', swarm_nodes: 'node2.example.com\n10.0.0.12:2222\n[fd00::3]:22\n' }));
+  assert.deepEqual(i.swarmNodes, [
+    { host: 'node2.example.com', port: 22 },
+    { host: '10.0.0.12', port: 2222 },
+    { host: 'fd00::3', port: 22 },
+  ]);
+  for (const [over, message] of [
+    [{ target: 'swarm', swarm_nodes: 'node2:0' }, /input 'swarm_nodes': 'node2:0' is not host\[:port\]/],
+    [{ target: 'swarm', swarm_nodes: 'ssh://node2' }, /input 'swarm_nodes': 'ssh:\/\/node2' is not host\[:port\]/],
+    [{ swarm_nodes: 'node2' }, /input 'swarm_nodes': is set, but target is not swarm/],
+  ] as const)
+    assert.throws(() => readInputs(getter({ ...base, ...over })), message);
+});

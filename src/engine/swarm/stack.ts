@@ -8,7 +8,11 @@ import {
   failedTasksCommand,
   imageIdsCommand,
   stackDeployCommand,
+  runningTaskNodesCommand,
   stackServicesCommand,
+  stopWatcherCommand,
+  swarmNodeCommand,
+  swarmNodesCommand,
   swarmStateCommand,
 } from '../../commands/swarm.js';
 import { parseConverge, parseStackServices, type Drain, type SwarmServiceState } from '../../model/swarm-stack.js';
@@ -53,26 +57,103 @@ export async function deployStack(
   return r.stdout + r.stderr;
 }
 
-/** Waits on the host until the update settles (or the deadline), draining each task Swarm stops. */
+/**
+ * Waits on the host until the update settles (or the deadline), draining each task Swarm stops; with
+ * `otherNodes`, also until no task told to stop runs on another node (their watchers drain those).
+ */
 export async function converge(
   remote: Remote,
   stack: string,
   drainTimeoutS: number,
   deadlineS: number,
   onDrain: (d: Drain) => void,
+  otherNodes = false,
 ): Promise<{ drains: Drain[]; settled: boolean }> {
-  let pending = '';
-  const r = await remote.exec(convergeCommand(stack, drainTimeoutS, deadlineS), {
+  const r = await remote.exec(convergeCommand(stack, drainTimeoutS, deadlineS, 'manager', otherNodes), {
     timeoutMs: (deadlineS + 60) * 1000,
-    onOutput: (chunk, stream) => {
-      if (stream !== 'stdout') return;
-      pending += chunk;
-      const lines = pending.split('\n');
-      pending = lines.pop() ?? '';
-      for (const d of parseConverge(lines.join('\n')).drains) onDrain(d);
-    },
+    onOutput: lineReader((line) => parseConverge(line).drains.forEach(onDrain)),
   });
   return parseConverge(r.stdout);
+}
+
+/** Calls `onLine` with each complete stdout line of a streamed command. */
+function lineReader(onLine: (line: string) => void) {
+  let pending = '';
+  return (chunk: string, stream: 'stdout' | 'stderr') => {
+    if (stream !== 'stdout') return;
+    pending += chunk;
+    const lines = pending.split('\n');
+    pending = lines.pop() ?? '';
+    lines.forEach(onLine);
+  };
+}
+
+/** A drain watcher on another node of the swarm: running once returned, until stop(). */
+export interface NodeWatcher {
+  stop(): Promise<{ drains: Drain[]; settled: boolean }>;
+}
+
+/**
+ * Starts the drain watcher on a node that is not the manager (mode node) and returns once it runs:
+ * it drains the tasks Swarm stops on that node's engine until stop().
+ */
+export async function watchNode(
+  remote: Remote,
+  stack: string,
+  drainTimeoutS: number,
+  deadlineS: number,
+  onDrain: (d: Drain) => void,
+): Promise<NodeWatcher> {
+  let started: (dir: string) => void = () => {};
+  const dir = new Promise<string>((resolve) => (started = resolve));
+  const run = remote.exec(convergeCommand(stack, drainTimeoutS, deadlineS, 'node'), {
+    timeoutMs: (deadlineS + 60) * 1000,
+    repeatable: false,
+    onOutput: lineReader((line) => {
+      if (line.startsWith('dir ')) started(line.slice(4).trim());
+      parseConverge(line).drains.forEach(onDrain);
+    }),
+  });
+  const ended = run.then((r) => Promise.reject(new Error(`the drain watcher ended at once: ${r.stderr.trim()}`)));
+  ended.catch(() => {}); // stop() reads the outcome
+  const at = await Promise.race([dir, ended]);
+  return {
+    async stop() {
+      await remote.exec(stopWatcherCommand(at), { timeoutMs: QUICK_MS });
+      return parseConverge((await run).stdout);
+    },
+  };
+}
+
+/** This engine's place in a swarm: its state (`active` in one), node ID and node name. */
+export async function swarmNode(remote: Remote): Promise<{ state: string; id: string; name: string }> {
+  const [state = '', id = '', name = ''] = (await remote.exec(swarmNodeCommand(), { timeoutMs: QUICK_MS })).stdout.trim().split(/\s+/);
+  return { state, id, name };
+}
+
+/** The swarm's nodes, from the manager. */
+export async function swarmNodes(remote: Remote): Promise<Array<{ id: string; name: string; ready: boolean; active: boolean }>> {
+  const text = (await remote.exec(swarmNodesCommand(), { timeoutMs: QUICK_MS })).stdout;
+  return text
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => {
+      const [id = '', name = '', status = '', availability = ''] = l.split('\t');
+      return { id, name, ready: status === 'Ready', active: availability === 'Active' };
+    });
+}
+
+/** Which nodes run a task of each of these Swarm services now: service -> node IDs. */
+export async function runningTaskNodes(remote: Remote, services: string[]): Promise<Map<string, Set<string>>> {
+  const out = new Map<string, Set<string>>();
+  if (!services.length) return out;
+  const text = (await remote.exec(runningTaskNodesCommand(services), { timeoutMs: QUICK_MS })).stdout;
+  for (const line of text.split('\n')) {
+    const [service, node] = line.split('\t');
+    if (!service || !node) continue;
+    out.set(service, (out.get(service) ?? new Set()).add(node));
+  }
+  return out;
 }
 
 /** The failed tasks' errors and last log lines, for the job log. */

@@ -124,13 +124,13 @@ export interface RawAnswer {
 /** One request on a fresh connection or the given agent, with status, body and headers. */
 export function request(
   port: number,
-  options: { path?: string; method?: string; body?: string; agent?: http.Agent | false; timeoutMs?: number } = {},
+  options: { path?: string; method?: string; body?: string; agent?: http.Agent | false; timeoutMs?: number; host?: string } = {},
 ): Promise<RawAnswer> {
   const start = Date.now();
   return new Promise((resolve, reject) => {
     const req = http.request(
       {
-        host: '127.0.0.1',
+        host: options.host ?? '127.0.0.1',
         port,
         path: options.path ?? '/',
         method: options.method ?? 'GET',
