@@ -51933,7 +51933,7 @@ g.require ??= (0,external_node_module_namespaceObject.createRequire)(import.meta
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1136);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4513);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4457);
 
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e)();
@@ -51943,7 +51943,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 4513:
+/***/ 4457:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -54897,6 +54897,154 @@ function getIDToken(aud) {
  */
 
 //# sourceMappingURL=core.js.map
+;// CONCATENATED MODULE: ./src/support/log.ts
+/**
+ * The job log: phases folded into groups, annotations for failures. A thin edge over @actions/core
+ * so the pure modules can take a plain `Log` and tests can capture it.
+ */
+
+/** A log that drops everything: the default where a caller gives none. */
+const quietLog = { info() { }, warning() { } };
+const coreLog = {
+    info: (m) => info(m),
+    warning: (m) => warning(m),
+    error: (m) => error(m),
+    debug: (m) => core_debug(m),
+};
+/** Run `fn` inside a folded log group named after the phase. */
+async function phase(name, fn) {
+    startGroup(name);
+    try {
+        return await fn();
+    }
+    finally {
+        endGroup();
+    }
+}
+
+;// CONCATENATED MODULE: ./src/model/timeline.ts
+class Timeline {
+    now;
+    events = [];
+    constructor(now = Date.now) {
+        this.now = now;
+    }
+    add(action, fields = {}) {
+        const event = { at: this.now(), action, ...fields };
+        this.events.push(event);
+        return event;
+    }
+    /** The event closest in time to `at`, for naming what happened around a lost request. */
+    nearest(at) {
+        let best;
+        for (const e of this.events) {
+            if (!best || Math.abs(e.at - at) < Math.abs(best.at - at))
+                best = e;
+        }
+        return best;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/host/round-trips.ts
+/** A running count of round trips by kind, and by the phase of the deploy they were made in. */
+class RoundTrips {
+    byKind = { exec: 0, read: 0, write: 0, stream: 0 };
+    marks = [];
+    /** `phase`: what the first round trips count toward, until the first enter(). */
+    constructor(phase) {
+        if (phase)
+            this.enter(phase);
+    }
+    count(kind) {
+        this.byKind[kind]++;
+    }
+    /** From now on, round trips count toward `phase` (until the next enter). */
+    enter(phase) {
+        this.marks.push({ phase, at: this.snapshot(), atMs: Date.now() });
+    }
+    /** Round trips and wall time per phase entered, in order of first entry (a phase entered twice sums). */
+    byPhase(nowMs = Date.now()) {
+        const out = new Map();
+        this.marks.forEach((m, i) => {
+            const next = this.marks[i + 1];
+            const count = diff(next ? next.at : this.byKind, m.at);
+            const ms = (next ? next.atMs : nowMs) - m.atMs;
+            const seen = out.get(m.phase);
+            out.set(m.phase, seen ? { phase: m.phase, count: sum(seen.count, count), ms: seen.ms + ms } : { phase: m.phase, count, ms });
+        });
+        return [...out.values()];
+    }
+    get total() {
+        return this.byKind.exec + this.byKind.read + this.byKind.write + this.byKind.stream;
+    }
+    /** The counts so far. */
+    current() {
+        return { total: this.total, byKind: { ...this.byKind } };
+    }
+    /** A copy of the counts now, to subtract later (see since). */
+    snapshot() {
+        return { ...this.byKind };
+    }
+    /** The counts since a snapshot, by kind and in total. */
+    since(before) {
+        return diff(this.byKind, before);
+    }
+}
+const KINDS = ['exec', 'read', 'write', 'stream'];
+function diff(now, before) {
+    const byKind = Object.fromEntries(KINDS.map((k) => [k, now[k] - before[k]]));
+    return { total: KINDS.reduce((n, k) => n + byKind[k], 0), byKind };
+}
+function sum(a, b) {
+    const byKind = Object.fromEntries(KINDS.map((k) => [k, a.byKind[k] + b.byKind[k]]));
+    return { total: a.total + b.total, byKind };
+}
+/** "upload: 2 (exec 2) in 0.4 s": one phase's line for the log. */
+function describePhase(p) {
+    return `${p.phase}: ${describeRoundTrips(p.count)} in ${(p.ms / 1000).toFixed(1)} s`;
+}
+/** "12 (exec 9, stream 3)": the kinds that occurred. */
+function describeRoundTrips(c) {
+    const parts = Object.entries(c.byKind).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`);
+    return parts.length ? `${c.total} (${parts.join(', ')})` : `${c.total}`;
+}
+/** The same Remote, each call that waits for the host counted once in `counter`. */
+function countRoundTrips(remote, counter) {
+    return {
+        exec(command, options) {
+            counter.count('exec');
+            return remote.exec(command, options);
+        },
+        writeFile(path, data, mode, options) {
+            counter.count('write');
+            return remote.writeFile(path, data, mode, options);
+        },
+        readFile(path) {
+            counter.count('read');
+            return remote.readFile(path);
+        },
+        openUnixSocket(path) {
+            counter.count('stream');
+            return remote.openUnixSocket(path);
+        },
+        openTcp(host, port) {
+            counter.count('stream');
+            return remote.openTcp(host, port);
+        },
+        close: () => remote.close(),
+    };
+}
+
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(6760);
+var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
+;// CONCATENATED MODULE: external "node:string_decoder"
+const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:string_decoder");
+// EXTERNAL MODULE: ./node_modules/ssh2/lib/index.js
+var lib = __nccwpck_require__(5472);
+var lib_default = /*#__PURE__*/__nccwpck_require__.n(lib);
 ;// CONCATENATED MODULE: ./src/commands/quote.ts
 /**
  * The one quoting function for every value that reaches a remote shell.
@@ -54915,49 +55063,6 @@ function shq(value) {
 function shqAll(words) {
     return words.map(shq).join(' ');
 }
-
-;// CONCATENATED MODULE: ./src/commands/host.ts
-/** Facts about the host, read by src/host/host.ts in one round trip. */
-
-/** Where a Podman API socket is looked for: the SSH user's own (rootless), then the system one (rootful). */
-const PODMAN_SOCKETS = ['${XDG_RUNTIME_DIR:-/run/user/$(id -u)}/podman/podman.sock', '/run/podman/podman.sock'];
-/**
- * `docker=<server version or error>` and `server=<component names>` for the docker CLI's default
- * endpoint (engine auto or docker), `podman=<socket> <version>` or `podman-error=<socket> <error>` for
- * each Podman API socket that exists (engine auto or podman; only `podmanSocket` when given), then `compose=v2 <version>` and/or
- * `compose=v1 <version>` for each flavor that works, then `compose=none`. Markers keep the parse
- * independent of whatever the login shell prints around the output; both flavors are looked up (v1
- * may be kept beside the v2 plugin).
- */
-function hostFactsCommand(engine = 'docker', podmanSocket) {
-    const lines = [];
-    if (engine !== 'podman') {
-        lines.push('printf "docker=%s\\n" "$(docker version --format "{{.Server.Version}}" 2>&1 | tail -n 1)"', 'printf "server=%s\\n" "$(docker version --format "{{range .Server.Components}}{{.Name}};{{end}}" 2>/dev/null | tail -n 1)"');
-    }
-    if (engine !== 'docker') {
-        // The Docker-compatible API of Podman (`podman system service`, podman.socket): the same docker
-        // CLI and Compose v2 drive it through DOCKER_HOST.
-        lines.push(`for s in ${podmanSocket ? shq(podmanSocket) : PODMAN_SOCKETS.map((s) => `"${s}"`).join(' ')}; do`, '  [ -S "$s" ] || continue', '  if v=$(DOCKER_HOST="unix://$s" docker version --format "{{.Server.Version}}" 2>&1); then printf "podman=%s %s\\n" "$s" "$(printf %s "$v" | tail -n 1)"', '  else printf "podman-error=%s %s\\n" "$s" "$(printf %s "$v" | tail -n 1)"; fi', 'done');
-    }
-    lines.push('if v=$(docker compose version --short 2>/dev/null); then printf "compose=v2 %s\\n" "$v"; fi', 'if v=$(docker-compose version --short 2>/dev/null); then printf "compose=v1 %s\\n" "$v"; fi', 'echo "compose=none"');
-    return lines.join('\n');
-}
-
-;// CONCATENATED MODULE: ./src/support/timeouts.ts
-/**
- * Wall-clock limits for remote commands (ExecOptions.timeoutMs), by kind of command. A command
- * past its limit is killed and its step fails; these are generous, for a slow host, not a budget.
- */
-/** A one-line command that answers at once: the host's clock; the least a lock heartbeat's command gets. */
-const INSTANT_COMMAND_MS = 10_000;
-/** A few small files or one signal: read a file, mkdir, the lock, the audit log, `docker logs`, `docker kill`. */
-const QUICK_COMMAND_MS = 30_000;
-/** Asking Docker about containers or images (ps, inspect, tag), the host facts, `haproxy -c` in a throwaway container (may pull its image). */
-const DOCKER_COMMAND_MS = 60_000;
-/** Moving or removing a release's files (upload, copy, activate, prune, image rm), Compose loading and hashing a project. */
-const RELEASE_COMMAND_MS = 120_000;
-/** `compose up` creating containers (the `up_timeout` default), and any command run without a limit of its own. */
-const LONG_COMMAND_MS = 600_000;
 
 ;// CONCATENATED MODULE: ./src/commands/files.ts
 /**
@@ -54991,6 +55096,22 @@ function removeFileCommand(path) {
     return `rm -f ${shq(path)}`;
 }
 
+;// CONCATENATED MODULE: ./src/support/timeouts.ts
+/**
+ * Wall-clock limits for remote commands (ExecOptions.timeoutMs), by kind of command. A command
+ * past its limit is killed and its step fails; these are generous, for a slow host, not a budget.
+ */
+/** A one-line command that answers at once: the host's clock; the least a lock heartbeat's command gets. */
+const INSTANT_COMMAND_MS = 10_000;
+/** A few small files or one signal: read a file, mkdir, the lock, the audit log, `docker logs`, `docker kill`. */
+const timeouts_QUICK_COMMAND_MS = 30_000;
+/** Asking Docker about containers or images (ps, inspect, tag), the host facts, `haproxy -c` in a throwaway container (may pull its image). */
+const timeouts_DOCKER_COMMAND_MS = 60_000;
+/** Moving or removing a release's files (upload, copy, activate, prune, image rm), Compose loading and hashing a project. */
+const RELEASE_COMMAND_MS = 120_000;
+/** `compose up` creating containers (the `up_timeout` default), and any command run without a limit of its own. */
+const LONG_COMMAND_MS = 600_000;
+
 ;// CONCATENATED MODULE: ./src/host/remote.ts
 
 
@@ -55013,7 +55134,7 @@ class RemoteCommandError extends Error {
  * Remote.readFile over exec (readFileCommand): the one implementation, shared by SshRemote and the
  * test remotes that run real shell commands.
  */
-async function readFileByExec(remote, path, timeoutMs = QUICK_COMMAND_MS) {
+async function readFileByExec(remote, path, timeoutMs = timeouts_QUICK_COMMAND_MS) {
     const command = readFileCommand(path);
     const r = await remote.exec(command, { check: false, timeoutMs });
     if (r.code === 0)
@@ -55039,8 +55160,8 @@ class PrefixedRemote {
     readFile(path) {
         return this.inner.readFile(path);
     }
-    writeFile(path, data, mode) {
-        return this.inner.writeFile(path, data, mode);
+    writeFile(path, data, mode, options) {
+        return this.inner.writeFile(path, data, mode, options);
     }
     openUnixSocket(path) {
         return this.inner.openUnixSocket(path);
@@ -55053,1762 +55174,31 @@ class PrefixedRemote {
     }
 }
 
-;// CONCATENATED MODULE: ./src/engine/endpoint.ts
+;// CONCATENATED MODULE: ./src/commands/stdin.ts
 /**
- * Which engine the host's docker CLI and Compose talk to. Docker: the CLI's default endpoint.
- * Podman: its Docker-compatible API socket (`podman system service`, systemd's podman.socket), the
- * SSH user's own (rootless) or the system one (rootful), reached by setting DOCKER_HOST on every
- * command. The same command lines then run against either engine, and Compose v2 (the one tested
- * against Docker) drives both; see docs/architecture.md for why not podman-compose.
+ * A command's stdin carried in the command itself, as a here-document. ssh2 sends stdin only once
+ * the host answered the exec request, so a command with stdin costs one more round trip than one
+ * without; in the command line it costs none. Only for stdin that is no secret (the command line
+ * shows in the host's process list), short, and UTF-8 text ending in a newline (a here-document
+ * ends with one); anything else goes the usual way (undefined).
  */
-
-
-const VERSION = /^\d+\.\d+/;
-function readEngineFacts(stdout) {
-    return {
-        docker: /^docker=(.*)$/m.exec(stdout)?.[1]?.trim() ?? '',
-        defaultIsPodman: /Podman/i.test(/^server=(.*)$/m.exec(stdout)?.[1] ?? ''),
-        sockets: [...stdout.matchAll(/^podman=(\S+)\s+(\S+)/gm)]
-            .filter((m) => VERSION.test(m[2]))
-            .map((m) => ({ path: m[1], version: m[2] })),
-        socketErrors: [...stdout.matchAll(/^podman-error=(\S+)\s*(.*)$/gm)].map((m) => `${m[1]}: ${m[2].trim() || 'no answer'}`),
-    };
-}
-function noPodmanSocket(f, username) {
-    const tried = f.socketErrors.length
-        ? ` (${f.socketErrors.join('; ')})`
-        : ' (none found at $XDG_RUNTIME_DIR/podman/podman.sock or /run/podman/podman.sock)';
-    return new Error(`input 'engine' is podman, but no Podman API socket answers for user '${username}'${tried}: start it (rootless: systemctl --user enable --now podman.socket, and loginctl enable-linger ${username}; rootful: systemctl enable --now podman.socket and give the user access to /run/podman/podman.sock), and install the docker CLI and Compose v2 (Debian: docker-cli and docker-compose)`);
-}
-function noEngine(f, username, prefer) {
-    if (/permission denied/i.test(f.docker)) {
-        return new Error(`user '${username}' cannot reach the Docker engine (permission denied on docker.sock): add it to the docker group (sudo usermod -aG docker ${username}) and reconnect`);
-    }
-    const podmanNote = prefer === 'auto' && f.socketErrors.length ? `; a Podman API socket was found but did not answer (${f.socketErrors.join('; ')})` : '';
-    return new Error(`Docker is not usable on the host: ${f.docker || 'no docker command'}${podmanNote}. Install the Docker engine and make sure it is running (or, for Podman, its API socket and engine: podman).`);
-}
-/** Pick the endpoint from hostFactsCommand's `docker=`, `server=`, `podman=` and `podman-error=` lines. */
-function chooseEngine(stdout, username, prefer) {
-    const f = readEngineFacts(stdout);
-    const socket = f.sockets[0];
-    const podman = socket ? { engine: 'podman', version: socket.version, dockerHost: `unix://${socket.path}` } : undefined;
-    const viaDefault = VERSION.test(f.docker)
-        ? { engine: f.defaultIsPodman ? 'podman' : 'docker', version: f.docker }
-        : undefined;
-    if (prefer === 'podman') {
-        if (podman)
-            return podman;
-        if (viaDefault?.engine === 'podman')
-            return viaDefault;
-        throw noPodmanSocket(f, username);
-    }
-    if (viaDefault)
-        return viaDefault;
-    if (prefer === 'auto' && podman)
-        return podman;
-    throw noEngine(f, username, prefer);
-}
-/** `DOCKER_HOST=...; export DOCKER_HOST` before a command, when the engine is not the CLI's default. */
-function engineEnvPrefix(endpoint) {
-    return endpoint.dockerHost ? `DOCKER_HOST=${shq(endpoint.dockerHost)}; export DOCKER_HOST\n` : '';
-}
-/** The remote as the engine needs it: unchanged for Docker's default endpoint. */
-function onEngine(remote, endpoint) {
-    const prefix = engineEnvPrefix(endpoint);
-    return prefix ? new PrefixedRemote(remote, prefix) : remote;
-}
-/** For the log: "Docker 20.10.24" or "Podman 4.3.1 (unix:///run/podman/podman.sock)". */
-function describeEngine(endpoint) {
-    const name = endpoint.engine === 'podman' ? 'Podman' : 'Docker';
-    return `${name} ${endpoint.version}${endpoint.dockerHost ? ` (${endpoint.dockerHost})` : ''}`;
-}
-
-;// CONCATENATED MODULE: ./src/host/host.ts
-
-
-
-function parseHostFacts(stdout, username, prefer = 'auto', engine = 'docker', needsCompose = true) {
-    const endpoint = chooseEngine(stdout, username, engine);
-    const found = [...stdout.matchAll(/^compose=(v1|v2)\s*(\S*)/gm)].map((m) => ({ flavor: m[1], version: m[2] ?? '' }));
-    // v2 first when both are there: v1 is end-of-life.
-    const compose = prefer === 'auto' ? (found.find((f) => f.flavor === 'v2') ?? found[0]) : found.find((f) => f.flavor === prefer);
-    if (!compose && prefer !== 'auto') {
-        const other = found[0] ? ` (the host has Compose ${found[0].flavor} ${found[0].version}: set compose: ${found[0].flavor} or auto)` : '';
-        const cmd = prefer === 'v2' ? '`docker compose` (the Compose v2 plugin)' : '`docker-compose` (Compose v1)';
-        throw new Error(`input 'compose' asks for ${prefer}, but ${cmd} does not work on the host${other}`);
-    }
-    // The Swarm target runs `docker stack deploy`: Compose is not needed there (the flavor is then unused).
-    if (!compose && !needsCompose)
-        return { ...endpoint, dockerVersion: endpoint.version, compose: 'v2', composeVersion: 'none' };
-    if (!compose) {
-        throw new Error('neither `docker compose` (v2) nor `docker-compose` (v1) works on the host: install the Compose plugin (docker-compose-plugin) or docker-compose');
-    }
-    return { ...endpoint, dockerVersion: endpoint.version, compose: compose.flavor, composeVersion: compose.version.replace(/^v/, '') };
-}
-async function readHostFacts(remote, username, prefer = 'auto', engine = 'docker', podmanSocket, needsCompose = true) {
-    const r = await remote.exec(hostFactsCommand(engine, podmanSocket), { check: false, timeoutMs: DOCKER_COMMAND_MS });
-    return parseHostFacts(r.stdout, username, prefer, engine, needsCompose);
-}
-
-;// CONCATENATED MODULE: ./src/support/log.ts
-/**
- * The job log: phases folded into groups, annotations for failures. A thin edge over @actions/core
- * so the pure modules can take a plain `Log` and tests can capture it.
- */
-
-/** A log that drops everything: the default where a caller gives none. */
-const quietLog = { info() { }, warning() { } };
-const coreLog = {
-    info: (m) => info(m),
-    warning: (m) => warning(m),
-    error: (m) => error(m),
-    debug: (m) => core_debug(m),
-};
-/** Run `fn` inside a folded log group named after the phase. */
-async function phase(name, fn) {
-    startGroup(name);
-    try {
-        return await fn();
-    }
-    finally {
-        endGroup();
-    }
-}
-
-// EXTERNAL MODULE: external "node:path"
-var external_node_path_ = __nccwpck_require__(6760);
-var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
-;// CONCATENATED MODULE: ./src/commands/release-store.ts
-/**
- * The release store's commands (layout in docs/architecture.md; run by src/release-store.ts). Every
- * path is absolute under the resolved remote dir and goes through shq(); per-file lists and archives
- * travel on stdin, so a command's length does not grow with the release.
- */
-
-
-/** Separates the records of a listing: never appears raw in JSON.stringify output. */
-const RECORD_SEP = '\x1e';
-/** app/.handoff-files: the files the last activation placed, so the next one can drop stale ones. */
-const FILE_LIST = '.handoff-files';
-/** Where things are under the remote dir. */
-const releasePaths = (remoteDir) => ({
-    releases: external_node_path_.posix.join(remoteDir, 'releases'),
-    release: (id) => external_node_path_.posix.join(remoteDir, 'releases', id),
-    manifest: (id) => external_node_path_.posix.join(remoteDir, 'releases', id, 'release.json'),
-    tmp: (id) => external_node_path_.posix.join(remoteDir, 'releases', `.${id}.tmp`),
-    app: external_node_path_.posix.join(remoteDir, 'app'),
-    current: external_node_path_.posix.join(remoteDir, 'current'),
-});
-/** Creates the remote dir (0700) under the deploy user's home when relative, and prints its symlink-free path. */
-function resolveRemoteDirCommand(input) {
-    return `cd && umask 077 && mkdir -p ${shq(input)} && cd ${shq(input)} && (chmod 700 . 2>/dev/null || true) && pwd -P`;
-}
-/** The same release already in place is this very command, repeated after a dropped connection. */
-function placeOnce(T, D, id) {
-    return `if [ -e ${D} ]; then if cmp -s ${T}/release.json ${D}/release.json; then rm -rf ${T}; exit 0; fi; rm -rf ${T}; echo ${shq(`release ${id} exists already on the host`)} >&2; exit 17; fi`;
-}
-/** Stdin: the release's tar archive. Extracted into releases/.<id>.tmp, then renamed to releases/<id>. */
-function uploadReleaseCommand(remoteDir, id) {
-    const p = releasePaths(remoteDir);
-    const T = shq(p.tmp(id));
-    const D = shq(p.release(id));
-    return [
-        'set -e',
-        'umask 022',
-        `mkdir -p ${shq(p.releases)}`,
-        `chmod 700 ${shq(p.releases)}`,
-        `rm -rf ${T}`,
-        `mkdir -m 700 ${T}`,
-        // -o: the deploy user owns what it extracts, whatever the archive says
-        `tar -x -o -f - -C ${T}`,
-        `chmod 700 ${T}`,
-        placeOnce(T, D, id),
-        `mv ${T} ${D}`,
-    ].join('\n');
-}
-/** Stdin: the new release.json. Copies releases/<fromId> to releases/<toId> with that manifest. */
-function copyReleaseCommand(remoteDir, fromId, toId) {
-    const p = releasePaths(remoteDir);
-    const F = shq(p.release(fromId));
-    const T = shq(p.tmp(toId));
-    const D = shq(p.release(toId));
-    return [
-        'set -e',
-        'umask 022',
-        `if [ ! -d ${F} ]; then echo ${shq(`release ${fromId} is not on the host`)} >&2; exit 2; fi`,
-        `rm -rf ${T}`,
-        `cp -Rp ${F} ${T}`,
-        `chmod 700 ${T}`,
-        `rm -f ${T}/release.json`,
-        `(umask 077; cat > ${T}/release.json)`,
-        placeOnce(T, D, toId),
-        `mv ${T} ${D}`,
-    ].join('\n');
-}
-/** Release <id>'s manifest, RECORD_SEP, then app/.handoff-files (empty when missing): one round trip. */
-function activationReadCommand(remoteDir, id) {
-    const p = releasePaths(remoteDir);
-    return `cat ${shq(p.manifest(id))}; printf '${RECORD_SEP}'; cat ${shq(external_node_path_.posix.join(p.app, FILE_LIST))} 2>/dev/null || true`;
-}
-/**
- * Stdin: one operation per line, `put <file>`, `del <file>` or `list <file>` (activateRelease builds
- * them). Each put copies the file from releases/<id>/ to a temp name in its directory under app/ and
- * renames it over the old one; del removes a regular file; list records the file in .handoff-files.
- */
-function activateCommand(remoteDir, id) {
-    const p = releasePaths(remoteDir);
-    const S = shq(p.release(id));
-    const A = shq(p.app);
-    return `set -e
-umask 022
-mkdir -p ${A}
-chmod 700 ${A}
-cd ${A}
-: > ${FILE_LIST}.new
-while IFS= read -r line; do
-  op=\${line%% *}; f=\${line#* }
-  case $op in
-  put)
-    case $f in */*) d=\${f%/*};; *) d=.;; esac
-    mkdir -p "$d"
-    if [ -d "$f" ]; then echo "handoff: app/$f is a directory on the host; a release file cannot replace it" >&2; exit 20; fi
-    t="$d/.handoff-new-$$"
-    rm -f "$t"
-    cp ${S}/"$f" "$t"
-    mv -f "$t" "$f"
-    ;;
-  del)
-    if [ -f "$f" ] && [ ! -L "$f" ]; then rm -f "$f"; fi
-    ;;
-  list)
-    printf '%s\\n' "$f" >> ${FILE_LIST}.new
-    ;;
-  esac
-done
-mv -f ${FILE_LIST}.new ${FILE_LIST}`;
-}
-/** Per release dir with a release.json: RECORD_SEP, the dir name, a newline, the manifest. */
-function listReleasesCommand(remoteDir) {
-    return `cd ${shq(releasePaths(remoteDir).releases)} 2>/dev/null || exit 0
-for d in */; do
-  [ -f "\${d}release.json" ] || continue
-  printf '${RECORD_SEP}%s\\n' "\${d%/}"
-  cat "\${d}release.json"
-done`;
-}
-/** The manifests of the other projects next to this one (the default layout's siblings), concatenated. */
-function siblingManifestsCommand(parent, self) {
-    return `cd ${shq(parent)} 2>/dev/null || exit 0
-for f in */releases/*/release.json; do
-  case $f in ${shq(self)}/*) continue;; esac
-  [ -f "$f" ] && cat "$f"
-done; true`;
-}
-/** Removes these release dirs (ids checked by the caller) and any leftover .<id>.tmp dirs. */
-function removeReleasesCommand(remoteDir, ids) {
-    return `cd ${shq(releasePaths(remoteDir).releases)} 2>/dev/null || exit 0
-${ids.length ? `rm -rf -- ${shqAll([...ids])}` : ':'}
-for d in .*.tmp; do if [ -d "$d" ]; then rm -rf -- "$d"; fi; done`;
-}
-/** Remove one release dir (a dry run's, which nothing references). */
-function removeReleaseCommand(remoteDir, id) {
-    return `rm -rf ${shq(releasePaths(remoteDir).release(id))}`;
-}
-
-;// CONCATENATED MODULE: ./src/model/timeline.ts
-class Timeline {
-    now;
-    events = [];
-    constructor(now = Date.now) {
-        this.now = now;
-    }
-    add(action, fields = {}) {
-        const event = { at: this.now(), action, ...fields };
-        this.events.push(event);
-        return event;
-    }
-    /** The event closest in time to `at`, for naming what happened around a lost request. */
-    nearest(at) {
-        let best;
-        for (const e of this.events) {
-            if (!best || Math.abs(e.at - at) < Math.abs(best.at - at))
-                best = e;
-        }
-        return best;
-    }
-}
-
-;// CONCATENATED MODULE: ./src/host/round-trips.ts
-/** A running count of round trips by kind. */
-class RoundTrips {
-    byKind = { exec: 0, read: 0, write: 0, stream: 0 };
-    count(kind) {
-        this.byKind[kind]++;
-    }
-    get total() {
-        return this.byKind.exec + this.byKind.read + this.byKind.write + this.byKind.stream;
-    }
-    /** The counts so far. */
-    current() {
-        return { total: this.total, byKind: { ...this.byKind } };
-    }
-    /** A copy of the counts now, to subtract later (see since). */
-    snapshot() {
-        return { ...this.byKind };
-    }
-    /** The counts since a snapshot, by kind and in total. */
-    since(before) {
-        const kinds = Object.keys(this.byKind);
-        const byKind = Object.fromEntries(kinds.map((k) => [k, this.byKind[k] - before[k]]));
-        return { total: kinds.reduce((n, k) => n + byKind[k], 0), byKind };
-    }
-}
-/** "12 (exec 9, stream 3)": the kinds that occurred. */
-function describeRoundTrips(c) {
-    const parts = Object.entries(c.byKind).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`);
-    return parts.length ? `${c.total} (${parts.join(', ')})` : `${c.total}`;
-}
-/** The same Remote, each call that waits for the host counted once in `counter`. */
-function countRoundTrips(remote, counter) {
-    return {
-        exec(command, options) {
-            counter.count('exec');
-            return remote.exec(command, options);
-        },
-        writeFile(path, data, mode) {
-            counter.count('write');
-            return remote.writeFile(path, data, mode);
-        },
-        readFile(path) {
-            counter.count('read');
-            return remote.readFile(path);
-        },
-        openUnixSocket(path) {
-            counter.count('stream');
-            return remote.openUnixSocket(path);
-        },
-        openTcp(host, port) {
-            counter.count('stream');
-            return remote.openTcp(host, port);
-        },
-        close: () => remote.close(),
-    };
-}
-
-;// CONCATENATED MODULE: ./src/engine/docker/compose-cli.ts
-/**
- * Compose command lines for both flavors, built as strings for the remote shell. Every value goes
- * through shq(). v2 is `docker compose`, v1 `docker-compose` (1.29 on Debian 12); for the
- * subcommands used here both take the same flags.
- */
-
-function composeCommand(flavor, p, args) {
-    const words = flavor === 'v2' ? ['docker', 'compose'] : ['docker-compose'];
-    words.push('-p', p.project);
-    for (const f of p.files)
-        words.push('-f', f);
-    if (p.envFile)
-        words.push('--env-file', p.envFile);
-    if (p.projectDirectory)
-        words.push('--project-directory', p.projectDirectory);
-    return shqAll([...words, ...args]);
-}
-/** The resolved configuration (YAML on stdout), parsed with parseCompose(..., {interpolate: false}). */
-function configCommand(flavor, p) {
-    return composeCommand(flavor, p, ['config']);
-}
-/**
- * `config --hash=a,b` prints `service hash` lines in both flavors; the hash equals the
- * com.docker.compose.config-hash label of containers created from that config. No services = all ('*').
- */
-function configHashCommand(flavor, p, services = []) {
-    return composeCommand(flavor, p, ['config', `--hash=${services.length ? services.join(',') : '*'}`]);
-}
-/** Parse `svc hash` lines from `config --hash`. */
-function parseConfigHashes(stdout) {
-    const out = new Map();
-    for (const line of stdout.split('\n')) {
-        const m = /^\s*(\S+)\s+([0-9a-f]{64})\s*$/.exec(line);
-        if (m)
-            out.set(m[1], m[2]);
-    }
-    return out;
-}
-/**
- * Create new replicas beside the running ones: `--no-recreate` keeps the old containers as they
- * are, `--scale` adds containers with the new config up to `count`, `--no-deps` leaves other services alone.
- */
-function scaleUpCommand(flavor, p, service, count) {
-    if (!Number.isInteger(count) || count < 0)
-        throw new Error(`invalid replica count ${count} for ${service}`);
-    return composeCommand(flavor, p, ['up', '-d', '--no-deps', '--no-recreate', '--scale', `${service}=${count}`, service]);
-}
-/**
- * Like scaleUpCommand without starting them (`up --no-start`): the next batch's containers, made
- * during a monitor so the batch itself only has to `docker start` them.
- */
-function createAheadCommand(flavor, p, service, count) {
-    if (!Number.isInteger(count) || count < 0)
-        throw new Error(`invalid replica count ${count} for ${service}`);
-    return composeCommand(flavor, p, ['up', '--no-start', '--no-deps', '--no-recreate', '--scale', `${service}=${count}`, service]);
-}
-/** Plain `up -d --no-deps SVC` (Compose's own recreate): for a service created from nothing. */
-function upServiceCommand(flavor, p, service) {
-    return composeCommand(flavor, p, ['up', '-d', '--no-deps', service]);
-}
-function pullCommand(flavor, p, services = []) {
-    return composeCommand(flavor, p, ['pull', '--quiet', ...services]);
-}
-/** `docker compose version` succeeds only with the v2 plugin; fall back to v1 when it fails. */
-
-;// CONCATENATED MODULE: ./src/phases/hooks.ts
-/**
- * pre_deploy / post_deploy: a command run once in a one-off container of one service (`compose run
- * --rm --no-deps -T SERVICE sh -c CMD`), so it has the service's image, env and networks (a
- * migration reaches the database by its service name). pre_deploy runs from the new release before
- * any replica changes; post_deploy from app/ after a successful rollout.
- */
-
-/** The command that runs a hook in a one-off container (removed afterwards). */
-function hookCommand(flavor, stack, service, command) {
-    return composeCommand(flavor, stack, ['run', '--rm', '--no-deps', '-T', service, 'sh', '-c', command]);
-}
-/**
- * The service hooks run in: `hook_service` when given (it must exist), else the first service the
- * proxy routes to, else the first service with an image.
- */
-function hookService(services, routed, wanted) {
-    if (wanted) {
-        if (!services.some((s) => s.name === wanted)) {
-            throw new Error(`input 'hook_service': ${wanted} is not a service of the Compose files (services: ${services.map((s) => s.name).join(', ')})`);
-        }
-        return wanted;
-    }
-    const pick = routed.find((r) => services.some((s) => s.name === r)) ?? services.find((s) => s.image)?.name ?? services[0]?.name;
-    if (!pick)
-        throw new Error('pre_deploy/post_deploy: the Compose files define no service to run them in');
-    return pick;
-}
-/** Run one hook, its output streamed into the log; throws naming the hook when it fails. */
-async function runHook(kind, command, h) {
-    h.log.info(`${kind}: running in a one-off ${h.service} container`);
-    const started = Date.now();
-    const seconds = () => ((Date.now() - started) / 1000).toFixed(1);
-    try {
-        // Not repeated after a dropped connection: a migration must not run twice on a guess.
-        await h.remote.exec(hookCommand(h.flavor, h.stack, h.service, command), {
-            timeoutMs: h.timeoutMs,
-            repeatable: false,
-            onOutput: (chunk) => h.log.info(chunk.trimEnd()),
-        });
-    }
-    catch (e) {
-        h.timeline.add('hook', { service: h.service, detail: `${kind} failed after ${seconds()} s` });
-        const why = e instanceof Error ? e.message.split('\n').slice(-5).join('\n') : String(e);
-        throw new Error(`${kind} failed in a one-off ${h.service} container (${seconds()} s): ${why}`, { cause: e });
-    }
-    h.timeline.add('hook', { service: h.service, detail: `${kind} ok (${seconds()} s)` });
-    h.log.info(`${kind}: done in ${seconds()} s`);
-}
-
-;// CONCATENATED MODULE: external "node:fs/promises"
-const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
-;// CONCATENATED MODULE: ./src/model/duration.ts
-/**
- * Durations as users write them, in inputs and Compose files alike: `90` (bare = seconds), `1m30s`,
- * `500ms`, `1h`, `2.5s` (Go's units: h, m, s, ms, us/µs, ns). Returns milliseconds.
- */
-const UNIT_MS = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, us: 1e-3, µs: 1e-3, ns: 1e-6 };
-function parseDuration(value, what = 'duration') {
-    if (typeof value === 'number' && Number.isFinite(value) && value >= 0)
-        return value * 1000;
-    const s = typeof value === 'string' ? value.trim() : '';
-    if (/^\d+(\.\d+)?$/.test(s))
-        return Number(s) * 1000;
-    const re = /(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)/gy;
-    let total = 0;
-    let pos = 0;
-    let m;
-    while (s && (m = re.exec(s))) {
-        total += Number(m[1]) * UNIT_MS[m[2]];
-        pos = re.lastIndex;
-    }
-    if (!s || pos !== s.length) {
-        throw new Error(`${what} is ${JSON.stringify(value)}: write a duration like "10s", "1m30s" or "500ms"`);
-    }
-    return Math.round(total * 1000) / 1000;
-}
-
-;// CONCATENATED MODULE: ./src/model/names.ts
-/**
- * Compose's own naming rules. Project and service names end up in container names, labels
- * and remote command lines, so they are checked before anything reaches the host.
- */
-const PROJECT = /^[a-z0-9][a-z0-9_-]*$/;
-// Compose accepts one-letter names (the spec: ^[a-zA-Z0-9._-]+$); a leading letter or digit keeps names shell- and DNS-friendly.
-const SERVICE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
-function validateProjectName(name) {
-    if (!PROJECT.test(name)) {
-        throw new Error(`invalid Compose project name ${JSON.stringify(name)}: use lowercase letters, digits, '_' and '-', ` +
-            `starting with a letter or digit (Compose's rule), e.g. ${JSON.stringify(suggestProjectName(name) || 'myapp')}`);
-    }
-    return name;
-}
-function validateServiceName(name) {
-    if (!SERVICE.test(name)) {
-        throw new Error(`invalid Compose service name ${JSON.stringify(name)}: use letters, digits, ` +
-            `'_', '.' and '-', starting with a letter or digit (Compose's rule)`);
-    }
-    return name;
-}
-function isValidProjectName(name) {
-    return PROJECT.test(name);
-}
-function isValidServiceName(name) {
-    return SERVICE.test(name);
-}
-/** What Compose itself would derive from a directory name: lowercased, other characters dropped. */
-function suggestProjectName(raw) {
-    return raw
-        .toLowerCase()
-        .replace(/[^a-z0-9_-]/g, '')
-        .replace(/^[_-]+/, '');
-}
-/** A project name for a repository (its last path part), the way Compose derives one from a directory. */
-function projectNameFromRepository(repository) {
-    const name = (repository ?? '').split('/').pop() ?? '';
-    return name
-        .toLowerCase()
-        .replace(/[^a-z0-9_-]/g, '-')
-        .replace(/^[^a-z0-9]+/, '');
-}
-
-;// CONCATENATED MODULE: ./src/action/inputs.ts
-
-
-/** A bad input: the message names the input and says how to fix it. */
-class InputError extends Error {
-    input;
-    constructor(input, message) {
-        super(`input '${input}': ${message}`);
-        this.input = input;
-        this.name = 'InputError';
-    }
-}
-/** Split a list input on newlines and commas, dropping blanks. */
-function parseList(text) {
-    return text
-        .split(/[\n,]/)
-        .map((s) => s.trim())
-        .filter(Boolean);
-}
-/** KEY=VALUE lines (a leading `export ` and blank/comment lines allowed). */
-function parseEnv(text, input = 'env') {
-    const env = {};
-    for (const [i, raw] of text.split('\n').entries()) {
-        const line = raw.replace(/\r$/, '');
-        if (!line.trim() || line.trim().startsWith('#'))
-            continue;
-        const m = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
-        // Never echo the line: it may hold a secret value.
-        if (!m)
-            throw new InputError(input, `line ${i + 1} is not KEY=VALUE (names: letters, digits, _; not starting with a digit)`);
-        if (m[2].includes('\n'))
-            throw new InputError(input, `line ${i + 1}: values are single-line`);
-        env[m[1]] = m[2];
-    }
-    return env;
-}
-/** `Name: value` lines. */
-function parseHeaders(text, input) {
-    const headers = {};
-    for (const [i, line] of text.split('\n').entries()) {
-        if (!line.trim())
-            continue;
-        const m = /^\s*([!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*:\s*(.*?)\s*$/.exec(line);
-        if (!m)
-            throw new InputError(input, `line ${i + 1} is not 'Name: value'`);
-        headers[m[1]] = m[2];
-    }
-    return headers;
-}
-function bool(get, name) {
-    const v = get(name).trim().toLowerCase();
-    if (v === '' || v === 'false')
-        return false;
-    if (v === 'true')
-        return true;
-    throw new InputError(name, `expected true or false, got '${v}'`);
-}
-function inputs_int(get, name, min, max, fallback) {
-    const v = get(name).trim();
-    if (v === '')
-        return fallback;
-    if (!/^\d+$/.test(v))
-        throw new InputError(name, `expected a whole number from ${min} to ${max}, got '${v}'`);
-    const n = Number(v);
-    if (n < min || n > max)
-        throw new InputError(name, `expected a whole number from ${min} to ${max}, got ${n}`);
-    return n;
-}
-function duration(get, name, fallback, minMs = 0) {
-    const v = get(name).trim() || fallback;
-    let ms;
-    try {
-        ms = parseDuration(v);
-    }
-    catch {
-        throw new InputError(name, `'${v}' is not a duration; write e.g. 30s, 2m, 1m30s or a number of seconds`);
-    }
-    if (ms < minMs)
-        throw new InputError(name, `must be at least ${minMs / 1000}s`);
-    return ms;
-}
-function required(get, name, hint) {
-    const v = get(name).trim();
-    if (!v)
-        throw new InputError(name, `is required: ${hint}`);
-    return v;
-}
-/** registry, registry_username and registry_password: all three or none. */
-function registryInputs(get) {
-    const server = optional(get, 'registry');
-    const username = optional(get, 'registry_username');
-    const password = get('registry_password');
-    if (!server && !username && !password)
+/** Well under Linux's 128 KiB limit on one argument (`sh -c COMMAND`). */
+const INLINE_STDIN_MAX = 32 * 1024;
+function inlineStdin(command, stdin) {
+    const bytes = typeof stdin === 'string' ? Buffer.from(stdin, 'utf8') : stdin;
+    if (bytes.length === 0 || bytes.length > INLINE_STDIN_MAX)
         return undefined;
-    for (const [name, v] of [
-        ['registry', server],
-        ['registry_username', username],
-        ['registry_password', password],
-    ]) {
-        if (!v)
-            throw new InputError(name, 'is required when any of registry, registry_username and registry_password is set');
-    }
-    if (!/^[A-Za-z0-9.-]+(:\d{1,5})?$/.test(server))
-        throw new InputError('registry', 'must be a registry host name with an optional port (e.g. ghcr.io or registry.example.com:5000), no scheme or path');
-    return { server: server, username: username, password };
-}
-function optional(get, name) {
-    const v = get(name).trim();
-    return v === '' ? undefined : v;
-}
-/** One of a fixed set of words; `expected` lists them as the error message says them. */
-function oneOf(get, name, allowed, fallback, expected) {
-    const v = get(name).trim() || fallback;
-    if (!allowed.includes(v))
-        throw new InputError(name, `expected ${expected}, got '${v}'`);
-    return v;
-}
-/** An http(s) URL, normalized; `example` shows the fix when it does not parse. */
-function httpUrl(name, text, example) {
-    let url;
-    try {
-        url = new URL(text);
-    }
-    catch {
-        throw new InputError(name, `'${text}' is not a URL; write e.g. ${example}`);
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:')
-        throw new InputError(name, 'must be an http:// or https:// URL');
-    return url.toString();
-}
-/** Workspace-relative paths only: they become paths under the release directory on the host. */
-function checkRelativePath(input, path) {
-    const p = path.replace(/\\/g, '/').replace(/^\.\//, '');
-    if (p.startsWith('/') || p.split('/').includes('..')) {
-        throw new InputError(input, `'${path}' must be a path inside the workspace (relative, without '..')`);
-    }
-    return p;
-}
-/** Compose's rule for project names, applied to a repository name as the default. */
-const defaultProject = projectNameFromRepository;
-/** The deploy host, how its key is pinned, and the jump host in front of it. */
-function connectionInputs(get) {
-    const host = required(get, 'host', 'the name or IP of the host to deploy to');
-    const username = required(get, 'username', 'the SSH user on the host (in the docker group)');
-    const key = get('key');
-    if (!key.trim())
-        throw new InputError('key', 'is required: a private key, e.g. `key: ${{ secrets.DEPLOY_KEY }}`');
-    const knownHosts = optional(get, 'known_hosts');
-    const fingerprint = optional(get, 'fingerprint');
-    const insecureIgnoreHostKey = bool(get, 'insecure_ignore_host_key');
-    if (!knownHosts && !fingerprint && !insecureIgnoreHostKey) {
-        throw new InputError('known_hosts', 'pin the host key with known_hosts (the output of `ssh-keyscan -p PORT HOST`) or fingerprint (`ssh-keygen -l -f <host key>`); ' +
-            'insecure_ignore_host_key: true skips the check (not recommended)');
-    }
-    return {
-        host,
-        port: inputs_int(get, 'port', 1, 65535, 22),
-        username,
-        key,
-        passphrase: optional(get, 'passphrase'),
-        knownHosts,
-        fingerprint,
-        insecureIgnoreHostKey,
-        jump: jumpInputs(get, { username, key, insecureIgnoreHostKey }),
-        connectTimeoutMs: duration(get, 'connect_timeout', '20s', 1000),
-        commandTimeoutMs: duration(get, 'command_timeout', '10m', 1000),
-    };
-}
-/** jump_*: undefined without jump_host; user, key and passphrase default to the deploy host's. */
-function jumpInputs(get, main) {
-    const host = optional(get, 'jump_host');
-    if (!host)
+    const text = bytes.toString('utf8');
+    if (!Buffer.from(text, 'utf8').equals(bytes) || text.includes('\0') || !text.endsWith('\n'))
         return undefined;
-    const knownHosts = optional(get, 'jump_known_hosts');
-    const fingerprint = optional(get, 'jump_fingerprint');
-    if (!knownHosts && !fingerprint && !main.insecureIgnoreHostKey) {
-        throw new InputError('jump_known_hosts', 'pin the jump host key with jump_known_hosts or jump_fingerprint');
-    }
-    // The main passphrase only goes with the main key.
-    const ownKey = get('jump_key').trim() ? get('jump_key') : undefined;
-    return {
-        host,
-        port: inputs_int(get, 'jump_port', 1, 65535, 22),
-        username: optional(get, 'jump_username') ?? main.username,
-        key: ownKey ?? main.key,
-        passphrase: ownKey ? optional(get, 'jump_passphrase') : (optional(get, 'jump_passphrase') ?? optional(get, 'passphrase')),
-        knownHosts,
-        fingerprint,
-    };
-}
-/** The Compose project, the files uploaded for it, where they go, and the variables they see. */
-function filesInputs(get, environment) {
-    const project = projectInput(get, environment);
-    const composeFiles = parseList(get('compose_files') || 'compose.yaml').map((p) => checkRelativePath('compose_files', p));
-    if (composeFiles.length === 0)
-        throw new InputError('compose_files', 'name at least one Compose file');
-    const files = parseList(get('files')).map((p) => checkRelativePath('files', p));
-    const remoteDir = optional(get, 'remote_dir') ?? `handoff/${project}`;
-    if (remoteDir.includes('\n'))
-        throw new InputError('remote_dir', 'must be a single path');
-    return { project, composeFiles, files, remoteDir, ...variableInputs(get) };
-}
-function projectInput(get, environment) {
-    const project = optional(get, 'project') ?? defaultProject(environment.GITHUB_REPOSITORY);
-    if (!project)
-        throw new InputError('project', 'is required when the repository name is unknown: a Compose project name like my-app');
-    if (!isValidProjectName(project)) {
-        throw new InputError('project', `'${project}' is not a valid Compose project name: use lowercase letters, digits, '-' and '_', starting with a letter or digit`);
-    }
-    return project;
-}
-/** env and secrets: each variable in one of them, so a secret is never also shown as plain. */
-function variableInputs(get) {
-    const env = parseEnv(get('env'));
-    const secrets = parseEnv(get('secrets'), 'secrets');
-    const both = Object.keys(secrets).filter((k) => k in env);
-    if (both.length)
-        throw new InputError('secrets', `${both.join(', ')} ${both.length === 1 ? 'is' : 'are'} set in both 'env' and 'secrets': keep each variable in one of them`);
-    return { env, secrets };
-}
-/** Which services change and how: pulling, health and drain limits, the proxy, the Compose version. */
-function rolloutInputs(get) {
-    const services = parseList(get('services'));
-    for (const s of services) {
-        if (!isValidServiceName(s))
-            throw new InputError('services', `'${s}' is not a valid Compose service name`);
-    }
-    return {
-        services,
-        force: bool(get, 'force'),
-        dryRun: bool(get, 'dry_run'),
-        pull: oneOf(get, 'pull', ['always', 'missing', 'never'], 'always', 'always, missing or never'),
-        // Unset: the wait follows each service's healthcheck timing (health.ts).
-        healthTimeoutMs: optional(get, 'health_timeout') ? duration(get, 'health_timeout', '30s', 1000) : undefined,
-        drainTimeoutMs: duration(get, 'drain_timeout', '30s'),
-        proxy: oneOf(get, 'proxy', ['auto', 'haproxy', 'caddy', 'nginx', 'none'], 'auto', 'auto, haproxy, caddy, nginx or none'),
-        proxyService: optional(get, 'proxy_service'),
-        allowDegraded: bool(get, 'allow_degraded'),
-        haproxySocket: optional(get, 'haproxy_socket'),
-        compose: oneOf(get, 'compose', ['auto', 'v1', 'v2'], 'auto', 'auto, v2 or v1'),
-        engine: oneOf(get, 'engine', ['auto', 'docker', 'podman'], 'auto', 'auto, docker or podman'),
-        podmanSocket: podmanSocketInput(get),
-        target: targetInput(get),
-        swarmNodes: swarmNodesInput(get),
-    };
-}
-/** swarm_nodes: one `host[:port]` a line (`[v6]:port` for an IPv6 address), for target swarm only. */
-function swarmNodesInput(get) {
-    const lines = parseList(get('swarm_nodes'));
-    if (lines.length && get('target').trim() !== 'swarm')
-        throw new InputError('swarm_nodes', 'is set, but target is not swarm: remove it, or set target: swarm');
-    return lines.map((line) => {
-        const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:[\]]+))(?::(\d+))?$/.exec(line);
-        const port = m?.[3] === undefined ? 22 : Number(m[3]);
-        if (!m || port < 1 || port > 65535)
-            throw new InputError('swarm_nodes', `'${line}' is not host[:port] (one node a line, e.g. node2.example.com or 10.0.0.12:2222)`);
-        return { host: m[1] ?? m[2], port };
-    });
-}
-function targetInput(get) {
-    const target = oneOf(get, 'target', ['compose', 'swarm'], 'compose', 'compose or swarm');
-    if (target === 'swarm' && get('engine').trim() === 'podman')
-        throw new InputError('target', 'is swarm, but engine is podman: Podman has no swarm mode; set engine to docker (or auto) for a swarm manager');
-    return target;
-}
-function podmanSocketInput(get) {
-    const path = optional(get, 'podman_socket')?.replace(/^unix:\/\//, '');
-    if (path !== undefined && (!path.startsWith('/') || /\s/.test(path))) {
-        throw new InputError('podman_socket', `'${path}' is not an absolute path to a unix socket (e.g. /run/podman/podman.sock)`);
-    }
-    if (path !== undefined && get('engine') === 'docker')
-        throw new InputError('podman_socket', 'is set, but engine is docker: set engine to podman or auto');
-    return path;
-}
-function hookInputs(get) {
-    return {
-        preDeploy: optional(get, 'pre_deploy'),
-        postDeploy: optional(get, 'post_deploy'),
-        hookService: optional(get, 'hook_service'),
-        hookTimeoutMs: duration(get, 'hook_timeout', '10m', 1000),
-    };
-}
-/** probe_*: undefined without probe_url. */
-function probeInputs(get) {
-    const probeUrl = optional(get, 'probe_url');
-    if (!probeUrl)
-        return undefined;
-    const url = httpUrl('probe_url', probeUrl, 'https://example.com/health');
-    const via = oneOf(get, 'probe_via', ['direct', 'ssh'], 'direct', 'direct or ssh');
-    const expectStatus = get('probe_expect_status').trim() || '200-399';
-    if (!/^\s*\d{3}(\s*-\s*\d{3})?(\s*,\s*\d{3}(\s*-\s*\d{3})?)*\s*$/.test(expectStatus)) {
-        throw new InputError('probe_expect_status', `'${expectStatus}' is not a status list; write e.g. 200-399 or 200,204`);
-    }
-    const method = (get('probe_method').trim() || 'GET').toUpperCase();
-    if (!/^[A-Z]+$/.test(method))
-        throw new InputError('probe_method', `'${method}' is not an HTTP method`);
-    const slow = slowLaneInputs(get);
-    const unmeasured = oneOf(get, 'probe_unmeasured', ['warn', 'fail'], 'warn', 'warn or fail');
-    return {
-        slow,
-        unmeasured,
-        url,
-        via,
-        rate: inputs_int(get, 'probe_rate', 1, 1000, 20),
-        timeoutMs: duration(get, 'probe_timeout', '2s', 50),
-        method,
-        headers: parseHeaders(get('probe_headers'), 'probe_headers'),
-        expectStatus,
-        bodyMarker: get('probe_body_marker') || undefined,
-        windowMs: duration(get, 'probe_window', '3s'),
-    };
-}
-/** probe_slow_*: undefined without probe_slow_url. */
-function slowLaneInputs(get) {
-    const slowUrl = optional(get, 'probe_slow_url');
-    if (!slowUrl)
-        return undefined;
-    return {
-        url: httpUrl('probe_slow_url', slowUrl, 'https://example.com/report?ms=1000'),
-        rate: inputs_int(get, 'probe_slow_rate', 1, 100, 2),
-        timeoutMs: duration(get, 'probe_slow_timeout', '10s', 100),
-    };
-}
-/** Rollback, which release it goes back to, how many releases are kept, and the deploy lock. */
-function releaseInputs(get) {
-    const rollback = bool(get, 'rollback');
-    const release = optional(get, 'release');
-    if (release && !rollback)
-        throw new InputError('release', 'is only used with rollback: true');
-    if (release && !/^[A-Za-z0-9._-]+$/.test(release))
-        throw new InputError('release', `'${release}' is not a release id (like 20261123T193000Z-abc1234)`);
-    return {
-        rollback,
-        release,
-        keepReleases: inputs_int(get, 'keep_releases', 1, 1000, 5),
-        lockTimeoutMs: duration(get, 'lock_timeout', '10m'),
-        lockTtlMs: duration(get, 'lock_ttl', '1h', 60_000),
-    };
-}
-/** The GitHub side (token, Deployments environment) and the private registry. */
-function githubInputs(get) {
-    return {
-        githubToken: optional(get, 'github_token'),
-        registry: registryInputs(get),
-        environment: optional(get, 'environment'),
-        environmentUrl: optional(get, 'environment_url'),
-    };
-}
-function readInputs(get, environment = {}) {
-    return {
-        ...connectionInputs(get),
-        ...filesInputs(get, environment),
-        ...rolloutInputs(get),
-        ...hookInputs(get),
-        probe: probeInputs(get),
-        maxLost: inputs_int(get, 'max_lost', 0, 1_000_000, 0),
-        ...releaseInputs(get),
-        ...githubInputs(get),
-    };
-}
-/** Every secret value and its derived forms, for core.setSecret before anything is logged. */
-function secretsOf(inputs) {
-    const out = [];
-    const addKey = (k) => {
-        if (!k)
-            return;
-        out.push(k.trim());
-        // A key's single lines leak on their own too (e.g. in a parse error echo).
-        for (const line of k.split(/\r?\n/)) {
-            const l = line.trim();
-            if (l.length >= 8 && !l.startsWith('-----'))
-                out.push(l);
-        }
-    };
-    addKey(inputs.key);
-    addKey(inputs.jump?.key);
-    if (inputs.passphrase)
-        out.push(inputs.passphrase);
-    if (inputs.jump?.passphrase)
-        out.push(inputs.jump.passphrase);
-    // Only `secrets`: `env` is plain on purpose (an image tag or a host in the log is what users read).
-    // The runner masks values that come from secrets.* itself; this covers values built otherwise.
-    for (const v of Object.values(inputs.secrets))
-        if (v.length >= 4)
-            out.push(v); // shorter values would mask common words everywhere
-    if (inputs.githubToken)
-        out.push(inputs.githubToken);
-    if (inputs.registry)
-        out.push(inputs.registry.password);
-    return [...new Set(out)];
+    // A delimiter no line of the text equals.
+    const lines = new Set(text.split('\n'));
+    let mark = 'HANDOFF_STDIN';
+    while (lines.has(mark))
+        mark += '_';
+    return `{\n${command}\n} <<'${mark}'\n${text}${mark}\n`;
 }
 
-;// CONCATENATED MODULE: ./src/action/workspace.ts
-
-
-
-const MAX_FILES = 5000;
-const MAX_BYTES = 200 * 1024 * 1024;
-async function walk(root, rel, out, input) {
-    const abs = (0,external_node_path_.join)(root, rel);
-    let st;
-    try {
-        st = await (0,promises_namespaceObject.stat)(abs);
-    }
-    catch {
-        throw new InputError(input, `'${rel}' does not exist in the workspace (did the workflow run actions/checkout?)`);
-    }
-    if (st.isDirectory()) {
-        const names = (await (0,promises_namespaceObject.readdir)(abs)).sort();
-        for (const name of names) {
-            if (name === '.git')
-                continue;
-            await walk(root, external_node_path_.posix.join(rel, name), out, input);
-        }
-        return;
-    }
-    if (!st.isFile())
-        return;
-    if (out.length >= MAX_FILES)
-        throw new InputError(input, `more than ${MAX_FILES} files: upload a smaller directory`);
-    out.push({ path: rel, data: await (0,promises_namespaceObject.readFile)(abs), mode: st.mode & 0o777 });
-}
-/** Read the Compose files and the extra files of a release from the workspace, deduplicated by path. */
-async function collectFiles(workspace, composeFiles, files) {
-    const out = [];
-    for (const f of composeFiles)
-        await walk(workspace, f.replace(/\/+$/, ''), out, 'compose_files');
-    for (const f of files)
-        await walk(workspace, f.replace(/\/+$/, ''), out, 'files');
-    const seen = new Map();
-    for (const f of out)
-        seen.set(f.path, f);
-    const all = [...seen.values()];
-    const bytes = all.reduce((n, f) => n + f.data.length, 0);
-    if (bytes > MAX_BYTES)
-        throw new InputError('files', `the release is ${Math.round(bytes / 1e6)} MB; keep uploads under ${MAX_BYTES / 1e6} MB (images belong in a registry)`);
-    return all;
-}
-
-;// CONCATENATED MODULE: ./src/commands/images.ts
-/**
- * Image commands: IDs behind tags, pinning a tag back to an image ID, checking (and pulling) pinned
- * images for a rollback, registry digests, removing pruned images. Every value goes through shq().
- */
-
-/** One `<image> <id>` line per image; the id is empty when the image is not on the host. */
-function imageIdsCommand(images) {
-    return `for i in ${shqAll([...images])}; do printf '%s %s\\n' "$i" "$(docker image inspect --format '{{.Id}}' "$i" 2>/dev/null)"; done`;
-}
-/**
- * A reference without a registry host (`app:1`, `me/app:1`): Podman resolves it to a local
- * `localhost/app:1` before anything `docker tag` writes through its API (`docker.io/library/app:1`).
- */
-function isUnqualified(image) {
-    const first = image.split('/')[0];
-    return !image.includes('/') || (!/[.:]/.test(first) && first !== 'localhost');
-}
-/**
- * Tag each pinned image ID with its reference again, then check the reference resolves to that ID
- * (what Compose will create from). On Podman a tag written through the Docker API is
- * `docker.io/library/<ref>`, while an unqualified reference resolves to `localhost/<ref>` first
- * (images built or loaded on the host): that name is tagged too. Exits 3 naming the first ID no
- * longer on the host, 4 naming a reference that still resolves to another image.
- */
-function pinImagesCommand(pins) {
-    const lines = [];
-    for (const p of pins) {
-        const id = shq(p.imageId);
-        const ref = shq(p.image);
-        const resolves = `[ "$(docker image inspect --format '{{.Id}}' ${ref} 2>/dev/null)" = ${id} ]`;
-        lines.push(`docker image inspect ${id} >/dev/null 2>&1 || { echo "image ${p.imageId} of ${p.image} is no longer on the host" >&2; exit 3; }; docker tag ${id} ${ref}`);
-        if (isUnqualified(p.image))
-            lines.push(`${resolves} || docker tag ${id} ${shq(`localhost/${p.image}`)}`);
-        lines.push(`${resolves} || { printf '%s does not resolve to the pinned image %s after docker tag\\n' ${ref} ${id} >&2; exit 4; }`);
-    }
-    return lines.join('\n');
-}
-/** `repo@sha256:...` for a pinned digest: pulling it fetches exactly that image and moves no tag. */
-function digestRef(image, digest) {
-    const repo = image.replace(/@.*$/, '').replace(/:[^/:]*$/, '');
-    return `${repo}@${digest}`;
-}
-/**
- * One line per pin, `<n> present|pulled|missing`: is the pinned image on the host, and if not (and
- * pulls are allowed) does a pull bring exactly that image back. A pull by digest moves no tag; a pull
- * by tag does, so the tag is put back where it pointed before: checking changes nothing Compose sees.
- */
-function pinCheckScript(pins, pull) {
-    const lines = ['have() { docker image inspect "$1" >/dev/null 2>&1; }'];
-    pins.forEach((p, n) => {
-        const id = shq(p.imageId);
-        const ref = shq(p.image);
-        if (!pull) {
-            lines.push(`if have ${id}; then echo '${n} present'; else echo '${n} missing'; fi`);
-        }
-        else if (p.digest) {
-            lines.push(`if have ${id}; then echo '${n} present'; else docker pull -q ${shq(digestRef(p.image, p.digest))} >/dev/null 2>&1; if have ${id}; then echo '${n} pulled'; else echo '${n} missing'; fi; fi`);
-        }
-        else {
-            lines.push(`if have ${id}; then echo '${n} present'; else`, `  old=$(docker image inspect --format '{{.Id}}' ${ref} 2>/dev/null || true)`, `  docker pull -q ${ref} >/dev/null 2>&1`, `  if have ${id}; then echo '${n} pulled'; else echo '${n} missing'; fi`, `  now=$(docker image inspect --format '{{.Id}}' ${ref} 2>/dev/null || true)`, 
-            // The pulled image keeps its ID (pinImages tags it later); only the tag goes back.
-            `  if [ -n "$now" ] && [ "$now" != "$old" ]; then if [ -n "$old" ]; then docker tag "$old" ${ref}; elif [ "$now" != ${id} ]; then docker image rm ${ref} >/dev/null 2>&1; fi; fi`, 'fi');
-        }
-    });
-    lines.push('true');
-    return lines.join('\n');
-}
-/** One `<id> <digest> <digest>...` line per image ID (its RepoDigests). */
-function repoDigestsCommand(ids) {
-    return `for i in ${shqAll([...ids])}; do printf '%s %s\\n' "$i" "$(docker image inspect --format '{{join .RepoDigests " "}}' "$i" 2>/dev/null)"; done`;
-}
-/** `docker image rm` (never -f: Docker keeps an image a container uses) each ID; prints the ones removed. */
-function removeImagesCommand(ids) {
-    return `for i in ${shqAll([...ids])}; do if docker image rm "$i" >/dev/null 2>&1; then echo "$i"; fi; done; true`;
-}
-
-;// CONCATENATED MODULE: ./src/model/tar.ts
-/**
- * A POSIX ustar archive built in memory, so a whole release goes to the host in one command's stdin
- * (`tar -x`) instead of a round trip per file. Regular files and directories only; names up to 255
- * bytes (split over the prefix and name fields); sizes under 8 GiB (11 octal digits).
- */
-const BLOCK = 512;
-const MAX_SIZE = 8 * 1024 ** 3 - 1;
-/** Split a path over ustar's prefix (155 bytes) and name (100 bytes) fields, at a slash. */
-function splitName(path) {
-    const bytes = Buffer.byteLength(path);
-    if (bytes <= 100)
-        return { prefix: '', name: path };
-    if (bytes > 256)
-        throw new Error(`tar: path is ${bytes} bytes, longer than ustar allows (255): ${path.slice(0, 80)}...`);
-    // The rightmost slash that leaves a name of at most 100 bytes and a prefix of at most 155.
-    for (let i = path.length - 1; i > 0; i--) {
-        if (path[i] !== '/')
-            continue;
-        const prefix = path.slice(0, i);
-        const name = path.slice(i + 1);
-        if (Buffer.byteLength(name) > 100)
-            break;
-        if (name.length > 0 && Buffer.byteLength(prefix) <= 155)
-            return { prefix, name };
-    }
-    throw new Error(`tar: cannot store path in ustar (needs a slash leaving at most 100 bytes after it and 155 before): ${path.slice(0, 80)}...`);
-}
-function checkPath(path) {
-    if (!path || path.startsWith('/') || path.split('/').some((p) => p === '..' || p === '')) {
-        throw new Error(`tar: '${path}' is not a relative path without '..' or empty parts`);
-    }
-    if (path.includes('\0'))
-        throw new Error('tar: path contains a NUL byte');
-    const bytes = Buffer.byteLength(path);
-    if (bytes > 255)
-        throw new Error(`tar: path is ${bytes} bytes, longer than ustar allows (255): ${path.slice(0, 80)}...`);
-}
-function octal(buf, offset, width, value) {
-    // width-1 octal digits, then NUL
-    const s = value.toString(8).padStart(width - 1, '0');
-    if (s.length > width - 1)
-        throw new Error(`tar: value ${value} does not fit ${width - 1} octal digits`);
-    buf.write(s, offset, width - 1, 'ascii');
-    buf[offset + width - 1] = 0;
-}
-function header(entry, size, mtime) {
-    const h = Buffer.alloc(BLOCK);
-    const path = entry.type === 'dir' ? `${entry.path}/` : entry.path;
-    const { prefix, name } = splitName(path);
-    h.write(name, 0, 100, 'utf8');
-    octal(h, 100, 8, entry.mode & 0o7777);
-    octal(h, 108, 8, 0); // uid: extracted with -o, so the deploy user owns everything
-    octal(h, 116, 8, 0); // gid
-    octal(h, 124, 12, size);
-    octal(h, 136, 12, mtime);
-    h.fill(0x20, 148, 156); // checksum field counts as spaces while summing
-    h.write(entry.type === 'dir' ? '5' : '0', 156, 1, 'ascii');
-    h.write('ustar\0', 257, 6, 'ascii');
-    h.write('00', 263, 2, 'ascii');
-    h.write(prefix, 345, 155, 'utf8');
-    let sum = 0;
-    for (const b of h)
-        sum += b;
-    // six octal digits, NUL, space (the historical layout every tar accepts)
-    h.write(sum.toString(8).padStart(6, '0'), 148, 6, 'ascii');
-    h[154] = 0;
-    h[155] = 0x20;
-    return h;
-}
-/** The archive: each entry's header and data padded to 512-byte blocks, then two zero blocks. */
-function buildTar(entries, mtime = Math.floor(Date.now() / 1000)) {
-    const parts = [];
-    for (const e of entries) {
-        checkPath(e.path);
-        const data = e.type === 'file' ? (e.data ?? Buffer.alloc(0)) : Buffer.alloc(0);
-        if (data.length > MAX_SIZE)
-            throw new Error(`tar: ${e.path} is ${data.length} bytes; ustar stores under 8 GiB`);
-        parts.push(header(e, data.length, mtime));
-        if (data.length) {
-            parts.push(data);
-            const pad = (BLOCK - (data.length % BLOCK)) % BLOCK;
-            if (pad)
-                parts.push(Buffer.alloc(pad));
-        }
-    }
-    parts.push(Buffer.alloc(BLOCK * 2));
-    return Buffer.concat(parts);
-}
-
-;// CONCATENATED MODULE: ./src/model/release.ts
-/**
- * Releases as data: the id, the manifest kept in each release directory on the host, which release
- * a rollback goes back to, and which releases and images retention lets go. Pure; the host side is
- * release-store.ts.
- */
-const RELEASE_ID = /^\d{8}T\d{6}Z-[0-9a-z]{7}$/;
-/** `20261123T193000Z-abc1234`: UTC to the second, then the short sha, so ids sort by time. */
-function releaseId(date, sha) {
-    const short = sha.slice(0, 7).toLowerCase();
-    if (!/^[0-9a-z]{7}$/.test(short))
-        throw new Error(`cannot make a release id from sha '${sha}': need at least 7 letters or digits`);
-    const stamp = date
-        .toISOString()
-        .replace(/\.\d+Z$/, 'Z')
-        .replace(/[-:]/g, '');
-    return `${stamp}-${short}`;
-}
-function isReleaseId(id) {
-    return RELEASE_ID.test(id);
-}
-const RESULTS = ['pending', 'success', 'failed', 'rolled-back', 'abandoned'];
-/** Parse and check a release.json; the error says which field is wrong. */
-function parseManifest(text) {
-    const raw = parseJsonObject(text);
-    const bad = (field, want) => {
-        throw new Error(`release.json${typeof raw.id === 'string' ? ` (${raw.id})` : ''}: '${field}' must be ${want}`);
-    };
-    checkRecord(raw, bad);
-    const services = parseServiceImages(raw.services, bad);
-    if (!RESULTS.includes(raw.result))
-        bad('result', RESULTS.join(', '));
-    if (raw.rollbackOf !== undefined && (typeof raw.rollbackOf !== 'string' || !isReleaseId(raw.rollbackOf)))
-        bad('rollbackOf', 'a release id');
-    const probe = parseProbeSummary(raw.probe, bad);
-    if (raw.durationS !== undefined && typeof raw.durationS !== 'number')
-        bad('durationS', 'a number');
-    if (raw.reason !== undefined && typeof raw.reason !== 'string')
-        bad('reason', 'a string');
-    const m = {
-        id: raw.id,
-        project: raw.project,
-        sha: raw.sha,
-        ref: raw.ref,
-        actor: raw.actor,
-        runUrl: raw.runUrl,
-        createdAt: raw.createdAt,
-        files: raw.files,
-        composeFiles: raw.composeFiles,
-        services,
-        result: raw.result,
-    };
-    if (raw.rollbackOf !== undefined)
-        m.rollbackOf = raw.rollbackOf;
-    if (raw.reason !== undefined)
-        m.reason = raw.reason;
-    if (probe)
-        m.probe = probe;
-    if (raw.durationS !== undefined)
-        m.durationS = raw.durationS;
-    return m;
-}
-function parseJsonObject(text) {
-    let raw;
-    try {
-        raw = JSON.parse(text);
-    }
-    catch (e) {
-        throw new Error(`release.json is not JSON: ${e.message}`, { cause: e });
-    }
-    if (!isObject(raw))
-        throw new Error('release.json: expected an object');
-    return raw;
-}
-/** The fields every release records when it is created: who, what, when, and which files. */
-function checkRecord(raw, bad) {
-    for (const f of ['id', 'project', 'sha', 'ref', 'actor', 'runUrl', 'createdAt']) {
-        if (typeof raw[f] !== 'string')
-            bad(f, 'a string');
-    }
-    if (!isReleaseId(raw.id))
-        bad('id', 'a release id like 20261123T193000Z-abc1234');
-    for (const f of ['files', 'composeFiles']) {
-        const v = raw[f];
-        if (!Array.isArray(v) || !v.every((x) => typeof x === 'string'))
-            bad(f, 'a list of strings');
-    }
-}
-function parseServiceImages(value, bad) {
-    if (!isObject(value))
-        return bad('services', 'an object');
-    const services = {};
-    for (const [name, s] of Object.entries(value)) {
-        if (!isObject(s) || typeof s.image !== 'string' || typeof s.imageId !== 'string')
-            return bad(`services.${name}`, 'an object with image and imageId strings');
-        if (s.digest !== undefined && typeof s.digest !== 'string')
-            bad(`services.${name}.digest`, 'a string');
-        services[name] = {
-            image: s.image,
-            imageId: s.imageId,
-            ...(typeof s.digest === 'string' ? { digest: s.digest } : {}),
-        };
-    }
-    return services;
-}
-function parseProbeSummary(value, bad) {
-    if (value === undefined)
-        return undefined;
-    if (!isObject(value) || typeof value.sent !== 'number' || typeof value.lost !== 'number' || typeof value.p99Ms !== 'number')
-        return bad('probe', 'an object with numbers sent, lost, p99Ms');
-    return { sent: value.sent, lost: value.lost, p99Ms: value.p99Ms };
-}
-function isObject(v) {
-    return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-/** Newest first (ids sort by time). */
-function newestFirst(releases) {
-    return [...releases].sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
-}
-/** "45 s", "12 min", "3 h", "2 d": how long ago, for choosing a release at a glance. */
-function age(createdAt, now) {
-    const t = Date.parse(createdAt);
-    if (!Number.isFinite(t))
-        return '?';
-    const s = Math.max(0, Math.round((now - t) / 1000));
-    if (s < 90)
-        return `${s} s ago`;
-    if (s < 90 * 60)
-        return `${Math.round(s / 60)} min ago`;
-    if (s < 36 * 3600)
-        return `${Math.round(s / 3600)} h ago`;
-    return `${Math.round(s / 86400)} d ago`;
-}
-function oneLine(text, max) {
-    const t = text.replace(/\s+/g, ' ').trim();
-    return t.length > max ? `${t.slice(0, max - 1)}…` : t;
-}
-/** What a row of the release list says besides id, result, sha and age. */
-function notes(r, currentId, pick) {
-    return [
-        r.id === currentId ? 'serving' : '',
-        r.id === pick ? '`rollback: true` picks this' : '',
-        r.rollbackOf ? `rollback of ${r.rollbackOf}` : '',
-        r.reason ? oneLine(r.reason, 120) : '',
-    ].filter(Boolean);
-}
-/**
- * A table of releases, newest first, for error messages and the log: id, result, sha, age, and
- * which one is serving and which one `rollback: true` would pick.
- */
-function formatReleaseList(releases, currentId, now = Date.now()) {
-    if (releases.length === 0)
-        return '  (no releases on the host)';
-    const pick = defaultRollbackTarget(releases, currentId)?.id;
-    const rows = newestFirst(releases).map((r) => [
-        r.id,
-        r.result,
-        r.sha.slice(0, 7),
-        age(r.createdAt, now),
-        notes(r, currentId, pick).join('; ').replace(/`/g, ''),
-    ]);
-    const width = [0, 1, 2, 3].map((c) => Math.max(...rows.map((row) => row[c].length)));
-    return rows
-        .map((row) => `  ${row
-        .slice(0, 4)
-        .map((v, c) => v.padEnd(width[c]))
-        .join('  ')}${row[4] ? `  (${row[4]})` : ''}`.trimEnd())
-        .join('\n');
-}
-/** The same list as a Markdown table, for the job summary. */
-function releaseTableMarkdown(releases, currentId, now = Date.now()) {
-    const pick = defaultRollbackTarget(releases, currentId)?.id;
-    const cell = (v) => v.replace(/\|/g, '\\|').replace(/\n/g, ' ');
-    return [
-        '| release | result | sha | age | |',
-        '|---|---|---|---|---|',
-        ...newestFirst(releases).map((r) => `| \`${r.id}\` | ${r.result} | \`${r.sha.slice(0, 7)}\` | ${age(r.createdAt, now)} | ${cell(notes(r, currentId, pick).join('; '))} |`),
-    ].join('\n');
-}
-/**
- * Follow rollbackOf links to the id of the release that first shipped these files and images. The
- * id, not the manifest: that release may have been pruned since, and "older than it" still holds.
- */
-function originId(byId, r) {
-    let id = r.id;
-    let cur = r;
-    const seen = new Set();
-    while (cur?.rollbackOf && !seen.has(cur.id)) {
-        seen.add(cur.id);
-        id = cur.rollbackOf;
-        cur = byId.get(id);
-    }
-    return id;
-}
-/**
- * What `rollback: true` without `release` goes back to: the newest successful release older than the
- * one serving. When the one serving is itself a rollback, "older" counts from the release it went
- * back to, so rolling back twice steps further back instead of swinging back to the release just
- * rolled away from. Undefined when there is none.
- */
-function defaultRollbackTarget(releases, currentId) {
-    const byId = new Map(releases.map((r) => [r.id, r]));
-    const current = currentId ? byId.get(currentId) : undefined;
-    if (!current)
-        return undefined;
-    const from = originId(byId, current);
-    return newestFirst(releases).find((r) => r.result === 'success' && r.id < from && originId(byId, r) !== from);
-}
-/**
- * The release a rollback re-deploys. With an id: that release (an unknown id, or one that never
- * recorded what it ran, is an error that lists what there is). Without: defaultRollbackTarget.
- */
-function selectRollbackTarget(releases, currentId, requested, now = Date.now()) {
-    const list = () => `Releases on the host (newest first):\n${formatReleaseList(releases, currentId, now)}`;
-    if (requested) {
-        const hit = releases.find((r) => r.id === requested);
-        if (!hit)
-            throw new Error(`release '${requested}' is not on the host. ${list()}`);
-        // No image IDs were recorded for these: nothing to pin, so "rolling back" would run whatever the tags point at now.
-        if (hit.result === 'abandoned' || hit.result === 'pending') {
-            throw new Error(`release '${requested}' is ${hit.result}${hit.reason ? ` (${hit.reason})` : ''}: its deploy never recorded the images it ran, so it cannot be rolled back to; pick a successful release. ${list()}`);
-        }
-        return hit;
-    }
-    const byId = new Map(releases.map((r) => [r.id, r]));
-    const current = currentId ? byId.get(currentId) : undefined;
-    if (!current) {
-        throw new Error(`no release is recorded as serving${currentId ? ` (current names '${currentId}', which is not on the host)` : ''}, so there is no "previous" one; ` +
-            `pass release: <id>. ${list()}`);
-    }
-    const target = defaultRollbackTarget(releases, currentId);
-    if (!target) {
-        const from = originId(byId, current);
-        throw new Error(`there is no successful release older than ${from}${from !== current.id ? ` (the release ${current.id} rolled back to)` : ''} to roll back to; ` +
-            `pass release: <id>. ${list()}`);
-    }
-    return target;
-}
-/**
- * The "Roll back" part of the job summary: what `rollback: true` would do from here, and the kept
- * releases to choose from.
- */
-function rollbackHintMarkdown(releases, currentId, now = Date.now()) {
-    if (!currentId)
-        return undefined;
-    const pick = defaultRollbackTarget(releases, currentId);
-    const head = pick
-        ? [
-            `Release \`${currentId}\` is serving. \`rollback: true\` returns to \`${pick.id}\` (${pick.sha.slice(0, 7)}, ${age(pick.createdAt, now)}); for another one, name it:`,
-            '',
-            '```yaml',
-            'rollback: true',
-            `release: ${pick.id}   # or any successful release below`,
-            '```',
-        ]
-        : [`Release \`${currentId}\` is serving. There is no earlier successful release for \`rollback: true\` to return to.`];
-    return [...head, '', releaseTableMarkdown(releases, currentId, now)].join('\n');
-}
-/** Failed, rolled-back and abandoned releases kept for diagnosis, on top of keep_releases. */
-const KEEP_FAILED = 3;
-/** Results of releases that never became a good one to return to. */
-const NOT_GOOD = new Set(['failed', 'rolled-back', 'abandoned']);
-/**
- * What pruning may remove from this project's releases. Kept:
- * - good releases: the one serving, and the newest successful ones up to `keep` in all (serving
- *   counted); failed, rolled-back and abandoned releases never push one out;
- * - the release `rollback: true` would go back to, even beyond `keep`;
- * - the newest `keepFailed` failed, rolled-back or abandoned releases, for diagnosis;
- * - every pending release (under the lock, the next deploy marks those abandoned first).
- * Releases of other projects are never pruned and their images count as referenced; an image goes
- * only when no kept release (of any project) refers to it.
- */
-function retention(releases, keep, currentId, project, keepFailed = KEEP_FAILED) {
-    if (!Number.isInteger(keep) || keep < 1)
-        throw new Error(`keep must be a whole number of at least 1, got ${keep}`);
-    if (!Number.isInteger(keepFailed) || keepFailed < 0)
-        throw new Error(`keepFailed must be a whole number, got ${keepFailed}`);
-    const ours = newestFirst(releases.filter((r) => project === undefined || r.project === project));
-    const protect = new Set();
-    if (currentId && ours.some((r) => r.id === currentId))
-        protect.add(currentId);
-    for (const r of ours)
-        if (protect.size < keep && r.result === 'success')
-            protect.add(r.id);
-    const target = defaultRollbackTarget(ours, currentId);
-    if (target)
-        protect.add(target.id);
-    for (const r of ours.filter((x) => NOT_GOOD.has(x.result) && !protect.has(x.id)).slice(0, keepFailed))
-        protect.add(r.id);
-    for (const r of ours)
-        if (r.result === 'pending')
-            protect.add(r.id);
-    const oldestFirst = [...ours].reverse().filter((r) => !protect.has(r.id));
-    const pruned = [...oldestFirst.filter((r) => r.result !== 'success'), ...oldestFirst.filter((r) => r.result === 'success')];
-    const prunedIds = new Set(pruned.map((r) => r.id));
-    const referenced = new Set();
-    for (const r of releases) {
-        if (prunedIds.has(r.id))
-            continue;
-        for (const s of Object.values(r.services))
-            if (s.imageId)
-                referenced.add(s.imageId);
-    }
-    const freed = new Set();
-    const perRelease = pruned.map((r) => {
-        const images = [];
-        for (const s of Object.values(r.services)) {
-            if (!s.imageId || referenced.has(s.imageId) || freed.has(s.imageId))
-                continue;
-            freed.add(s.imageId);
-            images.push(s.imageId);
-        }
-        return { id: r.id, result: r.result, sha: r.sha, images: images.sort() };
-    });
-    return { prune: pruned.map((r) => r.id), pruned: perRelease, images: [...freed].sort() };
-}
-/** A pending release found by a deploy holding the lock: its deploy is over, and never recorded a result. */
-function abandonedReason(r) {
-    return `its deploy${r.runUrl ? ` (${r.runUrl})` : ''} stopped before recording a result: killed, cancelled or disconnected`;
-}
-/**
- * A rollback whose pinned images are gone from the host and could not be pulled: refused before
- * anything changes, naming each image and the release, with the list to pick another one from.
- */
-function missingImagesError(target, missing, releases, currentId, pulled, now = Date.now()) {
-    const what = missing.map((m) => `${m.service ? `service ${m.service}: ` : ''}${m.image} (${m.imageId})`).join('; ');
-    return new Error(`cannot roll back to release ${target.id} (${target.sha.slice(0, 7)}): ${missing.length === 1 ? 'its image is' : 'its images are'} no longer on the host` +
-        `${pulled ? ' and a pull did not bring the pinned image back' : ' (pull: never)'}: ${what}. Nothing was changed. ` +
-        `Push or load that image on the host, or pick another release. Releases on the host (newest first):\n${formatReleaseList(releases, currentId, now)}`);
-}
-
-;// CONCATENATED MODULE: ./src/host/release-store.ts
-/**
- * The release directories on the host (layout in docs/architecture.md): upload, activate into app/,
- * list, current, manifest updates, copy for rollbacks and pruning. The commands themselves are built
- * in commands/release-store.ts (every path absolute under the resolved remote dir, through shq());
- * this module decides what to run and reads the answers.
- *
- * Modes: the remote dir, releases/, each releases/<id>/ and app/ are 0700, so nothing below them is
- * reachable by other host users; .env and release.json are 0600. Subdirectories inside a release and
- * in app/ are 0755 and files keep their (group/other-write stripped) mode, because Docker bind-mounts
- * them into containers that may run as another user (the official haproxy image runs as `haproxy`).
- */
-
-
-
-
-
-
-/** Names the release directory keeps for itself. */
-const RESERVED = new Set(['release.json', '.env']);
-const IMAGE_ID = /^sha256:[0-9a-f]{64}$/;
-/** A repo-relative path that is safe to place under a release directory and to pass through `read -r`. */
-function checkReleasePath(path) {
-    if (!path || path.startsWith('/'))
-        throw new Error(`release file '${path}': must be a relative path`);
-    // eslint-disable-next-line no-control-regex
-    if (/[\x00-\x1f\x7f]/.test(path))
-        throw new Error(`release file ${JSON.stringify(path)}: control characters are not allowed in file names`);
-    if (path.split('/').some((p) => p === '' || p === '.' || p === '..'))
-        throw new Error(`release file '${path}': no '..', '.' or empty parts`);
-    if (RESERVED.has(path))
-        throw new Error(`release file '${path}': the name is reserved for handoff's own ${path} at the top of the release; move the file into a directory`);
-}
-function checkId(id) {
-    if (!isReleaseId(id))
-        throw new Error(`'${id}' is not a release id`);
-}
-/**
- * The absolute, symlink-free remote dir: a relative input (or `~/...`) is under the deploy user's
- * home. Created 0700 when missing.
- */
-async function resolveRemoteDir(remote, remoteDirInput) {
-    const input = remoteDirInput.replace(/^~(\/|$)/, '').replace(/\/+$/, '') || '.';
-    if (input.includes('\0'))
-        throw new Error('remote_dir contains a NUL byte');
-    const r = await remote.exec(resolveRemoteDirCommand(input), { timeoutMs: QUICK_COMMAND_MS });
-    const dir = r.stdout.trim().split('\n').pop() ?? '';
-    if (!dir.startsWith('/'))
-        throw new Error(`could not resolve remote_dir '${remoteDirInput}' on the host (got '${dir}')`);
-    return dir;
-}
-/** The archive of a release: files with their parent directories, the env file and the manifest. */
-function releaseArchive(files, envFileText, manifest) {
-    const seen = new Set();
-    const dirs = new Set();
-    for (const f of files) {
-        checkReleasePath(f.path);
-        if (seen.has(f.path))
-            throw new Error(`release file '${f.path}' is listed twice`);
-        seen.add(f.path);
-        const parts = f.path.split('/');
-        for (let i = 1; i < parts.length; i++)
-            dirs.add(parts.slice(0, i).join('/'));
-    }
-    for (const d of dirs)
-        if (seen.has(d))
-            throw new Error(`release file '${d}' is also a directory of another release file`);
-    const entries = [...dirs].sort().map((d) => ({ path: d, type: 'dir', mode: 0o755 }));
-    for (const f of files)
-        entries.push({ path: f.path, type: 'file', data: f.data, mode: (f.mode ?? 0o644) & 0o755 || 0o644 });
-    entries.push({ path: '.env', type: 'file', data: Buffer.from(envFileText), mode: 0o600 });
-    entries.push({ path: 'release.json', type: 'file', data: Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), mode: 0o600 });
-    return buildTar(entries);
-}
-/**
- * Write releases/<id>/ atomically: one tar stream into releases/.<id>.tmp, then a rename. An id that
- * exists already is an error (two deploys of one sha in one second).
- */
-async function uploadRelease(remote, remoteDir, id, files, envFileText, manifest, _options = {}) {
-    checkId(id);
-    if (manifest.id !== id)
-        throw new Error(`manifest id ${manifest.id} does not match release ${id}`);
-    const tar = releaseArchive(files, envFileText, manifest);
-    await remote.exec(uploadReleaseCommand(remoteDir, id), { stdin: tar, timeoutMs: RELEASE_COMMAND_MS });
-}
-/**
- * A new release with an old one's files and env (a rollback): copied on the host, with its own
- * manifest, then renamed into place.
- */
-async function copyRelease(remote, remoteDir, fromId, toId, manifest) {
-    checkId(fromId);
-    checkId(toId);
-    if (manifest.id !== toId)
-        throw new Error(`manifest id ${manifest.id} does not match release ${toId}`);
-    await remote.exec(copyReleaseCommand(remoteDir, fromId, toId), {
-        stdin: `${JSON.stringify(manifest, null, 2)}\n`,
-        timeoutMs: RELEASE_COMMAND_MS,
-    });
-}
-/**
- * Make app/ hold release <id>: each file (and .env) copied to a temp name in its target directory,
- * then renamed over the old one, so directories (and the bind mounts on them) stay the same inodes.
- * A file the previously activated release placed and this one lacks is removed; directories are
- * never removed or replaced.
- */
-async function activateRelease(remote, remoteDir, id) {
-    checkId(id);
-    const read = await remote.exec(activationReadCommand(remoteDir, id), { timeoutMs: QUICK_COMMAND_MS });
-    const [manifestText, listText = ''] = read.stdout.split(RECORD_SEP);
-    const manifest = parseManifest(manifestText ?? '');
-    for (const f of manifest.files)
-        checkReleasePath(f);
-    const wanted = new Set(manifest.files);
-    const previous = listText.split('\n').filter((l) => l && !wanted.has(l));
-    const ops = [
-        ...manifest.files.map((f) => `put ${f}`),
-        'put .env',
-        ...previous
-            .filter((f) => {
-            try {
-                checkReleasePath(f);
-                return true;
-            }
-            catch {
-                return false;
-            }
-        })
-            .map((f) => `del ${f}`),
-        ...manifest.files.map((f) => `list ${f}`),
-    ];
-    await remote.exec(activateCommand(remoteDir, id), { stdin: `${ops.join('\n')}\n`, timeoutMs: RELEASE_COMMAND_MS });
-}
-/** Every readable manifest under releases/, oldest first, in one round trip. */
-async function listReleases(remote, remoteDir, warn) {
-    const r = await remote.exec(listReleasesCommand(remoteDir), { timeoutMs: QUICK_COMMAND_MS });
-    return parseReleaseListing(r.stdout, warn);
-}
-function parseReleaseListing(stdout, warn) {
-    const out = [];
-    for (const chunk of stdout.split(RECORD_SEP).slice(1)) {
-        const nl = chunk.indexOf('\n');
-        const dir = chunk.slice(0, nl);
-        try {
-            const m = parseManifest(chunk.slice(nl + 1));
-            if (m.id !== dir)
-                throw new Error(`its id is ${m.id}`);
-            out.push(m);
-        }
-        catch (e) {
-            warn?.(`ignoring releases/${dir}/release.json: ${e.message}`);
-        }
-    }
-    return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-}
-/** The id in `current`, or undefined before the first successful deploy. */
-async function readCurrent(remote, remoteDir) {
-    const id = ((await remote.readFile(releasePaths(remoteDir).current)) ?? '').trim();
-    return isReleaseId(id) ? id : undefined;
-}
-async function setCurrent(remote, remoteDir, id) {
-    checkId(id);
-    await remote.writeFile(releasePaths(remoteDir).current, `${id}\n`, 0o600);
-}
-async function readManifest(remote, remoteDir, id) {
-    checkId(id);
-    const path = releasePaths(remoteDir).manifest(id);
-    const text = await remote.readFile(path);
-    if (text === undefined)
-        throw new Error(`release ${id}: no readable ${path} on the host`);
-    return parseManifest(text);
-}
-/** Merge `patch` into releases/<id>/release.json (atomic rewrite, 0600). The id cannot change. */
-async function updateManifest(remote, remoteDir, id, patch) {
-    const old = await readManifest(remote, remoteDir, id);
-    const next = { ...old, ...patch, id: old.id };
-    parseManifest(JSON.stringify(next)); // refuse to write a manifest we could not read back
-    await remote.writeFile(releasePaths(remoteDir).manifest(id), `${JSON.stringify(next, null, 2)}\n`, 0o600);
-    return next;
-}
-/** Image IDs referenced by other projects' releases next to this one (the default layout's siblings). */
-async function siblingImageIds(remote, remoteDir) {
-    const parent = external_node_path_.posix.dirname(remoteDir);
-    const self = external_node_path_.posix.basename(remoteDir);
-    if (parent === remoteDir)
-        return new Set();
-    const r = await remote.exec(siblingManifestsCommand(parent, self), { timeoutMs: QUICK_COMMAND_MS, check: false });
-    return new Set([...r.stdout.matchAll(/"imageId"\s*:\s*"(sha256:[0-9a-f]{64})"/g)].map((m) => m[1]));
-}
-/** Rewrite a release's manifest as `abandoned` (0600, atomic). */
-async function writeAbandoned(remote, remoteDir, m, reason) {
-    const next = { ...m, result: 'abandoned', reason };
-    await remote.writeFile(releasePaths(remoteDir).manifest(m.id), `${JSON.stringify(next, null, 2)}\n`, 0o600);
-    return next;
-}
-/**
- * Under the lock no deploy of this project is in progress, so a `pending` release is one whose deploy
- * stopped before recording a result (killed, cancelled, disconnected): mark it `abandoned`, so the
- * list says so and retention prunes it like a failed one. Returns the releases as they are now and
- * the ones it marked.
- */
-async function markAbandoned(remote, remoteDir, releases, project) {
-    const marked = [];
-    const out = [];
-    for (const r of releases) {
-        if (r.result === 'pending' && r.project === project && isReleaseId(r.id)) {
-            const m = await writeAbandoned(remote, remoteDir, r, abandonedReason(r));
-            marked.push(m);
-            out.push(m);
-        }
-        else {
-            out.push(r);
-        }
-    }
-    return { releases: out, marked };
-}
-/**
- * A deploy that stops on an error before its Record phase marks its own release `abandoned` with the
- * error as the reason (it still holds the lock). Does nothing when the release is gone or recorded.
- */
-async function abandonIfPending(remote, remoteDir, id, reason) {
-    checkId(id);
-    const text = await remote.readFile(releasePaths(remoteDir).manifest(id));
-    if (text === undefined)
-        return false;
-    const m = parseManifest(text);
-    if (m.result !== 'pending')
-        return false;
-    // The first lines say what stopped it; a whole stderr belongs in the job log, not in every release list.
-    await writeAbandoned(remote, remoteDir, m, reason.length > 500 ? `${reason.slice(0, 500)}…` : reason);
-    return true;
-}
-/** One audit line per pruned release: which release, which images went, which Docker kept. */
-function pruneAuditEntries(result, at, actor, runUrl) {
-    return result.pruned.map((p) => ({
-        at,
-        kind: 'prune',
-        release: p.id,
-        sha: p.sha,
-        actor,
-        runUrl,
-        result: p.result,
-        images: p.imagesRemoved,
-        ...(p.imagesKept.length ? { detail: `Docker kept ${p.imagesKept.join(', ')}: a container uses it or it has another tag` } : {}),
-    }));
-}
-/**
- * Drop this project's releases that retention (release.ts) lets go, leftover .<id>.tmp dirs, then the
- * images only they referenced. Image candidates come only from this project's pruned manifests, minus
- * anything a kept release or a sibling project's release refers to; `docker image rm` without -f also
- * refuses images a container uses, which is fine. Call it under the lock.
- */
-async function pruneReleases(remote, remoteDir, project, keep, currentId, warn, keepFailed = KEEP_FAILED) {
-    const releases = await listReleases(remote, remoteDir, warn);
-    const current = currentId ?? (await readCurrent(remote, remoteDir));
-    const plan = retention(releases, keep, current, project, keepFailed);
-    const removed = plan.prune.filter(isReleaseId);
-    await remote.exec(removeReleasesCommand(remoteDir, removed), { timeoutMs: RELEASE_COMMAND_MS });
-    const siblings = plan.images.length ? await siblingImageIds(remote, remoteDir) : new Set();
-    const candidates = plan.images.filter((i) => IMAGE_ID.test(i) && !siblings.has(i));
-    const imagesRemoved = [];
-    if (candidates.length) {
-        const r = await remote.exec(removeImagesCommand(candidates), { timeoutMs: RELEASE_COMMAND_MS, check: false });
-        for (const line of r.stdout.split('\n'))
-            if (candidates.includes(line.trim()))
-                imagesRemoved.push(line.trim());
-    }
-    const pruned = plan.pruned
-        .filter((x) => removed.includes(x.id))
-        .map((x) => {
-        // Images another project's release pins were never candidates: not this prune's to name.
-        const images = x.images.filter((i) => candidates.includes(i));
-        return {
-            ...x,
-            images,
-            imagesRemoved: images.filter((i) => imagesRemoved.includes(i)),
-            imagesKept: images.filter((i) => !imagesRemoved.includes(i)),
-        };
-    });
-    const kept = releases.filter((r) => r.project === project && !removed.includes(r.id));
-    return { removed, imagesRemoved, imagesKept: candidates.filter((i) => !imagesRemoved.includes(i)), pruned, kept };
-}
-
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(7598);
-;// CONCATENATED MODULE: external "node:string_decoder"
-const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:string_decoder");
-// EXTERNAL MODULE: ./node_modules/ssh2/lib/index.js
-var lib = __nccwpck_require__(5472);
-var lib_default = /*#__PURE__*/__nccwpck_require__.n(lib);
 ;// CONCATENATED MODULE: ./src/support/time.ts
 /**
  * The one sleep. Code that waits in a loop takes a `sleep` option defaulting to this one, so tests
@@ -57075,6 +55465,7 @@ function explain(ssh2Message, label, passphrase) {
 
 
 
+
 const DEFAULTS = {
     port: 22,
     connectTimeoutMs: 20_000,
@@ -57250,6 +55641,8 @@ class SshRemote {
     async exec(command, options = {}) {
         const timeoutMs = options.timeoutMs ?? this.opts.commandTimeoutMs;
         const check = options.check ?? true;
+        // Public stdin rides in the command: no wait for the exec's reply before sending it.
+        const inline = options.stdinPublic && options.stdin !== undefined ? inlineStdin(command, options.stdin) : undefined;
         const release = await this.sem.acquire();
         return await new Promise((resolve, reject) => {
             // Listeners go on in the open callback itself: ssh2 may parse the output, exit status and
@@ -57295,21 +55688,24 @@ class SshRemote {
                 channel.on('error', () => {
                     /* a close follows; the result carries what we know */
                 });
-                if (options.stdin !== undefined)
+                if (options.stdin !== undefined && !inline)
                     channel.end(options.stdin);
                 else
                     channel.end();
             };
-            this.openChannel((cb) => this.client.exec(command, cb), 'run a command', onOpen, (err) => {
+            this.openChannel((cb) => this.client.exec(inline ?? command, cb), 'run a command', onOpen, (err) => {
                 release();
                 reject(err);
             });
         });
     }
-    async writeFile(path, data, mode = 0o644) {
+    async writeFile(path, data, mode = 0o644, options = {}) {
         const dir = external_node_path_.posix.dirname(path);
         const tmp = external_node_path_.posix.join(dir, `.${external_node_path_.posix.basename(path)}.handoff-${(0,external_node_crypto_.randomBytes)(6).toString('hex')}.tmp`);
-        await this.exec(writeFileCommand(path, tmp, mode), { stdin: typeof data === 'string' ? Buffer.from(data, 'utf8') : data });
+        await this.exec(writeFileCommand(path, tmp, mode), {
+            stdin: typeof data === 'string' ? Buffer.from(data, 'utf8') : data,
+            stdinPublic: options.public === true,
+        });
     }
     readFile(path) {
         return readFileByExec(this, path);
@@ -57712,9 +56108,9 @@ class ReconnectingRemote {
     async exec(command, options = {}) {
         return this.withConnection(command, options.repeatable !== false, (r) => r.exec(command, options));
     }
-    async writeFile(path, data, mode) {
+    async writeFile(path, data, mode, options) {
         // A temp file renamed into place: repeating it writes the same file.
-        await this.withConnection(`write ${path}`, true, (r) => r.writeFile(path, data, mode));
+        await this.withConnection(`write ${path}`, true, (r) => r.writeFile(path, data, mode, options));
     }
     readFile(path) {
         return this.withConnection(`read ${path}`, true, (r) => r.readFile(path));
@@ -57857,13 +56253,2084 @@ async function connectHost(inputs, log, options = {}) {
         maxChannels: options.maxChannels,
         log,
     });
-    return ReconnectingRemote.open({
+    const started = Date.now();
+    const remote = await ReconnectingRemote.open({
         connect: open,
         windowMs: RECONNECT_WINDOW_MS,
         retryFirst: options.retryFirst,
         log,
         onReconnect: ({ downMs }) => options.timeline?.add('reconnect', { detail: `connection back after ${(downMs / 1000).toFixed(1)} s` }),
     });
+    log.debug(`connected in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    return remote;
+}
+
+;// CONCATENATED MODULE: ./src/model/duration.ts
+/**
+ * Durations as users write them, in inputs and Compose files alike: `90` (bare = seconds), `1m30s`,
+ * `500ms`, `1h`, `2.5s` (Go's units: h, m, s, ms, us/µs, ns). Returns milliseconds.
+ */
+const UNIT_MS = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, us: 1e-3, µs: 1e-3, ns: 1e-6 };
+function parseDuration(value, what = 'duration') {
+    if (typeof value === 'number' && Number.isFinite(value) && value >= 0)
+        return value * 1000;
+    const s = typeof value === 'string' ? value.trim() : '';
+    if (/^\d+(\.\d+)?$/.test(s))
+        return Number(s) * 1000;
+    const re = /(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)/gy;
+    let total = 0;
+    let pos = 0;
+    let m;
+    while (s && (m = re.exec(s))) {
+        total += Number(m[1]) * UNIT_MS[m[2]];
+        pos = re.lastIndex;
+    }
+    if (!s || pos !== s.length) {
+        throw new Error(`${what} is ${JSON.stringify(value)}: write a duration like "10s", "1m30s" or "500ms"`);
+    }
+    return Math.round(total * 1000) / 1000;
+}
+
+;// CONCATENATED MODULE: ./src/model/names.ts
+/**
+ * Compose's own naming rules. Project and service names end up in container names, labels
+ * and remote command lines, so they are checked before anything reaches the host.
+ */
+const PROJECT = /^[a-z0-9][a-z0-9_-]*$/;
+// Compose accepts one-letter names (the spec: ^[a-zA-Z0-9._-]+$); a leading letter or digit keeps names shell- and DNS-friendly.
+const SERVICE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+function validateProjectName(name) {
+    if (!PROJECT.test(name)) {
+        throw new Error(`invalid Compose project name ${JSON.stringify(name)}: use lowercase letters, digits, '_' and '-', ` +
+            `starting with a letter or digit (Compose's rule), e.g. ${JSON.stringify(suggestProjectName(name) || 'myapp')}`);
+    }
+    return name;
+}
+function validateServiceName(name) {
+    if (!SERVICE.test(name)) {
+        throw new Error(`invalid Compose service name ${JSON.stringify(name)}: use letters, digits, ` +
+            `'_', '.' and '-', starting with a letter or digit (Compose's rule)`);
+    }
+    return name;
+}
+function isValidProjectName(name) {
+    return PROJECT.test(name);
+}
+function isValidServiceName(name) {
+    return SERVICE.test(name);
+}
+/** What Compose itself would derive from a directory name: lowercased, other characters dropped. */
+function suggestProjectName(raw) {
+    return raw
+        .toLowerCase()
+        .replace(/[^a-z0-9_-]/g, '')
+        .replace(/^[_-]+/, '');
+}
+/** A project name for a repository (its last path part), the way Compose derives one from a directory. */
+function projectNameFromRepository(repository) {
+    const name = (repository ?? '').split('/').pop() ?? '';
+    return name
+        .toLowerCase()
+        .replace(/[^a-z0-9_-]/g, '-')
+        .replace(/^[^a-z0-9]+/, '');
+}
+
+;// CONCATENATED MODULE: ./src/model/release.ts
+/**
+ * Releases as data: the id, the manifest kept in each release directory on the host, which release
+ * a rollback goes back to, and which releases and images retention lets go. Pure; the host side is
+ * release-store.ts.
+ */
+const RELEASE_ID = /^\d{8}T\d{6}Z-[0-9a-z]{7}$/;
+/** `20261123T193000Z-abc1234`: UTC to the second, then the short sha, so ids sort by time. */
+function releaseId(date, sha) {
+    const short = sha.slice(0, 7).toLowerCase();
+    if (!/^[0-9a-z]{7}$/.test(short))
+        throw new Error(`cannot make a release id from sha '${sha}': need at least 7 letters or digits`);
+    const stamp = date
+        .toISOString()
+        .replace(/\.\d+Z$/, 'Z')
+        .replace(/[-:]/g, '');
+    return `${stamp}-${short}`;
+}
+function isReleaseId(id) {
+    return RELEASE_ID.test(id);
+}
+const RESULTS = ['pending', 'success', 'failed', 'rolled-back', 'abandoned'];
+/** Parse and check a release.json; the error says which field is wrong. */
+function parseManifest(text) {
+    const raw = parseJsonObject(text);
+    const bad = (field, want) => {
+        throw new Error(`release.json${typeof raw.id === 'string' ? ` (${raw.id})` : ''}: '${field}' must be ${want}`);
+    };
+    checkRecord(raw, bad);
+    const services = parseServiceImages(raw.services, bad);
+    if (!RESULTS.includes(raw.result))
+        bad('result', RESULTS.join(', '));
+    if (raw.rollbackOf !== undefined && (typeof raw.rollbackOf !== 'string' || !isReleaseId(raw.rollbackOf)))
+        bad('rollbackOf', 'a release id');
+    const probe = parseProbeSummary(raw.probe, bad);
+    if (raw.durationS !== undefined && typeof raw.durationS !== 'number')
+        bad('durationS', 'a number');
+    if (raw.reason !== undefined && typeof raw.reason !== 'string')
+        bad('reason', 'a string');
+    const m = {
+        id: raw.id,
+        project: raw.project,
+        sha: raw.sha,
+        ref: raw.ref,
+        actor: raw.actor,
+        runUrl: raw.runUrl,
+        createdAt: raw.createdAt,
+        files: raw.files,
+        composeFiles: raw.composeFiles,
+        services,
+        result: raw.result,
+    };
+    if (raw.rollbackOf !== undefined)
+        m.rollbackOf = raw.rollbackOf;
+    if (raw.reason !== undefined)
+        m.reason = raw.reason;
+    if (probe)
+        m.probe = probe;
+    if (raw.durationS !== undefined)
+        m.durationS = raw.durationS;
+    return m;
+}
+function parseJsonObject(text) {
+    let raw;
+    try {
+        raw = JSON.parse(text);
+    }
+    catch (e) {
+        throw new Error(`release.json is not JSON: ${e.message}`, { cause: e });
+    }
+    if (!isObject(raw))
+        throw new Error('release.json: expected an object');
+    return raw;
+}
+/** The fields every release records when it is created: who, what, when, and which files. */
+function checkRecord(raw, bad) {
+    for (const f of ['id', 'project', 'sha', 'ref', 'actor', 'runUrl', 'createdAt']) {
+        if (typeof raw[f] !== 'string')
+            bad(f, 'a string');
+    }
+    if (!isReleaseId(raw.id))
+        bad('id', 'a release id like 20261123T193000Z-abc1234');
+    for (const f of ['files', 'composeFiles']) {
+        const v = raw[f];
+        if (!Array.isArray(v) || !v.every((x) => typeof x === 'string'))
+            bad(f, 'a list of strings');
+    }
+}
+function parseServiceImages(value, bad) {
+    if (!isObject(value))
+        return bad('services', 'an object');
+    const services = {};
+    for (const [name, s] of Object.entries(value)) {
+        if (!isObject(s) || typeof s.image !== 'string' || typeof s.imageId !== 'string')
+            return bad(`services.${name}`, 'an object with image and imageId strings');
+        if (s.digest !== undefined && typeof s.digest !== 'string')
+            bad(`services.${name}.digest`, 'a string');
+        services[name] = {
+            image: s.image,
+            imageId: s.imageId,
+            ...(typeof s.digest === 'string' ? { digest: s.digest } : {}),
+        };
+    }
+    return services;
+}
+function parseProbeSummary(value, bad) {
+    if (value === undefined)
+        return undefined;
+    if (!isObject(value) || typeof value.sent !== 'number' || typeof value.lost !== 'number' || typeof value.p99Ms !== 'number')
+        return bad('probe', 'an object with numbers sent, lost, p99Ms');
+    return { sent: value.sent, lost: value.lost, p99Ms: value.p99Ms };
+}
+function isObject(v) {
+    return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+/** Newest first (ids sort by time). */
+function newestFirst(releases) {
+    return [...releases].sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+}
+/** "45 s", "12 min", "3 h", "2 d": how long ago, for choosing a release at a glance. */
+function age(createdAt, now) {
+    const t = Date.parse(createdAt);
+    if (!Number.isFinite(t))
+        return '?';
+    const s = Math.max(0, Math.round((now - t) / 1000));
+    if (s < 90)
+        return `${s} s ago`;
+    if (s < 90 * 60)
+        return `${Math.round(s / 60)} min ago`;
+    if (s < 36 * 3600)
+        return `${Math.round(s / 3600)} h ago`;
+    return `${Math.round(s / 86400)} d ago`;
+}
+function oneLine(text, max) {
+    const t = text.replace(/\s+/g, ' ').trim();
+    return t.length > max ? `${t.slice(0, max - 1)}…` : t;
+}
+/** What a row of the release list says besides id, result, sha and age. */
+function notes(r, currentId, pick) {
+    return [
+        r.id === currentId ? 'serving' : '',
+        r.id === pick ? '`rollback: true` picks this' : '',
+        r.rollbackOf ? `rollback of ${r.rollbackOf}` : '',
+        r.reason ? oneLine(r.reason, 120) : '',
+    ].filter(Boolean);
+}
+/**
+ * A table of releases, newest first, for error messages and the log: id, result, sha, age, and
+ * which one is serving and which one `rollback: true` would pick.
+ */
+function formatReleaseList(releases, currentId, now = Date.now()) {
+    if (releases.length === 0)
+        return '  (no releases on the host)';
+    const pick = defaultRollbackTarget(releases, currentId)?.id;
+    const rows = newestFirst(releases).map((r) => [
+        r.id,
+        r.result,
+        r.sha.slice(0, 7),
+        age(r.createdAt, now),
+        notes(r, currentId, pick).join('; ').replace(/`/g, ''),
+    ]);
+    const width = [0, 1, 2, 3].map((c) => Math.max(...rows.map((row) => row[c].length)));
+    return rows
+        .map((row) => `  ${row
+        .slice(0, 4)
+        .map((v, c) => v.padEnd(width[c]))
+        .join('  ')}${row[4] ? `  (${row[4]})` : ''}`.trimEnd())
+        .join('\n');
+}
+/** The same list as a Markdown table, for the job summary. */
+function releaseTableMarkdown(releases, currentId, now = Date.now()) {
+    const pick = defaultRollbackTarget(releases, currentId)?.id;
+    const cell = (v) => v.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+    return [
+        '| release | result | sha | age | |',
+        '|---|---|---|---|---|',
+        ...newestFirst(releases).map((r) => `| \`${r.id}\` | ${r.result} | \`${r.sha.slice(0, 7)}\` | ${age(r.createdAt, now)} | ${cell(notes(r, currentId, pick).join('; '))} |`),
+    ].join('\n');
+}
+/**
+ * Follow rollbackOf links to the id of the release that first shipped these files and images. The
+ * id, not the manifest: that release may have been pruned since, and "older than it" still holds.
+ */
+function originId(byId, r) {
+    let id = r.id;
+    let cur = r;
+    const seen = new Set();
+    while (cur?.rollbackOf && !seen.has(cur.id)) {
+        seen.add(cur.id);
+        id = cur.rollbackOf;
+        cur = byId.get(id);
+    }
+    return id;
+}
+/**
+ * What `rollback: true` without `release` goes back to: the newest successful release older than the
+ * one serving. When the one serving is itself a rollback, "older" counts from the release it went
+ * back to, so rolling back twice steps further back instead of swinging back to the release just
+ * rolled away from. Undefined when there is none.
+ */
+function defaultRollbackTarget(releases, currentId) {
+    const byId = new Map(releases.map((r) => [r.id, r]));
+    const current = currentId ? byId.get(currentId) : undefined;
+    if (!current)
+        return undefined;
+    const from = originId(byId, current);
+    return newestFirst(releases).find((r) => r.result === 'success' && r.id < from && originId(byId, r) !== from);
+}
+/**
+ * The release a rollback re-deploys. With an id: that release (an unknown id, or one that never
+ * recorded what it ran, is an error that lists what there is). Without: defaultRollbackTarget.
+ */
+function selectRollbackTarget(releases, currentId, requested, now = Date.now()) {
+    const list = () => `Releases on the host (newest first):\n${formatReleaseList(releases, currentId, now)}`;
+    if (requested) {
+        const hit = releases.find((r) => r.id === requested);
+        if (!hit)
+            throw new Error(`release '${requested}' is not on the host. ${list()}`);
+        // No image IDs were recorded for these: nothing to pin, so "rolling back" would run whatever the tags point at now.
+        if (hit.result === 'abandoned' || hit.result === 'pending') {
+            throw new Error(`release '${requested}' is ${hit.result}${hit.reason ? ` (${hit.reason})` : ''}: its deploy never recorded the images it ran, so it cannot be rolled back to; pick a successful release. ${list()}`);
+        }
+        return hit;
+    }
+    const byId = new Map(releases.map((r) => [r.id, r]));
+    const current = currentId ? byId.get(currentId) : undefined;
+    if (!current) {
+        throw new Error(`no release is recorded as serving${currentId ? ` (current names '${currentId}', which is not on the host)` : ''}, so there is no "previous" one; ` +
+            `pass release: <id>. ${list()}`);
+    }
+    const target = defaultRollbackTarget(releases, currentId);
+    if (!target) {
+        const from = originId(byId, current);
+        throw new Error(`there is no successful release older than ${from}${from !== current.id ? ` (the release ${current.id} rolled back to)` : ''} to roll back to; ` +
+            `pass release: <id>. ${list()}`);
+    }
+    return target;
+}
+/**
+ * The "Roll back" part of the job summary: what `rollback: true` would do from here, and the kept
+ * releases to choose from.
+ */
+function rollbackHintMarkdown(releases, currentId, now = Date.now()) {
+    if (!currentId)
+        return undefined;
+    const pick = defaultRollbackTarget(releases, currentId);
+    const head = pick
+        ? [
+            `Release \`${currentId}\` is serving. \`rollback: true\` returns to \`${pick.id}\` (${pick.sha.slice(0, 7)}, ${age(pick.createdAt, now)}); for another one, name it:`,
+            '',
+            '```yaml',
+            'rollback: true',
+            `release: ${pick.id}   # or any successful release below`,
+            '```',
+        ]
+        : [`Release \`${currentId}\` is serving. There is no earlier successful release for \`rollback: true\` to return to.`];
+    return [...head, '', releaseTableMarkdown(releases, currentId, now)].join('\n');
+}
+/** Failed, rolled-back and abandoned releases kept for diagnosis, on top of keep_releases. */
+const KEEP_FAILED = 3;
+/** Results of releases that never became a good one to return to. */
+const NOT_GOOD = new Set(['failed', 'rolled-back', 'abandoned']);
+/**
+ * What pruning may remove from this project's releases. Kept:
+ * - good releases: the one serving, and the newest successful ones up to `keep` in all (serving
+ *   counted); failed, rolled-back and abandoned releases never push one out;
+ * - the release `rollback: true` would go back to, even beyond `keep`;
+ * - the newest `keepFailed` failed, rolled-back or abandoned releases, for diagnosis;
+ * - every pending release (under the lock, the next deploy marks those abandoned first).
+ * Releases of other projects are never pruned and their images count as referenced; an image goes
+ * only when no kept release (of any project) refers to it.
+ */
+function retention(releases, keep, currentId, project, keepFailed = KEEP_FAILED) {
+    if (!Number.isInteger(keep) || keep < 1)
+        throw new Error(`keep must be a whole number of at least 1, got ${keep}`);
+    if (!Number.isInteger(keepFailed) || keepFailed < 0)
+        throw new Error(`keepFailed must be a whole number, got ${keepFailed}`);
+    const ours = newestFirst(releases.filter((r) => project === undefined || r.project === project));
+    const protect = new Set();
+    if (currentId && ours.some((r) => r.id === currentId))
+        protect.add(currentId);
+    for (const r of ours)
+        if (protect.size < keep && r.result === 'success')
+            protect.add(r.id);
+    const target = defaultRollbackTarget(ours, currentId);
+    if (target)
+        protect.add(target.id);
+    for (const r of ours.filter((x) => NOT_GOOD.has(x.result) && !protect.has(x.id)).slice(0, keepFailed))
+        protect.add(r.id);
+    for (const r of ours)
+        if (r.result === 'pending')
+            protect.add(r.id);
+    const oldestFirst = [...ours].reverse().filter((r) => !protect.has(r.id));
+    const pruned = [...oldestFirst.filter((r) => r.result !== 'success'), ...oldestFirst.filter((r) => r.result === 'success')];
+    const prunedIds = new Set(pruned.map((r) => r.id));
+    const referenced = new Set();
+    for (const r of releases) {
+        if (prunedIds.has(r.id))
+            continue;
+        for (const s of Object.values(r.services))
+            if (s.imageId)
+                referenced.add(s.imageId);
+    }
+    const freed = new Set();
+    const perRelease = pruned.map((r) => {
+        const images = [];
+        for (const s of Object.values(r.services)) {
+            if (!s.imageId || referenced.has(s.imageId) || freed.has(s.imageId))
+                continue;
+            freed.add(s.imageId);
+            images.push(s.imageId);
+        }
+        return { id: r.id, result: r.result, sha: r.sha, images: images.sort() };
+    });
+    return { prune: pruned.map((r) => r.id), pruned: perRelease, images: [...freed].sort() };
+}
+/** A pending release found by a deploy holding the lock: its deploy is over, and never recorded a result. */
+function abandonedReason(r) {
+    return `its deploy${r.runUrl ? ` (${r.runUrl})` : ''} stopped before recording a result: killed, cancelled or disconnected`;
+}
+/**
+ * A rollback whose pinned images are gone from the host and could not be pulled: refused before
+ * anything changes, naming each image and the release, with the list to pick another one from.
+ */
+function missingImagesError(target, missing, releases, currentId, pulled, now = Date.now()) {
+    const what = missing.map((m) => `${m.service ? `service ${m.service}: ` : ''}${m.image} (${m.imageId})`).join('; ');
+    return new Error(`cannot roll back to release ${target.id} (${target.sha.slice(0, 7)}): ${missing.length === 1 ? 'its image is' : 'its images are'} no longer on the host` +
+        `${pulled ? ' and a pull did not bring the pinned image back' : ' (pull: never)'}: ${what}. Nothing was changed. ` +
+        `Push or load that image on the host, or pick another release. Releases on the host (newest first):\n${formatReleaseList(releases, currentId, now)}`);
+}
+
+;// CONCATENATED MODULE: ./src/model/fleet.ts
+/**
+ * A fleet: the hosts one deploy rolls, host by host (or a few at a time), with one release id.
+ * Pure: parsing the `hosts` and per-host `fingerprint` inputs, the waves of hosts, the release id
+ * shared by every host, and which hosts a failure rolls back. Messages name a host by its line
+ * number, never by its name (a host name may come from a secret).
+ */
+
+/** How the summary and the log name a host: its position and address (`#2 10.0.0.12:22`). */
+function hostLabel(h) {
+    return `#${h.index} ${h.host.includes(':') ? `[${h.host}]` : h.host}:${h.port}`;
+}
+const HOST_NAME = /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/;
+/** `host`, `host:port`, `[v6]` or `[v6]:port`; undefined when it is none of these. */
+function parseHostPort(text, defaultPort) {
+    const m = /^\[([0-9A-Fa-f:.]+)\](?::(\d{1,5}))?$/.exec(text) ?? /^([^:\s[\]]+)(?::(\d{1,5}))?$/.exec(text);
+    if (!m)
+        return undefined;
+    const host = m[1];
+    const port = m[2] === undefined ? defaultPort : Number(m[2]);
+    if (port < 1 || port > 65535)
+        return undefined;
+    if (!text.startsWith('[') && !HOST_NAME.test(host))
+        return undefined;
+    return { host, port };
+}
+/** The `hosts` input: one `host[:port]` a line (blank and `#` lines skipped), in rollout order, no duplicates. */
+function parseHosts(text, defaultPort) {
+    const hosts = [];
+    const seen = new Set();
+    for (const [i, raw] of text.split('\n').entries()) {
+        const line = raw.trim();
+        if (!line || line.startsWith('#'))
+            continue;
+        const hp = parseHostPort(line, defaultPort);
+        if (!hp)
+            throw new Error(`line ${i + 1} is not host or host:port (one host a line, e.g. 10.0.0.11 or web2.example.com:2222)`);
+        const key = `${hp.host.toLowerCase()}:${hp.port}`;
+        if (seen.has(key))
+            throw new Error(`line ${i + 1} repeats a host listed above: list each host once`);
+        seen.add(key);
+        hosts.push({ ...hp, index: hosts.length + 1 });
+    }
+    if (hosts.length === 0)
+        throw new Error('lists no host: one host[:port] a line');
+    return hosts;
+}
+/**
+ * The `fingerprint` input of a fleet: one fingerprint for every host (they share a host key), or
+ * `host[:port]=SHA256:…` lines, each naming a listed host (the port defaults as in `hosts`).
+ * Returns the hosts with their pins; a host without one must be covered by known_hosts.
+ */
+function assignFingerprints(hosts, text, defaultPort) {
+    const lines = (text ?? '')
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((l) => l && !l.startsWith('#'));
+    if (lines.length === 0)
+        return hosts;
+    if (lines.length === 1 && !lines[0].includes('='))
+        return hosts.map((h) => ({ ...h, fingerprint: lines[0] }));
+    const pins = new Map();
+    for (const [i, line] of lines.entries()) {
+        const eq = line.indexOf('=');
+        const hp = eq > 0 ? parseHostPort(line.slice(0, eq).trim(), defaultPort) : undefined;
+        if (!hp)
+            throw new Error(`line ${i + 1} is not host[:port]=SHA256:… (with several hosts, each fingerprint names its host)`);
+        const key = `${hp.host.toLowerCase()}:${hp.port}`;
+        if (!hosts.some((h) => `${h.host.toLowerCase()}:${h.port}` === key))
+            throw new Error(`line ${i + 1} names a host that is not in 'hosts' (same name and port as listed there)`);
+        pins.set(key, line.slice(eq + 1).trim());
+    }
+    return hosts.map((h) => {
+        const fp = pins.get(`${h.host.toLowerCase()}:${h.port}`);
+        return fp ? { ...h, fingerprint: fp } : h;
+    });
+}
+/** The hosts in waves of `parallelism`, in their listed order: a wave is rolled at once, the next after it. */
+function hostWaves(hosts, parallelism) {
+    const size = Math.max(1, Math.floor(parallelism));
+    const waves = [];
+    for (let i = 0; i < hosts.length; i += size)
+        waves.push(hosts.slice(i, i + size));
+    return waves;
+}
+/**
+ * A release id no release in `takenIds` has (the next second's when taken). A fleet passes every
+ * host's ids, so the one id is free on each and every host's release dir has the same name.
+ */
+function freeReleaseId(sha, takenIds, now) {
+    const ids = new Set(takenIds);
+    let t = now;
+    let id = releaseId(new Date(t), sha);
+    while (ids.has(id))
+        id = releaseId(new Date((t += 1000)), sha);
+    return id;
+}
+/**
+ * The hosts a failure sends back to their previous release: the ones whose rollout completed (the
+ * failed host rolls itself back through its own failure handling, and hosts not reached never changed).
+ * Only with failure_action `rollback`; `pause` and `continue` leave every host as the deploy left it.
+ */
+function hostsToRollBack(hosts, failureAction) {
+    if (failureAction !== 'rollback')
+        return [];
+    if (!hosts.some((h) => h.result === 'failed'))
+        return [];
+    return hosts.filter((h) => h.result === 'rolled');
+}
+/** A rollback must return every host to the same release: the targets each host picked, checked before any change. */
+function commonRollbackTarget(targets) {
+    const distinct = [...new Set(targets)];
+    if (distinct.length === 1 && distinct[0])
+        return distinct[0];
+    const listed = targets.map((t, i) => `#${i + 1}: ${t ?? 'none'}`).join(', ');
+    throw new Error(`the hosts would roll back to different releases (${listed}): name one with the 'release' input (a release id every host has)`);
+}
+
+;// CONCATENATED MODULE: ./src/action/inputs.ts
+
+
+
+/** A bad input: the message names the input and says how to fix it. */
+class InputError extends Error {
+    input;
+    constructor(input, message) {
+        super(`input '${input}': ${message}`);
+        this.input = input;
+        this.name = 'InputError';
+    }
+}
+/** Split a list input on newlines and commas, dropping blanks. */
+function parseList(text) {
+    return text
+        .split(/[\n,]/)
+        .map((s) => s.trim())
+        .filter(Boolean);
+}
+/** KEY=VALUE lines (a leading `export ` and blank/comment lines allowed). */
+function parseEnv(text, input = 'env') {
+    const env = {};
+    for (const [i, raw] of text.split('\n').entries()) {
+        const line = raw.replace(/\r$/, '');
+        if (!line.trim() || line.trim().startsWith('#'))
+            continue;
+        const m = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
+        // Never echo the line: it may hold a secret value.
+        if (!m)
+            throw new InputError(input, `line ${i + 1} is not KEY=VALUE (names: letters, digits, _; not starting with a digit)`);
+        if (m[2].includes('\n'))
+            throw new InputError(input, `line ${i + 1}: values are single-line`);
+        env[m[1]] = m[2];
+    }
+    return env;
+}
+/** `Name: value` lines. */
+function parseHeaders(text, input) {
+    const headers = {};
+    for (const [i, line] of text.split('\n').entries()) {
+        if (!line.trim())
+            continue;
+        const m = /^\s*([!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*:\s*(.*?)\s*$/.exec(line);
+        if (!m)
+            throw new InputError(input, `line ${i + 1} is not 'Name: value'`);
+        headers[m[1]] = m[2];
+    }
+    return headers;
+}
+function bool(get, name) {
+    const v = get(name).trim().toLowerCase();
+    if (v === '' || v === 'false')
+        return false;
+    if (v === 'true')
+        return true;
+    throw new InputError(name, `expected true or false, got '${v}'`);
+}
+function inputs_int(get, name, min, max, fallback) {
+    const v = get(name).trim();
+    if (v === '')
+        return fallback;
+    if (!/^\d+$/.test(v))
+        throw new InputError(name, `expected a whole number from ${min} to ${max}, got '${v}'`);
+    const n = Number(v);
+    if (n < min || n > max)
+        throw new InputError(name, `expected a whole number from ${min} to ${max}, got ${n}`);
+    return n;
+}
+function duration(get, name, fallback, minMs = 0) {
+    const v = get(name).trim() || fallback;
+    let ms;
+    try {
+        ms = parseDuration(v);
+    }
+    catch {
+        throw new InputError(name, `'${v}' is not a duration; write e.g. 30s, 2m, 1m30s or a number of seconds`);
+    }
+    if (ms < minMs)
+        throw new InputError(name, `must be at least ${minMs / 1000}s`);
+    return ms;
+}
+function required(get, name, hint) {
+    const v = get(name).trim();
+    if (!v)
+        throw new InputError(name, `is required: ${hint}`);
+    return v;
+}
+/** registry, registry_username and registry_password: all three or none. */
+function registryInputs(get) {
+    const server = optional(get, 'registry');
+    const username = optional(get, 'registry_username');
+    const password = get('registry_password');
+    if (!server && !username && !password)
+        return undefined;
+    for (const [name, v] of [
+        ['registry', server],
+        ['registry_username', username],
+        ['registry_password', password],
+    ]) {
+        if (!v)
+            throw new InputError(name, 'is required when any of registry, registry_username and registry_password is set');
+    }
+    if (!/^[A-Za-z0-9.-]+(:\d{1,5})?$/.test(server))
+        throw new InputError('registry', 'must be a registry host name with an optional port (e.g. ghcr.io or registry.example.com:5000), no scheme or path');
+    return { server: server, username: username, password };
+}
+function optional(get, name) {
+    const v = get(name).trim();
+    return v === '' ? undefined : v;
+}
+/** One of a fixed set of words; `expected` lists them as the error message says them. */
+function oneOf(get, name, allowed, fallback, expected) {
+    const v = get(name).trim() || fallback;
+    if (!allowed.includes(v))
+        throw new InputError(name, `expected ${expected}, got '${v}'`);
+    return v;
+}
+/** An http(s) URL, normalized; `example` shows the fix when it does not parse. */
+function httpUrl(name, text, example) {
+    let url;
+    try {
+        url = new URL(text);
+    }
+    catch {
+        throw new InputError(name, `'${text}' is not a URL; write e.g. ${example}`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+        throw new InputError(name, 'must be an http:// or https:// URL');
+    return url.toString();
+}
+/** Workspace-relative paths only: they become paths under the release directory on the host. */
+function checkRelativePath(input, path) {
+    const p = path.replace(/\\/g, '/').replace(/^\.\//, '');
+    if (p.startsWith('/') || p.split('/').includes('..')) {
+        throw new InputError(input, `'${path}' must be a path inside the workspace (relative, without '..')`);
+    }
+    return p;
+}
+/** Compose's rule for project names, applied to a repository name as the default. */
+const defaultProject = projectNameFromRepository;
+/** The deploy host, how its key is pinned, and the jump host in front of it. */
+function connectionInputs(get) {
+    const fleet = fleetInputs(get);
+    const host = fleet ? fleet.hosts[0].host : required(get, 'host', 'the name or IP of the host to deploy to (or hosts, one a line)');
+    const username = required(get, 'username', 'the SSH user on the host (in the docker group)');
+    const key = get('key');
+    if (!key.trim())
+        throw new InputError('key', 'is required: a private key, e.g. `key: ${{ secrets.DEPLOY_KEY }}`');
+    const knownHosts = optional(get, 'known_hosts');
+    const fingerprint = optional(get, 'fingerprint');
+    const insecureIgnoreHostKey = bool(get, 'insecure_ignore_host_key');
+    if (!knownHosts && !fingerprint && !insecureIgnoreHostKey) {
+        throw new InputError('known_hosts', 'pin the host key with known_hosts (the output of `ssh-keyscan -p PORT HOST`) or fingerprint (`ssh-keygen -l -f <host key>`); ' +
+            'insecure_ignore_host_key: true skips the check (not recommended)');
+    }
+    return {
+        host,
+        port: fleet ? fleet.hosts[0].port : inputs_int(get, 'port', 1, 65535, 22),
+        username,
+        key,
+        passphrase: optional(get, 'passphrase'),
+        knownHosts,
+        fingerprint: fleet ? fleet.hosts[0].fingerprint : fingerprint,
+        insecureIgnoreHostKey,
+        ...(fleet ? { fleet: fleet.hosts } : {}),
+        hostParallelism: fleet?.parallelism ?? 1,
+        jump: jumpInputs(get, { username, key, insecureIgnoreHostKey }),
+        connectTimeoutMs: duration(get, 'connect_timeout', '20s', 1000),
+        commandTimeoutMs: duration(get, 'command_timeout', '10m', 1000),
+    };
+}
+/** hosts, with each host's fingerprint and host_parallelism: undefined for a one-host deploy. */
+function fleetInputs(get) {
+    const text = get('hosts');
+    if (!text.trim()) {
+        if (get('host_parallelism').trim() && get('host_parallelism').trim() !== '1')
+            throw new InputError('host_parallelism', 'is only used with hosts (several hosts, one a line)');
+        return undefined;
+    }
+    if (get('host').trim())
+        throw new InputError('hosts', 'set either host (one host) or hosts (several, one a line), not both');
+    const port = inputs_int(get, 'port', 1, 65535, 22);
+    let hosts;
+    try {
+        hosts = parseHosts(text, port);
+    }
+    catch (e) {
+        throw new InputError('hosts', e.message);
+    }
+    try {
+        hosts = assignFingerprints(hosts, optional(get, 'fingerprint'), port);
+    }
+    catch (e) {
+        throw new InputError('fingerprint', e.message);
+    }
+    const unpinned = hosts.filter((h) => !h.fingerprint);
+    if (unpinned.length && !optional(get, 'known_hosts') && !bool(get, 'insecure_ignore_host_key'))
+        throw new InputError('fingerprint', `no pin for host ${unpinned.map((h) => `#${h.index}`).join(', ')} of hosts (in listed order): ` +
+            'give a host[:port]=SHA256:… line for each, or known_hosts lines covering every host');
+    return { hosts, parallelism: inputs_int(get, 'host_parallelism', 1, hosts.length, 1) };
+}
+/** jump_*: undefined without jump_host; user, key and passphrase default to the deploy host's. */
+function jumpInputs(get, main) {
+    const host = optional(get, 'jump_host');
+    if (!host)
+        return undefined;
+    const knownHosts = optional(get, 'jump_known_hosts');
+    const fingerprint = optional(get, 'jump_fingerprint');
+    if (!knownHosts && !fingerprint && !main.insecureIgnoreHostKey) {
+        throw new InputError('jump_known_hosts', 'pin the jump host key with jump_known_hosts or jump_fingerprint');
+    }
+    // The main passphrase only goes with the main key.
+    const ownKey = get('jump_key').trim() ? get('jump_key') : undefined;
+    return {
+        host,
+        port: inputs_int(get, 'jump_port', 1, 65535, 22),
+        username: optional(get, 'jump_username') ?? main.username,
+        key: ownKey ?? main.key,
+        passphrase: ownKey ? optional(get, 'jump_passphrase') : (optional(get, 'jump_passphrase') ?? optional(get, 'passphrase')),
+        knownHosts,
+        fingerprint,
+    };
+}
+/** The Compose project, the files uploaded for it, where they go, and the variables they see. */
+function filesInputs(get, environment) {
+    const project = projectInput(get, environment);
+    const composeFiles = parseList(get('compose_files') || 'compose.yaml').map((p) => checkRelativePath('compose_files', p));
+    if (composeFiles.length === 0)
+        throw new InputError('compose_files', 'name at least one Compose file');
+    const files = parseList(get('files')).map((p) => checkRelativePath('files', p));
+    const remoteDir = optional(get, 'remote_dir') ?? `handoff/${project}`;
+    if (remoteDir.includes('\n'))
+        throw new InputError('remote_dir', 'must be a single path');
+    return { project, composeFiles, files, remoteDir, ...variableInputs(get) };
+}
+function projectInput(get, environment) {
+    const project = optional(get, 'project') ?? defaultProject(environment.GITHUB_REPOSITORY);
+    if (!project)
+        throw new InputError('project', 'is required when the repository name is unknown: a Compose project name like my-app');
+    if (!isValidProjectName(project)) {
+        throw new InputError('project', `'${project}' is not a valid Compose project name: use lowercase letters, digits, '-' and '_', starting with a letter or digit`);
+    }
+    return project;
+}
+/** env and secrets: each variable in one of them, so a secret is never also shown as plain. */
+function variableInputs(get) {
+    const env = parseEnv(get('env'));
+    const secrets = parseEnv(get('secrets'), 'secrets');
+    const both = Object.keys(secrets).filter((k) => k in env);
+    if (both.length)
+        throw new InputError('secrets', `${both.join(', ')} ${both.length === 1 ? 'is' : 'are'} set in both 'env' and 'secrets': keep each variable in one of them`);
+    return { env, secrets };
+}
+/** Which services change and how: pulling, health and drain limits, the proxy, the Compose version. */
+function rolloutInputs(get) {
+    const services = parseList(get('services'));
+    for (const s of services) {
+        if (!isValidServiceName(s))
+            throw new InputError('services', `'${s}' is not a valid Compose service name`);
+    }
+    return {
+        services,
+        force: bool(get, 'force'),
+        dryRun: bool(get, 'dry_run'),
+        pull: oneOf(get, 'pull', ['always', 'missing', 'never'], 'always', 'always, missing or never'),
+        // Unset: the wait follows each service's healthcheck timing (health.ts).
+        healthTimeoutMs: optional(get, 'health_timeout') ? duration(get, 'health_timeout', '30s', 1000) : undefined,
+        drainTimeoutMs: duration(get, 'drain_timeout', '30s'),
+        proxy: oneOf(get, 'proxy', ['auto', 'haproxy', 'caddy', 'nginx', 'none'], 'auto', 'auto, haproxy, caddy, nginx or none'),
+        proxyService: optional(get, 'proxy_service'),
+        allowDegraded: bool(get, 'allow_degraded'),
+        haproxySocket: optional(get, 'haproxy_socket'),
+        compose: oneOf(get, 'compose', ['auto', 'v1', 'v2'], 'auto', 'auto, v2 or v1'),
+        engine: oneOf(get, 'engine', ['auto', 'docker', 'podman'], 'auto', 'auto, docker or podman'),
+        podmanSocket: podmanSocketInput(get),
+        target: targetInput(get),
+        swarmNodes: swarmNodesInput(get),
+    };
+}
+/** swarm_nodes: one `host[:port]` a line (`[v6]:port` for an IPv6 address), for target swarm only. */
+function swarmNodesInput(get) {
+    const lines = parseList(get('swarm_nodes'));
+    if (lines.length && get('target').trim() !== 'swarm')
+        throw new InputError('swarm_nodes', 'is set, but target is not swarm: remove it, or set target: swarm');
+    return lines.map((line) => {
+        const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:[\]]+))(?::(\d+))?$/.exec(line);
+        const port = m?.[3] === undefined ? 22 : Number(m[3]);
+        if (!m || port < 1 || port > 65535)
+            throw new InputError('swarm_nodes', `'${line}' is not host[:port] (one node a line, e.g. node2.example.com or 10.0.0.12:2222)`);
+        return { host: m[1] ?? m[2], port };
+    });
+}
+function targetInput(get) {
+    const target = oneOf(get, 'target', ['compose', 'swarm'], 'compose', 'compose or swarm');
+    if (target === 'swarm' && get('hosts').trim())
+        throw new InputError('hosts', 'is for target: compose; a swarm is deployed through one manager: give it as host');
+    if (target === 'swarm' && get('engine').trim() === 'podman')
+        throw new InputError('target', 'is swarm, but engine is podman: Podman has no swarm mode; set engine to docker (or auto) for a swarm manager');
+    return target;
+}
+function podmanSocketInput(get) {
+    const path = optional(get, 'podman_socket')?.replace(/^unix:\/\//, '');
+    if (path !== undefined && (!path.startsWith('/') || /\s/.test(path))) {
+        throw new InputError('podman_socket', `'${path}' is not an absolute path to a unix socket (e.g. /run/podman/podman.sock)`);
+    }
+    if (path !== undefined && get('engine') === 'docker')
+        throw new InputError('podman_socket', 'is set, but engine is docker: set engine to podman or auto');
+    return path;
+}
+function hookInputs(get) {
+    return {
+        preDeploy: optional(get, 'pre_deploy'),
+        postDeploy: optional(get, 'post_deploy'),
+        hookService: optional(get, 'hook_service'),
+        hookTimeoutMs: duration(get, 'hook_timeout', '10m', 1000),
+    };
+}
+/** probe_*: undefined without probe_url. */
+function probeInputs(get) {
+    const probeUrl = optional(get, 'probe_url');
+    if (!probeUrl)
+        return undefined;
+    const url = httpUrl('probe_url', probeUrl, 'https://example.com/health');
+    const via = oneOf(get, 'probe_via', ['direct', 'ssh'], 'direct', 'direct or ssh');
+    const expectStatus = get('probe_expect_status').trim() || '200-399';
+    if (!/^\s*\d{3}(\s*-\s*\d{3})?(\s*,\s*\d{3}(\s*-\s*\d{3})?)*\s*$/.test(expectStatus)) {
+        throw new InputError('probe_expect_status', `'${expectStatus}' is not a status list; write e.g. 200-399 or 200,204`);
+    }
+    const method = (get('probe_method').trim() || 'GET').toUpperCase();
+    if (!/^[A-Z]+$/.test(method))
+        throw new InputError('probe_method', `'${method}' is not an HTTP method`);
+    const slow = slowLaneInputs(get);
+    const unmeasured = oneOf(get, 'probe_unmeasured', ['warn', 'fail'], 'warn', 'warn or fail');
+    return {
+        slow,
+        unmeasured,
+        url,
+        via,
+        rate: inputs_int(get, 'probe_rate', 1, 1000, 20),
+        timeoutMs: duration(get, 'probe_timeout', '2s', 50),
+        method,
+        headers: parseHeaders(get('probe_headers'), 'probe_headers'),
+        expectStatus,
+        bodyMarker: get('probe_body_marker') || undefined,
+        windowMs: duration(get, 'probe_window', '3s'),
+    };
+}
+/** probe_host_url: a URL template, checked with an example host; only with hosts and probe_url. */
+function probeHostUrlInput(get) {
+    const text = optional(get, 'probe_host_url');
+    if (!text)
+        return undefined;
+    if (!get('hosts').trim())
+        throw new InputError('probe_host_url', 'is only used with hosts (several hosts, one a line)');
+    if (!optional(get, 'probe_url'))
+        throw new InputError('probe_host_url', 'needs probe_url too (the URL of the whole fleet, e.g. its load balancer)');
+    httpUrl('probe_host_url', hostProbeUrl(text, '192.0.2.1'), 'http://{host}:8080/health');
+    return text;
+}
+/** probe_host_url for one host: `{host}` replaced by its address (an IPv6 one in brackets). */
+function hostProbeUrl(template, host) {
+    return template.replace(/\{host\}/g, host.includes(':') ? `[${host}]` : host);
+}
+/** probe_slow_*: undefined without probe_slow_url. */
+function slowLaneInputs(get) {
+    const slowUrl = optional(get, 'probe_slow_url');
+    if (!slowUrl)
+        return undefined;
+    return {
+        url: httpUrl('probe_slow_url', slowUrl, 'https://example.com/report?ms=1000'),
+        rate: inputs_int(get, 'probe_slow_rate', 1, 100, 2),
+        timeoutMs: duration(get, 'probe_slow_timeout', '10s', 100),
+    };
+}
+/** Rollback, which release it goes back to, how many releases are kept, and the deploy lock. */
+function releaseInputs(get) {
+    const rollback = bool(get, 'rollback');
+    const release = optional(get, 'release');
+    if (release && !rollback)
+        throw new InputError('release', 'is only used with rollback: true');
+    if (release && !/^[A-Za-z0-9._-]+$/.test(release))
+        throw new InputError('release', `'${release}' is not a release id (like 20261123T193000Z-abc1234)`);
+    return {
+        rollback,
+        release,
+        keepReleases: inputs_int(get, 'keep_releases', 1, 1000, 5),
+        lockTimeoutMs: duration(get, 'lock_timeout', '10m'),
+        lockTtlMs: duration(get, 'lock_ttl', '1h', 60_000),
+    };
+}
+/** The GitHub side (token, Deployments environment) and the private registry. */
+function githubInputs(get) {
+    return {
+        githubToken: optional(get, 'github_token'),
+        registry: registryInputs(get),
+        environment: optional(get, 'environment'),
+        environmentUrl: optional(get, 'environment_url'),
+    };
+}
+function readInputs(get, environment = {}) {
+    return {
+        ...connectionInputs(get),
+        ...filesInputs(get, environment),
+        ...rolloutInputs(get),
+        ...hookInputs(get),
+        probe: probeInputs(get),
+        probeHostUrl: probeHostUrlInput(get),
+        maxLost: inputs_int(get, 'max_lost', 0, 1_000_000, 0),
+        ...releaseInputs(get),
+        ...githubInputs(get),
+    };
+}
+/** Every secret value and its derived forms, for core.setSecret before anything is logged. */
+function secretsOf(inputs) {
+    const out = [];
+    const addKey = (k) => {
+        if (!k)
+            return;
+        out.push(k.trim());
+        // A key's single lines leak on their own too (e.g. in a parse error echo).
+        for (const line of k.split(/\r?\n/)) {
+            const l = line.trim();
+            if (l.length >= 8 && !l.startsWith('-----'))
+                out.push(l);
+        }
+    };
+    addKey(inputs.key);
+    addKey(inputs.jump?.key);
+    if (inputs.passphrase)
+        out.push(inputs.passphrase);
+    if (inputs.jump?.passphrase)
+        out.push(inputs.jump.passphrase);
+    // Only `secrets`: `env` is plain on purpose (an image tag or a host in the log is what users read).
+    // The runner masks values that come from secrets.* itself; this covers values built otherwise.
+    for (const v of Object.values(inputs.secrets))
+        if (v.length >= 4)
+            out.push(v); // shorter values would mask common words everywhere
+    if (inputs.githubToken)
+        out.push(inputs.githubToken);
+    if (inputs.registry)
+        out.push(inputs.registry.password);
+    return [...new Set(out)];
+}
+
+;// CONCATENATED MODULE: ./src/model/floor.ts
+/** The floor of each batch and of the whole rollout. */
+function rolloutFloor(spans, events) {
+    const batches = spans.map((s) => batchFloor(s, events));
+    if (!batches.length)
+        return { batches, rolloutMs: 0, floorMs: 0 };
+    const rolloutMs = Math.max(...batches.map((b) => b.endedAt)) - Math.min(...batches.map((b) => b.startedAt));
+    const floorMs = batches.reduce((n, b) => n + b.floorMs + (b.delayAfterMs ?? 0), 0);
+    return { batches, rolloutMs, floorMs, ...(floorMs > 0 ? { ratio: rolloutMs / floorMs } : {}) };
+}
+/** One batch: its wall time against the sum of its parts. */
+function batchFloor(span, events) {
+    const mine = events.filter((e) => e.service === span.service && e.at >= span.startedAt && e.at <= span.endedAt);
+    const started = mine.some((e) => e.action === 'start');
+    const parts = {
+        health: slowest(mine, 'start', 'healthy', (e) => e.ms),
+        up: slowest(mine, 'healthy', 'up-in-proxy'),
+        drain: slowest(mine, 'drain', 'drained'),
+        stop: slowest(mine, 'stop', 'remove'),
+        monitor: started && span.ok ? span.monitorMs : 0,
+    };
+    const floorMs = parts.health + parts.up + parts.drain + parts.stop + parts.monitor;
+    return { ...span, actualMs: span.endedAt - span.startedAt, floorMs, parts };
+}
+/**
+ * The longest `from` → `to` of one container in these events; `measured` gives a duration the
+ * host timed itself for the `to` event (used instead of the runner's clock when present).
+ */
+function slowest(events, from, to, measured) {
+    let longest = 0;
+    for (const end of events) {
+        if (end.action !== to)
+            continue;
+        const own = measured?.(end);
+        const begin = events.find((e) => e.action === from && e.container === end.container && e.at <= end.at);
+        const ms = own ?? (begin ? end.at - begin.at : 0);
+        longest = Math.max(longest, ms);
+    }
+    return longest;
+}
+const s = (ms) => (ms / 1000).toFixed(1);
+/** "12.3 s (floor 10.1 s: health 4.0, up 1.1, drain 0.2, stop 0.3, monitor 5.0; 1.22x)". */
+function describeBatchFloor(b) {
+    const p = b.parts;
+    const ratio = b.floorMs > 0 ? `; ${(b.actualMs / b.floorMs).toFixed(2)}x` : '';
+    return `${s(b.actualMs)} s (floor ${s(b.floorMs)} s: health ${s(p.health)}, up ${s(p.up)}, drain ${s(p.drain)}, stop ${s(p.stop)}, monitor ${s(p.monitor)}${ratio})`;
+}
+/** "rollout 30.2 s, floor 27.0 s (1.12x); 18 round trips to the host in 3 batches (6.0 per batch)". */
+function speedLine(f) {
+    if (!f.batches.length)
+        return undefined;
+    const trips = f.batches.map((b) => b.roundTrips).filter((n) => n !== undefined);
+    const sum = trips.reduce((a, b) => a + b, 0);
+    const ratio = f.ratio === undefined ? '' : ` (${f.ratio.toFixed(2)}x)`;
+    const tripText = trips.length
+        ? `; ${sum} round trips to the host in ${trips.length} batch(es) (${(sum / trips.length).toFixed(1)} per batch)`
+        : '';
+    return `rollout ${s(f.rolloutMs)} s, floor ${s(f.floorMs)} s${ratio}${tripText}`;
+}
+
+;// CONCATENATED MODULE: ./src/action/speed.ts
+/**
+ * How fast the rollout went against its floor (model/floor.ts), and how many round trips to the
+ * host it took: a line for the log and a table for the job summary.
+ */
+
+const speed_s = (ms) => (ms / 1000).toFixed(1);
+/** The summary's speed section: per batch, what it took against its floor, and the round trips. */
+function renderSpeed(batches, events, deployRoundTrips) {
+    const f = rolloutFloor(batches, events);
+    if (!f.batches.length)
+        return '';
+    const rows = f.batches.map((b) => {
+        const p = b.parts;
+        const ratio = b.floorMs > 0 ? `${(b.actualMs / b.floorMs).toFixed(2)}x` : '';
+        return `| ${b.service} ${b.index + 1}/${b.of}${b.ok ? '' : ' (failed)'} | ${speed_s(b.actualMs)} s | ${speed_s(b.floorMs)} s | ${speed_s(p.health)} | ${speed_s(p.up)} | ${speed_s(p.drain)} | ${speed_s(p.stop)} | ${speed_s(p.monitor)} | ${ratio} | ${b.roundTrips ?? ''} |`;
+    });
+    const lines = [
+        speedLine(f) + (deployRoundTrips !== undefined ? `; ${deployRoundTrips} in the whole deploy.` : '.'),
+        '',
+        'The floor is what each batch physically needs: start to healthy (Docker’s clock), healthy to UP in the proxy, drain, stop, `monitor`; plus `update_config.delay` between batches.',
+        '',
+        '| batch | took | floor | start → healthy | → UP | drain | stop | monitor | took / floor | round trips |',
+        '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+        ...rows,
+    ];
+    return lines.join('\n');
+}
+
+;// CONCATENATED MODULE: ./src/action/report.ts
+
+function newReport(project, mode, now = Date.now()) {
+    return { project, mode, startedAt: now, servicesUpdated: [], rolledBack: false, warnings: [], events: [] };
+}
+function durationS(r) {
+    return Math.round((((r.finishedAt ?? Date.now()) - r.startedAt) / 1000) * 10) / 10;
+}
+/** The action's outputs, as strings. */
+function reportOutputs(r) {
+    return {
+        release_id: r.releaseId ?? '',
+        previous_release_id: r.previousReleaseId ?? '',
+        services_updated: r.servicesUpdated.join(','),
+        requests_sent: String(r.probe?.sent ?? 0),
+        requests_lost: String(r.probe?.lost ?? 0),
+        requests_unmeasured: String(r.probe?.unmeasured ?? 0),
+        latency_p99_ms: r.probe?.p99Ms === undefined ? '' : String(Math.round(r.probe.p99Ms)),
+        duration_s: String(durationS(r)),
+        rolled_back: String(r.rolledBack),
+        probe_records: r.probe?.recordsPath ?? '',
+        plan: r.planJson === undefined ? '' : JSON.stringify(r.planJson),
+        hosts: r.hosts ? JSON.stringify(r.hosts) : '',
+    };
+}
+function escapeCell(s) {
+    return s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+}
+function renderTimeline(events, origin) {
+    if (events.length === 0)
+        return '';
+    const rows = events.map((e) => `| +${((e.at - origin) / 1000).toFixed(1)} s | ${e.action} | ${escapeCell(e.service ?? '')} | ${escapeCell(e.container ?? '')} | ${escapeCell(e.detail ?? '')} |`);
+    return ['| time | event | service | container | detail |', '|---|---|---|---|---|', ...rows].join('\n');
+}
+/** Which proxy gate ran: the proxy's kind when it drained, else why losses are possible. */
+function proxyDrainFact(r) {
+    if (r.proxyDrains === false)
+        return `| proxy drain | none (${r.proxyKind ? `${r.proxyKind} gate degraded` : 'no proxy'}): losses are possible |`;
+    if (r.proxyDrains && r.proxyKind)
+        return `| proxy drain | ${r.proxyKind} |`;
+    return undefined;
+}
+function renderHosts(rows) {
+    const lines = rows.map((h) => `| ${escapeCell(h.host)} | ${escapeCell(h.plan || '—')} | ${h.durationS === undefined ? '—' : `${h.durationS} s`} | ${escapeCell(h.probe ?? '—')} | ${escapeCell(h.result)} |`);
+    return ['| host | plan | rollout | host probe | result |', '|---|---|---|---|---|', ...lines].join('\n');
+}
+/** The summary's title: the one verdict of the run (of every host, for a fleet). */
+function summaryTitle(r) {
+    if (r.mode === 'dry-run')
+        return `handoff: plan for ${r.project} (dry run, nothing changed)`;
+    const what = `${r.mode === 'rollback' ? 'rollback of' : 'deploy of'} ${r.project}${r.hosts ? ` to ${r.hosts.length} hosts` : ''}`;
+    return `handoff: ${what} ${r.error ? 'failed' : r.rolledBack ? 'failed and was rolled back' : 'succeeded'}`;
+}
+/** The whole job summary, in markdown. */
+function renderSummary(r) {
+    const ok = !r.error;
+    const out = [`## ${ok ? '✅' : '❌'} ${summaryTitle(r)}`, ''];
+    const facts = [];
+    if (r.releaseId)
+        facts.push(`| release | \`${r.releaseId}\` |`);
+    if (r.previousReleaseId)
+        facts.push(`| previous release | \`${r.previousReleaseId}\` |`);
+    facts.push(`| services updated | ${r.servicesUpdated.length ? r.servicesUpdated.join(', ') : 'none'} |`);
+    if (r.probe)
+        facts.push(`| requests sent / lost | ${r.probe.sent} / ${r.probe.lost} |`);
+    facts.push(`| duration | ${durationS(r)} s |`);
+    if (r.rolledBack)
+        facts.push('| rolled back | yes |');
+    const drain = proxyDrainFact(r);
+    if (drain)
+        facts.push(drain);
+    out.push('| | |', '|---|---|', ...facts, '');
+    if (r.hosts)
+        out.push('### Hosts', '', renderHosts(r.hosts), '');
+    if (r.error)
+        out.push('### Error', '', '```', r.error, '```', '');
+    if (r.warnings.length)
+        out.push('### Warnings', '', ...r.warnings.map((w) => `- ${w}`), '');
+    if (r.planMarkdown)
+        out.push('### Plan', '', r.planMarkdown, '');
+    if (r.probeMarkdown)
+        out.push('### Request-loss probe', '', r.probeMarkdown, '');
+    const speed = r.batches ? renderSpeed(r.batches, r.events, r.roundTrips) : '';
+    if (speed)
+        out.push('### Speed', '', speed, '');
+    const timeline = renderTimeline(r.events, r.startedAt);
+    if (timeline)
+        out.push('### Rollout timeline', '', '<details><summary>events</summary>', '', timeline, '', '</details>', '');
+    if (r.rollbackHint)
+        out.push('### Roll back', '', r.rollbackHint, '');
+    return out.join('\n');
+}
+
+;// CONCATENATED MODULE: ./src/commands/release-store.ts
+/**
+ * The release store's commands (layout in docs/architecture.md; run by src/release-store.ts). Every
+ * path is absolute under the resolved remote dir and goes through shq(); per-file lists and archives
+ * travel on stdin, so a command's length does not grow with the release.
+ */
+
+
+/** Separates the records of a listing: never appears raw in JSON.stringify output. */
+const RECORD_SEP = '\x1e';
+/** app/.handoff-files: the files the last activation placed, so the next one can drop stale ones. */
+const FILE_LIST = '.handoff-files';
+/** Where things are under the remote dir. */
+const releasePaths = (remoteDir) => ({
+    releases: external_node_path_.posix.join(remoteDir, 'releases'),
+    release: (id) => external_node_path_.posix.join(remoteDir, 'releases', id),
+    manifest: (id) => external_node_path_.posix.join(remoteDir, 'releases', id, 'release.json'),
+    tmp: (id) => external_node_path_.posix.join(remoteDir, 'releases', `.${id}.tmp`),
+    app: external_node_path_.posix.join(remoteDir, 'app'),
+    current: external_node_path_.posix.join(remoteDir, 'current'),
+});
+/** Creates the remote dir (0700) under the deploy user's home when relative, and prints its symlink-free path. */
+function release_store_resolveRemoteDirCommand(input) {
+    return `cd && umask 077 && mkdir -p ${shq(input)} && cd ${shq(input)} && (chmod 700 . 2>/dev/null || true) && pwd -P`;
+}
+/** The same release already in place is this very command, repeated after a dropped connection. */
+function placeOnce(T, D, id) {
+    return `if [ -e ${D} ]; then if cmp -s ${T}/release.json ${D}/release.json; then rm -rf ${T}; exit 0; fi; rm -rf ${T}; echo ${shq(`release ${id} exists already on the host`)} >&2; exit 17; fi`;
+}
+/** Stdin: the release's tar archive. Extracted into releases/.<id>.tmp, then renamed to releases/<id>. */
+function uploadReleaseCommand(remoteDir, id) {
+    const p = releasePaths(remoteDir);
+    const T = shq(p.tmp(id));
+    const D = shq(p.release(id));
+    return [
+        'set -e',
+        'umask 022',
+        `mkdir -p ${shq(p.releases)}`,
+        `chmod 700 ${shq(p.releases)}`,
+        `rm -rf ${T}`,
+        `mkdir -m 700 ${T}`,
+        // -o: the deploy user owns what it extracts, whatever the archive says
+        `tar -x -o -f - -C ${T}`,
+        `chmod 700 ${T}`,
+        placeOnce(T, D, id),
+        `mv ${T} ${D}`,
+    ].join('\n');
+}
+/** Stdin: the new release.json. Copies releases/<fromId> to releases/<toId> with that manifest. */
+function copyReleaseCommand(remoteDir, fromId, toId) {
+    const p = releasePaths(remoteDir);
+    const F = shq(p.release(fromId));
+    const T = shq(p.tmp(toId));
+    const D = shq(p.release(toId));
+    return [
+        'set -e',
+        'umask 022',
+        `if [ ! -d ${F} ]; then echo ${shq(`release ${fromId} is not on the host`)} >&2; exit 2; fi`,
+        `rm -rf ${T}`,
+        `cp -Rp ${F} ${T}`,
+        `chmod 700 ${T}`,
+        `rm -f ${T}/release.json`,
+        `(umask 077; cat > ${T}/release.json)`,
+        placeOnce(T, D, toId),
+        `mv ${T} ${D}`,
+    ].join('\n');
+}
+/** Release <id>'s manifest, RECORD_SEP, then app/.handoff-files (empty when missing): one round trip. */
+function activationReadCommand(remoteDir, id) {
+    const p = releasePaths(remoteDir);
+    return `cat ${shq(p.manifest(id))}; printf '${RECORD_SEP}'; cat ${shq(external_node_path_.posix.join(p.app, FILE_LIST))} 2>/dev/null || true`;
+}
+/**
+ * Stdin: one operation per line, `put <file>`, `del <file>` or `list <file>` (activateRelease builds
+ * them). Each put copies the file from releases/<id>/ to a temp name in its directory under app/ and
+ * renames it over the old one; del removes a regular file; list records the file in .handoff-files.
+ */
+function activateCommand(remoteDir, id) {
+    const p = releasePaths(remoteDir);
+    const S = shq(p.release(id));
+    const A = shq(p.app);
+    return `set -e
+umask 022
+mkdir -p ${A}
+chmod 700 ${A}
+cd ${A}
+: > ${FILE_LIST}.new
+while IFS= read -r line; do
+  op=\${line%% *}; f=\${line#* }
+  case $op in
+  put)
+    case $f in */*) d=\${f%/*};; *) d=.;; esac
+    mkdir -p "$d"
+    if [ -d "$f" ]; then echo "handoff: app/$f is a directory on the host; a release file cannot replace it" >&2; exit 20; fi
+    t="$d/.handoff-new-$$"
+    rm -f "$t"
+    cp ${S}/"$f" "$t"
+    mv -f "$t" "$f"
+    ;;
+  del)
+    if [ -f "$f" ] && [ ! -L "$f" ]; then rm -f "$f"; fi
+    ;;
+  list)
+    printf '%s\\n' "$f" >> ${FILE_LIST}.new
+    ;;
+  esac
+done
+mv -f ${FILE_LIST}.new ${FILE_LIST}`;
+}
+/** Per release dir with a release.json: RECORD_SEP, the dir name, a newline, the manifest. */
+function listReleasesCommand(remoteDir) {
+    return `cd ${shq(releasePaths(remoteDir).releases)} 2>/dev/null || exit 0
+for d in */; do
+  [ -f "\${d}release.json" ] || continue
+  printf '${RECORD_SEP}%s\\n' "\${d%/}"
+  cat "\${d}release.json"
+done`;
+}
+/** The manifests of the other projects next to this one (the default layout's siblings), concatenated. */
+function siblingManifestsCommand(parent, self) {
+    return `cd ${shq(parent)} 2>/dev/null || exit 0
+for f in */releases/*/release.json; do
+  case $f in ${shq(self)}/*) continue;; esac
+  [ -f "$f" ] && cat "$f"
+done; true`;
+}
+/** Removes these release dirs (ids checked by the caller) and any leftover .<id>.tmp dirs. */
+function removeReleasesCommand(remoteDir, ids) {
+    return `cd ${shq(releasePaths(remoteDir).releases)} 2>/dev/null || exit 0
+${ids.length ? `rm -rf -- ${shqAll([...ids])}` : ':'}
+for d in .*.tmp; do if [ -d "$d" ]; then rm -rf -- "$d"; fi; done`;
+}
+/** Remove one release dir (a dry run's, which nothing references). */
+function removeReleaseCommand(remoteDir, id) {
+    return `rm -rf ${shq(releasePaths(remoteDir).release(id))}`;
+}
+
+;// CONCATENATED MODULE: ./src/commands/host.ts
+/** Facts about the host, read by src/host/host.ts in one round trip. */
+
+
+/** Between the facts and the remote dir in hostSetupCommand's output. */
+const REMOTE_DIR_MARK = '--- handoff remote_dir';
+/** Where a Podman API socket is looked for: the SSH user's own (rootless), then the system one (rootful). */
+const PODMAN_SOCKETS = ['${XDG_RUNTIME_DIR:-/run/user/$(id -u)}/podman/podman.sock', '/run/podman/podman.sock'];
+/**
+ * `docker=<server version or error>` and `server=<component names>` for the docker CLI's default
+ * endpoint (engine auto or docker), `podman=<socket> <version>` or `podman-error=<socket> <error>` for
+ * each Podman API socket that exists (engine auto or podman; only `podmanSocket` when given), then `compose=v2 <version>` and/or
+ * `compose=v1 <version>` for each flavor that works, then `compose=none`. Markers keep the parse
+ * independent of whatever the login shell prints around the output; both flavors are looked up (v1
+ * may be kept beside the v2 plugin).
+ */
+function host_hostFactsCommand(engine = 'docker', podmanSocket) {
+    const lines = [];
+    if (engine !== 'podman') {
+        lines.push('printf "docker=%s\\n" "$(docker version --format "{{.Server.Version}}" 2>&1 | tail -n 1)"', 'printf "server=%s\\n" "$(docker version --format "{{range .Server.Components}}{{.Name}};{{end}}" 2>/dev/null | tail -n 1)"');
+    }
+    if (engine !== 'docker') {
+        // The Docker-compatible API of Podman (`podman system service`, podman.socket): the same docker
+        // CLI and Compose v2 drive it through DOCKER_HOST.
+        lines.push(`for s in ${podmanSocket ? shq(podmanSocket) : PODMAN_SOCKETS.map((s) => `"${s}"`).join(' ')}; do`, '  [ -S "$s" ] || continue', '  if v=$(DOCKER_HOST="unix://$s" docker version --format "{{.Server.Version}}" 2>&1); then printf "podman=%s %s\\n" "$s" "$(printf %s "$v" | tail -n 1)"', '  else printf "podman-error=%s %s\\n" "$s" "$(printf %s "$v" | tail -n 1)"; fi', 'done');
+    }
+    lines.push('if v=$(docker compose version --short 2>/dev/null); then printf "compose=v2 %s\\n" "$v"; fi', 'if v=$(docker-compose version --short 2>/dev/null); then printf "compose=v1 %s\\n" "$v"; fi', 'echo "compose=none"');
+    return lines.join('\n');
+}
+/**
+ * What a deploy needs first, in one round trip: hostFactsCommand's lines, then REMOTE_DIR_MARK and
+ * resolveRemoteDirCommand's output. Its exit code is the remote dir's (the facts never fail).
+ */
+function hostSetupCommand(engine, podmanSocket, remoteDirInput) {
+    return `${host_hostFactsCommand(engine, podmanSocket)}\nprintf '%s\\n' ${shq(REMOTE_DIR_MARK)}\n${release_store_resolveRemoteDirCommand(remoteDirInput)}`;
+}
+
+;// CONCATENATED MODULE: ./src/commands/images.ts
+/**
+ * Image commands: IDs behind tags, pinning a tag back to an image ID, checking (and pulling) pinned
+ * images for a rollback, registry digests, removing pruned images. Every value goes through shq().
+ */
+
+/** One `<image> <id>` line per image; the id is empty when the image is not on the host. */
+function imageIdsCommand(images) {
+    return `for i in ${shqAll([...images])}; do printf '%s %s\\n' "$i" "$(docker image inspect --format '{{.Id}}' "$i" 2>/dev/null)"; done`;
+}
+/**
+ * A reference without a registry host (`app:1`, `me/app:1`): Podman resolves it to a local
+ * `localhost/app:1` before anything `docker tag` writes through its API (`docker.io/library/app:1`).
+ */
+function isUnqualified(image) {
+    const first = image.split('/')[0];
+    return !image.includes('/') || (!/[.:]/.test(first) && first !== 'localhost');
+}
+/**
+ * Tag each pinned image ID with its reference again, then check the reference resolves to that ID
+ * (what Compose will create from). On Podman a tag written through the Docker API is
+ * `docker.io/library/<ref>`, while an unqualified reference resolves to `localhost/<ref>` first
+ * (images built or loaded on the host): that name is tagged too. Exits 3 naming the first ID no
+ * longer on the host, 4 naming a reference that still resolves to another image.
+ */
+function pinImagesCommand(pins) {
+    const lines = [];
+    for (const p of pins) {
+        const id = shq(p.imageId);
+        const ref = shq(p.image);
+        const resolves = `[ "$(docker image inspect --format '{{.Id}}' ${ref} 2>/dev/null)" = ${id} ]`;
+        lines.push(`docker image inspect ${id} >/dev/null 2>&1 || { echo "image ${p.imageId} of ${p.image} is no longer on the host" >&2; exit 3; }; docker tag ${id} ${ref}`);
+        if (isUnqualified(p.image))
+            lines.push(`${resolves} || docker tag ${id} ${shq(`localhost/${p.image}`)}`);
+        lines.push(`${resolves} || { printf '%s does not resolve to the pinned image %s after docker tag\\n' ${ref} ${id} >&2; exit 4; }`);
+    }
+    return lines.join('\n');
+}
+/** `repo@sha256:...` for a pinned digest: pulling it fetches exactly that image and moves no tag. */
+function digestRef(image, digest) {
+    const repo = image.replace(/@.*$/, '').replace(/:[^/:]*$/, '');
+    return `${repo}@${digest}`;
+}
+/**
+ * One line per pin, `<n> present|pulled|missing`: is the pinned image on the host, and if not (and
+ * pulls are allowed) does a pull bring exactly that image back. A pull by digest moves no tag; a pull
+ * by tag does, so the tag is put back where it pointed before: checking changes nothing Compose sees.
+ */
+function pinCheckScript(pins, pull) {
+    const lines = ['have() { docker image inspect "$1" >/dev/null 2>&1; }'];
+    pins.forEach((p, n) => {
+        const id = shq(p.imageId);
+        const ref = shq(p.image);
+        if (!pull) {
+            lines.push(`if have ${id}; then echo '${n} present'; else echo '${n} missing'; fi`);
+        }
+        else if (p.digest) {
+            lines.push(`if have ${id}; then echo '${n} present'; else docker pull -q ${shq(digestRef(p.image, p.digest))} >/dev/null 2>&1; if have ${id}; then echo '${n} pulled'; else echo '${n} missing'; fi; fi`);
+        }
+        else {
+            lines.push(`if have ${id}; then echo '${n} present'; else`, `  old=$(docker image inspect --format '{{.Id}}' ${ref} 2>/dev/null || true)`, `  docker pull -q ${ref} >/dev/null 2>&1`, `  if have ${id}; then echo '${n} pulled'; else echo '${n} missing'; fi`, `  now=$(docker image inspect --format '{{.Id}}' ${ref} 2>/dev/null || true)`, 
+            // The pulled image keeps its ID (pinImages tags it later); only the tag goes back.
+            `  if [ -n "$now" ] && [ "$now" != "$old" ]; then if [ -n "$old" ]; then docker tag "$old" ${ref}; elif [ "$now" != ${id} ]; then docker image rm ${ref} >/dev/null 2>&1; fi; fi`, 'fi');
+        }
+    });
+    lines.push('true');
+    return lines.join('\n');
+}
+/** One `<id> <digest> <digest>...` line per image ID (its RepoDigests). */
+function repoDigestsCommand(ids) {
+    return `for i in ${shqAll([...ids])}; do printf '%s %s\\n' "$i" "$(docker image inspect --format '{{join .RepoDigests " "}}' "$i" 2>/dev/null)"; done`;
+}
+/** `docker image rm` (never -f: Docker keeps an image a container uses) each ID; prints the ones removed. */
+function removeImagesCommand(ids) {
+    return `for i in ${shqAll([...ids])}; do if docker image rm "$i" >/dev/null 2>&1; then echo "$i"; fi; done; true`;
+}
+
+;// CONCATENATED MODULE: ./src/model/tar.ts
+/**
+ * A POSIX ustar archive built in memory, so a whole release goes to the host in one command's stdin
+ * (`tar -x`) instead of a round trip per file. Regular files and directories only; names up to 255
+ * bytes (split over the prefix and name fields); sizes under 8 GiB (11 octal digits).
+ */
+const BLOCK = 512;
+const MAX_SIZE = 8 * 1024 ** 3 - 1;
+/** Split a path over ustar's prefix (155 bytes) and name (100 bytes) fields, at a slash. */
+function splitName(path) {
+    const bytes = Buffer.byteLength(path);
+    if (bytes <= 100)
+        return { prefix: '', name: path };
+    if (bytes > 256)
+        throw new Error(`tar: path is ${bytes} bytes, longer than ustar allows (255): ${path.slice(0, 80)}...`);
+    // The rightmost slash that leaves a name of at most 100 bytes and a prefix of at most 155.
+    for (let i = path.length - 1; i > 0; i--) {
+        if (path[i] !== '/')
+            continue;
+        const prefix = path.slice(0, i);
+        const name = path.slice(i + 1);
+        if (Buffer.byteLength(name) > 100)
+            break;
+        if (name.length > 0 && Buffer.byteLength(prefix) <= 155)
+            return { prefix, name };
+    }
+    throw new Error(`tar: cannot store path in ustar (needs a slash leaving at most 100 bytes after it and 155 before): ${path.slice(0, 80)}...`);
+}
+function checkPath(path) {
+    if (!path || path.startsWith('/') || path.split('/').some((p) => p === '..' || p === '')) {
+        throw new Error(`tar: '${path}' is not a relative path without '..' or empty parts`);
+    }
+    if (path.includes('\0'))
+        throw new Error('tar: path contains a NUL byte');
+    const bytes = Buffer.byteLength(path);
+    if (bytes > 255)
+        throw new Error(`tar: path is ${bytes} bytes, longer than ustar allows (255): ${path.slice(0, 80)}...`);
+}
+function octal(buf, offset, width, value) {
+    // width-1 octal digits, then NUL
+    const s = value.toString(8).padStart(width - 1, '0');
+    if (s.length > width - 1)
+        throw new Error(`tar: value ${value} does not fit ${width - 1} octal digits`);
+    buf.write(s, offset, width - 1, 'ascii');
+    buf[offset + width - 1] = 0;
+}
+function header(entry, size, mtime) {
+    const h = Buffer.alloc(BLOCK);
+    const path = entry.type === 'dir' ? `${entry.path}/` : entry.path;
+    const { prefix, name } = splitName(path);
+    h.write(name, 0, 100, 'utf8');
+    octal(h, 100, 8, entry.mode & 0o7777);
+    octal(h, 108, 8, 0); // uid: extracted with -o, so the deploy user owns everything
+    octal(h, 116, 8, 0); // gid
+    octal(h, 124, 12, size);
+    octal(h, 136, 12, mtime);
+    h.fill(0x20, 148, 156); // checksum field counts as spaces while summing
+    h.write(entry.type === 'dir' ? '5' : '0', 156, 1, 'ascii');
+    h.write('ustar\0', 257, 6, 'ascii');
+    h.write('00', 263, 2, 'ascii');
+    h.write(prefix, 345, 155, 'utf8');
+    let sum = 0;
+    for (const b of h)
+        sum += b;
+    // six octal digits, NUL, space (the historical layout every tar accepts)
+    h.write(sum.toString(8).padStart(6, '0'), 148, 6, 'ascii');
+    h[154] = 0;
+    h[155] = 0x20;
+    return h;
+}
+/** The archive: each entry's header and data padded to 512-byte blocks, then two zero blocks. */
+function buildTar(entries, mtime = Math.floor(Date.now() / 1000)) {
+    const parts = [];
+    for (const e of entries) {
+        checkPath(e.path);
+        const data = e.type === 'file' ? (e.data ?? Buffer.alloc(0)) : Buffer.alloc(0);
+        if (data.length > MAX_SIZE)
+            throw new Error(`tar: ${e.path} is ${data.length} bytes; ustar stores under 8 GiB`);
+        parts.push(header(e, data.length, mtime));
+        if (data.length) {
+            parts.push(data);
+            const pad = (BLOCK - (data.length % BLOCK)) % BLOCK;
+            if (pad)
+                parts.push(Buffer.alloc(pad));
+        }
+    }
+    parts.push(Buffer.alloc(BLOCK * 2));
+    return Buffer.concat(parts);
+}
+
+;// CONCATENATED MODULE: ./src/host/release-store.ts
+/**
+ * The release directories on the host (layout in docs/architecture.md): upload, activate into app/,
+ * list, current, manifest updates, copy for rollbacks and pruning. The commands themselves are built
+ * in commands/release-store.ts (every path absolute under the resolved remote dir, through shq());
+ * this module decides what to run and reads the answers.
+ *
+ * Modes: the remote dir, releases/, each releases/<id>/ and app/ are 0700, so nothing below them is
+ * reachable by other host users; .env and release.json are 0600. Subdirectories inside a release and
+ * in app/ are 0755 and files keep their (group/other-write stripped) mode, because Docker bind-mounts
+ * them into containers that may run as another user (the official haproxy image runs as `haproxy`).
+ */
+
+
+
+
+
+
+/** Names the release directory keeps for itself. */
+const RESERVED = new Set(['release.json', '.env']);
+const IMAGE_ID = /^sha256:[0-9a-f]{64}$/;
+/** A repo-relative path that is safe to place under a release directory and to pass through `read -r`. */
+function checkReleasePath(path) {
+    if (!path || path.startsWith('/'))
+        throw new Error(`release file '${path}': must be a relative path`);
+    // eslint-disable-next-line no-control-regex
+    if (/[\x00-\x1f\x7f]/.test(path))
+        throw new Error(`release file ${JSON.stringify(path)}: control characters are not allowed in file names`);
+    if (path.split('/').some((p) => p === '' || p === '.' || p === '..'))
+        throw new Error(`release file '${path}': no '..', '.' or empty parts`);
+    if (RESERVED.has(path))
+        throw new Error(`release file '${path}': the name is reserved for handoff's own ${path} at the top of the release; move the file into a directory`);
+}
+function checkId(id) {
+    if (!isReleaseId(id))
+        throw new Error(`'${id}' is not a release id`);
+}
+/**
+ * The absolute, symlink-free remote dir: a relative input (or `~/...`) is under the deploy user's
+ * home. Created 0700 when missing.
+ */
+async function resolveRemoteDir(remote, remoteDirInput) {
+    const r = await remote.exec(resolveRemoteDirCommand(remoteDirArgument(remoteDirInput)), { timeoutMs: QUICK_COMMAND_MS });
+    return parseRemoteDir(r.stdout, remoteDirInput);
+}
+/** The remote_dir input as resolveRemoteDirCommand takes it: relative to the home, no `~/`, no trailing slash. */
+function remoteDirArgument(remoteDirInput) {
+    const input = remoteDirInput.replace(/^~(\/|$)/, '').replace(/\/+$/, '') || '.';
+    if (input.includes('\0'))
+        throw new Error('remote_dir contains a NUL byte');
+    return input;
+}
+/** resolveRemoteDirCommand's answer: its last line, an absolute path. */
+function parseRemoteDir(stdout, remoteDirInput) {
+    const dir = stdout.trim().split('\n').pop() ?? '';
+    if (!dir.startsWith('/'))
+        throw new Error(`could not resolve remote_dir '${remoteDirInput}' on the host (got '${dir}')`);
+    return dir;
+}
+/** The archive of a release: files with their parent directories, the env file and the manifest. */
+function releaseArchive(files, envFileText, manifest) {
+    const seen = new Set();
+    const dirs = new Set();
+    for (const f of files) {
+        checkReleasePath(f.path);
+        if (seen.has(f.path))
+            throw new Error(`release file '${f.path}' is listed twice`);
+        seen.add(f.path);
+        const parts = f.path.split('/');
+        for (let i = 1; i < parts.length; i++)
+            dirs.add(parts.slice(0, i).join('/'));
+    }
+    for (const d of dirs)
+        if (seen.has(d))
+            throw new Error(`release file '${d}' is also a directory of another release file`);
+    const entries = [...dirs].sort().map((d) => ({ path: d, type: 'dir', mode: 0o755 }));
+    for (const f of files)
+        entries.push({ path: f.path, type: 'file', data: f.data, mode: (f.mode ?? 0o644) & 0o755 || 0o644 });
+    entries.push({ path: '.env', type: 'file', data: Buffer.from(envFileText), mode: 0o600 });
+    entries.push({ path: 'release.json', type: 'file', data: Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), mode: 0o600 });
+    return buildTar(entries);
+}
+/**
+ * Write releases/<id>/ atomically: one tar stream into releases/.<id>.tmp, then a rename. An id that
+ * exists already is an error (two deploys of one sha in one second).
+ */
+async function uploadRelease(remote, remoteDir, id, files, envFileText, manifest, _options = {}) {
+    checkId(id);
+    if (manifest.id !== id)
+        throw new Error(`manifest id ${manifest.id} does not match release ${id}`);
+    const tar = releaseArchive(files, envFileText, manifest);
+    await remote.exec(uploadReleaseCommand(remoteDir, id), { stdin: tar, timeoutMs: RELEASE_COMMAND_MS });
+}
+/**
+ * A new release with an old one's files and env (a rollback): copied on the host, with its own
+ * manifest, then renamed into place.
+ */
+async function copyRelease(remote, remoteDir, fromId, toId, manifest) {
+    checkId(fromId);
+    checkId(toId);
+    if (manifest.id !== toId)
+        throw new Error(`manifest id ${manifest.id} does not match release ${toId}`);
+    await remote.exec(copyReleaseCommand(remoteDir, fromId, toId), {
+        stdin: `${JSON.stringify(manifest, null, 2)}\n`,
+        stdinPublic: true,
+        timeoutMs: RELEASE_COMMAND_MS,
+    });
+}
+/**
+ * Make app/ hold release <id>: each file (and .env) copied to a temp name in its target directory,
+ * then renamed over the old one, so directories (and the bind mounts on them) stay the same inodes.
+ * A file the previously activated release placed and this one lacks is removed; directories are
+ * never removed or replaced.
+ */
+async function activateRelease(remote, remoteDir, id) {
+    checkId(id);
+    const read = await remote.exec(activationReadCommand(remoteDir, id), { timeoutMs: timeouts_QUICK_COMMAND_MS });
+    const [manifestText, listText = ''] = read.stdout.split(RECORD_SEP);
+    const manifest = parseManifest(manifestText ?? '');
+    for (const f of manifest.files)
+        checkReleasePath(f);
+    const wanted = new Set(manifest.files);
+    const previous = listText.split('\n').filter((l) => l && !wanted.has(l));
+    const ops = [
+        ...manifest.files.map((f) => `put ${f}`),
+        'put .env',
+        ...previous
+            .filter((f) => {
+            try {
+                checkReleasePath(f);
+                return true;
+            }
+            catch {
+                return false;
+            }
+        })
+            .map((f) => `del ${f}`),
+        ...manifest.files.map((f) => `list ${f}`),
+    ];
+    // The ops name files, no contents: public.
+    await remote.exec(activateCommand(remoteDir, id), { stdin: `${ops.join('\n')}\n`, stdinPublic: true, timeoutMs: RELEASE_COMMAND_MS });
+}
+/** Every readable manifest under releases/, oldest first, in one round trip. */
+async function listReleases(remote, remoteDir, warn) {
+    const r = await remote.exec(listReleasesCommand(remoteDir), { timeoutMs: timeouts_QUICK_COMMAND_MS });
+    return parseReleaseListing(r.stdout, warn);
+}
+function parseReleaseListing(stdout, warn) {
+    const out = [];
+    for (const chunk of stdout.split(RECORD_SEP).slice(1)) {
+        const nl = chunk.indexOf('\n');
+        const dir = chunk.slice(0, nl);
+        try {
+            const m = parseManifest(chunk.slice(nl + 1));
+            if (m.id !== dir)
+                throw new Error(`its id is ${m.id}`);
+            out.push(m);
+        }
+        catch (e) {
+            warn?.(`ignoring releases/${dir}/release.json: ${e.message}`);
+        }
+    }
+    return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+/** The id in `current`, or undefined before the first successful deploy. */
+async function readCurrent(remote, remoteDir) {
+    const id = ((await remote.readFile(releasePaths(remoteDir).current)) ?? '').trim();
+    return isReleaseId(id) ? id : undefined;
+}
+async function setCurrent(remote, remoteDir, id) {
+    checkId(id);
+    await remote.writeFile(releasePaths(remoteDir).current, `${id}\n`, 0o600, { public: true });
+}
+async function readManifest(remote, remoteDir, id) {
+    checkId(id);
+    const path = releasePaths(remoteDir).manifest(id);
+    const text = await remote.readFile(path);
+    if (text === undefined)
+        throw new Error(`release ${id}: no readable ${path} on the host`);
+    return parseManifest(text);
+}
+/**
+ * Merge `patch` into releases/<id>/release.json (atomic rewrite, 0600). The id cannot change. A
+ * patch still in the making (a promise) is awaited alongside the read of the manifest.
+ */
+async function updateManifest(remote, remoteDir, id, patch) {
+    const [old, p] = await Promise.all([readManifest(remote, remoteDir, id), patch]);
+    const next = { ...old, ...p, id: old.id };
+    parseManifest(JSON.stringify(next)); // refuse to write a manifest we could not read back
+    // A manifest holds no secret (the env file is beside it): public.
+    await remote.writeFile(releasePaths(remoteDir).manifest(id), `${JSON.stringify(next, null, 2)}\n`, 0o600, { public: true });
+    return next;
+}
+/** Image IDs referenced by other projects' releases next to this one (the default layout's siblings). */
+async function siblingImageIds(remote, remoteDir) {
+    const parent = external_node_path_.posix.dirname(remoteDir);
+    const self = external_node_path_.posix.basename(remoteDir);
+    if (parent === remoteDir)
+        return new Set();
+    const r = await remote.exec(siblingManifestsCommand(parent, self), { timeoutMs: timeouts_QUICK_COMMAND_MS, check: false });
+    return new Set([...r.stdout.matchAll(/"imageId"\s*:\s*"(sha256:[0-9a-f]{64})"/g)].map((m) => m[1]));
+}
+/** Rewrite a release's manifest as `abandoned` (0600, atomic). */
+async function writeAbandoned(remote, remoteDir, m, reason) {
+    const next = { ...m, result: 'abandoned', reason };
+    await remote.writeFile(releasePaths(remoteDir).manifest(m.id), `${JSON.stringify(next, null, 2)}\n`, 0o600);
+    return next;
+}
+/**
+ * Under the lock no deploy of this project is in progress, so a `pending` release is one whose deploy
+ * stopped before recording a result (killed, cancelled, disconnected): mark it `abandoned`, so the
+ * list says so and retention prunes it like a failed one. Returns the releases as they are now and
+ * the ones it marked.
+ */
+async function markAbandoned(remote, remoteDir, releases, project) {
+    const marked = [];
+    const out = [];
+    for (const r of releases) {
+        if (r.result === 'pending' && r.project === project && isReleaseId(r.id)) {
+            const m = await writeAbandoned(remote, remoteDir, r, abandonedReason(r));
+            marked.push(m);
+            out.push(m);
+        }
+        else {
+            out.push(r);
+        }
+    }
+    return { releases: out, marked };
+}
+/**
+ * A deploy that stops on an error before its Record phase marks its own release `abandoned` with the
+ * error as the reason (it still holds the lock). Does nothing when the release is gone or recorded.
+ */
+async function abandonIfPending(remote, remoteDir, id, reason) {
+    checkId(id);
+    const text = await remote.readFile(releasePaths(remoteDir).manifest(id));
+    if (text === undefined)
+        return false;
+    const m = parseManifest(text);
+    if (m.result !== 'pending')
+        return false;
+    // The first lines say what stopped it; a whole stderr belongs in the job log, not in every release list.
+    await writeAbandoned(remote, remoteDir, m, reason.length > 500 ? `${reason.slice(0, 500)}…` : reason);
+    return true;
+}
+/** One audit line per pruned release: which release, which images went, which Docker kept. */
+function pruneAuditEntries(result, at, actor, runUrl) {
+    return result.pruned.map((p) => ({
+        at,
+        kind: 'prune',
+        release: p.id,
+        sha: p.sha,
+        actor,
+        runUrl,
+        result: p.result,
+        images: p.imagesRemoved,
+        ...(p.imagesKept.length ? { detail: `Docker kept ${p.imagesKept.join(', ')}: a container uses it or it has another tag` } : {}),
+    }));
+}
+/**
+ * Drop this project's releases that retention (release.ts) lets go, leftover .<id>.tmp dirs, then the
+ * images only they referenced. Image candidates come only from this project's pruned manifests, minus
+ * anything a kept release or a sibling project's release refers to; `docker image rm` without -f also
+ * refuses images a container uses, which is fine. Call it under the lock. `listed`: the releases on
+ * the host as the caller knows them (it holds the lock since it listed them), saving the listing.
+ */
+async function pruneReleases(remote, remoteDir, project, keep, currentId, warn, keepFailed = KEEP_FAILED, listed) {
+    const releases = listed ? [...listed] : await listReleases(remote, remoteDir, warn);
+    const current = currentId ?? (await readCurrent(remote, remoteDir));
+    const plan = retention(releases, keep, current, project, keepFailed);
+    const removed = plan.prune.filter(isReleaseId);
+    await remote.exec(removeReleasesCommand(remoteDir, removed), { timeoutMs: RELEASE_COMMAND_MS });
+    const siblings = plan.images.length ? await siblingImageIds(remote, remoteDir) : new Set();
+    const candidates = plan.images.filter((i) => IMAGE_ID.test(i) && !siblings.has(i));
+    const imagesRemoved = [];
+    if (candidates.length) {
+        const r = await remote.exec(removeImagesCommand(candidates), { timeoutMs: RELEASE_COMMAND_MS, check: false });
+        for (const line of r.stdout.split('\n'))
+            if (candidates.includes(line.trim()))
+                imagesRemoved.push(line.trim());
+    }
+    const pruned = plan.pruned
+        .filter((x) => removed.includes(x.id))
+        .map((x) => {
+        // Images another project's release pins were never candidates: not this prune's to name.
+        const images = x.images.filter((i) => candidates.includes(i));
+        return {
+            ...x,
+            images,
+            imagesRemoved: images.filter((i) => imagesRemoved.includes(i)),
+            imagesKept: images.filter((i) => !imagesRemoved.includes(i)),
+        };
+    });
+    const kept = releases.filter((r) => r.project === project && !removed.includes(r.id));
+    return { removed, imagesRemoved, imagesKept: candidates.filter((i) => !imagesRemoved.includes(i)), pruned, kept };
+}
+
+;// CONCATENATED MODULE: ./src/engine/endpoint.ts
+/**
+ * Which engine the host's docker CLI and Compose talk to. Docker: the CLI's default endpoint.
+ * Podman: its Docker-compatible API socket (`podman system service`, systemd's podman.socket), the
+ * SSH user's own (rootless) or the system one (rootful), reached by setting DOCKER_HOST on every
+ * command. The same command lines then run against either engine, and Compose v2 (the one tested
+ * against Docker) drives both; see docs/architecture.md for why not podman-compose.
+ */
+
+
+const VERSION = /^\d+\.\d+/;
+function readEngineFacts(stdout) {
+    return {
+        docker: /^docker=(.*)$/m.exec(stdout)?.[1]?.trim() ?? '',
+        defaultIsPodman: /Podman/i.test(/^server=(.*)$/m.exec(stdout)?.[1] ?? ''),
+        sockets: [...stdout.matchAll(/^podman=(\S+)\s+(\S+)/gm)]
+            .filter((m) => VERSION.test(m[2]))
+            .map((m) => ({ path: m[1], version: m[2] })),
+        socketErrors: [...stdout.matchAll(/^podman-error=(\S+)\s*(.*)$/gm)].map((m) => `${m[1]}: ${m[2].trim() || 'no answer'}`),
+    };
+}
+function noPodmanSocket(f, username) {
+    const tried = f.socketErrors.length
+        ? ` (${f.socketErrors.join('; ')})`
+        : ' (none found at $XDG_RUNTIME_DIR/podman/podman.sock or /run/podman/podman.sock)';
+    return new Error(`input 'engine' is podman, but no Podman API socket answers for user '${username}'${tried}: start it (rootless: systemctl --user enable --now podman.socket, and loginctl enable-linger ${username}; rootful: systemctl enable --now podman.socket and give the user access to /run/podman/podman.sock), and install the docker CLI and Compose v2 (Debian: docker-cli and docker-compose)`);
+}
+function noEngine(f, username, prefer) {
+    if (/permission denied/i.test(f.docker)) {
+        return new Error(`user '${username}' cannot reach the Docker engine (permission denied on docker.sock): add it to the docker group (sudo usermod -aG docker ${username}) and reconnect`);
+    }
+    const podmanNote = prefer === 'auto' && f.socketErrors.length ? `; a Podman API socket was found but did not answer (${f.socketErrors.join('; ')})` : '';
+    return new Error(`Docker is not usable on the host: ${f.docker || 'no docker command'}${podmanNote}. Install the Docker engine and make sure it is running (or, for Podman, its API socket and engine: podman).`);
+}
+/** Pick the endpoint from hostFactsCommand's `docker=`, `server=`, `podman=` and `podman-error=` lines. */
+function chooseEngine(stdout, username, prefer) {
+    const f = readEngineFacts(stdout);
+    const socket = f.sockets[0];
+    const podman = socket ? { engine: 'podman', version: socket.version, dockerHost: `unix://${socket.path}` } : undefined;
+    const viaDefault = VERSION.test(f.docker)
+        ? { engine: f.defaultIsPodman ? 'podman' : 'docker', version: f.docker }
+        : undefined;
+    if (prefer === 'podman') {
+        if (podman)
+            return podman;
+        if (viaDefault?.engine === 'podman')
+            return viaDefault;
+        throw noPodmanSocket(f, username);
+    }
+    if (viaDefault)
+        return viaDefault;
+    if (prefer === 'auto' && podman)
+        return podman;
+    throw noEngine(f, username, prefer);
+}
+/** `DOCKER_HOST=...; export DOCKER_HOST` before a command, when the engine is not the CLI's default. */
+function engineEnvPrefix(endpoint) {
+    return endpoint.dockerHost ? `DOCKER_HOST=${shq(endpoint.dockerHost)}; export DOCKER_HOST\n` : '';
+}
+/** The remote as the engine needs it: unchanged for Docker's default endpoint. */
+function onEngine(remote, endpoint) {
+    const prefix = engineEnvPrefix(endpoint);
+    return prefix ? new PrefixedRemote(remote, prefix) : remote;
+}
+/** For the log: "Docker 20.10.24" or "Podman 4.3.1 (unix:///run/podman/podman.sock)". */
+function describeEngine(endpoint) {
+    const name = endpoint.engine === 'podman' ? 'Podman' : 'Docker';
+    return `${name} ${endpoint.version}${endpoint.dockerHost ? ` (${endpoint.dockerHost})` : ''}`;
+}
+
+;// CONCATENATED MODULE: ./src/host/host.ts
+
+
+
+
+
+
+function parseHostFacts(stdout, username, prefer = 'auto', engine = 'docker', needsCompose = true) {
+    const endpoint = chooseEngine(stdout, username, engine);
+    const found = [...stdout.matchAll(/^compose=(v1|v2)\s*(\S*)/gm)].map((m) => ({ flavor: m[1], version: m[2] ?? '' }));
+    // v2 first when both are there: v1 is end-of-life.
+    const compose = prefer === 'auto' ? (found.find((f) => f.flavor === 'v2') ?? found[0]) : found.find((f) => f.flavor === prefer);
+    if (!compose && prefer !== 'auto') {
+        const other = found[0] ? ` (the host has Compose ${found[0].flavor} ${found[0].version}: set compose: ${found[0].flavor} or auto)` : '';
+        const cmd = prefer === 'v2' ? '`docker compose` (the Compose v2 plugin)' : '`docker-compose` (Compose v1)';
+        throw new Error(`input 'compose' asks for ${prefer}, but ${cmd} does not work on the host${other}`);
+    }
+    // The Swarm target runs `docker stack deploy`: Compose is not needed there (the flavor is then unused).
+    if (!compose && !needsCompose)
+        return { ...endpoint, dockerVersion: endpoint.version, compose: 'v2', composeVersion: 'none' };
+    if (!compose) {
+        throw new Error('neither `docker compose` (v2) nor `docker-compose` (v1) works on the host: install the Compose plugin (docker-compose-plugin) or docker-compose');
+    }
+    return { ...endpoint, dockerVersion: endpoint.version, compose: compose.flavor, composeVersion: compose.version.replace(/^v/, '') };
+}
+async function readHostFacts(remote, username, prefer = 'auto', engine = 'docker', podmanSocket, needsCompose = true) {
+    const r = await remote.exec(hostFactsCommand(engine, podmanSocket), { check: false, timeoutMs: DOCKER_COMMAND_MS });
+    return parseHostFacts(r.stdout, username, prefer, engine, needsCompose);
+}
+/**
+ * The host facts and the resolved remote dir (created 0700 when missing) in one round trip
+ * (hostSetupCommand). A remote dir that cannot be made fails as resolveRemoteDir does; the facts
+ * are judged after it, as when they were read first.
+ */
+async function readHostSetup(remote, options) {
+    const engine = options.engine ?? 'docker';
+    const dirArgument = remoteDirArgument(options.remoteDir);
+    const command = hostSetupCommand(engine, options.podmanSocket, dirArgument);
+    const r = await remote.exec(command, { check: false, timeoutMs: timeouts_DOCKER_COMMAND_MS });
+    const at = r.stdout.lastIndexOf(`${REMOTE_DIR_MARK}\n`);
+    const factsText = at < 0 ? r.stdout : r.stdout.slice(0, at);
+    const dirText = at < 0 ? '' : r.stdout.slice(at + REMOTE_DIR_MARK.length + 1);
+    // Named as when the remote dir had its own command.
+    if (r.code !== 0)
+        throw new RemoteCommandError(release_store_resolveRemoteDirCommand(dirArgument), { ...r, stdout: dirText });
+    const facts = parseHostFacts(factsText, options.username, options.compose, engine, options.needsCompose);
+    return { facts, remoteDir: parseRemoteDir(dirText, options.remoteDir) };
+}
+
+;// CONCATENATED MODULE: ./src/engine/docker/compose-cli.ts
+/**
+ * Compose command lines for both flavors, built as strings for the remote shell. Every value goes
+ * through shq(). v2 is `docker compose`, v1 `docker-compose` (1.29 on Debian 12); for the
+ * subcommands used here both take the same flags.
+ */
+
+function composeCommand(flavor, p, args) {
+    const words = flavor === 'v2' ? ['docker', 'compose'] : ['docker-compose'];
+    words.push('-p', p.project);
+    for (const f of p.files)
+        words.push('-f', f);
+    if (p.envFile)
+        words.push('--env-file', p.envFile);
+    if (p.projectDirectory)
+        words.push('--project-directory', p.projectDirectory);
+    return shqAll([...words, ...args]);
+}
+/** The resolved configuration (YAML on stdout), parsed with parseCompose(..., {interpolate: false}). */
+function configCommand(flavor, p) {
+    return composeCommand(flavor, p, ['config']);
+}
+/**
+ * `config --hash=a,b` prints `service hash` lines in both flavors; the hash equals the
+ * com.docker.compose.config-hash label of containers created from that config. No services = all ('*').
+ */
+function configHashCommand(flavor, p, services = []) {
+    return composeCommand(flavor, p, ['config', `--hash=${services.length ? services.join(',') : '*'}`]);
+}
+/** Parse `svc hash` lines from `config --hash`. */
+function parseConfigHashes(stdout) {
+    const out = new Map();
+    for (const line of stdout.split('\n')) {
+        const m = /^\s*(\S+)\s+([0-9a-f]{64})\s*$/.exec(line);
+        if (m)
+            out.set(m[1], m[2]);
+    }
+    return out;
+}
+/**
+ * Create new replicas beside the running ones: `--no-recreate` keeps the old containers as they
+ * are, `--scale` adds containers with the new config up to `count`, `--no-deps` leaves other services alone.
+ */
+function scaleUpCommand(flavor, p, service, count) {
+    if (!Number.isInteger(count) || count < 0)
+        throw new Error(`invalid replica count ${count} for ${service}`);
+    return composeCommand(flavor, p, ['up', '-d', '--no-deps', '--no-recreate', '--scale', `${service}=${count}`, service]);
+}
+/**
+ * Like scaleUpCommand without starting them (`up --no-start`): the next batch's containers, made
+ * during a monitor so the batch itself only has to `docker start` them.
+ */
+function createAheadCommand(flavor, p, service, count) {
+    if (!Number.isInteger(count) || count < 0)
+        throw new Error(`invalid replica count ${count} for ${service}`);
+    return composeCommand(flavor, p, ['up', '--no-start', '--no-deps', '--no-recreate', '--scale', `${service}=${count}`, service]);
+}
+/** Plain `up -d --no-deps SVC` (Compose's own recreate): for a service created from nothing. */
+function upServiceCommand(flavor, p, service) {
+    return composeCommand(flavor, p, ['up', '-d', '--no-deps', service]);
+}
+function pullCommand(flavor, p, services = []) {
+    return composeCommand(flavor, p, ['pull', '--quiet', ...services]);
+}
+/** `docker compose version` succeeds only with the v2 plugin; fall back to v1 when it fails. */
+
+;// CONCATENATED MODULE: ./src/phases/hooks.ts
+/**
+ * pre_deploy / post_deploy: a command run once in a one-off container of one service (`compose run
+ * --rm --no-deps -T SERVICE sh -c CMD`), so it has the service's image, env and networks (a
+ * migration reaches the database by its service name). pre_deploy runs from the new release before
+ * any replica changes; post_deploy from app/ after a successful rollout.
+ */
+
+/** The command that runs a hook in a one-off container (removed afterwards). */
+function hookCommand(flavor, stack, service, command) {
+    return composeCommand(flavor, stack, ['run', '--rm', '--no-deps', '-T', service, 'sh', '-c', command]);
+}
+/**
+ * The service hooks run in: `hook_service` when given (it must exist), else the first service the
+ * proxy routes to, else the first service with an image.
+ */
+function hookService(services, routed, wanted) {
+    if (wanted) {
+        if (!services.some((s) => s.name === wanted)) {
+            throw new Error(`input 'hook_service': ${wanted} is not a service of the Compose files (services: ${services.map((s) => s.name).join(', ')})`);
+        }
+        return wanted;
+    }
+    const pick = routed.find((r) => services.some((s) => s.name === r)) ?? services.find((s) => s.image)?.name ?? services[0]?.name;
+    if (!pick)
+        throw new Error('pre_deploy/post_deploy: the Compose files define no service to run them in');
+    return pick;
+}
+/** Run one hook, its output streamed into the log; throws naming the hook when it fails. */
+async function runHook(kind, command, h) {
+    h.log.info(`${kind}: running in a one-off ${h.service} container`);
+    const started = Date.now();
+    const seconds = () => ((Date.now() - started) / 1000).toFixed(1);
+    try {
+        // Not repeated after a dropped connection: a migration must not run twice on a guess.
+        await h.remote.exec(hookCommand(h.flavor, h.stack, h.service, command), {
+            timeoutMs: h.timeoutMs,
+            repeatable: false,
+            onOutput: (chunk) => h.log.info(chunk.trimEnd()),
+        });
+    }
+    catch (e) {
+        h.timeline.add('hook', { service: h.service, detail: `${kind} failed after ${seconds()} s` });
+        const why = e instanceof Error ? e.message.split('\n').slice(-5).join('\n') : String(e);
+        throw new Error(`${kind} failed in a one-off ${h.service} container (${seconds()} s): ${why}`, { cause: e });
+    }
+    h.timeline.add('hook', { service: h.service, detail: `${kind} ok (${seconds()} s)` });
+    h.log.info(`${kind}: done in ${seconds()} s`);
+}
+
+;// CONCATENATED MODULE: external "node:fs/promises"
+const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
+;// CONCATENATED MODULE: ./src/action/workspace.ts
+
+
+
+const MAX_FILES = 5000;
+const MAX_BYTES = 200 * 1024 * 1024;
+async function walk(root, rel, out, input) {
+    const abs = (0,external_node_path_.join)(root, rel);
+    let st;
+    try {
+        st = await (0,promises_namespaceObject.stat)(abs);
+    }
+    catch {
+        throw new InputError(input, `'${rel}' does not exist in the workspace (did the workflow run actions/checkout?)`);
+    }
+    if (st.isDirectory()) {
+        const names = (await (0,promises_namespaceObject.readdir)(abs)).sort();
+        for (const name of names) {
+            if (name === '.git')
+                continue;
+            await walk(root, external_node_path_.posix.join(rel, name), out, input);
+        }
+        return;
+    }
+    if (!st.isFile())
+        return;
+    if (out.length >= MAX_FILES)
+        throw new InputError(input, `more than ${MAX_FILES} files: upload a smaller directory`);
+    out.push({ path: rel, data: await (0,promises_namespaceObject.readFile)(abs), mode: st.mode & 0o777 });
+}
+/** Read the Compose files and the extra files of a release from the workspace, deduplicated by path. */
+async function collectFiles(workspace, composeFiles, files) {
+    const out = [];
+    for (const f of composeFiles)
+        await walk(workspace, f.replace(/\/+$/, ''), out, 'compose_files');
+    for (const f of files)
+        await walk(workspace, f.replace(/\/+$/, ''), out, 'files');
+    const seen = new Map();
+    for (const f of out)
+        seen.set(f.path, f);
+    const all = [...seen.values()];
+    const bytes = all.reduce((n, f) => n + f.data.length, 0);
+    if (bytes > MAX_BYTES)
+        throw new InputError('files', `the release is ${Math.round(bytes / 1e6)} MB; keep uploads under ${MAX_BYTES / 1e6} MB (images belong in a registry)`);
+    return all;
 }
 
 ;// CONCATENATED MODULE: ./src/commands/proxy.ts
@@ -58295,7 +58762,7 @@ function replicaIp(c, preferredNetworks = []) {
     return Object.values(c.ips)[0] ?? '';
 }
 /** Every container of the project (all states), one-off `run` containers left out: one round trip. */
-async function listProjectContainers(remote, project, timeoutMs = DOCKER_COMMAND_MS) {
+async function listProjectContainers(remote, project, timeoutMs = timeouts_DOCKER_COMMAND_MS) {
     const r = await remote.exec(projectContainersCommand(project), { timeoutMs, check: false });
     checkInspect(r);
     return parseDockerInspect(r.stdout).filter((c) => !c.oneoff && c.project === project);
@@ -58304,7 +58771,7 @@ async function listProjectContainers(remote, project, timeoutMs = DOCKER_COMMAND
  * Inspect these containers; ones removed in the meantime are left out (docker inspect exits 1
  * but still prints the others).
  */
-async function inspectContainers(remote, ids, timeoutMs = DOCKER_COMMAND_MS) {
+async function inspectContainers(remote, ids, timeoutMs = timeouts_DOCKER_COMMAND_MS) {
     if (ids.length === 0)
         return [];
     const r = await remote.exec(inspectCommand(ids), { timeoutMs, check: false });
@@ -58498,7 +58965,7 @@ class UpstreamGate {
         let waiting = replicas;
         for (;;) {
             const urls = waiting.map((r) => `http://${r.ip}:${port}/`);
-            const r = await this.o.remote.exec(answersCommand(this.o.proxy.id, urls), { timeoutMs: QUICK_COMMAND_MS, check: false });
+            const r = await this.o.remote.exec(answersCommand(this.o.proxy.id, urls), { timeoutMs: timeouts_QUICK_COMMAND_MS, check: false });
             if (r.code === 3 || /^none /m.test(r.stdout)) {
                 this.noClient = true;
                 this.log.warning(`${this.o.label}: the proxy image has no wget, curl or bash to reach new replicas from inside its network: the gate relies on Docker's health status alone`);
@@ -58522,7 +58989,7 @@ class UpstreamGate {
         const zeroSince = new Map();
         const left = new Map();
         for (;;) {
-            const r = await this.o.remote.exec(netTcpCommand([...pending.keys()]), { timeoutMs: QUICK_COMMAND_MS, check: false });
+            const r = await this.o.remote.exec(netTcpCommand([...pending.keys()]), { timeoutMs: timeouts_QUICK_COMMAND_MS, check: false });
             const tables = parseNetTcpByContainer(r.stdout);
             const now = Date.now();
             for (const [id, replica] of [...pending]) {
@@ -58967,7 +59434,7 @@ const caddyDriver = {
             mounts.push({ source: external_node_path_.posix.join(host.releaseDir, external_node_path_.posix.dirname(cfgPath)), target: '/etc/caddy' });
         }
         const cmd = throwawayCheckCommand(view.proxy.image ?? '', 'caddy', mounts, ['validate', '--config', target, '--adapter', 'caddyfile']);
-        const r = await host.remote.exec(cmd, { timeoutMs: DOCKER_COMMAND_MS, check: false });
+        const r = await host.remote.exec(cmd, { timeoutMs: timeouts_DOCKER_COMMAND_MS, check: false });
         if (r.code !== 0)
             throw new Error(`Caddy rejects ${cfgPath}:\n${tail(r.stdout + r.stderr)}`);
     },
@@ -59625,12 +60092,13 @@ class HaproxyGate {
         if (parked.length === 0)
             return;
         const states = await this.api.showServersState();
-        for (const p of parked) {
+        // A slot that holds an address now is a replica's: waitUp or release decided its state.
+        const empty = parked.filter((p) => {
             const now = states.find((s) => s.backend === p.backend && s.server === p.server);
-            // A slot that holds an address now is a replica's: waitUp or release decided its state.
-            if (now && isForcedMaint(now) && !hasAddress(now))
-                await this.api.setServerState(p.backend, p.server, 'ready');
-        }
+            return now && isForcedMaint(now) && !hasAddress(now);
+        });
+        // One round trip for all of them.
+        await this.api.setStates(empty.map((p) => ({ backend: p.backend, server: p.server, state: 'ready' })));
     }
     async waitUp(service, replicas, deadline) {
         const pending = new Map(replicas.map((r) => [r.id, r]));
@@ -59789,15 +60257,9 @@ class HaproxyGate {
         const states = await this.api.showServersState();
         const ips = new Set(serving.map((r) => r.ip).filter(Boolean));
         const backends = new Set(serving.flatMap((r) => slotsForAddress(states, r.ip).map((s) => s.backend)));
-        const restored = [];
-        for (const s of states) {
-            if (!backends.has(s.backend) || !isForcedMaint(s))
-                continue;
-            if (hasAddress(s) && !ips.has(s.addr))
-                continue;
-            await this.api.setServerState(s.backend, s.server, 'ready');
-            restored.push(`${s.backend}/${s.server}`);
-        }
+        const back = states.filter((s) => backends.has(s.backend) && isForcedMaint(s) && !(hasAddress(s) && !ips.has(s.addr)));
+        await this.api.setStates(back.map((s) => ({ backend: s.backend, server: s.server, state: 'ready' })));
+        const restored = back.map((s) => `${s.backend}/${s.server}`);
         if (restored.length)
             this.log.info(`HAProxy: ${service}: ${restored.length} slot(s) left in maint by the interrupted deploy set ready: ${restored.join(', ')}`);
         return restored;
@@ -59876,7 +60338,7 @@ async function checkConfig(remote, image, hostConfigDir, cfgFile, options = {}) 
         throw new Error(`checkConfig: ${JSON.stringify(cfgFile)} must be a file name inside ${hostConfigDir}`);
     }
     const r = await remote.exec(checkConfigCommand(image, hostConfigDir, cfgFile), {
-        timeoutMs: options.timeoutMs ?? DOCKER_COMMAND_MS,
+        timeoutMs: options.timeoutMs ?? timeouts_DOCKER_COMMAND_MS,
         check: false,
     });
     if (r.code !== 0)
@@ -59898,9 +60360,9 @@ async function reload(remote, containerId, options = {}) {
     const since = (await remote.exec(hostTimeCommand(), { timeoutMs: INSTANT_COMMAND_MS })).stdout.trim();
     if (options.opener && options.stateFile)
         await saveServerState(remote, containerId, options.opener, options.stateFile, options.log);
-    await remote.exec(killCommand(containerId, 'USR2'), { timeoutMs: QUICK_COMMAND_MS });
+    await remote.exec(killCommand(containerId, 'USR2'), { timeoutMs: timeouts_QUICK_COMMAND_MS });
     for (;;) {
-        const logs = await remote.exec(containerLogsSinceCommand(containerId, since), { timeoutMs: QUICK_COMMAND_MS, check: false });
+        const logs = await remote.exec(containerLogsSinceCommand(containerId, since), { timeoutMs: timeouts_QUICK_COMMAND_MS, check: false });
         const verdict = reloadVerdict(logs.stdout + logs.stderr);
         if (verdict === 'failure') {
             throw new Error(`HAProxy reload failed in container ${containerId.slice(0, 12)}; it keeps the previous config:\n${reload_tail(logs.stdout + logs.stderr)}`);
@@ -59945,7 +60407,7 @@ function reload_tail(s) {
 async function saveServerState(remote, containerId, opener, stateFile, log) {
     try {
         const state = await new RuntimeApi(opener, { timeoutMs: 10_000 }).command('show servers state');
-        await remote.exec(writeInContainerCommand(containerId, stateFile), { stdin: state, timeoutMs: QUICK_COMMAND_MS });
+        await remote.exec(writeInContainerCommand(containerId, stateFile), { stdin: state, timeoutMs: timeouts_QUICK_COMMAND_MS });
     }
     catch (e) {
         log?.warning(`could not save HAProxy's server state before the reload (${e.message.split('\n')[0]}): the new worker starts with empty slots until DNS and health checks fill them`);
@@ -60310,7 +60772,7 @@ function workerPids(top, shuttingDown = false) {
     return out;
 }
 async function topOf(remote, containerId) {
-    return (await remote.exec(containerProcessesCommand(containerId), { timeoutMs: QUICK_COMMAND_MS })).stdout;
+    return (await remote.exec(containerProcessesCommand(containerId), { timeoutMs: timeouts_QUICK_COMMAND_MS })).stdout;
 }
 /**
  * Until none of `workers` runs any more, or the deadline (false). nginx's old workers exit once the
@@ -60324,7 +60786,7 @@ async function waitWorkersGone(remote, containerId, workers, deadline, pollMs = 
     const ms = Math.max(0, deadline - Date.now());
     // The host polls `docker top`; the exec's own limit leaves it time to say "still there".
     const r = await remote.exec(awaitProcessesGoneCommand(containerId, [...workers], ms, pollMs), {
-        timeoutMs: ms + QUICK_COMMAND_MS,
+        timeoutMs: ms + timeouts_QUICK_COMMAND_MS,
         check: false,
     });
     return r.code === 0;
@@ -60335,7 +60797,7 @@ async function waitWorkersGone(remote, containerId, workers, deadline, pollMs = 
  */
 async function reloadNginx(remote, containerId, conf, pollMs = 200) {
     const t = await remote.exec(execInContainerCommand(containerId, ['nginx', '-t', '-c', conf]), {
-        timeoutMs: QUICK_COMMAND_MS,
+        timeoutMs: timeouts_QUICK_COMMAND_MS,
         check: false,
     });
     if (t.code !== 0)
@@ -60344,7 +60806,7 @@ async function reloadNginx(remote, containerId, conf, pollMs = 200) {
     const old = new Set(workerPids(before));
     const since = (await remote.exec(hostTimeCommand(), { timeoutMs: INSTANT_COMMAND_MS })).stdout.trim();
     const r = await remote.exec(execInContainerCommand(containerId, ['nginx', '-s', 'reload', '-c', conf]), {
-        timeoutMs: QUICK_COMMAND_MS,
+        timeoutMs: timeouts_QUICK_COMMAND_MS,
         check: false,
     });
     if (r.code !== 0)
@@ -60358,7 +60820,7 @@ async function reloadNginx(remote, containerId, conf, pollMs = 200) {
             break;
         await time_sleep(pollMs);
     }
-    const logs = await remote.exec(containerLogsSinceCommand(containerId, since), { timeoutMs: QUICK_COMMAND_MS, check: false });
+    const logs = await remote.exec(containerLogsSinceCommand(containerId, since), { timeoutMs: timeouts_QUICK_COMMAND_MS, check: false });
     const emerg = (logs.stdout + logs.stderr).split('\n').filter((l) => /\[(emerg|alert|crit)\]/.test(l));
     throw new Error(`nginx did not start new workers after the reload; it keeps the previous config:\n${emerg.slice(-10).join('\n') || driver_tail(logs.stdout)}`);
 }
@@ -60382,7 +60844,7 @@ const nginxDriver = {
         // The seeds name services, which a container without a network cannot resolve: each is checked
         // as rendered with a placeholder address instead (nginx -t does not connect to upstreams).
         const dir = external_node_path_.posix.join(host.remoteDir, `.proxy-check-${external_node_path_.posix.basename(host.releaseDir)}`);
-        await host.remote.exec(freshDirCommand(dir), { timeoutMs: QUICK_COMMAND_MS });
+        await host.remote.exec(freshDirCommand(dir), { timeoutMs: timeouts_QUICK_COMMAND_MS });
         try {
             for (const [i, seed] of setup.seeds.entries()) {
                 const file = external_node_path_.posix.join(dir, `${i}.conf`);
@@ -60390,12 +60852,12 @@ const nginxDriver = {
                 mounts.push({ source: file, target: seed.containerPath });
             }
             const cmd = throwawayCheckCommand(view.proxy.image ?? '', 'nginx', mounts, ['-t', '-c', conf]);
-            const r = await host.remote.exec(cmd, { timeoutMs: DOCKER_COMMAND_MS, check: false });
+            const r = await host.remote.exec(cmd, { timeoutMs: timeouts_DOCKER_COMMAND_MS, check: false });
             if (r.code !== 0)
                 throw new Error(`nginx rejects ${cfgPath}:\n${driver_tail(r.stdout + r.stderr)}`);
         }
         finally {
-            await host.remote.exec(removeTreeCommand(dir), { timeoutMs: QUICK_COMMAND_MS, check: false }).catch(() => { });
+            await host.remote.exec(removeTreeCommand(dir), { timeoutMs: timeouts_QUICK_COMMAND_MS, check: false }).catch(() => { });
         }
     },
     async open(host, view, change) {
@@ -60498,6 +60960,7 @@ function proxyHost(s, releaseId) {
  * are still the previous release's). Degraded without a proxy, or when its driver says so.
  */
 async function openProxy(s, model, release, change) {
+    s.roundTrips?.enter('open proxy');
     const selected = selectedProxy(s.inputs, model);
     if (!selected) {
         s.report.warnings.push(s.inputs.proxy === 'none'
@@ -60510,662 +60973,6 @@ async function openProxy(s, model, release, change) {
     if (opened.degraded)
         s.report.warnings.push(opened.degraded);
     return { ...opened, proxyService: selected.service.name, kind: selected.driver.kind };
-}
-
-;// CONCATENATED MODULE: ./src/commands/audit.ts
-/** The audit log's one command (entries are formatted by src/audit.ts auditLine). */
-
-
-/**
- * Appends each line to <remoteDir>/audit.log (0600), in one command. Each line is one shq()'d
- * argument, so nothing in it reaches the shell as syntax; a line already there is not written again,
- * so the command can be repeated after a dropped connection without doubling the log.
- */
-function auditCommand(remoteDir, lines) {
-    const file = shq(external_node_path_.posix.join(remoteDir, 'audit.log'));
-    return `umask 077 && touch ${file} && for line in ${lines.map((l) => shq(l)).join(' ')}; do grep -qxF -e "$line" ${file} || printf '%s\\n' "$line" >> ${file}; done && chmod 600 ${file}`;
-}
-
-;// CONCATENATED MODULE: ./src/host/audit.ts
-/**
- * The project's audit log on the host: one JSON line per deploy, rollback, lock takeover, pruned
- * release and release marked abandoned, in <remoteDir>/audit.log (0600). JSON.stringify escapes
- * newlines and control characters, so an entry is always exactly one line, and each line is one
- * shq()'d printf argument, so nothing in it reaches the shell as syntax.
- */
-
-
-/** An entry of this run now: the time, the actor and the run's URL stamped on the given fields. */
-function auditEntry(kind, run, fields) {
-    return { at: new Date().toISOString(), kind, ...fields, actor: run.actor, runUrl: run.runUrl };
-}
-/** Long details (an error with stderr) are cut so a line stays one small O_APPEND write. */
-const MAX_DETAIL = 2000;
-function auditLine(entry) {
-    const e = { ...entry };
-    if (e.detail && e.detail.length > MAX_DETAIL)
-        e.detail = `${e.detail.slice(0, MAX_DETAIL)}…`;
-    // U+2028/2029 are legal in JSON strings but split lines for some readers.
-    return JSON.stringify(e)
-        .replace(/\u2028/g, '\\u2028')
-        .replace(/\u2029/g, '\\u2029');
-}
-/**
- * Appends one line per entry, in one command (commands/audit.ts), safe to repeat after a dropped
- * connection: a line already there is not written again.
- */
-async function appendAudit(remote, remoteDir, entry) {
-    const entries = Array.isArray(entry) ? entry : [entry];
-    if (entries.length === 0)
-        return;
-    await remote.exec(auditCommand(remoteDir, entries.map(auditLine)), { timeoutMs: QUICK_COMMAND_MS });
-}
-/** Parse audit.log text (for tests and tooling); lines that are not JSON are skipped. */
-function parseAuditLog(text) {
-    const out = [];
-    for (const line of text.split('\n')) {
-        if (!line.trim())
-            continue;
-        try {
-            out.push(JSON.parse(line));
-        }
-        catch {
-            // a torn or foreign line: not ours to interpret
-        }
-    }
-    return out;
-}
-
-;// CONCATENATED MODULE: ./src/commands/lock.ts
-/**
- * The deploy lock's commands (the protocol is described in src/lock.ts, which runs them):
- * `mkdir <remoteDir>/lock` plus lock/owner.json, takeovers and releases serialized by
- * lock.takeover. Each prints one word the caller matches (ACQUIRED, HELD, TAKEN, RELEASED, BEAT…).
- */
-
-
-/** Between the HELD fields and the raw owner.json in tryLockCommand's answer. */
-const OWNER_SEP = '\x1e';
-const lockDir = (remoteDir) => shq(external_node_path_.posix.join(remoteDir, 'lock'));
-const mutexDir = (remoteDir) => shq(external_node_path_.posix.join(remoteDir, 'lock.takeover'));
-const ownerFile = (remoteDir) => shq(external_node_path_.posix.join(remoteDir, 'lock', 'owner.json'));
-/** Write stdin to $1/owner.json via a temp file, so owner.json is never seen half-written. */
-const WRITE_OWNER = (dir) => `(umask 077; cat > ${dir}/.owner.tmp) && mv -f ${dir}/.owner.tmp ${dir}/owner.json`;
-/** The mtime the age is measured from: owner.json's, or the lock dir's without one. */
-const AGE_MTIME = (L) => `$(if [ -f ${L}/owner.json ]; then stat -c %Y ${L}/owner.json; else stat -c %Y ${L}; fi 2>/dev/null)`;
-/**
- * Stdin: our owner.json. ACQUIRED (made the lock), RETRY (it went away under us), FAIL <why>, or
- * HELD with now=, ino= and mtime= lines, OWNER_SEP and the holder's owner.json.
- */
-function tryLockCommand(remoteDir) {
-    const L = lockDir(remoteDir);
-    const dir = shq(remoteDir);
-    return `if err=$(mkdir ${L} 2>&1); then
-  if ${WRITE_OWNER(L)}; then echo ACQUIRED; else rm -rf ${L}; echo "FAIL could not write owner.json"; fi
-  exit 0
-fi
-if [ ! -d ${L} ]; then
-  if [ -d ${dir} ] && [ -w ${dir} ]; then echo RETRY; else echo "FAIL $err"; fi
-  exit 0
-fi
-echo HELD
-printf 'now=%s\\n' "$(date +%s)"
-printf 'ino=%s\\n' "$(stat -c %i ${L} 2>/dev/null)"
-printf 'mtime=%s\\n' "${AGE_MTIME(L)}"
-printf '${OWNER_SEP}'
-cat ${L}/owner.json 2>/dev/null
-true`;
-}
-/** Run `body` holding lock.takeover; prints BUSY when someone else holds it. A leftover older than 60s is cleared. */
-function underMutex(M, body) {
-    return `if ! mkdir ${M} 2>/dev/null; then
-  t=$(stat -c %Y ${M} 2>/dev/null || date +%s)
-  if [ $(( $(date +%s) - t )) -gt 60 ]; then rm -rf ${M}; fi
-  echo BUSY; exit 0
-fi
-${body}
-rmdir ${M}`;
-}
-/**
- * Stdin: our owner.json. Takes the lock over only if it is still the one judged stale: same inode,
- * same mtime (a holder that beat since we looked keeps its lock) and same owner.json. TAKEN, LOST,
- * CHANGED or BUSY. owner.json is replaced inside the lock directory, which never goes away meanwhile:
- * removing and re-making it let a waiter's plain mkdir win in between, unaudited.
- */
-function takeoverCommand(remoteDir, ino, mtime, rawOwner) {
-    const L = lockDir(remoteDir);
-    return underMutex(mutexDir(remoteDir), `if [ "$(stat -c %i ${L} 2>/dev/null)" = ${shq(ino)} ] && [ "${AGE_MTIME(L)}" = ${shq(mtime)} ] && [ "$(cat ${L}/owner.json 2>/dev/null)" = ${shq(rawOwner.replace(/\n+$/, ''))} ]; then
-  if ${WRITE_OWNER(L)}; then echo TAKEN; else echo LOST; fi
-else
-  echo CHANGED
-fi`);
-}
-/** The text owner.json holds for this token (or, without one, this run id). */
-const ownerNeedle = (runId, token) => (token ? `"token":${JSON.stringify(token)}` : `"runId":${JSON.stringify(runId)}`);
-/** Removes the lock only if owner.json names us: RELEASED, NOTHELD, NOTOURS or BUSY. */
-function releaseLockCommand(remoteDir, runId, token) {
-    const L = lockDir(remoteDir);
-    const body = `if [ ! -d ${L} ]; then echo NOTHELD
-else
-  case "$(cat ${L}/owner.json 2>/dev/null)" in
-  *${shq(ownerNeedle(runId, token))}*) rm -rf ${L} && echo RELEASED ;;
-  *) echo NOTOURS ;;
-  esac
-fi`;
-    return underMutex(mutexDir(remoteDir), body);
-}
-/** OURS when lock/owner.json holds this token, else NOTOURS. */
-function lockHeldByCommand(remoteDir, token) {
-    return `if grep -qF ${shq(ownerNeedle('', token))} ${ownerFile(remoteDir)} 2>/dev/null; then echo OURS; else echo NOTOURS; fi`;
-}
-/**
- * Refreshes owner.json's mtime while it holds our token: BEAT, FAIL, or GONE and the owner.json now
- * there. touch -c: never create owner.json in a lock dir someone else just made.
- */
-function heartbeatCommand(remoteDir, token) {
-    const f = ownerFile(remoteDir);
-    return `if grep -qF ${shq(ownerNeedle('', token))} ${f} 2>/dev/null; then
-  if touch -c ${f}; then echo BEAT; else echo FAIL; fi
-else
-  echo GONE; cat ${f} 2>/dev/null; true
-fi`;
-}
-
-;// CONCATENATED MODULE: ./src/host/lock.ts
-/**
- * The per-project deploy lock on the host: `mkdir <remoteDir>/lock` (atomic) plus lock/owner.json
- * naming the run that holds it. A second deploy polls until lock_timeout, then fails naming the
- * holder. A lock older than lock_ttl (measured on the host's clock, from owner.json's mtime) is taken
- * over, with a warning and an audit line: a cancelled job whose post step never ran must not block
- * deploys for weeks.
- *
- * Takeovers and releases are serialized by a second directory, lock.takeover, held for one command:
- * a takeover re-checks, inside it, that the lock is still the very one it judged stale (same inode,
- * same owner.json), so two waiters can never both take over, and a release never removes a lock
- * someone took over in between. Plain acquirers only ever `mkdir lock`, which cannot disturb a held lock.
- *
- * A holder that records `heartbeatMs` in owner.json promises to refresh owner.json's mtime that often
- * (startHeartbeat); once it has been silent for max(4 beats, 60s) it is gone (a killed runner, a cut
- * network) and is taken over without waiting for lock_ttl. A holder that comes back finds the lock no
- * longer holds its token and reports the heartbeat lost.
- */
-
-
-
-
-
-
-
-/** A lock dir without owner.json is normal for a moment (mkdir, then write); after this it is debris. */
-const OWNERLESS_GRACE_MS = 60_000;
-const DEFAULT_HEARTBEAT_MS = 15_000;
-/** Silence shorter than this is never taken for a dead holder: a slow host or a brief reconnect is not death. */
-const MIN_STALE_MS = 60_000;
-/** How long a holder beating every `heartbeatMs` may stay silent before it counts as gone. */
-function heartbeatStaleMs(heartbeatMs) {
-    return Math.max(4 * heartbeatMs, MIN_STALE_MS);
-}
-/**
- * `held.ageMs` is measured from owner.json's mtime, which a beating holder keeps fresh; so for a
- * heartbeat holder it is the time since its last beat.
- */
-function lockDecision(held, ttlMs) {
-    if (!held.owner) {
-        const limit = Math.min(ttlMs, OWNERLESS_GRACE_MS);
-        return held.ageMs > limit
-            ? { action: 'take-over', reason: `the lock has no owner.json and is ${fmt(held.ageMs)} old` }
-            : { action: 'wait' };
-    }
-    const hb = held.owner.heartbeatMs;
-    if (hb !== undefined && held.ageMs > heartbeatStaleMs(hb)) {
-        return { action: 'take-over', reason: `its heartbeat stopped ${fmt(held.ageMs)} ago (beats every ${fmt(hb)})` };
-    }
-    if (held.ageMs > ttlMs)
-        return { action: 'take-over', reason: `it is ${fmt(held.ageMs)} old, past lock_ttl (${fmt(ttlMs)})` };
-    return { action: 'wait' };
-}
-function fmt(ms) {
-    const s = Math.max(0, Math.round(ms / 1000));
-    if (s < 120)
-        return `${s}s`;
-    if (s < 7200)
-        return `${Math.round(s / 60)}m`;
-    return `${(s / 3600).toFixed(1)}h`;
-}
-function describeOwner(owner) {
-    if (!owner)
-        return 'an unknown holder (no owner.json)';
-    return `run ${owner.runId} by ${owner.actor} (sha ${owner.sha.slice(0, 7)}) since ${owner.startedAt} — ${owner.runUrl}`;
-}
-class LockTimeoutError extends Error {
-    lockDir;
-    owner;
-    constructor(lockDir, owner, waitedMs) {
-        super(`the deploy lock ${lockDir} is held by ${describeOwner(owner)}; waited ${fmt(waitedMs)} (lock_timeout). ` +
-            `A lock older than lock_ttl${owner?.heartbeatMs ? ` (or whose heartbeat stops for ${fmt(heartbeatStaleMs(owner.heartbeatMs))})` : ''} is taken over automatically; to free it now, remove ${lockDir} on the host.`);
-        this.lockDir = lockDir;
-        this.owner = owner;
-        this.name = 'LockTimeoutError';
-    }
-}
-function parseOwner(text) {
-    try {
-        const o = JSON.parse(text);
-        if (o && typeof o.runId === 'string' && typeof o.actor === 'string') {
-            return {
-                runId: o.runId,
-                actor: o.actor,
-                runUrl: String(o.runUrl ?? ''),
-                sha: String(o.sha ?? ''),
-                startedAt: String(o.startedAt ?? ''),
-                ...(typeof o.token === 'string' ? { token: o.token } : {}),
-                ...(typeof o.heartbeatMs === 'number' && Number.isFinite(o.heartbeatMs) && o.heartbeatMs > 0 ? { heartbeatMs: o.heartbeatMs } : {}),
-            };
-        }
-    }
-    catch {
-        // unreadable: treated like a missing owner
-    }
-    return undefined;
-}
-/**
- * A command whose answer never came (the connection dropped, the remote reconnects by itself) is
- * tried again this many times in all; every script here is safe to repeat.
- */
-const EXEC_ATTEMPTS = 4;
-/** By name, so this module stays free of ssh2: a remote that already spent its reconnect window, or a host that refuses us, will not answer a repeat. */
-const FINAL_ERRORS = new Set(['ReconnectFailedError', 'HostKeyMismatchError', 'SshAuthError', 'PrivateKeyError']);
-const isFinal = (e) => e instanceof Error && FINAL_ERRORS.has(e.name);
-/** remote.exec, with a lost answer tried again after a growing pause (1s, 2s, 4s; at most pollMs). */
-async function execRepeatable(remote, command, stdin, pauseMs, onRetry) {
-    for (let attempt = 1;; attempt++) {
-        try {
-            return (await remote.exec(command, { ...(stdin !== undefined ? { stdin } : {}), timeoutMs: QUICK_COMMAND_MS })).stdout;
-        }
-        catch (e) {
-            if (attempt >= EXEC_ATTEMPTS || isFinal(e))
-                throw e;
-            onRetry(e);
-            await time_sleep(Math.min(pauseMs, 1000 * 2 ** (attempt - 1)));
-        }
-    }
-}
-const errText = (e) => (e instanceof Error ? e.message : String(e)).split('\n')[0];
-/** Parse tryLockCommand's HELD answer: now=, ino= and mtime= lines in `head`, the holder's owner.json in `raw`. */
-function parseLockLook(head, raw) {
-    const field = (k) => new RegExp(`^${k}=(\\d*)$`, 'm').exec(head)?.[1] ?? '';
-    const now = Number(field('now'));
-    const mtimeText = field('mtime');
-    // No mtime (the lock went away as we looked): age 0.
-    const mtime = Number(mtimeText || field('now'));
-    const held = { owner: parseOwner(raw), ageMs: Math.max(0, (now - mtime) * 1000) };
-    return { held, ino: field('ino'), mtimeText, raw };
-}
-async function acquireLock(remote, remoteDir, owner, options) {
-    return new LockAcquisition(remote, remoteDir, owner, options).run();
-}
-/** One acquireLock call: the loop of looks, and what it remembers between them. */
-class LockAcquisition {
-    remote;
-    remoteDir;
-    owner;
-    options;
-    log;
-    pollMs;
-    lockDir;
-    token;
-    stdin;
-    started = Date.now();
-    deadline;
-    lastHolder;
-    lastLog = 0;
-    // A takeover whose answer was lost: if the lock turns out ours, it was this takeover that won.
-    pendingTakeover;
-    lostTakeovers = 0;
-    constructor(remote, remoteDir, owner, options) {
-        this.remote = remote;
-        this.remoteDir = remoteDir;
-        this.owner = owner;
-        this.options = options;
-        this.log = options.log ?? quietLog;
-        this.pollMs = options.pollMs ?? 5000;
-        this.lockDir = external_node_path_.posix.join(remoteDir, 'lock');
-        this.token = options.token ?? (0,external_node_crypto_.randomBytes)(12).toString('hex');
-        const hb = options.heartbeatMs;
-        const mine = { ...owner, token: this.token, ...(hb !== undefined ? { heartbeatMs: hb } : {}) };
-        this.stdin = `${JSON.stringify(mine)}\n`;
-        this.deadline = this.started + options.timeoutMs;
-    }
-    async run() {
-        for (;;) {
-            const out = await execRepeatable(this.remote, tryLockCommand(this.remoteDir), this.stdin, this.pollMs, this.onRetry);
-            const [head = '', raw = ''] = out.split(OWNER_SEP);
-            if (/^ACQUIRED$/m.test(head))
-                return this.handle();
-            if (/^FAIL/m.test(head))
-                throw new Error(`cannot create the deploy lock ${this.lockDir}: ${head.replace(/^FAIL\s*/m, '').trim()}`);
-            if (/^RETRY$/m.test(head))
-                continue; // released between our mkdir and our look: try again at once
-            const next = await this.onHeld(parseLockLook(head, raw));
-            if (next === 'look-again')
-                continue;
-            if (next !== 'wait')
-                return next;
-            const left = this.deadline - Date.now();
-            if (left <= 0)
-                throw new LockTimeoutError(this.lockDir, this.lastHolder, Date.now() - this.started);
-            await time_sleep(Math.max(0, Math.min(this.pollMs, left)));
-        }
-    }
-    async onHeld(look) {
-        const { held } = look;
-        if (held.owner?.token === this.token)
-            return this.alreadyOurs();
-        this.pendingTakeover = undefined;
-        this.lastHolder = held.owner;
-        const decision = lockDecision(held, this.options.ttlMs);
-        if (decision.action === 'take-over' && look.ino)
-            return this.takeOver(look, decision.reason);
-        if (!held.owner && held.ageMs < 10_000 && Date.now() + 500 < this.deadline) {
-            // The holder created the directory a moment ago and is writing owner.json: look again
-            // shortly, so the log names the holder instead of "unknown".
-            await time_sleep(500);
-            return 'look-again';
-        }
-        if (Date.now() - this.lastLog >= 60_000) {
-            this.log.info(`waiting for the deploy lock held by ${describeOwner(held.owner)}`);
-            this.lastLog = Date.now();
-        }
-        return 'wait';
-    }
-    /** An earlier attempt of ours created it and its answer was lost. */
-    alreadyOurs() {
-        if (this.pendingTakeover)
-            return this.tookOver(this.pendingTakeover.held, this.pendingTakeover.reason);
-        this.log.info('the deploy lock is already ours (the answer to an earlier attempt was lost)');
-        return this.handle();
-    }
-    async takeOver(look, reason) {
-        // Not repeated blindly: a repeat of a takeover that won would answer CHANGED. The next look
-        // tells instead (our token: it won).
-        let t;
-        try {
-            const command = takeoverCommand(this.remoteDir, look.ino, look.mtimeText, look.raw);
-            t = (await this.remote.exec(command, { stdin: this.stdin, timeoutMs: QUICK_COMMAND_MS, repeatable: false })).stdout;
-        }
-        catch (e) {
-            if (++this.lostTakeovers >= EXEC_ATTEMPTS || isFinal(e))
-                throw e;
-            this.onRetry(e);
-            this.pendingTakeover = { held: look.held, reason };
-            return 'look-again';
-        }
-        if (/^TAKEN$/m.test(t))
-            return this.tookOver(look.held, reason);
-        // someone else moved first (or the holder beat since we looked): look again after the poll interval
-        return 'wait';
-    }
-    async tookOver(held, reason) {
-        this.log.warning(`took over the deploy lock from ${describeOwner(held.owner)}: ${reason}`);
-        await appendAudit(this.remote, this.remoteDir, {
-            at: new Date().toISOString(),
-            kind: 'lock-takeover',
-            sha: this.owner.sha,
-            actor: this.owner.actor,
-            runUrl: this.owner.runUrl,
-            result: 'taken-over',
-            detail: `from ${describeOwner(held.owner)}: ${reason}`,
-        }).catch((e) => this.log.warning(`could not write the audit log: ${String(e)}`));
-        return this.handle(held.owner);
-    }
-    handle(takenOver) {
-        const hb = this.options.heartbeatMs;
-        return {
-            remoteDir: this.remoteDir,
-            runId: this.owner.runId,
-            token: this.token,
-            ...(hb !== undefined ? { heartbeatMs: hb } : {}),
-            ...(takenOver ? { takenOver } : {}),
-        };
-    }
-    onRetry = (e) => this.log.info(`the host did not answer the lock command (${errText(e)}); trying again`);
-}
-/**
- * Remove the lock only if we hold it (owner.json names our run, and our token when given). Safe to
- * call twice (the main step and the post step), and to repeat after a lost answer: the repeat finds
- * the lock gone ('not-held'), or someone else's ('not-ours'), and removes nothing of theirs.
- */
-async function releaseLock(remote, remoteDir, runId, token) {
-    const command = releaseLockCommand(remoteDir, runId, token);
-    for (let i = 0; i < 50; i++) {
-        const out = await execRepeatable(remote, command, undefined, 2000, () => { });
-        if (/^RELEASED$/m.test(out))
-            return 'released';
-        if (/^NOTHELD$/m.test(out))
-            return 'not-held';
-        if (/^NOTOURS$/m.test(out))
-            return 'not-ours';
-        await time_sleep(200); // BUSY: a takeover is mid-flight
-    }
-    throw new Error('could not release the deploy lock: lock.takeover stayed busy');
-}
-/** Whether <remoteDir>/lock/owner.json still holds this token (e.g. on a fresh connection after a cut). */
-async function lockHeldBy(remote, remoteDir, token) {
-    const r = await remote.exec(lockHeldByCommand(remoteDir, token), { timeoutMs: QUICK_COMMAND_MS });
-    return /^OURS$/m.test(r.stdout);
-}
-/** Why the lock is no longer ours, from heartbeatCommand's GONE answer (followed by the owner.json now there, if any). */
-function lostReason(out, lockDir, sinceBeatMs) {
-    const now = parseOwner(out.slice(out.indexOf('GONE') + 4));
-    const since = `our last confirmed beat was ${fmt(sinceBeatMs)} ago`;
-    return now ? `${lockDir} is now held by ${describeOwner(now)}; ${since}` : `${lockDir} is gone or no longer names us; ${since}`;
-}
-/**
- * Refreshes owner.json's mtime every intervalMs while it still holds our token, so waiters can tell
- * a live holder from a dead one. A beat that cannot reach the host is skipped (the next tries again);
- * only the host saying the lock is gone sets `lost`.
- */
-function startHeartbeat(remote, handle, options = {}) {
-    const log = options.log ?? quietLog;
-    const intervalMs = options.intervalMs ?? handle.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
-    const lockDir = external_node_path_.posix.join(handle.remoteDir, 'lock');
-    const command = heartbeatCommand(handle.remoteDir, handle.token);
-    let lost = false;
-    let lastBeatAt = Date.now();
-    let stopped = false;
-    let timer;
-    let inFlight;
-    let missed = 0;
-    const beat = async () => {
-        let out;
-        try {
-            out = (await remote.exec(command, { timeoutMs: Math.max(INSTANT_COMMAND_MS, intervalMs) })).stdout;
-        }
-        catch (e) {
-            // Once per outage: the remote reconnects by itself and the next beat tries again.
-            if (missed++ === 0)
-                log.info(`lock heartbeat: could not reach the host (${errText(e)}); trying again every ${fmt(intervalMs)}`);
-            return;
-        }
-        if (/^BEAT$/m.test(out)) {
-            if (missed > 0)
-                log.info(`lock heartbeat: the host answers again (after ${missed} missed beat${missed === 1 ? '' : 's'})`);
-            missed = 0;
-            lastBeatAt = Date.now();
-        }
-        else if (/^GONE$/m.test(out)) {
-            lost = true;
-            const reason = lostReason(out, lockDir, Date.now() - lastBeatAt);
-            log.warning(`the deploy lock is no longer ours: ${reason}`);
-            options.onLost?.(reason);
-        }
-        else if (missed++ === 0) {
-            log.info(`lock heartbeat: could not refresh ${lockDir}/owner.json (${out.trim() || 'no answer'}); trying again every ${fmt(intervalMs)}`);
-        }
-    };
-    const schedule = () => {
-        if (stopped || lost)
-            return;
-        timer = setTimeout(() => {
-            inFlight = beat().finally(() => {
-                inFlight = undefined;
-                schedule();
-            });
-        }, intervalMs);
-        timer.unref();
-    };
-    schedule();
-    return {
-        async stop() {
-            stopped = true;
-            if (timer)
-                clearTimeout(timer);
-            await inFlight;
-        },
-        get lost() {
-            return lost;
-        },
-        get lastBeatAt() {
-            return lastBeatAt;
-        },
-    };
-}
-
-;// CONCATENATED MODULE: ./src/host/registry.ts
-/**
- * A private registry for one deploy: the host logs in with the password on standard input, into a
- * Docker config directory that belongs to this deploy (0700, under the project's remote dir; the
- * user's ~/.docker is never touched), every docker and compose command of the deploy runs with
- * DOCKER_CONFIG pointing there, and the directory is removed when the deploy ends (the post step
- * removes it too if the main step could not).
- */
-
-
-
-
-/** The per-deploy Docker config directory (the run id keeps two jobs apart). */
-function dockerConfigDir(remoteDir, runId) {
-    return external_node_path_.posix.join(remoteDir, `.docker-${runId.replace(/[^A-Za-z0-9_.-]/g, '_')}`);
-}
-/** `docker login` into `dir`, the password read from standard input. */
-function loginCommand(dir, server, username) {
-    return `umask 077 && mkdir -p ${shq(dir)} && chmod 700 ${shq(dir)} && docker --config ${shq(dir)} login ${shq(server)} --username ${shq(username)} --password-stdin`;
-}
-function logoutCommand(dir) {
-    return `rm -rf ${shq(dir)}`;
-}
-/** Every command runs with DOCKER_CONFIG=dir, so pulls by Compose (both flavors) and docker use the login. */
-class DockerConfigRemote extends PrefixedRemote {
-    dir;
-    constructor(inner, dir) {
-        super(inner, `DOCKER_CONFIG=${shq(dir)}; export DOCKER_CONFIG\n`);
-        this.dir = dir;
-    }
-}
-class RegistryLoginError extends Error {
-    constructor(server, detail) {
-        super(`registry login to ${server} failed (inputs registry, registry_username, registry_password): ${detail}. Nothing on the host was changed.`);
-        this.name = 'RegistryLoginError';
-    }
-}
-/** Log in; on failure the directory is removed and the error names the registry (never the password). */
-async function registryLogin(remote, dir, registry) {
-    const r = await remote.exec(loginCommand(dir, registry.server, registry.username), {
-        stdin: `${registry.password}\n`,
-        check: false,
-        timeoutMs: QUICK_COMMAND_MS * 2,
-    });
-    if (r.code !== 0) {
-        await remote.exec(logoutCommand(dir), { check: false, timeoutMs: QUICK_COMMAND_MS });
-        const detail = (r.stderr || r.stdout).trim().split('\n').slice(-2).join(' ').split(registry.password).join('***') || `exit ${r.code}`;
-        throw new RegistryLoginError(registry.server, detail);
-    }
-    return new DockerConfigRemote(remote, dir);
-}
-
-;// CONCATENATED MODULE: ./src/phases/locked.ts
-/**
- * Everything between taking the project's deploy lock and letting it go: the lock (with its
- * heartbeat, and a reconnect that checks it is still ours), the registry login of this deploy, and
- * what must happen however the deploy ends: the release abandoned if it stopped before its record,
- * cleanups run, the login removed, and the lock released — unless the post step must restore the
- * stack first, in which case both are left for it.
- */
-
-
-
-
-
-
-
-async function withDeployLock(s, remote, body) {
-    const { inputs, run, remoteDir, log, report } = s;
-    const handle = await phase('Lock', async () => {
-        const h = await acquireLock(remote, remoteDir, { runId: run.runId, runUrl: run.runUrl, actor: run.actor, sha: run.sha, startedAt: new Date().toISOString() }, {
-            timeoutMs: inputs.lockTimeoutMs,
-            ttlMs: inputs.lockTtlMs,
-            heartbeatMs: DEFAULT_HEARTBEAT_MS,
-            log,
-        });
-        saveState('lock', JSON.stringify(h));
-        return h;
-    });
-    // A connection that comes back after a cut is used only while the lock is still ours.
-    remote.setVerify(async (fresh) => {
-        if (!(await lockHeldBy(fresh, remoteDir, handle.token)))
-            throw new Error('the deploy lock was taken over while the connection to the host was down: stopping here');
-    });
-    const heartbeat = startHeartbeat(remote, handle, { log });
-    let registryDir;
-    try {
-        if (inputs.registry) {
-            registryDir = dockerConfigDir(remoteDir, run.runId);
-            saveState('registry', registryDir);
-            const login = await registryPhase(s, remote, registryDir);
-            s.remote = s.roundTrips ? countRoundTrips(login, s.roundTrips) : login;
-        }
-        await body();
-    }
-    catch (e) {
-        // Stopped before its Record phase: say so in the release itself, while the lock is still ours
-        // (unless the post step restores the stack: it writes what happened).
-        if (report.releaseId && !s.interrupted) {
-            await abandonIfPending(remote, remoteDir, report.releaseId, e instanceof Error ? e.message : String(e)).catch(() => false);
-        }
-        throw e;
-    }
-    finally {
-        for (const cleanup of s.cleanups)
-            await cleanup().catch(() => { });
-        await heartbeat.stop();
-        await letGo(s, remote, handle, registryDir);
-    }
-}
-async function registryPhase(s, remote, dir) {
-    const registry = s.inputs.registry;
-    return phase('Registry login', async () => {
-        // `docker login` goes through the engine (it asks the daemon), so it needs DOCKER_HOST for Podman.
-        const r = await registryLogin(onEngine(remote, s), dir, registry);
-        s.log.info(`logged in to ${registry.server} as ${registry.username} (for this deploy only)`);
-        return r;
-    });
-}
-/** The login and the lock go, unless the post step must restore the stack with them first. */
-async function letGo(s, remote, handle, registryDir) {
-    const { log } = s;
-    if (s.interrupted) {
-        // The lock stays held (its heartbeat stopped): the post step restores on a fresh connection, then frees it.
-        log.warning(`the deploy stopped before the stack was consistent again: the post step ${s.interrupted.previous ? `restores release ${s.interrupted.previous}` : 'cleans up'} on a fresh connection, then frees the deploy lock`);
-        return;
-    }
-    if (registryDir) {
-        await remote
-            .exec(logoutCommand(registryDir), { check: false })
-            .catch((e) => log.warning(`could not remove the registry login: ${String(e)}`));
-        saveState('registry', '');
-    }
-    await releaseLock(remote, s.remoteDir, s.run.runId, handle.token).catch((e) => log.warning(`could not release the lock: ${String(e)}`));
-    saveState('lock', '');
 }
 
 // EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
@@ -61272,7 +61079,7 @@ async function readDesiredConfigV1(remote, load, hashAs, relocation, scratchPath
         return { modelText, hashes: mergeHashes(trusted, new Map([...roundTrip].filter(([svc]) => !trusted.has(svc)))) };
     }
     finally {
-        await remote.exec(removeFileCommand(scratch), { check: false, timeoutMs: QUICK_COMMAND_MS });
+        await remote.exec(removeFileCommand(scratch), { check: false, timeoutMs: timeouts_QUICK_COMMAND_MS });
     }
 }
 /** Services whose resolved `environment` differs between two `config` outputs (all of them when `other` is empty). */
@@ -62015,7 +61822,7 @@ function parseImageIds(stdout) {
 async function imageIds(remote, images) {
     if (images.length === 0)
         return new Map();
-    return parseImageIds((await remote.exec(imageIdsCommand(images), { timeoutMs: DOCKER_COMMAND_MS })).stdout);
+    return parseImageIds((await remote.exec(imageIdsCommand(images), { timeoutMs: timeouts_DOCKER_COMMAND_MS })).stdout);
 }
 /**
  * Pull what the policy asks for, then return each service's image ID. A failed pull of an image that
@@ -62059,7 +61866,7 @@ async function resolveImages(remote, flavor, project, services, policy, log, tim
 async function pinImages(remote, pins) {
     if (pins.length === 0)
         return;
-    await remote.exec(pinImagesCommand(pins), { timeoutMs: DOCKER_COMMAND_MS });
+    await remote.exec(pinImagesCommand(pins), { timeoutMs: timeouts_DOCKER_COMMAND_MS });
 }
 /** The pins whose image is neither on the host nor brought back by a pull. */
 function parsePinCheck(stdout, pins) {
@@ -62098,7 +61905,7 @@ async function repoDigests(remote, pins) {
     const out = new Map();
     if (ids.length === 0)
         return out;
-    const r = await remote.exec(repoDigestsCommand(ids), { timeoutMs: DOCKER_COMMAND_MS, check: false });
+    const r = await remote.exec(repoDigestsCommand(ids), { timeoutMs: timeouts_DOCKER_COMMAND_MS, check: false });
     const byId = new Map();
     for (const line of r.stdout.split('\n')) {
         const [id, ...digests] = line.trim().split(/\s+/);
@@ -62233,13 +62040,17 @@ function planningView(remoteDir, composeFiles, release, project) {
 /** The desired state of a stack on the host: resolved Compose model, config hashes, image IDs. */
 async function desiredState(s, target, routed, serving) {
     const { remote, flavor, inputs } = s;
+    // Read once, alongside the first command below: adoption and the plan both look at what runs,
+    // and nothing changes in between.
+    const reading = listProjectContainers(remote, inputs.project);
+    reading.catch(() => { }); // awaited below; an error thrown before then must not leave it unhandled
     const appStack = stackOf(s.remoteDir, target.composeFiles, 'app', inputs.project);
     let config;
     let loadStack = appStack;
     if (target.release) {
         const view = planningView(s.remoteDir, target.composeFiles, target.release, inputs.project);
         // Compose may want the project directory to exist (empty on a first deploy).
-        await remote.exec(mkdirCommand(view.hashAs.projectDirectory), { timeoutMs: QUICK_COMMAND_MS });
+        await remote.exec(mkdirCommand(view.hashAs.projectDirectory), { timeoutMs: timeouts_QUICK_COMMAND_MS });
         config = await readDesiredConfig(remote, flavor, view.load, { hashAs: view.hashAs, relocation: view.relocation });
         loadStack = view.load;
     }
@@ -62251,8 +62062,7 @@ async function desiredState(s, target, routed, serving) {
     const check = checkPolicies(model, routed, inputs.services.length ? inputs.services : undefined);
     if (check.errors.length)
         throw new Error(`the deploy was refused before any change on the host:\n- ${check.errors.join('\n- ')}`);
-    // Read once: adoption and the plan both look at what runs, and nothing changes in between.
-    const running = await listProjectContainers(remote, inputs.project);
+    const running = await reading;
     const adopt = await adoptable(s, config.hashes, serving, running);
     const desired = model.services.map((service) => {
         const configHashes = config.hashes.get(service.name);
@@ -62299,6 +62109,7 @@ function makePlan(s, desired, force, running) {
 
 async function planPhase(s, release, routed, history) {
     const { inputs, log, report } = s;
+    s.roundTrips?.enter('plan');
     const { model, desired, running } = await phase('Plan', async () => desiredState(s, { composeFiles: release.composeFiles, release: release.id }, routed, history.serving));
     const plan = makePlan(s, desired, inputs.force, running);
     const proxyService = selectedProxy(inputs, model)?.service.name;
@@ -62322,6 +62133,1951 @@ async function planPhase(s, release, routed, history) {
     }));
     log.info(report.planText);
     return { model, plan, ...(proxyService ? { proxyService } : {}) };
+}
+
+;// CONCATENATED MODULE: ./src/phases/proxy-config.ts
+/**
+ * The proxy config of a release: validated in a throwaway container of the proxy's image before it
+ * can reach the running proxy (the driver applies it hitlessly right before the rollout: a reload
+ * in the middle of it would lose HAProxy's runtime state).
+ */
+
+
+
+async function checkProxyConfig(s, release, model) {
+    const { remote, remoteDir, log } = s;
+    s.roundTrips?.enter('proxy config');
+    const selected = selectedProxy(s.inputs, model);
+    if (!selected)
+        return { changed: false };
+    const { driver, service } = selected;
+    const view = hostView(s, model, service, { id: release.id, composeFiles: release.composeFiles, files: release.manifest.files });
+    const cfgPath = driver.configPath(release.manifest.files, view.proxy, view.composeDir);
+    // The release's config and the live one, side by side.
+    const [next, live] = cfgPath
+        ? await Promise.all([
+            remote.readFile(external_node_path_.posix.join(remoteDir, 'releases', release.id, cfgPath)),
+            remote.readFile(external_node_path_.posix.join(remoteDir, 'app', cfgPath)),
+        ])
+        : [undefined, undefined];
+    const changed = !!next && next !== live;
+    if (changed && service.image && cfgPath) {
+        await phase('Proxy config', async () => {
+            await driver.checkConfig(proxyHost(s, release.id), view, cfgPath);
+            log.info(`the new ${driver.label} config is valid`);
+        });
+    }
+    return { ...(next !== undefined ? { next } : {}), ...(live !== undefined ? { live } : {}), changed };
+}
+
+;// CONCATENATED MODULE: ./src/commands/audit.ts
+/** The audit log's one command (entries are formatted by src/audit.ts auditLine). */
+
+
+/**
+ * Appends each line to <remoteDir>/audit.log (0600), in one command. Each line is one shq()'d
+ * argument, so nothing in it reaches the shell as syntax; a line already there is not written again,
+ * so the command can be repeated after a dropped connection without doubling the log.
+ */
+function auditCommand(remoteDir, lines) {
+    const file = shq(external_node_path_.posix.join(remoteDir, 'audit.log'));
+    return `umask 077 && touch ${file} && for line in ${lines.map((l) => shq(l)).join(' ')}; do grep -qxF -e "$line" ${file} || printf '%s\\n' "$line" >> ${file}; done && chmod 600 ${file}`;
+}
+
+;// CONCATENATED MODULE: ./src/host/audit.ts
+/**
+ * The project's audit log on the host: one JSON line per deploy, rollback, lock takeover, pruned
+ * release and release marked abandoned, in <remoteDir>/audit.log (0600). JSON.stringify escapes
+ * newlines and control characters, so an entry is always exactly one line, and each line is one
+ * shq()'d printf argument, so nothing in it reaches the shell as syntax.
+ */
+
+
+/** An entry of this run now: the time, the actor and the run's URL stamped on the given fields. */
+function auditEntry(kind, run, fields) {
+    return { at: new Date().toISOString(), kind, ...fields, actor: run.actor, runUrl: run.runUrl };
+}
+/** Long details (an error with stderr) are cut so a line stays one small O_APPEND write. */
+const MAX_DETAIL = 2000;
+function auditLine(entry) {
+    const e = { ...entry };
+    if (e.detail && e.detail.length > MAX_DETAIL)
+        e.detail = `${e.detail.slice(0, MAX_DETAIL)}…`;
+    // U+2028/2029 are legal in JSON strings but split lines for some readers.
+    return JSON.stringify(e)
+        .replace(/\u2028/g, '\\u2028')
+        .replace(/\u2029/g, '\\u2029');
+}
+/**
+ * Appends one line per entry, in one command (commands/audit.ts), safe to repeat after a dropped
+ * connection: a line already there is not written again.
+ */
+async function appendAudit(remote, remoteDir, entry) {
+    const entries = Array.isArray(entry) ? entry : [entry];
+    if (entries.length === 0)
+        return;
+    await remote.exec(auditCommand(remoteDir, entries.map(auditLine)), { timeoutMs: timeouts_QUICK_COMMAND_MS });
+}
+/** Parse audit.log text (for tests and tooling); lines that are not JSON are skipped. */
+function parseAuditLog(text) {
+    const out = [];
+    for (const line of text.split('\n')) {
+        if (!line.trim())
+            continue;
+        try {
+            out.push(JSON.parse(line));
+        }
+        catch {
+            // a torn or foreign line: not ours to interpret
+        }
+    }
+    return out;
+}
+
+;// CONCATENATED MODULE: ./src/model/envfile.ts
+/**
+ * The release's env file, read by Compose (`--env-file`) for variable interpolation. Compose v2
+ * expands `$VAR` inside unquoted and double-quoted values, so anything beyond plain characters is
+ * single-quoted: both flavors read single-quoted values literally.
+ */
+
+const PLAIN = /^[A-Za-z0-9_./:@%+=,-]*$/;
+function renderEnvFile(env) {
+    const lines = [];
+    for (const [name, value] of Object.entries(env)) {
+        if (PLAIN.test(value))
+            lines.push(`${name}=${value}`);
+        else if (!value.includes("'"))
+            lines.push(`${name}='${value}'`);
+        else
+            throw new InputError('env', `${name}: a value holding both a single quote and other special characters cannot be written to a Compose env file; remove the quote or encode the value`);
+    }
+    return lines.length ? `${lines.join('\n')}\n` : '';
+}
+
+;// CONCATENATED MODULE: ./src/phases/release.ts
+/**
+ * The release of this deploy: the releases on the host (pending ones of killed runs marked
+ * abandoned), a fresh id, and its files uploaded — or, for a rollback, the target's files copied.
+ */
+
+
+
+
+
+
+
+
+
+
+/** The project's releases; pending ones left by killed runs are marked abandoned (we hold the lock). */
+async function readHistory(s) {
+    const { inputs, remote, remoteDir, log } = s;
+    s.roundTrips?.enter('history');
+    // Two reads side by side: one round trip of waiting.
+    const [listed, current] = await Promise.all([listReleases(remote, remoteDir), readCurrent(remote, remoteDir)]);
+    const found = inputs.dryRun ? { releases: listed, marked: [] } : await markAbandoned(remote, remoteDir, listed, inputs.project);
+    if (found.marked.length) {
+        for (const m of found.marked)
+            log.warning(`release ${m.id} was left pending: ${m.reason}; marked abandoned`);
+        await appendAudit(remote, remoteDir, found.marked.map((m) => ({
+            at: new Date().toISOString(),
+            kind: 'abandon',
+            release: m.id,
+            sha: m.sha,
+            actor: m.actor,
+            runUrl: m.runUrl,
+            result: 'abandoned',
+            detail: m.reason,
+        })));
+    }
+    s.report.previousReleaseId = current;
+    const serving = current ? found.releases.find((r) => r.id === current) : undefined;
+    return { releases: found.releases, ...(current ? { current } : {}), ...(serving ? { serving } : {}) };
+}
+/** Upload the workspace's files as a new release, or copy the rollback target's (its images checked first). */
+async function uploadPhase(s, history, files, id = freshReleaseId(s.run.sha, history.releases)) {
+    const { inputs, run, remote, remoteDir, log, timeline } = s;
+    s.roundTrips?.enter('upload');
+    s.report.releaseId = id;
+    const manifest = {
+        id,
+        project: inputs.project,
+        sha: run.sha,
+        ref: run.ref,
+        actor: run.actor,
+        runUrl: run.runUrl,
+        createdAt: new Date().toISOString(),
+        files: files.map((f) => f.path),
+        composeFiles: inputs.composeFiles,
+        services: {},
+        result: 'pending',
+    };
+    const release = { id, manifest, composeFiles: inputs.composeFiles };
+    await phase('Upload', async () => {
+        if (inputs.rollback) {
+            const target = selectRollbackTarget(history.releases, history.current, inputs.release);
+            // Before the copy: a rollback whose images cannot be had changes nothing on the host.
+            const missing = await missingPins(remote, pinsOf(target), inputs.pull !== 'never', inputs.commandTimeoutMs);
+            if (missing.length)
+                throw missingImagesError(target, missing, history.releases, history.current, inputs.pull !== 'never');
+            log.info(`rolling back to release ${target.id} (${target.sha.slice(0, 7)}, ${target.createdAt})`);
+            Object.assign(manifest, { files: target.files, composeFiles: target.composeFiles, rollbackOf: target.id });
+            Object.assign(release, { composeFiles: target.composeFiles, target });
+            await copyRelease(remote, remoteDir, target.id, id, manifest);
+        }
+        else {
+            await uploadRelease(remote, remoteDir, id, files, renderEnvFile({ ...inputs.env, ...inputs.secrets }), manifest, {
+                dryRun: inputs.dryRun,
+            });
+        }
+        timeline.add('upload', { detail: id });
+    });
+    return release;
+}
+/** A rollback redeploys its target's pinned images, routed as the target's proxy config says. */
+async function rollbackRouting(s, release) {
+    const target = release.target;
+    await pinImages(s.remote, pinsOf(target));
+    return releaseRouting(s, { ...target, id: release.id });
+}
+/**
+ * The services a release's proxy routes, from its files on the host: its Compose files (interpolated
+ * with its own env file) say which service is the proxy, its config what that proxy routes.
+ */
+async function releaseRouting(s, release) {
+    const root = external_node_path_.posix.join(s.remoteDir, 'releases', release.id);
+    const composeFiles = [];
+    for (const name of release.composeFiles) {
+        const text = await s.remote.readFile(external_node_path_.posix.join(root, name));
+        if (text === undefined)
+            return [];
+        composeFiles.push({ name, text });
+    }
+    const env = envFileValues((await s.remote.readFile(external_node_path_.posix.join(root, '.env'))) ?? '');
+    const model = parseCompose(composeFiles, { env });
+    const selected = selectedProxy(s.inputs, model);
+    if (!selected)
+        return [];
+    const view = hostView(s, model, selected.service, release);
+    const cfgPath = selected.driver.configPath(release.files, selected.service, view.composeDir);
+    const cfg = cfgPath ? await view.read(cfgPath) : undefined;
+    return cfg ? selected.driver.routedServices(view, cfg) : [];
+}
+/** KEY=VALUE lines of a release's env file (renderEnvFile single-quotes the values it must). */
+function envFileValues(text) {
+    const env = {};
+    for (const line of text.split('\n')) {
+        const m = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
+        if (m)
+            env[m[1]] = /^'.*'$/.test(m[2]) ? m[2].slice(1, -1) : m[2];
+    }
+    return env;
+}
+/** The image IDs a release ran, to re-point its tags at before redeploying it. */
+function pinsOf(release) {
+    return Object.entries(release.services)
+        .filter(([, x]) => x.imageId)
+        .map(([service, x]) => ({ service, image: x.image, imageId: x.imageId, ...(x.digest ? { digest: x.digest } : {}) }));
+}
+/** A release id not taken yet (two runs of one commit within a second get distinct ids). */
+function freshReleaseId(sha, taken) {
+    return freeReleaseId(sha, taken.map((r) => r.id), Date.now());
+}
+
+;// CONCATENATED MODULE: ./src/engine/docker/health.ts
+
+
+
+
+const HEALTH_TIMEOUT_FLOOR_MS = 30_000;
+/**
+ * start_period + interval × retries + timeout: by then Docker has either seen a passing check or
+ * marked the container unhealthy. Never below the floor; an explicit override (ms) wins.
+ */
+function healthTimeoutMs(hc, overrideMs) {
+    if (overrideMs !== undefined && overrideMs > 0)
+        return overrideMs;
+    if (!hc || hc.disabled)
+        return HEALTH_TIMEOUT_FLOOR_MS;
+    const s = hc.startPeriodS + hc.intervalS * hc.retries + hc.timeoutS;
+    return Math.max(HEALTH_TIMEOUT_FLOOR_MS, Math.ceil(s * 1000));
+}
+/** Why a container counts as failed right now, or undefined. */
+function failureOf(c, startedAt) {
+    if (!c)
+        return 'container disappeared';
+    if (c.state === 'exited' || c.state === 'dead')
+        return `exited with code ${c.exitCode}`;
+    if (c.state === 'restarting')
+        return `restarting (crash loop, exit code ${c.exitCode})`;
+    if (c.health === 'unhealthy')
+        return 'unhealthy';
+    if (startedAt && c.startedAt && c.startedAt !== startedAt)
+        return 'restarted (crashed)';
+    if (c.state !== 'running' && c.state !== 'created')
+        return `state ${c.state}`;
+    return undefined;
+}
+/**
+ * Resolve when every container is healthy (or, without a healthcheck, has stayed running for
+ * settleMs). Any `unhealthy`, exit or restart fails at once; the deadline is wall-clock (epoch ms).
+ */
+async function waitHealthy(remote, ids, deadline, timeline, options = {}) {
+    const { settleMs = 5_000, now = Date.now, service } = options;
+    const gate = new HealthGate(ids, settleMs, timeline, service);
+    let last = options.seen?.length ? options.seen : await inspectContainers(remote, ids);
+    for (;;) {
+        const t = now();
+        const failure = gate.poll(last, t);
+        if (failure)
+            return failure;
+        if (gate.allPassed())
+            return { ok: true, containers: last };
+        if (t >= deadline)
+            return gate.timedOut(last);
+        last = await nextChange(remote, ids, last, Math.min(deadline, gate.settledAt() ?? deadline), options);
+    }
+}
+/**
+ * The containers' state once it differs from `seen`, or at `until` (epoch ms), in one round trip.
+ * A host that answers early without a change (its `docker events` failed) is read again no sooner
+ * than pollMs later, so the wait degrades to the old poll instead of spinning.
+ */
+async function nextChange(remote, ids, seen, until, { pollMs = 1_000, now = Date.now, sleep = time_sleep } = {}) {
+    const asked = now();
+    const waitMs = Math.max(0, until - asked);
+    const r = await remote.exec(awaitChangeCommand(ids, stateSignature(ids, seen), waitMs), {
+        timeoutMs: waitMs + timeouts_DOCKER_COMMAND_MS,
+        check: false,
+    });
+    checkInspect(r);
+    const state = parseDockerInspect(r.stdout);
+    const early = now() < Math.min(until, asked + pollMs);
+    if (early && stateSignature(ids, state) === stateSignature(ids, seen))
+        await sleep(Math.min(until, asked + pollMs) - now());
+    return state;
+}
+/** What awaitChangeCommand compares (STATE_SIGNATURE_FORMAT), from parsed containers, in `ids` order. */
+function stateSignature(ids, containers) {
+    const byId = new Map(containers.map((c) => [c.id, c]));
+    return ids
+        .map((id) => byId.get(id))
+        .filter((c) => !!c)
+        .map((c) => `${c.id} ${c.state} ${c.health} ${c.restartCount} ${c.startedAt}`)
+        .join('\n');
+}
+/** What the health gate remembers between polls, and its verdict on each poll. */
+class HealthGate {
+    ids;
+    settleMs;
+    timeline;
+    service;
+    /** When a container without a healthcheck was first seen running (its settle time starts). */
+    runningSince = new Map();
+    /** StartedAt when first seen running: a later one means it restarted. */
+    firstStartedAt = new Map();
+    passed = new Set();
+    constructor(ids, settleMs, timeline, service) {
+        this.ids = ids;
+        this.settleMs = settleMs;
+        this.timeline = timeline;
+        this.service = service;
+    }
+    /** Check each container not yet passed at time t: the first failure, or undefined. */
+    poll(containers, t) {
+        const byId = new Map(containers.map((c) => [c.id, c]));
+        for (const id of this.ids) {
+            if (this.passed.has(id))
+                continue;
+            const failure = this.check(id, byId.get(id), t);
+            if (failure)
+                return failure;
+        }
+        return undefined;
+    }
+    allPassed() {
+        return this.passed.size === this.ids.length;
+    }
+    /** When the first container without a healthcheck still waiting will have run for the settle time. */
+    settledAt() {
+        const pending = this.ids.filter((id) => !this.passed.has(id) && this.runningSince.has(id));
+        return pending.length ? Math.min(...pending.map((id) => this.runningSince.get(id) + this.settleMs)) : undefined;
+    }
+    /** The deadline passed: fail with the containers still waiting. */
+    timedOut(containers) {
+        const waiting = containers.filter((c) => !this.passed.has(c.id));
+        const detail = waiting.map((c) => `${c.name} (${c.health === 'none' ? c.state : c.health})`).join(', ');
+        this.timeline.add('failure', { service: this.service, detail: `health timeout: ${detail}` });
+        return { ok: false, reason: `not healthy before the health timeout: ${detail}${neverChecked(waiting)}`, containers: waiting };
+    }
+    check(id, c, t) {
+        if (c?.startedAt && !this.firstStartedAt.has(id) && c.state === 'running')
+            this.firstStartedAt.set(id, c.startedAt);
+        const why = failureOf(c, this.firstStartedAt.get(id));
+        if (why) {
+            this.timeline.add('failure', { service: this.service, container: c?.name ?? id, detail: why });
+            return { ok: false, reason: `${c?.name ?? id}: ${why}`, containers: c ? [c] : [] };
+        }
+        // failureOf fails a missing container, so c is here.
+        if (this.hasPassed(id, c, t))
+            this.pass(id, c);
+        else if (c.health === 'none' && c.state === 'running' && !this.runningSince.has(id))
+            this.runningSince.set(id, t);
+        return undefined;
+    }
+    hasPassed(id, c, t) {
+        if (c.health === 'healthy')
+            return true;
+        return c.health === 'none' && c.state === 'running' && t - (this.runningSince.get(id) ?? t) >= this.settleMs;
+    }
+    pass(id, c) {
+        this.passed.add(id);
+        const ms = c.health === 'none' ? this.settleMs : startToHealthyMs(c);
+        this.timeline.add('healthy', {
+            service: this.service,
+            container: c.name,
+            detail: c.health === 'none' ? `no healthcheck: running for ${Math.round(this.settleMs / 1000)}s` : 'healthy',
+            ...(ms !== undefined ? { ms } : {}),
+        });
+    }
+}
+/**
+ * Start to healthy by Docker's own clock: StartedAt to the end of the latest passing check (the one
+ * that made it healthy, since the wait sees the change at once). Undefined when Docker kept none.
+ */
+function startToHealthyMs(c) {
+    const passing = c.healthLog.filter((e) => e.exitCode === 0).at(-1);
+    const start = Date.parse(c.startedAt);
+    const end = passing ? Date.parse(passing.end) : NaN;
+    return Number.isFinite(start) && Number.isFinite(end) && end >= start ? end - start : undefined;
+}
+/**
+ * Watch containers for `durationMs`: any exit, restart or `unhealthy` is a failure (a crash right
+ * after the old replicas are gone). Resolves ok at the end of the window.
+ */
+async function monitorContainers(remote, ids, durationMs, timeline, options = {}) {
+    const { now = Date.now, service } = options;
+    const end = now() + durationMs;
+    const startedAt = new Map();
+    let last = options.seen?.length ? options.seen : await inspectContainers(remote, ids);
+    for (;;) {
+        const byId = new Map(last.map((c) => [c.id, c]));
+        for (const id of ids) {
+            const c = byId.get(id);
+            if (c?.startedAt && !startedAt.has(id))
+                startedAt.set(id, c.startedAt);
+            const why = failureOf(c, startedAt.get(id));
+            if (why) {
+                timeline.add('failure', { service, container: c?.name ?? id, detail: `during monitor: ${why}` });
+                return { ok: false, reason: `${c?.name ?? id} during monitor: ${why}`, containers: c ? [c] : [] };
+            }
+        }
+        if (now() >= end) {
+            timeline.add('monitor-ok', { service, detail: `${ids.length} container(s) stayed up for ${Math.round(durationMs / 1000)}s` });
+            return { ok: true, containers: last };
+        }
+        last = await nextChange(remote, ids, last, end, options);
+    }
+}
+/** The failed containers' last health check outputs and the end of their logs, for the job log. */
+async function collectDiagnostics(remote, containers, tail = 50) {
+    const parts = [];
+    for (const c of containers) {
+        parts.push(`--- ${c.name} (${c.id.slice(0, 12)}): state ${c.state}, health ${c.health}, exit code ${c.exitCode}`);
+        for (const e of c.healthLog.slice(-3))
+            parts.push(`health check at ${e.start}: exit ${e.exitCode}: ${e.output.trim()}`);
+        const logs = await remote.exec(containerLogsCommand(c.id, tail), { timeoutMs: timeouts_QUICK_COMMAND_MS, check: false });
+        parts.push(`last ${tail} log lines:`, logs.stdout.trimEnd() || '(none)');
+    }
+    return parts.join('\n');
+}
+/**
+ * Why a health wait can end with no check run at all: Podman runs healthchecks from systemd timers,
+ * so on a host without systemd the status stays `starting` with an empty log (Docker runs them itself).
+ */
+function neverChecked(waiting) {
+    const idle = waiting.length > 0 && waiting.every((c) => c.state === 'running' && c.health === 'starting' && c.healthLog.length === 0);
+    return idle
+        ? '. No health check ran at all: the engine is not running them (Podman runs healthchecks from systemd timers; on a host without systemd they never run)'
+        : '';
+}
+
+;// CONCATENATED MODULE: ./src/rollout/rollout.ts
+
+
+
+
+
+class BatchFailure extends Error {
+    reason;
+    failed;
+    constructor(reason, failed) {
+        super(reason);
+        this.reason = reason;
+        this.failed = failed;
+    }
+}
+async function rollOut(ctx, plan) {
+    const result = { ok: true, updated: [], failures: [] };
+    const rolled = plan.services.filter((sp) => sp.action !== 'keep' && sp.action !== 'skip');
+    let first;
+    if (!ctx.proxyNetworks && ctx.proxyService) {
+        // The proxy's networks and what the first batch reads first, side by side (nothing changes
+        // between them unless a cleanup runs first).
+        const head = rolled[0]?.batches.length && !rolled[0].cleanup.length ? rolled[0].service : undefined;
+        const [networks, before] = await Promise.all([proxyNetworksOf(ctx, ctx.proxyService), head && ctx.engine.replicas(head)]);
+        ctx = { ...ctx, proxyNetworks: networks };
+        if (before)
+            first = { before, parked: false, made: [] };
+    }
+    for (const sp of rolled) {
+        ctx.log.info(`${sp.service}: ${sp.action} (${sp.order}; ${sp.reason})`);
+        let failure;
+        try {
+            failure = await runService(ctx, sp, sp === rolled[0] ? first : undefined);
+        }
+        finally {
+            if (gated(ctx, sp.service))
+                await ctx.gate
+                    .unpark(sp.service)
+                    .catch((e) => ctx.log.warning(`${sp.service}: could not return parked proxy slots: ${e.message}`));
+        }
+        result.updated.push(sp.service);
+        if (failure) {
+            result.ok = false;
+            result.failures.push(failure);
+            result.failure = failure;
+            if (failure.failureAction !== 'continue') {
+                result.stoppedAt = sp.service;
+                break;
+            }
+        }
+    }
+    return result;
+}
+async function runService(ctx, sp, first) {
+    const svc = sp.desired?.service;
+    const grace = Math.ceil(svc?.stopGracePeriodS ?? 10);
+    const uc = svc?.updateConfig;
+    const failureAction = uc?.failureAction ?? 'rollback';
+    const cleanupFailure = await cleanUp(ctx, sp, grace, failureAction);
+    if (cleanupFailure)
+        return cleanupFailure;
+    let failedBatches = 0;
+    let lastFailure;
+    // The head the batch before handed on (an object: the hand-over happens inside a callback).
+    const ahead = { head: first };
+    for (const [i, batch] of sp.batches.entries()) {
+        const label = `${sp.service}: batch ${i + 1}/${sp.batches.length}`;
+        const delayMs = delayAfter(sp, i);
+        const handed = aheadOf(sp, i, delayMs, ahead);
+        const failure = await measured(ctx, sp, { index: i, label, delayMs }, () => runBatchOrClean(ctx, sp, batch, label, grace, failureAction, handed));
+        if (failure) {
+            await dropHead(ctx, sp.service, ahead, grace);
+            failedBatches++;
+            lastFailure = failure;
+            const ratio = failedBatches / sp.batches.length;
+            if (failureAction !== 'continue' && ratio > (uc?.maxFailureRatio ?? 0))
+                return lastFailure;
+            ctx.log.warning(`${label} failed (${failure.reason}); continuing (failure_action ${failureAction}, ${failedBatches}/${sp.batches.length} batches failed)`);
+            continue;
+        }
+        if (delayMs) {
+            ctx.log.info(`${sp.service}: waiting update_config.delay ${delayMs / 1000}s`);
+            await (ctx.sleep ?? time_sleep)(delayMs);
+        }
+    }
+    return lastFailure && failureAction === 'continue' ? lastFailure : undefined;
+}
+/**
+ * What batch i was handed by the one before, and (start-first, no delay to wait out, not the last)
+ * the next batch, whose head it makes during its monitor and leaves in `slot`.
+ */
+function aheadOf(sp, i, delayMs, slot) {
+    const given = slot.head;
+    slot.head = undefined;
+    const batch = sp.batches[i + 1];
+    if (sp.order === 'stop-first' || delayMs > 0 || !batch)
+        return { given };
+    return { given, next: { batch, take: (head) => (slot.head = head) } };
+}
+/** A failed batch takes the next batch's containers made ahead with it: nothing half-made stays. */
+async function dropHead(ctx, service, slot, grace) {
+    const made = slot.head?.made ?? [];
+    slot.head = undefined;
+    if (made.length)
+        await removeQuietly(ctx, service, made, grace);
+}
+/** update_config.delay after batch i (ms): none after the last. */
+function delayAfter(sp, i) {
+    const delayS = sp.desired?.service.updateConfig.delayS ?? 0;
+    return delayS && i < sp.batches.length - 1 ? delayS * 1000 : 0;
+}
+/** Run one batch, then log and keep its wall time and round trips to the host. */
+async function measured(ctx, sp, { index, label, delayMs }, run) {
+    const startedAt = now(ctx);
+    const before = ctx.roundTrips?.snapshot();
+    const failure = await run();
+    const endedAt = now(ctx);
+    const roundTrips = before && ctx.roundTrips?.since(before);
+    const span = {
+        service: sp.service,
+        index,
+        of: sp.batches.length,
+        startedAt,
+        endedAt,
+        ok: !failure,
+        monitorMs: (sp.desired?.service.updateConfig.monitorS ?? 5) * 1000,
+        delayAfterMs: failure ? 0 : delayMs,
+        ...(roundTrips ? { roundTrips: roundTrips.total } : {}),
+    };
+    ctx.batches?.push(span);
+    ctx.log.info(`${label}: ${failure ? 'failed after' : 'took'} ${describeBatchFloor(batchFloor(span, ctx.timeline.events))}` +
+        (roundTrips ? `; ${describeRoundTrips(roundTrips)} round trips to the host` : ''));
+    return failure;
+}
+/** Exited or crashed containers an earlier run left: removed before the first batch. */
+async function cleanUp(ctx, sp, grace, failureAction) {
+    if (!sp.cleanup.length)
+        return undefined;
+    try {
+        ctx.log.info(`${sp.service}: removing ${sp.cleanup.length} exited/crashed container(s) left from an earlier run`);
+        await stopAndRemove(ctx, sp.service, sp.cleanup, grace);
+        return undefined;
+    }
+    catch (e) {
+        return fail(ctx, sp, failureAction, e.message, []);
+    }
+}
+/** One batch; when it fails, its failure (diagnostics first) and no new container of it left behind. */
+async function runBatchOrClean(ctx, sp, batch, label, grace, failureAction, ahead = {}) {
+    let created = [];
+    try {
+        await runBatch(ctx, sp, batch, label, grace, (c) => (created = c), ahead);
+        return undefined;
+    }
+    catch (e) {
+        const failed = e instanceof BatchFailure ? e.failed : [];
+        // Their health output and logs first: once removed, a container has nothing left to tell.
+        const failure = await fail(ctx, sp, failureAction, e.message, failed);
+        // Leave no failed new container behind: drain what the proxy may already send to, then remove.
+        if (created.length) {
+            ctx.log.warning(`${label} failed: removing its ${created.length} new container(s)`);
+            await removeQuietly(ctx, sp.service, created, grace);
+        }
+        return failure;
+    }
+}
+/**
+ * Start-first: new replicas up and UP in the proxy, then the old ones drained and removed.
+ * Stop-first: the old batch goes first. Then the new ones are watched for `monitor`.
+ */
+async function runBatch(ctx, sp, batch, label, grace, onCreated, ahead) {
+    const before = ahead.given?.before ?? (await ctx.engine.replicas(sp.service));
+    const old = before.filter((c) => batch.remove.includes(c.id));
+    let created = [];
+    if (sp.order === 'stop-first')
+        await retire(ctx, sp.service, old, grace);
+    if (batch.start > 0) {
+        // Start-first: the old batch is drained right after, so the gate may swap them in one change.
+        const replacing = sp.order === 'stop-first' ? [] : old;
+        // What runs now is what ran before minus what retire removed: no second read of the host.
+        const current = sp.order === 'stop-first' ? before.filter((c) => !old.includes(c)) : before;
+        const { parked = false, made = [] } = ahead.given ?? {};
+        created = await startNew(ctx, sp, batch, label, { current, replacing, parked, made }, onCreated);
+    }
+    const watch = async () => {
+        if (!created.length)
+            return;
+        const monitorMs = (sp.desired?.service.updateConfig.monitorS ?? 5) * 1000;
+        const ids = created.map((c) => c.id);
+        check(await ctx.engine.monitor(ids, monitorMs, ctx.timeline, { service: sp.service, seen: created, ...timing(ctx) }));
+    };
+    const next = ahead.next;
+    const readAhead = next ? () => readHead(ctx, sp.service, next.batch).then(next.take, () => undefined) : undefined;
+    if (sp.order !== 'stop-first')
+        await retire(ctx, sp.service, old, grace, watch, readAhead);
+    else
+        await watch();
+}
+/**
+ * The next batch's head: what runs now, the empty slots parked, its containers created. A failure
+ * leaves the rest to the batch itself; a container created anyway is one Compose's `up` starts then.
+ */
+async function readHead(ctx, service, batch) {
+    const before = await ctx.engine.replicas(service);
+    if (gated(ctx, service))
+        await ctx.gate.park(service, before.map((c) => toReplica(ctx, c)));
+    const head = { before, parked: gated(ctx, service), made: [] };
+    const { createAhead, start } = ctx.engine;
+    if (!createAhead || !start || batch.start === 0)
+        return head;
+    try {
+        const known = new Set(before.map((c) => c.id));
+        const made = (await createAhead(service, before.length + batch.start)).filter((c) => !known.has(c.id));
+        // Anything but exactly the batch's count (another deploy's container?) is left to the batch's own scale-up.
+        if (made.length === batch.start && made.every((c) => c.state === 'created'))
+            head.made = made;
+    }
+    catch (e) {
+        ctx.log.info(`${service}: creating the next batch ahead failed (${e.message}); the batch scales up itself`);
+    }
+    return head;
+}
+/**
+ * Old replicas out of the proxy (drained), stopped and removed, their proxy slots returned.
+ * `alongside` (the new replicas' monitor) runs while the slots are returned: that waits for Docker's
+ * DNS to drop the old IPs, which has nothing to do with the new replicas, so it adds no time.
+ * `afterRelease` (the next batch's reads) runs once the slots are back, still beside the monitor.
+ */
+async function retire(ctx, service, old, grace, alongside, afterRelease) {
+    if (!old.length)
+        return alongside?.();
+    const replicas = old.map((c) => toReplica(ctx, c));
+    // The gate records drain/drained per replica, with its proxy slot.
+    if (gated(ctx, service))
+        await ctx.gate.drain(service, replicas);
+    await stopAndRemove(ctx, service, old.map((c) => c.id), grace, old);
+    const release = async () => {
+        if (gated(ctx, service))
+            await ctx.gate.release(service, replicas);
+        await afterRelease?.();
+    };
+    const [released, watched] = await Promise.allSettled([release(), alongside?.()]);
+    // The monitor's failure names the failed containers: it wins over the gate's.
+    if (watched.status === 'rejected')
+        throw watched.reason;
+    if (released.status === 'rejected')
+        throw released.reason;
+}
+/** The batch's new replicas: parked in the proxy, started, healthy, then let in (UP). */
+async function startNew(ctx, sp, batch, label, { current, replacing, parked, made }, onCreated) {
+    const { service } = sp;
+    const known = new Set(current.map((c) => c.id));
+    if (gated(ctx, service) && !parked)
+        await ctx.gate.park(service, current.map((c) => toReplica(ctx, c)));
+    let created = await launch(ctx, service, label, current.length + batch.start, { known, made }, onCreated);
+    for (const c of created)
+        ctx.timeline.add('start', { service, container: c.name });
+    if (created.length !== batch.start) {
+        throw new BatchFailure(`expected ${batch.start} new container(s) for ${service}, Compose created ${created.length}`, created);
+    }
+    const svc = sp.desired?.service;
+    const hc = svc?.healthcheck;
+    const monitorMs = (svc?.updateConfig.monitorS ?? 5) * 1000;
+    const deadline = now(ctx) + healthTimeoutMs(hc, ctx.healthTimeoutMs);
+    if (!hc || hc.disabled) {
+        ctx.log.warning(`${service}: no healthcheck in the Compose file: no health gate; waiting for ${monitorMs / 1000}s of "running" instead (or the image's own HEALTHCHECK)`);
+    }
+    const health = await ctx.engine.waitHealthy(created.map((c) => c.id), deadline, ctx.timeline, { service, settleMs: monitorMs, seen: created, ...timing(ctx) });
+    check(health);
+    created = health.containers;
+    onCreated(created);
+    if (gated(ctx, service))
+        await waitUpOrExplain(ctx, service, created, deadline, replacing);
+    return created;
+}
+/** The batch's new containers running: the ones created ahead started, or Compose scaling up. */
+async function launch(ctx, service, label, target, { known, made }, onCreated) {
+    if (made.length && ctx.engine.start) {
+        ctx.log.info(`${label}: starting ${made.length} new replica(s) created during the last monitor: ${made.map((c) => c.name).join(', ')}`);
+        onCreated(made);
+        await ctx.engine.start(made.map((c) => c.id));
+        const started = await ctx.engine.inspect(made.map((c) => c.id));
+        onCreated(started);
+        return started;
+    }
+    ctx.log.info(`${label}: starting ${target - known.size} new replica(s) (scale ${service}=${target})`);
+    await ctx.engine.scaleTo(service, target, (chunk) => ctx.log.info(chunk.trimEnd()));
+    const created = (await ctx.engine.replicas(service)).filter((c) => !known.has(c.id));
+    onCreated(created);
+    return created;
+}
+/**
+ * The proxy's UP gate. When it fails, a new replica that died meanwhile (healthy, then crashed before
+ * the proxy saw it UP: Docker's DNS drops it, so "in no slot") is the real cause: name it.
+ */
+async function waitUpOrExplain(ctx, service, created, deadline, replacing) {
+    try {
+        await ctx.gate.waitUp(service, created.map((c) => toReplica(ctx, c)), deadline, replacing.map((c) => toReplica(ctx, c)));
+    }
+    catch (e) {
+        const now = await ctx.engine.inspect(created.map((c) => c.id)).catch(() => []);
+        const dead = created.filter((c) => {
+            const n = now.find((x) => x.id === c.id);
+            return !n || n.state !== 'running' || n.restartCount > c.restartCount;
+        });
+        if (!dead.length)
+            throw e;
+        const what = dead.map((c) => {
+            const n = now.find((x) => x.id === c.id);
+            return n
+                ? `${c.name} ${n.state === 'running' ? `restarted (${n.restartCount} restarts)` : `${n.state}, exit code ${n.exitCode}`}`
+                : `${c.name} gone`;
+        });
+        throw new BatchFailure(`new ${service} replica crashed before the proxy had it UP: ${what.join('; ')}`, created);
+    }
+}
+function check(r) {
+    if (!r.ok)
+        throw new BatchFailure(r.reason, r.containers);
+}
+async function fail(ctx, sp, failureAction, reason, failed) {
+    let logs;
+    try {
+        logs = failed.length ? await ctx.engine.diagnostics(failed) : '';
+    }
+    catch (e) {
+        logs = `(could not collect logs: ${e.message})`;
+    }
+    ctx.timeline.add('failure', { service: sp.service, detail: reason });
+    return { service: sp.service, reason, containers: failed.map((c) => c.name), logs, failureAction };
+}
+/** Stop with the service's grace period, then remove: by id, never through Compose's scale. */
+async function stopAndRemove(ctx, service, ids, grace, infos) {
+    if (!ids.length)
+        return;
+    const labels = ids.map((id) => infos?.find((c) => c.id === id)?.name ?? id.slice(0, 12));
+    for (const container of labels)
+        ctx.timeline.add('stop', { service, container, detail: `grace ${grace}s` });
+    await ctx.engine.stopAndRemove(ids, grace);
+    for (const container of labels)
+        ctx.timeline.add('remove', { service, container });
+}
+/** Best effort: a failed batch's new containers go, even if the proxy or Docker complains. */
+async function removeQuietly(ctx, service, cs, grace) {
+    const replicas = cs.map((c) => toReplica(ctx, c)).filter((r) => r.ip);
+    try {
+        if (gated(ctx, service) && replicas.length)
+            await ctx.gate.drain(service, replicas);
+    }
+    catch (e) {
+        ctx.log.warning(`${service}: draining the failed containers: ${e.message}`);
+    }
+    try {
+        await stopAndRemove(ctx, service, cs.map((c) => c.id), grace, cs);
+    }
+    catch (e) {
+        ctx.log.warning(`${service}: removing the failed containers: ${e.message}`);
+    }
+    try {
+        if (gated(ctx, service) && replicas.length)
+            await ctx.gate.release(service, replicas);
+    }
+    catch (e) {
+        ctx.log.warning(`${service}: releasing proxy slots: ${e.message}`);
+    }
+}
+async function proxyNetworksOf(ctx, proxyService) {
+    const proxies = (await ctx.engine.replicas(proxyService)).filter((c) => c.state === 'running');
+    return [...new Set(proxies.flatMap((c) => Object.keys(c.ips)))];
+}
+function toReplica(ctx, c) {
+    return { id: c.id, name: c.name, ip: replicaIp(c, ctx.proxyNetworks) };
+}
+function gated(ctx, service) {
+    return !ctx.routedServices || ctx.routedServices.has(service);
+}
+function now(ctx) {
+    return (ctx.now ?? Date.now)();
+}
+function timing(ctx) {
+    const t = {};
+    if (ctx.pollMs !== undefined)
+        t.pollMs = ctx.pollMs;
+    if (ctx.now)
+        t.now = ctx.now;
+    if (ctx.sleep)
+        t.sleep = ctx.sleep;
+    return t;
+}
+
+;// CONCATENATED MODULE: ./src/engine/docker/engine.ts
+/** The Engine over Docker and Compose (v1 or v2), through the host's Remote. */
+
+
+
+
+
+function dockerEngine({ remote, flavor, stack, upTimeoutMs = LONG_COMMAND_MS }) {
+    const replicas = async (service) => (await listProjectContainers(remote, stack.project)).filter((c) => c.service === service);
+    return {
+        replicas,
+        inspect: (ids) => inspectContainers(remote, ids),
+        scaleTo: async (service, count, onOutput) => {
+            await remote.exec(scaleUpCommand(flavor, stack, service, count), {
+                timeoutMs: upTimeoutMs,
+                onOutput: onOutput && ((chunk) => onOutput(chunk)),
+            });
+        },
+        createAhead: async (service, count) => {
+            await remote.exec(createAheadCommand(flavor, stack, service, count), { timeoutMs: upTimeoutMs });
+            return replicas(service);
+        },
+        start: async (ids) => {
+            await remote.exec(startCommand(ids), { timeoutMs: timeouts_DOCKER_COMMAND_MS });
+        },
+        stopAndRemove: async (ids, graceS) => {
+            await remote.exec(stopAndRemoveCommand(ids, graceS), { timeoutMs: (graceS + 180) * 1000 });
+        },
+        waitHealthy: (ids, deadline, timeline, options) => waitHealthy(remote, ids, deadline, timeline, options),
+        monitor: (ids, ms, timeline, options) => monitorContainers(remote, ids, ms, timeline, options),
+        diagnostics: (containers) => collectDiagnostics(remote, containers),
+    };
+}
+
+;// CONCATENATED MODULE: ./src/phases/rollout.ts
+/**
+ * The Rollout phase: each changed service rolled behind the proxy gate; on a failure with
+ * failure_action rollback, the release that served before is rolled back through the same path.
+ */
+
+
+
+
+
+
+
+
+
+
+/** What rollOut needs for this session: its engine over the stack, the proxy gate, the log. */
+function rolloutContext(s, stack, routed, proxy) {
+    return {
+        engine: dockerEngine({ remote: s.remote, flavor: s.flavor, stack }),
+        gate: proxy.gate,
+        timeline: s.timeline,
+        log: s.log,
+        healthTimeoutMs: s.inputs.healthTimeoutMs,
+        proxyService: proxy.proxyService,
+        routedServices: new Set(routed),
+        ...(s.roundTrips ? { roundTrips: s.roundTrips } : {}),
+        ...(s.report.batches ? { batches: s.report.batches } : {}),
+    };
+}
+/** Roll the plan, then log how the batches it ran compare with their floor. */
+async function rollOutMeasured(s, ctx, plan) {
+    const first = ctx.batches?.length ?? 0;
+    try {
+        return await rollOut(ctx, plan);
+    }
+    finally {
+        const line = speedLine(rolloutFloor(ctx.batches?.slice(first) ?? [], s.timeline.events));
+        if (line)
+            s.log.info(line);
+    }
+}
+/** Roll the plan; a failure is returned (not thrown) so the probe and the record still run. */
+async function rolloutPhase(s, release, plan, routed, proxy, before) {
+    const { inputs, remoteDir, timeline, log, report } = s;
+    s.roundTrips?.enter('rollout');
+    try {
+        await before?.();
+        timeline.add('deploy-start', { detail: release.id });
+        const stack = stackOf(remoteDir, release.composeFiles, 'app', inputs.project);
+        const result = await rollOutMeasured(s, rolloutContext(s, stack, routed, proxy), plan);
+        report.servicesUpdated = result.updated;
+        for (const f of result.failures) {
+            await phase(`Failed containers of ${f.service}: health output and logs`, async () => log.info(f.logs || '(nothing collected)'));
+        }
+        if (result.ok)
+            return { failureAction: 'rollback' };
+        return {
+            failure: new Error(`${result.failure?.service ?? 'the rollout'}: ${result.failure?.reason ?? 'failed'}`),
+            failureAction: result.failure?.failureAction ?? 'rollback',
+        };
+    }
+    catch (e) {
+        return { failure: e instanceof Error ? e : new Error(String(e)), failureAction: 'rollback' };
+    }
+}
+/** After a failed rollout: roll back to the release that served, as failure_action says. */
+async function handleFailure(s, outcome, history, routed, proxy) {
+    const { failure, failureAction } = outcome;
+    if (!failure)
+        return;
+    s.timeline.add('failure', { detail: failure.message });
+    s.log.error(failure.message);
+    const previous = history.serving;
+    if (failureAction !== 'rollback') {
+        s.log.warning(`failure_action ${failureAction}: no rollback; the services keep what this deploy left (see the plan and the timeline)`);
+    }
+    else if (!previous) {
+        s.log.warning('no earlier release to roll back to: the failed new containers were removed, and what ran before keeps running');
+    }
+    else {
+        await phase(`Rollback to ${previous.id}`, async () => {
+            s.report.rolledBack = await rollBackTo(s, previous, routed, proxy);
+        });
+    }
+}
+/**
+ * Put release `previous` back: its images pinned, its files in app/, and each service rolled to it
+ * from whatever runs now (health-gated, drained through the proxy). True when every service made it.
+ */
+async function rollBackTo(s, previous, routed, proxy) {
+    const { remote, remoteDir, inputs, timeline, log } = s;
+    timeline.add('rollback-start', { detail: previous.id });
+    await pinImages(remote, pinsOf(previous));
+    await activateRelease(remote, remoteDir, previous.id);
+    await proxy.gate.activated?.();
+    const prevStack = stackOf(remoteDir, previous.composeFiles, 'app', inputs.project);
+    const back = await desiredState({ ...s }, { composeFiles: previous.composeFiles }, routed, previous);
+    const backPlan = makePlan(s, back.desired, false, back.running);
+    log.info(renderPlan(backPlan));
+    const r = await rollOutMeasured(s, rolloutContext(s, prevStack, routed, proxy), backPlan);
+    timeline.add('rollback-done', { detail: r.ok ? 'ok' : 'failed' });
+    if (!r.ok)
+        log.error(`the rollback to ${previous.id} failed too: ${r.failure?.reason ?? ''}`);
+    return r.ok;
+}
+
+;// CONCATENATED MODULE: ./src/model/swarm-stack.ts
+/**
+ * The Swarm target's view of a release (pure): what the stack needs (refused before any change),
+ * the override file handoff deploys beside the user's files, and the outcome of an update.
+ *
+ * The override pins every image by ID (a re-pushed tag is a change, a rollback returns to the exact
+ * image) and gates each service the proxy routes: Swarm's own stop (DNS record removed, 2 s, stop
+ * signal) is no drain, so the task is stopped by handoff once drained (commands/swarm.ts) and Swarm's
+ * stop signal is one nothing handles, with a grace that covers the drain.
+ */
+
+/** Sent by Swarm to a gated task: continues a stopped process, a no-op for a running one. */
+const INERT_STOP_SIGNAL = 'SIGCONT';
+const OVERRIDE_FILE = 'handoff.swarm.yaml';
+/** What a service stops with, from its Compose definition (Docker's defaults otherwise). */
+function stopOf(svc, raw) {
+    const def = (raw.services ?? {})[svc.name] ?? {};
+    const signal = typeof def.stop_signal === 'string' && def.stop_signal ? def.stop_signal : 'SIGTERM';
+    return { signal, graceS: svc.stopGracePeriodS };
+}
+/** The override file: images by ID for every service, the stop gate and start-first rollback for gated ones. */
+function renderSwarmOverride(input) {
+    const { model, imageIds, gated, drainTimeoutS } = input;
+    const services = {};
+    for (const svc of model.services) {
+        const out = {};
+        const id = imageIds.get(svc.name);
+        if (id)
+            out.image = id;
+        const stop = stopOf(svc, model.raw);
+        if (gated.includes(svc.name) && stop.signal.replace(/^SIG/, '') !== INERT_STOP_SIGNAL.replace(/^SIG/, '')) {
+            out.stop_signal = INERT_STOP_SIGNAL;
+            // Swarm's backstop: a task handoff never drained (handoff gone, a node failing) is killed after this.
+            out.stop_grace_period = `${drainTimeoutS + stop.graceS}s`;
+            out.labels = { 'handoff.stop-signal': stop.signal, 'handoff.stop-grace': String(stop.graceS) };
+            // Swarm's rollback defaults to stop-first, which would stop a serving task before its replacement is healthy.
+            const u = svc.updateConfig;
+            out.deploy = { rollback_config: { parallelism: u.parallelism, order: 'start-first', monitor: `${u.monitorS}s` } };
+        }
+        if (Object.keys(out).length)
+            services[svc.name] = out;
+    }
+    return `# Written by handoff for this release: images pinned by ID; routed services drained before they stop.\n${(0,dist/* stringify */.As)({ version: '3.8', services })}`;
+}
+/**
+ * Refusals before any change on the host: a routed service must be reachable task by task (the
+ * routing mesh's virtual IP would keep sending to stopping tasks), and the stack file must be a
+ * Compose file format 3 (what `docker stack deploy` reads).
+ */
+function checkSwarmStack(model, routed, proxyConfigText) {
+    const errors = [];
+    const warnings = [];
+    const version = String(model.raw.version ?? '');
+    if (!/^3(\.\d+)?$/.test(version))
+        errors.push(`the stack file needs \`version: "3.8"\` (docker stack deploy reads Compose file format 3; found ${version || 'none'})`);
+    const raw = (model.raw.services ?? {});
+    for (const name of routed) {
+        const deploy = (raw[name]?.deploy ?? {});
+        const byTask = deploy.endpoint_mode === 'dnsrr' || new RegExp(`\\btasks\\.${name}\\b`).test(proxyConfigText);
+        if (!byTask)
+            errors.push(`service ${name} is routed through Swarm's virtual IP, which keeps sending to stopping tasks: set \`deploy.endpoint_mode: dnsrr\` on it, or point the proxy at \`tasks.${name}\``);
+        const svc = model.services.find((s) => s.name === name);
+        if (svc && !svc.healthcheck)
+            warnings.push(`service ${name} has no healthcheck: Swarm counts a task as ready as soon as it starts`);
+    }
+    return { errors, warnings };
+}
+/** `stackServicesCommand` output. */
+function parseStackServices(text) {
+    return text
+        .split('\n')
+        .filter((l) => l.trim())
+        .map((l) => {
+        const [name = '', replicas = '', update = '', message = ''] = l.split('\t');
+        return { name, ...(replicas ? { replicas: Number(replicas) } : {}), update: update, message };
+    });
+}
+/** `convergeCommand` output. */
+function parseConverge(text) {
+    const drains = [];
+    let settled = false;
+    for (const line of text.split('\n')) {
+        const w = line.trim().split(/\s+/);
+        if (w[0] === 'drain' && w.length >= 5)
+            drains.push({
+                container: w[1],
+                task: w[2],
+                service: w[5] ?? '',
+                seconds: Number(w[3]),
+                end: w[4] === 'timeout' ? 'timeout' : 'idle',
+            });
+        if (w[0] === 'settled')
+            settled = true;
+    }
+    return { drains, settled };
+}
+/**
+ * The real outcome, which `docker stack deploy` (exit 0 as soon as the specs are stored) never says:
+ * a failure message when any service rolled back, paused, or never settled.
+ */
+function updateOutcome(services, settled) {
+    const bad = services.filter((s) => s.update && s.update !== 'completed');
+    const rolledBack = bad.some((s) => s.update.startsWith('rollback'));
+    if (bad.length)
+        return { failed: true, rolledBack, message: bad.map((s) => `service ${s.name}: ${s.update} (${s.message})`).join('; ') };
+    if (!settled)
+        return {
+            failed: true,
+            rolledBack: false,
+            message: 'the stack did not settle before the deadline (replicas not running, or tasks left to drain)',
+        };
+    return { failed: false, rolledBack: false };
+}
+
+;// CONCATENATED MODULE: ./src/phases/validate.ts
+/** Local validation (before connecting): the Compose files parse, the rollout rules hold, the proxy config is uploaded. */
+
+
+
+
+
+
+/** Local checks: the Compose files parse, the plan's refusals, the proxy config is uploaded. */
+async function validateLocally(inputs, files, log) {
+    const composeFiles = inputs.composeFiles.map((name) => {
+        const f = files.find((x) => x.path === name);
+        if (!f)
+            throw new Error(`input 'compose_files': ${name} was not found in the workspace`);
+        return { name, text: f.data.toString('utf8') };
+    });
+    const model = parseCompose(composeFiles, { env: { ...inputs.env, ...inputs.secrets }, onWarning: (m) => log.warning(m) });
+    const routed = await proxyRouting(model, files, inputs, log);
+    for (const m of missingMounts(model, files.map((f) => f.path), external_node_path_.posix.dirname(inputs.composeFiles[0]))) {
+        log.warning(`service ${m.service} bind-mounts ${m.source} (${m.path} in the workspace), which is not uploaded: add it to the 'files' input, or Docker creates an empty directory there`);
+    }
+    if (inputs.target === 'swarm') {
+        swarmChecks(inputs, model, routed, files, log);
+        return { model, routed };
+    }
+    // Warnings belong to services that change: the plan shows them once it knows which ones do.
+    const check = checkPolicies(model, routed, inputs.services.length ? inputs.services : undefined);
+    if (check.errors.length)
+        throw new Error(`the deploy was refused before any change on the host:\n- ${check.errors.join('\n- ')}`);
+    if (inputs.preDeploy || inputs.postDeploy)
+        hookService(model.services, routed, inputs.hookService);
+    return { model, routed };
+}
+/** The Swarm target's refusals (model/swarm-stack.ts), and what it does not do yet. */
+function swarmChecks(inputs, model, routed, files, log) {
+    const uploaded = files.filter((f) => !inputs.composeFiles.includes(f.path)).map((f) => f.data.toString('utf8'));
+    const check = checkSwarmStack(model, routed, uploaded.join('\n'));
+    if (inputs.preDeploy || inputs.postDeploy)
+        check.errors.push('pre_deploy and post_deploy are not supported with target: swarm yet: remove them');
+    if (inputs.services.length || inputs.force)
+        check.errors.push("'services' and 'force' are not supported with target: swarm (Swarm updates every changed service): remove them");
+    if (check.errors.length)
+        throw new Error(`the deploy was refused before any change on the host:\n- ${check.errors.join('\n- ')}`);
+    for (const w of check.warnings)
+        log.warning(w);
+}
+/** Relative bind mounts whose source is not among the uploaded files (runtime dirs like ./run are fine empty, but worth a word). */
+function missingMounts(model, paths, composeDir) {
+    const out = [];
+    for (const svc of model.services) {
+        for (const v of svc.volumes) {
+            if (v.type !== 'bind' || !v.source || v.source.startsWith('/') || v.source.startsWith('~'))
+                continue;
+            const rel = external_node_path_.posix.normalize(external_node_path_.posix.join(composeDir, v.source));
+            if (rel.startsWith('..'))
+                continue;
+            if (!paths.some((p) => p === rel || p.startsWith(`${rel}/`)) && !/(^|\/)run$/.test(rel))
+                out.push({ service: svc.name, source: v.source, path: rel });
+        }
+    }
+    return out;
+}
+/**
+ * The proxy's routing, from its config among the uploaded files; what its gate needs and the config
+ * lacks is refused here (naming the line to add), unless the user allows degraded mode.
+ */
+async function proxyRouting(model, files, inputs, log) {
+    const selected = selectedProxy(inputs, model);
+    if (!selected)
+        return [];
+    const { driver, service } = selected;
+    const view = localView(model, service, inputs.composeFiles[0], files);
+    const cfgPath = driver.configPath(view.paths, service, view.composeDir);
+    const cfg = files.find((f) => f.path === cfgPath);
+    // In auto mode a Caddy or nginx service that routes no Compose service (a static site, the app
+    // itself) is not taken for the proxy: the deploy runs without a drain, as before the drivers.
+    const lenient = inputs.proxy === 'auto' && !inputs.proxyService && driver.kind !== 'haproxy';
+    if (!cfg && lenient) {
+        log.warning(`service ${service.name} looks like ${driver.label} but its config is not uploaded: not used as the proxy (no drain)`);
+        return [];
+    }
+    if (!cfg)
+        throw new Error(driver.missingConfigHint(service));
+    const cfgText = cfg.data.toString('utf8');
+    if (lenient && (await driver.routedServices(view, cfgText)).length === 0)
+        return [];
+    const missing = await driver.requirements(view, cfgText);
+    if (missing.length) {
+        const what = `${driver.label} (service ${service.name}) cannot drain replicas with this config:\n- ${missing.join('\n- ')}`;
+        if (!inputs.allowDegraded) {
+            throw new Error(`${what}\nFix the config, or set 'allow_degraded: true' to deploy without a drain (requests may be lost), or 'proxy: none'.`);
+        }
+        log.warning(`${what}\nallow_degraded: true: the rollout runs without a drain; requests may be lost.`);
+    }
+    return driver.routedServices(view, cfgText);
+}
+
+;// CONCATENATED MODULE: ./src/phases/host-deploy.ts
+/**
+ * One host's deploy in two halves, so a fleet can run the first on every host before the second
+ * on any: *prepare* (history read, release uploaded, plan from the host's truth with images pulled,
+ * proxy config checked: nothing serving changes) and *roll* (proxy gate opened, release activated,
+ * services rolled behind the gate, a failure rolled back). deploy.ts runs them back to back for one
+ * host; fleet.ts runs prepare everywhere, then roll host by host.
+ */
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+/** Local validation: nothing on any host changes before this passes. Nothing to validate for a rollback. */
+async function validatePhase(inputs, run, log) {
+    if (inputs.rollback)
+        return { files: [], routed: [] };
+    return phase('Validate', async () => {
+        const files = await collectFiles(run.workspace, inputs.composeFiles, inputs.files);
+        const v = await validateLocally(inputs, files, log);
+        log.info(`${files.length} files, services: ${v.model.services.map((x) => x.name).join(', ')}; routed by the proxy: ${v.routed.join(', ') || 'none'}`);
+        return { files, routed: v.routed };
+    });
+}
+/** The session of one connected host: its engine and Compose (host facts) and the project's directory. */
+async function openSession(remote, roundTrips, ctx) {
+    const { inputs, log } = ctx;
+    const counted = countRoundTrips(remote, roundTrips);
+    const { facts, remoteDir } = await readHostSetup(counted, { ...inputs, needsCompose: inputs.target !== 'swarm' });
+    log.info(`${describeEngine(facts)}, Compose ${facts.compose} ${facts.composeVersion}`);
+    return {
+        ...ctx,
+        cleanups: [],
+        remote: onEngine(counted, facts),
+        roundTrips,
+        flavor: facts.compose,
+        ...(facts.dockerHost ? { dockerHost: facts.dockerHost } : {}),
+        remoteDir,
+    };
+}
+/**
+ * The prepare half: upload (or copy, for a rollback) the release as `id` (default: a fresh one for
+ * this host), plan it (images pulled), check a changed proxy config. Nothing serving changes. A dry
+ * run removes its release and ends here (undefined).
+ */
+async function prepareHost(s, files, validatedRouting, history, id) {
+    const { inputs, remote, remoteDir, report } = s;
+    const release = await uploadPhase(s, history, files, id);
+    const routed = release.target ? await rollbackRouting(s, release) : validatedRouting;
+    const { model, plan, proxyService } = await planPhase(s, release, routed, history);
+    if (inputs.dryRun) {
+        await remote.exec(removeReleaseCommand(remoteDir, release.id), { check: false });
+        report.releaseId = undefined;
+        return undefined;
+    }
+    const proxyCfg = await checkProxyConfig(s, release, model);
+    const hooks = hookRunner(s, model.services, routed);
+    return { s, history, release, model, plan, routed, proxyCfg, ...(proxyService ? { proxyService } : {}), ...(hooks ? { hooks } : {}) };
+}
+/** pre_deploy, from the new release's own files and env, before app/ or any replica changes. */
+async function preDeploy(p) {
+    const { inputs, remoteDir } = p.s;
+    if (!inputs.preDeploy || !p.hooks)
+        return;
+    const view = planningView(remoteDir, p.release.composeFiles, p.release.id, inputs.project);
+    await phase('pre_deploy', () => runHook('pre_deploy', inputs.preDeploy, { ...p.hooks, stack: view.load }));
+}
+/**
+ * The roll half: open the proxy gate, activate the release, roll every changed service, and on a
+ * failure roll this host back as failure_action says. `onActivated` runs once the release is live
+ * and before the first batch (a one-host deploy starts its probe there).
+ */
+async function rollHost(p, onActivated) {
+    const { s, release, model, plan, proxyService, routed, history } = p;
+    // Opened before activation: the proxy's live files are still those it runs with.
+    const proxyAction = plan.services.find((x) => x.service === proxyService)?.action;
+    const opened = await openProxy(s, model, { ...release, files: release.manifest.files }, { ...p.proxyCfg, proxyAction });
+    markInterrupted(s, { releaseId: release.id, ...(history.current ? { previous: history.current } : {}) });
+    s.roundTrips?.enter('activate');
+    await activateRelease(s.remote, s.remoteDir, release.id);
+    s.report.proxyDrains = opened.gate.drains;
+    if (opened.kind)
+        s.report.proxyKind = opened.kind;
+    await onActivated?.();
+    const proxy = { gate: opened.gate, ...(proxyService ? { proxyService } : {}) };
+    const outcome = await rolloutPhase(s, release, plan, routed, proxy, opened.before);
+    await handleFailure(s, outcome, history, routed, proxy);
+    if (!outcome.failure && opened.after) {
+        await opened
+            .after()
+            .catch((e) => s.log.warning(`the proxy could not be switched to its replicas by IP (${e.message}): the next deploy does it before its rollout`));
+    }
+    return { outcome, proxy };
+}
+/** What pre_deploy and post_deploy need, when either is set (hook_service was checked before any change). */
+function hookRunner(s, services, routed) {
+    const { inputs } = s;
+    if (!inputs.preDeploy && !inputs.postDeploy)
+        return undefined;
+    return {
+        service: hookService(services, routed, inputs.hookService),
+        timeoutMs: inputs.hookTimeoutMs,
+        remote: s.remote,
+        flavor: s.flavor,
+        log: s.log,
+        timeline: s.timeline,
+    };
+}
+/** After a successful rollout only; its failure fails the job but rolls nothing back. */
+async function postDeploy(p) {
+    const { s, hooks } = p;
+    if (!s.inputs.postDeploy || !hooks)
+        return undefined;
+    const stack = stackOf(s.remoteDir, p.release.composeFiles, 'app', s.inputs.project);
+    try {
+        await phase('post_deploy', () => runHook('post_deploy', s.inputs.postDeploy, { ...hooks, stack }));
+        return undefined;
+    }
+    catch (e) {
+        const error = e instanceof Error ? e : new Error(String(e));
+        s.log.error(error.message);
+        return error;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/commands/lock.ts
+/**
+ * The deploy lock's commands (the protocol is described in src/lock.ts, which runs them):
+ * `mkdir <remoteDir>/lock` plus lock/owner.json, takeovers and releases serialized by
+ * lock.takeover. Each prints one word the caller matches (ACQUIRED, HELD, TAKEN, RELEASED, BEAT…).
+ */
+
+
+/** Between the HELD fields and the raw owner.json in tryLockCommand's answer. */
+const OWNER_SEP = '\x1e';
+const lockDir = (remoteDir) => shq(external_node_path_.posix.join(remoteDir, 'lock'));
+const mutexDir = (remoteDir) => shq(external_node_path_.posix.join(remoteDir, 'lock.takeover'));
+const ownerFile = (remoteDir) => shq(external_node_path_.posix.join(remoteDir, 'lock', 'owner.json'));
+/** Write stdin to $1/owner.json via a temp file, so owner.json is never seen half-written. */
+const WRITE_OWNER = (dir) => `(umask 077; cat > ${dir}/.owner.tmp) && mv -f ${dir}/.owner.tmp ${dir}/owner.json`;
+/** The mtime the age is measured from: owner.json's, or the lock dir's without one. */
+const AGE_MTIME = (L) => `$(if [ -f ${L}/owner.json ]; then stat -c %Y ${L}/owner.json; else stat -c %Y ${L}; fi 2>/dev/null)`;
+/**
+ * Stdin: our owner.json. ACQUIRED (made the lock), RETRY (it went away under us), FAIL <why>, or
+ * HELD with now=, ino= and mtime= lines, OWNER_SEP and the holder's owner.json.
+ */
+function tryLockCommand(remoteDir) {
+    const L = lockDir(remoteDir);
+    const dir = shq(remoteDir);
+    return `if err=$(mkdir ${L} 2>&1); then
+  if ${WRITE_OWNER(L)}; then echo ACQUIRED; else rm -rf ${L}; echo "FAIL could not write owner.json"; fi
+  exit 0
+fi
+if [ ! -d ${L} ]; then
+  if [ -d ${dir} ] && [ -w ${dir} ]; then echo RETRY; else echo "FAIL $err"; fi
+  exit 0
+fi
+echo HELD
+printf 'now=%s\\n' "$(date +%s)"
+printf 'ino=%s\\n' "$(stat -c %i ${L} 2>/dev/null)"
+printf 'mtime=%s\\n' "${AGE_MTIME(L)}"
+printf '${OWNER_SEP}'
+cat ${L}/owner.json 2>/dev/null
+true`;
+}
+/** Run `body` holding lock.takeover; prints BUSY when someone else holds it. A leftover older than 60s is cleared. */
+function underMutex(M, body) {
+    return `if ! mkdir ${M} 2>/dev/null; then
+  t=$(stat -c %Y ${M} 2>/dev/null || date +%s)
+  if [ $(( $(date +%s) - t )) -gt 60 ]; then rm -rf ${M}; fi
+  echo BUSY; exit 0
+fi
+${body}
+rmdir ${M}`;
+}
+/**
+ * Stdin: our owner.json. Takes the lock over only if it is still the one judged stale: same inode,
+ * same mtime (a holder that beat since we looked keeps its lock) and same owner.json. TAKEN, LOST,
+ * CHANGED or BUSY. owner.json is replaced inside the lock directory, which never goes away meanwhile:
+ * removing and re-making it let a waiter's plain mkdir win in between, unaudited.
+ */
+function takeoverCommand(remoteDir, ino, mtime, rawOwner) {
+    const L = lockDir(remoteDir);
+    return underMutex(mutexDir(remoteDir), `if [ "$(stat -c %i ${L} 2>/dev/null)" = ${shq(ino)} ] && [ "${AGE_MTIME(L)}" = ${shq(mtime)} ] && [ "$(cat ${L}/owner.json 2>/dev/null)" = ${shq(rawOwner.replace(/\n+$/, ''))} ]; then
+  if ${WRITE_OWNER(L)}; then echo TAKEN; else echo LOST; fi
+else
+  echo CHANGED
+fi`);
+}
+/** The text owner.json holds for this token (or, without one, this run id). */
+const ownerNeedle = (runId, token) => (token ? `"token":${JSON.stringify(token)}` : `"runId":${JSON.stringify(runId)}`);
+/** Removes the lock only if owner.json names us: RELEASED, NOTHELD, NOTOURS or BUSY. */
+function releaseLockCommand(remoteDir, runId, token) {
+    const L = lockDir(remoteDir);
+    const body = `if [ ! -d ${L} ]; then echo NOTHELD
+else
+  case "$(cat ${L}/owner.json 2>/dev/null)" in
+  *${shq(ownerNeedle(runId, token))}*) rm -rf ${L} && echo RELEASED ;;
+  *) echo NOTOURS ;;
+  esac
+fi`;
+    return underMutex(mutexDir(remoteDir), body);
+}
+/** OURS when lock/owner.json holds this token, else NOTOURS. */
+function lockHeldByCommand(remoteDir, token) {
+    return `if grep -qF ${shq(ownerNeedle('', token))} ${ownerFile(remoteDir)} 2>/dev/null; then echo OURS; else echo NOTOURS; fi`;
+}
+/**
+ * Refreshes owner.json's mtime while it holds our token: BEAT, FAIL, or GONE and the owner.json now
+ * there. touch -c: never create owner.json in a lock dir someone else just made.
+ */
+function heartbeatCommand(remoteDir, token) {
+    const f = ownerFile(remoteDir);
+    return `if grep -qF ${shq(ownerNeedle('', token))} ${f} 2>/dev/null; then
+  if touch -c ${f}; then echo BEAT; else echo FAIL; fi
+else
+  echo GONE; cat ${f} 2>/dev/null; true
+fi`;
+}
+
+;// CONCATENATED MODULE: ./src/host/lock.ts
+/**
+ * The per-project deploy lock on the host: `mkdir <remoteDir>/lock` (atomic) plus lock/owner.json
+ * naming the run that holds it. A second deploy polls until lock_timeout, then fails naming the
+ * holder. A lock older than lock_ttl (measured on the host's clock, from owner.json's mtime) is taken
+ * over, with a warning and an audit line: a cancelled job whose post step never ran must not block
+ * deploys for weeks.
+ *
+ * Takeovers and releases are serialized by a second directory, lock.takeover, held for one command:
+ * a takeover re-checks, inside it, that the lock is still the very one it judged stale (same inode,
+ * same owner.json), so two waiters can never both take over, and a release never removes a lock
+ * someone took over in between. Plain acquirers only ever `mkdir lock`, which cannot disturb a held lock.
+ *
+ * A holder that records `heartbeatMs` in owner.json promises to refresh owner.json's mtime that often
+ * (startHeartbeat); once it has been silent for max(4 beats, 60s) it is gone (a killed runner, a cut
+ * network) and is taken over without waiting for lock_ttl. A holder that comes back finds the lock no
+ * longer holds its token and reports the heartbeat lost.
+ */
+
+
+
+
+
+
+
+/** A lock dir without owner.json is normal for a moment (mkdir, then write); after this it is debris. */
+const OWNERLESS_GRACE_MS = 60_000;
+const DEFAULT_HEARTBEAT_MS = 15_000;
+/** Silence shorter than this is never taken for a dead holder: a slow host or a brief reconnect is not death. */
+const MIN_STALE_MS = 60_000;
+/** How long a holder beating every `heartbeatMs` may stay silent before it counts as gone. */
+function heartbeatStaleMs(heartbeatMs) {
+    return Math.max(4 * heartbeatMs, MIN_STALE_MS);
+}
+/**
+ * `held.ageMs` is measured from owner.json's mtime, which a beating holder keeps fresh; so for a
+ * heartbeat holder it is the time since its last beat.
+ */
+function lockDecision(held, ttlMs) {
+    if (!held.owner) {
+        const limit = Math.min(ttlMs, OWNERLESS_GRACE_MS);
+        return held.ageMs > limit
+            ? { action: 'take-over', reason: `the lock has no owner.json and is ${fmt(held.ageMs)} old` }
+            : { action: 'wait' };
+    }
+    const hb = held.owner.heartbeatMs;
+    if (hb !== undefined && held.ageMs > heartbeatStaleMs(hb)) {
+        return { action: 'take-over', reason: `its heartbeat stopped ${fmt(held.ageMs)} ago (beats every ${fmt(hb)})` };
+    }
+    if (held.ageMs > ttlMs)
+        return { action: 'take-over', reason: `it is ${fmt(held.ageMs)} old, past lock_ttl (${fmt(ttlMs)})` };
+    return { action: 'wait' };
+}
+function fmt(ms) {
+    const s = Math.max(0, Math.round(ms / 1000));
+    if (s < 120)
+        return `${s}s`;
+    if (s < 7200)
+        return `${Math.round(s / 60)}m`;
+    return `${(s / 3600).toFixed(1)}h`;
+}
+function describeOwner(owner) {
+    if (!owner)
+        return 'an unknown holder (no owner.json)';
+    return `run ${owner.runId} by ${owner.actor} (sha ${owner.sha.slice(0, 7)}) since ${owner.startedAt} — ${owner.runUrl}`;
+}
+class LockTimeoutError extends Error {
+    lockDir;
+    owner;
+    constructor(lockDir, owner, waitedMs) {
+        super(`the deploy lock ${lockDir} is held by ${describeOwner(owner)}; waited ${fmt(waitedMs)} (lock_timeout). ` +
+            `A lock older than lock_ttl${owner?.heartbeatMs ? ` (or whose heartbeat stops for ${fmt(heartbeatStaleMs(owner.heartbeatMs))})` : ''} is taken over automatically; to free it now, remove ${lockDir} on the host.`);
+        this.lockDir = lockDir;
+        this.owner = owner;
+        this.name = 'LockTimeoutError';
+    }
+}
+function parseOwner(text) {
+    try {
+        const o = JSON.parse(text);
+        if (o && typeof o.runId === 'string' && typeof o.actor === 'string') {
+            return {
+                runId: o.runId,
+                actor: o.actor,
+                runUrl: String(o.runUrl ?? ''),
+                sha: String(o.sha ?? ''),
+                startedAt: String(o.startedAt ?? ''),
+                ...(typeof o.token === 'string' ? { token: o.token } : {}),
+                ...(typeof o.heartbeatMs === 'number' && Number.isFinite(o.heartbeatMs) && o.heartbeatMs > 0 ? { heartbeatMs: o.heartbeatMs } : {}),
+            };
+        }
+    }
+    catch {
+        // unreadable: treated like a missing owner
+    }
+    return undefined;
+}
+/**
+ * A command whose answer never came (the connection dropped, the remote reconnects by itself) is
+ * tried again this many times in all; every script here is safe to repeat.
+ */
+const EXEC_ATTEMPTS = 4;
+/** By name, so this module stays free of ssh2: a remote that already spent its reconnect window, or a host that refuses us, will not answer a repeat. */
+const FINAL_ERRORS = new Set(['ReconnectFailedError', 'HostKeyMismatchError', 'SshAuthError', 'PrivateKeyError']);
+const isFinal = (e) => e instanceof Error && FINAL_ERRORS.has(e.name);
+/** remote.exec, with a lost answer tried again after a growing pause (1s, 2s, 4s; at most pollMs). */
+async function execRepeatable(remote, command, stdin, pauseMs, onRetry) {
+    for (let attempt = 1;; attempt++) {
+        try {
+            // owner.json is no secret (stdinPublic): it may ride in the command line.
+            const input = stdin !== undefined ? { stdin, stdinPublic: true } : {};
+            return (await remote.exec(command, { ...input, timeoutMs: timeouts_QUICK_COMMAND_MS })).stdout;
+        }
+        catch (e) {
+            if (attempt >= EXEC_ATTEMPTS || isFinal(e))
+                throw e;
+            onRetry(e);
+            await time_sleep(Math.min(pauseMs, 1000 * 2 ** (attempt - 1)));
+        }
+    }
+}
+const errText = (e) => (e instanceof Error ? e.message : String(e)).split('\n')[0];
+/** Parse tryLockCommand's HELD answer: now=, ino= and mtime= lines in `head`, the holder's owner.json in `raw`. */
+function parseLockLook(head, raw) {
+    const field = (k) => new RegExp(`^${k}=(\\d*)$`, 'm').exec(head)?.[1] ?? '';
+    const now = Number(field('now'));
+    const mtimeText = field('mtime');
+    // No mtime (the lock went away as we looked): age 0.
+    const mtime = Number(mtimeText || field('now'));
+    const held = { owner: parseOwner(raw), ageMs: Math.max(0, (now - mtime) * 1000) };
+    return { held, ino: field('ino'), mtimeText, raw };
+}
+async function acquireLock(remote, remoteDir, owner, options) {
+    return new LockAcquisition(remote, remoteDir, owner, options).run();
+}
+/** One acquireLock call: the loop of looks, and what it remembers between them. */
+class LockAcquisition {
+    remote;
+    remoteDir;
+    owner;
+    options;
+    log;
+    pollMs;
+    lockDir;
+    token;
+    stdin;
+    started = Date.now();
+    deadline;
+    lastHolder;
+    lastLog = 0;
+    // A takeover whose answer was lost: if the lock turns out ours, it was this takeover that won.
+    pendingTakeover;
+    lostTakeovers = 0;
+    constructor(remote, remoteDir, owner, options) {
+        this.remote = remote;
+        this.remoteDir = remoteDir;
+        this.owner = owner;
+        this.options = options;
+        this.log = options.log ?? quietLog;
+        this.pollMs = options.pollMs ?? 5000;
+        this.lockDir = external_node_path_.posix.join(remoteDir, 'lock');
+        this.token = options.token ?? (0,external_node_crypto_.randomBytes)(12).toString('hex');
+        const hb = options.heartbeatMs;
+        const mine = { ...owner, token: this.token, ...(hb !== undefined ? { heartbeatMs: hb } : {}) };
+        this.stdin = `${JSON.stringify(mine)}\n`;
+        this.deadline = this.started + options.timeoutMs;
+    }
+    async run() {
+        for (;;) {
+            const out = await execRepeatable(this.remote, tryLockCommand(this.remoteDir), this.stdin, this.pollMs, this.onRetry);
+            const [head = '', raw = ''] = out.split(OWNER_SEP);
+            if (/^ACQUIRED$/m.test(head))
+                return this.handle();
+            if (/^FAIL/m.test(head))
+                throw new Error(`cannot create the deploy lock ${this.lockDir}: ${head.replace(/^FAIL\s*/m, '').trim()}`);
+            if (/^RETRY$/m.test(head))
+                continue; // released between our mkdir and our look: try again at once
+            const next = await this.onHeld(parseLockLook(head, raw));
+            if (next === 'look-again')
+                continue;
+            if (next !== 'wait')
+                return next;
+            const left = this.deadline - Date.now();
+            if (left <= 0)
+                throw new LockTimeoutError(this.lockDir, this.lastHolder, Date.now() - this.started);
+            await time_sleep(Math.max(0, Math.min(this.pollMs, left)));
+        }
+    }
+    async onHeld(look) {
+        const { held } = look;
+        if (held.owner?.token === this.token)
+            return this.alreadyOurs();
+        this.pendingTakeover = undefined;
+        this.lastHolder = held.owner;
+        const decision = lockDecision(held, this.options.ttlMs);
+        if (decision.action === 'take-over' && look.ino)
+            return this.takeOver(look, decision.reason);
+        if (!held.owner && held.ageMs < 10_000 && Date.now() + 500 < this.deadline) {
+            // The holder created the directory a moment ago and is writing owner.json: look again
+            // shortly, so the log names the holder instead of "unknown".
+            await time_sleep(500);
+            return 'look-again';
+        }
+        if (Date.now() - this.lastLog >= 60_000) {
+            this.log.info(`waiting for the deploy lock held by ${describeOwner(held.owner)}`);
+            this.lastLog = Date.now();
+        }
+        return 'wait';
+    }
+    /** An earlier attempt of ours created it and its answer was lost. */
+    alreadyOurs() {
+        if (this.pendingTakeover)
+            return this.tookOver(this.pendingTakeover.held, this.pendingTakeover.reason);
+        this.log.info('the deploy lock is already ours (the answer to an earlier attempt was lost)');
+        return this.handle();
+    }
+    async takeOver(look, reason) {
+        // Not repeated blindly: a repeat of a takeover that won would answer CHANGED. The next look
+        // tells instead (our token: it won).
+        let t;
+        try {
+            const command = takeoverCommand(this.remoteDir, look.ino, look.mtimeText, look.raw);
+            const options = { stdin: this.stdin, stdinPublic: true, timeoutMs: timeouts_QUICK_COMMAND_MS, repeatable: false };
+            t = (await this.remote.exec(command, options)).stdout;
+        }
+        catch (e) {
+            if (++this.lostTakeovers >= EXEC_ATTEMPTS || isFinal(e))
+                throw e;
+            this.onRetry(e);
+            this.pendingTakeover = { held: look.held, reason };
+            return 'look-again';
+        }
+        if (/^TAKEN$/m.test(t))
+            return this.tookOver(look.held, reason);
+        // someone else moved first (or the holder beat since we looked): look again after the poll interval
+        return 'wait';
+    }
+    async tookOver(held, reason) {
+        this.log.warning(`took over the deploy lock from ${describeOwner(held.owner)}: ${reason}`);
+        await appendAudit(this.remote, this.remoteDir, {
+            at: new Date().toISOString(),
+            kind: 'lock-takeover',
+            sha: this.owner.sha,
+            actor: this.owner.actor,
+            runUrl: this.owner.runUrl,
+            result: 'taken-over',
+            detail: `from ${describeOwner(held.owner)}: ${reason}`,
+        }).catch((e) => this.log.warning(`could not write the audit log: ${String(e)}`));
+        return this.handle(held.owner);
+    }
+    handle(takenOver) {
+        const hb = this.options.heartbeatMs;
+        return {
+            remoteDir: this.remoteDir,
+            runId: this.owner.runId,
+            token: this.token,
+            ...(hb !== undefined ? { heartbeatMs: hb } : {}),
+            ...(takenOver ? { takenOver } : {}),
+        };
+    }
+    onRetry = (e) => this.log.info(`the host did not answer the lock command (${errText(e)}); trying again`);
+}
+/**
+ * Remove the lock only if we hold it (owner.json names our run, and our token when given). Safe to
+ * call twice (the main step and the post step), and to repeat after a lost answer: the repeat finds
+ * the lock gone ('not-held'), or someone else's ('not-ours'), and removes nothing of theirs.
+ */
+async function releaseLock(remote, remoteDir, runId, token) {
+    const command = releaseLockCommand(remoteDir, runId, token);
+    for (let i = 0; i < 50; i++) {
+        const out = await execRepeatable(remote, command, undefined, 2000, () => { });
+        if (/^RELEASED$/m.test(out))
+            return 'released';
+        if (/^NOTHELD$/m.test(out))
+            return 'not-held';
+        if (/^NOTOURS$/m.test(out))
+            return 'not-ours';
+        await time_sleep(200); // BUSY: a takeover is mid-flight
+    }
+    throw new Error('could not release the deploy lock: lock.takeover stayed busy');
+}
+/** Whether <remoteDir>/lock/owner.json still holds this token (e.g. on a fresh connection after a cut). */
+async function lockHeldBy(remote, remoteDir, token) {
+    const r = await remote.exec(lockHeldByCommand(remoteDir, token), { timeoutMs: timeouts_QUICK_COMMAND_MS });
+    return /^OURS$/m.test(r.stdout);
+}
+/** Why the lock is no longer ours, from heartbeatCommand's GONE answer (followed by the owner.json now there, if any). */
+function lostReason(out, lockDir, sinceBeatMs) {
+    const now = parseOwner(out.slice(out.indexOf('GONE') + 4));
+    const since = `our last confirmed beat was ${fmt(sinceBeatMs)} ago`;
+    return now ? `${lockDir} is now held by ${describeOwner(now)}; ${since}` : `${lockDir} is gone or no longer names us; ${since}`;
+}
+/**
+ * Refreshes owner.json's mtime every intervalMs while it still holds our token, so waiters can tell
+ * a live holder from a dead one. A beat that cannot reach the host is skipped (the next tries again);
+ * only the host saying the lock is gone sets `lost`.
+ */
+function startHeartbeat(remote, handle, options = {}) {
+    const log = options.log ?? quietLog;
+    const intervalMs = options.intervalMs ?? handle.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
+    const lockDir = external_node_path_.posix.join(handle.remoteDir, 'lock');
+    const command = heartbeatCommand(handle.remoteDir, handle.token);
+    let lost = false;
+    let lastBeatAt = Date.now();
+    let stopped = false;
+    let timer;
+    let inFlight;
+    let missed = 0;
+    const beat = async () => {
+        let out;
+        try {
+            out = (await remote.exec(command, { timeoutMs: Math.max(INSTANT_COMMAND_MS, intervalMs) })).stdout;
+        }
+        catch (e) {
+            // Once per outage: the remote reconnects by itself and the next beat tries again.
+            if (missed++ === 0)
+                log.info(`lock heartbeat: could not reach the host (${errText(e)}); trying again every ${fmt(intervalMs)}`);
+            return;
+        }
+        if (/^BEAT$/m.test(out)) {
+            if (missed > 0)
+                log.info(`lock heartbeat: the host answers again (after ${missed} missed beat${missed === 1 ? '' : 's'})`);
+            missed = 0;
+            lastBeatAt = Date.now();
+        }
+        else if (/^GONE$/m.test(out)) {
+            lost = true;
+            const reason = lostReason(out, lockDir, Date.now() - lastBeatAt);
+            log.warning(`the deploy lock is no longer ours: ${reason}`);
+            options.onLost?.(reason);
+        }
+        else if (missed++ === 0) {
+            log.info(`lock heartbeat: could not refresh ${lockDir}/owner.json (${out.trim() || 'no answer'}); trying again every ${fmt(intervalMs)}`);
+        }
+    };
+    const schedule = () => {
+        if (stopped || lost)
+            return;
+        timer = setTimeout(() => {
+            inFlight = beat().finally(() => {
+                inFlight = undefined;
+                schedule();
+            });
+        }, intervalMs);
+        timer.unref();
+    };
+    schedule();
+    return {
+        async stop() {
+            stopped = true;
+            if (timer)
+                clearTimeout(timer);
+            await inFlight;
+        },
+        get lost() {
+            return lost;
+        },
+        get lastBeatAt() {
+            return lastBeatAt;
+        },
+    };
+}
+
+;// CONCATENATED MODULE: ./src/host/registry.ts
+/**
+ * A private registry for one deploy: the host logs in with the password on standard input, into a
+ * Docker config directory that belongs to this deploy (0700, under the project's remote dir; the
+ * user's ~/.docker is never touched), every docker and compose command of the deploy runs with
+ * DOCKER_CONFIG pointing there, and the directory is removed when the deploy ends (the post step
+ * removes it too if the main step could not).
+ */
+
+
+
+
+/** The per-deploy Docker config directory (the run id keeps two jobs apart). */
+function dockerConfigDir(remoteDir, runId) {
+    return external_node_path_.posix.join(remoteDir, `.docker-${runId.replace(/[^A-Za-z0-9_.-]/g, '_')}`);
+}
+/** `docker login` into `dir`, the password read from standard input. */
+function loginCommand(dir, server, username) {
+    return `umask 077 && mkdir -p ${shq(dir)} && chmod 700 ${shq(dir)} && docker --config ${shq(dir)} login ${shq(server)} --username ${shq(username)} --password-stdin`;
+}
+function logoutCommand(dir) {
+    return `rm -rf ${shq(dir)}`;
+}
+/** Every command runs with DOCKER_CONFIG=dir, so pulls by Compose (both flavors) and docker use the login. */
+class DockerConfigRemote extends PrefixedRemote {
+    dir;
+    constructor(inner, dir) {
+        super(inner, `DOCKER_CONFIG=${shq(dir)}; export DOCKER_CONFIG\n`);
+        this.dir = dir;
+    }
+}
+class RegistryLoginError extends Error {
+    constructor(server, detail) {
+        super(`registry login to ${server} failed (inputs registry, registry_username, registry_password): ${detail}. Nothing on the host was changed.`);
+        this.name = 'RegistryLoginError';
+    }
+}
+/** Log in; on failure the directory is removed and the error names the registry (never the password). */
+async function registryLogin(remote, dir, registry) {
+    const r = await remote.exec(loginCommand(dir, registry.server, registry.username), {
+        stdin: `${registry.password}\n`,
+        check: false,
+        timeoutMs: timeouts_QUICK_COMMAND_MS * 2,
+    });
+    if (r.code !== 0) {
+        await remote.exec(logoutCommand(dir), { check: false, timeoutMs: timeouts_QUICK_COMMAND_MS });
+        const detail = (r.stderr || r.stdout).trim().split('\n').slice(-2).join(' ').split(registry.password).join('***') || `exit ${r.code}`;
+        throw new RegistryLoginError(registry.server, detail);
+    }
+    return new DockerConfigRemote(remote, dir);
+}
+
+;// CONCATENATED MODULE: ./src/phases/locked.ts
+/**
+ * Everything between taking the project's deploy lock and letting it go: the lock (with its
+ * heartbeat, and a reconnect that checks it is still ours), the registry login of this deploy, and
+ * what must happen however the deploy ends: the release abandoned if it stopped before its record,
+ * cleanups run, the login removed, and the lock released — unless the post step must restore the
+ * stack first, in which case both are left for it.
+ */
+
+
+
+
+
+
+
+async function withDeployLock(s, remote, body) {
+    const { inputs, run, remoteDir, log, report } = s;
+    s.roundTrips?.enter('lock');
+    const handle = await phase('Lock', async () => {
+        const h = await acquireLock(counted(s, remote), remoteDir, { runId: run.runId, runUrl: run.runUrl, actor: run.actor, sha: run.sha, startedAt: new Date().toISOString() }, {
+            timeoutMs: inputs.lockTimeoutMs,
+            ttlMs: inputs.lockTtlMs,
+            heartbeatMs: DEFAULT_HEARTBEAT_MS,
+            log,
+        });
+        saveState('lock', JSON.stringify(h));
+        return h;
+    });
+    // A connection that comes back after a cut is used only while the lock is still ours.
+    remote.setVerify(async (fresh) => {
+        if (!(await lockHeldBy(fresh, remoteDir, handle.token)))
+            throw new Error('the deploy lock was taken over while the connection to the host was down: stopping here');
+    });
+    const heartbeat = startHeartbeat(remote, handle, { log });
+    let registryDir;
+    try {
+        if (inputs.registry) {
+            registryDir = dockerConfigDir(remoteDir, run.runId);
+            saveState('registry', registryDir);
+            const login = await registryPhase(s, remote, registryDir);
+            s.remote = s.roundTrips ? countRoundTrips(login, s.roundTrips) : login;
+        }
+        await body();
+    }
+    catch (e) {
+        // Stopped before its Record phase: say so in the release itself, while the lock is still ours
+        // (unless the post step restores the stack: it writes what happened).
+        if (report.releaseId && !s.interrupted) {
+            await abandonIfPending(remote, remoteDir, report.releaseId, e instanceof Error ? e.message : String(e)).catch(() => false);
+        }
+        throw e;
+    }
+    finally {
+        for (const cleanup of s.cleanups)
+            await cleanup().catch(() => { });
+        await heartbeat.stop();
+        await letGo(s, remote, handle, registryDir);
+    }
+}
+/** The lock's own commands are on the deploy's path (its heartbeat is not): counted with the rest. */
+function counted(s, remote) {
+    return s.roundTrips ? countRoundTrips(remote, s.roundTrips) : remote;
+}
+async function registryPhase(s, remote, dir) {
+    const registry = s.inputs.registry;
+    return phase('Registry login', async () => {
+        // `docker login` goes through the engine (it asks the daemon), so it needs DOCKER_HOST for Podman.
+        const r = await registryLogin(onEngine(remote, s), dir, registry);
+        s.log.info(`logged in to ${registry.server} as ${registry.username} (for this deploy only)`);
+        return r;
+    });
+}
+/** The login and the lock go, unless the post step must restore the stack with them first. */
+async function letGo(s, remote, handle, registryDir) {
+    const { log } = s;
+    if (s.interrupted) {
+        // The lock stays held (its heartbeat stopped): the post step restores on a fresh connection, then frees it.
+        log.warning(`the deploy stopped before the stack was consistent again: the post step ${s.interrupted.previous ? `restores release ${s.interrupted.previous}` : 'cleans up'} on a fresh connection, then frees the deploy lock`);
+        return;
+    }
+    if (registryDir) {
+        await remote
+            .exec(logoutCommand(registryDir), { check: false })
+            .catch((e) => log.warning(`could not remove the registry login: ${String(e)}`));
+        saveState('registry', '');
+    }
+    s.roundTrips?.enter('unlock');
+    await releaseLock(counted(s, remote), s.remoteDir, s.run.runId, handle.token).catch((e) => log.warning(`could not release the lock: ${String(e)}`));
+    saveState('lock', '');
 }
 
 ;// CONCATENATED MODULE: external "node:os"
@@ -63415,6 +65171,7 @@ async function probe_startProbe(s, plan) {
 }
 async function startProbeIfServing(s, wasServing) {
     const { inputs, log, report, timeline } = s;
+    s.roundTrips?.enter('probe start');
     if (inputs.probe && !wasServing) {
         const note = 'Probe skipped: nothing of this project was running before this deploy, so no request could be dropped. It runs from the next deploy on.';
         log.info(note);
@@ -63439,118 +65196,400 @@ async function startProbeIfServing(s, wasServing) {
     };
 }
 
-;// CONCATENATED MODULE: ./src/model/swarm-stack.ts
+;// CONCATENATED MODULE: ./src/phases/record.ts
 /**
- * The Swarm target's view of a release (pure): what the stack needs (refused before any change),
- * the override file handoff deploys beside the user's files, and the outcome of an update.
- *
- * The override pins every image by ID (a re-pushed tag is a change, a rollback returns to the exact
- * image) and gates each service the proxy routes: Swarm's own stop (DNS record removed, 2 s, stop
- * signal) is no drain, so the task is stopped by handoff once drained (commands/swarm.ts) and Swarm's
- * stop signal is one nothing handles, with a grace that covers the drain.
+ * The Record phase: the release's result, images and probe figures in release.json, `current` moved
+ * on success, an audit line, and retention (failed deploys prune too, so failed releases stay bounded).
  */
 
-/** Sent by Swarm to a gated task: continues a stopped process, a no-op for a running one. */
-const INERT_STOP_SIGNAL = 'SIGCONT';
-const OVERRIDE_FILE = 'handoff.swarm.yaml';
-/** What a service stops with, from its Compose definition (Docker's defaults otherwise). */
-function stopOf(svc, raw) {
-    const def = (raw.services ?? {})[svc.name] ?? {};
-    const signal = typeof def.stop_signal === 'string' && def.stop_signal ? def.stop_signal : 'SIGTERM';
-    return { signal, graceS: svc.stopGracePeriodS };
-}
-/** The override file: images by ID for every service, the stop gate and start-first rollback for gated ones. */
-function renderSwarmOverride(input) {
-    const { model, imageIds, gated, drainTimeoutS } = input;
-    const services = {};
-    for (const svc of model.services) {
-        const out = {};
-        const id = imageIds.get(svc.name);
-        if (id)
-            out.image = id;
-        const stop = stopOf(svc, model.raw);
-        if (gated.includes(svc.name) && stop.signal.replace(/^SIG/, '') !== INERT_STOP_SIGNAL.replace(/^SIG/, '')) {
-            out.stop_signal = INERT_STOP_SIGNAL;
-            // Swarm's backstop: a task handoff never drained (handoff gone, a node failing) is killed after this.
-            out.stop_grace_period = `${drainTimeoutS + stop.graceS}s`;
-            out.labels = { 'handoff.stop-signal': stop.signal, 'handoff.stop-grace': String(stop.graceS) };
-            // Swarm's rollback defaults to stop-first, which would stop a serving task before its replacement is healthy.
-            const u = svc.updateConfig;
-            out.deploy = { rollback_config: { parallelism: u.parallelism, order: 'start-first', monitor: `${u.monitorS}s` } };
-        }
-        if (Object.keys(out).length)
-            services[svc.name] = out;
-    }
-    return `# Written by handoff for this release: images pinned by ID; routed services drained before they stop.\n${(0,dist/* stringify */.As)({ version: '3.8', services })}`;
-}
-/**
- * Refusals before any change on the host: a routed service must be reachable task by task (the
- * routing mesh's virtual IP would keep sending to stopping tasks), and the stack file must be a
- * Compose file format 3 (what `docker stack deploy` reads).
- */
-function checkSwarmStack(model, routed, proxyConfigText) {
-    const errors = [];
-    const warnings = [];
-    const version = String(model.raw.version ?? '');
-    if (!/^3(\.\d+)?$/.test(version))
-        errors.push(`the stack file needs \`version: "3.8"\` (docker stack deploy reads Compose file format 3; found ${version || 'none'})`);
-    const raw = (model.raw.services ?? {});
-    for (const name of routed) {
-        const deploy = (raw[name]?.deploy ?? {});
-        const byTask = deploy.endpoint_mode === 'dnsrr' || new RegExp(`\\btasks\\.${name}\\b`).test(proxyConfigText);
-        if (!byTask)
-            errors.push(`service ${name} is routed through Swarm's virtual IP, which keeps sending to stopping tasks: set \`deploy.endpoint_mode: dnsrr\` on it, or point the proxy at \`tasks.${name}\``);
-        const svc = model.services.find((s) => s.name === name);
-        if (svc && !svc.healthcheck)
-            warnings.push(`service ${name} has no healthcheck: Swarm counts a task as ready as soon as it starts`);
-    }
-    return { errors, warnings };
-}
-/** `stackServicesCommand` output. */
-function parseStackServices(text) {
-    return text
-        .split('\n')
-        .filter((l) => l.trim())
-        .map((l) => {
-        const [name = '', replicas = '', update = '', message = ''] = l.split('\t');
-        return { name, ...(replicas ? { replicas: Number(replicas) } : {}), update: update, message };
+
+
+
+
+
+
+async function recordPhase(s, release, model, history, failure, verdict, plan, images) {
+    s.roundTrips?.enter('record');
+    await phase('Record', async () => {
+        const written = await recordResult(s, release, model, failure, verdict, plan, images);
+        // Failed releases never push a good one out (release.ts), so a failed deploy prunes too: they stay bounded.
+        const serving = failure ? history.current : release.id;
+        s.roundTrips?.enter('prune');
+        // Under the lock since the history was read, only this release changed: no need to list again.
+        const kept = await prune(s, serving, [...history.releases.filter((r) => r.id !== written.id), written]);
+        s.report.rollbackHint = rollbackHintMarkdown(kept ?? history.releases, serving);
+        settled(s);
     });
 }
-/** `convergeCommand` output. */
-function parseConverge(text) {
-    const drains = [];
-    let settled = false;
-    for (const line of text.split('\n')) {
-        const w = line.trim().split(/\s+/);
-        if (w[0] === 'drain' && w.length >= 5)
-            drains.push({
-                container: w[1],
-                task: w[2],
-                service: w[5] ?? '',
-                seconds: Number(w[3]),
-                end: w[4] === 'timeout' ? 'timeout' : 'idle',
-            });
-        if (w[0] === 'settled')
-            settled = true;
-    }
-    return { drains, settled };
+/** The release's result in its release.json, `current` moved on success, and the audit line. */
+async function recordResult(s, release, model, failure, verdict, plan, images) {
+    const { inputs, run, remote, remoteDir, report } = s;
+    const ok = !failure && (verdict?.passed ?? true);
+    // The images are read alongside the manifest.
+    const services = images ? Promise.resolve(images) : resolveServicesImages(s, model, plan);
+    const written = await updateManifest(remote, remoteDir, release.id, services.then((services) => ({
+        services,
+        result: failure ? (report.rolledBack ? 'rolled-back' : 'failed') : ok ? 'success' : 'failed',
+        probe: report.probe ? { sent: report.probe.sent, lost: report.probe.lost, p99Ms: report.probe.p99Ms ?? 0 } : undefined,
+        durationS: Math.round((Date.now() - report.startedAt) / 1000),
+    })));
+    if (!failure)
+        await setCurrent(remote, remoteDir, release.id);
+    await appendAudit(remote, remoteDir, auditEntry(inputs.rollback ? 'rollback' : 'deploy', run, {
+        release: release.id,
+        sha: run.sha,
+        result: failure ? 'failed' : ok ? 'success' : 'probe-failed',
+        detail: failure?.message ?? verdict?.message,
+    }));
+    return written;
+}
+/** Retention: the releases kept (undefined when pruning failed: a warning, not a failed deploy). */
+async function prune(s, serving, listed) {
+    const { inputs, run, remote, remoteDir, log } = s;
+    const warn = (m) => log.warning(m);
+    const pruned = await pruneReleases(remote, remoteDir, inputs.project, inputs.keepReleases, serving, warn, KEEP_FAILED, listed).catch((e) => {
+        log.warning(`could not prune old releases: ${e instanceof Error ? e.message : String(e)}`);
+        return undefined;
+    });
+    if (!pruned)
+        return undefined;
+    for (const p of pruned.pruned)
+        log.info(`pruned release ${p.id} (${p.result})${p.imagesRemoved.length ? `, images ${p.imagesRemoved.join(', ')}` : ''}`);
+    await appendAudit(remote, remoteDir, pruneAuditEntries(pruned, new Date().toISOString(), run.actor, run.runUrl));
+    return pruned.kept;
 }
 /**
- * The real outcome, which `docker stack deploy` (exit 0 as soon as the specs are stored) never says:
- * a failure message when any service rolled back, paused, or never settled.
+ * The release's own images: the image ID each tag had when the release was planned (what it meant to
+ * run, also after a failed rollout put the previous images back), else what its container runs.
  */
-function updateOutcome(services, settled) {
-    const bad = services.filter((s) => s.update && s.update !== 'completed');
-    const rolledBack = bad.some((s) => s.update.startsWith('rollback'));
-    if (bad.length)
-        return { failed: true, rolledBack, message: bad.map((s) => `service ${s.name}: ${s.update} (${s.message})`).join('; ') };
-    if (!settled)
+async function resolveServicesImages(s, model, plan) {
+    const out = {};
+    const running = await listProjectContainers(s.remote, s.inputs.project);
+    const planned = new Map((plan?.services ?? []).map((p) => [p.service, p.desired?.imageId]));
+    for (const svc of model.services) {
+        const c = running.find((x) => x.service === svc.name && x.state === 'running');
+        if (svc.image)
+            out[svc.name] = { image: svc.image, imageId: planned.get(svc.name) || c?.imageId || '' };
+    }
+    const digests = await repoDigests(s.remote, Object.values(out)).catch(() => new Map());
+    for (const x of Object.values(out)) {
+        const d = digests.get(`${x.image} ${x.imageId}`);
+        if (d)
+            x.digest = d;
+    }
+    return out;
+}
+
+;// CONCATENATED MODULE: ./src/phases/fleet.ts
+/**
+ * A fleet deploy (`hosts`): one release rolled over several hosts with the same proof.
+ *
+ * Everything that can be checked everywhere is checked everywhere before the first host changes:
+ * every host's key pin, then every host connected, locked, its history read, the release (one id for
+ * all) uploaded, planned with images pulled and its proxy config checked. A host failing any of that
+ * stops the deploy with nothing serving changed. Then pre_deploy once (on the first host), the probe
+ * over the whole fleet, and the roll half host by host (`host_parallelism` at a time). A host whose
+ * rollout fails rolls itself back (failure_action), and the hosts rolled before it are rolled back to
+ * their previous release through the same health-gated path, so the fleet never stays on mixed
+ * versions; hosts not reached never changed. Every host records its own result; every lock goes.
+ */
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+/** The deploy's inputs as one host of the fleet sees them: its address and its own pin. */
+function hostInputs(inputs, h) {
+    return { ...inputs, host: h.host, port: h.port, fingerprint: h.fingerprint };
+}
+async function deployFleet(inputs, run, report, log) {
+    const timeline = new Timeline();
+    report.events = timeline.events;
+    const members = inputs.fleet.map((host) => ({
+        host,
+        label: hostLabel(host),
+        roundTrips: new RoundTrips('host facts and remote dir'),
+        result: 'not-reached',
+    }));
+    report.hosts = members.map((m) => ({ host: m.label, plan: '', result: 'not reached' }));
+    const { files, routed } = await validatePhase(inputs, run, log);
+    checkPins(inputs, members);
+    try {
+        await phase(`Connect (${members.length} hosts)`, () => connectAll(inputs, members, timeline, log));
+        for (const m of members) {
+            log.info(`host ${m.label}:`);
+            const ctx = { inputs: hostInputs(inputs, m.host), run, timeline, log, report: hostReport(inputs) };
+            m.s = await onHost(m, 'open', () => openSession(m.remote, m.roundTrips, ctx));
+        }
+        await withLocks(members, 0, () => fleetLocked(members, files, routed, report));
+    }
+    finally {
+        fleet_summarize(members, report);
+        await Promise.all(members.map((m) => m.remote?.close().catch(() => { })));
+    }
+}
+/** Every host's pin checked before any host is dialed (a fleet with one bad pin changes nothing). */
+function checkPins(inputs, members) {
+    if (inputs.insecureIgnoreHostKey && !inputs.knownHosts && !members.some((m) => m.host.fingerprint))
+        return;
+    for (const m of members) {
+        if (!inputs.knownHosts && !m.host.fingerprint)
+            continue; // insecure_ignore_host_key (inputs.ts checked)
+        try {
+            const fp = m.host.fingerprint ? [normalizeFingerprint(m.host.fingerprint)] : undefined;
+            validateHostPin({ knownHosts: inputs.knownHosts, fingerprints: fp }, m.host.host, m.host.port);
+        }
+        catch (e) {
+            throw new Error(`input 'hosts': host #${m.host.index}: ${e.message}; nothing was changed on any host`, { cause: e });
+        }
+    }
+}
+/** Connect every host at once; one that cannot be reached stops the deploy before any change. */
+async function connectAll(inputs, members, timeline, log) {
+    const results = await Promise.allSettled(members.map((m) => connectHost(hostInputs(inputs, m.host), log, { timeline })));
+    results.forEach((r, i) => {
+        if (r.status === 'fulfilled')
+            members[i].remote = r.value;
+    });
+    const failed = results.findIndex((r) => r.status === 'rejected');
+    if (failed >= 0) {
+        const m = members[failed];
+        m.note = 'connect failed';
+        const reason = results[failed].reason;
+        throw new Error(`host ${m.label}: could not connect (${reason.message}); nothing was changed on any host`);
+    }
+    log.info(`connected to ${members.length} hosts as ${inputs.username}`);
+}
+/** Run a step of one host, its errors naming the host (and its summary row the step). */
+async function onHost(m, step, fn) {
+    try {
+        return await fn();
+    }
+    catch (e) {
+        const message = e instanceof Error ? e.message : String(e);
+        m.note ??= `${step} failed`;
+        throw new Error(message.startsWith('host #') ? message : `host ${m.label}: ${message}`, { cause: e });
+    }
+}
+/** Each host's lock taken in listed order, each held until the whole fleet deploy is over. */
+function withLocks(members, i, body) {
+    if (i === members.length)
+        return body();
+    const m = members[i];
+    m.s.log.info(`host ${m.label}: lock`);
+    return withDeployLock(m.s, m.remote, () => withLocks(members, i + 1, body));
+}
+/** A host's own report (its plan, batches, result): the fleet's report gathers them. */
+function hostReport(inputs) {
+    const r = newReport(inputs.project, inputs.rollback ? 'rollback' : 'deploy');
+    r.batches = [];
+    return r;
+}
+async function fleetLocked(members, files, routed, report) {
+    const first = members[0];
+    const ready = await prepareAll(members, files, routed, report);
+    if (!ready)
+        return;
+    const s1 = first.s;
+    await onHost(first, 'pre_deploy', () => preDeploy(first.prepared));
+    // One probe for the whole fleet (the public URL): it reports into the fleet's report.
+    const serving = members.some((m) => m.prepared.plan.services.some((p) => p.oldReplicas > 0));
+    const probe = await startProbeIfServing({ ...s1, report }, serving);
+    await startHostProbes(members);
+    const failed = await rollWaves(members, s1.inputs.hostParallelism);
+    if (failed)
+        await rollBackFleet(members, failed);
+    const postDeployError = failed ? undefined : await postDeploy(first.prepared);
+    const verdict = await probe.finish();
+    const hostVerdicts = await finishHostProbes(members);
+    s1.timeline.add('deploy-end');
+    await recordAll(members, failed, verdict, report);
+    if (failed)
+        throw fleetFailure(failed);
+    if (verdict && !verdict.passed)
+        throw new Error(verdict.message);
+    const lossy = hostVerdicts.find((v) => !v.verdict.passed);
+    if (lossy)
+        throw new Error(`host ${lossy.m.label}: ${lossy.verdict.message}`);
+    if (postDeployError)
+        throw postDeployError;
+}
+/**
+ * probe_host_url: each host's own probe (the URL with its address; with probe_via ssh, through a
+ * tunnel to it), from before the first host rolls until the fleet is done (its rollback included).
+ * It reports into the host's own report.
+ */
+async function startHostProbes(members) {
+    for (const m of members) {
+        const { inputs } = m.s;
+        if (!inputs.probeHostUrl || !inputs.probe)
+            continue;
+        const probe = { ...inputs.probe, url: hostProbeUrl(inputs.probeHostUrl, m.host.host) };
+        const serving = m.prepared.plan.services.some((p) => p.oldReplicas > 0);
+        m.probe = await onHost(m, 'probe', () => startProbeIfServing({ ...m.s, inputs: { ...inputs, probe } }, serving));
+    }
+}
+async function finishHostProbes(members) {
+    const out = [];
+    for (const m of members) {
+        if (m.probe)
+            m.s.log.info(`host ${m.label}: its own probe (probe_host_url)`);
+        const verdict = await m.probe?.finish();
+        if (verdict)
+            out.push({ m, verdict });
+    }
+    return out;
+}
+/**
+ * The prepare half on every host, with one release id free in every host's history. A rollback must
+ * return every host to the same release. False for a dry run (nothing more to do).
+ */
+async function prepareAll(members, files, routed, report) {
+    const histories = [];
+    for (const m of members)
+        histories.push(await onHost(m, 'history', () => readHistory(m.s)));
+    const s1 = members[0].s;
+    const id = freeReleaseId(s1.run.sha, histories.flatMap((h) => h.releases.map((r) => r.id)), Date.now());
+    for (const [i, m] of members.entries()) {
+        s1.log.info(`host ${m.label}: prepare release ${id}`);
+        const p = await onHost(m, 'prepare', () => prepareHost(m.s, files, routed, histories[i], id));
+        if (!p)
+            continue;
+        m.prepared = p;
+        report.hosts[i].plan = planBrief(p);
+    }
+    report.releaseId = s1.inputs.dryRun ? undefined : id;
+    report.previousReleaseId = histories[0].current;
+    if (s1.inputs.dryRun)
+        return false;
+    if (s1.inputs.rollback)
+        commonRollbackTarget(members.map((m) => m.prepared.release.target?.id));
+    return true;
+}
+/** The plan of one host in a few words: what changes, or that nothing does. */
+function planBrief(p) {
+    const changes = p.plan.services.filter((x) => x.action !== 'keep' && x.action !== 'skip');
+    if (changes.length === 0)
+        return 'no change';
+    return changes.map((x) => `${x.service}: ${x.action} ${x.oldReplicas}→${x.newReplicas} (${x.batches.length} batches)`).join('; ');
+}
+/** The roll half, wave by wave; the first failing host stops it (returned). */
+async function rollWaves(members, parallelism) {
+    for (const wave of hostWaves(members, parallelism)) {
+        await Promise.all(wave.map(async (m) => {
+            const started = Date.now();
+            m.s.log.info(`host ${m.label}: roll release ${m.prepared.release.id}`);
+            m.s.timeline.add('note', { detail: `host ${m.label}: roll starts` });
+            try {
+                m.rolled = await rollHost(m.prepared);
+                m.failure = m.rolled.outcome.failure;
+            }
+            catch (e) {
+                m.failure = e instanceof Error ? e : new Error(String(e));
+            }
+            finally {
+                m.result = m.failure ? 'failed' : 'rolled';
+                m.rollMs = Date.now() - started;
+                m.s.timeline.add('note', { detail: `host ${m.label}: ${m.result}` });
+                m.s.log.info(`host ${m.label}: ${m.result} in ${(m.rollMs / 1000).toFixed(1)} s`);
+            }
+        }));
+        const failed = wave.find((m) => m.result === 'failed');
+        if (failed)
+            return failed;
+    }
+    return undefined;
+}
+/** After host `failed` failed: the hosts rolled before it go back to their previous release (failure_action rollback). */
+async function rollBackFleet(members, failed) {
+    const action = failed.rolled?.outcome.failureAction ?? 'rollback';
+    const back = hostsToRollBack(members, action);
+    if (action !== 'rollback') {
+        failed.s.log.warning(`failure_action ${action}: the hosts rolled before ${failed.label} keep the new release; the hosts after it were not changed`);
+    }
+    for (const m of back) {
+        const previous = m.prepared.history.serving;
+        if (!previous || !m.rolled?.proxy) {
+            m.s.log.warning(`host ${m.label}: no earlier release to roll back to; it keeps the new release`);
+            continue;
+        }
+        const started = Date.now();
+        await phase(`Rollback of host ${m.label} to ${previous.id} (host ${failed.label} failed)`, async () => {
+            m.s.report.rolledBack = await rollBackTo(m.s, previous, m.prepared.routed, m.rolled.proxy);
+            m.rolledBackForFleet = true;
+        });
+        m.rollMs = (m.rollMs ?? 0) + Date.now() - started;
+    }
+}
+function fleetFailure(failed) {
+    return new Error(`host ${failed.label}: ${failed.failure.message}`);
+}
+/** Every rolled host records its result (with the fleet's probe figures); hosts not reached are left to the lock's abandon. */
+async function recordAll(members, failed, verdict, report) {
+    for (const m of members) {
+        if (m.result === 'not-reached' || !m.prepared)
+            continue;
+        const p = m.prepared;
+        // The host's own probe figures when it had one, else the fleet's.
+        if (report.probe && !m.s.report.probe)
+            m.s.report.probe = report.probe;
+        const own = m.result === 'failed' ? m.failure : undefined;
+        const failure = own ?? (m.rolledBackForFleet && failed ? fleetFailure(failed) : undefined);
+        await onHost(m, 'record', () => recordPhase(m.s, p.release, p.model, p.history, failure, verdict, p.plan));
+    }
+}
+/** The fleet's report from its hosts': one row per host, the union of what changed, the batches, the round trips. */
+function fleet_summarize(members, r) {
+    r.hosts = members.map((m, i) => {
         return {
-            failed: true,
-            rolledBack: false,
-            message: 'the stack did not settle before the deadline (replicas not running, or tasks left to drain)',
+            host: m.label,
+            plan: r.hosts?.[i]?.plan ?? '',
+            ...(m.rollMs !== undefined ? { durationS: Math.round(m.rollMs / 100) / 10 } : {}),
+            result: hostResult(m),
+            ...(m.probe && m.s?.report.probe ? { probe: `${m.s.report.probe.lost} lost of ${m.s.report.probe.sent}` } : {}),
         };
-    return { failed: false, rolledBack: false };
+    });
+    const reports = members.map((m) => m.s?.report).filter((x) => !!x);
+    r.servicesUpdated = [...new Set(reports.flatMap((x) => x.servicesUpdated))];
+    r.rolledBack = reports.some((x) => x.rolledBack);
+    r.batches = reports.flatMap((x) => x.batches ?? []);
+    r.roundTrips = members.reduce((n, m) => n + m.roundTrips.total, 0);
+    const h1 = reports[0];
+    if (h1) {
+        r.planJson = h1.planJson;
+        r.planText = h1.planText;
+        if (h1.proxyDrains !== undefined)
+            r.proxyDrains = h1.proxyDrains;
+        if (h1.proxyKind)
+            r.proxyKind = h1.proxyKind;
+    }
+    r.planMarkdown = members
+        .filter((m) => m.s?.report.planMarkdown)
+        .map((m) => `#### host ${m.label}\n\n${m.s.report.planMarkdown}`)
+        .join('\n\n');
+    for (const x of reports)
+        r.warnings.push(...x.warnings.filter((w) => !r.warnings.includes(w)));
+    if (!r.rollbackHint && h1?.rollbackHint)
+        r.rollbackHint = h1.rollbackHint;
+    const log = members[0]?.s?.log;
+    log?.info(`round trips to the hosts in this deploy: ${members.map((m) => `${m.label} ${describeRoundTrips(m.roundTrips.current())}`).join('; ')}`);
+}
+function hostResult(m) {
+    if (m.result === 'failed')
+        return m.s?.report.rolledBack ? 'failed, rolled back' : 'failed';
+    if (m.result === 'rolled')
+        return m.rolledBackForFleet ? 'rolled, then rolled back' : 'rolled';
+    return m.note ?? (m.prepared ? 'not reached (unchanged)' : 'not changed');
 }
 
 ;// CONCATENATED MODULE: ./src/commands/swarm.ts
@@ -63814,237 +65853,6 @@ async function failedTasks(remote, stack) {
     return r.stdout.trim();
 }
 
-;// CONCATENATED MODULE: ./src/phases/record.ts
-/**
- * The Record phase: the release's result, images and probe figures in release.json, `current` moved
- * on success, an audit line, and retention (failed deploys prune too, so failed releases stay bounded).
- */
-
-
-
-
-
-
-
-async function recordPhase(s, release, model, history, failure, verdict, plan, images) {
-    await phase('Record', async () => {
-        await recordResult(s, release, model, failure, verdict, plan, images);
-        // Failed releases never push a good one out (release.ts), so a failed deploy prunes too: they stay bounded.
-        const serving = failure ? history.current : release.id;
-        const kept = await prune(s, serving);
-        s.report.rollbackHint = rollbackHintMarkdown(kept ?? history.releases, serving);
-        settled(s);
-    });
-}
-/** The release's result in its release.json, `current` moved on success, and the audit line. */
-async function recordResult(s, release, model, failure, verdict, plan, images) {
-    const { inputs, run, remote, remoteDir, report } = s;
-    const ok = !failure && (verdict?.passed ?? true);
-    await updateManifest(remote, remoteDir, release.id, {
-        services: images ?? (await resolveServicesImages(s, model, plan)),
-        result: failure ? (report.rolledBack ? 'rolled-back' : 'failed') : ok ? 'success' : 'failed',
-        probe: report.probe ? { sent: report.probe.sent, lost: report.probe.lost, p99Ms: report.probe.p99Ms ?? 0 } : undefined,
-        durationS: Math.round((Date.now() - report.startedAt) / 1000),
-    });
-    if (!failure)
-        await setCurrent(remote, remoteDir, release.id);
-    await appendAudit(remote, remoteDir, auditEntry(inputs.rollback ? 'rollback' : 'deploy', run, {
-        release: release.id,
-        sha: run.sha,
-        result: failure ? 'failed' : ok ? 'success' : 'probe-failed',
-        detail: failure?.message ?? verdict?.message,
-    }));
-}
-/** Retention: the releases kept (undefined when pruning failed: a warning, not a failed deploy). */
-async function prune(s, serving) {
-    const { inputs, run, remote, remoteDir, log } = s;
-    const pruned = await pruneReleases(remote, remoteDir, inputs.project, inputs.keepReleases, serving, (m) => log.warning(m)).catch((e) => {
-        log.warning(`could not prune old releases: ${e instanceof Error ? e.message : String(e)}`);
-        return undefined;
-    });
-    if (!pruned)
-        return undefined;
-    for (const p of pruned.pruned)
-        log.info(`pruned release ${p.id} (${p.result})${p.imagesRemoved.length ? `, images ${p.imagesRemoved.join(', ')}` : ''}`);
-    await appendAudit(remote, remoteDir, pruneAuditEntries(pruned, new Date().toISOString(), run.actor, run.runUrl));
-    return pruned.kept;
-}
-/**
- * The release's own images: the image ID each tag had when the release was planned (what it meant to
- * run, also after a failed rollout put the previous images back), else what its container runs.
- */
-async function resolveServicesImages(s, model, plan) {
-    const out = {};
-    const running = await listProjectContainers(s.remote, s.inputs.project);
-    const planned = new Map((plan?.services ?? []).map((p) => [p.service, p.desired?.imageId]));
-    for (const svc of model.services) {
-        const c = running.find((x) => x.service === svc.name && x.state === 'running');
-        if (svc.image)
-            out[svc.name] = { image: svc.image, imageId: planned.get(svc.name) || c?.imageId || '' };
-    }
-    const digests = await repoDigests(s.remote, Object.values(out)).catch(() => new Map());
-    for (const x of Object.values(out)) {
-        const d = digests.get(`${x.image} ${x.imageId}`);
-        if (d)
-            x.digest = d;
-    }
-    return out;
-}
-
-;// CONCATENATED MODULE: ./src/model/envfile.ts
-/**
- * The release's env file, read by Compose (`--env-file`) for variable interpolation. Compose v2
- * expands `$VAR` inside unquoted and double-quoted values, so anything beyond plain characters is
- * single-quoted: both flavors read single-quoted values literally.
- */
-
-const PLAIN = /^[A-Za-z0-9_./:@%+=,-]*$/;
-function renderEnvFile(env) {
-    const lines = [];
-    for (const [name, value] of Object.entries(env)) {
-        if (PLAIN.test(value))
-            lines.push(`${name}=${value}`);
-        else if (!value.includes("'"))
-            lines.push(`${name}='${value}'`);
-        else
-            throw new InputError('env', `${name}: a value holding both a single quote and other special characters cannot be written to a Compose env file; remove the quote or encode the value`);
-    }
-    return lines.length ? `${lines.join('\n')}\n` : '';
-}
-
-;// CONCATENATED MODULE: ./src/phases/release.ts
-/**
- * The release of this deploy: the releases on the host (pending ones of killed runs marked
- * abandoned), a fresh id, and its files uploaded — or, for a rollback, the target's files copied.
- */
-
-
-
-
-
-
-
-
-
-/** The project's releases; pending ones left by killed runs are marked abandoned (we hold the lock). */
-async function readHistory(s) {
-    const { inputs, remote, remoteDir, log } = s;
-    const listed = await listReleases(remote, remoteDir);
-    const found = inputs.dryRun ? { releases: listed, marked: [] } : await markAbandoned(remote, remoteDir, listed, inputs.project);
-    if (found.marked.length) {
-        for (const m of found.marked)
-            log.warning(`release ${m.id} was left pending: ${m.reason}; marked abandoned`);
-        await appendAudit(remote, remoteDir, found.marked.map((m) => ({
-            at: new Date().toISOString(),
-            kind: 'abandon',
-            release: m.id,
-            sha: m.sha,
-            actor: m.actor,
-            runUrl: m.runUrl,
-            result: 'abandoned',
-            detail: m.reason,
-        })));
-    }
-    const current = await readCurrent(remote, remoteDir);
-    s.report.previousReleaseId = current;
-    const serving = current ? found.releases.find((r) => r.id === current) : undefined;
-    return { releases: found.releases, ...(current ? { current } : {}), ...(serving ? { serving } : {}) };
-}
-/** Upload the workspace's files as a new release, or copy the rollback target's (its images checked first). */
-async function uploadPhase(s, history, files) {
-    const { inputs, run, remote, remoteDir, log, timeline } = s;
-    const id = freshReleaseId(run.sha, history.releases);
-    s.report.releaseId = id;
-    const manifest = {
-        id,
-        project: inputs.project,
-        sha: run.sha,
-        ref: run.ref,
-        actor: run.actor,
-        runUrl: run.runUrl,
-        createdAt: new Date().toISOString(),
-        files: files.map((f) => f.path),
-        composeFiles: inputs.composeFiles,
-        services: {},
-        result: 'pending',
-    };
-    const release = { id, manifest, composeFiles: inputs.composeFiles };
-    await phase('Upload', async () => {
-        if (inputs.rollback) {
-            const target = selectRollbackTarget(history.releases, history.current, inputs.release);
-            // Before the copy: a rollback whose images cannot be had changes nothing on the host.
-            const missing = await missingPins(remote, pinsOf(target), inputs.pull !== 'never', inputs.commandTimeoutMs);
-            if (missing.length)
-                throw missingImagesError(target, missing, history.releases, history.current, inputs.pull !== 'never');
-            log.info(`rolling back to release ${target.id} (${target.sha.slice(0, 7)}, ${target.createdAt})`);
-            Object.assign(manifest, { files: target.files, composeFiles: target.composeFiles, rollbackOf: target.id });
-            Object.assign(release, { composeFiles: target.composeFiles, target });
-            await copyRelease(remote, remoteDir, target.id, id, manifest);
-        }
-        else {
-            await uploadRelease(remote, remoteDir, id, files, renderEnvFile({ ...inputs.env, ...inputs.secrets }), manifest, {
-                dryRun: inputs.dryRun,
-            });
-        }
-        timeline.add('upload', { detail: id });
-    });
-    return release;
-}
-/** A rollback redeploys its target's pinned images, routed as the target's proxy config says. */
-async function rollbackRouting(s, release) {
-    const target = release.target;
-    await pinImages(s.remote, pinsOf(target));
-    return releaseRouting(s, { ...target, id: release.id });
-}
-/**
- * The services a release's proxy routes, from its files on the host: its Compose files (interpolated
- * with its own env file) say which service is the proxy, its config what that proxy routes.
- */
-async function releaseRouting(s, release) {
-    const root = external_node_path_.posix.join(s.remoteDir, 'releases', release.id);
-    const composeFiles = [];
-    for (const name of release.composeFiles) {
-        const text = await s.remote.readFile(external_node_path_.posix.join(root, name));
-        if (text === undefined)
-            return [];
-        composeFiles.push({ name, text });
-    }
-    const env = envFileValues((await s.remote.readFile(external_node_path_.posix.join(root, '.env'))) ?? '');
-    const model = parseCompose(composeFiles, { env });
-    const selected = selectedProxy(s.inputs, model);
-    if (!selected)
-        return [];
-    const view = hostView(s, model, selected.service, release);
-    const cfgPath = selected.driver.configPath(release.files, selected.service, view.composeDir);
-    const cfg = cfgPath ? await view.read(cfgPath) : undefined;
-    return cfg ? selected.driver.routedServices(view, cfg) : [];
-}
-/** KEY=VALUE lines of a release's env file (renderEnvFile single-quotes the values it must). */
-function envFileValues(text) {
-    const env = {};
-    for (const line of text.split('\n')) {
-        const m = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
-        if (m)
-            env[m[1]] = /^'.*'$/.test(m[2]) ? m[2].slice(1, -1) : m[2];
-    }
-    return env;
-}
-/** The image IDs a release ran, to re-point its tags at before redeploying it. */
-function pinsOf(release) {
-    return Object.entries(release.services)
-        .filter(([, x]) => x.imageId)
-        .map(([service, x]) => ({ service, image: x.image, imageId: x.imageId, ...(x.digest ? { digest: x.digest } : {}) }));
-}
-/** A release id not taken yet (two runs of one commit within a second get distinct ids). */
-function freshReleaseId(sha, taken) {
-    const ids = new Set(taken.map((r) => r.id));
-    let t = Date.now();
-    let id = releaseId(new Date(t), sha);
-    while (ids.has(id))
-        id = releaseId(new Date((t += 1000)), sha);
-    return id;
-}
-
 ;// CONCATENATED MODULE: ./src/phases/swarm-nodes.ts
 
 
@@ -64275,949 +66083,7 @@ function releaseModel(composeFiles, files, env) {
     return parseCompose(composeFiles.map((name) => ({ name, text: files.find((f) => f.path === name)?.data.toString('utf8') ?? '' })), { env });
 }
 
-;// CONCATENATED MODULE: ./src/phases/proxy-config.ts
-/**
- * The proxy config of a release: validated in a throwaway container of the proxy's image before it
- * can reach the running proxy (the driver applies it hitlessly right before the rollout: a reload
- * in the middle of it would lose HAProxy's runtime state).
- */
-
-
-
-async function checkProxyConfig(s, release, model) {
-    const { remote, remoteDir, log } = s;
-    const selected = selectedProxy(s.inputs, model);
-    if (!selected)
-        return { changed: false };
-    const { driver, service } = selected;
-    const view = hostView(s, model, service, { id: release.id, composeFiles: release.composeFiles, files: release.manifest.files });
-    const cfgPath = driver.configPath(release.manifest.files, view.proxy, view.composeDir);
-    const next = cfgPath ? await remote.readFile(external_node_path_.posix.join(remoteDir, 'releases', release.id, cfgPath)) : undefined;
-    const live = cfgPath ? await remote.readFile(external_node_path_.posix.join(remoteDir, 'app', cfgPath)) : undefined;
-    const changed = !!next && next !== live;
-    if (changed && service.image && cfgPath) {
-        await phase('Proxy config', async () => {
-            await driver.checkConfig(proxyHost(s, release.id), view, cfgPath);
-            log.info(`the new ${driver.label} config is valid`);
-        });
-    }
-    return { ...(next !== undefined ? { next } : {}), ...(live !== undefined ? { live } : {}), changed };
-}
-
-;// CONCATENATED MODULE: ./src/engine/docker/health.ts
-
-
-
-
-const HEALTH_TIMEOUT_FLOOR_MS = 30_000;
-/**
- * start_period + interval × retries + timeout: by then Docker has either seen a passing check or
- * marked the container unhealthy. Never below the floor; an explicit override (ms) wins.
- */
-function healthTimeoutMs(hc, overrideMs) {
-    if (overrideMs !== undefined && overrideMs > 0)
-        return overrideMs;
-    if (!hc || hc.disabled)
-        return HEALTH_TIMEOUT_FLOOR_MS;
-    const s = hc.startPeriodS + hc.intervalS * hc.retries + hc.timeoutS;
-    return Math.max(HEALTH_TIMEOUT_FLOOR_MS, Math.ceil(s * 1000));
-}
-/** Why a container counts as failed right now, or undefined. */
-function failureOf(c, startedAt) {
-    if (!c)
-        return 'container disappeared';
-    if (c.state === 'exited' || c.state === 'dead')
-        return `exited with code ${c.exitCode}`;
-    if (c.state === 'restarting')
-        return `restarting (crash loop, exit code ${c.exitCode})`;
-    if (c.health === 'unhealthy')
-        return 'unhealthy';
-    if (startedAt && c.startedAt && c.startedAt !== startedAt)
-        return 'restarted (crashed)';
-    if (c.state !== 'running' && c.state !== 'created')
-        return `state ${c.state}`;
-    return undefined;
-}
-/**
- * Resolve when every container is healthy (or, without a healthcheck, has stayed running for
- * settleMs). Any `unhealthy`, exit or restart fails at once; the deadline is wall-clock (epoch ms).
- */
-async function waitHealthy(remote, ids, deadline, timeline, options = {}) {
-    const { settleMs = 5_000, now = Date.now, service } = options;
-    const gate = new HealthGate(ids, settleMs, timeline, service);
-    let last = options.seen?.length ? options.seen : await inspectContainers(remote, ids);
-    for (;;) {
-        const t = now();
-        const failure = gate.poll(last, t);
-        if (failure)
-            return failure;
-        if (gate.allPassed())
-            return { ok: true, containers: last };
-        if (t >= deadline)
-            return gate.timedOut(last);
-        last = await nextChange(remote, ids, last, Math.min(deadline, gate.settledAt() ?? deadline), options);
-    }
-}
-/**
- * The containers' state once it differs from `seen`, or at `until` (epoch ms), in one round trip.
- * A host that answers early without a change (its `docker events` failed) is read again no sooner
- * than pollMs later, so the wait degrades to the old poll instead of spinning.
- */
-async function nextChange(remote, ids, seen, until, { pollMs = 1_000, now = Date.now, sleep = time_sleep } = {}) {
-    const asked = now();
-    const waitMs = Math.max(0, until - asked);
-    const r = await remote.exec(awaitChangeCommand(ids, stateSignature(ids, seen), waitMs), {
-        timeoutMs: waitMs + DOCKER_COMMAND_MS,
-        check: false,
-    });
-    checkInspect(r);
-    const state = parseDockerInspect(r.stdout);
-    const early = now() < Math.min(until, asked + pollMs);
-    if (early && stateSignature(ids, state) === stateSignature(ids, seen))
-        await sleep(Math.min(until, asked + pollMs) - now());
-    return state;
-}
-/** What awaitChangeCommand compares (STATE_SIGNATURE_FORMAT), from parsed containers, in `ids` order. */
-function stateSignature(ids, containers) {
-    const byId = new Map(containers.map((c) => [c.id, c]));
-    return ids
-        .map((id) => byId.get(id))
-        .filter((c) => !!c)
-        .map((c) => `${c.id} ${c.state} ${c.health} ${c.restartCount} ${c.startedAt}`)
-        .join('\n');
-}
-/** What the health gate remembers between polls, and its verdict on each poll. */
-class HealthGate {
-    ids;
-    settleMs;
-    timeline;
-    service;
-    /** When a container without a healthcheck was first seen running (its settle time starts). */
-    runningSince = new Map();
-    /** StartedAt when first seen running: a later one means it restarted. */
-    firstStartedAt = new Map();
-    passed = new Set();
-    constructor(ids, settleMs, timeline, service) {
-        this.ids = ids;
-        this.settleMs = settleMs;
-        this.timeline = timeline;
-        this.service = service;
-    }
-    /** Check each container not yet passed at time t: the first failure, or undefined. */
-    poll(containers, t) {
-        const byId = new Map(containers.map((c) => [c.id, c]));
-        for (const id of this.ids) {
-            if (this.passed.has(id))
-                continue;
-            const failure = this.check(id, byId.get(id), t);
-            if (failure)
-                return failure;
-        }
-        return undefined;
-    }
-    allPassed() {
-        return this.passed.size === this.ids.length;
-    }
-    /** When the first container without a healthcheck still waiting will have run for the settle time. */
-    settledAt() {
-        const pending = this.ids.filter((id) => !this.passed.has(id) && this.runningSince.has(id));
-        return pending.length ? Math.min(...pending.map((id) => this.runningSince.get(id) + this.settleMs)) : undefined;
-    }
-    /** The deadline passed: fail with the containers still waiting. */
-    timedOut(containers) {
-        const waiting = containers.filter((c) => !this.passed.has(c.id));
-        const detail = waiting.map((c) => `${c.name} (${c.health === 'none' ? c.state : c.health})`).join(', ');
-        this.timeline.add('failure', { service: this.service, detail: `health timeout: ${detail}` });
-        return { ok: false, reason: `not healthy before the health timeout: ${detail}${neverChecked(waiting)}`, containers: waiting };
-    }
-    check(id, c, t) {
-        if (c?.startedAt && !this.firstStartedAt.has(id) && c.state === 'running')
-            this.firstStartedAt.set(id, c.startedAt);
-        const why = failureOf(c, this.firstStartedAt.get(id));
-        if (why) {
-            this.timeline.add('failure', { service: this.service, container: c?.name ?? id, detail: why });
-            return { ok: false, reason: `${c?.name ?? id}: ${why}`, containers: c ? [c] : [] };
-        }
-        // failureOf fails a missing container, so c is here.
-        if (this.hasPassed(id, c, t))
-            this.pass(id, c);
-        else if (c.health === 'none' && c.state === 'running' && !this.runningSince.has(id))
-            this.runningSince.set(id, t);
-        return undefined;
-    }
-    hasPassed(id, c, t) {
-        if (c.health === 'healthy')
-            return true;
-        return c.health === 'none' && c.state === 'running' && t - (this.runningSince.get(id) ?? t) >= this.settleMs;
-    }
-    pass(id, c) {
-        this.passed.add(id);
-        const ms = c.health === 'none' ? this.settleMs : startToHealthyMs(c);
-        this.timeline.add('healthy', {
-            service: this.service,
-            container: c.name,
-            detail: c.health === 'none' ? `no healthcheck: running for ${Math.round(this.settleMs / 1000)}s` : 'healthy',
-            ...(ms !== undefined ? { ms } : {}),
-        });
-    }
-}
-/**
- * Start to healthy by Docker's own clock: StartedAt to the end of the latest passing check (the one
- * that made it healthy, since the wait sees the change at once). Undefined when Docker kept none.
- */
-function startToHealthyMs(c) {
-    const passing = c.healthLog.filter((e) => e.exitCode === 0).at(-1);
-    const start = Date.parse(c.startedAt);
-    const end = passing ? Date.parse(passing.end) : NaN;
-    return Number.isFinite(start) && Number.isFinite(end) && end >= start ? end - start : undefined;
-}
-/**
- * Watch containers for `durationMs`: any exit, restart or `unhealthy` is a failure (a crash right
- * after the old replicas are gone). Resolves ok at the end of the window.
- */
-async function monitorContainers(remote, ids, durationMs, timeline, options = {}) {
-    const { now = Date.now, service } = options;
-    const end = now() + durationMs;
-    const startedAt = new Map();
-    let last = options.seen?.length ? options.seen : await inspectContainers(remote, ids);
-    for (;;) {
-        const byId = new Map(last.map((c) => [c.id, c]));
-        for (const id of ids) {
-            const c = byId.get(id);
-            if (c?.startedAt && !startedAt.has(id))
-                startedAt.set(id, c.startedAt);
-            const why = failureOf(c, startedAt.get(id));
-            if (why) {
-                timeline.add('failure', { service, container: c?.name ?? id, detail: `during monitor: ${why}` });
-                return { ok: false, reason: `${c?.name ?? id} during monitor: ${why}`, containers: c ? [c] : [] };
-            }
-        }
-        if (now() >= end) {
-            timeline.add('monitor-ok', { service, detail: `${ids.length} container(s) stayed up for ${Math.round(durationMs / 1000)}s` });
-            return { ok: true, containers: last };
-        }
-        last = await nextChange(remote, ids, last, end, options);
-    }
-}
-/** The failed containers' last health check outputs and the end of their logs, for the job log. */
-async function collectDiagnostics(remote, containers, tail = 50) {
-    const parts = [];
-    for (const c of containers) {
-        parts.push(`--- ${c.name} (${c.id.slice(0, 12)}): state ${c.state}, health ${c.health}, exit code ${c.exitCode}`);
-        for (const e of c.healthLog.slice(-3))
-            parts.push(`health check at ${e.start}: exit ${e.exitCode}: ${e.output.trim()}`);
-        const logs = await remote.exec(containerLogsCommand(c.id, tail), { timeoutMs: QUICK_COMMAND_MS, check: false });
-        parts.push(`last ${tail} log lines:`, logs.stdout.trimEnd() || '(none)');
-    }
-    return parts.join('\n');
-}
-/**
- * Why a health wait can end with no check run at all: Podman runs healthchecks from systemd timers,
- * so on a host without systemd the status stays `starting` with an empty log (Docker runs them itself).
- */
-function neverChecked(waiting) {
-    const idle = waiting.length > 0 && waiting.every((c) => c.state === 'running' && c.health === 'starting' && c.healthLog.length === 0);
-    return idle
-        ? '. No health check ran at all: the engine is not running them (Podman runs healthchecks from systemd timers; on a host without systemd they never run)'
-        : '';
-}
-
-;// CONCATENATED MODULE: ./src/model/floor.ts
-/** The floor of each batch and of the whole rollout. */
-function rolloutFloor(spans, events) {
-    const batches = spans.map((s) => batchFloor(s, events));
-    if (!batches.length)
-        return { batches, rolloutMs: 0, floorMs: 0 };
-    const rolloutMs = Math.max(...batches.map((b) => b.endedAt)) - Math.min(...batches.map((b) => b.startedAt));
-    const floorMs = batches.reduce((n, b) => n + b.floorMs + (b.delayAfterMs ?? 0), 0);
-    return { batches, rolloutMs, floorMs, ...(floorMs > 0 ? { ratio: rolloutMs / floorMs } : {}) };
-}
-/** One batch: its wall time against the sum of its parts. */
-function batchFloor(span, events) {
-    const mine = events.filter((e) => e.service === span.service && e.at >= span.startedAt && e.at <= span.endedAt);
-    const started = mine.some((e) => e.action === 'start');
-    const parts = {
-        health: slowest(mine, 'start', 'healthy', (e) => e.ms),
-        up: slowest(mine, 'healthy', 'up-in-proxy'),
-        drain: slowest(mine, 'drain', 'drained'),
-        stop: slowest(mine, 'stop', 'remove'),
-        monitor: started && span.ok ? span.monitorMs : 0,
-    };
-    const floorMs = parts.health + parts.up + parts.drain + parts.stop + parts.monitor;
-    return { ...span, actualMs: span.endedAt - span.startedAt, floorMs, parts };
-}
-/**
- * The longest `from` → `to` of one container in these events; `measured` gives a duration the
- * host timed itself for the `to` event (used instead of the runner's clock when present).
- */
-function slowest(events, from, to, measured) {
-    let longest = 0;
-    for (const end of events) {
-        if (end.action !== to)
-            continue;
-        const own = measured?.(end);
-        const begin = events.find((e) => e.action === from && e.container === end.container && e.at <= end.at);
-        const ms = own ?? (begin ? end.at - begin.at : 0);
-        longest = Math.max(longest, ms);
-    }
-    return longest;
-}
-const s = (ms) => (ms / 1000).toFixed(1);
-/** "12.3 s (floor 10.1 s: health 4.0, up 1.1, drain 0.2, stop 0.3, monitor 5.0; 1.22x)". */
-function describeBatchFloor(b) {
-    const p = b.parts;
-    const ratio = b.floorMs > 0 ? `; ${(b.actualMs / b.floorMs).toFixed(2)}x` : '';
-    return `${s(b.actualMs)} s (floor ${s(b.floorMs)} s: health ${s(p.health)}, up ${s(p.up)}, drain ${s(p.drain)}, stop ${s(p.stop)}, monitor ${s(p.monitor)}${ratio})`;
-}
-/** "rollout 30.2 s, floor 27.0 s (1.12x); 18 round trips to the host in 3 batches (6.0 per batch)". */
-function speedLine(f) {
-    if (!f.batches.length)
-        return undefined;
-    const trips = f.batches.map((b) => b.roundTrips).filter((n) => n !== undefined);
-    const sum = trips.reduce((a, b) => a + b, 0);
-    const ratio = f.ratio === undefined ? '' : ` (${f.ratio.toFixed(2)}x)`;
-    const tripText = trips.length
-        ? `; ${sum} round trips to the host in ${trips.length} batch(es) (${(sum / trips.length).toFixed(1)} per batch)`
-        : '';
-    return `rollout ${s(f.rolloutMs)} s, floor ${s(f.floorMs)} s${ratio}${tripText}`;
-}
-
-;// CONCATENATED MODULE: ./src/rollout/rollout.ts
-
-
-
-
-
-class BatchFailure extends Error {
-    reason;
-    failed;
-    constructor(reason, failed) {
-        super(reason);
-        this.reason = reason;
-        this.failed = failed;
-    }
-}
-async function rollOut(ctx, plan) {
-    const result = { ok: true, updated: [], failures: [] };
-    if (!ctx.proxyNetworks && ctx.proxyService)
-        ctx = { ...ctx, proxyNetworks: await proxyNetworksOf(ctx, ctx.proxyService) };
-    for (const sp of plan.services) {
-        if (sp.action === 'keep' || sp.action === 'skip')
-            continue;
-        ctx.log.info(`${sp.service}: ${sp.action} (${sp.order}; ${sp.reason})`);
-        let failure;
-        try {
-            failure = await runService(ctx, sp);
-        }
-        finally {
-            if (gated(ctx, sp.service))
-                await ctx.gate
-                    .unpark(sp.service)
-                    .catch((e) => ctx.log.warning(`${sp.service}: could not return parked proxy slots: ${e.message}`));
-        }
-        result.updated.push(sp.service);
-        if (failure) {
-            result.ok = false;
-            result.failures.push(failure);
-            result.failure = failure;
-            if (failure.failureAction !== 'continue') {
-                result.stoppedAt = sp.service;
-                break;
-            }
-        }
-    }
-    return result;
-}
-async function runService(ctx, sp) {
-    const svc = sp.desired?.service;
-    const grace = Math.ceil(svc?.stopGracePeriodS ?? 10);
-    const uc = svc?.updateConfig;
-    const failureAction = uc?.failureAction ?? 'rollback';
-    const cleanupFailure = await cleanUp(ctx, sp, grace, failureAction);
-    if (cleanupFailure)
-        return cleanupFailure;
-    let failedBatches = 0;
-    let lastFailure;
-    // The head the batch before handed on (an object: the hand-over happens inside a callback).
-    const ahead = {};
-    for (const [i, batch] of sp.batches.entries()) {
-        const label = `${sp.service}: batch ${i + 1}/${sp.batches.length}`;
-        const delayMs = delayAfter(sp, i);
-        const handed = aheadOf(sp, i, delayMs, ahead);
-        const failure = await measured(ctx, sp, { index: i, label, delayMs }, () => runBatchOrClean(ctx, sp, batch, label, grace, failureAction, handed));
-        if (failure) {
-            await dropHead(ctx, sp.service, ahead, grace);
-            failedBatches++;
-            lastFailure = failure;
-            const ratio = failedBatches / sp.batches.length;
-            if (failureAction !== 'continue' && ratio > (uc?.maxFailureRatio ?? 0))
-                return lastFailure;
-            ctx.log.warning(`${label} failed (${failure.reason}); continuing (failure_action ${failureAction}, ${failedBatches}/${sp.batches.length} batches failed)`);
-            continue;
-        }
-        if (delayMs) {
-            ctx.log.info(`${sp.service}: waiting update_config.delay ${delayMs / 1000}s`);
-            await (ctx.sleep ?? time_sleep)(delayMs);
-        }
-    }
-    return lastFailure && failureAction === 'continue' ? lastFailure : undefined;
-}
-/**
- * What batch i was handed by the one before, and (start-first, no delay to wait out, not the last)
- * the next batch, whose head it makes during its monitor and leaves in `slot`.
- */
-function aheadOf(sp, i, delayMs, slot) {
-    const given = slot.head;
-    slot.head = undefined;
-    const batch = sp.batches[i + 1];
-    if (sp.order === 'stop-first' || delayMs > 0 || !batch)
-        return { given };
-    return { given, next: { batch, take: (head) => (slot.head = head) } };
-}
-/** A failed batch takes the next batch's containers made ahead with it: nothing half-made stays. */
-async function dropHead(ctx, service, slot, grace) {
-    const made = slot.head?.made ?? [];
-    slot.head = undefined;
-    if (made.length)
-        await removeQuietly(ctx, service, made, grace);
-}
-/** update_config.delay after batch i (ms): none after the last. */
-function delayAfter(sp, i) {
-    const delayS = sp.desired?.service.updateConfig.delayS ?? 0;
-    return delayS && i < sp.batches.length - 1 ? delayS * 1000 : 0;
-}
-/** Run one batch, then log and keep its wall time and round trips to the host. */
-async function measured(ctx, sp, { index, label, delayMs }, run) {
-    const startedAt = now(ctx);
-    const before = ctx.roundTrips?.snapshot();
-    const failure = await run();
-    const endedAt = now(ctx);
-    const roundTrips = before && ctx.roundTrips?.since(before);
-    const span = {
-        service: sp.service,
-        index,
-        of: sp.batches.length,
-        startedAt,
-        endedAt,
-        ok: !failure,
-        monitorMs: (sp.desired?.service.updateConfig.monitorS ?? 5) * 1000,
-        delayAfterMs: failure ? 0 : delayMs,
-        ...(roundTrips ? { roundTrips: roundTrips.total } : {}),
-    };
-    ctx.batches?.push(span);
-    ctx.log.info(`${label}: ${failure ? 'failed after' : 'took'} ${describeBatchFloor(batchFloor(span, ctx.timeline.events))}` +
-        (roundTrips ? `; ${describeRoundTrips(roundTrips)} round trips to the host` : ''));
-    return failure;
-}
-/** Exited or crashed containers an earlier run left: removed before the first batch. */
-async function cleanUp(ctx, sp, grace, failureAction) {
-    if (!sp.cleanup.length)
-        return undefined;
-    try {
-        ctx.log.info(`${sp.service}: removing ${sp.cleanup.length} exited/crashed container(s) left from an earlier run`);
-        await stopAndRemove(ctx, sp.service, sp.cleanup, grace);
-        return undefined;
-    }
-    catch (e) {
-        return fail(ctx, sp, failureAction, e.message, []);
-    }
-}
-/** One batch; when it fails, its failure (diagnostics first) and no new container of it left behind. */
-async function runBatchOrClean(ctx, sp, batch, label, grace, failureAction, ahead = {}) {
-    let created = [];
-    try {
-        await runBatch(ctx, sp, batch, label, grace, (c) => (created = c), ahead);
-        return undefined;
-    }
-    catch (e) {
-        const failed = e instanceof BatchFailure ? e.failed : [];
-        // Their health output and logs first: once removed, a container has nothing left to tell.
-        const failure = await fail(ctx, sp, failureAction, e.message, failed);
-        // Leave no failed new container behind: drain what the proxy may already send to, then remove.
-        if (created.length) {
-            ctx.log.warning(`${label} failed: removing its ${created.length} new container(s)`);
-            await removeQuietly(ctx, sp.service, created, grace);
-        }
-        return failure;
-    }
-}
-/**
- * Start-first: new replicas up and UP in the proxy, then the old ones drained and removed.
- * Stop-first: the old batch goes first. Then the new ones are watched for `monitor`.
- */
-async function runBatch(ctx, sp, batch, label, grace, onCreated, ahead) {
-    const before = ahead.given?.before ?? (await ctx.engine.replicas(sp.service));
-    const old = before.filter((c) => batch.remove.includes(c.id));
-    let created = [];
-    if (sp.order === 'stop-first')
-        await retire(ctx, sp.service, old, grace);
-    if (batch.start > 0) {
-        // Start-first: the old batch is drained right after, so the gate may swap them in one change.
-        const replacing = sp.order === 'stop-first' ? [] : old;
-        // What runs now is what ran before minus what retire removed: no second read of the host.
-        const current = sp.order === 'stop-first' ? before.filter((c) => !old.includes(c)) : before;
-        const { parked = false, made = [] } = ahead.given ?? {};
-        created = await startNew(ctx, sp, batch, label, { current, replacing, parked, made }, onCreated);
-    }
-    const watch = async () => {
-        if (!created.length)
-            return;
-        const monitorMs = (sp.desired?.service.updateConfig.monitorS ?? 5) * 1000;
-        const ids = created.map((c) => c.id);
-        check(await ctx.engine.monitor(ids, monitorMs, ctx.timeline, { service: sp.service, seen: created, ...timing(ctx) }));
-    };
-    const next = ahead.next;
-    const readAhead = next ? () => readHead(ctx, sp.service, next.batch).then(next.take, () => undefined) : undefined;
-    if (sp.order !== 'stop-first')
-        await retire(ctx, sp.service, old, grace, watch, readAhead);
-    else
-        await watch();
-}
-/**
- * The next batch's head: what runs now, the empty slots parked, its containers created. A failure
- * leaves the rest to the batch itself; a container created anyway is one Compose's `up` starts then.
- */
-async function readHead(ctx, service, batch) {
-    const before = await ctx.engine.replicas(service);
-    if (gated(ctx, service))
-        await ctx.gate.park(service, before.map((c) => toReplica(ctx, c)));
-    const head = { before, parked: gated(ctx, service), made: [] };
-    const { createAhead, start } = ctx.engine;
-    if (!createAhead || !start || batch.start === 0)
-        return head;
-    try {
-        const known = new Set(before.map((c) => c.id));
-        const made = (await createAhead(service, before.length + batch.start)).filter((c) => !known.has(c.id));
-        // Anything but exactly the batch's count (another deploy's container?) is left to the batch's own scale-up.
-        if (made.length === batch.start && made.every((c) => c.state === 'created'))
-            head.made = made;
-    }
-    catch (e) {
-        ctx.log.info(`${service}: creating the next batch ahead failed (${e.message}); the batch scales up itself`);
-    }
-    return head;
-}
-/**
- * Old replicas out of the proxy (drained), stopped and removed, their proxy slots returned.
- * `alongside` (the new replicas' monitor) runs while the slots are returned: that waits for Docker's
- * DNS to drop the old IPs, which has nothing to do with the new replicas, so it adds no time.
- * `afterRelease` (the next batch's reads) runs once the slots are back, still beside the monitor.
- */
-async function retire(ctx, service, old, grace, alongside, afterRelease) {
-    if (!old.length)
-        return alongside?.();
-    const replicas = old.map((c) => toReplica(ctx, c));
-    // The gate records drain/drained per replica, with its proxy slot.
-    if (gated(ctx, service))
-        await ctx.gate.drain(service, replicas);
-    await stopAndRemove(ctx, service, old.map((c) => c.id), grace, old);
-    const release = async () => {
-        if (gated(ctx, service))
-            await ctx.gate.release(service, replicas);
-        await afterRelease?.();
-    };
-    const [released, watched] = await Promise.allSettled([release(), alongside?.()]);
-    // The monitor's failure names the failed containers: it wins over the gate's.
-    if (watched.status === 'rejected')
-        throw watched.reason;
-    if (released.status === 'rejected')
-        throw released.reason;
-}
-/** The batch's new replicas: parked in the proxy, started, healthy, then let in (UP). */
-async function startNew(ctx, sp, batch, label, { current, replacing, parked, made }, onCreated) {
-    const { service } = sp;
-    const known = new Set(current.map((c) => c.id));
-    if (gated(ctx, service) && !parked)
-        await ctx.gate.park(service, current.map((c) => toReplica(ctx, c)));
-    let created = await launch(ctx, service, label, current.length + batch.start, { known, made }, onCreated);
-    for (const c of created)
-        ctx.timeline.add('start', { service, container: c.name });
-    if (created.length !== batch.start) {
-        throw new BatchFailure(`expected ${batch.start} new container(s) for ${service}, Compose created ${created.length}`, created);
-    }
-    const svc = sp.desired?.service;
-    const hc = svc?.healthcheck;
-    const monitorMs = (svc?.updateConfig.monitorS ?? 5) * 1000;
-    const deadline = now(ctx) + healthTimeoutMs(hc, ctx.healthTimeoutMs);
-    if (!hc || hc.disabled) {
-        ctx.log.warning(`${service}: no healthcheck in the Compose file: no health gate; waiting for ${monitorMs / 1000}s of "running" instead (or the image's own HEALTHCHECK)`);
-    }
-    const health = await ctx.engine.waitHealthy(created.map((c) => c.id), deadline, ctx.timeline, { service, settleMs: monitorMs, seen: created, ...timing(ctx) });
-    check(health);
-    created = health.containers;
-    onCreated(created);
-    if (gated(ctx, service))
-        await waitUpOrExplain(ctx, service, created, deadline, replacing);
-    return created;
-}
-/** The batch's new containers running: the ones created ahead started, or Compose scaling up. */
-async function launch(ctx, service, label, target, { known, made }, onCreated) {
-    if (made.length && ctx.engine.start) {
-        ctx.log.info(`${label}: starting ${made.length} new replica(s) created during the last monitor: ${made.map((c) => c.name).join(', ')}`);
-        onCreated(made);
-        await ctx.engine.start(made.map((c) => c.id));
-        const started = await ctx.engine.inspect(made.map((c) => c.id));
-        onCreated(started);
-        return started;
-    }
-    ctx.log.info(`${label}: starting ${target - known.size} new replica(s) (scale ${service}=${target})`);
-    await ctx.engine.scaleTo(service, target, (chunk) => ctx.log.info(chunk.trimEnd()));
-    const created = (await ctx.engine.replicas(service)).filter((c) => !known.has(c.id));
-    onCreated(created);
-    return created;
-}
-/**
- * The proxy's UP gate. When it fails, a new replica that died meanwhile (healthy, then crashed before
- * the proxy saw it UP: Docker's DNS drops it, so "in no slot") is the real cause: name it.
- */
-async function waitUpOrExplain(ctx, service, created, deadline, replacing) {
-    try {
-        await ctx.gate.waitUp(service, created.map((c) => toReplica(ctx, c)), deadline, replacing.map((c) => toReplica(ctx, c)));
-    }
-    catch (e) {
-        const now = await ctx.engine.inspect(created.map((c) => c.id)).catch(() => []);
-        const dead = created.filter((c) => {
-            const n = now.find((x) => x.id === c.id);
-            return !n || n.state !== 'running' || n.restartCount > c.restartCount;
-        });
-        if (!dead.length)
-            throw e;
-        const what = dead.map((c) => {
-            const n = now.find((x) => x.id === c.id);
-            return n
-                ? `${c.name} ${n.state === 'running' ? `restarted (${n.restartCount} restarts)` : `${n.state}, exit code ${n.exitCode}`}`
-                : `${c.name} gone`;
-        });
-        throw new BatchFailure(`new ${service} replica crashed before the proxy had it UP: ${what.join('; ')}`, created);
-    }
-}
-function check(r) {
-    if (!r.ok)
-        throw new BatchFailure(r.reason, r.containers);
-}
-async function fail(ctx, sp, failureAction, reason, failed) {
-    let logs;
-    try {
-        logs = failed.length ? await ctx.engine.diagnostics(failed) : '';
-    }
-    catch (e) {
-        logs = `(could not collect logs: ${e.message})`;
-    }
-    ctx.timeline.add('failure', { service: sp.service, detail: reason });
-    return { service: sp.service, reason, containers: failed.map((c) => c.name), logs, failureAction };
-}
-/** Stop with the service's grace period, then remove: by id, never through Compose's scale. */
-async function stopAndRemove(ctx, service, ids, grace, infos) {
-    if (!ids.length)
-        return;
-    const labels = ids.map((id) => infos?.find((c) => c.id === id)?.name ?? id.slice(0, 12));
-    for (const container of labels)
-        ctx.timeline.add('stop', { service, container, detail: `grace ${grace}s` });
-    await ctx.engine.stopAndRemove(ids, grace);
-    for (const container of labels)
-        ctx.timeline.add('remove', { service, container });
-}
-/** Best effort: a failed batch's new containers go, even if the proxy or Docker complains. */
-async function removeQuietly(ctx, service, cs, grace) {
-    const replicas = cs.map((c) => toReplica(ctx, c)).filter((r) => r.ip);
-    try {
-        if (gated(ctx, service) && replicas.length)
-            await ctx.gate.drain(service, replicas);
-    }
-    catch (e) {
-        ctx.log.warning(`${service}: draining the failed containers: ${e.message}`);
-    }
-    try {
-        await stopAndRemove(ctx, service, cs.map((c) => c.id), grace, cs);
-    }
-    catch (e) {
-        ctx.log.warning(`${service}: removing the failed containers: ${e.message}`);
-    }
-    try {
-        if (gated(ctx, service) && replicas.length)
-            await ctx.gate.release(service, replicas);
-    }
-    catch (e) {
-        ctx.log.warning(`${service}: releasing proxy slots: ${e.message}`);
-    }
-}
-async function proxyNetworksOf(ctx, proxyService) {
-    const proxies = (await ctx.engine.replicas(proxyService)).filter((c) => c.state === 'running');
-    return [...new Set(proxies.flatMap((c) => Object.keys(c.ips)))];
-}
-function toReplica(ctx, c) {
-    return { id: c.id, name: c.name, ip: replicaIp(c, ctx.proxyNetworks) };
-}
-function gated(ctx, service) {
-    return !ctx.routedServices || ctx.routedServices.has(service);
-}
-function now(ctx) {
-    return (ctx.now ?? Date.now)();
-}
-function timing(ctx) {
-    const t = {};
-    if (ctx.pollMs !== undefined)
-        t.pollMs = ctx.pollMs;
-    if (ctx.now)
-        t.now = ctx.now;
-    if (ctx.sleep)
-        t.sleep = ctx.sleep;
-    return t;
-}
-
-;// CONCATENATED MODULE: ./src/engine/docker/engine.ts
-/** The Engine over Docker and Compose (v1 or v2), through the host's Remote. */
-
-
-
-
-
-function dockerEngine({ remote, flavor, stack, upTimeoutMs = LONG_COMMAND_MS }) {
-    const replicas = async (service) => (await listProjectContainers(remote, stack.project)).filter((c) => c.service === service);
-    return {
-        replicas,
-        inspect: (ids) => inspectContainers(remote, ids),
-        scaleTo: async (service, count, onOutput) => {
-            await remote.exec(scaleUpCommand(flavor, stack, service, count), {
-                timeoutMs: upTimeoutMs,
-                onOutput: onOutput && ((chunk) => onOutput(chunk)),
-            });
-        },
-        createAhead: async (service, count) => {
-            await remote.exec(createAheadCommand(flavor, stack, service, count), { timeoutMs: upTimeoutMs });
-            return replicas(service);
-        },
-        start: async (ids) => {
-            await remote.exec(startCommand(ids), { timeoutMs: DOCKER_COMMAND_MS });
-        },
-        stopAndRemove: async (ids, graceS) => {
-            await remote.exec(stopAndRemoveCommand(ids, graceS), { timeoutMs: (graceS + 180) * 1000 });
-        },
-        waitHealthy: (ids, deadline, timeline, options) => waitHealthy(remote, ids, deadline, timeline, options),
-        monitor: (ids, ms, timeline, options) => monitorContainers(remote, ids, ms, timeline, options),
-        diagnostics: (containers) => collectDiagnostics(remote, containers),
-    };
-}
-
-;// CONCATENATED MODULE: ./src/phases/rollout.ts
-/**
- * The Rollout phase: each changed service rolled behind the proxy gate; on a failure with
- * failure_action rollback, the release that served before is rolled back through the same path.
- */
-
-
-
-
-
-
-
-
-
-
-/** What rollOut needs for this session: its engine over the stack, the proxy gate, the log. */
-function rolloutContext(s, stack, routed, proxy) {
-    return {
-        engine: dockerEngine({ remote: s.remote, flavor: s.flavor, stack }),
-        gate: proxy.gate,
-        timeline: s.timeline,
-        log: s.log,
-        healthTimeoutMs: s.inputs.healthTimeoutMs,
-        proxyService: proxy.proxyService,
-        routedServices: new Set(routed),
-        ...(s.roundTrips ? { roundTrips: s.roundTrips } : {}),
-        ...(s.report.batches ? { batches: s.report.batches } : {}),
-    };
-}
-/** Roll the plan, then log how the batches it ran compare with their floor. */
-async function rollOutMeasured(s, ctx, plan) {
-    const first = ctx.batches?.length ?? 0;
-    try {
-        return await rollOut(ctx, plan);
-    }
-    finally {
-        const line = speedLine(rolloutFloor(ctx.batches?.slice(first) ?? [], s.timeline.events));
-        if (line)
-            s.log.info(line);
-    }
-}
-/** Roll the plan; a failure is returned (not thrown) so the probe and the record still run. */
-async function rolloutPhase(s, release, plan, routed, proxy, before) {
-    const { inputs, remoteDir, timeline, log, report } = s;
-    try {
-        await before?.();
-        timeline.add('deploy-start', { detail: release.id });
-        const stack = stackOf(remoteDir, release.composeFiles, 'app', inputs.project);
-        const result = await rollOutMeasured(s, rolloutContext(s, stack, routed, proxy), plan);
-        report.servicesUpdated = result.updated;
-        for (const f of result.failures) {
-            await phase(`Failed containers of ${f.service}: health output and logs`, async () => log.info(f.logs || '(nothing collected)'));
-        }
-        if (result.ok)
-            return { failureAction: 'rollback' };
-        return {
-            failure: new Error(`${result.failure?.service ?? 'the rollout'}: ${result.failure?.reason ?? 'failed'}`),
-            failureAction: result.failure?.failureAction ?? 'rollback',
-        };
-    }
-    catch (e) {
-        return { failure: e instanceof Error ? e : new Error(String(e)), failureAction: 'rollback' };
-    }
-}
-/** After a failed rollout: roll back to the release that served, as failure_action says. */
-async function handleFailure(s, outcome, history, routed, proxy) {
-    const { failure, failureAction } = outcome;
-    if (!failure)
-        return;
-    s.timeline.add('failure', { detail: failure.message });
-    s.log.error(failure.message);
-    const previous = history.serving;
-    if (failureAction !== 'rollback') {
-        s.log.warning(`failure_action ${failureAction}: no rollback; the services keep what this deploy left (see the plan and the timeline)`);
-    }
-    else if (!previous) {
-        s.log.warning('no earlier release to roll back to: the failed new containers were removed, and what ran before keeps running');
-    }
-    else {
-        await phase(`Rollback to ${previous.id}`, async () => {
-            s.report.rolledBack = await rollBackTo(s, previous, routed, proxy);
-        });
-    }
-}
-/**
- * Put release `previous` back: its images pinned, its files in app/, and each service rolled to it
- * from whatever runs now (health-gated, drained through the proxy). True when every service made it.
- */
-async function rollBackTo(s, previous, routed, proxy) {
-    const { remote, remoteDir, inputs, timeline, log } = s;
-    timeline.add('rollback-start', { detail: previous.id });
-    await pinImages(remote, pinsOf(previous));
-    await activateRelease(remote, remoteDir, previous.id);
-    await proxy.gate.activated?.();
-    const prevStack = stackOf(remoteDir, previous.composeFiles, 'app', inputs.project);
-    const back = await desiredState({ ...s }, { composeFiles: previous.composeFiles }, routed, previous);
-    const backPlan = makePlan(s, back.desired, false, back.running);
-    log.info(renderPlan(backPlan));
-    const r = await rollOutMeasured(s, rolloutContext(s, prevStack, routed, proxy), backPlan);
-    timeline.add('rollback-done', { detail: r.ok ? 'ok' : 'failed' });
-    if (!r.ok)
-        log.error(`the rollback to ${previous.id} failed too: ${r.failure?.reason ?? ''}`);
-    return r.ok;
-}
-
-;// CONCATENATED MODULE: ./src/phases/validate.ts
-/** Local validation (before connecting): the Compose files parse, the rollout rules hold, the proxy config is uploaded. */
-
-
-
-
-
-
-/** Local checks: the Compose files parse, the plan's refusals, the proxy config is uploaded. */
-async function validateLocally(inputs, files, log) {
-    const composeFiles = inputs.composeFiles.map((name) => {
-        const f = files.find((x) => x.path === name);
-        if (!f)
-            throw new Error(`input 'compose_files': ${name} was not found in the workspace`);
-        return { name, text: f.data.toString('utf8') };
-    });
-    const model = parseCompose(composeFiles, { env: { ...inputs.env, ...inputs.secrets }, onWarning: (m) => log.warning(m) });
-    const routed = await proxyRouting(model, files, inputs, log);
-    for (const m of missingMounts(model, files.map((f) => f.path), external_node_path_.posix.dirname(inputs.composeFiles[0]))) {
-        log.warning(`service ${m.service} bind-mounts ${m.source} (${m.path} in the workspace), which is not uploaded: add it to the 'files' input, or Docker creates an empty directory there`);
-    }
-    if (inputs.target === 'swarm') {
-        swarmChecks(inputs, model, routed, files, log);
-        return { model, routed };
-    }
-    // Warnings belong to services that change: the plan shows them once it knows which ones do.
-    const check = checkPolicies(model, routed, inputs.services.length ? inputs.services : undefined);
-    if (check.errors.length)
-        throw new Error(`the deploy was refused before any change on the host:\n- ${check.errors.join('\n- ')}`);
-    if (inputs.preDeploy || inputs.postDeploy)
-        hookService(model.services, routed, inputs.hookService);
-    return { model, routed };
-}
-/** The Swarm target's refusals (model/swarm-stack.ts), and what it does not do yet. */
-function swarmChecks(inputs, model, routed, files, log) {
-    const uploaded = files.filter((f) => !inputs.composeFiles.includes(f.path)).map((f) => f.data.toString('utf8'));
-    const check = checkSwarmStack(model, routed, uploaded.join('\n'));
-    if (inputs.preDeploy || inputs.postDeploy)
-        check.errors.push('pre_deploy and post_deploy are not supported with target: swarm yet: remove them');
-    if (inputs.services.length || inputs.force)
-        check.errors.push("'services' and 'force' are not supported with target: swarm (Swarm updates every changed service): remove them");
-    if (check.errors.length)
-        throw new Error(`the deploy was refused before any change on the host:\n- ${check.errors.join('\n- ')}`);
-    for (const w of check.warnings)
-        log.warning(w);
-}
-/** Relative bind mounts whose source is not among the uploaded files (runtime dirs like ./run are fine empty, but worth a word). */
-function missingMounts(model, paths, composeDir) {
-    const out = [];
-    for (const svc of model.services) {
-        for (const v of svc.volumes) {
-            if (v.type !== 'bind' || !v.source || v.source.startsWith('/') || v.source.startsWith('~'))
-                continue;
-            const rel = external_node_path_.posix.normalize(external_node_path_.posix.join(composeDir, v.source));
-            if (rel.startsWith('..'))
-                continue;
-            if (!paths.some((p) => p === rel || p.startsWith(`${rel}/`)) && !/(^|\/)run$/.test(rel))
-                out.push({ service: svc.name, source: v.source, path: rel });
-        }
-    }
-    return out;
-}
-/**
- * The proxy's routing, from its config among the uploaded files; what its gate needs and the config
- * lacks is refused here (naming the line to add), unless the user allows degraded mode.
- */
-async function proxyRouting(model, files, inputs, log) {
-    const selected = selectedProxy(inputs, model);
-    if (!selected)
-        return [];
-    const { driver, service } = selected;
-    const view = localView(model, service, inputs.composeFiles[0], files);
-    const cfgPath = driver.configPath(view.paths, service, view.composeDir);
-    const cfg = files.find((f) => f.path === cfgPath);
-    // In auto mode a Caddy or nginx service that routes no Compose service (a static site, the app
-    // itself) is not taken for the proxy: the deploy runs without a drain, as before the drivers.
-    const lenient = inputs.proxy === 'auto' && !inputs.proxyService && driver.kind !== 'haproxy';
-    if (!cfg && lenient) {
-        log.warning(`service ${service.name} looks like ${driver.label} but its config is not uploaded: not used as the proxy (no drain)`);
-        return [];
-    }
-    if (!cfg)
-        throw new Error(driver.missingConfigHint(service));
-    const cfgText = cfg.data.toString('utf8');
-    if (lenient && (await driver.routedServices(view, cfgText)).length === 0)
-        return [];
-    const missing = await driver.requirements(view, cfgText);
-    if (missing.length) {
-        const what = `${driver.label} (service ${service.name}) cannot drain replicas with this config:\n- ${missing.join('\n- ')}`;
-        if (!inputs.allowDegraded) {
-            throw new Error(`${what}\nFix the config, or set 'allow_degraded: true' to deploy without a drain (requests may be lost), or 'proxy: none'.`);
-        }
-        log.warning(`${what}\nallow_degraded: true: the rollout runs without a drain; requests may be lost.`);
-    }
-    return driver.routedServices(view, cfgText);
-}
-
 ;// CONCATENATED MODULE: ./src/phases/deploy.ts
-/**
- * One deploy, phase by phase (each in src/phases/): validate locally, connect, lock, upload the
- * release, plan, check the proxy config, run pre_deploy, activate, roll each changed service behind
- * the probe, roll back on failure, run post_deploy, record. Each phase is a folded log group; every
- * remote change happens after local validation passed.
- */
-
-
-
-
-
-
-
-
-
-
 
 
 
@@ -65230,19 +66096,12 @@ async function proxyRouting(model, files, inputs, log) {
 
 
 async function deploy(inputs, run, report, log = coreLog) {
+    if (inputs.fleet)
+        return deployFleet(inputs, run, report, log);
     const timeline = new Timeline();
     report.events = timeline.events;
     // Local validation: nothing on the host changes before this passes.
-    let files = [];
-    let routed = [];
-    if (!inputs.rollback) {
-        await phase('Validate', async () => {
-            files = await collectFiles(run.workspace, inputs.composeFiles, inputs.files);
-            const v = await validateLocally(inputs, files, log);
-            routed = v.routed;
-            log.info(`${files.length} files, services: ${v.model.services.map((x) => x.name).join(', ')}; routed by the proxy: ${routed.join(', ') || 'none'}`);
-        });
-    }
+    const { files, routed } = await validatePhase(inputs, run, log);
     const remote = await phase('Connect', async () => {
         const r = await connectHost(inputs, log, { timeline });
         log.info(`connected to the host as ${inputs.username}`);
@@ -65250,109 +66109,40 @@ async function deploy(inputs, run, report, log = coreLog) {
     });
     // Every round trip to the host is counted (the lock and its heartbeat aside): a runner far from
     // its host pays each one.
-    const roundTrips = new RoundTrips();
-    const counted = countRoundTrips(remote, roundTrips);
+    const roundTrips = new RoundTrips('host facts and remote dir');
     report.batches = [];
     try {
-        const facts = await readHostFacts(counted, inputs.username, inputs.compose, inputs.engine, inputs.podmanSocket, inputs.target !== 'swarm');
-        log.info(`${describeEngine(facts)}, Compose ${facts.compose} ${facts.composeVersion}`);
-        const remoteDir = await resolveRemoteDir(counted, inputs.remoteDir);
-        const onHost = onEngine(counted, facts);
-        const s = {
-            cleanups: [],
-            inputs,
-            run,
-            remote: onHost,
-            roundTrips,
-            flavor: facts.compose,
-            ...(facts.dockerHost ? { dockerHost: facts.dockerHost } : {}),
-            remoteDir,
-            timeline,
-            log,
-            report,
-        };
+        const s = await openSession(remote, roundTrips, { inputs, run, timeline, log, report });
         await withDeployLock(s, remote, () => inputs.target === 'swarm' ? deploySwarmLocked(s, files, routed) : deployLocked(s, files, routed));
     }
     finally {
         report.roundTrips = roundTrips.total;
-        log.info(`round trips to the host in this deploy: ${describeRoundTrips(roundTrips.current())} (the lock and its heartbeat aside)`);
+        log.info(`round trips to the host in this deploy: ${describeRoundTrips(roundTrips.current())} (the lock's heartbeat aside)`);
+        for (const p of roundTrips.byPhase())
+            log.debug(`round trips in ${describePhase(p)}`);
         await remote.close();
     }
 }
 async function deployLocked(s, files, validatedRouting) {
-    const { inputs, remote, remoteDir, report } = s;
     const history = await readHistory(s);
-    const release = await uploadPhase(s, history, files);
-    const routed = release.target ? await rollbackRouting(s, release) : validatedRouting;
-    const { model, plan, proxyService } = await planPhase(s, release, routed, history);
-    if (inputs.dryRun) {
-        await remote.exec(removeReleaseCommand(remoteDir, release.id), { check: false });
-        report.releaseId = undefined;
+    const p = await prepareHost(s, files, validatedRouting, history);
+    if (!p)
         return;
-    }
-    const proxyCfg = await checkProxyConfig(s, release, model);
-    const hooks = hookRunner(s, model.services, routed);
-    if (inputs.preDeploy && hooks) {
-        // From the new release's own files and env, before app/ or any replica changes.
-        const view = planningView(remoteDir, release.composeFiles, release.id, inputs.project);
-        await phase('pre_deploy', () => runHook('pre_deploy', inputs.preDeploy, { ...hooks, stack: view.load }));
-    }
-    // Opened before activation: the proxy's live files are still those it runs with.
-    const proxyAction = plan.services.find((p) => p.service === proxyService)?.action;
-    const opened = await openProxy(s, model, { ...release, files: release.manifest.files }, { ...proxyCfg, proxyAction });
-    markInterrupted(s, { releaseId: release.id, ...(history.current ? { previous: history.current } : {}) });
-    await activateRelease(remote, remoteDir, release.id);
-    report.proxyDrains = opened.gate.drains;
-    if (opened.kind)
-        report.proxyKind = opened.kind;
-    const probe = await probe_startProbe(s, plan);
-    const proxy = { gate: opened.gate, ...(proxyService ? { proxyService } : {}) };
-    const outcome = await rolloutPhase(s, release, plan, routed, proxy, opened.before);
-    await handleFailure(s, outcome, history, routed, proxy);
-    if (!outcome.failure && opened.after) {
-        await opened
-            .after()
-            .catch((e) => s.log.warning(`the proxy could not be switched to its replicas by IP (${e.message}): the next deploy does it before its rollout`));
-    }
-    const postDeployError = outcome.failure ? undefined : await postDeploy(s, hooks, release.composeFiles);
-    const verdict = await probe.finish();
+    await preDeploy(p);
+    let probe;
+    const { outcome } = await rollHost(p, async () => {
+        probe = await probe_startProbe(s, p.plan);
+    });
+    const postDeployError = outcome.failure ? undefined : await postDeploy(p);
+    const verdict = await probe?.finish();
     s.timeline.add('deploy-end');
-    await recordPhase(s, release, model, history, outcome.failure, verdict, plan);
+    await recordPhase(s, p.release, p.model, history, outcome.failure, verdict, p.plan);
     if (outcome.failure)
         throw outcome.failure;
     if (verdict && !verdict.passed)
         throw new Error(verdict.message);
     if (postDeployError)
         throw postDeployError;
-}
-/** What pre_deploy and post_deploy need, when either is set (hook_service was checked before any change). */
-function hookRunner(s, services, routed) {
-    const { inputs } = s;
-    if (!inputs.preDeploy && !inputs.postDeploy)
-        return undefined;
-    return {
-        service: hookService(services, routed, inputs.hookService),
-        timeoutMs: inputs.hookTimeoutMs,
-        remote: s.remote,
-        flavor: s.flavor,
-        log: s.log,
-        timeline: s.timeline,
-    };
-}
-/** After a successful rollout only; its failure fails the job but rolls nothing back. */
-async function postDeploy(s, hooks, composeFiles) {
-    if (!s.inputs.postDeploy || !hooks)
-        return undefined;
-    const stack = stackOf(s.remoteDir, composeFiles, 'app', s.inputs.project);
-    try {
-        await phase('post_deploy', () => runHook('post_deploy', s.inputs.postDeploy, { ...hooks, stack }));
-        return undefined;
-    }
-    catch (e) {
-        const error = e instanceof Error ? e : new Error(String(e));
-        s.log.error(error.message);
-        return error;
-    }
 }
 
 ;// CONCATENATED MODULE: ./src/action/run-context.ts
@@ -65368,117 +66158,6 @@ function runContext(env) {
         runUrl: repo ? `${server}/${repo}/actions/runs/${runId}` : '',
         workspace: env.GITHUB_WORKSPACE ?? process.cwd(),
     };
-}
-
-;// CONCATENATED MODULE: ./src/action/speed.ts
-/**
- * How fast the rollout went against its floor (model/floor.ts), and how many round trips to the
- * host it took: a line for the log and a table for the job summary.
- */
-
-const speed_s = (ms) => (ms / 1000).toFixed(1);
-/** The summary's speed section: per batch, what it took against its floor, and the round trips. */
-function renderSpeed(batches, events, deployRoundTrips) {
-    const f = rolloutFloor(batches, events);
-    if (!f.batches.length)
-        return '';
-    const rows = f.batches.map((b) => {
-        const p = b.parts;
-        const ratio = b.floorMs > 0 ? `${(b.actualMs / b.floorMs).toFixed(2)}x` : '';
-        return `| ${b.service} ${b.index + 1}/${b.of}${b.ok ? '' : ' (failed)'} | ${speed_s(b.actualMs)} s | ${speed_s(b.floorMs)} s | ${speed_s(p.health)} | ${speed_s(p.up)} | ${speed_s(p.drain)} | ${speed_s(p.stop)} | ${speed_s(p.monitor)} | ${ratio} | ${b.roundTrips ?? ''} |`;
-    });
-    const lines = [
-        speedLine(f) + (deployRoundTrips !== undefined ? `; ${deployRoundTrips} in the whole deploy.` : '.'),
-        '',
-        'The floor is what each batch physically needs: start to healthy (Docker’s clock), healthy to UP in the proxy, drain, stop, `monitor`; plus `update_config.delay` between batches.',
-        '',
-        '| batch | took | floor | start → healthy | → UP | drain | stop | monitor | took / floor | round trips |',
-        '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
-        ...rows,
-    ];
-    return lines.join('\n');
-}
-
-;// CONCATENATED MODULE: ./src/action/report.ts
-
-function newReport(project, mode, now = Date.now()) {
-    return { project, mode, startedAt: now, servicesUpdated: [], rolledBack: false, warnings: [], events: [] };
-}
-function durationS(r) {
-    return Math.round((((r.finishedAt ?? Date.now()) - r.startedAt) / 1000) * 10) / 10;
-}
-/** The action's outputs, as strings. */
-function reportOutputs(r) {
-    return {
-        release_id: r.releaseId ?? '',
-        previous_release_id: r.previousReleaseId ?? '',
-        services_updated: r.servicesUpdated.join(','),
-        requests_sent: String(r.probe?.sent ?? 0),
-        requests_lost: String(r.probe?.lost ?? 0),
-        requests_unmeasured: String(r.probe?.unmeasured ?? 0),
-        latency_p99_ms: r.probe?.p99Ms === undefined ? '' : String(Math.round(r.probe.p99Ms)),
-        duration_s: String(durationS(r)),
-        rolled_back: String(r.rolledBack),
-        probe_records: r.probe?.recordsPath ?? '',
-        plan: r.planJson === undefined ? '' : JSON.stringify(r.planJson),
-    };
-}
-function escapeCell(s) {
-    return s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
-}
-function renderTimeline(events, origin) {
-    if (events.length === 0)
-        return '';
-    const rows = events.map((e) => `| +${((e.at - origin) / 1000).toFixed(1)} s | ${e.action} | ${escapeCell(e.service ?? '')} | ${escapeCell(e.container ?? '')} | ${escapeCell(e.detail ?? '')} |`);
-    return ['| time | event | service | container | detail |', '|---|---|---|---|---|', ...rows].join('\n');
-}
-/** Which proxy gate ran: the proxy's kind when it drained, else why losses are possible. */
-function proxyDrainFact(r) {
-    if (r.proxyDrains === false)
-        return `| proxy drain | none (${r.proxyKind ? `${r.proxyKind} gate degraded` : 'no proxy'}): losses are possible |`;
-    if (r.proxyDrains && r.proxyKind)
-        return `| proxy drain | ${r.proxyKind} |`;
-    return undefined;
-}
-/** The whole job summary, in markdown. */
-function renderSummary(r) {
-    const ok = !r.error;
-    const title = r.mode === 'dry-run'
-        ? `handoff: plan for ${r.project} (dry run, nothing changed)`
-        : `handoff: ${r.mode === 'rollback' ? 'rollback of' : 'deploy of'} ${r.project} ${ok ? (r.rolledBack ? 'failed and was rolled back' : 'succeeded') : 'failed'}`;
-    const out = [`## ${ok ? '✅' : '❌'} ${title}`, ''];
-    const facts = [];
-    if (r.releaseId)
-        facts.push(`| release | \`${r.releaseId}\` |`);
-    if (r.previousReleaseId)
-        facts.push(`| previous release | \`${r.previousReleaseId}\` |`);
-    facts.push(`| services updated | ${r.servicesUpdated.length ? r.servicesUpdated.join(', ') : 'none'} |`);
-    if (r.probe)
-        facts.push(`| requests sent / lost | ${r.probe.sent} / ${r.probe.lost} |`);
-    facts.push(`| duration | ${durationS(r)} s |`);
-    if (r.rolledBack)
-        facts.push('| rolled back | yes |');
-    const drain = proxyDrainFact(r);
-    if (drain)
-        facts.push(drain);
-    out.push('| | |', '|---|---|', ...facts, '');
-    if (r.error)
-        out.push('### Error', '', '```', r.error, '```', '');
-    if (r.warnings.length)
-        out.push('### Warnings', '', ...r.warnings.map((w) => `- ${w}`), '');
-    if (r.planMarkdown)
-        out.push('### Plan', '', r.planMarkdown, '');
-    if (r.probeMarkdown)
-        out.push('### Request-loss probe', '', r.probeMarkdown, '');
-    const speed = r.batches ? renderSpeed(r.batches, r.events, r.roundTrips) : '';
-    if (speed)
-        out.push('### Speed', '', speed, '');
-    const timeline = renderTimeline(r.events, r.startedAt);
-    if (timeline)
-        out.push('### Rollout timeline', '', '<details><summary>events</summary>', '', timeline, '', '</details>', '');
-    if (r.rollbackHint)
-        out.push('### Roll back', '', r.rollbackHint, '');
-    return out.join('\n');
 }
 
 ;// CONCATENATED MODULE: ./src/action/deployments.ts

@@ -52394,7 +52394,7 @@ function secretsOf(inputs) {
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1136);
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8261);
-/* harmony import */ var _phases_connect_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(4797);
+/* harmony import */ var _phases_connect_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(4291);
 /* harmony import */ var _run_context_js__WEBPACK_IMPORTED_MODULE_8__ = __nccwpck_require__(2853);
 /* harmony import */ var _inputs_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(1729);
 /* harmony import */ var _support_log_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(9473);
@@ -52882,7 +52882,9 @@ const isFinal = (e) => e instanceof Error && FINAL_ERRORS.has(e.name);
 async function execRepeatable(remote, command, stdin, pauseMs, onRetry) {
     for (let attempt = 1;; attempt++) {
         try {
-            return (await remote.exec(command, { ...(stdin !== undefined ? { stdin } : {}), timeoutMs: timeouts/* QUICK_COMMAND_MS */.dH })).stdout;
+            // owner.json is no secret (stdinPublic): it may ride in the command line.
+            const input = stdin !== undefined ? { stdin, stdinPublic: true } : {};
+            return (await remote.exec(command, { ...input, timeoutMs: timeouts/* QUICK_COMMAND_MS */.dH })).stdout;
         }
         catch (e) {
             if (attempt >= EXEC_ATTEMPTS || isFinal(e))
@@ -52993,7 +52995,8 @@ class LockAcquisition {
         let t;
         try {
             const command = takeoverCommand(this.remoteDir, look.ino, look.mtimeText, look.raw);
-            t = (await this.remote.exec(command, { stdin: this.stdin, timeoutMs: QUICK_COMMAND_MS, repeatable: false })).stdout;
+            const options = { stdin: this.stdin, stdinPublic: true, timeoutMs: QUICK_COMMAND_MS, repeatable: false };
+            t = (await this.remote.exec(command, options)).stdout;
         }
         catch (e) {
             if (++this.lostTakeovers >= EXEC_ATTEMPTS || isFinal(e))
@@ -53259,8 +53262,8 @@ class PrefixedRemote {
     readFile(path) {
         return this.inner.readFile(path);
     }
-    writeFile(path, data, mode) {
-        return this.inner.writeFile(path, data, mode);
+    writeFile(path, data, mode, options) {
+        return this.inner.writeFile(path, data, mode, options);
     }
     openUnixSocket(path) {
         return this.inner.openUnixSocket(path);
@@ -53836,7 +53839,7 @@ function missingImagesError(target, missing, releases, currentId, pulled, now = 
 
 /***/ }),
 
-/***/ 4797:
+/***/ 4291:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -53858,6 +53861,31 @@ var lib_default = /*#__PURE__*/__nccwpck_require__.n(lib);
 var host_remote = __nccwpck_require__(8486);
 // EXTERNAL MODULE: ./src/commands/files.ts
 var files = __nccwpck_require__(2729);
+;// CONCATENATED MODULE: ./src/commands/stdin.ts
+/**
+ * A command's stdin carried in the command itself, as a here-document. ssh2 sends stdin only once
+ * the host answered the exec request, so a command with stdin costs one more round trip than one
+ * without; in the command line it costs none. Only for stdin that is no secret (the command line
+ * shows in the host's process list), short, and UTF-8 text ending in a newline (a here-document
+ * ends with one); anything else goes the usual way (undefined).
+ */
+/** Well under Linux's 128 KiB limit on one argument (`sh -c COMMAND`). */
+const INLINE_STDIN_MAX = 32 * 1024;
+function inlineStdin(command, stdin) {
+    const bytes = typeof stdin === 'string' ? Buffer.from(stdin, 'utf8') : stdin;
+    if (bytes.length === 0 || bytes.length > INLINE_STDIN_MAX)
+        return undefined;
+    const text = bytes.toString('utf8');
+    if (!Buffer.from(text, 'utf8').equals(bytes) || text.includes('\0') || !text.endsWith('\n'))
+        return undefined;
+    // A delimiter no line of the text equals.
+    const lines = new Set(text.split('\n'));
+    let mark = 'HANDOFF_STDIN';
+    while (lines.has(mark))
+        mark += '_';
+    return `{\n${command}\n} <<'${mark}'\n${text}${mark}\n`;
+}
+
 // EXTERNAL MODULE: ./src/support/time.ts
 var time = __nccwpck_require__(2306);
 // EXTERNAL MODULE: ./src/support/log.ts
@@ -54121,6 +54149,7 @@ function explain(ssh2Message, label, passphrase) {
 
 
 
+
 const DEFAULTS = {
     port: 22,
     connectTimeoutMs: 20_000,
@@ -54296,6 +54325,8 @@ class SshRemote {
     async exec(command, options = {}) {
         const timeoutMs = options.timeoutMs ?? this.opts.commandTimeoutMs;
         const check = options.check ?? true;
+        // Public stdin rides in the command: no wait for the exec's reply before sending it.
+        const inline = options.stdinPublic && options.stdin !== undefined ? inlineStdin(command, options.stdin) : undefined;
         const release = await this.sem.acquire();
         return await new Promise((resolve, reject) => {
             // Listeners go on in the open callback itself: ssh2 may parse the output, exit status and
@@ -54341,21 +54372,24 @@ class SshRemote {
                 channel.on('error', () => {
                     /* a close follows; the result carries what we know */
                 });
-                if (options.stdin !== undefined)
+                if (options.stdin !== undefined && !inline)
                     channel.end(options.stdin);
                 else
                     channel.end();
             };
-            this.openChannel((cb) => this.client.exec(command, cb), 'run a command', onOpen, (err) => {
+            this.openChannel((cb) => this.client.exec(inline ?? command, cb), 'run a command', onOpen, (err) => {
                 release();
                 reject(err);
             });
         });
     }
-    async writeFile(path, data, mode = 0o644) {
+    async writeFile(path, data, mode = 0o644, options = {}) {
         const dir = external_node_path_.posix.dirname(path);
         const tmp = external_node_path_.posix.join(dir, `.${external_node_path_.posix.basename(path)}.handoff-${(0,external_node_crypto_.randomBytes)(6).toString('hex')}.tmp`);
-        await this.exec((0,files/* writeFileCommand */.$Q)(path, tmp, mode), { stdin: typeof data === 'string' ? Buffer.from(data, 'utf8') : data });
+        await this.exec((0,files/* writeFileCommand */.$Q)(path, tmp, mode), {
+            stdin: typeof data === 'string' ? Buffer.from(data, 'utf8') : data,
+            stdinPublic: options.public === true,
+        });
     }
     readFile(path) {
         return (0,host_remote/* readFileByExec */.Bb)(this, path);
@@ -54758,9 +54792,9 @@ class ReconnectingRemote {
     async exec(command, options = {}) {
         return this.withConnection(command, options.repeatable !== false, (r) => r.exec(command, options));
     }
-    async writeFile(path, data, mode) {
+    async writeFile(path, data, mode, options) {
         // A temp file renamed into place: repeating it writes the same file.
-        await this.withConnection(`write ${path}`, true, (r) => r.writeFile(path, data, mode));
+        await this.withConnection(`write ${path}`, true, (r) => r.writeFile(path, data, mode, options));
     }
     readFile(path) {
         return this.withConnection(`read ${path}`, true, (r) => r.readFile(path));
@@ -54903,13 +54937,16 @@ async function connectHost(inputs, log, options = {}) {
         maxChannels: options.maxChannels,
         log,
     });
-    return ReconnectingRemote.open({
+    const started = Date.now();
+    const remote = await ReconnectingRemote.open({
         connect: open,
         windowMs: RECONNECT_WINDOW_MS,
         retryFirst: options.retryFirst,
         log,
         onReconnect: ({ downMs }) => options.timeline?.add('reconnect', { detail: `connection back after ${(downMs / 1000).toFixed(1)} s` }),
     });
+    log.debug(`connected in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    return remote;
 }
 
 
@@ -54931,9 +54968,149 @@ var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_nod
 var audit = __nccwpck_require__(5422);
 // EXTERNAL MODULE: ./src/commands/quote.ts
 var quote = __nccwpck_require__(7654);
+;// CONCATENATED MODULE: ./src/commands/release-store.ts
+/**
+ * The release store's commands (layout in docs/architecture.md; run by src/release-store.ts). Every
+ * path is absolute under the resolved remote dir and goes through shq(); per-file lists and archives
+ * travel on stdin, so a command's length does not grow with the release.
+ */
+
+
+/** Separates the records of a listing: never appears raw in JSON.stringify output. */
+const RECORD_SEP = '\x1e';
+/** app/.handoff-files: the files the last activation placed, so the next one can drop stale ones. */
+const FILE_LIST = '.handoff-files';
+/** Where things are under the remote dir. */
+const releasePaths = (remoteDir) => ({
+    releases: external_node_path_.posix.join(remoteDir, 'releases'),
+    release: (id) => external_node_path_.posix.join(remoteDir, 'releases', id),
+    manifest: (id) => external_node_path_.posix.join(remoteDir, 'releases', id, 'release.json'),
+    tmp: (id) => external_node_path_.posix.join(remoteDir, 'releases', `.${id}.tmp`),
+    app: external_node_path_.posix.join(remoteDir, 'app'),
+    current: external_node_path_.posix.join(remoteDir, 'current'),
+});
+/** Creates the remote dir (0700) under the deploy user's home when relative, and prints its symlink-free path. */
+function release_store_resolveRemoteDirCommand(input) {
+    return `cd && umask 077 && mkdir -p ${shq(input)} && cd ${shq(input)} && (chmod 700 . 2>/dev/null || true) && pwd -P`;
+}
+/** The same release already in place is this very command, repeated after a dropped connection. */
+function placeOnce(T, D, id) {
+    return `if [ -e ${D} ]; then if cmp -s ${T}/release.json ${D}/release.json; then rm -rf ${T}; exit 0; fi; rm -rf ${T}; echo ${shq(`release ${id} exists already on the host`)} >&2; exit 17; fi`;
+}
+/** Stdin: the release's tar archive. Extracted into releases/.<id>.tmp, then renamed to releases/<id>. */
+function release_store_uploadReleaseCommand(remoteDir, id) {
+    const p = releasePaths(remoteDir);
+    const T = shq(p.tmp(id));
+    const D = shq(p.release(id));
+    return [
+        'set -e',
+        'umask 022',
+        `mkdir -p ${shq(p.releases)}`,
+        `chmod 700 ${shq(p.releases)}`,
+        `rm -rf ${T}`,
+        `mkdir -m 700 ${T}`,
+        // -o: the deploy user owns what it extracts, whatever the archive says
+        `tar -x -o -f - -C ${T}`,
+        `chmod 700 ${T}`,
+        placeOnce(T, D, id),
+        `mv ${T} ${D}`,
+    ].join('\n');
+}
+/** Stdin: the new release.json. Copies releases/<fromId> to releases/<toId> with that manifest. */
+function release_store_copyReleaseCommand(remoteDir, fromId, toId) {
+    const p = releasePaths(remoteDir);
+    const F = shq(p.release(fromId));
+    const T = shq(p.tmp(toId));
+    const D = shq(p.release(toId));
+    return [
+        'set -e',
+        'umask 022',
+        `if [ ! -d ${F} ]; then echo ${shq(`release ${fromId} is not on the host`)} >&2; exit 2; fi`,
+        `rm -rf ${T}`,
+        `cp -Rp ${F} ${T}`,
+        `chmod 700 ${T}`,
+        `rm -f ${T}/release.json`,
+        `(umask 077; cat > ${T}/release.json)`,
+        placeOnce(T, D, toId),
+        `mv ${T} ${D}`,
+    ].join('\n');
+}
+/** Release <id>'s manifest, RECORD_SEP, then app/.handoff-files (empty when missing): one round trip. */
+function activationReadCommand(remoteDir, id) {
+    const p = releasePaths(remoteDir);
+    return `cat ${(0,quote/* shq */.h)(p.manifest(id))}; printf '${RECORD_SEP}'; cat ${(0,quote/* shq */.h)(external_node_path_.posix.join(p.app, FILE_LIST))} 2>/dev/null || true`;
+}
+/**
+ * Stdin: one operation per line, `put <file>`, `del <file>` or `list <file>` (activateRelease builds
+ * them). Each put copies the file from releases/<id>/ to a temp name in its directory under app/ and
+ * renames it over the old one; del removes a regular file; list records the file in .handoff-files.
+ */
+function activateCommand(remoteDir, id) {
+    const p = releasePaths(remoteDir);
+    const S = (0,quote/* shq */.h)(p.release(id));
+    const A = (0,quote/* shq */.h)(p.app);
+    return `set -e
+umask 022
+mkdir -p ${A}
+chmod 700 ${A}
+cd ${A}
+: > ${FILE_LIST}.new
+while IFS= read -r line; do
+  op=\${line%% *}; f=\${line#* }
+  case $op in
+  put)
+    case $f in */*) d=\${f%/*};; *) d=.;; esac
+    mkdir -p "$d"
+    if [ -d "$f" ]; then echo "handoff: app/$f is a directory on the host; a release file cannot replace it" >&2; exit 20; fi
+    t="$d/.handoff-new-$$"
+    rm -f "$t"
+    cp ${S}/"$f" "$t"
+    mv -f "$t" "$f"
+    ;;
+  del)
+    if [ -f "$f" ] && [ ! -L "$f" ]; then rm -f "$f"; fi
+    ;;
+  list)
+    printf '%s\\n' "$f" >> ${FILE_LIST}.new
+    ;;
+  esac
+done
+mv -f ${FILE_LIST}.new ${FILE_LIST}`;
+}
+/** Per release dir with a release.json: RECORD_SEP, the dir name, a newline, the manifest. */
+function listReleasesCommand(remoteDir) {
+    return `cd ${(0,quote/* shq */.h)(releasePaths(remoteDir).releases)} 2>/dev/null || exit 0
+for d in */; do
+  [ -f "\${d}release.json" ] || continue
+  printf '${RECORD_SEP}%s\\n' "\${d%/}"
+  cat "\${d}release.json"
+done`;
+}
+/** The manifests of the other projects next to this one (the default layout's siblings), concatenated. */
+function release_store_siblingManifestsCommand(parent, self) {
+    return `cd ${shq(parent)} 2>/dev/null || exit 0
+for f in */releases/*/release.json; do
+  case $f in ${shq(self)}/*) continue;; esac
+  [ -f "$f" ] && cat "$f"
+done; true`;
+}
+/** Removes these release dirs (ids checked by the caller) and any leftover .<id>.tmp dirs. */
+function release_store_removeReleasesCommand(remoteDir, ids) {
+    return `cd ${shq(releasePaths(remoteDir).releases)} 2>/dev/null || exit 0
+${ids.length ? `rm -rf -- ${shqAll([...ids])}` : ':'}
+for d in .*.tmp; do if [ -d "$d" ]; then rm -rf -- "$d"; fi; done`;
+}
+/** Remove one release dir (a dry run's, which nothing references). */
+function removeReleaseCommand(remoteDir, id) {
+    return `rm -rf ${shq(releasePaths(remoteDir).release(id))}`;
+}
+
 ;// CONCATENATED MODULE: ./src/commands/host.ts
 /** Facts about the host, read by src/host/host.ts in one round trip. */
 
+
+/** Between the facts and the remote dir in hostSetupCommand's output. */
+const host_REMOTE_DIR_MARK = '--- handoff remote_dir';
 /** Where a Podman API socket is looked for: the SSH user's own (rootless), then the system one (rootful). */
 const PODMAN_SOCKETS = ['${XDG_RUNTIME_DIR:-/run/user/$(id -u)}/podman/podman.sock', '/run/podman/podman.sock'];
 /**
@@ -54957,11 +55134,317 @@ function hostFactsCommand(engine = 'docker', podmanSocket) {
     lines.push('if v=$(docker compose version --short 2>/dev/null); then printf "compose=v2 %s\\n" "$v"; fi', 'if v=$(docker-compose version --short 2>/dev/null); then printf "compose=v1 %s\\n" "$v"; fi', 'echo "compose=none"');
     return lines.join('\n');
 }
+/**
+ * What a deploy needs first, in one round trip: hostFactsCommand's lines, then REMOTE_DIR_MARK and
+ * resolveRemoteDirCommand's output. Its exit code is the remote dir's (the facts never fail).
+ */
+function host_hostSetupCommand(engine, podmanSocket, remoteDirInput) {
+    return `${hostFactsCommand(engine, podmanSocket)}\nprintf '%s\\n' ${shq(host_REMOTE_DIR_MARK)}\n${resolveRemoteDirCommand(remoteDirInput)}`;
+}
 
-// EXTERNAL MODULE: ./src/support/timeouts.ts
-var timeouts = __nccwpck_require__(7763);
 // EXTERNAL MODULE: ./src/host/remote.ts
 var host_remote = __nccwpck_require__(8486);
+// EXTERNAL MODULE: ./src/support/timeouts.ts
+var timeouts = __nccwpck_require__(7763);
+// EXTERNAL MODULE: ./src/model/release.ts
+var release = __nccwpck_require__(5988);
+;// CONCATENATED MODULE: ./src/host/release-store.ts
+/**
+ * The release directories on the host (layout in docs/architecture.md): upload, activate into app/,
+ * list, current, manifest updates, copy for rollbacks and pruning. The commands themselves are built
+ * in commands/release-store.ts (every path absolute under the resolved remote dir, through shq());
+ * this module decides what to run and reads the answers.
+ *
+ * Modes: the remote dir, releases/, each releases/<id>/ and app/ are 0700, so nothing below them is
+ * reachable by other host users; .env and release.json are 0600. Subdirectories inside a release and
+ * in app/ are 0755 and files keep their (group/other-write stripped) mode, because Docker bind-mounts
+ * them into containers that may run as another user (the official haproxy image runs as `haproxy`).
+ */
+
+
+
+
+
+
+/** Names the release directory keeps for itself. */
+const RESERVED = new Set(['release.json', '.env']);
+const IMAGE_ID = /^sha256:[0-9a-f]{64}$/;
+/** A repo-relative path that is safe to place under a release directory and to pass through `read -r`. */
+function checkReleasePath(path) {
+    if (!path || path.startsWith('/'))
+        throw new Error(`release file '${path}': must be a relative path`);
+    // eslint-disable-next-line no-control-regex
+    if (/[\x00-\x1f\x7f]/.test(path))
+        throw new Error(`release file ${JSON.stringify(path)}: control characters are not allowed in file names`);
+    if (path.split('/').some((p) => p === '' || p === '.' || p === '..'))
+        throw new Error(`release file '${path}': no '..', '.' or empty parts`);
+    if (RESERVED.has(path))
+        throw new Error(`release file '${path}': the name is reserved for handoff's own ${path} at the top of the release; move the file into a directory`);
+}
+function checkId(id) {
+    if (!(0,release/* isReleaseId */.F3)(id))
+        throw new Error(`'${id}' is not a release id`);
+}
+/**
+ * The absolute, symlink-free remote dir: a relative input (or `~/...`) is under the deploy user's
+ * home. Created 0700 when missing.
+ */
+async function resolveRemoteDir(remote, remoteDirInput) {
+    const r = await remote.exec(resolveRemoteDirCommand(release_store_remoteDirArgument(remoteDirInput)), { timeoutMs: QUICK_COMMAND_MS });
+    return release_store_parseRemoteDir(r.stdout, remoteDirInput);
+}
+/** The remote_dir input as resolveRemoteDirCommand takes it: relative to the home, no `~/`, no trailing slash. */
+function release_store_remoteDirArgument(remoteDirInput) {
+    const input = remoteDirInput.replace(/^~(\/|$)/, '').replace(/\/+$/, '') || '.';
+    if (input.includes('\0'))
+        throw new Error('remote_dir contains a NUL byte');
+    return input;
+}
+/** resolveRemoteDirCommand's answer: its last line, an absolute path. */
+function release_store_parseRemoteDir(stdout, remoteDirInput) {
+    const dir = stdout.trim().split('\n').pop() ?? '';
+    if (!dir.startsWith('/'))
+        throw new Error(`could not resolve remote_dir '${remoteDirInput}' on the host (got '${dir}')`);
+    return dir;
+}
+/** The archive of a release: files with their parent directories, the env file and the manifest. */
+function releaseArchive(files, envFileText, manifest) {
+    const seen = new Set();
+    const dirs = new Set();
+    for (const f of files) {
+        checkReleasePath(f.path);
+        if (seen.has(f.path))
+            throw new Error(`release file '${f.path}' is listed twice`);
+        seen.add(f.path);
+        const parts = f.path.split('/');
+        for (let i = 1; i < parts.length; i++)
+            dirs.add(parts.slice(0, i).join('/'));
+    }
+    for (const d of dirs)
+        if (seen.has(d))
+            throw new Error(`release file '${d}' is also a directory of another release file`);
+    const entries = [...dirs].sort().map((d) => ({ path: d, type: 'dir', mode: 0o755 }));
+    for (const f of files)
+        entries.push({ path: f.path, type: 'file', data: f.data, mode: (f.mode ?? 0o644) & 0o755 || 0o644 });
+    entries.push({ path: '.env', type: 'file', data: Buffer.from(envFileText), mode: 0o600 });
+    entries.push({ path: 'release.json', type: 'file', data: Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), mode: 0o600 });
+    return buildTar(entries);
+}
+/**
+ * Write releases/<id>/ atomically: one tar stream into releases/.<id>.tmp, then a rename. An id that
+ * exists already is an error (two deploys of one sha in one second).
+ */
+async function release_store_uploadRelease(remote, remoteDir, id, files, envFileText, manifest, _options = {}) {
+    checkId(id);
+    if (manifest.id !== id)
+        throw new Error(`manifest id ${manifest.id} does not match release ${id}`);
+    const tar = releaseArchive(files, envFileText, manifest);
+    await remote.exec(uploadReleaseCommand(remoteDir, id), { stdin: tar, timeoutMs: RELEASE_COMMAND_MS });
+}
+/**
+ * A new release with an old one's files and env (a rollback): copied on the host, with its own
+ * manifest, then renamed into place.
+ */
+async function release_store_copyRelease(remote, remoteDir, fromId, toId, manifest) {
+    checkId(fromId);
+    checkId(toId);
+    if (manifest.id !== toId)
+        throw new Error(`manifest id ${manifest.id} does not match release ${toId}`);
+    await remote.exec(copyReleaseCommand(remoteDir, fromId, toId), {
+        stdin: `${JSON.stringify(manifest, null, 2)}\n`,
+        stdinPublic: true,
+        timeoutMs: RELEASE_COMMAND_MS,
+    });
+}
+/**
+ * Make app/ hold release <id>: each file (and .env) copied to a temp name in its target directory,
+ * then renamed over the old one, so directories (and the bind mounts on them) stay the same inodes.
+ * A file the previously activated release placed and this one lacks is removed; directories are
+ * never removed or replaced.
+ */
+async function activateRelease(remote, remoteDir, id) {
+    checkId(id);
+    const read = await remote.exec(activationReadCommand(remoteDir, id), { timeoutMs: timeouts/* QUICK_COMMAND_MS */.dH });
+    const [manifestText, listText = ''] = read.stdout.split(RECORD_SEP);
+    const manifest = (0,release/* parseManifest */.Ng)(manifestText ?? '');
+    for (const f of manifest.files)
+        checkReleasePath(f);
+    const wanted = new Set(manifest.files);
+    const previous = listText.split('\n').filter((l) => l && !wanted.has(l));
+    const ops = [
+        ...manifest.files.map((f) => `put ${f}`),
+        'put .env',
+        ...previous
+            .filter((f) => {
+            try {
+                checkReleasePath(f);
+                return true;
+            }
+            catch {
+                return false;
+            }
+        })
+            .map((f) => `del ${f}`),
+        ...manifest.files.map((f) => `list ${f}`),
+    ];
+    // The ops name files, no contents: public.
+    await remote.exec(activateCommand(remoteDir, id), { stdin: `${ops.join('\n')}\n`, stdinPublic: true, timeoutMs: timeouts/* RELEASE_COMMAND_MS */.bx });
+}
+/** Every readable manifest under releases/, oldest first, in one round trip. */
+async function release_store_listReleases(remote, remoteDir, warn) {
+    const r = await remote.exec(listReleasesCommand(remoteDir), { timeoutMs: timeouts/* QUICK_COMMAND_MS */.dH });
+    return parseReleaseListing(r.stdout, warn);
+}
+function parseReleaseListing(stdout, warn) {
+    const out = [];
+    for (const chunk of stdout.split(RECORD_SEP).slice(1)) {
+        const nl = chunk.indexOf('\n');
+        const dir = chunk.slice(0, nl);
+        try {
+            const m = (0,release/* parseManifest */.Ng)(chunk.slice(nl + 1));
+            if (m.id !== dir)
+                throw new Error(`its id is ${m.id}`);
+            out.push(m);
+        }
+        catch (e) {
+            warn?.(`ignoring releases/${dir}/release.json: ${e.message}`);
+        }
+    }
+    return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+/** The id in `current`, or undefined before the first successful deploy. */
+async function release_store_readCurrent(remote, remoteDir) {
+    const id = ((await remote.readFile(releasePaths(remoteDir).current)) ?? '').trim();
+    return (0,release/* isReleaseId */.F3)(id) ? id : undefined;
+}
+async function setCurrent(remote, remoteDir, id) {
+    checkId(id);
+    await remote.writeFile(paths(remoteDir).current, `${id}\n`, 0o600, { public: true });
+}
+async function readManifest(remote, remoteDir, id) {
+    checkId(id);
+    const path = paths(remoteDir).manifest(id);
+    const text = await remote.readFile(path);
+    if (text === undefined)
+        throw new Error(`release ${id}: no readable ${path} on the host`);
+    return parseManifest(text);
+}
+/**
+ * Merge `patch` into releases/<id>/release.json (atomic rewrite, 0600). The id cannot change. A
+ * patch still in the making (a promise) is awaited alongside the read of the manifest.
+ */
+async function updateManifest(remote, remoteDir, id, patch) {
+    const [old, p] = await Promise.all([readManifest(remote, remoteDir, id), patch]);
+    const next = { ...old, ...p, id: old.id };
+    parseManifest(JSON.stringify(next)); // refuse to write a manifest we could not read back
+    // A manifest holds no secret (the env file is beside it): public.
+    await remote.writeFile(paths(remoteDir).manifest(id), `${JSON.stringify(next, null, 2)}\n`, 0o600, { public: true });
+    return next;
+}
+/** Image IDs referenced by other projects' releases next to this one (the default layout's siblings). */
+async function siblingImageIds(remote, remoteDir) {
+    const parent = posix.dirname(remoteDir);
+    const self = posix.basename(remoteDir);
+    if (parent === remoteDir)
+        return new Set();
+    const r = await remote.exec(siblingManifestsCommand(parent, self), { timeoutMs: QUICK_COMMAND_MS, check: false });
+    return new Set([...r.stdout.matchAll(/"imageId"\s*:\s*"(sha256:[0-9a-f]{64})"/g)].map((m) => m[1]));
+}
+/** Rewrite a release's manifest as `abandoned` (0600, atomic). */
+async function writeAbandoned(remote, remoteDir, m, reason) {
+    const next = { ...m, result: 'abandoned', reason };
+    await remote.writeFile(releasePaths(remoteDir).manifest(m.id), `${JSON.stringify(next, null, 2)}\n`, 0o600);
+    return next;
+}
+/**
+ * Under the lock no deploy of this project is in progress, so a `pending` release is one whose deploy
+ * stopped before recording a result (killed, cancelled, disconnected): mark it `abandoned`, so the
+ * list says so and retention prunes it like a failed one. Returns the releases as they are now and
+ * the ones it marked.
+ */
+async function release_store_markAbandoned(remote, remoteDir, releases, project) {
+    const marked = [];
+    const out = [];
+    for (const r of releases) {
+        if (r.result === 'pending' && r.project === project && isReleaseId(r.id)) {
+            const m = await writeAbandoned(remote, remoteDir, r, abandonedReason(r));
+            marked.push(m);
+            out.push(m);
+        }
+        else {
+            out.push(r);
+        }
+    }
+    return { releases: out, marked };
+}
+/**
+ * A deploy that stops on an error before its Record phase marks its own release `abandoned` with the
+ * error as the reason (it still holds the lock). Does nothing when the release is gone or recorded.
+ */
+async function abandonIfPending(remote, remoteDir, id, reason) {
+    checkId(id);
+    const text = await remote.readFile(releasePaths(remoteDir).manifest(id));
+    if (text === undefined)
+        return false;
+    const m = (0,release/* parseManifest */.Ng)(text);
+    if (m.result !== 'pending')
+        return false;
+    // The first lines say what stopped it; a whole stderr belongs in the job log, not in every release list.
+    await writeAbandoned(remote, remoteDir, m, reason.length > 500 ? `${reason.slice(0, 500)}…` : reason);
+    return true;
+}
+/** One audit line per pruned release: which release, which images went, which Docker kept. */
+function pruneAuditEntries(result, at, actor, runUrl) {
+    return result.pruned.map((p) => ({
+        at,
+        kind: 'prune',
+        release: p.id,
+        sha: p.sha,
+        actor,
+        runUrl,
+        result: p.result,
+        images: p.imagesRemoved,
+        ...(p.imagesKept.length ? { detail: `Docker kept ${p.imagesKept.join(', ')}: a container uses it or it has another tag` } : {}),
+    }));
+}
+/**
+ * Drop this project's releases that retention (release.ts) lets go, leftover .<id>.tmp dirs, then the
+ * images only they referenced. Image candidates come only from this project's pruned manifests, minus
+ * anything a kept release or a sibling project's release refers to; `docker image rm` without -f also
+ * refuses images a container uses, which is fine. Call it under the lock. `listed`: the releases on
+ * the host as the caller knows them (it holds the lock since it listed them), saving the listing.
+ */
+async function pruneReleases(remote, remoteDir, project, keep, currentId, warn, keepFailed = KEEP_FAILED, listed) {
+    const releases = listed ? [...listed] : await release_store_listReleases(remote, remoteDir, warn);
+    const current = currentId ?? (await release_store_readCurrent(remote, remoteDir));
+    const plan = retention(releases, keep, current, project, keepFailed);
+    const removed = plan.prune.filter(isReleaseId);
+    await remote.exec(removeReleasesCommand(remoteDir, removed), { timeoutMs: RELEASE_COMMAND_MS });
+    const siblings = plan.images.length ? await siblingImageIds(remote, remoteDir) : new Set();
+    const candidates = plan.images.filter((i) => IMAGE_ID.test(i) && !siblings.has(i));
+    const imagesRemoved = [];
+    if (candidates.length) {
+        const r = await remote.exec(removeImagesCommand(candidates), { timeoutMs: RELEASE_COMMAND_MS, check: false });
+        for (const line of r.stdout.split('\n'))
+            if (candidates.includes(line.trim()))
+                imagesRemoved.push(line.trim());
+    }
+    const pruned = plan.pruned
+        .filter((x) => removed.includes(x.id))
+        .map((x) => {
+        // Images another project's release pins were never candidates: not this prune's to name.
+        const images = x.images.filter((i) => candidates.includes(i));
+        return {
+            ...x,
+            images,
+            imagesRemoved: images.filter((i) => imagesRemoved.includes(i)),
+            imagesKept: images.filter((i) => !imagesRemoved.includes(i)),
+        };
+    });
+    const kept = releases.filter((r) => r.project === project && !removed.includes(r.id));
+    return { removed, imagesRemoved, imagesKept: candidates.filter((i) => !imagesRemoved.includes(i)), pruned, kept };
+}
+
 ;// CONCATENATED MODULE: ./src/engine/endpoint.ts
 /**
  * Which engine the host's docker CLI and Compose talk to. Docker: the CLI's default endpoint.
@@ -55036,6 +55519,9 @@ function describeEngine(endpoint) {
 
 
 
+
+
+
 function parseHostFacts(stdout, username, prefer = 'auto', engine = 'docker', needsCompose = true) {
     const endpoint = chooseEngine(stdout, username, engine);
     const found = [...stdout.matchAll(/^compose=(v1|v2)\s*(\S*)/gm)].map((m) => ({ flavor: m[1], version: m[2] ?? '' }));
@@ -55057,6 +55543,25 @@ function parseHostFacts(stdout, username, prefer = 'auto', engine = 'docker', ne
 async function readHostFacts(remote, username, prefer = 'auto', engine = 'docker', podmanSocket, needsCompose = true) {
     const r = await remote.exec(hostFactsCommand(engine, podmanSocket), { check: false, timeoutMs: timeouts/* DOCKER_COMMAND_MS */._u });
     return parseHostFacts(r.stdout, username, prefer, engine, needsCompose);
+}
+/**
+ * The host facts and the resolved remote dir (created 0700 when missing) in one round trip
+ * (hostSetupCommand). A remote dir that cannot be made fails as resolveRemoteDir does; the facts
+ * are judged after it, as when they were read first.
+ */
+async function readHostSetup(remote, options) {
+    const engine = options.engine ?? 'docker';
+    const dirArgument = remoteDirArgument(options.remoteDir);
+    const command = hostSetupCommand(engine, options.podmanSocket, dirArgument);
+    const r = await remote.exec(command, { check: false, timeoutMs: DOCKER_COMMAND_MS });
+    const at = r.stdout.lastIndexOf(`${REMOTE_DIR_MARK}\n`);
+    const factsText = at < 0 ? r.stdout : r.stdout.slice(0, at);
+    const dirText = at < 0 ? '' : r.stdout.slice(at + REMOTE_DIR_MARK.length + 1);
+    // Named as when the remote dir had its own command.
+    if (r.code !== 0)
+        throw new RemoteCommandError(resolveRemoteDirCommand(dirArgument), { ...r, stdout: dirText });
+    const facts = parseHostFacts(factsText, options.username, options.compose, engine, options.needsCompose);
+    return { facts, remoteDir: parseRemoteDir(dirText, options.remoteDir) };
 }
 
 // EXTERNAL MODULE: ./src/host/lock.ts + 1 modules
@@ -55675,12 +56180,13 @@ class HaproxyGate {
         if (parked.length === 0)
             return;
         const states = await this.api.showServersState();
-        for (const p of parked) {
+        // A slot that holds an address now is a replica's: waitUp or release decided its state.
+        const empty = parked.filter((p) => {
             const now = states.find((s) => s.backend === p.backend && s.server === p.server);
-            // A slot that holds an address now is a replica's: waitUp or release decided its state.
-            if (now && isForcedMaint(now) && !hasAddress(now))
-                await this.api.setServerState(p.backend, p.server, 'ready');
-        }
+            return now && isForcedMaint(now) && !hasAddress(now);
+        });
+        // One round trip for all of them.
+        await this.api.setStates(empty.map((p) => ({ backend: p.backend, server: p.server, state: 'ready' })));
     }
     async waitUp(service, replicas, deadline) {
         const pending = new Map(replicas.map((r) => [r.id, r]));
@@ -55839,15 +56345,9 @@ class HaproxyGate {
         const states = await this.api.showServersState();
         const ips = new Set(serving.map((r) => r.ip).filter(Boolean));
         const backends = new Set(serving.flatMap((r) => slotsForAddress(states, r.ip).map((s) => s.backend)));
-        const restored = [];
-        for (const s of states) {
-            if (!backends.has(s.backend) || !isForcedMaint(s))
-                continue;
-            if (hasAddress(s) && !ips.has(s.addr))
-                continue;
-            await this.api.setServerState(s.backend, s.server, 'ready');
-            restored.push(`${s.backend}/${s.server}`);
-        }
+        const back = states.filter((s) => backends.has(s.backend) && isForcedMaint(s) && !(hasAddress(s) && !ips.has(s.addr)));
+        await this.api.setStates(back.map((s) => ({ backend: s.backend, server: s.server, state: 'ready' })));
+        const restored = back.map((s) => `${s.backend}/${s.server}`);
         if (restored.length)
             this.log.info(`HAProxy: ${service}: ${restored.length} slot(s) left in maint by the interrupted deploy set ready: ${restored.join(', ')}`);
         return restored;
@@ -55868,427 +56368,6 @@ function describeSlots(slots) {
 function opStateName(op) {
     const name = Object.entries(OpState).find(([, v]) => v === op)?.[0];
     return name ?? `op${op}`;
-}
-
-;// CONCATENATED MODULE: ./src/commands/release-store.ts
-/**
- * The release store's commands (layout in docs/architecture.md; run by src/release-store.ts). Every
- * path is absolute under the resolved remote dir and goes through shq(); per-file lists and archives
- * travel on stdin, so a command's length does not grow with the release.
- */
-
-
-/** Separates the records of a listing: never appears raw in JSON.stringify output. */
-const RECORD_SEP = '\x1e';
-/** app/.handoff-files: the files the last activation placed, so the next one can drop stale ones. */
-const FILE_LIST = '.handoff-files';
-/** Where things are under the remote dir. */
-const releasePaths = (remoteDir) => ({
-    releases: external_node_path_.posix.join(remoteDir, 'releases'),
-    release: (id) => external_node_path_.posix.join(remoteDir, 'releases', id),
-    manifest: (id) => external_node_path_.posix.join(remoteDir, 'releases', id, 'release.json'),
-    tmp: (id) => external_node_path_.posix.join(remoteDir, 'releases', `.${id}.tmp`),
-    app: external_node_path_.posix.join(remoteDir, 'app'),
-    current: external_node_path_.posix.join(remoteDir, 'current'),
-});
-/** Creates the remote dir (0700) under the deploy user's home when relative, and prints its symlink-free path. */
-function release_store_resolveRemoteDirCommand(input) {
-    return `cd && umask 077 && mkdir -p ${shq(input)} && cd ${shq(input)} && (chmod 700 . 2>/dev/null || true) && pwd -P`;
-}
-/** The same release already in place is this very command, repeated after a dropped connection. */
-function placeOnce(T, D, id) {
-    return `if [ -e ${D} ]; then if cmp -s ${T}/release.json ${D}/release.json; then rm -rf ${T}; exit 0; fi; rm -rf ${T}; echo ${shq(`release ${id} exists already on the host`)} >&2; exit 17; fi`;
-}
-/** Stdin: the release's tar archive. Extracted into releases/.<id>.tmp, then renamed to releases/<id>. */
-function release_store_uploadReleaseCommand(remoteDir, id) {
-    const p = releasePaths(remoteDir);
-    const T = shq(p.tmp(id));
-    const D = shq(p.release(id));
-    return [
-        'set -e',
-        'umask 022',
-        `mkdir -p ${shq(p.releases)}`,
-        `chmod 700 ${shq(p.releases)}`,
-        `rm -rf ${T}`,
-        `mkdir -m 700 ${T}`,
-        // -o: the deploy user owns what it extracts, whatever the archive says
-        `tar -x -o -f - -C ${T}`,
-        `chmod 700 ${T}`,
-        placeOnce(T, D, id),
-        `mv ${T} ${D}`,
-    ].join('\n');
-}
-/** Stdin: the new release.json. Copies releases/<fromId> to releases/<toId> with that manifest. */
-function release_store_copyReleaseCommand(remoteDir, fromId, toId) {
-    const p = releasePaths(remoteDir);
-    const F = shq(p.release(fromId));
-    const T = shq(p.tmp(toId));
-    const D = shq(p.release(toId));
-    return [
-        'set -e',
-        'umask 022',
-        `if [ ! -d ${F} ]; then echo ${shq(`release ${fromId} is not on the host`)} >&2; exit 2; fi`,
-        `rm -rf ${T}`,
-        `cp -Rp ${F} ${T}`,
-        `chmod 700 ${T}`,
-        `rm -f ${T}/release.json`,
-        `(umask 077; cat > ${T}/release.json)`,
-        placeOnce(T, D, toId),
-        `mv ${T} ${D}`,
-    ].join('\n');
-}
-/** Release <id>'s manifest, RECORD_SEP, then app/.handoff-files (empty when missing): one round trip. */
-function activationReadCommand(remoteDir, id) {
-    const p = releasePaths(remoteDir);
-    return `cat ${(0,quote/* shq */.h)(p.manifest(id))}; printf '${RECORD_SEP}'; cat ${(0,quote/* shq */.h)(external_node_path_.posix.join(p.app, FILE_LIST))} 2>/dev/null || true`;
-}
-/**
- * Stdin: one operation per line, `put <file>`, `del <file>` or `list <file>` (activateRelease builds
- * them). Each put copies the file from releases/<id>/ to a temp name in its directory under app/ and
- * renames it over the old one; del removes a regular file; list records the file in .handoff-files.
- */
-function activateCommand(remoteDir, id) {
-    const p = releasePaths(remoteDir);
-    const S = (0,quote/* shq */.h)(p.release(id));
-    const A = (0,quote/* shq */.h)(p.app);
-    return `set -e
-umask 022
-mkdir -p ${A}
-chmod 700 ${A}
-cd ${A}
-: > ${FILE_LIST}.new
-while IFS= read -r line; do
-  op=\${line%% *}; f=\${line#* }
-  case $op in
-  put)
-    case $f in */*) d=\${f%/*};; *) d=.;; esac
-    mkdir -p "$d"
-    if [ -d "$f" ]; then echo "handoff: app/$f is a directory on the host; a release file cannot replace it" >&2; exit 20; fi
-    t="$d/.handoff-new-$$"
-    rm -f "$t"
-    cp ${S}/"$f" "$t"
-    mv -f "$t" "$f"
-    ;;
-  del)
-    if [ -f "$f" ] && [ ! -L "$f" ]; then rm -f "$f"; fi
-    ;;
-  list)
-    printf '%s\\n' "$f" >> ${FILE_LIST}.new
-    ;;
-  esac
-done
-mv -f ${FILE_LIST}.new ${FILE_LIST}`;
-}
-/** Per release dir with a release.json: RECORD_SEP, the dir name, a newline, the manifest. */
-function listReleasesCommand(remoteDir) {
-    return `cd ${(0,quote/* shq */.h)(releasePaths(remoteDir).releases)} 2>/dev/null || exit 0
-for d in */; do
-  [ -f "\${d}release.json" ] || continue
-  printf '${RECORD_SEP}%s\\n' "\${d%/}"
-  cat "\${d}release.json"
-done`;
-}
-/** The manifests of the other projects next to this one (the default layout's siblings), concatenated. */
-function release_store_siblingManifestsCommand(parent, self) {
-    return `cd ${shq(parent)} 2>/dev/null || exit 0
-for f in */releases/*/release.json; do
-  case $f in ${shq(self)}/*) continue;; esac
-  [ -f "$f" ] && cat "$f"
-done; true`;
-}
-/** Removes these release dirs (ids checked by the caller) and any leftover .<id>.tmp dirs. */
-function release_store_removeReleasesCommand(remoteDir, ids) {
-    return `cd ${shq(releasePaths(remoteDir).releases)} 2>/dev/null || exit 0
-${ids.length ? `rm -rf -- ${shqAll([...ids])}` : ':'}
-for d in .*.tmp; do if [ -d "$d" ]; then rm -rf -- "$d"; fi; done`;
-}
-/** Remove one release dir (a dry run's, which nothing references). */
-function removeReleaseCommand(remoteDir, id) {
-    return `rm -rf ${shq(releasePaths(remoteDir).release(id))}`;
-}
-
-// EXTERNAL MODULE: ./src/model/release.ts
-var release = __nccwpck_require__(5988);
-;// CONCATENATED MODULE: ./src/host/release-store.ts
-/**
- * The release directories on the host (layout in docs/architecture.md): upload, activate into app/,
- * list, current, manifest updates, copy for rollbacks and pruning. The commands themselves are built
- * in commands/release-store.ts (every path absolute under the resolved remote dir, through shq());
- * this module decides what to run and reads the answers.
- *
- * Modes: the remote dir, releases/, each releases/<id>/ and app/ are 0700, so nothing below them is
- * reachable by other host users; .env and release.json are 0600. Subdirectories inside a release and
- * in app/ are 0755 and files keep their (group/other-write stripped) mode, because Docker bind-mounts
- * them into containers that may run as another user (the official haproxy image runs as `haproxy`).
- */
-
-
-
-
-
-
-/** Names the release directory keeps for itself. */
-const RESERVED = new Set(['release.json', '.env']);
-const IMAGE_ID = /^sha256:[0-9a-f]{64}$/;
-/** A repo-relative path that is safe to place under a release directory and to pass through `read -r`. */
-function checkReleasePath(path) {
-    if (!path || path.startsWith('/'))
-        throw new Error(`release file '${path}': must be a relative path`);
-    // eslint-disable-next-line no-control-regex
-    if (/[\x00-\x1f\x7f]/.test(path))
-        throw new Error(`release file ${JSON.stringify(path)}: control characters are not allowed in file names`);
-    if (path.split('/').some((p) => p === '' || p === '.' || p === '..'))
-        throw new Error(`release file '${path}': no '..', '.' or empty parts`);
-    if (RESERVED.has(path))
-        throw new Error(`release file '${path}': the name is reserved for handoff's own ${path} at the top of the release; move the file into a directory`);
-}
-function checkId(id) {
-    if (!(0,release/* isReleaseId */.F3)(id))
-        throw new Error(`'${id}' is not a release id`);
-}
-/**
- * The absolute, symlink-free remote dir: a relative input (or `~/...`) is under the deploy user's
- * home. Created 0700 when missing.
- */
-async function resolveRemoteDir(remote, remoteDirInput) {
-    const input = remoteDirInput.replace(/^~(\/|$)/, '').replace(/\/+$/, '') || '.';
-    if (input.includes('\0'))
-        throw new Error('remote_dir contains a NUL byte');
-    const r = await remote.exec(resolveRemoteDirCommand(input), { timeoutMs: QUICK_COMMAND_MS });
-    const dir = r.stdout.trim().split('\n').pop() ?? '';
-    if (!dir.startsWith('/'))
-        throw new Error(`could not resolve remote_dir '${remoteDirInput}' on the host (got '${dir}')`);
-    return dir;
-}
-/** The archive of a release: files with their parent directories, the env file and the manifest. */
-function releaseArchive(files, envFileText, manifest) {
-    const seen = new Set();
-    const dirs = new Set();
-    for (const f of files) {
-        checkReleasePath(f.path);
-        if (seen.has(f.path))
-            throw new Error(`release file '${f.path}' is listed twice`);
-        seen.add(f.path);
-        const parts = f.path.split('/');
-        for (let i = 1; i < parts.length; i++)
-            dirs.add(parts.slice(0, i).join('/'));
-    }
-    for (const d of dirs)
-        if (seen.has(d))
-            throw new Error(`release file '${d}' is also a directory of another release file`);
-    const entries = [...dirs].sort().map((d) => ({ path: d, type: 'dir', mode: 0o755 }));
-    for (const f of files)
-        entries.push({ path: f.path, type: 'file', data: f.data, mode: (f.mode ?? 0o644) & 0o755 || 0o644 });
-    entries.push({ path: '.env', type: 'file', data: Buffer.from(envFileText), mode: 0o600 });
-    entries.push({ path: 'release.json', type: 'file', data: Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), mode: 0o600 });
-    return buildTar(entries);
-}
-/**
- * Write releases/<id>/ atomically: one tar stream into releases/.<id>.tmp, then a rename. An id that
- * exists already is an error (two deploys of one sha in one second).
- */
-async function release_store_uploadRelease(remote, remoteDir, id, files, envFileText, manifest, _options = {}) {
-    checkId(id);
-    if (manifest.id !== id)
-        throw new Error(`manifest id ${manifest.id} does not match release ${id}`);
-    const tar = releaseArchive(files, envFileText, manifest);
-    await remote.exec(uploadReleaseCommand(remoteDir, id), { stdin: tar, timeoutMs: RELEASE_COMMAND_MS });
-}
-/**
- * A new release with an old one's files and env (a rollback): copied on the host, with its own
- * manifest, then renamed into place.
- */
-async function release_store_copyRelease(remote, remoteDir, fromId, toId, manifest) {
-    checkId(fromId);
-    checkId(toId);
-    if (manifest.id !== toId)
-        throw new Error(`manifest id ${manifest.id} does not match release ${toId}`);
-    await remote.exec(copyReleaseCommand(remoteDir, fromId, toId), {
-        stdin: `${JSON.stringify(manifest, null, 2)}\n`,
-        timeoutMs: RELEASE_COMMAND_MS,
-    });
-}
-/**
- * Make app/ hold release <id>: each file (and .env) copied to a temp name in its target directory,
- * then renamed over the old one, so directories (and the bind mounts on them) stay the same inodes.
- * A file the previously activated release placed and this one lacks is removed; directories are
- * never removed or replaced.
- */
-async function activateRelease(remote, remoteDir, id) {
-    checkId(id);
-    const read = await remote.exec(activationReadCommand(remoteDir, id), { timeoutMs: timeouts/* QUICK_COMMAND_MS */.dH });
-    const [manifestText, listText = ''] = read.stdout.split(RECORD_SEP);
-    const manifest = (0,release/* parseManifest */.Ng)(manifestText ?? '');
-    for (const f of manifest.files)
-        checkReleasePath(f);
-    const wanted = new Set(manifest.files);
-    const previous = listText.split('\n').filter((l) => l && !wanted.has(l));
-    const ops = [
-        ...manifest.files.map((f) => `put ${f}`),
-        'put .env',
-        ...previous
-            .filter((f) => {
-            try {
-                checkReleasePath(f);
-                return true;
-            }
-            catch {
-                return false;
-            }
-        })
-            .map((f) => `del ${f}`),
-        ...manifest.files.map((f) => `list ${f}`),
-    ];
-    await remote.exec(activateCommand(remoteDir, id), { stdin: `${ops.join('\n')}\n`, timeoutMs: timeouts/* RELEASE_COMMAND_MS */.bx });
-}
-/** Every readable manifest under releases/, oldest first, in one round trip. */
-async function release_store_listReleases(remote, remoteDir, warn) {
-    const r = await remote.exec(listReleasesCommand(remoteDir), { timeoutMs: timeouts/* QUICK_COMMAND_MS */.dH });
-    return parseReleaseListing(r.stdout, warn);
-}
-function parseReleaseListing(stdout, warn) {
-    const out = [];
-    for (const chunk of stdout.split(RECORD_SEP).slice(1)) {
-        const nl = chunk.indexOf('\n');
-        const dir = chunk.slice(0, nl);
-        try {
-            const m = (0,release/* parseManifest */.Ng)(chunk.slice(nl + 1));
-            if (m.id !== dir)
-                throw new Error(`its id is ${m.id}`);
-            out.push(m);
-        }
-        catch (e) {
-            warn?.(`ignoring releases/${dir}/release.json: ${e.message}`);
-        }
-    }
-    return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-}
-/** The id in `current`, or undefined before the first successful deploy. */
-async function release_store_readCurrent(remote, remoteDir) {
-    const id = ((await remote.readFile(releasePaths(remoteDir).current)) ?? '').trim();
-    return (0,release/* isReleaseId */.F3)(id) ? id : undefined;
-}
-async function setCurrent(remote, remoteDir, id) {
-    checkId(id);
-    await remote.writeFile(paths(remoteDir).current, `${id}\n`, 0o600);
-}
-async function readManifest(remote, remoteDir, id) {
-    checkId(id);
-    const path = paths(remoteDir).manifest(id);
-    const text = await remote.readFile(path);
-    if (text === undefined)
-        throw new Error(`release ${id}: no readable ${path} on the host`);
-    return parseManifest(text);
-}
-/** Merge `patch` into releases/<id>/release.json (atomic rewrite, 0600). The id cannot change. */
-async function updateManifest(remote, remoteDir, id, patch) {
-    const old = await readManifest(remote, remoteDir, id);
-    const next = { ...old, ...patch, id: old.id };
-    parseManifest(JSON.stringify(next)); // refuse to write a manifest we could not read back
-    await remote.writeFile(paths(remoteDir).manifest(id), `${JSON.stringify(next, null, 2)}\n`, 0o600);
-    return next;
-}
-/** Image IDs referenced by other projects' releases next to this one (the default layout's siblings). */
-async function siblingImageIds(remote, remoteDir) {
-    const parent = posix.dirname(remoteDir);
-    const self = posix.basename(remoteDir);
-    if (parent === remoteDir)
-        return new Set();
-    const r = await remote.exec(siblingManifestsCommand(parent, self), { timeoutMs: QUICK_COMMAND_MS, check: false });
-    return new Set([...r.stdout.matchAll(/"imageId"\s*:\s*"(sha256:[0-9a-f]{64})"/g)].map((m) => m[1]));
-}
-/** Rewrite a release's manifest as `abandoned` (0600, atomic). */
-async function writeAbandoned(remote, remoteDir, m, reason) {
-    const next = { ...m, result: 'abandoned', reason };
-    await remote.writeFile(releasePaths(remoteDir).manifest(m.id), `${JSON.stringify(next, null, 2)}\n`, 0o600);
-    return next;
-}
-/**
- * Under the lock no deploy of this project is in progress, so a `pending` release is one whose deploy
- * stopped before recording a result (killed, cancelled, disconnected): mark it `abandoned`, so the
- * list says so and retention prunes it like a failed one. Returns the releases as they are now and
- * the ones it marked.
- */
-async function release_store_markAbandoned(remote, remoteDir, releases, project) {
-    const marked = [];
-    const out = [];
-    for (const r of releases) {
-        if (r.result === 'pending' && r.project === project && isReleaseId(r.id)) {
-            const m = await writeAbandoned(remote, remoteDir, r, abandonedReason(r));
-            marked.push(m);
-            out.push(m);
-        }
-        else {
-            out.push(r);
-        }
-    }
-    return { releases: out, marked };
-}
-/**
- * A deploy that stops on an error before its Record phase marks its own release `abandoned` with the
- * error as the reason (it still holds the lock). Does nothing when the release is gone or recorded.
- */
-async function abandonIfPending(remote, remoteDir, id, reason) {
-    checkId(id);
-    const text = await remote.readFile(releasePaths(remoteDir).manifest(id));
-    if (text === undefined)
-        return false;
-    const m = (0,release/* parseManifest */.Ng)(text);
-    if (m.result !== 'pending')
-        return false;
-    // The first lines say what stopped it; a whole stderr belongs in the job log, not in every release list.
-    await writeAbandoned(remote, remoteDir, m, reason.length > 500 ? `${reason.slice(0, 500)}…` : reason);
-    return true;
-}
-/** One audit line per pruned release: which release, which images went, which Docker kept. */
-function pruneAuditEntries(result, at, actor, runUrl) {
-    return result.pruned.map((p) => ({
-        at,
-        kind: 'prune',
-        release: p.id,
-        sha: p.sha,
-        actor,
-        runUrl,
-        result: p.result,
-        images: p.imagesRemoved,
-        ...(p.imagesKept.length ? { detail: `Docker kept ${p.imagesKept.join(', ')}: a container uses it or it has another tag` } : {}),
-    }));
-}
-/**
- * Drop this project's releases that retention (release.ts) lets go, leftover .<id>.tmp dirs, then the
- * images only they referenced. Image candidates come only from this project's pruned manifests, minus
- * anything a kept release or a sibling project's release refers to; `docker image rm` without -f also
- * refuses images a container uses, which is fine. Call it under the lock.
- */
-async function pruneReleases(remote, remoteDir, project, keep, currentId, warn, keepFailed = KEEP_FAILED) {
-    const releases = await release_store_listReleases(remote, remoteDir, warn);
-    const current = currentId ?? (await release_store_readCurrent(remote, remoteDir));
-    const plan = retention(releases, keep, current, project, keepFailed);
-    const removed = plan.prune.filter(isReleaseId);
-    await remote.exec(removeReleasesCommand(remoteDir, removed), { timeoutMs: RELEASE_COMMAND_MS });
-    const siblings = plan.images.length ? await siblingImageIds(remote, remoteDir) : new Set();
-    const candidates = plan.images.filter((i) => IMAGE_ID.test(i) && !siblings.has(i));
-    const imagesRemoved = [];
-    if (candidates.length) {
-        const r = await remote.exec(removeImagesCommand(candidates), { timeoutMs: RELEASE_COMMAND_MS, check: false });
-        for (const line of r.stdout.split('\n'))
-            if (candidates.includes(line.trim()))
-                imagesRemoved.push(line.trim());
-    }
-    const pruned = plan.pruned
-        .filter((x) => removed.includes(x.id))
-        .map((x) => {
-        // Images another project's release pins were never candidates: not this prune's to name.
-        const images = x.images.filter((i) => candidates.includes(i));
-        return {
-            ...x,
-            images,
-            imagesRemoved: images.filter((i) => imagesRemoved.includes(i)),
-            imagesKept: images.filter((i) => !imagesRemoved.includes(i)),
-        };
-    });
-    const kept = releases.filter((r) => r.project === project && !removed.includes(r.id));
-    return { removed, imagesRemoved, imagesKept: candidates.filter((i) => !imagesRemoved.includes(i)), pruned, kept };
 }
 
 ;// CONCATENATED MODULE: ./src/action/report.ts
@@ -57623,6 +57702,10 @@ function planningView(remoteDir, composeFiles, release, project) {
 /** The desired state of a stack on the host: resolved Compose model, config hashes, image IDs. */
 async function desiredState(s, target, routed, serving) {
     const { remote, flavor, inputs } = s;
+    // Read once, alongside the first command below: adoption and the plan both look at what runs,
+    // and nothing changes in between.
+    const reading = listProjectContainers(remote, inputs.project);
+    reading.catch(() => { }); // awaited below; an error thrown before then must not leave it unhandled
     const appStack = session_stackOf(s.remoteDir, target.composeFiles, 'app', inputs.project);
     let config;
     let loadStack = appStack;
@@ -57641,8 +57724,7 @@ async function desiredState(s, target, routed, serving) {
     const check = checkPolicies(model, routed, inputs.services.length ? inputs.services : undefined);
     if (check.errors.length)
         throw new Error(`the deploy was refused before any change on the host:\n- ${check.errors.join('\n- ')}`);
-    // Read once: adoption and the plan both look at what runs, and nothing changes in between.
-    const running = await listProjectContainers(remote, inputs.project);
+    const running = await reading;
     const adopt = await adoptable(s, config.hashes, serving, running);
     const desired = model.services.map((service) => {
         const configHashes = config.hashes.get(service.name);
@@ -59509,6 +59591,7 @@ function proxyHost(s, releaseId) {
  * are still the previous release's). Degraded without a proxy, or when its driver says so.
  */
 async function openProxy(s, model, release, change) {
+    s.roundTrips?.enter('open proxy');
     const selected = selectedProxy(s.inputs, model);
     if (!selected) {
         s.report.warnings.push(s.inputs.proxy === 'none'
@@ -59566,7 +59649,9 @@ var fleet = __nccwpck_require__(6389);
 /** The project's releases; pending ones left by killed runs are marked abandoned (we hold the lock). */
 async function readHistory(s) {
     const { inputs, remote, remoteDir, log } = s;
-    const listed = await listReleases(remote, remoteDir);
+    s.roundTrips?.enter('history');
+    // Two reads side by side: one round trip of waiting.
+    const [listed, current] = await Promise.all([listReleases(remote, remoteDir), readCurrent(remote, remoteDir)]);
     const found = inputs.dryRun ? { releases: listed, marked: [] } : await markAbandoned(remote, remoteDir, listed, inputs.project);
     if (found.marked.length) {
         for (const m of found.marked)
@@ -59582,7 +59667,6 @@ async function readHistory(s) {
             detail: m.reason,
         })));
     }
-    const current = await readCurrent(remote, remoteDir);
     s.report.previousReleaseId = current;
     const serving = current ? found.releases.find((r) => r.id === current) : undefined;
     return { releases: found.releases, ...(current ? { current } : {}), ...(serving ? { serving } : {}) };
@@ -59590,6 +59674,7 @@ async function readHistory(s) {
 /** Upload the workspace's files as a new release, or copy the rollback target's (its images checked first). */
 async function uploadPhase(s, history, files, id = freshReleaseId(s.run.sha, history.releases)) {
     const { inputs, run, remote, remoteDir, log, timeline } = s;
+    s.roundTrips?.enter('upload');
     s.report.releaseId = id;
     const manifest = {
         id,
@@ -59895,11 +59980,33 @@ function neverChecked(waiting) {
 }
 
 ;// CONCATENATED MODULE: ./src/host/round-trips.ts
-/** A running count of round trips by kind. */
+/** A running count of round trips by kind, and by the phase of the deploy they were made in. */
 class RoundTrips {
     byKind = { exec: 0, read: 0, write: 0, stream: 0 };
+    marks = [];
+    /** `phase`: what the first round trips count toward, until the first enter(). */
+    constructor(phase) {
+        if (phase)
+            this.enter(phase);
+    }
     count(kind) {
         this.byKind[kind]++;
+    }
+    /** From now on, round trips count toward `phase` (until the next enter). */
+    enter(phase) {
+        this.marks.push({ phase, at: this.snapshot(), atMs: Date.now() });
+    }
+    /** Round trips and wall time per phase entered, in order of first entry (a phase entered twice sums). */
+    byPhase(nowMs = Date.now()) {
+        const out = new Map();
+        this.marks.forEach((m, i) => {
+            const next = this.marks[i + 1];
+            const count = diff(next ? next.at : this.byKind, m.at);
+            const ms = (next ? next.atMs : nowMs) - m.atMs;
+            const seen = out.get(m.phase);
+            out.set(m.phase, seen ? { phase: m.phase, count: sum(seen.count, count), ms: seen.ms + ms } : { phase: m.phase, count, ms });
+        });
+        return [...out.values()];
     }
     get total() {
         return this.byKind.exec + this.byKind.read + this.byKind.write + this.byKind.stream;
@@ -59914,10 +60021,21 @@ class RoundTrips {
     }
     /** The counts since a snapshot, by kind and in total. */
     since(before) {
-        const kinds = Object.keys(this.byKind);
-        const byKind = Object.fromEntries(kinds.map((k) => [k, this.byKind[k] - before[k]]));
-        return { total: kinds.reduce((n, k) => n + byKind[k], 0), byKind };
+        return diff(this.byKind, before);
     }
+}
+const KINDS = (/* unused pure expression or super */ null && (['exec', 'read', 'write', 'stream']));
+function diff(now, before) {
+    const byKind = Object.fromEntries(KINDS.map((k) => [k, now[k] - before[k]]));
+    return { total: KINDS.reduce((n, k) => n + byKind[k], 0), byKind };
+}
+function sum(a, b) {
+    const byKind = Object.fromEntries(KINDS.map((k) => [k, a.byKind[k] + b.byKind[k]]));
+    return { total: a.total + b.total, byKind };
+}
+/** "upload: 2 (exec 2) in 0.4 s": one phase's line for the log. */
+function describePhase(p) {
+    return `${p.phase}: ${describeRoundTrips(p.count)} in ${(p.ms / 1000).toFixed(1)} s`;
 }
 /** "12 (exec 9, stream 3)": the kinds that occurred. */
 function describeRoundTrips(c) {
@@ -59931,9 +60049,9 @@ function countRoundTrips(remote, counter) {
             counter.count('exec');
             return remote.exec(command, options);
         },
-        writeFile(path, data, mode) {
+        writeFile(path, data, mode, options) {
             counter.count('write');
-            return remote.writeFile(path, data, mode);
+            return remote.writeFile(path, data, mode, options);
         },
         readFile(path) {
             counter.count('read');
@@ -60028,15 +60146,22 @@ class BatchFailure extends Error {
 }
 async function rollOut(ctx, plan) {
     const result = { ok: true, updated: [], failures: [] };
-    if (!ctx.proxyNetworks && ctx.proxyService)
-        ctx = { ...ctx, proxyNetworks: await proxyNetworksOf(ctx, ctx.proxyService) };
-    for (const sp of plan.services) {
-        if (sp.action === 'keep' || sp.action === 'skip')
-            continue;
+    const rolled = plan.services.filter((sp) => sp.action !== 'keep' && sp.action !== 'skip');
+    let first;
+    if (!ctx.proxyNetworks && ctx.proxyService) {
+        // The proxy's networks and what the first batch reads first, side by side (nothing changes
+        // between them unless a cleanup runs first).
+        const head = rolled[0]?.batches.length && !rolled[0].cleanup.length ? rolled[0].service : undefined;
+        const [networks, before] = await Promise.all([proxyNetworksOf(ctx, ctx.proxyService), head && ctx.engine.replicas(head)]);
+        ctx = { ...ctx, proxyNetworks: networks };
+        if (before)
+            first = { before, parked: false, made: [] };
+    }
+    for (const sp of rolled) {
         ctx.log.info(`${sp.service}: ${sp.action} (${sp.order}; ${sp.reason})`);
         let failure;
         try {
-            failure = await runService(ctx, sp);
+            failure = await runService(ctx, sp, sp === rolled[0] ? first : undefined);
         }
         finally {
             if (gated(ctx, sp.service))
@@ -60057,7 +60182,7 @@ async function rollOut(ctx, plan) {
     }
     return result;
 }
-async function runService(ctx, sp) {
+async function runService(ctx, sp, first) {
     const svc = sp.desired?.service;
     const grace = Math.ceil(svc?.stopGracePeriodS ?? 10);
     const uc = svc?.updateConfig;
@@ -60068,7 +60193,7 @@ async function runService(ctx, sp) {
     let failedBatches = 0;
     let lastFailure;
     // The head the batch before handed on (an object: the hand-over happens inside a callback).
-    const ahead = {};
+    const ahead = { head: first };
     for (const [i, batch] of sp.batches.entries()) {
         const label = `${sp.service}: batch ${i + 1}/${sp.batches.length}`;
         const delayMs = delayAfter(sp, i);
@@ -60472,6 +60597,7 @@ async function rollOutMeasured(s, ctx, plan) {
 /** Roll the plan; a failure is returned (not thrown) so the probe and the record still run. */
 async function rolloutPhase(s, release, plan, routed, proxy, before) {
     const { inputs, remoteDir, timeline, log, report } = s;
+    s.roundTrips?.enter('rollout');
     try {
         await before?.();
         timeline.add('deploy-start', { detail: release.id });
