@@ -104,6 +104,11 @@ backend app
     if (Date.now() > deadline) throw new Error('the proxy container did not create its admin socket');
     await new Promise((r) => setTimeout(r, 100));
   }
+  // Until the master has forked its worker it has no SIGUSR2 handler: a signal then would kill it.
+  while (!(await local.exec(`docker logs ${containerId} 2>&1`)).stdout.includes('Loading success.')) {
+    if (Date.now() > deadline) throw new Error('the proxy did not report its startup');
+    await new Promise((r) => setTimeout(r, 100));
+  }
 
   // The new config adds a server: visible through the Runtime API after the reload.
   await writeFile(path.join(cfgDir, 'haproxy.cfg'), cfg('') + '    server s2 127.0.0.1:10\n');
@@ -123,9 +128,21 @@ backend app
   );
 });
 
-test('reloadVerdict reads the last reload outcome from the master log', () => {
-  assert.equal(reloadVerdict('[NOTICE] (1) : New worker (8) forked\n[NOTICE] (1) : Loading success.\n'), 'success');
-  assert.equal(reloadVerdict('[ALERT] (1) : config : parsing...\n[WARNING] (1) : Loading failure!\n'), 'failure');
-  assert.equal(reloadVerdict('[NOTICE] (1) : Loading success.\n[WARNING] (1) : Loading failure!\n'), 'failure');
-  assert.equal(reloadVerdict('[NOTICE] (1) : Reloading HAProxy\n'), undefined);
+test('reloadVerdict reads the outcome of the last reload from the master log, never the startup', () => {
+  const reloading = '[NOTICE] (1) : Reloading HAProxy\n';
+  assert.equal(reloadVerdict(reloading + '[NOTICE] (1) : New worker (8) forked\n[NOTICE] (1) : Loading success.\n'), 'success');
+  assert.equal(reloadVerdict(reloading + '[ALERT] (1) : config : parsing...\n[WARNING] (1) : Loading failure!\n'), 'failure');
+  assert.equal(
+    reloadVerdict(reloading + '[NOTICE] (1) : Loading success.\n' + reloading + '[WARNING] (1) : Loading failure!\n'),
+    'failure',
+  );
+  assert.equal(reloadVerdict(reloading + '[WARNING] (1) : Loading failure!\n' + reloading), undefined);
+  assert.equal(reloadVerdict(reloading), undefined);
+  // A proxy started just before the signal: its startup verdict is not the reload's.
+  assert.equal(reloadVerdict('[NOTICE] (1) : New worker (8) forked\n[NOTICE] (1) : Loading success.\n'), undefined);
+  assert.equal(reloadVerdict('[NOTICE] (1) : Loading success.\n' + reloading), undefined);
+  assert.equal(
+    reloadVerdict('[NOTICE] (1) : Loading success.\n[NOTICE] (1) : Reloading HAProxy (hard-reload)\n[WARNING] (1) : Loading failure!\n'),
+    'failure',
+  );
 });

@@ -112,11 +112,20 @@ export async function reload(remote: Remote, containerId: string, options: Reloa
   }
 }
 
-/** What the master said about the last reload, from its log. Pure. */
+/**
+ * What the master said about the last reload, from its log. Pure. Only a verdict after "Reloading
+ * HAProxy" (the master's line on SIGUSR2, 2.x and 3.x alike) counts: a proxy started moments before
+ * the signal logs its own startup "Loading success." inside the same window.
+ */
 export function reloadVerdict(log: string): 'success' | 'failure' | undefined {
   let verdict: 'success' | 'failure' | undefined;
+  let reloading = false;
   for (const line of log.split('\n')) {
-    if (line.includes('Loading success.')) verdict = 'success';
+    if (line.includes('Reloading HAProxy')) {
+      reloading = true;
+      verdict = undefined;
+    } else if (!reloading) continue;
+    else if (line.includes('Loading success.')) verdict = 'success';
     else if (line.includes('Loading failure!')) verdict = 'failure';
   }
   return verdict;
