@@ -59020,11 +59020,22 @@ async function reload(remote, containerId, options = {}) {
         }
     }
 }
-/** What the master said about the last reload, from its log. Pure. */
+/**
+ * What the master said about the last reload, from its log. Pure. Only a verdict after "Reloading
+ * HAProxy" (the master's line on SIGUSR2, 2.x and 3.x alike) counts: a proxy started moments before
+ * the signal logs its own startup "Loading success." inside the same window.
+ */
 function reloadVerdict(log) {
     let verdict;
+    let reloading = false;
     for (const line of log.split('\n')) {
-        if (line.includes('Loading success.'))
+        if (line.includes('Reloading HAProxy')) {
+            reloading = true;
+            verdict = undefined;
+        }
+        else if (!reloading)
+            continue;
+        else if (line.includes('Loading success.'))
             verdict = 'success';
         else if (line.includes('Loading failure!'))
             verdict = 'failure';

@@ -5,7 +5,7 @@
  * action's probe and the three load lanes (keep-alive GETs, 1 s GETs, 1 s POSTs) go through it.
  * In order: v1 on both hosts; v1 → v2 host by host, nothing lost; v3, unhealthy on the second host
  * only, rolls the first back, nothing lost; a third host nobody listens for stops the deploy before
- * anything changes.
+ * anything changes; rollback by release id returns both hosts to v1, nothing lost.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -34,6 +34,8 @@ const v3Unhealthy = `handoff-test-app:fleet-v3-unhealthy-${process.pid}`;
 let hosts: BenchHost[] = [];
 let workspace: string;
 let lb: ChildProcess | undefined;
+/** The v1 release id, the same on both hosts (set by the first test, rolled back to by the last). */
+let v1Release: string | undefined;
 
 /** The sample stack, its proxy published on every address of the host (the load balancer reaches it on the bridge). */
 const FLEET_COMPOSE = (sample: string) =>
@@ -203,6 +205,7 @@ test('v1 → v2 across two hosts, host by host, behind a load balancer: nothing 
     'host_parallelism 2: both hosts roll at once',
   );
   const v1 = first.outputs.release_id!;
+  v1Release = v1;
   for (const h of hosts) assert.equal(await current(h), v1, `${h.name} serves release ${v1} (one id on every host)`);
   await waitFleetServing('v1');
 
@@ -322,5 +325,42 @@ test('a host that cannot be reached stops the deploy before anything changes', {
   assert.deepEqual(
     hostRows(run).map((r) => r.result),
     ['not changed', 'not changed', 'connect failed'],
+  );
+});
+
+test('rollback by release id: both hosts return to the v1 release host by host, nothing lost', { timeout: 300_000 }, async () => {
+  assert.ok(v1Release, 'the first test deployed v1');
+  const v2 = await current(hosts[0]!);
+  assert.notEqual(v2, v1Release);
+  const load = startLoad({ port: lbPort, rate: 40, maxDurationMs: 300_000, paths: ['/', '/slow?ms=1000'], postEvery: 3 });
+  await new Promise((r) => setTimeout(r, 500));
+  let run: ActionRun;
+  try {
+    // No workspace files needed: the release's own files are on every host. APP_IMAGE stays v2 in
+    // the inputs: a rollback deploys the release's recorded env and images, not the inputs'.
+    run = await runAction({ ...inputs('handoff-test-app:v2'), rollback: 'true', release: v1Release!, probe_host_url: '' }, { workspace });
+  } finally {
+    await new Promise((r) => setTimeout(r, 1500));
+  }
+  const result = await load.stop();
+  assert.equal(run.code, 0, `the fleet rollback succeeds (load loop: ${describeFailures(result)}):\n${run.log}`);
+  const rollbackId = run.outputs.release_id!;
+  for (const h of hosts) {
+    assert.equal(await current(h), rollbackId, `${h.name} serves the rollback release (one id on every host)`);
+    assert.deepEqual(
+      (await appReplicas(h)).map((r) => r.version),
+      ['v1', 'v1', 'v1'],
+      `${h.name} runs three v1 replicas again`,
+    );
+  }
+  const h1Done = run.log.indexOf('host #1 10.78.0.11:22: rolled in');
+  const h2Start = run.log.indexOf('host #2 10.78.0.12:22: roll release');
+  assert.ok(h1Done > 0 && h2Start > h1Done, 'host by host: the second host rolls back after the first one finished');
+  await waitFleetServing('v1');
+  assert.ok((result.versions.get('v2') ?? 0) > 0 && (result.versions.get('v1') ?? 0) > 0, 'both versions answered');
+  assert.equal(result.failures.length, 0, describeFailures(result));
+  assert.equal(run.outputs.requests_lost, '0', 'the probe lost nothing');
+  console.log(
+    `fleet rollback to ${v1Release}: ${run.outputs.duration_s} s; load ${result.sent} sent, ${result.failures.length} failed; probe ${run.outputs.requests_sent} sent, ${run.outputs.requests_lost} lost`,
   );
 });
