@@ -147,12 +147,12 @@ async function waitFleetServing(version: string, timeoutMs = 60_000): Promise<vo
 }
 
 /** A deploy with the three load lanes running through the balancer the whole time. */
-async function deployUnderLoad(version: string): Promise<{ run: ActionRun; load: LoadResult }> {
+async function deployUnderLoad(version: string, extra: Record<string, string> = {}): Promise<{ run: ActionRun; load: LoadResult }> {
   const load = startLoad({ port: lbPort, rate: 40, maxDurationMs: 300_000, paths: ['/', '/slow?ms=1000'], postEvery: 3 });
   await new Promise((r) => setTimeout(r, 500));
   let run: ActionRun;
   try {
-    run = await runAction(inputs(version), { workspace });
+    run = await runAction(inputs(version, extra), { workspace });
   } finally {
     await new Promise((r) => setTimeout(r, 1500));
   }
@@ -332,17 +332,9 @@ test('rollback by release id: both hosts return to the v1 release host by host, 
   assert.ok(v1Release, 'the first test deployed v1');
   const v2 = await current(hosts[0]!);
   assert.notEqual(v2, v1Release);
-  const load = startLoad({ port: lbPort, rate: 40, maxDurationMs: 300_000, paths: ['/', '/slow?ms=1000'], postEvery: 3 });
-  await new Promise((r) => setTimeout(r, 500));
-  let run: ActionRun;
-  try {
-    // No workspace files needed: the release's own files are on every host. APP_IMAGE stays v2 in
-    // the inputs: a rollback deploys the release's recorded env and images, not the inputs'.
-    run = await runAction({ ...inputs('handoff-test-app:v2'), rollback: 'true', release: v1Release!, probe_host_url: '' }, { workspace });
-  } finally {
-    await new Promise((r) => setTimeout(r, 1500));
-  }
-  const result = await load.stop();
+  // The release's own files are on every host. APP_IMAGE stays v2 in the inputs: a rollback
+  // deploys the release's recorded env and images, not the inputs'.
+  const { run, load: result } = await deployUnderLoad('handoff-test-app:v2', { rollback: 'true', release: v1Release!, probe_host_url: '' });
   assert.equal(run.code, 0, `the fleet rollback succeeds (load loop: ${describeFailures(result)}):\n${run.log}`);
   const rollbackId = run.outputs.release_id!;
   for (const h of hosts) {

@@ -3,6 +3,7 @@
  * GITHUB_STEP_SUMMARY and GITHUB_STATE files, then the post step with the saved state, against the
  * bench's real sshd, Docker engine and HAProxy. Every log and summary is checked for secrets.
  */
+import { test } from 'node:test';
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile, appendFile } from 'node:fs/promises';
@@ -141,6 +142,9 @@ function spawnNode(
  * on the Compose flavor (locks, retention) register only in the main pass, so neither pass skips any.
  */
 export const composeV1Pass = process.env.HANDOFF_E2E_COMPOSE === 'v1';
+
+/** `test` in the main pass; registers nothing in the Compose v1 pass (a test of what the flavor does not change). */
+export const mainPassOnly: typeof test = composeV1Pass ? ((() => {}) as unknown as typeof test) : test;
 
 /** Run dist/main then dist/post like a runner, with `inputs` as INPUT_* variables. */
 export async function runAction(inputs: Record<string, string>, options: RunOptions): Promise<ActionRun> {

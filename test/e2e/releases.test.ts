@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import {
   appImage,
   cleanupProject,
-  composeV1Pass,
+  mainPassOnly,
   connectionInputs,
   freePort,
   projectContainers,
@@ -243,8 +243,6 @@ test('rollback to an unknown release id fails and lists the releases on the host
 
 // Locks, retention and image pinning do not depend on the Compose flavor: the Compose v1 pass
 // (test/e2e/v1/releases.test.ts) registers only the two tests above.
-const mainPassOnly: typeof test = composeV1Pass ? ((() => {}) as unknown as typeof test) : test;
-
 mainPassOnly('two deploys started together: one waits for the lock, both succeed, never both at once', async () => {
   const s = main.s!;
   const runX = `e2e-rel-x-${pid}`;
