@@ -57070,11 +57070,10 @@ function swarmNodesInput(get) {
     if (lines.length && get('target').trim() !== 'swarm')
         throw new InputError('swarm_nodes', 'is set, but target is not swarm: remove it, or set target: swarm');
     return lines.map((line) => {
-        const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:[\]]+))(?::(\d+))?$/.exec(line);
-        const port = m?.[3] === undefined ? 22 : Number(m[3]);
-        if (!m || port < 1 || port > 65535)
+        const node = parseHostPort(line, 22);
+        if (!node)
             throw new InputError('swarm_nodes', `'${line}' is not host[:port] (one node a line, e.g. node2.example.com or 10.0.0.12:2222)`);
-        return { host: m[1] ?? m[2], port };
+        return node;
     });
 }
 function targetInput(get) {
@@ -65304,7 +65303,6 @@ async function resolveServicesImages(s, model, plan) {
  * their previous release through the same health-gated path, so the fleet never stays on mixed
  * versions; hosts not reached never changed. Every host records its own result; every lock goes.
  */
-
 
 
 

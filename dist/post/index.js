@@ -52226,11 +52226,10 @@ function swarmNodesInput(get) {
     if (lines.length && get('target').trim() !== 'swarm')
         throw new InputError('swarm_nodes', 'is set, but target is not swarm: remove it, or set target: swarm');
     return lines.map((line) => {
-        const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:[\]]+))(?::(\d+))?$/.exec(line);
-        const port = m?.[3] === undefined ? 22 : Number(m[3]);
-        if (!m || port < 1 || port > 65535)
+        const node = (0,_model_fleet_js__WEBPACK_IMPORTED_MODULE_1__/* .parseHostPort */ .Dv)(line, 22);
+        if (!node)
             throw new InputError('swarm_nodes', `'${line}' is not host[:port] (one node a line, e.g. node2.example.com or 10.0.0.12:2222)`);
-        return { host: m[1] ?? m[2], port };
+        return node;
     });
 }
 function targetInput(get) {
@@ -53317,10 +53316,11 @@ function parseDuration(value, what = 'duration') {
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   Dv: () => (/* binding */ parseHostPort),
 /* harmony export */   Dz: () => (/* binding */ assignFingerprints),
 /* harmony export */   tB: () => (/* binding */ parseHosts)
 /* harmony export */ });
-/* unused harmony exports hostLabel, parseHostPort, hostWaves, freeReleaseId, hostsToRollBack, commonRollbackTarget */
+/* unused harmony exports hostLabel, hostWaves, freeReleaseId, hostsToRollBack, commonRollbackTarget */
 /* harmony import */ var _release_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5988);
 /**
  * A fleet: the hosts one deploy rolls, host by host (or a few at a time), with one release id.

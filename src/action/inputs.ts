@@ -1,6 +1,6 @@
 import { parseDuration } from '../model/duration.js';
 import { isValidProjectName, isValidServiceName, projectNameFromRepository } from '../model/names.js';
-import { assignFingerprints, parseHosts, type FleetHost } from '../model/fleet.js';
+import { assignFingerprints, parseHostPort, parseHosts, type FleetHost } from '../model/fleet.js';
 
 /** One SSH endpoint: the deploy host, or the jump host in front of it. */
 export interface SshTarget {
@@ -431,11 +431,10 @@ function swarmNodesInput(get: InputGetter): Inputs['swarmNodes'] {
   if (lines.length && get('target').trim() !== 'swarm')
     throw new InputError('swarm_nodes', 'is set, but target is not swarm: remove it, or set target: swarm');
   return lines.map((line) => {
-    const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:[\]]+))(?::(\d+))?$/.exec(line);
-    const port = m?.[3] === undefined ? 22 : Number(m[3]);
-    if (!m || port < 1 || port > 65535)
+    const node = parseHostPort(line, 22);
+    if (!node)
       throw new InputError('swarm_nodes', `'${line}' is not host[:port] (one node a line, e.g. node2.example.com or 10.0.0.12:2222)`);
-    return { host: m[1] ?? m[2]!, port };
+    return node;
   });
 }
 

@@ -25,8 +25,7 @@ import {
   type FleetHost,
   type HostRollResult,
 } from '../model/fleet.js';
-import { validateHostPin } from '../ssh/hostkey.js';
-import { normalizeFingerprint } from '../ssh/hostkey.js';
+import { normalizeFingerprint, validateHostPin } from '../ssh/hostkey.js';
 import type { ReconnectingRemote } from '../ssh/index.js';
 import type { Verdict } from '../probe/verdict.js';
 import { connectHost } from './connect.js';
