@@ -52393,7 +52393,7 @@ function secretsOf(inputs) {
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1136);
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8261);
-/* harmony import */ var _phases_connect_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(4291);
+/* harmony import */ var _phases_connect_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(9015);
 /* harmony import */ var _run_context_js__WEBPACK_IMPORTED_MODULE_8__ = __nccwpck_require__(2853);
 /* harmony import */ var _inputs_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(1729);
 /* harmony import */ var _support_log_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(9473);
@@ -53839,7 +53839,7 @@ function missingImagesError(target, missing, releases, currentId, pulled, now = 
 
 /***/ }),
 
-/***/ 4291:
+/***/ 9015:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -53852,8 +53852,8 @@ __nccwpck_require__.d(__webpack_exports__, {
 var external_node_crypto_ = __nccwpck_require__(7598);
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(6760);
-;// CONCATENATED MODULE: external "node:string_decoder"
-const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:string_decoder");
+// EXTERNAL MODULE: external "node:string_decoder"
+var external_node_string_decoder_ = __nccwpck_require__(6193);
 // EXTERNAL MODULE: ./node_modules/ssh2/lib/index.js
 var lib = __nccwpck_require__(5472);
 var lib_default = /*#__PURE__*/__nccwpck_require__.n(lib);
@@ -54263,7 +54263,7 @@ class Semaphore {
 class OutputTail {
     text = '';
     dropped = 0;
-    decoder = new external_node_string_decoder_namespaceObject.StringDecoder('utf8');
+    decoder = new external_node_string_decoder_.StringDecoder('utf8');
     push(chunk) {
         const s = this.decoder.write(chunk);
         this.text += s;
@@ -55764,6 +55764,8 @@ function checkInspect(r) {
 
 // EXTERNAL MODULE: ./src/support/time.ts
 var time = __nccwpck_require__(2306);
+// EXTERNAL MODULE: external "node:string_decoder"
+var external_node_string_decoder_ = __nccwpck_require__(6193);
 ;// CONCATENATED MODULE: ./src/proxy/haproxy/stats.ts
 /**
  * Pure parsers for the HAProxy Runtime API's `show stat` (CSV) and `show servers state` output.
@@ -55932,6 +55934,7 @@ function excerpt(s) {
 
 ;// CONCATENATED MODULE: ./src/proxy/haproxy/runtime.ts
 
+
 /** HAProxy refused a command (its answer is kept: it says why). */
 class RuntimeApiError extends Error {
     command;
@@ -55950,18 +55953,53 @@ class RuntimeApi {
     open;
     timeoutMs;
     attempts;
+    interactive;
+    idleMs;
+    /** Interactive mode: the open connection, if any. */
+    session;
+    idleTimer;
+    /** Interactive mode: one exchange at a time on the one connection. */
+    queue = Promise.resolve();
     constructor(open, options = {}) {
         this.open = open;
         this.timeoutMs = options.timeoutMs ?? 10_000;
         this.attempts = Math.max(1, options.attempts ?? 2);
+        this.interactive = options.interactive ?? false;
+        this.idleMs = options.idleMs ?? 3_000;
     }
     /** Send one command, return HAProxy's whole answer. */
     async command(cmd) {
         if (/[\r\n]/.test(cmd))
             throw new Error('a Runtime API command must be a single line');
+        return (await this.send([cmd]))[0];
+    }
+    /**
+     * Several commands in one round trip, their answers in order (an empty answer for a silent
+     * success). Non-interactive: one line `a; b; c`, whose answers each end with an empty line.
+     * Interactive: a line each, written at once. A missing answer means the stream was cut: the
+     * commands are sent again (every command here is repeatable).
+     */
+    async pipeline(cmds) {
+        if (cmds.length === 0)
+            return [];
+        for (const c of cmds) {
+            if (/[\r\n]/.test(c))
+                throw new Error('a Runtime API command must be a single line');
+            if (cmds.length > 1 && c.includes(';'))
+                throw new Error(`a pipelined Runtime API command cannot contain ';': ${c}`);
+        }
+        return this.send(cmds);
+    }
+    /** Close the interactive connection (the next command opens a new one), e.g. after a reload: the old worker would keep answering on it. */
+    close() {
+        clearTimeout(this.idleTimer);
+        this.session?.destroy();
+        this.session = undefined;
+    }
+    async send(cmds) {
         for (let attempt = 1;; attempt++) {
             try {
-                return await this.once(cmd);
+                return this.interactive ? await this.queued(cmds) : await this.once(cmds);
             }
             catch (e) {
                 if (attempt >= this.attempts)
@@ -55969,7 +56007,62 @@ class RuntimeApi {
             }
         }
     }
-    async once(cmd) {
+    /** Non-interactive: a connection for this line, closed by HAProxy after its answers. */
+    async once(cmds) {
+        const line = cmds.join('; ');
+        const text = await this.withTimeout(line, async (track) => exchange(await this.openTracked(track), line));
+        if (cmds.length === 1)
+            return [text];
+        const answers = splitAnswers(text);
+        if (answers.length < cmds.length)
+            throw new Error(`HAProxy Runtime API: "${line}": ${answers.length} answers to ${cmds.length} commands`);
+        return answers.slice(0, cmds.length);
+    }
+    queued(cmds) {
+        const run = this.queue.then(() => this.onSession(cmds));
+        this.queue = run.catch(() => { });
+        return run;
+    }
+    /** Interactive: on the open connection, or on a new one (also when HAProxy closed the idle one as we wrote). */
+    async onSession(cmds) {
+        clearTimeout(this.idleTimer);
+        const what = cmds.join('; ');
+        try {
+            const open = this.session;
+            if (open && !open.closed) {
+                try {
+                    return await open.exchange(cmds, this.timeoutMs, what);
+                }
+                catch (e) {
+                    this.close();
+                    if (!(e instanceof StreamCutError))
+                        throw e;
+                }
+            }
+            return await this.withTimeout(what, async (track) => {
+                const session = new PromptSession(await this.openTracked(track));
+                this.session = session;
+                // `prompt` answers with a prompt of its own: one more answer, dropped.
+                return (await session.exchange(['prompt', ...cmds], this.timeoutMs, what)).slice(1);
+            });
+        }
+        catch (e) {
+            this.close();
+            throw e;
+        }
+        finally {
+            this.idleTimer = setTimeout(() => this.close(), this.idleMs);
+            this.idleTimer.unref();
+        }
+    }
+    /** Open a stream; `track` learns it at once, so a timeout can close one that opens late. */
+    async openTracked(track) {
+        const s = await this.open();
+        track(s);
+        return s;
+    }
+    /** `work` within the command timeout; at the timeout the stream it opened (even late) is destroyed. */
+    async withTimeout(what, work) {
         let stream;
         let timedOut = false;
         let timer;
@@ -55977,43 +56070,22 @@ class RuntimeApi {
             timer = setTimeout(() => {
                 timedOut = true;
                 stream?.destroy();
-                reject(new Error(`HAProxy Runtime API: no answer to "${cmd}" within ${this.timeoutMs} ms`));
+                reject(new Error(`HAProxy Runtime API: no answer to "${what}" within ${this.timeoutMs} ms`));
             }, this.timeoutMs);
         });
+        const working = work((s) => {
+            stream = s;
+            // Opened after we gave up: close it, nobody will read it.
+            if (timedOut)
+                s.destroy();
+        });
+        working.catch(() => { }); // a late failure, after the timeout, is not unhandled
         try {
-            const opening = this.open().then((s) => {
-                stream = s;
-                // Opened after we gave up: close it, nobody will read it.
-                if (timedOut)
-                    s.destroy();
-                return s;
-            });
-            opening.catch(() => { }); // a late failure to open, after the timeout, is not unhandled
-            const opened = await Promise.race([opening, timeout]);
-            return await Promise.race([exchange(opened, cmd), timeout]);
+            return await Promise.race([working, timeout]);
         }
         finally {
             clearTimeout(timer);
         }
-    }
-    /**
-     * Several commands in one connection (one round trip over SSH): HAProxy runs `a; b; c` in order
-     * and ends each answer with an empty line. Returns the answers in order; a missing one means the
-     * stream was cut (rejected, and the whole line is sent again: every command here is repeatable).
-     */
-    async pipeline(cmds) {
-        if (cmds.length === 0)
-            return [];
-        if (cmds.length === 1)
-            return [await this.command(cmds[0])];
-        for (const c of cmds)
-            if (c.includes(';'))
-                throw new Error(`a pipelined Runtime API command cannot contain ';': ${c}`);
-        const line = cmds.join('; ');
-        const answers = splitAnswers(await this.command(line));
-        if (answers.length < cmds.length)
-            throw new Error(`HAProxy Runtime API: "${line}": ${answers.length} answers to ${cmds.length} commands`);
-        return answers.slice(0, cmds.length);
     }
     /** `set server … state` for each slot, in one round trip. */
     async setStates(changes) {
@@ -56093,6 +56165,80 @@ function checkName(name, what) {
     if (!NAME.test(name))
         throw new Error(`invalid HAProxy ${what} name ${JSON.stringify(name)}`);
 }
+/** The stream ended before every answer came (a cut SSH channel, or HAProxy closing an idle connection). */
+class StreamCutError extends Error {
+}
+/** What ends each answer in interactive mode: the empty line, then the prompt. */
+const PROMPT = '\n> ';
+/**
+ * One connection in HAProxy's interactive mode (`prompt`): every command line is answered, then
+ * HAProxy prints the prompt and waits for the next. 2.6 and 3.x alike print one prompt per line
+ * written (for `a; b` on one line, 3.x prints a single prompt), so commands go a line each.
+ */
+class PromptSession {
+    stream;
+    text = '';
+    decoder = new external_node_string_decoder_.StringDecoder('utf8');
+    closed = false;
+    waiting;
+    constructor(stream) {
+        this.stream = stream;
+        stream.on('data', (c) => {
+            this.text += typeof c === 'string' ? c : this.decoder.write(c);
+            this.settle();
+        });
+        const gone = (err) => {
+            if (this.closed)
+                return;
+            this.closed = true;
+            const w = this.waiting;
+            this.waiting = undefined;
+            w?.reject(new StreamCutError(`HAProxy Runtime API: the stream closed before the answer${err ? `: ${err.message}` : ''}`));
+        };
+        stream.on('end', () => gone());
+        stream.on('close', () => gone());
+        stream.on('error', (e) => gone(e));
+    }
+    /** Write the lines at once; resolve with one answer per line. */
+    exchange(lines, timeoutMs, what) {
+        if (this.closed)
+            return Promise.reject(new StreamCutError('HAProxy Runtime API: the stream is closed'));
+        return new Promise((resolve, reject) => {
+            const timer = setTimeout(() => {
+                this.waiting = undefined;
+                this.destroy();
+                reject(new Error(`HAProxy Runtime API: no answer to "${what}" within ${timeoutMs} ms`));
+            }, timeoutMs);
+            this.waiting = {
+                count: lines.length,
+                resolve: (answers) => {
+                    clearTimeout(timer);
+                    resolve(answers);
+                },
+                reject: (e) => {
+                    clearTimeout(timer);
+                    reject(e);
+                },
+            };
+            this.stream.write(lines.map((l) => `${l}\n`).join(''));
+        });
+    }
+    destroy() {
+        this.closed = true;
+        this.stream.destroy();
+    }
+    settle() {
+        const w = this.waiting;
+        if (!w)
+            return;
+        const parts = this.text.split(PROMPT);
+        if (parts.length - 1 < w.count)
+            return;
+        this.waiting = undefined;
+        this.text = parts.slice(w.count).join(PROMPT);
+        w.resolve(parts.slice(0, w.count));
+    }
+}
 /** Write the command, collect everything until HAProxy closes its side. */
 function exchange(stream, cmd) {
     return new Promise((resolve, reject) => {
@@ -56143,7 +56289,9 @@ class HaproxyGate {
     /** Every slot this gate put in maint (parked or drained): a new replica landing there is routine. */
     maintByUs = new Set();
     constructor(options) {
-        this.api = new RuntimeApi(options.opener, { timeoutMs: options.commandTimeoutMs ?? 10_000 });
+        // Interactive: the gate polls (waitUp, drain, release), and each poll on a kept connection is
+        // one round trip instead of two.
+        this.api = new RuntimeApi(options.opener, { timeoutMs: options.commandTimeoutMs ?? 10_000, interactive: true });
         this.drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
         this.pollMs = options.pollMs ?? 250;
         this.releaseTimeoutMs = options.releaseTimeoutMs ?? 10_000;
@@ -59121,7 +59269,12 @@ async function openHaproxy(host, view, change) {
     const opener = loc.kind === 'none'
         ? undefined
         : () => (loc.kind === 'unix' ? host.remote.openUnixSocket(loc.hostPath) : host.remote.openTcp(loc.host, loc.port));
-    const before = () => reloadIfChanged(host, change, proxy.name, opener);
+    let gate;
+    const before = async () => {
+        await reloadIfChanged(host, change, proxy.name, opener);
+        // A reloaded HAProxy answers through a new worker: a connection kept open would still reach the old one.
+        gate?.api.close();
+    };
     if (loc.kind === 'none' || !opener) {
         return {
             gate: degradedGate,
@@ -59135,7 +59288,8 @@ async function openHaproxy(host, view, change) {
         host.log.info(`the proxy (${proxy.name}) is not running yet: nothing to drain in this deploy`);
         return { gate: degradedGate, before };
     }
-    return { gate: new HaproxyGate({ opener, drainTimeoutMs: host.drainTimeoutMs, log: host.log, timeline: host.timeline }), before };
+    gate = new HaproxyGate({ opener, drainTimeoutMs: host.drainTimeoutMs, log: host.log, timeline: host.timeline });
+    return { gate, before };
 }
 /** Reload the running proxy when only its config changed (a recreated proxy reads the new one anyway). */
 async function reloadIfChanged(host, change, proxyService, opener) {
@@ -61070,6 +61224,13 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:queryst
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream");
+
+/***/ }),
+
+/***/ 6193:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:string_decoder");
 
 /***/ }),
 

@@ -193,6 +193,134 @@ test('pipeline: several commands in one connection, each answer apart (an empty 
   await assert.rejects(counting.pipeline(['show stat', 'show info; show stat']), /cannot contain ';'/);
 });
 
+/** An opener that counts the connections it opened. */
+function counted(): { opener: () => Promise<net.Socket>; opened: () => number } {
+  let n = 0;
+  return {
+    opener: async () => {
+      n++;
+      return hp.opener();
+    },
+    opened: () => n,
+  };
+}
+
+test('interactive: every command on one kept connection, with the same answers as one connection per command', async () => {
+  const c = counted();
+  const kept = new RuntimeApi(c.opener, { timeoutMs: 3000, interactive: true });
+  try {
+    assert.deepEqual(await kept.showServersState('app'), await api.showServersState('app'));
+    assert.ok((await kept.showStat()).some((r) => r.pxname === 'app' && r.svname === 's1'));
+    await kept.setServerState('app', 's2', 'maint');
+    assert.equal((await api.showServersState('app')).find((s) => s.server === 's2')!.adminState & 1, 1);
+    await assert.rejects(kept.setServerState('app', 'nope', 'ready'), /No such server/);
+    const [set, refused, state] = await kept.pipeline(['set server app/s2 state ready', 'set server app/zz state maint', 'show servers state app']);
+    assert.equal(set, '');
+    assert.match(refused!, /^No such server\.\n$/);
+    assert.match(state!, /^1\n# be_id/);
+    // Callers that do not wait for each other still get their own answers, in turn.
+    const answers = await Promise.all([kept.command('show servers state app'), kept.command('show stat'), kept.command('show info')]);
+    assert.match(answers[0], /^1\n# be_id/);
+    assert.match(answers[1], /^# pxname,svname/);
+    assert.match(answers[2], /^Name: HAProxy/m);
+    assert.equal(c.opened(), 1, 'one connection for all of them');
+  } finally {
+    kept.close();
+  }
+});
+
+/**
+ * A kept connection that answers its first line with prompts (`prompt` and one command), then ends:
+ * right away (`idleClose`, HAProxy's stats timeout while we wait) or at our next write (the close
+ * crossing it). Later connections reach the real HAProxy.
+ */
+function closingOnce(how: 'idleClose' | 'atNextWrite'): { opener: () => Promise<net.Socket>; opened: () => number } {
+  let n = 0;
+  return {
+    opened: () => n,
+    opener: async () => {
+      if (++n > 1) return hp.opener();
+      let writes = 0;
+      const fake = new Duplex({
+        read() {},
+        write(chunk: Buffer, _e, cb) {
+          cb();
+          if (++writes > 1) return void setImmediate(() => this.push(null));
+          const prompts = chunk.toString().split('\n').length - 1;
+          setImmediate(() => {
+            this.push('\n> '.repeat(prompts));
+            if (how === 'idleClose') this.push(null);
+          });
+        },
+      });
+      return fake as unknown as net.Socket;
+    },
+  };
+}
+
+test('interactive: the kept connection closed by HAProxy (idle, or as we write) costs a new connection, not a failed command', async () => {
+  for (const how of ['idleClose', 'atNextWrite'] as const) {
+    const c = closingOnce(how);
+    // One attempt: the reconnect must not use up the retry.
+    const kept = new RuntimeApi(c.opener, { timeoutMs: 3000, interactive: true, attempts: 1, idleMs: 60_000 });
+    assert.equal(await kept.command('set server app/s2 state ready'), '', how);
+    await new Promise((r) => setImmediate(r));
+    assert.match(await kept.command('show servers state app'), /^1\n# be_id/, how);
+    assert.equal(c.opened(), 2, how);
+    kept.close();
+  }
+});
+
+test('interactive: the connection is closed after idleMs without a command, and by close()', async () => {
+  const c = counted();
+  const kept = new RuntimeApi(c.opener, { timeoutMs: 3000, interactive: true, idleMs: 100 });
+  await kept.showStat();
+  await kept.showStat();
+  assert.equal(c.opened(), 1);
+  await new Promise((r) => setTimeout(r, 250));
+  await kept.showStat();
+  assert.equal(c.opened(), 2, 'idle: a new connection');
+  kept.close();
+  await kept.showStat();
+  assert.equal(c.opened(), 3, 'closed: a new connection');
+  kept.close();
+});
+
+test('interactive: a stream cut before the answer is tried again on a new one; a silent one times out', async () => {
+  let opened = 0;
+  const flaky = new RuntimeApi(
+    async () => {
+      opened++;
+      if (opened === 1) {
+        const cut = new Duplex({
+          read() {},
+          write(_c, _e, cb) {
+            cb();
+            setImmediate(() => this.push(null));
+          },
+        });
+        return cut as unknown as net.Socket;
+      }
+      return hp.opener();
+    },
+    { timeoutMs: 3000, interactive: true },
+  );
+  assert.match(await flaky.command('show servers state app'), /^1\n# be_id/);
+  assert.equal(opened, 2);
+  flaky.close();
+
+  let silentOpens = 0;
+  const silent = new RuntimeApi(
+    async () => {
+      silentOpens++;
+      return new PassThrough() as unknown as net.Socket;
+    },
+    { timeoutMs: 100, attempts: 2, interactive: true },
+  );
+  await assert.rejects(silent.command('show stat'), /no answer to "show stat" within 100 ms/);
+  assert.equal(silentOpens, 2);
+});
+
 test('splitAnswers: answers end with an empty line', () => {
   assert.deepEqual(splitAnswers('\n\n'), ['', '']);
   assert.deepEqual(splitAnswers('No such server.\n\n1\n# x\n2 a\n\n'), ['No such server.\n', '1\n# x\n2 a\n']);

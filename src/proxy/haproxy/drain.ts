@@ -66,7 +66,9 @@ export class HaproxyGate implements ProxyGate {
   private readonly maintByUs = new Set<string>();
 
   constructor(options: HaproxyGateOptions) {
-    this.api = new RuntimeApi(options.opener, { timeoutMs: options.commandTimeoutMs ?? 10_000 });
+    // Interactive: the gate polls (waitUp, drain, release), and each poll on a kept connection is
+    // one round trip instead of two.
+    this.api = new RuntimeApi(options.opener, { timeoutMs: options.commandTimeoutMs ?? 10_000, interactive: true });
     this.drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
     this.pollMs = options.pollMs ?? 250;
     this.releaseTimeoutMs = options.releaseTimeoutMs ?? 10_000;

@@ -72,7 +72,12 @@ async function openHaproxy(host: ProxyHost, view: ReleaseView, change: ConfigCha
     loc.kind === 'none'
       ? undefined
       : () => (loc.kind === 'unix' ? host.remote.openUnixSocket(loc.hostPath) : host.remote.openTcp(loc.host, loc.port));
-  const before = () => reloadIfChanged(host, change, proxy.name, opener);
+  let gate: HaproxyGate | undefined;
+  const before = async () => {
+    await reloadIfChanged(host, change, proxy.name, opener);
+    // A reloaded HAProxy answers through a new worker: a connection kept open would still reach the old one.
+    gate?.api.close();
+  };
   if (loc.kind === 'none' || !opener) {
     return {
       gate: degradedGate,
@@ -86,7 +91,8 @@ async function openHaproxy(host: ProxyHost, view: ReleaseView, change: ConfigCha
     host.log.info(`the proxy (${proxy.name}) is not running yet: nothing to drain in this deploy`);
     return { gate: degradedGate, before };
   }
-  return { gate: new HaproxyGate({ opener, drainTimeoutMs: host.drainTimeoutMs, log: host.log, timeline: host.timeline }), before };
+  gate = new HaproxyGate({ opener, drainTimeoutMs: host.drainTimeoutMs, log: host.log, timeline: host.timeline });
+  return { gate, before };
 }
 
 /** Reload the running proxy when only its config changed (a recreated proxy reads the new one anyway). */

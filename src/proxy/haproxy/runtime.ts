@@ -1,10 +1,13 @@
 /**
  * A client for HAProxy's Runtime API (the stats socket at `level admin`).
  * Non-interactive mode: one connection per command; we write `cmd\n`, HAProxy answers and closes.
+ * Interactive mode (the gate's): one connection kept open in `prompt` mode, so a command costs one
+ * round trip instead of two (opening a stream over SSH is a round trip of its own).
  * The stream comes from an opener, so the same client works over SSH (Remote.openUnixSocket /
  * openTcp) and against a local socket in tests (net.connect).
  */
 import type { Duplex } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
 import { parseServersState, parseShowStat, type ServerState, type StatRow } from './stats.js';
 
 export type StreamOpener = () => Promise<Duplex>;
@@ -27,6 +30,16 @@ export interface RuntimeApiOptions {
    * worth a second try. HAProxy refusing a command is never retried. Default 2.
    */
   attempts?: number;
+  /**
+   * Keep one connection open in HAProxy's interactive (`prompt`) mode and send every command on it.
+   * It is closed after `idleMs` without a command; HAProxy's own `stats timeout` (10 s by default)
+   * may close it first, and then the next command opens a new one. (2.6 does not always close an
+   * idle interactive connection at its timeout: seen on the bench, hence our own idle limit.)
+   * Default false.
+   */
+  interactive?: boolean;
+  /** Interactive mode: close the idle connection after this long. Default 3 s. */
+  idleMs?: number;
 }
 
 /** HAProxy refused a command (its answer is kept: it says why). */
@@ -47,6 +60,13 @@ const NAME = /^[A-Za-z0-9_.:-]+$/;
 export class RuntimeApi {
   private readonly timeoutMs: number;
   private readonly attempts: number;
+  private readonly interactive: boolean;
+  private readonly idleMs: number;
+  /** Interactive mode: the open connection, if any. */
+  private session: PromptSession | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
+  /** Interactive mode: one exchange at a time on the one connection. */
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly open: StreamOpener,
@@ -54,21 +74,103 @@ export class RuntimeApi {
   ) {
     this.timeoutMs = options.timeoutMs ?? 10_000;
     this.attempts = Math.max(1, options.attempts ?? 2);
+    this.interactive = options.interactive ?? false;
+    this.idleMs = options.idleMs ?? 3_000;
   }
 
   /** Send one command, return HAProxy's whole answer. */
   async command(cmd: string): Promise<string> {
     if (/[\r\n]/.test(cmd)) throw new Error('a Runtime API command must be a single line');
+    return (await this.send([cmd]))[0]!;
+  }
+
+  /**
+   * Several commands in one round trip, their answers in order (an empty answer for a silent
+   * success). Non-interactive: one line `a; b; c`, whose answers each end with an empty line.
+   * Interactive: a line each, written at once. A missing answer means the stream was cut: the
+   * commands are sent again (every command here is repeatable).
+   */
+  async pipeline(cmds: string[]): Promise<string[]> {
+    if (cmds.length === 0) return [];
+    for (const c of cmds) {
+      if (/[\r\n]/.test(c)) throw new Error('a Runtime API command must be a single line');
+      if (cmds.length > 1 && c.includes(';')) throw new Error(`a pipelined Runtime API command cannot contain ';': ${c}`);
+    }
+    return this.send(cmds);
+  }
+
+  /** Close the interactive connection (the next command opens a new one), e.g. after a reload: the old worker would keep answering on it. */
+  close(): void {
+    clearTimeout(this.idleTimer);
+    this.session?.destroy();
+    this.session = undefined;
+  }
+
+  private async send(cmds: string[]): Promise<string[]> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.once(cmd);
+        return this.interactive ? await this.queued(cmds) : await this.once(cmds);
       } catch (e) {
         if (attempt >= this.attempts) throw e;
       }
     }
   }
 
-  private async once(cmd: string): Promise<string> {
+  /** Non-interactive: a connection for this line, closed by HAProxy after its answers. */
+  private async once(cmds: string[]): Promise<string[]> {
+    const line = cmds.join('; ');
+    const text = await this.withTimeout(line, async (track) => exchange(await this.openTracked(track), line));
+    if (cmds.length === 1) return [text];
+    const answers = splitAnswers(text);
+    if (answers.length < cmds.length)
+      throw new Error(`HAProxy Runtime API: "${line}": ${answers.length} answers to ${cmds.length} commands`);
+    return answers.slice(0, cmds.length);
+  }
+
+  private queued(cmds: string[]): Promise<string[]> {
+    const run = this.queue.then(() => this.onSession(cmds));
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  /** Interactive: on the open connection, or on a new one (also when HAProxy closed the idle one as we wrote). */
+  private async onSession(cmds: string[]): Promise<string[]> {
+    clearTimeout(this.idleTimer);
+    const what = cmds.join('; ');
+    try {
+      const open = this.session;
+      if (open && !open.closed) {
+        try {
+          return await open.exchange(cmds, this.timeoutMs, what);
+        } catch (e) {
+          this.close();
+          if (!(e instanceof StreamCutError)) throw e;
+        }
+      }
+      return await this.withTimeout(what, async (track) => {
+        const session = new PromptSession(await this.openTracked(track));
+        this.session = session;
+        // `prompt` answers with a prompt of its own: one more answer, dropped.
+        return (await session.exchange(['prompt', ...cmds], this.timeoutMs, what)).slice(1);
+      });
+    } catch (e) {
+      this.close();
+      throw e;
+    } finally {
+      this.idleTimer = setTimeout(() => this.close(), this.idleMs);
+      this.idleTimer.unref();
+    }
+  }
+
+  /** Open a stream; `track` learns it at once, so a timeout can close one that opens late. */
+  private async openTracked(track: (s: Duplex) => void): Promise<Duplex> {
+    const s = await this.open();
+    track(s);
+    return s;
+  }
+
+  /** `work` within the command timeout; at the timeout the stream it opened (even late) is destroyed. */
+  private async withTimeout<T>(what: string, work: (track: (s: Duplex) => void) => Promise<T>): Promise<T> {
     let stream: Duplex | undefined;
     let timedOut = false;
     let timer: NodeJS.Timeout | undefined;
@@ -76,38 +178,20 @@ export class RuntimeApi {
       timer = setTimeout(() => {
         timedOut = true;
         stream?.destroy();
-        reject(new Error(`HAProxy Runtime API: no answer to "${cmd}" within ${this.timeoutMs} ms`));
+        reject(new Error(`HAProxy Runtime API: no answer to "${what}" within ${this.timeoutMs} ms`));
       }, this.timeoutMs);
     });
+    const working = work((s) => {
+      stream = s;
+      // Opened after we gave up: close it, nobody will read it.
+      if (timedOut) s.destroy();
+    });
+    working.catch(() => {}); // a late failure, after the timeout, is not unhandled
     try {
-      const opening = this.open().then((s) => {
-        stream = s;
-        // Opened after we gave up: close it, nobody will read it.
-        if (timedOut) s.destroy();
-        return s;
-      });
-      opening.catch(() => {}); // a late failure to open, after the timeout, is not unhandled
-      const opened = await Promise.race([opening, timeout]);
-      return await Promise.race([exchange(opened, cmd), timeout]);
+      return await Promise.race([working, timeout]);
     } finally {
       clearTimeout(timer);
     }
-  }
-
-  /**
-   * Several commands in one connection (one round trip over SSH): HAProxy runs `a; b; c` in order
-   * and ends each answer with an empty line. Returns the answers in order; a missing one means the
-   * stream was cut (rejected, and the whole line is sent again: every command here is repeatable).
-   */
-  async pipeline(cmds: string[]): Promise<string[]> {
-    if (cmds.length === 0) return [];
-    if (cmds.length === 1) return [await this.command(cmds[0]!)];
-    for (const c of cmds) if (c.includes(';')) throw new Error(`a pipelined Runtime API command cannot contain ';': ${c}`);
-    const line = cmds.join('; ');
-    const answers = splitAnswers(await this.command(line));
-    if (answers.length < cmds.length)
-      throw new Error(`HAProxy Runtime API: "${line}": ${answers.length} answers to ${cmds.length} commands`);
-    return answers.slice(0, cmds.length);
   }
 
   /** `set server … state` for each slot, in one round trip. */
@@ -187,6 +271,80 @@ export function splitAnswers(text: string): string[] {
 
 function checkName(name: string, what: string): void {
   if (!NAME.test(name)) throw new Error(`invalid HAProxy ${what} name ${JSON.stringify(name)}`);
+}
+
+/** The stream ended before every answer came (a cut SSH channel, or HAProxy closing an idle connection). */
+class StreamCutError extends Error {}
+
+/** What ends each answer in interactive mode: the empty line, then the prompt. */
+const PROMPT = '\n> ';
+
+/**
+ * One connection in HAProxy's interactive mode (`prompt`): every command line is answered, then
+ * HAProxy prints the prompt and waits for the next. 2.6 and 3.x alike print one prompt per line
+ * written (for `a; b` on one line, 3.x prints a single prompt), so commands go a line each.
+ */
+class PromptSession {
+  private text = '';
+  private readonly decoder = new StringDecoder('utf8');
+  closed = false;
+  private waiting: { count: number; resolve: (answers: string[]) => void; reject: (e: Error) => void } | undefined;
+
+  constructor(private readonly stream: Duplex) {
+    stream.on('data', (c: Buffer | string) => {
+      this.text += typeof c === 'string' ? c : this.decoder.write(c);
+      this.settle();
+    });
+    const gone = (err?: Error): void => {
+      if (this.closed) return;
+      this.closed = true;
+      const w = this.waiting;
+      this.waiting = undefined;
+      w?.reject(new StreamCutError(`HAProxy Runtime API: the stream closed before the answer${err ? `: ${err.message}` : ''}`));
+    };
+    stream.on('end', () => gone());
+    stream.on('close', () => gone());
+    stream.on('error', (e: Error) => gone(e));
+  }
+
+  /** Write the lines at once; resolve with one answer per line. */
+  exchange(lines: string[], timeoutMs: number, what: string): Promise<string[]> {
+    if (this.closed) return Promise.reject(new StreamCutError('HAProxy Runtime API: the stream is closed'));
+    return new Promise<string[]>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting = undefined;
+        this.destroy();
+        reject(new Error(`HAProxy Runtime API: no answer to "${what}" within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiting = {
+        count: lines.length,
+        resolve: (answers) => {
+          clearTimeout(timer);
+          resolve(answers);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
+      this.stream.write(lines.map((l) => `${l}\n`).join(''));
+    });
+  }
+
+  destroy(): void {
+    this.closed = true;
+    this.stream.destroy();
+  }
+
+  private settle(): void {
+    const w = this.waiting;
+    if (!w) return;
+    const parts = this.text.split(PROMPT);
+    if (parts.length - 1 < w.count) return;
+    this.waiting = undefined;
+    this.text = parts.slice(w.count).join(PROMPT);
+    w.resolve(parts.slice(0, w.count));
+  }
 }
 
 /** Write the command, collect everything until HAProxy closes its side. */
