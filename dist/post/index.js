@@ -59269,13 +59269,16 @@ async function openHaproxy(host, view, change) {
     const opener = loc.kind === 'none'
         ? undefined
         : () => (loc.kind === 'unix' ? host.remote.openUnixSocket(loc.hostPath) : host.remote.openTcp(loc.host, loc.port));
-    let gate;
+    // Made now (no I/O) so `before` can reach its connection; used only when the proxy runs.
+    const gate = opener
+        ? new HaproxyGate({ opener, drainTimeoutMs: host.drainTimeoutMs, log: host.log, timeline: host.timeline })
+        : undefined;
     const before = async () => {
         await reloadIfChanged(host, change, proxy.name, opener);
         // A reloaded HAProxy answers through a new worker: a connection kept open would still reach the old one.
         gate?.api.close();
     };
-    if (loc.kind === 'none' || !opener) {
+    if (loc.kind === 'none' || !gate) {
         return {
             gate: degradedGate,
             before,
@@ -59288,7 +59291,6 @@ async function openHaproxy(host, view, change) {
         host.log.info(`the proxy (${proxy.name}) is not running yet: nothing to drain in this deploy`);
         return { gate: degradedGate, before };
     }
-    gate = new HaproxyGate({ opener, drainTimeoutMs: host.drainTimeoutMs, log: host.log, timeline: host.timeline });
     return { gate, before };
 }
 /** Reload the running proxy when only its config changed (a recreated proxy reads the new one anyway). */

@@ -214,7 +214,11 @@ test('interactive: every command on one kept connection, with the same answers a
     await kept.setServerState('app', 's2', 'maint');
     assert.equal((await api.showServersState('app')).find((s) => s.server === 's2')!.adminState & 1, 1);
     await assert.rejects(kept.setServerState('app', 'nope', 'ready'), /No such server/);
-    const [set, refused, state] = await kept.pipeline(['set server app/s2 state ready', 'set server app/zz state maint', 'show servers state app']);
+    const [set, refused, state] = await kept.pipeline([
+      'set server app/s2 state ready',
+      'set server app/zz state maint',
+      'show servers state app',
+    ]);
     assert.equal(set, '');
     assert.match(refused!, /^No such server\.\n$/);
     assert.match(state!, /^1\n# be_id/);
