@@ -52393,7 +52393,7 @@ function secretsOf(inputs) {
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1136);
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8261);
-/* harmony import */ var _phases_connect_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(9015);
+/* harmony import */ var _phases_connect_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(7140);
 /* harmony import */ var _run_context_js__WEBPACK_IMPORTED_MODULE_8__ = __nccwpck_require__(2853);
 /* harmony import */ var _inputs_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(1729);
 /* harmony import */ var _support_log_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(9473);
@@ -53839,7 +53839,7 @@ function missingImagesError(target, missing, releases, currentId, pulled, now = 
 
 /***/ }),
 
-/***/ 9015:
+/***/ 7140:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -53850,6 +53850,8 @@ __nccwpck_require__.d(__webpack_exports__, {
 
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
+;// CONCATENATED MODULE: external "node:os"
+const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(6760);
 // EXTERNAL MODULE: external "node:string_decoder"
@@ -54137,7 +54139,208 @@ function explain(ssh2Message, label, passphrase) {
     return `${label} could not be read (${ssh2Message})`;
 }
 
+;// CONCATENATED MODULE: ./src/ssh/shell-session.ts
+/**
+ * The host side, for `sh -c`. The reader takes command lines and starts each in the background;
+ * the emitter (in the foreground) answers each as it finishes, in the order they finish. Both talk
+ * through a FIFO of one-line notices (writes under PIPE_BUF do not interleave). At the end of input
+ * the reader waits for its commands before telling the emitter to stop. (A background list's stdin
+ * is /dev/null unless redirected: hence fd 4.)
+ */
+const SHELL_SCRIPT = `set -u
+command -v base64 >/dev/null 2>&1 || exit 98
+d=$(mktemp -d "\${TMPDIR:-/tmp}/handoff-shell.XXXXXX") || exit 97
+trap 'rm -rf "$d"' EXIT
+trap 'rm -rf "$d"; exit 1' HUP PIPE TERM
+mkfifo "$d/done" || exit 99
+T=; timeout -s KILL 1.5 true 2>/dev/null && T=1
+S="\${SHELL:-/bin/sh}"
+exec 3<>"$d/done" 4<&0
+(
+  exec 3>&- 4<&-
+  while read -r id secs c64; do
+    printf '%s' "$c64" | base64 -d >"$d/$id.c" 2>/dev/null || { echo "$id 96" >"$d/done"; continue; }
+    (
+      if [ -n "$T" ]; then timeout -s KILL "$secs" "$S" "$d/$id.c" </dev/null >"$d/$id.o" 2>"$d/$id.e"
+      else "$S" "$d/$id.c" </dev/null >"$d/$id.o" 2>"$d/$id.e"; fi
+      echo "$id $?" >"$d/done"
+    ) &
+  done
+  wait
+  echo "end 0" >"$d/done"
+) <&4 &
+exec 4<&-
+printf 'handoff-shell ready\\n'
+while read -r id rc <&3; do
+  [ "$id" = end ] && break
+  touch "$d/$id.o" "$d/$id.e"
+  printf 'R %s %s %s %s\\n' "$id" "$rc" $(wc -c <"$d/$id.o") $(wc -c <"$d/$id.e")
+  cat "$d/$id.o" "$d/$id.e"
+  rm -f "$d/$id.c" "$d/$id.o" "$d/$id.e"
+done
+`;
+const READY = 'handoff-shell ready\n';
+/** Commands longer than this go through an exec channel (the shell reads its input a byte at a time). */
+const MAX_SHELL_COMMAND = 48 * 1024;
+/** Splits the host's answers out of the byte stream. Pure, for tests. */
+class AnswerReader {
+    buf = Buffer.alloc(0);
+    ready = false;
+    /** Feed bytes; returns the answers completed by them (and whether the ready line came). */
+    push(chunk) {
+        this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
+        const answers = [];
+        let readyNow = false;
+        if (!this.ready) {
+            const nl = this.buf.indexOf(0x0a);
+            if (nl < 0)
+                return { ready: false, answers };
+            const line = this.buf.subarray(0, nl + 1).toString('utf8');
+            if (line !== READY)
+                throw new Error(`unexpected first line from the host's shell: ${JSON.stringify(line.slice(0, 80))}`);
+            this.buf = this.buf.subarray(nl + 1);
+            this.ready = readyNow = true;
+        }
+        for (;;) {
+            const nl = this.buf.indexOf(0x0a);
+            if (nl < 0)
+                break;
+            const m = /^R (\d+) (\d+) (\d+) (\d+)$/.exec(this.buf.subarray(0, nl).toString('utf8'));
+            if (!m)
+                throw new Error(`unexpected answer header from the host's shell: ${JSON.stringify(this.buf.subarray(0, Math.min(nl, 80)).toString())}`);
+            const [outLen, errLen] = [Number(m[3]), Number(m[4])];
+            const end = nl + 1 + outLen + errLen;
+            if (this.buf.length < end)
+                break;
+            answers.push({
+                id: Number(m[1]),
+                code: Number(m[2]),
+                stdout: this.buf.subarray(nl + 1, nl + 1 + outLen).toString('utf8'),
+                stderr: this.buf.subarray(nl + 1 + outLen, end).toString('utf8'),
+            });
+            this.buf = this.buf.subarray(end);
+        }
+        return { ready: readyNow, answers };
+    }
+}
+class ShellSession {
+    channel;
+    nextId = 1;
+    pending = new Map();
+    closed = false;
+    constructor(channel) {
+        this.channel = channel;
+    }
+    /**
+     * Start the shell on an exec channel (`open` runs SHELL_SCRIPT); undefined when the host cannot run
+     * it (no base64, mkfifo or writable temp dir) or it did not come up within `timeoutMs`: execs then
+     * go through channels as before.
+     */
+    static start(open, timeoutMs) {
+        return new Promise((resolve) => {
+            let settled = false;
+            const done = (s, ch) => {
+                if (settled)
+                    return;
+                settled = true;
+                clearTimeout(timer);
+                if (!s && ch)
+                    ch.close();
+                resolve(s);
+            };
+            const timer = setTimeout(() => done(undefined), timeoutMs);
+            try {
+                open((err, ch) => {
+                    if (err)
+                        return done(undefined);
+                    const session = new ShellSession(ch);
+                    const reader = new AnswerReader();
+                    ch.on('data', (chunk) => {
+                        let got;
+                        try {
+                            got = reader.push(chunk);
+                        }
+                        catch {
+                            session.shutDown();
+                            return done(undefined, ch);
+                        }
+                        if (got.ready)
+                            done(session);
+                        for (const a of got.answers)
+                            session.answer(a.id, { code: a.code, signal: undefined, timedOut: false, stdout: a.stdout, stderr: a.stderr });
+                    });
+                    ch.stderr.on('data', () => { });
+                    ch.on('close', () => {
+                        session.shutDown();
+                        done(undefined);
+                    });
+                    ch.on('error', () => { });
+                });
+            }
+            catch {
+                done(undefined);
+            }
+        });
+    }
+    get isClosed() {
+        return this.closed;
+    }
+    /** Run a command; resolves with how it ended (timedOut, or no exit status when the shell went away). */
+    run(command, timeoutMs) {
+        return new Promise((resolve) => {
+            if (this.closed)
+                return resolve(lost());
+            const id = this.nextId++;
+            const timer = setTimeout(() => {
+                this.pending.delete(id);
+                resolve({ code: undefined, signal: undefined, timedOut: true, stdout: '', stderr: '' });
+            }, timeoutMs);
+            this.pending.set(id, { resolve, timer });
+            // The host kills it at the same limit (the runner's own timer, started first, answers first).
+            const seconds = (timeoutMs / 1000).toFixed(3);
+            this.channel.write(`${id} ${seconds} ${Buffer.from(command, 'utf8').toString('base64')}\n`);
+        });
+    }
+    /** End the shell: it finishes the commands it runs, then exits. */
+    close() {
+        if (this.closed)
+            return;
+        this.closed = true;
+        try {
+            this.channel.end();
+        }
+        catch {
+            /* already gone */
+        }
+    }
+    answer(id, end) {
+        const p = this.pending.get(id);
+        if (!p)
+            return; // timed out already
+        this.pending.delete(id);
+        clearTimeout(p.timer);
+        p.resolve(end);
+    }
+    /** The channel is gone: every command still waiting ends without an exit status. */
+    shutDown() {
+        this.closed = true;
+        for (const [id, p] of this.pending) {
+            clearTimeout(p.timer);
+            this.pending.delete(id);
+            p.resolve(lost());
+        }
+    }
+}
+function lost() {
+    return { code: undefined, signal: undefined, timedOut: false, stdout: '', stderr: '' };
+}
+
+// EXTERNAL MODULE: ./src/commands/quote.ts
+var quote = __nccwpck_require__(7654);
 ;// CONCATENATED MODULE: ./src/ssh/connection.ts
+
+
+
 
 
 
@@ -54278,12 +54481,16 @@ class OutputTail {
         return this.dropped ? `[... ${this.dropped} characters of output dropped]\n${this.text}` : this.text;
     }
 }
+/** How long the host's shell (ssh/shell-session.ts) gets to come up before execs stop waiting for it. */
+const SHELL_START_MS = 15_000;
 class SshRemote {
     client;
     jumpClient;
     opts;
     sem;
     closed = false;
+    /** The host's long-lived shell, once it is up: short commands run there (one round trip each). */
+    shell;
     constructor(client, jumpClient, opts) {
         this.client = client;
         this.jumpClient = jumpClient;
@@ -54318,15 +54525,38 @@ class SshRemote {
             /* already gone */
         }
     }
+    /** The host's shell is up and takes short commands (for tests and diagnostics). */
+    get shellUp() {
+        return !!this.shell && !this.shell.isClosed;
+    }
     /** Channels currently open through this connection (for tests and diagnostics). */
     get openChannels() {
         return this.sem.inUse;
+    }
+    /**
+     * Start the host's shell (ssh/shell-session.ts) without waiting for it: execs use channels until it
+     * is up, and for good when the host cannot run it.
+     */
+    startShell() {
+        void ShellSession.start((cb) => this.client.exec(`sh -c ${(0,quote/* shq */.h)(SHELL_SCRIPT)}`, cb), SHELL_START_MS).then((s) => {
+            if (this.closed)
+                s?.close();
+            else
+                this.shell = s;
+        });
     }
     async exec(command, options = {}) {
         const timeoutMs = options.timeoutMs ?? this.opts.commandTimeoutMs;
         const check = options.check ?? true;
         // Public stdin rides in the command: no wait for the exec's reply before sending it.
         const inline = options.stdinPublic && options.stdin !== undefined ? inlineStdin(command, options.stdin) : undefined;
+        const viaShell = this.inShell(inline ?? command, options, inline !== undefined);
+        if (viaShell) {
+            const outcome = commandOutcome(command, fromShell(await viaShell(timeoutMs)), timeoutMs, check);
+            if (outcome instanceof Error)
+                throw outcome;
+            return outcome;
+        }
         const release = await this.sem.acquire();
         return await new Promise((resolve, reject) => {
             // Listeners go on in the open callback itself: ssh2 may parse the output, exit status and
@@ -54383,6 +54613,15 @@ class SshRemote {
             });
         });
     }
+    /** The host's shell, when it is up and this command suits it: no live output, no stdin it does not carry itself, short. */
+    inShell(line, options, stdinInline) {
+        const shell = this.shell;
+        if (!shell || shell.isClosed || options.onOutput || (options.stdin !== undefined && !stdinInline))
+            return undefined;
+        if (line.length > MAX_SHELL_COMMAND)
+            return undefined;
+        return (timeoutMs) => shell.run(line, timeoutMs);
+    }
     async writeFile(path, data, mode = 0o644, options = {}) {
         const dir = external_node_path_.posix.dirname(path);
         const tmp = external_node_path_.posix.join(dir, `.${external_node_path_.posix.basename(path)}.handoff-${(0,external_node_crypto_.randomBytes)(6).toString('hex')}.tmp`);
@@ -54401,6 +54640,7 @@ class SshRemote {
         return this.openStream((cb) => this.client.forwardOut('127.0.0.1', 0, host, port, cb), `open a TCP stream to ${host}:${port} from the host`);
     }
     async close() {
+        this.shell?.close();
         if (!this.closed)
             await endClient(this.client);
         if (this.jumpClient)
@@ -54444,6 +54684,25 @@ function commandOutcome(command, end, timeoutMs, check) {
     if (check && end.code !== 0)
         return new host_remote/* RemoteCommandError */.at(command, result);
     return result;
+}
+/**
+ * A command's end as the host's shell reported it, read as an exec channel would have: the output
+ * tails kept the same way, and an exit status of 128+N where N is a signal read as killed by it
+ * (the shell cannot tell `kill -9` from `exit 137`; nothing handoff runs exits above 128 itself).
+ */
+function fromShell(end) {
+    const tail = (text) => {
+        const t = new OutputTail();
+        t.push(Buffer.from(text, 'utf8'));
+        return t.value();
+    };
+    const out = { ...end, stdout: tail(end.stdout), stderr: tail(end.stderr) };
+    if (typeof end.code === 'number' && end.code > 128) {
+        const name = Object.entries(external_node_os_namespaceObject.constants.signals).find(([, n]) => n === end.code - 128)?.[0];
+        if (name)
+            return { ...out, code: undefined, signal: name };
+    }
+    return out;
 }
 /** Keep the channel's stdout and stderr tails, passing each decoded piece to onOutput. */
 function collectOutput(channel, stdout, stderr, onOutput) {
@@ -54699,7 +54958,9 @@ async function connect(options) {
             const openSock = async () => jc && forwardThrough(jc, main);
             const client = await connectPinned(main, cfg, openSock);
             log.info(`connected as ${main.username}${jump ? ' through the jump host' : ''}`);
-            return new SshRemote(client, jumpClient, { commandTimeoutMs: cfg.commandTimeoutMs, maxChannels: cfg.maxChannels, log });
+            const remote = new SshRemote(client, jumpClient, { commandTimeoutMs: cfg.commandTimeoutMs, maxChannels: cfg.maxChannels, log });
+            remote.startShell();
+            return remote;
         }
         catch (err) {
             if (jumpClient)

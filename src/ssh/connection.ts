@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { constants as osConstants } from 'node:os';
 import { posix } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
@@ -12,6 +13,8 @@ import { quietLog, type ProgressLog } from '../support/log.js';
 import { LONG_COMMAND_MS } from '../support/timeouts.js';
 import { fingerprint, hostKeyAlgorithms, pinnedKeyTypes, validateHostPin, verifyHostKey, type HostPin } from './hostkey.js';
 import { parsePrivateKey } from './keys.js';
+import { MAX_SHELL_COMMAND, SHELL_SCRIPT, ShellSession } from './shell-session.js';
+import { shq } from '../commands/quote.js';
 
 export type HostPinOption = HostPin | { insecure: true };
 
@@ -189,9 +192,14 @@ interface Endpoint {
   which: string;
 }
 
+/** How long the host's shell (ssh/shell-session.ts) gets to come up before execs stop waiting for it. */
+const SHELL_START_MS = 15_000;
+
 export class SshRemote implements Remote {
   private readonly sem: Semaphore;
   private closed = false;
+  /** The host's long-lived shell, once it is up: short commands run there (one round trip each). */
+  private shell: ShellSession | undefined;
 
   constructor(
     private readonly client: ssh2.Client,
@@ -229,9 +237,25 @@ export class SshRemote implements Remote {
     }
   }
 
+  /** The host's shell is up and takes short commands (for tests and diagnostics). */
+  get shellUp(): boolean {
+    return !!this.shell && !this.shell.isClosed;
+  }
+
   /** Channels currently open through this connection (for tests and diagnostics). */
   get openChannels(): number {
     return this.sem.inUse;
+  }
+
+  /**
+   * Start the host's shell (ssh/shell-session.ts) without waiting for it: execs use channels until it
+   * is up, and for good when the host cannot run it.
+   */
+  startShell(): void {
+    void ShellSession.start((cb) => this.client.exec(`sh -c ${shq(SHELL_SCRIPT)}`, cb), SHELL_START_MS).then((s) => {
+      if (this.closed) s?.close();
+      else this.shell = s;
+    });
   }
 
   async exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
@@ -239,6 +263,12 @@ export class SshRemote implements Remote {
     const check = options.check ?? true;
     // Public stdin rides in the command: no wait for the exec's reply before sending it.
     const inline = options.stdinPublic && options.stdin !== undefined ? inlineStdin(command, options.stdin) : undefined;
+    const viaShell = this.inShell(inline ?? command, options, inline !== undefined);
+    if (viaShell) {
+      const outcome = commandOutcome(command, fromShell(await viaShell(timeoutMs)), timeoutMs, check);
+      if (outcome instanceof Error) throw outcome;
+      return outcome;
+    }
     const release = await this.sem.acquire();
     return await new Promise<ExecResult>((resolve, reject) => {
       // Listeners go on in the open callback itself: ssh2 may parse the output, exit status and
@@ -296,6 +326,14 @@ export class SshRemote implements Remote {
     });
   }
 
+  /** The host's shell, when it is up and this command suits it: no live output, no stdin it does not carry itself, short. */
+  private inShell(line: string, options: ExecOptions, stdinInline: boolean): ((timeoutMs: number) => Promise<ChannelEnd>) | undefined {
+    const shell = this.shell;
+    if (!shell || shell.isClosed || options.onOutput || (options.stdin !== undefined && !stdinInline)) return undefined;
+    if (line.length > MAX_SHELL_COMMAND) return undefined;
+    return (timeoutMs) => shell.run(line, timeoutMs);
+  }
+
   async writeFile(path: string, data: string | Buffer, mode = 0o644, options: { public?: boolean } = {}): Promise<void> {
     const dir = posix.dirname(path);
     const tmp = posix.join(dir, `.${posix.basename(path)}.handoff-${randomBytes(6).toString('hex')}.tmp`);
@@ -321,6 +359,7 @@ export class SshRemote implements Remote {
   }
 
   async close(): Promise<void> {
+    this.shell?.close();
     if (!this.closed) await endClient(this.client);
     if (this.jumpClient) await endClient(this.jumpClient);
     this.closed = true;
@@ -382,6 +421,25 @@ export function commandOutcome(command: string, end: ChannelEnd, timeoutMs: numb
   }
   if (check && end.code !== 0) return new RemoteCommandError(command, result);
   return result;
+}
+
+/**
+ * A command's end as the host's shell reported it, read as an exec channel would have: the output
+ * tails kept the same way, and an exit status of 128+N where N is a signal read as killed by it
+ * (the shell cannot tell `kill -9` from `exit 137`; nothing handoff runs exits above 128 itself).
+ */
+export function fromShell(end: ChannelEnd): ChannelEnd {
+  const tail = (text: string) => {
+    const t = new OutputTail();
+    t.push(Buffer.from(text, 'utf8'));
+    return t.value();
+  };
+  const out = { ...end, stdout: tail(end.stdout), stderr: tail(end.stderr) };
+  if (typeof end.code === 'number' && end.code > 128) {
+    const name = Object.entries(osConstants.signals).find(([, n]) => n === end.code! - 128)?.[0];
+    if (name) return { ...out, code: undefined, signal: name };
+  }
+  return out;
 }
 
 /** Keep the channel's stdout and stderr tails, passing each decoded piece to onOutput. */
@@ -650,7 +708,9 @@ export async function connect(options: SshOptions): Promise<SshRemote> {
       const openSock = async (): Promise<Duplex | undefined> => jc && forwardThrough(jc, main);
       const client = await connectPinned(main, cfg, openSock);
       log.info(`connected as ${main.username}${jump ? ' through the jump host' : ''}`);
-      return new SshRemote(client, jumpClient, { commandTimeoutMs: cfg.commandTimeoutMs, maxChannels: cfg.maxChannels, log });
+      const remote = new SshRemote(client, jumpClient, { commandTimeoutMs: cfg.commandTimeoutMs, maxChannels: cfg.maxChannels, log });
+      remote.startShell();
+      return remote;
     } catch (err) {
       if (jumpClient) await endClient(jumpClient);
       if (!isTransient(err) || attempt >= cfg.connectAttempts) {

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { dirname as posixDirname } from 'node:path/posix';
 import { connect, CommandTimeoutError, HostKeyMismatchError, SshAuthError, type SshOptions, type SshRemote } from '../../src/ssh/index.js';
 import { RemoteCommandError } from '../../src/host/remote.js';
 import { PrivateKeyError } from '../../src/ssh/keys.js';
@@ -246,6 +247,73 @@ test('12 concurrent execs succeed, at most maxChannels open at once', async () =
   } finally {
     await r.close();
   }
+});
+
+/** A fresh connection whose host shell is up (ssh/shell-session.ts). */
+async function withShell(): Promise<SshRemote> {
+  const r = await connect(opts());
+  for (let i = 0; i < 100 && !r.shellUp; i++) await new Promise((res) => setTimeout(res, 50));
+  assert.ok(r.shellUp, 'the host shell did not come up within 5 s');
+  return r;
+}
+
+test('host shell: short commands run there, several at once, with the results a channel gives', async () => {
+  const r = await withShell();
+  try {
+    const ok = await r.exec('echo out; echo err >&2');
+    assert.deepEqual([ok.code, ok.stdout, ok.stderr], [0, 'out\n', 'err\n']);
+    assert.equal(r.openChannels, 0, 'no channel for a short command');
+    const fail = await rejection(() => r.exec('echo boom >&2; exit 3'));
+    assert.ok(fail instanceof RemoteCommandError);
+    assert.equal(fail.result.code, 3);
+    assert.match(fail.message, /boom/);
+    assert.equal((await r.exec('exit 5', { check: false })).code, 5);
+    assert.equal((await r.exec('cat', { check: false })).stdout, '', 'stdin is empty');
+    const killed = await rejection(() => r.exec('kill -9 $$', { check: false }));
+    assert.match(killed.message, /killed by SIGKILL/);
+    const big = await r.exec('head -c 3000000 /dev/zero | tr "\\0" a; echo; echo END');
+    assert.ok(big.stdout.endsWith('END\n') && big.stdout.length < 1.1 * 1024 * 1024, `stored ${big.stdout.length}`);
+    const utf8 = await r.exec("printf 'h\\303\\251 \\342\\234\\223'");
+    assert.equal(utf8.stdout, 'hé ✓');
+    // Public stdin rides in the command (shell); a secret one goes through a channel, never to a file.
+    assert.equal((await r.exec('wc -c', { stdin: 'abc', stdinPublic: true })).stdout.trim(), '3');
+    assert.equal((await r.exec('wc -c', { stdin: 'x'.repeat(100_000) })).stdout.trim(), '100000');
+    // At once, not one after the other: the first waits for a file only the second creates.
+    const f = (await r.exec('mktemp -u')).stdout.trim();
+    const [a, b] = await Promise.all([
+      r.exec(`for i in $(seq 100); do [ -f ${f} ] && break; sleep 0.05; done; [ -f ${f} ] && echo A`, { timeoutMs: 10_000 }),
+      r.exec(`touch ${f}; echo B`),
+    ]);
+    assert.deepEqual([a.stdout, b.stdout], ['A\n', 'B\n']);
+    await r.exec(`rm -f ${f}`);
+    assert.equal(r.openChannels, 0);
+  } finally {
+    await r.close();
+  }
+});
+
+test('host shell: a timeout kills the command on the host; close() ends the shell and removes its files', async () => {
+  const r = await withShell();
+  const dir = posixDirname((await r.exec('echo "$0"')).stdout.trim());
+  assert.match(dir, /\/handoff-shell\.[A-Za-z0-9]+$/);
+  const err = await rejection(() => r.exec('sleep 41.6', { timeoutMs: 1000 }));
+  assert.ok(err instanceof CommandTimeoutError, String(err));
+  assert.ok(r.shellUp, 'the shell outlives a timed-out command');
+  let left = '';
+  for (let i = 0; i < 20; i++) {
+    left = (await shared.exec("ps -eo args | grep '^sleep 41[.]6' || true")).stdout;
+    if (!left) break;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  assert.equal(left, '', 'the timed-out command is still running on the host');
+  await r.close();
+  let gone = '';
+  for (let i = 0; i < 20; i++) {
+    gone = (await shared.exec(`[ -e ${dir} ] && echo there || echo gone`)).stdout.trim();
+    if (gone === 'gone') break;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  assert.equal(gone, 'gone', `${dir} is left on the host`);
 });
 
 test('writeFile is atomic with the requested mode and leaves no temp file', async () => {

@@ -1,0 +1,88 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { AnswerReader, SHELL_SCRIPT } from '../../src/ssh/shell-session.js';
+import { fromShell } from '../../src/ssh/connection.js';
+
+const answer = (id: number, code: number, out: string, err: string) =>
+  Buffer.concat([Buffer.from(`R ${id} ${code} ${Buffer.byteLength(out)} ${Buffer.byteLength(err)}\n`), Buffer.from(out), Buffer.from(err)]);
+
+test('AnswerReader: the ready line, then answers split anywhere (even inside a UTF-8 character)', () => {
+  const bytes = Buffer.concat([
+    Buffer.from('handoff-shell ready\n'),
+    answer(2, 0, 'hé ✓\n', ''),
+    answer(1, 3, '', 'boom\n'),
+    answer(7, 0, 'R 9 0 1 1\n', ''),
+  ]);
+  for (const size of [1, 3, 7, bytes.length]) {
+    const r = new AnswerReader();
+    let ready = false;
+    const got: Array<{ id: number; code: number; stdout: string; stderr: string }> = [];
+    for (let i = 0; i < bytes.length; i += size) {
+      const step = r.push(bytes.subarray(i, i + size));
+      ready ||= step.ready;
+      got.push(...step.answers);
+    }
+    assert.ok(ready, `ready (chunks of ${size})`);
+    assert.deepEqual(got, [
+      { id: 2, code: 0, stdout: 'hé ✓\n', stderr: '' },
+      { id: 1, code: 3, stdout: '', stderr: 'boom\n' },
+      { id: 7, code: 0, stdout: 'R 9 0 1 1\n', stderr: '' },
+    ]);
+  }
+});
+
+test('AnswerReader: anything but the ready line first (a login banner, a shell error) is refused', () => {
+  assert.throws(() => new AnswerReader().push(Buffer.from('Welcome to the host\n')), /unexpected first line/);
+  const r = new AnswerReader();
+  r.push(Buffer.from('handoff-shell ready\n'));
+  assert.throws(() => r.push(Buffer.from('garbage\n')), /unexpected answer header/);
+});
+
+test('fromShell: 128+N is read as killed by signal N; output tails kept as a channel keeps them', () => {
+  const killed = fromShell({ code: 137, signal: undefined, timedOut: false, stdout: '', stderr: '' });
+  assert.deepEqual([killed.code, killed.signal], [undefined, 'SIGKILL']);
+  const plain = fromShell({ code: 3, signal: undefined, timedOut: false, stdout: 'x', stderr: 'y' });
+  assert.deepEqual([plain.code, plain.signal, plain.stdout, plain.stderr], [3, undefined, 'x', 'y']);
+  const big = fromShell({ code: 0, signal: undefined, timedOut: false, stdout: 'a'.repeat(2 * 1024 * 1024) + 'END', stderr: '' });
+  assert.ok(big.stdout.endsWith('END') && big.stdout.length < 1.1 * 1024 * 1024);
+  assert.match(big.stdout, /^\[\.\.\. \d+ characters of output dropped\]/);
+});
+
+for (const shell of [['sh'], ['busybox', 'sh']]) {
+  test(`the shell script under ${shell.join(' ')}: commands at once, answered as each ends, files removed at the end`, async () => {
+    const p = spawn(shell[0]!, [...shell.slice(1), '-c', SHELL_SCRIPT], { env: { ...process.env, SHELL: '/bin/sh' } });
+    const r = new AnswerReader();
+    const got: Array<{ id: number; code: number; stdout: string; stderr: string }> = [];
+    let ready = false;
+    p.stdout.on('data', (c: Buffer) => {
+      const step = r.push(c);
+      ready ||= step.ready;
+      got.push(...step.answers);
+    });
+    const send = (id: number, secs: string, cmd: string) => p.stdin.write(`${id} ${secs} ${Buffer.from(cmd).toString('base64')}\n`);
+    send(1, '10.000', 'sleep 0.4; echo "$0"');
+    send(2, '10.000', 'echo two; echo err >&2; exit 3');
+    send(3, '0.300', 'sleep 30');
+    p.stdin.end();
+    const code = await new Promise<number | null>((resolve) => p.on('exit', resolve));
+    assert.equal(code, 0);
+    assert.ok(ready);
+    // 2 ends at once, 1 after 0.4 s; 3 is killed at its limit (BusyBox's timeout checks once a second).
+    assert.deepEqual(
+      got.map((a) => a.id).filter((id) => id !== 3),
+      [2, 1],
+      'answered in the order they ended',
+    );
+    assert.deepEqual(
+      got.find((a) => a.id === 2),
+      { id: 2, code: 3, stdout: 'two\n', stderr: 'err\n' },
+    );
+    assert.equal(got.find((a) => a.id === 3)?.code, 137, 'killed at its limit, not after its 30 s');
+    const first = got.find((a) => a.id === 1)!;
+    const dir = first.stdout.trim().replace(/\/[^/]+$/, '');
+    assert.match(dir, /handoff-shell\./);
+    const { existsSync } = await import('node:fs');
+    assert.equal(existsSync(dir), false, 'its temp dir is removed');
+  });
+}
