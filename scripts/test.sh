@@ -38,7 +38,7 @@ alone=(test/e2e/cut.test.ts test/e2e/verdict.test.ts test/e2e/probe.test.ts test
 # their own sshds and engines, brought up by the file itself) behind its own load balancer.
 longest_first=(test/e2e/releases.test.ts test/e2e/rollout.test.ts test/e2e/v1/rollout.test.ts
   test/e2e/compose-versions.test.ts test/e2e/v1/releases.test.ts test/e2e/podman.test.ts test/e2e/fleet.test.ts
-  test/e2e/proxy.test.ts test/e2e/v1/proxy.test.ts)
+  test/e2e/proxy.test.ts)
 side_by_side=("${longest_first[@]}")
 for f in test/e2e/*.test.ts test/e2e/*/*.test.ts; do
   [[ " ${alone[*]} ${longest_first[*]} " == *" $f "* ]] || side_by_side+=("$f")

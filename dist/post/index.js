@@ -56554,7 +56554,7 @@ class HaproxyGate {
         // one round trip instead of two.
         this.api = new RuntimeApi(options.opener, { timeoutMs: options.commandTimeoutMs ?? 10_000, interactive: true });
         this.drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
-        this.pollMs = options.pollMs ?? 250;
+        this.pollMs = options.pollMs ?? 100;
         this.releaseTimeoutMs = options.releaseTimeoutMs ?? 10_000;
         this.log = options.log ?? log/* quietLog */.R3;
         this.timeline = options.timeline;

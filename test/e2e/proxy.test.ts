@@ -157,8 +157,8 @@ test('slow GETs and POSTs in flight on the draining replicas all complete; nothi
   );
 });
 
-// HAProxy's side (slots, config check, reload) does not depend on the Compose flavor: the v1 pass
-// (test/e2e/v1/proxy.test.ts) runs only the drain test above.
+// HAProxy's side (drain, slots, config check, reload) does not depend on the Compose flavor, and
+// Compose v1's rollout under load is test/e2e/v1/rollout.test.ts: this file has no v1 pass (CI time).
 mainPassOnly(
   'the maint-slot trap: every slot put in maint by hand, the rollout still ends with every new replica UP',
   { timeout: 420_000 },

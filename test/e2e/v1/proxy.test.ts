@@ -1,3 +1,0 @@
-/** The proxy end-to-end tests again, on Compose v1 (`compose: v1`): the bench has both flavors. */
-process.env.HANDOFF_E2E_COMPOSE = 'v1';
-await import('../proxy.test.js');
