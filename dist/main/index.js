@@ -55577,8 +55577,15 @@ class ShellSession {
                             got = reader.push(chunk);
                         }
                         catch {
+                            // Not our shell's output (a banner, or garbage mid-stream): it is not used, now or again.
                             session.shutDown();
-                            return done(undefined, ch);
+                            try {
+                                ch.close();
+                            }
+                            catch {
+                                /* already closed */
+                            }
+                            return done(undefined);
                         }
                         if (got.ready)
                             done(session);

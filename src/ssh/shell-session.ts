@@ -140,8 +140,14 @@ export class ShellSession {
             try {
               got = reader.push(chunk);
             } catch {
+              // Not our shell's output (a banner, or garbage mid-stream): it is not used, now or again.
               session.shutDown();
-              return done(undefined, ch);
+              try {
+                ch.close();
+              } catch {
+                /* already closed */
+              }
+              return done(undefined);
             }
             if (got.ready) done(session);
             for (const a of got.answers)

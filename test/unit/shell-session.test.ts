@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { AnswerReader, SHELL_SCRIPT } from '../../src/ssh/shell-session.js';
+import { Duplex, PassThrough } from 'node:stream';
+import type { ClientChannel } from 'ssh2';
+import { AnswerReader, SHELL_SCRIPT, ShellSession } from '../../src/ssh/shell-session.js';
 import { fromShell } from '../../src/ssh/connection.js';
 
 const answer = (id: number, code: number, out: string, err: string) =>
@@ -86,3 +88,42 @@ for (const shell of [['sh'], ['busybox', 'sh']]) {
     assert.equal(existsSync(dir), false, 'its temp dir is removed');
   });
 }
+
+/** A stand-in for ssh2's exec channel: what the "host" prints, then (optionally) the close. */
+function fakeChannel(prints: string | undefined, closes: boolean): ClientChannel {
+  // Writes (the command lines) go nowhere: this host never answers them.
+  const ch = new Duplex({ read() {}, write: (_c, _e, cb) => cb() }) as unknown as ClientChannel & Duplex;
+  Object.assign(ch, { stderr: new PassThrough(), close: () => ch.destroy() });
+  setImmediate(() => {
+    if (prints !== undefined) ch.emit('data', Buffer.from(prints));
+    if (closes) ch.emit('close');
+  });
+  return ch;
+}
+
+test('ShellSession.start: no shell (a banner first, an exec refused, a channel that closes or stays silent) means channels as before', async () => {
+  assert.equal(await ShellSession.start((cb) => cb(undefined, fakeChannel('Welcome!\n', false)), 1000), undefined, 'banner');
+  assert.equal(await ShellSession.start((cb) => cb(new Error('exec refused'), fakeChannel(undefined, false)), 1000), undefined, 'refused');
+  assert.equal(
+    await ShellSession.start((cb) => cb(undefined, fakeChannel(undefined, true)), 1000),
+    undefined,
+    'closed (exit 98: no base64)',
+  );
+  const t0 = Date.now();
+  assert.equal(await ShellSession.start((cb) => cb(undefined, fakeChannel(undefined, false)), 200), undefined, 'silent');
+  assert.ok(Date.now() - t0 < 1000);
+  const up = await ShellSession.start((cb) => cb(undefined, fakeChannel('handoff-shell ready\n', false)), 1000);
+  assert.ok(up && !up.isClosed, 'the ready line: up');
+});
+
+test('ShellSession: a command still waiting when the shell goes away ends without an exit status (read as a cut link)', async () => {
+  const ch = fakeChannel('handoff-shell ready\n', false);
+  const session = (await ShellSession.start((cb) => cb(undefined, ch), 1000))!;
+  const pending = session.run('sleep 5', 5000);
+  ch.emit('close');
+  assert.deepEqual(await pending, { code: undefined, signal: undefined, timedOut: false, stdout: '', stderr: '' });
+  assert.ok(session.isClosed);
+  assert.equal((await session.run('true', 1000)).code, undefined, 'nothing runs on a closed shell');
+  const timed = (await ShellSession.start((cb) => cb(undefined, fakeChannel('handoff-shell ready\n', false)), 1000))!;
+  assert.equal((await timed.run('sleep 5', 50)).timedOut, true);
+});
