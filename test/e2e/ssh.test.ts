@@ -201,6 +201,17 @@ test('exec: large output keeps the tail', async () => {
   assert.match(r.stdout, /^\[\.\.\. \d+ characters of output dropped\]/);
 });
 
+/** The host's processes whose args match `pattern` (grep), once none is left or after 2 s. */
+async function stillRunning(pattern: string): Promise<string> {
+  let left = '';
+  for (let i = 0; i < 20; i++) {
+    left = (await shared.exec(`ps -eo args | grep '${pattern}' || true`)).stdout;
+    if (!left) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return left;
+}
+
 test('exec: a timeout kills the command and rejects promptly', async () => {
   const t0 = Date.now();
   const err = await rejection(() => shared.exec('sleep 41.5', { timeoutMs: 1000 }));
@@ -210,13 +221,7 @@ test('exec: a timeout kills the command and rejects promptly', async () => {
   // the connection is still usable and the slot was released
   assert.equal((await shared.exec('echo still')).stdout, 'still\n');
   // and the remote process is gone (sshd delivers the KILL signal request)
-  let left = '';
-  for (let i = 0; i < 10; i++) {
-    left = (await shared.exec("ps -eo args | grep '^sleep 41[.]5' || true")).stdout;
-    if (!left) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  assert.equal(left, '', 'the timed-out command is still running on the host');
+  assert.equal(await stillRunning('^sleep 41[.]5'), '', 'the timed-out command is still running on the host');
 });
 
 test('exec: a command killed by a signal is a failure, even with check=false', async () => {
@@ -299,13 +304,7 @@ test('host shell: a timeout kills the command on the host; close() ends the shel
   const err = await rejection(() => r.exec('sleep 41.6', { timeoutMs: 1000 }));
   assert.ok(err instanceof CommandTimeoutError, String(err));
   assert.ok(r.shellUp, 'the shell outlives a timed-out command');
-  let left = '';
-  for (let i = 0; i < 20; i++) {
-    left = (await shared.exec("ps -eo args | grep '^sleep 41[.]6' || true")).stdout;
-    if (!left) break;
-    await new Promise((res) => setTimeout(res, 100));
-  }
-  assert.equal(left, '', 'the timed-out command is still running on the host');
+  assert.equal(await stillRunning('^sleep 41[.]6'), '', 'the timed-out command is still running on the host');
   await r.close();
   let gone = '';
   for (let i = 0; i < 20; i++) {

@@ -109,28 +109,30 @@ test('HAProxy answers even a silent success with a newline (so no byte at all me
   assert.equal(await api.command('set server app/s2 state ready'), '\n');
 });
 
-test('a stream cut before the answer is tried again on a new stream; a refusal is not', async () => {
-  let opened = 0;
-  const flaky = new RuntimeApi(
-    async () => {
-      opened++;
-      if (opened === 1) {
-        // Takes the command, then ends without a byte: what a dropped SSH channel looks like.
-        const cut = new Duplex({
-          read() {},
-          write(_c, _e, cb) {
-            cb();
-            setImmediate(() => this.push(null));
-          },
-        });
-        return cut as unknown as net.Socket;
-      }
-      return hp.opener();
+/** An opener whose first stream takes the command, then ends without a byte (a dropped SSH channel); later ones reach HAProxy. */
+function cutFirst(): { opener: () => Promise<net.Socket>; opened: () => number } {
+  let n = 0;
+  return {
+    opened: () => n,
+    opener: async () => {
+      if (++n > 1) return hp.opener();
+      const cut = new Duplex({
+        read() {},
+        write(_c, _e, cb) {
+          cb();
+          setImmediate(() => this.push(null));
+        },
+      });
+      return cut as unknown as net.Socket;
     },
-    { timeoutMs: 3000 },
-  );
+  };
+}
+
+test('a stream cut before the answer is tried again on a new stream; a refusal is not', async () => {
+  const first = cutFirst();
+  const flaky = new RuntimeApi(first.opener, { timeoutMs: 3000 });
   assert.match(await flaky.command('show servers state app'), /^1\n# be_id/);
-  assert.equal(opened, 2);
+  assert.equal(first.opened(), 2);
 
   let refusals = 0;
   const counting = new RuntimeApi(async () => {
@@ -291,26 +293,10 @@ test('interactive: the connection is closed after idleMs without a command, and 
 });
 
 test('interactive: a stream cut before the answer is tried again on a new one; a silent one times out', async () => {
-  let opened = 0;
-  const flaky = new RuntimeApi(
-    async () => {
-      opened++;
-      if (opened === 1) {
-        const cut = new Duplex({
-          read() {},
-          write(_c, _e, cb) {
-            cb();
-            setImmediate(() => this.push(null));
-          },
-        });
-        return cut as unknown as net.Socket;
-      }
-      return hp.opener();
-    },
-    { timeoutMs: 3000, interactive: true },
-  );
+  const first = cutFirst();
+  const flaky = new RuntimeApi(first.opener, { timeoutMs: 3000, interactive: true });
   assert.match(await flaky.command('show servers state app'), /^1\n# be_id/);
-  assert.equal(opened, 2);
+  assert.equal(first.opened(), 2);
   flaky.close();
 
   let silentOpens = 0;
