@@ -54141,25 +54141,45 @@ function explain(ssh2Message, label, passphrase) {
 
 ;// CONCATENATED MODULE: ./src/ssh/shell-session.ts
 /**
- * The host side, for `sh -c`. The reader takes command lines and starts each in the background;
- * the emitter (in the foreground) answers each as it finishes, in the order they finish. Both talk
+ * One long-lived shell on the host that runs the commands sent to it, so that a command costs one
+ * round trip instead of two or three (an SSH exec opens a channel, then asks for the command, and
+ * only then gets its output).
+ *
+ * Framing, runner to host: `<id> <seconds>`, the command's lines, then a line with this session's
+ * random end token (shellScript); the command runs in the background (several at once) in the login shell, as sshd would run it, with
+ * stdin /dev/null and under `timeout -s KILL` (its whole process group) when the host's `timeout`
+ * takes fractions of a second (GNU's does; BusyBox's does too, but checks only once a second). Host to runner: `R <id> <exit code> <stdout bytes> <stderr bytes>`, then the
+ * bytes. Only commands with no stdin of their own and no live output go this way (see
+ * SshRemote.exec): stdin that holds a secret never touches the host's disk.
+ */
+
+/**
+ * The host side, for `sh -c`. The reader takes commands (a line `<id> <seconds>`, the command's
+ * lines, then the line `end`: a random token of this session) and starts each in the background; the
+ * emitter (in the foreground) answers each as it finishes, in the order they finish. Both talk
  * through a FIFO of one-line notices (writes under PIPE_BUF do not interleave). At the end of input
  * the reader waits for its commands before telling the emitter to stop. (A background list's stdin
- * is /dev/null unless redirected: hence fd 4.)
+ * is /dev/null unless redirected: hence fd 4.) Every process spawned costs milliseconds on a busy
+ * host, so the framing is read with builtins, and an answer is one `wc`, one `cat` into a file and
+ * one `cat` out (a single write: split writes meet Nagle's algorithm on sshd's side).
  */
-const SHELL_SCRIPT = `set -u
-command -v base64 >/dev/null 2>&1 || exit 98
+function shellScript(end) {
+    if (!/^[A-Za-z0-9_]+$/.test(end))
+        throw new Error('the shell session token must be alphanumeric');
+    return `set -u
 d=$(mktemp -d "\${TMPDIR:-/tmp}/handoff-shell.XXXXXX") || exit 97
 trap 'rm -rf "$d"' EXIT
 trap 'rm -rf "$d"; exit 1' HUP PIPE TERM
 mkfifo "$d/done" || exit 99
 T=; timeout -s KILL 1.5 true 2>/dev/null && T=1
 S="\${SHELL:-/bin/sh}"
+E=${end}
 exec 3<>"$d/done" 4<&0
 (
   exec 3>&- 4<&-
-  while read -r id secs c64; do
-    printf '%s' "$c64" | base64 -d >"$d/$id.c" 2>/dev/null || { echo "$id 96" >"$d/done"; continue; }
+  while read -r id secs; do
+    : >"$d/$id.c"
+    while IFS= read -r l && [ "$l" != "$E" ]; do printf '%s\\n' "$l" >>"$d/$id.c"; done
     (
       if [ -n "$T" ]; then timeout -s KILL "$secs" "$S" "$d/$id.c" </dev/null >"$d/$id.o" 2>"$d/$id.e"
       else "$S" "$d/$id.c" </dev/null >"$d/$id.o" 2>"$d/$id.e"; fi
@@ -54170,15 +54190,21 @@ exec 3<>"$d/done" 4<&0
   echo "end 0" >"$d/done"
 ) <&4 &
 exec 4<&-
+cd "$d" || exit 97
 printf 'handoff-shell ready\\n'
 while read -r id rc <&3; do
   [ "$id" = end ] && break
-  touch "$d/$id.o" "$d/$id.e"
-  printf 'R %s %s %s %s\\n' "$id" "$rc" $(wc -c <"$d/$id.o") $(wc -c <"$d/$id.e")
-  cat "$d/$id.o" "$d/$id.e"
-  rm -f "$d/$id.c" "$d/$id.o" "$d/$id.e"
+  set -- $(wc -c "$id.o" "$id.e")
+  { printf 'R %s %s %s %s\\n' "$id" "$rc" "$1" "$3"; cat "$id.o" "$id.e"; } >"$id.r"
+  cat "$id.r"
+  rm -f "$id.c" "$id.o" "$id.e" "$id.r" &
 done
 `;
+}
+/** What the runner writes for one command (see shellScript). */
+function commandFrame(id, seconds, command, end) {
+    return `${id} ${seconds}\n${command}\n${end}\n`;
+}
 const READY = 'handoff-shell ready\n';
 /** Commands longer than this go through an exec channel (the shell reads its input a byte at a time). */
 const MAX_SHELL_COMMAND = 48 * 1024;
@@ -54225,18 +54251,23 @@ class AnswerReader {
 }
 class ShellSession {
     channel;
+    end;
     nextId = 1;
     pending = new Map();
     closed = false;
-    constructor(channel) {
+    constructor(channel, 
+    /** The line that ends a command (random per session: no command holds it). */
+    end) {
         this.channel = channel;
+        this.end = end;
     }
     /**
-     * Start the shell on an exec channel (`open` runs SHELL_SCRIPT); undefined when the host cannot run
-     * it (no base64, mkfifo or writable temp dir) or it did not come up within `timeoutMs`: execs then
+     * Start the shell on an exec channel (`open` runs the script it is given with `sh -c`); undefined when the host cannot run
+     * it (no mkfifo or writable temp dir) or it did not come up within `timeoutMs`: execs then
      * go through channels as before.
      */
     static start(open, timeoutMs) {
+        const end = `handoff_end_${(0,external_node_crypto_.randomBytes)(16).toString('hex')}`;
         return new Promise((resolve) => {
             let settled = false;
             const done = (s, ch) => {
@@ -54250,10 +54281,10 @@ class ShellSession {
             };
             const timer = setTimeout(() => done(undefined), timeoutMs);
             try {
-                open((err, ch) => {
+                open(shellScript(end), (err, ch) => {
                     if (err)
                         return done(undefined);
-                    const session = new ShellSession(ch);
+                    const session = new ShellSession(ch, end);
                     const reader = new AnswerReader();
                     ch.on('data', (chunk) => {
                         let got;
@@ -54305,7 +54336,7 @@ class ShellSession {
             this.pending.set(id, { resolve, timer });
             // The host kills it at the same limit (the runner's own timer, started first, answers first).
             const seconds = (timeoutMs / 1000).toFixed(3);
-            this.channel.write(`${id} ${seconds} ${Buffer.from(command, 'utf8').toString('base64')}\n`);
+            this.channel.write(commandFrame(id, seconds, command, this.end));
         });
     }
     /** End the shell: it finishes the commands it runs, then exits. */
@@ -54545,7 +54576,7 @@ class SshRemote {
      * is up, and for good when the host cannot run it.
      */
     startShell() {
-        void ShellSession.start((cb) => this.client.exec(`sh -c ${(0,quote/* shq */.h)(SHELL_SCRIPT)}`, cb), SHELL_START_MS).then((s) => {
+        void ShellSession.start((script, cb) => this.client.exec(`sh -c ${(0,quote/* shq */.h)(script)}`, cb), SHELL_START_MS).then((s) => {
             if (this.closed)
                 s?.close();
             else

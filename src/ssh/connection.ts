@@ -13,7 +13,7 @@ import { quietLog, type ProgressLog } from '../support/log.js';
 import { LONG_COMMAND_MS } from '../support/timeouts.js';
 import { fingerprint, hostKeyAlgorithms, pinnedKeyTypes, validateHostPin, verifyHostKey, type HostPin } from './hostkey.js';
 import { parsePrivateKey } from './keys.js';
-import { MAX_SHELL_COMMAND, SHELL_SCRIPT, ShellSession } from './shell-session.js';
+import { MAX_SHELL_COMMAND, ShellSession } from './shell-session.js';
 import { shq } from '../commands/quote.js';
 
 export type HostPinOption = HostPin | { insecure: true };
@@ -252,7 +252,7 @@ export class SshRemote implements Remote {
    * is up, and for good when the host cannot run it.
    */
   startShell(): void {
-    void ShellSession.start((cb) => this.client.exec(`sh -c ${shq(SHELL_SCRIPT)}`, cb), SHELL_START_MS).then((s) => {
+    void ShellSession.start((script, cb) => this.client.exec(`sh -c ${shq(script)}`, cb), SHELL_START_MS).then((s) => {
       if (this.closed) s?.close();
       else this.shell = s;
     });

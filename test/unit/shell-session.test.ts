@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { Duplex, PassThrough } from 'node:stream';
 import type { ClientChannel } from 'ssh2';
-import { AnswerReader, SHELL_SCRIPT, ShellSession } from '../../src/ssh/shell-session.js';
+import { AnswerReader, commandFrame, shellScript, ShellSession } from '../../src/ssh/shell-session.js';
 import { fromShell } from '../../src/ssh/connection.js';
 
 const answer = (id: number, code: number, out: string, err: string) =>
@@ -53,7 +53,7 @@ test('fromShell: 128+N is read as killed by signal N; output tails kept as a cha
 
 for (const shell of [['sh'], ['busybox', 'sh']]) {
   test(`the shell script under ${shell.join(' ')}: commands at once, answered as each ends, files removed at the end`, async () => {
-    const p = spawn(shell[0]!, [...shell.slice(1), '-c', SHELL_SCRIPT], { env: { ...process.env, SHELL: '/bin/sh' } });
+    const p = spawn(shell[0]!, [...shell.slice(1), '-c', shellScript('tok_1')], { env: { ...process.env, SHELL: '/bin/sh' } });
     const r = new AnswerReader();
     const got: Array<{ id: number; code: number; stdout: string; stderr: string }> = [];
     let ready = false;
@@ -62,17 +62,19 @@ for (const shell of [['sh'], ['busybox', 'sh']]) {
       ready ||= step.ready;
       got.push(...step.answers);
     });
-    const send = (id: number, secs: string, cmd: string) => p.stdin.write(`${id} ${secs} ${Buffer.from(cmd).toString('base64')}\n`);
+    const send = (id: number, secs: string, cmd: string) => p.stdin.write(commandFrame(id, secs, cmd, 'tok_1'));
     send(1, '10.000', 'sleep 0.4; echo "$0"');
     send(2, '10.000', 'echo two; echo err >&2; exit 3');
     send(3, '0.300', 'sleep 30');
+    // Lines kept as they are: leading spaces, a trailing backslash, an empty line, a here-document.
+    send(4, '10.000', "cat <<'X'\n  two spaces\\\n\n end \\t\nX\nprintf 'no newline'");
     p.stdin.end();
     const code = await new Promise<number | null>((resolve) => p.on('exit', resolve));
     assert.equal(code, 0);
     assert.ok(ready);
     // 2 ends at once, 1 after 0.4 s; 3 is killed at its limit (BusyBox's timeout checks once a second).
     assert.deepEqual(
-      got.map((a) => a.id).filter((id) => id !== 3),
+      got.map((a) => a.id).filter((id) => id === 1 || id === 2),
       [2, 1],
       'answered in the order they ended',
     );
@@ -81,6 +83,10 @@ for (const shell of [['sh'], ['busybox', 'sh']]) {
       { id: 2, code: 3, stdout: 'two\n', stderr: 'err\n' },
     );
     assert.equal(got.find((a) => a.id === 3)?.code, 137, 'killed at its limit, not after its 30 s');
+    assert.deepEqual(
+      got.find((a) => a.id === 4),
+      { id: 4, code: 0, stdout: '  two spaces\\\n\n end \\t\nno newline', stderr: '' },
+    );
     const first = got.find((a) => a.id === 1)!;
     const dir = first.stdout.trim().replace(/\/[^/]+$/, '');
     assert.match(dir, /handoff-shell\./);
@@ -102,28 +108,32 @@ function fakeChannel(prints: string | undefined, closes: boolean): ClientChannel
 }
 
 test('ShellSession.start: no shell (a banner first, an exec refused, a channel that closes or stays silent) means channels as before', async () => {
-  assert.equal(await ShellSession.start((cb) => cb(undefined, fakeChannel('Welcome!\n', false)), 1000), undefined, 'banner');
-  assert.equal(await ShellSession.start((cb) => cb(new Error('exec refused'), fakeChannel(undefined, false)), 1000), undefined, 'refused');
+  assert.equal(await ShellSession.start((_script, cb) => cb(undefined, fakeChannel('Welcome!\n', false)), 1000), undefined, 'banner');
   assert.equal(
-    await ShellSession.start((cb) => cb(undefined, fakeChannel(undefined, true)), 1000),
+    await ShellSession.start((_script, cb) => cb(new Error('exec refused'), fakeChannel(undefined, false)), 1000),
     undefined,
-    'closed (exit 98: no base64)',
+    'refused',
+  );
+  assert.equal(
+    await ShellSession.start((_script, cb) => cb(undefined, fakeChannel(undefined, true)), 1000),
+    undefined,
+    'closed (exit 99: no mkfifo)',
   );
   const t0 = Date.now();
-  assert.equal(await ShellSession.start((cb) => cb(undefined, fakeChannel(undefined, false)), 200), undefined, 'silent');
+  assert.equal(await ShellSession.start((_script, cb) => cb(undefined, fakeChannel(undefined, false)), 200), undefined, 'silent');
   assert.ok(Date.now() - t0 < 1000);
-  const up = await ShellSession.start((cb) => cb(undefined, fakeChannel('handoff-shell ready\n', false)), 1000);
+  const up = await ShellSession.start((_script, cb) => cb(undefined, fakeChannel('handoff-shell ready\n', false)), 1000);
   assert.ok(up && !up.isClosed, 'the ready line: up');
 });
 
 test('ShellSession: a command still waiting when the shell goes away ends without an exit status (read as a cut link)', async () => {
   const ch = fakeChannel('handoff-shell ready\n', false);
-  const session = (await ShellSession.start((cb) => cb(undefined, ch), 1000))!;
+  const session = (await ShellSession.start((_script, cb) => cb(undefined, ch), 1000))!;
   const pending = session.run('sleep 5', 5000);
   ch.emit('close');
   assert.deepEqual(await pending, { code: undefined, signal: undefined, timedOut: false, stdout: '', stderr: '' });
   assert.ok(session.isClosed);
   assert.equal((await session.run('true', 1000)).code, undefined, 'nothing runs on a closed shell');
-  const timed = (await ShellSession.start((cb) => cb(undefined, fakeChannel('handoff-shell ready\n', false)), 1000))!;
+  const timed = (await ShellSession.start((_script, cb) => cb(undefined, fakeChannel('handoff-shell ready\n', false)), 1000))!;
   assert.equal((await timed.run('sleep 5', 50)).timedOut, true);
 });
