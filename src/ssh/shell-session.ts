@@ -4,10 +4,11 @@
  * only then gets its output).
  *
  * Framing, runner to host: `<id> <seconds>`, the command's lines, then a line with this session's
- * random end token (shellScript); the command runs in the background (several at once) in the login shell, as sshd would run it, with
- * stdin /dev/null and under `timeout -s KILL` (its whole process group) when the host's `timeout`
- * takes fractions of a second (GNU's does; BusyBox's does too, but checks only once a second). Host to runner: `R <id> <exit code> <stdout bytes> <stderr bytes>`, then the
- * bytes. Only commands with no stdin of their own and no live output go this way (see
+ * random end token (shellScript). The command runs in the background (several at once) in the login
+ * shell, as sshd would run it, with stdin /dev/null and under `timeout -s KILL` (its whole process
+ * group) when the host's `timeout` takes fractions of a second (GNU's does; BusyBox's does too, but
+ * checks only once a second). Host to runner: `R <id> <exit code> <stdout bytes> <stderr bytes>`,
+ * then the bytes. Only commands with no stdin of their own and no live output go this way (see
  * SshRemote.exec): stdin that holds a secret never touches the host's disk.
  */
 import { randomBytes } from 'node:crypto';
@@ -54,7 +55,8 @@ cd "$d" || exit 97
 printf 'handoff-shell ready\\n'
 while read -r id rc <&3; do
   [ "$id" = end ] && break
-  set -- $(wc -c "$id.o" "$id.e")
+  : >>"$id.o"; : >>"$id.e"
+  set -- $(wc -c "$id.o" "$id.e") 0 - 0 -
   { printf 'R %s %s %s %s\\n' "$id" "$rc" "$1" "$3"; cat "$id.o" "$id.e"; } >"$id.r"
   cat "$id.r"
   rm -f "$id.c" "$id.o" "$id.e" "$id.r" &
