@@ -55588,13 +55588,11 @@ class ShellSession {
         const end = `handoff_end_${(0,external_node_crypto_.randomBytes)(16).toString('hex')}`;
         return new Promise((resolve) => {
             let settled = false;
-            const done = (s, ch) => {
+            const done = (s) => {
                 if (settled)
                     return;
                 settled = true;
                 clearTimeout(timer);
-                if (!s && ch)
-                    ch.close();
                 resolve(s);
             };
             const timer = setTimeout(() => done(undefined), timeoutMs);

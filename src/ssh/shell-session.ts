@@ -143,11 +143,10 @@ export class ShellSession {
     const end = `handoff_end_${randomBytes(16).toString('hex')}`;
     return new Promise((resolve) => {
       let settled = false;
-      const done = (s: ShellSession | undefined, ch?: ClientChannel) => {
+      const done = (s: ShellSession | undefined) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        if (!s && ch) ch.close();
         resolve(s);
       };
       const timer = setTimeout(() => done(undefined), timeoutMs);
