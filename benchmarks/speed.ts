@@ -21,7 +21,7 @@
  * and every project is removed afterwards.
  */
 import { execFile, spawnSync } from 'node:child_process';
-import { rm } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { startProbe } from '../src/probe/prober.js';
@@ -149,6 +149,11 @@ async function lane(strategy: Strategy): Promise<Result> {
       }
       const r = await runAction(v2, { workspace: ws, dist });
       log = r.log;
+      // The whole action log and job summary (with the rollout timeline), for reading a run afterwards.
+      if (process.env.HANDOFF_BENCH_KEEP) {
+        await writeFile(join(process.env.HANDOFF_BENCH_KEEP, `${strategy}.log`), r.log);
+        await writeFile(join(process.env.HANDOFF_BENCH_KEEP, `${strategy}.summary.md`), r.summary);
+      }
       if (r.code !== 0) throw new Error(`v2 deploy failed (${strategy}):\n${r.log.slice(-3000)}`);
     } else await ssh(script(strategy, project));
     const t1 = Date.now();

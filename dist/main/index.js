@@ -58896,9 +58896,12 @@ function withRelativeSources(service, projectDirOnHost) {
 function projectContainerIdsCommand(project) {
     return shqAll(['docker', 'ps', '-aq', '--no-trunc', '--filter', `label=com.docker.compose.project=${project}`]);
 }
-/** Start containers that exist (created ahead of their batch). */
+/**
+ * Start containers that exist (created ahead of their batch), then print their inspect JSON: the
+ * state the rollout reads next, in the same round trip. Nothing is printed when the start fails.
+ */
 function startCommand(ids) {
-    return `${shqAll(['docker', 'start', ...ids])} >/dev/null`;
+    return `${shqAll(['docker', 'start', ...ids])} >/dev/null && ${inspectCommand(ids)}`;
 }
 /** The JSON array of these containers (exits 1 naming any removed meanwhile, still printing the others). */
 function inspectCommand(ids) {
@@ -60278,7 +60281,7 @@ class RuntimeApi {
             timer = setTimeout(() => {
                 timedOut = true;
                 stream?.destroy();
-                reject(new Error(`HAProxy Runtime API: no answer to "${what}" within ${this.timeoutMs} ms`));
+                reject(noAnswer(what, this.timeoutMs));
             }, this.timeoutMs);
         });
         const working = work((s) => {
@@ -60373,6 +60376,9 @@ function checkName(name, what) {
     if (!NAME.test(name))
         throw new Error(`invalid HAProxy ${what} name ${JSON.stringify(name)}`);
 }
+function noAnswer(what, timeoutMs) {
+    return new Error(`HAProxy Runtime API: no answer to "${what}" within ${timeoutMs} ms`);
+}
 /** The stream ended before every answer came (a cut SSH channel, or HAProxy closing an idle connection). */
 class StreamCutError extends Error {
 }
@@ -60415,7 +60421,7 @@ class PromptSession {
             const timer = setTimeout(() => {
                 this.waiting = undefined;
                 this.destroy();
-                reject(new Error(`HAProxy Runtime API: no answer to "${what}" within ${timeoutMs} ms`));
+                reject(noAnswer(what, timeoutMs));
             }, timeoutMs);
             this.waiting = {
                 count: lines.length,
@@ -63344,8 +63350,7 @@ async function launch(ctx, service, label, target, { known, made }, onCreated) {
     if (made.length && ctx.engine.start) {
         ctx.log.info(`${label}: starting ${made.length} new replica(s) created during the last monitor: ${made.map((c) => c.name).join(', ')}`);
         onCreated(made);
-        await ctx.engine.start(made.map((c) => c.id));
-        const started = await ctx.engine.inspect(made.map((c) => c.id));
+        const started = await ctx.engine.start(made.map((c) => c.id));
         onCreated(started);
         return started;
     }
@@ -63461,6 +63466,7 @@ function timing(ctx) {
 
 
 
+
 function dockerEngine({ remote, flavor, stack, upTimeoutMs = LONG_COMMAND_MS }) {
     const replicas = async (service) => (await listProjectContainers(remote, stack.project)).filter((c) => c.service === service);
     return {
@@ -63477,7 +63483,12 @@ function dockerEngine({ remote, flavor, stack, upTimeoutMs = LONG_COMMAND_MS }) 
             return replicas(service);
         },
         start: async (ids) => {
-            await remote.exec(startCommand(ids), { timeoutMs: timeouts_DOCKER_COMMAND_MS });
+            const r = await remote.exec(startCommand(ids), { timeoutMs: timeouts_DOCKER_COMMAND_MS, check: false });
+            // No JSON: the start itself failed. JSON with an error: one was removed meanwhile (left out).
+            if (r.code !== 0 && !r.stdout.trim())
+                throw new RemoteCommandError(startCommand(ids), r);
+            checkInspect(r);
+            return parseDockerInspect(r.stdout);
         },
         stopAndRemove: async (ids, graceS) => {
             await remote.exec(stopAndRemoveCommand(ids, graceS), { timeoutMs: (graceS + 180) * 1000 });

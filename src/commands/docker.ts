@@ -10,9 +10,12 @@ export function projectContainerIdsCommand(project: string): string {
   return shqAll(['docker', 'ps', '-aq', '--no-trunc', '--filter', `label=com.docker.compose.project=${project}`]);
 }
 
-/** Start containers that exist (created ahead of their batch). */
+/**
+ * Start containers that exist (created ahead of their batch), then print their inspect JSON: the
+ * state the rollout reads next, in the same round trip. Nothing is printed when the start fails.
+ */
 export function startCommand(ids: string[]): string {
-  return `${shqAll(['docker', 'start', ...ids])} >/dev/null`;
+  return `${shqAll(['docker', 'start', ...ids])} >/dev/null && ${inspectCommand(ids)}`;
 }
 
 /** The JSON array of these containers (exits 1 naming any removed meanwhile, still printing the others). */

@@ -22,8 +22,8 @@ export interface Engine {
    * An engine that cannot leaves it (and start) out: each batch then scales up itself.
    */
   createAhead?(service: string, count: number): Promise<ContainerInfo[]>;
-  /** Start containers createAhead made. */
-  start?(ids: string[]): Promise<void>;
+  /** Start containers createAhead made; returns their state after (one that is gone is left out). */
+  start?(ids: string[]): Promise<ContainerInfo[]>;
   /** Stop with the grace period (seconds), then remove: by id, never by scaling down. */
   stopAndRemove(ids: string[], graceS: number): Promise<void>;
   /** Resolve when every container is healthy (or has stayed running for the settle time without a healthcheck). */

@@ -409,8 +409,7 @@ async function launch(
   if (made.length && ctx.engine.start) {
     ctx.log.info(`${label}: starting ${made.length} new replica(s) created during the last monitor: ${made.map((c) => c.name).join(', ')}`);
     onCreated(made);
-    await ctx.engine.start(made.map((c) => c.id));
-    const started = await ctx.engine.inspect(made.map((c) => c.id));
+    const started = await ctx.engine.start(made.map((c) => c.id));
     onCreated(started);
     return started;
   }

@@ -234,8 +234,9 @@ test('12 concurrent execs succeed, at most maxChannels open at once', async () =
   const r = await connect(opts({ maxChannels: 4 }));
   try {
     let peak = 0;
+    // Live output keeps each on a channel of its own, whether or not the host shell is up yet.
     const runs = Array.from({ length: 12 }, (_, i) =>
-      r.exec(`sleep 0.3; echo ${i}`).then((x) => {
+      r.exec(`sleep 0.3; echo ${i}`, { onOutput: () => {} }).then((x) => {
         peak = Math.max(peak, r.openChannels);
         return x.stdout.trim();
       }),
@@ -253,6 +254,17 @@ test('12 concurrent execs succeed, at most maxChannels open at once', async () =
     await r.close();
   }
 });
+
+/** The most channels open at once while `run` is pending. */
+async function channelsDuring<T>(r: SshRemote, run: Promise<T>): Promise<{ result: T; peak: number }> {
+  let peak = r.openChannels;
+  const poll = setInterval(() => (peak = Math.max(peak, r.openChannels)), 20);
+  try {
+    return { result: await run, peak };
+  } finally {
+    clearInterval(poll);
+  }
+}
 
 /** A fresh connection whose host shell is up (ssh/shell-session.ts). */
 async function withShell(): Promise<SshRemote> {
@@ -280,9 +292,11 @@ test('host shell: short commands run there, several at once, with the results a 
     assert.ok(big.stdout.endsWith('END\n') && big.stdout.length < 1.1 * 1024 * 1024, `stored ${big.stdout.length}`);
     const utf8 = await r.exec("printf 'h\\303\\251 \\342\\234\\223'");
     assert.equal(utf8.stdout, 'hé ✓');
-    // Public stdin rides in the command (shell); a secret one goes through a channel, never to a file.
-    assert.equal((await r.exec('wc -c', { stdin: 'abc', stdinPublic: true })).stdout.trim(), '3');
-    assert.equal((await r.exec('wc -c', { stdin: 'x'.repeat(100_000) })).stdout.trim(), '100000');
+    // Public text stdin rides in the command (shell); a secret one goes through a channel, never to a file.
+    const viaPublic = await channelsDuring(r, r.exec('sleep 0.3; wc -c', { stdin: 'abc\n', stdinPublic: true }));
+    assert.deepEqual([viaPublic.result.stdout.trim(), viaPublic.peak], ['4', 0], 'public stdin: the shell, no channel');
+    const viaSecret = await channelsDuring(r, r.exec('sleep 0.3; wc -c', { stdin: 'x'.repeat(100_000) }));
+    assert.deepEqual([viaSecret.result.stdout.trim(), viaSecret.peak], ['100000', 1], 'secret stdin: a channel of its own');
     // At once, not one after the other: the first waits for a file only the second creates.
     const f = (await r.exec('mktemp -u')).stdout.trim();
     const [a, b] = await Promise.all([

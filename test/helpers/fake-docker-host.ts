@@ -318,9 +318,11 @@ export class FakeDockerHost implements Remote {
       for (const id of there) this.containers.delete(id);
       return ok();
     }
-    // startCommand: docker start ID… >/dev/null
+    // startCommand: docker start ID… >/dev/null && docker inspect --type container ID…
     if (w(0) === 'docker' && w(1) === 'start') {
-      const ids = words.slice(2).filter((x) => x !== '>/dev/null');
+      const [start, inspect] = command.split(' >/dev/null && ');
+      if (!inspect) throw new Error(`fake host: unexpected start command: ${command}`);
+      const ids = shellWords(start!).slice(2);
       const missing = ids.filter((id) => !this.containers.has(id));
       if (missing.length) return ok('', `Error response from daemon: No such container: ${missing[0]}\n`, 1);
       const cs = ids.map((id) => this.containers.get(id)!);
@@ -329,7 +331,7 @@ export class FakeDockerHost implements Remote {
         c.startedAt = this.clock.now();
       }
       this.steps.push(`start ${cs.map((c) => c.name).join(' ')}`);
-      return ok();
+      return this.run(inspect, options);
     }
     if (w(0) === 'docker' && w(1) === 'logs' && w(2) === '--tail') {
       const c = this.containers.get(w(4));

@@ -179,7 +179,7 @@ test('start-first, batches of 1: each new replica is healthy and UP in the proxy
   assert.deepEqual(s.host.graces, [3, 3, 3]);
 });
 
-test("round trips: a batch's own path is 5 commands (start or scale, read, wait for health, stop, wait for monitor); the next batch's list, create and read happen during the monitor", async () => {
+test("round trips: a batch made ahead runs 4 commands (start and read in one, wait for health, stop, wait for monitor); the next batch's list, create and read happen during the monitor", async () => {
   const s = await setup();
   const counter = new RoundTrips();
   const batches: BatchSpan[] = [];
@@ -195,11 +195,11 @@ test("round trips: a batch's own path is 5 commands (start or scale, read, wait 
     batches.map((b) => [b.index, b.of, b.roundTrips, b.ok, b.endedAt - b.startedAt]),
     [
       // The first batch lists, scales up and reads (3), waits, stops, monitors (3), and makes the
-      // second's head (list, create, read: 3); the second starts and reads what was made (2) instead of
-      // list, scale, read; the last makes no head.
+      // second's head (list, create, read: 3); the second starts what was made and reads it in one
+      // command (1) instead of list, scale, read; the last makes no head.
       [0, 3, 9, true, 4_000],
-      [1, 3, 8, true, 4_000],
-      [2, 3, 5, true, 4_000],
+      [1, 3, 7, true, 4_000],
+      [2, 3, 4, true, 4_000],
     ],
   );
   // One blocking wait until healthy (from the state read right after the scale-up: no first poll),
@@ -224,15 +224,16 @@ test("round trips: a batch's own path is 5 commands (start or scale, read, wait 
   );
   // Batch 1 scales up itself; the monitor's wait runs beside the next batch's list + create + list.
   assert.deepEqual(kinds.slice(0, 9), ['list', 'scale', 'list', 'wait', 'stop', 'wait', 'list', 'create', 'list']);
-  // Batch 2 starts what was made ahead and reads it: no list, no Compose.
-  assert.deepEqual(kinds.slice(9, 14), ['start', 'read', 'wait', 'stop', 'wait']);
-  assert.equal(counter.total, 22);
+  // Batch 2 starts what was made ahead and reads it in the same command: no list, no Compose.
+  assert.deepEqual(kinds.slice(9, 13), ['start', 'wait', 'stop', 'wait']);
+  assert.ok(s.host.commands[9]!.includes(' >/dev/null && docker inspect --type container '), 'the start prints the inspect JSON');
+  assert.equal(counter.total, 20);
   assert.deepEqual(
     s.logs.filter((l) => / took /.test(l)),
     [
       [1, 9],
-      [2, 8],
-      [3, 5],
+      [2, 7],
+      [3, 4],
     ].map(
       ([n, trips]) =>
         `info: web: batch ${n}/3: took 4.0 s (floor 4.0 s: health 2.0, up 0.0, drain 0.0, stop 0.0, monitor 2.0; 1.00x); ${trips} (exec ${trips}) round trips to the host`,

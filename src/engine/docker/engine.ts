@@ -1,10 +1,10 @@
 /** The Engine over Docker and Compose (v1 or v2), through the host's Remote. */
 import { startCommand, stopAndRemoveCommand } from '../../commands/docker.js';
-import type { Remote } from '../../host/remote.js';
+import { RemoteCommandError, type Remote } from '../../host/remote.js';
 import { DOCKER_COMMAND_MS, LONG_COMMAND_MS } from '../../support/timeouts.js';
 import type { Engine } from '../engine.js';
 import { createAheadCommand, scaleUpCommand, type ComposeFlavor, type ComposeProject } from './compose-cli.js';
-import { inspectContainers, listProjectContainers } from './containers.js';
+import { checkInspect, inspectContainers, listProjectContainers, parseDockerInspect } from './containers.js';
 import { collectDiagnostics, monitorContainers, waitHealthy } from './health.js';
 
 export interface DockerEngineOptions {
@@ -32,7 +32,11 @@ export function dockerEngine({ remote, flavor, stack, upTimeoutMs = LONG_COMMAND
       return replicas(service);
     },
     start: async (ids) => {
-      await remote.exec(startCommand(ids), { timeoutMs: DOCKER_COMMAND_MS });
+      const r = await remote.exec(startCommand(ids), { timeoutMs: DOCKER_COMMAND_MS, check: false });
+      // No JSON: the start itself failed. JSON with an error: one was removed meanwhile (left out).
+      if (r.code !== 0 && !r.stdout.trim()) throw new RemoteCommandError(startCommand(ids), r);
+      checkInspect(r);
+      return parseDockerInspect(r.stdout);
     },
     stopAndRemove: async (ids, graceS) => {
       await remote.exec(stopAndRemoveCommand(ids, graceS), { timeoutMs: (graceS + 180) * 1000 });

@@ -178,7 +178,7 @@ export class RuntimeApi {
       timer = setTimeout(() => {
         timedOut = true;
         stream?.destroy();
-        reject(new Error(`HAProxy Runtime API: no answer to "${what}" within ${this.timeoutMs} ms`));
+        reject(noAnswer(what, this.timeoutMs));
       }, this.timeoutMs);
     });
     const working = work((s) => {
@@ -273,6 +273,10 @@ function checkName(name: string, what: string): void {
   if (!NAME.test(name)) throw new Error(`invalid HAProxy ${what} name ${JSON.stringify(name)}`);
 }
 
+function noAnswer(what: string, timeoutMs: number): Error {
+  return new Error(`HAProxy Runtime API: no answer to "${what}" within ${timeoutMs} ms`);
+}
+
 /** The stream ended before every answer came (a cut SSH channel, or HAProxy closing an idle connection). */
 class StreamCutError extends Error {}
 
@@ -314,7 +318,7 @@ class PromptSession {
       const timer = setTimeout(() => {
         this.waiting = undefined;
         this.destroy();
-        reject(new Error(`HAProxy Runtime API: no answer to "${what}" within ${timeoutMs} ms`));
+        reject(noAnswer(what, timeoutMs));
       }, timeoutMs);
       this.waiting = {
         count: lines.length,
