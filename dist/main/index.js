@@ -55478,15 +55478,18 @@ function explain(ssh2Message, label, passphrase) {
  * the reader waits for its commands before telling the emitter to stop. (A background list's stdin
  * is /dev/null unless redirected: hence fd 4.) Every process spawned costs milliseconds on a busy
  * host, so the framing is read with builtins, and an answer is one `wc`, one `cat` into a file and
- * one `cat` out (a single write: split writes meet Nagle's algorithm on sshd's side).
+ * one `cat` out (a single write: split writes meet Nagle's algorithm on sshd's side). An answer's
+ * files are removed in the background, so removing the temp dir at the end tries again when one of
+ * those raced it (BusyBox's `rm -rf` leaves the dir when a file went between its read and its unlink).
  */
 function shellScript(end) {
     if (!/^[A-Za-z0-9_]+$/.test(end))
         throw new Error('the shell session token must be alphanumeric');
     return `set -u
 d=$(mktemp -d "\${TMPDIR:-/tmp}/handoff-shell.XXXXXX") || exit 97
-trap 'rm -rf "$d"' EXIT
-trap 'rm -rf "$d"; exit 1' HUP PIPE TERM
+bye() { for _ in 1 2 3 4 5; do rm -rf "$d" 2>/dev/null; [ -e "$d" ] || return 0; done; }
+trap bye EXIT
+trap 'bye; exit 1' HUP PIPE TERM
 mkfifo "$d/done" || exit 99
 T=; timeout -s KILL 1.5 true 2>/dev/null && T=1
 S="\${SHELL:-/bin/sh}"
@@ -55515,7 +55518,7 @@ while read -r id rc <&3; do
   set -- $(wc -c "$id.o" "$id.e") 0 - 0 -
   { printf 'R %s %s %s %s\\n' "$id" "$rc" "$1" "$3"; cat "$id.o" "$id.e"; } >"$id.r"
   cat "$id.r"
-  rm -f "$id.c" "$id.o" "$id.e" "$id.r" &
+  rm -f "$id.c" "$id.o" "$id.e" "$id.r" 2>/dev/null &
 done
 `;
 }
@@ -56311,7 +56314,8 @@ async function connect(options) {
             const client = await connectPinned(main, cfg, openSock);
             log.info(`connected as ${main.username}${jump ? ' through the jump host' : ''}`);
             const remote = new SshRemote(client, jumpClient, { commandTimeoutMs: cfg.commandTimeoutMs, maxChannels: cfg.maxChannels, log });
-            remote.startShell();
+            if (options.hostShell !== false)
+                remote.startShell();
             return remote;
         }
         catch (err) {
@@ -56548,6 +56552,7 @@ async function connectHost(inputs, log, options = {}) {
         connectTimeoutMs: inputs.connectTimeoutMs,
         commandTimeoutMs: inputs.commandTimeoutMs,
         maxChannels: options.maxChannels,
+        hostShell: options.hostShell,
         log,
     });
     const started = Date.now();
@@ -65648,8 +65653,9 @@ async function startProbeIfServing(s, wasServing) {
         report.warnings.push(note);
     }
     // The tunnel gets its own connection, so probe requests never queue behind deploy commands; its
-    // channels are TCP forwards, which sshd's MaxSessions does not count, so it may open many.
-    const tunnel = inputs.probe?.via === 'ssh' && wasServing ? await connectHost(inputs, log, { maxChannels: 128 }) : undefined;
+    // channels are TCP forwards, which sshd's MaxSessions does not count, so it may open many. It runs
+    // no command, so it starts no host shell.
+    const tunnel = inputs.probe?.via === 'ssh' && wasServing ? await connectHost(inputs, log, { maxChannels: 128, hostShell: false }) : undefined;
     const probe = inputs.probe && wasServing ? await startProbeSession(inputs.probe, tunnel ?? s.remote, timeline, log) : undefined;
     let finished = false;
     s.cleanups.push(async () => {

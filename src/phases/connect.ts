@@ -29,7 +29,7 @@ const RECONNECT_WINDOW_MS = 90_000;
 export async function connectHost(
   inputs: Inputs,
   log: Log,
-  options: { maxChannels?: number; timeline?: Timeline; retryFirst?: boolean } = {},
+  options: { maxChannels?: number; timeline?: Timeline; retryFirst?: boolean; hostShell?: boolean } = {},
 ): Promise<ReconnectingRemote> {
   if (inputs.insecureIgnoreHostKey && !inputs.knownHosts && !inputs.fingerprint) {
     log.warning(
@@ -43,6 +43,7 @@ export async function connectHost(
       connectTimeoutMs: inputs.connectTimeoutMs,
       commandTimeoutMs: inputs.commandTimeoutMs,
       maxChannels: options.maxChannels,
+      hostShell: options.hostShell,
       log,
     });
   const started = Date.now();

@@ -29,8 +29,10 @@ export async function startProbeIfServing(s: Session, wasServing: boolean): Prom
     report.warnings.push(note);
   }
   // The tunnel gets its own connection, so probe requests never queue behind deploy commands; its
-  // channels are TCP forwards, which sshd's MaxSessions does not count, so it may open many.
-  const tunnel = inputs.probe?.via === 'ssh' && wasServing ? await connectHost(inputs, log, { maxChannels: 128 }) : undefined;
+  // channels are TCP forwards, which sshd's MaxSessions does not count, so it may open many. It runs
+  // no command, so it starts no host shell.
+  const tunnel =
+    inputs.probe?.via === 'ssh' && wasServing ? await connectHost(inputs, log, { maxChannels: 128, hostShell: false }) : undefined;
   const probe: ProbeSession | undefined =
     inputs.probe && wasServing ? await startProbeSession(inputs.probe, tunnel ?? s.remote, timeline, log) : undefined;
   let finished = false;

@@ -46,6 +46,8 @@ export interface SshOptions {
   connectAttempts?: number;
   /** First retry delay; doubles each attempt. */
   retryDelayMs?: number;
+  /** Start the long-lived host shell for short commands (default true); a connection only for streams needs none. */
+  hostShell?: boolean;
   log?: ProgressLog;
 }
 
@@ -709,7 +711,7 @@ export async function connect(options: SshOptions): Promise<SshRemote> {
       const client = await connectPinned(main, cfg, openSock);
       log.info(`connected as ${main.username}${jump ? ' through the jump host' : ''}`);
       const remote = new SshRemote(client, jumpClient, { commandTimeoutMs: cfg.commandTimeoutMs, maxChannels: cfg.maxChannels, log });
-      remote.startShell();
+      if (options.hostShell !== false) remote.startShell();
       return remote;
     } catch (err) {
       if (jumpClient) await endClient(jumpClient);

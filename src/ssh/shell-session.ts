@@ -23,14 +23,17 @@ import type { ChannelEnd } from './connection.js';
  * the reader waits for its commands before telling the emitter to stop. (A background list's stdin
  * is /dev/null unless redirected: hence fd 4.) Every process spawned costs milliseconds on a busy
  * host, so the framing is read with builtins, and an answer is one `wc`, one `cat` into a file and
- * one `cat` out (a single write: split writes meet Nagle's algorithm on sshd's side).
+ * one `cat` out (a single write: split writes meet Nagle's algorithm on sshd's side). An answer's
+ * files are removed in the background, so removing the temp dir at the end tries again when one of
+ * those raced it (BusyBox's `rm -rf` leaves the dir when a file went between its read and its unlink).
  */
 export function shellScript(end: string): string {
   if (!/^[A-Za-z0-9_]+$/.test(end)) throw new Error('the shell session token must be alphanumeric');
   return `set -u
 d=$(mktemp -d "\${TMPDIR:-/tmp}/handoff-shell.XXXXXX") || exit 97
-trap 'rm -rf "$d"' EXIT
-trap 'rm -rf "$d"; exit 1' HUP PIPE TERM
+bye() { for _ in 1 2 3 4 5; do rm -rf "$d" 2>/dev/null; [ -e "$d" ] || return 0; done; }
+trap bye EXIT
+trap 'bye; exit 1' HUP PIPE TERM
 mkfifo "$d/done" || exit 99
 T=; timeout -s KILL 1.5 true 2>/dev/null && T=1
 S="\${SHELL:-/bin/sh}"
@@ -59,7 +62,7 @@ while read -r id rc <&3; do
   set -- $(wc -c "$id.o" "$id.e") 0 - 0 -
   { printf 'R %s %s %s %s\\n' "$id" "$rc" "$1" "$3"; cat "$id.o" "$id.e"; } >"$id.r"
   cat "$id.r"
-  rm -f "$id.c" "$id.o" "$id.e" "$id.r" &
+  rm -f "$id.c" "$id.o" "$id.e" "$id.r" 2>/dev/null &
 done
 `;
 }

@@ -311,6 +311,18 @@ test('host shell: short commands run there, several at once, with the results a 
   }
 });
 
+test('hostShell: false starts no shell on the host: every command uses a channel', async () => {
+  const r = await connect(opts({ hostShell: false }));
+  try {
+    await new Promise((res) => setTimeout(res, 1000));
+    assert.equal(r.shellUp, false, 'no host shell');
+    const run = await channelsDuring(r, r.exec('sleep 0.3; echo ok'));
+    assert.deepEqual([run.result.stdout, run.peak], ['ok\n', 1], 'the command ran on a channel');
+  } finally {
+    await r.close();
+  }
+});
+
 test('host shell: a timeout kills the command on the host; close() ends the shell and removes its files', async () => {
   const r = await withShell();
   const dir = posixDirname((await r.exec('echo "$0"')).stdout.trim());

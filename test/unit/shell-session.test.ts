@@ -95,6 +95,25 @@ for (const shell of [['sh'], ['busybox', 'sh']]) {
   });
 }
 
+test('the shell script under busybox sh: its temp dir goes even when the last answers end all at once (their files removed in the background)', async () => {
+  // Without the retry, BusyBox's rm -rf left the dir in about 1 run in 10 like these.
+  const { existsSync } = await import('node:fs');
+  const left: string[] = [];
+  for (let run = 0; run < 12; run++) {
+    const p = spawn('busybox', ['sh', '-c', shellScript('tok_1')], { env: { ...process.env, SHELL: '/bin/sh' } });
+    const r = new AnswerReader();
+    const got: string[] = [];
+    p.stdout.on('data', (c: Buffer) => got.push(...r.push(c).answers.map((a) => a.stdout)));
+    for (let id = 1; id <= 30; id++) p.stdin.write(commandFrame(id, '10.000', 'echo "$0"', 'tok_1'));
+    p.stdin.end();
+    await new Promise((resolve) => p.on('exit', resolve));
+    assert.equal(got.length, 30);
+    const dir = got[0]!.trim().replace(/\/[^/]+$/, '');
+    if (existsSync(dir)) left.push(dir);
+  }
+  assert.deepEqual(left, [], 'every temp dir removed');
+});
+
 /** A stand-in for ssh2's exec channel: what the "host" prints, then (optionally) the close. */
 function fakeChannel(prints: string | undefined, closes: boolean): ClientChannel {
   // Writes (the command lines) go nowhere: this host never answers them.
