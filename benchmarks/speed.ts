@@ -17,6 +17,9 @@
  *
  *   node --import tsx benchmarks/speed.ts [rtt=100] [rate=40] [strategies=all, comma-separated] [dist=dist/]
  *
+ * With HANDOFF_BENCH_KEEP=DIR, each handoff run's log and job summary (its rollout timeline) are kept
+ * there as <strategy>.log and <strategy>.summary.md.
+ *
  * Needs the bench (scripts/bench/setup.sh). Traffic goes to 127.0.0.1 only, every loop is bounded,
  * and every project is removed afterwards.
  */
