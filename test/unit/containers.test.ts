@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { isBroken, listProjectContainers, parseDockerInspect, replicaIp } from '../../src/engine/docker/containers.js';
 import { inspectCommand, projectContainerIdsCommand } from '../../src/commands/docker.js';
-import type { Remote } from '../../src/host/remote.js';
+import { RemoteCommandError, type Remote } from '../../src/host/remote.js';
+import { dockerEngine } from '../../src/engine/docker/engine.js';
 
 // Captured from the bench: docker-compose 1.29 project "hfx", app ×2 with a healthcheck, plain ×1 without.
 const fixture = readFileSync(new URL('../fixtures/docker-inspect-v1.json', import.meta.url), 'utf8');
@@ -76,4 +77,35 @@ test('listProjectContainers: ids listed and inspected in one round trip; none = 
   await assert.rejects(listProjectContainers(mk('', 1), 'hfx'), /docker inspect failed \(exit 1\)/);
   assert.equal(projectContainerIdsCommand("x'y"), `docker ps -aq --no-trunc --filter 'label=com.docker.compose.project=x'\\''y'`);
   assert.equal(inspectCommand(['a']), 'docker inspect --type container a');
+});
+
+test('dockerEngine.start: the start and the read in one command; a failed start throws, a container gone meanwhile is left out', async () => {
+  // The real command, run by sh with a stub `docker` (a shell function) answering start and inspect.
+  const mk = (start: string, inspect: string) =>
+    ({
+      async exec(cmd: string) {
+        const stub = `docker() { case "$1" in start) ${start};; inspect) ${inspect};; esac; }`;
+        const r = spawnSync('sh', ['-c', `${stub}\n${cmd}`], { encoding: 'utf8' });
+        return { code: r.status ?? 1, stdout: r.stdout, stderr: r.stderr };
+      },
+    }) as unknown as Remote;
+  const engine = (remote: Remote) => dockerEngine({ remote, flavor: 'v2', stack: { project: 'hfx', files: ['c.yaml'] } });
+  const json = `cat <<'JSON'\n${fixture}\nJSON\n`;
+  const ids = ['a', 'b', 'c'];
+  const started = await engine(mk('echo "$@"', json)).start!(ids);
+  assert.deepEqual(
+    started.map((c) => c.name),
+    ['hfx_app_1', 'hfx_plain_1', 'hfx_app_2'],
+    'the start prints nothing of its own: only the inspect JSON is read',
+  );
+  await assert.rejects(
+    engine(mk('echo "Error response from daemon: cannot start c" >&2; return 1', `echo inspected >&2; ${json}`)).start!(ids),
+    (e: Error) => e instanceof RemoteCommandError && /cannot start c/.test(e.message) && !/inspected/.test(e.message),
+  );
+  const gone = await engine(mk(':', `echo 'Error: No such container: c' >&2; ${json}return 1`)).start!(ids);
+  assert.equal(gone.length, 3, 'what inspect printed is kept (it leaves the removed one out itself)');
+  await assert.rejects(
+    engine(mk(':', 'echo "Cannot connect to the Docker daemon" >&2; return 1')).start!(ids),
+    /Cannot connect to the Docker daemon/,
+  );
 });
