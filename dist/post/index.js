@@ -61019,10 +61019,11 @@ function dockerEngine({ remote, flavor, stack, upTimeoutMs = timeouts/* LONG_COM
             return replicas(service);
         },
         start: async (ids) => {
-            const r = await remote.exec(startCommand(ids), { timeoutMs: timeouts/* DOCKER_COMMAND_MS */._u, check: false });
+            const command = startCommand(ids);
+            const r = await remote.exec(command, { timeoutMs: timeouts/* DOCKER_COMMAND_MS */._u, check: false });
             // No JSON: the start itself failed. JSON with an error: one was removed meanwhile (left out).
             if (r.code !== 0 && !r.stdout.trim())
-                throw new host_remote/* RemoteCommandError */.at(startCommand(ids), r);
+                throw new host_remote/* RemoteCommandError */.at(command, r);
             checkInspect(r);
             return parseDockerInspect(r.stdout);
         },

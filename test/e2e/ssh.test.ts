@@ -314,7 +314,9 @@ test('host shell: short commands run there, several at once, with the results a 
 test('hostShell: false starts no shell on the host: every command uses a channel', async () => {
   const r = await connect(opts({ hostShell: false }));
   try {
-    await new Promise((res) => setTimeout(res, 1000));
+    // Long enough for a shell to come up: a default connection opened after this one has its own.
+    const control = await withShell();
+    await control.close();
     assert.equal(r.shellUp, false, 'no host shell');
     const run = await channelsDuring(r, r.exec('sleep 0.3; echo ok'));
     assert.deepEqual([run.result.stdout, run.peak], ['ok\n', 1], 'the command ran on a channel');

@@ -32,9 +32,10 @@ export function dockerEngine({ remote, flavor, stack, upTimeoutMs = LONG_COMMAND
       return replicas(service);
     },
     start: async (ids) => {
-      const r = await remote.exec(startCommand(ids), { timeoutMs: DOCKER_COMMAND_MS, check: false });
+      const command = startCommand(ids);
+      const r = await remote.exec(command, { timeoutMs: DOCKER_COMMAND_MS, check: false });
       // No JSON: the start itself failed. JSON with an error: one was removed meanwhile (left out).
-      if (r.code !== 0 && !r.stdout.trim()) throw new RemoteCommandError(startCommand(ids), r);
+      if (r.code !== 0 && !r.stdout.trim()) throw new RemoteCommandError(command, r);
       checkInspect(r);
       return parseDockerInspect(r.stdout);
     },
